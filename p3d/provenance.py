@@ -1,0 +1,56 @@
+"""Provenance records: which code, which versions, which inputs produced an output."""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from p3d import __version__
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def git_commit(repo: str | os.PathLike[str] = _REPO) -> str | None:
+    """The commit of the p3d checkout (suffixed ``-dirty`` when it has uncommitted changes), or None."""
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}-dirty" if dirty else head
+
+
+def versions(packages: tuple[str, ...] = ("numpy", "scipy", "numba", "torch", "pandas", "pyvista")) -> dict[str, str]:
+    """Installed versions of the packages that shape the numbers."""
+    out = {"python": platform.python_version(), "p3d": __version__}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def record(**extra: Any) -> dict[str, Any]:
+    """A provenance dict: p3d version, git commit, library versions, machine, plus ``extra``."""
+    return {
+        "p3d_version": __version__,
+        "git_commit": git_commit(),
+        "versions": versions(),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **extra,
+    }
+
+
+def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
