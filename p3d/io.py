@@ -40,6 +40,7 @@ _ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         ("numpy.core.numeric", "_frombuffer"),
         ("numpy._core.numeric", "_frombuffer"),
         ("collections", "OrderedDict"),
+        ("_codecs", "encode"),  # protocol-2 pickles rebuild bytes with it (pure string encoding)
         ("builtins", "dict"),
         ("builtins", "list"),
         ("builtins", "tuple"),
@@ -70,6 +71,10 @@ _ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
 )
 
 
+class UnsafePickleError(pickle.UnpicklingError):
+    """A pickle asked for a class or function outside the allow-list."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that admits only numpy arrays/scalars/dtypes and plain builtin containers.
 
@@ -79,13 +84,13 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing to load global {module}.{name} (not a numpy array or builtin)")
+            raise UnsafePickleError(f"refusing to load global {module}.{name} (not a numpy array or builtin)")
         if (module, name) in {("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor")}:
             import copyreg
 
             def _reconstructor(cls: type, base: type, state: Any) -> Any:
                 if cls is not np.ndarray:
-                    raise pickle.UnpicklingError(f"refusing to reconstruct {cls!r}")
+                    raise UnsafePickleError(f"refusing to reconstruct {cls!r}")
                 return copyreg._reconstructor(cls, base, state)  # type: ignore[attr-defined]
 
             return _reconstructor
@@ -103,7 +108,7 @@ def load_pickle(path: str | os.PathLike[str]) -> Any:
         raise InputError(f"{path}: cannot read ({exc})") from None
     try:
         return RestrictedUnpickler(_io.BytesIO(data), encoding="latin1").load()
-    except pickle.UnpicklingError as exc:
+    except UnsafePickleError as exc:
         raise InputError(f"{path}: not a safe data pickle ({exc})") from None
     except Exception as exc:  # EOFError, ValueError, ... on truncated or corrupt files
         raise InputError(f"{path}: corrupt or unreadable pickle ({type(exc).__name__}: {exc})") from None

@@ -1,0 +1,65 @@
+"""``make figures``: run every notebook in ``notebooks/`` in order with papermill.
+
+Each notebook runs with ``preset`` (default ``cpu``) injected into its ``parameters`` cell; the executed
+copy goes to ``results/notebooks/``. A provenance record (git commit, parameters, versions, wall time
+per notebook) is written to ``results/provenance.json``. Run ``python -m p3d.figures --help``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from p3d.paths import PRESETS, project_root
+
+log = logging.getLogger(__name__)
+
+
+def notebooks(root: Path | None = None) -> list[Path]:
+    """The notebooks of the compendium, in run order (their file names start with a number)."""
+    root = root or project_root()
+    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python3") -> dict:
+    import papermill as pm
+
+    from p3d.atomic import write_json
+    from p3d.provenance import record
+
+    root = project_root()
+    out_dir = root / "results" / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for nb in notebooks(root):
+        if only and not any(nb.name.startswith(o) or nb.stem == o for o in only):
+            continue
+        params = {"preset": preset}
+        log.info("running %s with %s", nb.name, params)
+        start = time.perf_counter()
+        pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=params, kernel_name=kernel,
+                            cwd=str(nb.parent), progress_bar=False, log_output=False)
+        wall = time.perf_counter() - start
+        log.info("%s done in %.1f s", nb.name, wall)
+        runs.append({"notebook": nb.name, "parameters": params, "wall_s": round(wall, 2)})
+    prov = record(preset=preset, notebooks=runs)
+    write_json(root / "results" / "provenance.json", prov)
+    return prov
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m p3d.figures", description=__doc__)
+    parser.add_argument("--preset", choices=PRESETS, default="cpu")
+    parser.add_argument("--only", nargs="*", default=(), help="notebook name prefixes to run (default: all)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    prov = run_all(args.preset, args.only)
+    for r in prov["notebooks"]:
+        print(f"{r['notebook']}: {r['wall_s']:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

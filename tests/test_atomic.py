@@ -1,0 +1,24 @@
+import json
+
+import numpy as np
+import pytest
+
+from p3d.atomic import atomic_open, save_npy, write_json
+
+
+def test_atomic_write_leaves_nothing_on_error(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_open(target, "w") as fh:
+            fh.write("half")
+            raise RuntimeError("boom")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_writers(tmp_path):
+    write_json(tmp_path / "a" / "x.json", {"v": np.float32(1.5), "arr": np.arange(2)})
+    assert json.loads((tmp_path / "a" / "x.json").read_text()) == {"v": 1.5, "arr": [0, 1]}
+    save_npy(tmp_path / "y.npy", np.eye(2))
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.eye(2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "y.npy"]

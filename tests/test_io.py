@@ -1,0 +1,145 @@
+import pickle
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from p3d import io
+from p3d.errors import InputError
+from p3d.topology import flame
+
+
+def test_load_vertices_shapes(tmp_path):
+    a = np.zeros((4, 5023 * 3), np.float32)
+    np.save(tmp_path / "a.npy", a)
+    v = io.load_vertices(tmp_path / "a.npy", flame())
+    assert v.shape == (4, 5023, 3) and v.dtype == np.float32
+    np.save(tmp_path / "b.npy", a.reshape(4, 5023, 3))
+    assert io.load_vertices(tmp_path / "b.npy", n_vertices=5023).shape == (4, 5023, 3)
+
+
+def test_wrong_vertex_count_names_file_and_shapes(tmp_path):
+    np.save(tmp_path / "bad.npy", np.zeros((4, 300)))
+    with pytest.raises(InputError) as exc:
+        io.load_vertices(tmp_path / "bad.npy", flame())
+    msg = str(exc.value)
+    assert "bad.npy" in msg and "(4, 300)" in msg and "5023" in msg and "15069" in msg
+
+
+@pytest.mark.parametrize("array, match", [
+    (np.zeros((4, 10)), "multiple of 3"),
+    (np.zeros((4, 2, 2)), "expected"),
+    (np.zeros((0, 9)), "no frames"),
+    (np.array([[np.nan] * 9]), "NaN"),
+    (np.array([[np.inf] * 9]), "NaN or inf"),
+    (np.array([["a"] * 9]), "numeric"),
+])
+def test_bad_arrays(tmp_path, array, match):
+    np.save(tmp_path / "x.npy", array)
+    with pytest.raises(InputError, match=match):
+        io.load_vertices(tmp_path / "x.npy")
+
+
+def test_refuses_object_arrays_and_corrupt_files(tmp_path):
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(InputError, match="Python objects"):
+        io.load_vertices(tmp_path / "obj.npy")
+    (tmp_path / "c.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(InputError, match="readable"):
+        io.load_vertices(tmp_path / "c.npy")
+    with pytest.raises(InputError, match="not found"):
+        io.load_vertices(tmp_path / "missing.npy")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_restricted_unpickler(tmp_path):
+    good = {"s1": np.ones((5023, 3), np.float32), "meta": [1, 2.0, "x", (3,)]}
+    (tmp_path / "good.pkl").write_bytes(pickle.dumps(good, protocol=2))
+    back = io.load_pickle(tmp_path / "good.pkl")
+    np.testing.assert_array_equal(back["s1"], good["s1"])
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(_Evil()))
+    with pytest.raises(InputError, match="not a safe data pickle"):
+        io.load_pickle(tmp_path / "evil.pkl")
+    (tmp_path / "trunc.pkl").write_bytes(pickle.dumps(good)[:50])
+    with pytest.raises(InputError, match="corrupt"):
+        io.load_pickle(tmp_path / "trunc.pkl")
+
+
+def test_load_templates(tmp_path):
+    (tmp_path / "t.pkl").write_bytes(pickle.dumps({"A": np.zeros((5023, 3))}, protocol=2))
+    t = io.load_templates(tmp_path / "t.pkl", 5023)
+    assert t["A"].shape == (5023, 3)
+    (tmp_path / "w.pkl").write_bytes(pickle.dumps({"A": np.zeros((10, 3))}))
+    with pytest.raises(InputError, match="5023"):
+        io.load_templates(tmp_path / "w.pkl", 5023)
+    (tmp_path / "l.pkl").write_bytes(pickle.dumps([1, 2]))
+    with pytest.raises(InputError, match="dict"):
+        io.load_templates(tmp_path / "l.pkl")
+
+
+def test_load_audio(tmp_path):
+    stereo = np.stack([np.full(1600, 0.5), np.full(1600, -0.25)], axis=1)
+    sf.write(tmp_path / "a.wav", stereo, 16000, subtype="PCM_16")
+    mono, sr = io.load_audio(tmp_path / "a.wav")
+    assert sr == 16000 and mono.shape == (1600,)
+    assert np.allclose(mono, 0.125, atol=1e-4)
+    both, _ = io.load_audio(tmp_path / "a.wav", mono=False)
+    assert both.shape == (1600, 2)
+    res, sr2 = io.load_audio(tmp_path / "a.wav", sr=8000)
+    assert sr2 == 8000 and abs(len(res) - 800) <= 1
+    (tmp_path / "bad.wav").write_bytes(b"RIFF0000WAVEjunk")
+    with pytest.raises(InputError, match="readable audio"):
+        io.load_audio(tmp_path / "bad.wav")
+    with pytest.raises(InputError, match="not found"):
+        io.load_audio(tmp_path / "none.wav")
+    sf.write(tmp_path / "empty.wav", np.zeros((0,)), 16000)
+    with pytest.raises(InputError, match="no samples"):
+        io.load_audio(tmp_path / "empty.wav")
+
+
+def test_load_ply(tmp_path):
+    ply = tmp_path / "m.ply"
+    ply.write_text("ply\nformat ascii 1.0\nelement vertex 4\nproperty float x\nproperty float y\nproperty float z\n"
+                   "element face 2\nproperty list uchar int vertex_indices\nend_header\n"
+                   "0 0 0\n1 0 0\n0 1 0\n1 1 0\n3 0 1 2\n3 1 3 2\n")
+    v, f = io.load_ply(ply)
+    assert v.shape == (4, 3) and f.tolist() == [[0, 1, 2], [1, 3, 2]]
+    with pytest.raises(InputError, match="not found"):
+        io.load_ply(tmp_path / "none.ply")
+
+
+@pytest.mark.parametrize("stem, gt, identity, condition, level", [
+    ("FaceTalk_170731_00024_TA_sentence21_condition_FaceTalk_170725_00137_TA",
+     "FaceTalk_170731_00024_TA_sentence21", "FaceTalk_170731_00024_TA", "FaceTalk_170725_00137_TA", None),
+    ("FaceTalk_170731_00024_TA_sentence21", "FaceTalk_170731_00024_TA_sentence21", "FaceTalk_170731_00024_TA", None, None),
+    ("M003_angry_level_3_001_condition_FaceTalk_170725_00137_TA", "M003_angry_level_3_001", "M003",
+     "FaceTalk_170725_00137_TA", 3),
+    ("W009_neutral_level_1_017", "W009_neutral_level_1_017", "W009", None, 1),
+    ("spk7_clip3_condition_A", "spk7_clip3", "spk7", "A", None),
+])
+def test_parse_clip_name(stem, gt, identity, condition, level):
+    n = io.parse_clip_name(stem + ".npy")
+    assert (n.gt_stem, n.identity, n.condition, n.level) == (gt, identity, condition, level)
+
+
+def test_parse_clip_name_forced_convention():
+    with pytest.raises(InputError, match="VOCASET"):
+        io.parse_clip_name("spk7_clip3", "vocaset")
+    with pytest.raises(InputError, match="MEAD"):
+        io.parse_clip_name("FaceTalk_170731_00024_TA_sentence21", "mead")
+    with pytest.raises(InputError, match="unknown dataset"):
+        io.parse_clip_name("x", "biwi")
+
+
+def test_find_npy(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        io.find_npy(tmp_path / "nope")
+    with pytest.raises(InputError, match="no .npy"):
+        io.find_npy(tmp_path)
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputError, match="not a directory"):
+        io.find_npy(tmp_path / "f")

@@ -1,0 +1,110 @@
+import pickle
+
+import numpy as np
+import pytest
+
+from p3d.errors import InputError
+from p3d.topology import FLAME_LIPS, Topology, biwi, flame, load_topology, read_index_list
+
+
+def test_flame_lips_official_list():
+    topo = flame()
+    assert topo.n_vertices == 5023
+    assert len(topo.lips) == 254
+    assert len(np.unique(topo.lips)) == 250
+    dup = sorted({int(i) for i in FLAME_LIPS if FLAME_LIPS.count(i) > 1})
+    assert dup == [1590, 1593, 2726, 2729]
+    assert topo.mtm_vertices() == (3531, 3504)
+    assert 3531 in topo.lips and 3504 in topo.lips
+
+
+def test_flame_without_masks_has_no_upper_face():
+    with pytest.raises(InputError, match="upper_face"):
+        flame().upper_face
+
+
+def test_flame_masks_pkl(tmp_path):
+    from p3d.demo import fixture_masks
+
+    masks = fixture_masks()
+    path = tmp_path / "FLAME_masks.pkl"
+    path.write_bytes(pickle.dumps(masks, protocol=2))
+    topo = load_topology(path)
+    expected = np.unique(np.concatenate([masks["eye_region"], masks["forehead"], masks["nose"]]))
+    np.testing.assert_array_equal(topo.upper_face, expected)
+    assert len(topo.lips) == 254  # the official list, not the mask file's 250
+    assert len(topo.region("lips_mask")) == 250
+    d = topo.eye_distance(np.random.default_rng(0).normal(size=(3, 5023, 3)))
+    assert d > 0
+
+
+def test_flame_masks_missing_keys(tmp_path):
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps({"lips": np.arange(3)}))
+    with pytest.raises(InputError, match="lack"):
+        flame(masks=path)
+
+
+def test_index_out_of_range():
+    with pytest.raises(InputError, match="outside"):
+        Topology("t", 10, regions={"lips": [1, 2, 10]})
+    with pytest.raises(InputError, match="non-integer"):
+        Topology("t", 10, regions={"lips": [1.5]})
+    with pytest.raises(InputError, match="faces"):
+        Topology("t", 10, faces=np.zeros((3, 4), int))
+
+
+def test_npz_roundtrip(tmp_path):
+    topo = Topology("tiny", 12, regions={"lips": [1, 2, 3], "upper_face": [7, 8]}, mtm_upper=2, mtm_lower=3,
+                    eye_pair=(8, 9), faces=np.array([[0, 1, 2], [2, 3, 4]]))
+    path = tmp_path / "tiny.npz"
+    topo.save_npz(path)
+    back = load_topology(path)
+    assert back.name == "tiny" and back.n_vertices == 12
+    np.testing.assert_array_equal(back.lips, [1, 2, 3])
+    assert back.mtm_vertices() == (2, 3) and back.eye_pair == (8, 9)
+    np.testing.assert_array_equal(back.faces, topo.faces)
+
+
+def test_npz_errors(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        Topology.load_npz(tmp_path / "missing.npz")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(InputError, match="readable"):
+        Topology.load_npz(bad)
+    np.savez(tmp_path / "nov.npz", faces=np.zeros((1, 3), int))
+    with pytest.raises(InputError, match="n_vertices"):
+        Topology.load_npz(tmp_path / "nov.npz")
+
+
+def test_biwi_region_files(tmp_path):
+    (tmp_path / "lve.txt").write_text("2, 5, 7,\n 23339")
+    (tmp_path / "fdd.txt").write_text("7, 8, 23368")
+    topo = load_topology(tmp_path)
+    assert topo.name == "biwi" and topo.n_vertices == 23370
+    np.testing.assert_array_equal(topo.lips, [2, 5, 7, 23339])
+    np.testing.assert_array_equal(topo.upper_face, [7, 8, 23368])
+    with pytest.raises(InputError, match="MTM"):
+        topo.mtm_vertices()
+
+
+def test_region_file_errors(tmp_path):
+    (tmp_path / "e.txt").write_text("  ")
+    with pytest.raises(InputError, match="empty"):
+        read_index_list(tmp_path / "e.txt")
+    (tmp_path / "x.txt").write_text("1, two")
+    with pytest.raises(InputError, match="non-integer"):
+        read_index_list(tmp_path / "x.txt")
+    with pytest.raises(InputError, match="not found"):
+        biwi(tmp_path / "missing.txt")
+
+
+def test_unknown_topology():
+    with pytest.raises(InputError, match="unknown topology"):
+        load_topology("no-such-mesh")
+
+
+def test_with_regions():
+    topo = flame().with_regions(upper_face=np.arange(10))
+    assert len(topo.upper_face) == 10 and len(topo.lips) == 254
