@@ -166,6 +166,15 @@ def load_vertices(
     if topology is not None:
         n_vertices = topology.n_vertices
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    if magic != b"\x93NUMPY":
+        raise InputError(f"{path}: not a readable .npy array (no NumPy header)")
+    try:
         array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
