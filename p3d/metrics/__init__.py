@@ -1,0 +1,38 @@
+"""Metrics of the paper, a stable public API (paper Sec. 5 and E.1; Tables 2-4, S7).
+
+All vertex metrics take numpy arrays (T, V, 3) or (T, V*3) (a 2-D array is always the flattened
+layout) at a common frame rate, and raise :class:`p3d.errors.InputError` on bad input.
+
+- :func:`lve`, :func:`lve_per_frame`: Lip Vertex Error (CodeTalker / torchmetrics by default).
+- :func:`fdd`: upper-Face Dynamics Deviation (CodeTalker, signed; Table S7).
+- :func:`mtm`, :class:`MTMResult`, :func:`ddtw`: Mean Temporal Misalignment (Algorithm 1).
+- :func:`lip_intensity`, :func:`speech_intensity`, :func:`slcc`, :func:`slcc_by_level`,
+  :func:`slcc_delta`: Speech-Lip intensity Correlation Coefficient (Eq. (7), (b)-(e)).
+- :func:`bootstrap_ci`, :func:`slcc_bootstrap_ci`: confidence intervals.
+
+Importing this package imports numpy only; scipy and numba are imported by the functions that need
+them, and the DDTW kernel is compiled by numba on first use (and cached on disk).
+"""
+from __future__ import annotations
+
+from p3d.metrics.bootstrap import bootstrap_ci, slcc_bootstrap_ci
+from p3d.metrics.fdd import fdd
+from p3d.metrics.lve import lve, lve_per_frame
+from p3d.metrics.mtm import MTMResult, ddtw, mtm
+from p3d.metrics.slcc import lip_intensity, slcc, slcc_by_level, slcc_delta, speech_intensity
+
+__all__ = [
+    "MTMResult",
+    "bootstrap_ci",
+    "ddtw",
+    "fdd",
+    "lip_intensity",
+    "lve",
+    "lve_per_frame",
+    "mtm",
+    "slcc",
+    "slcc_bootstrap_ci",
+    "slcc_by_level",
+    "slcc_delta",
+    "speech_intensity",
+]

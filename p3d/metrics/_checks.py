@@ -1,0 +1,101 @@
+"""Input validation shared by the metrics: shapes, dtypes, index lists, finiteness.
+
+Every check raises :class:`p3d.errors.InputError` with a message naming the argument. Vertex
+sequences are accepted as (T, V, 3) or (T, V*3); the rule is fixed: a 2-D array is always the
+flattened layout, so V = shape[1] // 3 and shape[1] must be a multiple of 3.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from p3d.errors import InputError
+
+IndexLike = Sequence[int] | np.ndarray
+
+
+def as_real_array(x: object, name: str) -> np.ndarray:
+    """``np.asarray(x)``; float arrays keep their dtype, integer arrays become float64."""
+    arr = np.asarray(x)
+    if arr.dtype.kind == "f":
+        return arr
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.float64)
+    raise InputError(f"{name}: expected a real-valued numeric array, got dtype {arr.dtype}")
+
+
+def as_vertices(x: object, name: str) -> np.ndarray:
+    """Return a (T, V, 3) view of a vertex sequence given as (T, V, 3) or (T, V*3)."""
+    arr = as_real_array(x, name)
+    if arr.ndim == 2:
+        if arr.shape[1] == 0 or arr.shape[1] % 3:
+            raise InputError(f"{name}: a 2-D vertex sequence must be (T, V*3); got shape {arr.shape}, "
+                             f"whose second dimension is not a positive multiple of 3")
+        arr = arr.reshape(arr.shape[0], arr.shape[1] // 3, 3)
+    elif arr.ndim == 3:
+        if arr.shape[2] != 3 or arr.shape[1] == 0:
+            raise InputError(f"{name}: a 3-D vertex sequence must be (T, V, 3) with V > 0; got shape {arr.shape}")
+    else:
+        raise InputError(f"{name}: expected a vertex sequence of shape (T, V, 3) or (T, V*3); "
+                         f"got {arr.ndim}-D shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise InputError(f"{name}: the vertex sequence has no frames (shape {arr.shape})")
+    return arr
+
+
+def as_template(x: object, n_vertices: int, name: str = "template") -> np.ndarray:
+    """Return a (V, 3) template given as (V, 3), (V*3,) or (1, V*3)."""
+    arr = as_real_array(x, name)
+    if arr.size != 3 * n_vertices:
+        raise InputError(f"{name}: expected {n_vertices} vertices ({3 * n_vertices} values), "
+                         f"got shape {arr.shape}")
+    arr = arr.reshape(n_vertices, 3)
+    check_finite(arr, name)
+    return arr
+
+
+def same_vertex_count(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+    if a.shape[1] != b.shape[1]:
+        raise InputError(f"{name_a} has {a.shape[1]} vertices per frame but {name_b} has {b.shape[1]}")
+
+
+def as_indices(idx: object, n_vertices: int, name: str) -> np.ndarray:
+    """Validate a non-empty 1-D list of vertex indices in [0, n_vertices); duplicates are allowed."""
+    arr = np.asarray(idx)
+    if arr.dtype.kind == "b":
+        raise InputError(f"{name}: expected vertex indices, got a boolean mask (use np.flatnonzero(mask))")
+    if arr.ndim != 1 or arr.size == 0:
+        raise InputError(f"{name}: expected a non-empty 1-D list of vertex indices, got shape {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        raise InputError(f"{name}: vertex indices must be integers, got dtype {arr.dtype}")
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or hi >= n_vertices:
+        raise InputError(f"{name}: vertex indices must lie in [0, {n_vertices - 1}] for a {n_vertices}-vertex "
+                         f"mesh; found range [{lo}, {hi}]")
+    return arr.astype(np.int64, copy=False)
+
+
+def as_vertex_index(i: object, n_vertices: int, name: str) -> int:
+    if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+        raise InputError(f"{name}: expected an integer vertex index, got {i!r}")
+    if not 0 <= int(i) < n_vertices:
+        raise InputError(f"{name}: vertex index {int(i)} is out of range for a {n_vertices}-vertex mesh")
+    return int(i)
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    if not np.isfinite(arr).all():
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise InputError(f"{name}: contains {bad} NaN or infinite value(s)")
+
+
+def as_1d_finite(x: object, name: str, *, min_len: int = 1) -> np.ndarray:
+    """A 1-D finite float array with at least ``min_len`` entries."""
+    arr = as_real_array(x, name)
+    if arr.ndim != 1:
+        raise InputError(f"{name}: expected a 1-D array, got shape {arr.shape}")
+    if arr.size < min_len:
+        raise InputError(f"{name}: expected at least {min_len} value(s), got {arr.size}")
+    check_finite(arr, name)
+    return arr

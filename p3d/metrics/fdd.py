@@ -1,0 +1,45 @@
+"""FDD, the upper-Face Dynamics Deviation (paper Table S7; defined by CodeTalker, CVPR 2023).
+
+For one clip, with motion m_t(v) = v_t - template(v) for every upper-face vertex v:
+
+    dyn(x) = mean_{v in upper face} std_t ||m_t(v)||^2          (numpy std, ddof=0, as CodeTalker)
+    FDD    = dyn(GT) - dyn(prediction)                          (signed, CodeTalker)
+
+``absolute=True`` returns |FDD| (FaceDiffuser's "ABS FDD" per clip). The dataset value in CodeTalker's
+``cal_metric.py`` is the plain mean of the signed per-clip values over clips: averaging is the
+caller's job. Sequences are truncated to the shorter one (CodeTalker truncates the prediction to the
+GT length; it would fail the other way round). Units: squared input units (VOCASET: m^2; Table S7
+prints x 1e-7).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from p3d.metrics._checks import IndexLike, as_indices, as_template, as_vertices, check_finite, same_vertex_count
+
+
+def upper_face_dynamics(vertices: np.ndarray, template: np.ndarray, upper_face_vertices: np.ndarray) -> float:
+    """mean over upper-face vertices of the std over time of ||v_t - template||^2 (validated inputs)."""
+    motion = vertices[:, upper_face_vertices] - template[upper_face_vertices][None]
+    sq = np.sum(motion ** 2, axis=-1)  # (T, U)
+    return float(np.mean(np.std(sq, axis=0)))
+
+
+def fdd(pred: np.ndarray, gt: np.ndarray, template: np.ndarray, upper_face_vertices: IndexLike, *,
+        absolute: bool = False) -> float:
+    """Signed upper-face dynamics deviation of one clip, GT minus prediction (see module doc).
+
+    ``pred``, ``gt``: (T, V, 3) or (T, V*3); ``template``: the neutral face of the GT subject,
+    (V, 3) or (V*3,); ``upper_face_vertices``: 1-D vertex indices (e.g. FLAME eye_region + forehead + nose).
+    """
+    p = as_vertices(pred, "pred")
+    g = as_vertices(gt, "gt")
+    same_vertex_count(p, g, "pred", "gt")
+    tmpl = as_template(template, p.shape[1])
+    upper = as_indices(upper_face_vertices, p.shape[1], "upper_face_vertices")
+    t = min(p.shape[0], g.shape[0])
+    p, g = p[:t], g[:t]
+    check_finite(p[:, upper], "pred (upper-face vertices)")
+    check_finite(g[:, upper], "gt (upper-face vertices)")
+    value = upper_face_dynamics(g, tmpl, upper) - upper_face_dynamics(p, tmpl, upper)
+    return abs(value) if absolute else value

@@ -1,0 +1,167 @@
+"""MTM (p3d.metrics.mtm) against the official algorithm (tests/official_reference.py) and by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import official_reference as ref
+from p3d.errors import InputError
+from p3d.metrics import MTMResult, ddtw, mtm
+
+UPPER, LOWER, V = 4, 1, 6
+
+
+def lip_vertices(distance: np.ndarray, v: int = V, upper: int = UPPER, lower: int = LOWER,
+                 seed: int = 0) -> np.ndarray:
+    """(T, v, 3) sequence whose upper/lower lip vertices are ``distance`` apart (other vertices random)."""
+    rng = np.random.default_rng(seed)
+    out = rng.normal(size=(len(distance), v, 3))
+    out[:, lower] = [0.1, -0.2, 0.3]
+    out[:, upper] = out[:, lower] + np.outer(distance, [0.6, 0.0, 0.8])
+    return out
+
+
+def smooth_signal(length: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    f1, f2 = rng.uniform(5, 20), rng.uniform(3, 9)
+    return (1 + 0.3 * np.sin(2 * np.pi * t / f1 + rng.uniform(0, 6))
+            + 0.2 * np.sin(2 * np.pi * t / f2 + rng.uniform(0, 6)) + 0.05 * rng.normal(size=length))
+
+
+def test_mtm_equals_official_on_random_clips():
+    rng = np.random.default_rng(42)
+    dtypes = [(np.float32, np.float32), (np.float64, np.float64), (np.float32, np.float64)]
+    n_with_matches = 0
+    for k in range(30):
+        gt_dtype, pred_dtype = dtypes[k % 3]
+        n, m = int(rng.integers(12, 160)), int(rng.integers(12, 160))
+        shift = int(rng.integers(0, 6))
+        base = smooth_signal(max(n, m) + shift, seed=k)
+        gt = lip_vertices(base[:n], seed=k).astype(gt_dtype)
+        pred = lip_vertices(base[shift:shift + m] + 0.05 * rng.normal(size=m), seed=k).astype(pred_dtype)
+        mean_ref, deltas_ref = ref.mtm_clip(gt, pred, upper=UPPER, lower=LOWER)
+        res = mtm(gt, pred, upper=UPPER, lower=LOWER)
+        assert res.deltas == deltas_ref, f"clip {k}"
+        assert res.mean_frames == mean_ref, f"clip {k}"
+        n_with_matches += bool(deltas_ref)
+    assert n_with_matches >= 20
+
+
+def test_mtm_flattened_flame_sized_input_equals_official():
+    rng = np.random.default_rng(3)
+    gt = rng.normal(scale=1e-3, size=(60, 5023, 3)).astype(np.float32)
+    pred = rng.normal(scale=1e-3, size=(55, 5023, 3)).astype(np.float32)
+    gt[:, 3531, 1] += 0.01 * smooth_signal(60, 1).astype(np.float32)
+    pred[:, 3531, 1] += 0.01 * smooth_signal(55, 2).astype(np.float32)
+    mean_ref, deltas_ref = ref.mtm_clip(gt, pred)
+    res = mtm(gt.reshape(60, -1), pred.reshape(55, -1))  # defaults: FLAME 3531 / 3504
+    assert res.deltas == deltas_ref and res.mean_frames == mean_ref
+    assert res.gt_smooth.dtype == np.float32  # no upcast before the official code would
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ddtw_path_and_cost_equal_official(dtype):
+    rng = np.random.default_rng(7)
+    for n, m in [(1, 1), (1, 4), (4, 1), (2, 2), (37, 50), (120, 97)]:
+        x = np.cumsum(rng.normal(size=n)).astype(dtype)
+        y = np.cumsum(rng.normal(size=m)).astype(dtype)
+        cost, path = ddtw(x, y)
+        cost_ref, path_ref = ref.ddtw_loop(x, y)
+        assert cost == cost_ref
+        assert np.array_equal(path, path_ref.reshape(-1, 2))
+        assert path.dtype == np.int64 and tuple(path[0]) == (0, 0) and tuple(path[-1]) == (n - 1, m - 1)
+
+
+def test_ddtw_ties_prefer_diagonal():
+    # Constant signals: every cost is 0, so every step ties and the path is the diagonal then an edge.
+    cost, path = ddtw(np.zeros(4), np.zeros(6))
+    assert cost == 0.0
+    assert path.tolist() == [[0, 0], [0, 1], [0, 2], [1, 3], [2, 4], [3, 5]]
+    assert ref.ddtw_loop(np.zeros(4), np.zeros(6))[1].tolist() == path.tolist()
+
+
+def test_mtm_of_a_clip_against_itself_is_zero_with_matches():
+    v = lip_vertices(smooth_signal(120, 5))
+    res = mtm(v, v, upper=UPPER, lower=LOWER)
+    assert res.mean_frames == 0.0 and res.n_matches > 3 and set(res.deltas) == {0}
+    assert all(i == j for i, j in res.matches)
+
+
+def test_mtm_grows_with_a_time_shift():
+    t = np.arange(200)
+    base = 1 + 0.3 * np.sin(2 * np.pi * t / 17) + 0.2 * np.sin(2 * np.pi * t / 7.3 + 1)
+    gt = lip_vertices(base[10:130])
+    values = [mtm(gt, lip_vertices(base[10 - k:130 - k]), upper=UPPER, lower=LOWER).mean_frames
+              for k in range(5)]
+    assert values == sorted(values) and values[0] == 0.0 and values[4] > values[1] > 0
+    assert values == pytest.approx([0, 1, 2, 3, 4])  # a pure delay is recovered in frames
+
+
+def test_mtm_hand_case():
+    # d_gt has one maximum at 5; d_pred the same bump 2 frames later. sigma tiny: no smoothing effect.
+    d_gt = np.array([0, 0, 0, 1, 2, 3, 2, 1, 0, 0, 0, 0], float)
+    d_pred = np.roll(d_gt, 2)
+    res = mtm(lip_vertices(d_gt), lip_vertices(d_pred), upper=UPPER, lower=LOWER, sigma=1e-3)
+    assert res.gt_maxima.tolist() == [5] and res.pred_maxima.tolist() == [7]
+    assert res.deltas == [2] and res.matches == [(5, 7)] and res.mean_frames == 2.0
+    assert res.ms(30) == pytest.approx(2000 / 30)
+
+
+def test_no_matches_gives_none():
+    flat = lip_vertices(np.ones(20))
+    res = mtm(flat, flat, upper=UPPER, lower=LOWER)
+    assert res.mean_frames is None and res.deltas == [] and res.ms(30) is None
+    assert isinstance(res, MTMResult) and len(res.path) == 20
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda v: (v[:, :, :2], v), "3-D vertex sequence"),
+    (lambda v: (v.reshape(len(v), -1)[:, :-1], v), "multiple of 3"),
+    (lambda v: (v[0, 0], v), "vertex sequence"),
+    (lambda v: (v[:0], v), "no frames"),
+    (lambda v: (v, v[:, :-1]), "vertices per frame"),
+    (lambda v: (np.where(np.arange(V)[None, :, None] == UPPER, np.nan, v), v), "NaN"),
+    (lambda v: (v, np.where(np.arange(V)[None, :, None] == LOWER, np.inf, v)), "NaN or infinite"),
+    (lambda v: (v.astype(complex), v), "real-valued"),
+])
+def test_bad_inputs(make, match):
+    v = lip_vertices(smooth_signal(30, 0))
+    gt, pred = make(v)
+    with pytest.raises(InputError, match=match):
+        mtm(gt, pred, upper=UPPER, lower=LOWER)
+
+
+def test_bad_arguments():
+    v = lip_vertices(smooth_signal(30, 0))
+    with pytest.raises(InputError, match="out of range"):
+        mtm(v, v)  # FLAME defaults on a 6-vertex mesh
+    with pytest.raises(InputError, match="integer vertex index"):
+        mtm(v, v, upper=1.5, lower=LOWER)
+    with pytest.raises(InputError, match="sigma"):
+        mtm(v, v, upper=UPPER, lower=LOWER, sigma=0)
+    with pytest.raises(InputError, match="fps"):
+        mtm(v, v, upper=UPPER, lower=LOWER).ms(0)
+    with pytest.raises(InputError, match="1-D"):
+        ddtw(np.zeros((3, 2)), np.zeros(3))
+    with pytest.raises(InputError, match="NaN"):
+        ddtw(np.array([0.0, np.nan]), np.zeros(3))
+
+
+def test_plot_mtm_and_save(tmp_path):
+    from matplotlib.figure import Figure
+
+    from p3d.viz.mtm_plot import plot_mtm, save_mtm_plot
+
+    res = mtm(lip_vertices(smooth_signal(60, 1)), lip_vertices(smooth_signal(60, 2)), upper=UPPER, lower=LOWER)
+    fig = plot_mtm(res, fps=30)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert "MTM" in ax.get_title() and ax.get_xlabel() == "Frame"
+    n_green = sum(1 for line in ax.get_lines() if line.get_color() == "tab:green")
+    assert n_green == res.n_matches
+    out = save_mtm_plot(res, tmp_path / "sub" / "clip.png", title="clip")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in out.parent.iterdir()] == ["clip.png"]  # no temporary left behind
+    with pytest.raises(InputError, match="fps"):
+        plot_mtm(res, fps=-1)

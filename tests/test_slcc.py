@@ -1,0 +1,154 @@
+"""Lip intensity, speech intensity and SLCC (p3d.metrics.slcc) against the official semantics."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import official_reference as ref
+from p3d.errors import InputError
+from p3d.metrics import lip_intensity, slcc, slcc_by_level, slcc_delta, speech_intensity
+from p3d.topology import FLAME_LIPS
+
+
+def test_lip_intensity_hand_case_both_aggregates():
+    v = np.zeros((3, 4, 3))
+    v[1, 0] = [3, 4, 0]  # frame step 0->1: lip magnitudes 5, 0 -> mean 2.5
+    v[2, 0] = [3, 4, 0]
+    v[2, 1] = [0, 0, 1]  # step 1->2: magnitudes 0, 1 -> mean 0.5
+    v[:, 3] = np.arange(3)[:, None] * 10  # not a lip vertex
+    assert lip_intensity(v, [0, 1]) == pytest.approx(np.sqrt((2.5 ** 2 + 0.5 ** 2) / 2))
+    assert lip_intensity(v, [0, 1], aggregate="mean") == pytest.approx(1.5)
+    # duplicated indices weight the mean over lips, as the official list does
+    assert lip_intensity(v, [0, 0, 1], aggregate="mean") == pytest.approx((10 / 3 + 1 / 3) / 2)
+
+
+def test_lip_intensity_matches_official_with_flame_lips():
+    v = np.random.default_rng(0).normal(size=(30, 5023, 3)).astype(np.float32)
+    assert lip_intensity(v.reshape(30, -1), FLAME_LIPS) == float(ref.lip_intensity_clip(v, FLAME_LIPS))
+
+
+def test_speech_intensity_mono_stereo_int16():
+    assert speech_intensity(np.array([3.0, -4.0])) == pytest.approx(np.sqrt(12.5))
+    stereo = np.array([[1.0, 3.0], [-2.0, -4.0]])  # channel mean 2, -3
+    assert speech_intensity(stereo) == pytest.approx(np.sqrt((4 + 9) / 2))
+    pcm = np.array([30000, -30000, 20000], dtype=np.int16)  # squaring in int16 would overflow
+    assert speech_intensity(pcm) == pytest.approx(float(ref.audio_rms(pcm)))
+    assert speech_intensity(pcm) == pytest.approx(np.sqrt((2 * 30000 ** 2 + 20000 ** 2) / 3))
+
+
+@pytest.mark.parametrize("audio, match", [
+    (np.array([]), "no samples"),
+    (np.zeros((0, 2)), "no samples"),
+    (np.array([0.1, np.nan]), "NaN"),
+    (np.zeros((2, 100)), "transpose"),
+    (np.zeros((4, 2, 2)), "n_samples"),
+])
+def test_speech_intensity_bad_input(audio, match):
+    with pytest.raises(InputError, match=match):
+        speech_intensity(audio)
+
+
+def test_lip_intensity_bad_input():
+    with pytest.raises(InputError, match="at least 2 frames"):
+        lip_intensity(np.zeros((1, 4, 3)), [0])
+    with pytest.raises(InputError, match="aggregate"):
+        lip_intensity(np.zeros((3, 4, 3)), [0], aggregate="max")
+    with pytest.raises(InputError, match="NaN"):
+        lip_intensity(np.full((3, 4, 3), np.nan), [0])
+    with pytest.raises(InputError, match="lip_vertices"):
+        lip_intensity(np.zeros((3, 4, 3)), [9])
+
+
+def _table(seed: int = 0, n_ids: int = 5, per_id: int = 12):
+    rng = np.random.default_rng(seed)
+    identity = np.repeat([f"M{k:03d}" for k in range(n_ids)], per_id)
+    level = np.tile(["level_1", "level_2", "level_3"], n_ids * per_id // 3)
+    speech = rng.gamma(2.0, 1000.0, size=identity.size)
+    lip = 0.5 * speech / 1000 + rng.normal(size=identity.size)
+    return speech, lip, identity, level
+
+
+def test_slcc_matches_pandas_official():
+    speech, lip, identity, level = _table()
+    expected = ref.slcc_table(speech, lip, identity, level)
+    assert slcc(speech, lip, identity) == pytest.approx(expected["all"], rel=1e-12)
+    got = slcc_by_level(speech, lip, identity, level)
+    assert list(got) == ["level_1", "level_2", "level_3", "all"]
+    for key, r in expected.items():
+        assert got[key] == pytest.approx(r, rel=1e-12)
+
+
+def test_slcc_by_level_normalises_over_all_levels_first():
+    # Hand computation: per level r of the globally z-scored values differs from z-scoring per level.
+    speech, lip, identity, level = _table(seed=1, n_ids=2, per_id=6)
+    z = {}
+    for name, x in (("s", speech), ("l", lip)):
+        out = np.empty_like(x)
+        for ident in np.unique(identity):
+            sel = identity == ident
+            out[sel] = (x[sel] - x[sel].mean()) / x[sel].std(ddof=1)
+        z[name] = out
+    for lv in ("level_1", "level_2", "level_3"):
+        sel = level == lv
+        assert slcc_by_level(speech, lip, identity, level)[lv] == pytest.approx(
+            np.corrcoef(z["s"][sel], z["l"][sel])[0, 1], rel=1e-10)
+
+
+def test_slcc_invariant_to_per_identity_affine_maps():
+    speech, lip, identity, _ = _table(seed=2)
+    base = slcc(speech, lip, identity)
+    rng = np.random.default_rng(5)
+    scale = {i: rng.uniform(0.1, 10) for i in np.unique(identity)}
+    shift = {i: rng.normal(scale=100) for i in np.unique(identity)}
+    a = np.array([scale[i] for i in identity])
+    b = np.array([shift[i] for i in identity])
+    assert slcc(speech * a, lip, identity) == pytest.approx(base, rel=1e-10)
+    assert slcc(speech, lip * a + b, identity) == pytest.approx(base, rel=1e-10)
+    assert slcc(speech / 32768.0, lip, identity) == pytest.approx(base, rel=1e-10)  # int16 vs float audio
+
+
+def test_slcc_drops_single_row_and_constant_identities():
+    speech, lip, identity, _ = _table(seed=3, n_ids=3, per_id=8)
+    base = slcc(speech, lip, identity)
+    # a one-row identity and an identity whose lip intensity is constant (0.1 three times: pandas would
+    # give spurious finite z-scores through rounding; here they are undefined and dropped)
+    speech2 = np.concatenate([speech, [5.0, 1.0, 2.0, 3.0]])
+    lip2 = np.concatenate([lip, [9.0, 0.1, 0.1, 0.1]])
+    identity2 = np.concatenate([identity, ["solo", "flat", "flat", "flat"]])
+    assert slcc(speech2, lip2, identity2) == pytest.approx(base, rel=1e-12)
+
+
+def test_slcc_delta():
+    assert slcc_delta(0.26, 0.34) == pytest.approx(0.08)
+    assert slcc_delta(0.34, 0.26) == pytest.approx(0.08)
+    with pytest.raises(InputError, match="model_r"):
+        slcc_delta(float("nan"), 0.3)
+    with pytest.raises(InputError, match="data_r"):
+        slcc_delta(0.2, 1.5)
+
+
+def test_slcc_bad_input():
+    s, li, ident = np.arange(6.0), np.arange(6.0) ** 2, np.repeat(["a", "b"], 3)
+    assert -1 <= slcc(s, li, ident) <= 1
+    with pytest.raises(InputError, match="rows"):
+        slcc(s, li[:5], ident)
+    with pytest.raises(InputError, match="labels"):
+        slcc(s, li, ident[:5])
+    with pytest.raises(InputError, match="NaN"):
+        slcc(np.array([1, 2, np.nan, 4, 5, 6.0]), li, ident)
+    with pytest.raises(InputError, match="at least 3 rows"):
+        slcc(s[:4], li[:4], ["a", "a", "b", "c"])  # only identity a's two rows are defined
+    with pytest.raises(InputError, match="1-D"):
+        slcc(s.reshape(2, 3), li, ident)
+    with pytest.raises(InputError, match="reserved"):
+        slcc_by_level(s, li, ident, ["all"] * 6)
+    with pytest.raises(InputError, match="level"):
+        slcc_by_level(s, li, ident, ["x"] * 5)
+
+
+def test_slcc_by_level_undefined_level_is_nan():
+    speech, lip, identity, level = _table(seed=4)
+    level = level.copy()
+    level[:2] = "level_9"  # two rows only: r undefined for that level
+    out = slcc_by_level(speech, lip, identity, level)
+    assert np.isnan(out["level_9"]) and np.isfinite(out["all"]) and np.isfinite(out["level_1"])
