@@ -1,0 +1,315 @@
+"""One small training loop for every model in p3d: seeds, checkpoints, exact resume, DDP.
+
+Design (nanoGPT-style: no framework, everything visible here):
+
+- **Randomness is a function of (seed, step, rank).** At every step the loop re-seeds torch's global
+  RNG and hands the step a fresh ``torch.Generator`` seeded from ``(seed, step, rank)``; the batch
+  indices are drawn from a generator seeded from ``(seed, step)``. A resumed run therefore needs no
+  saved RNG state and takes exactly the steps an uninterrupted run would (same next-step loss).
+- **Checkpoints** (``RUN_DIR/checkpoints/step_XXXXXXX.pt`` and ``last.pt``) hold the model and optimiser
+  state dicts, the step and the config; they are written atomically and read with
+  ``torch.load(weights_only=True)``. ``metrics.csv`` rows past the checkpoint are dropped on resume.
+- **DDP**: launched by ``torchrun --nproc_per_node=N -m p3d train ...``; the loop reads ``RANK`` /
+  ``WORLD_SIZE`` from the environment, uses the gloo backend on CPU (nccl on CUDA), wraps the model in
+  ``DistributedDataParallel`` and gives each rank a disjoint slice of the global batch.
+
+A model plugs in with a ``step_fn(model, batch, generator) -> (loss, logs)``; a dataset is anything with
+``__len__`` and a ``collate(indices) -> batch`` method.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from p3d.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+class BatchSource(Protocol):
+    def __len__(self) -> int: ...
+
+    def collate(self, indices: list[int]) -> Any: ...
+
+
+StepFn = Callable[[torch.nn.Module, Any, torch.Generator], "tuple[torch.Tensor, Mapping[str, float]]"]
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping settings shared by every ``p3d train`` command."""
+
+    steps: int = 100
+    batch_size: int = 32
+    lr: float = 3e-4
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    grad_clip: float | None = 1.0
+    warmup_steps: int = 0
+    checkpoint_every: int = 50
+    log_every: int = 10
+    seed: int = 0
+    keep_checkpoints: int = 2
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+
+@dataclasses.dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> DistInfo:
+    """Initialise torch.distributed when launched by torchrun (``WORLD_SIZE`` > 1); else single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    info = DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(),
+                    local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(info.local_rank)
+    return info
+
+
+def _mix(*values: int) -> int:
+    """A 63-bit seed from integers (stable across runs and machines)."""
+    h = 1469598103934665603
+    for v in values:
+        h = ((h ^ (v & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) & 0x7FFFFFFFFFFFFFFF
+    return h
+
+
+def batch_indices(n_items: int, batch_size: int, seed: int, step: int) -> list[int]:
+    """The global batch of ``step``: ``batch_size`` item indices, a deterministic function of (seed, step).
+
+    Items are drawn without replacement within an epoch-like permutation: step s uses positions
+    [s*B, (s+1)*B) of the concatenation of per-epoch permutations (each seeded by (seed, epoch)).
+    """
+    if n_items <= 0:
+        raise ValueError("empty dataset")
+    out: list[int] = []
+    pos = step * batch_size
+    while len(out) < batch_size:
+        epoch, offset = divmod(pos, n_items)
+        g = torch.Generator().manual_seed(_mix(seed, epoch))
+        perm = torch.randperm(n_items, generator=g)
+        take = min(batch_size - len(out), n_items - offset)
+        out.extend(perm[offset:offset + take].tolist())
+        pos += take
+    return out
+
+
+def _lr_at(cfg: TrainConfig, step: int) -> float:
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    return cfg.lr
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return run_dir / "checkpoints" / f"step_{step:07d}.pt"
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, step: int,
+                    config: Mapping[str, Any]) -> None:
+    """Atomically save a checkpoint readable with ``torch.load(weights_only=True)``."""
+    state = {
+        "model": _unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "step": int(step),
+        "config": dict(config),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``); clear error for missing or corrupt files."""
+    from p3d.errors import InputError
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # pickle.UnpicklingError, RuntimeError on truncated zip files
+        raise InputError(f"{path}: not a readable p3d checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise InputError(f"{path}: not a p3d checkpoint (no 'model' entry)")
+    return ckpt
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    last = run_dir / "checkpoints" / "last.pt"
+    return last if last.exists() else None
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def _trim_metrics(csv_path: Path, max_step: int) -> None:
+    """Drop metric rows logged after ``max_step`` (they belong to the interrupted run's lost steps)."""
+    if not csv_path.exists():
+        return
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    keep = [r for r in rows if int(r["step"]) <= max_step]
+    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(keep)
+
+
+def train(
+    model: torch.nn.Module,
+    data: BatchSource,
+    step_fn: StepFn,
+    cfg: TrainConfig,
+    run_dir: str | os.PathLike[str],
+    *,
+    extra_config: Mapping[str, Any] | None = None,
+    params: list[torch.nn.Parameter] | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` for ``cfg.steps`` steps, resuming from ``run_dir`` if it holds a checkpoint.
+
+    Args:
+        model: the module to train (only ``params``, default all ``requires_grad`` parameters, are optimised).
+        data: item source; the global batch of each step is ``batch_indices(len(data), cfg.batch_size, ...)``,
+            split across ranks.
+        step_fn: ``(model, batch, generator) -> (loss, logs)``.
+        run_dir: output folder: ``metrics.csv``, ``checkpoints/``, ``config.json``.
+        stop_after: stop (as if interrupted) after this many steps of *this call* (tests of resume).
+
+    Returns:
+        ``{"step": last completed step, "loss": last loss}``.
+    """
+    from tqdm.auto import tqdm
+
+    from p3d.atomic import write_json
+
+    run_dir = Path(run_dir)
+    dist = init_distributed()
+    torch.manual_seed(cfg.seed)
+    config = {"train": cfg.to_dict(), **dict(extra_config or {})}
+    params = params if params is not None else [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
+                                  weight_decay=cfg.weight_decay)
+    start = 0
+    ckpt_path = latest_checkpoint(run_dir)
+    if ckpt_path is not None:
+        ckpt = load_checkpoint(ckpt_path)
+        model.load_state_dict(ckpt["model"])
+        if ckpt.get("optimizer") is not None:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        start = int(ckpt["step"])
+        log.info("resuming %s from step %d", run_dir, start)
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", config)
+        _trim_metrics(run_dir / "metrics.csv", start)
+    if dist.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp_model: torch.nn.Module = DistributedDataParallel(model)
+    else:
+        ddp_model = model
+    if cfg.batch_size % dist.world_size:
+        raise ValueError(f"batch size {cfg.batch_size} is not divisible by {dist.world_size} processes")
+    per_rank = cfg.batch_size // dist.world_size
+
+    csv_path = run_dir / "metrics.csv"
+    writer = None
+    fh = None
+    last_loss = float("nan")
+    bar = tqdm(total=cfg.steps, initial=start, desc=f"train {run_dir.name}", unit="step",
+               disable=not (progress and dist.is_main))
+    done_here = 0
+    step = start
+    try:
+        for step in range(start, cfg.steps):
+            if stop_after is not None and done_here >= stop_after:
+                break
+            torch.manual_seed(_mix(cfg.seed, step, dist.rank))
+            gen = torch.Generator().manual_seed(_mix(cfg.seed, step, dist.rank, 1))
+            idx = batch_indices(len(data), cfg.batch_size, cfg.seed, step)
+            batch = data.collate(idx[dist.rank * per_rank:(dist.rank + 1) * per_rank])
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(cfg, step)
+            ddp_model.train()
+            loss, logs = step_fn(ddp_model, batch, gen)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss {loss.item()} at step {step}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            last_loss = float(loss.detach())
+            done_here += 1
+            completed = step + 1
+            bar.update(1)
+            if dist.is_main and (completed % cfg.log_every == 0 or completed == cfg.steps or completed == 1):
+                row = {"step": completed, "loss": last_loss, "lr": _lr_at(cfg, step),
+                       **{k: float(v) for k, v in logs.items()}}
+                if writer is None:
+                    new = not csv_path.exists()
+                    fh = open(csv_path, "a", newline="")
+                    writer = csv.DictWriter(fh, fieldnames=list(row.keys()))
+                    if new:
+                        writer.writeheader()
+                writer.writerow(row)
+                fh.flush()
+                bar.set_postfix(loss=f"{last_loss:.4f}")
+            if completed % cfg.checkpoint_every == 0 or completed == cfg.steps:
+                if dist.is_main:
+                    _save_and_prune(run_dir, model, optimizer, completed, config, cfg.keep_checkpoints)
+        else:
+            step = cfg.steps
+    finally:
+        bar.close()
+        if fh is not None:
+            fh.close()
+    if dist.world_size > 1:
+        import torch.distributed as tdist
+
+        tdist.barrier()
+    return {"step": start + done_here, "loss": last_loss}
+
+
+def _save_and_prune(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int,
+                    config: Mapping[str, Any], keep: int) -> None:
+    import shutil
+
+    path = checkpoint_path(run_dir, step)
+    save_checkpoint(path, model, optimizer, step, config)
+    with atomic_path(run_dir / "checkpoints" / "last.pt") as tmp:
+        shutil.copyfile(path, tmp)
+    old = sorted((run_dir / "checkpoints").glob("step_*.pt"))[:-keep] if keep > 0 else []
+    for p in old:
+        p.unlink(missing_ok=True)
