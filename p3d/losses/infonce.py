@@ -1,0 +1,48 @@
+"""Symmetric InfoNCE (paper Eqs. 1-2, 5, 6), as CLIP and the official ``compute_percp_loss``.
+
+For a batch of B paired embeddings ``a_i``, ``b_i`` (rows of unit length), the logits are the
+scaled cosine similarities ``a @ b.T / tau``; the true pairs sit on the diagonal and every other
+row/column entry is a negative. With cross-entropy CE(logits, targets):
+
+    L_{A->B} = CE(a @ b.T / tau, arange(B))        (Eq. 1: speech-centric, A = speech)
+    L_{B->A} = CE(b @ a.T / tau, arange(B))        (the video/mesh-centric counterpart)
+    info_nce(a, b) = (L_{A->B} + L_{B->A}) / 2     (the official code's 0.5 * (CE + CE))
+
+The paper's Eq. 2 / 5 / 6 writes the plain sum ``L_{A->B} + L_{B->A}`` over a set L of encoder
+layers; that is ``2 * sum_l info_nce(a_l, b_l)``. The factor 2 only rescales the loss weight
+(lambda in Eq. 4, the perceptual-loss weight), and p3d follows the code's 0.5 convention
+throughout. tau = 0.07 in the official code (the paper gives no value).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+TEMPERATURE = 0.07
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:
+    """Symmetric InfoNCE of paired rows: scalar ``0.5 * (CE(a b^T / t, I) + CE(b a^T / t, I))``.
+
+    Args:
+        a: (B, D) embeddings, assumed L2-normalised (so ``a @ b.T`` are cosine similarities; the
+            function does not normalise, as the models' ``encode_*`` already return unit rows).
+        b: (B, D) embeddings paired row by row with ``a``, also L2-normalised.
+        temperature: tau.
+    """
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"info_nce: expected two (B, D) tensors of equal shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    logits = a @ b.T / temperature
+    target = torch.arange(a.shape[0], device=a.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def multilayer_info_nce(
+    a_layers: Sequence[torch.Tensor], b_layers: Sequence[torch.Tensor], temperature: float = TEMPERATURE,
+) -> torch.Tensor:
+    """Eq. 2: ``sum_l info_nce(a_l, b_l)`` over paired per-layer embeddings (each (B, D), unit rows)."""
+    if len(a_layers) != len(b_layers) or not a_layers:
+        raise ValueError(f"multilayer_info_nce: need equally many (>= 1) layers, got {len(a_layers)} and {len(b_layers)}")
+    return torch.stack([info_nce(a, b, temperature) for a, b in zip(a_layers, b_layers)]).sum()

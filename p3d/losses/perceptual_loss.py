@@ -1,0 +1,136 @@
+"""The speech-mesh perceptual loss (paper Eq. 6, Sec. 4 and C.2; official ``perceptual_loss/main.py``).
+
+A frozen speech-mesh critic (:class:`p3d.models.speech_mesh.SpeechMeshModel` or any
+:class:`~p3d.models.speech_mesh.DualEncoder`) scores a generated vertex sequence against its audio:
+
+1. the generated sequence (T, V, 3) is cut into 5-frame windows at stride 1: window ``i`` = frames
+   ``[i, i + 5)``, paired with speech window ``i`` (:func:`p3d.audio.speech_windows`), for
+   ``i < n = min(N_speech, T - 4)`` (the official ``clip_num``);
+2. consecutive groups of ``batch_size`` (80) windows form contrastive batches; a remainder group is
+   kept if it holds at least 2 windows (the official code computes the remainder with a
+   hard-coded ``% 80``; here it follows ``batch_size``, identical at 80);
+3. the loss is the symmetric InfoNCE (final-layer features, tau = 0.07, as the official
+   ``compute_percp_loss``) averaged over the groups, times ``weight`` (1e-7 in the official
+   FaceFormer script), to be added to the base model's loss.
+
+The speech side depends only on the input audio and the frozen critic, so its embeddings can be
+computed once per clip and reused every epoch: :meth:`PerceptualLoss.speech_embeddings` returns
+them, and the loss accepts either those (N, D) embeddings or the (N, 20, 128) fbank windows (then
+it embeds them itself, with the same code path, so both give the same value). Gradients reach the
+generated vertices only; the critic's parameters are frozen.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from p3d.errors import InputError
+from p3d.losses.infonce import TEMPERATURE, info_nce
+
+#: The official defaults (``perceptual_loss/main.py``).
+DEFAULT_WEIGHT = 1e-7
+DEFAULT_BATCH_SIZE = 80
+
+
+def mesh_windows(vertices: torch.Tensor, n_windows: int, stride: int = 1, length: int = 5) -> torch.Tensor:
+    """(T, V*3) -> (n_windows, length, V*3): window ``i`` = frames ``[stride i, stride i + length)``.
+
+    Differentiable (a strided view of ``vertices``).
+    """
+    windows = vertices.unfold(0, length, stride)  # (n_all, V*3, length)
+    return windows[:n_windows].transpose(1, 2)
+
+
+def contrastive_groups(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` ranges of consecutive groups of ``batch_size``; a last partial group of
+    >= 2 windows is kept, a single leftover window dropped (official behaviour)."""
+    groups = [(s, s + batch_size) for s in range(0, n - batch_size + 1, batch_size)]
+    start = len(groups) * batch_size
+    if n - start >= 2:
+        groups.append((start, n))
+    return groups
+
+
+def flat_vertices(vertices: Any, n_vertices: int | None, name: str = "pred_vertices") -> torch.Tensor:
+    """Validate a (T, V, 3) or (T, V*3) sequence (tensor or array) and return it as (T, V*3)."""
+    if not isinstance(vertices, torch.Tensor):
+        vertices = torch.as_tensor(np.asarray(vertices, dtype=np.float32))
+    if vertices.ndim == 3 and vertices.shape[-1] == 3:
+        vertices = vertices.flatten(1)
+    if vertices.ndim != 2 or vertices.shape[1] % 3:
+        raise InputError(f"{name}: expected (T, V, 3) or (T, V*3), got shape {tuple(vertices.shape)}")
+    if n_vertices is not None and vertices.shape[1] != 3 * n_vertices:
+        raise InputError(f"{name}: {vertices.shape[1] // 3} vertices per frame, the critic expects {n_vertices}")
+    if not torch.isfinite(vertices.detach()).all():
+        raise InputError(f"{name}: holds NaN or inf values")
+    return vertices
+
+
+class PerceptualLoss:
+    """``L_percp`` of Eq. 6 with a frozen critic; ``loss = PerceptualLoss(critic)(pred, speech)``.
+
+    Args:
+        model: a critic with ``encode_speech`` / ``encode_mesh`` (L2-normalised outputs). It is
+            frozen **in place** (``requires_grad_(False)``, ``eval()``) and must already be on the
+            device of the vertices it will score.
+        weight: multiplies the loss (official: 1e-7).
+        batch_size: windows per contrastive batch (official: 80).
+        temperature: tau (official: 0.07).
+    """
+
+    def __init__(self, model: torch.nn.Module, weight: float = DEFAULT_WEIGHT, batch_size: int = DEFAULT_BATCH_SIZE,
+                 temperature: float = TEMPERATURE) -> None:
+        if batch_size < 2:
+            raise InputError(f"batch_size: a contrastive batch needs >= 2 windows, got {batch_size}")
+        self.model = model.eval().requires_grad_(False)
+        self.weight = float(weight)
+        self.batch_size = int(batch_size)
+        self.temperature = float(temperature)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @torch.no_grad()
+    def speech_embeddings(self, fbank_windows: Any, chunk: int = 256) -> torch.Tensor:
+        """Embed a clip's speech windows once: (N, 20, 128) -> (N, D) (no graph). Reuse the result
+        for every training step on that clip."""
+        fb = torch.as_tensor(np.asarray(fbank_windows, dtype=np.float32)) if not isinstance(fbank_windows, torch.Tensor) \
+            else fbank_windows.float()
+        if fb.ndim != 3:
+            raise InputError(f"fbank_windows: expected (N, T_a, n_mels), got shape {tuple(fb.shape)}")
+        self.model.eval()
+        fb = fb.to(self.device)
+        parts = [self.model.encode_speech(fb[i:i + chunk]) for i in range(0, fb.shape[0], chunk)]
+        return torch.cat(parts) if parts else fb.new_zeros((0, 0))
+
+    def unweighted(self, pred_vertices: Any, speech: Any) -> torch.Tensor:
+        """Mean InfoNCE over the contrastive groups (no weight).
+
+        Args:
+            pred_vertices: (T, V, 3) or (T, V*3) generated sequence (keeps its autograd graph).
+            speech: (N, D) speech embeddings (from :meth:`speech_embeddings`) or (N, 20, 128) fbank
+                windows (embedded here); window ``i`` pairs with frames ``[i, i + 5)``.
+        """
+        speech_t = speech if isinstance(speech, torch.Tensor) else torch.as_tensor(np.asarray(speech, dtype=np.float32))
+        if speech_t.ndim == 3:
+            speech_t = self.speech_embeddings(speech_t)
+        elif speech_t.ndim != 2:
+            raise InputError(f"speech: expected (N, D) embeddings or (N, T_a, n_mels) windows, got {tuple(speech_t.shape)}")
+        verts = flat_vertices(pred_vertices, getattr(self.model, "n_vertices", None))
+        n = min(speech_t.shape[0], verts.shape[0] - 4)
+        groups = contrastive_groups(max(n, 0), self.batch_size)
+        if not groups:
+            raise InputError(f"pred_vertices / speech: {verts.shape[0]} frames and {speech_t.shape[0]} speech windows "
+                             f"give {max(n, 0)} 5-frame windows; the contrastive loss needs at least 2")
+        self.model.eval()
+        speech_t = speech_t.to(verts.device)
+        windows = mesh_windows(verts, n)
+        losses = [info_nce(speech_t[a:b], self.model.encode_mesh(windows[a:b]), self.temperature) for a, b in groups]
+        return torch.stack(losses).mean()
+
+    def __call__(self, pred_vertices: Any, speech: Any) -> torch.Tensor:
+        """``weight * unweighted(pred_vertices, speech)``: the term to add to the base model's loss."""
+        return self.weight * self.unweighted(pred_vertices, speech)

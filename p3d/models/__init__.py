@@ -1,0 +1,68 @@
+"""The paper's models: stage-1 audio-visual MAE, stage-2 speech-mesh dual encoder, 3D SyncNet.
+
+- :mod:`p3d.models.transformer`: shared blocks (MHSA/MHCA/FFN, sinusoidal positions, masking).
+- :mod:`p3d.models.speech_encoder`: ``SpeechEncoder`` (E_s).
+- :mod:`p3d.models.mesh_encoder`: ``MeshEncoder`` (E_m).
+- :mod:`p3d.models.stage1`: ``Stage1Model`` (Table S1, Eqs. 1-4).
+- :mod:`p3d.models.speech_mesh`: ``SpeechMeshModel`` (stage 2, Eq. 5; "ours" and "no2d").
+- :mod:`p3d.models.syncnet3d`: ``SyncNet3D`` (Table 3's CNN critic).
+
+Checkpoints are ``torch.save`` files holding only plain data: ``{"format": "p3d-model", "kind":
+..., "config": {...}, "state_dict": {...}}``; they are read with ``torch.load(weights_only=True)``
+(:func:`read_checkpoint`) and rebuilt by :func:`load_model`. Submodules are imported lazily.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+CHECKPOINT_FORMAT = "p3d-model"
+
+
+def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Atomically ``torch.save`` a checkpoint dict (plain data and tensors only)."""
+    import torch
+
+    from p3d.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+
+
+def read_checkpoint(path: str | os.PathLike[str], kind: str | None = None,
+                    map_location: Any = "cpu") -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` and check it is a p3d model checkpoint (of ``kind``)."""
+    import pickle
+
+    import torch
+
+    from p3d.errors import InputError
+
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable weights-only checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise InputError(f"{path}: not a p3d model checkpoint (no format={CHECKPOINT_FORMAT!r} entry)")
+    if kind is not None and ckpt.get("kind") != kind:
+        raise InputError(f"{path}: holds a {ckpt.get('kind')!r} model, expected {kind!r}")
+    return ckpt
+
+
+def load_model(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
+    """Rebuild any p3d model (stage1, speech_mesh, syncnet3d) from its checkpoint, in eval mode."""
+    from p3d.errors import InputError
+    from p3d.models.speech_mesh import SpeechMeshModel
+    from p3d.models.stage1 import Stage1Model
+    from p3d.models.syncnet3d import SyncNet3D
+
+    ckpt = read_checkpoint(path, None, map_location)
+    classes = {c.kind: c for c in (Stage1Model, SpeechMeshModel, SyncNet3D)}
+    if ckpt.get("kind") not in classes:
+        raise InputError(f"{path}: unknown model kind {ckpt.get('kind')!r}")
+    return classes[ckpt["kind"]].from_checkpoint(ckpt).eval()
+
+
+__all__ = ["CHECKPOINT_FORMAT", "load_model", "read_checkpoint", "save_checkpoint"]

@@ -1,0 +1,88 @@
+"""The 3D mesh encoder E_m of stage 2 (paper Sec. 4, Table S1).
+
+Input: a 5-frame window of **absolute** vertex positions, (B, 5, V*3) or (B, 5, V, 3) (no template
+subtraction, as the official code: its perceptual loss feeds FaceFormer's output, which already
+includes the template). Tokenizer: one token per frame, ``Linear(V*3 -> H)`` over all vertices
+(15 069 inputs for FLAME). Fixed sinusoidal positions over the 5 frames. Then
+``[MHSA(H, 8) -> FFN(H)] x 10 -> LN``; mean-pool and L2-normalise give the embedding.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from p3d.errors import InputError
+from p3d.models.transformer import Encoder, init_weights, pooled, sinusoid_table
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshEncoderConfig:
+    """Mesh encoder hyper-parameters. ``paper``: FLAME (5023 vertices), H = 512, 10 layers, 8 heads."""
+
+    n_vertices: int = 5023
+    dim: int = 512
+    depth: int = 10
+    heads: int = 8
+    mlp_ratio: float = 4.0
+    n_frames: int = 5
+
+    @staticmethod
+    def presets() -> dict[str, MeshEncoderConfig]:
+        return {
+            "paper": MeshEncoderConfig(),
+            "cpu": MeshEncoderConfig(dim=128, depth=4, heads=4),
+            "smoke": MeshEncoderConfig(dim=32, depth=2, heads=2),
+        }
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: object) -> MeshEncoderConfig:
+        """A preset, e.g. ``from_preset("cpu", n_vertices=topology.n_vertices)``."""
+        presets = cls.presets()
+        if name not in presets:
+            raise InputError(f"preset: unknown preset {name!r} (choose from {', '.join(presets)})")
+        return dataclasses.replace(presets[name], **overrides)
+
+
+class MeshEncoder(nn.Module):
+    """E_m: vertices (B, 5, V*3) or (B, 5, V, 3) -> tokens (B, 5, H)."""
+
+    def __init__(self, config: MeshEncoderConfig = MeshEncoderConfig()) -> None:
+        super().__init__()
+        self.config = config
+        self.patch_embed = nn.Linear(3 * config.n_vertices, config.dim)
+        self.register_buffer("pos_embed", sinusoid_table(config.n_frames, config.dim), persistent=False)
+        self.encoder = Encoder(config.dim, config.depth, config.heads, config.mlp_ratio)
+        self.apply(init_weights)
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    def flatten(self, vertices: torch.Tensor) -> torch.Tensor:
+        """Validate and flatten to (B, n_frames, V*3)."""
+        c = self.config
+        if vertices.ndim == 4 and vertices.shape[-1] == 3:
+            vertices = vertices.flatten(2)
+        if vertices.ndim != 3 or vertices.shape[1] != c.n_frames or vertices.shape[2] != 3 * c.n_vertices:
+            raise InputError(
+                f"vertices: expected (B, {c.n_frames}, {3 * c.n_vertices}) or (B, {c.n_frames}, "
+                f"{c.n_vertices}, 3) for this {c.n_vertices}-vertex mesh encoder, got {tuple(vertices.shape)}")
+        return vertices
+
+    def forward(self, vertices: torch.Tensor, return_layers: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """(B, 5, V*3) -> LN-ed tokens (B, 5, H); ``return_layers`` adds every layer's LN-ed tokens."""
+        x = self.patch_embed(self.flatten(vertices)) + self.pos_embed
+        return self.encoder(x, return_layers=return_layers)
+
+    def embed(self, vertices: torch.Tensor) -> torch.Tensor:
+        """Mean-pooled, L2-normalised embedding (B, H)."""
+        return pooled(self(vertices))
+
+    def embed_layers(self, vertices: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
+        """Per-layer pooled, L2-normalised embeddings [(B, H)] for the given layer indices (Eq. 5)."""
+        _, per_layer = self(vertices, return_layers=True)
+        return [pooled(per_layer[i]) for i in layers]

@@ -1,0 +1,151 @@
+"""Speech features: Kaldi fbank, the 25/30 fps windowing, and the on-disk feature cache."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from p3d import audio as A
+from p3d.errors import InputError
+
+
+def _noise(n: int, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(n) * 0.1).astype(np.float32)
+
+
+def test_feature_sample_rate_is_640_per_frame():
+    assert A.feature_sample_rate(25) == 16000
+    assert A.feature_sample_rate(30) == 19200
+    assert A.feature_sample_rate(60) == 38400
+    for bad in (0, -25, float("nan")):
+        with pytest.raises(InputError):
+            A.feature_sample_rate(bad)
+
+
+@pytest.mark.parametrize("frame_ms,bins,window", [(25, 80, "povey"), (25, 80, "hanning"), (8, 23, "hanning"),
+                                                  (25, 40, "hamming")])
+def test_fbank_matches_kaldi_native_fbank(frame_ms, bins, window):
+    knf = pytest.importorskip("kaldi_native_fbank")
+    x = _noise(8000)
+    opts = knf.FbankOptions()
+    opts.frame_opts.dither = 0
+    opts.frame_opts.samp_freq = 16000
+    opts.frame_opts.frame_length_ms = frame_ms
+    opts.frame_opts.frame_shift_ms = 10
+    opts.frame_opts.window_type = window
+    opts.mel_opts.num_bins = bins
+    opts.use_energy = False
+    online = knf.OnlineFbank(opts)
+    online.accept_waveform(16000, x.tolist())
+    online.input_finished()
+    ref = np.stack([online.get_frame(i) for i in range(online.num_frames_ready)])
+    ours = A.kaldi_fbank(x, A.FbankOptions(frame_length_ms=frame_ms, num_mel_bins=bins, window_type=window))
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, atol=1e-3)
+
+
+def test_official_setting_shape_and_empty_filters():
+    fb = A.kaldi_fbank(_noise(3200))
+    assert fb.shape == (20, 128)  # 1 + (3200 - 128) // 160
+    empty = A.empty_mel_bins()
+    assert len(empty) == 38 and empty[0] == 0
+    # filters that cover no FFT bin are floored at float32 eps before the log, as torchaudio does
+    np.testing.assert_allclose(fb[:, empty], math.log(np.finfo(np.float32).eps), rtol=1e-6)
+    live = np.setdiff1d(np.arange(128), empty)
+    assert (fb[:, live] > math.log(np.finfo(np.float32).eps) + 1e-3).all()
+
+
+def test_fbank_of_a_tone_peaks_at_its_frequency():
+    t = np.arange(16000) / 16000
+    fb = A.kaldi_fbank(np.sin(2 * np.pi * 3000 * t), A.FbankOptions(frame_length_ms=25, num_mel_bins=40))
+    delta = (A.mel_scale(8000) - A.mel_scale(20)) / 41
+    centres = 700 * np.expm1((A.mel_scale(20) + (np.arange(40) + 1) * delta) / 1127)
+    assert abs(centres[fb.mean(axis=0).argmax()] - 3000) < 150
+
+
+def _official_windows(x: np.ndarray, sr: int, fps: float) -> np.ndarray:
+    """The official per-window loop: 3200-sample windows, hop 640, mean removed, fbank, normalise."""
+    y = A.resample_for_fps(x, sr, fps)
+    out, i = [], 0
+    while i * 640 + 3200 <= y.size:
+        w = y[i * 640: i * 640 + 3200].astype(np.float64)
+        out.append(A.normalise_fbank(A.kaldi_fbank(w - w.mean())))
+        i += 1
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("fps", [25, 30])
+def test_windows_equal_the_official_per_window_computation(fps):
+    x = _noise(16000 + 777, seed=1) + 0.05  # a DC offset too
+    ours = A.speech_windows(x, 16000, fps)
+    ref = _official_windows(x, 16000, fps)
+    assert ours.shape == ref.shape and ours.shape[1:] == (20, 128) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, ref, atol=2e-4)
+
+
+def test_window_count_and_pairing_with_mesh_frames():
+    x = _noise(32000)  # 2 s at 16 kHz
+    n_audio = A.n_speech_windows(A.resample_for_fps(x, 16000, 30).size)
+    assert n_audio == (38400 - 3200) // 640 + 1 == 56
+    assert A.speech_windows(x, 16000, 30).shape[0] == 56
+    assert A.speech_windows(x, 16000, 30, n_frames=40).shape[0] == 36  # T - 4
+    assert A.speech_windows(x, 16000, 30, n_frames=100).shape[0] == 56
+    assert A.speech_windows(x[:2000], 16000, 25).shape == (0, 20, 128)
+    # window i starts at mesh frame i: at 25 fps, 640 samples = one frame of 16 kHz audio
+    full = A.speech_windows(x, 16000, 25)
+    shifted = A.speech_windows(x[640:], 16000, 25)
+    np.testing.assert_allclose(shifted[0], full[1], atol=1e-5)
+
+
+def test_resample_rounds_length_up():
+    assert A.resample_for_fps(_noise(16001), 16000, 30).size == math.ceil(16001 * 6 / 5)
+
+
+def test_pad_frames_uses_normalised_zero_energy():
+    w = A.speech_windows(_noise(4000), 16000, 25)
+    p = A.pad_frames(w, 64)
+    assert p.shape == (w.shape[0], 64, 128)
+    np.testing.assert_array_equal(p[:, :20], w)
+    np.testing.assert_allclose(p[:, 20:], 4.2677393 / (2 * 4.5689974), rtol=1e-6)
+
+
+def test_bad_audio_is_rejected():
+    with pytest.raises(InputError, match="NaN"):
+        A.speech_windows(np.array([0.0, np.nan] * 2000), 16000, 25)
+    with pytest.raises(InputError, match="mono"):
+        A.speech_windows(np.zeros((4000, 2)), 16000, 25)
+    with pytest.raises(InputError, match="sample rate"):
+        A.speech_windows(np.zeros(4000), 0, 25)
+
+
+def test_feature_cache(tmp_path, monkeypatch):
+    sf = pytest.importorskip("soundfile")
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, _noise(16000), 16000)
+    cache = A.FeatureCache(tmp_path / "cache")
+    calls = []
+    real = A.clip_fbank
+    monkeypatch.setattr(A, "clip_fbank", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    first = cache.windows(wav, 30, n_frames=20)
+    again = cache.windows(wav, 30, n_frames=20)
+    assert len(calls) == 1 and first.shape == (16, 20, 128)
+    np.testing.assert_array_equal(first, again)
+    samples, sr = sf.read(wav, dtype="float32")
+    np.testing.assert_allclose(first, A.speech_windows(samples, sr, 30, n_frames=20), atol=1e-6)
+    calls.clear()
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+
+    cache.windows(wav, 25)  # another frame rate: another entry
+    sf.write(wav, _noise(16000, seed=5), 16000)  # edited file: another entry
+    cache.windows(wav, 30)
+    assert len(calls) == 2 and len(list((tmp_path / "cache").glob("*.npy"))) == 3
+
+    entry = tmp_path / "cache" / f"{cache.key(wav, 30)}.npy"
+    entry.write_bytes(b"garbage")  # corrupt entry: recomputed and rewritten
+    cache.windows(wav, 30)
+    assert len(calls) == 3 and np.load(entry, allow_pickle=False).shape[1] == 128
+
+    with pytest.raises(InputError, match="not found"):
+        cache.windows(tmp_path / "missing.wav", 30)

@@ -1,0 +1,93 @@
+"""The perceptual loss (Eq. 6): windowing, grouping, cached speech embeddings, gradients."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from p3d.errors import InputError
+from p3d.losses.infonce import info_nce
+from p3d.losses.perceptual_loss import PerceptualLoss, contrastive_groups
+from p3d.models.speech_mesh import SpeechMeshConfig, SpeechMeshModel
+from p3d.models.syncnet3d import SyncNet3D, SyncNet3DConfig
+
+V = 8
+
+
+def _critic() -> SpeechMeshModel:
+    torch.manual_seed(0)
+    return SpeechMeshModel.no2d(SpeechMeshConfig.from_preset("smoke", n_vertices=V))
+
+
+def _clip(t: int = 100, n: int = 120, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(t, V, 3, generator=g).requires_grad_(), torch.randn(n, 20, 128, generator=g)
+
+
+def test_contrastive_groups():
+    assert contrastive_groups(96, 80) == [(0, 80), (80, 96)]
+    assert contrastive_groups(160, 80) == [(0, 80), (80, 160)]
+    assert contrastive_groups(81, 80) == [(0, 80)]        # a single leftover window is dropped
+    assert contrastive_groups(82, 80) == [(0, 80), (80, 82)]
+    assert contrastive_groups(5, 80) == [(0, 5)]
+    assert contrastive_groups(1, 80) == [] and contrastive_groups(0, 80) == []
+
+
+def test_matches_the_official_loop():
+    loss_fn = PerceptualLoss(_critic(), weight=1.0, batch_size=80)
+    verts, fbank = _clip(t=100, n=120)
+    critic = loss_fn.model
+    # official: clip_num = min(n_audio, T - 4) = 96; batch [0, 80) and remainder [80, 96)
+    losses = []
+    for start, stop in ((0, 80), (80, 96)):
+        motion = torch.stack([verts.reshape(100, -1)[i:i + 5] for i in range(start, stop)])
+        losses.append(info_nce(critic.encode_speech(fbank[start:stop]), critic.encode_mesh(motion)))
+    expected = (losses[0] + losses[1]) / 2
+    torch.testing.assert_close(loss_fn(verts, fbank), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cached_speech_embeddings_give_exactly_the_same_loss():
+    loss_fn = PerceptualLoss(_critic(), weight=1e-7)
+    verts, fbank = _clip()
+    cached = loss_fn.speech_embeddings(fbank)
+    assert cached.shape == (120, 32) and not cached.requires_grad
+    a = loss_fn(verts, cached)
+    b = loss_fn(verts, fbank)
+    c = loss_fn(verts, fbank.numpy())
+    assert a.item() == b.item() == c.item()
+    torch.testing.assert_close(a, 1e-7 * loss_fn.unweighted(verts, cached))
+
+
+def test_gradient_reaches_the_vertices_only():
+    critic = _critic()
+    loss_fn = PerceptualLoss(critic, weight=1.0)
+    assert loss_fn.model is critic and not critic.training
+    assert not any(p.requires_grad for p in critic.parameters())
+    verts, fbank = _clip()
+    loss_fn(verts, loss_fn.speech_embeddings(fbank)).backward()
+    assert verts.grad is not None and verts.grad.abs().sum() > 0
+    assert verts.grad[96 + 4:].abs().sum() == 0  # frames beyond the last window get nothing
+    assert all(p.grad is None for p in critic.parameters())
+
+
+def test_flat_input_and_any_critic():
+    loss_fn = PerceptualLoss(SyncNet3D(SyncNet3DConfig.from_preset("smoke", n_vertices=V)).train(), weight=1.0)
+    assert not loss_fn.model.training  # BatchNorm critics are scored in eval mode
+    verts, fbank = _clip(t=30, n=40)
+    flat = verts.detach().reshape(30, V * 3)
+    torch.testing.assert_close(loss_fn(verts, fbank), loss_fn(flat, fbank))
+
+
+def test_bad_inputs():
+    loss_fn = PerceptualLoss(_critic())
+    verts, fbank = _clip(t=5, n=10)
+    with pytest.raises(InputError, match="at least 2"):
+        loss_fn(verts, fbank)  # 5 frames: one window only
+    verts, fbank = _clip()
+    with pytest.raises(InputError, match="vertices per frame"):
+        loss_fn(torch.zeros(20, V + 1, 3), fbank)
+    with pytest.raises(InputError, match="NaN"):
+        loss_fn(torch.full((20, V, 3), float("nan")), fbank)
+    with pytest.raises(InputError, match="speech"):
+        loss_fn(verts, torch.zeros(5))
+    with pytest.raises(InputError, match="batch_size"):
+        PerceptualLoss(_critic(), batch_size=1)

@@ -1,0 +1,133 @@
+"""Stage 2: the speech-mesh dual encoder ("ours" with a frozen stage-1 speech encoder, and "no2d")."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from p3d.errors import InputError
+from p3d.losses.infonce import info_nce
+from p3d.models import load_model, read_checkpoint
+from p3d.models.mesh_encoder import MeshEncoder, MeshEncoderConfig
+from p3d.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
+from p3d.models.speech_mesh import SpeechMeshConfig, SpeechMeshModel
+from p3d.models.stage1 import Stage1Config, Stage1Model, count_parameters
+
+log = logging.getLogger(__name__)
+V = 12
+
+
+def _batch(b: int = 6, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, 20, 128, generator=g), torch.randn(b, 5, V * 3, generator=g)
+
+
+def _ours() -> tuple[Stage1Model, SpeechMeshModel]:
+    torch.manual_seed(0)
+    stage1 = Stage1Model(Stage1Config.from_preset("smoke"))
+    return stage1, SpeechMeshModel.ours(stage1, MeshEncoderConfig.from_preset("smoke", n_vertices=V))
+
+
+def test_forward_logits_and_loss():
+    _, model = _ours()
+    fbank, verts = _batch()
+    logits_s, logits_m = model(fbank, verts)
+    assert logits_s.shape == (6, 6)
+    torch.testing.assert_close(logits_m, logits_s.T)
+    s, m = model.encode_speech(fbank), model.encode_mesh(verts)
+    torch.testing.assert_close(s.norm(dim=1), torch.ones(6))
+    torch.testing.assert_close(logits_s, s @ m.T / 0.07)
+    torch.testing.assert_close(model.loss(fbank, verts), info_nce(s, m, 0.07))
+    torch.testing.assert_close(model.encode_mesh(verts.view(6, 5, V, 3)), m)  # (B, 5, V, 3) accepted
+    assert model.loss(fbank, verts, layers=(0, 1)).item() > 0
+
+
+def test_ours_speech_encoder_is_a_frozen_copy_of_stage1():
+    stage1, model = _ours()
+    for (name, p), q in zip(model.speech_encoder.state_dict().items(), stage1.speech_encoder.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert model.speech_encoder is not stage1.speech_encoder
+    assert not any(p.requires_grad for p in model.speech_encoder.parameters())
+    assert all(p.requires_grad for p in model.mesh_encoder.parameters())
+    model.train()
+    assert model.training and model.mesh_encoder.training and not model.speech_encoder.training
+
+
+def test_stage2_step_leaves_the_speech_encoder_unchanged():
+    _, model = _ours()
+    before = {k: v.clone() for k, v in model.speech_encoder.state_dict().items()}
+    mesh_before = {k: v.clone() for k, v in model.mesh_encoder.state_dict().items()}
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)  # even if handed every parameter
+    model.train()
+    for seed in range(2):
+        opt.zero_grad()
+        model.loss(*_batch(seed=seed)).backward()
+        opt.step()
+    for k, v in model.speech_encoder.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert any(not torch.equal(v, mesh_before[k]) for k, v in model.mesh_encoder.state_dict().items())
+
+
+def test_no2d_trains_both_encoders():
+    torch.manual_seed(0)
+    model = SpeechMeshModel.no2d(SpeechMeshConfig.from_preset("smoke", n_vertices=V))
+    assert model.variant == "no2d" and not model.freeze_speech
+    before = [p.clone() for p in model.speech_encoder.parameters()]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model.train()
+    model.loss(*_batch()).backward()
+    opt.step()
+    assert model.speech_encoder.training
+    assert any(not torch.equal(p, q) for p, q in zip(model.speech_encoder.parameters(), before))
+
+
+def test_ours_from_a_stage1_checkpoint(tmp_path):
+    stage1, _ = _ours()
+    stage1.save(tmp_path / "stage1.pt")
+    model = SpeechMeshModel.ours(tmp_path / "stage1.pt", MeshEncoderConfig.from_preset("smoke", n_vertices=V))
+    fbank, _ = _batch()
+    torch.testing.assert_close(model.encode_speech(fbank), stage1.eval().speech_encoder.embed(fbank))
+    with pytest.raises(InputError, match="width"):
+        SpeechMeshModel.ours(stage1, MeshEncoderConfig.from_preset("cpu", n_vertices=V))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    _, model = _ours()
+    model.eval().save(tmp_path / "ours.pt")
+    ckpt = read_checkpoint(tmp_path / "ours.pt", "speech_mesh")
+    assert ckpt["config"]["variant"] == "ours"
+    for loaded in (SpeechMeshModel.load(tmp_path / "ours.pt"), load_model(tmp_path / "ours.pt")):
+        assert isinstance(loaded, SpeechMeshModel) and loaded.freeze_speech
+        assert not any(p.requires_grad for p in loaded.speech_encoder.parameters())
+        fbank, verts = _batch()
+        for x, y in zip(model(fbank, verts), loaded(fbank, verts)):
+            torch.testing.assert_close(x, y)
+    with pytest.raises(InputError, match="expected 'syncnet3d'"):
+        read_checkpoint(tmp_path / "ours.pt", "syncnet3d")
+
+
+def test_bad_checkpoints_and_inputs(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="junk.pt"):
+        load_model(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(InputError, match="not a p3d model checkpoint"):
+        load_model(tmp_path / "other.pt")
+    with pytest.raises(InputError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+    _, model = _ours()
+    with pytest.raises(InputError, match="12-vertex"):
+        model.encode_mesh(torch.zeros(2, 5, 13 * 3))
+    with pytest.raises(InputError, match="fbank"):
+        model.encode_speech(torch.zeros(2, 20, 64))
+
+
+def test_paper_preset_sizes():
+    speech = SpeechEncoder(SpeechEncoderConfig.from_preset("paper"))
+    mesh = MeshEncoder(MeshEncoderConfig.from_preset("paper"))
+    n_s, n_m = count_parameters(speech), count_parameters(mesh)
+    print(f"paper preset: speech encoder {n_s / 1e6:.1f}M, mesh encoder {n_m / 1e6:.1f}M "
+          f"(of which Linear(15069, 512) {(15069 * 512 + 512) / 1e6:.1f}M)")
+    assert 30e6 < n_s < 33e6
+    assert n_m == n_s - count_parameters(speech.patch_embed) + 15069 * 512 + 512

@@ -1,0 +1,118 @@
+"""Stage 1 (audio-visual MAE + contrastive): shapes, masking, losses, checkpoints, paper sizes."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from p3d.errors import InputError
+from p3d.models.stage1 import (
+    Stage1Config, Stage1Model, count_parameters, parameter_table, speech_patches, video_patches,
+)
+from p3d.models.transformer import n_masked
+
+log = logging.getLogger(__name__)
+
+
+def _batch(c: Stage1Config, b: int = 3, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(b, c.speech_frames, c.n_mels, generator=g),
+            torch.rand(b, c.video_channels, c.video_frames, c.video_size, c.video_size, generator=g))
+
+
+def test_smoke_forward_backward_shapes():
+    torch.manual_seed(0)
+    c = Stage1Config.from_preset("smoke")
+    model = Stage1Model(c)
+    fbank, video = _batch(c)
+    out = model(fbank, video, generator=torch.Generator().manual_seed(0))
+    n_s, n_v = n_masked(c.speech_tokens, 0.3), n_masked(c.video_tokens, 0.3)
+    assert c.speech_tokens == 20 * 8 and n_s == 48
+    assert out.speech_pred.shape == (3, n_s, 16) and out.speech_mask.shape == (3, n_s)
+    assert out.video_pred.shape == (3, n_v, c.video_channels * 256) and out.video_mask.shape == (3, n_v)
+    torch.testing.assert_close(out.loss, out.loss_mae + c.lambda_infonce * out.loss_infonce)
+    torch.testing.assert_close(out.loss_mae, out.loss_mae_speech + out.loss_mae_video)
+    out.loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, missing
+
+
+def test_masking_ratio_in_the_model():
+    c = Stage1Config.from_preset("smoke", mask_ratio=0.5)
+    out = Stage1Model(c)(*_batch(c), generator=torch.Generator().manual_seed(1))
+    assert out.speech_mask.shape[1] == c.speech_tokens // 2
+    assert out.video_mask.shape[1] == round(0.5 * c.video_tokens)
+
+
+def test_same_generator_same_loss():
+    torch.manual_seed(0)
+    c = Stage1Config.from_preset("smoke")
+    model = Stage1Model(c)
+    batch = _batch(c)
+    a = model(*batch, generator=torch.Generator().manual_seed(3)).loss
+    b = model(*batch, generator=torch.Generator().manual_seed(3)).loss
+    assert a.item() == b.item()
+
+
+def test_infonce_uses_the_configured_layers():
+    torch.manual_seed(0)
+    c = Stage1Config.from_preset("smoke")
+    model = Stage1Model(c)
+    batch = _batch(c, b=4)
+    one = Stage1Model(Stage1Config.from_preset("smoke", infonce_layers=(1,)))
+    one.load_state_dict(model.state_dict())
+    two = model(*batch, generator=torch.Generator().manual_seed(0)).loss_infonce
+    last = one(*batch, generator=torch.Generator().manual_seed(0)).loss_infonce
+    assert two.item() > last.item() > 0  # a sum over two layers vs the last layer alone
+    with pytest.raises(InputError):
+        Stage1Config.from_preset("smoke", infonce_layers=(5,))
+
+
+def test_patch_order_matches_the_tokenizers():
+    video = torch.zeros(1, 1, 2, 32, 32)
+    for t in range(2):
+        for h in range(2):
+            for w in range(2):
+                video[0, 0, t, 16 * h:16 * h + 16, 16 * w:16 * w + 16] = 100 * t + 10 * h + w
+    patches = video_patches(video)
+    assert patches.shape == (1, 8, 256)
+    assert patches[0, :, 0].tolist() == [0, 1, 10, 11, 100, 101, 110, 111]  # order t, h, w as Conv3d.flatten
+    assert (patches == patches[..., :1]).all()
+    fbank = torch.arange(2 * 128.0).view(1, 2, 128)
+    tokens = speech_patches(fbank)
+    assert tokens.shape == (1, 16, 16) and tokens[0, 9, 0].item() == 128 + 16  # token 8 t + f
+
+
+def test_bad_inputs():
+    c = Stage1Config.from_preset("smoke")
+    model = Stage1Model(c)
+    fbank, video = _batch(c)
+    with pytest.raises(InputError, match="fbank"):
+        model(fbank[:, :10], video)
+    with pytest.raises(InputError, match="video"):
+        model(fbank, video[:, :, :3])
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = Stage1Model(Stage1Config.from_preset("smoke")).eval()
+    model.save(tmp_path / "stage1.pt")
+    loaded = Stage1Model.load(tmp_path / "stage1.pt").eval()
+    assert loaded.config == model.config
+    fbank, video = _batch(model.config)
+    for x, y in zip(model.embed(fbank, video), loaded.embed(fbank, video)):
+        torch.testing.assert_close(x, y)
+
+
+def test_paper_preset_sizes():
+    c = Stage1Config.from_preset("paper")
+    assert (c.speech_tokens, c.video_tokens) == (512, 500)  # 64 x 8 and 5 x 10 x 10 (Sec. C.2)
+    model = Stage1Model(c)
+    table = parameter_table(model)
+    log.info("stage-1 paper preset parameters: %s, total %.1f M", table, count_parameters(model) / 1e6)
+    print({k: f"{v / 1e6:.1f}M" for k, v in table.items()}, f"total {count_parameters(model) / 1e6:.1f}M")
+    # [MHSA(512, 8) -> FFN(2048)] x 10: ~3.15 M per layer, ~31.5 M per encoder
+    assert 30e6 < table["speech_encoder"] < 33e6
+    assert 30e6 < table["video_encoder"] < 33e6
+    assert model.speech_encoder.config.dim == 512 and len(model.speech_encoder.encoder.blocks) == 10

@@ -1,0 +1,75 @@
+"""Shared transformer blocks: positions, attention, encoder layers, random masking."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from p3d.models import transformer as T
+
+
+def test_sinusoid_table_values():
+    table = T.sinusoid_table(7, 8)
+    assert table.shape == (7, 8) and table.dtype == torch.float32
+    torch.testing.assert_close(table[0], torch.tensor([0.0, 1.0] * 4))
+    p = 3
+    for i in range(4):
+        angle = p / 10000 ** (2 * i / 8)
+        assert table[p, 2 * i].item() == pytest.approx(math.sin(angle), abs=1e-6)
+        assert table[p, 2 * i + 1].item() == pytest.approx(math.cos(angle), abs=1e-6)
+
+
+def test_attention_equals_the_textbook_formula():
+    torch.manual_seed(0)
+    attn = T.Attention(dim=8, heads=2, context_dim=6)
+    x, ctx = torch.randn(2, 3, 8), torch.randn(2, 5, 6)
+    out = attn(x, ctx)
+    q = attn.q(x).view(2, 3, 2, 4).transpose(1, 2)
+    k, v = attn.kv(ctx).view(2, 5, 2, 2, 4).permute(2, 0, 3, 1, 4)
+    weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(4), dim=-1)
+    expected = attn.proj((weights @ v).transpose(1, 2).reshape(2, 3, 8))
+    torch.testing.assert_close(out, expected)
+    assert T.Attention(dim=8, heads=2)(x).shape == (2, 3, 8)  # self-attention
+
+
+def test_encoder_layers_and_cross_block_shapes():
+    torch.manual_seed(0)
+    enc = T.Encoder(dim=16, depth=3, heads=2)
+    x = torch.randn(2, 7, 16)
+    out, layers = enc(x, return_layers=True)
+    assert len(layers) == 3 and all(layer.shape == (2, 7, 16) for layer in layers)
+    torch.testing.assert_close(layers[-1], out)
+    torch.testing.assert_close(enc(x), out)
+    block = T.CrossBlock(dim=16, heads=2, context_dim=24, cross_heads=4)
+    assert block(x, torch.randn(2, 4, 24)).shape == (2, 7, 16)
+
+
+def test_pooled_is_unit_length_mean():
+    tokens = torch.tensor([[[3.0, 0.0], [1.0, 0.0]], [[0.0, 2.0], [0.0, 4.0]]])
+    torch.testing.assert_close(T.pooled(tokens), torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+
+
+@pytest.mark.parametrize("n,expected", [(160, 48), (500, 150), (512, 154), (10, 3), (5, 2)])
+def test_masking_keeps_exactly_the_requested_ratio(n, expected):
+    assert T.n_masked(n, 0.3) == expected
+    keep, mask = T.random_masking(6, n, 0.3, generator=torch.Generator().manual_seed(1))
+    assert keep.shape == (6, n - expected) and mask.shape == (6, expected)
+    for k, m in zip(keep, mask):
+        assert sorted(k.tolist() + m.tolist()) == list(range(n))  # a partition of the tokens
+        assert k.tolist() == sorted(k.tolist()) and m.tolist() == sorted(m.tolist())
+
+
+def test_masking_is_random_per_sample_and_reproducible():
+    a = T.random_masking(4, 100, 0.3, generator=torch.Generator().manual_seed(7))
+    b = T.random_masking(4, 100, 0.3, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a[1], b[1])
+    assert len({tuple(row.tolist()) for row in a[1]}) == 4
+    with pytest.raises(ValueError):
+        T.n_masked(10, 1.0)
+
+
+def test_gather_tokens():
+    x = torch.arange(24.0).view(2, 4, 3)
+    idx = torch.tensor([[3, 0], [1, 1]])
+    torch.testing.assert_close(T.gather_tokens(x, idx), torch.stack([x[0, [3, 0]], x[1, [1, 1]]]))
