@@ -62,7 +62,8 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray,
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if method == "BCa" and not (np.isfinite(low) and np.isfinite(high)):
         # BCa undefined (its warnings are expected and dropped): percentile of the same resamples.
-        log.debug("BCa interval undefined (%s); using the percentile interval", caught[-1].message if caught else "")
+        log.debug("BCa interval undefined (%s); using the percentile interval",
+                  caught[-1].message if caught else "non-finite bounds")
         res = bootstrap((x,), statistic, method="percentile", rng=np.random.default_rng(seed), **kwargs)
         return float(res.confidence_interval.low), float(res.confidence_interval.high)
     for w in caught:

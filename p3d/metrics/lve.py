@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from p3d.errors import InputError
-from p3d.metrics._checks import IndexLike, as_indices, as_vertices, check_finite, same_vertex_count
+from p3d.metrics._checks import (IndexLike, as_indices, as_vertices, check_finite, same_vertex_count,
+                                squared_norm, take_vertices)
 
 LVE_VARIANTS = ("max_sq", "max_l2", "meshtalk")
 
@@ -43,14 +44,14 @@ def lve_per_frame(pred: np.ndarray, gt: np.ndarray, lip_vertices: IndexLike, *,
     same_vertex_count(p, g, "pred", "gt")
     lips = as_indices(lip_vertices, p.shape[1], "lip_vertices")
     t = min(p.shape[0], g.shape[0])
-    p_lips = p[:t, lips]
-    g_lips = g[:t, lips]
+    p_lips = take_vertices(p[:t], lips)
+    g_lips = take_vertices(g[:t], lips)
     check_finite(p_lips, "pred (lip vertices)")
     check_finite(g_lips, "gt (lip vertices)")
     if variant == "meshtalk":
         p_lips = p_lips - p_lips.mean(axis=1, keepdims=True)
         g_lips = g_lips - g_lips.mean(axis=1, keepdims=True)
-    sq = np.sum((g_lips - p_lips) ** 2, axis=-1)  # (T, L)
+    sq = squared_norm(g_lips - p_lips)  # (T, L)
     worst = sq.max(axis=1)
     return worst if variant == "max_sq" else np.sqrt(worst)
 

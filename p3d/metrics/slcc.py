@@ -28,7 +28,8 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 
 from p3d.errors import InputError
-from p3d.metrics._checks import IndexLike, as_1d_finite, as_indices, as_real_array, as_vertices, check_finite
+from p3d.metrics._checks import (IndexLike, as_1d_finite, as_indices, as_real_array, as_vertices, check_finite,
+                                squared_norm)
 
 MIN_ROWS = 3
 LIP_AGGREGATES = ("rms", "mean")
@@ -48,7 +49,7 @@ def lip_intensity(vertices: np.ndarray, lip_vertices: IndexLike, aggregate: str 
     lips = v[:, as_indices(lip_vertices, v.shape[1], "lip_vertices")]
     check_finite(lips, "vertices (lip vertices)")
     step = lips[1:] - lips[:-1]  # (T-1, L, 3)
-    per_frame = np.mean(np.sqrt(np.sum(step ** 2, axis=2)), axis=1)  # (T-1,)
+    per_frame = np.mean(np.sqrt(squared_norm(step)), axis=1)  # (T-1,)
     if aggregate == "rms":
         return float(np.sqrt(np.mean(per_frame ** 2)))
     return float(np.mean(per_frame))
