@@ -86,3 +86,15 @@ def test_slcc_bootstrap_with_undefined_resamples_is_nan():
         warnings.simplefilter("error")
         low, high = slcc_bootstrap_ci(speech, lip, identity, n_resamples=200)
     assert np.isnan(low) and np.isnan(high)
+
+
+def test_fast_pearson_equals_scipy():
+    from scipy.stats import pearsonr
+
+    from p3d.metrics.bootstrap import _pearson_r
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=50), rng.normal(size=50)
+    assert _pearson_r(x, y) == pytest.approx(pearsonr(x, y).statistic, rel=1e-12)
+    assert _pearson_r(x, x) == pytest.approx(1.0) and _pearson_r(x, -x) == pytest.approx(-1.0)
+    assert np.isnan(_pearson_r(x[:2], y[:2])) and np.isnan(_pearson_r(np.ones(5), y[:5]))
