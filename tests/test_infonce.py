@@ -55,3 +55,14 @@ def test_bad_shapes():
         info_nce(torch.zeros(3, 4), torch.zeros(2, 4))
     with pytest.raises(ValueError):
         multilayer_info_nce([], [])
+
+
+def test_from_logits_equals_from_embeddings():
+    from p3d.losses.infonce import info_nce_from_logits
+
+    torch.manual_seed(1)
+    a = torch.nn.functional.normalize(torch.randn(5, 3), dim=1)
+    b = torch.nn.functional.normalize(torch.randn(5, 3), dim=1)
+    torch.testing.assert_close(info_nce_from_logits(a @ b.T / 0.07), info_nce(a, b))
+    with pytest.raises(ValueError):
+        info_nce_from_logits(torch.zeros(2, 3))

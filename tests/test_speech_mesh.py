@@ -11,7 +11,7 @@ from p3d.losses.infonce import info_nce
 from p3d.models import load_model, read_checkpoint
 from p3d.models.mesh_encoder import MeshEncoder, MeshEncoderConfig
 from p3d.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
-from p3d.models.speech_mesh import SpeechMeshConfig, SpeechMeshModel
+from p3d.models.speech_mesh import SpeechMeshConfig, SpeechMeshModel, load_critic
 from p3d.models.stage1 import Stage1Config, Stage1Model, count_parameters
 
 log = logging.getLogger(__name__)
@@ -131,3 +131,17 @@ def test_paper_preset_sizes():
           f"(of which Linear(15069, 512) {(15069 * 512 + 512) / 1e6:.1f}M)")
     assert 30e6 < n_s < 33e6
     assert n_m == n_s - count_parameters(speech.patch_embed) + 15069 * 512 + 512
+
+
+def test_load_critic_accepts_critics_only(tmp_path):
+    from p3d.models.syncnet3d import SyncNet3D, SyncNet3DConfig
+
+    stage1, model = _ours()
+    model.save(tmp_path / "ours.pt")
+    SyncNet3D(SyncNet3DConfig.from_preset("smoke", n_vertices=V)).save(tmp_path / "sync.pt")
+    stage1.save(tmp_path / "stage1.pt")
+    assert isinstance(load_critic(tmp_path / "ours.pt"), SpeechMeshModel)
+    sync = load_critic(tmp_path / "sync.pt")
+    assert sync.kind == "syncnet3d" and not sync.training
+    with pytest.raises(InputError, match="not a speech-mesh critic"):
+        load_critic(tmp_path / "stage1.pt")

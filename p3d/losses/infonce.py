@@ -34,8 +34,16 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = TEMPERATURE)
     """
     if a.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"info_nce: expected two (B, D) tensors of equal shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-    logits = a @ b.T / temperature
-    target = torch.arange(a.shape[0], device=a.device)
+    return info_nce_from_logits(a @ b.T / temperature)
+
+
+def info_nce_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE from a (B, B) logits matrix whose diagonal holds the true pairs:
+    ``0.5 * (CE(logits, I) + CE(logits.T, I))`` (e.g. a dual encoder's ``forward`` output, which is
+    what a ``DistributedDataParallel``-wrapped model returns)."""
+    if logits.ndim != 2 or logits.shape[0] != logits.shape[1]:
+        raise ValueError(f"info_nce_from_logits: expected a square (B, B) matrix, got {tuple(logits.shape)}")
+    target = torch.arange(logits.shape[0], device=logits.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 

@@ -213,3 +213,18 @@ class SpeechMeshModel(DualEncoder):
         from p3d.models import read_checkpoint
 
         return cls.from_checkpoint(read_checkpoint(path, cls.kind, map_location))
+
+
+def load_critic(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> DualEncoder:
+    """Load any speech-mesh critic checkpoint (stage 2 "ours"/"no2d", or 3D SyncNet), in eval mode.
+
+    This is what PLRS (``--plrs-checkpoint``) and the perceptual loss take. A stage-1 checkpoint is
+    refused: it has no mesh encoder.
+    """
+    from p3d.models import load_model
+
+    model = load_model(path, map_location)
+    if not isinstance(model, DualEncoder):
+        raise InputError(f"{path}: holds a {getattr(model, 'kind', type(model).__name__)!r} model, "
+                         f"not a speech-mesh critic (speech_mesh or syncnet3d)")
+    return model

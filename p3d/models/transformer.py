@@ -163,10 +163,10 @@ def random_masking(
     """Per-sample random split of token indices into kept and masked ones.
 
     Returns ``(keep, mask)``: (B, n_tokens - k) and (B, k) long tensors, each row sorted, with
-    ``k = n_masked(n_tokens, ratio)`` exactly. ``generator`` (on CPU) makes it reproducible.
+    ``k = n_masked(n_tokens, ratio)`` exactly. ``generator`` (on any device) makes it reproducible.
     """
     k = n_masked(n_tokens, ratio)
-    noise = torch.rand(batch, n_tokens, generator=generator)
+    noise = torch.rand(batch, n_tokens, generator=generator, device=generator.device if generator else "cpu")
     order = noise.argsort(dim=1)
     keep = order[:, : n_tokens - k].sort(dim=1).values
     mask = order[:, n_tokens - k:].sort(dim=1).values
