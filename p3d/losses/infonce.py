@@ -33,7 +33,8 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = TEMPERATURE)
         temperature: tau.
     """
     if a.ndim != 2 or a.shape != b.shape:
-        raise ValueError(f"info_nce: expected two (B, D) tensors of equal shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(f"info_nce: expected two (B, D) tensors of equal shape, "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
     return info_nce_from_logits(a @ b.T / temperature)
 
 
@@ -52,5 +53,6 @@ def multilayer_info_nce(
 ) -> torch.Tensor:
     """Eq. 2: ``sum_l info_nce(a_l, b_l)`` over paired per-layer embeddings (each (B, D), unit rows)."""
     if len(a_layers) != len(b_layers) or not a_layers:
-        raise ValueError(f"multilayer_info_nce: need equally many (>= 1) layers, got {len(a_layers)} and {len(b_layers)}")
+        raise ValueError(f"multilayer_info_nce: need equally many (>= 1) layers, "
+                         f"got {len(a_layers)} and {len(b_layers)}")
     return torch.stack([info_nce(a, b, temperature) for a, b in zip(a_layers, b_layers)]).sum()

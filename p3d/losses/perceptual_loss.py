@@ -97,8 +97,10 @@ class PerceptualLoss:
     def speech_embeddings(self, fbank_windows: Any, chunk: int = 256) -> torch.Tensor:
         """Embed a clip's speech windows once: (N, 20, 128) -> (N, D) (no graph). Reuse the result
         for every training step on that clip."""
-        fb = torch.as_tensor(np.asarray(fbank_windows, dtype=np.float32)) if not isinstance(fbank_windows, torch.Tensor) \
-            else fbank_windows.float()
+        if isinstance(fbank_windows, torch.Tensor):
+            fb = fbank_windows.float()
+        else:
+            fb = torch.as_tensor(np.asarray(fbank_windows, dtype=np.float32))
         if fb.ndim != 3:
             raise InputError(f"fbank_windows: expected (N, T_a, n_mels), got shape {tuple(fb.shape)}")
         self.model.eval()
@@ -118,7 +120,8 @@ class PerceptualLoss:
         if speech_t.ndim == 3:
             speech_t = self.speech_embeddings(speech_t)
         elif speech_t.ndim != 2:
-            raise InputError(f"speech: expected (N, D) embeddings or (N, T_a, n_mels) windows, got {tuple(speech_t.shape)}")
+            raise InputError(f"speech: expected (N, D) embeddings or (N, T_a, n_mels) windows, "
+                             f"got {tuple(speech_t.shape)}")
         verts = flat_vertices(pred_vertices, getattr(self.model, "n_vertices", None))
         n = min(speech_t.shape[0], verts.shape[0] - 4)
         groups = contrastive_groups(max(n, 0), self.batch_size)

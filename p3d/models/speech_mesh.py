@@ -142,7 +142,8 @@ class SpeechMeshModel(DualEncoder):
             stage1 = Stage1Model.load(stage1)
         speech = stage1.speech_encoder if isinstance(stage1, Stage1Model) else stage1
         if not isinstance(speech, SpeechEncoder):
-            raise InputError(f"stage1: expected a Stage1Model, its checkpoint path or a SpeechEncoder, got {type(stage1).__name__}")
+            raise InputError(f"stage1: expected a Stage1Model, its checkpoint path or a SpeechEncoder, "
+                             f"got {type(stage1).__name__}")
         if mesh_config.dim != speech.dim:
             raise InputError(f"mesh_config.dim {mesh_config.dim} must equal the stage-1 width {speech.dim}")
         return cls(copy.deepcopy(speech), MeshEncoder(mesh_config), temperature, freeze_speech=True, variant="ours")

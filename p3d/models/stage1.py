@@ -74,7 +74,8 @@ class Stage1Config:
     def __post_init__(self) -> None:
         bad = [i for i in self.infonce_layers if not -self.depth <= i < self.depth]
         if bad or not self.infonce_layers:
-            raise InputError(f"infonce_layers: {self.infonce_layers} must be non-empty layer indices < depth {self.depth}")
+            raise InputError(f"infonce_layers: {self.infonce_layers} must be non-empty layer indices "
+                             f"< depth {self.depth}")
         if self.video_size % self.video_patch or self.n_mels % self.speech_patch:
             raise InputError("video_size / n_mels must be multiples of their patch sizes")
 
@@ -184,7 +185,8 @@ class MAEDecoder(nn.Module):
         self.apply(init_weights)
         nn.init.normal_(self.mask_token, std=0.02)
 
-    def forward(self, fused: torch.Tensor, keep: torch.Tensor, mask: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def forward(self, fused: torch.Tensor, keep: torch.Tensor, mask: torch.Tensor,
+                context: torch.Tensor) -> torch.Tensor:
         visible = self.embed(fused) + self.pos_embed[keep]
         masked = self.mask_token + self.pos_embed[mask]
         x = self.self_block(torch.cat([visible, masked], dim=1))
@@ -239,7 +241,8 @@ class Stage1Model(nn.Module):
                                         c.decoder_depth, c.decoder_heads, c.decoder_cross_heads, c.mlp_ratio)
         self.fusion.apply(init_weights)
 
-    def forward(self, fbank: torch.Tensor, video: torch.Tensor, generator: torch.Generator | None = None) -> Stage1Output:
+    def forward(self, fbank: torch.Tensor, video: torch.Tensor,
+                generator: torch.Generator | None = None) -> Stage1Output:
         """One training step's forward pass.
 
         Args:

@@ -130,7 +130,8 @@ class Encoder(nn.Module):
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(dim, eps=LN_EPS)
 
-    def forward(self, x: torch.Tensor, return_layers: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(self, x: torch.Tensor, return_layers: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """Returns LN(final tokens); with ``return_layers`` also ``[LN(tokens after layer l)]``, l = 0..depth-1.
 
         The last entry of the list equals the first output.
