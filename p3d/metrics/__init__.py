@@ -36,3 +36,15 @@ __all__ = [
     "slcc_delta",
     "speech_intensity",
 ]
+
+
+def __getattr__(name: str):  # PEP 562: PLRS needs torch, so it is imported only when asked for
+    if name in {"plrs", "plrs_from_features"}:
+        import importlib
+
+        module = importlib.import_module("p3d.metrics.plrs")
+        # importing the submodule bound ``p3d.metrics.plrs`` to the module: rebind the names to the functions
+        globals()["plrs"] = module.plrs
+        globals()["plrs_from_features"] = module.plrs_from_features
+        return globals()[name]
+    raise AttributeError(f"module 'p3d.metrics' has no attribute {name!r}")
