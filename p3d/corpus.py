@@ -1,0 +1,204 @@
+"""A corpus of talking-head clips on disk, synthetic or real, read through one interface.
+
+Layout (the processed-VOCASET layout the baselines use, plus p3d's extras; ``p3d data synth`` writes
+it, and a real processed VOCASET folder is read with :meth:`Corpus.open` too)::
+
+    ROOT/
+      meta.json           corpus description (see below; optional for real data)
+      clips.csv           one row per clip: stem, identity, split[, level, sentence, speech_rms, ...]
+      templates.pkl       {identity: (V, 3) neutral mesh}
+      topology.npz        the mesh family (p3d.topology.Topology.save_npz), or meta["topology"] names one
+      vertices_npy/<stem>.npy   (T, V*3) float32 at meta["fps"]
+      wav/<stem>.wav            speech, 16 kHz mono
+      labels/<stem>.npz         frame labels at meta["fps"]: "phoneme" (T,) int16 ids into meta["phonemes"],
+                                "viseme" (T,) int16 ids into meta["visemes"]  (synthetic corpora only)
+      lipvideo/<stem>.npy       (T, H, W) uint8 mouth crops at meta["fps"] (LRS3 stand-in only)
+
+``meta.json`` keys: ``name``, ``kind`` (``vocaset`` | ``mead`` | ``lrs3``), ``fps`` (vertex files),
+``model_fps`` (what models see; VOCASET: 30 from 60 by taking every second frame), ``sample_rate``,
+``topology``, ``n_vertices``, ``splits`` ({split: [identities]}), ``phonemes``, ``visemes``, ``seed``,
+``preset``, ``generator`` (version and parameters).
+
+A processed VOCASET without ``meta.json`` gets the official FaceFormer/CodeTalker/SelfTalk split: 8 train
+subjects (sentences 1-40), 2 validation and 2 test subjects (sentences 21-40), 60 fps, FLAME.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from p3d.errors import InputError
+
+VOCASET_SPLITS: dict[str, tuple[str, ...]] = {
+    "train": ("FaceTalk_170728_03272_TA", "FaceTalk_170904_00128_TA", "FaceTalk_170725_00137_TA",
+              "FaceTalk_170915_00223_TA", "FaceTalk_170811_03274_TA", "FaceTalk_170913_03279_TA",
+              "FaceTalk_170904_03276_TA", "FaceTalk_170912_03278_TA"),
+    "val": ("FaceTalk_170811_03275_TA", "FaceTalk_170908_03277_TA"),
+    "test": ("FaceTalk_170809_00138_TA", "FaceTalk_170731_00024_TA"),
+}
+#: Sentences used per split in the official VOCASET protocol (1-based, inclusive).
+VOCASET_SENTENCES: dict[str, tuple[int, int]] = {"train": (1, 40), "val": (21, 40), "test": (21, 40)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Clip:
+    stem: str
+    identity: str
+    split: str
+    level: int | None = None
+    sentence: str | None = None
+    speech_rms: float | None = None
+
+
+class Corpus:
+    """Read access to one corpus folder (see module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str], meta: dict[str, Any], clips: list[Clip]):
+        self.root = Path(root)
+        self.meta = meta
+        self.clips = clips
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, root: str | os.PathLike[str]) -> Corpus:
+        """Open a corpus written by ``p3d data synth`` or a processed VOCASET folder."""
+        import pandas as pd
+
+        root = Path(root)
+        if not root.is_dir():
+            raise InputError(f"{root}: corpus folder not found")
+        if not (root / "vertices_npy").is_dir():
+            raise InputError(f"{root}: not a corpus (no vertices_npy/ folder)")
+        meta_path = root / "meta.json"
+        if meta_path.exists():
+            try:
+                meta = json.loads(meta_path.read_text())
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{meta_path}: corrupt JSON ({exc})") from None
+            csv_path = root / "clips.csv"
+            if not csv_path.exists():
+                raise InputError(f"{csv_path}: missing (the corpus was not completely written)")
+            df = pd.read_csv(csv_path, dtype={"stem": str, "identity": str, "split": str})
+            clips = [
+                Clip(stem=r.stem, identity=r.identity, split=r.split,
+                     level=None if "level" not in df or pd.isna(r.level) else int(r.level),
+                     sentence=None if "sentence" not in df or pd.isna(r.sentence) else str(r.sentence),
+                     speech_rms=None if "speech_rms" not in df or pd.isna(r.speech_rms) else float(r.speech_rms))
+                for r in df.itertuples(index=False)
+            ]
+            return cls(root, meta, clips)
+        return cls._open_vocaset(root)
+
+    @classmethod
+    def _open_vocaset(cls, root: Path) -> Corpus:
+        pattern = re.compile(r"^(?P<subject>.+)_sentence(?P<n>\d+)$")
+        clips = []
+        for f in sorted((root / "vertices_npy").glob("*.npy")):
+            m = pattern.match(f.stem)
+            if not m:
+                continue
+            n = int(m["n"])
+            for split, subjects in VOCASET_SPLITS.items():
+                lo, hi = VOCASET_SENTENCES[split]
+                if m["subject"] in subjects and lo <= n <= hi:
+                    clips.append(Clip(stem=f.stem, identity=m["subject"], split=split))
+        if not clips:
+            raise InputError(f"{root}: no VOCASET clips (<subject>_sentenceNN.npy of the official subjects) found")
+        meta = {"name": "vocaset", "kind": "vocaset", "fps": 60, "model_fps": 30, "sample_rate": 16000,
+                "topology": "flame", "n_vertices": 5023, "splits": {k: list(v) for k, v in VOCASET_SPLITS.items()}}
+        return cls(root, meta, clips)
+
+    # -- description ----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", self.root.name))
+
+    @property
+    def fps(self) -> float:
+        """Frame rate of the vertex files."""
+        return float(self.meta["fps"])
+
+    @property
+    def model_fps(self) -> float:
+        """Frame rate models train on (vertex files are subsampled by ``stride``)."""
+        return float(self.meta.get("model_fps", self.meta["fps"]))
+
+    @property
+    def stride(self) -> int:
+        return int(round(self.fps / self.model_fps))
+
+    @cached_property
+    def topology(self) -> Any:
+        from p3d.topology import load_topology
+
+        local = self.root / "topology.npz"
+        return load_topology(local if local.exists() else self.meta.get("topology", "flame"))
+
+    @cached_property
+    def templates(self) -> dict[str, np.ndarray]:
+        from p3d.io import load_templates
+
+        return load_templates(self.root / "templates.pkl", self.topology.n_vertices)
+
+    def identities(self, split: str | None = None) -> list[str]:
+        return sorted({c.identity for c in self.select(split)})
+
+    def select(self, split: str | None = None, identities: list[str] | None = None) -> list[Clip]:
+        """Clips of a split (``None``: all), optionally restricted to identities."""
+        if split is not None and split not in {c.split for c in self.clips}:
+            raise InputError(f"{self.root}: no clips in split {split!r} (have {sorted({c.split for c in self.clips})})")
+        return [c for c in self.clips if (split is None or c.split == split)
+                and (identities is None or c.identity in identities)]
+
+    # -- per-clip data ------------------------------------------------------------------------------
+    def vertices_path(self, clip: Clip | str) -> Path:
+        return self.root / "vertices_npy" / f"{_stem(clip)}.npy"
+
+    def wav_path(self, clip: Clip | str) -> Path:
+        return self.root / "wav" / f"{_stem(clip)}.wav"
+
+    def vertices(self, clip: Clip | str, model_rate: bool = True) -> np.ndarray:
+        """(T, V, 3) float32 vertices; at ``model_fps`` (every ``stride``-th frame) unless ``model_rate=False``."""
+        from p3d.io import load_vertices
+
+        v = load_vertices(self.vertices_path(clip), self.topology)
+        return v[:: self.stride] if model_rate else v
+
+    def audio(self, clip: Clip | str) -> tuple[np.ndarray, int]:
+        from p3d.io import load_audio
+
+        return load_audio(self.wav_path(clip), sr=int(self.meta.get("sample_rate", 16000)))
+
+    def labels(self, clip: Clip | str, model_rate: bool = True) -> dict[str, np.ndarray]:
+        """Frame labels (``phoneme``, ``viseme`` int arrays) at ``model_fps`` unless ``model_rate=False``."""
+        path = self.root / "labels" / f"{_stem(clip)}.npz"
+        if not path.exists():
+            raise InputError(f"{path}: no frame labels (only synthetic corpora have them)")
+        with np.load(path, allow_pickle=False) as data:
+            out = {k: data[k] for k in data.files}
+        step = self.stride if model_rate else 1
+        return {k: (v[::step] if v.ndim >= 1 and len(v) and k in {"phoneme", "viseme"} else v) for k, v in out.items()}
+
+    def lip_video(self, clip: Clip | str) -> np.ndarray:
+        """(T, H, W) uint8 mouth crops at the vertex frame rate (LRS3 stand-in)."""
+        path = self.root / "lipvideo" / f"{_stem(clip)}.npy"
+        if not path.exists():
+            raise InputError(f"{path}: no lip video for this clip (only the LRS3 stand-in has one)")
+        return np.load(path, allow_pickle=False)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __repr__(self) -> str:
+        return f"Corpus({self.name!r}, {len(self.clips)} clips, fps={self.fps:g}, root={str(self.root)!r})"
+
+
+def _stem(clip: Clip | str) -> str:
+    return clip.stem if isinstance(clip, Clip) else str(clip)

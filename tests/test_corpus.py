@@ -1,0 +1,53 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from p3d.corpus import Corpus
+from p3d.errors import InputError
+
+
+def test_open_processed_vocaset(demo):
+    c = Corpus.open(demo.vocaset)
+    assert c.fps == 60 and c.model_fps == 30 and c.stride == 2
+    test = c.select("test")
+    assert len(test) == 4 and {x.identity for x in test} == {"FaceTalk_170809_00138_TA", "FaceTalk_170731_00024_TA"}
+    full = c.vertices(test[0], model_rate=False)
+    np.testing.assert_array_equal(c.vertices(test[0]), full[::2])
+    samples, sr = c.audio(test[0])
+    assert sr == 16000 and samples.ndim == 1
+    assert set(c.templates) >= set(c.identities("test"))
+    with pytest.raises(InputError, match="no clips in split"):
+        c.select("train")
+    with pytest.raises(InputError, match="labels"):
+        c.labels(test[0])
+
+
+def test_open_meta_corpus(tmp_path, demo):
+    root = tmp_path / "c"
+    (root / "vertices_npy").mkdir(parents=True)
+    (root / "labels").mkdir()
+    v = np.zeros((6, 5023 * 3), np.float32)
+    np.save(root / "vertices_npy" / "S1_sentence01.npy", v)
+    np.savez(root / "labels" / "S1_sentence01.npz", phoneme=np.arange(6, dtype=np.int16), viseme=np.zeros(6, np.int16))
+    (root / "meta.json").write_text(json.dumps({"name": "t", "kind": "vocaset", "fps": 30, "topology": "flame",
+                                                "splits": {"train": ["S1"]}}))
+    with pytest.raises(InputError, match="clips.csv"):
+        Corpus.open(root)
+    pd.DataFrame([{"stem": "S1_sentence01", "identity": "S1", "split": "train", "speech_rms": 0.1}]).to_csv(
+        root / "clips.csv", index=False)
+    c = Corpus.open(root)
+    assert c.stride == 1 and c.select("train")[0].speech_rms == 0.1
+    assert c.labels("S1_sentence01")["phoneme"].tolist() == list(range(6))
+    assert c.vertices("S1_sentence01").shape == (6, 5023, 3)
+
+
+def test_open_errors(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        Corpus.open(tmp_path / "none")
+    with pytest.raises(InputError, match="vertices_npy"):
+        Corpus.open(tmp_path)
+    (tmp_path / "vertices_npy").mkdir()
+    with pytest.raises(InputError, match="no VOCASET clips"):
+        Corpus.open(tmp_path)
