@@ -117,6 +117,7 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(InputError, match="faces"):
         R.write_mp4(v[None], tmp_path / "x.mp4", fps=25)  # vertices without faces
     with pytest.raises(InputError, match="audio"):
-        R.write_mp4(np.zeros((1, 8, 8, 3), np.uint8), tmp_path / "x.mp4", fps=25, audio_path=tmp_path / "no.wav")
+        R.write_mp4(np.zeros((1, 8, 8, 3), np.uint8), tmp_path / "x.mp4", fps=25,
+                    audio_path=tmp_path / "no.wav")
     with pytest.raises(InputError, match="fps"):
         R.write_mp4(np.zeros((1, 8, 8, 3), np.uint8), tmp_path / "x.mp4", fps=0)

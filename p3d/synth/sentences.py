@@ -131,7 +131,8 @@ def make_sentences(n: int, seed: int, min_words: int = 5, max_words: int = 12,
     if n < 0:
         raise InputError(f"make_sentences: n must be >= 0, got {n}")
     if not 3 <= min_words <= max_words <= 40:
-        raise InputError(f"make_sentences: need 3 <= min_words <= max_words <= 40, got {min_words}, {max_words}")
+        raise InputError(f"make_sentences: need 3 <= min_words <= max_words <= 40, "
+                         f"got {min_words}, {max_words}")
     words = load_wordlist(path)
     by_pos: dict[str, list[Word]] = {p: [w for w in words if w.pos == p] for p in POS_TAGS}
     missing = [p for p in POS_TAGS if p != "conj" and not by_pos[p]]

@@ -38,6 +38,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -86,7 +87,8 @@ IPA: Mapping[str, str] = {
     "d": "d", "n": "n", "s": "s", "z": "z", "S": "ʃ", "Z": "ʒ", "tS": "tʃ", "dZ": "dʒ", "k": "k",
     "g": "ɡ", "N": "ŋ", "h": "h", "l": "l", "r": "ɹ", "w": "w", "j": "j", "t#": "ɾ", "?": "ʔ",
     "n-": "n̩", "l-": "l̩", "@": "ə", "3": "ɚ", "3:": "ɜː", "@L": "əl", "a": "æ", "a#": "ɐ",
-    "A:": "ɑː", "A@": "ɑːɹ", "aI": "aɪ", "aI@": "aɪə", "aU": "aʊ", "aU@": "aʊə", "E": "ɛ", "e@": "eə",
+    "A:": "ɑː", "A@": "ɑːɹ", "aI": "aɪ", "aI@": "aɪə", "aU": "aʊ", "aU@": "aʊə", "E": "ɛ",
+    "e@": "eə",
     "eI": "eɪ", "i": "i", "i:": "iː", "i@": "ɪə", "i@3": "ɪɹ", "I": "ɪ", "I#": "ᵻ", "I2": "ɪ",
     "0": "ɒ", "O": "ɔ", "O:": "ɔː", "O@": "ɔːɹ", "o@": "oːɹ", "OI": "ɔɪ", "oU": "oʊ", "u:": "uː",
     "U": "ʊ", "U@": "ʊɹ", "V": "ʌ", "aa": "æ", "t2": "t", "O2": "ɔ", "aI3": "aɪɚ", "@-": "ə",
@@ -238,12 +240,14 @@ def _data_dir() -> Path:
     raise EspeakNotFoundError("espeak-ng-data folder not found next to the system libespeak-ng")
 
 
-def _available_bases(data: Path) -> set[str]:
-    return {p.name.lower() for p in (data / "lang").rglob("*") if p.is_file()}
+@functools.lru_cache(maxsize=8)
+def _available_bases(data: Path) -> frozenset[str]:
+    return frozenset(p.name.lower() for p in (data / "lang").rglob("*") if p.is_file())
 
 
-def _available_variants(data: Path) -> set[str]:
-    return {p.name.lower() for p in (data / "voices" / "!v").glob("*") if p.is_file()}
+@functools.lru_cache(maxsize=8)
+def _available_variants(data: Path) -> frozenset[str]:
+    return frozenset(p.name.lower() for p in (data / "voices" / "!v").glob("*") if p.is_file())
 
 
 def list_voices(variants: bool = True) -> list[str]:
@@ -527,6 +531,7 @@ def iter_synthesize(requests: Iterable[SpeechRequest | Mapping[str, Any] | str],
                  volume=r.volume, word_gap=r.word_gap, lib_path=lib_path, data_path=data_path)
             for r in reqs]
     n_servers = min(workers, len(jobs))
+    log.debug("synthesising %d utterances with %d espeak-ng server(s), %s", len(jobs), n_servers, lib_path)
     idle: queue.Queue[_Server] = queue.Queue()
     servers: list[_Server] = []
 

@@ -16,28 +16,31 @@ lips, seen through the parted lips) take the dark ``cavity`` colour, so an openi
 growing dark region. Only triangles that can reach the window are rasterised. Deterministic (no
 fast-math, fixed order).
 
-Speed per 96x96 frame on the project's 2-core CPU machine, one core, 5 clips of 50 frames
-(:func:`measure_speed`; the machine is shared with other jobs, so numbers vary by ~30%):
+Speed: CPU milliseconds per frame (``time.process_time``, so the load of the shared machine is
+mostly excluded; pyvista's figure includes llvmpipe's render threads), on the project's 2-core CPU
+machine, 50-frame clips of the synthetic face, best of 3-5 runs (:func:`measure_speed`):
 
-=======================================  ===============  ================
-method                                   base (468 v.)    dense (7152 v.)
-=======================================  ===============  ================
-this rasteriser, supersample 1           0.09 ms          0.6 ms
-this rasteriser, supersample 2 (default) 0.15 ms          0.7 ms
-pyvista off-screen 96x96 (EGL, llvmpipe) 6.6 ms           8.5 ms
-=======================================  ===============  ================
+===========================================  ==========  ==========  ==========  ==========
+method                                       base 96     dense 96    base 160    dense 160
+===========================================  ==========  ==========  ==========  ==========
+this rasteriser, supersample 1               0.14 ms     0.68 ms     0.32 ms     1.1 ms
+this rasteriser, supersample 2 (default)     0.39 ms     1.2 ms      0.86 ms     2.0 ms
+pyvista off-screen (EGL + llvmpipe)          2.7 ms      11.8 ms     -           -
+===========================================  ==========  ==========  ==========  ==========
 
-The rasteriser meets the ~1 ms/frame budget of the ``cpu`` preset; pyvista does not (about 40x
-slower, plus ~1 s of set-up per plotter). numba compiles the kernel once per machine (cached).
+("base": 468 vertices, 880 triangles; "dense": 7152 vertices, 14080 triangles.) pyvista also needs
+0.1-1 s to set up each plotter. The rasteriser meets the ~1 ms per 96x96 frame budget of the ``cpu``
+preset on the base face (and nearly on the dense one); pyvista does not. numba compiles the kernel
+once per machine (~3 s, cached in ``__pycache__``).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-import numba
 import numpy as np
 
 from p3d.errors import InputError
@@ -109,7 +112,8 @@ def render_mouth_crops(vertices: np.ndarray, faces: np.ndarray, window: CropWind
         raise InputError(f"faces index vertices outside [0, {n_v})")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 8 <= size <= 1024:
         raise InputError(f"size must be an integer in [8, 1024], got {size!r}")
-    if isinstance(supersample, bool) or not isinstance(supersample, (int, np.integer)) or not 1 <= supersample <= 4:
+    if (isinstance(supersample, bool) or not isinstance(supersample, (int, np.integer))
+            or not 1 <= supersample <= 4):
         raise InputError(f"supersample must be 1, 2, 3 or 4, got {supersample!r}")
     if window is None:
         if lip_vertices is None:
@@ -142,7 +146,7 @@ def render_mouth_crops(vertices: np.ndarray, faces: np.ndarray, window: CropWind
     # convention of the topology.
     orient = _orientation(verts[0], tris)
 
-    img = _rasterise(np.ascontiguousarray(verts[:, used], dtype=np.float64), sub, albedo[used], int(size),
+    img = _kernel()(np.ascontiguousarray(verts[:, used], dtype=np.float64), sub, albedo[used], int(size),
                      int(supersample), w.cx, w.cy, w.half_size, light, float(ambient), orient,
                      np.asarray(cavity, dtype=np.float64), bool(rgb))
     return img if rgb else img[..., 0]
@@ -158,8 +162,15 @@ def _orientation(v: np.ndarray, tris: np.ndarray) -> float:
     return 1.0 if area[front].sum() >= 0 else -1.0
 
 
-@numba.njit(cache=True)
-def _rasterise(verts, tris, albedo, size, ss, cx, cy, half, light, ambient, orient, cavity, rgb):  # pragma: no cover
+@functools.lru_cache(maxsize=1)
+def _kernel() -> Callable[..., np.ndarray]:
+    """The numba-compiled :func:`_rasterise` (numba is imported on first use, not at import)."""
+    import numba
+
+    return numba.njit(cache=True)(_rasterise)
+
+
+def _rasterise(verts, tris, albedo, size, ss, cx, cy, half, light, ambient, orient, cavity, rgb):
     """(T, size, size, 3 if rgb else 1) uint8; see :func:`render_mouth_crops` (numba kernel)."""
     n_t, n_v = verts.shape[0], verts.shape[1]
     n_f = tris.shape[0]
@@ -191,7 +202,8 @@ def _rasterise(verts, tris, albedo, size, ss, cx, cy, half, light, ambient, orie
             nn = np.sqrt(normals[i, 0] ** 2 + normals[i, 1] ** 2 + normals[i, 2] ** 2)
             d = 0.0
             if nn > 0:
-                d = orient * (normals[i, 0] * light[0] + normals[i, 1] * light[1] + normals[i, 2] * light[2]) / nn
+                d = orient * (normals[i, 0] * light[0] + normals[i, 1] * light[1]
+                              + normals[i, 2] * light[2]) / nn
             lam = ambient + (1.0 - ambient) * max(d, 0.0)
             for c in range(3):
                 shade[i, c] = albedo[i, c] * lam
@@ -272,7 +284,8 @@ def _rasterise(verts, tris, albedo, size, ss, cx, cy, half, light, ambient, orie
 
 
 def measure_speed(vertices: np.ndarray, faces: np.ndarray, lip_vertices: Sequence[int] | np.ndarray,
-                  size: int = 96, n_frames: int = 50, repeats: int = 5, pyvista: bool = True) -> dict[str, float]:
+                  size: int = 96, n_frames: int = 50, repeats: int = 5,
+                  pyvista: bool = True) -> dict[str, float]:
     """CPU milliseconds per frame (``time.process_time``: all threads of this process, so a shared
     machine's load does not count) of this rasteriser (supersample 1 and 2) and of pyvista
     off-screen at ``size`` x ``size``, on ``n_frames`` frames of ``vertices`` (V, 3) with a moving

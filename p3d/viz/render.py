@@ -14,8 +14,9 @@
 - :func:`probe_mp4`: frame count, duration and streams of an mp4 (parses ``ffmpeg -i``; ffprobe is
   not shipped by imageio-ffmpeg).
 
-Measured on the project's 2-core CPU machine (EGL + Mesa llvmpipe): ~16 ms per 256x256 frame of a
-sphere, ~30 ms per 512x512 frame of a ~5000-vertex face.
+Measured on the project's 2-core CPU machine (EGL + Mesa llvmpipe), 512x512, after the plotter's
+set-up (0.1-1 s): ~31 ms CPU (~42 ms wall) per frame of the 468-vertex synthetic face, ~50 ms CPU per
+frame of the 7152-vertex one.
 """
 from __future__ import annotations
 
@@ -112,8 +113,8 @@ def check_frames(frames: np.ndarray, background: Sequence[int] = BACKGROUND, min
 
 def iter_frames(vertices: np.ndarray, faces: np.ndarray, *, size: tuple[int, int] = (512, 512),
                 camera: Camera | np.ndarray | None = None, colors: Any = None,
-                scalars: np.ndarray | None = None, cmap: str | None = None, clim: tuple[float, float] | None = None,
-                check: bool = True, min_coverage: float = 0.01,
+                scalars: np.ndarray | None = None, cmap: str | None = None,
+                clim: tuple[float, float] | None = None, check: bool = True, min_coverage: float = 0.01,
                 mouth_vertices: Sequence[int] | np.ndarray | None = None) -> Iterator[np.ndarray]:
     """Render frame by frame (see :func:`render_frames`); yields (H, W, 3) uint8 arrays."""
     verts = _as_sequence(vertices)
@@ -152,7 +153,8 @@ def iter_frames(vertices: np.ndarray, faces: np.ndarray, *, size: tuple[int, int
         elif colors is not None and np.ndim(colors) == 2:
             rgb = np.asarray(colors, dtype=np.float64)
             if rgb.shape != (verts.shape[1], 3):
-                raise InputError(f"colors must be one colour or (V, 3) = ({verts.shape[1]}, 3), got {rgb.shape}")
+                raise InputError(f"colors must be one colour or (V, 3) = ({verts.shape[1]}, 3), "
+                                 f"got {rgb.shape}")
             mesh.point_data["rgb"] = (rgb if rgb.max() > 1.0 else rgb * 255).clip(0, 255).astype(np.uint8)
             kwargs.update(scalars="rgb", rgb=True)
         else:
@@ -203,7 +205,8 @@ def render_frames(vertices: np.ndarray, faces: np.ndarray, *, size: tuple[int, i
                   camera: Camera | np.ndarray | None = None, colors: Any = None,
                   scalars: np.ndarray | None = None, cmap: str | None = None,
                   clim: tuple[float, float] | None = None, check: bool = True,
-                  min_coverage: float = 0.01, mouth_vertices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+                  min_coverage: float = 0.01,
+                  mouth_vertices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
     """Render (T, V, 3) vertices with (F, 3) faces off-screen: (T, H, W, 3) uint8, ``size`` = (W, H).
 
     ``camera``: a :class:`Camera`, a (V, 3) reference mesh to fit a frontal camera to, or None (fit
@@ -219,7 +222,8 @@ def render_frames(vertices: np.ndarray, faces: np.ndarray, *, size: tuple[int, i
 
 
 def write_png_frames(frames_or_vertices: np.ndarray, out_dir: str | os.PathLike[str], *,
-                     faces: np.ndarray | None = None, prefix: str = "frame", **render_kwargs: Any) -> list[Path]:
+                     faces: np.ndarray | None = None, prefix: str = "frame",
+                     **render_kwargs: Any) -> list[Path]:
     """Write ``{prefix}_{t:05d}.png`` for each frame into ``out_dir``, each atomically.
 
     ``frames_or_vertices``: (T, H, W, 3) uint8 frames (checked for blank frames first) or (T, V, 3)
@@ -279,7 +283,8 @@ def write_mp4(frames_or_vertices: np.ndarray, path: str | os.PathLike[str], fps:
         try:
             for frame in _chain(first, frames):
                 if frame.shape[:2] != (height, width):
-                    raise InputError(f"write_mp4: frame {n} has size {frame.shape[:2]}, expected {(height, width)}")
+                    raise InputError(f"write_mp4: frame {n} has size {frame.shape[:2]}, "
+                                     f"expected {(height, width)}")
                 if any(pad):
                     frame = np.pad(frame, ((0, pad[0]), (0, pad[1]), (0, 0)), mode="edge")
                 writer.send(np.ascontiguousarray(frame))
@@ -338,7 +343,8 @@ def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray
     yield from rest
 
 
-def _frames_from(data: np.ndarray, faces: np.ndarray | None, render_kwargs: dict[str, Any]) -> Iterator[np.ndarray]:
+def _frames_from(data: np.ndarray, faces: np.ndarray | None,
+                 render_kwargs: dict[str, Any]) -> Iterator[np.ndarray]:
     arr = np.asarray(data)
     if arr.ndim == 4 and arr.shape[-1] == 3 and arr.dtype == np.uint8:
         if faces is not None or render_kwargs:
@@ -376,7 +382,8 @@ def _as_sequence(vertices: np.ndarray) -> np.ndarray:
 def _as_faces(faces: np.ndarray, n_vertices: int) -> np.ndarray:
     f = np.asarray(faces)
     if f.ndim != 2 or f.shape[1] != 3 or len(f) == 0 or not np.issubdtype(f.dtype, np.integer):
-        raise InputError(f"faces must be a non-empty (F, 3) integer array, got shape {f.shape}, dtype {f.dtype}")
+        raise InputError(f"faces must be a non-empty (F, 3) integer array, "
+                         f"got shape {f.shape}, dtype {f.dtype}")
     if f.min() < 0 or f.max() >= n_vertices:
         raise InputError(f"faces index vertices outside [0, {n_vertices}): min {f.min()}, max {f.max()}")
     return f.astype(np.int64)
