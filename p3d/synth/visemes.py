@@ -1,0 +1,347 @@
+"""Visemes, the espeak-ng phoneme map, and coarticulation (Cohen-Massaro dominance functions).
+
+Viseme set: the 15 visemes of Oculus/Meta Lipsync (``sil PP FF TH DD kk CH SS nn RR aa E ih oh
+ou``), which its documentation derives from the MPEG-4 viseme standard (ISO/IEC 14496-2 Annex C):
+https://developers.meta.com/horizon/documentation/unity/audio-ovrlipsync-viseme-reference/ .
+Example phonemes per viseme (Oculus reference): PP p b m; FF f v; TH th; DD t d; kk k g; CH tS dZ S;
+SS s z; nn n l; RR r; aa A: (car); E e (bed); ih I (tip); oh oh (toe); ou ou (book).
+
+Phonemes are espeak-ng's ASCII mnemonics as its PHONEME events report them (the en-us table and the
+tables it inherits, ``en`` and ``base1``; see :data:`PHONEME_TO_VISEME`), e.g. ``p b m f v T D s z S
+Z tS dZ r l n N k g h w j a aI aU eI i: I E a# @ 3: V u: U O: oU OI A: 0 _``. Choices beyond the
+Oculus table, by place of articulation and lip posture: ``N`` (ng) and the velars/uvulars -> kk;
+``w`` -> ou (rounded); ``j`` and the ``;`` glide -> ih; ``?`` (glottal stop, as in "button") -> DD;
+the r-coloured vowels ``3 3: r-`` -> RR; ``@L`` (syllabic l) -> nn; reduced vowels ``@ @2 @- a#`` ->
+E (mid, neutral opening); ``V`` (strut), ``a`` (trap), ``0`` (en-us "hot"), ``A:``, ``A@`` -> aa;
+``h`` has no lip shape of its own (MPEG-4 lists none) and is labelled E but made nearly transparent
+(dominance 0.1) so it takes its neighbours' shape. Pauses (``_ _: _! ||`` ...) -> sil. Unknown
+symbols fall back (:func:`viseme_of`): stress marks stripped, then trailing modifiers (``# : 2 - ;``
+...), then vowel-like -> E, pause-like -> sil, anything else -> DD.
+
+Coarticulation (:func:`articulate`): Cohen & Massaro (1993) dominance blending. Each phoneme i has a
+target pose ``T_i`` (its viseme's :data:`VISEME_TARGETS`, a :mod:`p3d.synth.rig` parameter vector) and
+per-parameter dominance ``D_ik(t) = a_ik exp(-(d_i(t) / tau_ik)^2)``, where ``d_i(t)`` is the distance
+from t to the phoneme's interval ``[start - anticipation, end]`` (0 inside it: a plateau) and tau is
+the anticipatory (before) or carry-over (after) time constant. The trajectory is the dominance-
+weighted mean ``p_k(t) = sum_i D_ik T_ik / sum_i D_ik``: smooth (C1), deterministic, and a phoneme with
+a high dominance on a parameter imposes it: bilabials have closure dominance 1000, so /p b m/ close
+the lips at every frame inside them; labiodentals impose the lower-lip tuck; lingual consonants have
+low lip dominance and take their neighbours' rounding (as /t/ in "two"). Diphthongs move from an onset
+to an offset target (:data:`DIPHTHONGS`). The style's ``anticipation_s`` (0-60 ms) extends every
+plateau earlier (by at most half the preceding segment; not the bilabial closure nor the labiodental
+tuck, whose onset is the acoustic onset), so the lips reach each target before its sound; its
+``amplitude`` scales every parameter except closure (which must still close) after
+blending.
+
+Frame labels (:func:`frame_labels`): frame k gets the last phoneme whose start <= (k + 0.5) / fps
+(frames before the first phoneme or after the last one's end: ``"_"``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from p3d.errors import InputError
+from p3d.synth.rig import CLOSURE, K, PARAMS
+
+log = logging.getLogger(__name__)
+
+VISEMES: tuple[str, ...] = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR",
+                            "aa", "E", "ih", "oh", "ou")
+VISEME_INDEX: dict[str, int] = {v: i for i, v in enumerate(VISEMES)}
+PAUSE = "_"
+
+
+def _map(viseme: str, *phonemes: str) -> dict[str, str]:
+    return {p: viseme for p in phonemes}
+
+
+#: espeak-ng mnemonic -> viseme, for every phoneme of the en-us table chain (en-us, en, base1).
+PHONEME_TO_VISEME: dict[str, str] = {
+    **_map("sil", "_", "_:", "_!", "_::", "||", "_^_", "_X1", "_|", "_;_", ""),
+    **_map("PP", "p", "b", "m", "m-"),
+    **_map("FF", "f", "v", "v#", "B"),
+    **_map("TH", "T", "D"),
+    **_map("DD", "t", "d", "t#", "t2", "d#", "t[", "d[", "*", "?", "c", "J"),
+    **_map("kk", "k", "g", "N", "N-", "x", "Q", "Q^", 'Q"', "q", "X", "C", "#X1"),
+    **_map("CH", "tS", "dZ", "S", "Z", "tS;", "dZ;", "s.", "z.", "S;", "Z;", "J^"),
+    **_map("SS", "s", "z", "z#", "z/2", "s;", "z;"),
+    **_map("nn", "n", "n-", "n.", "n^", "l", "l-", "L", "l/", "l/2", "l/3", "l^", "L/", "l.", "l#", "@L"),
+    **_map("RR", "r", "r-", "r/", "R", "R2", "R3", "r.", "**", 'r"', "3", "3:", "VR"),
+    **_map("aa", "a", "aa", "a2", "A:", "A@", "A#", "A~", "0", "0#", "02", "V", "aI", "aU",
+           "aI@", "aI3", "aU@", "a#2"),
+    **_map("E", "E", "e", "E2", "E#", "e:", "e#", "eI", "e@", "@", "@2", "@5", "@-", "@#", "a#", "h"),
+    **_map("ih", "i", "i:", "I", "I2", "I#", "I2#", "IR", "i@", "i@3", "j", ";"),
+    **_map("oh", "o", "O", "O:", "O2", "O@", "o@", "o:", "OI", "oU", "oU#", "O~"),
+    **_map("ou", "u", "u:", "U", "U@", "w", "w#"),
+}
+
+#: Diphthongs and r-coloured vowels: (onset viseme, offset viseme); the onset holds for the first
+#: 55% of the phoneme (its frame label stays the onset viseme).
+DIPHTHONGS: dict[str, tuple[str, str]] = {
+    "aI": ("aa", "ih"), "aU": ("aa", "ou"), "OI": ("oh", "ih"), "eI": ("E", "ih"), "oU": ("oh", "ou"),
+    "aI@": ("aa", "E"), "aI3": ("aa", "RR"), "aU@": ("aa", "E"), "A@": ("aa", "RR"), "O@": ("oh", "RR"),
+    "o@": ("oh", "RR"), "e@": ("E", "RR"), "i@3": ("ih", "RR"), "i@": ("ih", "E"), "U@": ("ou", "RR"),
+}
+_DIPHTHONG_ONSET = 0.55
+
+#: Target pose per viseme, in :data:`p3d.synth.rig.PARAMS` order (jaw, closure, round, spread, tuck,
+#: raise), each in [0, 1].
+VISEME_TARGETS: dict[str, np.ndarray] = {
+    v: np.asarray(t, dtype=np.float64)
+    for v, t in {
+        #      jaw   clos  round spread tuck raise
+        "sil": (0.00, 0.85, 0.00, 0.00, 0.00, 0.00),
+        "PP": (0.06, 1.00, 0.00, 0.00, 0.00, 0.00),
+        "FF": (0.08, 0.35, 0.00, 0.15, 1.00, 0.40),
+        "TH": (0.20, 0.00, 0.00, 0.20, 0.00, 0.25),
+        "DD": (0.18, 0.00, 0.00, 0.15, 0.00, 0.10),
+        "kk": (0.26, 0.00, 0.00, 0.10, 0.00, 0.05),
+        "CH": (0.14, 0.00, 0.75, 0.00, 0.00, 0.45),
+        "SS": (0.07, 0.15, 0.00, 0.50, 0.00, 0.20),
+        "nn": (0.17, 0.00, 0.00, 0.10, 0.00, 0.05),
+        "RR": (0.16, 0.00, 0.55, 0.00, 0.00, 0.15),
+        "aa": (0.62, 0.00, 0.00, 0.10, 0.00, 0.20),
+        "E": (0.38, 0.00, 0.00, 0.40, 0.00, 0.15),
+        "ih": (0.22, 0.00, 0.00, 0.60, 0.00, 0.10),
+        "oh": (0.45, 0.00, 0.65, 0.00, 0.00, 0.05),
+        "ou": (0.16, 0.00, 1.00, 0.00, 0.00, 0.00),
+    }.items()
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Dominance:
+    """Dominance of a viseme: per-parameter strength ``a`` (K,) and time constants (s, (K,)) before
+    (anticipatory) and after (carry-over) the phoneme's interval."""
+
+    strength: np.ndarray
+    tau_before: np.ndarray
+    tau_after: np.ndarray
+    anticipates: np.ndarray
+
+
+def _dom(strength: dict[str, float] | None = None, tau: float = 0.035,
+         taus: dict[str, tuple[float, float]] | None = None, base: float = 1.0,
+         no_anticipation: tuple[str, ...] = ()) -> Dominance:
+    """A :class:`Dominance`: ``base`` strength and ``tau`` everywhere, except the parameters named in
+    ``strength`` and ``taus`` (name -> (tau_before, tau_after)); the parameters in ``no_anticipation``
+    keep their plateau at the acoustic onset (a stop's closure IS its acoustic onset)."""
+    a = np.full(K, base)
+    for name, value in (strength or {}).items():
+        a[PARAMS.index(name)] = value
+    tb, ta = np.full(K, tau), np.full(K, tau)
+    for name, (before, after) in (taus or {}).items():
+        tb[PARAMS.index(name)], ta[PARAMS.index(name)] = before, after
+    ant = np.ones(K)
+    for name in no_anticipation:
+        ant[PARAMS.index(name)] = 0.0
+    return Dominance(a, tb, ta, ant)
+
+
+# Strong dominances get short time constants: a strength a reaches half-way against one competitor
+# at distance tau * sqrt(ln a) outside its interval (bilabial closure: 28 ms, labiodental tuck: 37 ms,
+# rounding: ~100-120 ms early, the known long anticipation of lip rounding).
+_LINGUAL = {"closure": 0.5, "round": 0.15, "spread": 0.3, "tuck": 0.5, "raise": 0.3}
+#: Dominance per viseme.
+VISEME_DOMINANCE: dict[str, Dominance] = {
+    "sil": _dom(base=0.6, tau=0.06),
+    "PP": _dom({"closure": 200.0, "jaw": 2.0, "tuck": 5.0}, taus={"closure": (0.012, 0.012)},
+               no_anticipation=("closure",)),
+    "FF": _dom({"tuck": 30.0, "closure": 2.0, "raise": 2.0, "jaw": 2.0}, taus={"tuck": (0.02, 0.02)},
+               no_anticipation=("tuck",)),
+    "TH": _dom({**_LINGUAL, "jaw": 1.5}),
+    "DD": _dom(_LINGUAL),
+    "kk": _dom(_LINGUAL),
+    "CH": _dom({"round": 4.0, "raise": 2.0, "jaw": 2.0}, taus={"round": (0.08, 0.04)}),
+    "SS": _dom({"jaw": 3.0, "spread": 1.5, "round": 0.4}),
+    "nn": _dom(_LINGUAL),
+    "RR": _dom({"round": 3.0}, taus={"round": (0.07, 0.04)}),
+    "aa": _dom({"jaw": 2.0}, tau=0.05),
+    "E": _dom({"jaw": 1.5, "spread": 1.5}, tau=0.05),
+    "ih": _dom({"jaw": 1.5, "spread": 2.0}, tau=0.05),
+    "oh": _dom({"jaw": 2.0, "round": 4.0}, tau=0.05, taus={"round": (0.09, 0.05)}),
+    "ou": _dom({"round": 5.0}, tau=0.05, taus={"round": (0.10, 0.05)}),
+}
+
+#: Phonemes weaker than their viseme (multiplies every strength): /h/ and the glottal stop have no
+#: lip shape of their own; reduced vowels and glides are brief and coarticulate strongly.
+PHONEME_DOMINANCE_SCALE: dict[str, float] = {
+    "h": 0.1, "?": 0.3, "@": 0.5, "@2": 0.5, "@-": 0.5, "@5": 0.5, "a#": 0.6, "I2": 0.7, "I#": 0.7,
+    ";": 0.5, "j": 0.7, "t#": 0.6,
+}
+
+#: The phoneme groups of the paper's Fig. 4 (IPA as in the paper) -> espeak-ng en-us mnemonics.
+PAPER_PHONEME_GROUPS: dict[str, tuple[str, ...]] = {
+    "aj": ("aI",),
+    "æ": ("a", "aa"),
+    "ɑ": ("A:", "0", "A@"),
+    "ej": ("eI",),
+    "i": ("i:", "i"),
+    "s,z": ("s", "z"),
+    "tʃ": ("tS",),
+    "f,v": ("f", "v"),
+    "m": ("m",),
+    "p": ("p",),
+}
+
+_REST_DOMINANCE = 1e-4  # a faint pull to silence so frames far from every phoneme are defined
+
+
+@dataclasses.dataclass(frozen=True)
+class ArticulationStyle:
+    """How one speaker articulates one clip.
+
+    Attributes:
+        amplitude: multiplies every parameter except closure after blending (1 = the targets as they
+            are); see :meth:`p3d.synth.identity.Identity.clip_amplitude`.
+        anticipation_s: how much earlier (s, 0-0.06) each phoneme's plateau starts.
+    """
+
+    amplitude: float = 1.0
+    anticipation_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.amplitude) and self.amplitude >= 0):
+            raise InputError(f"style amplitude must be a finite number >= 0, got {self.amplitude}")
+        if not (np.isfinite(self.anticipation_s) and 0 <= self.anticipation_s <= 0.2):
+            raise InputError(f"style anticipation_s must lie in [0, 0.2] s, got {self.anticipation_s}")
+
+
+_STRESS = "',%="
+_MODIFIERS = "#:0123456789-;/.^[~\"!"
+_VOWEL_START = set("aeiouAEIOUV03@")
+
+
+def viseme_of(phoneme: str) -> str:
+    """The viseme of an espeak-ng mnemonic (fallbacks for unknown symbols: module docstring)."""
+    if phoneme in PHONEME_TO_VISEME:
+        return PHONEME_TO_VISEME[phoneme]
+    sym = phoneme.strip().lstrip(_STRESS)
+    while sym:
+        if sym in PHONEME_TO_VISEME:
+            return PHONEME_TO_VISEME[sym]
+        if sym[-1] not in _MODIFIERS:
+            break
+        sym = sym[:-1]
+    if not sym or sym.startswith("_") or set(sym) <= set("|"):
+        return "sil"
+    fallback = "E" if sym[0] in _VOWEL_START else "DD"
+    log.debug("unknown phoneme %r -> %s", phoneme, fallback)
+    return fallback
+
+
+def viseme_ids(phonemes: Sequence[str]) -> np.ndarray:
+    """Viseme index (into :data:`VISEMES`) of each phoneme symbol."""
+    return np.asarray([VISEME_INDEX[viseme_of(p)] for p in phonemes], dtype=np.int64)
+
+
+def _check(phonemes: Sequence[tuple[str, float, float]], fps: float, n_frames: int) -> np.ndarray:
+    if not (np.isfinite(fps) and fps > 0):
+        raise InputError(f"fps must be a positive number, got {fps}")
+    if int(n_frames) != n_frames or n_frames < 0:
+        raise InputError(f"n_frames must be a non-negative integer, got {n_frames}")
+    try:
+        times = np.asarray([(float(s), float(e)) for _, s, e in phonemes], dtype=np.float64).reshape(-1, 2)
+        symbols = [p[0] for p in phonemes]
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"phonemes: expected a list of (symbol, start_s, end_s), got {exc}") from None
+    if not all(isinstance(s, str) for s in symbols):
+        raise InputError("phonemes: every symbol must be a string")
+    if not np.all(np.isfinite(times)):
+        raise InputError("phonemes: start/end times contain NaN or infinite values")
+    if np.any(times[:, 1] < times[:, 0]):
+        i = int(np.flatnonzero(times[:, 1] < times[:, 0])[0])
+        raise InputError(f"phonemes: entry {i} ({symbols[i]!r}) ends before it starts")
+    if np.any(np.diff(times[:, 0]) < 0):
+        raise InputError("phonemes: start times must be non-decreasing")
+    return times
+
+
+def frame_labels(phonemes: Sequence[tuple[str, float, float]], fps: float,
+                 n_frames: int) -> tuple[list[str], np.ndarray]:
+    """Per-frame phoneme and viseme labels.
+
+    Frame k gets the last phoneme whose start <= (k + 0.5) / fps; frames before the first phoneme or
+    whose centre is at or past the last phoneme's end get ``"_"``.
+
+    Returns:
+        (phoneme symbol per frame (list of n_frames str), viseme index per frame (n_frames,) int64).
+    """
+    times = _check(phonemes, fps, n_frames)
+    centres = (np.arange(int(n_frames)) + 0.5) / fps
+    idx = np.searchsorted(times[:, 0], centres, side="right") - 1
+    end = times[-1, 1] if len(times) else 0.0
+    labels = [phonemes[i][0] if i >= 0 and c < end else PAUSE for i, c in zip(idx.tolist(), centres)]
+    return labels, viseme_ids(labels)
+
+
+def _segments(phonemes: Sequence[tuple[str, float, float]], times: np.ndarray):
+    """(targets, strengths, tau_before, tau_after, anticipates) each (N, K), start (N,), end (N,)."""
+    rows = []
+    for (sym, _, _), (s, e) in zip(phonemes, times):
+        scale = PHONEME_DOMINANCE_SCALE.get(sym.lstrip(_STRESS), 1.0)
+        parts = DIPHTHONGS.get(sym.lstrip(_STRESS))
+        if parts is not None and e > s:
+            mid = s + _DIPHTHONG_ONSET * (e - s)
+            pieces = [(parts[0], s, mid), (parts[1], mid, e)]
+        else:
+            pieces = [(viseme_of(sym), s, e)]
+        for vis, a, b in pieces:
+            dom = VISEME_DOMINANCE[vis]
+            rows.append((VISEME_TARGETS[vis], dom.strength * scale, dom.tau_before, dom.tau_after,
+                         dom.anticipates, a, b))
+    if not rows:
+        return (np.zeros((0, K)),) * 5 + (np.zeros(0),) * 2
+    targets, strength, tau_b, tau_a, ant, start, end = zip(*rows)
+    return (np.stack(targets), np.stack(strength), np.stack(tau_b), np.stack(tau_a), np.stack(ant),
+            np.asarray(start), np.asarray(end))
+
+
+def articulate(
+    phonemes: Sequence[tuple[str, float, float]],
+    fps: float,
+    n_frames: int,
+    style: ArticulationStyle | None = None,
+) -> np.ndarray:
+    """Rig parameters over time from timed phonemes (Cohen-Massaro coarticulation, module docstring).
+
+    Args:
+        phonemes: ``(espeak mnemonic, start_s, end_s)`` in time order (as from
+            :mod:`p3d.synth.speech`); pauses are ``"_"``.
+        fps: frame rate; frame k is evaluated at its centre, (k + 0.5) / fps.
+        n_frames: number of frames T.
+        style: amplitude and anticipation (default: 1 and 0 s).
+    Returns:
+        (T, K) float64 parameters in :data:`p3d.synth.rig.PARAMS` order, each in [0, 1].
+    """
+    style = style or ArticulationStyle()
+    times = _check(phonemes, fps, n_frames)
+    t = (np.arange(int(n_frames)) + 0.5) / fps
+    targets, strength, tau_b, tau_a, ant, start, end = _segments(phonemes, times)
+    # Anticipation: each plateau starts earlier, by at most half of the preceding segment (so a short
+    # vowel between two bilabials still opens); not for a stop's closure or the /f v/ tuck. (N, K)
+    prev = np.concatenate([[np.inf], end[:-1] - start[:-1]]) if len(start) else start
+    start_k = start[:, None] - ant * np.minimum(style.anticipation_s, 0.5 * prev)[:, None]
+    # Distance of every frame to every interval, 0 inside the plateau: (N, T, K).
+    before = np.maximum(start_k[:, None, :] - t[None, :, None], 0.0)
+    after = np.maximum(t[None, :] - end[:, None], 0.0)[:, :, None]
+    z = (before / tau_b[:, None, :]) ** 2 + (after / tau_a[:, None, :]) ** 2
+    dom = strength[:, None, :] * np.exp(-z)  # (N, T, K)
+    rest = VISEME_TARGETS["sil"]
+    num = np.einsum("ntk,nk->tk", dom, targets) + _REST_DOMINANCE * rest
+    den = dom.sum(axis=0) + _REST_DOMINANCE
+    params = num / den
+    amp = np.full(K, style.amplitude)
+    amp[CLOSURE] = 1.0
+    return np.clip(params * amp, 0.0, 1.0)
+
+
+def viseme_pose(viseme: str) -> np.ndarray:
+    """(K,) target parameters of ``viseme`` (a copy)."""
+    if viseme not in VISEME_TARGETS:
+        raise InputError(f"unknown viseme {viseme!r}; use one of {', '.join(VISEMES)}")
+    return VISEME_TARGETS[viseme].copy()
