@@ -23,6 +23,7 @@ def batch() -> dict[str, S.Utterance]:
         "quiet": dict(text=TEXT, volume=40),
         "gap": dict(text="one two three", word_gap=25),
         "variant": dict(text=TEXT, voice="en-gb+m3"),
+        "apostrophe": dict(text="Don't stop (now)!"),
     }
     return dict(zip(reqs, S.synthesize_many(list(reqs.values()), workers=2)))
 
@@ -47,6 +48,7 @@ def test_words_in_order_and_inside_audio(batch):
     for (_, s, e), (_, s2, _) in zip(u.words, u.words[1:]):
         assert s < e <= s2
     assert u.words[-1][2] <= u.duration
+    assert [w[0] for w in batch["apostrophe"].words] == ["Don't", "stop", "now"]
 
 
 def test_pauses_are_silent(batch):

@@ -608,6 +608,21 @@ def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return np.clip(y, -1.0, 1.0).astype(np.float32)
 
 
+def _token_at(text: str, start: int) -> str:
+    """The whitespace-delimited token of ``text`` that starts at (or contains) character ``start``,
+    without surrounding punctuation. espeak-ng's own word lengths are unreliable for words such as
+    "don't", and a number spoken as several words yields the number for each of them."""
+    if not 0 <= start < len(text):
+        return ""
+    lo = start
+    while lo > 0 and not text[lo - 1].isspace():
+        lo -= 1
+    hi = start
+    while hi < len(text) and not text[hi].isspace():
+        hi += 1
+    return text[lo:hi].strip(".,;:!?\"()[]{}<>")
+
+
 def _timings(events: list[RawEvent], text: str, n_native: int, sr: int
              ) -> tuple[list[tuple[str, float, float]], list[int], list[tuple[str, float, float]]]:
     """Phoneme and word intervals (seconds) from the raw event list (see the module docstring)."""
@@ -658,6 +673,5 @@ def _timings(events: list[RawEvent], text: str, n_native: int, sr: int
         spans = [(m[1], e) for m, e in kept if m[3] == w]
         if not spans:
             continue
-        word = text[pos - 1:pos - 1 + length] if pos >= 1 and length > 0 else ""
-        words.append((word, spans[0][0] / sr, spans[-1][1] / sr))
+        words.append((_token_at(text, pos - 1), spans[0][0] / sr, spans[-1][1] / sr))
     return out_ph, out_st, words
