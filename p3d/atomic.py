@@ -29,6 +29,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
                                suffix=suffix if suffix is not None else final.suffix, dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files: follow the umask like open() does
     try:
         yield tmp_path
         os.replace(tmp_path, final)
@@ -46,6 +47,12 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

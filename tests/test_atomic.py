@@ -22,3 +22,14 @@ def test_atomic_writers(tmp_path):
     save_npy(tmp_path / "y.npy", np.eye(2))
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.eye(2))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "y.npy"]
+
+
+def test_atomic_files_follow_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        save_npy(tmp_path / "m.npy", np.zeros(2))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.npy").stat().st_mode & 0o777 == 0o644
