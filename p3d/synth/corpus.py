@@ -1,0 +1,425 @@
+"""The built-in synthetic corpora: ``synth-voca``, ``synth-mead`` and ``synth-lrs3``.
+
+Each stands in for a real dataset of the paper and is written in the layout :mod:`p3d.corpus` reads
+(the processed-VOCASET layout plus frame labels and, for the LRS3 stand-in, the 2D lip video):
+
+==============  ==============================  =======================================================
+corpus          stands in for                   what differs
+==============  ==============================  =======================================================
+``synth-voca``  VOCASET (Config 1)              12 identities split 8 / 2 / 2 (train / val / test) like
+                                                VOCASET; vertices at 60 fps (models take every second
+                                                frame); a narrow loudness range (±1.5 dB per clip)
+``synth-mead``  MEAD-3D (Config 2)              three intensity levels (soft / normal / loud: espeak
+                                                volume and articulation amplitude), MEAD names
+                                                ``{id}_neutral_level_{n}_{clip}``, 30 fps, test identities
+``synth-lrs3``  LRS3 (stage 1) / LRS3-3D        many identities (60 at ``cpu``), broad rate, pitch and
+                (stage 2)                       loudness, 25 fps, plus ``lipvideo/<stem>.npy`` mouth crops
+==============  ==============================  =======================================================
+
+Every clip is real synthesised speech (espeak-ng, :mod:`p3d.synth.speech`) with exact phoneme timings,
+articulated on the licence-clean face mesh (:mod:`p3d.synth.face`) by the procedural rig
+(:mod:`p3d.synth.rig`) through visemes with Cohen-Massaro coarticulation (:mod:`p3d.synth.visemes`)
+in an identity's shape and style (:mod:`p3d.synth.identity`). The articulation amplitude of a clip
+grows with its loudness (an identity-wise slope plus noise), so each corpus has a clearly positive
+but imperfect speech-lip intensity correlation (SLCC), like the real data.
+
+Determinism: everything derives from ``(seed, corpus, clip index)``; espeak-ng runs one fresh process
+per utterance with fixed noise seeds, so the same seed gives byte-identical wav and vertex files.
+Resumable: a clip is complete when its ``labels/<stem>.npz`` exists (written last, atomically, after
+its vertices, wav and lip video); a re-run skips complete clips, and a corpus whose ``meta.json``
+(written last of all) matches the requested spec is left alone.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from p3d.errors import InputError
+
+log = logging.getLogger(__name__)
+
+GENERATOR_VERSION = "1.0"
+SAMPLE_RATE = 16000
+CORPORA: tuple[str, ...] = ("synth-voca", "synth-mead", "synth-lrs3")
+PRESETS: tuple[str, ...] = ("smoke", "cpu", "paper")
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusSpec:
+    """Size and character of one synthetic corpus at one preset."""
+
+    name: str
+    kind: str  # vocaset | mead | lrs3
+    fps: int  # vertex files
+    model_fps: int  # what models see
+    splits: dict[str, int]  # identities per split, in identity order
+    clips_per_identity: int  # sentences (voca, lrs3) or clips per level (mead)
+    variant: str = "base"  # face mesh variant
+    levels: tuple[int, ...] = ()  # MEAD intensity levels
+    level_volume: tuple[int, ...] = ()  # espeak volume per level
+    level_amplitude: tuple[float, ...] = ()  # articulation amplitude factor per level
+    volume_range: tuple[int, int] = (85, 115)  # identity base volume (espeak 0-200)
+    clip_db_sd: float = 1.5  # per-clip loudness spread around the identity / level volume
+    rate_range: tuple[int, int] = (150, 185)  # words per minute, per identity
+    rate_jitter: float = 0.04  # per clip, relative
+    pitch_range: tuple[int, int] = (35, 65)
+    words: tuple[int, int] = (5, 10)
+    lip_video_size: int = 0  # mouth crop side in pixels; 0 = no lip video
+
+    @property
+    def n_identities(self) -> int:
+        return sum(self.splits.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def spec(name: str, preset: str) -> CorpusSpec:
+    """The :class:`CorpusSpec` of corpus ``name`` at ``preset`` (``smoke`` | ``cpu`` | ``paper``)."""
+    if name not in CORPORA:
+        raise InputError(f"unknown corpus {name!r}; choose from {', '.join(CORPORA)} or all")
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    variant = "dense" if preset == "paper" else "base"
+    if name == "synth-voca":
+        splits = {"smoke": (2, 1, 1), "cpu": (8, 2, 2), "paper": (8, 2, 2)}[preset]
+        n = {"smoke": 4, "cpu": 24, "paper": 40}[preset]
+        return CorpusSpec(name, "vocaset", 60, 30, dict(zip(("train", "val", "test"), splits)), n, variant)
+    if name == "synth-mead":
+        splits = {"smoke": (2, 1), "cpu": (6, 2), "paper": (12, 3)}[preset]
+        n = {"smoke": 2, "cpu": 8, "paper": 190}[preset]
+        return CorpusSpec(name, "mead", 30, 30, dict(zip(("train", "test"), splits)), n, variant,
+                          levels=(1, 2, 3), level_volume=(55, 95, 145), level_amplitude=(0.75, 1.0, 1.3),
+                          volume_range=(90, 110), clip_db_sd=1.5, rate_range=(145, 185))
+    splits = {"smoke": (5, 1), "cpu": (54, 6), "paper": (740, 48)}[preset]
+    n = {"smoke": 3, "cpu": 8, "paper": 22}[preset]
+    size = {"smoke": 32, "cpu": 48, "paper": 96}[preset]
+    return CorpusSpec(name, "lrs3", 25, 25, dict(zip(("train", "test"), splits)), n, variant,
+                      volume_range=(45, 150), clip_db_sd=3.0, rate_range=(125, 215), rate_jitter=0.08,
+                      pitch_range=(20, 80), words=(4, 12), lip_video_size=size)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipJob:
+    """Everything needed to make one clip, drawn deterministically before any synthesis."""
+
+    index: int
+    stem: str
+    identity: int
+    identity_name: str
+    split: str
+    text: str
+    voice: str
+    rate: int
+    pitch: int
+    volume: int
+    z_loudness: float
+    level: int | None
+    amplitude_factor: float
+
+
+def _identity_names(s: CorpusSpec) -> list[str]:
+    if s.kind == "vocaset":
+        return [f"SynthVoca_{i:02d}_TA" for i in range(s.n_identities)]
+    if s.kind == "mead":
+        return [f"S{i:03d}" for i in range(s.n_identities)]
+    return [f"spk{i:03d}" for i in range(s.n_identities)]
+
+
+def _split_of(s: CorpusSpec) -> list[str]:
+    out: list[str] = []
+    for split, k in s.splits.items():
+        out.extend([split] * k)
+    return out
+
+
+def _seed_for(seed: int, name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:4], "little")
+
+
+def plan(s: CorpusSpec, seed: int) -> list[ClipJob]:
+    """All clip jobs of a corpus, in a fixed order (a pure function of the spec and the seed)."""
+    from p3d.synth.sentences import make_sentences
+    from p3d.synth.speech import list_voices
+
+    cseed = _seed_for(seed, s.name)
+    names = _identity_names(s)
+    splits = _split_of(s)
+    voices = list_voices()
+    rng = np.random.default_rng([cseed, 0])
+    per_id = s.clips_per_identity * max(1, len(s.levels))
+    sentences = make_sentences(len(names) * per_id, seed=cseed, min_words=s.words[0], max_words=s.words[1])
+    jobs: list[ClipJob] = []
+    index = 0
+    for i, name in enumerate(names):
+        voice = voices[int(rng.integers(len(voices)))]
+        base_rate = int(rng.integers(s.rate_range[0], s.rate_range[1] + 1))
+        pitch = int(rng.integers(s.pitch_range[0], s.pitch_range[1] + 1))
+        base_volume = float(rng.uniform(*s.volume_range))
+        levels = s.levels or (None,)
+        # identity-wise loudness distribution (dB re the base volume): level offsets + per-clip spread
+        level_db = ([20 * np.log10(v / s.level_volume[1]) for v in s.level_volume] if s.levels else [0.0])
+        sd_total = float(np.sqrt(s.clip_db_sd ** 2 + np.var(level_db)))
+        k = 0
+        for li, level in enumerate(levels):
+            for c in range(s.clips_per_identity):
+                crng = np.random.default_rng([cseed, 1, index])
+                db = level_db[li] + float(crng.normal(0.0, s.clip_db_sd))
+                ref = s.level_volume[li] * base_volume / 100.0 if s.levels else base_volume
+                volume = int(np.clip(round(ref * 10 ** ((db - level_db[li]) / 20)), 10, 160))
+                rate = int(round(base_rate * (1 + s.rate_jitter * float(crng.standard_normal()))))
+                if s.kind == "vocaset":
+                    stem = f"{name}_sentence{c + 1:02d}"
+                elif s.kind == "mead":
+                    stem = f"{name}_neutral_level_{level}_{c + 1:03d}"
+                else:
+                    stem = f"{name}_{c + 1:05d}"
+                jobs.append(ClipJob(index=index, stem=stem, identity=i, identity_name=name, split=splits[i],
+                                    text=sentences[i * per_id + k], voice=voice, rate=int(np.clip(rate, 80, 400)),
+                                    pitch=pitch, volume=volume, z_loudness=db / sd_total, level=level,
+                                    amplitude_factor=s.level_amplitude[li] if s.levels else 1.0))
+                index += 1
+                k += 1
+    return jobs
+
+
+class _IdentityCache:
+    """Per-identity rig, template and crop window, built once."""
+
+    def __init__(self, s: CorpusSpec, seed: int):
+        from p3d.synth.identity import sample_identities
+
+        self.s = s
+        self.people = sample_identities(s.n_identities, _seed_for(seed, s.name + ":identity"))
+        self._rigs: dict[int, Any] = {}
+        self._windows: dict[int, Any] = {}
+
+    def rig(self, i: int) -> Any:
+        from p3d.synth.identity import identity_rig
+
+        if i not in self._rigs:
+            self._rigs[i] = identity_rig(self.people[i], self.s.variant)
+        return self._rigs[i]
+
+    def template(self, i: int) -> np.ndarray:
+        from p3d.synth.identity import identity_template
+
+        return identity_template(self.people[i], self.s.variant).astype(np.float32)
+
+    def window(self, i: int, lips: np.ndarray) -> Any:
+        from p3d.viz.mouth_crop import CropWindow
+
+        if i not in self._windows:
+            self._windows[i] = CropWindow.from_lips(self.template(i), lips)
+        return self._windows[i]
+
+
+def _phoneme_inventory() -> list[str]:
+    from p3d.synth.visemes import PAUSE, PHONEME_TO_VISEME
+
+    return [PAUSE, *sorted(k for k in PHONEME_TO_VISEME if k != PAUSE), "?"]
+
+
+def _canonical(symbol: str, lookup: dict[str, int]) -> str:
+    """An espeak mnemonic without stress marks and trailing modifiers, as in the inventory ("?" if unknown)."""
+    from p3d.synth.visemes import _MODIFIERS, _STRESS
+
+    if symbol in lookup:
+        return symbol
+    sym = symbol.strip().lstrip(_STRESS)
+    while sym and sym not in lookup and sym[-1] in _MODIFIERS:
+        sym = sym[:-1]
+    return sym if sym in lookup else "?"
+
+
+def make_clip(job: ClipJob, utt: Any, s: CorpusSpec, people: _IdentityCache, topology: Any,
+              faces: np.ndarray) -> dict[str, Any]:
+    """Articulate one utterance: vertices (T, V, 3) float32, frame labels, lip video, clip record."""
+    from p3d.metrics import speech_intensity
+    from p3d.synth.visemes import frame_labels, articulate
+
+    n_frames = int(np.floor(utt.duration * s.fps))
+    if n_frames < 10:
+        raise InputError(f"{job.stem}: utterance too short ({utt.duration:.2f} s)")
+    person = people.people[job.identity]
+    style = person.style(job.z_loudness, np.random.default_rng([job.index, 7]))
+    style = dataclasses.replace(style, amplitude=style.amplitude * job.amplitude_factor)
+    params = articulate(utt.phonemes, s.fps, n_frames, style)
+    vertices = people.rig(job.identity).pose(params).astype(np.float32)
+    symbols, visemes = frame_labels(utt.phonemes, s.fps, n_frames)
+    inventory = _phoneme_inventory()
+    lookup = {p: i for i, p in enumerate(inventory)}
+    phoneme_ids = np.asarray([lookup.get(_canonical(p, lookup), len(inventory) - 1) for p in symbols], dtype=np.int16)
+    out: dict[str, Any] = {"vertices": vertices, "phoneme": phoneme_ids, "viseme": visemes.astype(np.int16)}
+    if s.lip_video_size:
+        from p3d.viz.mouth_crop import render_mouth_crops
+
+        lips = topology.lips
+        out["lip_video"] = render_mouth_crops(vertices, faces, people.window(job.identity, lips),
+                                              lip_vertices=lips, size=s.lip_video_size)
+    out["record"] = {
+        "stem": job.stem, "identity": job.identity_name, "split": job.split, "level": job.level,
+        "sentence": job.text, "n_frames": n_frames, "duration_s": round(float(utt.duration), 4),
+        "speech_rms": speech_intensity(utt.audio), "voice": job.voice, "rate": job.rate, "pitch": job.pitch,
+        "volume": job.volume, "z_loudness": round(job.z_loudness, 4), "amplitude": round(style.amplitude, 4),
+    }
+    return out
+
+
+def _write_clip(root: Path, job: ClipJob, utt: Any, made: dict[str, Any]) -> None:
+    from p3d.atomic import atomic_open, save_npy
+
+    v = made["vertices"]
+    save_npy(root / "vertices_npy" / f"{job.stem}.npy", v.reshape(len(v), -1))
+    utt.write_wav(root / "wav" / f"{job.stem}.wav")
+    if "lip_video" in made:
+        save_npy(root / "lipvideo" / f"{job.stem}.npy", made["lip_video"])
+    rec = made["record"]
+    with atomic_open(root / "labels" / f"{job.stem}.npz", "wb") as fh:  # written last: the clip is complete
+        np.savez(fh, phoneme=made["phoneme"], viseme=made["viseme"],
+                 record=np.asarray(json.dumps(rec, sort_keys=True)))
+
+
+def _read_record(root: Path, stem: str) -> dict[str, Any]:
+    with np.load(root / "labels" / f"{stem}.npz", allow_pickle=False) as d:
+        return json.loads(str(d["record"]))
+
+
+def _spec_hash(s: CorpusSpec, seed: int) -> str:
+    blob = json.dumps({"spec": s.to_dict(), "seed": seed, "version": GENERATOR_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build(name: str, preset: str, out: str | Path, *, seed: int = 0, workers: int = 1,
+          progress: bool = True, custom: CorpusSpec | None = None) -> Path:
+    """Generate (or complete) corpus ``name`` at ``preset`` under ``out/name``; returns its folder.
+
+    ``custom`` replaces the preset's :class:`CorpusSpec` (tests and experiments; it is recorded in meta.json).
+    """
+    from tqdm.auto import tqdm
+
+    from p3d.synth import face
+    from p3d.synth.speech import SpeechRequest, iter_synthesize
+
+    s = custom if custom is not None else spec(name, preset)
+    root = Path(out) / name
+    digest = _spec_hash(s, seed)
+    meta_path = root / "meta.json"
+    if meta_path.exists():
+        try:
+            old = json.loads(meta_path.read_text())
+        except json.JSONDecodeError:
+            old = {}
+        if old.get("spec_hash") == digest:
+            log.info("%s is complete (%s); nothing to do", root, digest)
+            return root
+        raise InputError(f"{root} holds a corpus made with another preset/seed/version; choose another --out")
+    root.mkdir(parents=True, exist_ok=True)
+    jobs = plan(s, seed)
+    todo = [j for j in jobs if not (root / "labels" / f"{j.stem}.npz").exists()]
+    log.info("%s: %d clips, %d to make", name, len(jobs), len(todo))
+    topology = face.face_topology(s.variant)
+    faces = face.faces(s.variant)
+    people = _IdentityCache(s, seed)
+    requests = [SpeechRequest(j.text, voice=j.voice, rate=j.rate, pitch=j.pitch, volume=j.volume) for j in todo]
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=name, unit="clip", disable=not progress)
+    for job, utt in zip(todo, iter_synthesize(requests, workers=max(1, workers))):
+        _write_clip(root, job, utt, make_clip(job, utt, s, people, topology, faces))
+        bar.update(1)
+    bar.close()
+    _finish(root, s, seed, preset, jobs, people, topology, digest)
+    return root
+
+
+def _finish(root: Path, s: CorpusSpec, seed: int, preset: str, jobs: list[ClipJob], people: _IdentityCache,
+            topology: Any, digest: str) -> None:
+    import pandas as pd
+
+    from p3d.atomic import atomic_open, write_json, write_text
+    from p3d.synth.visemes import VISEMES
+
+    records = [_read_record(root, j.stem) for j in jobs]
+    df = pd.DataFrame(records)
+    with atomic_open(root / "clips.csv", "w", newline="") as fh:
+        df.to_csv(fh, index=False)
+    templates = {name: people.template(i) for i, name in enumerate(_identity_names(s))}
+    with atomic_open(root / "templates.pkl", "wb") as fh:
+        pickle.dump(templates, fh, protocol=2)
+    topology.save_npz(root / "topology.npz")
+    names = _identity_names(s)
+    splits = _split_of(s)
+    meta = {
+        "name": s.name, "kind": s.kind, "fps": s.fps, "model_fps": s.model_fps, "sample_rate": SAMPLE_RATE,
+        "topology": f"synth-face-{s.variant}", "n_vertices": topology.n_vertices,
+        "splits": {sp: [n for n, x in zip(names, splits) if x == sp] for sp in s.splits},
+        "phonemes": _phoneme_inventory(), "visemes": list(VISEMES),
+        "lip_video": {"size": s.lip_video_size, "channels": 1, "fps": s.fps} if s.lip_video_size else None,
+        "n_clips": len(df), "hours": round(float(df["duration_s"].sum()) / 3600, 4),
+        "seed": seed, "preset": preset, "spec": s.to_dict(), "spec_hash": digest,
+        "generator": {"name": "p3d.synth.corpus", "version": GENERATOR_VERSION},
+    }
+    write_text(root / "README.md", dataset_card(meta, df))
+    write_json(root / "meta.json", meta)  # last: marks the corpus complete
+
+
+def dataset_card(meta: dict[str, Any], df: Any) -> str:
+    """A short dataset card (README.md) for a generated corpus."""
+    counts = df.groupby("split")["identity"].nunique().to_dict()
+    lines = [
+        f"# {meta['name']} (p3d synthetic corpus, preset `{meta['preset']}`, seed {meta['seed']})",
+        "",
+        f"Stand-in for {dict(vocaset='VOCASET', mead='MEAD-3D', lrs3='LRS3 / LRS3-3D')[meta['kind']]}, generated by "
+        f"`p3d data synth` (generator {meta['generator']['version']}). Synthetic: espeak-ng speech (GPL-3.0+ engine; "
+        "the audio is program output) with exact phoneme timings, articulated on the MediaPipe canonical face mesh "
+        "(Apache-2.0) by p3d's procedural rig. No real person appears in it.",
+        "",
+        f"- clips: {meta['n_clips']}, identities: {df['identity'].nunique()} "
+        f"({', '.join(f'{k} {v}' for k, v in counts.items())}), hours: {meta['hours']:.3f}",
+        f"- vertices: `vertices_npy/<stem>.npy` (T, {meta['n_vertices']}*3) float32 metres at {meta['fps']} fps "
+        f"(models use {meta['model_fps']} fps); audio `wav/<stem>.wav` 16 kHz mono PCM16",
+        "- labels: `labels/<stem>.npz` with per-frame `phoneme` (ids into meta.json `phonemes`, espeak-ng mnemonics) "
+        "and `viseme` (ids into `visemes`), and the clip record (`record`, JSON)",
+    ]
+    if meta.get("lip_video"):
+        lv = meta["lip_video"]
+        lines.append(f"- lip video: `lipvideo/<stem>.npy` (T, {lv['size']}, {lv['size']}) uint8 grayscale mouth crops "
+                     f"at {lv['fps']} fps")
+    if df["level"].notna().any():
+        lines.append("- intensity levels 1 / 2 / 3 (soft / normal / loud): espeak volume and articulation amplitude")
+    lines += ["- `clips.csv`: one row per clip (identity, split, level, sentence, speech RMS, voice, rate, pitch, "
+              "volume, loudness z, articulation amplitude); `templates.pkl`; `topology.npz`; `meta.json`", ""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# CLI: p3d data synth
+# ------------------------------------------------------------------------------------------------
+def register_cli(sub: Any) -> None:
+    p = sub.add_parser("synth", help="generate the synthetic corpora (synth-voca, synth-mead, synth-lrs3)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", choices=[*CORPORA, "all"], default="all")
+    p.add_argument("--preset", choices=PRESETS, default="cpu")
+    p.add_argument("--out", type=Path, default=Path("data"), help="parent folder (default data/)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="speech synthesis processes (default 2)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_cli)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    names = CORPORA if args.corpus == "all" else (args.corpus,)
+    for name in names:
+        root = build(name, args.preset, args.out, seed=args.seed, workers=args.workers,
+                     progress=not args.no_progress)
+        meta = json.loads((root / "meta.json").read_text())
+        print(f"{name}: {meta['n_clips']} clips, {meta['hours']:.3f} h at {meta['fps']} fps -> {root}")
+    return 0

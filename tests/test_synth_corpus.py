@@ -1,0 +1,167 @@
+"""The synthetic corpora: layout, labels, lip closure, loudness-amplitude coupling, SLCC, determinism, resume."""
+import dataclasses
+import hashlib
+
+import numpy as np
+import pytest
+
+from p3d.corpus import Corpus
+from p3d.errors import InputError
+from p3d.synth import corpus as sc
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    for name in sc.CORPORA:
+        sc.build(name, "smoke", out, seed=0, workers=2, progress=False)
+    return out
+
+
+def _digest(root):
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in {".npy", ".wav", ".npz"}):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def test_layouts_read_by_loaders(smoke):
+    voca = Corpus.open(smoke / "synth-voca")
+    assert voca.fps == 60 and voca.model_fps == 30
+    assert {s: len(v) for s, v in voca.meta["splits"].items()} == {"train": 2, "val": 1, "test": 1}
+    mead = Corpus.open(smoke / "synth-mead")
+    assert sorted({c.level for c in mead.clips}) == [1, 2, 3]
+    lrs3 = Corpus.open(smoke / "synth-lrs3")
+    clip = lrs3.clips[0]
+    video = lrs3.lip_video(clip)
+    assert video.dtype == np.uint8 and video.shape[1:] == (32, 32)
+    assert len(video) == len(lrs3.vertices(clip)) == len(lrs3.labels(clip)["phoneme"])
+    for c in (voca, mead, lrs3):
+        assert c.topology.n_vertices == c.vertices(c.clips[0]).shape[1]
+        assert set(c.templates) == {x.identity for x in c.clips}
+        assert (c.root / "README.md").read_text().startswith(f"# {c.name}")
+
+
+def test_eval_gt_against_itself_is_zero(smoke, tmp_path):
+    from p3d.evaluate import EvalConfig, evaluate
+
+    root = smoke / "synth-voca"
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for f in sorted((root / "vertices_npy").glob("*.npy")):
+        np.save(pred / f"{f.stem}_condition_X.npy", np.load(f)[::2])
+    report = evaluate(EvalConfig(pred=pred, gt=root, fps=30, gt_fps=60, topology=str(root / "topology.npz"),
+                                 metrics=("lve", "mtm"), bootstrap_resamples=100), progress=False)
+    assert report.per_clip["lve"].max() == 0
+    assert report.per_clip["mtm_frames"].max() == 0
+    assert report.per_clip["mtm_matches"].min() > 0
+
+
+def _inner_gap(corpus, clip):
+    up, lo = corpus.topology.region("inner_lip_centres")
+    v = corpus.vertices(clip, model_rate=False)
+    return np.linalg.norm(v[:, up] - v[:, lo], axis=-1)
+
+
+def test_bilabials_close_and_open_vowels_open(smoke):
+    from p3d.synth.visemes import VISEME_INDEX
+
+    c = Corpus.open(smoke / "synth-voca")
+    closed, opened = [], []
+    for clip in c.clips:
+        gap = _inner_gap(c, clip)
+        vis = c.labels(clip, model_rate=False)["viseme"]
+        for value, bucket in ((VISEME_INDEX["PP"], closed), (VISEME_INDEX["aa"], opened)):
+            idx = np.flatnonzero(vis == value)
+            if len(idx) == 0:
+                continue
+            segments = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+            bucket.extend(gap[s].min() if bucket is closed else gap[s].max() for s in segments)
+    assert len(closed) > 5 and len(opened) > 5
+    assert np.median(closed) < 0.001  # bilabial segments reach lip contact (< 1 mm)
+    assert np.median(opened) > 0.006  # open vowels open the lips (> 6 mm)
+
+
+def test_silence_between_words_is_quiet(smoke):
+    import soundfile as sf
+
+    c = Corpus.open(smoke / "synth-voca")
+    quiet, loud = [], []
+    for clip in c.clips:
+        audio, sr = sf.read(c.wav_path(clip))
+        labels = c.labels(clip, model_rate=False)["phoneme"]
+        pause = c.meta["phonemes"].index("_")
+        for k, lab in enumerate(labels[1:-1], start=1):  # interior frames only
+            seg = audio[int(k / c.fps * sr):int((k + 1) / c.fps * sr)]
+            (quiet if lab == pause and labels[k - 1] == pause and labels[k + 1] == pause else loud).append(
+                np.sqrt(np.mean(seg ** 2)))
+    assert quiet, "no interior pauses in the smoke corpus"
+    assert np.median(quiet) < 0.02 * np.median(loud)
+
+
+def test_loud_clips_move_lips_more_per_identity(smoke):
+    from p3d.metrics import lip_intensity
+
+    c = Corpus.open(smoke / "synth-mead")
+    lips = c.topology.lips
+    for ident in c.identities():
+        by_level = {lv: np.mean([lip_intensity(c.vertices(x), lips) for x in c.select(None, [ident]) if x.level == lv])
+                    for lv in (1, 3)}
+        rms = {lv: np.mean([x.speech_rms for x in c.select(None, [ident]) if x.level == lv]) for lv in (1, 3)}
+        assert rms[3] > rms[1]
+        assert by_level[3] > by_level[1], ident
+
+
+def test_corpus_slcc_positive_but_imperfect(tmp_path):
+    from p3d.metrics import lip_intensity, slcc
+
+    custom = dataclasses.replace(sc.spec("synth-voca", "smoke"), splits={"train": 6}, clips_per_identity=16)
+    root = sc.build("synth-voca", "smoke", tmp_path, custom=custom, workers=2, progress=False)
+    c = Corpus.open(root)
+    lips = c.topology.lips
+    r = slcc(np.array([x.speech_rms for x in c.clips]),
+             np.array([lip_intensity(c.vertices(x), lips) for x in c.clips]),
+             np.array([x.identity for x in c.clips]))
+    assert 0.2 < r < 0.8
+
+
+def test_deterministic_and_resumable(tmp_path, monkeypatch):
+    a = sc.build("synth-mead", "smoke", tmp_path / "a", seed=3, progress=False)
+    calls = {"n": 0}
+    real = sc._write_clip
+
+    def flaky(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt("simulated interrupt")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(sc, "_write_clip", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        sc.build("synth-mead", "smoke", tmp_path / "b", seed=3, progress=False)
+    b_root = tmp_path / "b" / "synth-mead"
+    assert not (b_root / "meta.json").exists()
+    assert len(list((b_root / "labels").glob("*.npz"))) == 4
+    assert not list(b_root.rglob("*.tmp*"))  # nothing half-written under a final name or left behind
+    monkeypatch.setattr(sc, "_write_clip", real)
+    made = []
+    monkeypatch.setattr(sc, "make_clip", lambda job, *a, **k: made.append(job.stem) or real_make(job, *a, **k))
+    sc.build("synth-mead", "smoke", tmp_path / "b", seed=3, progress=False)
+    assert len(made) == 18 - 4  # finished clips were not redone
+    assert _digest(a) == _digest(b_root)  # same seed, same bytes, interrupted or not
+    made.clear()
+    sc.build("synth-mead", "smoke", tmp_path / "b", seed=3, progress=False)
+    assert made == []  # a finished corpus is left alone
+    with pytest.raises(InputError, match="another preset"):
+        sc.build("synth-mead", "smoke", tmp_path / "b", seed=4, progress=False)
+
+
+real_make = sc.make_clip
+
+
+def test_spec_errors():
+    with pytest.raises(InputError, match="unknown corpus"):
+        sc.spec("synth-biwi", "cpu")
+    with pytest.raises(InputError, match="unknown preset"):
+        sc.spec("synth-voca", "huge")
