@@ -12,9 +12,10 @@ physical range), applied to the neutral template ``X0`` (V, 3) in metres:
   :data:`CONTACT_GAP` at the centre at closure = 1), and the lips stop following the jaw in proportion
   (the jaw mask is multiplied by ``1 - closure * mouth_mask`` on the lips), so the lips can be pressed
   together while the jaw is slightly open (/p b m/).
-- ``round``: rounding/protrusion: lips forward (7 mm at the centre) and the mouth narrower (corners
-  28% toward the midline).
-- ``spread``: corners outward (16%) and back (3 mm).
+- ``round``: rounding/protrusion: the lips forward (7 mm at the centre) and the mouth narrower (corners
+  moving 45% of their distance to the midline, times the mouth mask: the outer corners
+  ~6 mm each, the inner corners more, so the opening puckers).
+- ``spread``: corners outward (16% of their distance to the midline: ~4 mm each) and back (3 mm).
 - ``tuck``: lower-lip tuck for labiodentals (/f v/): lower lip back 5 mm, and up toward the upper lip
   by ``0.8 * tuck * (1 - closure)`` of the rest gap, so it never crosses the upper lip.
 - ``raise``: upper-lip raise (4 mm at the centre, 2 mm at the corners), slightly forward, scaled
@@ -50,7 +51,7 @@ JAW_FORWARD = 0.015
 #: Residual gap between the inner lip centres at full closure (m).
 CONTACT_GAP = 0.0003
 #: Field amplitudes at unit activation (m, or fractions of x).
-ROUND_NARROW, ROUND_FORWARD = 0.28, 0.007
+ROUND_NARROW, ROUND_FORWARD = 0.45, 0.007
 SPREAD_WIDEN, SPREAD_BACK = 0.16, 0.003
 TUCK_BACK, TUCK_UP = 0.005, 0.8
 RAISE_UP, RAISE_FORWARD = 0.004, 0.001
@@ -227,13 +228,15 @@ def _fields(x0: np.ndarray, variant: str, w: np.ndarray, m: np.ndarray, asymmetr
     phi = 1.0 - CONTACT_GAP / g_centre
     side = 1.0 - 2.0 * w  # +1 upper lip, -1 lower lip, 0 halfway (beyond the corners)
     lateral = np.exp(-((xr / half_width) ** 2))  # 1 at the centre, 0.37 at the corners
+    t = np.clip((m - 0.05) / 0.35, 0.0, 1.0)
+    lips = t * t * (3.0 - 2.0 * t)  # smoothstep: ~1 over the whole lips, fading around them
     gain = 1.0 + asymmetry * np.tanh(xr / half_width)
     basis = np.zeros((len(_BASIS), len(x0), 3))
     basis[0, :, 1] = -side * m * phi * g0 / 2.0  # closure
     basis[1, :, 0] = -ROUND_NARROW * xr * m * gain  # round
-    basis[1, :, 2] = ROUND_FORWARD * m * (0.4 + 0.6 * lateral) * gain
-    basis[2, :, 0] = SPREAD_WIDEN * xr * m * gain  # spread
-    basis[2, :, 2] = -SPREAD_BACK * m * np.minimum((xr / half_width) ** 2, 1.5) * gain
+    basis[1, :, 2] = ROUND_FORWARD * lips * (0.4 + 0.6 * lateral) * gain
+    basis[2, :, 0] = SPREAD_WIDEN * xr * lips * gain  # spread
+    basis[2, :, 2] = -SPREAD_BACK * lips * np.minimum((xr / half_width) ** 2, 1.5) * gain
     basis[3, :, 2] = -TUCK_BACK * w * m * gain  # tuck back
     basis[4, :, 1] = TUCK_UP * w * m * g0  # tuck up (activation tuck * (1 - closure))
     basis[5, :, 1] = RAISE_UP * (1.0 - w) * m * (0.5 + 0.5 * lateral) * gain  # raise

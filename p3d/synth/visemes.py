@@ -20,9 +20,10 @@ symbols fall back (:func:`viseme_of`): stress marks stripped, then trailing modi
 
 Coarticulation (:func:`articulate`): Cohen & Massaro (1993) dominance blending. Each phoneme i has a
 target pose ``T_i`` (its viseme's :data:`VISEME_TARGETS`, a :mod:`p3d.synth.rig` parameter vector) and
-per-parameter dominance ``D_ik(t) = a_ik exp(-(d_i(t) / tau_ik)^2)``, where ``d_i(t)`` is the distance
-from t to the phoneme's interval ``[start - anticipation, end]`` (0 inside it: a plateau) and tau is
-the anticipatory (before) or carry-over (after) time constant. The trajectory is the dominance-
+per-parameter exponential dominance ``D_ik(t) = a_ik exp(-rho(d_i(t)) / tau_ik)``, where ``d_i(t)``
+is the distance from t to the phoneme's interval ``[start - anticipation, end]`` (0 inside it: a
+plateau), ``rho(d) = sqrt(d^2 + e^2) - e`` softens the plateau edge (e = 5 ms, so the result is C1)
+and tau is the anticipatory (before) or carry-over (after) time constant. The trajectory is the dominance-
 weighted mean ``p_k(t) = sum_i D_ik T_ik / sum_i D_ik``: smooth (C1), deterministic, and a phoneme with
 a high dominance on a parameter imposes it: bilabials have closure dominance 1000, so /p b m/ close
 the lips at every frame inside them; labiodentals impose the lower-lip tuck; lingual consonants have
@@ -31,7 +32,8 @@ to an offset target (:data:`DIPHTHONGS`). The style's ``anticipation_s`` (0-60 m
 plateau earlier (by at most half the preceding segment; not the bilabial closure nor the labiodental
 tuck, whose onset is the acoustic onset), so the lips reach each target before its sound; its
 ``amplitude`` scales every parameter except closure (which must still close) after
-blending.
+blending, followed by a smooth saturation toward 1 (:func:`saturate`: identity up to 0.7), so the
+trajectories stay C1 and in [0, 1] for any amplitude.
 
 Frame labels (:func:`frame_labels`): frame k gets the last phoneme whose start <= (k + 0.5) / fps
 (frames before the first phoneme or after the last one's end: ``"_"``).
@@ -142,30 +144,39 @@ def _dom(strength: dict[str, float] | None = None, tau: float = 0.035,
     return Dominance(a, tb, ta, ant)
 
 
-# Strong dominances get short time constants: a strength a reaches half-way against one competitor
-# at distance tau * sqrt(ln a) outside its interval (bilabial closure: 28 ms, labiodental tuck: 37 ms,
-# rounding: ~100-120 ms early, the known long anticipation of lip rounding).
+# Exponential dominance: strength a against one competitor of strength 1 is half-way at a distance
+# rho = tau ln(a) outside its interval, and goes from 10% to 90% over tau ln(81) = 4.4 tau. Bilabial
+# closure (a = 200, tau = 7 ms) is >= 99% from 9 ms before the stop, half-way 42 ms before it, and
+# ramps over ~30 ms (lips closing at ~0.3 m/s); the labiodental tuck is similar; lip rounding is
+# anticipated over ~100 ms, as known for rounded vowels.
 _LINGUAL = {"closure": 0.5, "round": 0.15, "spread": 0.3, "tuck": 0.5, "raise": 0.3}
+_CONSONANT_TAU = 0.025
+_VOWEL_TAU = 0.035
 #: Dominance per viseme.
 VISEME_DOMINANCE: dict[str, Dominance] = {
-    "sil": _dom(base=0.6, tau=0.06),
-    "PP": _dom({"closure": 200.0, "jaw": 2.0, "tuck": 5.0}, taus={"closure": (0.012, 0.012)},
-               no_anticipation=("closure",)),
-    "FF": _dom({"tuck": 30.0, "closure": 2.0, "raise": 2.0, "jaw": 2.0}, taus={"tuck": (0.02, 0.02)},
-               no_anticipation=("tuck",)),
-    "TH": _dom({**_LINGUAL, "jaw": 1.5}),
-    "DD": _dom(_LINGUAL),
-    "kk": _dom(_LINGUAL),
-    "CH": _dom({"round": 4.0, "raise": 2.0, "jaw": 2.0}, taus={"round": (0.08, 0.04)}),
-    "SS": _dom({"jaw": 3.0, "spread": 1.5, "round": 0.4}),
-    "nn": _dom(_LINGUAL),
-    "RR": _dom({"round": 3.0}, taus={"round": (0.07, 0.04)}),
-    "aa": _dom({"jaw": 2.0}, tau=0.05),
-    "E": _dom({"jaw": 1.5, "spread": 1.5}, tau=0.05),
-    "ih": _dom({"jaw": 1.5, "spread": 2.0}, tau=0.05),
-    "oh": _dom({"jaw": 2.0, "round": 4.0}, tau=0.05, taus={"round": (0.09, 0.05)}),
-    "ou": _dom({"round": 5.0}, tau=0.05, taus={"round": (0.10, 0.05)}),
+    "sil": _dom(base=0.6, tau=0.04),
+    "PP": _dom({"closure": 200.0, "jaw": 2.0, "tuck": 5.0}, tau=_CONSONANT_TAU,
+               taus={"closure": (0.007, 0.007)}, no_anticipation=("closure",)),
+    "FF": _dom({"tuck": 30.0, "closure": 2.0, "raise": 2.0, "jaw": 2.0}, tau=_CONSONANT_TAU,
+               taus={"tuck": (0.009, 0.009)}, no_anticipation=("tuck",)),
+    "TH": _dom({**_LINGUAL, "jaw": 1.5}, tau=_CONSONANT_TAU),
+    "DD": _dom(_LINGUAL, tau=_CONSONANT_TAU),
+    "kk": _dom(_LINGUAL, tau=_CONSONANT_TAU),
+    "CH": _dom({"round": 4.0, "raise": 2.0, "jaw": 2.0}, tau=_CONSONANT_TAU, taus={"round": (0.05, 0.03)}),
+    "SS": _dom({"jaw": 3.0, "spread": 1.5, "round": 0.4}, tau=_CONSONANT_TAU),
+    "nn": _dom(_LINGUAL, tau=_CONSONANT_TAU),
+    "RR": _dom({"round": 3.0}, tau=_CONSONANT_TAU, taus={"round": (0.05, 0.03)}),
+    "aa": _dom({"jaw": 2.0}, tau=_VOWEL_TAU),
+    "E": _dom({"jaw": 1.5, "spread": 1.5}, tau=_VOWEL_TAU),
+    "ih": _dom({"jaw": 1.5, "spread": 2.0}, tau=_VOWEL_TAU),
+    "oh": _dom({"jaw": 2.0, "round": 4.0}, tau=_VOWEL_TAU, taus={"round": (0.06, 0.035)}),
+    "ou": _dom({"round": 5.0}, tau=_VOWEL_TAU, taus={"round": (0.06, 0.035)}),
 }
+#: Knee of :func:`saturate`: amplitude-scaled parameters pass through unchanged below it.
+SATURATION_KNEE = 0.7
+#: Softening of the plateau edge (s): distances enter as sqrt(d^2 + e^2) - e, so every dominance
+#: function, and the blended trajectory, is continuously differentiable.
+EDGE_SOFTENING_S = 0.005
 
 #: Phonemes weaker than their viseme (multiplies every strength): /h/ and the glottal stop have no
 #: lip shape of their own; reduced vowels and glides are brief and coarticulate strongly.
@@ -197,7 +208,8 @@ class ArticulationStyle:
 
     Attributes:
         amplitude: multiplies every parameter except closure after blending (1 = the targets as they
-            are); see :meth:`p3d.synth.identity.Identity.clip_amplitude`.
+            are, up to the smooth saturation above 0.7: :func:`saturate`); see
+            :meth:`p3d.synth.identity.Identity.clip_amplitude`.
         anticipation_s: how much earlier (s, 0-0.06) each phoneme's plateau starts.
     """
 
@@ -329,15 +341,24 @@ def articulate(
     # Distance of every frame to every interval, 0 inside the plateau: (N, T, K).
     before = np.maximum(start_k[:, None, :] - t[None, :, None], 0.0)
     after = np.maximum(t[None, :] - end[:, None], 0.0)[:, :, None]
-    z = (before / tau_b[:, None, :]) ** 2 + (after / tau_a[:, None, :]) ** 2
+    eps = EDGE_SOFTENING_S
+    z = (np.sqrt(before**2 + eps**2) - eps) / tau_b[:, None, :] + (np.sqrt(after**2 + eps**2) - eps) / tau_a[:, None, :]
     dom = strength[:, None, :] * np.exp(-z)  # (N, T, K)
     rest = VISEME_TARGETS["sil"]
     num = np.einsum("ntk,nk->tk", dom, targets) + _REST_DOMINANCE * rest
     den = dom.sum(axis=0) + _REST_DOMINANCE
     params = num / den
-    amp = np.full(K, style.amplitude)
-    amp[CLOSURE] = 1.0
-    return np.clip(params * amp, 0.0, 1.0)
+    scaled = saturate(params * style.amplitude)
+    scaled[:, CLOSURE] = params[:, CLOSURE]
+    return np.clip(scaled, 0.0, 1.0)
+
+
+def saturate(v: np.ndarray) -> np.ndarray:
+    """Smooth saturation toward 1: identity up to :data:`SATURATION_KNEE`, then ``knee + (1 - knee)
+    tanh((v - knee) / (1 - knee))``; monotone, C2, < 1 for every finite v (no kinks, unlike a clip)."""
+    v = np.asarray(v, dtype=np.float64)
+    knee = SATURATION_KNEE
+    return np.where(v <= knee, v, knee + (1.0 - knee) * np.tanh((np.maximum(v, knee) - knee) / (1.0 - knee)))
 
 
 def viseme_pose(viseme: str) -> np.ndarray:

@@ -1,0 +1,131 @@
+"""The procedural articulation rig: each blendshape does what it says, lips never cross, smooth fields."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from p3d.errors import InputError
+from p3d.synth import face
+from p3d.synth.rig import CLOSURE, JAW, K, PARAMS, RAISE, ROUND, SPREAD, TUCK, Rig, rest_params
+
+
+@pytest.fixture(scope="module")
+def rig() -> Rig:
+    return Rig.from_topology("base")
+
+
+def _unit(k: int, value: float = 1.0) -> np.ndarray:
+    p = np.zeros(K)
+    p[k] = value
+    return p
+
+
+def _width(x: np.ndarray) -> float:
+    return float(np.linalg.norm(x[61] - x[291]))
+
+
+def test_rest_is_the_template(rig):
+    np.testing.assert_allclose(rig.pose(rest_params(3)), np.broadcast_to(rig.template, (3, 468, 3)), atol=1e-15)
+    assert PARAMS == ("jaw", "closure", "round", "spread", "tuck", "raise")
+
+
+def test_jaw_opens_and_closure_closes(rig):
+    jaw = np.zeros((5, K))
+    jaw[:, JAW] = np.linspace(0, 1, 5)
+    x = rig.pose(jaw)
+    gap = face.lip_gap(x)
+    mtm = np.linalg.norm(x[:, 0] - x[:, 17], axis=1)
+    assert np.all(np.diff(gap) > 0.003) and np.all(np.diff(mtm) > 0.003)
+    assert 0.02 < gap[-1] < 0.04  # at most a few cm
+    assert x[-1, face.CHIN, 1] < x[0, face.CHIN, 1] - 0.015  # chin drops
+    closed = rig.pose(_unit(CLOSURE))
+    assert 0 <= face.lip_gap(closed) < 0.0005
+    assert np.linalg.norm(closed[0] - closed[17]) < mtm[0]
+    # Lips pressed together while the jaw is slightly open (bilabials in context).
+    pressed = rig.pose(np.array([0.3, 1, 0, 0, 0, 0.5]))
+    assert 0 <= face.lip_gap(pressed) < 0.0005
+    assert pressed[face.CHIN, 1] < x[0, face.CHIN, 1] - 0.004
+
+
+def test_lips_never_cross(rig):
+    p = np.random.default_rng(0).random((2000, K))
+    corners = np.array(np.meshgrid(*[[0.0, 1.0]] * K)).reshape(K, -1).T
+    gap = face.lip_gap(rig.pose(np.concatenate([p, corners])))
+    assert gap.min() >= 0.0002
+
+
+def test_shape_blendshapes(rig):
+    x0 = rig.template
+    assert _width(rig.pose(_unit(ROUND))) < _width(x0) - 0.01
+    assert rig.pose(_unit(ROUND))[0, 2] > x0[0, 2] + 0.004  # protrusion
+    assert _width(rig.pose(_unit(SPREAD))) > _width(x0) + 0.006
+    tuck = rig.pose(_unit(TUCK))
+    assert tuck[14, 2] < x0[14, 2] - 0.004 and tuck[14, 1] > x0[14, 1] + 0.003  # back and up
+    assert np.allclose(tuck[13], x0[13])  # the upper lip stays
+    raised = rig.pose(_unit(RAISE))
+    assert raised[13, 1] > x0[13, 1] + 0.003 and raised[0, 1] > x0[0, 1] + 0.001
+    assert np.allclose(raised[14], x0[14])
+    # Symmetric without asymmetry: mirror of the left corner is the right corner.
+    for k in range(K):
+        x = rig.pose(_unit(k))
+        np.testing.assert_allclose(x[61] * [-1, 1, 1], x[291], atol=1e-9)
+
+
+def test_upper_face_never_moves(rig):
+    upper = face.face_topology("base").upper_face
+    x = rig.pose(np.random.default_rng(1).random((50, K)))
+    assert np.abs(x[:, upper] - rig.template[upper]).max() == 0
+
+
+def test_fields_have_no_seams():
+    """Refining the mesh shrinks the largest displacement jump across an edge (continuous fields)."""
+    jumps = {}
+    for variant in ("base", "dense"):
+        r = Rig.from_topology(variant)
+        edges, _ = face.edges_of(r.faces)
+        for k in range(K):
+            d = r.pose(_unit(k)) - r.template
+            jumps[variant, k] = np.linalg.norm(d[edges[:, 0]] - d[edges[:, 1]], axis=1).max()
+    for k in range(K):
+        assert jumps["dense", k] < 0.75 * jumps["base", k], PARAMS[k]
+
+
+def test_vectorised_pose_matches_frame_by_frame(rig):
+    p = np.random.default_rng(2).random((7, K))
+    batch = rig.pose(p)
+    for t in range(7):
+        np.testing.assert_allclose(batch[t], rig.pose(p[t]), atol=1e-15)
+    assert rig.pose(p, dtype=np.float32).dtype == np.float32
+    np.testing.assert_allclose(rig.pose(p, dtype=np.float32), batch, atol=1e-6)
+    np.testing.assert_array_equal(rig.pose(p * 3 - 1), rig.pose(np.clip(p * 3 - 1, 0, 1)))
+
+
+def test_dense_rig_closes_and_opens():
+    dense = Rig.from_topology("synth-face-dense")
+    assert dense.n_vertices == 7152
+    x = dense.pose(np.array([[0, 0, 0, 0, 0, 0], [0.6, 0, 0, 0, 0, 0], [0.3, 1, 0, 0, 0, 0]]))
+    gap = face.lip_gap(x)
+    assert gap[1] > gap[0] + 0.01 and 0 <= gap[2] < 0.0005
+
+
+def test_asymmetry_and_identity_template():
+    sym = Rig.from_topology("base")
+    left = Rig.from_topology("base", asymmetry=0.3)
+    d_sym = sym.pose(_unit(SPREAD)) - sym.template
+    d_left = left.pose(_unit(SPREAD)) - left.template
+    assert abs(d_left[291, 0]) > abs(d_sym[291, 0]) > abs(d_left[61, 0])  # 291: subject's left corner
+    bigger = Rig.from_topology("base", template=sym.template * 1.05)
+    assert face.lip_gap(bigger.pose(_unit(CLOSURE))) < 0.0005
+
+
+def test_bad_input(rig):
+    with pytest.raises(InputError, match="expected"):
+        rig.pose(np.zeros((3, 4)))
+    with pytest.raises(InputError, match="NaN"):
+        rig.pose(np.full(K, np.nan))
+    with pytest.raises(InputError, match="template"):
+        Rig.from_topology("base", template=np.zeros((10, 3)))
+    with pytest.raises(InputError, match="asymmetry"):
+        Rig.from_topology("base", asymmetry=2)
+    with pytest.raises(InputError, match="unknown synthetic-face"):
+        Rig.from_topology("flame")
