@@ -98,7 +98,7 @@ def spec(name: str, preset: str) -> CorpusSpec:
         splits = {"smoke": (2, 1), "cpu": (6, 2), "paper": (12, 3)}[preset]
         n = {"smoke": 2, "cpu": 8, "paper": 190}[preset]
         return CorpusSpec(name, "mead", 30, 30, dict(zip(("train", "test"), splits)), n, variant,
-                          levels=(1, 2, 3), level_volume=(55, 95, 145), level_amplitude=(0.75, 1.0, 1.3),
+                          levels=(1, 2, 3), level_volume=(65, 95, 135), level_amplitude=(0.95, 1.0, 1.05),
                           volume_range=(90, 110), clip_db_sd=1.5, rate_range=(145, 185))
     splits = {"smoke": (5, 1), "cpu": (54, 6), "paper": (740, 48)}[preset]
     n = {"smoke": 3, "cpu": 8, "paper": 22}[preset]

@@ -1,0 +1,38 @@
+"""Writing result tables: CSV and GitHub markdown side by side, atomically."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+
+def _cell(x: Any, digits: int) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{digits}g}" if abs(x) < 1e-3 or abs(x) >= 1e5 else f"{x:.{digits}f}".rstrip("0").rstrip(".")
+    return str(x).replace("|", "\\|")
+
+
+def to_markdown(df: Any, digits: int = 4) -> str:
+    """A GitHub markdown table of a DataFrame (no index)."""
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v, digits) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(df: Any, path: str | os.PathLike[str], *, title: str | None = None, note: str | None = None,
+                digits: int = 4) -> tuple[Path, Path]:
+    """Write ``path``.csv and ``path``.md (a title, the table, a note); returns both paths."""
+    from p3d.atomic import atomic_open, write_text
+
+    base = Path(path)
+    csv_path, md_path = base.with_suffix(".csv"), base.with_suffix(".md")
+    with atomic_open(csv_path, "w", newline="") as fh:
+        df.to_csv(fh, index=False)
+    parts = [f"### {title}\n" if title else "", to_markdown(df, digits), f"\n{note}\n" if note else ""]
+    write_text(md_path, "\n".join(p for p in parts if p))
+    return csv_path, md_path
