@@ -90,6 +90,17 @@ def test_fields_have_no_seams():
         assert jumps["dense", k] < 0.75 * jumps["base", k], PARAMS[k]
 
 
+def test_pose_matches_a_numpy_oracle(rig):
+    """The compiled kernel computes exactly the documented formula."""
+    p = np.random.default_rng(3).random((4, K))
+    x = rig.template + np.einsum("tk,kvd->tvd", rig.activations(p), rig.basis)
+    angle = rig.max_angle * p[:, [JAW]] * (rig.jaw_weight - p[:, [CLOSURE]] * rig.jaw_weight * rig.lip_release)
+    dy, dz = x[..., 1] - rig.pivot[1], x[..., 2] - rig.pivot[2]
+    x[..., 1] = rig.pivot[1] + np.cos(angle) * dy - np.sin(angle) * dz
+    x[..., 2] = rig.pivot[2] + np.sin(angle) * dy + np.cos(angle) * dz + rig.forward * angle
+    np.testing.assert_allclose(rig.pose(p), x, atol=1e-15)
+
+
 def test_vectorised_pose_matches_frame_by_frame(rig):
     p = np.random.default_rng(2).random((7, K))
     batch = rig.pose(p)

@@ -52,6 +52,13 @@ def test_phoneme_to_viseme(phoneme, viseme):
     assert V.viseme_of(phoneme) == viseme
 
 
+def test_canonical_phoneme():
+    assert V.canonical_phoneme("aI") == "aI"
+    assert V.canonical_phoneme("'aI") == "aI"
+    assert V.canonical_phoneme("s#2") == "s"
+    assert V.canonical_phoneme("Y") is None and V.canonical_phoneme("x~Y") is None
+
+
 def _en_us_phonemes() -> dict[str, int]:
     """Mnemonic -> type of every phoneme of espeak-ng's en-us table chain (en-us, en, base1, base),
     the most derived definition of each phoneme code winning, read from the binary ``phontab``."""

@@ -33,13 +33,25 @@ Variants (:func:`face_mesh`):
   connectivity); a new vertex belongs to a region iff both parents do, so lips, upper face and eye
   regions are carried over by construction.
 
-Default variant: :data:`DEFAULT_VARIANT` = ``"base"``. Measured on this project's 2-core CPU machine
-(numbers in the helper report / ``benchmarks/``): the dense variant is 15x larger per frame
-(7152 x 3 = 21456 values, 86 kB in float32; FLAME is 15069 values), so a VOCASET-sized ``cpu`` preset
-at 60 fps would need several GB of vertices and every model's output layer, loss and metric would cost
-15x more, which the CPU budgets (corpus generation in 10 minutes, training on CPU) cannot afford; the
-rig, visemes, regions and metrics behave the same on both. Use ``synth-face-dense`` (or
-``face_topology("dense")``) when model sizes and costs should resemble FLAME's (``paper`` preset).
+Default variant: :data:`DEFAULT_VARIANT` = ``"base"``, for the CPU budgets. Measured on the project's
+2-core CPU machine (one thread, other jobs running; a 300-frame clip, a ``Linear(64, 3V)`` output
+layer as in FaceFormer-style decoders):
+
+::
+
+                                   base (468)     dense (7152)    FLAME size (5023)
+    values per frame (3V)          1404           21456           15069
+    float32 per frame              5.6 kB         86 kB           60 kB
+    one hour at 60 fps             1.2 GB         18.5 GB         13 GB
+    output layer fwd+bwd           2-5 ms         43-68 ms        41-49 ms
+    Rig.pose, 300 frames           ~1 ms          ~20 ms          -
+    pyvista render, 88x88 px       3.7 ms/frame   15.5 ms/frame   -
+
+The dense variant costs what FLAME costs (output layer, storage) and is the one to use when model
+sizes and costs should resemble the real ones (the corpus ``paper`` preset); the base mesh keeps the
+``smoke``/``cpu`` presets (10-minute generation budget, training on a CPU) 15x cheaper in storage and
+output-layer cost. The rig, visemes,
+regions and metrics behave the same on both; the 468 MediaPipe landmark indices are valid in both.
 
 Regions (:func:`face_topology`), all as vertex index arrays:
 

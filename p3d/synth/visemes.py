@@ -228,17 +228,28 @@ _MODIFIERS = "#:0123456789-;/.^[~\"!"
 _VOWEL_START = set("aeiouAEIOUV03@")
 
 
-def viseme_of(phoneme: str) -> str:
-    """The viseme of an espeak-ng mnemonic (fallbacks for unknown symbols: module docstring)."""
-    if phoneme in PHONEME_TO_VISEME:
-        return PHONEME_TO_VISEME[phoneme]
-    sym = phoneme.strip().lstrip(_STRESS)
+def canonical_phoneme(symbol: str) -> str | None:
+    """The :data:`PHONEME_TO_VISEME` key a symbol stands for: itself, else without leading stress marks
+    (``' , % =``), else with trailing modifiers (``# : digits - ; / . ^ [ ~ " !``) stripped one by one;
+    ``None`` when nothing matches."""
+    if symbol in PHONEME_TO_VISEME:
+        return symbol
+    sym = symbol.strip().lstrip(_STRESS)
     while sym:
         if sym in PHONEME_TO_VISEME:
-            return PHONEME_TO_VISEME[sym]
+            return sym
         if sym[-1] not in _MODIFIERS:
-            break
+            return None
         sym = sym[:-1]
+    return None
+
+
+def viseme_of(phoneme: str) -> str:
+    """The viseme of an espeak-ng mnemonic (fallbacks for unknown symbols: module docstring)."""
+    known = canonical_phoneme(phoneme)
+    if known is not None:
+        return PHONEME_TO_VISEME[known]
+    sym = phoneme.strip().lstrip(_STRESS).rstrip(_MODIFIERS)
     if not sym or sym.startswith("_") or set(sym) <= set("|"):
         return "sil"
     fallback = "E" if sym[0] in _VOWEL_START else "DD"
