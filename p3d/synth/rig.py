@@ -8,8 +8,9 @@ physical range), applied to the neutral template ``X0`` (V, 3) in metres:
   :data:`JAW_MAX_ANGLE` rad, weighted per vertex by the smooth jaw mask :func:`p3d.synth.face.jaw_weights`
   (1 on the lower lip and chin, 0 above the mouth), plus a small forward glide of the condyle
   (:data:`JAW_FORWARD` m per rad). The lower lip follows the jaw.
-- ``closure``: upper and lower lip move toward each other until they touch (a residual gap of
-  :data:`CONTACT_GAP` at the centre at closure = 1), and the lips stop following the jaw in proportion
+- ``closure``: upper and lower lip move toward each other (in height and depth) until their contact
+  lines meet (the inner lip centres 13/14 are :data:`CONTACT_GAP` apart at closure = 1, vertically
+  slightly less, never crossed), and the lips stop following the jaw in proportion
   (the jaw mask is multiplied by ``1 - closure * mouth_mask`` on the lips), so the lips can be pressed
   together while the jaw is slightly open (/p b m/).
 - ``round``: rounding/protrusion: the lips forward (7 mm at the centre) and the mouth narrower (corners
@@ -49,7 +50,7 @@ JAW, CLOSURE, ROUND, SPREAD, TUCK, RAISE = range(K)
 JAW_MAX_ANGLE = 0.30
 #: Forward glide of the jaw per radian of rotation (m/rad): the condyle translates as the jaw opens.
 JAW_FORWARD = 0.015
-#: Residual gap between the inner lip centres at full closure (m).
+#: Residual distance between the inner lip centres (13, 14) at full closure (m).
 CONTACT_GAP = 0.0003
 #: Field amplitudes at unit activation (m, or fractions of x).
 ROUND_NARROW, ROUND_FORWARD = 0.45, 0.007
@@ -247,22 +248,24 @@ def _fields(x0: np.ndarray, variant: str, w: np.ndarray, m: np.ndarray, asymmetr
     x_mid = 0.5 * (x0[face.MOUTH_CORNERS[0], 0] + x0[face.MOUTH_CORNERS[1], 0])
     half_width = 0.5 * abs(x0[face.MOUTH_CORNERS[1], 0] - x0[face.MOUTH_CORNERS[0], 0])
     xr = x - x_mid
-    # Rest gap between the inner contours as a function of x (0 beyond the inner corners).
-    y_up = np.interp(x, x0[up, 0], x0[up, 1])
-    y_lo = np.interp(x, x0[lo, 0], x0[lo, 1])
+    # Rest offset between the inner contours as a function of x (0 beyond the inner corners): the
+    # vertical gap g0 and the depth offset d0 (the lower lip's contact line lies ~2 mm in front).
     inside = (x > x0[up, 0].min()) & (x < x0[up, 0].max())
-    g0 = np.where(inside, np.maximum(y_up - y_lo, 0.0), 0.0)
-    g_centre = float(x0[face.INNER_UPPER_LIP_CENTRE, 1] - x0[face.INNER_LOWER_LIP_CENTRE, 1])
-    if g_centre <= CONTACT_GAP:
-        raise InputError(f"template: rest lip gap {g_centre * 1e3:.2f} mm is too small for the rig")
-    phi = 1.0 - CONTACT_GAP / g_centre
+    g0 = np.where(inside, np.maximum(np.interp(x, x0[up, 0], x0[up, 1]) - np.interp(x, x0[lo, 0], x0[lo, 1]),
+                                     0.0), 0.0)
+    d0 = np.where(inside, np.interp(x, x0[up, 0], x0[up, 2]) - np.interp(x, x0[lo, 0], x0[lo, 2]), 0.0)
+    centre = x0[face.INNER_UPPER_LIP_CENTRE] - x0[face.INNER_LOWER_LIP_CENTRE]
+    if centre[1] <= CONTACT_GAP:
+        raise InputError(f"template: rest lip gap {centre[1] * 1e3:.2f} mm is too small for the rig")
+    phi = 1.0 - CONTACT_GAP / float(np.hypot(centre[1], centre[2]))
     side = 1.0 - 2.0 * w  # +1 upper lip, -1 lower lip, 0 halfway (beyond the corners)
     lateral = np.exp(-((xr / half_width) ** 2))  # 1 at the centre, 0.37 at the corners
     t = np.clip((m - 0.05) / 0.35, 0.0, 1.0)
     lips = t * t * (3.0 - 2.0 * t)  # smoothstep: ~1 over the whole lips, fading around them
     gain = 1.0 + asymmetry * np.tanh(xr / half_width)
     basis = np.zeros((len(_BASIS), len(x0), 3))
-    basis[0, :, 1] = -side * m * phi * g0 / 2.0  # closure
+    basis[0, :, 1] = -side * m * phi * g0 / 2.0  # closure: both contours to their midpoint (y and z)
+    basis[0, :, 2] = -side * m * phi * d0 / 2.0
     basis[1, :, 0] = -ROUND_NARROW * xr * m * gain  # round
     basis[1, :, 2] = ROUND_FORWARD * lips * (0.4 + 0.6 * lateral) * gain
     basis[2, :, 0] = SPREAD_WIDEN * xr * lips * gain  # spread
