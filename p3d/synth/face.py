@@ -21,7 +21,7 @@ LVE, lip distances and loss weights on the synthetic corpora come out in VOCASET
 Mouth. The canonical mesh closes the mouth with 18 triangles spanning the inner upper and inner lower
 lip contours; they are removed (found from the MediaPipe inner-lip loops, :data:`INNER_UPPER_LIP` /
 :data:`INNER_LOWER_LIP`, and asserted to be exactly 18), so the base mesh has 468 vertices and 880
-triangles, and the lips can part. At rest the inner lip centres (13/14) are 5.8 mm apart.
+triangles, and the lips can part. At rest the inner lip centres (13/14) are 5.5 mm apart vertically.
 
 Variants (:func:`face_mesh`):
 
@@ -113,7 +113,7 @@ _DENSE_LEVELS = 2
 EYE_REGION_RADIUS_M = 0.016
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class FaceMesh:
     """One variant of the synthetic face (arrays are read-only; copy before editing).
 

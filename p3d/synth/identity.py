@@ -13,12 +13,13 @@ An :class:`Identity` has
   ``z_loudness`` is the clip's loudness as an identity-wise z-score (of the clip's RMS over the
   identity's clips, or of the per-clip volume draw), ``slope`` in [0.07, 0.15] and ``noise`` in
   [0.13, 0.19] per identity. Lip intensity (mean lip-vertex speed) grows about linearly with the
-  amplitude, but also varies with the sentence's phonemes and the speaking rate (about 16% between
-  clips at a fixed amplitude), so the corpus' own SLCC (Pearson r of identity-wise z-normalised speech
-  RMS vs lip intensity, paper Eq. 7) is clearly positive and well below 1: 0.42-0.46 over 12
-  identities x 40 random sentences (4 seeds; a smaller case is checked in ``tests/test_identity.py``),
-  against 0.34 on VOCASET and 0.42 on MEAD-3D in the paper. Larger slopes (0.10-0.30 with noise
-  0.08-0.14) gave 0.69, too close to a deterministic link.
+  amplitude, but also varies with the sentence's phonemes and the speaking rate (roughly 15-20%
+  between clips at a fixed amplitude, as estimated from these SLCC values), so the corpus' own SLCC
+  (Pearson r of identity-wise z-normalised speech RMS vs lip intensity, paper Eq. 7) is clearly
+  positive and well below 1: 0.42-0.45 over 12 identities x 40 random sentences (4 seeds; a smaller
+  case is checked in ``tests/test_identity.py``), against 0.34 on VOCASET and 0.42 on MEAD-3D in
+  the paper. Larger slopes (0.10-0.30 with noise 0.08-0.14) gave 0.69, too close to a deterministic
+  link.
 
 Identities are drawn independently: identity ``i`` of ``sample_identities(n, seed)`` depends only on
 ``(seed, i)``, not on ``n``.

@@ -6,8 +6,8 @@ physical range), applied to the neutral template ``X0`` (V, 3) in metres:
 - ``jaw``: jaw opening, a rotation of the lower face about a transverse (x) axis through a pivot
   behind the mouth at the level of the lower ear (MediaPipe 234's depth, 93's height), by up to
   :data:`JAW_MAX_ANGLE` rad, weighted per vertex by the smooth jaw mask :func:`p3d.synth.face.jaw_weights`
-  (1 on the lower lip and chin, 0 above the mouth), plus a small forward glide of the condyle
-  (:data:`JAW_FORWARD` m per rad). The lower lip follows the jaw.
+  (1 on the middle of the lower lip and on the chin, 0 above the mouth), plus a small forward glide
+  of the condyle (:data:`JAW_FORWARD` m per rad). The lower lip follows the jaw.
 - ``closure``: upper and lower lip move toward each other (in height and depth) until their contact
   lines meet (the inner lip centres 13/14 are :data:`CONTACT_GAP` apart at closure = 1, vertically
   slightly less, never crossed), and the lips stop following the jaw in proportion
@@ -46,7 +46,7 @@ from p3d.topology import Topology
 PARAMS: tuple[str, ...] = ("jaw", "closure", "round", "spread", "tuck", "raise")
 K = len(PARAMS)
 JAW, CLOSURE, ROUND, SPREAD, TUCK, RAISE = range(K)
-#: Jaw rotation at jaw = 1 (rad, ~17 degrees: ~2.5 cm lower-lip drop).
+#: Jaw rotation at jaw = 1 (rad, ~17 degrees: the lower lip drops ~2 cm).
 JAW_MAX_ANGLE = 0.30
 #: Forward glide of the jaw per radian of rotation (m/rad): the condyle translates as the jaw opens.
 JAW_FORWARD = 0.015
@@ -64,7 +64,7 @@ _PIVOT_HEIGHT_VERTEX = 93  # face outline below the ear: pivot height (y)
 _BASIS = ("closure", "round", "spread", "tuck_back", "tuck_up", "raise")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Rig:
     """A posable face: template, linear displacement fields and the jaw.
 

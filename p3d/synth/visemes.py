@@ -353,7 +353,9 @@ def articulate(
     before = np.maximum(start_k[:, None, :] - t[None, :, None], 0.0)
     after = np.maximum(t[None, :] - end[:, None], 0.0)[:, :, None]
     eps = EDGE_SOFTENING_S
-    z = (np.sqrt(before**2 + eps**2) - eps) / tau_b[:, None, :] + (np.sqrt(after**2 + eps**2) - eps) / tau_a[:, None, :]
+    rho_before = np.sqrt(before**2 + eps**2) - eps
+    rho_after = np.sqrt(after**2 + eps**2) - eps
+    z = rho_before / tau_b[:, None, :] + rho_after / tau_a[:, None, :]
     dom = strength[:, None, :] * np.exp(-z)  # (N, T, K)
     rest = VISEME_TARGETS["sil"]
     num = np.einsum("ntk,nk->tk", dom, targets) + _REST_DOMINANCE * rest
