@@ -229,23 +229,11 @@ def _phoneme_inventory() -> list[str]:
     return [PAUSE, *sorted(k for k in PHONEME_TO_VISEME if k != PAUSE), "?"]
 
 
-def _canonical(symbol: str, lookup: dict[str, int]) -> str:
-    """An espeak mnemonic without stress marks and trailing modifiers, as in the inventory ("?" if unknown)."""
-    from p3d.synth.visemes import _MODIFIERS, _STRESS
-
-    if symbol in lookup:
-        return symbol
-    sym = symbol.strip().lstrip(_STRESS)
-    while sym and sym not in lookup and sym[-1] in _MODIFIERS:
-        sym = sym[:-1]
-    return sym if sym in lookup else "?"
-
-
 def make_clip(job: ClipJob, utt: Any, s: CorpusSpec, people: _IdentityCache, topology: Any,
               faces: np.ndarray) -> dict[str, Any]:
     """Articulate one utterance: vertices (T, V, 3) float32, frame labels, lip video, clip record."""
     from p3d.metrics import speech_intensity
-    from p3d.synth.visemes import frame_labels, articulate
+    from p3d.synth.visemes import articulate, canonical_phoneme, frame_labels
 
     n_frames = int(np.floor(utt.duration * s.fps))
     if n_frames < 10:
@@ -258,7 +246,8 @@ def make_clip(job: ClipJob, utt: Any, s: CorpusSpec, people: _IdentityCache, top
     symbols, visemes = frame_labels(utt.phonemes, s.fps, n_frames)
     inventory = _phoneme_inventory()
     lookup = {p: i for i, p in enumerate(inventory)}
-    phoneme_ids = np.asarray([lookup.get(_canonical(p, lookup), len(inventory) - 1) for p in symbols], dtype=np.int16)
+    unknown = len(inventory) - 1
+    phoneme_ids = np.asarray([lookup.get(canonical_phoneme(p) or "?", unknown) for p in symbols], dtype=np.int16)
     out: dict[str, Any] = {"vertices": vertices, "phoneme": phoneme_ids, "viseme": visemes.astype(np.int16)}
     if s.lip_video_size:
         from p3d.viz.mouth_crop import render_mouth_crops
