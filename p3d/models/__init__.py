@@ -51,6 +51,44 @@ def read_checkpoint(path: str | os.PathLike[str], kind: str | None = None,
     return ckpt
 
 
+class Checkpointable:
+    """Mixin: ``checkpoint``/``save``/``from_checkpoint``/``load`` for a model with a config dataclass.
+
+    A class sets ``kind`` (the checkpoint's model kind) and ``config_class`` (a dataclass with
+    ``from_dict``); ``_from_config`` builds the model from a config (default: ``cls(config)``).
+    """
+
+    kind: str
+    config_class: Any
+    config: Any
+
+    @classmethod
+    def _from_config(cls, config: Any) -> Any:
+        return cls(config)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """``{format, kind, config, state_dict}``: plain data and tensors only."""
+        import dataclasses
+
+        return {"format": CHECKPOINT_FORMAT, "kind": self.kind, "config": dataclasses.asdict(self.config),
+                "state_dict": self.state_dict()}  # type: ignore[attr-defined]
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """``torch.save`` of :meth:`checkpoint` (atomic); read back with :meth:`load`."""
+        save_checkpoint(self.checkpoint(), path)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any]) -> Any:
+        model = cls._from_config(cls.config_class.from_dict(ckpt["config"]))
+        model.load_state_dict(ckpt["state_dict"])
+        return model
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
+        """Read a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``)."""
+        return cls.from_checkpoint(read_checkpoint(path, cls.kind, map_location))
+
+
 def load_model(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
     """Rebuild any p3d model (stage1, speech_mesh, syncnet3d) from its checkpoint, in eval mode."""
     from p3d.errors import InputError
@@ -65,4 +103,4 @@ def load_model(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
     return classes[ckpt["kind"]].from_checkpoint(ckpt).eval()
 
 
-__all__ = ["CHECKPOINT_FORMAT", "load_model", "read_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "Checkpointable", "load_model", "read_checkpoint", "save_checkpoint"]

@@ -23,6 +23,8 @@ so the perceptual loss and PLRS work with any of them.
 """
 from __future__ import annotations
 
+import abc
+
 import dataclasses
 import os
 from collections.abc import Sequence
@@ -32,12 +34,13 @@ import torch
 from torch import nn
 
 from p3d.errors import InputError
+from p3d.models import Checkpointable
 from p3d.losses.infonce import TEMPERATURE, info_nce, multilayer_info_nce
 from p3d.models.mesh_encoder import MeshEncoder, MeshEncoderConfig
 from p3d.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
 
 
-class DualEncoder(nn.Module):
+class DualEncoder(nn.Module, abc.ABC):
     """A speech encoder and a mesh encoder into one embedding space, trained with InfoNCE.
 
     Subclasses implement ``encode_speech(fbank (B, T_a, 128)) -> (B, D)`` and
@@ -48,16 +51,16 @@ class DualEncoder(nn.Module):
     kind = "dual"
     temperature: float = TEMPERATURE
 
-    def encode_speech(self, fbank: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def encode_speech(self, fbank: torch.Tensor) -> torch.Tensor: ...
 
-    def encode_mesh(self, vertices: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def encode_mesh(self, vertices: torch.Tensor) -> torch.Tensor: ...
 
     @property
+    @abc.abstractmethod
     def n_vertices(self) -> int:
         """Vertices per frame the mesh encoder expects."""
-        raise NotImplementedError
 
     def forward(self, fbank: torch.Tensor, vertices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits_per_speech (B, B), logits_per_mesh (B, B)) = cosine similarities / tau."""
@@ -101,10 +104,15 @@ class SpeechMeshConfig:
         return cls(speech=SpeechEncoderConfig(**d.pop("speech")), mesh=MeshEncoderConfig(**d.pop("mesh")), **d)
 
 
-class SpeechMeshModel(DualEncoder):
+class SpeechMeshModel(Checkpointable, DualEncoder):
     """Stage-2 dual encoder: E_s (from stage 1, frozen, or from scratch) and E_m."""
 
     kind = "speech_mesh"
+    config_class = SpeechMeshConfig
+
+    @classmethod
+    def _from_config(cls, config: SpeechMeshConfig) -> SpeechMeshModel:
+        return cls.from_config(config)
 
     def __init__(self, speech_encoder: SpeechEncoder, mesh_encoder: MeshEncoder, temperature: float = TEMPERATURE,
                  freeze_speech: bool = True, variant: str = "ours") -> None:
@@ -188,33 +196,6 @@ class SpeechMeshModel(DualEncoder):
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_speech):
             speech = self.speech_encoder.embed_layers(fbank, layers)
         return multilayer_info_nce(speech, self.mesh_encoder.embed_layers(vertices, layers), self.temperature)
-
-    # -- checkpoints --------------------------------------------------------------------------
-    def checkpoint(self) -> dict[str, Any]:
-        from p3d.models import CHECKPOINT_FORMAT
-
-        return {"format": CHECKPOINT_FORMAT, "kind": self.kind, "config": dataclasses.asdict(self.config),
-                "state_dict": self.state_dict()}
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """``torch.save`` of ``{kind, config, state_dict}`` (atomic); read back with :meth:`load`."""
-        from p3d.models import save_checkpoint
-
-        save_checkpoint(self.checkpoint(), path)
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any]) -> SpeechMeshModel:
-        model = cls.from_config(SpeechMeshConfig.from_dict(ckpt["config"]))
-        model.load_state_dict(ckpt["state_dict"])
-        return model
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> SpeechMeshModel:
-        """Read a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``)."""
-        from p3d.models import read_checkpoint
-
-        return cls.from_checkpoint(read_checkpoint(path, cls.kind, map_location))
-
 
 def load_critic(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> DualEncoder:
     """Load any speech-mesh critic checkpoint (stage 2 "ours"/"no2d", or 3D SyncNet), in eval mode.

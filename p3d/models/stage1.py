@@ -40,6 +40,7 @@ from torch import nn
 from p3d.errors import InputError
 from p3d.losses.infonce import TEMPERATURE, multilayer_info_nce
 from p3d.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
+from p3d.models import Checkpointable
 from p3d.models.transformer import (
     LN_EPS, Block, CrossBlock, Encoder, gather_tokens, init_weights, pooled, random_masking, sinusoid_table,
 )
@@ -223,10 +224,11 @@ class Stage1Output:
     video_mask: torch.Tensor      # (B, M_mask)
 
 
-class Stage1Model(nn.Module):
+class Stage1Model(Checkpointable, nn.Module):
     """The audio-visual MAE + contrastive model; ``forward(fbank, video) -> Stage1Output``."""
 
     kind = "stage1"
+    config_class = Stage1Config
 
     def __init__(self, config: Stage1Config = Stage1Config()) -> None:
         super().__init__()
@@ -279,31 +281,6 @@ class Stage1Model(nn.Module):
         """Unmasked final-layer embeddings (speech (B, H), video (B, H)), L2-normalised, for retrieval."""
         return self.speech_encoder.embed(fbank), self.video_encoder.embed(video)
 
-    def checkpoint(self) -> dict[str, Any]:
-        from p3d.models import CHECKPOINT_FORMAT
-
-        return {"format": CHECKPOINT_FORMAT, "kind": self.kind, "config": dataclasses.asdict(self.config),
-                "state_dict": self.state_dict()}
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """``torch.save`` of ``{kind, config, state_dict}`` (atomic); read back with :meth:`load`."""
-        from p3d.models import save_checkpoint
-
-        save_checkpoint(self.checkpoint(), path)
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any]) -> Stage1Model:
-        model = cls(Stage1Config.from_dict(ckpt["config"]))
-        model.load_state_dict(ckpt["state_dict"])
-        return model
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> Stage1Model:
-        from p3d.models import read_checkpoint
-
-        return cls.from_checkpoint(read_checkpoint(path, cls.kind, map_location))
-
-
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     """Number of (trainable) parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
@@ -312,4 +289,3 @@ def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
 def parameter_table(model: Stage1Model) -> dict[str, int]:
     """Parameter counts of the stage-1 modules (for Table S1 introspection)."""
     return {name: count_parameters(m) for name, m in model.named_children()}
-

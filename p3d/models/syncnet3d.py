@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from p3d.errors import InputError
+from p3d.models import Checkpointable
 from p3d.losses.infonce import TEMPERATURE
 from p3d.models.speech_mesh import DualEncoder
 
@@ -85,10 +86,11 @@ def _conv2d(c_in: int, c_out: int, stride: tuple[int, int]) -> nn.Sequential:
                          nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
-class SyncNet3D(DualEncoder):
+class SyncNet3D(Checkpointable, DualEncoder):
     """CNN dual encoder: fbank (B, T_a, 128) and vertices (B, 5, V*3) -> unit vectors (B, D)."""
 
     kind = "syncnet3d"
+    config_class = SyncNet3DConfig
 
     def __init__(self, config: SyncNet3DConfig = SyncNet3DConfig()) -> None:
         super().__init__()
@@ -126,27 +128,3 @@ class SyncNet3D(DualEncoder):
                              f"critic, got {tuple(vertices.shape)}")
         x = self.mesh_convs(vertices.transpose(1, 2)).mean(dim=2)  # (B, C, 5) -> (B, C)
         return F.normalize(self.mesh_head(x), dim=-1)
-
-    def checkpoint(self) -> dict[str, Any]:
-        from p3d.models import CHECKPOINT_FORMAT
-
-        return {"format": CHECKPOINT_FORMAT, "kind": self.kind, "config": dataclasses.asdict(self.config),
-                "state_dict": self.state_dict()}
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """``torch.save`` of ``{kind, config, state_dict}`` (atomic); read back with :meth:`load`."""
-        from p3d.models import save_checkpoint
-
-        save_checkpoint(self.checkpoint(), path)
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any]) -> SyncNet3D:
-        model = cls(SyncNet3DConfig.from_dict(ckpt["config"]))
-        model.load_state_dict(ckpt["state_dict"])
-        return model
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> SyncNet3D:
-        from p3d.models import read_checkpoint
-
-        return cls.from_checkpoint(read_checkpoint(path, cls.kind, map_location))
