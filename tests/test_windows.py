@@ -1,0 +1,126 @@
+"""Window datasets: indexing, pairing with the corpus' streams, 25/30 fps, caching, bad input."""
+import numpy as np
+import pytest
+import torch
+
+from p3d.audio import speech_windows
+from p3d.corpus import Corpus
+from p3d.errors import InputError
+from p3d.windows import LIP_MEAN, LIP_STD, AVWindows, SpeechMeshWindows, identity_subset, windows_for_model
+from tiny_corpus import write_tiny_corpus
+
+
+@pytest.fixture(scope="module")
+def lrs3(tmp_path_factory):
+    return write_tiny_corpus(tmp_path_factory.mktemp("lrs3"), identities={"train": 4, "test": 2},
+                             clips_per_identity=2, seconds=1.2)
+
+
+@pytest.fixture(scope="module")
+def voca(tmp_path_factory):
+    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=60, model_fps=30,
+                             identities={"train": 2, "test": 1}, clips_per_identity=2, seconds=1.0, lip_video=False)
+
+
+def test_speech_mesh_windows_pair_the_corpus_streams(lrs3):
+    corpus = Corpus.open(lrs3)
+    ds = SpeechMeshWindows(corpus, "train")
+    assert ds.n_clips == 8 and ds.n_vertices == 30
+    clip = corpus.select("train")[0]
+    samples, sr = corpus.audio(clip)
+    verts = corpus.vertices(clip)
+    speech = speech_windows(samples, sr, 25)
+    n = min(len(speech), len(verts) - 4)
+    assert ds.n_pairs[0] == n and len(ds) == sum(ds.n_pairs)  # every window of every clip
+    labels = corpus.labels(clip)["phoneme"]
+    b = ds.collate([0, n - 1])
+    assert b["speech"].shape == (2, 20, 128) and b["mesh"].shape == (2, 5, 90)
+    assert b["speech"].dtype == torch.float32 and b["mesh"].dtype == torch.float32
+    np.testing.assert_allclose(b["speech"][1].numpy(), speech[n - 1], atol=1e-5)
+    np.testing.assert_array_equal(b["mesh"][1].numpy(), verts[n - 1:n + 4].reshape(5, -1))
+    assert b["start"].tolist() == [0, n - 1] and b["clip"] == [clip.stem] * 2
+    assert b["phoneme"].tolist() == [labels[2], labels[n + 1]]  # the window's centre frame
+    assert b["identity"] == [clip.identity] * 2 and b["level"].tolist() == [-1, -1]
+
+
+def test_stride_and_max_per_clip(lrs3):
+    full = SpeechMeshWindows(lrs3, "test")
+    strided = SpeechMeshWindows(lrs3, "test", stride=5, max_per_clip=3)
+    n = full.n_pairs[0]
+    assert strided.starts(n) == [0, 5 * ((n - 1) // 5 // 2), 5 * ((n - 1) // 5)]
+    assert len(strided) == 3 * strided.n_clips
+    assert strided.starts(7) == [0, 5]
+
+
+def test_vocaset_60fps_uses_model_rate_and_the_19_2_khz_rule(voca):
+    corpus = Corpus.open(voca)
+    ds = SpeechMeshWindows(corpus, "test")
+    clip = corpus.select("test")[0]
+    full = corpus.vertices(clip, model_rate=False)
+    samples, sr = corpus.audio(clip)
+    speech = speech_windows(samples, sr, 30)  # 640 * 30 = 19.2 kHz
+    assert ds.n_pairs[0] == min(len(speech), len(full[::2]) - 4)
+    b = ds.collate([3])
+    np.testing.assert_array_equal(b["mesh"][0].numpy(), full[6:16:2].reshape(5, -1))
+    np.testing.assert_allclose(b["speech"][0].numpy(), speech[3], atol=1e-5)
+    assert b["phoneme"].item() == corpus.labels(clip, model_rate=False)["phoneme"][2 * 5]
+
+
+def test_av_windows_pad_resize_channels(lrs3):
+    corpus = Corpus.open(lrs3)
+    ds = AVWindows(corpus, "train", speech_frames=64, video_size=32, video_channels=3)
+    b = ds.collate([4])
+    assert b["speech"].shape == (1, 64, 128) and b["video"].shape == (1, 3, 5, 32, 32)
+    plain = SpeechMeshWindows(corpus, "train").collate([4])["speech"]
+    torch.testing.assert_close(b["speech"][:, :20], plain)
+    torch.testing.assert_close(b["speech"][0, 20:], torch.full((44, 128), 4.2677393 / (2 * 4.5689974)))
+    torch.testing.assert_close(b["video"][:, 0], b["video"][:, 2])  # grayscale repeated
+    native = AVWindows(corpus, "train", speech_frames=16, video_channels=1).collate([4])
+    raw = corpus.lip_video(corpus.select("train")[0])[4:9]
+    torch.testing.assert_close(native["video"][0, 0], (torch.from_numpy(raw).float() / 255 - LIP_MEAN) / LIP_STD)
+    torch.testing.assert_close(native["speech"], plain[:, 2:18])  # centre crop
+
+
+def test_feature_cache_on_disk(lrs3, tmp_path):
+    cached = SpeechMeshWindows(lrs3, "test", cache_dir=tmp_path / "cache", workers=2)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == cached.n_clips
+    again = SpeechMeshWindows(lrs3, "test", cache_dir=tmp_path / "cache")
+    plain = SpeechMeshWindows(lrs3, "test")
+    idx = list(range(0, len(plain), 7))
+    torch.testing.assert_close(again.collate(idx)["speech"], plain.collate(idx)["speech"])
+
+
+def test_identity_halves_and_errors(lrs3, voca, tmp_path):
+    corpus = Corpus.open(lrs3)
+    h1, h2 = identity_subset(corpus, "train", "half1"), identity_subset(corpus, "train", "half2")
+    assert sorted(h1 + h2) == corpus.identities("train") and not set(h1) & set(h2)
+    assert identity_subset(corpus, "train", "all") is None
+    assert {c.identity for c in SpeechMeshWindows(corpus, "train", identities=h2).clips} == set(h2)
+    with pytest.raises(InputError, match="identities"):
+        identity_subset(corpus, "test", "half3")
+    with pytest.raises(InputError, match="lip video"):
+        AVWindows(voca, "train")
+    with pytest.raises(InputError, match="no clips in split"):
+        SpeechMeshWindows(lrs3, "val")
+    with pytest.raises(InputError, match="stride"):
+        SpeechMeshWindows(lrs3, "test", stride=0)
+    with pytest.raises(InputError, match="not found"):
+        SpeechMeshWindows(tmp_path / "missing", "train")
+    short = write_tiny_corpus(tmp_path / "short", identities={"train": 1}, clips_per_identity=1, seconds=0.12)
+    with pytest.raises(InputError, match="no complete 5-frame window"):
+        SpeechMeshWindows(short, "train")
+
+
+def test_windows_for_model_checks_vertex_count(lrs3):
+    from p3d.models.mesh_encoder import MeshEncoderConfig
+    from p3d.models.speech_mesh import SpeechMeshConfig, SpeechMeshModel
+    from p3d.models.stage1 import Stage1Config, Stage1Model
+
+    model = SpeechMeshModel.no2d(SpeechMeshConfig.from_preset("smoke", n_vertices=12))
+    with pytest.raises(InputError, match="30 vertices"):
+        windows_for_model(model, lrs3, "test")
+    ok = SpeechMeshModel.no2d(SpeechMeshConfig.from_preset("smoke", n_vertices=30))
+    assert isinstance(windows_for_model(ok, lrs3, "test"), SpeechMeshWindows)
+    assert MeshEncoderConfig().n_vertices == 5023
+    av = windows_for_model(Stage1Model(Stage1Config.from_preset("smoke")), lrs3, "test")
+    assert isinstance(av, AVWindows) and av.collate([0])["video"].shape == (1, 1, 5, 32, 32)
