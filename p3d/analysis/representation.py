@@ -1,0 +1,401 @@
+"""Analyses of a learned representation space (paper Sec. 4, B, G.4; Figs. 4, 5, S1, S6, S7).
+
+Every function takes a trained model (a stage-1 :class:`p3d.models.stage1.Stage1Model`, whose
+speech and *video* encoders are compared, or any speech-mesh critic: stage 2, "w/o 2D prior",
+3D SyncNet) and window data (:mod:`p3d.windows`), runs the model in eval mode without gradients, and
+returns NumPy arrays, dicts or pandas DataFrames. Embeddings are the models' final-layer,
+mean-pooled, L2-normalised features (``encode_speech`` / ``encode_mesh``, ``embed``), so a dot product
+is a cosine similarity.
+
+- :func:`embed_windows`: embeddings of dataset windows with their labels and provenance.
+- :func:`retrieval_at_k`: speech->mesh and mesh->speech recall@k among N held-out windows (chance k/N).
+- :func:`offset_similarity`: cosine similarity of speech window i and mesh/video window i + offset
+  (Fig. 5a, S1a: temporal sensitivity).
+- :func:`gt_pair_stats`: per-window InfoNCE loss and GT-pair cosine similarity (Figs. S6/S7).
+- :func:`tsne`: 2-D t-SNE (scikit-learn) of features (Figs. 4, S1b).
+- :func:`intensity_direction`: level means, the low->high direction, and whether it is consistent
+  across identities (Fig. 5b).
+- :func:`phoneme_groups`: the paper's Fig. 4 phoneme groups for frame-label ids.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from p3d.errors import InputError
+
+
+# -- model adapters ---------------------------------------------------------------------------------
+def _encoders(model: Any) -> tuple[Any, Any, str, float]:
+    """(speech embed fn, other embed fn, batch key of the other modality, temperature)."""
+    if getattr(model, "kind", None) == "stage1":
+        return model.speech_encoder.embed, model.video_encoder.embed, "video", float(model.config.temperature)
+    if hasattr(model, "encode_speech") and hasattr(model, "encode_mesh"):
+        return model.encode_speech, model.encode_mesh, "mesh", float(model.temperature)
+    raise InputError(f"model: expected a stage-1 model or a speech-mesh critic, got {type(model).__name__}")
+
+
+class _EvalMode:
+    """``with _EvalMode(model):`` eval mode and no gradients, training mode restored afterwards."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __enter__(self) -> None:
+        import torch
+
+        self.was_training = self.model.training
+        self.grad = torch.no_grad()
+        self.grad.__enter__()
+        self.model.eval()
+
+    def __exit__(self, *exc: object) -> None:
+        self.model.train(self.was_training)
+        self.grad.__exit__(*exc)
+
+
+def _embed_batch(model: Any, batch: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    speech_fn, other_fn, key, _ = _encoders(model)
+    device = next(model.parameters()).device
+    s = speech_fn(batch["speech"].to(device))
+    o = other_fn(batch[key].to(device))
+    return s.float().cpu().numpy(), o.float().cpu().numpy()
+
+
+def _subset(n: int, max_items: int | None) -> np.ndarray:
+    """All indices, or ``max_items`` evenly spaced ones (deterministic, covers every clip)."""
+    if max_items is None or max_items >= n:
+        return np.arange(n)
+    if max_items < 1:
+        raise InputError(f"max_items: expected a positive count, got {max_items}")
+    return np.unique(np.linspace(0, n - 1, max_items).round().astype(np.int64))
+
+
+# -- embeddings and retrieval -----------------------------------------------------------------------
+def embed_windows(model: Any, dataset: Any, max_items: int | None = None, batch_size: int = 256) -> dict[str, Any]:
+    """Embed dataset windows.
+
+    Args:
+        model: a stage-1 model (speech + video) or a speech-mesh critic (speech + mesh).
+        dataset: the matching :class:`p3d.windows.AVWindows` / :class:`p3d.windows.SpeechMeshWindows`
+            (:func:`p3d.windows.windows_for_model`).
+        max_items: embed at most this many evenly spaced windows (default all).
+
+    Returns:
+        ``speech`` (N, D) and ``mesh`` or ``video`` (N, D) float32 unit rows; ``labels``
+        ({``phoneme``, ``viseme``: (N,) int, -1 where the corpus has no labels}); ``clip``,
+        ``identity`` ((N,) str); ``start``, ``level`` ((N,) int; level -1 if none); ``index`` (N,)
+        dataset indices.
+    """
+    _, _, key, _ = _encoders(model)
+    idx = _subset(len(dataset), max_items)
+    out: dict[str, list[Any]] = {k: [] for k in ("speech", key, "phoneme", "viseme", "clip", "identity", "start",
+                                                 "level")}
+    with _EvalMode(model):
+        for a in range(0, len(idx), batch_size):
+            batch = dataset.collate(idx[a:a + batch_size].tolist())
+            s, o = _embed_batch(model, batch)
+            out["speech"].append(s)
+            out[key].append(o)
+            for k in ("phoneme", "viseme", "start", "level"):
+                out[k].append(batch[k].numpy())
+            out["clip"].extend(batch["clip"])
+            out["identity"].extend(batch["identity"])
+    res: dict[str, Any] = {k: np.concatenate(out[k]) for k in ("speech", key, "start", "level")}
+    res["labels"] = {k: np.concatenate(out[k]) for k in ("phoneme", "viseme")}
+    res["clip"] = np.asarray(out["clip"])
+    res["identity"] = np.asarray(out["identity"])
+    res["index"] = idx
+    return res
+
+
+def retrieval_at_k(a: Any, b: Any, ks: Sequence[int] = (1, 5), names: tuple[str, str] = ("speech", "mesh")
+                   ) -> dict[str, Any]:
+    """Cross-modal retrieval among N paired rows (row i of ``a`` pairs with row i of ``b``).
+
+    For query ``a_i`` the candidates are all N rows of ``b`` ranked by cosine similarity; the query
+    is a hit at k if ``b_i`` is among the top k. Ties count against the query (rank = number of
+    other candidates scoring >= the true one), so constant embeddings score 0, not 1.
+
+    Returns:
+        ``{"n": N, "<a>_to_<b>": {k: R@k}, "<b>_to_<a>": {k: R@k}, "chance": {k: min(k, N) / N}}``
+        with the names from ``names`` (default ``speech_to_mesh`` / ``mesh_to_speech``).
+    """
+    x, y = _unit_rows(a, "a"), _unit_rows(b, "b")
+    if x.shape != y.shape:
+        raise InputError(f"a, b: expected paired (N, D) arrays of equal shape, got {x.shape} and {y.shape}")
+    ks = [int(k) for k in ks]
+    if any(k < 1 for k in ks):
+        raise InputError(f"ks: expected positive ranks, got {ks}")
+    sim = x @ y.T
+    diag = np.diag(sim)
+    rank_ab = (sim >= diag[:, None]).sum(axis=1) - 1  # other candidates at least as similar
+    rank_ba = (sim >= diag[None, :]).sum(axis=0) - 1
+    n = x.shape[0]
+    first, second = names
+    return {
+        "n": n,
+        f"{first}_to_{second}": {k: float(np.mean(rank_ab < k)) for k in ks},
+        f"{second}_to_{first}": {k: float(np.mean(rank_ba < k)) for k in ks},
+        "chance": {k: min(k, n) / n for k in ks},
+    }
+
+
+def _unit_rows(x: Any, name: str) -> np.ndarray:
+    arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] < 1:
+        raise InputError(f"{name}: expected an (N, D) array with N >= 1, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise InputError(f"{name}: holds NaN or inf values")
+    norm = np.linalg.norm(arr, axis=1, keepdims=True)
+    return arr / np.where(norm > 0, norm, 1.0)
+
+
+# -- temporal sensitivity -----------------------------------------------------------------------------
+def offset_similarity(model: Any, corpus: Any, split: str | None = "test", offsets: Iterable[int] = range(-10, 11),
+                      *, max_clips: int | None = None, confidence: float = 0.95, batch_size: int = 256,
+                      **windows_kwargs: Any) -> Any:
+    """Cosine similarity between speech window i and mesh (stage 1: video) window i + offset.
+
+    Fig. 5a / S1a: a temporally sensitive space peaks at offset 0 and falls off on both sides.
+    Every clip contributes all its windows (stride 1) with ``0 <= i, i + offset < n``. The
+    per-clip mean similarity is averaged over clips; the interval is a Student-t interval over
+    clips (NaN for one clip), which respects that windows of one clip are not independent.
+
+    Args:
+        corpus: a corpus folder / :class:`p3d.corpus.Corpus`, or a ready window dataset of the model.
+        split: the corpus split (ignored for a dataset).
+        max_clips: use at most this many evenly spaced clips.
+        windows_kwargs: passed to :func:`p3d.windows.windows_for_model` (e.g. ``cache_dir``).
+
+    Returns:
+        DataFrame with columns ``offset``, ``offset_ms`` (at the model frame rate), ``mean``,
+        ``ci_low``, ``ci_high``, ``std`` (over clips), ``n_pairs``, ``n_clips``.
+    """
+    import pandas as pd
+    from scipy import stats
+
+    from p3d.windows import ClipWindows, windows_for_model
+
+    ds = corpus if isinstance(corpus, ClipWindows) else windows_for_model(model, corpus, split, **windows_kwargs)
+    offsets = [int(o) for o in offsets]
+    if not offsets:
+        raise InputError("offsets: expected at least one offset")
+    clip_ids = _subset(ds.n_clips, max_clips)
+    per_clip: dict[int, list[float]] = {o: [] for o in offsets}
+    n_pairs = {o: 0 for o in offsets}
+    with _EvalMode(model):
+        for ci in clip_ids:
+            pairs = ds.clip_pairs(int(ci))
+            s_list, o_list = [], []
+            for a in range(0, len(pairs), batch_size):
+                s, o = _embed_batch(model, ds.batch(pairs[a:a + batch_size]))
+                s_list.append(s)
+                o_list.append(o)
+            s_all, o_all = np.concatenate(s_list), np.concatenate(o_list)
+            n = len(pairs)
+            for off in offsets:
+                i = np.arange(max(0, -off), min(n, n - off))
+                if i.size == 0:
+                    continue
+                sims = np.sum(s_all[i] * o_all[i + off], axis=1)
+                per_clip[off].append(float(sims.mean()))
+                n_pairs[off] += int(i.size)
+    rows = []
+    for off in offsets:
+        vals = np.asarray(per_clip[off])
+        mean = float(vals.mean()) if vals.size else math.nan
+        std = float(vals.std(ddof=1)) if vals.size > 1 else math.nan
+        if vals.size > 1:
+            half = stats.t.ppf(0.5 + confidence / 2, vals.size - 1) * std / math.sqrt(vals.size)
+            lo, hi = mean - half, mean + half
+        else:
+            lo = hi = math.nan
+        rows.append({"offset": off, "offset_ms": 1000.0 * off / ds.fps, "mean": mean, "ci_low": lo, "ci_high": hi,
+                     "std": std, "n_pairs": n_pairs[off], "n_clips": int(vals.size)})
+    return pd.DataFrame(rows)
+
+
+# -- ground-truth pairs (Figs. S6 / S7) ----------------------------------------------------------------
+def gt_pair_stats(model: Any, dataset: Any, batch_size: int = 80, seed: int = 0, max_items: int | None = None) -> Any:
+    """Per-window InfoNCE loss and cosine similarity of the ground-truth (speech, mesh) pairs.
+
+    The windows are shuffled (``seed``) into contrastive batches of ``batch_size`` (the paper's 80; a
+    last partial batch of >= 2 windows is kept, a single leftover dropped, as the official loss).
+    Window i's loss is its share of the symmetric InfoNCE (Eq. 5, final layer):
+    ``0.5 * (CE(row i of S M^T / tau) + CE(column i))``, so the batch's InfoNCE is the mean over its
+    windows. Run it on the train and on the test split to compare (Figs. S6/S7 box plots).
+
+    Returns:
+        DataFrame with ``index``, ``clip``, ``identity``, ``start``, ``level``, ``loss``, ``cosine``
+        and ``batch_size`` (the size of the window's contrastive batch).
+    """
+    import pandas as pd
+
+    if batch_size < 2:
+        raise InputError(f"batch_size: InfoNCE needs batches of at least 2, got {batch_size}")
+    emb = embed_windows(model, dataset, max_items=max_items)
+    _, _, key, tau = _encoders(model)
+    s, o = emb["speech"].astype(np.float64), emb[key].astype(np.float64)
+    n = s.shape[0]
+    order = np.random.default_rng(seed).permutation(n)
+    loss = np.full(n, np.nan)
+    size = np.zeros(n, dtype=np.int64)
+    for a in range(0, n, batch_size):
+        group = order[a:a + batch_size]
+        if group.size < 2:
+            continue
+        logits = s[group] @ o[group].T / tau
+        row = _logsumexp(logits, axis=1) - np.diag(logits)
+        col = _logsumexp(logits, axis=0) - np.diag(logits)
+        loss[group] = 0.5 * (row + col)
+        size[group] = group.size
+    keep = size > 0
+    return pd.DataFrame({
+        "index": emb["index"][keep], "clip": emb["clip"][keep], "identity": emb["identity"][keep],
+        "start": emb["start"][keep], "level": emb["level"][keep], "loss": loss[keep],
+        "cosine": np.sum(s * o, axis=1)[keep], "batch_size": size[keep],
+    })
+
+
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    from scipy.special import logsumexp
+
+    return logsumexp(x, axis=axis)
+
+
+# -- t-SNE ---------------------------------------------------------------------------------------------
+def tsne(features: Any, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """2-D t-SNE of (N, D) features (scikit-learn, PCA initialisation, Euclidean distances on the
+    given vectors; unit-norm features make them monotone in cosine similarity).
+
+    ``perplexity`` is lowered to ``(N - 1) / 3`` for small N. Returns (N, 2) float64.
+    """
+    from sklearn.manifold import TSNE
+
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 4:
+        raise InputError(f"features: t-SNE needs an (N, D) array with N >= 4, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise InputError("features: hold NaN or inf values")
+    perp = float(min(perplexity, (x.shape[0] - 1) / 3))
+    return TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(x)
+
+
+# -- intensity (Fig. 5b) -------------------------------------------------------------------------------
+def intensity_direction(speech_feats: Any, levels: Any, identities: Any = None) -> dict[str, Any]:
+    """Do speech features move in one consistent direction as intensity rises? (Fig. 5b)
+
+    Args:
+        speech_feats: (N, D) speech embeddings (e.g. :func:`embed_windows` on synth-mead).
+        levels: (N,) intensity level of each window (e.g. 1 = low, 2 = medium, 3 = high); entries < 0
+            (no level) are ignored.
+        identities: optional (N,) identity of each window, for the per-identity statistics.
+
+    Returns a dict:
+        ``levels`` (L,) sorted levels; ``level_means`` (L, D); ``direction`` (D,) unit vector from the
+        lowest to the highest level's mean; ``projection`` (N,) features on it (NaN for ignored
+        rows); ``level_projection`` {level: mean projection}; ``spearman`` (rho, p) of level vs
+        projection (in-sample: the direction was fitted on the same data, so this is optimistic);
+        ``plane`` (N, 2): (projection, projection on the first principal axis orthogonal to the
+        direction), for a scatter plot.
+        With ``identities`` (at least 2 with the lowest and highest level): ``loio_ordered_fraction``,
+        the fraction of identities whose level means are strictly increasing along the direction
+        fitted *without* them (leave-one-identity-out; chance ``loio_chance`` = 1 / L!), and
+        ``direction_cosine_mean``, the mean pairwise cosine between the identities' own low->high
+        directions (about 0 for unrelated directions in D dimensions, 1 for one shared direction),
+        ``n_identities``.
+    """
+    from scipy import stats
+
+    x = np.asarray(speech_feats, dtype=np.float64)
+    lv = np.asarray(levels)
+    if x.ndim != 2 or lv.shape != (x.shape[0],):
+        raise InputError(f"speech_feats / levels: expected (N, D) and (N,), got {x.shape} and {lv.shape}")
+    if not np.isfinite(x).all():
+        raise InputError("speech_feats: hold NaN or inf values")
+    valid = lv >= 0
+    uniq = np.unique(lv[valid])
+    if uniq.size < 2:
+        raise InputError(f"levels: need at least two intensity levels, got {uniq.tolist()}")
+    means = np.stack([x[lv == u].mean(axis=0) for u in uniq])
+    direction = _unit(means[-1] - means[0])
+    proj = np.where(valid, x @ direction, np.nan)
+    resid = x[valid] - np.outer(x[valid] @ direction, direction)
+    resid = resid - resid.mean(axis=0)
+    _, _, vt = np.linalg.svd(resid, full_matrices=False)
+    plane = np.full((x.shape[0], 2), np.nan)
+    plane[valid, 0] = proj[valid]
+    plane[valid, 1] = x[valid] @ vt[0]
+    rho = stats.spearmanr(lv[valid], proj[valid])
+    out: dict[str, Any] = {
+        "levels": uniq, "level_means": means, "direction": direction, "projection": proj,
+        "level_projection": {int(u): float(np.nanmean(proj[lv == u])) for u in uniq},
+        "spearman": (float(rho.statistic), float(rho.pvalue)), "plane": plane,
+    }
+    if identities is not None:
+        ids = np.asarray(identities)
+        if ids.shape != lv.shape:
+            raise InputError(f"identities: expected shape {lv.shape}, got {ids.shape}")
+        out.update(_per_identity(x, lv, ids, uniq))
+    return out
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v)
+    return v / n if n > 0 else v
+
+
+def _per_identity(x: np.ndarray, lv: np.ndarray, ids: np.ndarray, uniq: np.ndarray) -> dict[str, Any]:
+    lo, hi = uniq[0], uniq[-1]
+    usable = [i for i in np.unique(ids) if np.any((ids == i) & (lv == lo)) and np.any((ids == i) & (lv == hi))]
+    if len(usable) < 2:
+        return {"n_identities": len(usable), "loio_ordered_fraction": math.nan,
+                "loio_chance": 1 / math.factorial(len(uniq)), "direction_cosine_mean": math.nan}
+    ordered = []
+    own = []
+    for ident in usable:
+        mine, others = ids == ident, (ids != ident) & (lv >= 0)
+        d = _unit(x[others & (lv == hi)].mean(axis=0) - x[others & (lv == lo)].mean(axis=0))
+        present = [u for u in uniq if np.any(mine & (lv == u))]
+        proj = [float(x[mine & (lv == u)].mean(axis=0) @ d) for u in present]
+        ordered.append(bool(np.all(np.diff(proj) > 0)))
+        own.append(_unit(x[mine & (lv == hi)].mean(axis=0) - x[mine & (lv == lo)].mean(axis=0)))
+    own_arr = np.stack(own)
+    cos = own_arr @ own_arr.T
+    pairs = cos[np.triu_indices(len(own), k=1)]
+    return {"n_identities": len(usable), "loio_ordered_fraction": float(np.mean(ordered)),
+            "loio_chance": 1 / math.factorial(len(uniq)), "direction_cosine_mean": float(pairs.mean())}
+
+
+# -- phoneme groups (Fig. 4) ----------------------------------------------------------------------------
+def phoneme_groups(phoneme_ids: Any, phoneme_names: Sequence[str],
+                   groups: Mapping[str, Sequence[str]] | None = None) -> np.ndarray:
+    """Map frame phoneme ids to the paper's Fig. 4 groups (/aj æ ɑ ej i/, /s,z tʃ f,v m p/).
+
+    Args:
+        phoneme_ids: (N,) ids into ``phoneme_names`` (-1: no label).
+        phoneme_names: the corpus' phoneme symbols (``corpus.meta["phonemes"]``).
+        groups: group name -> phoneme symbols; default
+            :data:`p3d.synth.visemes.PAPER_PHONEME_GROUPS` (espeak-ng symbols of the synthetic corpora).
+            A symbol matches with its stress marks (``' , % =``) removed.
+
+    Returns:
+        (N,) object array of group names, ``""`` for phonemes outside every group.
+    """
+    if groups is None:
+        from p3d.synth.visemes import PAPER_PHONEME_GROUPS as groups  # type: ignore[no-redef]
+    lookup = {sym: name for name, syms in groups.items() for sym in syms}
+    names = [lookup.get(str(p).lstrip("',%="), "") for p in phoneme_names]
+    ids = np.asarray(phoneme_ids, dtype=np.int64)
+    out = np.full(ids.shape, "", dtype=object)
+    ok = (ids >= 0) & (ids < len(names))
+    out[ok] = np.asarray(names, dtype=object)[ids[ok]]
+    return out
+
+
+__all__ = ["embed_windows", "gt_pair_stats", "intensity_direction", "offset_similarity", "phoneme_groups",
+           "retrieval_at_k", "tsne"]

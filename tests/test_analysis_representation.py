@@ -1,0 +1,150 @@
+"""Representation analyses: retrieval, offsets, GT-pair InfoNCE, t-SNE, intensity direction."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from p3d.analysis.representation import (
+    embed_windows, gt_pair_stats, intensity_direction, offset_similarity, phoneme_groups, retrieval_at_k, tsne,
+)
+from p3d.errors import InputError
+from p3d.losses.infonce import info_nce
+from p3d.models.speech_mesh import DualEncoder
+from p3d.windows import SpeechMeshWindows
+from tiny_corpus import write_tiny_corpus
+
+
+class OracleCritic(DualEncoder):
+    """Hand-made critic for the tiny corpus: speech -> centred per-frame loudness (5 values: 4 fbank
+    frames per mesh frame), mesh -> centred lip opening (5 values). Both follow the same envelope."""
+
+    kind = "oracle"
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    @property
+    def n_vertices(self):
+        return 30
+
+    def encode_speech(self, fbank):
+        loud = fbank[:, :20].mean(dim=2).reshape(-1, 5, 4).mean(dim=2)
+        return F.normalize(loud - loud.mean(dim=1, keepdim=True), dim=1)
+
+    def encode_mesh(self, vertices):
+        v = vertices.reshape(vertices.shape[0], 5, -1, 3)
+        opening = v[:, :, 9, 1] - v[:, :, 0, 1]
+        return F.normalize(opening - opening.mean(dim=1, keepdim=True), dim=1)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return write_tiny_corpus(tmp_path_factory.mktemp("c"), identities={"train": 2, "test": 2}, clips_per_identity=2,
+                             seconds=1.6, levels=True)
+
+
+def test_retrieval_at_k_hand_case():
+    a = np.eye(4)
+    b = np.eye(4)[[0, 2, 1, 3]]  # rows 1 and 2 swapped: queries 0 and 3 find their pair first
+    r = retrieval_at_k(a, b, ks=(1, 2, 5))
+    assert r["n"] == 4
+    assert r["speech_to_mesh"] == {1: 0.5, 2: 0.5, 5: 1.0}  # rows 1, 2: the true pair ties with 2 others
+    assert r["mesh_to_speech"] == {1: 0.5, 2: 0.5, 5: 1.0}
+    assert r["chance"] == {1: 0.25, 2: 0.5, 5: 1.0}
+    near = np.array([[1.0, 0.1], [0.9, 0.5], [0.0, 1.0]])
+    r = retrieval_at_k(near, near[[0, 1, 2]] + [[0, 0], [0, 0], [0.2, 0]], ks=(1,), names=("s", "v"))
+    assert r["s_to_v"][1] == 1.0 and set(r) == {"n", "s_to_v", "v_to_s", "chance"}
+    const = retrieval_at_k(np.ones((5, 3)), np.ones((5, 3)))  # ties count against the query
+    assert const["speech_to_mesh"][1] == 0.0
+    with pytest.raises(InputError, match="equal shape"):
+        retrieval_at_k(np.ones((3, 2)), np.ones((4, 2)))
+    with pytest.raises(InputError, match="NaN"):
+        retrieval_at_k(np.full((2, 2), np.nan), np.ones((2, 2)))
+
+
+def test_embed_windows_and_retrieval_of_the_oracle(corpus):
+    ds = SpeechMeshWindows(corpus, "test", stride=5)
+    e = embed_windows(OracleCritic(), ds, batch_size=7)
+    n = len(ds)
+    assert e["speech"].shape == (n, 5) and e["mesh"].shape == (n, 5) and e["clip"].shape == (n,)
+    assert set(e["labels"]) == {"phoneme", "viseme"} and e["labels"]["phoneme"].min() >= 0
+    assert set(e["level"].tolist()) <= {1, 2, 3} and e["index"].tolist() == list(range(n))
+    r = retrieval_at_k(e["speech"], e["mesh"])
+    assert r["speech_to_mesh"][5] > 3 * r["chance"][5]
+    sub = embed_windows(OracleCritic(), ds, max_items=5)
+    assert sub["index"].tolist() == np.linspace(0, n - 1, 5).round().astype(int).tolist()
+
+
+def test_offset_similarity_peaks_at_zero(corpus):
+    df = offset_similarity(OracleCritic(), corpus, "test", offsets=range(-6, 7))
+    assert list(df.columns) == ["offset", "offset_ms", "mean", "ci_low", "ci_high", "std", "n_pairs", "n_clips"]
+    at = df.set_index("offset")
+    assert at.loc[0, "mean"] > 0.6 and at.loc[0, "mean"] == df["mean"].max()
+    assert at.loc[5, "mean"] < at.loc[0, "mean"] - 0.5 and at.loc[-5, "mean"] < at.loc[0, "mean"] - 0.5
+    assert at.loc[2, "offset_ms"] == 80.0 and (df["n_clips"] == 4).all()
+    assert at.loc[0, "ci_low"] < at.loc[0, "mean"] < at.loc[0, "ci_high"]
+    ds = SpeechMeshWindows(corpus, "test")
+    assert at.loc[0, "n_pairs"] == sum(ds.n_pairs) and at.loc[3, "n_pairs"] == sum(ds.n_pairs) - 3 * ds.n_clips
+    one = offset_similarity(OracleCritic(), ds, None, offsets=[0], max_clips=1)
+    assert one["n_clips"].item() == 1 and math.isnan(one["ci_low"].item())
+
+
+def test_gt_pair_stats_is_per_window_infonce(corpus):
+    ds = SpeechMeshWindows(corpus, "test", stride=3)
+    model = OracleCritic()
+    one = gt_pair_stats(model, ds, batch_size=len(ds))
+    e = embed_windows(model, ds)
+    s, m = torch.from_numpy(e["speech"]).double(), torch.from_numpy(e["mesh"]).double()
+    assert one["loss"].mean() == pytest.approx(info_nce(s, m, model.temperature).item(), rel=1e-9)
+    order = np.argsort(one["index"].to_numpy())
+    np.testing.assert_allclose(one["cosine"].to_numpy()[order], (s * m).sum(1).numpy(), atol=1e-9)
+    batches = gt_pair_stats(model, ds, batch_size=8, seed=1)
+    assert len(batches) == len(ds) - (len(ds) % 8 == 1) and set(batches["batch_size"]) <= {8, len(ds) % 8}
+    assert {"clip", "identity", "start", "level"} <= set(batches.columns)
+    with pytest.raises(InputError, match="at least 2"):
+        gt_pair_stats(model, ds, batch_size=1)
+
+
+def test_tsne_shape_and_seed():
+    x = np.random.default_rng(0).standard_normal((25, 6))
+    a, b = tsne(x, seed=3), tsne(x, seed=3)
+    assert a.shape == (25, 2) and np.allclose(a, b)
+    with pytest.raises(InputError, match="N >= 4"):
+        tsne(x[:3])
+
+
+def test_intensity_direction_consistent_and_not():
+    rng = np.random.default_rng(0)
+    d = rng.standard_normal(16)
+    d /= np.linalg.norm(d)
+    ids = np.repeat(np.arange(6), 30)
+    levels = np.tile(np.repeat([1, 2, 3], 10), 6)
+    offsets = rng.standard_normal((6, 16)) * 0.5
+    feats = offsets[ids] + (levels[:, None] - 2) * d + 0.1 * rng.standard_normal((180, 16))
+    out = intensity_direction(feats, levels, ids)
+    assert out["levels"].tolist() == [1, 2, 3] and out["level_means"].shape == (3, 16)
+    assert abs(out["direction"] @ d) > 0.95
+    lp = out["level_projection"]
+    assert lp[1] < lp[2] < lp[3] and out["spearman"][0] > 0.5
+    assert out["loio_ordered_fraction"] == 1.0 and out["direction_cosine_mean"] > 0.9
+    assert out["loio_chance"] == pytest.approx(1 / 6) and out["n_identities"] == 6
+    assert out["plane"].shape == (180, 2)
+    # each identity moves in its own random direction: no consistent direction
+    own = rng.standard_normal((6, 16))
+    messy = offsets[ids] + (levels[:, None] - 2) * own[ids] + 0.1 * rng.standard_normal((180, 16))
+    bad = intensity_direction(messy, levels, ids)
+    assert bad["direction_cosine_mean"] < 0.5 and bad["loio_ordered_fraction"] < 1.0
+    none = intensity_direction(feats, np.where(levels == 2, -1, levels))
+    assert none["levels"].tolist() == [1, 3] and np.isnan(none["projection"][levels == 2]).all()
+    with pytest.raises(InputError, match="two intensity levels"):
+        intensity_direction(feats, np.ones(180, int))
+
+
+def test_phoneme_groups():
+    names = ["_", "aI", "'aI", "s", "z", "m", "k"]
+    out = phoneme_groups(np.array([1, 2, 3, 4, 5, 6, 0, -1, 9]), names)
+    assert out.tolist() == ["aj", "aj", "s,z", "s,z", "m", "", "", "", ""]
+    assert phoneme_groups([0], ["x"], groups={"G": ["x"]}).tolist() == ["G"]
