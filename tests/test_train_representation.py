@@ -1,0 +1,200 @@
+"""``p3d train``: stage-2 resume, frozen speech encoder, 2-process DDP, the CLI end to end, bad input, learning."""
+import csv
+import json
+import os
+import socket
+
+import pytest
+import torch
+
+from p3d.cli import main
+from p3d.models.speech_mesh import SpeechMeshModel, load_critic
+from p3d.models.stage1 import Stage1Config, Stage1Model
+from p3d.train.representation import build
+from p3d.train.trainer import train
+from tiny_corpus import write_tiny_corpus
+
+
+@pytest.fixture(scope="module")
+def lrs3(tmp_path_factory):
+    return write_tiny_corpus(tmp_path_factory.mktemp("lrs3"), identities={"train": 4, "test": 2},
+                             clips_per_identity=3, seconds=2.0)
+
+
+@pytest.fixture(scope="module")
+def voca(tmp_path_factory):
+    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=60, model_fps=30,
+                             identities={"train": 2, "test": 1}, clips_per_identity=2, seconds=1.0, lip_video=False)
+
+
+@pytest.fixture(scope="module")
+def stage1_ckpt(tmp_path_factory):
+    """An (untrained) smoke stage-1 checkpoint: enough for stage-2 mechanics."""
+    path = tmp_path_factory.mktemp("s1") / "final.pt"
+    torch.manual_seed(0)
+    Stage1Model(Stage1Config.from_preset("smoke")).save(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _rows(run):
+    with open(run / "metrics.csv") as fh:
+        return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(fh)]
+
+
+def _stage2(lrs3, stage1_ckpt, **kw):
+    kw = {"steps": 4, "batch_size": 8, "checkpoint_every": 2, **kw}
+    job = build("stage2", "smoke", lrs3, stage1=stage1_ckpt, **kw)
+    job.cfg.log_every = 1
+    return job
+
+
+def test_stage2_resume_is_exact_and_speech_encoder_frozen(lrs3, stage1_ckpt, tmp_path):
+    full = _stage2(lrs3, stage1_ckpt)
+    train(full.model, full.data, full.step_fn, full.cfg, tmp_path / "full", params=full.params, progress=False)
+    part = _stage2(lrs3, stage1_ckpt)
+    out = train(part.model, part.data, part.step_fn, part.cfg, tmp_path / "part", params=part.params, progress=False,
+                stop_after=3)  # interrupted after step 3; the last checkpoint is at step 2
+    assert out["step"] == 3
+    resumed = _stage2(lrs3, stage1_ckpt)  # a new process rebuilds everything
+    train(resumed.model, resumed.data, resumed.step_fn, resumed.cfg, tmp_path / "part", params=resumed.params,
+          progress=False)
+    assert _rows(tmp_path / "full") == _rows(tmp_path / "part") and len(_rows(tmp_path / "full")) == 4
+    for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    # stage 2 trained only the mesh encoder: the speech encoder is bit-identical to stage 1's
+    stage1 = Stage1Model.load(stage1_ckpt)
+    for (k, a), b in zip(full.model.speech_encoder.state_dict().items(), stage1.speech_encoder.state_dict().values()):
+        assert torch.equal(a, b), k
+    fresh = _stage2(lrs3, stage1_ckpt)
+    assert any(not torch.equal(a, b) for a, b in zip(full.model.mesh_encoder.state_dict().values(),
+                                                     fresh.model.mesh_encoder.state_dict().values()))
+    assert {id(p) for p in full.params} == {id(p) for p in full.model.mesh_encoder.parameters()}
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, data, stage1, run_dir, result_dir):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    job = build("stage2", "smoke", data, stage1=stage1, steps=2, batch_size=8, checkpoint_every=2)
+    train(job.model, job.data, job.step_fn, job.cfg, run_dir, params=job.params, progress=False)
+    torch.save(job.model.state_dict(), os.path.join(result_dir, f"rank{rank}.pt"))
+    import torch.distributed as dist
+
+    dist.destroy_process_group()
+
+
+def test_ddp_two_processes_identical_stage2_parameters(lrs3, stage1_ckpt, tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(lrs3), str(stage1_ckpt), str(tmp_path / "run"), str(tmp_path)),
+             nprocs=2, join=True)
+    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    init = _stage2(lrs3, stage1_ckpt).model.state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert any(not torch.equal(a[k], init[k]) for k in a if k.startswith("mesh_encoder"))
+    assert all(torch.equal(a[k], init[k]) for k in a if k.startswith("speech_encoder"))
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+
+
+def _p3d(*args):
+    return main(["train", *map(str, args), "--preset", "smoke", "--no-progress"])
+
+
+def test_cli_end_to_end(lrs3, voca, tmp_path):
+    from p3d.metrics.plrs import plrs
+
+    assert _p3d("stage1", "--data", lrs3, "--out", tmp_path / "s1", "--steps", 2, "--batch-size", 4) == 0
+    s1 = tmp_path / "s1" / "final.pt"
+    assert Stage1Model.load(s1).config == Stage1Config.from_preset("smoke")
+    assert _p3d("stage2", "--data", lrs3, "--out", tmp_path / "s2", "--stage1", s1, "--steps", 2, "--lr", "1e-3",
+                "--seed", 3, "--workers", 2) == 0
+    cfg = json.loads((tmp_path / "s2" / "config.json").read_text())
+    assert cfg["kind"] == "stage2" and cfg["train"]["seed"] == 3 and cfg["train"]["lr"] == 1e-3
+    assert [r[0] for r in _rows(tmp_path / "s2")] == [1, 2]
+    critic = load_critic(tmp_path / "s2" / "final.pt")
+    assert isinstance(critic, SpeechMeshModel) and critic.variant == "ours" and critic.n_vertices == 30
+    assert _p3d("finetune", "--data", voca, "--out", tmp_path / "ft", "--init", tmp_path / "s2" / "final.pt",
+                "--steps", 2, "--batch-size", 4) == 0
+    ft = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert ft["train"]["lr"] == 1e-4 and ft["corpus"] == "tiny-vocaset"
+    assert load_critic(tmp_path / "ft" / "final.pt").freeze_speech
+    assert _p3d("evaluator", "--data", lrs3, "--out", tmp_path / "ev", "--stage1", s1, "--steps", 2) == 0
+    ev = json.loads((tmp_path / "ev" / "config.json").read_text())
+    assert ev["identities"] == "half2" and ev["identity_list"] == ["train01", "train03"] and ev["train"]["seed"] == 1
+    assert ev["train"]["batch_size"] != cfg["train"]["batch_size"]
+    evaluator = load_critic(tmp_path / "ev" / "final.pt")
+    from p3d.corpus import Corpus
+
+    corpus = Corpus.open(lrs3)
+    clip = corpus.select("test")[0]
+    samples, sr = corpus.audio(clip)
+    assert -1.0 <= plrs(samples, corpus.vertices(clip), evaluator, fps=25, sr=sr) <= 1.0
+    for kind in ("syncnet3d", "no2d"):
+        assert _p3d(kind, "--data", lrs3, "--out", tmp_path / kind, "--steps", 1, "--batch-size", 4) == 0
+        assert load_critic(tmp_path / kind / "final.pt").kind in ("syncnet3d", "speech_mesh")
+    # a finished run re-run resumes at its end and only rewrites final.pt
+    assert _p3d("no2d", "--data", lrs3, "--out", tmp_path / "no2d", "--steps", 1, "--batch-size", 4) == 0
+    assert len(_rows(tmp_path / "no2d")) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["stage1", "--data", "{missing}", "--out", "{out}"], "corpus folder not found"),
+    (["stage1", "--data", "{voca}", "--out", "{out}"], "lip video"),
+    (["stage2", "--data", "{lrs3}", "--out", "{out}"], "--stage1"),
+    (["stage2", "--data", "{lrs3}", "--out", "{out}", "--stage1", "{critic}"], "expected 'stage1'"),
+    (["syncnet3d", "--data", "{lrs3}", "--out", "{out}", "--stage1", "{stage1}"], "only stage2 and evaluator"),
+    (["finetune", "--data", "{lrs3}", "--out", "{out}"], "--init"),
+    (["finetune", "--data", "{lrs3}", "--out", "{out}", "--init", "{stage1}"], "not a speech-mesh critic"),
+    (["finetune", "--data", "{wide}", "--out", "{out}", "--init", "{critic}"], "expects 30 vertices"),
+    (["no2d", "--data", "{lrs3}", "--out", "{stage1_run}"], "holds a 'stage1' run"),
+    (["no2d", "--data", "{lrs3}", "--out", "{out}", "--split", "val"], "no clips in split"),
+    (["no2d", "--data", "{lrs3}", "--out", "{out}", "--steps", "0"], "--steps"),
+])
+def test_bad_input(args, message, lrs3, voca, stage1_ckpt, tmp_path, capsys):
+    critic = tmp_path / "critic.pt"
+    torch.manual_seed(0)
+    SpeechMeshModel.ours(Stage1Model.load(stage1_ckpt), __import__("p3d.models.mesh_encoder", fromlist=["x"])
+                         .MeshEncoderConfig.from_preset("smoke", n_vertices=30)).save(critic)
+    stage1_run = tmp_path / "s1run"
+    stage1_run.mkdir()
+    (stage1_run / "config.json").write_text(json.dumps({"kind": "stage1"}))
+    names = {"missing": tmp_path / "nope", "out": tmp_path / "out", "voca": voca, "lrs3": lrs3, "critic": critic,
+             "stage1": stage1_ckpt, "stage1_run": stage1_run}
+    if "{wide}" in args:
+        names["wide"] = write_tiny_corpus(tmp_path / "wide", identities={"train": 1}, clips_per_identity=1,
+                                          n_vertices=40, lip_video=False)
+    assert _p3d(*[a.format(**names) for a in args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_learning_beats_chance_on_held_out_windows(lrs3, tmp_path):
+    """A short smoke training of a critic on the tiny corpus (speech loudness and spectrum drive lip
+    opening and spreading): speech->mesh retrieval on held-out identities' windows beats chance."""
+    from p3d.analysis.representation import embed_windows, retrieval_at_k
+    from p3d.windows import SpeechMeshWindows
+
+    job = build("syncnet3d", "smoke", lrs3, steps=150, batch_size=32)
+    train(job.model, job.data, job.step_fn, job.cfg, tmp_path / "run", params=job.params, progress=False)
+    held_out = SpeechMeshWindows(lrs3, "test", stride=2)
+    emb = embed_windows(job.model, held_out)
+    r = retrieval_at_k(emb["speech"], emb["mesh"])
+    assert r["n"] == len(held_out) > 100
+    assert r["speech_to_mesh"][1] > 4 * r["chance"][1]
+    assert r["speech_to_mesh"][5] > 3 * r["chance"][5]
+    assert r["mesh_to_speech"][5] > 2 * r["chance"][5]
