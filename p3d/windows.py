@@ -7,8 +7,9 @@ rule at 30 fps) with frames ``[i, i + 5)`` of the clip's visual stream:
 - :class:`AVWindows` (stage 1): the 2D lip video (``lipvideo/<stem>.npy``, (T, H, W) uint8 mouth
   crops), as a float tensor (C, 5, S, S): pixels ``/ 255``, normalised with the grayscale lip-ROI
   statistics of visual speech recognition (mean 0.421, std 0.165, as Auto-AVSR's mouth crops),
-  resized to the stage-1 config's ``video_size`` (``torch.nn.functional.interpolate``, bilinear with
-  antialiasing) and repeated to its ``video_channels`` (the paper's video is RGB; the synthetic crops
+  resized to the stage-1 config's ``video_size`` (once per clip when it is loaded:
+  ``torch.nn.functional.interpolate``, bilinear with antialiasing, rounded back to uint8) and
+  repeated to its ``video_channels`` (the paper's video is RGB; the synthetic crops
   are grayscale). The speech window (20 fbank frames) is padded to the config's ``speech_frames``
   (:func:`p3d.audio.pad_frames`: the paper's stage 1 uses 64-frame spectrograms; how it padded is
   NOT FOUND, AudioMAE's zero-energy padding is used) or centre-cropped if shorter.
@@ -291,20 +292,23 @@ class AVWindows(ClipWindows):
         if video.ndim != 3 or video.dtype != np.uint8 or min(video.shape) == 0:
             raise InputError(f"{path}: expected (T, H, W) uint8 mouth crops, got {video.dtype} {video.shape}")
         video = np.ascontiguousarray(video[:: self.corpus.stride])
+        size = self.video_size or video.shape[1]
+        if video.shape[1:] != (size, size):  # resized once per clip, kept as uint8
+            import torch
+            import torch.nn.functional as F
+
+            x = torch.from_numpy(video).float()[:, None]
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+            video = x[:, 0].round().clamp(0, 255).to(torch.uint8).numpy()
         return video, video.shape[0]
 
     def _stream_batch(self, pairs: Sequence[tuple[int, int]]) -> Any:
         import torch
-        import torch.nn.functional as F
 
-        raw = np.stack([self._stream[ci][s:s + FRAMES_PER_WINDOW] for ci, s in pairs])  # (B, 5, H, W) uint8
-        b, t, h, w = raw.shape
+        raw = np.stack([self._stream[ci][s:s + FRAMES_PER_WINDOW] for ci, s in pairs])  # (B, 5, S, S) uint8
         x = (torch.from_numpy(raw).float() / 255.0 - LIP_MEAN) / LIP_STD
-        size = self.video_size or h
-        if (h, w) != (size, size):
-            x = F.interpolate(x.reshape(b * t, 1, h, w), size=(size, size), mode="bilinear", align_corners=False,
-                              antialias=True).reshape(b, t, size, size)
-        return x[:, None].expand(b, self.video_channels, t, size, size).contiguous()
+        b, t, h, w = x.shape
+        return x[:, None].expand(b, self.video_channels, t, h, w).contiguous()
 
 
 def windows_for_model(model: Any, corpus: Corpus | str | os.PathLike[str], split: str | None,
