@@ -104,7 +104,10 @@ class ClipWindows:
         self.stride = int(stride)
         self.max_per_clip = max_per_clip
         self.fps = self.corpus.model_fps
-        chosen = list(clips) if clips is not None else self.corpus.select(split, list(identities) if identities else None)
+        if clips is not None:
+            chosen = list(clips)
+        else:
+            chosen = self.corpus.select(split, list(identities) if identities else None)
         if not chosen:
             raise InputError(f"{self.corpus.root}: no clips in split {split!r}"
                              + (f" for identities {list(identities)}" if identities else ""))
@@ -118,7 +121,8 @@ class ClipWindows:
         index = []
         skipped = 0
         for clip, (fbank, stream, n_frames, labels) in zip(chosen, loaded):
-            n_speech = 0 if fbank.shape[0] == 0 else 1 + (fbank.shape[0] - FBANK_FRAMES_PER_WINDOW) // FBANK_FRAMES_PER_HOP
+            rows = fbank.shape[0]
+            n_speech = 0 if rows == 0 else 1 + (rows - FBANK_FRAMES_PER_WINDOW) // FBANK_FRAMES_PER_HOP
             n = min(n_speech, n_frames - (FRAMES_PER_WINDOW - 1))
             if n <= 0:
                 skipped += 1

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from p3d.cli import main
+from p3d.models.mesh_encoder import MeshEncoderConfig
 from p3d.models.speech_mesh import SpeechMeshModel, load_critic
 from p3d.models.stage1 import Stage1Config, Stage1Model
 from p3d.train.representation import build
@@ -33,6 +34,16 @@ def stage1_ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("s1") / "final.pt"
     torch.manual_seed(0)
     Stage1Model(Stage1Config.from_preset("smoke")).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def critic_ckpt(stage1_ckpt):
+    """A smoke stage-2 critic checkpoint for 30-vertex meshes."""
+    path = stage1_ckpt.parent / "critic.pt"
+    torch.manual_seed(0)
+    mesh = MeshEncoderConfig.from_preset("smoke", n_vertices=30)
+    SpeechMeshModel.ours(Stage1Model.load(stage1_ckpt), mesh).save(path)
     return path
 
 
@@ -166,15 +177,11 @@ def test_cli_end_to_end(lrs3, voca, tmp_path):
     (["no2d", "--data", "{lrs3}", "--out", "{out}", "--split", "val"], "no clips in split"),
     (["no2d", "--data", "{lrs3}", "--out", "{out}", "--steps", "0"], "--steps"),
 ])
-def test_bad_input(args, message, lrs3, voca, stage1_ckpt, tmp_path, capsys):
-    critic = tmp_path / "critic.pt"
-    torch.manual_seed(0)
-    SpeechMeshModel.ours(Stage1Model.load(stage1_ckpt), __import__("p3d.models.mesh_encoder", fromlist=["x"])
-                         .MeshEncoderConfig.from_preset("smoke", n_vertices=30)).save(critic)
+def test_bad_input(args, message, lrs3, voca, stage1_ckpt, critic_ckpt, tmp_path, capsys):
     stage1_run = tmp_path / "s1run"
     stage1_run.mkdir()
     (stage1_run / "config.json").write_text(json.dumps({"kind": "stage1"}))
-    names = {"missing": tmp_path / "nope", "out": tmp_path / "out", "voca": voca, "lrs3": lrs3, "critic": critic,
+    names = {"missing": tmp_path / "nope", "out": tmp_path / "out", "voca": voca, "lrs3": lrs3, "critic": critic_ckpt,
              "stage1": stage1_ckpt, "stage1_run": stage1_run}
     if "{wide}" in args:
         names["wide"] = write_tiny_corpus(tmp_path / "wide", identities={"train": 1}, clips_per_identity=1,

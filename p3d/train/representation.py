@@ -284,8 +284,8 @@ def build(
         "window_stride": window_stride, "max_per_clip": max_per_clip, "epochs": cfg.steps * cfg.batch_size / len(ds),
         "trainable_parameters": sum(p.numel() for p in params), "device": str(dev), **model_info,
     }
-    log.info("%s/%s: %d windows of %d clips, %d steps of batch %d (%.2f epochs), %d trainable parameters",
-             kind, preset, len(ds), ds.n_clips, cfg.steps, cfg.batch_size, extra["epochs"], extra["trainable_parameters"])
+    log.info("%s/%s: %d windows of %d clips, %d steps of batch %d (%.2f epochs), %d trainable parameters", kind,
+             preset, len(ds), ds.n_clips, cfg.steps, cfg.batch_size, extra["epochs"], extra["trainable_parameters"])
     return Job(kind=kind, model=model, params=params, data=ds, step_fn=step_fn, cfg=cfg, extra_config=extra)
 
 
