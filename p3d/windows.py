@@ -33,6 +33,7 @@ and per item ``clip`` (stems), ``identity``, ``start`` (first frame), ``level`` 
 """
 from __future__ import annotations
 
+import abc
 import logging
 import os
 from collections.abc import Sequence
@@ -73,7 +74,7 @@ def open_corpus(corpus: Corpus | str | os.PathLike[str]) -> Corpus:
     return corpus if isinstance(corpus, Corpus) else Corpus.open(corpus)
 
 
-class ClipWindows:
+class ClipWindows(abc.ABC):
     """Indexing, per-clip caching and speech features shared by the window datasets.
 
     Subclasses implement :meth:`_load_stream` (the clip's visual stream and its frame count) and
@@ -220,11 +221,13 @@ class ClipWindows:
             labels = {k: v for k, v in self.corpus.labels(clip).items() if k in ("phoneme", "viseme")}
         return fbank, stream, n_frames, labels
 
+    @abc.abstractmethod
     def _load_stream(self, clip: Clip) -> tuple[np.ndarray, int]:
-        raise NotImplementedError
+        """The clip's per-frame stream (mesh or lip video) at the model fps, and its frame count."""
 
+    @abc.abstractmethod
     def _stream_batch(self, pairs: Sequence[tuple[int, int]]) -> Any:
-        raise NotImplementedError
+        """The stream windows of (clip, start) pairs as one batch tensor."""
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.corpus.name!r}, split={self.split!r}, {self.n_clips} clips, "

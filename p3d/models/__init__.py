@@ -51,6 +51,22 @@ def read_checkpoint(path: str | os.PathLike[str], kind: str | None = None,
     return ckpt
 
 
+class PresetConfig:
+    """Mixin for a frozen config dataclass with ``presets() -> {name: config}`` (smoke / cpu / paper)."""
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: object) -> Any:
+        """A preset with fields replaced, e.g. ``MeshEncoderConfig.from_preset("cpu", n_vertices=468)``."""
+        import dataclasses
+
+        from p3d.errors import InputError
+
+        presets = cls.presets()  # type: ignore[attr-defined]
+        if name not in presets:
+            raise InputError(f"preset: unknown preset {name!r} (choose from {', '.join(presets)})")
+        return dataclasses.replace(presets[name], **overrides)
+
+
 class Checkpointable:
     """Mixin: ``checkpoint``/``save``/``from_checkpoint``/``load`` for a model with a config dataclass.
 
@@ -103,4 +119,4 @@ def load_model(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
     return classes[ckpt["kind"]].from_checkpoint(ckpt).eval()
 
 
-__all__ = ["CHECKPOINT_FORMAT", "Checkpointable", "load_model", "read_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "Checkpointable", "PresetConfig", "load_model", "read_checkpoint", "save_checkpoint"]

@@ -15,11 +15,12 @@ import torch
 from torch import nn
 
 from p3d.errors import InputError
+from p3d.models import PresetConfig
 from p3d.models.transformer import Encoder, init_weights, pooled, sinusoid_table
 
 
 @dataclasses.dataclass(frozen=True)
-class MeshEncoderConfig:
+class MeshEncoderConfig(PresetConfig):
     """Mesh encoder hyper-parameters. ``paper``: FLAME (5023 vertices), H = 512, 10 layers, 8 heads."""
 
     n_vertices: int = 5023
@@ -36,14 +37,6 @@ class MeshEncoderConfig:
             "cpu": MeshEncoderConfig(dim=128, depth=4, heads=4),
             "smoke": MeshEncoderConfig(dim=32, depth=2, heads=2),
         }
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides: object) -> MeshEncoderConfig:
-        """A preset, e.g. ``from_preset("cpu", n_vertices=topology.n_vertices)``."""
-        presets = cls.presets()
-        if name not in presets:
-            raise InputError(f"preset: unknown preset {name!r} (choose from {', '.join(presets)})")
-        return dataclasses.replace(presets[name], **overrides)
 
 
 class MeshEncoder(nn.Module):

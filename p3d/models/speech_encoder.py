@@ -19,11 +19,12 @@ import torch
 from torch import nn
 
 from p3d.errors import InputError
+from p3d.models import PresetConfig
 from p3d.models.transformer import Encoder, gather_tokens, init_weights, pooled, sinusoid_table
 
 
 @dataclasses.dataclass(frozen=True)
-class SpeechEncoderConfig:
+class SpeechEncoderConfig(PresetConfig):
     """Speech encoder hyper-parameters. ``paper``: H = 512, 10 layers, 8 heads (Table S1)."""
 
     dim: int = 512
@@ -45,13 +46,6 @@ class SpeechEncoderConfig:
             "cpu": SpeechEncoderConfig(dim=128, depth=4, heads=4),
             "smoke": SpeechEncoderConfig(dim=32, depth=2, heads=2),
         }
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides: object) -> SpeechEncoderConfig:
-        presets = cls.presets()
-        if name not in presets:
-            raise InputError(f"preset: unknown preset {name!r} (choose from {', '.join(presets)})")
-        return dataclasses.replace(presets[name], **overrides)
 
 
 class SpeechEncoder(nn.Module):

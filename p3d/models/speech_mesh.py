@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from p3d.errors import InputError
-from p3d.models import Checkpointable
+from p3d.models import Checkpointable, PresetConfig
 from p3d.losses.infonce import TEMPERATURE, info_nce, multilayer_info_nce
 from p3d.models.mesh_encoder import MeshEncoder, MeshEncoderConfig
 from p3d.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
@@ -74,7 +74,7 @@ class DualEncoder(nn.Module, abc.ABC):
 
 
 @dataclasses.dataclass(frozen=True)
-class SpeechMeshConfig:
+class SpeechMeshConfig(PresetConfig):
     """Both encoders' configs, the temperature, and whether the speech encoder is frozen."""
 
     speech: SpeechEncoderConfig = SpeechEncoderConfig()
@@ -90,13 +90,11 @@ class SpeechMeshConfig:
 
     @classmethod
     def from_preset(cls, name: str, n_vertices: int | None = None, **overrides: object) -> SpeechMeshConfig:
-        presets = cls.presets()
-        if name not in presets:
-            raise InputError(f"preset: unknown preset {name!r} (choose from {', '.join(presets)})")
-        config = presets[name]
+        """A preset (:class:`p3d.models.PresetConfig`), with the mesh encoder sized for ``n_vertices``."""
+        config = super().from_preset(name, **overrides)
         if n_vertices is not None:
             config = dataclasses.replace(config, mesh=dataclasses.replace(config.mesh, n_vertices=n_vertices))
-        return dataclasses.replace(config, **overrides)
+        return config
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SpeechMeshConfig:

@@ -40,14 +40,14 @@ from torch import nn
 from p3d.errors import InputError
 from p3d.losses.infonce import TEMPERATURE, multilayer_info_nce
 from p3d.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
-from p3d.models import Checkpointable
+from p3d.models import Checkpointable, PresetConfig
 from p3d.models.transformer import (
     LN_EPS, Block, CrossBlock, Encoder, gather_tokens, init_weights, pooled, random_masking, sinusoid_table,
 )
 
 
 @dataclasses.dataclass(frozen=True)
-class Stage1Config:
+class Stage1Config(PresetConfig):
     """Stage-1 hyper-parameters (one width H for both encoders and the fusion encoder)."""
 
     dim: int = 512
@@ -107,12 +107,6 @@ class Stage1Config:
                                   decoder_cross_heads=2, lambda_infonce=0.1, infonce_layers=(0, 1)),
         }
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides: object) -> Stage1Config:
-        presets = cls.presets()
-        if name not in presets:
-            raise InputError(f"preset: unknown preset {name!r} (choose from {', '.join(presets)})")
-        return dataclasses.replace(presets[name], **overrides)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Stage1Config:

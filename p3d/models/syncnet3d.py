@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from p3d.errors import InputError
-from p3d.models import Checkpointable
+from p3d.models import Checkpointable, PresetConfig
 from p3d.losses.infonce import TEMPERATURE
 from p3d.models.speech_mesh import DualEncoder
 
@@ -35,7 +35,7 @@ SPEECH_STRIDES: tuple[tuple[int, int], ...] = ((1, 1), (1, 2), (2, 2), (1, 2), (
 
 
 @dataclasses.dataclass(frozen=True)
-class SyncNet3DConfig:
+class SyncNet3DConfig(PresetConfig):
     """3D SyncNet hyper-parameters."""
 
     n_vertices: int = 5023
@@ -62,12 +62,6 @@ class SyncNet3DConfig:
                                      hidden=32),
         }
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides: object) -> SyncNet3DConfig:
-        presets = cls.presets()
-        if name not in presets:
-            raise InputError(f"preset: unknown preset {name!r} (choose from {', '.join(presets)})")
-        return dataclasses.replace(presets[name], **overrides)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SyncNet3DConfig:
