@@ -1,0 +1,259 @@
+"""Audio encoders of the talking-head baselines (issue 5): waveform -> features at the motion frame rate.
+
+Both follow :class:`p3d.models.talker.AudioEncoder`: ``encoder(audio, n_frames)`` maps a batch of
+16 kHz waveforms (B, S) float32 in [-1, 1] to (B, n_frames, dim) features, one per mesh frame.
+
+- ``wav2vec2`` (the ``paper`` preset; FaceFormer, CodeTalker and SelfTalk all use
+  ``facebook/wav2vec2-base-960h``): a ``transformers.Wav2Vec2Model`` read from a **local folder**
+  (``wav2vec2_path``; nothing is downloaded). As FaceFormer's own ``wav2vec.py`` does for VOCASET,
+  the CNN feature extractor's 50 Hz output is linearly interpolated (``align_corners=True``) to
+  exactly ``n_frames`` *before* the feature projection and the transformer, so the transformer runs
+  at the motion rate; the waveform is first normalised per utterance (zero mean, unit variance, as
+  ``Wav2Vec2Processor`` with ``do_normalize``). The CNN feature extractor is frozen
+  (``freeze_feature_extractor``, FaceFormer's ``_freeze_parameters``); the transformer is fine-tuned.
+  In training, SpecAugment-style time masking with the checkpoint's ``mask_time_prob`` /
+  ``mask_time_length`` (0.05 / 10 for base-960h) is applied as the official subclass does, but drawn
+  from torch's RNG (HF draws from NumPy's, which p3d's trainer does not seed per step).
+  **``feature_projection`` change:** transformers >= 4.x returns ``(projected, normed)`` from
+  ``Wav2Vec2FeatureProjection`` where FaceFormer's subclass (written for 4.6) expected one tensor,
+  the known ``TypeError`` of its users; :func:`_project` accepts both.
+- ``mel`` (``cpu`` / ``smoke`` presets, trained from scratch): an 80-bin log-mel spectrogram at a
+  10 ms hop (``torch.stft``, 25 ms Hann window, a fixed ``librosa.filters.mel`` filterbank buffer),
+  normalised per utterance and mel bin, then dilated 1-D convolutions (receptive field
+  ``1 + 4 * sum(dilations)`` frames: 29 frames = 290 ms for the default 1, 2, 4), optionally a small
+  transformer encoder, and the same linear interpolation to ``n_frames``.
+
+**Length.** Neither encoder has a positional limit: wav2vec2's positions are a convolution, the mel
+encoder's transformer (if any) builds its sinusoidal table for the length it is given. (The limit
+the baselines hit past 20 s is the decoders' 600-frame tables; see :mod:`p3d.models.faceformer`.)
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from p3d.errors import InputError
+from p3d.models import PresetConfig
+
+SAMPLE_RATE = 16000
+#: wav2vec2's CNN feature rate (stride 320 at 16 kHz).
+WAV2VEC2_RATE = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioEncoderConfig(PresetConfig):
+    """Audio encoder hyper-parameters.
+
+    Attributes:
+        kind: ``"mel"`` (small, from scratch) or ``"wav2vec2"`` (pretrained, local folder).
+        dim: output feature width. ``wav2vec2``: None means the checkpoint's ``hidden_size`` (768
+            for base); a different value is refused. ``mel``: the conv/transformer width.
+        wav2vec2_path: local folder with ``config.json`` and weights (``save_pretrained`` layout).
+        freeze_feature_extractor: wav2vec2's CNN is not trained (FaceFormer).
+        spec_augment: time masking of the projected features in training (wav2vec2 only).
+        n_mels, n_fft, hop: mel front end (80 bins, 400 samples = 25 ms window, 160 = 10 ms hop).
+        dilations: dilation of each kernel-5 conv of the mel encoder.
+        transformer_layers, heads: optional transformer encoder over the conv features (mel).
+    """
+
+    kind: str = "wav2vec2"
+    dim: int | None = None
+    wav2vec2_path: str | None = None
+    freeze_feature_extractor: bool = True
+    spec_augment: bool = True
+    n_mels: int = 80
+    n_fft: int = 400
+    hop: int = 160
+    dilations: tuple[int, ...] = (1, 2, 4)
+    transformer_layers: int = 0
+    heads: int = 4
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("mel", "wav2vec2"):
+            raise InputError(f"audio encoder: unknown kind {self.kind!r} (choose mel or wav2vec2)")
+        if self.kind == "mel" and not (isinstance(self.dim, int) and self.dim > 0):
+            raise InputError(f"audio encoder: the mel encoder needs a positive dim, got {self.dim!r}")
+
+    @staticmethod
+    def presets() -> dict[str, AudioEncoderConfig]:
+        return {
+            "paper": AudioEncoderConfig(kind="wav2vec2"),
+            "cpu": AudioEncoderConfig(kind="mel", dim=64, dilations=(1, 2, 4), transformer_layers=1, heads=4),
+            "smoke": AudioEncoderConfig(kind="mel", dim=16, dilations=(1, 2), transformer_layers=0, heads=2),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AudioEncoderConfig:
+        d = dict(d)
+        d["dilations"] = tuple(d.get("dilations", (1, 2, 4)))
+        return cls(**d)
+
+
+def linear_interpolation(features: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """(B, L, C) -> (B, n_frames, C) by linear interpolation with aligned end points (FaceFormer's
+    ``linear_interpolation``: ``F.interpolate(mode='linear', align_corners=True)``)."""
+    if n_frames < 1:
+        raise InputError(f"n_frames: expected a positive frame count, got {n_frames}")
+    if features.shape[1] == n_frames:
+        return features
+    if features.shape[1] == 1:
+        return features.expand(-1, n_frames, -1)
+    out = F.interpolate(features.transpose(1, 2), size=n_frames, mode="linear", align_corners=True)
+    return out.transpose(1, 2)
+
+
+def _check_audio(audio: torch.Tensor, min_samples: int) -> torch.Tensor:
+    if not isinstance(audio, torch.Tensor) or audio.ndim != 2:
+        raise InputError(f"audio: expected a (B, S) float tensor at 16 kHz, got "
+                         f"{tuple(audio.shape) if isinstance(audio, torch.Tensor) else type(audio).__name__}")
+    if audio.shape[1] < min_samples:
+        raise InputError(f"audio: {audio.shape[1]} samples is too short for this encoder (needs >= {min_samples})")
+    if not torch.isfinite(audio).all():
+        raise InputError("audio: holds NaN or inf samples")
+    return audio.float()
+
+
+def sinusoid(n_positions: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
+    """(n_positions, dim) sine-cosine table, built for any length (no positional limit)."""
+    position = torch.arange(n_positions, dtype=torch.float32, device=device)[:, None]
+    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / dim))
+    table = torch.zeros(n_positions, dim, device=device)
+    table[:, 0::2] = torch.sin(position * div)
+    table[:, 1::2] = torch.cos(position * div)[:, : dim // 2]
+    return table
+
+
+class MelEncoder(nn.Module):
+    """Log-mel (80 bins, 10 ms) -> dilated convs [-> transformer] -> linear interpolation to n_frames."""
+
+    def __init__(self, config: AudioEncoderConfig) -> None:
+        super().__init__()
+        import librosa
+
+        self.config = config
+        self.dim = int(config.dim)
+        mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=config.n_fft, n_mels=config.n_mels)  # (n_mels, n_fft//2+1)
+        self.register_buffer("mel_basis", torch.as_tensor(mel, dtype=torch.float32), persistent=False)
+        self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+        layers: list[nn.Module] = []
+        c_in = config.n_mels
+        for d in config.dilations:
+            layers += [nn.Conv1d(c_in, self.dim, 5, padding=2 * d, dilation=d), nn.GELU()]
+            c_in = self.dim
+        self.convs = nn.Sequential(*layers)
+        self.transformer = None
+        if config.transformer_layers:
+            layer = nn.TransformerEncoderLayer(self.dim, config.heads, 2 * self.dim, dropout=0.0, batch_first=True,
+                                               norm_first=True)
+            self.transformer = nn.TransformerEncoder(layer, config.transformer_layers, enable_nested_tensor=False)
+
+    def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, S) -> (B, n_mels, 1 + S // hop) log-mel, normalised per utterance and bin."""
+        spec = torch.stft(audio, self.config.n_fft, self.config.hop, window=self.window, center=True,
+                          return_complex=True).abs().pow(2)
+        mel = torch.log(self.mel_basis @ spec + 1e-6)
+        return (mel - mel.mean(dim=2, keepdim=True)) / (mel.std(dim=2, keepdim=True) + 1e-3)
+
+    def forward(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """(B, S) 16 kHz -> (B, n_frames, dim)."""
+        audio = _check_audio(audio, self.config.n_fft // 2 + 1)
+        x = self.convs(self.log_mel(audio)).transpose(1, 2)  # (B, L, dim) at 100 Hz
+        if self.transformer is not None:
+            x = self.transformer(x + sinusoid(x.shape[1], self.dim, x.device))
+        return linear_interpolation(x, n_frames)
+
+
+def _project(projection: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """wav2vec2's feature projection; newer transformers return ``(projected, normed)``."""
+    out = projection(features)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def time_mask_indices(batch: int, length: int, prob: float, span: int, min_masks: int = 2,
+                      device: torch.device | None = None) -> torch.Tensor:
+    """(batch, length) bool SpecAugment time mask: ``max(min_masks, int(prob * length / span + u))``
+    spans of ``span`` frames (u ~ U[0, 1)), starts drawn without replacement (torch's RNG)."""
+    mask = torch.zeros(batch, length, dtype=torch.bool, device=device)
+    if prob <= 0 or length < 1:
+        return mask
+    span = min(span, length)
+    for b in range(batch):
+        n = max(min_masks, int(prob * length / span + float(torch.rand(()))))
+        n = min(n, length // span, length - span + 1)
+        starts = torch.randperm(length - span + 1)[:n]
+        for s in starts.tolist():
+            mask[b, s:s + span] = True
+    return mask
+
+
+class Wav2Vec2Encoder(nn.Module):
+    """A local pretrained wav2vec2, FaceFormer style (see the module docstring)."""
+
+    def __init__(self, config: AudioEncoderConfig, pretrained: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.model = load_wav2vec2(config.wav2vec2_path, pretrained=pretrained)
+        hidden = int(self.model.config.hidden_size)
+        if config.dim is not None and config.dim != hidden:
+            raise InputError(f"audio encoder: dim {config.dim} != the wav2vec2 hidden size {hidden} of "
+                             f"{config.wav2vec2_path} (leave dim unset)")
+        self.dim = hidden
+        if config.freeze_feature_extractor:
+            self.model.feature_extractor.requires_grad_(False)
+
+    def forward(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """(B, S) 16 kHz -> (B, n_frames, hidden_size)."""
+        audio = _check_audio(audio, 400)
+        audio = (audio - audio.mean(dim=1, keepdim=True)) / torch.sqrt(audio.var(dim=1, keepdim=True) + 1e-7)
+        if self.config.freeze_feature_extractor:
+            with torch.no_grad():
+                feats = self.model.feature_extractor(audio)
+        else:
+            feats = self.model.feature_extractor(audio)
+        feats = linear_interpolation(feats.transpose(1, 2), n_frames)  # 50 Hz -> motion rate
+        hidden = _project(self.model.feature_projection, feats)
+        cfg = self.model.config
+        if self.training and self.config.spec_augment and getattr(cfg, "apply_spec_augment", False) \
+                and cfg.mask_time_prob > 0:
+            mask = time_mask_indices(hidden.shape[0], hidden.shape[1], cfg.mask_time_prob, cfg.mask_time_length,
+                                     device=hidden.device)
+            hidden = torch.where(mask[..., None], self.model.masked_spec_embed.to(hidden.dtype), hidden)
+        return self.model.encoder(hidden).last_hidden_state
+
+
+def load_wav2vec2(path: str | os.PathLike[str] | None, pretrained: bool = True) -> nn.Module:
+    """``Wav2Vec2Model.from_pretrained(path, local_files_only=True)`` (or, with ``pretrained=False``,
+    the architecture of ``path/config.json`` with random weights, for rebuilding from a checkpoint)."""
+    if path is None:
+        raise InputError("wav2vec2_path: the wav2vec2 audio encoder needs a local folder holding a pretrained "
+                         "model (e.g. facebook/wav2vec2-base-960h saved with save_pretrained); nothing is downloaded")
+    folder = os.fspath(path)
+    if not os.path.isdir(folder) or not os.path.isfile(os.path.join(folder, "config.json")):
+        raise InputError(f"wav2vec2_path {folder}: not a local wav2vec2 folder (needs config.json and weights, "
+                         f"the layout of save_pretrained); nothing is downloaded")
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    try:
+        if pretrained:
+            return Wav2Vec2Model.from_pretrained(folder, local_files_only=True)
+        return Wav2Vec2Model(Wav2Vec2Config.from_pretrained(folder, local_files_only=True))
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"wav2vec2_path {folder}: cannot load a wav2vec2 model "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+def build_audio_encoder(config: AudioEncoderConfig, pretrained: bool = True) -> nn.Module:
+    """The encoder of ``config.kind``; it has a ``dim`` attribute and follows ``talker.AudioEncoder``.
+
+    ``pretrained=False`` builds wav2vec2 with random weights from the folder's ``config.json`` (when a
+    saved talker's state dict will overwrite them anyway).
+    """
+    if config.kind == "mel":
+        return MelEncoder(config)
+    return Wav2Vec2Encoder(config, pretrained=pretrained)
