@@ -1,0 +1,575 @@
+"""CodeTalker (Xing et al., CVPR 2023, arXiv 2301.02379): speech-driven 3D faces through a discrete motion prior.
+
+Two stages, one :class:`CodeTalker` module (``kind = "codetalker"``), switched with :meth:`CodeTalker.set_stage`.
+Layout and constants follow the official code (``Doubiiu/CodeTalker`` @1b7cb95: ``models/stage1_*.py``,
+``models/lib/quantizer.py``, ``models/stage2.py``, ``config/vocaset/stage{1,2}.yaml``; anchors.md §2.2).
+
+**Stage "vqvae"** (paper Sec. 3.1, the discrete facial motion prior). Motion ``m = vertices - template``,
+(T, V*3) per clip, is encoded frame-wise into ``n_face`` tokens of ``code_dim`` each, every token is replaced by
+its nearest entry of a codebook of ``n_codes = 256`` vectors, and the tokens are decoded back to motion:
+
+- encoder: ``Linear(V*3 -> H) -> LeakyReLU(0.2)``; ``Conv1d(H, H, k=5, replicate padding) -> LeakyReLU ->
+  InstanceNorm1d`` over time (``quant_factor = 0``: no temporal down-sampling, one code group per frame);
+  ``Linear(H, H)``; dropout; ``vq_layers`` pre-norm transformer layers (``vq_heads`` heads, FFN ``vq_mlp_ratio
+  * H``, GELU; attention over the whole clip, no mask); ``Linear(H -> n_face * code_dim)``;
+- quantiser (:class:`VectorQuantizer`): nearest code by squared L2, straight-through gradient
+  ``z + sg[e - z]``, codebook initialised U(-1/n_codes, 1/n_codes);
+- decoder: ``Linear(n_face * code_dim -> H)``, the same conv block, ``Linear(H, H)``, dropout, ``vq_layers``
+  transformer layers, ``Linear(H -> V*3, bias=False)``;
+- loss (official ``calc_vq_loss``): ``L1(m_hat, m) + quant_weight * [beta * ||z - sg[e]||^2 + ||sg[z] - e||^2]``
+  (means), ``beta = 0.25`` (commitment), ``quant_weight = 1``.
+
+**Stage "speech"** (paper Sec. 3.2, speech-driven motion synthesis by code query). Encoder, codebook and decoder
+are frozen (``requires_grad = False`` and kept in eval mode):
+
+- audio: ``build_audio_encoder(config.audio)`` gives (1, T, audio_dim) at the motion rate (wav2vec2's 50 Hz
+  features interpolated to 30 fps, as FaceFormer on VOCASET), then ``Linear(audio_dim -> dim)``;
+- style: ``nn.Embedding(n_styles, dim)`` over the training identities (the official ``nnemb``; equal to a
+  bias-free linear map of the one-hot vector), added to every input token;
+- inputs: token 0 is the style vector, token t > 0 is ``Linear(V*3 -> dim)(m_{t-1}) + style``; periodic
+  positional encoding (period ``fps``) and dropout;
+- ``nn.TransformerDecoder`` (``layers`` post-norm layers, ``heads`` heads, FFN ``ffn``, ReLU) with FaceFormer's
+  masks: the ALiBi-style biased causal self-attention mask (:func:`biased_causal_mask`) and the alignment mask
+  (:func:`alignment_mask`: frame t attends to audio frame t only);
+- ``feat_map = Linear(dim -> n_face * code_dim, bias=False)``, zero-initialised; its output ``z_hat`` is
+  quantised through the frozen codebook (straight-through) and decoded by the frozen decoder; template added;
+- loss (official stage 2): ``motion_weight * MSE(vertices_hat, vertices) + reg_weight * MSE(z_hat, e_gt)``,
+  where ``e_gt`` are the frozen encoder's quantised codes of the ground-truth motion; weights 1 and 1;
+- training with teacher forcing (official ``teacher_forcing: True``); ``teacher_forcing=False`` in the config
+  trains through the autoregressive rollout instead (costly: one decoder pass per frame);
+- prediction (:meth:`CodeTalker.predict`) is autoregressive as the official ``predict``: at each step the
+  prefix is decoded to vertices and the last frame is re-encoded as the next input token; the final output is
+  the decoding of the whole predicted code sequence.
+
+**How a trainer runs the two stages** (``p3d train talker --model codetalker``). The official code trains
+stage 1 (VOCASET: 200 epochs, AdamW lr 1e-4, StepLR 20 / 0.5) and then stage 2 (100 epochs, Adam lr 1e-4,
+batch 1) as two runs. With :func:`p3d.train.trainer.train`, use two calls on the same model, each with its own
+run sub-folder (the two stages log different ``metrics.csv`` columns)::
+
+    model = CodeTalker(config)                        # starts in stage "vqvae"
+    train(model, data, step_fn, cfg_vq, run_dir / "vqvae")       # N1 steps, no perceptual loss
+    model.set_stage("speech")                         # BEFORE train() builds its optimiser
+    train(model, data, step_fn, cfg_speech, run_dir / "speech")  # N2 steps, critic loss added here
+    model.save(run_dir / "final.pt")
+
+``step_fn`` is the same in both: ``out = model(batch)``; add the perceptual loss on ``out.vertices`` only when
+``model.stage == "speech"`` (in stage "vqvae" the vertices are reconstructions of the ground truth, not
+predictions from speech). Resume is exact: rerunning the first call on a finished ``vqvae`` folder loads its
+``last.pt`` and takes no step; the stage travels in the state dict (buffer ``stage_index``) and
+:meth:`CodeTalker.load_state_dict` re-applies it (freezing included). Two separate runs work as well: run 1 in
+stage "vqvae"; run 2 rebuilds the model with ``CodeTalker.load(run1 / "final.pt")`` (or loads its state dict),
+calls ``set_stage("speech")`` and trains. Always call ``set_stage`` before building an optimiser: it decides
+which parameters require gradients (speech stage: everything outside ``vqvae.``, except what the audio encoder
+froze itself, e.g. wav2vec2's CNN).
+
+**Deliberate differences from the official code** (all small):
+
+- no positional encoding inside the VQ-VAE transformers: the official ``PositionalEncoding`` is applied to
+  (B, T, C) tensors but indexes its table by the *batch* axis (``pe[:x.size(0)]``), so it adds one constant
+  vector to every frame, which the preceding ``Linear``'s learnable bias absorbs; the dropout after it is kept;
+- the transformer layers are p3d's pre-norm :class:`p3d.models.transformer.Block` (LayerNorm eps 1e-6, biased
+  q/k/v, scale ``1/sqrt(head_dim)``); the official ones have bias-free q/k/v, eps 1e-5 and scale
+  ``1/sqrt(H)`` (the full width);
+- in training, token 0 is the style vector alone, as in the official ``predict`` (the official training input
+  is ``vertice_map(0) + style``, i.e. it adds the map's bias; here train and test agree);
+- the frozen VQ-VAE runs in eval mode in the speech stage (the official one keeps dropout active);
+- masks and positional encodings are built for any length (official tables stop at 600 frames = 20 s);
+- a one-frame sequence through the conv blocks is duplicated to two frames and the first output kept (InstanceNorm
+  needs two frames); the official code does this only for the first autoregressive step.
+
+**NOT FOUND** in the official code or the paper: CPU-scale sizes (the ``cpu`` / ``smoke`` presets are ours);
+CodeTalker's settings when trained with the perceptual loss (paper-digest §4: only the FaceFormer integration
+is public).
+
+Units: vertices in the corpus' units (metres for VOCASET / FLAME and the synthetic corpora).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from p3d.errors import InputError
+from p3d.models import PresetConfig
+from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder
+from p3d.models.talker import Talker, TalkerBatch, TalkerOutput
+from p3d.models.transformer import Block, sinusoid_table
+
+STAGES = ("vqvae", "speech")
+
+
+@dataclasses.dataclass(frozen=True)
+class CodeTalkerConfig(PresetConfig):
+    """CodeTalker hyper-parameters. Defaults = the official VOCASET configs (``paper`` preset).
+
+    Attributes:
+        n_vertices: V (5023 for FLAME).
+        n_styles: training identities (8 for VOCASET).
+        fps: motion frame rate; also the period of the positional encoding and of the ALiBi bias (30 VOCASET).
+        audio: the audio encoder (:class:`p3d.models.audio_encoder.AudioEncoderConfig`).
+        vq_dim: H, width of the VQ-VAE (``hidden_size`` 1024).
+        vq_layers, vq_heads: transformer layers / heads of the VQ-VAE encoder and decoder each (6, 8).
+        vq_mlp_ratio: FFN width / H (``intermediate_size`` 1536 / 1024 = 1.5).
+        n_codes: codebook entries (``n_embed`` 256).
+        code_dim: width of one code (``zquant_dim`` 64).
+        n_face: codes per frame, the face-part factor (``face_quan_num``: 16 for VOCASET, 8 for BIWI).
+        beta: commitment weight of the quantisation loss (0.25).
+        quant_weight: weight of the quantisation loss in stage 1 (``quant_loss_weight`` 1.0).
+        leaky_slope: LeakyReLU slope (``neg`` 0.2).
+        dim: width of the stage-2 decoder (``feature_dim`` 1024).
+        layers, heads: ``nn.TransformerDecoder`` layers / heads (6, 4; BIWI uses 12 layers).
+        ffn: decoder FFN width (2 * dim = 2048).
+        motion_weight, reg_weight: stage-2 loss weights (1.0, 1.0).
+        teacher_forcing: stage-2 training input (official: True).
+        dropout: dropout of the positional encodings and of the decoder layers (PyTorch / official 0.1).
+    """
+
+    n_vertices: int = 5023
+    n_styles: int = 8
+    fps: int = 30
+    audio: AudioEncoderConfig = AudioEncoderConfig(kind="wav2vec2")
+    vq_dim: int = 1024
+    vq_layers: int = 6
+    vq_heads: int = 8
+    vq_mlp_ratio: float = 1.5
+    n_codes: int = 256
+    code_dim: int = 64
+    n_face: int = 16
+    beta: float = 0.25
+    quant_weight: float = 1.0
+    leaky_slope: float = 0.2
+    dim: int = 1024
+    layers: int = 6
+    heads: int = 4
+    ffn: int = 2048
+    motion_weight: float = 1.0
+    reg_weight: float = 1.0
+    teacher_forcing: bool = True
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("n_vertices", "n_styles", "fps", "vq_dim", "vq_layers", "vq_heads", "n_codes", "code_dim",
+                     "n_face", "dim", "layers", "heads", "ffn"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InputError(f"CodeTalkerConfig.{name}: expected a positive integer, got {value!r}")
+        if self.vq_dim % self.vq_heads or self.dim % self.heads:
+            raise InputError(f"CodeTalkerConfig: widths (vq_dim {self.vq_dim}, dim {self.dim}) must be divisible "
+                             f"by their heads ({self.vq_heads}, {self.heads})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"CodeTalkerConfig.dropout: expected a value in [0, 1), got {self.dropout}")
+
+    @property
+    def latent_dim(self) -> int:
+        """Per-frame latent width ``n_face * code_dim``."""
+        return self.n_face * self.code_dim
+
+    @staticmethod
+    def presets() -> dict[str, CodeTalkerConfig]:
+        return {
+            # Official VOCASET settings; set audio.wav2vec2_path to a local wav2vec2-base-960h folder.
+            "paper": CodeTalkerConfig(audio=AudioEncoderConfig.from_preset("paper")),
+            # Ours: the synthetic corpus' base face (468 vertices), small widths, same structure.
+            "cpu": CodeTalkerConfig(n_vertices=468, audio=AudioEncoderConfig.from_preset("cpu"), vq_dim=128,
+                                    vq_layers=2, vq_heads=4, code_dim=16, n_face=4, dim=64, layers=2, heads=4,
+                                    ffn=128),
+            "smoke": CodeTalkerConfig(n_vertices=468, audio=AudioEncoderConfig.from_preset("smoke"), vq_dim=32,
+                                      vq_layers=1, vq_heads=2, code_dim=8, n_face=2, dim=32, layers=1, heads=4,
+                                      ffn=64, dropout=0.0),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CodeTalkerConfig:
+        d = dict(d)
+        if isinstance(d.get("audio"), dict):
+            d["audio"] = AudioEncoderConfig.from_dict(d["audio"])
+        return cls(**d)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Masks and positional encoding shared with FaceFormer's design (built for any length).
+
+
+def alibi_slopes(n_heads: int) -> list[float]:
+    """ALiBi head slopes (Press et al. 2022), as FaceFormer / CodeTalker: 4 heads -> 1/4, 1/16, 1/64, 1/256."""
+    def power_of_2(n: int) -> list[float]:
+        start = 2.0 ** (-(2.0 ** -(math.log2(n) - 3)))
+        return [start * start ** i for i in range(n)]
+
+    if math.log2(n_heads).is_integer():
+        return power_of_2(n_heads)
+    closest = 2 ** math.floor(math.log2(n_heads))
+    return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][: n_heads - closest]
+
+
+def biased_causal_mask(n_frames: int, n_heads: int, period: int, device: torch.device | str | None = None
+                       ) -> torch.Tensor:
+    """FaceFormer's biased causal self-attention mask, (n_heads, T, T) float, added to attention logits.
+
+    ``mask[h, i, j] = -slope_h * floor((i - j) / period)`` for ``j <= i`` and ``-inf`` for ``j > i`` (no
+    attention to future frames; distance counted in whole periods).
+    """
+    pos = torch.arange(n_frames, device=device)
+    distance = pos[:, None] - pos[None, :]
+    slopes = torch.tensor(alibi_slopes(n_heads), dtype=torch.float32, device=device)
+    bias = -torch.div(distance.clamp(min=0), period, rounding_mode="floor").float()
+    mask = slopes[:, None, None] * bias[None]
+    return mask.masked_fill((distance < 0)[None], float("-inf"))
+
+
+def alignment_mask(n_frames: int, n_audio: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """FaceFormer's cross-modal alignment mask for audio at the motion rate, (T, S) bool, True = blocked:
+    motion frame t attends to audio frame t only (VOCASET's ``enc_dec_mask``)."""
+    if n_audio < n_frames:
+        raise InputError(f"audio features: {n_audio} frames for {n_frames} motion frames")
+    return ~torch.eye(n_frames, n_audio, dtype=torch.bool, device=device)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Stage 1: the VQ-VAE motion prior.
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-neighbour vector quantiser (VQ-VAE, van den Oord et al. 2017) with a straight-through gradient.
+
+    ``forward(z (..., code_dim)) -> (z_q, loss, indices)``: ``z_q`` = nearest codebook entry by squared L2 in
+    value, ``z`` in gradient (``z + sg[e - z]``); ``loss = beta * mean((z - sg[e])^2) + mean((sg[z] - e)^2)``
+    (commitment + codebook terms); ``indices`` (...) long.
+    """
+
+    def __init__(self, n_codes: int, code_dim: int, beta: float) -> None:
+        super().__init__()
+        self.beta = beta
+        self.codebook = nn.Embedding(n_codes, code_dim)
+        nn.init.uniform_(self.codebook.weight, -1.0 / n_codes, 1.0 / n_codes)
+
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest code of each (..., code_dim) vector: (...) long."""
+        flat = z.reshape(-1, z.shape[-1])
+        codes = self.codebook.weight
+        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codes.t() + codes.pow(2).sum(1)[None]
+        return dist.argmin(dim=1).view(z.shape[:-1])
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        indices = self.nearest(z)
+        e = self.codebook(indices)
+        loss = self.beta * F.mse_loss(z, e.detach()) + F.mse_loss(e, z.detach())
+        return z + (e - z).detach(), loss, indices
+
+
+def perplexity(indices: torch.Tensor, n_codes: int) -> float:
+    """``exp(entropy)`` of the code usage in ``indices`` (1 = one code used, n_codes = uniform)."""
+    p = torch.bincount(indices.flatten(), minlength=n_codes).float()
+    p = p / p.sum()
+    return float(torch.exp(-(p * torch.log(p + 1e-10)).sum()))
+
+
+class TemporalConv(nn.Module):
+    """``Conv1d(k=5, replicate padding) -> LeakyReLU -> InstanceNorm1d`` over time: (B, T, C) -> (B, T, C).
+
+    A one-frame input is duplicated and the first output frame kept (InstanceNorm needs two frames).
+    """
+
+    def __init__(self, dim: int, slope: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv1d(dim, dim, 5, padding=2, padding_mode="replicate"),
+                                 nn.LeakyReLU(slope), nn.InstanceNorm1d(dim, affine=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[1]
+        if n == 1:
+            x = x.expand(-1, 2, -1)
+        return self.net(x.transpose(1, 2)).transpose(1, 2)[:, :n]
+
+
+class MotionTransformer(nn.Module):
+    """``Linear(in -> H)`` [-> LeakyReLU] -> :class:`TemporalConv` -> ``Linear(H, H)`` -> dropout ->
+    ``[Block] x L`` -> ``Linear(H -> out)``: the shared skeleton of the VQ-VAE encoder and decoder."""
+
+    def __init__(self, c: CodeTalkerConfig, d_in: int, d_out: int, activate_input: bool, out_bias: bool) -> None:
+        super().__init__()
+        h = c.vq_dim
+        self.inp = nn.Sequential(nn.Linear(d_in, h), nn.LeakyReLU(c.leaky_slope)) if activate_input \
+            else nn.Linear(d_in, h)
+        self.conv = TemporalConv(h, c.leaky_slope)
+        self.embed = nn.Linear(h, h)
+        self.dropout = nn.Dropout(c.dropout)
+        self.blocks = nn.Sequential(*(Block(h, c.vq_heads, c.vq_mlp_ratio) for _ in range(c.vq_layers)))
+        self.out = nn.Linear(h, d_out, bias=out_bias)
+
+    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """(B, T, d_in) -> (B, T, d_out), or (B, 1, d_out) for the last frame only (the same values)."""
+        x = self.blocks(self.dropout(self.embed(self.conv(self.inp(x)))))
+        return self.out(x[:, -1:] if last_only else x)
+
+
+class MotionVQVAE(nn.Module):
+    """Stage-1 motion prior: motion (B, T, V*3) <-> codes (B, T, n_face, code_dim)."""
+
+    def __init__(self, c: CodeTalkerConfig) -> None:
+        super().__init__()
+        self.config = c
+        self.encoder = MotionTransformer(c, 3 * c.n_vertices, c.latent_dim, activate_input=True, out_bias=True)
+        self.quantizer = VectorQuantizer(c.n_codes, c.code_dim, c.beta)
+        self.decoder = MotionTransformer(c, c.latent_dim, 3 * c.n_vertices, activate_input=False, out_bias=False)
+
+    def encode(self, motion: torch.Tensor) -> torch.Tensor:
+        """(B, T, V*3) -> continuous latents z (B, T, n_face, code_dim)."""
+        z = self.encoder(motion)
+        return z.view(*z.shape[:2], self.config.n_face, self.config.code_dim)
+
+    def decode(self, codes: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """(B, T, n_face, code_dim) -> motion (B, T, V*3), or (B, 1, V*3) of the last frame (which still depends
+        on every frame: InstanceNorm and attention span the sequence)."""
+        return self.decoder(codes.flatten(2), last_only=last_only)
+
+    def forward(self, motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, T, V*3) -> (reconstruction (B, T, V*3), quantisation loss, code indices (B, T, n_face))."""
+        z_q, quant_loss, indices = self.quantizer(self.encode(motion))
+        return self.decode(z_q), quant_loss, indices
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The model.
+
+
+class CodeTalker(Talker):
+    """CodeTalker: stage "vqvae" (motion prior) and stage "speech" (speech -> codes); see the module docstring.
+
+    ``forward(batch)`` computes the current stage's loss on one clip; ``predict`` decodes speech autoregressively
+    (meaningful after the speech stage).
+    """
+
+    kind = "codetalker"
+    config_class = CodeTalkerConfig
+    training_stages: tuple[str, ...] = STAGES
+
+    def __init__(self, config: CodeTalkerConfig = CodeTalkerConfig(), pretrained: bool = True) -> None:
+        """``pretrained=False`` builds a wav2vec2 audio encoder with random weights (to load a checkpoint into)."""
+        super().__init__()
+        c = self.config = config
+        self.vqvae = MotionVQVAE(c)
+        self.audio_encoder = build_audio_encoder(c.audio, pretrained=pretrained)
+        self.audio_map = nn.Linear(int(self.audio_encoder.dim), c.dim)
+        self.vertex_map = nn.Linear(3 * c.n_vertices, c.dim)
+        self.style = nn.Embedding(c.n_styles, c.dim)
+        self.register_buffer("ppe", sinusoid_table(c.fps, c.dim), persistent=False)
+        self.ppe_dropout = nn.Dropout(c.dropout)
+        layer = nn.TransformerDecoderLayer(c.dim, c.heads, c.ffn, dropout=c.dropout, batch_first=True)
+        self.decoder = nn.TransformerDecoder(layer, c.layers)
+        self.feat_map = nn.Linear(c.dim, c.latent_dim, bias=False)
+        nn.init.zeros_(self.feat_map.weight)
+        self.register_buffer("stage_index", torch.zeros((), dtype=torch.long))
+        # The speech-side parameters that may train (the audio encoder may have frozen some, e.g. wav2vec2's CNN).
+        self._speech_trainable = {n for n, p in self._speech_parameters() if p.requires_grad}
+        self.set_stage("vqvae")
+
+    @classmethod
+    def _from_config(cls, config: CodeTalkerConfig) -> CodeTalker:
+        return cls(config, pretrained=False)
+
+    # ---------------------------------------------------------------------------------------------- stages
+
+    @property
+    def stage(self) -> str:
+        """The current training stage, ``"vqvae"`` or ``"speech"``."""
+        return STAGES[int(self.stage_index)]
+
+    def _speech_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        return [(n, p) for n, p in self.named_parameters() if not n.startswith("vqvae.")]
+
+    def set_stage(self, stage: str) -> None:
+        """Select what ``forward`` trains: ``"vqvae"`` (only the VQ-VAE requires grad) or ``"speech"`` (the
+        VQ-VAE is frozen and in eval mode; the speech side requires grad). Call before building an optimiser."""
+        if stage not in STAGES:
+            raise InputError(f"stage: unknown CodeTalker stage {stage!r} (choose from {', '.join(STAGES)})")
+        self.stage_index.fill_(STAGES.index(stage))
+        vq = stage == "vqvae"
+        self.vqvae.requires_grad_(vq)
+        for name, p in self._speech_parameters():
+            p.requires_grad_(not vq and name in self._speech_trainable)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> CodeTalker:
+        super().train(mode)
+        if self.stage == "speech":
+            self.vqvae.eval()
+        return self
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """``nn.Module.load_state_dict``, then re-apply the stored stage (and its freezing)."""
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        index = int(self.stage_index)
+        if not 0 <= index < len(STAGES):
+            raise InputError(f"state dict: stage_index {index} is not a CodeTalker stage")
+        self.set_stage(STAGES[index])
+        return result
+
+    # ---------------------------------------------------------------------------------------------- checks
+
+    def _check_template(self, template: torch.Tensor) -> None:
+        v = self.n_vertices
+        if not isinstance(template, torch.Tensor) or tuple(template.shape) != (v, 3):
+            got = tuple(template.shape) if isinstance(template, torch.Tensor) else type(template).__name__
+            raise InputError(f"template: expected ({v}, 3) for this {v}-vertex CodeTalker, got {got}")
+        if not torch.isfinite(template).all():
+            raise InputError("template: holds NaN or inf")
+
+    def _check_common(self, audio: torch.Tensor, template: torch.Tensor, style: int) -> None:
+        if not isinstance(audio, torch.Tensor) or audio.ndim != 1 or audio.numel() == 0:
+            got = tuple(audio.shape) if isinstance(audio, torch.Tensor) else type(audio).__name__
+            raise InputError(f"audio: expected a non-empty (S,) waveform at 16 kHz, got {got}")
+        self._check_template(template)
+        if not 0 <= int(style) < self.n_styles:
+            raise InputError(f"style: {style} is not a training identity index in [0, {self.n_styles})")
+
+    def _check_batch(self, batch: TalkerBatch) -> torch.Tensor:
+        """Validated (T, V, 3) vertices of a training batch."""
+        v = self.n_vertices
+        vertices = batch.vertices
+        if vertices is None:
+            raise InputError(f"{batch.stem or 'batch'}: training needs ground-truth vertices")
+        if vertices.ndim != 3 or vertices.shape[1:] != (v, 3):
+            raise InputError(f"{batch.stem or 'batch'}: vertices {tuple(vertices.shape)}, expected (T, {v}, 3) "
+                             f"for this {v}-vertex CodeTalker")
+        if vertices.shape[0] < 2:
+            raise InputError(f"{batch.stem or 'batch'}: {vertices.shape[0]} frame(s); training needs >= 2")
+        if not torch.isfinite(vertices).all():
+            raise InputError(f"{batch.stem or 'batch'}: vertices hold NaN or inf")
+        self._check_common(batch.audio, batch.template, batch.style)
+        return vertices
+
+    # ---------------------------------------------------------------------------------------------- stage 2
+
+    def _audio_features(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """(S,) -> (1, n_frames, dim)."""
+        return self.audio_map(self.audio_encoder(audio[None].float(), n_frames))
+
+    def _style_vector(self, style: int, device: torch.device) -> torch.Tensor:
+        """(1, 1, dim) style embedding."""
+        return self.style(torch.tensor([[int(style)]], device=device))
+
+    def decode_features(self, tokens: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """Stage-2 decoder: input tokens (B, T, dim), audio (B, S >= T, dim) -> predicted codes z_hat
+        (B, T, n_face, code_dim) (continuous, before quantisation)."""
+        c = self.config
+        b, t, _ = tokens.shape
+        pos = torch.arange(t, device=tokens.device) % c.fps
+        x = self.ppe_dropout(tokens + self.ppe[pos])
+        tgt_mask = biased_causal_mask(t, c.heads, c.fps, tokens.device).repeat(b, 1, 1)
+        memory_mask = alignment_mask(t, audio.shape[1], tokens.device)
+        out = self.feat_map(self.decoder(x, audio, tgt_mask=tgt_mask, memory_mask=memory_mask))
+        return out.view(b, t, c.n_face, c.code_dim)
+
+    def _decoder_step(self, x: torch.Tensor, audio: torch.Tensor, cache: list[torch.Tensor | None],
+                      mask_row: torch.Tensor) -> torch.Tensor:
+        """One new row of :meth:`decode_features` (the same values; the causal mask makes earlier rows final).
+
+        ``x`` (B, 1, dim): the new input token after the positional encoding; ``audio`` (B, 1, dim): its aligned
+        audio feature (the only one the alignment mask lets it see); ``cache``: per layer, the inputs of the
+        earlier rows (updated in place); ``mask_row`` (B * heads, 1, i + 1): its row of the biased causal mask.
+        Returns z_hat of the new frame, (B, 1, n_face * code_dim). Follows ``nn.TransformerDecoderLayer``
+        (post-norm) step by step.
+        """
+        for k, layer in enumerate(self.decoder.layers):
+            prev = cache[k]
+            cache[k] = keys = x if prev is None else torch.cat([prev, x], dim=1)
+            attn = layer.self_attn(x, keys, keys, attn_mask=mask_row, need_weights=False)[0]
+            x = layer.norm1(x + layer.dropout1(attn))
+            cross = layer.multihead_attn(x, audio, audio, need_weights=False)[0]
+            x = layer.norm2(x + layer.dropout2(cross))
+            ff = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
+            x = layer.norm3(x + layer.dropout3(ff))
+        return self.feat_map(x)
+
+    def _rollout(self, audio: torch.Tensor, style: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """Autoregressive decoding (official ``predict``): -> z_hat (B, n_frames, n_face, code_dim).
+
+        Step i computes z_hat_i from tokens 0..i; the quantised codes 0..i are decoded to motion by the frozen
+        decoder and the last frame, mapped by ``vertex_map`` plus the style, becomes token i + 1. The stage-2
+        decoder is evaluated incrementally (:meth:`_decoder_step`); the VQ decoder reruns on the whole prefix,
+        as its last frame depends on all of them (O(T^2) frames in all).
+        """
+        c = self.config
+        b = style.shape[0]
+        mask = biased_causal_mask(n_frames, c.heads, c.fps, style.device)
+        cache: list[torch.Tensor | None] = [None] * len(self.decoder.layers)
+        feats: list[torch.Tensor] = []
+        codes: list[torch.Tensor] = []
+        token = style
+        for i in range(n_frames):
+            x = self.ppe_dropout(token + self.ppe[i % c.fps])
+            row = mask[:, i:i + 1, :i + 1].repeat(b, 1, 1)
+            feats.append(self._decoder_step(x, audio[:, i:i + 1], cache, row).view(b, 1, c.n_face, c.code_dim))
+            if i == n_frames - 1:
+                break
+            codes.append(self.vqvae.quantizer(feats[-1])[0])
+            last = self.vqvae.decode(torch.cat(codes, dim=1), last_only=True)
+            token = self.vertex_map(last) + style
+        return torch.cat(feats, dim=1)
+
+    # ---------------------------------------------------------------------------------------------- API
+
+    def forward(self, batch: TalkerBatch) -> TalkerOutput:
+        """One clip: the current stage's loss, logs, and absolute vertices (T, V, 3) with their graph.
+
+        Stage "vqvae": reconstruction of the ground truth (L1 + quantisation loss). Stage "speech": prediction
+        from speech (teacher-forced unless ``config.teacher_forcing`` is False; MSE + code regression).
+        """
+        vertices = self._check_batch(batch)
+        c = self.config
+        t = vertices.shape[0]
+        template = batch.template.to(vertices.dtype)
+        motion = (vertices - template).reshape(1, t, 3 * c.n_vertices)
+        if self.stage == "vqvae":
+            recon, quant_loss, indices = self.vqvae(motion)
+            rec_loss = F.l1_loss(recon, motion)
+            loss = rec_loss + c.quant_weight * quant_loss
+            out = recon.view(t, c.n_vertices, 3) + template
+            logs = {"loss_rec": float(rec_loss.detach()), "loss_quant": float(quant_loss.detach()),
+                    "perplexity": perplexity(indices, c.n_codes)}
+            return TalkerOutput(loss=loss, logs=logs, vertices=out)
+
+        with torch.no_grad():
+            target_codes = self.vqvae.quantizer.codebook(self.vqvae.quantizer.nearest(self.vqvae.encode(motion)))
+        audio = self._audio_features(batch.audio, t)
+        style = self._style_vector(batch.style, vertices.device)
+        if c.teacher_forcing:
+            tokens = torch.cat([style, self.vertex_map(motion[:, :-1]) + style], dim=1)
+            feats = self.decode_features(tokens, audio)
+        else:
+            feats = self._rollout(audio, style, t)
+        z_q, _, _ = self.vqvae.quantizer(feats)
+        out = self.vqvae.decode(z_q).view(t, c.n_vertices, 3) + template
+        motion_loss = F.mse_loss(out, vertices)
+        reg_loss = F.mse_loss(feats, target_codes)
+        loss = c.motion_weight * motion_loss + c.reg_weight * reg_loss
+        logs = {"loss_motion": float(motion_loss.detach()), "loss_reg": float(reg_loss.detach())}
+        return TalkerOutput(loss=loss, logs=logs, vertices=out)
+
+    @torch.no_grad()
+    def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:
+        """Autoregressive inference: (S,) 16 kHz audio, (V, 3) template, style index -> (n_frames, V, 3)
+        absolute vertices (eval mode inside; the previous mode is restored)."""
+        self._check_common(audio, template, style)
+        if int(n_frames) < 1:
+            raise InputError(f"n_frames: expected a positive frame count, got {n_frames}")
+        n_frames = int(n_frames)
+        was_training = self.training
+        self.eval()
+        try:
+            feats = self._rollout(self._audio_features(audio, n_frames),
+                                  self._style_vector(style, template.device), n_frames)
+            z_q, _, _ = self.vqvae.quantizer(feats)
+            motion = self.vqvae.decode(z_q)
+        finally:
+            self.train(was_training)
+        return motion.view(n_frames, self.n_vertices, 3) + template.to(motion.dtype)
+
+
+__all__ = ["CodeTalker", "CodeTalkerConfig", "MotionVQVAE", "VectorQuantizer", "alibi_slopes", "alignment_mask",
+           "biased_causal_mask", "perplexity"]
