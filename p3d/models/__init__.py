@@ -106,13 +106,17 @@ class Checkpointable:
 
 
 def load_model(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
-    """Rebuild any p3d model (stage1, speech_mesh, syncnet3d) from its checkpoint, in eval mode."""
+    """Rebuild any p3d model (stage1, speech_mesh, syncnet3d, a talker of ``talker.MODELS``) from its
+    checkpoint, in eval mode."""
     from p3d.errors import InputError
     from p3d.models.speech_mesh import SpeechMeshModel
     from p3d.models.stage1 import Stage1Model
     from p3d.models.syncnet3d import SyncNet3D
+    from p3d.models.talker import MODELS, talker_class
 
     ckpt = read_checkpoint(path, None, map_location)
+    if ckpt.get("kind") in MODELS:
+        return talker_class(ckpt["kind"]).from_checkpoint(ckpt).eval()
     classes = {c.kind: c for c in (Stage1Model, SpeechMeshModel, SyncNet3D)}
     if ckpt.get("kind") not in classes:
         raise InputError(f"{path}: unknown model kind {ckpt.get('kind')!r}")

@@ -1,0 +1,241 @@
+"""FaceFormer (Fan et al., CVPR 2022), as released in ``EvelynFan/FaceFormer`` and used by the paper.
+
+One clip in, one vertex sequence out (batch size 1, as the official code):
+
+1. **Audio**: an audio encoder (:mod:`p3d.models.audio_encoder`; wav2vec2 at the ``paper`` preset,
+   a log-mel CNN at ``cpu``/``smoke``) gives one feature per mesh frame (linear interpolation to
+   the frame count), mapped to ``d_model`` by a linear layer (``audio_feature_map``).
+2. **Motion encoder**: ``Linear(V*3 -> d_model)`` of (vertices - template), plus the **style
+   embedding** ``Linear(n_styles -> d_model, bias=False)`` of a one-hot over the training identities.
+3. **Periodic positional encoding** (PPE): the sinusoid of positions ``0 .. p-1`` repeated with
+   period ``p`` (30 at 30 fps, as the official VOCASET setting; 25 for BIWI).
+4. **Biased causal self-attention** (the official ``init_biased_mask``): for head h with ALiBi slope
+   ``m_h`` (1/4, 1/16, 1/64, 1/256 for 4 heads) the logit of query frame i on key frame j <= i gets
+   ``-m_h * floor((i - j) / p)``; keys j > i are masked (-inf).
+5. **Alignment mask** (official ``enc_dec_mask`` for VOCASET): frame t attends to audio feature t
+   only (the audio was interpolated to the frame count).
+6. One ``nn.TransformerDecoderLayer`` (4 heads, feed-forward 2 x d_model, post-norm, dropout 0.1),
+   then ``Linear(d_model -> V*3)`` **initialised to zero** (so the first prediction is the template),
+   plus the template.
+
+**Autoregressive rollout** (``teacher_forcing=False``, what the official trainer and the paper's
+perceptual-loss script run): the decoder input starts as the style embedding alone; at each step the
+whole prefix is decoded, the last output frame is re-encoded by the motion encoder (+ style) and
+appended; the gradient flows through the fed-back predictions. The loss is computed on the outputs of
+the last decoding pass over the full input sequence, as the official loop (which keeps only that last
+``vertice_out``). Cost is O(T^2) decoder work per clip. With ``teacher_forcing=True`` the input is the
+ground truth shifted by one frame (template first), one pass.
+
+**Loss**: the official ``nn.MSELoss`` of the absolute vertices (mean over frames, vertices, xyz).
+
+**Length**: the official code builds its PPE and bias tables for ``max_seq_len = 600`` frames (20 s at
+30 fps) and fails beyond. Here both are built for the length needed (``periodic_encoding`` and
+``biased_mask`` take the length), so any clip length works; within 600 frames the values equal the
+official tables.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from p3d.errors import InputError
+from p3d.models import PresetConfig
+from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder
+from p3d.models.talker import Talker, TalkerBatch, TalkerOutput
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceFormerConfig(PresetConfig):
+    """FaceFormer hyper-parameters (official VOCASET values at ``paper``).
+
+    Attributes:
+        n_vertices, n_styles, fps: set from the training data (``from_preset(..., n_vertices=...)``).
+        audio: the audio encoder (:class:`AudioEncoderConfig`).
+        d_model: ``feature_dim`` (64 for VOCASET, 128 for BIWI).
+        heads, layers, ff_mult, dropout: the decoder (4 heads, 1 layer, 2 x d_model, 0.1).
+        period: PPE / temporal-bias period in frames; None: ``round(fps)`` (30 for VOCASET).
+        teacher_forcing: train on shifted ground truth instead of the autoregressive rollout.
+    """
+
+    n_vertices: int = 5023
+    n_styles: int = 8
+    fps: float = 30.0
+    audio: AudioEncoderConfig = AudioEncoderConfig()
+    d_model: int = 64
+    heads: int = 4
+    layers: int = 1
+    ff_mult: int = 2
+    dropout: float = 0.1
+    period: int | None = None
+    teacher_forcing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.heads:
+            raise InputError(f"FaceFormer: d_model {self.d_model} is not divisible by {self.heads} heads")
+        if self.n_vertices < 1 or self.n_styles < 1:
+            raise InputError(f"FaceFormer: needs n_vertices >= 1 and n_styles >= 1, got {self.n_vertices}, "
+                             f"{self.n_styles}")
+
+    @property
+    def period_frames(self) -> int:
+        return int(self.period) if self.period is not None else max(1, int(round(self.fps)))
+
+    @staticmethod
+    def presets() -> dict[str, FaceFormerConfig]:
+        return {
+            "paper": FaceFormerConfig(audio=AudioEncoderConfig.from_preset("paper")),
+            "cpu": FaceFormerConfig(audio=AudioEncoderConfig.from_preset("cpu"), d_model=64),
+            "smoke": FaceFormerConfig(audio=AudioEncoderConfig.from_preset("smoke"), d_model=16),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FaceFormerConfig:
+        d = dict(d)
+        return cls(audio=AudioEncoderConfig.from_dict(d.pop("audio")), **d)
+
+
+def alibi_slopes(n_heads: int) -> list[float]:
+    """ALiBi head slopes (Press et al.): a geometric sequence from ``2^(-8/n)``; for a non power of
+    two, the closest power's slopes plus every other slope of twice that (official ``get_slopes``)."""
+    def power_of_2(n: int) -> list[float]:
+        start = 2 ** (-(2 ** -(math.log2(n) - 3)))
+        return [start * start ** i for i in range(n)]
+
+    if math.log2(n_heads).is_integer():
+        return power_of_2(n_heads)
+    closest = 2 ** math.floor(math.log2(n_heads))
+    return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][: n_heads - closest]
+
+
+def biased_mask(n_heads: int, length: int, period: int) -> torch.Tensor:
+    """(n_heads, length, length) additive self-attention mask: ``-slope_h * floor((i - j) / period)``
+    for j <= i, ``-inf`` for j > i (the official ``init_biased_mask``, for any length)."""
+    i = torch.arange(length)[:, None]
+    j = torch.arange(length)[None, :]
+    distance = torch.div(i - j, period, rounding_mode="floor").clamp(min=0).float()
+    slopes = torch.tensor(alibi_slopes(n_heads))[:, None, None]
+    mask = -slopes * distance
+    return mask.masked_fill((j > i)[None], float("-inf"))
+
+
+def alignment_mask(n_frames: int, n_audio: int) -> torch.Tensor:
+    """(n_frames, n_audio) bool cross-attention mask, True = blocked: frame t sees audio t only
+    (official ``enc_dec_mask`` for VOCASET)."""
+    if n_audio < n_frames:
+        raise InputError(f"alignment mask: {n_audio} audio features for {n_frames} frames")
+    return ~torch.eye(n_frames, n_audio, dtype=torch.bool)
+
+
+def periodic_encoding(length: int, d_model: int, period: int) -> torch.Tensor:
+    """(length, d_model) PPE: the sinusoid of position ``t mod period`` (official
+    ``PeriodicPositionalEncoding``, tiled for any length)."""
+    position = torch.arange(period, dtype=torch.float32)[:, None]
+    div = torch.exp(torch.arange(0, d_model, 2).float() * (-math.log(10000.0) / d_model))
+    pe = torch.zeros(period, d_model)
+    pe[:, 0::2] = torch.sin(position * div)
+    pe[:, 1::2] = torch.cos(position * div)[:, : d_model // 2]
+    return pe[torch.arange(length) % period]
+
+
+class FaceFormer(Talker):
+    """FaceFormer: ``forward(batch) -> TalkerOutput`` (training), ``predict(...)`` (autoregressive)."""
+
+    kind = "faceformer"
+    config_class = FaceFormerConfig
+
+    def __init__(self, config: FaceFormerConfig, pretrained_audio: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.audio_encoder = build_audio_encoder(config.audio, pretrained=pretrained_audio)
+        self.audio_feature_map = nn.Linear(self.audio_encoder.dim, d)
+        self.vertice_map = nn.Linear(3 * config.n_vertices, d)
+        self.obj_vector = nn.Linear(config.n_styles, d, bias=False)
+        layer = nn.TransformerDecoderLayer(d, config.heads, config.ff_mult * d, dropout=config.dropout,
+                                           batch_first=True)
+        self.transformer_decoder = nn.TransformerDecoder(layer, config.layers)
+        self.ppe_dropout = nn.Dropout(config.dropout)
+        self.vertice_map_r = nn.Linear(d, 3 * config.n_vertices)
+        nn.init.zeros_(self.vertice_map_r.weight)
+        nn.init.zeros_(self.vertice_map_r.bias)
+
+    @classmethod
+    def _from_config(cls, config: FaceFormerConfig) -> FaceFormer:
+        return cls(config, pretrained_audio=False)  # the checkpoint's state dict holds the weights
+
+    # -- pieces ------------------------------------------------------------------------------------
+    def style_embedding(self, style: int, device: torch.device) -> torch.Tensor:
+        """(1, 1, d_model) embedding of the one-hot style ``style``."""
+        if not 0 <= int(style) < self.n_styles:
+            raise InputError(f"style: index {style} outside [0, {self.n_styles}) (the training identities)")
+        one_hot = F.one_hot(torch.tensor([int(style)], device=device), self.n_styles).float()
+        return self.obj_vector(one_hot)[:, None]
+
+    def encode_audio(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """(S,) 16 kHz -> (1, n_frames, d_model) audio memory."""
+        return self.audio_feature_map(self.audio_encoder(audio[None], n_frames))
+
+    def decode(self, inputs: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """(1, L, d) motion tokens (before PPE), (1, T, d) audio -> (1, L, d) decoder output."""
+        length = inputs.shape[1]
+        x = self.ppe_dropout(inputs + periodic_encoding(length, self.config.d_model,
+                                                        self.config.period_frames).to(inputs.device))
+        tgt_mask = biased_mask(self.config.heads, length, self.config.period_frames).to(inputs.device)
+        tgt_mask = tgt_mask.repeat(inputs.shape[0], 1, 1)  # (B * heads, L, L)
+        memory_mask = alignment_mask(length, memory.shape[1]).to(inputs.device)
+        return self.transformer_decoder(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask)
+
+    def rollout(self, memory: torch.Tensor, style: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """Autoregressive decoding: (1, n_frames, V*3) displacements (graph kept in training)."""
+        inputs = style
+        for _ in range(n_frames - 1):
+            last = self.vertice_map_r(self.decode(inputs, memory)[:, -1:])
+            inputs = torch.cat([inputs, self.vertice_map(last) + style], dim=1)
+        return self.vertice_map_r(self.decode(inputs, memory))
+
+    def _check(self, audio: torch.Tensor, template: torch.Tensor) -> None:
+        if template.shape != (self.n_vertices, 3):
+            raise InputError(f"template: expected ({self.n_vertices}, 3), got {tuple(template.shape)}")
+        if audio.ndim != 1:
+            raise InputError(f"audio: expected a (S,) waveform, got shape {tuple(audio.shape)}")
+
+    # -- Talker ------------------------------------------------------------------------------------
+    def forward(self, batch: TalkerBatch) -> TalkerOutput:
+        """Training pass on one clip: MSE of the absolute vertices (official loss)."""
+        if batch.vertices is None:
+            raise InputError(f"{batch.stem or 'batch'}: FaceFormer training needs ground-truth vertices")
+        self._check(batch.audio, batch.template)
+        n_frames = batch.n_frames
+        template = batch.template.reshape(1, 1, -1)
+        target = batch.vertices.reshape(1, n_frames, -1)
+        memory = self.encode_audio(batch.audio, n_frames)
+        style = self.style_embedding(batch.style, memory.device)
+        if self.config.teacher_forcing:
+            shifted = torch.cat([template, target[:, :-1]], dim=1) - template
+            offsets = self.vertice_map_r(self.decode(self.vertice_map(shifted) + style, memory))
+        else:
+            offsets = self.rollout(memory, style, n_frames)
+        vertices = offsets + template
+        loss = F.mse_loss(vertices, target)
+        return TalkerOutput(loss=loss, logs={"mse": float(loss.detach())},
+                            vertices=vertices.reshape(n_frames, self.n_vertices, 3))
+
+    @torch.no_grad()
+    def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:
+        """(S,) audio, (V, 3) template, style index -> (n_frames, V, 3), autoregressive, eval mode."""
+        self._check(audio, template)
+        if n_frames < 1:
+            raise InputError(f"n_frames: expected a positive frame count, got {n_frames}")
+        was_training = self.training
+        self.eval()
+        try:
+            memory = self.encode_audio(audio, n_frames)
+            offsets = self.rollout(memory, self.style_embedding(style, memory.device), n_frames)
+        finally:
+            self.train(was_training)
+        return (offsets + template.reshape(1, 1, -1))[0].reshape(n_frames, self.n_vertices, 3)

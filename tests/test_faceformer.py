@@ -1,0 +1,171 @@
+"""FaceFormer: masks by hand, PPE, zero-initialised head, shapes, causality, learning, long clips, checkpoints."""
+import dataclasses
+
+import pytest
+import torch
+
+from p3d.errors import InputError
+from p3d.models.faceformer import (FaceFormer, FaceFormerConfig, alibi_slopes, alignment_mask, biased_mask,
+                                   periodic_encoding)
+from p3d.models.talker import TalkerBatch, talker_class
+
+V = 12
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _model(**kw) -> FaceFormer:
+    torch.manual_seed(0)
+    return FaceFormer(FaceFormerConfig.from_preset("smoke", n_vertices=V, n_styles=3, fps=30, **kw))
+
+
+def _batch(n_frames=15, seed=0, style=1, scale=0.01) -> TalkerBatch:
+    g = torch.Generator().manual_seed(seed)
+    template = torch.randn(V, 3, generator=g)
+    motion = scale * torch.sin(torch.arange(n_frames)[:, None, None] / 3.0 + torch.randn(1, V, 3, generator=g))
+    return TalkerBatch(audio=0.1 * torch.randn(n_frames * 16000 // 30, generator=g), template=template,
+                       style=style, vertices=template + motion, stem="clip")
+
+
+def test_registry():
+    assert talker_class("faceformer") is FaceFormer
+
+
+def test_alibi_slopes_and_biased_mask_by_hand():
+    assert alibi_slopes(4) == [1 / 4, 1 / 16, 1 / 64, 1 / 256]
+    assert len(alibi_slopes(6)) == 6
+    m = biased_mask(4, 5, period=2)
+    assert m.shape == (4, 5, 5)
+    inf = float("-inf")
+    # head 0 (slope 1/4): distance floor((i - j) / 2) below the diagonal, -inf above
+    expected = torch.tensor([[0, inf, inf, inf, inf],
+                             [0, 0, inf, inf, inf],
+                             [-0.25, 0, 0, inf, inf],
+                             [-0.25, -0.25, 0, 0, inf],
+                             [-0.5, -0.25, -0.25, 0, 0]])
+    assert torch.equal(m[0], expected)
+    assert torch.equal(m[3], torch.where(torch.isinf(expected), expected, expected * (1 / 64)))
+
+
+def test_biased_mask_matches_official_construction():
+    """The official init_biased_mask (tiled per-period bias, flipped), transcribed, for 60 frames."""
+    n_head, max_len, period = 4, 60, 30
+    bias = (torch.arange(0, max_len, period)[:, None].repeat(1, period).view(-1) // period)
+    bias = -torch.flip(bias, dims=[0])
+    alibi = torch.zeros(max_len, max_len)
+    for i in range(max_len):
+        alibi[i, :i + 1] = bias[-(i + 1):]
+    alibi = torch.tensor(alibi_slopes(n_head))[:, None, None] * alibi[None]
+    causal = (torch.triu(torch.ones(max_len, max_len)) == 1).transpose(0, 1)
+    official = causal.float().masked_fill(~causal, float("-inf")).masked_fill(causal, 0.0)[None] + alibi
+    assert torch.equal(biased_mask(n_head, max_len, period), official)
+
+
+def test_alignment_mask_by_hand():
+    m = alignment_mask(3, 4)
+    assert m.tolist() == [[False, True, True, True], [True, False, True, True], [True, True, False, True]]
+    with pytest.raises(InputError):
+        alignment_mask(4, 3)
+
+
+def test_periodic_encoding_repeats():
+    pe = periodic_encoding(70, 16, 30)
+    assert pe.shape == (70, 16)
+    assert torch.equal(pe[0], pe[30]) and torch.equal(pe[5], pe[65]) and not torch.equal(pe[0], pe[1])
+    assert torch.allclose(pe[0, 1::2], torch.ones(8))  # cos(0)
+
+
+@pytest.mark.parametrize("teacher_forcing", [False, True])
+def test_forward_shapes_zero_init_and_backward(teacher_forcing):
+    model = _model(teacher_forcing=teacher_forcing)
+    batch = _batch()
+    out = model(batch)
+    assert out.vertices.shape == (15, V, 3)
+    assert torch.allclose(out.vertices, batch.template.expand(15, V, 3))  # zero-initialised head
+    assert torch.allclose(out.loss, ((batch.template - batch.vertices) ** 2).mean())
+    assert set(out.logs) == {"mse"}
+    out.loss.backward()
+    assert model.vertice_map_r.weight.grad is not None and model.vertice_map_r.weight.grad.abs().sum() > 0
+    pred = model.predict(batch.audio, batch.template, 0, 15)
+    assert pred.shape == (15, V, 3) and torch.allclose(pred, batch.template.expand(15, V, 3))
+
+
+def test_decoder_is_causal():
+    model = _model(dropout=0.0)
+    torch.nn.init.normal_(model.vertice_map_r.weight, std=0.1)
+    memory = model.encode_audio(_batch().audio, 10)
+    tokens = torch.randn(1, 10, 16)
+    changed = tokens.clone()
+    changed[:, 6:] += 1.0
+    a, b = model.decode(tokens, memory), model.decode(changed, memory)
+    assert torch.allclose(a[:, :6], b[:, :6], atol=1e-6) and not torch.allclose(a[:, 6:], b[:, 6:])
+
+
+def test_rollout_feeds_back_its_own_predictions():
+    """The autoregressive output at frame t equals a teacher-forced pass on the model's own earlier frames.
+
+    (The two differ in the first input token only: style alone in the rollout, motion encoder of a zero
+    displacement + style with teacher forcing, as the official code; a zero motion-encoder bias equates them.)
+    """
+    model = _model(dropout=0.0).eval()
+    torch.nn.init.normal_(model.vertice_map_r.weight, std=0.1)
+    torch.nn.init.zeros_(model.vertice_map.bias)
+    batch = _batch(n_frames=8)
+    pred = model.predict(batch.audio, batch.template, batch.style, 8)
+    fed = dataclasses.replace(batch, vertices=pred)
+    tf = dataclasses.replace(model.config, teacher_forcing=True)
+    twin = FaceFormer(tf)
+    twin.load_state_dict(model.state_dict())
+    assert torch.allclose(twin.eval()(fed).vertices, pred, atol=1e-5)
+
+
+def test_style_changes_prediction_and_bad_style():
+    model = _model()
+    torch.nn.init.normal_(model.vertice_map_r.weight, std=0.1)
+    b = _batch(n_frames=6)
+    assert not torch.allclose(model.predict(b.audio, b.template, 0, 6), model.predict(b.audio, b.template, 2, 6))
+    with pytest.raises(InputError, match="style"):
+        model.predict(b.audio, b.template, 3, 6)
+    with pytest.raises(InputError, match="template"):
+        model.predict(b.audio, b.template[:5], 0, 6)
+
+
+def test_loss_decreases_on_one_clip():
+    model = _model()
+    batch = _batch(n_frames=12, scale=0.1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(15):
+        out = model(batch)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        losses.append(float(out.loss.detach()))
+    assert sum(losses[-3:]) / 3 < 0.5 * losses[0]
+
+
+def test_long_sequence_past_600_frames():
+    model = _model(teacher_forcing=True)
+    batch = _batch(n_frames=650)
+    out = model(batch)
+    assert out.vertices.shape == (650, V, 3) and torch.isfinite(out.loss)
+    pred = model.predict(batch.audio[:16000], batch.template, 0, 620)
+    assert pred.shape == (620, V, 3)
+
+
+def test_checkpoint_roundtrip(tmp_path):
+    from p3d.models import load_model
+
+    model = _model()
+    torch.nn.init.normal_(model.vertice_map_r.weight, std=0.1)
+    model.save(tmp_path / "ff.pt")
+    again = FaceFormer.load(tmp_path / "ff.pt")
+    b = _batch(n_frames=5)
+    assert torch.equal(again.predict(b.audio, b.template, 1, 5), model.predict(b.audio, b.template, 1, 5))
+    assert isinstance(load_model(tmp_path / "ff.pt"), FaceFormer)
