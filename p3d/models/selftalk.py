@@ -1,0 +1,450 @@
+"""SelfTalk (Peng et al., ACM MM 2023, arXiv 2306.10799): a non-autoregressive facial animator
+trained with a lip-reading interpreter (CTC), one of the three baselines of the paper's Tables 2-4.
+
+Modules (official ``psyai-net/SelfTalk_release@f9b5e0a``, ``SelfTalk.py`` / ``main.py``; see
+``anchors.md`` §2.3):
+
+- **facial animator** :class:`Animator`: audio encoder (:mod:`p3d.models.audio_encoder`; officially
+  ``wav2vec2-large-xlsr-53-english``, 1024-d, CNN frozen) -> ``Linear(audio dim -> D)`` -> one
+  ``nn.TransformerDecoderLayer`` (4 heads, feed-forward 2 D, post-norm, dropout 0.1) with the audio
+  features as **both** target and memory, no causal mask, no positional encoding -> zero-initialised
+  ``Linear(D -> V*3)`` = vertices - template; + template = absolute vertices. D = 512 (VOCASET).
+  Non-autoregressive: one pass for any length, no 600-frame limit.
+- **speech recogniser**: a frozen CTC ASR (officially ``Wav2Vec2ForCTC``, same checkpoint); supplied
+  by the caller (:meth:`SelfTalk.set_recogniser`), never part of the checkpoint.
+- **lip-reading interpreter** :class:`LipReadingInterpreter`: lip-region motion (vertices - template
+  on ``lip_indices``, FLAME's 254-entry ``lips`` list officially; the whole mesh when none is given)
+  -> ``Linear(3 L -> 1024)`` -> linear interpolation from ``fps`` to the ASR rate (50 Hz) ->
+  ``nn.Transformer(d_model=1024)`` (6 + 6 layers, 8 heads, ff 2048, dropout 0.1) with the same
+  sequence as source and target -> ``lm_head Linear(1024 -> 33)`` per-frame token logits.
+
+Loss (official ``main.py``; raw terms are logged unweighted, as the official progress bar)::
+
+    loss = w_rec MSE(V_hat, V) + w_vel MSE(dV_hat, dV)            (reconstruction, velocity)
+         + w_feat MSE(F_lip(V_hat), H_asr)                        (lip features vs ASR hidden states)
+         + w_ctc CTC(interpreter(V_hat), y)                      (lip reading of the animator's output)
+         + w_ctc_gt CTC(interpreter(V), y)                        (lip reading of the ground truth)
+
+with official weights w_rec = w_vel = 1000, w_feat = 0.001, w_ctc = 0.0001 (``torch.mean(1000 *
+loss1 + 1000 * loss2 + 0.001 * loss3 + 0.0001 * loss4)``), CTC blank 0, reduction "mean",
+``zero_infinity=True``; Adam lr 1e-4, 100 epochs, batch 1 (the trainer's recipe, not this module).
+The interpreter is trained **only** through the animator's output in the official code (it computes
+``lip_gt`` but never uses it; issue #9 asks whether it should have been the transformer's second
+input). ``w_ctc_gt`` (interpreter trained on ground-truth meshes too) is p3d's addition, requested for
+the synthetic corpus where the interpreter has no pretrained ASR to distil from: 0 at ``paper``
+(official), 1e-4 (= w_ctc, our choice, not tuned) at ``cpu``/``smoke``.
+
+CTC targets ``y`` (``targets``):
+
+- ``"labels"`` (synthetic corpora): the clip's frame labels ``batch.phonemes`` (T,) at the model fps
+  -> tokens via ``label_to_token`` (identity when empty) -> runs of equal tokens collapsed -> token 0
+  dropped (:func:`ctc_targets`). Token 0 is both silence and the CTC blank. :func:`token_map` builds
+  ``label_to_token`` from the corpus inventory ``meta["phonemes"]`` (148 espeak-ng symbols, 0 = ``_``):
+  ``unit="viseme"`` (the default at cpu/smoke, vocabulary 15) maps each phoneme to its viseme
+  (:data:`p3d.synth.visemes.VISEMES`, ``sil`` = 0), because phonemes of one viseme (/p b m/) look
+  alike on the lips and no lip reader can separate them; ``unit="phoneme"`` keeps phonemes
+  (vocabulary = inventory size) with every pause-like symbol mapped to 0. Collapsing after the
+  mapping merges neighbours of one viseme (/b m/ -> one PP), which the lips cannot show apart either.
+- ``"asr"`` (real data): the recogniser's greedy decoding of its own logits (argmax, collapse, drop
+  blank 0; the official round trip through ``processor.batch_decode`` and the tokenizer equals this
+  up to special tokens), and its hidden states for the feature term; the interpreter output is
+  interpolated to the recogniser's frame count (official).
+
+Clips without targets (``targets="labels"`` and ``batch.phonemes is None``) train on the
+reconstruction and velocity terms only; the lip-reading terms are logged as NaN and ``lipread`` = 0.
+
+p3d deviations, all in the config: ``style_embedding`` (a FaceFormer-style ``Linear(n_styles -> D,
+bias=False)`` of the one-hot training identity added to every token; the official SelfTalk has no
+style input; on at cpu/smoke, off at paper) and ``w_ctc_gt`` above. Units: vertices in the corpus'
+units (metres for FLAME and the synthetic corpora), as the official weights assume.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from p3d.errors import InputError
+from p3d.models import PresetConfig
+from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder
+from p3d.models.talker import Talker, TalkerBatch, TalkerOutput
+
+log = logging.getLogger(__name__)
+
+TARGETS = ("labels", "asr")
+BLANK = 0
+
+#: Recogniser interface: ``asr(audio (1, S) float32 at 16 kHz) -> (hidden (1, N, H), logits (1, N, C))``.
+Recogniser = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclasses.dataclass(frozen=True)
+class SelfTalkConfig(PresetConfig):
+    """SelfTalk hyper-parameters (defaults = the official VOCASET settings, i.e. the ``paper`` preset).
+
+    Animator: ``dim`` (feature_dim), ``heads``, ``layers``, ``ff_mult`` (feed-forward = ff_mult * dim),
+    ``dropout``. Interpreter: ``lip_indices`` (empty = whole mesh), ``interp_dim``, ``interp_heads``,
+    ``interp_encoder_layers``, ``interp_decoder_layers``, ``interp_ff``, ``interp_dropout``, ``ctc_rate``
+    (Hz of the interpreter's frames with label targets), ``vocab_size`` (tokens incl. blank 0),
+    ``targets`` and ``label_to_token`` (module docstring). Loss weights ``w_*`` (module docstring).
+    """
+
+    n_vertices: int = 5023
+    n_styles: int = 8
+    fps: float = 30.0
+    audio: AudioEncoderConfig = AudioEncoderConfig()
+    dim: int = 512
+    heads: int = 4
+    layers: int = 1
+    ff_mult: int = 2
+    dropout: float = 0.1
+    style_embedding: bool = False
+    lip_indices: tuple[int, ...] = ()
+    interp_dim: int = 1024
+    interp_heads: int = 8
+    interp_encoder_layers: int = 6
+    interp_decoder_layers: int = 6
+    interp_ff: int = 2048
+    interp_dropout: float = 0.1
+    ctc_rate: float = 50.0
+    vocab_size: int = 33
+    targets: str = "asr"
+    label_to_token: tuple[int, ...] = ()
+    w_rec: float = 1000.0
+    w_vel: float = 1000.0
+    w_feat: float = 1e-3
+    w_ctc: float = 1e-4
+    w_ctc_gt: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lip_indices", tuple(int(i) for i in self.lip_indices))
+        object.__setattr__(self, "label_to_token", tuple(int(i) for i in self.label_to_token))
+        if self.n_vertices < 1 or self.n_styles < 1 or not self.fps > 0:
+            raise InputError(f"SelfTalkConfig: n_vertices, n_styles and fps must be positive, got "
+                             f"{self.n_vertices}, {self.n_styles}, {self.fps}")
+        if self.targets not in TARGETS:
+            raise InputError(f"SelfTalkConfig: targets must be one of {TARGETS}, got {self.targets!r}")
+        bad = [i for i in self.lip_indices if not 0 <= i < self.n_vertices]
+        if bad:
+            raise InputError(f"SelfTalkConfig: lip_indices {bad[:5]} out of range for {self.n_vertices} vertices")
+        bad = [t for t in self.label_to_token if not 0 <= t < self.vocab_size]
+        if bad:
+            raise InputError(f"SelfTalkConfig: label_to_token has tokens {sorted(set(bad))[:5]} outside the "
+                             f"vocabulary of {self.vocab_size}")
+        if self.vocab_size < 2:
+            raise InputError(f"SelfTalkConfig: vocab_size must be >= 2 (blank + a token), got {self.vocab_size}")
+        if self.ctc_rate < self.fps:
+            raise InputError(f"SelfTalkConfig: ctc_rate {self.ctc_rate} Hz must be >= fps {self.fps}")
+
+    @property
+    def n_lip(self) -> int:
+        """Vertices the interpreter reads (the lip region, or the whole mesh)."""
+        return len(self.lip_indices) or self.n_vertices
+
+    @staticmethod
+    def presets() -> dict[str, SelfTalkConfig]:
+        """``paper``: the official VOCASET model (ASR targets, no style, no ground-truth CTC term).
+        ``cpu`` / ``smoke``: small, label targets over 15 visemes, style one-hot, w_ctc_gt = w_ctc."""
+        labels = dict(targets="labels", vocab_size=15, style_embedding=True, w_ctc_gt=1e-4)
+        return {
+            "paper": SelfTalkConfig(audio=AudioEncoderConfig.from_preset("paper")),
+            "cpu": SelfTalkConfig(
+                audio=AudioEncoderConfig.from_preset("cpu"), dim=64,
+                interp_dim=64, interp_heads=4, interp_encoder_layers=2, interp_decoder_layers=2, interp_ff=128,
+                **labels),
+            "smoke": SelfTalkConfig(
+                audio=AudioEncoderConfig.from_preset("smoke"), dim=16, heads=2, dropout=0.0,
+                interp_dim=16, interp_heads=2, interp_encoder_layers=1, interp_decoder_layers=1, interp_ff=32,
+                interp_dropout=0.0, **labels),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SelfTalkConfig:
+        d = dict(d)
+        return cls(audio=AudioEncoderConfig.from_dict(d.pop("audio")), **d)
+
+
+# -- CTC targets -----------------------------------------------------------------------------------
+
+def ctc_targets(tokens: torch.Tensor, blank: int = BLANK) -> torch.Tensor:
+    """CTC target sequence of per-frame tokens: collapse runs of equal tokens, drop ``blank``.
+
+    (T,) integer -> (L,) int64, L <= T. Example: ``[0 0 3 3 0 3 5 5 0] -> [3 3 5]`` (a blank between
+    two runs of 3 keeps both). Also the greedy decoding of CTC argmax paths.
+    """
+    runs = torch.unique_consecutive(tokens.reshape(-1).long())
+    return runs[runs != blank]
+
+
+def token_map(phonemes: Sequence[str], unit: str = "viseme") -> tuple[int, ...]:
+    """``label_to_token`` for a corpus phoneme inventory (``corpus.meta["phonemes"]``, 0 = ``_``).
+
+    ``unit="viseme"``: token = viseme index in :data:`p3d.synth.visemes.VISEMES` (15 tokens,
+    ``sil`` = 0 = blank). ``unit="phoneme"``: token = the phoneme's own index, 0 for every pause-like
+    symbol (viseme ``sil``); vocabulary = ``len(phonemes)``. Use :func:`vocabulary_size` for the size.
+    """
+    from p3d.synth.visemes import VISEME_INDEX, viseme_of
+
+    if unit not in ("viseme", "phoneme"):
+        raise InputError(f"token_map: unit must be 'viseme' or 'phoneme', got {unit!r}")
+    visemes = [VISEME_INDEX[viseme_of(p)] for p in phonemes]
+    if unit == "viseme":
+        return tuple(visemes)
+    return tuple(0 if v == VISEME_INDEX["sil"] else i for i, v in enumerate(visemes))
+
+
+def vocabulary_size(phonemes: Sequence[str], unit: str = "viseme") -> int:
+    """CTC vocabulary (blank included) of :func:`token_map` with the same arguments."""
+    from p3d.synth.visemes import VISEMES
+
+    return len(VISEMES) if unit == "viseme" else len(phonemes)
+
+
+def interpolate_frames(x: torch.Tensor, n_out: int) -> torch.Tensor:
+    """Linear interpolation along time, (B, T, D) -> (B, n_out, D) (``align_corners=True``, official)."""
+    if x.shape[1] == n_out:
+        return x
+    return F.interpolate(x.transpose(1, 2), size=n_out, mode="linear", align_corners=True).transpose(1, 2)
+
+
+# -- modules ---------------------------------------------------------------------------------------
+
+class Animator(nn.Module):
+    """Audio (B, S) at 16 kHz -> motion (B, T, V, 3) = vertices - template, in one pass."""
+
+    def __init__(self, config: SelfTalkConfig, pretrained_audio: bool = True) -> None:
+        super().__init__()
+        c = config
+        self.config = c
+        self.audio_encoder = build_audio_encoder(c.audio, pretrained=pretrained_audio)
+        self.audio_map = nn.Linear(self.audio_encoder.dim, c.dim)  # official audio_feature_map
+        self.style = nn.Linear(c.n_styles, c.dim, bias=False) if c.style_embedding else None
+        layer = nn.TransformerDecoderLayer(c.dim, c.heads, dim_feedforward=c.ff_mult * c.dim, dropout=c.dropout,
+                                           batch_first=True)
+        self.decoder = nn.TransformerDecoder(layer, num_layers=c.layers)
+        self.head = nn.Linear(c.dim, 3 * c.n_vertices)
+        nn.init.zeros_(self.head.weight)  # starts at the template (official)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, audio: torch.Tensor, style: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """audio (B, S), style (B,) long, n_frames -> motion (B, n_frames, V, 3)."""
+        x = self.audio_map(self.audio_encoder(audio, n_frames))  # (B, T, D)
+        if self.style is not None:
+            one_hot = F.one_hot(style, self.config.n_styles).to(x.dtype)
+            x = x + self.style(one_hot)[:, None]
+        x = self.decoder(x, x)  # audio features as target and memory, no mask (official)
+        return self.head(x).view(x.shape[0], n_frames, self.config.n_vertices, 3)
+
+
+class LipReadingInterpreter(nn.Module):
+    """Lip motion (B, T, V, 3) -> (features (B, N, D_i), token logits (B, N, vocab)) at N frames."""
+
+    def __init__(self, config: SelfTalkConfig) -> None:
+        super().__init__()
+        c = config
+        self.register_buffer("lip_indices", torch.tensor(c.lip_indices, dtype=torch.long), persistent=False)
+        self.lip_map = nn.Linear(3 * c.n_lip, c.interp_dim)
+        self.transformer = nn.Transformer(c.interp_dim, c.interp_heads, c.interp_encoder_layers,
+                                          c.interp_decoder_layers, c.interp_ff, c.interp_dropout, batch_first=True)
+        self.lm_head = nn.Linear(c.interp_dim, c.vocab_size)
+
+    def forward(self, motion: torch.Tensor, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.lip_indices.numel():
+            motion = motion[:, :, self.lip_indices]
+        x = interpolate_frames(self.lip_map(motion.flatten(2)), n_out)  # (B, N, D_i)
+        features = self.transformer(x, x)  # the same sequence as source and target (official)
+        return features, self.lm_head(features)
+
+
+def _ctc(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """CTC of one clip's logits (1, N, C) against a (L,) target (blank 0, mean over target length)."""
+    log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # (N, 1, C)
+    return F.ctc_loss(log_probs, target[None], torch.tensor([log_probs.shape[0]]), torch.tensor([target.numel()]),
+                      blank=BLANK, reduction="mean", zero_infinity=True)
+
+
+class SelfTalk(Talker):
+    """SelfTalk: :class:`Animator` + :class:`LipReadingInterpreter` (+ a caller-supplied frozen ASR)."""
+
+    kind = "selftalk"
+    config_class = SelfTalkConfig
+
+    def __init__(self, config: SelfTalkConfig, recogniser: Recogniser | None = None,
+                 pretrained_audio: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.animator = Animator(config, pretrained_audio=pretrained_audio)
+        self.interpreter = LipReadingInterpreter(self.config)
+        self._recogniser: Recogniser | None = None
+        self._warned_skip = False
+        if recogniser is not None:
+            self.set_recogniser(recogniser)
+
+    @classmethod
+    def _from_config(cls, config: SelfTalkConfig) -> SelfTalk:
+        return cls(config, pretrained_audio=False)  # the checkpoint's state dict holds the weights
+
+    def set_recogniser(self, recogniser: Recogniser | None) -> None:
+        """Attach the frozen CTC speech recogniser for ``targets="asr"`` (kept out of the state dict;
+        the caller moves it to the model's device). ``recogniser(audio (1, S) 16 kHz) -> (hidden
+        (1, N, H), logits (1, N, vocab_size))``; H must equal ``interp_dim`` for the feature term."""
+        if isinstance(recogniser, nn.Module):
+            recogniser.requires_grad_(False).eval()
+        object.__setattr__(self, "_recogniser", recogniser)  # plain attribute: not a submodule
+
+    # -- input checks ------------------------------------------------------------------------------
+
+    def _check_common(self, audio: torch.Tensor, template: torch.Tensor, style: int) -> None:
+        if not isinstance(audio, torch.Tensor) or audio.ndim != 1 or audio.numel() == 0:
+            raise InputError(f"audio: expected a non-empty (S,) waveform, got "
+                             f"{tuple(audio.shape) if isinstance(audio, torch.Tensor) else type(audio).__name__}")
+        if not torch.isfinite(audio).all():
+            raise InputError("audio: contains NaN or infinite samples")
+        if template.shape != (self.n_vertices, 3):
+            raise InputError(f"template: expected ({self.n_vertices}, 3) for this model, got {tuple(template.shape)}")
+        if not torch.isfinite(template).all():
+            raise InputError("template: contains NaN or infinite values")
+        if not 0 <= int(style) < self.n_styles:
+            raise InputError(f"style: index {style} outside [0, {self.n_styles}) training identities")
+
+    def _check_batch(self, batch: TalkerBatch) -> None:
+        self._check_common(batch.audio, batch.template, batch.style)
+        v = batch.vertices
+        if v is None:
+            raise InputError(f"{batch.stem or 'batch'}: training needs ground-truth vertices")
+        if v.ndim != 3 or v.shape[1:] != (self.n_vertices, 3) or v.shape[0] < 1:
+            raise InputError(f"{batch.stem or 'batch'}: vertices must be (T, {self.n_vertices}, 3), "
+                             f"got {tuple(v.shape)}")
+        if not torch.isfinite(v).all():
+            raise InputError(f"{batch.stem or 'batch'}: vertices contain NaN or infinite values")
+        p = batch.phonemes
+        if p is not None:
+            if p.ndim != 1 or p.shape[0] != v.shape[0]:
+                raise InputError(f"{batch.stem or 'batch'}: phonemes must be ({v.shape[0]},) frame labels, one per "
+                                 f"vertex frame, got {tuple(p.shape)}")
+            if p.dtype.is_floating_point or p.dtype == torch.bool:
+                raise InputError(f"{batch.stem or 'batch'}: phonemes must be integer labels, got {p.dtype}")
+            n_labels = len(self.config.label_to_token) or self.config.vocab_size
+            if p.numel() and (int(p.min()) < 0 or int(p.max()) >= n_labels):
+                raise InputError(f"{batch.stem or 'batch'}: phoneme labels span [{int(p.min())}, {int(p.max())}] but "
+                                 f"label_to_token/vocab_size covers [0, {n_labels}); set label_to_token "
+                                 f"(selftalk.token_map(corpus.meta['phonemes']))")
+
+    # -- targets -----------------------------------------------------------------------------------
+
+    def label_targets(self, phonemes: torch.Tensor) -> torch.Tensor:
+        """Frame labels (T,) -> CTC target (L,): ``label_to_token`` then :func:`ctc_targets`."""
+        tokens = phonemes.long()
+        if self.config.label_to_token:
+            tokens = torch.tensor(self.config.label_to_token, device=tokens.device)[tokens]
+        return ctc_targets(tokens)
+
+    def _targets(self, batch: TalkerBatch, n_frames: int
+                 ) -> tuple[torch.Tensor, int, torch.Tensor | None] | None:
+        """(CTC target (L,), interpreter frames N, ASR hidden states (1, N, H) or None), or None (skip)."""
+        c = self.config
+        if c.targets == "asr":
+            if self._recogniser is None:
+                raise InputError("SelfTalk: targets='asr' needs a speech recogniser (SelfTalk.set_recogniser); "
+                                 "use targets='labels' with phoneme labels otherwise")
+            with torch.no_grad():
+                hidden, logits = self._recogniser(batch.audio[None])
+            if logits.ndim != 3 or logits.shape[-1] != c.vocab_size:
+                raise InputError(f"recogniser: logits must be (1, N, {c.vocab_size}), got {tuple(logits.shape)}")
+            if hidden.shape[:2] != logits.shape[:2]:
+                raise InputError(f"recogniser: hidden states {tuple(hidden.shape)} and logits "
+                                 f"{tuple(logits.shape)} disagree in length")
+            return ctc_targets(logits[0].argmax(-1)), int(logits.shape[1]), hidden.detach()
+        if batch.phonemes is None:
+            if not self._warned_skip:
+                log.warning("SelfTalk: %s has no phoneme labels and no recogniser is used; lip-reading terms "
+                            "skipped (reconstruction + velocity only)", batch.stem or "clip")
+                self._warned_skip = True
+            return None
+        n_ctc = max(n_frames, int(round(n_frames * c.ctc_rate / c.fps)))
+        return self.label_targets(batch.phonemes), n_ctc, None
+
+    # -- training and inference --------------------------------------------------------------------
+
+    def forward(self, batch: TalkerBatch) -> TalkerOutput:
+        """Training pass on one clip (module docstring: loss terms and weights).
+
+        Returns the weighted total, logs ``loss`` (weighted total), ``rec vel feat ctc ctc_gt``
+        (unweighted terms; NaN when not computed), ``lipread`` (1 when the lip-reading terms were
+        computed, else 0) and ``target_len`` (CTC target tokens), and the predicted absolute vertices
+        (T, V, 3) with their graph.
+        """
+        self._check_batch(batch)
+        c = self.config
+        gt, template = batch.vertices, batch.template
+        n_frames = gt.shape[0]
+        style = torch.tensor([int(batch.style)], device=gt.device)
+        motion = self.animator(batch.audio[None], style, n_frames)  # (1, T, V, 3)
+        pred = motion[0] + template
+
+        nan = float("nan")
+        rec = F.mse_loss(pred, gt)
+        vel = F.mse_loss(pred[1:] - pred[:-1], gt[1:] - gt[:-1]) if n_frames > 1 else rec.new_zeros(())
+        loss = c.w_rec * rec + c.w_vel * vel
+        logs = {"rec": rec.item(), "vel": vel.item(), "feat": nan, "ctc": nan, "ctc_gt": nan, "lipread": 0.0,
+                "target_len": nan}
+
+        targets = self._targets(batch, n_frames)
+        if targets is not None:
+            target, n_ctc, hidden = targets
+            features, logits = self.interpreter(motion, n_ctc)
+            ctc = _ctc(logits, target)
+            loss = loss + c.w_ctc * ctc
+            logs.update(ctc=ctc.item(), lipread=1.0, target_len=float(target.numel()))
+            if hidden is not None:
+                if hidden.shape[-1] != c.interp_dim:
+                    raise InputError(f"recogniser: hidden size {hidden.shape[-1]} != interp_dim {c.interp_dim} "
+                                     f"(the feature term compares them directly, as the official code)")
+                feat = F.mse_loss(features, hidden.to(features.dtype))
+                loss = loss + c.w_feat * feat
+                logs["feat"] = feat.item()
+            if c.w_ctc_gt > 0:
+                _, logits_gt = self.interpreter((gt - template)[None], n_ctc)
+                ctc_gt = _ctc(logits_gt, target)
+                loss = loss + c.w_ctc_gt * ctc_gt
+                logs["ctc_gt"] = ctc_gt.item()
+        logs["loss"] = loss.item()
+        return TalkerOutput(loss=loss, logs=logs, vertices=pred)
+
+    @torch.no_grad()
+    def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:
+        """(S,) audio at 16 kHz, (V, 3) template, training-identity index -> (n_frames, V, 3), eval mode."""
+        self._check_common(audio, template, style)
+        if int(n_frames) != n_frames or n_frames < 1:
+            raise InputError(f"n_frames: expected a positive integer, got {n_frames}")
+        was_training = self.training
+        self.eval()
+        try:
+            style_t = torch.tensor([int(style)], device=audio.device)
+            motion = self.animator(audio[None], style_t, int(n_frames))
+        finally:
+            self.train(was_training)
+        return motion[0] + template
+
+    @torch.no_grad()
+    def read_lips(self, vertices: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
+        """Greedy lip reading of (T, V, 3) absolute vertices: the interpreter's (L,) token sequence
+        at ``ctc_rate`` frames (diagnostics: how well a sequence can be read)."""
+        n = vertices.shape[0]
+        n_ctc = max(n, int(round(n * self.config.ctc_rate / self.config.fps)))
+        was_training = self.training
+        self.eval()
+        try:
+            _, logits = self.interpreter((vertices - template)[None], n_ctc)
+        finally:
+            self.train(was_training)
+        return ctc_targets(logits[0].argmax(-1))
+
+
+__all__ = ["Animator", "LipReadingInterpreter", "SelfTalk", "SelfTalkConfig", "ctc_targets", "interpolate_frames",
+           "token_map", "vocabulary_size"]

@@ -1,0 +1,239 @@
+"""SelfTalk: shapes, CTC targets, training signal, the ASR hook, checkpoints, bad input (smoke size)."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from p3d.errors import InputError
+from p3d.models.selftalk import SelfTalk, SelfTalkConfig, ctc_targets, token_map, vocabulary_size
+from p3d.models.talker import TalkerBatch, talker_class
+
+V, STYLES, FPS, SR = 20, 3, 30.0, 16000
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one intra-op thread is faster than two on the shared cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def config(**overrides) -> SelfTalkConfig:
+    return SelfTalkConfig.from_preset("smoke", n_vertices=V, n_styles=STYLES, fps=FPS, **overrides)
+
+
+def clip(n_frames: int = 12, seed: int = 0, phonemes: bool = True) -> TalkerBatch:
+    """A learnable toy clip: vertices move with a phoneme-dependent pattern, audio is a tone per phoneme."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.tensor([0, 0, 1, 1, 1, 4, 4, 0, 5, 5, 2, 0] * (n_frames // 12 + 1))[:n_frames]
+    template = torch.randn(V, 3, generator=g)
+    shapes = 0.3 * torch.randn(8, V, 3, generator=g)
+    vertices = template + shapes[labels]
+    t = torch.arange(int(n_frames / FPS * SR)) / SR
+    frame = (t * FPS).long().clamp(max=n_frames - 1)
+    audio = 0.5 * torch.sin(2 * math.pi * (200 + 100 * labels[frame].float()) * t)
+    return TalkerBatch(audio=audio.float(), template=template, style=1, vertices=vertices,
+                       phonemes=labels if phonemes else None, stem="toy_clip")
+
+
+def test_forward_shapes_and_gradients():
+    torch.manual_seed(0)
+    model = SelfTalk(config())
+    batch = clip()
+    out = model(batch)
+    assert out.vertices.shape == (12, V, 3)
+    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
+    assert {"loss", "rec", "vel", "feat", "ctc", "ctc_gt", "lipread"} <= set(out.logs)
+    assert out.logs["lipread"] == 1.0 and math.isnan(out.logs["feat"])  # no ASR: no feature term
+    c = model.config
+    expected = c.w_rec * out.logs["rec"] + c.w_vel * out.logs["vel"] + c.w_ctc * out.logs["ctc"] \
+        + c.w_ctc_gt * out.logs["ctc_gt"]
+    assert out.logs["loss"] == pytest.approx(expected, rel=1e-5)
+    # zero-initialised head: the first prediction is the template
+    assert torch.allclose(out.vertices, batch.template.expand(12, V, 3))
+    out.loss.backward()
+    assert model.animator.head.weight.grad.abs().sum() > 0
+    assert model.interpreter.lm_head.weight.grad.abs().sum() > 0
+    # the predicted vertices carry the graph (for a perceptual loss added by the trainer)
+    assert out.vertices.requires_grad
+
+
+def test_ctc_targets_by_hand():
+    assert ctc_targets(torch.tensor([0, 0, 3, 3, 0, 3, 5, 5, 0])).tolist() == [3, 3, 5]
+    assert ctc_targets(torch.tensor([0, 0, 0])).tolist() == []
+    assert ctc_targets(torch.tensor([2, 2, 7])).tolist() == [2, 7]
+    inventory = ["_", "p", "b", "A:", "s", "_:"]
+    # visemes: _ -> sil 0, p b -> PP 1, A: -> aa 10, s -> SS 7, _: -> sil 0
+    assert token_map(inventory) == (0, 1, 1, 10, 7, 0)
+    assert token_map(inventory, unit="phoneme") == (0, 1, 2, 3, 4, 0)
+    assert vocabulary_size(inventory) == 15 and vocabulary_size(inventory, "phoneme") == 6
+    model = SelfTalk(config(label_to_token=token_map(inventory)))
+    frames = torch.tensor([0, 1, 2, 2, 3, 0, 5, 4, 4])
+    # tokens 0 1 1 1 10 0 0 7 7: /p b/ merge into one PP; both pauses are blank
+    assert model.label_targets(frames).tolist() == [1, 10, 7]
+    phon = SelfTalk(config(label_to_token=token_map(inventory, "phoneme"), vocab_size=6))
+    assert phon.label_targets(frames).tolist() == [1, 2, 3, 4]
+
+
+def test_loss_decreases_on_one_clip():
+    torch.manual_seed(0)
+    model = SelfTalk(config())
+    batch = clip()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(40):
+        out = model(batch)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        first = first or dict(out.logs)
+    last = model(batch).logs
+    assert last["loss"] < 0.5 * first["loss"]
+    assert last["rec"] < 0.5 * first["rec"]
+    assert last["ctc_gt"] < first["ctc_gt"] and last["ctc"] < first["ctc"]
+
+
+def test_missing_phonemes_trains_reconstruction_only(caplog):
+    torch.manual_seed(0)
+    model = SelfTalk(config())
+    with caplog.at_level(logging.WARNING, logger="p3d.models.selftalk"):
+        out = model(clip(phonemes=False))
+    assert out.logs["lipread"] == 0.0
+    assert all(math.isnan(out.logs[k]) for k in ("ctc", "ctc_gt", "feat"))
+    c = model.config
+    assert out.loss.item() == pytest.approx(c.w_rec * out.logs["rec"] + c.w_vel * out.logs["vel"], rel=1e-6)
+    assert "lip-reading terms skipped" in caplog.text
+    out.loss.backward()
+    assert all(p.grad is None for p in model.interpreter.parameters())
+
+
+class FakeRecogniser(nn.Module):
+    """A frozen 'ASR' at 50 Hz: frames of 320 samples -> hidden (1, N, H) and logits (1, N, C)."""
+
+    def __init__(self, hidden: int, vocab: int) -> None:
+        super().__init__()
+        torch.manual_seed(123)
+        self.frame = nn.Linear(320, hidden)
+        self.lm_head = nn.Linear(hidden, vocab)
+        self.calls = 0
+
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.calls += 1
+        n = audio.shape[1] // 320
+        h = torch.tanh(self.frame(100 * audio[:, : n * 320].reshape(1, n, 320)))
+        return h, self.lm_head(h)
+
+
+def test_asr_targets_with_a_fake_recogniser():
+    torch.manual_seed(0)
+    cfg = config(targets="asr", vocab_size=7)
+    asr = FakeRecogniser(cfg.interp_dim, 7)
+    model = SelfTalk(cfg, recogniser=asr)
+    batch = clip(phonemes=False)  # ASR targets need no labels
+    out = model(batch)
+    assert asr.calls == 1
+    assert out.logs["lipread"] == 1.0 and all(math.isfinite(out.logs[k]) for k in ("ctc", "feat", "ctc_gt"))
+    _, logits = asr(batch.audio[None])
+    assert out.logs["target_len"] == len(ctc_targets(logits[0].argmax(-1)))
+    out.loss.backward()
+    assert all(p.grad is None and not p.requires_grad for p in asr.parameters())  # frozen
+    assert not any(k.startswith("_recogniser") or "lm_head" in k and "interpreter" not in k
+                   for k in model.state_dict())  # never checkpointed
+    # mismatches are reported, not broadcast
+    with pytest.raises(InputError, match="hidden size"):
+        SelfTalk(cfg, recogniser=FakeRecogniser(cfg.interp_dim + 1, 7))(batch)
+    with pytest.raises(InputError, match="logits"):
+        SelfTalk(cfg, recogniser=FakeRecogniser(cfg.interp_dim, 9))(batch)
+    with pytest.raises(InputError, match="recogniser"):
+        SelfTalk(cfg)(batch)
+
+
+def test_predict_long_sequence_and_determinism():
+    torch.manual_seed(0)
+    model = SelfTalk(config(dropout=0.1, interp_dropout=0.1))
+    nn.init.normal_(model.animator.head.weight, std=0.05)  # a non-trivial output
+    batch = clip(n_frames=650)
+    model.train()
+    a = model.predict(batch.audio, batch.template, 0, 650)
+    b = model.predict(batch.audio, batch.template, 0, 650)
+    assert a.shape == (650, V, 3) and torch.isfinite(a).all()
+    assert torch.equal(a, b) and not a.requires_grad  # eval mode inside, no graph
+    assert model.training  # mode restored
+    # one-hot style embedding: another training identity gives another output
+    assert not torch.allclose(a, model.predict(batch.audio, batch.template, 2, 650))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    cfg = config(lip_indices=(1, 3, 5, 7), label_to_token=token_map(["_", "p", "A:", "s", "m", "u:", "f", "t"]))
+    model = SelfTalk(cfg)
+    nn.init.normal_(model.animator.head.weight, std=0.05)
+    path = tmp_path / "selftalk.pt"
+    model.save(path)
+    loaded = talker_class("selftalk").load(path)
+    assert isinstance(loaded, SelfTalk) and loaded.config == cfg
+    assert loaded.config.lip_indices == (1, 3, 5, 7)
+    batch = clip()
+    assert torch.equal(model.predict(batch.audio, batch.template, 1, 12),
+                       loaded.predict(batch.audio, batch.template, 1, 12))
+    assert SelfTalkConfig.from_dict(dataclasses.asdict(cfg)) == cfg
+
+
+def test_lip_region_only_is_read():
+    torch.manual_seed(0)
+    model = SelfTalk(config(lip_indices=(0, 1, 2, 3)))
+    batch = clip()
+    base = model(batch).logs["ctc_gt"]
+    moved = dataclasses.replace(batch, vertices=batch.vertices.clone())
+    moved.vertices[:, 10:] += 1.0  # outside the lip region
+    assert model(moved).logs["ctc_gt"] == pytest.approx(base, rel=1e-6)
+    moved.vertices[:, 2] += 1.0  # inside it
+    assert model(moved).logs["ctc_gt"] != pytest.approx(base, rel=1e-6)
+
+
+def test_bad_input_raises_input_error():
+    model = SelfTalk(config())
+    batch = clip()
+    bad = [
+        dataclasses.replace(batch, vertices=batch.vertices[:, :-1]),  # 19 vertices
+        dataclasses.replace(batch, template=batch.template[:-1]),
+        dataclasses.replace(batch, phonemes=batch.phonemes[:-1]),  # 11 labels for 12 frames
+        dataclasses.replace(batch, phonemes=batch.phonemes.float()),
+        dataclasses.replace(batch, phonemes=batch.phonemes + 20),  # beyond the 15-token vocabulary
+        dataclasses.replace(batch, vertices=batch.vertices.clone().index_fill_(0, torch.tensor([3]), float("nan"))),
+        dataclasses.replace(batch, style=STYLES),
+        dataclasses.replace(batch, audio=batch.audio[None]),
+        dataclasses.replace(batch, vertices=None),
+    ]
+    for b in bad:
+        with pytest.raises(InputError):
+            model(b)
+    with pytest.raises(InputError, match="template"):
+        model.predict(batch.audio, torch.zeros(V + 1, 3), 0, 12)
+    with pytest.raises(InputError, match="n_frames"):
+        model.predict(batch.audio, batch.template, 0, 0)
+    with pytest.raises(InputError, match="lip_indices"):
+        config(lip_indices=(0, V))
+    with pytest.raises(InputError, match="targets"):
+        config(targets="text")
+    with pytest.raises(InputError, match="label_to_token"):
+        config(label_to_token=(0, 15))
+
+
+def test_presets():
+    for name in ("smoke", "cpu", "paper"):
+        c = SelfTalkConfig.from_preset(name)
+        assert c.n_vertices == 5023 and c.fps == 30.0
+    paper = SelfTalkConfig.from_preset("paper")
+    # official main.py weights, feature_dim 512 (VOCASET), interpreter nn.Transformer(1024) + lm_head 33
+    assert (paper.w_rec, paper.w_vel, paper.w_feat, paper.w_ctc, paper.w_ctc_gt) == (1000, 1000, 1e-3, 1e-4, 0)
+    assert (paper.dim, paper.interp_dim, paper.vocab_size, paper.targets) == (512, 1024, 33, "asr")
+    assert not paper.style_embedding
+    assert SelfTalkConfig.from_preset("cpu").targets == "labels"
