@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from p3d.errors import InputError
-from p3d.models.selftalk import SelfTalk, SelfTalkConfig, ctc_targets, token_map, vocabulary_size
+from p3d.models import load_model
+from p3d.models.selftalk import CTCRecogniser, SelfTalk, SelfTalkConfig, ctc_targets, token_map, vocabulary_size
 from p3d.models.talker import TalkerBatch, talker_class
 
 V, STYLES, FPS, SR = 20, 3, 30.0, 16000
@@ -144,8 +145,7 @@ def test_asr_targets_with_a_fake_recogniser():
     assert out.logs["target_len"] == len(ctc_targets(logits[0].argmax(-1)))
     out.loss.backward()
     assert all(p.grad is None and not p.requires_grad for p in asr.parameters())  # frozen
-    assert not any(k.startswith("_recogniser") or "lm_head" in k and "interpreter" not in k
-                   for k in model.state_dict())  # never checkpointed
+    assert all(k.split(".")[0] in ("animator", "interpreter") for k in model.state_dict())  # ASR not saved
     # mismatches are reported, not broadcast
     with pytest.raises(InputError, match="hidden size"):
         SelfTalk(cfg, recogniser=FakeRecogniser(cfg.interp_dim + 1, 7))(batch)
@@ -153,6 +153,28 @@ def test_asr_targets_with_a_fake_recogniser():
         SelfTalk(cfg, recogniser=FakeRecogniser(cfg.interp_dim, 9))(batch)
     with pytest.raises(InputError, match="recogniser"):
         SelfTalk(cfg)(batch)
+
+
+def test_local_wav2vec2_ctc_recogniser(tmp_path):
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    torch.manual_seed(0)
+    cfg = config(targets="asr", vocab_size=7)
+    w2v = Wav2Vec2Config(hidden_size=cfg.interp_dim, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                         conv_dim=(8,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+                         vocab_size=7, pad_token_id=0)
+    Wav2Vec2ForCTC(w2v).save_pretrained(tmp_path / "asr")
+    asr = CTCRecogniser(tmp_path / "asr")
+    model = SelfTalk(cfg, recogniser=asr)
+    model.train()
+    assert not asr.training and not any(p.requires_grad for p in asr.parameters())
+    batch = clip(phonemes=False)
+    hidden, logits = asr(batch.audio[None])
+    assert hidden.shape == (1, 19, cfg.interp_dim) and logits.shape == (1, 19, 7)  # 0.4 s at 50 Hz
+    out = model(batch)
+    assert math.isfinite(out.logs["ctc"]) and math.isfinite(out.logs["feat"])
+    with pytest.raises(InputError, match="not a local"):
+        CTCRecogniser(tmp_path / "missing")
 
 
 def test_predict_long_sequence_and_determinism():
@@ -184,6 +206,8 @@ def test_checkpoint_round_trip(tmp_path):
     assert torch.equal(model.predict(batch.audio, batch.template, 1, 12),
                        loaded.predict(batch.audio, batch.template, 1, 12))
     assert SelfTalkConfig.from_dict(dataclasses.asdict(cfg)) == cfg
+    rebuilt = load_model(path)
+    assert isinstance(rebuilt, SelfTalk) and not rebuilt.training
 
 
 def test_lip_region_only_is_read():

@@ -11,7 +11,8 @@ Modules (official ``psyai-net/SelfTalk_release@f9b5e0a``, ``SelfTalk.py`` / ``ma
   ``Linear(D -> V*3)`` = vertices - template; + template = absolute vertices. D = 512 (VOCASET).
   Non-autoregressive: one pass for any length, no 600-frame limit.
 - **speech recogniser**: a frozen CTC ASR (officially ``Wav2Vec2ForCTC``, same checkpoint); supplied
-  by the caller (:meth:`SelfTalk.set_recogniser`), never part of the checkpoint.
+  by the caller (:meth:`SelfTalk.set_recogniser`; :class:`CTCRecogniser` reads a local folder), never
+  part of the checkpoint.
 - **lip-reading interpreter** :class:`LipReadingInterpreter`: lip-region motion (vertices - template
   on ``lip_indices``, FLAME's 254-entry ``lips`` list officially; the whole mesh when none is given)
   -> ``Linear(3 L -> 1024)`` -> linear interpolation from ``fps`` to the ASR rate (50 Hz) ->
@@ -92,6 +93,9 @@ class SelfTalkConfig(PresetConfig):
     ``interp_encoder_layers``, ``interp_decoder_layers``, ``interp_ff``, ``interp_dropout``, ``ctc_rate``
     (Hz of the interpreter's frames with label targets), ``vocab_size`` (tokens incl. blank 0),
     ``targets`` and ``label_to_token`` (module docstring). Loss weights ``w_*`` (module docstring).
+    ``audio``: at ``paper`` set ``wav2vec2_path`` to a local copy of the official
+    ``wav2vec2-large-xlsr-53-english`` (hidden 1024; the interpreter's 1024 matches the recogniser's).
+    With ``targets="labels"``, ``label_to_token`` must cover the corpus' label ids (:func:`token_map`).
     """
 
     n_vertices: int = 5023
@@ -266,6 +270,52 @@ def _ctc(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # (N, 1, C)
     return F.ctc_loss(log_probs, target[None], torch.tensor([log_probs.shape[0]]), torch.tensor([target.numel()]),
                       blank=BLANK, reduction="mean", zero_infinity=True)
+
+
+class CTCRecogniser(nn.Module):
+    """The frozen speech recogniser of ``targets="asr"``: a local ``transformers.Wav2Vec2ForCTC`` folder
+    (officially ``jonatasgrosman/wav2vec2-large-xlsr-53-english``: 1024-d hidden states, 33 tokens,
+    blank = ``<pad>`` = 0), read with ``local_files_only`` (nothing is downloaded).
+
+    ``recogniser(audio (1, S) 16 kHz) -> (hidden (1, N, H), logits (1, N, C))`` at 50 Hz: the last
+    hidden state of ``wav2vec2`` and ``lm_head`` of it, as the official subclass. The waveform is
+    normalised per utterance (``Wav2Vec2Processor``'s ``do_normalize``). Always in eval mode (the
+    official module follows ``model.train()``, so its targets see dropout and time masking; here they
+    are deterministic).
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        import os
+
+        folder = os.fspath(path)
+        if not os.path.isfile(os.path.join(folder, "config.json")):
+            raise InputError(f"recogniser {folder}: not a local Wav2Vec2ForCTC folder (needs config.json and "
+                             f"weights, the layout of save_pretrained); nothing is downloaded")
+        from transformers import Wav2Vec2ForCTC
+
+        try:
+            self.model = Wav2Vec2ForCTC.from_pretrained(folder, local_files_only=True)
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"recogniser {folder}: cannot load a Wav2Vec2ForCTC model "
+                             f"({type(exc).__name__}: {exc})") from None
+        if self.model.config.pad_token_id not in (None, BLANK):
+            raise InputError(f"recogniser {folder}: its CTC blank (pad_token_id) is "
+                             f"{self.model.config.pad_token_id}, SelfTalk's CTC uses blank {BLANK}")
+        self.hidden_size = int(self.model.config.hidden_size)
+        self.vocab_size = int(self.model.config.vocab_size)
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> CTCRecogniser:
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        audio = audio.float()
+        audio = (audio - audio.mean(dim=1, keepdim=True)) / torch.sqrt(audio.var(dim=1, keepdim=True) + 1e-7)
+        hidden = self.model.wav2vec2(audio).last_hidden_state
+        return hidden, self.model.lm_head(hidden)
 
 
 class SelfTalk(Talker):
@@ -446,5 +496,5 @@ class SelfTalk(Talker):
         return ctc_targets(logits[0].argmax(-1))
 
 
-__all__ = ["Animator", "LipReadingInterpreter", "SelfTalk", "SelfTalkConfig", "ctc_targets", "interpolate_frames",
+__all__ = ["Animator", "CTCRecogniser", "LipReadingInterpreter", "SelfTalk", "SelfTalkConfig", "ctc_targets", "interpolate_frames",
            "token_map", "vocabulary_size"]
