@@ -1,0 +1,315 @@
+"""CodeTalker: VQ quantiser (nearest code, straight-through), masks by hand, both stages' shapes, freezing and
+learning, the incremental rollout against the official step-by-step algorithm, long clips, checkpoints, errors."""
+import dataclasses
+
+import pytest
+import torch
+
+from p3d.errors import InputError
+from p3d.models.audio_encoder import AudioEncoderConfig
+from p3d.models.codetalker import (CodeTalker, CodeTalkerConfig, VectorQuantizer, alibi_slopes, alignment_mask,
+                                   biased_causal_mask, perplexity)
+from p3d.models.talker import TalkerBatch, talker_class
+
+V = 20
+SR = 16000
+FPS = 30
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_config(**overrides) -> CodeTalkerConfig:
+    return CodeTalkerConfig.from_preset("smoke", n_vertices=V, n_styles=3, **overrides)
+
+
+def make_model(seed: int = 0, **overrides) -> CodeTalker:
+    torch.manual_seed(seed)
+    return CodeTalker(tiny_config(**overrides))
+
+
+def make_clip(n_frames: int = 10, seed: int = 1, style: int = 1) -> TalkerBatch:
+    """A clip whose motion is a smooth function of time (learnable), random audio, a random template."""
+    g = torch.Generator().manual_seed(seed)
+    template = torch.randn(V, 3, generator=g)
+    t = torch.arange(n_frames, dtype=torch.float32)[:, None, None]
+    basis = torch.randn(2, V, 3, generator=g)
+    motion = 0.01 * (torch.sin(0.7 * t) * basis[0] + torch.cos(0.3 * t) * basis[1])
+    audio = 0.1 * torch.randn(n_frames * SR // FPS, generator=g)
+    return TalkerBatch(audio=audio, template=template, style=style, vertices=template + motion, stem="clip")
+
+
+def train_steps(model: CodeTalker, batch: TalkerBatch, steps: int, lr: float = 1e-3) -> list[float]:
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        out = model(batch)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        losses.append(float(out.loss.detach()))
+    return losses
+
+
+# ---------------------------------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize("preset", ["smoke", "cpu", "paper"])
+def test_presets_round_trip_through_dict(preset):
+    config = CodeTalkerConfig.from_preset(preset)
+    assert config.n_codes == 256 and config.beta == 0.25
+    assert CodeTalkerConfig.from_dict(dataclasses.asdict(config)) == config
+
+
+def test_paper_preset_is_the_official_vocaset_config():
+    c = CodeTalkerConfig.from_preset("paper")
+    assert (c.n_vertices, c.n_styles, c.fps) == (5023, 8, 30)
+    assert (c.vq_dim, c.vq_layers, c.vq_heads, int(c.vq_dim * c.vq_mlp_ratio)) == (1024, 6, 8, 1536)
+    assert (c.n_face, c.code_dim, c.latent_dim) == (16, 64, 1024)
+    assert (c.dim, c.layers, c.heads, c.ffn) == (1024, 6, 4, 2048)
+    assert (c.quant_weight, c.motion_weight, c.reg_weight, c.teacher_forcing) == (1.0, 1.0, 1.0, True)
+    assert c.audio.kind == "wav2vec2"
+
+
+def test_registry_and_bad_config():
+    assert talker_class("codetalker") is CodeTalker
+    with pytest.raises(InputError):
+        tiny_config(dim=30, heads=4)
+    with pytest.raises(InputError):
+        tiny_config(n_face=0)
+
+
+# ---------------------------------------------------------------------------------------------------- parts
+
+
+def test_quantizer_picks_the_nearest_code_with_straight_through_gradient():
+    vq = VectorQuantizer(n_codes=4, code_dim=2, beta=0.25)
+    with torch.no_grad():
+        vq.codebook.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
+    z = torch.tensor([[0.9, 0.2], [0.1, 0.8], [-0.6, -0.4], [0.1, -0.1]], requires_grad=True)
+    z_q, loss, idx = vq(z)
+    assert idx.tolist() == [1, 2, 3, 0]
+    assert torch.equal(z_q.detach(), vq.codebook.weight[idx].detach())
+    # Loss: beta * ||z - sg[e]||^2 + ||sg[z] - e||^2 (means); both terms have the same value here.
+    mse = ((z.detach() - vq.codebook.weight[idx].detach()) ** 2).mean()
+    assert torch.isclose(loss, 1.25 * mse)
+    # Straight-through: d(z_q)/dz is the identity; the codebook gets gradient from the loss only.
+    w = torch.randn(4, 2)
+    (z_q * w).sum().backward()
+    assert torch.allclose(z.grad, w)
+    assert vq.codebook.weight.grad is None
+    loss.backward()
+    assert vq.codebook.weight.grad is not None and vq.codebook.weight.grad[idx].abs().sum() > 0
+
+
+def test_perplexity_counts_code_usage():
+    assert perplexity(torch.zeros(10, dtype=torch.long), 256) == pytest.approx(1.0)
+    assert perplexity(torch.arange(8), 256) == pytest.approx(8.0, rel=1e-5)
+
+
+def test_masks_by_hand():
+    assert alibi_slopes(4) == [1 / 4, 1 / 16, 1 / 64, 1 / 256]
+    mask = biased_causal_mask(4, n_heads=4, period=2)
+    assert mask.shape == (4, 4, 4)
+    inf = float("-inf")
+    # distance in whole periods: floor((i - j) / 2); -inf above the diagonal (no future frames)
+    expected = torch.tensor([[0, inf, inf, inf], [0, 0, inf, inf], [-1, 0, 0, inf], [-1, -1, 0, 0]])
+    for h, slope in enumerate(alibi_slopes(4)):
+        assert torch.equal(mask[h], torch.where(torch.isinf(expected), expected, slope * expected))
+    assert torch.equal(alignment_mask(3, 3), torch.tensor([[False, True, True], [True, False, True],
+                                                           [True, True, False]]))
+    with pytest.raises(InputError):
+        alignment_mask(4, 3)
+
+
+# ---------------------------------------------------------------------------------------------------- stages
+
+
+def test_forward_shapes_in_both_stages():
+    model = make_model()
+    batch = make_clip(9)
+    assert model.stage == "vqvae" and model.training_stages == ("vqvae", "speech")
+    out = model(batch)
+    assert out.vertices.shape == (9, V, 3) and out.vertices.requires_grad and out.loss.ndim == 0
+    assert set(out.logs) == {"loss_rec", "loss_quant", "perplexity"}
+    assert out.loss.item() == pytest.approx(out.logs["loss_rec"] + out.logs["loss_quant"], rel=1e-5)
+    model.set_stage("speech")
+    out = model(batch)
+    assert out.vertices.shape == (9, V, 3) and out.vertices.requires_grad
+    assert set(out.logs) == {"loss_motion", "loss_reg"}
+    # the absolute vertices carry the graph to the speech side (what a perceptual loss needs)
+    out.vertices.sum().backward()
+    assert model.feat_map.weight.grad is not None and model.feat_map.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.vqvae.parameters())
+
+
+def test_set_stage_freezes_the_right_parts():
+    model = make_model()
+    speech = [p for n, p in model.named_parameters() if not n.startswith("vqvae.")]
+    assert all(p.requires_grad for p in model.vqvae.parameters()) and not any(p.requires_grad for p in speech)
+    model.set_stage("speech")
+    assert not any(p.requires_grad for p in model.vqvae.parameters()) and all(p.requires_grad for p in speech)
+    model.train()
+    assert model.training and not model.vqvae.training and model.decoder.training
+    model.set_stage("vqvae")
+    assert model.vqvae.training
+    with pytest.raises(InputError):
+        model.set_stage("stage2")
+
+
+def test_speech_stage_keeps_what_the_audio_encoder_froze(monkeypatch):
+    import p3d.models.codetalker as ct
+
+    real = ct.build_audio_encoder
+
+    def frozen_first_conv(config, pretrained=True):
+        enc = real(config, pretrained)
+        enc.convs[0].requires_grad_(False)  # as wav2vec2's frozen CNN feature extractor
+        return enc
+
+    monkeypatch.setattr(ct, "build_audio_encoder", frozen_first_conv)
+    model = make_model()
+    model.set_stage("speech")
+    assert not any(p.requires_grad for p in model.audio_encoder.convs[0].parameters())
+    assert all(p.requires_grad for p in model.audio_encoder.convs[2].parameters())
+
+
+def test_codebook_and_vqvae_unchanged_by_a_speech_step():
+    model = make_model()
+    model.set_stage("speech")
+    before = {k: v.clone() for k, v in model.vqvae.state_dict().items()}
+    feat_map = model.feat_map.weight.clone()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)  # all parameters, with decay
+    out = model(make_clip())
+    opt.zero_grad()
+    out.loss.backward()
+    opt.step()
+    after = model.vqvae.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not torch.equal(feat_map, model.feat_map.weight)
+
+
+def test_both_stages_learn_one_clip():
+    model = make_model()
+    batch = make_clip(12)
+    losses = train_steps(model, batch, 60, lr=3e-3)
+    assert losses[-1] < 0.2 * losses[0]
+    # Stage 2 needs a usable prior: with a barely trained VQ-VAE (40 steps at 1e-3) its loss wanders.
+    model.set_stage("speech")
+    losses = train_steps(model, batch, 40)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_training_without_teacher_forcing_runs_the_rollout():
+    model = make_model(teacher_forcing=False)
+    model.set_stage("speech")
+    out = model(make_clip(6))
+    assert out.vertices.shape == (6, V, 3)
+    out.loss.backward()
+    assert model.feat_map.weight.grad is not None
+
+
+# ---------------------------------------------------------------------------------------------------- prediction
+
+
+def official_rollout(model: CodeTalker, audio: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:
+    """The official ``predict`` loop, re-running the whole decoder on the prefix at every step: -> z_hat."""
+    feats_audio = model._audio_features(audio, n_frames)
+    style_vec = model._style_vector(style, audio.device)
+    tokens = style_vec
+    for i in range(n_frames):
+        feats = model.decode_features(tokens, feats_audio)
+        if i < n_frames - 1:
+            motion = model.vqvae.decode(model.vqvae.quantizer(feats)[0])
+            tokens = torch.cat([tokens, model.vertex_map(motion[:, -1:]) + style_vec], dim=1)
+    return feats
+
+
+def test_predict_matches_the_official_step_by_step_algorithm():
+    model = make_model(fps=4)  # a short period, so that the ALiBi bias is not zero within 12 frames
+    batch = make_clip(12)
+    train_steps(model, batch, 5)
+    model.set_stage("speech")
+    train_steps(model, batch, 5, lr=1e-2)  # feat_map leaves zero, so codes differ per frame
+    model.train()
+    pred = model.predict(batch.audio, batch.template, 2, 12)
+    assert model.training  # mode restored
+    assert pred.shape == (12, V, 3) and not pred.requires_grad
+    model.eval()
+    with torch.no_grad():
+        reference = official_rollout(model, batch.audio, 2, 12)
+        feats = model._rollout(model._audio_features(batch.audio, 12), model._style_vector(2, "cpu"), 12)
+        decoded = model.vqvae.decode(model.vqvae.quantizer(reference)[0]).view(12, V, 3) + batch.template
+    assert reference.abs().max() > 1e-3  # not the zero-initialised output
+    assert torch.allclose(feats, reference, rtol=1e-4, atol=1e-7)
+    assert torch.allclose(pred, decoded, atol=1e-6)
+    assert model.predict(batch.audio, batch.template, 0, 1).shape == (1, V, 3)
+
+
+def test_long_sequences_past_600_frames():
+    model = make_model()
+    model.set_stage("speech")
+    batch = make_clip(700)
+    out = model(batch)
+    assert out.vertices.shape == (700, V, 3) and torch.isfinite(out.loss)
+    model = make_model(vq_dim=8, vq_heads=1, dim=8, heads=2, ffn=16, n_face=1, code_dim=4)
+    pred = model.predict(batch.audio[: 610 * SR // FPS], batch.template, 0, 610)
+    assert pred.shape == (610, V, 3) and torch.isfinite(pred).all()
+
+
+# ---------------------------------------------------------------------------------------------------- checkpoints
+
+
+def test_checkpoint_round_trip_keeps_weights_and_stage(tmp_path):
+    model = make_model()
+    batch = make_clip(8)
+    train_steps(model, batch, 3)
+    model.set_stage("speech")
+    train_steps(model, batch, 3, lr=1e-2)
+    model.save(tmp_path / "ct.pt")
+    loaded = CodeTalker.load(tmp_path / "ct.pt")
+    assert loaded.config == model.config and loaded.stage == "speech"
+    assert not any(p.requires_grad for p in loaded.vqvae.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    assert torch.equal(model.predict(batch.audio, batch.template, 1, 8),
+                       loaded.predict(batch.audio, batch.template, 1, 8))
+    # the trainer's resume path: load_state_dict into a fresh model (stage "vqvae") restores stage "speech"
+    fresh = make_model(seed=5)
+    fresh.load_state_dict(model.state_dict())
+    assert fresh.stage == "speech" and not fresh.vqvae.training and fresh.feat_map.weight.requires_grad
+
+
+# ---------------------------------------------------------------------------------------------------- errors
+
+
+def test_bad_input_raises_input_error():
+    model = make_model()
+    batch = make_clip(6)
+    wrong_v = dataclasses.replace(batch, vertices=torch.zeros(6, V + 1, 3))
+    with pytest.raises(InputError, match="vertices"):
+        model(wrong_v)
+    with pytest.raises(InputError, match="template"):
+        model(dataclasses.replace(batch, template=torch.zeros(V + 1, 3)))
+    with pytest.raises(InputError, match="style"):
+        model(dataclasses.replace(batch, style=3))
+    with pytest.raises(InputError, match="frame"):
+        model(dataclasses.replace(batch, vertices=batch.vertices[:1]))
+    nan = batch.vertices.clone()
+    nan[2, 3, 0] = float("nan")
+    with pytest.raises(InputError, match="NaN"):
+        model(dataclasses.replace(batch, vertices=nan))
+    with pytest.raises(InputError, match="ground-truth"):
+        model(dataclasses.replace(batch, vertices=None))
+    with pytest.raises(InputError, match="template"):
+        model.predict(batch.audio, torch.zeros(V - 1, 3), 0, 5)
+    with pytest.raises(InputError, match="audio"):
+        model.predict(batch.audio[None], batch.template, 0, 5)
+    with pytest.raises(InputError, match="n_frames"):
+        model.predict(batch.audio, batch.template, 0, 0)
