@@ -1,5 +1,6 @@
-"""CodeTalker: VQ quantiser (nearest code, straight-through), masks by hand, both stages' shapes, freezing and
-learning, the incremental rollout against the official step-by-step algorithm, long clips, checkpoints, errors."""
+"""CodeTalker: VQ quantiser (nearest code, straight-through), both stages' shapes, freezing and learning, the
+incremental rollout against the official step-by-step algorithm, long clips, checkpoints, errors. (The masks it
+shares with FaceFormer are checked by hand in test_faceformer.py.)"""
 import dataclasses
 
 import pytest
@@ -7,8 +8,7 @@ import torch
 
 from p3d.errors import InputError
 from p3d.models.audio_encoder import AudioEncoderConfig
-from p3d.models.codetalker import (CodeTalker, CodeTalkerConfig, VectorQuantizer, alibi_slopes, alignment_mask,
-                                   biased_causal_mask, perplexity)
+from p3d.models.codetalker import CodeTalker, CodeTalkerConfig, VectorQuantizer, perplexity
 from p3d.models.talker import TalkerBatch, talker_class
 
 V = 20
@@ -112,21 +112,6 @@ def test_quantizer_picks_the_nearest_code_with_straight_through_gradient():
 def test_perplexity_counts_code_usage():
     assert perplexity(torch.zeros(10, dtype=torch.long), 256) == pytest.approx(1.0)
     assert perplexity(torch.arange(8), 256) == pytest.approx(8.0, rel=1e-5)
-
-
-def test_masks_by_hand():
-    assert alibi_slopes(4) == [1 / 4, 1 / 16, 1 / 64, 1 / 256]
-    mask = biased_causal_mask(4, n_heads=4, period=2)
-    assert mask.shape == (4, 4, 4)
-    inf = float("-inf")
-    # distance in whole periods: floor((i - j) / 2); -inf above the diagonal (no future frames)
-    expected = torch.tensor([[0, inf, inf, inf], [0, 0, inf, inf], [-1, 0, 0, inf], [-1, -1, 0, 0]])
-    for h, slope in enumerate(alibi_slopes(4)):
-        assert torch.equal(mask[h], torch.where(torch.isinf(expected), expected, slope * expected))
-    assert torch.equal(alignment_mask(3, 3), torch.tensor([[False, True, True], [True, False, True],
-                                                           [True, True, False]]))
-    with pytest.raises(InputError):
-        alignment_mask(4, 3)
 
 
 # ---------------------------------------------------------------------------------------------------- stages
@@ -313,3 +298,28 @@ def test_bad_input_raises_input_error():
         model.predict(batch.audio[None], batch.template, 0, 5)
     with pytest.raises(InputError, match="n_frames"):
         model.predict(batch.audio, batch.template, 0, 0)
+
+
+def test_wav2vec2_audio_encoder_keeps_its_frozen_cnn_and_round_trips(tmp_path):
+    """With a (tiny, randomly initialised, saved) local wav2vec2: the CNN stays frozen in the speech stage and a
+    checkpoint rebuilds the model from the folder's config."""
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    torch.manual_seed(0)
+    cfg = Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=24,
+                         conv_dim=(8,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+    Wav2Vec2Model(cfg).save_pretrained(tmp_path / "w2v")
+    model = make_model(audio=AudioEncoderConfig(kind="wav2vec2", wav2vec2_path=str(tmp_path / "w2v")))
+    model.set_stage("speech")
+    cnn = model.audio_encoder.model.feature_extractor
+    assert not any(p.requires_grad for p in cnn.parameters())
+    assert all(p.requires_grad for p in model.audio_encoder.model.encoder.parameters())
+    batch = make_clip(6)
+    out = model(batch)
+    assert out.vertices.shape == (6, V, 3)
+    model.save(tmp_path / "ct.pt")
+    loaded = CodeTalker.load(tmp_path / "ct.pt")
+    assert loaded.stage == "speech"
+    assert not any(p.requires_grad for p in loaded.audio_encoder.model.feature_extractor.parameters())
+    pred = model.predict(batch.audio, batch.template, 0, 6)
+    assert torch.equal(pred, loaded.predict(batch.audio, batch.template, 0, 6))

@@ -27,10 +27,11 @@ are frozen (``requires_grad = False`` and kept in eval mode):
 - style: ``nn.Embedding(n_styles, dim)`` over the training identities (the official ``nnemb``; equal to a
   bias-free linear map of the one-hot vector), added to every input token;
 - inputs: token 0 is the style vector, token t > 0 is ``Linear(V*3 -> dim)(m_{t-1}) + style``; periodic
-  positional encoding (period ``fps``) and dropout;
+  positional encoding (period ``fps``, :func:`p3d.models.faceformer.periodic_encoding`) and dropout;
 - ``nn.TransformerDecoder`` (``layers`` post-norm layers, ``heads`` heads, FFN ``ffn``, ReLU) with FaceFormer's
-  masks: the ALiBi-style biased causal self-attention mask (:func:`biased_causal_mask`) and the alignment mask
-  (:func:`alignment_mask`: frame t attends to audio frame t only);
+  masks (the official ``models/utils.py`` borrows them from FaceFormer, so p3d uses
+  :mod:`p3d.models.faceformer`'s): the ALiBi-style biased causal self-attention mask (``biased_mask``) and the
+  alignment mask (``alignment_mask``: frame t attends to audio frame t only);
 - ``feat_map = Linear(dim -> n_face * code_dim, bias=False)``, zero-initialised; its output ``z_hat`` is
   quantised through the frozen codebook (straight-through) and decoded by the frozen decoder; template added;
 - loss (official stage 2): ``motion_weight * MSE(vertices_hat, vertices) + reg_weight * MSE(z_hat, e_gt)``,
@@ -86,7 +87,6 @@ Units: vertices in the corpus' units (metres for VOCASET / FLAME and the synthet
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import torch
@@ -96,8 +96,9 @@ from torch import nn
 from p3d.errors import InputError
 from p3d.models import PresetConfig
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder
+from p3d.models.faceformer import alignment_mask, biased_mask, periodic_encoding
 from p3d.models.talker import Talker, TalkerBatch, TalkerOutput
-from p3d.models.transformer import Block, sinusoid_table
+from p3d.models.transformer import Block
 
 STAGES = ("vqvae", "speech")
 
@@ -188,45 +189,6 @@ class CodeTalkerConfig(PresetConfig):
         if isinstance(d.get("audio"), dict):
             d["audio"] = AudioEncoderConfig.from_dict(d["audio"])
         return cls(**d)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Masks and positional encoding shared with FaceFormer's design (built for any length).
-
-
-def alibi_slopes(n_heads: int) -> list[float]:
-    """ALiBi head slopes (Press et al. 2022), as FaceFormer / CodeTalker: 4 heads -> 1/4, 1/16, 1/64, 1/256."""
-    def power_of_2(n: int) -> list[float]:
-        start = 2.0 ** (-(2.0 ** -(math.log2(n) - 3)))
-        return [start * start ** i for i in range(n)]
-
-    if math.log2(n_heads).is_integer():
-        return power_of_2(n_heads)
-    closest = 2 ** math.floor(math.log2(n_heads))
-    return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][: n_heads - closest]
-
-
-def biased_causal_mask(n_frames: int, n_heads: int, period: int, device: torch.device | str | None = None
-                       ) -> torch.Tensor:
-    """FaceFormer's biased causal self-attention mask, (n_heads, T, T) float, added to attention logits.
-
-    ``mask[h, i, j] = -slope_h * floor((i - j) / period)`` for ``j <= i`` and ``-inf`` for ``j > i`` (no
-    attention to future frames; distance counted in whole periods).
-    """
-    pos = torch.arange(n_frames, device=device)
-    distance = pos[:, None] - pos[None, :]
-    slopes = torch.tensor(alibi_slopes(n_heads), dtype=torch.float32, device=device)
-    bias = -torch.div(distance.clamp(min=0), period, rounding_mode="floor").float()
-    mask = slopes[:, None, None] * bias[None]
-    return mask.masked_fill((distance < 0)[None], float("-inf"))
-
-
-def alignment_mask(n_frames: int, n_audio: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """FaceFormer's cross-modal alignment mask for audio at the motion rate, (T, S) bool, True = blocked:
-    motion frame t attends to audio frame t only (VOCASET's ``enc_dec_mask``)."""
-    if n_audio < n_frames:
-        raise InputError(f"audio features: {n_audio} frames for {n_frames} motion frames")
-    return ~torch.eye(n_frames, n_audio, dtype=torch.bool, device=device)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -357,7 +319,6 @@ class CodeTalker(Talker):
         self.audio_map = nn.Linear(int(self.audio_encoder.dim), c.dim)
         self.vertex_map = nn.Linear(3 * c.n_vertices, c.dim)
         self.style = nn.Embedding(c.n_styles, c.dim)
-        self.register_buffer("ppe", sinusoid_table(c.fps, c.dim), persistent=False)
         self.ppe_dropout = nn.Dropout(c.dropout)
         layer = nn.TransformerDecoderLayer(c.dim, c.heads, c.ffn, dropout=c.dropout, batch_first=True)
         self.decoder = nn.TransformerDecoder(layer, c.layers)
@@ -458,10 +419,9 @@ class CodeTalker(Talker):
         (B, T, n_face, code_dim) (continuous, before quantisation)."""
         c = self.config
         b, t, _ = tokens.shape
-        pos = torch.arange(t, device=tokens.device) % c.fps
-        x = self.ppe_dropout(tokens + self.ppe[pos])
-        tgt_mask = biased_causal_mask(t, c.heads, c.fps, tokens.device).repeat(b, 1, 1)
-        memory_mask = alignment_mask(t, audio.shape[1], tokens.device)
+        x = self.ppe_dropout(tokens + periodic_encoding(t, c.dim, c.fps).to(tokens))
+        tgt_mask = biased_mask(c.heads, t, c.fps).to(tokens).repeat(b, 1, 1)
+        memory_mask = alignment_mask(t, audio.shape[1]).to(tokens.device)
         out = self.feat_map(self.decoder(x, audio, tgt_mask=tgt_mask, memory_mask=memory_mask))
         return out.view(b, t, c.n_face, c.code_dim)
 
@@ -496,13 +456,14 @@ class CodeTalker(Talker):
         """
         c = self.config
         b = style.shape[0]
-        mask = biased_causal_mask(n_frames, c.heads, c.fps, style.device)
+        mask = biased_mask(c.heads, n_frames, c.fps).to(style)
+        ppe = periodic_encoding(n_frames, c.dim, c.fps).to(style)
         cache: list[torch.Tensor | None] = [None] * len(self.decoder.layers)
         feats: list[torch.Tensor] = []
         codes: list[torch.Tensor] = []
         token = style
         for i in range(n_frames):
-            x = self.ppe_dropout(token + self.ppe[i % c.fps])
+            x = self.ppe_dropout(token + ppe[i])
             row = mask[:, i:i + 1, :i + 1].repeat(b, 1, 1)
             feats.append(self._decoder_step(x, audio[:, i:i + 1], cache, row).view(b, 1, c.n_face, c.code_dim))
             if i == n_frames - 1:
@@ -571,5 +532,4 @@ class CodeTalker(Talker):
         return motion.view(n_frames, self.n_vertices, 3) + template.to(motion.dtype)
 
 
-__all__ = ["CodeTalker", "CodeTalkerConfig", "MotionVQVAE", "VectorQuantizer", "alibi_slopes", "alignment_mask",
-           "biased_causal_mask", "perplexity"]
+__all__ = ["CodeTalker", "CodeTalkerConfig", "MotionVQVAE", "VectorQuantizer", "perplexity"]
