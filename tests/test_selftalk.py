@@ -27,6 +27,7 @@ def one_thread():
 
 
 def config(**overrides) -> SelfTalkConfig:
+    overrides.setdefault("interp_input_scale", 1.0)  # the toy clips move by O(1) units, not millimetres
     return SelfTalkConfig.from_preset("smoke", n_vertices=V, n_styles=STYLES, fps=FPS, **overrides)
 
 
@@ -259,5 +260,5 @@ def test_presets():
     # official main.py weights, feature_dim 512 (VOCASET), interpreter nn.Transformer(1024) + lm_head 33
     assert (paper.w_rec, paper.w_vel, paper.w_feat, paper.w_ctc, paper.w_ctc_gt) == (1000, 1000, 1e-3, 1e-4, 0)
     assert (paper.dim, paper.interp_dim, paper.vocab_size, paper.targets) == (512, 1024, 33, "asr")
-    assert not paper.style_embedding
+    assert not paper.style_embedding and paper.interp_input_scale == 1.0
     assert SelfTalkConfig.from_preset("cpu").targets == "labels"

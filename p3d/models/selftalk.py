@@ -56,7 +56,11 @@ reconstruction and velocity terms only; the lip-reading terms are logged as NaN 
 
 p3d deviations, all in the config: ``style_embedding`` (a FaceFormer-style ``Linear(n_styles -> D,
 bias=False)`` of the one-hot training identity added to every token; the official SelfTalk has no
-style input; on at cpu/smoke, off at paper) and ``w_ctc_gt`` above. Units: vertices in the corpus'
+style input; on at cpu/smoke, off at paper), ``w_ctc_gt`` above, and ``interp_input_scale`` (the
+interpreter's input is ``scale * (vertices - template)``; 1 officially; 1000 at cpu/smoke, i.e.
+millimetres. In a cpu-preset sanity run on a smoke synth-voca corpus (8 clips, lip motion std ~2 mm,
+Adam 1e-3) the ground-truth CTC was still on the all-blank plateau at step 240 in metres (2.51) but
+had begun to fall in millimetres (2.25; 1.65 at step 600). Units: vertices in the corpus'
 units (metres for FLAME and the synthetic corpora), as the official weights assume.
 """
 from __future__ import annotations
@@ -115,6 +119,7 @@ class SelfTalkConfig(PresetConfig):
     interp_decoder_layers: int = 6
     interp_ff: int = 2048
     interp_dropout: float = 0.1
+    interp_input_scale: float = 1.0
     ctc_rate: float = 50.0
     vocab_size: int = 33
     targets: str = "asr"
@@ -154,7 +159,7 @@ class SelfTalkConfig(PresetConfig):
     def presets() -> dict[str, SelfTalkConfig]:
         """``paper``: the official VOCASET model (ASR targets, no style, no ground-truth CTC term).
         ``cpu`` / ``smoke``: small, label targets over 15 visemes, style one-hot, w_ctc_gt = w_ctc."""
-        labels = dict(targets="labels", vocab_size=15, style_embedding=True, w_ctc_gt=1e-4)
+        labels = dict(targets="labels", vocab_size=15, style_embedding=True, w_ctc_gt=1e-4, interp_input_scale=1000.0)
         return {
             "paper": SelfTalkConfig(audio=AudioEncoderConfig.from_preset("paper")),
             "cpu": SelfTalkConfig(
@@ -252,6 +257,7 @@ class LipReadingInterpreter(nn.Module):
         super().__init__()
         c = config
         self.register_buffer("lip_indices", torch.tensor(c.lip_indices, dtype=torch.long), persistent=False)
+        self.input_scale = c.interp_input_scale
         self.lip_map = nn.Linear(3 * c.n_lip, c.interp_dim)
         self.transformer = nn.Transformer(c.interp_dim, c.interp_heads, c.interp_encoder_layers,
                                           c.interp_decoder_layers, c.interp_ff, c.interp_dropout, batch_first=True)
@@ -260,7 +266,7 @@ class LipReadingInterpreter(nn.Module):
     def forward(self, motion: torch.Tensor, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.lip_indices.numel():
             motion = motion[:, :, self.lip_indices]
-        x = interpolate_frames(self.lip_map(motion.flatten(2)), n_out)  # (B, N, D_i)
+        x = interpolate_frames(self.lip_map(self.input_scale * motion.flatten(2)), n_out)  # (B, N, D_i)
         features = self.transformer(x, x)  # the same sequence as source and target (official)
         return features, self.lm_head(features)
 
@@ -496,5 +502,5 @@ class SelfTalk(Talker):
         return ctc_targets(logits[0].argmax(-1))
 
 
-__all__ = ["Animator", "CTCRecogniser", "LipReadingInterpreter", "SelfTalk", "SelfTalkConfig", "ctc_targets", "interpolate_frames",
-           "token_map", "vocabulary_size"]
+__all__ = ["Animator", "CTCRecogniser", "LipReadingInterpreter", "SelfTalk", "SelfTalkConfig", "ctc_targets",
+           "interpolate_frames", "token_map", "vocabulary_size"]
