@@ -265,10 +265,54 @@ def test_checkpoint_round_trip_keeps_weights_and_stage(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
     assert torch.equal(model.predict(batch.audio, batch.template, 1, 8),
                        loaded.predict(batch.audio, batch.template, 1, 8))
+    from p3d.models import load_model
+
+    assert load_model(tmp_path / "ct.pt").stage == "speech"
     # the trainer's resume path: load_state_dict into a fresh model (stage "vqvae") restores stage "speech"
     fresh = make_model(seed=5)
     fresh.load_state_dict(model.state_dict())
     assert fresh.stage == "speech" and not fresh.vqvae.training and fresh.feat_map.weight.requires_grad
+
+
+class OneClip:
+    """A one-clip data source for :func:`p3d.train.trainer.train`."""
+
+    def __init__(self, batch: TalkerBatch) -> None:
+        self.batch = batch
+
+    def __len__(self) -> int:
+        return 1
+
+    def collate(self, indices: list[int]) -> TalkerBatch:
+        return self.batch
+
+
+def test_two_stage_protocol_with_the_trainer(tmp_path):
+    """The module docstring's recipe: train(vqvae) -> set_stage("speech") -> train(speech); a rerun resumes."""
+    from p3d.train.trainer import TrainConfig, train
+
+    def step_fn(model, batch, generator):
+        out = model(batch)
+        return out.loss, out.logs
+
+    def run(model):
+        cfg = TrainConfig(steps=4, batch_size=1, lr=1e-3, checkpoint_every=2, log_every=1)
+        r1 = train(model, OneClip(make_clip(8)), step_fn, cfg, tmp_path / "vqvae", progress=False)
+        codebook = model.vqvae.quantizer.codebook.weight.clone()
+        model.set_stage("speech")
+        r2 = train(model, OneClip(make_clip(8)), step_fn, cfg, tmp_path / "speech", progress=False)
+        return r1, r2, codebook
+
+    model = make_model()
+    r1, r2, codebook = run(model)
+    assert (r1["step"], r2["step"]) == (4, 4) and model.stage == "speech"
+    assert torch.equal(codebook, model.vqvae.quantizer.codebook.weight)
+    assert "loss_rec" in (tmp_path / "vqvae" / "metrics.csv").read_text()
+    assert "loss_motion" in (tmp_path / "speech" / "metrics.csv").read_text()
+    again = make_model(seed=3)
+    r1, r2, _ = run(again)  # both folders are finished: nothing to train, the final weights are loaded
+    assert (r1["step"], r2["step"]) == (4, 4) and again.stage == "speech"
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
 
 
 # ---------------------------------------------------------------------------------------------------- errors
