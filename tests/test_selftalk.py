@@ -65,6 +65,8 @@ def test_forward_shapes_and_gradients():
     assert model.interpreter.lm_head.weight.grad.abs().sum() > 0
     # the predicted vertices carry the graph (for a perceptual loss added by the trainer)
     assert out.vertices.requires_grad
+    read = model.read_lips(batch.vertices, batch.template)
+    assert read.ndim == 1 and read.dtype == torch.long and (read != 0).all()
 
 
 def test_ctc_targets_by_hand():
@@ -242,10 +244,14 @@ def test_bad_input_raises_input_error():
             model(b)
     with pytest.raises(InputError, match="template"):
         model.predict(batch.audio, torch.zeros(V + 1, 3), 0, 12)
+    with pytest.raises(InputError, match="read_lips"):
+        model.read_lips(batch.vertices[:, :-1], batch.template)
     with pytest.raises(InputError, match="n_frames"):
         model.predict(batch.audio, batch.template, 0, 0)
     with pytest.raises(InputError, match="lip_indices"):
         config(lip_indices=(0, V))
+    with pytest.raises(InputError, match="divisible"):
+        config(dim=15)
     with pytest.raises(InputError, match="targets"):
         config(targets="text")
     with pytest.raises(InputError, match="label_to_token"):

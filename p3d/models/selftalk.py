@@ -54,19 +54,25 @@ CTC targets ``y`` (``targets``):
 Clips without targets (``targets="labels"`` and ``batch.phonemes is None``) train on the
 reconstruction and velocity terms only; the lip-reading terms are logged as NaN and ``lipread`` = 0.
 
-p3d deviations, all in the config: ``style_embedding`` (a FaceFormer-style ``Linear(n_styles -> D,
-bias=False)`` of the one-hot training identity added to every token; the official SelfTalk has no
-style input; on at cpu/smoke, off at paper), ``w_ctc_gt`` above, and ``interp_input_scale`` (the
-interpreter's input is ``scale * (vertices - template)``; 1 officially; 1000 at cpu/smoke, i.e.
-millimetres. In a cpu-preset sanity run on a smoke synth-voca corpus (8 clips, lip motion std ~2 mm,
-Adam 1e-3) the ground-truth CTC was still on the all-blank plateau at step 240 in metres (2.51) but
-had begun to fall in millimetres (2.25; 1.65 at step 600). Units: vertices in the corpus'
+p3d deviations, all in the config (the ``paper`` preset has none of them):
+
+- ``style_embedding``: a FaceFormer-style ``Linear(n_styles -> D, bias=False)`` of the one-hot training
+  identity added to every token (the official SelfTalk has no style input); on at cpu/smoke.
+- ``w_ctc_gt``: above.
+- ``interp_input_scale``: the interpreter reads ``scale * (vertices - template)``; 1 officially, 1000
+  (millimetres) at cpu/smoke. In a cpu-preset sanity run on a smoke synth-voca corpus (8 clips, lip
+  motion std ~2 mm, Adam 1e-3) the ground-truth CTC was still on the all-blank plateau at step 240
+  in metres (2.51) but had begun to fall in millimetres (2.25; 1.65 at step 600).
+
+Not implemented: the official BIWI path (pairs of 50 Hz audio features per 25 fps frame); the audio
+encoder interpolates to the frame count, the official VOCASET path. Units: vertices in the corpus'
 units (metres for FLAME and the synthetic corpora), as the official weights assume.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any, Callable
 
@@ -136,6 +142,9 @@ class SelfTalkConfig(PresetConfig):
         if self.n_vertices < 1 or self.n_styles < 1 or not self.fps > 0:
             raise InputError(f"SelfTalkConfig: n_vertices, n_styles and fps must be positive, got "
                              f"{self.n_vertices}, {self.n_styles}, {self.fps}")
+        if self.dim % self.heads or self.interp_dim % self.interp_heads:
+            raise InputError(f"SelfTalkConfig: dim {self.dim} / interp_dim {self.interp_dim} must be divisible by "
+                             f"heads {self.heads} / interp_heads {self.interp_heads}")
         if self.targets not in TARGETS:
             raise InputError(f"SelfTalkConfig: targets must be one of {TARGETS}, got {self.targets!r}")
         bad = [i for i in self.lip_indices if not 0 <= i < self.n_vertices]
@@ -158,7 +167,9 @@ class SelfTalkConfig(PresetConfig):
     @staticmethod
     def presets() -> dict[str, SelfTalkConfig]:
         """``paper``: the official VOCASET model (ASR targets, no style, no ground-truth CTC term).
-        ``cpu`` / ``smoke``: small, label targets over 15 visemes, style one-hot, w_ctc_gt = w_ctc."""
+        ``cpu`` / ``smoke``: small; label targets over 15 visemes, style one-hot, w_ctc_gt = w_ctc, the
+        interpreter reading millimetres. Set n_vertices, n_styles, fps, lip_indices, label_to_token
+        from the training corpus."""
         labels = dict(targets="labels", vocab_size=15, style_embedding=True, w_ctc_gt=1e-4, interp_input_scale=1000.0)
         return {
             "paper": SelfTalkConfig(audio=AudioEncoderConfig.from_preset("paper")),
@@ -290,10 +301,8 @@ class CTCRecogniser(nn.Module):
     are deterministic).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__()
-        import os
-
         folder = os.fspath(path)
         if not os.path.isfile(os.path.join(folder, "config.json")):
             raise InputError(f"recogniser {folder}: not a local Wav2Vec2ForCTC folder (needs config.json and "
@@ -415,6 +424,9 @@ class SelfTalk(Talker):
             if hidden.shape[:2] != logits.shape[:2]:
                 raise InputError(f"recogniser: hidden states {tuple(hidden.shape)} and logits "
                                  f"{tuple(logits.shape)} disagree in length")
+            if c.w_feat and hidden.shape[-1] != c.interp_dim:
+                raise InputError(f"recogniser: hidden size {hidden.shape[-1]} != interp_dim {c.interp_dim} "
+                                 f"(the feature term compares them directly, as the official code)")
             return ctc_targets(logits[0].argmax(-1)), int(logits.shape[1]), hidden.detach()
         if batch.phonemes is None:
             if not self._warned_skip:
@@ -457,10 +469,7 @@ class SelfTalk(Talker):
             ctc = _ctc(logits, target)
             loss = loss + c.w_ctc * ctc
             logs.update(ctc=ctc.item(), lipread=1.0, target_len=float(target.numel()))
-            if hidden is not None:
-                if hidden.shape[-1] != c.interp_dim:
-                    raise InputError(f"recogniser: hidden size {hidden.shape[-1]} != interp_dim {c.interp_dim} "
-                                     f"(the feature term compares them directly, as the official code)")
+            if hidden is not None and c.w_feat:
                 feat = F.mse_loss(features, hidden.to(features.dtype))
                 loss = loss + c.w_feat * feat
                 logs["feat"] = feat.item()
@@ -491,6 +500,9 @@ class SelfTalk(Talker):
     def read_lips(self, vertices: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
         """Greedy lip reading of (T, V, 3) absolute vertices: the interpreter's (L,) token sequence
         at ``ctc_rate`` frames (diagnostics: how well a sequence can be read)."""
+        if vertices.ndim != 3 or vertices.shape[1:] != (self.n_vertices, 3) or template.shape != (self.n_vertices, 3):
+            raise InputError(f"read_lips: expected (T, {self.n_vertices}, 3) vertices and a ({self.n_vertices}, 3) "
+                             f"template, got {tuple(vertices.shape)} and {tuple(template.shape)}")
         n = vertices.shape[0]
         n_ctc = max(n, int(round(n * self.config.ctc_rate / self.config.fps)))
         was_training = self.training
