@@ -180,23 +180,33 @@ class FaceFormer(Talker):
         """(S,) 16 kHz -> (1, n_frames, d_model) audio memory."""
         return self.audio_feature_map(self.audio_encoder(audio[None], n_frames))
 
-    def decode(self, inputs: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        """(1, L, d) motion tokens (before PPE), (1, T, d) audio -> (1, L, d) decoder output."""
+    def decode(self, inputs: torch.Tensor, memory: torch.Tensor,
+               masks: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """(1, L, d) motion tokens (before PPE), (1, T, d) audio -> (1, L, d) decoder output.
+
+        ``masks``: (self-attention mask, alignment mask) built for at least L frames (:meth:`masks`);
+        sliced to L here.
+        """
         length = inputs.shape[1]
+        tgt_full, memory_full = masks if masks is not None else self.masks(length, memory.shape[1], inputs.device)
         x = self.ppe_dropout(inputs + periodic_encoding(length, self.config.d_model,
                                                         self.config.period_frames).to(inputs.device))
-        tgt_mask = biased_mask(self.config.heads, length, self.config.period_frames).to(inputs.device)
-        tgt_mask = tgt_mask.repeat(inputs.shape[0], 1, 1)  # (B * heads, L, L)
-        memory_mask = alignment_mask(length, memory.shape[1]).to(inputs.device)
-        return self.transformer_decoder(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask)
+        tgt_mask = tgt_full[:, :length, :length].repeat(inputs.shape[0], 1, 1)  # (B * heads, L, L)
+        return self.transformer_decoder(x, memory, tgt_mask=tgt_mask, memory_mask=memory_full[:length])
+
+    def masks(self, n_frames: int, n_audio: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The biased causal mask (heads, T, T) and the alignment mask (T, S) for ``n_frames`` frames."""
+        return (biased_mask(self.config.heads, n_frames, self.config.period_frames).to(device),
+                alignment_mask(n_frames, n_audio).to(device))
 
     def rollout(self, memory: torch.Tensor, style: torch.Tensor, n_frames: int) -> torch.Tensor:
         """Autoregressive decoding: (1, n_frames, V*3) displacements (graph kept in training)."""
+        masks = self.masks(n_frames, memory.shape[1], memory.device)
         inputs = style
         for _ in range(n_frames - 1):
-            last = self.vertice_map_r(self.decode(inputs, memory)[:, -1:])
+            last = self.vertice_map_r(self.decode(inputs, memory, masks)[:, -1:])
             inputs = torch.cat([inputs, self.vertice_map(last) + style], dim=1)
-        return self.vertice_map_r(self.decode(inputs, memory))
+        return self.vertice_map_r(self.decode(inputs, memory, masks))
 
     def _check(self, audio: torch.Tensor, template: torch.Tensor) -> None:
         if template.shape != (self.n_vertices, 3):

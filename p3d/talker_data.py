@@ -1,0 +1,229 @@
+"""Clip datasets for the talking-head baselines (issue 5): one :class:`~p3d.models.talker.TalkerBatch` per clip.
+
+:class:`TalkerClips` reads the clips of one split of one or more corpora (e.g. ``synth-voca`` train, or
+``synth-voca`` + ``synth-mead`` train for the paper's config 2) and serves them to
+:func:`p3d.train.trainer.train` (``len(ds)`` and ``ds.collate([index]) -> TalkerBatch``; the talkers train
+one clip per step, as the official code's batch size 1).
+
+Per clip it holds, in memory, computed once when the dataset is built:
+
+- ``audio``: (S,) float32 at 16 kHz (resampled if the file is not);
+- ``vertices``: (T, V, 3) float32 at the corpus' model frame rate (VOCASET's 60 fps taken every second
+  frame), and the speaker's ``template`` (V, 3) from ``templates.pkl``;
+- ``phonemes``: (T,) int64 frame phoneme labels where the corpus has ``labels/`` (the synthetic corpora),
+  else None;
+- ``speech``, only when a perceptual loss (:class:`p3d.losses.PerceptualLoss`) is given: the frozen
+  critic's speech embeddings (N, D) of the clip's speech windows (:func:`p3d.audio.speech_windows` at the
+  model frame rate, ``N = min(#windows, T - 4)``), computed **once** (the audio never changes, so the
+  loss costs one mesh-encoder pass per step); with ``cache_speech=False`` the (N, 20, 128) fbank windows
+  instead, which the loss embeds at every step (same value, Table S8's "without cache" column).
+
+**Styles.** FaceFormer, CodeTalker and SelfTalk condition on a one-hot over the *training* identities.
+:func:`style_identities` lists them: the sorted union of the corpora's ``train`` identities (stable: a
+sorted list of names, saved in the run config). A clip of a listed identity gets its index; a clip of
+an unseen identity (validation/test) gets ``default_style`` (prediction conditions on every training
+identity instead: :mod:`p3d.predict`). An identity name present in two corpora is refused (two
+different people would silently share one style).
+
+Memory: ``12 V`` bytes per frame of vertices plus 64 KB per second of audio (plus 2 KiB per window of
+fbank without the cache, or ``4 D`` bytes per window with it): a few MB for the synthetic corpora,
+about 3 GB for VOCASET's 320 training clips at FLAME resolution.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from p3d.corpus import Clip, Corpus
+from p3d.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: Sample rate of the audio the talkers take.
+AUDIO_RATE = 16000
+#: Fewest frames a clip needs for one contrastive group of the perceptual loss (2 windows of 5 frames).
+MIN_FRAMES_WITH_CRITIC = 6
+
+
+def open_corpora(corpora: Sequence[Corpus | str | os.PathLike[str]] | Corpus | str | os.PathLike[str]
+                 ) -> list[Corpus]:
+    """Open one corpus or several; check they share the vertex count and model frame rate."""
+    if isinstance(corpora, (Corpus, str, os.PathLike)):
+        corpora = [corpora]
+    opened = [c if isinstance(c, Corpus) else Corpus.open(c) for c in corpora]
+    if not opened:
+        raise InputError("--train: no corpus given")
+    roots = [c.root.resolve() for c in opened]
+    if len(set(roots)) != len(roots):
+        raise InputError(f"--train: a corpus is given twice ({', '.join(str(r) for r in roots)})")
+    first = opened[0]
+    for c in opened[1:]:
+        if c.topology.n_vertices != first.topology.n_vertices:
+            raise InputError(f"{c.root}: {c.topology.n_vertices} vertices per frame, but {first.root} has "
+                             f"{first.topology.n_vertices}; corpora trained together need one mesh topology")
+        if c.model_fps != first.model_fps:
+            raise InputError(f"{c.root}: model frame rate {c.model_fps:g} fps, but {first.root} has "
+                             f"{first.model_fps:g} fps; corpora trained together need one frame rate")
+    return opened
+
+
+def style_identities(corpora: Sequence[Corpus], split: str = "train") -> list[str]:
+    """The speaking styles: sorted identities of ``split`` over all corpora (names must not collide)."""
+    owner: dict[str, str] = {}
+    for c in corpora:
+        for ident in c.identities(split):
+            if ident in owner and owner[ident] != str(c.root):
+                raise InputError(f"identity {ident!r} is in both {owner[ident]} and {c.root}; rename one (styles are "
+                                 f"one-hot over identity names)")
+            owner[ident] = str(c.root)
+    if not owner:
+        raise InputError(f"split {split!r}: no identities in {', '.join(str(c.root) for c in corpora)}")
+    return sorted(owner)
+
+
+@dataclasses.dataclass
+class _Item:
+    corpus: Corpus
+    clip: Clip
+    audio: np.ndarray
+    vertices: np.ndarray
+    phonemes: np.ndarray | None
+    speech: Any = None
+
+
+class TalkerClips:
+    """The clips of ``split`` of ``corpora`` as :class:`~p3d.models.talker.TalkerBatch` items.
+
+    Args:
+        corpora: corpus folders or opened :class:`~p3d.corpus.Corpus` objects (one topology, one fps).
+        split: the split to serve (``train``, ``val``, ``test``).
+        styles: the style identities (default: :func:`style_identities` of the corpora's ``train`` split).
+        default_style: style index of clips whose identity is not in ``styles``.
+        perceptual: a :class:`p3d.losses.PerceptualLoss`; its critic embeds each clip's speech once.
+        cache_speech: keep the critic's speech embeddings (True) or the fbank windows (False).
+        workers: threads loading the clips.
+        progress: a tqdm bar while loading.
+    """
+
+    def __init__(
+        self,
+        corpora: Sequence[Corpus | str | os.PathLike[str]] | Corpus | str | os.PathLike[str],
+        split: str = "train",
+        *,
+        styles: Sequence[str] | None = None,
+        default_style: int = 0,
+        perceptual: Any = None,
+        cache_speech: bool = True,
+        workers: int = 1,
+        progress: bool = False,
+    ) -> None:
+        from tqdm.auto import tqdm
+
+        self.corpora = open_corpora(corpora)
+        self.split = split
+        self.styles = list(styles) if styles is not None else style_identities(self.corpora)
+        if not self.styles:
+            raise InputError("styles: at least one style identity is needed")
+        self.style_index = {name: i for i, name in enumerate(self.styles)}
+        if not 0 <= default_style < len(self.styles):
+            raise InputError(f"default_style: {default_style} outside [0, {len(self.styles)})")
+        self.default_style = default_style
+        self.cache_speech = cache_speech
+        self.fps = self.corpora[0].model_fps
+        self.n_vertices = self.corpora[0].topology.n_vertices
+        pairs = [(c, clip) for c in self.corpora for clip in c.select(split)]
+        if not pairs:
+            raise InputError(f"split {split!r}: no clips in {', '.join(str(c.root) for c in self.corpora)}")
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            items = list(tqdm(pool.map(lambda p: self._load(*p), pairs), total=len(pairs), disable=not progress,
+                              desc=f"clips {split}", unit="clip"))
+        if perceptual is not None:
+            short = [it.clip.stem for it in items if it.vertices.shape[0] < MIN_FRAMES_WITH_CRITIC]
+            if short:
+                log.warning("skipping %d clips shorter than %d frames (no contrastive group): %s", len(short),
+                            MIN_FRAMES_WITH_CRITIC, ", ".join(short[:5]))
+            items = [it for it in items if it.vertices.shape[0] >= MIN_FRAMES_WITH_CRITIC]
+            if not items:
+                raise InputError(f"split {split!r}: every clip is shorter than {MIN_FRAMES_WITH_CRITIC} frames")
+            for it in tqdm(items, disable=not progress, desc="speech embeddings", unit="clip"):
+                it.speech = self._speech(it, perceptual)
+        self.items = items
+
+    # -- loading -----------------------------------------------------------------------------------
+    def _load(self, corpus: Corpus, clip: Clip) -> _Item:
+        from p3d.io import load_audio
+
+        wav = corpus.wav_path(clip)
+        if not wav.exists():
+            raise InputError(f"{wav}: audio file missing for clip {clip.stem}")
+        audio, _ = load_audio(wav, sr=AUDIO_RATE)
+        if audio.size == 0:
+            raise InputError(f"{wav}: empty audio")
+        vertices = corpus.vertices(clip).astype(np.float32, copy=False)
+        if vertices.shape[0] < 2:
+            raise InputError(f"{corpus.vertices_path(clip)}: {vertices.shape[0]} frame(s) at {corpus.model_fps:g} "
+                             f"fps; a talker needs at least 2")
+        if clip.identity not in corpus.templates:
+            raise InputError(f"{corpus.root / 'templates.pkl'}: no template for identity {clip.identity!r}")
+        phonemes = None
+        if (corpus.root / "labels" / f"{clip.stem}.npz").exists():
+            labels = corpus.labels(clip)
+            if "phoneme" in labels:
+                phonemes = np.asarray(labels["phoneme"], dtype=np.int64)
+                if phonemes.shape != (vertices.shape[0],):
+                    raise InputError(f"{corpus.root / 'labels' / (clip.stem + '.npz')}: {phonemes.shape[0]} phoneme "
+                                     f"labels for {vertices.shape[0]} frames")
+        return _Item(corpus, clip, audio, vertices, phonemes)
+
+    def _speech(self, item: _Item, perceptual: Any) -> Any:
+        import torch
+
+        from p3d.audio import speech_windows
+
+        windows = speech_windows(item.audio, AUDIO_RATE, self.fps, n_frames=item.vertices.shape[0])
+        if windows.shape[0] < 2:
+            raise InputError(f"{item.corpus.wav_path(item.clip)}: {windows.shape[0]} speech window(s) for "
+                             f"{item.vertices.shape[0]} frames; the perceptual loss needs at least 2")
+        if self.cache_speech:
+            return perceptual.speech_embeddings(windows).cpu()
+        return torch.from_numpy(windows)
+
+    # -- BatchSource -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def stems(self) -> list[str]:
+        return [it.clip.stem for it in self.items]
+
+    def style_of(self, identity: str) -> int:
+        return self.style_index.get(identity, self.default_style)
+
+    def __getitem__(self, index: int) -> Any:
+        import torch
+
+        from p3d.models.talker import TalkerBatch
+
+        it = self.items[index]
+        return TalkerBatch(
+            audio=torch.from_numpy(it.audio),
+            template=torch.from_numpy(np.asarray(it.corpus.templates[it.clip.identity], dtype=np.float32)),
+            style=self.style_of(it.clip.identity),
+            vertices=torch.from_numpy(it.vertices),
+            phonemes=None if it.phonemes is None else torch.from_numpy(it.phonemes),
+            speech=it.speech,
+            stem=it.clip.stem,
+        )
+
+    def collate(self, indices: list[int]) -> Any:
+        """One clip per step: ``indices`` must hold exactly one index (the trainer's per-rank batch)."""
+        if len(indices) != 1:
+            raise ValueError(f"talkers train on one clip per step per process, got a batch of {len(indices)} "
+                             f"(use batch size = number of processes)")
+        return self[indices[0]]

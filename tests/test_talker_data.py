@@ -1,0 +1,116 @@
+"""Talker clip datasets: items, styles over several corpora, speech embeddings computed once, bad input."""
+import json
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from p3d.errors import InputError
+from p3d.losses.perceptual_loss import PerceptualLoss
+from p3d.models.mesh_encoder import MeshEncoderConfig
+from p3d.models.speech_mesh import SpeechMeshModel
+from p3d.models.stage1 import Stage1Config, Stage1Model
+from p3d.talker_data import TalkerClips, style_identities
+from tiny_corpus import write_tiny_corpus
+
+
+def rename_identities(root, prefix):
+    """Give a tiny corpus' identities another prefix (clips.csv, templates.pkl, meta.json)."""
+    df = pd.read_csv(root / "clips.csv")
+    df["identity"] = prefix + df["identity"]
+    df.to_csv(root / "clips.csv", index=False)
+    with open(root / "templates.pkl", "rb") as fh:
+        templates = pickle.load(fh)
+    with open(root / "templates.pkl", "wb") as fh:
+        pickle.dump({prefix + k: v for k, v in templates.items()}, fh)
+    meta = json.loads((root / "meta.json").read_text())
+    meta["splits"] = {s: [prefix + i for i in ids] for s, ids in meta["splits"].items()}
+    (root / "meta.json").write_text(json.dumps(meta))
+    return root
+
+
+@pytest.fixture(scope="module")
+def voca(tmp_path_factory):
+    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=60, model_fps=30,
+                             identities={"train": 2, "test": 1}, clips_per_identity=2, seconds=1.0, lip_video=False)
+
+
+@pytest.fixture(scope="module")
+def mead(tmp_path_factory):
+    root = write_tiny_corpus(tmp_path_factory.mktemp("mead"), kind="mead", fps=30, identities={"train": 1, "test": 1},
+                             clips_per_identity=2, seconds=1.0, levels=True, lip_video=False, labels=False, seed=1)
+    return rename_identities(root, "M")
+
+
+@pytest.fixture(scope="module")
+def perceptual():
+    torch.manual_seed(0)
+    critic = SpeechMeshModel.ours(Stage1Model(Stage1Config.from_preset("smoke")),
+                                  MeshEncoderConfig.from_preset("smoke", n_vertices=30))
+    return PerceptualLoss(critic, weight=1.0)
+
+
+def test_items_at_model_rate(voca):
+    ds = TalkerClips(voca)
+    assert len(ds) == 4 and ds.styles == ["train00", "train01"] and ds.fps == 30
+    b = ds.collate([1])
+    assert b.vertices.shape == (30, 30, 3) and b.vertices.dtype == torch.float32
+    assert b.audio.shape == (16000,) and b.template.shape == (30, 3)
+    assert b.phonemes.shape == (30,) and b.phonemes.dtype == torch.int64
+    assert b.speech is None and b.style == ds.style_index[b.stem.split("_")[0]]
+    gt = np.load(voca / "vertices_npy" / f"{b.stem}.npy").reshape(-1, 30, 3)[::2]
+    assert np.array_equal(b.vertices.numpy(), gt)
+    with pytest.raises(ValueError):
+        ds.collate([0, 1])
+
+
+def test_test_split_uses_default_style(voca):
+    ds = TalkerClips(voca, "test", default_style=1)
+    assert ds.styles == ["train00", "train01"] and {ds[i].style for i in range(len(ds))} == {1}
+
+
+def test_two_corpora(voca, mead):
+    ds = TalkerClips([voca, mead])
+    assert ds.styles == ["Mtrain00", "train00", "train01"] == style_identities(ds.corpora)
+    assert len(ds) == 6
+    mead_item = ds[next(i for i, it in enumerate(ds.items) if it.clip.identity == "Mtrain00")]
+    assert mead_item.phonemes is None and mead_item.style == 0
+
+
+def test_speech_embeddings_computed_once(voca, perceptual, monkeypatch):
+    calls = []
+    original = perceptual.speech_embeddings
+    monkeypatch.setattr(perceptual, "speech_embeddings", lambda w: calls.append(len(w)) or original(w))
+    ds = TalkerClips(voca, perceptual=perceptual)
+    assert len(calls) == len(ds) == 4
+    b = ds.collate([0])
+    assert b.speech.shape == (26, 32)  # min(#windows, 30 - 4) windows x embedding width
+    ds.collate([0]), ds.collate([1])
+    assert len(calls) == 4  # no embedding at collate time
+    raw = TalkerClips(voca, perceptual=perceptual, cache_speech=False)
+    w = raw.collate([0]).speech
+    assert w.shape == (26, 20, 128)
+    assert torch.allclose(original(w), b.speech, atol=1e-6)
+
+
+def test_bad_input(voca, tmp_path):
+    with pytest.raises(InputError, match="val"):
+        TalkerClips(voca, "val")
+    other = write_tiny_corpus(tmp_path / "other", kind="vocaset", fps=60, model_fps=30, n_vertices=24,
+                              identities={"train": 1}, clips_per_identity=1, seconds=0.5, lip_video=False)
+    rename_identities(other, "O")
+    with pytest.raises(InputError, match="vertices per frame"):
+        TalkerClips([voca, other])
+    with pytest.raises(InputError, match="twice"):
+        TalkerClips([voca, voca])
+    clash = write_tiny_corpus(tmp_path / "clash", kind="vocaset", fps=60, model_fps=30, identities={"train": 1},
+                              clips_per_identity=1, seconds=0.5, lip_video=False)
+    with pytest.raises(InputError, match="in both"):
+        TalkerClips([voca, clash])
+    broken = write_tiny_corpus(tmp_path / "broken", kind="vocaset", fps=60, model_fps=30, identities={"train": 1},
+                               clips_per_identity=1, seconds=0.5, lip_video=False)
+    next((broken / "wav").glob("*.wav")).unlink()
+    with pytest.raises(InputError, match="audio file missing"):
+        TalkerClips(broken)
