@@ -16,6 +16,22 @@ from p3d.paths import PRESETS, project_root
 
 log = logging.getLogger(__name__)
 
+#: Notebooks that ``make figures`` runs more than once, with these parameters on top of ``preset``
+#: (each run's executed copy is ``results/notebooks/<stem>-<key>=<value>.ipynb``).
+PARAMETER_SETS: dict[str, list[dict[str, object]]] = {
+    "03_stage2": [{"critic": "ours"}, {"critic": "syncnet3d"}, {"critic": "no2d"}],
+}
+
+
+def executions(nb: Path, preset: str) -> list[tuple[dict[str, object], str]]:
+    """(parameters, executed-copy file name) of every run of ``nb`` at ``preset``."""
+    sets = PARAMETER_SETS.get(nb.stem, [{}])
+    out = []
+    for extra in sets:
+        suffix = "".join(f"-{k}={v}" for k, v in extra.items())
+        out.append(({"preset": preset, **extra}, f"{nb.stem}{suffix}.ipynb"))
+    return out
+
 
 def notebooks(root: Path | None = None) -> list[Path]:
     """The notebooks of the compendium, in run order (their file names start with a number)."""
@@ -36,14 +52,14 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     for nb in notebooks(root):
         if only and not any(nb.name.startswith(o) or nb.stem == o for o in only):
             continue
-        params = {"preset": preset}
-        log.info("running %s with %s", nb.name, params)
-        start = time.perf_counter()
-        pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=params, kernel_name=kernel,
-                            cwd=str(nb.parent), progress_bar=False, log_output=False)
-        wall = time.perf_counter() - start
-        log.info("%s done in %.1f s", nb.name, wall)
-        runs.append({"notebook": nb.name, "parameters": params, "wall_s": round(wall, 2)})
+        for params, out_name in executions(nb, preset):
+            log.info("running %s with %s", nb.name, params)
+            start = time.perf_counter()
+            pm.execute_notebook(str(nb), str(out_dir / out_name), parameters=params, kernel_name=kernel,
+                                cwd=str(nb.parent), progress_bar=False, log_output=False)
+            wall = time.perf_counter() - start
+            log.info("%s done in %.1f s", out_name, wall)
+            runs.append({"notebook": nb.name, "executed": out_name, "parameters": params, "wall_s": round(wall, 2)})
     prov = record(preset=preset, notebooks=runs)
     write_json(root / "results" / "provenance.json", prov)
     return prov
@@ -57,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     prov = run_all(args.preset, args.only)
     for r in prov["notebooks"]:
-        print(f"{r['notebook']}: {r['wall_s']:.1f} s")
+        print(f"{r['executed']}: {r['wall_s']:.1f} s")
     return 0
 
 

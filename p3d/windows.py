@@ -243,6 +243,19 @@ class SpeechMeshWindows(ClipWindows):
     def n_vertices(self) -> int:
         return int(self.corpus.topology.n_vertices)
 
+    def vertex_statistics(self) -> tuple[np.ndarray, float]:
+        """``(mean (V*3,), scale)`` over every frame of the loaded clips: the average frame and the RMS
+        of the centred coordinates (the mesh encoder's input standardisation). float64 sums."""
+        frames = sum(len(v) for v in self._stream)
+        if frames == 0:
+            raise InputError("vertex statistics: the dataset holds no frames")
+        mean = sum(v.sum(0, dtype=np.float64) for v in self._stream) / frames
+        sq = sum(((v - mean) ** 2).sum(dtype=np.float64) for v in self._stream)
+        scale = float(np.sqrt(sq / (frames * mean.size)))
+        if not scale > 0:
+            raise InputError("vertex statistics: every training frame is identical (scale 0)")
+        return mean.astype(np.float32), scale
+
     def _load_stream(self, clip: Clip) -> tuple[np.ndarray, int]:
         v = self.corpus.vertices(clip)  # (T, V, 3) at model fps, validated
         v = np.ascontiguousarray(v.reshape(v.shape[0], -1), dtype=np.float32)

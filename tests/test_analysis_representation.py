@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from p3d.analysis.representation import (
-    embed_windows, gt_pair_stats, intensity_direction, offset_similarity, phoneme_groups, retrieval_at_k, tsne,
+    embed_windows, gt_pair_stats, intensity_direction, offset_similarity, phoneme_groups, phoneme_separability,
+    retrieval_at_k, retrieval_summary, tsne,
 )
 from p3d.errors import InputError
 from p3d.losses.infonce import info_nce
@@ -148,3 +149,29 @@ def test_phoneme_groups():
     out = phoneme_groups(np.array([1, 2, 3, 4, 5, 6, 0, -1, 9]), names)
     assert out.tolist() == ["aj", "aj", "s,z", "s,z", "m", "", "", "", ""]
     assert phoneme_groups([0], ["x"], groups={"G": ["x"]}).tolist() == ["G"]
+
+
+def test_retrieval_summary_matches_retrieval_at_k(corpus):
+    ds = SpeechMeshWindows(corpus, "test", stride=5)
+    e = embed_windows(OracleCritic(), ds)
+    r = retrieval_at_k(e["speech"], e["mesh"])
+    row = retrieval_summary(OracleCritic(), corpus, "test", stride=5, name="oracle").iloc[0]
+    assert row["model"] == "oracle" and row["windows"] == len(ds)
+    assert row["speech->mesh R@1"] == r["speech_to_mesh"][1] and row["mesh->speech R@5"] == r["mesh_to_speech"][5]
+    assert row["chance R@1"] == pytest.approx(1 / len(ds))
+
+
+def test_phoneme_separability_separable_vs_random():
+    rng = np.random.default_rng(0)
+    groups = np.array(["aj", "m", "s,z", ""] * 60, dtype=object)
+    centres = {"aj": [1, 0, 0], "m": [0, 1, 0], "s,z": [0, 0, 1], "": [1, 1, 1]}
+    x = np.array([centres[g] for g in groups]) + 0.2 * rng.normal(size=(len(groups), 3))
+    clips = np.repeat(np.arange(24), 10)
+    good = phoneme_separability(x, groups, clusters=clips)
+    assert good["accuracy"] > 0.95 and good["chance"] == pytest.approx(1 / 3) and good["n"] == 180
+    noise = phoneme_separability(rng.normal(size=x.shape), groups, seed=1)
+    assert abs(noise["accuracy"] - noise["chance"]) < 0.15
+    with pytest.raises(InputError, match="2 groups"):
+        phoneme_separability(x[:20], np.array(["aj"] * 20, dtype=object))
+    with pytest.raises(InputError, match="expected"):
+        phoneme_separability(x, groups[:5])

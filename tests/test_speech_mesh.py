@@ -145,3 +145,27 @@ def test_load_critic_accepts_critics_only(tmp_path):
     assert sync.kind == "syncnet3d" and not sync.training
     with pytest.raises(InputError, match="not a speech-mesh critic"):
         load_critic(tmp_path / "stage1.pt")
+
+
+def test_mesh_input_standardisation_is_applied_and_saved(tmp_path):
+    from p3d.errors import InputError
+    from p3d.models.mesh_encoder import MeshEncoder
+
+    torch.manual_seed(0)
+    enc = MeshEncoder(MeshEncoderConfig.from_preset("smoke", n_vertices=4)).eval()
+    x = torch.randn(2, 5, 12) * 1e-3 + 0.1
+    plain = enc(x)
+    mean, scale = torch.full((12,), 0.1), 1e-3
+    enc.set_input_normalization(mean, scale)
+    ref = MeshEncoder(enc.config).eval()
+    ref.load_state_dict({k: v for k, v in enc.state_dict().items() if not k.startswith("input_")}, strict=False)
+    torch.testing.assert_close(enc(x), ref((x - 0.1) / 1e-3))
+    assert not torch.allclose(enc(x), plain)
+    torch.save(enc.state_dict(), tmp_path / "sd.pt")
+    again = MeshEncoder(enc.config).eval()
+    again.load_state_dict(torch.load(tmp_path / "sd.pt", weights_only=True))
+    torch.testing.assert_close(again(x), enc(x))
+    with pytest.raises(InputError, match="scale > 0"):
+        enc.set_input_normalization(mean, 0.0)
+    with pytest.raises(InputError, match="12 values"):
+        enc.set_input_normalization(torch.zeros(5), 1.0)

@@ -124,3 +124,11 @@ def test_windows_for_model_checks_vertex_count(lrs3):
     assert MeshEncoderConfig().n_vertices == 5023
     av = windows_for_model(Stage1Model(Stage1Config.from_preset("smoke")), lrs3, "test")
     assert isinstance(av, AVWindows) and av.collate([0])["video"].shape == (1, 1, 5, 32, 32)
+
+
+def test_vertex_statistics(lrs3):
+    ds = SpeechMeshWindows(lrs3, "train")
+    mean, scale = ds.vertex_statistics()
+    frames = np.concatenate(ds._stream)
+    np.testing.assert_allclose(mean, frames.mean(0), rtol=1e-5, atol=1e-7)
+    assert scale == pytest.approx(float(np.sqrt(((frames - frames.mean(0)) ** 2).mean())), rel=1e-5)

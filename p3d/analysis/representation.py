@@ -8,14 +8,16 @@ mean-pooled, L2-normalised features (``encode_speech`` / ``encode_mesh``, ``embe
 is a cosine similarity.
 
 - :func:`embed_windows`: embeddings of dataset windows with their labels and provenance.
-- :func:`retrieval_at_k`: speech->mesh and mesh->speech recall@k among N held-out windows (chance k/N).
+- :func:`retrieval_at_k`: speech->mesh and mesh->speech recall@k among N held-out windows (chance k/N);
+  :func:`retrieval_summary`: the same as a one-row table for a model and a corpus split.
 - :func:`offset_similarity`: cosine similarity of speech window i and mesh/video window i + offset
   (Fig. 5a, S1a: temporal sensitivity).
 - :func:`gt_pair_stats`: per-window InfoNCE loss and GT-pair cosine similarity (Figs. S6/S7).
 - :func:`tsne`: 2-D t-SNE (scikit-learn) of features (Figs. 4, S1b).
 - :func:`intensity_direction`: level means, the low->high direction, and whether it is consistent
   across identities (Fig. 5b).
-- :func:`phoneme_groups`: the paper's Fig. 4 phoneme groups for frame-label ids.
+- :func:`phoneme_groups`: the paper's Fig. 4 phoneme groups for frame-label ids;
+  :func:`phoneme_separability`: cross-validated k-NN accuracy of those groups from features.
 """
 from __future__ import annotations
 
@@ -144,6 +146,30 @@ def retrieval_at_k(a: Any, b: Any, ks: Sequence[int] = (1, 5), names: tuple[str,
     }
 
 
+def retrieval_summary(model: Any, corpus: Any, split: str = "test", stride: int = 5, name: str = "",
+                      **windows_kwargs: Any) -> Any:
+    """One-row DataFrame of cross-modal R@1 / R@5 (both directions) and chance on a corpus split.
+
+    Windows every ``stride`` frames (5: disjoint windows) of :func:`p3d.windows.windows_for_model`;
+    columns ``model``, ``<a>-><b> R@k`` for both directions (``speech``/``mesh`` or ``video``),
+    ``chance R@k``, ``windows``.
+    """
+    import pandas as pd
+
+    from p3d.windows import windows_for_model
+
+    _, _, key, _ = _encoders(model)
+    ds = windows_for_model(model, corpus, split, stride=stride, **windows_kwargs)
+    emb = embed_windows(model, ds)
+    ret = retrieval_at_k(emb["speech"], emb[key], names=("speech", key))
+    row: dict[str, Any] = {"model": name}
+    for a, b in (("speech", key), (key, "speech")):
+        for k in (1, 5):
+            row[f"{a}->{b} R@{k}"] = ret[f"{a}_to_{b}"][k]
+    row.update({"chance R@1": ret["chance"][1], "chance R@5": ret["chance"][5], "windows": ret["n"]})
+    return pd.DataFrame([row])
+
+
 def _unit_rows(x: Any, name: str) -> np.ndarray:
     arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[0] < 1:
@@ -268,13 +294,15 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 # -- t-SNE ---------------------------------------------------------------------------------------------
-def tsne(features: Any, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+def tsne(features: Any, seed: int = 0, perplexity: float = 30.0, max_iter: int = 750) -> np.ndarray:
     """2-D t-SNE of (N, D) features (scikit-learn, PCA initialisation, Euclidean distances on the
     given vectors; unit-norm features make them monotone in cosine similarity).
 
-    ``perplexity`` is lowered to ``(N - 1) / 3`` for small N. Returns (N, 2) float64.
+    ``perplexity`` is lowered to ``(N - 1) / 3`` for small N. Returns (N, 2) float64. Runs on one
+    OpenMP thread: on a busy 2-core machine scikit-learn's threaded gradient was 40x slower.
     """
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 4:
@@ -282,7 +310,9 @@ def tsne(features: Any, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
     if not np.isfinite(x).all():
         raise InputError("features: hold NaN or inf values")
     perp = float(min(perplexity, (x.shape[0] - 1) / 3))
-    return TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(x)
+    with threadpool_limits(1):
+        return TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed,
+                    max_iter=max(250, max_iter)).fit_transform(x)
 
 
 # -- intensity (Fig. 5b) -------------------------------------------------------------------------------
@@ -372,6 +402,44 @@ def _per_identity(x: np.ndarray, lv: np.ndarray, ids: np.ndarray, uniq: np.ndarr
 
 
 # -- phoneme groups (Fig. 4) ----------------------------------------------------------------------------
+def phoneme_separability(features: Any, groups: Any, *, k: int = 10, folds: int = 5, seed: int = 0,
+                         clusters: Any = None) -> dict[str, Any]:
+    """How well do features cluster by phoneme group? (Fig. 4's property, as a number.)
+
+    Cross-validated accuracy of a k-nearest-neighbour classifier (cosine metric, scikit-learn) that
+    predicts the group of each labelled row (``groups != ""``) from the others, against the majority-
+    class rate. With ``clusters`` (e.g. the clip or identity of each row) the folds keep a cluster's
+    rows together (``GroupKFold``), so neighbouring windows of one clip cannot vouch for each other.
+
+    Returns ``accuracy``, ``chance`` (majority share), ``n`` rows, ``n_groups``, ``folds`` used.
+    """
+    from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x = np.asarray(features, dtype=np.float32)
+    g = np.asarray(groups, dtype=object)
+    if x.ndim != 2 or len(x) != len(g):
+        raise InputError(f"features / groups: expected (N, D) and (N,), got {x.shape} and {g.shape}")
+    keep = g != ""
+    x, y = x[keep], g[keep].astype(str)
+    labels, counts = np.unique(y, return_counts=True)
+    if len(labels) < 2 or len(y) < 2 * folds:
+        raise InputError(f"groups: need >= 2 groups and >= {2 * folds} labelled rows, got {len(labels)} groups, "
+                         f"{len(y)} rows")
+    clf = KNeighborsClassifier(n_neighbors=min(k, len(y) - 1), metric="cosine")
+    if clusters is not None:
+        c = np.asarray(clusters)[keep]
+        n_folds = min(folds, len(np.unique(c)))
+        if n_folds < 2:
+            raise InputError("clusters: need at least 2 distinct clusters for grouped folds")
+        scores = cross_val_score(clf, x, y, cv=GroupKFold(n_splits=n_folds), groups=c)
+    else:
+        n_folds = min(folds, int(counts.min())) if counts.min() >= 2 else 2
+        scores = cross_val_score(clf, x, y, cv=StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed))
+    return {"accuracy": float(np.mean(scores)), "chance": float(counts.max() / counts.sum()), "n": int(len(y)),
+            "n_groups": int(len(labels)), "folds": int(n_folds)}
+
+
 def phoneme_groups(phoneme_ids: Any, phoneme_names: Sequence[str],
                    groups: Mapping[str, Sequence[str]] | None = None) -> np.ndarray:
     """Map frame phoneme ids to the paper's Fig. 4 groups (/aj æ ɑ ej i/, /s,z tʃ f,v m p/).
@@ -397,5 +465,5 @@ def phoneme_groups(phoneme_ids: Any, phoneme_names: Sequence[str],
     return out
 
 
-__all__ = ["embed_windows", "gt_pair_stats", "intensity_direction", "offset_similarity", "phoneme_groups",
-           "retrieval_at_k", "tsne"]
+__all__ = ["embed_windows", "gt_pair_stats", "intensity_direction", "offset_similarity", "phoneme_groups", "phoneme_separability",
+           "retrieval_at_k", "retrieval_summary", "tsne"]

@@ -5,6 +5,17 @@ subtraction, as the official code: its perceptual loss feeds FaceFormer's output
 includes the template). Tokenizer: one token per frame, ``Linear(V*3 -> H)`` over all vertices
 (15 069 inputs for FLAME). Fixed sinusoidal positions over the 5 frames. Then
 ``[MHSA(H, 8) -> FFN(H)] x 10 -> LN``; mean-pool and L2-normalise give the embedding.
+
+**Input standardisation (p3d's addition, not in the paper or the official code).** Before the
+tokenizer the vertices are standardised with fixed statistics of the training data,
+``x' = (x - mean) / scale`` (``mean``: (V*3,) the average training frame; ``scale``: one scalar, the
+RMS of the centred training coordinates), stored as buffers in the checkpoint
+(:meth:`MeshEncoder.set_input_normalization`; identity by default). Without it, absolute vertices in
+metres move by millimetres: the motion signal enters the first layer about 1e-3 times smaller than
+the sinusoidal positions it is added to, and a mesh encoder trained for a few hundred steps
+(the ``cpu`` preset) stays near chance. Being an affine map folded in front of a linear layer, it
+changes the optimisation, not what the model can represent; the paper preset keeps it (set the
+identity statistics to disable it).
 """
 from __future__ import annotations
 
@@ -47,6 +58,8 @@ class MeshEncoder(nn.Module):
         self.config = config
         self.patch_embed = nn.Linear(3 * config.n_vertices, config.dim)
         self.register_buffer("pos_embed", sinusoid_table(config.n_frames, config.dim), persistent=False)
+        self.register_buffer("input_mean", torch.zeros(3 * config.n_vertices))
+        self.register_buffer("input_scale", torch.ones(()))
         self.encoder = Encoder(config.dim, config.depth, config.heads, config.mlp_ratio)
         self.apply(init_weights)
 
@@ -65,10 +78,23 @@ class MeshEncoder(nn.Module):
                 f"{c.n_vertices}, 3) for this {c.n_vertices}-vertex mesh encoder, got {tuple(vertices.shape)}")
         return vertices
 
+    @torch.no_grad()
+    def set_input_normalization(self, mean: torch.Tensor, scale: float | torch.Tensor) -> None:
+        """Set the input standardisation ``(x - mean) / scale``: ``mean`` (V*3,) or (V, 3), ``scale`` > 0."""
+        mean = torch.as_tensor(mean, dtype=self.input_mean.dtype).reshape(-1)
+        scale = torch.as_tensor(scale, dtype=self.input_scale.dtype).reshape(())
+        if mean.numel() != self.input_mean.numel():
+            raise InputError(f"input mean: expected {self.input_mean.numel()} values (V*3), got {mean.numel()}")
+        if not torch.isfinite(mean).all() or not (torch.isfinite(scale) and scale > 0):
+            raise InputError(f"input normalisation: mean must be finite and scale > 0, got scale {float(scale)}")
+        self.input_mean.copy_(mean)
+        self.input_scale.copy_(scale)
+
     def forward(self, vertices: torch.Tensor, return_layers: bool = False
                 ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """(B, 5, V*3) -> LN-ed tokens (B, 5, H); ``return_layers`` adds every layer's LN-ed tokens."""
-        x = self.patch_embed(self.flatten(vertices)) + self.pos_embed
+        x = (self.flatten(vertices) - self.input_mean) / self.input_scale
+        x = self.patch_embed(x) + self.pos_embed
         return self.encoder(x, return_layers=return_layers)
 
     def embed(self, vertices: torch.Tensor) -> torch.Tensor:

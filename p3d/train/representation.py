@@ -269,6 +269,9 @@ def build(
     else:
         ds = SpeechMeshWindows(corpus, split, **windows_kw)
         model = _critic(kind, preset, ds.n_vertices, stage1=stage1, init=init)
+        if kind in ("stage2", "evaluator", "no2d"):  # the mesh encoder's input standardisation
+            mean, scale = ds.vertex_statistics()
+            model.mesh_encoder.set_input_normalization(torch.from_numpy(mean), scale)
         step_fn = critic_step
         model_info = {"config": dataclasses.asdict(model.config), "model_kind": model.kind,
                       "variant": getattr(model, "variant", None)}

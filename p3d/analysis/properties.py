@@ -1,0 +1,101 @@
+"""Verdicts on the paper's three properties of a representation space (Sec. 4, Figs. 1b, 4, 5).
+
+(1) **phoneme clustering**: phoneme groups are predictable from the features
+    (:func:`p3d.analysis.representation.phoneme_separability`): the k-NN accuracy beats the
+    majority-class rate by at least ``margin`` and a one-sided binomial test against that rate gives
+    p < ``alpha``;
+(2) **temporal sensitivity**: similarity against offset (:func:`~p3d.analysis.representation.offset_similarity`)
+    peaks within one frame of zero and its 95% CI at zero lies above the mean similarity at
+    |offset| >= 5 frames;
+(3) **intensity direction**: the level means are ordered along the low->high direction for more
+    identities than chance, judged leave-one-identity-out
+    (:func:`~p3d.analysis.representation.intensity_direction`): a one-sided binomial test of the
+    ordered identities against ``loio_chance`` with p < ``alpha``.
+
+The thresholds are fixed here, before looking at any result, so a verdict is a computation, not a
+judgement made after the fact.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from p3d.errors import InputError
+
+PROPERTIES = ("phoneme clustering", "temporal sensitivity", "intensity direction")
+
+
+def _binom_p(successes: int, n: int, p: float) -> float:
+    from scipy.stats import binomtest
+
+    if n <= 0:
+        return math.nan
+    return float(binomtest(successes, n, p, alternative="greater").pvalue)
+
+
+def clustering_verdict(accuracy: float, chance: float, n: int, *, margin: float = 0.05, alpha: float = 0.01
+                       ) -> tuple[bool, float]:
+    """(holds, p-value) of property 1 for one feature set."""
+    p = _binom_p(int(round(accuracy * n)), n, chance)
+    return bool(accuracy - chance >= margin and p < alpha), p
+
+
+def temporal_verdict(curve: Any, *, far: int = 5) -> tuple[bool, dict[str, float]]:
+    """(holds, numbers) of property 2 from an ``offset_similarity`` DataFrame."""
+    if not {"offset", "mean", "ci_low"} <= set(curve.columns) or not (curve["offset"] == 0).any():
+        raise InputError("curve: expected offset_similarity output with offset 0")
+    peak = int(curve.loc[curve["mean"].idxmax(), "offset"])
+    at0 = curve.loc[curve["offset"] == 0].iloc[0]
+    far_mean = float(curve.loc[curve["offset"].abs() >= far, "mean"].mean())
+    ci_low = float(at0["ci_low"]) if math.isfinite(float(at0["ci_low"])) else float(at0["mean"])
+    return bool(abs(peak) <= 1 and ci_low > far_mean), {"peak": peak, "at0": float(at0["mean"]), "far": far_mean}
+
+
+def intensity_verdict(result: Mapping[str, Any], *, alpha: float = 0.05) -> tuple[bool, float]:
+    """(holds, p-value) of property 3 from an ``intensity_direction`` result with identities."""
+    n = int(result.get("n_identities", 0))
+    frac, chance = result.get("loio_ordered_fraction", math.nan), result.get("loio_chance", math.nan)
+    if n < 2 or not math.isfinite(frac):
+        return False, math.nan
+    p = _binom_p(int(round(frac * n)), n, chance)
+    return bool(p < alpha), p
+
+
+def verdicts(separability: Any, curves: Mapping[str, Any], intensity: Mapping[str, Mapping[str, Any]]) -> Any:
+    """A table with one row per (critic, property): the evidence and whether the property holds.
+
+    Args:
+        separability: DataFrame with ``critic``, ``features`` (speech / mesh), ``accuracy``,
+            ``chance``, ``n`` (rows of :func:`~p3d.analysis.representation.phoneme_separability`).
+        curves: {critic: offset_similarity DataFrame}.
+        intensity: {critic: intensity_direction result (with identities)}.
+    """
+    import pandas as pd
+
+    rows = []
+    critics = list(dict.fromkeys(list(separability["critic"]) + list(curves) + list(intensity)))
+    for critic in critics:
+        sep = separability[separability["critic"] == critic]
+        if len(sep):
+            parts, holds_all = [], []
+            for _, r in sep.iterrows():
+                holds, p = clustering_verdict(r["accuracy"], r["chance"], int(r["n"]))
+                holds_all.append(holds)
+                parts.append(f"{r['features']}: {r['accuracy']:.1%} vs chance {r['chance']:.1%} (p={p:.2g})")
+            rows.append({"critic": critic, "property": PROPERTIES[0], "shows": all(holds_all),
+                         "evidence": "; ".join(parts)})
+        if critic in curves:
+            holds, d = temporal_verdict(curves[critic])
+            rows.append({"critic": critic, "property": PROPERTIES[1], "shows": holds,
+                         "evidence": f"peak at offset {d['peak']}; cos {d['at0']:.3f} at 0 vs {d['far']:.3f} at "
+                                     f"|offset| >= 5"})
+        if critic in intensity:
+            r = intensity[critic]
+            holds, p = intensity_verdict(r)
+            rows.append({"critic": critic, "property": PROPERTIES[2], "shows": holds,
+                         "evidence": f"levels ordered for {r.get('loio_ordered_fraction', math.nan):.0%} of "
+                                     f"{r.get('n_identities', 0)} identities held out (chance "
+                                     f"{r.get('loio_chance', math.nan):.0%}, p={p:.2g}); identity directions' "
+                                     f"mean cosine {r.get('direction_cosine_mean', math.nan):.2f}"})
+    return pd.DataFrame(rows, columns=["critic", "property", "shows", "evidence"])

@@ -1,0 +1,47 @@
+"""Verdicts on the three properties: computed from the evidence with fixed thresholds."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from p3d.analysis.properties import clustering_verdict, intensity_verdict, temporal_verdict, verdicts
+from p3d.errors import InputError
+
+
+def _curve(peak_at=0, ci=0.01):
+    off = np.arange(-10, 11)
+    mean = 0.9 - 0.04 * np.abs(off - peak_at)
+    return pd.DataFrame({"offset": off, "mean": mean, "ci_low": mean - ci, "ci_high": mean + ci})
+
+
+def test_clustering_needs_margin_and_significance():
+    assert clustering_verdict(0.60, 0.30, 400)[0]
+    assert not clustering_verdict(0.33, 0.30, 400)[0]       # below the margin
+    assert not clustering_verdict(0.40, 0.30, 10)[0]        # not significant with 10 rows
+
+
+def test_temporal_peak_and_ci():
+    assert temporal_verdict(_curve())[0]
+    assert not temporal_verdict(_curve(peak_at=4))[0]
+    assert not temporal_verdict(_curve(ci=0.5))[0]          # CI at 0 overlaps the far offsets
+    with pytest.raises(InputError):
+        temporal_verdict(pd.DataFrame({"offset": [1], "mean": [0.1]}))
+
+
+def test_intensity_binomial():
+    holds, p = intensity_verdict({"n_identities": 8, "loio_ordered_fraction": 1.0, "loio_chance": 1 / 6})
+    assert holds and p == pytest.approx((1 / 6) ** 8)
+    assert not intensity_verdict({"n_identities": 8, "loio_ordered_fraction": 0.25, "loio_chance": 1 / 6})[0]
+    holds, p = intensity_verdict({"n_identities": 1, "loio_ordered_fraction": math.nan, "loio_chance": 0.5})
+    assert not holds and math.isnan(p)
+
+
+def test_verdicts_table():
+    sep = pd.DataFrame([{"critic": "ours", "features": "mesh", "accuracy": 0.7, "chance": 0.3, "n": 500},
+                        {"critic": "ours", "features": "speech", "accuracy": 0.31, "chance": 0.3, "n": 500}])
+    table = verdicts(sep, {"ours": _curve()}, {"ours": {"n_identities": 8, "loio_ordered_fraction": 1.0,
+                                                        "loio_chance": 1 / 6, "direction_cosine_mean": 0.9}})
+    got = dict(zip(table["property"], table["shows"]))
+    assert got == {"phoneme clustering": False, "temporal sensitivity": True, "intensity direction": True}
+    assert "speech: 31.0%" in table.loc[table["property"] == "phoneme clustering", "evidence"].iloc[0]

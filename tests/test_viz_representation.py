@@ -1,0 +1,59 @@
+"""Representation figures and training curves: they draw what they are given and reject empty input."""
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from p3d.errors import InputError
+from p3d.viz.representation import plot_intensity_direction, plot_offset_similarity, plot_pair_boxes, plot_tsne_groups
+from p3d.viz.training import plot_training_curves
+
+
+def _curve(peak=0.8):
+    off = np.arange(-3, 4)
+    mean = peak - 0.05 * np.abs(off)
+    return pd.DataFrame({"offset": off, "offset_ms": off * 40.0, "mean": mean, "ci_low": mean - 0.01,
+                         "ci_high": mean + 0.01})
+
+
+def test_offset_plot_draws_one_line_per_model():
+    fig = plot_offset_similarity({"a": _curve(), "b": _curve(0.5)}, unit="ms")
+    ax = fig.axes[0]
+    assert isinstance(fig, Figure) and len(ax.get_lines()) == 3  # two curves + the zero line
+    assert ax.get_lines()[0].get_xdata()[0] == -120.0
+    with pytest.raises(InputError):
+        plot_offset_similarity({})
+
+
+def test_tsne_plot_markers_and_groups():
+    pts = np.random.default_rng(0).normal(size=(40, 2))
+    grp = np.array(["aj", "m", "", "s,z"] * 10, dtype=object)
+    mod = np.repeat(["speech", "mesh"], 20)
+    fig = plot_tsne_groups({"ours": {"points": pts, "group": grp, "modality": mod}})
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert labels == {"/aj/", "/m/", "/s,z/"}
+    with pytest.raises(InputError, match="lengths differ"):
+        plot_tsne_groups({"x": {"points": pts, "group": grp[:3], "modality": mod}})
+
+
+def test_intensity_and_box_plots():
+    plane = np.random.default_rng(1).normal(size=(30, 2))
+    levels = np.repeat([1, 2, 3], 10)
+    fig = plot_intensity_direction({"levels": np.array([1, 2, 3]), "plane": plane}, levels)
+    assert len(fig.axes[0].get_legend().get_texts()) == 3
+    with pytest.raises(InputError):
+        plot_intensity_direction({"levels": np.array([1]), "plane": plane}, levels[:5])
+    df = pd.DataFrame({"split": ["train"] * 5 + ["test"] * 5, "loss": np.arange(10.0)})
+    fig = plot_pair_boxes({"ours": df, "no2d": df}, "loss")
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["ours", "no2d"]
+
+
+def test_training_curves(tmp_path):
+    csv = tmp_path / "metrics.csv"
+    csv.write_text("step,loss,lr,infonce\n1,2.0,0.1,1.5\n2,1.0,0.1,1.2\n")
+    fig = plot_training_curves(csv, ["loss", "infonce", "missing"])
+    assert len(fig.axes) == 2
+    with pytest.raises(InputError, match="none of the columns"):
+        plot_training_curves(csv, ["nope"])
+    with pytest.raises(InputError, match="no metrics file"):
+        plot_training_curves(tmp_path / "absent.csv")
