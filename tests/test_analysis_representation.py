@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from p3d.analysis.representation import (
     embed_windows, gt_pair_stats, intensity_direction, offset_similarity, phoneme_groups, phoneme_separability,
-    retrieval_at_k, retrieval_summary, tsne,
+    raw_features, retrieval_at_k, retrieval_summary, tsne,
 )
 from p3d.errors import InputError
 from p3d.losses.infonce import info_nce
@@ -175,3 +175,15 @@ def test_phoneme_separability_separable_vs_random():
         phoneme_separability(x[:20], np.array(["aj"] * 20, dtype=object))
     with pytest.raises(InputError, match="expected"):
         phoneme_separability(x, groups[:5])
+
+
+def test_raw_features_control(corpus):
+    ds = SpeechMeshWindows(corpus, "test", stride=5)
+    mean, _ = ds.vertex_statistics()
+    e = embed_windows(raw_features(ds.n_vertices, mean), ds)
+    batch = ds.collate(list(range(len(ds))))
+    expected = batch["mesh"].flatten(1).numpy() - np.tile(mean, 5)
+    np.testing.assert_allclose(e["mesh"], expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(e["speech"], axis=1), 1.0, atol=1e-5)
+    with pytest.raises(InputError, match="vertex_mean"):
+        raw_features(ds.n_vertices, np.zeros(3))

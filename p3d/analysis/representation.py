@@ -16,6 +16,7 @@ is a cosine similarity.
 - :func:`tsne`: 2-D t-SNE (scikit-learn) of features (Figs. 4, S1b).
 - :func:`intensity_direction`: level means, the low->high direction, and whether it is consistent
   across identities (Fig. 5b).
+- :func:`raw_features`: a no-learning control (flattened fbank / centred vertices) with a critic's interface.
 - :func:`phoneme_groups`: the paper's Fig. 4 phoneme groups for frame-label ids;
   :func:`phoneme_separability`: cross-validated k-NN accuracy of those groups from features.
 """
@@ -57,6 +58,45 @@ class _EvalMode:
     def __exit__(self, *exc: object) -> None:
         self.model.train(self.was_training)
         self.grad.__exit__(*exc)
+
+
+def raw_features(n_vertices: int, vertex_mean: Any = None) -> Any:
+    """A no-learning control with a critic's interface (:class:`p3d.models.speech_mesh.DualEncoder`):
+    ``encode_speech`` = the L2-normalised flattened fbank window, ``encode_mesh`` = the L2-normalised
+    flattened 5-frame vertex window minus ``vertex_mean`` ((V*3,), e.g. the training mean frame).
+
+    The two "embeddings" live in different spaces (cross-modal similarity is meaningless), but
+    per-modality analyses (phoneme separability, intensity direction) on them show what the raw
+    inputs already carry, which a learned space must be compared against."""
+    import torch
+    import torch.nn.functional as F
+
+    from p3d.models.speech_mesh import DualEncoder
+
+    class RawFeatures(DualEncoder):
+        kind = "raw"
+
+        def __init__(self) -> None:
+            super().__init__()
+            mean = torch.zeros(3 * n_vertices) if vertex_mean is None else torch.as_tensor(
+                np.asarray(vertex_mean, dtype=np.float32).reshape(-1))
+            if mean.numel() != 3 * n_vertices:
+                raise InputError(f"vertex_mean: expected {3 * n_vertices} values, got {mean.numel()}")
+            self.register_buffer("mean", mean)
+            self.anchor = torch.nn.Parameter(torch.zeros(()), requires_grad=False)  # gives a device
+
+        @property
+        def n_vertices(self) -> int:
+            return n_vertices
+
+        def encode_speech(self, fbank: torch.Tensor) -> torch.Tensor:
+            return F.normalize(fbank.flatten(1), dim=1)
+
+        def encode_mesh(self, vertices: torch.Tensor) -> torch.Tensor:
+            v = vertices.reshape(vertices.shape[0], -1, 3 * n_vertices) - self.mean
+            return F.normalize(v.flatten(1), dim=1)
+
+    return RawFeatures()
 
 
 def _embed_batch(model: Any, batch: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -466,4 +506,4 @@ def phoneme_groups(phoneme_ids: Any, phoneme_names: Sequence[str],
 
 
 __all__ = ["embed_windows", "gt_pair_stats", "intensity_direction", "offset_similarity", "phoneme_groups", "phoneme_separability",
-           "retrieval_at_k", "retrieval_summary", "tsne"]
+           "raw_features", "retrieval_at_k", "retrieval_summary", "tsne"]
