@@ -21,6 +21,7 @@ log = logging.getLogger("p3d")
 #: Modules that register a top-level command, in the order ``p3d --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "p3d.evaluate",
+    "p3d.predict",
     "p3d.synth.cli",
     "p3d.train.cli",
 )

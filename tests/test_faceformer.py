@@ -137,7 +137,7 @@ def test_style_changes_prediction_and_bad_style():
 
 
 def test_loss_decreases_on_one_clip():
-    model = _model()
+    model = _model(motion_scale=1.0)  # this clip's motion is ~0.1 units
     batch = _batch(n_frames=12, scale=0.1)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
@@ -148,6 +148,23 @@ def test_loss_decreases_on_one_clip():
         opt.step()
         losses.append(float(out.loss.detach()))
     assert sum(losses[-3:]) / 3 < 0.5 * losses[0]
+
+
+def test_motion_scale_is_a_reparametrisation():
+    """motion_scale s: head weights W*s... equal outputs when the head is scaled by 1/s and the encoder by s."""
+    a, b = _model(motion_scale=1.0, dropout=0.0), _model(motion_scale=1e-3, dropout=0.0)
+    b.load_state_dict(a.state_dict())
+    torch.nn.init.normal_(a.vertice_map_r.weight, std=0.1)
+    with torch.no_grad():
+        b.vertice_map_r.weight.copy_(a.vertice_map_r.weight / 1e-3)
+        b.vertice_map.weight.copy_(a.vertice_map.weight * 1e-3)
+    batch = _batch(n_frames=6)
+    pa = a.predict(batch.audio, batch.template, 0, 6)
+    pb = b.predict(batch.audio, batch.template, 0, 6)
+    assert torch.allclose(pa, pb, atol=1e-4)
+    a.config = dataclasses.replace(a.config, teacher_forcing=True)
+    b.config = dataclasses.replace(b.config, teacher_forcing=True)
+    assert torch.allclose(a.eval()(batch).vertices, b.eval()(batch).vertices, atol=1e-4)
 
 
 def test_long_sequence_past_600_frames():

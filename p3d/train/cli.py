@@ -67,6 +67,9 @@ KINDS: dict[str, TrainKind] = {
         TrainKind("evaluator", "the independent PLRS evaluator: stage 2 with another seed, batch size and "
                                "identity half (--stage1)",
                   f"{_REP}:build_from_args", f"{_REP}:add_arguments"),
+        TrainKind("talker", "a talking-head baseline (faceformer, codetalker, selftalk), with or without the "
+                            "perceptual loss of a critic (--critic, --critic-checkpoint)",
+                  "p3d.train.talker:build_from_args", "p3d.train.talker:add_arguments"),
     )
 }
 

@@ -1,0 +1,489 @@
+"""``p3d train talker``: a talking-head baseline with (or without) the perceptual loss (issue 5, paper Sec. 5).
+
+    p3d train talker --model faceformer|codetalker|selftalk --train DIR[,DIR] --preset smoke|cpu|paper \\
+        --out RUN_DIR [--critic none|ours|syncnet3d|no2d --critic-checkpoint CKPT] [--loss-weight W] \\
+        [--no-cache] [--seed N] [--steps N] [--stage-steps N,N] [--lr X] [--wav2vec2 DIR] [--teacher-forcing]
+
+**Step** (one clip, batch size 1 per process as the official code): ``loss = model loss + W * L_percp``,
+where the model loss is the baseline's own objective (FaceFormer: MSE of the vertices, autoregressive
+rollout) and ``L_percp`` is the InfoNCE of Eq. 6 (:class:`p3d.losses.PerceptualLoss`: stride-1 5-frame
+windows, contrastive batches of 80, tau = 0.07) of the frozen critic on the predicted vertices against
+the clip's speech. The critic's speech embeddings are computed once per clip when the data are loaded
+(:class:`p3d.talker_data.TalkerClips`); ``--no-cache`` keeps the fbank windows instead and the critic
+embeds them at every step (same value; Table S8's cost comparison). ``metrics.csv`` logs ``loss`` (the
+total), ``model_loss``, the model's own terms and, with a critic, ``percp`` (unweighted InfoNCE) and
+``percp_weighted``.
+
+**Weight.** The official 1e-7 (``perceptual_loss/main.py``) is tied to VOCASET's units (metres, MSE of
+order 1e-6 to 1e-5); ``--loss-weight`` sets it for another corpus (choose it on the validation split).
+
+**Stages.** A model class may declare ``training_stages`` (default ``("main",)``) and ``set_stage(name)``
+(CodeTalker: ``("vqvae", "speech")``). Every stage but the last is trained first, in
+``RUN_DIR/<stage>/`` (its own ``config.json``, ``metrics.csv``, ``checkpoints/``, exact resume; no
+perceptual loss there, since its outputs are not predictions from speech); the last stage is the run in
+``RUN_DIR`` itself, with the perceptual loss. ``--stage-steps`` gives every stage's step count.
+
+**Data.** ``--train`` (``--data`` is a synonym) takes one corpus folder or several, comma-separated
+(config 2: ``synth-voca,synth-mead``), all of one mesh topology and frame rate; the styles are their
+sorted ``train`` identities (saved as ``styles`` in ``config.json``, read back by ``p3d predict``).
+
+**Recipes** (:data:`RECIPES`; every value can be overridden):
+
+- ``paper``: the official schedules. FaceFormer and SelfTalk: Adam lr 1e-4, 100 epochs of one clip per
+  step; CodeTalker: VQ-VAE 200 epochs then speech stage 100 epochs, lr 1e-4 (its StepLR decay of stage 1
+  is not reproduced: constant lr). Adam betas (0.9, 0.999), no gradient clipping, no warm-up.
+- ``cpu``: the ``cpu`` model presets on the synthetic corpora, sized so one model trains in a few
+  minutes on 2 CPU cores (see :data:`RECIPES` for the step counts and the measured seconds per step in
+  the comments); lr 1e-3 with a short warm-up and gradient clipping at 1.0 (1e-4 learns too little in
+  a few hundred steps).
+- ``smoke``: a dozen steps (tests, notebooks at smoke size).
+
+Multi-process (``torchrun``): each process takes one clip per step (global batch = number of processes),
+DDP averages the gradients.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from p3d.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+    from p3d.train.trainer import TrainConfig
+
+log = logging.getLogger(__name__)
+
+CRITICS: tuple[str, ...] = ("none", "ours", "syncnet3d", "no2d")
+PRESETS: tuple[str, ...] = ("smoke", "cpu", "paper")
+#: The ``--model`` choices (the keys of :data:`p3d.models.talker.MODELS`; kept here so that building the
+#: parser imports no torch).
+MODEL_NAMES: tuple[str, ...] = ("faceformer", "codetalker", "selftalk")
+
+
+@dataclasses.dataclass(frozen=True)
+class TalkerRecipe:
+    """Optimisation defaults of one (preset, model, stage): ``steps`` or ``epochs`` over the clips."""
+
+    lr: float = 1e-4
+    epochs: float | None = None
+    steps: int | None = None
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float | None = None
+    warmup_steps: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 10
+
+    def n_steps(self, n_clips: int, batch_size: int = 1) -> int:
+        if self.steps is not None:
+            return self.steps
+        assert self.epochs is not None
+        return max(1, math.ceil(self.epochs * n_clips / batch_size))
+
+
+def _recipes() -> dict[str, dict[str, dict[str, TalkerRecipe]]]:
+    paper = TalkerRecipe(lr=1e-4, epochs=100, checkpoint_every=2000, log_every=50)
+    cpu = TalkerRecipe(lr=1e-3, steps=600, grad_clip=1.0, warmup_steps=20, checkpoint_every=100, log_every=10)
+    smoke = TalkerRecipe(lr=1e-3, steps=12, grad_clip=1.0, checkpoint_every=6, log_every=2)
+    return {
+        "paper": {"faceformer": {"main": paper}, "selftalk": {"main": paper},
+                  "codetalker": {"vqvae": dataclasses.replace(paper, epochs=200), "speech": paper}},
+        "cpu": {"faceformer": {"main": cpu}, "selftalk": {"main": cpu},
+                "codetalker": {"vqvae": dataclasses.replace(cpu, steps=400), "speech": cpu}},
+        "smoke": {"faceformer": {"main": smoke}, "selftalk": {"main": smoke},
+                  "codetalker": {"vqvae": smoke, "speech": smoke}},
+    }
+
+
+#: preset -> model -> stage -> :class:`TalkerRecipe`.
+RECIPES: dict[str, dict[str, dict[str, TalkerRecipe]]] = _recipes()
+
+
+def recipe(model: str, preset: str, stage: str) -> TalkerRecipe:
+    """The default recipe of ``model``'s ``stage`` at ``preset`` (unknown stages get the model's last one)."""
+    if preset not in RECIPES:
+        raise InputError(f"preset: unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    per_model = RECIPES[preset].get(model)
+    if per_model is None:
+        per_model = {"main": RECIPES[preset]["faceformer"]["main"]}
+    return per_model.get(stage, list(per_model.values())[-1])
+
+
+def training_stages(cls: type) -> tuple[str, ...]:
+    """A talker class' ``training_stages`` (default ``("main",)``)."""
+    stages = tuple(getattr(cls, "training_stages", ("main",)))
+    if not stages:
+        raise InputError(f"{cls.__name__}.training_stages: empty")
+    return stages
+
+
+# -- the step --------------------------------------------------------------------------------------
+class TalkerStep:
+    """``(model, batch, generator) -> (loss, logs)``: the model's loss plus ``weight * L_percp``.
+
+    With ``perceptual=None`` (or a batch without speech) only the model's loss. The generator is not
+    needed: dropout draws from torch's global RNG, which the trainer re-seeds at every step.
+    """
+
+    def __init__(self, perceptual: Any = None) -> None:
+        self.perceptual = perceptual
+
+    def __call__(self, model: torch.nn.Module, batch: Any, generator: torch.Generator
+                 ) -> tuple[torch.Tensor, dict[str, float]]:
+        device = next(model.parameters()).device
+        batch = batch.to(device)
+        out = model(batch)
+        loss = out.loss
+        logs = {"model_loss": float(out.loss.detach()), **{k: float(v) for k, v in out.logs.items()}}
+        if self.perceptual is not None:
+            if batch.speech is None:
+                raise InputError(f"{batch.stem}: no speech windows/embeddings for the perceptual loss")
+            percp = self.perceptual.unweighted(out.vertices, batch.speech)
+            loss = loss + self.perceptual.weight * percp
+            logs["percp"] = float(percp.detach())
+            logs["percp_weighted"] = self.perceptual.weight * logs["percp"]
+        return loss, logs
+
+
+# -- jobs ------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class StageRun:
+    """An earlier training stage: trained in ``RUN_DIR/<name>`` before the job's own (last) stage."""
+
+    name: str
+    cfg: TrainConfig
+
+
+@dataclasses.dataclass
+class TalkerJob:
+    """What :func:`p3d.train.trainer.train` needs (as :class:`p3d.train.representation.Job`), plus the
+    earlier stages (:func:`run_earlier_stages`)."""
+
+    kind: str
+    model: Any
+    params: list[Any]
+    data: Any
+    step_fn: Any
+    cfg: TrainConfig
+    extra_config: dict[str, Any]
+    stages_before: list[StageRun] = dataclasses.field(default_factory=list)
+    last_stage: str = "main"
+
+    def finalize(self, run_dir: str | os.PathLike[str]) -> Path:
+        """Write ``RUN_DIR/final.pt``: the talker checkpoint (``p3d.models.load_model``, ``p3d predict``)."""
+        path = Path(run_dir) / "final.pt"
+        self.model.save(path)
+        return path
+
+
+def load_critic_for(critic: str, checkpoint: str | os.PathLike[str] | None, n_vertices: int,
+                    device: Any) -> Any:
+    """Load ``checkpoint`` and check it is the ``critic`` named (ours / no2d: stage-2 variants; syncnet3d)."""
+    from p3d.models.speech_mesh import load_critic
+
+    if critic not in CRITICS:
+        raise InputError(f"--critic: unknown critic {critic!r} (choose from {', '.join(CRITICS)})")
+    if critic == "none":
+        if checkpoint is not None:
+            raise InputError("--critic-checkpoint: given with --critic none; name the critic (ours, syncnet3d, no2d)")
+        return None
+    if checkpoint is None:
+        raise InputError(f"--critic-checkpoint: --critic {critic} needs the critic's final.pt "
+                         f"(`p3d train stage2|syncnet3d|no2d|finetune`)")
+    model = load_critic(checkpoint, map_location=device)
+    actual = "syncnet3d" if model.kind == "syncnet3d" else getattr(model, "variant", None)
+    if actual != critic:
+        raise InputError(f"--critic-checkpoint {checkpoint}: holds a {actual!r} critic, not {critic!r}")
+    if model.n_vertices != n_vertices:
+        raise InputError(f"--critic-checkpoint {checkpoint}: the critic expects {model.n_vertices} vertices per frame, "
+                         f"the training corpus has {n_vertices}")
+    return model
+
+
+def model_config(name: str, preset: str, data: Any, *, wav2vec2: str | os.PathLike[str] | None = None,
+                 teacher_forcing: bool | None = None) -> Any:
+    """The preset config of talker ``name`` sized for ``data`` (a :class:`TalkerClips`): vertex count, styles,
+    frame rate; ``wav2vec2`` sets the local wav2vec2 folder of a wav2vec2 audio encoder.
+
+    A config class may define ``for_corpus(config, corpus) -> config`` for its own data-dependent fields; for
+    SelfTalk without it, the CTC vocabulary and lip region are set here from the corpus (phoneme inventory
+    ``meta["phonemes"]``, topology region ``lips``).
+    """
+    from p3d.models.talker import talker_class
+
+    cls = talker_class(name)
+    fps = data.fps
+    config = cls.config_class.from_preset(preset, n_vertices=data.n_vertices, n_styles=len(data.styles),
+                                          fps=int(fps) if float(fps).is_integer() else fps)
+    audio = getattr(config, "audio", None)
+    if wav2vec2 is not None:
+        if audio is None or audio.kind != "wav2vec2":
+            raise InputError(f"--wav2vec2: the {preset} preset of {name} does not use a wav2vec2 audio encoder")
+        config = dataclasses.replace(config, audio=dataclasses.replace(audio, wav2vec2_path=str(wav2vec2)))
+    if teacher_forcing is not None:
+        if not hasattr(config, "teacher_forcing"):
+            raise InputError(f"--teacher-forcing: {name} has no teacher-forcing option")
+        config = dataclasses.replace(config, teacher_forcing=teacher_forcing)
+    corpus = data.corpora[0]
+    hook = getattr(cls.config_class, "for_corpus", None)
+    if hook is not None:
+        return hook(config, corpus)
+    if name == "selftalk" and getattr(config, "targets", None) == "labels":
+        config = _selftalk_for_corpus(config, corpus)
+    return config
+
+
+def _selftalk_for_corpus(config: Any, corpus: Any) -> Any:
+    from p3d.models import selftalk
+
+    phonemes = corpus.meta.get("phonemes")
+    changes: dict[str, Any] = {}
+    if phonemes:
+        try:
+            unit = getattr(config, "unit", "viseme")
+            changes["label_to_token"] = selftalk.token_map(phonemes, unit)
+            changes["vocab_size"] = selftalk.vocabulary_size(phonemes, unit)
+        except (KeyError, ValueError, InputError) as exc:  # an inventory the viseme table does not know
+            log.warning("selftalk: phoneme inventory of %s not mappable to visemes (%s); using raw labels",
+                        corpus.root, exc)
+            changes["label_to_token"] = tuple(range(len(phonemes)))
+            changes["vocab_size"] = max(2, len(phonemes))
+    lips = corpus.topology.regions.get("lips") if hasattr(corpus.topology, "regions") else None
+    if lips is not None and len(lips):
+        changes["lip_indices"] = tuple(sorted({int(i) for i in lips}))
+    return dataclasses.replace(config, **changes)
+
+
+def _train_config(rec: TalkerRecipe, n_clips: int, batch_size: int, seed: int, *, steps: int | None = None,
+                  lr: float | None = None, checkpoint_every: int | None = None) -> TrainConfig:
+    from p3d.train.trainer import TrainConfig
+
+    return TrainConfig(steps=steps or rec.n_steps(n_clips, batch_size), batch_size=batch_size, lr=lr or rec.lr,
+                       betas=rec.betas, weight_decay=0.0, grad_clip=rec.grad_clip, warmup_steps=rec.warmup_steps,
+                       checkpoint_every=checkpoint_every or rec.checkpoint_every, log_every=rec.log_every, seed=seed)
+
+
+def build(
+    model: str,
+    preset: str,
+    train: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    critic: str = "none",
+    critic_checkpoint: str | os.PathLike[str] | None = None,
+    loss_weight: float | None = None,
+    cache: bool = True,
+    seed: int | None = None,
+    steps: int | None = None,
+    stage_steps: Sequence[int] | None = None,
+    lr: float | None = None,
+    checkpoint_every: int | None = None,
+    wav2vec2: str | os.PathLike[str] | None = None,
+    teacher_forcing: bool | None = None,
+    workers: int = 1,
+    device: str = "auto",
+    progress: bool = False,
+    world_size: int = 1,
+) -> TalkerJob:
+    """Build the training job of talker ``model`` at ``preset`` on the ``train`` split of ``train`` corpora.
+
+    Args:
+        critic, critic_checkpoint: the perceptual loss' critic (``none``: no loss).
+        loss_weight: W (default: the official 1e-7).
+        cache: embed each clip's speech once (True) or at every step (False).
+        steps: the last stage's steps; ``stage_steps``: every stage's, in ``training_stages`` order.
+        wav2vec2: local wav2vec2 folder (``paper`` preset).
+        teacher_forcing: override the model's training input (models with that option).
+        world_size: processes (each takes one clip per step).
+    """
+    import torch
+
+    from p3d.losses.perceptual_loss import DEFAULT_WEIGHT, PerceptualLoss
+    from p3d.models.talker import MODELS, talker_class
+    from p3d.talker_data import TalkerClips
+    from p3d.train.representation import resolve_device
+
+    if model not in MODELS:
+        raise InputError(f"--model: unknown talking-head model {model!r} (choose from {', '.join(MODELS)})")
+    if preset not in PRESETS:
+        raise InputError(f"--preset: unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    for name, value in (("steps", steps), ("checkpoint_every", checkpoint_every)):
+        if value is not None and value < 1:
+            raise InputError(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise InputError(f"--lr: expected a positive learning rate, got {lr}")
+    weight = DEFAULT_WEIGHT if loss_weight is None else float(loss_weight)
+    if not (math.isfinite(weight) and weight >= 0):
+        raise InputError(f"--loss-weight: expected a finite weight >= 0, got {loss_weight}")
+    cls = talker_class(model)
+    stages = training_stages(cls)
+    if stage_steps is not None:
+        stage_steps = list(stage_steps)
+        if len(stage_steps) != len(stages) or any(s < 1 for s in stage_steps):
+            raise InputError(f"--stage-steps: expected {len(stages)} positive step counts for the stages "
+                             f"{', '.join(stages)}, got {stage_steps}")
+        if steps is not None and steps != stage_steps[-1]:
+            raise InputError("--steps and --stage-steps disagree on the last stage's steps")
+        steps = stage_steps[-1]
+
+    dev = resolve_device(device)
+    corpora = [train] if isinstance(train, (str, os.PathLike)) else list(train)
+    # the critic must know the vertex count before the data compute its embeddings
+    from p3d.talker_data import open_corpora
+
+    opened = open_corpora(corpora)
+    critic_model = load_critic_for(critic, critic_checkpoint, opened[0].topology.n_vertices, dev)
+    perceptual = PerceptualLoss(critic_model, weight=weight) if critic_model is not None else None
+    data = TalkerClips(opened, "train", perceptual=perceptual, cache_speech=cache, workers=workers,
+                       progress=progress)
+
+    seed = 0 if seed is None else seed
+    torch.manual_seed(seed)  # model initialisation
+    config = model_config(model, preset, data, wav2vec2=wav2vec2, teacher_forcing=teacher_forcing)
+    net = cls(config).to(dev)
+    batch_size = world_size
+    before = []
+    for i, stage in enumerate(stages[:-1]):
+        rec = recipe(model, preset, stage)
+        before.append(StageRun(stage, _train_config(rec, len(data), batch_size, seed,
+                                                    steps=stage_steps[i] if stage_steps else None, lr=lr)))
+    last = stages[-1]
+    if len(stages) > 1:
+        net.set_stage(last)
+    cfg = _train_config(recipe(model, preset, last), len(data), batch_size, seed, steps=steps, lr=lr,
+                        checkpoint_every=checkpoint_every)
+    params = [p for p in net.parameters() if p.requires_grad]
+    extra = {
+        "kind": "talker", "model": model, "preset": preset, "critic": critic,
+        "critic_checkpoint": None if critic_checkpoint is None else str(Path(critic_checkpoint).resolve()),
+        "loss_weight": weight if perceptual is not None else 0.0, "speech_cache": bool(cache),
+        "train": [str(c.root.resolve()) for c in data.corpora], "corpora": [c.name for c in data.corpora],
+        "styles": data.styles, "fps": data.fps, "n_vertices": data.n_vertices, "clips": len(data),
+        "stages": list(stages), "stage": last,
+        "stage_steps": {s.name: s.cfg.steps for s in before} | {last: cfg.steps},
+        "epochs": cfg.steps * batch_size / len(data), "trainable_parameters": sum(p.numel() for p in params),
+        "device": str(dev), "model_config": dataclasses.asdict(config),
+    }
+    log.info("talker %s/%s (critic %s, weight %g): %d clips of %s, %d styles, stages %s, %d trainable parameters",
+             model, preset, critic, extra["loss_weight"], len(data), "+".join(extra["corpora"]), len(data.styles),
+             extra["stage_steps"], extra["trainable_parameters"])
+    return TalkerJob(kind="talker", model=net, params=params, data=data, step_fn=TalkerStep(perceptual), cfg=cfg,
+                     extra_config=extra, stages_before=before, last_stage=last)
+
+
+def run_earlier_stages(job: TalkerJob, run_dir: str | os.PathLike[str], progress: bool = True) -> None:
+    """Train every stage before the job's last one, each in ``RUN_DIR/<stage>`` (resumed exactly if there),
+    without the perceptual loss; then switch the model to the last stage."""
+    from p3d.train.trainer import train
+
+    if not job.stages_before:
+        return
+    model = job.model
+    for stage in job.stages_before:
+        model.set_stage(stage.name)
+        params = [p for p in model.parameters() if p.requires_grad]
+        extra = {**job.extra_config, "stage": stage.name, "loss_weight": 0.0}
+        train(model, job.data, TalkerStep(None), stage.cfg, Path(run_dir) / stage.name, extra_config=extra,
+              params=params, progress=progress)
+    model.set_stage(job.last_stage)
+    job.params = [p for p in model.parameters() if p.requires_grad]
+
+
+def train_talker(job: TalkerJob, run_dir: str | os.PathLike[str], progress: bool = True,
+                 stop_after: int | None = None) -> dict[str, Any]:
+    """Every stage, then ``RUN_DIR/final.pt`` (single process; the CLI does the same under DDP)."""
+    from p3d.train.trainer import train
+
+    run_earlier_stages(job, run_dir, progress)
+    result = train(job.model, job.data, job.step_fn, job.cfg, run_dir, extra_config=job.extra_config,
+                   params=job.params, progress=progress, stop_after=stop_after)
+    if result["step"] >= job.cfg.steps:
+        job.finalize(run_dir)
+    return result
+
+
+def _split_paths(value: Any) -> list[Path]:
+    parts = [p.strip() for p in str(value).split(",") if p.strip()]
+    if not parts:
+        raise InputError("--train: no corpus folder given")
+    return [Path(p) for p in parts]
+
+
+def _int_list(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise InputError(f"--stage-steps: expected comma-separated integers, got {value!r}") from None
+
+
+def build_from_args(args: Any) -> TalkerJob:
+    """:func:`build` from ``p3d train talker`` arguments; runs the earlier stages (they need ``--out``)."""
+    from p3d.train.trainer import init_distributed
+
+    if args.data is None:
+        raise InputError("--train: give the training corpus folder(s), e.g. --train data/cpu/synth-voca")
+    dist = init_distributed()
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads: expected a positive thread count, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.batch_size is not None and args.batch_size != dist.world_size:
+        raise InputError(f"--batch-size: talkers train on one clip per process per step; with {dist.world_size} "
+                         f"process(es) the batch size is {dist.world_size}, got {args.batch_size}")
+    job = build(
+        args.model, args.preset, _split_paths(args.data), critic=args.critic, critic_checkpoint=args.critic_checkpoint,
+        loss_weight=args.loss_weight, cache=not args.no_cache, seed=args.seed, steps=args.steps,
+        stage_steps=_int_list(args.stage_steps), lr=args.lr, checkpoint_every=args.checkpoint_every,
+        wav2vec2=args.wav2vec2, teacher_forcing=True if args.teacher_forcing else None, workers=args.workers,
+        device=args.device, progress=not args.no_progress, world_size=dist.world_size,
+    )
+    run_earlier_stages(job, args.out, progress=not args.no_progress)
+    return job
+
+
+def add_arguments(parser: Any) -> None:
+    """``p3d train talker`` options (``--train`` doubles the common ``--data``)."""
+    for action in parser._actions:  # the common --data becomes optional: --train is the talkers' name for it
+        if action.dest == "data":
+            action.required = False
+            action.help = "same as --train"
+    parser.add_argument("--train", dest="data", type=Path, default=None,
+                        help="training corpus folder(s), comma-separated (their train split; e.g. "
+                             "data/cpu/synth-voca,data/cpu/synth-mead)")
+    parser.add_argument("--model", choices=MODEL_NAMES, required=True, help="the baseline")
+    parser.add_argument("--critic", choices=CRITICS, default="none",
+                        help="perceptual-loss critic (none: the baseline alone)")
+    parser.add_argument("--critic-checkpoint", type=Path, default=None,
+                        help="the critic's final.pt (p3d train stage2 / finetune / syncnet3d / no2d)")
+    parser.add_argument("--loss-weight", type=float, default=None,
+                        help="weight of the perceptual loss (default: the official 1e-7, for metres)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="embed the speech windows at every step instead of once per clip (Table S8)")
+    parser.add_argument("--stage-steps", default=None,
+                        help="steps of every training stage, comma-separated (CodeTalker: VQVAE,SPEECH)")
+    parser.add_argument("--wav2vec2", type=Path, default=None,
+                        help="local wav2vec2 folder for the paper preset (e.g. wav2vec2-base-960h, save_pretrained)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (default 1: the talkers' small sequential ops run fastest on one "
+                             "thread per process; run several processes for several cores)")
+    parser.add_argument("--teacher-forcing", action="store_true",
+                        help="train on shifted ground truth instead of the model's default (FaceFormer: autoregressive)")
+
+
+def stage_metrics(run_dir: str | os.PathLike[str]) -> Mapping[str, Path]:
+    """``{stage: metrics.csv}`` of a run (earlier stages in sub-folders, the last in ``RUN_DIR``)."""
+    import json
+
+    run_dir = Path(run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    stages = cfg.get("stages", ["main"])
+    return {s: (run_dir / s / "metrics.csv" if s != stages[-1] else run_dir / "metrics.csv") for s in stages}

@@ -1,0 +1,73 @@
+"""``p3d predict``: official file names (one file per test clip and training identity), shapes, then ``p3d eval``."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from p3d.cli import main
+from p3d.errors import InputError
+from p3d.predict import predict_split
+from tiny_corpus import write_tiny_corpus
+
+
+@pytest.fixture(scope="module")
+def voca(tmp_path_factory):
+    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=60, model_fps=30,
+                             identities={"train": 2, "test": 1}, clips_per_identity=2, seconds=0.6, lip_video=False)
+
+
+@pytest.fixture(scope="module")
+def run(voca, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "ff"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["train", "talker", "--model", "faceformer", "--train", str(voca), "--preset", "smoke",
+                     "--steps", "2", "--out", str(out), "--no-progress"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def test_predict_names_shapes_and_eval(voca, run, tmp_path):
+    pred = tmp_path / "pred"
+    assert main(["predict", "--run", str(run), "--split", "test", "--out", str(pred), "--no-progress"]) == 0
+    names = sorted(p.name for p in pred.glob("*.npy"))
+    expected = sorted(f"test00_sentence{k:02d}_condition_train{c:02d}.npy" for k in (1, 2) for c in (0, 1))
+    assert names == expected
+    for name in names:
+        arr = np.load(pred / name, allow_pickle=False)
+        gt = np.load(voca / "vertices_npy" / (name.split("_condition_")[0] + ".npy"))
+        assert arr.dtype == np.float32 and arr.shape == (gt.shape[0] // 2, 30, 3)
+    ev = tmp_path / "eval"
+    assert main(["eval", "--pred", str(pred), "--gt", str(voca), "--audio", str(voca), "--fps", "30", "--gt-fps", "60",
+                 "--topology", str(voca / "topology.npz"), "--metrics", "lve,mtm", "--out", str(ev),
+                 "--no-progress"]) == 0
+    summary = json.loads((ev / "summary.json").read_text())
+    assert summary["counts"]["evaluated"] == 4 and summary["counts"]["skipped"] == 0
+
+
+def test_predict_without_vertices_uses_audio_length(voca, run, tmp_path):
+    import shutil
+
+    data = tmp_path / "copy"
+    shutil.copytree(voca, data)
+    stem = "test00_sentence01"
+    (data / "vertices_npy" / f"{stem}.npy").unlink()
+    files = predict_split(run, tmp_path / "p", data=[data], progress=False)
+    arr = np.load(tmp_path / "p" / f"{stem}_condition_train00.npy")
+    assert len(files) == 4 and arr.shape == (18, 30, 3)  # floor(0.6 s * 30 fps)
+
+
+def test_predict_resumes_and_checks(voca, run, tmp_path):
+    out = tmp_path / "p"
+    predict_split(run, out, progress=False)
+    target = out / "test00_sentence01_condition_train00.npy"
+    mtime = target.stat().st_mtime_ns
+    predict_split(run, out, progress=False)
+    assert target.stat().st_mtime_ns == mtime  # kept
+    with pytest.raises(InputError, match="config.json"):
+        predict_split(tmp_path, out, progress=False)
+    with pytest.raises(InputError, match="val"):
+        predict_split(run, out, split="val", data=[voca], progress=False)

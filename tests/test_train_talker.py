@@ -1,0 +1,157 @@
+"""``p3d train talker``: CLI end to end (no critic, a tiny critic), exact resume, cache vs no cache, stages, errors."""
+import csv
+import json
+
+import pytest
+import torch
+
+from p3d.cli import main
+from p3d.errors import InputError
+from p3d.models import load_model
+from p3d.models.mesh_encoder import MeshEncoderConfig
+from p3d.models.speech_mesh import SpeechMeshModel
+from p3d.models.stage1 import Stage1Config, Stage1Model
+from p3d.models.talker import MODELS
+from p3d.train.talker import MODEL_NAMES, TalkerStep, build, train_talker
+from tiny_corpus import write_tiny_corpus
+
+
+@pytest.fixture(scope="module")
+def voca(tmp_path_factory):
+    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=60, model_fps=30,
+                             identities={"train": 2, "test": 1}, clips_per_identity=2, seconds=0.6, lip_video=False)
+
+
+@pytest.fixture(scope="module")
+def critic_ckpt(tmp_path_factory):
+    """An untrained smoke stage-2 critic ("ours") for 30-vertex meshes."""
+    path = tmp_path_factory.mktemp("critic") / "critic.pt"
+    torch.manual_seed(0)
+    SpeechMeshModel.ours(Stage1Model(Stage1Config.from_preset("smoke")),
+                         MeshEncoderConfig.from_preset("smoke", n_vertices=30)).save(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_model_names_match_registry():
+    assert set(MODEL_NAMES) == set(MODELS)
+
+
+def test_cli_without_critic(voca, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca), "--preset", "smoke", "--steps", "4",
+                 "--out", str(out), "--no-progress"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["kind"] == "talker" and cfg["styles"] == ["train00", "train01"] and cfg["critic"] == "none"
+    rows = _rows(out / "metrics.csv")
+    assert rows[-1]["step"] == "4" and "percp" not in rows[0] and "mse" in rows[0]
+    model = load_model(out / "final.pt")
+    assert model.kind == "faceformer" and model.n_styles == 2 and model.n_vertices == 30
+
+
+def test_cli_with_critic_and_resume(voca, critic_ckpt, tmp_path):
+    args = ["train", "talker", "--model", "faceformer", "--train", str(voca), "--preset", "smoke", "--steps", "4",
+            "--checkpoint-every", "2", "--critic", "ours", "--critic-checkpoint", str(critic_ckpt),
+            "--loss-weight", "0.01", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "full")]) == 0
+    rows = _rows(tmp_path / "full" / "metrics.csv")
+    assert {"percp", "percp_weighted", "model_loss"} <= set(rows[0])
+    for r in rows:
+        total = float(r["model_loss"]) + 0.01 * float(r["percp"])
+        assert float(r["loss"]) == pytest.approx(total, rel=1e-5)
+    # interrupted run: resume from the step-2 checkpoint gives the same later steps
+    job = build("faceformer", "smoke", voca, critic="ours", critic_checkpoint=critic_ckpt, loss_weight=0.01, steps=4,
+                checkpoint_every=2)
+    job.cfg.log_every = 2
+    train_talker(job, tmp_path / "part", progress=False, stop_after=3)
+    assert not (tmp_path / "part" / "final.pt").exists()
+    assert main([*args, "--out", str(tmp_path / "part")]) == 0
+    assert _rows(tmp_path / "part" / "metrics.csv") == rows
+    assert (tmp_path / "part" / "final.pt").exists()
+
+
+def test_cache_and_no_cache_give_the_same_loss(voca, critic_ckpt):
+    losses = []
+    for cache in (True, False):
+        job = build("faceformer", "smoke", voca, critic="ours", critic_checkpoint=critic_ckpt, loss_weight=0.5,
+                    cache=cache, seed=3)
+        batch = job.data.collate([1])
+        assert batch.speech.ndim == (2 if cache else 3)
+        torch.manual_seed(0)
+        loss, logs = job.step_fn(job.model, batch, torch.Generator())
+        losses.append((float(loss.detach()), logs["percp"]))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_perceptual_gradient_reaches_the_model(voca, critic_ckpt):
+    job = build("faceformer", "smoke", voca, critic="ours", critic_checkpoint=critic_ckpt, loss_weight=1.0,
+                teacher_forcing=True)
+    torch.nn.init.normal_(job.model.vertice_map_r.weight, std=0.01)
+    batch = job.data.collate([0])
+    out = job.model(batch)
+    percp = job.step_fn.perceptual.unweighted(out.vertices, batch.speech)
+    percp.backward()
+    assert job.model.vertice_map_r.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in job.step_fn.perceptual.model.parameters())
+
+
+def test_training_reduces_the_loss(voca):
+    job = build("faceformer", "smoke", voca, steps=40, lr=3e-3)  # autoregressive, as the official trainer
+    step = TalkerStep(None)
+    batch = job.data.collate([0])
+    opt = torch.optim.Adam(job.params, lr=3e-3)
+    first = None
+    for _ in range(40):
+        loss, _ = step(job.model, batch, torch.Generator())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else float(loss)
+    assert float(loss) < 0.85 * first  # smoothly decreasing: 1.9e-6 -> 1.4e-6 m^2 in 40 steps
+
+
+def test_two_stage_model_trains_each_stage(voca, tmp_path):
+    if "codetalker" not in MODELS:
+        pytest.skip("no codetalker")
+    pytest.importorskip("p3d.models.codetalker")
+    out = tmp_path / "ct"
+    assert main(["train", "talker", "--model", "codetalker", "--train", str(voca), "--preset", "smoke",
+                 "--stage-steps", "3,2", "--out", str(out), "--no-progress"]) == 0
+    assert _rows(out / "vqvae" / "metrics.csv")[-1]["step"] == "3"
+    assert _rows(out / "metrics.csv")[-1]["step"] == "2"
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["stage_steps"] == {"vqvae": 3, "speech": 2}
+    model = load_model(out / "final.pt")
+    assert model.stage == "speech"
+
+
+def test_bad_input(voca, critic_ckpt, tmp_path, capsys):
+    with pytest.raises(InputError, match="critic-checkpoint"):
+        build("faceformer", "smoke", voca, critic="ours")
+    with pytest.raises(InputError, match="not 'no2d'"):
+        build("faceformer", "smoke", voca, critic="no2d", critic_checkpoint=critic_ckpt)
+    with pytest.raises(InputError, match="critic none"):
+        build("faceformer", "smoke", voca, critic_checkpoint=critic_ckpt)
+    with pytest.raises(InputError, match="stage-steps"):
+        build("faceformer", "smoke", voca, stage_steps=[1, 2])
+    with pytest.raises(InputError, match="wav2vec2"):
+        build("faceformer", "smoke", voca, wav2vec2=tmp_path)
+    with pytest.raises(SystemExit):
+        main(["train", "talker", "--model", "nope", "--train", str(voca), "--out", str(tmp_path / "x")])
+    assert main(["train", "talker", "--model", "faceformer", "--out", str(tmp_path / "x")]) != 0
+    assert "--train" in capsys.readouterr().err
+    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca), "--batch-size", "4",
+                 "--out", str(tmp_path / "x")]) != 0
+    assert "--batch-size" in capsys.readouterr().err
