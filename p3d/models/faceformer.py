@@ -19,11 +19,12 @@ One clip in, one vertex sequence out (batch size 1, as the official code):
    plus the template.
 
 **Autoregressive rollout** (``teacher_forcing=False``, what the official trainer and the paper's
-perceptual-loss script run): the decoder input starts as the style embedding alone; at each step the
-whole prefix is decoded, the last output frame is re-encoded by the motion encoder (+ style) and
-appended; the gradient flows through the fed-back predictions. The loss is computed on the outputs of
-the last decoding pass over the full input sequence, as the official loop (which keeps only that last
-``vertice_out``). Cost is O(T^2) decoder work per clip. With ``teacher_forcing=True`` the input is the
+perceptual-loss script run): the decoder input starts as the style embedding alone; each output frame is
+re-encoded by the motion encoder (+ style) and appended as the next input; the gradient flows through the
+fed-back predictions. The official loop re-decodes the whole prefix at every step (O(T^2)) and keeps the
+outputs of its last pass; with the causal mask that equals decoding each new token once against cached
+earlier layer inputs (:meth:`FaceFormer.rollout`, O(T); identical in eval mode, see its docstring for
+dropout). With ``teacher_forcing=True`` the input is the
 ground truth shifted by one frame (template first), one pass.
 
 **Loss**: the official ``nn.MSELoss`` of the absolute vertices (mean over frames, vertices, xyz).
@@ -154,6 +155,23 @@ def periodic_encoding(length: int, d_model: int, period: int) -> torch.Tensor:
     return pe[torch.arange(length) % period]
 
 
+def _layer_step(layer: nn.TransformerDecoderLayer, x: torch.Tensor, past: torch.Tensor, memory: torch.Tensor,
+                self_mask: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
+    """One post-norm ``nn.TransformerDecoderLayer`` for the newest token only.
+
+    ``x`` (1, 1, d) the new token (the layer's input at frame t), ``past`` (1, t+1, d) the layer's inputs at
+    frames 0..t (keys/values of the causal self-attention), ``self_mask`` (heads, 1, t+1) its bias row,
+    ``memory_mask`` (1, S) its alignment row. The same computation as the layer's ``forward`` on the whole
+    sequence, restricted to the last query (post-norm: ``norm_first=False``, the official layer).
+    """
+    h = layer.self_attn(x, past, past, attn_mask=self_mask, need_weights=False)[0]
+    x = layer.norm1(x + layer.dropout1(h))
+    h = layer.multihead_attn(x, memory, memory, attn_mask=memory_mask, need_weights=False)[0]
+    x = layer.norm2(x + layer.dropout2(h))
+    h = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
+    return layer.norm3(x + layer.dropout3(h))
+
+
 class FaceFormer(Talker):
     """FaceFormer: ``forward(batch) -> TalkerOutput`` (training), ``predict(...)`` (autoregressive)."""
 
@@ -212,13 +230,33 @@ class FaceFormer(Talker):
                 alignment_mask(n_frames, n_audio).to(device))
 
     def rollout(self, memory: torch.Tensor, style: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """Autoregressive decoding: (1, n_frames, V*3) displacements (graph kept in training)."""
-        masks = self.masks(n_frames, memory.shape[1], memory.device)
-        inputs = style
-        for _ in range(n_frames - 1):
-            last = self.vertice_map_r(self.decode(inputs, memory, masks)[:, -1:])
-            inputs = torch.cat([inputs, self.vertice_map(last) + style], dim=1)
-        return self.config.motion_scale * self.vertice_map_r(self.decode(inputs, memory, masks))
+        """Autoregressive decoding: (1, n_frames, V*3) displacements (graph kept in training).
+
+        Incremental: each new frame's token runs through the decoder layers once, attending to the
+        cached layer inputs of the earlier frames (their keys/values); earlier frames are not
+        recomputed. With the causal mask this equals the official loop, which re-decodes the whole
+        prefix at every step and keeps the last pass (exactly in eval mode, test
+        ``test_rollout_feeds_back_its_own_predictions``; in training the official loop draws fresh
+        dropout masks for the earlier frames at every step, here each frame's are drawn once). Cost
+        O(T) decoder-layer calls of one query instead of O(T^2) token passes.
+        """
+        tgt_full, memory_full = self.masks(n_frames, memory.shape[1], memory.device)
+        ppe = periodic_encoding(n_frames, self.config.d_model, self.config.period_frames).to(memory.device)
+        layers = self.transformer_decoder.layers
+        cache: list[list[torch.Tensor]] = [[] for _ in layers]
+        token, outputs = style, []
+        for t in range(n_frames):
+            x = self.ppe_dropout(token + ppe[t])
+            for layer, past in zip(layers, cache):
+                past.append(x)
+                x = _layer_step(layer, x, torch.cat(past, dim=1), memory, tgt_full[:, t:t + 1, :t + 1],
+                                memory_full[t:t + 1])
+            if self.transformer_decoder.norm is not None:
+                x = self.transformer_decoder.norm(x)
+            out = self.vertice_map_r(x)  # (1, 1, V*3) in model units
+            outputs.append(out)
+            token = self.vertice_map(out) + style
+        return self.config.motion_scale * torch.cat(outputs, dim=1)
 
     def _check(self, audio: torch.Tensor, template: torch.Tensor) -> None:
         if template.shape != (self.n_vertices, 3):

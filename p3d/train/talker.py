@@ -476,7 +476,8 @@ def add_arguments(parser: Any) -> None:
                         help="torch intra-op threads (default 1: the talkers' small sequential ops run fastest on one "
                              "thread per process; run several processes for several cores)")
     parser.add_argument("--teacher-forcing", action="store_true",
-                        help="train on shifted ground truth instead of the model's default (FaceFormer: autoregressive)")
+                        help="train on shifted ground truth instead of the model's default "
+                             "(FaceFormer: autoregressive)")
 
 
 def stage_metrics(run_dir: str | os.PathLike[str]) -> Mapping[str, Path]:
