@@ -43,12 +43,13 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     import papermill as pm
 
     from p3d.atomic import write_json
-    from p3d.provenance import record
+    from p3d.provenance import git_commit, record
 
     root = project_root()
     out_dir = root / "results" / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = []
+    commit = git_commit()
     for nb in notebooks(root):
         if only and not any(nb.name.startswith(o) or nb.stem == o for o in only):
             continue
@@ -59,7 +60,20 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
                                 cwd=str(nb.parent), progress_bar=False, log_output=False)
             wall = time.perf_counter() - start
             log.info("%s done in %.1f s", out_name, wall)
-            runs.append({"notebook": nb.name, "executed": out_name, "parameters": params, "wall_s": round(wall, 2)})
+            runs.append({"notebook": nb.name, "executed": out_name, "parameters": params, "wall_s": round(wall, 2),
+                         "git_commit": commit})
+    prov_path = root / "results" / "provenance.json"
+    if only and prov_path.exists():  # a partial run keeps the other notebooks' records of the same preset
+        import json
+
+        try:
+            old = json.loads(prov_path.read_text())
+        except json.JSONDecodeError:
+            old = {}
+        if old.get("preset") == preset:
+            done = {r["executed"] for r in runs}
+            kept = [r for r in old.get("notebooks", []) if r.get("executed", r.get("notebook")) not in done]
+            runs = sorted(kept + runs, key=lambda r: r.get("executed", r["notebook"]))
     prov = record(preset=preset, notebooks=runs)
     write_json(root / "results" / "provenance.json", prov)
     return prov

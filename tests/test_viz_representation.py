@@ -32,6 +32,9 @@ def test_tsne_plot_markers_and_groups():
     fig = plot_tsne_groups({"ours": {"points": pts, "group": grp, "modality": mod}})
     labels = {t.get_text() for t in fig.legends[0].get_texts()}
     assert labels == {"/aj/", "/m/", "/s,z/"}
+    assert fig.legends[0].get_title().get_text() == "circles: speech\nsquares: mesh"
+    speech_only = plot_tsne_groups({"s": {"points": pts, "group": grp, "modality": np.full(40, "speech")}})
+    assert speech_only.legends[0].get_title().get_text() == "circles: speech"
     with pytest.raises(InputError, match="lengths differ"):
         plot_tsne_groups({"x": {"points": pts, "group": grp[:3], "modality": mod}})
 

@@ -80,9 +80,10 @@ def plot_tsne_groups(panels: Mapping[str, Mapping[str, Any]], *, other: str = "m
         ax.set_xticks([])
         ax.set_yticks([])
     handles, labels = axes[0].get_legend_handles_labels()
+    present = set().union(*(set(np.asarray(p["modality"]).tolist()) for p in panels.values()))
+    title = "\n".join(t for m, t in (("speech", "circles: speech"), (other, f"squares: {other}")) if m in present)
     if handles:
-        fig.legend(handles, labels, loc="outside right center", frameon=False, title="circles: speech\n"
-                   f"squares: {other}")
+        fig.legend(handles, labels, loc="outside right center", frameon=False, title=title)
     return fig
 
 
