@@ -81,7 +81,7 @@ def predict_split(
     model = load_model(Path(run) / "final.pt", map_location=dev).to(dev).eval()
     if model.n_styles != len(styles):
         raise InputError(f"--run {run}: final.pt has {model.n_styles} styles, config.json lists {len(styles)}")
-    roots = [Path(p) for p in (data if data else cfg.get("train", []))]
+    roots = [Path(p) for p in (data if data else cfg.get("train_data", []))]
     if not roots:
         raise InputError("--data: no corpus given and the run config names none")
     corpora = [Corpus.open(r) for r in roots]

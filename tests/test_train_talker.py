@@ -55,6 +55,8 @@ def test_cli_without_critic(voca, tmp_path):
                  "--out", str(out), "--no-progress"]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["kind"] == "talker" and cfg["styles"] == ["train00", "train01"] and cfg["critic"] == "none"
+    assert cfg["train"]["batch_size"] == 1 and cfg["train"]["steps"] == 4  # the trainer's settings
+    assert cfg["train_data"] == [str(voca.resolve())]
     rows = _rows(out / "metrics.csv")
     assert rows[-1]["step"] == "4" and "percp" not in rows[0] and "mse" in rows[0]
     model = load_model(out / "final.pt")
