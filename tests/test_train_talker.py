@@ -157,3 +157,17 @@ def test_bad_input(voca, critic_ckpt, tmp_path, capsys):
     assert main(["train", "talker", "--model", "faceformer", "--train", str(voca), "--batch-size", "4",
                  "--out", str(tmp_path / "x")]) != 0
     assert "--batch-size" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["codetalker", "selftalk"])
+def test_other_talkers_train_with_the_critic(model, voca, critic_ckpt, tmp_path):
+    pytest.importorskip(f"p3d.models.{model}")
+    out = tmp_path / model
+    steps = ["--stage-steps", "2,2"] if model == "codetalker" else ["--steps", "2"]
+    assert main(["train", "talker", "--model", model, "--train", str(voca), "--preset", "smoke", *steps,
+                 "--critic", "ours", "--critic-checkpoint", str(critic_ckpt), "--out", str(out), "--no-progress"]) == 0
+    rows = _rows(out / "metrics.csv")
+    assert rows[-1]["step"] == "2" and float(rows[-1]["percp"]) > 0
+    if model == "codetalker":  # no perceptual loss in the VQ-VAE stage
+        assert "percp" not in _rows(out / "vqvae" / "metrics.csv")[0]
+    assert load_model(out / "final.pt").kind == model
