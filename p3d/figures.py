@@ -1,16 +1,32 @@
-"""``make figures``: run every notebook in ``notebooks/`` in order with papermill.
+"""``make figures``: run every notebook in ``notebooks/`` in order with papermill, incrementally.
 
-Each notebook runs with ``preset`` (default ``cpu``) injected into its ``parameters`` cell; the executed
-copy goes to ``results/notebooks/``. A provenance record (git commit, parameters, versions, wall time
-per notebook) is written to ``results/provenance.json``. Run ``python -m p3d.figures --help``.
+Each notebook runs with ``preset`` (default ``cpu``) injected into its ``parameters`` cell (some run
+several times, :data:`PARAMETER_SETS`); the executed copy goes to ``results/notebooks/``.
+
+**Incremental.** An execution is skipped when its *fingerprint* equals the one recorded at its last
+successful run and its executed copy exists. The fingerprint (:func:`fingerprint`) hashes the
+notebook file, its parameters, and the source of every ``p3d`` module it uses: the modules its code
+cells import, closed transitively over the imports of those modules (including imports inside
+functions and ``"p3d.x:Attr"`` / ``"p3d.x"`` strings resolved with ``importlib``), plus the
+``pyproject.toml`` / ``constraints.txt`` pins. The notebooks' inputs are the synthetic corpora and the
+training runs they make themselves, which are deterministic functions of that code (their ``meta.json``
+and ``clips.csv`` hashes are recorded in the provenance as well). ``--force`` re-runs everything.
+
+A provenance record (git commit, parameters, fingerprint, data hashes, versions, wall time per
+execution, which were skipped) is written to ``results/provenance.json``. ``python -m p3d.figures --help``.
 """
 from __future__ import annotations
 
 import argparse
+import ast
+import hashlib
+import json
 import logging
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from p3d.paths import PRESETS, project_root
 
@@ -21,6 +37,7 @@ log = logging.getLogger(__name__)
 PARAMETER_SETS: dict[str, list[dict[str, object]]] = {
     "03_stage2": [{"critic": "ours"}, {"critic": "syncnet3d"}, {"critic": "no2d"}],
 }
+_MODULE_STRING = re.compile(r"^(p3d(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?::[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
 def executions(nb: Path, preset: str) -> list[tuple[dict[str, object], str]]:
@@ -39,7 +56,111 @@ def notebooks(root: Path | None = None) -> list[Path]:
     return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python3") -> dict:
+# -- which p3d code a notebook uses -------------------------------------------------------------------
+def _imported_names(source: str) -> set[str]:
+    """Dotted ``p3d`` names a piece of Python source imports or names in an importable string."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # notebook magics etc.: fall back to a line scan
+        names = set(re.findall(r"(?:from|import)\s+(p3d(?:\.\w+)*)", source))
+        return names | {f"{m}.{a.strip()}" for m, rest in re.findall(r"from\s+(p3d(?:\.\w+)*)\s+import\s+([\w, ]+)",
+                                                                      source) for a in rest.split(",")}
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.split(".")[0] == "p3d")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "p3d" and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            m = _MODULE_STRING.match(node.value)
+            if m and "." in m.group(1):
+                names.add(m.group(1))
+    return names
+
+
+def _module_file(name: str, root: Path) -> Path | None:
+    base = root.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def module_closure(sources: Iterable[str], root: Path | None = None) -> list[Path]:
+    """The ``p3d`` source files that code in ``sources`` uses, transitively (sorted). Every parent
+    package's ``__init__.py`` is included (it runs on import)."""
+    root = root or project_root()
+    pending = set().union(*(_imported_names(s) for s in sources)) if sources else set()
+    pending.add("p3d")
+    seen: set[Path] = set()
+    done: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in done:
+            continue
+        done.add(name)
+        parts = name.split(".")
+        for i in range(1, len(parts)):  # parent packages
+            pending.add(".".join(parts[:i]))
+        path = _module_file(name, root)
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        pending |= _imported_names(path.read_text())
+    return sorted(seen)
+
+
+def _code_cells(nb_path: Path) -> list[str]:
+    nb = json.loads(nb_path.read_text())
+    return ["".join(c.get("source", "")) for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+
+
+def fingerprint(nb_path: Path, params: dict[str, object], root: Path | None = None) -> str:
+    """sha256 over the notebook file, its parameters, the p3d modules it uses and the dependency pins."""
+    root = root or project_root()
+    h = hashlib.sha256()
+    h.update(nb_path.read_bytes())
+    h.update(json.dumps(params, sort_keys=True).encode())
+    for path in module_closure(_code_cells(nb_path), root):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    for pin in ("pyproject.toml", "constraints.txt"):
+        if (root / pin).is_file():
+            h.update((root / pin).read_bytes())
+    return h.hexdigest()
+
+
+def data_hashes(preset: str, root: Path | None = None) -> dict[str, str]:
+    """sha256 of each corpus' ``meta.json`` + ``clips.csv`` under ``data/<preset>/``."""
+    from p3d.provenance import file_sha256
+
+    root = root or project_root()
+    out = {}
+    for meta in sorted((root / "data" / preset).glob("*/meta.json")):
+        h = hashlib.sha256(file_sha256(meta).encode())
+        clips = meta.parent / "clips.csv"
+        if clips.exists():
+            h.update(file_sha256(clips).encode())
+        out[meta.parent.name] = h.hexdigest()
+    return out
+
+
+# -- running -------------------------------------------------------------------------------------------
+def _previous(prov_path: Path, preset: str) -> dict[str, dict[str, Any]]:
+    if not prov_path.exists():
+        return {}
+    try:
+        old = json.loads(prov_path.read_text())
+    except json.JSONDecodeError:
+        return {}
+    if old.get("preset") != preset:
+        return {}
+    return {r.get("executed", r.get("notebook")): r for r in old.get("notebooks", [])}
+
+
+def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python3", force: bool = False) -> dict:
+    """Run (or skip, when unchanged) every execution; returns the provenance record written."""
     import papermill as pm
 
     from p3d.atomic import write_json
@@ -48,46 +169,49 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     root = project_root()
     out_dir = root / "results" / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs = []
+    prov_path = root / "results" / "provenance.json"
+    previous = _previous(prov_path, preset)
     commit = git_commit()
+    runs: dict[str, dict[str, Any]] = dict(previous)
     for nb in notebooks(root):
         if only and not any(nb.name.startswith(o) or nb.stem == o for o in only):
             continue
         for params, out_name in executions(nb, preset):
+            fp = fingerprint(nb, params, root)
+            old = previous.get(out_name)
+            if not force and old and old.get("fingerprint") == fp and (out_dir / out_name).exists():
+                log.info("%s: unchanged, skipped", out_name)
+                runs[out_name] = {**old, "skipped": True}
+                continue
             log.info("running %s with %s", nb.name, params)
             start = time.perf_counter()
             pm.execute_notebook(str(nb), str(out_dir / out_name), parameters=params, kernel_name=kernel,
                                 cwd=str(nb.parent), progress_bar=False, log_output=False)
             wall = time.perf_counter() - start
             log.info("%s done in %.1f s", out_name, wall)
-            runs.append({"notebook": nb.name, "executed": out_name, "parameters": params, "wall_s": round(wall, 2),
-                         "git_commit": commit})
-    prov_path = root / "results" / "provenance.json"
-    if only and prov_path.exists():  # a partial run keeps the other notebooks' records of the same preset
-        import json
-
-        try:
-            old = json.loads(prov_path.read_text())
-        except json.JSONDecodeError:
-            old = {}
-        if old.get("preset") == preset:
-            done = {r["executed"] for r in runs}
-            kept = [r for r in old.get("notebooks", []) if r.get("executed", r.get("notebook")) not in done]
-            runs = sorted(kept + runs, key=lambda r: r.get("executed", r["notebook"]))
-    prov = record(preset=preset, notebooks=runs)
-    write_json(root / "results" / "provenance.json", prov)
+            runs[out_name] = {"notebook": nb.name, "executed": out_name, "parameters": params,
+                              "wall_s": round(wall, 2), "git_commit": commit, "fingerprint": fp, "skipped": False}
+            # Record after every execution, so an interrupted make figures keeps what finished.
+            write_json(prov_path, record(preset=preset, notebooks=sorted(runs.values(), key=lambda r: r["executed"]),
+                                         data=data_hashes(preset, root)))
+    prov = record(preset=preset, notebooks=sorted(runs.values(), key=lambda r: r.get("executed", r["notebook"])),
+                  data=data_hashes(preset, root))
+    write_json(prov_path, prov)
     return prov
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m p3d.figures", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m p3d.figures", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=PRESETS, default="cpu")
     parser.add_argument("--only", nargs="*", default=(), help="notebook name prefixes to run (default: all)")
+    parser.add_argument("--force", action="store_true", help="re-run notebooks even when unchanged")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    prov = run_all(args.preset, args.only)
+    prov = run_all(args.preset, args.only, force=args.force)
     for r in prov["notebooks"]:
-        print(f"{r['executed']}: {r['wall_s']:.1f} s")
+        state = "unchanged (skipped)" if r.get("skipped") else f"{r['wall_s']:.1f} s"
+        print(f"{r.get('executed', r['notebook'])}: {state}")
     return 0
 
 

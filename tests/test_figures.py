@@ -1,7 +1,12 @@
-"""make figures' run list: notebooks in order, parameter sets expand to one executed copy each."""
+"""make figures: run list, parameter sets, code fingerprints, and incremental re-runs."""
+import json
 from pathlib import Path
 
-from p3d.figures import PARAMETER_SETS, executions, notebooks
+import nbformat
+import pytest
+
+from p3d import figures
+from p3d.figures import PARAMETER_SETS, executions, fingerprint, module_closure, notebooks
 
 
 def test_notebooks_in_order_and_stage2_runs_every_critic():
@@ -13,3 +18,67 @@ def test_notebooks_in_order_and_stage2_runs_every_critic():
     assert runs[0][1] == "03_stage2-critic=ours.ipynb"
     assert executions(Path("notebooks/01_data.ipynb"), "smoke") == [({"preset": "smoke"}, "01_data.ipynb")]
     assert set(PARAMETER_SETS) <= {nb.stem for nb in notebooks()}
+
+
+@pytest.fixture()
+def project(tmp_path, monkeypatch):
+    """A tiny project: notebooks/00_a uses p3d.alpha, which imports p3d.beta inside a function and names
+    p3d.delta in an importlib string; p3d.gamma is unused."""
+    pkg = tmp_path / "p3d"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "alpha.py").write_text("def f():\n    from p3d import beta\n    return 'p3d.delta:thing'\n")
+    (pkg / "beta.py").write_text("X = 1\n")
+    (pkg / "delta.py").write_text("thing = 2\n")
+    (pkg / "gamma.py").write_text("Y = 1\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("preset = 'smoke'", metadata={"tags": ["parameters"]}),
+                                         nbformat.v4.new_code_cell("from p3d.alpha import f\nprint(f())")])
+    nbformat.write(nb, nbdir / "00_a.ipynb")
+    monkeypatch.setenv("P3D_ROOT", str(tmp_path))
+    return tmp_path
+
+
+def test_module_closure_follows_lazy_and_string_imports(project):
+    files = {p.name for p in module_closure(["from p3d.alpha import f"], project)}
+    assert files == {"__init__.py", "alpha.py", "beta.py", "delta.py"}
+
+
+def test_fingerprint_tracks_used_code_params_and_notebook(project):
+    nb = project / "notebooks" / "00_a.ipynb"
+    base = fingerprint(nb, {"preset": "cpu"}, project)
+    (project / "p3d" / "gamma.py").write_text("Y = 2\n")
+    assert fingerprint(nb, {"preset": "cpu"}, project) == base
+    assert fingerprint(nb, {"preset": "smoke"}, project) != base
+    (project / "p3d" / "beta.py").write_text("X = 2\n")
+    changed = fingerprint(nb, {"preset": "cpu"}, project)
+    assert changed != base
+    nb.write_text(nb.read_text().replace("print(f())", "print(f(), 1)"))
+    assert fingerprint(nb, {"preset": "cpu"}, project) != changed
+
+
+def test_make_figures_twice_reruns_nothing(project, monkeypatch):
+    calls = []
+
+    def fake_execute(src, dst, parameters, **kw):
+        calls.append((Path(src).name, parameters))
+        Path(dst).write_text(Path(src).read_text())
+
+    monkeypatch.setattr("papermill.execute_notebook", fake_execute)
+    first = figures.run_all("cpu")
+    assert len(calls) == 1 and not first["notebooks"][0]["skipped"]
+    second = figures.run_all("cpu")
+    assert len(calls) == 1 and second["notebooks"][0]["skipped"]
+    assert second["notebooks"][0]["fingerprint"] == first["notebooks"][0]["fingerprint"]
+    (project / "p3d" / "beta.py").write_text("X = 3\n")
+    figures.run_all("cpu")
+    assert len(calls) == 2
+    figures.run_all("cpu", force=True)
+    assert len(calls) == 3
+    (project / "results" / "notebooks" / "00_a.ipynb").unlink()
+    figures.run_all("cpu")
+    assert len(calls) == 4
+    prov = json.loads((project / "results" / "provenance.json").read_text())
+    assert prov["preset"] == "cpu" and "data" in prov and prov["notebooks"][0]["executed"] == "00_a.ipynb"
