@@ -1,0 +1,375 @@
+"""Training cost of the perceptual loss (paper Table S8): seconds per training iteration and peak memory.
+
+:func:`iteration_cost` trains a talking-head baseline (:mod:`p3d.train.talker`) for a few iterations in
+three **settings** and measures each:
+
+- ``none``: the baseline alone (its own loss);
+- ``cache``: plus the perceptual loss (Eq. 6), with the frozen critic's speech embeddings computed once
+  per clip when the data are loaded (:class:`p3d.talker_data.TalkerClips`): one mesh-encoder pass per
+  step;
+- ``nocache``: plus the perceptual loss, the critic embedding the clip's fbank windows at every step
+  (what the official ``perceptual_loss/main.py`` does: it precomputes the fbank windows, not the
+  embeddings).
+
+**An iteration** is exactly the trainer's (:func:`p3d.train.trainer.train`): collate one clip, forward,
+loss, ``zero_grad``, backward, gradient clipping (the recipe's), AdamW step; the clips are the trainer's
+own sequence (``batch_indices(n, 1, seed, step)``), identical in every setting, and the model is
+initialised from the same seed. ``warmup`` iterations run first (allocator, lazy initialisation) and
+are not timed; then ``steps`` iterations are timed one by one with ``time.perf_counter`` (on CUDA after
+``torch.cuda.synchronize()``). Data loading and the speech-embedding cache are built before the timed
+loop (their one-off cost is reported separately as ``setup_s``). For CodeTalker the timed stage is the
+last one (the speech-to-code stage, where the loss is applied), from an untrained VQ-VAE: the cost of an
+iteration does not depend on the weights.
+
+**Peak memory** (``peak_mb``, ``step_mb``), per setting, each setting in a **fresh subprocess**
+(``isolate=True``, the default) so that one setting's allocations cannot inflate another's:
+
+- CUDA: ``torch.cuda.reset_peak_memory_stats()`` after the warm-up, then
+  ``torch.cuda.max_memory_allocated()`` over the timed iterations (``peak_mb``: tensors allocated by
+  torch: weights, optimiser state, data on the device, activations; not the CUDA context or the
+  caching allocator's reserve, so below what ``nvidia-smi`` shows); ``step_mb`` = peak minus the
+  memory allocated just before the timed loop.
+- CPU: the process' resident set. After the warm-up the kernel's high-water mark is reset
+  (``/proc/self/clear_refs`` = 5, Linux) and ``VmHWM`` read after the timed loop (``peak_mb``: the whole
+  process, the Python interpreter and torch's libraries included, ~0.3-0.5 GB); ``step_mb`` = peak
+  minus the resident set just before the loop, i.e. what an iteration adds (activations, autograd
+  graph, critic temporaries). Without ``clear_refs`` (not Linux) it falls back to
+  ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, the whole run's peak, data loading included; the
+  ``mem_method`` column says which was used. Resident-set figures are noisy (the allocator keeps freed
+  pages; +-10 MB between runs); ``tracemalloc`` does not see torch's allocations and is not used.
+
+:func:`table_s8` lays the measurements out as Table S8, with the paper's numbers (one A6000, the
+``paper``-size models on VOCASET) in separate, labelled columns: they are the paper's, never ours.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from p3d.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: The measured settings, in table order.
+SETTINGS: tuple[str, ...] = ("none", "cache", "nocache")
+SETTING_LABELS: dict[str, str] = {
+    "none": "without the loss",
+    "cache": "with the loss (cached speech embeddings)",
+    "nocache": "with the loss (speech embedded every step)",
+}
+MODEL_LABELS: dict[str, str] = {"faceformer": "FaceFormer", "codetalker": "CodeTalker", "selftalk": "SelfTalk"}
+
+#: Paper Table S8 (training efficiency per iteration, single NVIDIA A6000): model -> row -> (time s, memory MB).
+#: The paper's numbers, quoted for comparison only.
+PAPER_TABLE_S8: dict[str, dict[str, tuple[float, float]]] = {
+    "faceformer": {"base": (0.447, 1461.0), "ours": (0.537, 1738.0)},
+    "codetalker": {"base": (0.138, 3393.0), "ours": (0.289, 3675.0)},
+    "selftalk": {"base": (0.175, 8204.0), "ours": (0.320, 8480.0)},
+}
+PAPER_DEVICE = "1x NVIDIA A6000 (paper)"
+
+
+@dataclasses.dataclass(frozen=True)
+class CostRequest:
+    """One measurement (one setting of one model); JSON-serialisable for the child process."""
+
+    model_name: str
+    preset: str
+    train_dirs: tuple[str, ...]
+    setting: str
+    critic: str = "ours"
+    critic_ckpt: str | None = None
+    loss_weight: float | None = None
+    steps: int = 20
+    warmup: int = 3
+    seed: int = 0
+    threads: int | None = None
+    device: str = "cpu"
+
+
+def iteration_cost(
+    model_name: str,
+    preset: str,
+    train_dirs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    critic_ckpt: str | os.PathLike[str] | None = None,
+    cache: bool = True,
+    steps: int = 20,
+    warmup: int = 3,
+    seed: int = 0,
+    *,
+    critic: str = "ours",
+    settings: Sequence[str] | None = None,
+    loss_weight: float | None = None,
+    threads: int | None = None,
+    device: str = "cpu",
+    isolate: bool = True,
+) -> dict[str, list[Any]]:
+    """Seconds per training iteration and peak memory of ``model_name`` without / with the perceptual loss.
+
+    Args:
+        model_name: ``faceformer``, ``codetalker`` or ``selftalk``.
+        preset: the model preset (``smoke``, ``cpu``, ``paper``).
+        train_dirs: training corpus folder(s) (their ``train`` split).
+        critic_ckpt: the critic's ``final.pt`` (``p3d train stage2`` ...); without it only ``none`` is measured.
+        cache: also measure the ``cache`` setting (the ``nocache`` one is always measured with a critic).
+        steps, warmup: timed and untimed iterations per setting.
+        seed: model initialisation and clip order (the same in every setting).
+        critic: which critic the checkpoint holds (``ours``, ``no2d``, ``syncnet3d``).
+        settings: explicit subset of :data:`SETTINGS` (overrides ``cache`` / ``critic_ckpt`` defaults).
+        loss_weight: W of the loss (does not change the cost; default the official 1e-7).
+        threads: torch intra-op threads (``torch.set_num_threads``; default: torch's).
+        device: ``cpu``, ``cuda`` or ``auto``.
+        isolate: measure each setting in a fresh Python subprocess (clean peak memory; default), or in
+            this process (faster to start; memory then reflects earlier settings too).
+
+    Returns:
+        Columns of a tidy table (``pandas.DataFrame(result)``), one row per setting: ``model``, ``preset``,
+        ``setting``, ``setting_label``, ``loss`` (critic name or ``none``), ``speech_cache``, ``time_s``
+        (mean s/iteration), ``time_s_median``, ``time_s_std``, ``time_s_min``, ``ratio`` (``time_s`` / the
+        ``none`` row's), ``peak_mb``, ``step_mb``, ``mem_method``, ``steps``, ``warmup``, ``mean_frames``
+        (frames of the timed clips), ``n_vertices``, ``clips``, ``setup_s``, ``device``, ``threads``, ``torch``.
+    """
+    if steps < 1 or warmup < 0:
+        raise InputError(f"steps / warmup: expected steps >= 1 and warmup >= 0, got {steps}, {warmup}")
+    if threads is not None and threads < 1:
+        raise InputError(f"threads: expected a positive thread count, got {threads}")
+    dirs = [train_dirs] if isinstance(train_dirs, (str, os.PathLike)) else list(train_dirs)
+    if not dirs:
+        raise InputError("train_dirs: no corpus folder given")
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise InputError(f"train_dirs: corpus folder {d} not found")
+    if critic_ckpt is not None and not Path(critic_ckpt).is_file():
+        raise InputError(f"critic_ckpt: {critic_ckpt} not found")
+    if settings is None:
+        settings = ["none"] + ([] if critic_ckpt is None else (["cache"] if cache else []) + ["nocache"])
+    settings = list(settings)
+    for s in settings:
+        if s not in SETTINGS:
+            raise InputError(f"settings: unknown setting {s!r} (choose from {', '.join(SETTINGS)})")
+        if s != "none" and critic_ckpt is None:
+            raise InputError(f"settings: {s!r} needs critic_ckpt (the perceptual loss' critic)")
+    rows = []
+    for s in settings:
+        req = CostRequest(model_name, preset, tuple(str(Path(d).resolve()) for d in dirs), s, critic,
+                          None if critic_ckpt is None else str(Path(critic_ckpt).resolve()), loss_weight,
+                          int(steps), int(warmup), int(seed), threads, device)
+        log.info("iteration cost: %s/%s, %s", model_name, preset, SETTING_LABELS[s])
+        rows.append(_run_isolated(req) if isolate else measure(req))
+    base = next((r["time_s"] for r in rows if r["setting"] == "none"), None)
+    for r in rows:
+        r["ratio"] = r["time_s"] / base if base else float("nan")
+    return {k: [r[k] for r in rows] for k in rows[0]}
+
+
+def measure(req: CostRequest) -> dict[str, Any]:
+    """Run one setting in this process; one row of :func:`iteration_cost`'s table."""
+    import numpy as np
+    import torch
+
+    from p3d.train.talker import build
+    from p3d.train.trainer import _lr_at, batch_indices
+
+    if req.setting not in SETTINGS:
+        raise InputError(f"setting: unknown setting {req.setting!r}")
+    if req.threads is not None:
+        torch.set_num_threads(req.threads)
+    t0 = time.perf_counter()
+    with_loss = req.setting != "none"
+    job = build(req.model_name, req.preset, list(req.train_dirs), critic=req.critic if with_loss else "none",
+                critic_checkpoint=req.critic_ckpt if with_loss else None, loss_weight=req.loss_weight,
+                cache=req.setting != "nocache", seed=req.seed, device=req.device)
+    model, data, cfg, params = job.model, job.data, job.cfg, job.params
+    dev = next(model.parameters()).device
+    cuda = dev.type == "cuda"
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
+                                  weight_decay=cfg.weight_decay)
+    setup_s = time.perf_counter() - t0
+
+    def iteration(step: int) -> int:
+        torch.manual_seed(req.seed * 1_000_003 + step)
+        batch = data.collate(batch_indices(len(data), 1, req.seed, step))
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(cfg, step)
+        model.train()
+        loss, _ = job.step_fn(model, batch, None)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+        return batch.n_frames
+
+    for step in range(req.warmup):
+        iteration(step)
+    if cuda:
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        before = torch.cuda.memory_allocated(dev)
+        method = "torch.cuda.max_memory_allocated over the timed iterations"
+    else:
+        before, method = _reset_rss_peak()
+    times, frames = [], []
+    for step in range(req.warmup, req.warmup + req.steps):
+        start = time.perf_counter()
+        frames.append(iteration(step))
+        if cuda:
+            torch.cuda.synchronize(dev)
+        times.append(time.perf_counter() - start)
+    if cuda:
+        peak = torch.cuda.max_memory_allocated(dev)
+    else:
+        peak = _rss_peak()
+    t = np.asarray(times)
+    mb = 1024.0 ** 2
+    return {
+        "model": req.model_name, "preset": req.preset, "setting": req.setting,
+        "setting_label": SETTING_LABELS[req.setting], "loss": req.critic if with_loss else "none",
+        "speech_cache": None if not with_loss else req.setting == "cache",
+        "time_s": float(t.mean()), "time_s_median": float(np.median(t)), "time_s_std": float(t.std(ddof=1))
+        if len(t) > 1 else 0.0, "time_s_min": float(t.min()), "ratio": float("nan"),
+        "peak_mb": peak / mb, "step_mb": max(0.0, (peak - before) / mb) if before is not None else float("nan"),
+        "mem_method": method, "steps": req.steps, "warmup": req.warmup, "mean_frames": float(np.mean(frames)),
+        "n_vertices": int(data.n_vertices), "clips": len(data), "setup_s": setup_s, "device": _device_name(dev),
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+    }
+
+
+def table_s8(rows: Any) -> Any:
+    """Table S8: our seconds per iteration and peak memory per model and setting, beside the paper's.
+
+    Args:
+        rows: :func:`iteration_cost` results: one dict of columns, a DataFrame, or a list of either.
+
+    Returns:
+        A DataFrame, one row per (model, setting): ``Method`` (``FaceFormer``, ``+ Ours rep. (cached)``,
+        ``+ Ours rep. (no cache)``), our columns ``time (s/iter)``, ``x without loss``, ``peak mem (MB)``,
+        ``iter mem (MB)`` and ``device``, and the paper's columns, prefixed ``paper A6000:``, on the rows
+        they correspond to: the paper's base row on ``without the loss``, its ``+ Ours rep.`` row on
+        ``no cache`` (the released code embeds the speech windows at every step; the paper does not say
+        otherwise). Our memory is the CPU resident set or CUDA allocated memory (``mem_method``); the
+        paper's is GPU memory: compare ratios and differences, not absolute values.
+    """
+    import pandas as pd
+
+    parts = rows if isinstance(rows, list) else [rows]
+    df = pd.concat([p if isinstance(p, pd.DataFrame) else pd.DataFrame(p) for p in parts], ignore_index=True)
+    missing = {"model", "setting", "time_s", "peak_mb", "step_mb", "device"} - set(df.columns)
+    if missing:
+        raise InputError(f"table_s8: rows lack the columns {sorted(missing)} (pass iteration_cost results)")
+    out = []
+    for model in dict.fromkeys(df["model"]):
+        sub = df[df["model"] == model]
+        base = sub.loc[sub["setting"] == "none", "time_s"]
+        base_t = float(base.iloc[0]) if len(base) else float("nan")
+        paper = PAPER_TABLE_S8.get(model)
+        for setting in SETTINGS:
+            hit = sub[sub["setting"] == setting]
+            if hit.empty:
+                continue
+            r = hit.iloc[0]
+            name = MODEL_LABELS.get(model, model)
+            method = {"none": name, "cache": "+ Ours rep. (cached)", "nocache": "+ Ours rep. (no cache)"}[setting]
+            paper_key = {"none": "base", "nocache": "ours"}.get(setting)
+            p = paper.get(paper_key) if paper and paper_key else None
+            out.append({
+                "model": model, "Method": method, "setting": setting,
+                "time (s/iter)": float(r["time_s"]), "x without loss": float(r["time_s"]) / base_t,
+                "peak mem (MB)": float(r["peak_mb"]), "iter mem (MB)": float(r["step_mb"]),
+                "device": r["device"] + (f", {int(r['threads'])} thread(s)" if "threads" in r and
+                                         str(r["device"]).startswith("cpu") else ""),
+                "paper A6000: time (s/iter)": p[0] if p else float("nan"),
+                "paper A6000: x without loss": p[0] / paper["base"][0] if p else float("nan"),
+                "paper A6000: mem (MB)": p[1] if p else float("nan"),
+            })
+    table = pd.DataFrame(out)
+    table.attrs["note"] = ("ours: measured with p3d.analysis.training_cost; paper A6000 columns: the paper's "
+                           "Table S8 (one NVIDIA A6000, paper-size models on VOCASET), quoted, not measured here")
+    return table
+
+
+# -- memory ---------------------------------------------------------------------------------------------
+def _status_kb(key: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_rss_peak() -> tuple[float | None, str]:
+    """Reset the resident-set high-water mark; return (current RSS in bytes, method description)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        rss = _status_kb("VmRSS")
+        if rss is not None:
+            return rss * 1024.0, "RSS high-water mark (VmHWM) over the timed iterations, fresh process"
+    except OSError:
+        pass
+    return None, "ru_maxrss of the whole run (data loading included)"
+
+
+def _rss_peak() -> float:
+    import resource
+
+    hwm = _status_kb("VmHWM")
+    if hwm is not None:
+        return hwm * 1024.0
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale)
+
+
+def _device_name(dev: Any) -> str:
+    import torch
+
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
+# -- subprocess ------------------------------------------------------------------------------------------
+def _run_isolated(req: CostRequest) -> dict[str, Any]:
+    """Run :func:`measure` in a fresh ``python -m p3d.analysis.training_cost`` process."""
+    env = dict(os.environ)
+    if req.threads is not None:
+        env["OMP_NUM_THREADS"] = str(req.threads)
+        env["MKL_NUM_THREADS"] = str(req.threads)
+    with tempfile.TemporaryDirectory(prefix="p3d-cost-") as tmp:
+        out = Path(tmp) / "row.json"
+        cmd = [sys.executable, "-m", "p3d.analysis.training_cost", json.dumps(dataclasses.asdict(req)), str(out)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not out.exists():
+            tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+            raise RuntimeError(f"iteration_cost: the measurement of {req.model_name}/{req.setting} failed "
+                               f"(exit {proc.returncode}):\n{tail}")
+        return json.loads(out.read_text())
+
+
+def _child(argv: Sequence[str]) -> int:
+    from p3d.atomic import write_json
+
+    if len(argv) != 2:
+        print("usage: python -m p3d.analysis.training_cost REQUEST_JSON OUT_JSON (internal)", file=sys.stderr)
+        return 2
+    raw: Mapping[str, Any] = json.loads(argv[0])
+    req = CostRequest(**{**raw, "train_dirs": tuple(raw["train_dirs"])})
+    write_json(argv[1], measure(req))
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    sys.exit(_child(sys.argv[1:]))

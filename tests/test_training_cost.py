@@ -1,0 +1,96 @@
+"""Table S8 measurement: iteration cost per setting (in process and isolated), the table layout, bad input."""
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from p3d.analysis.training_cost import PAPER_TABLE_S8, SETTINGS, iteration_cost, table_s8
+from p3d.errors import InputError
+from p3d.models.mesh_encoder import MeshEncoderConfig
+from p3d.models.speech_mesh import SpeechMeshModel
+from p3d.models.stage1 import Stage1Config, Stage1Model
+from tiny_corpus import write_tiny_corpus
+
+
+@pytest.fixture(scope="module")
+def voca(tmp_path_factory):
+    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=60, model_fps=30,
+                             identities={"train": 2, "test": 1}, clips_per_identity=2, seconds=0.6, lip_video=False)
+
+
+@pytest.fixture(scope="module")
+def critic_ckpt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("critic") / "critic.pt"
+    torch.manual_seed(0)
+    SpeechMeshModel.ours(Stage1Model(Stage1Config.from_preset("smoke")),
+                         MeshEncoderConfig.from_preset("smoke", n_vertices=30)).save(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_three_settings_in_process(voca, critic_ckpt):
+    res = iteration_cost("faceformer", "smoke", voca, critic_ckpt, steps=2, warmup=1, threads=1, isolate=False)
+    df = pd.DataFrame(res)
+    assert list(df["setting"]) == list(SETTINGS)
+    assert list(df["loss"]) == ["none", "ours", "ours"]
+    assert df["speech_cache"].tolist() == [None, True, False]
+    assert (df["time_s"] > 0).all() and (df["time_s_min"] <= df["time_s"]).all()
+    assert df.loc[0, "ratio"] == 1.0
+    assert df["ratio"].tolist()[1:] == pytest.approx((df["time_s"][1:] / df["time_s"][0]).tolist())
+    assert (df["peak_mb"] > 0).all() and (df["step_mb"] >= 0).all()
+    assert (df["steps"] == 2).all() and (df["n_vertices"] == 30).all() and (df["threads"] == 1).all()
+    # the same clips in every setting (the trainer's order; no clip is too short for the critic here)
+    assert df["mean_frames"].nunique() == 1
+
+
+def test_isolated_subprocess_and_cache_flag(voca, critic_ckpt):
+    res = iteration_cost("selftalk", "smoke", voca, critic_ckpt, settings=["nocache"], steps=1, warmup=0, threads=1)
+    assert res["setting"] == ["nocache"] and math.isnan(res["ratio"][0])  # no baseline row measured
+    assert res["mem_method"][0].startswith("RSS high-water mark")
+    assert res["peak_mb"][0] > 50 and res["threads"] == [1]  # a whole Python process with torch
+    no_cache = iteration_cost("faceformer", "smoke", voca, critic_ckpt, cache=False, steps=1, warmup=0, isolate=False)
+    assert no_cache["setting"] == ["none", "nocache"]
+    only = iteration_cost("faceformer", "smoke", voca, steps=1, warmup=0, isolate=False)
+    assert only["setting"] == ["none"]
+
+
+def test_table_s8_keeps_the_paper_apart():
+    rows = {"model": ["faceformer"] * 3, "setting": list(SETTINGS), "time_s": [0.2, 0.22, 0.5],
+            "peak_mb": [500.0, 520.0, 530.0], "step_mb": [20.0, 30.0, 40.0], "device": ["cpu (x86_64)"] * 3,
+            "threads": [1, 1, 1]}
+    other = pd.DataFrame({**rows, "model": ["selftalk"] * 3})
+    table = table_s8([rows, other])
+    assert table["Method"].tolist()[:3] == ["FaceFormer", "+ Ours rep. (cached)", "+ Ours rep. (no cache)"]
+    assert table["x without loss"].tolist()[:3] == pytest.approx([1.0, 1.1, 2.5])
+    ff = table[table["model"] == "faceformer"]
+    # the paper's numbers only in the paper's columns, on the base row and the no-cache row
+    assert ff["paper A6000: time (s/iter)"].iloc[0] == PAPER_TABLE_S8["faceformer"]["base"][0]
+    assert math.isnan(ff["paper A6000: time (s/iter)"].iloc[1])
+    assert ff["paper A6000: mem (MB)"].iloc[2] == PAPER_TABLE_S8["faceformer"]["ours"][1]
+    assert ff["paper A6000: x without loss"].iloc[2] == pytest.approx(0.537 / 0.447)
+    assert 0.447 not in ff["time (s/iter)"].tolist()
+    assert ff["device"].iloc[0] == "cpu (x86_64), 1 thread(s)"
+    assert "quoted, not measured" in table.attrs["note"]
+
+
+def test_bad_input(voca, critic_ckpt, tmp_path):
+    with pytest.raises(InputError, match="critic_ckpt"):
+        iteration_cost("faceformer", "smoke", voca, tmp_path / "missing.pt")
+    with pytest.raises(InputError, match="needs critic_ckpt"):
+        iteration_cost("faceformer", "smoke", voca, settings=["cache"])
+    with pytest.raises(InputError, match="unknown setting"):
+        iteration_cost("faceformer", "smoke", voca, critic_ckpt, settings=["fast"])
+    with pytest.raises(InputError, match="not found"):
+        iteration_cost("faceformer", "smoke", tmp_path / "nothing")
+    with pytest.raises(InputError, match="steps"):
+        iteration_cost("faceformer", "smoke", voca, steps=0)
+    with pytest.raises(InputError, match="lack the columns"):
+        table_s8({"model": ["faceformer"]})
