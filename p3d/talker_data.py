@@ -67,6 +67,9 @@ def open_corpora(corpora: Sequence[Corpus | str | os.PathLike[str]] | Corpus | s
         if c.topology.n_vertices != first.topology.n_vertices:
             raise InputError(f"{c.root}: {c.topology.n_vertices} vertices per frame, but {first.root} has "
                              f"{first.topology.n_vertices}; corpora trained together need one mesh topology")
+        if c.meta.get("phonemes") and first.meta.get("phonemes") and c.meta["phonemes"] != first.meta["phonemes"]:
+            raise InputError(f"{c.root}: its phoneme inventory (meta.json 'phonemes') differs from {first.root}'s; "
+                             f"their frame labels would mean different phonemes")
         if c.model_fps != first.model_fps:
             raise InputError(f"{c.root}: model frame rate {c.model_fps:g} fps, but {first.root} has "
                              f"{first.model_fps:g} fps; corpora trained together need one frame rate")

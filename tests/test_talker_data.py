@@ -109,6 +109,14 @@ def test_bad_input(voca, tmp_path):
                               clips_per_identity=1, seconds=0.5, lip_video=False)
     with pytest.raises(InputError, match="in both"):
         TalkerClips([voca, clash])
+    relabelled = rename_identities(write_tiny_corpus(tmp_path / "relabelled", kind="vocaset", fps=60, model_fps=30,
+                                                     identities={"train": 1}, clips_per_identity=1, seconds=0.5,
+                                                     lip_video=False), "R")
+    meta = json.loads((relabelled / "meta.json").read_text())
+    meta["phonemes"] = ["sil", "a", "b"]
+    (relabelled / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="phoneme inventory"):
+        TalkerClips([voca, relabelled])
     broken = write_tiny_corpus(tmp_path / "broken", kind="vocaset", fps=60, model_fps=30, identities={"train": 1},
                                clips_per_identity=1, seconds=0.5, lip_video=False)
     next((broken / "wav").glob("*.wav")).unlink()
