@@ -171,3 +171,23 @@ def test_other_talkers_train_with_the_critic(model, voca, critic_ckpt, tmp_path)
     if model == "codetalker":  # no perceptual loss in the VQ-VAE stage
         assert "percp" not in _rows(out / "vqvae" / "metrics.csv")[0]
     assert load_model(out / "final.pt").kind == model
+
+
+def test_paper_preset_with_a_local_wav2vec2(voca, tmp_path):
+    """The paper FaceFormer (wav2vec2 audio encoder) from a tiny random wav2vec2 saved locally; one step."""
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    torch.manual_seed(0)
+    w2v = tmp_path / "w2v"
+    Wav2Vec2Model(Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=48,
+                                 conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
+                                 num_conv_pos_embedding_groups=4)).save_pretrained(w2v)
+    with pytest.raises(InputError, match="--wav2vec2"):
+        build("faceformer", "paper", voca)
+    out = tmp_path / "paper"
+    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca), "--preset", "paper", "--steps", "1",
+                 "--wav2vec2", str(w2v), "--out", str(out), "--no-progress"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["train"]["lr"] == 1e-4 and cfg["train"]["betas"] == [0.9, 0.999] and cfg["train"]["grad_clip"] is None
+    model = load_model(out / "final.pt")
+    assert model.config.audio.kind == "wav2vec2" and model.config.d_model == 64

@@ -2,7 +2,8 @@
 
     p3d train talker --model faceformer|codetalker|selftalk --train DIR[,DIR] --preset smoke|cpu|paper \\
         --out RUN_DIR [--critic none|ours|syncnet3d|no2d --critic-checkpoint CKPT] [--loss-weight W] \\
-        [--no-cache] [--seed N] [--steps N] [--stage-steps N,N] [--lr X] [--wav2vec2 DIR] [--teacher-forcing]
+        [--no-cache] [--seed N] [--steps N] [--stage-steps N,N] [--lr X] [--wav2vec2 DIR] [--recogniser DIR] \\
+        [--teacher-forcing] [--threads N]
 
 **Step** (one clip, batch size 1 per process as the official code): ``loss = model loss + W * L_percp``,
 where the model loss is the baseline's own objective (FaceFormer: MSE of the vertices, autoregressive
@@ -241,6 +242,9 @@ def model_config(name: str, preset: str, data: Any, *, wav2vec2: str | os.PathLi
         if audio is None or audio.kind != "wav2vec2":
             raise InputError(f"--wav2vec2: the {preset} preset of {name} does not use a wav2vec2 audio encoder")
         config = dataclasses.replace(config, audio=dataclasses.replace(audio, wav2vec2_path=str(wav2vec2)))
+    elif audio is not None and audio.kind == "wav2vec2" and not audio.wav2vec2_path:
+        raise InputError(f"--wav2vec2: the {preset} preset of {name} needs a local wav2vec2 folder (e.g. "
+                         f"facebook/wav2vec2-base-960h saved with save_pretrained); nothing is downloaded")
     if teacher_forcing is not None:
         if not hasattr(config, "teacher_forcing"):
             raise InputError(f"--teacher-forcing: {name} has no teacher-forcing option")
@@ -300,6 +304,7 @@ def build(
     lr: float | None = None,
     checkpoint_every: int | None = None,
     wav2vec2: str | os.PathLike[str] | None = None,
+    recogniser: str | os.PathLike[str] | None = None,
     teacher_forcing: bool | None = None,
     workers: int = 1,
     device: str = "auto",
@@ -314,6 +319,8 @@ def build(
         cache: embed each clip's speech once (True) or at every step (False).
         steps: the last stage's steps; ``stage_steps``: every stage's, in ``training_stages`` order.
         wav2vec2: local wav2vec2 folder (``paper`` preset).
+        recogniser: local ``Wav2Vec2ForCTC`` folder, SelfTalk's frozen speech recogniser (``targets="asr"``,
+            its ``paper`` preset); kept out of the checkpoint.
         teacher_forcing: override the model's training input (models with that option).
         world_size: processes (each takes one clip per step).
     """
@@ -362,6 +369,15 @@ def build(
     torch.manual_seed(seed)  # model initialisation
     config = model_config(model, preset, data, wav2vec2=wav2vec2, teacher_forcing=teacher_forcing)
     net = cls(config).to(dev)
+    if recogniser is not None:
+        if not hasattr(net, "set_recogniser"):
+            raise InputError(f"--recogniser: {model} has no speech recogniser (SelfTalk only)")
+        from p3d.models.selftalk import CTCRecogniser
+
+        net.set_recogniser(CTCRecogniser(recogniser).to(dev))
+    elif getattr(config, "targets", None) == "asr":
+        raise InputError(f"--recogniser: {model} at the {preset} preset reads lips against a frozen CTC speech "
+                         f"recogniser; give its local Wav2Vec2ForCTC folder")
     batch_size = world_size
     before = []
     for i, stage in enumerate(stages[:-1]):
@@ -459,8 +475,8 @@ def build_from_args(args: Any) -> TalkerJob:
         args.model, args.preset, _split_paths(args.data), critic=args.critic, critic_checkpoint=args.critic_checkpoint,
         loss_weight=args.loss_weight, cache=not args.no_cache, seed=args.seed, steps=args.steps,
         stage_steps=_int_list(args.stage_steps), lr=args.lr, checkpoint_every=args.checkpoint_every,
-        wav2vec2=args.wav2vec2, teacher_forcing=True if args.teacher_forcing else None, workers=args.workers,
-        device=args.device, progress=not args.no_progress, world_size=dist.world_size,
+        wav2vec2=args.wav2vec2, recogniser=args.recogniser, teacher_forcing=True if args.teacher_forcing else None,
+        workers=args.workers, device=args.device, progress=not args.no_progress, world_size=dist.world_size,
     )
     run_earlier_stages(job, args.out, progress=not args.no_progress)
     return job
@@ -488,6 +504,9 @@ def add_arguments(parser: Any) -> None:
                         help="steps of every training stage, comma-separated (CodeTalker: VQVAE,SPEECH)")
     parser.add_argument("--wav2vec2", type=Path, default=None,
                         help="local wav2vec2 folder for the paper preset (e.g. wav2vec2-base-960h, save_pretrained)")
+    parser.add_argument("--recogniser", type=Path, default=None,
+                        help="SelfTalk at the paper preset: local Wav2Vec2ForCTC folder (its frozen speech "
+                             "recogniser)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads (default 1: the talkers' small sequential ops run fastest on one "
                              "thread per process; run several processes for several cores)")
