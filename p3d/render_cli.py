@@ -1,0 +1,138 @@
+"""``p3d render``: side-by-side video of vertex sequences with the audio muxed in.
+
+    p3d render --seq GT.npy FaceFormer.npy FaceFormer+ours.npy --audio clip.wav \\
+               --labels "GT,FaceFormer,+ours" --fps 30 --topology synth-face --out cmp.mp4
+
+One panel per sequence (same camera, lights and colours; the label captioned above each panel), the
+lips and the MTM lip vertices highlighted (``--highlight``), optionally the per-vertex error against
+one sequence as a colour map (``--error-against GT``). H.264 mp4 with AAC audio
+(:func:`p3d.viz.compare.render_comparison`).
+
+Frame counts: sequences of different lengths are cut to the shortest, with a warning; ``--strict``
+refuses them instead, and also refuses an audio track whose duration differs from the video's by
+more than one frame (without ``--strict`` that is a warning).
+
+Exit codes: 0 written; 2 bad input (missing or unreadable files, vertex counts that differ or do
+not match the topology, NaN, face indices out of range, bad labels); 1 a blank (black, uniform or
+empty) rendered frame, i.e. broken off-screen rendering: nothing is written.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from p3d.errors import InputError
+
+log = logging.getLogger(__name__)
+
+EXIT_RENDER_FAILED = 1
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "render",
+        help="render vertex sequences side by side to an mp4 with the audio muxed in",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--seq", type=Path, nargs="+", required=True, metavar="NPY",
+                   help="vertex sequences (.npy, (T, V, 3) or (T, V*3)), one panel each, left to right")
+    p.add_argument("--audio", type=Path, help="sound track (.wav or any format soundfile reads)")
+    p.add_argument("--labels", help="comma-separated panel captions (default: the file names)")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate of the sequences (default 30)")
+    p.add_argument("--topology", help="topology name or file (e.g. synth-face, flame, a .npz): regions to "
+                                      "highlight, vertex count check, faces if it has them")
+    p.add_argument("--faces", type=Path, help="triangles: a .ply mesh of the topology or an (F, 3) integer .npy")
+    p.add_argument("--out", type=Path, required=True, help="output .mp4")
+    p.add_argument("--size", type=int, default=384, help="panel width = height in pixels (default 384)")
+    p.add_argument("--highlight", default="lips,mtm",
+                   help="comma-separated: lips, mtm (MTM lip vertices) or region names; 'none' for none "
+                        "(default lips,mtm)")
+    p.add_argument("--error-against", metavar="LABEL",
+                   help="colour the other panels by per-vertex error against this label")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse different frame counts and an audio track of another duration")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def load_faces(path: Path) -> np.ndarray:
+    """(F, 3) triangles from a ``.ply`` mesh or an integer ``.npy`` array."""
+    if not path.is_file():
+        raise InputError(f"--faces {path}: file not found")
+    if path.suffix.lower() == ".ply":
+        from p3d.io import load_ply
+
+        return load_ply(path)[1]
+    if path.suffix.lower() == ".npy":
+        try:
+            faces = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputError(f"--faces {path}: not a readable .npy array ({exc})") from None
+        if faces.ndim != 2 or faces.shape[1] != 3:
+            raise InputError(f"--faces {path}: expected an (F, 3) array, got shape {faces.shape}")
+        return faces
+    raise InputError(f"--faces {path}: expected a .ply or .npy file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from p3d.io import load_vertices
+    from p3d.viz.compare import render_comparison, resolve_topology
+    from p3d.viz.render import BlankFrameError
+
+    if args.topology is None and args.faces is None:
+        raise InputError("give --topology (with faces) or --faces to render the meshes")
+    if args.out.suffix.lower() != ".mp4":
+        raise InputError(f"--out {args.out}: expected an .mp4 file name")
+    labels = None
+    if args.labels is not None:
+        labels = [x.strip() for x in args.labels.split(",")]
+        if len(labels) != len(args.seq):
+            raise InputError(f"--labels: {len(labels)} labels for {len(args.seq)} --seq files")
+    else:
+        labels = [p.stem for p in args.seq]
+        if len(set(labels)) != len(labels):
+            raise InputError(f"--seq files share names {labels}: give --labels")
+    if args.audio is not None and not args.audio.is_file():
+        raise InputError(f"--audio {args.audio}: file not found")
+    seqs = [load_vertices(p) for p in args.seq]
+    n_verts = {str(p): s.shape[1] for p, s in zip(args.seq, seqs)}
+    if len(set(n_verts.values())) > 1:
+        raise InputError(f"--seq files have different vertex counts: {n_verts}")
+    topology = resolve_topology(args.topology, seqs[0].shape[1]) if args.topology else None
+    faces = load_faces(args.faces) if args.faces is not None else None
+    lengths = {label: len(s) for label, s in zip(labels, seqs)}
+    if args.strict and len(set(lengths.values())) > 1:
+        raise InputError(f"--strict: the sequences have different frame counts {lengths}")
+    n_frames = min(lengths.values())
+    if args.audio is not None:
+        import soundfile as sf
+
+        try:
+            audio_s = sf.info(str(args.audio)).duration
+        except Exception as exc:
+            raise InputError(f"--audio {args.audio}: not a readable audio file ({exc})") from None
+        video_s = n_frames / args.fps
+        if abs(audio_s - video_s) > 1.0 / args.fps:
+            msg = f"--audio lasts {audio_s:.3f} s but the {n_frames} frames at {args.fps:g} fps last {video_s:.3f} s"
+            if args.strict:
+                raise InputError(f"--strict: {msg}")
+            log.warning("%s", msg)
+    highlight = None if args.highlight.strip().lower() == "none" else \
+        [x.strip() for x in args.highlight.split(",") if x.strip()]
+    try:
+        out = render_comparison(dict(zip(labels, seqs)), args.out, fps=args.fps, faces=faces, audio=args.audio,
+                                topology=topology, size=args.size, highlight=highlight,
+                                error_against=args.error_against, truncate=True,
+                                progress=not args.no_progress)
+    except BlankFrameError as exc:
+        print(f"p3d render: error: {exc} (nothing written)", file=sys.stderr)
+        return EXIT_RENDER_FAILED
+    print(f"wrote {out} ({n_frames} frames at {args.fps:g} fps, {len(seqs)} panels"
+          f"{', with audio' if args.audio else ', no audio'})")
+    return 0
