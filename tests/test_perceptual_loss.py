@@ -6,7 +6,7 @@ import torch
 
 from p3d.errors import InputError
 from p3d.losses.infonce import info_nce
-from p3d.losses.perceptual_loss import PerceptualLoss, contrastive_groups
+from p3d.losses.perceptual_loss import PerceptualLoss, _frame_token_encoder, contrastive_groups
 from p3d.models.speech_mesh import SpeechMeshConfig, SpeechMeshModel
 from p3d.models.syncnet3d import SyncNet3D, SyncNet3DConfig
 
@@ -91,3 +91,42 @@ def test_bad_inputs():
         loss_fn(verts, torch.zeros(5))
     with pytest.raises(InputError, match="batch_size"):
         PerceptualLoss(_critic(), batch_size=1)
+
+
+def test_shared_frame_tokens_give_the_same_loss_and_gradient():
+    critic = _critic()
+    g = torch.Generator().manual_seed(3)
+    critic.mesh_encoder.set_input_normalization(torch.randn(V * 3, generator=g), 0.7)  # not the identity
+    fast, slow = PerceptualLoss(critic, weight=1.0), PerceptualLoss(critic, weight=1.0, share_frame_tokens=False)
+    verts, fbank = _clip(t=200, n=230)  # 196 windows: groups [0, 80), [80, 160), [160, 196)
+    speech = fast.speech_embeddings(fbank)
+    shapes = []
+    hook = critic.mesh_encoder.patch_embed.register_forward_hook(lambda m, i, o: shapes.append(tuple(i[0].shape)))
+    a = fast(verts, speech)
+    (ga,) = torch.autograd.grad(a, verts)
+    b = slow(verts, speech)
+    (gb,) = torch.autograd.grad(b, verts)
+    hook.remove()
+    assert shapes == [(200, V * 3), (196, 5, V * 3)]  # one token per frame, vs one per window frame
+    torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-7)
+    # and both equal the per-group loop of the official code
+    flat = verts.detach().reshape(200, -1)
+    motion = torch.stack([flat[i:i + 5] for i in range(196)])
+    expected = torch.stack([info_nce(speech[s:e], critic.encode_mesh(motion[s:e]))
+                            for s, e in ((0, 80), (80, 160), (160, 196))]).mean()
+    torch.testing.assert_close(a, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_critics_with_their_own_encode_mesh_take_the_generic_path():
+    class Shifted(SpeechMeshModel):
+        def encode_mesh(self, vertices):
+            return super().encode_mesh(vertices + 1.0)
+
+    torch.manual_seed(0)
+    critic = Shifted.no2d(SpeechMeshConfig.from_preset("smoke", n_vertices=V))
+    assert _frame_token_encoder(critic) is None and _frame_token_encoder(_critic()) is not None
+    verts, fbank = _clip(t=30, n=40)
+    a = PerceptualLoss(critic, weight=1.0)(verts, fbank)
+    b = PerceptualLoss(critic, weight=1.0, share_frame_tokens=False)(verts, fbank)
+    assert a.item() == b.item()

@@ -1,0 +1,143 @@
+"""Figs. 3 and 6 helpers: choosing phoneme moments, word timings, rendered mouth crops (tiny, off-screen)."""
+import numpy as np
+import pytest
+
+from p3d.corpus import Corpus
+from p3d.errors import InputError
+from p3d.synth import corpus as sc
+from p3d.synth import face
+from p3d.viz.lip_shapes import (
+    FrameChoice, intensity_comparison, lip_opening, lip_shape_grid, mouth_regions, pick_clip, pick_frames,
+    pick_intensity_pair, word_at, word_timings,
+)
+from p3d.viz.render import BlankFrameError, Camera
+
+NAMES = ["_", "p", "m", "f", "u:", "a"]
+
+
+@pytest.fixture(scope="module")
+def mead(tmp_path_factory):
+    return Corpus.open(sc.build("synth-mead", "smoke", tmp_path_factory.mktemp("mead"), seed=0, progress=False))
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    topo = face.face_topology("base")
+    return topo, face.faces("base"), face.template("base")
+
+
+def _sequence(template, openings):
+    """(T, V, 3): the jaw lowered by ``openings`` x 12 mm (the rig's jaw weights)."""
+    jaw = face.jaw_weights("base")[:, None] * np.array([0.0, -0.012, -0.002])
+    return np.stack([template + a * jaw for a in openings])
+
+
+def test_pick_frames_takes_the_middle_of_the_longest_run():
+    #        0  1  2  3  4  5  6  7  8  9 10 11 12
+    lab = [0, 1, 1, 0, 2, 2, 2, 0, 3, 3, 5, 4, 4]
+    words = [("up", 0.0, 0.1), ("mama", 0.1, 0.25), ("off", 0.25, 0.5)]
+    got = pick_frames(lab, NAMES, {"bilabial": ("p", "b", "m"), "labiodental": ("f", "v")}, words=words, fps=30)
+    assert got[0] == FrameChoice("bilabial", 5, "m", (4, 7), "mama")  # the /m/ run (3 frames) beats /p/ (2)
+    assert got[1].frame == 8 and got[1].run == (8, 10) and got[1].word == "off"  # tie at length 2 -> (8+9)//2
+    assert got[0].caption == '"mama" [m], frame 5'
+    plain = pick_frames(lab, NAMES, [("u:",), "a"])
+    assert [(c.target, c.frame, c.word) for c in plain] == [("/u:/", 11, None), ("/a/", 10, None)]
+    assert plain[0].caption == "[u:], frame 11"
+    assert word_at(words, 0.3) == "off" and word_at(words, 0.6) is None
+
+
+def test_pick_frames_bad_input():
+    with pytest.raises(InputError, match="does not occur|occurs in this clip"):
+        pick_frames([0, 1, 1], NAMES, {"f": ("f",)})
+    with pytest.raises(InputError, match="inventory"):
+        pick_frames([0, 1, 1], NAMES, {"x": ("zz",)})
+    with pytest.raises(InputError, match="ids must be"):
+        pick_frames([0, 9], NAMES, {"p": ("p",)})
+    with pytest.raises(InputError, match="fps"):
+        pick_frames([0, 1], NAMES, {"p": ("p",)}, words=[("a", 0, 1)])
+
+
+def test_word_timings_match_the_corpus_labels(mead):
+    clip = mead.select("test")[0]
+    words = word_timings(mead, clip)
+    assert words is not None and [w for w, _, _ in words] == clip.sentence.rstrip(".").replace(",", "").split()
+    # a frame inside a word is not a pause; frames after the last word are
+    lab = mead.labels(clip)["phoneme"]
+    fps = mead.model_fps
+    pause = mead.meta["phonemes"].index("_")
+    inside = [k for k in range(len(lab)) if word_at(words, (k + 0.5) / fps) is not None]
+    assert inside and all(lab[k] != pause for k in inside[1:-1])
+
+
+def test_pick_clip_and_intensity_pair(mead):
+    clip = pick_clip(mead, "test", {"any vowel": ("a", "aI", "A:", "I", "i:", "E", "@")})
+    assert clip.split == "test"
+    with pytest.raises(InputError, match="no test clip"):
+        pick_clip(mead, "test", {"rare": ("Z",), "other": ("OI",)})
+    # same word: S001 says "the" at levels 1 and 2 (train split of the smoke corpus)
+    pair = pick_intensity_pair(mead, "S001", split="train", levels=(1, 2), targets={"dh": ("D",)})
+    assert pair.same_word and pair.low.level == 1 and pair.high.level == 2
+    assert pair.low_choice.word.lower() == pair.high_choice.word.lower() == "the"
+    names = mead.meta["phonemes"]
+    for clip, choice in ((pair.low, pair.low_choice), (pair.high, pair.high_choice)):
+        assert names[mead.labels(clip)["phoneme"][choice.frame]] == "D"
+    # no shared word: the same phoneme at both levels
+    pair = pick_intensity_pair(mead, split="test", use_words=False)
+    assert not pair.same_word and pair.identity == "S002"
+    assert pair.low_choice.phoneme == pair.high_choice.phoneme and pair.low_choice.word is None
+    with pytest.raises(InputError, match="both levels"):
+        pick_intensity_pair(mead, "S000", split="test")
+
+
+def test_lip_shape_grid_renders_the_mouth(mesh):
+    topo, faces, template = mesh
+    regions = mouth_regions(topo)
+    gt = _sequence(template, [0.0, 0.2, 1.0, 0.5])
+    pred = _sequence(template, [0.0, 0.1, 0.4, 0.2])
+    frames = [FrameChoice("closed", 0, "m", (0, 1), "some"), 2]
+    fig = lip_shape_grid({"GT": gt, "model": pred}, frames, faces, regions["mouth"], cavity=regions["cavity"],
+                         lip_pair=regions["lip_pair"], size=48)
+    axes = fig.axes
+    assert len(axes) == 4 and axes[0].get_title() == '"some" [m], frame 0' and axes[1].get_title() == "frame 2"
+    assert axes[0].get_ylabel() == "GT" and axes[2].get_ylabel() == "model"
+    images = [ax.images[0].get_array() for ax in axes]
+    assert all(img.shape == (48, 48, 3) for img in images)
+    dark = [int((np.asarray(img).max(axis=-1) < 60).sum()) for img in images]
+    assert dark[1] > dark[0] + 5 and dark[1] > dark[3]  # the open GT mouth shows the dark cavity
+    opening = lip_opening(gt[[0, 2]], regions["lip_pair"])
+    assert axes[1].get_xlabel() == f"opening {opening[1]:.1f} mm" and opening[1] > opening[0] + 5
+
+
+def test_lip_shape_grid_errors(mesh):
+    topo, faces, template = mesh
+    lips = mouth_regions(topo)["mouth"]
+    gt = _sequence(template, [0.0, 1.0])
+    away = Camera(position=(0.0, 0.0, 1.0), focal_point=(0.0, 0.0, 2.0))  # looks away from the face
+    with pytest.raises(BlankFrameError, match="GT: rendering frames"):
+        lip_shape_grid({"GT": gt}, [0], faces, lips, size=32, camera=away)
+    with pytest.raises(InputError, match="outside its 2 frames"):
+        lip_shape_grid({"GT": gt}, [5], faces, lips, size=32)
+    with pytest.raises(InputError, match="vertices"):
+        lip_shape_grid({"GT": gt, "bad": gt[:, :10]}, [0], faces, lips, size=32)
+    with pytest.raises(InputError, match="captions"):
+        lip_shape_grid({"GT": gt}, [0, 1], faces, lips, captions=["one"], size=32)
+
+
+def test_intensity_comparison(mesh):
+    topo, faces, template = mesh
+    regions = mouth_regions(topo)
+    low = {"GT": _sequence(template, [0, 0.2, 0.3, 0.2, 0]), "model": _sequence(template, [0, 0.1, 0.2, 0.1, 0])}
+    high = {"GT": _sequence(template, [0, 0.5, 1.0, 0.6, 0, 0]), "model": _sequence(template, [0, 0.3, 0.6, 0.3, 0, 0])}
+    fig = intensity_comparison(low, high, 2, FrameChoice("open", 2, "a", (1, 4), "go"), faces, regions["mouth"],
+                               cavity=regions["cavity"], lip_pair=regions["lip_pair"], fps=30, trace_s=0.04,
+                               size=40)
+    renders = [ax for ax in fig.axes if ax.images]
+    traces = [ax for ax in fig.axes if ax.lines]
+    assert len(renders) == 4 and len(traces) == 2
+    assert renders[0].get_title() == "GT" and '"go" [a]' in renders[1].get_ylabel()
+    t, y = traces[0].lines[1].get_data()  # GT, high level: frames 1..3 around frame 2
+    np.testing.assert_allclose(t, [-1 / 30, 0, 1 / 30])
+    np.testing.assert_allclose(y, lip_opening(high["GT"][1:4], regions["lip_pair"]))
+    assert traces[0].get_ylim() == traces[1].get_ylim()
+    with pytest.raises(InputError, match="same column labels"):
+        intensity_comparison(low, {"GT": high["GT"]}, 0, 0, faces, regions["mouth"])
