@@ -1,0 +1,130 @@
+"""Tests for p3d.viz.compare (validation, derived signals, the side-by-side renderer)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from p3d.errors import InputError
+from p3d.metrics.mtm import lip_distance
+from p3d.synth import face
+from p3d.topology import Topology
+from p3d.viz import compare as C
+from p3d.viz.render import BlankFrameError
+
+
+def talking(n_frames: int = 8, shift: int = 0) -> np.ndarray:
+    """(T, 468, 3) synthetic face opening and closing its jaw (phase shifted by ``shift`` frames)."""
+    tpl, w = face.template(), face.jaw_weights()
+    phase = np.sin(np.linspace(0, 2 * np.pi, n_frames, endpoint=False) - 2 * np.pi * shift / n_frames) ** 2
+    seq = np.repeat(tpl[None], n_frames, axis=0)
+    seq[:, :, 1] -= 0.008 * phase[:, None] * w[None]
+    return seq
+
+
+def test_as_sequences_labels_and_shapes():
+    a = talking(6)
+    out = C.as_sequences([a, a.reshape(6, -1)], labels=["GT", "pred"])
+    assert list(out) == ["GT", "pred"] and all(v.shape == (6, 468, 3) for v in out.values())
+    assert list(C.as_sequences(a)) == ["seq 0"]
+    assert list(C.as_sequences({"x": a}, labels=["y"])) == ["y"]
+    with pytest.raises(InputError, match="frame counts"):
+        C.as_sequences([a, a[:4]])
+    cut = C.as_sequences([a, a[:4]], truncate=True)
+    assert all(len(v) == 4 for v in cut.values())
+    with pytest.raises(InputError, match="vertex counts"):
+        C.as_sequences([a, a[:, :100]])
+    with pytest.raises(InputError, match="unique"):
+        C.as_sequences([a, a], labels=["GT", "GT"])
+    with pytest.raises(InputError, match="2 given for 1"):
+        C.as_sequences([a], labels=["a", "b"])
+    bad = a.copy()
+    bad[2, 5, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        C.as_sequences({"bad": bad})
+    with pytest.raises(InputError, match="none given"):
+        C.as_sequences([])
+
+
+def test_faces_topology_and_audio_checks():
+    f = face.faces()
+    assert C.resolve_faces(None, face.face_topology(), 468).shape == f.shape
+    with pytest.raises(InputError, match="outside"):
+        C.resolve_faces(f + 1000, None, 468)
+    with pytest.raises(InputError, match="none given"):
+        C.resolve_faces(None, None, 468)
+    with pytest.raises(InputError, match="468 vertices, the sequences have 10"):
+        C.resolve_topology("synth-face", 10)
+    with pytest.raises(InputError, match="sample rate"):
+        C.load_audio_like((np.zeros(100), 0))
+    with pytest.raises(InputError, match="not found"):
+        C.load_audio_like("/nonexistent/a.wav")
+    samples, sr = C.load_audio_like((np.array([0, 16384, -32767], dtype=np.int16), 16000))
+    assert sr == 16000 and samples.dtype == np.float32 and samples[1] == pytest.approx(0.5, abs=1e-4)
+    assert C.wav_bytes(samples, sr)[:4] == b"RIFF"
+    for bad in (0, -1, float("nan"), 1000, True):
+        with pytest.raises(InputError, match="fps"):
+            C.check_fps(bad)
+
+
+def test_lip_distances_key_frames_and_errors():
+    seqs = C.as_sequences({"GT": talking(12), "late": talking(12, shift=2)})
+    topo = face.face_topology()
+    dist = C.lip_distances(seqs, topo)
+    assert np.allclose(dist["GT"], lip_distance(seqs["GT"], topo.mtm_upper, topo.mtm_lower))
+    assert C.lip_distances(seqs, Topology("bare", 468)) is None
+    frames = C.key_frames(dist["GT"], 12, 4)
+    assert len(frames) == 4 and np.all(np.diff(frames) > 0)
+    assert int(np.argmax(dist["GT"])) in frames and int(np.argmin(dist["GT"])) in frames
+    assert C.key_frames(None, 12, 4).tolist() == [0, 5, 8, 11]
+    assert C.key_frames(None, 2, 4).tolist() == [0, 1]
+    err = C.vertex_errors(seqs, "GT")
+    assert list(err) == ["late"] and err["late"].shape == (12, 468)
+    assert np.allclose(err["late"], np.linalg.norm(seqs["late"] - seqs["GT"], axis=-1))
+    with pytest.raises(InputError, match="not one of"):
+        C.vertex_errors(seqs, "nope")
+
+
+def test_mouth_opening_is_the_inner_lip_contour():
+    upper, lower = face.inner_lip_contours()
+    got = C.mouth_opening(face.faces(), face.face_topology())
+    assert set(got.tolist()) == set(upper.tolist()) | set(lower.tolist())
+    assert C.mouth_opening(face.faces(), Topology("bare", 468)) is None
+
+
+def test_highlight_spec_skips_what_the_topology_lacks(caplog):
+    regions, points = C.highlight_spec(("lips", "mtm", "nose_tip_x"), face.face_topology())
+    assert list(regions) == ["lips"] and points.tolist() == [0, 17]
+    assert "nose_tip_x" in caplog.text
+    assert C.highlight_spec(("lips", "mtm"), None) == ({}, None)
+    assert C.highlight_spec(None, face.face_topology()) == ({}, None)
+
+
+def test_side_by_side_same_camera_captions_and_error_colours():
+    a = talking(4)
+    with C.SideBySide({"GT": a, "copy": a.copy(), "late": talking(4, shift=1)}, topology="synth-face",
+                      size=64, error_against="GT") as scene:
+        frame = scene.frame(1)
+        assert frame.shape == scene.shape == (64 + scene.caption_height, 3 * 64, 3)
+        gt, copy, late = (scene.panel(i, 1) for i in range(3))
+        # the zero-error copy is coloured by the error map (pale), not the highlight colours of GT
+        assert not np.array_equal(gt, copy)
+        assert not np.array_equal(copy, late)
+        strip = frame[:scene.caption_height]
+        assert (strip < 128).any()  # caption text drawn
+    with C.SideBySide({"a": a, "b": a.copy()}, face.faces(), size=64, highlight=None, captions=False) as scene:
+        assert scene.shape == (64, 128, 3)
+        assert np.array_equal(scene.panel(0, 2), scene.panel(1, 2))  # one camera, one scene
+        with pytest.raises(InputError, match="outside"):
+            scene.panel(0, 4)
+
+
+def test_blank_panel_raises_with_its_label():
+    with C.SideBySide({"collapsed": np.zeros((2, 468, 3))}, face.faces(), size=48) as scene:
+        with pytest.raises(BlankFrameError, match="panel 'collapsed'"):
+            scene.frame(0)
+
+
+def test_caption_strip_shrinks_long_text():
+    strip = C.caption_strip(["GT", "a very long caption that does not fit in a small panel at all"], 80, 16)
+    assert strip.shape == (16, 160, 3) and strip.dtype == np.uint8
+    assert (strip[:, :80] < 128).any() and (strip[:, 80:] < 128).any()

@@ -1,0 +1,171 @@
+"""Tests for p3d.viz.inspect: the widget builds without a display, the static fallback renders,
+the mode follows the front-end (a real kernel driven like papermill gets the static figure)."""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from p3d.errors import InputError
+from p3d.synth import face
+from p3d.topology import Topology
+from p3d.viz import inspect as I
+
+FPS = 30.0
+SR = 16000
+
+
+def talking(n_frames: int = 10, shift: int = 0) -> np.ndarray:
+    tpl, w = face.template(), face.jaw_weights()
+    phase = np.sin(np.linspace(0, 2 * np.pi, n_frames, endpoint=False) - 2 * np.pi * shift / n_frames) ** 2
+    seq = np.repeat(tpl[None], n_frames, axis=0)
+    seq[:, :, 1] -= 0.008 * phase[:, None] * w[None]
+    return seq
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return {"GT": talking(), "late": talking(shift=2)}
+
+
+@pytest.fixture(scope="module")
+def audio():
+    t = np.arange(int(SR * 10 / FPS)) / SR
+    return (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR
+
+
+@pytest.fixture(autouse=True)
+def no_env(monkeypatch):
+    monkeypatch.delenv("P3D_STATIC", raising=False)
+
+
+def test_widget_builds_without_a_display(pair, audio):
+    w = I.inspect(pair, fps=FPS, audio=audio, topology="synth-face", static=False, size=64)
+    try:
+        assert isinstance(w, I.InspectWidget)
+        assert (w.slider.min, w.slider.max, w.play.min, w.play.max) == (0, 9, 0, 9)
+        assert w.play.interval == round(1000 / FPS)
+        assert w.audio is not None and w.audio.format == "wav" and bytes(w.audio.value[:4]) == b"RIFF"
+        assert not w.audio.autoplay
+        first_image, first_trace = bytes(w.image.value), bytes(w.trace.value)
+        assert first_image[:2] == b"\xff\xd8" and first_trace[:4] == b"\x89PNG"
+        w.slider.value = 3  # what the Play button does through the browser-side link
+        assert bytes(w.image.value) != first_image and bytes(w.trace.value) != first_trace
+        assert "0.100 s" in w.time_label.value
+        bundle = w._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in bundle
+        assert w.widget.children[0].children[:2] == (w.play, w.slider)
+    finally:
+        w.close()
+
+
+def test_widget_degrades_without_audio_or_mtm_vertices(pair):
+    bare = Topology("bare", 468, faces=face.faces())
+    w = I.inspect(list(pair.values()), labels=["a", "b"], fps=25, topology=bare, static=False, size=48)
+    try:
+        assert w.audio is None and w.trace is None and w.play.interval == 40
+        assert "no lip-distance trace" in w.widget.children[2].value
+    finally:
+        w.close()
+
+
+def test_widget_renders_a_synced_video(pair, audio, tmp_path):
+    from p3d.viz.render import probe_mp4
+
+    w = I.inspect(pair, fps=FPS, audio=audio, topology="synth-face", static=False, size=48)
+    try:
+        out = w.render_video(tmp_path / "v.mp4")
+        info = probe_mp4(out)
+        assert info["n_frames"] == 10 and info["audio_codec"] == "aac"
+        assert len(w.video_box.children) == 1
+    finally:
+        w.close()
+
+
+def test_static_fallback_panels(pair, audio):
+    fig = I.inspect(pair, fps=FPS, topology="synth-face", static=True)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 2 * 4 + 1  # 2 sequences x 4 key frames + the lip-distance traces
+    assert len(fig.axes[-1].get_lines()) >= 2  # one trace per sequence (+ key-frame markers)
+    fig = I.inspect(pair, fps=FPS, topology="synth-face", audio=audio, error_against="GT", static=True,
+                    n_key_frames=3)
+    assert len(fig.axes) == 2 * 3 + 1 + 1 + 1  # + waveform + colour bar
+    fig.canvas.draw()  # it renders
+    fig = I.inspect(pair["GT"], faces=face.faces(), fps=FPS, static=True)  # no topology: no trace
+    assert len(fig.axes) == 4
+
+
+def test_auto_mode_outside_a_kernel_is_static(pair):
+    assert I.widget_frontend() is False
+    assert isinstance(I.inspect(pair, fps=FPS, topology="synth-face", n_key_frames=2), Figure)
+
+
+def _fake_shell(metadata):
+    kernel = types.SimpleNamespace(get_parent=lambda channel=None: {"metadata": metadata})
+    return types.SimpleNamespace(kernel=kernel)
+
+
+def test_widget_frontend_follows_the_request(monkeypatch):
+    import IPython
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: _fake_shell({"cellId": "abc", "deletedCells": []}))
+    assert I.widget_frontend() is True  # JupyterLab sends a cellId
+    monkeypatch.setenv("P3D_STATIC", "1")
+    assert I.widget_frontend() is False
+    monkeypatch.setattr(IPython, "get_ipython", lambda: _fake_shell({}))  # papermill / nbval / nbconvert
+    monkeypatch.delenv("P3D_STATIC")
+    assert I.widget_frontend() is False
+    monkeypatch.setenv("P3D_STATIC", "0")
+    assert I.widget_frontend() is True
+
+
+def test_papermill_style_kernel_gets_the_static_figure():
+    """A real kernel driven by nbclient (what papermill uses): no error, a PNG figure; the widget
+    still builds there when asked for."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    src = (
+        "import numpy as np\n"
+        "from p3d.synth import face\n"
+        "from p3d.viz.inspect import inspect, widget_frontend\n"
+        "seq = np.repeat(face.template()[None], 3, axis=0)\n"
+        "print('widgets:', widget_frontend())\n"
+        "inspect({'a': seq, 'b': seq + 0.001}, fps=30, topology='synth-face', n_key_frames=2)\n"
+    )
+    forced = "w = inspect({'a': seq}, fps=30, topology='synth-face', static=False, size=48)\nw"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src), nbformat.v4.new_code_cell(forced)])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    assert any(o.get("text", "").strip() == "widgets: False" for o in outputs)
+    result = [o for o in outputs if o.output_type == "execute_result"]
+    assert result and "image/png" in result[0].data
+    # the widget itself also builds in that display-less kernel
+    result = [o for o in nb.cells[1].outputs if o.output_type == "execute_result"]
+    assert result and "application/vnd.jupyter.widget-view+json" in result[0].data
+
+
+def test_bad_input(pair):
+    a = pair["GT"]
+    with pytest.raises(InputError, match="frame counts"):
+        I.inspect({"a": a, "b": a[:5]}, fps=FPS, topology="synth-face", static=True)
+    with pytest.raises(InputError, match="vertex counts"):
+        I.inspect({"a": a, "b": a[:, :400]}, faces=face.faces(), fps=FPS, static=True)
+    nan = a.copy()
+    nan[0, 0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        I.inspect({"a": nan}, fps=FPS, topology="synth-face", static=True)
+    with pytest.raises(InputError, match="outside"):
+        I.inspect({"a": a}, faces=face.faces() + 468, fps=FPS, static=True)
+    with pytest.raises(InputError, match="not one of"):
+        I.inspect(pair, fps=FPS, topology="synth-face", error_against="pred", static=False)
+    with pytest.raises(InputError, match="fps"):
+        I.inspect(pair, fps=0, topology="synth-face", static=True)
+    with pytest.raises(InputError, match="not found"):
+        I.inspect(pair, fps=FPS, topology="synth-face", audio="/nonexistent.wav", static=True)
+    with pytest.raises(InputError, match="468 vertices"):
+        I.inspect({"a": a[:, :400]}, faces=face.faces()[:10] % 400, fps=FPS, topology="synth-face")
+    with pytest.raises(InputError, match="n_key_frames"):
+        I.inspect(pair, fps=FPS, topology="synth-face", n_key_frames=0)

@@ -1,0 +1,116 @@
+"""Tests for ``p3d render`` (p3d.render_cli): side-by-side mp4 with audio, frame-count policy, exit codes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from p3d.cli import main
+from p3d.errors import EXIT_BAD_INPUT
+from p3d.render_cli import EXIT_RENDER_FAILED
+from p3d.synth import face
+from p3d.viz.render import probe_mp4
+
+FPS = 30
+SIZE = 64
+
+
+def talking(n_frames: int, shift: int = 0) -> np.ndarray:
+    tpl, w = face.template(), face.jaw_weights()
+    phase = np.sin(np.linspace(0, 2 * np.pi, n_frames, endpoint=False) - 2 * np.pi * shift / n_frames) ** 2
+    seq = np.repeat(tpl[None], n_frames, axis=0)
+    seq[:, :, 1] -= 0.008 * phase[:, None] * w[None]
+    return seq.astype(np.float32)
+
+
+@pytest.fixture()
+def files(tmp_path):
+    a, b = tmp_path / "gt.npy", tmp_path / "pred.npy"
+    np.save(a, talking(10))
+    np.save(b, talking(10, shift=2).reshape(10, -1))  # (T, V*3) is accepted too
+    wav = tmp_path / "clip.wav"
+    sr = 16000
+    sf.write(wav, (0.2 * np.sin(np.arange(sr * 10 // FPS) * 0.07)).astype(np.float32), sr)
+    return a, b, wav
+
+
+def render(*args: object) -> int:
+    return main(["render", "--fps", str(FPS), "--size", str(SIZE), "--no-progress", *map(str, args)])
+
+
+def test_two_sequences_with_audio(files, tmp_path, capsys):
+    a, b, wav = files
+    out = tmp_path / "cmp.mp4"
+    rc = render("--seq", a, b, "--audio", wav, "--labels", "GT,FaceFormer", "--topology", "synth-face",
+                "--out", out, "--error-against", "GT")
+    assert rc == 0, capsys.readouterr().err
+    info = probe_mp4(out)
+    assert info["n_frames"] == 10 and info["video_codec"] == "h264" and info["audio_codec"] == "aac"
+    assert info["width"] == 2 * SIZE and info["height"] > SIZE  # two panels, a caption strip above
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_faces_file_without_topology(files, tmp_path):
+    a, _, _ = files
+    faces = tmp_path / "faces.npy"
+    np.save(faces, face.faces())
+    out = tmp_path / "one.mp4"
+    assert render("--seq", a, "--faces", faces, "--out", out, "--highlight", "none") == 0
+    info = probe_mp4(out)
+    assert info["n_frames"] == 10 and info["audio_codec"] is None
+
+
+def test_frame_counts_truncate_or_strict(files, tmp_path, caplog):
+    a, _, wav = files
+    short = tmp_path / "short.npy"
+    np.save(short, talking(7))
+    out = tmp_path / "cut.mp4"
+    assert render("--seq", a, short, "--topology", "synth-face", "--out", out) == 0
+    assert probe_mp4(out)["n_frames"] == 7 and "cut to the shortest" in caplog.text
+    strict = tmp_path / "strict.mp4"
+    assert render("--seq", a, short, "--topology", "synth-face", "--out", strict, "--strict") == EXIT_BAD_INPUT
+    assert render("--seq", short, "--audio", wav, "--topology", "synth-face", "--out", strict,
+                  "--strict") == EXIT_BAD_INPUT  # 0.33 s of audio for 0.23 s of video
+    assert not strict.exists()
+
+
+def test_blank_frames_fail_and_write_nothing(tmp_path, capsys):
+    flat = tmp_path / "flat.npy"
+    np.save(flat, np.zeros((3, 468, 3), np.float32))  # every vertex at one point: nothing to see
+    out = tmp_path / "blank.mp4"
+    assert render("--seq", flat, "--topology", "synth-face", "--out", out) == EXIT_RENDER_FAILED
+    err = capsys.readouterr().err
+    assert "p3d render: error: panel 'flat'" in err and "nothing written" in err
+    assert not out.exists() and not list(tmp_path.glob("*.mp4"))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--seq", "missing.npy", "--topology", "synth-face"], "file not found"),
+    (["--seq", "gt.npy"], "--topology"),
+    (["--seq", "gt.npy", "pred.npy", "--labels", "one", "--topology", "synth-face"], "2 --seq"),
+    (["--seq", "gt.npy", "--topology", "flame"], "5023 vertices"),
+    (["--seq", "gt.npy", "--topology", "synth-face", "--audio", "none.wav"], "none.wav"),
+    (["--seq", "gt.npy", "--faces", "nofaces.npy"], "not found"),
+    (["--seq", "gt.npy", "pred.npy", "--topology", "synth-face", "--error-against", "X"], "not one of"),
+])
+def test_bad_input_exit_2(files, tmp_path, capsys, extra, message, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "bad.mp4"
+    assert render(*extra, "--out", out) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("p3d render: error:") and message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_nan_and_mismatched_vertices(files, tmp_path, capsys):
+    a, _, _ = files
+    bad = talking(10)
+    bad[3, 7] = np.nan
+    nan = tmp_path / "nan.npy"
+    np.save(nan, bad)
+    small = tmp_path / "small.npy"
+    np.save(small, talking(10)[:, :400])
+    assert render("--seq", a, nan, "--topology", "synth-face", "--out", tmp_path / "o.mp4") == EXIT_BAD_INPUT
+    assert "NaN" in capsys.readouterr().err
+    assert render("--seq", a, small, "--faces", tmp_path / "x.npy", "--out", tmp_path / "o.mp4") == EXIT_BAD_INPUT
+    assert "different vertex counts" in capsys.readouterr().err
