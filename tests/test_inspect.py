@@ -54,6 +54,8 @@ def test_widget_builds_without_a_display(pair, audio):
         w.slider.value = 3  # what the Play button does through the browser-side link
         assert bytes(w.image.value) != first_image and bytes(w.trace.value) != first_trace
         assert "0.100 s" in w.time_label.value
+        w.play.playing = True  # the first play caches every frame, then plays
+        assert len(w._cache) == 10 and w.play.playing and w.status.value == ""
         bundle = w._repr_mimebundle_()
         assert "application/vnd.jupyter.widget-view+json" in bundle
         assert w.widget.children[0].children[:2] == (w.play, w.slider)

@@ -17,8 +17,9 @@ Why off-screen images in an ``ipywidgets.Image`` instead of a pyvista Jupyter ba
 interactive backends need trame and a server (not installed here, and unreachable from papermill);
 the ``static`` backend renders one picture per call anyway. Off-screen EGL rendering needs no
 display server and no extra package, works the same in every front-end, and the frames are the same
-pixels as ``p3d render``'s video. Frames are cached once rendered; a first play of a long clip at
-30 fps may lag (a 320 px panel of the 468-vertex face renders in a few tens of ms on 2 CPU cores).
+pixels as ``p3d render``'s video. Frames are cached once rendered; the first press of play renders
+every frame first (progress shown; ~30 ms per 320 px panel of the 468-vertex face on 2 CPU cores),
+so playback then runs at the data's fps instead of queueing renders.
 
 Mode: ``static=None`` (default) picks the widget only when ipywidgets is importable and the code runs
 in a Jupyter kernel whose current request came from a JupyterLab front-end (its execute requests
@@ -177,7 +178,7 @@ def key_frame_figure(sequences: SequencesLike, *, faces: np.ndarray | None = Non
             for spine in ax.spines.values():
                 spine.set_visible(False)
             if r == 0:
-                ax.set_title(f"frame {t} ({t / fps:.2f} s){names[int(t)]}", fontsize=8)
+                ax.set_title(f"frame {t} ({t / fps:.2f} s)\n{names[int(t)]}", fontsize=8)
             if c == 0:
                 ax.set_ylabel(label + (f"\nerror vs {error_against}" if label != ref and error_against else ""),
                               fontsize=9)
@@ -215,8 +216,8 @@ def key_frame_figure(sequences: SequencesLike, *, faces: np.ndarray | None = Non
 def _key_names(frames: np.ndarray, dist: np.ndarray | None) -> dict[int, str]:
     names = {int(t): "" for t in frames}
     if dist is not None:
-        names[int(np.argmax(dist))] = ", widest"
-        names[int(np.argmin(dist))] = ", narrowest"
+        names[int(np.argmax(dist))] = "widest lip opening"
+        names[int(np.argmin(dist))] = "narrowest"
     return names
 
 
@@ -351,6 +352,7 @@ class InspectWidget:
         rows.append(self.video_box)
         self.widget = W.VBox(rows)
         self.slider.observe(self._on_frame, names="value")
+        self.play.observe(self._on_playing, names="playing")
         self.show(0)
 
     def _on_frame(self, change: dict[str, Any]) -> None:
@@ -359,6 +361,23 @@ class InspectWidget:
         except Exception as exc:  # shown in the widget rather than lost in the log
             self.status.value = f"<span style='color:#b00'>{type(exc).__name__}: {exc}</span>"
             raise
+
+    def _on_playing(self, change: dict[str, Any]) -> None:
+        """On the first play, pause, render every frame into the cache, then play: each step is
+        then a cache hit, so playback keeps the data's fps instead of queueing renders."""
+        if change["new"] and len(self._cache) < self.n_frames <= CACHE_FRAMES:
+            self.play.playing = False
+            self.prerender()
+            self.play.playing = True
+
+    def prerender(self) -> None:
+        """Render every frame into the cache (progress in ``status``)."""
+        step = max(1, self.n_frames // 20)
+        for t in range(self.n_frames):
+            if t % step == 0:
+                self.status.value = f"preparing smooth playback: frame {t + 1}/{self.n_frames}"
+            self.frame_jpeg(t)
+        self.status.value = ""
 
     def frame_jpeg(self, t: int) -> bytes:
         """JPEG bytes of the side-by-side frame ``t`` (cached)."""
