@@ -42,6 +42,7 @@ def no_env(monkeypatch):
 
 
 def test_widget_builds_without_a_display(pair, audio):
+    pytest.importorskip("ipywidgets")  # the notebooks extra
     w = I.inspect(pair, fps=FPS, audio=audio, topology="synth-face", static=False, size=64)
     try:
         assert isinstance(w, I.InspectWidget)
@@ -64,6 +65,7 @@ def test_widget_builds_without_a_display(pair, audio):
 
 
 def test_widget_degrades_without_audio_or_mtm_vertices(pair):
+    pytest.importorskip("ipywidgets")
     bare = Topology("bare", 468, faces=face.faces())
     w = I.inspect(list(pair.values()), labels=["a", "b"], fps=25, topology=bare, static=False, size=48)
     try:
@@ -74,6 +76,7 @@ def test_widget_degrades_without_audio_or_mtm_vertices(pair):
 
 
 def test_widget_renders_a_synced_video(pair, audio, tmp_path):
+    pytest.importorskip("ipywidgets")
     from p3d.viz.render import probe_mp4
 
     w = I.inspect(pair, fps=FPS, audio=audio, topology="synth-face", static=False, size=48)
@@ -126,8 +129,9 @@ def test_widget_frontend_follows_the_request(monkeypatch):
 def test_papermill_style_kernel_gets_the_static_figure():
     """A real kernel driven by nbclient (what papermill uses): no error, a PNG figure; the widget
     still builds there when asked for."""
-    import nbformat
-    from nbclient import NotebookClient
+    pytest.importorskip("ipywidgets")
+    nbformat = pytest.importorskip("nbformat")
+    NotebookClient = pytest.importorskip("nbclient").NotebookClient
 
     src = (
         "import numpy as np\n"
