@@ -119,6 +119,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
 
     gt_cache: dict[str, np.ndarray] = {}
     speech_cache: dict[str, tuple[np.ndarray, int]] = {}
+    plrs_windows: dict[str, np.ndarray] = {}
     rows: list[dict[str, Any]] = []
     gt_rows: dict[str, dict[str, Any]] = {}
     skipped: list[dict[str, str]] = []
@@ -175,8 +176,13 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                     "lip_intensity": metrics.lip_intensity(gt, lips, aggregate=cfg.lip_aggregate),
                 }
         if "plrs" in wanted:
-            samples, rate = speech_cache[name.gt_stem]
-            row["plrs"] = metrics.plrs(samples, pred, plrs_model, fps=cfg.fps, sr=rate)
+            if name.gt_stem not in plrs_windows:  # one fbank per GT clip, shared by its predictions
+                from p3d.audio import speech_windows
+
+                samples, rate = speech_cache[name.gt_stem]
+                plrs_windows[name.gt_stem] = speech_windows(samples, rate, cfg.fps)
+            # = metrics.plrs(samples, pred, plrs_model, fps=cfg.fps, sr=rate)
+            row["plrs"] = metrics.plrs_from_features(plrs_windows[name.gt_stem], pred, plrs_model)
         rows.append(row)
 
     if not rows:
@@ -200,7 +206,29 @@ def _load_plrs_model(path: Path | None) -> Any:
     from p3d.models.speech_mesh import load_critic
 
     assert path is not None
-    return load_critic(path)
+    return _SpeechMemo(load_critic(path))
+
+
+class _SpeechMemo:
+    """The PLRS evaluator, remembering its speech embeddings by input: the predictions of one GT clip (one
+    per condition) share its speech windows, and the speech encoder is most of PLRS' cost. Everything
+    else is the evaluator's own (attribute access is delegated)."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._memo: dict[tuple[Any, ...], Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def encode_speech(self, x: Any) -> Any:
+        import hashlib
+
+        data = x.detach().cpu().numpy()
+        key = (tuple(data.shape), str(data.dtype), hashlib.sha1(data.tobytes()).hexdigest())
+        if key not in self._memo:
+            self._memo[key] = self._model.encode_speech(x)
+        return self._memo[key]
 
 
 def _ci(values: np.ndarray, cfg: EvalConfig) -> list[float | None]:
