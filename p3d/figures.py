@@ -59,6 +59,7 @@ def notebooks(root: Path | None = None) -> list[Path]:
 # -- which p3d code a notebook uses -------------------------------------------------------------------
 def _imported_names(source: str) -> set[str]:
     """Dotted ``p3d`` names a piece of Python source imports or names in an importable string."""
+    source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
     try:
         tree = ast.parse(source)
     except SyntaxError:  # notebook magics etc.: fall back to a line scan

@@ -44,6 +44,8 @@ def project(tmp_path, monkeypatch):
 def test_module_closure_follows_lazy_and_string_imports(project):
     files = {p.name for p in module_closure(["from p3d.alpha import f"], project)}
     assert files == {"__init__.py", "alpha.py", "beta.py", "delta.py"}
+    magic = {p.name for p in module_closure(["%matplotlib inline\nfrom p3d.alpha import (\n    f,\n)"], project)}
+    assert magic == files
 
 
 def test_fingerprint_tracks_used_code_params_and_notebook(project):
