@@ -1,0 +1,631 @@
+"""``p3d study analyze``: the study tables from the exported answer files, with tests and intervals.
+
+Input: the study's ``manifest.json`` and the files the survey page exported (JSON or CSV, see
+:mod:`p3d.study.survey`), each checked against the manifest (study id, manifest sha256, participant
+code and group, trial ids, that every answer names the trial's own videos).
+
+1. **Attention checks**: a participant who fails more than ``max_failed_checks`` (default 0) checks is
+   excluded from every table (``participants`` says who and why).
+2. **A/B preferences** (paper Table 1 right, S4, S5, S6): per pair of conditions (rows by comparison
+   and model, plus an "Overall" row pooling the models of a comparison) the share of answers
+   preferring each condition, the 95% Wilson interval of the B share, and the exact two-sided
+   binomial test against 50%. Answers of one participant are not independent, so the table also
+   counts participants by their majority preference (ties dropped) with a binomial test over
+   participants, which does not assume independent answers.
+3. **Intensity ranking** (Table 1 left): the mean preference score (1 .. K, K = most preferred) of each
+   (speech level, lip level) cell, with a 95% bootstrap interval over participants (each
+   participant's mean per cell; BCa, :func:`p3d.metrics.bootstrap_ci`); and how often the top-scored
+   lip level is the one that matches the speech level, against chance 1/K (exact binomial test).
+4. **Condition ranking**: mean score per condition (bootstrap over participants) and Friedman's test
+   over participants (K >= 3).
+5. **Metric vs human rankings** (Table S3): for each answer of a condition-ranking trial, Spearman's
+   rho between the participant's scores and a metric's ranking of the same videos (from ``p3d eval``
+   ``per_clip.csv`` files, matched by the source file of each video; LVE and MTM: lower is better,
+   PLRS: higher is better); per participant the mean rho, then the mean over participants with a
+   bootstrap interval over participants.
+6. **Agreement**: Fleiss' kappa of the A/B choices (items = main trials answered by every included
+   participant) and Kendall's W of the rankings (per trial, over the participants who answered it;
+   mean, min, max).
+
+The paper reports percentages and rho only; the tests, intervals and agreement are p3d's.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from p3d.errors import InputError
+from p3d.study import stats
+from p3d.study.survey import CSV_COLUMNS, RESPONSE_FORMAT
+
+log = logging.getLogger(__name__)
+
+#: Metric columns of ``p3d eval``'s per_clip.csv used for Table S3, with +1 = higher is better.
+METRIC_DIRECTIONS: dict[str, int] = {"lve": -1, "plrs": +1, "mtm_ms": -1}
+
+
+@dataclasses.dataclass
+class Analysis:
+    """What :func:`analyze` found: per-answer rows, participants, tables (DataFrames) and a summary."""
+
+    manifest: dict[str, Any]
+    answers: Any
+    participants: Any
+    tables: dict[str, Any]
+    summary: dict[str, Any]
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading answer files
+# ------------------------------------------------------------------------------------------------
+def find_response_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand folders to their ``*.json`` / ``*.csv`` files; other files are skipped with a warning."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(q for q in p.iterdir() if q.suffix.lower() in {".json", ".csv"} and q.is_file()))
+        elif p.is_file():
+            if p.suffix.lower() in {".json", ".csv"}:
+                out.append(p)
+            else:
+                log.warning("skipping %s: not a .json or .csv answer file", p)
+        else:
+            raise InputError(f"{p}: answer file not found")
+    return list(dict.fromkeys(out))
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    """One answer file as ``{participant_id, group, study_id, manifest_sha256, complete, answers: [...]}``."""
+    if path.suffix.lower() == ".json":
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: not a readable JSON answer file ({exc})") from None
+        if not isinstance(obj, dict) or obj.get("format") != RESPONSE_FORMAT or not isinstance(obj.get("answers"), list):
+            raise InputError(f"{path}: not a p3d study answer file (format {RESPONSE_FORMAT} with answers)")
+        return obj
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable CSV answer file ({exc})") from None
+    missing = [c for c in CSV_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: CSV lacks the columns {missing}")
+    if df.empty:
+        raise InputError(f"{path}: CSV holds no answers")
+    for col in ("study_id", "manifest_sha256", "participant_id", "group"):
+        if df[col].nunique() != 1:
+            raise InputError(f"{path}: column {col} must hold one value (one participant per file)")
+    answers = []
+    for row in df.to_dict("records"):
+        ranks = None
+        if row["ranks"]:
+            try:
+                ranks = {k: int(v) for k, v in (item.split(":") for item in row["ranks"].split(";"))}
+            except ValueError:
+                raise InputError(f"{path}: trial {row['trial_id']}: cannot read ranks {row['ranks']!r}") from None
+        answers.append({"trial_id": row["trial_id"], "position": _int_or_none(row["position"], path),
+                        "answer": row["answer"], "chosen": row["chosen"] or None, "ranks": ranks,
+                        "confidence": _int_or_none(row["confidence"], path), "shown_at": row["shown_at"],
+                        "answered_at": row["answered_at"], "rt_ms": _int_or_none(row["rt_ms"], path)})
+    first = df.iloc[0]
+    return {"format": RESPONSE_FORMAT, "study_id": first["study_id"], "manifest_sha256": first["manifest_sha256"],
+            "participant_id": first["participant_id"], "group": _int_or_none(first["group"], path),
+            "complete": None, "answers": answers}
+
+
+def _int_or_none(text: Any, path: Path) -> int | None:
+    if text is None or text == "":
+        return None
+    try:
+        return int(float(text))
+    except ValueError:
+        raise InputError(f"{path}: {text!r} is not a number") from None
+
+
+def load_responses(paths: Sequence[str | Path], manifest: dict[str, Any], manifest_sha256: str) -> Any:
+    """One row per (participant, trial): ``participant, group, trial_id, kind, attention_check, chosen,
+    ranks, confidence, rt_ms, position, file`` (validated; see the module docstring)."""
+    import pandas as pd
+
+    files = find_response_files(paths)
+    if not files:
+        raise InputError("no answer files given (no responses collected yet?)")
+    people = {p["id"]: p for p in manifest["participants"]}
+    trials = {t["id"]: t for t in manifest["trials"]}
+    per_participant: dict[str, list[tuple[Path, list[dict[str, Any]]]]] = {}
+    for path in files:
+        obj = _read_file(path)
+        if obj.get("study_id") != manifest["study_id"]:
+            raise InputError(f"{path}: answers of study {obj.get('study_id')!r}, not {manifest['study_id']!r}")
+        if obj.get("manifest_sha256") != manifest_sha256:
+            raise InputError(f"{path}: collected with a different manifest.json (sha256 {obj.get('manifest_sha256')}); "
+                             "the study was rebuilt after these answers")
+        pid = obj.get("participant_id")
+        if pid not in people:
+            raise InputError(f"{path}: unknown participant {pid!r}")
+        if obj.get("group") is not None and int(obj["group"]) != people[pid]["group"]:
+            raise InputError(f"{path}: participant {pid} is in group {people[pid]['group']}, the file says {obj['group']}")
+        rows = []
+        seen: set[str] = set()
+        for a in obj["answers"]:
+            tid = a.get("trial_id")
+            if tid not in trials:
+                raise InputError(f"{path}: unknown trial {tid!r}")
+            if tid in seen:
+                raise InputError(f"{path}: trial {tid} answered twice")
+            seen.add(tid)
+            rows.append(_resolve(path, a, trials[tid], people[pid]["group"]) | {"participant": pid})
+        per_participant.setdefault(pid, []).append((path, rows))
+    out = []
+    for pid, versions in per_participant.items():
+        if len(versions) > 1:
+            keyed = {json.dumps([(r["trial_id"], r["chosen"], r["ranks"]) for r in rows], sort_keys=True)
+                     for _, rows in versions}
+            path, rows = max(versions, key=lambda v: len(v[1]))
+            if len(keyed) > 1:
+                log.warning("participant %s has %d different answer files; using %s (%d answers)", pid,
+                            len(versions), path, len(rows))
+        else:
+            path, rows = versions[0]
+        for r in rows:
+            r["file"] = str(path)
+            r["group"] = people[pid]["group"]
+        out.extend(rows)
+    if not out:
+        raise InputError("the answer files hold no answers")
+    return pd.DataFrame(out)
+
+
+def _resolve(path: Path, a: dict[str, Any], trial: dict[str, Any], group: int) -> dict[str, Any]:
+    """Check one answer against its trial and resolve the shown letters to stimulus ids."""
+    shown = [trial["stimuli"][i] for i in trial["layouts"][group]]
+    letters = "ABCDEFGH"
+    tid = trial["id"]
+    chosen, ranks = a.get("chosen"), a.get("ranks")
+    answer = str(a.get("answer") or "")
+    if trial["kind"] == "ab":
+        if chosen is None and answer in letters[: len(shown)]:
+            chosen = shown[letters.index(answer)]
+        if chosen not in trial["stimuli"]:
+            raise InputError(f"{path}: trial {tid}: the answer names {chosen!r}, not one of its videos")
+        if answer and answer in letters[: len(shown)] and shown[letters.index(answer)] != chosen:
+            raise InputError(f"{path}: trial {tid}: answer {answer} and chosen video {chosen} disagree")
+        ranks = None
+    else:
+        if ranks is None and answer:
+            try:
+                ranks = {shown[letters.index(k)]: int(v) for k, v in (x.split("=") for x in answer.split(";"))}
+            except (ValueError, IndexError):
+                raise InputError(f"{path}: trial {tid}: cannot read the ranking {answer!r}") from None
+        if not isinstance(ranks, dict) or sorted(ranks) != sorted(trial["stimuli"]):
+            raise InputError(f"{path}: trial {tid}: the ranking must score exactly the trial's videos")
+        if sorted(int(v) for v in ranks.values()) != list(range(1, len(shown) + 1)):
+            raise InputError(f"{path}: trial {tid}: scores must be 1..{len(shown)}, each once (got {ranks})")
+        ranks = {k: int(v) for k, v in ranks.items()}
+        chosen = None
+    conf = a.get("confidence")
+    if conf is not None and not (isinstance(conf, (int, float)) and 1 <= conf <= 5):
+        raise InputError(f"{path}: trial {tid}: confidence must be 1-5, got {conf!r}")
+    return {"trial_id": tid, "kind": trial["kind"], "attention_check": bool(trial["attention_check"]),
+            "chosen": chosen, "ranks": ranks, "confidence": conf, "rt_ms": a.get("rt_ms"),
+            "position": a.get("position")}
+
+
+# ------------------------------------------------------------------------------------------------
+# Attention checks
+# ------------------------------------------------------------------------------------------------
+def check_passed(row: Any, trial: dict[str, Any]) -> bool:
+    """Whether an attention-check answer is right: the ground-truth video chosen (A/B) or scored highest."""
+    if trial["kind"] == "ab":
+        return row["chosen"] == trial["correct"]
+    ranks = row["ranks"]
+    return ranks[trial["correct"]] == max(ranks.values())
+
+
+def participant_table(answers: Any, manifest: dict[str, Any], max_failed_checks: int = 0) -> Any:
+    """One row per participant: answers, checks answered / failed, included, reason."""
+    import pandas as pd
+
+    trials = {t["id"]: t for t in manifest["trials"]}
+    n_total = len(manifest["trials"])
+    rows = []
+    for pid, df in answers.groupby("participant", sort=True):
+        checks = df[df["attention_check"]]
+        failed = sum(not check_passed(r, trials[r["trial_id"]]) for _, r in checks.iterrows())
+        included = failed <= max_failed_checks
+        rows.append({"participant": pid, "group": int(df["group"].iloc[0]), "answers": len(df),
+                     "complete": len(df) == n_total, "checks_answered": len(checks), "checks_failed": failed,
+                     "included": included,
+                     "reason": "" if included else f"failed {failed} attention check(s) (> {max_failed_checks})",
+                     "file": df["file"].iloc[0]})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# Tables
+# ------------------------------------------------------------------------------------------------
+def _pct(x: float) -> float:
+    return 100.0 * x
+
+
+def _ab_row(df: Any, comparison: str, model: str, a: str, b: str, second: np.ndarray) -> dict[str, Any]:
+    n = len(df)
+    k = int(second.sum())
+    lo, hi = stats.wilson_ci(k, n)
+    share = df.assign(b=second).groupby("participant")["b"].mean()
+    maj_b, maj_a = int((share > 0.5).sum()), int((share < 0.5).sum())
+    conf = df["confidence"].dropna()
+    return {"comparison": comparison, "model": model, "condition_a": a, "condition_b": b,
+            "participants": int(df["participant"].nunique()), "responses": n,
+            "prefer_a_pct": _pct(1 - k / n), "prefer_b_pct": _pct(k / n),
+            "b_ci95_low_pct": _pct(lo), "b_ci95_high_pct": _pct(hi), "p_binomial": stats.binomial_test(k, n),
+            "participants_prefer_a": maj_a, "participants_prefer_b": maj_b,
+            "p_participants": stats.binomial_test(maj_b, maj_a + maj_b) if maj_a + maj_b else math.nan,
+            "mean_confidence": float(conf.mean()) if len(conf) else math.nan}
+
+
+def ab_preferences(answers: Any, manifest: dict[str, Any]) -> Any:
+    """A/B preference table (module docstring, item 2); empty without A/B main trials."""
+    import pandas as pd
+
+    trials = {t["id"]: t for t in manifest["trials"]}
+    main = answers[(answers["kind"] == "ab") & ~answers["attention_check"]].copy()
+    if main.empty:
+        return pd.DataFrame()
+    main["a"] = [trials[t]["conditions"][0] for t in main["trial_id"]]
+    main["b"] = [trials[t]["conditions"][1] for t in main["trial_id"]]
+    main["comparison"] = [trials[t]["comparison"] for t in main["trial_id"]]
+    main["model"] = [trials[t]["model"] for t in main["trial_id"]]
+    main["second"] = [c == trials[t]["stimuli"][1] for t, c in zip(main["trial_id"], main["chosen"])]
+    rows = []
+    for comparison, dc in main.groupby("comparison", sort=False):
+        models = list(dict.fromkeys(dc["model"]))
+        for model in models:
+            dm = dc[dc["model"] == model]
+            rows.append(_ab_row(dm, comparison, model or "(all)", dm["a"].iloc[0], dm["b"].iloc[0],
+                                dm["second"].to_numpy()))
+        if len(models) > 1:
+            va, vb = comparison.split(" vs ", 1) if " vs " in comparison else ("A", "B")
+            rows.append(_ab_row(dc, comparison, "Overall", va, vb, dc["second"].to_numpy()))
+    return pd.DataFrame(rows)
+
+
+def _boot(values: np.ndarray, n_resamples: int, seed: int) -> tuple[float, float]:
+    from p3d.metrics import bootstrap_ci
+
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return math.nan, math.nan
+    return bootstrap_ci(v, n_resamples=n_resamples, seed=seed)
+
+
+def _rank_long(answers: Any, manifest: dict[str, Any]) -> Any:
+    """Main rank answers exploded to one row per (participant, trial, stimulus) with its score."""
+    import pandas as pd
+
+    stim = manifest["stimuli"]
+    trials = {t["id"]: t for t in manifest["trials"]}
+    rows = []
+    main = answers[(answers["kind"] == "rank") & ~answers["attention_check"]]
+    for r in main.itertuples(index=False):
+        for sid, score in r.ranks.items():
+            s = stim[sid]
+            rows.append({"participant": r.participant, "trial_id": r.trial_id, "clip": trials[r.trial_id]["clip"],
+                         "stimulus": sid, "condition": s["condition"], "lip_level": s["lip_level"],
+                         "speech_level": s["speech_level"], "score": score, "k": len(r.ranks)})
+    return pd.DataFrame(rows)
+
+
+def intensity_tables(answers: Any, manifest: dict[str, Any], *, n_resamples: int = 2000,
+                     seed: int = 0) -> dict[str, Any]:
+    """Table 1 left: ``rank_intensity`` (long, with CIs), ``rank_intensity_grid`` (speech x lip means) and
+    ``rank_intensity_matched`` (top choice matches the speech level vs chance)."""
+    import pandas as pd
+
+    long = _rank_long(answers, manifest)
+    if long.empty:
+        return {}
+    variants = manifest["variants"]
+    lip_scales, gains = variants["lip_scales"], variants["speech_gains_db"]
+    rows = []
+    for (s_level, l_level), d in long.groupby(["speech_level", "lip_level"], sort=True):
+        per = d.groupby("participant")["score"].mean().to_numpy()
+        lo, hi = _boot(per, n_resamples, seed)
+        rows.append({"speech_level": int(s_level), "speech_gain_db": gains[int(s_level) - 1],
+                     "lip_level": int(l_level), "lip_scale": lip_scales[int(l_level) - 1],
+                     "mean_score": float(per.mean()), "ci95_low": lo, "ci95_high": hi,
+                     "participants": len(per), "responses": len(d)})
+    table = pd.DataFrame(rows)
+    grid = table.pivot(index="speech_level", columns="lip_level", values="mean_score")
+    grid.columns = [f"lip level {c} (x{lip_scales[c - 1]:g})" for c in grid.columns]
+    grid = grid.reset_index().rename(columns={"speech_level": "speech level"})
+    grid["speech level"] = [f"{s} ({gains[s - 1]:+g} dB)" for s in grid["speech level"]]
+    out = {"rank_intensity": table, "rank_intensity_grid": grid}
+    if len(lip_scales) == len(gains):
+        top = long.loc[long.groupby(["participant", "trial_id"])["score"].idxmax()]
+        k_levels = len(lip_scales)
+        n = len(top)
+        k = int((top["lip_level"] == top["speech_level"]).sum())
+        lo, hi = stats.wilson_ci(k, n)
+        out["rank_intensity_matched"] = pd.DataFrame([{
+            "trials": n, "top_choice_matches_speech": k, "share_pct": _pct(k / n), "ci95_low_pct": _pct(lo),
+            "ci95_high_pct": _pct(hi), "chance_pct": _pct(1 / k_levels),
+            "p_binomial_vs_chance": stats.binomial_test(k, n, 1 / k_levels)}])
+    return out
+
+
+def condition_ranks(answers: Any, manifest: dict[str, Any], *, n_resamples: int = 2000, seed: int = 0) -> Any:
+    """Mean score per condition of condition-ranking trials (bootstrap over participants), Friedman test."""
+    import pandas as pd
+    from scipy.stats import friedmanchisquare
+
+    long = _rank_long(answers, manifest)
+    if long.empty:
+        return pd.DataFrame()
+    per = long.groupby(["participant", "condition"])["score"].mean().unstack()
+    order = [c["name"] for c in manifest["conditions"] if c["name"] in per.columns]
+    complete = per[order].dropna()
+    p_friedman = math.nan
+    if len(order) >= 3 and len(complete) >= 2:
+        p_friedman = float(friedmanchisquare(*(complete[c].to_numpy() for c in order)).pvalue)
+    rows = []
+    for c in order:
+        v = per[c].dropna().to_numpy()
+        lo, hi = _boot(v, n_resamples, seed)
+        rows.append({"condition": c, "mean_score": float(v.mean()), "ci95_low": lo, "ci95_high": hi,
+                     "participants": len(v), "k": int(long["k"].iloc[0]), "p_friedman": p_friedman})
+    return pd.DataFrame(rows)
+
+
+def read_metrics(metrics: dict[str, str | Path]) -> dict[str, Any]:
+    """Condition -> ``p3d eval`` per_clip.csv (indexed by prediction file name)."""
+    import pandas as pd
+
+    out = {}
+    for name, folder in metrics.items():
+        path = Path(folder)
+        path = path / "per_clip.csv" if path.is_dir() else path
+        if not path.exists():
+            raise InputError(f"--metrics {name}={folder}: no per_clip.csv (run `p3d eval` first)")
+        df = pd.read_csv(path)
+        if "pred" not in df.columns:
+            raise InputError(f"{path}: no 'pred' column (not a p3d eval per_clip.csv)")
+        out[name] = df.set_index("pred")
+    return out
+
+
+def metric_correlation(answers: Any, manifest: dict[str, Any], metrics: dict[str, str | Path], *,
+                       n_resamples: int = 2000, seed: int = 0) -> Any:
+    """Table S3: Spearman's rho between human and metric rankings (module docstring, item 5)."""
+    import pandas as pd
+
+    tables = read_metrics(metrics)
+    cond = {c["name"]: c for c in manifest["conditions"]}
+    for name in tables:
+        if name not in cond:
+            raise InputError(f"--metrics {name}: not a condition of the study ({', '.join(cond)})")
+        if cond[name]["transform"] != {"lip_scale": 1.0, "lag_ms": 0.0, "gain_db": 0.0, "audio_shift_ms": 0.0,
+                                       "freeze": False}:
+            log.warning("condition %s is transformed (%s); its metrics are those of the untransformed source file",
+                        name, cond[name]["transform"])
+    stim = manifest["stimuli"]
+    main = answers[(answers["kind"] == "rank") & ~answers["attention_check"]]
+    rows = []
+    for metric, direction in METRIC_DIRECTIONS.items():
+        rhos: dict[str, list[float]] = {}
+        n_missing = 0
+        for r in main.itertuples(index=False):
+            human, machine = [], []
+            for sid, score in r.ranks.items():
+                s = stim[sid]
+                table = tables.get(s["condition"])
+                fname = Path(s["source_file"]).name
+                if table is None or metric not in table.columns or fname not in table.index:
+                    break
+                value = table.loc[fname, metric]
+                value = float(value.iloc[0] if hasattr(value, "iloc") else value)
+                if not math.isfinite(value):
+                    break
+                human.append(score)
+                machine.append(direction * value)
+            else:
+                rho = stats.spearman(np.array(human, float), np.array(machine, float))
+                if math.isfinite(rho):
+                    rhos.setdefault(r.participant, []).append(rho)
+                continue
+            n_missing += 1
+        if not rhos:
+            if n_missing:
+                log.warning("Table S3: metric %s missing for the videos of %d answers", metric, n_missing)
+            continue
+        per = np.array([np.mean(v) for v in rhos.values()])
+        lo, hi = _boot(per, n_resamples, seed)
+        rows.append({"metric": metric, "better": "higher" if direction > 0 else "lower",
+                     "spearman_rho": float(per.mean()), "ci95_low": lo, "ci95_high": hi,
+                     "participants": len(per), "answers": int(sum(len(v) for v in rhos.values())),
+                     "answers_without_metric": n_missing})
+    return pd.DataFrame(rows)
+
+
+def agreement(answers: Any, manifest: dict[str, Any]) -> Any:
+    """Fleiss' kappa (A/B) and Kendall's W (rankings) among included participants (module docstring, item 6)."""
+    import pandas as pd
+
+    trials = {t["id"]: t for t in manifest["trials"]}
+    main = answers[~answers["attention_check"]]
+    rows = []
+    ab = main[main["kind"] == "ab"]
+    if not ab.empty:
+        n_people = ab["participant"].nunique()
+        counts = []
+        for tid, d in ab.groupby("trial_id"):
+            if d["participant"].nunique() == n_people:
+                second = int((d["chosen"] == trials[tid]["stimuli"][1]).sum())
+                counts.append([len(d) - second, second])
+        kappa = stats.fleiss_kappa(np.array(counts)) if counts and n_people >= 2 else math.nan
+        rows.append({"statistic": "Fleiss kappa (A/B choice)", "value": kappa, "items": len(counts),
+                     "raters": n_people, "min": math.nan, "max": math.nan})
+    rk = main[main["kind"] == "rank"]
+    if not rk.empty:
+        ws = []
+        for tid, d in rk.groupby("trial_id"):
+            if len(d) >= 2:
+                order = trials[tid]["stimuli"]
+                ws.append(stats.kendall_w(np.array([[r[s] for s in order] for r in d["ranks"]], float)))
+        ws_arr = np.array([w for w in ws if math.isfinite(w)])
+        rows.append({"statistic": "Kendall W (rankings, mean over trials)",
+                     "value": float(ws_arr.mean()) if ws_arr.size else math.nan, "items": int(ws_arr.size),
+                     "raters": int(rk["participant"].nunique()),
+                     "min": float(ws_arr.min()) if ws_arr.size else math.nan,
+                     "max": float(ws_arr.max()) if ws_arr.size else math.nan})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# Driver
+# ------------------------------------------------------------------------------------------------
+def default_response_paths(study: str | Path) -> list[Path]:
+    """The answer files in ``study/responses`` (empty list if none yet)."""
+    folder = Path(study) / "responses"
+    return find_response_files([folder]) if folder.is_dir() else []
+
+
+def analyze(study: str | Path, responses: Sequence[str | Path] | None = None, *,
+            metrics: dict[str, str | Path] | None = None, max_failed_checks: int = 0,
+            n_resamples: int = 2000, seed: int = 0) -> Analysis:
+    """Analyse a study's answers (module docstring). ``responses``: files or folders (default:
+    ``study/responses``). InputError if there are none."""
+    from p3d.study.make import load_manifest
+
+    manifest, sha = load_manifest(study)
+    paths = list(responses) if responses is not None else default_response_paths(study)
+    answers = load_responses(paths, manifest, sha)
+    people = participant_table(answers, manifest, max_failed_checks)
+    included = set(people.loc[people["included"], "participant"])
+    kept = answers[answers["participant"].isin(included)]
+    tables: dict[str, Any] = {"participants": people}
+    if not kept.empty:
+        if manifest["design"] == "ab":
+            tables["ab_preferences"] = ab_preferences(kept, manifest)
+        elif manifest["rank_over"] == "intensity":
+            tables.update(intensity_tables(kept, manifest, n_resamples=n_resamples, seed=seed))
+        else:
+            tables["rank_conditions"] = condition_ranks(kept, manifest, n_resamples=n_resamples, seed=seed)
+            if metrics:
+                tables["metric_correlation"] = metric_correlation(kept, manifest, metrics,
+                                                                  n_resamples=n_resamples, seed=seed)
+        tables["agreement"] = agreement(kept, manifest)
+    elif metrics:
+        log.warning("no participant passed the attention checks: no tables")
+    summary = {
+        "study_id": manifest["study_id"], "design": manifest["design"], "rank_over": manifest["rank_over"],
+        "participants": int(len(people)), "included": int(len(included)),
+        "excluded": people.loc[~people["included"], ["participant", "reason"]].to_dict("records"),
+        "answers": int(len(answers)), "answers_analysed": int(len(kept)),
+        "max_failed_checks": max_failed_checks, "bootstrap_resamples": n_resamples, "seed": seed,
+        "tables": {k: _records(v) for k, v in tables.items() if k != "participants"},
+    }
+    return Analysis(manifest, answers, people, tables, summary)
+
+
+def _records(df: Any) -> list[dict[str, Any]]:
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+            for r in df.to_dict("records")]
+
+
+TITLES = {
+    "participants": "Participants and attention-check exclusions",
+    "ab_preferences": "A/B preferences (format of paper Table 1 right, S4-S6), with Wilson 95% CIs and exact "
+                      "binomial tests (p3d's; the paper reports none)",
+    "rank_intensity": "Speech x lip intensity preference scores (paper Table 1 left), 95% bootstrap CIs over "
+                      "participants",
+    "rank_intensity_grid": "Mean preference score (1-3, 3 = most preferred): speech level (rows) x lip level "
+                           "(columns) (paper Table 1 left)",
+    "rank_intensity_matched": "How often the top-ranked lip level matches the speech level (chance 1/K)",
+    "rank_conditions": "Mean preference score per condition (higher = preferred), Friedman test",
+    "metric_correlation": "Spearman rho of metric rankings with human rankings (paper Table S3), 95% bootstrap "
+                          "CIs over participants",
+    "agreement": "Inter-rater agreement",
+}
+
+
+def write_analysis(analysis: Analysis, out: str | Path) -> list[Path]:
+    """Write every table (``write_table``: .csv and .md) and ``summary.json`` into ``out``."""
+    from p3d.atomic import write_json
+    from p3d.tables import write_table
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df in analysis.tables.items():
+        if df is None or len(df) == 0:
+            continue
+        written.extend(write_table(df, out / name, title=TITLES.get(name, name),
+                                   note=f"study {analysis.manifest['study_id']}; "
+                                        f"{analysis.summary['included']} of {analysis.summary['participants']} "
+                                        "participants included"))
+    write_json(out / "summary.json", analysis.summary)
+    written.append(out / "summary.json")
+    return written
+
+
+def format_analysis(analysis: Analysis) -> str:
+    """A short text report (what the CLI prints)."""
+    s = analysis.summary
+    lines = [f"study {s['study_id']} ({s['design']}{'/' + s['rank_over'] if s['rank_over'] else ''}): "
+             f"{s['included']} of {s['participants']} participants included, {s['answers_analysed']} answers"]
+    for e in s["excluded"]:
+        lines.append(f"  excluded {e['participant']}: {e['reason']}")
+    ab = analysis.tables.get("ab_preferences")
+    if ab is not None and len(ab):
+        for r in ab.itertuples(index=False):
+            lines.append(f"  {r.comparison} [{r.model}]: {r.condition_b} preferred {r.prefer_b_pct:.1f}% "
+                         f"(95% CI {r.b_ci95_low_pct:.1f}-{r.b_ci95_high_pct:.1f}), n={r.responses}, "
+                         f"binomial p={r.p_binomial:.3g}")
+    grid = analysis.tables.get("rank_intensity_grid")
+    if grid is not None and len(grid):
+        lines.append(grid.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+    for name in ("rank_intensity_matched", "rank_conditions", "metric_correlation", "agreement"):
+        df = analysis.tables.get(name)
+        if df is not None and len(df):
+            lines.append(f"{name}:\n" + df.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# CLI (registered by p3d.study.cli)
+# ------------------------------------------------------------------------------------------------
+def _study_of(paths: Sequence[Path]) -> Path:
+    parents = {(p if p.is_dir() else p.parent).resolve() for p in paths}
+    if len(parents) == 1:
+        parent = parents.pop()
+        if parent.name == "responses" and (parent.parent / "manifest.json").exists():
+            return parent.parent
+    raise InputError("cannot tell the study folder from the answer files' location: pass --study STUDY_DIR")
+
+
+def run(args: argparse.Namespace) -> int:
+    from p3d.study.cli import parse_named_paths
+
+    paths = [Path(p) for p in args.responses]
+    study = args.study or _study_of(paths)
+    metrics = parse_named_paths(args.metrics or [], "--metrics")
+    result = analyze(study, paths, metrics=metrics, max_failed_checks=args.max_failed_checks,
+                     n_resamples=args.bootstrap, seed=args.seed)
+    out = args.out or Path(study) / "analysis"
+    write_analysis(result, out)
+    print(format_analysis(result))
+    print(f"wrote the tables and summary.json to {out}")
+    return 0

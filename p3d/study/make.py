@@ -1,0 +1,385 @@
+"""``p3d study make``: render a study's stimuli and write its manifest and survey page.
+
+Output (``STUDY_DIR``)::
+
+    manifest.json      everything about the study (below); the analysis reads it
+    survey.html        the participant-facing page (self-contained, no server; p3d.study.survey)
+    stimuli/vNNNN.mp4  H.264 + AAC videos (p3d.viz.render.write_mp4), one per stimulus
+    responses/         where the experimenter puts the exported answer files
+
+``manifest.json`` keys: ``format``, ``study_id``, ``created``, ``design``, ``rank_over``,
+``question``, ``config`` (every option), ``conditions``, ``clips`` (with the source file chosen per
+condition and the neutral face used), ``variants`` (lip scales, speech gains and how they are
+made), ``stimuli`` (id -> file, sha256, clip, condition, transform, levels, role, frames, seconds),
+``trials`` (id, kind, clip, stimuli in canonical order, conditions, per-group display ``layouts``,
+``attention_check``, ``check_kinds``, ``correct`` stimulus), ``groups``, ``participants`` (id,
+group, trial order), ``counterbalance`` (how often each condition takes each position) and
+``provenance``. The survey page embeds a blinded copy (no condition names, no correct answers) and
+the sha256 of ``manifest.json``, which every exported answer file carries.
+
+Data: ``--gt`` is a folder of GT ``.npy`` sequences or a corpus root (``p3d data synth`` / processed
+VOCASET: ``vertices_npy/``, ``wav/``, ``meta.json``, ``templates.pkl``, ``topology.npz``), from which
+frame rates, topology, templates and audio are taken unless given. Predictions are named as
+``p3d predict`` writes them (``<gt_stem>_condition_<identity>.npy``, or ``<gt_stem>.npy``) at
+``--fps``; GT at ``--gt-fps`` is subsampled to ``--fps``. For each clip one conditioning identity is
+drawn (seeded), shared by all conditions when they have it in common.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from p3d.errors import InputError
+from p3d.study import design as D
+from p3d.study import variants as V
+
+log = logging.getLogger(__name__)
+
+FORMAT = "p3d-study/1"
+VARIANT_DEFINITION = (
+    "lip level l: v'(t) = n + s_l (v(t) - n), n the neutral face (template, else the first GT frame), s_l the "
+    "l-th lip scale, so the lip intensity is s_l times the source's; speech level k: the waveform times "
+    "10^(g_k/20) after normalising the clip so that the middle level has an RMS of -23 dBFS (lowered if the "
+    "loudest level would peak above 0.95); loudness only, no Lombard-style spectral change (p3d.study.variants)")
+
+
+@dataclasses.dataclass
+class MakeConfig:
+    """Options of :func:`make_study` (``p3d study make``); see the module docstrings of
+    :mod:`p3d.study.design` and :mod:`p3d.study.variants` for what they mean."""
+
+    design: str
+    gt: Path
+    out: Path
+    conditions: list[D.Condition] = dataclasses.field(default_factory=list)
+    audio: Path | None = None
+    pairs: list[tuple[str, str]] | None = None
+    rank_over: str = "intensity"
+    clips: int = 6
+    clip_names: list[str] | None = None
+    seed: int = 0
+    participants: int = 24
+    attention_checks: int = 2
+    check_shift_ms: float = 500.0
+    lip_scales: tuple[float, ...] = (0.5, 1.0, 1.5)
+    speech_gains_db: tuple[float, ...] = (-9.0, 0.0, 9.0)
+    question: str | None = None
+    fps: float | None = None
+    gt_fps: float | None = None
+    topology: str | None = None
+    faces: Path | None = None
+    templates: Path | None = None
+    size: int = 400
+    max_seconds: float | None = None
+    confidence: str = "optional"  # off | optional | required
+    require_full_view: bool = True
+    title: str = "Talking-head study"
+    overwrite: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["conditions"] = [c.to_dict() for c in self.conditions]
+        return json.loads(json.dumps(d, default=str))
+
+
+class StudyData:
+    """The GT, audio, predictions, topology and templates a study is rendered from."""
+
+    def __init__(self, cfg: MakeConfig):
+        from p3d import io
+        from p3d.topology import load_topology
+
+        root = Path(cfg.gt)
+        if not root.is_dir():
+            raise InputError(f"--gt {root}: folder not found")
+        meta: dict[str, Any] = {}
+        if (root / "meta.json").exists():
+            try:
+                meta = json.loads((root / "meta.json").read_text())
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{root / 'meta.json'}: corrupt JSON ({exc})") from None
+        self.gt_dir = io.vertices_dir(root)
+        self.audio_dir = io.audio_dir(cfg.audio if cfg.audio is not None else root)
+        if not self.audio_dir.is_dir() or not any(self.audio_dir.glob("*.wav")):
+            raise InputError(f"--audio {cfg.audio or root}: no .wav files (the stimuli need the speech); "
+                             "pass --audio DIR")
+        self.fps = float(cfg.fps or meta.get("model_fps", meta.get("fps", 30.0)))
+        gt_fps = float(cfg.gt_fps or meta.get("fps", self.fps))
+        ratio = gt_fps / self.fps
+        if self.fps <= 0 or abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+            raise InputError(f"--gt-fps {gt_fps} is not a positive integer multiple of --fps {self.fps}")
+        self.stride = int(round(ratio))
+        spec = cfg.topology or (str(root / "topology.npz") if (root / "topology.npz").exists()
+                                else meta.get("topology", "flame"))
+        self.topology = load_topology(spec)
+        faces = self.topology.faces
+        if cfg.faces is not None:
+            verts, faces = io.load_ply(cfg.faces)
+            if len(verts) != self.topology.n_vertices:
+                raise InputError(f"--faces {cfg.faces}: {len(verts)} vertices, the topology has "
+                                 f"{self.topology.n_vertices}")
+        if faces is None:
+            raise InputError(f"topology {self.topology.name!r} has no triangles, which rendering needs: pass "
+                             "--faces MESH.ply (e.g. FLAME_sample.ply) or a --topology .npz with faces")
+        self.faces = np.asarray(faces)
+        self.mouth = self.topology.regions.get("lips")
+        tpl = cfg.templates or (root / "templates.pkl" if (root / "templates.pkl").exists() else None)
+        self.templates = io.load_templates(tpl, self.topology.n_vertices) if tpl is not None else {}
+        self.cfg = cfg
+
+    # -- availability --------------------------------------------------------------------------
+    def gt_clips(self) -> list[str]:
+        stems = {p.stem for p in self.gt_dir.glob("*.npy")}
+        with_audio = {s for s in stems if (self.audio_dir / f"{s}.wav").exists()}
+        if not stems:
+            raise InputError(f"--gt {self.cfg.gt}: no .npy sequences")
+        if not with_audio:
+            raise InputError(f"no GT clip of {self.gt_dir} has a .wav of the same name in {self.audio_dir}")
+        return sorted(with_audio)
+
+    def predictions(self, cond: D.Condition) -> dict[str, dict[str | None, Path]]:
+        """gt stem -> {conditioning identity (None if absent): file} of a prediction folder."""
+        from p3d import io
+
+        assert cond.source is not None
+        out: dict[str, dict[str | None, Path]] = {}
+        for path in io.find_npy(cond.source, f"prediction folder of condition {cond.name!r}"):
+            name = io.parse_clip_name(path.stem)
+            out.setdefault(name.gt_stem, {})[name.condition] = path
+        return out
+
+    # -- loading -------------------------------------------------------------------------------
+    def gt(self, stem: str) -> np.ndarray:
+        from p3d import io
+
+        return io.load_vertices(self.gt_dir / f"{stem}.npy", self.topology)[:: self.stride]
+
+    def audio(self, stem: str) -> tuple[np.ndarray, int]:
+        from p3d import io
+
+        return io.load_audio(self.audio_dir / f"{stem}.wav")
+
+    def neutral(self, stem: str, gt: np.ndarray) -> tuple[np.ndarray, str]:
+        from p3d import io
+
+        ident = io.parse_clip_name(stem).identity
+        if ident in self.templates:
+            return self.templates[ident].astype(np.float64), f"template of {ident}"
+        return gt[0].astype(np.float64), "first GT frame"
+
+
+def choose_clips(data: StudyData, cfg: MakeConfig) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The clips of the study and, per clip and prediction condition, the chosen file (seeded)."""
+    available = set(data.gt_clips())
+    preds = {c.name: data.predictions(c) for c in cfg.conditions if c.source is not None}
+    for name, files in preds.items():
+        available &= set(files)
+        if not available:
+            raise InputError(f"condition {name!r}: none of its predictions matches a GT clip with audio "
+                             f"(GT {data.gt_dir}, audio {data.audio_dir})")
+    pool = sorted(available)
+    if cfg.clip_names:
+        missing = [c for c in cfg.clip_names if c not in available]
+        if missing:
+            raise InputError(f"--clip-names: {missing} not available in every condition with GT and audio")
+        clips = sorted(dict.fromkeys(cfg.clip_names))
+    else:
+        if cfg.clips < 1:
+            raise InputError(f"--clips must be >= 1, got {cfg.clips}")
+        if cfg.clips > len(pool):
+            log.warning("--clips %d: only %d clips are available in every condition; using all", cfg.clips, len(pool))
+        rng = np.random.default_rng([cfg.seed, 2])
+        clips = sorted(pool[i] for i in rng.choice(len(pool), size=min(cfg.clips, len(pool)), replace=False))
+    rng = np.random.default_rng([cfg.seed, 3])
+    chosen: dict[str, dict[str, Any]] = {}
+    for clip in clips:
+        per = {name: files[clip] for name, files in preds.items()}
+        common = set.intersection(*(set(f) for f in per.values())) if per else set()
+        pick: dict[str, Any] = {}
+        shared = sorted(common, key=str)[int(rng.integers(len(common)))] if common else None
+        for name, files in per.items():
+            ident = shared if common else sorted(files, key=str)[int(rng.integers(len(files)))]
+            pick[name] = {"file": str(files[ident]), "conditioning_identity": ident}
+        chosen[clip] = pick
+    return clips, chosen
+
+
+def _sha256(path: Path) -> str:
+    from p3d.provenance import file_sha256
+
+    return file_sha256(path)
+
+
+def make_study(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
+    """Render the stimuli and write ``manifest.json``, ``survey.html`` and ``responses/``; returns the manifest."""
+    import soundfile as sf
+    from tqdm.auto import tqdm
+
+    from p3d.atomic import atomic_path, write_json
+    from p3d.provenance import record
+    from p3d.study.survey import write_survey
+    from p3d.viz.render import frontal_camera, write_mp4
+
+    out = Path(cfg.out)
+    if cfg.confidence not in {"off", "optional", "required"}:
+        raise InputError(f"--confidence {cfg.confidence!r}: choose off, optional or required")
+    if not 32 <= cfg.size <= 1920:
+        raise InputError(f"--size {cfg.size}: expected 32-1920 pixels")
+    if cfg.max_seconds is not None and cfg.max_seconds <= 0:
+        raise InputError(f"--max-seconds must be positive, got {cfg.max_seconds}")
+    _prepare_out(out, cfg.overwrite)
+    data = StudyData(cfg)
+    clips, chosen = choose_clips(data, cfg)
+    plan = D.plan_study(cfg.design, cfg.conditions, clips, pairs=cfg.pairs, rank_over=cfg.rank_over,
+                        lip_scales=tuple(cfg.lip_scales), speech_gains_db=tuple(cfg.speech_gains_db),
+                        attention_checks=cfg.attention_checks, check_shift_ms=cfg.check_shift_ms,
+                        participants=cfg.participants, question=cfg.question, seed=cfg.seed)
+    by_name = {c.name: c for c in cfg.conditions}
+    level_design = plan.design == "rank" and plan.rank_over == "intensity"
+
+    clip_info: dict[str, dict[str, Any]] = {}
+    stimuli_out: dict[str, dict[str, Any]] = {}
+    work = out / ".work"
+    work.mkdir(parents=True, exist_ok=True)
+    by_clip: dict[str, list[D.Stimulus]] = {}
+    for s in plan.stimuli.values():
+        by_clip.setdefault(s.clip, []).append(s)
+    bar = tqdm(total=len(plan.stimuli), desc="p3d study make", unit="video", disable=not progress)
+    try:
+        for clip in clips:
+            gt = data.gt(clip)
+            samples, sr = data.audio(clip)
+            neutral, neutral_kind = data.neutral(clip, gt)
+            size = (cfg.size, cfg.size)
+            camera = frontal_camera(neutral, size, margin=1.3)
+            base_gain = V.level_reference_gain(samples, cfg.speech_gains_db) if level_design else 0.0
+            clip_info[clip] = {"sources": chosen.get(clip, {}), "neutral": neutral_kind,
+                               "gt_frames": int(len(gt)), "audio_seconds": round(len(samples) / sr, 4),
+                               "speech_reference_gain_db": round(base_gain, 3) if level_design else None}
+            for s in sorted(by_clip.get(clip, []), key=lambda x: x.id):
+                if s.condition == D.GT or by_name.get(s.condition, D.Condition("", None)).source is None:
+                    seq, source_file = gt, str(data.gt_dir / f"{clip}.npy")
+                else:
+                    source_file = chosen[clip][s.condition]["file"]
+                    from p3d import io
+
+                    seq = io.load_vertices(source_file, data.topology)
+                n = len(seq)
+                if cfg.max_seconds is not None:
+                    n = min(n, max(2, int(cfg.max_seconds * data.fps)))
+                seq = seq[:n]
+                if n < 2:
+                    raise InputError(f"{source_file}: needs at least 2 frames for a video")
+                audio = V.fit_audio(samples, sr, n, data.fps)
+                verts, wav = V.apply(s.transform, seq, audio, neutral=neutral, fps=data.fps, sample_rate=sr,
+                                     base_gain_db=base_gain)
+                wav_path = work / f"{s.id}.wav"
+                with atomic_path(wav_path) as tmp:
+                    sf.write(tmp, wav, sr, subtype="PCM_16", format="WAV")
+                path = out / s.file
+                write_mp4(verts, path, data.fps, wav_path, faces=data.faces, size=size, camera=camera,
+                          mouth_vertices=data.mouth)
+                wav_path.unlink()
+                stimuli_out[s.id] = {
+                    "file": s.file, "sha256": _sha256(path), "clip": clip, "condition": s.condition,
+                    "source_file": source_file, "transform": s.transform.to_dict(),
+                    "transform_label": s.transform.label(), "role": s.role, "check_kind": s.check_kind,
+                    "lip_level": s.lip_level, "speech_level": s.speech_level,
+                    "lip_scale": s.transform.lip_scale,
+                    "gain_db": round(s.transform.gain_db + base_gain, 3),
+                    "lag_frames": V.lag_frames(s.transform.lag_ms, data.fps),
+                    "n_frames": int(n), "seconds": round(n / data.fps, 4),
+                }
+                bar.update(1)
+    finally:
+        bar.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+    key_to_id = {s.key: s.id for s in plan.stimuli.values()}
+    trials = []
+    for t in plan.trials:
+        trials.append({
+            "id": t.id, "kind": t.kind, "clip": t.clip, "stimuli": [key_to_id[k] for k in t.stimuli],
+            "conditions": t.conditions, "model": t.model, "comparison": t.comparison,
+            "speech_level": t.speech_level, "layouts": t.layouts, "attention_check": t.attention_check,
+            "check_kinds": t.check_kinds, "correct": key_to_id[t.correct] if t.correct else None,
+        })
+    config = cfg.to_dict()
+    study_id = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in {"out", "overwrite"}},
+                                         sort_keys=True).encode()).hexdigest()[:12]
+    manifest = {
+        "format": FORMAT,
+        "study_id": study_id,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "title": cfg.title,
+        "design": plan.design,
+        "rank_over": plan.rank_over,
+        "question": plan.question,
+        "confidence": cfg.confidence if plan.design == "ab" else "off",
+        "require_full_view": cfg.require_full_view,
+        "fps": data.fps,
+        "config": config,
+        "conditions": [c.to_dict() for c in cfg.conditions] or [D.Condition(D.GT, None).to_dict()],
+        "pairs": [list(p) for p in plan.pairs],
+        "clips": clip_info,
+        "variants": {
+            "lip_scales": list(cfg.lip_scales) if level_design else None,
+            "speech_gains_db": list(cfg.speech_gains_db) if level_design else None,
+            "definition": VARIANT_DEFINITION if level_design else None,
+            "reference_rms_dbfs": V.REFERENCE_RMS_DBFS if level_design else None,
+        },
+        "attention": {"n_checks": sum(t["attention_check"] for t in trials), "shift_ms": cfg.check_shift_ms,
+                      "rule": "correct = the ground-truth video: chosen (A/B) or scored highest (rank)"},
+        "stimuli": stimuli_out,
+        "trials": trials,
+        "groups": {"n": plan.n_groups,
+                   "rule": "participant i (0-based) is in group i mod n; A/B: group 1 sees group 0 mirrored; "
+                           "rank: cyclic Latin square"},
+        "participants": plan.participants,
+        "counterbalance": D.layout_counts(plan),
+        "provenance": record(),
+    }
+    write_json(out / "manifest.json", manifest)
+    (out / "responses").mkdir(exist_ok=True)
+    write_survey(manifest, out, manifest_sha256=_sha256(out / "manifest.json"))
+    log.info("wrote %d videos, %d trials (%d attention checks), %d participant slots to %s", len(stimuli_out),
+             len(trials), manifest["attention"]["n_checks"], len(plan.participants), out)
+    return manifest
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    manifest = out / "manifest.json"
+    if manifest.exists():
+        if not overwrite:
+            raise InputError(f"{out} already holds a study (manifest.json); pass --overwrite to rebuild it")
+        answers = [p for p in (out / "responses").glob("*") if p.is_file()] if (out / "responses").is_dir() else []
+        if answers:
+            raise InputError(f"{out}/responses holds {len(answers)} file(s) collected with the current manifest; "
+                             "move them away before rebuilding the study")
+        for p in (out / "stimuli").glob("v*.mp4"):
+            p.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def load_manifest(study: str | Path) -> tuple[dict[str, Any], str]:
+    """(manifest dict, sha256 of manifest.json) of a study folder (or of a manifest.json path)."""
+    path = Path(study)
+    if path.is_dir():
+        path = path / "manifest.json"
+    if not path.exists():
+        raise InputError(f"{path}: no study manifest (run `p3d study make` first)")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: corrupt JSON ({exc})") from None
+    if manifest.get("format") != FORMAT:
+        raise InputError(f"{path}: not a p3d study manifest (format {manifest.get('format')!r})")
+    return manifest, _sha256(path)
