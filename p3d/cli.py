@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "p3d.render_cli",
     "p3d.synth.cli",
     "p3d.train.cli",
+    "p3d.study.cli",
 )
 
 
