@@ -141,3 +141,19 @@ def test_intensity_comparison(mesh):
     assert traces[0].get_ylim() == traces[1].get_ylim()
     with pytest.raises(InputError, match="same column labels"):
         intensity_comparison(low, {"GT": high["GT"]}, 0, 0, faces, regions["mouth"])
+
+
+def test_prediction_sequences(tmp_path):
+    from p3d.viz.lip_shapes import prediction_sequences
+
+    for label, conds in (("a", ["X", "Y"]), ("b", ["Y", "Z"])):
+        (tmp_path / label).mkdir()
+        for k, cond in enumerate(conds):
+            np.save(tmp_path / label / f"clip1_condition_{cond}.npy", np.full((3, 12), k + 1.0, np.float32))
+    got = prediction_sequences({"A": tmp_path / "a", "B": tmp_path / "b"}, "clip1")
+    assert list(got) == ["A", "B"] and got["A"].shape == (3, 4, 3)
+    assert got["A"][0, 0, 0] == 2.0 and got["B"][0, 0, 0] == 1.0  # the shared condition Y
+    with pytest.raises(InputError, match="not found"):
+        prediction_sequences({"A": tmp_path / "a"}, "clip1", condition="Z")
+    with pytest.raises(InputError, match="no prediction"):
+        prediction_sequences({"A": tmp_path / "a"}, "clip2")

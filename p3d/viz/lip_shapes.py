@@ -266,7 +266,8 @@ def pick_intensity_pair(corpus: Any, identity: str | None = None, *, split: str 
     fps = corpus.model_fps
 
     if use_words:
-        shared = [(w, lo, hi) for lo in lows for hi in highs for w in sorted(_tokens(lo.sentence) & _tokens(hi.sentence))]
+        shared = [(w, lo, hi) for lo in lows for hi in highs
+                  for w in sorted(_tokens(lo.sentence) & _tokens(hi.sentence))]
         timings: dict[str, Any] = {}
         best = None
         for word, lo, hi in shared:
@@ -325,6 +326,37 @@ def _word_choice(lab: np.ndarray, names: Sequence[str], target_ids: set[int], la
     start, stop = max(runs, key=lambda r: (r[1] - r[0], -r[0]))
     frame = (start + stop - 1) // 2
     return FrameChoice(label, frame, names[lab[frame]], (start, stop), word_at(words, (frame + 0.5) / fps))
+
+
+def prediction_sequences(pred_dirs: Mapping[str, Any], stem: str, condition: str | None = None,
+                         n_vertices: int | None = None) -> dict[str, np.ndarray]:
+    """``{label: (T, V, 3)}`` predictions of clip ``stem`` from ``p3d predict`` folders (``{label: DIR}``).
+
+    Reads ``DIR/<stem>_condition_<condition>.npy``; with ``condition=None`` the first training identity
+    (sorted) that every folder has, so all rows share one speaking-style condition.
+    """
+    from pathlib import Path
+
+    from p3d.io import load_vertices
+
+    dirs = {str(k): Path(v) for k, v in pred_dirs.items()}
+    if condition is None:
+        common = None
+        for label, d in dirs.items():
+            found = {f.name[len(stem) + len("_condition_"):-len(".npy")] for f in d.glob(f"{stem}_condition_*.npy")}
+            if not found:
+                raise InputError(f"{label}: no prediction {d}/{stem}_condition_*.npy (run p3d predict)")
+            common = found if common is None else common & found
+        if not common:
+            raise InputError(f"{stem}: the prediction folders share no condition identity")
+        condition = sorted(common)[0]
+    out = {}
+    for label, d in dirs.items():
+        path = d / f"{stem}_condition_{condition}.npy"
+        if not path.exists():
+            raise InputError(f"{label}: {path} not found (run p3d predict)")
+        out[label] = load_vertices(path, n_vertices=n_vertices)
+    return out
 
 
 # -- rendering ---------------------------------------------------------------------------------------------
