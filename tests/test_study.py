@@ -3,6 +3,7 @@ on FIXTURE responses (made up in this file, labelled as fixtures: they are not d
 checked against hand-computed statistics."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pickle
@@ -565,3 +566,23 @@ def test_table_s3_spearman_by_hand(tmp_path):
     assert ranks.loc["ff", "mean_score"] == pytest.approx((1.5 + 2.5) / 2)
     with pytest.raises(InputError, match="not a condition"):
         A.metric_correlation(answers, manifest, {"zz": tmp_path / "eval_gt"})
+
+
+def test_make_or_reuse_keeps_a_study_with_answers(data, tmp_path):
+    from p3d.study.make import make_or_reuse, verify_study
+
+    out = tmp_path / "s"
+    cfg = MakeConfig(design="ab", gt=data, out=out, fps=FPS, size=32, participants=2, clips=1, attention_checks=0,
+                     conditions=[D.parse_condition("a=gt:lip=0.5"), D.parse_condition("b=gt")])
+    first = make_or_reuse(cfg, progress=False)
+    assert verify_study(out) == []
+    again = make_or_reuse(cfg, progress=False)
+    assert again["created"] == first["created"] and again["study_id"] == first["study_id"]  # reused
+    (out / "responses" / "P01.json").write_text("{}")
+    with pytest.raises(InputError, match="move them away"):  # other options would invalidate the answers
+        make_or_reuse(dataclasses.replace(cfg, seed=1), progress=False)
+    (out / "responses" / "P01.json").unlink()
+    (out / first["stimuli"]["v0001"]["file"]).write_bytes(b"broken")
+    assert "differs" in verify_study(out)[0]
+    rebuilt = make_or_reuse(cfg, progress=False)
+    assert verify_study(out) == [] and rebuilt["stimuli"]["v0001"]["sha256"] == first["stimuli"]["v0001"]["sha256"]

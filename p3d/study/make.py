@@ -383,3 +383,37 @@ def load_manifest(study: str | Path) -> tuple[dict[str, Any], str]:
     if manifest.get("format") != FORMAT:
         raise InputError(f"{path}: not a p3d study manifest (format {manifest.get('format')!r})")
     return manifest, _sha256(path)
+
+
+def verify_study(study: str | Path) -> list[str]:
+    """Problems of a study folder (empty list = intact): missing stimuli, sha256 mismatches, no survey page."""
+    study = Path(study)
+    manifest, _ = load_manifest(study)
+    problems = []
+    for sid, s in manifest["stimuli"].items():
+        path = study / s["file"]
+        if not path.exists():
+            problems.append(f"{sid}: {path} is missing")
+        elif _sha256(path) != s["sha256"]:
+            problems.append(f"{sid}: {path} differs from the manifest (sha256)")
+    if not (study / "survey.html").exists():
+        problems.append(f"{study / 'survey.html'} is missing")
+    return problems
+
+
+def make_or_reuse(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
+    """:func:`make_study`, unless ``cfg.out`` already holds an intact study made with the same options:
+    then its manifest is returned and nothing is rendered (so collected answers stay valid). A study
+    made with other options, or damaged, is rebuilt only when ``responses/`` is empty (else InputError)."""
+    if (Path(cfg.out) / "manifest.json").exists():
+        manifest, _ = load_manifest(cfg.out)
+        ignore = {"out", "overwrite"}
+        same = {k: v for k, v in manifest["config"].items() if k not in ignore} == \
+            {k: v for k, v in cfg.to_dict().items() if k not in ignore}
+        problems = verify_study(cfg.out)
+        if same and not problems:
+            log.info("%s: reusing the study (same options, stimuli intact)", cfg.out)
+            return manifest
+        log.info("%s: rebuilding (%s)", cfg.out, "; ".join(problems[:3]) if problems else "options changed")
+        return make_study(dataclasses.replace(cfg, overwrite=True), progress=progress)
+    return make_study(cfg, progress=progress)
