@@ -201,7 +201,7 @@ def test_rank_intensity_plan_is_a_latin_square():
         for pos in range(3):  # across the 3 groups each video takes each position once
             assert sorted(layout[pos] for layout in t.layouts) == [0, 1, 2]
     cells = {(plan.stimuli[k].speech_level, plan.stimuli[k].lip_level) for t in main_trials for k in t.stimuli}
-    assert cells == {(s, l) for s in (1, 2, 3) for l in (1, 2, 3)}
+    assert cells == {(s, lip) for s in (1, 2, 3) for lip in (1, 2, 3)}
     for t in main_trials:  # one speech level per trial, three lip levels
         assert {plan.stimuli[k].speech_level for k in t.stimuli} == {t.speech_level}
         assert [plan.stimuli[k].transform.lip_scale for k in t.stimuli] == [0.5, 1, 1.5]
@@ -239,12 +239,12 @@ def test_ab_study_manifest_stimuli_and_page(ab_study):
     assert manifest["design"] == "ab" and len(manifest["trials"]) == 4  # 2 clips x 1 pair + 2 checks
     assert manifest["pairs"] == [["m/base", "m/ours"]]
     assert len(manifest["stimuli"]) == 8
-    for sid, s in manifest["stimuli"].items():
+    for s in manifest["stimuli"].values():
         path = ab_study / s["file"]
         assert path.exists() and file_sha256(path) == s["sha256"]
         info = probe_mp4(path)
         assert info["audio_codec"] == "aac" and info["n_frames"] == s["n_frames"] == 8
-    for clip, info in manifest["clips"].items():
+    for info in manifest["clips"].values():
         assert info["neutral"].startswith("template of id")
         assert {v["conditioning_identity"] for v in info["sources"].values()} == {"idX"}
     assert manifest["counterbalance"]["overall"] == {"m/base": [2, 2], "m/ours": [2, 2]}
@@ -586,3 +586,28 @@ def test_make_or_reuse_keeps_a_study_with_answers(data, tmp_path):
     assert "differs" in verify_study(out)[0]
     rebuilt = make_or_reuse(cfg, progress=False)
     assert verify_study(out) == [] and rebuilt["stimuli"]["v0001"]["sha256"] == first["stimuli"]["v0001"]["sha256"]
+
+
+def test_stand_ins_are_gt_manipulations(tmp_path):
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.corpus import Corpus
+    from p3d.metrics import lip_intensity
+    from p3d.study.make import write_stand_ins
+
+    root = write_tiny_corpus(tmp_path / "c", identities={"train": 1, "test": 1}, clips_per_identity=2,
+                             lip_video=False, fps=20, model_fps=10)
+    folders = write_stand_ins(root, tmp_path / "stand_in")
+    corpus = Corpus.open(root)
+    for clip in corpus.select("test"):
+        gt = corpus.vertices(clip)
+        ref = np.load(folders["gt_model_rate"] / f"{clip.stem}.npy")
+        damped = np.load(folders["damped"] / f"{clip.stem}.npy")
+        late = np.load(folders["late"] / f"{clip.stem}.npy")
+        assert ref.shape == damped.shape == late.shape == gt.shape and np.array_equal(ref, gt)
+        lips = corpus.topology.lips
+        assert lip_intensity(damped, lips) == pytest.approx(0.5 * lip_intensity(gt, lips), rel=1e-5)
+        assert np.array_equal(late[1:], gt[:-1]) and np.array_equal(late[0], gt[0])  # 100 ms = 1 frame at 10 fps
+    assert sorted(p.name for p in folders["damped"].iterdir()) == sorted(f"{c.stem}.npy" for c in corpus.select("test"))
+    with pytest.raises(InputError, match="audio"):
+        write_stand_ins(root, tmp_path / "x", variants={"loud": V.Transform(gain_db=6)})

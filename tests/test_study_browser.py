@@ -84,8 +84,8 @@ def _watch_all(driver):
     for v in videos:
         slot = v.get_attribute("data-slot")
         driver.find_element(By.ID, f"play-{slot}").click()
-        _wait(lambda: "watched" in driver.find_element(By.ID, f"status-{slot}").text
-              and "not" not in driver.find_element(By.ID, f"status-{slot}").text, what=f"video {slot} to end")
+        status = driver.find_element(By.ID, f"status-{slot}")
+        _wait(lambda s=status: s.text == "watched \u2713", what=f"video {slot} to end")
     return {v.get_attribute("data-slot"): v.get_attribute("data-stimulus") for v in videos}
 
 

@@ -130,7 +130,12 @@ class StudyData:
             raise InputError(f"topology {self.topology.name!r} has no triangles, which rendering needs: pass "
                              "--faces MESH.ply (e.g. FLAME_sample.ply) or a --topology .npz with faces")
         self.faces = np.asarray(faces)
-        self.mouth = self.topology.regions.get("lips")
+        try:  # the inner-lip contours: a dark cavity is drawn behind the open mouth (synthetic face only)
+            from p3d.viz.lip_shapes import mouth_regions
+
+            self.mouth = mouth_regions(self.topology)["cavity"]
+        except InputError:
+            self.mouth = None
         tpl = cfg.templates or (root / "templates.pkl" if (root / "templates.pkl").exists() else None)
         self.templates = io.load_templates(tpl, self.topology.n_vertices) if tpl is not None else {}
         self.cfg = cfg
@@ -417,3 +422,38 @@ def make_or_reuse(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
         log.info("%s: rebuilding (%s)", cfg.out, "; ".join(problems[:3]) if problems else "options changed")
         return make_study(dataclasses.replace(cfg, overwrite=True), progress=progress)
     return make_study(cfg, progress=progress)
+
+
+#: Stand-in conditions made from the ground truth (:func:`write_stand_ins`).
+STAND_INS: dict[str, V.Transform] = {"damped": V.Transform(lip_scale=0.5), "late": V.Transform(lag_ms=100.0)}
+
+
+def write_stand_ins(corpus_root: str | Path, out: str | Path, *, split: str = "test",
+                    variants: dict[str, V.Transform] | None = None) -> dict[str, Path]:
+    """Stand-in "model outputs" made from the ground truth, to build and try a study without trained models.
+
+    For each clip of ``split`` of the corpus and each variant (default :data:`STAND_INS`: ``damped``
+    halves the lip motion, an expressiveness defect; ``late`` delays the lips by 100 ms, a timing
+    defect), writes ``out/<variant>/<stem>.npy`` ((T, V, 3) float32 at the corpus' model rate), and
+    ``out/gt_model_rate/<stem>.npy`` (the GT at that rate, so ``p3d eval`` can score the ground truth
+    too). These are manipulations of the GT, not predictions of any model. Returns {name: folder}.
+    Audio is untouched (variants with gain or audio shifts are refused: a prediction file has no audio).
+    """
+    from p3d.atomic import save_npy
+    from p3d.corpus import Corpus
+
+    corpus = Corpus.open(corpus_root)
+    variants = dict(STAND_INS if variants is None else variants)
+    for name, t in variants.items():
+        if t.gain_db or t.audio_shift_ms:
+            raise InputError(f"stand-in {name!r}: gain and audio shifts cannot be stored in a vertex file")
+    folders = {name: Path(out) / name for name in [*variants, "gt_model_rate"]}
+    for clip in corpus.select(split):
+        gt = corpus.vertices(clip)
+        ident = clip.identity
+        neutral = corpus.templates[ident] if ident in corpus.templates else gt[0]
+        save_npy(folders["gt_model_rate"] / f"{clip.stem}.npy", gt.astype(np.float32))
+        for name, t in variants.items():
+            verts, _ = V.apply(t, gt, np.zeros(1, np.float32), neutral=neutral, fps=corpus.model_fps, sample_rate=1)
+            save_npy(folders[name] / f"{clip.stem}.npy", verts)
+    return folders
