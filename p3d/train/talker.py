@@ -198,6 +198,46 @@ class TalkerJob:
         return path
 
 
+class SpeechEmbeddingCache:
+    """A frozen critic's speech embeddings of a clip's windows, kept on disk across runs.
+
+    :class:`p3d.talker_data.TalkerClips` embeds every training clip's speech windows once per run; runs
+    with the same critic (Tables 2-4 train a dozen) would recompute identical embeddings. This stands in
+    for the :class:`p3d.losses.PerceptualLoss` there: ``speech_embeddings(windows)`` is looked up under
+    ``root/<sha256 of the critic checkpoint>/<sha1 of the windows>.npy`` (written atomically), else
+    computed by the loss' critic and saved. The key covers the exact input, so a hit is the same value.
+    """
+
+    def __init__(self, perceptual: Any, critic_checkpoint: str | os.PathLike[str] | None,
+                 root: str | os.PathLike[str]) -> None:
+        import hashlib
+
+        if critic_checkpoint is None:
+            raise InputError("speech_cache_dir: needs the critic checkpoint (its hash keys the cache)")
+        digest = hashlib.sha256(Path(critic_checkpoint).read_bytes()).hexdigest()[:20]
+        self.perceptual = perceptual
+        self.root = Path(root) / digest
+
+    def speech_embeddings(self, fbank_windows: Any) -> Any:
+        """(N, D) float32 embeddings of (N, 20, 128) windows, as ``PerceptualLoss.speech_embeddings``."""
+        import hashlib
+
+        import numpy as np
+        import torch
+
+        from p3d.atomic import save_npy
+
+        windows = np.ascontiguousarray(fbank_windows, dtype=np.float32)
+        key = hashlib.sha1(repr(windows.shape).encode() + windows.tobytes()).hexdigest()
+        path = self.root / f"{key}.npy"
+        if path.exists():
+            return torch.from_numpy(np.load(path, allow_pickle=False))
+        emb = self.perceptual.speech_embeddings(windows).detach().cpu()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_npy(path, emb.numpy())
+        return emb
+
+
 def load_critic_for(critic: str, checkpoint: str | os.PathLike[str] | None, n_vertices: int,
                     device: Any) -> Any:
     """Load ``checkpoint`` and check it is the ``critic`` named (ours / no2d: stage-2 variants; syncnet3d)."""
@@ -306,6 +346,7 @@ def build(
     wav2vec2: str | os.PathLike[str] | None = None,
     recogniser: str | os.PathLike[str] | None = None,
     teacher_forcing: bool | None = None,
+    speech_cache_dir: str | os.PathLike[str] | None = None,
     workers: int = 1,
     device: str = "auto",
     progress: bool = False,
@@ -322,6 +363,8 @@ def build(
         recogniser: local ``Wav2Vec2ForCTC`` folder, SelfTalk's frozen speech recogniser (``targets="asr"``,
             its ``paper`` preset); kept out of the checkpoint.
         teacher_forcing: override the model's training input (models with that option).
+        speech_cache_dir: keep the critic's speech embeddings on disk there (:class:`SpeechEmbeddingCache`),
+            shared by runs with the same critic checkpoint (same values; saves the speech-encoder passes).
         world_size: processes (each takes one clip per step).
     """
     import torch
@@ -362,7 +405,10 @@ def build(
     opened = open_corpora(corpora)
     critic_model = load_critic_for(critic, critic_checkpoint, opened[0].topology.n_vertices, dev)
     perceptual = PerceptualLoss(critic_model, weight=weight) if critic_model is not None else None
-    data = TalkerClips(opened, "train", perceptual=perceptual, cache_speech=cache, workers=workers,
+    embedder = perceptual
+    if perceptual is not None and cache and speech_cache_dir is not None:
+        embedder = SpeechEmbeddingCache(perceptual, critic_checkpoint, speech_cache_dir)
+    data = TalkerClips(opened, "train", perceptual=embedder, cache_speech=cache, workers=workers,
                        progress=progress)
 
     seed = 0 if seed is None else seed

@@ -1,0 +1,308 @@
+"""p3d.experiments: experiment names and checks, the grid plan, the weight rule, cluster-bootstrap statistics,
+the table builders, and one small end-to-end grid (critic fine-tuning, baseline, relative weight, Config 2)
+on tiny corpora at the smoke preset."""
+import json
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from p3d import experiments as ex
+from p3d.errors import InputError
+from p3d.paths import OutputDirs
+from tiny_corpus import write_tiny_corpus
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _prefix_identities(root, prefix):
+    """Rename every identity (and clip) of a tiny corpus to ``prefix + name`` (corpora trained together need
+    distinct identity names)."""
+    df = pd.read_csv(root / "clips.csv")
+    for stem in df["stem"]:
+        for sub, ext in (("vertices_npy", "npy"), ("wav", "wav"), ("labels", "npz")):
+            (root / sub / f"{stem}.{ext}").rename(root / sub / f"{prefix}{stem}.{ext}")
+    df["stem"] = prefix + df["stem"]
+    df["identity"] = prefix + df["identity"]
+    df.to_csv(root / "clips.csv", index=False)
+    with open(root / "templates.pkl", "rb") as fh:
+        templates = pickle.load(fh)
+    with open(root / "templates.pkl", "wb") as fh:
+        pickle.dump({prefix + k: v for k, v in templates.items()}, fh)
+    meta = json.loads((root / "meta.json").read_text())
+    meta["splits"] = {k: [prefix + i for i in v] for k, v in meta["splits"].items()}
+    (root / "meta.json").write_text(json.dumps(meta))
+    return root
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("exp")
+    data = base / "data" / "smoke"
+    write_tiny_corpus(data / "synth-lrs3", identities={"train": 4, "test": 1}, clips_per_identity=2, seconds=1.2)
+    write_tiny_corpus(data / "synth-voca", kind="vocaset", fps=60, model_fps=30,
+                      identities={"train": 2, "val": 1, "test": 2}, clips_per_identity=3, seconds=1.2,
+                      lip_video=False, seed=1)
+    mead = write_tiny_corpus(data / "synth-mead", kind="mead", fps=30, identities={"train": 2, "test": 2},
+                             clips_per_identity=3, seconds=1.2, levels=True, lip_video=False, seed=2)
+    _prefix_identities(mead, "m")
+    return OutputDirs(figures=base / "figures", tables=base / "tables", results=base / "results", data=base / "data",
+                      runs=base / "runs").make()
+
+
+# -- the experiment ---------------------------------------------------------------------------------------
+def test_names_are_stable_and_distinguish_requests():
+    a = ex.TalkerExperiment("faceformer")
+    assert a.name == "faceformer_none_voca_seed0" and a.test_corpus == "synth-voca"
+    assert ex.TalkerExperiment("faceformer", "ours").name == "faceformer_ours_voca_w1e-07_seed0"
+    b = ex.TalkerExperiment("selftalk", "ours", ex.CONFIG2, relative_weight=0.1, seed=2, steps=5)
+    assert b.name == "selftalk_ours_voca+mead_k0.1_steps5_seed2" and b.test_corpus == "synth-mead"
+    assert b.baseline.name == "selftalk_none_voca+mead_steps5_seed2"
+    # the evaluated split is not part of the training run's name
+    assert a.with_(split="val").name == a.name and a.with_(split="val").eval_name == "synth-voca_val"
+    assert ex.TalkerExperiment("codetalker", train="synth-voca").train == ("synth-voca",)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"model": "wav2lip"}, "unknown talking-head model"),
+    ({"model": "faceformer", "critic": "clip"}, "unknown critic"),
+    ({"model": "faceformer", "train": ("synth-lrs3",)}, "unknown talking-head corpus"),
+    ({"model": "faceformer", "train": ()}, "distinct corpus"),
+    ({"model": "faceformer", "critic": "none", "loss_weight": 1e-7}, "no perceptual loss"),
+    ({"model": "faceformer", "critic": "ours", "loss_weight": 1e-7, "relative_weight": 0.1}, "not both"),
+    ({"model": "faceformer", "critic": "ours", "loss_weight": float("nan")}, "finite weight"),
+    ({"model": "faceformer", "split": "dev"}, "unknown split"),
+    ({"model": "faceformer", "steps": 0}, "positive step"),
+])
+def test_bad_experiments_are_refused(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        ex.TalkerExperiment(**kwargs)
+
+
+def test_plan_orders_dependencies(tmp_path):
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    exps = [ex.TalkerExperiment("faceformer", "ours", relative_weight=0.1, split="val"),
+            ex.TalkerExperiment("faceformer"), ex.TalkerExperiment("faceformer", test="synth-mead"),
+            ex.TalkerExperiment("selftalk", "syncnet3d", ex.CONFIG2)]
+    tasks = ex.plan(exps, d)
+    keys = [t.key for t in tasks]
+    assert len(keys) == len(set(keys))
+    pos = {k: i for i, k in enumerate(keys)}
+    for t in tasks:
+        assert all(pos[dep] < pos[t.key] for dep in t.deps), t.key
+    # one training run for the two evaluations of the baseline, which the relative-weight run waits for
+    assert sum(k.startswith("train:smoke:faceformer_none_voca") for k in keys) == 1
+    rel = next(t for t in tasks if t.key.startswith("train:smoke:faceformer_ours"))
+    assert "train:smoke:faceformer_none_voca_seed0" in rel.deps and "loss_critic:smoke:ours" in rel.deps
+    assert "critic:smoke:syncnet3d" in keys and "data:smoke:synth-mead_test" in keys
+    assert next(t for t in tasks if t.key == "critic:smoke:syncnet3d").deps == ()
+
+
+# -- statistics -------------------------------------------------------------------------------------------
+def _fake_rows(rng, n_clips=12, n_cond=3, slope=0.8, levels=False):
+    rows, data = [], []
+    for k in range(n_clips):
+        ident = f"id{k % 2}"
+        speech = rng.normal()
+        lip_gt = slope * speech + 0.3 * rng.normal()
+        data.append({"gt": f"c{k}.npy", "identity": ident, "speech_intensity": speech, "lip_intensity": lip_gt,
+                     "plrs": 0.5})
+        for c in range(n_cond):
+            rows.append({"gt": f"c{k}.npy", "identity": ident, "mtm_ms": 40 + k + c if k != 3 else np.nan,
+                         "lve": 1e-5 * (1 + k), "fdd": 0.0, "plrs": 0.1 * (k % 3), "speech_intensity": speech,
+                         "lip_intensity": 0.5 * lip_gt + 0.5 * rng.normal()})
+    lv = {f"c{k}": (k % 3 + 1 if levels else None) for k in range(n_clips)}
+    return pd.DataFrame(rows), pd.DataFrame(data), lv
+
+
+def test_summarise_values_and_cluster_intervals():
+    per_clip, data, levels = _fake_rows(np.random.default_rng(0))
+    s = ex.summarise(per_clip, data, levels, n_resamples=300)
+    assert s["n_clips"] == 12 and s["n_predictions"] == 36
+    assert s["mtm_ms"]["value"] == pytest.approx(np.nanmean(per_clip["mtm_ms"]))  # evaluate's row mean, NaN skipped
+    assert s["lve"]["value"] == pytest.approx(per_clip["lve"].mean())
+    lo, hi = s["plrs"]["ci"]
+    assert lo < s["plrs"]["value"] < hi
+    from p3d import metrics
+
+    model_r = metrics.slcc(per_clip["speech_intensity"], per_clip["lip_intensity"], per_clip["identity"])
+    data_r = metrics.slcc(data["speech_intensity"], data["lip_intensity"], data["identity"])
+    e = s["slcc"]["all"]
+    assert e["value"] == pytest.approx(model_r) and e["data"] == pytest.approx(data_r)
+    assert e["delta"] == pytest.approx(abs(model_r - data_r))
+    assert e["ci"][0] <= e["value"] <= e["ci"][1] and e["delta_ci"][0] >= 0
+    # identical predictions in every condition: the CI is over 12 clips, so it is as wide as a 12-value one
+    const = per_clip.assign(plrs=per_clip.groupby("gt")["plrs"].transform("first"))
+    one = const.drop_duplicates("gt")
+    w_rows = np.diff(ex.summarise(const, None, n_resamples=300)["plrs"]["ci"])[0]
+    w_clips = np.diff(ex.summarise(one, None, n_resamples=300)["plrs"]["ci"])[0]
+    assert w_rows == pytest.approx(w_clips)
+
+
+def test_summarise_level_wise():
+    per_clip, data, levels = _fake_rows(np.random.default_rng(1), n_clips=18, levels=True)
+    s = ex.summarise(per_clip, data, levels, n_resamples=100)
+    assert set(s["slcc"]) == {"1", "2", "3", "all"}
+    from p3d import metrics
+
+    lv = per_clip["gt"].str.removesuffix(".npy").map(lambda x: str(levels[x]))
+    expected = metrics.slcc_by_level(per_clip["speech_intensity"], per_clip["lip_intensity"], per_clip["identity"], lv)
+    for k in ("1", "2", "3", "all"):
+        assert s["slcc"][k]["value"] == pytest.approx(expected[k])
+
+
+def test_paired_difference_sign_and_interval():
+    per_clip, data, levels = _fake_rows(np.random.default_rng(2))
+    a = {"per_clip": per_clip, "data": {"per_clip": data}, "levels": levels}
+    b = {"per_clip": per_clip.assign(plrs=per_clip["plrs"] + 0.05), "data": {"per_clip": data}, "levels": levels}
+    d = ex.paired_difference(a, b, "plrs", n_resamples=200)
+    assert d["diff"] == pytest.approx(0.05) and d["ci"] == pytest.approx([0.05, 0.05])
+    same = ex.paired_difference(a, a, "slcc_delta", n_resamples=50)
+    assert same["diff"] == 0 and same["ci"] == [0.0, 0.0]
+    table = ex.loss_effects([("x", a, b)], metrics=("plrs", "lve"), n_resamples=100)
+    assert list(table["verdict"]) == ["better", "no clear change"]
+
+
+# -- the weight rule --------------------------------------------------------------------------------------
+def _result(critic, kappa, plrs, lve, weight=None):
+    return {"experiment": {"model": "faceformer", "critic": critic, "relative_weight": kappa},
+            "loss_weight": weight, "loss_ratio": None if kappa is None else 3 * kappa,
+            "summary": {"mtm_ms": {"value": 40.0}, "lve": {"value": lve}, "plrs": {"value": plrs, "ci": [0, 1]},
+                        "slcc": {"all": {"delta": 0.1}}}}
+
+
+def test_select_kappa_best_plrs_within_lve_tolerance():
+    base = _result("none", None, 0.10, 1.00e-5)
+    cands = [_result("ours", 0.01, 0.11, 1.01e-5), _result("ours", 0.1, 0.15, 1.04e-5),
+             _result("ours", 1.0, 0.30, 1.50e-5)]
+    kappa, table = ex.select_kappa(base, cands)
+    assert kappa == 0.1 and list(table["chosen"]) == [False, False, True, False]
+    assert table["LVE change vs baseline"].iloc[3] == pytest.approx(0.5)
+    # nothing within the tolerance: the smallest weight
+    kappa, _ = ex.select_kappa(base, [_result("ours", 1.0, 0.3, 2e-5), _result("ours", 0.1, 0.2, 2e-5)])
+    assert kappa == 0.1
+
+
+def test_loss_scale_and_ratio_from_metrics(tmp_path):
+    pd.DataFrame({"step": [10, 20, 30, 40], "model_loss": [9.0, 5.0, 2.0, 4.0],
+                  "percp": [4.0] * 4, "percp_weighted": [0.4, 0.4, 0.4, 0.8]}).to_csv(tmp_path / "metrics.csv")
+    assert ex.loss_scale(tmp_path) == pytest.approx(3.0)  # median of steps 30, 40
+    assert ex.loss_ratio(tmp_path) == pytest.approx(0.2)
+    with pytest.raises(InputError, match="no training log"):
+        ex.loss_scale(tmp_path / "missing")
+
+
+# -- end to end on tiny corpora ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def grid(dirs):
+    exps = [ex.TalkerExperiment("selftalk", preset="smoke", steps=4),
+            ex.TalkerExperiment("selftalk", "ours", preset="smoke", steps=4, relative_weight=0.5),
+            ex.TalkerExperiment("selftalk", "ours", preset="smoke", steps=4, relative_weight=0.5, split="val"),
+            ex.TalkerExperiment("selftalk", preset="smoke", steps=4, test="synth-mead"),
+            ex.TalkerExperiment("selftalk", "none", ex.CONFIG2, preset="smoke", steps=4)]
+    return exps, ex.run_grid(exps, dirs, workers=1, n_resamples=50, progress=False)
+
+
+def test_grid_trains_predicts_and_evaluates(dirs, grid):
+    exps, g = grid
+    assert len(g.results) == len(exps) and set(g.tasks["status"]) == {"done"}
+    base, ours, ours_val, mead, c2 = g.results
+    runs = dirs.runs / "smoke"
+    # the loss critic is issue 4's critic fine-tuned on synth-voca train
+    req = json.loads((runs / "loss_critics" / "ours" / "request.json").read_text())
+    assert req["kind"] == "finetune" and req["data"].endswith("synth-voca")
+    assert req["options"]["init"] == str((runs / "ours" / "final.pt").resolve())
+    # relative weight: kappa times the baseline's late model loss
+    assert ours["loss_weight"] == pytest.approx(0.5 * ex.loss_scale(runs / "talkers" / base["name"]))
+    cfg = json.loads((runs / "talkers" / ours["name"] / "config.json").read_text())
+    assert cfg["loss_weight"] == pytest.approx(ours["loss_weight"]) and cfg["critic"] == "ours"
+    # predictions follow the official protocol: every test clip under every training identity
+    assert base["summary"]["n_clips"] == 6 and base["summary"]["n_predictions"] == 12
+    assert ours_val["summary"]["n_clips"] == 3 and ours_val["name"] == ours["name"]
+    assert mead["name"] == base["name"] and set(mead["summary"]["slcc"]) == {"1", "2", "3", "all"}
+    assert c2["summary"]["n_predictions"] == 6 * 4  # synth-mead test clips x (2 voca + 2 mead) styles
+    for r in g.results:
+        s = r["summary"]
+        assert set(s) >= {"mtm_ms", "lve", "fdd", "plrs", "slcc"} and np.isfinite(s["lve"]["value"])
+        assert r["timing"]["predict_s"] is not None and (r["run_dir"] + "/eval_") in r["eval_dir"] + "/eval_"
+    # the data row: GT evaluated as a prediction
+    d = base["data"]["summary"]
+    assert d["lve"]["value"] == 0 and d["n_clips"] == 6 and -1 <= d["plrs"]["value"] <= 1
+
+
+def test_grid_reuses_finished_runs(dirs, grid, monkeypatch):
+    exps, g = grid
+
+    def boom(*a, **k):
+        raise AssertionError("a finished run must not be trained again")
+
+    monkeypatch.setattr("p3d.train.talker.build", boom)
+    monkeypatch.setattr("p3d.predict.predict_split", boom)
+    again = ex.run_grid(exps[:2], dirs, workers=1, n_resamples=50, progress=False)
+    assert again.results[0]["summary"] == g.results[0]["summary"]
+    assert again.results[1]["timing"]["reused"] is True
+
+
+def test_evaluation_plrs_matches_the_metric(dirs, grid):
+    """p3d eval's PLRS (speech windows and embeddings shared by a clip's predictions) equals metrics.plrs."""
+    from p3d import metrics
+    from p3d.corpus import Corpus
+    from p3d.io import load_audio
+    from p3d.models.speech_mesh import load_critic
+
+    _, g = grid
+    r = g.results[0]
+    row = r["per_clip"].iloc[-1]
+    voca = Corpus.open(dirs.data / "smoke" / "synth-voca")
+    audio, sr = load_audio(voca.wav_path(row["gt"].removesuffix(".npy")))
+    pred = np.load(f"{r['run_dir']}/pred_synth-voca_test/{row['pred']}")
+    model = load_critic(dirs.runs / "smoke" / "evaluator" / "final.pt")
+    assert row["plrs"] == pytest.approx(metrics.plrs(audio, pred, model, fps=30, sr=sr), abs=1e-6)
+
+
+def test_tables_from_results(grid):
+    _, g = grid
+    t2 = ex.table2(g.results)
+    assert t2["Method"].iloc[0] == "synth-voca (GT data)" and len(t2) == 7
+    assert t2.loc[t2["Method"] == "SelfTalk", "MTM (ms) ↓"].iloc[0] != "not run"
+    assert (t2.loc[t2["Method"] == "FaceFormer", "MTM (ms) ↓"] == "not run").all()
+    assert t2["paper: PLRS"].iloc[0] == "0.409"  # the paper's own number, in its labelled column
+    t3 = ex.table3(g.results, models=["selftalk"])
+    assert list(t3["Perceptual loss"])[1:] == ["✗", "3D SyncNet", "Ours w/o 2D prior", "Ours w/ 2D prior"]
+    t4 = ex.table4(g.results, models=["selftalk"])
+    assert {"SLCC Lv1", "Δ Avg ↓"} <= set(t4.columns) and t4["MTM (ms) ↓"].iloc[1] != "not run"
+    assert t4["MTM (ms) ↓"].iloc[3] == "not run"  # + mead + ours was not in the grid
+    s7 = ex.table_s7(g.results, models=["selftalk"])
+    assert len(s7) == 2
+    long = ex.long_form(g.results)
+    assert {"mtm_ms", "plrs", "slcc", "slcc_delta"} <= set(long["metric"])
+
+
+def test_speech_embedding_cache_gives_the_same_values(dirs, grid, tmp_path):
+    from p3d.losses.perceptual_loss import PerceptualLoss
+    from p3d.models.speech_mesh import load_critic
+    from p3d.train.talker import SpeechEmbeddingCache
+
+    ckpt = dirs.runs / "smoke" / "loss_critics" / "ours" / "final.pt"
+    loss = PerceptualLoss(load_critic(ckpt))
+    cache = SpeechEmbeddingCache(loss, ckpt, tmp_path)
+    windows = np.random.default_rng(0).standard_normal((7, 20, 128)).astype(np.float32)
+    first = cache.speech_embeddings(windows)
+    assert len(list(tmp_path.rglob("*.npy"))) == 1
+    second = cache.speech_embeddings(windows)
+    assert torch.equal(first, second)
+    assert torch.allclose(first, loss.speech_embeddings(windows), atol=1e-6)
+
+
+def test_missing_corpus_is_a_clear_error(tmp_path):
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    with pytest.raises(InputError, match="corpus 'synth-voca' not found"):
+        ex.train_run(ex.TalkerExperiment("faceformer"), d)
