@@ -421,31 +421,30 @@ def metric_correlation(answers: Any, manifest: dict[str, Any], metrics: dict[str
             log.warning("condition %s is transformed (%s); its metrics are those of the untransformed source file",
                         name, cond[name]["transform"])
     stim = manifest["stimuli"]
+
+    def value(sid: str, metric: str) -> float:
+        """The metric of a video's source file (NaN when the per-clip files lack it)."""
+        table = tables.get(stim[sid]["condition"])
+        name = Path(stim[sid]["source_file"]).name
+        if table is None or metric not in table.columns or name not in table.index:
+            return math.nan
+        v = table.loc[name, metric]
+        return float(v.iloc[0] if hasattr(v, "iloc") else v)
+
     main = answers[(answers["kind"] == "rank") & ~answers["attention_check"]]
     rows = []
     for metric, direction in METRIC_DIRECTIONS.items():
         rhos: dict[str, list[float]] = {}
         n_missing = 0
         for r in main.itertuples(index=False):
-            human, machine = [], []
-            for sid, score in r.ranks.items():
-                s = stim[sid]
-                table = tables.get(s["condition"])
-                fname = Path(s["source_file"]).name
-                if table is None or metric not in table.columns or fname not in table.index:
-                    break
-                value = table.loc[fname, metric]
-                value = float(value.iloc[0] if hasattr(value, "iloc") else value)
-                if not math.isfinite(value):
-                    break
-                human.append(score)
-                machine.append(direction * value)
-            else:
-                rho = stats.spearman(np.array(human, float), np.array(machine, float))
-                if math.isfinite(rho):
-                    rhos.setdefault(r.participant, []).append(rho)
+            sids = list(r.ranks)
+            machine = np.array([direction * value(s, metric) for s in sids])
+            if not np.all(np.isfinite(machine)):
+                n_missing += 1
                 continue
-            n_missing += 1
+            rho = stats.spearman(np.array([r.ranks[s] for s in sids], float), machine)
+            if math.isfinite(rho):  # NaN when the metric ties every video
+                rhos.setdefault(r.participant, []).append(rho)
         if not rhos:
             if n_missing:
                 log.warning("Table S3: metric %s missing for the videos of %d answers", metric, n_missing)
