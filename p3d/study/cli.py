@@ -1,8 +1,8 @@
-"""``p3d study make|analyze``: perceptual user studies (paper Table 1, S3-S6).
+r"""``p3d study make|analyze``: perceptual user studies (paper Table 1, S3-S6).
 
     p3d study make --design ab --conditions base=PRED_A ours=PRED_B --gt CORPUS --out STUDY_DIR
-    p3d study make --design ab --question correspondence --gt CORPUS --out STUDY_DIR \
-        --conditions temporal=gt:lip=0.5 expressive=gt:lag_ms=100      # Table 1 right, from the GT
+    p3d study make --design ab --question correspondence --conditions temporal=gt:lip=0.5 expressive=gt:lag_ms=100 \
+        --gt CORPUS --out STUDY_DIR                                     # Table 1 right, from the GT
     p3d study make --design rank --gt CORPUS --out STUDY_DIR            # Table 1 left (3x3 intensities)
     p3d study make --design rank --rank-over conditions --conditions gt=gt ff=PRED_FF ... --out STUDY_DIR
     p3d study analyze STUDY_DIR/responses/* [--metrics ff=EVAL_DIR ...]
