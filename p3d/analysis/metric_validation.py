@@ -1,0 +1,662 @@
+"""Do the metrics measure what they claim? (paper Figs. S4, S5; beyond the paper: PLRS against an oracle).
+
+**Temporal synchronisation (Fig. S5).** :func:`shift_sequence` makes the lips lag the speech by a known
+number of frames (``pred[t] = gt[t - offset]``, the first frame repeated), and :func:`mtm_offset_curve`
+measures MTM (paper Algorithm 1, :func:`p3d.metrics.mtm`) of every shifted GT sequence against its
+original, per offset: the mean over clips in milliseconds with a 95 % bootstrap interval over clips. A
+metric of misalignment should grow with the offset, ideally with slope 1 (ms of MTM per ms of offset);
+:func:`offset_slope` fits that slope with a clip bootstrap.
+
+**Lip readability.** On the synthetic corpora the spoken visemes are known frame by frame, so a
+*viseme oracle* can stand in for a lip reader: :func:`train_viseme_oracle` fits a scikit-learn
+classifier on ground-truth meshes of the training split (features: the lip vertices' displacement from
+the speaker's template over ``2 * context + 1`` frames, :func:`lip_features`), and
+:func:`viseme_accuracy` applies it to any sequence of the same speaker. :func:`degradations` builds
+predictions of known quality from a GT clip (timing shifts, under-articulation, jitter, over-smoothing,
+wrong content, no motion), and :func:`validate_plrs` asks whether a metric ranks sequences as the oracle
+does: Spearman's rho between the metric (sign flipped for LVE and MTM, so higher = better for all) and
+the oracle's accuracy, pooled over all sequences and within clips, with bootstrap intervals that
+resample *clips* (all sequences of a clip stay together).
+
+The oracle is not a human judge: it reads only the lip vertices, frame labels come from the same
+synthetic rig that made the meshes, and it inherits what a linear read-out of 5 frames can see. It is a
+check that is independent of the PLRS evaluator (no speech, no learned speech-mesh space), nothing more.
+
+Figures (matplotlib :class:`~matplotlib.figure.Figure` objects, no pyplot state):
+:func:`plot_offset_curve` (Fig. S5) and :func:`plot_metric_scatter` (metric vs oracle).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from p3d.errors import InputError
+from p3d.metrics._checks import as_template, as_vertices, check_finite
+
+log = logging.getLogger(__name__)
+
+#: Offsets of Fig. S5, in frames (speech leading: the lips lag).
+DEFAULT_OFFSETS: tuple[int, ...] = tuple(range(11))
+
+#: The graded family of :func:`degradations`: name -> what it does (the parameter is in the name).
+DEGRADATIONS: dict[str, str] = {
+    "gt": "the ground truth itself (upper anchor)",
+    "shift_2": "lips lag the speech by 2 frames (timing error, shapes intact)",
+    "shift_5": "lips lag the speech by 5 frames",
+    "shift_10": "lips lag the speech by 10 frames",
+    "amp_0.75": "motion scaled by 0.75 towards the template (mild under-articulation)",
+    "amp_0.5": "motion scaled by 0.5 towards the template",
+    "amp_0.25": "motion scaled by 0.25 towards the template (mumbling)",
+    "smooth_3": "temporal Gaussian low-pass, sigma 3 frames (over-smoothing, the regression-to-the-mean look)",
+    "jitter_0.5": "Gaussian noise per vertex, frame and axis, sd 0.5 x the vertex's RMS motion",
+    "jitter_1.0": "Gaussian noise, sd 1.0 x the vertex's RMS motion",
+    "reversed": "the GT played backwards (plausible shapes, wrong order)",
+    "other_clip": "another clip's motion on this template (plausible motion, wrong content)",
+    "static_mean": "the clip's mean pose in every frame (no motion at all)",
+}
+
+#: Metrics of :func:`validate_plrs` and their sign (+1: higher is better; -1: lower is better, flipped).
+METRIC_SIGNS: dict[str, int] = {"plrs": 1, "lve": -1, "mtm": -1}
+
+
+# -- temporal shifts and MTM (Fig. S5) ----------------------------------------------------------------------
+def _offset(offset: object, name: str = "offset") -> int:
+    if isinstance(offset, (bool, np.bool_)) or not isinstance(offset, (int, np.integer)):
+        raise InputError(f"{name}: expected an integer number of frames, got {offset!r}")
+    return int(offset)
+
+
+def shift_sequence(vertices: Any, offset: int) -> np.ndarray:
+    """The sequence with the lips lagging the speech by ``offset`` frames.
+
+    ``pred[t] = gt[t - offset]`` for t >= offset and ``gt[0]`` before (the first frame repeated); the
+    length is kept. A negative offset makes the lips lead (``pred[t] = gt[t + |offset|]``, the last
+    frame repeated). ``vertices``: (T, V, 3) or (T, V*3); returns (T, V, 3) in the input dtype.
+    """
+    v = as_vertices(vertices, "vertices")
+    offset = _offset(offset)
+    idx = np.clip(np.arange(len(v)) - offset, 0, len(v) - 1)
+    return v[idx]
+
+
+def _lip_pair(topology: Any) -> tuple[int, int]:
+    """(upper, lower) MTM lip vertices of a :class:`p3d.topology.Topology` or an (upper, lower) pair."""
+    if isinstance(topology, (tuple, list)) and len(topology) == 2:
+        return int(topology[0]), int(topology[1])
+    if hasattr(topology, "mtm_upper") and hasattr(topology, "mtm_lower"):
+        return int(topology.mtm_upper), int(topology.mtm_lower)
+    raise InputError(f"topology: expected a Topology (mtm_upper, mtm_lower) or an (upper, lower) pair, "
+                     f"got {type(topology).__name__}")
+
+
+def _names(n: int, names: Sequence[str] | None, what: str = "gts") -> list[str]:
+    if names is None:
+        return [f"clip {k}" for k in range(n)]
+    names = [str(x) for x in names]
+    if len(names) != n:
+        raise InputError(f"names: {len(names)} names for {n} {what}")
+    return names
+
+
+def mtm_offsets(gts: Sequence[Any], offsets: Iterable[int] = DEFAULT_OFFSETS, *, topology: Any,
+                names: Sequence[str] | None = None, sigma: float = 2.0) -> Any:
+    """MTM of every GT sequence against itself shifted by every offset (:func:`shift_sequence`).
+
+    Args:
+        gts: (T, V, 3) GT sequences at one frame rate.
+        offsets: injected lags in frames.
+        topology: a Topology (its ``mtm_upper`` / ``mtm_lower`` lip vertices) or an (upper, lower) pair.
+        names: clip names (default ``"clip k"``).
+        sigma: MTM's Gaussian smoothing, frames.
+
+    Returns:
+        Long DataFrame, one row per (clip, offset): ``clip``, ``offset`` (frames), ``mtm_frames`` (NaN when
+        no extremum matched), ``n_matches``.
+    """
+    import pandas as pd
+
+    from p3d.metrics import mtm
+
+    upper, lower = _lip_pair(topology)
+    offsets = [_offset(o, "offsets") for o in offsets]
+    if not offsets:
+        raise InputError("offsets: expected at least one offset")
+    if len(gts) == 0:
+        raise InputError("gts: expected at least one GT sequence")
+    names = _names(len(gts), names)
+    rows = []
+    for name, gt in zip(names, gts):
+        g = as_vertices(gt, f"gts[{name}]")
+        for o in offsets:
+            res = mtm(g, shift_sequence(g, o), upper=upper, lower=lower, sigma=sigma)
+            rows.append({"clip": name, "offset": o,
+                         "mtm_frames": np.nan if res.mean_frames is None else res.mean_frames,
+                         "n_matches": res.n_matches})
+    return pd.DataFrame(rows)
+
+
+def _fps(fps: object) -> float:
+    if not isinstance(fps, (int, float, np.integer, np.floating)) or not np.isfinite(fps) or fps <= 0:
+        raise InputError(f"fps: expected a positive frame rate, got {fps!r}")
+    return float(fps)
+
+
+def summarise_offsets(per_clip: Any, fps: float, *, confidence: float = 0.95, n_resamples: int = 2000,
+                      seed: int = 0) -> Any:
+    """Per offset: mean MTM over clips (ms) with a bootstrap CI over clips, from :func:`mtm_offsets` rows.
+
+    Returns columns ``offset``, ``offset_ms``, ``mtm_ms``, ``ci_low``, ``ci_high`` (ms; percentile
+    bootstrap of the mean, degenerate when all clips agree), ``mtm_frames``, ``n_clips`` (clips with a
+    matched extremum), ``n_total``.
+    """
+    import pandas as pd
+
+    from p3d.metrics import bootstrap_ci
+
+    ms = 1000.0 / _fps(fps)
+    rows = []
+    for o, grp in per_clip.groupby("offset", sort=True):
+        vals = grp["mtm_frames"].to_numpy(dtype=np.float64)
+        vals = vals[np.isfinite(vals)]
+        if len(vals):
+            lo, hi = bootstrap_ci(vals * ms, confidence=confidence, n_resamples=n_resamples, seed=seed,
+                                  method="percentile")
+            mean = float(vals.mean())
+        else:
+            lo = hi = mean = np.nan
+        rows.append({"offset": int(o), "offset_ms": o * ms, "mtm_ms": mean * ms, "ci_low": lo, "ci_high": hi,
+                     "mtm_frames": mean, "n_clips": len(vals), "n_total": len(grp)})
+    return pd.DataFrame(rows)
+
+
+def mtm_offset_curve(gts: Sequence[Any], offsets: Iterable[int] = DEFAULT_OFFSETS, *, fps: float, topology: Any,
+                     names: Sequence[str] | None = None, sigma: float = 2.0, confidence: float = 0.95,
+                     n_resamples: int = 2000, seed: int = 0) -> Any:
+    """Fig. S5: mean MTM (ms) against an injected lag of the lips (speech leading), with bootstrap CIs.
+
+    ``gts``: (T, V, 3) GT sequences at ``fps``. See :func:`mtm_offsets` and :func:`summarise_offsets`
+    (this is the two in a row).
+    """
+    per_clip = mtm_offsets(gts, offsets, topology=topology, names=names, sigma=sigma)
+    return summarise_offsets(per_clip, fps, confidence=confidence, n_resamples=n_resamples, seed=seed)
+
+
+def offset_slope(per_clip: Any, fps: float, *, confidence: float = 0.95, n_resamples: int = 2000,
+                 seed: int = 0) -> dict[str, float]:
+    """Least-squares slope of mean MTM (ms) on the injected offset (ms), with a clip-bootstrap interval.
+
+    ``per_clip``: :func:`mtm_offsets` rows. Each bootstrap resample draws clips with replacement, averages
+    their MTM per offset (ignoring clips without a match at that offset) and refits the line. A perfect
+    detector of lag has slope 1 and intercept 0. Returns ``slope``, ``ci_low``, ``ci_high``,
+    ``intercept_ms``, ``r`` (Pearson r of the mean curve), ``n_clips``.
+    """
+    ms = 1000.0 / _fps(fps)
+    table = per_clip.pivot(index="clip", columns="offset", values="mtm_frames").sort_index(axis=1)
+    x = table.columns.to_numpy(dtype=np.float64) * ms
+    y = table.to_numpy(dtype=np.float64) * ms  # (clips, offsets)
+    if len(x) < 2:
+        raise InputError("per_clip: the slope needs at least two offsets")
+
+    def fit(mat: np.ndarray) -> tuple[float, float, float]:
+        with np.errstate(invalid="ignore"), _quiet():
+            mean = np.nanmean(mat, axis=0)
+        ok = np.isfinite(mean)
+        if ok.sum() < 2:
+            return np.nan, np.nan, np.nan
+        slope, intercept = np.polyfit(x[ok], mean[ok], 1)
+        r = float(np.corrcoef(x[ok], mean[ok])[0, 1]) if np.ptp(mean[ok]) > 0 else np.nan
+        return float(slope), float(intercept), r
+
+    slope, intercept, r = fit(y)
+    rng = np.random.default_rng(seed)
+    boot = np.array([fit(y[rng.integers(0, len(y), len(y))])[0] for _ in range(int(n_resamples))])
+    boot = boot[np.isfinite(boot)]
+    alpha = (1.0 - confidence) / 2
+    lo, hi = (np.quantile(boot, [alpha, 1 - alpha]) if len(boot) else (np.nan, np.nan))
+    return {"slope": slope, "ci_low": float(lo), "ci_high": float(hi), "intercept_ms": intercept, "r": r,
+            "n_clips": int(len(y))}
+
+
+class _quiet:
+    """Silence numpy's "mean of empty slice" warnings (an offset with no matched clip is NaN, by design)."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._cm = warnings.catch_warnings()
+        self._cm.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._cm.__exit__(*exc)
+
+
+# -- predictions of known quality --------------------------------------------------------------------------
+def _pad_or_crop(motion: np.ndarray, n: int) -> np.ndarray:
+    if len(motion) >= n:
+        return motion[:n]
+    return np.concatenate([motion, np.repeat(motion[-1:], n - len(motion), axis=0)])
+
+
+def degradations(gt: Any, template: Any, rng: np.random.Generator, *, other_motion: Any | None = None,
+                 names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """A graded family of predictions of known quality made from one GT clip (see :data:`DEGRADATIONS`).
+
+    Args:
+        gt: (T, V, 3) or (T, V*3) ground truth, absolute positions.
+        template: (V, 3) the speaker's neutral mesh (the origin of "motion" and of amplitude scaling).
+        rng: random generator for the jitter (the only random degradation).
+        other_motion: (T', V, 3) displacements from *their* template of another clip (for
+            ``"other_clip"``; cropped, or padded with its last frame, to T). Without it ``"other_clip"``
+            is left out.
+        names: the subset to build (default: all of :data:`DEGRADATIONS` that the inputs allow).
+
+    Returns:
+        ``{name: (T, V, 3) float64}`` in :data:`DEGRADATIONS` order. Every sequence has the GT's length,
+        so frame labels, audio and the GT itself stay aligned with it.
+
+    Motion is ``gt - template``; amplitude scaling is ``template + a * motion`` on every vertex (the
+    synthetic face moves only its mouth and jaw); jitter adds N(0, (k s_v)^2) per frame and axis,
+    with s_v the RMS displacement of vertex v over the clip, so still vertices stay still.
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    g = as_vertices(gt, "gt").astype(np.float64)
+    check_finite(g, "gt")
+    tpl = as_template(template, g.shape[1]).astype(np.float64)
+    if not isinstance(rng, np.random.Generator):
+        raise InputError(f"rng: expected a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    other = None
+    if other_motion is not None:
+        other = as_vertices(other_motion, "other_motion").astype(np.float64)
+        check_finite(other, "other_motion")
+        if other.shape[1] != g.shape[1]:
+            raise InputError(f"other_motion has {other.shape[1]} vertices per frame, gt has {g.shape[1]}")
+    wanted = list(DEGRADATIONS) if names is None else [str(n) for n in names]
+    unknown = [n for n in wanted if n not in DEGRADATIONS]
+    if unknown:
+        raise InputError(f"names: unknown degradation(s) {unknown}; choose from {', '.join(DEGRADATIONS)}")
+    if names is not None and "other_clip" in wanted and other is None:
+        raise InputError("names: 'other_clip' needs other_motion")
+
+    motion = g - tpl[None]
+    rms = np.sqrt(np.mean(motion ** 2, axis=(0, 2)))  # (V,)
+    out: dict[str, np.ndarray] = {}
+    for name in wanted:
+        kind, _, arg = name.partition("_")
+        if name == "gt":
+            out[name] = g.copy()
+        elif kind == "shift":
+            out[name] = shift_sequence(g, int(arg))
+        elif kind == "amp":
+            out[name] = tpl[None] + float(arg) * motion
+        elif kind == "smooth":
+            out[name] = tpl[None] + gaussian_filter1d(motion, float(arg), axis=0, mode="nearest")
+        elif kind == "jitter":
+            out[name] = g + rng.standard_normal(g.shape) * (float(arg) * rms)[None, :, None]
+        elif name == "reversed":
+            out[name] = g[::-1].copy()
+        elif name == "other_clip":
+            if other is None:
+                continue
+            out[name] = tpl[None] + _pad_or_crop(other, len(g))
+        elif name == "static_mean":
+            out[name] = np.repeat(g.mean(axis=0, keepdims=True), len(g), axis=0)
+        else:  # pragma: no cover - DEGRADATIONS and this dispatch are kept in step
+            raise AssertionError(name)
+    return out
+
+
+# -- the viseme oracle ---------------------------------------------------------------------------------------
+def lip_features(vertices: Any, template: Any, lips: Any, context: int = 2) -> np.ndarray:
+    """Per-frame lip features: displacement of the ``lips`` vertices from ``template``, in mm, over a window
+    of ``2 * context + 1`` frames centred on the frame (edge frames repeated).
+
+    ``vertices``: (T, V, 3) or (T, V*3) in metres; ``template``: (V, 3). Returns (T, (2 context + 1) * L * 3)
+    float32, frames ordered t - context .. t + context.
+    """
+    v = as_vertices(vertices, "vertices")
+    tpl = as_template(template, v.shape[1])
+    lips = np.asarray(lips)
+    if lips.ndim != 1 or lips.size == 0 or lips.dtype.kind not in "iu" or lips.min() < 0 or lips.max() >= v.shape[1]:
+        raise InputError(f"lips: expected 1-D vertex indices in [0, {v.shape[1]}), got {lips!r:.80}")
+    context = _offset(context, "context")
+    if context < 0:
+        raise InputError(f"context: expected >= 0 frames, got {context}")
+    d = (v[:, lips, :].astype(np.float64) - tpl[lips][None]) * 1000.0
+    check_finite(d, "vertices (lip vertices)")
+    d = d.reshape(len(v), -1)
+    idx = np.clip(np.arange(len(v))[:, None] + np.arange(-context, context + 1)[None], 0, len(v) - 1)
+    return d[idx].reshape(len(v), -1).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class VisemeOracle:
+    """A classifier of the frame's viseme from lip motion (:func:`lip_features`); fitted on GT meshes."""
+
+    model: Any
+    """scikit-learn pipeline (PCA, standardise, multinomial logistic regression)."""
+    lips: np.ndarray
+    """Lip vertex indices the features read."""
+    context: int
+    """Frames of context on each side."""
+    visemes: tuple[str, ...]
+    """Viseme names; label ids index this."""
+    n_vertices: int
+    train_accuracy: float
+    """Accuracy on its own training frames (all visemes)."""
+    n_train_frames: int
+
+    def predict(self, vertices: Any, template: Any) -> np.ndarray:
+        """(T,) predicted viseme ids of a (T, V, 3) sequence of the speaker with ``template``."""
+        v = as_vertices(vertices, "vertices")
+        if v.shape[1] != self.n_vertices:
+            raise InputError(f"vertices: {v.shape[1]} vertices per frame, the oracle was fitted on {self.n_vertices}")
+        return self.model.predict(lip_features(v, template, self.lips, self.context)).astype(np.int64)
+
+
+def _viseme_labels(labels: Any, n_visemes: int, name: str) -> np.ndarray:
+    if isinstance(labels, Mapping):
+        if "viseme" not in labels:
+            raise InputError(f"{name}: a labels dict without a 'viseme' entry (keys {sorted(labels)})")
+        labels = labels["viseme"]
+    lab = np.asarray(labels)
+    if lab.ndim != 1 or lab.dtype.kind not in "iu":
+        raise InputError(f"{name}: expected (T,) integer viseme ids, got shape {lab.shape}, dtype {lab.dtype}")
+    if lab.size and (lab.min() < 0 or lab.max() >= n_visemes):
+        raise InputError(f"{name}: viseme ids must lie in [0, {n_visemes}), found [{lab.min()}, {lab.max()}]")
+    return lab.astype(np.int64)
+
+
+def train_viseme_oracle(corpus: Any, split: str = "train", *, context: int = 2, n_components: int = 24,
+                        C: float = 1.0, max_frames: int | None = 40000, seed: int = 0,
+                        progress: bool = False) -> VisemeOracle:
+    """Fit the viseme oracle on the GT meshes of ``split`` of a corpus with frame labels.
+
+    Frames at the model frame rate; features :func:`lip_features` of the topology's ``lips`` region
+    against each speaker's template; labels ``labels(clip)["viseme"]``. Model: PCA of the raw features
+    (mm) to ``n_components`` -> standardise -> multinomial logistic regression (``C``), fitted on all
+    frames (silence included). PCA comes *before* standardising on purpose: standardised lip coordinates
+    would give the barely moving vertices the same weight as the moving ones, and the read-out would
+    then collapse under small vertex noise (measured at cpu: GT accuracy similar, accuracy under
+    ``jitter_0.5`` 0.04 instead of 0.48). At most ``max_frames`` frames, drawn at random with ``seed``
+    (None: all).
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from tqdm.auto import tqdm
+
+    from p3d.corpus import Corpus
+
+    corpus = corpus if isinstance(corpus, Corpus) else Corpus.open(corpus)
+    visemes = tuple(corpus.meta.get("visemes") or ())
+    if not visemes:
+        raise InputError(f"{corpus.root}: meta.json lists no visemes (the oracle needs a synthetic corpus)")
+    lips = np.asarray(corpus.topology.regions.get("lips", ()), dtype=np.int64)
+    if lips.size == 0:
+        raise InputError(f"{corpus.root}: topology {corpus.topology.name!r} has no 'lips' region")
+    clips = corpus.select(split)
+    feats, labs = [], []
+    for clip in tqdm(clips, desc=f"oracle features ({split})", disable=not progress):
+        v = corpus.vertices(clip)
+        lab = _viseme_labels(corpus.labels(clip), len(visemes), f"labels of {clip.stem}")
+        if len(lab) != len(v):
+            raise InputError(f"{clip.stem}: {len(lab)} frame labels for {len(v)} frames")
+        feats.append(lip_features(v, corpus.templates[clip.identity], lips, context))
+        labs.append(lab)
+    x, y = np.concatenate(feats), np.concatenate(labs)
+    if max_frames is not None and len(y) > max_frames:
+        keep = np.sort(np.random.default_rng(seed).choice(len(y), int(max_frames), replace=False))
+        x, y = x[keep], y[keep]
+    if len(np.unique(y)) < 2:
+        raise InputError(f"{corpus.root} ({split}): fewer than two visemes among the labels; nothing to classify")
+    n_comp = int(min(n_components, x.shape[1], len(y) - 1))
+    model = make_pipeline(PCA(n_components=n_comp, random_state=seed), StandardScaler(),
+                          LogisticRegression(C=C, max_iter=1000))
+    model.fit(x, y)
+    acc = float(np.mean(model.predict(x) == y))
+    log.info("viseme oracle: %d frames, %d classes, train accuracy %.3f", len(y), len(np.unique(y)), acc)
+    return VisemeOracle(model=model, lips=lips, context=context, visemes=visemes, n_vertices=corpus.topology.n_vertices,
+                        train_accuracy=acc, n_train_frames=int(len(y)))
+
+
+def _scored(oracle: VisemeOracle, labels: np.ndarray, exclude: Sequence[str]) -> np.ndarray:
+    bad = [e for e in exclude if e not in oracle.visemes]
+    if bad:
+        raise InputError(f"exclude: {bad} are not visemes of the oracle ({', '.join(oracle.visemes)})")
+    skip = [oracle.visemes.index(e) for e in exclude]
+    return ~np.isin(labels, skip)
+
+
+def viseme_accuracy(oracle: VisemeOracle, vertices: Any, labels: Any, template: Any, *,
+                    exclude: Sequence[str] = ("sil",)) -> float:
+    """Share of frames whose viseme the oracle reads correctly from ``vertices``.
+
+    ``labels``: (T,) viseme ids of the *spoken* visemes (or a corpus labels dict), as long as
+    ``vertices`` (T, V, 3). Frames labelled with a viseme in ``exclude`` (default silence, where any
+    closed mouth is right) are not scored. NaN if no frame is scored.
+    """
+    v = as_vertices(vertices, "vertices")
+    lab = _viseme_labels(labels, len(oracle.visemes), "labels")
+    if len(lab) != len(v):
+        raise InputError(f"labels: {len(lab)} frame labels for {len(v)} frames (they must be aligned)")
+    mask = _scored(oracle, lab, exclude)
+    if not mask.any():
+        return float("nan")
+    return float(np.mean(oracle.predict(v, template)[mask] == lab[mask]))
+
+
+def majority_rate(oracle: VisemeOracle, labels: Sequence[Any], *, exclude: Sequence[str] = ("sil",)) -> float:
+    """Chance level of :func:`viseme_accuracy`: the share of the most frequent scored viseme in ``labels``
+    (a list of (T,) id arrays, pooled)."""
+    lab = np.concatenate([_viseme_labels(x, len(oracle.visemes), "labels") for x in labels])
+    lab = lab[_scored(oracle, lab, exclude)]
+    if not lab.size:
+        return float("nan")
+    return float(np.bincount(lab).max() / lab.size)
+
+
+# -- rank agreement with the oracle --------------------------------------------------------------------------
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho (average ranks for ties); NaN for fewer than 3 pairs or a constant input."""
+    from scipy.stats import rankdata
+
+    if len(x) < 3:
+        return float("nan")
+    rx, ry = rankdata(x), rankdata(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    den = np.sqrt(np.dot(rx, rx) * np.dot(ry, ry))
+    return float(np.dot(rx, ry) / den) if den > 0 else float("nan")
+
+
+def validate_plrs(rows: Any, *, oracle: str = "oracle_accuracy", clip: str = "clip",
+                  metrics: Mapping[str, int] | None = None, confidence: float = 0.95, n_resamples: int = 2000,
+                  seed: int = 0) -> Any:
+    """Spearman rank correlation of each metric with the oracle's accuracy, with clip-bootstrap CIs.
+
+    Args:
+        rows: one row per sequence, with a ``clip`` column (the GT clip it was made from), the oracle
+            accuracy column and the metric columns (e.g. ``plrs``, ``lve``, ``mtm``).
+        metrics: ``{column: sign}``; default :data:`METRIC_SIGNS` restricted to the columns present. The
+            metric is multiplied by its sign first, so rho > 0 means "agrees with the oracle".
+        n_resamples, confidence, seed: percentile bootstrap over clips.
+
+    Two scopes per metric:
+
+    - ``pooled``: rho over all sequences with finite values. Resamples draw clips with replacement and
+      take all their sequences.
+    - ``within clip``: rho over the sequences of each clip (how well the metric ranks versions of the same
+      sentence; clip-level differences such as sentence content cancel), averaged over clips with a
+      defined rho; resamples draw clips.
+
+    Returns columns ``metric``, ``scope``, ``rho``, ``ci_low``, ``ci_high``, ``n_sequences``, ``n_clips``.
+    """
+    import pandas as pd
+
+    for col in (clip, oracle):
+        if col not in rows:
+            raise InputError(f"rows: no {col!r} column (have {list(rows.columns)})")
+    if metrics is None:
+        metrics = {m: s for m, s in METRIC_SIGNS.items() if m in rows}
+    if not metrics:
+        raise InputError(f"rows: none of the metric columns {list(METRIC_SIGNS)} (have {list(rows.columns)})")
+    alpha = (1.0 - confidence) / 2
+    rng_seed = np.random.SeedSequence(seed)
+    out = []
+    for metric, sign in metrics.items():
+        if metric not in rows:
+            raise InputError(f"rows: no {metric!r} column")
+        if sign not in (1, -1):
+            raise InputError(f"metrics[{metric!r}]: sign must be +1 or -1, got {sign!r}")
+        sub = rows[[clip, oracle, metric]].astype({oracle: float, metric: float})
+        sub = sub[np.isfinite(sub[oracle]) & np.isfinite(sub[metric])]
+        groups = [(sign * g[metric].to_numpy(), g[oracle].to_numpy()) for _, g in sub.groupby(clip, sort=True)]
+        n_seq, n_clips = len(sub), len(groups)
+        rng = np.random.default_rng(rng_seed.spawn(1)[0])
+        draws = [rng.integers(0, n_clips, n_clips) for _ in range(int(n_resamples))] if n_clips else []
+
+        def pooled(idx: Sequence[int]) -> float:
+            return _spearman(np.concatenate([groups[i][0] for i in idx]), np.concatenate([groups[i][1] for i in idx]))
+
+        per_clip = np.array([_spearman(m, o) for m, o in groups])
+
+        def within(idx: Sequence[int]) -> float:
+            vals = per_clip[list(idx)]
+            vals = vals[np.isfinite(vals)]
+            return float(vals.mean()) if vals.size else float("nan")
+
+        for scope, stat in (("pooled", pooled), ("within clip", within)):
+            rho = stat(range(n_clips)) if n_clips else float("nan")
+            boot = np.array([stat(d) for d in draws])
+            boot = boot[np.isfinite(boot)]
+            lo, hi = np.quantile(boot, [alpha, 1 - alpha]) if boot.size else (np.nan, np.nan)
+            out.append({"metric": metric, "scope": scope, "rho": rho, "ci_low": float(lo), "ci_high": float(hi),
+                        "n_sequences": n_seq,
+                        "n_clips": n_clips if scope == "pooled" else int(np.isfinite(per_clip).sum())})
+    return pd.DataFrame(out)
+
+
+def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np.ndarray]], *,
+                corpus: Any, oracle: VisemeOracle, plrs_model: Any | None = None, progress: bool = False) -> Any:
+    """Score every (clip, sequence) pair with PLRS, LVE, MTM and the oracle: the input of :func:`validate_plrs`.
+
+    Args:
+        clips: GT clips of ``corpus`` (:class:`p3d.corpus.Clip`).
+        sequences: ``clip -> {name: (T, V, 3) prediction at the model frame rate}``, e.g.
+            ``lambda c: degradations(corpus.vertices(c), template, rng)``.
+        corpus: the corpus (GT vertices, audio, viseme labels, templates, topology).
+        oracle: from :func:`train_viseme_oracle`.
+        plrs_model: the PLRS evaluator (``encode_speech`` / ``encode_mesh``); None leaves ``plrs`` out.
+
+    Returns:
+        One row per sequence: ``clip``, ``identity``, ``sequence``, ``n_frames``, ``oracle_accuracy``,
+        ``plrs``, ``lve`` (CodeTalker's max-squared lip error in mm^2), ``mtm`` (ms; NaN when no extremum
+        matched, e.g. a motionless mouth) and ``mtm_matches``.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from p3d.audio import speech_windows
+    from p3d.metrics import lve, mtm
+
+    fps = corpus.model_fps
+    lips = corpus.topology.regions["lips"]
+    upper, lower = _lip_pair(corpus.topology)
+    rows = []
+    for clip in tqdm(clips, desc="scoring sequences", disable=not progress):
+        gt = corpus.vertices(clip).astype(np.float64)
+        template = corpus.templates[clip.identity]
+        labels = corpus.labels(clip)["viseme"]
+        windows = None
+        if plrs_model is not None:
+            audio, sr = corpus.audio(clip)
+            windows = speech_windows(audio, sr, fps)
+        for name, seq in sequences(clip).items():
+            seq = as_vertices(seq, f"sequence {name!r} of {clip.stem}")
+            if len(seq) != len(gt):
+                raise InputError(f"sequence {name!r} of {clip.stem}: {len(seq)} frames, the GT has {len(gt)}")
+            res = mtm(gt, seq, upper=upper, lower=lower)
+            row = {"clip": clip.stem, "identity": clip.identity, "sequence": name, "n_frames": len(seq),
+                   "oracle_accuracy": viseme_accuracy(oracle, seq, labels, template),
+                   "lve": lve(seq * 1000.0, gt * 1000.0, lips),
+                   "mtm": np.nan if res.mean_frames is None else res.ms(fps),
+                   "mtm_matches": res.n_matches}
+            if windows is not None:
+                from p3d.metrics import plrs_from_features
+
+                row["plrs"] = plrs_from_features(windows, seq, plrs_model)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# -- figures ---------------------------------------------------------------------------------------------------
+def plot_offset_curve(curve: Any, *, slope: Mapping[str, float] | None = None, title: str | None = None) -> Any:
+    """Fig. S5: mean MTM (ms) with its CI band against the injected offset (frames below, ms on top), and
+    the identity line (MTM = offset) for reference."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    x, y = curve["offset"].to_numpy(), curve["mtm_ms"].to_numpy()
+    ms = float(curve["offset_ms"].iloc[-1] / curve["offset"].iloc[-1]) if curve["offset"].iloc[-1] else 1.0
+    ax.fill_between(x, curve["ci_low"], curve["ci_high"], color="tab:blue", alpha=0.25, label="95% CI (clips)")
+    ax.plot(x, y, "o-", color="tab:blue", label="mean MTM over clips")
+    ax.plot(x, x * ms, "--", color="0.5", label="MTM = offset")
+    ax.set_xlabel("injected offset (frames; speech leading)")
+    ax.set_ylabel("MTM (ms)")
+    top = ax.secondary_xaxis("top", functions=(lambda f: f * ms, lambda t: t / ms))
+    top.set_xlabel("offset (ms)")
+    if title is None:
+        title = "MTM vs injected offset"
+        if slope is not None:
+            title += f": slope {slope['slope']:.2f} [{slope['ci_low']:.2f}, {slope['ci_high']:.2f}]"
+    ax.set_title(title, fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def plot_metric_scatter(rows: Any, *, oracle: str = "oracle_accuracy", metrics: Sequence[str] | None = None,
+                        hue: str = "sequence", stats: Any | None = None, labels: Mapping[str, str] | None = None) -> Any:
+    """One panel per metric: the metric (y) against the oracle's accuracy (x), one point per sequence,
+    coloured by ``hue`` (the degradation); the title carries rho and its CI from ``stats``
+    (:func:`validate_plrs`, pooled scope) when given."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    metrics = [m for m in (metrics or METRIC_SIGNS) if m in rows]
+    if not metrics:
+        raise InputError("rows: no metric column to plot")
+    labels = {"plrs": "PLRS (higher = better)", "lve": "LVE, mm$^2$ (lower = better)",
+              "mtm": "MTM, ms (lower = better)", **(labels or {})}
+    kinds = list(dict.fromkeys(rows[hue])) if hue in rows else [None]
+    cmap = colormaps["tab20"]
+    fig = Figure(figsize=(4.6 * len(metrics) + 1.8, 4.0), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics):
+        for k, kind in enumerate(kinds):
+            sub = rows if kind is None else rows[rows[hue] == kind]
+            ax.scatter(sub[oracle], sub[metric], s=12, alpha=0.75, color=cmap(k % 20), label=kind)
+        ax.set_xlabel("oracle viseme accuracy")
+        ax.set_ylabel(labels.get(metric, metric))
+        if metric == "lve":
+            ax.set_yscale("symlog", linthresh=max(float(np.nanmin(rows[metric][rows[metric] > 0])), 1e-6)
+                          if (rows[metric] > 0).any() else 1e-6)
+        title = metric.upper()
+        if stats is not None:
+            hit = stats[(stats["metric"] == metric) & (stats["scope"] == "pooled")]
+            if len(hit):
+                r = hit.iloc[0]
+                title += f": Spearman {r['rho']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+        ax.set_title(title, fontsize="medium")
+        ax.grid(True, alpha=0.3)
+    if kinds != [None]:
+        handles, names = axes[0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="outside right center", fontsize="small", markerscale=1.5)
+    return fig

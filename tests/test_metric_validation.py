@@ -1,0 +1,281 @@
+"""Tests for p3d.analysis.metric_validation (shifts and Fig. S5, degradations, viseme oracle, rank validation)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from p3d.analysis import metric_validation as mv
+from p3d.errors import InputError
+from tiny_corpus import write_tiny_corpus
+
+
+def _bumps(n_frames: int = 120, period: int = 20, n_vertices: int = 4) -> np.ndarray:
+    """(T, V, 3): vertex 0 fixed, vertex 1 moves down and up with well-separated bumps (lip distance)."""
+    t = np.arange(n_frames)
+    d = 0.01 + 0.01 * (1 - np.cos(2 * np.pi * t / period)) / 2 * (1 + 0.3 * np.sin(t / 7.0))
+    v = np.zeros((n_frames, n_vertices, 3))
+    v[:, 1, 1] = -d
+    v[:, 2:, 0] = 0.05
+    return v
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from p3d.corpus import Corpus
+
+    root = write_tiny_corpus(tmp_path_factory.mktemp("mv") / "c", kind="vocaset", identities={"train": 3, "test": 2},
+                             clips_per_identity=3, seconds=2.0, lip_video=False)
+    return Corpus.open(root)
+
+
+@pytest.fixture(scope="module")
+def oracle(tiny):
+    return mv.train_viseme_oracle(tiny, "train", n_components=8)
+
+
+# -- shifts and MTM -------------------------------------------------------------------------------------------
+def test_shift_sequence_lags_and_repeats_first_frame():
+    v = np.arange(6, dtype=np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32)
+    s = mv.shift_sequence(v, 2)
+    assert s.shape == v.shape and s.dtype == v.dtype
+    assert s[:, 0, 0].tolist() == [0, 0, 0, 1, 2, 3]
+    assert mv.shift_sequence(v, -2)[:, 0, 0].tolist() == [2, 3, 4, 5, 5, 5]
+    np.testing.assert_array_equal(mv.shift_sequence(v, 0), v)
+    assert mv.shift_sequence(v.reshape(6, 6), 1).shape == (6, 2, 3)  # flattened input
+    with pytest.raises(InputError, match="offset"):
+        mv.shift_sequence(v, 1.5)
+
+
+def test_mtm_offset_curve_recovers_small_offsets():
+    gts = [_bumps(), _bumps(100, 24)]
+    per = mv.mtm_offsets(gts, range(4), topology=(0, 1), names=["a", "b"])
+    assert list(per.columns) == ["clip", "offset", "mtm_frames", "n_matches"] and len(per) == 8
+    np.testing.assert_allclose(per.groupby("offset")["mtm_frames"].mean().to_numpy(), [0, 1, 2, 3])
+    curve = mv.mtm_offset_curve(gts, range(4), fps=25, topology=(0, 1), n_resamples=200)
+    np.testing.assert_allclose(curve["mtm_ms"], [0, 40, 80, 120])
+    np.testing.assert_allclose(curve["offset_ms"], [0, 40, 80, 120])
+    assert (curve["ci_low"] <= curve["mtm_ms"]).all() and (curve["mtm_ms"] <= curve["ci_high"]).all()
+    assert curve["n_clips"].tolist() == [2] * 4
+    slope = mv.offset_slope(per, 25, n_resamples=100)
+    assert slope["slope"] == pytest.approx(1.0) and slope["intercept_ms"] == pytest.approx(0.0, abs=1e-9)
+    assert slope["ci_low"] <= 1.0 + 1e-9 and slope["ci_high"] >= 1.0 - 1e-9
+
+
+def test_mtm_offset_curve_takes_topology_and_checks_input():
+    from p3d.topology import Topology
+
+    topo = Topology(name="t", n_vertices=4, regions={}, mtm_upper=0, mtm_lower=1, eye_pair=(2, 3))
+    per = mv.mtm_offsets([_bumps()], [0, 2], topology=topo)
+    assert per["mtm_frames"].tolist() == [0.0, 2.0]
+    with pytest.raises(InputError, match="gts"):
+        mv.mtm_offsets([], topology=topo)
+    with pytest.raises(InputError, match="offsets"):
+        mv.mtm_offsets([_bumps()], [], topology=topo)
+    with pytest.raises(InputError, match="topology"):
+        mv.mtm_offsets([_bumps()], [0], topology="flame?")
+    with pytest.raises(InputError, match="fps"):
+        mv.summarise_offsets(per, 0)
+    with pytest.raises(InputError, match="names"):
+        mv.mtm_offsets([_bumps()], [0], topology=topo, names=["a", "b"])
+
+
+def test_summarise_offsets_nan_when_nothing_matched():
+    per = pd.DataFrame({"clip": ["a", "b", "a", "b"], "offset": [0, 0, 1, 1],
+                        "mtm_frames": [0.0, 0.0, np.nan, np.nan], "n_matches": [3, 3, 0, 0]})
+    cur = mv.summarise_offsets(per, 30)
+    assert cur["n_clips"].tolist() == [2, 0] and np.isnan(cur["mtm_ms"].iloc[1])
+
+
+# -- degradations ---------------------------------------------------------------------------------------------
+def test_degradations_family():
+    rng = np.random.default_rng(0)
+    tpl = np.zeros((4, 3))
+    tpl[3] = 1.0
+    gt = _bumps(40)
+    gt[:, 3] = 1.0  # vertex 3 never moves
+    other = _bumps(30, 8) * 2.0
+    out = mv.degradations(gt, tpl, rng, other_motion=other)
+    assert list(out) == list(mv.DEGRADATIONS)
+    assert all(s.shape == gt.shape for s in out.values())
+    np.testing.assert_array_equal(out["gt"], gt)
+    np.testing.assert_array_equal(out["shift_5"], mv.shift_sequence(gt, 5))
+    np.testing.assert_allclose(out["amp_0.5"], 0.5 * (gt - tpl) + tpl)
+    np.testing.assert_allclose(out["static_mean"], np.broadcast_to(gt.mean(0), gt.shape))
+    np.testing.assert_array_equal(out["reversed"], gt[::-1])
+    np.testing.assert_allclose(out["other_clip"][:30], tpl + other)
+    np.testing.assert_allclose(out["other_clip"][30:], np.broadcast_to(tpl + other[-1], (10, 4, 3)))
+    # jitter scales with each vertex's motion: still vertices stay still, moving ones get noise
+    np.testing.assert_array_equal(out["jitter_1.0"][:, 3], gt[:, 3])
+    assert np.abs(out["jitter_1.0"][:, 1] - gt[:, 1]).max() > 0
+    noise = {k: np.std(out[k][:, 1, 1] - gt[:, 1, 1]) for k in ("jitter_0.5", "jitter_1.0")}
+    assert noise["jitter_0.5"] < noise["jitter_1.0"]
+    # smoothing lowers the lip-distance range
+    assert np.ptp(out["smooth_3"][:, 1, 1]) < np.ptp(gt[:, 1, 1])
+    again = mv.degradations(gt, tpl, np.random.default_rng(0), other_motion=other)
+    np.testing.assert_array_equal(again["jitter_0.5"], out["jitter_0.5"])
+
+
+def test_degradations_subset_and_errors():
+    gt, tpl = _bumps(20), np.zeros((4, 3))
+    rng = np.random.default_rng(1)
+    assert "other_clip" not in mv.degradations(gt, tpl, rng)
+    assert list(mv.degradations(gt, tpl, rng, names=["amp_0.25", "gt"])) == ["amp_0.25", "gt"]
+    with pytest.raises(InputError, match="unknown"):
+        mv.degradations(gt, tpl, rng, names=["blur"])
+    with pytest.raises(InputError, match="other_motion"):
+        mv.degradations(gt, tpl, rng, names=["other_clip"])
+    with pytest.raises(InputError, match="template"):
+        mv.degradations(gt, np.zeros((5, 3)), rng)
+    with pytest.raises(InputError, match="rng"):
+        mv.degradations(gt, tpl, 0)
+    bad = gt.copy()
+    bad[3, 1, 1] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        mv.degradations(bad, tpl, rng)
+
+
+# -- oracle -------------------------------------------------------------------------------------------------------
+def test_lip_features_context_order():
+    v = np.zeros((4, 3, 3))
+    v[:, 0, 1] = np.arange(4) / 1000.0  # 1 mm per frame on vertex 0, y
+    f = mv.lip_features(v, np.zeros((3, 3)), np.array([0]), context=1)
+    assert f.shape == (4, 9) and f.dtype == np.float32
+    np.testing.assert_allclose(f[:, 1::3], [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 3]], atol=1e-6)
+    with pytest.raises(InputError, match="lips"):
+        mv.lip_features(v, np.zeros((3, 3)), np.array([5]))
+    with pytest.raises(InputError, match="context"):
+        mv.lip_features(v, np.zeros((3, 3)), np.array([0]), context=-1)
+
+
+def test_oracle_reads_gt_better_than_degraded(tiny, oracle):
+    assert oracle.visemes == ("sil", "mid", "open") and oracle.n_train_frames > 0
+    gt_acc, flat_acc = [], []
+    for clip in tiny.select("test"):
+        v, lab, tpl = tiny.vertices(clip), tiny.labels(clip), tiny.templates[clip.identity]
+        gt_acc.append(mv.viseme_accuracy(oracle, v, lab, tpl))
+        flat_acc.append(mv.viseme_accuracy(oracle, np.repeat(tpl[None], len(v), 0), lab["viseme"], tpl))
+    assert np.mean(gt_acc) > 0.6
+    assert np.mean(flat_acc) < np.mean(gt_acc) - 0.3
+    chance = mv.majority_rate(oracle, [tiny.labels(c)["viseme"] for c in tiny.select("test")])
+    assert 0.5 <= chance <= 1.0
+
+
+def test_viseme_accuracy_checks(tiny, oracle):
+    clip = tiny.select("test")[0]
+    v, lab, tpl = tiny.vertices(clip), tiny.labels(clip)["viseme"], tiny.templates[clip.identity]
+    with pytest.raises(InputError, match="frame labels"):
+        mv.viseme_accuracy(oracle, v[:-1], lab, tpl)
+    with pytest.raises(InputError, match="not visemes"):
+        mv.viseme_accuracy(oracle, v, lab, tpl, exclude=("xx",))
+    with pytest.raises(InputError, match="vertices"):
+        oracle.predict(v[:, :5], tpl[:5])
+    assert np.isnan(mv.viseme_accuracy(oracle, v, np.zeros(len(v), np.int16), tpl))  # only silence
+    every = mv.viseme_accuracy(oracle, v, lab, tpl, exclude=())
+    assert 0.0 <= every <= 1.0
+
+
+def test_oracle_needs_labels(tmp_path):
+    from p3d.corpus import Corpus
+
+    root = write_tiny_corpus(tmp_path / "nolab", identities={"train": 1, "test": 1}, clips_per_identity=1,
+                             labels=False, lip_video=False)
+    with pytest.raises(InputError, match="labels"):
+        mv.train_viseme_oracle(Corpus.open(root))
+
+
+# -- rank agreement --------------------------------------------------------------------------------------------------
+def _rows(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(8):
+        base = rng.uniform(0, 0.3)
+        for k, q in enumerate(np.linspace(0.1, 0.9, 5)):
+            rows.append({"clip": f"c{c}", "sequence": f"s{k}", "oracle_accuracy": q + base,
+                         "plrs": q + base + 0.01 * rng.standard_normal(),  # agrees
+                         "lve": 1.0 - q,  # agrees once flipped
+                         "mtm": rng.uniform()})  # unrelated
+    return pd.DataFrame(rows)
+
+
+def test_validate_plrs_signs_scopes_and_cis():
+    stats = mv.validate_plrs(_rows(), n_resamples=300)
+    assert list(stats.columns) == ["metric", "scope", "rho", "ci_low", "ci_high", "n_sequences", "n_clips"]
+    s = stats.set_index(["metric", "scope"])
+    assert s.loc[("plrs", "within clip"), "rho"] == pytest.approx(1.0)
+    assert s.loc[("lve", "within clip"), "rho"] == pytest.approx(1.0)  # sign flipped: lower LVE is better
+    assert s.loc[("plrs", "pooled"), "rho"] > 0.9 and s.loc[("lve", "pooled"), "rho"] > 0.5
+    assert abs(s.loc[("mtm", "within clip"), "rho"]) < 0.5
+    assert (stats["ci_low"] <= stats["rho"] + 1e-12).all() and (stats["rho"] <= stats["ci_high"] + 1e-12).all()
+    assert (stats["n_sequences"] == 40).all() and (stats["n_clips"] == 8).all()
+    again = mv.validate_plrs(_rows(), n_resamples=300)
+    pd.testing.assert_frame_equal(stats, again)
+
+
+def test_validate_plrs_drops_nan_and_checks_columns():
+    rows = _rows()
+    rows.loc[rows["sequence"] == "s0", "mtm"] = np.nan  # e.g. a motionless mouth: MTM undefined
+    stats = mv.validate_plrs(rows, metrics={"mtm": -1, "plrs": 1}, n_resamples=50)
+    assert stats.set_index(["metric", "scope"]).loc[("mtm", "pooled"), "n_sequences"] == 32
+    with pytest.raises(InputError, match="oracle_accuracy"):
+        mv.validate_plrs(rows.drop(columns="oracle_accuracy"))
+    with pytest.raises(InputError, match="sign"):
+        mv.validate_plrs(rows, metrics={"plrs": 2})
+    with pytest.raises(InputError, match="metric"):
+        mv.validate_plrs(rows[["clip", "oracle_accuracy"]])
+
+
+# -- scoring and figures ---------------------------------------------------------------------------------------------
+class _Critic:
+    """A stand-in speech-mesh model (torch module) for PLRS: speech -> mean fbank, mesh -> mean lip height."""
+
+    def __new__(cls):
+        import torch
+
+        class Critic(torch.nn.Module):
+            n_vertices = 30
+
+            def __init__(self):
+                super().__init__()
+                self.w = torch.nn.Parameter(torch.ones(2))
+
+            def encode_speech(self, x):
+                m = x.mean(dim=(1, 2))
+                return torch.stack([m, torch.ones_like(m)], -1) * self.w
+
+            def encode_mesh(self, x):
+                m = x.reshape(x.shape[0], x.shape[1], -1).mean(dim=(1, 2))
+                return torch.stack([m, torch.ones_like(m)], -1) * self.w
+
+        return Critic()
+
+
+def test_metric_rows_and_figures(tiny, oracle):
+    clips = tiny.select("test")[:2]
+    rng = np.random.default_rng(0)
+
+    def seqs(clip):
+        return mv.degradations(tiny.vertices(clip), tiny.templates[clip.identity], rng,
+                               names=["gt", "shift_5", "amp_0.25", "static_mean"])
+
+    rows = mv.metric_rows(clips, seqs, corpus=tiny, oracle=oracle, plrs_model=_Critic())
+    assert len(rows) == 8 and set(rows["sequence"]) == {"gt", "shift_5", "amp_0.25", "static_mean"}
+    gt = rows[rows["sequence"] == "gt"]
+    assert (gt["lve"] == 0).all() and (gt["mtm"] == 0).all()
+    assert rows["plrs"].between(-1, 1).all()
+    assert np.isnan(rows.loc[rows["sequence"] == "static_mean", "mtm"]).all()
+    by = rows.groupby("sequence")["oracle_accuracy"].mean()
+    assert by["gt"] > by["static_mean"]
+    no_plrs = mv.metric_rows(clips[:1], lambda c: {"gt": tiny.vertices(c)}, corpus=tiny, oracle=oracle)
+    assert "plrs" not in no_plrs
+    with pytest.raises(InputError, match="frames"):
+        mv.metric_rows(clips[:1], lambda c: {"short": tiny.vertices(c)[:-3]}, corpus=tiny, oracle=oracle)
+
+    stats = mv.validate_plrs(rows, n_resamples=50)
+    fig = mv.plot_metric_scatter(rows, stats=stats)
+    assert len(fig.axes) == 3 and "Spearman" in fig.axes[0].get_title()
+    per = mv.mtm_offsets([_bumps()], range(3), topology=(0, 1))
+    curve = mv.summarise_offsets(per, 30, n_resamples=50)
+    fig = mv.plot_offset_curve(curve, slope=mv.offset_slope(per, 30, n_resamples=20))
+    assert "slope" in fig.axes[0].get_title()
+    assert len(fig.axes[0].lines) == 2  # the curve and the identity line

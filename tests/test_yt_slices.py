@@ -1,0 +1,108 @@
+"""Tests for p3d.viz.yt_slices (projection, y-t slices of rendered sequences, Fig. S8 figure), at tiny sizes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from p3d.errors import InputError
+from p3d.viz import yt_slices as Y
+from p3d.viz.render import BACKGROUND, Camera
+
+
+def test_project_points_pinhole():
+    cam = Camera(position=(0.0, 0.0, 1.0), focal_point=(0.0, 0.0, 0.0), view_angle=90.0)
+    px = Y.project_points([[0, 0, 0], [0, 0.5, 0], [0.5, 0, 0], [0, -1, 0]], cam, (40, 20))
+    # tan(45 deg) = 1: half the image height (10 px) per unit at depth 1
+    np.testing.assert_allclose(px, [[19.5, 9.5], [19.5, 4.5], [24.5, 9.5], [19.5, 19.5]])
+    with pytest.raises(InputError, match="behind"):
+        Y.project_points([[0, 0, 2]], cam, (40, 20))
+
+
+def test_project_points_matches_renderer():
+    from p3d.viz.render import render_frames
+
+    # one small square at (0.3, 0.2) on a large backdrop square facing the camera
+    verts = np.array([[-1, -1, -0.01], [1, -1, -0.01], [1, 1, -0.01], [-1, 1, -0.01],
+                      [0.25, 0.15, 0], [0.35, 0.15, 0], [0.35, 0.25, 0], [0.25, 0.25, 0]], dtype=np.float64)
+    faces = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6], [4, 6, 7]])
+    colors = np.array([[1.0, 1.0, 1.0]] * 4 + [[0.0, 0.0, 1.0]] * 4)
+    cam = Camera(position=(0.0, 0.0, 3.0), focal_point=(0.0, 0.0, 0.0), view_angle=40.0)
+    frame = render_frames(verts[None], faces, size=(80, 60), camera=cam, colors=colors, check=False)[0]
+    col, row = np.round(Y.project_points([[0.3, 0.2, 0]], cam, (80, 60))[0]).astype(int)
+    r, g, b = frame[row, col].astype(int)
+    assert b > r + 40 and b > g + 40  # the small blue square is where the projection says
+    assert col > 40 and row < 30  # right of and above the centre
+
+
+@pytest.fixture(scope="module")
+def face_sequences():
+    from p3d.synth import face
+
+    topo = face.face_topology("base")
+    tpl = face.template("base")
+    jaw = face.jaw_weights("base")[:, None] * np.array([0.0, -1.0, 0.0])
+    amount = np.array([0.0, 0.004, 0.012, 0.004])
+    gt = tpl[None] + amount[:, None, None] * jaw[None]
+    return topo, {"GT": gt, "still": np.repeat(tpl[None], 3, axis=0)}
+
+
+def test_render_yt_slices_open_mouth_is_dark(face_sequences):
+    topo, seqs = face_sequences
+    ys = Y.render_yt_slices(seqs, topo, height=48, width=16)
+    assert set(ys.images) == {"GT", "still"} and ys.size == (16, 48)
+    gt, still = ys.images["GT"], ys.images["still"]
+    assert gt.shape == (48, 4, 3) and gt.dtype == np.uint8 and still.shape == (48, 3, 3)
+    assert 0 <= ys.column < 16
+    dark = (gt.astype(int).sum(axis=-1) < 150).sum(axis=0)  # dark (mouth cavity) pixels per frame
+    assert dark[2] > dark[0] and dark[2] > dark[1] >= dark[0]
+    assert dark[1] == dark[3]  # same pose, same column: deterministic
+    np.testing.assert_array_equal(still[:, 0], gt[:, 0])  # frame 0 of GT is the template: same camera
+    assert not np.all(gt == np.array(BACKGROUND, np.uint8))
+    band = Y.render_yt_slices({"GT": seqs["GT"][:2]}, topo, height=32, width=16, band=3)
+    assert band.images["GT"].shape == (32, 2, 3)
+
+
+def test_render_yt_slices_errors(face_sequences):
+    topo, seqs = face_sequences
+    with pytest.raises(InputError, match="sequences"):
+        Y.render_yt_slices({}, topo)
+    with pytest.raises(InputError, match="vertices"):
+        Y.render_yt_slices({"a": seqs["GT"], "b": seqs["GT"][:, :10]}, topo, height=32, width=16)
+    bad = seqs["GT"].copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(InputError, match="finite"):
+        Y.render_yt_slices({"a": bad}, topo, height=32, width=16)
+    with pytest.raises(InputError, match="band"):
+        Y.render_yt_slices(seqs, topo, height=32, width=16, band=0)
+    with pytest.raises(InputError, match="height"):
+        Y.render_yt_slices(seqs, topo, height=4)
+
+
+def test_phoneme_segments():
+    seg = Y.phoneme_segments(np.array([0, 0, 2, 2, 2, 1]), ["_", "p", "a"], fps=10)
+    assert seg == [(0.0, 0.2, "_"), (0.2, 0.5, "a"), (0.5, 0.6, "p")]
+    with pytest.raises(InputError, match="ids"):
+        Y.phoneme_segments(np.array([0, 3]), ["_", "p"], fps=10)
+    with pytest.raises(InputError, match="fps"):
+        Y.phoneme_segments(np.array([0, 1]), ["_", "p"], fps=0)
+    with pytest.raises(InputError, match="integer"):
+        Y.phoneme_segments(np.array([0.0, 1.0]), ["_", "p"], fps=10)
+
+
+def test_plot_yt_slices_layout():
+    rng = np.random.default_rng(0)
+    images = {"GT": rng.integers(0, 255, (20, 10, 3), dtype=np.uint8),
+              "model": rng.integers(0, 255, (20, 10, 3), dtype=np.uint8)}
+    sr = 16000
+    audio = 0.1 * np.sin(2 * np.pi * 200 * np.arange(sr) / sr).astype(np.float32)
+    segs = Y.phoneme_segments(np.array([0] * 3 + [1] * 4 + [2] * 3), ["_", "p", "a"], fps=10)
+    fig = Y.plot_yt_slices(images, 10, audio, sr, segs, title="t")
+    assert len(fig.axes) == 5  # two y-t images, waveform, mel, phonemes
+    texts = [t.get_text() for t in fig.axes[-1].texts]
+    assert texts == ["p", "a"]  # silence is a boundary without text
+    assert fig.axes[-1].get_xlim() == pytest.approx((0.0, 1.0))
+    assert len(Y.plot_yt_slices(images, 10, audio, sr).axes) == 4  # no transcription
+    with pytest.raises(InputError, match="audio"):
+        Y.plot_yt_slices(images, 10, np.zeros((2, 3)), sr)
+    with pytest.raises(InputError, match="images"):
+        Y.plot_yt_slices({"x": np.zeros((4, 4))}, 10, audio, sr)
