@@ -408,16 +408,20 @@ def verify_study(study: str | Path) -> list[str]:
 
 def make_or_reuse(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
     """:func:`make_study`, unless ``cfg.out`` already holds an intact study made with the same options:
-    then its manifest is returned and nothing is rendered (so collected answers stay valid). A study
-    made with other options, or damaged, is rebuilt only when ``responses/`` is empty (else InputError)."""
+    then its manifest is returned, nothing is rendered and only ``survey.html`` is rewritten from it (so
+    collected answers stay valid). A study made with other options, or with missing or changed stimuli, is
+    rebuilt only when ``responses/`` is empty (else InputError)."""
     if (Path(cfg.out) / "manifest.json").exists():
-        manifest, _ = load_manifest(cfg.out)
+        manifest, sha = load_manifest(cfg.out)
         ignore = {"out", "overwrite"}
         same = {k: v for k, v in manifest["config"].items() if k not in ignore} == \
             {k: v for k, v in cfg.to_dict().items() if k not in ignore}
-        problems = verify_study(cfg.out)
+        problems = [p for p in verify_study(cfg.out) if "survey.html" not in p]  # the page is rewritten anyway
         if same and not problems:
-            log.info("%s: reusing the study (same options, stimuli intact)", cfg.out)
+            from p3d.study.survey import write_survey
+
+            log.info("%s: reusing the study (same options, stimuli intact); survey page refreshed", cfg.out)
+            write_survey(manifest, cfg.out, manifest_sha256=sha)  # page code may have changed; answers stay valid
             return manifest
         log.info("%s: rebuilding (%s)", cfg.out, "; ".join(problems[:3]) if problems else "options changed")
         return make_study(dataclasses.replace(cfg, overwrite=True), progress=progress)

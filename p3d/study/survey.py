@@ -54,6 +54,7 @@ def public_data(manifest: dict[str, Any], manifest_sha256: str) -> dict[str, Any
         "design": manifest["design"],
         "confidence": manifest.get("confidence", "off"),
         "require_full_view": bool(manifest.get("require_full_view", True)),
+        "video_width": int(manifest.get("config", {}).get("size", 400)),
         "participants": [{"id": p["id"], "group": p["group"], "order": p["order"]} for p in manifest["participants"]],
         "trials": {t["id"]: {"kind": t["kind"], "layouts": t["layouts"],
                              "videos": [{"id": s, "file": stimuli[s]["file"]} for s in t["stimuli"]]}
@@ -218,6 +219,7 @@ _SCRIPT = r"""
     videos.forEach((v, j) => {
       const L = LETTERS[j];
       const vid = el("video", { id: "video-" + L, src: v.file, preload: "auto", controls: true, playsInline: true });
+      vid.style.width = "min(" + S.video_width + "px, " + Math.floor(88 / videos.length) + "vw)";
       vid.dataset.slot = L;
       vid.dataset.stimulus = v.id;
       const status = el("span", { id: "status-" + L, className: "status", textContent: "not watched yet" });
