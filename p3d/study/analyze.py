@@ -77,6 +77,8 @@ def find_response_files(paths: Iterable[str | Path]) -> list[Path]:
                 out.append(p)
             else:
                 log.warning("skipping %s: not a .json or .csv answer file", p)
+        elif any(c in str(p) for c in "*?["):
+            raise InputError(f"{p}: no answer files match (no responses collected yet?)")
         else:
             raise InputError(f"{p}: answer file not found")
     return list(dict.fromkeys(out))
