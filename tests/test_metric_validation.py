@@ -279,3 +279,22 @@ def test_metric_rows_and_figures(tiny, oracle):
     fig = mv.plot_offset_curve(curve, slope=mv.offset_slope(per, 30, n_resamples=20))
     assert "slope" in fig.axes[0].get_title()
     assert len(fig.axes[0].lines) == 2  # the curve and the identity line
+
+
+def test_find_talker_predictions(tmp_path):
+    clips = ["A_sentence01", "A_sentence02"]
+    for run, conds, stems in (("ff_none", ["X", "W"], clips), ("partial", ["X"], clips[:1]), ("_data", ["X"], clips)):
+        pred = tmp_path / run / "pred_synth-voca_test"
+        pred.mkdir(parents=True)
+        for c in stems:
+            for k in conds:
+                np.save(pred / f"{c}_condition_{k}.npy", np.zeros((3, 2, 3), np.float32))
+    (tmp_path / "no_pred").mkdir()
+    found = mv.find_talker_predictions(tmp_path, clips)
+    assert list(found) == ["ff_none"]  # partial runs and the _data folder are skipped
+    assert found["ff_none"]["A_sentence02"].name == "A_sentence02_condition_W.npy"  # first sorted condition
+    assert mv.find_talker_predictions(tmp_path, clips, condition="X")["ff_none"]["A_sentence01"].name \
+        == "A_sentence01_condition_X.npy"
+    assert mv.find_talker_predictions(tmp_path / "missing", clips) == {}
+    with pytest.raises(InputError, match="clips"):
+        mv.find_talker_predictions(tmp_path, [])

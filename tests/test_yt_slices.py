@@ -106,3 +106,12 @@ def test_plot_yt_slices_layout():
         Y.plot_yt_slices(images, 10, np.zeros((2, 3)), sr)
     with pytest.raises(InputError, match="images"):
         Y.plot_yt_slices({"x": np.zeros((4, 4))}, 10, audio, sr)
+
+
+def test_render_yt_slices_blank_image_raises(face_sequences):
+    from p3d.viz.render import BlankFrameError
+
+    topo, seqs = face_sequences
+    away = seqs["GT"] + np.array([5.0, 0.0, 0.0])  # out of the camera's view: background only
+    with pytest.raises(BlankFrameError, match="away"):
+        Y.render_yt_slices({"GT": seqs["GT"], "away": away}, topo, height=32, width=16)

@@ -595,6 +595,40 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
     return pd.DataFrame(rows)
 
 
+def find_talker_predictions(talkers: Any, clips: Sequence[str], *, corpus: str = "synth-voca", split: str = "test",
+                            condition: str | None = None) -> dict[str, dict[str, Any]]:
+    """Trained talkers' predictions of ``clips``, if any: ``{run name: {clip stem: path}}``.
+
+    ``talkers``: ``runs/<preset>/talkers`` (:mod:`p3d.experiments` layout: ``<run>/pred_<corpus>_<split>/
+    <clip>_condition_<identity>.npy``). Per run, one speaking-style condition: ``condition``, or the first
+    (sorted) one found for the first clip. Only runs with a prediction of *every* clip are returned (a run
+    still being predicted is skipped); runs are in name order. A missing folder gives ``{}``.
+    """
+    from pathlib import Path
+
+    root = Path(talkers)
+    if not root.is_dir():
+        return {}
+    clips = [str(c) for c in clips]
+    if not clips:
+        raise InputError("clips: expected at least one clip stem")
+    out: dict[str, dict[str, Any]] = {}
+    for run in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
+        pred = run / f"pred_{corpus}_{split}"
+        if not pred.is_dir():
+            continue
+        cond = condition
+        if cond is None:
+            found = sorted(pred.glob(f"{clips[0]}_condition_*.npy"))
+            if not found:
+                continue
+            cond = found[0].stem.split("_condition_", 1)[1]
+        paths = {c: pred / f"{c}_condition_{cond}.npy" for c in clips}
+        if all(p.is_file() for p in paths.values()):
+            out[run.name] = paths
+    return out
+
+
 # -- figures ---------------------------------------------------------------------------------------------------
 def plot_offset_curve(curve: Any, *, slope: Mapping[str, float] | None = None, title: str | None = None) -> Any:
     """Fig. S5: mean MTM (ms) with its CI band against the injected offset (frames below, ms on top), and

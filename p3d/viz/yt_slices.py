@@ -127,7 +127,7 @@ def render_yt_slices(sequences: Mapping[str, Any], topology: Any, *, faces: Any 
         :class:`YTSlices`; each image is (height, T, 3) uint8.
     """
     from p3d.viz.lip_shapes import mouth_regions
-    from p3d.viz.render import iter_frames
+    from p3d.viz.render import BlankFrameError, check_frames, iter_frames
 
     seqs = _as_seqs(sequences)
     faces = getattr(topology, "faces", None) if faces is None else faces
@@ -149,11 +149,17 @@ def render_yt_slices(sequences: Mapping[str, Any], topology: Any, *, faces: Any 
     col = int(round(project_points(centre, camera, size)[0, 0]))
     lo = min(max(col - band // 2, 0), size[0] - band)
     images = {}
-    for name, seq in seqs.items():
+    for k, (name, seq) in enumerate(seqs.items()):
+        # Every frame of the reference is checked for a failed render; another sequence's narrow frame may
+        # legitimately be uniform (e.g. a wide-open predicted mouth fills it), so its y-t image is checked whole.
         cols = [frame[:, lo:lo + band].astype(np.float64).mean(axis=1)
-                for frame in iter_frames(seq, faces, size=size, camera=camera,
+                for frame in iter_frames(seq, faces, size=size, camera=camera, check=k == 0,
                                          mouth_vertices=regions["cavity"], min_coverage=0.05)]
         images[name] = np.stack(cols, axis=1).round().clip(0, 255).astype(np.uint8)
+        try:
+            check_frames(images[name][None], min_coverage=0.05)
+        except BlankFrameError as exc:
+            raise BlankFrameError(f"sequences[{name!r}]: its y-t image is blank ({exc})") from None
     return YTSlices(images=images, column=col, camera=camera, size=size)
 
 
