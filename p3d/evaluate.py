@@ -325,7 +325,8 @@ def _slcc_summary(cfg: EvalConfig, df: Any, gt_df: Any, metrics: Any) -> dict[st
                                                       ("speech_intensity", "lip_intensity", "identity", "level")))
         res["by_level"] = {
             str(k): {"value": _num(v), "data_value": _num(by_data.get(k)),
-                     "delta": None if by_data.get(k) is None or v is None else metrics.slcc_delta(v, by_data[k])}
+                     "delta": None if _num(by_data.get(k)) is None or _num(v) is None  # NaN: too few rows
+                     else metrics.slcc_delta(v, by_data[k])}
             for k, v in by_model.items()
         }
     return res

@@ -876,6 +876,93 @@ def select_kappa(baseline: Mapping[str, Any], candidates: Sequence[Mapping[str, 
     return kappa, df
 
 
+def selection_experiments(preset: str, *, model: str = "faceformer", candidates: Sequence[float] = KAPPA_CANDIDATES,
+                          seed: int = 0, steps: int | None = None) -> list[TalkerExperiment]:
+    """The runs behind :func:`select_kappa`, evaluated on ``synth-voca`` **val**: the baseline, then critic
+    ``ours`` at each relative weight kappa (Config 1 training; the runs are the same as the test runs')."""
+    base = TalkerExperiment(model, "none", CONFIG1, preset, seed, steps=steps, split="val")
+    return [base, *(TalkerExperiment(model, "ours", CONFIG1, preset, seed, relative_weight=float(k), steps=steps,
+                                     split="val") for k in candidates)]
+
+
+def chosen_kappa(tables: str | os.PathLike[str]) -> float | None:
+    """The kappa marked ``chosen`` in ``tables/loss_weight_selection.csv`` (notebook 06), or None."""
+    import pandas as pd
+
+    path = Path(tables) / "loss_weight_selection.csv"
+    if not path.exists():
+        return None
+    df = pd.read_csv(path)
+    rows = df[df["chosen"].astype(str) == "True"]
+    return float(rows["kappa"].iloc[0]) if len(rows) else None
+
+
+def config1_experiments(preset: str, kappa: float, *, models: Sequence[str] = MODELS,
+                        ablation_models: Sequence[str] | None = None, seed: int = 0, steps: int | None = None
+                        ) -> list[TalkerExperiment]:
+    """Tables 2, 3 and S7 (train and test ``synth-voca``): every model without and with critic ``ours``, and
+    for ``ablation_models`` (default: all) critics ``syncnet3d`` and ``no2d``, all at relative weight kappa."""
+    ablation = models if ablation_models is None else ablation_models
+    out = []
+    for m in models:
+        out.append(TalkerExperiment(m, "none", CONFIG1, preset, seed, steps=steps))
+        out.append(TalkerExperiment(m, "ours", CONFIG1, preset, seed, relative_weight=kappa, steps=steps))
+    for m in ablation:
+        for critic in ("syncnet3d", "no2d"):
+            out.append(TalkerExperiment(m, critic, CONFIG1, preset, seed, relative_weight=kappa, steps=steps))
+    return out
+
+
+def config2_experiments(preset: str, kappa: float, *, models: Sequence[str] = MODELS, seed: int = 0,
+                        steps: int | None = None) -> list[TalkerExperiment]:
+    """Table 4 (test ``synth-mead``): per model, trained on synth-voca only (Table 2's run, evaluated on
+    synth-mead), on synth-voca + synth-mead, and the latter with critic ``ours`` at relative weight kappa."""
+    out = []
+    for m in models:
+        out.append(TalkerExperiment(m, "none", CONFIG1, preset, seed, steps=steps, test="synth-mead"))
+        out.append(TalkerExperiment(m, "none", CONFIG2, preset, seed, steps=steps))
+        out.append(TalkerExperiment(m, "ours", CONFIG2, preset, seed, relative_weight=kappa, steps=steps))
+    return out
+
+
+def summary_frame(result: Mapping[str, Any]) -> Any:
+    """One result's summary as a small table: metric, value, 95% CI (LVE in 1e-5 m², FDD in 1e-7 m²)."""
+    import pandas as pd
+
+    s = result["summary"]
+    rows = []
+    for key, label, scale in (("mtm_ms", "MTM (ms)", 1.0), ("lve", "LVE (1e-5 m²)", LVE_SCALE),
+                              ("fdd", "FDD (1e-7 m²)", FDD_SCALE), ("plrs", "PLRS", 1.0)):
+        e = s.get(key)
+        if e:
+            lo, hi = e["ci"]
+            rows.append({"metric": label, "value": None if e["value"] is None else e["value"] * scale,
+                         "CI low": None if lo is None else lo * scale, "CI high": None if hi is None else hi * scale,
+                         "data": (result["data"]["summary"].get(key) or {}).get("value") if key == "plrs" else None})
+    for lv, e in s.get("slcc", {}).items():
+        name = "SLCC" if lv == "all" else f"SLCC level {lv}"
+        rows.append({"metric": name, "value": e["value"], "CI low": e["ci"][0], "CI high": e["ci"][1],
+                     "data": e.get("data")})
+        rows.append({"metric": f"{name} Δ", "value": e.get("delta"), "CI low": e.get("delta_ci", [None])[0],
+                     "CI high": e.get("delta_ci", [None, None])[1], "data": None})
+    return pd.DataFrame(rows)
+
+
+def clip_mtm(result: Mapping[str, Any], dirs: Any, index: int = 0) -> tuple[str, Any]:
+    """(prediction file name, :class:`p3d.metrics.MTMResult`) of the ``index``-th evaluated prediction of a
+    result, for the Fig. S4-style matching plot."""
+    from p3d import metrics
+    from p3d.corpus import Corpus
+
+    exp = TalkerExperiment(**{**result["experiment"], "train": tuple(result["experiment"]["train"])})
+    row = result["per_clip"].iloc[index]
+    corpus = Corpus.open(corpus_dir(exp.test_corpus, exp.preset, dirs))
+    gt = corpus.vertices(str(row["gt"]).removesuffix(".npy"))
+    pred = np.load(Path(result["run_dir"]) / f"pred_{exp.eval_name}" / row["pred"], allow_pickle=False)
+    upper, lower = corpus.topology.mtm_vertices()
+    return str(row["pred"]), metrics.mtm(gt, pred, upper=upper, lower=lower)
+
+
 # -- tables -------------------------------------------------------------------------------------------
 def _fmt(entry: Mapping[str, Any] | None, scale: float = 1.0, digits: int = 3, key: str = "value",
          ci_key: str = "ci") -> str:
@@ -1149,4 +1236,5 @@ __all__ = [
     "evaluator", "loss_scale", "loss_ratio", "resolve_weight", "train_run", "data_reference", "evaluate_run",
     "run_experiment", "summarise", "paired_difference", "plan", "run_grid", "select_kappa", "table2", "table3",
     "table4", "table_s7", "loss_effects", "long_form", "timing_table", "write_tables", "prepare_corpora", "ours_note",
+    "selection_experiments", "chosen_kappa", "config1_experiments", "config2_experiments", "summary_frame", "clip_mtm",
 ]
