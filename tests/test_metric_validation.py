@@ -298,3 +298,19 @@ def test_find_talker_predictions(tmp_path):
     assert mv.find_talker_predictions(tmp_path / "missing", clips) == {}
     with pytest.raises(InputError, match="clips"):
         mv.find_talker_predictions(tmp_path, [])
+
+
+def test_compare_metrics_paired_difference():
+    rows = _rows()
+    d = mv.compare_metrics(rows, "plrs", "mtm", n_resamples=300)
+    assert d["rho_a"] == pytest.approx(1.0) and d["difference"] > 0.5
+    assert d["ci_low"] > 0 and d["ci_low"] <= d["difference"] <= d["ci_high"]
+    same = mv.compare_metrics(rows, "plrs", "lve", n_resamples=100)  # both rank every clip perfectly
+    assert same["difference"] == pytest.approx(0.0) and same["ci_low"] == pytest.approx(0.0)
+    pooled = mv.compare_metrics(rows, "plrs", "lve", scope="pooled", n_resamples=100)
+    assert pooled["rho_a"] == pytest.approx(mv.validate_plrs(rows, n_resamples=10).set_index(["metric", "scope"])
+                                            .loc[("plrs", "pooled"), "rho"])
+    with pytest.raises(InputError, match="scope"):
+        mv.compare_metrics(rows, scope="both")
+    with pytest.raises(InputError, match="clip"):
+        mv.compare_metrics(rows[rows["clip"] == "c0"])

@@ -16,7 +16,8 @@ predictions of known quality from a GT clip (timing shifts, under-articulation, 
 wrong content, no motion), and :func:`validate_plrs` asks whether a metric ranks sequences as the oracle
 does: Spearman's rho between the metric (sign flipped for LVE and MTM, so higher = better for all) and
 the oracle's accuracy, pooled over all sequences and within clips, with bootstrap intervals that
-resample *clips* (all sequences of a clip stay together).
+resample *clips* (all sequences of a clip stay together); :func:`compare_metrics` tests whether one metric
+agrees better than another (paired over clips).
 
 The oracle is not a human judge: it reads only the lip vertices, frame labels come from the same
 synthetic rig that made the meshes, and it inherits what a linear read-out of 5 frames can see. It is a
@@ -540,6 +541,48 @@ def validate_plrs(rows: Any, *, oracle: str = "oracle_accuracy", clip: str = "cl
                         "n_sequences": n_seq,
                         "n_clips": n_clips if scope == "pooled" else int(np.isfinite(per_clip).sum())})
     return pd.DataFrame(out)
+
+
+def compare_metrics(rows: Any, a: str = "plrs", b: str = "lve", *, scope: str = "within clip",
+                    oracle: str = "oracle_accuracy", clip: str = "clip", signs: Mapping[str, int] | None = None,
+                    confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Does metric ``a`` agree with the oracle better than metric ``b``? rho(a) - rho(b), paired clip bootstrap.
+
+    Both rhos are computed as in :func:`validate_plrs` (``scope`` ``"pooled"`` or ``"within clip"``) on the
+    rows where the oracle, ``a`` and ``b`` are all finite, and every resample draws the same clips for
+    both. Returns ``rho_a``, ``rho_b``, ``difference``, ``ci_low``, ``ci_high``, ``n_sequences``, ``n_clips``.
+    """
+    signs = {**METRIC_SIGNS, **(signs or {})}
+    for col in (clip, oracle, a, b):
+        if col not in rows:
+            raise InputError(f"rows: no {col!r} column (have {list(rows.columns)})")
+    if scope not in ("pooled", "within clip"):
+        raise InputError(f"scope: expected 'pooled' or 'within clip', got {scope!r}")
+    sub = rows[[clip, oracle, a, b]].astype({oracle: float, a: float, b: float})
+    sub = sub[np.isfinite(sub[[oracle, a, b]]).all(axis=1)]
+    groups = [(signs.get(a, 1) * g[a].to_numpy(), signs.get(b, 1) * g[b].to_numpy(), g[oracle].to_numpy())
+              for _, g in sub.groupby(clip, sort=True)]
+    if len(groups) < 2:
+        raise InputError(f"rows: {len(groups)} clip(s) with finite {a}, {b} and {oracle}; need at least 2")
+    per_clip = np.array([[_spearman(x, o), _spearman(y, o)] for x, y, o in groups])
+
+    def stat(idx: np.ndarray) -> tuple[float, float]:
+        if scope == "within clip":
+            vals = per_clip[idx]
+            vals = vals[np.isfinite(vals).all(axis=1)]
+            return tuple(vals.mean(axis=0)) if len(vals) else (np.nan, np.nan)
+        o = np.concatenate([groups[i][2] for i in idx])
+        return (_spearman(np.concatenate([groups[i][0] for i in idx]), o),
+                _spearman(np.concatenate([groups[i][1] for i in idx]), o))
+
+    rho_a, rho_b = stat(np.arange(len(groups)))
+    rng = np.random.default_rng(seed)
+    diffs = np.array([np.subtract(*stat(rng.integers(0, len(groups), len(groups)))) for _ in range(int(n_resamples))])
+    diffs = diffs[np.isfinite(diffs)]
+    alpha = (1.0 - confidence) / 2
+    lo, hi = np.quantile(diffs, [alpha, 1 - alpha]) if diffs.size else (np.nan, np.nan)
+    return {"rho_a": float(rho_a), "rho_b": float(rho_b), "difference": float(rho_a - rho_b), "ci_low": float(lo),
+            "ci_high": float(hi), "n_sequences": int(len(sub)), "n_clips": len(groups)}
 
 
 def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np.ndarray]], *,
