@@ -338,6 +338,7 @@ def train_run(exp: TalkerExperiment, dirs: Any, *, progress: bool = False, force
             return {"run_dir": out, "loss_weight": weight, "train_s": recorded.get("train_s"), "reused": True}
     out.mkdir(parents=True, exist_ok=True)
     write_json(req_path, request)
+    shared = share_earlier_stages(exp, dirs)
     start = time.perf_counter()
     job = build(exp.model, exp.preset, [corpus_dir(c, exp.preset, dirs) for c in exp.train], critic=exp.critic,
                 critic_checkpoint=critic_ckpt, loss_weight=weight, seed=exp.seed, steps=exp.steps,
@@ -346,9 +347,34 @@ def train_run(exp: TalkerExperiment, dirs: Any, *, progress: bool = False, force
     seconds = time.perf_counter() - start
     if not final.exists():
         raise InputError(f"{out}: training stopped at step {result['step']} of {job.cfg.steps} without final.pt")
-    write_json(timing_path, {"train_s": round(seconds, 2), "steps": job.cfg.steps, "pid": os.getpid()})
+    write_json(timing_path, {"train_s": round(seconds, 2), "steps": job.cfg.steps, "pid": os.getpid(),
+                             "stages_from_baseline": shared})
     log.info("%s: trained in %.0f s", exp.name, seconds)
     return {"run_dir": out, "loss_weight": weight, "train_s": round(seconds, 2), "reused": False}
+
+
+def share_earlier_stages(exp: TalkerExperiment, dirs: Any) -> list[str]:
+    """Copy the finished earlier training stages (CodeTalker's VQ-VAE motion prior) of ``exp``'s baseline run into
+    ``exp``'s run folder, so that only the last stage trains with the perceptual loss; returns the stages copied.
+
+    Those stages never see the loss (:func:`p3d.train.talker.run_earlier_stages`) and start from the same seed,
+    data and recipe, so the copy is what the run would compute itself (CodeTalker's protocol: one motion prior,
+    then the speech stage). The trainer resumes the copied stage at its last step, i.e. does nothing there."""
+    if exp.critic == "none":
+        return []
+    base, out = run_dir(exp.baseline, dirs), run_dir(exp, dirs)
+    if not (base / "final.pt").exists() or not (base / "config.json").exists():
+        return []
+    stages = json.loads((base / "config.json").read_text()).get("stages", ["main"])
+    shared = []
+    for stage in stages[:-1]:
+        src, dst = base / stage, out / stage
+        if dst.exists() or not (src / "config.json").exists() or not any((src / "checkpoints").glob("*")):
+            continue
+        shutil.copytree(src, dst)
+        shared.append(stage)
+        log.info("%s: stage %s copied from the baseline run %s", exp.name, stage, base.name)
+    return shared
 
 
 # -- evaluation ---------------------------------------------------------------------------------------
@@ -1197,6 +1223,20 @@ def timing_table(grid: GridResult) -> Any:
     return df
 
 
+def run_timing(results: Sequence[Mapping[str, Any]]) -> Any:
+    """Seconds per run: training (as recorded when it trained, in its own process), prediction and evaluation
+    of each evaluated split (as recorded when they ran); ``reused``: the training was found finished."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        t = r["timing"]
+        rows.append({"run": r["name"], "evaluated": Path(r["eval_dir"]).name.removeprefix("eval_"),
+                     "train_s": t["train_s"], "predict_s": t["predict_s"], "evaluate_s": t["evaluate_s"],
+                     "reused": t["reused"]})
+    return pd.DataFrame(rows)
+
+
 def long_form(results: Sequence[Mapping[str, Any]]) -> Any:
     """Every result's numbers, machine-readable: one row per (run, evaluated split, metric[, level])."""
     import pandas as pd
@@ -1233,8 +1273,8 @@ def write_tables(tables: Mapping[str, tuple[Any, str, str | None]], out: str | o
 
 __all__ = [
     "CONFIG1", "CONFIG2", "KAPPA_CANDIDATES", "TalkerExperiment", "GridResult", "Task", "base_critic", "loss_critic",
-    "evaluator", "loss_scale", "loss_ratio", "resolve_weight", "train_run", "data_reference", "evaluate_run",
+    "evaluator", "loss_scale", "loss_ratio", "resolve_weight", "train_run", "share_earlier_stages", "data_reference", "evaluate_run",
     "run_experiment", "summarise", "paired_difference", "plan", "run_grid", "select_kappa", "table2", "table3",
     "table4", "table_s7", "loss_effects", "long_form", "timing_table", "write_tables", "prepare_corpora", "ours_note",
-    "selection_experiments", "chosen_kappa", "config1_experiments", "config2_experiments", "summary_frame", "clip_mtm",
+    "selection_experiments", "chosen_kappa", "run_timing", "config1_experiments", "config2_experiments", "summary_frame", "clip_mtm",
 ]

@@ -306,3 +306,25 @@ def test_missing_corpus_is_a_clear_error(tmp_path):
     d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
     with pytest.raises(InputError, match="corpus 'synth-voca' not found"):
         ex.train_run(ex.TalkerExperiment("faceformer"), d)
+
+
+def test_codetalker_shares_the_baselines_motion_prior(dirs, tmp_path):
+    """The VQ-VAE stage (no perceptual loss) is copied from the baseline run, and equals what the critic run
+    would have trained itself."""
+    from p3d.train.talker import build, train_talker
+    from p3d.train.trainer import latest_checkpoint, load_checkpoint
+
+    base = ex.TalkerExperiment("codetalker", preset="smoke", steps=3)
+    exp = ex.TalkerExperiment("codetalker", "ours", preset="smoke", steps=3, relative_weight=0.5)
+    ex.train_run(base, dirs)
+    out = ex.train_run(exp, dirs)
+    timing = json.loads((out["run_dir"] / "timing.json").read_text())
+    assert timing["stages_from_baseline"] == ["vqvae"]
+    copied = load_checkpoint(latest_checkpoint(out["run_dir"] / "vqvae"))["model"]
+    critic = dirs.runs / "smoke" / "loss_critics" / "ours" / "final.pt"
+    job = build("codetalker", "smoke", [dirs.data / "smoke" / "synth-voca"], critic="ours", critic_checkpoint=critic,
+                loss_weight=out["loss_weight"], seed=0, steps=3)
+    train_talker(job, tmp_path / "own", progress=False)
+    own = load_checkpoint(latest_checkpoint(tmp_path / "own" / "vqvae"))["model"]
+    assert copied.keys() == own.keys()
+    assert all(torch.equal(copied[k], own[k]) for k in own)
