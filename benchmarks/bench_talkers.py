@@ -152,6 +152,7 @@ def main() -> int:
         t = dict(zip(sub["setting"], sub["time_s"]))
         mem = dict(zip(sub["setting"], sub["peak_mb"]))
         step = dict(zip(sub["setting"], sub["step_mb"]))
+        setup = dict(zip(sub["setting"], sub["setup_s"]))
         rows.append({
             "model": model, "threads": threads,
             "s/iter without": t.get("none"), "s/iter cache": t.get("cache"), "s/iter no cache": t.get("nocache"),
@@ -161,6 +162,8 @@ def main() -> int:
                                                   f"{mem.get('nocache', 0):.0f}",
             "iter MB without / cache / no cache": f"{step.get('none', 0):.0f} / {step.get('cache', 0):.0f} / "
                                                   f"{step.get('nocache', 0):.0f}",
+            "set-up s without / cache / no cache": f"{setup.get('none', 0):.0f} / {setup.get('cache', 0):.0f} / "
+                                                   f"{setup.get('nocache', 0):.0f}",
             "frames/clip": float(sub["mean_frames"].mean()),
             "load": f"{sub['load_before'].min():.2f}-{sub['load_after'].max():.2f}",
         })

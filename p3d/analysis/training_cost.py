@@ -14,29 +14,33 @@ three **settings** and measures each:
 **An iteration** is exactly the trainer's (:func:`p3d.train.trainer.train`): collate one clip, forward,
 loss, ``zero_grad``, backward, gradient clipping (the recipe's), AdamW step; the clips are the trainer's
 own sequence (``batch_indices(n, 1, seed, step)``), identical in every setting, and the model is
-initialised from the same seed. ``warmup`` iterations run first (allocator, lazy initialisation) and
-are not timed; then ``steps`` iterations are timed one by one with ``time.perf_counter`` (on CUDA after
+initialised from the same seed. ``warmup`` iterations run first (allocator, lazy initialisation,
+optimiser state) and are not timed; then ``steps`` iterations are timed one by one with ``time.perf_counter`` (on CUDA after
 ``torch.cuda.synchronize()``). Data loading and the speech-embedding cache are built before the timed
 loop (their one-off cost is reported separately as ``setup_s``). For CodeTalker the timed stage is the
 last one (the speech-to-code stage, where the loss is applied), from an untrained VQ-VAE: the cost of an
 iteration does not depend on the weights.
 
 **Peak memory** (``peak_mb``, ``step_mb``), per setting, each setting in a **fresh subprocess**
-(``isolate=True``, the default) so that one setting's allocations cannot inflate another's:
+(``isolate=True``, the default) so that one setting's allocations cannot inflate another's. The window
+is every training iteration, the warm-up included (the first one allocates the optimiser state), after
+the job is built (model, data, critic, speech cache):
 
-- CUDA: ``torch.cuda.reset_peak_memory_stats()`` after the warm-up, then
-  ``torch.cuda.max_memory_allocated()`` over the timed iterations (``peak_mb``: tensors allocated by
-  torch: weights, optimiser state, data on the device, activations; not the CUDA context or the
-  caching allocator's reserve, so below what ``nvidia-smi`` shows); ``step_mb`` = peak minus the
-  memory allocated just before the timed loop.
-- CPU: the process' resident set. After the warm-up the kernel's high-water mark is reset
-  (``/proc/self/clear_refs`` = 5, Linux) and ``VmHWM`` read after the timed loop (``peak_mb``: the whole
-  process, the Python interpreter and torch's libraries included, ~0.3-0.5 GB); ``step_mb`` = peak
-  minus the resident set just before the loop, i.e. what an iteration adds (activations, autograd
+- CUDA: ``torch.cuda.reset_peak_memory_stats()`` once the job is built, then
+  ``torch.cuda.max_memory_allocated()`` (``peak_mb``: tensors allocated by torch: weights, optimiser
+  state, data and cache on the device, activations; not the CUDA context or the caching allocator's
+  reserve, so below what ``nvidia-smi`` shows); ``step_mb`` = peak minus the memory allocated before the
+  first iteration.
+- CPU: the process' resident set. Once the job is built, freed heap pages are handed back to the system
+  (glibc ``malloc_trim(0)``: computing the speech cache leaves hundreds of MB of freed-but-retained
+  arena pages that are not live memory), the kernel's high-water mark is reset (``/proc/self/clear_refs``
+  = 5, Linux) and ``VmHWM`` read after the last iteration (``peak_mb``: the whole process, the Python
+  interpreter and torch's libraries included, ~0.3-0.5 GB); ``step_mb`` = peak minus the resident set
+  before the first iteration, i.e. what training iterations add (optimiser state, activations, autograd
   graph, critic temporaries). Without ``clear_refs`` (not Linux) it falls back to
   ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, the whole run's peak, data loading included; the
-  ``mem_method`` column says which was used. Resident-set figures are noisy (the allocator keeps freed
-  pages; +-10 MB between runs); ``tracemalloc`` does not see torch's allocations and is not used.
+  ``mem_method`` column says which was used. Resident-set figures are noisy (+-10 MB between runs);
+  ``tracemalloc`` does not see torch's allocations and is not used.
 
 :func:`table_s8` lays the measurements out as Table S8, with the paper's numbers (one A6000, the
 ``paper``-size models on VOCASET) in separate, labelled columns: they are the paper's, never ours.
@@ -209,15 +213,17 @@ def measure(req: CostRequest) -> dict[str, Any]:
         optimizer.step()
         return batch.n_frames
 
-    for step in range(req.warmup):
-        iteration(step)
     if cuda:
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
         before = torch.cuda.memory_allocated(dev)
-        method = "torch.cuda.max_memory_allocated over the timed iterations"
+        method = "torch.cuda.max_memory_allocated over the iterations"
     else:
         before, method = _reset_rss_peak()
+    for step in range(req.warmup):
+        iteration(step)
+    if cuda:
+        torch.cuda.synchronize(dev)
     times, frames = [], []
     for step in range(req.warmup, req.warmup + req.steps):
         start = time.perf_counter()
@@ -309,12 +315,23 @@ def _status_kb(key: str) -> int | None:
 
 
 def _reset_rss_peak() -> tuple[float | None, str]:
-    """Reset the resident-set high-water mark; return (current RSS in bytes, method description)."""
+    """Return freed heap pages to the system, reset the resident-set high-water mark; return (current RSS
+    in bytes, method description)."""
+    import ctypes
+    import ctypes.util
+
+    trimmed = ""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+        trimmed = ", after malloc_trim"
+    except (OSError, AttributeError):
+        pass
     try:
         Path("/proc/self/clear_refs").write_text("5")
         rss = _status_kb("VmRSS")
         if rss is not None:
-            return rss * 1024.0, "RSS high-water mark (VmHWM) over the timed iterations, fresh process"
+            return rss * 1024.0, f"RSS high-water mark (VmHWM) over the iterations, fresh process{trimmed}"
     except OSError:
         pass
     return None, "ru_maxrss of the whole run (data loading included)"
