@@ -313,6 +313,7 @@ def train_run(exp: TalkerExperiment, dirs: Any, *, progress: bool = False, force
     unfinished one, refuse a folder holding another request unless ``force``); returns
     ``{"run_dir", "loss_weight", "train_s", "reused"}`` (``train_s``: the seconds recorded when it trained)."""
     from p3d.atomic import write_json
+    from p3d.train.api import claim_run_dir
     from p3d.train.talker import build, train_talker
 
     out = run_dir(exp, dirs)
@@ -322,22 +323,11 @@ def train_run(exp: TalkerExperiment, dirs: Any, *, progress: bool = False, force
     critic_ckpt = loss_critic(exp.critic, exp.preset, data, runs, progress=progress) if exp.critic != "none" else None
     weight = resolve_weight(exp, dirs)
     request = _request(exp, dirs, critic_ckpt, weight)
-    req_path, final, timing_path = out / "request.json", out / "final.pt", out / "timing.json"
-    if force and out.exists():
-        shutil.rmtree(out)
-    if req_path.exists():
-        try:
-            previous = json.loads(req_path.read_text())
-        except json.JSONDecodeError:
-            raise InputError(f"{req_path}: corrupt; delete {out} or pass force=True") from None
-        if previous != request:
-            raise InputError(f"{out}: holds a run of another request ({previous}); delete it or pass force=True")
-        if final.exists():
-            recorded = json.loads(timing_path.read_text()) if timing_path.exists() else {}
-            log.info("%s: reusing the finished run", exp.name)
-            return {"run_dir": out, "loss_weight": weight, "train_s": recorded.get("train_s"), "reused": True}
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(req_path, request)
+    final, timing_path = out / "final.pt", out / "timing.json"
+    if claim_run_dir(out, request, force=force):
+        recorded = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+        log.info("%s: reusing the finished run", exp.name)
+        return {"run_dir": out, "loss_weight": weight, "train_s": recorded.get("train_s"), "reused": True}
     shared = share_earlier_stages(exp, dirs)
     start = time.perf_counter()
     job = build(exp.model, exp.preset, [corpus_dir(c, exp.preset, dirs) for c in exp.train], critic=exp.critic,

@@ -31,23 +31,14 @@ def _request(kind: str, preset: str, data: str | os.PathLike[str], options: dict
             "options": {k: plain(v) for k, v in sorted(options.items()) if v is not None}}
 
 
-def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.PathLike[str], *,
-        force: bool = False, progress: bool = False, **options: Any) -> Path:
-    """Train ``kind`` (``stage1``, ``stage2``, ``syncnet3d``, ``no2d``, ``finetune``, ``evaluator``) at
-    ``preset`` on the corpus ``data`` into the run folder ``out``; return ``out/final.pt``.
-
-    ``options`` are :func:`p3d.train.representation.build`'s keyword arguments (``stage1``, ``init``,
-    ``steps``, ``seed``, ``identities``, ...). Reuses a finished run of the same request, resumes an
-    unfinished one.
-    """
+def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, before_write: Any = None) -> bool:
+    """Guard a run folder for ``request``: True if it holds the finished run (``final.pt``) of the same
+    request; False after making it ready to (re)start (``request.json`` written; an unfinished run of
+    the same request is left to resume). A folder of another request is refused; ``force`` empties it
+    first. ``before_write`` is called before ``request.json`` is written (extra checks)."""
     from p3d.atomic import write_json
-    from p3d.train.cli import _check_run_dir
-    from p3d.train.representation import build
-    from p3d.train.trainer import train
 
-    out = Path(out)
-    request = _request(kind, preset, data, options)
-    req_path, final = out / "request.json", out / "final.pt"
+    req_path = out / "request.json"
     if force and out.exists():
         shutil.rmtree(out)
     if req_path.exists():
@@ -57,12 +48,33 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
             raise InputError(f"{req_path}: corrupt; delete {out} or pass force=True") from None
         if previous != request:
             raise InputError(f"{out}: holds a run of another request ({previous}); use another folder or force=True")
-        if final.exists():
-            log.info("%s: reusing the finished run %s", kind, final)
-            return final
-    _check_run_dir(out, kind)
+        if (out / "final.pt").exists():
+            return True
+    if before_write is not None:
+        before_write()
     out.mkdir(parents=True, exist_ok=True)
     write_json(req_path, request)
+    return False
+
+
+def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.PathLike[str], *,
+        force: bool = False, progress: bool = False, **options: Any) -> Path:
+    """Train ``kind`` (``stage1``, ``stage2``, ``syncnet3d``, ``no2d``, ``finetune``, ``evaluator``) at
+    ``preset`` on the corpus ``data`` into the run folder ``out``; return ``out/final.pt``.
+
+    ``options`` are :func:`p3d.train.representation.build`'s keyword arguments (``stage1``, ``init``,
+    ``steps``, ``seed``, ``identities``, ...). Reuses a finished run of the same request, resumes an
+    unfinished one.
+    """
+    from p3d.train.cli import _check_run_dir
+    from p3d.train.representation import build
+    from p3d.train.trainer import train
+
+    out = Path(out)
+    final = out / "final.pt"
+    if claim_run_dir(out, _request(kind, preset, data, options), force=force, before_write=lambda: _check_run_dir(out, kind)):
+        log.info("%s: reusing the finished run %s", kind, final)
+        return final
     job = build(kind, preset, data, progress=progress, **options)
     result = train(job.model, job.data, job.step_fn, job.cfg, out, extra_config=job.extra_config,
                    params=job.params, progress=progress)
