@@ -901,43 +901,60 @@ def selection_experiments(preset: str, *, model: str = "faceformer", candidates:
                                      split="val") for k in candidates)]
 
 
-def chosen_kappa(tables: str | os.PathLike[str]) -> float | None:
-    """The kappa marked ``chosen`` in ``tables/loss_weight_selection.csv`` (notebook 06), or None."""
+def chosen_kappa(tables: str | os.PathLike[str], per_model: bool = False) -> float | dict[str, float] | None:
+    """The kappa marked ``chosen`` in ``tables/loss_weight_selection.csv`` (notebook 06), or None; with
+    ``per_model``, ``{model: kappa}`` from ``loss_weight_selection_per_model_kappa.csv``."""
     import pandas as pd
 
-    path = Path(tables) / "loss_weight_selection.csv"
+    path = Path(tables) / ("loss_weight_selection_per_model_kappa.csv" if per_model else "loss_weight_selection.csv")
     if not path.exists():
         return None
     df = pd.read_csv(path)
     rows = df[df["chosen"].astype(str) == "True"]
-    return float(rows["kappa"].iloc[0]) if len(rows) else None
+    if not len(rows):
+        return None
+    if per_model:
+        labels = {v: k for k, v in MODEL_LABELS.items()}
+        return {labels[r["model"]]: float(r["kappa"]) for _, r in rows.iterrows()}
+    return float(rows["kappa"].iloc[0])
 
 
-def config1_experiments(preset: str, kappa: float, *, models: Sequence[str] = MODELS,
+def _kappa_of(kappa: float | Mapping[str, float], model: str) -> float:
+    if isinstance(kappa, Mapping):
+        if model not in kappa:
+            raise InputError(f"kappa: no relative weight for {model!r} (have {', '.join(kappa)})")
+        return float(kappa[model])
+    return float(kappa)
+
+
+def config1_experiments(preset: str, kappa: float | Mapping[str, float], *, models: Sequence[str] = MODELS,
                         ablation_models: Sequence[str] | None = None, seed: int = 0, steps: int | None = None
                         ) -> list[TalkerExperiment]:
     """Tables 2, 3 and S7 (train and test ``synth-voca``): every model without and with critic ``ours``, and
-    for ``ablation_models`` (default: all) critics ``syncnet3d`` and ``no2d``, all at relative weight kappa."""
+    for ``ablation_models`` (default: all) critics ``syncnet3d`` and ``no2d``, all at relative weight kappa
+    (one for all models, or ``{model: kappa}``)."""
     ablation = models if ablation_models is None else ablation_models
     out = []
     for m in models:
         out.append(TalkerExperiment(m, "none", CONFIG1, preset, seed, steps=steps))
-        out.append(TalkerExperiment(m, "ours", CONFIG1, preset, seed, relative_weight=kappa, steps=steps))
+        out.append(TalkerExperiment(m, "ours", CONFIG1, preset, seed, relative_weight=_kappa_of(kappa, m), steps=steps))
     for m in ablation:
         for critic in ("syncnet3d", "no2d"):
-            out.append(TalkerExperiment(m, critic, CONFIG1, preset, seed, relative_weight=kappa, steps=steps))
+            out.append(TalkerExperiment(m, critic, CONFIG1, preset, seed, relative_weight=_kappa_of(kappa, m),
+                                        steps=steps))
     return out
 
 
-def config2_experiments(preset: str, kappa: float, *, models: Sequence[str] = MODELS, seed: int = 0,
-                        steps: int | None = None) -> list[TalkerExperiment]:
+def config2_experiments(preset: str, kappa: float | Mapping[str, float], *, models: Sequence[str] = MODELS,
+                        seed: int = 0, steps: int | None = None) -> list[TalkerExperiment]:
     """Table 4 (test ``synth-mead``): per model, trained on synth-voca only (Table 2's run, evaluated on
-    synth-mead), on synth-voca + synth-mead, and the latter with critic ``ours`` at relative weight kappa."""
+    synth-mead), on synth-voca + synth-mead, and the latter with critic ``ours`` at relative weight kappa
+    (one for all models, or ``{model: kappa}``)."""
     out = []
     for m in models:
         out.append(TalkerExperiment(m, "none", CONFIG1, preset, seed, steps=steps, test="synth-mead"))
         out.append(TalkerExperiment(m, "none", CONFIG2, preset, seed, steps=steps))
-        out.append(TalkerExperiment(m, "ours", CONFIG2, preset, seed, relative_weight=kappa, steps=steps))
+        out.append(TalkerExperiment(m, "ours", CONFIG2, preset, seed, relative_weight=_kappa_of(kappa, m), steps=steps))
     return out
 
 
@@ -1032,10 +1049,11 @@ PAPER_NOTE = ("Columns headed 'paper:' are the paper's own numbers on the real d
 
 
 def ours_note(preset: str, corpus: str, results: Sequence[Mapping[str, Any]]) -> str:
-    r = results[0]
-    s = r["summary"]
-    return (f"p3d at preset `{preset}`, synthetic corpus `{corpus}` (test split: {s['n_clips']} clips x "
-            f"{s['n_predictions'] // max(1, s['n_clips'])} training-identity conditions). Cells: value [95% CI], "
+    s = results[0]["summary"]
+    conditions = sorted({r["summary"]["n_predictions"] // max(1, r["summary"]["n_clips"]) for r in results})
+    return (f"p3d at preset `{preset}`, synthetic corpus `{corpus}` (test split: {s['n_clips']} clips, each predicted "
+            f"under every training identity of the run: {' or '.join(map(str, conditions))} conditions). "
+            f"Cells: value [95% CI], "
             f"percentile cluster bootstrap over test clips ({s['n_resamples']} resamples). MTM in ms at the model "
             f"frame rate; LVE in 1e-5 m² (max over lip vertices of the squared error, mean over frames); PLRS from "
             f"the independent evaluator (synth-lrs3 half 2); SLCC Δ = |SLCC(model) - SLCC(data)| on the same clips.")
@@ -1140,8 +1158,9 @@ def table4(results: Sequence[Mapping[str, Any]], models: Sequence[str] = MODELS)
 
     rows = []
     ds = data["summary"] if data else None
+    data_cells = {k: ("–" if k.startswith("Δ") else v) for k, v in level_cells(ds).items()}
     rows.append({"Method": "synth-mead (GT data)", "MTM (ms) ↓": "–", "LVE ↓": "–",
-                 "PLRS ↑": _fmt(ds["plrs"]) if ds else "–", **level_cells(ds, with_delta=False),
+                 "PLRS ↑": _fmt(ds["plrs"]) if ds else "–", **data_cells,
                  "paper: MTM / LVE / PLRS": f"– / – / {PAPER_DATA_MEAD['plrs']:.3f}",
                  "paper: SLCC/Δ Lv1, Lv2, Lv3, Avg": ", ".join(f"{a:.2f}/–" for a in PAPER_DATA_MEAD["slcc"])})
     for m in models:
