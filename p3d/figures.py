@@ -10,7 +10,9 @@ cells import, closed transitively over the imports of those modules (including i
 functions and ``"p3d.x:Attr"`` / ``"p3d.x"`` strings resolved with ``importlib``), plus the
 ``pyproject.toml`` / ``constraints.txt`` pins. The notebooks' inputs are the synthetic corpora and the
 training runs they make themselves, which are deterministic functions of that code (their ``meta.json``
-and ``clips.csv`` hashes are recorded in the provenance as well). ``--force`` re-runs everything.
+and ``clips.csv`` hashes are recorded in the provenance as well). A notebook that reads result files written
+by earlier notebooks (the claims report, :data:`INPUT_FILES`) also hashes those files. ``--force`` re-runs
+everything; ``--extra`` adds the analyses beyond the paper (:data:`EXTRA_PARAMETER_SETS`).
 
 A provenance record (git commit, parameters, fingerprint, data hashes, versions, wall time per
 execution, which were skipped) is written to ``results/provenance.json``. ``python -m p3d.figures --help``.
@@ -37,12 +39,26 @@ log = logging.getLogger(__name__)
 PARAMETER_SETS: dict[str, list[dict[str, object]]] = {
     "03_stage2": [{"critic": "ours"}, {"critic": "syncnet3d"}, {"critic": "no2d"}],
 }
+#: Extra executions beyond the paper, run only with ``--extra`` (``make figures EXTRA=1``); outside the
+#: 60-minute budget. Notebook 06 with the loss weight chosen on val for every model (a sensitivity analysis).
+EXTRA_PARAMETER_SETS: dict[str, list[dict[str, object]]] = {
+    "06_lipsync_tables": [{"per_model_kappa": True}],
+}
+#: Notebooks whose inputs include result files written by earlier notebooks: glob patterns relative to the
+#: preset's output folder (:func:`p3d.paths.output_dirs`); the files' bytes enter the fingerprint, so the
+#: claims report re-runs whenever a table it reads changed.
+INPUT_FILES: dict[str, tuple[str, ...]] = {
+    "10_claims": ("tables/*.csv",),
+}
 _MODULE_STRING = re.compile(r"^(p3d(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?::[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
-def executions(nb: Path, preset: str) -> list[tuple[dict[str, object], str]]:
-    """(parameters, executed-copy file name) of every run of ``nb`` at ``preset``."""
-    sets = PARAMETER_SETS.get(nb.stem, [{}])
+def executions(nb: Path, preset: str, extra: bool = False) -> list[tuple[dict[str, object], str]]:
+    """(parameters, executed-copy file name) of every run of ``nb`` at ``preset`` (``extra``: also the
+    :data:`EXTRA_PARAMETER_SETS`)."""
+    sets = list(PARAMETER_SETS.get(nb.stem, [{}]))
+    if extra:
+        sets += EXTRA_PARAMETER_SETS.get(nb.stem, [])
     out = []
     for extra in sets:
         suffix = "".join(f"-{k}={v}" for k, v in extra.items())
@@ -129,7 +145,17 @@ def fingerprint(nb_path: Path, params: dict[str, object], root: Path | None = No
     for pin in ("pyproject.toml", "constraints.txt"):
         if (root / pin).is_file():
             h.update((root / pin).read_bytes())
+    for path in input_files(nb_path.stem, str(params.get("preset", "cpu")), root):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def input_files(stem: str, preset: str, root: Path | None = None) -> list[Path]:
+    """The result files (:data:`INPUT_FILES`) that notebook ``stem`` reads at ``preset``, sorted."""
+    root = root or project_root()
+    base = root / "results" / "smoke" if preset == "smoke" else root / "results"
+    return sorted(p for pattern in INPUT_FILES.get(stem, ()) for p in base.glob(pattern) if p.is_file())
 
 
 def data_hashes(preset: str, root: Path | None = None) -> dict[str, str]:
@@ -160,7 +186,8 @@ def _previous(prov_path: Path, preset: str) -> dict[str, dict[str, Any]]:
     return {r.get("executed", r.get("notebook")): r for r in old.get("notebooks", [])}
 
 
-def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python3", force: bool = False) -> dict:
+def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python3", force: bool = False,
+            extra: bool = False) -> dict:
     """Run (or skip, when unchanged) every execution; returns the provenance record written."""
     import papermill as pm
 
@@ -177,7 +204,7 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     for nb in notebooks(root):
         if only and not any(nb.name.startswith(o) or nb.stem == o for o in only):
             continue
-        for params, out_name in executions(nb, preset):
+        for params, out_name in executions(nb, preset, extra):
             fp = fingerprint(nb, params, root)
             old = previous.get(out_name)
             if not force and old and old.get("fingerprint") == fp and (out_dir / out_name).exists():
@@ -207,13 +234,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preset", choices=PRESETS, default="cpu")
     parser.add_argument("--only", nargs="*", default=(), help="notebook name prefixes to run (default: all)")
     parser.add_argument("--force", action="store_true", help="re-run notebooks even when unchanged")
+    parser.add_argument("--extra", action="store_true",
+                        help="also run the analyses beyond the paper (EXTRA_PARAMETER_SETS; outside the time budget)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    prov = run_all(args.preset, args.only, force=args.force)
-    for r in prov["notebooks"]:
-        state = "unchanged (skipped)" if r.get("skipped") else f"{r['wall_s']:.1f} s"
-        print(f"{r.get('executed', r['notebook'])}: {state}")
+    start = time.perf_counter()
+    prov = run_all(args.preset, args.only, force=args.force, extra=args.extra)
+    print(timing_markdown(prov, time.perf_counter() - start))
     return 0
+
+
+def timing_markdown(prov: dict[str, Any], total_s: float | None = None) -> str:
+    """Per-execution wall times of a provenance record as a markdown table (skipped ones marked)."""
+    lines = ["| notebook | wall time | status |", "|---|---|---|"]
+    ran = 0.0
+    for r in prov["notebooks"]:
+        wall = float(r.get("wall_s", 0.0))
+        state = "unchanged (skipped; time of its last run)" if r.get("skipped") else "ran"
+        ran += 0.0 if r.get("skipped") else wall
+        lines.append(f"| {r.get('executed') or r.get('notebook')} | {wall / 60:.1f} min ({wall:.0f} s) | {state} |")
+    lines.append(f"| executions that ran | {ran / 60:.1f} min | |")
+    if total_s is not None:
+        lines.append(f"| this invocation, wall clock | {total_s / 60:.1f} min | |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

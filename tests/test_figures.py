@@ -84,3 +84,39 @@ def test_make_figures_twice_reruns_nothing(project, monkeypatch):
     assert len(calls) == 4
     prov = json.loads((project / "results" / "provenance.json").read_text())
     assert prov["preset"] == "cpu" and "data" in prov and prov["notebooks"][0]["executed"] == "00_a.ipynb"
+
+
+def test_extra_parameter_sets_only_with_extra():
+    nb = Path("notebooks/06_lipsync_tables.ipynb")
+    assert executions(nb, "cpu") == [({"preset": "cpu"}, "06_lipsync_tables.ipynb")]
+    both = executions(nb, "cpu", extra=True)
+    assert both[1] == ({"preset": "cpu", "per_model_kappa": True}, "06_lipsync_tables-per_model_kappa=True.ipynb")
+    assert set(figures.EXTRA_PARAMETER_SETS) <= {nb.stem for nb in notebooks()}
+
+
+def test_claims_notebook_fingerprint_tracks_the_tables_it_reads(project, monkeypatch):
+    nb = project / "notebooks" / "10_claims.ipynb"
+    nb.write_text((project / "notebooks" / "00_a.ipynb").read_text())
+    tables = project / "results" / "tables"
+    tables.mkdir(parents=True)
+    (tables / "t.csv").write_text("a\n1\n")
+    base = fingerprint(nb, {"preset": "cpu"}, project)
+    (tables / "notes.md").write_text("not an input")
+    assert fingerprint(nb, {"preset": "cpu"}, project) == base
+    (tables / "t.csv").write_text("a\n2\n")
+    assert fingerprint(nb, {"preset": "cpu"}, project) != base
+    # the same notebook under another name does not read tables
+    other = project / "notebooks" / "00_a.ipynb"
+    before = fingerprint(other, {"preset": "cpu"}, project)
+    (tables / "t.csv").write_text("a\n3\n")
+    assert fingerprint(other, {"preset": "cpu"}, project) == before
+
+
+def test_timing_markdown_sums_only_what_ran():
+    prov = {"notebooks": [{"executed": "a.ipynb", "wall_s": 120.0, "skipped": False},
+                          {"executed": "b.ipynb", "wall_s": 600.0, "skipped": True}]}
+    text = figures.timing_markdown(prov, 130.0)
+    assert "| a.ipynb | 2.0 min (120 s) | ran |" in text
+    assert "skipped" in text.splitlines()[3]
+    assert "| executions that ran | 2.0 min | |" in text
+    assert "2.2 min" in text
