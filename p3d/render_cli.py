@@ -8,6 +8,10 @@ lips and the MTM lip vertices highlighted (``--highlight``), optionally the per-
 one sequence as a colour map (``--error-against GT``). H.264 mp4 with AAC audio
 (:func:`p3d.viz.compare.render_comparison`).
 
+Frame rates: ``--fps 60,30,30`` gives one rate per ``--seq`` (e.g. VOCASET's 60 fps ground truth beside
+30 fps predictions); the video runs at the lowest and faster sequences keep every k-th frame (integer
+ratios only, as the official VOCASET protocol downsamples). One value applies to all.
+
 Frame counts: sequences of different lengths are cut to the shortest, with a warning; ``--strict``
 refuses them instead, and also refuses an audio track whose duration differs from the video's by
 more than one frame (without ``--strict`` that is a warning).
@@ -44,7 +48,8 @@ def register(subparsers: Any) -> None:
                    help="vertex sequences (.npy, (T, V, 3) or (T, V*3)), one panel each, left to right")
     p.add_argument("--audio", type=Path, help="sound track (.wav or any format soundfile reads)")
     p.add_argument("--labels", help="comma-separated panel captions (default: the file names)")
-    p.add_argument("--fps", type=float, default=30.0, help="frame rate of the sequences (default 30)")
+    p.add_argument("--fps", default="30", help="frame rate of the sequences: one value, or one per --seq "
+                                               "comma-separated, e.g. 60,30,30 (default 30)")
     p.add_argument("--topology", help="topology name or file (e.g. synth-face, flame, a .npz): regions to "
                                       "highlight, vertex count check, faces if it has them")
     p.add_argument("--faces", type=Path, help="triangles: a .ply mesh of the topology or an (F, 3) integer .npy")
@@ -80,6 +85,41 @@ def load_faces(path: Path) -> np.ndarray:
     raise InputError(f"--faces {path}: expected a .ply or .npy file")
 
 
+def parse_fps(text: str | float, n: int) -> list[float]:
+    """``--fps``: one rate for all ``n`` sequences, or ``n`` comma-separated rates (frames per second)."""
+    from p3d.viz.compare import check_fps
+
+    parts = [x.strip() for x in str(text).split(",") if x.strip()]
+    try:
+        values = [float(x) for x in parts]
+    except ValueError:
+        raise InputError(f"--fps {text!r}: expected numbers, e.g. 30 or 60,30,30") from None
+    if len(values) == 1:
+        values = values * n
+    if len(values) != n:
+        raise InputError(f"--fps {text!r}: {len(values)} rates for {n} --seq files (give one, or one per file)")
+    try:
+        return [check_fps(v) for v in values]
+    except InputError as exc:
+        raise InputError(f"--fps: {exc}") from None
+
+
+def to_common_rate(seqs: list[np.ndarray], rates: list[float], labels: list[str]) -> tuple[list[np.ndarray], float]:
+    """Bring sequences to the lowest rate by keeping every k-th frame (k = rate / lowest, an integer).
+
+    seqs: (T_i, V, 3) arrays at ``rates[i]`` fps. Returns the decimated arrays and the common rate.
+    """
+    low = min(rates)
+    out = []
+    for seq, rate, label in zip(seqs, rates, labels):
+        k = rate / low
+        if abs(k - round(k)) > 1e-6:
+            raise InputError(f"--fps: {label} at {rate:g} fps is not an integer multiple of {low:g} fps; "
+                             "resample it first")
+        out.append(seq[:: int(round(k))])
+    return out, low
+
+
 def run(args: argparse.Namespace) -> int:
     from p3d.io import load_vertices
     from p3d.viz.compare import render_comparison, resolve_topology
@@ -101,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
     if args.audio is not None and not args.audio.is_file():
         raise InputError(f"--audio {args.audio}: file not found")
     seqs = [load_vertices(p) for p in args.seq]
+    rates = parse_fps(args.fps, len(seqs))
+    seqs, args.fps = to_common_rate(seqs, rates, labels)
     n_verts = {str(p): s.shape[1] for p, s in zip(args.seq, seqs)}
     if len(set(n_verts.values())) > 1:
         raise InputError(f"--seq files have different vertex counts: {n_verts}")
@@ -110,6 +152,11 @@ def run(args: argparse.Namespace) -> int:
     if args.strict and len(set(lengths.values())) > 1:
         raise InputError(f"--strict: the sequences have different frame counts {lengths}")
     n_frames = min(lengths.values())
+    longest = max(lengths.values())
+    if len(set(rates)) == 1 and n_frames and longest / n_frames > 1.9 and abs(longest / n_frames - round(longest / n_frames)) < 0.1:
+        log.warning("frame counts %s differ by a factor of about %d: if the sequences have different frame "
+                    "rates (e.g. 60 fps ground truth, 30 fps predictions), give one per file: --fps 60,30,...",
+                    lengths, round(longest / n_frames))
     if args.audio is not None:
         import soundfile as sf
 

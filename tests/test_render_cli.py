@@ -114,3 +114,21 @@ def test_nan_and_mismatched_vertices(files, tmp_path, capsys):
     assert "NaN" in capsys.readouterr().err
     assert render("--seq", a, small, "--faces", tmp_path / "x.npy", "--out", tmp_path / "o.mp4") == EXIT_BAD_INPUT
     assert "different vertex counts" in capsys.readouterr().err
+
+
+def test_per_sequence_frame_rates(files, tmp_path, caplog):
+    """VOCASET-style 60 fps GT beside 30 fps predictions: every second GT frame, no truncation."""
+    _, b, wav = files
+    gt60 = tmp_path / "gt60.npy"
+    np.save(gt60, talking(20))
+    out = tmp_path / "rates.mp4"
+    assert render("--seq", gt60, b, "--audio", wav, "--fps", "60,30", "--topology", "synth-face", "--out", out) == 0
+    assert probe_mp4(out)["n_frames"] == 10 and "cut to the shortest" not in caplog.text
+    # one rate for both: the factor-of-two mismatch is named in the warning
+    caplog.clear()
+    assert render("--seq", gt60, b, "--topology", "synth-face", "--out", tmp_path / "same.mp4") == 0
+    assert "--fps 60,30" in caplog.text
+    for bad in ("60,29", "60,30,30", "abc", "0"):
+        assert render("--seq", gt60, b, "--fps", bad, "--topology", "synth-face",
+                      "--out", tmp_path / "bad.mp4") == EXIT_BAD_INPUT, bad
+    assert not (tmp_path / "bad.mp4").exists()
