@@ -111,3 +111,12 @@ def test_update_readme_replaces_only_the_marked_block(tmp_path):
     assert not claims.update_readme(plain, "x") and plain.read_text() == "no markers"
     df = assess(tmp_path)
     assert claims.summary_markdown(df).count("\n") == len(CLAIMS) + 1
+
+
+def test_update_readme_named_blocks(tmp_path):
+    start, end = claims.readme_markers("timing")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"a\n{claims.README_START}\nc\n{claims.README_END}\n{start}\nt\n{end}\n")
+    assert claims.update_readme(readme, "T2", name="timing")
+    text = readme.read_text()
+    assert f"{start}\nT2\n{end}" in text and f"{claims.README_START}\nc\n{claims.README_END}" in text
