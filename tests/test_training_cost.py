@@ -94,3 +94,16 @@ def test_bad_input(voca, critic_ckpt, tmp_path):
         iteration_cost("faceformer", "smoke", voca, steps=0)
     with pytest.raises(InputError, match="lack the columns"):
         table_s8({"model": ["faceformer"]})
+
+
+def test_cached_setting_uses_the_on_disk_speech_cache(voca, critic_ckpt, tmp_path):
+    cache = tmp_path / "speech_cache"
+    first = iteration_cost("faceformer", "smoke", voca, critic_ckpt, settings=["cache"], steps=1, warmup=0,
+                           isolate=False, speech_cache_dir=cache)
+    files = sorted(p for p in cache.rglob("*") if p.is_file())
+    assert files, "the cached setting should fill the on-disk cache"
+    stamps = [p.stat().st_mtime_ns for p in files]
+    again = iteration_cost("faceformer", "smoke", voca, critic_ckpt, settings=["cache"], steps=1, warmup=0,
+                           isolate=False, speech_cache_dir=cache)
+    assert [p.stat().st_mtime_ns for p in files] == stamps      # read, not rewritten
+    assert again["mean_frames"] == first["mean_frames"]

@@ -98,6 +98,7 @@ class CostRequest:
     seed: int = 0
     threads: int | None = None
     device: str = "cpu"
+    speech_cache_dir: str | None = None
 
 
 def iteration_cost(
@@ -116,6 +117,7 @@ def iteration_cost(
     threads: int | None = None,
     device: str = "cpu",
     isolate: bool = True,
+    speech_cache_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, list[Any]]:
     """Seconds per training iteration and peak memory of ``model_name`` without / with the perceptual loss.
 
@@ -134,6 +136,9 @@ def iteration_cost(
         device: ``cpu``, ``cuda`` or ``auto``.
         isolate: measure each setting in a fresh Python subprocess (clean peak memory; default), or in
             this process (faster to start; memory then reflects earlier settings too).
+        speech_cache_dir: the ``cache`` setting reads (and fills) the on-disk speech-embedding cache there
+            (:class:`p3d.train.talker.SpeechEmbeddingCache`, the one training runs use) instead of embedding
+            every clip's speech before the first iteration; set-up only, the timed iterations are the same.
 
     Returns:
         Columns of a tidy table (``pandas.DataFrame(result)``), one row per setting: ``model``, ``preset``,
@@ -166,7 +171,8 @@ def iteration_cost(
     for s in settings:
         req = CostRequest(model_name, preset, tuple(str(Path(d).resolve()) for d in dirs), s, critic,
                           None if critic_ckpt is None else str(Path(critic_ckpt).resolve()), loss_weight,
-                          int(steps), int(warmup), int(seed), threads, device)
+                          int(steps), int(warmup), int(seed), threads, device,
+                          None if speech_cache_dir is None else str(Path(speech_cache_dir).resolve()))
         log.info("iteration cost: %s/%s, %s", model_name, preset, SETTING_LABELS[s])
         rows.append(_run_isolated(req) if isolate else measure(req))
     base = next((r["time_s"] for r in rows if r["setting"] == "none"), None)
@@ -191,7 +197,8 @@ def measure(req: CostRequest) -> dict[str, Any]:
     with_loss = req.setting != "none"
     job = build(req.model_name, req.preset, list(req.train_dirs), critic=req.critic if with_loss else "none",
                 critic_checkpoint=req.critic_ckpt if with_loss else None, loss_weight=req.loss_weight,
-                cache=req.setting != "nocache", seed=req.seed, device=req.device)
+                cache=req.setting != "nocache", seed=req.seed, device=req.device,
+                speech_cache_dir=req.speech_cache_dir if req.setting == "cache" else None)
     model, data, cfg, params = job.model, job.data, job.cfg, job.params
     dev = next(model.parameters()).device
     cuda = dev.type == "cuda"
