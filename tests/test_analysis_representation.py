@@ -187,3 +187,59 @@ def test_raw_features_control(corpus):
     np.testing.assert_allclose(np.linalg.norm(e["speech"], axis=1), 1.0, atol=1e-5)
     with pytest.raises(InputError, match="vertex_mean"):
         raw_features(ds.n_vertices, np.zeros(3))
+
+
+def test_fit_projection_keeps_separated_clusters_apart_and_removes_the_modality_gap():
+    from p3d.analysis.representation import fit_projection, group_centroids, projected_separation
+
+    rng = np.random.default_rng(0)
+    d = 16
+    a, b = np.zeros(d), np.zeros(d)
+    a[0], b[0] = 3.0, -3.0
+    groups = np.repeat(["a", "b"], 30).astype(object)
+    speech = np.concatenate([a + 0.1 * rng.normal(size=(30, d)), b + 0.1 * rng.normal(size=(30, d))])
+    gap = np.zeros(d)
+    gap[1] = 10.0  # a constant mesh offset larger than the cluster split
+    mesh = speech + gap + 0.1 * rng.normal(size=speech.shape)
+    proj = fit_projection({"speech": speech, "mesh": mesh})
+    pts = np.concatenate([proj.transform(speech, "speech"), proj.transform(mesh, "mesh")])
+    g2 = np.concatenate([groups, groups])
+    assert projected_separation(pts, g2) > 0.8
+    c = group_centroids(pts, g2)
+    assert np.linalg.norm(c["a"] - c["b"]) > 5.0
+    assert abs(proj.components[0] @ np.eye(d)[0]) > 0.99  # the cluster axis, not the gap, comes first
+    pooled = fit_projection({"speech": speech, "mesh": mesh}, center_each=False)
+    assert abs(pooled.components[0] @ np.eye(d)[1]) > 0.99  # without per-modality centring the gap wins
+    with pytest.raises(InputError, match="modality"):
+        proj.transform(speech, "video")
+    with pytest.raises(InputError, match="NaN"):
+        fit_projection({"speech": np.full((3, d), np.nan)})
+
+
+def test_level_means_arrow_direction_and_missing_levels():
+    from p3d.analysis.representation import level_means
+
+    levels = np.array([1, 2, 3, 1, 3, 1, -1])
+    ids = np.array(["x", "x", "x", "y", "y", "y", "y"])
+    pts = np.array([[0, 0], [1, 0], [2, 0], [0, 1], [4, 1], [2, 1], [99, 99]], dtype=float)
+    r = level_means(pts, levels, ids)
+    assert r["levels"].tolist() == [1, 2, 3] and r["identities"].tolist() == ["x", "y"]
+    np.testing.assert_allclose(r["overall"], [[2 / 3, 2 / 3], [1, 0], [3, 0.5]])
+    np.testing.assert_allclose(r["per_identity"][1, 0], [1, 1])
+    assert np.isnan(r["per_identity"][1, 1]).all()  # y has no level 2
+    assert (r["overall"][-1] - r["overall"][0])[0] > 0  # low -> high points along +x
+    with pytest.raises(InputError, match="two intensity levels"):
+        level_means(pts, np.ones(7, dtype=int), ids)
+
+
+def test_offset_trajectories_peak_at_zero_for_the_oracle(corpus):
+    from p3d.analysis.representation import offset_trajectories
+
+    ds = SpeechMeshWindows(corpus, "test")
+    r = offset_trajectories(OracleCritic(), ds, offsets=range(-3, 4), n_windows=2)
+    assert r["speech"].shape == (2, 5) and r["mesh"].shape == (2, 7, 5) and r["cosine"].shape == (2, 7)
+    np.testing.assert_allclose(r["cosine"], np.einsum("wd,wod->wo", r["speech"], r["mesh"]), atol=1e-6)
+    assert np.all(r["start"] >= 3)
+    assert r["cosine"].mean(axis=0).argmax() == 3  # offset 0
+    with pytest.raises(InputError, match="no clip"):
+        offset_trajectories(OracleCritic(), ds, offsets=range(-500, 501))

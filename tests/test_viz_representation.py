@@ -60,3 +60,29 @@ def test_training_curves(tmp_path):
         plot_training_curves(csv, ["nope"])
     with pytest.raises(InputError, match="no metrics file"):
         plot_training_curves(tmp_path / "absent.csv")
+
+
+def test_fig1b_three_panels_arrows_and_validation():
+    from p3d.viz.representation import plot_fig1b
+
+    rng = np.random.default_rng(0)
+    cloud = {"points": rng.normal(size=(40, 2)), "group": np.array(["aj", "m", "", "s,z"] * 10, dtype=object),
+             "modality": np.repeat(["speech", "mesh"], 20)}
+    centroids = {"aj": np.array([0.0, 1.0]), "m": np.array([1.0, 0.0]), "s,z": np.array([-1.0, 0.0])}
+    levels = {"levels": np.array([1, 2, 3]), "overall": np.array([[0, 0], [0.1, 0.1], [0.2, 0.2]]),
+              "per_identity": np.array([[[0, 0], [np.nan, np.nan], [0.3, 0.1]]])}
+    offs = np.arange(-2, 3)
+    traj = {"offsets": offs, "cosine": np.array([[0.1, 0.3, 0.5, 0.3, 0.1]]),
+            "mean": pd.DataFrame({"offset": offs, "mean": [0.1, 0.2, 0.4, 0.2, 0.1]})}
+    fig = plot_fig1b(cloud, centroids, levels, traj)
+    assert len(fig.axes) == 3
+    ax_b = fig.axes[1]
+    assert {t.get_text() for t in ax_b.get_legend().get_texts()} >= {"level 1 (low)", "level 3 (high)"}
+    arrow = [a for a in ax_b.texts if a.arrow_patch is not None and a.xy[0] == 0.2][0]  # the mean arrow's head
+    assert tuple(arrow.xy) == (0.2, 0.2) and tuple(arrow.xyann) == (0.1, 0.1)  # points low -> high
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {"/aj/", "/m/", "/s,z/"}
+    assert len(fig.axes[2].get_lines()) == 3  # window, mean, zero line
+    with pytest.raises(InputError, match="cosine"):
+        plot_fig1b(cloud, centroids, levels, {"offsets": offs, "cosine": np.zeros((1, 4))})
+    with pytest.raises(InputError, match="levels"):
+        plot_fig1b(cloud, centroids, {**levels, "overall": np.zeros((2, 2))}, traj)

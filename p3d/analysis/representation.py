@@ -19,11 +19,16 @@ is a cosine similarity.
 - :func:`raw_features`: a no-learning control (flattened fbank / centred vertices) with a critic's interface.
 - :func:`phoneme_groups`: the paper's Fig. 4 phoneme groups for frame-label ids;
   :func:`phoneme_separability`: cross-validated k-NN accuracy of those groups from features.
+- Fig. 1b (the three properties in one picture): :func:`fit_projection` (a 2-D PCA of the shared space,
+  :class:`Projection2D`), :func:`group_centroids`, :func:`projected_separation` (2-D silhouette),
+  :func:`level_means` (per level and identity), :func:`offset_trajectories` (mesh windows shifted
+  against one speech window).
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -505,5 +510,161 @@ def phoneme_groups(phoneme_ids: Any, phoneme_names: Sequence[str],
     return out
 
 
-__all__ = ["embed_windows", "gt_pair_stats", "intensity_direction", "offset_similarity", "phoneme_groups", "phoneme_separability",
-           "raw_features", "retrieval_at_k", "retrieval_summary", "tsne"]
+# -- Fig. 1b: one 2-D picture of the space -------------------------------------------------------------
+@dataclass(frozen=True)
+class Projection2D:
+    """A linear 2-D projection of a shared embedding space (Fig. 1b).
+
+    ``transform(x, modality) = (x - centers[modality]) @ components.T``: each modality's rows are
+    centred by that modality's mean (removing the constant speech-mesh offset, the "modality gap",
+    which otherwise takes the first principal axis), then projected on the first two principal axes
+    of the pooled centred rows.
+
+    Attributes:
+        centers: {modality: (D,) mean row subtracted before projecting}.
+        components: (2, D) orthonormal principal axes.
+        explained_variance_ratio: (2,) share of the pooled centred variance on each axis.
+    """
+
+    centers: dict[str, np.ndarray]
+    components: np.ndarray
+    explained_variance_ratio: np.ndarray
+
+    def transform(self, features: Any, modality: str) -> np.ndarray:
+        """(..., D) features of ``modality`` -> (..., 2) coordinates."""
+        if modality not in self.centers:
+            raise InputError(f"modality: expected one of {sorted(self.centers)}, got {modality!r}")
+        x = np.asarray(features, dtype=np.float64)
+        if x.shape[-1] != self.components.shape[1]:
+            raise InputError(f"features: expected {self.components.shape[1]} columns, got shape {x.shape}")
+        return (x - self.centers[modality]) @ self.components.T
+
+
+def fit_projection(features: Mapping[str, Any], *, center_each: bool = True, seed: int = 0) -> Projection2D:
+    """Fit a :class:`Projection2D` (PCA, scikit-learn, one thread) on the rows of every modality.
+
+    Args:
+        features: {modality: (N_m, D) embeddings}, e.g. ``{"speech": ..., "mesh": ...}`` of the same windows.
+        center_each: centre each modality by its own mean (default); otherwise all by the pooled mean.
+        seed: PCA random state (the full SVD is deterministic anyway).
+    """
+    from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits
+
+    if not features:
+        raise InputError("features: expected at least one modality")
+    arrays = {}
+    for name, f in features.items():
+        x = np.asarray(f, dtype=np.float64)
+        if x.ndim != 2 or x.shape[0] < 2:
+            raise InputError(f"features[{name!r}]: expected an (N, D) array with N >= 2, got shape {x.shape}")
+        if not np.isfinite(x).all():
+            raise InputError(f"features[{name!r}]: holds NaN or inf values")
+        arrays[name] = x
+    dims = {x.shape[1] for x in arrays.values()}
+    if len(dims) != 1 or dims.pop() < 2:
+        raise InputError(f"features: expected one dimension D >= 2 for all modalities, got "
+                         f"{ {k: v.shape for k, v in arrays.items()} }")
+    pooled_mean = np.concatenate(list(arrays.values())).mean(axis=0)
+    centers = {k: (x.mean(axis=0) if center_each else pooled_mean) for k, x in arrays.items()}
+    pooled = np.concatenate([x - centers[k] for k, x in arrays.items()])
+    with threadpool_limits(1):
+        pca = PCA(n_components=2, svd_solver="full", random_state=seed).fit(pooled)
+    # fold PCA's own (near-zero) mean into the centres so that transform is one affine map
+    centers = {k: c + pca.mean_ for k, c in centers.items()}
+    return Projection2D(centers, pca.components_.copy(), pca.explained_variance_ratio_.copy())
+
+
+def group_centroids(points: Any, groups: Any) -> dict[str, np.ndarray]:
+    """{group: (2,) mean of its rows} for the non-empty groups of (N,) ``groups`` (sorted by name)."""
+    pts = np.asarray(points, dtype=np.float64)
+    g = np.asarray(groups, dtype=object)
+    if pts.ndim != 2 or len(pts) != len(g):
+        raise InputError(f"points / groups: expected (N, K) and (N,), got {pts.shape} and {g.shape}")
+    return {str(name): pts[g == name].mean(axis=0) for name in sorted(set(g.tolist()) - {""})}
+
+
+def projected_separation(points: Any, groups: Any) -> float:
+    """Silhouette score (Euclidean, scikit-learn) of the non-empty ``groups`` in the 2-D ``points``:
+    1 = tight separated clusters, about 0 = overlapping, < 0 = rows nearer another group."""
+    from sklearn.metrics import silhouette_score
+
+    pts = np.asarray(points, dtype=np.float64)
+    g = np.asarray(groups, dtype=object)
+    keep = g != ""
+    if len(set(g[keep].tolist())) < 2:
+        raise InputError("groups: need at least two non-empty groups")
+    return float(silhouette_score(pts[keep], g[keep].astype(str)))
+
+
+def level_means(features: Any, levels: Any, identities: Any) -> dict[str, Any]:
+    """Mean feature of every intensity level, overall and per identity (Fig. 1b's intensity arrows).
+
+    Args:
+        features: (N, ...) features (embeddings (N, D) or projected points (N, 2)).
+        levels: (N,) intensity levels; rows with a level < 0 are ignored.
+        identities: (N,) identity of each row.
+
+    Returns:
+        ``levels`` (L,) sorted; ``identities`` (I,) sorted; ``overall`` (L, ...) level means over all rows;
+        ``per_identity`` (I, L, ...) with NaN where an identity has no row of a level.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    lv, ids = np.asarray(levels), np.asarray(identities)
+    if x.ndim < 1 or lv.shape != (len(x),) or ids.shape != (len(x),):
+        raise InputError(f"features / levels / identities: expected N rows each, got {x.shape}, {lv.shape}, "
+                         f"{ids.shape}")
+    valid = lv >= 0
+    uniq, who = np.unique(lv[valid]), np.unique(ids[valid])
+    if uniq.size < 2:
+        raise InputError(f"levels: need at least two intensity levels, got {uniq.tolist()}")
+    overall = np.stack([x[lv == u].mean(axis=0) for u in uniq])
+    per = np.full((len(who), len(uniq)) + x.shape[1:], np.nan)
+    for i, ident in enumerate(who):
+        for j, u in enumerate(uniq):
+            sel = (ids == ident) & (lv == u)
+            if sel.any():
+                per[i, j] = x[sel].mean(axis=0)
+    return {"levels": uniq, "identities": who, "overall": overall, "per_identity": per}
+
+
+def offset_trajectories(model: Any, dataset: Any, offsets: Iterable[int] = range(-10, 11), n_windows: int = 3
+                        ) -> dict[str, Any]:
+    """Embeddings of one speech window and of the mesh (stage 1: video) windows shifted by ``offsets``
+    frames, for ``n_windows`` windows (Fig. 1b's temporal-sensitivity trajectories).
+
+    The windows are the middle windows of ``n_windows`` evenly spaced clips of ``dataset`` (a
+    :class:`p3d.windows.ClipWindows`) long enough for every offset. Offset > 0: the visual window starts
+    later than the speech window.
+
+    Returns:
+        ``offsets`` (O,); ``speech`` (W, D); ``mesh`` (W, O, D) unit embeddings; ``cosine`` (W, O)
+        speech-mesh cosine similarity; ``clip`` (W,) stems; ``start`` (W,) speech window starts (frames).
+    """
+    offs = np.asarray([int(o) for o in offsets], dtype=np.int64)
+    if offs.size == 0 or n_windows < 1:
+        raise InputError(f"offsets / n_windows: expected offsets and n_windows >= 1, got {offs.tolist()}, {n_windows}")
+    _, _, key, _ = _encoders(model)
+    lo, hi = int(min(0, offs.min())), int(max(0, offs.max()))
+    long_enough = [ci for ci in range(dataset.n_clips) if dataset.n_pairs[ci] > hi - lo]
+    if not long_enough:
+        raise InputError(f"dataset: no clip has {hi - lo + 1} windows for offsets {lo}..{hi}")
+    chosen = [long_enough[i] for i in _subset(len(long_enough), n_windows)]
+    speech, mesh, starts = [], [], []
+    with _EvalMode(model):
+        for ci in chosen:
+            n = dataset.n_pairs[ci]
+            start = min(max(n // 2, -lo), n - 1 - hi)
+            batch = dataset.batch([(ci, start)] + [(ci, start + int(o)) for o in offs])
+            s, o = _embed_batch(model, batch)
+            speech.append(s[0])
+            mesh.append(o[1:])
+            starts.append(start)
+    sp, me = np.stack(speech), np.stack(mesh)
+    return {"offsets": offs, "speech": sp, key: me, "cosine": np.einsum("wd,wod->wo", sp, me),
+            "clip": np.asarray([dataset.clips[ci].stem for ci in chosen]), "start": np.asarray(starts)}
+
+
+__all__ = ["Projection2D", "embed_windows", "fit_projection", "group_centroids", "gt_pair_stats", "intensity_direction",
+           "level_means", "offset_similarity", "offset_trajectories", "phoneme_groups", "phoneme_separability",
+           "projected_separation", "raw_features", "retrieval_at_k", "retrieval_summary", "tsne"]

@@ -11,6 +11,8 @@ Inputs are the outputs of :mod:`p3d.analysis.representation`; every function ret
   low->high direction and the first orthogonal principal axis (Fig. 5b).
 - :func:`plot_pair_boxes`: box plots of per-window loss / GT-pair cosine, train vs test, per model
   (Figs. S6, S7).
+- :func:`plot_fig1b`: Fig. 1b drawn from a learned space: phoneme clusters, the intensity direction and
+  temporal sensitivity in one 2-D projection (three panels).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from p3d.errors import InputError
 
@@ -142,3 +145,129 @@ def plot_pair_boxes(frames: Mapping[str, Any], value: str, *, ylabel: str = "", 
     if title:
         ax.set_title(title)
     return fig
+
+
+def plot_fig1b(cloud: Mapping[str, Any], centroids: Mapping[str, Any], levels: Mapping[str, Any],
+               trajectories: Mapping[str, Any], *, axis_labels: tuple[str, str] = ("PC 1", "PC 2"),
+               level_names: Mapping[int, str] | None = None, other: str = "mesh", title: str = "",
+               max_points: int = 3000, seed: int = 0) -> Figure:
+    """Fig. 1b from real embeddings: three panels in one 2-D projection (arbitrary units, the
+    projection's coordinates, e.g. :class:`p3d.analysis.representation.Projection2D`).
+
+    Args:
+        cloud: ``{"points": (N, 2), "group": (N,) str ("" = no group), "modality": (N,) "speech" or other}``.
+        centroids: {group: (2,) centroid of the group's points} (:func:`~p3d.analysis.representation.group_centroids`).
+        levels: projected level means (:func:`~p3d.analysis.representation.level_means` of (N, 2) points):
+            ``levels`` (L,), ``overall`` (L, 2), ``per_identity`` (I, L, 2) (NaN rows allowed).
+        trajectories: ``offsets`` (O,) frames; ``cosine`` (W, O) full-space cosine similarity of W speech
+            windows with their visual windows shifted by each offset
+            (:func:`~p3d.analysis.representation.offset_trajectories`); optional ``mean``: a table with
+            ``offset``, ``mean`` (and ``ci_low``/``ci_high``) columns
+            (:func:`~p3d.analysis.representation.offset_similarity`).
+
+    Panels: (a) the cloud by phoneme group (circles speech, squares ``other``) with group centroids;
+    (b) level means from the lowest to the highest level, one thin arrow per identity and a thick mean
+    arrow, over the group centroids (zoomed on the arrows); (c) cosine similarity against offset for each
+    window and the mean. Panel (c) is not in the projection: two axes of a D-dimensional space do not
+    keep cosine similarity, and a shifted-window trajectory drawn there misleads.
+    """
+    pts = np.asarray(cloud["points"], dtype=float)
+    grp = np.asarray(cloud["group"], dtype=object)
+    mod = np.asarray(cloud["modality"])
+    if pts.ndim != 2 or pts.shape[1] != 2 or not (len(pts) == len(grp) == len(mod)) or len(pts) == 0:
+        raise InputError(f"cloud: expected (N, 2) points with N groups and modalities, got {pts.shape}, "
+                         f"{grp.shape}, {mod.shape}")
+    overall = np.asarray(levels["overall"], dtype=float)
+    per_id = np.asarray(levels["per_identity"], dtype=float)
+    lv = np.asarray(levels["levels"])
+    if overall.shape != (len(lv), 2) or per_id.ndim != 3 or per_id.shape[1:] != (len(lv), 2) or len(lv) < 2:
+        raise InputError(f"levels: expected overall (L, 2) and per_identity (I, L, 2) with L >= 2, got "
+                         f"{overall.shape} and {per_id.shape}")
+    offs = np.asarray(trajectories["offsets"])
+    cos_in = np.asarray(trajectories["cosine"], dtype=float)
+    if offs.ndim != 1 or len(offs) == 0 or cos_in.ndim != 2 or cos_in.shape[1] != len(offs):
+        raise InputError(f"trajectories: expected offsets (O,) and cosine (W, O), got {offs.shape} and {cos_in.shape}")
+    names = level_names or {1: "low", 2: "medium", 3: "high"}
+
+    fig = Figure(figsize=(15, 5.2), layout="constrained")
+    ax_a, ax_b, ax_c = fig.subplots(1, 3)
+    # (a) phoneme groups
+    keep = np.random.default_rng(seed).permutation(len(pts))[:max_points]
+    p, g, m = pts[keep], grp[keep], mod[keep]
+    bg = g == ""
+    ax_a.scatter(p[bg, 0], p[bg, 1], s=3, c="0.85", lw=0)
+    for name, color in GROUP_COLORS.items():
+        for modality, marker in (("speech", "o"), (other, "s")):
+            sel = (g == name) & (m == modality)
+            if sel.any():
+                ax_a.scatter(p[sel, 0], p[sel, 1], s=10, c=color, marker=marker, lw=0, alpha=0.55)
+    _centroid_labels(ax_a, centroids, size=11, alpha=1.0)
+    ax_a.set_title("(a) phoneme groups (label = group centroid)\ncircles: speech, squares: " + other, fontsize=10)
+
+    # (b) intensity direction
+    _centroid_labels(ax_b, centroids, size=9, alpha=0.45)
+    for row in per_id:
+        ok = np.isfinite(row).all(axis=1)
+        if ok.sum() >= 2:
+            r = row[ok]
+            ax_b.plot(r[:, 0], r[:, 1], color="0.55", lw=0.8)
+            ax_b.annotate("", xy=r[-1], xytext=r[-2], arrowprops={"arrowstyle": "->", "color": "0.45", "lw": 0.8})
+    level_colors = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:green"]
+    ax_b.plot(overall[:, 0], overall[:, 1], color="k", lw=2.2, zorder=3)
+    ax_b.annotate("", xy=overall[-1], xytext=overall[-2], zorder=4,
+                  arrowprops={"arrowstyle": "-|>", "color": "k", "lw": 2.2, "mutation_scale": 18})
+    for i, level in enumerate(lv):
+        ax_b.scatter(*overall[i], s=90, color=level_colors[i % len(level_colors)], edgecolor="k", zorder=5,
+                     label=f"level {level} ({names.get(int(level), level)})")
+    ax_b.plot([], [], color="0.55", lw=0.8, label=f"one identity ({len(per_id)})")
+    ax_b.legend(frameon=False, fontsize=8, loc="best")
+    _zoom(ax_b, np.concatenate([per_id.reshape(-1, 2), overall]), centroids)
+    ax_b.set_title("(b) intensity: level means, low -> high\n(thick: all identities)", fontsize=10)
+
+    # (c) temporal sensitivity, in the full space: a 2-D projection does not keep cosine similarity
+    cos = np.asarray(trajectories["cosine"], dtype=float)
+    for w in range(len(cos)):
+        ax_c.plot(offs, cos[w], lw=1, alpha=0.7, label=f"window {w + 1}")
+    mean = trajectories.get("mean")
+    if mean is not None:
+        ax_c.plot(mean["offset"], mean["mean"], color="k", lw=2.4, label="mean over test clips")
+        if "ci_low" in mean and np.isfinite(np.asarray(mean["ci_low"], dtype=float)).any():
+            ax_c.fill_between(mean["offset"], mean["ci_low"], mean["ci_high"], color="k", alpha=0.15, lw=0)
+    ax_c.axvline(0, color="k", lw=0.8, ls=":")
+    ax_c.set_xlabel(f"{other} offset (frames; > 0: {other} later)")
+    ax_c.set_ylabel(f"cosine similarity (speech, {other})")
+    ax_c.legend(frameon=False, fontsize=8, loc="best")
+    ax_c.set_title(f"(c) timing: {other} window shifted against speech\n(full-dimensional cosine)", fontsize=10)
+    for ax in (ax_a, ax_b):
+        ax.set_xlabel(axis_labels[0])
+        ax.set_ylabel(axis_labels[1])
+        ax.set_aspect("equal", adjustable="box")
+    handles = [Line2D([], [], marker="o", ls="", color=c, label=f"/{n}/") for n, c in GROUP_COLORS.items()
+               if n in centroids]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _centroid_labels(ax: Any, centroids: Mapping[str, Any], *, size: float, alpha: float) -> None:
+    from matplotlib import patheffects
+
+    for name, c in centroids.items():
+        c = np.asarray(c, dtype=float)
+        ax.scatter(*c, s=size * 9, marker="X", color=GROUP_COLORS.get(name, "0.4"), edgecolor="k", lw=0.5,
+                   alpha=alpha, zorder=3)
+        ax.annotate(f"/{name}/", c, xytext=(4, 3), textcoords="offset points", fontsize=size, alpha=alpha,
+                    color=GROUP_COLORS.get(name, "0.3"), fontweight="bold", zorder=3,
+                    path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
+
+
+def _zoom(ax: Any, data: np.ndarray, centroids: Mapping[str, Any]) -> None:
+    """Axis limits around ``data`` (finite rows) and the centroids, with a margin."""
+    pts = [data[np.isfinite(data).all(axis=1)]] + [np.asarray(c, dtype=float)[None] for c in centroids.values()]
+    allp = np.concatenate(pts)
+    lo, hi = allp.min(axis=0), allp.max(axis=0)
+    pad = 0.08 * max(float((hi - lo).max()), 1e-9)
+    ax.set_xlim(lo[0] - pad, hi[0] + pad)
+    ax.set_ylim(lo[1] - pad, hi[1] + pad)
