@@ -74,13 +74,15 @@ def pipeline_diagram(preset: str = "paper", n_vertices: int = 5023) -> Figure:
     _box(c, 3.0, 6.4, 3.0, 1.6, "talking-head model\nFaceFormer |\nCodeTalker | SelfTalk", "model")
     _box(c, 3.0, 1.8, 3.0, 1.6, "generated vertices\n5-frame windows, stride 1", "mesh")
     _box(c, 0.2, 1.8, 2.2, 1.6, "E_s (cached\nper clip)", "speech", frozen=True)
-    _box(c, 6.7, 1.8, 3.1, 1.6, "E_m (frozen)\nInfoNCE over\nbatches of 80", "loss", frozen=True)
+    _box(c, 6.7, 1.8, 3.1, 1.6, "E_m + InfoNCE over\nbatches of 80", "loss", frozen=True)
     _box(c, 6.7, 6.4, 3.1, 1.6, "L = L_model\n+ w L_percp", "loss")
     _arrow(c, (2.4, 7.2), (3.0, 7.2))
     _arrow(c, (4.5, 6.4), (4.5, 3.4))
     _arrow(c, (6.0, 2.6), (6.7, 2.6))
     _arrow(c, (1.3, 6.4), (1.3, 3.4))
-    _arrow(c, (2.4, 2.0), (6.7, 2.0))
+    # E_s -> loss, routed below the generated-vertices box
+    c.plot([1.3, 1.3, 7.4], [1.8, 1.1, 1.1], color="k", lw=0.8)
+    _arrow(c, (7.4, 1.1), (7.4, 1.8))
     _arrow(c, (8.2, 3.4), (8.2, 6.4))
     c.text(5.0, 0.4, f"sizes: preset `{preset}`", ha="center", fontsize=8)
     return fig
