@@ -120,3 +120,16 @@ def test_update_readme_named_blocks(tmp_path):
     assert claims.update_readme(readme, "T2", name="timing")
     text = readme.read_text()
     assert f"{start}\nT2\n{end}" in text and f"{claims.README_START}\nc\n{claims.README_END}" in text
+
+
+def test_plrs_people_reads_the_paired_difference(tmp_path):
+    pd.DataFrame([("plrs", "pooled", 0.51, 0.47, 0.55, 100, 10), ("lve", "pooled", 0.44, 0.39, 0.49, 100, 10)],
+                 columns=["metric", "scope", "rho", "ci_low", "ci_high", "n_sequences", "n_clips"]
+                 ).to_csv(tmp_path / "metric_validation_spearman.csv", index=False)
+    df = assess(tmp_path).set_index("key")
+    assert df.loc["plrs-people", "verdict"] == "not testable here"
+    assert "does not separate" in df.loc["plrs-people", "p3d"]          # overlapping CIs, no paired test
+    pd.DataFrame({"finding": ["PLRS minus LVE, rho with the oracle (pooled, same rows, paired clip bootstrap): "
+                              "+0.07 [+0.01, +0.13]."]}).to_csv(tmp_path / "metric_validation_findings.csv", index=False)
+    text = assess(tmp_path).set_index("key").loc["plrs-people", "p3d"]
+    assert "pooled +0.07 [+0.01, +0.13]" in text and "agrees with the claim" in text
