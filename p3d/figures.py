@@ -200,7 +200,8 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     prov_path = root / "results" / "provenance.json"
     previous = _previous(prov_path, preset)
     commit = git_commit()
-    runs: dict[str, dict[str, Any]] = dict(previous)
+    # Executions not run by this invocation keep their record, marked skipped (they did not run now).
+    runs: dict[str, dict[str, Any]] = {k: {**v, "skipped": True} for k, v in previous.items()}
     for nb in notebooks(root):
         if only and not any(nb.name.startswith(o) or nb.stem == o for o in only):
             continue

@@ -120,3 +120,15 @@ def test_timing_markdown_sums_only_what_ran():
     assert "skipped" in text.splitlines()[3]
     assert "| executions that ran | 2.0 min | |" in text
     assert "2.2 min" in text
+
+
+def test_records_of_executions_not_run_now_are_marked_skipped(project, monkeypatch):
+    monkeypatch.setattr("papermill.execute_notebook",
+                        lambda src, dst, parameters, **kw: Path(dst).write_text(Path(src).read_text()))
+    monkeypatch.setattr(figures, "EXTRA_PARAMETER_SETS", {"00_a": [{"x": 1}]})
+    first = figures.run_all("cpu", extra=True)
+    assert [r["skipped"] for r in first["notebooks"]] == [False, False]
+    second = figures.run_all("cpu", force=True)          # the extra execution is not part of this run
+    by_name = {r["executed"]: r for r in second["notebooks"]}
+    assert by_name["00_a.ipynb"]["skipped"] is False
+    assert by_name["00_a-x=1.ipynb"]["skipped"] is True

@@ -44,3 +44,14 @@ def test_ci_runs_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make figures" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_links_and_images_exist():
+    """Every relative link and image in the README points at a committed file (the gallery, claims, inventory)."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(((?!https?://|#)[^)\s]+)\)", readme)
+    assert any(t.startswith("figures/") for t in targets)
+    missing = [t for t in targets if not (ROOT / t).exists()]
+    assert not missing, f"README links to missing files: {missing}"
