@@ -54,6 +54,21 @@ def plot_offset_similarity(curves: Mapping[str, Any], *, title: str = "", unit: 
     return fig
 
 
+def _scatter_groups(ax: Any, pts: np.ndarray, grp: np.ndarray, mod: np.ndarray, other: str, keep: np.ndarray, *,
+                    size: float, bg_size: float, alpha: float, labels: bool) -> None:
+    """Rows ``keep`` of (N, 2) ``pts``: speech as circles, ``other`` as squares, coloured by phoneme group;
+    rows with an empty group small and grey. ``labels``: legend entries ``/group/`` on the speech rows."""
+    pts, grp, mod = pts[keep], grp[keep], mod[keep]
+    bg = grp == ""
+    ax.scatter(pts[bg, 0], pts[bg, 1], s=bg_size, c="0.85", lw=0)
+    for g, color in GROUP_COLORS.items():
+        for m, marker in (("speech", "o"), (other, "s")):
+            sel = (grp == g) & (mod == m)
+            if sel.any():
+                ax.scatter(pts[sel, 0], pts[sel, 1], s=size, c=color, marker=marker, lw=0, alpha=alpha,
+                           label=f"/{g}/" if labels and m == "speech" else None)
+
+
 def plot_tsne_groups(panels: Mapping[str, Mapping[str, Any]], *, other: str = "mesh", max_points: int = 4000,
                      seed: int = 0) -> Figure:
     """Fig. 4 / S1b: for each panel ``{name: {"points": (N, 2), "group": (N,) str, "modality": (N,) str}}``
@@ -69,16 +84,8 @@ def plot_tsne_groups(panels: Mapping[str, Mapping[str, Any]], *, other: str = "m
         pts, grp, mod = np.asarray(p["points"]), np.asarray(p["group"], dtype=object), np.asarray(p["modality"])
         if not (len(pts) == len(grp) == len(mod)):
             raise InputError(f"panel {name}: points, group and modality lengths differ")
-        keep = rng.permutation(len(pts))[:max_points]
-        pts, grp, mod = pts[keep], grp[keep], mod[keep]
-        bg = grp == ""
-        ax.scatter(pts[bg, 0], pts[bg, 1], s=2, c="0.85", lw=0)
-        for g, color in GROUP_COLORS.items():
-            for m, marker in (("speech", "o"), (other, "s")):
-                sel = (grp == g) & (mod == m)
-                if sel.any():
-                    ax.scatter(pts[sel, 0], pts[sel, 1], s=12, c=color, marker=marker, lw=0, alpha=0.8,
-                               label=f"/{g}/" if m == "speech" else None)
+        _scatter_groups(ax, pts, grp, mod, other, rng.permutation(len(pts))[:max_points], size=12, bg_size=2,
+                        alpha=0.8, labels=True)
         ax.set_title(name)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -192,15 +199,8 @@ def plot_fig1b(cloud: Mapping[str, Any], centroids: Mapping[str, Any], levels: M
     fig = Figure(figsize=(15, 5.2), layout="constrained")
     ax_a, ax_b, ax_c = fig.subplots(1, 3)
     # (a) phoneme groups
-    keep = np.random.default_rng(seed).permutation(len(pts))[:max_points]
-    p, g, m = pts[keep], grp[keep], mod[keep]
-    bg = g == ""
-    ax_a.scatter(p[bg, 0], p[bg, 1], s=3, c="0.85", lw=0)
-    for name, color in GROUP_COLORS.items():
-        for modality, marker in (("speech", "o"), (other, "s")):
-            sel = (g == name) & (m == modality)
-            if sel.any():
-                ax_a.scatter(p[sel, 0], p[sel, 1], s=10, c=color, marker=marker, lw=0, alpha=0.55)
+    _scatter_groups(ax_a, pts, grp, mod, other, np.random.default_rng(seed).permutation(len(pts))[:max_points],
+                    size=10, bg_size=3, alpha=0.55, labels=False)
     _centroid_labels(ax_a, centroids, size=11, alpha=1.0)
     ax_a.set_title("(a) phoneme groups (label = group centroid)\ncircles: speech, squares: " + other, fontsize=10)
 
