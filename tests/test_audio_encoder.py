@@ -7,12 +7,7 @@ from p3d.models.audio_encoder import (AudioEncoderConfig, Wav2Vec2Encoder, _proj
                                       linear_interpolation, time_mask_indices)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread per test
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,7 @@ SR = 16000
 FPS = 30
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread per test
 
 
 def tiny_config(**overrides) -> CodeTalkerConfig:

@@ -2,7 +2,6 @@
 the table builders, and one small end-to-end grid (critic fine-tuning, baseline, relative weight, Config 2)
 on tiny corpora at the smoke preset."""
 import json
-import pickle
 
 import numpy as np
 import pandas as pd
@@ -12,35 +11,10 @@ import torch
 from p3d import experiments as ex
 from p3d.errors import InputError
 from p3d.paths import OutputDirs
-from tiny_corpus import write_tiny_corpus
+from tiny_corpus import prefix_identities, write_tiny_corpus
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _prefix_identities(root, prefix):
-    """Rename every identity (and clip) of a tiny corpus to ``prefix + name`` (corpora trained together need
-    distinct identity names)."""
-    df = pd.read_csv(root / "clips.csv")
-    for stem in df["stem"]:
-        for sub, ext in (("vertices_npy", "npy"), ("wav", "wav"), ("labels", "npz")):
-            (root / sub / f"{stem}.{ext}").rename(root / sub / f"{prefix}{stem}.{ext}")
-    df["stem"] = prefix + df["stem"]
-    df["identity"] = prefix + df["identity"]
-    df.to_csv(root / "clips.csv", index=False)
-    with open(root / "templates.pkl", "rb") as fh:
-        templates = pickle.load(fh)
-    with open(root / "templates.pkl", "wb") as fh:
-        pickle.dump({prefix + k: v for k, v in templates.items()}, fh)
-    meta = json.loads((root / "meta.json").read_text())
-    meta["splits"] = {k: [prefix + i for i in v] for k, v in meta["splits"].items()}
-    (root / "meta.json").write_text(json.dumps(meta))
-    return root
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread per test
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +27,7 @@ def dirs(tmp_path_factory):
                       lip_video=False, seed=1)
     mead = write_tiny_corpus(data / "synth-mead", kind="mead", fps=30, identities={"train": 2, "test": 2},
                              clips_per_identity=3, seconds=1.2, levels=True, lip_video=False, seed=2)
-    _prefix_identities(mead, "m")
+    prefix_identities(mead, "m", clips=True)
     return OutputDirs(figures=base / "figures", tables=base / "tables", results=base / "results", data=base / "data",
                       runs=base / "runs").make()
 

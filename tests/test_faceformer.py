@@ -12,12 +12,7 @@ from p3d.models.talker import TalkerBatch, talker_class
 V = 12
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread per test
 
 
 def _model(**kw) -> FaceFormer:

@@ -1,9 +1,7 @@
 """Talker clip datasets: items, styles over several corpora, speech embeddings computed once, bad input."""
 import json
-import pickle
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -13,22 +11,7 @@ from p3d.models.mesh_encoder import MeshEncoderConfig
 from p3d.models.speech_mesh import SpeechMeshModel
 from p3d.models.stage1 import Stage1Config, Stage1Model
 from p3d.talker_data import TalkerClips, style_identities
-from tiny_corpus import write_tiny_corpus
-
-
-def rename_identities(root, prefix):
-    """Give a tiny corpus' identities another prefix (clips.csv, templates.pkl, meta.json)."""
-    df = pd.read_csv(root / "clips.csv")
-    df["identity"] = prefix + df["identity"]
-    df.to_csv(root / "clips.csv", index=False)
-    with open(root / "templates.pkl", "rb") as fh:
-        templates = pickle.load(fh)
-    with open(root / "templates.pkl", "wb") as fh:
-        pickle.dump({prefix + k: v for k, v in templates.items()}, fh)
-    meta = json.loads((root / "meta.json").read_text())
-    meta["splits"] = {s: [prefix + i for i in ids] for s, ids in meta["splits"].items()}
-    (root / "meta.json").write_text(json.dumps(meta))
-    return root
+from tiny_corpus import prefix_identities, write_tiny_corpus
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +24,7 @@ def voca(tmp_path_factory):
 def mead(tmp_path_factory):
     root = write_tiny_corpus(tmp_path_factory.mktemp("mead"), kind="mead", fps=30, identities={"train": 1, "test": 1},
                              clips_per_identity=2, seconds=1.0, levels=True, lip_video=False, labels=False, seed=1)
-    return rename_identities(root, "M")
+    return prefix_identities(root, "M")
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +83,7 @@ def test_bad_input(voca, tmp_path):
         TalkerClips(voca, "val")
     other = write_tiny_corpus(tmp_path / "other", kind="vocaset", fps=60, model_fps=30, n_vertices=24,
                               identities={"train": 1}, clips_per_identity=1, seconds=0.5, lip_video=False)
-    rename_identities(other, "O")
+    prefix_identities(other, "O")
     with pytest.raises(InputError, match="vertices per frame"):
         TalkerClips([voca, other])
     with pytest.raises(InputError, match="twice"):
@@ -109,7 +92,7 @@ def test_bad_input(voca, tmp_path):
                               clips_per_identity=1, seconds=0.5, lip_video=False)
     with pytest.raises(InputError, match="in both"):
         TalkerClips([voca, clash])
-    relabelled = rename_identities(write_tiny_corpus(tmp_path / "relabelled", kind="vocaset", fps=60, model_fps=30,
+    relabelled = prefix_identities(write_tiny_corpus(tmp_path / "relabelled", kind="vocaset", fps=60, model_fps=30,
                                                      identities={"train": 1}, clips_per_identity=1, seconds=0.5,
                                                      lip_video=False), "R")
     meta = json.loads((relabelled / "meta.json").read_text())

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-import torch
 
 from p3d.errors import InputError
 from p3d.models.speech_mesh import load_critic
@@ -16,12 +15,7 @@ def lrs3(tmp_path_factory):
                              clips_per_identity=2, seconds=1.5)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread per test
 
 
 def test_fit_reuses_finished_run_without_training(lrs3, tmp_path, monkeypatch):

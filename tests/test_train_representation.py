@@ -47,12 +47,7 @@ def critic_ckpt(stage1_ckpt):
     return path
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread per test
 
 
 def _rows(run):

@@ -28,12 +28,7 @@ def critic_ckpt(tmp_path_factory):
     return path
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread per test
 
 
 def test_three_settings_in_process(voca, critic_ckpt):

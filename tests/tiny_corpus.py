@@ -123,3 +123,25 @@ def write_tiny_corpus(
             "visemes": ["sil", "mid", "open"], "seed": seed, "preset": "test"}
     (root / "meta.json").write_text(json.dumps(meta))
     return root
+
+
+def prefix_identities(root: Path, prefix: str, *, clips: bool = False) -> Path:
+    """Prefix every identity of a tiny corpus with ``prefix`` (clips.csv, templates.pkl, meta.json); with
+    ``clips`` also the clip stems and their files (corpora trained together need distinct names)."""
+    root = Path(root)
+    df = pd.read_csv(root / "clips.csv")
+    if clips:
+        for stem in df["stem"]:
+            for sub, ext in (("vertices_npy", "npy"), ("wav", "wav"), ("labels", "npz")):
+                (root / sub / f"{stem}.{ext}").rename(root / sub / f"{prefix}{stem}.{ext}")
+        df["stem"] = prefix + df["stem"]
+    df["identity"] = prefix + df["identity"]
+    df.to_csv(root / "clips.csv", index=False)
+    with open(root / "templates.pkl", "rb") as fh:
+        templates = pickle.load(fh)
+    with open(root / "templates.pkl", "wb") as fh:
+        pickle.dump({prefix + k: v for k, v in templates.items()}, fh)
+    meta = json.loads((root / "meta.json").read_text())
+    meta["splits"] = {k: [prefix + i for i in v] for k, v in meta["splits"].items()}
+    (root / "meta.json").write_text(json.dumps(meta))
+    return root
