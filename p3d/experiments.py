@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from p3d import stats
 from p3d.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -492,38 +493,14 @@ def run_experiment(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000,
     }
 
 
-# -- statistics over test clips -----------------------------------------------------------------------
-def _resample_counts(n_clusters: int, n_resamples: int, seed: int) -> np.ndarray:
-    """(R, K) how often each of K clusters is drawn in each of R bootstrap resamples."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n_clusters, size=(n_resamples, n_clusters))
-    flat = (idx + np.arange(n_resamples)[:, None] * n_clusters).ravel()
-    return np.bincount(flat, minlength=n_resamples * n_clusters).reshape(n_resamples, n_clusters)
-
-
-def _ci(values: np.ndarray) -> list[float | None]:
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size < max(10, 0.9 * np.size(values)):  # too many undefined resamples: no honest interval
-        return [None, None]
-    lo, hi = np.percentile(v, [2.5, 97.5])
-    return [float(lo), float(hi)]
+# -- statistics over test clips (p3d.stats: clip-cluster bootstrap) ---------------------------------------
+def _ci(resamples: np.ndarray) -> list[float | None]:
+    """95% percentile interval of bootstrap resamples as a JSON list (None, None when undefined)."""
+    return list(stats.percentile_interval(resamples, 0.95))
 
 
 def _num(x: Any) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
-
-
-def _cluster_mean(values: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> tuple[float | None, np.ndarray]:
-    """Row mean of ``values`` (NaN rows dropped) and its value on every resample of the clusters."""
-    ok = np.isfinite(values)
-    k = counts.shape[1]
-    sums = np.bincount(codes[ok], weights=values[ok], minlength=k)
-    n = np.bincount(codes[ok], minlength=k).astype(np.float64)
-    point = sums.sum() / n.sum() if n.sum() else float("nan")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        boot = (counts @ sums) / (counts @ n)
-    return _num(point), boot
 
 
 def _slcc_levels(speech: np.ndarray, lip: np.ndarray, ident: np.ndarray, level: np.ndarray | None
@@ -558,13 +535,13 @@ def summarise(per_clip: Any, data_per_clip: Any | None, levels: Mapping[str, Any
     stems = sorted(per_clip["gt"].str.removesuffix(".npy").unique())
     code_of = {s: i for i, s in enumerate(stems)}
     codes = per_clip["gt"].str.removesuffix(".npy").map(code_of).to_numpy()
-    counts = _resample_counts(len(stems), n_resamples, seed)
+    counts = stats.resample_counts(len(stems), n_resamples, seed)
     out: dict[str, Any] = {"n_clips": len(stems), "n_predictions": int(len(per_clip)), "n_resamples": n_resamples}
     for key, col in (("mtm_ms", "mtm_ms"), ("lve", "lve"), ("fdd", "fdd"), ("plrs", "plrs")):
         if col not in per_clip:
             continue
-        point, boot = _cluster_mean(per_clip[col].to_numpy(dtype=np.float64), codes, counts)
-        out[key] = {"value": point, "ci": _ci(boot)}
+        point, boot = stats.cluster_mean_resamples(per_clip[col].to_numpy(dtype=np.float64), codes, counts)
+        out[key] = {"value": _num(point), "ci": _ci(boot)}
     if "speech_intensity" not in per_clip:
         return out
     level_of = dict(levels or {})
@@ -615,18 +592,18 @@ def paired_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, *
     stems = sorted(set(pa["gt"].str.removesuffix(".npy")) & set(pb["gt"].str.removesuffix(".npy")))
     if not stems:
         raise InputError("paired_difference: the two results share no evaluated clip")
+    if metric != "slcc_delta":
+        d = stats.paired_cluster_difference(pa[metric].to_numpy(np.float64), pa["gt"].str.removesuffix(".npy"),
+                                            pb[metric].to_numpy(np.float64), pb["gt"].str.removesuffix(".npy"),
+                                            confidence=0.95, n_resamples=n_resamples, seed=seed)
+        return {"a": d.a, "b": d.b, "diff": d.diff, "ci": [d.low, d.high]}
+    # Delta of SLCC: SLCC is recomputed on every resample of the common clips (the same draw for both runs)
     code_of = {s: i for i, s in enumerate(stems)}
-    counts = _resample_counts(len(stems), n_resamples, seed)
+    counts = stats.resample_counts(len(stems), n_resamples, seed)
 
     def sel(df: Any) -> Any:
         return df[df["gt"].str.removesuffix(".npy").isin(list(code_of))]
 
-    if metric != "slcc_delta":
-        va, ba = _cluster_mean(sel(pa)[metric].to_numpy(np.float64),
-                               sel(pa)["gt"].str.removesuffix(".npy").map(code_of).to_numpy(), counts)
-        vb, bb = _cluster_mean(sel(pb)[metric].to_numpy(np.float64),
-                               sel(pb)["gt"].str.removesuffix(".npy").map(code_of).to_numpy(), counts)
-        return {"a": va, "b": vb, "diff": None if va is None or vb is None else vb - va, "ci": _ci(bb - ba)}
     levels = a.get("levels")
     data = sel(a["data"]["per_clip"]).drop_duplicates("gt")
 

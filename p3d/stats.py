@@ -1,22 +1,143 @@
-"""Statistics shared by ``p3d eval``, the experiments, the metric validation and the user study.
+"""Statistics of p3d: one home for every interval and test that ``p3d eval``, the experiments, the metric
+validation and the user study report, so that one evaluation never has two CIs.
 
-One home for every interval and test p3d reports, so that one evaluation never has two CIs.
+**Intervals from resamples.** :func:`percentile_interval`: the percentile interval of bootstrap
+resamples, or (None, None) when too many resamples are undefined for an honest interval.
+
+**Independent values.** :func:`bootstrap_ci`: percentile / basic / BCa interval of a statistic of
+1-D values (``scipy.stats.bootstrap``), e.g. the mean per-clip MTM.
 
 **Clip-cluster bootstrap.** The official protocol scores one ground-truth clip under many
 conditions (VOCASET: 8 conditioning identities per test clip). Those predictions are not
 independent draws: the unit of replication is the GT clip. :func:`cluster_bootstrap_ci` resamples
 whole clusters (all predictions of a clip together) and recomputes the pooled mean of the rows, so
-eight identical conditions of a clip give exactly the CI of one.
+eight identical conditions of a clip give the CI of one (up to the rounding of summing equal rows). :func:`paired_cluster_difference`
+is the paired version for two arms scored on the same clips (the same resampled clips for both).
+:func:`cluster_bootstrap` does the same for any statistic of a set of drawn clusters.
+
+**Correlation.** :func:`spearman` (Spearman's rho), :func:`spearman_cluster_ci` (rho pooled over
+rows or averaged within clips, with a clip-bootstrap interval), :func:`slcc_bootstrap_ci` (SLCC,
+paper Eq. (7), with a paired row bootstrap).
+
+**Proportions and agreement** (user studies; the paper reports percentages without tests or
+intervals, Sec. D, G.1): :func:`binomial_test`, :func:`wilson_ci`, :func:`fleiss_kappa`,
+:func:`kendall_w`.
+
+Degenerate input is never a crash and never a silent number: an interval that cannot be given is
+(None, None) (or NaN where a function documents it), and the reason goes to debug logging.
+
+Importing this module imports numpy only; scipy and the SLCC helpers of :mod:`p3d.metrics` are
+imported by the functions that need them (:mod:`p3d.metrics` re-exports :func:`bootstrap_ci` and
+:func:`slcc_bootstrap_ci` from here, so this module must not import it at module level).
 """
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import dataclasses
+import logging
+import math
+import warnings
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
 from p3d.errors import InputError
 
+log = logging.getLogger(__name__)
 
+METHODS = ("BCa", "percentile", "basic")
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise InputError(f"confidence: expected a level in (0, 1), got {confidence!r}")
+
+
+def _tail(confidence: float) -> float:
+    """The lower tail probability (1 - confidence) / 2, rounded to 12 decimals so that 0.95 gives exactly
+    0.025 (the float expression gives 0.025000000000000022 and moves the percentiles in the last bits)."""
+    return round((1.0 - confidence) / 2.0, 12)
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def percentile_interval(resamples: np.ndarray, confidence: float = 0.95, *, min_defined: float = 0.9,
+                        min_count: int = 10) -> tuple[float, float] | tuple[None, None]:
+    """Percentile interval (low, high) of bootstrap ``resamples``, non-finite resamples ignored.
+
+    (None, None) when fewer than ``min_defined`` (a fraction) of the resamples, or fewer than
+    ``min_count`` of them, are finite: with that many undefined resamples no interval is honest.
+    """
+    _check_confidence(confidence)
+    v = np.asarray(resamples, dtype=np.float64)
+    finite = v[np.isfinite(v)]
+    if finite.size == 0 or finite.size < max(min_count, min_defined * v.size):
+        return None, None
+    alpha = _tail(confidence)
+    lo, hi = np.quantile(finite, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """A confidence interval, or (None, None) with the reason why none can be given."""
+
+    low: float | None
+    high: float | None
+    reason: str | None = None
+
+
+# -- independent values -------------------------------------------------------------------------------------
+def _check_bootstrap(confidence: float, n_resamples: int, method: str) -> None:
+    _check_confidence(confidence)
+    if int(n_resamples) < 1:
+        raise InputError(f"n_resamples: expected a positive count, got {n_resamples!r}")
+    if method not in METHODS:
+        raise InputError(f"method: expected one of {', '.join(METHODS)}; got {method!r}")
+
+
+def bootstrap_ci(values: Sequence[float] | np.ndarray,
+                 statistic: Callable[..., float] = np.mean, *,
+                 confidence: float = 0.95, n_resamples: int = 9999, seed: int = 0,
+                 method: str = "BCa") -> tuple[float, float]:
+    """Two-sided bootstrap CI (low, high) of ``statistic`` over independent 1-D ``values`` (e.g. per-clip MTM).
+
+    ``scipy.stats.bootstrap`` with ``method`` ``"BCa"`` (default), ``"percentile"`` or ``"basic"``.
+    ``statistic`` is called as ``statistic(sample, axis=-1)`` when it accepts ``axis`` (vectorised,
+    as ``np.mean``), else once per resample. Deterministic for a given ``seed``. Degenerate input:
+
+    - no values, or NaN/inf among them: :class:`InputError`;
+    - one value, or all values equal: (s, s) with s = statistic(values) (every resample gives s);
+    - a BCa interval that is not finite (BCa is undefined when the bootstrap distribution is
+      degenerate): the percentile interval of the same resamples instead.
+    """
+    from scipy.stats import bootstrap
+
+    from p3d.metrics._checks import as_1d_finite
+
+    _check_bootstrap(confidence, n_resamples, method)
+    x = as_1d_finite(values, "values")
+    if x.size == 1 or np.all(x == x[0]):
+        s = float(statistic(x))
+        return s, s
+    kwargs = dict(confidence_level=confidence, n_resamples=int(n_resamples))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = bootstrap((x,), statistic, method=method, rng=np.random.default_rng(seed), **kwargs)
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if method == "BCa" and not (np.isfinite(low) and np.isfinite(high)):
+        # BCa undefined (its warnings are expected and dropped): percentile of the same resamples.
+        log.debug("BCa interval undefined (%s); using the percentile interval",
+                  caught[-1].message if caught else "non-finite bounds")
+        res = bootstrap((x,), statistic, method="percentile", rng=np.random.default_rng(seed), **kwargs)
+        return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return low, high
+
+
+# -- clip-cluster bootstrap ---------------------------------------------------------------------------------
 def cluster_codes(clusters: Sequence[Hashable] | np.ndarray) -> tuple[np.ndarray, int]:
     """Integer codes 0..K-1 for cluster labels (in order of first appearance) and K."""
     labels = list(clusters)
@@ -26,9 +147,13 @@ def cluster_codes(clusters: Sequence[Hashable] | np.ndarray) -> tuple[np.ndarray
 
 
 def resample_counts(n_clusters: int, n_resamples: int, seed: int) -> np.ndarray:
-    """(R, K): how often each of K clusters is drawn in each of R bootstrap resamples (with replacement)."""
-    if n_clusters < 1 or n_resamples < 1:
-        raise InputError(f"bootstrap needs at least one cluster and one resample (got {n_clusters}, {n_resamples})")
+    """(R, K): how often each of K clusters is drawn in each of R bootstrap resamples (with replacement).
+
+    One ``integers`` call of shape (R, K) from ``np.random.default_rng(seed)``; K = 0 gives an (R, 0) array.
+    """
+    if n_clusters < 0 or n_resamples < 1:
+        raise InputError(f"bootstrap needs a cluster count >= 0 and at least one resample "
+                         f"(got {n_clusters}, {n_resamples})")
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n_clusters, size=(n_resamples, n_clusters))
     flat = (idx + np.arange(n_resamples)[:, None] * n_clusters).ravel()
@@ -42,6 +167,7 @@ def cluster_mean_resamples(values: np.ndarray, codes: np.ndarray, counts: np.nda
     :func:`resample_counts`. A resample that drew only clusters without finite rows is NaN.
     """
     values = np.asarray(values, dtype=np.float64)
+    codes = np.asarray(codes, dtype=np.int64)
     ok = np.isfinite(values)
     k = counts.shape[1]
     sums = np.bincount(codes[ok], weights=values[ok], minlength=k)
@@ -52,19 +178,6 @@ def cluster_mean_resamples(values: np.ndarray, codes: np.ndarray, counts: np.nda
     return point, boot
 
 
-def percentile_interval(resamples: np.ndarray, confidence: float = 0.95, *,
-                        min_defined: float = 0.9) -> tuple[float, float] | tuple[None, None]:
-    """Percentile interval of bootstrap ``resamples``; (None, None) when fewer than ``min_defined`` of
-    them (or fewer than 10) are finite: with that many undefined resamples no interval is honest."""
-    v = np.asarray(resamples, dtype=np.float64)
-    finite = v[np.isfinite(v)]
-    if finite.size < max(10, min_defined * v.size):
-        return None, None
-    alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(finite, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
-
-
 def cluster_bootstrap_ci(values: Sequence[float] | np.ndarray, clusters: Sequence[Hashable] | np.ndarray, *,
                          confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
                          ) -> tuple[float, float] | tuple[None, None]:
@@ -73,8 +186,7 @@ def cluster_bootstrap_ci(values: Sequence[float] | np.ndarray, clusters: Sequenc
     ``clusters`` gives each value's unit of replication (e.g. its GT clip). Non-finite values are
     dropped; (None, None) when no interval can be given (see :func:`percentile_interval`).
     """
-    if not 0.0 < confidence < 1.0:
-        raise InputError(f"confidence: expected a level in (0, 1), got {confidence!r}")
+    _check_confidence(confidence)
     values = np.asarray(values, dtype=np.float64)
     codes, k = cluster_codes(clusters)
     if codes.size != values.size:
@@ -83,3 +195,305 @@ def cluster_bootstrap_ci(values: Sequence[float] | np.ndarray, clusters: Sequenc
         return None, None
     _, boot = cluster_mean_resamples(values, codes, resample_counts(k, int(n_resamples), seed))
     return percentile_interval(boot, confidence)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedDifference:
+    """``diff = b - a`` of two arms' pooled means over their common clusters, with a paired bootstrap CI."""
+
+    a: float | None
+    b: float | None
+    diff: float | None
+    low: float | None
+    high: float | None
+    n_clusters: int
+
+
+def paired_cluster_difference(values_a: Sequence[float] | np.ndarray, clusters_a: Sequence[Hashable] | np.ndarray,
+                              values_b: Sequence[float] | np.ndarray, clusters_b: Sequence[Hashable] | np.ndarray,
+                              *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+                              ) -> PairedDifference:
+    """Difference of the pooled means of two arms scored on the same clips (arm b minus arm a).
+
+    Rows of clusters not scored in both arms are dropped. The common clusters, in sorted order (labels
+    must be sortable, e.g. clip names), are resampled once per bootstrap resample
+    (:func:`resample_counts`) and both arms' means are recomputed on that same draw
+    (:func:`cluster_mean_resamples`), so clip-to-clip variation shared by the arms cancels. The
+    interval is :func:`percentile_interval` of the resampled differences. Point values that are
+    undefined (no finite row) are None.
+    """
+    _check_confidence(confidence)
+    labels_a, labels_b = list(clusters_a), list(clusters_b)
+    common = sorted(set(labels_a) & set(labels_b))
+    if not common:
+        raise InputError("paired difference: the two arms share no cluster (clip)")
+    code_of = {c: i for i, c in enumerate(common)}
+    counts = resample_counts(len(common), int(n_resamples), seed)
+
+    def arm(values: Sequence[float] | np.ndarray, labels: list[Hashable], name: str) -> tuple[float, np.ndarray]:
+        v = np.asarray(values, dtype=np.float64)
+        if v.shape != (len(labels),):
+            raise InputError(f"values_{name} and clusters_{name} differ in length ({v.size} vs {len(labels)})")
+        keep = np.fromiter((c in code_of for c in labels), dtype=bool, count=len(labels))
+        codes = np.fromiter((code_of[c] for c in labels if c in code_of), dtype=np.int64, count=int(keep.sum()))
+        return cluster_mean_resamples(v[keep], codes, counts)
+
+    point_a, boot_a = arm(values_a, labels_a, "a")
+    point_b, boot_b = arm(values_b, labels_b, "b")
+    a, b = _finite_or_none(point_a), _finite_or_none(point_b)
+    low, high = percentile_interval(boot_b - boot_a, confidence)
+    return PairedDifference(a=a, b=b, diff=None if a is None or b is None else b - a, low=low, high=high,
+                            n_clusters=len(common))
+
+
+def cluster_bootstrap(statistic: Callable[[np.ndarray], float], n_clusters: int, *, confidence: float = 0.95,
+                      n_resamples: int = 2000, seed: int | np.random.SeedSequence = 0, min_defined: float = 0.9,
+                      min_count: int = 10) -> tuple[float, float | None, float | None]:
+    """(point, low, high) of any statistic of a set of clusters, under a bootstrap of the clusters.
+
+    ``statistic(idx)`` gets the indices (0..K-1, repeats allowed) of the drawn clusters and returns a
+    number (NaN when undefined). ``point = statistic(arange(K))``; each of ``n_resamples`` resamples
+    draws K clusters with replacement (one ``rng.integers(0, K, K)`` call per resample from
+    ``np.random.default_rng(seed)``, so the same ``seed`` gives the same draws to two statistics:
+    paired comparisons). The interval is :func:`percentile_interval` with ``min_defined`` and
+    ``min_count``. K = 0: (NaN, None, None).
+    """
+    _check_confidence(confidence)
+    if int(n_resamples) < 1:
+        raise InputError(f"n_resamples: expected a positive count, got {n_resamples!r}")
+    if n_clusters < 1:
+        return float("nan"), None, None
+    rng = np.random.default_rng(seed)
+    point = float(statistic(np.arange(n_clusters)))
+    boot = np.array([statistic(rng.integers(0, n_clusters, n_clusters)) for _ in range(int(n_resamples))],
+                    dtype=np.float64)
+    low, high = percentile_interval(boot, confidence, min_defined=min_defined, min_count=min_count)
+    return point, low, high
+
+
+# -- correlation ------------------------------------------------------------------------------------------
+def _pearson_r(x: np.ndarray, y: np.ndarray, min_pairs: int = 3) -> float:
+    """Pearson r in plain numpy, NaN for fewer than ``min_pairs`` pairs or a constant input: the bootstraps'
+    fast stand-in for ``scipy.stats.pearsonr``, equal to it up to rounding (clipped to [-1, 1])."""
+    if x.size < min_pairs:
+        return float("nan")
+    xm, ym = x - x.mean(), y - y.mean()
+    den = np.sqrt(np.dot(xm, xm) * np.dot(ym, ym))
+    return float(np.clip(np.dot(xm, ym) / den, -1.0, 1.0)) if den > 0 else float("nan")
+
+
+def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *, min_pairs: int = 2) -> float:
+    """Spearman's rho of two equal-length vectors: Pearson r of their ranks (average ranks for ties).
+
+    Equal to ``scipy.stats.spearmanr`` up to rounding, and fast enough for bootstraps. NaN when there
+    are fewer than ``min_pairs`` pairs, when either vector is constant or holds NaN.
+    """
+    from scipy.stats import rankdata
+
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise InputError(f"spearman: expected two vectors of equal length, got shapes {a.shape} and {b.shape}")
+    if a.size < max(min_pairs, 2):
+        return float("nan")
+    return _pearson_r(rankdata(a), rankdata(b), min_pairs=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterEstimate:
+    """A statistic with a clip-bootstrap interval (None when none can be given) and the clusters behind it."""
+
+    value: float
+    low: float | None
+    high: float | None
+    n_clusters: int
+
+
+def spearman_cluster_ci(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
+                        clusters: Sequence[Hashable] | np.ndarray, *, scope: str = "pooled",
+                        confidence: float = 0.95, n_resamples: int = 2000,
+                        seed: int | np.random.SeedSequence = 0, min_pairs: int = 3,
+                        min_defined: float = 0.0, min_count: int = 1) -> ClusterEstimate:
+    """Spearman's rho of ``x`` and ``y`` with a percentile clip-bootstrap interval (:func:`cluster_bootstrap`).
+
+    Rows with a non-finite ``x`` or ``y`` are dropped; the clusters are taken in sorted label order.
+
+    - ``scope="pooled"``: rho over all rows; a resample takes all rows of the drawn clusters.
+      ``n_clusters``: clusters with a row.
+    - ``scope="within"``: rho over the rows of each cluster (``min_pairs`` rows at least), averaged
+      over the clusters where it is defined; a resample averages the drawn clusters' rhos.
+      ``n_clusters``: clusters with a defined rho.
+
+    The interval is taken from the defined resamples, however few (``min_defined=0``,
+    ``min_count=1``; the metric validation's rule); ``value`` is NaN when undefined.
+    """
+    if scope not in ("pooled", "within"):
+        raise InputError(f"scope: expected 'pooled' or 'within', got {scope!r}")
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    labels = np.asarray(list(clusters), dtype=object)
+    if not a.shape == b.shape == labels.shape or a.ndim != 1:
+        raise InputError(f"spearman_cluster_ci: x, y and clusters must be vectors of one length, got "
+                         f"{a.shape}, {b.shape}, {labels.shape}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b, labels = a[ok], b[ok], labels[ok]
+    groups = [(a[labels == c], b[labels == c]) for c in sorted(set(labels))]
+    if scope == "pooled":
+        def statistic(idx: np.ndarray) -> float:
+            return spearman(np.concatenate([groups[i][0] for i in idx]), np.concatenate([groups[i][1] for i in idx]),
+                            min_pairs=min_pairs)
+        n_used = len(groups)
+    else:
+        per_cluster = np.array([spearman(ga, gb, min_pairs=min_pairs) for ga, gb in groups])
+
+        def statistic(idx: np.ndarray) -> float:
+            vals = per_cluster[idx]
+            vals = vals[np.isfinite(vals)]
+            return float(vals.mean()) if vals.size else float("nan")
+        n_used = int(np.isfinite(per_cluster).sum())
+    value, low, high = cluster_bootstrap(statistic, len(groups), confidence=confidence, n_resamples=n_resamples,
+                                         seed=seed, min_defined=min_defined, min_count=min_count)
+    return ClusterEstimate(value=value, low=low, high=high, n_clusters=n_used)
+
+
+def slcc_bootstrap(speech_intensity: Sequence[float] | np.ndarray, lip_intensity: Sequence[float] | np.ndarray,
+                   identity: Sequence[Hashable] | np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
+                   seed: int = 0, method: str = "percentile") -> Interval:
+    """Paired bootstrap interval of SLCC (paper Eq. (7)), with the reason when there is none.
+
+    Inputs as :func:`p3d.metrics.slcc.slcc`; the full SLCC must be defined (else :class:`InputError`).
+    Rows of (speech intensity, lip intensity, identity) are resampled jointly and SLCC is recomputed on
+    each resample, z-normalisation per identity included (``scipy.stats.bootstrap``, ``paired=True``).
+    A resample on which r is undefined (fewer than 3 rows with a defined z-score) makes the whole
+    interval undefined: ``Interval(None, None, reason)``, the reason logged at debug level (with so
+    little data no interval is meaningful; small demo data hits this routinely).
+    """
+    from scipy.stats import bootstrap
+
+    from p3d.metrics._checks import as_1d_finite
+    from p3d.metrics.slcc import MIN_ROWS, _codes, _pearson, _prepare, zscore_by_group
+
+    _check_bootstrap(confidence, n_resamples, method)
+    s = as_1d_finite(speech_intensity, "speech_intensity").astype(np.float64)
+    li = as_1d_finite(lip_intensity, "lip_intensity").astype(np.float64)
+    zs, zl = _prepare(s, li, identity)
+    ok = np.isfinite(zs) & np.isfinite(zl)
+    _pearson(zs[ok], zl[ok], "slcc")  # the point estimate must exist
+    codes = _codes(identity, s.size).astype(np.float64)
+
+    def statistic(s_: np.ndarray, l_: np.ndarray, c_: np.ndarray) -> float:
+        c = c_.astype(np.int64)
+        z1, z2 = zscore_by_group(s_, c), zscore_by_group(l_, c)
+        keep = np.isfinite(z1) & np.isfinite(z2)
+        return _pearson_r(z1[keep], z2[keep], MIN_ROWS)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = bootstrap((s, li, codes), statistic, paired=True, vectorized=False, method=method,
+                        confidence_level=confidence, n_resamples=int(n_resamples),
+                        rng=np.random.default_rng(seed))
+    n_undefined = int(np.isnan(res.bootstrap_distribution).sum())
+    if n_undefined:
+        reason = (f"SLCC undefined on {n_undefined} of {int(n_resamples)} bootstrap resamples "
+                  f"(too few rows per identity, {s.size} rows in all): no interval")
+        log.debug("SLCC bootstrap: %s", reason)
+        return Interval(None, None, reason)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return Interval(float(res.confidence_interval.low), float(res.confidence_interval.high))
+
+
+def slcc_bootstrap_ci(speech_intensity: Sequence[float] | np.ndarray, lip_intensity: Sequence[float] | np.ndarray,
+                      identity: Sequence[Hashable] | np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
+                      seed: int = 0, method: str = "percentile") -> tuple[float, float] | tuple[None, None]:
+    """Paired bootstrap CI (low, high) of SLCC, or (None, None) when undefined: :func:`slcc_bootstrap`
+    without the reason."""
+    iv = slcc_bootstrap(speech_intensity, lip_intensity, identity, confidence=confidence, n_resamples=n_resamples,
+                        seed=seed, method=method)
+    return iv.low, iv.high
+
+
+# -- proportions and agreement (user studies) -------------------------------------------------------------------
+def _counts(k: int, n: int) -> tuple[int, int]:
+    if int(k) != k or int(n) != n or n < 1 or not 0 <= k <= n:
+        raise InputError(f"binomial counts must satisfy 0 <= k <= n, n >= 1 (got k={k}, n={n})")
+    return int(k), int(n)
+
+
+def binomial_test(k: int, n: int, p: float = 0.5) -> float:
+    """Two-sided exact binomial p-value of ``k`` successes in ``n`` trials under success probability ``p``.
+
+    ``scipy.stats.binomtest``: two-sided = the sum of the probabilities of all outcomes no more likely
+    than the observed one.
+    """
+    from scipy.stats import binomtest
+
+    k, n = _counts(k, n)
+    return float(binomtest(k, n, p, alternative="two-sided").pvalue)
+
+
+def wilson_ci(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (low, high) of the proportion ``k / n``, no continuity correction.
+
+    ``(p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)`` with p = k / n
+    (``BinomTestResult.proportion_ci(method="wilson")``).
+    """
+    from scipy.stats import binomtest
+
+    k, n = _counts(k, n)
+    if not 0 < confidence < 1:
+        raise InputError(f"confidence must be in (0, 1), got {confidence}")
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def fleiss_kappa(table: np.ndarray) -> float:
+    """Fleiss' kappa of an (N items, C categories) table of rating counts, every row summing to n >= 2.
+
+    ``P_i = (sum_j n_ij^2 - n) / (n (n - 1))``, ``P = mean_i P_i``, ``p_j = sum_i n_ij / (N n)``,
+    ``P_e = sum_j p_j^2``, ``kappa = (P - P_e) / (1 - P_e)``; NaN when ``P_e = 1`` (every rating in one
+    category: agreement is undefined). Hand-written (statsmodels, which has one, is not a dependency);
+    the tests check it against a hand computation and against statsmodels when it is installed.
+    """
+    t = np.asarray(table, dtype=np.float64)
+    if t.ndim != 2 or t.shape[0] < 1 or t.shape[1] < 2:
+        raise InputError(f"fleiss_kappa: expected an (items, categories >= 2) table, got shape {t.shape}")
+    if np.any(t < 0) or np.any(t != np.round(t)):
+        raise InputError("fleiss_kappa: counts must be non-negative integers")
+    n = t.sum(axis=1)
+    if np.any(n != n[0]) or n[0] < 2:
+        raise InputError(f"fleiss_kappa: every item needs the same number (>= 2) of ratings, got {sorted(set(n))}")
+    n_raters, n_items = n[0], t.shape[0]
+    p_i = (np.sum(t ** 2, axis=1) - n_raters) / (n_raters * (n_raters - 1))
+    p_bar = p_i.mean()
+    p_j = t.sum(axis=0) / (n_items * n_raters)
+    p_e = float(np.sum(p_j ** 2))
+    if math.isclose(p_e, 1.0):
+        return float("nan")
+    return float((p_bar - p_e) / (1.0 - p_e))
+
+
+def kendall_w(scores: np.ndarray) -> float:
+    """Kendall's W of an (m raters, n items) array of scores or ranks (higher or lower: any monotone scale).
+
+    Each rater's scores are ranked (ties: average ranks); with ``R_i`` the rank sums and ``S`` their
+    squared deviations from the mean, ``W = 12 S / (m^2 (n^3 - n) - m sum T)``, ``T = sum (t^3 - t)`` over
+    tie groups. 1 = full agreement, 0 = none. NaN when undefined (n < 2, m < 2, or all tied).
+    """
+    from scipy.stats import rankdata
+
+    x = np.asarray(scores, dtype=np.float64)
+    if x.ndim != 2:
+        raise InputError(f"kendall_w: expected (raters, items), got shape {x.shape}")
+    m, n = x.shape
+    if m < 2 or n < 2:
+        return float("nan")
+    if not np.all(np.isfinite(x)):
+        raise InputError("kendall_w: scores must be finite")
+    ranks = rankdata(x, axis=1)
+    r = ranks.sum(axis=0)
+    s = float(np.sum((r - r.mean()) ** 2))
+    ties = 0.0
+    for row in x:
+        _, counts = np.unique(row, return_counts=True)
+        ties += float(np.sum(counts ** 3 - counts))
+    den = m ** 2 * (n ** 3 - n) - m * ties
+    return float(12.0 * s / den) if den > 0 else float("nan")

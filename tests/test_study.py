@@ -19,7 +19,6 @@ from p3d.cli import main
 from p3d.errors import InputError
 from p3d.study import analyze as A
 from p3d.study import design as D
-from p3d.study import stats
 from p3d.study import variants as V
 from p3d.study.make import MakeConfig, load_manifest, make_study
 
@@ -285,57 +284,6 @@ def test_make_cli_bad_input(tmp_path, capsys):
     assert main(["study", "make", "--design", "ab", "--gt", str(tmp_path / "nope"), "--out", str(tmp_path / "s"),
                  "--conditions", "a=gt", "b=gt:lip=0.5"]) == 2
     assert "folder not found" in capsys.readouterr().err
-
-
-# ------------------------------------------------------------------------------------------------
-# Statistics against hand values
-# ------------------------------------------------------------------------------------------------
-def test_binomial_and_wilson_by_hand():
-    # 7 of 10: P(X >= 7) = (120 + 45 + 10 + 1) / 1024 = 176/1024; symmetric -> two-sided p = 352/1024
-    assert stats.binomial_test(7, 10) == pytest.approx(352 / 1024)
-    # Wilson, z = 1.959964: centre (0.7 + z^2/20) / (1 + z^2/10), half-width z sqrt(0.021 + z^2/400) / (1 + z^2/10)
-    z2 = 1.959963984540054 ** 2
-    centre = (0.7 + z2 / 20) / (1 + z2 / 10)
-    half = math.sqrt(z2) * math.sqrt(0.7 * 0.3 / 10 + z2 / 400) / (1 + z2 / 10)
-    lo, hi = stats.wilson_ci(7, 10)
-    assert (lo, hi) == pytest.approx((centre - half, centre + half))
-    assert (lo, hi) == pytest.approx((0.3968, 0.8922), abs=1e-4)
-    # 5 of 6 against 1/3: pmf (x 729) = 64, 192, 240, 160, 60, 12, 1; outcomes no likelier than 12 -> 13/729
-    assert stats.binomial_test(5, 6, 1 / 3) == pytest.approx(13 / 729)
-    assert stats.wilson_ci(0, 5)[0] == 0.0
-    with pytest.raises(InputError):
-        stats.binomial_test(3, 2)
-
-
-def test_fleiss_kappa_by_hand():
-    # 2 items, 5 raters: [1, 4] and [2, 3]. P_i = (1+16-5)/20 = 0.6, (4+9-5)/20 = 0.4 -> P = 0.5;
-    # p = (3/10, 7/10) -> P_e = 0.58; kappa = (0.5 - 0.58) / 0.42
-    assert stats.fleiss_kappa(np.array([[1, 4], [2, 3]])) == pytest.approx(-0.08 / 0.42)
-    assert stats.fleiss_kappa(np.array([[3, 0], [0, 3]])) == pytest.approx(1.0)
-    assert math.isnan(stats.fleiss_kappa(np.array([[3, 0], [3, 0]])))
-    # the worked example of Fleiss' kappa (10 items, 14 raters, 5 categories): P = 0.378, P_e = 0.213, kappa 0.210
-    table = np.array([[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-                      [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]])
-    assert stats.fleiss_kappa(table) == pytest.approx(0.210, abs=1e-3)
-    with pytest.raises(InputError, match="same number"):
-        stats.fleiss_kappa(np.array([[1, 2], [1, 1]]))
-
-
-def test_fleiss_kappa_matches_statsmodels():
-    inter_rater = pytest.importorskip("statsmodels.stats.inter_rater")
-    rng = np.random.default_rng(1)
-    table = np.array([rng.multinomial(7, [0.5, 0.3, 0.2]) for _ in range(12)])
-    assert stats.fleiss_kappa(table) == pytest.approx(inter_rater.fleiss_kappa(table, method="fleiss"))
-
-
-def test_kendall_w_and_spearman_by_hand():
-    # R = (4, 6, 8), mean 6, S = 8; W = 12 * 8 / (3^2 (3^3 - 3)) = 96 / 216
-    assert stats.kendall_w(np.array([[1, 2, 3], [1, 3, 2], [2, 1, 3]])) == pytest.approx(96 / 216)
-    assert stats.kendall_w(np.array([[3, 2, 1], [1, 2, 3]])) == pytest.approx(0.0)
-    assert stats.kendall_w(np.array([[1, 2, 3], [10, 20, 30]])) == pytest.approx(1.0)
-    # rho = 1 - 6 sum d^2 / (n (n^2 - 1)): d = (0, -1, 1) -> 1 - 12/24
-    assert stats.spearman(np.array([3, 1, 2]), np.array([3, 2, 1])) == pytest.approx(0.5)
-    assert math.isnan(stats.spearman(np.array([1, 1, 1]), np.array([1, 2, 3])))
 
 
 # ------------------------------------------------------------------------------------------------

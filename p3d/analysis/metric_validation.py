@@ -37,6 +37,7 @@ import numpy as np
 
 from p3d.errors import InputError
 from p3d.metrics._checks import as_template, as_vertices, check_finite
+from p3d.stats import bootstrap_ci, cluster_bootstrap, spearman, spearman_cluster_ci
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +157,6 @@ def summarise_offsets(per_clip: Any, fps: float, *, confidence: float = 0.95, n_
     """
     import pandas as pd
 
-    from p3d.metrics import bootstrap_ci
-
     ms = 1000.0 / _fps(fps)
     rows = []
     for o, grp in per_clip.groupby("offset", sort=True):
@@ -213,13 +212,15 @@ def offset_slope(per_clip: Any, fps: float, *, confidence: float = 0.95, n_resam
         return float(slope), float(intercept), r
 
     slope, intercept, r = fit(y)
-    rng = np.random.default_rng(seed)
-    boot = np.array([fit(y[rng.integers(0, len(y), len(y))])[0] for _ in range(int(n_resamples))])
-    boot = boot[np.isfinite(boot)]
-    alpha = (1.0 - confidence) / 2
-    lo, hi = (np.quantile(boot, [alpha, 1 - alpha]) if len(boot) else (np.nan, np.nan))
-    return {"slope": slope, "ci_low": float(lo), "ci_high": float(hi), "intercept_ms": intercept, "r": r,
-            "n_clips": int(len(y))}
+    # percentile interval of the defined resamples, however few (NaN when none is)
+    _, lo, hi = cluster_bootstrap(lambda idx: fit(y[idx])[0], len(y), confidence=confidence,
+                                  n_resamples=n_resamples, seed=seed, min_defined=0.0, min_count=1)
+    return {"slope": slope, "ci_low": _nan_if_none(lo), "ci_high": _nan_if_none(hi), "intercept_ms": intercept,
+            "r": r, "n_clips": int(len(y))}
+
+
+def _nan_if_none(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
 
 
 class _quiet:
@@ -463,17 +464,10 @@ def majority_rate(oracle: VisemeOracle, labels: Sequence[Any], *, exclude: Seque
     return float(np.bincount(lab).max() / lab.size)
 
 
-# -- rank agreement with the oracle --------------------------------------------------------------------------
+# -- rank agreement with the oracle (Spearman's rho, p3d.stats) ------------------------------------------------
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's rho (average ranks for ties); NaN for fewer than 3 pairs or a constant input."""
-    from scipy.stats import rankdata
-
-    if len(x) < 3:
-        return float("nan")
-    rx, ry = rankdata(x), rankdata(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    den = np.sqrt(np.dot(rx, rx) * np.dot(ry, ry))
-    return float(np.dot(rx, ry) / den) if den > 0 else float("nan")
+    """Spearman's rho; NaN for fewer than 3 pairs or a constant input."""
+    return spearman(x, y, min_pairs=3)
 
 
 def validate_plrs(rows: Any, *, oracle: str = "oracle_accuracy", clip: str = "clip",
@@ -507,7 +501,6 @@ def validate_plrs(rows: Any, *, oracle: str = "oracle_accuracy", clip: str = "cl
         metrics = {m: s for m, s in METRIC_SIGNS.items() if m in rows}
     if not metrics:
         raise InputError(f"rows: none of the metric columns {list(METRIC_SIGNS)} (have {list(rows.columns)})")
-    alpha = (1.0 - confidence) / 2
     rng_seed = np.random.SeedSequence(seed)
     out = []
     for metric, sign in metrics.items():
@@ -517,29 +510,12 @@ def validate_plrs(rows: Any, *, oracle: str = "oracle_accuracy", clip: str = "cl
             raise InputError(f"metrics[{metric!r}]: sign must be +1 or -1, got {sign!r}")
         sub = rows[[clip, oracle, metric]].astype({oracle: float, metric: float})
         sub = sub[np.isfinite(sub[oracle]) & np.isfinite(sub[metric])]
-        groups = [(sign * g[metric].to_numpy(), g[oracle].to_numpy()) for _, g in sub.groupby(clip, sort=True)]
-        n_seq, n_clips = len(sub), len(groups)
-        rng = np.random.default_rng(rng_seed.spawn(1)[0])
-        draws = [rng.integers(0, n_clips, n_clips) for _ in range(int(n_resamples))] if n_clips else []
-
-        def pooled(idx: Sequence[int]) -> float:
-            return _spearman(np.concatenate([groups[i][0] for i in idx]), np.concatenate([groups[i][1] for i in idx]))
-
-        per_clip = np.array([_spearman(m, o) for m, o in groups])
-
-        def within(idx: Sequence[int]) -> float:
-            vals = per_clip[list(idx)]
-            vals = vals[np.isfinite(vals)]
-            return float(vals.mean()) if vals.size else float("nan")
-
-        for scope, stat in (("pooled", pooled), ("within clip", within)):
-            rho = stat(range(n_clips)) if n_clips else float("nan")
-            boot = np.array([stat(d) for d in draws])
-            boot = boot[np.isfinite(boot)]
-            lo, hi = np.quantile(boot, [alpha, 1 - alpha]) if boot.size else (np.nan, np.nan)
-            out.append({"metric": metric, "scope": scope, "rho": rho, "ci_low": float(lo), "ci_high": float(hi),
-                        "n_sequences": n_seq,
-                        "n_clips": n_clips if scope == "pooled" else int(np.isfinite(per_clip).sum())})
+        draws = rng_seed.spawn(1)[0]  # one seed per metric: both scopes see the same clip draws
+        for scope, name in (("pooled", "pooled"), ("within", "within clip")):
+            est = spearman_cluster_ci(sign * sub[metric].to_numpy(), sub[oracle].to_numpy(), sub[clip].to_numpy(),
+                                      scope=scope, confidence=confidence, n_resamples=n_resamples, seed=draws)
+            out.append({"metric": metric, "scope": name, "rho": est.value, "ci_low": _nan_if_none(est.low),
+                        "ci_high": _nan_if_none(est.high), "n_sequences": len(sub), "n_clips": est.n_clusters})
     return pd.DataFrame(out)
 
 
@@ -576,13 +552,11 @@ def compare_metrics(rows: Any, a: str = "plrs", b: str = "lve", *, scope: str = 
                 _spearman(np.concatenate([groups[i][1] for i in idx]), o))
 
     rho_a, rho_b = stat(np.arange(len(groups)))
-    rng = np.random.default_rng(seed)
-    diffs = np.array([np.subtract(*stat(rng.integers(0, len(groups), len(groups)))) for _ in range(int(n_resamples))])
-    diffs = diffs[np.isfinite(diffs)]
-    alpha = (1.0 - confidence) / 2
-    lo, hi = np.quantile(diffs, [alpha, 1 - alpha]) if diffs.size else (np.nan, np.nan)
-    return {"rho_a": float(rho_a), "rho_b": float(rho_b), "difference": float(rho_a - rho_b), "ci_low": float(lo),
-            "ci_high": float(hi), "n_sequences": int(len(sub)), "n_clips": len(groups)}
+    # paired: every resample draws the same clips for both metrics; interval of the defined resamples
+    _, lo, hi = cluster_bootstrap(lambda idx: float(np.subtract(*stat(idx))), len(groups), confidence=confidence,
+                                  n_resamples=n_resamples, seed=seed, min_defined=0.0, min_count=1)
+    return {"rho_a": float(rho_a), "rho_b": float(rho_b), "difference": float(rho_a - rho_b),
+            "ci_low": _nan_if_none(lo), "ci_high": _nan_if_none(hi), "n_sequences": int(len(sub)), "n_clips": len(groups)}
 
 
 def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np.ndarray]], *,

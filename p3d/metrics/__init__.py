@@ -8,18 +8,19 @@ layout) at a common frame rate, and raise :class:`p3d.errors.InputError` on bad 
 - :func:`mtm`, :class:`MTMResult`, :func:`ddtw`: Mean Temporal Misalignment (Algorithm 1).
 - :func:`lip_intensity`, :func:`speech_intensity`, :func:`slcc`, :func:`slcc_by_level`,
   :func:`slcc_delta`: Speech-Lip intensity Correlation Coefficient (Eq. (7), (b)-(e)).
-- :func:`bootstrap_ci`, :func:`slcc_bootstrap_ci`: confidence intervals.
+- :func:`bootstrap_ci`, :func:`slcc_bootstrap_ci`: confidence intervals (defined in :mod:`p3d.stats`,
+  p3d's one statistics module, and re-exported here).
 
 Importing this package imports numpy only; scipy and numba are imported by the functions that need
 them, and the DDTW kernel is compiled by numba on first use (and cached on disk).
 """
 from __future__ import annotations
 
-from p3d.metrics.bootstrap import bootstrap_ci, slcc_bootstrap_ci
 from p3d.metrics.fdd import fdd
 from p3d.metrics.lve import lve, lve_per_frame
 from p3d.metrics.mtm import MTMResult, ddtw, mtm
 from p3d.metrics.slcc import lip_intensity, slcc, slcc_by_level, slcc_delta, speech_intensity
+from p3d.stats import bootstrap_ci, slcc_bootstrap_ci
 
 __all__ = [
     "MTMResult",

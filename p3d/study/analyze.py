@@ -14,7 +14,7 @@ code and group, trial ids, that every answer names the trial's own videos).
    participants, which does not assume independent answers.
 3. **Intensity ranking** (Table 1 left): the mean preference score (1 .. K, K = most preferred) of each
    (speech level, lip level) cell, with a 95% bootstrap interval over participants (each
-   participant's mean per cell; BCa, :func:`p3d.metrics.bootstrap_ci`); and how often the top-scored
+   participant's mean per cell; BCa, :func:`p3d.stats.bootstrap_ci`); and how often the top-scored
    lip level is the one that matches the speech level, against chance 1/K (exact binomial test).
 4. **Condition ranking**: mean score per condition (bootstrap over participants) and Friedman's test
    over participants (K >= 3).
@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from p3d import stats
 from p3d.errors import InputError
-from p3d.study import stats
 from p3d.study.survey import CSV_COLUMNS, RESPONSE_FORMAT
 
 log = logging.getLogger(__name__)
@@ -304,13 +304,11 @@ def ab_preferences(answers: Any, manifest: dict[str, Any]) -> Any:
 
 
 def _boot(values: np.ndarray, n_resamples: int, seed: int) -> tuple[float, float]:
-    from p3d.metrics import bootstrap_ci
-
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return math.nan, math.nan
-    return bootstrap_ci(v, n_resamples=n_resamples, seed=seed)
+    return stats.bootstrap_ci(v, n_resamples=n_resamples, seed=seed)
 
 
 def _rank_long(answers: Any, manifest: dict[str, Any]) -> Any:

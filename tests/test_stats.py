@@ -1,0 +1,352 @@
+"""p3d.stats, p3d's one statistics module: bootstrap intervals (independent values, clip clusters, paired
+differences), Spearman's rho and SLCC intervals, binomial test, Wilson interval, Fleiss' kappa, Kendall's W."""
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from p3d import stats
+from p3d.errors import InputError
+from p3d.metrics import slcc
+
+
+# -- percentile_interval ------------------------------------------------------------------------------------
+def test_percentile_interval_is_the_2_5_and_97_5_percentiles():
+    v = np.random.default_rng(0).normal(size=1001)
+    lo, hi = stats.percentile_interval(v)
+    assert (lo, hi) == tuple(np.percentile(v, [2.5, 97.5]))  # exactly: the tail is 0.025, not 0.025000000000000022
+    assert stats.percentile_interval(v, 0.9) == tuple(np.percentile(v, [5.0, 95.0]))
+
+
+def test_percentile_interval_undefined_when_too_many_resamples_are():
+    v = np.arange(100.0)
+    v[:11] = np.nan  # 89 % defined < 90 %
+    assert stats.percentile_interval(v) == (None, None)
+    assert stats.percentile_interval(v, min_defined=0.5) == tuple(np.percentile(v[11:], [2.5, 97.5]))
+    assert stats.percentile_interval(np.arange(9.0)) == (None, None)  # fewer than 10 resamples
+    assert stats.percentile_interval(np.arange(9.0), min_count=1) != (None, None)
+    assert stats.percentile_interval(np.full(5, np.nan), min_defined=0, min_count=0) == (None, None)
+    with pytest.raises(InputError, match="confidence"):
+        stats.percentile_interval(v, 1.0)
+
+
+# -- bootstrap_ci (independent values, scipy.stats.bootstrap) -----------------------------------------------
+def test_mean_ci_brackets_the_mean_and_is_deterministic():
+    x = np.random.default_rng(0).normal(loc=3.0, size=200)
+    low, high = stats.bootstrap_ci(x, n_resamples=2000)
+    assert low < x.mean() < high
+    assert high - low == pytest.approx(2 * 1.96 * x.std(ddof=1) / np.sqrt(x.size), rel=0.15)
+    assert stats.bootstrap_ci(x, n_resamples=2000) == (low, high)
+    assert stats.bootstrap_ci(x, n_resamples=2000, seed=1) != (low, high)
+    p_low, p_high = stats.bootstrap_ci(x, n_resamples=2000, method="percentile")
+    assert p_low < x.mean() < p_high
+
+
+def test_bootstrap_ci_is_reexported_by_p3d_metrics():
+    from p3d import metrics
+
+    assert metrics.bootstrap_ci is stats.bootstrap_ci and metrics.slcc_bootstrap_ci is stats.slcc_bootstrap_ci
+
+
+def test_wider_confidence_gives_wider_interval():
+    x = np.random.default_rng(1).exponential(size=50)
+    l90, h90 = stats.bootstrap_ci(x, confidence=0.9, n_resamples=2000)
+    l99, h99 = stats.bootstrap_ci(x, confidence=0.99, n_resamples=2000)
+    assert l99 < l90 and h99 > h90
+
+
+def test_custom_statistic_without_axis():
+    x = np.arange(20.0)
+    low, high = stats.bootstrap_ci(x, lambda s: float(np.median(s)), n_resamples=500, method="percentile")
+    assert low <= np.median(x) <= high
+
+
+def test_degenerate_inputs_give_a_point_interval():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert stats.bootstrap_ci([2.5]) == (2.5, 2.5)
+        assert stats.bootstrap_ci([1.0, 1.0, 1.0]) == (1.0, 1.0)
+
+
+def test_bca_falls_back_to_percentile_when_undefined():
+    # The median of mostly-equal values: every jackknife value is equal, so BCa's acceleration is 0/0.
+    x = np.array([5.0] + [1.0] * 22)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        low, high = stats.bootstrap_ci(x, np.median, n_resamples=500)
+    assert (low, high) == stats.bootstrap_ci(x, np.median, n_resamples=500, method="percentile")
+    assert np.isfinite(low) and np.isfinite(high) and low <= 1.0 <= high
+
+
+@pytest.mark.parametrize("values, kw, match", [
+    ([], {}, "at least 1"),
+    ([1.0, np.nan], {}, "NaN"),
+    (np.zeros((2, 2)), {}, "1-D"),
+    ([1.0, 2.0], {"confidence": 1.0}, "confidence"),
+    ([1.0, 2.0], {"n_resamples": 0}, "n_resamples"),
+    ([1.0, 2.0], {"method": "normal"}, "method"),
+])
+def test_bootstrap_ci_bad_inputs(values, kw, match):
+    with pytest.raises(InputError, match=match):
+        stats.bootstrap_ci(values, **kw)
+
+
+# -- clip-cluster bootstrap ---------------------------------------------------------------------------------
+def test_cluster_codes_and_resample_counts():
+    codes, k = stats.cluster_codes(["b", "a", "b", "c"])
+    assert codes.tolist() == [0, 1, 0, 2] and k == 3
+    counts = stats.resample_counts(5, 300, seed=3)
+    assert counts.shape == (300, 5) and (counts.sum(axis=1) == 5).all()
+    assert np.array_equal(counts, stats.resample_counts(5, 300, seed=3))
+    assert not np.array_equal(counts, stats.resample_counts(5, 300, seed=4))
+    assert stats.resample_counts(0, 4, seed=0).shape == (4, 0)
+    with pytest.raises(InputError, match="resample"):
+        stats.resample_counts(3, 0, seed=0)
+
+
+def test_cluster_mean_resamples_pools_rows_and_drops_nan():
+    values = np.array([1.0, 3.0, np.nan, 10.0])
+    codes = np.array([0, 0, 1, 2])
+    counts = np.array([[1, 1, 1], [2, 0, 0], [0, 3, 0]])
+    point, boot = stats.cluster_mean_resamples(values, codes, counts)
+    assert point == pytest.approx(14.0 / 3)  # the pooled row mean, not the mean of cluster means
+    assert boot[0] == pytest.approx(point) and boot[1] == pytest.approx(2.0) and np.isnan(boot[2])
+
+
+def test_identical_conditions_give_exactly_the_ci_of_one():
+    rng = np.random.default_rng(0)
+    per_clip = rng.normal(size=15)
+    clips = [f"clip{i:02d}" for i in range(15)]
+    one = stats.cluster_bootstrap_ci(per_clip, clips, n_resamples=500, seed=1)
+    eight = stats.cluster_bootstrap_ci(np.repeat(per_clip, 8), np.repeat(clips, 8), n_resamples=500, seed=1)
+    # the same resampled clips and the same pooled means: equal up to the rounding of summing 8 equal rows
+    assert eight == pytest.approx(one, rel=1e-13, abs=1e-15) and one[0] < per_clip.mean() < one[1]
+    assert stats.cluster_bootstrap_ci(np.repeat(per_clip, 8), np.repeat(clips, 8), n_resamples=500, seed=2) != eight
+
+
+def test_cluster_ci_is_wider_than_the_row_bootstrap_of_duplicated_rows():
+    rng = np.random.default_rng(1)
+    per_clip = rng.normal(size=12)
+    values, clips = np.repeat(per_clip, 8), np.repeat(np.arange(12), 8)
+    lo_c, hi_c = stats.cluster_bootstrap_ci(values, clips, n_resamples=2000, seed=0)
+    lo_r, hi_r = stats.cluster_bootstrap_ci(values, np.arange(values.size), n_resamples=2000, seed=0)  # naive
+    assert (hi_c - lo_c) > 2 * (hi_r - lo_r)  # sqrt(8) in expectation: the rows of a clip are not independent
+
+
+def test_cluster_bootstrap_ci_degenerate_and_bad_input():
+    assert stats.cluster_bootstrap_ci([np.nan, np.nan], ["a", "b"]) == (None, None)
+    assert stats.cluster_bootstrap_ci([1.0, 2.0, 3.0], ["a", "b", "c"], n_resamples=5) == (None, None)  # < 10
+    with pytest.raises(InputError, match="length"):
+        stats.cluster_bootstrap_ci([1.0, 2.0], ["a"])
+    with pytest.raises(InputError, match="confidence"):
+        stats.cluster_bootstrap_ci([1.0, 2.0], ["a", "b"], confidence=95)
+
+
+def test_paired_cluster_difference():
+    rng = np.random.default_rng(2)
+    clip_effect = rng.normal(scale=5.0, size=20)
+    clips = np.repeat([f"c{i}" for i in range(20)], 3)
+    a = np.repeat(clip_effect, 3) + rng.normal(scale=0.1, size=60)
+    d = stats.paired_cluster_difference(a, clips, a + 0.25, clips, n_resamples=500)
+    assert d.diff == pytest.approx(0.25) and (d.low, d.high) == pytest.approx((0.25, 0.25)) and d.n_clusters == 20
+    # shared clip effects cancel: the paired interval is far narrower than either arm's own interval
+    b = a + 0.25 + rng.normal(scale=0.1, size=60)
+    d = stats.paired_cluster_difference(a, clips, b, clips, n_resamples=500)
+    lo_a, hi_a = stats.cluster_bootstrap_ci(a, clips, n_resamples=500)
+    assert d.low < d.diff < d.high and (d.high - d.low) < 0.1 * (hi_a - lo_a)
+    # rows of a clip scored in one arm only are dropped; the draws are those of resample_counts over sorted clips
+    d2 = stats.paired_cluster_difference(np.append(a, 100.0), np.append(clips, "only_a"), b, clips, n_resamples=500)
+    assert (d2.a, d2.diff, d2.low, d2.high) == (d.a, d.diff, d.low, d.high)
+    counts = stats.resample_counts(20, 500, 0)
+    codes = np.searchsorted(sorted(set(clips)), clips)
+    boot = stats.cluster_mean_resamples(b, codes, counts)[1] - stats.cluster_mean_resamples(a, codes, counts)[1]
+    assert (d.low, d.high) == stats.percentile_interval(boot)
+    with pytest.raises(InputError, match="share no"):
+        stats.paired_cluster_difference([1.0], ["x"], [1.0], ["y"])
+    with pytest.raises(InputError, match="length"):
+        stats.paired_cluster_difference([1.0, 2.0], ["x"], [1.0], ["x"])
+    undefined = stats.paired_cluster_difference([np.nan], ["x"], [1.0], ["x"], n_resamples=20)
+    assert undefined.a is None and undefined.diff is None and undefined.low is None
+
+
+def test_cluster_bootstrap_of_a_statistic():
+    y = np.arange(6.0)
+    point, lo, hi = stats.cluster_bootstrap(lambda idx: float(y[idx].mean()), 6, n_resamples=400, seed=5)
+    assert point == pytest.approx(2.5) and lo < point < hi
+    rng = np.random.default_rng(5)
+    boot = [y[rng.integers(0, 6, 6)].mean() for _ in range(400)]  # one integers call per resample
+    assert (lo, hi) == stats.percentile_interval(boot)
+    # the same seed draws the same clusters for two statistics: a paired comparison
+    seen: list[list[int]] = [[], []]
+    for j in (0, 1):
+        stats.cluster_bootstrap(lambda idx, j=j: seen[j].append(idx.tolist()) or 0.0, 4, n_resamples=20, seed=7)
+    assert seen[0] == seen[1]
+    none = stats.cluster_bootstrap(lambda idx: 1.0, 0)  # no cluster
+    assert math.isnan(none[0]) and none[1:] == (None, None)
+    half_nan = stats.cluster_bootstrap(lambda idx: np.nan if idx[0] % 2 else 1.0, 4, n_resamples=100, seed=0)
+    assert half_nan[1:] == (None, None)
+    assert stats.cluster_bootstrap(lambda idx: np.nan if idx[0] % 2 else 1.0, 4, n_resamples=100, seed=0,
+                                   min_defined=0.0, min_count=1)[1:] == (1.0, 1.0)
+
+
+# -- Spearman ---------------------------------------------------------------------------------------------------
+def test_spearman_matches_scipy_with_ties():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(3)
+    for n in (3, 7, 40):
+        x = rng.integers(0, 4, n).astype(float)
+        y = x + rng.normal(size=n)
+        assert stats.spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+
+
+def test_spearman_by_hand_and_undefined():
+    # rho = 1 - 6 sum d^2 / (n (n^2 - 1)): d = (0, -1, 1) -> 1 - 12/24
+    assert stats.spearman(np.array([3, 1, 2]), np.array([3, 2, 1])) == pytest.approx(0.5)
+    assert math.isnan(stats.spearman(np.array([1, 1, 1]), np.array([1, 2, 3])))
+    assert stats.spearman([1.0, 2.0], [2.0, 5.0]) == pytest.approx(1.0)
+    assert math.isnan(stats.spearman([1.0, 2.0], [2.0, 5.0], min_pairs=3))
+    assert math.isnan(stats.spearman([1.0], [2.0]))
+    with pytest.raises(InputError, match="equal length"):
+        stats.spearman([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_fast_pearson_equals_scipy():
+    from scipy.stats import pearsonr
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=50), rng.normal(size=50)
+    assert stats._pearson_r(x, y) == pytest.approx(pearsonr(x, y).statistic, rel=1e-12)
+    assert stats._pearson_r(x, x) == pytest.approx(1.0) and stats._pearson_r(x, -x) == pytest.approx(-1.0)
+    assert np.isnan(stats._pearson_r(x[:2], y[:2])) and np.isnan(stats._pearson_r(np.ones(5), y[:5]))
+
+
+def test_spearman_cluster_ci_scopes():
+    rng = np.random.default_rng(5)
+    clips = np.repeat([f"c{i}" for i in range(8)], 5)
+    base = np.repeat(rng.uniform(0, 3, 8), 5)
+    quality = np.tile(np.linspace(0, 1, 5), 8)
+    x, y = quality + base, quality + base + 0.05 * rng.normal(size=40)
+    x[3] = np.nan  # dropped
+    pooled = stats.spearman_cluster_ci(x, y, clips, n_resamples=300)
+    ok = np.isfinite(x)
+    assert pooled.value == pytest.approx(stats.spearman(x[ok], y[ok])) and pooled.n_clusters == 8
+    assert pooled.low <= pooled.value <= pooled.high
+    within = stats.spearman_cluster_ci(quality, quality + base, clips, scope="within", n_resamples=300)
+    assert (within.value, within.low, within.high, within.n_clusters) == (1.0, 1.0, 1.0, 8)
+    # same seed: both scopes see the same clip draws (the result is deterministic)
+    assert stats.spearman_cluster_ci(x, y, clips, n_resamples=300) == pooled
+    with pytest.raises(InputError, match="scope"):
+        stats.spearman_cluster_ci(x, y, clips, scope="both")
+    with pytest.raises(InputError, match="one length"):
+        stats.spearman_cluster_ci(x, y[:-1], clips)
+    empty = stats.spearman_cluster_ci([np.nan], [1.0], ["a"])
+    assert math.isnan(empty.value) and empty.low is None and empty.n_clusters == 0
+
+
+# -- SLCC bootstrap -----------------------------------------------------------------------------------------------
+def test_slcc_paired_bootstrap():
+    rng = np.random.default_rng(2)
+    identity = np.repeat(["a", "b", "c", "d"], 25)
+    speech = rng.normal(size=100)
+    lip = 0.6 * speech + rng.normal(scale=0.8, size=100)
+    r = slcc(speech, lip, identity)
+    low, high = stats.slcc_bootstrap_ci(speech, lip, identity, n_resamples=300)
+    assert -1 <= low < r < high <= 1
+    assert stats.slcc_bootstrap_ci(speech, lip, identity, n_resamples=300) == (low, high)
+    assert stats.slcc_bootstrap(speech, lip, identity, n_resamples=300) == stats.Interval(low, high, None)
+    with pytest.raises(InputError, match="at least 3 rows"):
+        stats.slcc_bootstrap_ci([1.0, 2.0], [1.0, 3.0], ["a", "a"])
+
+
+def test_slcc_bootstrap_with_undefined_resamples_has_no_interval_and_no_warning(caplog):
+    rng = np.random.default_rng(3)
+    speech, lip = rng.normal(size=6), rng.normal(size=6)
+    identity = ["a"] * 3 + ["b"] * 3
+    assert np.isfinite(slcc(speech, lip, identity))
+    with warnings.catch_warnings(), caplog.at_level(logging.DEBUG, logger="p3d.stats"):
+        warnings.simplefilter("error")
+        assert stats.slcc_bootstrap_ci(speech, lip, identity, n_resamples=200) == (None, None)
+        iv = stats.slcc_bootstrap(speech, lip, identity, n_resamples=200)
+    assert (iv.low, iv.high) == (None, None) and "undefined on" in iv.reason and "of 200" in iv.reason
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # the user sees no red stderr
+    assert any(r.levelno == logging.DEBUG and "undefined on" in r.getMessage() for r in caplog.records)
+
+
+# -- proportions ----------------------------------------------------------------------------------------------------
+def test_binomial_and_wilson_by_hand():
+    # 7 of 10: P(X >= 7) = (120 + 45 + 10 + 1) / 1024 = 176/1024; symmetric -> two-sided p = 352/1024
+    assert stats.binomial_test(7, 10) == pytest.approx(352 / 1024)
+    # Wilson, z = 1.959964: centre (0.7 + z^2/20) / (1 + z^2/10), half-width z sqrt(0.021 + z^2/400) / (1 + z^2/10)
+    z2 = 1.959963984540054 ** 2
+    centre = (0.7 + z2 / 20) / (1 + z2 / 10)
+    half = math.sqrt(z2) * math.sqrt(0.7 * 0.3 / 10 + z2 / 400) / (1 + z2 / 10)
+    lo, hi = stats.wilson_ci(7, 10)
+    assert (lo, hi) == pytest.approx((centre - half, centre + half))
+    assert (lo, hi) == pytest.approx((0.3968, 0.8922), abs=1e-4)
+    # 5 of 6 against 1/3: pmf (x 729) = 64, 192, 240, 160, 60, 12, 1; outcomes no likelier than 12 -> 13/729
+    assert stats.binomial_test(5, 6, 1 / 3) == pytest.approx(13 / 729)
+    assert stats.wilson_ci(0, 5)[0] == 0.0
+    with pytest.raises(InputError):
+        stats.binomial_test(3, 2)
+    with pytest.raises(InputError, match="confidence"):
+        stats.wilson_ci(3, 5, confidence=1.5)
+
+
+@pytest.mark.parametrize("k, n, p, confidence", [(0, 1, 0.5, 0.95), (3, 17, 0.25, 0.9), (40, 50, 0.5, 0.99),
+                                                 (12, 12, 0.7, 0.95)])
+def test_binomial_and_wilson_match_scipy_and_the_formula(k, n, p, confidence):
+    from scipy.stats import binomtest, norm
+
+    res = binomtest(k, n, p)
+    assert stats.binomial_test(k, n, p) == pytest.approx(res.pvalue, rel=1e-12)
+    ci = res.proportion_ci(confidence_level=confidence, method="wilson")
+    assert stats.wilson_ci(k, n, confidence) == pytest.approx((ci.low, ci.high), rel=1e-12, abs=1e-15)
+    z, ph = norm.ppf(0.5 + confidence / 2), k / n
+    centre = (ph + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert stats.wilson_ci(k, n, confidence) == pytest.approx((centre - half, centre + half), abs=1e-12)
+
+
+# -- agreement ------------------------------------------------------------------------------------------------------
+def test_fleiss_kappa_by_hand():
+    # 2 items, 5 raters: [1, 4] and [2, 3]. P_i = (1+16-5)/20 = 0.6, (4+9-5)/20 = 0.4 -> P = 0.5;
+    # p = (3/10, 7/10) -> P_e = 0.58; kappa = (0.5 - 0.58) / 0.42
+    assert stats.fleiss_kappa(np.array([[1, 4], [2, 3]])) == pytest.approx(-0.08 / 0.42)
+    assert stats.fleiss_kappa(np.array([[3, 0], [0, 3]])) == pytest.approx(1.0)
+    assert math.isnan(stats.fleiss_kappa(np.array([[3, 0], [3, 0]])))
+    # the worked example of Fleiss' kappa (10 items, 14 raters, 5 categories): P = 0.378, P_e = 0.213, kappa 0.210
+    table = np.array([[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+                      [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]])
+    assert stats.fleiss_kappa(table) == pytest.approx(0.210, abs=1e-3)
+    with pytest.raises(InputError, match="same number"):
+        stats.fleiss_kappa(np.array([[1, 2], [1, 1]]))
+    with pytest.raises(InputError, match="integers"):
+        stats.fleiss_kappa(np.array([[1.5, 1.5], [1, 2]]))
+
+
+def test_fleiss_kappa_matches_statsmodels():
+    inter_rater = pytest.importorskip("statsmodels.stats.inter_rater")
+    rng = np.random.default_rng(1)
+    table = np.array([rng.multinomial(7, [0.5, 0.3, 0.2]) for _ in range(12)])
+    assert stats.fleiss_kappa(table) == pytest.approx(inter_rater.fleiss_kappa(table, method="fleiss"))
+
+
+def test_kendall_w_by_hand_and_against_friedman():
+    from scipy.stats import friedmanchisquare
+
+    # R = (4, 6, 8), mean 6, S = 8; W = 12 * 8 / (3^2 (3^3 - 3)) = 96 / 216
+    assert stats.kendall_w(np.array([[1, 2, 3], [1, 3, 2], [2, 1, 3]])) == pytest.approx(96 / 216)
+    assert stats.kendall_w(np.array([[3, 2, 1], [1, 2, 3]])) == pytest.approx(0.0)
+    assert stats.kendall_w(np.array([[1, 2, 3], [10, 20, 30]])) == pytest.approx(1.0)
+    assert math.isnan(stats.kendall_w(np.array([[1.0, 2.0]])))  # one rater
+    # tie-corrected W = Friedman's tie-corrected chi^2 / (m (n - 1))
+    scores = np.random.default_rng(6).integers(0, 4, size=(5, 6)).astype(float)
+    chi2 = friedmanchisquare(*scores.T).statistic
+    assert stats.kendall_w(scores) == pytest.approx(chi2 / (5 * (6 - 1)), rel=1e-12)
+    with pytest.raises(InputError, match="finite"):
+        stats.kendall_w(np.array([[1.0, np.nan], [1.0, 2.0]]))
