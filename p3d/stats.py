@@ -62,6 +62,7 @@ def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+# -- intervals from resamples -------------------------------------------------------------------------------
 def percentile_interval(resamples: np.ndarray, confidence: float = 0.95, *, min_defined: float = 0.9,
                         min_count: int = 10) -> tuple[float, float] | tuple[None, None]:
     """Percentile interval (low, high) of bootstrap ``resamples``, non-finite resamples ignored.
