@@ -362,7 +362,8 @@ def fixture_response(manifest: dict, sha: str, pid: str, picks: dict[str, object
                             "answered_at": "2025-01-01T10:00:05.000Z", "rt_ms": 5000})
     return {"format": "p3d-study-responses/1", "study_id": manifest["study_id"], "manifest_sha256": sha,
             "participant_id": pid, "group": person["group"], "started_at": "2025-01-01T10:00:00.000Z",
-            "finished_at": "2025-01-01T10:05:00.000Z", "complete": True, "user_agent": "FIXTURE", "answers": answers}
+            "finished_at": "2025-01-01T10:05:00.000Z", "complete": True, "user_agent": "FIXTURE",
+            "consent_given": True, "answers": answers}
 
 
 def _as_csv(obj: dict) -> str:
@@ -370,10 +371,10 @@ def _as_csv(obj: dict) -> str:
     for a in obj["answers"]:
         ranks = ";".join(f"{k}:{v}" for k, v in a["ranks"].items()) if a["ranks"] else ""
         rows.append({**{k: obj[k] for k in ("study_id", "manifest_sha256", "participant_id", "group")}, **a,
-                     "ranks": ranks})
-    from p3d.study.survey import CSV_COLUMNS
+                     "ranks": ranks, "consent_given": "true"})
+    from p3d.study.survey import CSV_COLUMNS, CSV_OPTIONAL_COLUMNS
 
-    return pd.DataFrame(rows)[list(CSV_COLUMNS)].to_csv(index=False)
+    return pd.DataFrame(rows)[[*CSV_COLUMNS, *CSV_OPTIONAL_COLUMNS]].to_csv(index=False)
 
 
 @pytest.fixture()

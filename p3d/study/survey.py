@@ -39,6 +39,8 @@ from typing import Any
 RESPONSE_FORMAT = "p3d-study-responses/1"
 CSV_COLUMNS = ("study_id", "manifest_sha256", "participant_id", "group", "trial_id", "position", "answer", "chosen",
                "ranks", "confidence", "shown_at", "answered_at", "rt_ms")
+#: Columns the page writes that older exports lack (read when present).
+CSV_OPTIONAL_COLUMNS = ("consent_given",)
 
 
 def public_data(manifest: dict[str, Any], manifest_sha256: str) -> dict[str, Any]:
