@@ -238,7 +238,10 @@ def test_ab_study_manifest_stimuli_and_page(ab_study):
     manifest, sha = load_manifest(ab_study)
     assert manifest["design"] == "ab" and len(manifest["trials"]) == 4  # 2 clips x 1 pair + 2 checks
     assert manifest["pairs"] == [["m/base", "m/ours"]]
-    assert len(manifest["stimuli"]) == 8
+    assert len(manifest["stimuli"]) == 8 + 2  # and the practice screen's two
+    practice = manifest["practice"]
+    assert [manifest["stimuli"][s]["role"] for s in practice["stimuli"]] == ["practice", "practice"]
+    assert all(manifest["stimuli"][s]["condition"] == "gt" for s in practice["stimuli"])
     for s in manifest["stimuli"].values():
         path = ab_study / s["file"]
         assert path.exists() and file_sha256(path) == s["sha256"]
@@ -246,7 +249,7 @@ def test_ab_study_manifest_stimuli_and_page(ab_study):
         assert info["audio_codec"] == "aac" and info["n_frames"] == s["n_frames"] == 8
     for info in manifest["clips"].values():
         assert info["neutral"].startswith("template of id")
-        assert {v["conditioning_identity"] for v in info["sources"].values()} == {"idX"}
+        assert {v["conditioning_identity"] for v in info["sources"].values()} <= {"idX"}
     assert manifest["counterbalance"]["overall"] == {"m/base": [2, 2], "m/ours": [2, 2]}
     checks = [t for t in manifest["trials"] if t["attention_check"]]
     assert len(checks) == 2 and all(manifest["stimuli"][t["correct"]]["condition"] == "gt" for t in checks)
@@ -262,7 +265,10 @@ def test_ab_study_manifest_stimuli_and_page(ab_study):
 
 def test_rank_study_levels(rank_study):
     manifest, _ = load_manifest(rank_study)
-    assert manifest["rank_over"] == "intensity" and len(manifest["trials"]) == 4 and len(manifest["stimuli"]) == 12
+    assert manifest["rank_over"] == "intensity" and len(manifest["trials"]) == 4 and len(manifest["stimuli"]) == 12 + 3
+    # the practice clip lies outside the study when the data has another one
+    assert manifest["practice"]["clip"] not in {t["clip"] for t in manifest["trials"]}
+    assert manifest["clips"][manifest["practice"]["clip"]]["practice_only"]
     main_stim = [s for s in manifest["stimuli"].values() if s["role"] == "main"]
     ref = manifest["clips"][main_stim[0]["clip"]]["speech_reference_gain_db"]
     for s in main_stim:
