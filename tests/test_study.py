@@ -236,7 +236,10 @@ def test_ab_study_manifest_stimuli_and_page(ab_study):
     manifest, sha = load_manifest(ab_study)
     assert manifest["design"] == "ab" and len(manifest["trials"]) == 4  # 2 clips x 1 pair + 2 checks
     assert manifest["pairs"] == [["m/base", "m/ours"]]
-    assert len(manifest["stimuli"]) == 8
+    assert len(manifest["stimuli"]) == 8 + 2  # and the practice screen's two
+    practice = manifest["practice"]
+    assert [manifest["stimuli"][s]["role"] for s in practice["stimuli"]] == ["practice", "practice"]
+    assert all(manifest["stimuli"][s]["condition"] == "gt" for s in practice["stimuli"])
     for s in manifest["stimuli"].values():
         path = ab_study / s["file"]
         assert path.exists() and file_sha256(path) == s["sha256"]
@@ -244,7 +247,7 @@ def test_ab_study_manifest_stimuli_and_page(ab_study):
         assert info["audio_codec"] == "aac" and info["n_frames"] == s["n_frames"] == 8
     for info in manifest["clips"].values():
         assert info["neutral"].startswith("template of id")
-        assert {v["conditioning_identity"] for v in info["sources"].values()} == {"idX"}
+        assert {v["conditioning_identity"] for v in info["sources"].values()} <= {"idX"}
     assert manifest["counterbalance"]["overall"] == {"m/base": [2, 2], "m/ours": [2, 2]}
     checks = [t for t in manifest["trials"] if t["attention_check"]]
     assert len(checks) == 2 and all(manifest["stimuli"][t["correct"]]["condition"] == "gt" for t in checks)
@@ -260,7 +263,10 @@ def test_ab_study_manifest_stimuli_and_page(ab_study):
 
 def test_rank_study_levels(rank_study):
     manifest, _ = load_manifest(rank_study)
-    assert manifest["rank_over"] == "intensity" and len(manifest["trials"]) == 4 and len(manifest["stimuli"]) == 12
+    assert manifest["rank_over"] == "intensity" and len(manifest["trials"]) == 4 and len(manifest["stimuli"]) == 12 + 3
+    # the practice clip lies outside the study when the data has another one
+    assert manifest["practice"]["clip"] not in {t["clip"] for t in manifest["trials"]}
+    assert manifest["clips"][manifest["practice"]["clip"]]["practice_only"]
     main_stim = [s for s in manifest["stimuli"].values() if s["role"] == "main"]
     ref = manifest["clips"][main_stim[0]["clip"]]["speech_reference_gain_db"]
     for s in main_stim:
@@ -309,7 +315,8 @@ def fixture_response(manifest: dict, sha: str, pid: str, picks: dict[str, object
                             "answered_at": "2025-01-01T10:00:05.000Z", "rt_ms": 5000})
     return {"format": "p3d-study-responses/1", "study_id": manifest["study_id"], "manifest_sha256": sha,
             "participant_id": pid, "group": person["group"], "started_at": "2025-01-01T10:00:00.000Z",
-            "finished_at": "2025-01-01T10:05:00.000Z", "complete": True, "user_agent": "FIXTURE", "answers": answers}
+            "finished_at": "2025-01-01T10:05:00.000Z", "complete": True, "user_agent": "FIXTURE",
+            "consent_given": True, "answers": answers}
 
 
 def _as_csv(obj: dict) -> str:
@@ -317,10 +324,10 @@ def _as_csv(obj: dict) -> str:
     for a in obj["answers"]:
         ranks = ";".join(f"{k}:{v}" for k, v in a["ranks"].items()) if a["ranks"] else ""
         rows.append({**{k: obj[k] for k in ("study_id", "manifest_sha256", "participant_id", "group")}, **a,
-                     "ranks": ranks})
-    from p3d.study.survey import CSV_COLUMNS
+                     "ranks": ranks, "consent_given": "true"})
+    from p3d.study.survey import CSV_COLUMNS, CSV_OPTIONAL_COLUMNS
 
-    return pd.DataFrame(rows)[list(CSV_COLUMNS)].to_csv(index=False)
+    return pd.DataFrame(rows)[[*CSV_COLUMNS, *CSV_OPTIONAL_COLUMNS]].to_csv(index=False)
 
 
 @pytest.fixture()
@@ -558,3 +565,196 @@ def test_stand_ins_are_gt_manipulations(tmp_path):
     assert sorted(p.name for p in folders["damped"].iterdir()) == sorted(f"{c.stem}.npy" for c in corpus.select("test"))
     with pytest.raises(InputError, match="audio"):
         write_stand_ins(root, tmp_path / "x", variants={"loud": V.Transform(gain_db=6)})
+
+
+# ------------------------------------------------------------------------------------------------
+# Malformed answer files, gaming, exclusions (FIXTURE files, invented here)
+# ------------------------------------------------------------------------------------------------
+def _good_file(ab_study) -> dict:
+    manifest, sha = load_manifest(ab_study)
+    picks = {t["id"]: (t["correct"] or t["stimuli"][0]) for t in manifest["trials"]}
+    return fixture_response(manifest, sha, "P01", picks)
+
+
+def _with_answer(obj: dict, **fields) -> dict:
+    return {**obj, "answers": [{**obj["answers"][0], **fields}, *obj["answers"][1:]]}
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+MALFORMED_JSON = [  # (name, file text from the good FIXTURE file, expected in the one-line message)
+    ("non-numeric group", lambda g: json.dumps({**g, "group": "one"}), "group: expected an integer"),
+    ("boolean group", lambda g: json.dumps({**g, "group": True}), "group: expected an integer"),
+    ("answers not a list", lambda g: json.dumps({**g, "answers": "all"}), "answers: expected a list"),
+    ("answer not an object", lambda g: json.dumps({**g, "answers": [1, 2]}), "answers[0]: expected an object"),
+    ("list as trial id", lambda g: json.dumps(_with_answer(g, trial_id=["q01"])), "answers[0].trial_id"),
+    ("deeply nested JSON", lambda g: _nested(200000), "nested too deeply"),
+    ("infinite rt", lambda g: json.dumps(_with_answer(g, rt_ms="@")).replace('"@"', "Infinity"),
+     "Infinity is not allowed"),
+    ("NaN rt", lambda g: json.dumps(_with_answer(g, rt_ms="@")).replace('"@"', "NaN"),
+     "NaN is not allowed"),
+    ("negative rt", lambda g: json.dumps(_with_answer(g, rt_ms=-5)), "answers[0].rt_ms"),
+    ("huge rt", lambda g: json.dumps(_with_answer(g, rt_ms=1e300)), "answers[0].rt_ms"),
+    ("confidence out of range", lambda g: json.dumps(_with_answer(g, confidence=9)), "answers[0].confidence"),
+    ("confidence not a number", lambda g: json.dumps(_with_answer(g, confidence="high")), "answers[0].confidence"),
+    ("participant id a number", lambda g: json.dumps({**g, "participant_id": 1}), "participant_id: expected text"),
+    ("ranks of text", lambda g: json.dumps(_with_answer(g, ranks={"v0001": "3"})), "answers[0].ranks"),
+    ("consent not a boolean", lambda g: json.dumps({**g, "consent_given": "yes"}), "consent_given"),
+    ("practice flag on a real trial", lambda g: json.dumps(_with_answer(g, practice=True)), "answers[0].practice"),
+    ("not JSON", lambda g: "{oops", "not readable JSON"),
+    ("too large", lambda g: json.dumps({**g, "user_agent": "x" * (A.MAX_ANSWER_FILE_BYTES + 1)}), "limit 5 MB"),
+]
+
+
+@pytest.mark.parametrize("name,text,expected", MALFORMED_JSON, ids=[c[0] for c in MALFORMED_JSON])
+def test_malformed_answer_file_is_one_line_and_exit_2(ab_study, tmp_path, capsys, name, text, expected):
+    path = tmp_path / "P01.json"
+    path.write_text(text(_good_file(ab_study)))
+    out = tmp_path / "analysis"
+    assert main(["study", "analyze", str(path), "--study", str(ab_study), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert str(path) in err and expected in err, err
+    assert not out.exists()
+
+
+MALFORMED_CSV = [  # (name, column, value, expected)
+    ("non-numeric group", "group", "abc", "group: expected an integer"),
+    ("infinite rt", "rt_ms", "inf", "rt_ms"),
+    ("NaN rt", "rt_ms", "nan", "rt_ms"),
+    ("negative rt", "rt_ms", "-1", "rt_ms"),
+    ("confidence 0", "confidence", "0", "confidence"),
+    ("position text", "position", "first", "position"),
+    ("unreadable ranks", "ranks", "v0001=3", "ranks"),
+]
+
+
+@pytest.mark.parametrize("name,column,value,expected", MALFORMED_CSV, ids=[c[0] for c in MALFORMED_CSV])
+def test_malformed_csv_answer_file(ab_study, tmp_path, name, column, value, expected):
+    manifest, sha = load_manifest(ab_study)
+    df = pd.read_csv(__import__("io").StringIO(_as_csv(_good_file(ab_study))), dtype=str, keep_default_na=False)
+    df[column] = value
+    path = tmp_path / "P01.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(InputError, match=expected) as info:
+        A.load_responses([path], manifest, sha)
+    assert str(path) in str(info.value)
+
+
+def test_omitted_attention_check_counts_as_failed(ab_study, tmp_path):
+    manifest, sha = load_manifest(ab_study)
+    good = _good_file(ab_study)
+    checks = {t["id"] for t in manifest["trials"] if t["attention_check"]}
+    (tmp_path / "P01.json").write_text(json.dumps(
+        {**good, "answers": [a for a in good["answers"] if a["trial_id"] not in checks]}))
+    honest = fixture_response(manifest, sha, "P02", {t["id"]: (t["correct"] or t["stimuli"][1])
+                                                     for t in manifest["trials"]})
+    (tmp_path / "P02.json").write_text(json.dumps(honest))
+    res = A.analyze(ab_study, [tmp_path], n_resamples=50)
+    people = res.participants.set_index("participant")
+    assert people.loc["P01", "checks_missing"] == 2 and people.loc["P01", "checks_failed"] == 2
+    assert not people.loc["P01", "included"] and "2 missing" in people.loc["P01", "reason"]
+    assert people.loc["P02", "included"] and res.summary["included"] == 1
+    # allowing two failed checks lets the file in again: the missing checks were counted, not ignored
+    assert A.analyze(ab_study, [tmp_path], n_resamples=50, max_failed_checks=2).summary["included"] == 2
+
+
+def test_no_consent_excludes(ab_study, tmp_path):
+    good = _good_file(ab_study)
+    (tmp_path / "P01.json").write_text(json.dumps({k: v for k, v in good.items() if k != "consent_given"}))
+    with pytest.raises(InputError, match="1 without recorded consent"):
+        A.analyze(ab_study, [tmp_path], n_resamples=50)
+
+
+def test_practice_answers_are_ignored(ab_study, tmp_path):
+    manifest, sha = load_manifest(ab_study)
+    good = _good_file(ab_study)
+    practice = {"trial_id": "practice", "position": 0, "answer": "B", "chosen": "v9999", "ranks": None,
+                "confidence": None, "rt_ms": 100, "practice": True}
+    (tmp_path / "P01.json").write_text(json.dumps({**good, "answers": [practice, *good["answers"]]}))
+    answers = A.load_responses([tmp_path], manifest, sha)
+    assert "practice" not in set(answers["trial_id"]) and len(answers) == len(manifest["trials"])
+
+
+def test_zero_included_is_exit_2_and_writes_nothing(ab_study, tmp_path, capsys):
+    manifest, sha = load_manifest(ab_study)
+    checks = [t for t in manifest["trials"] if t["attention_check"]]
+    for pid in ("P01", "P02"):
+        picks = {t["id"]: next(s for s in t["stimuli"] if s != t["correct"]) for t in checks}
+        (tmp_path / f"{pid}.json").write_text(json.dumps(fixture_response(manifest, sha, pid, picks)))
+    out = tmp_path / "analysis"
+    assert main(["study", "analyze", str(tmp_path), "--study", str(ab_study), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "all 2 excluded" in err and "2 failed or skipped attention checks" in err
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# make: atomic, single file, consent, practice and error message on the page
+# ------------------------------------------------------------------------------------------------
+def _tiny_cfg(data: Path, out: Path, **kw) -> MakeConfig:
+    options = dict(fps=FPS, size=32, participants=2, clips=1, attention_checks=0) | kw
+    return MakeConfig(design="ab", gt=data, out=out,
+                      conditions=[D.parse_condition("a=gt:lip=0.5"), D.parse_condition("b=gt")], **options)
+
+
+def test_make_leaves_nothing_behind_on_error(data, tmp_path):
+    broken = tmp_path / "data"
+    shutil.copytree(data, broken)
+    stem = sorted(p.stem for p in (broken / "vertices_npy").glob("*.npy"))[0]
+    one = np.load(broken / "vertices_npy" / f"{stem}.npy")[:1]
+    np.save(broken / "pred_base" / f"{stem}_condition_idX.npy", one.reshape(1, -1, 3))
+    out = tmp_path / "new" / "deeper" / "study"
+    cfg = MakeConfig(design="ab", gt=broken, out=out, fps=FPS, size=32, participants=2, clip_names=[stem],
+                     attention_checks=0, conditions=[D.parse_condition(f"m/base={broken / 'pred_base'}"),
+                                                     D.parse_condition(f"m/ours={broken / 'pred_ours'}")])
+    with pytest.raises(InputError, match="at least 2 frames"):  # found while rendering
+        make_study(cfg, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no study, no temp folder, no parents
+    # a failed --overwrite rebuild keeps the old study intact, and other files in the folder survive
+    from p3d.study.make import verify_study
+
+    good = tmp_path / "good"
+    make_study(_tiny_cfg(data, good), progress=False)
+    (good / "notes.txt").write_text("mine")
+    before = (good / "manifest.json").read_bytes()
+    with pytest.raises(InputError, match="at least 2 frames"):
+        make_study(dataclasses.replace(cfg, out=good, overwrite=True), progress=False)
+    assert (good / "manifest.json").read_bytes() == before and verify_study(good) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "good"]
+    make_study(dataclasses.replace(_tiny_cfg(data, good), seed=5, overwrite=True), progress=False)
+    assert (good / "notes.txt").read_text() == "mine" and verify_study(good) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "good"]
+
+
+def test_make_refuses_a_folder_of_other_study_files(data, tmp_path):
+    (tmp_path / "s" / "stimuli").mkdir(parents=True)
+    with pytest.raises(InputError, match="no manifest.json"):
+        make_study(_tiny_cfg(data, tmp_path / "s"), progress=False)
+
+
+def test_single_file_page_embeds_the_videos(data, tmp_path):
+    out = tmp_path / "s"
+    manifest = make_study(_tiny_cfg(data, out, single_file=True), progress=False)
+    page = (out / "survey.html").read_text()
+    assert page.count("data:video/mp4;base64,") == len(manifest["stimuli"])
+    assert "stimuli/" not in page
+    # the same study (presentation options aside) as the linked page: answers stay valid either way
+    linked = make_study(_tiny_cfg(data, tmp_path / "l"), progress=False)
+    assert linked["study_id"] == manifest["study_id"]
+    assert "stimuli/" in (tmp_path / "l" / "survey.html").read_text()
+
+
+def test_page_has_consent_practice_error_message_and_no_native_controls(ab_study):
+    manifest, _ = load_manifest(ab_study)
+    page = (ab_study / "survey.html").read_text()
+    for needle in ('id="consent"', 'id="consent-agree"', 'id="consent-continue"', 'id="practice-banner"',
+                   'id="video-error"', 'addEventListener("error"', "consent_given"):
+        assert needle in page, needle
+    data = json.loads(page.split('id="study-data">')[1].split("</script>")[0])
+    assert data["consent_text"] == manifest["consent_text"] and len(data["consent_text"]) > 50
+    assert [v["id"] for v in data["practice"]["videos"]] == manifest["practice"]["stimuli"]
+    assert "stimuli/" in data["video_error"] and "{slot}" in data["video_error"]
+    assert "controls: true" not in page and "controls: false" in page

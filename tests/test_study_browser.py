@@ -1,5 +1,5 @@
 """The survey page end to end in headless Chromium, as a participant would use it: load, enter the code,
-play every video, answer, export (the <pre id="export"> text and the JSON/CSV downloads), then analyse
+agree to the consent text, do the practice screen, play every video, answer, export (the <pre id="export"> text and the JSON/CSV downloads), then analyse
 the downloaded file with ``p3d study analyze``.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``apt-get install -y chromium chromium-driver``) and
@@ -89,13 +89,59 @@ def _watch_all(driver):
     return {v.get_attribute("data-slot"): v.get_attribute("data-stimulus") for v in videos}
 
 
+def _answer_any(driver):
+    """Some valid answer on the current screen (the practice screen's answer is not analysed)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    choices = driver.find_elements(By.CSS_SELECTOR, 'input[name="choice"]')
+    if choices:
+        choices[0].click()
+        return
+    for n, sel in enumerate(driver.find_elements(By.CSS_SELECTOR, "#answer select"), start=1):
+        Select(sel).select_by_value(str(n))
+
+
 def _open(driver, study: Path, pid: str):
+    """Enter the code, agree to the consent text and do the practice screen: ends on the first trial."""
     from selenium.webdriver.common.by import By
 
     driver.get((study / "survey.html").as_uri() + f"?pid={pid}")
     assert driver.find_element(By.ID, "pid").get_attribute("value") == pid  # read from the address
     driver.find_element(By.ID, "start").click()
-    _wait(lambda: driver.find_element(By.ID, "trial").is_displayed(), what="the first trial")
+    _wait(lambda: driver.find_element(By.ID, "consent").is_displayed(), what="the consent screen")
+    assert not driver.find_element(By.ID, "trial").is_displayed()  # no trial before consent
+    assert not driver.find_element(By.ID, "consent-continue").is_enabled()
+    driver.find_element(By.ID, "consent-agree").click()
+    driver.find_element(By.ID, "consent-continue").click()
+    _wait(lambda: driver.find_element(By.ID, "practice-banner").is_displayed(), what="the practice screen")
+    assert driver.find_element(By.ID, "progress").text == "Practice screen (not scored)"
+    for v in driver.find_elements(By.CSS_SELECTOR, "#videos video"):  # no native controls over the mouth
+        assert v.get_attribute("controls") is None
+    _watch_all(driver)
+    _answer_any(driver)
+    driver.find_element(By.ID, "next").click()
+    _wait(lambda: not driver.find_element(By.ID, "practice-banner").is_displayed(), what="the first trial")
+    assert driver.find_element(By.ID, "progress").text.startswith("Screen 1 of ")
+
+
+def test_missing_stimuli_folder_is_named_on_the_page(browser, data, tmp_path):
+    """survey.html copied on its own: the first video that fails to load says the stimuli/ folder is missing."""
+    from selenium.webdriver.common.by import By
+    from test_study import make_ab_study
+
+    study = tmp_path / "study"
+    make_ab_study(data, study, participants=2)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(study / "survey.html", alone / "survey.html")
+    browser.get((alone / "survey.html").as_uri() + "?pid=P01")
+    browser.find_element(By.ID, "start").click()
+    browser.find_element(By.ID, "consent-agree").click()
+    browser.find_element(By.ID, "consent-continue").click()
+    box = browser.find_element(By.ID, "video-error")
+    _wait(lambda: box.is_displayed(), what="the missing-video message")
+    assert "stimuli/" in box.text
 
 
 def _download(driver, button: str, suffix: str) -> Path:
@@ -148,15 +194,19 @@ def test_ab_survey_end_to_end(browser, data, tmp_path):
     assert exported == shown_export
     assert path.name == f"p3d-study_{manifest['study_id']}_P02.json"
     assert exported["manifest_sha256"] == sha and exported["participant_id"] == "P02" and exported["complete"]
-    assert [a["trial_id"] for a in exported["answers"]] == person["order"]
-    for a in exported["answers"]:
+    assert exported["consent_given"] is True and exported["consent_at"]
+    practice, *real = exported["answers"]
+    assert practice["trial_id"] == "practice" and practice["practice"] is True and practice["position"] == 0
+    assert [a["trial_id"] for a in real] == person["order"]
+    for a in real:
         assert a["chosen"] == expected[a["trial_id"]] and a["confidence"] == 4
         assert a["shown_at"] <= a["answered_at"] and a["rt_ms"] >= 0 and a["plays"] == {"A": 1, "B": 1}
     csv_path = _download(browser, "download-csv", ".csv")
     import pandas as pd
 
     table = pd.read_csv(csv_path)
-    assert list(table["trial_id"]) == person["order"] and set(table["participant_id"]) == {"P02"}
+    assert list(table["trial_id"]) == ["practice", *person["order"]] and set(table["participant_id"]) == {"P02"}
+    assert set(table["consent_given"]) == {True}
 
     # the downloaded files go to the study's responses/ and are analysed
     shutil.copy(path, study / "responses" / path.name)
@@ -206,7 +256,7 @@ def test_rank_survey_end_to_end(browser, data, tmp_path):
     _wait(lambda: browser.find_element(By.ID, "done").is_displayed(), what="the end page")
     path = _download(browser, "download-json", ".json")
     exported = json.loads(path.read_text())
-    assert exported["group"] == person["group"] and len(exported["answers"]) == len(person["order"])
+    assert exported["group"] == person["group"] and len(exported["answers"]) == len(person["order"]) + 1
     shutil.copy(path, study / "responses" / path.name)
     res = A.analyze(study, n_resamples=100)
     assert res.summary["included"] == 1

@@ -4,8 +4,10 @@ Input: the study's ``manifest.json`` and the files the survey page exported (JSO
 :mod:`p3d.study.survey`), each checked against the manifest (study id, manifest sha256, participant
 code and group, trial ids, that every answer names the trial's own videos).
 
-1. **Attention checks**: a participant who fails more than ``max_failed_checks`` (default 0) checks is
-   excluded from every table (``participants`` says who and why).
+1. **Exclusions**: a participant who fails more than ``max_failed_checks`` (default 0) attention checks
+   (an unanswered check counts as failed) or whose file records no consent is excluded from every
+   table (``participants`` says who and why). With nobody left, InputError (no tables are written).
+   Answers to the practice screen (trial id ``practice``) are never analysed.
 2. **A/B preferences** (paper Table 1 right, S4, S5, S6): per pair of conditions (rows by comparison
    and model, plus an "Overall" row pooling the models of a comparison) the share of answers
    preferring each condition, the 95% Wilson interval of the B share, and the exact two-sided
@@ -44,7 +46,7 @@ import numpy as np
 
 from p3d import stats
 from p3d.errors import InputError
-from p3d.study.survey import CSV_COLUMNS, RESPONSE_FORMAT
+from p3d.study.survey import CSV_COLUMNS, CSV_OPTIONAL_COLUMNS, RESPONSE_FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,17 @@ class Analysis:
 # ------------------------------------------------------------------------------------------------
 # Reading answer files
 # ------------------------------------------------------------------------------------------------
+#: Largest answer file read (bytes). A complete answer file is about 300 bytes per trial (a few tens of
+#: kilobytes for any study a person can finish); anything far larger is not an export of the survey page.
+MAX_ANSWER_FILE_BYTES = 5 * 1024 * 1024
+
+#: The trial id of the survey page's practice screen; its answer is exported but never analysed.
+PRACTICE_TRIAL_ID = "practice"
+
+#: Longest plausible response time (ms): one day. Longer, negative or non-finite times are refused.
+MAX_RT_MS = 24 * 3600 * 1000
+
+
 def find_response_files(paths: Iterable[str | Path]) -> list[Path]:
     """Expand folders to their ``*.json`` / ``*.csv`` files; other files are skipped with a warning."""
     out: list[Path] = []
@@ -84,55 +97,147 @@ def find_response_files(paths: Iterable[str | Path]) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
 def _read_file(path: Path) -> dict[str, Any]:
-    """One answer file as ``{participant_id, group, study_id, manifest_sha256, complete, answers: [...]}``."""
+    """One answer file, validated (:func:`validate_answer_file`), as ``{participant_id, group, study_id,
+    manifest_sha256, consent_given, answers: [...]}``."""
+    size = path.stat().st_size
+    if size > MAX_ANSWER_FILE_BYTES:
+        raise InputError(f"{path}: {size / 2**20:.1f} MB, larger than an answer file can be "
+                         f"(limit {MAX_ANSWER_FILE_BYTES // 2**20} MB)")
     if path.suffix.lower() == ".json":
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: not a readable JSON answer file ({exc})") from None
-        if not isinstance(obj, dict) or obj.get("format") != RESPONSE_FORMAT or not isinstance(obj.get("answers"), list):
-            raise InputError(f"{path}: not a p3d study answer file (format {RESPONSE_FORMAT} with answers)")
-        return obj
+            obj = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+            raise InputError(f"{path}: not readable JSON ({exc})") from None
+        except RecursionError:
+            raise InputError(f"{path}: JSON nested too deeply to be an answer file") from None
+        return validate_answer_file(obj, path)
+    return validate_answer_file(_read_csv(path), path)
+
+
+def _read_csv(path: Path) -> dict[str, Any]:
+    """A CSV export (one row per answer) as the JSON export's structure; values stay text where the
+    validator must judge them."""
     import pandas as pd
 
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable CSV answer file ({exc})") from None
+    except Exception as exc:  # pandas raises many types for malformed CSV
+        raise InputError(f"{path}: not a readable CSV answer file ({str(exc).splitlines()[0]})") from None
     missing = [c for c in CSV_COLUMNS if c not in df.columns]
     if missing:
-        raise InputError(f"{path}: CSV lacks the columns {missing}")
+        raise InputError(f"{path}: CSV lacks the columns {', '.join(missing)}")
     if df.empty:
         raise InputError(f"{path}: CSV holds no answers")
-    for col in ("study_id", "manifest_sha256", "participant_id", "group"):
-        if df[col].nunique() != 1:
+    for col in ("study_id", "manifest_sha256", "participant_id", "group", *CSV_OPTIONAL_COLUMNS):
+        if col in df.columns and df[col].nunique() != 1:
             raise InputError(f"{path}: column {col} must hold one value (one participant per file)")
     answers = []
-    for row in df.to_dict("records"):
-        ranks = None
+    for i, row in enumerate(df.to_dict("records")):
+        ranks: Any = None
         if row["ranks"]:
             try:
-                ranks = {k: int(v) for k, v in (item.split(":") for item in row["ranks"].split(";"))}
+                ranks = {k: _number(v) for k, v in (item.split(":") for item in row["ranks"].split(";"))}
             except ValueError:
-                raise InputError(f"{path}: trial {row['trial_id']}: cannot read ranks {row['ranks']!r}") from None
-        answers.append({"trial_id": row["trial_id"], "position": _int_or_none(row["position"], path),
+                raise InputError(f"{path}: row {i + 2}, ranks: cannot read {row['ranks'][:40]!r} "
+                                 "(expected v0001:3;v0002:1)") from None
+        answers.append({"trial_id": row["trial_id"], "position": _number(row["position"]),
                         "answer": row["answer"], "chosen": row["chosen"] or None, "ranks": ranks,
-                        "confidence": _int_or_none(row["confidence"], path), "shown_at": row["shown_at"],
-                        "answered_at": row["answered_at"], "rt_ms": _int_or_none(row["rt_ms"], path)})
+                        "confidence": _number(row["confidence"]), "shown_at": row["shown_at"] or None,
+                        "answered_at": row["answered_at"] or None, "rt_ms": _number(row["rt_ms"])})
     first = df.iloc[0]
+    consent = {"true": True, "false": False, "": None}.get(str(first.get("consent_given", "")).lower(),
+                                                           first.get("consent_given"))
     return {"format": RESPONSE_FORMAT, "study_id": first["study_id"], "manifest_sha256": first["manifest_sha256"],
-            "participant_id": first["participant_id"], "group": _int_or_none(first["group"], path),
-            "complete": None, "answers": answers}
+            "participant_id": first["participant_id"], "group": _number(first["group"]), "complete": None,
+            "consent_given": consent, "answers": answers}
 
 
-def _int_or_none(text: Any, path: Path) -> int | None:
-    if text is None or text == "":
+def _number(text: str) -> Any:
+    """A CSV cell as int or float ("" -> None); text that is no number stays text for the validator."""
+    if text == "":
         return None
     try:
-        return int(float(text))
+        return int(text)
     except ValueError:
-        raise InputError(f"{path}: {text!r} is not a number") from None
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_finite_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _short(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def validate_answer_file(obj: Any, path: Path) -> dict[str, Any]:
+    """Check the structure and types of an answer file (JSON export, or a CSV read into the same shape);
+    InputError naming the file and the field otherwise. Fields (:mod:`p3d.study.survey`): ``format``,
+    ``study_id``, ``manifest_sha256``, ``participant_id`` (text), ``group`` (integer >= 0), ``consent_given``
+    (true/false, absent in files made before the consent screen), ``answers`` (a list of objects, each with
+    ``trial_id`` (text), ``position`` (integer >= 0), ``answer`` (text), ``chosen`` (text), ``ranks``
+    ({text: integer}), ``confidence`` (integer 1-5), ``rt_ms`` (finite, 0 .. one day), ``shown_at`` /
+    ``answered_at`` (text), ``plays`` ({text: integer}), ``practice`` (true/false); all optional except
+    ``trial_id``). Semantics against the manifest are checked by :func:`load_responses`."""
+    def bad(field: str, want: str, got: Any) -> InputError:
+        return InputError(f"{path}: {field}: expected {want}, got {_short(got)}")
+
+    if not isinstance(obj, dict) or obj.get("format") != RESPONSE_FORMAT:
+        raise InputError(f"{path}: not a p3d study answer file (format {RESPONSE_FORMAT})")
+    for key in ("study_id", "manifest_sha256", "participant_id"):
+        if not isinstance(obj.get(key), str):
+            raise bad(key, "text", obj.get(key))
+    group = obj.get("group")
+    if group is not None and not (_is_int(group) and group >= 0):
+        raise bad("group", "an integer >= 0", group)
+    consent = obj.get("consent_given")
+    if consent is not None and not isinstance(consent, bool):
+        raise bad("consent_given", "true or false", consent)
+    answers = obj.get("answers")
+    if not isinstance(answers, list):
+        raise bad("answers", "a list of answers", answers)
+    for i, a in enumerate(answers):
+        where = f"answers[{i}]"
+        if not isinstance(a, dict):
+            raise bad(where, "an object", a)
+        if not isinstance(a.get("trial_id"), str):
+            raise bad(f"{where}.trial_id", "text", a.get("trial_id"))
+        for key in ("answer", "chosen", "shown_at", "answered_at"):
+            if a.get(key) is not None and not isinstance(a[key], str):
+                raise bad(f"{where}.{key}", "text", a[key])
+        pos = a.get("position")
+        if pos is not None and not (_is_int(pos) and pos >= 0):
+            raise bad(f"{where}.position", "an integer >= 0", pos)
+        conf = a.get("confidence")
+        if conf is not None and not (_is_finite_number(conf) and conf == int(conf) and 1 <= conf <= 5):
+            raise bad(f"{where}.confidence", "an integer 1-5", conf)
+        rt = a.get("rt_ms")
+        if rt is not None and not (_is_finite_number(rt) and 0 <= rt <= MAX_RT_MS):
+            raise bad(f"{where}.rt_ms", "milliseconds, finite and 0 .. 86400000", rt)
+        for key in ("ranks", "plays"):
+            value = a.get(key)
+            if value is not None and not (isinstance(value, dict) and all(
+                    isinstance(k, str) and _is_int(v) for k, v in value.items())):
+                raise bad(f"{where}.{key}", "an object of integers", value)
+        practice = a.get("practice")
+        if practice is not None and not isinstance(practice, bool):
+            raise bad(f"{where}.practice", "true or false", practice)
+        if practice and a["trial_id"] != PRACTICE_TRIAL_ID:
+            raise bad(f"{where}.practice", f"true only on trial {PRACTICE_TRIAL_ID!r}", a["trial_id"])
+    return obj
 
 
 def load_responses(paths: Sequence[str | Path], manifest: dict[str, Any], manifest_sha256: str) -> Any:
@@ -148,26 +253,34 @@ def load_responses(paths: Sequence[str | Path], manifest: dict[str, Any], manife
     per_participant: dict[str, list[tuple[Path, list[dict[str, Any]]]]] = {}
     for path in files:
         obj = _read_file(path)
-        if obj.get("study_id") != manifest["study_id"]:
-            raise InputError(f"{path}: answers of study {obj.get('study_id')!r}, not {manifest['study_id']!r}")
-        if obj.get("manifest_sha256") != manifest_sha256:
-            raise InputError(f"{path}: collected with a different manifest.json (sha256 {obj.get('manifest_sha256')}); "
-                             "the study was rebuilt after these answers")
-        pid = obj.get("participant_id")
+        if obj["study_id"] != manifest["study_id"]:
+            raise InputError(f"{path}: answers of study {_short(obj['study_id'])}, not {manifest['study_id']!r}")
+        if obj["manifest_sha256"] != manifest_sha256:
+            raise InputError(f"{path}: collected with a different manifest.json; the study was rebuilt after "
+                             "these answers")
+        pid = obj["participant_id"]
         if pid not in people:
-            raise InputError(f"{path}: unknown participant {pid!r}")
-        if obj.get("group") is not None and int(obj["group"]) != people[pid]["group"]:
-            raise InputError(f"{path}: participant {pid} is in group {people[pid]['group']}, the file says {obj['group']}")
+            raise InputError(f"{path}: participant_id: unknown participant {_short(pid)}")
+        if obj.get("group") is not None and obj["group"] != people[pid]["group"]:
+            raise InputError(f"{path}: group: participant {pid} is in group {people[pid]['group']}, "
+                             f"the file says {obj['group']}")
+        consent = obj.get("consent_given")
         rows = []
         seen: set[str] = set()
-        for a in obj["answers"]:
-            tid = a.get("trial_id")
+        for i, a in enumerate(obj["answers"]):
+            tid = a["trial_id"]
+            if tid == PRACTICE_TRIAL_ID:  # the practice screen is never scored
+                continue
             if tid not in trials:
-                raise InputError(f"{path}: unknown trial {tid!r}")
+                raise InputError(f"{path}: answers[{i}].trial_id: unknown trial {_short(tid)}")
             if tid in seen:
-                raise InputError(f"{path}: trial {tid} answered twice")
+                raise InputError(f"{path}: answers[{i}]: trial {tid} answered twice")
             seen.add(tid)
-            rows.append(_resolve(path, a, trials[tid], people[pid]["group"]) | {"participant": pid})
+            rows.append(_resolve(path, a, trials[tid], people[pid]["group"])
+                        | {"participant": pid, "consent_given": consent})
+        if not rows:
+            log.warning("%s: no answer to a trial of the study; skipped", path)
+            continue
         per_participant.setdefault(pid, []).append((path, rows))
     out = []
     for pid, versions in per_participant.items():
@@ -192,24 +305,26 @@ def load_responses(paths: Sequence[str | Path], manifest: dict[str, Any], manife
 def _resolve(path: Path, a: dict[str, Any], trial: dict[str, Any], group: int) -> dict[str, Any]:
     """Check one answer against its trial and resolve the shown letters to stimulus ids."""
     shown = [trial["stimuli"][i] for i in trial["layouts"][group]]
-    letters = "ABCDEFGH"
+    letters = "ABCDEFGH"[: len(shown)]
     tid = trial["id"]
     chosen, ranks = a.get("chosen"), a.get("ranks")
-    answer = str(a.get("answer") or "")
+    answer = a.get("answer") or ""
     if trial["kind"] == "ab":
-        if chosen is None and answer in letters[: len(shown)]:
+        letter = len(answer) == 1 and answer in letters
+        if chosen is None and letter:
             chosen = shown[letters.index(answer)]
         if chosen not in trial["stimuli"]:
-            raise InputError(f"{path}: trial {tid}: the answer names {chosen!r}, not one of its videos")
-        if answer and answer in letters[: len(shown)] and shown[letters.index(answer)] != chosen:
+            raise InputError(f"{path}: trial {tid}: the answer names {_short(chosen)}, not one of its videos")
+        if letter and shown[letters.index(answer)] != chosen:
             raise InputError(f"{path}: trial {tid}: answer {answer} and chosen video {chosen} disagree")
         ranks = None
     else:
         if ranks is None and answer:
             try:
-                ranks = {shown[letters.index(k)]: int(v) for k, v in (x.split("=") for x in answer.split(";"))}
-            except (ValueError, IndexError):
-                raise InputError(f"{path}: trial {tid}: cannot read the ranking {answer!r}") from None
+                slot = dict(zip(letters, shown))
+                ranks = {slot[k]: int(v) for k, v in (x.split("=") for x in answer.split(";"))}
+            except (ValueError, KeyError):
+                raise InputError(f"{path}: trial {tid}: cannot read the ranking {_short(answer)}") from None
         if not isinstance(ranks, dict) or sorted(ranks) != sorted(trial["stimuli"]):
             raise InputError(f"{path}: trial {tid}: the ranking must score exactly the trial's videos")
         if sorted(int(v) for v in ranks.values()) != list(range(1, len(shown) + 1)):
@@ -217,8 +332,7 @@ def _resolve(path: Path, a: dict[str, Any], trial: dict[str, Any], group: int) -
         ranks = {k: int(v) for k, v in ranks.items()}
         chosen = None
     conf = a.get("confidence")
-    if conf is not None and not (isinstance(conf, (int, float)) and 1 <= conf <= 5):
-        raise InputError(f"{path}: trial {tid}: confidence must be 1-5, got {conf!r}")
+    conf = None if conf is None else int(conf)
     return {"trial_id": tid, "kind": trial["kind"], "attention_check": bool(trial["attention_check"]),
             "chosen": chosen, "ranks": ranks, "confidence": conf, "rt_ms": a.get("rt_ms"),
             "position": a.get("position")}
@@ -236,21 +350,34 @@ def check_passed(row: Any, trial: dict[str, Any]) -> bool:
 
 
 def participant_table(answers: Any, manifest: dict[str, Any], max_failed_checks: int = 0) -> Any:
-    """One row per participant: answers, checks answered / failed, included, reason."""
+    """One row per participant: answers, checks answered / failed, included, reason.
+
+    An attention check the file does not answer counts as failed (deleting the check answers from a
+    file must not pass it), and so does an unreadable one. A participant whose file does not record
+    consent (``consent_given`` true, given on the survey page's consent screen) is excluded."""
     import pandas as pd
 
     trials = {t["id"]: t for t in manifest["trials"]}
+    check_ids = [t["id"] for t in manifest["trials"] if t["attention_check"]]
     n_total = len(manifest["trials"])
     rows = []
     for pid, df in answers.groupby("participant", sort=True):
         checks = df[df["attention_check"]]
-        failed = sum(not check_passed(r, trials[r["trial_id"]]) for _, r in checks.iterrows())
-        included = failed <= max_failed_checks
+        wrong = sum(not check_passed(r, trials[r["trial_id"]]) for _, r in checks.iterrows())
+        missing = len(set(check_ids) - set(checks["trial_id"]))
+        failed = wrong + missing
+        consent = df["consent_given"].iloc[0] if "consent_given" in df.columns else None
+        consent = bool(consent) if isinstance(consent, (bool, np.bool_)) else False
+        reasons = []
+        if not consent:
+            reasons.append("no consent recorded")
+        if failed > max_failed_checks:
+            detail = f"{wrong} wrong" + (f", {missing} missing" if missing else "")
+            reasons.append(f"failed {failed} attention check(s) ({detail}; > {max_failed_checks} allowed)")
         rows.append({"participant": pid, "group": int(df["group"].iloc[0]), "answers": len(df),
-                     "complete": len(df) == n_total, "checks_answered": len(checks), "checks_failed": failed,
-                     "included": included,
-                     "reason": "" if included else f"failed {failed} attention check(s) (> {max_failed_checks})",
-                     "file": df["file"].iloc[0]})
+                     "complete": len(df) == n_total, "checks_answered": len(checks), "checks_missing": missing,
+                     "checks_failed": failed, "consent_given": consent, "included": not reasons,
+                     "reason": "; ".join(reasons), "file": df["file"].iloc[0]})
     return pd.DataFrame(rows)
 
 
@@ -508,11 +635,18 @@ def analyze(study: str | Path, responses: Sequence[str | Path] | None = None, *,
     ``study/responses``). InputError if there are none."""
     from p3d.study.make import load_manifest
 
+    if max_failed_checks < 0:
+        raise InputError(f"--max-failed-checks must be >= 0, got {max_failed_checks}")
+    if n_resamples < 1:
+        raise InputError(f"--bootstrap must be >= 1, got {n_resamples}")
     manifest, sha = load_manifest(study)
     paths = list(responses) if responses is not None else default_response_paths(study)
     answers = load_responses(paths, manifest, sha)
     people = participant_table(answers, manifest, max_failed_checks)
     included = set(people.loc[people["included"], "participant"])
+    if not included:
+        raise InputError(f"no participant to analyse: all {len(people)} excluded "
+                         f"({_exclusion_counts(people)}); no tables written")
     kept = answers[answers["participant"].isin(included)]
     tables: dict[str, Any] = {"participants": people}
     if not kept.empty:
@@ -526,8 +660,6 @@ def analyze(study: str | Path, responses: Sequence[str | Path] | None = None, *,
                 tables["metric_correlation"] = metric_correlation(kept, manifest, metrics,
                                                                   n_resamples=n_resamples, seed=seed)
         tables["agreement"] = agreement(kept, manifest)
-    elif metrics:
-        log.warning("no participant passed the attention checks: no tables")
     summary = {
         "study_id": manifest["study_id"], "design": manifest["design"], "rank_over": manifest["rank_over"],
         "participants": int(len(people)), "included": int(len(included)),
@@ -537,6 +669,18 @@ def analyze(study: str | Path, responses: Sequence[str | Path] | None = None, *,
         "tables": {k: _records(v) for k, v in tables.items() if k != "participants"},
     }
     return Analysis(manifest, answers, people, tables, summary)
+
+
+def _exclusion_counts(people: Any) -> str:
+    """Why participants were excluded, counted: ``"2 without recorded consent, 3 failed or skipped
+    attention checks"`` (one participant may count in both)."""
+    excluded = people[~people["included"]]
+    no_consent = int((~excluded["consent_given"]).sum())
+    failed = int(excluded["reason"].str.contains("attention check").sum())
+    parts = [f"{no_consent} without recorded consent"] if no_consent else []
+    if failed:
+        parts.append(f"{failed} failed or skipped attention checks")
+    return ", ".join(parts)
 
 
 def _records(df: Any) -> list[dict[str, Any]]:

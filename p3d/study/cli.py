@@ -7,10 +7,13 @@ r"""``p3d study make|analyze``: perceptual user studies (paper Table 1, S3-S6).
     p3d study make --design rank --rank-over conditions --conditions gt=gt ff=PRED_FF ... --out STUDY_DIR
     p3d study analyze STUDY_DIR/responses/* [--metrics ff=EVAL_DIR ...]
 
-``make`` renders the stimuli, writes ``manifest.json`` and the self-contained ``survey.html`` (open it
-in a browser, no server; participants enter their code P01, P02, ... and download their answers at
-the end); put the answer files into ``STUDY_DIR/responses/`` and run ``analyze``. Designs, variants,
-counterbalancing and attention checks: :mod:`p3d.study.design`, :mod:`p3d.study.variants`.
+make renders the videos and writes manifest.json and survey.html. Give participants the whole study
+folder (survey.html needs stimuli/ next to it) or, with --single-file, survey.html alone (videos
+embedded; large). Each participant opens survey.html in a browser (no server), enters their code
+(P01, P02, ...), agrees to the consent text, does one practice screen, answers the trials and
+downloads an answer file at the end. Put the answer files into STUDY_DIR/responses/ and run analyze:
+participants who miss or fail an attention check, or whose file records no consent, are excluded.
+Answer files are checked field by field and may be at most 5 MB.
 """
 from __future__ import annotations
 
@@ -49,8 +52,9 @@ def register(subparsers: Any) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="study_command", metavar="SUBCOMMAND", required=True)
 
-    m = sub.add_parser("make", help="render the stimuli, manifest and survey page of a study",
-                       description="Render a study (see p3d.study.design for the designs).")
+    m = sub.add_parser("make", help="render the videos, manifest and survey page of a study",
+                       description="Render a study's videos and write its manifest and survey page. Inputs are "
+                                   "checked first; on any error nothing is left in --out.")
     m.add_argument("--design", choices=["ab", "rank"], required=True,
                    help="ab: A/B preference (Table 1 right, S4-S6); rank: ranking (Table 1 left, S3)")
     m.add_argument("--conditions", nargs="+", default=[], metavar="NAME=SOURCE",
@@ -84,18 +88,28 @@ def register(subparsers: Any) -> None:
     m.add_argument("--allow-partial-view", action="store_true",
                    help="allow answering after starting each video (default: each must be watched to the end)")
     m.add_argument("--title", default="Talking-head study", help="title shown to participants")
+    m.add_argument("--consent-text", help="consent text participants must agree to before the trials "
+                                          "(default: a short generic text; use your ethics-approved wording)")
+    m.add_argument("--no-practice", action="store_true",
+                   help="no practice screen (default: one unscored practice screen before the trials)")
+    m.add_argument("--single-file", action="store_true",
+                   help="embed the videos in survey.html so it works without stimuli/ (the page is about 4/3 "
+                        "of the videos' total size; a warning is printed above 50 MB)")
     m.add_argument("--out", type=Path, required=True, help="study folder")
     m.add_argument("--overwrite", action="store_true", help="rebuild an existing study (refused if it has responses)")
     m.add_argument("--no-progress", action="store_true")
     m.set_defaults(func=run_make)
 
-    a = sub.add_parser("analyze", help="tables, tests and agreement from the exported answers",
-                       description="Analyse a study's answer files (see p3d.study.analyze).")
+    a = sub.add_parser("analyze", help="tables, tests and agreement from the participants' answer files",
+                       description="Analyse a study's answer files: exclusions (attention checks, consent), "
+                                   "preference tables with tests and intervals, agreement. Each file is checked "
+                                   "(at most 5 MB); practice answers are ignored.")
     a.add_argument("responses", nargs="+", type=Path, help="answer files (.json/.csv) or folders")
     a.add_argument("--study", type=Path, help="study folder (default: the parent of responses/)")
     a.add_argument("--metrics", nargs="+", metavar="NAME=EVAL_DIR",
                    help="p3d eval output (per_clip.csv) per condition, for Table S3")
-    a.add_argument("--max-failed-checks", type=int, default=0, help="exclude participants failing more checks")
+    a.add_argument("--max-failed-checks", type=int, default=0,
+                   help="attention checks a participant may fail or skip and still be included (default 0)")
     a.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--out", type=Path, help="output folder (default STUDY_DIR/analysis)")
@@ -115,12 +129,15 @@ def run_make(args: argparse.Namespace) -> int:
                      speech_gains_db=args.speech_gains_db, question=args.question, fps=args.fps,
                      gt_fps=args.gt_fps, topology=args.topology, faces=args.faces, templates=args.templates,
                      size=args.size, max_seconds=args.max_seconds, confidence=args.confidence,
-                     require_full_view=not args.allow_partial_view, title=args.title, overwrite=args.overwrite)
+                     require_full_view=not args.allow_partial_view, title=args.title,
+                     practice=not args.no_practice, consent_text=args.consent_text, single_file=args.single_file,
+                     overwrite=args.overwrite)
     manifest = make_study(cfg, progress=not args.no_progress)
     print(f"wrote {len(manifest['stimuli'])} videos, {len(manifest['trials'])} trials "
           f"({manifest['attention']['n_checks']} attention checks) and {len(manifest['participants'])} participant "
-          f"codes to {args.out}\nopen {args.out / 'survey.html'} in a browser; put the answer files into "
-          f"{args.out / 'responses'} and run: p3d study analyze {args.out / 'responses'}")
+          f"codes to {args.out}\nopen {args.out / 'survey.html'} in a browser"
+          f"{'' if args.single_file else ' (it needs the stimuli/ folder next to it)'}; put the answer files "
+          f"into {args.out / 'responses'} and run: p3d study analyze {args.out / 'responses'}")
     return 0
 
 

@@ -22,6 +22,10 @@ and the others are degraded: the audio delayed by ``check_shift_ms`` (500 ms by 
 the 50 ms / 220 ms detection thresholds of Sec. 3), frozen lips, or the lips delayed by the same
 amount. The correct answer is the ground-truth video (A/B: chosen; rank: scored highest).
 
+Practice screen (``practice_clip``): one trial of the design's kind shown before the real trials to
+learn the page, never analysed: the ground truth of one clip (a clip outside the study when the data
+has one) with the lips scaled by :data:`PRACTICE_LIP_SCALES`; its stimuli have role ``practice``.
+
 Counterbalancing: participants are assigned to groups in turn (``P01`` group 0, ``P02`` group 1,
 ...). A/B: 2 groups; within group 0 the main trials alternate which condition is on the left (in
 (pair, clip) order), and group 1 sees every trial mirrored, so every trial appears in both orders
@@ -64,6 +68,14 @@ QUESTIONS: dict[str, str] = {
 }
 
 CHECK_KINDS = ("audio_shift", "freeze", "lip_lag")
+
+PRACTICE = "practice"
+"""Trial id of the practice screen (shown first, never analysed)."""
+
+#: Lip scales of the practice screen's K videos (the ground truth of one clip, its lip motion scaled;
+#: K = 2..6): visibly different, and unlike the main trials and the attention checks.
+PRACTICE_LIP_SCALES: dict[int, tuple[float, ...]] = {
+    k: tuple(round(float(x), 3) for x in np.linspace(0.25, 1.75, k)) for k in range(2, 7)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +125,7 @@ class Stimulus:
     clip: str
     condition: str
     transform: Transform
-    role: str = "main"  # main | check
+    role: str = "main"  # main | check | practice
     lip_level: int | None = None
     speech_level: int | None = None
     check_kind: str | None = None
@@ -150,6 +162,7 @@ class Plan:
     participants: list[dict[str, Any]]
     n_groups: int
     pairs: list[tuple[str, str]]
+    practice: Trial | None = None
 
 
 def default_pairs(conditions: list[Condition]) -> list[tuple[str, str]]:
@@ -214,8 +227,10 @@ def plan_study(
     participants: int = 24,
     question: str | None = None,
     seed: int = 0,
+    practice_clip: str | None = None,
 ) -> Plan:
-    """Plan the stimuli, trials and participant orders (module docstring). ``clips``: GT stems (sorted)."""
+    """Plan the stimuli, trials and participant orders (module docstring). ``clips``: GT stems (sorted);
+    ``practice_clip``: the GT stem of the practice screen (None: no practice screen)."""
     if design not in DESIGNS:
         raise InputError(f"--design {design!r}: choose from {', '.join(DESIGNS)}")
     if not clips:
@@ -319,6 +334,17 @@ def plan_study(
         s = list(stimuli.values())[j]
         s.id = f"v{n:04d}"
         s.file = f"stimuli/{s.id}.mp4"
+    practice = None
+    if practice_clip is not None:
+        practice_keys = []
+        for j, scale in enumerate(PRACTICE_LIP_SCALES[k]):
+            key = f"practice|{practice_clip}|{j}"
+            stimuli[key] = Stimulus(key, practice_clip, GT, Transform(lip_scale=scale, gain_db=mid_gain),
+                                    role="practice", id=f"v{len(stimuli) + 1:04d}")
+            stimuli[key].file = f"stimuli/{stimuli[key].id}.mp4"
+            practice_keys.append(key)
+        practice = Trial(PRACTICE, kind, practice_clip, practice_keys, [GT] * k, comparison="practice",
+                         layouts=_layouts(k, n_groups, 0, kind), id=PRACTICE)
     width = max(2, len(str(len(trials))))
     for n, j in enumerate(rng.permutation(len(trials)), start=1):
         trials[j].id = f"q{n:0{width}d}"
@@ -334,7 +360,7 @@ def plan_study(
     else:
         q = QUESTIONS.get(q, q)
     return Plan(design, rank_over if design == "rank" else None, q, stimuli, trials, people, n_groups,
-                list(pairs))
+                list(pairs), practice)
 
 
 def layout_counts(plan: Plan) -> dict[str, Any]:

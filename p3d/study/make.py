@@ -3,16 +3,21 @@
 Output (``STUDY_DIR``)::
 
     manifest.json      everything about the study (below); the analysis reads it
-    survey.html        the participant-facing page (self-contained, no server; p3d.study.survey)
+    survey.html        the participant-facing page (no server; p3d.study.survey); with --single-file
+                       the videos are embedded in it and it works on its own (about 4/3 of their size)
     stimuli/vNNNN.mp4  H.264 + AAC videos (p3d.viz.render.write_mp4), one per stimulus
     responses/         where the experimenter puts the exported answer files
+
+Every input is checked before rendering starts, and the study is built in a temporary folder next to
+``STUDY_DIR`` that is moved into place when complete: a failed ``make`` leaves nothing behind.
 
 ``manifest.json`` keys: ``format``, ``study_id``, ``created``, ``design``, ``rank_over``,
 ``question``, ``config`` (every option), ``conditions``, ``clips`` (with the source file chosen per
 condition and the neutral face used), ``variants`` (lip scales, speech gains and how they are
 made), ``stimuli`` (id -> file, sha256, clip, condition, transform, levels, role, frames, seconds),
 ``trials`` (id, kind, clip, stimuli in canonical order, conditions, per-group display ``layouts``,
-``attention_check``, ``check_kinds``, ``correct`` stimulus), ``groups``, ``participants`` (id,
+``attention_check``, ``check_kinds``, ``correct`` stimulus), ``practice`` (the practice screen:
+its clip, stimuli and layouts; null with ``practice=False``), ``consent_text``, ``groups``, ``participants`` (id,
 group, trial order), ``counterbalance`` (how often each condition takes each position) and
 ``provenance``. The survey page embeds a blinded copy (no condition names, no correct answers) and
 the sha256 of ``manifest.json``, which every exported answer file carries.
@@ -26,12 +31,15 @@ drawn (seeded), shared by all conditions when they have it in common.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
 import json
 import logging
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +52,12 @@ from p3d.study import variants as V
 log = logging.getLogger(__name__)
 
 FORMAT = "p3d-study/1"
+DEFAULT_CONSENT = (
+    "This study is part of research on computer-generated talking faces. You will watch short videos with "
+    "speech and answer one question per screen; it takes about 10-20 minutes. Taking part is voluntary and "
+    "you may stop at any time by closing this page. Your answers are stored in a file you download at the end "
+    "and send to the experimenter; they are linked only to your participant code, not to your name. "
+    "Ask the experimenter if anything is unclear.")
 VARIANT_DEFINITION = (
     "lip level l: v'(t) = n + s_l (v(t) - n), n the neutral face (template, else the first GT frame), s_l the "
     "l-th lip scale, so the lip intensity is s_l times the source's; speech level k: the waveform times "
@@ -82,6 +96,9 @@ class MakeConfig:
     confidence: str = "optional"  # off | optional | required
     require_full_view: bool = True
     title: str = "Talking-head study"
+    practice: bool = True
+    consent_text: str | None = None
+    single_file: bool = False
     overwrite: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -217,6 +234,17 @@ def choose_clips(data: StudyData, cfg: MakeConfig) -> tuple[list[str], dict[str,
     return clips, chosen
 
 
+def choose_practice_clip(data: StudyData, clips: list[str], seed: int) -> str:
+    """The clip of the practice screen: drawn (seeded) from the GT clips with audio that are not in the
+    study, so no video of the study is seen before its trial; a study clip only when there is no other."""
+    others = sorted(set(data.gt_clips()) - set(clips))
+    pool = others or sorted(clips)
+    if not others:
+        log.info("practice screen uses study clip %s (the data has no other clip)", pool[0])
+        return pool[0]
+    return pool[int(np.random.default_rng([seed, 4]).integers(len(pool)))]
+
+
 def _sha256(path: Path) -> str:
     from p3d.provenance import file_sha256
 
@@ -224,7 +252,51 @@ def _sha256(path: Path) -> str:
 
 
 def make_study(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
-    """Render the stimuli and write ``manifest.json``, ``survey.html`` and ``responses/``; returns the manifest."""
+    """Render the stimuli and write ``manifest.json``, ``survey.html`` and ``responses/``; returns the manifest.
+
+    All inputs are checked before anything is written; the study is built in a temporary folder next
+    to ``cfg.out`` and moved into place only when complete, so an error leaves nothing behind (and an
+    ``--overwrite`` rebuild that fails leaves the old study as it was)."""
+    out = Path(cfg.out)
+    if cfg.confidence not in {"off", "optional", "required"}:
+        raise InputError(f"--confidence {cfg.confidence!r}: choose off, optional or required")
+    if not 32 <= cfg.size <= 1920:
+        raise InputError(f"--size {cfg.size}: expected 32-1920 pixels")
+    if cfg.max_seconds is not None and cfg.max_seconds <= 0:
+        raise InputError(f"--max-seconds must be positive, got {cfg.max_seconds}")
+    if cfg.consent_text is not None and not cfg.consent_text.strip():
+        raise InputError("--consent-text is empty")
+    _check_out(out, cfg.overwrite)
+    data = StudyData(cfg)
+    clips, chosen = choose_clips(data, cfg)
+    practice_clip = choose_practice_clip(data, clips, cfg.seed) if cfg.practice else None
+    plan = D.plan_study(cfg.design, cfg.conditions, clips, pairs=cfg.pairs, rank_over=cfg.rank_over,
+                        lip_scales=tuple(cfg.lip_scales), speech_gains_db=tuple(cfg.speech_gains_db),
+                        attention_checks=cfg.attention_checks, check_shift_ms=cfg.check_shift_ms,
+                        participants=cfg.participants, question=cfg.question, seed=cfg.seed,
+                        practice_clip=practice_clip)
+    created = _missing_parents(out)
+    for parent in reversed(created):
+        parent.mkdir()
+    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.p3d-make-", dir=out.parent))
+    try:
+        manifest = _build(cfg, data, clips, chosen, plan, build, progress=progress)
+        _move_into_place(build, out)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        for parent in created:
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+        raise
+    log.info("wrote %d videos, %d trials (%d attention checks), %d participant slots to %s",
+             len(manifest["stimuli"]), len(manifest["trials"]), manifest["attention"]["n_checks"],
+             len(manifest["participants"]), out)
+    return manifest
+
+
+def _build(cfg: MakeConfig, data: StudyData, clips: list[str], chosen: dict[str, dict[str, Any]], plan: D.Plan,
+           out: Path, *, progress: bool) -> dict[str, Any]:
+    """Render and write the whole study into the (empty, temporary) folder ``out``."""
     import soundfile as sf
     from tqdm.auto import tqdm
 
@@ -233,20 +305,6 @@ def make_study(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
     from p3d.study.survey import write_survey
     from p3d.viz.render import frontal_camera, write_mp4
 
-    out = Path(cfg.out)
-    if cfg.confidence not in {"off", "optional", "required"}:
-        raise InputError(f"--confidence {cfg.confidence!r}: choose off, optional or required")
-    if not 32 <= cfg.size <= 1920:
-        raise InputError(f"--size {cfg.size}: expected 32-1920 pixels")
-    if cfg.max_seconds is not None and cfg.max_seconds <= 0:
-        raise InputError(f"--max-seconds must be positive, got {cfg.max_seconds}")
-    _prepare_out(out, cfg.overwrite)
-    data = StudyData(cfg)
-    clips, chosen = choose_clips(data, cfg)
-    plan = D.plan_study(cfg.design, cfg.conditions, clips, pairs=cfg.pairs, rank_over=cfg.rank_over,
-                        lip_scales=tuple(cfg.lip_scales), speech_gains_db=tuple(cfg.speech_gains_db),
-                        attention_checks=cfg.attention_checks, check_shift_ms=cfg.check_shift_ms,
-                        participants=cfg.participants, question=cfg.question, seed=cfg.seed)
     by_name = {c.name: c for c in cfg.conditions}
     level_design = plan.design == "rank" and plan.rank_over == "intensity"
 
@@ -257,9 +315,10 @@ def make_study(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
     by_clip: dict[str, list[D.Stimulus]] = {}
     for s in plan.stimuli.values():
         by_clip.setdefault(s.clip, []).append(s)
+    render_clips = list(clips) + ([plan.practice.clip] if plan.practice and plan.practice.clip not in clips else [])
     bar = tqdm(total=len(plan.stimuli), desc="p3d study make", unit="video", disable=not progress)
     try:
-        for clip in clips:
+        for clip in render_clips:
             gt = data.gt(clip)
             samples, sr = data.audio(clip)
             neutral, neutral_kind = data.neutral(clip, gt)
@@ -268,7 +327,8 @@ def make_study(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
             base_gain = V.level_reference_gain(samples, cfg.speech_gains_db) if level_design else 0.0
             clip_info[clip] = {"sources": chosen.get(clip, {}), "neutral": neutral_kind,
                                "gt_frames": int(len(gt)), "audio_seconds": round(len(samples) / sr, 4),
-                               "speech_reference_gain_db": round(base_gain, 3) if level_design else None}
+                               "speech_reference_gain_db": round(base_gain, 3) if level_design else None,
+                               "practice_only": clip not in clips}
             for s in sorted(by_clip.get(clip, []), key=lambda x: x.id):
                 if s.condition == D.GT or by_name.get(s.condition, D.Condition("", None)).source is None:
                     seq, source_file = gt, str(data.gt_dir / f"{clip}.npy")
@@ -317,8 +377,14 @@ def make_study(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
             "speech_level": t.speech_level, "layouts": t.layouts, "attention_check": t.attention_check,
             "check_kinds": t.check_kinds, "correct": key_to_id[t.correct] if t.correct else None,
         })
+    practice = None
+    if plan.practice is not None:
+        t = plan.practice
+        practice = {"id": t.id, "kind": t.kind, "clip": t.clip, "stimuli": [key_to_id[k] for k in t.stimuli],
+                    "layouts": t.layouts, "lip_scales": list(D.PRACTICE_LIP_SCALES[len(t.stimuli)]),
+                    "rule": "shown before the trials to learn the page; never analysed"}
     config = cfg.to_dict()
-    study_id = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in {"out", "overwrite"}},
+    study_id = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in PRESENTATION_OPTIONS},
                                          sort_keys=True).encode()).hexdigest()[:12]
     manifest = {
         "format": FORMAT,
@@ -345,6 +411,8 @@ def make_study(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
                       "rule": "correct = the ground-truth video: chosen (A/B) or scored highest (rank)"},
         "stimuli": stimuli_out,
         "trials": trials,
+        "practice": practice,
+        "consent_text": cfg.consent_text or DEFAULT_CONSENT,
         "groups": {"n": plan.n_groups,
                    "rule": "participant i (0-based) is in group i mod n; A/B: group 1 sees group 0 mirrored; "
                            "rank: cyclic Latin square"},
@@ -354,24 +422,58 @@ def make_study(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
     }
     write_json(out / "manifest.json", manifest)
     (out / "responses").mkdir(exist_ok=True)
-    write_survey(manifest, out, manifest_sha256=_sha256(out / "manifest.json"))
-    log.info("wrote %d videos, %d trials (%d attention checks), %d participant slots to %s", len(stimuli_out),
-             len(trials), manifest["attention"]["n_checks"], len(plan.participants), out)
+    write_survey(manifest, out, manifest_sha256=_sha256(out / "manifest.json"), single_file=cfg.single_file)
     return manifest
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    manifest = out / "manifest.json"
-    if manifest.exists():
+#: What ``make`` writes into a study folder (an ``--overwrite`` rebuild replaces these, keeps the rest).
+STUDY_ENTRIES = ("manifest.json", "survey.html", "stimuli", "responses")
+
+#: Options that change only how the study is presented, not the study: excluded from ``study_id``
+#: and from the "same options" test of :func:`make_or_reuse`.
+PRESENTATION_OPTIONS = {"out", "overwrite", "single_file"}
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an output folder that cannot take the study (writes nothing)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    if (out / "manifest.json").exists():
         if not overwrite:
             raise InputError(f"{out} already holds a study (manifest.json); pass --overwrite to rebuild it")
         answers = [p for p in (out / "responses").glob("*") if p.is_file()] if (out / "responses").is_dir() else []
         if answers:
             raise InputError(f"{out}/responses holds {len(answers)} file(s) collected with the current manifest; "
                              "move them away before rebuilding the study")
-        for p in (out / "stimuli").glob("v*.mp4"):
-            p.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    elif out.is_dir() and any(e.name in STUDY_ENTRIES for e in out.iterdir()):
+        raise InputError(f"--out {out}: holds stimuli/, responses/ or survey.html but no manifest.json; "
+                         "choose a new folder")
+
+
+def _missing_parents(out: Path) -> list[Path]:
+    """The ancestors of ``out`` that do not exist yet, nearest first."""
+    missing = []
+    parent = out.absolute().parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    return missing
+
+
+def _move_into_place(build: Path, out: Path) -> None:
+    """Put the finished study folder ``build`` at ``out``: a rename when ``out`` does not exist; else the
+    entries of ``out`` that ``make`` does not write (e.g. ``analysis/``, notes) are moved into ``build``,
+    and the old folder is swapped out by two renames and deleted."""
+    if not out.exists():
+        os.replace(build, out)
+        return
+    for entry in out.iterdir():
+        if entry.name not in STUDY_ENTRIES:
+            os.replace(entry, build / entry.name)
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.p3d-old-", dir=out.parent))
+    os.replace(out, old / out.name)
+    os.replace(build, out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_manifest(study: str | Path) -> tuple[dict[str, Any], str]:
@@ -413,7 +515,7 @@ def make_or_reuse(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
     rebuilt only when ``responses/`` is empty (else InputError)."""
     if (Path(cfg.out) / "manifest.json").exists():
         manifest, sha = load_manifest(cfg.out)
-        ignore = {"out", "overwrite"}
+        ignore = PRESENTATION_OPTIONS
         same = {k: v for k, v in manifest["config"].items() if k not in ignore} == \
             {k: v for k, v in cfg.to_dict().items() if k not in ignore}
         problems = [p for p in verify_study(cfg.out) if "survey.html" not in p]  # the page is rewritten anyway
@@ -421,7 +523,8 @@ def make_or_reuse(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
             from p3d.study.survey import write_survey
 
             log.info("%s: reusing the study (same options, stimuli intact); survey page refreshed", cfg.out)
-            write_survey(manifest, cfg.out, manifest_sha256=sha)  # page code may have changed; answers stay valid
+            # page code may have changed; answers stay valid
+            write_survey(manifest, cfg.out, manifest_sha256=sha, single_file=cfg.single_file)
             return manifest
         log.info("%s: rebuilding (%s)", cfg.out, "; ".join(problems[:3]) if problems else "options changed")
         return make_study(dataclasses.replace(cfg, overwrite=True), progress=progress)
