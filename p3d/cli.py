@@ -49,6 +49,15 @@ VERBOSITY_HELP = {
 }
 
 
+def help_text(doc: str | None) -> str:
+    """A module docstring as ``--help`` text: Sphinx roles and double backticks become plain
+    `code` (:mod:`p3d.x` -> `p3d.x`, ``--fps`` -> `--fps`)."""
+    import re
+
+    text = re.sub(r":(?:mod|func|class|meth|data|attr|obj):`~?([^`]+)`", r"`\1`", doc or "")
+    return text.replace("``", "`").strip()
+
+
 def _add_verbosity(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """``-v/--verbose`` and ``-q/--quiet`` on ``parser``. Below the top level their default is
     SUPPRESS, so a subcommand that does not see them keeps the value given before its name."""

@@ -139,7 +139,8 @@ def demo_surface(upper_face: np.ndarray | None = None) -> tuple[np.ndarray, np.n
     in_mouth = ((centre[:, 0] / MOUTH_HALF_WIDTH) ** 2 + ((centre[:, 1] - cy) / MOUTH_HALF_HEIGHT) ** 2) < 1.0
     tri = tri[~in_mouth]
     # consistent orientation: normals towards +z (the camera)
-    e = np.cross(xy[tri[:, 1]] - xy[tri[:, 0]], xy[tri[:, 2]] - xy[tri[:, 0]])
+    d1, d2 = xy[tri[:, 1]] - xy[tri[:, 0]], xy[tri[:, 2]] - xy[tri[:, 0]]
+    e = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
     tri[e < 0] = tri[e < 0][:, [0, 2, 1]]
     return verts, tri.astype(np.int64)
 

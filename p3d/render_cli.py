@@ -21,8 +21,8 @@ refuses them instead, and also refuses an audio track whose duration differs fro
 more than one frame (without ``--strict`` that is a warning).
 
 Exit codes: 0 written; 2 bad input (missing or unreadable files, vertex counts that differ or do
-not match the topology, NaN, face indices out of range, bad labels, no runnable ffmpeg); 1 a blank (black, uniform or
-empty) rendered frame, i.e. broken off-screen rendering: nothing is written.
+not match the topology, NaN, face indices out of range, bad labels, no runnable ffmpeg); 1 a blank
+(black, uniform or empty) rendered frame, i.e. broken off-screen rendering: nothing is written.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from p3d.cli import help_text
 from p3d.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "render",
         help="render vertex sequences side by side to an mp4 with the audio muxed in",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--seq", type=Path, nargs="+", required=True, metavar="NPY",

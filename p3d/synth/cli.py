@@ -5,10 +5,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from p3d.cli import help_text
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("data", help="write the demo fixtures or the synthetic corpora",
-                              description=__doc__)
+                              description=help_text(__doc__))
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
 
     d = sub.add_parser("demo", help="write the small demo datasets (VOCASET and MEAD layouts, FLAME-sized)",
