@@ -153,3 +153,12 @@ def test_render_without_ffmpeg_is_one_line_exit_2(demo, tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "ffmpeg" in err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_readme_commands_run_without_an_activated_venv():
+    """Every command line in the README's code blocks starts with `.venv/bin/...` or `make`."""
+    text = (ROOT / "README.md").read_text()
+    blocks = text.split("```")[1::2]
+    bare = [line for block in blocks for line in block.splitlines()[1:]
+            if line.strip() and not line.startswith(" ") and line.split()[0] in ("p3d", "torchrun", "python", "pytest")]
+    assert bare == []
