@@ -4,14 +4,29 @@ Each command lives in its own module, which exposes ``register(subparsers)``: it
 and sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an exit code).
 Modules keep their heavy imports (torch, pyvista, ...) inside their functions, so ``p3d --help``
 stays fast. :class:`p3d.errors.InputError` becomes a one-line message and exit code 2.
+
+Options every command accepts, before or after its name (``p3d -v eval ...`` = ``p3d eval -v ...``):
+``-v/--verbose`` (debug log lines) and ``-q/--quiet`` (only warnings and errors: no log lines below
+WARNING, no progress bars, no summaries on stdout). Progress bars are also off when stderr is not a
+terminal (a log file, a pipe, CI): :func:`main` sets ``args.no_progress`` for every command that
+has that option.
+
+Commands that p3d prints for the user to run next are spelled with :func:`invocation`, the way this
+process was started (``.venv/bin/p3d``, ``p3d`` when that is on ``PATH``, or ``python -m p3d``), so
+they run verbatim in a fresh shell where the virtual environment is not activated.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
+import shlex
+import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from p3d import __version__
 from p3d.errors import EXIT_BAD_INPUT, InputError
@@ -28,6 +43,43 @@ COMMAND_MODULES: tuple[str, ...] = (
     "p3d.study.cli",
 )
 
+VERBOSITY_HELP = {
+    "verbose": "debug log lines",
+    "quiet": "only warnings and errors: no progress bars, no summaries",
+}
+
+
+def help_text(doc: str | None) -> str:
+    """A module docstring as ``--help`` text: Sphinx roles and double backticks become plain
+    `code` (:mod:`p3d.x` -> `p3d.x`, ``--fps`` -> `--fps`)."""
+    import re
+
+    text = re.sub(r":(?:mod|func|class|meth|data|attr|obj):`~?([^`]+)`", r"`\1`", doc or "")
+    return text.replace("``", "`").strip()
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``-v/--verbose`` and ``-q/--quiet`` on ``parser``. Below the top level their default is
+    SUPPRESS, so a subcommand that does not see them keeps the value given before its name."""
+    default: object = False if top else argparse.SUPPRESS
+    group = parser.add_argument_group("output")
+    group.add_argument("-v", "--verbose", action="store_true", default=default, help=VERBOSITY_HELP["verbose"])
+    group.add_argument("-q", "--quiet", action="store_true", default=default, help=VERBOSITY_HELP["quiet"])
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    out = []
+    for action in parser._actions:  # argparse keeps subcommands only here
+        if isinstance(action, argparse._SubParsersAction):
+            out.extend(dict.fromkeys(action.choices.values()))  # aliases map to the same parser
+    return out
+
+
+def _add_verbosity_everywhere(parser: argparse.ArgumentParser) -> None:
+    for sub in _subparsers(parser):
+        _add_verbosity(sub, top=False)
+        _add_verbosity_everywhere(sub)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -35,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Perceptually accurate 3D talking heads: data, training and lip-sync metrics.",
     )
     parser.add_argument("--version", action="version", version=f"p3d {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_verbosity(parser, top=True)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -45,21 +97,67 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(subparsers)
+    _add_verbosity_everywhere(parser)
     return parser
+
+
+def invocation(argv0: str | None = None, executable: str | None = None) -> str:
+    """How to start p3d again from a fresh shell in the current folder, as this process was started.
+
+    - the console script (``argv0`` = ``sys.argv[0]``, e.g. ``/repo/.venv/bin/p3d``): ``p3d`` if
+      that name on ``PATH`` is this very script, else its path, relative to the working folder when
+      it lies below it (``.venv/bin/p3d``), absolute otherwise;
+    - ``python -m p3d`` (``argv0`` ends in ``__main__.py``): ``<interpreter> -m p3d``, the
+      interpreter spelled the same way;
+    - anything else (e.g. called from Python, a notebook): ``.venv/bin/p3d`` (the README's set-up).
+    """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    executable = sys.executable if executable is None else executable
+    if argv0 and Path(argv0).name == "__main__.py":
+        return f"{_spell_program(executable)} -m p3d"
+    if argv0 and Path(argv0).name == "p3d":
+        return _spell_program(argv0)
+    return ".venv/bin/p3d"
+
+
+def _spell_program(path: str) -> str:
+    """``path`` as the shortest spelling that runs it from the working folder of a fresh shell."""
+    full = Path(path).absolute()
+    on_path = shutil.which(full.name)
+    if on_path and Path(on_path).absolute() == full:
+        return full.name
+    try:
+        return shlex.quote(str(full.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(full))
+
+
+def progress_enabled(no_progress: bool = False, quiet: bool = False, stream: object | None = None) -> bool:
+    """Whether a command shows progress bars: not asked off, not ``--quiet``, and ``stream``
+    (default stderr, where tqdm draws) is a terminal."""
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return not no_progress and not quiet and bool(isatty and isatty())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    if args.verbose and args.quiet:
+        parser.error("give at most one of -v/--verbose and -q/--quiet")
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # also when a host (pytest, a notebook) configured logging first
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
+    if hasattr(args, "no_progress"):
+        args.no_progress = not progress_enabled(args.no_progress, args.quiet)
     try:
-        return int(args.func(args) or 0)
+        with contextlib.ExitStack() as stack:
+            if args.quiet:
+                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+            return int(args.func(args) or 0)
     except InputError as exc:
         print(f"p3d {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

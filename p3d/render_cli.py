@@ -3,6 +3,10 @@
     p3d render --seq GT.npy FaceFormer.npy FaceFormer+ours.npy --audio clip.wav \\
                --labels "GT,FaceFormer,+ours" --fps 30 --topology synth-face --out cmp.mp4
 
+FLAME meshes: ``--topology FLAME_masks.pkl`` (or ``flame``) for the regions and ``--faces
+FLAME_sample.ply`` for the triangles (FLAME's files are not shipped with p3d). ``p3d data demo``
+prints a command that renders its demo data this way.
+
 One panel per sequence (same camera, lights and colours; the label captioned above each panel), the
 lips and the MTM lip vertices highlighted (``--highlight``), optionally the per-vertex error against
 one sequence as a colour map (``--error-against GT``). H.264 mp4 with AAC audio
@@ -17,8 +21,8 @@ refuses them instead, and also refuses an audio track whose duration differs fro
 more than one frame (without ``--strict`` that is a warning).
 
 Exit codes: 0 written; 2 bad input (missing or unreadable files, vertex counts that differ or do
-not match the topology, NaN, face indices out of range, bad labels); 1 a blank (black, uniform or
-empty) rendered frame, i.e. broken off-screen rendering: nothing is written.
+not match the topology, NaN, face indices out of range, bad labels, no runnable ffmpeg); 1 a blank
+(black, uniform or empty) rendered frame, i.e. broken off-screen rendering: nothing is written.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from p3d.cli import help_text
 from p3d.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -41,7 +46,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "render",
         help="render vertex sequences side by side to an mp4 with the audio muxed in",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--seq", type=Path, nargs="+", required=True, metavar="NPY",
@@ -62,7 +67,8 @@ def register(subparsers: Any) -> None:
                    help="colour the other panels by per-vertex error against this label")
     p.add_argument("--strict", action="store_true",
                    help="refuse different frame counts and an audio track of another duration")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide the progress bar (hidden anyway when stderr is not a terminal)")
     p.set_defaults(func=run)
 
 
@@ -123,8 +129,9 @@ def to_common_rate(seqs: list[np.ndarray], rates: list[float], labels: list[str]
 def run(args: argparse.Namespace) -> int:
     from p3d.io import load_vertices
     from p3d.viz.compare import render_comparison, resolve_topology
-    from p3d.viz.render import BlankFrameError
+    from p3d.viz.render import BlankFrameError, ffmpeg_exe
 
+    ffmpeg_exe()  # before any rendering: without it no video can be written
     if args.topology is None and args.faces is None:
         raise InputError("give --topology (with faces) or --faces to render the meshes")
     if args.out.suffix.lower() != ".mp4":

@@ -5,17 +5,20 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from p3d.cli import help_text
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("data", help="write the demo fixtures or the synthetic corpora",
-                              description=__doc__)
+                              description=help_text(__doc__))
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
 
     d = sub.add_parser("demo", help="write the small demo datasets (VOCASET and MEAD layouts, FLAME-sized)",
                        description="Write p3d's demo fixtures (synthetic geometry in the real VOCASET and MEAD "
-                                   "layouts, with predictions) for trying `p3d eval`.")
+                                   "layouts, with predictions) and print the commands that try `p3d eval` and "
+                                   "`p3d render` on them.")
     d.add_argument("--out", type=Path, default=Path("data/demo"), help="output folder (default data/demo)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int, default=0, help="random seed of the demo data (default 0)")
     d.set_defaults(func=run_demo)
 
     try:
@@ -26,10 +29,12 @@ def register(subparsers: Any) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from p3d.demo import write_demo_dataset
+    from p3d.cli import invocation
+    from p3d.demo import demo_commands, write_demo_dataset
 
     paths = write_demo_dataset(args.out, seed=args.seed)
-    v = paths.vocaset
-    print(f"wrote {paths.root}\ntry:\n  p3d eval --pred {v}/pred --gt {v} --audio {v}/wav --templates {v}/templates.pkl "
-          f"--topology {v}/FLAME_masks.pkl --gt-fps 60 --out results/eval_demo --plots")
+    commands = demo_commands(paths, invocation())
+    print(f"wrote {paths.root}\n"
+          f"evaluate the demo predictions (per_clip.csv, summary.json, MTM plots):\n  {commands['eval']}\n"
+          f"render ground truth and a prediction side by side (mp4 with sound):\n  {commands['render']}")
     return 0

@@ -258,6 +258,7 @@ def write_mp4(frames_or_vertices: np.ndarray, path: str | os.PathLike[str], fps:
 
     from p3d.atomic import atomic_path
 
+    ffmpeg_exe()
     if not (isinstance(fps, (int, float)) and 0 < fps <= 240):
         raise InputError(f"fps must be in (0, 240], got {fps!r}")
     if audio_path is not None:
@@ -299,6 +300,25 @@ def write_mp4(frames_or_vertices: np.ndarray, path: str | os.PathLike[str], fps:
             log.warning("write_mp4 %s: audio lasts %.3f s but the %d frames last %.3f s", path,
                         audio_s, n, n / fps)
     return path
+
+
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary that writes the mp4s (imageio-ffmpeg's, or ``IMAGEIO_FFMPEG_EXE``).
+
+    Raises :class:`InputError` (one line: what is missing and how to get it) when there is none or
+    it cannot be executed, so callers can check before rendering.
+    """
+    import imageio_ffmpeg
+
+    fix = ("reinstall imageio-ffmpeg (`.venv/bin/pip install --force-reinstall -c constraints.txt "
+           "imageio-ffmpeg`) or set IMAGEIO_FFMPEG_EXE to an ffmpeg binary")
+    try:
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError:
+        raise InputError(f"no ffmpeg binary found to write the video: {fix}") from None
+    if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+        raise InputError(f"ffmpeg {exe} is missing or not executable: {fix}")
+    return exe
 
 
 def probe_mp4(path: str | os.PathLike[str]) -> dict[str, Any]:

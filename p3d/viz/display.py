@@ -1,0 +1,45 @@
+"""Showing p3d's figures in a notebook.
+
+p3d builds its figures as :class:`matplotlib.figure.Figure` objects, never through pyplot, so that
+the library neither needs nor changes a matplotlib backend. IPython, however, only knows how to draw
+such a figure once pyplot has loaded the inline backend (which registers a PNG formatter for
+``Figure``); until then a cell that ends in ``fig`` shows ``<Figure size 1200x500 with 1 Axes>``.
+:func:`show` displays the PNG itself and does not depend on that state.
+"""
+from __future__ import annotations
+
+import io
+import sys
+from typing import Any
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, papermill, nbval), False in a script or terminal."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def figure_png(fig: Any, dpi: float | None = None) -> bytes:
+    """PNG bytes of ``fig`` (a matplotlib Figure), cropped to its content like the inline backend."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def show(fig: Any, dpi: float | None = None) -> None:
+    """Display ``fig`` as a PNG in a Jupyter kernel; do nothing elsewhere (scripts save their figures).
+
+    Returns None, so ``show(fig)`` as a cell's last line does not add a text repr. A figure that
+    pyplot manages is closed after being shown, so the inline backend does not draw it a second time.
+    """
+    if not in_kernel():
+        return
+    from IPython.display import Image, display
+
+    display(Image(data=figure_png(fig, dpi), format="png"))
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None and getattr(fig, "number", None) is not None and pyplot.fignum_exists(fig.number):
+        pyplot.close(fig)
