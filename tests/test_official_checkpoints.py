@@ -3,20 +3,21 @@
 The fixtures have the official key names and structure (the list measured from the released
 checkpoint, ``official-speech-mesh-rep-keys.json``) at scaled-down sizes (width 128, 2 blocks, a
 40-vertex mesh); one test checks the full-size list on the ``meta`` device (no memory). The official
-forward pass is re-stated below in plain torch, independently of p3d's modules.
+forward pass is re-stated in plain torch in ``tests/official_model.py``, independently of p3d's modules.
 """
 from __future__ import annotations
 
 import argparse
 import collections
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from official_model import DEPTH, N_VERTICES, WIDTH, official_features, official_key_shapes
+from official_model import official_state_dict as official_state_dict_fixture
 from p3d.errors import InputError
 from p3d.models.mesh_encoder import MeshEncoderConfig
 from p3d.models.speech_encoder import SpeechEncoderConfig
@@ -28,85 +29,7 @@ from p3d.models.speech_mesh import (
 #: [key, shape] of the released ``model_eval.pth`` / ``model_loss.pth`` (268 tensors, 70,764,032 parameters).
 FULL_KEYS_PATH = Path(__file__).with_name("official_speech_mesh_rep_keys.json")
 
-WIDTH, DEPTH, N_VERTICES, HEADS = 128, 2, 40, 2  # heads of 64, as the official model
-
-
-def _official_key_shapes(width: int = WIDTH, depth: int = DEPTH, n_vertices: int = N_VERTICES,
-                         patch: int = 16) -> list[tuple[str, tuple[int, ...]]]:
-    """The official key list and shapes, written out (per encoder: patch embedding, blocks, norm)."""
-    out: list[tuple[str, tuple[int, ...]]] = []
-    for prefix in ("encoder", "encoder_audio"):
-        if prefix == "encoder":
-            out += [("encoder.patch_embed.weight", (width, 3 * n_vertices)), ("encoder.patch_embed.bias", (width,))]
-        else:
-            out += [("encoder_audio.patch_embed.proj.weight", (width, 1, 1, patch)),
-                    ("encoder_audio.patch_embed.proj.bias", (width,))]
-        for i in range(depth):
-            b = f"{prefix}.blocks.{i}"
-            out += [(f"{b}.norm1.weight", (width,)), (f"{b}.norm1.bias", (width,)),
-                    (f"{b}.attn.q_bias", (width,)), (f"{b}.attn.v_bias", (width,)),
-                    (f"{b}.attn.qkv.weight", (3 * width, width)),
-                    (f"{b}.attn.proj.weight", (width, width)), (f"{b}.attn.proj.bias", (width,)),
-                    (f"{b}.norm2.weight", (width,)), (f"{b}.norm2.bias", (width,)),
-                    (f"{b}.mlp.fc1.weight", (4 * width, width)), (f"{b}.mlp.fc1.bias", (4 * width,)),
-                    (f"{b}.mlp.fc2.weight", (width, 4 * width)), (f"{b}.mlp.fc2.bias", (width,))]
-        out += [(f"{prefix}.norm.weight", (width,)), (f"{prefix}.norm.bias", (width,))]
-    return out
-
-
-def _official_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random official-layout weights (LayerNorm weights near 1, everything else small)."""
-    g = torch.Generator().manual_seed(seed)
-    sd = {}
-    for key, shape in _official_key_shapes():
-        if re.search(r"norm\d?\.weight$", key):
-            sd[key] = 1 + 0.1 * torch.randn(shape, generator=g)
-        else:
-            fan_in = shape[-1] if len(shape) > 1 else 16
-            sd[key] = torch.randn(shape, generator=g) / math.sqrt(fan_in)
-    return sd
-
-
-# --- an independent statement of the official forward pass -----------------------------------------
-
-def _sinusoid(n: int, d: int) -> np.ndarray:
-    table = np.array([[p / np.power(10000, 2 * (j // 2) / d) for j in range(d)] for p in range(n)])
-    table[:, 0::2], table[:, 1::2] = np.sin(table[:, 0::2]), np.cos(table[:, 1::2])
-    return table
-
-
-def _official_encoder(sd, prefix, tokens):
-    """Blocks (pre-norm MHSA with a bias-free key, GELU FFN), final LN, mean pool, L2 norm; float64."""
-    ln = lambda x, name: torch.nn.functional.layer_norm(x, x.shape[-1:], sd[f"{name}.weight"], sd[f"{name}.bias"],
-                                                       eps=1e-6)
-    x, (b, n, d), h = tokens, tokens.shape, WIDTH // 64
-    depth = 1 + max(int(k.split(".")[2]) for k in sd if k.startswith(f"{prefix}.blocks."))
-    for i in range(depth):
-        p = f"{prefix}.blocks.{i}"
-        y = ln(x, f"{p}.norm1")
-        bias = torch.cat([sd[f"{p}.attn.q_bias"], torch.zeros(d, dtype=x.dtype), sd[f"{p}.attn.v_bias"]])
-        qkv = (y @ sd[f"{p}.attn.qkv.weight"].T + bias).reshape(b, n, 3, h, d // h).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0] * (d // h) ** -0.5, qkv[1], qkv[2]
-        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
-        y = (attn @ v).transpose(1, 2).reshape(b, n, d)
-        x = x + y @ sd[f"{p}.attn.proj.weight"].T + sd[f"{p}.attn.proj.bias"]
-        y = ln(x, f"{p}.norm2") @ sd[f"{p}.mlp.fc1.weight"].T + sd[f"{p}.mlp.fc1.bias"]
-        x = x + torch.nn.functional.gelu(y) @ sd[f"{p}.mlp.fc2.weight"].T + sd[f"{p}.mlp.fc2.bias"]
-    x = ln(x, f"{prefix}.norm")
-    return torch.nn.functional.normalize(x.mean(dim=1), dim=-1)
-
-
-def official_features(sd, fbank, vertices):
-    """(speech (B, D), mesh (B, D)) as the official model computes them, in float64."""
-    sd = {k: v.double() for k, v in sd.items()}
-    b, t, n_mels = fbank.shape
-    w = sd["encoder_audio.patch_embed.proj.weight"]
-    patches = fbank.double().reshape(b, t, n_mels // 16, 16).reshape(b, -1, 16)  # time-major tokens
-    speech = patches @ w.reshape(w.shape[0], -1).T + sd["encoder_audio.patch_embed.proj.bias"]
-    speech = speech + torch.from_numpy(_sinusoid(512, WIDTH))[: speech.shape[1]]
-    mesh = vertices.double().reshape(b, 5, -1) @ sd["encoder.patch_embed.weight"].T + sd["encoder.patch_embed.bias"]
-    mesh = mesh + torch.from_numpy(_sinusoid(5, WIDTH))
-    return _official_encoder(sd, "encoder_audio", speech), _official_encoder(sd, "encoder", mesh)
+HEADS = 2  # heads of 64, as the official model
 
 
 def _inputs(b: int = 4, seed: int = 1):
@@ -126,7 +49,7 @@ def test_the_full_official_key_list_maps_onto_the_paper_preset():
 
     listed = json.loads(FULL_KEYS_PATH.read_text())
     # the written-out structure is the measured one
-    assert [(k, tuple(s)) for k, s in listed] == _official_key_shapes(512, 10, 5023)
+    assert [(k, tuple(s)) for k, s in listed] == official_key_shapes(512, 10, 5023)
     official = {k: torch.empty(s, device="meta") for k, s in listed}
     assert len(official) == 268 and sum(math.prod(s) for _, s in listed) == 70_764_032
     assert official_config(official) == SpeechMeshConfig.from_preset("paper")
@@ -136,7 +59,7 @@ def test_the_full_official_key_list_maps_onto_the_paper_preset():
     ours = paper.state_dict()
     assert sorted(mapped) == sorted(ours)
     assert all(mapped[k].shape == ours[k].shape for k in ours)
-    back = p3d_to_official_state_dict(paper)
+    back = p3d_toofficial_state_dict_fixture(paper)
     assert [(k, tuple(v.shape)) for k, v in back.items()] == [(k, tuple(s)) for k, s in listed]
     # the paper preset is the official architecture
     mesh, speech = paper.mesh_encoder, paper.speech_encoder
@@ -147,7 +70,7 @@ def test_the_full_official_key_list_maps_onto_the_paper_preset():
 
 
 def test_loaded_official_model_computes_the_official_features(tmp_path, one_torch_thread):
-    sd = _official_state_dict()
+    sd = official_state_dict_fixture()
     fbank, vertices = _inputs()
     ref_s, ref_m = official_features(sd, fbank, vertices)
     for i, ckpt in enumerate([
@@ -166,7 +89,7 @@ def test_loaded_official_model_computes_the_official_features(tmp_path, one_torc
 
 
 def test_official_to_p3d_to_official_gives_the_same_tensors(tmp_path):
-    sd = _official_state_dict(seed=3)
+    sd = official_state_dict_fixture(seed=3)
     back = official_checkpoint(from_official({"model": sd}))
     assert set(back) == {"model"}  # heads of 64: nothing else needed
     assert list(back["model"]) == list(sd)
@@ -223,7 +146,7 @@ def test_checkpoints_needing_other_globals_are_refused(tmp_path, payload, capsys
     from p3d import convert
 
     path = tmp_path / "evil.pth"
-    torch.save(payload(_official_state_dict()), path)
+    torch.save(payload(official_state_dict_fixture()), path)
     with pytest.raises(InputError, match=r"refused: .*(_TaggedStateDict|_not_allowed).*allow-list"):
         load_critic(path)
     assert _cli(convert, ["convert", "--from", "official", "--to", "p3d", str(path), str(tmp_path / "o.pt")]) == 2
@@ -234,7 +157,7 @@ def test_not_a_critic_is_refused(tmp_path):
     torch.save({"model": {"something.else": torch.zeros(2)}}, tmp_path / "other.pth")
     with pytest.raises(InputError, match="neither a p3d model checkpoint .* nor an official"):
         load_critic(tmp_path / "other.pth")
-    bad = _official_state_dict()
+    bad = official_state_dict_fixture()
     bad["encoder.extra.weight"] = torch.zeros(2)
     with pytest.raises(InputError, match="unexpected entries"):
         from_official(bad)
@@ -261,7 +184,7 @@ def _cli(module, argv):
 def test_convert_command_both_ways(tmp_path, monkeypatch, one_torch_thread):
     from p3d import cli, convert
 
-    sd = _official_state_dict(seed=5)
+    sd = official_state_dict_fixture(seed=5)
     torch.save({"model": sd, "epoch": 1, "args": argparse.Namespace(a=1)}, tmp_path / "model_eval.pth")
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("p3d.convert",))
     assert cli.main(["convert", "--from", "official", "--to", "p3d", str(tmp_path / "model_eval.pth"),
