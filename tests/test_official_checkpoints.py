@@ -59,7 +59,7 @@ def test_the_full_official_key_list_maps_onto_the_paper_preset():
     ours = paper.state_dict()
     assert sorted(mapped) == sorted(ours)
     assert all(mapped[k].shape == ours[k].shape for k in ours)
-    back = p3d_toofficial_state_dict_fixture(paper)
+    back = p3d_to_official_state_dict(paper)
     assert [(k, tuple(v.shape)) for k, v in back.items()] == [(k, tuple(s)) for k, s in listed]
     # the paper preset is the official architecture
     mesh, speech = paper.mesh_encoder, paper.speech_encoder

@@ -20,6 +20,13 @@ Two variants (Table 3):
 
 Every critic (this one, :class:`p3d.models.syncnet3d.SyncNet3D`) subclasses :class:`DualEncoder`,
 so the perceptual loss and PLRS work with any of them.
+
+**The official release's checkpoints** (``speech_mesh_rep``: ``model_eval.pth``, ``model_loss.pth``)
+are this model at the ``paper`` preset, with another key layout (a fused ``qkv`` with separate query
+and value biases and no key bias, ``mlp.fc1/fc2``, no input standardisation).
+:func:`load_critic` reads them as they are (:func:`from_official`);
+:func:`official_to_p3d_state_dict` / :func:`p3d_to_official_state_dict` map the weights both ways
+(``p3d convert``, :mod:`p3d.convert`).
 """
 from __future__ import annotations
 
