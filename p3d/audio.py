@@ -43,13 +43,19 @@ against kaldi-native-fbank on settings Kaldi accepts (``tests/test_audio.py``). 
 differences, all small:
 
 - arithmetic is float64 (torchaudio: float32), rounded to float32 at the end (differences ~1e-5);
-- resampling uses soxr (``librosa.resample``, ``soxr_hq``); torchaudio's ``Resample`` is a
-  Hann-windowed sinc (width 6, roll-off 0.99). Both keep the band below 0.99 x the old Nyquist;
-  they differ near it (7.9-8 kHz for 16 kHz input), i.e. in the top told-16 kHz filters;
 - the fbank is computed once over the whole clip and windows are slices of it (window ``i`` = fbank
   frames ``[4 i, 4 i + 20)``). This equals the per-window computation: each 10 ms frame starts at
   ``160 j`` in both, and the per-window mean subtraction is a no-op because Kaldi removes each
   frame's own mean (DC offset) before anything else. ``tests/test_audio.py`` checks the equality.
+
+**Resampling and channels: exactly the official front-end.** The official script reads audio with
+torchaudio, keeps **channel 0** of a multi-channel file (:func:`load_speech_audio`,
+:func:`first_channel`) and resamples with ``torchaudio.functional.resample``'s defaults.
+:func:`resample` is that algorithm (band-limited sinc interpolation, Hann window, 6 zero
+crossings, roll-off 0.99, gcd-reduced rates, polyphase ``conv1d``), computed in float32 as
+torchaudio computes a float32 waveform; ``tests/test_audio.py`` checks it against a direct
+per-sample evaluation of the windowed-sinc formula. (p3d 0.1.0 averaged channels and resampled
+with soxr, which differs near the old Nyquist frequency, i.e. in the top told-16 kHz mel bins.)
 """
 from __future__ import annotations
 
@@ -60,10 +66,14 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from p3d.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +96,11 @@ FBANK_MEAN = -4.2677393
 FBANK_STD = 4.5689974
 #: float32 machine epsilon, Kaldi's floor before the log.
 LOG_FLOOR = float(np.finfo(np.float32).eps)
-#: Bump when the feature computation changes: it invalidates :class:`FeatureCache` entries.
-FEATURE_VERSION = 1
+#: Bump when the feature computation changes: it invalidates :class:`FeatureCache` entries
+#: (2: torchaudio's sinc resampler and channel 0 instead of soxr and the channel average).
+FEATURE_VERSION = 2
+#: torchaudio's Kaiser-window default ``beta`` (``sinc_interp_kaiser``).
+KAISER_BETA = 14.769656459379492
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,18 +240,125 @@ def normalise_fbank(fbank: np.ndarray) -> np.ndarray:
     return ((np.asarray(fbank, dtype=np.float32) - FBANK_MEAN) / (2 * FBANK_STD)).astype(np.float32)
 
 
+def sinc_resample_kernel(
+    orig_freq: int,
+    new_freq: int,
+    lowpass_filter_width: int = 6,
+    rolloff: float = 0.99,
+    method: str = "sinc_interp_hann",
+    beta: float | None = None,
+    dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, int]:
+    """Polyphase kernel of torchaudio's band-limited sinc resampling, and its half-width.
+
+    With ``O, N`` the gcd-reduced rates and ``f_c = rolloff * min(O, N)`` (the cut-off, in units of
+    the reduced rates), output phase ``j`` (0..N-1) weighs input tap ``k`` (0..2w+O-1) by
+    ``h[j, k] = (f_c / O) sinc(pi t) w(t)`` with ``t = f_c ((k - w) / O - j / N)`` clamped to
+    ``[-L, L]`` (``L = lowpass_filter_width`` zero crossings), ``w = ceil(L O / f_c)``, and the window
+    ``w(t) = cos^2(pi t / (2 L))`` (``sinc_interp_hann``) or ``I0(beta sqrt(1 - (t / L)^2)) / I0(beta)``
+    (``sinc_interp_kaiser``, default ``beta`` :data:`KAISER_BETA`). The grid is computed in
+    ``dtype`` (float32 for a float32 waveform, as torchaudio).
+
+    Returns:
+        (kernel (N, 1, 2 w + O) in ``dtype``, w).
+    """
+    import torch
+
+    if method not in ("sinc_interp_hann", "sinc_interp_kaiser"):
+        raise InputError(f"resampling method: {method!r} (choose sinc_interp_hann or sinc_interp_kaiser)")
+    if lowpass_filter_width <= 0 or not 0 < rolloff <= 1:
+        raise InputError(f"resampling: lowpass_filter_width must be > 0 and rolloff in (0, 1], "
+                         f"got {lowpass_filter_width}, {rolloff}")
+    dtype = dtype or torch.float64
+    gcd = math.gcd(int(orig_freq), int(new_freq))
+    orig, new = int(orig_freq) // gcd, int(new_freq) // gcd
+    cutoff = min(orig, new) * rolloff
+    width = math.ceil(lowpass_filter_width * orig / cutoff)
+    taps = torch.arange(-width, width + orig, dtype=dtype)[None, None] / orig
+    t = torch.arange(0, -new, -1, dtype=dtype)[:, None, None] / new + taps
+    t = (t * cutoff).clamp(-lowpass_filter_width, lowpass_filter_width)
+    if method == "sinc_interp_hann":
+        window = torch.cos(t * math.pi / lowpass_filter_width / 2) ** 2
+    else:
+        b = torch.tensor(float(KAISER_BETA if beta is None else beta))
+        window = torch.i0(b * torch.sqrt(1 - (t / lowpass_filter_width) ** 2)) / torch.i0(b)
+    t = t * math.pi
+    sinc = torch.where(t == 0, torch.ones((), dtype=dtype), torch.sin(t) / t)
+    return sinc * window * (cutoff / orig), width
+
+
+def resample(
+    waveform: np.ndarray,
+    orig_freq: int,
+    new_freq: int,
+    lowpass_filter_width: int = 6,
+    rolloff: float = 0.99,
+    method: str = "sinc_interp_hann",
+    beta: float | None = None,
+) -> np.ndarray:
+    """``torchaudio.functional.resample`` (same defaults, same arithmetic) of a (..., n) waveform.
+
+    The signal is zero-padded by ``w`` samples on the left and ``w + O`` on the right, filtered
+    with :func:`sinc_resample_kernel` by a stride-``O`` ``conv1d`` (each of the ``N`` output phases
+    its own filter), interleaved, and cut to ``ceil(N n / O)`` samples. Returns float32 (float64
+    for a float64 input), the input itself when the rates are equal.
+    """
+    import torch
+
+    x = np.asarray(waveform)
+    if x.dtype != np.float64:
+        x = x.astype(np.float32, copy=False)
+    for name, rate in (("orig_freq", orig_freq), ("new_freq", new_freq)):
+        if not (isinstance(rate, (int, np.integer)) and rate > 0):
+            raise InputError(f"resample: {name} must be a positive integer sample rate, got {rate!r}")
+    if orig_freq == new_freq:
+        return x
+    gcd = math.gcd(int(orig_freq), int(new_freq))
+    orig, new = int(orig_freq) // gcd, int(new_freq) // gcd
+    signal = torch.from_numpy(np.ascontiguousarray(x))
+    kernel, width = sinc_resample_kernel(orig_freq, new_freq, lowpass_filter_width, rolloff, method, beta,
+                                         signal.dtype)
+    shape, length = signal.shape, signal.shape[-1]
+    flat = torch.nn.functional.pad(signal.reshape(-1, length), (width, width + orig))
+    with torch.no_grad():
+        out = torch.nn.functional.conv1d(flat[:, None], kernel, stride=orig)  # (B, N, frames)
+    out = out.transpose(1, 2).reshape(flat.shape[0], -1)[:, : math.ceil(new * length / orig)]
+    return out.reshape(*shape[:-1], -1).numpy()
+
+
+def first_channel(samples: np.ndarray) -> np.ndarray:
+    """Channel 0 of (n, channels) samples (as the official script, ``waveform[0]``); (n,) unchanged."""
+    x = np.asarray(samples)
+    if x.ndim == 2:
+        return x[:, 0]
+    if x.ndim != 1:
+        raise InputError(f"audio: expected (n,) or (n, channels) samples, got shape {x.shape}")
+    return x
+
+
+def load_speech_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Read an audio file for the speech features: (channel 0 as float32 (n,), sample rate).
+
+    The official front-end keeps the first channel of a multi-channel file (p3d's
+    :func:`p3d.io.load_audio` averages them); samples in [-1, 1].
+    """
+    from p3d.io import load_audio
+
+    samples, sr = load_audio(path, mono=False)
+    return np.ascontiguousarray(first_channel(samples), dtype=np.float32), sr
+
+
 def resample_for_fps(audio: np.ndarray, sr: int, fps: float) -> np.ndarray:
     """Resample mono ``audio`` at ``sr`` Hz to :func:`feature_sample_rate` (``640 * fps``) Hz.
 
-    Output length is ``ceil(n * new / old)`` (as torchaudio's ``Resample``); soxr_hq filter.
+    :func:`resample` (torchaudio's default sinc resampler, as the official code); output length
+    ``ceil(n * new / old)``.
     """
     target = feature_sample_rate(fps)
     x = _check_audio(audio, sr)
     if sr == target:
         return x
-    import librosa
-
-    return librosa.resample(x, orig_sr=sr, target_sr=target, res_type="soxr_hq").astype(np.float32)
+    return resample(x, int(sr), target)
 
 
 def n_speech_windows(n_samples: int) -> int:
@@ -366,7 +486,7 @@ class FeatureCache:
         except FileNotFoundError:
             raise InputError(f"{audio_path}: audio file not found") from None
         params = {"fps": float(fps), "opts": dataclasses.asdict(self.opts), "version": FEATURE_VERSION,
-                  "resampler": "soxr_hq"}
+                  "resampler": "sinc_interp_hann/6/0.99", "channel": 0}
         h.update(json.dumps(params, sort_keys=True).encode())
         return h.hexdigest()
 
@@ -380,9 +500,7 @@ class FeatureCache:
                 return np.load(path, allow_pickle=False)
             except (ValueError, OSError, EOFError) as exc:
                 log.warning("feature cache entry %s unreadable (%s); recomputing", path, exc)
-        from p3d.io import load_audio
-
-        samples, sr = load_audio(audio_path)
+        samples, sr = load_speech_audio(audio_path)
         fbank = clip_fbank(samples, sr, fps, self.opts)
         save_npy(path, fbank)
         return fbank
