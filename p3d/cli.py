@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "p3d.synth.cli",
     "p3d.train.cli",
     "p3d.study.cli",
+    "p3d.convert",
 )
 
 VERBOSITY_HELP = {
