@@ -133,11 +133,13 @@ def run_make(args: argparse.Namespace) -> int:
                      practice=not args.no_practice, consent_text=args.consent_text, single_file=args.single_file,
                      overwrite=args.overwrite)
     manifest = make_study(cfg, progress=not args.no_progress)
+    from p3d.cli import invocation
+
     print(f"wrote {len(manifest['stimuli'])} videos, {len(manifest['trials'])} trials "
           f"({manifest['attention']['n_checks']} attention checks) and {len(manifest['participants'])} participant "
           f"codes to {args.out}\nopen {args.out / 'survey.html'} in a browser"
           f"{'' if args.single_file else ' (it needs the stimuli/ folder next to it)'}; put the answer files "
-          f"into {args.out / 'responses'} and run: p3d study analyze {args.out / 'responses'}")
+          f"into {args.out / 'responses'} and run: {invocation()} study analyze {args.out / 'responses'}")
     return 0
 
 
