@@ -20,13 +20,18 @@ CHECKPOINT_FORMAT = "p3d-model"
 
 
 def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Atomically ``torch.save`` a checkpoint dict (plain data and tensors only)."""
+    """Atomically ``torch.save`` a checkpoint dict (plain data and tensors only).
+
+    torch names the records of its zip archive after the file it writes to; it is given a file object
+    (archive name ``archive``) rather than the temporary path of the atomic write, so the same checkpoint
+    always has the same bytes.
+    """
     import torch
 
-    from p3d.atomic import atomic_path
+    from p3d.atomic import atomic_open
 
-    with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
+    with atomic_open(path, "wb") as fh:
+        torch.save(ckpt, fh)
 
 
 def read_checkpoint(path: str | os.PathLike[str], kind: str | None = None,
