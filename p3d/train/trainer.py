@@ -270,7 +270,8 @@ def resume_plan(previous: Mapping[str, Any] | None, config: Mapping[str, Any], w
     new = json_config(config)
     if previous is None:
         return new, None
-    old = {"world_size": 1, **json_config(previous)}  # configs before world_size was recorded: one process
+    old = json_config(previous)
+    old.setdefault("world_size", 1)  # configs before world_size was recorded: one process
     old_flat, new_flat = _flat(old), _flat(new)
     for flat in (old_flat, new_flat):  # the device's type matters, not which GPU of the machine
         if isinstance(flat.get("device"), str):
