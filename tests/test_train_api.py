@@ -1,4 +1,5 @@
-"""p3d.train.api: fit reuses a finished run of the same request, refuses another, trains critics by name."""
+"""p3d.train.api and p3d train: a run folder reuses/resumes/extends its own run and refuses other settings; byte-identical
+outputs of identical runs; critics by name."""
 import json
 
 import pytest
@@ -36,12 +37,15 @@ def test_fit_reuses_finished_run_without_training(lrs3, tmp_path, monkeypatch):
 def test_fit_refuses_another_request_and_force_retrains(lrs3, tmp_path):
     out = tmp_path / "run"
     api.fit("syncnet3d", "smoke", lrs3, out, steps=2)
-    with pytest.raises(InputError, match="another request"):
-        api.fit("syncnet3d", "smoke", lrs3, out, steps=4)
-    api.fit("syncnet3d", "smoke", lrs3, out, steps=4, force=True)
-    assert json.loads((out / "request.json").read_text())["options"] == {"steps": 4}
+    with pytest.raises(InputError, match="seed: .default. -> 1"):
+        api.fit("syncnet3d", "smoke", lrs3, out, steps=2, seed=1)
+    with pytest.raises(InputError, match="kind: syncnet3d -> no2d"):
+        api.fit("no2d", "smoke", lrs3, out, steps=2)
+    api.fit("syncnet3d", "smoke", lrs3, out, steps=3, seed=1, force=True)
+    assert json.loads((out / "request.json").read_text())["options"] == {"seed": 1, "steps": 3}
     rows = (out / "metrics.csv").read_text().strip().splitlines()
-    assert rows[-1].startswith("4,")
+    assert rows[-1].startswith("3,")
+    assert "extensions" not in json.loads((out / "config.json").read_text())
 
 
 def test_train_critic_ours_trains_stage1_then_stage2_and_evaluator_is_disjoint(lrs3, tmp_path, monkeypatch):
@@ -58,3 +62,63 @@ def test_train_critic_ours_trains_stage1_then_stage2_and_evaluator_is_disjoint(l
 def test_train_critic_rejects_unknown_name(lrs3, tmp_path):
     with pytest.raises(InputError, match="unknown critic"):
         api.train_critic("clip", "smoke", lrs3, tmp_path)
+
+
+def _cli(lrs3, out, *extra):
+    from p3d.cli import main
+
+    return main(["train", "syncnet3d", "--preset", "smoke", "--data", str(lrs3), "--out", str(out), "--no-progress",
+                 *extra])
+
+
+def test_cli_refuses_other_settings_and_keeps_config(lrs3, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _cli(lrs3, out, "--steps", "2", "--seed", "3", "--lr", "0.001") == 0
+    before = (out / "config.json").read_bytes(), (out / "request.json").read_bytes()
+    capsys.readouterr()
+    assert _cli(lrs3, out, "--steps", "2", "--seed", "4", "--lr", "0.002") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "seed: 3 -> 4" in err and "lr: 0.001 -> 0.002" in err
+    assert ((out / "config.json").read_bytes(), (out / "request.json").read_bytes()) == before
+    # the same refusal from Python, and for another kind
+    with pytest.raises(InputError, match="seed: 3 -> 4"):
+        api.fit("syncnet3d", "smoke", lrs3, out, steps=2, seed=4, lr=0.001)
+    assert _cli(lrs3, out, "--steps", "2", "--seed", "3", "--lr", "0.001", "--batch-size", "8") == 2
+    assert "batch_size: (default) -> 8" in capsys.readouterr().err
+    # the same settings: nothing to do (neutral options may differ)
+    stamp = (out / "final.pt").stat().st_mtime_ns
+    assert _cli(lrs3, out, "--steps", "2", "--seed", "3", "--lr", "0.001", "--workers", "2") == 0
+    assert (out / "final.pt").stat().st_mtime_ns == stamp
+
+
+def test_trainer_refuses_settings_the_request_did_not_show(lrs3, tmp_path, capsys):
+    """A run folder without request.json (or a resolved setting that differs) is guarded by config.json."""
+    out = tmp_path / "run"
+    assert _cli(lrs3, out, "--steps", "2") == 0
+    (out / "request.json").unlink()
+    before = (out / "config.json").read_bytes()
+    capsys.readouterr()
+    assert _cli(lrs3, out, "--steps", "2", "--seed", "5") == 2
+    assert "seed: 0 -> 5" in capsys.readouterr().err
+    assert (out / "config.json").read_bytes() == before
+    assert _cli(lrs3, out, "--steps", "1") == 2  # never shortened
+    assert "steps: 2 -> 1" in capsys.readouterr().err
+
+
+def test_longer_steps_extend_and_equal_a_run_of_that_length(lrs3, tmp_path):
+    ext, direct = tmp_path / "extended", tmp_path / "direct"
+    assert _cli(lrs3, ext, "--steps", "2", "--checkpoint-every", "1") == 0
+    first = json.loads((ext / "config.json").read_text())
+    assert _cli(lrs3, ext, "--steps", "4", "--checkpoint-every", "1") == 0
+    cfg = json.loads((ext / "config.json").read_text())
+    assert cfg["train"]["steps"] == 4 and [(e["steps_from"], e["steps_to"]) for e in cfg["extensions"]] == [(2, 4)]
+    assert cfg["epochs"] == 2 * first["epochs"]
+    assert {k: v for k, v in cfg.items() if k not in ("train", "epochs", "extensions")} == \
+        {k: v for k, v in first.items() if k not in ("train", "epochs")}
+    assert json.loads((ext / "request.json").read_text())["options"]["steps"] == 4
+    # byte-identical outputs: two identical runs, and the extended run against a 4-step run from scratch
+    assert _cli(lrs3, direct, "--steps", "4", "--checkpoint-every", "1") == 0
+    for name in ("final.pt", "checkpoints/last.pt", "checkpoints/step_0000004.pt"):
+        assert (ext / name).read_bytes() == (direct / name).read_bytes(), name
+    # the extended run also logged its former last step (2)
+    assert set((direct / "metrics.csv").read_text().splitlines()) <= set((ext / "metrics.csv").read_text().splitlines())

@@ -168,14 +168,14 @@ def test_cli_end_to_end(lrs3, voca, tmp_path):
     (["finetune", "--data", "{lrs3}", "--out", "{out}"], "--init"),
     (["finetune", "--data", "{lrs3}", "--out", "{out}", "--init", "{stage1}"], "not a speech-mesh critic"),
     (["finetune", "--data", "{wide}", "--out", "{out}", "--init", "{critic}"], "expects 30 vertices"),
-    (["no2d", "--data", "{lrs3}", "--out", "{stage1_run}"], "holds a 'stage1' run"),
+    (["no2d", "--data", "{lrs3}", "--out", "{stage1_run}"], "kind: stage1 -> no2d"),
     (["no2d", "--data", "{lrs3}", "--out", "{out}", "--split", "val"], "no clips in split"),
     (["no2d", "--data", "{lrs3}", "--out", "{out}", "--steps", "0"], "--steps"),
 ])
 def test_bad_input(args, message, lrs3, voca, stage1_ckpt, critic_ckpt, tmp_path, capsys):
     stage1_run = tmp_path / "s1run"
     stage1_run.mkdir()
-    (stage1_run / "config.json").write_text(json.dumps({"kind": "stage1"}))
+    (stage1_run / "config.json").write_text(json.dumps({"train": {"steps": 30}, "kind": "stage1"}))
     names = {"missing": tmp_path / "nope", "out": tmp_path / "out", "voca": voca, "lrs3": lrs3, "critic": critic_ckpt,
              "stage1": stage1_ckpt, "stage1_run": stage1_run}
     if "{wide}" in args:

@@ -20,13 +20,41 @@ CHECKPOINT_FORMAT = "p3d-model"
 
 
 def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Atomically ``torch.save`` a checkpoint dict (plain data and tensors only)."""
+    """Atomically ``torch.save`` a checkpoint dict (plain data and tensors only).
+
+    The same content always gives the same bytes: torch names the records of its zip archive after the
+    file it writes to, so it is given a file object (archive name ``archive``) rather than the temporary
+    path of the atomic write; and pickle shares repeated objects by identity, so every string is interned
+    and every container rebuilt (:func:`_canonical`), whether the content was just computed or loaded back.
+    """
     import torch
 
-    from p3d.atomic import atomic_path
+    from p3d.atomic import atomic_open
 
-    with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
+    with atomic_open(path, "wb") as fh:
+        torch.save(_canonical(ckpt), fh)
+
+
+def _canonical(obj: Any) -> Any:
+    """``obj`` with interned strings and fresh containers (pickle's memo then depends on values only)."""
+    import sys
+
+    if isinstance(obj, str):
+        return sys.intern(str(obj))
+    if isinstance(obj, dict):
+        return type(obj)((_canonical(k), _canonical(v)) for k, v in obj.items()) if type(obj) is dict else \
+            _canonical_mapping(obj)
+    if isinstance(obj, (list, tuple)) and type(obj) in (list, tuple):
+        return type(obj)(_canonical(v) for v in obj)
+    return obj
+
+
+def _canonical_mapping(obj: Any) -> Any:
+    """A dict subclass (an ``OrderedDict`` state dict, keeping its ``_metadata``)."""
+    out = type(obj)((_canonical(k), _canonical(v)) for k, v in obj.items())
+    if hasattr(obj, "_metadata"):
+        out._metadata = _canonical(obj._metadata)
+    return out
 
 
 def read_checkpoint(path: str | os.PathLike[str], kind: str | None = None,

@@ -6,8 +6,9 @@
 
 A run folder whose ``final.pt`` was written for the same request (``request.json``: kind, preset,
 data, options) is reused without loading any data; an unfinished one resumes from its last
-checkpoint (:func:`p3d.train.trainer.train`); a folder holding another request is refused rather
-than silently mixed. ``force=True`` trains again from scratch in the same folder.
+checkpoint (:func:`p3d.train.trainer.train`); a longer ``steps`` extends a finished one; a folder
+holding other settings is refused rather than silently mixed (:func:`claim_run_dir`, the same check
+as ``p3d train``). ``force=True`` trains again from scratch in the same folder.
 """
 from __future__ import annotations
 
@@ -23,38 +24,122 @@ from p3d.errors import InputError
 log = logging.getLogger(__name__)
 
 
-def _request(kind: str, preset: str, data: str | os.PathLike[str], options: dict[str, Any]) -> dict[str, Any]:
+#: Request options that do not change the trained weights (or that the trainer compares in their resolved
+#: form, as ``device``): a request that differs only in these is the same request.
+NEUTRAL_OPTIONS: frozenset[str] = frozenset({"workers", "threads", "device", "progress", "cache_dir",
+                                             "speech_cache_dir", "checkpoint_every"})
+
+
+def run_request(kind: str, preset: str, data: Any, options: dict[str, Any], builder: Any = None) -> dict[str, Any]:
+    """The request of a run as ``request.json`` stores it: kind, preset, resolved data folder(s) and the options
+    that are given (None and ``builder``'s own defaults are left out, so ``p3d train`` and :func:`fit` write
+    the same request for the same run). ``stage_steps`` keeps the earlier stages' steps and ``steps`` the
+    last stage's."""
+    import inspect
+
     def plain(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
         return str(Path(v).resolve()) if isinstance(v, os.PathLike) or (isinstance(v, str) and os.sep in v) else v
 
-    return {"kind": kind, "preset": preset, "data": str(Path(data).resolve()),
-            "options": {k: plain(v) for k, v in sorted(options.items()) if v is not None}}
+    defaults = {} if builder is None else {
+        name: p.default for name, p in inspect.signature(builder).parameters.items()
+        if p.default is not inspect.Parameter.empty}
+    opts = {k: plain(v) for k, v in sorted(options.items())
+            if v is not None and not (k in defaults and v == defaults[k])}
+    if "stage_steps" in opts:
+        *earlier, last = opts["stage_steps"]
+        opts["stage_steps"], opts["steps"] = earlier, last
+    data = [plain(Path(d)) for d in data] if isinstance(data, (list, tuple)) else plain(Path(data))
+    return {"kind": kind, "preset": preset, "data": data, "options": opts}
+
+
+def _request(kind: str, preset: str, data: str | os.PathLike[str], options: dict[str, Any]) -> dict[str, Any]:
+    from p3d.train.representation import build
+
+    return run_request(kind, preset, data, options, build)
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix.rstrip("."): d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
+    return out
+
+
+def _is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, before_write: Any = None) -> bool:
-    """Guard a run folder for ``request``: True if it holds the finished run (``final.pt``) of the same
-    request; False after making it ready to (re)start (``request.json`` written; an unfinished run of
-    the same request is left to resume). A folder of another request is refused; ``force`` empties it
-    first. ``before_write`` is called before ``request.json`` is written (extra checks)."""
-    from p3d.atomic import write_json
+    """Guard the run folder ``out`` for ``request`` before any data are loaded; True if it holds the finished run
+    (``final.pt``) of the same request.
 
+    The request is compared with ``request.json`` option by option (:data:`NEUTRAL_OPTIONS` aside): a folder
+    holding other settings is refused (:class:`InputError`, ``name: old -> new`` for each); the only change
+    accepted is a longer ``steps`` than the run recorded (``config.json``), an extension (the trainer records
+    it). False after making the folder ready to (re)start: ``request.json`` is written for a new folder or an
+    extension; an unfinished run of the same request is left to resume. A ``steps`` that only the trainer can
+    resolve (a preset default against an explicit value) is left to its check
+    (:func:`p3d.train.trainer.resume_plan`, which compares every resolved setting). ``force`` empties the
+    folder first. ``before_write`` is called before ``request.json`` is written (extra checks)."""
+    from p3d.atomic import write_json
+    from p3d.train.trainer import read_run_config
+
+    out = Path(out)
     req_path = out / "request.json"
     if force and out.exists():
         shutil.rmtree(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    recorded = read_run_config(out) if out.exists() else None
+    previous = None
     if req_path.exists():
         try:
             previous = json.loads(req_path.read_text())
         except json.JSONDecodeError:
             raise InputError(f"{req_path}: corrupt; delete {out} or pass force=True") from None
-        if previous != request:
-            raise InputError(f"{out}: holds a run of another request ({previous}); use another folder or force=True")
-        if (out / "final.pt").exists():
-            return True
-    if before_write is not None:
-        before_write()
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(req_path, request)
-    return False
+    if previous is None:
+        if recorded is None:  # a new folder
+            if before_write is not None:
+                before_write()
+            if _is_main():
+                out.mkdir(parents=True, exist_ok=True)
+                write_json(req_path, request)
+        return False  # a run recorded without request.json: the trainer's check decides
+    old, new = _flat(previous), _flat(request)
+    steps_keys = {k for k in (*old, *new) if k.rsplit(".", 1)[-1] == "steps"}
+    changes = [f"{k.rsplit('.', 1)[-1]}: {old.get(k, '(default)')} -> {new.get(k, '(default)')}"
+               for k in dict.fromkeys([*old, *new])
+               if k not in steps_keys and k.rsplit(".", 1)[-1] not in NEUTRAL_OPTIONS and old.get(k) != new.get(k)]
+    new_steps = next((new[k] for k in steps_keys if k in new), None)
+    old_steps = recorded["train"]["steps"] if recorded is not None else next(
+        (old[k] for k in steps_keys if k in old), None)
+    if new_steps is not None and old_steps is not None and new_steps < old_steps:
+        changes.append(f"steps: {old_steps} -> {new_steps} (a run is extended, never shortened)")
+    if changes:
+        raise InputError(f"--out {out}: holds a run with other settings: {'; '.join(changes)} (repeat its settings, "
+                         f"extend it with a longer --steps, or use another --out / force=True)")
+    if new_steps is not None and old_steps is not None and new_steps > old_steps:
+        if before_write is not None:
+            before_write()
+        if _is_main():
+            write_json(req_path, request)
+        return False
+    if new_steps is None and next((old[k] for k in steps_keys if k in old), None) is not None:
+        return False  # the preset's default steps against the recorded ones: the trainer compares them
+    return (out / "final.pt").exists()
+
+
+def record_request(out: Path, request: dict[str, Any]) -> None:
+    """Write ``request.json`` after a run that had none (a folder trained before requests were recorded)."""
+    from p3d.atomic import write_json
+
+    path = Path(out) / "request.json"
+    if _is_main() and not path.exists():
+        write_json(path, request)
 
 
 def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.PathLike[str], *,
@@ -64,21 +149,23 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
 
     ``options`` are :func:`p3d.train.representation.build`'s keyword arguments (``stage1``, ``init``,
     ``steps``, ``seed``, ``identities``, ...). Reuses a finished run of the same request, resumes an
-    unfinished one.
+    unfinished one, extends a finished one to a longer ``steps``, and refuses a folder holding other
+    settings (:func:`claim_run_dir`, then the trainer's check of the resolved settings).
     """
-    from p3d.train.cli import _check_run_dir
     from p3d.train.representation import build
     from p3d.train.trainer import train
 
     out = Path(out)
     final = out / "final.pt"
-    if claim_run_dir(out, _request(kind, preset, data, options), force=force, before_write=lambda: _check_run_dir(out, kind)):
+    request = _request(kind, preset, data, options)
+    if claim_run_dir(out, request, force=force):
         log.info("%s: reusing the finished run %s", kind, final)
         return final
     job = build(kind, preset, data, progress=progress, **options)
     result = train(job.model, job.data, job.step_fn, job.cfg, out, extra_config=job.extra_config,
                    params=job.params, progress=progress)
     path = job.finalize(out)
+    record_request(out, request)
     log.info("%s: %d steps, last loss %.4f; wrote %s", kind, result["step"], result["loss"], path)
     return path
 

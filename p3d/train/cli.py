@@ -1,22 +1,31 @@
 """``p3d train KIND``: train a model with the shared loop (:mod:`p3d.train.trainer`).
 
-    p3d train stage1|stage2|syncnet3d|no2d|finetune|evaluator --preset smoke|cpu|paper \\
+    p3d train stage1|stage2|syncnet3d|no2d|finetune|evaluator|talker --preset smoke|cpu|paper \\
         --data DIR --out RUN_DIR [--stage1 CKPT] [--init CKPT] [--steps N] [--batch-size N] [--lr X] \\
         [--seed N] [--workers N] [--no-progress]
 
 The same command runs on several processes with ``torchrun --nproc_per_node=N -m p3d train ...``
-(DDP; gloo on CPU, nccl on CUDA). ``RUN_DIR`` gets ``config.json``, ``metrics.csv``,
-``checkpoints/`` (re-running the command resumes exactly from ``checkpoints/last.pt``) and, at the
-end, ``final.pt`` (the model checkpoint: stage 1 for ``stage1``, a critic for the others, readable by
-``p3d.models.speech_mesh.load_critic``).
+(DDP; gloo on CPU, nccl on CUDA). ``RUN_DIR`` gets ``request.json`` (the command's settings),
+``config.json`` (the resolved settings), ``metrics.csv``, ``checkpoints/`` and, at the end, ``final.pt``
+(the model checkpoint: stage 1 for ``stage1``, a critic for the others, readable by
+``p3d.models.speech_mesh.load_critic``; a talker for ``talker``).
 
-**Adding a kind** (e.g. issue 5's ``talker``): add one :class:`TrainKind` to :data:`KINDS`, naming
+**Re-running into RUN_DIR** (:func:`p3d.train.api.claim_run_dir` before any data are loaded, then
+:func:`p3d.train.trainer.resume_plan` on the resolved settings; the same checks as
+:func:`p3d.train.api.fit`): the same settings resume an interrupted run exactly or, when ``final.pt``
+exists, do nothing; a longer ``--steps`` extends the run (recorded in ``config.json``'s ``extensions``);
+any other setting that changes the result is refused with exit code 2 and one line ``name: old -> new``
+per differing setting. Progress bars, ``--workers``, ``--threads``, ``--checkpoint-every`` may differ.
+
+**Adding a kind**: add one :class:`TrainKind` to :data:`KINDS`, naming
 
 - ``builder``: ``"module:function"``, called with the parsed arguments; it returns a job with
   ``model``, ``params``, ``data`` (``__len__`` + ``collate``), ``step_fn``, ``cfg`` (a
-  :class:`p3d.train.trainer.TrainConfig`), ``extra_config`` (a JSON-able dict, saved in
-  ``config.json`` and in every checkpoint; its ``"kind"`` entry guards against resuming another
-  kind's run) and ``finalize(run_dir) -> Path`` (see :class:`p3d.train.representation.Job`);
+  :class:`p3d.train.trainer.TrainConfig`), ``extra_config`` (a JSON-able dict of every setting that
+  changes the result, saved in ``config.json`` and in every checkpoint and compared on resume) and
+  ``finalize(run_dir) -> Path`` (see :class:`p3d.train.representation.Job`);
+- ``request``: ``"module:function"`` turning the parsed arguments into the run's request
+  (:func:`p3d.train.api.run_request`), checked before the builder runs;
 - ``add_arguments`` (optional): ``"module:function"`` adding the kind's own options to its
   subparser. That module is imported when the parser is built, so it must keep torch imports inside
   functions.
@@ -28,7 +37,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -48,6 +56,7 @@ class TrainKind:
     help: str
     builder: str
     add_arguments: str | None = None
+    request: str | None = None
 
 
 _REP = "p3d.train.representation"
@@ -55,21 +64,22 @@ _REP = "p3d.train.representation"
 KINDS: dict[str, TrainKind] = {
     k.name: k for k in (
         TrainKind("stage1", "stage 1: audio-visual MAE + InfoNCE on speech and 2D lip video (needs lipvideo/)",
-                  f"{_REP}:build_from_args", f"{_REP}:add_arguments"),
+                  f"{_REP}:build_from_args", f"{_REP}:add_arguments", f"{_REP}:request_from_args"),
         TrainKind("stage2", "stage 2 ('ours'): mesh encoder aligned to the frozen stage-1 speech encoder (--stage1)",
-                  f"{_REP}:build_from_args", f"{_REP}:add_arguments"),
+                  f"{_REP}:build_from_args", f"{_REP}:add_arguments", f"{_REP}:request_from_args"),
         TrainKind("syncnet3d", "Table 3 ablation: the CNN critic 3D SyncNet, from scratch",
-                  f"{_REP}:build_from_args", f"{_REP}:add_arguments"),
+                  f"{_REP}:build_from_args", f"{_REP}:add_arguments", f"{_REP}:request_from_args"),
         TrainKind("no2d", "Table 3 ablation: 'w/o 2D prior', both stage-2 encoders from scratch",
-                  f"{_REP}:build_from_args", f"{_REP}:add_arguments"),
+                  f"{_REP}:build_from_args", f"{_REP}:add_arguments", f"{_REP}:request_from_args"),
         TrainKind("finetune", "fine-tune a critic (--init) on another corpus (paper: VOCASET train, 5 epochs, lr 1e-4)",
-                  f"{_REP}:build_from_args", f"{_REP}:add_arguments"),
+                  f"{_REP}:build_from_args", f"{_REP}:add_arguments", f"{_REP}:request_from_args"),
         TrainKind("evaluator", "the independent PLRS evaluator: stage 2 with another seed, batch size and "
                                "identity half (--stage1)",
-                  f"{_REP}:build_from_args", f"{_REP}:add_arguments"),
+                  f"{_REP}:build_from_args", f"{_REP}:add_arguments", f"{_REP}:request_from_args"),
         TrainKind("talker", "a talking-head baseline (faceformer, codetalker, selftalk), with or without the "
                             "perceptual loss of a critic (--critic, --critic-checkpoint)",
-                  "p3d.train.talker:build_from_args", "p3d.train.talker:add_arguments"),
+                  "p3d.train.talker:build_from_args", "p3d.train.talker:add_arguments",
+                  "p3d.train.talker:request_from_args"),
     )
 }
 
@@ -83,8 +93,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every kind has."""
     parser.add_argument("--preset", choices=PRESETS, default="cpu", help="model size and schedule (default cpu)")
     parser.add_argument("--data", type=Path, required=True, help="corpus folder (p3d.corpus layout)")
-    parser.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds checkpoints)")
-    parser.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the preset's)")
+    parser.add_argument("--out", type=Path, required=True, help="run folder; the same command again resumes or reuses it, a larger --steps "
+                                                                   "extends it, other settings are refused")
+    parser.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the preset's); larger than a finished run's: "
+                                                              "extend it")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the preset's)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
     parser.add_argument("--seed", type=int, default=None, help="seed of initialisation, batches and masks")
@@ -94,39 +106,43 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+#: ``p3d train --help``: what the command does for its user.
+DESCRIPTION = """\
+Train a model into a run folder (--out): the speech-mesh representation (stage1, then stage2), the
+Table 3 critics (syncnet3d, no2d), a fine-tuned critic (finetune), the PLRS evaluator, or a
+talking-head baseline (talker). Run `p3d train KIND --help` for the options of one kind.
+
+The run folder gets config.json (the settings used), metrics.csv, checkpoints/ and, when training
+ends, final.pt. Running the same command again resumes an interrupted run exactly, or does nothing if
+the run is finished; a larger --steps extends a finished run (recorded in config.json). A run folder
+refuses other settings (seed, learning rate, data, model, ...): use another --out.
+
+Several processes: torchrun --nproc_per_node=N -m p3d train KIND ..."""
+
+
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("train", help="train the representation, its ablations, the PLRS evaluator",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("train", help="train the representation, its ablations, the PLRS evaluator, talkers",
+                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="train_kind", metavar="KIND", required=True)
     for kind in KINDS.values():
-        kp = sub.add_parser(kind.name, help=kind.help, description=kind.help)
+        kp = sub.add_parser(kind.name, help=kind.help, description=f"p3d train {kind.name}: {kind.help}.")
         add_common_arguments(kp)
         if kind.add_arguments:
             _resolve(kind.add_arguments)(kp)
         kp.set_defaults(func=run)
 
 
-def _check_run_dir(out: Path, kind: str) -> None:
-    """Refuse to resume a run folder that holds another kind's run."""
-    cfg_path = out / "config.json"
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
-    if cfg_path.exists():
-        try:
-            previous = json.loads(cfg_path.read_text()).get("kind")
-        except (json.JSONDecodeError, AttributeError):
-            raise InputError(f"{cfg_path}: corrupt run config; use another --out") from None
-        if previous is not None and previous != kind:
-            raise InputError(f"--out {out}: holds a {previous!r} run, not {kind!r}; use another --out")
-
-
 def run(args: argparse.Namespace) -> int:
+    from p3d.train.api import claim_run_dir, record_request
     from p3d.train.trainer import init_distributed, train
 
     kind = KINDS[args.train_kind]
     if args.workers < 1:
         raise InputError(f"--workers: expected a positive thread count, got {args.workers}")
-    _check_run_dir(args.out, kind.name)
+    request = _resolve(kind.request)(args) if kind.request else None
+    if request is not None and claim_run_dir(args.out, request):
+        log.info("%s: %s holds the finished run of these settings; nothing to do", kind.name, args.out / "final.pt")
+        return 0
     dist = init_distributed()
     job = _resolve(kind.builder)(args)
     try:
@@ -134,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
                        params=job.params, progress=not args.no_progress)
         if dist.is_main:
             final = job.finalize(args.out)
+            if request is not None:
+                record_request(args.out, request)
             log.info("%s: %d steps, last loss %.4f; wrote %s", kind.name, result["step"], result["loss"], final)
     finally:
         if dist.world_size > 1:

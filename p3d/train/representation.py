@@ -311,15 +311,24 @@ def _critic(kind: str, preset: str, n_vertices: int, *, stage1: Any = None, init
     return model.train()
 
 
+def options_from_args(args: Any) -> dict[str, Any]:
+    """:func:`build`'s keyword arguments from ``p3d train`` arguments (:mod:`p3d.train.cli`)."""
+    return dict(stage1=args.stage1, init=args.init, split=args.split, identities=args.identities, seed=args.seed,
+                steps=args.steps, batch_size=args.batch_size, lr=args.lr, checkpoint_every=args.checkpoint_every,
+                window_stride=args.window_stride, max_per_clip=args.max_windows_per_clip, workers=args.workers,
+                cache_dir=args.cache_dir, device=args.device)
+
+
 def build_from_args(args: Any) -> Job:
     """:func:`build` from ``p3d train`` arguments (:mod:`p3d.train.cli`)."""
-    return build(
-        args.train_kind, args.preset, args.data, stage1=args.stage1, init=args.init, split=args.split,
-        identities=args.identities, seed=args.seed, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        checkpoint_every=args.checkpoint_every, window_stride=args.window_stride,
-        max_per_clip=args.max_windows_per_clip, workers=args.workers, cache_dir=args.cache_dir, device=args.device,
-        progress=not args.no_progress,
-    )
+    return build(args.train_kind, args.preset, args.data, progress=not args.no_progress, **options_from_args(args))
+
+
+def request_from_args(args: Any) -> dict[str, Any]:
+    """The run's request (:func:`p3d.train.api.run_request`, the same as :func:`p3d.train.api.fit` writes)."""
+    from p3d.train.api import run_request
+
+    return run_request(args.train_kind, args.preset, args.data, options_from_args(args), build)
 
 
 def add_arguments(parser: Any) -> None:

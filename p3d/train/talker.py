@@ -459,13 +459,21 @@ def run_earlier_stages(job: TalkerJob, run_dir: str | os.PathLike[str], progress
     without the perceptual loss; then switch the model to the last stage."""
     from p3d.train.trainer import train
 
+    from p3d.train.trainer import read_run_config, resume_plan, run_config
+
     if not job.stages_before:
         return
+    # the whole run's settings first: a run folder of other settings is refused before any stage trains
+    resume_plan(read_run_config(run_dir), run_config(job.cfg, job.extra_config, job.cfg.batch_size),
+                f"--out {run_dir}")
     model = job.model
     for stage in job.stages_before:
         model.set_stage(stage.name)
         params = [p for p in model.parameters() if p.requires_grad]
-        extra = {**job.extra_config, "stage": stage.name, "loss_weight": 0.0}
+        # no perceptual loss in this stage: its config says so (and matches the baseline's, whose stage
+        # p3d.experiments.share_earlier_stages copies)
+        extra = {**job.extra_config, "stage": stage.name, "loss_weight": 0.0, "critic": "none",
+                 "critic_checkpoint": None}
         train(model, job.data, TalkerStep(None), stage.cfg, Path(run_dir) / stage.name, extra_config=extra,
               params=params, progress=progress)
     model.set_stage(job.last_stage)
@@ -501,12 +509,30 @@ def _int_list(value: str | None) -> list[int] | None:
         raise InputError(f"--stage-steps: expected comma-separated integers, got {value!r}") from None
 
 
+def options_from_args(args: Any, world_size: int = 1) -> dict[str, Any]:
+    """:func:`build`'s keyword arguments from ``p3d train talker`` arguments."""
+    if args.data is None:
+        raise InputError("--train: give the training corpus folder(s), e.g. --train data/cpu/synth-voca")
+    return dict(critic=args.critic, critic_checkpoint=args.critic_checkpoint, loss_weight=args.loss_weight,
+                cache=not args.no_cache, seed=args.seed, steps=args.steps, stage_steps=_int_list(args.stage_steps),
+                lr=args.lr, checkpoint_every=args.checkpoint_every, wav2vec2=args.wav2vec2, recogniser=args.recogniser,
+                teacher_forcing=True if args.teacher_forcing else None, workers=args.workers, device=args.device,
+                world_size=world_size)
+
+
+def request_from_args(args: Any) -> dict[str, Any]:
+    """The run's request (:func:`p3d.train.api.run_request`); ``world_size`` from the environment (torchrun)."""
+    from p3d.train.api import run_request
+
+    options = options_from_args(args, int(os.environ.get("WORLD_SIZE", "1")))
+    return run_request("talker", args.preset, _split_paths(args.data), {**options, "model": args.model}, build)
+
+
 def build_from_args(args: Any) -> TalkerJob:
     """:func:`build` from ``p3d train talker`` arguments; runs the earlier stages (they need ``--out``)."""
     from p3d.train.trainer import init_distributed
 
-    if args.data is None:
-        raise InputError("--train: give the training corpus folder(s), e.g. --train data/cpu/synth-voca")
+    options = options_from_args(args)
     dist = init_distributed()
     if args.threads is not None:
         if args.threads < 1:
@@ -517,13 +543,8 @@ def build_from_args(args: Any) -> TalkerJob:
     if args.batch_size is not None and args.batch_size != dist.world_size:
         raise InputError(f"--batch-size: talkers train on one clip per process per step; with {dist.world_size} "
                          f"process(es) the batch size is {dist.world_size}, got {args.batch_size}")
-    job = build(
-        args.model, args.preset, _split_paths(args.data), critic=args.critic, critic_checkpoint=args.critic_checkpoint,
-        loss_weight=args.loss_weight, cache=not args.no_cache, seed=args.seed, steps=args.steps,
-        stage_steps=_int_list(args.stage_steps), lr=args.lr, checkpoint_every=args.checkpoint_every,
-        wav2vec2=args.wav2vec2, recogniser=args.recogniser, teacher_forcing=True if args.teacher_forcing else None,
-        workers=args.workers, device=args.device, progress=not args.no_progress, world_size=dist.world_size,
-    )
+    job = build(args.model, args.preset, _split_paths(args.data), progress=not args.no_progress,
+                **{**options, "world_size": dist.world_size})
     run_earlier_stages(job, args.out, progress=not args.no_progress)
     return job
 

@@ -13,6 +13,31 @@ Design (nanoGPT-style: no framework, everything visible here):
   ``WORLD_SIZE`` from the environment, uses the gloo backend on CPU (nccl on CUDA), wraps the model in
   ``DistributedDataParallel`` and gives each rank a disjoint slice of the global batch.
 
+- **Resume only what was started.** ``config.json`` records the settings of the run (``train``: this
+  loop's :class:`TrainConfig`; the rest: the job's ``extra_config``: kind, data, model, critic, ...). A
+  call into a folder that already holds a run compares its settings with the recorded ones
+  (:func:`resume_plan`) and refuses (:class:`p3d.errors.InputError`, one line ``name: old -> new`` per
+  differing setting) unless they agree, so a folder never mixes two runs and ``config.json`` never claims
+  settings the weights were not trained with. Exceptions:
+
+  * a **longer** ``steps`` extends the run: it continues from its last checkpoint to the new step count
+    (the same weights as a run asked for that many steps from the start). ``config.json`` then holds the
+    new ``steps`` (and the entries derived from it: ``epochs``, the stage's ``stage_steps``) and appends
+    ``{"steps_from", "steps_to", "at"}`` (UTC) to its ``extensions`` list, so the original request is
+    ``extensions[0]["steps_from"]``; a ``final.pt`` of the shorter run is removed (it is rewritten at the
+    end). A shorter ``steps`` is refused.
+  * **bookkeeping** that does not change the weights may differ (:data:`NEUTRAL_SETTINGS`: ``log_every``,
+    ``checkpoint_every``, ``keep_checkpoints``; the device index, ``cuda:0`` vs ``cuda:1``); ``config.json``
+    keeps the first values. Settings outside ``config.json`` are free as well: progress bars, logging,
+    output paths, data-loading threads, torch's thread count. (On CPU a different thread count may change
+    the last bits of float sums: byte-identical reruns need the same thread count.)
+
+  The device type (cpu / cuda) counts as a setting: its kernels round differently.
+- **Byte-identical outputs.** Checkpoints hold only deterministic content (state dicts, step, the JSON
+  form of the config) and are written by :func:`p3d.models.save_checkpoint`, which gives torch's zip
+  writer a file object, so no temporary file name ends up inside the archive: two runs with the same
+  settings (and thread count) write the same bytes.
+
 A model plugs in with a ``step_fn(model, batch, generator) -> (loss, logs)``; a dataset is anything with
 ``__len__`` and a ``collate(indices) -> batch`` method.
 """
@@ -134,14 +159,15 @@ def checkpoint_path(run_dir: Path, step: int) -> Path:
 def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, step: int,
                     config: Mapping[str, Any]) -> None:
     """Atomically save a checkpoint readable with ``torch.load(weights_only=True)``."""
+    from p3d.models import save_checkpoint as save_torch
+
     state = {
         "model": _unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "step": int(step),
         "config": dict(config),
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch(state, path)
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -167,6 +193,132 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
+
+
+#: Entries of ``config.json`` (dotted names) that do not change the trained weights: a resumed run may
+#: give other values; ``config.json`` keeps the first ones.
+NEUTRAL_SETTINGS: frozenset[str] = frozenset({"train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
+                                              "extensions"})
+
+
+def json_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` as ``config.json`` stores it (tuples as lists, paths as strings): what runs compare."""
+    import json
+
+    from p3d.atomic import _json_default
+
+    return json.loads(json.dumps(dict(config), default=_json_default))
+
+
+def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _set(d: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for k in parents:
+        d = d.setdefault(k, {})
+    d[last] = value
+
+
+def _show(name: str, old: Any, new: Any) -> str:
+    import json
+
+    def one(v: Any) -> str:
+        text = "(none)" if v is _MISSING else v if isinstance(v, str) else json.dumps(v)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    return f"{name.removeprefix('train.')}: {one(old)} -> {one(new)}"
+
+
+_MISSING = object()
+
+
+def _derived_from_steps(config: Mapping[str, Any]) -> set[str]:
+    """Entries that follow from ``train.steps`` (and settings compared on their own): ``epochs`` and the
+    stage's own ``stage_steps``; later stages' ``stage_steps`` do not change an earlier stage."""
+    names = {"epochs"}
+    stage, stages = config.get("stage"), list(config.get("stages") or [])
+    if stage is not None:
+        names.add(f"stage_steps.{stage}")
+        if stage in stages:
+            names.update(f"stage_steps.{s}" for s in stages[stages.index(stage) + 1:])
+    return names
+
+
+def run_config(cfg: TrainConfig, extra_config: Mapping[str, Any] | None = None, world_size: int = 1) -> dict[str, Any]:
+    """The settings :func:`train` records in ``config.json``: ``train`` (``cfg``), the job's ``extra_config`` and
+    ``world_size`` (the number of processes: it splits the global batch, so it changes the result)."""
+    return {"train": cfg.to_dict(), **dict(extra_config or {}), "world_size": int(world_size)}
+
+
+def resume_plan(previous: Mapping[str, Any] | None, config: Mapping[str, Any], where: str = "the run folder"
+                ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Whether a run folder recorded with ``previous`` (its ``config.json``; None: a new folder) may go on with
+    ``config`` (see the module docstring); returns ``(config to record, extension or None)``.
+
+    Raises :class:`InputError` naming every differing setting as ``name: old -> new``.
+    """
+    from p3d.errors import InputError
+
+    new = json_config(config)
+    if previous is None:
+        return new, None
+    old = json_config(previous)
+    old.setdefault("world_size", 1)  # configs before world_size was recorded: one process
+    old_flat, new_flat = _flat(old), _flat(new)
+    for flat in (old_flat, new_flat):  # the device's type matters, not which GPU of the machine
+        if isinstance(flat.get("device"), str):
+            flat["device"] = flat["device"].split(":")[0]
+    skip = NEUTRAL_SETTINGS | _derived_from_steps(old) | _derived_from_steps(new) | {"train.steps"}
+    changes = [_show(k, old_flat.get(k, _MISSING), new_flat.get(k, _MISSING))
+               for k in [*old_flat, *(k for k in new_flat if k not in old_flat)]
+               if k not in skip and old_flat.get(k, _MISSING) != new_flat.get(k, _MISSING)]
+    old_steps, new_steps = int(old["train"]["steps"]), int(new["train"]["steps"])
+    if new_steps < old_steps:
+        changes.append(_show("train.steps", old_steps, new_steps) + " (a run is extended, never shortened)")
+    if changes:
+        raise InputError(f"{where}: holds a run with other settings: {'; '.join(changes)} (repeat its settings, "
+                         f"extend it with a longer --steps, or use another --out)")
+    if new_steps == old_steps:
+        return old, None
+    import datetime
+
+    extension = {"steps_from": old_steps, "steps_to": new_steps,
+                 "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    record = json_config(old)
+    _set(record, "train.steps", new_steps)
+    for name in _derived_from_steps(new) & set(new_flat):
+        _set(record, name, new_flat[name])
+    record["extensions"] = [*old.get("extensions", []), extension]
+    return record, extension
+
+
+def read_run_config(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The recorded settings of the run in ``run_dir``: ``config.json``, else its last checkpoint's; None if
+    it holds no run."""
+    import json
+
+    from p3d.errors import InputError
+
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if path.exists():
+        try:
+            cfg = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise InputError(f"{path}: corrupt run config; use another --out") from None
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("train"), dict):
+            raise InputError(f"{path}: not a p3d run config; use another --out")
+        return cfg
+    last = latest_checkpoint(run_dir)
+    return dict(load_checkpoint(last)["config"]) if last is not None else None
 
 
 def _trim_metrics(csv_path: Path, max_step: int) -> None:
@@ -214,9 +366,15 @@ def train(
     from p3d.atomic import write_json
 
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        from p3d.errors import InputError
+
+        raise InputError(f"--out {run_dir}: exists and is not a folder")
     dist = init_distributed()
+    recorded, extension = resume_plan(read_run_config(run_dir), run_config(cfg, extra_config, dist.world_size),
+                                      f"--out {run_dir}")
+    config = {k: v for k, v in recorded.items() if k != "extensions"}  # what checkpoints carry
     torch.manual_seed(cfg.seed)
-    config = {"train": cfg.to_dict(), **dict(extra_config or {})}
     params = params if params is not None else [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
                                   weight_decay=cfg.weight_decay)
@@ -231,7 +389,11 @@ def train(
         log.info("resuming %s from step %d", run_dir, start)
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "config.json", config)
+        if extension is not None:
+            log.info("extending %s from %d to %d steps", run_dir, extension["steps_from"], extension["steps_to"])
+            (run_dir / "final.pt").unlink(missing_ok=True)  # the shorter run's; rewritten at the end
+        if extension is not None or not (run_dir / "config.json").exists():
+            write_json(run_dir / "config.json", recorded)
         _trim_metrics(run_dir / "metrics.csv", start)
     if dist.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
