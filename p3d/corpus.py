@@ -21,6 +21,18 @@ it, and a real processed VOCASET folder is read with :meth:`Corpus.open` too)::
 
 A processed VOCASET without ``meta.json`` gets the official FaceFormer/CodeTalker/SelfTalk split: 8 train
 subjects (sentences 1-40), 2 validation and 2 test subjects (sentences 21-40), 60 fps, FLAME.
+
+A processed BIWI (CodeTalker's ``BIWI/`` layout: ``vertices_npy/F2_e01.npy`` (T, 70110) at 25 fps,
+``wav/F2_e01.wav`` (44.1 kHz), ``templates.pkl`` {subject: (23370, 3)}, and ``regions/lve.txt`` /
+``regions/fdd.txt``, comma-space separated vertex indices of the lips and the upper face) is recognised
+by its names ``<F|M><n>_eNN`` when no VOCASET clip is there. It gets the official split of the emotional
+subset (40 sentences per subject): train subjects F2 F3 F4 M3 M4 M5 with sentences e01-e32, ``val`` the
+same subjects e33-e36, ``test`` (BIWI-Test-A) the same subjects e37-e40, and ``test_b`` (BIWI-Test-B)
+the unseen subjects F1 F5 F6 F7 F8 M1 M2 M6, e37-e40; 25 fps; topology ``biwi`` (23 370 vertices, the
+regions read from ``regions/`` when present).
+
+``sample_rate`` is the rate :meth:`Corpus.audio` returns (16 kHz for both processed datasets, whatever the
+files hold: VOCASET's wav files are 22 kHz, BIWI's 44.1 kHz).
 """
 from __future__ import annotations
 
@@ -45,6 +57,22 @@ VOCASET_SPLITS: dict[str, tuple[str, ...]] = {
 }
 #: Sentences used per split in the official VOCASET protocol (1-based, inclusive).
 VOCASET_SENTENCES: dict[str, tuple[int, int]] = {"train": (1, 40), "val": (21, 40), "test": (21, 40)}
+#: The official BIWI split (FaceFormer / CodeTalker ``data_loader.py``): Test-A (``test``) holds the training
+#: subjects' last sentences, Test-B (``test_b``) the unseen subjects'.
+BIWI_SPLITS: dict[str, tuple[str, ...]] = {
+    "train": ("F2", "F3", "F4", "M3", "M4", "M5"),
+    "val": ("F2", "F3", "F4", "M3", "M4", "M5"),
+    "test": ("F2", "F3", "F4", "M3", "M4", "M5"),
+    "test_b": ("F1", "F5", "F6", "F7", "F8", "M1", "M2", "M6"),
+}
+#: Sentences (``eNN``, 1-based, inclusive) per split of the official BIWI protocol.
+BIWI_SENTENCES: dict[str, tuple[int, int]] = {"train": (1, 32), "val": (33, 36), "test": (37, 40),
+                                              "test_b": (37, 40)}
+#: Frame rate of BIWI's vertex files (and of the models trained on them).
+BIWI_FPS = 25
+#: Processed file stems of the two datasets.
+VOCASET_STEM = re.compile(r"^(?P<subject>.+)_sentence(?P<n>\d+)$")
+BIWI_STEM = re.compile(r"^(?P<subject>[FM]\d+)_e(?P<n>\d+)$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,22 +126,24 @@ class Corpus:
 
     @classmethod
     def _open_vocaset(cls, root: Path) -> Corpus:
-        pattern = re.compile(r"^(?P<subject>.+)_sentence(?P<n>\d+)$")
-        clips = []
-        for f in sorted((root / "vertices_npy").glob("*.npy")):
-            m = pattern.match(f.stem)
-            if not m:
-                continue
-            n = int(m["n"])
-            for split, subjects in VOCASET_SPLITS.items():
-                lo, hi = VOCASET_SENTENCES[split]
-                if m["subject"] in subjects and lo <= n <= hi:
-                    clips.append(Clip(stem=f.stem, identity=m["subject"], split=split))
-        if not clips:
-            raise InputError(f"{root}: no VOCASET clips (<subject>_sentenceNN.npy of the official subjects) found")
-        meta = {"name": "vocaset", "kind": "vocaset", "fps": 60, "model_fps": 30, "sample_rate": 16000,
-                "topology": "flame", "n_vertices": 5023, "splits": {k: list(v) for k, v in VOCASET_SPLITS.items()}}
-        return cls(root, meta, clips)
+        """A processed VOCASET, or a processed BIWI when no VOCASET clip is there (module docstring)."""
+        stems = sorted(f.stem for f in (root / "vertices_npy").glob("*.npy"))
+        clips = _official_clips(stems, VOCASET_STEM, VOCASET_SPLITS, VOCASET_SENTENCES)
+        if clips:
+            meta = {"name": "vocaset", "kind": "vocaset", "fps": 60, "model_fps": 30, "sample_rate": 16000,
+                    "topology": "flame", "n_vertices": 5023,
+                    "splits": {k: list(v) for k, v in VOCASET_SPLITS.items()}}
+            return cls(root, meta, clips)
+        clips = _official_clips(stems, BIWI_STEM, BIWI_SPLITS, BIWI_SENTENCES)
+        if clips:
+            from p3d.topology import BIWI_N_VERTICES
+
+            meta = {"name": "biwi", "kind": "biwi", "fps": BIWI_FPS, "model_fps": BIWI_FPS, "sample_rate": 16000,
+                    "topology": "biwi", "n_vertices": BIWI_N_VERTICES,
+                    "splits": {k: list(v) for k, v in BIWI_SPLITS.items()}}
+            return cls(root, meta, clips)
+        raise InputError(f"{root}: no VOCASET clips (<subject>_sentenceNN.npy of the official subjects) and no BIWI "
+                         f"clips (<F|M><n>_eNN.npy of the official subjects) found in vertices_npy/")
 
     # -- description ----------------------------------------------------------------------------
     @property
@@ -139,7 +169,12 @@ class Corpus:
         from p3d.topology import load_topology
 
         local = self.root / "topology.npz"
-        return load_topology(local if local.exists() else self.meta.get("topology", "flame"))
+        if local.exists():
+            return load_topology(local)
+        name = self.meta.get("topology", "flame")
+        if name == "biwi":
+            return biwi_topology(self.root)
+        return load_topology(name)
 
     @cached_property
     def templates(self) -> dict[str, np.ndarray]:
@@ -202,3 +237,30 @@ class Corpus:
 
 def _stem(clip: Clip | str) -> str:
     return clip.stem if isinstance(clip, Clip) else str(clip)
+
+
+def _official_clips(stems: list[str], pattern: re.Pattern[str], splits: dict[str, tuple[str, ...]],
+                    sentences: dict[str, tuple[int, int]]) -> list[Clip]:
+    """The clips of the official protocol among ``stems``: subject and sentence number from ``pattern``."""
+    clips = []
+    for stem in stems:
+        m = pattern.match(stem)
+        if not m:
+            continue
+        n = int(m["n"])
+        for split, subjects in splits.items():
+            lo, hi = sentences[split]
+            if m["subject"] in subjects and lo <= n <= hi:
+                clips.append(Clip(stem=stem, identity=m["subject"], split=split))
+    return clips
+
+
+def biwi_topology(root: str | os.PathLike[str]) -> Any:
+    """BIWI's topology for a processed BIWI folder: its ``regions/`` (``lve.txt``, ``fdd.txt``) when present,
+    else the 23 370 vertices without regions (training needs none; LVE/FDD then need ``--topology``)."""
+    from p3d.topology import BIWI_N_VERTICES, Topology, load_topology
+
+    regions = Path(root) / "regions"
+    if (regions / "lve.txt").exists():
+        return load_topology(regions)
+    return Topology(name="biwi", n_vertices=BIWI_N_VERTICES)

@@ -18,6 +18,13 @@ Per clip it holds, in memory, computed once when the dataset is built:
   loss costs one mesh-encoder pass per step); with ``cache_speech=False`` the (N, 20, 128) fbank windows
   instead, which the loss embeds at every step (same value, Table S8's "without cache" column).
 
+**The critic's speech front-end** is the official one (``perceptual_loss/data_loader.py``,
+``load_audio_mel``): the file's own samples, channel 0 (:func:`p3d.audio.load_speech_audio`), resampled
+**once** with torchaudio's sinc resampler (:func:`p3d.audio.resample`) to ``640 * fps`` Hz (19.2 kHz at
+30 fps). It is not derived from the 16 kHz ``audio`` above: that would resample a second time (file rate
+-> 16 kHz -> 19.2 kHz) and average the channels. (At 25 fps, BIWI, the rate is 16 kHz, one mesh frame per
+640-sample hop; the official script hard-codes 19.2 kHz whatever the frame rate.)
+
 **Styles.** FaceFormer, CodeTalker and SelfTalk condition on a one-hot over the *training* identities.
 :func:`style_identities` lists them: the sorted union of the corpora's ``train`` identities (stable: a
 sorted list of names, saved in the run config). A clip of a listed identity gets its index; a clip of
@@ -187,9 +194,11 @@ class TalkerClips:
     def _speech(self, item: _Item, perceptual: Any) -> Any:
         import torch
 
-        from p3d.audio import speech_windows
+        from p3d.audio import load_speech_audio, speech_windows
 
-        windows = speech_windows(item.audio, AUDIO_RATE, self.fps, n_frames=item.vertices.shape[0])
+        # the official front-end: the file's channel 0 at its own rate, resampled once (module docstring)
+        samples, rate = load_speech_audio(item.corpus.wav_path(item.clip))
+        windows = speech_windows(samples, rate, self.fps, n_frames=item.vertices.shape[0])
         if windows.shape[0] < 2:
             raise InputError(f"{item.corpus.wav_path(item.clip)}: {windows.shape[0]} speech window(s) for "
                              f"{item.vertices.shape[0]} frames; the perceptual loss needs at least 2")

@@ -39,11 +39,11 @@ def official_key_shapes(width: int = WIDTH, depth: int = DEPTH, n_vertices: int 
     return out
 
 
-def official_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random official-layout weights (LayerNorm weights near 1, everything else small)."""
+def official_state_dict(seed: int = 0, n_vertices: int = N_VERTICES) -> dict[str, torch.Tensor]:
+    """Random official-layout weights (LayerNorm weights near 1, everything else small) for ``n_vertices``."""
     g = torch.Generator().manual_seed(seed)
     sd = {}
-    for key, shape in official_key_shapes():
+    for key, shape in official_key_shapes(n_vertices=n_vertices):
         if re.search(r"norm\d?\.weight$", key):
             sd[key] = 1 + 0.1 * torch.randn(shape, generator=g)
         else:

@@ -66,6 +66,18 @@ PRESETS: tuple[str, ...] = ("smoke", "cpu", "paper")
 #: The ``--model`` choices (the keys of :data:`p3d.models.talker.MODELS`; kept here so that building the
 #: parser imports no torch).
 MODEL_NAMES: tuple[str, ...] = ("faceformer", "codetalker", "selftalk")
+#: The baselines' official BIWI hyper-parameters where they differ from VOCASET's (their ``paper`` presets):
+#: FaceFormer ``feature_dim`` 128; CodeTalker ``face_quan_num`` 8 codes of ``zquant_dim`` 128 and a 12-layer
+#: speech decoder; SelfTalk ``feature_dim`` 1024. Applied by :func:`model_config` at the ``paper`` preset on a
+#: BIWI corpus (``meta["kind"] == "biwi"``). The PPE / ALiBi period follows the frame rate (25). Not
+#: reproduced: the official BIWI audio alignment (FaceFormer / CodeTalker attend to the two 50 Hz wav2vec2
+#: frames 2t, 2t + 1 of mesh frame t; SelfTalk concatenates them); p3d's audio encoders interpolate the
+#: 50 Hz features to the 25 fps frames, the VOCASET alignment.
+PAPER_BIWI_SETTINGS: dict[str, dict[str, Any]] = {
+    "faceformer": {"d_model": 128},
+    "codetalker": {"n_face": 8, "code_dim": 128, "layers": 12},
+    "selftalk": {"dim": 1024},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,6 +279,7 @@ def model_config(name: str, preset: str, data: Any, *, wav2vec2: str | os.PathLi
     """The preset config of talker ``name`` sized for ``data`` (a :class:`TalkerClips`): vertex count, styles,
     frame rate; ``wav2vec2`` sets the local wav2vec2 folder of a wav2vec2 audio encoder.
 
+    At the ``paper`` preset on BIWI, the official BIWI sizes (:data:`PAPER_BIWI_SETTINGS`).
     A config class may define ``for_corpus(config, corpus) -> config`` for its own data-dependent fields; for
     SelfTalk without it, the CTC vocabulary and lip region are set here from the corpus (phoneme inventory
     ``meta["phonemes"]``, topology region ``lips``).
@@ -290,6 +303,11 @@ def model_config(name: str, preset: str, data: Any, *, wav2vec2: str | os.PathLi
             raise InputError(f"--teacher-forcing: {name} has no teacher-forcing option")
         config = dataclasses.replace(config, teacher_forcing=teacher_forcing)
     corpus = data.corpora[0]
+    if preset == "paper" and corpus.meta.get("kind") == "biwi":
+        settings = {k: v for k, v in PAPER_BIWI_SETTINGS.get(name, {}).items() if hasattr(config, k)}
+        log.info("%s on BIWI: the official BIWI settings %s (audio features interpolated to 25 fps, not the "
+                 "official two 50 Hz frames per mesh frame)", name, settings)
+        config = dataclasses.replace(config, **settings)
     hook = getattr(cls.config_class, "for_corpus", None)
     if hook is not None:
         return hook(config, corpus)
