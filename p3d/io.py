@@ -99,6 +99,13 @@ def open_regular(path: str | os.PathLike[str], what: str = "file") -> IO[bytes]:
 _TEMPORARY_NAME = re.compile(r"^\.|\.tmp$|~$|^#.*#$")
 
 
+def _short(exc: BaseException, limit: int = 120) -> str:
+    """An exception's text on one printable line of at most ``limit`` characters (for error messages)."""
+    text = " ".join(str(getattr(exc, "error_string", None) or exc).split())
+    text = "".join(c if c.isascii() and c.isprintable() else "?" for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def is_ignored_name(name: str) -> bool:
     """Whether a file name is a hidden or temporary file that data discovery ignores silently."""
     return bool(_TEMPORARY_NAME.search(name))
@@ -189,7 +196,7 @@ def load_pickle(path: str | os.PathLike[str]) -> Any:
     except UnsafePickleError as exc:
         raise InputError(f"{path}: not a safe data pickle ({exc})") from None
     except Exception as exc:  # EOFError, ValueError, ... on truncated or corrupt files
-        raise InputError(f"{path}: corrupt or unreadable pickle ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{path}: corrupt or unreadable pickle ({type(exc).__name__}: {_short(exc)})") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,7 +281,7 @@ def _npy_header(fh: IO[bytes], path: Path) -> tuple[tuple[int, ...], np.dtype, i
         else:  # 2.0 and 3.0 share the layout (3.0 only allows utf-8 field names)
             shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
     except (ValueError, EOFError, SyntaxError, TypeError) as exc:
-        raise InputError(f"{path}: not a readable .npy array (corrupt header: {exc})") from None
+        raise InputError(f"{path}: not a readable .npy array (corrupt header: {_short(exc)})") from None
     if dtype.hasobject:
         raise InputError(f"{path}: holds Python objects, not a numeric array (refused for safety: "
                          "pickled data can run code)")
@@ -298,7 +305,7 @@ def load_npy(path: str | os.PathLike[str], what: str = "file") -> np.ndarray:
         try:
             array = np.load(fh, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
-            raise InputError(f"{path}: not a readable .npy array ({exc})") from None
+            raise InputError(f"{path}: not a readable .npy array ({_short(exc)})") from None
     return array
 
 
@@ -331,10 +338,18 @@ def load_templates(path: str | os.PathLike[str], n_vertices: int | None = None) 
     for key, value in data.items():
         what = f"{path}[{key!r}]"
         try:
-            flat = np.asarray(value).reshape(1, -1)
+            template = np.asarray(value)
         except (ValueError, TypeError) as exc:  # ragged nested lists and the like
-            raise InputError(f"{what}: not a (V, 3) array ({exc})") from None
-        out[str(key)] = as_frames(flat, n_vertices, what=what)[0]
+            raise InputError(f"{what}: not a (V, 3) array ({_short(exc)})") from None
+        if not (template.ndim == 2 and template.shape[1] == 3) and template.ndim != 1:
+            raise InputError(f"{what}: template of shape {template.shape}, expected (V, 3) or (V*3,)")
+        if template.dtype.kind in "fc" and not np.isfinite(template).all():
+            raise InputError(f"{what}: template holds NaN or inf values")
+        frames = as_frames(template.reshape(1, -1), what=what)
+        if n_vertices is not None and frames.shape[1] != n_vertices:
+            raise InputError(f"{what}: template of shape {template.shape} has {frames.shape[1]} vertices, "
+                             f"expected {n_vertices} (shape ({n_vertices}, 3))")
+        out[str(key)] = frames[0]
     return out
 
 
@@ -379,7 +394,7 @@ def load_audio(path: str | os.PathLike[str], sr: int | None = None, mono: bool =
         try:
             data, rate = sf.read(fh, dtype="float32", always_2d=True)
         except Exception as exc:  # soundfile.LibsndfileError, RuntimeError, ... on corrupt files
-            raise InputError(f"{path}: not a readable audio file ({exc})") from None
+            raise InputError(f"{path}: not a readable audio file ({_short(exc)})") from None
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise InputError(f"{path}: audio file holds no samples")
     if not rate or rate <= 0:
