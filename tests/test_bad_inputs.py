@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import signal
 import types
 from pathlib import Path
 
@@ -28,6 +29,19 @@ N_VERTICES = 12
 N_FRAMES = 20
 CLIPS = ("A_sentence01", "B_sentence01")
 SR = 16000
+
+
+@pytest.fixture(autouse=True)
+def no_hang():
+    """Fail (instead of hanging the suite) if a reader blocks, e.g. by opening a named pipe."""
+    def blocked(signum, frame):
+        raise AssertionError("blocked for 60 s: a reader opened a named pipe (FIFO)?")
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture()
@@ -337,6 +351,18 @@ def test_eval_reads_other_dtypes_exactly(data, capsys, caplog, dtype, as_read):
     assert per_clip_lve(data) == got
     assert ("stored as integers" in caplog.text) == (np.dtype(dtype).kind in "iu")
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stored, read_as", [
+    ("<f2", "<f4"), (">f2", "<f4"), ("<f4", "<f4"), (">f4", "<f4"), ("<f8", "<f8"), (">f8", "<f8"),
+    ("<i2", "<f8"), ("<u4", "<f8"), ("<i8", "<f8"), ("longdouble", "<f8"),
+])
+def test_load_vertices_dtype_policy(tmp_path, stored, read_as):
+    values = np.arange(2 * N_VERTICES * 3).reshape(2, -1) * 0.25  # exact in every dtype above
+    np.save(tmp_path / "v.npy", values.astype(stored))
+    got = io.load_vertices(tmp_path / "v.npy", n_vertices=N_VERTICES)
+    assert got.dtype == np.dtype(read_as) and got.dtype.isnative
+    np.testing.assert_array_equal(got.reshape(2, -1), values if np.dtype(stored).kind == "f" else np.floor(values))
 
 
 def test_eval_skips_fifo_and_dangling_link_with_reason_and_ignores_temporary_files(data, caplog):
