@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import io as _io
-import os
-import pickle
 import logging
 import math
+import os
+import pickle
 import re
 import stat
 from pathlib import Path
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------------------------
 # Opening files without blocking, and telling regular files from the rest
 # ---------------------------------------------------------------------------------------------
-def _not_regular_reason(path: Path) -> str | None:
+def not_regular_reason(path: Path) -> str | None:
     """Why ``path`` is not a readable regular file, as "is ..." / "not found" (None if it is one).
 
     Never opens the file (``os.stat`` only), so it is safe on named pipes.
@@ -81,7 +81,7 @@ def open_regular(path: str | os.PathLike[str], what: str = "file") -> IO[bytes]:
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise InputError(f"{path}: {what} {_not_regular_reason(path) or 'not found'}") from None
+        raise InputError(f"{path}: {what} {not_regular_reason(path) or 'not found'}") from None
     except IsADirectoryError:
         raise InputError(f"{path}: {what} is a directory, not a file") from None
     except OSError as exc:
@@ -109,6 +109,7 @@ def _short(exc: BaseException, limit: int = 120) -> str:
 def is_ignored_name(name: str) -> bool:
     """Whether a file name is a hidden or temporary file that data discovery ignores silently."""
     return bool(_TEMPORARY_NAME.search(name))
+
 
 # ---------------------------------------------------------------------------------------------
 # Restricted unpickling
@@ -520,7 +521,7 @@ def find_npy(
     left_out: list[dict[str, str]] = []
     for name in names:
         path = folder / name
-        reason = _not_regular_reason(path)
+        reason = not_regular_reason(path)
         if reason is None:
             files.append(path)
         else:
