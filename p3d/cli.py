@@ -42,6 +42,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "p3d.train.cli",
     "p3d.study.cli",
     "p3d.convert",
+    "p3d.export",
 )
 
 VERBOSITY_HELP = {

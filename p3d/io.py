@@ -9,22 +9,107 @@ Formats (those of VOCASET as processed by FaceFormer / CodeTalker / SelfTalk, an
 - ``FLAME_sample.ply``: the FLAME mesh (vertices and triangles).
 
 Every reader validates and raises :class:`p3d.errors.InputError` naming the file and the problem.
-``.npy`` files are read with ``allow_pickle=False``; ``.pkl`` files with a restricted unpickler that
-only admits numpy arrays, numpy scalars/dtypes and plain builtins (no code execution).
+``.npy`` files are read with ``allow_pickle=False`` after checking their header (a truncated file is
+named as such); ``.pkl`` files with a restricted unpickler that only admits numpy arrays, numpy
+scalars/dtypes and plain builtins (no code execution). Files are opened non-blocking and checked to be
+regular files, so a named pipe in a data folder is an error (or, in folder discovery, skipped with a
+reason) rather than a reader blocked forever. Vertex dtypes: see :func:`vertex_dtype`.
 """
 from __future__ import annotations
 
 import dataclasses
 import io as _io
+import logging
+import math
 import os
 import pickle
 import re
+import stat
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from p3d.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening files without blocking, and telling regular files from the rest
+# ---------------------------------------------------------------------------------------------
+def not_regular_reason(path: Path) -> str | None:
+    """Why ``path`` is not a readable regular file, as "is ..." / "not found" (None if it is one).
+
+    Never opens the file (``os.stat`` only), so it is safe on named pipes.
+    """
+    try:
+        st = os.stat(path)  # follows symbolic links
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"is a dangling symbolic link (its target {os.readlink(path)} does not exist)"
+        return "not found"
+    except OSError as exc:
+        return f"cannot be inspected ({exc.strerror or exc})"
+    reason = _mode_reason(st.st_mode)
+    return None if reason is None else f"is {reason}"
+
+
+def _mode_reason(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO), not a regular file"
+    if stat.S_ISDIR(mode):
+        return "a directory, not a file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a regular file"
+    return "not a regular file"
+
+
+def open_regular(path: str | os.PathLike[str], what: str = "file") -> IO[bytes]:
+    """Open a regular file for binary reading; InputError (naming it) for anything else.
+
+    The file is opened with ``O_NONBLOCK`` and checked with ``fstat`` on the open descriptor, so a
+    named pipe (FIFO) in a data folder is refused at once instead of blocking the reader forever,
+    and nothing can be swapped in between the check and the read. ``what`` names the file's role.
+    """
+    path = Path(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} {not_regular_reason(path) or 'not found'}") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: {what} is a directory, not a file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    reason = _mode_reason(os.fstat(fd).st_mode)
+    if reason is not None:
+        os.close(fd)
+        raise InputError(f"{path}: {what} is {reason}")
+    return os.fdopen(fd, "rb")
+
+
+# Names a data folder may hold that are nobody's data: hidden files (``.name``, which also covers
+# macOS ``._name`` forks, editors' ``.name.swp`` swap files and p3d.atomic's ``.name.tmp-XXXX``
+# files being written), ``*.tmp``, ``*~`` backups and Emacs ``#name#`` autosaves.
+_TEMPORARY_NAME = re.compile(r"^\.|\.tmp$|~$|^#.*#$")
+
+
+def _short(exc: BaseException, limit: int = 120) -> str:
+    """An exception's text on one printable line of at most ``limit`` characters (for error messages)."""
+    text = " ".join(str(getattr(exc, "error_string", None) or exc).split())
+    text = "".join(c if c.isascii() and c.isprintable() else "?" for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def is_ignored_name(name: str) -> bool:
+    """Whether a file name is a hidden or temporary file that data discovery ignores silently."""
+    return bool(_TEMPORARY_NAME.search(name))
+
 
 # ---------------------------------------------------------------------------------------------
 # Restricted unpickling
@@ -100,37 +185,65 @@ class RestrictedUnpickler(pickle.Unpickler):
 def load_pickle(path: str | os.PathLike[str]) -> Any:
     """Load a ``.pkl`` data file with :class:`RestrictedUnpickler` (Python 2 pickles: latin1)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
+    with open_regular(path, "pickle") as fh:
+        try:
+            data = fh.read()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise InputError(f"{path}: empty file (0 bytes), not a pickle")
     try:
         return RestrictedUnpickler(_io.BytesIO(data), encoding="latin1").load()
     except UnsafePickleError as exc:
         raise InputError(f"{path}: not a safe data pickle ({exc})") from None
     except Exception as exc:  # EOFError, ValueError, ... on truncated or corrupt files
-        raise InputError(f"{path}: corrupt or unreadable pickle ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{path}: corrupt or unreadable pickle ({type(exc).__name__}: {_short(exc)})") from None
 
 
 # ---------------------------------------------------------------------------------------------
 # Vertex sequences and templates
 # ---------------------------------------------------------------------------------------------
+def vertex_dtype(dtype: np.dtype, what: str = "vertices") -> np.dtype:
+    """The native floating dtype a vertex array of ``dtype`` is read as; InputError if it is not numeric.
+
+    Policy (vertex positions are real numbers; conversions are exact unless said otherwise):
+
+    - float32 and float64 are kept (in native byte order: big-endian files are byte-swapped);
+    - float16 becomes float32 (exact: every float16 is a float32);
+    - wider floats (``longdouble``) become float64 (rounded; far below any mesh precision);
+    - integers (signed or unsigned) become float64 (exact up to 2**53), with a logged warning:
+      positions stored as integers are unusual (quantised, or cast from metres by mistake);
+    - bool, complex, strings, dates, structured and object arrays are refused.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        if dtype.itemsize < 4:
+            return np.dtype(np.float32)
+        return np.dtype(np.float64) if dtype.itemsize > 8 else dtype.newbyteorder("=")
+    if dtype.kind in "iu":
+        return np.dtype(np.float64)
+    kinds = {"b": "booleans", "c": "complex numbers", "O": "Python objects", "V": "a structured record",
+             "U": "text", "S": "bytes", "M": "dates", "m": "time spans"}
+    found = kinds.get(dtype.kind, "non-numeric values")
+    raise InputError(f"{what}: expected a numeric array of vertex positions, found dtype {dtype} ({found}); "
+                     "save real-valued positions, e.g. np.save(path, vertices.astype(np.float32))")
+
+
 def as_frames(
     array: np.ndarray,
     n_vertices: int | None = None,
     *,
     what: str = "vertices",
 ) -> np.ndarray:
-    """Validate a vertex sequence and return it as (T, V, 3) (a view, dtype preserved).
+    """Validate a vertex sequence and return it as (T, V, 3) float32 or float64 (native byte order).
 
     Accepts (T, V*3) or (T, V, 3). ``n_vertices`` (if given) must match. Rejects NaN/inf, empty
-    sequences and non-numeric arrays. ``what`` names the data in error messages (e.g. a file path).
+    sequences, sequences without vertices and non-numeric arrays; other dtypes are converted as
+    :func:`vertex_dtype` says (float32/float64 input is returned as a view, unchanged). ``what`` names
+    the data in error messages (e.g. a file path).
     """
     a = np.asarray(array)
-    if a.dtype.kind not in "fiu":
-        raise InputError(f"{what}: expected a numeric array, found dtype {a.dtype}")
+    target = vertex_dtype(a.dtype, what)
     if a.ndim == 2:
         if a.shape[1] % 3:
             raise InputError(f"{what}: shape {a.shape} is not (T, V*3): {a.shape[1]} is not a multiple of 3")
@@ -144,10 +257,57 @@ def as_frames(
         )
     if a.shape[0] == 0:
         raise InputError(f"{what}: the sequence has no frames")
-    if a.dtype.kind == "f" and not np.isfinite(a).all():
+    if a.shape[1] == 0:
+        raise InputError(f"{what}: shape {tuple(np.asarray(array).shape)} holds no vertices")
+    if a.dtype.kind in "iu":
+        log.warning("%s: vertex positions stored as integers (%s), read as float64; "
+                    "check they are not truncated or in another unit", what, a.dtype)
+    if a.dtype != target:
+        a = a.astype(target)
+    if not np.isfinite(a).all():
         bad = int((~np.isfinite(a)).any(axis=(1, 2)).sum())
         raise InputError(f"{what}: {bad} frame(s) hold NaN or inf values")
     return a
+
+
+def _npy_header(fh: IO[bytes], path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Read and check a ``.npy`` header: (shape, dtype, bytes of array data the header promises)."""
+    if fh.read(6) != b"\x93NUMPY":
+        raise InputError(f"{path}: not a readable .npy array (no NumPy header; save arrays with np.save)")
+    fh.seek(0)
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:  # 2.0 and 3.0 share the layout (3.0 only allows utf-8 field names)
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
+        raise InputError(f"{path}: not a readable .npy array (corrupt header: {_short(exc)})") from None
+    if dtype.hasobject:
+        raise InputError(f"{path}: holds Python objects, not a numeric array (refused for safety: "
+                         "pickled data can run code)")
+    return tuple(shape), dtype, math.prod(shape) * dtype.itemsize
+
+
+def load_npy(path: str | os.PathLike[str], what: str = "file") -> np.ndarray:
+    """Read one ``.npy`` array safely: a regular file (never blocks on a FIFO), a valid header, no
+    pickled objects (``allow_pickle=False``) and as many data bytes as the header promises (a
+    truncated file, e.g. an interrupted copy, is refused by name). The array is returned as stored.
+    """
+    path = Path(path)
+    with open_regular(path, what) as fh:
+        shape, dtype, n_bytes = _npy_header(fh, path)
+        have = os.fstat(fh.fileno()).st_size - fh.tell()
+        if have < n_bytes:
+            raise InputError(f"{path}: truncated .npy file: its header promises a {dtype} array of shape "
+                             f"{shape} ({n_bytes} bytes of data) but the file holds {max(have, 0)} "
+                             "(incompletely written or copied?)")
+        fh.seek(0)
+        try:
+            array = np.load(fh, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputError(f"{path}: not a readable .npy array ({_short(exc)})") from None
+    return array
 
 
 def load_vertices(
@@ -155,49 +315,42 @@ def load_vertices(
     topology: Any | None = None,
     n_vertices: int | None = None,
 ) -> np.ndarray:
-    """Load a vertex sequence ``.npy`` as (T, V, 3), validated (dtype preserved).
+    """Load a vertex sequence ``.npy`` as (T, V, 3) float32 or float64, validated.
 
     Args:
-        path: ``.npy`` file of shape (T, V*3) or (T, V, 3).
+        path: ``.npy`` file of shape (T, V*3) or (T, V, 3), read by :func:`load_npy`; dtypes as
+            :func:`vertex_dtype` says (float16 is read as float32, integers as float64).
         topology: a :class:`p3d.topology.Topology`; its ``n_vertices`` is enforced.
         n_vertices: enforce this vertex count (alternative to ``topology``).
     """
     path = Path(path)
     if topology is not None:
         n_vertices = topology.n_vertices
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(6)
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
-    if magic != b"\x93NUMPY":
-        raise InputError(f"{path}: not a readable .npy array (no NumPy header)")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise InputError(f"{path}: holds Python objects, not a numeric array (refused for safety)") from None
-        raise InputError(f"{path}: not a readable .npy array ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable .npy array ({exc})") from None
-    if not isinstance(array, np.ndarray):  # np.load of a .npz returns an NpzFile
-        raise InputError(f"{path}: expected a single .npy array")
-    return as_frames(array, n_vertices, what=str(path))
+    return as_frames(load_npy(path), n_vertices, what=str(path))
 
 
 def load_templates(path: str | os.PathLike[str], n_vertices: int | None = None) -> dict[str, np.ndarray]:
     """Load ``templates.pkl``: ``{subject: (V, 3) float array}`` (restricted unpickler, validated)."""
     data = load_pickle(path)
     if not isinstance(data, dict) or not data:
-        raise InputError(f"{path}: expected a non-empty dict of subject -> (V, 3) template")
+        raise InputError(f"{path}: expected a non-empty dict of subject -> (V, 3) template, "
+                         f"found {type(data).__name__}{' (empty)' if isinstance(data, dict) else ''}")
     out: dict[str, np.ndarray] = {}
     for key, value in data.items():
-        arr = as_frames(np.asarray(value).reshape(1, -1), n_vertices, what=f"{path}[{key!r}]")[0]
-        out[str(key)] = arr
+        what = f"{path}[{key!r}]"
+        try:
+            template = np.asarray(value)
+        except (ValueError, TypeError) as exc:  # ragged nested lists and the like
+            raise InputError(f"{what}: not a (V, 3) array ({_short(exc)})") from None
+        if not (template.ndim == 2 and template.shape[1] == 3) and template.ndim != 1:
+            raise InputError(f"{what}: template of shape {template.shape}, expected (V, 3) or (V*3,)")
+        if template.dtype.kind in "fc" and not np.isfinite(template).all():
+            raise InputError(f"{what}: template holds NaN or inf values")
+        frames = as_frames(template.reshape(1, -1), what=what)
+        if n_vertices is not None and frames.shape[1] != n_vertices:
+            raise InputError(f"{what}: template of shape {template.shape} has {frames.shape[1]} vertices, "
+                             f"expected {n_vertices} (shape ({n_vertices}, 3))")
+        out[str(key)] = frames[0]
     return out
 
 
@@ -230,18 +383,23 @@ def load_audio(path: str | os.PathLike[str], sr: int | None = None, mono: bool =
 
     Samples are in [-1, 1] (soundfile's float scaling: int16 PCM / 32768). ``mono=True`` averages the
     channels, returning (n,); ``mono=False`` returns (n, channels). ``sr`` resamples (soxr via librosa).
+    A missing, non-regular (FIFO), unreadable or empty file, or one holding NaN/inf samples, raises
+    :class:`InputError` naming it.
     """
     import soundfile as sf
 
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: audio file not found")
-    try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile.LibsndfileError and friends
-        raise InputError(f"{path}: not a readable audio file ({exc})") from None
-    if data.shape[0] == 0:
+    with open_regular(path, "audio file") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            raise InputError(f"{path}: audio file is empty (0 bytes)")
+        try:
+            data, rate = sf.read(fh, dtype="float32", always_2d=True)
+        except Exception as exc:  # soundfile.LibsndfileError, RuntimeError, ... on corrupt files
+            raise InputError(f"{path}: not a readable audio file ({_short(exc)})") from None
+    if data.shape[0] == 0 or data.shape[1] == 0:
         raise InputError(f"{path}: audio file holds no samples")
+    if not rate or rate <= 0:
+        raise InputError(f"{path}: audio file has no valid sample rate ({rate})")
     if not np.isfinite(data).all():
         raise InputError(f"{path}: audio holds NaN or inf samples")
     if sr is not None and sr != rate:
@@ -252,6 +410,23 @@ def load_audio(path: str | os.PathLike[str], sr: int | None = None, mono: bool =
     if mono:
         return data.mean(axis=1).astype(np.float32), int(rate)
     return data, int(rate)
+
+
+def check_frame_rate(value: Any, option: str = "--fps") -> float:
+    """A frame rate (frames per second) as a float; InputError naming ``option`` unless positive and finite.
+
+    Accepts numbers and numeric strings; refuses NaN, infinities, zero, negatives, booleans and text.
+    """
+    if isinstance(value, bool):
+        raise InputError(f"{option} {value!r}: expected a frame rate in frames per second, e.g. 30")
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{option} {value!r}: expected a frame rate in frames per second, e.g. 30") from None
+    if not math.isfinite(rate) or rate <= 0:
+        raise InputError(f"{option} {value}: a frame rate must be a positive, finite number of frames "
+                         "per second, e.g. 30")
+    return rate
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,16 +492,46 @@ def parse_clip_name(stem: str, dataset: str = "auto") -> ClipName:
     return ClipName(stem, base, base.split("_")[0], m["condition"])
 
 
-def find_npy(folder: str | os.PathLike[str], what: str = "folder") -> list[Path]:
-    """Sorted ``*.npy`` files of a folder; InputError if it is missing or holds none."""
+def find_npy(
+    folder: str | os.PathLike[str],
+    what: str = "folder",
+    *,
+    skipped: list[dict[str, str]] | None = None,
+) -> list[Path]:
+    """Sorted ``*.npy`` files of a folder; InputError if it is missing or holds none.
+
+    Discovery never opens a file (``os.scandir`` and ``stat`` only, so a named pipe cannot block it).
+    Hidden and temporary names (:func:`is_ignored_name`: ``.name``, ``*.tmp``, ``*~``, ``#name#``, which
+    covers files still being written by :mod:`p3d.atomic`) are ignored silently. Entries named
+    ``*.npy`` that are not regular files (named pipes, dangling symbolic links, folders, sockets) are
+    left out with a logged warning, and appended to ``skipped`` (if given) as
+    ``{"file": name, "reason": why}``.
+    """
     folder = Path(folder)
     if not folder.exists():
         raise InputError(f"{folder}: {what} not found")
     if not folder.is_dir():
         raise InputError(f"{folder}: {what} is not a directory")
-    files = sorted(p for p in folder.glob("*.npy") if p.is_file())
+    try:
+        with os.scandir(folder) as entries:
+            names = sorted(e.name for e in entries if e.name.endswith(".npy") and not is_ignored_name(e.name))
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot list {what} ({exc.strerror or exc})") from None
+    files: list[Path] = []
+    left_out: list[dict[str, str]] = []
+    for name in names:
+        path = folder / name
+        reason = not_regular_reason(path)
+        if reason is None:
+            files.append(path)
+        else:
+            left_out.append({"file": name, "reason": f"{reason}; not read"})
+            log.warning("%s: %s; not read", path, reason)
+    if skipped is not None:
+        skipped.extend(left_out)
     if not files:
-        raise InputError(f"{folder}: {what} holds no .npy files")
+        extra = "; ".join(f"{s['file']}: {s['reason']}" for s in left_out[:3])
+        raise InputError(f"{folder}: {what} holds no .npy files" + (f" that can be read ({extra})" if extra else ""))
     return files
 
 

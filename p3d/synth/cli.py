@@ -1,4 +1,5 @@
-"""``p3d data``: write datasets: the small demo fixtures (``demo``) and the synthetic corpora (``synth``)."""
+"""``p3d data``: write datasets: the small demo fixtures (``demo``), the synthetic corpora (``synth``) and the
+processed VOCASET layout from the raw release (``vocaset``)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,7 @@ from p3d.cli import help_text
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("data", help="write the demo fixtures or the synthetic corpora",
+    p = subparsers.add_parser("data", help="write the demo fixtures, the synthetic corpora, or processed VOCASET from the raw release",
                               description=help_text(__doc__))
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
 
@@ -20,6 +21,10 @@ def register(subparsers: Any) -> None:
     d.add_argument("--out", type=Path, default=Path("data/demo"), help="output folder (default data/demo)")
     d.add_argument("--seed", type=int, default=0, help="random seed of the demo data (default 0)")
     d.set_defaults(func=run_demo)
+
+    from p3d.datasets.vocaset import add_vocaset_parser
+
+    add_vocaset_parser(sub)
 
     try:
         from p3d.synth import corpus  # noqa: F401  (the corpus builder registers `data synth`)

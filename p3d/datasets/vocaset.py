@@ -1,0 +1,440 @@
+"""Convert the raw VOCASET release into the processed layout the baselines and p3d read.
+
+Input: the four files of the VOCASET "Training Data" download (voca.is.tue.mpg.de, registration
+required), as they are, in one folder ``RAW``:
+
+- ``data_verts.npy``: every registered frame of every sequence, (N, 5023, 3), FLAME topology, 60 fps,
+  read memory-mapped (``np.load(mmap_mode='r')``, no pickles); only one sequence is ever in memory;
+- ``raw_audio_fixed.pkl``: a Python 2 pickle ``{subject: {sequence: {'audio': array, 'sample_rate':
+  int}}}``. A third-party description of the file gives 1-D int16 audio at 22000 Hz; nothing here
+  assumes it: the stored samples are written at the stored rate, in a WAV subtype of the stored
+  dtype (int16 -> PCM_16, int32 -> PCM_32, float32 -> FLOAT, float64 -> DOUBLE);
+- ``subj_seq_to_idx.pkl``: ``{subject: {sequence: {frame: global index into data_verts}}}``;
+- ``templates.pkl``: ``{subject: (5023, 3) neutral mesh}`` (a Python 2 pickle).
+
+The pickles are read by :func:`p3d.io.load_pickle`: the restricted unpickler (numpy arrays and plain
+builtins only, never code) with ``encoding='latin1'``, which Python 2 pickles of numpy arrays need.
+
+Output (what ``vocaset/process_voca_data.py`` of FaceFormer / CodeTalker / SelfTalk writes, plus a
+template copy and a split manifest)::
+
+    OUT/vertices_npy/<subject>_<sequence>.npy   (T, 15069), T frames at 60 fps, dtype of data_verts.npy
+    OUT/wav/<subject>_<sequence>.wav            the stored samples at the stored rate
+    OUT/templates.pkl                           {subject: (5023, 3) array} (protocol-2 pickle of arrays)
+    OUT/splits.json                             the official train/val/test subjects and sentences
+
+``<sequence>`` is the key of the raw files unchanged (VOCASET's are ``sentence01`` ... ``sentence40``),
+so the names are those of the official script, e.g. ``FaceTalk_170725_00137_TA_sentence01.npy``.
+
+Frame order: the official script takes frames in the iteration order of the index dict; VOCA's own
+data handler walks ``frame = 0, 1, ..., max`` (``utils/data_handler.py``). Here the frame keys are
+sorted numerically, which is the time order and equals the dict order of the released pickle
+(Python 2 iterates a dict of small consecutive int keys in ascending order); a dict stored in any
+other order therefore still gives frames in time order. Gaps in the frame keys are kept as they are
+(frames are concatenated, as the official script does) and reported with a warning.
+
+Pairing: like the official script, every sequence of the index gets a vertex file and every sequence
+of the audio pickle a wav file; a sequence present in only one of the two is written and named in a
+warning (the baselines' loaders drop clips without both). A *subject* of the index with no audio at
+all is an error (the audio file is likely the wrong one).
+
+Every input is checked before anything is written: a missing or corrupt file, a pickle holding
+anything but arrays and builtins, a subject without audio or template, an index out of the range of
+``data_verts.npy``, bad audio or templates each raise one :class:`p3d.errors.InputError` line.
+
+Resuming: each file is written atomically (:mod:`p3d.atomic`), so a file under its final name is
+complete. A rerun keeps an existing vertex file whose header has the expected shape and dtype, and an
+existing wav whose rate, length, channel count and subtype match; anything else is rewritten
+(``overwrite=True`` rewrites everything). ``templates.pkl`` is always rewritten and ``splits.json``
+written last, so its presence marks a finished conversion.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import pickle
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from p3d.errors import InputError
+
+log = logging.getLogger(__name__)
+
+VERTS_FILE = "data_verts.npy"
+AUDIO_FILE = "raw_audio_fixed.pkl"
+INDEX_FILE = "subj_seq_to_idx.pkl"
+TEMPLATES_FILE = "templates.pkl"
+RAW_FILES: tuple[str, ...] = (VERTS_FILE, AUDIO_FILE, INDEX_FILE, TEMPLATES_FILE)
+#: Capture rate of the VOCASET meshes (the baselines subsample ``[::2]`` to 30 fps when loading).
+VOCASET_FPS = 60
+#: WAV subtype for each stored audio dtype (soundfile writes these four dtypes sample-exactly).
+WAV_SUBTYPES: dict[str, str] = {"int16": "PCM_16", "int32": "PCM_32", "float32": "FLOAT", "float64": "DOUBLE"}
+_SENTENCE = re.compile(r"sentence(\d+)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class RawSequence:
+    """One (subject, sequence) of the raw release.
+
+    ``frame_indices``: global indices into ``data_verts.npy`` in frame order (None: no meshes);
+    ``audio``: the stored samples (None: no audio); ``sample_rate``: their rate in Hz.
+    """
+
+    subject: str
+    sequence: str
+    frame_indices: np.ndarray | None
+    audio: np.ndarray | None
+    sample_rate: int | None
+
+    @property
+    def stem(self) -> str:
+        return f"{self.subject}_{self.sequence}"
+
+
+@dataclasses.dataclass
+class RawVocaset:
+    """The raw release, validated: vertices memory-mapped, audio and indices in memory."""
+
+    root: Path
+    verts: np.ndarray  # np.memmap (N, V, 3)
+    sequences: list[RawSequence]
+    templates: dict[str, np.ndarray]
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self.verts.shape[1])
+
+
+@dataclasses.dataclass
+class ConversionSummary:
+    """What :func:`convert_raw_vocaset` did; ``kept`` lists files left from an earlier run."""
+
+    out_dir: Path
+    written: list[Path]
+    kept: list[Path]
+    manifest: dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and validating the raw files
+# ---------------------------------------------------------------------------------------------
+def read_raw_vocaset(raw_dir: str | os.PathLike[str], *, subjects: Iterable[str] | None = None) -> RawVocaset:
+    """Open and validate the raw release in ``raw_dir`` (see module docstring); writes nothing.
+
+    ``subjects``: convert only these (default: every subject of the index and of the audio pickle).
+    """
+    from p3d.io import load_pickle, load_templates
+
+    root = Path(raw_dir)
+    if not root.is_dir():
+        raise InputError(f"{root}: raw VOCASET folder not found (it should hold {', '.join(RAW_FILES)})")
+    missing = [name for name in RAW_FILES if not (root / name).is_file()]
+    if missing:
+        raise InputError(f"{root}: missing {', '.join(missing)} (the VOCASET 'Training Data' download holds "
+                         f"{', '.join(RAW_FILES)})")
+
+    verts = _open_verts(root / VERTS_FILE)
+    n_frames, n_vertices = int(verts.shape[0]), int(verts.shape[1])
+    index = _check_index(load_pickle(root / INDEX_FILE), root / INDEX_FILE, n_frames)
+    audio = _check_audio_dict(load_pickle(root / AUDIO_FILE), root / AUDIO_FILE)
+    templates = load_templates(root / TEMPLATES_FILE, n_vertices=n_vertices)
+
+    everyone = sorted(set(index) | set(audio))
+    if subjects is None:
+        chosen = everyone
+    else:
+        chosen = list(dict.fromkeys(str(s) for s in subjects))
+        unknown = [s for s in chosen if s not in everyone]
+        if unknown:
+            raise InputError(f"--subjects: {', '.join(unknown)} not in {root / INDEX_FILE} "
+                             f"(subjects: {', '.join(everyone)})")
+    for subject in chosen:
+        if subject in index and subject not in audio:
+            raise InputError(f"{root / AUDIO_FILE}: no audio for subject {subject!r} of {INDEX_FILE} "
+                             f"(audio subjects: {', '.join(sorted(audio)) or 'none'}); is it the file of this release?")
+        if subject in index and subject not in templates:
+            raise InputError(f"{root / TEMPLATES_FILE}: no template for subject {subject!r} of {INDEX_FILE}")
+
+    sequences: list[RawSequence] = []
+    for subject in chosen:
+        seq_index, seq_audio = index.get(subject, {}), audio.get(subject, {})
+        for seq in sorted(set(seq_index) | set(seq_audio)):
+            entry = seq_audio.get(seq)
+            sequences.append(RawSequence(
+                subject, seq, seq_index.get(seq),
+                None if entry is None else entry[0], None if entry is None else entry[1]))
+    if not sequences:
+        raise InputError(f"{root}: no sequences to convert")
+    only_verts = [s.stem for s in sequences if s.audio is None]
+    only_audio = [s.stem for s in sequences if s.frame_indices is None]
+    if only_verts:
+        log.warning("%d sequence(s) have meshes but no audio (vertex files only): %s", len(only_verts),
+                    _shorten(only_verts))
+    if only_audio:
+        log.warning("%d sequence(s) have audio but no meshes (wav files only): %s", len(only_audio),
+                    _shorten(only_audio))
+    kept_templates = {s: t for s, t in templates.items() if subjects is None or s in chosen}
+    return RawVocaset(root, verts, sequences, kept_templates)
+
+
+def _open_verts(path: Path) -> np.ndarray:
+    try:
+        verts = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise InputError(f"{path}: corrupt or not a plain .npy array ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    if not isinstance(verts, np.ndarray):
+        raise InputError(f"{path}: expected a single .npy array")
+    if verts.ndim != 3 or verts.shape[2] != 3 or verts.dtype.kind != "f":
+        raise InputError(f"{path}: expected float vertices of shape (frames, V, 3), found {verts.dtype} {verts.shape}")
+    if verts.shape[0] == 0:
+        raise InputError(f"{path}: holds no frames")
+    return verts
+
+
+def _check_index(data: Any, path: Path, n_frames: int) -> dict[str, dict[str, np.ndarray]]:
+    """``{subject: {sequence: global indices in numerical frame order}}``, validated against ``n_frames``."""
+    if not isinstance(data, Mapping) or not data:
+        raise InputError(f"{path}: expected a non-empty dict subject -> sequence -> frame -> index")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    gaps: list[str] = []
+    for subject, seqs in data.items():
+        if not isinstance(seqs, Mapping):
+            raise InputError(f"{path}[{subject!r}]: expected a dict sequence -> frame -> index")
+        out[str(subject)] = {}
+        for seq, frames in seqs.items():
+            where = f"{path}[{subject!r}][{seq!r}]"
+            if not isinstance(frames, Mapping) or not frames:
+                raise InputError(f"{where}: expected a non-empty dict frame -> index into {VERTS_FILE}")
+            if not all(_is_int(k) and _is_int(v) for k, v in frames.items()):
+                raise InputError(f"{where}: frame numbers and indices must be integers")
+            keys = np.fromiter((int(k) for k in frames), dtype=np.int64, count=len(frames))
+            values = np.fromiter((int(v) for v in frames.values()), dtype=np.int64, count=len(frames))
+            order = np.argsort(keys, kind="stable")
+            keys, values = keys[order], values[order]
+            if values.min() < 0 or values.max() >= n_frames:
+                raise InputError(f"{where}: indices in [{values.min()}, {values.max()}] fall outside "
+                                 f"{VERTS_FILE}, which holds {n_frames} frames (index and vertex file "
+                                 "of different releases?)")
+            if keys[-1] - keys[0] + 1 != len(keys):
+                gaps.append(f"{subject}_{seq}")
+            out[str(subject)][str(seq)] = values
+    if gaps:
+        log.warning("%d sequence(s) skip frame numbers (frames are concatenated as stored): %s",
+                    len(gaps), _shorten(gaps))
+    return out
+
+
+def _check_audio_dict(data: Any, path: Path) -> dict[str, dict[str, tuple[np.ndarray, int]]]:
+    """``{subject: {sequence: (samples, sample_rate)}}``; samples (n,) or (n, channels)."""
+    if not isinstance(data, Mapping) or not data:
+        raise InputError(f"{path}: expected a non-empty dict subject -> sequence -> {{'audio', 'sample_rate'}}")
+    out: dict[str, dict[str, tuple[np.ndarray, int]]] = {}
+    for subject, seqs in data.items():
+        if not isinstance(seqs, Mapping):
+            raise InputError(f"{path}[{subject!r}]: expected a dict sequence -> {{'audio', 'sample_rate'}}")
+        out[str(subject)] = {}
+        for seq, entry in seqs.items():
+            where = f"{path}[{subject!r}][{seq!r}]"
+            if not isinstance(entry, Mapping) or "audio" not in entry or "sample_rate" not in entry:
+                raise InputError(f"{where}: expected a dict with 'audio' and 'sample_rate'")
+            audio, rate = np.asarray(entry["audio"]), entry["sample_rate"]
+            if not _is_int(rate) or int(rate) <= 0:
+                raise InputError(f"{where}: sample_rate must be a positive integer, found {rate!r}")
+            if audio.dtype.name not in WAV_SUBTYPES:
+                raise InputError(f"{where}: audio dtype {audio.dtype} cannot be written as WAV "
+                                 f"(supported: {', '.join(WAV_SUBTYPES)})")
+            if audio.ndim not in (1, 2) or audio.shape[0] == 0 or (audio.ndim == 2 and audio.shape[1] == 0):
+                raise InputError(f"{where}: audio must be non-empty (samples,) or (samples, channels), "
+                                 f"found shape {audio.shape}")
+            if audio.dtype.kind == "f" and not np.isfinite(audio).all():
+                raise InputError(f"{where}: audio holds NaN or inf samples")
+            out[str(subject)][str(seq)] = (audio, int(rate))
+    return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _shorten(names: list[str], n: int = 5) -> str:
+    return ", ".join(names[:n]) + (f", ... ({len(names) - n} more)" if len(names) > n else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits
+# ---------------------------------------------------------------------------------------------
+def sentence_number(sequence: str) -> int | None:
+    """The number of a VOCASET sequence name (``sentence07`` -> 7); None for other names."""
+    m = _SENTENCE.search(sequence)
+    return int(m[1]) if m else None
+
+
+def vocaset_split(subject: str, sequence: str) -> str | None:
+    """``train``/``val``/``test`` under the official protocol (FaceFormer/CodeTalker/SelfTalk
+    ``data_loader.py``), or None when the clip belongs to no split."""
+    from p3d.corpus import VOCASET_SENTENCES, VOCASET_SPLITS
+
+    n = sentence_number(sequence)
+    if n is None:
+        return None
+    for split, subjects in VOCASET_SPLITS.items():
+        lo, hi = VOCASET_SENTENCES[split]
+        if subject in subjects and lo <= n <= hi:
+            return split
+    return None
+
+
+def split_manifest(sequences: Iterable[RawSequence]) -> dict[str, Any]:
+    """The ``splits.json`` content: the official protocol and the clips of the conversion in each split.
+
+    A split lists the clips with both meshes and audio; ``clips`` describes every converted sequence.
+    """
+    from p3d.corpus import VOCASET_SENTENCES, VOCASET_SPLITS
+
+    seqs = list(sequences)
+    splits: dict[str, Any] = {}
+    for split, subjects in VOCASET_SPLITS.items():
+        lo, hi = VOCASET_SENTENCES[split]
+        splits[split] = {
+            "subjects": list(subjects),
+            "sentences": [lo, hi],
+            "clips": [s.stem for s in seqs if s.frame_indices is not None and s.audio is not None
+                      and vocaset_split(s.subject, s.sequence) == split],
+        }
+    clips = [{
+        "stem": s.stem, "subject": s.subject, "sequence": s.sequence,
+        "split": vocaset_split(s.subject, s.sequence),
+        "frames": None if s.frame_indices is None else int(len(s.frame_indices)),
+        "audio_samples": None if s.audio is None else int(s.audio.shape[0]),
+        "sample_rate": s.sample_rate,
+    } for s in seqs]
+    return {
+        "dataset": "vocaset",
+        "fps": VOCASET_FPS,
+        "protocol": "official VOCASET split of FaceFormer / CodeTalker / SelfTalk data_loader.py",
+        "splits": splits,
+        "unassigned": [c["stem"] for c in clips if c["split"] is None],
+        "clips": clips,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversion
+# ---------------------------------------------------------------------------------------------
+def convert_raw_vocaset(
+    raw_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    subjects: Iterable[str] | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> ConversionSummary:
+    """Convert the raw VOCASET release in ``raw_dir`` into ``out_dir`` (layout: module docstring).
+
+    All inputs are validated first; nothing is written if any is bad. Existing complete outputs are
+    kept unless ``overwrite`` (see "Resuming" in the module docstring). ``progress``: a tqdm bar.
+    """
+    from tqdm import tqdm
+
+    from p3d.atomic import atomic_open, atomic_path, save_npy, write_json
+
+    raw = read_raw_vocaset(raw_dir, subjects=subjects)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    v = raw.n_vertices
+    written: list[Path] = []
+    kept: list[Path] = []
+    for seq in tqdm(raw.sequences, desc="vocaset", unit="seq", disable=not progress):
+        if seq.frame_indices is not None:
+            path = out / "vertices_npy" / f"{seq.stem}.npy"
+            shape = (len(seq.frame_indices), v * 3)
+            if not overwrite and _npy_matches(path, shape, raw.verts.dtype):
+                kept.append(path)
+            else:
+                frames = np.ascontiguousarray(raw.verts[seq.frame_indices]).reshape(shape)
+                save_npy(path, frames)
+                written.append(path)
+                del frames
+        if seq.audio is not None:
+            path = out / "wav" / f"{seq.stem}.wav"
+            assert seq.sample_rate is not None
+            subtype = WAV_SUBTYPES[seq.audio.dtype.name]
+            if not overwrite and _wav_matches(path, seq.audio, seq.sample_rate, subtype):
+                kept.append(path)
+            else:
+                import soundfile as sf
+
+                with atomic_path(path) as tmp:
+                    sf.write(tmp, seq.audio, seq.sample_rate, subtype=subtype, format="WAV")
+                written.append(path)
+    with atomic_open(out / TEMPLATES_FILE, "wb") as fh:
+        pickle.dump({s: np.asarray(t) for s, t in sorted(raw.templates.items())}, fh, protocol=2)
+    manifest = split_manifest(raw.sequences)
+    write_json(out / "splits.json", manifest)  # last: marks the conversion complete
+    return ConversionSummary(out, written, kept, manifest)
+
+
+def _npy_matches(path: Path, shape: tuple[int, int], dtype: np.dtype) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception:  # unreadable: rewrite it
+        return False
+    ok = isinstance(arr, np.ndarray) and arr.shape == shape and arr.dtype == dtype
+    del arr
+    return ok
+
+
+def _wav_matches(path: Path, audio: np.ndarray, rate: int, subtype: str) -> bool:
+    if not path.is_file():
+        return False
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except Exception:  # unreadable: rewrite it
+        return False
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    return (info.samplerate == rate and info.frames == audio.shape[0] and info.channels == channels
+            and info.subtype == subtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: `p3d data vocaset`
+# ---------------------------------------------------------------------------------------------
+def add_vocaset_parser(data_subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``vocaset`` to the subcommands of ``p3d data`` (``data_subparsers``: its subparsers object)."""
+    p = data_subparsers.add_parser(
+        "vocaset", help="convert the raw VOCASET release to vertices_npy/ + wav/ + splits.json",
+        description="Convert the raw VOCASET download (data_verts.npy, raw_audio_fixed.pkl, subj_seq_to_idx.pkl, "
+                    "templates.pkl) into OUT/vertices_npy/<subject>_<sentence>.npy (T, 15069) at 60 fps, "
+                    "OUT/wav/<subject>_<sentence>.wav at the stored rate, OUT/templates.pkl and OUT/splits.json "
+                    "(the official train/val/test split), as the baselines' vocaset/process_voca_data.py does. "
+                    "Reruns keep complete files.")
+    p.add_argument("--raw", type=Path, required=True, help="folder holding the four raw VOCASET files")
+    p.add_argument("--out", type=Path, required=True, help="output folder (e.g. data/vocaset)")
+    p.add_argument("--subjects", nargs="+", metavar="SUBJECT", help="convert only these subjects")
+    p.add_argument("--overwrite", action="store_true", help="rewrite files already converted")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_vocaset_cli)
+    return p
+
+
+def run_vocaset_cli(args: argparse.Namespace) -> int:
+    summary = convert_raw_vocaset(args.raw, args.out, subjects=args.subjects, progress=not args.no_progress,
+                                  overwrite=args.overwrite)
+    splits = summary.manifest["splits"]
+    counts = ", ".join(f"{k} {len(v['clips'])}" for k, v in splits.items())
+    print(f"vocaset: {len(summary.written)} file(s) written, {len(summary.kept)} kept from an earlier run -> "
+          f"{summary.out_dir}\nclips per split: {counts}; manifest {summary.out_dir / 'splits.json'}")
+    return 0

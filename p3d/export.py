@@ -1,0 +1,209 @@
+"""``p3d export``: write a vertex sequence as one mesh file per frame (OBJ or PLY), for Blender, MeshLab, ...
+
+Usage::
+
+    p3d export --format obj|ply --in SEQ.npy --out DIR [--topology NAME|PATH] [--faces MESH.ply]
+               [--stride N] [--prefix NAME]
+
+``SEQ.npy``: (T, V*3) or (T, V, 3) absolute positions (units kept as stored; metres for FLAME).
+Frame ``t`` goes to ``DIR/[NAME_]tttttt.obj`` (``t`` the frame number in the input, so ``--stride 2``
+of 60 fps VOCASET meshes writes frames 0, 2, 4, ...).
+
+Triangles come from, in this order:
+
+1. ``--faces MESH``: a mesh file with the same vertex count (``FLAME_sample.ply`` from
+   ``TimoBolkart/voca/template`` for FLAME / VOCASET), read with :func:`p3d.io.load_ply`;
+2. ``--topology``: a topology that knows its faces (the built-in synthetic faces ``synth-face``,
+   ``synth-face-base``, ``synth-face-dense``, or a topology ``.npz`` saved with faces);
+3. otherwise none: p3d ships no FLAME triangles (the FLAME assets are licensed), so the frames are
+   written as point clouds (OBJ ``v`` lines only, PLY with a vertex element only) and a warning says
+   how to get triangles.
+
+PLY files are binary little-endian (``float`` coordinates for float32 input, ``double`` otherwise,
+so coordinates are stored exactly; note that VTK, hence :func:`p3d.io.load_ply`, reads PLY coordinates
+back at float32 precision); OBJ coordinates are printed with enough digits to read back
+bit-exactly (9 significant digits for float32, 17 for float64). Every file is written atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from p3d.errors import InputError
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("obj", "ply")
+
+
+# ---------------------------------------------------------------------------------------------
+# Faces
+# ---------------------------------------------------------------------------------------------
+def resolve_faces(
+    n_vertices: int,
+    *,
+    topology: Any | None = None,
+    faces_mesh: str | os.PathLike[str] | None = None,
+) -> tuple[np.ndarray | None, str]:
+    """Triangles (F, 3) int64 for meshes of ``n_vertices`` vertices, and where they came from.
+
+    ``faces_mesh`` (a mesh file) wins over ``topology`` (a name, path or Topology, see
+    :func:`p3d.topology.load_topology`). Without either, a 5023-vertex sequence is taken as FLAME.
+    Returns ``(None, reason)`` when no triangles are known (the caller writes point clouds).
+    """
+    from p3d.topology import FLAME_N_VERTICES, load_topology
+
+    if faces_mesh is not None:
+        from p3d.io import load_ply
+
+        verts, faces = load_ply(faces_mesh)
+        if len(verts) != n_vertices:
+            raise InputError(f"{faces_mesh}: mesh has {len(verts)} vertices, the sequence {n_vertices}; "
+                             "give the template mesh of the sequence's topology")
+        if len(faces) == 0:
+            raise InputError(f"{faces_mesh}: mesh holds no faces")
+        return faces.astype(np.int64), f"{len(faces)} triangles from {faces_mesh}"
+    if topology is None:
+        if n_vertices != FLAME_N_VERTICES:
+            return None, (f"no faces known for {n_vertices}-vertex meshes; give --topology (e.g. synth-face) "
+                          "or --faces MESH.ply")
+        topology = "flame"
+    topo = load_topology(topology)
+    if topo.n_vertices != n_vertices:
+        raise InputError(f"topology {topo.name!r} has {topo.n_vertices} vertices, the sequence {n_vertices}")
+    if topo.faces is None:
+        hint = " (FLAME_sample.ply from TimoBolkart/voca/template)" if topo.name == "flame" else ""
+        return None, f"topology {topo.name!r} has no faces; give --faces MESH.ply{hint} for triangles"
+    return topo.faces, f"{len(topo.faces)} triangles of topology {topo.name!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers
+# ---------------------------------------------------------------------------------------------
+def _coordinate_dtype(vertices: np.ndarray) -> np.dtype:
+    return np.dtype("<f4") if vertices.dtype == np.float32 else np.dtype("<f8")
+
+
+def write_ply(path: str | os.PathLike[str], vertices: np.ndarray, faces: np.ndarray | None = None) -> None:
+    """One mesh (or point cloud when ``faces`` is None) as binary little-endian PLY, atomically."""
+    from p3d.atomic import atomic_open
+
+    v = np.asarray(vertices)
+    dtype = _coordinate_dtype(v)
+    prop = "float" if dtype == np.dtype("<f4") else "double"
+    header = ["ply", "format binary_little_endian 1.0", "comment written by p3d export",
+              f"element vertex {len(v)}", f"property {prop} x", f"property {prop} y", f"property {prop} z"]
+    if faces is not None:
+        header += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
+    header.append("end_header")
+    with atomic_open(path, "wb") as fh:
+        fh.write(("\n".join(header) + "\n").encode("ascii"))
+        fh.write(np.ascontiguousarray(v, dtype=dtype).tobytes())
+        if faces is not None:
+            rec = np.empty(len(faces), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
+            rec["n"] = 3
+            rec["idx"] = faces
+            fh.write(rec.tobytes())
+
+
+def write_obj(path: str | os.PathLike[str], vertices: np.ndarray, faces: np.ndarray | None = None,
+              *, face_lines: str | None = None) -> None:
+    """One mesh (or point cloud when ``faces`` is None) as Wavefront OBJ text, atomically.
+
+    ``face_lines``: the ``f`` lines already formatted (:func:`obj_face_lines`), to reuse across frames.
+    """
+    from p3d.atomic import atomic_open
+
+    v = np.asarray(vertices)
+    digits = 9 if v.dtype == np.float32 else 17
+    if face_lines is None and faces is not None:
+        face_lines = obj_face_lines(faces)
+    vertex_lines = (f"v %.{digits}g %.{digits}g %.{digits}g\n" * len(v)) % tuple(v.ravel().tolist())
+    with atomic_open(path, "w", encoding="ascii") as fh:
+        fh.write("# written by p3d export\n")
+        fh.write(vertex_lines)
+        if face_lines:
+            fh.write(face_lines)
+
+
+def obj_face_lines(faces: np.ndarray) -> str:
+    """OBJ ``f`` lines (1-based indices) for (F, 3) triangles."""
+    f = np.asarray(faces, dtype=np.int64) + 1
+    return ("f %d %d %d\n" * len(f)) % tuple(f.ravel().tolist())
+
+
+def export_sequence(
+    vertices: np.ndarray,
+    out_dir: str | os.PathLike[str],
+    fmt: str,
+    faces: np.ndarray | None = None,
+    *,
+    stride: int = 1,
+    prefix: str = "",
+) -> list[Path]:
+    """Write frames ``0, stride, 2*stride, ...`` of ``vertices`` (T, V, 3) to ``out_dir``; returns the paths."""
+    if fmt not in FORMATS:
+        raise InputError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if stride < 1:
+        raise InputError(f"--stride {stride}: must be at least 1")
+    v = np.asarray(vertices)
+    if faces is not None:
+        faces = np.asarray(faces, dtype=np.int64)
+        if faces.ndim != 2 or faces.shape[1] != 3:
+            raise InputError(f"faces must be (F, 3) triangles, got shape {faces.shape}")
+        if faces.size and (faces.min() < 0 or faces.max() >= v.shape[1]):
+            raise InputError(f"faces index vertices up to {faces.max()}, the meshes have {v.shape[1]}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    face_lines = obj_face_lines(faces) if fmt == "obj" and faces is not None else None
+    width = max(5, len(str(len(v) - 1)))
+    paths = []
+    for t in range(0, len(v), stride):
+        path = out / f"{prefix + '_' if prefix else ''}{t:0{width}d}.{fmt}"
+        if fmt == "ply":
+            write_ply(path, v[t], faces)
+        else:
+            write_obj(path, v[t], faces, face_lines=face_lines)
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("export", help="write a vertex sequence as one OBJ/PLY mesh per frame",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--format", choices=FORMATS, required=True, help="mesh file format")
+    p.add_argument("--in", dest="input", type=Path, required=True, metavar="SEQ.npy",
+                   help="vertex sequence (T, V*3) or (T, V, 3)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (one file per frame)")
+    p.add_argument("--topology", help="topology whose faces to use: flame, synth-face[-base|-dense], a topology .npz")
+    p.add_argument("--faces", "--template", dest="faces", type=Path, metavar="MESH.ply",
+                   help="template mesh with the sequence's vertex count whose triangles to use "
+                        "(FLAME_sample.ply for FLAME/VOCASET)")
+    p.add_argument("--stride", type=int, default=1, help="write every N-th frame (default 1)")
+    p.add_argument("--prefix", default="", help="file name prefix (files are [PREFIX_]00000.EXT)")
+    p.set_defaults(func=run_cli)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from p3d.io import load_vertices
+
+    if args.stride < 1:
+        raise InputError(f"--stride {args.stride}: must be at least 1")
+    vertices = load_vertices(args.input)
+    faces, source = resolve_faces(vertices.shape[1], topology=args.topology, faces_mesh=args.faces)
+    if faces is None:
+        log.warning("writing point clouds: %s", source)
+    paths = export_sequence(vertices, args.out, args.format, faces, stride=args.stride, prefix=args.prefix)
+    what = source if faces is not None else "point clouds, no faces"
+    print(f"export: {len(paths)} .{args.format} file(s) -> {args.out} ({what})")
+    return 0
+

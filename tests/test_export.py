@@ -1,0 +1,151 @@
+"""`p3d export`: one OBJ/PLY mesh per frame; files parse back to the same vertices and faces."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from p3d import io
+from p3d.export import export_sequence, resolve_faces, write_ply
+from p3d.topology import FLAME_N_VERTICES, load_topology
+
+
+def run_cli(monkeypatch, argv):
+    """``p3d.cli.main`` with ``p3d.export`` among the command modules (if not listed there yet)."""
+    import p3d.cli
+
+    if "p3d.export" not in p3d.cli.COMMAND_MODULES:
+        monkeypatch.setattr(p3d.cli, "COMMAND_MODULES", (*p3d.cli.COMMAND_MODULES, "p3d.export"))
+    return p3d.cli.main(argv)
+
+
+def read_obj(path):
+    """(vertices (V, 3) as written, faces (F, 3) 0-based) of an OBJ file, parsed by hand."""
+    verts, faces = [], []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if parts and parts[0] == "v":
+            verts.append([float(x) for x in parts[1:4]])
+        elif parts and parts[0] == "f":
+            faces.append([int(x) - 1 for x in parts[1:4]])
+    return np.asarray(verts), np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+
+
+@pytest.fixture(scope="module")
+def synth():
+    topo = load_topology("synth-face-base")
+    rng = np.random.default_rng(0)
+    from p3d.synth.face import template
+
+    base = template("base").astype(np.float32)
+    seq = base[None] + rng.normal(0, 1e-3, size=(5, *base.shape)).astype(np.float32)
+    return topo, seq
+
+
+@pytest.mark.parametrize("fmt", ["ply", "obj"])
+def test_cli_export_with_topology_faces_round_trips(fmt, synth, tmp_path, monkeypatch, capsys):
+    topo, seq = synth
+    np.save(tmp_path / "seq.npy", seq.reshape(len(seq), -1))
+    out = tmp_path / "meshes"
+    code = run_cli(monkeypatch, ["export", "--format", fmt, "--in", str(tmp_path / "seq.npy"), "--out", str(out),
+                                 "--topology", "synth-face-base"])
+    assert code == 0
+    assert f"5 .{fmt} file(s)" in capsys.readouterr().out
+    files = sorted(out.glob(f"*.{fmt}"))
+    assert [f.name for f in files] == [f"{t:05d}.{fmt}" for t in range(5)]
+    for t, path in enumerate(files):
+        verts, faces = io.load_ply(path) if fmt == "ply" else read_obj(path)
+        assert verts.shape == seq[t].shape
+        np.testing.assert_array_equal(verts.astype(np.float32), seq[t])  # float32 written exactly
+        np.testing.assert_array_equal(faces, topo.faces)
+
+
+def test_obj_is_readable_by_vtk(synth, tmp_path):
+    topo, seq = synth
+    (path,) = export_sequence(seq[:1], tmp_path, "obj", topo.faces)
+    verts, faces = io.load_ply(path)  # pyvista reads OBJ too
+    np.testing.assert_array_equal(verts.astype(np.float32), seq[0])
+    np.testing.assert_array_equal(faces, topo.faces)
+
+
+def test_float64_coordinates_survive_exactly(synth, tmp_path):
+    topo, seq = synth
+    seq64 = seq.astype(np.float64) + 1e-9 * np.arange(seq.shape[1])[None, :, None]
+    ply, obj = (export_sequence(seq64[:1], tmp_path, fmt, topo.faces)[0] for fmt in ("ply", "obj"))
+    np.testing.assert_array_equal(read_obj(obj)[0], seq64[0])
+    raw = ply.read_bytes()
+    header, body = raw.split(b"end_header\n", 1)
+    assert b"property double x" in header
+    np.testing.assert_array_equal(np.frombuffer(body, "<f8", count=seq64[0].size).reshape(-1, 3), seq64[0])
+    verts, faces = io.load_ply(ply)  # VTK's PLY reader keeps float32 precision only
+    np.testing.assert_allclose(verts, seq64[0], rtol=1e-6, atol=0)
+    np.testing.assert_array_equal(faces, topo.faces)
+
+
+@pytest.mark.parametrize("fmt", ["ply", "obj"])
+def test_flame_without_faces_writes_point_clouds_with_a_warning(fmt, tmp_path, monkeypatch, capsys, caplog):
+    rng = np.random.default_rng(1)
+    seq = rng.normal(0, 0.1, size=(2, FLAME_N_VERTICES * 3)).astype(np.float32)
+    np.save(tmp_path / "voca.npy", seq)
+    with caplog.at_level(logging.WARNING):
+        code = run_cli(monkeypatch, ["export", "--format", fmt, "--in", str(tmp_path / "voca.npy"),
+                                     "--out", str(tmp_path / "out"), "--prefix", "clip"])
+    assert code == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "point clouds" in warnings[0] and "FLAME_sample.ply" in warnings[0]
+    assert "no faces" in capsys.readouterr().out
+    path = tmp_path / "out" / f"clip_00001.{fmt}"
+    if fmt == "ply":
+        text = path.read_bytes()
+        assert b"element face" not in text.split(b"end_header")[0]
+        verts, _ = io.load_ply(path)
+    else:
+        verts, faces = read_obj(path)
+        assert faces.size == 0
+    np.testing.assert_array_equal(verts.astype(np.float32), seq[1].reshape(-1, 3))
+
+
+def test_faces_from_a_template_mesh(tmp_path, monkeypatch):
+    rng = np.random.default_rng(2)
+    template = rng.normal(0, 0.1, size=(FLAME_N_VERTICES, 3)).astype(np.float32)
+    tris = np.stack([np.arange(0, 3000), np.arange(1, 3001), np.arange(2, 3002)], axis=1)
+    write_ply(tmp_path / "FLAME_sample.ply", template, tris)
+    faces, source = resolve_faces(FLAME_N_VERTICES, faces_mesh=tmp_path / "FLAME_sample.ply")
+    np.testing.assert_array_equal(faces, tris)
+    assert "3000 triangles" in source
+    np.save(tmp_path / "seq.npy", template[None])
+    code = run_cli(monkeypatch, ["export", "--format", "ply", "--in", str(tmp_path / "seq.npy"), "--out",
+                                 str(tmp_path / "out"), "--faces", str(tmp_path / "FLAME_sample.ply")])
+    assert code == 0
+    verts, read_faces = io.load_ply(tmp_path / "out" / "00000.ply")
+    np.testing.assert_array_equal(read_faces, tris)
+    np.testing.assert_array_equal(verts.astype(np.float32), template)
+
+
+def test_stride_names_files_by_input_frame(synth, tmp_path):
+    topo, seq = synth
+    paths = export_sequence(seq, tmp_path, "ply", topo.faces, stride=2)
+    assert [p.name for p in paths] == ["00000.ply", "00002.ply", "00004.ply"]
+    verts, _ = io.load_ply(paths[1])
+    np.testing.assert_array_equal(verts.astype(np.float32), seq[2])
+
+
+@pytest.mark.parametrize("case", ["missing input", "topology of other size", "faces mesh of other size", "stride 0"])
+def test_bad_input_is_one_line_exit_2(case, synth, tmp_path, monkeypatch, capsys):
+    topo, seq = synth
+    np.save(tmp_path / "seq.npy", seq)
+    argv = ["export", "--format", "obj", "--in", str(tmp_path / "seq.npy"), "--out", str(tmp_path / "out")]
+    if case == "missing input":
+        argv[4] = str(tmp_path / "nope.npy")
+    elif case == "topology of other size":
+        argv += ["--topology", "flame"]
+    elif case == "faces mesh of other size":
+        write_ply(tmp_path / "small.ply", np.zeros((4, 3), np.float32), np.array([[0, 1, 2], [1, 2, 3]]))
+        argv += ["--faces", str(tmp_path / "small.ply")]
+    else:
+        argv += ["--stride", "0"]
+    code = run_cli(monkeypatch, argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("p3d export: error:")
+    assert not (tmp_path / "out").exists()

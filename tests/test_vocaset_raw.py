@@ -1,0 +1,304 @@
+"""`p3d data vocaset`: the raw VOCASET release -> vertices_npy/ + wav/ + templates.pkl + splits.json.
+
+The fixture is a tiny raw release in the real formats: ``data_verts.npy`` a .npy memmap (frames, 5023, 3)
+float32; ``raw_audio_fixed.pkl``, ``subj_seq_to_idx.pkl`` and ``templates.pkl`` written as Python 2 would
+(protocol 2, ``str`` as 8-bit BINSTRING, numpy globals under ``numpy.core``), so that Python 3 must load
+them with ``encoding='latin1'``. The audio is 1-D int16 at 22000 Hz, as a third-party description of
+``raw_audio_fixed.pkl`` states (``{"sample_rate": 22000, "audio": 1-D ndarray dtype=int16}``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from p3d.datasets.vocaset import add_vocaset_parser, convert_raw_vocaset, sentence_number, vocaset_split
+from p3d.errors import InputError
+
+V = 5023
+RATE = 22000
+TRAIN, VAL, TEST = "FaceTalk_170725_00137_TA", "FaceTalk_170811_03275_TA", "FaceTalk_170731_00024_TA"
+N_FRAMES = 24
+#: subject -> sequence -> frame -> global index: non-contiguous indices, dicts stored out of frame order.
+INDEX = {
+    TRAIN: {"sentence01": {2: 11, 0: 5, 3: 7, 1: 2}, "sentence22": {0: 20, 1: 21, 2: 0}},
+    VAL: {"sentence21": {0: 3, 1: 4, 2: 13, 3: 14, 4: 23}, "sentence05": {0: 1, 1: 9}},
+    TEST: {"sentence21": {1: 16, 0: 15}},
+}
+
+
+class Py2Pickler(pickle._Pickler):
+    """Writes what Python 2's pickle would: ``str``/``bytes`` as 8-bit strings, ``numpy.core`` globals."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_py2_str(self, obj):
+        data = obj.encode("latin1") if isinstance(obj, str) else bytes(obj)
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(obj)
+
+    def save_global(self, obj, name=None):
+        module, name = obj.__module__, name or obj.__qualname__
+        if module.startswith("numpy._core"):
+            module = "numpy.core" + module[len("numpy._core"):]
+        self.write(pickle.GLOBAL + f"{module}\n{name}\n".encode())
+        self.memoize(obj)
+
+    dispatch[str] = save_py2_str
+    dispatch[bytes] = save_py2_str
+    dispatch[type] = save_global
+
+
+def dump_py2(path, obj):
+    with open(path, "wb") as fh:
+        Py2Pickler(fh, protocol=2).dump(obj)
+
+
+def frame_values(i):
+    """Frame ``i`` of data_verts: every coordinate tells the frame it came from."""
+    return (i + np.linspace(0.0, 0.5, V * 3, dtype=np.float32)).reshape(V, 3)
+
+
+def audio_of(subject, seq, n=None):
+    rng = np.random.default_rng(zlib.crc32(f"{subject}_{seq}".encode()))
+    return rng.integers(-32768, 32767, size=n or int(rng.integers(400, 900)), dtype=np.int16)
+
+
+@pytest.fixture()
+def raw(tmp_path):
+    root = tmp_path / "raw"
+    root.mkdir()
+    verts = np.lib.format.open_memmap(root / "data_verts.npy", mode="w+", dtype=np.float32, shape=(N_FRAMES, V, 3))
+    for i in range(N_FRAMES):
+        verts[i] = frame_values(i)
+    verts.flush()
+    del verts
+    audio = {s: {q: {"audio": audio_of(s, q), "sample_rate": RATE} for q in seqs} for s, seqs in INDEX.items()}
+    audio[TEST]["sentence40"] = {"audio": audio_of(TEST, "sentence40"), "sample_rate": RATE}  # audio, no meshes
+    dump_py2(root / "raw_audio_fixed.pkl", audio)
+    dump_py2(root / "subj_seq_to_idx.pkl", INDEX)
+    templates = {s: np.full((V, 3), k, dtype=np.float64) + np.arange(V)[:, None] * 1e-4 for k, s in enumerate(INDEX)}
+    dump_py2(root / "templates.pkl", templates)
+    return root, audio, templates
+
+
+def run_cli(monkeypatch, argv):
+    """``p3d.cli.main`` with ``vocaset`` added to the real ``p3d data`` command (if not hooked there yet)."""
+    import p3d.cli
+
+    real_build_parser = p3d.cli.build_parser
+
+    def build_parser():
+        parser = real_build_parser()
+        data = _subcommands(parser)["data"]
+        if "vocaset" not in _subcommands(data):
+            add_vocaset_parser(next(a for a in data._actions if isinstance(a, argparse._SubParsersAction)))
+        return parser
+
+    monkeypatch.setattr(p3d.cli, "build_parser", build_parser)
+    return p3d.cli.main(argv)
+
+
+def _subcommands(parser):
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices
+
+
+def test_fixture_pickles_are_python2_style(raw):
+    root, audio, _ = raw
+    with pytest.raises(UnicodeDecodeError):  # 8-bit strings of int16 data: ASCII decoding fails
+        pickle.loads((root / "raw_audio_fixed.pkl").read_bytes())
+    loaded = pickle.loads((root / "raw_audio_fixed.pkl").read_bytes(), encoding="latin1")
+    np.testing.assert_array_equal(loaded[TRAIN]["sentence01"]["audio"], audio[TRAIN]["sentence01"]["audio"])
+
+
+def test_convert_writes_the_official_layout(raw, tmp_path, caplog):
+    import soundfile as sf
+
+    root, audio, templates = raw
+    out = tmp_path / "out"
+    summary = convert_raw_vocaset(root, out, progress=False)
+
+    stems = sorted(f"{s}_{q}" for s, seqs in INDEX.items() for q in seqs)
+    assert sorted(p.stem for p in (out / "vertices_npy").glob("*.npy")) == stems
+    for subject, seqs in INDEX.items():
+        for seq, frames in seqs.items():
+            arr = np.load(out / "vertices_npy" / f"{subject}_{seq}.npy", allow_pickle=False)
+            order = [frames[k] for k in sorted(frames)]  # time order, whatever the dict order
+            assert arr.shape == (len(frames), V * 3) and arr.dtype == np.float32
+            np.testing.assert_array_equal(arr, np.stack([frame_values(i) for i in order]).reshape(len(frames), -1))
+
+    wavs = sorted(p.stem for p in (out / "wav").glob("*.wav"))
+    assert wavs == sorted([*stems, f"{TEST}_sentence40"])
+    for subject, seqs in audio.items():
+        for seq, entry in seqs.items():
+            path = out / "wav" / f"{subject}_{seq}.wav"
+            assert sf.info(str(path)).subtype == "PCM_16"
+            samples, rate = sf.read(path, dtype="int16")
+            assert rate == RATE
+            np.testing.assert_array_equal(samples, entry["audio"])
+
+    with open(out / "templates.pkl", "rb") as fh:
+        saved = pickle.load(fh)
+    assert sorted(saved) == sorted(templates)
+    for s, t in templates.items():
+        assert saved[s].dtype == t.dtype
+        np.testing.assert_array_equal(saved[s], t)
+
+    manifest = json.loads((out / "splits.json").read_text())
+    assert manifest == summary.manifest
+    assert manifest["fps"] == 60
+    assert manifest["splits"]["train"]["sentences"] == [1, 40]
+    assert manifest["splits"]["val"]["sentences"] == manifest["splits"]["test"]["sentences"] == [21, 40]
+    assert len(manifest["splits"]["train"]["subjects"]) == 8
+    assert manifest["splits"]["val"]["subjects"] == ["FaceTalk_170811_03275_TA", "FaceTalk_170908_03277_TA"]
+    assert manifest["splits"]["test"]["subjects"] == ["FaceTalk_170809_00138_TA", "FaceTalk_170731_00024_TA"]
+    assert manifest["splits"]["train"]["clips"] == [f"{TRAIN}_sentence01", f"{TRAIN}_sentence22"]
+    assert manifest["splits"]["val"]["clips"] == [f"{VAL}_sentence21"]
+    assert manifest["splits"]["test"]["clips"] == [f"{TEST}_sentence21"]  # sentence40 has no meshes
+    assert sorted(manifest["unassigned"]) == [f"{VAL}_sentence05"]  # validation uses sentences 21-40 only
+    by_stem = {c["stem"]: c for c in manifest["clips"]}
+    assert by_stem[f"{TRAIN}_sentence01"]["frames"] == 4
+    assert by_stem[f"{TEST}_sentence40"]["frames"] is None
+    assert by_stem[f"{TEST}_sentence40"]["sample_rate"] == RATE
+    assert any("audio but no meshes" in r.message for r in caplog.records)
+    assert not [p for p in out.rglob(".*tmp-*")]  # no temporary files left
+
+
+def test_p3d_loaders_read_the_output(raw, tmp_path):
+    from p3d import io
+    from p3d.corpus import Corpus
+
+    root, audio, templates = raw
+    out = tmp_path / "out"
+    convert_raw_vocaset(root, out, progress=False)
+    vdir = io.vertices_dir(out)
+    assert vdir == out / "vertices_npy"
+    arr = io.load_vertices(vdir / f"{TRAIN}_sentence01.npy", n_vertices=V)
+    assert arr.shape == (4, V, 3)
+    np.testing.assert_array_equal(arr[1], frame_values(2))
+    samples, rate = io.load_audio(io.audio_dir(out) / f"{TRAIN}_sentence01.wav")
+    assert rate == RATE
+    np.testing.assert_allclose(samples, audio[TRAIN]["sentence01"]["audio"] / 32768.0, rtol=0, atol=1e-7)
+    loaded = io.load_templates(out / "templates.pkl", n_vertices=V)
+    np.testing.assert_array_equal(loaded[TEST], templates[TEST])
+    corpus = Corpus.open(out)
+    assert {(c.stem, c.split) for c in corpus.clips} == {
+        (f"{TRAIN}_sentence01", "train"), (f"{TRAIN}_sentence22", "train"),
+        (f"{VAL}_sentence21", "val"), (f"{TEST}_sentence21", "test")}
+
+
+def test_cli_converts_and_a_rerun_keeps_complete_files(raw, tmp_path, monkeypatch, capsys):
+    root, _, _ = raw
+    out = tmp_path / "out"
+    assert run_cli(monkeypatch, ["data", "vocaset", "--raw", str(root), "--out", str(out), "--no-progress"]) == 0
+    assert "11 file(s) written, 0 kept" in capsys.readouterr().out  # 5 vertex files + 6 wavs
+    victim = out / "vertices_npy" / f"{TEST}_sentence21.npy"
+    good = victim.read_bytes()
+    victim.write_bytes(b"\x93NUMPY garbage")  # not what an atomic write leaves, but a rerun must repair it
+    (out / "wav" / f"{TRAIN}_sentence01.wav").unlink()
+    summary = convert_raw_vocaset(root, out, progress=False)
+    assert sorted(p.name for p in summary.written) == sorted([victim.name, f"{TRAIN}_sentence01.wav"])
+    assert len(summary.kept) == 9
+    assert victim.read_bytes() == good
+    assert len(convert_raw_vocaset(root, out, progress=False, overwrite=True).written) == 11
+
+
+def test_subject_selection(raw, tmp_path, monkeypatch, capsys):
+    root, _, _ = raw
+    out = tmp_path / "out"
+    summary = convert_raw_vocaset(root, out, subjects=[TEST], progress=False)
+    assert sorted(p.name for p in summary.written) == sorted(
+        [f"{TEST}_sentence21.npy", f"{TEST}_sentence21.wav", f"{TEST}_sentence40.wav"])
+    with open(out / "templates.pkl", "rb") as fh:
+        assert list(pickle.load(fh)) == [TEST]
+    code = run_cli(monkeypatch, ["data", "vocaset", "--raw", str(root), "--out", str(tmp_path / "o2"),
+                                 "--subjects", "FaceTalk_nobody"])
+    assert code == 2 and "FaceTalk_nobody" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()
+
+
+class _SystemCall:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _break(kind, root, tmp_path):
+    """Damage the raw release in one way; returns the text the error line must contain."""
+    if kind.startswith("missing "):
+        name = kind.split()[1]
+        (root / name).unlink()
+        return name
+    if kind == "corrupt verts":
+        (root / "data_verts.npy").write_bytes(b"not a numpy file at all")
+        return "data_verts.npy"
+    if kind == "truncated verts":
+        data = (root / "data_verts.npy").read_bytes()
+        (root / "data_verts.npy").write_bytes(data[: len(data) // 2])
+        return "data_verts.npy"
+    if kind == "truncated audio pickle":
+        data = (root / "raw_audio_fixed.pkl").read_bytes()
+        (root / "raw_audio_fixed.pkl").write_bytes(data[: len(data) // 2])
+        return "raw_audio_fixed.pkl"
+    if kind == "subject without audio":
+        audio = pickle.loads((root / "raw_audio_fixed.pkl").read_bytes(), encoding="latin1")
+        del audio[VAL]
+        dump_py2(root / "raw_audio_fixed.pkl", audio)
+        return VAL
+    if kind == "index out of range":
+        index = {s: {q: dict(f) for q, f in seqs.items()} for s, seqs in INDEX.items()}
+        index[TEST]["sentence21"][2] = N_FRAMES
+        dump_py2(root / "subj_seq_to_idx.pkl", index)
+        return "outside"
+    if kind == "template of wrong size":
+        dump_py2(root / "templates.pkl", {s: np.zeros((100, 3)) for s in INDEX})
+        return "templates.pkl"
+    if kind == "malicious pickle":
+        with open(root / "raw_audio_fixed.pkl", "wb") as fh:
+            pickle.dump({TRAIN: _SystemCall(tmp_path / "PWNED")}, fh, protocol=2)
+        return "not a safe data pickle"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", [
+    "missing data_verts.npy", "missing raw_audio_fixed.pkl", "missing subj_seq_to_idx.pkl", "missing templates.pkl",
+    "corrupt verts", "truncated verts", "truncated audio pickle", "subject without audio", "index out of range",
+    "template of wrong size", "malicious pickle",
+])
+def test_bad_raw_release_is_one_line_exit_2_and_writes_nothing(kind, raw, tmp_path, monkeypatch, capsys):
+    root, _, _ = raw
+    expected = _break(kind, root, tmp_path)
+    out = tmp_path / "out"
+    code = run_cli(monkeypatch, ["data", "vocaset", "--raw", str(root), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("p3d data: error:") and expected in lines[0], err
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_library_call_raises_input_error(tmp_path):
+    with pytest.raises(InputError, match="raw VOCASET folder not found"):
+        convert_raw_vocaset(tmp_path / "nowhere", tmp_path / "out", progress=False)
+
+
+def test_split_rules():
+    assert sentence_number("sentence07") == 7 and sentence_number("take1") is None
+    assert vocaset_split(TRAIN, "sentence01") == "train"
+    assert vocaset_split(VAL, "sentence20") is None and vocaset_split(VAL, "sentence21") == "val"
+    assert vocaset_split(TEST, "sentence40") == "test"
+    assert vocaset_split("FaceTalk_unknown", "sentence30") is None
