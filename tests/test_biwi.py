@@ -1,0 +1,107 @@
+"""The processed BIWI layout (CodeTalker's ``BIWI/``): recognised as a corpus (official splits, 25 fps, 23 370
+vertices, ``regions/``), trained at the paper preset, predicted and evaluated (LVE / FDD on its regions)."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from p3d.cli import main
+from p3d.corpus import BIWI_SPLITS, Corpus
+from p3d.errors import InputError
+from p3d.models import load_model
+from p3d.talker_data import TalkerClips
+from p3d.train.talker import PAPER_BIWI_SETTINGS, build
+from release_fixtures import (BIWI_LIPS, BIWI_UPPER, official_critic_checkpoint, tiny_wav2vec2,
+                              write_processed_biwi)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread per test
+
+CLIPS = [("F2", 1, 1.2), ("M3", 2, 1.0), ("F2", 33, 1.0), ("F2", 37, 1.0), ("M3", 38, 0.8), ("F1", 37, 1.0),
+         ("F2", 41, 1.0), ("X9", 1, 1.0)]  # e41 and X9 are outside the protocol
+
+
+@pytest.fixture(scope="module")
+def biwi(tmp_path_factory):
+    return write_processed_biwi(tmp_path_factory.mktemp("biwi") / "BIWI", CLIPS)
+
+
+def test_biwi_corpus_official_splits(biwi):
+    c = Corpus.open(biwi)
+    assert c.meta["kind"] == "biwi" and c.fps == c.model_fps == 25 and c.stride == 1
+    assert {split: [x.stem for x in c.select(split)] for split in ("train", "val", "test", "test_b")} == {
+        "train": ["F2_e01", "M3_e02"], "val": ["F2_e33"], "test": ["F2_e37", "M3_e38"], "test_b": ["F1_e37"]}
+    assert c.identities("train") == ["F2", "M3"] and set(BIWI_SPLITS["test_b"]).isdisjoint(BIWI_SPLITS["train"])
+    topo = c.topology
+    assert topo.name == "biwi" and topo.n_vertices == 23370
+    np.testing.assert_array_equal(topo.lips, BIWI_LIPS)
+    np.testing.assert_array_equal(topo.upper_face, BIWI_UPPER)
+    assert c.vertices("F2_e01").shape == (30, 23370, 3)
+    samples, sr = c.audio("F2_e01")
+    assert sr == 16000 and samples.shape == (19200,)
+    assert c.templates["F2"].shape == (23370, 3)
+
+
+def test_biwi_without_regions_and_vocaset_names_first(tmp_path):
+    root = write_processed_biwi(tmp_path / "b", [("F3", 5, 0.4)], regions=False)
+    c = Corpus.open(root)
+    assert c.topology.n_vertices == 23370 and not c.topology.regions
+    with pytest.raises(InputError, match="lips"):
+        c.topology.lips
+    # a folder of neither naming is refused, naming both conventions
+    (tmp_path / "none" / "vertices_npy").mkdir(parents=True)
+    np.save(tmp_path / "none" / "vertices_npy" / "clip.npy", np.zeros((2, 9), np.float32))
+    with pytest.raises(InputError, match=r"no VOCASET clips .* no BIWI clips"):
+        Corpus.open(tmp_path / "none")
+
+
+def test_biwi_speech_windows_at_25_fps(biwi):
+    """At 25 fps the critic's speech rate is 640 * 25 = 16 kHz: 44.1 kHz resampled once to 16 kHz."""
+    from p3d.audio import load_speech_audio, resample, speech_windows
+
+    class Recorder:  # stands in for PerceptualLoss: keeps the windows it is asked to embed
+        def speech_embeddings(self, windows):
+            return torch.from_numpy(windows).mean(dim=(1, 2))[:, None]
+
+    data = TalkerClips(biwi, "train", perceptual=Recorder(), cache_speech=False)
+    item = data[data.stems.index("F2_e01")]
+    samples, sr = load_speech_audio(biwi / "wav" / "F2_e01.wav")
+    assert sr == 44100
+    once = speech_windows(resample(samples, 44100, 16000), 16000, 25, n_frames=30)
+    assert item.speech.shape == (26, 20, 128)
+    np.testing.assert_array_equal(item.speech.numpy(), once)
+
+
+def test_official_flame_critic_on_biwi_is_refused(biwi, tmp_path):
+    ckpt, _ = official_critic_checkpoint(tmp_path / "model_loss.pth", 5023)
+    with pytest.raises(InputError, match="5023 vertices per frame, the training corpus has 23370"):
+        build("faceformer", "smoke", biwi, critic="ours", critic_checkpoint=ckpt, device="cpu")
+
+
+@pytest.mark.slow
+def test_biwi_train_predict_eval(biwi, tmp_path):
+    w2v = tiny_wav2vec2(tmp_path / "w2v")
+    run, pred, report = tmp_path / "run", tmp_path / "pred", tmp_path / "eval"
+    assert main(["train", "talker", "--model", "faceformer", "--preset", "paper", "--data", str(biwi),
+                 "--wav2vec2", str(w2v), "--out", str(run), "--steps", "2", "--no-progress"]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["fps"] == 25 and cfg["n_vertices"] == 23370 and cfg["styles"] == ["F2", "M3"]
+    model = load_model(run / "final.pt")
+    assert model.config.d_model == PAPER_BIWI_SETTINGS["faceformer"]["d_model"] == 128
+    assert model.config.period_frames == 25
+    assert main(["predict", "--run", str(run), "--split", "test", "--out", str(pred), "--no-progress"]) == 0
+    assert sorted(p.name for p in pred.glob("*.npy")) == [f"{clip}_condition_{s}.npy" for clip in ("F2_e37", "M3_e38")
+                                                          for s in ("F2", "M3")]
+    assert main(["eval", "--pred", str(pred), "--gt", str(biwi), "--templates", str(biwi / "templates.pkl"),
+                 "--topology", str(biwi / "regions"), "--fps", "25", "--metrics", "lve,fdd", "--out", str(report),
+                 "--bootstrap", "10", "--no-progress"]) == 0
+    per_clip = pd.read_csv(report / "per_clip.csv")
+    assert len(per_clip) == 4 and per_clip["lve"].notna().all() and per_clip["fdd"].notna().all()
+    # LVE re-computed (CodeTalker's cal_metric: max over lip vertices of the squared error, mean over frames)
+    row = per_clip.iloc[0]
+    name = str(row["pred"])
+    p = np.load(pred / (name if name.endswith(".npy") else name + ".npy")).reshape(-1, 23370, 3)
+    gt = np.load(biwi / "vertices_npy" / f"{name.split('_condition_')[0].removesuffix('.npy')}.npy").reshape(-1, 23370, 3)
+    lve = ((p - gt[: len(p)])[:, BIWI_LIPS] ** 2).sum(-1).max(1).mean()
+    np.testing.assert_allclose(row["lve"], lve, rtol=1e-5)
