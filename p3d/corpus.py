@@ -207,9 +207,17 @@ class Corpus:
         return v[:: self.stride] if model_rate else v
 
     def audio(self, clip: Clip | str) -> tuple[np.ndarray, int]:
+        """(mono samples, rate): the channel mean resampled to ``meta["sample_rate"]`` (the talkers' input)."""
         from p3d.io import load_audio
 
         return load_audio(self.wav_path(clip), sr=int(self.meta.get("sample_rate", 16000)))
+
+    def speech_audio(self, clip: Clip | str) -> tuple[np.ndarray, int]:
+        """(channel 0, the file's own rate) for the speech windows (:func:`p3d.audio.speech_windows`
+        resamples it once, as the official front-end; :meth:`audio` would make that a second resampling)."""
+        from p3d.audio import load_speech_audio
+
+        return load_speech_audio(self.wav_path(clip))
 
     def labels(self, clip: Clip | str, model_rate: bool = True) -> dict[str, np.ndarray]:
         """Frame labels (``phoneme``, ``viseme`` int arrays) at ``model_fps`` unless ``model_rate=False``."""

@@ -194,10 +194,10 @@ class TalkerClips:
     def _speech(self, item: _Item, perceptual: Any) -> Any:
         import torch
 
-        from p3d.audio import load_speech_audio, speech_windows
+        from p3d.audio import speech_windows
 
         # the official front-end: the file's channel 0 at its own rate, resampled once (module docstring)
-        samples, rate = load_speech_audio(item.corpus.wav_path(item.clip))
+        samples, rate = item.corpus.speech_audio(item.clip)
         windows = speech_windows(samples, rate, self.fps, n_frames=item.vertices.shape[0])
         if windows.shape[0] < 2:
             raise InputError(f"{item.corpus.wav_path(item.clip)}: {windows.shape[0]} speech window(s) for "

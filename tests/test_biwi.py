@@ -40,6 +40,8 @@ def test_biwi_corpus_official_splits(biwi):
     assert c.vertices("F2_e01").shape == (30, 23370, 3)
     samples, sr = c.audio("F2_e01")
     assert sr == 16000 and samples.shape == (19200,)
+    samples, sr = c.speech_audio("F2_e01")  # the file's own samples, for the critic's front-end
+    assert sr == 44100 and samples.shape == (52920,)
     assert c.templates["F2"].shape == (23370, 3)
 
 
@@ -102,6 +104,7 @@ def test_biwi_train_predict_eval(biwi, tmp_path):
     row = per_clip.iloc[0]
     name = str(row["pred"])
     p = np.load(pred / (name if name.endswith(".npy") else name + ".npy")).reshape(-1, 23370, 3)
-    gt = np.load(biwi / "vertices_npy" / f"{name.split('_condition_')[0].removesuffix('.npy')}.npy").reshape(-1, 23370, 3)
+    gt_stem = name.split("_condition_")[0].removesuffix(".npy")
+    gt = np.load(biwi / "vertices_npy" / f"{gt_stem}.npy").reshape(-1, 23370, 3)
     lve = ((p - gt[: len(p)])[:, BIWI_LIPS] ** 2).sum(-1).max(1).mean()
     np.testing.assert_allclose(row["lve"], lve, rtol=1e-5)
