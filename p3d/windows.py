@@ -213,7 +213,7 @@ class ClipWindows(abc.ABC):
         if self._features is not None:
             fbank = self._features.fbank(self.corpus.wav_path(clip), self.fps)
         else:
-            samples, sr = self.corpus.audio(clip)
+            samples, sr = self.corpus.speech_audio(clip)  # resampled once, as the official front-end
             fbank = clip_fbank(samples, sr, self.fps)
         stream, n_frames = self._load_stream(clip)
         labels: dict[str, np.ndarray] = {}
