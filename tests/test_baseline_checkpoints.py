@@ -1,0 +1,253 @@
+"""Official FaceFormer / SelfTalk / CodeTalker checkpoints: safe reading, the key maps, outputs equal to the
+official forward pass, and ``p3d predict --checkpoint``.
+
+Fixtures have the official key names and structure (``EvelynFan/FaceFormer`` ``faceformer.py``,
+``psyai-net/SelfTalk_release`` ``SelfTalk.py``, ``Doubiiu/CodeTalker`` ``models/stage*.py``), saved the way
+the official code saves them, at tiny sizes: a wav2vec2 with the real CNN strides (50 Hz) but 8 channels,
+hidden 128 (2 heads of 64) and one layer, built from a ``Wav2Vec2Config`` (no download), with the
+transformers-4.x weight-norm names (``weight_g`` / ``weight_v``). The official predictions are re-stated
+below in plain torch following the official code (the whole prefix re-decoded at every step, the
+official mask and PPE constructions), independently of p3d's modules. The full-size key lists are built
+on the ``meta`` device.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from p3d.errors import InputError
+from p3d.models.official_baselines import (
+    VOCASET_TRAIN_SUBJECTS, detect_model, load_official, official_n_frames, read_official_state_dict,
+    wav2vec2_config_from_state_dict,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+HIDDEN = 128
+V = 30  # the tiny corpus' vertex count
+
+
+# ------------------------------------------------------------------------------------ official pieces
+
+def tiny_wav2vec2_config(hidden: int = HIDDEN, large: bool = False):
+    from transformers import Wav2Vec2Config
+
+    kw = dict(feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True) if large else {}
+    return Wav2Vec2Config(hidden_size=hidden, num_hidden_layers=1, num_attention_heads=hidden // 64,
+                          intermediate_size=64, conv_dim=(8,) * 7, num_conv_pos_embeddings=16,
+                          num_conv_pos_embedding_groups=4, **kw)
+
+
+def official_wav2vec2(seed: int, large: bool = False, prefix: str = "audio_encoder."):
+    """(HF Wav2Vec2Model in eval mode, its state dict under ``prefix`` with transformers-4.x names)."""
+    from transformers import Wav2Vec2Model
+
+    torch.manual_seed(seed)
+    model = Wav2Vec2Model(tiny_wav2vec2_config(large=large)).eval()
+    sd = {}
+    for k, v in model.state_dict().items():
+        k = k.replace("parametrizations.weight.original0", "weight_g").replace("parametrizations.weight.original1",
+                                                                             "weight_v")
+        sd[prefix + k] = v.clone()
+    return model, sd
+
+
+def official_audio_features(w2v, audio: np.ndarray, dataset: str, frame_num: int | None = None) -> torch.Tensor:
+    """The official ``Wav2Vec2Model`` subclass (``wav2vec.py``) after ``Wav2Vec2Processor`` normalisation."""
+    x = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)
+    x = torch.from_numpy(x.astype(np.float32))[None]
+    with torch.no_grad():
+        h = w2v.feature_extractor(x).transpose(1, 2)
+        if dataset == "BIWI":
+            if h.shape[1] % 2:
+                h = h[:, :-1]
+        else:
+            n = frame_num if frame_num is not None else int(h.shape[1] / 50.0 * 30)
+            h = F.interpolate(h.transpose(1, 2), size=n, align_corners=True, mode="linear").transpose(1, 2)
+        p = w2v.feature_projection(h)
+        p = p[0] if isinstance(p, tuple) else p
+        return w2v.encoder(p).last_hidden_state
+
+
+def official_biased_mask(n_head: int, max_seq_len: int, period: int) -> torch.Tensor:
+    def slopes(n):
+        start = 2 ** (-2 ** -(math.log2(n) - 3))
+        return [start * start ** i for i in range(n)]
+
+    s = torch.tensor(slopes(n_head))
+    bias = torch.arange(0, max_seq_len, period)[:, None].repeat(1, period).view(-1) // period
+    bias = -torch.flip(bias, dims=[0])
+    alibi = torch.zeros(max_seq_len, max_seq_len)
+    for i in range(max_seq_len):
+        alibi[i, :i + 1] = bias[-(i + 1):]
+    alibi = s[:, None, None] * alibi[None]
+    mask = (torch.triu(torch.ones(max_seq_len, max_seq_len)) == 1).transpose(0, 1)
+    mask = mask.float().masked_fill(mask == 0, float("-inf")).masked_fill(mask == 1, 0.0)
+    return mask[None] + alibi
+
+
+def official_enc_dec_mask(dataset: str, t: int, s: int) -> torch.Tensor:
+    mask = torch.ones(t, s)
+    for i in range(t):
+        if dataset == "BIWI":
+            mask[i, 2 * i:2 * i + 2] = 0
+        else:
+            mask[i, i] = 0
+    return mask == 1
+
+
+def official_ppe(d_model: int, period: int, max_seq_len: int = 600) -> torch.Tensor:
+    pe = torch.zeros(period, d_model)
+    position = torch.arange(0, period, dtype=torch.float).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, d_model, 2).float() * (-math.log(10000.0) / d_model))
+    pe[:, 0::2] = torch.sin(position * div_term)
+    pe[:, 1::2] = torch.cos(position * div_term)
+    return pe[None].repeat(1, max_seq_len // period + 1, 1)
+
+
+def _randomise(module: nn.Module, seed: int, scale: float = 0.2) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {k: (scale * torch.randn(v.shape, generator=g) + (1.0 if k.endswith("norm1.weight") or
+                                                             k.endswith("norm2.weight") or
+                                                             k.endswith("norm3.weight") or
+                                                             k.endswith("norm.weight") else 0.0))
+            for k, v in module.state_dict().items()}
+
+
+# ------------------------------------------------------------------------------------ FaceFormer
+
+FF_DIM = 16
+
+
+def faceformer_state_dict(dataset: str = "vocaset", n_vertices: int = V, n_styles: int = 8, d: int = FF_DIM,
+                          seed: int = 0) -> dict[str, torch.Tensor]:
+    """An official ``Faceformer`` state dict (``faceformer.py`` module names), trained-looking random weights."""
+    period = 25 if dataset == "BIWI" else 30
+    _, sd = official_wav2vec2(seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    layer = nn.TransformerDecoderLayer(d_model=d, nhead=4, dim_feedforward=2 * d, batch_first=True)
+    sd.update({"audio_feature_map.weight": 0.1 * torch.randn(d, HIDDEN, generator=g),
+               "audio_feature_map.bias": 0.1 * torch.randn(d, generator=g),
+               "vertice_map.weight": 0.3 * torch.randn(d, 3 * n_vertices, generator=g),
+               "vertice_map.bias": 0.1 * torch.randn(d, generator=g),
+               "PPE.pe": official_ppe(d, period)})
+    sd.update({f"transformer_decoder.layers.0.{k}": v for k, v in _randomise(layer, seed + 2).items()})
+    sd.update({"vertice_map_r.weight": 0.01 * torch.randn(3 * n_vertices, d, generator=g),
+               "vertice_map_r.bias": 0.01 * torch.randn(3 * n_vertices, generator=g),
+               "obj_vector.weight": torch.randn(d, n_styles, generator=g)})
+    return sd
+
+
+def official_faceformer_predict(sd, audio: np.ndarray, template: torch.Tensor, style: int,
+                                dataset: str = "vocaset") -> torch.Tensor:
+    """``Faceformer.predict``, re-stated: (T, V*3) absolute vertices."""
+    from transformers import Wav2Vec2Model
+
+    d = sd["audio_feature_map.weight"].shape[0]
+    n_styles = sd["obj_vector.weight"].shape[1]
+    w2v = Wav2Vec2Model(tiny_wav2vec2_config()).eval()
+    w2v.load_state_dict({k[len("audio_encoder."):].replace("weight_g", "parametrizations.weight.original0")
+                        .replace("weight_v", "parametrizations.weight.original1"): v
+                         for k, v in sd.items() if k.startswith("audio_encoder.")})
+    layer = nn.TransformerDecoderLayer(d_model=d, nhead=4, dim_feedforward=2 * d, batch_first=True)
+    decoder = nn.TransformerDecoder(layer, num_layers=1).eval()
+    decoder.load_state_dict({k[len("transformer_decoder."):]: v for k, v in sd.items()
+                             if k.startswith("transformer_decoder.")})
+    biased = official_biased_mask(4, 600, 25 if dataset == "BIWI" else 30)
+    with torch.no_grad():
+        hidden = official_audio_features(w2v, audio, dataset)
+        frame_num = hidden.shape[1] // 2 if dataset == "BIWI" else hidden.shape[1]
+        hidden = F.linear(hidden, sd["audio_feature_map.weight"], sd["audio_feature_map.bias"])
+        one_hot = F.one_hot(torch.tensor([style]), n_styles).float()
+        style_emb = F.linear(one_hot, sd["obj_vector.weight"])[:, None]
+        vertice_emb = style_emb
+        for i in range(frame_num):
+            x = vertice_emb + sd["PPE.pe"][:, :vertice_emb.shape[1]]
+            n = x.shape[1]
+            out = decoder(x, hidden, tgt_mask=biased[:, :n, :n], memory_mask=official_enc_dec_mask(dataset, n,
+                                                                                                 hidden.shape[1]))
+            out = F.linear(out, sd["vertice_map_r.weight"], sd["vertice_map_r.bias"])
+            new = F.linear(out[:, -1], sd["vertice_map.weight"], sd["vertice_map.bias"])[:, None] + style_emb
+            vertice_emb = torch.cat([vertice_emb, new], 1)
+    return (out + template.reshape(1, 1, -1))[0]
+
+
+def _audio(seconds: float = 0.7, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(16000 * seconds)) / 16000
+    return (0.3 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t) + 0.02 * rng.standard_normal(t.size)
+            ).astype(np.float32)
+
+
+@pytest.mark.parametrize("dataset", ["vocaset", "BIWI"])
+def test_faceformer_checkpoint_reproduces_the_official_predict(tmp_path, dataset):
+    sd = faceformer_state_dict(dataset)
+    path = tmp_path / "vocaset.pth"
+    torch.save(sd, path)  # main.py: torch.save(model.state_dict(), ...)
+    model = load_official(path, "faceformer", dataset=dataset)
+    assert model.config.period_frames == (25 if dataset == "BIWI" else 30)
+    assert model.config.audio.features_per_frame == (2 if dataset == "BIWI" else 1)
+    audio = _audio()
+    template = torch.randn(V, 3, generator=torch.Generator().manual_seed(5))
+    expected = official_faceformer_predict(sd, audio, template, style=3, dataset=dataset)
+    n = official_n_frames(model, audio.size)
+    assert n == expected.shape[0]
+    got = model.predict(torch.from_numpy(audio), template, 3, n)
+    assert got.shape == (n, V, 3)
+    motion = (expected.reshape(n, V, 3) - template).abs().max()
+    assert motion > 1e-3  # the test can fail: the weights move the face
+    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+
+
+def test_faceformer_key_map_is_complete_at_full_size():
+    """The official VOCASET model (wav2vec2-base-960h, feature_dim 64, 5023 vertices) on the meta device: every
+    official key maps onto p3d's FaceFormer and every p3d key is filled."""
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    from p3d.models.official_baselines import faceformer_from_official
+
+    with torch.device("meta"):
+        w2v = Wav2Vec2Model(Wav2Vec2Config())  # the defaults are wav2vec2-base's architecture
+        sd = {"audio_encoder." + k.replace("parametrizations.weight.original0", "weight_g")
+              .replace("parametrizations.weight.original1", "weight_v"): v for k, v in w2v.state_dict().items()}
+        layer = nn.TransformerDecoderLayer(d_model=64, nhead=4, dim_feedforward=128, batch_first=True)
+        sd.update({f"transformer_decoder.layers.0.{k}": v for k, v in layer.state_dict().items()})
+        sd.update({"audio_feature_map.weight": torch.empty(64, 768), "audio_feature_map.bias": torch.empty(64),
+                   "vertice_map.weight": torch.empty(64, 15069), "vertice_map.bias": torch.empty(64),
+                   "vertice_map_r.weight": torch.empty(15069, 64), "vertice_map_r.bias": torch.empty(15069),
+                   "obj_vector.weight": torch.empty(64, 8)})
+    sd["PPE.pe"] = official_ppe(64, 30)
+    assert len(sd) == 237  # 211 wav2vec2-base tensors + 26 FaceFormer ones (PPE.pe included)
+    cfg = wav2vec2_config_from_state_dict(sd)
+    assert (cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["feat_extract_norm"],
+            cfg["conv_bias"]) == (768, 12, 12, "group", False)
+    with torch.device("meta"):
+        model = faceformer_from_official(sd, source="vocaset.pth")
+    assert model.n_vertices == 5023 and model.n_styles == 8 and model.config.period_frames == 30
+
+
+def test_faceformer_wrong_or_unsafe_files_are_refused(tmp_path):
+    sd = faceformer_state_dict()
+    bad = dict(sd)
+    bad["extra.weight"] = torch.zeros(2)
+    torch.save(bad, tmp_path / "extra.pth")
+    with pytest.raises(InputError, match="unexpected.*extra.weight"):
+        load_official(tmp_path / "extra.pth", "faceformer")
+    del bad["extra.weight"], bad["obj_vector.weight"]
+    torch.save(bad, tmp_path / "nostyle.pth")
+    with pytest.raises(InputError, match="not an official"):
+        load_official(tmp_path / "nostyle.pth", "faceformer")
+    torch.save(sd, tmp_path / "ff.pth")
+    with pytest.raises(InputError, match="faceformer checkpoint, not selftalk"):
+        load_official(tmp_path / "ff.pth", "selftalk")
+    torch.save({"state_dict": sd, "opt": argparse.Namespace(lr=1e-4)}, tmp_path / "ns.pth")
+    assert detect_model(read_official_state_dict(tmp_path / "ns.pth")) == "faceformer"
+    torch.save({"state_dict": sd, "fn": F.relu}, tmp_path / "evil.pth")
+    with pytest.raises(InputError, match="refused"):
+        read_official_state_dict(tmp_path / "evil.pth")
