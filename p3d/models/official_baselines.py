@@ -226,8 +226,9 @@ def _period_from_ppe(pe: torch.Tensor, d_model: int, source: str) -> int:
     length = int(pe.shape[1])
     for period in range(1, 601):
         if period * (600 // period + 1) == length:
-            table = periodic_encoding(length, d_model, period)
-            if torch.allclose(pe[0].float(), table, atol=1e-5):
+            with torch.device("cpu"):
+                table = periodic_encoding(length, d_model, period)
+            if torch.allclose(pe[0].float().cpu(), table, atol=1e-5):
                 return period
     raise InputError(f"{source}: PPE.pe {tuple(pe.shape)} is not a periodic positional encoding table")
 
