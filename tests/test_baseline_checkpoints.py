@@ -251,3 +251,97 @@ def test_faceformer_wrong_or_unsafe_files_are_refused(tmp_path):
     torch.save({"state_dict": sd, "fn": F.relu}, tmp_path / "evil.pth")
     with pytest.raises(InputError, match="refused"):
         read_official_state_dict(tmp_path / "evil.pth")
+
+
+# ------------------------------------------------------------------------------------ SelfTalk
+
+ST_DIM = 32
+N_LIP = 6
+
+
+def selftalk_state_dict(dataset: str = "vocaset", n_vertices: int = V, seed: int = 0) -> dict[str, torch.Tensor]:
+    """An official ``SelfTalk`` state dict (``SelfTalk.py`` names; xlsr-style "large" wav2vec2, ASR head)."""
+    from transformers import Wav2Vec2ForCTC
+
+    per_frame = 2 if dataset == "BIWI" else 1
+    _, sd = official_wav2vec2(seed, large=True)
+    torch.manual_seed(seed + 7)
+    asr = Wav2Vec2ForCTC(tiny_wav2vec2_config(large=True))
+    sd.update({"text_encoder." + k: v for k, v in asr.state_dict().items()})
+    g = torch.Generator().manual_seed(seed + 1)
+    layer = nn.TransformerDecoderLayer(d_model=ST_DIM, nhead=4, dim_feedforward=2 * ST_DIM, batch_first=True)
+    transformer = nn.Transformer(d_model=HIDDEN, nhead=8, num_encoder_layers=1, num_decoder_layers=1,
+                                 dim_feedforward=64, batch_first=True)
+    sd.update({"lip_map.weight": 0.1 * torch.randn(HIDDEN, 3 * N_LIP, generator=g),
+               "lip_map.bias": torch.zeros(HIDDEN)})
+    sd.update({f"transformer_decoder.layers.0.{k}": v for k, v in _randomise(layer, seed + 2).items()})
+    sd.update({"audio_feature_map.weight": 0.1 * torch.randn(ST_DIM, per_frame * HIDDEN, generator=g),
+               "audio_feature_map.bias": 0.1 * torch.randn(ST_DIM, generator=g)})
+    sd.update({f"transformer.{k}": v for k, v in _randomise(transformer, seed + 3).items()})
+    sd.update({"vertice_map_r.weight": 0.01 * torch.randn(3 * n_vertices, ST_DIM, generator=g),
+               "vertice_map_r.bias": 0.01 * torch.randn(3 * n_vertices, generator=g),
+               "lm_head.weight": 0.1 * torch.randn(33, HIDDEN, generator=g), "lm_head.bias": torch.zeros(33)})
+    return sd
+
+
+def official_selftalk_predict(sd, audio: np.ndarray, template: torch.Tensor, dataset: str = "vocaset"):
+    """``SelfTalk.predict``'s vertices, re-stated: (T, V*3)."""
+    from transformers import Wav2Vec2Model
+
+    w2v = Wav2Vec2Model(tiny_wav2vec2_config(large=True)).eval()
+    w2v.load_state_dict({k[len("audio_encoder."):].replace("weight_g", "parametrizations.weight.original0")
+                        .replace("weight_v", "parametrizations.weight.original1"): v
+                         for k, v in sd.items() if k.startswith("audio_encoder.")})
+    layer = nn.TransformerDecoderLayer(d_model=ST_DIM, nhead=4, dim_feedforward=2 * ST_DIM, batch_first=True)
+    decoder = nn.TransformerDecoder(layer, num_layers=1).eval()
+    decoder.load_state_dict({k[len("transformer_decoder."):]: v for k, v in sd.items()
+                             if k.startswith("transformer_decoder.")})
+    with torch.no_grad():
+        hidden = official_audio_features(w2v, audio, "BIWI" if dataset == "BIWI" else "vocaset")
+        if dataset == "BIWI":
+            hidden = hidden.reshape(1, hidden.shape[1] // 2, hidden.shape[2] * 2)
+        x = F.linear(hidden, sd["audio_feature_map.weight"], sd["audio_feature_map.bias"])
+        out = F.linear(decoder(x, x), sd["vertice_map_r.weight"], sd["vertice_map_r.bias"])
+    return (out + template.reshape(1, 1, -1))[0]
+
+
+@pytest.mark.parametrize("dataset", ["vocaset", "BIWI"])
+def test_selftalk_checkpoint_reproduces_the_official_predict(tmp_path, dataset, caplog):
+    sd = selftalk_state_dict(dataset)
+    torch.save(sd, tmp_path / "vocaset.pth")
+    model = load_official(tmp_path / "vocaset.pth", "selftalk", dataset=dataset)
+    assert "placeholder" in caplog.text  # 6 lip vertices of a 30-vertex mesh: no known list
+    assert model.config.audio.wav2vec2_config["do_stable_layer_norm"] is True
+    audio = _audio(seed=1)
+    template = torch.randn(V, 3, generator=torch.Generator().manual_seed(6))
+    expected = official_selftalk_predict(sd, audio, template, dataset)
+    n = official_n_frames(model, audio.size)
+    assert n == expected.shape[0]
+    got = model.predict(torch.from_numpy(audio), template, 0, n)
+    motion = (expected.reshape(n, V, 3) - template).abs().max()
+    assert motion > 1e-3
+    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+
+
+def test_selftalk_key_map_is_complete_at_full_size():
+    """The official VOCASET SelfTalk (wav2vec2-large-xlsr-53, feature_dim 512, FLAME lips) on the meta device."""
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC, Wav2Vec2Model
+
+    from p3d.models.official_baselines import selftalk_from_official
+    from p3d.topology import FLAME_LIPS
+
+    large = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+                 feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True, vocab_size=33)
+    with torch.device("meta"):
+        sd = {"audio_encoder." + k: v for k, v in Wav2Vec2Model(Wav2Vec2Config(**large)).state_dict().items()}
+        sd.update({"text_encoder." + k: v for k, v in Wav2Vec2ForCTC(Wav2Vec2Config(**large)).state_dict().items()})
+        layer = nn.TransformerDecoderLayer(d_model=512, nhead=4, dim_feedforward=1024, batch_first=True)
+        sd.update({f"transformer_decoder.layers.0.{k}": v for k, v in layer.state_dict().items()})
+        sd.update({f"transformer.{k}": v for k, v in nn.Transformer(d_model=1024, batch_first=True).state_dict().items()})
+        sd.update({"lip_map.weight": torch.empty(1024, 762), "lip_map.bias": torch.empty(1024),
+                   "audio_feature_map.weight": torch.empty(512, 1024), "audio_feature_map.bias": torch.empty(512),
+                   "vertice_map_r.weight": torch.empty(15069, 512), "vertice_map_r.bias": torch.empty(15069),
+                   "lm_head.weight": torch.empty(33, 1024), "lm_head.bias": torch.empty(33)})
+        model = selftalk_from_official(sd, source="vocaset.pth")
+    assert model.config.lip_indices == tuple(FLAME_LIPS) and model.config.dim == 512
+    assert model.config.audio.wav2vec2_config["num_attention_heads"] == 16
