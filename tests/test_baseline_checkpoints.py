@@ -345,3 +345,209 @@ def test_selftalk_key_map_is_complete_at_full_size():
         model = selftalk_from_official(sd, source="vocaset.pth")
     assert model.config.lip_indices == tuple(FLAME_LIPS) and model.config.dim == 512
     assert model.config.audio.wav2vec2_config["num_attention_heads"] == 16
+
+
+# ------------------------------------------------------------------------------------ CodeTalker
+
+VQ, VQ_HEADS, N_CODES, CODE = 32, 8, 16, 8
+CT_DIM = 32
+
+
+def _official_vq_transformer(prefix: str, g: torch.Generator, n_layers: int = 2) -> dict[str, torch.Tensor]:
+    """``Transformer`` of ``models/lib/base_models.py``: net.{2i} = Residual(Norm(Attention)),
+    net.{2i+1} = Residual(Norm(MLP))."""
+    sd = {}
+    for i in range(n_layers):
+        a, m = f"{prefix}.net.{2 * i}.fn", f"{prefix}.net.{2 * i + 1}.fn"
+        sd.update({f"{a}.norm.weight": 1 + 0.1 * torch.randn(VQ, generator=g), f"{a}.norm.bias": 0.1 * torch.randn(VQ, generator=g),
+                   f"{a}.fn.to_qkv.weight": 0.3 * torch.randn(3 * VQ, VQ, generator=g),
+                   f"{a}.fn.to_out.weight": 0.2 * torch.randn(VQ, VQ, generator=g),
+                   f"{a}.fn.to_out.bias": 0.1 * torch.randn(VQ, generator=g),
+                   f"{m}.norm.weight": 1 + 0.1 * torch.randn(VQ, generator=g), f"{m}.norm.bias": 0.1 * torch.randn(VQ, generator=g),
+                   f"{m}.fn.l1.weight": 0.2 * torch.randn(48, VQ, generator=g), f"{m}.fn.l1.bias": 0.1 * torch.randn(48, generator=g),
+                   f"{m}.fn.l2.weight": 0.2 * torch.randn(VQ, 48, generator=g), f"{m}.fn.l2.bias": 0.1 * torch.randn(VQ, generator=g)})
+    return sd
+
+
+def _official_pe(d: int, max_len: int = 5000) -> torch.Tensor:
+    pe = torch.zeros(max_len, d)
+    position = torch.arange(0, max_len, dtype=torch.float).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, d, 2).float() * (-math.log(10000.0) / d))
+    pe[:, 0::2] = torch.sin(position * div_term)
+    pe[:, 1::2] = torch.cos(position * div_term)
+    return pe.unsqueeze(0).transpose(0, 1)
+
+
+def codetalker_stage1_state_dict(dataset: str = "vocaset", n_vertices: int = V, seed: int = 0):
+    """An official ``VQAutoEncoder`` state dict (``stage1_vocaset.py`` / ``stage1_BIWI.py``)."""
+    g = torch.Generator().manual_seed(seed)
+    n_face = VQ // CODE if dataset == "vocaset" else 2
+    sd = {"encoder.vertice_mapping.0.weight": 0.3 * torch.randn(VQ, 3 * n_vertices, generator=g),
+          "encoder.vertice_mapping.0.bias": 0.1 * torch.randn(VQ, generator=g),
+          "encoder.squasher.0.0.weight": 0.1 * torch.randn(VQ, VQ, 5, generator=g),
+          "encoder.squasher.0.0.bias": 0.1 * torch.randn(VQ, generator=g),
+          "encoder.encoder_linear_embedding.net.weight": 0.2 * torch.randn(VQ, VQ, generator=g),
+          "encoder.encoder_linear_embedding.net.bias": 0.1 * torch.randn(VQ, generator=g),
+          "encoder.encoder_pos_embedding.pe": _official_pe(VQ)}
+    sd.update(_official_vq_transformer("encoder.encoder_transformer", g))
+    if dataset == "BIWI":
+        sd.update({"encoder.encoder_linear_embedding_post.net.weight": 0.2 * torch.randn(n_face * CODE, VQ, generator=g),
+                   "encoder.encoder_linear_embedding_post.net.bias": 0.1 * torch.randn(n_face * CODE, generator=g),
+                   "decoder.decoder_linear_embedding_pre.net.weight": 0.2 * torch.randn(VQ, n_face * CODE, generator=g),
+                   "decoder.decoder_linear_embedding_pre.net.bias": 0.1 * torch.randn(VQ, generator=g)})
+    sd.update({"decoder.expander.0.0.weight": 0.1 * torch.randn(VQ, VQ, 5, generator=g),
+               "decoder.expander.0.0.bias": 0.1 * torch.randn(VQ, generator=g),
+               "decoder.decoder_linear_embedding.net.weight": 0.2 * torch.randn(VQ, VQ, generator=g),
+               "decoder.decoder_linear_embedding.net.bias": 0.1 * torch.randn(VQ, generator=g),
+               "decoder.decoder_pos_embedding.pe": _official_pe(VQ)})
+    sd.update(_official_vq_transformer("decoder.decoder_transformer", g))
+    sd["decoder.vertice_map_reverse.weight"] = 0.01 * torch.randn(3 * n_vertices, VQ, generator=g)
+    if dataset == "vocaset":
+        sd["decoder.vertice_map_reverse.bias"] = 0.01 * torch.randn(3 * n_vertices, generator=g)
+    sd["quantize.embedding.weight"] = torch.randn(N_CODES, CODE, generator=g)
+    return sd
+
+
+def official_vq_stack(sd, part: str, x: torch.Tensor) -> torch.Tensor:
+    """The official encoder (``part="encoder"``, motion (1, T, V*3) -> (1, T, n_face*code)) or decoder
+    (codes (1, T, n_face*code) -> motion)."""
+    p = part + "."
+    if part == "encoder":
+        x = F.leaky_relu(F.linear(x, sd[p + "vertice_mapping.0.weight"], sd[p + "vertice_mapping.0.bias"]), 0.2)
+        conv = "squasher.0.0"
+    else:
+        if p + "decoder_linear_embedding_pre.net.weight" in sd:
+            x = F.linear(x, sd[p + "decoder_linear_embedding_pre.net.weight"], sd[p + "decoder_linear_embedding_pre.net.bias"])
+        conv = "expander.0.0"
+    h = F.conv1d(F.pad(x.transpose(1, 2), (2, 2), mode="replicate"), sd[p + conv + ".weight"], sd[p + conv + ".bias"])
+    h = F.instance_norm(F.leaky_relu(h, 0.2)).transpose(1, 2)
+    h = F.linear(h, sd[f"{p}{part}_linear_embedding.net.weight"], sd[f"{p}{part}_linear_embedding.net.bias"])
+    h = h + sd[f"{p}{part}_pos_embedding.pe"][:h.shape[0]]  # pe[:x.size(0)]: the batch axis
+    for i in range(2):
+        a, m = f"{p}{part}_transformer.net.{2 * i}.fn.", f"{p}{part}_transformer.net.{2 * i + 1}.fn."
+        y = F.layer_norm(h, (VQ,), sd[a + "norm.weight"], sd[a + "norm.bias"], eps=1e-5)
+        q, k, v = (y @ sd[a + "fn.to_qkv.weight"].t()).view(1, -1, 3, VQ_HEADS, VQ // VQ_HEADS).permute(2, 0, 3, 1, 4)
+        attn = torch.softmax(torch.einsum("bhid,bhjd->bhij", q, k) * VQ ** -0.5, dim=-1)
+        out = torch.einsum("bhij,bhjd->bhid", attn, v).transpose(1, 2).reshape(1, -1, VQ)
+        h = h + F.linear(out, sd[a + "fn.to_out.weight"], sd[a + "fn.to_out.bias"])
+        y = F.layer_norm(h, (VQ,), sd[m + "norm.weight"], sd[m + "norm.bias"], eps=1e-5)
+        y = F.linear(y, sd[m + "fn.l1.weight"], sd[m + "fn.l1.bias"])
+        y = 0.5 * y * (1.0 + torch.tanh(math.sqrt(2 / math.pi) * (y + 0.044715 * torch.pow(y, 3))))
+        h = h + F.linear(y, sd[m + "fn.l2.weight"], sd[m + "fn.l2.bias"])
+    if part == "encoder":
+        if p + "encoder_linear_embedding_post.net.weight" in sd:
+            h = F.linear(h, sd[p + "encoder_linear_embedding_post.net.weight"], sd[p + "encoder_linear_embedding_post.net.bias"])
+        return h
+    return F.linear(h, sd[p + "vertice_map_reverse.weight"], sd.get(p + "vertice_map_reverse.bias"))
+
+
+def official_quantize(sd, z: torch.Tensor) -> torch.Tensor:
+    """``VectorQuantizer``: (..., code) -> nearest codebook rows."""
+    e = sd["quantize.embedding.weight"]
+    flat = z.reshape(-1, e.shape[1])
+    d = flat.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1) - 2 * flat @ e.t()
+    return e[d.argmin(1)].view(z.shape)
+
+
+@pytest.mark.parametrize("dataset", ["vocaset", "BIWI"])
+def test_codetalker_stage1_checkpoint_reproduces_the_official_vqvae(tmp_path, dataset):
+    sd = codetalker_stage1_state_dict(dataset)
+    path = tmp_path / f"{dataset}_stage1.pth.tar"
+    torch.save({"state_dict": {"module." + k: v for k, v in sd.items()}, "epoch": 200}, path)  # DDP + save_checkpoint
+    model = load_official(path, "codetalker", dataset=dataset)
+    assert model.stage == "vqvae" and model.config.vq_io_linear == (dataset == "BIWI")
+    motion = 0.01 * torch.randn(1, 9, 3 * V, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        z = official_vq_stack(sd, "encoder", motion)
+        codes = official_quantize(sd, z.view(1, 9, -1, CODE))
+        expected = official_vq_stack(sd, "decoder", codes.view(1, 9, -1))
+        got_z = model.vqvae.encode(motion)
+        got = model.vqvae(motion)[0]
+    torch.testing.assert_close(got_z.reshape(z.shape), z, atol=1e-5, rtol=1e-4)
+    assert expected.abs().max() > 1e-3
+    torch.testing.assert_close(got, expected, atol=1e-5 * float(expected.abs().max()), rtol=1e-4)
+
+
+def codetalker_stage2_state_dict(dataset: str = "vocaset", seed: int = 0) -> dict[str, torch.Tensor]:
+    """An official ``CodeTalker`` (``models/stage2.py``) state dict, its VQ-VAE under ``autoencoder.``."""
+    _, sd = official_wav2vec2(seed)
+    g = torch.Generator().manual_seed(seed + 11)
+    n_face = VQ // CODE if dataset == "vocaset" else 2
+    layer = nn.TransformerDecoderLayer(d_model=CT_DIM, nhead=4, dim_feedforward=2 * CT_DIM, batch_first=True)
+    sd.update({"audio_feature_map.weight": 0.1 * torch.randn(CT_DIM, HIDDEN, generator=g),
+               "audio_feature_map.bias": 0.1 * torch.randn(CT_DIM, generator=g),
+               "vertice_map.weight": 0.3 * torch.randn(CT_DIM, 3 * V, generator=g),
+               "vertice_map.bias": 0.1 * torch.randn(CT_DIM, generator=g),
+               "PPE.pe": official_ppe(CT_DIM, 25 if dataset == "BIWI" else 30)})
+    for i in range(2):
+        sd.update({f"transformer_decoder.layers.{i}.{k}": v for k, v in _randomise(layer, seed + 20 + i).items()})
+    sd.update({"feat_map.weight": 0.5 * torch.randn(n_face * CODE, CT_DIM, generator=g),
+               "learnable_style_emb.weight": torch.randn(8, CT_DIM, generator=g)})
+    sd.update({"autoencoder." + k: v for k, v in codetalker_stage1_state_dict(dataset, seed=seed + 1).items()})
+    return sd
+
+
+def official_codetalker_predict(sd, audio: np.ndarray, template: torch.Tensor, style: int, dataset: str):
+    """``CodeTalker.predict`` (``models/stage2.py``), re-stated: (T, V*3)."""
+    from transformers import Wav2Vec2Model
+
+    vq = {k[len("autoencoder."):]: v for k, v in sd.items() if k.startswith("autoencoder.")}
+    w2v = Wav2Vec2Model(tiny_wav2vec2_config()).eval()
+    w2v.load_state_dict({k[len("audio_encoder."):].replace("weight_g", "parametrizations.weight.original0")
+                        .replace("weight_v", "parametrizations.weight.original1"): v
+                         for k, v in sd.items() if k.startswith("audio_encoder.")})
+    layer = nn.TransformerDecoderLayer(d_model=CT_DIM, nhead=4, dim_feedforward=2 * CT_DIM, batch_first=True)
+    decoder = nn.TransformerDecoder(layer, num_layers=2).eval()
+    decoder.load_state_dict({k[len("transformer_decoder."):]: v for k, v in sd.items()
+                             if k.startswith("transformer_decoder.")})
+    biased = official_biased_mask(4, 600, 25 if dataset == "BIWI" else 30)
+
+    def decode(codes):  # (1, T, n_face * code)
+        return official_vq_stack(vq, "decoder", codes)
+
+    with torch.no_grad():
+        hidden = official_audio_features(w2v, audio, dataset)
+        frame_num = hidden.shape[1] // 2 if dataset == "BIWI" else hidden.shape[1]
+        hidden = F.linear(hidden, sd["audio_feature_map.weight"], sd["audio_feature_map.bias"])
+        style_emb = sd["learnable_style_emb.weight"][style][None, None]
+        vertice_emb = style_emb
+        for i in range(frame_num):
+            x = vertice_emb + sd["PPE.pe"][:, :vertice_emb.shape[1]]
+            n = x.shape[1]
+            feat = decoder(x, hidden, tgt_mask=biased[:, :n, :n],
+                           memory_mask=official_enc_dec_mask(dataset, n, hidden.shape[1]))
+            feat = F.linear(feat, sd["feat_map.weight"])
+            q = official_quantize(vq, feat.reshape(1, n, -1, CODE)).reshape(1, n, -1)
+            if i == 0:
+                out = decode(torch.cat([q, q], dim=1))[:, :1]
+            else:
+                out = decode(q)
+            if i != frame_num - 1:
+                new = F.linear(out[:, -1], sd["vertice_map.weight"], sd["vertice_map.bias"])[:, None] + style_emb
+                vertice_emb = torch.cat([vertice_emb, new], 1)
+        q = official_quantize(vq, feat.reshape(1, n, -1, CODE)).reshape(1, n, -1)
+        return (decode(q) + template.reshape(1, 1, -1))[0]
+
+
+@pytest.mark.parametrize("dataset", ["vocaset", "BIWI"])
+def test_codetalker_stage2_checkpoint_reproduces_the_official_predict(tmp_path, dataset):
+    sd = codetalker_stage2_state_dict(dataset)
+    path = tmp_path / "vocaset_stage2.pth.tar"
+    torch.save({"state_dict": {"module." + k: v for k, v in sd.items()}, "epoch": 100, "optimizer": {"lr": 1e-4}},
+               path)
+    model = load_official(path, "codetalker", dataset=dataset)
+    assert model.stage == "speech"
+    audio = _audio(0.5, seed=2)
+    template = torch.randn(V, 3, generator=torch.Generator().manual_seed(7))
+    expected = official_codetalker_predict(sd, audio, template, 5, dataset)
+    n = official_n_frames(model, audio.size)
+    assert n == expected.shape[0]
+    got = model.predict(torch.from_numpy(audio), template, 5, n)
+    motion = (expected.reshape(n, V, 3) - template).abs().max()
+    assert motion > 1e-3
+    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+    # --stage1: a stage-1 file replaces the stage-2 file's VQ-VAE
+    other = codetalker_stage1_state_dict(dataset, seed=9)
+    torch.save({"state_dict": other}, tmp_path / "stage1.pth.tar")
+    swapped = load_official(path, "codetalker", dataset=dataset, stage1=tmp_path / "stage1.pth.tar")
+    assert torch.equal(swapped.vqvae.quantizer.codebook.weight, other["quantize.embedding.weight"])

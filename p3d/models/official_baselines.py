@@ -326,6 +326,128 @@ def selftalk_from_official(sd: StateDict, dataset: str | None = None, source: st
     return model.eval()
 
 
+_VQ_BLOCK = re.compile(r"(encoder|decoder)_transformer\.net\.(\d+)\.fn\.(norm|fn)\.(.+)$")
+_VQ_RENAMES = {"vertice_mapping.0.": "inp.0.", "squasher.0.0.": "conv.net.0.", "expander.0.0.": "conv.net.0.",
+               "encoder_linear_embedding.net.": "embed.", "decoder_linear_embedding.net.": "embed.",
+               "encoder_linear_embedding_post.net.": "out.", "decoder_linear_embedding_pre.net.": "inp.",
+               "vertice_map_reverse.": "out."}
+
+
+def _vq_key(key: str) -> str | None:
+    """An official stage-1 key (``encoder.*``, ``decoder.*``, ``quantize.*``) -> p3d's under ``vqvae.``;
+    None for the positional tables (folded separately)."""
+    if key == "quantize.embedding.weight":
+        return "vqvae.quantizer.codebook.weight"
+    part, _, rest = key.partition(".")
+    if part not in ("encoder", "decoder") or rest.endswith("_pos_embedding.pe"):
+        return None
+    if m := _VQ_BLOCK.match(rest):
+        index, kind, tail = int(m.group(2)), m.group(3), m.group(4)
+        if kind == "norm":
+            return f"vqvae.{part}.blocks.{index // 2}.norm{1 + index % 2}.{tail}"
+        sub = "attn" if index % 2 == 0 else "mlp"
+        return f"vqvae.{part}.blocks.{index // 2}.{sub}.{tail}"
+    for src, dst in _VQ_RENAMES.items():
+        if rest.startswith(src):
+            return f"vqvae.{part}.{dst}{rest[len(src):]}"
+    return f"vqvae.{part}.{rest}"
+
+
+def codetalker_config_from_official(sd: StateDict, dataset: str | None = None, prefix: str = "") -> Any:
+    """The p3d :class:`~p3d.models.codetalker.CodeTalkerConfig` of an official CodeTalker state dict (stage 2,
+    or stage 1 alone with ``prefix=""``; the stage-2 file's VQ-VAE is under ``autoencoder.``)."""
+    from p3d.models.codetalker import CodeTalkerConfig
+
+    vq = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    if "encoder.vertice_mapping.0.weight" not in vq or "quantize.embedding.weight" not in vq:
+        raise InputError("checkpoint: no official CodeTalker VQ-VAE (encoder.vertice_mapping.0.weight, "
+                         "quantize.embedding.weight)")
+    vq_dim, in_dim = (int(n) for n in vq["encoder.vertice_mapping.0.weight"].shape)
+    n_codes, code_dim = (int(n) for n in vq["quantize.embedding.weight"].shape)
+    io_linear = "encoder.encoder_linear_embedding_post.net.weight" in vq
+    latent = int(vq["encoder.encoder_linear_embedding_post.net.weight"].shape[0]) if io_linear else vq_dim
+    n_blocks = {int(m.group(2)) for k in vq if (m := _VQ_BLOCK.match(k.partition(".")[2])) and k.startswith("encoder.")}
+    dataset = _dataset(in_dim // 3, dataset)
+    base = CodeTalkerConfig.from_preset("paper")
+    fields: dict[str, Any] = dict(
+        n_vertices=in_dim // 3, fps=25 if dataset == "BIWI" else 30, vq_dim=vq_dim, vq_layers=(max(n_blocks) + 1) // 2,
+        vq_mlp_ratio=int(vq["encoder.encoder_transformer.net.1.fn.fn.l1.weight"].shape[0]) / vq_dim,
+        n_codes=n_codes, code_dim=code_dim, n_face=latent // code_dim, vq_block="official",
+        vq_io_linear=io_linear, vq_out_bias="decoder.vertice_map_reverse.bias" in vq)
+    per_frame = 2 if dataset == "BIWI" else 1
+    if "learnable_style_emb.weight" in sd:
+        dim = int(sd["audio_feature_map.weight"].shape[0])
+        fields.update(dim=dim, n_styles=int(sd["learnable_style_emb.weight"].shape[0]),
+                      layers=1 + max(int(k.split(".")[2]) for k in sd if k.startswith("transformer_decoder.layers.")),
+                      ffn=int(sd["transformer_decoder.layers.0.linear1.weight"].shape[0]),
+                      audio=_audio_config(sd, "audio_encoder.", per_frame, base.audio))
+    else:  # stage 1 alone: the speech side is not in the file (wav2vec2-base's architecture, random weights)
+        # Wav2Vec2Config() defaults are wav2vec2-base's architecture
+        fields.update(audio=dataclasses.replace(base.audio, wav2vec2_config={}, features_per_frame=per_frame))
+    return dataclasses.replace(base, **fields)
+
+
+def codetalker_from_official(sd: StateDict, dataset: str | None = None, source: str = "checkpoint",
+                             stage1: StateDict | None = None) -> Any:
+    """An official CodeTalker state dict -> p3d :class:`~p3d.models.codetalker.CodeTalker` (eval mode).
+
+    A stage-2 file (``learnable_style_emb``, ``autoencoder.*``) gives the whole model in stage "speech";
+    ``stage1`` (a stage-1 state dict) replaces its VQ-VAE. A stage-1 file alone fills ``vqvae.`` only
+    (stage "vqvae"; the speech side keeps its fresh initialisation, with wav2vec2-base's architecture).
+    """
+    from p3d.models.codetalker import CodeTalker
+
+    stage2 = "learnable_style_emb.weight" in sd
+    if stage1 is not None and not stage2:
+        raise InputError(f"{source}: --stage1 goes with a stage-2 CodeTalker checkpoint")
+    vq_sd = stage1 if stage1 is not None else ({k[len("autoencoder."):]: v for k, v in sd.items()
+                                                if k.startswith("autoencoder.")} if stage2 else sd)
+    config = codetalker_config_from_official({**sd, **{"autoencoder." + k: v for k, v in vq_sd.items()}}
+                                             if stage2 else vq_sd, dataset, "autoencoder." if stage2 else "")
+    if stage2 and "PPE.pe" in sd and _period_from_ppe(sd["PPE.pe"], config.dim, source) != config.fps:
+        raise InputError(f"{source}: its PPE period is not {config.fps} frames (the {config.fps} fps dataset)")
+    model = CodeTalker(config, pretrained=False)
+    own = model.state_dict()
+    target = set(own)
+    mapped: StateDict = {}
+    unmapped: list[str] = []
+    for key, value in vq_sd.items():
+        new = _vq_key(key)
+        if new is None:
+            if not key.endswith("_pos_embedding.pe"):
+                unmapped.append(key)
+            continue
+        if new in target:
+            mapped[new] = value
+        else:
+            unmapped.append(key)
+    for part in ("encoder", "decoder"):  # fold the constant positional row into the embedding bias
+        pe = vq_sd.get(f"{part}.{part}_pos_embedding.pe")
+        bias = f"vqvae.{part}.embed.bias"
+        if pe is not None and bias in mapped:
+            mapped[bias] = mapped[bias] + pe.reshape(pe.shape[0], -1)[0].to(mapped[bias].dtype)
+    if stage2:
+        renames = {"audio_feature_map.": "audio_map.", "vertice_map.": "vertex_map.",
+                   "transformer_decoder.": "decoder.", "feat_map.": "feat_map.", "learnable_style_emb.": "style."}
+        for key, value in sd.items():
+            if key.startswith("autoencoder.") or key == "PPE.pe":
+                continue
+            if key.startswith("audio_encoder."):
+                new = _map_wav2vec2(key[len("audio_encoder."):], target, "audio_encoder.model.")
+            else:
+                new = next((dst + key[len(src):] for src, dst in renames.items() if key.startswith(src)), key)
+            if new in target:
+                mapped[new] = value
+            else:
+                unmapped.append(key)
+        mapped["stage_index"] = torch.tensor(1)
+    else:
+        mapped.update({k: v for k, v in own.items() if not k.startswith("vqvae.")})
+        mapped["stage_index"] = torch.tensor(0)
+    _fill(model, mapped, source, unmapped)
+    return model.eval()
+
+
 def load_official(path: str | os.PathLike[str], model: str | None = None, dataset: str | None = None,
                   stage1: str | os.PathLike[str] | None = None) -> Any:
     """Read an official checkpoint and return the p3d model holding its weights (eval mode).
@@ -343,8 +465,6 @@ def load_official(path: str | os.PathLike[str], model: str | None = None, datase
         return faceformer_from_official(sd, dataset, source)
     if found == "selftalk":
         return selftalk_from_official(sd, dataset, source)
-    from p3d.models.codetalker_official import codetalker_from_official
-
     stage1_sd = read_official_state_dict(stage1) if stage1 is not None else None
     return codetalker_from_official(sd, dataset, source, stage1_sd)
 
@@ -367,5 +487,5 @@ def _audio_encoder(model: Any) -> Any:
 
 
 __all__ = ["BIWI_TRAIN_SUBJECTS", "VOCASET_TRAIN_SUBJECTS", "default_styles", "detect_model",
-           "faceformer_from_official", "load_official", "official_n_frames", "read_official_state_dict",
+           "codetalker_config_from_official", "codetalker_from_official", "faceformer_from_official", "load_official", "official_n_frames", "read_official_state_dict",
            "selftalk_from_official", "wav2vec2_config_from_state_dict"]
