@@ -551,3 +551,44 @@ def test_codetalker_stage2_checkpoint_reproduces_the_official_predict(tmp_path, 
     torch.save({"state_dict": other}, tmp_path / "stage1.pth.tar")
     swapped = load_official(path, "codetalker", dataset=dataset, stage1=tmp_path / "stage1.pth.tar")
     assert torch.equal(swapped.vqvae.quantizer.codebook.weight, other["quantize.embedding.weight"])
+
+
+def test_codetalker_key_map_is_complete_at_full_size():
+    """The official VOCASET stage-2 model (wav2vec2-base, feature_dim 1024, 6 decoder layers; VQ-VAE 1024 wide,
+    6 layers, 16 x 64 codes, 256 entries, 5023 vertices) on the meta device."""
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    from p3d.models.official_baselines import codetalker_from_official
+
+    h, inter, n_vertices = 1024, 1536, 5023
+    shapes = {"encoder.vertice_mapping.0.weight": (h, 3 * n_vertices), "encoder.vertice_mapping.0.bias": (h,),
+              "encoder.squasher.0.0.weight": (h, h, 5), "encoder.squasher.0.0.bias": (h,),
+              "decoder.expander.0.0.weight": (h, h, 5), "decoder.expander.0.0.bias": (h,),
+              "decoder.vertice_map_reverse.weight": (3 * n_vertices, h), "decoder.vertice_map_reverse.bias": (3 * n_vertices,),
+              "quantize.embedding.weight": (256, 64)}
+    for part in ("encoder", "decoder"):
+        shapes.update({f"{part}.{part}_linear_embedding.net.weight": (h, h), f"{part}.{part}_linear_embedding.net.bias": (h,),
+                       f"{part}.{part}_pos_embedding.pe": (5000, 1, h)})
+        for i in range(6):
+            a, m = f"{part}.{part}_transformer.net.{2 * i}.fn", f"{part}.{part}_transformer.net.{2 * i + 1}.fn"
+            shapes.update({f"{a}.norm.weight": (h,), f"{a}.norm.bias": (h,), f"{a}.fn.to_qkv.weight": (3 * h, h),
+                           f"{a}.fn.to_out.weight": (h, h), f"{a}.fn.to_out.bias": (h,), f"{m}.norm.weight": (h,),
+                           f"{m}.norm.bias": (h,), f"{m}.fn.l1.weight": (inter, h), f"{m}.fn.l1.bias": (inter,),
+                           f"{m}.fn.l2.weight": (h, inter), f"{m}.fn.l2.bias": (h,)})
+    shapes = {"autoencoder." + k: v for k, v in shapes.items()}
+    shapes.update({"audio_feature_map.weight": (1024, 768), "audio_feature_map.bias": (1024,),
+                   "vertice_map.weight": (1024, 3 * n_vertices), "vertice_map.bias": (1024,),
+                   "feat_map.weight": (1024, 1024), "learnable_style_emb.weight": (8, 1024)})
+    with torch.device("meta"):
+        sd = {k: torch.empty(v) for k, v in shapes.items()}
+        sd.update({"audio_encoder." + k: v for k, v in Wav2Vec2Model(Wav2Vec2Config()).state_dict().items()})
+        layer = nn.TransformerDecoderLayer(d_model=1024, nhead=4, dim_feedforward=2048, batch_first=True)
+        for i in range(6):
+            sd.update({f"transformer_decoder.layers.{i}.{k}": v for k, v in layer.state_dict().items()})
+    sd["PPE.pe"] = official_ppe(1024, 30)
+    with torch.device("meta"):
+        model = codetalker_from_official(sd, source="vocaset_stage2.pth.tar")
+    c = model.config
+    assert (c.n_vertices, c.vq_dim, c.vq_layers, c.n_face, c.code_dim, c.n_codes, c.layers, c.ffn, c.fps) == \
+        (5023, 1024, 6, 16, 64, 256, 6, 2048, 30)
+    assert (c.vq_block, c.vq_io_linear, c.vq_out_bias) == ("official", False, True)

@@ -381,7 +381,7 @@ class CodeTalker(Talker):
         self.decoder = nn.TransformerDecoder(layer, c.layers)
         self.feat_map = nn.Linear(c.dim, c.latent_dim, bias=False)
         nn.init.zeros_(self.feat_map.weight)
-        self.register_buffer("stage_index", torch.zeros((), dtype=torch.long))
+        self.register_buffer("stage_index", torch.zeros((), dtype=torch.long, device="cpu"))  # readable on meta too
         # The speech-side parameters that may train (the audio encoder may have frozen some, e.g. wav2vec2's CNN).
         self._speech_trainable = {n for n, p in self._speech_parameters() if p.requires_grad}
         self.set_stage("vqvae")
