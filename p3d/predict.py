@@ -1,6 +1,15 @@
-"""``p3d predict``: a trained talker's predictions for a split, in the official file layout, ready for ``p3d eval``.
+"""``p3d predict``: a talker's predictions for a split, in the official file layout, ready for ``p3d eval``.
 
     p3d predict --run RUN_DIR --split test --out DIR [--data DIR[,DIR]] [--device auto|cpu|cuda]
+    p3d predict --checkpoint vocaset.pth --model faceformer --data VOCASET_DIR --out DIR
+
+``--checkpoint``: an **official released checkpoint** of FaceFormer (``vocaset.pth``, ``biwi.pth``),
+CodeTalker (``vocaset_stage2.pth.tar``, ``biwi_stage2.pth.tar``; ``--stage1`` optionally replaces its
+VQ-VAE) or SelfTalk (``vocaset.pth``, ``BIWI.pth``), read weights-only and loaded into p3d's model by the
+key map of :mod:`p3d.models.official_baselines`. The style conditions are the official training
+subjects (the 8 VOCASET ``FaceTalk_*`` identities, or BIWI's F2 F3 F4 M3 M4 M5) unless ``--styles``
+names them; ``--data`` is required. The frame count follows the official ``predict`` (from the audio:
+``--frames audio``, the default with ``--checkpoint``) or the ground truth (``--frames gt``).
 
 Reads ``RUN_DIR/final.pt`` (``p3d train talker``) and ``RUN_DIR/config.json`` (the style identities, the
 training corpora, the frame rate). For every clip of ``--split`` of the corpora (``--data``; default: the
@@ -53,54 +62,35 @@ def n_frames_of(corpus: Any, clip: Any, n_samples: int, sample_rate: int) -> int
     return max(1, int(n_samples * corpus.model_fps // sample_rate))
 
 
-def predict_split(
-    run: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    *,
-    split: str = "test",
-    data: Sequence[str | os.PathLike[str]] | None = None,
-    device: str = "auto",
-    overwrite: bool = False,
-    progress: bool = True,
-) -> list[Path]:
-    """Write the predictions of every (clip of ``split``, training identity); return their paths."""
-    import numpy as np
-    import torch
-    from tqdm.auto import tqdm
-
-    from p3d.atomic import save_npy
-    from p3d.corpus import Corpus
-    from p3d.io import load_audio
-    from p3d.models import load_model
-    from p3d.talker_data import AUDIO_RATE
-    from p3d.train.representation import resolve_device
-
-    cfg = read_run(run)
-    styles: list[str] = list(cfg["styles"])
-    dev = resolve_device(device)
-    model = load_model(Path(run) / "final.pt", map_location=dev).to(dev).eval()
-    if model.n_styles != len(styles):
-        raise InputError(f"--run {run}: final.pt has {model.n_styles} styles, config.json lists {len(styles)}")
-    roots = [Path(p) for p in (data if data else cfg.get("train_data", []))]
-    if not roots:
-        raise InputError("--data: no corpus given and the run config names none")
-    corpora = [Corpus.open(r) for r in roots]
+def _jobs(corpora: list[Any], split: str, model: Any, fps: float, explicit: bool, source: str) -> list[Any]:
+    """(corpus, clip) pairs of ``split``, checked against the model (vertex count, frame rate)."""
     jobs = []
     for c in corpora:
         if split not in {clip.split for clip in c.clips}:
-            if data:
+            if explicit:
                 raise InputError(f"{c.root}: no clips in split {split!r}")
             log.info("%s has no %r split; skipped", c.root, split)
             continue
         if c.topology.n_vertices != model.n_vertices:
             raise InputError(f"{c.root}: {c.topology.n_vertices} vertices per frame, the model predicts "
                              f"{model.n_vertices}")
-        if abs(c.model_fps - float(cfg.get("fps", c.model_fps))) > 1e-9:
-            raise InputError(f"{c.root}: model frame rate {c.model_fps:g} fps, the run was trained at {cfg['fps']} fps")
+        if abs(c.model_fps - fps) > 1e-9:
+            raise InputError(f"{c.root}: model frame rate {c.model_fps:g} fps, {source} runs at {fps:g} fps")
         jobs.extend((c, clip) for clip in c.select(split))
-    if not jobs:
-        raise InputError(f"split {split!r}: no clips in {', '.join(str(r) for r in roots)}")
-    out = Path(out)
+    return jobs
+
+
+def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path, dev: Any, overwrite: bool,
+                       progress: bool, frames: str = "gt") -> list[Path]:
+    """Predict every (clip, style) pair into ``out/<clip>_condition_<style>.npy``; existing files are kept."""
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+
+    from p3d.atomic import save_npy
+    from p3d.io import load_audio
+    from p3d.talker_data import AUDIO_RATE
+
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     bar = tqdm(total=len(jobs) * len(styles), desc="p3d predict", unit="file", disable=not progress)
@@ -120,7 +110,12 @@ def predict_split(
                 continue
             if audio is None:
                 samples, _ = load_audio(wav, sr=AUDIO_RATE)
-                n_frames = n_frames_of(corpus, clip, samples.size, AUDIO_RATE)
+                if frames == "audio":
+                    from p3d.models.official_baselines import official_n_frames
+
+                    n_frames = official_n_frames(model, samples.size)
+                else:
+                    n_frames = n_frames_of(corpus, clip, samples.size, AUDIO_RATE)
                 audio = torch.from_numpy(samples).to(dev)
             pred = model.predict(audio, template, style, n_frames)
             save_npy(path, pred.detach().cpu().numpy().astype(np.float32))
@@ -128,10 +123,97 @@ def predict_split(
     return written
 
 
+def predict_official(
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    data: Sequence[str | os.PathLike[str]],
+    *,
+    model: str | None = None,
+    split: str = "test",
+    dataset: str | None = None,
+    styles: Sequence[str] | None = None,
+    stage1: str | os.PathLike[str] | None = None,
+    frames: str = "audio",
+    device: str = "auto",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> list[Path]:
+    """Predictions of an official released checkpoint (module docstring) for every (clip, style)."""
+    from p3d.corpus import Corpus
+    from p3d.models.official_baselines import default_styles, load_official
+    from p3d.train.representation import resolve_device
+
+    if frames not in ("audio", "gt"):
+        raise InputError(f"--frames: choose audio or gt, got {frames!r}")
+    if not data:
+        raise InputError("--data: an official checkpoint needs the corpus folder(s) to predict")
+    corpora = [Corpus.open(r) for r in data]  # checked before the (large) checkpoint is read
+    dev = resolve_device(device)
+    talker = load_official(checkpoint, model, dataset=dataset, stage1=stage1).to(dev).eval()
+    names = list(styles) if styles else default_styles(talker)
+    if names is None or len(names) != talker.n_styles:
+        raise InputError(f"--styles: {checkpoint} has {talker.n_styles} style conditions; name them in order "
+                         f"(comma-separated training subjects){f', got {len(names)}' if names else ''}")
+    jobs = _jobs(corpora, split, talker, float(talker.config.fps), True, str(checkpoint))
+    if not jobs:
+        raise InputError(f"split {split!r}: no clips in {', '.join(str(r) for r in data)}")
+    return _write_predictions(talker, list(names), jobs, Path(out), dev, overwrite, progress, frames)
+
+
+def predict_split(
+    run: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    split: str = "test",
+    data: Sequence[str | os.PathLike[str]] | None = None,
+    device: str = "auto",
+    overwrite: bool = False,
+    progress: bool = True,
+    frames: str = "gt",
+) -> list[Path]:
+    """Write the predictions of every (clip of ``split``, training identity); return their paths."""
+    from p3d.corpus import Corpus
+    from p3d.models import load_model
+    from p3d.train.representation import resolve_device
+
+    if frames not in ("audio", "gt"):
+        raise InputError(f"--frames: choose audio or gt, got {frames!r}")
+
+    cfg = read_run(run)
+    styles: list[str] = list(cfg["styles"])
+    dev = resolve_device(device)
+    model = load_model(Path(run) / "final.pt", map_location=dev).to(dev).eval()
+    if model.n_styles != len(styles):
+        raise InputError(f"--run {run}: final.pt has {model.n_styles} styles, config.json lists {len(styles)}")
+    roots = [Path(p) for p in (data if data else cfg.get("train_data", []))]
+    if not roots:
+        raise InputError("--data: no corpus given and the run config names none")
+    corpora = [Corpus.open(r) for r in roots]
+    jobs = _jobs(corpora, split, model, float(cfg.get("fps", corpora[0].model_fps)), bool(data), "the run")
+    if not jobs:
+        raise InputError(f"split {split!r}: no clips in {', '.join(str(r) for r in roots)}")
+    return _write_predictions(model, styles, jobs, Path(out), dev, overwrite, progress, frames)
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("predict", help="predict a split with a trained talker (official file names)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", type=Path, required=True, help="run folder of `p3d train talker` (final.pt, config.json)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", type=Path, help="run folder of `p3d train talker` (final.pt, config.json)")
+    src.add_argument("--checkpoint", type=Path,
+                     help="an official FaceFormer / CodeTalker (stage 2) / SelfTalk checkpoint, as released")
+    p.add_argument("--model", choices=("faceformer", "codetalker", "selftalk"), default=None,
+                   help="with --checkpoint: the model it holds (checked; default: recognised from its keys)")
+    p.add_argument("--dataset", choices=("vocaset", "BIWI"), default=None,
+                   help="with --checkpoint: the official variant (default: BIWI for 23370 vertices, else vocaset)")
+    p.add_argument("--styles", default=None,
+                   help="with --checkpoint: the style conditions' names in order, comma-separated "
+                        "(default: the official training subjects)")
+    p.add_argument("--stage1", type=Path, default=None,
+                   help="with --checkpoint and CodeTalker: a stage-1 file whose VQ-VAE replaces the stage-2 file's")
+    p.add_argument("--frames", choices=("audio", "gt"), default=None,
+                   help="frame count: from the audio as the official predict (default with --checkpoint) or the "
+                        "ground truth (default with --run)")
     p.add_argument("--split", default="test", help="split to predict (default test)")
     p.add_argument("--out", type=Path, required=True, help="output folder of <clip>_condition_<identity>.npy files")
     p.add_argument("--data", default=None,
@@ -150,7 +232,17 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--threads: expected a positive thread count, got {args.threads}")
     torch.set_num_threads(args.threads)
     data = [p.strip() for p in args.data.split(",") if p.strip()] if args.data else None
-    files = predict_split(args.run, args.out, split=args.split, data=data, device=args.device,
-                          overwrite=args.overwrite, progress=not args.no_progress)
+    if args.checkpoint is not None:
+        styles = [s.strip() for s in args.styles.split(",") if s.strip()] if args.styles else None
+        files = predict_official(args.checkpoint, args.out, data or [], model=args.model, split=args.split,
+                                 dataset=args.dataset, styles=styles, stage1=args.stage1,
+                                 frames=args.frames or "audio", device=args.device, overwrite=args.overwrite,
+                                 progress=not args.no_progress)
+    else:
+        if args.model or args.dataset or args.styles or args.stage1:
+            raise InputError("--model/--dataset/--styles/--stage1 go with --checkpoint (an official checkpoint), "
+                             "not --run")
+        files = predict_split(args.run, args.out, split=args.split, data=data, device=args.device,
+                              overwrite=args.overwrite, progress=not args.no_progress, frames=args.frames or "gt")
     log.info("wrote %d predictions to %s", len(files), args.out)
     return 0

@@ -71,3 +71,30 @@ def test_predict_resumes_and_checks(voca, run, tmp_path):
         predict_split(tmp_path, out, progress=False)
     with pytest.raises(InputError, match="val"):
         predict_split(run, out, split="val", data=[voca], progress=False)
+
+
+def test_predict_official_faceformer_checkpoint(voca, tmp_path):
+    """``p3d predict --checkpoint vocaset.pth --model faceformer``: an official-layout FaceFormer file (tiny
+    sizes) predicts every test sentence once per official training subject, length from the audio."""
+    from test_baseline_checkpoints import faceformer_state_dict
+
+    from p3d.models.official_baselines import VOCASET_TRAIN_SUBJECTS
+
+    ckpt = tmp_path / "vocaset.pth"
+    torch.save(faceformer_state_dict(), ckpt)
+    pred = tmp_path / "pred"
+    assert main(["predict", "--checkpoint", str(ckpt), "--model", "faceformer", "--data", str(voca),
+                 "--out", str(pred), "--device", "cpu", "--no-progress"]) == 0
+    names = sorted(p.name for p in pred.glob("*.npy"))
+    assert names == sorted(f"test00_sentence{k:02d}_condition_{s}.npy" for k in (1, 2) for s in VOCASET_TRAIN_SUBJECTS)
+    arr = np.load(pred / names[0], allow_pickle=False)
+    assert arr.dtype == np.float32 and arr.ndim == 3 and arr.shape[1:] == (30, 3) and 15 <= arr.shape[0] <= 18
+    other = np.load(pred / names[1], allow_pickle=False)
+    assert not np.allclose(arr, other)  # another style condition, another prediction
+    # wrong model name, missing --data, --styles of the wrong length: one-line errors (exit 2)
+    assert main(["predict", "--checkpoint", str(ckpt), "--model", "selftalk", "--data", str(voca),
+                 "--out", str(pred)]) == 2
+    assert main(["predict", "--checkpoint", str(ckpt), "--out", str(pred)]) == 2
+    assert main(["predict", "--checkpoint", str(ckpt), "--data", str(voca), "--styles", "a,b", "--out",
+                 str(pred)]) == 2
+    assert main(["predict", "--run", str(tmp_path), "--model", "faceformer", "--out", str(pred)]) == 2

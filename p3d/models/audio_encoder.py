@@ -8,8 +8,19 @@ Both follow :class:`p3d.models.talker.AudioEncoder`: ``encoder(audio, n_frames)`
   (``wav2vec2_path``; nothing is downloaded). As FaceFormer's own ``wav2vec.py`` does for VOCASET,
   the CNN feature extractor's 50 Hz output is linearly interpolated (``align_corners=True``) to
   exactly ``n_frames`` *before* the feature projection and the transformer, so the transformer runs
-  at the motion rate; the waveform is first normalised per utterance (zero mean, unit variance, as
-  ``Wav2Vec2Processor`` with ``do_normalize``). The CNN feature extractor is frozen
+  at the motion rate; the waveform is first normalised per utterance as ``Wav2Vec2Processor`` with
+  ``do_normalize`` (zero mean, ``/ sqrt(var + 1e-7)`` with the population variance).
+  **Two features per frame** (``features_per_frame=2``, the official BIWI setting of FaceFormer,
+  CodeTalker and SelfTalk at 25 fps): no interpolation; the transformer runs on the 50 Hz features
+  (an odd last one dropped, as the official code) and frame t gets features 2t and 2t+1 concatenated,
+  so the output is (B, n_frames, 2 * hidden_size). When the audio gives fewer than ``2 * n_frames``
+  features the last pair is repeated (the official code shortens the sequence instead); extra
+  features are cut after the transformer (the official ``predict``; its training pass cuts them
+  before the transformer).
+  **Architecture without a folder** (``wav2vec2_config``): a ``transformers.Wav2Vec2Config`` as a
+  dict, used when the weights come from a checkpoint (``pretrained=False``), e.g. an official
+  baseline checkpoint whose state dict holds the wav2vec2 weights
+  (:mod:`p3d.models.official_baselines` infers it from the tensor shapes). The CNN feature extractor is frozen
   (``freeze_feature_extractor``, FaceFormer's ``_freeze_parameters``); the transformer is fine-tuned.
   In training, SpecAugment-style time masking with the checkpoint's ``mask_time_prob`` /
   ``mask_time_length`` (0.05 / 10 for base-960h) is applied as the official subclass does, but drawn
@@ -55,6 +66,10 @@ class AudioEncoderConfig(PresetConfig):
         dim: output feature width. ``wav2vec2``: None means the checkpoint's ``hidden_size`` (768
             for base); a different value is refused. ``mel``: the conv/transformer width.
         wav2vec2_path: local folder with ``config.json`` and weights (``save_pretrained`` layout).
+        wav2vec2_config: ``Wav2Vec2Config`` fields (a dict) to build the architecture without a
+            folder when the weights come from a checkpoint (``pretrained=False``).
+        features_per_frame: 1: wav2vec2's 50 Hz features interpolated to the frame count (official
+            VOCASET); 2: two consecutive 50 Hz features per frame, concatenated (official BIWI).
         freeze_feature_extractor: wav2vec2's CNN is not trained (FaceFormer).
         spec_augment: time masking of the projected features in training (wav2vec2 only).
         n_mels, n_fft, hop: mel front end (80 bins, 400 samples = 25 ms window, 160 = 10 ms hop).
@@ -65,6 +80,8 @@ class AudioEncoderConfig(PresetConfig):
     kind: str = "wav2vec2"
     dim: int | None = None
     wav2vec2_path: str | None = None
+    wav2vec2_config: dict[str, Any] | None = None
+    features_per_frame: int = 1
     freeze_feature_extractor: bool = True
     spec_augment: bool = True
     n_mels: int = 80
@@ -79,6 +96,9 @@ class AudioEncoderConfig(PresetConfig):
             raise InputError(f"audio encoder: unknown kind {self.kind!r} (choose mel or wav2vec2)")
         if self.kind == "mel" and not (isinstance(self.dim, int) and self.dim > 0):
             raise InputError(f"audio encoder: the mel encoder needs a positive dim, got {self.dim!r}")
+        if self.features_per_frame not in (1, 2) or (self.kind == "mel" and self.features_per_frame != 1):
+            raise InputError(f"audio encoder: features_per_frame {self.features_per_frame!r} is not supported "
+                             f"(1, or 2 with wav2vec2)")
 
     @staticmethod
     def presets() -> dict[str, AudioEncoderConfig]:
@@ -92,6 +112,8 @@ class AudioEncoderConfig(PresetConfig):
     def from_dict(cls, d: dict[str, Any]) -> AudioEncoderConfig:
         d = dict(d)
         d["dilations"] = tuple(d.get("dilations", (1, 2, 4)))
+        if d.get("wav2vec2_config") is not None:
+            d["wav2vec2_config"] = dict(d["wav2vec2_config"])
         return cls(**d)
 
 
@@ -198,25 +220,42 @@ class Wav2Vec2Encoder(nn.Module):
     def __init__(self, config: AudioEncoderConfig, pretrained: bool = True) -> None:
         super().__init__()
         self.config = config
-        self.model = load_wav2vec2(config.wav2vec2_path, pretrained=pretrained)
+        if config.wav2vec2_config is not None and not pretrained:
+            from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+            self.model = Wav2Vec2Model(Wav2Vec2Config(**config.wav2vec2_config))
+        else:
+            self.model = load_wav2vec2(config.wav2vec2_path, pretrained=pretrained)
         hidden = int(self.model.config.hidden_size)
         if config.dim is not None and config.dim != hidden:
             raise InputError(f"audio encoder: dim {config.dim} != the wav2vec2 hidden size {hidden} of "
                              f"{config.wav2vec2_path} (leave dim unset)")
-        self.dim = hidden
+        self.hidden_size = hidden
+        self.dim = hidden * config.features_per_frame
         if config.freeze_feature_extractor:
             self.model.feature_extractor.requires_grad_(False)
 
+    def n_features(self, n_samples: int) -> int:
+        """wav2vec2's CNN feature count (50 Hz) for ``n_samples`` samples."""
+        return int(self.model._get_feat_extract_output_lengths(torch.tensor(int(n_samples))))
+
     def forward(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """(B, S) 16 kHz -> (B, n_frames, hidden_size)."""
+        """(B, S) 16 kHz -> (B, n_frames, dim) (``dim = features_per_frame * hidden_size``)."""
         audio = _check_audio(audio, 400)
-        audio = (audio - audio.mean(dim=1, keepdim=True)) / torch.sqrt(audio.var(dim=1, keepdim=True) + 1e-7)
+        # Wav2Vec2Processor's zero_mean_unit_var_norm: population variance, eps 1e-7
+        audio = (audio - audio.mean(dim=1, keepdim=True)) / torch.sqrt(
+            audio.var(dim=1, keepdim=True, unbiased=False) + 1e-7)
         if self.config.freeze_feature_extractor:
             with torch.no_grad():
                 feats = self.model.feature_extractor(audio)
         else:
             feats = self.model.feature_extractor(audio)
-        feats = linear_interpolation(feats.transpose(1, 2), n_frames)  # 50 Hz -> motion rate
+        feats = feats.transpose(1, 2)
+        per_frame = self.config.features_per_frame
+        if per_frame == 1:
+            feats = linear_interpolation(feats, n_frames)  # 50 Hz -> motion rate
+        elif feats.shape[1] >= per_frame:
+            feats = feats[:, : feats.shape[1] - feats.shape[1] % per_frame]  # the official odd-frame cut
         hidden = _project(self.model.feature_projection, feats)
         cfg = self.model.config
         if self.training and self.config.spec_augment and getattr(cfg, "apply_spec_augment", False) \
@@ -224,7 +263,15 @@ class Wav2Vec2Encoder(nn.Module):
             mask = time_mask_indices(hidden.shape[0], hidden.shape[1], cfg.mask_time_prob, cfg.mask_time_length,
                                      device=hidden.device)
             hidden = torch.where(mask[..., None], self.model.masked_spec_embed.to(hidden.dtype), hidden)
-        return self.model.encoder(hidden).last_hidden_state
+        out = self.model.encoder(hidden).last_hidden_state
+        if per_frame == 1:
+            return out
+        need = per_frame * n_frames
+        if out.shape[1] < need:  # repeat the last pair (the official code would shorten the clip)
+            last = out[:, -per_frame:] if out.shape[1] >= per_frame else out[:, -1:].expand(-1, per_frame, -1)
+            reps = -(-(need - out.shape[1]) // per_frame)
+            out = torch.cat([out, last.repeat(1, reps, 1)], dim=1)
+        return out[:, :need].reshape(out.shape[0], n_frames, per_frame * out.shape[2])
 
 
 def load_wav2vec2(path: str | os.PathLike[str] | None, pretrained: bool = True) -> nn.Module:

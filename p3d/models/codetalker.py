@@ -78,6 +78,19 @@ froze itself, e.g. wav2vec2's CNN).
 - a one-frame sequence through the conv blocks is duplicated to two frames and the first output kept (InstanceNorm
   needs two frames); the official code does this only for the first autoregressive step.
 
+**Official VQ-VAE layers** (``vq_block="official"``, ``vq_io_linear``, ``vq_out_bias``; set by the ``paper``
+preset, needed to load the released checkpoints, :mod:`p3d.models.official_baselines`). With
+``vq_block="official"`` the VQ-VAE transformer layers are CodeTalker's own (:class:`OfficialVQBlock`: pre-norm,
+LayerNorm eps 1e-5, bias-free fused ``to_qkv``, attention scale ``1/sqrt(vq_dim)`` (the full width, not the
+head width), the tanh approximation of GELU). ``vq_io_linear=False`` is the official VOCASET VQ-VAE: no linear
+layer between the encoder's transformer and the codes, nor between the codes and the decoder's convolution
+(needs ``vq_dim == n_face * code_dim``, 16 x 64 = 1024); the official BIWI VQ-VAE has them
+(``encoder_linear_embedding_post``, ``decoder_linear_embedding_pre``, p3d's default). ``vq_out_bias=True``: the
+decoder's output layer has a bias (official VOCASET; BIWI has none). The official ``PositionalEncoding`` constant
+(above) is folded into ``embed.bias`` when an official checkpoint is loaded. Speech stage with
+``audio.features_per_frame = 2`` (official BIWI, 25 fps): the decoder's memory holds two 50 Hz features per
+frame and frame t attends to features 2t and 2t+1.
+
 **NOT FOUND** in the official code or the paper: CPU-scale sizes (the ``cpu`` / ``smoke`` presets are ours);
 CodeTalker's settings when trained with the perceptual loss (paper-digest §4: only the FaceFormer integration
 is public).
@@ -127,6 +140,10 @@ class CodeTalkerConfig(PresetConfig):
         motion_weight, reg_weight: stage-2 loss weights (1.0, 1.0).
         teacher_forcing: stage-2 training input (official: True).
         dropout: dropout of the positional encodings and of the decoder layers (PyTorch / official 0.1).
+        vq_block: ``"p3d"`` (:class:`p3d.models.transformer.Block`) or ``"official"`` (:class:`OfficialVQBlock`).
+        vq_io_linear: a linear layer between the VQ-VAE transformers and the codes (official BIWI, p3d);
+            False: none (official VOCASET; ``vq_dim`` must equal ``n_face * code_dim``).
+        vq_out_bias: bias of the VQ decoder's output layer (official VOCASET: True).
     """
 
     n_vertices: int = 5023
@@ -151,8 +168,16 @@ class CodeTalkerConfig(PresetConfig):
     reg_weight: float = 1.0
     teacher_forcing: bool = True
     dropout: float = 0.1
+    vq_block: str = "p3d"
+    vq_io_linear: bool = True
+    vq_out_bias: bool = False
 
     def __post_init__(self) -> None:
+        if self.vq_block not in ("p3d", "official"):
+            raise InputError(f"CodeTalkerConfig.vq_block: choose p3d or official, got {self.vq_block!r}")
+        if not self.vq_io_linear and self.vq_dim != self.n_face * self.code_dim:
+            raise InputError(f"CodeTalkerConfig: vq_io_linear=False needs vq_dim ({self.vq_dim}) == n_face * code_dim "
+                             f"({self.n_face * self.code_dim})")
         for name in ("n_vertices", "n_styles", "fps", "vq_dim", "vq_layers", "vq_heads", "n_codes", "code_dim",
                      "n_face", "dim", "layers", "heads", "ffn"):
             value = getattr(self, name)
@@ -173,7 +198,8 @@ class CodeTalkerConfig(PresetConfig):
     def presets() -> dict[str, CodeTalkerConfig]:
         return {
             # Official VOCASET settings; set audio.wav2vec2_path to a local wav2vec2-base-960h folder.
-            "paper": CodeTalkerConfig(audio=AudioEncoderConfig.from_preset("paper")),
+            "paper": CodeTalkerConfig(audio=AudioEncoderConfig.from_preset("paper"), vq_block="official",
+                                      vq_io_linear=False, vq_out_bias=True),
             # Ours: the synthetic corpus' base face (468 vertices), small widths, same structure.
             "cpu": CodeTalkerConfig(n_vertices=468, audio=AudioEncoderConfig.from_preset("cpu"), vq_dim=128,
                                     vq_layers=2, vq_heads=4, code_dim=16, n_face=4, dim=64, layers=2, heads=4,
@@ -248,6 +274,31 @@ class TemporalConv(nn.Module):
         return self.net(x.transpose(1, 2)).transpose(1, 2)[:, :n]
 
 
+class OfficialVQBlock(nn.Module):
+    """CodeTalker's VQ-VAE transformer layer (``models/lib/base_models.py``): ``x + Attn(LN x)``, then
+    ``x + MLP(LN x)``; LayerNorm eps 1e-5, bias-free fused ``to_qkv`` (q, k, v blocks, each heads x head_dim),
+    logits scaled by ``1/sqrt(dim)`` (the full width), ``to_out`` with bias, MLP ``l1 -> tanh-GELU -> l2``."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim, eps=1e-5)
+        self.attn = nn.Module()
+        self.attn.to_qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.attn.to_out = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-5)
+        self.mlp = nn.Module()
+        self.mlp.l1 = nn.Linear(dim, int(dim * mlp_ratio))
+        self.mlp.l2 = nn.Linear(int(dim * mlp_ratio), dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = self.attn.to_qkv(self.norm1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v, scale=d ** -0.5)
+        x = x + self.attn.to_out(out.transpose(1, 2).reshape(b, n, d))
+        return x + self.mlp.l2(F.gelu(self.mlp.l1(self.norm2(x)), approximate="tanh"))
+
+
 class MotionTransformer(nn.Module):
     """``Linear(in -> H)`` [-> LeakyReLU] -> :class:`TemporalConv` -> ``Linear(H, H)`` -> dropout ->
     ``[Block] x L`` -> ``Linear(H -> out)``: the shared skeleton of the VQ-VAE encoder and decoder."""
@@ -255,13 +306,17 @@ class MotionTransformer(nn.Module):
     def __init__(self, c: CodeTalkerConfig, d_in: int, d_out: int, activate_input: bool, out_bias: bool) -> None:
         super().__init__()
         h = c.vq_dim
-        self.inp = nn.Sequential(nn.Linear(d_in, h), nn.LeakyReLU(c.leaky_slope)) if activate_input \
-            else nn.Linear(d_in, h)
+        if activate_input:
+            self.inp = nn.Sequential(nn.Linear(d_in, h), nn.LeakyReLU(c.leaky_slope))
+        else:
+            self.inp = nn.Linear(d_in, h) if c.vq_io_linear else nn.Identity()
         self.conv = TemporalConv(h, c.leaky_slope)
         self.embed = nn.Linear(h, h)
         self.dropout = nn.Dropout(c.dropout)
-        self.blocks = nn.Sequential(*(Block(h, c.vq_heads, c.vq_mlp_ratio) for _ in range(c.vq_layers)))
-        self.out = nn.Linear(h, d_out, bias=out_bias)
+        block = OfficialVQBlock if c.vq_block == "official" else Block
+        self.blocks = nn.Sequential(*(block(h, c.vq_heads, c.vq_mlp_ratio) for _ in range(c.vq_layers)))
+        self.out = nn.Linear(h, d_out, bias=out_bias) if (activate_input is False or c.vq_io_linear) \
+            else nn.Identity()
 
     def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         """(B, T, d_in) -> (B, T, d_out), or (B, 1, d_out) for the last frame only (the same values)."""
@@ -277,7 +332,8 @@ class MotionVQVAE(nn.Module):
         self.config = c
         self.encoder = MotionTransformer(c, 3 * c.n_vertices, c.latent_dim, activate_input=True, out_bias=True)
         self.quantizer = VectorQuantizer(c.n_codes, c.code_dim, c.beta)
-        self.decoder = MotionTransformer(c, c.latent_dim, 3 * c.n_vertices, activate_input=False, out_bias=False)
+        self.decoder = MotionTransformer(c, c.latent_dim, 3 * c.n_vertices, activate_input=False,
+                                         out_bias=c.vq_out_bias)
 
     def encode(self, motion: torch.Tensor) -> torch.Tensor:
         """(B, T, V*3) -> continuous latents z (B, T, n_face, code_dim)."""
@@ -316,7 +372,8 @@ class CodeTalker(Talker):
         c = self.config = config
         self.vqvae = MotionVQVAE(c)
         self.audio_encoder = build_audio_encoder(c.audio, pretrained=pretrained)
-        self.audio_map = nn.Linear(int(self.audio_encoder.dim), c.dim)
+        self.per_frame = c.audio.features_per_frame
+        self.audio_map = nn.Linear(int(self.audio_encoder.dim) // self.per_frame, c.dim)
         self.vertex_map = nn.Linear(3 * c.n_vertices, c.dim)
         self.style = nn.Embedding(c.n_styles, c.dim)
         self.ppe_dropout = nn.Dropout(c.dropout)
@@ -324,7 +381,7 @@ class CodeTalker(Talker):
         self.decoder = nn.TransformerDecoder(layer, c.layers)
         self.feat_map = nn.Linear(c.dim, c.latent_dim, bias=False)
         nn.init.zeros_(self.feat_map.weight)
-        self.register_buffer("stage_index", torch.zeros((), dtype=torch.long))
+        self.register_buffer("stage_index", torch.zeros((), dtype=torch.long, device="cpu"))  # readable on meta too
         # The speech-side parameters that may train (the audio encoder may have frozen some, e.g. wav2vec2's CNN).
         self._speech_trainable = {n for n, p in self._speech_parameters() if p.requires_grad}
         self.set_stage("vqvae")
@@ -407,8 +464,9 @@ class CodeTalker(Talker):
     # ---------------------------------------------------------------------------------------------- stage 2
 
     def _audio_features(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """(S,) -> (1, n_frames, dim)."""
-        return self.audio_map(self.audio_encoder(audio[None].float(), n_frames))
+        """(S,) -> (1, features_per_frame * n_frames, dim)."""
+        feats = self.audio_encoder(audio[None].float(), n_frames)
+        return self.audio_map(feats.reshape(feats.shape[0], self.per_frame * n_frames, -1))
 
     def _style_vector(self, style: int, device: torch.device) -> torch.Tensor:
         """(1, 1, dim) style embedding."""
@@ -421,7 +479,7 @@ class CodeTalker(Talker):
         b, t, _ = tokens.shape
         x = self.ppe_dropout(tokens + periodic_encoding(t, c.dim, c.fps).to(tokens))
         tgt_mask = biased_mask(c.heads, t, c.fps).to(tokens).repeat(b, 1, 1)
-        memory_mask = alignment_mask(t, audio.shape[1]).to(tokens.device)
+        memory_mask = alignment_mask(t, audio.shape[1], self.per_frame).to(tokens.device)
         out = self.feat_map(self.decoder(x, audio, tgt_mask=tgt_mask, memory_mask=memory_mask))
         return out.view(b, t, c.n_face, c.code_dim)
 
@@ -465,7 +523,8 @@ class CodeTalker(Talker):
         for i in range(n_frames):
             x = self.ppe_dropout(token + ppe[i])
             row = mask[:, i:i + 1, :i + 1].repeat(b, 1, 1)
-            feats.append(self._decoder_step(x, audio[:, i:i + 1], cache, row).view(b, 1, c.n_face, c.code_dim))
+            aligned = audio[:, self.per_frame * i:self.per_frame * (i + 1)]
+            feats.append(self._decoder_step(x, aligned, cache, row).view(b, 1, c.n_face, c.code_dim))
             if i == n_frames - 1:
                 break
             codes.append(self.vqvae.quantizer(feats[-1])[0])
@@ -532,4 +591,4 @@ class CodeTalker(Talker):
         return motion.view(n_frames, self.n_vertices, 3) + template.to(motion.dtype)
 
 
-__all__ = ["CodeTalker", "CodeTalkerConfig", "MotionVQVAE", "VectorQuantizer", "perplexity"]
+__all__ = ["CodeTalker", "CodeTalkerConfig", "MotionVQVAE", "OfficialVQBlock", "VectorQuantizer", "perplexity"]

@@ -12,8 +12,9 @@ One clip in, one vertex sequence out (batch size 1, as the official code):
 4. **Biased causal self-attention** (the official ``init_biased_mask``): for head h with ALiBi slope
    ``m_h`` (1/4, 1/16, 1/64, 1/256 for 4 heads) the logit of query frame i on key frame j <= i gets
    ``-m_h * floor((i - j) / p)``; keys j > i are masked (-inf).
-5. **Alignment mask** (official ``enc_dec_mask`` for VOCASET): frame t attends to audio feature t
-   only (the audio was interpolated to the frame count).
+5. **Alignment mask** (official ``enc_dec_mask``): frame t attends to audio feature t only (VOCASET:
+   the audio was interpolated to the frame count), or to the 50 Hz features 2t and 2t+1 (BIWI at
+   25 fps, ``audio.features_per_frame = 2``).
 6. One ``nn.TransformerDecoderLayer`` (4 heads, feed-forward 2 x d_model, post-norm, dropout 0.1),
    then ``Linear(d_model -> V*3)`` **initialised to zero** (so the first prediction is the template),
    plus the template.
@@ -136,12 +137,15 @@ def biased_mask(n_heads: int, length: int, period: int) -> torch.Tensor:
     return mask.masked_fill((j > i)[None], float("-inf"))
 
 
-def alignment_mask(n_frames: int, n_audio: int) -> torch.Tensor:
-    """(n_frames, n_audio) bool cross-attention mask, True = blocked: frame t sees audio t only
-    (official ``enc_dec_mask`` for VOCASET)."""
-    if n_audio < n_frames:
+def alignment_mask(n_frames: int, n_audio: int, per_frame: int = 1) -> torch.Tensor:
+    """(n_frames, n_audio) bool cross-attention mask, True = blocked: frame t sees audio features
+    ``per_frame * t .. per_frame * t + per_frame - 1`` only (official ``enc_dec_mask``: 1 for VOCASET,
+    2 for BIWI)."""
+    if n_audio < per_frame * n_frames:
         raise InputError(f"alignment mask: {n_audio} audio features for {n_frames} frames")
-    return ~torch.eye(n_frames, n_audio, dtype=torch.bool)
+    frame = torch.arange(n_frames)[:, None]
+    feature = torch.arange(n_audio)[None, :]
+    return torch.div(feature, per_frame, rounding_mode="floor") != frame
 
 
 def periodic_encoding(length: int, d_model: int, period: int) -> torch.Tensor:
@@ -183,7 +187,8 @@ class FaceFormer(Talker):
         self.config = config
         d = config.d_model
         self.audio_encoder = build_audio_encoder(config.audio, pretrained=pretrained_audio)
-        self.audio_feature_map = nn.Linear(self.audio_encoder.dim, d)
+        self.per_frame = config.audio.features_per_frame
+        self.audio_feature_map = nn.Linear(self.audio_encoder.dim // self.per_frame, d)
         self.vertice_map = nn.Linear(3 * config.n_vertices, d)
         self.obj_vector = nn.Linear(config.n_styles, d, bias=False)
         layer = nn.TransformerDecoderLayer(d, config.heads, config.ff_mult * d, dropout=config.dropout,
@@ -207,8 +212,9 @@ class FaceFormer(Talker):
         return self.obj_vector(one_hot)[:, None]
 
     def encode_audio(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """(S,) 16 kHz -> (1, n_frames, d_model) audio memory."""
-        return self.audio_feature_map(self.audio_encoder(audio[None], n_frames))
+        """(S,) 16 kHz -> (1, features_per_frame * n_frames, d_model) audio memory."""
+        feats = self.audio_encoder(audio[None], n_frames)
+        return self.audio_feature_map(feats.reshape(feats.shape[0], self.per_frame * n_frames, -1))
 
     def decode(self, inputs: torch.Tensor, memory: torch.Tensor,
                masks: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
@@ -227,7 +233,7 @@ class FaceFormer(Talker):
     def masks(self, n_frames: int, n_audio: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """The biased causal mask (heads, T, T) and the alignment mask (T, S) for ``n_frames`` frames."""
         return (biased_mask(self.config.heads, n_frames, self.config.period_frames).to(device),
-                alignment_mask(n_frames, n_audio).to(device))
+                alignment_mask(n_frames, n_audio, self.per_frame).to(device))
 
     def rollout(self, memory: torch.Tensor, style: torch.Tensor, n_frames: int) -> torch.Tensor:
         """Autoregressive decoding: (1, n_frames, V*3) displacements (graph kept in training).

@@ -64,9 +64,11 @@ p3d deviations, all in the config (the ``paper`` preset has none of them):
   motion std ~2 mm, Adam 1e-3) the ground-truth CTC was still on the all-blank plateau at step 240
   in metres (2.51) but had begun to fall in millimetres (2.25; 1.65 at step 600).
 
-Not implemented: the official BIWI path (pairs of 50 Hz audio features per 25 fps frame); the audio
-encoder interpolates to the frame count, the official VOCASET path. Units: vertices in the corpus'
-units (metres for FLAME and the synthetic corpora), as the official weights assume.
+BIWI (official): ``audio.features_per_frame = 2`` pairs wav2vec2's 50 Hz features into one 2048-d
+feature per 25 fps frame (the ``audio_map`` then reads 2 x hidden), as the official ``predict`` and
+``inputRepresentationAdjustment``; the official released checkpoints load with
+:func:`p3d.models.official_baselines.load_official`. Units: vertices in the corpus' units (metres for
+FLAME and the synthetic corpora), as the official weights assume.
 """
 from __future__ import annotations
 

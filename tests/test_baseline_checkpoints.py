@@ -1,0 +1,594 @@
+"""Official FaceFormer / SelfTalk / CodeTalker checkpoints: safe reading, the key maps, outputs equal to the
+official forward pass, and ``p3d predict --checkpoint``.
+
+Fixtures have the official key names and structure (``EvelynFan/FaceFormer`` ``faceformer.py``,
+``psyai-net/SelfTalk_release`` ``SelfTalk.py``, ``Doubiiu/CodeTalker`` ``models/stage*.py``), saved the way
+the official code saves them, at tiny sizes: a wav2vec2 with the real CNN strides (50 Hz) but 8 channels,
+hidden 128 (2 heads of 64) and one layer, built from a ``Wav2Vec2Config`` (no download), with the
+transformers-4.x weight-norm names (``weight_g`` / ``weight_v``). The official predictions are re-stated
+below in plain torch following the official code (the whole prefix re-decoded at every step, the
+official mask and PPE constructions), independently of p3d's modules. The full-size key lists are built
+on the ``meta`` device.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from p3d.errors import InputError
+from p3d.models.official_baselines import (
+    VOCASET_TRAIN_SUBJECTS, detect_model, load_official, official_n_frames, read_official_state_dict,
+    wav2vec2_config_from_state_dict,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+HIDDEN = 128
+V = 30  # the tiny corpus' vertex count
+
+
+# ------------------------------------------------------------------------------------ official pieces
+
+def tiny_wav2vec2_config(hidden: int = HIDDEN, large: bool = False):
+    from transformers import Wav2Vec2Config
+
+    kw = dict(feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True) if large else {}
+    return Wav2Vec2Config(hidden_size=hidden, num_hidden_layers=1, num_attention_heads=hidden // 64,
+                          intermediate_size=64, conv_dim=(8,) * 7, num_conv_pos_embeddings=16,
+                          num_conv_pos_embedding_groups=4, **kw)
+
+
+def official_wav2vec2(seed: int, large: bool = False, prefix: str = "audio_encoder."):
+    """(HF Wav2Vec2Model in eval mode, its state dict under ``prefix`` with transformers-4.x names)."""
+    from transformers import Wav2Vec2Model
+
+    torch.manual_seed(seed)
+    model = Wav2Vec2Model(tiny_wav2vec2_config(large=large)).eval()
+    sd = {}
+    for k, v in model.state_dict().items():
+        k = k.replace("parametrizations.weight.original0", "weight_g").replace("parametrizations.weight.original1",
+                                                                             "weight_v")
+        sd[prefix + k] = v.clone()
+    return model, sd
+
+
+def official_audio_features(w2v, audio: np.ndarray, dataset: str, frame_num: int | None = None) -> torch.Tensor:
+    """The official ``Wav2Vec2Model`` subclass (``wav2vec.py``) after ``Wav2Vec2Processor`` normalisation."""
+    x = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)
+    x = torch.from_numpy(x.astype(np.float32))[None]
+    with torch.no_grad():
+        h = w2v.feature_extractor(x).transpose(1, 2)
+        if dataset == "BIWI":
+            if h.shape[1] % 2:
+                h = h[:, :-1]
+        else:
+            n = frame_num if frame_num is not None else int(h.shape[1] / 50.0 * 30)
+            h = F.interpolate(h.transpose(1, 2), size=n, align_corners=True, mode="linear").transpose(1, 2)
+        p = w2v.feature_projection(h)
+        p = p[0] if isinstance(p, tuple) else p
+        return w2v.encoder(p).last_hidden_state
+
+
+def official_biased_mask(n_head: int, max_seq_len: int, period: int) -> torch.Tensor:
+    def slopes(n):
+        start = 2 ** (-2 ** -(math.log2(n) - 3))
+        return [start * start ** i for i in range(n)]
+
+    s = torch.tensor(slopes(n_head))
+    bias = torch.arange(0, max_seq_len, period)[:, None].repeat(1, period).view(-1) // period
+    bias = -torch.flip(bias, dims=[0])
+    alibi = torch.zeros(max_seq_len, max_seq_len)
+    for i in range(max_seq_len):
+        alibi[i, :i + 1] = bias[-(i + 1):]
+    alibi = s[:, None, None] * alibi[None]
+    mask = (torch.triu(torch.ones(max_seq_len, max_seq_len)) == 1).transpose(0, 1)
+    mask = mask.float().masked_fill(mask == 0, float("-inf")).masked_fill(mask == 1, 0.0)
+    return mask[None] + alibi
+
+
+def official_enc_dec_mask(dataset: str, t: int, s: int) -> torch.Tensor:
+    mask = torch.ones(t, s)
+    for i in range(t):
+        if dataset == "BIWI":
+            mask[i, 2 * i:2 * i + 2] = 0
+        else:
+            mask[i, i] = 0
+    return mask == 1
+
+
+def official_ppe(d_model: int, period: int, max_seq_len: int = 600) -> torch.Tensor:
+    pe = torch.zeros(period, d_model)
+    position = torch.arange(0, period, dtype=torch.float).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, d_model, 2).float() * (-math.log(10000.0) / d_model))
+    pe[:, 0::2] = torch.sin(position * div_term)
+    pe[:, 1::2] = torch.cos(position * div_term)
+    return pe[None].repeat(1, max_seq_len // period + 1, 1)
+
+
+def _randomise(module: nn.Module, seed: int, scale: float = 0.2) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {k: (scale * torch.randn(v.shape, generator=g) + (1.0 if k.endswith("norm1.weight") or
+                                                             k.endswith("norm2.weight") or
+                                                             k.endswith("norm3.weight") or
+                                                             k.endswith("norm.weight") else 0.0))
+            for k, v in module.state_dict().items()}
+
+
+# ------------------------------------------------------------------------------------ FaceFormer
+
+FF_DIM = 16
+
+
+def faceformer_state_dict(dataset: str = "vocaset", n_vertices: int = V, n_styles: int = 8, d: int = FF_DIM,
+                          seed: int = 0) -> dict[str, torch.Tensor]:
+    """An official ``Faceformer`` state dict (``faceformer.py`` module names), trained-looking random weights."""
+    period = 25 if dataset == "BIWI" else 30
+    _, sd = official_wav2vec2(seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    layer = nn.TransformerDecoderLayer(d_model=d, nhead=4, dim_feedforward=2 * d, batch_first=True)
+    sd.update({"audio_feature_map.weight": 0.1 * torch.randn(d, HIDDEN, generator=g),
+               "audio_feature_map.bias": 0.1 * torch.randn(d, generator=g),
+               "vertice_map.weight": 0.3 * torch.randn(d, 3 * n_vertices, generator=g),
+               "vertice_map.bias": 0.1 * torch.randn(d, generator=g),
+               "PPE.pe": official_ppe(d, period)})
+    sd.update({f"transformer_decoder.layers.0.{k}": v for k, v in _randomise(layer, seed + 2).items()})
+    sd.update({"vertice_map_r.weight": 0.01 * torch.randn(3 * n_vertices, d, generator=g),
+               "vertice_map_r.bias": 0.01 * torch.randn(3 * n_vertices, generator=g),
+               "obj_vector.weight": torch.randn(d, n_styles, generator=g)})
+    return sd
+
+
+def official_faceformer_predict(sd, audio: np.ndarray, template: torch.Tensor, style: int,
+                                dataset: str = "vocaset") -> torch.Tensor:
+    """``Faceformer.predict``, re-stated: (T, V*3) absolute vertices."""
+    from transformers import Wav2Vec2Model
+
+    d = sd["audio_feature_map.weight"].shape[0]
+    n_styles = sd["obj_vector.weight"].shape[1]
+    w2v = Wav2Vec2Model(tiny_wav2vec2_config()).eval()
+    w2v.load_state_dict({k[len("audio_encoder."):].replace("weight_g", "parametrizations.weight.original0")
+                        .replace("weight_v", "parametrizations.weight.original1"): v
+                         for k, v in sd.items() if k.startswith("audio_encoder.")})
+    layer = nn.TransformerDecoderLayer(d_model=d, nhead=4, dim_feedforward=2 * d, batch_first=True)
+    decoder = nn.TransformerDecoder(layer, num_layers=1).eval()
+    decoder.load_state_dict({k[len("transformer_decoder."):]: v for k, v in sd.items()
+                             if k.startswith("transformer_decoder.")})
+    biased = official_biased_mask(4, 600, 25 if dataset == "BIWI" else 30)
+    with torch.no_grad():
+        hidden = official_audio_features(w2v, audio, dataset)
+        frame_num = hidden.shape[1] // 2 if dataset == "BIWI" else hidden.shape[1]
+        hidden = F.linear(hidden, sd["audio_feature_map.weight"], sd["audio_feature_map.bias"])
+        one_hot = F.one_hot(torch.tensor([style]), n_styles).float()
+        style_emb = F.linear(one_hot, sd["obj_vector.weight"])[:, None]
+        vertice_emb = style_emb
+        for i in range(frame_num):
+            x = vertice_emb + sd["PPE.pe"][:, :vertice_emb.shape[1]]
+            n = x.shape[1]
+            out = decoder(x, hidden, tgt_mask=biased[:, :n, :n], memory_mask=official_enc_dec_mask(dataset, n,
+                                                                                                 hidden.shape[1]))
+            out = F.linear(out, sd["vertice_map_r.weight"], sd["vertice_map_r.bias"])
+            new = F.linear(out[:, -1], sd["vertice_map.weight"], sd["vertice_map.bias"])[:, None] + style_emb
+            vertice_emb = torch.cat([vertice_emb, new], 1)
+    return (out + template.reshape(1, 1, -1))[0]
+
+
+def _audio(seconds: float = 0.7, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(16000 * seconds)) / 16000
+    return (0.3 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t) + 0.02 * rng.standard_normal(t.size)
+            ).astype(np.float32)
+
+
+@pytest.mark.parametrize("dataset", ["vocaset", "BIWI"])
+def test_faceformer_checkpoint_reproduces_the_official_predict(tmp_path, dataset):
+    sd = faceformer_state_dict(dataset)
+    path = tmp_path / "vocaset.pth"
+    torch.save(sd, path)  # main.py: torch.save(model.state_dict(), ...)
+    model = load_official(path, "faceformer", dataset=dataset)
+    assert model.config.period_frames == (25 if dataset == "BIWI" else 30)
+    assert model.config.audio.features_per_frame == (2 if dataset == "BIWI" else 1)
+    audio = _audio()
+    template = torch.randn(V, 3, generator=torch.Generator().manual_seed(5))
+    expected = official_faceformer_predict(sd, audio, template, style=3, dataset=dataset)
+    n = official_n_frames(model, audio.size)
+    assert n == expected.shape[0]
+    got = model.predict(torch.from_numpy(audio), template, 3, n)
+    assert got.shape == (n, V, 3)
+    motion = (expected.reshape(n, V, 3) - template).abs().max()
+    assert motion > 1e-3  # the test can fail: the weights move the face
+    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+
+
+def test_faceformer_key_map_is_complete_at_full_size():
+    """The official VOCASET model (wav2vec2-base-960h, feature_dim 64, 5023 vertices) on the meta device: every
+    official key maps onto p3d's FaceFormer and every p3d key is filled."""
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    from p3d.models.official_baselines import faceformer_from_official
+
+    with torch.device("meta"):
+        w2v = Wav2Vec2Model(Wav2Vec2Config())  # the defaults are wav2vec2-base's architecture
+        sd = {"audio_encoder." + k.replace("parametrizations.weight.original0", "weight_g")
+              .replace("parametrizations.weight.original1", "weight_v"): v for k, v in w2v.state_dict().items()}
+        layer = nn.TransformerDecoderLayer(d_model=64, nhead=4, dim_feedforward=128, batch_first=True)
+        sd.update({f"transformer_decoder.layers.0.{k}": v for k, v in layer.state_dict().items()})
+        sd.update({"audio_feature_map.weight": torch.empty(64, 768), "audio_feature_map.bias": torch.empty(64),
+                   "vertice_map.weight": torch.empty(64, 15069), "vertice_map.bias": torch.empty(64),
+                   "vertice_map_r.weight": torch.empty(15069, 64), "vertice_map_r.bias": torch.empty(15069),
+                   "obj_vector.weight": torch.empty(64, 8)})
+    sd["PPE.pe"] = official_ppe(64, 30)
+    assert len(sd) == 237  # 211 wav2vec2-base tensors + 26 FaceFormer ones (PPE.pe included)
+    cfg = wav2vec2_config_from_state_dict(sd)
+    assert (cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["feat_extract_norm"],
+            cfg["conv_bias"]) == (768, 12, 12, "group", False)
+    with torch.device("meta"):
+        model = faceformer_from_official(sd, source="vocaset.pth")
+    assert model.n_vertices == 5023 and model.n_styles == 8 and model.config.period_frames == 30
+
+
+def test_faceformer_wrong_or_unsafe_files_are_refused(tmp_path):
+    sd = faceformer_state_dict()
+    bad = dict(sd)
+    bad["extra.weight"] = torch.zeros(2)
+    torch.save(bad, tmp_path / "extra.pth")
+    with pytest.raises(InputError, match="unexpected.*extra.weight"):
+        load_official(tmp_path / "extra.pth", "faceformer")
+    del bad["extra.weight"], bad["obj_vector.weight"]
+    torch.save(bad, tmp_path / "nostyle.pth")
+    with pytest.raises(InputError, match="not an official"):
+        load_official(tmp_path / "nostyle.pth", "faceformer")
+    torch.save(sd, tmp_path / "ff.pth")
+    with pytest.raises(InputError, match="faceformer checkpoint, not selftalk"):
+        load_official(tmp_path / "ff.pth", "selftalk")
+    torch.save({"state_dict": sd, "opt": argparse.Namespace(lr=1e-4)}, tmp_path / "ns.pth")
+    assert detect_model(read_official_state_dict(tmp_path / "ns.pth")) == "faceformer"
+    torch.save({"state_dict": sd, "fn": F.relu}, tmp_path / "evil.pth")
+    with pytest.raises(InputError, match="refused"):
+        read_official_state_dict(tmp_path / "evil.pth")
+
+
+# ------------------------------------------------------------------------------------ SelfTalk
+
+ST_DIM = 32
+N_LIP = 6
+
+
+def selftalk_state_dict(dataset: str = "vocaset", n_vertices: int = V, seed: int = 0) -> dict[str, torch.Tensor]:
+    """An official ``SelfTalk`` state dict (``SelfTalk.py`` names; xlsr-style "large" wav2vec2, ASR head)."""
+    from transformers import Wav2Vec2ForCTC
+
+    per_frame = 2 if dataset == "BIWI" else 1
+    _, sd = official_wav2vec2(seed, large=True)
+    torch.manual_seed(seed + 7)
+    asr = Wav2Vec2ForCTC(tiny_wav2vec2_config(large=True))
+    sd.update({"text_encoder." + k: v for k, v in asr.state_dict().items()})
+    g = torch.Generator().manual_seed(seed + 1)
+    layer = nn.TransformerDecoderLayer(d_model=ST_DIM, nhead=4, dim_feedforward=2 * ST_DIM, batch_first=True)
+    transformer = nn.Transformer(d_model=HIDDEN, nhead=8, num_encoder_layers=1, num_decoder_layers=1,
+                                 dim_feedforward=64, batch_first=True)
+    sd.update({"lip_map.weight": 0.1 * torch.randn(HIDDEN, 3 * N_LIP, generator=g),
+               "lip_map.bias": torch.zeros(HIDDEN)})
+    sd.update({f"transformer_decoder.layers.0.{k}": v for k, v in _randomise(layer, seed + 2).items()})
+    sd.update({"audio_feature_map.weight": 0.1 * torch.randn(ST_DIM, per_frame * HIDDEN, generator=g),
+               "audio_feature_map.bias": 0.1 * torch.randn(ST_DIM, generator=g)})
+    sd.update({f"transformer.{k}": v for k, v in _randomise(transformer, seed + 3).items()})
+    sd.update({"vertice_map_r.weight": 0.01 * torch.randn(3 * n_vertices, ST_DIM, generator=g),
+               "vertice_map_r.bias": 0.01 * torch.randn(3 * n_vertices, generator=g),
+               "lm_head.weight": 0.1 * torch.randn(33, HIDDEN, generator=g), "lm_head.bias": torch.zeros(33)})
+    return sd
+
+
+def official_selftalk_predict(sd, audio: np.ndarray, template: torch.Tensor, dataset: str = "vocaset"):
+    """``SelfTalk.predict``'s vertices, re-stated: (T, V*3)."""
+    from transformers import Wav2Vec2Model
+
+    w2v = Wav2Vec2Model(tiny_wav2vec2_config(large=True)).eval()
+    w2v.load_state_dict({k[len("audio_encoder."):].replace("weight_g", "parametrizations.weight.original0")
+                        .replace("weight_v", "parametrizations.weight.original1"): v
+                         for k, v in sd.items() if k.startswith("audio_encoder.")})
+    layer = nn.TransformerDecoderLayer(d_model=ST_DIM, nhead=4, dim_feedforward=2 * ST_DIM, batch_first=True)
+    decoder = nn.TransformerDecoder(layer, num_layers=1).eval()
+    decoder.load_state_dict({k[len("transformer_decoder."):]: v for k, v in sd.items()
+                             if k.startswith("transformer_decoder.")})
+    with torch.no_grad():
+        hidden = official_audio_features(w2v, audio, "BIWI" if dataset == "BIWI" else "vocaset")
+        if dataset == "BIWI":
+            hidden = hidden.reshape(1, hidden.shape[1] // 2, hidden.shape[2] * 2)
+        x = F.linear(hidden, sd["audio_feature_map.weight"], sd["audio_feature_map.bias"])
+        out = F.linear(decoder(x, x), sd["vertice_map_r.weight"], sd["vertice_map_r.bias"])
+    return (out + template.reshape(1, 1, -1))[0]
+
+
+@pytest.mark.parametrize("dataset", ["vocaset", "BIWI"])
+def test_selftalk_checkpoint_reproduces_the_official_predict(tmp_path, dataset, caplog):
+    sd = selftalk_state_dict(dataset)
+    torch.save(sd, tmp_path / "vocaset.pth")
+    model = load_official(tmp_path / "vocaset.pth", "selftalk", dataset=dataset)
+    assert "placeholder" in caplog.text  # 6 lip vertices of a 30-vertex mesh: no known list
+    assert model.config.audio.wav2vec2_config["do_stable_layer_norm"] is True
+    audio = _audio(seed=1)
+    template = torch.randn(V, 3, generator=torch.Generator().manual_seed(6))
+    expected = official_selftalk_predict(sd, audio, template, dataset)
+    n = official_n_frames(model, audio.size)
+    assert n == expected.shape[0]
+    got = model.predict(torch.from_numpy(audio), template, 0, n)
+    motion = (expected.reshape(n, V, 3) - template).abs().max()
+    assert motion > 1e-3
+    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+
+
+def test_selftalk_key_map_is_complete_at_full_size():
+    """The official VOCASET SelfTalk (wav2vec2-large-xlsr-53, feature_dim 512, FLAME lips) on the meta device."""
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC, Wav2Vec2Model
+
+    from p3d.models.official_baselines import selftalk_from_official
+    from p3d.topology import FLAME_LIPS
+
+    large = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+                 feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True, vocab_size=33)
+    with torch.device("meta"):
+        sd = {"audio_encoder." + k: v for k, v in Wav2Vec2Model(Wav2Vec2Config(**large)).state_dict().items()}
+        sd.update({"text_encoder." + k: v for k, v in Wav2Vec2ForCTC(Wav2Vec2Config(**large)).state_dict().items()})
+        layer = nn.TransformerDecoderLayer(d_model=512, nhead=4, dim_feedforward=1024, batch_first=True)
+        sd.update({f"transformer_decoder.layers.0.{k}": v for k, v in layer.state_dict().items()})
+        sd.update({f"transformer.{k}": v for k, v in nn.Transformer(d_model=1024, batch_first=True).state_dict().items()})
+        sd.update({"lip_map.weight": torch.empty(1024, 762), "lip_map.bias": torch.empty(1024),
+                   "audio_feature_map.weight": torch.empty(512, 1024), "audio_feature_map.bias": torch.empty(512),
+                   "vertice_map_r.weight": torch.empty(15069, 512), "vertice_map_r.bias": torch.empty(15069),
+                   "lm_head.weight": torch.empty(33, 1024), "lm_head.bias": torch.empty(33)})
+        model = selftalk_from_official(sd, source="vocaset.pth")
+    assert model.config.lip_indices == tuple(FLAME_LIPS) and model.config.dim == 512
+    assert model.config.audio.wav2vec2_config["num_attention_heads"] == 16
+
+
+# ------------------------------------------------------------------------------------ CodeTalker
+
+VQ, VQ_HEADS, N_CODES, CODE = 32, 8, 16, 8
+CT_DIM = 32
+
+
+def _official_vq_transformer(prefix: str, g: torch.Generator, n_layers: int = 2) -> dict[str, torch.Tensor]:
+    """``Transformer`` of ``models/lib/base_models.py``: net.{2i} = Residual(Norm(Attention)),
+    net.{2i+1} = Residual(Norm(MLP))."""
+    sd = {}
+    for i in range(n_layers):
+        a, m = f"{prefix}.net.{2 * i}.fn", f"{prefix}.net.{2 * i + 1}.fn"
+        sd.update({f"{a}.norm.weight": 1 + 0.1 * torch.randn(VQ, generator=g), f"{a}.norm.bias": 0.1 * torch.randn(VQ, generator=g),
+                   f"{a}.fn.to_qkv.weight": 0.3 * torch.randn(3 * VQ, VQ, generator=g),
+                   f"{a}.fn.to_out.weight": 0.2 * torch.randn(VQ, VQ, generator=g),
+                   f"{a}.fn.to_out.bias": 0.1 * torch.randn(VQ, generator=g),
+                   f"{m}.norm.weight": 1 + 0.1 * torch.randn(VQ, generator=g), f"{m}.norm.bias": 0.1 * torch.randn(VQ, generator=g),
+                   f"{m}.fn.l1.weight": 0.2 * torch.randn(48, VQ, generator=g), f"{m}.fn.l1.bias": 0.1 * torch.randn(48, generator=g),
+                   f"{m}.fn.l2.weight": 0.2 * torch.randn(VQ, 48, generator=g), f"{m}.fn.l2.bias": 0.1 * torch.randn(VQ, generator=g)})
+    return sd
+
+
+def _official_pe(d: int, max_len: int = 5000) -> torch.Tensor:
+    pe = torch.zeros(max_len, d)
+    position = torch.arange(0, max_len, dtype=torch.float).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, d, 2).float() * (-math.log(10000.0) / d))
+    pe[:, 0::2] = torch.sin(position * div_term)
+    pe[:, 1::2] = torch.cos(position * div_term)
+    return pe.unsqueeze(0).transpose(0, 1)
+
+
+def codetalker_stage1_state_dict(dataset: str = "vocaset", n_vertices: int = V, seed: int = 0):
+    """An official ``VQAutoEncoder`` state dict (``stage1_vocaset.py`` / ``stage1_BIWI.py``)."""
+    g = torch.Generator().manual_seed(seed)
+    n_face = VQ // CODE if dataset == "vocaset" else 2
+    sd = {"encoder.vertice_mapping.0.weight": 0.3 * torch.randn(VQ, 3 * n_vertices, generator=g),
+          "encoder.vertice_mapping.0.bias": 0.1 * torch.randn(VQ, generator=g),
+          "encoder.squasher.0.0.weight": 0.1 * torch.randn(VQ, VQ, 5, generator=g),
+          "encoder.squasher.0.0.bias": 0.1 * torch.randn(VQ, generator=g),
+          "encoder.encoder_linear_embedding.net.weight": 0.2 * torch.randn(VQ, VQ, generator=g),
+          "encoder.encoder_linear_embedding.net.bias": 0.1 * torch.randn(VQ, generator=g),
+          "encoder.encoder_pos_embedding.pe": _official_pe(VQ)}
+    sd.update(_official_vq_transformer("encoder.encoder_transformer", g))
+    if dataset == "BIWI":
+        sd.update({"encoder.encoder_linear_embedding_post.net.weight": 0.2 * torch.randn(n_face * CODE, VQ, generator=g),
+                   "encoder.encoder_linear_embedding_post.net.bias": 0.1 * torch.randn(n_face * CODE, generator=g),
+                   "decoder.decoder_linear_embedding_pre.net.weight": 0.2 * torch.randn(VQ, n_face * CODE, generator=g),
+                   "decoder.decoder_linear_embedding_pre.net.bias": 0.1 * torch.randn(VQ, generator=g)})
+    sd.update({"decoder.expander.0.0.weight": 0.1 * torch.randn(VQ, VQ, 5, generator=g),
+               "decoder.expander.0.0.bias": 0.1 * torch.randn(VQ, generator=g),
+               "decoder.decoder_linear_embedding.net.weight": 0.2 * torch.randn(VQ, VQ, generator=g),
+               "decoder.decoder_linear_embedding.net.bias": 0.1 * torch.randn(VQ, generator=g),
+               "decoder.decoder_pos_embedding.pe": _official_pe(VQ)})
+    sd.update(_official_vq_transformer("decoder.decoder_transformer", g))
+    sd["decoder.vertice_map_reverse.weight"] = 0.01 * torch.randn(3 * n_vertices, VQ, generator=g)
+    if dataset == "vocaset":
+        sd["decoder.vertice_map_reverse.bias"] = 0.01 * torch.randn(3 * n_vertices, generator=g)
+    sd["quantize.embedding.weight"] = torch.randn(N_CODES, CODE, generator=g)
+    return sd
+
+
+def official_vq_stack(sd, part: str, x: torch.Tensor) -> torch.Tensor:
+    """The official encoder (``part="encoder"``, motion (1, T, V*3) -> (1, T, n_face*code)) or decoder
+    (codes (1, T, n_face*code) -> motion)."""
+    p = part + "."
+    if part == "encoder":
+        x = F.leaky_relu(F.linear(x, sd[p + "vertice_mapping.0.weight"], sd[p + "vertice_mapping.0.bias"]), 0.2)
+        conv = "squasher.0.0"
+    else:
+        if p + "decoder_linear_embedding_pre.net.weight" in sd:
+            x = F.linear(x, sd[p + "decoder_linear_embedding_pre.net.weight"], sd[p + "decoder_linear_embedding_pre.net.bias"])
+        conv = "expander.0.0"
+    h = F.conv1d(F.pad(x.transpose(1, 2), (2, 2), mode="replicate"), sd[p + conv + ".weight"], sd[p + conv + ".bias"])
+    h = F.instance_norm(F.leaky_relu(h, 0.2)).transpose(1, 2)
+    h = F.linear(h, sd[f"{p}{part}_linear_embedding.net.weight"], sd[f"{p}{part}_linear_embedding.net.bias"])
+    h = h + sd[f"{p}{part}_pos_embedding.pe"][:h.shape[0]]  # pe[:x.size(0)]: the batch axis
+    for i in range(2):
+        a, m = f"{p}{part}_transformer.net.{2 * i}.fn.", f"{p}{part}_transformer.net.{2 * i + 1}.fn."
+        y = F.layer_norm(h, (VQ,), sd[a + "norm.weight"], sd[a + "norm.bias"], eps=1e-5)
+        q, k, v = (y @ sd[a + "fn.to_qkv.weight"].t()).view(1, -1, 3, VQ_HEADS, VQ // VQ_HEADS).permute(2, 0, 3, 1, 4)
+        attn = torch.softmax(torch.einsum("bhid,bhjd->bhij", q, k) * VQ ** -0.5, dim=-1)
+        out = torch.einsum("bhij,bhjd->bhid", attn, v).transpose(1, 2).reshape(1, -1, VQ)
+        h = h + F.linear(out, sd[a + "fn.to_out.weight"], sd[a + "fn.to_out.bias"])
+        y = F.layer_norm(h, (VQ,), sd[m + "norm.weight"], sd[m + "norm.bias"], eps=1e-5)
+        y = F.linear(y, sd[m + "fn.l1.weight"], sd[m + "fn.l1.bias"])
+        y = 0.5 * y * (1.0 + torch.tanh(math.sqrt(2 / math.pi) * (y + 0.044715 * torch.pow(y, 3))))
+        h = h + F.linear(y, sd[m + "fn.l2.weight"], sd[m + "fn.l2.bias"])
+    if part == "encoder":
+        if p + "encoder_linear_embedding_post.net.weight" in sd:
+            h = F.linear(h, sd[p + "encoder_linear_embedding_post.net.weight"], sd[p + "encoder_linear_embedding_post.net.bias"])
+        return h
+    return F.linear(h, sd[p + "vertice_map_reverse.weight"], sd.get(p + "vertice_map_reverse.bias"))
+
+
+def official_quantize(sd, z: torch.Tensor) -> torch.Tensor:
+    """``VectorQuantizer``: (..., code) -> nearest codebook rows."""
+    e = sd["quantize.embedding.weight"]
+    flat = z.reshape(-1, e.shape[1])
+    d = flat.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1) - 2 * flat @ e.t()
+    return e[d.argmin(1)].view(z.shape)
+
+
+@pytest.mark.parametrize("dataset", ["vocaset", "BIWI"])
+def test_codetalker_stage1_checkpoint_reproduces_the_official_vqvae(tmp_path, dataset):
+    sd = codetalker_stage1_state_dict(dataset)
+    path = tmp_path / f"{dataset}_stage1.pth.tar"
+    torch.save({"state_dict": {"module." + k: v for k, v in sd.items()}, "epoch": 200}, path)  # DDP + save_checkpoint
+    model = load_official(path, "codetalker", dataset=dataset)
+    assert model.stage == "vqvae" and model.config.vq_io_linear == (dataset == "BIWI")
+    motion = 0.01 * torch.randn(1, 9, 3 * V, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        z = official_vq_stack(sd, "encoder", motion)
+        codes = official_quantize(sd, z.view(1, 9, -1, CODE))
+        expected = official_vq_stack(sd, "decoder", codes.view(1, 9, -1))
+        got_z = model.vqvae.encode(motion)
+        got = model.vqvae(motion)[0]
+    torch.testing.assert_close(got_z.reshape(z.shape), z, atol=1e-5, rtol=1e-4)
+    assert expected.abs().max() > 1e-3
+    torch.testing.assert_close(got, expected, atol=1e-5 * float(expected.abs().max()), rtol=1e-4)
+
+
+def codetalker_stage2_state_dict(dataset: str = "vocaset", seed: int = 0) -> dict[str, torch.Tensor]:
+    """An official ``CodeTalker`` (``models/stage2.py``) state dict, its VQ-VAE under ``autoencoder.``."""
+    _, sd = official_wav2vec2(seed)
+    g = torch.Generator().manual_seed(seed + 11)
+    n_face = VQ // CODE if dataset == "vocaset" else 2
+    layer = nn.TransformerDecoderLayer(d_model=CT_DIM, nhead=4, dim_feedforward=2 * CT_DIM, batch_first=True)
+    sd.update({"audio_feature_map.weight": 0.1 * torch.randn(CT_DIM, HIDDEN, generator=g),
+               "audio_feature_map.bias": 0.1 * torch.randn(CT_DIM, generator=g),
+               "vertice_map.weight": 0.3 * torch.randn(CT_DIM, 3 * V, generator=g),
+               "vertice_map.bias": 0.1 * torch.randn(CT_DIM, generator=g),
+               "PPE.pe": official_ppe(CT_DIM, 25 if dataset == "BIWI" else 30)})
+    for i in range(2):
+        sd.update({f"transformer_decoder.layers.{i}.{k}": v for k, v in _randomise(layer, seed + 20 + i).items()})
+    sd.update({"feat_map.weight": 0.5 * torch.randn(n_face * CODE, CT_DIM, generator=g),
+               "learnable_style_emb.weight": torch.randn(8, CT_DIM, generator=g)})
+    sd.update({"autoencoder." + k: v for k, v in codetalker_stage1_state_dict(dataset, seed=seed + 1).items()})
+    return sd
+
+
+def official_codetalker_predict(sd, audio: np.ndarray, template: torch.Tensor, style: int, dataset: str):
+    """``CodeTalker.predict`` (``models/stage2.py``), re-stated: (T, V*3)."""
+    from transformers import Wav2Vec2Model
+
+    vq = {k[len("autoencoder."):]: v for k, v in sd.items() if k.startswith("autoencoder.")}
+    w2v = Wav2Vec2Model(tiny_wav2vec2_config()).eval()
+    w2v.load_state_dict({k[len("audio_encoder."):].replace("weight_g", "parametrizations.weight.original0")
+                        .replace("weight_v", "parametrizations.weight.original1"): v
+                         for k, v in sd.items() if k.startswith("audio_encoder.")})
+    layer = nn.TransformerDecoderLayer(d_model=CT_DIM, nhead=4, dim_feedforward=2 * CT_DIM, batch_first=True)
+    decoder = nn.TransformerDecoder(layer, num_layers=2).eval()
+    decoder.load_state_dict({k[len("transformer_decoder."):]: v for k, v in sd.items()
+                             if k.startswith("transformer_decoder.")})
+    biased = official_biased_mask(4, 600, 25 if dataset == "BIWI" else 30)
+
+    def decode(codes):  # (1, T, n_face * code)
+        return official_vq_stack(vq, "decoder", codes)
+
+    with torch.no_grad():
+        hidden = official_audio_features(w2v, audio, dataset)
+        frame_num = hidden.shape[1] // 2 if dataset == "BIWI" else hidden.shape[1]
+        hidden = F.linear(hidden, sd["audio_feature_map.weight"], sd["audio_feature_map.bias"])
+        style_emb = sd["learnable_style_emb.weight"][style][None, None]
+        vertice_emb = style_emb
+        for i in range(frame_num):
+            x = vertice_emb + sd["PPE.pe"][:, :vertice_emb.shape[1]]
+            n = x.shape[1]
+            feat = decoder(x, hidden, tgt_mask=biased[:, :n, :n],
+                           memory_mask=official_enc_dec_mask(dataset, n, hidden.shape[1]))
+            feat = F.linear(feat, sd["feat_map.weight"])
+            q = official_quantize(vq, feat.reshape(1, n, -1, CODE)).reshape(1, n, -1)
+            if i == 0:
+                out = decode(torch.cat([q, q], dim=1))[:, :1]
+            else:
+                out = decode(q)
+            if i != frame_num - 1:
+                new = F.linear(out[:, -1], sd["vertice_map.weight"], sd["vertice_map.bias"])[:, None] + style_emb
+                vertice_emb = torch.cat([vertice_emb, new], 1)
+        q = official_quantize(vq, feat.reshape(1, n, -1, CODE)).reshape(1, n, -1)
+        return (decode(q) + template.reshape(1, 1, -1))[0]
+
+
+@pytest.mark.parametrize("dataset", ["vocaset", "BIWI"])
+def test_codetalker_stage2_checkpoint_reproduces_the_official_predict(tmp_path, dataset):
+    sd = codetalker_stage2_state_dict(dataset)
+    path = tmp_path / "vocaset_stage2.pth.tar"
+    torch.save({"state_dict": {"module." + k: v for k, v in sd.items()}, "epoch": 100, "optimizer": {"lr": 1e-4}},
+               path)
+    model = load_official(path, "codetalker", dataset=dataset)
+    assert model.stage == "speech"
+    audio = _audio(0.5, seed=2)
+    template = torch.randn(V, 3, generator=torch.Generator().manual_seed(7))
+    expected = official_codetalker_predict(sd, audio, template, 5, dataset)
+    n = official_n_frames(model, audio.size)
+    assert n == expected.shape[0]
+    got = model.predict(torch.from_numpy(audio), template, 5, n)
+    motion = (expected.reshape(n, V, 3) - template).abs().max()
+    assert motion > 1e-3
+    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+    # --stage1: a stage-1 file replaces the stage-2 file's VQ-VAE
+    other = codetalker_stage1_state_dict(dataset, seed=9)
+    torch.save({"state_dict": other}, tmp_path / "stage1.pth.tar")
+    swapped = load_official(path, "codetalker", dataset=dataset, stage1=tmp_path / "stage1.pth.tar")
+    assert torch.equal(swapped.vqvae.quantizer.codebook.weight, other["quantize.embedding.weight"])
+
+
+def test_codetalker_key_map_is_complete_at_full_size():
+    """The official VOCASET stage-2 model (wav2vec2-base, feature_dim 1024, 6 decoder layers; VQ-VAE 1024 wide,
+    6 layers, 16 x 64 codes, 256 entries, 5023 vertices) on the meta device."""
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    from p3d.models.official_baselines import codetalker_from_official
+
+    h, inter, n_vertices = 1024, 1536, 5023
+    shapes = {"encoder.vertice_mapping.0.weight": (h, 3 * n_vertices), "encoder.vertice_mapping.0.bias": (h,),
+              "encoder.squasher.0.0.weight": (h, h, 5), "encoder.squasher.0.0.bias": (h,),
+              "decoder.expander.0.0.weight": (h, h, 5), "decoder.expander.0.0.bias": (h,),
+              "decoder.vertice_map_reverse.weight": (3 * n_vertices, h), "decoder.vertice_map_reverse.bias": (3 * n_vertices,),
+              "quantize.embedding.weight": (256, 64)}
+    for part in ("encoder", "decoder"):
+        shapes.update({f"{part}.{part}_linear_embedding.net.weight": (h, h), f"{part}.{part}_linear_embedding.net.bias": (h,),
+                       f"{part}.{part}_pos_embedding.pe": (5000, 1, h)})
+        for i in range(6):
+            a, m = f"{part}.{part}_transformer.net.{2 * i}.fn", f"{part}.{part}_transformer.net.{2 * i + 1}.fn"
+            shapes.update({f"{a}.norm.weight": (h,), f"{a}.norm.bias": (h,), f"{a}.fn.to_qkv.weight": (3 * h, h),
+                           f"{a}.fn.to_out.weight": (h, h), f"{a}.fn.to_out.bias": (h,), f"{m}.norm.weight": (h,),
+                           f"{m}.norm.bias": (h,), f"{m}.fn.l1.weight": (inter, h), f"{m}.fn.l1.bias": (inter,),
+                           f"{m}.fn.l2.weight": (h, inter), f"{m}.fn.l2.bias": (h,)})
+    shapes = {"autoencoder." + k: v for k, v in shapes.items()}
+    shapes.update({"audio_feature_map.weight": (1024, 768), "audio_feature_map.bias": (1024,),
+                   "vertice_map.weight": (1024, 3 * n_vertices), "vertice_map.bias": (1024,),
+                   "feat_map.weight": (1024, 1024), "learnable_style_emb.weight": (8, 1024)})
+    with torch.device("meta"):
+        sd = {k: torch.empty(v) for k, v in shapes.items()}
+        sd.update({"audio_encoder." + k: v for k, v in Wav2Vec2Model(Wav2Vec2Config()).state_dict().items()})
+        layer = nn.TransformerDecoderLayer(d_model=1024, nhead=4, dim_feedforward=2048, batch_first=True)
+        for i in range(6):
+            sd.update({f"transformer_decoder.layers.{i}.{k}": v for k, v in layer.state_dict().items()})
+    sd["PPE.pe"] = official_ppe(1024, 30)
+    with torch.device("meta"):
+        model = codetalker_from_official(sd, source="vocaset_stage2.pth.tar")
+    c = model.config
+    assert (c.n_vertices, c.vq_dim, c.vq_layers, c.n_face, c.code_dim, c.n_codes, c.layers, c.ffn, c.fps) == \
+        (5023, 1024, 6, 16, 64, 256, 6, 2048, 30)
+    assert (c.vq_block, c.vq_io_linear, c.vq_out_bias) == ("official", False, True)
