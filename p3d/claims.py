@@ -645,8 +645,8 @@ def _baseline_sync(tables: Path) -> Assessment:
     verdict = aggregate(list(verdicts.values()), not missing)
     decided = ", ".join(k for k, v in verdicts.items() if v == verdict) or ", ".join(verdicts)
     text = ("Baseline MTM on synth-voca test: " + "; ".join(parts) + f" (rule: the 95 % CI inside the paper's "
-            f"{lo_band:.0f}-{hi_band:.0f} ms: reproduced; entirely outside: contradicted; else inconclusive). An absolute "
-            "value on the synthetic corpus against the paper's on VOCASET: read it as a sanity check of the scale.")
+            f"{lo_band:.0f}-{hi_band:.0f} ms: reproduced; entirely outside: contradicted; else inconclusive). "
+            "An absolute value on the synthetic corpus against the paper's on VOCASET: read it as a sanity check of the scale.")
     if missing:
         text += " Not measured: " + ", ".join(missing) + "."
     return Assessment(verdict, text, ("config1_results",), f"baseline MTM CI vs the band: {decided}")
