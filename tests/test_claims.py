@@ -258,3 +258,19 @@ def test_plrs_people_reads_the_paired_difference(tmp_path):
                               "+0.07 [+0.01, +0.13]."]}).to_csv(tmp_path / "metric_validation_findings.csv", index=False)
     text = assess(tmp_path).set_index("key").loc["plrs-people", "p3d"]
     assert "pooled +0.07 [+0.01, +0.13]" in text and "agrees with the claim" in text
+
+
+def test_fdd_change_ci_combines_the_two_conditions_cis(tmp_path):
+    def row(model, critic, value, half):
+        return {"run": f"{model}_{critic}", "model": model, "critic": critic, "train": "synth-voca",
+                "test": "synth-voca", "split": "test", "loss_weight": "", "n_clips": 8, "metric": "fdd", "level": "",
+                "value": value, "ci_low": value - half, "ci_high": value + half}
+
+    rows = [row(m, "none", 3e-7, 0.3e-7) for m in paper.MODELS]
+    rows += [row("faceformer", "ours", 1e-7, 0.3e-7), row("codetalker", "ours", 3.1e-7, 0.3e-7),
+             row("selftalk", "ours", 2.5e-7, 0.3e-7)]
+    pd.DataFrame(rows).to_csv(tmp_path / "config1_results.csv", index=False)
+    r = assess(tmp_path).set_index("key").loc["loss-fdd"]
+    assert r["verdict"] == "inconclusive"              # FaceFormer better, the others within sqrt(2) * 0.3
+    half = (0.3 ** 2 * 2) ** 0.5
+    assert f"change -2 [{-2 - half:+.3g}, {-2 + half:+.3g}]" in r["p3d"] and "reproduced" in r["p3d"]
