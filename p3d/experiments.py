@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from p3d import paper as paper_numbers
 from p3d import stats
 from p3d.errors import InputError
 
@@ -994,32 +995,16 @@ def find(results: Sequence[Mapping[str, Any]], **match: Any) -> Mapping[str, Any
     return None
 
 
-#: The paper's own numbers (arXiv 2503.20308), for the labelled reference columns only; never results of p3d.
-#: Table 2/3 rows: (MTM ms, LVE, PLRS, SLCC, Delta) on VOCASET; Table 4 rows: (MTM, LVE, PLRS,
-#: (SLCC, Delta) at levels 1, 2, 3 and Avg) on MEAD-3D; Table S7: FDD (x 1e-7).
+#: The paper's own numbers (arXiv 2503.20308, from :mod:`p3d.paper`), for the labelled reference columns only;
+#: never results of p3d. Table 2/3 rows: (MTM ms, LVE, PLRS, SLCC, Delta) on VOCASET; Table 4 rows: (MTM, LVE,
+#: PLRS, (SLCC, Delta) at levels 1, 2, 3 and Avg) on MEAD-3D; Table S7: FDD (x 1e-7).
 PAPER_TABLE3: dict[tuple[str, str], tuple[float, ...]] = {
-    ("faceformer", "none"): (53.6, 3.357, 0.368, 0.26, 0.08), ("faceformer", "syncnet3d"): (55.6, 3.316, 0.435, 0.38, 0.04),
-    ("faceformer", "no2d"): (55.3, 3.278, 0.400, 0.42, 0.08), ("faceformer", "ours"): (52.2, 3.091, 0.463, 0.37, 0.03),
-    ("codetalker", "none"): (61.8, 3.700, 0.381, 0.38, 0.04), ("codetalker", "syncnet3d"): (59.6, 4.319, 0.379, 0.14, 0.20),
-    ("codetalker", "no2d"): (55.9, 3.579, 0.374, 0.23, 0.11), ("codetalker", "ours"): (60.9, 3.579, 0.388, 0.35, 0.01),
-    ("selftalk", "none"): (50.1, 2.971, 0.414, 0.41, 0.07), ("selftalk", "syncnet3d"): (49.5, 2.941, 0.405, 0.35, 0.01),
-    ("selftalk", "no2d"): (54.4, 3.149, 0.417, 0.39, 0.05), ("selftalk", "ours"): (49.2, 2.924, 0.418, 0.35, 0.01),
-}
-PAPER_DATA_VOCASET = {"plrs": 0.409, "slcc": 0.34}
-PAPER_DATA_MEAD = {"plrs": 0.230, "slcc": (0.24, 0.30, 0.39, 0.42)}
+    k: (r.mtm_ms, r.lve, r.plrs, r.slcc, r.slcc_delta) for k, r in paper_numbers.TABLE3.items()}
+PAPER_DATA_VOCASET = {"plrs": paper_numbers.VOCASET_DATA.plrs, "slcc": paper_numbers.VOCASET_DATA.slcc}
+PAPER_DATA_MEAD = {"plrs": paper_numbers.MEAD_DATA.plrs, "slcc": paper_numbers.MEAD_DATA.slcc}
 PAPER_TABLE4: dict[tuple[str, str], tuple[Any, ...]] = {
-    ("faceformer", "voca"): (59.6, 3.207, 0.299, (0.08, 0.16), (0.07, 0.23), (0.07, 0.32), (0.06, 0.36)),
-    ("faceformer", "mead"): (59.5, 1.139, 0.176, (0.26, 0.02), (0.30, 0.00), (0.34, 0.05), (0.35, 0.07)),
-    ("faceformer", "mead+ours"): (55.8, 1.114, 0.306, (0.27, 0.03), (0.27, 0.03), (0.32, 0.07), (0.33, 0.09)),
-    ("codetalker", "voca"): (60.7, 3.236, 0.294, (0.02, 0.22), (0.03, 0.27), (0.03, 0.36), (0.02, 0.40)),
-    ("codetalker", "mead"): (60.9, 2.954, 0.154, (0.09, 0.15), (0.12, 0.18), (0.06, 0.33), (0.11, 0.31)),
-    ("codetalker", "mead+ours"): (58.6, 2.705, 0.221, (0.18, 0.06), (0.29, 0.01), (0.31, 0.08), (0.31, 0.11)),
-    ("selftalk", "voca"): (53.4, 3.396, 0.294, (0.14, 0.10), (0.14, 0.16), (0.17, 0.22), (0.15, 0.27)),
-    ("selftalk", "mead"): (54.2, 1.238, 0.216, (0.16, 0.08), (0.28, 0.02), (0.32, 0.07), (0.31, 0.11)),
-    ("selftalk", "mead+ours"): (52.7, 1.192, 0.230, (0.17, 0.07), (0.29, 0.01), (0.34, 0.05), (0.33, 0.09)),
-}
-PAPER_TABLE_S7 = {("faceformer", "none"): 3.789, ("faceformer", "ours"): 3.325, ("codetalker", "none"): 3.414,
-                  ("codetalker", "ours"): 3.259, ("selftalk", "none"): 3.319, ("selftalk", "ours"): 3.424}
+    k: (r.mtm_ms, r.lve, r.plrs, *r.levels) for k, r in paper_numbers.TABLE4.items()}
+PAPER_TABLE_S7 = dict(paper_numbers.TABLE_S7)
 PAPER_NOTE = ("Columns headed 'paper:' are the paper's own numbers on the real datasets (VOCASET / MEAD-3D), "
               "copied from arXiv 2503.20308 for reference; they are not p3d results and not in the same data or "
               "units (the paper's LVE scale is not stated; FDD x 1e-7).")

@@ -498,3 +498,32 @@ def kendall_w(scores: np.ndarray) -> float:
         ties += float(np.sum(counts ** 3 - counts))
     den = m ** 2 * (n ** 3 - n) - m * ties
     return float(12.0 * s / den) if den > 0 else float("nan")
+
+
+# -- power ----------------------------------------------------------------------------------------------------
+def minimum_detectable_effect(ci_low: float, ci_high: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true effect that a two-sided test at level ``alpha`` would detect with probability
+    ``power``, given the ``1 - alpha`` confidence interval (``ci_low``, ``ci_high``) of the effect at this
+    sample size (same units as the interval).
+
+    Normal approximation: the interval's half-width ``h = (ci_high - ci_low) / 2`` gives the standard error
+    ``se = h / z(1 - alpha/2)``; an effect ``d`` is detected (its interval excludes 0) with probability
+    ``power`` when ``d = (z(1 - alpha/2) + z(power)) * se`` (the far tail, below ``-z``, neglected). At
+    alpha = 0.05 and 80 % power: MDE = (1.960 + 0.842) / 1.960 * h = 1.43 h. For a bootstrap percentile
+    interval this is approximate: it treats the interval as symmetric and the resampling distribution as
+    normal. NaN when a bound is missing or not finite.
+    """
+    from scipy.stats import norm
+
+    if not 0.0 < alpha < 1.0:
+        raise InputError(f"alpha: expected a level in (0, 1), got {alpha!r}")
+    if not 0.0 < power < 1.0:
+        raise InputError(f"power: expected a probability in (0, 1), got {power!r}")
+    if ci_low is None or ci_high is None or not (math.isfinite(ci_low) and math.isfinite(ci_high)):
+        return float("nan")
+    if ci_high < ci_low:
+        raise InputError(f"minimum_detectable_effect: ci_low {ci_low!r} above ci_high {ci_high!r}")
+    z_alpha = float(norm.ppf(1.0 - alpha / 2.0))
+    z_power = float(norm.ppf(power))
+    half_width = (float(ci_high) - float(ci_low)) / 2.0
+    return (z_alpha + z_power) / z_alpha * half_width

@@ -4,8 +4,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from p3d import claims
+from p3d import claims, paper, stats
 from p3d.claims import CLAIMS, INVENTORY, VERDICTS, Assessment, assess, claims_markdown, inventory
+from p3d.errors import InputError
 
 
 def _effects(path: Path, rows: list[tuple[str, str, float, float, float, str]]) -> None:
@@ -14,7 +15,7 @@ def _effects(path: Path, rows: list[tuple[str, str, float, float, float, str]]) 
                  ).to_csv(path, index=False)
 
 
-def test_loss_claims_follow_the_effect_verdicts(tmp_path):
+def test_loss_claims_verdicts_follow_the_cis_in_the_papers_direction(tmp_path):
     _effects(tmp_path / "table2_loss_effects.csv", [
         ("FaceFormer", "PLRS", 0.04, 0.03, 0.05, "better"),
         ("CodeTalker", "PLRS", 0.04, 0.03, 0.05, "better"),
@@ -27,13 +28,47 @@ def test_loss_claims_follow_the_effect_verdicts(tmp_path):
         ("SelfTalk", "LVE (1e-5 m²)", 0, -1, 1, "no clear change"),
     ])
     df = assess(tmp_path).set_index("key")
-    assert df.loc["loss-plrs", "verdict"] == "reproduced"
-    assert df.loc["loss-mtm", "verdict"] == "partly reproduced"
-    assert df.loc["loss-lve", "verdict"] == "not reproduced"          # one model worse
+    assert df.loc["loss-plrs", "verdict"] == "reproduced"             # every CI above 0 (PLRS: higher is better)
+    assert df.loc["loss-mtm", "verdict"] == "inconclusive"            # one reproduced, two include 0
+    assert df.loc["loss-lve", "verdict"] == "contradicted"            # FaceFormer's LVE clearly rises
+    assert df.loc["loss-lve", "decided_by"].startswith("FaceFormer LVE")
     assert df.loc["loss-slcc", "verdict"] == "not measured"           # no SLCC rows
-    assert "0.03, 0.05" in df.loc["loss-plrs", "p3d"]
+    assert "[+0.03, +0.05]" in df.loc["loss-plrs", "p3d"]
     assert df.loc["mead-plrs", "verdict"] == "not measured"           # table4_effects missing
     assert "table4_effects" in df.loc["mead-plrs", "p3d"]
+
+
+def test_inconclusive_cases_state_the_mde_beside_the_papers_effect(tmp_path):
+    _effects(tmp_path / "table2_loss_effects.csv", [(m, "MTM (ms)", 1, -3, 5, "no clear change")
+                                                    for m in claims.MODELS])
+    text = assess(tmp_path).set_index("key").loc["loss-mtm", "p3d"]
+    mde = stats.minimum_detectable_effect(-3, 5)
+    paper_ff = paper.TABLE2[("faceformer", "ours")].mtm_ms - paper.TABLE2[("faceformer", "none")].mtm_ms
+    assert f"MDE {mde:.3g} beside the paper's change {paper_ff:+.3g}" in text
+    assert text.count("inconclusive") == 3
+
+
+def test_case_verdict_rules():
+    assert claims.Case("x", 1, 0.5, 1.5, want=1).verdict == "reproduced"
+    assert claims.Case("x", 1, 0.5, 1.5, want=-1).verdict == "contradicted"
+    assert claims.Case("x", 1, -0.5, 1.5, want=1).verdict == "inconclusive"
+    assert claims.Case("x", -1, -1.5, -0.5, want=-1).verdict == "reproduced"
+    assert claims.Case("x").verdict == "inconclusive"                  # no interval
+    assert claims.Case("x", passed=True).verdict == "reproduced"
+    assert claims.Case("x", passed=False).verdict == "inconclusive"
+
+
+def test_aggregation_rule():
+    agg = claims.aggregate
+    assert agg(["reproduced"] * 3) == "reproduced"
+    assert agg(["reproduced"] * 3, complete=False) == "inconclusive"  # a covered case was not measured
+    assert agg(["reproduced", "inconclusive", "reproduced"]) == "inconclusive"
+    assert agg(["reproduced", "contradicted", "reproduced"]) == "contradicted"
+    assert agg(["contradicted"], complete=False) == "contradicted"
+    assert agg([]) == "not measured"
+    assert claims.combine_referees({"a": "reproduced", "b": "reproduced"}) == "reproduced"
+    assert claims.combine_referees({"a": "reproduced", "b": "contradicted"}) == "inconclusive"
+    assert claims.combine_referees({}) == "not measured"
 
 
 def test_mead_plrs_wants_worse(tmp_path):
@@ -44,24 +79,102 @@ def test_mead_plrs_wants_worse(tmp_path):
     assert df.loc["mead-slcc", "verdict"] == "not measured"
 
 
-def test_property_claim_is_partial_when_the_raw_control_shows_it(tmp_path):
+def test_a_claim_over_three_models_measured_for_one_is_at_best_inconclusive(tmp_path):
+    _effects(tmp_path / "table3_critic_effects.csv", [
+        ("FaceFormer: ours vs 3D SyncNet", "MTM (ms)", -5, -9, -1, "better"),
+        ("FaceFormer: ours vs 3D SyncNet", "PLRS", 0.04, 0.03, 0.05, "better"),
+        ("FaceFormer: ours vs 3D SyncNet", "SLCC Δ", -0.1, -0.2, -0.05, "better")])
+    row = assess(tmp_path).set_index("key").loc["vs-syncnet"]
+    assert row["verdict"] == "inconclusive"
+    assert "Not measured: CodeTalker MTM" in row["p3d"] and "cases not measured" in row["decided_by"]
+
+
+def _validity(path: Path, rows: list[tuple[str, str, float, float]]) -> None:
+    pd.DataFrame([{"variant": v, "degradation": d, "mean_minus_gt": (lo + hi) / 2, "ci_low": lo, "ci_high": hi,
+                   "n_clips": 24} for v, d, lo, hi in rows]).to_csv(path / "plrs_validity.csv", index=False)
+
+
+def _plrs_effects(path: Path, per_metric: dict[str, tuple[float, float, float]]) -> None:
+    _effects(path / "table2_loss_effects.csv", [(m, metric, ch, lo, hi, "")
+                                                for metric, (ch, lo, hi) in per_metric.items() for m in claims.MODELS])
+
+
+def test_plrs_claims_fall_back_to_the_official_plrs_without_the_validity_table(tmp_path):
+    _plrs_effects(tmp_path, {"PLRS": (0.04, 0.03, 0.05), "PLRS [lipreader]": (-0.04, -0.05, -0.03)})
+    row = assess(tmp_path).set_index("key").loc["loss-plrs"]
+    assert row["verdict"] == "reproduced"
+    assert "plrs_validity.csv absent" in row["p3d"] and "official" in row["decided_by"]
+    assert "lipreader" not in row["p3d"]
+
+
+def test_plrs_claims_are_judged_on_the_valid_referees_with_the_official_beside(tmp_path):
+    _plrs_effects(tmp_path, {"PLRS": (0.04, 0.03, 0.05), "PLRS [lipreader]": (-0.04, -0.05, -0.03)})
+    _validity(tmp_path, [("official", "shuffled", -0.01, 0.02),        # official fails: one CI reaches above 0
+                         ("official", "frozen", -0.1, -0.05),
+                         ("lipreader", "shuffled", -0.2, -0.1), ("lipreader", "frozen", -0.3, -0.2)])
+    assert claims.valid_referees(tmp_path) == (["lipreader"], ["official"])
+    row = assess(tmp_path).set_index("key").loc["loss-plrs"]
+    assert row["verdict"] == "contradicted"                            # the valid referee sees PLRS fall
+    assert "lipreader" in row["decided_by"] and "official" not in row["decided_by"]
+    assert "Official PLRS (shown, not deciding)" in row["p3d"] and "failing: official" in row["p3d"]
+    assert "plrs_validity" in row["sources"]
+
+
+def test_valid_referees_that_disagree_make_the_claim_inconclusive(tmp_path):
+    _plrs_effects(tmp_path, {"PLRS": (0.04, 0.03, 0.05), "PLRS [lipreader]": (-0.04, -0.05, -0.03)})
+    _validity(tmp_path, [("official", "shuffled", -0.2, -0.1), ("lipreader", "shuffled", -0.2, -0.1)])
+    row = assess(tmp_path).set_index("key").loc["loss-plrs"]
+    assert row["verdict"] == "inconclusive" and "disagree" in row["decided_by"]
+
+
+def test_no_valid_referee_leaves_lip_readability_inconclusive(tmp_path):
+    _plrs_effects(tmp_path, {"PLRS": (0.04, 0.03, 0.05)})
+    _validity(tmp_path, [("official", "shuffled", -0.01, 0.02)])
+    row = assess(tmp_path).set_index("key").loc["loss-plrs"]
+    assert row["verdict"] == "inconclusive" and row["decided_by"] == "no valid PLRS referee"
+    assert "Official PLRS (shown, not deciding)" in row["p3d"]
+
+
+def test_validity_table_without_its_columns_is_a_clear_error(tmp_path):
+    pd.DataFrame({"variant": ["official"]}).to_csv(tmp_path / "plrs_validity.csv", index=False)
+    with pytest.raises(InputError, match="plrs_validity.csv lacks the columns"):
+        claims.valid_referees(tmp_path)
+
+
+def test_property_claim_passes_and_says_when_the_raw_control_shows_it_too(tmp_path):
     rows = [("ours", "phoneme clustering", True, "ours 47%"), ("raw inputs (control)", "phoneme clustering", True, "raw 55%"),
-            ("ours", "intensity direction", True, "ordered"), ("raw inputs (control)", "intensity direction", False, "not")]
+            ("ours", "intensity direction", False, "unordered"), ("raw inputs (control)", "intensity direction", False, "not")]
     pd.DataFrame(rows, columns=["critic", "property", "shows", "evidence"]).to_csv(
         tmp_path / "representation_properties.csv", index=False)
     df = assess(tmp_path).set_index("key")
-    assert df.loc["prop-clusters", "verdict"] == "partly reproduced"
-    assert "raw 55%" in df.loc["prop-clusters", "p3d"]
-    assert df.loc["prop-intensity", "verdict"] == "reproduced"
+    assert df.loc["prop-clusters", "verdict"] == "reproduced"
+    assert "Not distinctive" in df.loc["prop-clusters", "p3d"] and "raw 55%" in df.loc["prop-clusters", "p3d"]
+    assert df.loc["prop-intensity", "verdict"] == "inconclusive"
 
 
 def test_mtm_validity_rule(tmp_path):
     pd.DataFrame([{"slope": 0.93, "ci_low": 0.89, "ci_high": 0.97, "intercept_ms": 6.0, "r": 0.99, "n_clips": 48}]
                  ).to_csv(tmp_path / "fig_s5_slope.csv", index=False)
     assert assess(tmp_path).set_index("key").loc["mtm-valid", "verdict"] == "reproduced"
-    pd.DataFrame([{"slope": 0.3, "ci_low": 0.1, "ci_high": 0.5, "intercept_ms": 6.0, "r": 0.5, "n_clips": 48}]
+    pd.DataFrame([{"slope": 0.3, "ci_low": -0.1, "ci_high": 0.5, "intercept_ms": 6.0, "r": 0.5, "n_clips": 48}]
                  ).to_csv(tmp_path / "fig_s5_slope.csv", index=False)
-    assert assess(tmp_path).set_index("key").loc["mtm-valid", "verdict"] == "not reproduced"
+    assert assess(tmp_path).set_index("key").loc["mtm-valid", "verdict"] == "inconclusive"
+    pd.DataFrame([{"slope": -0.3, "ci_low": -0.5, "ci_high": -0.1, "intercept_ms": 6.0, "r": -0.5, "n_clips": 48}]
+                 ).to_csv(tmp_path / "fig_s5_slope.csv", index=False)
+    assert assess(tmp_path).set_index("key").loc["mtm-valid", "verdict"] == "contradicted"
+
+
+def test_baseline_band_rule(tmp_path):
+    def write(cis):
+        pd.DataFrame([{"run": m, "model": m, "critic": "none", "train": "synth-voca", "test": "synth-voca",
+                       "split": "test", "loss_weight": "", "n_clips": 8, "metric": "mtm_ms", "level": "",
+                       "value": (lo + hi) / 2, "ci_low": lo, "ci_high": hi} for m, (lo, hi) in zip(paper.MODELS, cis)]
+                     ).to_csv(tmp_path / "config1_results.csv", index=False)
+        return assess(tmp_path).set_index("key").loc["baselines-sync", "verdict"]
+
+    assert write([(51, 59), (52, 58), (50, 60)]) == "reproduced"
+    assert write([(51, 59), (45, 58), (50, 60)]) == "inconclusive"
+    assert write([(51, 59), (61, 70), (50, 60)]) == "contradicted"
 
 
 def test_every_claim_gets_a_known_verdict_and_human_claims_are_not_testable(tmp_path):
@@ -79,7 +192,19 @@ def test_report_lists_every_claim_with_both_evidences(tmp_path):
     md = claims_markdown(df, "cpu")
     assert md.count("- **Verdict:") == len(CLAIMS)
     assert md.count("- Paper:") == len(CLAIMS) and md.count("- p3d:") == len(CLAIMS)
+    assert md.count("- Decided by:") == len(CLAIMS)
     assert "| 1 |" in md and f"| {len(CLAIMS)} |" in md
+    assert "minimum detectable effect" in md and "decided by" in md
+
+
+def test_report_shows_the_deciding_metric_and_the_mde(tmp_path):
+    _effects(tmp_path / "table2_loss_effects.csv", [(m, "LVE (1e-5 m²)", 0, -1, 1, "no clear change")
+                                                    for m in claims.MODELS])
+    md = claims_markdown(assess(tmp_path), "cpu")
+    section = md.split("The perceptual loss also lowers LVE")[-1].split("## ")[0]
+    assert "- **Verdict: inconclusive**" in section
+    assert "- Decided by: FaceFormer LVE (1e-5 m²), CodeTalker LVE (1e-5 m²), SelfTalk LVE (1e-5 m²)" in section
+    assert f"MDE {stats.minimum_detectable_effect(-1, 1):.3g} beside the paper's change" in section
 
 
 def test_inventory_covers_the_paper_and_checks_files(tmp_path):
@@ -133,3 +258,19 @@ def test_plrs_people_reads_the_paired_difference(tmp_path):
                               "+0.07 [+0.01, +0.13]."]}).to_csv(tmp_path / "metric_validation_findings.csv", index=False)
     text = assess(tmp_path).set_index("key").loc["plrs-people", "p3d"]
     assert "pooled +0.07 [+0.01, +0.13]" in text and "agrees with the claim" in text
+
+
+def test_fdd_change_ci_combines_the_two_conditions_cis(tmp_path):
+    def row(model, critic, value, half):
+        return {"run": f"{model}_{critic}", "model": model, "critic": critic, "train": "synth-voca",
+                "test": "synth-voca", "split": "test", "loss_weight": "", "n_clips": 8, "metric": "fdd", "level": "",
+                "value": value, "ci_low": value - half, "ci_high": value + half}
+
+    rows = [row(m, "none", 3e-7, 0.3e-7) for m in paper.MODELS]
+    rows += [row("faceformer", "ours", 1e-7, 0.3e-7), row("codetalker", "ours", 3.1e-7, 0.3e-7),
+             row("selftalk", "ours", 2.5e-7, 0.3e-7)]
+    pd.DataFrame(rows).to_csv(tmp_path / "config1_results.csv", index=False)
+    r = assess(tmp_path).set_index("key").loc["loss-fdd"]
+    assert r["verdict"] == "inconclusive"              # FaceFormer better, the others within sqrt(2) * 0.3
+    half = (0.3 ** 2 * 2) ** 0.5
+    assert f"change -2 [{-2 - half:+.3g}, {-2 + half:+.3g}]" in r["p3d"] and "reproduced" in r["p3d"]

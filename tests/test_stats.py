@@ -350,3 +350,34 @@ def test_kendall_w_by_hand_and_against_friedman():
     assert stats.kendall_w(scores) == pytest.approx(chi2 / (5 * (6 - 1)), rel=1e-12)
     with pytest.raises(InputError, match="finite"):
         stats.kendall_w(np.array([[1.0, np.nan], [1.0, 2.0]]))
+
+
+# -- minimum_detectable_effect -------------------------------------------------------------------------------
+def test_minimum_detectable_effect_is_1_43_half_widths_at_80_percent_power():
+    # (1.95996 + 0.84162) / 1.95996 = 1.42941
+    assert stats.minimum_detectable_effect(-1.0, 1.0) == pytest.approx(1.42941, abs=1e-4)
+    assert stats.minimum_detectable_effect(0.1, 0.5) == pytest.approx(0.2 * 1.42941, abs=1e-4)
+    # more power or a stricter level needs a larger effect; 50 % power is the half-width itself
+    assert stats.minimum_detectable_effect(-1, 1, power=0.9) > stats.minimum_detectable_effect(-1, 1)
+    assert stats.minimum_detectable_effect(-1, 1, power=0.5) == pytest.approx(1.0)
+
+
+def test_minimum_detectable_effect_matches_a_simulated_power():
+    """An effect of one MDE, with the SE the interval implies, is detected about 80 % of the time."""
+    rng = np.random.default_rng(0)
+    se = 0.5
+    mde = stats.minimum_detectable_effect(-1.959964 * se, 1.959964 * se)
+    estimates = rng.normal(mde, se, size=20000)
+    detected = np.mean(estimates - 1.959964 * se > 0)
+    assert detected == pytest.approx(0.8, abs=0.01)
+
+
+def test_minimum_detectable_effect_degenerate_and_bad_input():
+    assert math.isnan(stats.minimum_detectable_effect(float("nan"), 1.0))
+    assert math.isnan(stats.minimum_detectable_effect(None, 1.0))
+    with pytest.raises(InputError):
+        stats.minimum_detectable_effect(1.0, 0.0)
+    with pytest.raises(InputError):
+        stats.minimum_detectable_effect(0.0, 1.0, power=1.0)
+    with pytest.raises(InputError):
+        stats.minimum_detectable_effect(0.0, 1.0, alpha=0.0)

@@ -59,6 +59,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from p3d import paper as paper_numbers
 from p3d.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -72,14 +73,11 @@ SETTING_LABELS: dict[str, str] = {
 }
 MODEL_LABELS: dict[str, str] = {"faceformer": "FaceFormer", "codetalker": "CodeTalker", "selftalk": "SelfTalk"}
 
-#: Paper Table S8 (training efficiency per iteration, single NVIDIA A6000): model -> row -> (time s, memory MB).
-#: The paper's numbers, quoted for comparison only.
+#: Paper Table S8 (training efficiency per iteration, single NVIDIA A6000, from :mod:`p3d.paper`):
+#: model -> row -> (time s, memory MB). The paper's numbers, quoted for comparison only.
 PAPER_TABLE_S8: dict[str, dict[str, tuple[float, float]]] = {
-    "faceformer": {"base": (0.447, 1461.0), "ours": (0.537, 1738.0)},
-    "codetalker": {"base": (0.138, 3393.0), "ours": (0.289, 3675.0)},
-    "selftalk": {"base": (0.175, 8204.0), "ours": (0.320, 8480.0)},
-}
-PAPER_DEVICE = "1x NVIDIA A6000 (paper)"
+    model: {row: (c.time_s, c.memory_mb) for row, c in rows.items()} for model, rows in paper_numbers.TABLE_S8.items()}
+PAPER_DEVICE = f"{paper_numbers.TABLE_S8_DEVICE} (paper)"
 
 
 @dataclasses.dataclass(frozen=True)
