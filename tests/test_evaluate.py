@@ -20,11 +20,12 @@ def _voca_cfg(demo, **kw):
 
 
 def test_vocaset_layout_end_to_end(demo, tmp_path):
-    report = evaluate(_voca_cfg(demo), progress=False)
+    report = evaluate(_voca_cfg(demo, plots=True), progress=False)
     df = report.per_clip
     # 4 GT clips x 2 conditions + 1 SelfTalk-style file; the orphan prediction is skipped
     assert len(df) == 9
-    assert report.summary["counts"] == {"evaluated": 9, "skipped": 1, "ground_truth_clips": 4}
+    assert report.summary["counts"] == {"evaluated": 9, "n_predictions": 9, "n_clips": 4, "ground_truth_clips": 4,
+                                        "truncated": 0, "skipped": 1}
     assert "sentence40" in report.summary["skipped"][0]["pred"]
     selftalk = df[df["condition"].isna()]
     assert len(selftalk) == 1 and selftalk["gt"].iloc[0] == selftalk["pred"].iloc[0]
