@@ -594,6 +594,7 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
         "n_clips": int(df["gt"].nunique()),
         "ground_truth_clips": int(df["gt"].nunique()),
         "truncated": int(df["truncated"].sum()),
+        "length_mismatch_accepted": int(df["note"].notna().sum()),  # beyond tolerance, both rates given
         "skipped": len(skipped),
     }
     return {
@@ -787,6 +788,10 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f", Δ {fmt(x['delta'], '.3f')}{n(x)}")
         for level, v in x.get("by_level", {}).items():
             lines.append(f"        level {level}: {fmt(v['value'], '.3f')} (data {fmt(v['data_value'], '.3f')}, Δ {fmt(v['delta'], '.3f')})")
+    if c.get("length_mismatch_accepted"):
+        lines.append(f"  note: {c['length_mismatch_accepted']} prediction(s) differ in length from their GT (or audio) "
+                     "beyond the tolerance; evaluated (truncated) because both --fps and --gt-fps were given "
+                     "(see per_clip.csv 'note')")
     for s in summary["skipped"][:10]:
         lines.append(f"  skipped {s['pred']}: {s['reason']}")
     if len(summary["skipped"]) > 10:

@@ -27,7 +27,7 @@ def test_vocaset_layout_end_to_end(demo, tmp_path):
     # 4 GT clips x 2 conditions + 1 SelfTalk-style file; the orphan prediction is skipped
     assert len(df) == 9
     assert report.summary["counts"] == {"evaluated": 9, "n_predictions": 9, "n_clips": 4, "ground_truth_clips": 4,
-                                        "truncated": 0, "skipped": 1}
+                                        "truncated": 0, "length_mismatch_accepted": 0, "skipped": 1}
     assert "sentence40" in report.summary["skipped"][0]["pred"]
     selftalk = df[df["condition"].isna()]
     assert len(selftalk) == 1 and selftalk["gt"].iloc[0] == selftalk["pred"].iloc[0]
@@ -240,6 +240,7 @@ def test_large_length_difference_refused_unless_both_rates_given(demo, tmp_path,
     assert code == 0, err
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["counts"]["truncated"] == 1 and summary["config"]["rates_explicit"]
+    assert summary["counts"]["length_mismatch_accepted"] == 1 and "both --fps and --gt-fps" in out
     per_clip = pd.read_csv(tmp_path / "o" / "per_clip.csv").set_index("pred")
     assert per_clip.loc[files[1].name, "frames"] == 45 and "truncated" in per_clip.loc[files[1].name, "note"]
 
