@@ -285,7 +285,8 @@ def _rate_fix(rates: FrameRates) -> str:
             "--gt-fps explicitly to evaluate the shorter length anyway")
 
 
-def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict[str, float]) -> dict[str, str]:
+def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict[str, float],
+                  wavs: dict[str, Path] | None = None) -> dict[str, str]:
     """The first pass' verdict on every pair: InputError on the first mismatch that is not a truncation
     (see :func:`length_mismatch`) unless ``rates.explicit``; returns {pred file name: note} for the pairs
     whose mismatch was accepted only because both rates were given."""
@@ -301,17 +302,19 @@ def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict
                 accepted[p.pred_path.name] = f"prediction/GT lengths {why}; truncated (both rates given)"
             else:
                 bad.append(msg)
+    by_stem: dict[str, list[_Pair]] = {}
+    for q in pairs:
+        by_stem.setdefault(q.name.gt_stem, []).append(q)
     for stem, seconds in audio_seconds.items():
-        p = next(q for q in pairs if q.name.gt_stem == stem)
+        p = by_stem[stem][0]
         audio_n = int(round(seconds * rates.gt_fps))
         why = length_mismatch(audio_n, p.gt_frames_full)
         if why is not None:
-            msg = (f"{stem}.wav: {seconds:.3f} s of audio = {audio_n} frames at {rates.gt_fps:g} fps, but the ground truth "
+            msg = (f"{(wavs or {}).get(stem, stem + '.wav')}: {seconds:.3f} s of audio = {audio_n} frames at {rates.gt_fps:g} fps, but the ground truth "
                    f"{p.gt_path.name} has {p.gt_frames_full} frames; the durations {why}")
             if rates.explicit:
-                for q in pairs:
-                    if q.name.gt_stem == stem:
-                        accepted.setdefault(q.pred_path.name, f"audio/GT durations {why} (both rates given)")
+                for q in by_stem[stem]:
+                    accepted.setdefault(q.pred_path.name, f"audio/GT durations {why} (both rates given)")
             else:
                 bad.append(msg)
     if bad:
@@ -356,7 +359,7 @@ def _plan(cfg: EvalConfig, topology: Any, wanted: tuple[str, ...], audio_dir: Pa
         if "slcc" in wanted or "plrs" in wanted:
             wavs[stem] = _find_wav(audio_dir, stem)
             audio_seconds[stem] = _wav_seconds(wavs[stem])
-    accepted = check_lengths(pairs, rates, audio_seconds)
+    accepted = check_lengths(pairs, rates, audio_seconds, wavs)
     return groups, skipped, rates, accepted, wavs
 
 
