@@ -215,7 +215,7 @@ def strided_length(n: int, stride: int) -> int:
 def check_out_dir(out: Path) -> None:
     """Refuse an output folder that cannot be written, before any work: ``out`` must be a folder (or
     not exist yet) and it, or its nearest existing ancestor (created later), must be writable."""
-    out = Path(out)
+    out = Path(os.path.abspath(out))  # "--out ." has a name and a parent
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder; give a folder path")
     probe = out
@@ -713,7 +713,7 @@ def write_report(report: EvalReport, out: Path, *, plots: bool = False, fps: flo
 
     from p3d.atomic import write_json
 
-    out = Path(out)
+    out = Path(os.path.abspath(out))
     check_out_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_stages(out)
