@@ -447,3 +447,18 @@ def test_plrs_errors_name_the_prediction(tmp_path):
         _plrs(np.zeros((16, 20, 128), np.float32), verts, Broken(), path)
     with pytest.raises(InputError, match="clip_condition_X.npy: PLRS failed"):
         _plrs(np.zeros((16, 128), np.float32), verts, Broken(), path)
+
+
+def test_plrs_end_to_end_with_a_small_critic(demo, tmp_path, one_torch_thread):
+    import torch
+
+    from p3d.models.syncnet3d import SyncNet3D, SyncNet3DConfig
+
+    torch.manual_seed(0)
+    SyncNet3D(SyncNet3DConfig.from_preset("smoke", n_vertices=5023)).save(tmp_path / "critic.pt")
+    cfg = EvalConfig(pred=demo.mead / "pred", gt=demo.mead, audio=demo.mead, metrics=("plrs",),
+                     plrs_checkpoint=tmp_path / "critic.pt", bootstrap_resamples=100)
+    report = evaluate(cfg, progress=False)
+    plrs = report.summary["metrics"]["plrs"]
+    assert report.per_clip["plrs"].between(-1, 1).all() and -1 <= plrs["value"] <= 1
+    assert (plrs["n_clips"], plrs["n_predictions"]) == (18, 18) and plrs["ci95"][0] is not None
