@@ -12,7 +12,8 @@ the ``.npy`` and ``.wav`` headers). After the GT subsampling, a prediction whose
 its GT's by about an integer factor (2, 3, ... or 1/2, 1/3, ...: a wrong frame rate) or by more than
 ``max(2 frames, 10 %)`` is refused (exit 2, naming both counts, the file and ``--gt-fps``), unless both
 ``--fps`` and ``--gt-fps`` were given explicitly; smaller differences are truncated to the shorter
-sequence, as the official code does, and counted. The same rule compares each clip's audio duration
+sequence for LVE and FDD, as the official code does, and counted (MTM's DDTW, the lip intensity and
+PLRS take each sequence whole). The same rule compares each clip's audio duration
 with its GT duration when SLCC or PLRS is computed; a silent wav (RMS below ``SILENT_RMS``) is
 reported as skipped, not scored.
 
@@ -403,8 +404,6 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
     with tqdm(total=n_pairs, desc="p3d eval", unit="clip", disable=not progress) as bar:
         for stem, group in groups.items():
             gt_path = group[0].gt_path
-            # a contiguous copy of the subsampled GT: the full-rate array is freed at once
-            gt = np.ascontiguousarray(io.load_vertices(gt_path, topology)[::rates.stride])
             speech_int: float | None = None
             windows = None
             if stem in wavs:
@@ -421,6 +420,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                 if "plrs" in wanted:
                     windows = _speech_windows(samples, rate, rates.fps, wavs[stem])
                 del samples
+            # a contiguous copy of the subsampled GT: the full-rate array is freed at once
+            gt = np.ascontiguousarray(io.load_vertices(gt_path, topology)[::rates.stride])
             if "slcc" in wanted:
                 gt_rows.append({"gt": gt_path.name, "identity": group[0].name.identity, "level": group[0].name.level,
                                 "speech_intensity": speech_int,
@@ -428,7 +429,9 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
             for p in group:
                 pred = io.load_vertices(p.pred_path, topology)
                 frames = min(len(pred), len(gt))
-                pred_t, gt_t = pred[:frames], gt[:frames]  # truncation to the shorter, as the official code
+                # LVE and FDD compare frame by frame: truncated to the shorter, as the official code; MTM
+                # (DDTW), the lip intensity and PLRS take each sequence whole, as before and as the official code
+                pred_t, gt_t = pred[:frames], gt[:frames]
                 name = p.name
                 row: dict[str, Any] = {
                     "pred": p.pred_path.name,
@@ -448,7 +451,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                 if "fdd" in wanted:
                     row["fdd"] = metrics.fdd(pred_t, gt_t, templates[name.identity], upper_face)
                 if "mtm" in wanted:
-                    res = metrics.mtm(gt_t, pred_t, upper=mtm_upper, lower=mtm_lower)
+                    res = metrics.mtm(gt, pred, upper=mtm_upper, lower=mtm_lower)
                     if cfg.plots:
                         mtm_results[p.pred_path.stem] = res
                     row["mtm_frames"] = res.mean_frames
@@ -457,9 +460,9 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                     row["mtm_deltas"] = ";".join(str(int(d)) for d in res.deltas)
                 if "slcc" in wanted:
                     row["speech_intensity"] = speech_int
-                    row["lip_intensity"] = metrics.lip_intensity(pred_t, lips, aggregate=cfg.lip_aggregate)
+                    row["lip_intensity"] = metrics.lip_intensity(pred, lips, aggregate=cfg.lip_aggregate)
                 if "plrs" in wanted:
-                    row["plrs"] = _plrs(windows, pred_t, plrs_model, p.pred_path)
+                    row["plrs"] = _plrs(windows, pred, plrs_model, p.pred_path)
                 rows.append(row)
                 del pred, pred_t
                 bar.update(1)
