@@ -298,7 +298,8 @@ def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict
         why = length_mismatch(p.pred_frames, gt_n)
         if why is not None:
             msg = (f"{p.pred_path}: {p.pred_frames} frames at {rates.fps:g} fps, but its ground truth {p.gt_path.name} "
-                   f"has {p.gt_frames_full} frames at {rates.gt_fps:g} fps = {gt_n} after subsampling; the lengths {why}")
+                   f"has {p.gt_frames_full} frames at {rates.gt_fps:g} fps = {gt_n} after subsampling; "
+                   f"the lengths {why}")
             if rates.explicit:
                 accepted[p.pred_path.name] = f"prediction/GT lengths {why}; truncated (both rates given)"
             else:
@@ -311,7 +312,8 @@ def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict
         audio_n = int(round(seconds * rates.gt_fps))
         why = length_mismatch(audio_n, p.gt_frames_full)
         if why is not None:
-            msg = (f"{(wavs or {}).get(stem, stem + '.wav')}: {seconds:.3f} s of audio = {audio_n} frames at {rates.gt_fps:g} fps, but the ground truth "
+            wav = (wavs or {}).get(stem, f"{stem}.wav")
+            msg = (f"{wav}: {seconds:.3f} s of audio = {audio_n} frames at {rates.gt_fps:g} fps, but the ground truth "
                    f"{p.gt_path.name} has {p.gt_frames_full} frames; the durations {why}")
             if rates.explicit:
                 for q in by_stem[stem]:

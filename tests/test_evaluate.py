@@ -375,7 +375,6 @@ def test_outputs_written_as_one_unit(demo, tmp_path, monkeypatch):
     import hashlib
 
     import p3d.viz.mtm_plot
-    from p3d.evaluate import check_out_dir  # noqa: F401  (the guarantee is write_report's)
 
     out = tmp_path / "out"
     full = evaluate(_voca_cfg(demo, plots=True, metrics=("lve", "mtm")), progress=False)
