@@ -1,6 +1,8 @@
 """p3d eval end to end on the demo datasets (VOCASET and MEAD layouts), and its bad-input paths."""
 import json
+import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,11 +22,12 @@ def _voca_cfg(demo, **kw):
 
 
 def test_vocaset_layout_end_to_end(demo, tmp_path):
-    report = evaluate(_voca_cfg(demo), progress=False)
+    report = evaluate(_voca_cfg(demo, plots=True), progress=False)
     df = report.per_clip
     # 4 GT clips x 2 conditions + 1 SelfTalk-style file; the orphan prediction is skipped
     assert len(df) == 9
-    assert report.summary["counts"] == {"evaluated": 9, "skipped": 1, "ground_truth_clips": 4}
+    assert report.summary["counts"] == {"evaluated": 9, "n_predictions": 9, "n_clips": 4, "ground_truth_clips": 4,
+                                        "truncated": 0, "length_mismatch_accepted": 0, "skipped": 1}
     assert "sentence40" in report.summary["skipped"][0]["pred"]
     selftalk = df[df["condition"].isna()]
     assert len(selftalk) == 1 and selftalk["gt"].iloc[0] == selftalk["pred"].iloc[0]
@@ -151,3 +154,310 @@ def test_cli_nothing_evaluable_exit_2(demo, tmp_path, capsys):
     np.save(pred / "Nobody_sentence01_condition_X.npy", np.zeros((5, 15069), np.float32))
     code = main(["eval", "--pred", str(pred), "--gt", str(demo.vocaset), "--out", str(tmp_path / "o")])
     assert code == 2 and "nothing could be evaluated" in capsys.readouterr().err
+
+
+# -- frame rates and lengths ------------------------------------------------------------------------
+def _eval_cli(args, capsys):
+    code = main(["eval", "--no-progress", "--bootstrap", "100", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_vocaset_root_defaults_to_60_fps_gt(demo, tmp_path):
+    """The README demo without --gt-fps gives the same numbers as with --gt-fps 60 (it gave 4x MTM)."""
+    implicit = evaluate(EvalConfig(pred=demo.vocaset / "pred", gt=demo.vocaset, metrics=("lve", "mtm"),
+                                   bootstrap_resamples=100), progress=False)
+    explicit = evaluate(EvalConfig(pred=demo.vocaset / "pred", gt=demo.vocaset, metrics=("lve", "mtm"), fps=30,
+                                   gt_fps=60, bootstrap_resamples=100), progress=False)
+    assert implicit.summary["config"]["gt_fps"] == 60 and implicit.summary["config"]["gt_stride"] == 2
+    assert implicit.summary["config"]["gt_fps_source"].startswith("VOCASET")
+    pd.testing.assert_series_equal(implicit.per_clip["mtm_frames"], explicit.per_clip["mtm_frames"])
+    assert implicit.summary["metrics"]["mtm"]["ms"] < 60  # 45 ms, not the 183 ms of 60 fps GT read as 30 fps
+    # a plain folder of the same files is not known to be VOCASET, unless --dataset vocaset says so
+    plain = evaluate(EvalConfig(pred=demo.vocaset / "pred", gt=demo.vocaset / "vertices_npy", dataset="vocaset",
+                                metrics=("lve",), bootstrap_resamples=100), progress=False)
+    assert plain.summary["config"]["gt_stride"] == 2
+
+
+def test_wrong_gt_rate_is_refused_before_any_metric(demo, tmp_path, capsys, monkeypatch):
+    import p3d.metrics
+
+    def no_work(*a, **k):
+        raise AssertionError("a metric ran before the length check")
+
+    monkeypatch.setattr(p3d.metrics, "lve", no_work)
+    monkeypatch.setattr(p3d.metrics, "mtm", no_work)
+    for args in (["--gt", demo.vocaset, "--gt-fps", "30"],  # 60 fps GT declared 30 fps
+                 ["--gt", demo.vocaset / "vertices_npy"]):  # plain folder: GT rate defaults to --fps
+        code, out, err = _eval_cli(["--pred", demo.vocaset / "pred", *args, "--out", tmp_path / "o"], capsys)
+        assert code == 2, err
+        assert "60 frames" in err and "120 frames" in err and "--gt-fps" in err and "_condition_" in err
+        assert "factor of about 2" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_length_mismatch_rule():
+    from p3d.evaluate import length_mismatch
+
+    assert length_mismatch(120, 120) is None
+    assert length_mismatch(100, 97) is None  # within 10 %: truncated
+    assert length_mismatch(10, 12) is None  # within 2 frames
+    assert "factor of about 2" in length_mismatch(60, 120)
+    assert "factor of about 2" in length_mismatch(121, 60)
+    assert "factor of about 3" in length_mismatch(30, 91)
+    assert "factor of about 2" in length_mismatch(2, 4)  # within 2 frames, but a rate error
+    assert "differ by 15 frames" in length_mismatch(100, 85)
+
+
+def _pred_subset(demo, tmp_path, n=2):
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    files = sorted((demo.vocaset / "pred").glob("*_condition_*"))[:n]
+    for f in files:
+        shutil.copy(f, pred / f.name)
+    return pred, [pred / f.name for f in files]
+
+
+def test_small_length_difference_truncated_and_counted(demo, tmp_path):
+    pred, files = _pred_subset(demo, tmp_path)
+    np.save(files[0], np.load(files[0])[:-3])  # 57 of 60 frames: within max(2 frames, 10 %)
+    report = evaluate(_voca_cfg(demo, pred=pred, metrics=("lve", "mtm")), progress=False)
+    assert report.summary["counts"]["truncated"] == 1
+    row = report.per_clip.set_index("pred").loc[files[0].name]
+    assert (row["pred_frames"], row["gt_frames"], row["frames"], bool(row["truncated"])) == (57, 60, 57, True)
+    assert not report.per_clip.set_index("pred").loc[files[1].name, "truncated"]
+
+
+def test_large_length_difference_refused_unless_both_rates_given(demo, tmp_path, capsys):
+    pred, files = _pred_subset(demo, tmp_path)
+    np.save(files[1], np.load(files[1])[:45])  # 45 of 60 frames
+    base = ["--pred", pred, "--gt", demo.vocaset, "--metrics", "lve,mtm"]
+    code, _, err = _eval_cli([*base, "--gt-fps", "60", "--out", tmp_path / "o"], capsys)
+    assert code == 2 and files[1].name in err and "45 frames" in err and "60 after" in err and "--gt-fps" in err
+    code, _, err = _eval_cli([*base, "--out", tmp_path / "o"], capsys)  # implicit 60 fps: same refusal
+    assert code == 2 and "differ by 15 frames" in err
+    code, out, err = _eval_cli([*base, "--fps", "30", "--gt-fps", "60", "--out", tmp_path / "o"], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["counts"]["truncated"] == 1 and summary["config"]["rates_explicit"]
+    assert summary["counts"]["length_mismatch_accepted"] == 1 and "both --fps and --gt-fps" in out
+    per_clip = pd.read_csv(tmp_path / "o" / "per_clip.csv").set_index("pred")
+    assert per_clip.loc[files[1].name, "frames"] == 45 and "truncated" in per_clip.loc[files[1].name, "note"]
+
+
+def _wav_copy(demo, tmp_path):
+    wav = tmp_path / "wav"
+    shutil.copytree(demo.vocaset / "wav", wav)
+    return wav
+
+
+def test_audio_duration_mismatch_refused(demo, tmp_path, capsys):
+    import soundfile as sf
+
+    pred, files = _pred_subset(demo, tmp_path)
+    wav = _wav_copy(demo, tmp_path)
+    stem = files[0].name.split("_condition_")[0]
+    samples, sr = sf.read(wav / f"{stem}.wav")
+    sf.write(wav / f"{stem}.wav", np.concatenate([samples, samples]), sr)  # 4 s of audio for 2 s of GT
+    code, _, err = _eval_cli(["--pred", pred, "--gt", demo.vocaset, "--audio", wav, "--metrics", "slcc",
+                              "--out", tmp_path / "o"], capsys)
+    assert code == 2 and f"{stem}.wav" in err and "120 frames" in err and "--gt-fps" in err
+
+
+def test_silent_audio_is_skipped_with_reason(demo, tmp_path):
+    import soundfile as sf
+
+    wav = _wav_copy(demo, tmp_path)
+    silent = sorted(wav.glob("*.wav"))[0]
+    samples, sr = sf.read(silent)
+    sf.write(silent, np.zeros_like(samples), sr)
+    report = evaluate(_voca_cfg(demo, audio=wav, metrics=("lve", "slcc")), progress=False)
+    reasons = [s["reason"] for s in report.summary["skipped"] if s["pred"].startswith(silent.stem)]
+    assert reasons and all("silent" in r for r in reasons)
+    assert not report.per_clip["gt"].eq(f"{silent.stem}.npy").any()
+    assert report.summary["counts"]["n_clips"] == 3
+
+
+# -- confidence intervals over GT clips --------------------------------------------------------------
+def test_ci_resamples_gt_clips_not_predictions(demo, tmp_path):
+    """Eight identical conditions of every clip give exactly the CI of one condition."""
+    one, eight = tmp_path / "one", tmp_path / "eight"
+    one.mkdir()
+    eight.mkdir()
+    for f in sorted((demo.vocaset / "pred").glob("*_condition_FaceTalk_170728_03272_TA.npy")):
+        if "sentence40" in f.name:
+            continue
+        stem = f.name.split("_condition_")[0]
+        shutil.copy(f, one / f.name)
+        for k in range(8):
+            os.link(one / f.name, eight / f"{stem}_condition_C{k}.npy")
+    reports = [evaluate(_voca_cfg(demo, pred=p, metrics=("lve", "mtm")), progress=False) for p in (one, eight)]
+    m1, m8 = (r.summary["metrics"] for r in reports)
+    for key in ("lve", "mtm"):
+        assert m1[key]["ci95"] == m8[key]["ci95"] and m1[key]["ci95"][0] is not None
+        assert (m1[key]["n_clips"], m8[key]["n_clips"]) == (4, 4)
+        assert (m1[key]["n_predictions"], m8[key]["n_predictions"]) == (4, 32)
+    assert m8["mtm"]["ci95"] == m8["mtm"]["ci95_ms"]
+    assert m8["mtm"]["ci95_ms"][0] == pytest.approx(m8["mtm"]["ci95_frames"][0] * 1000 / 30)
+    assert reports[1].summary["counts"]["n_predictions"] == 32 and reports[1].summary["counts"]["n_clips"] == 4
+
+
+def test_n_clips_and_n_predictions_reported(demo, capsys):
+    from p3d.evaluate import format_summary
+
+    report = evaluate(_voca_cfg(demo), progress=False)
+    m = report.summary["metrics"]
+    for key in ("lve", "fdd", "mtm", "slcc"):
+        assert (m[key]["n_clips"], m[key]["n_predictions"]) == (4, 9), key
+    text = format_summary(report.summary)
+    assert "n_clips=4" in text and "n_predictions=9" in text
+
+
+def test_slcc_without_ci_prints_na_without_warning(demo, caplog):
+    from p3d.evaluate import format_summary
+
+    summary = evaluate(_voca_cfg(demo, metrics=("slcc",)), progress=False).summary
+    summary["metrics"]["slcc"]["ci95"] = [None, None]
+    assert "CI n/a (too few clips)" in format_summary(summary)
+    with caplog.at_level("WARNING", logger="p3d.evaluate"):
+        evaluate(_voca_cfg(demo, metrics=("slcc",)), progress=False)
+    assert not [r for r in caplog.records if r.name == "p3d.evaluate"]
+
+
+# -- memory: one GT clip at a time ------------------------------------------------------------------
+def test_each_gt_clip_loaded_once_and_released(demo, monkeypatch):
+    import weakref
+
+    from p3d import io
+
+    loads, alive = [], []
+    real = io.load_vertices
+
+    def tracking(path, *a, **k):
+        arr = real(path, *a, **k)
+        if "vertices_npy" in str(path):
+            loads.append(Path(path).name)
+            gt_alive = sum(ref() is not None for ref in alive)
+            assert gt_alive == 0, "the previous GT clip is still in memory"
+            base = arr.base if arr.base is not None else arr
+            while getattr(base, "base", None) is not None:
+                base = base.base
+            alive.append(weakref.ref(base))
+        return arr
+
+    monkeypatch.setattr(io, "load_vertices", tracking)
+    evaluate(_voca_cfg(demo, metrics=("lve", "mtm", "slcc")), progress=False)
+    assert sorted(loads) == sorted(set(loads)) and len(loads) == 4
+
+
+# -- output folder ---------------------------------------------------------------------------------
+def test_out_validated_before_any_work(demo, tmp_path, capsys, monkeypatch):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    missing_pred = tmp_path / "no_such_pred"  # would be the error if --out were checked later
+    for out, match in ((a_file, "not a folder"), (a_file / "sub", "is a file")):
+        code, _, err = _eval_cli(["--pred", missing_pred, "--gt", demo.vocaset, "--out", out], capsys)
+        assert code == 2 and "--out" in err and match in err, err
+    import p3d.evaluate
+
+    monkeypatch.setattr(p3d.evaluate.os, "access", lambda path, mode: False)
+    code, _, err = _eval_cli(["--pred", missing_pred, "--gt", demo.vocaset, "--out", tmp_path / "new"], capsys)
+    assert code == 2 and "not writable" in err
+    monkeypatch.undo()
+    # a missing parent is created
+    pred, _ = _pred_subset(demo, tmp_path)
+    code, _, err = _eval_cli(["--pred", pred, "--gt", demo.vocaset, "--metrics", "lve", "--out",
+                              tmp_path / "x" / "y" / "out"], capsys)
+    assert code == 0 and (tmp_path / "x" / "y" / "out" / "summary.json").exists()
+
+
+def test_outputs_written_as_one_unit(demo, tmp_path, monkeypatch):
+    import hashlib
+
+    import p3d.viz.mtm_plot
+
+    out = tmp_path / "out"
+    full = evaluate(_voca_cfg(demo, plots=True, metrics=("lve", "mtm")), progress=False)
+    write_report(full, out, plots=True)
+    (out / "my_notes.txt").write_text("keep me")
+    assert len(list((out / "plots").glob("mtm_*.png"))) == 9
+    # a dead run's staging folder is removed by the next run
+    dead = tmp_path / ".out.tmp-999999999"
+    dead.mkdir()
+    (dead / "per_clip.csv").write_text("stale")
+
+    pred, _ = _pred_subset(demo, tmp_path)
+    small = evaluate(_voca_cfg(demo, pred=pred, plots=True, metrics=("lve", "mtm")), progress=False)
+    write_report(small, out, plots=True)
+    plots = sorted(p.name for p in (out / "plots").glob("mtm_*.png"))
+    assert plots == sorted(f"mtm_{p.stem}.png" for p in pred.glob("*.npy"))  # stale plots removed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["outputs"]["per_clip_sha256"] == hashlib.sha256((out / "per_clip.csv").read_bytes()).hexdigest()
+    assert len(pd.read_csv(out / "per_clip.csv")) == summary["counts"]["n_predictions"] == 2
+    assert (out / "my_notes.txt").read_text() == "keep me"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
+
+    # a run that fails while writing leaves the previous outputs untouched and no staging folder
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(p3d.viz.mtm_plot, "save_mtm_plot", boom)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(RuntimeError):
+        write_report(full, out, plots=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
+
+
+# -- MEAD demo without FLAME masks; PLRS errors --------------------------------------------------------
+def test_mead_demo_without_masks_reports_fdd_not_computed(demo, tmp_path, capsys):
+    base = ["--pred", demo.mead / "pred", "--gt", demo.mead, "--audio", demo.mead / "wav", "--templates",
+            demo.mead / "templates.pkl", "--out", tmp_path / "o"]
+    code, out, err = _eval_cli(base, capsys)
+    assert code == 0, err
+    fdd = json.loads((tmp_path / "o" / "summary.json").read_text())["metrics"]["fdd"]
+    assert fdd["computed"] is False and "upper-face" in fdd["reason"]
+    assert "FDD   not computed" in out
+    code, _, err = _eval_cli([*base, "--metrics", "fdd"], capsys)
+    assert code == 2 and "FDD cannot be computed" in err and "FLAME_masks.pkl" in err
+
+
+def test_plrs_errors_name_the_prediction(tmp_path):
+    import torch
+
+    from p3d.evaluate import _plrs
+
+    class Broken(torch.nn.Module):
+        n_vertices = 5023
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def encode_speech(self, x):
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+        def encode_mesh(self, x):
+            return x
+
+    verts = np.zeros((20, 5023, 3), np.float32)
+    path = tmp_path / "clip_condition_X.npy"
+    with pytest.raises(InputError, match="clip_condition_X.npy: PLRS failed .*RuntimeError"):
+        _plrs(np.zeros((16, 20, 128), np.float32), verts, Broken(), path)
+    with pytest.raises(InputError, match="clip_condition_X.npy: PLRS failed"):
+        _plrs(np.zeros((16, 128), np.float32), verts, Broken(), path)
+
+
+def test_plrs_end_to_end_with_a_small_critic(demo, tmp_path, one_torch_thread):
+    import torch
+
+    from p3d.models.syncnet3d import SyncNet3D, SyncNet3DConfig
+
+    torch.manual_seed(0)
+    SyncNet3D(SyncNet3DConfig.from_preset("smoke", n_vertices=5023)).save(tmp_path / "critic.pt")
+    cfg = EvalConfig(pred=demo.mead / "pred", gt=demo.mead, audio=demo.mead, metrics=("plrs",),
+                     plrs_checkpoint=tmp_path / "critic.pt", bootstrap_resamples=100)
+    report = evaluate(cfg, progress=False)
+    plrs = report.summary["metrics"]["plrs"]
+    assert report.per_clip["plrs"].between(-1, 1).all() and -1 <= plrs["value"] <= 1
+    assert (plrs["n_clips"], plrs["n_predictions"]) == (18, 18) and plrs["ci95"][0] is not None
