@@ -90,10 +90,11 @@ class EvalConfig:
 
     def gt_stride(self, gt_fps: float | None = None) -> int:
         """Frames of GT per prediction frame (``gt_fps / fps``), which must be a positive integer."""
-        fps = self.pred_fps()
-        gt_fps = gt_fps if gt_fps is not None else (fps if self.gt_fps is None else self.gt_fps)
-        if not (fps > 0 and gt_fps > 0 and np.isfinite(fps) and np.isfinite(gt_fps)):
-            raise InputError(f"frame rates must be positive (--fps {fps:g}, --gt-fps {gt_fps:g})")
+        from p3d.io import check_frame_rate
+
+        fps = check_frame_rate(self.pred_fps(), "--fps")
+        gt_fps = check_frame_rate(gt_fps if gt_fps is not None else (fps if self.gt_fps is None else self.gt_fps),
+                                  "--gt-fps")
         ratio = gt_fps / fps
         if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
             raise InputError(f"--gt-fps {gt_fps:g} is not an integer multiple of --fps {fps:g}")
@@ -334,11 +335,12 @@ def _plan(cfg: EvalConfig, topology: Any, wanted: tuple[str, ...], audio_dir: Pa
     """
     from p3d import io
 
-    pred_files = io.find_npy(cfg.pred, "prediction folder")
+    unreadable: list[dict[str, str]] = []
+    pred_files = io.find_npy(cfg.pred, "prediction folder", skipped=unreadable)
     gt_dir = io.vertices_dir(cfg.gt)
     if not gt_dir.is_dir():
         raise InputError(f"{cfg.gt}: ground-truth folder not found")
-    skipped: list[dict[str, str]] = []
+    skipped: list[dict[str, str]] = [{"pred": u["file"], "reason": u["reason"]} for u in unreadable]
     groups: dict[str, list[_Pair]] = {}
     for pred_path in pred_files:
         name = io.parse_clip_name(pred_path.stem, cfg.dataset)

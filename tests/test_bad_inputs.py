@@ -29,6 +29,7 @@ N_VERTICES = 12
 N_FRAMES = 20
 CLIPS = ("A_sentence01", "B_sentence01")
 SR = 16000
+WAV_SAMPLES = SR * N_FRAMES // 30  # as long as the 30 fps GT, so only the damage is refused
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +61,7 @@ def data(tmp_path: Path) -> types.SimpleNamespace:
         gt = (0.01 * rng.standard_normal((N_FRAMES, N_VERTICES, 3))).astype(np.float32)
         np.save(d.gt / f"{stem}.npy", gt.reshape(N_FRAMES, -1))
         np.save(d.pred / f"{stem}_condition_X.npy", gt + np.float32(0.001) * rng.standard_normal(gt.shape, np.float32))
-        sf.write(d.wav / f"{stem}.wav", (0.1 * rng.standard_normal(SR // 2)).astype(np.float32), SR, subtype="PCM_16")
+        sf.write(d.wav / f"{stem}.wav", (0.1 * rng.standard_normal(WAV_SAMPLES)).astype(np.float32), SR, subtype="PCM_16")
         templates[stem.split("_")[0]] = gt[0]
     d.templates.write_bytes(pickle.dumps(templates, protocol=2))
     return d
@@ -221,7 +222,7 @@ nan_pred = np.full((N_FRAMES, N_VERTICES * 3), 0.01, np.float32)
 nan_pred[3, 5] = np.nan
 inf_pred = np.full((N_FRAMES, N_VERTICES * 3), 0.01, np.float32)
 inf_pred[7, 0] = np.inf
-nan_wav = np.zeros(SR // 2, np.float32)
+nan_wav = np.zeros(WAV_SAMPLES, np.float32)
 nan_wav[100] = np.nan
 
 #: (id, damage, metrics, substring of the one-line error). The README's classes ("a wrong vertex count,
@@ -294,16 +295,12 @@ def test_eval_bad_input_is_one_line_exit_2(data, capsys, damage, metrics, messag
 # ------------------------------------------------------------------------------------------------
 # Frame-rate options
 # ------------------------------------------------------------------------------------------------
-_WIRED_LATER = pytest.mark.xfail(raises=ValueError, strict=True,
-                                 reason="EvalConfig.gt_stride does not yet call io.check_frame_rate")
-
-
 @pytest.mark.parametrize("option, value", [
     ("--fps", "0"),
     ("--fps", "-30"),
-    pytest.param("--fps", "nan", marks=_WIRED_LATER),
-    pytest.param("--fps", "inf", marks=_WIRED_LATER),
-    pytest.param("--gt-fps", "nan", marks=_WIRED_LATER),
+    ("--fps", "nan"),
+    ("--fps", "inf"),
+    ("--gt-fps", "nan"),
 ])
 def test_eval_bad_frame_rate(data, capsys, option, value):
     assert eval_cli(data, option, value) == EXIT_BAD_INPUT
@@ -374,7 +371,9 @@ def test_eval_skips_fifo_and_dangling_link_with_reason_and_ignores_temporary_fil
     assert eval_cli(data) == 0  # returns: discovery opened no FIFO
     summary = json.loads((data.out / "summary.json").read_text())
     assert summary["counts"]["evaluated"] == 2
-    assert summary["counts"]["skipped"] == 0  # temporary files are not even reported
+    # the FIFO and the dangling link are reported as skipped with their reason; temporary files are not even listed
+    assert {s["pred"]: s["reason"].split(" (")[0] for s in summary["skipped"]} == {
+        "B_sentence02_condition_X.npy": "is a named pipe", "B_sentence03_condition_X.npy": "is a dangling symbolic link"}
     assert "B_sentence02_condition_X.npy: is a named pipe" in caplog.text
     assert "B_sentence03_condition_X.npy: is a dangling symbolic link" in caplog.text
     for name in ("tmp-k2j3", "._A", ".npy.tmp", ".npy~", "#B"):
