@@ -163,7 +163,7 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
         return final
     job = build(kind, preset, data, progress=progress, **options)
     result = train(job.model, job.data, job.step_fn, job.cfg, out, extra_config=job.extra_config,
-                   params=job.params, progress=progress)
+                   params=job.params, progress=progress, validate=getattr(job, "validate", None))
     path = job.finalize(out)
     record_request(out, request)
     log.info("%s: %d steps, last loss %.4f; wrote %s", kind, result["step"], result["loss"], path)
