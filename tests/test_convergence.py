@@ -108,6 +108,21 @@ def test_stops_on_a_plateau_at_the_right_step(tmp_path):
     assert row["val_metric"] == 1.0
 
 
+def test_validation_curve_figure_marks_the_stop(tmp_path):
+    from p3d.viz.training import plot_validation_curves
+
+    train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "ramp", progress=False, validate=Curve(_ramp))
+    train(make_model(), Toy(), step_fn, _plateau_cfg(steps=60), tmp_path / "capped", progress=False,
+          validate=Curve(lambda s: math.exp(-s / 50)))
+    fig = plot_validation_curves([tmp_path / "ramp", tmp_path / "capped"])
+    (ax,) = fig.axes  # one metric, one panel
+    stops = [line for line in ax.lines if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]]
+    assert sorted((float(v.get_xdata()[0]), v.get_linestyle()) for v in stops) == [(60.0, "--"), (140.0, "-")]
+    train(make_model(), Toy(), step_fn, TrainConfig(steps=2, batch_size=8), tmp_path / "plain", progress=False)
+    with pytest.raises(InputError, match="no validation curve"):
+        plot_validation_curves([tmp_path / "plain"])
+
+
 def test_still_improving_run_hits_the_cap(tmp_path):
     out = train(make_model(), Toy(), step_fn, _plateau_cfg(steps=100), tmp_path / "r", progress=False,
                 validate=Curve(lambda s: math.exp(-s / 50)))

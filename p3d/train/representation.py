@@ -36,6 +36,11 @@ Presets (``TrainConfig`` defaults; every value can be overridden):
   each), a short linear warm-up, and lr 1e-3 for the critics (3e-4 learns too little in 300 steps).
 - ``smoke``: a few dozen steps of the ``smoke`` models (seconds; tests and nbval).
 
+Every preset trains its fixed step count by default (``stop="steps"``). ``stop="plateau"`` (``p3d train
+--stop plateau --max-steps N``) trains until the validation InfoNCE of the corpus' ``val`` windows
+plateaus (stage 1: its loss on ``val`` lip-video windows), with ``steps`` as the cap; the rule, its
+settings and the weights kept are described in :mod:`p3d.train.convergence`.
+
 Multi-process (``torchrun``): each rank computes InfoNCE over its own share of the global batch
 (``batch / world_size`` windows; no all-gather of negatives), as CLIP without gathering; the
 gradients are averaged by DDP.
