@@ -270,3 +270,18 @@ def test_critic_without_a_val_split_is_refused(tmp_path):
 
     with pytest.raises(InputError, match="no 'val' split"):
         build("syncnet3d", "smoke", _no_val(tmp_path), stop="plateau")
+
+
+def test_stage1_validation_is_fixed(tmp_path):
+    """Stage 1's validation loss uses fixed masks and batches: the same model gives the same value."""
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.train.representation import build
+
+    data = write_tiny_corpus(tmp_path / "lrs3", identities={"train": 2, "val": 1}, clips_per_identity=2, seconds=1.0)
+    job = build("stage1", "smoke", data, steps=2, stop="plateau", eval_every=1)
+    first = job.validate(job.model, 1)
+    assert set(first) == {"val_loss"} and math.isfinite(first["val_loss"]) and first["val_loss"] > 0
+    assert job.validate(job.model, 2) == first
+    assert job.model.training  # the evaluation restores the training mode
+    assert job.extra_config["validation"]["split"] == "val"
