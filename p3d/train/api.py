@@ -148,9 +148,10 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
     ``preset`` on the corpus ``data`` into the run folder ``out``; return ``out/final.pt``.
 
     ``options`` are :func:`p3d.train.representation.build`'s keyword arguments (``stage1``, ``init``,
-    ``steps``, ``seed``, ``identities``, ...). Reuses a finished run of the same request, resumes an
-    unfinished one, extends a finished one to a longer ``steps``, and refuses a folder holding other
-    settings (:func:`claim_run_dir`, then the trainer's check of the resolved settings).
+    ``steps``, ``seed``, ``identities``, the stopping rule ``stop="plateau"`` with ``steps`` as the cap,
+    ``eval_every``, ``patience``, ...: :mod:`p3d.train.convergence`). Reuses a finished run of the same
+    request, resumes an unfinished one, extends a finished one to a longer ``steps``, and refuses a folder
+    holding other settings (:func:`claim_run_dir`, then the trainer's check of the resolved settings).
     """
     from p3d.train.representation import build
     from p3d.train.trainer import train
@@ -163,7 +164,7 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
         return final
     job = build(kind, preset, data, progress=progress, **options)
     result = train(job.model, job.data, job.step_fn, job.cfg, out, extra_config=job.extra_config,
-                   params=job.params, progress=progress)
+                   params=job.params, progress=progress, validate=getattr(job, "validate", None))
     path = job.finalize(out)
     record_request(out, request)
     log.info("%s: %d steps, last loss %.4f; wrote %s", kind, result["step"], result["loss"], path)

@@ -2,7 +2,11 @@
 
     p3d train stage1|stage2|syncnet3d|no2d|finetune|evaluator|talker --preset smoke|cpu|paper \\
         --data DIR --out RUN_DIR [--stage1 CKPT] [--init CKPT] [--steps N] [--batch-size N] [--lr X] \\
-        [--seed N] [--workers N] [--no-progress]
+        [--seed N] [--workers N] [--no-progress] \\
+        [--stop steps|plateau --max-steps N --eval-every N --patience N --min-rel-improvement X --smooth N]
+
+``--stop plateau`` trains until the validation metric (held-out ``val`` split, ``RUN_DIR/val.csv``)
+plateaus, with ``--max-steps`` (a synonym of ``--steps``) as the cap (:mod:`p3d.train.convergence`).
 
 The same command runs on several processes with ``torchrun --nproc_per_node=N -m p3d train ...``
 (DDP; gloo on CPU, nccl on CUDA). ``RUN_DIR`` gets ``request.json`` (the command's settings),
@@ -95,8 +99,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="corpus folder (p3d.corpus layout)")
     parser.add_argument("--out", type=Path, required=True, help="run folder; the same command again resumes or reuses it, a larger --steps "
                                                                    "extends it, other settings are refused")
-    parser.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the preset's); larger than a finished run's: "
-                                                              "extend it")
+    parser.add_argument("--steps", "--max-steps", dest="steps", type=int, default=None,
+                        help="optimisation steps (default: the preset's; with --stop plateau: the cap); larger than a "
+                             "finished run's: extend it")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the preset's)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
     parser.add_argument("--seed", type=int, default=None, help="seed of initialisation, batches and masks")
@@ -104,6 +109,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="threads preparing the data (default 1)")
     parser.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK if available), cpu, cuda, cuda:N")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from p3d.train.convergence import add_stop_arguments
+
+    add_stop_arguments(parser)
 
 
 #: ``p3d train --help``: what the command does for its user.
@@ -147,8 +155,8 @@ def run(args: argparse.Namespace) -> int:
     job = _resolve(kind.builder)(args)
     try:
         result = train(job.model, job.data, job.step_fn, job.cfg, args.out, extra_config=job.extra_config,
-                       params=job.params, progress=not args.no_progress)
-        if dist.is_main:
+                       params=job.params, progress=not args.no_progress, validate=getattr(job, "validate", None))
+        if dist.is_main and result["finished"]:
             final = job.finalize(args.out)
             if request is not None:
                 record_request(args.out, request)

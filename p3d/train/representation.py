@@ -36,6 +36,11 @@ Presets (``TrainConfig`` defaults; every value can be overridden):
   each), a short linear warm-up, and lr 1e-3 for the critics (3e-4 learns too little in 300 steps).
 - ``smoke``: a few dozen steps of the ``smoke`` models (seconds; tests and nbval).
 
+Every preset trains its fixed step count by default (``stop="steps"``). ``stop="plateau"`` (``p3d train
+--stop plateau --max-steps N``) trains until the validation InfoNCE of the corpus' ``val`` windows
+plateaus (stage 1: its loss on ``val`` lip-video windows), with ``steps`` as the cap; the rule, its
+settings and the weights kept are described in :mod:`p3d.train.convergence`.
+
 Multi-process (``torchrun``): each rank computes InfoNCE over its own share of the global batch
 (``batch / world_size`` windows; no all-gather of negatives), as CLIP without gathering; the
 gradients are averaged by DDP.
@@ -59,6 +64,8 @@ log = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("stage1", "stage2", "syncnet3d", "no2d", "finetune", "evaluator")
 PRESETS: tuple[str, ...] = ("smoke", "cpu", "paper")
+#: The corpus split the validation metric (the plateau stopping rule) is computed on.
+VAL_SPLIT = "val"
 #: Kinds whose model is a speech-mesh critic (``final.pt`` loadable by ``load_critic``).
 CRITIC_KINDS: tuple[str, ...] = ("stage2", "syncnet3d", "no2d", "finetune", "evaluator")
 
@@ -174,6 +181,8 @@ class Job:
     step_fn: Any
     cfg: TrainConfig
     extra_config: dict[str, Any]
+    #: The validation metric (``TrainConfig.eval_every > 0``), passed to :func:`p3d.train.trainer.train`.
+    validate: Any = None
 
     def finalize(self, run_dir: str | os.PathLike[str]) -> Path:
         """Write ``RUN_DIR/final.pt``: the model checkpoint (``Stage1Model.load`` / ``load_critic``)."""
@@ -214,6 +223,11 @@ def build(
     cache_dir: str | os.PathLike[str] | None = None,
     device: str = "auto",
     progress: bool = False,
+    stop: str | None = None,
+    eval_every: int | None = None,
+    patience: int | None = None,
+    min_rel_improvement: float | None = None,
+    smooth: int | None = None,
 ) -> Job:
     """Build the training job of ``kind`` at ``preset`` on the corpus at ``data`` (see the module docstring).
 
@@ -227,6 +241,10 @@ def build(
         workers: threads computing speech features and loading clips.
         cache_dir: on-disk speech-feature cache (:class:`p3d.audio.FeatureCache`).
         device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``.
+        stop, eval_every, patience, min_rel_improvement, smooth: the stopping rule
+            (:mod:`p3d.train.convergence`; default: ``steps`` steps, no validation). With ``stop="plateau"``
+            ``steps`` is the cap and ``eval_every`` defaults to 5 x the recipe's logging interval; any
+            ``eval_every > 0`` evaluates on the corpus' ``val`` split (``val.csv``).
     """
     from p3d.windows import AVWindows, SpeechMeshWindows, identity_subset, open_corpus
 
@@ -249,7 +267,14 @@ def build(
     if lr is not None and not (math.isfinite(lr) and lr > 0):
         raise InputError(f"--lr: expected a positive learning rate, got {lr}")
 
+    from p3d.train.convergence import has_split, stop_settings
+
+    stopping = stop_settings(stop, eval_every, patience, min_rel_improvement, smooth,
+                             default_eval_every=5 * rec.log_every)
     corpus = open_corpus(data)
+    if stopping["eval_every"] and not has_split(corpus, VAL_SPLIT):
+        raise InputError(f"--stop/--eval-every: {corpus.root} has no {VAL_SPLIT!r} split to validate on "
+                         f"(use --stop steps without --eval-every)")
     subset = identities or rec.identities
     ids = identity_subset(corpus, split, subset)
     seed = rec.seed if seed is None else seed
@@ -279,7 +304,10 @@ def build(
     params = [p for p in model.parameters() if p.requires_grad]
     cfg = TrainConfig(steps=steps or rec.n_steps(len(ds)), batch_size=batch_size or rec.batch_size, lr=lr or rec.lr,
                       warmup_steps=rec.warmup_steps, checkpoint_every=checkpoint_every or rec.checkpoint_every,
-                      log_every=rec.log_every, seed=seed)
+                      log_every=rec.log_every, seed=seed, **stopping)
+    validate = None
+    if cfg.eval_every:
+        validate = _validation(kind, model, corpus, cache_dir=cache_dir, workers=workers, progress=progress)
     extra = {
         "kind": kind, "preset": preset, "data": str(Path(data).resolve()), "corpus": corpus.name, "split": split,
         "identities": subset, "identity_list": ids, "stage1": None if stage1 is None else str(stage1),
@@ -287,9 +315,26 @@ def build(
         "window_stride": window_stride, "max_per_clip": max_per_clip, "epochs": cfg.steps * cfg.batch_size / len(ds),
         "trainable_parameters": sum(p.numel() for p in params), "device": str(dev), **model_info,
     }
+    if validate is not None:
+        extra["validation"] = validate.describe()
     log.info("%s/%s: %d windows of %d clips, %d steps of batch %d (%.2f epochs), %d trainable parameters", kind,
              preset, len(ds), ds.n_clips, cfg.steps, cfg.batch_size, extra["epochs"], extra["trainable_parameters"])
-    return Job(kind=kind, model=model, params=params, data=ds, step_fn=step_fn, cfg=cfg, extra_config=extra)
+    return Job(kind=kind, model=model, params=params, data=ds, step_fn=step_fn, cfg=cfg, extra_config=extra,
+               validate=validate)
+
+
+def _validation(kind: str, model: Any, corpus: Any, *, cache_dir: Any, workers: int, progress: bool) -> Any:
+    """The validation metric of ``kind`` on the corpus' ``val`` split (:class:`p3d.train.convergence.WindowValidation`):
+    every identity of the split, every window start (at most ``VAL_WINDOWS`` used)."""
+    from p3d.train.convergence import WindowValidation
+    from p3d.windows import AVWindows, SpeechMeshWindows
+
+    kw = dict(cache_dir=cache_dir, workers=workers, progress=progress)
+    if kind == "stage1":
+        windows: Any = AVWindows.for_config(model.config, corpus, VAL_SPLIT, **kw)
+    else:
+        windows = SpeechMeshWindows(corpus, VAL_SPLIT, **kw)
+    return WindowValidation(windows, kind)
 
 
 def _critic(kind: str, preset: str, n_vertices: int, *, stage1: Any = None, init: Any = None) -> Any:
@@ -313,10 +358,12 @@ def _critic(kind: str, preset: str, n_vertices: int, *, stage1: Any = None, init
 
 def options_from_args(args: Any) -> dict[str, Any]:
     """:func:`build`'s keyword arguments from ``p3d train`` arguments (:mod:`p3d.train.cli`)."""
+    from p3d.train.convergence import stop_options
+
     return dict(stage1=args.stage1, init=args.init, split=args.split, identities=args.identities, seed=args.seed,
                 steps=args.steps, batch_size=args.batch_size, lr=args.lr, checkpoint_every=args.checkpoint_every,
                 window_stride=args.window_stride, max_per_clip=args.max_windows_per_clip, workers=args.workers,
-                cache_dir=args.cache_dir, device=args.device)
+                cache_dir=args.cache_dir, device=args.device, **stop_options(args))
 
 
 def build_from_args(args: Any) -> Job:

@@ -202,6 +202,7 @@ class TalkerJob:
     extra_config: dict[str, Any]
     stages_before: list[StageRun] = dataclasses.field(default_factory=list)
     last_stage: str = "main"
+    validate: Any = None
 
     def finalize(self, run_dir: str | os.PathLike[str]) -> Path:
         """Write ``RUN_DIR/final.pt``: the talker checkpoint (``p3d.models.load_model``, ``p3d predict``)."""
@@ -369,6 +370,11 @@ def build(
     device: str = "auto",
     progress: bool = False,
     world_size: int = 1,
+    stop: str | None = None,
+    eval_every: int | None = None,
+    patience: int | None = None,
+    min_rel_improvement: float | None = None,
+    smooth: int | None = None,
 ) -> TalkerJob:
     """Build the training job of talker ``model`` at ``preset`` on the ``train`` split of ``train`` corpora.
 
@@ -384,6 +390,8 @@ def build(
         speech_cache_dir: keep the critic's speech embeddings on disk there (:class:`SpeechEmbeddingCache`),
             shared by runs with the same critic checkpoint (same values; saves the speech-encoder passes).
         world_size: processes (each takes one clip per step).
+        stop, eval_every, patience, min_rel_improvement, smooth: the last stage's stopping rule
+            (:mod:`p3d.train.convergence`: validation vertex MSE on the ``val`` clips; ``steps`` the cap).
     """
     import torch
 
@@ -418,9 +426,13 @@ def build(
     dev = resolve_device(device)
     corpora = [train] if isinstance(train, (str, os.PathLike)) else list(train)
     # the critic must know the vertex count before the data compute its embeddings
-    from p3d.talker_data import open_corpora
+    from p3d.talker_data import open_corpora, style_identities
+    from p3d.train.convergence import stop_settings, talker_validation
 
     opened = open_corpora(corpora)
+    stopping = stop_settings(stop, eval_every, patience, min_rel_improvement, smooth,
+                             default_eval_every=5 * recipe(model, preset, stages[-1]).log_every)
+    validate = talker_validation(opened, style_identities(opened), workers=workers) if stopping["eval_every"] else None
     critic_model = load_critic_for(critic, critic_checkpoint, opened[0].topology.n_vertices, dev)
     perceptual = PerceptualLoss(critic_model, weight=weight) if critic_model is not None else None
     embedder = perceptual
@@ -453,6 +465,7 @@ def build(
         net.set_stage(last)
     cfg = _train_config(recipe(model, preset, last), len(data), batch_size, seed, steps=steps, lr=lr,
                         checkpoint_every=checkpoint_every)
+    cfg = dataclasses.replace(cfg, **stopping)
     params = [p for p in net.parameters() if p.requires_grad]
     extra = {
         "kind": "talker", "model": model, "preset": preset, "critic": critic,
@@ -465,11 +478,13 @@ def build(
         "epochs": cfg.steps * batch_size / len(data), "trainable_parameters": sum(p.numel() for p in params),
         "device": str(dev), "model_config": dataclasses.asdict(config),
     }
+    if validate is not None:
+        extra["validation"] = validate.describe()
     log.info("talker %s/%s (critic %s, weight %g): %d clips of %s, %d styles, stages %s, %d trainable parameters",
              model, preset, critic, extra["loss_weight"], len(data), "+".join(extra["corpora"]), len(data.styles),
              extra["stage_steps"], extra["trainable_parameters"])
     return TalkerJob(kind="talker", model=net, params=params, data=data, step_fn=TalkerStep(perceptual), cfg=cfg,
-                     extra_config=extra, stages_before=before, last_stage=last)
+                     extra_config=extra, stages_before=before, last_stage=last, validate=validate)
 
 
 def run_earlier_stages(job: TalkerJob, run_dir: str | os.PathLike[str], progress: bool = True) -> None:
@@ -505,8 +520,8 @@ def train_talker(job: TalkerJob, run_dir: str | os.PathLike[str], progress: bool
 
     run_earlier_stages(job, run_dir, progress)
     result = train(job.model, job.data, job.step_fn, job.cfg, run_dir, extra_config=job.extra_config,
-                   params=job.params, progress=progress, stop_after=stop_after)
-    if result["step"] >= job.cfg.steps:
+                   params=job.params, progress=progress, stop_after=stop_after, validate=job.validate)
+    if result["finished"]:
         job.finalize(run_dir)
     return result
 
@@ -529,13 +544,15 @@ def _int_list(value: str | None) -> list[int] | None:
 
 def options_from_args(args: Any, world_size: int = 1) -> dict[str, Any]:
     """:func:`build`'s keyword arguments from ``p3d train talker`` arguments."""
+    from p3d.train.convergence import stop_options
+
     if args.data is None:
         raise InputError("--train: give the training corpus folder(s), e.g. --train data/cpu/synth-voca")
     return dict(critic=args.critic, critic_checkpoint=args.critic_checkpoint, loss_weight=args.loss_weight,
                 cache=not args.no_cache, seed=args.seed, steps=args.steps, stage_steps=_int_list(args.stage_steps),
                 lr=args.lr, checkpoint_every=args.checkpoint_every, wav2vec2=args.wav2vec2, recogniser=args.recogniser,
                 teacher_forcing=True if args.teacher_forcing else None, workers=args.workers, device=args.device,
-                world_size=world_size)
+                world_size=world_size, **stop_options(args))
 
 
 def request_from_args(args: Any) -> dict[str, Any]:

@@ -38,14 +38,23 @@ Design (nanoGPT-style: no framework, everything visible here):
   writer a file object, so no temporary file name ends up inside the archive: two runs with the same
   settings (and thread count) write the same bytes.
 
+- **Stopping** (``TrainConfig.stop``): ``steps`` trains ``steps`` steps; ``plateau`` evaluates a validation
+  metric every ``eval_every`` steps (``val.csv``, truncated on resume like ``metrics.csv``) and stops when
+  it has plateaued (:mod:`p3d.train.convergence`: the rule, its settings, the weights kept), ``steps``
+  being the cap. The rule's settings are result-changing settings (compared on resume); the decision is a
+  function of the recorded validation history, so a resumed run stops at the same step, and a resumed run
+  that the rule had stopped does nothing. A run stopped by the rule checkpoints its stop step.
+
 A model plugs in with a ``step_fn(model, batch, generator) -> (loss, logs)``; a dataset is anything with
-``__len__`` and a ``collate(indices) -> batch`` method.
+``__len__`` and a ``collate(indices) -> batch`` method; a validation metric with a
+``validate(model, step) -> {column: value}`` callable that names its monitored column in ``metric``.
 """
 from __future__ import annotations
 
 import csv
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -54,6 +63,7 @@ from typing import Any, Protocol
 import torch
 
 from p3d.atomic import atomic_path
+from p3d.train.convergence import VAL_CSV, plateau_reached, smoothed
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +93,26 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     keep_checkpoints: int = 2
+    #: Stopping rule (:mod:`p3d.train.convergence`): ``steps`` trains ``steps`` steps; ``plateau`` stops when
+    #: the validation metric has improved by less than ``min_rel_improvement`` (relative) over the last
+    #: ``patience`` evaluations (moving median over ``smooth`` evaluations), ``steps`` being the cap.
+    stop: str = "steps"
+    #: Steps between validation evaluations (``val.csv``); 0: none (``stop="steps"`` only).
+    eval_every: int = 0
+    patience: int = 5
+    min_rel_improvement: float = 0.01
+    smooth: int = 3
+
+    #: The stopping fields, left out of :meth:`to_dict` for a plain fixed-step run without validation (so
+    #: runs recorded before the rule existed compare equal and their checkpoints keep their bytes).
+    STOP_FIELDS = ("stop", "eval_every", "patience", "min_rel_improvement", "smooth")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
+        if self.stop == "steps" and not self.eval_every:
+            for name in self.STOP_FIELDS:
+                d.pop(name)
         return d
 
 
@@ -347,8 +373,10 @@ def train(
     params: list[torch.nn.Parameter] | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    validate: Validate | None = None,
 ) -> dict[str, Any]:
-    """Train ``model`` for ``cfg.steps`` steps, resuming from ``run_dir`` if it holds a checkpoint.
+    """Train ``model`` for ``cfg.steps`` steps (or until the plateau rule stops it), resuming from ``run_dir``
+    if it holds a checkpoint.
 
     Args:
         model: the module to train (only ``params``, default all ``requires_grad`` parameters, are optimised).
@@ -357,19 +385,31 @@ def train(
         step_fn: ``(model, batch, generator) -> (loss, logs)``.
         run_dir: output folder: ``metrics.csv``, ``checkpoints/``, ``config.json``.
         stop_after: stop (as if interrupted) after this many steps of *this call* (tests of resume).
+        validate: ``(model, step) -> {column: value}`` with a ``metric`` attribute naming the monitored column
+            (lower is better; :mod:`p3d.train.convergence`), called every ``cfg.eval_every`` steps on the
+            unwrapped model by the main process (the value is broadcast to the others); the rows go to
+            ``val.csv`` (``step, val, val_smoothed`` and the returned columns). Required when
+            ``cfg.eval_every > 0``.
 
     Returns:
-        ``{"step": last completed step, "loss": last loss}``.
+        ``{"step": last completed step, "loss": last loss, "finished": the run is complete (cap reached or
+        stopped by the rule), "converged": the rule stopped it (None with ``stop="steps"``)}``.
     """
     from tqdm.auto import tqdm
 
     from p3d.atomic import write_json
 
+    from p3d.errors import InputError
+
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
-        from p3d.errors import InputError
-
         raise InputError(f"--out {run_dir}: exists and is not a folder")
+    if cfg.stop not in ("steps", "plateau"):
+        raise InputError(f"stop: expected steps or plateau, got {cfg.stop!r}")
+    if cfg.stop == "plateau" and cfg.eval_every < 1:
+        raise InputError("eval_every: the plateau rule needs a positive evaluation interval")
+    if cfg.eval_every and validate is None:
+        raise InputError(f"eval_every: {cfg.eval_every} but this training job has no validation metric")
     dist = init_distributed()
     recorded, extension = resume_plan(read_run_config(run_dir), run_config(cfg, extra_config, dist.world_size),
                                       f"--out {run_dir}")
@@ -395,6 +435,9 @@ def train(
         if extension is not None or not (run_dir / "config.json").exists():
             write_json(run_dir / "config.json", recorded)
         _trim_metrics(run_dir / "metrics.csv", start)
+        _trim_metrics(run_dir / VAL_CSV, start)
+    history = _read_history(run_dir / VAL_CSV, start) if cfg.eval_every else []
+    stopped = cfg.stop == "plateau" and _plateau(cfg, history)  # a run the rule stopped: nothing to do
     if dist.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -408,6 +451,7 @@ def train(
     csv_path = run_dir / "metrics.csv"
     writer = None
     fh = None
+    val_log = _CsvLog(run_dir / VAL_CSV)
     last_loss = float("nan")
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {run_dir.name}", unit="step",
                disable=not (progress and dist.is_main))
@@ -415,7 +459,7 @@ def train(
     step = start
     try:
         for step in range(start, cfg.steps):
-            if stop_after is not None and done_here >= stop_after:
+            if stopped or (stop_after is not None and done_here >= stop_after):
                 break
             torch.manual_seed(_mix(cfg.seed, step, dist.rank))
             gen = torch.Generator().manual_seed(_mix(cfg.seed, step, dist.rank, 1))
@@ -436,7 +480,19 @@ def train(
             done_here += 1
             completed = step + 1
             bar.update(1)
-            if dist.is_main and (completed % cfg.log_every == 0 or completed == cfg.steps or completed == 1):
+            if cfg.eval_every and completed % cfg.eval_every == 0:
+                assert validate is not None
+                logs_val = _evaluate(validate, model, completed, dist)
+                history.append(logs_val[_metric(validate)])
+                if dist.is_main:
+                    val_log.write({"step": completed, "val": history[-1],
+                                   "val_smoothed": float(smoothed(history, cfg.smooth)[-1]), **logs_val})
+                stopped = cfg.stop == "plateau" and _plateau(cfg, history)
+                if stopped:
+                    log.info("%s: validation plateau at step %d (%s); stopping", run_dir, completed,
+                             _metric(validate))
+            if dist.is_main and (completed % cfg.log_every == 0 or completed == cfg.steps or completed == 1
+                                 or stopped):
                 row = {"step": completed, "loss": last_loss, "lr": _lr_at(cfg, step),
                        **{k: float(v) for k, v in logs.items()}}
                 if writer is None:
@@ -448,20 +504,90 @@ def train(
                 writer.writerow(row)
                 fh.flush()
                 bar.set_postfix(loss=f"{last_loss:.4f}")
-            if completed % cfg.checkpoint_every == 0 or completed == cfg.steps:
+            if completed % cfg.checkpoint_every == 0 or completed == cfg.steps or stopped:
                 if dist.is_main:
                     _save_and_prune(run_dir, model, optimizer, completed, config, cfg.keep_checkpoints)
-        else:
-            step = cfg.steps
     finally:
         bar.close()
+        val_log.close()
         if fh is not None:
             fh.close()
     if dist.world_size > 1:
         import torch.distributed as tdist
 
         tdist.barrier()
-    return {"step": start + done_here, "loss": last_loss}
+    done = start + done_here
+    return {"step": done, "loss": last_loss, "finished": stopped or done >= cfg.steps,
+            "converged": stopped if cfg.stop == "plateau" else None}
+
+
+class Validate(Protocol):
+    """A validation metric for :func:`train` (see :mod:`p3d.train.convergence`)."""
+
+    metric: str
+
+    def __call__(self, model: torch.nn.Module, step: int) -> Mapping[str, float]: ...
+
+
+def _metric(validate: Validate) -> str:
+    return str(getattr(validate, "metric", "val"))
+
+
+def _plateau(cfg: TrainConfig, history: list[float]) -> bool:
+    return plateau_reached(history, window=cfg.smooth, patience=cfg.patience,
+                           min_rel_improvement=cfg.min_rel_improvement)
+
+
+def _evaluate(validate: Validate, model: torch.nn.Module, step: int, dist: DistInfo) -> dict[str, float]:
+    """The validation row of ``step``: computed by the main process, broadcast to the others (every process
+    then takes the same stop decision)."""
+    row: dict[str, float] | None = None
+    if dist.is_main:
+        row = {k: float(v) for k, v in validate(_unwrap(model), step).items()}
+        metric = _metric(validate)
+        if metric not in row:
+            raise KeyError(f"validation returned no {metric!r} column (got {sorted(row)})")
+        if not math.isfinite(row[metric]):
+            raise FloatingPointError(f"non-finite validation {metric} {row[metric]} at step {step}")
+    if dist.world_size > 1:
+        import torch.distributed as tdist
+
+        box = [row]
+        tdist.broadcast_object_list(box, src=0)
+        row = box[0]
+    assert row is not None
+    return row
+
+
+def _read_history(path: Path, max_step: int) -> list[float]:
+    """The monitored validation values (``val``) of the rows of ``val.csv`` up to ``max_step``, in order."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return [float(r["val"]) for r in csv.DictReader(fh) if int(r["step"]) <= max_step]
+
+
+class _CsvLog:
+    """Append rows to a CSV file, writing the header when the file is new (main process only)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fh: Any = None
+        self.writer: Any = None
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        if self.writer is None:
+            new = not self.path.exists()
+            self.fh = open(self.path, "a", newline="")
+            self.writer = csv.DictWriter(self.fh, fieldnames=list(row.keys()))
+            if new:
+                self.writer.writeheader()
+        self.writer.writerow(row)
+        self.fh.flush()
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
 
 
 def _save_and_prune(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int,

@@ -1,4 +1,5 @@
-"""Training curves from a run's ``metrics.csv`` (:mod:`p3d.train.trainer`)."""
+"""Training curves from a run's ``metrics.csv`` (:mod:`p3d.train.trainer`) and validation curves from its
+``val.csv`` (:mod:`p3d.train.convergence`)."""
 from __future__ import annotations
 
 import os
@@ -28,6 +29,51 @@ def plot_training_curves(metrics_csv: str | os.PathLike[str], columns: Sequence[
         ax.plot(df["step"], vals, lw=1)
         ax.set_xlabel("step")
         ax.set_title(c)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_validation_curves(run_dirs: Sequence[str | os.PathLike[str]], *, labels: Sequence[str] | None = None,
+                           log_y: bool = False, title: str = "") -> Figure:
+    """The validation curves of runs (``RUN_DIR/val.csv``, :mod:`p3d.train.convergence`): one panel per
+    validation metric (runs of different metrics do not share an axis), per run the raw values (thin) and
+    the moving median the stopping rule uses (thick), a dot at the best step and a vertical line at the
+    step where training ended (solid: the plateau rule stopped it; dashed: it hit the cap or was a fixed
+    step count). Runs without validation are an error."""
+    from p3d.train.convergence import read_stop, read_val, run_convergence, smoothed
+
+    runs = [run_convergence(d) for d in run_dirs]
+    if not runs:
+        raise InputError("plot_validation_curves: no run folders given")
+    names = list(labels) if labels is not None else [os.path.basename(os.path.normpath(r.run)) for r in runs]
+    if len(names) != len(runs):
+        raise InputError(f"labels: {len(names)} labels for {len(runs)} runs")
+    missing = [r.run for r in runs if r.best_step is None]
+    if missing:
+        raise InputError(f"{missing[0]}: no validation curve (val.csv); train with --eval-every or --stop plateau")
+    metrics = list(dict.fromkeys(r.metric or "val" for r in runs))
+    fig = Figure(figsize=(4.2 * len(metrics), 3.2), layout="constrained")
+    axes = dict(zip(metrics, fig.subplots(1, len(metrics), squeeze=False)[0]))
+    for i, (run, name) in enumerate(zip(runs, names)):
+        ax = axes[run.metric or "val"]
+        color = f"C{i % 10}"
+        val = read_val(run.run)
+        steps = np.asarray(val["step"], dtype=float)
+        raw = np.asarray(val["val"], dtype=float)
+        smooth = smoothed(raw, read_stop(run.run)["smooth"])
+        ax.plot(steps, raw, lw=0.6, alpha=0.5, color=color)
+        ax.plot(steps, smooth, lw=1.6, color=color, label=name)
+        if run.best_step is not None:
+            at = int(np.flatnonzero(steps == run.best_step)[0])
+            ax.plot([run.best_step], [smooth[at]], "o", ms=4, color=color)
+        ax.axvline(run.steps, color=color, lw=0.8, ls="-" if run.converged and run.stop == "plateau" else "--")
+    for metric, ax in axes.items():
+        ax.set_xlabel("step")
+        ax.set_title(metric)
+        if log_y:
+            ax.set_yscale("log")
+        ax.legend(fontsize="small")
     if title:
         fig.suptitle(title)
     return fig

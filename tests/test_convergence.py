@@ -1,0 +1,287 @@
+"""The validation-plateau stopping rule: where it stops, exact resume, refused setting changes, the table."""
+import csv
+import math
+
+import pytest
+import torch
+
+from p3d.errors import InputError
+from p3d.train.convergence import (best_index, convergence_table, plateau_reached, relative_improvement, smoothed,
+                                   stop_settings)
+from p3d.train.trainer import TrainConfig, train
+from test_trainer import Toy, make_model, step_fn
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread per test
+
+
+class Curve:
+    """A scripted validation curve: the value at ``step`` is ``fn(step)`` (ignores the model)."""
+
+    metric = "val_curve"
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, model, step):
+        return {self.metric: float(self.fn(step)), "extra": 2.0 * step}
+
+
+class HeldOutMSE:
+    """A real validation metric of the toy regression: MSE on 32 held-out items (eval mode: no dropout)."""
+
+    metric = "val_mse"
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(0)
+        torch.randn(64, 8, generator=g)  # Toy's training inputs, then its weights
+        w = torch.randn(8, 1, generator=g)
+        self.x = torch.randn(32, 8, generator=torch.Generator().manual_seed(99))
+        self.y = self.x @ w
+
+    def __call__(self, model, step):
+        model.eval()
+        with torch.no_grad():
+            return {self.metric: float(torch.nn.functional.mse_loss(model(self.x), self.y))}
+
+
+def _plateau_cfg(**kw):
+    base = dict(steps=200, batch_size=8, lr=1e-2, checkpoint_every=50, log_every=10, seed=3, stop="plateau",
+                eval_every=10, patience=3, min_rel_improvement=0.01, smooth=3)
+    return TrainConfig(**{**base, **kw})
+
+
+def _val_rows(run):
+    with open(run / "val.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _ramp(step):
+    """Falls linearly by 0.1 per 10 steps until step 100, then flat at 1.0."""
+    return 1.0 + max(0, 100 - step) / 100
+
+
+# -- the rule as a pure function -------------------------------------------------------------------
+def test_rule_on_a_step_curve():
+    values = [10, 9, 8, 7, 6, 5, 5, 5, 5, 5, 5, 5]
+    fired = [n for n in range(1, len(values) + 1)
+             if plateau_reached(values[:n], window=1, patience=3, min_rel_improvement=0.01)]
+    # the first flat value is evaluation 6; three evaluations later nothing has improved
+    assert fired[0] == 9
+    assert relative_improvement(values[:8], 1, 3) == pytest.approx((6 - 5) / 6)
+    assert math.isnan(relative_improvement(values[:3], 1, 3))  # too few evaluations to judge
+    assert smoothed([3, 1, 2, 10], 3).tolist() == [3, 2, 2, 2]  # moving median: one outlier is ignored
+    assert best_index([3, 1, 2, 10], 3) == 1
+
+
+def test_rule_settings_are_checked():
+    assert stop_settings()["stop"] == "steps" and stop_settings()["eval_every"] == 0
+    assert stop_settings("plateau", default_eval_every=25)["eval_every"] == 25
+    with pytest.raises(InputError, match="--stop"):
+        stop_settings("early")
+    with pytest.raises(InputError, match="--eval-every"):
+        stop_settings("plateau", eval_every=0)
+    with pytest.raises(InputError, match="--patience"):
+        stop_settings("plateau", patience=0)
+    with pytest.raises(InputError, match="--min-rel-improvement"):
+        stop_settings("plateau", min_rel_improvement=float("nan"))
+
+
+def test_plain_runs_record_no_rule_settings():
+    """A fixed-step run without validation records the settings it did before the rule existed."""
+    assert "stop" not in TrainConfig().to_dict()
+    assert TrainConfig(stop="plateau", eval_every=5).to_dict()["patience"] == 5
+
+
+# -- the rule in the trainer -----------------------------------------------------------------------
+def test_stops_on_a_plateau_at_the_right_step(tmp_path):
+    # median-of-3 smoothing lags one evaluation: the smoothed curve reaches 1.0 at evaluation 11 (step 110);
+    # three evaluations later (step 140) the best of the last three has not improved on it
+    out = train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "r", progress=False, validate=Curve(_ramp))
+    assert out == {"step": 140, "loss": out["loss"], "finished": True, "converged": True}
+    rows = _val_rows(tmp_path / "r")
+    assert [int(r["step"]) for r in rows] == list(range(10, 150, 10))
+    assert float(rows[-1]["val"]) == 1.0 and float(rows[-1]["extra"]) == 280.0
+    assert torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)["step"] == 140
+    table = convergence_table([tmp_path / "r"])
+    row = table.iloc[0]
+    assert (row["steps"], row["max_steps"], row["best_step"], row["converged"]) == (140, 200, 110, True)
+    assert row["val_metric"] == 1.0
+
+
+def test_validation_curve_figure_marks_the_stop(tmp_path):
+    from p3d.viz.training import plot_validation_curves
+
+    train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "ramp", progress=False, validate=Curve(_ramp))
+    train(make_model(), Toy(), step_fn, _plateau_cfg(steps=60), tmp_path / "capped", progress=False,
+          validate=Curve(lambda s: math.exp(-s / 50)))
+    fig = plot_validation_curves([tmp_path / "ramp", tmp_path / "capped"])
+    (ax,) = fig.axes  # one metric, one panel
+    stops = [line for line in ax.lines if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]]
+    assert sorted((float(v.get_xdata()[0]), v.get_linestyle()) for v in stops) == [(60.0, "--"), (140.0, "-")]
+    train(make_model(), Toy(), step_fn, TrainConfig(steps=2, batch_size=8), tmp_path / "plain", progress=False)
+    with pytest.raises(InputError, match="no validation curve"):
+        plot_validation_curves([tmp_path / "plain"])
+
+
+def test_still_improving_run_hits_the_cap(tmp_path):
+    out = train(make_model(), Toy(), step_fn, _plateau_cfg(steps=100), tmp_path / "r", progress=False,
+                validate=Curve(lambda s: math.exp(-s / 50)))
+    assert out["step"] == 100 and out["finished"] and out["converged"] is False
+    (tmp_path / "r" / "final.pt").write_bytes(b"")  # what a finished job writes
+    row = convergence_table([tmp_path / "r"]).iloc[0]
+    assert (row["steps"], row["best_step"], row["converged"]) == (100, 100, False)
+
+
+def test_extending_the_cap_continues_to_the_same_stop(tmp_path):
+    first = train(make_model(), Toy(), step_fn, _plateau_cfg(steps=100), tmp_path / "r", progress=False,
+                  validate=Curve(_ramp))
+    assert first["converged"] is False
+    model = make_model()
+    out = train(model, Toy(), step_fn, _plateau_cfg(steps=300), tmp_path / "r", progress=False,
+                validate=Curve(_ramp))
+    assert out["step"] == 140 and out["converged"]
+    direct = make_model()
+    train(direct, Toy(), step_fn, _plateau_cfg(steps=300), tmp_path / "direct", progress=False, validate=Curve(_ramp))
+    assert (tmp_path / "r" / "val.csv").read_bytes() == (tmp_path / "direct" / "val.csv").read_bytes()
+    for a, b in zip(model.state_dict().values(), direct.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_reproduces_the_stop_step_and_bytes(tmp_path):
+    cfg = _plateau_cfg(steps=400, eval_every=5, checkpoint_every=15, log_every=5, patience=3, smooth=3,
+                       min_rel_improvement=0.02)
+    full = train(make_model(), Toy(), step_fn, cfg, tmp_path / "full", progress=False, validate=HeldOutMSE())
+    assert full["converged"] and full["step"] < 400  # the real curve plateaus before the cap
+    stop = full["step"]
+    interrupted = stop - 7  # between two checkpoints, after some evaluations past the last one
+    part = train(make_model(), Toy(), step_fn, cfg, tmp_path / "part", progress=False, validate=HeldOutMSE(),
+                 stop_after=interrupted)
+    assert part == {"step": interrupted, "loss": part["loss"], "finished": False, "converged": False}
+    resumed = train(make_model(), Toy(), step_fn, cfg, tmp_path / "part", progress=False, validate=HeldOutMSE())
+    assert resumed["step"] == stop and resumed["converged"]
+    for name in ("val.csv", "metrics.csv", "checkpoints/last.pt"):
+        assert (tmp_path / "full" / name).read_bytes() == (tmp_path / "part" / name).read_bytes(), name
+    # a stopped run asked again does nothing
+    again = train(make_model(), Toy(), step_fn, cfg, tmp_path / "part", progress=False, validate=HeldOutMSE())
+    assert again["step"] == stop and again["finished"] and again["converged"]
+    assert (tmp_path / "full" / "val.csv").read_bytes() == (tmp_path / "part" / "val.csv").read_bytes()
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(patience=4), "patience: 3 -> 4"),
+    (dict(min_rel_improvement=0.05), "min_rel_improvement: 0.01 -> 0.05"),
+    (dict(eval_every=20), "eval_every: 10 -> 20"),
+    (dict(stop="steps"), "stop: plateau -> steps"),
+])
+def test_changing_the_rule_on_resume_is_refused(tmp_path, change, message):
+    train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "r", progress=False, validate=Curve(_ramp),
+          stop_after=20)
+    with pytest.raises(InputError, match=message):
+        train(make_model(), Toy(), step_fn, _plateau_cfg(**change), tmp_path / "r", progress=False,
+              validate=Curve(_ramp))
+
+
+def test_plain_run_refuses_the_rule_on_resume(tmp_path):
+    train(make_model(), Toy(), step_fn, TrainConfig(steps=4, batch_size=8), tmp_path / "r", progress=False)
+    with pytest.raises(InputError, match=r"stop: \(none\) -> plateau"):
+        train(make_model(), Toy(), step_fn, _plateau_cfg(steps=8), tmp_path / "r", progress=False,
+              validate=Curve(_ramp))
+
+
+def test_validation_is_required(tmp_path):
+    with pytest.raises(InputError, match="no validation metric"):
+        train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "r", progress=False)
+
+
+def test_table_of_plain_and_unfinished_runs(tmp_path):
+    train(make_model(), Toy(), step_fn, TrainConfig(steps=6, batch_size=8, log_every=2), tmp_path / "plain",
+          progress=False, extra_config={"kind": "toy", "epochs": 6 * 8 / 64})
+    train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "half", progress=False, validate=Curve(_ramp),
+          extra_config={"kind": "toy", "model": "mlp", "epochs": 200 * 8 / 64}, stop_after=60)
+    table = convergence_table([tmp_path / "plain", tmp_path / "half"])
+    assert list(table.columns[:9]) == ["run", "kind", "model", "seed", "stop", "steps", "max_steps", "epochs",
+                                       "best_step"]
+    plain, half = table.iloc[0], table.iloc[1]
+    assert plain["kind"] == "toy" and plain["steps"] == 6 and plain["converged"] is None
+    assert plain["epochs"] == pytest.approx(0.75) and math.isnan(plain["val_metric"])
+    assert half["model"] == "mlp" and half["steps"] == 60 and half["converged"] is False and not half["finished"]
+    assert half["epochs"] == pytest.approx(60 * 8 / 64) and half["best_step"] == 60
+    with pytest.raises(InputError, match="not a p3d run folder"):
+        convergence_table([tmp_path / "none"])
+
+
+# -- real tiny runs ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def corpus_with_val(tmp_path_factory):
+    from tiny_corpus import write_tiny_corpus
+
+    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=60, model_fps=30,
+                             identities={"train": 2, "val": 1}, clips_per_identity=2, seconds=1.0, lip_video=False)
+
+
+def test_critic_and_talker_runs_with_the_rule(corpus_with_val, tmp_path, capsys):
+    import json
+
+    from p3d.cli import main
+    from p3d.train.talker import build as build_talker
+    from p3d.train.talker import train_talker
+
+    critic = tmp_path / "syncnet3d"
+    args = ["train", "syncnet3d", "--preset", "smoke", "--data", str(corpus_with_val), "--out", str(critic),
+            "--batch-size", "8", "--no-progress", "--stop", "plateau", "--max-steps", "6", "--eval-every", "2",
+            "--patience", "1", "--smooth", "1", "--min-rel-improvement", "0.5"]
+    assert main(args) == 0
+    config = json.loads((critic / "config.json").read_text())
+    assert config["train"]["stop"] == "plateau" and config["train"]["steps"] == 6
+    assert config["validation"]["metric"] == "val_infonce" and config["validation"]["split"] == "val"
+    rows = _val_rows(critic)
+    assert [int(r["step"]) for r in rows][:1] == [2] and {"val_infonce", "val_top1"} <= set(rows[0])
+    assert (critic / "final.pt").exists()
+
+    talker = tmp_path / "faceformer"
+    job = build_talker("faceformer", "smoke", corpus_with_val, steps=4, stop="plateau", eval_every=2, patience=1,
+                       smooth=1)
+    assert job.validate.metric == "val_vertex_mse" and job.extra_config["validation"]["clips"] == 2
+    result = train_talker(job, talker, progress=False)
+    assert result["finished"] and (talker / "final.pt").exists()
+
+    table = convergence_table([critic, talker])
+    assert table["kind"].tolist() == ["syncnet3d", "talker"]
+    assert table["model"].tolist()[1] == "faceformer"
+    assert table["metric"].tolist() == ["val_infonce", "val_vertex_mse"]
+    assert table["steps"].between(2, 6).all() and table["converged"].isin([True, False]).all()
+    assert (table["val_metric"] > 0).all() and table["best_step"].notna().all()
+    assert main(args) == 0  # the finished run is reused
+
+    with pytest.raises(InputError, match="no 'val' split"):
+        build_talker("faceformer", "smoke", _no_val(tmp_path), steps=2,
+                     stop="plateau")
+
+
+def _no_val(tmp_path):
+    from tiny_corpus import write_tiny_corpus
+
+    return write_tiny_corpus(tmp_path / "noval", kind="vocaset", fps=60, model_fps=30, identities={"train": 1},
+                             clips_per_identity=1, seconds=0.6, lip_video=False)
+
+
+def test_critic_without_a_val_split_is_refused(tmp_path):
+    from p3d.train.representation import build
+
+    with pytest.raises(InputError, match="no 'val' split"):
+        build("syncnet3d", "smoke", _no_val(tmp_path), stop="plateau")
+
+
+def test_stage1_validation_is_fixed(tmp_path):
+    """Stage 1's validation loss uses fixed masks and batches: the same model gives the same value."""
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.train.representation import build
+
+    data = write_tiny_corpus(tmp_path / "lrs3", identities={"train": 2, "val": 1}, clips_per_identity=2, seconds=1.0)
+    job = build("stage1", "smoke", data, steps=2, stop="plateau", eval_every=1)
+    first = job.validate(job.model, 1)
+    assert set(first) == {"val_loss"} and math.isfinite(first["val_loss"]) and first["val_loss"] > 0
+    assert job.validate(job.model, 2) == first
+    assert job.model.training  # the evaluation restores the training mode
+    assert job.extra_config["validation"]["split"] == "val"
