@@ -8,6 +8,9 @@ layout) at a common frame rate, and raise :class:`p3d.errors.InputError` on bad 
 - :func:`mtm`, :class:`MTMResult`, :func:`ddtw`: Mean Temporal Misalignment (Algorithm 1).
 - :func:`lip_intensity`, :func:`speech_intensity`, :func:`slcc`, :func:`slcc_by_level`,
   :func:`slcc_delta`: Speech-Lip intensity Correlation Coefficient (Eq. (7), (b)-(e)).
+- :func:`lip_jerk`, :func:`lip_high_frequency_energy`, :func:`lip_amplitude`, :func:`lip_amplitude_ratio`,
+  :func:`upper_face_motion`, :func:`fdd_dynamics`: diagnostics that explain a metric's value (not paper
+  metrics; :mod:`p3d.metrics.diagnostics`).
 - :func:`bootstrap_ci`, :func:`slcc_bootstrap_ci`: confidence intervals (defined in :mod:`p3d.stats`,
   p3d's one statistics module, and re-exported here).
 
@@ -16,6 +19,8 @@ them, and the DDTW kernel is compiled by numba on first use (and cached on disk)
 """
 from __future__ import annotations
 
+from p3d.metrics.diagnostics import (fdd_dynamics, lip_amplitude, lip_amplitude_ratio, lip_high_frequency_energy,
+                                     lip_jerk, upper_face_motion)
 from p3d.metrics.fdd import fdd
 from p3d.metrics.lve import lve, lve_per_frame
 from p3d.metrics.mtm import MTMResult, ddtw, mtm
@@ -27,7 +32,12 @@ __all__ = [
     "bootstrap_ci",
     "ddtw",
     "fdd",
+    "fdd_dynamics",
+    "lip_amplitude",
+    "lip_amplitude_ratio",
+    "lip_high_frequency_energy",
     "lip_intensity",
+    "lip_jerk",
     "lve",
     "lve_per_frame",
     "mtm",
@@ -36,6 +46,7 @@ __all__ = [
     "slcc_by_level",
     "slcc_delta",
     "speech_intensity",
+    "upper_face_motion",
 ]
 
 

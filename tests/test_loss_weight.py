@@ -1,0 +1,84 @@
+"""The perceptual-loss weight carried across units (p3d.losses.weight): motion scale, the rule, bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from p3d.corpus import Corpus
+from p3d.errors import InputError
+from p3d.losses.perceptual_loss import DEFAULT_WEIGHT
+from p3d.losses.weight import PAPER_WEIGHT, carried_loss_weight, motion_rms, pooled_motion_rms, split_motion_rms
+from tiny_corpus import write_tiny_corpus
+
+
+def test_motion_rms_hand_case_and_subset():
+    template = np.arange(12, dtype=float).reshape(4, 3)
+    v = np.broadcast_to(template, (5, 4, 3)).copy()
+    v[:, 0] += 0.003 * np.array([1, -1, 1])  # vertex 0: every coordinate 3 mm from rest
+    assert motion_rms(v, template, [0]) == pytest.approx(0.003)
+    assert motion_rms(v, template) == pytest.approx(0.003 / 2)  # 1 of 4 vertices moves: sqrt(1/4)
+    assert motion_rms(v.reshape(5, 12), template.reshape(-1), [0, 0]) == pytest.approx(0.003)
+    assert motion_rms(v * 1000, template * 1000) == pytest.approx(3 / 2)  # millimetres in, millimetres out
+    assert motion_rms(np.broadcast_to(template, (3, 4, 3)), template) == 0.0
+
+
+def test_motion_rms_squared_is_the_mse_of_predicting_the_template():
+    # FaceFormer's zero-initialised output predicts the template: its first MSE (nn.MSELoss) is s^2
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    template = rng.normal(scale=0.1, size=(50, 3))
+    gt = template + rng.normal(scale=0.002, size=(30, 50, 3))
+    mse = torch.nn.functional.mse_loss(torch.from_numpy(np.broadcast_to(template, gt.shape).reshape(30, -1).copy()),
+                                       torch.from_numpy(gt.reshape(30, -1)))
+    assert motion_rms(gt, template) ** 2 == pytest.approx(float(mse), rel=1e-12)
+
+
+def test_carried_weight_rule():
+    assert PAPER_WEIGHT == DEFAULT_WEIGHT == 1e-7
+    s_voca = 0.0012  # any value: the rule is a ratio (no published VOCASET value exists)
+    assert carried_loss_weight(s_voca, vocaset_motion_rms=s_voca) == pytest.approx(1e-7)
+    assert carried_loss_weight(2 * s_voca, vocaset_motion_rms=s_voca) == pytest.approx(4e-7)
+    # the same corpus in millimetres needs a weight 1e6 times larger (its MSE is 1e6 times larger)
+    assert carried_loss_weight(1000 * s_voca, vocaset_motion_rms=s_voca) == pytest.approx(1e-1)
+    assert carried_loss_weight(s_voca, vocaset_motion_rms=s_voca, paper_weight=3e-7) == pytest.approx(3e-7)
+    # the invariant: W / s^2 (the weight relative to the template predictor's MSE) is the paper's
+    for s in (1e-4, 0.003, 2.5, 40.0):
+        assert carried_loss_weight(s, vocaset_motion_rms=s_voca) / s ** 2 == pytest.approx(1e-7 / s_voca ** 2)
+
+
+def test_reference_scale_has_no_default():
+    with pytest.raises(TypeError):
+        carried_loss_weight(0.001)  # type: ignore[call-arg]
+
+
+def test_pooled_and_split_motion_rms(tmp_path):
+    assert pooled_motion_rms([3.0, 4.0]) == pytest.approx(np.sqrt(12.5))
+    assert pooled_motion_rms(np.array([2.0])) == 2.0
+    root = write_tiny_corpus(tmp_path / "c", identities={"train": 2, "test": 1}, clips_per_identity=2, seconds=0.4,
+                             lip_video=False, labels=False)
+    corpus = Corpus.open(root)
+    clips = corpus.select("train")
+    per_clip = [motion_rms(corpus.vertices(c), corpus.templates[c.identity]) for c in clips]
+    assert split_motion_rms(corpus) == pytest.approx(np.sqrt(np.mean(np.square(per_clip))))
+    assert split_motion_rms(corpus, "test") != split_motion_rms(corpus)
+    lips = corpus.topology.lips
+    assert split_motion_rms(corpus, vertices_subset=lips) > split_motion_rms(corpus)  # the mouth moves, the rest not
+    with pytest.raises(InputError, match="split"):
+        split_motion_rms(corpus, "val")
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: carried_loss_weight(0.0, vocaset_motion_rms=1e-3), "corpus_motion_rms"),
+    (lambda: carried_loss_weight(1e-3, vocaset_motion_rms=-1e-3), "vocaset_motion_rms"),
+    (lambda: carried_loss_weight(1e-3, vocaset_motion_rms=float("nan")), "vocaset_motion_rms"),
+    (lambda: carried_loss_weight(1e-3, vocaset_motion_rms="1e-3"), "vocaset_motion_rms"),
+    (lambda: carried_loss_weight(1e-3, vocaset_motion_rms=1e-3, paper_weight=0), "paper_weight"),
+    (lambda: motion_rms(np.zeros((3, 4, 3)), np.zeros((5, 3))), "template"),
+    (lambda: motion_rms(np.zeros((3, 4, 3)), np.zeros((4, 3)), [4]), "vertices_subset"),
+    (lambda: motion_rms(np.full((3, 4, 3), np.inf), np.zeros((4, 3))), "vertices"),
+    (lambda: pooled_motion_rms([]), "per_clip_rms"),
+    (lambda: pooled_motion_rms([1.0, -1.0]), "negative"),
+])
+def test_bad_inputs(call, match):
+    with pytest.raises(InputError, match=match):
+        call()
