@@ -103,6 +103,7 @@ def _ddp_worker(rank, world, port, data, stage1, run_dir, result_dir):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_identical_stage2_parameters(lrs3, stage1_ckpt, tmp_path):
     import torch.multiprocessing as mp
 
