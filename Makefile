@@ -6,19 +6,32 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.p3d-installed
 PRESET ?= cpu
 
-.PHONY: setup test figures clean
+.PHONY: setup test test-fast figures clean
 
-setup: $(STAMP)
+# A .venv that works (imports p3d and its core dependencies) keeps its stamp; one that does not (a failed
+# earlier attempt, an interpreter that moved) loses it, and the stamp rule rebuilds it.
+setup:
+	@$(PY) -c 'import p3d, numpy, scipy, pandas, torch' >/dev/null 2>&1 || rm -f $(STAMP)
+	@$(MAKE) --no-print-directory $(STAMP)
 
-# Idempotent: re-installs only when the dependency pins change.
+# Idempotent: re-installs only when the dependency pins change. A .venv whose python or pip does not run
+# is removed and created afresh (python -m venv over a broken one can leave it broken).
 $(STAMP): pyproject.toml constraints.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if ! $(PY) -c 'import sys, pip' >/dev/null 2>&1; then \
+	    echo "setup: $(VENV) is missing or broken: creating it afresh"; \
+	    rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
+	fi
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,notebooks]"
+	$(PY) -c 'import p3d, numpy, scipy, pandas, torch'
 	@touch $(STAMP)
 
 # Unit tests + nbval over every notebook at its smoke defaults.
 test: setup
 	$(VENV)/bin/pytest -q --nbval-lax tests notebooks
+
+# The unit tests without the slow end-to-end ones (@pytest.mark.slow) and without the notebooks.
+test-fast: setup
+	$(VENV)/bin/pytest -q -m "not slow" tests
 
 # Every notebook in notebooks/, in order, with papermill at preset=$(PRESET); executed copies go to
 # results/notebooks/, figures to figures/, tables to results/tables/, provenance to results/provenance.json.

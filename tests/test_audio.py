@@ -26,7 +26,7 @@ def test_feature_sample_rate_is_640_per_frame():
 @pytest.mark.parametrize("frame_ms,bins,window", [(25, 80, "povey"), (25, 80, "hanning"), (8, 23, "hanning"),
                                                   (25, 40, "hamming")])
 def test_fbank_matches_kaldi_native_fbank(frame_ms, bins, window):
-    knf = pytest.importorskip("kaldi_native_fbank")
+    import kaldi_native_fbank as knf  # pinned in the test extra
     x = _noise(8000)
     opts = knf.FbankOptions()
     opts.frame_opts.dither = 0
@@ -120,7 +120,7 @@ def test_bad_audio_is_rejected():
 
 
 def test_feature_cache(tmp_path, monkeypatch):
-    sf = pytest.importorskip("soundfile")
+    import soundfile as sf
     wav = tmp_path / "clip.wav"
     sf.write(wav, _noise(16000), 16000)
     cache = A.FeatureCache(tmp_path / "cache")
@@ -204,7 +204,7 @@ def test_resample_is_not_soxr_and_keeps_the_passband():
 
 
 def test_stereo_speech_keeps_channel_0(tmp_path):
-    sf = pytest.importorskip("soundfile")
+    import soundfile as sf
     left, right = _noise(20000, seed=3) * 0.3, _noise(20000, seed=4) * 0.3
     wav = tmp_path / "stereo.wav"
     sf.write(wav, np.stack([left, right], axis=1), 44100, subtype="FLOAT")

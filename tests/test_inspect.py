@@ -65,7 +65,7 @@ def test_widget_builds_without_a_display(pair, audio):
 
 
 def test_widget_degrades_without_audio_or_mtm_vertices(pair):
-    pytest.importorskip("ipywidgets")
+    import ipywidgets  # noqa: F401
     bare = Topology("bare", 468, faces=face.faces())
     w = I.inspect(list(pair.values()), labels=["a", "b"], fps=25, topology=bare, static=False, size=48)
     try:
@@ -76,7 +76,7 @@ def test_widget_degrades_without_audio_or_mtm_vertices(pair):
 
 
 def test_widget_renders_a_synced_video(pair, audio, tmp_path):
-    pytest.importorskip("ipywidgets")
+    import ipywidgets  # noqa: F401
     from p3d.viz.render import probe_mp4
 
     w = I.inspect(pair, fps=FPS, audio=audio, topology="synth-face", static=False, size=48)
@@ -129,9 +129,9 @@ def test_widget_frontend_follows_the_request(monkeypatch):
 def test_papermill_style_kernel_gets_the_static_figure():
     """A real kernel driven by nbclient (what papermill uses): no error, a PNG figure; the widget
     still builds there when asked for."""
-    pytest.importorskip("ipywidgets")
-    nbformat = pytest.importorskip("nbformat")
-    NotebookClient = pytest.importorskip("nbclient").NotebookClient
+    import ipywidgets  # noqa: F401  (pinned in the notebooks extra: a missing one fails, not skips)
+    import nbformat
+    from nbclient import NotebookClient
 
     src = (
         "import numpy as np\n"

@@ -34,7 +34,7 @@ def _sinc_resample_direct(x: np.ndarray, orig: int, new: int, width: int = 6, ro
 
 
 def _official_windows(path) -> np.ndarray:
-    sf = pytest.importorskip("soundfile")
+    import soundfile as sf
     data, sr = sf.read(path, dtype="float32", always_2d=True)
     x = _sinc_resample_direct(data[:, 0].astype(np.float64), sr, 19200)
     out, i = [], 0
@@ -48,7 +48,7 @@ def _official_windows(path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def stereo_wav(tmp_path_factory):
     """0.4 s of a voiced-like stereo signal at 44.1 kHz, int16 PCM, the channels differing."""
-    sf = pytest.importorskip("soundfile")
+    import soundfile as sf
     sr = 44100
     t = np.arange(int(0.4 * sr)) / sr
     rng = np.random.default_rng(0)

@@ -330,7 +330,7 @@ def test_fleiss_kappa_by_hand():
 
 
 def test_fleiss_kappa_matches_statsmodels():
-    inter_rater = pytest.importorskip("statsmodels.stats.inter_rater")
+    from statsmodels.stats import inter_rater  # pinned (test extra): a missing copy fails, not skips
     rng = np.random.default_rng(1)
     table = np.array([rng.multinomial(7, [0.5, 0.3, 0.2]) for _ in range(12)])
     assert stats.fleiss_kappa(table) == pytest.approx(inter_rater.fleiss_kappa(table, method="fleiss"))

@@ -120,9 +120,6 @@ def test_training_reduces_the_loss(voca):
 
 
 def test_two_stage_model_trains_each_stage(voca, tmp_path):
-    if "codetalker" not in MODELS:
-        pytest.skip("no codetalker")
-    pytest.importorskip("p3d.models.codetalker")
     out = tmp_path / "ct"
     assert main(["train", "talker", "--model", "codetalker", "--train", str(voca), "--preset", "smoke",
                  "--stage-steps", "3,2", "--out", str(out), "--no-progress"]) == 0
@@ -156,7 +153,6 @@ def test_bad_input(voca, critic_ckpt, tmp_path, capsys):
 
 @pytest.mark.parametrize("model", ["codetalker", "selftalk"])
 def test_other_talkers_train_with_the_critic(model, voca, critic_ckpt, tmp_path):
-    pytest.importorskip(f"p3d.models.{model}")
     out = tmp_path / model
     steps = ["--stage-steps", "2,2"] if model == "codetalker" else ["--steps", "2"]
     assert main(["train", "talker", "--model", model, "--train", str(voca), "--preset", "smoke", *steps,

@@ -99,6 +99,7 @@ def _ddp_worker(rank, world, port, run_dir, result_dir):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_identical_parameters(tmp_path):
     import torch.multiprocessing as mp
 

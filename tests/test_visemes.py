@@ -62,7 +62,7 @@ def test_canonical_phoneme():
 def _en_us_phonemes() -> dict[str, int]:
     """Mnemonic -> type of every phoneme of espeak-ng's en-us table chain (en-us, en, base1, base),
     the most derived definition of each phoneme code winning, read from the binary ``phontab``."""
-    loader = pytest.importorskip("espeakng_loader")
+    import espeakng_loader as loader
     data = open(os.path.join(loader.get_data_path(), "phontab"), "rb").read()
     off, tables = 4, []
     for _ in range(data[0]):
