@@ -159,6 +159,22 @@ def test_levels_differ_in_vocal_effort_not_only_gain(smoke):
         assert by.loc[3, "effort_db"] - by.loc[1, "effort_db"] > 3
 
 
+def test_record_reproduces_the_wav(smoke):
+    """A clip's record re-makes its audio (espeak-ng plus the vocal-effort filter): lip-shape captions rely on it."""
+    c = Corpus.open(smoke / "synth-mead")
+    clip = [x for x in c.clips if x.level == 3][0]
+    with np.load(c.root / "labels" / f"{clip.stem}.npz", allow_pickle=False) as d:
+        import json
+
+        rec = json.loads(str(d["record"]))
+    assert rec["effort_db"] > 0 and rec["effort_sensitivity"] != 1.0
+    audio, _ = c.audio(clip)
+    utt = sc.resynthesize(rec)
+    assert len(utt.audio) == len(audio) and np.abs(utt.audio - audio).max() < 1e-4
+    with pytest.raises(InputError, match="lacks"):
+        sc.resynthesize({"sentence": "hello"})
+
+
 def test_presets_and_full_sizes():
     assert sc.PRESETS == ("smoke", "cpu", "full", "paper")
     voca, mead = sc.spec("synth-voca", "full"), sc.spec("synth-mead", "full")

@@ -214,7 +214,7 @@ def plan(s: CorpusSpec, seed: int) -> list[ClipJob]:
                 ref = s.level_volume[li] * base_volume / 100.0 if s.levels else base_volume
                 volume = int(np.clip(round(ref * 10 ** ((db - level_db[li]) / 20)), 10, 160))
                 rate = int(round(base_rate * (1 + s.rate_jitter * float(crng.standard_normal()))))
-                sens = people[i].effort_sensitivity
+                sens = round(people[i].effort_sensitivity, 4)  # as recorded: the record reproduces the audio
                 clip_pitch, rate = effort_voice(db, pitch, int(np.clip(rate, 80, 400)), sens)
                 if s.kind == "vocaset":
                     stem = f"{name}_sentence{c + 1:02d}"
@@ -275,6 +275,24 @@ def with_effort(job: ClipJob, utt: Any) -> Any:
     return dataclasses.replace(utt, audio=audio)
 
 
+def resynthesize(record: dict[str, Any], sample_rate: int = SAMPLE_RATE) -> Any:
+    """Re-make a clip's :class:`~p3d.synth.speech.Utterance` (audio and exact timings) from its record
+    (``labels/<stem>.npz`` ``record``): espeak-ng with the record's voice, rate, pitch and volume, then
+    the vocal-effort filter (records without ``effort_db``, from generator 1.x, get none). Byte-equal to
+    the corpus wav up to its PCM16 quantisation."""
+    from p3d.synth.effort import apply_tilt
+    from p3d.synth.speech import synthesize
+
+    try:
+        utt = synthesize(record["sentence"], voice=record["voice"], rate=int(record["rate"]),
+                         pitch=int(record["pitch"]), volume=int(record["volume"]), sr_out=sample_rate)
+    except KeyError as exc:
+        raise InputError(f"clip record lacks {exc.args[0]!r}; cannot re-synthesise it") from None
+    audio = apply_tilt(utt.audio, utt.sample_rate, float(record.get("effort_db", 0.0)),
+                       float(record.get("effort_sensitivity", 1.0)))
+    return dataclasses.replace(utt, audio=audio)
+
+
 def _phoneme_inventory() -> list[str]:
     from p3d.synth.visemes import PAUSE, PHONEME_TO_VISEME
 
@@ -316,7 +334,7 @@ def make_clip(job: ClipJob, utt: Any, s: CorpusSpec, people: _IdentityCache, top
         "sentence": job.text, "n_frames": n_frames, "duration_s": round(float(utt.duration), 4),
         "speech_rms": speech_intensity(utt.audio), "voice": job.voice, "rate": job.rate, "pitch": job.pitch,
         "volume": job.volume, "z_loudness": round(job.z_loudness, 4), "amplitude": round(style.amplitude, 4),
-        "effort_db": job.effort_db, "brow_peak": round(float(upper[:, 0].max(initial=0.0)), 4),
+        "effort_db": job.effort_db, "effort_sensitivity": job.effort_sensitivity, "brow_peak": round(float(upper[:, 0].max(initial=0.0)), 4),
         "blink_frames": int(np.sum(upper[:, 1] > 0.5)),
     }
     return out
