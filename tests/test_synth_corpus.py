@@ -181,6 +181,10 @@ def test_presets_and_full_sizes():
     assert voca.splits["test"] >= 4 and voca.clips_per_identity >= 40
     assert mead.splits["test"] * mead.clips_per_identity * len(mead.levels) >= 1500  # ~500 clips per level
     assert sum(sc.spec("synth-mead", "smoke").splits.values()) * 2 * 3 == 18  # smoke stays tiny
+    cpu = sc.plan(sc.spec("synth-mead", "cpu"), seed=0)
+    assert sum(j.split == "test" for j in cpu) >= 500 and sum(j.split == "train" for j in cpu) == 6 * 3 * 8
+    assert len({j.text for j in cpu}) == len(cpu)  # every clip its own sentence
+    assert len({j.stem for j in cpu}) == len(cpu)
 
 
 def test_deterministic_and_resumable(tmp_path, monkeypatch):

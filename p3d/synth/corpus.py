@@ -39,8 +39,8 @@ MEAD level          effort_db (espeak vol.)  tilt        F0        rate        a
 ==================  =======================  ==========  ========  ==========  ==========
 
 (tilt, F0 and rate at ``effort_sensitivity`` 1, pivot 1 kHz; per-clip spread ±1.5 dB on top; espeak
-volumes times the identity's base volume, 0.9-1.1, kept below ~120 where espeak-ng starts to compress
-and loud clips would clip.) The
+volumes times the identity's base volume, 0.9-1.1; the levels sit lower than in generator 1.x so that
+loud clips mostly stay below espeak-ng's compression and full scale.) The
 articulation amplitude of a clip is the level factor times the identity-wise loudness slope and noise
 (:meth:`p3d.synth.identity.Identity.clip_amplitude`): on average about 0.75 / 1.0 / 1.3 for levels
 1 / 2 / 3. The paper gives no lip-amplitude contrast between MEAD-3D levels, only the data's SLCC
@@ -50,10 +50,12 @@ Upper face. Brows rise on stressed syllables and at phrase starts, more for loud
 eyes blink every 2-6 s and at phrase boundaries (:mod:`p3d.synth.upper_face`), so the ground truth
 has upper-face dynamics for FDD (Table S7).
 
-Presets: ``smoke`` (seconds, tests), ``cpu`` (minutes), ``full`` (an hour on two cores: enough test
-clips for level-wise SLCC confidence intervals of about ±0.08: 6 test identities x 3 levels x 84 =
-1512 synth-mead test clips, ~500 per level; 4 synth-voca test identities x 40 sentences), ``paper``
-(dense mesh, paper-sized).
+Presets: ``smoke`` (seconds, tests), ``cpu`` (minutes; synth-mead keeps a small train split, 6 x 3
+x 8 clips, but tests on 6 identities x 3 levels x 28 = 504 clips: a 95 % interval of about ±0.08 on
+the pooled SLCC, ±0.14 per level), ``full`` (~10-20 minutes on two cores: 6 test identities x 3 levels x
+84 = 1512 synth-mead test clips, ~500 per level, for level-wise SLCC intervals of about ±0.08; 4
+synth-voca test identities x 40 sentences), ``paper`` (dense mesh, paper-sized). Half-width of a 95 %
+Fisher-z interval of r ~ 0.3 on n clips: ``1.96 (1 - r^2) / sqrt(n - 3)``.
 
 Determinism: everything derives from ``(seed, corpus, clip index)``; espeak-ng runs one fresh process
 per utterance with fixed noise seeds, so the same seed gives byte-identical wav and vertex files.
@@ -105,6 +107,12 @@ class CorpusSpec:
     pitch_range: tuple[int, int] = (35, 65)
     words: tuple[int, int] = (5, 10)
     lip_video_size: int = 0  # mouth crop side in pixels; 0 = no lip video
+    test_clips_per_identity: int = 0  # clips_per_identity of the test identities; 0 = the same
+
+    def clips_of(self, split: str) -> int:
+        """Sentences (voca, lrs3) or clips per level (mead) of one identity of ``split``."""
+        return self.test_clips_per_identity if split == "test" and self.test_clips_per_identity else \
+            self.clips_per_identity
 
     @property
     def n_identities(self) -> int:
@@ -127,9 +135,11 @@ def spec(name: str, preset: str) -> CorpusSpec:
         n = {"smoke": 4, "cpu": 24, "full": 40, "paper": 40}[preset]
         return CorpusSpec(name, "vocaset", 60, 30, dict(zip(("train", "val", "test"), splits)), n, variant)
     if name == "synth-mead":
-        splits = {"smoke": (2, 1), "cpu": (6, 2), "full": (12, 6), "paper": (12, 3)}[preset]
+        splits = {"smoke": (2, 1), "cpu": (6, 6), "full": (12, 6), "paper": (12, 3)}[preset]
         n = {"smoke": 2, "cpu": 8, "full": 84, "paper": 190}[preset]
+        n_test = {"cpu": 28}.get(preset, 0)  # cpu: a small train split, >= 500 test clips for level-wise SLCC
         return CorpusSpec(name, "mead", 30, 30, dict(zip(("train", "test"), splits)), n, variant,
+                          test_clips_per_identity=n_test,
                           levels=(1, 2, 3), level_volume=(53, 75, 106), level_amplitude=(0.85, 1.0, 1.17),
                           volume_range=(90, 110), clip_db_sd=1.5, rate_range=(145, 185))
     splits = {"smoke": (5, 1), "cpu": (54, 6), "full": (108, 12), "paper": (740, 48)}[preset]
@@ -193,8 +203,9 @@ def plan(s: CorpusSpec, seed: int) -> list[ClipJob]:
     voices = list_voices()
     people = sample_identities(len(names), _identity_seed(s, seed))
     rng = np.random.default_rng([cseed, 0])
-    per_id = s.clips_per_identity * max(1, len(s.levels))
-    sentences = make_sentences(len(names) * per_id, seed=cseed, min_words=s.words[0], max_words=s.words[1])
+    per_id = [s.clips_of(sp) * max(1, len(s.levels)) for sp in splits]
+    first = np.concatenate([[0], np.cumsum(per_id)]).astype(int)  # each identity's first sentence
+    sentences = make_sentences(int(first[-1]), seed=cseed, min_words=s.words[0], max_words=s.words[1])
     jobs: list[ClipJob] = []
     index = 0
     for i, name in enumerate(names):
@@ -208,7 +219,7 @@ def plan(s: CorpusSpec, seed: int) -> list[ClipJob]:
         sd_total = float(np.sqrt(s.clip_db_sd ** 2 + np.var(level_db)))
         k = 0
         for li, level in enumerate(levels):
-            for c in range(s.clips_per_identity):
+            for c in range(s.clips_of(splits[i])):
                 crng = np.random.default_rng([cseed, 1, index])
                 db = level_db[li] + float(crng.normal(0.0, s.clip_db_sd))
                 ref = s.level_volume[li] * base_volume / 100.0 if s.levels else base_volume
@@ -223,7 +234,7 @@ def plan(s: CorpusSpec, seed: int) -> list[ClipJob]:
                 else:
                     stem = f"{name}_{c + 1:05d}"
                 jobs.append(ClipJob(index=index, stem=stem, identity=i, identity_name=name, split=splits[i],
-                                    text=sentences[i * per_id + k], voice=voice, rate=rate,
+                                    text=sentences[first[i] + k], voice=voice, rate=rate,
                                     pitch=clip_pitch, volume=volume, z_loudness=db / sd_total, level=level,
                                     amplitude_factor=s.level_amplitude[li] if s.levels else 1.0,
                                     effort_db=round(db, 4), effort_sensitivity=sens))
