@@ -41,7 +41,8 @@ MEAD level          effort_db (espeak vol.)  tilt        F0        rate        a
 (Tilt, F0 and rate at ``effort_sensitivity`` 1, pivot 1 kHz. A per-clip spread of 2.5 dB (sd) comes on
 top, so the levels overlap in loudness and the within-level SLCC is clearly positive. The espeak
 volumes are multiplied by the identity's base volume, 0.9-1.1; they sit lower than in generator 1.x so
-that loud clips mostly stay below espeak-ng's compression and full scale.) The articulation amplitude of a clip is the level factor times the identity-wise loudness slope and noise
+that loud clips mostly stay below espeak-ng's compression and full scale.) The articulation amplitude
+of a clip is the level factor times the identity-wise loudness slope and noise
 (:meth:`p3d.synth.identity.Identity.clip_amplitude`): on average about 0.75 / 1.0 / 1.3 for levels
 1 / 2 / 3. The paper gives no lip-amplitude contrast between MEAD-3D levels, only the data's SLCC
 (0.24 / 0.30 / 0.39 per level, 0.42 pooled, Table 4). Measured on the ``cpu`` test split (seed 0, 504
@@ -347,7 +348,8 @@ def make_clip(job: ClipJob, utt: Any, s: CorpusSpec, people: _IdentityCache, top
         "sentence": job.text, "n_frames": n_frames, "duration_s": round(float(utt.duration), 4),
         "speech_rms": speech_intensity(utt.audio), "voice": job.voice, "rate": job.rate, "pitch": job.pitch,
         "volume": job.volume, "z_loudness": round(job.z_loudness, 4), "amplitude": round(style.amplitude, 4),
-        "effort_db": job.effort_db, "effort_sensitivity": job.effort_sensitivity, "brow_peak": round(float(upper[:, 0].max(initial=0.0)), 4),
+        "effort_db": job.effort_db, "effort_sensitivity": job.effort_sensitivity,
+        "brow_peak": round(float(upper[:, 0].max(initial=0.0)), 4),
         "blink_frames": int(np.sum(upper[:, 1] > 0.5)),
     }
     return out
@@ -476,7 +478,8 @@ def dataset_card(meta: dict[str, Any], df: Any) -> str:
         lines.append("- intensity levels 1 / 2 / 3 (soft / normal / loud): vocal effort (espeak volume, spectral "
                      "tilt, pitch, rate) and articulation amplitude")
     lines += ["- `clips.csv`: one row per clip (identity, split, level, sentence, speech RMS, voice, rate, pitch, "
-              "volume, loudness z, articulation amplitude, effort dB, brow-raise peak, blink frames); `templates.pkl`; `topology.npz`; `meta.json`", ""]
+              "volume, loudness z, articulation amplitude, effort dB and sensitivity, brow-raise peak, blink frames); "
+              "`templates.pkl`; `topology.npz`; `meta.json`", ""]
     return "\n".join(lines)
 
 

@@ -3,8 +3,9 @@
 Talking faces move above the mouth too: the brows rise on accented syllables and at the start of a
 phrase (Ekman's "batons"; Cavé et al., ICSLP 1996; Granström & House, Speech Communication 2005),
 and people blink every few seconds (roughly 15-25 per minute in conversation; Bentivoglio et al.,
-Mov. Disord. 1997), preferably at phrase boundaries (Nakano & Kitazawa, Exp. Brain Res. 2010). Without this the ground-truth upper face
-is still, its FDD dynamics are 0, and any predicted upper-face motion only makes FDD worse.
+Mov. Disord. 1997), preferably at phrase boundaries (Nakano & Kitazawa, Exp. Brain Res. 2010).
+Without this the ground-truth upper face is still, its FDD dynamics are 0, and any predicted
+upper-face motion only makes FDD worse.
 :func:`upper_face_motion` returns the rig's upper-face parameters (:data:`p3d.synth.rig.UPPER_PARAMS`:
 brow, blink; (T, 2) in [0, 1]) for one clip:
 
