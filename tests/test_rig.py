@@ -6,7 +6,8 @@ import pytest
 
 from p3d.errors import InputError
 from p3d.synth import face
-from p3d.synth.rig import CLOSURE, JAW, K, PARAMS, RAISE, ROUND, SPREAD, TUCK, Rig, rest_params
+from p3d.synth.rig import (BLINK, BLINK_CLOSURE, BROW, CLOSURE, JAW, K, PARAMS, RAISE, ROUND, SPREAD, TUCK, UPPER_PARAMS,
+                           Rig, rest_params)
 
 
 @pytest.fixture(scope="module")
@@ -77,17 +78,63 @@ def test_upper_face_never_moves(rig):
     assert np.abs(x[:, upper] - rig.template[upper]).max() == 0
 
 
+def _upper_unit(k: int, value: float = 1.0) -> np.ndarray:
+    u = np.zeros((1, len(UPPER_PARAMS)))
+    u[0, k] = value
+    return u
+
+
+def _pose_any(r: Rig, k: int) -> np.ndarray:
+    """Unit activation of lip parameter k (k < K) or upper-face parameter k - K."""
+    if k < K:
+        return r.pose(_unit(k))
+    return r.pose(rest_params(1), _upper_unit(k - K))[0]
+
+
 def test_fields_have_no_seams():
     """Refining the mesh shrinks the largest displacement jump across an edge (continuous fields)."""
     jumps = {}
+    names = PARAMS + UPPER_PARAMS
     for variant in ("base", "dense"):
         r = Rig.from_topology(variant)
         edges, _ = face.edges_of(r.faces)
-        for k in range(K):
-            d = r.pose(_unit(k)) - r.template
+        for k in range(len(names)):
+            d = _pose_any(r, k) - r.template
             jumps[variant, k] = np.linalg.norm(d[edges[:, 0]] - d[edges[:, 1]], axis=1).max()
-    for k in range(K):
-        assert jumps["dense", k] < 0.75 * jumps["base", k], PARAMS[k]
+    for k in range(len(names)):
+        assert jumps["dense", k] < 0.75 * jumps["base", k], names[k]
+
+
+@pytest.mark.parametrize("variant", ["base", "dense"])
+def test_brow_raise_and_blink_move_only_the_upper_face(variant):
+    r = Rig.from_topology(variant)
+    upper = face.face_topology(variant).upper_face
+    rest = r.template
+    brow = r.pose(rest_params(1), _upper_unit(BROW))[0]
+    assert brow[105, 1] - rest[105, 1] > 0.005 and brow[334, 1] - rest[334, 1] > 0.005  # both brows up ~6 mm
+    assert abs(brow[159, 1] - rest[159, 1]) < 1e-4  # the upper-lid margin stays
+    blink = r.pose(rest_params(1), _upper_unit(BLINK))[0]
+    for top, bottom in ((159, 145), (386, 374)):  # upper / lower lid centres, right and left eye
+        gap0, gap = rest[top, 1] - rest[bottom, 1], blink[top, 1] - blink[bottom, 1]
+        assert 0 < gap < 1.5 * (1 - BLINK_CLOSURE) * gap0  # nearly closed, never crossed
+        assert blink[bottom, 1] == rest[bottom, 1]  # the lower lid stays
+    both = r.pose(np.random.default_rng(0).random((20, K)), np.random.default_rng(1).random((20, 2)))
+    lips_only = r.pose(np.random.default_rng(0).random((20, K)))
+    moved = np.flatnonzero(np.abs(both - lips_only).max(axis=(0, 2)) > 0)
+    assert len(moved) > 20 and np.isin(moved, upper).all()  # upper-face parameters never move the lips
+
+
+def test_pose_with_upper_face_matches_a_numpy_oracle(rig):
+    p = np.random.default_rng(3).random((4, K))
+    u = np.random.default_rng(4).random((4, len(UPPER_PARAMS)))
+    lips = rig.pose(p)
+    x = lips + np.einsum("tk,kvd->tvd", u, rig.basis[-len(UPPER_PARAMS):])
+    np.testing.assert_allclose(rig.pose(p, u), x, atol=1e-15)
+    np.testing.assert_array_equal(rig.pose(p[0], u[0]), rig.pose(p[:1], u[:1])[0])
+    with pytest.raises(InputError, match="upper"):
+        rig.pose(p, u[:2])
+    with pytest.raises(InputError, match="upper"):
+        rig.pose(p, np.full((4, 2), np.nan))
 
 
 def test_pose_matches_a_numpy_oracle(rig):

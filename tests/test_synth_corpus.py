@@ -128,6 +128,65 @@ def test_corpus_slcc_positive_but_imperfect(tmp_path):
     assert 0.2 < r < 0.8
 
 
+def test_smoke_corpus_slcc_is_positive_per_level(smoke):
+    """The data's own level-wise SLCC (Table 4 "MEAD-3D (data)" row) at smoke size: positive per level."""
+    table = sc.corpus_slcc(Corpus.open(smoke / "synth-mead")).set_index("level")
+    assert list(table.index) == [1, 2, 3, "all"] and list(table["n"]) == [6, 6, 6, 18]
+    assert (table["r"] > 0).all(), table
+    assert (table["ci_low"] < table["r"]).all() and (table["r"] < table["ci_high"]).all()
+    voca = sc.corpus_slcc(Corpus.open(smoke / "synth-voca"), split="train")
+    assert list(voca["level"]) == ["all"] and voca["n"].iloc[0] == 8
+    with pytest.raises(InputError, match="no clips in split"):
+        sc.corpus_slcc(Corpus.open(smoke / "synth-voca"), split="nope")
+
+
+def test_ground_truth_upper_face_moves(smoke):
+    """Brows and eyelids move (FDD's region is not still): most clips have clearly nonzero dynamics."""
+    for name in sc.CORPORA:
+        stats = sc.upper_face_motion_stats(Corpus.open(smoke / name))
+        assert (stats["upper_dyn"] > 1e-8).mean() >= 0.75, name  # m^2; Table S7's FDD values are ~3e-7
+        assert stats["upper_dyn"].mean() > 1e-7, name
+        assert 0.002 < stats["upper_max_disp"].max() < 0.008, name  # brows up to 6 mm, lids ~6 mm
+
+
+def test_levels_differ_in_vocal_effort_not_only_gain(smoke):
+    import pandas as pd
+
+    df = pd.read_csv(smoke / "synth-mead" / "clips.csv")
+    for _, g in df.groupby("identity"):
+        by = g.groupby("level")[["pitch", "rate", "effort_db", "amplitude"]].mean()
+        assert by.loc[3, "pitch"] > by.loc[1, "pitch"] and by.loc[3, "rate"] < by.loc[1, "rate"]
+        assert by.loc[3, "effort_db"] - by.loc[1, "effort_db"] > 3
+
+
+def test_record_reproduces_the_wav(smoke):
+    """A clip's record re-makes its audio (espeak-ng plus the vocal-effort filter): lip-shape captions rely on it."""
+    c = Corpus.open(smoke / "synth-mead")
+    clip = [x for x in c.clips if x.level == 3][0]
+    with np.load(c.root / "labels" / f"{clip.stem}.npz", allow_pickle=False) as d:
+        import json
+
+        rec = json.loads(str(d["record"]))
+    assert rec["effort_db"] > 0 and rec["effort_sensitivity"] != 1.0
+    audio, _ = c.audio(clip)
+    utt = sc.resynthesize(rec)
+    assert len(utt.audio) == len(audio) and np.abs(utt.audio - audio).max() < 1e-4
+    with pytest.raises(InputError, match="lacks"):
+        sc.resynthesize({"sentence": "hello"})
+
+
+def test_presets_and_full_sizes():
+    assert sc.PRESETS == ("smoke", "cpu", "full", "paper")
+    voca, mead = sc.spec("synth-voca", "full"), sc.spec("synth-mead", "full")
+    assert voca.splits["test"] >= 4 and voca.clips_per_identity >= 40
+    assert mead.splits["test"] * mead.clips_per_identity * len(mead.levels) >= 1500  # ~500 clips per level
+    assert sum(sc.spec("synth-mead", "smoke").splits.values()) * 2 * 3 == 18  # smoke stays tiny
+    cpu = sc.plan(sc.spec("synth-mead", "cpu"), seed=0)
+    assert sum(j.split == "test" for j in cpu) >= 500 and sum(j.split == "train" for j in cpu) == 6 * 3 * 8
+    assert len({j.text for j in cpu}) == len(cpu)  # every clip its own sentence
+    assert len({j.stem for j in cpu}) == len(cpu)
+
+
 def test_deterministic_and_resumable(tmp_path, monkeypatch):
     a = sc.build("synth-mead", "smoke", tmp_path / "a", seed=3, progress=False)
     calls = {"n": 0}

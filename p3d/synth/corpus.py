@@ -9,9 +9,10 @@ corpus          stands in for                   what differs
 ``synth-voca``  VOCASET (Config 1)              12 identities split 8 / 2 / 2 (train / val / test) like
                                                 VOCASET; vertices at 60 fps (models take every second
                                                 frame); a narrow loudness range (±1.5 dB per clip)
-``synth-mead``  MEAD-3D (Config 2)              three intensity levels (soft / normal / loud: espeak
-                                                volume and articulation amplitude), MEAD names
-                                                ``{id}_neutral_level_{n}_{clip}``, 30 fps, test identities
+``synth-mead``  MEAD-3D (Config 2)              three intensity levels (soft / normal / loud: vocal
+                                                effort, below, and articulation amplitude), MEAD
+                                                names ``{id}_neutral_level_{n}_{clip}``, 30 fps,
+                                                test identities
 ``synth-lrs3``  LRS3 (stage 1) / LRS3-3D        many identities (60 at ``cpu``), broad rate, pitch and
                 (stage 2)                       loudness, 25 fps, plus ``lipvideo/<stem>.npy`` mouth crops
 ==============  ==============================  =======================================================
@@ -21,7 +22,43 @@ articulated on the licence-clean face mesh (:mod:`p3d.synth.face`) by the proced
 (:mod:`p3d.synth.rig`) through visemes with Cohen-Massaro coarticulation (:mod:`p3d.synth.visemes`)
 in an identity's shape and style (:mod:`p3d.synth.identity`). The articulation amplitude of a clip
 grows with its loudness (an identity-wise slope plus noise), so each corpus has a clearly positive
-but imperfect speech-lip intensity correlation (SLCC), like the real data.
+but imperfect speech-lip intensity correlation (SLCC), like the real data (:func:`corpus_slcc`).
+
+Vocal effort. Each clip's loudness offset from its speaker's normal level, ``effort_db`` (the MEAD
+level's offset plus a per-clip spread; the per-clip spread alone in the other corpora), is spoken
+with matching effort, not just gain (:mod:`p3d.synth.effort`): espeak volume (the gain), a flatter
+spectral tilt and more energy at 2-4 kHz (a linear-phase filter), higher pitch and a slower rate,
+each scaled by the speaker's ``effort_sensitivity``. So the level survives loudness normalisation.
+
+==================  =======================  ==========  ========  ==========  ==========
+MEAD level          effort_db (espeak vol.)  tilt        F0        rate        amplitude
+==================  =======================  ==========  ========  ==========  ==========
+1 (soft)            -3.0 dB (48)             -1.2 dB/oct  -1.1 st   +3 %        x 0.85
+2 (normal)          0 dB (68)                0            0         0           x 1.00
+3 (loud)            +3.0 dB (96)             +1.2 dB/oct  +1.1 st   -3 %        x 1.17
+==================  =======================  ==========  ========  ==========  ==========
+
+(Tilt, F0 and rate at ``effort_sensitivity`` 1, pivot 1 kHz. A per-clip spread of 2.5 dB (sd) comes on
+top, so the levels overlap in loudness and the within-level SLCC is clearly positive. The espeak
+volumes are multiplied by the identity's base volume, 0.9-1.1; they sit lower than in generator 1.x so
+that loud clips mostly stay below espeak-ng's compression and full scale.) The articulation amplitude
+of a clip is the level factor times the identity-wise loudness slope and noise
+(:meth:`p3d.synth.identity.Identity.clip_amplitude`): on average about 0.75 / 1.0 / 1.3 for levels
+1 / 2 / 3. The paper gives no lip-amplitude contrast between MEAD-3D levels, only the data's SLCC
+(0.24 / 0.30 / 0.39 per level, 0.42 pooled, Table 4). Measured on the ``cpu`` test split (seed 0, 504
+clips; :func:`corpus_slcc`): 0.22 / 0.20 / 0.29 per level (each ±0.15), 0.60 pooled (±0.06): the
+pooled value exceeds MEAD-3D's because of the articulation contrast between levels.
+
+Upper face. Brows rise on stressed syllables and at phrase starts, more for louder clips, and the
+eyes blink every 2-6 s and at phrase boundaries (:mod:`p3d.synth.upper_face`), so the ground truth
+has upper-face dynamics for FDD (Table S7).
+
+Presets: ``smoke`` (seconds, tests), ``cpu`` (minutes; synth-mead keeps a small train split, 6 x 3
+x 8 clips, but tests on 6 identities x 3 levels x 28 = 504 clips: a 95 % interval of about ±0.08 on
+the pooled SLCC, ±0.14 per level), ``full`` (~10-20 minutes on two cores: 6 test identities x 3 levels x
+84 = 1512 synth-mead test clips, ~500 per level, for level-wise SLCC intervals of about ±0.08; 4
+synth-voca test identities x 40 sentences), ``paper`` (dense mesh, paper-sized). Half-width of a 95 %
+Fisher-z interval of r ~ 0.3 on n clips: ``1.96 (1 - r^2) / sqrt(n - 3)``.
 
 Determinism: everything derives from ``(seed, corpus, clip index)``; espeak-ng runs one fresh process
 per utterance with fixed noise seeds, so the same seed gives byte-identical wav and vertex files.
@@ -46,10 +83,10 @@ from p3d.errors import InputError
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "2.0"
 SAMPLE_RATE = 16000
 CORPORA: tuple[str, ...] = ("synth-voca", "synth-mead", "synth-lrs3")
-PRESETS: tuple[str, ...] = ("smoke", "cpu", "paper")
+PRESETS: tuple[str, ...] = ("smoke", "cpu", "full", "paper")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +110,12 @@ class CorpusSpec:
     pitch_range: tuple[int, int] = (35, 65)
     words: tuple[int, int] = (5, 10)
     lip_video_size: int = 0  # mouth crop side in pixels; 0 = no lip video
+    test_clips_per_identity: int = 0  # clips_per_identity of the test identities; 0 = the same
+
+    def clips_of(self, split: str) -> int:
+        """Sentences (voca, lrs3) or clips per level (mead) of one identity of ``split``."""
+        return self.test_clips_per_identity if split == "test" and self.test_clips_per_identity else \
+            self.clips_per_identity
 
     @property
     def n_identities(self) -> int:
@@ -84,25 +127,27 @@ class CorpusSpec:
 
 
 def spec(name: str, preset: str) -> CorpusSpec:
-    """The :class:`CorpusSpec` of corpus ``name`` at ``preset`` (``smoke`` | ``cpu`` | ``paper``)."""
+    """The :class:`CorpusSpec` of corpus ``name`` at ``preset`` (``smoke`` | ``cpu`` | ``full`` | ``paper``)."""
     if name not in CORPORA:
         raise InputError(f"unknown corpus {name!r}; choose from {', '.join(CORPORA)} or all")
     if preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     variant = "dense" if preset == "paper" else "base"
     if name == "synth-voca":
-        splits = {"smoke": (2, 1, 1), "cpu": (8, 2, 2), "paper": (8, 2, 2)}[preset]
-        n = {"smoke": 4, "cpu": 24, "paper": 40}[preset]
+        splits = {"smoke": (2, 1, 1), "cpu": (8, 2, 2), "full": (8, 2, 4), "paper": (8, 2, 2)}[preset]
+        n = {"smoke": 4, "cpu": 24, "full": 40, "paper": 40}[preset]
         return CorpusSpec(name, "vocaset", 60, 30, dict(zip(("train", "val", "test"), splits)), n, variant)
     if name == "synth-mead":
-        splits = {"smoke": (2, 1), "cpu": (6, 2), "paper": (12, 3)}[preset]
-        n = {"smoke": 2, "cpu": 8, "paper": 190}[preset]
+        splits = {"smoke": (2, 1), "cpu": (6, 6), "full": (12, 6), "paper": (12, 3)}[preset]
+        n = {"smoke": 2, "cpu": 8, "full": 84, "paper": 190}[preset]
+        n_test = {"cpu": 28}.get(preset, 0)  # cpu: a small train split, >= 500 test clips for level-wise SLCC
         return CorpusSpec(name, "mead", 30, 30, dict(zip(("train", "test"), splits)), n, variant,
-                          levels=(1, 2, 3), level_volume=(65, 95, 135), level_amplitude=(0.95, 1.0, 1.05),
-                          volume_range=(90, 110), clip_db_sd=1.5, rate_range=(145, 185))
-    splits = {"smoke": (5, 1), "cpu": (54, 6), "paper": (740, 48)}[preset]
-    n = {"smoke": 3, "cpu": 8, "paper": 22}[preset]
-    size = {"smoke": 32, "cpu": 48, "paper": 96}[preset]
+                          test_clips_per_identity=n_test,
+                          levels=(1, 2, 3), level_volume=(48, 68, 96), level_amplitude=(0.85, 1.0, 1.17),
+                          volume_range=(90, 110), clip_db_sd=2.5, rate_range=(145, 185))
+    splits = {"smoke": (5, 1), "cpu": (54, 6), "full": (108, 12), "paper": (740, 48)}[preset]
+    n = {"smoke": 3, "cpu": 8, "full": 8, "paper": 22}[preset]
+    size = {"smoke": 32, "cpu": 48, "full": 48, "paper": 96}[preset]
     return CorpusSpec(name, "lrs3", 25, 25, dict(zip(("train", "test"), splits)), n, variant,
                       volume_range=(45, 150), clip_db_sd=3.0, rate_range=(125, 215), rate_jitter=0.08,
                       pitch_range=(20, 80), words=(4, 12), lip_video_size=size)
@@ -125,6 +170,8 @@ class ClipJob:
     z_loudness: float
     level: int | None
     amplitude_factor: float
+    effort_db: float = 0.0
+    effort_sensitivity: float = 1.0
 
 
 def _identity_names(s: CorpusSpec) -> list[str]:
@@ -148,6 +195,8 @@ def _seed_for(seed: int, name: str) -> int:
 
 def plan(s: CorpusSpec, seed: int) -> list[ClipJob]:
     """All clip jobs of a corpus, in a fixed order (a pure function of the spec and the seed)."""
+    from p3d.synth.effort import effort_voice
+    from p3d.synth.identity import sample_identities
     from p3d.synth.sentences import make_sentences
     from p3d.synth.speech import list_voices
 
@@ -155,9 +204,11 @@ def plan(s: CorpusSpec, seed: int) -> list[ClipJob]:
     names = _identity_names(s)
     splits = _split_of(s)
     voices = list_voices()
+    people = sample_identities(len(names), _identity_seed(s, seed))
     rng = np.random.default_rng([cseed, 0])
-    per_id = s.clips_per_identity * max(1, len(s.levels))
-    sentences = make_sentences(len(names) * per_id, seed=cseed, min_words=s.words[0], max_words=s.words[1])
+    per_id = [s.clips_of(sp) * max(1, len(s.levels)) for sp in splits]
+    first = np.concatenate([[0], np.cumsum(per_id)]).astype(int)  # each identity's first sentence
+    sentences = make_sentences(int(first[-1]), seed=cseed, min_words=s.words[0], max_words=s.words[1])
     jobs: list[ClipJob] = []
     index = 0
     for i, name in enumerate(names):
@@ -171,12 +222,14 @@ def plan(s: CorpusSpec, seed: int) -> list[ClipJob]:
         sd_total = float(np.sqrt(s.clip_db_sd ** 2 + np.var(level_db)))
         k = 0
         for li, level in enumerate(levels):
-            for c in range(s.clips_per_identity):
+            for c in range(s.clips_of(splits[i])):
                 crng = np.random.default_rng([cseed, 1, index])
                 db = level_db[li] + float(crng.normal(0.0, s.clip_db_sd))
                 ref = s.level_volume[li] * base_volume / 100.0 if s.levels else base_volume
                 volume = int(np.clip(round(ref * 10 ** ((db - level_db[li]) / 20)), 10, 160))
                 rate = int(round(base_rate * (1 + s.rate_jitter * float(crng.standard_normal()))))
+                sens = round(people[i].effort_sensitivity, 4)  # as recorded: the record reproduces the audio
+                clip_pitch, rate = effort_voice(db, pitch, int(np.clip(rate, 80, 400)), sens)
                 if s.kind == "vocaset":
                     stem = f"{name}_sentence{c + 1:02d}"
                 elif s.kind == "mead":
@@ -184,9 +237,10 @@ def plan(s: CorpusSpec, seed: int) -> list[ClipJob]:
                 else:
                     stem = f"{name}_{c + 1:05d}"
                 jobs.append(ClipJob(index=index, stem=stem, identity=i, identity_name=name, split=splits[i],
-                                    text=sentences[i * per_id + k], voice=voice, rate=int(np.clip(rate, 80, 400)),
-                                    pitch=pitch, volume=volume, z_loudness=db / sd_total, level=level,
-                                    amplitude_factor=s.level_amplitude[li] if s.levels else 1.0))
+                                    text=sentences[first[i] + k], voice=voice, rate=rate,
+                                    pitch=clip_pitch, volume=volume, z_loudness=db / sd_total, level=level,
+                                    amplitude_factor=s.level_amplitude[li] if s.levels else 1.0,
+                                    effort_db=round(db, 4), effort_sensitivity=sens))
                 index += 1
                 k += 1
     return jobs
@@ -199,7 +253,7 @@ class _IdentityCache:
         from p3d.synth.identity import sample_identities
 
         self.s = s
-        self.people = sample_identities(s.n_identities, _seed_for(seed, s.name + ":identity"))
+        self.people = sample_identities(s.n_identities, _identity_seed(s, seed))
         self._rigs: dict[int, Any] = {}
         self._windows: dict[int, Any] = {}
 
@@ -223,6 +277,36 @@ class _IdentityCache:
         return self._windows[i]
 
 
+def _identity_seed(s: CorpusSpec, seed: int) -> int:
+    return _seed_for(seed, s.name + ":identity")
+
+
+def with_effort(job: ClipJob, utt: Any) -> Any:
+    """The utterance with the clip's vocal-effort spectrum (:func:`p3d.synth.effort.apply_tilt`)."""
+    from p3d.synth.effort import apply_tilt
+
+    audio = apply_tilt(utt.audio, utt.sample_rate, job.effort_db, job.effort_sensitivity)
+    return dataclasses.replace(utt, audio=audio)
+
+
+def resynthesize(record: dict[str, Any], sample_rate: int = SAMPLE_RATE) -> Any:
+    """Re-make a clip's :class:`~p3d.synth.speech.Utterance` (audio and exact timings) from its record
+    (``labels/<stem>.npz`` ``record``): espeak-ng with the record's voice, rate, pitch and volume, then
+    the vocal-effort filter (records without ``effort_db``, from generator 1.x, get none). Byte-equal to
+    the corpus wav up to its PCM16 quantisation."""
+    from p3d.synth.effort import apply_tilt
+    from p3d.synth.speech import synthesize
+
+    try:
+        utt = synthesize(record["sentence"], voice=record["voice"], rate=int(record["rate"]),
+                         pitch=int(record["pitch"]), volume=int(record["volume"]), sr_out=sample_rate)
+    except KeyError as exc:
+        raise InputError(f"clip record lacks {exc.args[0]!r}; cannot re-synthesise it") from None
+    audio = apply_tilt(utt.audio, utt.sample_rate, float(record.get("effort_db", 0.0)),
+                       float(record.get("effort_sensitivity", 1.0)))
+    return dataclasses.replace(utt, audio=audio)
+
+
 def _phoneme_inventory() -> list[str]:
     from p3d.synth.visemes import PAUSE, PHONEME_TO_VISEME
 
@@ -233,6 +317,7 @@ def make_clip(job: ClipJob, utt: Any, s: CorpusSpec, people: _IdentityCache, top
               faces: np.ndarray) -> dict[str, Any]:
     """Articulate one utterance: vertices (T, V, 3) float32, frame labels, lip video, clip record."""
     from p3d.metrics import speech_intensity
+    from p3d.synth.upper_face import upper_face_motion
     from p3d.synth.visemes import articulate, canonical_phoneme, frame_labels
 
     n_frames = int(np.floor(utt.duration * s.fps))
@@ -242,7 +327,10 @@ def make_clip(job: ClipJob, utt: Any, s: CorpusSpec, people: _IdentityCache, top
     style = person.style(job.z_loudness, np.random.default_rng([job.index, 7]))
     style = dataclasses.replace(style, amplitude=style.amplitude * job.amplitude_factor)
     params = articulate(utt.phonemes, s.fps, n_frames, style)
-    vertices = people.rig(job.identity).pose(params).astype(np.float32)
+    upper_style = person.upper_face_style(style.amplitude / person.amplitude)
+    upper = upper_face_motion(utt.phonemes, utt.stress, s.fps, n_frames, upper_style,
+                              np.random.default_rng([job.index, 11]), audio=utt.audio, sample_rate=utt.sample_rate)
+    vertices = people.rig(job.identity).pose(params, upper).astype(np.float32)
     symbols, visemes = frame_labels(utt.phonemes, s.fps, n_frames)
     inventory = _phoneme_inventory()
     lookup = {p: i for i, p in enumerate(inventory)}
@@ -260,6 +348,9 @@ def make_clip(job: ClipJob, utt: Any, s: CorpusSpec, people: _IdentityCache, top
         "sentence": job.text, "n_frames": n_frames, "duration_s": round(float(utt.duration), 4),
         "speech_rms": speech_intensity(utt.audio), "voice": job.voice, "rate": job.rate, "pitch": job.pitch,
         "volume": job.volume, "z_loudness": round(job.z_loudness, 4), "amplitude": round(style.amplitude, 4),
+        "effort_db": job.effort_db, "effort_sensitivity": job.effort_sensitivity,
+        "brow_peak": round(float(upper[:, 0].max(initial=0.0)), 4),
+        "blink_frames": int(np.sum(upper[:, 1] > 0.5)),
     }
     return out
 
@@ -322,6 +413,7 @@ def build(name: str, preset: str, out: str | Path, *, seed: int = 0, workers: in
     requests = [SpeechRequest(j.text, voice=j.voice, rate=j.rate, pitch=j.pitch, volume=j.volume) for j in todo]
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=name, unit="clip", disable=not progress)
     for job, utt in zip(todo, iter_synthesize(requests, workers=max(1, workers))):
+        utt = with_effort(job, utt)
         _write_clip(root, job, utt, make_clip(job, utt, s, people, topology, faces))
         bar.update(1)
     bar.close()
@@ -383,10 +475,79 @@ def dataset_card(meta: dict[str, Any], df: Any) -> str:
         lines.append(f"- lip video: `lipvideo/<stem>.npy` (T, {lv['size']}, {lv['size']}) uint8 grayscale mouth crops "
                      f"at {lv['fps']} fps")
     if df["level"].notna().any():
-        lines.append("- intensity levels 1 / 2 / 3 (soft / normal / loud): espeak volume and articulation amplitude")
+        lines.append("- intensity levels 1 / 2 / 3 (soft / normal / loud): vocal effort (espeak volume, spectral "
+                     "tilt, pitch, rate) and articulation amplitude")
     lines += ["- `clips.csv`: one row per clip (identity, split, level, sentence, speech RMS, voice, rate, pitch, "
-              "volume, loudness z, articulation amplitude); `templates.pkl`; `topology.npz`; `meta.json`", ""]
+              "volume, loudness z, articulation amplitude, effort dB and sensitivity, brow-raise peak, blink frames); "
+              "`templates.pkl`; `topology.npz`; `meta.json`", ""]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# The ground truth's own expressiveness and upper-face statistics
+# ------------------------------------------------------------------------------------------------
+def corpus_slcc(corpus: Any, split: str | None = None, max_clips: int | None = None) -> Any:
+    """The corpus' own SLCC (paper Eq. 7; Tables 2/4 "data" rows), overall and per intensity level.
+
+    ``corpus``: a :class:`p3d.corpus.Corpus` (any, real or synthetic); ``split``: only its clips (e.g.
+    ``"test"``, as the paper reports); ``max_clips``: a seeded random subset. Intensities are those of
+    :func:`p3d.dataset_stats.intensities` (clip RMS of the wav; official RMS lip-intensity aggregate).
+    Returns a DataFrame with one row per level (in sorted order; none for a corpus without levels)
+    and a last row ``"all"`` (pooled: the table's "Avg"): level, n (clips), r, and a 95 % Fisher-z
+    interval ci_low / ci_high (``tanh(atanh(r) ± 1.96 / sqrt(n - 3))``; NaN for n < 4).
+    """
+    import pandas as pd
+
+    from p3d.dataset_stats import intensities
+    from p3d.metrics import slcc_by_level
+
+    if split is not None:
+        keep = {c.stem for c in corpus.select(split)}
+        if not keep:
+            raise InputError(f"corpus_slcc: {corpus.root} has no clips in split {split!r}")
+    df = intensities(corpus, max_clips=max_clips)
+    if split is not None:
+        df = df[df["stem"].isin(keep)].reset_index(drop=True)
+    levels = df["level"].to_numpy(dtype=object)
+    has_levels = bool(pd.notna(df["level"]).all())
+    labels = levels if has_levels else np.zeros(len(df), dtype=object)
+    r = slcc_by_level(df["speech_intensity"].to_numpy(float), df["lip_intensity"].to_numpy(float),
+                      df["identity"].to_numpy(dtype=object), labels)
+    rows = []
+    for key, value in r.items():
+        if not has_levels and key != "all":
+            continue
+        n = len(df) if key == "all" else int(np.sum(labels == key))
+        half = 1.96 / np.sqrt(n - 3) if n > 3 else np.nan
+        z = np.arctanh(np.clip(value, -0.999999, 0.999999))
+        rows.append({"level": key if key == "all" else int(key), "n": n, "r": float(value),
+                     "ci_low": float(np.tanh(z - half)), "ci_high": float(np.tanh(z + half))})
+    return pd.DataFrame(rows)
+
+
+def upper_face_motion_stats(corpus: Any, split: str | None = None) -> Any:
+    """Per-clip upper-face dynamics of the ground truth: the FDD statistic ``dyn`` of
+    :func:`p3d.metrics.fdd.upper_face_dynamics` (mean over upper-face vertices of the std over time of
+    the squared displacement from the template, m^2) and the largest upper-face displacement (m).
+
+    A still upper face has ``dyn = 0``; FDD (GT minus prediction) is then <= 0 for every prediction.
+    Returns a DataFrame: stem, identity, level, upper_dyn, upper_max_disp.
+    """
+    import pandas as pd
+
+    from p3d.metrics.fdd import upper_face_dynamics
+
+    upper = corpus.topology.upper_face
+    templates = corpus.templates
+    rows = []
+    for clip in corpus.select(split) if split is not None else corpus.clips:
+        v = corpus.vertices(clip)
+        tmpl = np.asarray(templates[clip.identity], dtype=np.float64).reshape(-1, 3)
+        u = v[:, upper].astype(np.float64)
+        rows.append({"stem": clip.stem, "identity": clip.identity, "level": clip.level,
+                     "upper_dyn": upper_face_dynamics(u, tmpl[upper]),
+                     "upper_max_disp": float(np.linalg.norm(u - tmpl[upper][None], axis=2).max())})
+    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -21,6 +21,12 @@ An :class:`Identity` has
   the paper. Larger slopes (0.10-0.30 with noise 0.08-0.14) gave 0.69, too close to a deterministic
   link.
 
+- vocal effort: ``effort_sensitivity`` (0.75-1.25) scales how much the voice changes with effort
+  beyond gain (spectral tilt, F0, rate: :mod:`p3d.synth.effort`);
+- upper face (:mod:`p3d.synth.upper_face`): brow-raise height ``brow_amplitude`` (0.3-0.6), the
+  probability ``brow_rate`` (0.2-0.5) of a raise on a primary-stressed vowel, and the mean blink
+  interval ``blink_interval_s`` (3-4.5 s).
+
 Identities are drawn independently: identity ``i`` of ``sample_identities(n, seed)`` depends only on
 ``(seed, i)``, not on ``n``.
 """
@@ -33,6 +39,7 @@ import numpy as np
 from p3d.errors import InputError
 from p3d.synth import face
 from p3d.synth.rig import Rig
+from p3d.synth.upper_face import UpperFaceStyle
 from p3d.synth.visemes import ArticulationStyle
 
 #: Ranges of the uniform draws (low, high).
@@ -47,6 +54,10 @@ RANGES: dict[str, tuple[float, float]] = {
     "anticipation_s": (0.0, 0.06),
     "slope": (0.07, 0.15),
     "noise": (0.13, 0.19),
+    "effort_sensitivity": (0.75, 1.25),
+    "brow_amplitude": (0.3, 0.6),
+    "brow_rate": (0.2, 0.5),
+    "blink_interval_s": (3.0, 4.5),
 }
 MIN_AMPLITUDE_FACTOR = 0.3
 
@@ -67,6 +78,10 @@ class Identity:
     anticipation_s: float = 0.0
     slope: float = 0.11
     noise: float = 0.16
+    effort_sensitivity: float = 1.0
+    brow_amplitude: float = 0.45
+    brow_rate: float = 0.35
+    blink_interval_s: float = 3.75
 
     def clip_amplitude(self, z_loudness: float, rng: np.random.Generator | int) -> float:
         """Articulation amplitude of one clip: ``amplitude * max(0.3, 1 + slope * z + noise * e)``.
@@ -85,6 +100,12 @@ class Identity:
         """The :class:`ArticulationStyle` of one clip (amplitude from :meth:`clip_amplitude`)."""
         return ArticulationStyle(amplitude=self.clip_amplitude(z_loudness, rng),
                                  anticipation_s=self.anticipation_s)
+
+    def upper_face_style(self, effort: float) -> UpperFaceStyle:
+        """The :class:`~p3d.synth.upper_face.UpperFaceStyle` of one clip; ``effort``: the clip's
+        articulation amplitude over the identity's (brow raises grow with it, as the lips do)."""
+        return UpperFaceStyle(brow_amplitude=self.brow_amplitude, brow_rate=self.brow_rate,
+                              blink_interval_s=self.blink_interval_s, effort=float(np.clip(effort, 0.0, 5.0)))
 
 
 def sample_identity(seed: int, index: int, name: str | None = None) -> Identity:

@@ -22,6 +22,17 @@ physical range), applied to the neutral template ``X0`` (V, 3) in metres:
 - ``raise``: upper-lip raise (4 mm at the centre, 2 mm at the corners), slightly forward, scaled
   by ``1 - closure`` (pressed lips cannot part).
 
+Upper face (:data:`UPPER_PARAMS`, the optional ``upper`` argument of :meth:`Rig.pose`, each in [0, 1];
+driven by :mod:`p3d.synth.upper_face`), so the FDD region (``upper_face``) moves as a real face does:
+
+- ``brow``: brow raise (AU1+2): the brows up by :data:`BROW_UP` (6 mm) at activation 1, the forehead
+  above them by up to half of it toward the hairline, the skin between the upper eyelid margin and
+  the brow in proportion (0 at the lid margin), fading out beyond the brows' outer ends and to 30 %
+  between the brows (glabella);
+- ``blink``: the upper eyelid down onto the lower one (:data:`BLINK_CLOSURE` of the opening at the
+  same x, so the lids never cross), the lid skin up to :data:`BLINK_SKIN` above the margin following
+  with a smoothstep fall-off; the lower lid stays.
+
 Every displacement field is a product of smooth masks (:func:`p3d.synth.face.mouth_weights`, the
 jaw mask and smooth functions of x), so there are no seams. Lip closure never makes the lips cross:
 at the inner lip contour the signed gap is ``g0 (1 - closure) (1 - 0.8 tuck) + residual + (1 - closure)
@@ -57,11 +68,23 @@ ROUND_NARROW, ROUND_FORWARD = 0.45, 0.007
 SPREAD_WIDEN, SPREAD_BACK = 0.16, 0.003
 TUCK_BACK, TUCK_UP = 0.005, 0.8
 RAISE_UP, RAISE_FORWARD = 0.004, 0.001
+#: Upper-face parameters (the ``upper`` argument of :meth:`Rig.pose`).
+UPPER_PARAMS: tuple[str, ...] = ("brow", "blink")
+BROW, BLINK = range(len(UPPER_PARAMS))
+#: Brow raise at brow = 1 (m), its slight forward component (m), and the forehead height over which the
+#: raise falls to half (m).
+BROW_UP, BROW_FORWARD, BROW_FOREHEAD = 0.006, 0.001, 0.035
+#: Fraction of the eye opening the upper lid travels at blink = 1, and the height above the lid margin
+#: over which the lid skin's share falls to 0 (m).
+BLINK_CLOSURE, BLINK_SKIN = 0.95, 0.007
+#: MediaPipe eyebrow vertices (``FACEMESH_RIGHT_EYEBROW`` / ``LEFT``): lower and upper row, outer to inner.
+RIGHT_BROW = ((46, 53, 52, 65, 55), (70, 63, 105, 66, 107))
+LEFT_BROW = ((276, 283, 282, 295, 285), (300, 293, 334, 296, 336))
 # Landmarks defining the jaw pivot (MediaPipe indices; valid in every variant).
 _PIVOT_DEPTH_VERTEX = 234  # face outline in front of the ear: pivot depth (z)
 _PIVOT_HEIGHT_VERTEX = 93  # face outline below the ear: pivot height (y)
 # Activation columns of the linear basis.
-_BASIS = ("closure", "round", "spread", "tuck_back", "tuck_up", "raise")
+_BASIS = ("closure", "round", "spread", "tuck_back", "tuck_up", "raise", "brow", "blink")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -70,9 +93,9 @@ class Rig:
 
     Attributes:
         template: (V, 3) float64 neutral vertices (m).
-        basis: (6, V, 3) float64 displacement fields at unit activation, in :data:`_BASIS` order
-            (closure, round, spread, tuck_back, tuck_up, raise); the activations are
-            (c, round, spread, tuck, tuck (1 - c), raise (1 - c)) for closure c.
+        basis: (8, V, 3) float64 displacement fields at unit activation, in :data:`_BASIS` order
+            (closure, round, spread, tuck_back, tuck_up, raise, brow, blink); the activations are
+            (c, round, spread, tuck, tuck (1 - c), raise (1 - c), brow, blink) for closure c.
         jaw_weight: (V,) jaw mask in [0, 1].
         lip_release: (V,) mouth mask in [0, 1]; closure removes ``closure * lip_release`` of the jaw
             weight, so closed lips stay together while the jaw opens.
@@ -147,20 +170,24 @@ class Rig:
         return cls(template=x0, basis=basis, jaw_weight=w, lip_release=m, pivot=pivot,
                    faces=np.array(mesh.faces))
 
-    def activations(self, params: np.ndarray) -> np.ndarray:
-        """(T, 6) activations of the linear basis from (T, K) clipped parameters: closure c, round,
-        spread, tuck, tuck * (1 - c), raise * (1 - c)."""
+    def activations(self, params: np.ndarray, upper: np.ndarray | None = None) -> np.ndarray:
+        """(T, 8) activations of the linear basis from (T, K) clipped parameters and (T, 2) clipped
+        upper-face parameters (zeros if None): closure c, round, spread, tuck, tuck * (1 - c),
+        raise * (1 - c), brow, blink."""
         c = params[:, CLOSURE]
         t = params[:, TUCK]
         open_ = 1.0 - c
-        return np.stack([c, params[:, ROUND], params[:, SPREAD], t, t * open_, params[:, RAISE] * open_],
-                        axis=1)
+        u = np.zeros((len(params), len(UPPER_PARAMS))) if upper is None else upper
+        return np.stack([c, params[:, ROUND], params[:, SPREAD], t, t * open_, params[:, RAISE] * open_,
+                         u[:, BROW], u[:, BLINK]], axis=1)
 
-    def pose(self, params: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    def pose(self, params: np.ndarray, upper: np.ndarray | None = None, dtype: type = np.float64) -> np.ndarray:
         """Vertices for rig parameters.
 
         Args:
             params: (T, K) or (K,) in :data:`PARAMS` order; clipped to [0, 1].
+            upper: optional (T, 2) or (2,) upper-face parameters in :data:`UPPER_PARAMS` order (brow,
+                blink); clipped to [0, 1]; None = a still upper face.
             dtype: output dtype (computed in float64, stored as ``dtype``).
         Returns:
             (T, V, 3) vertices in metres ((V, 3) for a single (K,) vector).
@@ -174,9 +201,19 @@ class Rig:
         if not np.all(np.isfinite(p)):
             raise InputError("params: contains NaN or infinite values")
         p = np.clip(p, 0.0, 1.0)
+        u = None
+        if upper is not None:
+            u = np.asarray(upper, dtype=np.float64)
+            u = u[None] if u.ndim == 1 else u
+            if u.shape != (len(p), len(UPPER_PARAMS)):
+                raise InputError(f"upper: expected ({len(p)}, {len(UPPER_PARAMS)}) in the order {UPPER_PARAMS}, "
+                                 f"got {np.shape(upper)}")
+            if not np.all(np.isfinite(u)):
+                raise InputError("upper: contains NaN or infinite values")
+            u = np.clip(u, 0.0, 1.0)
         pk = self._packed
         out = np.empty((len(p), self.n_vertices, 3), dtype=dtype)
-        _kernel()(np.ascontiguousarray(self.activations(p)), np.ascontiguousarray(self.max_angle * p[:, JAW]),
+        _kernel()(np.ascontiguousarray(self.activations(p, u)), np.ascontiguousarray(self.max_angle * p[:, JAW]),
                   np.ascontiguousarray(p[:, CLOSURE]), pk["basis"], pk["template"], pk["w"], pk["wm"],
                   self.moving, self.template, float(self.pivot[1]), float(self.pivot[2]), float(self.forward),
                   out)
@@ -242,7 +279,7 @@ def _variant(topology: Topology | str) -> str:
 
 
 def _fields(x0: np.ndarray, variant: str, w: np.ndarray, m: np.ndarray, asymmetry: float) -> np.ndarray:
-    """(6, V, 3) displacement fields at unit activation (see module docstring)."""
+    """(8, V, 3) displacement fields at unit activation (see module docstring)."""
     up, lo = face.inner_lip_contours(variant)
     x = x0[:, 0]
     x_mid = 0.5 * (x0[face.MOUTH_CORNERS[0], 0] + x0[face.MOUTH_CORNERS[1], 0])
@@ -274,4 +311,60 @@ def _fields(x0: np.ndarray, variant: str, w: np.ndarray, m: np.ndarray, asymmetr
     basis[4, :, 1] = TUCK_UP * w * m * g0  # tuck up (activation tuck * (1 - closure))
     basis[5, :, 1] = RAISE_UP * (1.0 - w) * m * (0.5 + 0.5 * lateral) * gain  # raise
     basis[5, :, 2] = RAISE_FORWARD * (1.0 - w) * m * gain
+    basis[6] = _brow_field(x0)
+    basis[7] = _blink_field(x0)
     return basis
+
+
+def _smoothstep(x: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray) -> np.ndarray:
+    t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _eye_contours(x0: np.ndarray, eye: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(upper lid, lower lid) contour vertices of a MediaPipe eye loop, each sorted by x. The loops
+    of :mod:`p3d.synth.face` list the lower lid first (corner to corner, 9 vertices), then the upper."""
+    loop = list(eye)
+    lower, upper = loop[:9], loop[8:] + loop[:1]
+    return (np.asarray(sorted(upper, key=lambda v: x0[v, 0])), np.asarray(sorted(lower, key=lambda v: x0[v, 0])))
+
+
+def _blink_field(x0: np.ndarray) -> np.ndarray:
+    """(V, 3) upper-lid displacement at blink = 1 (module docstring)."""
+    out = np.zeros_like(x0)
+    x, y = x0[:, 0], x0[:, 1]
+    for eye in (face.RIGHT_EYE, face.LEFT_EYE):
+        up, lo = _eye_contours(x0, eye)
+        inside = (x > x0[up, 0].min()) & (x < x0[up, 0].max())
+        yu = np.interp(x, x0[up, 0], x0[up, 1])
+        yl = np.interp(x, x0[lo, 0], x0[lo, 1])
+        opening = np.maximum(yu - yl, 0.0)
+        between = np.clip(y - yl, 0.0, None)  # 0 on and below the lower lid
+        share = np.where(y <= yu, np.minimum(between, opening), opening * (1.0 - _smoothstep(y - yu, 0.0, BLINK_SKIN)))
+        out[:, 1] += np.where(inside, -BLINK_CLOSURE * share, 0.0)
+    return out
+
+
+def _brow_field(x0: np.ndarray) -> np.ndarray:
+    """(V, 3) brow-raise displacement at brow = 1 (module docstring)."""
+    out = np.zeros_like(x0)
+    x, y = x0[:, 0], x0[:, 1]
+    for eye, (lower, upper) in ((face.RIGHT_EYE, RIGHT_BROW), (face.LEFT_EYE, LEFT_BROW)):
+        side = np.sign(x0[list(eye), 0].mean())
+        brow = 0.5 * (x0[list(lower)] + x0[list(upper)])  # the brow's mid-line, outer to inner
+        order = np.argsort(brow[:, 0])
+        bx, by = brow[order, 0], brow[order, 1]
+        up, _ = _eye_contours(x0, eye)
+        y_brow = np.interp(x, bx, by)
+        y_lid = np.interp(x, x0[up, 0], x0[up, 1])
+        outer = np.abs(bx).max()
+        inner = np.abs(bx).min()
+        ax = np.abs(x)
+        w_x = (1.0 - _smoothstep(ax, outer, outer + 0.015)) * (0.3 + 0.7 * _smoothstep(ax, 0.0, inner))
+        below = _smoothstep(y, y_lid + 0.001, y_brow)
+        above = 1.0 - 0.5 * _smoothstep(y, y_brow, y_brow + BROW_FOREHEAD)
+        w_y = np.where(y <= y_brow, below, above)
+        w = np.where(side * x >= 0, w_x * w_y, 0.0)
+        out[:, 1] += BROW_UP * w
+        out[:, 2] += BROW_FORWARD * w
+    return out

@@ -185,18 +185,18 @@ def clip_record(corpus: Any, clip: Any) -> dict[str, Any] | None:
 def word_timings(corpus: Any, clip: Any) -> list[tuple[str, float, float]] | None:
     """Exact ``(word, start_s, end_s)`` of a synthetic clip, or None where they cannot be recovered.
 
-    The sentence is re-synthesised with the record's voice, rate, pitch and volume; the timings are used
+    The sentence is re-synthesised from the record (:func:`p3d.synth.corpus.resynthesize`); the timings are used
     only if the audio equals the corpus' wav (same length, max difference <= :data:`AUDIO_TOLERANCE`).
     """
-    from p3d.synth.speech import EspeakNotFoundError, synthesize
+    from p3d.synth.corpus import resynthesize
+    from p3d.synth.speech import EspeakNotFoundError
 
     rec = clip_record(corpus, clip)
     if not rec or not rec.get("sentence"):
         return None
     sr = int(corpus.meta.get("sample_rate", 16000))
     try:
-        utt = synthesize(rec["sentence"], voice=rec["voice"], rate=int(rec["rate"]), pitch=int(rec["pitch"]),
-                         volume=int(rec["volume"]), sr_out=sr)
+        utt = resynthesize(rec, sr)  # espeak-ng plus the clip's vocal-effort filter
     except (EspeakNotFoundError, InputError, KeyError, OSError) as exc:
         log.warning("%s: no word timings (%s); captions name the phoneme only", clip.stem, exc)
         return None
