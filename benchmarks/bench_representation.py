@@ -38,7 +38,7 @@ def main() -> None:
     from p3d.models.mesh_encoder import MeshEncoderConfig
     from p3d.models.speech_mesh import SpeechMeshModel
     from p3d.models.stage1 import Stage1Config, Stage1Model
-    from p3d.train.representation import recipe
+    from p3d.train.critics import recipe
     from p3d.train.trainer import batch_indices
     from p3d.windows import SpeechMeshWindows
 
