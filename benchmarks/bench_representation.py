@@ -1,4 +1,5 @@
-"""Benchmark (issue 4 §6): stage-2 training throughput, PLRS evaluation throughput, peak memory.
+"""Benchmark of the speech-mesh representation (paper Sec. 4): stage-2 training and PLRS evaluation
+throughput, peak memory.
 
 Usage: .venv/bin/python benchmarks/bench_representation.py [--preset cpu] [--data data/cpu/synth-lrs3]
        [--steps 30] [--clips 40] [--device cpu|cuda]
