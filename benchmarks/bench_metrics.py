@@ -1,4 +1,4 @@
-"""Benchmark of the CPU metrics (issue 2): clips/s per metric and the MTM DDTW speed-up.
+"""Benchmark of the CPU metrics (LVE, FDD, MTM, SLCC; paper Sec. 5, E.1): clips/s per metric, MTM DDTW speed-up.
 
 1. A VOCASET-sized synthetic test set, generated in memory from a seed: ``--clips`` predictions of
    ``--frames`` frames x ``--vertices`` vertices (default 320 x 120 x 5023, float32), made of

@@ -1,4 +1,5 @@
-"""Benchmark (issue 4 §6): stage-2 training throughput, PLRS evaluation throughput, peak memory.
+"""Benchmark of the speech-mesh representation (paper Sec. 4): stage-2 training and PLRS evaluation
+throughput, peak memory.
 
 Usage: .venv/bin/python benchmarks/bench_representation.py [--preset cpu] [--data data/cpu/synth-lrs3]
        [--steps 30] [--clips 40] [--device cpu|cuda]
@@ -38,7 +39,7 @@ def main() -> None:
     from p3d.models.mesh_encoder import MeshEncoderConfig
     from p3d.models.speech_mesh import SpeechMeshModel
     from p3d.models.stage1 import Stage1Config, Stage1Model
-    from p3d.train.representation import recipe
+    from p3d.train.critics import recipe
     from p3d.train.trainer import batch_indices
     from p3d.windows import SpeechMeshWindows
 

@@ -1,4 +1,4 @@
-"""Benchmark (issue 5 §5, paper Table S8): the perceptual loss' training overhead per talker at a preset.
+"""Benchmark (paper Table S8): the perceptual loss' training overhead per talker at a preset.
 
 Usage: .venv/bin/python benchmarks/bench_talkers.py [--preset cpu] [--data data/cpu/synth-voca]
        [--critic runs/cpu/ours/final.pt] [--models faceformer,codetalker,selftalk] [--threads 1,2]

@@ -37,7 +37,7 @@ log = logging.getLogger("p3d")
 COMMAND_MODULES: tuple[str, ...] = (
     "p3d.evaluate",
     "p3d.predict",
-    "p3d.render_cli",
+    "p3d.render",
     "p3d.synth.cli",
     "p3d.train.cli",
     "p3d.study.cli",

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from p3d.device import resolve_device
 from p3d.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,6 @@ def predict_official(
     """Predictions of an official released checkpoint (module docstring) for every (clip, style)."""
     from p3d.corpus import Corpus
     from p3d.models.official_baselines import default_styles, load_official
-    from p3d.train.representation import resolve_device
 
     if frames not in ("audio", "gt"):
         raise InputError(f"--frames: choose audio or gt, got {frames!r}")
@@ -174,7 +174,6 @@ def predict_split(
     """Write the predictions of every (clip of ``split``, training identity); return their paths."""
     from p3d.corpus import Corpus
     from p3d.models import load_model
-    from p3d.train.representation import resolve_device
 
     if frames not in ("audio", "gt"):
         raise InputError(f"--frames: choose audio or gt, got {frames!r}")

@@ -314,12 +314,21 @@ def load_topology(spec: str | os.PathLike[str] | Topology) -> Topology:
     )
 
 
+#: Modules that provide named topologies as a ``TOPOLOGIES`` mapping (name -> zero-argument callable).
+#: They are imported by name only when a name is looked up, so this low module imports nothing
+#: from the layers above it (the synthetic face builds its :class:`Topology` from this module).
+TOPOLOGY_PROVIDERS: tuple[str, ...] = ("p3d.synth.face",)
+
+
 def _builtin_topologies() -> dict[str, object]:
-    """Named topologies shipped with p3d (filled in by :mod:`p3d.synth.face` when present)."""
+    """Named topologies shipped with p3d: FLAME plus those of :data:`TOPOLOGY_PROVIDERS`."""
+    import importlib  # noqa: PLC0415
+
     out: dict[str, object] = {"flame": flame}
-    try:
-        from p3d.synth import face  # noqa: PLC0415  (optional until the synthetic face exists)
-    except ImportError:
-        return out
-    out.update(getattr(face, "TOPOLOGIES", {}))
+    for module_name in TOPOLOGY_PROVIDERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        out.update(getattr(module, "TOPOLOGIES", {}))
     return out

@@ -266,7 +266,7 @@ def _no_val(tmp_path):
 
 
 def test_critic_without_a_val_split_is_refused(tmp_path):
-    from p3d.train.representation import build
+    from p3d.train.critics import build
 
     with pytest.raises(InputError, match="no 'val' split"):
         build("syncnet3d", "smoke", _no_val(tmp_path), stop="plateau")
@@ -276,7 +276,7 @@ def test_stage1_validation_is_fixed(tmp_path):
     """Stage 1's validation loss uses fixed masks and batches: the same model gives the same value."""
     from tiny_corpus import write_tiny_corpus
 
-    from p3d.train.representation import build
+    from p3d.train.critics import build
 
     data = write_tiny_corpus(tmp_path / "lrs3", identities={"train": 2, "val": 1}, clips_per_identity=2, seconds=1.0)
     job = build("stage1", "smoke", data, steps=2, stop="plateau", eval_every=1)

@@ -190,7 +190,7 @@ def test_grid_trains_predicts_and_evaluates(dirs, grid):
     assert len(g.results) == len(exps) and set(g.tasks["status"]) == {"done"}
     base, ours, ours_val, mead, c2 = g.results
     runs = dirs.runs / "smoke"
-    # the loss critic is issue 4's critic fine-tuned on synth-voca train
+    # the loss critic is the stage-2 critic ("ours") fine-tuned on synth-voca train (paper C.2)
     req = json.loads((runs / "loss_critics" / "ours" / "request.json").read_text())
     assert req["kind"] == "finetune" and req["data"].endswith("synth-voca")
     assert req["options"]["init"] == str((runs / "ours" / "final.pt").resolve())

@@ -1,4 +1,4 @@
-"""Tests for p3d.viz.inspect: the widget builds without a display, the static fallback renders,
+"""Tests for p3d.viz.inspector: the widget builds without a display, the static fallback renders,
 the mode follows the front-end (a real kernel driven like papermill gets the static figure)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from p3d.errors import InputError
 from p3d.synth import face
 from p3d.topology import Topology
-from p3d.viz import inspect as I
+from p3d.viz import inspector as I
 
 FPS = 30.0
 SR = 16000
@@ -136,7 +136,7 @@ def test_papermill_style_kernel_gets_the_static_figure():
     src = (
         "import numpy as np\n"
         "from p3d.synth import face\n"
-        "from p3d.viz.inspect import inspect, widget_frontend\n"
+        "from p3d.viz.inspector import inspect, widget_frontend\n"
         "seq = np.repeat(face.template()[None], 3, axis=0)\n"
         "print('widgets:', widget_frontend())\n"
         "inspect({'a': seq, 'b': seq + 0.001}, fps=30, topology='synth-face', n_key_frames=2)\n"

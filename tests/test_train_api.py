@@ -29,7 +29,7 @@ def test_fit_reuses_finished_run_without_training(lrs3, tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a finished run must not be rebuilt")
 
-    monkeypatch.setattr("p3d.train.representation.build", boom)
+    monkeypatch.setattr("p3d.train.critics.build", boom)
     assert api.fit("syncnet3d", "smoke", lrs3, out, steps=3) == final
     assert final.stat().st_mtime_ns == stamp
 

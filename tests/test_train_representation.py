@@ -11,7 +11,7 @@ from p3d.cli import main
 from p3d.models.mesh_encoder import MeshEncoderConfig
 from p3d.models.speech_mesh import SpeechMeshModel, load_critic
 from p3d.models.stage1 import Stage1Config, Stage1Model
-from p3d.train.representation import build
+from p3d.train.critics import build
 from p3d.train.trainer import train
 from tiny_corpus import write_tiny_corpus
 
@@ -215,3 +215,21 @@ def test_learning_beats_chance_on_held_out_windows(lrs3, tmp_path):
         threshold = 1.6 * after["chance"][5]
         assert before["speech_to_mesh"][5] < threshold, f"seed {seed}: the untrained critic already passes"
         assert after["speech_to_mesh"][5] > threshold, f"seed {seed}: R@5 {after['speech_to_mesh'][5]:.3f}"
+
+
+def test_old_module_name_is_the_critics_module():
+    """``p3d.train.representation`` (the former name) is the same module object, so patches reach it."""
+    import p3d.train.critics as critics
+    import p3d.train.representation as old
+
+    assert old is critics and old.build is build
+
+
+def test_device_names():
+    from p3d.device import resolve_device
+    from p3d.errors import InputError
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(InputError, match="--device"):
+        resolve_device("no-such-device")

@@ -33,7 +33,6 @@ The paper reports percentages and rho only; the tests, intervals and agreement a
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -747,28 +746,11 @@ def format_analysis(analysis: Analysis) -> str:
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------------------------------------
-# CLI (registered by p3d.study.cli)
-# ------------------------------------------------------------------------------------------------
-def _study_of(paths: Sequence[Path]) -> Path:
+def study_folder_of(paths: Sequence[Path]) -> Path:
+    """The study folder of answer files that all lie in ``STUDY_DIR/responses/`` (next to manifest.json)."""
     parents = {(p if p.is_dir() else p.parent).resolve() for p in paths}
     if len(parents) == 1:
         parent = parents.pop()
         if parent.name == "responses" and (parent.parent / "manifest.json").exists():
             return parent.parent
     raise InputError("cannot tell the study folder from the answer files' location: pass --study STUDY_DIR")
-
-
-def run(args: argparse.Namespace) -> int:
-    from p3d.study.cli import parse_named_paths
-
-    paths = [Path(p) for p in args.responses]
-    study = args.study or _study_of(paths)
-    metrics = parse_named_paths(args.metrics or [], "--metrics")
-    result = analyze(study, paths, metrics=metrics, max_failed_checks=args.max_failed_checks,
-                     n_resamples=args.bootstrap, seed=args.seed)
-    out = args.out or Path(study) / "analysis"
-    write_analysis(result, out)
-    print(format_analysis(result))
-    print(f"wrote the tables and summary.json to {out}")
-    return 0

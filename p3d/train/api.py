@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from p3d.errors import InputError
+from p3d.train.request import run_request
 
 log = logging.getLogger(__name__)
 
@@ -30,32 +31,8 @@ NEUTRAL_OPTIONS: frozenset[str] = frozenset({"workers", "threads", "device", "pr
                                              "speech_cache_dir", "checkpoint_every"})
 
 
-def run_request(kind: str, preset: str, data: Any, options: dict[str, Any], builder: Any = None) -> dict[str, Any]:
-    """The request of a run as ``request.json`` stores it: kind, preset, resolved data folder(s) and the options
-    that are given (None and ``builder``'s own defaults are left out, so ``p3d train`` and :func:`fit` write
-    the same request for the same run). ``stage_steps`` keeps the earlier stages' steps and ``steps`` the
-    last stage's."""
-    import inspect
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        return str(Path(v).resolve()) if isinstance(v, os.PathLike) or (isinstance(v, str) and os.sep in v) else v
-
-    defaults = {} if builder is None else {
-        name: p.default for name, p in inspect.signature(builder).parameters.items()
-        if p.default is not inspect.Parameter.empty}
-    opts = {k: plain(v) for k, v in sorted(options.items())
-            if v is not None and not (k in defaults and v == defaults[k])}
-    if "stage_steps" in opts:
-        *earlier, last = opts["stage_steps"]
-        opts["stage_steps"], opts["steps"] = earlier, last
-    data = [plain(Path(d)) for d in data] if isinstance(data, (list, tuple)) else plain(Path(data))
-    return {"kind": kind, "preset": preset, "data": data, "options": opts}
-
-
 def _request(kind: str, preset: str, data: str | os.PathLike[str], options: dict[str, Any]) -> dict[str, Any]:
-    from p3d.train.representation import build
+    from p3d.train.critics import build
 
     return run_request(kind, preset, data, options, build)
 
@@ -147,13 +124,13 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
     """Train ``kind`` (``stage1``, ``stage2``, ``syncnet3d``, ``no2d``, ``finetune``, ``evaluator``) at
     ``preset`` on the corpus ``data`` into the run folder ``out``; return ``out/final.pt``.
 
-    ``options`` are :func:`p3d.train.representation.build`'s keyword arguments (``stage1``, ``init``,
+    ``options`` are :func:`p3d.train.critics.build`'s keyword arguments (``stage1``, ``init``,
     ``steps``, ``seed``, ``identities``, the stopping rule ``stop="plateau"`` with ``steps`` as the cap,
     ``eval_every``, ``patience``, ...: :mod:`p3d.train.convergence`). Reuses a finished run of the same
     request, resumes an unfinished one, extends a finished one to a longer ``steps``, and refuses a folder
     holding other settings (:func:`claim_run_dir`, then the trainer's check of the resolved settings).
     """
-    from p3d.train.representation import build
+    from p3d.train.critics import build
     from p3d.train.trainer import train
 
     out = Path(out)

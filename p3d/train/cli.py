@@ -27,9 +27,9 @@ per differing setting. Progress bars, ``--workers``, ``--threads``, ``--checkpoi
   ``model``, ``params``, ``data`` (``__len__`` + ``collate``), ``step_fn``, ``cfg`` (a
   :class:`p3d.train.trainer.TrainConfig`), ``extra_config`` (a JSON-able dict of every setting that
   changes the result, saved in ``config.json`` and in every checkpoint and compared on resume) and
-  ``finalize(run_dir) -> Path`` (see :class:`p3d.train.representation.Job`);
+  ``finalize(run_dir) -> Path`` (see :class:`p3d.train.critics.Job`);
 - ``request``: ``"module:function"`` turning the parsed arguments into the run's request
-  (:func:`p3d.train.api.run_request`), checked before the builder runs;
+  (:func:`p3d.train.request.run_request`), checked before the builder runs;
 - ``add_arguments`` (optional): ``"module:function"`` adding the kind's own options to its
   subparser. That module is imported when the parser is built, so it must keep torch imports inside
   functions.
@@ -63,7 +63,7 @@ class TrainKind:
     request: str | None = None
 
 
-_REP = "p3d.train.representation"
+_REP = "p3d.train.critics"
 #: kind -> :class:`TrainKind`, in the order ``p3d train --help`` lists them.
 KINDS: dict[str, TrainKind] = {
     k.name: k for k in (

@@ -8,7 +8,7 @@ sequence as a colour map (``error_against``: ||v_k(t) - v_ref(t)||, in the meshe
 colour scale for all panels and frames).
 
 - :class:`SideBySide`: a persistent off-screen renderer (one pyvista plotter per panel) with random
-  access to frames (``frame(t)``), used by :func:`p3d.viz.inspect.inspect` (slider, play) and by
+  access to frames (``frame(t)``), used by :func:`p3d.viz.inspector.inspect` (slider, play) and by
   :func:`render_comparison`;
 - :func:`render_comparison`: the mp4 of ``p3d render``, audio muxed in (:func:`p3d.viz.render.write_mp4`);
 - helpers shared with the inspector: :func:`as_sequences` (validation), :func:`lip_distances` (the

@@ -1,4 +1,4 @@
-"""Tests for ``p3d render`` (p3d.render_cli): side-by-side mp4 with audio, frame-count policy, exit codes."""
+"""Tests for ``p3d render`` (p3d.render): side-by-side mp4 with audio, frame-count policy, exit codes."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ import soundfile as sf
 
 from p3d.cli import main
 from p3d.errors import EXIT_BAD_INPUT
-from p3d.render_cli import EXIT_RENDER_FAILED
+from p3d.render import EXIT_RENDER_FAILED
 from p3d.synth import face
 from p3d.viz.render import probe_mp4
 
