@@ -17,7 +17,16 @@ PLRS take each sequence whole). The same rule compares each clip's audio duratio
 with its GT duration when SLCC or PLRS is computed; a silent wav (RMS below ``SILENT_RMS``) is
 reported as skipped, not scored.
 
-Per prediction the command computes LVE, FDD, MTM and the lip intensity; across predictions SLCC
+Without ``--gt`` only PLRS is computed, from the predictions and their audio, as the official
+``evaluate_PLRS.py``: each prediction is paired with ``<gt_stem>.wav``; a prediction folder that is (or
+holds) a processed-VOCASET ``vertices_npy/`` with VOCASET names is ground truth read at 60 fps and
+subsampled ``[::2]`` (unless ``--fps`` gives its rate); the length rule then compares each prediction
+with its audio's duration. PLRS reads channel 0 of the wav (:func:`p3d.audio.load_speech_audio`'s
+choice, the official one); SLCC's speech intensity the channel mean. ``--dataset biwi`` reads BIWI
+names (``F2_e37[_condition_M3]``) and defaults both rates to 25 fps.
+
+Per prediction the command computes LVE, FDD, MTM and the lip intensity, and the motion diagnostics
+of :data:`DIAGNOSTIC_COLUMNS` (prediction and GT; ``--no-diagnostics`` leaves them out); across predictions SLCC
 (with the data's own SLCC from the ground truth and the Δ between them). It writes
 ``OUT/per_clip.csv`` and ``OUT/summary.json`` (each metric with a 95% bootstrap CI that resamples GT
 clips, since the predictions of one clip under several conditions are not independent; ``n_clips``
@@ -386,7 +395,8 @@ def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict
         gt_n = strided_length(p.gt_frames_full, rates.stride)
         why = length_mismatch(p.pred_frames, gt_n)
         if why is not None:
-            msg = (f"{p.pred_path}: {p.pred_frames} frames at {rates.fps:g} fps, but its ground truth {p.gt_path.name} "
+            sub = f" (after [::{rates.pred_stride}], {rates.pred_fps_source})" if rates.pred_stride > 1 else ""
+            msg = (f"{p.pred_path}: {p.pred_frames} frames{sub} at {rates.fps:g} fps, but its ground truth {p.gt_path.name} "
                    f"has {p.gt_frames_full} frames at {rates.gt_fps:g} fps = {gt_n} after subsampling; "
                    f"the lengths {why}")
             if rates.explicit:
