@@ -17,7 +17,16 @@ PLRS take each sequence whole). The same rule compares each clip's audio duratio
 with its GT duration when SLCC or PLRS is computed; a silent wav (RMS below ``SILENT_RMS``) is
 reported as skipped, not scored.
 
-Per prediction the command computes LVE, FDD, MTM and the lip intensity; across predictions SLCC
+Without ``--gt`` only PLRS is computed, from the predictions and their audio, as the official
+``evaluate_PLRS.py``: each prediction is paired with ``<gt_stem>.wav``; a prediction folder that is (or
+holds) a processed-VOCASET ``vertices_npy/`` with VOCASET names is ground truth read at 60 fps and
+subsampled ``[::2]`` (unless ``--fps`` gives its rate); the length rule then compares each prediction
+with its audio's duration. PLRS reads channel 0 of the wav (:func:`p3d.audio.load_speech_audio`'s
+choice, the official one); SLCC's speech intensity the channel mean. ``--dataset biwi`` reads BIWI
+names (``F2_e37[_condition_M3]``) and defaults both rates to 25 fps.
+
+Per prediction the command computes LVE, FDD, MTM and the lip intensity, and the motion diagnostics
+of :data:`DIAGNOSTIC_COLUMNS` (prediction and GT; ``--no-diagnostics`` leaves them out); across predictions SLCC
 (with the data's own SLCC from the ground truth and the Δ between them). It writes
 ``OUT/per_clip.csv`` and ``OUT/summary.json`` (each metric with a 95% bootstrap CI that resamples GT
 clips, since the predictions of one clip under several conditions are not independent; ``n_clips``
@@ -32,6 +41,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,10 +56,19 @@ log = logging.getLogger(__name__)
 ALL_METRICS: tuple[str, ...] = ("lve", "fdd", "mtm", "slcc", "plrs")
 DEFAULT_METRICS: tuple[str, ...] = ("lve", "fdd", "mtm", "slcc")
 
+GT_METRICS: tuple[str, ...] = ("lve", "fdd", "mtm", "slcc")
+"""Metrics that compare with the ground truth (SLCC too: its reference is the data's own SLCC). PLRS needs
+only the predictions and their audio, as the official ``evaluate_PLRS.py``."""
+
 DEFAULT_FPS = 30.0
 """Prediction frame rate when ``--fps`` is not given (the VOCASET models' 30 fps)."""
+BIWI_FPS = 25.0
+"""BIWI's frame rate (its ``vertices_npy`` and the BIWI models' predictions): the default of ``--dataset biwi``."""
 VOCASET_GT_FPS = 60.0
 """Frame rate of processed VOCASET's ``vertices_npy`` (the official scripts subsample it ``[::2]``)."""
+DIAGNOSTIC_COLUMNS: tuple[str, ...] = ("lip_jerk", "lip_jerk_gt", "lip_hf_energy", "lip_hf_energy_gt",
+                                       "upper_face_motion", "upper_face_motion_gt", "lip_amplitude_ratio")
+"""Per-prediction diagnostics in ``per_clip.csv`` (:mod:`p3d.metrics.diagnostics`; not paper metrics)."""
 LENGTH_TOLERANCE_FRAMES = 2
 LENGTH_TOLERANCE_FRACTION = 0.10
 """Lengths (after the GT subsampling) may differ by up to ``max(2 frames, 10 % of the longer)`` and are
@@ -72,7 +91,7 @@ class EvalConfig:
     """
 
     pred: Path
-    gt: Path
+    gt: Path | None = None  # None: PLRS only (it needs the predictions and their audio)
     audio: Path | None = None
     templates: Path | None = None
     dataset: str = "auto"
@@ -87,6 +106,7 @@ class EvalConfig:
     plrs_checkpoint: Path | None = None
     bootstrap_resamples: int = 2000
     seed: int = 0
+    diagnostics: bool = True  # per-prediction motion diagnostics in per_clip.csv (DIAGNOSTIC_COLUMNS)
 
     def gt_stride(self, gt_fps: float | None = None) -> int:
         """Frames of GT per prediction frame (``gt_fps / fps``), which must be a positive integer."""
@@ -101,7 +121,10 @@ class EvalConfig:
         return int(round(ratio))
 
     def pred_fps(self) -> float:
-        return DEFAULT_FPS if self.fps is None else float(self.fps)
+        """The frame rate predictions are evaluated at: ``--fps``, else 25 for ``--dataset biwi``, else 30."""
+        if self.fps is not None:
+            return float(self.fps)
+        return BIWI_FPS if self.dataset == "biwi" else DEFAULT_FPS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,8 +134,10 @@ class FrameRates:
     fps: float
     gt_fps: float
     stride: int
-    gt_fps_source: str  # "--gt-fps", "VOCASET (60 fps)" or "--fps"
-    explicit: bool  # both --fps and --gt-fps given: length mismatches are truncated, not refused
+    gt_fps_source: str  # "--gt-fps", "VOCASET (60 fps)", "--fps" or "no --gt"
+    explicit: bool  # both --fps and --gt-fps given (no --gt: --fps given): mismatches truncated, not refused
+    pred_stride: int = 1  # prediction files subsampled [::pred_stride] (2: VOCASET GT scored as predictions)
+    pred_fps_source: str = "--fps"
 
 
 @dataclasses.dataclass
@@ -128,13 +153,25 @@ class _Pair:
 
     pred_path: Path
     name: Any  # p3d.io.ClipName
-    gt_path: Path
-    pred_frames: int = 0
+    gt_path: Path | None  # None without --gt
+    pred_frames: int = 0  # after the prediction subsampling (rates.pred_stride)
     gt_frames_full: int = 0  # at gt_fps, before subsampling
 
 
 def resolve_metrics(cfg: EvalConfig) -> tuple[str, ...]:
-    """The metrics to compute: explicit ones are checked for their inputs; the default picks those possible."""
+    """The metrics to compute: explicit ones are checked for their inputs; the default picks those possible.
+
+    Without ``--gt`` only PLRS can be computed (it needs ``--plrs-checkpoint`` and ``--audio``)."""
+    if cfg.gt is None:
+        if cfg.metrics is None:
+            if cfg.plrs_checkpoint is None or cfg.audio is None:
+                raise InputError("without --gt only PLRS can be computed: pass --plrs-checkpoint CKPT and --audio DIR, "
+                                 "or pass --gt DIR for LVE, FDD, MTM and SLCC")
+            return ("plrs",)
+        need_gt = [m for m in dict.fromkeys(cfg.metrics) if m in GT_METRICS]
+        if need_gt:
+            raise InputError(f"--metrics {','.join(need_gt)}: compared with the ground truth, so pass --gt DIR "
+                             "(without --gt only plrs can be computed)")
     if cfg.metrics is None:
         chosen = ["lve", "mtm"]
         if cfg.templates is not None:
@@ -172,12 +209,44 @@ def plan_metrics(cfg: EvalConfig, topology: Any) -> tuple[tuple[str, ...], dict[
             raise InputError(f"FDD cannot be computed: {reason}, or leave fdd out of --metrics")
         wanted = tuple(m for m in wanted if m != "fdd")
         not_computed["fdd"] = reason
+    if "mtm" in wanted and (topology.mtm_upper is None or topology.mtm_lower is None):
+        reason = (f"topology {topology.name!r} defines no MTM lip vertices (mtm_upper/mtm_lower; BIWI's region "
+                  "files have none)")
+        if cfg.metrics is not None:
+            raise InputError(f"MTM cannot be computed: {reason}; pass a topology that defines them, "
+                             "or leave mtm out of --metrics")
+        wanted = tuple(m for m in wanted if m != "mtm")
+        not_computed["mtm"] = reason
     return wanted, not_computed
 
 
-def resolve_rates(cfg: EvalConfig, pairs: Sequence[_Pair], gt_root: Path) -> FrameRates:
-    """The prediction and GT frame rates (see :class:`EvalConfig`) and the GT subsampling stride."""
+def is_vocaset_gt_folder(folder: Path, pairs: Sequence[_Pair], dataset: str) -> bool:
+    """Whether a prediction folder is processed-VOCASET ground truth (60 fps): its path (or the
+    ``vertices_npy/`` it holds) names ``vertices_npy``, as the official ``evaluate_PLRS.py`` tests, and
+    its files have VOCASET names (or ``--dataset vocaset``)."""
+    from p3d import io
+
+    where = Path(os.path.abspath(io.vertices_dir(folder)))
+    named = any("vertices_npy" in part for part in where.parts)
+    return named and dataset != "biwi" and (
+        dataset == "vocaset" or (bool(pairs) and all(p.name.sentence for p in pairs)))
+
+
+def resolve_rates(cfg: EvalConfig, pairs: Sequence[_Pair], gt_root: Path | None) -> FrameRates:
+    """The prediction and GT frame rates (see :class:`EvalConfig`) and the subsampling strides.
+
+    Predictions read from a processed-VOCASET ``vertices_npy`` folder (ground truth scored as
+    predictions) are taken as 60 fps and subsampled ``[::2]`` to 30 fps, as the official
+    ``evaluate_PLRS.py`` does, unless ``--fps`` gives their rate (then they are read at it, unsubsampled).
+    """
     fps = cfg.pred_fps()
+    pred_stride, pred_source = 1, "--fps" if cfg.fps is not None else f"default ({fps:g} fps)"
+    if cfg.fps is None and is_vocaset_gt_folder(cfg.pred, pairs, cfg.dataset):
+        pred_stride = int(round(VOCASET_GT_FPS / fps))
+        pred_source = f"VOCASET vertices_npy ({VOCASET_GT_FPS:g} fps, [::{pred_stride}])"
+    if gt_root is None:
+        return FrameRates(fps=fps, gt_fps=fps, stride=1, gt_fps_source="no --gt", explicit=cfg.fps is not None,
+                          pred_stride=pred_stride, pred_fps_source=pred_source)
     if cfg.gt_fps is not None:
         gt_fps, source = float(cfg.gt_fps), "--gt-fps"
     elif cfg.dataset == "vocaset" or (
@@ -187,7 +256,8 @@ def resolve_rates(cfg: EvalConfig, pairs: Sequence[_Pair], gt_root: Path) -> Fra
         gt_fps, source = fps, "--fps"
     stride = cfg.gt_stride(gt_fps)
     return FrameRates(fps=fps, gt_fps=gt_fps, stride=stride, gt_fps_source=source,
-                      explicit=cfg.fps is not None and cfg.gt_fps is not None)
+                      explicit=cfg.fps is not None and cfg.gt_fps is not None,
+                      pred_stride=pred_stride, pred_fps_source=pred_source)
 
 
 def length_mismatch(a: int, b: int) -> str | None:
@@ -281,6 +351,11 @@ def _find_wav(audio_dir: Path | None, gt_stem: str) -> Path:
 
 
 def _rate_fix(rates: FrameRates) -> str:
+    if rates.gt_fps_source == "no --gt":
+        return (f"check the frame rate: the predictions are read at {rates.fps * rates.pred_stride:g} fps "
+                f"({rates.pred_fps_source}) and evaluated at {rates.fps:g} fps; pass their true rate with --fps "
+                "(processed VOCASET ground truth in a vertices_npy folder: 60 fps, subsampled [::2] like the "
+                "official script), or pass --fps explicitly to evaluate the shorter length anyway")
     return (f"check the frame rates: the GT is read at {rates.gt_fps:g} fps ({rates.gt_fps_source}) and subsampled "
             f"{rates.stride}x to the predictions' {rates.fps:g} fps; pass the GT's true rate with --gt-fps "
             "(processed VOCASET vertices_npy: 60) and the predictions' with --fps, or pass both --fps and "
@@ -294,11 +369,34 @@ def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict
     whose mismatch was accepted only because both rates were given."""
     accepted: dict[str, str] = {}
     bad: list[str] = []
+    if pairs and pairs[0].gt_path is None:  # no --gt: each prediction's duration against its audio's
+        for p in pairs:
+            seconds = audio_seconds.get(p.name.gt_stem)
+            if seconds is None:
+                continue
+            audio_n = int(round(seconds * rates.fps))
+            why = length_mismatch(audio_n, p.pred_frames)
+            if why is None:
+                continue
+            wav = (wavs or {}).get(p.name.gt_stem, f"{p.name.gt_stem}.wav")
+            sub = f" after [::{rates.pred_stride}]" if rates.pred_stride > 1 else ""
+            msg = (f"{p.pred_path}: {p.pred_frames} frames{sub} at {rates.fps:g} fps, but its audio {wav} has "
+                   f"{seconds:.3f} s = {audio_n} frames; the durations {why}")
+            if rates.explicit:
+                accepted[p.pred_path.name] = f"prediction/audio durations {why} (--fps given)"
+            else:
+                bad.append(msg)
+        if bad:
+            more = f" ({len(bad) - 1} more like it)" if len(bad) > 1 else ""
+            raise InputError(f"{bad[0]}{more}: {_rate_fix(rates)}")
+        return accepted
     for p in pairs:
+        assert p.gt_path is not None
         gt_n = strided_length(p.gt_frames_full, rates.stride)
         why = length_mismatch(p.pred_frames, gt_n)
         if why is not None:
-            msg = (f"{p.pred_path}: {p.pred_frames} frames at {rates.fps:g} fps, but its ground truth {p.gt_path.name} "
+            sub = f" (after [::{rates.pred_stride}], {rates.pred_fps_source})" if rates.pred_stride > 1 else ""
+            msg = (f"{p.pred_path}: {p.pred_frames} frames{sub} at {rates.fps:g} fps, but its ground truth {p.gt_path.name} "
                    f"has {p.gt_frames_full} frames at {rates.gt_fps:g} fps = {gt_n} after subsampling; "
                    f"the lengths {why}")
             if rates.explicit:
@@ -310,6 +408,7 @@ def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict
         by_stem.setdefault(q.name.gt_stem, []).append(q)
     for stem, seconds in audio_seconds.items():
         p = by_stem[stem][0]
+        assert p.gt_path is not None
         audio_n = int(round(seconds * rates.gt_fps))
         why = length_mismatch(audio_n, p.gt_frames_full)
         if why is not None:
@@ -336,36 +435,57 @@ def _plan(cfg: EvalConfig, topology: Any, wanted: tuple[str, ...], audio_dir: Pa
     from p3d import io
 
     unreadable: list[dict[str, str]] = []
-    pred_files = io.find_npy(cfg.pred, "prediction folder", skipped=unreadable)
-    gt_dir = io.vertices_dir(cfg.gt)
-    if not gt_dir.is_dir():
+    # a processed-VOCASET root as --pred means its vertices_npy/ (GT scored as predictions)
+    pred_files = io.find_npy(io.vertices_dir(cfg.pred), "prediction folder", skipped=unreadable)
+    gt_dir = io.vertices_dir(cfg.gt) if cfg.gt is not None else None
+    if gt_dir is not None and not gt_dir.is_dir():
         raise InputError(f"{cfg.gt}: ground-truth folder not found")
     skipped: list[dict[str, str]] = [{"pred": u["file"], "reason": u["reason"]} for u in unreadable]
     groups: dict[str, list[_Pair]] = {}
     for pred_path in pred_files:
-        name = io.parse_clip_name(pred_path.stem, cfg.dataset)
-        gt_path = gt_dir / f"{name.gt_stem}.npy"
-        if not gt_path.exists():
+        name = parse_name(pred_path.stem, cfg.dataset)
+        gt_path = gt_dir / f"{name.gt_stem}.npy" if gt_dir is not None else None
+        if gt_path is not None and not gt_path.exists():
             skipped.append({"pred": pred_path.name, "reason": f"ground truth {gt_path.name} not found in {gt_dir}"})
             continue
         groups.setdefault(name.gt_stem, []).append(_Pair(pred_path, name, gt_path))
     pairs = [p for group in groups.values() for p in group]
-    rates = resolve_rates(cfg, pairs, Path(cfg.gt))
+    rates = resolve_rates(cfg, pairs, Path(cfg.gt) if cfg.gt is not None else None)
     n_vertices = topology.n_vertices
     wavs: dict[str, Path] = {}
     audio_seconds: dict[str, float] = {}
     for stem, group in groups.items():
-        gt_frames = _npy_frames(group[0].gt_path, n_vertices)
+        gt_path = group[0].gt_path
+        gt_frames = _npy_frames(gt_path, n_vertices) if gt_path is not None else 0
         for p in group:
             p.gt_frames_full = gt_frames
-            p.pred_frames = _npy_frames(p.pred_path, n_vertices)
-            if p.pred_frames < 2 or strided_length(gt_frames, rates.stride) < 2:
-                raise InputError(f"{p.pred_path if p.pred_frames < 2 else p.gt_path}: needs at least 2 frames")
+            p.pred_frames = strided_length(_npy_frames(p.pred_path, n_vertices), rates.pred_stride)
+            if p.pred_frames < 2:
+                raise InputError(f"{p.pred_path}: needs at least 2 frames")
+            if gt_path is not None and strided_length(gt_frames, rates.stride) < 2:
+                raise InputError(f"{gt_path}: needs at least 2 frames")
         if "slcc" in wanted or "plrs" in wanted:
             wavs[stem] = _find_wav(audio_dir, stem)
             audio_seconds[stem] = _wav_seconds(wavs[stem])
     accepted = check_lengths(pairs, rates, audio_seconds, wavs)
     return groups, skipped, rates, accepted, wavs
+
+
+_BIWI = re.compile(r"^(?P<identity>[FM]\d+)_(?P<sentence>e\d+)(?:_condition_(?P<condition>.+))?$")
+
+
+def parse_name(stem: str, dataset: str = "auto") -> Any:
+    """:func:`p3d.io.parse_clip_name`, plus ``biwi``: ``<subject>_eNN[_condition_<train_subject>]``
+    (e.g. ``F2_e37_condition_M3``: GT ``F2_e37``, identity ``F2``, condition ``M3``)."""
+    from p3d import io
+
+    if dataset != "biwi":
+        return io.parse_clip_name(stem, dataset)
+    m = _BIWI.match(Path(stem).name.removesuffix(".npy"))
+    if not m:
+        raise InputError(f"{stem}: not a BIWI-style name (<subject>_eNN[_condition_<subject>], e.g. "
+                         "F2_e37_condition_M3); use --dataset generic for other names")
+    return io.ClipName(m.group(0), f"{m['identity']}_{m['sentence']}", m["identity"], m["condition"])
 
 
 def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
@@ -392,7 +512,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
     lips = topology.lips
     upper_face = topology.upper_face if "fdd" in wanted else None
     mtm_upper, mtm_lower = topology.mtm_vertices() if "mtm" in wanted else (None, None)
-    templates = io.load_templates(cfg.templates, topology.n_vertices) if "fdd" in wanted else {}
+    use_templates = "fdd" in wanted or (cfg.diagnostics and cfg.templates is not None and cfg.gt is not None)
+    templates = io.load_templates(cfg.templates, topology.n_vertices) if use_templates else {}
     if "fdd" in wanted:
         for group in groups.values():
             for p in group:
@@ -400,6 +521,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                     raise InputError(f"{cfg.templates}: no template for identity {p.name.identity!r} "
                                      f"(needed by {p.pred_path.name})")
     plrs_model = _load_plrs_model(cfg.plrs_checkpoint) if "plrs" in wanted else None
+    diag_upper = topology.regions.get("upper_face") if cfg.diagnostics else None
 
     rows: list[dict[str, Any]] = []
     gt_rows: list[dict[str, Any]] = []
@@ -411,8 +533,14 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
             speech_int: float | None = None
             windows = None
             if stem in wavs:
-                samples, rate = io.load_audio(wavs[stem])
-                rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+                channels, rate = io.load_audio(wavs[stem], mono=False)
+                # SLCC's speech intensity: the channel mean (p3d.io.load_audio); PLRS: channel 0, as the
+                # official evaluate_PLRS.py (p3d.audio.load_speech_audio)
+                used = {"slcc": channels.mean(axis=1)} if "slcc" in wanted else {}
+                if "plrs" in wanted:
+                    used["plrs"] = np.ascontiguousarray(channels[:, 0])
+                del channels
+                rms = min(float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) for x in used.values())
                 if rms < SILENT_RMS:
                     for p in group:
                         skipped.append({"pred": p.pred_path.name,
@@ -420,40 +548,50 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                                                   "SLCC/PLRS undefined, not scored"})
                     bar.update(len(group))
                     continue
-                speech_int = metrics.speech_intensity(samples)
+                if "slcc" in wanted:
+                    speech_int = metrics.speech_intensity(used["slcc"])
                 if "plrs" in wanted:
-                    windows = _speech_windows(samples, rate, rates.fps, wavs[stem])
-                del samples
-            # a contiguous copy of the subsampled GT: the full-rate array is freed at once
-            gt = np.ascontiguousarray(io.load_vertices(gt_path, topology)[::rates.stride])
+                    windows = _speech_windows(used["plrs"], rate, rates.fps, wavs[stem])
+                del used
+            gt = None
+            gt_diag: dict[str, float] = {}
+            if gt_path is not None:
+                # a contiguous copy of the subsampled GT: the full-rate array is freed at once
+                gt = np.ascontiguousarray(io.load_vertices(gt_path, topology)[::rates.stride])
+                if cfg.diagnostics:
+                    gt_diag = {f"{k}_gt": v for k, v in motion_diagnostics(gt, lips, diag_upper, rates.fps).items()}
             if "slcc" in wanted:
+                assert gt is not None and gt_path is not None
                 gt_rows.append({"gt": gt_path.name, "identity": group[0].name.identity, "level": group[0].name.level,
                                 "speech_intensity": speech_int,
                                 "lip_intensity": metrics.lip_intensity(gt, lips, aggregate=cfg.lip_aggregate)})
             for p in group:
                 pred = io.load_vertices(p.pred_path, topology)
-                frames = min(len(pred), len(gt))
-                # LVE and FDD compare frame by frame: truncated to the shorter, as the official code; MTM
-                # (DDTW), the lip intensity and PLRS take each sequence whole, as before and as the official code
-                pred_t, gt_t = pred[:frames], gt[:frames]
+                if rates.pred_stride > 1:
+                    pred = np.ascontiguousarray(pred[::rates.pred_stride])
                 name = p.name
                 row: dict[str, Any] = {
                     "pred": p.pred_path.name,
-                    "gt": gt_path.name,
+                    "gt": gt_path.name if gt_path is not None else f"{stem}.npy",
                     "identity": name.identity,
                     "condition": name.condition,
                     "level": name.level,
                     "pred_frames": len(pred),
-                    "gt_frames": len(gt),
-                    "frames": frames,
-                    "truncated": len(pred) != len(gt),
+                    "gt_frames": len(gt) if gt is not None else None,
+                    "frames": min(len(pred), len(gt)) if gt is not None else len(pred),
+                    "truncated": gt is not None and len(pred) != len(gt),
                 }
                 if p.pred_path.name in accepted:
                     row["note"] = accepted[p.pred_path.name]
-                if "lve" in wanted:
-                    row["lve"] = metrics.lve(pred_t, gt_t, lips, variant=cfg.lve_variant)
-                if "fdd" in wanted:
-                    row["fdd"] = metrics.fdd(pred_t, gt_t, templates[name.identity], upper_face)
+                if gt is not None:
+                    # LVE and FDD compare frame by frame: truncated to the shorter, as the official code; MTM
+                    # (DDTW), the lip intensity and PLRS take each sequence whole, as the official code
+                    pred_t, gt_t = pred[:row["frames"]], gt[:row["frames"]]
+                    if "lve" in wanted:
+                        row["lve"] = metrics.lve(pred_t, gt_t, lips, variant=cfg.lve_variant)
+                    if "fdd" in wanted:
+                        row["fdd"] = metrics.fdd(pred_t, gt_t, templates[name.identity], upper_face)
+                    del pred_t, gt_t
                 if "mtm" in wanted:
                     res = metrics.mtm(gt, pred, upper=mtm_upper, lower=mtm_lower)
                     if cfg.plots:
@@ -467,10 +605,15 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                     row["lip_intensity"] = metrics.lip_intensity(pred, lips, aggregate=cfg.lip_aggregate)
                 if "plrs" in wanted:
                     row["plrs"] = _plrs(windows, pred, plrs_model, p.pred_path)
+                if cfg.diagnostics:
+                    row.update(motion_diagnostics(pred, lips, diag_upper, rates.fps))
+                    row.update(gt_diag)
+                    if gt is not None and templates:
+                        row["lip_amplitude_ratio"] = _lip_amplitude_ratio(pred, gt, lips, templates.get(name.identity))
                 rows.append(row)
-                del pred, pred_t
+                del pred
                 bar.update(1)
-            del gt, gt_t, windows
+            del gt, windows
             if plrs_model is not None:
                 plrs_model.forget()  # speech embeddings are shared only within one GT clip
 
@@ -483,6 +626,41 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
         per_clip["note"] = None
     summary = _summarise(cfg, wanted, not_computed, per_clip, pd.DataFrame(gt_rows), skipped, rates)
     return EvalReport(per_clip=per_clip, summary=summary, mtm_results=mtm_results)
+
+
+def motion_diagnostics(vertices: np.ndarray, lips: np.ndarray, upper_face: np.ndarray | None,
+                       fps: float) -> dict[str, float]:
+    """The per-sequence diagnostics of ``per_clip.csv`` (:mod:`p3d.metrics.diagnostics`), NaN where undefined.
+
+    ``lip_jerk`` (m/s^3 for metres; needs >= 4 frames), ``lip_hf_energy`` (fraction of the lip motion's
+    energy above 8 Hz; needs >= 8 frames and fps > 16) and, when the topology has an upper face,
+    ``upper_face_motion`` (RMS temporal std of the upper-face vertices, length units). Computed on a
+    prediction and on its GT at the same ``fps`` they explain a worse LVE, MTM or FDD (jitter, damping,
+    a still upper face); none is a metric of the paper.
+    """
+    from p3d import metrics
+
+    def safe(fn: Any, *args: Any) -> float:
+        try:
+            return float(fn(*args))
+        except InputError:  # too few frames (or fps too low for the 8 Hz cutoff): undefined
+            return float("nan")
+
+    out = {"lip_jerk": safe(metrics.lip_jerk, vertices, lips, fps),
+           "lip_hf_energy": safe(metrics.lip_high_frequency_energy, vertices, lips, fps)}
+    if upper_face is not None:
+        out["upper_face_motion"] = safe(metrics.upper_face_motion, vertices, upper_face)
+    return out
+
+
+def _lip_amplitude_ratio(pred: np.ndarray, gt: np.ndarray, lips: np.ndarray, template: np.ndarray | None) -> float:
+    """:func:`p3d.metrics.lip_amplitude_ratio`, NaN without the identity's template (a diagnostic does not
+    refuse a run; FDD does)."""
+    from p3d import metrics
+
+    if template is None:
+        return float("nan")
+    return float(metrics.lip_amplitude_ratio(pred, gt, lips, template))
 
 
 def _speech_windows(samples: np.ndarray, rate: int, fps: float, wav: Path) -> np.ndarray:
@@ -598,6 +776,13 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
         }
     if "slcc" in wanted:
         out["slcc"] = _slcc_summary(cfg, df, gt_df, metrics)
+    diagnostics: dict[str, Any] = {}
+    for key in DIAGNOSTIC_COLUMNS:
+        if key in df:
+            vals = df[key].to_numpy(dtype=np.float64)
+            ok = np.isfinite(vals)
+            diagnostics[key] = {"mean": _num(vals[ok].mean()) if ok.any() else None,
+                                "ci95": _clip_ci(vals, clusters, cfg), **_counts(vals, clusters)}
     counts = {
         "evaluated": int(len(df)),
         "n_predictions": int(len(df)),
@@ -609,6 +794,7 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
     }
     return {
         "metrics": out,
+        **({"diagnostics": diagnostics} if diagnostics else {}),
         "counts": counts,
         "skipped": skipped,
         "config": {
@@ -616,11 +802,17 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
             "fps": rates.fps,
             "gt_fps": rates.gt_fps,
             "gt_fps_source": rates.gt_fps_source,
+            "pred_stride": rates.pred_stride,
+            "pred_fps_source": rates.pred_fps_source,
             "rates_explicit": rates.explicit,
             "metrics": list(wanted),
             "gt_stride": rates.stride,
             "ci": "95% percentile bootstrap of the pooled mean, resampling GT clips (p3d.stats.cluster_bootstrap_ci); "
                   "SLCC: paired bootstrap of rows (p3d.metrics.slcc_bootstrap_ci)",
+            "diagnostics": "per_clip.csv columns lip_jerk[_gt] (m/s^3 for metres), lip_hf_energy[_gt] (fraction of "
+                           "lip motion energy above 8 Hz), upper_face_motion[_gt] (RMS temporal std), "
+                           "lip_amplitude_ratio (prediction / GT lip distance from the template); NaN where too "
+                           "short; p3d.metrics.diagnostics, not paper metrics",
             "length_tolerance": f"max({LENGTH_TOLERANCE_FRAMES} frames, {LENGTH_TOLERANCE_FRACTION:.0%}); "
                                 f"integer ratios within {FACTOR_TOLERANCE:.0%} refused",
         },
@@ -785,7 +977,9 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"  {label}  not computed: {m[key]['reason']}")
         elif key in m:
             lines.append(f"  {label}  {fmt(m[key]['value'])}{ci(m[key]['ci95'])}{n(m[key])}")
-    if "mtm" in m:
+    if "mtm" in m and m["mtm"].get("computed", True) is False:
+        lines.append(f"  MTM   not computed: {m['mtm']['reason']}")
+    elif "mtm" in m:
         x = m["mtm"]
         lines.append(f"  MTM   {fmt(x['ms'], '.1f')} ms ({fmt(x['frames'], '.3f')} frames at {x['fps']:g} fps)"
                      f"{ci(x['ci95_ms'], '.1f')}{n(x)}; {x['n_clips_without_match']} prediction(s) without matched extrema")
@@ -798,6 +992,10 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f", Δ {fmt(x['delta'], '.3f')}{n(x)}")
         for level, v in x.get("by_level", {}).items():
             lines.append(f"        level {level}: {fmt(v['value'], '.3f')} (data {fmt(v['data_value'], '.3f')}, Δ {fmt(v['delta'], '.3f')})")
+    d = summary.get("diagnostics", {})
+    if d:
+        parts = [f"{k} {fmt(v['mean'])}" for k, v in d.items()]
+        lines.append("  diagnostics (means; per prediction in per_clip.csv): " + ", ".join(parts))
     if c.get("length_mismatch_accepted"):
         lines.append(f"  note: {c['length_mismatch_accepted']} prediction(s) differ in length from their GT (or audio) "
                      "beyond the tolerance; evaluated (truncated) because both --fps and --gt-fps were given "
@@ -826,14 +1024,21 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--pred", type=Path, required=True, help="folder of predicted .npy sequences")
-    p.add_argument("--gt", type=Path, required=True,
-                   help="folder of GT .npy sequences (or a processed-VOCASET root holding vertices_npy/)")
+    p.add_argument("--pred", type=Path, required=True,
+                   help="folder of predicted .npy sequences (a processed-VOCASET vertices_npy/ folder, or a root "
+                        "holding one, is ground truth scored as predictions: read at 60 fps and subsampled [::2] "
+                        "like the official evaluate_PLRS.py, unless --fps gives its rate)")
+    p.add_argument("--gt", type=Path, default=None,
+                   help="folder of GT .npy sequences (or a processed-VOCASET root holding vertices_npy/); "
+                        "without it only PLRS is computed (--plrs-checkpoint and --audio), as the official script")
     p.add_argument("--audio", type=Path, help="folder of .wav files named like the GT clips (or a root holding wav/)")
     p.add_argument("--templates", type=Path, help="templates.pkl (subject -> neutral mesh), needed by FDD")
-    p.add_argument("--dataset", choices=["auto", "vocaset", "mead", "generic"], default="auto",
-                   help="file-name convention (default: auto-detect per file)")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of the predictions (default 30)")
+    p.add_argument("--dataset", choices=["auto", "vocaset", "mead", "biwi", "generic"], default="auto",
+                   help="file-name convention (default: auto-detect per file); biwi: F2_e37[_condition_M3], "
+                        "and 25 fps predictions and GT unless --fps / --gt-fps say otherwise")
+    p.add_argument("--fps", "--pred-fps", dest="fps", type=float, default=None,
+                   help="frame rate of the prediction files (default 30; 25 with --dataset biwi; 60 then [::2] "
+                        "for a VOCASET vertices_npy folder given as --pred)")
     p.add_argument("--gt-fps", type=float, default=None,
                    help="frame rate of the GT files (default: 60 for processed VOCASET, i.e. --dataset vocaset or a "
                         "vertices_npy/ root with VOCASET names; else --fps). Lengths that disagree with the rates "
@@ -851,6 +1056,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--plots", action="store_true", help="write the DDTW matching plot of every clip (Fig. S4)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% CIs (over GT clips)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--no-diagnostics", action="store_true",
+                   help="leave out the motion diagnostics columns of per_clip.csv (lip_jerk, lip_hf_energy, "
+                        "upper_face_motion, lip_amplitude_ratio, each also for the GT)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -861,6 +1069,7 @@ def run(args: argparse.Namespace) -> int:
         fps=args.fps, gt_fps=args.gt_fps, metrics=args.metrics, topology=args.topology, out=args.out,
         plots=args.plots, lve_variant=args.lve_variant, lip_aggregate=args.lip_aggregate,
         plrs_checkpoint=args.plrs_checkpoint, bootstrap_resamples=args.bootstrap, seed=args.seed,
+        diagnostics=not args.no_diagnostics,
     )
     check_out_dir(args.out)  # before any work
     report = evaluate(cfg, progress=not args.no_progress)

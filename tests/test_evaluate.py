@@ -1,4 +1,5 @@
 """p3d eval end to end on the demo datasets (VOCASET and MEAD layouts), and its bad-input paths."""
+import dataclasses
 import json
 import os
 import shutil
@@ -461,3 +462,82 @@ def test_plrs_end_to_end_with_a_small_critic(demo, tmp_path, one_torch_thread):
     plrs = report.summary["metrics"]["plrs"]
     assert report.per_clip["plrs"].between(-1, 1).all() and -1 <= plrs["value"] <= 1
     assert (plrs["n_clips"], plrs["n_predictions"]) == (18, 18) and plrs["ci95"][0] is not None
+
+
+# -- BIWI naming, 25 fps default, diagnostics -------------------------------------------------------
+
+def _biwi_layout(tmp_path, frames=50, pred_frames=50):
+    import pickle
+
+    from p3d.topology import Topology
+
+    rng = np.random.default_rng(1)
+    n = 40
+    Topology(name="tiny_biwi", n_vertices=n,
+             regions={"lips": np.arange(10), "upper_face": np.arange(20, 40)}).save_npz(tmp_path / "topo.npz")
+    for sub in ("gt", "pred"):
+        (tmp_path / sub).mkdir()
+    templates = {}
+    for subj in ("F2", "M5"):
+        templates[subj] = rng.standard_normal((n, 3)).astype(np.float32)
+        t = np.arange(frames) / 25.0
+        motion = 0.01 * np.sin(2 * np.pi * 3 * t)[:, None, None] * rng.standard_normal((1, n, 3))
+        gt = templates[subj][None] + motion
+        np.save(tmp_path / "gt" / f"{subj}_e37.npy", gt.reshape(frames, -1).astype(np.float32))
+        for cond, damp in (("M3", 0.5), ("F3", 1.0)):
+            pred = templates[subj][None] + damp * motion[:pred_frames]
+            np.save(tmp_path / "pred" / f"{subj}_e37_condition_{cond}.npy", pred.astype(np.float32))
+    with open(tmp_path / "templates.pkl", "wb") as fh:
+        pickle.dump(templates, fh)
+    return EvalConfig(pred=tmp_path / "pred", gt=tmp_path / "gt", templates=tmp_path / "templates.pkl",
+                      dataset="biwi", topology=str(tmp_path / "topo.npz"), bootstrap_resamples=100)
+
+
+def test_biwi_names_25_fps_and_diagnostics(tmp_path):
+    report = evaluate(_biwi_layout(tmp_path), progress=False)
+    df, s = report.per_clip, report.summary
+    assert s["config"]["fps"] == 25 and s["config"]["gt_stride"] == 1
+    assert set(df["identity"]) == {"F2", "M5"} and set(df["condition"]) == {"M3", "F3"}
+    assert set(df["gt"]) == {"F2_e37.npy", "M5_e37.npy"}
+    assert s["metrics"]["mtm"]["computed"] is False and "mtm_frames" not in df  # no MTM vertices in the topology
+    assert {"lve", "fdd"} <= set(s["metrics"])
+    # damped predictions (half the GT's motion) show it in the diagnostics; undamped ones equal the GT
+    damped, same = df[df["condition"] == "M3"], df[df["condition"] == "F3"]
+    assert np.allclose(damped["upper_face_motion"] / damped["upper_face_motion_gt"], 0.5, rtol=1e-4)
+    assert np.allclose(damped["lip_jerk"] / damped["lip_jerk_gt"], 0.5, rtol=1e-4)
+    assert np.allclose(damped["lip_amplitude_ratio"], 0.5, rtol=1e-4)
+    assert np.allclose(same["lip_amplitude_ratio"], 1.0, rtol=1e-5)
+    assert np.allclose(same["lip_hf_energy"], same["lip_hf_energy_gt"], atol=1e-6)
+    d = s["diagnostics"]
+    assert set(d) == {"lip_jerk", "lip_jerk_gt", "lip_hf_energy", "lip_hf_energy_gt", "upper_face_motion",
+                      "upper_face_motion_gt", "lip_amplitude_ratio"}
+    assert d["lip_amplitude_ratio"]["mean"] == pytest.approx(0.75, rel=1e-4)
+    assert d["lip_jerk"]["n_clips"] == 2 and d["lip_jerk"]["n_predictions"] == 4
+
+    (tmp_path / "b").mkdir()
+    off = evaluate(dataclasses.replace(_biwi_layout(tmp_path / "b"), diagnostics=False), progress=False)
+    assert "lip_jerk" not in off.per_clip and "diagnostics" not in off.summary
+
+
+def test_diagnostics_nan_for_short_clips(tmp_path):
+    # 6 frames: lip jerk defined (>= 4), the lip spectrum not (>= 8)
+    report = evaluate(_biwi_layout(tmp_path, frames=6, pred_frames=6), progress=False)
+    df = report.per_clip
+    assert df["lip_jerk"].notna().all() and df["lip_hf_energy"].isna().all() and df["lip_hf_energy_gt"].isna().all()
+    assert report.summary["diagnostics"]["lip_hf_energy"]["mean"] is None
+
+
+def test_biwi_names_refused_when_not_biwi(tmp_path, capsys):
+    _biwi_layout(tmp_path)
+    np.save(tmp_path / "pred" / "FaceTalk_1_sentence01.npy", np.zeros((50, 120), np.float32))
+    code, _, err = _eval_cli(["--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--dataset", "biwi",
+                              "--topology", str(tmp_path / "topo.npz"), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "not a BIWI-style name" in err and len(err.strip().splitlines()) == 1
+
+
+def test_mtm_explicit_on_topology_without_mtm_vertices_exit_2(tmp_path, capsys):
+    _biwi_layout(tmp_path)
+    code, _, err = _eval_cli(["--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--dataset", "biwi",
+                              "--metrics", "lve,mtm", "--topology", str(tmp_path / "topo.npz"),
+                              "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "MTM cannot be computed" in err

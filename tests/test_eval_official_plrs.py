@@ -1,0 +1,155 @@
+"""``p3d eval`` without ``--gt`` gives the PLRS of the official ``evaluate_PLRS.py``, per clip.
+
+The official script, re-stated here from its description (official-interop.md): predictions map to
+``<subj>_<sentNN>.wav`` by stripping ``_condition_...``; a path containing ``vertices_npy`` is 60 fps
+ground truth, subsampled ``[::2]``; the audio's channel 0 is resampled to 19.2 kHz (torchaudio's sinc
+resampler: its stand-in here is :func:`p3d.audio.resample`, checked against a direct sinc evaluation in
+``test_official_frontend.py``), cut into 3200-sample windows at hop 640, each mean-subtracted, Kaldi fbank
+told 16 kHz, normalised; ``clip_num = min(#windows, T - 4)``; chunks ``[5 i, 5 i + 5)`` with window ``5 i``
+for ``5 i < clip_num - 4``; per sequence the mean diagonal cosine; PLRS the mean over sequences. The
+evaluator is a tiny official-layout checkpoint whose features come from the independent float64 forward
+of ``tests/official_model.py``.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from official_model import N_VERTICES, official_features, official_state_dict
+from p3d import audio as A
+from p3d.cli import main
+from p3d.topology import Topology
+
+SECONDS = 1.0
+CASES = [(16000, 1), (22050, 1), (44100, 1), (16000, 2), (22050, 2), (44100, 2)]  # (rate, channels)
+
+
+def official_plrs_of_sequence(wav, vertices: np.ndarray, sd, channel_mean: bool = False) -> float:
+    data, sr = sf.read(wav, dtype="float32", always_2d=True)
+    x = (data.mean(axis=1) if channel_mean else data[:, 0]).astype(np.float64)
+    x = A.resample(x, sr, 19200) if sr != 19200 else x
+    windows, i = [], 0
+    while i * 640 + 3200 <= x.size:
+        w = x[i * 640: i * 640 + 3200]
+        windows.append(A.normalise_fbank(A.kaldi_fbank(w - w.mean())))
+        i += 1
+    clip_num = min(len(windows), len(vertices) - 4)
+    starts = list(range(0, clip_num - 4, 5))
+    v = torch.from_numpy(np.asarray(vertices, dtype=np.float64))
+    speech, mesh = official_features(sd, torch.from_numpy(np.stack([windows[s] for s in starts])),
+                                     torch.stack([v[s:s + 5] for s in starts]))
+    return float((speech * mesh).sum(dim=-1).mean())
+
+
+def _write_wav(path, rate: int, channels: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(SECONDS * rate)) / rate
+    left = 0.3 * np.sin(2 * np.pi * (150 + 20 * seed) * t) * (1 + np.sin(2 * np.pi * 4 * t))
+    left += 0.05 * rng.standard_normal(t.size) + 0.1 * np.sin(2 * np.pi * 7000 * t)
+    data = left if channels == 1 else np.stack([left, 0.2 * rng.standard_normal(t.size)], axis=1)
+    sf.write(path, np.clip(data, -1, 1), rate, subtype="PCM_16")
+
+
+def _stem(i: int) -> str:
+    return f"FaceTalk_17073{i}_0000{i}_TA_sentence0{i + 1}"
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    """A tiny official-layout ``model_eval.pth``, its topology, wavs at 16 / 22.05 / 44.1 kHz mono and
+    stereo, 30 fps predictions (two conditions per clip, 30 and 28 frames) and 60 fps GT in vertices_npy."""
+    root = tmp_path_factory.mktemp("release")
+    sd = official_state_dict(seed=3)
+    torch.save({"model": sd, "epoch": 7}, root / "model_eval.pth")
+    Topology(name="tiny40", n_vertices=N_VERTICES, regions={"lips": np.arange(12)}).save_npz(root / "tiny40.npz")
+    for sub in ("wav", "pred", "vertices_npy"):
+        (root / sub).mkdir()
+    rng = np.random.default_rng(0)
+    for i, (rate, channels) in enumerate(CASES):
+        _write_wav(root / "wav" / f"{_stem(i)}.wav", rate, channels, seed=i)
+        for cond, frames in (("FaceTalk_A", 30), ("FaceTalk_B", 28)):
+            np.save(root / "pred" / f"{_stem(i)}_condition_{cond}.npy",
+                    (0.1 * rng.standard_normal((frames, N_VERTICES * 3))).astype(np.float32))
+        np.save(root / "vertices_npy" / f"{_stem(i)}.npy",
+                (0.1 * rng.standard_normal((60, N_VERTICES * 3))).astype(np.float32))
+    return root, sd
+
+
+def _eval(capsys, root, pred, out, *extra):
+    code = main(["eval", "--pred", str(pred), "--audio", str(root / "wav"), "--metrics", "plrs",
+                 "--plrs-checkpoint", str(root / "model_eval.pth"), "--topology", str(root / "tiny40.npz"),
+                 "--bootstrap", "50", "--no-progress", "--out", str(out), *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_plrs_without_gt_equals_the_official_script(release, tmp_path, capsys, one_torch_thread):
+    root, sd = release
+    code, out, err = _eval(capsys, root, root / "pred", tmp_path / "out")
+    assert code == 0, err
+    df = pd.read_csv(tmp_path / "out" / "per_clip.csv")
+    assert len(df) == 2 * len(CASES)
+    official = {}
+    for pred in sorted((root / "pred").glob("*.npy")):
+        wav = root / "wav" / f"{pred.stem.split('_condition_')[0]}.wav"
+        official[pred.name] = official_plrs_of_sequence(wav, np.load(pred).reshape(-1, N_VERTICES, 3), sd)
+    ours = dict(zip(df["pred"], df["plrs"]))
+    assert set(ours) == set(official)
+    for name, value in official.items():
+        assert abs(ours[name] - value) < 1e-5, name
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["metrics"]["plrs"]["value"] == pytest.approx(np.mean(list(official.values())), abs=1e-6)
+    assert set(summary["metrics"]) == {"plrs"} and summary["config"]["gt"] is None
+    # channel 0, not the channel mean: the stereo clips would differ
+    for i, (_, channels) in enumerate(CASES):
+        if channels == 2:
+            pred = root / "pred" / f"{_stem(i)}_condition_FaceTalk_A.npy"
+            mean_ch = official_plrs_of_sequence(root / "wav" / f"{_stem(i)}.wav",
+                                                np.load(pred).reshape(-1, N_VERTICES, 3), sd, channel_mean=True)
+            assert abs(mean_ch - ours[pred.name]) > 1e-4
+    # diagnostics of the prediction only: no GT columns without --gt
+    assert {"lip_jerk", "lip_hf_energy"} <= set(df.columns)
+    assert not {"lip_jerk_gt", "lip_amplitude_ratio", "lve"} & set(df.columns)
+
+
+@pytest.mark.parametrize("as_root", [False, True])
+def test_vocaset_gt_as_predictions_is_subsampled_like_the_official_script(release, tmp_path, capsys, as_root,
+                                                                           one_torch_thread):
+    root, sd = release
+    code, _, err = _eval(capsys, root, root if as_root else root / "vertices_npy", tmp_path / "out")
+    assert code == 0, err
+    df = pd.read_csv(tmp_path / "out" / "per_clip.csv")
+    assert len(df) == len(CASES) and (df["pred_frames"] == 30).all()
+    for _, row in df.iterrows():
+        gt = np.load(root / "vertices_npy" / row["pred"]).reshape(-1, N_VERTICES, 3)
+        official = official_plrs_of_sequence(root / "wav" / row["pred"].replace(".npy", ".wav"), gt[::2], sd)
+        assert abs(row["plrs"] - official) < 1e-5
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["config"]["pred_stride"] == 2
+
+
+def test_60_fps_predictions_outside_vertices_npy_are_refused(release, tmp_path, capsys):
+    root, _ = release
+    pred = tmp_path / "gt_copy"
+    pred.mkdir()
+    for f in (root / "vertices_npy").glob("*.npy"):
+        (pred / f.name).write_bytes(f.read_bytes())
+    code, _, err = _eval(capsys, root, pred, tmp_path / "out")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "60 frames" in err and "factor of about 2" in err and "--fps" in err
+
+
+def test_gt_metrics_without_gt_exit_2(release, tmp_path, capsys):
+    root, _ = release
+    code = main(["eval", "--pred", str(root / "pred"), "--audio", str(root / "wav"), "--metrics", "lve,plrs",
+                 "--plrs-checkpoint", str(root / "model_eval.pth"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--gt" in err and "lve" in err
+    code = main(["eval", "--pred", str(root / "pred"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--plrs-checkpoint" in err
