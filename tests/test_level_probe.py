@@ -61,9 +61,12 @@ def test_gain_only_control_is_at_chance_for_a_gain_invariant_front_end(mead, one
                                     levels=(1, 3), input_gain="gain-only")
     assert control["n_clips"] == 48 and control["chance"] == 0.5
     assert control["accuracy"] <= 0.55, control
-    # the same control with the gain kept (no normalisation) is not at chance: the control can fail
-    raw = [np.r_[np.log(np.mean(g * x.astype(np.float64) ** 2))] for g in (0.5, 2.0)]
-    assert raw[0] != raw[1]
+    # not so the talkers' mel front-end: its log(mel power + 1e-6) floors the digitally silent and faint cells
+    # (10-25 % of them here), so a gain moves the speech cells against the floored ones through the per-bin
+    # normalisation (a gain-only probe on it scores above chance: 0.6-0.7 for soft vs loud)
+    enc = talker_audio_encoder(("faceformer", "cpu"))
+    mel = [talker_front_end_features(enc, g * x, 16000, stage="fixed") for g in (1.0, 3.0)]
+    assert np.abs(mel[1] - mel[0]).max() > 0.1
 
 
 def test_trained_run_front_end(mead, tmp_path, one_torch_thread):
