@@ -242,9 +242,9 @@ def _equal_rms(audio: np.ndarray, rms: float = 0.05) -> np.ndarray:
 
 
 def front_end_level_probe(corpus: Any, talker_name: str, preset: str = "cpu", split: str | None = "test", *,
-                          run: str | Any | None = None, model: Any = None, stage: str = "encoder", pooling: str = "moments",
-                          levels: Sequence[int] | None = None, input_gain: str = "as-is", seed: int = 0,
-                          c: float = 1.0) -> dict[str, Any]:
+                          run: str | Any | None = None, model: Any = None, stage: str = "encoder",
+                          pooling: str = "moments", levels: Sequence[int] | None = None,
+                          input_gain: str = "as-is", seed: int = 0, c: float = 1.0) -> dict[str, Any]:
     """Can a talker's audio front-end tell a corpus' intensity levels apart? :func:`level_probe` on its
     pooled features (:func:`talker_front_end_features`, :func:`pool_frames`), holding out whole identities.
 
