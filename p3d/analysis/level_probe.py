@@ -8,6 +8,15 @@ standardised features) from per-clip features to levels and scores it on identit
 (leave-one-identity-out, or 5 identity folds for more than 10 identities), against the majority-class
 rate. Any per-clip features plug in: :func:`logmel_statistics` (loudness-normalised log-mel means and
 standard deviations) or pooled encoder features of a talker.
+
+:func:`front_end_level_probe` probes a talker's own audio front-end (:func:`talker_front_end_features`:
+the clip resampled and normalised exactly as in training), before any learned layer or the whole encoder,
+at initialisation or trained (a run folder). Measured on synth-mead (cpu preset, test split: 6 held-out
+identities, 504 clips; FaceFormer's cpu front-end, which CodeTalker and SelfTalk share): the normalised
+log-mel (correlation pooling) tells the three levels apart at 0.53 (chance 0.33), 0.52 with every clip
+at one RMS; the untrained encoder (moments) at 0.38. **The mel front-end is not gain-invariant**: its
+``log(mel + 1e-6)`` floors silent and faint cells, so a gain-only control (normal clips at the levels'
+gains) still scores 0.48; wav2vec2's waveform normalisation is gain-invariant (control at chance).
 """
 from __future__ import annotations
 
@@ -95,3 +104,234 @@ def level_probe(features: np.ndarray, levels: Sequence[Hashable] | np.ndarray,
     chance = float(np.bincount(y_codes).max() / len(y_codes))
     return {"accuracy": correct / len(y_codes), "chance": chance, "n": int(len(y_codes)),
             "n_folds": len(fold_acc), "fold_accuracy": fold_acc}
+
+
+# -- the talkers' audio front-ends ---------------------------------------------------------------------
+
+#: What of a talker's audio front-end :func:`talker_front_end_features` returns.
+STAGES = ("fixed", "encoder")
+
+
+def talker_audio_encoder(source: Any, *, seed: int = 0) -> Any:
+    """The audio encoder (:mod:`p3d.models.audio_encoder`) of a talker, in eval mode.
+
+    ``source``: a talker model (FaceFormer, CodeTalker, SelfTalk, e.g. from :func:`p3d.models.load_model`;
+    its trained encoder is returned), a talker config (its ``audio`` field), an
+    :class:`~p3d.models.audio_encoder.AudioEncoderConfig`, or ``(talker_name, preset)`` (e.g.
+    ``("faceformer", "cpu")``). From a config the encoder is built as the talker builds it
+    (:func:`~p3d.models.audio_encoder.build_audio_encoder`) with torch's RNG seeded by ``seed``: a draw of its
+    weights at initialisation (wav2vec2: the pretrained folder ``wav2vec2_path``; without one, the
+    architecture ``wav2vec2_config`` with random weights). At smoke and cpu the three talkers share one
+    audio-encoder config per preset, so their encoders at initialisation differ only by the seed.
+    """
+    import torch
+
+    from p3d.models.audio_encoder import AudioEncoderConfig, MelEncoder, Wav2Vec2Encoder, build_audio_encoder
+
+    if isinstance(source, torch.nn.Module):
+        found = [m for m in source.modules() if isinstance(m, (MelEncoder, Wav2Vec2Encoder))]
+        if len(found) != 1:
+            raise InputError(f"model: expected one audio encoder in a {type(source).__name__}, found {len(found)}")
+        return found[0].eval()
+    if isinstance(source, tuple) and len(source) == 2 and all(isinstance(s, str) for s in source):
+        from p3d.models.talker import talker_class
+
+        source = talker_class(source[0]).config_class.from_preset(source[1])
+    config = source if isinstance(source, AudioEncoderConfig) else getattr(source, "audio", None)
+    if not isinstance(config, AudioEncoderConfig):
+        raise InputError(f"model: expected a talker, a talker config, an AudioEncoderConfig or (name, preset), "
+                         f"got {type(source).__name__}")
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        encoder = build_audio_encoder(config, pretrained=config.wav2vec2_path is not None
+                                      or config.wav2vec2_config is None)
+    finally:
+        torch.random.set_rng_state(state)
+    return encoder.eval()
+
+
+def talker_front_end_features(source: Any, audio: np.ndarray, sample_rate: int, *, stage: str = "encoder",
+                              n_frames: int | None = None, fps: float | None = None, seed: int = 0) -> np.ndarray:
+    """(T, D) float32 features of one clip from a talker's audio front-end, as in training.
+
+    The clip is taken as the talkers' clip datasets take it (:mod:`p3d.talker_data`): mono float32,
+    resampled to 16 kHz as :func:`p3d.io.load_audio` does (soxr via librosa); then the encoder's own
+    normalisation (the mel encoder: log-mel normalised per utterance and bin; wav2vec2: the waveform
+    normalised per utterance) in eval mode (no SpecAugment masking).
+
+    Args:
+        source: a talker, a talker config, an audio-encoder config or ``(name, preset)``
+            (:func:`talker_audio_encoder`).
+        stage: ``"fixed"``: the part of the front-end that training does not change, i.e. the information
+            available to the model: the mel encoder's normalised log-mel, (L, n_mels) at 100 Hz; wav2vec2's
+            frozen CNN feature extractor on the normalised waveform, (L, 512) at 50 Hz (refused when the
+            config trains it). ``"encoder"``: the whole audio encoder, (n_frames, dim) at the motion rate.
+        n_frames: motion frames for ``"encoder"`` (default ``floor(duration * fps)``, the prediction rule).
+        fps: the motion frame rate for that default (default: the talker config's ``fps``, else 30).
+    """
+    import torch
+
+    from p3d.talker_data import AUDIO_RATE
+
+    if stage not in STAGES:
+        raise InputError(f"stage: choose {' or '.join(STAGES)}, got {stage!r}")
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim != 1 or x.size == 0 or not np.all(np.isfinite(x)):
+        raise InputError(f"audio: expected a non-empty finite mono 1-D signal, got shape {x.shape}")
+    if int(sample_rate) != AUDIO_RATE:
+        import librosa
+
+        x = librosa.resample(x, orig_sr=int(sample_rate), target_sr=AUDIO_RATE).astype(np.float32)
+    encoder = talker_audio_encoder(source, seed=seed)
+    wave = torch.from_numpy(x)[None]
+    with torch.no_grad():
+        if stage == "fixed":
+            if hasattr(encoder, "log_mel"):
+                out = encoder.log_mel(wave)[0].T
+            else:
+                if not encoder.config.freeze_feature_extractor:
+                    raise InputError("stage fixed: this wav2vec2 encoder trains its CNN feature extractor; "
+                                     "use stage encoder")
+                norm = (wave - wave.mean()) / torch.sqrt(wave.var(unbiased=False) + 1e-7)
+                out = encoder.model.feature_extractor(norm)[0].T
+        else:
+            if n_frames is None:
+                rate = float(fps if fps is not None else getattr(getattr(source, "config", source), "fps", 30.0))
+                n_frames = max(1, int(x.size * rate // AUDIO_RATE))
+            out = encoder(wave, int(n_frames))[0]
+    return out.float().numpy()
+
+
+#: Per-clip pooling of (T, D) front-end features for :func:`front_end_level_probe`.
+POOLINGS = ("moments", "correlation", "moments+correlation")
+
+
+def pool_frames(frames: np.ndarray, pooling: str = "moments") -> np.ndarray:
+    """(F,) float64 summary of (T, D) features over time.
+
+    ``"moments"``: the mean and standard deviation of every dimension (2 D values). ``"correlation"``:
+    the upper triangle of the D x D correlation matrix between dimensions (D (D - 1) / 2 values; a
+    dimension constant over the clip counts as uncorrelated). ``"moments+correlation"``: both.
+    Note that the mel encoder's log-mel is normalised per utterance and bin, so its moments are 0 and
+    ``s / (s + 1e-3)`` (``s`` the bin's log-mel spread) by construction: what is left of it after the
+    normalisation is its correlation structure (spectral shape within frames, co-modulation of bands).
+    """
+    if pooling not in POOLINGS:
+        raise InputError(f"pooling: choose one of {', '.join(POOLINGS)}, got {pooling!r}")
+    f = np.asarray(frames, dtype=np.float64)
+    if f.ndim != 2 or len(f) < 2:
+        raise InputError(f"frames: expected (T >= 2, D) features, got shape {f.shape}")
+    parts = []
+    if pooling in ("moments", "moments+correlation"):
+        parts += [f.mean(axis=0), f.std(axis=0)]
+    if pooling in ("correlation", "moments+correlation"):
+        z = f - f.mean(axis=0)
+        sd = np.sqrt(np.mean(z ** 2, axis=0))
+        z = np.divide(z, sd, out=np.zeros_like(z), where=sd > 0)
+        corr = z.T @ z / len(z)
+        parts.append(corr[np.triu_indices(f.shape[1], 1)])
+    return np.concatenate(parts)
+
+
+def _equal_rms(audio: np.ndarray, rms: float = 0.05) -> np.ndarray:
+    level = float(np.sqrt(np.mean(np.asarray(audio, dtype=np.float64) ** 2)))
+    if level == 0:
+        raise InputError("audio: silent clip (RMS 0) cannot be brought to a common RMS")
+    return (np.asarray(audio, dtype=np.float64) * (rms / level)).astype(np.float32)
+
+
+def front_end_level_probe(corpus: Any, talker_name: str, preset: str = "cpu", split: str | None = "test", *,
+                          run: str | Any | None = None, model: Any = None, stage: str = "encoder",
+                          pooling: str = "moments", levels: Sequence[int] | None = None,
+                          input_gain: str = "as-is", seed: int = 0, c: float = 1.0) -> dict[str, Any]:
+    """Can a talker's audio front-end tell a corpus' intensity levels apart? :func:`level_probe` on its
+    pooled features (:func:`talker_front_end_features`, :func:`pool_frames`), holding out whole identities.
+
+    Args:
+        corpus: a :class:`p3d.corpus.Corpus` (or its folder) with levels (synth-mead, MEAD-3D).
+        talker_name, preset: the talker (``faceformer``, ``codetalker``, ``selftalk``) and preset whose
+            audio encoder is built at initialisation (torch seeded with ``seed``).
+        split: the corpus split to probe (None: every clip).
+        run: a ``p3d train talker`` run folder: its trained ``final.pt`` is probed instead (the run must
+            be of ``talker_name``; ``preset`` is then the run's).
+        model: instead of ``(talker_name, preset)``, a talker or config to take the encoder from
+            (:func:`talker_audio_encoder`); not with ``run``.
+        stage: ``"fixed"`` or ``"encoder"`` (:func:`talker_front_end_features`).
+        pooling: per-clip pooling over time (:data:`POOLINGS`).
+        levels: the levels to tell apart (default all, e.g. ``(1, 3)`` for soft vs loud).
+        input_gain: the clips as they are (``"as-is"``, the talker's input in training); ``"equal-rms"``:
+            every clip scaled to one RMS first, so gain carries no information; ``"gain-only"``: a control
+            in which every level of an identity is its level-2 (normal) clips scaled by the corpus'
+            level gains (the espeak volume ratios, ``meta.json`` ``spec.level_volume``), so the levels
+            differ by gain alone.
+    Returns:
+        ``{"accuracy", "chance", "n_clips", "n_identities", "per_fold" (held-out accuracies), "talker",
+        "preset", "stage", "pooling", "input_gain", "trained" (bool)}``.
+    """
+    from p3d.corpus import Corpus
+
+    if input_gain not in ("as-is", "equal-rms", "gain-only"):
+        raise InputError(f"input_gain: choose as-is, equal-rms or gain-only, got {input_gain!r}")
+    if stage not in STAGES:
+        raise InputError(f"stage: choose {' or '.join(STAGES)}, got {stage!r}")
+    if pooling not in POOLINGS:
+        raise InputError(f"pooling: choose one of {', '.join(POOLINGS)}, got {pooling!r}")
+    corpus = corpus if isinstance(corpus, Corpus) else Corpus.open(corpus)
+    clips = corpus.select(split) if split is not None else list(corpus.clips)
+    if not clips:
+        raise InputError(f"split {split!r}: no clips in {corpus.root}")
+    if any(clip.level is None for clip in clips):
+        raise InputError(f"{corpus.root}: clips without an intensity level (a MEAD-layout corpus has them)")
+    wanted = sorted({clip.level for clip in clips}) if levels is None else sorted(int(x) for x in levels)
+    if len(wanted) < 2 or not set(wanted) <= {clip.level for clip in clips}:
+        raise InputError(f"levels: need two or more of the corpus' levels "
+                         f"{sorted({clip.level for clip in clips})}, got {wanted}")
+    if run is not None and model is not None:
+        raise InputError("model and run: give one source of the audio encoder")
+    if run is not None:
+        from pathlib import Path
+
+        from p3d.models import load_model
+        from p3d.predict import read_run
+
+        cfg = read_run(run)
+        if cfg.get("model") != talker_name:
+            raise InputError(f"--run {run}: a {cfg.get('model')!r} run, not {talker_name!r}")
+        preset = str(cfg.get("preset", preset))
+        source: Any = load_model(Path(run) / "final.pt")
+        fps = float(cfg.get("fps", corpus.model_fps))
+    else:
+        source = model if model is not None else (talker_name, preset)
+        fps = float(corpus.model_fps)
+    encoder = talker_audio_encoder(source, seed=seed)
+
+    items: list[tuple[Any, int, np.ndarray, int]] = []  # (clip, label, audio, rate)
+    if input_gain == "gain-only":
+        volumes = list(corpus.meta.get("spec", {}).get("level_volume") or [])
+        all_levels = sorted({clip.level for clip in corpus.clips})
+        if len(volumes) != len(all_levels) or 2 not in all_levels:
+            raise InputError(f"{corpus.root / 'meta.json'}: no spec.level_volume per level (a synth-mead corpus "
+                             f"has it); the gain-only control needs the levels' gains")
+        gain = {lv: volumes[all_levels.index(lv)] / volumes[all_levels.index(2)] for lv in wanted}
+        for clip in clips:
+            if clip.level == 2:
+                audio, rate = corpus.audio(clip)
+                items += [(clip, lv, audio * np.float32(gain[lv]), rate) for lv in wanted]
+    else:
+        for clip in clips:
+            if clip.level in wanted:
+                audio, rate = corpus.audio(clip)
+                items.append((clip, clip.level, _equal_rms(audio) if input_gain == "equal-rms" else audio, rate))
+    feats, labels, ids = [], [], []
+    for clip, label, audio, rate in items:
+        n_frames = int(corpus.vertices(clip).shape[0]) if corpus.vertices_path(clip).exists() else None
+        frames = talker_front_end_features(encoder, audio, rate, stage=stage, n_frames=n_frames, fps=fps)
+        feats.append(pool_frames(frames, pooling))
+        labels.append(label)
+        ids.append(clip.identity)
+    out = level_probe(np.stack(feats), labels, ids, c=c)
+    return {"accuracy": out["accuracy"], "chance": out["chance"], "n_clips": out["n"],
+            "n_identities": len(set(ids)), "per_fold": out["fold_accuracy"], "talker": talker_name,
+            "preset": preset, "stage": stage, "pooling": pooling, "input_gain": input_gain,
+            "levels": wanted, "trained": run is not None}

@@ -1,0 +1,115 @@
+"""The talkers' audio front-ends and the intensity levels: a linear probe on pooled front-end features,
+held-out identities, on a small synth-mead corpus (soft vs loud differ in vocal effort, not only gain)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from p3d.analysis.level_probe import (front_end_level_probe, pool_frames, talker_audio_encoder,
+                                      talker_front_end_features)
+from p3d.errors import InputError
+from p3d.models.audio_encoder import AudioEncoderConfig
+
+#: a tiny random wav2vec2 (the paper front-end's architecture and waveform normalisation, no download)
+TINY_WAV2VEC2 = AudioEncoderConfig(kind="wav2vec2", wav2vec2_config=dict(
+    hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, conv_dim=(16,) * 7,
+    num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2))
+
+
+@pytest.fixture(scope="module")
+def mead(tmp_path_factory):
+    """synth-mead at smoke size with six test identities, four clips per level (~30 s to build)."""
+    from p3d.corpus import Corpus
+    from p3d.synth import corpus as sc
+
+    custom = dataclasses.replace(sc.spec("synth-mead", "smoke"), splits={"train": 1, "test": 6},
+                                 clips_per_identity=4)
+    root = sc.build("synth-mead", "smoke", tmp_path_factory.mktemp("mead"), custom=custom, workers=2,
+                    progress=False)
+    return Corpus.open(root)
+
+
+def test_fixed_logmel_front_end_tells_soft_from_loud_on_held_out_identities(mead, one_torch_thread):
+    """FaceFormer's cpu front-end before any learned layer (the log-mel normalised per utterance and bin)
+    separates soft from loud speech of identities the probe never saw; also when every clip is first
+    brought to one RMS, so that gain carries no information (vocal effort: tilt, pitch, rate)."""
+    as_is = front_end_level_probe(mead, "faceformer", "cpu", "test", stage="fixed", pooling="correlation",
+                                  levels=(1, 3))
+    equal = front_end_level_probe(mead, "faceformer", "cpu", "test", stage="fixed", pooling="correlation",
+                                  levels=(1, 3), input_gain="equal-rms")
+    for out in (as_is, equal):
+        assert out["chance"] == 0.5 and out["n_clips"] == 48 and out["n_identities"] == 6
+        assert len(out["per_fold"]) == 6 and not out["trained"]
+    print(f"soft vs loud, fixed log-mel: as-is {as_is['accuracy']:.3f}, equal RMS {equal['accuracy']:.3f}")
+    assert as_is["accuracy"] >= 0.7, as_is
+    assert equal["accuracy"] >= 0.65, equal
+
+
+def test_gain_only_control_is_at_chance_for_a_gain_invariant_front_end(mead, one_torch_thread):
+    """Levels made of the same normal clips at the levels' gains: wav2vec2's waveform normalisation (the
+    paper front-end) sees the same input at every level, so the probe is at chance (a front-end that kept
+    gain would score far above it)."""
+    x = mead.audio(mead.select("test")[0])[0]
+    a = talker_front_end_features(TINY_WAV2VEC2, x, 16000, stage="fixed")
+    b = talker_front_end_features(TINY_WAV2VEC2, 3.0 * x, 16000, stage="fixed")
+    assert a.shape[1] == 16 and abs(a.shape[0] - x.size / 320) <= 1  # 50 Hz CNN features
+    np.testing.assert_allclose(b, a, atol=1e-4 * np.abs(a).max())
+    control = front_end_level_probe(mead, "faceformer", split="test", model=TINY_WAV2VEC2, stage="fixed",
+                                    levels=(1, 3), input_gain="gain-only")
+    assert control["n_clips"] == 48 and control["chance"] == 0.5
+    assert control["accuracy"] <= 0.55, control
+    # not so the talkers' mel front-end: its log(mel power + 1e-6) floors the digitally silent and faint cells
+    # (10-25 % of them here), so a gain moves the speech cells against the floored ones through the per-bin
+    # normalisation (a gain-only probe on it scores above chance: 0.6-0.7 for soft vs loud)
+    enc = talker_audio_encoder(("faceformer", "cpu"))
+    mel = [talker_front_end_features(enc, g * x, 16000, stage="fixed") for g in (1.0, 3.0)]
+    assert np.abs(mel[1] - mel[0]).max() > 0.1
+
+
+def test_trained_run_front_end(mead, tmp_path, one_torch_thread):
+    """A run folder's final.pt is probed through its own (trained) encoder."""
+    import torch
+
+    from p3d.models.faceformer import FaceFormer, FaceFormerConfig
+
+    torch.manual_seed(1)
+    model = FaceFormer(FaceFormerConfig.from_preset("smoke", n_vertices=mead.topology.n_vertices, n_styles=1))
+    model.save(tmp_path / "final.pt")
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "talker", "model": "faceformer", "preset": "smoke",
+                                                      "styles": ["S000"], "fps": 30}))
+    out = front_end_level_probe(mead, "faceformer", "cpu", "test", run=tmp_path, levels=(1, 3))
+    assert out["trained"] and out["preset"] == "smoke" and out["n_clips"] == 48
+    x = mead.audio(mead.select("test")[0])[0]
+    np.testing.assert_allclose(talker_front_end_features(model, x, 16000, n_frames=40),
+                               talker_front_end_features(talker_audio_encoder(model), x, 16000, n_frames=40))
+    with pytest.raises(InputError, match="not 'selftalk'"):
+        front_end_level_probe(mead, "selftalk", run=tmp_path)
+
+
+def test_front_end_features_and_bad_input(mead):
+    x = mead.audio(mead.select("test")[0])[0]
+    enc = talker_audio_encoder(("selftalk", "smoke"), seed=3)
+    f = talker_front_end_features(enc, x, 16000, stage="fixed")
+    assert f.shape == (1 + x.size // 160, 80)
+    np.testing.assert_allclose(f.mean(axis=0), 0, atol=1e-4)  # normalised per utterance and bin
+    assert talker_front_end_features(enc, x, 16000, n_frames=25).shape == (25, 16)
+    x8 = x[::2].copy()  # 8 kHz: resampled to 16 kHz as the clip datasets do
+    assert talker_front_end_features(enc, x8, 8000, stage="fixed").shape[0] == pytest.approx(f.shape[0], abs=2)
+    assert pool_frames(f, "moments+correlation").shape == (160 + 80 * 79 // 2,)
+    with pytest.raises(InputError, match="stage"):
+        talker_front_end_features(enc, x, 16000, stage="logits")
+    with pytest.raises(InputError, match="mono"):
+        talker_front_end_features(enc, np.zeros((2, 100)), 16000)
+    with pytest.raises(InputError, match="pooling"):
+        pool_frames(f, "max")
+    with pytest.raises(InputError, match="2 identities"):
+        front_end_level_probe(mead, "faceformer", "smoke", "train", stage="fixed")
+    with pytest.raises(InputError, match="levels"):
+        front_end_level_probe(mead, "faceformer", "smoke", "test", levels=(1, 4))
+    with pytest.raises(InputError, match="input_gain"):
+        front_end_level_probe(mead, "faceformer", "smoke", "test", input_gain="loud")
+    with pytest.raises(InputError, match="unknown talking-head model"):
+        front_end_level_probe(mead, "wav2lip", "smoke", "test")
