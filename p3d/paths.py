@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PRESETS: tuple[str, ...] = ("smoke", "cpu", "paper")
+from p3d.registry import PRESETS  # noqa: F401  (one definition)
 
 
 def project_root() -> Path:
