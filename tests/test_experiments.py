@@ -412,3 +412,26 @@ def test_codetalker_shares_the_baselines_motion_prior(dirs, tmp_path):
     own = load_checkpoint(latest_checkpoint(tmp_path / "own" / "vqvae"))["model"]
     assert copied.keys() == own.keys()
     assert all(torch.equal(copied[k], own[k]) for k in own)
+
+
+def test_effect_and_level_figures(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from p3d.viz.effects import plot_effects, plot_levelwise_slcc, save_stacked, stack_panels
+
+    effects = pd.DataFrame({"comparison": ["A", "A", "B", "B"], "metric": ["PLRS", "MTM (ms)"] * 2,
+                            "change": [0.1, -2.0, 0.0, 1.0], "change CI low": [0.05, -3.0, -0.1, np.nan],
+                            "change CI high": [0.15, -1.0, 0.1, np.nan],
+                            "verdict": ["better", "better", "no clear change", "undefined"]})
+    fig = plot_effects(effects, "t")
+    assert len(fig.axes) == 2 and [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["A", "B"]
+    run = {"summary": {"slcc": {"1": {"value": 0.2}, "all": {"value": 0.4}}}}
+    fig2 = plot_levelwise_slcc({"FaceFormer": {"x": run, "y": None}}, {"1": {"value": 0.5}, "all": {"value": 0.6}})
+    assert len(fig2.axes) == 1
+    image = stack_panels([np.zeros((2, 3, 3), np.uint8), np.zeros((4, 5, 3), np.uint8)])
+    assert image.shape == (6, 5, 3) and image[0, 4, 0] == 255
+    path = save_stacked([fig, fig2], tmp_path / "f.png", dpi=40)
+    assert path.stat().st_size > 0
+    with pytest.raises(InputError, match="no effects"):
+        plot_effects(effects.iloc[:0])
