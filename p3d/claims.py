@@ -113,6 +113,16 @@ def _read(tables: Path, stem: str) -> Any:
     return pd.read_csv(path)
 
 
+def _pooled(df: Any) -> Any:
+    """The seed-pooled rows of a long-form results table (``seed == "all"``, :func:`p3d.experiments.long_form`
+    of arms) when it has them; else every row (one seed per run, or a table written before seeds)."""
+    if "seed" in df:
+        pooled = df[df["seed"].astype(str) == "all"]
+        if len(pooled):
+            return pooled
+    return df
+
+
 def _isnan(x: Any) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
@@ -421,7 +431,7 @@ def _fdd(tables: Path) -> Assessment:
     """|FDD| with vs without the loss, per model. The table has per-condition CIs, not a paired one: the
     difference's CI is approximated as change +- sqrt(h_without^2 + h_with^2) (independent arms, normal; wider
     than the paired interval when the arms are positively correlated, so conservative)."""
-    df = _read(tables, "config1_results")
+    df = _pooled(_read(tables, "config1_results"))
     df = df[(df["split"] == "test") & (df["metric"] == "fdd") & (df["train"] == "synth-voca")]
     cases, missing = [], []
     scale = 1e7
@@ -621,7 +631,7 @@ def _baseline_sync(tables: Path) -> Assessment:
     ``contradicted`` when it lies entirely outside it, ``inconclusive`` when it straddles an edge; aggregated as
     the other claims."""
     lo_band, hi_band = paper.BASELINE_MTM_BAND_MS
-    df = _read(tables, "config1_results")
+    df = _pooled(_read(tables, "config1_results"))
     df = df[(df["split"] == "test") & (df["metric"] == "mtm_ms") & (df["critic"] == "none")
             & (df["train"] == "synth-voca")]
     parts, verdicts, missing = [], {}, []

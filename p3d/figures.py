@@ -30,7 +30,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from p3d.paths import PRESETS, project_root
+from p3d.paths import project_root
+from p3d.registry import PRESETS
 
 log = logging.getLogger(__name__)
 

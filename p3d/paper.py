@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MODELS: tuple[str, ...] = ("faceformer", "codetalker", "selftalk")
-MODEL_LABELS: dict[str, str] = {"faceformer": "FaceFormer", "codetalker": "CodeTalker", "selftalk": "SelfTalk"}
+from p3d.registry import MODEL_LABELS, MODELS  # noqa: F401  (the paper's three baselines, one definition)
 
 
 # -- Tables 2 and 3: VOCASET test set (Config 1) ------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Notebooks write figures and tables through :func:`output_dirs`. At the ``smoke`` preset (nbval in
 ``make test``) everything goes under ``results/smoke/`` (git-ignored), so a test run never overwrites
-the committed figures that ``make figures`` (preset ``cpu``) produced.
+the committed figures that ``make figures`` (preset ``cpu``) produced; the ``full`` preset writes under
+``results/full/``. The presets are :data:`p3d.registry.PRESETS`.
 """
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PRESETS: tuple[str, ...] = ("smoke", "cpu", "paper")
+from p3d.registry import PRESETS
+
+#: Presets whose figures and tables go to ``results/<preset>/`` rather than the committed ``figures/`` and
+#: ``results/tables/`` of ``make figures`` (``cpu``): the nbval check (``smoke``) and the multi-seed grid
+#: (``full``, until it becomes the headline preset).
+SEPARATE_OUTPUTS: frozenset[str] = frozenset({"smoke", "full"})
 
 
 def project_root() -> Path:
@@ -45,8 +51,9 @@ def output_dirs(preset: str) -> OutputDirs:
 
         raise InputError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     root = project_root()
-    base = root / "results" / "smoke" if preset == "smoke" else root
-    results = base if preset == "smoke" else root / "results"
+    own = preset in SEPARATE_OUTPUTS
+    base = root / "results" / preset if own else root
+    results = base if own else root / "results"
     return OutputDirs(
         figures=base / "figures",
         tables=results / "tables",

@@ -272,6 +272,92 @@ def cluster_bootstrap(statistic: Callable[[np.ndarray], float], n_clusters: int,
     return point, low, high
 
 
+# -- seeds x clips: the crossed two-level bootstrap -------------------------------------------------------------
+def seed_resample_counts(n_seeds: int, n_resamples: int, seed: int) -> np.ndarray:
+    """(R, S): how often each of S training seeds is drawn in each of R resamples of
+    :func:`hierarchical_bootstrap` (from a generator of its own, ``default_rng([seed, 1])``, so the clip draws
+    of :func:`resample_counts` with the same ``seed`` are unchanged)."""
+    if n_seeds < 1 or n_resamples < 1:
+        raise InputError(f"bootstrap over seeds needs at least one seed and one resample (got {n_seeds}, {n_resamples})")
+    idx = np.random.default_rng([int(seed), 1]).integers(0, n_seeds, size=(n_resamples, n_seeds))
+    flat = (idx + np.arange(n_resamples)[:, None] * n_seeds).ravel()
+    return np.bincount(flat, minlength=n_resamples * n_seeds).reshape(n_resamples, n_seeds)
+
+
+def hierarchical_bootstrap(statistic: Callable[[int, np.ndarray | None], float], n_seeds: int, n_clusters: int, *,
+                           n_resamples: int = 2000, seed: int = 0) -> tuple[float, np.ndarray]:
+    """Point value and bootstrap resamples of an effect estimated over training seeds *and* test clips.
+
+    The design is crossed: every seed's run is scored on the same K test clips. ``statistic(s, counts)`` is
+    the value of seed ``s`` (0..S-1) on the clips drawn with multiplicities ``counts`` (shape (K,); None: every
+    clip once). The estimate is the mean over seeds ``mean_s statistic(s, None)``. Each resample draws the
+    clips once (:func:`resample_counts` with ``seed``: the same clip draws as the one-seed cluster bootstrap)
+    and, independently, S seeds with replacement (:func:`seed_resample_counts`); its value is the mean of
+    ``statistic(s, counts)`` over the drawn seeds (with multiplicity). Both sources of variation therefore
+    enter: the spread between training runs (seed draws) and between test sentences (clip draws, shared by
+    all seeds since they are the same sentences). With one seed the resamples equal the cluster bootstrap
+    over clips; the more the seeds disagree, the wider the interval. Give the resamples to
+    :func:`percentile_interval`.
+    """
+    if n_seeds < 1 or n_clusters < 1:
+        raise InputError(f"hierarchical bootstrap needs at least one seed and one cluster (got {n_seeds}, {n_clusters})")
+    clip_counts = resample_counts(n_clusters, int(n_resamples), seed)
+    seed_counts = seed_resample_counts(n_seeds, int(n_resamples), seed)
+    point = float(np.mean([statistic(s, None) for s in range(n_seeds)]))
+    per_seed = np.array([[statistic(s, w) for w in clip_counts] for s in range(n_seeds)], dtype=np.float64)  # (S, R)
+    with np.errstate(invalid="ignore"):
+        boot = np.einsum("rs,sr->r", seed_counts, per_seed) / n_seeds
+    return point, boot
+
+
+def hierarchical_mean_resamples(values: np.ndarray, seeds: np.ndarray, codes: np.ndarray, n_clusters: int, *,
+                                n_resamples: int = 2000, seed: int = 0) -> tuple[float, np.ndarray]:
+    """:func:`hierarchical_bootstrap` of the mean, vectorised: each seed's value is its pooled row mean
+    (:func:`cluster_mean_resamples`; non-finite rows dropped), the estimate the mean over seeds.
+
+    ``seeds``: each row's seed index 0..S-1; ``codes``: its clip code 0..K-1. With one seed this returns
+    exactly ``cluster_mean_resamples(values, codes, resample_counts(K, R, seed))``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    seeds = np.asarray(seeds, dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    if not (values.shape == seeds.shape == codes.shape):
+        raise InputError(f"values, seeds and clips differ in length ({values.size}, {seeds.size}, {codes.size})")
+    n_seeds = int(seeds.max()) + 1 if seeds.size else 0
+    clip_counts = resample_counts(n_clusters, int(n_resamples), seed)
+    seed_counts = seed_resample_counts(n_seeds, int(n_resamples), seed)
+    points, boots = [], []
+    for s in range(n_seeds):
+        p, b = cluster_mean_resamples(values[seeds == s], codes[seeds == s], clip_counts)
+        points.append(p)
+        boots.append(b)
+    with np.errstate(invalid="ignore"):
+        boot = np.einsum("rs,sr->r", seed_counts, np.array(boots)) / n_seeds
+    return float(np.mean(points)), boot
+
+
+def hierarchical_paired_difference(values_a: np.ndarray, values_b: np.ndarray, seeds: np.ndarray, clusters: np.ndarray,
+                                   *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+                                   ) -> PairedDifference:
+    """Arm b minus arm a over seeds and clips: rows of both arms aligned (the same seed index and clip label
+    on a row; seed s of arm a is paired with seed s of arm b, e.g. the same training seed).
+
+    The crossed bootstrap of :func:`hierarchical_mean_resamples`, on the same draws for both arms. With one
+    seed the interval equals :func:`paired_cluster_difference`'s (same clips, same ``seed``).
+    """
+    _check_confidence(confidence)
+    labels = list(clusters)
+    common = sorted(set(labels))
+    code_of = {c: i for i, c in enumerate(common)}
+    codes = np.array([code_of[c] for c in labels], dtype=np.int64)
+    pa, ba = hierarchical_mean_resamples(values_a, seeds, codes, len(common), n_resamples=n_resamples, seed=seed)
+    pb, bb = hierarchical_mean_resamples(values_b, seeds, codes, len(common), n_resamples=n_resamples, seed=seed)
+    a, b = _finite_or_none(pa), _finite_or_none(pb)
+    low, high = percentile_interval(bb - ba, confidence)
+    return PairedDifference(a=a, b=b, diff=None if a is None or b is None else b - a, low=low, high=high,
+                            n_clusters=len(common))
+
+
 # -- correlation ------------------------------------------------------------------------------------------
 def _pearson_r(x: np.ndarray, y: np.ndarray, min_pairs: int = 3) -> float:
     """Pearson r in plain numpy, NaN for fewer than ``min_pairs`` pairs or a constant input: the bootstraps'

@@ -274,3 +274,20 @@ def test_fdd_change_ci_combines_the_two_conditions_cis(tmp_path):
     assert r["verdict"] == "inconclusive"              # FaceFormer better, the others within sqrt(2) * 0.3
     half = (0.3 ** 2 * 2) ** 0.5
     assert f"change -2 [{-2 - half:+.3g}, {-2 + half:+.3g}]" in r["p3d"] and "reproduced" in r["p3d"]
+
+
+def test_config1_results_with_seeds_are_judged_on_the_pooled_rows(tmp_path):
+    """A multi-seed long form (p3d.experiments.long_form of arms, then of runs): the rows with seed "all" decide;
+    a seed-0 row that disagrees is not read."""
+    def row(model, critic, value, half, seed):
+        return {"run": f"{model}_{critic}", "seed": seed, "n_seeds": 5 if seed == "all" else 1, "model": model,
+                "critic": critic, "train": "synth-voca", "test": "synth-voca", "split": "test", "loss_weight": "",
+                "n_clips": 8, "metric": "fdd", "level": "", "value": value, "ci_low": value - half,
+                "ci_high": value + half}
+
+    rows = [row(m, c, 9e-7, 0.1e-7, 0) for m in paper.MODELS for c in ("none", "ours")]  # first: must be skipped
+    rows += [row(m, "none", 3e-7, 0.1e-7, "all") for m in paper.MODELS]
+    rows += [row(m, "ours", 1e-7, 0.1e-7, "all") for m in paper.MODELS]
+    pd.DataFrame(rows).to_csv(tmp_path / "config1_results.csv", index=False)
+    r = assess(tmp_path).set_index("key").loc["loss-fdd"]
+    assert "change -2 [" in r["p3d"] and "+0 [" not in r["p3d"]

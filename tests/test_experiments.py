@@ -80,6 +80,84 @@ def test_plan_orders_dependencies(tmp_path):
     assert next(t for t in tasks if t.key == "critic:smoke:syncnet3d").deps == ()
 
 
+def test_registry_is_the_one_list_of_presets_models_and_critics():
+    from p3d import paper, paths, registry
+    from p3d.train import api, cli, representation
+
+    assert registry.PRESETS == ("smoke", "cpu", "full", "paper") and paths.PRESETS == registry.PRESETS
+    assert all(registry.PRESET_INFO[p].description for p in registry.PRESETS)
+    assert registry.model_preset("full") == "cpu" and "full" not in representation.PRESETS == cli.PRESETS
+    assert ex.MODELS == paper.MODELS == registry.MODELS and ex.MODEL_LABELS["selftalk"] == "SelfTalk"
+    assert api.CRITICS == registry.CRITICS and ex.CRITICS == ("none", *api.CRITICS)
+    with pytest.raises(InputError, match="unknown preset"):
+        registry.preset("huge")
+
+
+def test_full_spec_seeds_critic_pipelines_and_plateau():
+    spec = ex.spec_for("full")
+    assert (spec.table2_seeds, spec.table3_seeds, spec.table4_seeds, spec.critic_pipelines) == (5, 3, 3, 3)
+    c1 = spec.config1(spec.fixed_weight())
+    t2 = [e for e in c1 if e.critic in ("none", "ours")]
+    assert len(t2) == 3 * 2 * 5 and len(c1) - len(t2) == 3 * 2 * 3
+    assert all(e.stop_rule == "plateau" and e.name.endswith(f"plateau_seed{e.seed}") for e in c1)
+    ours = [e for e in t2 if e.critic == "ours" and e.model == "faceformer"]
+    assert [e.critic_seed for e in ours] == [0, 1, 2, 0, 1] and ours[0].loss_weight == pytest.approx(1e-7)
+    assert len({e.arm for e in ours}) == 1 and ours[1].name != ours[0].name
+    assert len(spec.config2(1e-7)) == 3 * 3 * 3
+    with pytest.raises(InputError, match="fixes the weight"):
+        spec.selection()
+    # smoke / cpu keep the names and requests of before (no stop options, kappa selection)
+    smoke = ex.spec_for("smoke")
+    assert [e.name for e in smoke.config1(0.1)] == [e.name for e in ex.config1_experiments("smoke", 0.1)]
+    assert ex.TalkerExperiment("faceformer").stop_options == {}
+    with pytest.raises(InputError, match="--stop"):
+        ex.TalkerExperiment("faceformer", stop="never")
+    with pytest.raises(InputError, match="critic pipeline"):
+        ex.TalkerExperiment("faceformer", critic_seed=1)
+
+
+def test_fixed_weight_carried_from_the_vocaset_scale(dirs):
+    from p3d.corpus import Corpus
+    from p3d.losses.weight import carried_loss_weight, split_motion_rms
+
+    voca = Corpus.open(dirs.data / "smoke" / "synth-voca")
+    spec = ex.spec_for("full", vocaset_motion_rms=2e-3)
+    assert spec.fixed_weight(voca) == pytest.approx(carried_loss_weight(split_motion_rms(voca), vocaset_motion_rms=2e-3))
+    with pytest.raises(InputError, match="give the training corpus"):
+        spec.fixed_weight()
+
+
+def test_layout_places_every_file(tmp_path):
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    lay = ex.layout(d, "full")
+    exp = ex.TalkerExperiment("faceformer", "ours", preset="full", seed=4, critic_seed=1, loss_weight=1e-7)
+    assert lay.run(exp) == tmp_path / "runs" / "full" / "talkers" / exp.name
+    assert lay.predictions(exp.with_(split="val")).name == "pred_synth-voca_val"
+    assert lay.loss_critic("ours", 1) == tmp_path / "runs" / "full" / "critic_seed1" / "loss_critics" / "ours"
+    assert lay.stage1(0) == tmp_path / "runs" / "full" / "stage1" and lay.evaluator.parent == lay.runs
+    with pytest.raises(InputError, match="not this layout"):
+        lay.run(ex.TalkerExperiment("faceformer"))
+    for run in (lay.stage1(2), lay.run(exp)):
+        run.mkdir(parents=True)
+        (run / "config.json").write_text("{}")
+    assert lay.training_runs() == [lay.stage1(2), lay.run(exp)]
+
+
+def test_plan_trains_each_critic_pipeline_before_its_talkers(tmp_path):
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    spec = ex.spec_for("full", models=("faceformer",), ablation_models=(), table2_seeds=3)
+    tasks = ex.plan(spec.config1(1e-7), d)
+    keys = [t.key for t in tasks]
+    pos = {k: i for i, k in enumerate(keys)}
+    assert all(pos[dep] < pos[t.key] for t in tasks for dep in t.deps)
+    assert {"stage1:full", "stage1:full:c1", "stage1:full:c2", "loss_critic:full:ours:c2"} <= set(keys)
+    train = next(t for t in tasks if t.key.startswith("train:full:faceformer_ours") and "_c2_" in t.key)
+    assert train.deps == ("loss_critic:full:ours:c2",)
+    crit = next(t for t in tasks if t.key == "critic:full:ours:c1")
+    assert crit.args[-1] == {"stop": "plateau", "steps": 1500} and crit.deps == ("stage1:full:c1",)
+    assert all(callable(t.fn) for t in tasks)
+
+
 # -- statistics -------------------------------------------------------------------------------------------
 def _fake_rows(rng, n_clips=12, n_cond=3, slope=0.8, levels=False):
     rows, data = [], []
@@ -143,6 +221,38 @@ def test_paired_difference_sign_and_interval():
     assert same["diff"] == 0 and same["ci"] == [0.0, 0.0]
     table = ex.loss_effects([("x", a, b)], metrics=("plrs", "lve"), n_resamples=100)
     assert list(table["verdict"]) == ["better", "no clear change"]
+
+
+def _run(per_clip, data, levels, seed, **exp):
+    e = {"model": "faceformer", "critic": "none", "train": ["synth-voca"], "preset": "smoke", "seed": seed,
+         "split": "test", **exp}
+    return {"experiment": e, "name": f"run{seed}", "per_clip": per_clip, "data": {"per_clip": data}, "levels": levels,
+            "summary": ex.summarise(per_clip, data, levels, n_resamples=100), "loss_weight": None, "loss_ratio": None}
+
+
+def test_arms_pool_seeds_and_one_seed_is_the_run_itself():
+    rng = np.random.default_rng(5)
+    per_clip, data, levels = _fake_rows(rng)
+    runs = [_run(per_clip.assign(plrs=per_clip["plrs"] + 0.1 * s), data, levels, s) for s in range(3)]
+    one = ex.arms(runs[:1], n_resamples=100)[0]
+    assert one["summary"]["plrs"] == runs[0]["summary"]["plrs"] and one["summary"]["n_seeds"] == 1
+    pooled = ex.arms(runs, n_resamples=100)
+    assert len(pooled) == 1 and pooled[0].seeds == (0, 1, 2)
+    s = pooled[0]["summary"]
+    assert s["plrs"]["value"] == pytest.approx(np.mean([r["summary"]["plrs"]["value"] for r in runs]))
+    # the seeds disagree by 0.1 each: the pooled interval is wider than one run's
+    assert np.diff(s["plrs"]["ci"])[0] > np.diff(runs[0]["summary"]["plrs"]["ci"])[0]
+    assert s["slcc"]["all"]["value"] == pytest.approx(runs[0]["summary"]["slcc"]["all"]["value"])
+    long = ex.long_form(pooled + runs)
+    assert set(long["seed"].astype(str)) == {"all", "0", "1", "2"}
+    # effects between arms pair the runs by seed; b - a = 0.05 on every seed
+    b_runs = [_run(r["per_clip"].assign(plrs=r["per_clip"]["plrs"] + 0.05), data, levels, r["experiment"]["seed"],
+                   critic="ours") for r in runs]
+    a_arm, b_arm = ex.arms(runs + b_runs, n_resamples=50)
+    d = ex.paired_difference(a_arm, b_arm, "plrs", n_resamples=100)
+    assert d["diff"] == pytest.approx(0.05) and d["ci"] == pytest.approx([0.05, 0.05]) and d["n_seeds"] == 3
+    dd = ex.paired_difference(a_arm, a_arm, "slcc_delta", n_resamples=20)
+    assert dd["diff"] == 0 and dd["n_seeds"] == 3
 
 
 # -- the weight rule --------------------------------------------------------------------------------------
@@ -302,3 +412,26 @@ def test_codetalker_shares_the_baselines_motion_prior(dirs, tmp_path):
     own = load_checkpoint(latest_checkpoint(tmp_path / "own" / "vqvae"))["model"]
     assert copied.keys() == own.keys()
     assert all(torch.equal(copied[k], own[k]) for k in own)
+
+
+def test_effect_and_level_figures(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from p3d.viz.effects import plot_effects, plot_levelwise_slcc, save_stacked, stack_panels
+
+    effects = pd.DataFrame({"comparison": ["A", "A", "B", "B"], "metric": ["PLRS", "MTM (ms)"] * 2,
+                            "change": [0.1, -2.0, 0.0, 1.0], "change CI low": [0.05, -3.0, -0.1, np.nan],
+                            "change CI high": [0.15, -1.0, 0.1, np.nan],
+                            "verdict": ["better", "better", "no clear change", "undefined"]})
+    fig = plot_effects(effects, "t")
+    assert len(fig.axes) == 2 and [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["A", "B"]
+    run = {"summary": {"slcc": {"1": {"value": 0.2}, "all": {"value": 0.4}}}}
+    fig2 = plot_levelwise_slcc({"FaceFormer": {"x": run, "y": None}}, {"1": {"value": 0.5}, "all": {"value": 0.6}})
+    assert len(fig2.axes) == 1
+    image = stack_panels([np.zeros((2, 3, 3), np.uint8), np.zeros((4, 5, 3), np.uint8)])
+    assert image.shape == (6, 5, 3) and image[0, 4, 0] == 255
+    path = save_stacked([fig, fig2], tmp_path / "f.png", dpi=40)
+    assert path.stat().st_size > 0
+    with pytest.raises(InputError, match="no effects"):
+        plot_effects(effects.iloc[:0])

@@ -381,3 +381,54 @@ def test_minimum_detectable_effect_degenerate_and_bad_input():
         stats.minimum_detectable_effect(0.0, 1.0, power=1.0)
     with pytest.raises(InputError):
         stats.minimum_detectable_effect(0.0, 1.0, alpha=0.0)
+
+
+# -- seeds x clips -------------------------------------------------------------------------------------------
+def _seed_clip_rows(rng, n_seeds, n_clips, spread, n_cond=2):
+    """Rows (value, seed, clip): a clip effect shared by every seed, a seed offset of sd ``spread``, noise."""
+    clip_effect = rng.normal(size=n_clips)
+    seed_offset = spread * rng.normal(size=n_seeds)
+    seeds = np.repeat(np.arange(n_seeds), n_clips * n_cond)
+    clips = np.tile(np.repeat(np.arange(n_clips), n_cond), n_seeds)
+    values = clip_effect[clips] + seed_offset[seeds] + 0.1 * rng.normal(size=seeds.size)
+    return values, seeds, clips
+
+
+def test_hierarchical_bootstrap_with_one_seed_is_the_cluster_bootstrap():
+    values, seeds, clips = _seed_clip_rows(np.random.default_rng(0), 1, 15, 0.0)
+    values[3] = np.nan
+    point, boot = stats.hierarchical_mean_resamples(values, seeds, clips, 15, n_resamples=300, seed=4)
+    ref_point, ref_boot = stats.cluster_mean_resamples(values, clips, stats.resample_counts(15, 300, 4))
+    assert point == ref_point and np.array_equal(boot, ref_boot)
+    # the generic form (any statistic of a seed's clip draw) gives the same resamples
+    def mean_of(s, w):
+        w = np.ones(15) if w is None else w
+        ok = np.isfinite(values)
+        return np.sum(w[clips[ok]] * values[ok]) / np.sum(w[clips[ok]])
+
+    p2, b2 = stats.hierarchical_bootstrap(mean_of, 1, 15, n_resamples=300, seed=4)
+    assert p2 == pytest.approx(point) and np.allclose(b2, boot)
+    # paired: equals the one-seed paired cluster difference
+    other = values + 0.2 + 0.05 * np.random.default_rng(1).normal(size=values.size)
+    h = stats.hierarchical_paired_difference(values, other, seeds, clips, n_resamples=300, seed=4)
+    c = stats.paired_cluster_difference(values, clips, other, clips, n_resamples=300, seed=4)
+    assert (h.a, h.b, h.low, h.high) == pytest.approx((c.a, c.b, c.low, c.high))
+
+
+def test_hierarchical_bootstrap_widens_with_between_seed_spread():
+    widths = []
+    for spread in (0.0, 0.5, 2.0):
+        values, seeds, clips = _seed_clip_rows(np.random.default_rng(7), 5, 20, spread)
+        point, boot = stats.hierarchical_mean_resamples(values, seeds, clips, 20, n_resamples=1000, seed=0)
+        assert point == pytest.approx(np.mean(values))  # balanced design: the mean of seed means is the row mean
+        widths.append(np.std(boot))
+    assert widths[0] < widths[1] < widths[2]
+    # the seed draws matter: identical seeds give the same resamples as one of them alone
+    values, seeds, clips = _seed_clip_rows(np.random.default_rng(3), 1, 20, 0.0)
+    rep = np.tile(values, 4)
+    _, one = stats.hierarchical_mean_resamples(values, seeds, clips, 20, n_resamples=200, seed=2)
+    _, four = stats.hierarchical_mean_resamples(rep, np.repeat(np.arange(4), values.size), np.tile(clips, 4), 20,
+                                                n_resamples=200, seed=2)
+    assert np.allclose(one, four)
+    with pytest.raises(InputError, match="at least one seed"):
+        stats.hierarchical_bootstrap(lambda s, w: 0.0, 0, 3)

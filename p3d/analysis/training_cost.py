@@ -61,6 +61,7 @@ from typing import Any
 
 from p3d import paper as paper_numbers
 from p3d.errors import InputError
+from p3d.registry import MODEL_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,6 @@ SETTING_LABELS: dict[str, str] = {
     "cache": "with the loss (cached speech embeddings)",
     "nocache": "with the loss (speech embedded every step)",
 }
-MODEL_LABELS: dict[str, str] = {"faceformer": "FaceFormer", "codetalker": "CodeTalker", "selftalk": "SelfTalk"}
 
 #: Paper Table S8 (training efficiency per iteration, single NVIDIA A6000, from :mod:`p3d.paper`):
 #: model -> row -> (time s, memory MB). The paper's numbers, quoted for comparison only.

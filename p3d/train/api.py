@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from p3d.errors import InputError
+from p3d.registry import CRITICS
 from p3d.train.request import run_request
 
 log = logging.getLogger(__name__)
@@ -148,9 +149,10 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
     return path
 
 
-#: The critics of Table 3 by the paper's names: "ours" (stage 2 on the frozen stage-1 speech encoder),
-#: "syncnet3d" (3D SyncNet), "no2d" (w/o 2D prior).
-CRITICS: tuple[str, ...] = ("ours", "syncnet3d", "no2d")
+#: The critics of Table 3 (:data:`CRITICS`, from :mod:`p3d.registry`): "ours" (stage 2 on the frozen stage-1
+#: speech encoder), "syncnet3d" (3D SyncNet), "no2d" (w/o 2D prior).
+#: The options of the stopping rule (:mod:`p3d.train.convergence`), passed to every stage of a pipeline.
+STOP_OPTIONS: tuple[str, ...] = ("stop", "eval_every", "patience", "min_rel_improvement", "smooth")
 #: The loss critics train on one interleaved half of the training identities and the PLRS evaluator on
 #: the other, so the metric never grades a model with data its training signal saw.
 CRITIC_IDENTITIES = "half1"
@@ -164,17 +166,23 @@ def train_stage1(preset: str, corpus: str | os.PathLike[str], runs: str | os.Pat
 
 
 def train_critic(critic: str, preset: str, corpus: str | os.PathLike[str], runs: str | os.PathLike[str], *,
-                 identities: str = CRITIC_IDENTITIES, progress: bool = False, **options: Any) -> Path:
+                 identities: str = CRITIC_IDENTITIES, seed: int | None = None, progress: bool = False,
+                 **options: Any) -> Path:
     """Train one of :data:`CRITICS` on ``corpus`` into ``runs/<critic>``; "ours" first trains (or
-    reuses) stage 1 in ``runs/stage1``. Returns the critic's ``final.pt``."""
+    reuses) stage 1 in ``runs/stage1``. Returns the critic's ``final.pt``.
+
+    ``seed`` (None: the recipe's) seeds every stage of the pipeline (stage 1 and stage 2 for "ours"): one
+    independent critic pipeline per seed, each in its own ``runs`` folder. The stopping-rule options
+    (:data:`STOP_OPTIONS`) apply to stage 1 as well; the other ``options`` to the critic's own stage."""
     if critic not in CRITICS:
         raise InputError(f"critic: unknown critic {critic!r} (choose from {', '.join(CRITICS)})")
     runs = Path(runs)
     if critic == "ours":
-        stage1 = train_stage1(preset, corpus, runs, progress=progress)
-        return fit("stage2", preset, corpus, runs / "ours", stage1=stage1, identities=identities,
+        stop = {k: v for k, v in options.items() if k in STOP_OPTIONS}
+        stage1 = train_stage1(preset, corpus, runs, seed=seed, progress=progress, **stop)
+        return fit("stage2", preset, corpus, runs / "ours", stage1=stage1, identities=identities, seed=seed,
                    progress=progress, **options)
-    return fit(critic, preset, corpus, runs / critic, identities=identities, progress=progress, **options)
+    return fit(critic, preset, corpus, runs / critic, identities=identities, seed=seed, progress=progress, **options)
 
 
 def train_evaluator(preset: str, corpus: str | os.PathLike[str], runs: str | os.PathLike[str], *,
@@ -188,6 +196,7 @@ def train_evaluator(preset: str, corpus: str | os.PathLike[str], runs: str | os.
         stage1 = fit("stage1", preset, corpus, runs / "stage1_evaluator", identities=EVALUATOR_IDENTITIES, seed=1,
                      progress=progress)
     else:
-        stage1 = train_stage1(preset, corpus, runs, progress=progress)
+        stop = {k: v for k, v in options.items() if k in STOP_OPTIONS}
+        stage1 = train_stage1(preset, corpus, runs, progress=progress, **stop)
     return fit("evaluator", preset, corpus, runs / "evaluator", stage1=stage1, identities=EVALUATOR_IDENTITIES,
                progress=progress, **options)

@@ -46,10 +46,10 @@ from pathlib import Path
 from typing import Any
 
 from p3d.errors import InputError
+from p3d.registry import MODEL_PRESETS as PRESETS  # --preset: the presets with their own model sizes and recipes
 
 log = logging.getLogger(__name__)
 
-PRESETS = ("smoke", "cpu", "paper")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -59,13 +59,13 @@ import torch
 
 from p3d.device import resolve_device
 from p3d.errors import InputError
+from p3d.registry import MODEL_PRESETS as PRESETS  # the presets with their own recipes
 from p3d.train.request import run_request
 from p3d.train.trainer import TrainConfig
 
 log = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("stage1", "stage2", "syncnet3d", "no2d", "finetune", "evaluator")
-PRESETS: tuple[str, ...] = ("smoke", "cpu", "paper")
 #: The corpus split the validation metric (the plateau stopping rule) is computed on.
 VAL_SPLIT = "val"
 #: Kinds whose model is a speech-mesh critic (``final.pt`` loadable by ``load_critic``).

@@ -1,0 +1,79 @@
+"""The experiments of the paper's Tables 2, 3, 4 and S7: talking heads with and without the perceptual loss.
+
+One :class:`TalkerExperiment` is one talking-head training request (model, critic, training corpora, preset,
+seed, weight, stopping rule, critic pipeline) plus the split it is evaluated on; an :class:`ExperimentSpec`
+(:func:`spec_for`) holds a preset's whole grid: models, arms, seeds per table, critic pipelines, the stopping
+rule and the loss-weight rule. :func:`run_experiment` trains one (reusing a finished run of the same request,
+resuming an unfinished one), predicts the evaluation split with the official protocol
+(:func:`p3d.predict.predict_split`: every clip under every training identity) and evaluates it
+(:func:`p3d.evaluate.evaluate`: MTM, LVE, FDD, SLCC, and PLRS with the independent evaluator).
+:func:`plan` orders every dependency (stage 1, the critics and the PLRS evaluator, the loss critics, the data
+references, the talkers, the evaluations) and :func:`run_grid` runs the plan in parallel processes. The table
+builders turn results, or arms pooled over seeds (:func:`arms`), into Tables 2, 3, 4 and S7 with 95% CIs and the
+paper's own numbers in separate, labelled columns.
+
+The modules: :mod:`~p3d.experiments.spec` (what is run), :mod:`~p3d.experiments.layout` (where every file
+lives), :mod:`~p3d.experiments.runs` (training, prediction, evaluation of one run),
+:mod:`~p3d.experiments.plan` and :mod:`~p3d.experiments.grid` (the dependency order and its execution),
+:mod:`~p3d.experiments.records` (frozen results), :mod:`~p3d.experiments.summary` (CIs over clips and seeds)
+and :mod:`~p3d.experiments.tables` (the paper's tables).
+
+**Configurations** (paper Sec. 6.1): Config 1 trains and tests on ``synth-voca`` (VOCASET's stand-in);
+Config 2 trains on ``synth-voca`` + ``synth-mead`` and tests on ``synth-mead`` (MEAD-3D's stand-in).
+
+**Loss critics** (paper C.2): issue 4's critic trained on ``synth-lrs3`` (identity half 1,
+:func:`p3d.train.api.train_critic`), fine-tuned on the ``synth-voca`` train split (the paper fine-tunes on
+VOCASET train). The PLRS evaluator is trained on the other identity half of ``synth-lrs3``
+(:func:`p3d.train.api.train_evaluator`) and never on the talking-head corpora. At the ``full`` preset the
+critics form several independent pipelines (stage 1 + critic + fine-tuning, each with its own seed); talker
+seed ``s`` uses pipeline ``s % critic_pipelines``.
+
+**Loss weight.** The paper's 1e-7 (official FaceFormer code) multiplies an InfoNCE of a few nats against
+FaceFormer's vertex MSE in metres (about 1e-6 on VOCASET); CodeTalker's and SelfTalk's own losses are on other
+scales, and their weights are NOT FOUND in the paper. At ``smoke``/``cpu`` p3d sets ``W = kappa * L_model``,
+where ``L_model`` (:func:`loss_scale`) is the median model loss over the second half of the same model's
+baseline run, and ``kappa`` is chosen once on the **validation** split with FaceFormer and critic ``ours``
+(:func:`select_kappa`). At ``full`` the weight is fixed in advance (:meth:`ExperimentSpec.fixed_weight`):
+:func:`p3d.losses.weight.carried_loss_weight` when ``vocaset_motion_rms`` is given, else the paper's 1e-7.
+
+**Seeds and confidence intervals.** A run's CI is a percentile bootstrap over test clips (a clip's predictions
+under every condition move together); an arm of several seeds is resampled over seeds and clips, crossed
+(:func:`p3d.stats.hierarchical_bootstrap`); effects pair the two arms' runs by seed (:func:`paired_difference`).
+
+**Stopping.** At ``full`` every training stops at a validation plateau (:mod:`p3d.train.convergence`,
+``stop="plateau"``, the step count as the cap); :func:`p3d.train.convergence.convergence_table` over
+:meth:`RunLayout.training_runs` tabulates where each stopped.
+
+Output layout: :mod:`p3d.experiments.layout`.
+"""
+from p3d.experiments.grid import GridResult, run_grid
+from p3d.experiments.layout import RunLayout, corpus_dir, data_root, layout, prediction_dirs, run_dir, runs_root
+from p3d.experiments.plan import Task, eval_key, plan
+from p3d.experiments.records import ArmResult, RunResult, group_arms, runs_of
+from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, evaluate_run, evaluator, loss_critic,
+                                  loss_ratio, loss_scale, prepare_corpora, resolve_weight, run_experiment,
+                                  share_earlier_stages, train_run)
+from p3d.experiments.spec import (CONFIG1, CONFIG2, CRITIC_CORPUS, CRITIC_LABELS, CRITICS, KAPPA_CANDIDATES,
+                                  LOSS_CRITIC_CORPUS, LVE_TOLERANCE, MODEL_LABELS, MODELS, PRESETS, SPECS, SPLITS,
+                                  TALKER_CORPORA, ExperimentSpec, TalkerExperiment, config1_experiments,
+                                  config2_experiments, selection_experiments, spec_for)
+from p3d.experiments.summary import arms, paired_difference, summarise, summarise_runs
+from p3d.experiments.tables import (BETTER, FDD_SCALE, LVE_SCALE, METRIC_LABELS, PAPER_DATA_MEAD, PAPER_DATA_VOCASET,
+                                    PAPER_NOTE, PAPER_TABLE3, PAPER_TABLE4, PAPER_TABLE_S7, chosen_kappa, find,
+                                    long_form, loss_effects, ours_note, run_timing, select_kappa, summary_frame,
+                                    table2, table3, table4, table_s7, timing_table, write_tables)
+
+__all__ = [
+    "CONFIG1", "CONFIG2", "CRITIC_CORPUS", "LOSS_CRITIC_CORPUS", "TALKER_CORPORA", "MODELS", "CRITICS", "PRESETS",
+    "SPLITS", "MODEL_LABELS", "CRITIC_LABELS", "KAPPA_CANDIDATES", "LVE_TOLERANCE", "LVE_SCALE", "FDD_SCALE",
+    "BETTER", "METRIC_LABELS", "PAPER_DATA_MEAD", "PAPER_DATA_VOCASET", "PAPER_NOTE", "PAPER_TABLE3", "PAPER_TABLE4",
+    "PAPER_TABLE_S7", "SPECS",
+    "TalkerExperiment", "ExperimentSpec", "spec_for", "RunLayout", "layout", "prediction_dirs", "RunResult",
+    "ArmResult", "GridResult", "Task", "group_arms", "runs_of", "arms",
+    "data_root", "runs_root", "run_dir", "corpus_dir", "prepare_corpora", "base_critic", "loss_critic", "evaluator",
+    "loss_scale", "loss_ratio", "resolve_weight", "train_run", "share_earlier_stages", "data_reference",
+    "evaluate_run", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",
+    "eval_key", "run_grid", "select_kappa", "chosen_kappa", "selection_experiments", "config1_experiments",
+    "config2_experiments", "summary_frame", "find", "ours_note", "table2", "table3", "table4", "table_s7",
+    "loss_effects", "timing_table", "run_timing", "long_form", "write_tables",
+]

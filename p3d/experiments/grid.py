@@ -1,0 +1,134 @@
+"""Running a plan: :func:`run_grid` executes :func:`p3d.experiments.plan.plan`'s tasks (callables) in worker
+processes, each once its dependencies are done, and collects the evaluations as :class:`RunResult` records."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from p3d.errors import InputError
+from p3d.experiments.plan import Task, eval_key, plan
+from p3d.experiments.spec import TalkerExperiment
+
+log = logging.getLogger(__name__)
+
+
+def _init_worker() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.WARNING)
+
+
+def _execute(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, float, int]:
+    start = time.perf_counter()
+    value = fn(*args)
+    return value, time.perf_counter() - start, os.getpid()
+
+
+@dataclasses.dataclass
+class GridResult:
+    """What :func:`run_grid` did: ``results`` (one :func:`run_experiment` dict per experiment, in order),
+    ``tasks`` (DataFrame: key, seconds, start/end offsets in s, process, status) and ``wall_s``."""
+
+    results: list[dict[str, Any]]
+    tasks: Any
+    wall_s: float
+
+
+def run_grid(experiments: Sequence[TalkerExperiment], dirs: Any, *, workers: int = 2, n_resamples: int = 1000,
+             progress: bool = True) -> GridResult:
+    """Run ``experiments`` (and everything they need, :func:`plan`) in ``workers`` processes of one torch
+    thread each, each task once its dependencies are done. Finished runs are reused, so a grid can be
+    re-run or extended cheaply. A failed task stops its dependants; the others finish, then the first
+    error is raised."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    if workers < 1:
+        raise InputError(f"workers: expected a positive process count, got {workers}")
+    tasks = plan(experiments, dirs, n_resamples)
+    by_key = {t.key: t for t in tasks}
+    values: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    errors: dict[str, BaseException] = {}
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(tasks), desc="grid", unit="task", disable=not progress)
+
+    def record(key: str, value: Any, seconds: float, pid: int, status: str) -> None:
+        values[key] = value
+        end = time.perf_counter() - t0
+        rows.append({"task": key, "seconds": round(seconds, 2), "start_s": round(end - seconds, 1),
+                     "end_s": round(end, 1), "process": pid, "status": status})
+        bar.update(1)
+        log.info("[%d/%d] %s %s in %.1f s", len(rows), len(tasks), key, status, seconds)
+
+    def blocked(t: Task) -> bool:
+        return any(d in errors for d in t.deps)
+
+    if workers == 1:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for t in tasks:
+                if blocked(t):
+                    errors[t.key] = InputError(f"{t.key}: a dependency failed")
+                    record(t.key, None, 0.0, os.getpid(), "skipped")
+                    continue
+                try:
+                    record(t.key, *_execute(t.fn, t.args), "done")
+                except Exception as exc:  # keep going with the independent tasks
+                    errors[t.key] = exc
+                    record(t.key, None, 0.0, os.getpid(), f"failed: {exc}")
+        finally:
+            torch.set_num_threads(threads)
+    else:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        ctx = multiprocessing.get_context("spawn")
+        pending = list(tasks)
+        running: dict[cf.Future[Any], str] = {}
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+            while pending or running:
+                for t in list(pending):
+                    if blocked(t):
+                        pending.remove(t)
+                        errors[t.key] = InputError(f"{t.key}: a dependency failed")
+                        record(t.key, None, 0.0, 0, "skipped")
+                    elif set(t.deps) <= values.keys() and len(running) < workers:
+                        pending.remove(t)
+                        running[pool.submit(_execute, t.fn, t.args)] = t.key
+                if not running:
+                    if pending:
+                        raise InputError(f"run_grid: tasks waiting on nothing runnable: {[t.key for t in pending]}")
+                    break
+                finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    key = running.pop(fut)
+                    try:
+                        record(key, *fut.result(), "done")
+                    except Exception as exc:
+                        errors[key] = exc
+                        record(key, None, 0.0, 0, f"failed: {exc}")
+    bar.close()
+    wall = time.perf_counter() - t0
+    table = pd.DataFrame(rows)
+    first = next((errors[t.key] for t in tasks if t.key in errors and not str(errors[t.key]).endswith(
+        "a dependency failed")), None)
+    if first is not None:
+        failed = ", ".join(k for k in by_key if k in errors)
+        log.error("run_grid: failed or skipped tasks: %s", failed)
+        raise first
+    results = [values[eval_key(e)] for e in experiments]
+    return GridResult(results=results, tasks=table, wall_s=round(wall, 1))
+
+

@@ -1,0 +1,152 @@
+"""Where every file of the experiments lives: one typed layout over the output folders of a preset.
+
+``data/<preset>/<corpus>/`` the synthetic corpora; ``runs/<preset>/`` the preset's runs:
+
+- ``stage1/``, ``ours/``, ``syncnet3d/``, ``no2d/``: critic pipeline 0 (issue 4's critics on synth-lrs3
+  identity half 1); ``loss_critics/<critic>/``: those critics fine-tuned on synth-voca train (the loss);
+- ``critic_seed<c>/`` (c >= 1): the same tree for the independent critic pipeline ``c``;
+- ``evaluator/``: the PLRS evaluator (one for every run: the measuring instrument);
+- ``talkers/<run>/``: a talker training run (``final.pt``, ``metrics.csv``, ``val.csv``, ``request.json``,
+  ``timing.json``), its predictions ``pred_<corpus>_<split>/`` and evaluation ``eval_<corpus>_<split>/``
+  (``per_clip.csv``, ``summary.json``, ``table_summary.json``);
+- ``talkers/_data/<corpus>_<split>/``: the data's own PLRS and SLCC (ground truth evaluated as a prediction);
+- ``speech_cache/``: the critics' speech embeddings shared by runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from p3d import registry
+from p3d.errors import InputError
+from p3d.experiments.spec import TalkerExperiment
+
+
+@dataclasses.dataclass(frozen=True)
+class RunLayout:
+    """The folders of one preset (``dirs``: :class:`p3d.paths.OutputDirs`, or anything with ``data`` and
+    ``runs`` attributes)."""
+
+    data_dir: Path
+    runs_dir: Path
+    preset: str
+
+    @classmethod
+    def of(cls, dirs: Any, preset: str) -> RunLayout:
+        registry.preset(preset)
+        return cls(Path(dirs.data), Path(dirs.runs), preset)
+
+    # -- data ------------------------------------------------------------------------------------------
+    @property
+    def data(self) -> Path:
+        """The folder holding the preset's corpora (``data/<preset>``)."""
+        return self.data_dir / self.preset
+
+    def corpus(self, name: str, *, check: bool = True) -> Path:
+        """``data/<preset>/<name>``; with ``check`` an :class:`InputError` when it has not been built."""
+        path = self.data / name
+        if check and not (path / "meta.json").exists() and not (path / "vertices_npy").is_dir():
+            raise InputError(f"{path}: corpus {name!r} not found; build it first "
+                             f"(p3d.experiments.prepare_corpora or `p3d data synth --preset {self.preset}`)")
+        return path
+
+    # -- runs ------------------------------------------------------------------------------------------
+    @property
+    def runs(self) -> Path:
+        """``runs/<preset>``."""
+        return self.runs_dir / self.preset
+
+    def critic_runs(self, critic_seed: int = 0) -> Path:
+        """The run folder of critic pipeline ``critic_seed`` (0: ``runs/<preset>``, else ``critic_seed<c>/``)."""
+        return self.runs if critic_seed == 0 else self.runs / f"critic_seed{critic_seed}"
+
+    def critic(self, critic: str, critic_seed: int = 0) -> Path:
+        """A base critic's run folder (``ours`` is stage 2; its stage 1 is :meth:`stage1`)."""
+        return self.critic_runs(critic_seed) / registry.check_critic(critic)
+
+    def stage1(self, critic_seed: int = 0) -> Path:
+        return self.critic_runs(critic_seed) / "stage1"
+
+    def loss_critic(self, critic: str, critic_seed: int = 0) -> Path:
+        return self.critic_runs(critic_seed) / "loss_critics" / registry.check_critic(critic)
+
+    @property
+    def evaluator(self) -> Path:
+        return self.runs / "evaluator"
+
+    @property
+    def speech_cache(self) -> Path:
+        return self.runs / "speech_cache"
+
+    @property
+    def talkers(self) -> Path:
+        return self.runs / "talkers"
+
+    def run(self, exp: TalkerExperiment) -> Path:
+        """The training run folder of ``exp``."""
+        self._check(exp)
+        return self.talkers / exp.name
+
+    def predictions(self, exp: TalkerExperiment) -> Path:
+        """``exp``'s predictions of its evaluation split (``p3d predict`` layout, ``<clip>_condition_<id>.npy``)."""
+        return self.run(exp) / f"pred_{exp.eval_name}"
+
+    def evaluation(self, exp: TalkerExperiment) -> Path:
+        return self.run(exp) / f"eval_{exp.eval_name}"
+
+    def data_reference(self, corpus: str, split: str) -> Path:
+        return self.talkers / "_data" / f"{corpus}_{split}"
+
+    def training_runs(self) -> list[Path]:
+        """Every finished or started training run of the preset that records a configuration: the critic
+        pipelines (stage 1, critics, loss critics), the evaluator and the talkers (the rows of the
+        convergence table)."""
+        pipelines = [self.runs, *sorted(self.runs.glob("critic_seed*"))] if self.runs.is_dir() else []
+        found = []
+        for root in pipelines:
+            found += [root / n for n in ("stage1", *registry.CRITICS)]
+            found += sorted((root / "loss_critics").glob("*"))
+        found.append(self.evaluator)
+        found += sorted(p for p in self.talkers.glob("*") if not p.name.startswith("_")) if self.talkers.is_dir() else []
+        return [p for p in found if (p / "config.json").is_file()]
+
+    def _check(self, exp: TalkerExperiment) -> None:
+        if exp.preset != self.preset:
+            raise InputError(f"{exp.name}: preset {exp.preset!r} is not this layout's {self.preset!r}")
+
+
+def layout(dirs: Any, preset: str) -> RunLayout:
+    """:meth:`RunLayout.of`."""
+    return RunLayout.of(dirs, preset)
+
+
+def prediction_dirs(dirs: Any, results: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Path]:
+    """``{label: predictions folder}`` of labelled results (each a run result with an ``experiment``)."""
+    out = {}
+    for label, r in results.items():
+        if r is None:
+            raise InputError(f"{label}: no result (the run is not in the grid)")
+        exp = TalkerExperiment.from_dict(r["experiment"])
+        out[label] = layout(dirs, exp.preset).predictions(exp)
+    return out
+
+
+# -- the functions of before the layout ---------------------------------------------------------------------
+def data_root(dirs: Any, preset: str) -> Path:
+    """The folder holding the preset's corpora (``data/<preset>``)."""
+    return layout(dirs, preset).data
+
+
+def runs_root(dirs: Any, preset: str) -> Path:
+    """The preset's run folder (``runs/<preset>``)."""
+    return layout(dirs, preset).runs
+
+
+def run_dir(exp: TalkerExperiment, dirs: Any) -> Path:
+    return layout(dirs, exp.preset).run(exp)
+
+
+def corpus_dir(name: str, preset: str, dirs: Any) -> Path:
+    return layout(dirs, preset).corpus(name)

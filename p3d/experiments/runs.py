@@ -1,0 +1,363 @@
+"""Training and evaluating one experiment: the critic pipelines, the loss weight, the talker run, its
+predictions and evaluation (each reused when finished). Every path comes from :mod:`p3d.experiments.layout`;
+nothing here trains a dependency the planner (:mod:`p3d.experiments.plan`) has not ordered before, except when
+called directly (a notebook running one experiment), where the missing dependencies are trained in order."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from p3d.errors import InputError
+from p3d.experiments.layout import layout
+from p3d.experiments.records import RunResult
+from p3d.experiments.spec import CRITIC_CORPUS, LOSS_CRITIC_CORPUS, TALKER_CORPORA, TalkerExperiment
+from p3d.experiments.summary import summarise
+
+log = logging.getLogger(__name__)
+
+
+def prepare_corpora(preset: str, dirs: Any, names: Sequence[str] = (CRITIC_CORPUS, *TALKER_CORPORA), *,
+                    seed: int = 0, workers: int = 1, progress: bool = False) -> dict[str, Path]:
+    """Build (or find complete) the synthetic corpora under ``data/<preset>``; name -> folder."""
+    from p3d.synth import corpus as synth
+
+    root = layout(dirs, preset).data
+    return {name: Path(synth.build(name, preset, root, seed=seed, workers=workers, progress=progress))
+            for name in names}
+
+
+# -- critics ------------------------------------------------------------------------------------------
+def _seed_option(critic_seed: int) -> int | None:
+    """The ``seed`` option of critic pipeline ``critic_seed``: None (the recipe's) for pipeline 0, so its runs
+    keep their recorded requests; pipeline c >= 1 trains every stage with seed 1000 c."""
+    return None if critic_seed == 0 else 1000 * int(critic_seed)
+
+
+def base_critic(critic: str, preset: str, data: str | os.PathLike[str], runs: str | os.PathLike[str],
+                progress: bool = False, *, critic_seed: int = 0, **options: Any) -> Path:
+    """Issue 4's critic on ``synth-lrs3`` (identity half 1): ``runs/<critic>/final.pt`` (reused when finished).
+    ``runs`` is the pipeline's folder (:meth:`RunLayout.critic_runs`); ``options``: :func:`p3d.train.api.fit`'s
+    (stopping rule, ``steps``), at the model preset of ``preset``."""
+    from p3d import registry
+    from p3d.train import api
+
+    return api.train_critic(critic, registry.model_preset(preset), Path(data) / CRITIC_CORPUS, runs,
+                            seed=_seed_option(critic_seed), progress=progress, **options)
+
+
+def loss_critic(critic: str, preset: str, data: str | os.PathLike[str], runs: str | os.PathLike[str], *,
+                progress: bool = False, critic_seed: int = 0, **options: Any) -> Path:
+    """The critic used as a loss: :func:`base_critic` fine-tuned on the ``synth-voca`` train split (the paper
+    fine-tunes on VOCASET train; ``finetune`` recipe of the preset) into ``runs/loss_critics/<critic>``.
+
+    Args:
+        critic: ``ours`` | ``syncnet3d`` | ``no2d``.
+        data: the folder holding the corpora (``data/<preset>``).
+        runs: the critic pipeline's run folder (``runs/<preset>`` for pipeline 0).
+    """
+    from p3d import registry
+    from p3d.train import api
+
+    if critic not in api.CRITICS:
+        raise InputError(f"critic: expected one of {', '.join(api.CRITICS)} for a loss critic, got {critic!r}")
+    base = base_critic(critic, preset, data, runs, progress=progress, critic_seed=critic_seed, **options)
+    finetune = {k: v for k, v in options.items() if k in api.STOP_OPTIONS}  # the cap is the recipe's
+    return api.fit("finetune", registry.model_preset(preset), Path(data) / LOSS_CRITIC_CORPUS,
+                   Path(runs) / "loss_critics" / critic, init=base, seed=_seed_option(critic_seed),
+                   progress=progress, **finetune)
+
+
+def evaluator(preset: str, data: str | os.PathLike[str], runs: str | os.PathLike[str], progress: bool = False,
+              **options: Any) -> Path:
+    """The independent PLRS evaluator (``runs/evaluator/final.pt``; synth-lrs3 identity half 2)."""
+    from p3d import registry
+    from p3d.train import api
+
+    return api.train_evaluator(registry.model_preset(preset), Path(data) / CRITIC_CORPUS, runs, progress=progress,
+                               **options)
+
+
+def critic_options(exp: TalkerExperiment) -> dict[str, Any]:
+    """The critic trainings' options of ``exp``'s pipeline: its stopping rule and ``critic_steps`` (not its talker
+    step cap). Empty at the ``smoke``/``cpu`` presets (the recipes' fixed steps)."""
+    opts = dict(exp.stop_options)
+    if exp.critic_steps is not None:
+        opts["steps"] = exp.critic_steps
+    return opts
+
+
+# -- the loss weight ----------------------------------------------------------------------------------
+def _metrics(run: Path) -> Any:
+    import pandas as pd
+
+    path = Path(run) / "metrics.csv"
+    if not path.exists():
+        raise InputError(f"{path}: no training log (train the run first)")
+    df = pd.read_csv(path)
+    if df.empty:
+        raise InputError(f"{path}: empty training log")
+    return df
+
+
+def loss_scale(run: str | os.PathLike[str]) -> float:
+    """``L_model``: the median ``model_loss`` over the second half of a talker run's logged steps (its last
+    stage, ``RUN_DIR/metrics.csv``), the scale a relative weight kappa multiplies."""
+    df = _metrics(Path(run))
+    col = "model_loss" if "model_loss" in df else "loss"
+    late = df[df["step"] > df["step"].max() / 2][col].to_numpy(dtype=np.float64)
+    late = late[np.isfinite(late)]
+    if late.size == 0 or not np.median(late) > 0:
+        raise InputError(f"{run}/metrics.csv: no positive {col} in the second half of training")
+    return float(np.median(late))
+
+
+def loss_ratio(run: str | os.PathLike[str]) -> float | None:
+    """Median of ``W * L_percp / L_model`` over the second half of a critic run (None without a critic)."""
+    df = _metrics(Path(run))
+    if "percp_weighted" not in df:
+        return None
+    late = df[df["step"] > df["step"].max() / 2]
+    ratio = (late["percp_weighted"] / late["model_loss"]).to_numpy(dtype=np.float64)
+    ratio = ratio[np.isfinite(ratio)]
+    return float(np.median(ratio)) if ratio.size else None
+
+
+def resolve_weight(exp: TalkerExperiment, dirs: Any) -> float | None:
+    """The absolute perceptual-loss weight W of ``exp`` (None without a critic). A relative weight needs the
+    baseline run finished (:func:`train_run` of ``exp.baseline``)."""
+    if exp.critic == "none":
+        return None
+    if exp.relative_weight is None:
+        return exp.weight_or_default
+    base = layout(dirs, exp.preset).run(exp.baseline)
+    if not (base / "final.pt").exists():
+        raise InputError(f"{exp.name}: relative weight {exp.relative_weight:g} needs the finished baseline run "
+                         f"{base} (run {exp.baseline.name} first)")
+    return float(exp.relative_weight) * loss_scale(base)
+
+
+# -- training -----------------------------------------------------------------------------------------
+def _request(exp: TalkerExperiment, dirs: Any, critic_ckpt: Path | None, weight: float | None) -> dict[str, Any]:
+    lay = layout(dirs, exp.preset)
+    request = {"kind": "talker", "model": exp.model, "critic": exp.critic, "preset": exp.preset, "seed": exp.seed,
+               "steps": exp.steps, "train": [str(lay.corpus(c).resolve()) for c in exp.train],
+               "critic_checkpoint": None if critic_ckpt is None else str(Path(critic_ckpt).resolve()),
+               "loss_weight": weight, "relative_weight": exp.relative_weight}
+    if exp.model_preset != exp.preset:
+        request["model_preset"] = exp.model_preset
+    request.update(exp.stop_options)  # absent at a fixed step count: the requests of earlier runs are unchanged
+    return request
+
+
+def train_run(exp: TalkerExperiment, dirs: Any, *, progress: bool = False, force: bool = False) -> dict[str, Any]:
+    """Train ``exp`` into its run folder (reuse a finished run of the same request, resume an unfinished one,
+    refuse a folder holding another request unless ``force``); returns
+    ``{"run_dir", "loss_weight", "train_s", "reused"}`` (``train_s``: the seconds recorded when it trained).
+    Its loss critic and, for a relative weight, its baseline run are trained first when missing."""
+    from p3d.atomic import write_json
+    from p3d.train.api import claim_run_dir
+    from p3d.train.talker import build, train_talker
+
+    lay = layout(dirs, exp.preset)
+    out = lay.run(exp)
+    if exp.critic != "none" and exp.relative_weight is not None and not (lay.run(exp.baseline) / "final.pt").exists():
+        train_run(exp.baseline, dirs, progress=progress)
+    critic_ckpt = loss_critic(exp.critic, exp.preset, lay.data, lay.critic_runs(exp.critic_seed), progress=progress,
+                              critic_seed=exp.critic_seed, **critic_options(exp)) if exp.critic != "none" else None
+    weight = resolve_weight(exp, dirs)
+    request = _request(exp, dirs, critic_ckpt, weight)
+    final, timing_path = out / "final.pt", out / "timing.json"
+    if claim_run_dir(out, request, force=force):
+        recorded = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+        log.info("%s: reusing the finished run", exp.name)
+        return {"run_dir": out, "loss_weight": weight, "train_s": recorded.get("train_s"), "reused": True}
+    shared = share_earlier_stages(exp, dirs)
+    start = time.perf_counter()
+    job = build(exp.model, exp.model_preset, [lay.corpus(c) for c in exp.train], critic=exp.critic,
+                critic_checkpoint=critic_ckpt, loss_weight=weight, seed=exp.seed, steps=exp.steps,
+                speech_cache_dir=lay.speech_cache, progress=progress, **exp.stop_options)
+    result = train_talker(job, out, progress=progress)
+    seconds = time.perf_counter() - start
+    if not final.exists():
+        raise InputError(f"{out}: training stopped at step {result['step']} of {job.cfg.steps} without final.pt")
+    write_json(timing_path, {"train_s": round(seconds, 2), "steps": int(result["step"]), "max_steps": job.cfg.steps,
+                             "pid": os.getpid(), "stages_from_baseline": shared})
+    log.info("%s: trained in %.0f s", exp.name, seconds)
+    return {"run_dir": out, "loss_weight": weight, "train_s": round(seconds, 2), "reused": False}
+
+
+def share_earlier_stages(exp: TalkerExperiment, dirs: Any) -> list[str]:
+    """Copy the finished earlier training stages (CodeTalker's VQ-VAE motion prior) of ``exp``'s baseline run into
+    ``exp``'s run folder, so that only the last stage trains with the perceptual loss; returns the stages copied.
+
+    Those stages never see the loss (:func:`p3d.train.talker.run_earlier_stages`) and start from the same seed,
+    data and recipe, so the copy is what the run would compute itself (CodeTalker's protocol: one motion prior,
+    then the speech stage). The trainer resumes the copied stage at its last step, i.e. does nothing there."""
+    if exp.critic == "none":
+        return []
+    lay = layout(dirs, exp.preset)
+    base, out = lay.run(exp.baseline), lay.run(exp)
+    if not (base / "final.pt").exists() or not (base / "config.json").exists():
+        return []
+    stages = json.loads((base / "config.json").read_text()).get("stages", ["main"])
+    shared = []
+    for stage in stages[:-1]:
+        src, dst = base / stage, out / stage
+        if dst.exists() or not (src / "config.json").exists() or not any((src / "checkpoints").glob("*")):
+            continue
+        shutil.copytree(src, dst)
+        shared.append(stage)
+        log.info("%s: stage %s copied from the baseline run %s", exp.name, stage, base.name)
+    return shared
+
+
+# -- evaluation ---------------------------------------------------------------------------------------
+def _stamp(path: Path) -> list[Any]:
+    st = Path(path).stat()
+    return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+
+
+def _eval_config(corpus: Path, pred: Path, plrs: Path, out: Path, n_resamples: int) -> Any:
+    from p3d.corpus import Corpus
+    from p3d.evaluate import EvalConfig
+
+    c = Corpus.open(corpus)
+    return EvalConfig(pred=pred, gt=corpus, audio=corpus, templates=corpus / "templates.pkl", fps=c.model_fps,
+                      gt_fps=c.fps, metrics=("lve", "fdd", "mtm", "slcc", "plrs"), topology=str(corpus / "topology.npz"),
+                      out=out, plrs_checkpoint=plrs, bootstrap_resamples=n_resamples)
+
+
+def _levels(corpus: Path, split: str) -> dict[str, Any]:
+    from p3d.corpus import Corpus
+
+    return {c.stem: c.level for c in Corpus.open(corpus).select(split)}
+
+
+def data_reference(corpus: str, split: str, preset: str, dirs: Any, *, n_resamples: int = 1000,
+                   progress: bool = False) -> dict[str, Any]:
+    """The data's own PLRS and SLCC (Table 2/4's first row): the ground truth of ``corpus``/``split`` at the
+    model frame rate, evaluated as if it were a prediction. Cached in ``talkers/_data/<corpus>_<split>/``.
+
+    Returns ``{"summary": {metric: {...}}, "per_clip": DataFrame, "eval_dir": Path}``.
+    """
+    import pandas as pd
+
+    from p3d.atomic import save_npy, write_json
+    from p3d.corpus import Corpus
+    from p3d.evaluate import evaluate, write_report
+
+    lay = layout(dirs, preset)
+    root = lay.corpus(corpus)
+    plrs = evaluator(preset, lay.data, lay.runs)
+    out = lay.data_reference(corpus, split)
+    key = {"corpus": str(root.resolve()), "split": split, "evaluator": _stamp(plrs), "n_resamples": n_resamples}
+    done = out / "table_summary.json"
+    if done.exists() and json.loads(done.read_text()).get("key") == key:
+        return {"summary": json.loads(done.read_text())["summary"], "per_clip": pd.read_csv(out / "eval" / "per_clip.csv"),
+                "eval_dir": out / "eval"}
+    c = Corpus.open(root)
+    gt = out / "gt"
+    gt.mkdir(parents=True, exist_ok=True)
+    for clip in c.select(split):
+        path = gt / f"{clip.stem}.npy"
+        if not path.exists():
+            save_npy(path, c.vertices(clip).astype(np.float32))
+    report = evaluate(_eval_config(root, gt, plrs, out / "eval", n_resamples), progress=progress)
+    write_report(report, out / "eval")
+    per_clip = report.per_clip
+    summary = summarise(per_clip, None, _levels(root, split), n_resamples=n_resamples)
+    write_json(done, {"key": key, "summary": summary})
+    return {"summary": summary, "per_clip": per_clip, "eval_dir": out / "eval"}
+
+
+def evaluate_run(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000, progress: bool = False
+                 ) -> dict[str, Any]:
+    """Predict ``exp``'s evaluation split with its finished run and evaluate it (cached by the checkpoint,
+    evaluator and resamples). Returns ``{"summary", "per_clip", "eval_dir", "predict_s", "evaluate_s"}``."""
+    import pandas as pd
+
+    from p3d.atomic import write_json
+    from p3d.evaluate import evaluate, write_report
+    from p3d.predict import predict_split
+
+    lay = layout(dirs, exp.preset)
+    out = lay.run(exp)
+    final = out / "final.pt"
+    if not final.exists():
+        raise InputError(f"{out}: no final.pt (train {exp.name} first)")
+    root = lay.corpus(exp.test_corpus)
+    plrs = evaluator(exp.preset, lay.data, lay.runs)
+    data = data_reference(exp.test_corpus, exp.split, exp.preset, dirs, n_resamples=n_resamples)
+    pred, ev = lay.predictions(exp), lay.evaluation(exp)
+    levels = {k: (None if v is None else str(v)) for k, v in _levels(root, exp.split).items()}
+    key = {"final": _stamp(final), "corpus": str(root.resolve()), "split": exp.split, "evaluator": _stamp(plrs),
+           "n_resamples": n_resamples}
+    done = ev / "table_summary.json"
+    if done.exists():
+        cached = json.loads(done.read_text())
+        if cached.get("key") == key:
+            return {"summary": cached["summary"], "per_clip": pd.read_csv(ev / "per_clip.csv"), "eval_dir": ev,
+                    "predict_s": cached.get("predict_s"), "evaluate_s": cached.get("evaluate_s"), "data": data,
+                    "levels": levels}
+    if pred.exists():  # predictions of an older checkpoint must not be mixed in
+        stamp = pred / "checkpoint.json"
+        if not stamp.exists() or json.loads(stamp.read_text()) != key["final"]:
+            shutil.rmtree(pred)
+    start = time.perf_counter()
+    predict_split(out, pred, split=exp.split, data=[root], progress=progress)
+    write_json(pred / "checkpoint.json", key["final"])
+    predict_s = time.perf_counter() - start
+    start = time.perf_counter()
+    report = evaluate(_eval_config(root, pred, plrs, ev, n_resamples), progress=progress)
+    write_report(report, ev)
+    summary = summarise(report.per_clip, data["per_clip"], levels, n_resamples=n_resamples)
+    evaluate_s = time.perf_counter() - start
+    write_json(done, {"key": key, "summary": summary, "predict_s": round(predict_s, 2),
+                      "evaluate_s": round(evaluate_s, 2)})
+    return {"summary": summary, "per_clip": report.per_clip, "eval_dir": ev, "predict_s": round(predict_s, 2),
+            "evaluate_s": round(evaluate_s, 2), "data": data, "levels": levels}
+
+
+def run_experiment(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000, progress: bool = False
+                   ) -> RunResult:
+    """Train (or reuse) ``exp``, predict its evaluation split, evaluate. Returns a :class:`RunResult` (a
+    read-only mapping): ``experiment``, ``name``, ``seed``, ``run_dir``, ``eval_dir``, ``pred_dir``,
+    ``loss_weight``, ``loss_ratio`` (median weighted perceptual / model loss in the second half of training),
+    ``summary`` (metric -> value and 95% CI over clips; see :func:`summarise`), ``per_clip`` (DataFrame, one
+    row per prediction), ``data`` (the data's own :func:`data_reference`), ``levels`` and ``timing``
+    (seconds: ``train_s`` as recorded when it trained, ``predict_s``, ``evaluate_s``, ``reused``)."""
+    trained = train_run(exp, dirs, progress=progress)
+    ev = evaluate_run(exp, dirs, n_resamples=n_resamples, progress=progress)
+    return RunResult(
+        experiment=dataclasses.asdict(exp), name=exp.name, seed=exp.seed, run_dir=str(trained["run_dir"]),
+        eval_dir=str(ev["eval_dir"]), pred_dir=str(layout(dirs, exp.preset).predictions(exp)),
+        loss_weight=trained["loss_weight"],
+        loss_ratio=loss_ratio(trained["run_dir"]) if exp.critic != "none" else None,
+        summary=ev["summary"], per_clip=ev["per_clip"], data=ev["data"], levels=ev["levels"],
+        timing={"train_s": trained["train_s"], "reused": trained["reused"], "predict_s": ev["predict_s"],
+                "evaluate_s": ev["evaluate_s"]})
+
+
+def clip_mtm(result: Any, dirs: Any, index: int = 0) -> tuple[str, Any]:
+    """(prediction file name, :class:`p3d.metrics.MTMResult`) of the ``index``-th evaluated prediction of a
+    result, for the Fig. S4-style matching plot."""
+    from p3d import metrics
+    from p3d.corpus import Corpus
+
+    exp = TalkerExperiment.from_dict(result["experiment"])
+    lay = layout(dirs, exp.preset)
+    row = result["per_clip"].iloc[index]
+    corpus = Corpus.open(lay.corpus(exp.test_corpus))
+    gt = corpus.vertices(str(row["gt"]).removesuffix(".npy"))
+    pred = np.load(lay.predictions(exp) / row["pred"], allow_pickle=False)
+    upper, lower = corpus.topology.mtm_vertices()
+    return str(row["pred"]), metrics.mtm(gt, pred, upper=upper, lower=lower)

@@ -1,0 +1,373 @@
+"""What an experiment is: one talking-head training request (:class:`TalkerExperiment`) and, per preset, the
+settings of the whole grid (:class:`ExperimentSpec`: models, arms, seeds per table, critic pipelines,
+stopping rule, loss-weight rule), and the experiment lists of the paper's tables built from them."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from p3d import registry
+from p3d.errors import InputError
+
+CONFIG1: tuple[str, ...] = ("synth-voca",)
+CONFIG2: tuple[str, ...] = ("synth-voca", "synth-mead")
+#: Where the critics and the PLRS evaluator train (issue 4's corpus).
+CRITIC_CORPUS = "synth-lrs3"
+#: Where the loss critics are fine-tuned (paper C.2: VOCASET train).
+LOSS_CRITIC_CORPUS = "synth-voca"
+TALKER_CORPORA: tuple[str, ...] = ("synth-voca", "synth-mead")
+MODELS: tuple[str, ...] = registry.MODELS
+CRITICS: tuple[str, ...] = registry.TALKER_CRITICS
+PRESETS: tuple[str, ...] = registry.PRESETS
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+MODEL_LABELS = registry.MODEL_LABELS
+CRITIC_LABELS = registry.TALKER_CRITIC_LABELS
+#: Candidate relative weights kappa for :func:`p3d.experiments.tables.select_kappa` (W = kappa * L_model; about
+#: 3 kappa is the ratio of the weighted perceptual loss to the model loss, the InfoNCE of batches of 80 being ~3 nats).
+KAPPA_CANDIDATES: tuple[float, ...] = (0.01, 0.1, 1.0)
+#: Largest relative increase of val LVE over the baseline's that ``select_kappa`` accepts.
+LVE_TOLERANCE = 0.05
+#: The stopping-rule fields of a :class:`TalkerExperiment` (:mod:`p3d.train.convergence`).
+STOP_FIELDS: tuple[str, ...] = ("stop", "eval_every", "patience", "min_rel_improvement", "smooth")
+
+
+@dataclasses.dataclass(frozen=True)
+class TalkerExperiment:
+    """One talking-head training request and the split it is evaluated on.
+
+    Args:
+        model: ``faceformer`` | ``codetalker`` | ``selftalk`` (:data:`p3d.registry.MODELS`).
+        critic: the perceptual loss' critic: ``none`` (baseline) | ``ours`` | ``syncnet3d`` | ``no2d``.
+        train: training corpora (Config 1: ``("synth-voca",)``; Config 2: ``("synth-voca", "synth-mead")``).
+        preset: :data:`p3d.registry.PRESETS`.
+        seed: the talker's training seed.
+        loss_weight: absolute weight W of the perceptual loss.
+        relative_weight: kappa: W = kappa * ``loss_scale`` of the baseline run. With neither weight,
+            a critic run uses the paper's 1e-7.
+        steps: the last training stage's steps (default: the preset's recipe); the cap with ``stop="plateau"``.
+        test: the corpus evaluated (default ``synth-mead`` when trained on it, else ``synth-voca``).
+        split: its split (``test``; ``val`` for choosing the weight).
+        critic_seed: which independent critic pipeline (stage 1 + critic + fine-tuning) the loss uses; 0 is
+            the preset's default pipeline.
+        stop, eval_every, patience, min_rel_improvement, smooth: the stopping rule of every training of this
+            run (the talker and, for critic pipelines, the critics): None takes the preset's rule
+            (:attr:`p3d.registry.Preset.stop`) and :mod:`p3d.train.convergence`'s defaults.
+        critic_steps: the step count (the cap with ``stop="plateau"``) of the critic pipeline's own critic
+            training (None: the recipe's); not part of the run's name (the pipeline's folder records it).
+    """
+
+    model: str
+    critic: str = "none"
+    train: tuple[str, ...] = CONFIG1
+    preset: str = "smoke"
+    seed: int = 0
+    loss_weight: float | None = None
+    relative_weight: float | None = None
+    steps: int | None = None
+    test: str | None = None
+    split: str = "test"
+    critic_seed: int = 0
+    stop: str | None = None
+    eval_every: int | None = None
+    patience: int | None = None
+    min_rel_improvement: float | None = None
+    smooth: int | None = None
+    critic_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.train, str):
+            object.__setattr__(self, "train", (self.train,))
+        object.__setattr__(self, "train", tuple(self.train))
+        if self.model not in MODELS:
+            raise InputError(f"model: unknown talking-head model {self.model!r} (choose from {', '.join(MODELS)})")
+        if self.critic not in CRITICS:
+            raise InputError(f"critic: unknown critic {self.critic!r} (choose from {', '.join(CRITICS)})")
+        if self.preset not in PRESETS:
+            raise InputError(f"preset: unknown preset {self.preset!r} (choose from {', '.join(PRESETS)})")
+        if not self.train or len(set(self.train)) != len(self.train):
+            raise InputError(f"train: expected distinct corpus names, got {self.train!r}")
+        bad = [c for c in self.train if c not in TALKER_CORPORA]
+        if bad:
+            raise InputError(f"train: unknown talking-head corpus {bad[0]!r} (choose from {', '.join(TALKER_CORPORA)})")
+        if self.test is not None and self.test not in TALKER_CORPORA:
+            raise InputError(f"test: unknown corpus {self.test!r} (choose from {', '.join(TALKER_CORPORA)})")
+        if self.split not in SPLITS:
+            raise InputError(f"split: unknown split {self.split!r} (choose from {', '.join(SPLITS)})")
+        for name in ("loss_weight", "relative_weight"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise InputError(f"{name}: expected a finite weight >= 0, got {value!r}")
+        if self.loss_weight is not None and self.relative_weight is not None:
+            raise InputError("loss_weight and relative_weight: give one, not both")
+        if self.critic == "none" and (self.loss_weight is not None or self.relative_weight is not None):
+            raise InputError("loss_weight / relative_weight: a run without critic has no perceptual loss")
+        if self.steps is not None and self.steps < 1:
+            raise InputError(f"steps: expected a positive step count, got {self.steps}")
+        for name in ("seed", "critic_seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InputError(f"{name}: expected a non-negative integer, got {value!r}")
+        if self.critic_steps is not None and self.critic_steps < 1:
+            raise InputError(f"critic_steps: expected a positive step count, got {self.critic_steps}")
+        if self.critic == "none" and self.critic_seed != 0:
+            raise InputError("critic_seed: a run without critic uses no critic pipeline")
+        from p3d.train.convergence import stop_settings
+
+        stop_settings(self.stop_rule, self.eval_every, self.patience, self.min_rel_improvement, self.smooth)
+
+    @property
+    def stop_rule(self) -> str:
+        """``steps`` or ``plateau``: the given ``stop``, else the preset's rule."""
+        return self.stop or registry.preset(self.preset).stop
+
+    @property
+    def stop_options(self) -> dict[str, Any]:
+        """The stopping-rule options to pass to the trainers (None where not set; ``stop`` resolved).
+        Empty for a fixed step count without options, so runs of the ``smoke``/``cpu`` presets keep their
+        requests."""
+        opts = {k: getattr(self, k) for k in STOP_FIELDS[1:] if getattr(self, k) is not None}
+        if self.stop_rule != "steps":
+            opts["stop"] = self.stop_rule
+        return opts
+
+    @property
+    def model_preset(self) -> str:
+        """The model/recipe preset the trainings use (:func:`p3d.registry.model_preset`)."""
+        return registry.model_preset(self.preset)
+
+    @property
+    def test_corpus(self) -> str:
+        if self.test is not None:
+            return self.test
+        return "synth-mead" if "synth-mead" in self.train else "synth-voca"
+
+    @property
+    def name(self) -> str:
+        """The training run's folder name (stable: the same request gives the same name; not the test split)."""
+        parts = [self.model, self.critic, "+".join(c.removeprefix("synth-") for c in self.train)]
+        if self.critic != "none":
+            parts.append(f"k{self.relative_weight:g}" if self.relative_weight is not None
+                         else f"w{self.weight_or_default:g}")
+            if self.critic_seed:
+                parts.append(f"c{self.critic_seed}")
+        if self.steps is not None:
+            parts.append(f"steps{self.steps}")
+        if self.stop_rule != "steps":
+            parts.append(self.stop_rule)
+        parts.append(f"seed{self.seed}")
+        return "_".join(parts)
+
+    @property
+    def eval_name(self) -> str:
+        return f"{self.test_corpus}_{self.split}"
+
+    @property
+    def arm(self) -> tuple[Any, ...]:
+        """Everything but the seeds: the runs of one arm of a table differ only in ``seed`` / ``critic_seed``."""
+        d = dataclasses.asdict(self)
+        for k in ("seed", "critic_seed", "critic_steps"):
+            d.pop(k)
+        return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in d.items()))
+
+    @property
+    def weight_or_default(self) -> float:
+        from p3d.losses.perceptual_loss import DEFAULT_WEIGHT
+
+        return DEFAULT_WEIGHT if self.loss_weight is None else float(self.loss_weight)
+
+    @property
+    def baseline(self) -> TalkerExperiment:
+        """The same training without the perceptual loss (its loss scale sets a relative weight)."""
+        return dataclasses.replace(self, critic="none", loss_weight=None, relative_weight=None, critic_seed=0,
+                                   critic_steps=None)
+
+    def with_(self, **changes: Any) -> TalkerExperiment:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TalkerExperiment:
+        """Rebuild from ``dataclasses.asdict`` (a result's ``experiment``; ``train`` may be a list)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: (tuple(v) if k == "train" else v) for k, v in d.items() if k in fields})
+
+
+# -- the grid of a preset ------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ExperimentSpec:
+    """The settings of a preset's whole grid (notebooks 06 and 07).
+
+    Seeds: Table 2's arms (each model without / with critic ``ours``) run ``table2_seeds`` talker seeds
+    0..n-1; Table 3's ablation critics and Table 4's arms ``table3_seeds`` / ``table4_seeds``. Talker seed
+    ``s`` with a critic uses critic pipeline ``s % critic_pipelines`` (stage 1 + critic + fine-tuning with
+    their own seed; pipeline 0 is the default one), so the seed-level variation includes the critic's.
+
+    The loss weight: ``weight_rule="kappa"`` chooses the relative weight kappa on the val split
+    (``select_kappa``); ``"fixed"`` sets one absolute weight for every run in advance (:meth:`fixed_weight`):
+    ``carried_loss_weight`` of the training corpus' motion scale when ``vocaset_motion_rms`` (VOCASET's
+    per-coordinate motion RMS in metres, :mod:`p3d.losses.weight`) is given, else the paper's 1e-7.
+
+    ``talker_steps`` / ``critic_steps``: the step counts (None: the recipes'); with ``stop="plateau"`` the
+    caps. ``stop``: None takes the preset's rule.
+    """
+
+    preset: str
+    models: tuple[str, ...] = MODELS
+    ablation_models: tuple[str, ...] | None = None
+    table2_seeds: int = 1
+    table3_seeds: int = 1
+    table4_seeds: int = 1
+    critic_pipelines: int = 1
+    weight_rule: str = "kappa"
+    vocaset_motion_rms: float | None = None
+    talker_steps: int | None = None
+    critic_steps: int | None = None
+    stop: str | None = None
+    eval_every: int | None = None
+    patience: int | None = None
+    min_rel_improvement: float | None = None
+    smooth: int | None = None
+    n_resamples: int = 1000
+
+    def __post_init__(self) -> None:
+        registry.preset(self.preset)
+        for name in ("table2_seeds", "table3_seeds", "table4_seeds", "critic_pipelines", "n_resamples"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"{name}: expected a positive count, got {getattr(self, name)!r}")
+        if self.weight_rule not in ("kappa", "fixed"):
+            raise InputError(f"weight_rule: expected 'kappa' or 'fixed', got {self.weight_rule!r}")
+        if self.vocaset_motion_rms is not None and not (math.isfinite(self.vocaset_motion_rms)
+                                                          and self.vocaset_motion_rms > 0):
+            raise InputError(f"vocaset_motion_rms: expected a positive length in metres, got {self.vocaset_motion_rms!r}")
+        for m in (*self.models, *(self.ablation_models or ())):
+            registry.check_model(m)
+
+    @property
+    def stop_options(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in STOP_FIELDS if getattr(self, k) is not None}
+
+    def experiment(self, model: str, critic: str = "none", train: Sequence[str] = CONFIG1, seed: int = 0, *,
+                   weight: float | Mapping[str, float] | None = None, **kw: Any) -> TalkerExperiment:
+        """One run of the grid: the spec's steps and stopping rule; ``weight`` is kappa (``weight_rule
+        "kappa"``) or the absolute W (``"fixed"``), one for all models or ``{model: value}``."""
+        extra: dict[str, Any] = {}
+        if critic != "none":
+            value = None if weight is None else _value_of(weight, model)
+            extra["relative_weight" if self.weight_rule == "kappa" else "loss_weight"] = value
+            extra["critic_seed"] = seed % self.critic_pipelines
+            extra["critic_steps"] = self.critic_steps
+        return TalkerExperiment(model, critic, tuple(train), self.preset, seed, steps=self.talker_steps,
+                                **self.stop_options, **extra, **kw)
+
+    def fixed_weight(self, corpus: Any | None = None) -> float:
+        """The absolute weight of ``weight_rule="fixed"``: ``carried_loss_weight`` of ``corpus``' train-split
+        motion scale (a :class:`p3d.corpus.Corpus`) with :attr:`vocaset_motion_rms`, or the paper's 1e-7
+        when that is None (the open point of :mod:`p3d.losses.weight`: no published VOCASET scale)."""
+        from p3d.losses.weight import PAPER_WEIGHT, carried_loss_weight, split_motion_rms
+
+        if self.vocaset_motion_rms is None:
+            return PAPER_WEIGHT
+        if corpus is None:
+            raise InputError("fixed_weight: vocaset_motion_rms is set; give the training corpus to measure its scale")
+        return carried_loss_weight(split_motion_rms(corpus, "train"), vocaset_motion_rms=self.vocaset_motion_rms)
+
+    def config1(self, weight: float | Mapping[str, float] | None) -> list[TalkerExperiment]:
+        """Tables 2, 3 and S7 (train and test ``synth-voca``): every model without and with critic ``ours``
+        (``table2_seeds`` seeds), and for the ablation models critics ``syncnet3d`` and ``no2d``
+        (``table3_seeds`` seeds)."""
+        ablation = self.models if self.ablation_models is None else self.ablation_models
+        out = [self.experiment(m, c, CONFIG1, s, weight=weight) for m in self.models
+               for s in range(self.table2_seeds) for c in ("none", "ours")]
+        out += [self.experiment(m, c, CONFIG1, s, weight=weight) for m in ablation
+                for s in range(self.table3_seeds) for c in ("syncnet3d", "no2d")]
+        return out
+
+    def config2(self, weight: float | Mapping[str, float] | None) -> list[TalkerExperiment]:
+        """Table 4 (test ``synth-mead``): per model and seed, synth-voca only (Table 2's run evaluated on
+        synth-mead), synth-voca + synth-mead, and the latter with critic ``ours``."""
+        out = []
+        for m in self.models:
+            for s in range(self.table4_seeds):
+                out += [self.experiment(m, "none", CONFIG1, s, test="synth-mead"),
+                        self.experiment(m, "none", CONFIG2, s),
+                        self.experiment(m, "ours", CONFIG2, s, weight=weight)]
+        return out
+
+    def selection(self, model: str = "faceformer", candidates: Sequence[float] = KAPPA_CANDIDATES, seed: int = 0
+                  ) -> list[TalkerExperiment]:
+        """The runs behind ``select_kappa`` on ``synth-voca`` **val**: the baseline, then critic ``ours`` at
+        each kappa (only with ``weight_rule="kappa"``)."""
+        if self.weight_rule != "kappa":
+            raise InputError(f"selection: preset {self.preset!r} fixes the weight in advance (weight_rule 'fixed')")
+        base = self.experiment(model, "none", CONFIG1, seed, split="val")
+        return [base, *(self.experiment(model, "ours", CONFIG1, seed, weight=float(k), split="val")
+                        for k in candidates)]
+
+
+def _value_of(value: float | Mapping[str, float], model: str) -> float:
+    if isinstance(value, Mapping):
+        if model not in value:
+            raise InputError(f"weight: no value for {model!r} (have {', '.join(value)})")
+        return float(value[model])
+    return float(value)
+
+
+#: The grid of every preset. ``full``: Table 2 at 5 seeds per arm, Tables 3 and 4 at 3, three critic pipelines,
+#: every training to the validation plateau (caps: 10x the cpu talker recipe's 400 steps, 5x the critics' 300),
+#: the weight fixed in advance (``vocaset_motion_rms`` None: the paper's 1e-7 until VOCASET's scale is measured).
+SPECS: dict[str, ExperimentSpec] = {
+    "smoke": ExperimentSpec("smoke", n_resamples=200),
+    "cpu": ExperimentSpec("cpu", ablation_models=("faceformer",)),
+    "full": ExperimentSpec("full", table2_seeds=5, table3_seeds=3, table4_seeds=3, critic_pipelines=3,
+                           weight_rule="fixed", talker_steps=4000, critic_steps=1500),
+    "paper": ExperimentSpec("paper"),
+}
+
+
+def spec_for(preset: str, **changes: Any) -> ExperimentSpec:
+    """The preset's :class:`ExperimentSpec` (:data:`SPECS`), with ``changes`` (any field; None values ignored)."""
+    base = SPECS[registry.preset(preset).name]
+    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in changes.items() if v is not None}
+    return dataclasses.replace(base, **changes)
+
+
+# -- the public functions of before the spec (same experiments at one seed) -----------------------------------
+def _kappa_of(kappa: float | Mapping[str, float], model: str) -> float:
+    return _value_of(kappa, model)
+
+
+def selection_experiments(preset: str, *, model: str = "faceformer", candidates: Sequence[float] = KAPPA_CANDIDATES,
+                          seed: int = 0, steps: int | None = None) -> list[TalkerExperiment]:
+    """The runs behind ``select_kappa``, evaluated on ``synth-voca`` **val**: the baseline, then critic
+    ``ours`` at each relative weight kappa (Config 1 training; the runs are the same as the test runs')."""
+    base = TalkerExperiment(model, "none", CONFIG1, preset, seed, steps=steps, split="val")
+    return [base, *(TalkerExperiment(model, "ours", CONFIG1, preset, seed, relative_weight=float(k), steps=steps,
+                                     split="val") for k in candidates)]
+
+
+def config1_experiments(preset: str, kappa: float | Mapping[str, float], *, models: Sequence[str] = MODELS,
+                        ablation_models: Sequence[str] | None = None, seed: int = 0, steps: int | None = None
+                        ) -> list[TalkerExperiment]:
+    """Tables 2, 3 and S7 at one seed and relative weight kappa (see :meth:`ExperimentSpec.config1`)."""
+    ablation = models if ablation_models is None else ablation_models
+    out = []
+    for m in models:
+        out.append(TalkerExperiment(m, "none", CONFIG1, preset, seed, steps=steps))
+        out.append(TalkerExperiment(m, "ours", CONFIG1, preset, seed, relative_weight=_kappa_of(kappa, m), steps=steps))
+    for m in ablation:
+        for critic in ("syncnet3d", "no2d"):
+            out.append(TalkerExperiment(m, critic, CONFIG1, preset, seed, relative_weight=_kappa_of(kappa, m),
+                                        steps=steps))
+    return out
+
+
+def config2_experiments(preset: str, kappa: float | Mapping[str, float], *, models: Sequence[str] = MODELS,
+                        seed: int = 0, steps: int | None = None) -> list[TalkerExperiment]:
+    """Table 4 at one seed and relative weight kappa (see :meth:`ExperimentSpec.config2`)."""
+    out = []
+    for m in models:
+        out.append(TalkerExperiment(m, "none", CONFIG1, preset, seed, steps=steps, test="synth-mead"))
+        out.append(TalkerExperiment(m, "none", CONFIG2, preset, seed, steps=steps))
+        out.append(TalkerExperiment(m, "ours", CONFIG2, preset, seed, relative_weight=_kappa_of(kappa, m), steps=steps))
+    return out

@@ -1,0 +1,385 @@
+"""The paper's tables from results: Tables 2, 3, 4 and S7 with 95% CIs and the paper's own numbers in separate,
+labelled columns; the paired effects of the loss (:func:`loss_effects`); the weight selection on val
+(:func:`select_kappa`); machine-readable long forms (:func:`long_form`) and timings.
+
+Every builder takes run results (:class:`~p3d.experiments.records.RunResult`) or arms pooled over seeds
+(:class:`~p3d.experiments.records.ArmResult`, :func:`p3d.experiments.summary.arms`); rows are selected by the
+experiment's fields (:func:`find`), never by position."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from p3d import paper as paper_numbers
+from p3d.errors import InputError
+from p3d.experiments.spec import (CONFIG1, CONFIG2, CRITIC_LABELS, LVE_TOLERANCE, MODEL_LABELS, MODELS,
+                                  TalkerExperiment)
+from p3d.experiments.summary import paired_difference
+
+#: Display units: LVE in 1e-5 m^2 and FDD in 1e-7 m^2 (the paper's scales for VOCASET, metres).
+LVE_SCALE, FDD_SCALE = 1e5, 1e7
+
+
+# -- choosing the weight on the validation split ------------------------------------------------------
+def select_kappa(baseline: Mapping[str, Any], candidates: Sequence[Mapping[str, Any]], *,
+                 lve_tolerance: float = LVE_TOLERANCE) -> tuple[float, Any]:
+    """Choose kappa from validation results: the candidate with the highest val PLRS among those whose val
+    LVE is at most ``lve_tolerance`` (relative) above the baseline's; if none is, the smallest kappa.
+
+    Args:
+        baseline: :func:`run_experiment` result of the run without critic on the val split.
+        candidates: results of the same model with critic ``ours`` and ``relative_weight`` = each kappa.
+
+    Returns:
+        (kappa, DataFrame of the evidence: one row per run with kappa, W, the ratio of the weighted
+        perceptual loss to the model loss, val MTM / LVE / PLRS / SLCC Delta, the LVE change, chosen).
+    """
+    import pandas as pd
+
+    if not candidates:
+        raise InputError("select_kappa: no candidate results")
+    base_lve = baseline["summary"]["lve"]["value"]
+    rows = []
+    for r in [baseline, *candidates]:
+        s, exp = r["summary"], r["experiment"]
+        lve = s["lve"]["value"]
+        rows.append({
+            "model": MODEL_LABELS[exp["model"]], "critic": exp["critic"], "kappa": exp["relative_weight"],
+            "W": r["loss_weight"], "W*L_percp / L_model": r["loss_ratio"],
+            "val MTM (ms)": s["mtm_ms"]["value"], "val LVE (1e-5 m²)": lve * LVE_SCALE,
+            "val PLRS": s["plrs"]["value"], "val PLRS CI low": s["plrs"]["ci"][0],
+            "val PLRS CI high": s["plrs"]["ci"][1], "val SLCC Δ": s["slcc"]["all"].get("delta"),
+            "LVE change vs baseline": lve / base_lve - 1.0,
+        })
+    df = pd.DataFrame(rows)
+    cand = df.iloc[1:]
+    ok = cand[cand["LVE change vs baseline"] <= lve_tolerance]
+    pick = ok.loc[ok["val PLRS"].idxmax()] if len(ok) else cand.loc[cand["kappa"].idxmin()]
+    kappa = float(pick["kappa"])
+    df["chosen"] = [False] + [bool(k == kappa) for k in cand["kappa"]]
+    return kappa, df
+
+
+def chosen_kappa(tables: str | os.PathLike[str], per_model: bool = False) -> float | dict[str, float] | None:
+    """The kappa marked ``chosen`` in ``tables/loss_weight_selection.csv`` (notebook 06), or None; with
+    ``per_model``, ``{model: kappa}`` from ``loss_weight_selection_per_model_kappa.csv``."""
+    import pandas as pd
+
+    path = Path(tables) / ("loss_weight_selection_per_model_kappa.csv" if per_model else "loss_weight_selection.csv")
+    if not path.exists():
+        return None
+    df = pd.read_csv(path)
+    rows = df[df["chosen"].astype(str) == "True"]
+    if not len(rows):
+        return None
+    if per_model:
+        labels = {v: k for k, v in MODEL_LABELS.items()}
+        return {labels[r["model"]]: float(r["kappa"]) for _, r in rows.iterrows()}
+    return float(rows["kappa"].iloc[0])
+
+
+
+
+def summary_frame(result: Mapping[str, Any]) -> Any:
+    """One result's summary as a small table: metric, value, 95% CI (LVE in 1e-5 m², FDD in 1e-7 m²)."""
+    import pandas as pd
+
+    s = result["summary"]
+    rows = []
+    for key, label, scale in (("mtm_ms", "MTM (ms)", 1.0), ("lve", "LVE (1e-5 m²)", LVE_SCALE),
+                              ("fdd", "FDD (1e-7 m²)", FDD_SCALE), ("plrs", "PLRS", 1.0)):
+        e = s.get(key)
+        if e:
+            lo, hi = e["ci"]
+            rows.append({"metric": label, "value": None if e["value"] is None else e["value"] * scale,
+                         "CI low": None if lo is None else lo * scale, "CI high": None if hi is None else hi * scale,
+                         "data": (result["data"]["summary"].get(key) or {}).get("value") if key == "plrs" else None})
+    for lv, e in s.get("slcc", {}).items():
+        name = "SLCC" if lv == "all" else f"SLCC level {lv}"
+        rows.append({"metric": name, "value": e["value"], "CI low": e["ci"][0], "CI high": e["ci"][1],
+                     "data": e.get("data")})
+        rows.append({"metric": f"{name} Δ", "value": e.get("delta"), "CI low": e.get("delta_ci", [None])[0],
+                     "CI high": e.get("delta_ci", [None, None])[1], "data": None})
+    return pd.DataFrame(rows)
+
+
+
+
+# -- tables -------------------------------------------------------------------------------------------
+def _fmt(entry: Mapping[str, Any] | None, scale: float = 1.0, digits: int = 3, key: str = "value",
+         ci_key: str = "ci") -> str:
+    if not entry or entry.get(key) is None:
+        return "–"
+    v = entry[key] * scale
+    ci = entry.get(ci_key) or [None, None]
+    if ci[0] is None:
+        return f"{v:.{digits}f}"
+    return f"{v:.{digits}f} [{ci[0] * scale:.{digits}f}, {ci[1] * scale:.{digits}f}]"
+
+
+def find(results: Sequence[Mapping[str, Any]], **match: Any) -> Mapping[str, Any] | None:
+    """The first result whose experiment has every field in ``match`` (``train`` as a tuple or list)."""
+    for r in results:
+        exp = r["experiment"]
+        if all((tuple(exp[k]) == tuple(v)) if k == "train" else exp.get(k) == v for k, v in match.items()):
+            return r
+    return None
+
+
+#: The paper's own numbers (arXiv 2503.20308, from :mod:`p3d.paper`), for the labelled reference columns only;
+#: never results of p3d. Table 2/3 rows: (MTM ms, LVE, PLRS, SLCC, Delta) on VOCASET; Table 4 rows: (MTM, LVE,
+#: PLRS, (SLCC, Delta) at levels 1, 2, 3 and Avg) on MEAD-3D; Table S7: FDD (x 1e-7).
+PAPER_TABLE3: dict[tuple[str, str], tuple[float, ...]] = {
+    k: (r.mtm_ms, r.lve, r.plrs, r.slcc, r.slcc_delta) for k, r in paper_numbers.TABLE3.items()}
+PAPER_DATA_VOCASET = {"plrs": paper_numbers.VOCASET_DATA.plrs, "slcc": paper_numbers.VOCASET_DATA.slcc}
+PAPER_DATA_MEAD = {"plrs": paper_numbers.MEAD_DATA.plrs, "slcc": paper_numbers.MEAD_DATA.slcc}
+PAPER_TABLE4: dict[tuple[str, str], tuple[Any, ...]] = {
+    k: (r.mtm_ms, r.lve, r.plrs, *r.levels) for k, r in paper_numbers.TABLE4.items()}
+PAPER_TABLE_S7 = dict(paper_numbers.TABLE_S7)
+PAPER_NOTE = ("Columns headed 'paper:' are the paper's own numbers on the real datasets (VOCASET / MEAD-3D), "
+              "copied from arXiv 2503.20308 for reference; they are not p3d results and not in the same data or "
+              "units (the paper's LVE scale is not stated; FDD x 1e-7).")
+
+
+def ours_note(preset: str, corpus: str, results: Sequence[Mapping[str, Any]]) -> str:
+    s = results[0]["summary"]
+    conditions = sorted({r["summary"]["n_predictions"] // max(1, r["summary"]["n_clips"]) for r in results})
+    seeds = sorted({int(r["summary"].get("n_seeds", 1)) for r in results})
+    if seeds == [1]:
+        ci = f"percentile cluster bootstrap over test clips ({s['n_resamples']} resamples)"
+    else:
+        ci = (f"each value the mean over {' or '.join(map(str, seeds))} training seeds; percentile bootstrap over "
+              f"seeds and test clips, crossed ({s['n_resamples']} resamples)")
+    return (f"p3d at preset `{preset}`, synthetic corpus `{corpus}` (test split: {s['n_clips']} clips, each predicted "
+            f"under every training identity of the run: {' or '.join(map(str, conditions))} conditions). "
+            f"Cells: value [95% CI], {ci}. MTM in ms at the model "
+            f"frame rate; LVE in 1e-5 m² (max over lip vertices of the squared error, mean over frames); PLRS from "
+            f"the independent evaluator (synth-lrs3 half 2); SLCC Δ = |SLCC(model) - SLCC(data)| on the same clips.")
+
+
+def _row(label: str, r: Mapping[str, Any] | None, level: str = "all") -> dict[str, str]:
+    if r is None:
+        return {"Method": label, "MTM (ms) ↓": "not run", "LVE ↓": "", "PLRS ↑": "", "SLCC": "", "Δ ↓": ""}
+    s = r["summary"]
+    sl = s["slcc"].get(level, {})
+    return {"Method": label, "MTM (ms) ↓": _fmt(s["mtm_ms"], digits=1), "LVE ↓": _fmt(s["lve"], LVE_SCALE),
+            "PLRS ↑": _fmt(s["plrs"]), "SLCC": _fmt(sl, digits=2), "Δ ↓": _fmt(sl, digits=2, key="delta", ci_key="delta_ci")}
+
+
+def _data_row(label: str, data: Mapping[str, Any] | None, level: str = "all") -> dict[str, str]:
+    if data is None:
+        return {"Method": label}
+    s = data["summary"]
+    return {"Method": label, "MTM (ms) ↓": "–", "LVE ↓": "–", "PLRS ↑": _fmt(s["plrs"]),
+            "SLCC": _fmt(s["slcc"].get(level), digits=2), "Δ ↓": "–"}
+
+
+def _paper_cols(values: tuple[float, ...] | None, data: dict[str, Any] | None = None) -> dict[str, str]:
+    if data is not None:
+        return {"paper: MTM": "–", "paper: LVE": "–", "paper: PLRS": f"{data['plrs']:.3f}",
+                "paper: SLCC / Δ": f"{data['slcc']:.2f} / –"}
+    if values is None:
+        return {"paper: MTM": "", "paper: LVE": "", "paper: PLRS": "", "paper: SLCC / Δ": ""}
+    mtm, lve, plrs, slcc, delta = values
+    return {"paper: MTM": f"{mtm:.1f}", "paper: LVE": f"{lve:.3f}", "paper: PLRS": f"{plrs:.3f}",
+            "paper: SLCC / Δ": f"{slcc:.2f} / {delta:.2f}"}
+
+
+def _train_match(r: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(r["experiment"]["train"])
+
+
+def table2(results: Sequence[Mapping[str, Any]], models: Sequence[str] = MODELS, *, train: Sequence[str] = CONFIG1
+           ) -> Any:
+    """Table 2 (Config 1): the data's own PLRS and SLCC, then each model without and with the loss (critic
+    ``ours``); results on the ``test`` split of ``synth-voca``."""
+    import pandas as pd
+
+    rows = []
+    test = [r for r in results if r["experiment"]["split"] == "test" and _train_match(r) == tuple(train)
+            and r["experiment"].get("test") in (None, "synth-voca")]
+    data = test[0]["data"] if test else None
+    rows.append({**_data_row("synth-voca (GT data)", data), **_paper_cols(None, PAPER_DATA_VOCASET)})
+    for m in models:
+        for critic, label in (("none", MODEL_LABELS[m]), ("ours", "  + ours (perceptual loss)")):
+            r = find(test, model=m, critic=critic)
+            rows.append({**_row(label, r), **_paper_cols(PAPER_TABLE3[(m, critic)])})
+    return pd.DataFrame(rows)
+
+
+def table3(results: Sequence[Mapping[str, Any]], models: Sequence[str] = MODELS, *, train: Sequence[str] = CONFIG1
+           ) -> Any:
+    """Table 3 (Config 1): per model, the critic ablation none / 3D SyncNet / w/o 2D prior / ours."""
+    import pandas as pd
+
+    test = [r for r in results if r["experiment"]["split"] == "test" and _train_match(r) == tuple(train)
+            and r["experiment"].get("test") in (None, "synth-voca")]
+    data = test[0]["data"] if test else None
+    rows = [{"Model": "synth-voca (data)", "Perceptual loss": "–", **{k: v for k, v in _data_row("", data).items()
+                                                                      if k != "Method"},
+             **_paper_cols(None, PAPER_DATA_VOCASET)}]
+    for m in models:
+        for critic in ("none", "syncnet3d", "no2d", "ours"):
+            r = find(test, model=m, critic=critic)
+            row = _row("", r)
+            row.pop("Method")
+            rows.append({"Model": MODEL_LABELS[m], "Perceptual loss": CRITIC_LABELS[critic], **row,
+                         **_paper_cols(PAPER_TABLE3[(m, critic)])})
+    return pd.DataFrame(rows)
+
+
+def table4(results: Sequence[Mapping[str, Any]], models: Sequence[str] = MODELS) -> Any:
+    """Table 4 (Config 2, test ``synth-mead``): per model trained on synth-voca only / + synth-mead /
+    + synth-mead + ours, MTM, LVE, PLRS and SLCC / Δ per intensity level and over all levels (Avg)."""
+    import pandas as pd
+
+    test = [r for r in results if r["experiment"]["split"] == "test" and
+            TalkerExperiment.from_dict(r["experiment"]).test_corpus == "synth-mead"]
+    levels = ["1", "2", "3", "all"]
+    data = test[0]["data"] if test else None
+
+    def level_cells(s: Mapping[str, Any] | None, with_delta: bool = True) -> dict[str, str]:
+        out = {}
+        for lv in levels:
+            e = (s or {}).get("slcc", {}).get(lv)
+            name = "Avg" if lv == "all" else f"Lv{lv}"
+            out[f"SLCC {name}"] = _fmt(e, digits=2)
+            if with_delta:
+                out[f"Δ {name} ↓"] = _fmt(e, digits=2, key="delta", ci_key="delta_ci")
+        return out
+
+    def paper(v: tuple[Any, ...] | None) -> dict[str, str]:
+        if v is None:
+            return {"paper: MTM / LVE / PLRS": "", "paper: SLCC/Δ Lv1, Lv2, Lv3, Avg": ""}
+        return {"paper: MTM / LVE / PLRS": f"{v[0]:.1f} / {v[1]:.3f} / {v[2]:.3f}",
+                "paper: SLCC/Δ Lv1, Lv2, Lv3, Avg": ", ".join(f"{a:.2f}/{b:.2f}" for a, b in v[3:])}
+
+    rows = []
+    ds = data["summary"] if data else None
+    data_cells = {k: ("–" if k.startswith("Δ") else v) for k, v in level_cells(ds).items()}
+    rows.append({"Method": "synth-mead (GT data)", "MTM (ms) ↓": "–", "LVE ↓": "–",
+                 "PLRS ↑": _fmt(ds["plrs"]) if ds else "–", **data_cells,
+                 "paper: MTM / LVE / PLRS": f"– / – / {PAPER_DATA_MEAD['plrs']:.3f}",
+                 "paper: SLCC/Δ Lv1, Lv2, Lv3, Avg": ", ".join(f"{a:.2f}/–" for a in PAPER_DATA_MEAD["slcc"])})
+    for m in models:
+        for key, train, critic, label in (("voca", CONFIG1, "none", f"{MODEL_LABELS[m]} (synth-voca only)"),
+                                          ("mead", CONFIG2, "none", "  + synth-mead"),
+                                          ("mead+ours", CONFIG2, "ours", "    + ours (perceptual loss)")):
+            r = find(test, model=m, critic=critic, train=train)
+            s = r["summary"] if r else None
+            rows.append({"Method": label, "MTM (ms) ↓": _fmt(s["mtm_ms"], digits=1) if s else "not run",
+                         "LVE ↓": _fmt(s["lve"], LVE_SCALE) if s else "", "PLRS ↑": _fmt(s["plrs"]) if s else "",
+                         **level_cells(s), **paper(PAPER_TABLE4[(m, key)])})
+    return pd.DataFrame(rows)
+
+
+def table_s7(results: Sequence[Mapping[str, Any]], models: Sequence[str] = MODELS, *,
+             train: Sequence[str] = CONFIG1) -> Any:
+    """Table S7 (Config 1): FDD (GT minus prediction upper-face dynamics, signed; 1e-7 m²) without / with ours."""
+    import pandas as pd
+
+    test = [r for r in results if r["experiment"]["split"] == "test" and _train_match(r) == tuple(train)
+            and r["experiment"].get("test") in (None, "synth-voca")]
+    rows = []
+    for m in models:
+        for critic, label in (("none", MODEL_LABELS[m]), ("ours", "  + ours (perceptual loss)")):
+            r = find(test, model=m, critic=critic)
+            rows.append({"Model": label, "FDD (1e-7 m²)": _fmt(r["summary"]["fdd"], FDD_SCALE) if r else "not run",
+                         "paper: FDD (x 1e-7)": f"{PAPER_TABLE_S7[(m, critic)]:.3f}"})
+    return pd.DataFrame(rows)
+
+
+#: Direction of improvement per metric (+1: higher is better).
+BETTER = {"mtm_ms": -1, "lve": -1, "plrs": +1, "slcc_delta": -1, "fdd_abs": -1}
+METRIC_LABELS = {"mtm_ms": "MTM (ms)", "lve": "LVE (1e-5 m²)", "plrs": "PLRS", "slcc_delta": "SLCC Δ"}
+
+
+def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]], *,
+                 metrics: Sequence[str] = ("mtm_ms", "lve", "plrs", "slcc_delta"), level: str = "all",
+                 n_resamples: int = 1000) -> Any:
+    """The paper's claim, tested: for each (label, without, with) pair of results on the same clips, the change
+    of each metric with a paired 95% CI, and a verdict: ``better`` / ``worse`` when the CI excludes 0 in that
+    direction, else ``no clear change``."""
+    import pandas as pd
+
+    rows = []
+    for label, a, b in pairs:
+        for metric in metrics:
+            d = paired_difference(a, b, metric, level=level, n_resamples=n_resamples)
+            scale = LVE_SCALE if metric == "lve" else 1.0
+            lo, hi = d["ci"]
+            if lo is None or d["diff"] is None:
+                verdict = "undefined"
+            elif lo > 0 or hi < 0:
+                verdict = "better" if (d["diff"] > 0) == (BETTER[metric] > 0) else "worse"
+            else:
+                verdict = "no clear change"
+            rows.append({"comparison": label, "metric": METRIC_LABELS[metric], "n_seeds": d.get("n_seeds", 1),
+                         "without": None if d["a"] is None else d["a"] * scale,
+                         "with": None if d["b"] is None else d["b"] * scale,
+                         "change": None if d["diff"] is None else d["diff"] * scale,
+                         "change CI low": None if lo is None else lo * scale,
+                         "change CI high": None if hi is None else hi * scale, "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def timing_table(grid: Any) -> Any:
+    """Per-task seconds of a grid (training runs and their evaluations) with the wall time."""
+    df = grid.tasks.copy()
+    df["kind"] = df["task"].str.split(":").str[0]
+    return df
+
+
+def run_timing(results: Sequence[Mapping[str, Any]]) -> Any:
+    """Seconds per run: training (as recorded when it trained, in its own process), prediction and evaluation
+    of each evaluated split (as recorded when they ran); ``reused``: the training was found finished."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        t = r["timing"]
+        rows.append({"run": r["name"], "evaluated": Path(r["eval_dir"]).name.removeprefix("eval_"),
+                     "train_s": t["train_s"], "predict_s": t["predict_s"], "evaluate_s": t["evaluate_s"],
+                     "reused": t["reused"]})
+    return pd.DataFrame(rows)
+
+
+def long_form(results: Sequence[Mapping[str, Any]]) -> Any:
+    """Every result's numbers, machine-readable: one row per (run, evaluated split, metric[, level]). ``seed``:
+    the run's training seed, or ``all`` for an arm pooled over its ``n_seeds`` seeds (:func:`p3d.experiments.arms`;
+    ``run`` is then the first seed's run name)."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        exp = r["experiment"]
+        pooled = "runs" in r
+        base = {"run": r["name"], "seed": "all" if pooled else int(exp["seed"]),
+                "n_seeds": len(r["runs"]) if pooled else 1,
+                "model": exp["model"], "critic": exp["critic"], "train": "+".join(exp["train"]),
+                "test": TalkerExperiment.from_dict(exp).test_corpus, "split": exp["split"],
+                "loss_weight": r["loss_weight"], "n_clips": r["summary"]["n_clips"]}
+        for key in ("mtm_ms", "lve", "fdd", "plrs"):
+            e = r["summary"].get(key)
+            if e:
+                rows.append({**base, "metric": key, "level": None, "value": e["value"], "ci_low": e["ci"][0],
+                             "ci_high": e["ci"][1]})
+        for lv, e in r["summary"].get("slcc", {}).items():
+            rows.append({**base, "metric": "slcc", "level": lv, "value": e["value"], "ci_low": e["ci"][0],
+                         "ci_high": e["ci"][1]})
+            if "delta" in e:
+                rows.append({**base, "metric": "slcc_delta", "level": lv, "value": e["delta"],
+                             "ci_low": e["delta_ci"][0], "ci_high": e["delta_ci"][1]})
+    return pd.DataFrame(rows)
+
+
+def write_tables(tables: Mapping[str, tuple[Any, str, str | None]], out: str | os.PathLike[str]) -> list[Path]:
+    """``{name: (DataFrame, title, note)}`` -> ``out/<name>.csv`` and ``.md`` (:func:`p3d.tables.write_table`)."""
+    from p3d.tables import write_table
+
+    paths = []
+    for name, (df, title, note) in tables.items():
+        paths.extend(write_table(df, Path(out) / name, title=title, note=note))
+    return paths

@@ -1,0 +1,84 @@
+"""The one list of presets, talking-head models and critics (with their display labels).
+
+Every module that offers a ``--preset``, ``--model`` or ``--critic`` choice imports it from here, so a new
+preset or model is added in one place.
+
+**Presets** (:data:`PRESET_INFO`). A preset names three things: the size of the synthetic corpora
+(``p3d data synth --preset``, folder ``data/<preset>``), the model sizes and optimisation recipes
+(:attr:`Preset.models`: the recipe tables of :mod:`p3d.train.critics` and
+:mod:`p3d.train.talker` exist for :data:`MODEL_PRESETS` only) and the stopping rule of the trainings
+(:attr:`Preset.stop`, :mod:`p3d.train.convergence`). ``full`` is the ``cpu`` models trained to a
+validation plateau on the larger ``full`` corpora, with several seeds per arm
+(:mod:`p3d.experiments.spec`).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from p3d.errors import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """One preset: its name, a one-line description, the model/recipe preset its trainings use, and
+    the stopping rule of its trainings (``steps``: the recipe's step count; ``plateau``: the validation
+    plateau rule with the recipe's steps, or the experiment's cap, as the cap)."""
+
+    name: str
+    description: str
+    models: str
+    stop: str = "steps"
+
+
+PRESET_INFO: dict[str, Preset] = {p.name: p for p in (
+    Preset("smoke", "seconds-long check of the whole pipeline on tiny corpora (tests, nbval)", "smoke"),
+    Preset("cpu", "CPU-sized models and corpora, fixed step counts, one seed (make figures)", "cpu"),
+    Preset("full", "the cpu models trained to a validation plateau on the larger `full` corpora, "
+                   "several seeds per arm and several critic pipelines", "cpu", stop="plateau"),
+    Preset("paper", "the paper's model sizes and schedules (needs a GPU and wav2vec2 weights)", "paper"),
+)}
+#: Every preset, smallest first.
+PRESETS: tuple[str, ...] = tuple(PRESET_INFO)
+#: The presets that have their own model sizes and recipes (``p3d train --preset``).
+MODEL_PRESETS: tuple[str, ...] = tuple(dict.fromkeys(p.models for p in PRESET_INFO.values()))
+
+#: The talking-head baselines of the paper (Tables 2-4) and their display names.
+MODEL_LABELS: dict[str, str] = {"faceformer": "FaceFormer", "codetalker": "CodeTalker", "selftalk": "SelfTalk"}
+MODELS: tuple[str, ...] = tuple(MODEL_LABELS)
+
+#: The critics of Table 3 (the perceptual loss' speech-mesh representation) by the paper's names:
+#: ``ours`` (stage 2 on the frozen stage-1 speech encoder), ``syncnet3d`` (3D SyncNet), ``no2d`` (w/o 2D prior).
+CRITIC_LABELS: dict[str, str] = {"syncnet3d": "3D SyncNet", "no2d": "Ours w/o 2D prior", "ours": "Ours w/ 2D prior"}
+CRITICS: tuple[str, ...] = ("ours", "syncnet3d", "no2d")
+#: A talker's ``critic`` choices: ``none`` (the baseline, no perceptual loss) or one of :data:`CRITICS`.
+TALKER_CRITICS: tuple[str, ...] = ("none", *CRITICS)
+TALKER_CRITIC_LABELS: dict[str, str] = {"none": "✗", **CRITIC_LABELS}
+
+
+def _check(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise InputError(f"{what}: unknown {what} {value!r} (choose from {', '.join(choices)})")
+    return value
+
+
+def preset(name: str) -> Preset:
+    """The :class:`Preset` called ``name`` (:class:`InputError` naming the choices otherwise)."""
+    return PRESET_INFO[_check(name, PRESETS, "preset")]
+
+
+def model_preset(name: str) -> str:
+    """The model/recipe preset the trainings of preset ``name`` use (``full`` -> ``cpu``)."""
+    return preset(name).models
+
+
+def check_model(name: str) -> str:
+    return _check(name, MODELS, "model")
+
+
+def check_critic(name: str, *, talker: bool = False) -> str:
+    """``name`` if it is a critic (``talker``: or ``none``)."""
+    return _check(name, TALKER_CRITICS if talker else CRITICS, "critic")
+
+
+__all__ = ["Preset", "PRESET_INFO", "PRESETS", "MODEL_PRESETS", "MODEL_LABELS", "MODELS", "CRITIC_LABELS", "CRITICS",
+           "TALKER_CRITICS", "TALKER_CRITIC_LABELS", "preset", "model_preset", "check_model", "check_critic"]
