@@ -80,13 +80,13 @@ from typing import Any
 import numpy as np
 
 from p3d.errors import InputError
+from p3d.registry import PRESETS  # every preset sizes its corpora
 
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = "2.0"
 SAMPLE_RATE = 16000
 CORPORA: tuple[str, ...] = ("synth-voca", "synth-mead", "synth-lrs3")
-PRESETS: tuple[str, ...] = ("smoke", "cpu", "full", "paper")
 
 
 @dataclasses.dataclass(frozen=True)
