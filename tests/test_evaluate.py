@@ -359,9 +359,9 @@ def test_out_validated_before_any_work(demo, tmp_path, capsys, monkeypatch):
     for out, match in ((a_file, "not a folder"), (a_file / "sub", "is a file")):
         code, _, err = _eval_cli(["--pred", missing_pred, "--gt", demo.vocaset, "--out", out], capsys)
         assert code == 2 and "--out" in err and match in err, err
-    import p3d.evaluate
+    import p3d.evaluate.report  # check_out_dir
 
-    monkeypatch.setattr(p3d.evaluate.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(p3d.evaluate.report.os, "access", lambda path, mode: False)
     code, _, err = _eval_cli(["--pred", missing_pred, "--gt", demo.vocaset, "--out", tmp_path / "new"], capsys)
     assert code == 2 and "not writable" in err
     monkeypatch.undo()

@@ -1,0 +1,82 @@
+"""The paper's claims, each judged from the tables that ``make figures`` wrote: ``results/claims.md``.
+
+A :class:`Claim` pairs a sentence of the paper and the paper's own evidence (built from :mod:`p3d.paper`, labelled
+as the paper's) with a *judge*: a function that reads p3d's result tables (``results/tables/*.csv``) and returns
+an :class:`Assessment` (p3d's evidence with its 95 % CIs, the verdict, and which referee / metric decided it).
+Nothing here is typed by hand: change a result and the report changes with it.
+
+**Verdicts** (:data:`VERDICTS`). A claim is made of *cases*: one (model, metric) effect, or one measured
+property. Each case is an effect with a 95 % CI, and the claim predicts its sign (the paper's direction:
+"the loss improves PLRS" predicts a positive PLRS change):
+
+- ``reproduced``: the CI excludes 0 in the paper's direction;
+- ``contradicted``: the CI excludes 0 the other way;
+- ``inconclusive``: the CI includes 0. The **minimum detectable effect** at this sample size
+  (:func:`p3d.stats.minimum_detectable_effect`: 80 % power, two-sided 5 %, about 1.43 CI half-widths) is
+  stated beside the paper's own effect, so that a reader sees whether the test could have seen an effect of
+  the paper's size (the paper's effect is on the real data, ours on the synthetic corpus: same metric, not
+  the same data; compare orders of magnitude);
+- ``not testable here``: the claim needs what this environment cannot have (human participants, the real
+  datasets); the reason is given;
+- ``not measured`` (a status, not a verdict on the claim): the table the judge needs does not exist yet
+  (run ``make figures``).
+
+**Aggregation** (:func:`aggregate`), for a claim over several cases ("for all three models", or several
+metrics): ``reproduced`` only if every case the claim covers was measured and reproduced; ``contradicted`` if
+any case is contradicted (the claim says *all*: one clear counter-example refutes it); otherwise
+``inconclusive``. A case the claim covers but p3d did not measure (e.g. the critic ablation run for
+FaceFormer only) therefore caps the verdict at ``inconclusive``. Cases without an interval (a property test
+that reports only whether it passed) count as reproduced when they pass and inconclusive when not.
+
+**Lip readability** (claims on PLRS). PLRS is a *referee*: a learned speech-mesh evaluator whose verdicts are
+only as good as the evaluator. When ``plrs_validity.csv`` exists (columns ``variant, degradation,
+mean_minus_gt, ci_low, ci_high, n_clips``: each referee's score of degraded ground truth minus its score of
+the ground truth), a referee is *valid* when ``ci_high < 0`` for every degradation (it scores every
+degradation clearly below the truth), and PLRS cases are judged on the valid referees only: the claim is
+judged once per valid referee, and the referees must agree (all ``reproduced`` or all ``contradicted``),
+else ``inconclusive`` (a disagreement between valid referees is not evidence either way). The official
+evaluator's PLRS (variant :data:`OFFICIAL_PLRS`) is always shown beside. A referee ``v``'s effects are read
+from the effect tables' rows labelled :func:`plrs_metric` (``PLRS`` for the official one, ``PLRS [v]``
+otherwise). Without ``plrs_validity.csv`` the official PLRS decides, and the evidence says so.
+
+:data:`INVENTORY` lists every table and figure of the paper with the file(s) p3d writes for it, or why it
+cannot be made here; :func:`inventory` checks which exist.
+
+The code: :mod:`p3d.claims.verdicts` (the rules), :mod:`p3d.claims.tables` (reading the result tables),
+:mod:`p3d.claims.judges` (one judge per claim), :mod:`p3d.claims.catalogue` (:data:`CLAIMS`, :func:`assess`),
+:mod:`p3d.claims.report` (``claims.md``, the inventory, the README blocks); this package re-exports their API.
+"""
+
+from __future__ import annotations
+
+from p3d.claims.catalogue import CLAIMS, assess, paper_changes
+from p3d.claims.report import (
+    INVENTORY,
+    README_END,
+    README_START,
+    RULES_MARKDOWN,
+    claims_markdown,
+    inventory,
+    inventory_markdown,
+    readme_markers,
+    summary_markdown,
+    update_readme,
+)
+from p3d.claims.tables import MODELS, VALIDITY_STEM, valid_referees
+from p3d.claims.verdicts import (
+    OFFICIAL_PLRS,
+    VERDICTS,
+    Assessment,
+    Case,
+    Claim,
+    aggregate,
+    combine_referees,
+    plrs_metric,
+)
+
+__all__ = [
+    "CLAIMS", "INVENTORY", "MODELS", "OFFICIAL_PLRS", "README_END", "README_START", "RULES_MARKDOWN",
+    "VALIDITY_STEM", "VERDICTS", "Assessment", "Case", "Claim", "aggregate", "assess", "claims_markdown",
+    "combine_referees", "inventory", "inventory_markdown", "paper_changes", "plrs_metric", "readme_markers",
+    "summary_markdown", "update_readme", "valid_referees",
+]

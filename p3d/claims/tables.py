@@ -1,0 +1,65 @@
+"""Reading the result tables that ``make figures`` wrote (``results/tables/*.csv``) for :mod:`p3d.claims`:
+:func:`_read` (a missing table raises :class:`_Missing`, which makes a claim "not measured") and the PLRS
+referees' validity table (:func:`valid_referees`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from p3d import paper
+
+#: The paper's models, as the result tables label them.
+MODELS = tuple(paper.MODEL_LABELS[m] for m in paper.MODELS)
+
+
+class _Missing(Exception):
+    def __init__(self, stem: str) -> None:
+        super().__init__(stem)
+        self.stem = stem
+
+
+def _read(tables: Path, stem: str) -> Any:
+    import pandas as pd
+
+    path = Path(tables) / f"{stem}.csv"
+    if not path.is_file():
+        raise _Missing(stem)
+    return pd.read_csv(path)
+
+
+def _pooled(df: Any) -> Any:
+    """The seed-pooled rows of a long-form results table (``seed == "all"``, :func:`p3d.experiments.long_form`
+    of arms) when it has them; else every row (one seed per run, or a table written before seeds)."""
+    if "seed" in df:
+        pooled = df[df["seed"].astype(str) == "all"]
+        if len(pooled):
+            return pooled
+    return df
+
+
+# -- PLRS referees ------------------------------------------------------------------------------------------
+VALIDITY_STEM = "plrs_validity"
+_VALIDITY_COLUMNS = {"variant", "degradation", "mean_minus_gt", "ci_low", "ci_high", "n_clips"}
+
+
+def valid_referees(tables: str | Path) -> tuple[list[str], list[str]] | None:
+    """(valid, invalid) referee variants from ``plrs_validity.csv`` in ``tables``; None when the table is absent.
+
+    A referee is valid when ``ci_high < 0`` for every one of its degradations (NaN counts as not below 0).
+    """
+    from p3d.errors import InputError
+
+    try:
+        df = _read(Path(tables), VALIDITY_STEM)
+    except _Missing:
+        return None
+    missing = _VALIDITY_COLUMNS - set(df.columns)
+    if missing:
+        raise InputError(f"{Path(tables) / VALIDITY_STEM}.csv lacks the columns {sorted(missing)}; it needs "
+                         f"{', '.join(sorted(_VALIDITY_COLUMNS))}")
+    valid, invalid = [], []
+    for variant, rows in df.groupby("variant", sort=False):
+        ok = bool((rows["ci_high"].astype(float) < 0).all())
+        (valid if ok else invalid).append(str(variant))
+    return valid, invalid

@@ -1,0 +1,80 @@
+"""``p3d eval``: evaluate a folder of predicted vertex sequences against ground truth.
+
+The official protocol (paper Sec. 6, the released evaluation scripts): one ground-truth clip may be
+compared with many predictions, one per conditioning training identity, named
+``<gt_stem>_condition_<train_identity>.npy`` (SelfTalk's suffix-less ``<gt_stem>.npy`` too). Ground
+truth recorded at ``gt_fps`` is subsampled to the predictions' ``fps`` (VOCASET: 60 -> 30 fps, the
+official ``[::2]``). A processed-VOCASET GT root (``vertices_npy/`` with VOCASET clip names) or
+``--dataset vocaset`` means 60 fps GT unless ``--gt-fps`` says otherwise; predictions default to 30 fps.
+
+Frame counts are checked for every pair before any metric is computed (a first pass that reads only
+the ``.npy`` and ``.wav`` headers). After the GT subsampling, a prediction whose length differs from
+its GT's by about an integer factor (2, 3, ... or 1/2, 1/3, ...: a wrong frame rate) or by more than
+``max(2 frames, 10 %)`` is refused (exit 2, naming both counts, the file and ``--gt-fps``), unless both
+``--fps`` and ``--gt-fps`` were given explicitly; smaller differences are truncated to the shorter
+sequence for LVE and FDD, as the official code does, and counted (MTM's DDTW, the lip intensity and
+PLRS take each sequence whole). The same rule compares each clip's audio duration
+with its GT duration when SLCC or PLRS is computed; a silent wav (RMS below ``SILENT_RMS``) is
+reported as skipped, not scored.
+
+Without ``--gt`` only PLRS is computed, from the predictions and their audio, as the official
+``evaluate_PLRS.py``: each prediction is paired with ``<gt_stem>.wav``; a prediction folder that is (or
+holds) a processed-VOCASET ``vertices_npy/`` with VOCASET names is ground truth read at 60 fps and
+subsampled ``[::2]`` (unless ``--fps`` gives its rate); the length rule then compares each prediction
+with its audio's duration. PLRS reads channel 0 of the wav (:func:`p3d.audio.load_speech_audio`'s
+choice, the official one); SLCC's speech intensity the channel mean. ``--dataset biwi`` reads BIWI
+names (``F2_e37[_condition_M3]``) and defaults both rates to 25 fps.
+
+Per prediction the command computes LVE, FDD, MTM and the lip intensity, and the motion diagnostics
+of :data:`DIAGNOSTIC_COLUMNS` (prediction and GT; ``--no-diagnostics`` leaves them out); across predictions SLCC
+(with the data's own SLCC from the ground truth and the Δ between them). It writes
+``OUT/per_clip.csv`` and ``OUT/summary.json`` (each metric with a 95% bootstrap CI that resamples GT
+clips, since the predictions of one clip under several conditions are not independent; ``n_clips``
+and ``n_predictions``; counts of predictions evaluated, truncated and skipped with reasons; the
+configuration and provenance) and with ``--plots`` the MTM matching plot of every clip (paper
+Fig. S4) under ``OUT/plots/``. The predictions are processed one GT clip at a time, so memory does not
+grow with the number of clips. The outputs of one run are written together (see :func:`write_report`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from p3d.evaluate import cli as _cli
+from p3d.evaluate.cli import main, run
+from p3d.evaluate.config import (
+    ALL_METRICS,
+    BIWI_FPS,
+    DEFAULT_FPS,
+    DEFAULT_METRICS,
+    DIAGNOSTIC_COLUMNS,
+    FACTOR_TOLERANCE,
+    GT_METRICS,
+    LENGTH_TOLERANCE_FRACTION,
+    LENGTH_TOLERANCE_FRAMES,
+    SILENT_RMS,
+    VOCASET_GT_FPS,
+    EvalConfig,
+    EvalReport,
+    FrameRates,
+    length_mismatch,
+    plan_metrics,
+    resolve_metrics,
+    strided_length,
+)
+from p3d.evaluate.plan import check_lengths, is_vocaset_gt_folder, parse_name, resolve_rates
+from p3d.evaluate.report import check_out_dir, write_report
+from p3d.evaluate.scoring import _plrs, evaluate, motion_diagnostics  # _plrs: called directly by the tests
+from p3d.evaluate.summary import format_summary
+
+__all__ = [
+    "ALL_METRICS", "BIWI_FPS", "DEFAULT_FPS", "DEFAULT_METRICS", "DIAGNOSTIC_COLUMNS", "FACTOR_TOLERANCE",
+    "GT_METRICS", "LENGTH_TOLERANCE_FRACTION", "LENGTH_TOLERANCE_FRAMES", "SILENT_RMS", "VOCASET_GT_FPS",
+    "EvalConfig", "EvalReport", "FrameRates", "check_lengths", "check_out_dir", "evaluate", "format_summary",
+    "is_vocaset_gt_folder", "length_mismatch", "main", "motion_diagnostics", "parse_name", "plan_metrics",
+    "register", "resolve_metrics", "resolve_rates", "run", "strided_length", "write_report",
+]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``p3d eval`` to ``subparsers`` (:data:`p3d.cli.COMMAND_MODULES`), described by this docstring."""
+    _cli.register(subparsers, description=__doc__)

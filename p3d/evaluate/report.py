@@ -1,0 +1,108 @@
+"""The outputs of ``p3d eval``: the output folder is checked before any work (:func:`check_out_dir`) and
+``per_clip.csv``, ``summary.json`` and the plots are written as one unit (:func:`write_report`)."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from p3d.errors import InputError
+from p3d.evaluate.config import EvalReport
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an output folder that cannot be written, before any work: ``out`` must be a folder (or
+    not exist yet) and it, or its nearest existing ancestor (created later), must be writable."""
+    out = Path(os.path.abspath(out))  # "--out ." has a name and a parent
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder; give a folder path")
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"--out {out}: {probe} is a file, so the output folder cannot be created")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: {probe} is not writable; choose another output folder")
+    if probe == out and not os.access(out.parent if out.parent != out else out, os.W_OK | os.X_OK):
+        # the outputs are staged in a hidden sibling folder and moved in (write_report)
+        raise InputError(f"--out {out}: its parent {out.parent} is not writable (needed for the staging folder)")
+
+
+def _stage_dir(out: Path) -> Path:
+    """The hidden sibling folder a run's outputs are written to before they are moved into ``out``."""
+    return out.parent / f".{out.name}.tmp-{os.getpid()}"
+
+
+def _remove_dead_stages(out: Path) -> None:
+    """Delete staging folders of earlier runs that were killed (their process no longer exists)."""
+    for stage in out.parent.glob(f".{out.name}.tmp-*"):
+        try:
+            pid = int(stage.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(stage, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            pass
+
+
+def write_report(report: EvalReport, out: Path, *, plots: bool = False, fps: float | None = None) -> None:
+    """Write ``per_clip.csv``, ``summary.json`` and (``plots``) ``plots/mtm_<pred>.png`` as one unit.
+
+    Everything is written into a hidden sibling folder ``.OUT.tmp-<pid>`` first, then moved into ``out``
+    with :func:`os.replace`: the old ``summary.json`` is removed first, ``per_clip.csv`` and the plots
+    are moved in (stale ``plots/mtm_*.png`` of an earlier run are deleted), and ``summary.json`` comes
+    last. So whenever ``OUT/summary.json`` exists, ``per_clip.csv`` and ``plots/`` are from the same run
+    (``summary.json``'s ``outputs.per_clip_sha256`` lets a reader check it); a killed run leaves at most
+    the hidden staging folder, which the next run removes. Other files in ``out`` are left alone.
+    """
+    import hashlib
+
+    from p3d.atomic import write_json
+
+    out = Path(os.path.abspath(out))
+    check_out_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_stages(out)
+    stage = _stage_dir(out)
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        report.per_clip.to_csv(stage / "per_clip.csv", index=False)
+        new_plots: list[str] = []
+        if plots and report.mtm_results:
+            from p3d.viz.mtm_plot import save_mtm_plot
+
+            fps = fps if fps is not None else report.summary.get("config", {}).get("fps")
+            for stem, res in report.mtm_results.items():
+                save_mtm_plot(res, stage / "plots" / f"mtm_{stem}.png", title=stem, fps=fps)
+                new_plots.append(f"mtm_{stem}.png")
+        summary = dict(report.summary)
+        summary["outputs"] = {
+            "per_clip": "per_clip.csv",
+            "per_clip_sha256": hashlib.sha256((stage / "per_clip.csv").read_bytes()).hexdigest(),
+            "plots": len(new_plots),
+        }
+        write_json(stage / "summary.json", summary)
+
+        out.mkdir(exist_ok=True)
+        (out / "summary.json").unlink(missing_ok=True)  # withdraw the old run's commit marker first
+        os.replace(stage / "per_clip.csv", out / "per_clip.csv")
+        keep = set(new_plots)
+        if (out / "plots").is_dir():
+            for stale in (out / "plots").glob("mtm_*.png"):
+                if stale.name not in keep:
+                    stale.unlink(missing_ok=True)
+        if new_plots:
+            (out / "plots").mkdir(exist_ok=True)
+            for name in new_plots:
+                os.replace(stage / "plots" / name, out / "plots" / name)
+        os.replace(stage / "summary.json", out / "summary.json")  # commit
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

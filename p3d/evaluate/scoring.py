@@ -1,0 +1,244 @@
+"""The second pass of ``p3d eval``: :func:`evaluate` scores the predictions one GT clip at a time (LVE,
+FDD, MTM, the lip intensity, SLCC's speech intensity, PLRS and the motion diagnostics of each prediction)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from p3d.errors import InputError
+from p3d.evaluate.config import SILENT_RMS, EvalConfig, EvalReport, plan_metrics
+from p3d.evaluate.plan import _plan
+from p3d.evaluate.report import check_out_dir
+from p3d.evaluate.summary import _summarise
+
+def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
+    """Evaluate every prediction in ``cfg.pred`` (see the module docstring). Raises InputError on bad input.
+
+    Work is done one GT clip at a time (its predictions together, then the GT and its audio are
+    dropped), so peak memory is one GT clip and one prediction, whatever the number of clips.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from p3d import io, metrics
+    from p3d.topology import load_topology
+
+    if cfg.out is not None:
+        check_out_dir(cfg.out)
+    topology = load_topology(cfg.topology)
+    wanted, not_computed = plan_metrics(cfg, topology)
+    cfg.gt_stride()  # a bad explicit rate pair fails before any file is read
+    audio_dir = io.audio_dir(cfg.audio) if cfg.audio is not None else None
+    if audio_dir is not None and not audio_dir.is_dir():
+        raise InputError(f"{cfg.audio}: audio folder not found")
+    groups, skipped, rates, accepted, wavs = _plan(cfg, topology, wanted, audio_dir)
+    lips = topology.lips
+    upper_face = topology.upper_face if "fdd" in wanted else None
+    mtm_upper, mtm_lower = topology.mtm_vertices() if "mtm" in wanted else (None, None)
+    use_templates = "fdd" in wanted or (cfg.diagnostics and cfg.templates is not None and cfg.gt is not None)
+    templates = io.load_templates(cfg.templates, topology.n_vertices) if use_templates else {}
+    if "fdd" in wanted:
+        for group in groups.values():
+            for p in group:
+                if p.name.identity not in templates:
+                    raise InputError(f"{cfg.templates}: no template for identity {p.name.identity!r} "
+                                     f"(needed by {p.pred_path.name})")
+    plrs_model = _load_plrs_model(cfg.plrs_checkpoint) if "plrs" in wanted else None
+    diag_upper = topology.regions.get("upper_face") if cfg.diagnostics else None
+
+    rows: list[dict[str, Any]] = []
+    gt_rows: list[dict[str, Any]] = []
+    mtm_results: dict[str, Any] = {}
+    n_pairs = sum(len(g) for g in groups.values())
+    with tqdm(total=n_pairs, desc="p3d eval", unit="clip", disable=not progress) as bar:
+        for stem, group in groups.items():
+            gt_path = group[0].gt_path
+            speech_int: float | None = None
+            windows = None
+            if stem in wavs:
+                channels, rate = io.load_audio(wavs[stem], mono=False)
+                # SLCC's speech intensity: the channel mean (p3d.io.load_audio); PLRS: channel 0, as the
+                # official evaluate_PLRS.py (p3d.audio.load_speech_audio)
+                used = {"slcc": channels.mean(axis=1)} if "slcc" in wanted else {}
+                if "plrs" in wanted:
+                    used["plrs"] = np.ascontiguousarray(channels[:, 0])
+                del channels
+                rms = min(float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) for x in used.values())
+                if rms < SILENT_RMS:
+                    for p in group:
+                        skipped.append({"pred": p.pred_path.name,
+                                        "reason": f"audio {wavs[stem].name} is silent (RMS {rms:.2g} < {SILENT_RMS:g}): "
+                                                  "SLCC/PLRS undefined, not scored"})
+                    bar.update(len(group))
+                    continue
+                if "slcc" in wanted:
+                    speech_int = metrics.speech_intensity(used["slcc"])
+                if "plrs" in wanted:
+                    windows = _speech_windows(used["plrs"], rate, rates.fps, wavs[stem])
+                del used
+            gt = None
+            gt_diag: dict[str, float] = {}
+            if gt_path is not None:
+                # a contiguous copy of the subsampled GT: the full-rate array is freed at once
+                gt = np.ascontiguousarray(io.load_vertices(gt_path, topology)[::rates.stride])
+                if cfg.diagnostics:
+                    gt_diag = {f"{k}_gt": v for k, v in motion_diagnostics(gt, lips, diag_upper, rates.fps).items()}
+            if "slcc" in wanted:
+                assert gt is not None and gt_path is not None
+                gt_rows.append({"gt": gt_path.name, "identity": group[0].name.identity, "level": group[0].name.level,
+                                "speech_intensity": speech_int,
+                                "lip_intensity": metrics.lip_intensity(gt, lips, aggregate=cfg.lip_aggregate)})
+            for p in group:
+                pred = io.load_vertices(p.pred_path, topology)
+                if rates.pred_stride > 1:
+                    pred = np.ascontiguousarray(pred[::rates.pred_stride])
+                name = p.name
+                row: dict[str, Any] = {
+                    "pred": p.pred_path.name,
+                    "gt": gt_path.name if gt_path is not None else f"{stem}.npy",
+                    "identity": name.identity,
+                    "condition": name.condition,
+                    "level": name.level,
+                    "pred_frames": len(pred),
+                    "gt_frames": len(gt) if gt is not None else None,
+                    "frames": min(len(pred), len(gt)) if gt is not None else len(pred),
+                    "truncated": gt is not None and len(pred) != len(gt),
+                }
+                if p.pred_path.name in accepted:
+                    row["note"] = accepted[p.pred_path.name]
+                if gt is not None:
+                    # LVE and FDD compare frame by frame: truncated to the shorter, as the official code; MTM
+                    # (DDTW), the lip intensity and PLRS take each sequence whole, as the official code
+                    pred_t, gt_t = pred[:row["frames"]], gt[:row["frames"]]
+                    if "lve" in wanted:
+                        row["lve"] = metrics.lve(pred_t, gt_t, lips, variant=cfg.lve_variant)
+                    if "fdd" in wanted:
+                        row["fdd"] = metrics.fdd(pred_t, gt_t, templates[name.identity], upper_face)
+                    del pred_t, gt_t
+                if "mtm" in wanted:
+                    res = metrics.mtm(gt, pred, upper=mtm_upper, lower=mtm_lower)
+                    if cfg.plots:
+                        mtm_results[p.pred_path.stem] = res
+                    row["mtm_frames"] = res.mean_frames
+                    row["mtm_ms"] = res.ms(rates.fps)
+                    row["mtm_matches"] = len(res.deltas)
+                    row["mtm_deltas"] = ";".join(str(int(d)) for d in res.deltas)
+                if "slcc" in wanted:
+                    row["speech_intensity"] = speech_int
+                    row["lip_intensity"] = metrics.lip_intensity(pred, lips, aggregate=cfg.lip_aggregate)
+                if "plrs" in wanted:
+                    row["plrs"] = _plrs(windows, pred, plrs_model, p.pred_path)
+                if cfg.diagnostics:
+                    row.update(motion_diagnostics(pred, lips, diag_upper, rates.fps))
+                    row.update(gt_diag)
+                    if gt is not None and templates:
+                        row["lip_amplitude_ratio"] = _lip_amplitude_ratio(pred, gt, lips, templates.get(name.identity))
+                rows.append(row)
+                del pred
+                bar.update(1)
+            del gt, windows
+            if plrs_model is not None:
+                plrs_model.forget()  # speech embeddings are shared only within one GT clip
+
+    if not rows:
+        reasons = "; ".join(f"{s['pred']}: {s['reason']}" for s in skipped[:5])
+        raise InputError(f"nothing could be evaluated in {cfg.pred} ({len(skipped)} skipped: {reasons})")
+
+    per_clip = pd.DataFrame(rows)
+    if "note" not in per_clip:
+        per_clip["note"] = None
+    summary = _summarise(cfg, wanted, not_computed, per_clip, pd.DataFrame(gt_rows), skipped, rates)
+    return EvalReport(per_clip=per_clip, summary=summary, mtm_results=mtm_results)
+
+
+def motion_diagnostics(vertices: np.ndarray, lips: np.ndarray, upper_face: np.ndarray | None,
+                       fps: float) -> dict[str, float]:
+    """The per-sequence diagnostics of ``per_clip.csv`` (:mod:`p3d.metrics.diagnostics`), NaN where undefined.
+
+    ``lip_jerk`` (m/s^3 for metres; needs >= 4 frames), ``lip_hf_energy`` (fraction of the lip motion's
+    energy above 8 Hz; needs >= 8 frames and fps > 16) and, when the topology has an upper face,
+    ``upper_face_motion`` (RMS temporal std of the upper-face vertices, length units). Computed on a
+    prediction and on its GT at the same ``fps`` they explain a worse LVE, MTM or FDD (jitter, damping,
+    a still upper face); none is a metric of the paper.
+    """
+    from p3d import metrics
+
+    def safe(fn: Any, *args: Any) -> float:
+        try:
+            return float(fn(*args))
+        except InputError:  # too few frames (or fps too low for the 8 Hz cutoff): undefined
+            return float("nan")
+
+    out = {"lip_jerk": safe(metrics.lip_jerk, vertices, lips, fps),
+           "lip_hf_energy": safe(metrics.lip_high_frequency_energy, vertices, lips, fps)}
+    if upper_face is not None:
+        out["upper_face_motion"] = safe(metrics.upper_face_motion, vertices, upper_face)
+    return out
+
+
+def _lip_amplitude_ratio(pred: np.ndarray, gt: np.ndarray, lips: np.ndarray, template: np.ndarray | None) -> float:
+    """:func:`p3d.metrics.lip_amplitude_ratio`, NaN without the identity's template (a diagnostic does not
+    refuse a run; FDD does)."""
+    from p3d import metrics
+
+    if template is None:
+        return float("nan")
+    return float(metrics.lip_amplitude_ratio(pred, gt, lips, template))
+
+
+def _speech_windows(samples: np.ndarray, rate: int, fps: float, wav: Path) -> np.ndarray:
+    from p3d.audio import speech_windows
+
+    try:
+        return speech_windows(samples, rate, fps)
+    except InputError as exc:
+        raise InputError(f"{wav}: PLRS speech features failed ({exc})") from None
+    except (ValueError, RuntimeError) as exc:
+        raise InputError(f"{wav}: PLRS speech features failed ({type(exc).__name__}: {exc})") from None
+
+
+def _plrs(windows: Any, pred: np.ndarray, model: Any, pred_path: Path) -> float:
+    """PLRS of one prediction (= metrics.plrs(samples, pred, model, fps, sr) with the clip's shared windows);
+    errors of the features or the model name the prediction file."""
+    from p3d import metrics
+
+    try:
+        return metrics.plrs_from_features(windows, pred, model)
+    except InputError as exc:
+        raise InputError(f"{pred_path}: PLRS failed ({exc})") from None
+    except (ValueError, RuntimeError) as exc:  # torch shape / dtype errors of the evaluator
+        raise InputError(f"{pred_path}: PLRS failed ({type(exc).__name__}: {exc})") from None
+
+
+def _load_plrs_model(path: Path | None) -> Any:
+    from p3d.models.speech_mesh import load_critic
+
+    assert path is not None
+    return _SpeechMemo(load_critic(path))
+
+
+class _SpeechMemo:
+    """The PLRS evaluator, remembering its speech embeddings by input: the predictions of one GT clip (one
+    per condition) share its speech windows, and the speech encoder is most of PLRS' cost. :meth:`forget`
+    drops them after each GT clip. Everything else is the evaluator's own (attribute access is delegated)."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._memo: dict[tuple[Any, ...], Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def forget(self) -> None:
+        self._memo.clear()
+
+    def encode_speech(self, x: Any) -> Any:
+        import hashlib
+
+        data = x.detach().cpu().numpy()
+        key = (tuple(data.shape), str(data.dtype), hashlib.sha1(data.tobytes()).hexdigest())
+        if key not in self._memo:
+            self._memo[key] = self._model.encode_speech(x)
+        return self._memo[key]

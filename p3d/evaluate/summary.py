@@ -1,0 +1,232 @@
+"""The summary of a ``p3d eval`` run: each metric's pooled value with its 95 % bootstrap CI over GT clips,
+SLCC against the data's own, the counts and the configuration (:func:`_summarise`), and the text the command
+prints (:func:`format_summary`)."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from p3d.errors import InputError
+from p3d.evaluate.config import (
+    DIAGNOSTIC_COLUMNS,
+    FACTOR_TOLERANCE,
+    LENGTH_TOLERANCE_FRACTION,
+    LENGTH_TOLERANCE_FRAMES,
+    EvalConfig,
+    FrameRates,
+)
+
+log = logging.getLogger("p3d.evaluate")  # the command's logger (log lines read "p3d.evaluate: ...")
+
+
+def _num(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _clip_ci(values: np.ndarray, clusters: np.ndarray, cfg: EvalConfig) -> list[float | None]:
+    """95 % percentile CI of the pooled mean, resampling GT clips (:func:`p3d.stats.cluster_bootstrap_ci`):
+    the predictions of one GT clip under several conditions are one unit of replication."""
+    from p3d.stats import cluster_bootstrap_ci
+
+    lo, hi = cluster_bootstrap_ci(values, clusters, n_resamples=cfg.bootstrap_resamples, seed=cfg.seed)
+    return [_num(lo), _num(hi)]
+
+
+def _counts(vals: np.ndarray, clusters: np.ndarray) -> dict[str, int]:
+    ok = np.isfinite(vals)
+    return {"n_clips": int(len(set(clusters[ok]))), "n_predictions": int(ok.sum())}
+
+
+def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str, str], df: Any, gt_df: Any,
+               skipped: list[dict[str, str]], rates: FrameRates) -> dict[str, Any]:
+    from p3d import metrics
+    from p3d.provenance import record
+
+    clusters = df["gt"].to_numpy()
+    out: dict[str, Any] = {}
+    for key in ("lve", "fdd", "plrs"):
+        if key in wanted:
+            vals = df[key].to_numpy(dtype=np.float64)
+            ok = np.isfinite(vals)
+            out[key] = {"value": _num(vals[ok].mean()) if ok.any() else None,
+                        "ci95": _clip_ci(vals, clusters, cfg), **_counts(vals, clusters)}
+    if "fdd" in wanted:
+        out["fdd"]["absolute"] = _num(np.abs(df["fdd"].to_numpy(dtype=np.float64)).mean())
+    for key, reason in not_computed.items():
+        out[key] = {"computed": False, "value": None, "reason": reason}
+    if "mtm" in wanted:
+        frames = df["mtm_frames"].to_numpy(dtype=np.float64)
+        matched = frames[np.isfinite(frames)]
+        ci = _clip_ci(frames, clusters, cfg)
+        ms_per_frame = 1000.0 / rates.fps
+        ci_ms = [None if c is None else c * ms_per_frame for c in ci]
+        out["mtm"] = {
+            "frames": _num(matched.mean()) if len(matched) else None,
+            "ms": _num(matched.mean() * ms_per_frame) if len(matched) else None,
+            "ci95": ci_ms,
+            "ci95_frames": ci,
+            "ci95_ms": ci_ms,
+            "fps": rates.fps,
+            **_counts(frames, clusters),
+            "n_clips_matched": int(len(matched)),  # predictions with matched extrema (kept name)
+            "n_clips_without_match": int(len(frames) - len(matched)),
+        }
+    if "slcc" in wanted:
+        out["slcc"] = _slcc_summary(cfg, df, gt_df, metrics)
+    diagnostics: dict[str, Any] = {}
+    for key in DIAGNOSTIC_COLUMNS:
+        if key in df:
+            vals = df[key].to_numpy(dtype=np.float64)
+            ok = np.isfinite(vals)
+            diagnostics[key] = {"mean": _num(vals[ok].mean()) if ok.any() else None,
+                                "ci95": _clip_ci(vals, clusters, cfg), **_counts(vals, clusters)}
+    counts = {
+        "evaluated": int(len(df)),
+        "n_predictions": int(len(df)),
+        "n_clips": int(df["gt"].nunique()),
+        "ground_truth_clips": int(df["gt"].nunique()),
+        "truncated": int(df["truncated"].sum()),
+        "length_mismatch_accepted": int(df["note"].notna().sum()),  # beyond tolerance, both rates given
+        "skipped": len(skipped),
+    }
+    return {
+        "metrics": out,
+        **({"diagnostics": diagnostics} if diagnostics else {}),
+        "counts": counts,
+        "skipped": skipped,
+        "config": {
+            **{k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
+            "fps": rates.fps,
+            "gt_fps": rates.gt_fps,
+            "gt_fps_source": rates.gt_fps_source,
+            "pred_stride": rates.pred_stride,
+            "pred_fps_source": rates.pred_fps_source,
+            "rates_explicit": rates.explicit,
+            "metrics": list(wanted),
+            "gt_stride": rates.stride,
+            "ci": "95% percentile bootstrap of the pooled mean, resampling GT clips (p3d.stats.cluster_bootstrap_ci); "
+                  "SLCC: paired bootstrap of rows (p3d.metrics.slcc_bootstrap_ci)",
+            "diagnostics": "per_clip.csv columns lip_jerk[_gt] (m/s^3 for metres), lip_hf_energy[_gt] (fraction of "
+                           "lip motion energy above 8 Hz), upper_face_motion[_gt] (RMS temporal std), "
+                           "lip_amplitude_ratio (prediction / GT lip distance from the template); NaN where too "
+                           "short; p3d.metrics.diagnostics, not paper metrics",
+            "length_tolerance": f"max({LENGTH_TOLERANCE_FRAMES} frames, {LENGTH_TOLERANCE_FRACTION:.0%}); "
+                                f"integer ratios within {FACTOR_TOLERANCE:.0%} refused",
+        },
+        "provenance": record(),
+    }
+
+
+def _slcc_summary(cfg: EvalConfig, df: Any, gt_df: Any, metrics: Any) -> dict[str, Any]:
+    reasons: list[str] = []
+
+    def _safe(fn: Any, *args: Any) -> float | None:
+        try:
+            return _num(fn(*args))
+        except InputError as exc:
+            reasons.append(str(exc))
+            return None
+
+    speech, lip, ident = (df[c].to_numpy() for c in ("speech_intensity", "lip_intensity", "identity"))
+    model_r = _safe(metrics.slcc, speech, lip, ident)
+    data_r = _safe(metrics.slcc, *(gt_df[c].to_numpy() for c in ("speech_intensity", "lip_intensity", "identity")))
+    res: dict[str, Any] = {
+        "value": model_r,
+        "data_value": data_r,
+        "delta": None if model_r is None or data_r is None else metrics.slcc_delta(model_r, data_r),
+        "n_rows": int(len(df)),
+        "n_clips": int(len(gt_df)),
+        "n_predictions": int(len(df)),
+        "ci95": [None, None],
+    }
+    if model_r is not None:
+        try:
+            lo, hi = metrics.slcc_bootstrap_ci(speech, lip, ident, n_resamples=cfg.bootstrap_resamples, seed=cfg.seed)
+            res["ci95"] = [_num(lo), _num(hi)]
+        except InputError as exc:
+            reasons.append(f"CI: {exc}")
+        if res["ci95"][0] is None:
+            reasons.append("CI undefined: too few clips per identity for the bootstrap")
+    if df["level"].notna().any():
+        levels = df["level"].to_numpy()
+        by_model = _safe_dict(metrics.slcc_by_level, reasons, speech, lip, ident, levels)
+        by_data = _safe_dict(metrics.slcc_by_level, reasons, *(gt_df[c].to_numpy() for c in
+                                                               ("speech_intensity", "lip_intensity", "identity", "level")))
+        res["by_level"] = {
+            str(k): {"value": _num(v), "data_value": _num(by_data.get(k)),
+                     "delta": None if _num(by_data.get(k)) is None or _num(v) is None  # NaN: too few rows
+                     else metrics.slcc_delta(v, by_data[k])}
+            for k, v in by_model.items()
+        }
+    if reasons:
+        res["notes"] = reasons
+        log.debug("SLCC: %s", "; ".join(reasons))
+    return res
+
+
+def _safe_dict(fn: Any, reasons: list[str], *args: Any) -> dict[Any, float | None]:
+    try:
+        return dict(fn(*args))
+    except InputError as exc:
+        reasons.append(f"level-wise: {exc}")
+        return {}
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A short human-readable summary (what ``p3d eval`` prints)."""
+    m = summary["metrics"]
+    c = summary["counts"]
+    n_pred = c.get("n_predictions", c["evaluated"])
+    n_clips = c.get("n_clips", c["ground_truth_clips"])
+    lines = [f"evaluated {n_pred} prediction(s) of {n_clips} GT clip(s) (n_predictions={n_pred}, n_clips={n_clips}; "
+             f"CIs resample GT clips); truncated {c.get('truncated', 0)}; skipped {c['skipped']}"]
+
+    def fmt(x: float | None, spec: str = ".4g") -> str:
+        return "n/a" if x is None else format(x, spec)
+
+    def ci(c: list[float | None] | None, spec: str = ".4g") -> str:
+        return "  [95% CI n/a (too few clips)]" if not c or c[0] is None else f"  [95% CI {fmt(c[0], spec)}, {fmt(c[1], spec)}]"
+
+    def n(x: dict[str, Any]) -> str:
+        return f"  (n_clips={x['n_clips']}, n_predictions={x['n_predictions']})" if "n_clips" in x else ""
+
+    for key, label in (("lve", "LVE "), ("fdd", "FDD ")):
+        if key in m and m[key].get("computed", True) is False:
+            lines.append(f"  {label}  not computed: {m[key]['reason']}")
+        elif key in m:
+            lines.append(f"  {label}  {fmt(m[key]['value'])}{ci(m[key]['ci95'])}{n(m[key])}")
+    if "mtm" in m and m["mtm"].get("computed", True) is False:
+        lines.append(f"  MTM   not computed: {m['mtm']['reason']}")
+    elif "mtm" in m:
+        x = m["mtm"]
+        lines.append(f"  MTM   {fmt(x['ms'], '.1f')} ms ({fmt(x['frames'], '.3f')} frames at {x['fps']:g} fps)"
+                     f"{ci(x['ci95_ms'], '.1f')}{n(x)}; {x['n_clips_without_match']} prediction(s) without matched extrema")
+    if "plrs" in m:
+        lines.append(f"  PLRS  {fmt(m['plrs']['value'], '.3f')}{ci(m['plrs']['ci95'], '.3f')}{n(m['plrs'])}")
+    if "slcc" in m:
+        x = m["slcc"]
+        ci_text = ci(x.get("ci95"), ".3f") if x["value"] is not None else ""
+        lines.append(f"  SLCC  {fmt(x['value'], '.3f')}{ci_text}; data {fmt(x['data_value'], '.3f')}"
+                     f", Δ {fmt(x['delta'], '.3f')}{n(x)}")
+        for level, v in x.get("by_level", {}).items():
+            lines.append(f"        level {level}: {fmt(v['value'], '.3f')} (data {fmt(v['data_value'], '.3f')}, Δ {fmt(v['delta'], '.3f')})")
+    d = summary.get("diagnostics", {})
+    if d:
+        parts = [f"{k} {fmt(v['mean'])}" for k, v in d.items()]
+        lines.append("  diagnostics (means; per prediction in per_clip.csv): " + ", ".join(parts))
+    if c.get("length_mismatch_accepted"):
+        lines.append(f"  note: {c['length_mismatch_accepted']} prediction(s) differ in length from their GT (or audio) "
+                     "beyond the tolerance; evaluated (truncated) because both --fps and --gt-fps were given "
+                     "(see per_clip.csv 'note')")
+    for s in summary["skipped"][:10]:
+        lines.append(f"  skipped {s['pred']}: {s['reason']}")
+    if len(summary["skipped"]) > 10:
+        lines.append(f"  ... and {len(summary['skipped']) - 10} more skipped (see summary.json)")
+    return "\n".join(lines)
