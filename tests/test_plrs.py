@@ -101,7 +101,8 @@ def test_bad_inputs():
 
 
 # -- PLRS-c and the retrieval score (hubness-corrected companions of the official PLRS) --------------------------
-from p3d.metrics.plrs import PLRSScores, background_windows, plrs_calibrated, plrs_scores, speech_bank  # noqa: E402
+from p3d.metrics.plrs import (PLRSScores, background_excluding, background_windows, plrs_calibrated,  # noqa: E402
+                              plrs_scores, speech_bank, speech_banks)
 
 
 class CentroidModel(DualEncoder):
@@ -189,3 +190,15 @@ def test_calibrated_bad_inputs():
         plrs_calibrated(fbank, verts, model, np.zeros((4,), np.float32))
     with pytest.raises(InputError, match="no complete"):
         plrs_calibrated(fbank, verts[:8], model, _bank(4))
+
+
+def test_speech_banks_exclude_the_clip_itself():
+    model = IndexModel()
+    banks = speech_banks({"a": _bank(10, 100.0), "b": _bank(7, 200.0), "c": _bank(3, 300.0)}, model)
+    assert {k: len(v) for k, v in banks.items()} == {"a": 2, "b": 2, "c": 1}
+    bg = background_excluding(banks, "a")
+    np.testing.assert_array_equal(bg, np.concatenate([banks["b"], banks["c"]]))
+    with pytest.raises(InputError, match="other"):
+        background_excluding({"a": banks["a"]}, "a")
+    with pytest.raises(InputError, match="windows_by_clip"):
+        speech_banks({}, model)

@@ -666,13 +666,11 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
     calibrated = bool(calibrated) and plrs_model is not None
     banks: dict[str, np.ndarray] = {}
     if calibrated:
-        from p3d.metrics.plrs import background_windows, speech_bank
+        from p3d.metrics.plrs import background_excluding, speech_banks
 
         if len(clips) < 2:
             raise InputError("calibrated: the background bank is the other clips' speech; score at least two clips")
-        for clip in clips:
-            audio, sr = corpus.audio(clip)
-            banks[clip.stem] = speech_bank(background_windows(speech_windows(audio, sr, fps)), plrs_model)
+        banks = speech_banks({clip.stem: speech_windows(*corpus.audio(clip), fps) for clip in clips}, plrs_model)
     rows = []
     for clip in tqdm(clips, desc="scoring sequences", disable=not progress):
         gt = corpus.vertices(clip).astype(np.float64)
@@ -682,7 +680,7 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
         if plrs_model is not None:
             audio, sr = corpus.audio(clip)
             windows = speech_windows(audio, sr, fps)
-        bank = np.concatenate([b for stem, b in banks.items() if stem != clip.stem]) if calibrated else None
+        bank = background_excluding(banks, clip.stem) if calibrated else None
         for name, seq in sequences(clip).items():
             seq = as_vertices(seq, f"sequence {name!r} of {clip.stem}")
             if len(seq) != len(gt):

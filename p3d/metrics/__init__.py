@@ -44,7 +44,7 @@ __all__ = [
 
 #: Names served lazily from :mod:`p3d.metrics.plrs` (it needs torch).
 _PLRS_NAMES = frozenset({"plrs", "plrs_from_features", "plrs_calibrated", "plrs_scores", "speech_bank",
-                         "background_windows", "PLRSScores"})
+                         "speech_banks", "background_excluding", "background_windows", "PLRSScores"})
 
 
 def __getattr__(name: str):  # PEP 562: PLRS needs torch, so it is imported only when asked for

@@ -261,3 +261,22 @@ def plrs_calibrated(fbank_windows: Any, vertices: Any, model: Any, background: A
     the retrieval MRR and R@1 from the same forward pass).
     """
     return plrs_scores(fbank_windows, vertices, model, background, batch_size=batch_size).calibrated
+
+
+def speech_banks(windows_by_clip: Any, model: Any, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """``{clip: (K_c, D) speech embeddings}`` of each clip's :func:`background_windows`, from
+    ``{clip: (N, 20, 128) speech windows}``: encode a set of clips once, then take the background of any one
+    of them with :func:`background_excluding`."""
+    if not hasattr(windows_by_clip, "items") or not windows_by_clip:
+        raise InputError("windows_by_clip: expected a non-empty {clip: speech windows} mapping")
+    return {str(k): speech_bank(background_windows(v), model, batch_size) for k, v in windows_by_clip.items()}
+
+
+def background_excluding(banks: Any, clip: str) -> np.ndarray:
+    """The background bank of ``clip``: the :func:`speech_banks` embeddings of every *other* clip, stacked
+    (K, D). Never contains the clip's own speech."""
+    others = [b for k, b in banks.items() if k != str(clip)]
+    if not others:
+        raise InputError(f"background: no clip other than {clip!r} to draw background speech from "
+                         f"(PLRS-c needs the speech of at least one other clip)")
+    return np.concatenate(others)
