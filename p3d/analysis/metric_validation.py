@@ -304,7 +304,8 @@ def _parse_degradation(name: str) -> tuple[str, float | None]:
     if ok and kind == "movavg":
         ok = value == int(value) and value >= 1
     if not ok:
-        raise InputError(f"names: unknown degradation {name!r}; choose from {', '.join([*DEGRADATIONS, *_EXTRA_NAMED])} "
+        named = ", ".join([*DEGRADATIONS, *_EXTRA_NAMED])
+        raise InputError(f"names: unknown degradation {name!r}; choose from {named} "
                          f"or <kind>_<number> with kind one of {', '.join(PARAMETRIC_KINDS)} (e.g. amp_1.5, shift_-2, "
                          f"movavg_5)")
     return kind, value
@@ -777,12 +778,14 @@ def referee_differences(rows: Any, *, referees: Mapping[str, tuple[str, int]] | 
             diff = lo = hi = None
             if both:
                 d = paired_cluster_difference(a[column].to_numpy(), a[clip].tolist(), b[column].to_numpy(),
-                                              b[clip].tolist(), confidence=confidence, n_resamples=n_resamples, seed=seed)
+                                              b[clip].tolist(), confidence=confidence, n_resamples=n_resamples,
+                                              seed=seed)
                 diff, lo, hi = d.diff, d.low, d.high
-            if sign < 0:
-                diff, lo, hi = (None if diff is None else -diff), (None if hi is None else -hi), (None if lo is None else -lo)
-            out.append({"variant": variant, "degradation": name, "mean_minus_gt": _nan_if_none(diff),
-                        "ci_low": _nan_if_none(lo), "ci_high": _nan_if_none(hi), "n_clips": len(both)})
+            diff, lo, hi = sign * _nan_if_none(diff), sign * _nan_if_none(lo), sign * _nan_if_none(hi)
+            if sign < 0:  # flipping the sign swaps the ends of the interval
+                lo, hi = hi, lo
+            out.append({"variant": variant, "degradation": name, "mean_minus_gt": diff, "ci_low": lo, "ci_high": hi,
+                        "n_clips": len(both)})
     return pd.DataFrame(out, columns=["variant", "degradation", "mean_minus_gt", "ci_low", "ci_high", "n_clips"])
 
 
