@@ -781,7 +781,8 @@ def referee_differences(rows: Any, *, referees: Mapping[str, tuple[str, int]] | 
                                               b[clip].tolist(), confidence=confidence, n_resamples=n_resamples,
                                               seed=seed)
                 diff, lo, hi = d.diff, d.low, d.high
-            diff, lo, hi = sign * _nan_if_none(diff), sign * _nan_if_none(lo), sign * _nan_if_none(hi)
+            # (+ 0.0 turns the -0.0 of a flipped zero into 0.0)
+            diff, lo, hi = (sign * _nan_if_none(x) + 0.0 for x in (diff, lo, hi))
             if sign < 0:  # flipping the sign swaps the ends of the interval
                 lo, hi = hi, lo
             out.append({"variant": variant, "degradation": name, "mean_minus_gt": diff, "ci_low": lo, "ci_high": hi,
