@@ -314,3 +314,43 @@ def test_compare_metrics_paired_difference():
         mv.compare_metrics(rows, scope="both")
     with pytest.raises(InputError, match="clip"):
         mv.compare_metrics(rows[rows["clip"] == "c0"])
+
+
+# -- the referee validity battery on a corpus ---------------------------------------------------------------------
+def test_metric_rows_calibrated_and_battery(tiny, oracle):
+    from p3d.audio import speech_windows
+    from p3d.metrics import plrs_from_features
+
+    clips = tiny.select("test")[:3]
+    critic = _Critic()
+
+    def seqs(clip):
+        return mv.degradations(tiny.vertices(clip), tiny.templates[clip.identity], np.random.default_rng(0),
+                               names=["gt", "amp_0.5", "amp_1.5", "static_template"])
+
+    rows = mv.metric_rows(clips, seqs, corpus=tiny, oracle=oracle, plrs_model=critic, calibrated=True)
+    assert {"plrs_calibrated", "plrs_mrr", "plrs_r1", "plrs_mrr_chance"} <= set(rows.columns)
+    assert rows["plrs_mrr"].between(0, 1).all() and rows["plrs_calibrated"].between(-2, 2).all()
+    # the official column is the official PLRS, unchanged by the calibration
+    clip = clips[0]
+    audio, sr = tiny.audio(clip)
+    official = plrs_from_features(speech_windows(audio, sr, tiny.model_fps), tiny.vertices(clip), critic)
+    assert rows.loc[(rows["clip"] == clip.stem) & (rows["sequence"] == "gt"), "plrs"].item() == pytest.approx(official)
+    plain = mv.metric_rows(clips[:1], seqs, corpus=tiny, oracle=oracle, plrs_model=critic)
+    assert "plrs_calibrated" not in plain
+    with pytest.raises(InputError, match="two clips"):
+        mv.metric_rows(clips[:1], seqs, corpus=tiny, oracle=oracle, plrs_model=critic, calibrated=True)
+    tab = mv.referee_differences(rows, n_resamples=50)
+    assert set(tab["variant"]) == {"official", "calibrated", "retrieval_mrr", "retrieval_r1", "oracle", "lve", "mtm"}
+    assert set(tab["degradation"]) == {"amp_0.5", "amp_1.5", "static_template"} and (tab["n_clips"] <= 3).all()
+    assert len(mv.referee_validity(tab)) == 7
+
+
+def test_oracle_accuracy_by_split(tiny, oracle):
+    acc = mv.oracle_accuracy_by_split(oracle, tiny, ("train", "test"), n_resamples=50)
+    assert list(acc["split"]) == ["train", "test"]
+    assert (acc["n_clips"] > 0).all() and acc["accuracy"].between(0, 1).all()
+    assert (acc["ci_low"] <= acc["accuracy"]).all() and (acc["accuracy"] <= acc["ci_high"]).all()
+    assert acc["chance"].between(0, 1).all()
+    with pytest.raises(InputError, match="no clips"):
+        mv.oracle_accuracy_by_split(oracle, tiny, ("nope",))

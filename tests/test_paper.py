@@ -121,7 +121,7 @@ def _distinctive_values() -> set[str]:
 
 #: Files that still type paper numbers and are edited elsewhere (notebook 08 quotes Table S3 in a sentence:
 #: it should read p3d.paper.TABLE_S3.rho); remove an entry once its file reads p3d.paper.
-_PENDING = {"notebooks/08_metric_validation.ipynb"}
+_PENDING: set[str] = set()
 
 
 def test_no_module_or_notebook_but_p3d_paper_types_the_papers_numbers():

@@ -98,3 +98,107 @@ def test_bad_inputs():
         plrs_from_features(fbank, np.zeros((40, V + 1, 3)), model)
     with pytest.raises(InputError, match="fbank_windows"):
         plrs_from_features(np.zeros((40, 128)), np.zeros((40, V, 3)), model)
+
+
+# -- PLRS-c and the retrieval score (hubness-corrected companions of the official PLRS) --------------------------
+from p3d.metrics.plrs import (PLRSScores, background_excluding, background_windows, plrs_calibrated,  # noqa: E402
+                              plrs_scores, speech_bank, speech_banks)
+
+
+class CentroidModel(DualEncoder):
+    """A critic that has learnt nothing about lips: every mesh window embeds to one fixed centroid ``c``, and
+    speech window j embeds to ``c`` plus an orthogonal component of fixed length in a direction set by j (read
+    from fbank[0, 0]). Every speech embedding is equally close to ``c``, so the official PLRS is high
+    (cos = 1 / sqrt(1 + r^2)) while the mesh cannot tell its own speech from any other."""
+
+    def __init__(self, r: float = 0.5) -> None:
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(1))
+        self.r = r
+
+    @property
+    def n_vertices(self) -> int:
+        return V
+
+    def encode_speech(self, fbank: torch.Tensor) -> torch.Tensor:
+        k = fbank[:, 0, 0]
+        zero = torch.zeros_like(k)
+        return torch.stack([torch.ones_like(k), self.r * torch.cos(k), self.r * torch.sin(k), zero], dim=1)
+
+    def encode_mesh(self, vertices: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([[1.0, 0.0, 0.0, 0.0]]).expand(vertices.shape[0], 4)
+
+
+def _bank(n: int, offset: float = 1000.0) -> np.ndarray:
+    """Speech windows of 'other clips': indices that no mesh frame of _toy carries."""
+    fb = np.zeros((n, 20, 128), np.float32)
+    fb[:, 0, 0] = offset + 0.37 * np.arange(n)
+    return fb
+
+
+def test_centroid_model_is_high_on_official_but_at_chance_on_calibrated():
+    model = CentroidModel(r=0.5)
+    fbank, verts = _toy(t=60, n=60)
+    out = plrs_scores(fbank, verts, model, _bank(30))
+    assert out.official == pytest.approx(1 / math.sqrt(1.25), abs=1e-6)  # 0.894: "excellent" lip readability
+    assert out.official == pytest.approx(plrs_from_features(fbank, verts, model), abs=0)
+    assert out.calibrated == pytest.approx(0.0, abs=1e-6)  # chance
+    g, n = 11, 11 + 30  # G = min(60, 56) // 5 = 11 windows; 11 own + 30 background candidates
+    assert (out.n_windows, out.n_candidates) == (g, n)
+    assert out.mrr == pytest.approx(out.mrr_chance, abs=1e-9)  # all tied: the expected rank under random ties
+    assert out.mrr_chance == pytest.approx(sum(1 / r for r in range(1, n + 1)) / n)
+    assert out.recall_at_1 == pytest.approx(1 / n) and out.recall_at_1_chance == pytest.approx(1 / n)
+    assert plrs_calibrated(fbank, verts, model, _bank(30)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_perfect_critic_retrieves_every_window_and_beats_chance():
+    model = IndexModel()
+    fbank, verts = _toy(t=60, n=60)
+    out = plrs_scores(fbank, verts, model, _bank(30))
+    assert out.official == pytest.approx(1.0) and out.mrr == pytest.approx(1.0) and out.recall_at_1 == 1.0
+    assert out.calibrated > 0.5
+    # a shifted sequence loses on all three (the true window is no longer the nearest)
+    bad = plrs_scores(fbank, _toy(t=60, n=60, shift=2.5)[1], model, _bank(30))
+    assert bad.official < out.official and bad.calibrated < out.calibrated and bad.recall_at_1 < 1.0
+
+
+def test_background_as_windows_or_embeddings_agree():
+    model = IndexModel()
+    fbank, verts = _toy(t=40, n=40)
+    bank_windows = background_windows(_bank(50))
+    assert bank_windows.shape == (10, 20, 128)
+    emb = speech_bank(bank_windows, model)
+    assert emb.shape == (10, 2) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-6)
+    a = plrs_scores(fbank, verts, model, bank_windows)
+    b = plrs_scores(fbank, verts, model, emb * 3.0)  # embeddings are re-normalised
+    assert isinstance(a, PLRSScores)
+    assert (a.official, a.calibrated, a.mrr) == pytest.approx((b.official, b.calibrated, b.mrr), abs=1e-6)
+
+
+def test_calibrated_bad_inputs():
+    model = IndexModel()
+    fbank, verts = _toy(t=40, n=40)
+    with pytest.raises(InputError, match="background"):
+        plrs_calibrated(fbank, verts, model, np.zeros((0, 2), np.float32))
+    with pytest.raises(InputError, match="size 3"):
+        plrs_calibrated(fbank, verts, model, np.ones((4, 3), np.float32))
+    with pytest.raises(InputError, match="NaN"):
+        plrs_calibrated(fbank, verts, model, np.full((4, 2), np.nan, np.float32))
+    with pytest.raises(InputError, match="zero"):
+        plrs_calibrated(fbank, verts, model, np.zeros((4, 2), np.float32))
+    with pytest.raises(InputError, match="background"):
+        plrs_calibrated(fbank, verts, model, np.zeros((4,), np.float32))
+    with pytest.raises(InputError, match="no complete"):
+        plrs_calibrated(fbank, verts[:8], model, _bank(4))
+
+
+def test_speech_banks_exclude_the_clip_itself():
+    model = IndexModel()
+    banks = speech_banks({"a": _bank(10, 100.0), "b": _bank(7, 200.0), "c": _bank(3, 300.0)}, model)
+    assert {k: len(v) for k, v in banks.items()} == {"a": 2, "b": 2, "c": 1}
+    bg = background_excluding(banks, "a")
+    np.testing.assert_array_equal(bg, np.concatenate([banks["b"], banks["c"]]))
+    with pytest.raises(InputError, match="other"):
+        background_excluding({"a": banks["a"]}, "a")
+    with pytest.raises(InputError, match="windows_by_clip"):
+        speech_banks({}, model)

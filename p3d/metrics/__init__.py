@@ -11,6 +11,9 @@ layout) at a common frame rate, and raise :class:`p3d.errors.InputError` on bad 
 - :func:`lip_jerk`, :func:`lip_high_frequency_energy`, :func:`lip_amplitude`, :func:`lip_amplitude_ratio`,
   :func:`upper_face_motion`, :func:`fdd_dynamics`: diagnostics that explain a metric's value (not paper
   metrics; :mod:`p3d.metrics.diagnostics`).
+- :func:`plrs`, :func:`plrs_from_features` (official PLRS, Eq. (a)); :func:`plrs_calibrated` (PLRS-c),
+  :func:`plrs_scores` (PLRS, PLRS-c and retrieval MRR / R@1), :func:`speech_bank`, :func:`background_windows`
+  (imported lazily: they need torch).
 - :func:`bootstrap_ci`, :func:`slcc_bootstrap_ci`: confidence intervals (defined in :mod:`p3d.stats`,
   p3d's one statistics module, and re-exported here).
 
@@ -50,13 +53,18 @@ __all__ = [
 ]
 
 
+#: Names served lazily from :mod:`p3d.metrics.plrs` (it needs torch).
+_PLRS_NAMES = frozenset({"plrs", "plrs_from_features", "plrs_calibrated", "plrs_scores", "speech_bank",
+                         "speech_banks", "background_excluding", "background_windows", "PLRSScores"})
+
+
 def __getattr__(name: str):  # PEP 562: PLRS needs torch, so it is imported only when asked for
-    if name in {"plrs", "plrs_from_features"}:
+    if name in _PLRS_NAMES:
         import importlib
 
         module = importlib.import_module("p3d.metrics.plrs")
         # importing the submodule bound ``p3d.metrics.plrs`` to the module: rebind the names to the functions
-        globals()["plrs"] = module.plrs
-        globals()["plrs_from_features"] = module.plrs_from_features
+        for attr in _PLRS_NAMES:
+            globals()[attr] = getattr(module, attr)
         return globals()[name]
     raise AttributeError(f"module 'p3d.metrics' has no attribute {name!r}")

@@ -18,11 +18,18 @@ Semantics of the official ``evaluation/evaluate_PLRS.py``, reproduced exactly:
   second frame (``[::2]``) to reach the 30 fps of predictions. Pass 30 fps vertices (do
   ``vertices[::2]`` yourself) with ``fps=30``.
 
+Beyond the paper, :func:`plrs_calibrated` (PLRS-c) and :func:`plrs_scores` add hubness-corrected
+companions computed from the same windows: the positive cosine minus the mean cosine to *other* clips'
+speech (chance 0), and the retrieval rank of the true speech window (MRR, R@1). The official PLRS rewards
+damped lip motion (a mesh embedding near the centroid is close to any speech); these do not by design.
+The official score is unchanged.
+
 Works with any model exposing ``encode_speech`` / ``encode_mesh`` (the stage-2 model, 3D SyncNet,
 "w/o 2D prior"). Inputs are validated; bad ones raise :class:`p3d.errors.InputError`.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -32,20 +39,9 @@ from p3d.errors import InputError
 WINDOW = 5
 
 
-def plrs_from_features(fbank_windows: Any, vertices: Any, model: Any, batch_size: int = 256) -> float:
-    """PLRS of one sequence from precomputed speech windows.
-
-    Args:
-        fbank_windows: (N, 20, 128) speech windows (:func:`p3d.audio.speech_windows` or
-            :class:`p3d.audio.FeatureCache`); window ``j`` starts at mesh frame ``j``.
-        vertices: (T, V, 3) or (T, V*3) absolute vertex positions at the frame rate the windows
-            were computed for.
-        model: a speech-mesh representation (``encode_speech``, ``encode_mesh``).
-        batch_size: windows per forward pass (memory only; does not change the result).
-
-    Returns:
-        Mean cosine similarity over the G = min(N, T - 4) // 5 non-overlapping windows.
-    """
+def _embed_windows(fbank_windows: Any, vertices: Any, model: Any, batch_size: int) -> tuple[Any, Any]:
+    """(speech, mesh) L2-normalised embeddings, torch (G, D) each, of the G non-overlapping PLRS windows
+    (the official pairing: frames ``[5 i, 5 i + 5)`` with speech window ``5 i``, G = min(N, T - 4) // 5)."""
     import torch
 
     from p3d.losses.perceptual_loss import flat_vertices
@@ -67,14 +63,31 @@ def plrs_from_features(fbank_windows: Any, vertices: Any, model: Any, batch_size
         with torch.no_grad():
             speech = torch.from_numpy(np.ascontiguousarray(fb[starts])).to(device)
             mesh = torch.stack([verts[s:s + WINDOW] for s in starts]).float().to(device)
-            sims = []
+            s_out, m_out = [], []
             for a in range(0, g, batch_size):
-                s = torch.nn.functional.normalize(model.encode_speech(speech[a:a + batch_size]), dim=-1)
-                m = torch.nn.functional.normalize(model.encode_mesh(mesh[a:a + batch_size]), dim=-1)
-                sims.append((s * m).sum(dim=-1))
-            return float(torch.cat(sims).mean())
+                s_out.append(torch.nn.functional.normalize(model.encode_speech(speech[a:a + batch_size]), dim=-1))
+                m_out.append(torch.nn.functional.normalize(model.encode_mesh(mesh[a:a + batch_size]), dim=-1))
+            return torch.cat(s_out), torch.cat(m_out)
     finally:
         model.train(was_training)
+
+
+def plrs_from_features(fbank_windows: Any, vertices: Any, model: Any, batch_size: int = 256) -> float:
+    """PLRS of one sequence from precomputed speech windows.
+
+    Args:
+        fbank_windows: (N, 20, 128) speech windows (:func:`p3d.audio.speech_windows` or
+            :class:`p3d.audio.FeatureCache`); window ``j`` starts at mesh frame ``j``.
+        vertices: (T, V, 3) or (T, V*3) absolute vertex positions at the frame rate the windows
+            were computed for.
+        model: a speech-mesh representation (``encode_speech``, ``encode_mesh``).
+        batch_size: windows per forward pass (memory only; does not change the result).
+
+    Returns:
+        Mean cosine similarity over the G = min(N, T - 4) // 5 non-overlapping windows.
+    """
+    speech, mesh = _embed_windows(fbank_windows, vertices, model, batch_size)
+    return float((speech * mesh).sum(dim=-1).mean())
 
 
 def plrs(audio: Any, vertices: Any, model: Any, fps: float, sr: int = 16000) -> float:
@@ -90,3 +103,180 @@ def plrs(audio: Any, vertices: Any, model: Any, fps: float, sr: int = 16000) -> 
     from p3d.audio import speech_windows
 
     return plrs_from_features(speech_windows(audio, sr, fps), vertices, model)
+
+
+# -- a hubness-corrected lip-readability score beside the official PLRS (beyond the paper) -----------------
+#: Cosines closer than this to the positive pair's count as ties in the retrieval score (float32 resolution).
+TIE_TOLERANCE = 1e-6
+
+
+def background_windows(fbank_windows: Any) -> np.ndarray:
+    """The speech windows one clip contributes to a background bank: every 5th window (starts 0, 5, 10, ...),
+    i.e. the speech side of its non-overlapping PLRS windows. (N, 20, 128) -> (ceil(N / 5), 20, 128)."""
+    fb = np.asarray(fbank_windows, dtype=np.float32)
+    if fb.ndim != 3:
+        raise InputError(f"fbank_windows: expected (N, T_a, n_mels), got shape {fb.shape}")
+    return fb[::WINDOW]
+
+
+def speech_bank(fbank_windows: Any, model: Any, batch_size: int = 256) -> np.ndarray:
+    """(K, D) float32 L2-normalised speech embeddings of (K, 20, 128) speech windows: a background bank for
+    :func:`plrs_calibrated` / :func:`plrs_scores` (e.g. :func:`background_windows` of *other* clips,
+    concatenated). Computing it once and passing the embeddings saves re-encoding it for every sequence."""
+    import torch
+
+    fb = np.asarray(fbank_windows, dtype=np.float32)
+    if fb.ndim != 3 or fb.shape[0] == 0:
+        raise InputError(f"background: expected (K >= 1, T_a, n_mels) speech windows, got shape {fb.shape}")
+    if not np.isfinite(fb).all():
+        raise InputError("background: speech windows contain NaN or inf")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = [torch.nn.functional.normalize(model.encode_speech(torch.from_numpy(
+                np.ascontiguousarray(fb[a:a + batch_size])).to(device)), dim=-1) for a in range(0, len(fb), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out).cpu().numpy().astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class PLRSScores:
+    """The official PLRS and its hubness-corrected companions for one sequence (see :func:`plrs_scores`)."""
+
+    official: float
+    """PLRS as defined (Eq. (a)): mean positive-pair cosine, in [-1, 1]; chance is model-dependent."""
+    calibrated: float
+    """PLRS-c: mean positive cosine minus the mean cosine to the background speech, in [-2, 2]; chance 0."""
+    mrr: float
+    """Mean reciprocal rank of the true speech window among the candidates, in (0, 1]; chance ``mrr_chance``."""
+    recall_at_1: float
+    """Share of windows whose true speech window ranks first, in [0, 1]; chance ``recall_at_1_chance``."""
+    mrr_chance: float
+    recall_at_1_chance: float
+    n_windows: int
+    """G, the non-overlapping 5-frame windows scored."""
+    n_candidates: int
+    """Candidates per window: the G speech windows of the clip plus the K background windows (G + K)."""
+
+
+def _as_bank(background: Any, model: Any, batch_size: int, dim: int) -> np.ndarray:
+    b = np.asarray(background, dtype=np.float32)
+    if b.ndim == 3:
+        b = speech_bank(b, model, batch_size)
+    if b.ndim != 2 or b.shape[0] == 0:
+        raise InputError(f"background: expected (K >= 1, T_a, n_mels) speech windows or (K >= 1, D) speech "
+                         f"embeddings, got shape {b.shape}")
+    if b.shape[1] != dim:
+        raise InputError(f"background: embeddings of size {b.shape[1]}, the model's are {dim}")
+    if not np.isfinite(b).all():
+        raise InputError("background: embeddings contain NaN or inf")
+    norm = np.linalg.norm(b, axis=1, keepdims=True)
+    if (norm == 0).any():
+        raise InputError("background: a zero speech embedding (cannot be L2-normalised)")
+    return b / norm
+
+
+def _expected_reciprocal_rank(n_greater: np.ndarray, n_tied: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """E[1/rank] and P(rank = 1) of the true item when ``n_greater`` candidates score higher and ``n_tied``
+    others tie with it, ties broken uniformly at random: (1/(t+1)) sum_{r=g+1}^{g+t+1} 1/r, and 1/(t+1) if g = 0."""
+    top = int((n_greater + n_tied).max()) + 1
+    harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, top + 1))])  # harmonic[n] = H_n
+    t1 = n_tied + 1
+    err = (harmonic[n_greater + t1] - harmonic[n_greater]) / t1
+    r1 = np.where(n_greater == 0, 1.0 / t1, 0.0)
+    return err, r1
+
+
+def plrs_scores(fbank_windows: Any, vertices: Any, model: Any, background: Any, *,
+                batch_size: int = 256) -> PLRSScores:
+    r"""The official PLRS and two hubness-corrected lip-readability scores of one sequence, one forward pass.
+
+    Windows are the official PLRS windows (:func:`plrs_from_features`): for i = 1..G, mesh window m_i
+    (frames [5(i-1), 5i)) and its speech window s_i, embedded and L2-normalised; B = {b_1..b_K} are
+    background speech embeddings from *other* clips (never this clip's speech), e.g. :func:`speech_bank` of
+    :func:`background_windows` of the other test clips. All similarities are cosines (dot products of unit
+    vectors, dimensionless).
+
+    - **PLRS** (official, Eq. (a)): (1/G) sum_i cos(m_i, s_i).
+    - **PLRS-c** (calibrated, contrastive margin):
+
+      PLRS-c = (1/G) sum_i [ cos(m_i, s_i) - (1/K) sum_k cos(m_i, b_k) ]
+
+      Range [-2, 2]; higher is better; **chance 0**: a mesh embedding that carries no information about
+      which speech it goes with (e.g. every mesh mapped to one centroid) is as close to other clips' speech
+      as to its own. It removes *hubness*: a mesh embedding near the centre of the speech embeddings
+      (damped, average-looking motion) has a high cosine with *any* speech, which raises the official PLRS
+      but not the margin.
+    - **Retrieval** (rank of the true speech): the candidates of window i are its own s_i, the clip's
+      other G - 1 speech windows (same speaker and sentence, other times) and the K background windows,
+      N = G + K in all. With g_i candidates more similar to m_i than s_i and t_i tying with it
+      (|difference| <= :data:`TIE_TOLERANCE`), ties broken at random in expectation:
+
+      MRR = (1/G) sum_i (1/(t_i+1)) sum_{r=g_i+1}^{g_i+t_i+1} 1/r,   R@1 = (1/G) sum_i [g_i = 0] / (t_i+1)
+
+      Ranges (0, 1] and [0, 1]; higher is better; chance H_N / N (H_N the N-th harmonic number) and 1/N.
+
+    Args:
+        fbank_windows, vertices, model, batch_size: as :func:`plrs_from_features`.
+        background: (K, 20, 128) speech windows of other clips (encoded here) or (K, D) speech embeddings
+            (:func:`speech_bank`; re-normalised here), K >= 1.
+
+    Returns:
+        :class:`PLRSScores`; ``official`` equals :func:`plrs_from_features` exactly.
+    """
+    speech_t, mesh_t = _embed_windows(fbank_windows, vertices, model, batch_size)
+    official = float((speech_t * mesh_t).sum(dim=-1).mean())
+    speech = speech_t.cpu().numpy().astype(np.float64)
+    mesh = mesh_t.cpu().numpy().astype(np.float64)
+    bank = _as_bank(background, model, batch_size, speech.shape[1]).astype(np.float64)
+    g = len(mesh)
+    own = mesh @ speech.T  # (G, G): row i, column j = cos(m_i, s_j)
+    other = mesh @ bank.T  # (G, K)
+    positive = np.diag(own).copy()
+    calibrated = float(np.mean(positive - other.mean(axis=1)))
+    candidates = np.concatenate([own, other], axis=1)  # (G, G + K), the positive at column i of row i
+    diff = candidates - positive[:, None]
+    not_self = np.ones_like(candidates, dtype=bool)
+    not_self[np.arange(g), np.arange(g)] = False
+    tied = (np.abs(diff) <= TIE_TOLERANCE) & not_self
+    greater = (diff > TIE_TOLERANCE) & not_self
+    err, r1 = _expected_reciprocal_rank(greater.sum(axis=1), tied.sum(axis=1))
+    n = candidates.shape[1]
+    return PLRSScores(official=official, calibrated=calibrated, mrr=float(err.mean()), recall_at_1=float(r1.mean()),
+                      mrr_chance=float(np.sum(1.0 / np.arange(1, n + 1)) / n), recall_at_1_chance=1.0 / n,
+                      n_windows=g, n_candidates=n)
+
+
+def plrs_calibrated(fbank_windows: Any, vertices: Any, model: Any, background: Any, *, batch_size: int = 256) -> float:
+    r"""PLRS-c, the hubness-corrected PLRS of one sequence (higher is better, range [-2, 2], chance 0):
+
+        PLRS-c = (1/G) sum_i [ cos(m_i, s_i) - (1/K) sum_k cos(m_i, b_k) ]
+
+    the official PLRS's positive-pair cosine minus the mean cosine of the same mesh window to K background
+    speech windows of *other* clips. Inputs as :func:`plrs_from_features` plus ``background``: (K, 20, 128)
+    speech windows or (K, D) embeddings from :func:`speech_bank`. See :func:`plrs_scores` (which also gives
+    the retrieval MRR and R@1 from the same forward pass).
+    """
+    return plrs_scores(fbank_windows, vertices, model, background, batch_size=batch_size).calibrated
+
+
+def speech_banks(windows_by_clip: Any, model: Any, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """``{clip: (K_c, D) speech embeddings}`` of each clip's :func:`background_windows`, from
+    ``{clip: (N, 20, 128) speech windows}``: encode a set of clips once, then take the background of any one
+    of them with :func:`background_excluding`."""
+    if not hasattr(windows_by_clip, "items") or not windows_by_clip:
+        raise InputError("windows_by_clip: expected a non-empty {clip: speech windows} mapping")
+    return {str(k): speech_bank(background_windows(v), model, batch_size) for k, v in windows_by_clip.items()}
+
+
+def background_excluding(banks: Any, clip: str) -> np.ndarray:
+    """The background bank of ``clip``: the :func:`speech_banks` embeddings of every *other* clip, stacked
+    (K, D). Never contains the clip's own speech."""
+    others = [b for k, b in banks.items() if k != str(clip)]
+    if not others:
+        raise InputError(f"background: no clip other than {clip!r} to draw background speech from "
+                         f"(PLRS-c needs the speech of at least one other clip)")
+    return np.concatenate(others)
