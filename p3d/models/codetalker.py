@@ -108,9 +108,9 @@ from torch import nn
 
 from p3d.errors import InputError
 from p3d.models import PresetConfig
-from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder
+from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip
 from p3d.models.faceformer import alignment_mask, biased_mask, periodic_encoding
-from p3d.models.talker import Talker, TalkerBatch, TalkerOutput
+from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput
 from p3d.models.transformer import Block
 
 STAGES = ("vqvae", "speech")
@@ -463,9 +463,10 @@ class CodeTalker(Talker):
 
     # ---------------------------------------------------------------------------------------------- stage 2
 
-    def _audio_features(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """(S,) -> (1, features_per_frame * n_frames, dim)."""
-        feats = self.audio_encoder(audio[None].float(), n_frames)
+    def _audio_features(self, audio: torch.Tensor, n_frames: int, features: torch.Tensor | None = None
+                        ) -> torch.Tensor:
+        """(S,) -> (1, features_per_frame * n_frames, dim) (``features``: the clip's cached audio front-end)."""
+        feats = encode_clip(self.audio_encoder, audio.float(), n_frames, features)
         return self.audio_map(feats.reshape(feats.shape[0], self.per_frame * n_frames, -1))
 
     def _style_vector(self, style: int, device: torch.device) -> torch.Tensor:
@@ -534,12 +535,14 @@ class CodeTalker(Talker):
 
     # ---------------------------------------------------------------------------------------------- API
 
-    def forward(self, batch: TalkerBatch) -> TalkerOutput:
+    def forward(self, batch: TalkerBatch | ClipBatch) -> TalkerOutput:
         """One clip: the current stage's loss, logs, and absolute vertices (T, V, 3) with their graph.
 
         Stage "vqvae": reconstruction of the ground truth (L1 + quantisation loss). Stage "speech": prediction
         from speech (teacher-forced unless ``config.teacher_forcing`` is False; MSE + code regression).
         """
+        if isinstance(batch, ClipBatch):
+            return self.forward_clips(batch)
         vertices = self._check_batch(batch)
         c = self.config
         t = vertices.shape[0]
@@ -556,7 +559,7 @@ class CodeTalker(Talker):
 
         with torch.no_grad():
             target_codes = self.vqvae.quantizer.codebook(self.vqvae.quantizer.nearest(self.vqvae.encode(motion)))
-        audio = self._audio_features(batch.audio, t)
+        audio = self._audio_features(batch.audio, t, batch.audio_features)
         style = self._style_vector(batch.style, vertices.device)
         if c.teacher_forcing:
             tokens = torch.cat([style, self.vertex_map(motion[:, :-1]) + style], dim=1)

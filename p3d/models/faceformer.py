@@ -55,8 +55,8 @@ from torch import nn
 
 from p3d.errors import InputError
 from p3d.models import PresetConfig
-from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder
-from p3d.models.talker import Talker, TalkerBatch, TalkerOutput
+from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
+from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput, mean_over_clips, pad_sequences
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,10 +211,19 @@ class FaceFormer(Talker):
         one_hot = F.one_hot(torch.tensor([int(style)], device=device), self.n_styles).float()
         return self.obj_vector(one_hot)[:, None]
 
-    def encode_audio(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """(S,) 16 kHz -> (1, features_per_frame * n_frames, d_model) audio memory."""
-        feats = self.audio_encoder(audio[None], n_frames)
+    def encode_audio(self, audio: torch.Tensor, n_frames: int, features: torch.Tensor | None = None) -> torch.Tensor:
+        """(S,) 16 kHz -> (1, features_per_frame * n_frames, d_model) audio memory (``features``: the clip's
+        cached audio front-end, :attr:`TalkerBatch.audio_features`)."""
+        feats = encode_clip(self.audio_encoder, audio, n_frames, features)
         return self.audio_feature_map(feats.reshape(feats.shape[0], self.per_frame * n_frames, -1))
+
+    def style_embeddings(self, styles: list[int], device: torch.device) -> torch.Tensor:
+        """(B, 1, d_model) embeddings of B one-hot styles."""
+        for style in styles:
+            if not 0 <= int(style) < self.n_styles:
+                raise InputError(f"style: index {style} outside [0, {self.n_styles}) (the training identities)")
+        one_hot = F.one_hot(torch.tensor([int(s) for s in styles], device=device), self.n_styles).float()
+        return self.obj_vector(one_hot)[:, None]
 
     def decode(self, inputs: torch.Tensor, memory: torch.Tensor,
                masks: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
@@ -236,7 +245,13 @@ class FaceFormer(Talker):
                 alignment_mask(n_frames, n_audio, self.per_frame).to(device))
 
     def rollout(self, memory: torch.Tensor, style: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """Autoregressive decoding: (1, n_frames, V*3) displacements (graph kept in training).
+        """Autoregressive decoding: (B, n_frames, V*3) displacements (graph kept in training) of B clips'
+        audio memories (B, S, d) and styles (B, 1, d).
+
+        Batched: all clips advance one frame per decoder step. A clip shorter than ``n_frames`` (its memory
+        zero-padded) keeps being decoded past its end; frame t depends only on frames <= t (causal mask)
+        and on audio feature t (alignment mask), so its first frames are exactly those of the clip alone
+        and the caller drops the rest.
 
         Incremental: each new frame's token runs through the decoder layers once, attending to the
         cached layer inputs of the earlier frames (their keys/values); earlier frames are not
@@ -253,10 +268,11 @@ class FaceFormer(Talker):
         token, outputs = style, []
         for t in range(n_frames):
             x = self.ppe_dropout(token + ppe[t])
+            row = tgt_full[:, t:t + 1, :t + 1]
+            row = row.repeat(x.shape[0], 1, 1) if x.shape[0] > 1 else row  # (B * heads, 1, t + 1)
             for layer, past in zip(layers, cache):
                 past.append(x)
-                x = _layer_step(layer, x, torch.cat(past, dim=1), memory, tgt_full[:, t:t + 1, :t + 1],
-                                memory_full[t:t + 1])
+                x = _layer_step(layer, x, torch.cat(past, dim=1), memory, row, memory_full[t:t + 1])
             if self.transformer_decoder.norm is not None:
                 x = self.transformer_decoder.norm(x)
             out = self.vertice_map_r(x)  # (1, 1, V*3) in model units
@@ -271,15 +287,18 @@ class FaceFormer(Talker):
             raise InputError(f"audio: expected a (S,) waveform, got shape {tuple(audio.shape)}")
 
     # -- Talker ------------------------------------------------------------------------------------
-    def forward(self, batch: TalkerBatch) -> TalkerOutput:
-        """Training pass on one clip: MSE of the absolute vertices (official loss)."""
+    def forward(self, batch: TalkerBatch | ClipBatch) -> TalkerOutput:
+        """Training pass on one clip: MSE of the absolute vertices (official loss); a :class:`ClipBatch`:
+        :meth:`forward_clips`."""
+        if isinstance(batch, ClipBatch):
+            return self.forward_clips(batch)
         if batch.vertices is None:
             raise InputError(f"{batch.stem or 'batch'}: FaceFormer training needs ground-truth vertices")
         self._check(batch.audio, batch.template)
         n_frames = batch.n_frames
         template = batch.template.reshape(1, 1, -1)
         target = batch.vertices.reshape(1, n_frames, -1)
-        memory = self.encode_audio(batch.audio, n_frames)
+        memory = self.encode_audio(batch.audio, n_frames, batch.audio_features)
         style = self.style_embedding(batch.style, memory.device)
         if self.config.teacher_forcing:
             shifted = (torch.cat([template, target[:, :-1]], dim=1) - template) / self.config.motion_scale
@@ -291,6 +310,38 @@ class FaceFormer(Talker):
         loss = F.mse_loss(vertices, target)
         return TalkerOutput(loss=loss, logs={"mse": float(loss.detach())},
                             vertices=vertices.reshape(n_frames, self.n_vertices, 3))
+
+    def forward_clips(self, batch: ClipBatch) -> TalkerOutput:
+        """B clips in one pass (audio encoder, decoder and rollout batched, padded to the longest clip); each
+        clip's MSE on its own frames, as :meth:`forward` on it alone; the loss is their mean over clips."""
+        clips = batch.clips
+        for clip in clips:
+            if clip.vertices is None:
+                raise InputError(f"{clip.stem or 'batch'}: FaceFormer training needs ground-truth vertices")
+            self._check(clip.audio, clip.template)
+        lengths = [c.n_frames for c in clips]
+        longest = max(lengths)
+        feats = encode_clips(self.audio_encoder, [c.audio for c in clips], lengths,
+                             [c.audio_features for c in clips])  # (B, per_frame * T_max, dim), zero-padded
+        memory = self.audio_feature_map(feats.reshape(len(clips), self.per_frame * longest, -1))
+        style = self.style_embeddings([c.style for c in clips], memory.device)
+        templates = torch.stack([c.template.reshape(1, -1) for c in clips])  # (B, 1, V*3)
+        if self.config.teacher_forcing:
+            target, _ = pad_sequences([c.vertices.reshape(c.n_frames, -1) for c in clips])
+            shifted = (torch.cat([templates, target[:, :-1]], dim=1) - templates) / self.config.motion_scale
+            offsets = self.config.motion_scale * self.vertice_map_r(self.decode(self.vertice_map(shifted) + style,
+                                                                                 memory))
+        else:
+            offsets = self.rollout(memory, style, longest)
+        losses, logs, vertices = [], [], []
+        for b, clip in enumerate(clips):
+            t = lengths[b]
+            pred = (offsets[b, :t] + templates[b]).reshape(t, self.n_vertices, 3)
+            loss = F.mse_loss(pred, clip.vertices)
+            losses.append(loss)
+            logs.append({"mse": float(loss.detach())})
+            vertices.append(pred)
+        return mean_over_clips(losses, logs, vertices)
 
     @torch.no_grad()
     def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:

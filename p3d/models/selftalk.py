@@ -85,7 +85,7 @@ from torch import nn
 from p3d.errors import InputError
 from p3d.models import PresetConfig
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder
-from p3d.models.talker import Talker, TalkerBatch, TalkerOutput
+from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput
 
 log = logging.getLogger(__name__)
 
@@ -441,7 +441,7 @@ class SelfTalk(Talker):
 
     # -- training and inference --------------------------------------------------------------------
 
-    def forward(self, batch: TalkerBatch) -> TalkerOutput:
+    def forward(self, batch: TalkerBatch | ClipBatch) -> TalkerOutput:
         """Training pass on one clip (module docstring: loss terms and weights).
 
         Returns the weighted total, logs ``loss`` (weighted total), ``rec vel feat ctc ctc_gt``
@@ -449,6 +449,8 @@ class SelfTalk(Talker):
         computed, else 0) and ``target_len`` (CTC target tokens), and the predicted absolute vertices
         (T, V, 3) with their graph.
         """
+        if isinstance(batch, ClipBatch):
+            return self.forward_clips(batch)
         self._check_batch(batch)
         c = self.config
         gt, template = batch.vertices, batch.template
