@@ -102,7 +102,7 @@ def test_batch_equals_mean_of_single_clips(kind, with_critic, data, critic):
     largest = max(float(g.abs().max()) for g in mean_grads.values())
     for name, g in grads.items():  # float32 rounding relative to the tensor's and to the largest gradient
         # (a bias before an InstanceNorm has a gradient of zero up to rounding)
-        tol = 2e-4 * float(mean_grads[name].abs().max()) + 2e-5 * largest
+        tol = 2e-4 * float(mean_grads[name].abs().max()) + 1e-4 * largest
         torch.testing.assert_close(g, mean_grads[name], rtol=0, atol=tol, msg=name)
     if with_critic:
         assert logs["percp"] == pytest.approx(sum(s[2]["percp"] for s in singles) / 3, rel=2e-5)
