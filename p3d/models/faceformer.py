@@ -176,6 +176,40 @@ def _layer_step(layer: nn.TransformerDecoderLayer, x: torch.Tensor, past: torch.
     return layer.norm3(x + layer.dropout3(h))
 
 
+def _aligned_cross_attention(attn: nn.MultiheadAttention, memory: torch.Tensor, training: bool) -> torch.Tensor:
+    """(B, T, d) audio memory -> (B, T, d) the cross-attention output of every frame when frame t attends to audio
+    feature t alone (the alignment mask with one feature per frame): its softmax over one key is 1, so the output
+    is ``out_proj(W_v m_t + b_v)`` whatever the query. In training the attention dropout zeroes that weight of
+    a head with probability p (else scales it by 1 / (1 - p)), drawn here per clip, frame and head."""
+    d = memory.shape[-1]
+    heads = attn.num_heads
+    v = F.linear(memory, attn.in_proj_weight[2 * d:], None if attn.in_proj_bias is None else attn.in_proj_bias[2 * d:])
+    if training and attn.dropout > 0:
+        keep = F.dropout(v.new_ones(*v.shape[:2], heads, 1), attn.dropout, training=True)
+        v = (v.view(*v.shape[:2], heads, d // heads) * keep).reshape(v.shape)
+    return attn.out_proj(v)
+
+
+def _cached_self_attention(attn: nn.MultiheadAttention, x: torch.Tensor, keys: list[torch.Tensor],
+                           values: list[torch.Tensor], bias_row: torch.Tensor, training: bool) -> torch.Tensor:
+    """Self-attention of the newest token ``x`` (B, 1, d) over the earlier tokens' projected keys/values (appended
+    to ``keys`` / ``values`` here, so each token is projected once), with the (heads, 1, t+1) additive bias row:
+    ``nn.MultiheadAttention``'s computation for the last query."""
+    b, _, d = x.shape
+    heads = attn.num_heads
+    q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    keys.append(k)
+    values.append(v)
+
+    def split(z: torch.Tensor) -> torch.Tensor:
+        return z.view(b, z.shape[1], heads, d // heads).transpose(1, 2)
+
+    out = F.scaled_dot_product_attention(split(q), split(torch.cat(keys, dim=1)), split(torch.cat(values, dim=1)),
+                                         attn_mask=bias_row[None].to(q.dtype),
+                                         dropout_p=attn.dropout if training else 0.0)
+    return attn.out_proj(out.transpose(1, 2).reshape(b, 1, d))
+
+
 class FaceFormer(Talker):
     """FaceFormer: ``forward(batch) -> TalkerOutput`` (training), ``predict(...)`` (autoregressive)."""
 
@@ -244,7 +278,7 @@ class FaceFormer(Talker):
         return (biased_mask(self.config.heads, n_frames, self.config.period_frames).to(device),
                 alignment_mask(n_frames, n_audio, self.per_frame).to(device))
 
-    def rollout(self, memory: torch.Tensor, style: torch.Tensor, n_frames: int) -> torch.Tensor:
+    def rollout(self, memory: torch.Tensor, style: torch.Tensor, n_frames: int, fused: bool = False) -> torch.Tensor:
         """Autoregressive decoding: (B, n_frames, V*3) displacements (graph kept in training) of B clips'
         audio memories (B, S, d) and styles (B, 1, d).
 
@@ -260,12 +294,24 @@ class FaceFormer(Talker):
         ``test_rollout_feeds_back_its_own_predictions``; in training the official loop draws fresh
         dropout masks for the earlier frames at every step, here each frame's are drawn once). Cost
         O(T) decoder-layer calls of one query instead of O(T^2) token passes.
+
+        ``fused``: the fed-back token ``vertice_map(vertice_map_r(x))`` is computed with the composed
+        (d_model x d_model) map ``W_m W_r`` and bias ``W_m b_r + b_m`` (the same function, float32 rounding
+        aside), and ``vertice_map_r`` runs once on all frames at the end: the per-frame work no longer
+        touches the (V*3)-wide layers, which dominate the step at one query per frame (used by
+        :meth:`forward_clips`; the single-clip path keeps the official order of operations).
         """
         tgt_full, memory_full = self.masks(n_frames, memory.shape[1], memory.device)
         ppe = periodic_encoding(n_frames, self.config.d_model, self.config.period_frames).to(memory.device)
         layers = self.transformer_decoder.layers
         cache: list[list[torch.Tensor]] = [[] for _ in layers]
         token, outputs = style, []
+        if fused:
+            w_r, b_r = self.vertice_map_r.weight, self.vertice_map_r.bias
+            w_m, b_m = self.vertice_map.weight, self.vertice_map.bias
+            feedback_w, feedback_b = w_m @ w_r, w_m @ b_r + b_m  # (d, d), (d,)
+            if self.per_frame == 1 and not any(layer.norm_first for layer in layers):  # post-norm (official)
+                return self._rollout_projected(memory, style, n_frames, ppe, tgt_full, feedback_w, feedback_b)
         for t in range(n_frames):
             x = self.ppe_dropout(token + ppe[t])
             row = tgt_full[:, t:t + 1, :t + 1]
@@ -275,10 +321,43 @@ class FaceFormer(Talker):
                 x = _layer_step(layer, x, torch.cat(past, dim=1), memory, row, memory_full[t:t + 1])
             if self.transformer_decoder.norm is not None:
                 x = self.transformer_decoder.norm(x)
+            if fused:
+                outputs.append(x)
+                token = F.linear(x, feedback_w, feedback_b) + style
+                continue
             out = self.vertice_map_r(x)  # (1, 1, V*3) in model units
             outputs.append(out)
             token = self.vertice_map(out) + style
+        if fused:
+            return self.config.motion_scale * self.vertice_map_r(torch.cat(outputs, dim=1))
         return self.config.motion_scale * torch.cat(outputs, dim=1)
+
+    def _rollout_projected(self, memory: torch.Tensor, style: torch.Tensor, n_frames: int, ppe: torch.Tensor,
+                           tgt_full: torch.Tensor, feedback_w: torch.Tensor, feedback_b: torch.Tensor) -> torch.Tensor:
+        """:meth:`rollout` with ``fused`` and one audio feature per frame: the same layers, computed with each
+        token's keys/values projected once (:func:`_cached_self_attention`) and every frame's cross-attention
+        output computed up front (:func:`_aligned_cross_attention`), so a decoder step costs O(d^2 + t d)
+        instead of re-projecting the prefix and the whole audio memory at every frame."""
+        layers = self.transformer_decoder.layers
+        training = self.training
+        cross = [_aligned_cross_attention(layer.multihead_attn, memory, training) for layer in layers]
+        keys: list[list[torch.Tensor]] = [[] for _ in layers]
+        values: list[list[torch.Tensor]] = [[] for _ in layers]
+        token, outputs = style, []
+        for t in range(n_frames):
+            x = self.ppe_dropout(token + ppe[t])
+            row = tgt_full[:, t:t + 1, :t + 1]
+            for k, layer in enumerate(layers):
+                h = _cached_self_attention(layer.self_attn, x, keys[k], values[k], row, training)
+                x = layer.norm1(x + layer.dropout1(h))
+                x = layer.norm2(x + layer.dropout2(cross[k][:, t:t + 1]))
+                h = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
+                x = layer.norm3(x + layer.dropout3(h))
+            if self.transformer_decoder.norm is not None:
+                x = self.transformer_decoder.norm(x)
+            outputs.append(x)
+            token = F.linear(x, feedback_w, feedback_b) + style
+        return self.config.motion_scale * self.vertice_map_r(torch.cat(outputs, dim=1))
 
     def _check(self, audio: torch.Tensor, template: torch.Tensor) -> None:
         if template.shape != (self.n_vertices, 3):
@@ -332,7 +411,7 @@ class FaceFormer(Talker):
             offsets = self.config.motion_scale * self.vertice_map_r(self.decode(self.vertice_map(shifted) + style,
                                                                                  memory))
         else:
-            offsets = self.rollout(memory, style, longest)
+            offsets = self.rollout(memory, style, longest, fused=True)
         losses, logs, vertices = [], [], []
         for b, clip in enumerate(clips):
             t = lengths[b]

@@ -502,6 +502,13 @@ def build(
             raise InputError("--steps and --stage-steps disagree on the last stage's steps")
         steps = stage_steps[-1]
 
+    last = stages[-1]
+    per_process = recipe(model, preset, last).batch_size
+    batch_size = per_process * world_size if batch_size is None else int(batch_size)
+    if batch_size < 1 or batch_size % world_size:
+        raise InputError(f"--batch-size: the global batch of clips must be a positive multiple of the {world_size} "
+                         f"process(es), got {batch_size}")
+
     dev = resolve_device(device)
     corpora = [train] if isinstance(train, (str, os.PathLike)) else list(train)
     # the critic must know the vertex count before the data compute its embeddings
@@ -529,12 +536,6 @@ def build(
     elif getattr(config, "targets", None) == "asr":
         raise InputError(f"--recogniser: {model} at the {preset} preset reads lips against a frozen CTC speech "
                          f"recogniser; give its local Wav2Vec2ForCTC folder")
-    last = stages[-1]
-    per_process = recipe(model, preset, last).batch_size
-    batch_size = per_process * world_size if batch_size is None else int(batch_size)
-    if batch_size < 1 or batch_size % world_size:
-        raise InputError(f"--batch-size: the global batch of clips must be a positive multiple of the {world_size} "
-                         f"process(es), got {batch_size}")
     front_end = net.audio_front_end()
     if front_end is not None:  # the audio encoder's fixed part, once per clip (same value as every step)
         data.cache_audio_features(front_end)
