@@ -129,11 +129,10 @@ def bf16_loss_difference(model, data, perceptual, batch: int) -> float:
 
     from p3d.train.talker import TalkerStep
 
-    model.eval()  # no dropout: the same computation in both precisions
+    model.eval()  # no dropout: the same computation in both precisions (grad on: the training code path)
     b = data.collate(list(range(batch)))
-    with torch.no_grad():
-        fp32 = TalkerStep(perceptual)(model, b, torch.Generator())[0]
-        bf16 = TalkerStep(perceptual, bf16=True)(model, b, torch.Generator())[0]
+    fp32 = TalkerStep(perceptual)(model, b, torch.Generator())[0]
+    bf16 = TalkerStep(perceptual, bf16=True)(model, b, torch.Generator())[0]
     model.train()
     return abs(float(bf16) - float(fp32)) / abs(float(fp32))
 

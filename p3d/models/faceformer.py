@@ -1,6 +1,7 @@
 """FaceFormer (Fan et al., CVPR 2022), as released in ``EvelynFan/FaceFormer`` and used by the paper.
 
-One clip in, one vertex sequence out (batch size 1, as the official code):
+One clip in, one vertex sequence out (batch size 1, as the official code; a
+:class:`~p3d.models.talker.ClipBatch` of several clips is decoded together, :meth:`FaceFormer.forward_clips`):
 
 1. **Audio**: an audio encoder (:mod:`p3d.models.audio_encoder`; wav2vec2 at the ``paper`` preset,
    a log-mel CNN at ``cpu``/``smoke``) gives one feature per mesh frame (linear interpolation to
