@@ -15,8 +15,8 @@ average is printed before and after):
    - ``old``: one clip per step, the audio front-end computed at every step (the critic's speech embeddings
      cached, as before), one thread; and the same without the perceptual loss (its overhead);
    - ``new``: B clips per step (:class:`p3d.models.talker.ClipBatch`), the mel front-end cached, for each B
-     and thread count; with and without the perceptual loss; and bf16 autocast at the best setting, with the
-     relative difference of its loss from fp32 on the same batch.
+     and thread count; with and without the perceptual loss; and ``--bf16`` (the critic pass under bf16 autocast)
+     at the best setting, with the relative difference of the unweighted perceptual loss from fp32 on the same batch.
 
    CodeTalker is timed in its speech stage (where the perceptual loss applies).
 3. **FLOPs** of one batched iteration (``torch.utils.flop_counter.FlopCounterMode``: matrix products and
@@ -131,10 +131,10 @@ def bf16_loss_difference(model, data, perceptual, batch: int) -> float:
 
     model.eval()  # no dropout: the same computation in both precisions (grad on: the training code path)
     b = data.collate(list(range(batch)))
-    fp32 = TalkerStep(perceptual)(model, b, torch.Generator())[0]
-    bf16 = TalkerStep(perceptual, bf16=True)(model, b, torch.Generator())[0]
+    fp32 = TalkerStep(perceptual)(model, b, torch.Generator())[1]["percp"]
+    bf16 = TalkerStep(perceptual, bf16=True)(model, b, torch.Generator())[1]["percp"]
     model.train()
-    return abs(float(bf16) - float(fp32)) / abs(float(fp32))
+    return abs(bf16 - fp32) / abs(fp32)  # the unweighted InfoNCE (weighted, it is 1e-7 of the total)
 
 
 def main() -> int:
@@ -144,6 +144,7 @@ def main() -> int:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--clips", type=int, default=24)
     parser.add_argument("--steps", type=int, default=4, help="timed iterations per batched setting (old: 2x)")
+    parser.add_argument("--old-steps", type=int, default=None, help="timed iterations of the old path (default 2x)")
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as CSV")
     args = parser.parse_args()
     import pandas as pd
@@ -184,8 +185,9 @@ def main() -> int:
             front_end = model.audio_front_end()
             row = {"model": kind, "clips": len(data)}
             data.cache_audio_features(None)
-            row["old_s_per_clip"] = time_iterations(model, data, TalkerStep(perceptual), 1, 1, 2 * args.steps)
-            row["old_nopercp_s_per_clip"] = time_iterations(model, data, TalkerStep(None), 1, 1, 2 * args.steps)
+            old_steps = args.old_steps or 2 * args.steps
+            row["old_s_per_clip"] = time_iterations(model, data, TalkerStep(perceptual), 1, 1, old_steps)
+            row["old_nopercp_s_per_clip"] = time_iterations(model, data, TalkerStep(None), 1, 1, old_steps)
             data.cache_audio_features(front_end)
             best = None
             for t in threads:
@@ -207,12 +209,13 @@ def main() -> int:
     load1 = os.getloadavg()
     df = pd.DataFrame(rows)
     print("\n| model | old: clips/s (B=1, 1 thread) | new: clips/s (B, threads) | **ratio** | percp overhead old / new "
-          "| bf16 clips/s (loss rel. diff) | GFLOP per clip | achieved fp32 fraction old / new |")
+          "| --bf16 (critic) clips/s (percp rel. diff) | GFLOP per clip | achieved fp32 fraction old / new |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         old, new = 1 / r["old_s_per_clip"], 1 / r["new_s_per_clip"]
         gflop = r["flops_per_clip"] / 1e9
-        print(f"| {r['model']} | {old:.1f} | {new:.1f} (B={r['best_batch']}, {r['best_threads']}) | **{new / old:.1f}x** | "
+        print(f"| {r['model']} | {old:.1f} | {new:.1f} (B={r['best_batch']}, {r['best_threads']}) "
+              f"| **{new / old:.1f}x** | "
               f"{r['old_s_per_clip'] / r['old_nopercp_s_per_clip']:.2f}x / "
               f"{r['new_s_per_clip'] / r['new_nopercp_s_per_clip']:.2f}x | {1 / r['new_bf16_s_per_clip']:.1f} "
               f"({r['bf16_rel_loss_diff']:.1e}) | {gflop:.3f} | "

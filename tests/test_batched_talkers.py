@@ -27,7 +27,8 @@ LENGTHS = (18, 11, 15)  # frames at 30 fps: three clips of different lengths
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=30, identities={"train": 2, "test": 1},
+    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=30,
+                             identities={"train": 2, "test": 1},
                              clips_per_identity=2, seconds=0.7, n_vertices=N_VERTICES, lip_video=False)
 
 
@@ -152,3 +153,14 @@ def test_build_batch_size(corpus):
     assert build("faceformer", "smoke", corpus, steps=2).cfg.batch_size == 1  # the recipe: one clip per step
     with pytest.raises(InputError, match="--batch-size"):
         build("faceformer", "smoke", corpus, batch_size=3, world_size=2)
+
+
+def test_bf16_critic_pass_stays_close(data, critic):
+    """--bf16: the critic's pass under bfloat16 autocast; the perceptual loss within 1% of float32's."""
+    model = _model("faceformer", data).eval()
+    batch = ClipBatch(_clips(data))
+    fp32 = TalkerStep(PerceptualLoss(critic))(model, batch, torch.Generator())
+    bf16 = TalkerStep(PerceptualLoss(critic), bf16=True)(model, batch, torch.Generator())
+    assert bf16[0].dtype == torch.float32
+    assert bf16[1]["percp"] == pytest.approx(fp32[1]["percp"], rel=1e-2)
+    assert bf16[1]["model_loss"] == fp32[1]["model_loss"]  # the talker stays in float32

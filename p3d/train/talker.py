@@ -48,8 +48,10 @@ With several clips per process the model runs them in one padded, masked pass
 is computed exactly as for that clip alone, then averaged over the clips (:class:`TalkerStep`). All
 recipes keep one clip per process (``paper``: the official batch of 1; ``cpu`` / ``smoke``: their
 measured numbers); the step counts do not change with B (a step then sees B clips).
-**bf16** (``--bf16``): the forward pass under ``torch.autocast(dtype=bfloat16)`` (CPU: AMX/AVX-512 bf16
-matrix products; the losses are computed in float32). Off by default.
+**bf16** (``--bf16``): the perceptual loss' critic pass (the frozen mesh encoder on every 5-frame window, the
+compute-bound part of a batched step) under ``torch.autocast(dtype=bfloat16)`` (CPU: AVX-512/AMX bf16 matrix
+products); the talker stays in float32 (its many small ops ran slower under autocast). Measured: 1.4x faster
+critic pass, InfoNCE within 3e-4 relative of float32 (``benchmarks/RESULTS.md``). Off by default.
 
 Multi-process (``torchrun``): each process takes ``B / P`` clips per step, DDP averages the gradients.
 """
@@ -223,7 +225,8 @@ class TalkerStep:
 
     A :class:`~p3d.models.talker.ClipBatch`: each clip's ``model loss + weight * L_percp`` as for the clip
     alone, averaged over the clips (:func:`perceptual_per_clip` embeds all clips' windows in one call).
-    ``bf16``: the model's forward pass under ``torch.autocast(device type, torch.bfloat16)``.
+    ``bf16``: the perceptual loss (critic pass) under ``torch.autocast(device type, torch.bfloat16)``, its value
+    returned in float32; the model's own pass stays in float32.
     """
 
     def __init__(self, perceptual: Any = None, bf16: bool = False) -> None:
@@ -240,21 +243,20 @@ class TalkerStep:
 
         device = next(model.parameters()).device
         batch = batch.to(device)
-        autocast = torch.autocast(device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
-        with autocast:
-            out = model(batch)
+        out = model(batch)
         loss = out.loss
         logs = {"model_loss": float(out.loss.detach()), **{k: float(v) for k, v in out.logs.items()}}
         if self.perceptual is not None:
-            if isinstance(batch, ClipBatch):
-                if any(s is None for s in batch.speech):
-                    raise InputError(f"{batch.stem}: no speech windows/embeddings for the perceptual loss")
-                vertices = [v.float() for v in out.vertices]
-                percp = perceptual_per_clip(self.perceptual, vertices, batch.speech).mean()
-            else:
-                if batch.speech is None:
-                    raise InputError(f"{batch.stem}: no speech windows/embeddings for the perceptual loss")
-                percp = self.perceptual.unweighted(out.vertices.float(), batch.speech)
+            speech = batch.speech
+            if speech is None or (isinstance(batch, ClipBatch) and any(s is None for s in speech)):
+                raise InputError(f"{batch.stem}: no speech windows/embeddings for the perceptual loss")
+            autocast = torch.autocast(device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+            with autocast:
+                if isinstance(batch, ClipBatch):
+                    percp = perceptual_per_clip(self.perceptual, list(out.vertices), speech).mean()
+                else:
+                    percp = self.perceptual.unweighted(out.vertices, speech)
+            percp = percp.float()
             loss = loss + self.perceptual.weight * percp
             logs["percp"] = float(percp.detach())
             logs["percp_weighted"] = self.perceptual.weight * logs["percp"]
@@ -590,7 +592,7 @@ def run_earlier_stages(job: TalkerJob, run_dir: str | os.PathLike[str], progress
         # p3d.experiments.share_earlier_stages copies)
         extra = {**job.extra_config, "stage": stage.name, "loss_weight": 0.0, "critic": "none",
                  "critic_checkpoint": None}
-        train(model, job.data, TalkerStep(None, bf16=job.step_fn.bf16), stage.cfg, Path(run_dir) / stage.name, extra_config=extra,
+        train(model, job.data, TalkerStep(None), stage.cfg, Path(run_dir) / stage.name, extra_config=extra,
               params=params, progress=progress)
     model.set_stage(job.last_stage)
     job.params = [p for p in model.parameters() if p.requires_grad]
@@ -691,7 +693,8 @@ def add_arguments(parser: Any) -> None:
                         help="torch intra-op threads (default 1: the talkers' small sequential ops run fastest on one "
                              "thread per process; run several processes for several cores)")
     parser.add_argument("--bf16", action="store_true",
-                        help="forward pass under bfloat16 autocast (CPU with AMX/AVX-512 bf16; default off: float32)")
+                        help="the perceptual loss' critic pass under bfloat16 autocast (CPU with AVX-512/AMX bf16; "
+                             "default off: float32)")
     parser.add_argument("--teacher-forcing", action="store_true",
                         help="train on shifted ground truth instead of the model's default "
                              "(FaceFormer: autoregressive)")
