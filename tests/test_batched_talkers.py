@@ -164,3 +164,20 @@ def test_bf16_critic_pass_stays_close(data, critic):
     assert bf16[0].dtype == torch.float32
     assert bf16[1]["percp"] == pytest.approx(fp32[1]["percp"], rel=1e-2)
     assert bf16[1]["model_loss"] == fp32[1]["model_loss"]  # the talker stays in float32
+
+
+@pytest.mark.parametrize("preset", ["smoke", "cpu"])
+def test_mel_encoder_batched_equals_clip_by_clip(preset):
+    """MelEncoder.from_front_ends: each clip's rows as the encoder on that clip alone (convs re-masked, padded keys
+    masked in the transformer), zeros after them."""
+    from p3d.models.audio_encoder import AudioEncoderConfig, MelEncoder
+
+    torch.manual_seed(0)
+    encoder = MelEncoder(AudioEncoderConfig.from_preset(preset))
+    audios = [0.1 * torch.randn(n) for n in (8000, 5000, 6400)]
+    frames = [15, 9, 12]
+    batched = encoder.from_front_ends([encoder.front_end(a) for a in audios], frames)
+    assert batched.shape == (3, 15, encoder.dim)
+    for b, (a, t) in enumerate(zip(audios, frames)):
+        torch.testing.assert_close(batched[b, :t], encoder(a[None], t)[0], rtol=1e-5, atol=1e-5)
+        assert float(batched[b, t:].abs().sum()) == 0
