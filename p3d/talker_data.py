@@ -1,9 +1,10 @@
-"""Clip datasets for the talking-head baselines (issue 5): one :class:`~p3d.models.talker.TalkerBatch` per clip.
+"""Clip datasets for the talking-head baselines: one :class:`~p3d.models.talker.TalkerBatch` per clip.
 
 :class:`TalkerClips` reads the clips of one split of one or more corpora (e.g. ``synth-voca`` train, or
 ``synth-voca`` + ``synth-mead`` train for the paper's config 2) and serves them to
-:func:`p3d.train.trainer.train` (``len(ds)`` and ``ds.collate([index]) -> TalkerBatch``; the talkers train
-one clip per step, as the official code's batch size 1).
+:func:`p3d.train.trainer.train` (``len(ds)`` and ``ds.collate(indices)``: one index -> a
+:class:`~p3d.models.talker.TalkerBatch`, as the official code's batch size 1; several -> a
+:class:`~p3d.models.talker.ClipBatch` of those clips, each keeping its own length).
 
 Per clip it holds, in memory, computed once when the dataset is built:
 
@@ -16,7 +17,10 @@ Per clip it holds, in memory, computed once when the dataset is built:
   critic's speech embeddings (N, D) of the clip's speech windows (:func:`p3d.audio.speech_windows` at the
   model frame rate, ``N = min(#windows, T - 4)``), computed **once** (the audio never changes, so the
   loss costs one mesh-encoder pass per step); with ``cache_speech=False`` the (N, 20, 128) fbank windows
-  instead, which the loss embeds at every step (same value, Table S8's "without cache" column).
+  instead, which the loss embeds at every step (same value, Table S8's "without cache" column);
+- ``audio_features``, after :meth:`TalkerClips.cache_audio_features`: the talker's fixed audio front-end
+  of the clip (the ``mel`` encoder's normalised log-mel; the encoder's convolutions train, so only this
+  parameter-free part is cached), computed once instead of at every step (same value).
 
 **The critic's speech front-end** is the official one (``perceptual_loss/data_loader.py``,
 ``load_audio_mel``): the file's own samples, channel 0 (:func:`p3d.audio.load_speech_audio`), resampled
@@ -105,6 +109,7 @@ class _Item:
     vertices: np.ndarray
     phonemes: np.ndarray | None
     speech: Any = None
+    audio_features: Any = None
 
 
 class TalkerClips:
@@ -231,11 +236,25 @@ class TalkerClips:
             phonemes=None if it.phonemes is None else torch.from_numpy(it.phonemes),
             speech=it.speech,
             stem=it.clip.stem,
+            audio_features=it.audio_features,
         )
 
+    def cache_audio_features(self, front_end: Any) -> None:
+        """Compute every clip's audio front-end once: ``front_end((S,) float32 tensor) -> tensor`` (e.g.
+        :meth:`p3d.models.audio_encoder.MelEncoder.front_end`, from ``Talker.audio_front_end()``); None clears
+        the cache. The batches then carry it as ``audio_features``."""
+        import torch
+
+        for it in self.items:
+            it.audio_features = None if front_end is None else front_end(torch.from_numpy(it.audio)).detach().cpu()
+
     def collate(self, indices: list[int]) -> Any:
-        """One clip per step: ``indices`` must hold exactly one index (the trainer's per-rank batch)."""
-        if len(indices) != 1:
-            raise ValueError(f"talkers train on one clip per step per process, got a batch of {len(indices)} "
-                             f"(use batch size = number of processes)")
-        return self[indices[0]]
+        """The trainer's per-process batch: one index -> that clip's :class:`~p3d.models.talker.TalkerBatch`;
+        several -> a :class:`~p3d.models.talker.ClipBatch` of them, in order."""
+        from p3d.models.talker import ClipBatch
+
+        if not indices:
+            raise ValueError("collate: no clip indices")
+        if len(indices) == 1:
+            return self[indices[0]]
+        return ClipBatch([self[i] for i in indices])

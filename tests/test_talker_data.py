@@ -45,8 +45,10 @@ def test_items_at_model_rate(voca):
     assert b.speech is None and b.style == ds.style_index[b.stem.split("_")[0]]
     gt = np.load(voca / "vertices_npy" / f"{b.stem}.npy").reshape(-1, 30, 3)[::2]
     assert np.array_equal(b.vertices.numpy(), gt)
+    pair = ds.collate([0, 1])  # several clips: a ClipBatch of them, in order
+    assert [c.stem for c in pair.clips] == [ds[0].stem, ds[1].stem]
     with pytest.raises(ValueError):
-        ds.collate([0, 1])
+        ds.collate([])
 
 
 def test_test_split_uses_default_style(voca):

@@ -146,7 +146,7 @@ def test_bad_input(voca, critic_ckpt, tmp_path, capsys):
         main(["train", "talker", "--model", "nope", "--train", str(voca), "--out", str(tmp_path / "x")])
     assert main(["train", "talker", "--model", "faceformer", "--out", str(tmp_path / "x")]) != 0
     assert "--train" in capsys.readouterr().err
-    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca), "--batch-size", "4",
+    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca), "--batch-size", "0",
                  "--out", str(tmp_path / "x")]) != 0
     assert "--batch-size" in capsys.readouterr().err
 
@@ -182,3 +182,16 @@ def test_paper_preset_with_a_local_wav2vec2(voca, tmp_path):
     assert cfg["train"]["lr"] == 1e-4 and cfg["train"]["betas"] == [0.9, 0.999] and cfg["train"]["grad_clip"] is None
     model = load_model(out / "final.pt")
     assert model.config.audio.kind == "wav2vec2" and model.config.d_model == 64
+
+
+@pytest.mark.parametrize("model", ["faceformer", "selftalk"])
+def test_cli_batch_of_clips(voca, critic_ckpt, tmp_path, model):
+    """--batch-size 2: two clips per step (one process), the perceptual loss per clip; recorded as the global batch."""
+    out = tmp_path / "run"
+    assert main(["train", "talker", "--model", model, "--train", str(voca), "--preset", "smoke", "--steps", "2",
+                 "--batch-size", "2", "--critic", "ours", "--critic-checkpoint", str(critic_ckpt), "--out", str(out),
+                 "--no-progress"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["train"]["batch_size"] == 2 and cfg["epochs"] == pytest.approx(2 * 2 / cfg["clips"])
+    rows = _rows(out / "metrics.csv")
+    assert rows[-1]["step"] == "2" and float(rows[-1]["percp"]) > 0

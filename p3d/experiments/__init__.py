@@ -21,7 +21,7 @@ and :mod:`~p3d.experiments.tables` (the paper's tables).
 **Configurations** (paper Sec. 6.1): Config 1 trains and tests on ``synth-voca`` (VOCASET's stand-in);
 Config 2 trains on ``synth-voca`` + ``synth-mead`` and tests on ``synth-mead`` (MEAD-3D's stand-in).
 
-**Loss critics** (paper C.2): issue 4's critic trained on ``synth-lrs3`` (identity half 1,
+**Loss critics** (paper C.2): the speech-mesh critic (paper Sec. 4) trained on ``synth-lrs3`` (identity half 1,
 :func:`p3d.train.api.train_critic`), fine-tuned on the ``synth-voca`` train split (the paper fine-tunes on
 VOCASET train). The PLRS evaluator is trained on the other identity half of ``synth-lrs3``
 (:func:`p3d.train.api.train_evaluator`) and never on the talking-head corpora. At the ``full`` preset the

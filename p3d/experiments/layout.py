@@ -2,7 +2,7 @@
 
 ``data/<preset>/<corpus>/`` the synthetic corpora; ``runs/<preset>/`` the preset's runs:
 
-- ``stage1/``, ``ours/``, ``syncnet3d/``, ``no2d/``: critic pipeline 0 (issue 4's critics on synth-lrs3
+- ``stage1/``, ``ours/``, ``syncnet3d/``, ``no2d/``: critic pipeline 0 (the critics on synth-lrs3
   identity half 1); ``loss_critics/<critic>/``: those critics fine-tuned on synth-voca train (the loss);
 - ``critic_seed<c>/`` (c >= 1): the same tree for the independent critic pipeline ``c``;
 - ``evaluator/``: the PLRS evaluator (one for every run: the measuring instrument);

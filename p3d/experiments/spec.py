@@ -13,7 +13,7 @@ from p3d.errors import InputError
 
 CONFIG1: tuple[str, ...] = ("synth-voca",)
 CONFIG2: tuple[str, ...] = ("synth-voca", "synth-mead")
-#: Where the critics and the PLRS evaluator train (issue 4's corpus).
+#: Where the critics and the PLRS evaluator train (the LRS3 stand-in, as the paper's stage 2).
 CRITIC_CORPUS = "synth-lrs3"
 #: Where the loss critics are fine-tuned (paper C.2: VOCASET train).
 LOSS_CRITIC_CORPUS = "synth-voca"

@@ -1,4 +1,4 @@
-"""Audio encoders of the talking-head baselines (issue 5): waveform -> features at the motion frame rate.
+"""Audio encoders of the talking-head baselines: waveform -> features at the motion frame rate.
 
 Both follow :class:`p3d.models.talker.AudioEncoder`: ``encoder(audio, n_frames)`` maps a batch of
 16 kHz waveforms (B, S) float32 in [-1, 1] to (B, n_frames, dim) features, one per mesh frame.
@@ -185,10 +185,43 @@ class MelEncoder(nn.Module):
     def forward(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
         """(B, S) 16 kHz -> (B, n_frames, dim)."""
         audio = _check_audio(audio, self.config.n_fft // 2 + 1)
-        x = self.convs(self.log_mel(audio)).transpose(1, 2)  # (B, L, dim) at 100 Hz
+        return self.from_front_end(self.log_mel(audio), n_frames)
+
+    @torch.no_grad()
+    def front_end(self, audio: torch.Tensor) -> torch.Tensor:
+        """(S,) 16 kHz -> (n_mels, L) normalised log-mel of one clip: the fixed front-end (no parameters), the
+        same for every training step, so a dataset computes it once (``TalkerBatch.audio_features``)."""
+        return self.log_mel(_check_audio(audio[None], self.config.n_fft // 2 + 1))[0]
+
+    def from_front_end(self, mel: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """(B, n_mels, L) log-mel (:meth:`front_end`) -> (B, n_frames, dim): :meth:`forward` after the front-end."""
+        x = self.convs(mel).transpose(1, 2)  # (B, L, dim) at 100 Hz
         if self.transformer is not None:
             x = self.transformer(x + sinusoid(x.shape[1], self.dim, x.device))
         return linear_interpolation(x, n_frames)
+
+    def from_front_ends(self, mels: list[torch.Tensor], n_frames: list[int]) -> torch.Tensor:
+        """B clips' (n_mels, L_b) log-mels -> (B, max n_frames, dim), clip b's first ``n_frames[b]`` rows equal
+        to ``from_front_end(mels[b][None], n_frames[b])`` (rows past them are zero).
+
+        One batched pass: the log-mels are zero-padded to the longest, and after every conv layer the
+        positions past a clip's end are zeroed again, so each conv sees exactly the zero padding it sees on
+        the clip alone; the transformer masks the padded keys.
+        """
+        lengths = torch.tensor([m.shape[1] for m in mels], device=mels[0].device)
+        longest = int(lengths.max())
+        x = torch.stack([F.pad(m, (0, longest - m.shape[1])) for m in mels])  # (B, n_mels, L_max)
+        valid = torch.arange(longest, device=x.device)[None] < lengths[:, None]  # (B, L_max)
+        keep = valid[:, None].to(x.dtype)
+        for k in range(0, len(self.convs), 2):
+            x = self.convs[k + 1](self.convs[k](x)) * keep
+        x = x.transpose(1, 2)
+        if self.transformer is not None:
+            x = self.transformer(x + sinusoid(longest, self.dim, x.device), src_key_padding_mask=~valid)
+        out = x.new_zeros(len(mels), max(n_frames), self.dim)
+        for b, (length, t) in enumerate(zip(lengths.tolist(), n_frames)):
+            out[b, :t] = linear_interpolation(x[b:b + 1, :length], t)[0]
+        return out
 
 
 def _project(projection: nn.Module, features: torch.Tensor) -> torch.Tensor:
@@ -293,6 +326,32 @@ def load_wav2vec2(path: str | os.PathLike[str] | None, pretrained: bool = True) 
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"wav2vec2_path {folder}: cannot load a wav2vec2 model "
                          f"({type(exc).__name__}: {exc})") from None
+
+
+def encode_clips(encoder: nn.Module, audios: list[torch.Tensor], n_frames: list[int],
+                 features: list[torch.Tensor | None] | None = None) -> torch.Tensor:
+    """B clips' (S_b,) waveforms -> (B, max n_frames, dim) features, clip b's first ``n_frames[b]`` rows equal to
+    ``encoder(audios[b][None], n_frames[b])`` (the rest zero). ``features``: cached front-ends
+    (``encoder.front_end``) where available. The mel encoder runs batched (:meth:`MelEncoder.from_front_ends`);
+    another encoder (wav2vec2: its per-utterance normalisations see the whole waveform) runs clip by clip."""
+    features = features or [None] * len(audios)
+    if isinstance(encoder, MelEncoder):
+        mels = [f if f is not None else encoder.log_mel(_check_audio(a[None], encoder.config.n_fft // 2 + 1))[0]
+                for a, f in zip(audios, features)]
+        return encoder.from_front_ends(mels, n_frames)
+    outs = [encoder(a[None], t)[0] for a, t in zip(audios, n_frames)]
+    padded = outs[0].new_zeros(len(outs), max(n_frames), outs[0].shape[-1])
+    for b, o in enumerate(outs):
+        padded[b, : o.shape[0]] = o
+    return padded
+
+
+def encode_clip(encoder: nn.Module, audio: torch.Tensor, n_frames: int,
+                features: torch.Tensor | None = None) -> torch.Tensor:
+    """One clip: ``encoder(audio[None], n_frames)`` (1, n_frames, dim), from its cached front-end if given."""
+    if features is not None and isinstance(encoder, MelEncoder):
+        return encoder.from_front_end(features[None], n_frames)
+    return encoder(audio[None], n_frames)
 
 
 def build_audio_encoder(config: AudioEncoderConfig, pretrained: bool = True) -> nn.Module:

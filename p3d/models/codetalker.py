@@ -108,9 +108,9 @@ from torch import nn
 
 from p3d.errors import InputError
 from p3d.models import PresetConfig
-from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder
+from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
 from p3d.models.faceformer import alignment_mask, biased_mask, periodic_encoding
-from p3d.models.talker import Talker, TalkerBatch, TalkerOutput
+from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput, mean_over_clips, pad_sequences
 from p3d.models.transformer import Block
 
 STAGES = ("vqvae", "speech")
@@ -463,9 +463,10 @@ class CodeTalker(Talker):
 
     # ---------------------------------------------------------------------------------------------- stage 2
 
-    def _audio_features(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """(S,) -> (1, features_per_frame * n_frames, dim)."""
-        feats = self.audio_encoder(audio[None].float(), n_frames)
+    def _audio_features(self, audio: torch.Tensor, n_frames: int, features: torch.Tensor | None = None
+                        ) -> torch.Tensor:
+        """(S,) -> (1, features_per_frame * n_frames, dim) (``features``: the clip's cached audio front-end)."""
+        feats = encode_clip(self.audio_encoder, audio.float(), n_frames, features)
         return self.audio_map(feats.reshape(feats.shape[0], self.per_frame * n_frames, -1))
 
     def _style_vector(self, style: int, device: torch.device) -> torch.Tensor:
@@ -534,12 +535,14 @@ class CodeTalker(Talker):
 
     # ---------------------------------------------------------------------------------------------- API
 
-    def forward(self, batch: TalkerBatch) -> TalkerOutput:
+    def forward(self, batch: TalkerBatch | ClipBatch) -> TalkerOutput:
         """One clip: the current stage's loss, logs, and absolute vertices (T, V, 3) with their graph.
 
         Stage "vqvae": reconstruction of the ground truth (L1 + quantisation loss). Stage "speech": prediction
         from speech (teacher-forced unless ``config.teacher_forcing`` is False; MSE + code regression).
         """
+        if isinstance(batch, ClipBatch):
+            return self.forward_clips(batch)
         vertices = self._check_batch(batch)
         c = self.config
         t = vertices.shape[0]
@@ -556,7 +559,7 @@ class CodeTalker(Talker):
 
         with torch.no_grad():
             target_codes = self.vqvae.quantizer.codebook(self.vqvae.quantizer.nearest(self.vqvae.encode(motion)))
-        audio = self._audio_features(batch.audio, t)
+        audio = self._audio_features(batch.audio, t, batch.audio_features)
         style = self._style_vector(batch.style, vertices.device)
         if c.teacher_forcing:
             tokens = torch.cat([style, self.vertex_map(motion[:, :-1]) + style], dim=1)
@@ -570,6 +573,45 @@ class CodeTalker(Talker):
         loss = c.motion_weight * motion_loss + c.reg_weight * reg_loss
         logs = {"loss_motion": float(motion_loss.detach()), "loss_reg": float(reg_loss.detach())}
         return TalkerOutput(loss=loss, logs=logs, vertices=out)
+
+    def forward_clips(self, batch: ClipBatch) -> TalkerOutput:
+        """B clips; every clip's loss as :meth:`forward` on it alone, the loss their mean over clips.
+
+        Speech stage with teacher forcing: the audio encoder and the speech decoder (the trained part) run once
+        on the padded batch (the causal and alignment masks keep a clip's frames from seeing the padding after
+        it); the frozen VQ-VAE (whose InstanceNorm and attention span a whole clip) encodes the targets and
+        decodes the codes clip by clip. Stage "vqvae" and the autoregressive speech stage: clip by clip.
+        """
+        c = self.config
+        if self.stage == "vqvae" or not c.teacher_forcing:
+            return super().forward_clips(batch)
+        clips = batch.clips
+        vertices = [self._check_batch(clip) for clip in clips]
+        lengths = [v.shape[0] for v in vertices]
+        templates = [clip.template.to(v.dtype) for clip, v in zip(clips, vertices)]
+        motions = [(v - tpl).reshape(t, 3 * c.n_vertices) for v, tpl, t in zip(vertices, templates, lengths)]
+        with torch.no_grad():
+            targets = [self.vqvae.quantizer.codebook(self.vqvae.quantizer.nearest(self.vqvae.encode(m[None])))
+                       for m in motions]
+        longest = max(lengths)
+        feats = encode_clips(self.audio_encoder, [clip.audio.float() for clip in clips], lengths,
+                             [clip.audio_features for clip in clips])
+        audio = self.audio_map(feats.reshape(len(clips), self.per_frame * longest, -1))
+        style = self.style(torch.tensor([[int(clip.style)] for clip in clips], device=audio.device))  # (B, 1, dim)
+        motion, _ = pad_sequences(motions)
+        tokens = torch.cat([style, self.vertex_map(motion[:, :-1]) + style], dim=1)
+        codes = self.decode_features(tokens, audio)  # (B, T_max, n_face, code_dim)
+        losses, logs, outs = [], [], []
+        for b, t in enumerate(lengths):
+            z = codes[b:b + 1, :t]
+            z_q, _, _ = self.vqvae.quantizer(z)
+            out = self.vqvae.decode(z_q).view(t, c.n_vertices, 3) + templates[b]
+            motion_loss = F.mse_loss(out, vertices[b])
+            reg_loss = F.mse_loss(z, targets[b])
+            losses.append(c.motion_weight * motion_loss + c.reg_weight * reg_loss)
+            logs.append({"loss_motion": float(motion_loss.detach()), "loss_reg": float(reg_loss.detach())})
+            outs.append(out)
+        return mean_over_clips(losses, logs, outs)
 
     @torch.no_grad()
     def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:

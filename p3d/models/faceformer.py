@@ -1,6 +1,7 @@
 """FaceFormer (Fan et al., CVPR 2022), as released in ``EvelynFan/FaceFormer`` and used by the paper.
 
-One clip in, one vertex sequence out (batch size 1, as the official code):
+One clip in, one vertex sequence out (batch size 1, as the official code; a
+:class:`~p3d.models.talker.ClipBatch` of several clips is decoded together, :meth:`FaceFormer.forward_clips`):
 
 1. **Audio**: an audio encoder (:mod:`p3d.models.audio_encoder`; wav2vec2 at the ``paper`` preset,
    a log-mel CNN at ``cpu``/``smoke``) gives one feature per mesh frame (linear interpolation to
@@ -55,8 +56,8 @@ from torch import nn
 
 from p3d.errors import InputError
 from p3d.models import PresetConfig
-from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder
-from p3d.models.talker import Talker, TalkerBatch, TalkerOutput
+from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
+from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput, mean_over_clips, pad_sequences
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +177,40 @@ def _layer_step(layer: nn.TransformerDecoderLayer, x: torch.Tensor, past: torch.
     return layer.norm3(x + layer.dropout3(h))
 
 
+def _aligned_cross_attention(attn: nn.MultiheadAttention, memory: torch.Tensor, training: bool) -> torch.Tensor:
+    """(B, T, d) audio memory -> (B, T, d) the cross-attention output of every frame when frame t attends to audio
+    feature t alone (the alignment mask with one feature per frame): its softmax over one key is 1, so the output
+    is ``out_proj(W_v m_t + b_v)`` whatever the query. In training the attention dropout zeroes that weight of
+    a head with probability p (else scales it by 1 / (1 - p)), drawn here per clip, frame and head."""
+    d = memory.shape[-1]
+    heads = attn.num_heads
+    v = F.linear(memory, attn.in_proj_weight[2 * d:], None if attn.in_proj_bias is None else attn.in_proj_bias[2 * d:])
+    if training and attn.dropout > 0:
+        keep = F.dropout(v.new_ones(*v.shape[:2], heads, 1), attn.dropout, training=True)
+        v = (v.view(*v.shape[:2], heads, d // heads) * keep).reshape(v.shape)
+    return attn.out_proj(v)
+
+
+def _cached_self_attention(attn: nn.MultiheadAttention, x: torch.Tensor, keys: list[torch.Tensor],
+                           values: list[torch.Tensor], bias_row: torch.Tensor, training: bool) -> torch.Tensor:
+    """Self-attention of the newest token ``x`` (B, 1, d) over the earlier tokens' projected keys/values (appended
+    to ``keys`` / ``values`` here, so each token is projected once), with the (heads, 1, t+1) additive bias row:
+    ``nn.MultiheadAttention``'s computation for the last query."""
+    b, _, d = x.shape
+    heads = attn.num_heads
+    q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    keys.append(k)
+    values.append(v)
+
+    def split(z: torch.Tensor) -> torch.Tensor:
+        return z.view(b, z.shape[1], heads, d // heads).transpose(1, 2)
+
+    out = F.scaled_dot_product_attention(split(q), split(torch.cat(keys, dim=1)), split(torch.cat(values, dim=1)),
+                                         attn_mask=bias_row[None].to(q.dtype),
+                                         dropout_p=attn.dropout if training else 0.0)
+    return attn.out_proj(out.transpose(1, 2).reshape(b, 1, d))
+
+
 class FaceFormer(Talker):
     """FaceFormer: ``forward(batch) -> TalkerOutput`` (training), ``predict(...)`` (autoregressive)."""
 
@@ -211,10 +246,19 @@ class FaceFormer(Talker):
         one_hot = F.one_hot(torch.tensor([int(style)], device=device), self.n_styles).float()
         return self.obj_vector(one_hot)[:, None]
 
-    def encode_audio(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """(S,) 16 kHz -> (1, features_per_frame * n_frames, d_model) audio memory."""
-        feats = self.audio_encoder(audio[None], n_frames)
+    def encode_audio(self, audio: torch.Tensor, n_frames: int, features: torch.Tensor | None = None) -> torch.Tensor:
+        """(S,) 16 kHz -> (1, features_per_frame * n_frames, d_model) audio memory (``features``: the clip's
+        cached audio front-end, :attr:`TalkerBatch.audio_features`)."""
+        feats = encode_clip(self.audio_encoder, audio, n_frames, features)
         return self.audio_feature_map(feats.reshape(feats.shape[0], self.per_frame * n_frames, -1))
+
+    def style_embeddings(self, styles: list[int], device: torch.device) -> torch.Tensor:
+        """(B, 1, d_model) embeddings of B one-hot styles."""
+        for style in styles:
+            if not 0 <= int(style) < self.n_styles:
+                raise InputError(f"style: index {style} outside [0, {self.n_styles}) (the training identities)")
+        one_hot = F.one_hot(torch.tensor([int(s) for s in styles], device=device), self.n_styles).float()
+        return self.obj_vector(one_hot)[:, None]
 
     def decode(self, inputs: torch.Tensor, memory: torch.Tensor,
                masks: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
@@ -235,8 +279,14 @@ class FaceFormer(Talker):
         return (biased_mask(self.config.heads, n_frames, self.config.period_frames).to(device),
                 alignment_mask(n_frames, n_audio, self.per_frame).to(device))
 
-    def rollout(self, memory: torch.Tensor, style: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """Autoregressive decoding: (1, n_frames, V*3) displacements (graph kept in training).
+    def rollout(self, memory: torch.Tensor, style: torch.Tensor, n_frames: int, fused: bool = False) -> torch.Tensor:
+        """Autoregressive decoding: (B, n_frames, V*3) displacements (graph kept in training) of B clips'
+        audio memories (B, S, d) and styles (B, 1, d).
+
+        Batched: all clips advance one frame per decoder step. A clip shorter than ``n_frames`` (its memory
+        zero-padded) keeps being decoded past its end; frame t depends only on frames <= t (causal mask)
+        and on audio feature t (alignment mask), so its first frames are exactly those of the clip alone
+        and the caller drops the rest.
 
         Incremental: each new frame's token runs through the decoder layers once, attending to the
         cached layer inputs of the earlier frames (their keys/values); earlier frames are not
@@ -245,24 +295,70 @@ class FaceFormer(Talker):
         ``test_rollout_feeds_back_its_own_predictions``; in training the official loop draws fresh
         dropout masks for the earlier frames at every step, here each frame's are drawn once). Cost
         O(T) decoder-layer calls of one query instead of O(T^2) token passes.
+
+        ``fused``: the fed-back token ``vertice_map(vertice_map_r(x))`` is computed with the composed
+        (d_model x d_model) map ``W_m W_r`` and bias ``W_m b_r + b_m`` (the same function, float32 rounding
+        aside), and ``vertice_map_r`` runs once on all frames at the end: the per-frame work no longer
+        touches the (V*3)-wide layers, which dominate the step at one query per frame (used by
+        :meth:`forward_clips`; the single-clip path keeps the official order of operations).
         """
         tgt_full, memory_full = self.masks(n_frames, memory.shape[1], memory.device)
         ppe = periodic_encoding(n_frames, self.config.d_model, self.config.period_frames).to(memory.device)
         layers = self.transformer_decoder.layers
         cache: list[list[torch.Tensor]] = [[] for _ in layers]
         token, outputs = style, []
+        if fused:
+            w_r, b_r = self.vertice_map_r.weight, self.vertice_map_r.bias
+            w_m, b_m = self.vertice_map.weight, self.vertice_map.bias
+            feedback_w, feedback_b = w_m @ w_r, w_m @ b_r + b_m  # (d, d), (d,)
+            if self.per_frame == 1 and not any(layer.norm_first for layer in layers):  # post-norm (official)
+                return self._rollout_projected(memory, style, n_frames, ppe, tgt_full, feedback_w, feedback_b)
         for t in range(n_frames):
             x = self.ppe_dropout(token + ppe[t])
+            row = tgt_full[:, t:t + 1, :t + 1]
+            row = row.repeat(x.shape[0], 1, 1) if x.shape[0] > 1 else row  # (B * heads, 1, t + 1)
             for layer, past in zip(layers, cache):
                 past.append(x)
-                x = _layer_step(layer, x, torch.cat(past, dim=1), memory, tgt_full[:, t:t + 1, :t + 1],
-                                memory_full[t:t + 1])
+                x = _layer_step(layer, x, torch.cat(past, dim=1), memory, row, memory_full[t:t + 1])
             if self.transformer_decoder.norm is not None:
                 x = self.transformer_decoder.norm(x)
+            if fused:
+                outputs.append(x)
+                token = F.linear(x, feedback_w, feedback_b) + style
+                continue
             out = self.vertice_map_r(x)  # (1, 1, V*3) in model units
             outputs.append(out)
             token = self.vertice_map(out) + style
+        if fused:
+            return self.config.motion_scale * self.vertice_map_r(torch.cat(outputs, dim=1))
         return self.config.motion_scale * torch.cat(outputs, dim=1)
+
+    def _rollout_projected(self, memory: torch.Tensor, style: torch.Tensor, n_frames: int, ppe: torch.Tensor,
+                           tgt_full: torch.Tensor, feedback_w: torch.Tensor, feedback_b: torch.Tensor) -> torch.Tensor:
+        """:meth:`rollout` with ``fused`` and one audio feature per frame: the same layers, computed with each
+        token's keys/values projected once (:func:`_cached_self_attention`) and every frame's cross-attention
+        output computed up front (:func:`_aligned_cross_attention`), so a decoder step costs O(d^2 + t d)
+        instead of re-projecting the prefix and the whole audio memory at every frame."""
+        layers = self.transformer_decoder.layers
+        training = self.training
+        cross = [_aligned_cross_attention(layer.multihead_attn, memory, training) for layer in layers]
+        keys: list[list[torch.Tensor]] = [[] for _ in layers]
+        values: list[list[torch.Tensor]] = [[] for _ in layers]
+        token, outputs = style, []
+        for t in range(n_frames):
+            x = self.ppe_dropout(token + ppe[t])
+            row = tgt_full[:, t:t + 1, :t + 1]
+            for k, layer in enumerate(layers):
+                h = _cached_self_attention(layer.self_attn, x, keys[k], values[k], row, training)
+                x = layer.norm1(x + layer.dropout1(h))
+                x = layer.norm2(x + layer.dropout2(cross[k][:, t:t + 1]))
+                h = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
+                x = layer.norm3(x + layer.dropout3(h))
+            if self.transformer_decoder.norm is not None:
+                x = self.transformer_decoder.norm(x)
+            outputs.append(x)
+            token = F.linear(x, feedback_w, feedback_b) + style
+        return self.config.motion_scale * self.vertice_map_r(torch.cat(outputs, dim=1))
 
     def _check(self, audio: torch.Tensor, template: torch.Tensor) -> None:
         if template.shape != (self.n_vertices, 3):
@@ -271,15 +367,18 @@ class FaceFormer(Talker):
             raise InputError(f"audio: expected a (S,) waveform, got shape {tuple(audio.shape)}")
 
     # -- Talker ------------------------------------------------------------------------------------
-    def forward(self, batch: TalkerBatch) -> TalkerOutput:
-        """Training pass on one clip: MSE of the absolute vertices (official loss)."""
+    def forward(self, batch: TalkerBatch | ClipBatch) -> TalkerOutput:
+        """Training pass on one clip: MSE of the absolute vertices (official loss); a :class:`ClipBatch`:
+        :meth:`forward_clips`."""
+        if isinstance(batch, ClipBatch):
+            return self.forward_clips(batch)
         if batch.vertices is None:
             raise InputError(f"{batch.stem or 'batch'}: FaceFormer training needs ground-truth vertices")
         self._check(batch.audio, batch.template)
         n_frames = batch.n_frames
         template = batch.template.reshape(1, 1, -1)
         target = batch.vertices.reshape(1, n_frames, -1)
-        memory = self.encode_audio(batch.audio, n_frames)
+        memory = self.encode_audio(batch.audio, n_frames, batch.audio_features)
         style = self.style_embedding(batch.style, memory.device)
         if self.config.teacher_forcing:
             shifted = (torch.cat([template, target[:, :-1]], dim=1) - template) / self.config.motion_scale
@@ -291,6 +390,38 @@ class FaceFormer(Talker):
         loss = F.mse_loss(vertices, target)
         return TalkerOutput(loss=loss, logs={"mse": float(loss.detach())},
                             vertices=vertices.reshape(n_frames, self.n_vertices, 3))
+
+    def forward_clips(self, batch: ClipBatch) -> TalkerOutput:
+        """B clips in one pass (audio encoder, decoder and rollout batched, padded to the longest clip); each
+        clip's MSE on its own frames, as :meth:`forward` on it alone; the loss is their mean over clips."""
+        clips = batch.clips
+        for clip in clips:
+            if clip.vertices is None:
+                raise InputError(f"{clip.stem or 'batch'}: FaceFormer training needs ground-truth vertices")
+            self._check(clip.audio, clip.template)
+        lengths = [c.n_frames for c in clips]
+        longest = max(lengths)
+        feats = encode_clips(self.audio_encoder, [c.audio for c in clips], lengths,
+                             [c.audio_features for c in clips])  # (B, per_frame * T_max, dim), zero-padded
+        memory = self.audio_feature_map(feats.reshape(len(clips), self.per_frame * longest, -1))
+        style = self.style_embeddings([c.style for c in clips], memory.device)
+        templates = torch.stack([c.template.reshape(1, -1) for c in clips])  # (B, 1, V*3)
+        if self.config.teacher_forcing:
+            target, _ = pad_sequences([c.vertices.reshape(c.n_frames, -1) for c in clips])
+            shifted = (torch.cat([templates, target[:, :-1]], dim=1) - templates) / self.config.motion_scale
+            offsets = self.config.motion_scale * self.vertice_map_r(self.decode(self.vertice_map(shifted) + style,
+                                                                                 memory))
+        else:
+            offsets = self.rollout(memory, style, longest, fused=True)
+        losses, logs, vertices = [], [], []
+        for b, clip in enumerate(clips):
+            t = lengths[b]
+            pred = (offsets[b, :t] + templates[b]).reshape(t, self.n_vertices, 3)
+            loss = F.mse_loss(pred, clip.vertices)
+            losses.append(loss)
+            logs.append({"mse": float(loss.detach())})
+            vertices.append(pred)
+        return mean_over_clips(losses, logs, vertices)
 
     @torch.no_grad()
     def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:

@@ -84,8 +84,8 @@ from torch import nn
 
 from p3d.errors import InputError
 from p3d.models import PresetConfig
-from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder
-from p3d.models.talker import Talker, TalkerBatch, TalkerOutput
+from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
+from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput, length_mask, mean_over_clips
 
 log = logging.getLogger(__name__)
 
@@ -253,14 +253,31 @@ class Animator(nn.Module):
         nn.init.zeros_(self.head.weight)  # starts at the template (official)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, audio: torch.Tensor, style: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """audio (B, S), style (B,) long, n_frames -> motion (B, n_frames, V, 3)."""
-        x = self.audio_map(self.audio_encoder(audio, n_frames))  # (B, T, D)
+    def forward(self, audio: torch.Tensor, style: torch.Tensor, n_frames: int,
+                features: torch.Tensor | None = None) -> torch.Tensor:
+        """audio (B, S), style (B,) long, n_frames -> motion (B, n_frames, V, 3) (``features``: one clip's cached
+        audio front-end, B = 1)."""
+        feats = self.audio_encoder(audio, n_frames) if features is None else \
+            encode_clip(self.audio_encoder, audio[0], n_frames, features)
+        return self._decode(feats, style, None)
+
+    def _decode(self, feats: torch.Tensor, style: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+        x = self.audio_map(feats)  # (B, T, D)
         if self.style is not None:
             one_hot = F.one_hot(style, self.config.n_styles).to(x.dtype)
             x = x + self.style(one_hot)[:, None]
-        x = self.decoder(x, x)  # audio features as target and memory, no mask (official)
-        return self.head(x).view(x.shape[0], n_frames, self.config.n_vertices, 3)
+        if valid is None:
+            x = self.decoder(x, x)  # audio features as target and memory, no mask (official)
+        else:  # padded clips: a clip's frames attend to its own frames only
+            x = self.decoder(x, x, tgt_key_padding_mask=~valid, memory_key_padding_mask=~valid)
+        return self.head(x).view(x.shape[0], x.shape[1], self.config.n_vertices, 3)
+
+    def forward_clips(self, audios: list[torch.Tensor], style: torch.Tensor, n_frames: list[int],
+                      features: list[torch.Tensor | None]) -> torch.Tensor:
+        """B clips: (B, max n_frames, V, 3), clip b's first ``n_frames[b]`` frames as :meth:`forward` on it alone."""
+        feats = encode_clips(self.audio_encoder, audios, n_frames, features)
+        valid = length_mask(torch.tensor(n_frames, device=feats.device), feats.shape[1])
+        return self._decode(feats, style, valid)
 
 
 class LipReadingInterpreter(nn.Module):
@@ -281,6 +298,22 @@ class LipReadingInterpreter(nn.Module):
             motion = motion[:, :, self.lip_indices]
         x = interpolate_frames(self.lip_map(self.input_scale * motion.flatten(2)), n_out)  # (B, N, D_i)
         features = self.transformer(x, x)  # the same sequence as source and target (official)
+        return features, self.lm_head(features)
+
+    def forward_clips(self, motions: list[torch.Tensor], n_out: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """B clips' motions (T_b, V, 3) -> padded (B, max n_out, D_i) features and logits, clip b's first
+        ``n_out[b]`` rows as :meth:`forward` on it alone (the padding masked in every attention)."""
+        rows = []
+        for motion, n in zip(motions, n_out):
+            if self.lip_indices.numel():
+                motion = motion[:, self.lip_indices]
+            rows.append(interpolate_frames(self.lip_map(self.input_scale * motion.flatten(1))[None], n)[0])
+        x = rows[0].new_zeros(len(rows), max(n_out), rows[0].shape[-1])
+        for b, r in enumerate(rows):
+            x[b, : r.shape[0]] = r
+        pad = ~length_mask(torch.tensor(n_out, device=x.device), x.shape[1])
+        features = self.transformer(x, x, src_key_padding_mask=pad, tgt_key_padding_mask=pad,
+                                    memory_key_padding_mask=pad)
         return features, self.lm_head(features)
 
 
@@ -441,7 +474,7 @@ class SelfTalk(Talker):
 
     # -- training and inference --------------------------------------------------------------------
 
-    def forward(self, batch: TalkerBatch) -> TalkerOutput:
+    def forward(self, batch: TalkerBatch | ClipBatch) -> TalkerOutput:
         """Training pass on one clip (module docstring: loss terms and weights).
 
         Returns the weighted total, logs ``loss`` (weighted total), ``rec vel feat ctc ctc_gt``
@@ -449,12 +482,14 @@ class SelfTalk(Talker):
         computed, else 0) and ``target_len`` (CTC target tokens), and the predicted absolute vertices
         (T, V, 3) with their graph.
         """
+        if isinstance(batch, ClipBatch):
+            return self.forward_clips(batch)
         self._check_batch(batch)
         c = self.config
         gt, template = batch.vertices, batch.template
         n_frames = gt.shape[0]
         style = torch.tensor([int(batch.style)], device=gt.device)
-        motion = self.animator(batch.audio[None], style, n_frames)  # (1, T, V, 3)
+        motion = self.animator(batch.audio[None], style, n_frames, batch.audio_features)  # (1, T, V, 3)
         pred = motion[0] + template
 
         nan = float("nan")
@@ -482,6 +517,57 @@ class SelfTalk(Talker):
                 logs["ctc_gt"] = ctc_gt.item()
         logs["loss"] = loss.item()
         return TalkerOutput(loss=loss, logs=logs, vertices=pred)
+
+    def audio_front_end(self) -> Any:
+        return getattr(self.animator.audio_encoder, "front_end", None)
+
+    def forward_clips(self, batch: ClipBatch) -> TalkerOutput:
+        """B clips in one padded pass of the animator and of each interpreter call; every clip's loss terms as
+        :meth:`forward` on it alone, the loss their mean over clips (logs: means over clips, NaN ignored)."""
+        clips = batch.clips
+        for clip in clips:
+            self._check_batch(clip)
+        c = self.config
+        lengths = [clip.vertices.shape[0] for clip in clips]
+        device = clips[0].vertices.device
+        style = torch.tensor([int(clip.style) for clip in clips], device=device)
+        motion = self.animator.forward_clips([clip.audio for clip in clips], style, lengths,
+                                             [clip.audio_features for clip in clips])  # (B, T_max, V, 3)
+        nan = float("nan")
+        losses, logs, preds = [], [], []
+        for b, clip in enumerate(clips):
+            t, gt = lengths[b], clip.vertices
+            pred = motion[b, :t] + clip.template
+            rec = F.mse_loss(pred, gt)
+            vel = F.mse_loss(pred[1:] - pred[:-1], gt[1:] - gt[:-1]) if t > 1 else rec.new_zeros(())
+            losses.append(c.w_rec * rec + c.w_vel * vel)
+            logs.append({"rec": rec.item(), "vel": vel.item(), "feat": nan, "ctc": nan, "ctc_gt": nan,
+                         "lipread": 0.0, "target_len": nan})
+            preds.append(pred)
+        targets = [self._targets(clip, t) for clip, t in zip(clips, lengths)]
+        read = [b for b, tg in enumerate(targets) if tg is not None]
+        if read:
+            n_ctc = [targets[b][1] for b in read]
+            features, logits = self.interpreter.forward_clips([motion[b, :lengths[b]] for b in read], n_ctc)
+            if c.w_ctc_gt > 0:
+                _, logits_gt = self.interpreter.forward_clips([clips[b].vertices - clips[b].template for b in read],
+                                                              n_ctc)
+            for k, b in enumerate(read):
+                target, n, hidden = targets[b]
+                ctc = _ctc(logits[k:k + 1, :n], target)
+                losses[b] = losses[b] + c.w_ctc * ctc
+                logs[b].update(ctc=ctc.item(), lipread=1.0, target_len=float(target.numel()))
+                if hidden is not None and c.w_feat:
+                    feat = F.mse_loss(features[k:k + 1, :n], hidden.to(features.dtype))
+                    losses[b] = losses[b] + c.w_feat * feat
+                    logs[b]["feat"] = feat.item()
+                if c.w_ctc_gt > 0:
+                    ctc_gt = _ctc(logits_gt[k:k + 1, :n], target)
+                    losses[b] = losses[b] + c.w_ctc_gt * ctc_gt
+                    logs[b]["ctc_gt"] = ctc_gt.item()
+        for b in range(len(clips)):
+            logs[b]["loss"] = losses[b].item()
+        return mean_over_clips(losses, logs, preds)
 
     @torch.no_grad()
     def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:

@@ -1,11 +1,17 @@
-"""The common interface of the speech-driven 3D talking-head baselines (issue 5).
+"""The common interface of the speech-driven 3D talking-head baselines (paper Sec. 5).
 
 FaceFormer (:mod:`p3d.models.faceformer`), CodeTalker (:mod:`p3d.models.codetalker`) and SelfTalk
 (:mod:`p3d.models.selftalk`) all map a clip's speech waveform, a neutral template mesh and a
-speaking-style index (one-hot over the *training* identities) to a vertex sequence, and all are
-trained one clip per step (batch size 1, as the three official repositories). They share:
+speaking-style index (one-hot over the *training* identities) to a vertex sequence. The three official
+repositories train one clip per step (batch size 1); here a step may also take a :class:`ClipBatch` of
+several clips. They share:
 
 - :class:`TalkerBatch`: one training/prediction clip (tensors, model frame rate);
+- :class:`ClipBatch`: B clips of any lengths for one training step. ``forward(ClipBatch)`` computes every
+  clip's loss **exactly as for that clip alone** (padding and masks never leak into a clip's numbers) and
+  returns their mean over clips (not a frame-weighted pool: a long clip counts as much as a short one,
+  as when B single-clip steps' losses are averaged). A model without its own batched pass falls back to
+  one forward per clip (:meth:`Talker.forward_clips`), the same value;
 - :class:`TalkerOutput`: what a training forward pass returns: the model's own loss, scalar logs
   for ``metrics.csv``, and the predicted **absolute** vertices (template added), with their
   autograd graph, so a perceptual loss (:class:`p3d.losses.PerceptualLoss`, Eq. 6) can be added;
@@ -53,6 +59,9 @@ class TalkerBatch:
         speech: (N, D) cached speech embeddings of the frozen critic for this clip, or (N, 20, 128)
             fbank windows, or None (no perceptual loss).
         stem: the clip's name (logging).
+        audio_features: the audio encoder's fixed front-end of ``audio`` computed once (the log-mel
+            (n_mels, L) of the ``mel`` encoder, :meth:`p3d.models.audio_encoder.MelEncoder.front_end`), or
+            None (computed from ``audio`` at every step; same value).
     """
 
     audio: torch.Tensor
@@ -62,6 +71,7 @@ class TalkerBatch:
     phonemes: torch.Tensor | None = None
     speech: torch.Tensor | None = None
     stem: str = ""
+    audio_features: torch.Tensor | None = None
 
     @property
     def n_frames(self) -> int:
@@ -77,13 +87,79 @@ class TalkerBatch:
 
 
 @dataclasses.dataclass
+class ClipBatch:
+    """B training clips for one step (:meth:`p3d.talker_data.TalkerClips.collate` of several indices).
+
+    The clips keep their own lengths; a model's batched pass pads them (:func:`pad_sequences`) and masks
+    the padding. Order is the collate's order.
+    """
+
+    clips: list[TalkerBatch]
+
+    def __post_init__(self) -> None:
+        if not self.clips:
+            raise ValueError("ClipBatch: no clips")
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    @property
+    def n_frames(self) -> list[int]:
+        return [c.n_frames for c in self.clips]
+
+    @property
+    def stem(self) -> str:
+        return ",".join(c.stem for c in self.clips)
+
+    @property
+    def speech(self) -> list[torch.Tensor | None]:
+        return [c.speech for c in self.clips]
+
+    def to(self, device: torch.device | str) -> ClipBatch:
+        return ClipBatch([c.to(device) for c in self.clips])
+
+
+def pad_sequences(seqs: list[torch.Tensor], value: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L_b, ...) tensors -> ((B, L_max, ...) padded with ``value``, (B,) int64 lengths)."""
+    lengths = torch.tensor([s.shape[0] for s in seqs], dtype=torch.long)
+    out = seqs[0].new_full((len(seqs), int(lengths.max()), *seqs[0].shape[1:]), value)
+    for i, s in enumerate(seqs):
+        out[i, : s.shape[0]] = s
+    return out, lengths
+
+
+def length_mask(lengths: torch.Tensor, length: int) -> torch.Tensor:
+    """(B,) lengths -> (B, length) bool, True at valid positions ``t < lengths[b]``."""
+    return torch.arange(length, device=lengths.device)[None] < lengths[:, None]
+
+
+@dataclasses.dataclass
 class TalkerOutput:
     """A training forward pass: ``loss`` (scalar, the model's own objective), ``logs`` (floats for
-    ``metrics.csv``) and ``vertices`` (T, V, 3) absolute predictions with their graph."""
+    ``metrics.csv``) and ``vertices`` (T, V, 3) absolute predictions with their graph.
+
+    For a :class:`ClipBatch`: ``loss`` is the mean over clips of each clip's loss, ``clip_losses`` the
+    (B,) per-clip losses, ``logs`` the mean over clips of each clip's logs (NaN entries ignored),
+    ``vertices`` a tuple of the B clips' (T_b, V, 3) predictions.
+    """
 
     loss: torch.Tensor
     logs: dict[str, float]
-    vertices: torch.Tensor
+    vertices: torch.Tensor | tuple[torch.Tensor, ...]
+    clip_losses: torch.Tensor | None = None
+
+
+def mean_over_clips(losses: list[torch.Tensor], logs: list[dict[str, float]],
+                    vertices: list[torch.Tensor]) -> TalkerOutput:
+    """The :class:`TalkerOutput` of a :class:`ClipBatch` from its clips' losses, logs and vertices."""
+    import math
+
+    clip_losses = torch.stack(losses)
+    mean_logs: dict[str, float] = {}
+    for key in logs[0]:
+        values = [float(lg[key]) for lg in logs if not math.isnan(float(lg[key]))]
+        mean_logs[key] = sum(values) / len(values) if values else float("nan")
+    return TalkerOutput(loss=clip_losses.mean(), logs=mean_logs, vertices=tuple(vertices), clip_losses=clip_losses)
 
 
 class AudioEncoder(Protocol):
@@ -109,8 +185,20 @@ class Talker(nn.Module, Checkpointable, abc.ABC):
         return int(self.config.n_styles)
 
     @abc.abstractmethod
-    def forward(self, batch: TalkerBatch) -> TalkerOutput:
-        """Training pass on one clip: the model's loss and its predicted absolute vertices."""
+    def forward(self, batch: TalkerBatch | ClipBatch) -> TalkerOutput:
+        """Training pass on one clip (or a :class:`ClipBatch`, :meth:`forward_clips`): the model's loss and its
+        predicted absolute vertices."""
+
+    def forward_clips(self, batch: ClipBatch) -> TalkerOutput:
+        """A :class:`ClipBatch`: each clip's own forward pass, then the mean over clips (subclasses batch it)."""
+        outs = [self.forward(clip) for clip in batch.clips]
+        return mean_over_clips([o.loss for o in outs], [o.logs for o in outs], [o.vertices for o in outs])
+
+    def audio_front_end(self) -> Any:
+        """A function ``(S,) audio -> features`` of the audio encoder's fixed (parameter-free) front-end, to be
+        computed once per clip (:attr:`TalkerBatch.audio_features`), or None when there is none to cache."""
+        encoder = getattr(self, "audio_encoder", None)
+        return getattr(encoder, "front_end", None)
 
     @abc.abstractmethod
     def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:

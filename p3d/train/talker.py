@@ -1,11 +1,12 @@
-"""``p3d train talker``: a talking-head baseline with (or without) the perceptual loss (issue 5, paper Sec. 5).
+"""``p3d train talker``: a talking-head baseline with (or without) the perceptual loss (paper Sec. 5).
 
     p3d train talker --model faceformer|codetalker|selftalk --train DIR[,DIR] --preset smoke|cpu|paper \\
         --out RUN_DIR [--critic none|ours|syncnet3d|no2d --critic-checkpoint CKPT] [--loss-weight W] \\
         [--no-cache] [--seed N] [--steps N] [--stage-steps N,N] [--lr X] [--wav2vec2 DIR] [--recogniser DIR] \\
-        [--teacher-forcing] [--threads N]
+        [--teacher-forcing] [--threads N] [--batch-size N] [--bf16]
 
-**Step** (one clip, batch size 1 per process as the official code): ``loss = model loss + W * L_percp``,
+**Step** (one clip per process, batch size 1 as the official code, unless ``--batch-size``):
+``loss = model loss + W * L_percp``,
 where the model loss is the baseline's own objective (FaceFormer: MSE of the vertices, autoregressive
 rollout) and ``L_percp`` is the InfoNCE of Eq. 6 (:class:`p3d.losses.PerceptualLoss`: stride-1 5-frame
 windows, contrastive batches of 80, tau = 0.07) of the frozen critic on the predicted vertices against
@@ -39,8 +40,20 @@ sorted ``train`` identities (saved as ``styles`` in ``config.json``, read back b
   gradient clipping at 1.0; FaceFormer with Adam eps 1e-16 (why: :data:`RECIPES`).
 - ``smoke``: a dozen steps (tests, notebooks at smoke size).
 
-Multi-process (``torchrun``): each process takes one clip per step (global batch = number of processes),
-DDP averages the gradients.
+**Batches of clips** (``--batch-size B``, :attr:`TalkerRecipe.batch_size`). ``B`` is the **global** batch,
+as for every ``p3d train`` command (:class:`p3d.train.trainer.TrainConfig`): each of the P processes takes
+``B / P`` clips per step (B must be a multiple of P; default: the recipe's clips per process times P).
+With several clips per process the model runs them in one padded, masked pass
+(:class:`p3d.models.talker.ClipBatch`) and every clip's loss -- its own terms and its perceptual loss --
+is computed exactly as for that clip alone, then averaged over the clips (:class:`TalkerStep`). All
+recipes keep one clip per process (``paper``: the official batch of 1; ``cpu`` / ``smoke``: their
+measured numbers); the step counts do not change with B (a step then sees B clips).
+**bf16** (``--bf16``): the perceptual loss' critic pass (the frozen mesh encoder on every 5-frame window, the
+compute-bound part of a batched step) under ``torch.autocast(dtype=bfloat16)`` (CPU: AVX-512/AMX bf16 matrix
+products); the talker stays in float32 (its many small ops ran slower under autocast). Measured: 1.4x faster
+critic pass, InfoNCE within 3e-4 relative of float32 (``benchmarks/RESULTS.md``). Off by default.
+
+Multi-process (``torchrun``): each process takes ``B / P`` clips per step, DDP averages the gradients.
 """
 from __future__ import annotations
 
@@ -53,6 +66,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from p3d.errors import InputError
+from p3d.registry import MODEL_PRESETS, TALKER_CRITICS
 
 if TYPE_CHECKING:
     import torch
@@ -61,8 +75,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CRITICS: tuple[str, ...] = ("none", "ours", "syncnet3d", "no2d")
-PRESETS: tuple[str, ...] = ("smoke", "cpu", "paper")
+#: A talker's critic choices (``none``: the baseline without the perceptual loss) and the presets with recipes.
+CRITICS: tuple[str, ...] = TALKER_CRITICS
+PRESETS: tuple[str, ...] = MODEL_PRESETS
 #: The ``--model`` choices (the keys of :data:`p3d.models.talker.MODELS`; kept here so that building the
 #: parser imports no torch).
 MODEL_NAMES: tuple[str, ...] = ("faceformer", "codetalker", "selftalk")
@@ -93,6 +108,8 @@ class TalkerRecipe:
     warmup_steps: int = 0
     checkpoint_every: int = 500
     log_every: int = 10
+    #: clips per process per step (the global batch is this times the number of processes)
+    batch_size: int = 1
 
     def n_steps(self, n_clips: int, batch_size: int = 1) -> int:
         if self.steps is not None:
@@ -152,27 +169,96 @@ def training_stages(cls: type) -> tuple[str, ...]:
 
 
 # -- the step --------------------------------------------------------------------------------------
+def perceptual_per_clip(perceptual: Any, vertices: Sequence[Any], speech: Sequence[Any]) -> torch.Tensor:
+    """(B,) unweighted perceptual losses of B clips, each exactly ``perceptual.unweighted(vertices[b], speech[b])``
+    (its own 5-frame windows, its own contrastive groups), with one mesh-encoder call for all clips.
+
+    The clips' frames are concatenated and :meth:`p3d.losses.PerceptualLoss.mesh_embeddings` embeds every
+    stride-1 window of the concatenation (a window's embedding depends on its 5 frames only); clip b keeps
+    its own windows (the 4 windows straddling each boundary are computed and dropped). Speech given as
+    fbank windows (no cache) is embedded in one call as well.
+    """
+    import torch
+
+    from p3d.losses.infonce import info_nce
+    from p3d.losses.perceptual_loss import contrastive_groups, flat_vertices
+
+    n_vertices = getattr(perceptual.model, "n_vertices", None)
+    flats = [flat_vertices(v, n_vertices) for v in vertices]
+    speech = [s if isinstance(s, torch.Tensor) else torch.as_tensor(s, dtype=torch.float32) for s in speech]
+    fbank = [b for b, s in enumerate(speech) if s.ndim == 3]
+    if fbank:
+        embedded = perceptual.speech_embeddings(torch.cat([speech[b] for b in fbank]))
+        starts = [0]
+        for b in fbank:
+            starts.append(starts[-1] + speech[b].shape[0])
+        for k, b in enumerate(fbank):
+            speech[b] = embedded[starts[k]:starts[k + 1]]
+    perceptual.model.eval()
+    offsets, counts = [], []
+    total = 0
+    for b, (v, s) in enumerate(zip(flats, speech)):
+        if s.ndim != 2:
+            raise InputError(f"speech: expected (N, D) embeddings or (N, T_a, n_mels) windows, got {tuple(s.shape)}")
+        n = min(s.shape[0], v.shape[0] - 4)
+        if not contrastive_groups(max(n, 0), perceptual.batch_size):
+            raise InputError(f"pred_vertices / speech: {v.shape[0]} frames and {s.shape[0]} speech windows give "
+                             f"{max(n, 0)} 5-frame windows; the contrastive loss needs at least 2")
+        offsets.append(total)
+        counts.append(n)
+        total += v.shape[0]
+    frames = torch.cat(flats)
+    mesh = perceptual.mesh_embeddings(frames, frames.shape[0] - 4)
+    losses = []
+    for off, n, s in zip(offsets, counts, speech):
+        s = s.to(mesh.device)
+        emb = mesh[off:off + n]
+        groups = [info_nce(s[a:b], emb[a:b], perceptual.temperature)
+                  for a, b in contrastive_groups(n, perceptual.batch_size)]
+        losses.append(torch.stack(groups).mean())
+    return torch.stack(losses)
+
+
 class TalkerStep:
     """``(model, batch, generator) -> (loss, logs)``: the model's loss plus ``weight * L_percp``.
 
     With ``perceptual=None`` (or a batch without speech) only the model's loss. The generator is not
     needed: dropout draws from torch's global RNG, which the trainer re-seeds at every step.
+
+    A :class:`~p3d.models.talker.ClipBatch`: each clip's ``model loss + weight * L_percp`` as for the clip
+    alone, averaged over the clips (:func:`perceptual_per_clip` embeds all clips' windows in one call).
+    ``bf16``: the perceptual loss (critic pass) under ``torch.autocast(device type, torch.bfloat16)``, its value
+    returned in float32; the model's own pass stays in float32.
     """
 
-    def __init__(self, perceptual: Any = None) -> None:
+    def __init__(self, perceptual: Any = None, bf16: bool = False) -> None:
         self.perceptual = perceptual
+        self.bf16 = bool(bf16)
 
     def __call__(self, model: torch.nn.Module, batch: Any, generator: torch.Generator
                  ) -> tuple[torch.Tensor, dict[str, float]]:
+        import contextlib
+
+        import torch
+
+        from p3d.models.talker import ClipBatch
+
         device = next(model.parameters()).device
         batch = batch.to(device)
         out = model(batch)
         loss = out.loss
         logs = {"model_loss": float(out.loss.detach()), **{k: float(v) for k, v in out.logs.items()}}
         if self.perceptual is not None:
-            if batch.speech is None:
+            speech = batch.speech
+            if speech is None or (isinstance(batch, ClipBatch) and any(s is None for s in speech)):
                 raise InputError(f"{batch.stem}: no speech windows/embeddings for the perceptual loss")
-            percp = self.perceptual.unweighted(out.vertices, batch.speech)
+            autocast = torch.autocast(device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+            with autocast:
+                if isinstance(batch, ClipBatch):
+                    percp = perceptual_per_clip(self.perceptual, list(out.vertices), speech).mean()
+                else:
+                    percp = self.perceptual.unweighted(out.vertices, speech)
+            percp = percp.float()
             loss = loss + self.perceptual.weight * percp
             logs["percp"] = float(percp.detach())
             logs["percp_weighted"] = self.perceptual.weight * logs["percp"]
@@ -190,7 +276,7 @@ class StageRun:
 
 @dataclasses.dataclass
 class TalkerJob:
-    """What :func:`p3d.train.trainer.train` needs (as :class:`p3d.train.representation.Job`), plus the
+    """What :func:`p3d.train.trainer.train` needs (as :class:`p3d.train.critics.Job`), plus the
     earlier stages (:func:`run_earlier_stages`)."""
 
     kind: str
@@ -375,6 +461,8 @@ def build(
     patience: int | None = None,
     min_rel_improvement: float | None = None,
     smooth: int | None = None,
+    batch_size: int | None = None,
+    bf16: bool = False,
 ) -> TalkerJob:
     """Build the training job of talker ``model`` at ``preset`` on the ``train`` split of ``train`` corpora.
 
@@ -389,7 +477,10 @@ def build(
         teacher_forcing: override the model's training input (models with that option).
         speech_cache_dir: keep the critic's speech embeddings on disk there (:class:`SpeechEmbeddingCache`),
             shared by runs with the same critic checkpoint (same values; saves the speech-encoder passes).
-        world_size: processes (each takes one clip per step).
+        world_size: processes.
+        batch_size: the global batch, clips per step over all processes (a multiple of ``world_size``;
+            default: the recipe's clips per process times ``world_size``).
+        bf16: the critic pass under bfloat16 autocast (:class:`TalkerStep`).
         stop, eval_every, patience, min_rel_improvement, smooth: the last stage's stopping rule
             (:mod:`p3d.train.convergence`: validation vertex MSE on the ``val`` clips; ``steps`` the cap).
     """
@@ -398,7 +489,7 @@ def build(
     from p3d.losses.perceptual_loss import DEFAULT_WEIGHT, PerceptualLoss
     from p3d.models.talker import MODELS, talker_class
     from p3d.talker_data import TalkerClips
-    from p3d.train.representation import resolve_device
+    from p3d.device import resolve_device
 
     if model not in MODELS:
         raise InputError(f"--model: unknown talking-head model {model!r} (choose from {', '.join(MODELS)})")
@@ -422,6 +513,13 @@ def build(
         if steps is not None and steps != stage_steps[-1]:
             raise InputError("--steps and --stage-steps disagree on the last stage's steps")
         steps = stage_steps[-1]
+
+    last = stages[-1]
+    per_process = recipe(model, preset, last).batch_size
+    batch_size = per_process * world_size if batch_size is None else int(batch_size)
+    if batch_size < 1 or batch_size % world_size:
+        raise InputError(f"--batch-size: the global batch of clips must be a positive multiple of the {world_size} "
+                         f"process(es), got {batch_size}")
 
     dev = resolve_device(device)
     corpora = [train] if isinstance(train, (str, os.PathLike)) else list(train)
@@ -454,13 +552,14 @@ def build(
     elif getattr(config, "targets", None) == "asr":
         raise InputError(f"--recogniser: {model} at the {preset} preset reads lips against a frozen CTC speech "
                          f"recogniser; give its local Wav2Vec2ForCTC folder")
-    batch_size = world_size
+    front_end = net.audio_front_end()
+    if front_end is not None:  # the audio encoder's fixed part, once per clip (same value as every step)
+        data.cache_audio_features(front_end)
     before = []
     for i, stage in enumerate(stages[:-1]):
         rec = recipe(model, preset, stage)
         before.append(StageRun(stage, _train_config(rec, len(data), batch_size, seed,
                                                     steps=stage_steps[i] if stage_steps else None, lr=lr)))
-    last = stages[-1]
     if len(stages) > 1:
         net.set_stage(last)
     cfg = _train_config(recipe(model, preset, last), len(data), batch_size, seed, steps=steps, lr=lr,
@@ -480,11 +579,13 @@ def build(
     }
     if validate is not None:
         extra["validation"] = validate.describe()
+    if bf16:  # recorded only when on, so runs from before the option resume unchanged
+        extra["bf16"] = True
     log.info("talker %s/%s (critic %s, weight %g): %d clips of %s, %d styles, stages %s, %d trainable parameters",
              model, preset, critic, extra["loss_weight"], len(data), "+".join(extra["corpora"]), len(data.styles),
              extra["stage_steps"], extra["trainable_parameters"])
-    return TalkerJob(kind="talker", model=net, params=params, data=data, step_fn=TalkerStep(perceptual), cfg=cfg,
-                     extra_config=extra, stages_before=before, last_stage=last, validate=validate)
+    return TalkerJob(kind="talker", model=net, params=params, data=data, step_fn=TalkerStep(perceptual, bf16=bf16),
+                     cfg=cfg, extra_config=extra, stages_before=before, last_stage=last, validate=validate)
 
 
 def run_earlier_stages(job: TalkerJob, run_dir: str | os.PathLike[str], progress: bool = True) -> None:
@@ -552,7 +653,8 @@ def options_from_args(args: Any, world_size: int = 1) -> dict[str, Any]:
                 cache=not args.no_cache, seed=args.seed, steps=args.steps, stage_steps=_int_list(args.stage_steps),
                 lr=args.lr, checkpoint_every=args.checkpoint_every, wav2vec2=args.wav2vec2, recogniser=args.recogniser,
                 teacher_forcing=True if args.teacher_forcing else None, workers=args.workers, device=args.device,
-                world_size=world_size, **stop_options(args))
+                world_size=world_size, batch_size=args.batch_size, bf16=bool(getattr(args, "bf16", False)),
+                **stop_options(args))
 
 
 def request_from_args(args: Any) -> dict[str, Any]:
@@ -575,9 +677,6 @@ def build_from_args(args: Any) -> TalkerJob:
         import torch
 
         torch.set_num_threads(args.threads)
-    if args.batch_size is not None and args.batch_size != dist.world_size:
-        raise InputError(f"--batch-size: talkers train on one clip per process per step; with {dist.world_size} "
-                         f"process(es) the batch size is {dist.world_size}, got {args.batch_size}")
     job = build(args.model, args.preset, _split_paths(args.data), progress=not args.no_progress,
                 **{**options, "world_size": dist.world_size})
     run_earlier_stages(job, args.out, progress=not args.no_progress)
@@ -612,6 +711,9 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads (default 1: the talkers' small sequential ops run fastest on one "
                              "thread per process; run several processes for several cores)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="the perceptual loss' critic pass under bfloat16 autocast (CPU with AVX-512/AMX bf16; "
+                             "default off: float32)")
     parser.add_argument("--teacher-forcing", action="store_true",
                         help="train on shifted ground truth instead of the model's default "
                              "(FaceFormer: autoregressive)")

@@ -1,0 +1,183 @@
+"""Batches of clips (:class:`p3d.models.talker.ClipBatch`): a batch of B clips of different lengths gives the mean
+of the B single-clip losses and the same gradients (each clip's loss computed exactly as alone), with and
+without the perceptual loss; the cached audio front-end gives the same value; collate and ``--batch-size``."""
+import dataclasses
+
+import pytest
+import torch
+
+from p3d.errors import InputError
+from p3d.losses.perceptual_loss import PerceptualLoss
+from p3d.models.codetalker import CodeTalker, CodeTalkerConfig
+from p3d.models.faceformer import FaceFormer, FaceFormerConfig
+from p3d.models.mesh_encoder import MeshEncoderConfig
+from p3d.models.selftalk import SelfTalk, SelfTalkConfig
+from p3d.models.speech_mesh import SpeechMeshModel
+from p3d.models.stage1 import Stage1Config, Stage1Model
+from p3d.models.talker import ClipBatch, pad_sequences
+from p3d.talker_data import TalkerClips
+from p3d.train.talker import TalkerStep, build, perceptual_per_clip
+from tiny_corpus import write_tiny_corpus
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+N_VERTICES = 30
+LENGTHS = (18, 11, 15)  # frames at 30 fps: three clips of different lengths
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=30,
+                             identities={"train": 2, "test": 1},
+                             clips_per_identity=2, seconds=0.7, n_vertices=N_VERTICES, lip_video=False)
+
+
+@pytest.fixture(scope="module")
+def critic():
+    torch.manual_seed(0)
+    return SpeechMeshModel.ours(Stage1Model(Stage1Config.from_preset("smoke")),
+                                MeshEncoderConfig.from_preset("smoke", n_vertices=N_VERTICES))
+
+
+@pytest.fixture(scope="module")
+def data(corpus, critic):
+    return TalkerClips(corpus, "train", perceptual=PerceptualLoss(critic))
+
+
+def _clips(data, front_end=None):
+    """Three training clips cut to :data:`LENGTHS` frames (audio cut to match), speech embeddings kept."""
+    out = []
+    for i, t in enumerate(LENGTHS):
+        clip = data[i]
+        samples = int(t / data.fps * 16000)
+        audio = clip.audio[:samples]
+        out.append(dataclasses.replace(clip, audio=audio, vertices=clip.vertices[:t],
+                                       phonemes=None if clip.phonemes is None else clip.phonemes[:t],
+                                       speech=clip.speech[: t - 4],
+                                       audio_features=None if front_end is None else front_end(audio)))
+    return out
+
+
+def _model(kind, data):
+    torch.manual_seed(0)
+    common = dict(n_vertices=N_VERTICES, n_styles=len(data.styles), fps=30)
+    if kind == "faceformer":
+        return FaceFormer(FaceFormerConfig.from_preset("smoke", **common))
+    if kind == "faceformer-tf":
+        return FaceFormer(FaceFormerConfig.from_preset("smoke", teacher_forcing=True, **common))
+    if kind == "selftalk":
+        return SelfTalk(SelfTalkConfig.from_preset("smoke", label_to_token=(0, 1, 2), vocab_size=3, **common))
+    if kind == "selftalk-cpu":  # the mel encoder's transformer (key padding mask)
+        return SelfTalk(SelfTalkConfig.from_preset("cpu", label_to_token=(0, 1, 2), vocab_size=3, **common))
+    model = CodeTalker(CodeTalkerConfig.from_preset("smoke", **common))
+    model.vqvae.quantizer.codebook.weight.data.normal_(0, 0.01)  # spread codes: nearest-code ties are fragile
+    if kind == "codetalker-speech":
+        model.set_stage("speech")
+        torch.nn.init.normal_(model.feat_map.weight, std=0.05)  # not the zero init: gradients everywhere
+    return model
+
+
+def _loss_and_grads(model, step, batch):
+    model.zero_grad(set_to_none=True)
+    loss, logs = step(model, batch, torch.Generator())
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}, logs
+
+
+KINDS = ["faceformer", "faceformer-tf", "selftalk", "selftalk-cpu", "codetalker", "codetalker-speech"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("with_critic", [False, True])
+def test_batch_equals_mean_of_single_clips(kind, with_critic, data, critic):
+    model = _model(kind, data).eval()  # no dropout: the two passes must be comparable
+    front_end = model.audio_front_end()
+    clips = _clips(data, front_end)
+    step = TalkerStep(PerceptualLoss(critic, weight=0.5) if with_critic else None)
+    singles = [_loss_and_grads(model, step, c) for c in clips]
+    mean_loss = torch.stack([s[0] for s in singles]).mean()
+    mean_grads = {n: torch.stack([s[1][n] for s in singles]).mean(0) for n in singles[0][1]}
+    loss, grads, logs = _loss_and_grads(model, step, ClipBatch(clips))
+    torch.testing.assert_close(loss, mean_loss, rtol=2e-5, atol=1e-7)
+    assert set(grads) == set(mean_grads) and grads
+    largest = max(float(g.abs().max()) for g in mean_grads.values())
+    for name, g in grads.items():  # float32 rounding relative to the tensor's and to the largest gradient
+        # (a bias before an InstanceNorm has a gradient of zero up to rounding)
+        tol = 2e-4 * float(mean_grads[name].abs().max()) + 1e-4 * largest
+        torch.testing.assert_close(g, mean_grads[name], rtol=0, atol=tol, msg=name)
+    if with_critic:
+        assert logs["percp"] == pytest.approx(sum(s[2]["percp"] for s in singles) / 3, rel=2e-5)
+
+
+def test_batch_output_per_clip(data):
+    model = _model("faceformer", data).eval()
+    clips = _clips(data)
+    out = model(ClipBatch(clips))
+    assert [v.shape[0] for v in out.vertices] == list(LENGTHS) and out.clip_losses.shape == (3,)
+    for clip, verts, loss in zip(clips, out.vertices, out.clip_losses):
+        alone = model(clip)
+        torch.testing.assert_close(verts, alone.vertices, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(loss, alone.loss, rtol=2e-5, atol=1e-9)
+
+
+def test_cached_front_end_gives_the_same_loss(data):
+    model = _model("faceformer", data).eval()
+    plain = _clips(data)[0]
+    cached = _clips(data, model.audio_front_end())[0]
+    assert cached.audio_features is not None and cached.audio_features.shape[0] == 80  # mel bins
+    torch.testing.assert_close(model(cached).loss, model(plain).loss, rtol=1e-6, atol=0)
+
+
+def test_perceptual_per_clip_matches_unweighted(data, critic):
+    loss = PerceptualLoss(critic)
+    clips = _clips(data)
+    torch.manual_seed(1)
+    verts = [c.vertices + 1e-3 * torch.randn_like(c.vertices) for c in clips]
+    per_clip = perceptual_per_clip(loss, verts, [c.speech for c in clips])
+    expected = torch.stack([loss.unweighted(v, c.speech) for v, c in zip(verts, clips)])
+    torch.testing.assert_close(per_clip, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_collate_and_padding(data):
+    assert not isinstance(data.collate([0]), ClipBatch)
+    batch = data.collate([2, 0])
+    assert isinstance(batch, ClipBatch) and [c.stem for c in batch.clips] == [data[2].stem, data[0].stem]
+    padded, lengths = pad_sequences([torch.ones(2, 3), torch.ones(4, 3)])
+    assert padded.shape == (2, 4, 3) and lengths.tolist() == [2, 4] and float(padded[0, 2:].abs().sum()) == 0
+
+
+def test_build_batch_size(corpus):
+    job = build("faceformer", "smoke", corpus, batch_size=3, steps=2)
+    assert job.cfg.batch_size == 3 and job.extra_config["epochs"] == pytest.approx(2 * 3 / len(job.data))
+    assert job.data[0].audio_features is not None  # the mel front-end, once per clip
+    assert build("faceformer", "smoke", corpus, steps=2).cfg.batch_size == 1  # the recipe: one clip per step
+    with pytest.raises(InputError, match="--batch-size"):
+        build("faceformer", "smoke", corpus, batch_size=3, world_size=2)
+
+
+def test_bf16_critic_pass_stays_close(data, critic):
+    """--bf16: the critic's pass under bfloat16 autocast; the perceptual loss within 1% of float32's."""
+    model = _model("faceformer", data).eval()
+    batch = ClipBatch(_clips(data))
+    fp32 = TalkerStep(PerceptualLoss(critic))(model, batch, torch.Generator())
+    bf16 = TalkerStep(PerceptualLoss(critic), bf16=True)(model, batch, torch.Generator())
+    assert bf16[0].dtype == torch.float32
+    assert bf16[1]["percp"] == pytest.approx(fp32[1]["percp"], rel=1e-2)
+    assert bf16[1]["model_loss"] == fp32[1]["model_loss"]  # the talker stays in float32
+
+
+@pytest.mark.parametrize("preset", ["smoke", "cpu"])
+def test_mel_encoder_batched_equals_clip_by_clip(preset):
+    """MelEncoder.from_front_ends: each clip's rows as the encoder on that clip alone (convs re-masked, padded keys
+    masked in the transformer), zeros after them."""
+    from p3d.models.audio_encoder import AudioEncoderConfig, MelEncoder
+
+    torch.manual_seed(0)
+    encoder = MelEncoder(AudioEncoderConfig.from_preset(preset))
+    audios = [0.1 * torch.randn(n) for n in (8000, 5000, 6400)]
+    frames = [15, 9, 12]
+    batched = encoder.from_front_ends([encoder.front_end(a) for a in audios], frames)
+    assert batched.shape == (3, 15, encoder.dim)
+    for b, (a, t) in enumerate(zip(audios, frames)):
+        torch.testing.assert_close(batched[b, :t], encoder(a[None], t)[0], rtol=1e-5, atol=1e-5)
+        assert not batched[b, t:].detach().any()
