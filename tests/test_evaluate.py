@@ -64,6 +64,9 @@ def test_gt_against_itself_gives_zero(demo, tmp_path):
     assert report.per_clip["lve"].abs().max() == 0
     assert report.per_clip["fdd"].abs().max() == 0
     assert report.per_clip["mtm_frames"].max() == 0
+    # the Python API keeps every clip's MTM result (what plot_mtm draws), with or without --plots
+    assert not report.summary["config"]["plots"]
+    assert sorted(report.mtm_results) == sorted(report.per_clip["pred"].str.removesuffix(".npy"))
 
 
 def test_mead_levels(demo):

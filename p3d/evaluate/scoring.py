@@ -119,8 +119,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                     del pred_t, gt_t
                 if "mtm" in wanted:
                     res = metrics.mtm(gt, pred, upper=mtm_upper, lower=mtm_lower)
-                    if cfg.plots:
-                        mtm_results[p.pred_path.stem] = res
+                    mtm_results[p.pred_path.stem] = res  # a few KB per clip (1-D curves): kept for plots and callers
                     row["mtm_frames"] = res.mean_frames
                     row["mtm_ms"] = res.ms(rates.fps)
                     row["mtm_matches"] = len(res.deltas)
