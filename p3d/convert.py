@@ -66,10 +66,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
+    from p3d.cli import help_text
+
     p = subparsers.add_parser(
         "convert",
         help="convert a speech-mesh critic checkpoint between p3d's format and the official release's",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--from", required=True, choices=FORMATS, help="format of INPUT")

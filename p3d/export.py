@@ -178,8 +178,10 @@ def export_sequence(
 # Command line
 # ---------------------------------------------------------------------------------------------
 def register(subparsers: Any) -> None:
+    from p3d.cli import help_text
+
     p = subparsers.add_parser("export", help="write a vertex sequence as one OBJ/PLY mesh per frame",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--format", choices=FORMATS, required=True, help="mesh file format")
     p.add_argument("--in", dest="input", type=Path, required=True, metavar="SEQ.npy",
                    help="vertex sequence (T, V*3) or (T, V, 3)")

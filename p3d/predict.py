@@ -195,8 +195,10 @@ def predict_split(
 
 
 def register(subparsers: Any) -> None:
+    from p3d.cli import help_text
+
     p = subparsers.add_parser("predict", help="predict a split with a trained talker (official file names)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", type=Path, help="run folder of `p3d train talker` (final.pt, config.json)")
     src.add_argument("--checkpoint", type=Path,

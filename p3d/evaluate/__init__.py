@@ -77,4 +77,6 @@ __all__ = [
 
 def register(subparsers: Any) -> None:
     """Add ``p3d eval`` to ``subparsers`` (:data:`p3d.cli.COMMAND_MODULES`), described by this docstring."""
-    _cli.register(subparsers, description=__doc__)
+    from p3d.cli import help_text
+
+    _cli.register(subparsers, description=help_text(__doc__))

@@ -48,8 +48,10 @@ def parse_named_paths(items: list[str], option: str) -> dict[str, Path]:
 
 
 def register(subparsers: Any) -> None:
+    from p3d.cli import help_text
+
     p = subparsers.add_parser("study", help="build and analyse perceptual user studies (Table 1, S3-S6)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="study_command", metavar="SUBCOMMAND", required=True)
 
     m = sub.add_parser("make", help="render the videos, manifest and survey page of a study",

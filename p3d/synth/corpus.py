@@ -554,8 +554,10 @@ def upper_face_motion_stats(corpus: Any, split: str | None = None) -> Any:
 # CLI: p3d data synth
 # ------------------------------------------------------------------------------------------------
 def register_cli(sub: Any) -> None:
+    from p3d.cli import help_text
+
     p = sub.add_parser("synth", help="generate the synthetic corpora (synth-voca, synth-mead, synth-lrs3)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", choices=[*CORPORA, "all"], default="all")
     p.add_argument("--preset", choices=PRESETS, default="cpu")
     p.add_argument("--out", type=Path, default=Path("data"), help="parent folder (default data/)")
