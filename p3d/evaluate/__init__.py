@@ -66,6 +66,7 @@ from p3d.evaluate.config import (
     EvalReport,
     FrameRates,
     length_mismatch,
+    plan_background,
     plan_metrics,
     resolve_metrics,
     strided_length,
@@ -80,7 +81,8 @@ __all__ = [
     "GT_METRICS", "LENGTH_TOLERANCE_FRACTION", "LENGTH_TOLERANCE_FRAMES", "MIN_BACKGROUND_CLIPS", "PLRS_METRICS",
     "SILENT_RMS", "VOCASET_GT_FPS",
     "EvalConfig", "EvalReport", "FrameRates", "check_lengths", "check_out_dir", "evaluate", "format_summary",
-    "is_vocaset_gt_folder", "length_mismatch", "main", "motion_diagnostics", "parse_name", "plan_metrics",
+    "is_vocaset_gt_folder", "length_mismatch", "main", "motion_diagnostics", "parse_name", "plan_background",
+    "plan_metrics",
     "register", "resolve_metrics", "resolve_rates", "run", "strided_length", "write_report",
 ]
 
