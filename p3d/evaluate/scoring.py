@@ -248,6 +248,9 @@ def _speech_background(groups: dict[str, Any], wavs: dict[str, Path], wanted: tu
             continue
         windows = _speech_windows(used["plrs"], rate, fps, wavs[stem])
         del used
+        if len(windows) == 0:
+            raise InputError(f"{wavs[stem]}: too short for PLRS and PLRS-c (no complete speech window: it needs "
+                             f"at least 5 frames of audio at {fps:g} fps)")
         try:
             banks.update(speech_banks({stem: windows}, model))
         except InputError as exc:
