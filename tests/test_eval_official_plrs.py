@@ -153,3 +153,133 @@ def test_gt_metrics_without_gt_exit_2(release, tmp_path, capsys):
     code = main(["eval", "--pred", str(root / "pred"), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--plrs-checkpoint" in err
+
+
+# -- PLRS-c (plrs_calibrated) beside the official PLRS ---------------------------------------------------------
+def _eval_default(capsys, root, pred, out, *extra):
+    """``p3d eval`` with the default metrics (PLRS and PLRS-c, given --plrs-checkpoint and --audio)."""
+    code = main(["eval", "--pred", str(pred), "--audio", str(root / "wav"), "--plrs-checkpoint",
+                 str(root / "model_eval.pth"), "--topology", str(root / "tiny40.npz"), "--bootstrap", "50",
+                 "--no-progress", "--out", str(out), *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _direct_plrs_c(root, preds) -> dict[str, float]:
+    """PLRS-c of each prediction computed directly with p3d.metrics: channel 0, speech_windows at 30 fps, the
+    background of a clip = speech_banks of every other GT clip's wav."""
+    from p3d.metrics import background_excluding, plrs_calibrated, speech_banks
+    from p3d.models.speech_mesh import load_critic
+
+    model = load_critic(root / "model_eval.pth")
+    windows = {}
+    for i in range(len(CASES)):
+        samples, sr = A.load_speech_audio(root / "wav" / f"{_stem(i)}.wav")
+        windows[_stem(i)] = A.speech_windows(samples, sr, 30)
+    banks = speech_banks(windows, model)
+    out = {}
+    for pred in preds:
+        stem = pred.stem.split("_condition_")[0]
+        out[pred.name] = plrs_calibrated(windows[stem], np.load(pred).reshape(-1, N_VERTICES, 3), model,
+                                         background_excluding(banks, stem))
+    return out
+
+
+def test_plrs_calibrated_by_default_without_gt_equals_a_direct_computation(release, tmp_path, capsys,
+                                                                          one_torch_thread):
+    root, _ = release
+    code, out, err = _eval_default(capsys, root, root / "pred", tmp_path / "both")
+    assert code == 0, err
+    both = pd.read_csv(tmp_path / "both" / "per_clip.csv").set_index("pred")
+    direct = _direct_plrs_c(root, sorted((root / "pred").glob("*.npy")))
+    assert set(both.index) == set(direct)
+    for name, value in direct.items():
+        assert both.loc[name, "plrs_calibrated"] == pytest.approx(value, abs=1e-6), name
+    # the official PLRS is the same number whether PLRS-c is computed beside it or not
+    code, _, err = _eval(capsys, root, root / "pred", tmp_path / "plrs")
+    assert code == 0, err
+    alone = pd.read_csv(tmp_path / "plrs" / "per_clip.csv").set_index("pred")
+    assert "plrs_calibrated" not in alone
+    assert (both.loc[alone.index, "plrs"] == alone["plrs"]).all()
+    summary = json.loads((tmp_path / "both" / "summary.json").read_text())
+    c = summary["metrics"]["plrs_calibrated"]
+    assert set(summary["metrics"]) == {"plrs", "plrs_calibrated"}
+    assert c["value"] == pytest.approx(np.mean(list(direct.values())), abs=1e-6)
+    assert (c["n_clips"], c["n_predictions"], c["chance"], c["background_clips"]) == (6, 12, 0.0, 6)
+    assert c["ci95"][0] is not None and c["ci95"][0] <= c["value"] <= c["ci95"][1]
+    assert "PLRS-c" in out and "5 other GT clips" in out
+
+
+def test_plrs_calibrated_with_gt(release, tmp_path, capsys, one_torch_thread):
+    root, _ = release
+    code, _, err = _eval_default(capsys, root, root / "pred", tmp_path / "out", "--gt", str(root),
+                                 "--metrics", "plrs_calibrated")
+    assert code == 0, err
+    df = pd.read_csv(tmp_path / "out" / "per_clip.csv").set_index("pred")
+    assert "plrs" not in df and df["gt_frames"].notna().all()
+    direct = _direct_plrs_c(root, sorted((root / "pred").glob("*.npy")))
+    for name, value in direct.items():
+        assert df.loc[name, "plrs_calibrated"] == pytest.approx(value, abs=1e-6), name
+
+
+def test_a_centroid_evaluator_scores_chance_on_plrs_calibrated(release, tmp_path, capsys, monkeypatch):
+    """An evaluator that maps every mesh window to one point near all speech embeddings: official PLRS high
+    (1 / sqrt(1 + r^2) = 0.894 for r = 0.5), PLRS-c 0."""
+    import p3d.models.speech_mesh as speech_mesh
+    from test_plrs import CentroidModel
+
+    class Centroid(CentroidModel):
+        n_vertices = N_VERTICES
+
+    root, _ = release
+    monkeypatch.setattr(speech_mesh, "load_critic", lambda path, *a, **k: Centroid(r=0.5).eval())
+    code, _, err = _eval_default(capsys, root, root / "pred", tmp_path / "out")
+    assert code == 0, err
+    df = pd.read_csv(tmp_path / "out" / "per_clip.csv")
+    assert np.allclose(df["plrs"], 1 / np.sqrt(1.25), atol=1e-6)
+    assert np.allclose(df["plrs_calibrated"], 0.0, atol=1e-6)
+
+
+def test_one_gt_clip_leaves_plrs_calibrated_not_computed(release, tmp_path, capsys, one_torch_thread):
+    root, _ = release
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for f in (root / "pred").glob(f"{_stem(0)}_condition_*.npy"):
+        (pred / f.name).write_bytes(f.read_bytes())
+    code, out, err = _eval_default(capsys, root, pred, tmp_path / "out")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    c = summary["metrics"]["plrs_calibrated"]
+    assert c["computed"] is False and "other evaluated GT clips" in c["reason"] and "leave 0" in c["reason"]
+    assert summary["metrics"]["plrs"]["n_predictions"] == 2 and summary["config"]["metrics"] == ["plrs"]
+    assert "plrs_calibrated" not in pd.read_csv(tmp_path / "out" / "per_clip.csv")
+    assert "PLRS-c not computed" in out
+    # asked for explicitly: exit 2 with one line, before any audio is read
+    code, _, err = _eval_default(capsys, root, pred, tmp_path / "out2", "--metrics", "plrs,plrs_calibrated")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "plrs_calibrated" in err and "at least 2" in err
+
+
+def test_silent_clips_leave_the_background(release, tmp_path, capsys, one_torch_thread):
+    """A silent wav's predictions are skipped and its clip is no background: 3 clips, 1 silent -> 2 clips with
+    audio, each with 1 other: PLRS-c not computed (explicit: exit 2)."""
+    root, _ = release
+    pred, wav = tmp_path / "pred", tmp_path / "wav"
+    pred.mkdir()
+    wav.mkdir()
+    for i in range(3):
+        for f in (root / "pred").glob(f"{_stem(i)}_condition_*.npy"):
+            (pred / f.name).write_bytes(f.read_bytes())
+        (wav / f"{_stem(i)}.wav").write_bytes((root / "wav" / f"{_stem(i)}.wav").read_bytes())
+    data, rate = sf.read(wav / f"{_stem(2)}.wav", always_2d=True)
+    sf.write(wav / f"{_stem(2)}.wav", np.zeros_like(data), rate)
+    args = ["eval", "--pred", str(pred), "--audio", str(wav), "--plrs-checkpoint", str(root / "model_eval.pth"),
+            "--topology", str(root / "tiny40.npz"), "--bootstrap", "20", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["metrics"]["plrs_calibrated"]["computed"] is False
+    assert "2 GT clip(s)" in summary["metrics"]["plrs_calibrated"]["reason"]
+    assert summary["counts"]["skipped"] == 2 and summary["metrics"]["plrs"]["n_clips"] == 2
+    capsys.readouterr()
+    assert main([*args, "--metrics", "plrs_calibrated", "--out", str(tmp_path / "out2")]) == 2
+    assert "plrs_calibrated" in capsys.readouterr().err

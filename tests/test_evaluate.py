@@ -544,3 +544,23 @@ def test_mtm_explicit_on_topology_without_mtm_vertices_exit_2(tmp_path, capsys):
                               "--metrics", "lve,mtm", "--topology", str(tmp_path / "topo.npz"),
                               "--out", str(tmp_path / "out")], capsys)
     assert code == 2 and "MTM cannot be computed" in err
+
+
+def test_plrs_calibrated_metric_selection(demo, tmp_path):
+    from p3d.evaluate import plan_background
+
+    ckpt = tmp_path / "critic.pt"  # resolve_metrics only checks that it is given
+    with_gt = EvalConfig(pred=demo.mead, gt=demo.mead, audio=demo.mead, plrs_checkpoint=ckpt)
+    assert resolve_metrics(with_gt)[-2:] == ("plrs", "plrs_calibrated")
+    assert resolve_metrics(EvalConfig(pred=demo.mead, audio=demo.mead, plrs_checkpoint=ckpt)) == (
+        "plrs", "plrs_calibrated")
+    assert "plrs_calibrated" not in resolve_metrics(EvalConfig(pred=demo.mead, gt=demo.mead, audio=demo.mead))
+    for cfg in (EvalConfig(pred=demo.mead, gt=demo.mead, audio=demo.mead, metrics=("plrs_calibrated",)),
+                EvalConfig(pred=demo.mead, gt=demo.mead, plrs_checkpoint=ckpt, metrics=("plrs_calibrated",))):
+        with pytest.raises(InputError, match="PLRS-c .*--plrs-checkpoint CKPT and --audio DIR"):
+            resolve_metrics(cfg)
+    wanted = ("lve", "plrs", "plrs_calibrated")
+    assert plan_background(with_gt, wanted, 3) == wanted  # each clip has 2 others
+    assert plan_background(with_gt, wanted, 2) == ("lve", "plrs")  # by default: dropped (reason in the summary)
+    with pytest.raises(InputError, match="plrs_calibrated.*leave 1"):
+        plan_background(dataclasses.replace(with_gt, metrics=wanted), wanted, 2)

@@ -22,7 +22,14 @@ Without ``--gt`` only PLRS is computed, from the predictions and their audio, as
 holds) a processed-VOCASET ``vertices_npy/`` with VOCASET names is ground truth read at 60 fps and
 subsampled ``[::2]`` (unless ``--fps`` gives its rate); the length rule then compares each prediction
 with its audio's duration. PLRS reads channel 0 of the wav (:func:`p3d.audio.load_speech_audio`'s
-choice, the official one); SLCC's speech intensity the channel mean. ``--dataset biwi`` reads BIWI
+choice, the official one); SLCC's speech intensity the channel mean.
+
+PLRS-c (``plrs_calibrated``; beyond the paper, :func:`p3d.metrics.plrs_calibrated`) is PLRS' positive-pair
+cosine minus the mean cosine of the same mesh windows to *other* clips' speech (chance 0); its background for a
+clip is the speech of every other evaluated GT clip with non-silent audio (every 5th PLRS speech window,
+encoded once per clip before the scoring pass; only the embeddings are kept). It is in the default metrics
+with ``--plrs-checkpoint`` and ``--audio``, with or without ``--gt``; with fewer than 3 such GT clips it is
+reported as not computed (an explicit ``--metrics plrs_calibrated`` is then exit 2). ``--dataset biwi`` reads BIWI
 names (``F2_e37[_condition_M3]``) and defaults both rates to 25 fps.
 
 Per prediction the command computes LVE, FDD, MTM and the lip intensity, and the motion diagnostics
@@ -51,12 +58,15 @@ from p3d.evaluate.config import (
     GT_METRICS,
     LENGTH_TOLERANCE_FRACTION,
     LENGTH_TOLERANCE_FRAMES,
+    MIN_BACKGROUND_CLIPS,
+    PLRS_METRICS,
     SILENT_RMS,
     VOCASET_GT_FPS,
     EvalConfig,
     EvalReport,
     FrameRates,
     length_mismatch,
+    plan_background,
     plan_metrics,
     resolve_metrics,
     strided_length,
@@ -68,9 +78,11 @@ from p3d.evaluate.summary import format_summary
 
 __all__ = [
     "ALL_METRICS", "BIWI_FPS", "DEFAULT_FPS", "DEFAULT_METRICS", "DIAGNOSTIC_COLUMNS", "FACTOR_TOLERANCE",
-    "GT_METRICS", "LENGTH_TOLERANCE_FRACTION", "LENGTH_TOLERANCE_FRAMES", "SILENT_RMS", "VOCASET_GT_FPS",
+    "GT_METRICS", "LENGTH_TOLERANCE_FRACTION", "LENGTH_TOLERANCE_FRAMES", "MIN_BACKGROUND_CLIPS", "PLRS_METRICS",
+    "SILENT_RMS", "VOCASET_GT_FPS",
     "EvalConfig", "EvalReport", "FrameRates", "check_lengths", "check_out_dir", "evaluate", "format_summary",
-    "is_vocaset_gt_folder", "length_mismatch", "main", "motion_diagnostics", "parse_name", "plan_metrics",
+    "is_vocaset_gt_folder", "length_mismatch", "main", "motion_diagnostics", "parse_name", "plan_background",
+    "plan_metrics",
     "register", "resolve_metrics", "resolve_rates", "run", "strided_length", "write_report",
 ]
 

@@ -25,7 +25,7 @@ def register(subparsers: Any, description: str | None = None) -> None:
     its docstring)."""
     p = subparsers.add_parser(
         "eval",
-        help="evaluate predicted vertex sequences (LVE, FDD, MTM, SLCC, PLRS)",
+        help="evaluate predicted vertex sequences (LVE, FDD, MTM, SLCC, PLRS, PLRS-c)",
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -49,10 +49,12 @@ def register(subparsers: Any, description: str | None = None) -> None:
                         "vertices_npy/ root with VOCASET names; else --fps). Lengths that disagree with the rates "
                         "are refused unless both --fps and --gt-fps are given")
     p.add_argument("--metrics", type=_metric_list, default=None,
-                   help="comma-separated subset of lve,fdd,mtm,slcc,plrs (default: all whose inputs are given)")
+                   help="comma-separated subset of lve,fdd,mtm,slcc,plrs,plrs_calibrated (default: all whose inputs "
+                        "are given; plrs_calibrated is PLRS-c, PLRS minus the mean cosine to the other evaluated "
+                        "clips' speech, chance 0, computed with at least 3 GT clips)")
     p.add_argument("--topology", default="flame",
                    help="flame (default), FLAME_masks.pkl, a topology .npz, a BIWI regions folder, or a built-in name")
-    p.add_argument("--plrs-checkpoint", type=Path, help="speech-mesh evaluator checkpoint for PLRS")
+    p.add_argument("--plrs-checkpoint", type=Path, help="speech-mesh evaluator checkpoint for PLRS and PLRS-c")
     p.add_argument("--lve-variant", choices=["max_sq", "max_l2", "meshtalk"], default="max_sq",
                    help="LVE definition (default max_sq: CodeTalker / torchmetrics)")
     p.add_argument("--lip-aggregate", choices=["rms", "mean"], default="rms",

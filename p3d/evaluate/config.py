@@ -9,12 +9,20 @@ from typing import Any
 
 from p3d.errors import InputError
 
-ALL_METRICS: tuple[str, ...] = ("lve", "fdd", "mtm", "slcc", "plrs")
+ALL_METRICS: tuple[str, ...] = ("lve", "fdd", "mtm", "slcc", "plrs", "plrs_calibrated")
 DEFAULT_METRICS: tuple[str, ...] = ("lve", "fdd", "mtm", "slcc")
 
 GT_METRICS: tuple[str, ...] = ("lve", "fdd", "mtm", "slcc")
 """Metrics that compare with the ground truth (SLCC too: its reference is the data's own SLCC). PLRS needs
-only the predictions and their audio, as the official ``evaluate_PLRS.py``."""
+only the predictions and their audio, as the official ``evaluate_PLRS.py``, and so does PLRS-c."""
+PLRS_METRICS: tuple[str, ...] = ("plrs", "plrs_calibrated")
+"""Metrics scored by the speech-mesh evaluator (``--plrs-checkpoint``) from each clip's speech windows: the
+official PLRS (Eq. (a)) and PLRS-c, its hubness-corrected companion (:func:`p3d.metrics.plrs_calibrated`;
+beyond the paper)."""
+MIN_BACKGROUND_CLIPS = 2
+"""PLRS-c's background for a clip is the speech of every *other* evaluated GT clip; with fewer than this
+many other clips it is not computed (a mean over one other clip's speech is one arbitrary sentence, not a
+chance level)."""
 
 DEFAULT_FPS = 30.0
 """Prediction frame rate when ``--fps`` is not given (the VOCASET models' 30 fps)."""
@@ -106,17 +114,19 @@ class EvalReport:
 def resolve_metrics(cfg: EvalConfig) -> tuple[str, ...]:
     """The metrics to compute: explicit ones are checked for their inputs; the default picks those possible.
 
-    Without ``--gt`` only PLRS can be computed (it needs ``--plrs-checkpoint`` and ``--audio``)."""
+    With ``--plrs-checkpoint`` and ``--audio`` the default has both PLRS and PLRS-c (``plrs_calibrated``; it
+    reuses PLRS' speech windows and mesh embeddings, adding one speech-encoder pass over every 5th window of
+    each GT clip). Without ``--gt`` only these two can be computed."""
     if cfg.gt is None:
         if cfg.metrics is None:
             if cfg.plrs_checkpoint is None or cfg.audio is None:
-                raise InputError("without --gt only PLRS can be computed: pass --plrs-checkpoint CKPT and --audio DIR, "
-                                 "or pass --gt DIR for LVE, FDD, MTM and SLCC")
-            return ("plrs",)
+                raise InputError("without --gt only PLRS and PLRS-c can be computed: pass --plrs-checkpoint CKPT and "
+                                 "--audio DIR, or pass --gt DIR for LVE, FDD, MTM and SLCC")
+            return PLRS_METRICS
         need_gt = [m for m in dict.fromkeys(cfg.metrics) if m in GT_METRICS]
         if need_gt:
             raise InputError(f"--metrics {','.join(need_gt)}: compared with the ground truth, so pass --gt DIR "
-                             "(without --gt only plrs can be computed)")
+                             "(without --gt only plrs and plrs_calibrated can be computed)")
     if cfg.metrics is None:
         chosen = ["lve", "mtm"]
         if cfg.templates is not None:
@@ -124,7 +134,7 @@ def resolve_metrics(cfg: EvalConfig) -> tuple[str, ...]:
         if cfg.audio is not None:
             chosen.append("slcc")
         if cfg.plrs_checkpoint is not None and cfg.audio is not None:
-            chosen.append("plrs")
+            chosen.extend(PLRS_METRICS)
         return tuple(chosen)
     unknown = [m for m in cfg.metrics if m not in ALL_METRICS]
     if unknown:
@@ -133,8 +143,9 @@ def resolve_metrics(cfg: EvalConfig) -> tuple[str, ...]:
         raise InputError("FDD needs the neutral templates: pass --templates templates.pkl")
     if "slcc" in cfg.metrics and cfg.audio is None:
         raise InputError("SLCC needs the speech audio: pass --audio DIR (wav files named like the GT clips)")
-    if "plrs" in cfg.metrics and (cfg.plrs_checkpoint is None or cfg.audio is None):
-        raise InputError("PLRS needs --plrs-checkpoint CKPT and --audio DIR")
+    for key, label in (("plrs", "PLRS"), ("plrs_calibrated", "PLRS-c (plrs_calibrated)")):
+        if key in cfg.metrics and (cfg.plrs_checkpoint is None or cfg.audio is None):
+            raise InputError(f"{label} needs --plrs-checkpoint CKPT and --audio DIR")
     return tuple(dict.fromkeys(cfg.metrics))
 
 
@@ -163,6 +174,24 @@ def plan_metrics(cfg: EvalConfig, topology: Any) -> tuple[tuple[str, ...], dict[
         wanted = tuple(m for m in wanted if m != "mtm")
         not_computed["mtm"] = reason
     return wanted, not_computed
+
+
+def plan_background(cfg: EvalConfig, wanted: tuple[str, ...], n_clips: int) -> tuple[str, ...]:
+    """``wanted`` without PLRS-c when ``n_clips`` evaluated GT clips (with usable audio) leave a clip fewer
+    than :data:`MIN_BACKGROUND_CLIPS` other clips as its background; raises InputError if PLRS-c was asked for
+    explicitly (``--metrics``). Returns ``wanted`` unchanged otherwise. The reason is :func:`background_reason`."""
+    if "plrs_calibrated" not in wanted or n_clips - 1 >= MIN_BACKGROUND_CLIPS:
+        return wanted
+    if cfg.metrics is not None:
+        raise InputError(f"--metrics plrs_calibrated: PLRS-c cannot be computed: {background_reason(n_clips)}; "
+                         "evaluate more clips together, or leave plrs_calibrated out of --metrics")
+    return tuple(m for m in wanted if m != "plrs_calibrated")
+
+
+def background_reason(n_clips: int) -> str:
+    """Why PLRS-c is not computed for ``n_clips`` evaluated GT clips (see :func:`plan_background`)."""
+    return (f"its background is the speech of the other evaluated GT clips, and {n_clips} GT clip(s) with audio "
+            f"leave {max(n_clips - 1, 0)} (it needs at least {MIN_BACKGROUND_CLIPS})")
 
 
 def length_mismatch(a: int, b: int) -> str | None:

@@ -12,7 +12,14 @@ from typing import Any
 import numpy as np
 
 from p3d.errors import InputError
-from p3d.evaluate.config import VOCASET_GT_FPS, EvalConfig, FrameRates, length_mismatch, strided_length
+from p3d.evaluate.config import (
+    PLRS_METRICS,
+    VOCASET_GT_FPS,
+    EvalConfig,
+    FrameRates,
+    length_mismatch,
+    strided_length,
+)
 
 
 @dataclasses.dataclass
@@ -232,7 +239,7 @@ def _plan(cfg: EvalConfig, topology: Any, wanted: tuple[str, ...], audio_dir: Pa
                 raise InputError(f"{p.pred_path}: needs at least 2 frames")
             if gt_path is not None and strided_length(gt_frames, rates.stride) < 2:
                 raise InputError(f"{gt_path}: needs at least 2 frames")
-        if "slcc" in wanted or "plrs" in wanted:
+        if "slcc" in wanted or any(m in wanted for m in PLRS_METRICS):
             wavs[stem] = _find_wav(audio_dir, stem)
             audio_seconds[stem] = _wav_seconds(wavs[stem])
     accepted = check_lengths(pairs, rates, audio_seconds, wavs)

@@ -1,5 +1,7 @@
 """The second pass of ``p3d eval``: :func:`evaluate` scores the predictions one GT clip at a time (LVE,
-FDD, MTM, the lip intensity, SLCC's speech intensity, PLRS and the motion diagnostics of each prediction)."""
+FDD, MTM, the lip intensity, SLCC's speech intensity, PLRS, PLRS-c and the motion diagnostics of each
+prediction). PLRS-c first needs its background: the speech embeddings of every evaluated GT clip
+(:func:`_speech_background`, a pass over the wavs that keeps embeddings only)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +10,15 @@ from typing import Any
 import numpy as np
 
 from p3d.errors import InputError
-from p3d.evaluate.config import SILENT_RMS, EvalConfig, EvalReport, plan_metrics
+from p3d.evaluate.config import (
+    PLRS_METRICS,
+    SILENT_RMS,
+    EvalConfig,
+    EvalReport,
+    background_reason,
+    plan_background,
+    plan_metrics,
+)
 from p3d.evaluate.plan import _plan
 from p3d.evaluate.report import check_out_dir
 from p3d.evaluate.summary import _summarise
@@ -45,7 +55,19 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                 if p.name.identity not in templates:
                     raise InputError(f"{cfg.templates}: no template for identity {p.name.identity!r} "
                                      f"(needed by {p.pred_path.name})")
-    plrs_model = _load_plrs_model(cfg.plrs_checkpoint) if "plrs" in wanted else None
+    if "plrs_calibrated" in wanted:  # too few clips for a background: known from the headers, before any audio
+        wanted = plan_background(cfg, wanted, len(groups))
+        if "plrs_calibrated" not in wanted:
+            not_computed["plrs_calibrated"] = background_reason(len(groups))
+    speech_wanted = any(m in wanted for m in PLRS_METRICS)
+    plrs_model = _load_plrs_model(cfg.plrs_checkpoint) if speech_wanted else None
+    banks: dict[str, np.ndarray] = {}
+    if "plrs_calibrated" in wanted:
+        banks = _speech_background(groups, wavs, wanted, rates.fps, plrs_model, progress)
+        wanted = plan_background(cfg, wanted, len(banks))  # silent wavs may have left too few
+        if "plrs_calibrated" not in wanted:
+            not_computed["plrs_calibrated"] = background_reason(len(banks))
+            banks = {}
     diag_upper = topology.regions.get("upper_face") if cfg.diagnostics else None
 
     rows: list[dict[str, Any]] = []
@@ -57,15 +79,9 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
             gt_path = group[0].gt_path
             speech_int: float | None = None
             windows = None
+            background = None
             if stem in wavs:
-                channels, rate = io.load_audio(wavs[stem], mono=False)
-                # SLCC's speech intensity: the channel mean (p3d.io.load_audio); PLRS: channel 0, as the
-                # official evaluate_PLRS.py (p3d.audio.load_speech_audio)
-                used = {"slcc": channels.mean(axis=1)} if "slcc" in wanted else {}
-                if "plrs" in wanted:
-                    used["plrs"] = np.ascontiguousarray(channels[:, 0])
-                del channels
-                rms = min(float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) for x in used.values())
+                used, rate, rms = _clip_audio(wavs[stem], wanted)
                 if rms < SILENT_RMS:
                     for p in group:
                         skipped.append({"pred": p.pred_path.name,
@@ -75,8 +91,10 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                     continue
                 if "slcc" in wanted:
                     speech_int = metrics.speech_intensity(used["slcc"])
-                if "plrs" in wanted:
+                if speech_wanted:
                     windows = _speech_windows(used["plrs"], rate, rates.fps, wavs[stem])
+                if "plrs_calibrated" in wanted:
+                    background = metrics.background_excluding(banks, stem)
                 del used
             gt = None
             gt_diag: dict[str, float] = {}
@@ -127,7 +145,13 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                 if "slcc" in wanted:
                     row["speech_intensity"] = speech_int
                     row["lip_intensity"] = metrics.lip_intensity(pred, lips, aggregate=cfg.lip_aggregate)
-                if "plrs" in wanted:
+                if "plrs_calibrated" in wanted:
+                    # one forward pass for both: scores.official is computed exactly as _plrs computes PLRS
+                    scores = _plrs_scores(windows, pred, plrs_model, background, p.pred_path)
+                    row["plrs_calibrated"] = scores.calibrated
+                    if "plrs" in wanted:
+                        row["plrs"] = scores.official
+                elif "plrs" in wanted:
                     row["plrs"] = _plrs(windows, pred, plrs_model, p.pred_path)
                 if cfg.diagnostics:
                     row.update(motion_diagnostics(pred, lips, diag_upper, rates.fps))
@@ -137,7 +161,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                 rows.append(row)
                 del pred
                 bar.update(1)
-            del gt, windows
+            del gt, windows, background
             if plrs_model is not None:
                 plrs_model.forget()  # speech embeddings are shared only within one GT clip
 
@@ -148,7 +172,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
     per_clip = pd.DataFrame(rows)
     if "note" not in per_clip:
         per_clip["note"] = None
-    summary = _summarise(cfg, wanted, not_computed, per_clip, pd.DataFrame(gt_rows), skipped, rates)
+    summary = _summarise(cfg, wanted, not_computed, per_clip, pd.DataFrame(gt_rows), skipped, rates,
+                         background_clips=len(banks) if banks else None)
     return EvalReport(per_clip=per_clip, summary=summary, mtm_results=mtm_results)
 
 
@@ -187,6 +212,55 @@ def _lip_amplitude_ratio(pred: np.ndarray, gt: np.ndarray, lips: np.ndarray, tem
     return float(metrics.lip_amplitude_ratio(pred, gt, lips, template))
 
 
+def _clip_audio(wav: Path, wanted: tuple[str, ...]) -> tuple[dict[str, np.ndarray], int, float]:
+    """The samples each audio metric reads from one wav, its rate and the lowest RMS among them (the clip is
+    silent below :data:`SILENT_RMS`). SLCC's speech intensity: the channel mean (:func:`p3d.io.load_audio`);
+    PLRS and PLRS-c (key ``"plrs"``): channel 0, as the official evaluate_PLRS.py
+    (:func:`p3d.audio.load_speech_audio`)."""
+    from p3d import io
+
+    channels, rate = io.load_audio(wav, mono=False)
+    used = {"slcc": channels.mean(axis=1)} if "slcc" in wanted else {}
+    if any(m in wanted for m in PLRS_METRICS):
+        used["plrs"] = np.ascontiguousarray(channels[:, 0])
+    del channels
+    rms = min(float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) for x in used.values())
+    return used, rate, rms
+
+
+def _speech_background(groups: dict[str, Any], wavs: dict[str, Path], wanted: tuple[str, ...], fps: float,
+                       model: Any, progress: bool) -> dict[str, np.ndarray]:
+    """PLRS-c's background bank: ``{GT stem: (K_c, D) speech embeddings}`` of every evaluated GT clip whose
+    audio is scored (:func:`p3d.metrics.plrs.speech_banks`: every 5th speech window of the clip, the speech side
+    of its PLRS windows, from channel 0 with PLRS' front-end). A silent wav is left out, as its predictions are
+    not scored. One clip at a time; the windows are dropped and only the embeddings kept (a few KB per clip),
+    so memory stays flat. Each clip's background is then every *other* clip's bank
+    (:func:`p3d.metrics.plrs.background_excluding`)."""
+    from tqdm.auto import tqdm
+
+    from p3d.metrics import speech_banks
+
+    banks: dict[str, np.ndarray] = {}
+    for stem in tqdm(list(groups), desc="PLRS-c background", unit="clip", disable=not progress):
+        used, rate, rms = _clip_audio(wavs[stem], wanted)
+        if rms < SILENT_RMS:
+            continue
+        windows = _speech_windows(used["plrs"], rate, fps, wavs[stem])
+        del used
+        if len(windows) == 0:
+            raise InputError(f"{wavs[stem]}: too short for PLRS and PLRS-c (no complete speech window: it needs "
+                             f"at least 5 frames of audio at {fps:g} fps)")
+        try:
+            banks.update(speech_banks({stem: windows}, model))
+        except InputError as exc:
+            raise InputError(f"{wavs[stem]}: PLRS-c background failed ({exc})") from None
+        except (ValueError, RuntimeError) as exc:  # torch shape / dtype errors of the evaluator
+            raise InputError(f"{wavs[stem]}: PLRS-c background failed ({type(exc).__name__}: {exc})") from None
+        del windows
+        model.forget()
+    return banks
+
+
 def _speech_windows(samples: np.ndarray, rate: int, fps: float, wav: Path) -> np.ndarray:
     from p3d.audio import speech_windows
 
@@ -208,6 +282,19 @@ def _plrs(windows: Any, pred: np.ndarray, model: Any, pred_path: Path) -> float:
     except InputError as exc:
         raise InputError(f"{pred_path}: PLRS failed ({exc})") from None
     except (ValueError, RuntimeError) as exc:  # torch shape / dtype errors of the evaluator
+        raise InputError(f"{pred_path}: PLRS failed ({type(exc).__name__}: {exc})") from None
+
+
+def _plrs_scores(windows: Any, pred: np.ndarray, model: Any, background: np.ndarray, pred_path: Path) -> Any:
+    """:func:`p3d.metrics.plrs_scores` of one prediction against its clip's background embeddings (official
+    PLRS and PLRS-c from one forward pass); errors name the prediction file, as :func:`_plrs`."""
+    from p3d import metrics
+
+    try:
+        return metrics.plrs_scores(windows, pred, model, background)
+    except InputError as exc:
+        raise InputError(f"{pred_path}: PLRS failed ({exc})") from None
+    except (ValueError, RuntimeError) as exc:
         raise InputError(f"{pred_path}: PLRS failed ({type(exc).__name__}: {exc})") from None
 
 

@@ -45,18 +45,28 @@ def _counts(vals: np.ndarray, clusters: np.ndarray) -> dict[str, int]:
 
 
 def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str, str], df: Any, gt_df: Any,
-               skipped: list[dict[str, str]], rates: FrameRates) -> dict[str, Any]:
+               skipped: list[dict[str, str]], rates: FrameRates, *, background_clips: int | None = None
+               ) -> dict[str, Any]:
+    """The summary dict of one run (``summary.json``); ``background_clips``: the GT clips whose speech forms
+    PLRS-c's background bank (each clip is scored against the others')."""
     from p3d import metrics
     from p3d.provenance import record
 
     clusters = df["gt"].to_numpy()
     out: dict[str, Any] = {}
-    for key in ("lve", "fdd", "plrs"):
+    for key in ("lve", "fdd", "plrs", "plrs_calibrated"):
         if key in wanted:
             vals = df[key].to_numpy(dtype=np.float64)
             ok = np.isfinite(vals)
             out[key] = {"value": _num(vals[ok].mean()) if ok.any() else None,
                         "ci95": _clip_ci(vals, clusters, cfg), **_counts(vals, clusters)}
+    if "plrs_calibrated" in wanted:
+        out["plrs_calibrated"].update({
+            "chance": 0.0,
+            "background_clips": background_clips,
+            "background": "per GT clip, the speech (every 5th PLRS speech window, channel 0) of every other "
+                          "evaluated GT clip with non-silent audio; p3d.metrics.plrs_calibrated",
+        })
     if "fdd" in wanted:
         out["fdd"]["absolute"] = _num(np.abs(df["fdd"].to_numpy(dtype=np.float64)).mean())
     for key, reason in not_computed.items():
@@ -210,6 +220,13 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f"{ci(x['ci95_ms'], '.1f')}{n(x)}; {x['n_clips_without_match']} prediction(s) without matched extrema")
     if "plrs" in m:
         lines.append(f"  PLRS  {fmt(m['plrs']['value'], '.3f')}{ci(m['plrs']['ci95'], '.3f')}{n(m['plrs'])}")
+    if "plrs_calibrated" in m and m["plrs_calibrated"].get("computed", True) is False:
+        lines.append(f"  PLRS-c not computed: {m['plrs_calibrated']['reason']}")
+    elif "plrs_calibrated" in m:
+        x = m["plrs_calibrated"]
+        others = "" if x.get("background_clips") is None else f" of the {x['background_clips'] - 1} other GT clips"
+        lines.append(f"  PLRS-c {fmt(x['value'], '.3f')}{ci(x['ci95'], '.3f')}{n(x)}; chance 0 "
+                     f"(background: the speech{others})")
     if "slcc" in m:
         x = m["slcc"]
         ci_text = ci(x.get("ci95"), ".3f") if x["value"] is not None else ""
