@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +55,7 @@ from torch import nn
 
 from p3d.errors import InputError
 from p3d.models import PresetConfig
+from p3d.models.base import eval_mode
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
 from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput, mean_over_clips, pad_sequences
 
@@ -107,11 +107,6 @@ class FaceFormerConfig(PresetConfig):
             "cpu": FaceFormerConfig(audio=AudioEncoderConfig.from_preset("cpu"), d_model=64, motion_scale=1e-3),
             "smoke": FaceFormerConfig(audio=AudioEncoderConfig.from_preset("smoke"), d_model=16, motion_scale=1e-3),
         }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FaceFormerConfig:
-        d = dict(d)
-        return cls(audio=AudioEncoderConfig.from_dict(d.pop("audio")), **d)
 
 
 def alibi_slopes(n_heads: int) -> list[float]:
@@ -241,8 +236,7 @@ class FaceFormer(Talker):
     # -- pieces ------------------------------------------------------------------------------------
     def style_embedding(self, style: int, device: torch.device) -> torch.Tensor:
         """(1, 1, d_model) embedding of the one-hot style ``style``."""
-        if not 0 <= int(style) < self.n_styles:
-            raise InputError(f"style: index {style} outside [0, {self.n_styles}) (the training identities)")
+        self.check_style(style)
         one_hot = F.one_hot(torch.tensor([int(style)], device=device), self.n_styles).float()
         return self.obj_vector(one_hot)[:, None]
 
@@ -255,8 +249,7 @@ class FaceFormer(Talker):
     def style_embeddings(self, styles: list[int], device: torch.device) -> torch.Tensor:
         """(B, 1, d_model) embeddings of B one-hot styles."""
         for style in styles:
-            if not 0 <= int(style) < self.n_styles:
-                raise InputError(f"style: index {style} outside [0, {self.n_styles}) (the training identities)")
+            self.check_style(style)
         one_hot = F.one_hot(torch.tensor([int(s) for s in styles], device=device), self.n_styles).float()
         return self.obj_vector(one_hot)[:, None]
 
@@ -360,21 +353,13 @@ class FaceFormer(Talker):
             token = F.linear(x, feedback_w, feedback_b) + style
         return self.config.motion_scale * self.vertice_map_r(torch.cat(outputs, dim=1))
 
-    def _check(self, audio: torch.Tensor, template: torch.Tensor) -> None:
-        if template.shape != (self.n_vertices, 3):
-            raise InputError(f"template: expected ({self.n_vertices}, 3), got {tuple(template.shape)}")
-        if audio.ndim != 1:
-            raise InputError(f"audio: expected a (S,) waveform, got shape {tuple(audio.shape)}")
-
     # -- Talker ------------------------------------------------------------------------------------
     def forward(self, batch: TalkerBatch | ClipBatch) -> TalkerOutput:
         """Training pass on one clip: MSE of the absolute vertices (official loss); a :class:`ClipBatch`:
         :meth:`forward_clips`."""
         if isinstance(batch, ClipBatch):
             return self.forward_clips(batch)
-        if batch.vertices is None:
-            raise InputError(f"{batch.stem or 'batch'}: FaceFormer training needs ground-truth vertices")
-        self._check(batch.audio, batch.template)
+        self.check_clip(batch)
         n_frames = batch.n_frames
         template = batch.template.reshape(1, 1, -1)
         target = batch.vertices.reshape(1, n_frames, -1)
@@ -396,9 +381,7 @@ class FaceFormer(Talker):
         clip's MSE on its own frames, as :meth:`forward` on it alone; the loss is their mean over clips."""
         clips = batch.clips
         for clip in clips:
-            if clip.vertices is None:
-                raise InputError(f"{clip.stem or 'batch'}: FaceFormer training needs ground-truth vertices")
-            self._check(clip.audio, clip.template)
+            self.check_clip(clip)
         lengths = [c.n_frames for c in clips]
         longest = max(lengths)
         feats = encode_clips(self.audio_encoder, [c.audio for c in clips], lengths,
@@ -426,14 +409,9 @@ class FaceFormer(Talker):
     @torch.no_grad()
     def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:
         """(S,) audio, (V, 3) template, style index -> (n_frames, V, 3), autoregressive, eval mode."""
-        self._check(audio, template)
-        if n_frames < 1:
-            raise InputError(f"n_frames: expected a positive frame count, got {n_frames}")
-        was_training = self.training
-        self.eval()
-        try:
+        self.check_inputs(audio, template, style)
+        n_frames = self.check_n_frames(n_frames)
+        with eval_mode(self):
             memory = self.encode_audio(audio, n_frames)
             offsets = self.rollout(memory, self.style_embedding(style, memory.device), n_frames)
-        finally:
-            self.train(was_training)
         return (offsets + template.reshape(1, 1, -1))[0].reshape(n_frames, self.n_vertices, 3)
