@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from p3d.device import eval_mode
 from p3d.errors import InputError
-from p3d.models.base import eval_mode
 
 
 # -- model adapters ---------------------------------------------------------------------------------

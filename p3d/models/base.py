@@ -1,7 +1,8 @@
 """Machinery shared by the models: evaluation mode as a context, and configs rebuilt from plain data.
 
-- :func:`eval_mode`: ``with eval_mode(model): ...`` runs a block in eval mode (dropout off, batch-norm
-  running statistics) and restores the module's previous mode afterwards, also when the block raises.
+- :func:`eval_mode` (defined in :mod:`p3d.device`, below the metrics that use it too): ``with
+  eval_mode(model): ...`` runs a block in eval mode (dropout off, batch-norm running statistics) and restores
+  the module's previous mode afterwards, also when the block raises.
 - :func:`config_from_dict`: a config dataclass from the plain dict a checkpoint (or a JSON file) holds
   (``dataclasses.asdict`` of the config), the inverse of ``asdict``: nested config dataclasses rebuilt,
   tuples restored from JSON lists, keys an older checkpoint lacks left at the field's default, and keys the
@@ -9,28 +10,15 @@
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from p3d.device import eval_mode
 from p3d.errors import InputError
-
-
-@contextlib.contextmanager
-def eval_mode(module: Any) -> Iterator[Any]:
-    """``with eval_mode(module):`` the block runs with ``module.eval()``; the previous mode
-    (``module.training``) is restored on exit, also on an exception. Gradients are not touched (combine with
-    ``torch.no_grad()`` where none are wanted)."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
 
 
 @functools.lru_cache(maxsize=None)

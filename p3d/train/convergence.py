@@ -48,8 +48,8 @@ from typing import Any
 
 import numpy as np
 
+from p3d.device import eval_mode
 from p3d.errors import InputError
-from p3d.models.base import eval_mode
 
 #: ``TrainConfig.stop`` choices: a fixed step count, or the validation-plateau rule with ``steps`` as the cap.
 STOP_RULES: tuple[str, ...] = ("steps", "plateau")
