@@ -27,7 +27,7 @@ are frozen (``requires_grad = False`` and kept in eval mode):
 - style: ``nn.Embedding(n_styles, dim)`` over the training identities (the official ``nnemb``; equal to a
   bias-free linear map of the one-hot vector), added to every input token;
 - inputs: token 0 is the style vector, token t > 0 is ``Linear(V*3 -> dim)(m_{t-1}) + style``; periodic
-  positional encoding (period ``fps``, :func:`p3d.models.faceformer.periodic_encoding`) and dropout;
+  positional encoding (period ``fps``, :func:`p3d.models.decoding.periodic_encoding`) and dropout;
 - ``nn.TransformerDecoder`` (``layers`` post-norm layers, ``heads`` heads, FFN ``ffn``, ReLU) with FaceFormer's
   masks (the official ``models/utils.py`` borrows them from FaceFormer, so p3d uses
   :mod:`p3d.models.faceformer`'s): the ALiBi-style biased causal self-attention mask (``biased_mask``) and the
@@ -109,8 +109,8 @@ from torch import nn
 from p3d.errors import InputError
 from p3d.models import PresetConfig
 from p3d.models.base import eval_mode
+from p3d.models.decoding import alignment_mask, biased_mask, periodic_encoding, post_norm_layer_step
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
-from p3d.models.faceformer import alignment_mask, biased_mask, periodic_encoding
 from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput, mean_over_clips, pad_sequences
 from p3d.models.transformer import Block
 
@@ -452,18 +452,13 @@ class CodeTalker(Talker):
         ``x`` (B, 1, dim): the new input token after the positional encoding; ``audio`` (B, 1, dim): its aligned
         audio feature (the only one the alignment mask lets it see); ``cache``: per layer, the inputs of the
         earlier rows (updated in place); ``mask_row`` (B * heads, 1, i + 1): its row of the biased causal mask.
-        Returns z_hat of the new frame, (B, 1, n_face * code_dim). Follows ``nn.TransformerDecoderLayer``
-        (post-norm) step by step.
+        Returns z_hat of the new frame, (B, 1, n_face * code_dim). Each layer:
+        :func:`p3d.models.decoding.post_norm_layer_step`.
         """
         for k, layer in enumerate(self.decoder.layers):
             prev = cache[k]
             cache[k] = keys = x if prev is None else torch.cat([prev, x], dim=1)
-            attn = layer.self_attn(x, keys, keys, attn_mask=mask_row, need_weights=False)[0]
-            x = layer.norm1(x + layer.dropout1(attn))
-            cross = layer.multihead_attn(x, audio, audio, need_weights=False)[0]
-            x = layer.norm2(x + layer.dropout2(cross))
-            ff = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
-            x = layer.norm3(x + layer.dropout3(ff))
+            x = post_norm_layer_step(layer, x, keys, audio, mask_row)
         return self.feat_map(x)
 
     def _rollout(self, audio: torch.Tensor, style: torch.Tensor, n_frames: int) -> torch.Tensor:
