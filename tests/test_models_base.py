@@ -60,3 +60,25 @@ def test_the_talkers_share_one_input_check():
     with pytest.raises(InputError, match="n_frames"):
         model.check_n_frames(2.5)
     assert model.check_n_frames(3.0) == 3
+
+
+def test_embed_windows_equals_embed_of_the_stacked_windows():
+    from p3d.losses.perceptual_loss import mesh_windows
+    from p3d.models.mesh_encoder import MeshEncoder, MeshEncoderConfig
+
+    torch.manual_seed(0)
+    encoder = MeshEncoder(MeshEncoderConfig.from_preset("smoke", n_vertices=6)).eval()
+    frames = torch.randn(12, 18)
+    shared = encoder.embed_windows(frames, 8)
+    assert torch.allclose(shared, encoder.embed(mesh_windows(frames, 8)), atol=1e-5)
+    with pytest.raises(InputError, match="n_windows"):
+        encoder.embed_windows(frames, 9)
+
+
+def test_one_loss_weight_check():
+    from p3d.losses.perceptual_loss import check_weight
+
+    assert check_weight(0) == 0.0 and check_weight(1e-7) == 1e-7
+    for bad in (-1.0, float("nan"), float("inf"), "x"):
+        with pytest.raises(InputError, match="--loss-weight"):
+            check_weight(bad, "--loss-weight")
