@@ -1,11 +1,15 @@
-"""Which torch device a command runs on (``--device``), shared by training and prediction.
+"""Where and how torch runs: the device a command runs on (``--device``, :func:`resolve_device`), shared by
+training and prediction, and a module's evaluation mode for a block (:func:`eval_mode`), shared by the models,
+metrics, trainers and analyses.
 
 torch is imported inside the function so that importing this module stays cheap.
 """
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from p3d.errors import InputError
 
@@ -26,3 +30,16 @@ def resolve_device(device: str = "auto") -> torch.device:
         return torch.device(device)
     except RuntimeError as exc:
         raise InputError(f"--device: {exc}") from None
+
+
+@contextlib.contextmanager
+def eval_mode(module: Any) -> Iterator[Any]:
+    """``with eval_mode(module):`` the block runs with ``module.eval()``; the previous mode
+    (``module.training``) is restored on exit, also on an exception. Gradients are not touched (combine with
+    ``torch.no_grad()`` where none are wanted)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)

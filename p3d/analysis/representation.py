@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from p3d.device import eval_mode
 from p3d.errors import InputError
 
 
@@ -44,25 +45,6 @@ def _encoders(model: Any) -> tuple[Any, Any, str, float]:
     if hasattr(model, "encode_speech") and hasattr(model, "encode_mesh"):
         return model.encode_speech, model.encode_mesh, "mesh", float(model.temperature)
     raise InputError(f"model: expected a stage-1 model or a speech-mesh critic, got {type(model).__name__}")
-
-
-class _EvalMode:
-    """``with _EvalMode(model):`` eval mode and no gradients, training mode restored afterwards."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    def __enter__(self) -> None:
-        import torch
-
-        self.was_training = self.model.training
-        self.grad = torch.no_grad()
-        self.grad.__enter__()
-        self.model.eval()
-
-    def __exit__(self, *exc: object) -> None:
-        self.model.train(self.was_training)
-        self.grad.__exit__(*exc)
 
 
 def raw_features(n_vertices: int, vertex_mean: Any = None) -> Any:
@@ -141,7 +123,9 @@ def embed_windows(model: Any, dataset: Any, max_items: int | None = None, batch_
     idx = _subset(len(dataset), max_items)
     out: dict[str, list[Any]] = {k: [] for k in ("speech", key, "phoneme", "viseme", "clip", "identity", "start",
                                                  "level")}
-    with _EvalMode(model):
+    import torch
+
+    with eval_mode(model), torch.no_grad():
         for a in range(0, len(idx), batch_size):
             batch = dataset.collate(idx[a:a + batch_size].tolist())
             s, o = _embed_batch(model, batch)
@@ -258,7 +242,9 @@ def offset_similarity(model: Any, corpus: Any, split: str | None = "test", offse
     clip_ids = _subset(ds.n_clips, max_clips)
     per_clip: dict[int, list[float]] = {o: [] for o in offsets}
     n_pairs = {o: 0 for o in offsets}
-    with _EvalMode(model):
+    import torch
+
+    with eval_mode(model), torch.no_grad():
         for ci in clip_ids:
             pairs = ds.clip_pairs(int(ci))
             s_list, o_list = [], []
@@ -651,7 +637,9 @@ def offset_trajectories(model: Any, dataset: Any, offsets: Iterable[int] = range
         raise InputError(f"dataset: no clip has {hi - lo + 1} windows for offsets {lo}..{hi}")
     chosen = [long_enough[i] for i in _subset(len(long_enough), n_windows)]
     speech, mesh, starts = [], [], []
-    with _EvalMode(model):
+    import torch
+
+    with eval_mode(model), torch.no_grad():
         for ci in chosen:
             n = dataset.n_pairs[ci]
             start = min(max(n // 2, -lo), n - 1 - hi)

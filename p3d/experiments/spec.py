@@ -95,10 +95,11 @@ class TalkerExperiment:
             raise InputError(f"test: unknown corpus {self.test!r} (choose from {', '.join(TALKER_CORPORA)})")
         if self.split not in SPLITS:
             raise InputError(f"split: unknown split {self.split!r} (choose from {', '.join(SPLITS)})")
+        from p3d.losses.perceptual_loss import check_weight
+
         for name in ("loss_weight", "relative_weight"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise InputError(f"{name}: expected a finite weight >= 0, got {value!r}")
+            if getattr(self, name) is not None:
+                check_weight(getattr(self, name), name)
         if self.loss_weight is not None and self.relative_weight is not None:
             raise InputError("loss_weight and relative_weight: give one, not both")
         if self.critic == "none" and (self.loss_weight is not None or self.relative_weight is not None):

@@ -30,6 +30,7 @@ SyncNet, subclasses) take the generic path: ``encode_mesh`` on the (n, 5, V*3) w
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -38,9 +39,20 @@ import torch
 from p3d.errors import InputError
 from p3d.losses.infonce import TEMPERATURE, info_nce
 
-#: The official defaults (``perceptual_loss/main.py``).
+#: The official defaults (``perceptual_loss/main.py``); DEFAULT_WEIGHT is the one default of the loss weight W.
 DEFAULT_WEIGHT = 1e-7
 DEFAULT_BATCH_SIZE = 80
+
+
+def check_weight(weight: Any, name: str = "weight") -> float:
+    """A loss weight (``name``: the option or field it came from) as a float: finite and >= 0."""
+    try:
+        value = float(weight)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: expected a finite weight >= 0, got {weight!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise InputError(f"{name}: expected a finite weight >= 0, got {weight!r}")
+    return value
 
 
 def mesh_windows(vertices: torch.Tensor, n_windows: int, stride: int = 1, length: int = 5) -> torch.Tensor:
@@ -109,7 +121,7 @@ class PerceptualLoss:
         if batch_size < 2:
             raise InputError(f"batch_size: a contrastive batch needs >= 2 windows, got {batch_size}")
         self.model = model.eval().requires_grad_(False)
-        self.weight = float(weight)
+        self.weight = check_weight(weight)
         self.batch_size = int(batch_size)
         self.temperature = float(temperature)
         self.share_frame_tokens = bool(share_frame_tokens)
@@ -165,13 +177,13 @@ class PerceptualLoss:
         encoder = _frame_token_encoder(self.model) if self.share_frame_tokens else None
         if encoder is None:
             return self.model.encode_mesh(mesh_windows(vertices, n_windows))
-        from p3d.models.transformer import pooled
+        return encoder.embed_windows(vertices, n_windows)
 
-        length = encoder.config.n_frames
-        tokens = encoder.patch_embed((vertices - encoder.input_mean) / encoder.input_scale)  # (T, H)
-        windows = tokens.unfold(0, length, 1)[:n_windows].transpose(1, 2) + encoder.pos_embed  # (n, 5, H)
-        return pooled(encoder.encoder(windows))
+    def weighted(self, unweighted: Any) -> Any:
+        """``weight * unweighted``: an :meth:`unweighted` value (a tensor or a float) as the term added to the
+        base model's loss (Eq. 6)."""
+        return self.weight * unweighted
 
     def __call__(self, pred_vertices: Any, speech: Any) -> torch.Tensor:
         """``weight * unweighted(pred_vertices, speech)``: the term to add to the base model's loss."""
-        return self.weight * self.unweighted(pred_vertices, speech)
+        return self.weighted(self.unweighted(pred_vertices, speech))

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from p3d.device import eval_mode
 from p3d.errors import InputError
 
 WINDOW = 5
@@ -57,19 +58,14 @@ def _embed_windows(fbank_windows: Any, vertices: Any, model: Any, batch_size: in
                          f"non-overlapping 5-frame window (PLRS needs >= 9 frames and 5 speech windows)")
     starts = np.arange(g) * WINDOW
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            speech = torch.from_numpy(np.ascontiguousarray(fb[starts])).to(device)
-            mesh = torch.stack([verts[s:s + WINDOW] for s in starts]).float().to(device)
-            s_out, m_out = [], []
-            for a in range(0, g, batch_size):
-                s_out.append(torch.nn.functional.normalize(model.encode_speech(speech[a:a + batch_size]), dim=-1))
-                m_out.append(torch.nn.functional.normalize(model.encode_mesh(mesh[a:a + batch_size]), dim=-1))
-            return torch.cat(s_out), torch.cat(m_out)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        speech = torch.from_numpy(np.ascontiguousarray(fb[starts])).to(device)
+        mesh = torch.stack([verts[s:s + WINDOW] for s in starts]).float().to(device)
+        s_out, m_out = [], []
+        for a in range(0, g, batch_size):
+            s_out.append(torch.nn.functional.normalize(model.encode_speech(speech[a:a + batch_size]), dim=-1))
+            m_out.append(torch.nn.functional.normalize(model.encode_mesh(mesh[a:a + batch_size]), dim=-1))
+        return torch.cat(s_out), torch.cat(m_out)
 
 
 def plrs_from_features(fbank_windows: Any, vertices: Any, model: Any, batch_size: int = 256) -> float:
@@ -131,14 +127,9 @@ def speech_bank(fbank_windows: Any, model: Any, batch_size: int = 256) -> np.nda
     if not np.isfinite(fb).all():
         raise InputError("background: speech windows contain NaN or inf")
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = [torch.nn.functional.normalize(model.encode_speech(torch.from_numpy(
-                np.ascontiguousarray(fb[a:a + batch_size])).to(device)), dim=-1) for a in range(0, len(fb), batch_size)]
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        out = [torch.nn.functional.normalize(model.encode_speech(torch.from_numpy(
+            np.ascontiguousarray(fb[a:a + batch_size])).to(device)), dim=-1) for a in range(0, len(fb), batch_size)]
     return torch.cat(out).cpu().numpy().astype(np.float32)
 
 

@@ -94,6 +94,15 @@ class PresetConfig:
             raise InputError(f"preset: unknown preset {name!r} (choose from {', '.join(presets)})")
         return dataclasses.replace(presets[name], **overrides)
 
+    @classmethod
+    def from_dict(cls, d: Any) -> Any:
+        """The config from the plain dict of its fields (a checkpoint's ``config``):
+        :func:`p3d.models.base.config_from_dict` (nested configs, tuples from lists, missing keys at their
+        defaults, unknown keys refused)."""
+        from p3d.models.base import config_from_dict
+
+        return config_from_dict(cls, d)
+
 
 class Checkpointable:
     """Mixin: ``checkpoint``/``save``/``from_checkpoint``/``load`` for a model with a config dataclass.

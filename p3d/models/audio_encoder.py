@@ -108,14 +108,6 @@ class AudioEncoderConfig(PresetConfig):
             "smoke": AudioEncoderConfig(kind="mel", dim=16, dilations=(1, 2), transformer_layers=0, heads=2),
         }
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AudioEncoderConfig:
-        d = dict(d)
-        d["dilations"] = tuple(d.get("dilations", (1, 2, 4)))
-        if d.get("wav2vec2_config") is not None:
-            d["wav2vec2_config"] = dict(d["wav2vec2_config"])
-        return cls(**d)
-
 
 def linear_interpolation(features: torch.Tensor, n_frames: int) -> torch.Tensor:
     """(B, L, C) -> (B, n_frames, C) by linear interpolation with aligned end points (FaceFormer's

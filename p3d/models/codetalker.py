@@ -27,7 +27,7 @@ are frozen (``requires_grad = False`` and kept in eval mode):
 - style: ``nn.Embedding(n_styles, dim)`` over the training identities (the official ``nnemb``; equal to a
   bias-free linear map of the one-hot vector), added to every input token;
 - inputs: token 0 is the style vector, token t > 0 is ``Linear(V*3 -> dim)(m_{t-1}) + style``; periodic
-  positional encoding (period ``fps``, :func:`p3d.models.faceformer.periodic_encoding`) and dropout;
+  positional encoding (period ``fps``, :func:`p3d.models.decoding.periodic_encoding`) and dropout;
 - ``nn.TransformerDecoder`` (``layers`` post-norm layers, ``heads`` heads, FFN ``ffn``, ReLU) with FaceFormer's
   masks (the official ``models/utils.py`` borrows them from FaceFormer, so p3d uses
   :mod:`p3d.models.faceformer`'s): the ALiBi-style biased causal self-attention mask (``biased_mask``) and the
@@ -108,8 +108,9 @@ from torch import nn
 
 from p3d.errors import InputError
 from p3d.models import PresetConfig
+from p3d.models.base import eval_mode
+from p3d.models.decoding import alignment_mask, biased_mask, periodic_encoding, post_norm_layer_step
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
-from p3d.models.faceformer import alignment_mask, biased_mask, periodic_encoding
 from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput, mean_over_clips, pad_sequences
 from p3d.models.transformer import Block
 
@@ -208,13 +209,6 @@ class CodeTalkerConfig(PresetConfig):
                                       vq_layers=1, vq_heads=2, code_dim=8, n_face=2, dim=32, layers=1, heads=4,
                                       ffn=64, dropout=0.0),
         }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CodeTalkerConfig:
-        d = dict(d)
-        if isinstance(d.get("audio"), dict):
-            d["audio"] = AudioEncoderConfig.from_dict(d["audio"])
-        return cls(**d)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -364,6 +358,7 @@ class CodeTalker(Talker):
 
     kind = "codetalker"
     config_class = CodeTalkerConfig
+    min_training_frames = 2
     training_stages: tuple[str, ...] = STAGES
 
     def __init__(self, config: CodeTalkerConfig = CodeTalkerConfig(), pretrained: bool = True) -> None:
@@ -427,40 +422,6 @@ class CodeTalker(Talker):
         self.set_stage(STAGES[index])
         return result
 
-    # ---------------------------------------------------------------------------------------------- checks
-
-    def _check_template(self, template: torch.Tensor) -> None:
-        v = self.n_vertices
-        if not isinstance(template, torch.Tensor) or tuple(template.shape) != (v, 3):
-            got = tuple(template.shape) if isinstance(template, torch.Tensor) else type(template).__name__
-            raise InputError(f"template: expected ({v}, 3) for this {v}-vertex CodeTalker, got {got}")
-        if not torch.isfinite(template).all():
-            raise InputError("template: holds NaN or inf")
-
-    def _check_common(self, audio: torch.Tensor, template: torch.Tensor, style: int) -> None:
-        if not isinstance(audio, torch.Tensor) or audio.ndim != 1 or audio.numel() == 0:
-            got = tuple(audio.shape) if isinstance(audio, torch.Tensor) else type(audio).__name__
-            raise InputError(f"audio: expected a non-empty (S,) waveform at 16 kHz, got {got}")
-        self._check_template(template)
-        if not 0 <= int(style) < self.n_styles:
-            raise InputError(f"style: {style} is not a training identity index in [0, {self.n_styles})")
-
-    def _check_batch(self, batch: TalkerBatch) -> torch.Tensor:
-        """Validated (T, V, 3) vertices of a training batch."""
-        v = self.n_vertices
-        vertices = batch.vertices
-        if vertices is None:
-            raise InputError(f"{batch.stem or 'batch'}: training needs ground-truth vertices")
-        if vertices.ndim != 3 or vertices.shape[1:] != (v, 3):
-            raise InputError(f"{batch.stem or 'batch'}: vertices {tuple(vertices.shape)}, expected (T, {v}, 3) "
-                             f"for this {v}-vertex CodeTalker")
-        if vertices.shape[0] < 2:
-            raise InputError(f"{batch.stem or 'batch'}: {vertices.shape[0]} frame(s); training needs >= 2")
-        if not torch.isfinite(vertices).all():
-            raise InputError(f"{batch.stem or 'batch'}: vertices hold NaN or inf")
-        self._check_common(batch.audio, batch.template, batch.style)
-        return vertices
-
     # ---------------------------------------------------------------------------------------------- stage 2
 
     def _audio_features(self, audio: torch.Tensor, n_frames: int, features: torch.Tensor | None = None
@@ -491,18 +452,13 @@ class CodeTalker(Talker):
         ``x`` (B, 1, dim): the new input token after the positional encoding; ``audio`` (B, 1, dim): its aligned
         audio feature (the only one the alignment mask lets it see); ``cache``: per layer, the inputs of the
         earlier rows (updated in place); ``mask_row`` (B * heads, 1, i + 1): its row of the biased causal mask.
-        Returns z_hat of the new frame, (B, 1, n_face * code_dim). Follows ``nn.TransformerDecoderLayer``
-        (post-norm) step by step.
+        Returns z_hat of the new frame, (B, 1, n_face * code_dim). Each layer:
+        :func:`p3d.models.decoding.post_norm_layer_step`.
         """
         for k, layer in enumerate(self.decoder.layers):
             prev = cache[k]
             cache[k] = keys = x if prev is None else torch.cat([prev, x], dim=1)
-            attn = layer.self_attn(x, keys, keys, attn_mask=mask_row, need_weights=False)[0]
-            x = layer.norm1(x + layer.dropout1(attn))
-            cross = layer.multihead_attn(x, audio, audio, need_weights=False)[0]
-            x = layer.norm2(x + layer.dropout2(cross))
-            ff = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
-            x = layer.norm3(x + layer.dropout3(ff))
+            x = post_norm_layer_step(layer, x, keys, audio, mask_row)
         return self.feat_map(x)
 
     def _rollout(self, audio: torch.Tensor, style: torch.Tensor, n_frames: int) -> torch.Tensor:
@@ -543,7 +499,7 @@ class CodeTalker(Talker):
         """
         if isinstance(batch, ClipBatch):
             return self.forward_clips(batch)
-        vertices = self._check_batch(batch)
+        vertices = self.check_clip(batch)
         c = self.config
         t = vertices.shape[0]
         template = batch.template.to(vertices.dtype)
@@ -586,7 +542,7 @@ class CodeTalker(Talker):
         if self.stage == "vqvae" or not c.teacher_forcing:
             return super().forward_clips(batch)
         clips = batch.clips
-        vertices = [self._check_batch(clip) for clip in clips]
+        vertices = [self.check_clip(clip) for clip in clips]
         lengths = [v.shape[0] for v in vertices]
         templates = [clip.template.to(v.dtype) for clip, v in zip(clips, vertices)]
         motions = [(v - tpl).reshape(t, 3 * c.n_vertices) for v, tpl, t in zip(vertices, templates, lengths)]
@@ -617,19 +573,13 @@ class CodeTalker(Talker):
     def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:
         """Autoregressive inference: (S,) 16 kHz audio, (V, 3) template, style index -> (n_frames, V, 3)
         absolute vertices (eval mode inside; the previous mode is restored)."""
-        self._check_common(audio, template, style)
-        if int(n_frames) < 1:
-            raise InputError(f"n_frames: expected a positive frame count, got {n_frames}")
-        n_frames = int(n_frames)
-        was_training = self.training
-        self.eval()
-        try:
+        self.check_inputs(audio, template, style)
+        n_frames = self.check_n_frames(n_frames)
+        with eval_mode(self):
             feats = self._rollout(self._audio_features(audio, n_frames),
                                   self._style_vector(style, template.device), n_frames)
             z_q, _, _ = self.vqvae.quantizer(feats)
             motion = self.vqvae.decode(z_q)
-        finally:
-            self.train(was_training)
         return motion.view(n_frames, self.n_vertices, 3) + template.to(motion.dtype)
 
 

@@ -47,16 +47,16 @@ official tables.
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from p3d.errors import InputError
 from p3d.models import PresetConfig
+from p3d.models.base import eval_mode
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
+from p3d.models.decoding import (aligned_cross_attention, alibi_slopes, alignment_mask, biased_mask,
+                                 cached_self_attention, periodic_encoding, post_norm_layer_step)
 from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput, mean_over_clips, pad_sequences
 
 
@@ -108,108 +108,6 @@ class FaceFormerConfig(PresetConfig):
             "smoke": FaceFormerConfig(audio=AudioEncoderConfig.from_preset("smoke"), d_model=16, motion_scale=1e-3),
         }
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FaceFormerConfig:
-        d = dict(d)
-        return cls(audio=AudioEncoderConfig.from_dict(d.pop("audio")), **d)
-
-
-def alibi_slopes(n_heads: int) -> list[float]:
-    """ALiBi head slopes (Press et al.): a geometric sequence from ``2^(-8/n)``; for a non power of
-    two, the closest power's slopes plus every other slope of twice that (official ``get_slopes``)."""
-    def power_of_2(n: int) -> list[float]:
-        start = 2 ** (-(2 ** -(math.log2(n) - 3)))
-        return [start * start ** i for i in range(n)]
-
-    if math.log2(n_heads).is_integer():
-        return power_of_2(n_heads)
-    closest = 2 ** math.floor(math.log2(n_heads))
-    return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][: n_heads - closest]
-
-
-def biased_mask(n_heads: int, length: int, period: int) -> torch.Tensor:
-    """(n_heads, length, length) additive self-attention mask: ``-slope_h * floor((i - j) / period)``
-    for j <= i, ``-inf`` for j > i (the official ``init_biased_mask``, for any length)."""
-    i = torch.arange(length)[:, None]
-    j = torch.arange(length)[None, :]
-    distance = torch.div(i - j, period, rounding_mode="floor").clamp(min=0).float()
-    slopes = torch.tensor(alibi_slopes(n_heads))[:, None, None]
-    mask = -slopes * distance
-    return mask.masked_fill((j > i)[None], float("-inf"))
-
-
-def alignment_mask(n_frames: int, n_audio: int, per_frame: int = 1) -> torch.Tensor:
-    """(n_frames, n_audio) bool cross-attention mask, True = blocked: frame t sees audio features
-    ``per_frame * t .. per_frame * t + per_frame - 1`` only (official ``enc_dec_mask``: 1 for VOCASET,
-    2 for BIWI)."""
-    if n_audio < per_frame * n_frames:
-        raise InputError(f"alignment mask: {n_audio} audio features for {n_frames} frames")
-    frame = torch.arange(n_frames)[:, None]
-    feature = torch.arange(n_audio)[None, :]
-    return torch.div(feature, per_frame, rounding_mode="floor") != frame
-
-
-def periodic_encoding(length: int, d_model: int, period: int) -> torch.Tensor:
-    """(length, d_model) PPE: the sinusoid of position ``t mod period`` (official
-    ``PeriodicPositionalEncoding``, tiled for any length)."""
-    position = torch.arange(period, dtype=torch.float32)[:, None]
-    div = torch.exp(torch.arange(0, d_model, 2).float() * (-math.log(10000.0) / d_model))
-    pe = torch.zeros(period, d_model)
-    pe[:, 0::2] = torch.sin(position * div)
-    pe[:, 1::2] = torch.cos(position * div)[:, : d_model // 2]
-    return pe[torch.arange(length) % period]
-
-
-def _layer_step(layer: nn.TransformerDecoderLayer, x: torch.Tensor, past: torch.Tensor, memory: torch.Tensor,
-                self_mask: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
-    """One post-norm ``nn.TransformerDecoderLayer`` for the newest token only.
-
-    ``x`` (1, 1, d) the new token (the layer's input at frame t), ``past`` (1, t+1, d) the layer's inputs at
-    frames 0..t (keys/values of the causal self-attention), ``self_mask`` (heads, 1, t+1) its bias row,
-    ``memory_mask`` (1, S) its alignment row. The same computation as the layer's ``forward`` on the whole
-    sequence, restricted to the last query (post-norm: ``norm_first=False``, the official layer).
-    """
-    h = layer.self_attn(x, past, past, attn_mask=self_mask, need_weights=False)[0]
-    x = layer.norm1(x + layer.dropout1(h))
-    h = layer.multihead_attn(x, memory, memory, attn_mask=memory_mask, need_weights=False)[0]
-    x = layer.norm2(x + layer.dropout2(h))
-    h = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
-    return layer.norm3(x + layer.dropout3(h))
-
-
-def _aligned_cross_attention(attn: nn.MultiheadAttention, memory: torch.Tensor, training: bool) -> torch.Tensor:
-    """(B, T, d) audio memory -> (B, T, d) the cross-attention output of every frame when frame t attends to audio
-    feature t alone (the alignment mask with one feature per frame): its softmax over one key is 1, so the output
-    is ``out_proj(W_v m_t + b_v)`` whatever the query. In training the attention dropout zeroes that weight of
-    a head with probability p (else scales it by 1 / (1 - p)), drawn here per clip, frame and head."""
-    d = memory.shape[-1]
-    heads = attn.num_heads
-    v = F.linear(memory, attn.in_proj_weight[2 * d:], None if attn.in_proj_bias is None else attn.in_proj_bias[2 * d:])
-    if training and attn.dropout > 0:
-        keep = F.dropout(v.new_ones(*v.shape[:2], heads, 1), attn.dropout, training=True)
-        v = (v.view(*v.shape[:2], heads, d // heads) * keep).reshape(v.shape)
-    return attn.out_proj(v)
-
-
-def _cached_self_attention(attn: nn.MultiheadAttention, x: torch.Tensor, keys: list[torch.Tensor],
-                           values: list[torch.Tensor], bias_row: torch.Tensor, training: bool) -> torch.Tensor:
-    """Self-attention of the newest token ``x`` (B, 1, d) over the earlier tokens' projected keys/values (appended
-    to ``keys`` / ``values`` here, so each token is projected once), with the (heads, 1, t+1) additive bias row:
-    ``nn.MultiheadAttention``'s computation for the last query."""
-    b, _, d = x.shape
-    heads = attn.num_heads
-    q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
-    keys.append(k)
-    values.append(v)
-
-    def split(z: torch.Tensor) -> torch.Tensor:
-        return z.view(b, z.shape[1], heads, d // heads).transpose(1, 2)
-
-    out = F.scaled_dot_product_attention(split(q), split(torch.cat(keys, dim=1)), split(torch.cat(values, dim=1)),
-                                         attn_mask=bias_row[None].to(q.dtype),
-                                         dropout_p=attn.dropout if training else 0.0)
-    return attn.out_proj(out.transpose(1, 2).reshape(b, 1, d))
-
 
 class FaceFormer(Talker):
     """FaceFormer: ``forward(batch) -> TalkerOutput`` (training), ``predict(...)`` (autoregressive)."""
@@ -241,8 +139,7 @@ class FaceFormer(Talker):
     # -- pieces ------------------------------------------------------------------------------------
     def style_embedding(self, style: int, device: torch.device) -> torch.Tensor:
         """(1, 1, d_model) embedding of the one-hot style ``style``."""
-        if not 0 <= int(style) < self.n_styles:
-            raise InputError(f"style: index {style} outside [0, {self.n_styles}) (the training identities)")
+        self.check_style(style)
         one_hot = F.one_hot(torch.tensor([int(style)], device=device), self.n_styles).float()
         return self.obj_vector(one_hot)[:, None]
 
@@ -255,8 +152,7 @@ class FaceFormer(Talker):
     def style_embeddings(self, styles: list[int], device: torch.device) -> torch.Tensor:
         """(B, 1, d_model) embeddings of B one-hot styles."""
         for style in styles:
-            if not 0 <= int(style) < self.n_styles:
-                raise InputError(f"style: index {style} outside [0, {self.n_styles}) (the training identities)")
+            self.check_style(style)
         one_hot = F.one_hot(torch.tensor([int(s) for s in styles], device=device), self.n_styles).float()
         return self.obj_vector(one_hot)[:, None]
 
@@ -319,7 +215,7 @@ class FaceFormer(Talker):
             row = row.repeat(x.shape[0], 1, 1) if x.shape[0] > 1 else row  # (B * heads, 1, t + 1)
             for layer, past in zip(layers, cache):
                 past.append(x)
-                x = _layer_step(layer, x, torch.cat(past, dim=1), memory, row, memory_full[t:t + 1])
+                x = post_norm_layer_step(layer, x, torch.cat(past, dim=1), memory, row, memory_full[t:t + 1])
             if self.transformer_decoder.norm is not None:
                 x = self.transformer_decoder.norm(x)
             if fused:
@@ -336,12 +232,12 @@ class FaceFormer(Talker):
     def _rollout_projected(self, memory: torch.Tensor, style: torch.Tensor, n_frames: int, ppe: torch.Tensor,
                            tgt_full: torch.Tensor, feedback_w: torch.Tensor, feedback_b: torch.Tensor) -> torch.Tensor:
         """:meth:`rollout` with ``fused`` and one audio feature per frame: the same layers, computed with each
-        token's keys/values projected once (:func:`_cached_self_attention`) and every frame's cross-attention
+        token's keys/values projected once (:func:`~p3d.models.decoding.cached_self_attention`) and every frame's cross-attention
         output computed up front (:func:`_aligned_cross_attention`), so a decoder step costs O(d^2 + t d)
         instead of re-projecting the prefix and the whole audio memory at every frame."""
         layers = self.transformer_decoder.layers
         training = self.training
-        cross = [_aligned_cross_attention(layer.multihead_attn, memory, training) for layer in layers]
+        cross = [aligned_cross_attention(layer.multihead_attn, memory, training) for layer in layers]
         keys: list[list[torch.Tensor]] = [[] for _ in layers]
         values: list[list[torch.Tensor]] = [[] for _ in layers]
         token, outputs = style, []
@@ -349,7 +245,7 @@ class FaceFormer(Talker):
             x = self.ppe_dropout(token + ppe[t])
             row = tgt_full[:, t:t + 1, :t + 1]
             for k, layer in enumerate(layers):
-                h = _cached_self_attention(layer.self_attn, x, keys[k], values[k], row, training)
+                h = cached_self_attention(layer.self_attn, x, keys[k], values[k], row, training)
                 x = layer.norm1(x + layer.dropout1(h))
                 x = layer.norm2(x + layer.dropout2(cross[k][:, t:t + 1]))
                 h = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
@@ -360,21 +256,13 @@ class FaceFormer(Talker):
             token = F.linear(x, feedback_w, feedback_b) + style
         return self.config.motion_scale * self.vertice_map_r(torch.cat(outputs, dim=1))
 
-    def _check(self, audio: torch.Tensor, template: torch.Tensor) -> None:
-        if template.shape != (self.n_vertices, 3):
-            raise InputError(f"template: expected ({self.n_vertices}, 3), got {tuple(template.shape)}")
-        if audio.ndim != 1:
-            raise InputError(f"audio: expected a (S,) waveform, got shape {tuple(audio.shape)}")
-
     # -- Talker ------------------------------------------------------------------------------------
     def forward(self, batch: TalkerBatch | ClipBatch) -> TalkerOutput:
         """Training pass on one clip: MSE of the absolute vertices (official loss); a :class:`ClipBatch`:
         :meth:`forward_clips`."""
         if isinstance(batch, ClipBatch):
             return self.forward_clips(batch)
-        if batch.vertices is None:
-            raise InputError(f"{batch.stem or 'batch'}: FaceFormer training needs ground-truth vertices")
-        self._check(batch.audio, batch.template)
+        self.check_clip(batch)
         n_frames = batch.n_frames
         template = batch.template.reshape(1, 1, -1)
         target = batch.vertices.reshape(1, n_frames, -1)
@@ -396,9 +284,7 @@ class FaceFormer(Talker):
         clip's MSE on its own frames, as :meth:`forward` on it alone; the loss is their mean over clips."""
         clips = batch.clips
         for clip in clips:
-            if clip.vertices is None:
-                raise InputError(f"{clip.stem or 'batch'}: FaceFormer training needs ground-truth vertices")
-            self._check(clip.audio, clip.template)
+            self.check_clip(clip)
         lengths = [c.n_frames for c in clips]
         longest = max(lengths)
         feats = encode_clips(self.audio_encoder, [c.audio for c in clips], lengths,
@@ -426,14 +312,14 @@ class FaceFormer(Talker):
     @torch.no_grad()
     def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:
         """(S,) audio, (V, 3) template, style index -> (n_frames, V, 3), autoregressive, eval mode."""
-        self._check(audio, template)
-        if n_frames < 1:
-            raise InputError(f"n_frames: expected a positive frame count, got {n_frames}")
-        was_training = self.training
-        self.eval()
-        try:
+        self.check_inputs(audio, template, style)
+        n_frames = self.check_n_frames(n_frames)
+        with eval_mode(self):
             memory = self.encode_audio(audio, n_frames)
             offsets = self.rollout(memory, self.style_embedding(style, memory.device), n_frames)
-        finally:
-            self.train(was_training)
         return (offsets + template.reshape(1, 1, -1))[0].reshape(n_frames, self.n_vertices, 3)
+
+
+# alibi_slopes, alignment_mask, biased_mask and periodic_encoding live in p3d.models.decoding (shared with
+# CodeTalker) and stay importable from here.
+__all__ = ["FaceFormer", "FaceFormerConfig", "alibi_slopes", "alignment_mask", "biased_mask", "periodic_encoding"]

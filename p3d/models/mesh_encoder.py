@@ -97,6 +97,22 @@ class MeshEncoder(nn.Module):
         x = self.patch_embed(x) + self.pos_embed
         return self.encoder(x, return_layers=return_layers)
 
+    def embed_windows(self, frames: torch.Tensor, n_windows: int) -> torch.Tensor:
+        """(T, V*3) consecutive frames -> (n_windows, H) :meth:`embed` of the windows ``[i, i + n_frames)``,
+        i = 0 .. n_windows - 1, tokenizing each frame once for all the windows that contain it (the
+        standardisation and ``patch_embed`` act per frame, so a window's tokens are rows of the frames' tokens;
+        the same values as :meth:`embed` of the stacked windows, float32 rounding aside)."""
+        c = self.config
+        if frames.ndim != 2 or frames.shape[1] != 3 * c.n_vertices:
+            raise InputError(f"frames: expected (T, {3 * c.n_vertices}) for this {c.n_vertices}-vertex mesh encoder, "
+                             f"got {tuple(frames.shape)}")
+        if not 0 <= n_windows <= frames.shape[0] - c.n_frames + 1:
+            raise InputError(f"n_windows: {n_windows} windows of {c.n_frames} frames do not fit in "
+                             f"{frames.shape[0]} frames")
+        tokens = self.patch_embed((frames - self.input_mean) / self.input_scale)  # (T, H)
+        windows = tokens.unfold(0, c.n_frames, 1)[:n_windows].transpose(1, 2) + self.pos_embed  # (n, n_frames, H)
+        return pooled(self.encoder(windows))
+
     def embed(self, vertices: torch.Tensor) -> torch.Tensor:
         """Mean-pooled, L2-normalised embedding (B, H)."""
         return pooled(self(vertices))

@@ -223,7 +223,7 @@ def _fill(model: torch.nn.Module, mapped: StateDict, source: str, unmapped: list
 
 def _period_from_ppe(pe: torch.Tensor, d_model: int, source: str) -> int:
     """The period of an official ``PPE.pe`` buffer (1, period * (600 // period + 1), d), checked by value."""
-    from p3d.models.faceformer import periodic_encoding
+    from p3d.models.decoding import periodic_encoding
 
     length = int(pe.shape[1])
     for period in range(1, 601):

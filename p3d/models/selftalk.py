@@ -84,6 +84,7 @@ from torch import nn
 
 from p3d.errors import InputError
 from p3d.models import PresetConfig
+from p3d.models.base import eval_mode
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
 from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput, length_mask, mean_over_clips
 
@@ -184,11 +185,6 @@ class SelfTalkConfig(PresetConfig):
                 interp_dim=16, interp_heads=2, interp_encoder_layers=1, interp_decoder_layers=1, interp_ff=32,
                 interp_dropout=0.0, **labels),
         }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SelfTalkConfig:
-        d = dict(d)
-        return cls(audio=AudioEncoderConfig.from_dict(d.pop("audio")), **d)
 
 
 # -- CTC targets -----------------------------------------------------------------------------------
@@ -399,29 +395,10 @@ class SelfTalk(Talker):
 
     # -- input checks ------------------------------------------------------------------------------
 
-    def _check_common(self, audio: torch.Tensor, template: torch.Tensor, style: int) -> None:
-        if not isinstance(audio, torch.Tensor) or audio.ndim != 1 or audio.numel() == 0:
-            raise InputError(f"audio: expected a non-empty (S,) waveform, got "
-                             f"{tuple(audio.shape) if isinstance(audio, torch.Tensor) else type(audio).__name__}")
-        if not torch.isfinite(audio).all():
-            raise InputError("audio: contains NaN or infinite samples")
-        if template.shape != (self.n_vertices, 3):
-            raise InputError(f"template: expected ({self.n_vertices}, 3) for this model, got {tuple(template.shape)}")
-        if not torch.isfinite(template).all():
-            raise InputError("template: contains NaN or infinite values")
-        if not 0 <= int(style) < self.n_styles:
-            raise InputError(f"style: index {style} outside [0, {self.n_styles}) training identities")
-
-    def _check_batch(self, batch: TalkerBatch) -> None:
-        self._check_common(batch.audio, batch.template, batch.style)
-        v = batch.vertices
-        if v is None:
-            raise InputError(f"{batch.stem or 'batch'}: training needs ground-truth vertices")
-        if v.ndim != 3 or v.shape[1:] != (self.n_vertices, 3) or v.shape[0] < 1:
-            raise InputError(f"{batch.stem or 'batch'}: vertices must be (T, {self.n_vertices}, 3), "
-                             f"got {tuple(v.shape)}")
-        if not torch.isfinite(v).all():
-            raise InputError(f"{batch.stem or 'batch'}: vertices contain NaN or infinite values")
+    def check_clip(self, batch: TalkerBatch) -> torch.Tensor:
+        """:meth:`Talker.check_clip` plus the frame phoneme labels (one integer label per frame, in the range
+        of ``label_to_token`` / ``vocab_size``) when the clip has them."""
+        v = super().check_clip(batch)
         p = batch.phonemes
         if p is not None:
             if p.ndim != 1 or p.shape[0] != v.shape[0]:
@@ -434,6 +411,7 @@ class SelfTalk(Talker):
                 raise InputError(f"{batch.stem or 'batch'}: phoneme labels span [{int(p.min())}, {int(p.max())}] but "
                                  f"label_to_token/vocab_size covers [0, {n_labels}); set label_to_token "
                                  f"(selftalk.token_map(corpus.meta['phonemes']))")
+        return v
 
     # -- targets -----------------------------------------------------------------------------------
 
@@ -484,7 +462,7 @@ class SelfTalk(Talker):
         """
         if isinstance(batch, ClipBatch):
             return self.forward_clips(batch)
-        self._check_batch(batch)
+        self.check_clip(batch)
         c = self.config
         gt, template = batch.vertices, batch.template
         n_frames = gt.shape[0]
@@ -526,7 +504,7 @@ class SelfTalk(Talker):
         :meth:`forward` on it alone, the loss their mean over clips (logs: means over clips, NaN ignored)."""
         clips = batch.clips
         for clip in clips:
-            self._check_batch(clip)
+            self.check_clip(clip)
         c = self.config
         lengths = [clip.vertices.shape[0] for clip in clips]
         device = clips[0].vertices.device
@@ -572,16 +550,11 @@ class SelfTalk(Talker):
     @torch.no_grad()
     def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:
         """(S,) audio at 16 kHz, (V, 3) template, training-identity index -> (n_frames, V, 3), eval mode."""
-        self._check_common(audio, template, style)
-        if int(n_frames) != n_frames or n_frames < 1:
-            raise InputError(f"n_frames: expected a positive integer, got {n_frames}")
-        was_training = self.training
-        self.eval()
-        try:
+        self.check_inputs(audio, template, style)
+        n_frames = self.check_n_frames(n_frames)
+        with eval_mode(self):
             style_t = torch.tensor([int(style)], device=audio.device)
-            motion = self.animator(audio[None], style_t, int(n_frames))
-        finally:
-            self.train(was_training)
+            motion = self.animator(audio[None], style_t, n_frames)
         return motion[0] + template
 
     @torch.no_grad()
@@ -593,12 +566,8 @@ class SelfTalk(Talker):
                              f"template, got {tuple(vertices.shape)} and {tuple(template.shape)}")
         n = vertices.shape[0]
         n_ctc = max(n, int(round(n * self.config.ctc_rate / self.config.fps)))
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             _, logits = self.interpreter((vertices - template)[None], n_ctc)
-        finally:
-            self.train(was_training)
         return ctc_targets(logits[0].argmax(-1))
 
 

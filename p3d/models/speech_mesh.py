@@ -104,11 +104,6 @@ class SpeechMeshConfig(PresetConfig):
             config = dataclasses.replace(config, mesh=dataclasses.replace(config.mesh, n_vertices=n_vertices))
         return config
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SpeechMeshConfig:
-        d = dict(d)
-        return cls(speech=SpeechEncoderConfig(**d.pop("speech")), mesh=MeshEncoderConfig(**d.pop("mesh")), **d)
-
 
 class SpeechMeshModel(Checkpointable, DualEncoder):
     """Stage-2 dual encoder: E_s (from stage 1, frozen, or from scratch) and E_m."""

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -106,13 +105,6 @@ class Stage1Config(PresetConfig):
                                   fusion_depth=1, fusion_heads=2, decoder_dim=32, decoder_depth=1, decoder_heads=2,
                                   decoder_cross_heads=2, lambda_infonce=0.1, infonce_layers=(0, 1)),
         }
-
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Stage1Config:
-        d = dict(d)
-        d["infonce_layers"] = tuple(d["infonce_layers"])
-        return cls(**d)
 
 
 class VideoEncoder(nn.Module):

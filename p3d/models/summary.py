@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from p3d.models.base import eval_mode
+
 
 def _shape(x: Any) -> str:
     if isinstance(x, torch.Tensor):
@@ -54,15 +56,12 @@ def layer_table(model: nn.Module, run: Callable[[nn.Module], Any], max_depth: in
                 rows[name]["output"] = _shape(out)
 
         hooks.append(module.register_forward_hook(hook))
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             run(model)
     finally:
         for h in hooks:
             h.remove()
-        model.train(was_training)
     table = list(rows.values())
     if collapse_repeats:
         merged: list[dict[str, Any]] = []

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -61,13 +60,6 @@ class SyncNet3DConfig(PresetConfig):
             "smoke": SyncNet3DConfig(embed_dim=32, mesh_channels=32, speech_channels=(8, 8, 16, 16, 32, 32),
                                      hidden=32),
         }
-
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SyncNet3DConfig:
-        d = dict(d)
-        d["dilations"], d["speech_channels"] = tuple(d["dilations"]), tuple(d["speech_channels"])
-        return cls(**d)
 
 
 def _conv1d(c_in: int, c_out: int, dilation: int) -> nn.Sequential:

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from p3d.errors import InputError
 from p3d.models import Checkpointable
 
 #: model name -> ``"module:Class"`` (imported lazily by :func:`talker_class`).
@@ -175,6 +176,8 @@ class Talker(nn.Module, Checkpointable, abc.ABC):
     (a frozen dataclass with ``n_vertices``, ``n_styles`` and ``fps``)."""
 
     config: Any
+    #: the fewest frames a training clip may have (CodeTalker's teacher forcing needs 2).
+    min_training_frames: int = 1
 
     @property
     def n_vertices(self) -> int:
@@ -183,6 +186,53 @@ class Talker(nn.Module, Checkpointable, abc.ABC):
     @property
     def n_styles(self) -> int:
         return int(self.config.n_styles)
+
+    # -- input checks (one set for every talker) ---------------------------------------------------
+    def check_style(self, style: int) -> None:
+        """``style`` must index a training identity, ``[0, n_styles)``."""
+        if not 0 <= int(style) < self.n_styles:
+            raise InputError(f"style: index {style} outside [0, {self.n_styles}) (the training identities)")
+
+    def check_inputs(self, audio: torch.Tensor, template: torch.Tensor, style: int) -> None:
+        """A clip's inputs: a non-empty finite (S,) waveform, a finite (V, 3) template of this model's
+        vertex count, a training-identity index."""
+        if not isinstance(audio, torch.Tensor) or audio.ndim != 1 or audio.numel() == 0:
+            got = tuple(audio.shape) if isinstance(audio, torch.Tensor) else type(audio).__name__
+            raise InputError(f"audio: expected a non-empty (S,) waveform at 16 kHz, got {got}")
+        if not torch.isfinite(audio).all():
+            raise InputError("audio: contains NaN or infinite samples")
+        v = self.n_vertices
+        if not isinstance(template, torch.Tensor) or tuple(template.shape) != (v, 3):
+            got = tuple(template.shape) if isinstance(template, torch.Tensor) else type(template).__name__
+            raise InputError(f"template: expected ({v}, 3) for this {v}-vertex {type(self).__name__}, got {got}")
+        if not torch.isfinite(template).all():
+            raise InputError("template: contains NaN or infinite values")
+        self.check_style(style)
+
+    @staticmethod
+    def check_n_frames(n_frames: int) -> int:
+        """A prediction's frame count as an int (a positive integer)."""
+        if int(n_frames) != n_frames or n_frames < 1:
+            raise InputError(f"n_frames: expected a positive integer frame count, got {n_frames}")
+        return int(n_frames)
+
+    def check_clip(self, batch: TalkerBatch) -> torch.Tensor:
+        """A training clip (:meth:`check_inputs` and its ground truth); returns its (T, V, 3) vertices
+        (finite, at least :attr:`min_training_frames` frames)."""
+        self.check_inputs(batch.audio, batch.template, batch.style)
+        name, v = batch.stem or "batch", self.n_vertices
+        vertices = batch.vertices
+        if vertices is None:
+            raise InputError(f"{name}: {type(self).__name__} training needs ground-truth vertices")
+        if vertices.ndim != 3 or tuple(vertices.shape[1:]) != (v, 3):
+            raise InputError(f"{name}: vertices {tuple(vertices.shape)}, expected (T, {v}, 3) for this "
+                             f"{v}-vertex {type(self).__name__}")
+        if vertices.shape[0] < self.min_training_frames:
+            raise InputError(f"{name}: {vertices.shape[0]} frame(s); {type(self).__name__} training needs >= "
+                             f"{self.min_training_frames}")
+        if not torch.isfinite(vertices).all():
+            raise InputError(f"{name}: vertices contain NaN or infinite values")
+        return vertices
 
     @abc.abstractmethod
     def forward(self, batch: TalkerBatch | ClipBatch) -> TalkerOutput:
@@ -208,8 +258,6 @@ class Talker(nn.Module, Checkpointable, abc.ABC):
 def talker_class(name: str) -> type[Talker]:
     """The :class:`Talker` subclass registered as ``name`` in :data:`MODELS`."""
     import importlib
-
-    from p3d.errors import InputError
 
     if name not in MODELS:
         raise InputError(f"model: unknown talking-head model {name!r} (choose from {', '.join(MODELS)})")

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from p3d.device import eval_mode
 from p3d.errors import InputError
 
 #: ``TrainConfig.stop`` choices: a fixed step count, or the validation-plateau rule with ``steps`` as the cap.
@@ -161,13 +162,8 @@ class _Validation:
     def __call__(self, model: Any, step: int) -> dict[str, float]:
         import torch
 
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                return self.evaluate(model)
-        finally:
-            model.train(was_training)
+        with eval_mode(model), torch.no_grad():
+            return self.evaluate(model)
 
     def evaluate(self, model: Any) -> dict[str, float]:  # pragma: no cover - abstract
         raise NotImplementedError

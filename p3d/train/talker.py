@@ -259,9 +259,9 @@ class TalkerStep:
                 else:
                     percp = self.perceptual.unweighted(out.vertices, speech)
             percp = percp.float()
-            loss = loss + self.perceptual.weight * percp
+            loss = loss + self.perceptual.weighted(percp)
             logs["percp"] = float(percp.detach())
-            logs["percp_weighted"] = self.perceptual.weight * logs["percp"]
+            logs["percp_weighted"] = self.perceptual.weighted(logs["percp"])
         return loss, logs
 
 
@@ -486,7 +486,7 @@ def build(
     """
     import torch
 
-    from p3d.losses.perceptual_loss import DEFAULT_WEIGHT, PerceptualLoss
+    from p3d.losses.perceptual_loss import DEFAULT_WEIGHT, PerceptualLoss, check_weight
     from p3d.models.talker import MODELS, talker_class
     from p3d.talker_data import TalkerClips
     from p3d.device import resolve_device
@@ -500,9 +500,7 @@ def build(
             raise InputError(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
     if lr is not None and not (math.isfinite(lr) and lr > 0):
         raise InputError(f"--lr: expected a positive learning rate, got {lr}")
-    weight = DEFAULT_WEIGHT if loss_weight is None else float(loss_weight)
-    if not (math.isfinite(weight) and weight >= 0):
-        raise InputError(f"--loss-weight: expected a finite weight >= 0, got {loss_weight}")
+    weight = DEFAULT_WEIGHT if loss_weight is None else check_weight(loss_weight, "--loss-weight")
     cls = talker_class(model)
     stages = training_stages(cls)
     if stage_steps is not None:

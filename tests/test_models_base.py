@@ -1,0 +1,84 @@
+"""Shared model machinery: eval_mode, config_from_dict and the talkers' one input check."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from p3d.errors import InputError
+from p3d.models.base import eval_mode
+from p3d.models.faceformer import FaceFormerConfig
+from p3d.models.speech_mesh import SpeechMeshConfig
+from p3d.models.syncnet3d import SyncNet3DConfig
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_eval_mode_restores_the_previous_mode_also_on_error(training):
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)).train(training)
+    with eval_mode(model):
+        assert not model.training and not model[1].training
+    assert model.training is training and model[1].training is training
+    with pytest.raises(RuntimeError), eval_mode(model):
+        raise RuntimeError("inside")
+    assert model.training is training
+
+
+def test_config_from_dict_round_trips_through_json():
+    for config in (FaceFormerConfig.from_preset("smoke"), SpeechMeshConfig.from_preset("smoke"), SyncNet3DConfig()):
+        plain = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples become lists
+        assert type(config).from_dict(plain) == config
+
+
+def test_config_from_dict_keeps_defaults_and_refuses_unknown_keys():
+    plain = dataclasses.asdict(SyncNet3DConfig())
+    del plain["dilations"]  # a field an older checkpoint lacks: its default
+    assert SyncNet3DConfig.from_dict(plain) == SyncNet3DConfig()
+    with pytest.raises(InputError, match="not_a_field"):
+        SyncNet3DConfig.from_dict({**plain, "not_a_field": 1})
+    nested = dataclasses.asdict(FaceFormerConfig.from_preset("smoke"))
+    nested["audio"]["bogus"] = 0
+    with pytest.raises(InputError, match="bogus"):
+        FaceFormerConfig.from_dict(nested)
+
+
+def test_the_talkers_share_one_input_check():
+    from p3d.models.faceformer import FaceFormer
+
+    model = FaceFormer(FaceFormerConfig.from_preset("smoke", n_vertices=4, n_styles=2), pretrained_audio=False)
+    audio, template = torch.zeros(1600), torch.zeros(4, 3)
+    model.check_inputs(audio, template, 1)
+    for bad_audio in (audio[None], audio[:0], torch.full((1600,), float("nan"))):
+        with pytest.raises(InputError, match="audio"):
+            model.check_inputs(bad_audio, template, 0)
+    with pytest.raises(InputError, match="template"):
+        model.check_inputs(audio, torch.full((4, 3), float("inf")), 0)
+    with pytest.raises(InputError, match="style"):
+        model.check_inputs(audio, template, 2)
+    with pytest.raises(InputError, match="n_frames"):
+        model.check_n_frames(2.5)
+    assert model.check_n_frames(3.0) == 3
+
+
+def test_embed_windows_equals_embed_of_the_stacked_windows():
+    from p3d.losses.perceptual_loss import mesh_windows
+    from p3d.models.mesh_encoder import MeshEncoder, MeshEncoderConfig
+
+    torch.manual_seed(0)
+    encoder = MeshEncoder(MeshEncoderConfig.from_preset("smoke", n_vertices=6)).eval()
+    frames = torch.randn(12, 18)
+    shared = encoder.embed_windows(frames, 8)
+    assert torch.allclose(shared, encoder.embed(mesh_windows(frames, 8)), atol=1e-5)
+    with pytest.raises(InputError, match="n_windows"):
+        encoder.embed_windows(frames, 9)
+
+
+def test_one_loss_weight_check():
+    from p3d.losses.perceptual_loss import check_weight
+
+    assert check_weight(0) == 0.0 and check_weight(1e-7) == 1e-7
+    for bad in (-1.0, float("nan"), float("inf"), "x"):
+        with pytest.raises(InputError, match="--loss-weight"):
+            check_weight(bad, "--loss-weight")
