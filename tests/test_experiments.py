@@ -78,6 +78,10 @@ def test_plan_orders_dependencies(tmp_path):
     assert "train:smoke:faceformer_none_voca_seed0" in rel.deps and "loss_critic:smoke:ours" in rel.deps
     assert "critic:smoke:syncnet3d" in keys and "data:smoke:synth-mead_test" in keys
     assert next(t for t in tasks if t.key == "critic:smoke:syncnet3d").deps == ()
+    # the PLRS evaluator waits for its own stage 1 only, never a critic pipeline's
+    assert next(t for t in tasks if t.key == "evaluator:smoke").deps == ("evaluator_stage1:smoke",)
+    assert next(t for t in tasks if t.key == "critic:smoke:ours").deps == ("stage1:smoke",)
+    assert next(t for t in tasks if t.key == "evaluator_stage1:smoke").deps == ()
 
 
 def test_registry_is_the_one_list_of_presets_models_and_critics():
@@ -135,12 +139,14 @@ def test_layout_places_every_file(tmp_path):
     assert lay.predictions(exp.with_(split="val")).name == "pred_synth-voca_val"
     assert lay.loss_critic("ours", 1) == tmp_path / "runs" / "full" / "critic_seed1" / "loss_critics" / "ours"
     assert lay.stage1(0) == tmp_path / "runs" / "full" / "stage1" and lay.evaluator.parent == lay.runs
+    assert lay.evaluator_stage1 == tmp_path / "runs" / "full" / "stage1_evaluator"
+    assert lay.evaluator_stage1 not in {lay.stage1(c) for c in range(4)}
     with pytest.raises(InputError, match="not this layout"):
         lay.run(ex.TalkerExperiment("faceformer"))
-    for run in (lay.stage1(2), lay.run(exp)):
+    for run in (lay.stage1(2), lay.evaluator_stage1, lay.run(exp)):
         run.mkdir(parents=True)
         (run / "config.json").write_text("{}")
-    assert lay.training_runs() == [lay.stage1(2), lay.run(exp)]
+    assert lay.training_runs() == [lay.stage1(2), lay.evaluator_stage1, lay.run(exp)]
 
 
 def test_plan_trains_each_critic_pipeline_before_its_talkers(tmp_path):
@@ -304,6 +310,14 @@ def test_grid_trains_predicts_and_evaluates(dirs, grid):
     req = json.loads((runs / "loss_critics" / "ours" / "request.json").read_text())
     assert req["kind"] == "finetune" and req["data"].endswith("synth-voca")
     assert req["options"]["init"] == str((runs / "ours" / "final.pt").resolve())
+    # the PLRS evaluator: its own stage 1, identity half and seed, nothing shared with the critic pipeline
+    ev = json.loads((runs / "evaluator" / "config.json").read_text())
+    assert ev["stage1"].endswith("stage1_evaluator/final.pt") and (runs / "stage1_evaluator" / "final.pt").exists()
+    for critic_run in ("stage1", "ours"):
+        crit = json.loads((runs / critic_run / "config.json").read_text())
+        assert set(crit["identity_list"]).isdisjoint(ev["identity_list"])
+        assert crit["train"]["seed"] != ev["train"]["seed"]
+    assert ev["shared_with_critics"]["shared_identities"] == ev["shared_with_critics"]["shared_seeds"] == []
     # relative weight: kappa times the baseline's late model loss
     assert ours["loss_weight"] == pytest.approx(0.5 * ex.loss_scale(runs / "talkers" / base["name"]))
     cfg = json.loads((runs / "talkers" / ours["name"] / "config.json").read_text())

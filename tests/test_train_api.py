@@ -48,15 +48,63 @@ def test_fit_refuses_another_request_and_force_retrains(lrs3, tmp_path):
     assert "extensions" not in json.loads((out / "config.json").read_text())
 
 
-def test_train_critic_ours_trains_stage1_then_stage2_and_evaluator_is_disjoint(lrs3, tmp_path, monkeypatch):
-    ours = api.train_critic("ours", "smoke", lrs3, tmp_path, steps=2)
-    assert (tmp_path / "stage1" / "final.pt").exists()
-    critic_cfg = json.loads((tmp_path / "ours" / "config.json").read_text())
+def test_evaluator_pipeline_shares_no_identity_seed_or_weights_with_any_critic(lrs3, tmp_path):
+    """The PLRS evaluator trains its own stage 1 and stage 2 on the other identity half, with its own seed."""
+    import torch
+
+    critics = {c: api.train_critic(c, "smoke", lrs3, tmp_path, steps=2) for c in ("ours", "syncnet3d", "no2d")}
     evaluator = api.train_evaluator("smoke", lrs3, tmp_path, steps=2)
-    eval_cfg = json.loads((tmp_path / "evaluator" / "config.json").read_text())
-    assert set(critic_cfg["identity_list"]).isdisjoint(eval_cfg["identity_list"])
-    assert critic_cfg["train"]["seed"] != eval_cfg["train"]["seed"]
-    assert load_critic(ours).n_vertices == load_critic(evaluator).n_vertices
+    cfg = {name: json.loads((tmp_path / name / "config.json").read_text())
+           for name in ("stage1", "ours", "syncnet3d", "no2d", "stage1_evaluator", "evaluator")}
+    critic_runs, evaluator_runs = ("stage1", "ours", "syncnet3d", "no2d"), ("stage1_evaluator", "evaluator")
+    evaluator_ids = set(cfg["evaluator"]["identity_list"])
+    assert evaluator_ids and set(cfg["stage1_evaluator"]["identity_list"]) == evaluator_ids
+    for c in critic_runs:  # stage 1 included: the evaluator's half is never seen by a critic
+        assert cfg[c]["identities"] == api.CRITIC_IDENTITIES and cfg[c]["identity_list"], c
+        assert evaluator_ids.isdisjoint(cfg[c]["identity_list"]), c
+        for e in evaluator_runs:
+            assert cfg[c]["train"]["seed"] != cfg[e]["train"]["seed"], (c, e)
+    # the full preset's other critic pipelines (seed 1000 k) never take the evaluator's seed either
+    from p3d.experiments import spec_for
+    from p3d.experiments.runs import _seed_option
+
+    pipelines = spec_for("full").critic_pipelines
+    assert api.EVALUATOR_SEED not in {_seed_option(k) for k in range(1, max(pipelines, 4))}
+    assert {cfg[e]["train"]["seed"] for e in evaluator_runs} == {api.EVALUATOR_SEED}
+    # no weight file shared: its own stage-1 checkpoint, another speech encoder than the critic's
+    assert cfg["evaluator"]["stage1"] == str(tmp_path / "stage1_evaluator" / "final.pt")
+    assert cfg["ours"]["stage1"] == str(tmp_path / "stage1" / "final.pt")
+    ours_speech = load_critic(critics["ours"]).speech_encoder.state_dict()
+    eval_speech = load_critic(evaluator).speech_encoder.state_dict()
+    assert ours_speech.keys() == eval_speech.keys()
+    assert not any(torch.equal(ours_speech[k], eval_speech[k]) for k in ours_speech if ours_speech[k].numel() > 1)
+    # config.json records what it shares with the critics: nothing
+    for e in evaluator_runs:
+        shared = cfg[e]["shared_with_critics"]
+        assert shared["shared_identities"] == shared["shared_seeds"] == shared["shared_weights"] == []
+        assert shared["evaluator_identity_list"] == cfg["evaluator"]["identity_list"]
+        assert shared["critic_identity_list"] == cfg["ours"]["identity_list"]
+    assert load_critic(critics["ours"]).n_vertices == load_critic(evaluator).n_vertices
+    # a finished pipeline is reused as it is
+    stamp = evaluator.stat().st_mtime_ns
+    assert api.train_evaluator("smoke", lrs3, tmp_path, steps=2) == evaluator and evaluator.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("option", ["seed", "identities", "stage1"])
+def test_evaluator_refuses_a_seed_identities_or_stage1_of_its_own_choosing(lrs3, tmp_path, option):
+    with pytest.raises(InputError, match=f"{option} cannot be set"):
+        api.train_evaluator("smoke", lrs3, tmp_path, **{option: "half1" if option == "identities" else 0})
+    assert not tmp_path.joinpath("stage1_evaluator").exists()
+
+
+@pytest.mark.parametrize("preset", ["smoke", "cpu", "paper"])
+def test_evaluator_recipe_seed_is_no_critic_pipelines(preset):
+    from p3d.train.critics import recipe
+
+    assert recipe("evaluator", preset).seed == api.EVALUATOR_SEED  # stage 2 keeps the recipe's seed
+    assert recipe("evaluator", preset).identities == api.EVALUATOR_IDENTITIES
+    assert not api._is_critic_seed(api.EVALUATOR_SEED, preset)
+    assert api._is_critic_seed(0, preset) and api._is_critic_seed(2000, preset)
 
 
 def test_train_critic_rejects_unknown_name(lrs3, tmp_path):

@@ -23,8 +23,9 @@ Config 2 trains on ``synth-voca`` + ``synth-mead`` and tests on ``synth-mead`` (
 
 **Loss critics** (paper C.2): the speech-mesh critic (paper Sec. 4) trained on ``synth-lrs3`` (identity half 1,
 :func:`p3d.train.api.train_critic`), fine-tuned on the ``synth-voca`` train split (the paper fine-tunes on
-VOCASET train). The PLRS evaluator is trained on the other identity half of ``synth-lrs3``
-(:func:`p3d.train.api.train_evaluator`) and never on the talking-head corpora. At the ``full`` preset the
+VOCASET train). The PLRS evaluator, its own stage 1 included, is trained on the other identity half of
+``synth-lrs3`` with its own seed (:func:`p3d.train.api.train_evaluator`; nothing shared with a critic pipeline)
+and never on the talking-head corpora. At the ``full`` preset the
 critics form several independent pipelines (stage 1 + critic + fine-tuning, each with its own seed); talker
 seed ``s`` uses pipeline ``s % critic_pipelines``.
 

@@ -5,7 +5,8 @@
 - ``stage1/``, ``ours/``, ``syncnet3d/``, ``no2d/``: critic pipeline 0 (the critics on synth-lrs3
   identity half 1); ``loss_critics/<critic>/``: those critics fine-tuned on synth-voca train (the loss);
 - ``critic_seed<c>/`` (c >= 1): the same tree for the independent critic pipeline ``c``;
-- ``evaluator/``: the PLRS evaluator (one for every run: the measuring instrument);
+- ``evaluator/``: the PLRS evaluator (one for every run: the measuring instrument) and ``stage1_evaluator/``
+  its own stage 1: synth-lrs3 identity half 2, its own seed, no weights of a critic pipeline;
 - ``talkers/<run>/``: a talker training run (``final.pt``, ``metrics.csv``, ``val.csv``, ``request.json``,
   ``timing.json``), its predictions ``pred_<corpus>_<split>/`` and evaluation ``eval_<corpus>_<split>/``
   (``per_clip.csv``, ``summary.json``, ``table_summary.json``);
@@ -74,7 +75,16 @@ class RunLayout:
 
     @property
     def evaluator(self) -> Path:
-        return self.runs / "evaluator"
+        from p3d.train.api import EVALUATOR_DIR
+
+        return self.runs / EVALUATOR_DIR
+
+    @property
+    def evaluator_stage1(self) -> Path:
+        """The PLRS evaluator's own stage 1 (never a critic pipeline's :meth:`stage1`)."""
+        from p3d.train.api import EVALUATOR_STAGE1_DIR
+
+        return self.runs / EVALUATOR_STAGE1_DIR
 
     @property
     def speech_cache(self) -> Path:
@@ -101,14 +111,14 @@ class RunLayout:
 
     def training_runs(self) -> list[Path]:
         """Every finished or started training run of the preset that records a configuration: the critic
-        pipelines (stage 1, critics, loss critics), the evaluator and the talkers (the rows of the
+        pipelines (stage 1, critics, loss critics), the evaluator (its stage 1, then itself) and the talkers (the rows of the
         convergence table)."""
         pipelines = [self.runs, *sorted(self.runs.glob("critic_seed*"))] if self.runs.is_dir() else []
         found = []
         for root in pipelines:
             found += [root / n for n in ("stage1", *registry.CRITICS)]
             found += sorted((root / "loss_critics").glob("*"))
-        found.append(self.evaluator)
+        found += [self.evaluator_stage1, self.evaluator]
         found += sorted(p for p in self.talkers.glob("*") if not p.name.startswith("_")) if self.talkers.is_dir() else []
         return [p for p in found if (p / "config.json").is_file()]
 

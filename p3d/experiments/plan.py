@@ -1,5 +1,5 @@
-"""One planner for every dependency of a set of experiments, in order: stage 1 -> the critics and the PLRS
-evaluator -> the loss critics -> the data references -> the talker trainings (baselines before the runs whose
+"""One planner for every dependency of a set of experiments, in order: the critics' stage 1 and the PLRS
+evaluator's own stage 1 -> the critics and the PLRS evaluator -> the loss critics -> the data references -> the talker trainings (baselines before the runs whose
 relative weight needs them) -> one prediction + evaluation per experiment. Each task is one call of a function
 of this module; a task's own dependencies are finished before it starts, so no training hides inside another
 task (the calls find their dependencies finished and reuse them)."""
@@ -59,6 +59,14 @@ def task_loss_critic(critic: str, preset: str, dirs: Any, critic_seed: int = 0,
                        **(options or {}))
 
 
+def task_evaluator_stage1(preset: str, dirs: Any) -> Path:
+    from p3d import registry
+    from p3d.train import api
+
+    lay = layout(dirs, preset)
+    return api.train_evaluator_stage1(registry.model_preset(preset), lay.data / CRITIC_CORPUS, lay.runs)
+
+
 def task_evaluator(preset: str, dirs: Any) -> Path:
     from p3d.experiments.runs import evaluator
 
@@ -85,7 +93,7 @@ def task_eval(exp: TalkerExperiment, dirs: Any, n_resamples: int) -> Any:
 
 
 #: Task kinds in the order the planner ranks them.
-ORDER = {"stage1": 0, "critic": 1, "evaluator": 1, "loss_critic": 2, "data": 3, "train": 4, "eval": 5}
+ORDER = {"stage1": 0, "evaluator_stage1": 0, "critic": 1, "evaluator": 1, "loss_critic": 2, "data": 3, "train": 4, "eval": 5}
 
 
 def _pipeline(seed: int) -> str:
@@ -95,7 +103,7 @@ def _pipeline(seed: int) -> str:
 def plan(experiments: Sequence[TalkerExperiment], dirs: Any, n_resamples: int = 1000) -> list[Task]:
     """The tasks behind ``experiments``, in dependency order (see the module doc). Critic pipeline ``c`` of an
     experiment (its ``critic_seed``) has its own stage 1 / critic / loss-critic tasks, trained with the
-    experiment's stopping rule."""
+    experiment's stopping rule. The PLRS evaluator waits only for its own stage 1 (no critic's)."""
     from p3d.experiments.runs import critic_options
 
     tasks: dict[str, Task] = {}
@@ -106,16 +114,18 @@ def plan(experiments: Sequence[TalkerExperiment], dirs: Any, n_resamples: int = 
 
     for exp in experiments:
         p = exp.preset
-        s1 = add(Task(f"stage1:{p}", task_stage1, (p, dirs, 0, critic_options(exp))))
-        ev = add(Task(f"evaluator:{p}", task_evaluator, (p, dirs), (s1,)))
+        ev_s1 = add(Task(f"evaluator_stage1:{p}", task_evaluator_stage1, (p, dirs)))
+        ev = add(Task(f"evaluator:{p}", task_evaluator, (p, dirs), (ev_s1,)))
         data = add(Task(f"data:{p}:{exp.eval_name}", task_data, (exp.test_corpus, exp.split, p, dirs, n_resamples),
                         (ev,)))
         train_deps: list[str] = []
         if exp.critic != "none":
             c, opts = exp.critic_seed, critic_options(exp)
-            own_s1 = s1 if c == 0 else add(Task(f"stage1:{p}{_pipeline(c)}", task_stage1, (p, dirs, c, opts)))
+            crit_deps = ()
+            if exp.critic == "ours":
+                crit_deps = (add(Task(f"stage1:{p}{_pipeline(c)}", task_stage1, (p, dirs, c, opts))),)
             crit = add(Task(f"critic:{p}:{exp.critic}{_pipeline(c)}", task_critic, (exp.critic, p, dirs, c, opts),
-                            (own_s1,) if exp.critic == "ours" else ()))
+                            crit_deps))
             train_deps.append(add(Task(f"loss_critic:{p}:{exp.critic}{_pipeline(c)}", task_loss_critic,
                                        (exp.critic, p, dirs, c, opts), (crit,))))
             if exp.relative_weight is not None:

@@ -38,8 +38,11 @@ def prepare_corpora(preset: str, dirs: Any, names: Sequence[str] = (CRITIC_CORPU
 # -- critics ------------------------------------------------------------------------------------------
 def _seed_option(critic_seed: int) -> int | None:
     """The ``seed`` option of critic pipeline ``critic_seed``: None (the recipe's) for pipeline 0, so its runs
-    keep their recorded requests; pipeline c >= 1 trains every stage with seed 1000 c."""
-    return None if critic_seed == 0 else 1000 * int(critic_seed)
+    keep their recorded requests; pipeline c >= 1 trains every stage with seed 1000 c
+    (:func:`p3d.train.api.critic_pipeline_seed`; the evaluator's pipeline uses none of them)."""
+    from p3d.train.api import critic_pipeline_seed
+
+    return critic_pipeline_seed(critic_seed)
 
 
 def base_critic(critic: str, preset: str, data: str | os.PathLike[str], runs: str | os.PathLike[str],
@@ -78,7 +81,9 @@ def loss_critic(critic: str, preset: str, data: str | os.PathLike[str], runs: st
 
 def evaluator(preset: str, data: str | os.PathLike[str], runs: str | os.PathLike[str], progress: bool = False,
               **options: Any) -> Path:
-    """The independent PLRS evaluator (``runs/evaluator/final.pt``; synth-lrs3 identity half 2)."""
+    """The independent PLRS evaluator (``runs/evaluator/final.pt``) and its own stage 1
+    (``runs/stage1_evaluator``): synth-lrs3 identity half 2, seed 1, nothing shared with the critic pipelines
+    (:func:`p3d.train.api.train_evaluator`)."""
     from p3d import registry
     from p3d.train import api
 

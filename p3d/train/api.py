@@ -121,7 +121,7 @@ def record_request(out: Path, request: dict[str, Any]) -> None:
 
 
 def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.PathLike[str], *,
-        force: bool = False, progress: bool = False, **options: Any) -> Path:
+        force: bool = False, progress: bool = False, record: dict[str, Any] | None = None, **options: Any) -> Path:
     """Train ``kind`` (``stage1``, ``stage2``, ``syncnet3d``, ``no2d``, ``finetune``, ``evaluator``) at
     ``preset`` on the corpus ``data`` into the run folder ``out``; return ``out/final.pt``.
 
@@ -130,6 +130,7 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
     ``eval_every``, ``patience``, ...: :mod:`p3d.train.convergence`). Reuses a finished run of the same
     request, resumes an unfinished one, extends a finished one to a longer ``steps``, and refuses a folder
     holding other settings (:func:`claim_run_dir`, then the trainer's check of the resolved settings).
+    ``record``: extra entries for the run's ``config.json`` (descriptions, not settings of the training).
     """
     from p3d.train.critics import build
     from p3d.train.trainer import train
@@ -141,7 +142,7 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
         log.info("%s: reusing the finished run %s", kind, final)
         return final
     job = build(kind, preset, data, progress=progress, **options)
-    result = train(job.model, job.data, job.step_fn, job.cfg, out, extra_config=job.extra_config,
+    result = train(job.model, job.data, job.step_fn, job.cfg, out, extra_config={**job.extra_config, **(record or {})},
                    params=job.params, progress=progress, validate=getattr(job, "validate", None))
     path = job.finalize(out)
     record_request(out, request)
@@ -153,23 +154,44 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
 #: speech encoder), "syncnet3d" (3D SyncNet), "no2d" (w/o 2D prior).
 #: The options of the stopping rule (:mod:`p3d.train.convergence`), passed to every stage of a pipeline.
 STOP_OPTIONS: tuple[str, ...] = ("stop", "eval_every", "patience", "min_rel_improvement", "smooth")
-#: The loss critics train on one interleaved half of the training identities and the PLRS evaluator on
-#: the other, so the metric never grades a model with data its training signal saw.
+#: The loss critics' whole pipeline (stage 1 and the critic) trains on one interleaved half of synth-lrs3's
+#: training identities and the PLRS evaluator's whole pipeline on the other, so the metric never grades a
+#: model with data its training signal saw.
 CRITIC_IDENTITIES = "half1"
 EVALUATOR_IDENTITIES = "half2"
+#: The seed of both stages of the evaluator's pipeline: no critic pipeline's (pipeline 0 trains with the
+#: recipes' seed 0, pipeline k >= 1 with 1000 k: :func:`critic_pipeline_seed`). The evaluator recipe's seed.
+EVALUATOR_SEED = 1
+#: The evaluator's own stage-1 run folder, next to ``evaluator/`` in ``runs`` (never a critic's ``stage1/``).
+EVALUATOR_STAGE1_DIR = "stage1_evaluator"
+EVALUATOR_DIR = "evaluator"
+
+
+def critic_pipeline_seed(critic_seed: int) -> int | None:
+    """The ``seed`` option of every stage of critic pipeline ``critic_seed``: None (the recipes' seed, 0) for
+    pipeline 0, so its runs keep their recorded requests; pipeline k >= 1 trains every stage with seed 1000 k."""
+    return None if critic_seed == 0 else 1000 * int(critic_seed)
+
+
+def _is_critic_seed(seed: int, preset: str) -> bool:
+    from p3d.train.critics import recipe
+
+    pipeline0 = {recipe(k, preset).seed for k in ("stage1", "stage2", "syncnet3d", "no2d", "finetune")}
+    return seed in pipeline0 or (seed > 0 and seed % 1000 == 0)
 
 
 def train_stage1(preset: str, corpus: str | os.PathLike[str], runs: str | os.PathLike[str], *,
-                 progress: bool = False, **options: Any) -> Path:
-    """Stage 1 on ``corpus`` (a corpus with lip video, e.g. synth-lrs3) into ``runs/stage1``."""
-    return fit("stage1", preset, corpus, Path(runs) / "stage1", progress=progress, **options)
+                 identities: str = CRITIC_IDENTITIES, progress: bool = False, **options: Any) -> Path:
+    """The loss critics' stage 1 on ``corpus`` (a corpus with lip video, e.g. synth-lrs3) into ``runs/stage1``:
+    the critics' identity half (:data:`CRITIC_IDENTITIES`) of its train split."""
+    return fit("stage1", preset, corpus, Path(runs) / "stage1", identities=identities, progress=progress, **options)
 
 
 def train_critic(critic: str, preset: str, corpus: str | os.PathLike[str], runs: str | os.PathLike[str], *,
                  identities: str = CRITIC_IDENTITIES, seed: int | None = None, progress: bool = False,
                  **options: Any) -> Path:
     """Train one of :data:`CRITICS` on ``corpus`` into ``runs/<critic>``; "ours" first trains (or
-    reuses) stage 1 in ``runs/stage1``. Returns the critic's ``final.pt``.
+    reuses) stage 1 in ``runs/stage1`` on the same ``identities``. Returns the critic's ``final.pt``.
 
     ``seed`` (None: the recipe's) seeds every stage of the pipeline (stage 1 and stage 2 for "ours"): one
     independent critic pipeline per seed, each in its own ``runs`` folder. The stopping-rule options
@@ -179,24 +201,67 @@ def train_critic(critic: str, preset: str, corpus: str | os.PathLike[str], runs:
     runs = Path(runs)
     if critic == "ours":
         stop = {k: v for k, v in options.items() if k in STOP_OPTIONS}
-        stage1 = train_stage1(preset, corpus, runs, seed=seed, progress=progress, **stop)
+        stage1 = train_stage1(preset, corpus, runs, identities=identities, seed=seed, progress=progress, **stop)
         return fit("stage2", preset, corpus, runs / "ours", stage1=stage1, identities=identities, seed=seed,
                    progress=progress, **options)
     return fit(critic, preset, corpus, runs / critic, identities=identities, seed=seed, progress=progress, **options)
 
 
+def evaluator_independence(preset: str, corpus: str | os.PathLike[str]) -> dict[str, Any]:
+    """What the evaluator's pipeline shares with the loss critics' (recorded in its ``config.json`` as
+    ``shared_with_critics``): the identity halves of ``corpus``' train split, the seeds and the stage-1 run.
+    Every ``shared_*`` list is empty; raises :class:`InputError` if it were not."""
+    from p3d.windows import identity_subset, open_corpus
+
+    c = open_corpus(corpus)
+    critic_ids = identity_subset(c, "train", CRITIC_IDENTITIES) or []
+    evaluator_ids = identity_subset(c, "train", EVALUATOR_IDENTITIES) or []
+    record = {
+        "critic_identities": CRITIC_IDENTITIES, "critic_identity_list": critic_ids,
+        "evaluator_identities": EVALUATOR_IDENTITIES, "evaluator_identity_list": evaluator_ids,
+        "shared_identities": sorted(set(critic_ids) & set(evaluator_ids)),
+        "evaluator_seed": EVALUATOR_SEED,
+        "critic_seeds": "pipeline 0: the recipes' (0); pipeline k >= 1: 1000 k",
+        "shared_seeds": [EVALUATOR_SEED] if _is_critic_seed(EVALUATOR_SEED, preset) else [],
+        "stage1": f"own ({EVALUATOR_STAGE1_DIR}/, trained on {EVALUATOR_IDENTITIES}); no critic's weights",
+        "shared_weights": [],
+    }
+    if record["shared_identities"] or record["shared_seeds"]:
+        raise InputError(f"{c.root}: the PLRS evaluator would share identities {record['shared_identities']} or "
+                         f"seeds {record['shared_seeds']} with the loss critics")
+    return record
+
+
+def _evaluator_options(options: dict[str, Any]) -> None:
+    fixed = sorted({"seed", "identities", "stage1"} & set(options))
+    if fixed:
+        raise InputError(f"train_evaluator: {', '.join(fixed)} cannot be set: the evaluator's pipeline trains on "
+                         f"identity half {EVALUATOR_IDENTITIES} with seed {EVALUATOR_SEED} and its own stage 1, "
+                         f"so it shares nothing with the loss critics")
+
+
+def train_evaluator_stage1(preset: str, corpus: str | os.PathLike[str], runs: str | os.PathLike[str], *,
+                           progress: bool = False, **options: Any) -> Path:
+    """The PLRS evaluator's own stage 1 into ``runs/stage1_evaluator``: the evaluator's identity half
+    (:data:`EVALUATOR_IDENTITIES`) of ``corpus``' train split, seed :data:`EVALUATOR_SEED`. ``options``: the
+    stopping rule (:data:`STOP_OPTIONS`) and stage-1 settings (``steps``, ...)."""
+    _evaluator_options(options)
+    return fit("stage1", preset, corpus, Path(runs) / EVALUATOR_STAGE1_DIR, identities=EVALUATOR_IDENTITIES,
+               seed=EVALUATOR_SEED, progress=progress, record={"shared_with_critics": evaluator_independence(
+                   preset, corpus)}, **options)
+
+
 def train_evaluator(preset: str, corpus: str | os.PathLike[str], runs: str | os.PathLike[str], *,
-                    separate_stage1: bool = False, progress: bool = False, **options: Any) -> Path:
-    """The independent PLRS evaluator (``p3d train evaluator``: other seed, batch size and identity
-    half than the loss critics) into ``runs/evaluator``. Its frozen speech encoder comes from the
-    shared stage-1 run, or with ``separate_stage1`` from a stage 1 trained on the evaluator's own
-    identity half with another seed (``runs/stage1_evaluator``)."""
+                    progress: bool = False, **options: Any) -> Path:
+    """The independent PLRS evaluator (``p3d train evaluator``) into ``runs/evaluator``, a pipeline that shares
+    nothing with the loss critics (:func:`train_critic`): its own stage 1 (:func:`train_evaluator_stage1`,
+    ``runs/stage1_evaluator``) and stage 2 both on the other identity half of ``corpus``' train split
+    (:data:`EVALUATOR_IDENTITIES`), with seed :data:`EVALUATOR_SEED` (no critic pipeline's) and the evaluator
+    recipe's batch size. The stopping-rule options (:data:`STOP_OPTIONS`) apply to its stage 1 as well. Its
+    ``config.json`` records what it shares with the critics (``shared_with_critics``: nothing)."""
+    _evaluator_options(options)  # stage 2's seed: the evaluator recipe's, EVALUATOR_SEED
     runs = Path(runs)
-    if separate_stage1:
-        stage1 = fit("stage1", preset, corpus, runs / "stage1_evaluator", identities=EVALUATOR_IDENTITIES, seed=1,
-                     progress=progress)
-    else:
-        stop = {k: v for k, v in options.items() if k in STOP_OPTIONS}
-        stage1 = train_stage1(preset, corpus, runs, progress=progress, **stop)
-    return fit("evaluator", preset, corpus, runs / "evaluator", stage1=stage1, identities=EVALUATOR_IDENTITIES,
-               progress=progress, **options)
+    stop = {k: v for k, v in options.items() if k in STOP_OPTIONS}
+    stage1 = train_evaluator_stage1(preset, corpus, runs, progress=progress, **stop)
+    return fit("evaluator", preset, corpus, runs / EVALUATOR_DIR, stage1=stage1, identities=EVALUATOR_IDENTITIES,
+               progress=progress, record={"shared_with_critics": evaluator_independence(preset, corpus)}, **options)
