@@ -200,6 +200,27 @@ def _audio_config(sd: StateDict, prefix: str, features_per_frame: int, base: Any
 
 # ---------------------------------------------------------------------------------------------- loading
 
+def _rename_keys(sd: dict[str, torch.Tensor], target: set[str], renames: dict[str, str], audio_prefix: str,
+                 skip: Any = lambda key: False) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Official keys renamed by prefix (``renames``: official prefix -> p3d prefix; the wav2vec2 weights under
+    ``audio_encoder.`` go to ``audio_prefix``): (the p3d keys found in ``target``, the official keys that map to
+    none). Keys for which ``skip(key)`` is true are dropped on purpose."""
+    mapped: dict[str, torch.Tensor] = {}
+    unmapped: list[str] = []
+    for key, value in sd.items():
+        if skip(key):
+            continue
+        if key.startswith("audio_encoder."):
+            new = _map_wav2vec2(key[len("audio_encoder."):], target, audio_prefix)
+        else:
+            new = next((dst + key[len(src):] for src, dst in renames.items() if key.startswith(src)), key)
+        if new in target:
+            mapped[new] = value
+        else:
+            unmapped.append(key)
+    return mapped, unmapped
+
+
 def _fill(model: torch.nn.Module, mapped: StateDict, source: str, unmapped: list[str]) -> None:
     """Load ``mapped`` strictly; name unmapped, missing and misshaped keys in one InputError."""
     own = model.state_dict()
@@ -253,18 +274,7 @@ def faceformer_from_official(sd: StateDict, dataset: str | None = None, source: 
         audio=_audio_config(sd, "audio_encoder.", per_frame, base.audio))
     model = FaceFormer(config, pretrained_audio=False)
     target = set(model.state_dict())
-    mapped, unmapped = {}, []
-    for key, value in sd.items():
-        if key == "PPE.pe":
-            continue
-        if key.startswith("audio_encoder."):
-            new = _map_wav2vec2(key[len("audio_encoder."):], target, "audio_encoder.model.")
-        else:
-            new = key
-        if new in target:
-            mapped[new] = value
-        else:
-            unmapped.append(key)
+    mapped, unmapped = _rename_keys(sd, target, {}, "audio_encoder.model.", skip=lambda key: key == "PPE.pe")
     _fill(model, mapped, source, unmapped)
     return model.eval()
 
@@ -312,18 +322,8 @@ def selftalk_from_official(sd: StateDict, dataset: str | None = None, source: st
     renames = {"audio_feature_map.": "animator.audio_map.", "transformer_decoder.": "animator.decoder.",
                "vertice_map_r.": "animator.head.", "lip_map.": "interpreter.lip_map.",
                "transformer.": "interpreter.transformer.", "lm_head.": "interpreter.lm_head."}
-    mapped, unmapped = {}, []
-    for key, value in sd.items():
-        if key.startswith("text_encoder."):
-            continue
-        if key.startswith("audio_encoder."):
-            new = _map_wav2vec2(key[len("audio_encoder."):], target, "animator.audio_encoder.model.")
-        else:
-            new = next((dst + key[len(src):] for src, dst in renames.items() if key.startswith(src)), key)
-        if new in target:
-            mapped[new] = value
-        else:
-            unmapped.append(key)
+    mapped, unmapped = _rename_keys(sd, target, renames, "animator.audio_encoder.model.",
+                                    skip=lambda key: key.startswith("text_encoder."))
     _fill(model, mapped, source, unmapped)
     return model.eval()
 
@@ -431,17 +431,10 @@ def codetalker_from_official(sd: StateDict, dataset: str | None = None, source: 
     if stage2:
         renames = {"audio_feature_map.": "audio_map.", "vertice_map.": "vertex_map.",
                    "transformer_decoder.": "decoder.", "feat_map.": "feat_map.", "learnable_style_emb.": "style."}
-        for key, value in sd.items():
-            if key.startswith("autoencoder.") or key == "PPE.pe":
-                continue
-            if key.startswith("audio_encoder."):
-                new = _map_wav2vec2(key[len("audio_encoder."):], target, "audio_encoder.model.")
-            else:
-                new = next((dst + key[len(src):] for src, dst in renames.items() if key.startswith(src)), key)
-            if new in target:
-                mapped[new] = value
-            else:
-                unmapped.append(key)
+        speech, unmapped_speech = _rename_keys(sd, target, renames, "audio_encoder.model.",
+                                               skip=lambda key: key.startswith("autoencoder.") or key == "PPE.pe")
+        mapped.update(speech)
+        unmapped.extend(unmapped_speech)
         mapped["stage_index"] = torch.tensor(1)
     else:
         mapped.update({k: v for k, v in own.items() if not k.startswith("vqvae.")})
