@@ -42,7 +42,7 @@ CTC targets ``y`` (``targets``):
   dropped (:func:`ctc_targets`). Token 0 is both silence and the CTC blank. :func:`token_map` builds
   ``label_to_token`` from the corpus inventory ``meta["phonemes"]`` (148 espeak-ng symbols, 0 = ``_``):
   ``unit="viseme"`` (the default at cpu/smoke, vocabulary 15) maps each phoneme to its viseme
-  (:data:`p3d.synth.visemes.VISEMES`, ``sil`` = 0), because phonemes of one viseme (/p b m/) look
+  (:data:`p3d.phonemes.VISEMES`, ``sil`` = 0), because phonemes of one viseme (/p b m/) look
   alike on the lips and no lip reader can separate them; ``unit="phoneme"`` keeps phonemes
   (vocabulary = inventory size) with every pause-like symbol mapped to 0. Collapsing after the
   mapping merges neighbours of one viseme (/b m/ -> one PP), which the lips cannot show apart either.
@@ -202,11 +202,11 @@ def ctc_targets(tokens: torch.Tensor, blank: int = BLANK) -> torch.Tensor:
 def token_map(phonemes: Sequence[str], unit: str = "viseme") -> tuple[int, ...]:
     """``label_to_token`` for a corpus phoneme inventory (``corpus.meta["phonemes"]``, 0 = ``_``).
 
-    ``unit="viseme"``: token = viseme index in :data:`p3d.synth.visemes.VISEMES` (15 tokens,
+    ``unit="viseme"``: token = viseme index in :data:`p3d.phonemes.VISEMES` (15 tokens,
     ``sil`` = 0 = blank). ``unit="phoneme"``: token = the phoneme's own index, 0 for every pause-like
     symbol (viseme ``sil``); vocabulary = ``len(phonemes)``. Use :func:`vocabulary_size` for the size.
     """
-    from p3d.synth.visemes import VISEME_INDEX, viseme_of
+    from p3d.phonemes import VISEME_INDEX, viseme_of
 
     if unit not in ("viseme", "phoneme"):
         raise InputError(f"token_map: unit must be 'viseme' or 'phoneme', got {unit!r}")
@@ -218,7 +218,7 @@ def token_map(phonemes: Sequence[str], unit: str = "viseme") -> tuple[int, ...]:
 
 def vocabulary_size(phonemes: Sequence[str], unit: str = "viseme") -> int:
     """CTC vocabulary (blank included) of :func:`token_map` with the same arguments."""
-    from p3d.synth.visemes import VISEMES
+    from p3d.phonemes import VISEMES
 
     return len(VISEMES) if unit == "viseme" else len(phonemes)
 

@@ -1,4 +1,4 @@
-"""Visemes, the espeak-ng phoneme map, and coarticulation (Cohen-Massaro dominance functions).
+"""Visemes (the inventory and the phoneme map: :mod:`p3d.phonemes`) and coarticulation (Cohen-Massaro dominance functions).
 
 Viseme set: the 15 visemes of Oculus/Meta Lipsync (``sil PP FF TH DD kk CH SS nn RR aa E ih oh
 ou``), which its documentation derives from the MPEG-4 viseme standard (ISO/IEC 14496-2 Annex C):
@@ -47,39 +47,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from p3d.errors import InputError
+from p3d.phonemes import (_STRESS, PAUSE, PHONEME_TO_VISEME, VISEME_INDEX, VISEMES,  # noqa: F401 (re-exported)
+                          canonical_phoneme, viseme_ids, viseme_of)
 from p3d.synth.rig import CLOSURE, K, PARAMS
 
 log = logging.getLogger(__name__)
-
-VISEMES: tuple[str, ...] = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR",
-                            "aa", "E", "ih", "oh", "ou")
-VISEME_INDEX: dict[str, int] = {v: i for i, v in enumerate(VISEMES)}
-PAUSE = "_"
-
-
-def _map(viseme: str, *phonemes: str) -> dict[str, str]:
-    return {p: viseme for p in phonemes}
-
-
-#: espeak-ng mnemonic -> viseme, for every phoneme of the en-us table chain (en-us, en, base1).
-PHONEME_TO_VISEME: dict[str, str] = {
-    **_map("sil", "_", "_:", "_!", "_::", "||", "_^_", "_X1", "_|", "_;_", ""),
-    **_map("PP", "p", "b", "m", "m-"),
-    **_map("FF", "f", "v", "v#", "B"),
-    **_map("TH", "T", "D"),
-    **_map("DD", "t", "d", "t#", "t2", "d#", "t[", "d[", "*", "?", "c", "J"),
-    **_map("kk", "k", "g", "N", "N-", "x", "Q", "Q^", 'Q"', "q", "X", "C", "#X1"),
-    **_map("CH", "tS", "dZ", "S", "Z", "tS;", "dZ;", "s.", "z.", "S;", "Z;", "J^"),
-    **_map("SS", "s", "z", "z#", "z/2", "s;", "z;"),
-    **_map("nn", "n", "n-", "n.", "n^", "l", "l-", "L", "l/", "l/2", "l/3", "l^", "L/", "l.", "l#", "@L"),
-    **_map("RR", "r", "r-", "r/", "R", "R2", "R3", "r.", "**", 'r"', "3", "3:", "VR"),
-    **_map("aa", "a", "aa", "a2", "A:", "A@", "A#", "A~", "0", "0#", "02", "V", "aI", "aU",
-           "aI@", "aI3", "aU@", "a#2"),
-    **_map("E", "E", "e", "E2", "E#", "e:", "e#", "eI", "e@", "@", "@2", "@5", "@-", "@#", "a#", "h"),
-    **_map("ih", "i", "i:", "I", "I2", "I#", "I2#", "IR", "i@", "i@3", "j", ";"),
-    **_map("oh", "o", "O", "O:", "O2", "O@", "o@", "o:", "OI", "oU", "oU#", "O~"),
-    **_map("ou", "u", "u:", "U", "U@", "w", "w#"),
-}
 
 #: Diphthongs and r-coloured vowels: (onset viseme, offset viseme); the onset holds for the first
 #: 55% of the phoneme (its frame label stays the onset viseme).
@@ -221,45 +193,6 @@ class ArticulationStyle:
             raise InputError(f"style amplitude must be a finite number >= 0, got {self.amplitude}")
         if not (np.isfinite(self.anticipation_s) and 0 <= self.anticipation_s <= 0.2):
             raise InputError(f"style anticipation_s must lie in [0, 0.2] s, got {self.anticipation_s}")
-
-
-_STRESS = "',%="
-_MODIFIERS = "#:0123456789-;/.^[~\"!"
-_VOWEL_START = set("aeiouAEIOUV03@")
-
-
-def canonical_phoneme(symbol: str) -> str | None:
-    """The :data:`PHONEME_TO_VISEME` key a symbol stands for: itself, else without leading stress marks
-    (``' , % =``), else with trailing modifiers (``# : digits - ; / . ^ [ ~ " !``) stripped one by one;
-    ``None`` when nothing matches."""
-    if symbol in PHONEME_TO_VISEME:
-        return symbol
-    sym = symbol.strip().lstrip(_STRESS)
-    while sym:
-        if sym in PHONEME_TO_VISEME:
-            return sym
-        if sym[-1] not in _MODIFIERS:
-            return None
-        sym = sym[:-1]
-    return None
-
-
-def viseme_of(phoneme: str) -> str:
-    """The viseme of an espeak-ng mnemonic (fallbacks for unknown symbols: module docstring)."""
-    known = canonical_phoneme(phoneme)
-    if known is not None:
-        return PHONEME_TO_VISEME[known]
-    sym = phoneme.strip().lstrip(_STRESS).rstrip(_MODIFIERS)
-    if not sym or sym.startswith("_") or set(sym) <= set("|"):
-        return "sil"
-    fallback = "E" if sym[0] in _VOWEL_START else "DD"
-    log.debug("unknown phoneme %r -> %s", phoneme, fallback)
-    return fallback
-
-
-def viseme_ids(phonemes: Sequence[str]) -> np.ndarray:
-    """Viseme index (into :data:`VISEMES`) of each phoneme symbol."""
-    return np.asarray([VISEME_INDEX[viseme_of(p)] for p in phonemes], dtype=np.int64)
 
 
 def _check(phonemes: Sequence[tuple[str, float, float]], fps: float, n_frames: int) -> np.ndarray:
