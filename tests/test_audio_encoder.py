@@ -66,9 +66,17 @@ def test_mel_front_end_is_gain_invariant(gain):
     cell, so the per-utterance normalised features do not depend on the gain (an absolute floor broke this)."""
     enc = build_audio_encoder(AudioEncoderConfig.from_preset("smoke"))
     x = torch.stack([_speech_like(8000, 0), 0.01 * _speech_like(8000, 1)])  # two clips of different levels
-    spec = lambda a: torch.stft(a, 400, 160, window=enc.window, return_complex=True).abs().pow(2)  # noqa: E731
-    raw = lambda a: torch.log(enc.mel_basis @ spec(a)  # noqa: E731
-                              + LOG_MEL_FLOOR * (enc.mel_basis @ spec(a)).amax(dim=(1, 2), keepdim=True))
+
+    def mel_power(a):
+        return enc.mel_basis @ torch.stft(a, 400, 160, window=enc.window, return_complex=True).abs().pow(2)
+
+    def raw(a):  # the log-mel before the per-utterance normalisation
+        return torch.log(mel_power(a) + LOG_MEL_FLOOR * mel_power(a).amax(dim=(1, 2), keepdim=True))
+
+    def normalised_absolute_floor(a):  # the previous front-end, log(mel + 1e-6)
+        m = torch.log(mel_power(a) + 1e-6)
+        return (m - m.mean(2, keepdim=True)) / (m.std(2, keepdim=True) + 1e-3)
+
     shift = raw(gain * x) - raw(x)
     # a power-of-two gain scales every float32 product exactly; 3 rounds the FFT's sums differently (cells
     # near the floor, whose power comes from cancellation, move by up to ~2e-4 in log)
@@ -76,9 +84,7 @@ def test_mel_front_end_is_gain_invariant(gain):
     torch.testing.assert_close(shift, torch.full_like(shift, 2 * math.log(gain)), atol=tol, rtol=0)
     torch.testing.assert_close(enc.log_mel(gain * x), enc.log_mel(x), atol=tol, rtol=0)
     # the previous absolute floor log(mel + 1e-6) is not: a gain changes its normalised features
-    old = lambda a: (lambda m: (m - m.mean(2, keepdim=True)) / (m.std(2, keepdim=True) + 1e-3))(  # noqa: E731
-        torch.log(enc.mel_basis @ spec(a) + 1e-6))
-    assert (old(gain * x) - old(x)).abs().max() > 0.1
+    assert (normalised_absolute_floor(gain * x) - normalised_absolute_floor(x)).abs().max() > 0.1
     # each clip's floor is its own: a clip's features do not depend on the other rows of the batch
     torch.testing.assert_close(enc.log_mel(x)[1], enc.log_mel(x[1:])[0], atol=1e-5, rtol=0)
 
