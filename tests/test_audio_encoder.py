@@ -1,10 +1,13 @@
-"""Audio encoders: shapes at the motion rate, local wav2vec2 loading (tiny random config), long input, errors."""
+"""Audio encoders: shapes at the motion rate, the mel front-end's gain invariance, local wav2vec2 loading (tiny
+random config), long input, errors."""
+import math
+
 import pytest
 import torch
 
 from p3d.errors import InputError
-from p3d.models.audio_encoder import (AudioEncoderConfig, Wav2Vec2Encoder, _project, build_audio_encoder,
-                                      linear_interpolation, time_mask_indices)
+from p3d.models.audio_encoder import (LOG_MEL_FLOOR, AudioEncoderConfig, Wav2Vec2Encoder, _project,
+                                      build_audio_encoder, encode_clips, linear_interpolation, time_mask_indices)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread per test
@@ -43,6 +46,69 @@ def test_mel_encoder_is_per_item_and_long_input_works():
     assert torch.allclose(both[1], enc(audio[1:], 15)[0], atol=1e-5)
     long = enc(0.1 * torch.randn(1, 16000 * 25), 750)  # 25 s, past the baselines' 600-frame tables
     assert long.shape == (1, 750, 64) and torch.isfinite(long).all()
+
+
+def _speech_like(n: int, seed: int = 0) -> torch.Tensor:
+    """(n,) a harmonic tone with a decaying envelope between digital silences: many mel cells far below the
+    peak (the cells an absolute log floor would clip)."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(n) / 16000
+    voiced = sum(torch.sin(2 * torch.pi * 140 * k * t) / k ** 2 for k in range(1, 12))
+    x = 0.05 * voiced * torch.exp(-3 * t) + 1e-4 * torch.randn(n, generator=g)
+    x[: n // 5] = 0  # leading and trailing silence
+    x[-n // 5:] = 0
+    return x
+
+
+@pytest.mark.parametrize("gain", [0.25, 4.0, 3.0])
+def test_mel_front_end_is_gain_invariant(gain):
+    """The log floor is relative to the clip's peak mel energy: log_mel(g x) - log_mel(x) is 2 log g in every
+    cell, so the per-utterance normalised features do not depend on the gain (an absolute floor broke this)."""
+    enc = build_audio_encoder(AudioEncoderConfig.from_preset("smoke"))
+    x = torch.stack([_speech_like(8000, 0), 0.01 * _speech_like(8000, 1)])  # two clips of different levels
+
+    def mel_power(a):
+        return enc.mel_basis @ torch.stft(a, 400, 160, window=enc.window, return_complex=True).abs().pow(2)
+
+    def raw(a):  # the log-mel before the per-utterance normalisation
+        return torch.log(mel_power(a) + LOG_MEL_FLOOR * mel_power(a).amax(dim=(1, 2), keepdim=True))
+
+    def normalised_absolute_floor(a):  # the previous front-end, log(mel + 1e-6)
+        m = torch.log(mel_power(a) + 1e-6)
+        return (m - m.mean(2, keepdim=True)) / (m.std(2, keepdim=True) + 1e-3)
+
+    shift = raw(gain * x) - raw(x)
+    # a power-of-two gain scales every float32 product exactly; 3 rounds the FFT's sums differently (cells
+    # near the floor, whose power comes from cancellation, move by up to ~2e-4 in log)
+    tol = 1e-4 if math.log2(gain).is_integer() else 1e-3
+    torch.testing.assert_close(shift, torch.full_like(shift, 2 * math.log(gain)), atol=tol, rtol=0)
+    torch.testing.assert_close(enc.log_mel(gain * x), enc.log_mel(x), atol=tol, rtol=0)
+    # the previous absolute floor log(mel + 1e-6) is not: a gain changes its normalised features
+    assert (normalised_absolute_floor(gain * x) - normalised_absolute_floor(x)).abs().max() > 0.1
+    # each clip's floor is its own: a clip's features do not depend on the other rows of the batch
+    torch.testing.assert_close(enc.log_mel(x)[1], enc.log_mel(x[1:])[0], atol=1e-5, rtol=0)
+
+
+def test_mel_front_end_of_silence_is_finite():
+    enc = build_audio_encoder(AudioEncoderConfig.from_preset("smoke"))
+    out = enc.log_mel(torch.zeros(1, 4000))
+    assert torch.isfinite(out).all() and out.abs().max() == 0
+
+
+def test_mel_encode_clips_batched_equals_per_clip_and_is_gain_invariant():
+    """Clips of different lengths in one padded batch: each clip's rows equal the clip alone, also when the
+    clips come at different gains (the floor is per clip, over its own frames, never over padding)."""
+    torch.manual_seed(0)
+    enc = build_audio_encoder(AudioEncoderConfig.from_preset("cpu")).eval()
+    audios = [_speech_like(12000, 0), 0.01 * _speech_like(6000, 1), 30 * _speech_like(9000, 2)]
+    frames = [22, 11, 17]
+    with torch.no_grad():
+        batched = encode_clips(enc, audios, frames)
+        louder = encode_clips(enc, [4 * a for a in audios], frames)
+        for b, (a, t) in enumerate(zip(audios, frames)):
+            torch.testing.assert_close(batched[b, :t], enc(a[None], t)[0], atol=1e-5, rtol=1e-4)
+            assert batched[b, t:].abs().max() == 0 if t < batched.shape[1] else True
+        torch.testing.assert_close(louder, batched, atol=1e-4, rtol=1e-4)
 
 
 def test_linear_interpolation_keeps_end_points():

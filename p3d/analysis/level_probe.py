@@ -13,10 +13,12 @@ standard deviations) or pooled encoder features of a talker.
 the clip resampled and normalised exactly as in training), before any learned layer or the whole encoder,
 at initialisation or trained (a run folder). Measured on synth-mead (cpu preset, test split: 6 held-out
 identities, 504 clips; FaceFormer's cpu front-end, which CodeTalker and SelfTalk share): the normalised
-log-mel (correlation pooling) tells the three levels apart at 0.53 (chance 0.33), 0.52 with every clip
-at one RMS; the untrained encoder (moments) at 0.38. **The mel front-end is not gain-invariant**: its
-``log(mel + 1e-6)`` floors silent and faint cells, so a gain-only control (normal clips at the levels'
-gains) still scores 0.48; wav2vec2's waveform normalisation is gain-invariant (control at chance).
+log-mel (correlation pooling) tells the three levels apart at 0.47 (chance 0.33), 0.48 with every clip
+at one RMS; the untrained encoder (moments) at 0.39. The gain-only control (normal clips at the levels'
+gains) is at chance, 0.33: the mel front-end's log floor is relative to the clip's peak mel energy
+(:data:`p3d.models.audio_encoder.LOG_MEL_FLOOR`), so it is gain-invariant as wav2vec2's waveform
+normalisation is, and what it tells apart is vocal effort (spectral tilt, pitch, rate). (With the former
+absolute floor ``log(mel + 1e-6)`` the gain-only control scored 0.48 and the as-is probe 0.53.)
 """
 from __future__ import annotations
 

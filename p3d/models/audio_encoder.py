@@ -30,7 +30,8 @@ Both follow :class:`p3d.models.talker.AudioEncoder`: ``encoder(audio, n_frames)`
   the known ``TypeError`` of its users; :func:`_project` accepts both.
 - ``mel`` (``cpu`` / ``smoke`` presets, trained from scratch): an 80-bin log-mel spectrogram at a
   10 ms hop (``torch.stft``, 25 ms Hann window, a fixed ``librosa.filters.mel`` filterbank buffer),
-  normalised per utterance and mel bin, then dilated 1-D convolutions (receptive field
+  floored 80 dB below the clip's peak mel energy (:data:`LOG_MEL_FLOOR`; gain-invariant, as
+  wav2vec2's waveform normalisation), normalised per utterance and mel bin, then dilated 1-D convolutions (receptive field
   ``1 + 4 * sum(dilations)`` frames: 29 frames = 290 ms for the default 1, 2, 4), optionally a small
   transformer encoder, and the same linear interpolation to ``n_frames``.
 
@@ -55,6 +56,12 @@ from p3d.models import PresetConfig
 SAMPLE_RATE = 16000
 #: wav2vec2's CNN feature rate (stride 320 at 16 kHz).
 WAV2VEC2_RATE = 50
+#: The mel encoder's log floor relative to the clip's peak mel energy: 1e-8, i.e. 80 dB below the peak (the
+#: dynamic range ``librosa.power_to_db(ref=np.max, top_db=80)`` keeps). A relative floor makes the log-mel
+#: shift by a constant under a gain; the former absolute ``log(mel + 1e-6)`` floored 10-25 % of the cells
+#: of synthetic speech, so a gain moved the speech cells against the floored ones and the per-utterance
+#: normalisation kept the input's loudness.
+LOG_MEL_FLOOR = 1e-8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,10 +175,19 @@ class MelEncoder(nn.Module):
             self.transformer = nn.TransformerEncoder(layer, config.transformer_layers, enable_nested_tensor=False)
 
     def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
-        """(B, S) -> (B, n_mels, 1 + S // hop) log-mel, normalised per utterance and bin."""
+        """(B, S) -> (B, n_mels, 1 + S // hop) log-mel, normalised per utterance and bin.
+
+        Each row of ``audio`` is one whole clip (no padding: :func:`encode_clips` takes the log-mel clip by
+        clip). The log's floor is relative to the clip, :data:`LOG_MEL_FLOOR` times its peak mel energy,
+        so the log-mel of ``g * audio`` is the log-mel of ``audio`` plus ``2 log g`` in every cell and the
+        normalised features do not depend on the input gain (as wav2vec2's waveform normalisation).
+        """
         spec = torch.stft(audio, self.config.n_fft, self.config.hop, window=self.window, center=True,
                           return_complex=True).abs().pow(2)
-        mel = torch.log(self.mel_basis @ spec + 1e-6)
+        mel = self.mel_basis @ spec  # (B, n_mels, L) power
+        # the floor follows the clip's level; a digitally silent clip (peak 0) gets float32's smallest normal
+        floor = (LOG_MEL_FLOOR * mel.amax(dim=(1, 2), keepdim=True)).clamp_min(torch.finfo(mel.dtype).tiny)
+        mel = torch.log(mel + floor)
         return (mel - mel.mean(dim=2, keepdim=True)) / (mel.std(dim=2, keepdim=True) + 1e-3)
 
     def forward(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
