@@ -41,7 +41,7 @@ def test_mtm_equals_official_on_random_clips():
         gt = lip_vertices(base[:n], seed=k).astype(gt_dtype)
         pred = lip_vertices(base[shift:shift + m] + 0.05 * rng.normal(size=m), seed=k).astype(pred_dtype)
         mean_ref, deltas_ref = ref.mtm_clip(gt, pred, upper=UPPER, lower=LOWER)
-        res = mtm(gt, pred, upper=UPPER, lower=LOWER)
+        res = mtm(pred=pred, gt=gt, upper=UPPER, lower=LOWER)
         assert res.deltas == deltas_ref, f"clip {k}"
         assert res.mean_frames == mean_ref, f"clip {k}"
         n_with_matches += bool(deltas_ref)
@@ -55,7 +55,7 @@ def test_mtm_flattened_flame_sized_input_equals_official():
     gt[:, 3531, 1] += 0.01 * smooth_signal(60, 1).astype(np.float32)
     pred[:, 3531, 1] += 0.01 * smooth_signal(55, 2).astype(np.float32)
     mean_ref, deltas_ref = ref.mtm_clip(gt, pred)
-    res = mtm(gt.reshape(60, -1), pred.reshape(55, -1))  # defaults: FLAME 3531 / 3504
+    res = mtm(pred=pred.reshape(55, -1), gt=gt.reshape(60, -1))  # defaults: FLAME 3531 / 3504
     assert res.deltas == deltas_ref and res.mean_frames == mean_ref
     assert res.gt_smooth.dtype == np.float32  # no upcast before the official code would
 
@@ -83,7 +83,7 @@ def test_ddtw_ties_prefer_diagonal():
 
 def test_mtm_of_a_clip_against_itself_is_zero_with_matches():
     v = lip_vertices(smooth_signal(120, 5))
-    res = mtm(v, v, upper=UPPER, lower=LOWER)
+    res = mtm(pred=v, gt=v, upper=UPPER, lower=LOWER)
     assert res.mean_frames == 0.0 and res.n_matches > 3 and set(res.deltas) == {0}
     assert all(i == j for i, j in res.matches)
 
@@ -92,7 +92,7 @@ def test_mtm_grows_with_a_time_shift():
     t = np.arange(200)
     base = 1 + 0.3 * np.sin(2 * np.pi * t / 17) + 0.2 * np.sin(2 * np.pi * t / 7.3 + 1)
     gt = lip_vertices(base[10:130])
-    values = [mtm(gt, lip_vertices(base[10 - k:130 - k]), upper=UPPER, lower=LOWER).mean_frames
+    values = [mtm(pred=lip_vertices(base[10 - k:130 - k]), gt=gt, upper=UPPER, lower=LOWER).mean_frames
               for k in range(5)]
     assert values == sorted(values) and values[0] == 0.0 and values[4] > values[1] > 0
     assert values == pytest.approx([0, 1, 2, 3, 4])  # a pure delay is recovered in frames
@@ -102,7 +102,7 @@ def test_mtm_hand_case():
     # d_gt has one maximum at 5; d_pred the same bump 2 frames later. sigma tiny: no smoothing effect.
     d_gt = np.array([0, 0, 0, 1, 2, 3, 2, 1, 0, 0, 0, 0], float)
     d_pred = np.roll(d_gt, 2)
-    res = mtm(lip_vertices(d_gt), lip_vertices(d_pred), upper=UPPER, lower=LOWER, sigma=1e-3)
+    res = mtm(pred=lip_vertices(d_pred), gt=lip_vertices(d_gt), upper=UPPER, lower=LOWER, sigma=1e-3)
     assert res.gt_maxima.tolist() == [5] and res.pred_maxima.tolist() == [7]
     assert res.deltas == [2] and res.matches == [(5, 7)] and res.mean_frames == 2.0
     assert res.ms(30) == pytest.approx(2000 / 30)
@@ -110,7 +110,7 @@ def test_mtm_hand_case():
 
 def test_no_matches_gives_none():
     flat = lip_vertices(np.ones(20))
-    res = mtm(flat, flat, upper=UPPER, lower=LOWER)
+    res = mtm(pred=flat, gt=flat, upper=UPPER, lower=LOWER)
     assert res.mean_frames is None and res.deltas == [] and res.ms(30) is None
     assert isinstance(res, MTMResult) and len(res.path) == 20
 
@@ -129,19 +129,19 @@ def test_bad_inputs(make, match):
     v = lip_vertices(smooth_signal(30, 0))
     gt, pred = make(v)
     with pytest.raises(InputError, match=match):
-        mtm(gt, pred, upper=UPPER, lower=LOWER)
+        mtm(pred=pred, gt=gt, upper=UPPER, lower=LOWER)
 
 
 def test_bad_arguments():
     v = lip_vertices(smooth_signal(30, 0))
     with pytest.raises(InputError, match="out of range"):
-        mtm(v, v)  # FLAME defaults on a 6-vertex mesh
+        mtm(pred=v, gt=v)  # FLAME defaults on a 6-vertex mesh
     with pytest.raises(InputError, match="integer vertex index"):
-        mtm(v, v, upper=1.5, lower=LOWER)
+        mtm(pred=v, gt=v, upper=1.5, lower=LOWER)
     with pytest.raises(InputError, match="sigma"):
-        mtm(v, v, upper=UPPER, lower=LOWER, sigma=0)
+        mtm(pred=v, gt=v, upper=UPPER, lower=LOWER, sigma=0)
     with pytest.raises(InputError, match="fps"):
-        mtm(v, v, upper=UPPER, lower=LOWER).ms(0)
+        mtm(pred=v, gt=v, upper=UPPER, lower=LOWER).ms(0)
     with pytest.raises(InputError, match="1-D"):
         ddtw(np.zeros((3, 2)), np.zeros(3))
     with pytest.raises(InputError, match="NaN"):
@@ -153,7 +153,7 @@ def test_plot_mtm_and_save(tmp_path):
 
     from p3d.viz.mtm_plot import plot_mtm, save_mtm_plot
 
-    res = mtm(lip_vertices(smooth_signal(60, 1)), lip_vertices(smooth_signal(60, 2)), upper=UPPER, lower=LOWER)
+    res = mtm(pred=lip_vertices(smooth_signal(60, 2)), gt=lip_vertices(smooth_signal(60, 1)), upper=UPPER, lower=LOWER)
     fig = plot_mtm(res, fps=30)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]

@@ -174,7 +174,7 @@ def mtm_offsets(gts: Sequence[Any], offsets: Iterable[int] = DEFAULT_OFFSETS, *,
     for name, gt in zip(names, gts):
         g = as_vertices(gt, f"gts[{name}]")
         for o in offsets:
-            res = mtm(g, shift_sequence(g, o), upper=upper, lower=lower, sigma=sigma)
+            res = mtm(pred=shift_sequence(g, o), gt=g, upper=upper, lower=lower, sigma=sigma)
             rows.append({"clip": name, "offset": o,
                          "mtm_frames": np.nan if res.mean_frames is None else res.mean_frames,
                          "n_matches": res.n_matches})
@@ -686,7 +686,7 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
             seq = as_vertices(seq, f"sequence {name!r} of {clip.stem}")
             if len(seq) != len(gt):
                 raise InputError(f"sequence {name!r} of {clip.stem}: {len(seq)} frames, the GT has {len(gt)}")
-            res = mtm(gt, seq, upper=upper, lower=lower)
+            res = mtm(pred=seq, gt=gt, upper=upper, lower=lower)
             row = {"clip": clip.stem, "identity": clip.identity, "sequence": name, "n_frames": len(seq),
                    "oracle_accuracy": viseme_accuracy(oracle, seq, labels, template),
                    "lve": lve(seq * 1000.0, gt * 1000.0, lips),

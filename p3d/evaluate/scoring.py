@@ -136,7 +136,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                         row["fdd"] = metrics.fdd(pred_t, gt_t, templates[name.identity], upper_face)
                     del pred_t, gt_t
                 if "mtm" in wanted:
-                    res = metrics.mtm(gt, pred, upper=mtm_upper, lower=mtm_lower)
+                    res = metrics.mtm(pred=pred, gt=gt, upper=mtm_upper, lower=mtm_lower)
                     mtm_results[p.pred_path.stem] = res  # a few KB per clip (1-D curves): kept for plots and callers
                     row["mtm_frames"] = res.mean_frames
                     row["mtm_ms"] = res.ms(rates.fps)

@@ -365,4 +365,4 @@ def clip_mtm(result: Any, dirs: Any, index: int = 0) -> tuple[str, Any]:
     gt = corpus.vertices(str(row["gt"]).removesuffix(".npy"))
     pred = np.load(lay.predictions(exp) / row["pred"], allow_pickle=False)
     upper, lower = corpus.topology.mtm_vertices()
-    return str(row["pred"]), metrics.mtm(gt, pred, upper=upper, lower=lower)
+    return str(row["pred"]), metrics.mtm(pred=pred, gt=gt, upper=upper, lower=lower)

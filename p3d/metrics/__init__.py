@@ -3,19 +3,58 @@
 All vertex metrics take numpy arrays (T, V, 3) or (T, V*3) (a 2-D array is always the flattened
 layout) at a common frame rate, and raise :class:`p3d.errors.InputError` on bad input.
 
-- :func:`lve`, :func:`lve_per_frame`: Lip Vertex Error (CodeTalker / torchmetrics by default).
-- :func:`fdd`: upper-Face Dynamics Deviation (CodeTalker, signed; Table S7).
-- :func:`mtm`, :class:`MTMResult`, :func:`ddtw`: Mean Temporal Misalignment (Algorithm 1).
-- :func:`lip_intensity`, :func:`speech_intensity`, :func:`slcc`, :func:`slcc_by_level`,
-  :func:`slcc_delta`: Speech-Lip intensity Correlation Coefficient (Eq. (7), (b)-(e)).
-- :func:`lip_jerk`, :func:`lip_high_frequency_energy`, :func:`lip_amplitude`, :func:`lip_amplitude_ratio`,
-  :func:`upper_face_motion`, :func:`fdd_dynamics`: diagnostics that explain a metric's value (not paper
-  metrics; :mod:`p3d.metrics.diagnostics`).
-- :func:`plrs`, :func:`plrs_from_features` (official PLRS, Eq. (a)); :func:`plrs_calibrated` (PLRS-c),
-  :func:`plrs_scores` (PLRS, PLRS-c and retrieval MRR / R@1), :func:`speech_bank`, :func:`background_windows`
-  (imported lazily: they need torch).
-- :func:`bootstrap_ci`, :func:`slcc_bootstrap_ci`: confidence intervals (defined in :mod:`p3d.stats`,
-  p3d's one statistics module, and re-exported here).
+Argument order: a metric comparing two sequences takes ``(pred, gt)``, torchmetrics' ``(preds,
+target)``. The exception is :func:`mtm`, which took ``(gt, pred)`` in p3d 0.1: call it as
+``mtm(pred=..., gt=...)``; two positional arrays still mean ``(gt, pred)`` in this release, with a
+:class:`DeprecationWarning`, and will mean ``(pred, gt)`` in the next (plan: :mod:`p3d.metrics.mtm`).
+Regions default to FLAME's official ones where FLAME ships them (:mod:`p3d.topology`); a default
+FLAME lip list is refused on a mesh that does not have FLAME's 5023 vertices.
+
++--------------------+--------------------------------+------------------------+------------------------+------------------+
+| function           | arguments                      | units                  | default region         | paper reference  |
++====================+================================+========================+========================+==================+
+| lve, lve_per_frame | (pred, gt, lip_vertices=None,  | max_sq: input units    | FLAME official         | Sec. 6, Tables   |
+|                    | *, variant='max_sq')           | squared (m^2 on        | 254-entry lips         | 2-4 (MeshTalk,   |
+|                    |                                | VOCASET); max_l2,      | (FLAME_LIPS)           | CodeTalker)      |
+|                    |                                | meshtalk: input units  |                        |                  |
++--------------------+--------------------------------+------------------------+------------------------+------------------+
+| fdd                | (pred, gt, template,           | input units squared,   | none, required:        | Table S7         |
+|                    | upper_face_vertices, *,        | signed GT minus pred   | FLAME's upper face     | (CodeTalker)     |
+|                    | absolute=False)                |                        | (eye_region + forehead |                  |
+|                    |                                |                        | + nose) is only in     |                  |
+|                    |                                |                        | FLAME_masks.pkl        |                  |
++--------------------+--------------------------------+------------------------+------------------------+------------------+
+| mtm                | (*, pred, gt, upper=3531,      | frames (mean_frames of | FLAME lip centres 3531 | Sec. 5, E.1,     |
+|                    | lower=3504, sigma=2.0)         | the MTMResult); ms via | / 3504                 | Algorithm 1      |
+|                    |                                | .ms(fps)               |                        |                  |
++--------------------+--------------------------------+------------------------+------------------------+------------------+
+| lip_intensity      | (vertices, lip_vertices=None,  | input units per frame  | FLAME official lips    | Eq. (c)          |
+|                    | aggregate='rms')               |                        |                        |                  |
++--------------------+--------------------------------+------------------------+------------------------+------------------+
+| speech_intensity   | (audio)                        | sample units (RMS)     | --                     | Eq. (b)          |
++--------------------+--------------------------------+------------------------+------------------------+------------------+
+| slcc,              | (speech_intensity,             | Pearson r, unitless    | --                     | Eq. (7),         |
+| slcc_by_level      | lip_intensity, identity)       |                        |                        | (d)-(e); Tables  |
+|                    |                                |                        |                        | 2, 4             |
++--------------------+--------------------------------+------------------------+------------------------+------------------+
+| slcc_delta         | (model_r, data_r)              | unitless               | --                     | Tables 2, 4      |
++--------------------+--------------------------------+------------------------+------------------------+------------------+
+| plrs,              | (audio or fbank_windows,       | cosine similarity;     | --                     | Eq. (a)          |
+| plrs_calibrated,   | vertices, model, ...)          | MRR, R@1               |                        |                  |
+| plrs_scores        |                                |                        |                        |                  |
++--------------------+--------------------------------+------------------------+------------------------+------------------+
+| bootstrap_ci,      | (values, statistic, *,         | the statistic's units  | --                     | --               |
+| slcc_bootstrap_ci  | confidence=0.95, ...)          |                        |                        |                  |
++--------------------+--------------------------------+------------------------+------------------------+------------------+
+
+Diagnostics (not paper metrics; :mod:`p3d.metrics.diagnostics`; regions required, no defaults):
+:func:`lip_jerk` ``(pred, lip_vertices, fps)``, :func:`lip_high_frequency_energy` ``(pred, lip_vertices,
+fps, cutoff_hz=8.0)``, :func:`lip_amplitude` ``(pred, lip_vertices, template)``,
+:func:`lip_amplitude_ratio` ``(pred, gt, lip_vertices, template)``, :func:`upper_face_motion` ``(pred,
+upper_face_vertices)``, :func:`fdd_dynamics` ``(pred, upper_face_vertices, template)``.
+:class:`MTMResult` and :func:`ddtw` come with MTM. The PLRS functions, :func:`speech_bank` and
+:func:`background_windows` are imported lazily (they need torch); :func:`bootstrap_ci` and
+:func:`slcc_bootstrap_ci` are defined in :mod:`p3d.stats`, p3d's one statistics module, and re-exported here.
 
 Importing this package imports numpy only; scipy and numba are imported by the functions that need
 them, and the DDTW kernel is compiled by numba on first use (and cached on disk).

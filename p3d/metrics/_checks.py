@@ -119,3 +119,20 @@ def take_vertices(vertices: np.ndarray, idx: np.ndarray) -> np.ndarray:
     t = vertices.shape[0]
     cols = (3 * idx[:, None] + np.arange(3)).reshape(-1)
     return np.take(vertices.reshape(t, -1), cols, axis=1).reshape(t, len(idx), 3)
+
+
+def flame_lips_or(lip_vertices: object, n_vertices: int, name: str = "lip_vertices") -> object:
+    """``lip_vertices``, or FLAME's official 254-entry lip list when it is None (FLAME meshes only).
+
+    The default is refused on a mesh that is not FLAME's (5023 vertices): the FLAME indices would pick
+    arbitrary vertices there and give a silently wrong number.
+    """
+    if lip_vertices is not None:
+        return lip_vertices
+    from p3d.topology import FLAME_LIPS, FLAME_N_VERTICES  # data layer: numpy and p3d.errors only
+
+    if n_vertices != FLAME_N_VERTICES:
+        raise InputError(f"{name}: not given, and the default (FLAME's official lips) needs {FLAME_N_VERTICES}-vertex "
+                         f"FLAME meshes; got {n_vertices} vertices: pass the lip indices of this mesh family "
+                         f"(e.g. p3d.topology.load_topology(...).lips)")
+    return FLAME_LIPS

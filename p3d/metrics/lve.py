@@ -24,25 +24,26 @@ from __future__ import annotations
 import numpy as np
 
 from p3d.errors import InputError
-from p3d.metrics._checks import (IndexLike, as_indices, as_vertices, check_finite, same_vertex_count,
-                                squared_norm, take_vertices)
+from p3d.metrics._checks import (IndexLike, as_indices, as_vertices, check_finite, flame_lips_or,
+                                same_vertex_count, squared_norm, take_vertices)
 
 LVE_VARIANTS = ("max_sq", "max_l2", "meshtalk")
 
 
-def lve_per_frame(pred: np.ndarray, gt: np.ndarray, lip_vertices: IndexLike, *,
+def lve_per_frame(pred: np.ndarray, gt: np.ndarray, lip_vertices: IndexLike | None = None, *,
                   variant: str = "max_sq") -> np.ndarray:
     """Per-frame lip error, shape (min(T_pred, T_gt),), in the input units (squared for ``"max_sq"``).
 
     ``pred``, ``gt``: (T, V, 3) or (T, V*3) vertex sequences of one mesh family at the same frame rate.
-    ``lip_vertices``: 1-D vertex indices (duplicates allowed).
+    ``lip_vertices``: 1-D vertex indices (duplicates allowed); None (default) is FLAME's official
+    254-entry list (:data:`p3d.topology.FLAME_LIPS`), accepted on 5023-vertex FLAME meshes only.
     """
     if variant not in LVE_VARIANTS:
         raise InputError(f"variant: expected one of {', '.join(LVE_VARIANTS)}; got {variant!r}")
     p = as_vertices(pred, "pred")
     g = as_vertices(gt, "gt")
     same_vertex_count(p, g, "pred", "gt")
-    lips = as_indices(lip_vertices, p.shape[1], "lip_vertices")
+    lips = as_indices(flame_lips_or(lip_vertices, p.shape[1]), p.shape[1], "lip_vertices")
     t = min(p.shape[0], g.shape[0])
     p_lips = take_vertices(p[:t], lips)
     g_lips = take_vertices(g[:t], lips)
@@ -56,6 +57,10 @@ def lve_per_frame(pred: np.ndarray, gt: np.ndarray, lip_vertices: IndexLike, *,
     return worst if variant == "max_sq" else np.sqrt(worst)
 
 
-def lve(pred: np.ndarray, gt: np.ndarray, lip_vertices: IndexLike, *, variant: str = "max_sq") -> float:
-    """Lip Vertex Error of one clip: the mean over frames of :func:`lve_per_frame` (see module doc)."""
+def lve(pred: np.ndarray, gt: np.ndarray, lip_vertices: IndexLike | None = None, *,
+        variant: str = "max_sq") -> float:
+    """Lip Vertex Error of one clip: the mean over frames of :func:`lve_per_frame` (see module doc).
+
+    ``lip_vertices`` None (default): FLAME's official lips, on FLAME meshes only.
+    """
     return float(np.mean(lve_per_frame(pred, gt, lip_vertices, variant=variant)))

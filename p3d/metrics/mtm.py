@@ -16,7 +16,16 @@ Reproduces the official ``evaluation/evaluate_MTM.py`` clip by clip and offset b
 The dataset MTM is the mean of the per-clip values over clips with a value (the caller's job), and
 ``MTMResult.ms(fps)`` converts frames to milliseconds. Both sequences must be at the same frame rate:
 the official script subsamples 60 fps VOCASET GT with ``[::2]``; here that is the caller's job
-(``mtm(gt[::2], pred)``).
+(``mtm(pred=pred, gt=gt[::2])``).
+
+Argument order: every p3d metric takes ``(pred, gt)`` (torchmetrics' ``(preds, target)``), but
+:func:`mtm` took ``(gt, pred)`` in p3d 0.1. A swap of two same-shape arrays cannot be detected, so
+the transition goes through keywords:
+
+- p3d 0.1 (this release): ``mtm(pred=..., gt=...)`` is the API. Two positional arrays keep their
+  0.1 meaning ``(gt, pred)`` and emit a :class:`DeprecationWarning`; so does ``mtm(gt, pred=...)``.
+  ``mtm(pred, gt=...)`` is already the new order and gives no warning.
+- next release: the positional order becomes ``(pred, gt)``; keyword calls are unchanged.
 
 The DDTW forward pass and backtracking run in numba (compiled lazily on first use, cached on disk);
 they give bit-identical paths to the official plain-Python double loop.
@@ -24,6 +33,7 @@ they give bit-identical paths to the official plain-Python double loop.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
@@ -149,14 +159,47 @@ def lip_distance(vertices: np.ndarray, upper: int, lower: int) -> np.ndarray:
     return np.linalg.norm(vertices[:, upper, :] - vertices[:, lower, :], axis=1)
 
 
-def mtm(gt: np.ndarray, pred: np.ndarray, *, upper: int = 3531, lower: int = 3504,
-        sigma: float = 2.0) -> MTMResult:
-    """Mean Temporal Misalignment of one clip (see module doc).
+#: The message of the :class:`DeprecationWarning` for the p3d 0.1 positional order of :func:`mtm`.
+MTM_ORDER_WARNING = ("mtm's positional arguments are (gt, pred) in p3d 0.1 and become (pred, gt) in the next "
+                     "release; pass pred= and gt= by keyword")
 
-    ``gt``, ``pred``: (T, V, 3) or (T, V*3) vertex sequences at the same frame rate (subsample 60 fps
+
+def _mtm_inputs(args: tuple[Any, ...], pred: Any, gt: Any) -> tuple[Any, Any]:
+    """(pred, gt) from :func:`mtm`'s arguments, following the transition plan of the module doc."""
+    if len(args) > 2:
+        raise InputError(f"mtm: expected at most 2 positional arguments (pass pred= and gt= by keyword), "
+                         f"got {len(args)}")
+    if len(args) == 2:
+        if pred is not None or gt is not None:
+            raise InputError("mtm: got two positional sequences and pred=/gt= as well; pass pred= and gt= by "
+                             "keyword only")
+        # p3d 0.1 order (gt, pred), kept for one release
+        warnings.warn(MTM_ORDER_WARNING, DeprecationWarning, stacklevel=3)
+        return args[1], args[0]
+    if len(args) == 1:
+        if (pred is None) == (gt is None):
+            raise InputError("mtm: got one positional sequence; pass pred= and gt= by keyword")
+        if gt is None:  # mtm(gt, pred=...): valid in 0.1, an error once the positional order is (pred, gt)
+            warnings.warn(MTM_ORDER_WARNING, DeprecationWarning, stacklevel=3)
+            return pred, args[0]
+        return args[0], gt  # mtm(pred, gt=...): the new order already
+    missing = [name for name, value in (("pred", pred), ("gt", gt)) if value is None]
+    if missing:
+        raise InputError(f"mtm: missing {' and '.join(missing)}; call mtm(pred=..., gt=...)")
+    return pred, gt
+
+
+def mtm(*args: np.ndarray, pred: np.ndarray | None = None, gt: np.ndarray | None = None,
+        upper: int = 3531, lower: int = 3504, sigma: float = 2.0) -> MTMResult:
+    """Mean Temporal Misalignment of one clip (see module doc): ``mtm(pred=..., gt=...)``.
+
+    ``pred``, ``gt``: (T, V, 3) or (T, V*3) vertex sequences at the same frame rate (subsample 60 fps
     GT with ``gt[::2]`` first); lengths may differ. ``upper``/``lower``: the lip-centre vertices
-    (FLAME defaults). ``sigma``: Gaussian smoothing in frames.
+    (FLAME defaults, :data:`p3d.topology.FLAME_MTM_UPPER` / ``FLAME_MTM_LOWER``). ``sigma``: Gaussian
+    smoothing in frames. Two positional arrays are read in the p3d 0.1 order ``(gt, pred)`` with a
+    :class:`DeprecationWarning` (see "Argument order" in the module doc).
     """
+    pred, gt = _mtm_inputs(args, pred, gt)
     from scipy.ndimage import gaussian_filter1d
     from scipy.signal import find_peaks
 

@@ -29,24 +29,25 @@ import numpy as np
 
 from p3d.errors import InputError
 from p3d.metrics._checks import (IndexLike, as_1d_finite, as_indices, as_real_array, as_vertices, check_finite,
-                                squared_norm)
+                                flame_lips_or, squared_norm)
 
 MIN_ROWS = 3
 LIP_AGGREGATES = ("rms", "mean")
 
 
-def lip_intensity(vertices: np.ndarray, lip_vertices: IndexLike, aggregate: str = "rms") -> float:
+def lip_intensity(vertices: np.ndarray, lip_vertices: IndexLike | None = None, aggregate: str = "rms") -> float:
     """Lip intensity of one clip (paper Eq. (c), before z-normalisation), in input units per frame.
 
     ``vertices``: (T, V, 3) or (T, V*3), T >= 2; ``lip_vertices``: 1-D indices (duplicates kept: the
-    FLAME list weights four vertices twice, as the official code does).
+    FLAME list weights four vertices twice, as the official code does); None (default) is FLAME's
+    official lip list, accepted on 5023-vertex FLAME meshes only.
     """
     if aggregate not in LIP_AGGREGATES:
         raise InputError(f"aggregate: expected one of {', '.join(LIP_AGGREGATES)}; got {aggregate!r}")
     v = as_vertices(vertices, "vertices")
     if v.shape[0] < 2:
         raise InputError(f"vertices: lip intensity needs at least 2 frames, got {v.shape[0]}")
-    lips = v[:, as_indices(lip_vertices, v.shape[1], "lip_vertices")]
+    lips = v[:, as_indices(flame_lips_or(lip_vertices, v.shape[1]), v.shape[1], "lip_vertices")]
     check_finite(lips, "vertices (lip vertices)")
     step = lips[1:] - lips[:-1]  # (T-1, L, 3)
     per_frame = np.mean(np.sqrt(squared_norm(step)), axis=1)  # (T-1,)

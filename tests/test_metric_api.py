@@ -1,0 +1,101 @@
+"""The metric API: one argument order (pred, gt), MTM's deprecated (gt, pred) order, FLAME default regions."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from p3d.errors import InputError
+from p3d.metrics import lip_intensity, lve, lve_per_frame, mtm
+from p3d.metrics.mtm import MTM_ORDER_WARNING
+from p3d.topology import FLAME_LIPS, FLAME_MTM_LOWER, FLAME_MTM_UPPER, FLAME_N_VERTICES
+
+
+def _talking(length: int, seed: int) -> np.ndarray:
+    """(T, 5023, 3) FLAME-sized sequence whose MTM lip centres open and close (other vertices noise)."""
+    rng = np.random.default_rng(seed)
+    v = rng.normal(scale=1e-3, size=(length, FLAME_N_VERTICES, 3)).astype(np.float32)
+    t = np.arange(length)
+    v[:, FLAME_MTM_UPPER, 1] += (0.01 * np.sin(2 * np.pi * t / rng.uniform(8, 14))).astype(np.float32)
+    return v
+
+
+@pytest.fixture(scope="module")
+def clips() -> tuple[np.ndarray, np.ndarray]:
+    return _talking(70, 1), _talking(64, 2)  # (pred, gt): different lengths, so a swap changes the result
+
+
+def _same(a, b) -> None:
+    assert a.deltas == b.deltas and a.mean_frames == b.mean_frames and a.matches == b.matches
+    np.testing.assert_array_equal(a.gt_smooth, b.gt_smooth)
+    np.testing.assert_array_equal(a.pred_smooth, b.pred_smooth)
+
+
+def test_mtm_old_positional_order_equals_keywords_and_warns(clips):
+    pred, gt = clips
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the keyword API emits no warning
+        new = mtm(pred=pred, gt=gt)
+        also_new = mtm(pred, gt=gt)  # already the next release's positional order
+    with pytest.warns(DeprecationWarning, match=r"\(gt, pred\) in p3d 0\.1 and become \(pred, gt\)") as record:
+        old = mtm(gt, pred)
+    assert str(record[0].message) == MTM_ORDER_WARNING
+    assert record[0].filename == __file__  # points at the caller, not at p3d
+    with pytest.warns(DeprecationWarning):
+        old_mixed = mtm(gt, pred=pred)  # valid in 0.1, an error once positionals are (pred, gt)
+    for res in (also_new, old, old_mixed):
+        _same(res, new)
+    assert len(new.gt_smooth) == len(gt) and len(new.pred_smooth) == len(pred)
+    swapped = mtm(pred=gt, gt=pred)
+    assert len(swapped.gt_smooth) == len(pred)  # the test can tell the orders apart
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda p, g: mtm(p), "one positional"),
+    (lambda p, g: mtm(p, g, gt=g), "keyword only"),
+    (lambda p, g: mtm(p, g, g), "at most 2 positional"),
+    (lambda p, g: mtm(p, pred=p, gt=g), "one positional"),
+    (lambda p, g: mtm(pred=p), "missing gt"),
+    (lambda p, g: mtm(), "missing pred and gt"),
+])
+def test_mtm_ambiguous_calls_are_refused(clips, call, match):
+    pred, gt = clips
+    with pytest.raises(InputError, match=match):
+        call(pred, gt)
+
+
+def test_mtm_defaults_are_flame(clips):
+    pred, gt = clips
+    _same(mtm(pred=pred, gt=gt), mtm(pred=pred, gt=gt, upper=FLAME_MTM_UPPER, lower=FLAME_MTM_LOWER))
+
+
+def test_flame_lip_defaults_equal_explicit_flame_lips(clips):
+    pred, gt = clips
+    for variant in ("max_sq", "max_l2", "meshtalk"):
+        assert lve(pred, gt, variant=variant) == lve(pred, gt, FLAME_LIPS, variant=variant)
+    np.testing.assert_array_equal(lve_per_frame(pred, gt), lve_per_frame(pred, gt, FLAME_LIPS))
+    for aggregate in ("rms", "mean"):
+        assert lip_intensity(pred, aggregate=aggregate) == lip_intensity(pred, FLAME_LIPS, aggregate=aggregate)
+    # a different lip list gives a different number: the default is really FLAME_LIPS
+    assert lve(pred, gt) != lve(pred, gt, FLAME_LIPS[:10])
+
+
+def test_flame_lip_default_refused_on_other_meshes():
+    v = np.random.default_rng(0).normal(size=(5, 6000, 3))  # enough vertices for every FLAME index
+    with pytest.raises(InputError, match="lip_vertices: not given.*5023-vertex"):
+        lve(v, v)
+    with pytest.raises(InputError, match="lip_vertices: not given"):
+        lve_per_frame(v, v)
+    with pytest.raises(InputError, match="lip_vertices: not given"):
+        lip_intensity(v)
+    assert lve(v, v, [0, 1]) == 0.0  # explicit lips still work on any mesh
+
+
+def test_api_table_lists_every_vertex_metric():
+    import p3d.metrics
+
+    doc = p3d.metrics.__doc__
+    for name in ("lve,", "fdd ", "mtm ", "lip_intensity ", "speech_intensity ", "slcc,", "slcc_delta ",
+                 "plrs,", "bootstrap_ci,"):
+        assert f"| {name}" in doc, name
