@@ -92,7 +92,7 @@ def bench_metrics(args: argparse.Namespace) -> dict[str, float]:
 
     # Warm up (imports, numba cache load or compile) outside the timed loop, and report it.
     t0 = time.perf_counter()
-    metrics.mtm(gts[0], gts[0], upper=data.upper, lower=data.lower)
+    metrics.mtm(pred=gts[0], gt=gts[0], upper=data.upper, lower=data.lower)
     warmup = time.perf_counter() - t0
 
     names = ("lve", "fdd", "mtm", "lip_intensity", "speech_intensity")
@@ -110,7 +110,7 @@ def bench_metrics(args: argparse.Namespace) -> dict[str, float]:
         metrics.fdd(pred, gt, data.templates[speaker], data.upper_face)
         spent["fdd"] += time.perf_counter() - t
         t = time.perf_counter()
-        res = metrics.mtm(gt, pred, upper=data.upper, lower=data.lower)
+        res = metrics.mtm(pred=pred, gt=gt, upper=data.upper, lower=data.lower)
         spent["mtm"] += time.perf_counter() - t
         t = time.perf_counter()
         lip.append(metrics.lip_intensity(pred, data.lips))
