@@ -289,6 +289,25 @@ def _npy_header(fh: IO[bytes], path: Path) -> tuple[tuple[int, ...], np.dtype, i
     return tuple(shape), dtype, math.prod(shape) * dtype.itemsize
 
 
+def _complete_header(fh: IO[bytes], path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """:func:`_npy_header`, and the file must hold as many data bytes as the header promises."""
+    shape, dtype, n_bytes = _npy_header(fh, path)
+    have = os.fstat(fh.fileno()).st_size - fh.tell()
+    if have < n_bytes:
+        raise InputError(f"{path}: truncated .npy file: its header promises a {dtype} array of shape "
+                         f"{shape} ({n_bytes} bytes of data) but the file holds {max(have, 0)} "
+                         "(incompletely written or copied?)")
+    return shape, dtype
+
+
+def npy_header(path: str | os.PathLike[str], what: str = "file") -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of a ``.npy`` file from its header alone, with :func:`load_npy`'s checks (regular
+    file, valid header, no pickled objects, not truncated) but without reading the data."""
+    path = Path(path)
+    with open_regular(path, what) as fh:
+        return _complete_header(fh, path)
+
+
 def load_npy(path: str | os.PathLike[str], what: str = "file") -> np.ndarray:
     """Read one ``.npy`` array safely: a regular file (never blocks on a FIFO), a valid header, no
     pickled objects (``allow_pickle=False``) and as many data bytes as the header promises (a
@@ -296,12 +315,7 @@ def load_npy(path: str | os.PathLike[str], what: str = "file") -> np.ndarray:
     """
     path = Path(path)
     with open_regular(path, what) as fh:
-        shape, dtype, n_bytes = _npy_header(fh, path)
-        have = os.fstat(fh.fileno()).st_size - fh.tell()
-        if have < n_bytes:
-            raise InputError(f"{path}: truncated .npy file: its header promises a {dtype} array of shape "
-                             f"{shape} ({n_bytes} bytes of data) but the file holds {max(have, 0)} "
-                             "(incompletely written or copied?)")
+        _complete_header(fh, path)
         fh.seek(0)
         try:
             array = np.load(fh, allow_pickle=False)

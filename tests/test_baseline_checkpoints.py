@@ -58,6 +58,18 @@ def official_wav2vec2(seed: int, large: bool = False, prefix: str = "audio_encod
     return model, sd
 
 
+def reference_wav2vec2(sd, large: bool = False):
+    """The HF Wav2Vec2Model holding an official checkpoint's ``audio_encoder.*`` weights (transformers-4.x names
+    ``weight_g``/``weight_v`` mapped back), in eval mode: the reference forward passes' audio encoder."""
+    from transformers import Wav2Vec2Model
+
+    w2v = Wav2Vec2Model(tiny_wav2vec2_config(large=large)).eval()
+    w2v.load_state_dict({k[len("audio_encoder."):].replace("weight_g", "parametrizations.weight.original0")
+                        .replace("weight_v", "parametrizations.weight.original1"): v
+                         for k, v in sd.items() if k.startswith("audio_encoder.")})
+    return w2v
+
+
 def official_audio_features(w2v, audio: np.ndarray, dataset: str, frame_num: int | None = None) -> torch.Tensor:
     """The official ``Wav2Vec2Model`` subclass (``wav2vec.py``) after ``Wav2Vec2Processor`` normalisation."""
     x = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)
@@ -147,14 +159,9 @@ def faceformer_state_dict(dataset: str = "vocaset", n_vertices: int = V, n_style
 def official_faceformer_predict(sd, audio: np.ndarray, template: torch.Tensor, style: int,
                                 dataset: str = "vocaset") -> torch.Tensor:
     """``Faceformer.predict``, re-stated: (T, V*3) absolute vertices."""
-    from transformers import Wav2Vec2Model
-
     d = sd["audio_feature_map.weight"].shape[0]
     n_styles = sd["obj_vector.weight"].shape[1]
-    w2v = Wav2Vec2Model(tiny_wav2vec2_config()).eval()
-    w2v.load_state_dict({k[len("audio_encoder."):].replace("weight_g", "parametrizations.weight.original0")
-                        .replace("weight_v", "parametrizations.weight.original1"): v
-                         for k, v in sd.items() if k.startswith("audio_encoder.")})
+    w2v = reference_wav2vec2(sd)
     layer = nn.TransformerDecoderLayer(d_model=d, nhead=4, dim_feedforward=2 * d, batch_first=True)
     decoder = nn.TransformerDecoder(layer, num_layers=1).eval()
     decoder.load_state_dict({k[len("transformer_decoder."):]: v for k, v in sd.items()
@@ -286,12 +293,7 @@ def selftalk_state_dict(dataset: str = "vocaset", n_vertices: int = V, seed: int
 
 def official_selftalk_predict(sd, audio: np.ndarray, template: torch.Tensor, dataset: str = "vocaset"):
     """``SelfTalk.predict``'s vertices, re-stated: (T, V*3)."""
-    from transformers import Wav2Vec2Model
-
-    w2v = Wav2Vec2Model(tiny_wav2vec2_config(large=True)).eval()
-    w2v.load_state_dict({k[len("audio_encoder."):].replace("weight_g", "parametrizations.weight.original0")
-                        .replace("weight_v", "parametrizations.weight.original1"): v
-                         for k, v in sd.items() if k.startswith("audio_encoder.")})
+    w2v = reference_wav2vec2(sd, large=True)
     layer = nn.TransformerDecoderLayer(d_model=ST_DIM, nhead=4, dim_feedforward=2 * ST_DIM, batch_first=True)
     decoder = nn.TransformerDecoder(layer, num_layers=1).eval()
     decoder.load_state_dict({k[len("transformer_decoder."):]: v for k, v in sd.items()
@@ -489,13 +491,8 @@ def codetalker_stage2_state_dict(dataset: str = "vocaset", seed: int = 0) -> dic
 
 def official_codetalker_predict(sd, audio: np.ndarray, template: torch.Tensor, style: int, dataset: str):
     """``CodeTalker.predict`` (``models/stage2.py``), re-stated: (T, V*3)."""
-    from transformers import Wav2Vec2Model
-
     vq = {k[len("autoencoder."):]: v for k, v in sd.items() if k.startswith("autoencoder.")}
-    w2v = Wav2Vec2Model(tiny_wav2vec2_config()).eval()
-    w2v.load_state_dict({k[len("audio_encoder."):].replace("weight_g", "parametrizations.weight.original0")
-                        .replace("weight_v", "parametrizations.weight.original1"): v
-                         for k, v in sd.items() if k.startswith("audio_encoder.")})
+    w2v = reference_wav2vec2(sd)
     layer = nn.TransformerDecoderLayer(d_model=CT_DIM, nhead=4, dim_feedforward=2 * CT_DIM, batch_first=True)
     decoder = nn.TransformerDecoder(layer, num_layers=2).eval()
     decoder.load_state_dict({k[len("transformer_decoder."):]: v for k, v in sd.items()

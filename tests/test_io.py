@@ -143,3 +143,15 @@ def test_find_npy(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(InputError, match="not a directory"):
         io.find_npy(tmp_path / "f")
+
+
+def test_npy_header_reads_shape_without_data_and_checks_the_file(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros((7, 15), np.float16))
+    assert io.npy_header(tmp_path / "a.npy") == ((7, 15), np.dtype(np.float16))
+    data = (tmp_path / "a.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[:-10])
+    with pytest.raises(InputError, match="truncated .npy file"):
+        io.npy_header(tmp_path / "cut.npy")
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(InputError, match="Python objects"):
+        io.npy_header(tmp_path / "obj.npy")

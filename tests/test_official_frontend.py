@@ -19,24 +19,13 @@ from official_model import N_VERTICES, official_features, official_state_dict
 from p3d import audio as A
 from p3d.metrics import plrs_from_features
 from p3d.models.speech_mesh import load_critic
-
-
-def _sinc_resample_direct(x: np.ndarray, orig: int, new: int, width: int = 6, rolloff: float = 0.99) -> np.ndarray:
-    cutoff = rolloff * min(orig, new)
-    m = np.arange(x.size)
-    y = np.zeros(math.ceil(new * x.size / orig))
-    for n in range(y.size):
-        t = cutoff * (m / orig - n / new)
-        near = np.abs(t) < width
-        t = t[near]
-        y[n] = np.sum(x[near] * np.sinc(t) * np.cos(np.pi * t / (2 * width)) ** 2) * cutoff / orig
-    return y
+from reference_resample import windowed_sinc_direct
 
 
 def _official_windows(path) -> np.ndarray:
     import soundfile as sf
     data, sr = sf.read(path, dtype="float32", always_2d=True)
-    x = _sinc_resample_direct(data[:, 0].astype(np.float64), sr, 19200)
+    x = windowed_sinc_direct(data[:, 0].astype(np.float64), sr, 19200)
     out, i = [], 0
     while i * 640 + 3200 <= x.size:
         w = x[i * 640: i * 640 + 3200]

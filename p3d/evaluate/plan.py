@@ -74,28 +74,17 @@ def resolve_rates(cfg: EvalConfig, pairs: Sequence[_Pair], gt_root: Path | None)
 
 
 def _npy_frames(path: Path, n_vertices: int) -> int:
-    """Frames of a vertex ``.npy``, from its header only (no data read). The file is opened with
-    :func:`p3d.io.open_regular`, so a named pipe is refused at once instead of blocking. A file that is
-    not a plain (T, V*3) / (T, V, 3) numeric array with ``n_vertices`` is loaded by
-    :func:`p3d.io.load_vertices`, which raises the error that names the file and the problem."""
+    """Frames of a vertex ``.npy`` from its header only (:func:`p3d.io.npy_header`: never blocks on a named
+    pipe, refuses truncated or pickled files). A file that is not a plain (T, V*3) / (T, V, 3) numeric
+    array with ``n_vertices`` is loaded by :func:`p3d.io.load_vertices`, which raises the error that names
+    the file and the problem."""
     from p3d import io
 
-    shape: tuple[int, ...] | None = None
-    with io.open_regular(path, "vertex file") as fh:
-        try:
-            version = np.lib.format.read_magic(fh)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            header_shape, _, dtype = read_header(fh)
-            if dtype.kind in "fiu" and not dtype.hasobject:
-                shape = tuple(header_shape)
-        except Exception:  # corrupt, pickled, empty, ...: io.load_vertices words the error
-            shape = None
-    ok = shape is not None and len(shape) >= 1 and shape[0] > 0 and (
+    shape, dtype = io.npy_header(path, "vertex file")
+    ok = dtype.kind in "fiu" and len(shape) >= 1 and shape[0] > 0 and (
         (len(shape) == 2 and shape[1] == 3 * n_vertices) or (len(shape) == 3 and shape[1:] == (n_vertices, 3)))
     if not ok:
         return len(io.load_vertices(path, n_vertices=n_vertices))
-    assert shape is not None
     return int(shape[0])
 
 

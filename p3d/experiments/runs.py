@@ -47,7 +47,7 @@ def _seed_option(critic_seed: int) -> int | None:
 
 def base_critic(critic: str, preset: str, data: str | os.PathLike[str], runs: str | os.PathLike[str],
                 progress: bool = False, *, critic_seed: int = 0, **options: Any) -> Path:
-    """Issue 4's critic on ``synth-lrs3`` (identity half 1): ``runs/<critic>/final.pt`` (reused when finished).
+    """The speech-mesh loss critic (paper Sec. 4) on ``synth-lrs3`` (identity half 1): ``runs/<critic>/final.pt`` (reused when finished).
     ``runs`` is the pipeline's folder (:meth:`RunLayout.critic_runs`); ``options``: :func:`p3d.train.api.fit`'s
     (stopping rule, ``steps``), at the model preset of ``preset``."""
     from p3d import registry

@@ -1,22 +1,7 @@
-"""Visemes (the inventory and the phoneme map: :mod:`p3d.phonemes`) and coarticulation (Cohen-Massaro dominance functions).
+"""Visemes (inventory and phoneme map in :mod:`p3d.phonemes`) and coarticulation (Cohen-Massaro dominance).
 
-Viseme set: the 15 visemes of Oculus/Meta Lipsync (``sil PP FF TH DD kk CH SS nn RR aa E ih oh
-ou``), which its documentation derives from the MPEG-4 viseme standard (ISO/IEC 14496-2 Annex C):
-https://developers.meta.com/horizon/documentation/unity/audio-ovrlipsync-viseme-reference/ .
-Example phonemes per viseme (Oculus reference): PP p b m; FF f v; TH th; DD t d; kk k g; CH tS dZ S;
-SS s z; nn n l; RR r; aa A: (car); E e (bed); ih I (tip); oh oh (toe); ou ou (book).
-
-Phonemes are espeak-ng's ASCII mnemonics as its PHONEME events report them (the en-us table and the
-tables it inherits, ``en`` and ``base1``; see :data:`PHONEME_TO_VISEME`), e.g. ``p b m f v T D s z S
-Z tS dZ r l n N k g h w j a aI aU eI i: I E a# @ 3: V u: U O: oU OI A: 0 _``. Choices beyond the
-Oculus table, by place of articulation and lip posture: ``N`` (ng) and the velars/uvulars -> kk;
-``w`` -> ou (rounded); ``j`` and the ``;`` glide -> ih; ``?`` (glottal stop, as in "button") -> DD;
-the r-coloured vowels ``3 3: r-`` -> RR; ``@L`` (syllabic l) -> nn; reduced vowels ``@ @2 @- a#`` ->
-E (mid, neutral opening); ``V`` (strut), ``a`` (trap), ``0`` (en-us "hot"), ``A:``, ``A@`` -> aa;
-``h`` has no lip shape of its own (MPEG-4 lists none) and is labelled E but made nearly transparent
-(dominance 0.1) so it takes its neighbours' shape. Pauses (``_ _: _! ||`` ...) -> sil. Unknown
-symbols fall back (:func:`viseme_of`): stress marks stripped, then trailing modifiers (``# : 2 - ;``
-...), then vowel-like -> E, pause-like -> sil, anything else -> DD.
+The viseme set, the espeak-ng phoneme -> viseme map and its fallbacks are documented in
+:mod:`p3d.phonemes` (re-exported here).
 
 Coarticulation (:func:`articulate`): Cohen & Massaro (1993) dominance blending. Each phoneme i has a
 target pose ``T_i`` (its viseme's :data:`VISEME_TARGETS`, a :mod:`p3d.synth.rig` parameter vector) and

@@ -38,6 +38,8 @@ whether the rule's criterion holds at the last evaluation.
 """
 from __future__ import annotations
 
+import abc
+
 import dataclasses
 import json
 import math
@@ -153,7 +155,7 @@ def _evenly_spaced(n: int, at_most: int) -> list[int]:
     return np.unique(np.linspace(0, n - 1, at_most).round().astype(int)).tolist()
 
 
-class _Validation:
+class _Validation(abc.ABC):
     """Common parts: ``metric`` (the monitored column), ``__call__(model, step) -> {column: value}``,
     ``describe()`` (JSON-able, recorded in ``config.json``)."""
 
@@ -165,8 +167,9 @@ class _Validation:
         with eval_mode(model), torch.no_grad():
             return self.evaluate(model)
 
-    def evaluate(self, model: Any) -> dict[str, float]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def evaluate(self, model: Any) -> dict[str, float]:
+        """The validation values of ``model`` (already in eval mode, without gradients)."""
 
 
 class WindowValidation(_Validation):
