@@ -16,6 +16,10 @@ Units, as the paper gives them:
 - Table S8: seconds per training iteration and MB of GPU memory on one NVIDIA A6000.
 - User studies (Tables 1 right, S4-S6): percent of answers preferring each side; Table S3: Spearman rho.
 
+One section (:data:`FACEFORMER_VOCASET_TRAIN_MSE_START` and neighbours) quotes numbers from outside the paper
+that a p3d setting needs (the perceptual-loss weight's reference scale, :mod:`p3d.losses.weight`), each with
+its source.
+
 Model keys are p3d's (``faceformer``, ``codetalker``, ``selftalk``); critic / variant keys are
 :mod:`p3d.experiments`' (``none``, ``ours``, ``syncnet3d``, ``no2d``; Table 4: ``voca``, ``mead``,
 ``mead+ours``).
@@ -228,6 +232,19 @@ BASELINE_MTM_BAND_MS: tuple[float, float] = (50.0, 60.0)
 ASYNCHRONY_THRESHOLDS_MS: dict[str, float] = {"speech leads": 50.0, "speech lags": 220.0}
 #: Fig. S5: offsets injected into VOCASET GT (frames at 30 fps, speech leading): 0 to 10 frames.
 FIG_S5_OFFSET_FRAMES: tuple[int, int] = (0, 10)
+
+
+# -- from outside the paper: FaceFormer's own training loss on VOCASET -----------------------------------------
+#: Source of the two values below: FaceFormer issue #12, "Please provide training details" (2022-04-14), a
+#: user retraining FaceFormer from scratch on VOCASET with the official ``main.py`` defaults; its author replies
+#: "Yes. The training loss is quite small" (no value of her own).
+FACEFORMER_VOCASET_TRAIN_MSE_SOURCE = "https://github.com/EvelynFan/FaceFormer/issues/12"
+#: FaceFormer's training loss (``nn.MSELoss`` of the vertices, metres^2) at the start of training on VOCASET:
+#: ``main.py`` prints the running mean over the epoch's clips so far, and the issue quotes
+#: "(Epoch 1, iteration 115) TRAIN LOSS:0.0000014" (7 decimals: 1.35e-6 <= value < 1.45e-6).
+FACEFORMER_VOCASET_TRAIN_MSE_START = 1.4e-6
+#: The same run's training loss "after half of the epoches" (about epoch 50 of 100), metres^2, 7 decimals.
+FACEFORMER_VOCASET_TRAIN_MSE_MIDWAY = 3e-7
 
 
 # -- hyper-parameters that are facts of the paper or the official code --------------------------------------

@@ -1,6 +1,7 @@
 """p3d.experiments: experiment names and checks, the grid plan, the weight rule, cluster-bootstrap statistics,
 the table builders, and one small end-to-end grid (critic fine-tuning, baseline, relative weight, Config 2)
 on tiny corpora at the smoke preset."""
+import dataclasses
 import json
 
 import numpy as np
@@ -100,7 +101,7 @@ def test_registry_is_the_one_list_of_presets_models_and_critics():
 def test_full_spec_seeds_critic_pipelines_and_plateau():
     spec = ex.spec_for("full")
     assert (spec.table2_seeds, spec.table3_seeds, spec.table4_seeds, spec.critic_pipelines) == (5, 3, 3, 3)
-    c1 = spec.config1(spec.fixed_weight())
+    c1 = spec.config1(1e-7)
     t2 = [e for e in c1 if e.critic in ("none", "ours")]
     assert len(t2) == 3 * 2 * 5 and len(c1) - len(t2) == 3 * 2 * 3
     assert all(e.stop_rule == "plateau" and e.name.endswith(f"plateau_seed{e.seed}") for e in c1)
@@ -129,6 +130,26 @@ def test_fixed_weight_carried_from_the_vocaset_scale(dirs):
     assert spec.fixed_weight(voca) == pytest.approx(carried_loss_weight(split_motion_rms(voca), vocaset_motion_rms=2e-3))
     with pytest.raises(InputError, match="give the training corpus"):
         spec.fixed_weight()
+    # None: the paper's number unconverted (an explicit opt-out)
+    assert dataclasses.replace(spec, vocaset_motion_rms=None).fixed_weight(voca) == 1e-7
+
+
+def test_full_spec_carries_the_papers_weight_from_faceformers_vocaset_mse(dirs):
+    """``full``'s weight: 1e-7 * s_corpus^2 / 1.4e-6 m^2 (FaceFormer's starting MSE on VOCASET), s_corpus the
+    train-split RMS of vertices minus template, computed here by hand from the files."""
+    from p3d.corpus import Corpus
+    from p3d.losses import weight
+
+    voca = Corpus.open(dirs.data / "smoke" / "synth-voca")
+    full = ex.spec_for("full")
+    assert full.weight_rule == "fixed" and full.vocaset_motion_rms == weight.VOCASET_MOTION_RMS
+    squares = [np.mean(np.square(voca.vertices(c).reshape(len(voca.vertices(c)), -1, 3)
+                                 - np.asarray(voca.templates[c.identity]).reshape(-1, 3)))
+               for c in voca.select("train")]
+    by_hand = 1e-7 * float(np.mean(squares)) / 1.4e-6
+    assert full.fixed_weight(voca) == pytest.approx(by_hand, rel=1e-6)
+    assert full.fixed_weight(voca) != pytest.approx(1e-7, rel=1e-2)  # this corpus moves unlike VOCASET
+    assert ex.spec_for("cpu").vocaset_motion_rms is None  # smoke / cpu choose kappa on val instead
 
 
 def test_layout_places_every_file(tmp_path):

@@ -7,7 +7,8 @@ import pytest
 from p3d.corpus import Corpus
 from p3d.errors import InputError
 from p3d.losses.perceptual_loss import DEFAULT_WEIGHT
-from p3d.losses.weight import PAPER_WEIGHT, carried_loss_weight, motion_rms, pooled_motion_rms, split_motion_rms
+from p3d.losses.weight import (PAPER_WEIGHT, VOCASET_MOTION_RMS, carried_loss_weight, motion_rms, pooled_motion_rms,
+                               split_motion_rms)
 from tiny_corpus import write_tiny_corpus
 
 
@@ -35,7 +36,7 @@ def test_motion_rms_squared_is_the_mse_of_predicting_the_template():
 
 def test_carried_weight_rule():
     assert PAPER_WEIGHT == DEFAULT_WEIGHT == 1e-7
-    s_voca = 0.0012  # any value: the rule is a ratio (no published VOCASET value exists)
+    s_voca = 0.0012  # any value: the rule is a ratio
     assert carried_loss_weight(s_voca, vocaset_motion_rms=s_voca) == pytest.approx(1e-7)
     assert carried_loss_weight(2 * s_voca, vocaset_motion_rms=s_voca) == pytest.approx(4e-7)
     # the same corpus in millimetres needs a weight 1e6 times larger (its MSE is 1e6 times larger)
@@ -44,6 +45,18 @@ def test_carried_weight_rule():
     # the invariant: W / s^2 (the weight relative to the template predictor's MSE) is the paper's
     for s in (1e-4, 0.003, 2.5, 40.0):
         assert carried_loss_weight(s, vocaset_motion_rms=s_voca) / s ** 2 == pytest.approx(1e-7 / s_voca ** 2)
+
+
+def test_vocaset_reference_scale_is_faceformers_starting_mse():
+    # FaceFormer issue #12: "(Epoch 1, iteration 115) TRAIN LOSS:0.0000014" (m^2), the template MSE at the start
+    from p3d import paper
+    assert paper.FACEFORMER_VOCASET_TRAIN_MSE_START == 1.4e-6
+    assert paper.FACEFORMER_VOCASET_TRAIN_MSE_SOURCE == "https://github.com/EvelynFan/FaceFormer/issues/12"
+    assert VOCASET_MOTION_RMS == pytest.approx(1.1832e-3, rel=1e-4)  # 1.18 mm per coordinate
+    # kappa_paper = 1e-7 / 1.4e-6 m^2: W / s_corpus^2 is the paper's weight over FaceFormer's starting MSE
+    assert carried_loss_weight(0.002, vocaset_motion_rms=VOCASET_MOTION_RMS) == pytest.approx(1e-7 * 4e-6 / 1.4e-6)
+    # the README's number: synth-voca (full) train-split motion RMS 1.634e-3 m -> W = 1.91e-7
+    assert carried_loss_weight(1.6345e-3, vocaset_motion_rms=VOCASET_MOTION_RMS) == pytest.approx(1.908e-7, rel=1e-3)
 
 
 def test_reference_scale_has_no_default():

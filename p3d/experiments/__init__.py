@@ -35,7 +35,8 @@ scales, and their weights are NOT FOUND in the paper. At ``smoke``/``cpu`` p3d s
 where ``L_model`` (:func:`loss_scale`) is the median model loss over the second half of the same model's
 baseline run, and ``kappa`` is chosen once on the **validation** split with FaceFormer and critic ``ours``
 (:func:`select_kappa`). At ``full`` the weight is fixed in advance (:meth:`ExperimentSpec.fixed_weight`):
-:func:`p3d.losses.weight.carried_loss_weight` when ``vocaset_motion_rms`` is given, else the paper's 1e-7.
+:func:`p3d.losses.weight.carried_loss_weight`, the paper's 1e-7 carried from VOCASET's motion scale (estimated
+from FaceFormer's start-of-training MSE, :data:`p3d.losses.weight.VOCASET_MOTION_RMS`) to the training corpus'.
 
 **Seeds and confidence intervals.** A run's CI is a percentile bootstrap over test clips (a clip's predictions
 under every condition move together); an arm of several seeds is resampled over seeds and clips, crossed

@@ -37,13 +37,30 @@ trains on one clip per step, so its epoch loss is the mean of per-clip MSEs. ``v
 (e.g. the lips) exists for diagnostics and for a loss restricted to those vertices; use the same
 subset on both sides.
 
-**The VOCASET reference is a required input.** The reference material of this project (the paper,
-its supplement, the official code and the baselines' papers and issues) gives no motion scale of
-VOCASET and no training MSE of FaceFormer on it (its VOCASET numbers are LVE, a per-frame maximum
-lip *error*, and FDD, a *difference* of upper-face dynamics; neither is a motion scale). So
-``vocaset_motion_rms`` has no default: measure it on the VOCASET training split, in metres, with
-``split_motion_rms(Corpus.open(processed_vocaset_dir), "train")`` (VOCASET's own data, at the 30 fps
-models train on), and record where it came from.
+**The VOCASET reference scale** (:data:`VOCASET_MOTION_RMS`). No publication states VOCASET's motion
+scale (the paper, its supplement and the baselines' papers report LVE, a per-frame maximum lip *error*,
+and FDD, a *difference* of upper-face dynamics; neither is a motion scale), but FaceFormer's own training
+log gives it, by step 3(b):
+
+1. FaceFormer's output layer ``vertice_map_r`` is zero-initialised and the template is added to its output
+   (official ``faceformer.py``), so its first loss on a clip is exactly that clip's ``motion_rms^2``;
+   ``main.py`` prints the running mean of the epoch's per-clip losses (batch 1, clips shuffled).
+2. FaceFormer issue #12 (:data:`p3d.paper.FACEFORMER_VOCASET_TRAIN_MSE_SOURCE`), a user retraining from
+   scratch on VOCASET with the official defaults, quotes "(Epoch 1, iteration 115) TRAIN LOSS:0.0000014":
+   :data:`p3d.paper.FACEFORMER_VOCASET_TRAIN_MSE_START` = 1.4e-6 m^2, the mean over the first 115 clips.
+3. Hence ``s_vocaset = sqrt(1.4e-6 m^2) = 1.18e-3 m``, and the rule reads
+   ``W_corpus = kappa_paper * s_corpus^2`` with ``kappa_paper = 1e-7 / 1.4e-6 m^2`` (the paper's weight
+   relative to FaceFormer's start-of-training MSE) and ``s_corpus^2`` the same quantity on the corpus,
+   measured from its data alone (:func:`split_motion_rms`, train split): no trained model's metric enters.
+
+How good the estimate is: the printed value has 7 decimals (s^2 within -3.6 %/+3.6 %, so W within
+-3.4 %/+3.7 %); it is one user's run, 115 of VOCASET's ~320 training clips (8 subjects x 40 sentences,
+shuffled); and it includes 114 Adam steps (lr 1e-4) of learning, so if the loss only falls from its start
+the mean lies below ``s^2`` and the carried W is an over-estimate by that factor. The same run's loss
+"after half of the epoches", :data:`p3d.paper.FACEFORMER_VOCASET_TRAIN_MSE_MIDWAY` (3e-7 m^2, about
+0.2 s^2), shows that later in training FaceFormer's MSE is a fraction of ``s^2`` (``rho`` of step 3(c));
+it is not used. With VOCASET at hand, a measurement (``split_motion_rms(Corpus.open(processed_vocaset_dir),
+"train")``, metres, 30 fps) replaces the estimate (``ExperimentSpec.vocaset_motion_rms``).
 
 **Limits.** The rule carries the weight for a base loss that is FaceFormer's vertex MSE. The paper's
 weights for CodeTalker and SelfTalk, whose own losses differ (CodeTalker: MSE + a feature MSE;
@@ -59,12 +76,16 @@ from typing import Any
 
 import numpy as np
 
+from p3d import paper
 from p3d.errors import InputError
 from p3d.losses.perceptual_loss import DEFAULT_WEIGHT
 from p3d.metrics._checks import IndexLike, as_1d_finite, as_indices, as_template, as_vertices, check_finite
 
 #: The paper's weight (official ``guidance_weight``), relative to FaceFormer's vertex MSE on VOCASET in metres.
 PAPER_WEIGHT = DEFAULT_WEIGHT
+#: VOCASET's motion scale ``s`` (metres per coordinate, all 5023 FLAME vertices, train split), estimated as the
+#: square root of FaceFormer's start-of-training MSE on VOCASET (module doc, "The VOCASET reference scale").
+VOCASET_MOTION_RMS = math.sqrt(paper.FACEFORMER_VOCASET_TRAIN_MSE_START)
 
 
 def motion_rms(vertices: np.ndarray, template: np.ndarray, vertices_subset: IndexLike | None = None) -> float:
@@ -126,8 +147,9 @@ def carried_loss_weight(corpus_motion_rms: float, *, vocaset_motion_rms: float,
     """``paper_weight * (corpus_motion_rms / vocaset_motion_rms)^2`` (see the module doc for the derivation).
 
     ``corpus_motion_rms``: the target corpus' motion scale in its own units; ``vocaset_motion_rms``: the
-    same statistic on VOCASET's training split in metres (required: no published value exists, see
-    the module doc); ``paper_weight``: the weight in the paper's setting (1e-7).
+    same statistic on VOCASET's training split in metres (required, so every caller names its reference:
+    :data:`VOCASET_MOTION_RMS`, the sourced estimate, or a measurement); ``paper_weight``: the weight in
+    the paper's setting (1e-7).
     """
     s_corpus = _positive(corpus_motion_rms, "corpus_motion_rms")
     s_voca = _positive(vocaset_motion_rms, "vocaset_motion_rms")
