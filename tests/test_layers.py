@@ -34,9 +34,7 @@ FORBIDDEN: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 #: Imports that break a rule of FORBIDDEN today (importer module, imported module): to be removed.
-KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset({
-    ("p3d.synth.corpus", "p3d.viz.mouth_crop"),  # the lip-video crop belongs below both (to be removed)
-})
+KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset()
 
 #: Import cycles that exist only through imports inside functions: to be removed.
 KNOWN_CYCLES: tuple[frozenset[str], ...] = (
