@@ -26,7 +26,7 @@ def main() -> None:
     from p3d.corpus import Corpus
     from p3d.synth import corpus as sc
     from p3d.synth import face
-    from p3d.viz.mouth_crop import render_mouth_crops
+    from p3d.synth.mouth_crop import render_mouth_crops
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; load {os.getloadavg()}")
     total = 0.0

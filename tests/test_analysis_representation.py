@@ -12,7 +12,7 @@ from p3d.analysis.representation import (
 )
 from p3d.errors import InputError
 from p3d.losses.infonce import info_nce
-from p3d.models.speech_mesh import DualEncoder
+from p3d.models.dual_encoder import DualEncoder
 from p3d.windows import SpeechMeshWindows
 from tiny_corpus import write_tiny_corpus
 

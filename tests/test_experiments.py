@@ -431,7 +431,7 @@ def test_codetalker_shares_the_baselines_motion_prior(dirs, tmp_path):
     """The VQ-VAE stage (no perceptual loss) is copied from the baseline run, and equals what the critic run
     would have trained itself."""
     from p3d.train.talker import build, train_talker
-    from p3d.train.trainer import latest_checkpoint, load_checkpoint
+    from p3d.train.run_folder import latest_checkpoint, load_checkpoint
 
     base = ex.TalkerExperiment("codetalker", preset="smoke", steps=3)
     exp = ex.TalkerExperiment("codetalker", "ours", preset="smoke", steps=3, relative_weight=0.5)

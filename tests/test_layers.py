@@ -34,18 +34,10 @@ FORBIDDEN: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 #: Imports that break a rule of FORBIDDEN today (importer module, imported module): to be removed.
-KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset({
-    ("p3d.synth.corpus", "p3d.viz.mouth_crop"),  # the lip-video crop belongs below both (to be removed)
-})
+KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset()
 
 #: Import cycles that exist only through imports inside functions: to be removed.
-KNOWN_CYCLES: tuple[frozenset[str], ...] = (
-    # p3d.models' checkpoint loader imports the model classes, which import p3d.models' shared helpers
-    frozenset({"p3d.models", "p3d.models.mesh_encoder", "p3d.models.speech_encoder", "p3d.models.speech_mesh",
-               "p3d.models.stage1", "p3d.models.syncnet3d", "p3d.models.talker"}),
-    # the trainer stops on the convergence rule; the convergence table reads a run's config via the trainer
-    frozenset({"p3d.train.convergence", "p3d.train.trainer"}),
-)
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
 
 
 class Import(NamedTuple):

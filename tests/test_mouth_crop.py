@@ -1,11 +1,11 @@
-"""Tests for p3d.viz.mouth_crop (the numba mouth-region rasteriser of the 2D lip video)."""
+"""Tests for p3d.synth.mouth_crop (the numba mouth-region rasteriser of the 2D lip video)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from p3d.errors import InputError
-from p3d.viz import mouth_crop as M
+from p3d.synth import mouth_crop as M
 
 
 def _mouth_sheet(n: int = 21, width: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

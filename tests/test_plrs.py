@@ -10,7 +10,8 @@ from torch import nn
 
 from p3d.errors import InputError
 from p3d.metrics.plrs import plrs, plrs_from_features
-from p3d.models.speech_mesh import DualEncoder, SpeechMeshConfig, SpeechMeshModel
+from p3d.models.dual_encoder import DualEncoder
+from p3d.models.speech_mesh import SpeechMeshConfig, SpeechMeshModel
 
 V = 4
 

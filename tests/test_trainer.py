@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from p3d.errors import InputError
-from p3d.train.trainer import TrainConfig, batch_indices, load_checkpoint, train
+from p3d.train.run_folder import load_checkpoint
+from p3d.train.trainer import TrainConfig, batch_indices, train
 
 
 class Toy:

@@ -48,7 +48,7 @@ def _encoders(model: Any) -> tuple[Any, Any, str, float]:
 
 
 def raw_features(n_vertices: int, vertex_mean: Any = None) -> Any:
-    """A no-learning control with a critic's interface (:class:`p3d.models.speech_mesh.DualEncoder`):
+    """A no-learning control with a critic's interface (:class:`p3d.models.dual_encoder.DualEncoder`):
     ``encode_speech`` = the L2-normalised flattened fbank window, ``encode_mesh`` = the L2-normalised
     flattened 5-frame vertex window minus ``vertex_mean`` ((V*3,), e.g. the training mean frame).
 
@@ -58,7 +58,7 @@ def raw_features(n_vertices: int, vertex_mean: Any = None) -> Any:
     import torch
     import torch.nn.functional as F
 
-    from p3d.models.speech_mesh import DualEncoder
+    from p3d.models.dual_encoder import DualEncoder
 
     class RawFeatures(DualEncoder):
         kind = "raw"

@@ -1,7 +1,7 @@
 """The speech-mesh perceptual loss (paper Eq. 6, Sec. 4 and C.2; official ``perceptual_loss/main.py``).
 
 A frozen speech-mesh critic (:class:`p3d.models.speech_mesh.SpeechMeshModel` or any
-:class:`~p3d.models.speech_mesh.DualEncoder`) scores a generated vertex sequence against its audio:
+:class:`~p3d.models.dual_encoder.DualEncoder`) scores a generated vertex sequence against its audio:
 
 1. the generated sequence (T, V, 3) is cut into 5-frame windows at stride 1: window ``i`` = frames
    ``[i, i + 5)``, paired with speech window ``i`` (:func:`p3d.audio.speech_windows`), for

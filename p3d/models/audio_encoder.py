@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from p3d.errors import InputError
-from p3d.models import PresetConfig
+from p3d.models.base import PresetConfig
 
 SAMPLE_RATE = 16000
 #: wav2vec2's CNN feature rate (stride 320 at 16 kHz).

@@ -83,7 +83,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from p3d.errors import InputError
-from p3d.models import PresetConfig
+from p3d.models.base import PresetConfig
 from p3d.models.base import eval_mode
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
 from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput, length_mask, mean_over_clips

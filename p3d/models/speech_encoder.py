@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from p3d.errors import InputError
-from p3d.models import PresetConfig
+from p3d.models.base import PresetConfig
 from p3d.models.transformer import Encoder, gather_tokens, init_weights, pooled, sinusoid_table
 
 

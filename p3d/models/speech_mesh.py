@@ -18,7 +18,8 @@ Two variants (Table 3):
 - :meth:`SpeechMeshModel.no2d`: "Ours w/o 2D prior": both encoders with the stage-2 architecture,
   trained from scratch.
 
-Every critic (this one, :class:`p3d.models.syncnet3d.SyncNet3D`) subclasses :class:`DualEncoder`,
+Every critic (this one, :class:`p3d.models.syncnet3d.SyncNet3D`) subclasses
+:class:`~p3d.models.dual_encoder.DualEncoder`,
 so the perceptual loss and PLRS work with any of them.
 
 **The official release's checkpoints** (``speech_mesh_rep``: ``model_eval.pth``, ``model_loss.pth``)
@@ -30,7 +31,6 @@ and value biases and no key bias, ``mlp.fc1/fc2``, no input standardisation).
 """
 from __future__ import annotations
 
-import abc
 import argparse
 import dataclasses
 import os
@@ -39,46 +39,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import nn
 
 from p3d.errors import InputError
-from p3d.models import Checkpointable, PresetConfig
-from p3d.losses.infonce import TEMPERATURE, info_nce, multilayer_info_nce
+from p3d.losses.infonce import TEMPERATURE, multilayer_info_nce
+from p3d.models.base import CHECKPOINT_FORMAT, Checkpointable, PresetConfig
+from p3d.models.dual_encoder import DualEncoder
 from p3d.models.mesh_encoder import MeshEncoder, MeshEncoderConfig
 from p3d.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
-
-
-class DualEncoder(nn.Module, abc.ABC):
-    """A speech encoder and a mesh encoder into one embedding space, trained with InfoNCE.
-
-    Subclasses implement ``encode_speech(fbank (B, T_a, 128)) -> (B, D)`` and
-    ``encode_mesh(vertices (B, 5, V*3) or (B, 5, V, 3)) -> (B, D)``, both L2-normalised, and set
-    ``temperature``.
-    """
-
-    kind = "dual"
-    temperature: float = TEMPERATURE
-
-    @abc.abstractmethod
-    def encode_speech(self, fbank: torch.Tensor) -> torch.Tensor: ...
-
-    @abc.abstractmethod
-    def encode_mesh(self, vertices: torch.Tensor) -> torch.Tensor: ...
-
-    @property
-    @abc.abstractmethod
-    def n_vertices(self) -> int:
-        """Vertices per frame the mesh encoder expects."""
-
-    def forward(self, fbank: torch.Tensor, vertices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits_per_speech (B, B), logits_per_mesh (B, B)) = cosine similarities / tau."""
-        s, m = self.encode_speech(fbank), self.encode_mesh(vertices)
-        logits_per_speech = s @ m.T / self.temperature
-        return logits_per_speech, logits_per_speech.T
-
-    def loss(self, fbank: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:
-        """Symmetric InfoNCE of the B paired windows (Eq. 5 with the final layer)."""
-        return info_nce(self.encode_speech(fbank), self.encode_mesh(vertices), self.temperature)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +65,7 @@ class SpeechMeshConfig(PresetConfig):
 
     @classmethod
     def from_preset(cls, name: str, n_vertices: int | None = None, **overrides: object) -> SpeechMeshConfig:
-        """A preset (:class:`p3d.models.PresetConfig`), with the mesh encoder sized for ``n_vertices``."""
+        """A preset (:class:`p3d.models.base.PresetConfig`), with the mesh encoder sized for ``n_vertices``."""
         config = super().from_preset(name, **overrides)
         if n_vertices is not None:
             config = dataclasses.replace(config, mesh=dataclasses.replace(config.mesh, n_vertices=n_vertices))
@@ -411,7 +378,6 @@ def load_critic(path: str | os.PathLike[str], map_location: str | torch.device =
     :func:`read_weights_file` (weights only, explicit allow-list). A stage-1 checkpoint is refused:
     it has no mesh encoder.
     """
-    from p3d.models import CHECKPOINT_FORMAT
     from p3d.models.syncnet3d import SyncNet3D
 
     ckpt = read_weights_file(path, map_location)

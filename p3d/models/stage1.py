@@ -39,7 +39,7 @@ from torch import nn
 from p3d.errors import InputError
 from p3d.losses.infonce import TEMPERATURE, multilayer_info_nce
 from p3d.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
-from p3d.models import Checkpointable, PresetConfig
+from p3d.models.base import Checkpointable, PresetConfig
 from p3d.models.transformer import (
     LN_EPS, Block, CrossBlock, Encoder, gather_tokens, init_weights, pooled, random_masking, sinusoid_table,
 )

@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from p3d.errors import InputError
-from p3d.models import Checkpointable, PresetConfig
+from p3d.models.base import Checkpointable, PresetConfig
 from p3d.losses.infonce import TEMPERATURE
-from p3d.models.speech_mesh import DualEncoder
+from p3d.models.dual_encoder import DualEncoder
 
 #: Strides (time, frequency) of the 6 speech convolutions.
 SPEECH_STRIDES: tuple[tuple[int, int], ...] = ((1, 1), (1, 2), (2, 2), (1, 2), (2, 2), (1, 2))

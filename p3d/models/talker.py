@@ -17,7 +17,7 @@ several clips. They share:
   autograd graph, so a perceptual loss (:class:`p3d.losses.PerceptualLoss`, Eq. 6) can be added;
 - :class:`Talker`: ``forward(batch) -> TalkerOutput`` (training), ``predict(audio, template,
   style, n_frames) -> (T, V, 3)`` (inference, no graph), plus checkpointing
-  (:class:`p3d.models.Checkpointable`).
+  (:class:`p3d.models.base.Checkpointable`).
 
 Audio encoders (:mod:`p3d.models.audio_encoder`) follow :class:`AudioEncoder`:
 ``encoder(audio (B, S) float32 at 16 kHz, n_frames) -> (B, n_frames, dim)``, i.e. they resample
@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from p3d.errors import InputError
-from p3d.models import Checkpointable
+from p3d.models.base import Checkpointable
 
 #: model name -> ``"module:Class"`` (imported lazily by :func:`talker_class`).
 MODELS: dict[str, str] = {

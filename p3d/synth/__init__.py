@@ -12,5 +12,7 @@
 - :mod:`p3d.synth.speech`: espeak-ng speech with exact phoneme timings.
 - :mod:`p3d.synth.effort`: vocal effort beyond gain (spectral tilt, F0, rate), so levels survive loudness
   normalisation.
+- :mod:`p3d.synth.mouth_crop`: the mouth-region crops of the 2D lip video (stage 1's visual input), a
+  numba z-buffer rasteriser.
 - :mod:`p3d.synth.corpus`: the synthetic corpora (``p3d data synth``), their own SLCC and upper-face dynamics.
 """

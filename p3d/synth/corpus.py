@@ -270,7 +270,7 @@ class _IdentityCache:
         return identity_template(self.people[i], self.s.variant).astype(np.float32)
 
     def window(self, i: int, lips: np.ndarray) -> Any:
-        from p3d.viz.mouth_crop import CropWindow
+        from p3d.synth.mouth_crop import CropWindow
 
         if i not in self._windows:
             self._windows[i] = CropWindow.from_lips(self.template(i), lips)
@@ -338,7 +338,7 @@ def make_clip(job: ClipJob, utt: Any, s: CorpusSpec, people: _IdentityCache, top
     phoneme_ids = np.asarray([lookup.get(canonical_phoneme(p) or "?", unknown) for p in symbols], dtype=np.int16)
     out: dict[str, Any] = {"vertices": vertices, "phoneme": phoneme_ids, "viseme": visemes.astype(np.int16)}
     if s.lip_video_size:
-        from p3d.viz.mouth_crop import render_mouth_crops
+        from p3d.synth.mouth_crop import render_mouth_crops
 
         lips = topology.lips
         out["lip_video"] = render_mouth_crops(vertices, faces, people.window(job.identity, lips),

@@ -64,7 +64,7 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
     (:func:`p3d.train.trainer.resume_plan`, which compares every resolved setting). ``force`` empties the
     folder first. ``before_write`` is called before ``request.json`` is written (extra checks)."""
     from p3d.atomic import write_json
-    from p3d.train.trainer import read_run_config
+    from p3d.train.run_folder import read_run_config
 
     out = Path(out)
     req_path = out / "request.json"

@@ -52,6 +52,7 @@ import numpy as np
 
 from p3d.device import eval_mode
 from p3d.errors import InputError
+from p3d.train.run_folder import read_run_config
 
 #: ``TrainConfig.stop`` choices: a fixed step count, or the validation-plateau rule with ``steps`` as the cap.
 STOP_RULES: tuple[str, ...] = ("steps", "plateau")
@@ -312,8 +313,6 @@ def _last_logged_step(run_dir: Path) -> int:
 
 def run_convergence(run_dir: str | os.PathLike[str]) -> RunConvergence:
     """Read one run folder (``config.json``, ``val.csv``, ``metrics.csv``): see :func:`convergence_table`."""
-    from p3d.train.trainer import read_run_config
-
     run_dir = Path(run_dir)
     config = read_run_config(run_dir) if run_dir.is_dir() else None
     if config is None:

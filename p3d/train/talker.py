@@ -591,7 +591,8 @@ def run_earlier_stages(job: TalkerJob, run_dir: str | os.PathLike[str], progress
     without the perceptual loss; then switch the model to the last stage."""
     from p3d.train.trainer import train
 
-    from p3d.train.trainer import read_run_config, resume_plan, run_config
+    from p3d.train.run_folder import read_run_config
+    from p3d.train.trainer import resume_plan, run_config
 
     if not job.stages_before:
         return

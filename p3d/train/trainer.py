@@ -64,6 +64,7 @@ import torch
 
 from p3d.atomic import atomic_path
 from p3d.train.convergence import VAL_CSV, plateau_reached, smoothed
+from p3d.train.run_folder import latest_checkpoint, load_checkpoint, read_run_config
 
 log = logging.getLogger(__name__)
 
@@ -196,27 +197,6 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     save_torch(state, path)
 
 
-def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint safely (``weights_only=True``); clear error for missing or corrupt files."""
-    from p3d.errors import InputError
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # pickle.UnpicklingError, RuntimeError on truncated zip files
-        raise InputError(f"{path}: not a readable p3d checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise InputError(f"{path}: not a p3d checkpoint (no 'model' entry)")
-    return ckpt
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    last = run_dir / "checkpoints" / "last.pt"
-    return last if last.exists() else None
-
-
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
@@ -324,27 +304,6 @@ def resume_plan(previous: Mapping[str, Any] | None, config: Mapping[str, Any], w
         _set(record, name, new_flat[name])
     record["extensions"] = [*old.get("extensions", []), extension]
     return record, extension
-
-
-def read_run_config(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The recorded settings of the run in ``run_dir``: ``config.json``, else its last checkpoint's; None if
-    it holds no run."""
-    import json
-
-    from p3d.errors import InputError
-
-    run_dir = Path(run_dir)
-    path = run_dir / "config.json"
-    if path.exists():
-        try:
-            cfg = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            raise InputError(f"{path}: corrupt run config; use another --out") from None
-        if not isinstance(cfg, dict) or not isinstance(cfg.get("train"), dict):
-            raise InputError(f"{path}: not a p3d run config; use another --out")
-        return cfg
-    last = latest_checkpoint(run_dir)
-    return dict(load_checkpoint(last)["config"]) if last is not None else None
 
 
 def _trim_metrics(csv_path: Path, max_step: int) -> None:

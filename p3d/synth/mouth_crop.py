@@ -18,7 +18,7 @@ fast-math, fixed order).
 
 Speed: CPU milliseconds per frame (``time.process_time``, so the load of the shared machine is
 mostly excluded; pyvista's figure includes llvmpipe's render threads), on the project's 2-core CPU
-machine, 50-frame clips of the synthetic face, best of 3-5 runs (:func:`measure_speed`):
+machine, 50-frame clips of the synthetic face, best of 3-5 runs (``benchmarks/bench_mouth_crop.py``):
 
 ===========================================  ==========  ==========  ==========  ==========
 method                                       base 96     dense 96    base 160    dense 160
@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -281,41 +279,3 @@ def _rasterise(verts, tris, albedo, size, ss, cx, cy, half, light, ambient, orie
                     g = (luma[0] * acc0 + luma[1] * acc1 + luma[2] * acc2) * norm
                     out[t, r, q, 0] = np.uint8(min(max(np.rint(g), 0.0), 255.0))
     return out
-
-
-def measure_speed(vertices: np.ndarray, faces: np.ndarray, lip_vertices: Sequence[int] | np.ndarray,
-                  size: int = 96, n_frames: int = 50, repeats: int = 5,
-                  pyvista: bool = True) -> dict[str, float]:
-    """CPU milliseconds per frame (``time.process_time``: all threads of this process, so a shared
-    machine's load does not count) of this rasteriser (supersample 1 and 2) and of pyvista
-    off-screen at ``size`` x ``size``, on ``n_frames`` frames of ``vertices`` (V, 3) with a moving
-    jaw (best of ``repeats``). For ``benchmarks/``; not used by the library."""
-    base = np.asarray(vertices, dtype=np.float64)
-    window = CropWindow.from_lips(base, lip_vertices)
-    seq = np.repeat(base[None], n_frames, axis=0)
-    below = base[:, 1] < window.cy
-    seq[:, below, 1] -= 0.004 * np.sin(np.linspace(0, np.pi, n_frames))[:, None]
-    render_mouth_crops(seq[:2], faces, window, size=size)  # compile / load the numba cache
-    result = {}
-    for ss in (1, 2):
-        best = np.inf
-        for _ in range(repeats):
-            t0 = time.process_time()
-            render_mouth_crops(seq, faces, window, lip_vertices=lip_vertices, size=size, supersample=ss)
-            best = min(best, time.process_time() - t0)
-        result[f"raster_ss{ss}_ms"] = 1000 * best / n_frames
-    if pyvista:
-        from p3d.viz.render import Camera, iter_frames
-
-        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-        cam = Camera((window.cx, window.cy, float(base[:, 2].max()) + 0.3), (window.cx, window.cy, 0.0),
-                     view_angle=float(np.degrees(2 * np.arctan(window.half_size / 0.3))))
-        t0 = time.process_time()
-        frames = iter_frames(seq, faces, size=(size, size), camera=cam, check=False)
-        next(frames)
-        t1 = time.process_time()
-        for _ in frames:
-            pass
-        result["pyvista_setup_ms"] = 1000 * (t1 - t0)
-        result["pyvista_ms"] = 1000 * (time.process_time() - t1) / (n_frames - 1)
-    return result
