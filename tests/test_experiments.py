@@ -44,6 +44,9 @@ def test_names_are_stable_and_distinguish_requests():
     # the evaluated split is not part of the training run's name
     assert a.with_(split="val").name == a.name and a.with_(split="val").eval_name == "synth-voca_val"
     assert ex.TalkerExperiment("codetalker", train="synth-voca").train == ("synth-voca",)
+    # a batch of clips per step is another training request: another run folder
+    batched = ex.TalkerExperiment("faceformer", batch_size=8)
+    assert batched.name == "faceformer_none_voca_b8_seed0" and batched.arm != a.arm
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -56,6 +59,7 @@ def test_names_are_stable_and_distinguish_requests():
     ({"model": "faceformer", "critic": "ours", "loss_weight": float("nan")}, "finite weight"),
     ({"model": "faceformer", "split": "dev"}, "unknown split"),
     ({"model": "faceformer", "steps": 0}, "positive step"),
+    ({"model": "faceformer", "batch_size": 0}, "positive number of clips"),
 ])
 def test_bad_experiments_are_refused(kwargs, match):
     with pytest.raises(InputError, match=match):
@@ -447,6 +451,14 @@ def test_codetalker_shares_the_baselines_motion_prior(dirs, tmp_path):
     own = load_checkpoint(latest_checkpoint(tmp_path / "own" / "vqvae"))["model"]
     assert copied.keys() == own.keys()
     assert all(torch.equal(copied[k], own[k]) for k in own)
+
+
+def test_batched_run_trains_on_batches_of_clips(dirs):
+    exp = ex.TalkerExperiment("selftalk", preset="smoke", steps=2, batch_size=2)
+    out = ex.train_run(exp, dirs)
+    config = json.loads((out["run_dir"] / "config.json").read_text())
+    assert config["train"]["batch_size"] == 2
+    assert json.loads((out["run_dir"] / "request.json").read_text())["batch_size"] == 2
 
 
 def test_effect_and_level_figures(tmp_path):

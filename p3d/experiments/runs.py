@@ -159,6 +159,8 @@ def _request(exp: TalkerExperiment, dirs: Any, critic_ckpt: Path | None, weight:
                "loss_weight": weight, "relative_weight": exp.relative_weight}
     if exp.model_preset != exp.preset:
         request["model_preset"] = exp.model_preset
+    if exp.batch_size is not None:
+        request["batch_size"] = exp.batch_size
     request.update(exp.stop_options)  # absent at a fixed step count: the requests of earlier runs are unchanged
     return request
 
@@ -189,7 +191,8 @@ def train_run(exp: TalkerExperiment, dirs: Any, *, progress: bool = False, force
     start = time.perf_counter()
     job = build(exp.model, exp.model_preset, [lay.corpus(c) for c in exp.train], critic=exp.critic,
                 critic_checkpoint=critic_ckpt, loss_weight=weight, seed=exp.seed, steps=exp.steps,
-                speech_cache_dir=lay.speech_cache, progress=progress, **exp.stop_options)
+                batch_size=exp.batch_size, speech_cache_dir=lay.speech_cache, progress=progress,
+                **exp.stop_options)
     result = train_talker(job, out, progress=progress)
     seconds = time.perf_counter() - start
     if not final.exists():

@@ -60,6 +60,9 @@ class TalkerExperiment:
             (:attr:`p3d.registry.Preset.stop`) and :mod:`p3d.train.convergence`'s defaults.
         critic_steps: the step count (the cap with ``stop="plateau"``) of the critic pipeline's own critic
             training (None: the recipe's); not part of the run's name (the pipeline's folder records it).
+        batch_size: clips per optimisation step of every training stage (None: the recipe's, one clip per
+            step as the official code); a batch of B clips averages B single-clip losses
+            (:class:`p3d.models.talker.ClipBatch`). Part of the run's name (``b<B>``) when set.
     """
 
     model: str
@@ -79,6 +82,7 @@ class TalkerExperiment:
     min_rel_improvement: float | None = None
     smooth: int | None = None
     critic_steps: int | None = None
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.train, str):
@@ -116,6 +120,9 @@ class TalkerExperiment:
                 raise InputError(f"{name}: expected a non-negative integer, got {value!r}")
         if self.critic_steps is not None and self.critic_steps < 1:
             raise InputError(f"critic_steps: expected a positive step count, got {self.critic_steps}")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool)
+                                            or self.batch_size < 1):
+            raise InputError(f"batch_size: expected a positive number of clips, got {self.batch_size!r}")
         if self.critic == "none" and self.critic_seed != 0:
             raise InputError("critic_seed: a run without critic uses no critic pipeline")
         from p3d.train.convergence import stop_settings
@@ -159,6 +166,8 @@ class TalkerExperiment:
                 parts.append(f"c{self.critic_seed}")
         if self.steps is not None:
             parts.append(f"steps{self.steps}")
+        if self.batch_size is not None:
+            parts.append(f"b{self.batch_size}")
         if self.stop_rule != "steps":
             parts.append(self.stop_rule)
         parts.append(f"seed{self.seed}")
@@ -215,7 +224,7 @@ class ExperimentSpec:
     is. The ``full`` spec gives :data:`VOCASET_MOTION_RMS` (the sourced estimate).
 
     ``talker_steps`` / ``critic_steps``: the step counts (None: the recipes'); with ``stop="plateau"`` the
-    caps. ``stop``: None takes the preset's rule.
+    caps. ``talker_batch``: clips per talker step (None: the recipe's one). ``stop``: None takes the preset's rule.
     """
 
     preset: str
@@ -229,6 +238,7 @@ class ExperimentSpec:
     vocaset_motion_rms: float | None = None
     talker_steps: int | None = None
     critic_steps: int | None = None
+    talker_batch: int | None = None
     stop: str | None = None
     eval_every: int | None = None
     patience: int | None = None
@@ -264,7 +274,7 @@ class ExperimentSpec:
             extra["critic_seed"] = seed % self.critic_pipelines
             extra["critic_steps"] = self.critic_steps
         return TalkerExperiment(model, critic, tuple(train), self.preset, seed, steps=self.talker_steps,
-                                **self.stop_options, **extra, **kw)
+                                batch_size=self.talker_batch, **self.stop_options, **extra, **kw)
 
     def fixed_weight(self, corpus: Any | None = None) -> float:
         """The absolute weight of ``weight_rule="fixed"``: ``carried_loss_weight`` of ``corpus``' train-split
