@@ -1,9 +1,10 @@
 """Where things live: the project root and the output folders of a preset.
 
-Notebooks write figures and tables through :func:`output_dirs`. At the ``smoke`` preset (nbval in
-``make test``) everything goes under ``results/smoke/`` (git-ignored), so a test run never overwrites
-the committed figures that ``make figures`` (preset ``cpu``) produced; the ``full`` preset writes under
-``results/full/``. The presets are :data:`p3d.registry.PRESETS`.
+Notebooks write figures and tables through :func:`output_dirs`. The committed ``figures/`` and
+``results/`` are the ``full`` preset's (``make figures PRESET=full``: converged, several seeds per arm), as is
+``paper``'s on real data; the quick look (``make figures``, preset ``cpu``) writes under ``results/cpu/`` and
+the nbval check (``smoke``, in ``make test``) under ``results/smoke/`` (git-ignored), so neither overwrites
+the committed outputs. The presets are :data:`p3d.registry.PRESETS`.
 """
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from pathlib import Path
 from p3d.registry import PRESETS
 
 #: Presets whose figures and tables go to ``results/<preset>/`` rather than the committed ``figures/`` and
-#: ``results/tables/`` of ``make figures`` (``cpu``): the nbval check (``smoke``) and the multi-seed grid
-#: (``full``, until it becomes the headline preset).
-SEPARATE_OUTPUTS: frozenset[str] = frozenset({"smoke", "full"})
+#: ``results/tables/`` (the ``full`` preset's): the nbval check (``smoke``) and the quick look (``cpu``).
+SEPARATE_OUTPUTS: frozenset[str] = frozenset({"smoke", "cpu"})
 
 
 def project_root() -> Path:
