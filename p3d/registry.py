@@ -22,19 +22,23 @@ from p3d.errors import InputError
 class Preset:
     """One preset: its name, a one-line description, the model/recipe preset its trainings use, and
     the stopping rule of its trainings (``steps``: the recipe's step count; ``plateau``: the validation
-    plateau rule with the recipe's steps, or the experiment's cap, as the cap)."""
+    plateau rule with ``critic_cap`` / ``talker_cap`` as the caps of the critic pipelines' and the talking
+    heads' trainings, or the recipe's steps where None)."""
 
     name: str
     description: str
     models: str
     stop: str = "steps"
+    critic_cap: int | None = None
+    talker_cap: int | None = None
 
 
 PRESET_INFO: dict[str, Preset] = {p.name: p for p in (
     Preset("smoke", "seconds-long check of the whole pipeline on tiny corpora (tests, nbval)", "smoke"),
     Preset("cpu", "CPU-sized models and corpora, fixed step counts, one seed (make figures)", "cpu"),
     Preset("full", "the cpu models trained to a validation plateau on the larger `full` corpora, "
-                   "several seeds per arm and several critic pipelines", "cpu", stop="plateau"),
+                   "several seeds per arm and several critic pipelines", "cpu", stop="plateau",
+           critic_cap=1500, talker_cap=1500),
     Preset("paper", "the paper's model sizes and schedules (needs a GPU and wav2vec2 weights)", "paper"),
 )}
 #: Every preset, smallest first.
@@ -71,6 +75,20 @@ def model_preset(name: str) -> str:
     return preset(name).models
 
 
+def training_defaults(name: str) -> tuple[str, dict[str, object]]:
+    """``(model preset, default options)`` of a critic-pipeline training (stage 1, the critics, fine-tuning, the
+    PLRS evaluator) asked for at preset ``name``: a preset that trains another preset's models (``full`` ->
+    ``cpu``) adds its stopping rule and ``critic_cap`` (as ``steps``), so every caller that names the preset
+    makes the same training request."""
+    p = preset(name)
+    if p.models == p.name:
+        return p.name, {}
+    defaults: dict[str, object] = {"stop": p.stop}
+    if p.critic_cap is not None:
+        defaults["steps"] = p.critic_cap
+    return p.models, defaults
+
+
 def check_model(name: str) -> str:
     return _check(name, MODELS, "model")
 
@@ -81,4 +99,5 @@ def check_critic(name: str, *, talker: bool = False) -> str:
 
 
 __all__ = ["Preset", "PRESET_INFO", "PRESETS", "MODEL_PRESETS", "MODEL_LABELS", "MODELS", "CRITIC_LABELS", "CRITICS",
-           "TALKER_CRITICS", "TALKER_CRITIC_LABELS", "preset", "model_preset", "check_model", "check_critic"]
+           "TALKER_CRITICS", "TALKER_CRITIC_LABELS", "preset", "model_preset", "training_defaults", "check_model",
+           "check_critic"]

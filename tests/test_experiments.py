@@ -482,3 +482,27 @@ def test_effect_and_level_figures(tmp_path):
     assert path.stat().st_size > 0
     with pytest.raises(InputError, match="no effects"):
         plot_effects(effects.iloc[:0])
+
+
+def test_full_preset_critic_trainings_make_one_request_from_every_caller(tmp_path):
+    """Notebooks name the preset (``api.train_stage1("full", ...)``) while the grid passes its spec's options: both
+    resolve to the cpu models with the full preset's stopping rule and cap, so the grid reuses the notebooks' runs."""
+    from p3d import registry
+    from p3d.experiments.runs import critic_options
+    from p3d.train import api
+
+    model_preset, defaults = registry.training_defaults("full")
+    assert model_preset == "cpu" and defaults == {"stop": "plateau", "steps": registry.preset("full").critic_cap}
+    assert registry.training_defaults("cpu") == ("cpu", {})
+    exp = ex.spec_for("full").experiment("faceformer", "ours", seed=1, weight=1e-7)
+    assert {**defaults, **critic_options(exp)} == defaults
+    # the full preset trains (the cpu recipe resolved); a second caller with the same options reuses the run
+    opts = {"steps": 2, "eval_every": 1, "patience": 1, "smooth": 1}
+    lrs3 = write_tiny_corpus(tmp_path / "synth-lrs3", identities={"train": 2, "val": 1}, clips_per_identity=2,
+                             seconds=1.2)
+    first = api.fit("stage1", "full", lrs3, tmp_path / "stage1", **opts)
+    request = json.loads((first.parent / "request.json").read_text())
+    assert request["preset"] == "cpu" and request["options"]["stop"] == "plateau"
+    mtime = first.stat().st_mtime_ns
+    assert api.fit("stage1", "cpu", lrs3, tmp_path / "stage1", stop="plateau", **opts) == first
+    assert first.stat().st_mtime_ns == mtime

@@ -31,13 +31,12 @@ class Task:
 
 
 def task_stage1(preset: str, dirs: Any, critic_seed: int = 0, options: dict[str, Any] | None = None) -> Path:
-    from p3d import registry
     from p3d.experiments.runs import _seed_option
     from p3d.train import api
 
     lay = layout(dirs, preset)
     stop = {k: v for k, v in (options or {}).items() if k in api.STOP_OPTIONS}
-    return api.train_stage1(registry.model_preset(preset), lay.data / CRITIC_CORPUS, lay.critic_runs(critic_seed),
+    return api.train_stage1(preset, lay.data / CRITIC_CORPUS, lay.critic_runs(critic_seed),
                             seed=_seed_option(critic_seed), **stop)
 
 
@@ -60,11 +59,10 @@ def task_loss_critic(critic: str, preset: str, dirs: Any, critic_seed: int = 0,
 
 
 def task_evaluator_stage1(preset: str, dirs: Any) -> Path:
-    from p3d import registry
     from p3d.train import api
 
     lay = layout(dirs, preset)
-    return api.train_evaluator_stage1(registry.model_preset(preset), lay.data / CRITIC_CORPUS, lay.runs)
+    return api.train_evaluator_stage1(preset, lay.data / CRITIC_CORPUS, lay.runs)
 
 
 def task_evaluator(preset: str, dirs: Any) -> Path:

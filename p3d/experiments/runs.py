@@ -50,10 +50,9 @@ def base_critic(critic: str, preset: str, data: str | os.PathLike[str], runs: st
     """The speech-mesh loss critic (paper Sec. 4) on ``synth-lrs3`` (identity half 1): ``runs/<critic>/final.pt`` (reused when finished).
     ``runs`` is the pipeline's folder (:meth:`RunLayout.critic_runs`); ``options``: :func:`p3d.train.api.fit`'s
     (stopping rule, ``steps``), at the model preset of ``preset``."""
-    from p3d import registry
     from p3d.train import api
 
-    return api.train_critic(critic, registry.model_preset(preset), Path(data) / CRITIC_CORPUS, runs,
+    return api.train_critic(critic, preset, Path(data) / CRITIC_CORPUS, runs,
                             seed=_seed_option(critic_seed), progress=progress, **options)
 
 
@@ -67,14 +66,13 @@ def loss_critic(critic: str, preset: str, data: str | os.PathLike[str], runs: st
         data: the folder holding the corpora (``data/<preset>``).
         runs: the critic pipeline's run folder (``runs/<preset>`` for pipeline 0).
     """
-    from p3d import registry
     from p3d.train import api
 
     if critic not in api.CRITICS:
         raise InputError(f"critic: expected one of {', '.join(api.CRITICS)} for a loss critic, got {critic!r}")
     base = base_critic(critic, preset, data, runs, progress=progress, critic_seed=critic_seed, **options)
     finetune = {k: v for k, v in options.items() if k in api.STOP_OPTIONS}  # the cap is the recipe's
-    return api.fit("finetune", registry.model_preset(preset), Path(data) / LOSS_CRITIC_CORPUS,
+    return api.fit("finetune", preset, Path(data) / LOSS_CRITIC_CORPUS,
                    Path(runs) / "loss_critics" / critic, init=base, seed=_seed_option(critic_seed),
                    progress=progress, **finetune)
 
@@ -84,10 +82,9 @@ def evaluator(preset: str, data: str | os.PathLike[str], runs: str | os.PathLike
     """The independent PLRS evaluator (``runs/evaluator/final.pt``) and its own stage 1
     (``runs/stage1_evaluator``): synth-lrs3 identity half 2, seed 1, nothing shared with the critic pipelines
     (:func:`p3d.train.api.train_evaluator`)."""
-    from p3d import registry
     from p3d.train import api
 
-    return api.train_evaluator(registry.model_preset(preset), Path(data) / CRITIC_CORPUS, runs, progress=progress,
+    return api.train_evaluator(preset, Path(data) / CRITIC_CORPUS, runs, progress=progress,
                                **options)
 
 

@@ -330,15 +330,17 @@ def _value_of(value: float | Mapping[str, float], model: str) -> float:
 
 
 #: The grid of every preset. ``full``: Table 2 at 5 seeds per arm, Tables 3 and 4 at 3, three critic pipelines,
-#: every training to the validation plateau (caps: 10x the cpu talker recipe's 400 steps, 5x the critics' 300),
+#: every training to the validation plateau (caps: :attr:`p3d.registry.Preset.talker_cap` / ``critic_cap``), talkers
+#: on batches of 16 clips,
 #: the weight fixed in advance: the paper's 1e-7 carried to the training corpus' motion scale from VOCASET's
 #: (:data:`VOCASET_MOTION_RMS`; W = 1.91e-7 on the ``full`` synth-voca, README "The loss weight at full").
 SPECS: dict[str, ExperimentSpec] = {
     "smoke": ExperimentSpec("smoke", n_resamples=200),
     "cpu": ExperimentSpec("cpu", ablation_models=("faceformer",)),
     "full": ExperimentSpec("full", table2_seeds=5, table3_seeds=3, table4_seeds=3, critic_pipelines=3,
-                           weight_rule="fixed", vocaset_motion_rms=VOCASET_MOTION_RMS, talker_steps=4000,
-                           critic_steps=1500),
+                           weight_rule="fixed", vocaset_motion_rms=VOCASET_MOTION_RMS, talker_batch=16,
+                           talker_steps=registry.preset("full").talker_cap,
+                           critic_steps=registry.preset("full").critic_cap),
     "paper": ExperimentSpec("paper"),
 }
 

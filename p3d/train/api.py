@@ -131,10 +131,15 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
     request, resumes an unfinished one, extends a finished one to a longer ``steps``, and refuses a folder
     holding other settings (:func:`claim_run_dir`, then the trainer's check of the resolved settings).
     ``record``: extra entries for the run's ``config.json`` (descriptions, not settings of the training).
+    A preset that trains another preset's models (``full``) resolves to those models with its stopping rule
+    and cap as default options (:func:`p3d.registry.training_defaults`).
     """
+    from p3d.registry import training_defaults
     from p3d.train.critics import build
     from p3d.train.trainer import train
 
+    preset, defaults = training_defaults(preset)
+    options = {**defaults, **options}
     out = Path(out)
     final = out / "final.pt"
     request = _request(kind, preset, data, options)
@@ -174,8 +179,10 @@ def critic_pipeline_seed(critic_seed: int) -> int | None:
 
 
 def _is_critic_seed(seed: int, preset: str) -> bool:
+    from p3d.registry import model_preset
     from p3d.train.critics import recipe
 
+    preset = model_preset(preset)
     pipeline0 = {recipe(k, preset).seed for k in ("stage1", "stage2", "syncnet3d", "no2d", "finetune")}
     return seed in pipeline0 or (seed > 0 and seed % 1000 == 0)
 
