@@ -35,9 +35,9 @@ test-fast: setup
 
 # Every notebook in notebooks/, in order, with papermill at preset=$(PRESET); executed copies go to
 # results/notebooks/, figures to figures/, tables to results/tables/, provenance to results/provenance.json.
-# EXTRA=1 also runs the analyses beyond the paper (p3d.figures.EXTRA_PARAMETER_SETS), outside the time budget.
+# EXTRA=1 also runs the analyses beyond the paper (p3d.notebook_runner.EXTRA_PARAMETER_SETS), outside the time budget.
 figures: setup
-	$(PY) -m p3d.figures --preset $(PRESET) $(if $(EXTRA),--extra,)
+	$(PY) -m p3d.notebook_runner --preset $(PRESET) $(if $(EXTRA),--extra,)
 
 clean:
 	rm -rf results/notebooks .pytest_cache

@@ -3,6 +3,7 @@ the table builders, and one small end-to-end grid (critic fine-tuning, baseline,
 on tiny corpora at the smoke preset."""
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -172,6 +173,22 @@ def test_layout_places_every_file(tmp_path):
         run.mkdir(parents=True)
         (run / "config.json").write_text("{}")
     assert lay.training_runs() == [lay.stage1(2), lay.evaluator_stage1, lay.run(exp)]
+
+
+def test_loss_comparison_dirs_are_the_config1_runs_predictions(tmp_path):
+    """The user study's conditions come from the layout: each model's Config 1 run without and with the loss."""
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    spec = ex.spec_for("cpu", models=("faceformer",))
+    lay = ex.layout(d, "cpu")
+    base, ours = (spec.experiment("faceformer", c, ex.CONFIG1, 1, weight=0.1) for c in ("none", "ours"))
+    with pytest.raises(InputError, match=base.name):
+        ex.loss_comparison_dirs(d, spec, 0.1, ["faceformer"], seed=1)
+    for exp in (base, ours):
+        lay.predictions(exp).mkdir(parents=True)
+        (lay.predictions(exp) / "a_condition_b.npy").write_bytes(b"")
+    found = ex.loss_comparison_dirs(d, spec, 0.1, ["faceformer"], seed=1)
+    assert found == {"faceformer/base": lay.predictions(base), "faceformer/ours": lay.predictions(ours)}
+    assert "k0.1" in found["faceformer/ours"].parent.name and found["faceformer/base"] != found["faceformer/ours"]
 
 
 def test_plan_trains_each_critic_pipeline_before_its_talkers(tmp_path):
@@ -354,11 +371,19 @@ def test_grid_trains_predicts_and_evaluates(dirs, grid):
     assert c2["summary"]["n_predictions"] == 6 * 4  # synth-mead test clips x (2 voca + 2 mead) styles
     for r in g.results:
         s = r["summary"]
-        assert set(s) >= {"mtm_ms", "lve", "fdd", "plrs", "slcc"} and np.isfinite(s["lve"]["value"])
+        assert set(s) >= {"mtm_ms", "lve", "fdd", "plrs", "plrs_calibrated", "slcc"}
+        assert np.isfinite(s["lve"]["value"])
         assert r["timing"]["predict_s"] is not None and (r["run_dir"] + "/eval_") in r["eval_dir"] + "/eval_"
+        # PLRS-c beside the official PLRS: p3d eval's own summary agrees with the result's mean over clips
+        evaluated = json.loads((Path(r["eval_dir"]) / "summary.json").read_text())["metrics"]
+        assert s["plrs_calibrated"]["value"] == pytest.approx(evaluated["plrs_calibrated"]["value"], abs=1e-9)
+        assert -2 <= s["plrs_calibrated"]["value"] <= 2 and s["plrs_calibrated"]["value"] != s["plrs"]["value"]
     # the data row: GT evaluated as a prediction
     d = base["data"]["summary"]
     assert d["lve"]["value"] == 0 and d["n_clips"] == 6 and -1 <= d["plrs"]["value"] <= 1
+    assert "plrs_calibrated" in d
+    frame = ex.summary_frame(base).set_index("metric")
+    assert frame.loc["PLRS-c", "data"] == pytest.approx(d["plrs_calibrated"]["value"])
 
 
 def test_grid_reuses_finished_runs(dirs, grid, monkeypatch):
@@ -406,7 +431,29 @@ def test_tables_from_results(grid):
     s7 = ex.table_s7(g.results, models=["selftalk"])
     assert len(s7) == 2
     long = ex.long_form(g.results)
-    assert {"mtm_ms", "plrs", "slcc", "slcc_delta"} <= set(long["metric"])
+    assert {"mtm_ms", "plrs", "plrs_calibrated", "slcc", "slcc_delta"} <= set(long["metric"])
+    assert not any("PLRS-c" in c for t in (t2, t3, t4, s7) for c in t.columns)  # the paper's columns only
+
+
+def test_evaluation_cached_without_plrs_calibrated_is_redone(dirs, grid, monkeypatch):
+    """An evaluation cached before the experiments requested PLRS-c (its key has no metrics) is evaluated
+    again, and the training is reused."""
+    import p3d.evaluate
+
+    exps, g = grid
+    done = Path(g.results[0]["eval_dir"]) / "table_summary.json"
+    cached = json.loads(done.read_text())
+    assert "plrs_calibrated" in cached["key"]["metrics"]
+    del cached["key"]["metrics"]
+    cached["summary"].pop("plrs_calibrated")
+    done.write_text(json.dumps(cached))
+    calls = []
+    evaluate = p3d.evaluate.evaluate
+    monkeypatch.setattr(p3d.evaluate, "evaluate", lambda *a, **k: calls.append(1) or evaluate(*a, **k))
+    again = ex.run_experiment(exps[0], dirs, n_resamples=50)
+    assert calls and again["timing"]["reused"] is True
+    assert again["summary"]["plrs_calibrated"]["value"] == pytest.approx(
+        g.results[0]["summary"]["plrs_calibrated"]["value"])
 
 
 def test_speech_embedding_cache_gives_the_same_values(dirs, grid, tmp_path):
@@ -428,7 +475,7 @@ def test_speech_embedding_cache_gives_the_same_values(dirs, grid, tmp_path):
 def test_missing_corpus_is_a_clear_error(tmp_path):
     d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
     with pytest.raises(InputError, match="corpus 'synth-voca' not found"):
-        ex.train_run(ex.TalkerExperiment("faceformer"), d)
+        ex.train_experiment(ex.TalkerExperiment("faceformer"), d)
 
 
 def test_codetalker_shares_the_baselines_motion_prior(dirs, tmp_path):
@@ -439,8 +486,8 @@ def test_codetalker_shares_the_baselines_motion_prior(dirs, tmp_path):
 
     base = ex.TalkerExperiment("codetalker", preset="smoke", steps=3)
     exp = ex.TalkerExperiment("codetalker", "ours", preset="smoke", steps=3, relative_weight=0.5)
-    ex.train_run(base, dirs)
-    out = ex.train_run(exp, dirs)
+    ex.train_experiment(base, dirs)
+    out = ex.train_experiment(exp, dirs)
     timing = json.loads((out["run_dir"] / "timing.json").read_text())
     assert timing["stages_from_baseline"] == ["vqvae"]
     copied = load_checkpoint(latest_checkpoint(out["run_dir"] / "vqvae"))["model"]

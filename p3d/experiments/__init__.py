@@ -3,10 +3,11 @@
 One :class:`TalkerExperiment` is one talking-head training request (model, critic, training corpora, preset,
 seed, weight, stopping rule, critic pipeline) plus the split it is evaluated on; an :class:`ExperimentSpec`
 (:func:`spec_for`) holds a preset's whole grid: models, arms, seeds per table, critic pipelines, the stopping
-rule and the loss-weight rule. :func:`run_experiment` trains one (reusing a finished run of the same request,
-resuming an unfinished one), predicts the evaluation split with the official protocol
+rule and the loss-weight rule. :func:`run_experiment` does all of one experiment: :func:`train_experiment`
+trains its talker (reusing a finished run of the same request, resuming an unfinished one), then
+:func:`predict_and_evaluate` predicts the evaluation split with the official protocol
 (:func:`p3d.predict.predict_split`: every clip under every training identity) and evaluates it
-(:func:`p3d.evaluate.evaluate`: MTM, LVE, FDD, SLCC, and PLRS with the independent evaluator).
+(:func:`p3d.evaluate.evaluate`: MTM, LVE, FDD, SLCC, and PLRS with the independent evaluator, PLRS-c beside it).
 :func:`plan` orders every dependency (stage 1, the critics and the PLRS evaluator, the loss critics, the data
 references, the talkers, the evaluations) and :func:`run_grid` runs the plan in parallel processes. The table
 builders turn results, or arms pooled over seeds (:func:`arms`), into Tables 2, 3, 4 and S7 with 95% CIs and the
@@ -49,12 +50,13 @@ under every condition move together); an arm of several seeds is resampled over 
 Output layout: :mod:`p3d.experiments.layout`.
 """
 from p3d.experiments.grid import GridResult, run_grid
-from p3d.experiments.layout import RunLayout, corpus_dir, data_root, layout, prediction_dirs, run_dir, runs_root
+from p3d.experiments.layout import (RunLayout, corpus_dir, data_root, layout, loss_comparison_dirs, prediction_dirs,
+                                    run_dir, runs_root)
 from p3d.experiments.plan import Task, eval_key, plan
 from p3d.experiments.records import ArmResult, RunResult, group_arms, runs_of
-from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, evaluate_run, evaluator, loss_critic,
-                                  loss_ratio, loss_scale, prepare_corpora, resolve_weight, run_experiment,
-                                  share_earlier_stages, train_run)
+from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, evaluator, loss_critic, loss_ratio,
+                                  loss_scale, predict_and_evaluate, prepare_corpora, resolve_weight, run_experiment,
+                                  share_earlier_stages, train_experiment)
 from p3d.experiments.spec import (CONFIG1, CONFIG2, CRITIC_CORPUS, CRITIC_LABELS, CRITICS, KAPPA_CANDIDATES,
                                   LOSS_CRITIC_CORPUS, LVE_TOLERANCE, MODEL_LABELS, MODELS, PRESETS, SPECS, SPLITS,
                                   TALKER_CORPORA, ExperimentSpec, TalkerExperiment, config1_experiments,
@@ -70,11 +72,12 @@ __all__ = [
     "SPLITS", "MODEL_LABELS", "CRITIC_LABELS", "KAPPA_CANDIDATES", "LVE_TOLERANCE", "LVE_SCALE", "FDD_SCALE",
     "BETTER", "METRIC_LABELS", "PAPER_DATA_MEAD", "PAPER_DATA_VOCASET", "PAPER_NOTE", "PAPER_TABLE3", "PAPER_TABLE4",
     "PAPER_TABLE_S7", "SPECS",
-    "TalkerExperiment", "ExperimentSpec", "spec_for", "RunLayout", "layout", "prediction_dirs", "RunResult",
+    "TalkerExperiment", "ExperimentSpec", "spec_for", "RunLayout", "layout", "prediction_dirs", "loss_comparison_dirs",
+    "RunResult",
     "ArmResult", "GridResult", "Task", "group_arms", "runs_of", "arms",
     "data_root", "runs_root", "run_dir", "corpus_dir", "prepare_corpora", "base_critic", "loss_critic", "evaluator",
-    "loss_scale", "loss_ratio", "resolve_weight", "train_run", "share_earlier_stages", "data_reference",
-    "evaluate_run", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",
+    "loss_scale", "loss_ratio", "resolve_weight", "train_experiment", "share_earlier_stages", "data_reference",
+    "predict_and_evaluate", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",
     "eval_key", "run_grid", "select_kappa", "chosen_kappa", "selection_experiments", "config1_experiments",
     "config2_experiments", "summary_frame", "find", "ours_note", "table2", "table3", "table4", "table_s7",
     "loss_effects", "timing_table", "run_timing", "long_form", "write_tables",

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +140,28 @@ def prediction_dirs(dirs: Any, results: Mapping[str, Mapping[str, Any] | None]) 
             raise InputError(f"{label}: no result (the run is not in the grid)")
         exp = TalkerExperiment.from_dict(r["experiment"])
         out[label] = layout(dirs, exp.preset).predictions(exp)
+    return out
+
+
+def loss_comparison_dirs(dirs: Any, spec: Any, weight: float | Mapping[str, float] | None, models: Sequence[str],
+                         seed: int = 0) -> dict[str, Path]:
+    """``{"<model>/base": folder, "<model>/ours": folder}``: the predictions of each of ``models`` on the
+    ``synth-voca`` test split (Config 1) without and with the perceptual loss (critic ``ours`` at ``weight``, the
+    kappa or W of ``spec``'s weight rule), i.e. the runs of notebook 06 at ``spec``'s preset and talker ``seed``:
+    the conditions of the loss user study (paper Tables S4/S5). ``spec``: an
+    :class:`~p3d.experiments.spec.ExperimentSpec`. InputError naming the run when its predictions are missing."""
+    from p3d.experiments.spec import CONFIG1
+
+    lay = layout(dirs, spec.preset)
+    out = {}
+    for model in models:
+        for variant, critic in (("base", "none"), ("ours", "ours")):
+            exp = spec.experiment(model, critic, CONFIG1, seed, weight=weight)
+            folder = lay.predictions(exp)
+            if not any(folder.glob("*.npy")):
+                raise InputError(f"{folder}: no predictions of run {exp.name} (run notebook 06 at preset "
+                                 f"{spec.preset!r}, or p3d.experiments.run_experiment, first)")
+            out[f"{model}/{variant}"] = folder
     return out
 
 

@@ -79,12 +79,15 @@ def task_data(corpus: str, split: str, preset: str, dirs: Any, n_resamples: int)
 
 
 def task_train(exp: TalkerExperiment, dirs: Any) -> dict[str, Any]:
-    from p3d.experiments.runs import train_run
+    """The talker training of ``exp`` (:func:`p3d.experiments.runs.train_experiment`)."""
+    from p3d.experiments.runs import train_experiment
 
-    return train_run(exp, dirs)
+    return train_experiment(exp, dirs)
 
 
 def task_eval(exp: TalkerExperiment, dirs: Any, n_resamples: int) -> Any:
+    """``exp``'s result: its finished training (reused), predicted and evaluated
+    (:func:`p3d.experiments.runs.run_experiment`)."""
     from p3d.experiments.runs import run_experiment
 
     return run_experiment(exp, dirs, n_resamples=n_resamples)

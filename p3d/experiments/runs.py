@@ -135,7 +135,7 @@ def loss_ratio(run: str | os.PathLike[str]) -> float | None:
 
 def resolve_weight(exp: TalkerExperiment, dirs: Any) -> float | None:
     """The absolute perceptual-loss weight W of ``exp`` (None without a critic). A relative weight needs the
-    baseline run finished (:func:`train_run` of ``exp.baseline``)."""
+    baseline run finished (:func:`train_experiment` of ``exp.baseline``)."""
     if exp.critic == "none":
         return None
     if exp.relative_weight is None:
@@ -162,9 +162,10 @@ def _request(exp: TalkerExperiment, dirs: Any, critic_ckpt: Path | None, weight:
     return request
 
 
-def train_run(exp: TalkerExperiment, dirs: Any, *, progress: bool = False, force: bool = False) -> dict[str, Any]:
-    """Train ``exp`` into its run folder (reuse a finished run of the same request, resume an unfinished one,
-    refuse a folder holding another request unless ``force``); returns
+def train_experiment(exp: TalkerExperiment, dirs: Any, *, progress: bool = False, force: bool = False
+                     ) -> dict[str, Any]:
+    """Train ``exp``'s talker into its run folder (reuse a finished run of the same request, resume an
+    unfinished one, refuse a folder holding another request unless ``force``); returns
     ``{"run_dir", "loss_weight", "train_s", "reused"}`` (``train_s``: the seconds recorded when it trained).
     Its loss critic and, for a relative weight, its baseline run are trained first when missing."""
     from p3d.atomic import write_json
@@ -174,7 +175,7 @@ def train_run(exp: TalkerExperiment, dirs: Any, *, progress: bool = False, force
     lay = layout(dirs, exp.preset)
     out = lay.run(exp)
     if exp.critic != "none" and exp.relative_weight is not None and not (lay.run(exp.baseline) / "final.pt").exists():
-        train_run(exp.baseline, dirs, progress=progress)
+        train_experiment(exp.baseline, dirs, progress=progress)
     critic_ckpt = loss_critic(exp.critic, exp.preset, lay.data, lay.critic_runs(exp.critic_seed), progress=progress,
                               critic_seed=exp.critic_seed, **critic_options(exp)) if exp.critic != "none" else None
     weight = resolve_weight(exp, dirs)
@@ -232,13 +233,25 @@ def _stamp(path: Path) -> list[Any]:
 
 
 def _eval_config(corpus: Path, pred: Path, plrs: Path, out: Path, n_resamples: int) -> Any:
+    """``p3d eval``'s request for predictions (or the GT) of ``corpus``: every input given and the default metrics,
+    i.e. all it can compute: the paper's MTM, LVE, FDD, SLCC and PLRS (the official Eq. (a)), and PLRS-c
+    (``plrs_calibrated``, :func:`p3d.metrics.plrs_calibrated`; beyond the paper) beside PLRS. PLRS-c is reported
+    as not computed, with the reason, when the split leaves too few other GT clips for its background
+    (:func:`p3d.evaluate.config.plan_background`); an explicit request would refuse such a split instead."""
     from p3d.corpus import Corpus
     from p3d.evaluate import EvalConfig
 
     c = Corpus.open(corpus)
     return EvalConfig(pred=pred, gt=corpus, audio=corpus, templates=corpus / "templates.pkl", fps=c.model_fps,
-                      gt_fps=c.fps, metrics=("lve", "fdd", "mtm", "slcc", "plrs"), topology=str(corpus / "topology.npz"),
-                      out=out, plrs_checkpoint=plrs, bootstrap_resamples=n_resamples)
+                      gt_fps=c.fps, metrics=None, topology=str(corpus / "topology.npz"), out=out,
+                      plrs_checkpoint=plrs, bootstrap_resamples=n_resamples)
+
+
+def _requested_metrics(cfg: Any) -> list[str]:
+    """The metrics ``cfg`` requests (part of the evaluation caches' keys: a cache without PLRS-c is redone)."""
+    from p3d.evaluate.config import resolve_metrics
+
+    return list(resolve_metrics(cfg))
 
 
 def _levels(corpus: Path, split: str) -> dict[str, Any]:
@@ -249,8 +262,8 @@ def _levels(corpus: Path, split: str) -> dict[str, Any]:
 
 def data_reference(corpus: str, split: str, preset: str, dirs: Any, *, n_resamples: int = 1000,
                    progress: bool = False) -> dict[str, Any]:
-    """The data's own PLRS and SLCC (Table 2/4's first row): the ground truth of ``corpus``/``split`` at the
-    model frame rate, evaluated as if it were a prediction. Cached in ``talkers/_data/<corpus>_<split>/``.
+    """The data's own PLRS (and PLRS-c) and SLCC (Table 2/4's first row): the ground truth of
+    ``corpus``/``split`` at the model frame rate, evaluated as if it were a prediction. Cached in ``talkers/_data/<corpus>_<split>/``.
 
     Returns ``{"summary": {metric: {...}}, "per_clip": DataFrame, "eval_dir": Path}``.
     """
@@ -264,19 +277,21 @@ def data_reference(corpus: str, split: str, preset: str, dirs: Any, *, n_resampl
     root = lay.corpus(corpus)
     plrs = evaluator(preset, lay.data, lay.runs)
     out = lay.data_reference(corpus, split)
-    key = {"corpus": str(root.resolve()), "split": split, "evaluator": _stamp(plrs), "n_resamples": n_resamples}
+    gt = out / "gt"
+    cfg = _eval_config(root, gt, plrs, out / "eval", n_resamples)
+    key = {"corpus": str(root.resolve()), "split": split, "evaluator": _stamp(plrs), "n_resamples": n_resamples,
+           "metrics": _requested_metrics(cfg)}
     done = out / "table_summary.json"
     if done.exists() and json.loads(done.read_text()).get("key") == key:
         return {"summary": json.loads(done.read_text())["summary"], "per_clip": pd.read_csv(out / "eval" / "per_clip.csv"),
                 "eval_dir": out / "eval"}
     c = Corpus.open(root)
-    gt = out / "gt"
     gt.mkdir(parents=True, exist_ok=True)
     for clip in c.select(split):
         path = gt / f"{clip.stem}.npy"
         if not path.exists():
             save_npy(path, c.vertices(clip).astype(np.float32))
-    report = evaluate(_eval_config(root, gt, plrs, out / "eval", n_resamples), progress=progress)
+    report = evaluate(cfg, progress=progress)
     write_report(report, out / "eval")
     per_clip = report.per_clip
     summary = summarise(per_clip, None, _levels(root, split), n_resamples=n_resamples)
@@ -284,10 +299,12 @@ def data_reference(corpus: str, split: str, preset: str, dirs: Any, *, n_resampl
     return {"summary": summary, "per_clip": per_clip, "eval_dir": out / "eval"}
 
 
-def evaluate_run(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000, progress: bool = False
-                 ) -> dict[str, Any]:
-    """Predict ``exp``'s evaluation split with its finished run and evaluate it (cached by the checkpoint,
-    evaluator and resamples). Returns ``{"summary", "per_clip", "eval_dir", "predict_s", "evaluate_s"}``."""
+def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000, progress: bool = False
+                         ) -> dict[str, Any]:
+    """Predict ``exp``'s evaluation split with its finished run (:func:`train_experiment`) and evaluate the
+    predictions (the metrics of :func:`_eval_config`: the paper's, and PLRS-c beside PLRS), cached by the
+    checkpoint, evaluator, metrics and resamples. Returns ``{"summary", "per_clip", "eval_dir", "predict_s",
+    "evaluate_s", "data", "levels"}``."""
     import pandas as pd
 
     from p3d.atomic import write_json
@@ -304,8 +321,9 @@ def evaluate_run(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000, p
     data = data_reference(exp.test_corpus, exp.split, exp.preset, dirs, n_resamples=n_resamples)
     pred, ev = lay.predictions(exp), lay.evaluation(exp)
     levels = {k: (None if v is None else str(v)) for k, v in _levels(root, exp.split).items()}
+    cfg = _eval_config(root, pred, plrs, ev, n_resamples)
     key = {"final": _stamp(final), "corpus": str(root.resolve()), "split": exp.split, "evaluator": _stamp(plrs),
-           "n_resamples": n_resamples}
+           "n_resamples": n_resamples, "metrics": _requested_metrics(cfg)}
     done = ev / "table_summary.json"
     if done.exists():
         cached = json.loads(done.read_text())
@@ -322,7 +340,7 @@ def evaluate_run(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000, p
     write_json(pred / "checkpoint.json", key["final"])
     predict_s = time.perf_counter() - start
     start = time.perf_counter()
-    report = evaluate(_eval_config(root, pred, plrs, ev, n_resamples), progress=progress)
+    report = evaluate(cfg, progress=progress)
     write_report(report, ev)
     summary = summarise(report.per_clip, data["per_clip"], levels, n_resamples=n_resamples)
     evaluate_s = time.perf_counter() - start
@@ -334,14 +352,15 @@ def evaluate_run(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000, p
 
 def run_experiment(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000, progress: bool = False
                    ) -> RunResult:
-    """Train (or reuse) ``exp``, predict its evaluation split, evaluate. Returns a :class:`RunResult` (a
-    read-only mapping): ``experiment``, ``name``, ``seed``, ``run_dir``, ``eval_dir``, ``pred_dir``,
-    ``loss_weight``, ``loss_ratio`` (median weighted perceptual / model loss in the second half of training),
+    """All of one experiment: :func:`train_experiment` (or reuse its finished run), then
+    :func:`predict_and_evaluate`. Returns a :class:`RunResult` (a read-only mapping): ``experiment``, ``name``,
+    ``seed``, ``run_dir``, ``eval_dir``, ``pred_dir``, ``loss_weight``, ``loss_ratio`` (median weighted
+    perceptual / model loss in the second half of training),
     ``summary`` (metric -> value and 95% CI over clips; see :func:`summarise`), ``per_clip`` (DataFrame, one
     row per prediction), ``data`` (the data's own :func:`data_reference`), ``levels`` and ``timing``
     (seconds: ``train_s`` as recorded when it trained, ``predict_s``, ``evaluate_s``, ``reused``)."""
-    trained = train_run(exp, dirs, progress=progress)
-    ev = evaluate_run(exp, dirs, n_resamples=n_resamples, progress=progress)
+    trained = train_experiment(exp, dirs, progress=progress)
+    ev = predict_and_evaluate(exp, dirs, n_resamples=n_resamples, progress=progress)
     return RunResult(
         experiment=dataclasses.asdict(exp), name=exp.name, seed=exp.seed, run_dir=str(trained["run_dir"]),
         eval_dir=str(ev["eval_dir"]), pred_dir=str(layout(dirs, exp.preset).predictions(exp)),

@@ -20,6 +20,11 @@ from p3d import stats
 from p3d.errors import InputError
 from p3d.experiments.records import ArmResult, group_arms, runs_of
 
+#: The per-prediction columns of ``p3d eval`` summarised as means over clips (each when present): the paper's MTM, LVE,
+#: FDD and PLRS, and PLRS-c (``plrs_calibrated``; beyond the paper, absent when it was not computed).
+MEAN_METRICS: tuple[str, ...] = ("mtm_ms", "lve", "fdd", "plrs", "plrs_calibrated")
+
+
 # -- statistics over test clips (p3d.stats: clip-cluster bootstrap) ---------------------------------------
 def _ci(resamples: np.ndarray) -> list[float | None]:
     """95% percentile interval of bootstrap resamples as a JSON list (None, None when undefined)."""
@@ -49,13 +54,13 @@ def summarise(per_clip: Any, data_per_clip: Any | None, levels: Mapping[str, Any
 
     Args:
         per_clip: ``p3d eval``'s per-prediction rows (``gt``, ``identity``, ``mtm_ms``, ``lve``, ``fdd``,
-            ``plrs``, ``speech_intensity``, ``lip_intensity``).
+            ``plrs``, ``plrs_calibrated`` when computed, ``speech_intensity``, ``lip_intensity``).
         data_per_clip: the data's own rows (:func:`data_reference`), for SLCC's Delta (paired by clip);
             None for the data itself.
         levels: GT stem -> intensity level (None: no level); level-wise SLCC when any level is set.
 
     Returns:
-        ``{"n_clips", "n_predictions", "mtm_ms", "lve", "fdd", "plrs": {"value", "ci"},
+        ``{"n_clips", "n_predictions", "mtm_ms", "lve", "fdd", "plrs", "plrs_calibrated": {"value", "ci"},
         "slcc": {level or "all": {"value", "ci", "data", "delta", "delta_ci"}}}``; LVE and FDD in m^2 (the
         corpus' squared units), MTM in ms at the model frame rate.
     """
@@ -64,10 +69,10 @@ def summarise(per_clip: Any, data_per_clip: Any | None, levels: Mapping[str, Any
     codes = per_clip["gt"].str.removesuffix(".npy").map(code_of).to_numpy()
     counts = stats.resample_counts(len(stems), n_resamples, seed)
     out: dict[str, Any] = {"n_clips": len(stems), "n_predictions": int(len(per_clip)), "n_resamples": n_resamples}
-    for key, col in (("mtm_ms", "mtm_ms"), ("lve", "lve"), ("fdd", "fdd"), ("plrs", "plrs")):
-        if col not in per_clip:
+    for key in MEAN_METRICS:
+        if key not in per_clip:
             continue
-        point, boot = stats.cluster_mean_resamples(per_clip[col].to_numpy(dtype=np.float64), codes, counts)
+        point, boot = stats.cluster_mean_resamples(per_clip[key].to_numpy(dtype=np.float64), codes, counts)
         out[key] = {"value": _num(point), "ci": _ci(boot)}
     if "speech_intensity" not in per_clip:
         return out
@@ -152,7 +157,8 @@ def paired_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, *
     seed (the seeds both have). The estimate is the mean over the paired seeds of each seed's difference;
     the CI resamples the clips (the same draw for both arms: a paired cluster bootstrap) and, with several
     seeds, the seeds too (:func:`p3d.stats.hierarchical_bootstrap`). ``metric``: ``mtm_ms``, ``lve``, ``fdd``,
-    ``plrs`` or ``slcc_delta`` (Delta of SLCC at ``level``). Returns ``{"a", "b", "diff", "ci", "n_seeds"}``."""
+    ``plrs``, ``plrs_calibrated`` or ``slcc_delta`` (Delta of SLCC at ``level``). Returns
+    ``{"a", "b", "diff", "ci", "n_seeds"}``."""
     pairs = _paired_runs(a, b)
     stem_sets = [set(_stems(ra["per_clip"])) & set(_stems(rb["per_clip"])) for ra, rb in pairs]
     stems = sorted(set.intersection(*stem_sets))
@@ -215,7 +221,7 @@ def summarise_runs(runs: Sequence[Mapping[str, Any]], *, n_resamples: int = 1000
                            "n_resamples": n_resamples, "n_seeds": len(runs)}
     seeds = np.concatenate([np.full(len(df), i) for i, df in enumerate(frames)])
     codes = np.concatenate([_stems(df).map(code_of).to_numpy() for df in frames])
-    for key in ("mtm_ms", "lve", "fdd", "plrs"):
+    for key in MEAN_METRICS:
         if key not in frames[0]:
             continue
         values = np.concatenate([df[key].to_numpy(np.float64) for df in frames])

@@ -16,7 +16,7 @@ from p3d import paper as paper_numbers
 from p3d.errors import InputError
 from p3d.experiments.spec import (CONFIG1, CONFIG2, CRITIC_LABELS, LVE_TOLERANCE, MODEL_LABELS, MODELS,
                                   TalkerExperiment)
-from p3d.experiments.summary import paired_difference
+from p3d.experiments.summary import MEAN_METRICS, paired_difference
 
 #: Display units: LVE in 1e-5 m^2 and FDD in 1e-7 m^2 (the paper's scales for VOCASET, metres).
 LVE_SCALE, FDD_SCALE = 1e5, 1e7
@@ -83,19 +83,22 @@ def chosen_kappa(tables: str | os.PathLike[str], per_model: bool = False) -> flo
 
 
 def summary_frame(result: Mapping[str, Any]) -> Any:
-    """One result's summary as a small table: metric, value, 95% CI (LVE in 1e-5 m², FDD in 1e-7 m²)."""
+    """One result's summary as a small table: metric, value, 95% CI (LVE in 1e-5 m², FDD in 1e-7 m²); ``data``:
+    the ground truth's own PLRS / PLRS-c / SLCC on the same clips."""
     import pandas as pd
 
     s = result["summary"]
     rows = []
     for key, label, scale in (("mtm_ms", "MTM (ms)", 1.0), ("lve", "LVE (1e-5 m²)", LVE_SCALE),
-                              ("fdd", "FDD (1e-7 m²)", FDD_SCALE), ("plrs", "PLRS", 1.0)):
+                              ("fdd", "FDD (1e-7 m²)", FDD_SCALE), ("plrs", "PLRS", 1.0),
+                              ("plrs_calibrated", "PLRS-c", 1.0)):
         e = s.get(key)
         if e:
             lo, hi = e["ci"]
             rows.append({"metric": label, "value": None if e["value"] is None else e["value"] * scale,
                          "CI low": None if lo is None else lo * scale, "CI high": None if hi is None else hi * scale,
-                         "data": (result["data"]["summary"].get(key) or {}).get("value") if key == "plrs" else None})
+                         "data": ((result["data"]["summary"].get(key) or {}).get("value")
+                                  if key in ("plrs", "plrs_calibrated") else None)})
     for lv, e in s.get("slcc", {}).items():
         name = "SLCC" if lv == "all" else f"SLCC level {lv}"
         rows.append({"metric": name, "value": e["value"], "CI low": e["ci"][0], "CI high": e["ci"][1],
@@ -292,8 +295,9 @@ def table_s7(results: Sequence[Mapping[str, Any]], models: Sequence[str] = MODEL
 
 
 #: Direction of improvement per metric (+1: higher is better).
-BETTER = {"mtm_ms": -1, "lve": -1, "plrs": +1, "slcc_delta": -1, "fdd_abs": -1}
-METRIC_LABELS = {"mtm_ms": "MTM (ms)", "lve": "LVE (1e-5 m²)", "plrs": "PLRS", "slcc_delta": "SLCC Δ"}
+BETTER = {"mtm_ms": -1, "lve": -1, "plrs": +1, "plrs_calibrated": +1, "slcc_delta": -1, "fdd_abs": -1}
+METRIC_LABELS = {"mtm_ms": "MTM (ms)", "lve": "LVE (1e-5 m²)", "plrs": "PLRS", "plrs_calibrated": "PLRS-c",
+                 "slcc_delta": "SLCC Δ"}
 
 
 def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]], *,
@@ -361,7 +365,7 @@ def long_form(results: Sequence[Mapping[str, Any]]) -> Any:
                 "model": exp["model"], "critic": exp["critic"], "train": "+".join(exp["train"]),
                 "test": TalkerExperiment.from_dict(exp).test_corpus, "split": exp["split"],
                 "loss_weight": r["loss_weight"], "n_clips": r["summary"]["n_clips"]}
-        for key in ("mtm_ms", "lve", "fdd", "plrs"):
+        for key in MEAN_METRICS:
             e = r["summary"].get(key)
             if e:
                 rows.append({**base, "metric": key, "level": None, "value": e["value"], "ci_low": e["ci"][0],

@@ -5,8 +5,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from p3d import figures
-from p3d.figures import PARAMETER_SETS, executions, fingerprint, module_closure, notebooks
+from p3d import notebook_runner
+from p3d.notebook_runner import PARAMETER_SETS, executions, fingerprint, module_closure, notebooks
 
 
 def test_notebooks_in_order_and_stage2_runs_every_critic():
@@ -69,18 +69,18 @@ def test_make_figures_twice_reruns_nothing(project, monkeypatch):
         Path(dst).write_text(Path(src).read_text())
 
     monkeypatch.setattr("papermill.execute_notebook", fake_execute)
-    first = figures.run_all("cpu")
+    first = notebook_runner.run_all("cpu")
     assert len(calls) == 1 and not first["notebooks"][0]["skipped"]
-    second = figures.run_all("cpu")
+    second = notebook_runner.run_all("cpu")
     assert len(calls) == 1 and second["notebooks"][0]["skipped"]
     assert second["notebooks"][0]["fingerprint"] == first["notebooks"][0]["fingerprint"]
     (project / "p3d" / "beta.py").write_text("X = 3\n")
-    figures.run_all("cpu")
+    notebook_runner.run_all("cpu")
     assert len(calls) == 2
-    figures.run_all("cpu", force=True)
+    notebook_runner.run_all("cpu", force=True)
     assert len(calls) == 3
     (project / "results" / "notebooks" / "00_a.ipynb").unlink()
-    figures.run_all("cpu")
+    notebook_runner.run_all("cpu")
     assert len(calls) == 4
     prov = json.loads((project / "results" / "provenance.json").read_text())
     assert prov["preset"] == "cpu" and "data" in prov and prov["notebooks"][0]["executed"] == "00_a.ipynb"
@@ -91,7 +91,7 @@ def test_extra_parameter_sets_only_with_extra():
     assert executions(nb, "cpu") == [({"preset": "cpu"}, "06_lipsync_tables.ipynb")]
     both = executions(nb, "cpu", extra=True)
     assert both[1] == ({"preset": "cpu", "per_model_kappa": True}, "06_lipsync_tables-per_model_kappa=True.ipynb")
-    assert set(figures.EXTRA_PARAMETER_SETS) <= {nb.stem for nb in notebooks()}
+    assert set(notebook_runner.EXTRA_PARAMETER_SETS) <= {nb.stem for nb in notebooks()}
 
 
 def test_claims_notebook_fingerprint_tracks_the_tables_it_reads(project, monkeypatch):
@@ -115,7 +115,7 @@ def test_claims_notebook_fingerprint_tracks_the_tables_it_reads(project, monkeyp
 def test_timing_markdown_sums_only_what_ran():
     prov = {"notebooks": [{"executed": "a.ipynb", "wall_s": 120.0, "skipped": False},
                           {"executed": "b.ipynb", "wall_s": 600.0, "skipped": True}]}
-    text = figures.timing_markdown(prov, 130.0)
+    text = notebook_runner.timing_markdown(prov, 130.0)
     assert "| a.ipynb | 2.0 min (120 s) | ran |" in text
     assert "skipped" in text.splitlines()[3]
     assert "| executions that ran | 2.0 min | |" in text
@@ -125,10 +125,10 @@ def test_timing_markdown_sums_only_what_ran():
 def test_records_of_executions_not_run_now_are_marked_skipped(project, monkeypatch):
     monkeypatch.setattr("papermill.execute_notebook",
                         lambda src, dst, parameters, **kw: Path(dst).write_text(Path(src).read_text()))
-    monkeypatch.setattr(figures, "EXTRA_PARAMETER_SETS", {"00_a": [{"x": 1}]})
-    first = figures.run_all("cpu", extra=True)
+    monkeypatch.setattr(notebook_runner, "EXTRA_PARAMETER_SETS", {"00_a": [{"x": 1}]})
+    first = notebook_runner.run_all("cpu", extra=True)
     assert [r["skipped"] for r in first["notebooks"]] == [False, False]
-    second = figures.run_all("cpu", force=True)          # the extra execution is not part of this run
+    second = notebook_runner.run_all("cpu", force=True)          # the extra execution is not part of this run
     by_name = {r["executed"]: r for r in second["notebooks"]}
     assert by_name["00_a.ipynb"]["skipped"] is False
     assert by_name["00_a-x=1.ipynb"]["skipped"] is True

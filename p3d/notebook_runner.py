@@ -1,4 +1,5 @@
-"""``make figures``: run every notebook in ``notebooks/`` in order with papermill, incrementally.
+"""The notebook runner behind ``make figures``: run every notebook in ``notebooks/`` in order with papermill,
+incrementally.
 
 Each notebook runs with ``preset`` (default ``cpu``) injected into its ``parameters`` cell (some run
 several times, :data:`PARAMETER_SETS`); the executed copy goes to ``results/notebooks/``.
@@ -15,7 +16,7 @@ by earlier notebooks (the claims report, :data:`INPUT_FILES`) also hashes those 
 everything; ``--extra`` adds the analyses beyond the paper (:data:`EXTRA_PARAMETER_SETS`).
 
 A provenance record (git commit, parameters, fingerprint, data hashes, versions, wall time per
-execution, which were skipped) is written to ``results/provenance.json``. ``python -m p3d.figures --help``.
+execution, which were skipped) is written to ``results/provenance.json``. ``python -m p3d.notebook_runner --help``.
 """
 from __future__ import annotations
 
@@ -231,7 +232,7 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m p3d.figures", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m p3d.notebook_runner", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=PRESETS, default="cpu")
     parser.add_argument("--only", nargs="*", default=(), help="notebook name prefixes to run (default: all)")
