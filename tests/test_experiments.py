@@ -502,7 +502,7 @@ def test_codetalker_shares_the_baselines_motion_prior(dirs, tmp_path):
 
 def test_batched_run_trains_on_batches_of_clips(dirs):
     exp = ex.TalkerExperiment("selftalk", preset="smoke", steps=2, batch_size=2)
-    out = ex.train_run(exp, dirs)
+    out = ex.train_experiment(exp, dirs)
     config = json.loads((out["run_dir"] / "config.json").read_text())
     assert config["train"]["batch_size"] == 2
     assert json.loads((out["run_dir"] / "request.json").read_text())["batch_size"] == 2
