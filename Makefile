@@ -33,8 +33,9 @@ test: setup
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not slow" tests
 
-# Every notebook in notebooks/, in order, with papermill at preset=$(PRESET); executed copies go to
-# results/notebooks/, figures to figures/, tables to results/tables/, provenance to results/provenance.json.
+# Every notebook in notebooks/, in order, with papermill at preset=$(PRESET). PRESET=full (converged, several
+# seeds per arm) writes the committed figures/, results/tables/, results/claims.md and results/provenance.json;
+# the default, cpu (the quick look), writes the same files under results/cpu/. Executed copies: results/notebooks/.
 # EXTRA=1 also runs the analyses beyond the paper (p3d.notebook_runner.EXTRA_PARAMETER_SETS), outside the time budget.
 figures: setup
 	$(PY) -m p3d.notebook_runner --preset $(PRESET) $(if $(EXTRA),--extra,)
