@@ -55,9 +55,10 @@ has upper-face dynamics for FDD (Table S7).
 
 Presets: ``smoke`` (seconds, tests), ``cpu`` (minutes; synth-mead keeps a small train split, 6 x 3
 x 8 clips, but tests on 6 identities x 3 levels x 28 = 504 clips: a 95 % interval of about ±0.08 on
-the pooled SLCC, ±0.14 per level), ``full`` (~10-20 minutes on two cores: 6 test identities x 3 levels x
+the pooled SLCC, ±0.14 per level), ``full`` (under 2 minutes for all three on two cores, 2026-12-02: 6 test identities x 3 levels x
 84 = 1512 synth-mead test clips, ~500 per level, for level-wise SLCC intervals of about ±0.08; 4
-synth-voca test identities x 40 sentences), ``paper`` (dense mesh, paper-sized). Half-width of a 95 %
+synth-voca test identities x 40 sentences; synth-lrs3 with a val split of 8 identities for the critics'
+validation plateau), ``paper`` (dense mesh, paper-sized). Half-width of a 95 %
 Fisher-z interval of r ~ 0.3 on n clips: ``1.96 (1 - r^2) / sqrt(n - 3)``.
 
 Determinism: everything derives from ``(seed, corpus, clip index)``; espeak-ng runs one fresh process
@@ -145,10 +146,12 @@ def spec(name: str, preset: str) -> CorpusSpec:
                           test_clips_per_identity=n_test,
                           levels=(1, 2, 3), level_volume=(48, 68, 96), level_amplitude=(0.85, 1.0, 1.17),
                           volume_range=(90, 110), clip_db_sd=2.5, rate_range=(145, 185))
-    splits = {"smoke": (5, 1), "cpu": (54, 6), "full": (108, 12), "paper": (740, 48)}[preset]
+    # full: a val split for the critics' validation-plateau rule (p3d.train.convergence)
+    splits = {"smoke": {"train": 5, "test": 1}, "cpu": {"train": 54, "test": 6},
+              "full": {"train": 108, "val": 8, "test": 12}, "paper": {"train": 740, "test": 48}}[preset]
     n = {"smoke": 3, "cpu": 8, "full": 8, "paper": 22}[preset]
     size = {"smoke": 32, "cpu": 48, "full": 48, "paper": 96}[preset]
-    return CorpusSpec(name, "lrs3", 25, 25, dict(zip(("train", "test"), splits)), n, variant,
+    return CorpusSpec(name, "lrs3", 25, 25, splits, n, variant,
                       volume_range=(45, 150), clip_db_sd=3.0, rate_range=(125, 215), rate_jitter=0.08,
                       pitch_range=(20, 80), words=(4, 12), lip_video_size=size)
 
