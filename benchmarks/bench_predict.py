@@ -1,7 +1,7 @@
 """Benchmark: ``p3d predict``'s throughput, one ``predict`` call per (clip, style) vs batched ``predict_batch``.
 
 Usage: .venv/bin/python benchmarks/bench_predict.py [--data data/full/synth-voca] [--split test] [--clips 6]
-       [--preset cpu] [--models faceformer,codetalker,selftalk] [--batch-sizes 1,16] [--threads 1] [--seed 0]
+       [--preset cpu] [--models faceformer,codetalker,selftalk] [--batch-sizes 1,8,16] [--threads 1]
 
 Per model: a randomly initialised talker at ``--preset`` (vertex count, style count = the corpus' training
 identities, frame rate from the corpus; the time of a prediction does not depend on the weights, the output heads
@@ -54,7 +54,7 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=6)
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--models", default="faceformer,codetalker,selftalk")
-    parser.add_argument("--batch-sizes", default="1,16")
+    parser.add_argument("--batch-sizes", default="1,8,16")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
