@@ -23,8 +23,8 @@ vertices exist, else ``floor(audio duration * fps)``.
 Files are written atomically, one per (clip, condition); an existing file is kept (re-running resumes),
 unless ``--overwrite``. ``--batch-size N`` (default 16) predicts N (clip, condition) pairs per batched pass of
 the model (``Talker.predict_batch``, clips sorted by length; each file as the one-by-one prediction up to
-float32 rounding); ``--batch-size 1`` calls ``predict`` once per file. Evaluate with ``p3d eval --pred OUT --gt CORPUS --audio CORPUS --fps <model fps>
---gt-fps <corpus fps> --topology CORPUS/topology.npz``.
+float32 rounding); ``--batch-size 1`` calls ``predict`` once per file. Evaluate with ``p3d eval --pred OUT
+--gt CORPUS --audio CORPUS --fps <model fps> --gt-fps <corpus fps> --topology CORPUS/topology.npz``.
 """
 from __future__ import annotations
 
