@@ -21,14 +21,17 @@ files per sentence there). ``T`` is the clip's ground-truth frame count at the m
 vertices exist, else ``floor(audio duration * fps)``.
 
 Files are written atomically, one per (clip, condition); an existing file is kept (re-running resumes),
-unless ``--overwrite``. Evaluate with ``p3d eval --pred OUT --gt CORPUS --audio CORPUS --fps <model fps>
---gt-fps <corpus fps> --topology CORPUS/topology.npz``.
+unless ``--overwrite``. ``--batch-size N`` (default 16) predicts N (clip, condition) pairs per batched pass of
+the model (``Talker.predict_batch``, clips sorted by length; each file as the one-by-one prediction up to
+float32 rounding); ``--batch-size 1`` calls ``predict`` once per file. Evaluate with ``p3d eval --pred OUT
+--gt CORPUS --audio CORPUS --fps <model fps> --gt-fps <corpus fps> --topology CORPUS/topology.npz``.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import numbers
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,9 +84,27 @@ def _jobs(corpora: list[Any], split: str, model: Any, fps: float, explicit: bool
     return jobs
 
 
+#: (clip, style) predictions per batched pass of ``p3d predict`` (``--batch-size``; 1: one by one).
+BATCH_SIZE = 16
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """``--batch-size`` as a positive int."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise InputError(f"--batch-size: expected a positive number of predictions per pass, got {batch_size}")
+    return int(batch_size)
+
+
 def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path, dev: Any, overwrite: bool,
-                       progress: bool, frames: str = "gt") -> list[Path]:
-    """Predict every (clip, style) pair into ``out/<clip>_condition_<style>.npy``; existing files are kept."""
+                       progress: bool, frames: str = "gt", batch_size: int = BATCH_SIZE) -> list[Path]:
+    """Predict every (clip, style) pair into ``out/<clip>_condition_<style>.npy``; existing files are kept.
+
+    Every clip is checked (template, audio file, frame count) before the first prediction. The pairs still to
+    write are sorted by frame count (clips of similar length share a batch: less padding) and predicted
+    ``batch_size`` at a time with ``model.predict_batch`` (each as ``model.predict`` on it alone, float32
+    rounding aside; the styles of one clip share its audio tensor, so its audio encoding); ``batch_size=1``
+    calls ``model.predict`` one pair at a time. Returns the paths in (clip, style) order.
+    """
     import numpy as np
     import torch
     from tqdm.auto import tqdm
@@ -92,34 +113,56 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
     from p3d.io import load_audio
     from p3d.talker_data import AUDIO_RATE
 
+    batch_size = check_batch_size(batch_size)
+
+    def load_clip_audio(corpus: Any, clip: Any) -> np.ndarray:
+        samples, _ = load_audio(corpus.wav_path(clip), sr=AUDIO_RATE)
+        return samples
+
+    def frame_count(corpus: Any, clip: Any) -> int:
+        if frames == "gt" and corpus.vertices_path(clip).exists():
+            return int(corpus.vertices(clip).shape[0])
+        n_samples = load_clip_audio(corpus, clip).size
+        if frames == "audio":
+            from p3d.models.official_baselines import official_n_frames
+
+            return official_n_frames(model, n_samples)
+        return n_frames_of(corpus, clip, n_samples, AUDIO_RATE)
+
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    bar = tqdm(total=len(jobs) * len(styles), desc="p3d predict", unit="file", disable=not progress)
-    for corpus, clip in jobs:
+    pending: list[tuple[int, int, Path]] = []  # (job, style, file) still to predict
+    for j, (corpus, clip) in enumerate(jobs):
         if clip.identity not in corpus.templates:
             raise InputError(f"{corpus.root / 'templates.pkl'}: no template for identity {clip.identity!r}")
         wav = corpus.wav_path(clip)
         if not wav.exists():
             raise InputError(f"{wav}: audio file missing for clip {clip.stem}")
-        audio = None
-        template = torch.from_numpy(np.asarray(corpus.templates[clip.identity], dtype=np.float32)).to(dev)
         for style, condition in enumerate(styles):
             path = out / f"{clip.stem}_condition_{condition}.npy"
             written.append(path)
-            bar.update(1)
-            if path.exists() and not overwrite:
-                continue
-            if audio is None:
-                samples, _ = load_audio(wav, sr=AUDIO_RATE)
-                if frames == "audio":
-                    from p3d.models.official_baselines import official_n_frames
+            if overwrite or not path.exists():
+                pending.append((j, style, path))
+    lengths = {j: frame_count(*jobs[j]) for j in sorted({j for j, _, _ in pending})}
+    pending.sort(key=lambda item: (lengths[item[0]], item[0], item[1]))  # stable: a clip's styles stay together
 
-                    n_frames = official_n_frames(model, samples.size)
-                else:
-                    n_frames = n_frames_of(corpus, clip, samples.size, AUDIO_RATE)
-                audio = torch.from_numpy(samples).to(dev)
-            pred = model.predict(audio, template, style, n_frames)
+    bar = tqdm(total=len(written), initial=len(written) - len(pending), desc="p3d predict", unit="file",
+               disable=not progress)
+    for start in range(0, len(pending), batch_size):
+        chunk = pending[start:start + batch_size]
+        audio: dict[int, torch.Tensor] = {}  # one tensor per clip: its styles share the audio encoding
+        template: dict[int, torch.Tensor] = {}
+        for j, _, _ in chunk:
+            if j not in audio:
+                corpus, clip = jobs[j]
+                audio[j] = torch.from_numpy(load_clip_audio(corpus, clip)).to(dev)
+                template[j] = torch.from_numpy(np.asarray(corpus.templates[clip.identity], dtype=np.float32)).to(dev)
+        args = ([audio[j] for j, _, _ in chunk], [template[j] for j, _, _ in chunk], [s for _, s, _ in chunk],
+                [lengths[j] for j, _, _ in chunk])
+        preds = model.predict_batch(*args) if batch_size > 1 else [model.predict(*(a[0] for a in args))]
+        for (_, _, path), pred in zip(chunk, preds):
             save_npy(path, pred.detach().cpu().numpy().astype(np.float32))
+            bar.update(1)
     bar.close()
     return written
 
@@ -138,8 +181,10 @@ def predict_official(
     device: str = "auto",
     overwrite: bool = False,
     progress: bool = True,
+    batch_size: int = BATCH_SIZE,
 ) -> list[Path]:
-    """Predictions of an official released checkpoint (module docstring) for every (clip, style)."""
+    """Predictions of an official released checkpoint (module docstring) for every (clip, style)
+    (``batch_size`` pairs per batched pass, :func:`_write_predictions`)."""
     from p3d.corpus import Corpus
     from p3d.models.official_baselines import default_styles, load_official
 
@@ -147,6 +192,7 @@ def predict_official(
         raise InputError(f"--frames: choose audio or gt, got {frames!r}")
     if not data:
         raise InputError("--data: an official checkpoint needs the corpus folder(s) to predict")
+    batch_size = check_batch_size(batch_size)
     corpora = [Corpus.open(r) for r in data]  # checked before the (large) checkpoint is read
     dev = resolve_device(device)
     talker = load_official(checkpoint, model, dataset=dataset, stage1=stage1).to(dev).eval()
@@ -157,7 +203,7 @@ def predict_official(
     jobs = _jobs(corpora, split, talker, float(talker.config.fps), True, str(checkpoint))
     if not jobs:
         raise InputError(f"split {split!r}: no clips in {', '.join(str(r) for r in data)}")
-    return _write_predictions(talker, list(names), jobs, Path(out), dev, overwrite, progress, frames)
+    return _write_predictions(talker, list(names), jobs, Path(out), dev, overwrite, progress, frames, batch_size)
 
 
 def predict_split(
@@ -170,13 +216,16 @@ def predict_split(
     overwrite: bool = False,
     progress: bool = True,
     frames: str = "gt",
+    batch_size: int = BATCH_SIZE,
 ) -> list[Path]:
-    """Write the predictions of every (clip of ``split``, training identity); return their paths."""
+    """Write the predictions of every (clip of ``split``, training identity); return their paths
+    (``batch_size`` pairs per batched pass, :func:`_write_predictions`; 1: one ``predict`` call per pair)."""
     from p3d.corpus import Corpus
     from p3d.models import load_model
 
     if frames not in ("audio", "gt"):
         raise InputError(f"--frames: choose audio or gt, got {frames!r}")
+    batch_size = check_batch_size(batch_size)
 
     cfg = read_run(run)
     styles: list[str] = list(cfg["styles"])
@@ -191,7 +240,7 @@ def predict_split(
     jobs = _jobs(corpora, split, model, float(cfg.get("fps", corpora[0].model_fps)), bool(data), "the run")
     if not jobs:
         raise InputError(f"split {split!r}: no clips in {', '.join(str(r) for r in roots)}")
-    return _write_predictions(model, styles, jobs, Path(out), dev, overwrite, progress, frames)
+    return _write_predictions(model, styles, jobs, Path(out), dev, overwrite, progress, frames, batch_size)
 
 
 def register(subparsers: Any) -> None:
@@ -221,6 +270,9 @@ def register(subparsers: Any) -> None:
                    help="corpus folder(s), comma-separated (default: the run's training corpora)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads on CPU (default 1)")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+                   help=f"(clip, style) predictions per batched pass, clips sorted by length (default {BATCH_SIZE}; "
+                        f"1: one predict call each)")
     p.add_argument("--overwrite", action="store_true", help="recompute files that exist")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -238,12 +290,13 @@ def run(args: argparse.Namespace) -> int:
         files = predict_official(args.checkpoint, args.out, data or [], model=args.model, split=args.split,
                                  dataset=args.dataset, styles=styles, stage1=args.stage1,
                                  frames=args.frames or "audio", device=args.device, overwrite=args.overwrite,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress, batch_size=args.batch_size)
     else:
         if args.model or args.dataset or args.styles or args.stage1:
             raise InputError("--model/--dataset/--styles/--stage1 go with --checkpoint (an official checkpoint), "
                              "not --run")
         files = predict_split(args.run, args.out, split=args.split, data=data, device=args.device,
-                              overwrite=args.overwrite, progress=not args.no_progress, frames=args.frames or "gt")
+                              overwrite=args.overwrite, progress=not args.no_progress, frames=args.frames or "gt",
+                              batch_size=args.batch_size)
     log.info("wrote %d predictions to %s", len(files), args.out)
     return 0

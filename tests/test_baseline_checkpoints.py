@@ -589,3 +589,27 @@ def test_codetalker_key_map_is_complete_at_full_size():
     assert (c.n_vertices, c.vq_dim, c.vq_layers, c.n_face, c.code_dim, c.n_codes, c.layers, c.ffn, c.fps) == \
         (5023, 1024, 6, 16, 64, 256, 6, 2048, 30)
     assert (c.vq_block, c.vq_io_linear, c.vq_out_bias) == ("official", False, True)
+
+
+@pytest.mark.parametrize("kind", ["faceformer", "selftalk", "codetalker"])
+def test_official_biwi_predict_batch_equals_predict(tmp_path, kind):
+    """``predict_batch`` on official BIWI models (wav2vec2, two 50 Hz features per frame): mixed lengths and
+    styles, one clip twice; each item as ``predict`` alone, float32 rounding aside."""
+    make = {"faceformer": faceformer_state_dict, "selftalk": selftalk_state_dict,
+            "codetalker": codetalker_stage2_state_dict}[kind]
+    sd = make("BIWI")
+    path = tmp_path / "biwi.pth"
+    torch.save({"state_dict": {"module." + k: v for k, v in sd.items()}} if kind == "codetalker" else sd, path)
+    model = load_official(path, kind, dataset="BIWI")
+    audios = [torch.from_numpy(_audio(s, seed=i)) for i, s in enumerate((0.7, 0.4, 0.55))]
+    items = [(0, 0), (1, 1), (0, 1), (2, 0)]
+    styles = [s % model.n_styles for _, s in items]
+    frames = [official_n_frames(model, audios[a].numel()) for a, _ in items]
+    templates = [torch.randn(V, 3, generator=torch.Generator().manual_seed(k)) for k in range(len(items))]
+    args = [audios[a] for a, _ in items], templates, styles, frames
+    singles = [model.predict(*item) for item in zip(*args)]
+    batched = model.predict_batch(*args)
+    motion = max(float((p - t).abs().max()) for p, t in zip(singles, templates))
+    assert motion > 1e-3 and len(set(frames)) == 3
+    for one, many in zip(singles, batched):
+        torch.testing.assert_close(many, one, rtol=1e-6, atol=1e-5 * motion)

@@ -181,3 +181,84 @@ def test_mel_encoder_batched_equals_clip_by_clip(preset):
     for b, (a, t) in enumerate(zip(audios, frames)):
         torch.testing.assert_close(batched[b, :t], encoder(a[None], t)[0], rtol=1e-5, atol=1e-5)
         assert not batched[b, t:].detach().any()
+
+
+# -- batched inference (Talker.predict_batch) -------------------------------------------------------------------
+
+#: (clip, style) items of mixed lengths and styles; clip 0 twice and clip 1 twice (one audio tensor each, shared)
+PREDICT_ITEMS = [(0, 1), (1, 0), (0, 0), (2, 1), (1, 1)]
+
+
+def _predict_model(kind, data):
+    """A model whose prediction depends on its inputs (the zero-initialised output heads made random)."""
+    model = _model(kind, data)
+    if kind.startswith("faceformer"):
+        torch.nn.init.normal_(model.vertice_map_r.weight, std=0.1)
+    elif kind.startswith("selftalk"):
+        torch.nn.init.normal_(model.animator.head.weight, std=0.01)
+    return model.train()  # predict_batch switches to eval mode and back
+
+
+def _predict_inputs(data):
+    clips = _clips(data)
+    torch.manual_seed(2)
+    templates = [clips[c].template + 1e-3 * torch.randn_like(clips[c].template) for c, _ in PREDICT_ITEMS]
+    return ([clips[c].audio for c, _ in PREDICT_ITEMS], templates, [s for _, s in PREDICT_ITEMS],
+            [LENGTHS[c] for c, _ in PREDICT_ITEMS])
+
+
+# relative to the largest predicted displacement: float32 rounding that depends on the batch shape (FaceFormer's
+# batched rollout also feeds back through the composed map); CodeTalker's frozen VQ decoder normalises every
+# channel by its std over time (InstanceNorm), which amplifies its conv's batch-shape-dependent rounding ~10x
+PREDICT_TOLERANCE = {"faceformer": 1e-5, "selftalk": 1e-5, "selftalk-cpu": 1e-5, "codetalker-speech": 5e-5}
+
+
+@pytest.mark.parametrize("kind", list(PREDICT_TOLERANCE))
+def test_predict_batch_equals_predict_one_by_one(kind, data):
+    model = _predict_model(kind, data)
+    audios, templates, styles, frames = _predict_inputs(data)
+    singles = [model.predict(a, tpl, s, t) for a, tpl, s, t in zip(audios, templates, styles, frames)]
+    batched = model.predict_batch(audios, templates, styles, frames)
+    assert model.training
+    scale = max(float((p - tpl).abs().max()) for p, tpl in zip(singles, templates))
+    assert scale > 1e-4  # the outputs depend on the inputs: the comparison can fail
+    assert not torch.allclose(singles[0], singles[2])  # one clip, two styles
+    for k, (one, many) in enumerate(zip(singles, batched)):
+        assert many.shape == one.shape == (frames[k], N_VERTICES, 3)
+        # + rtol: a few float32 ulps of the absolute vertices (template added)
+        torch.testing.assert_close(many, one, rtol=1e-6, atol=PREDICT_TOLERANCE[kind] * scale)
+
+
+def test_predict_batch_codetalker_codes_match_exactly(data):
+    """The VQ codes of every frame are those of the one-by-one rollout (a near tie could flip one; the codebook is
+    spread, as in the trained model)."""
+    from p3d.models.base import eval_mode
+
+    model = _predict_model("codetalker-speech", data)
+    audios, _, styles, frames = _predict_inputs(data)
+    nearest = model.vqvae.quantizer.nearest
+    with torch.no_grad(), eval_mode(model):
+        batched = nearest(model._rollout_batch(audios, styles, frames))
+        for k, (a, s, t) in enumerate(zip(audios, styles, frames)):
+            alone = nearest(model._rollout(model._audio_features(a, t), model._style_vector(s, a.device), t))
+            assert torch.equal(batched[k, :t], alone[0]), f"item {k}"
+    assert len(torch.unique(batched)) > 1
+
+
+def test_predict_batch_default_and_checks(data):
+    """The base class' default predicts item by item; bad batches are one-line input errors."""
+    from p3d.models.talker import Talker, shared_audio
+
+    model = _predict_model("faceformer", data)
+    audios, templates, styles, frames = _predict_inputs(data)
+    looped = Talker.predict_batch(model, audios, templates, styles, frames)
+    for k, pred in enumerate(looped):
+        assert torch.equal(pred, model.predict(audios[k], templates[k], styles[k], frames[k]))
+    unique, inverse = shared_audio(audios, frames)
+    assert unique == [0, 1, 3] and inverse.tolist() == [0, 1, 0, 2, 1]
+    with pytest.raises(InputError, match="one length"):
+        model.predict_batch(audios, templates[:2], styles, frames)
+    with pytest.raises(InputError, match="style"):
+        model.predict_batch(audios, templates, [0, 1, 2, 0, 9], frames)
+    with pytest.raises(InputError, match="n_frames"):
+        model.predict_batch(audios[:1], templates[:1], styles[:1], [0])

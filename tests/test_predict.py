@@ -98,3 +98,23 @@ def test_predict_official_faceformer_checkpoint(voca, tmp_path):
     assert main(["predict", "--checkpoint", str(ckpt), "--data", str(voca), "--styles", "a,b", "--out",
                  str(pred)]) == 2
     assert main(["predict", "--run", str(tmp_path), "--model", "faceformer", "--out", str(pred)]) == 2
+
+
+def test_predict_batch_size_same_files_and_resume(voca, run, tmp_path):
+    """--batch-size 3 (batched passes, a batch of 3 and one of 1) writes the files of --batch-size 1 (one predict
+    call each), to float32 rounding; a re-run predicts only the missing file; a bad size is a one-line error."""
+    one = predict_split(run, tmp_path / "one", batch_size=1, progress=False)
+    many = predict_split(run, tmp_path / "many", batch_size=3, progress=False)
+    assert [p.name for p in one] == [p.name for p in many] and len(one) == 4
+    for a, b in zip(one, many):
+        x, y = np.load(a, allow_pickle=False), np.load(b, allow_pickle=False)
+        assert x.dtype == y.dtype == np.float32 and x.shape == y.shape
+        assert np.abs(x - x[:1]).max() > 1e-6  # the frames move: the comparison can fail
+        np.testing.assert_allclose(y, x, rtol=1e-6, atol=1e-9)
+    many[1].unlink()
+    mtimes = {p: p.stat().st_mtime_ns for p in many if p.exists()}
+    predict_split(run, tmp_path / "many", batch_size=3, progress=False)
+    assert many[1].exists() and all(p.stat().st_mtime_ns == t for p, t in mtimes.items())
+    with pytest.raises(InputError, match="--batch-size"):
+        predict_split(run, tmp_path / "bad", batch_size=0, progress=False)
+    assert main(["predict", "--run", str(run), "--out", str(tmp_path / "bad"), "--batch-size", "0"]) == 2

@@ -111,7 +111,8 @@ from p3d.models.base import PresetConfig
 from p3d.models.base import eval_mode
 from p3d.models.decoding import alignment_mask, biased_mask, periodic_encoding, post_norm_layer_step
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
-from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput, mean_over_clips, pad_sequences
+from p3d.models.talker import (ClipBatch, Talker, TalkerBatch, TalkerOutput, mean_over_clips, pad_sequences,
+                               shared_audio)
 from p3d.models.transformer import Block
 
 STAGES = ("vqvae", "speech")
@@ -581,6 +582,40 @@ class CodeTalker(Talker):
             z_q, _, _ = self.vqvae.quantizer(feats)
             motion = self.vqvae.decode(z_q)
         return motion.view(n_frames, self.n_vertices, 3) + template.to(motion.dtype)
+
+    def _rollout_batch(self, audios: list[torch.Tensor], styles: list[int], n_frames: list[int]) -> torch.Tensor:
+        """:meth:`_rollout` of B items (checked inputs): z_hat (B, max n_frames, n_face, code_dim), item b's first
+        ``n_frames[b]`` rows as its rollout alone; the audio encoder once per distinct audio tensor, batched."""
+        longest = max(n_frames)
+        unique, inverse = shared_audio(audios, n_frames)
+        feats = encode_clips(self.audio_encoder, [audios[u].float() for u in unique], [n_frames[u] for u in unique])
+        audio = self.audio_map(feats.reshape(len(unique), self.per_frame * longest, -1))
+        audio = audio[inverse.to(audio.device)]
+        style = self.style(torch.tensor([[int(s)] for s in styles], device=audio.device))  # (B, 1, dim)
+        return self._rollout(audio, style, longest)
+
+    @torch.no_grad()
+    def predict_batch(self, audios: list[torch.Tensor], templates: list[torch.Tensor], styles: list[int],
+                      n_frames: list[int]) -> list[torch.Tensor]:
+        """B autoregressive predictions at once (eval mode): item b's (n_frames[b], V, 3), as :meth:`predict`.
+
+        The audio encoder runs once per distinct audio tensor, batched; :meth:`_rollout` advances every item one
+        frame per step (all items' prefixes have the same length at every step, so the frozen VQ decoder, whose
+        InstanceNorm and attention span a sequence, sees each item's own prefix only; a shorter item is decoded
+        past its end on zero-padded audio and cut, the causal and alignment masks keep its frames from seeing
+        that). The final decoding of the codes runs once per distinct length (its InstanceNorm and attention span
+        the whole clip, so items are grouped by length, never padded).
+        """
+        n_frames = self.check_prediction_batch(audios, templates, styles, n_frames)
+        with eval_mode(self):
+            z_q = self.vqvae.quantizer(self._rollout_batch(audios, styles, n_frames))[0]
+            out: list[torch.Tensor | None] = [None] * len(n_frames)
+            for t in sorted(set(n_frames)):
+                items = [b for b, n in enumerate(n_frames) if n == t]
+                motion = self.vqvae.decode(z_q[items, :t])
+                for k, b in enumerate(items):
+                    out[b] = motion[k].view(t, self.n_vertices, 3) + templates[b].to(motion.dtype)
+        return out
 
 
 __all__ = ["CodeTalker", "CodeTalkerConfig", "MotionVQVAE", "OfficialVQBlock", "VectorQuantizer", "perplexity"]

@@ -57,7 +57,8 @@ from p3d.models.base import eval_mode
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
 from p3d.models.decoding import (aligned_cross_attention, alibi_slopes, alignment_mask, biased_mask,
                                  cached_self_attention, periodic_encoding, post_norm_layer_step)
-from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput, mean_over_clips, pad_sequences
+from p3d.models.talker import (ClipBatch, Talker, TalkerBatch, TalkerOutput, mean_over_clips, pad_sequences,
+                               shared_audio)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -318,6 +319,29 @@ class FaceFormer(Talker):
             memory = self.encode_audio(audio, n_frames)
             offsets = self.rollout(memory, self.style_embedding(style, memory.device), n_frames)
         return (offsets + template.reshape(1, 1, -1))[0].reshape(n_frames, self.n_vertices, 3)
+
+    @torch.no_grad()
+    def predict_batch(self, audios: list[torch.Tensor], templates: list[torch.Tensor], styles: list[int],
+                      n_frames: list[int]) -> list[torch.Tensor]:
+        """B predictions in one autoregressive rollout (eval mode): item b's (n_frames[b], V, 3), as :meth:`predict`.
+
+        The audio encoder runs once per distinct audio tensor (one clip under several styles) and batched
+        (:func:`~p3d.models.audio_encoder.encode_clips`); the rollout advances every item one frame per step
+        (:meth:`rollout` with ``fused``, as training: the fed-back token through the composed map, so float32
+        rounding differs from :meth:`predict`'s official order of operations, not the function). A shorter item
+        is decoded past its end on zero-padded audio and cut; the causal and alignment masks keep its frames
+        from seeing the padding or its batch mates.
+        """
+        n_frames = self.check_prediction_batch(audios, templates, styles, n_frames)
+        longest = max(n_frames)
+        with eval_mode(self):
+            unique, inverse = shared_audio(audios, n_frames)
+            feats = encode_clips(self.audio_encoder, [audios[u] for u in unique], [n_frames[u] for u in unique])
+            memory = self.audio_feature_map(feats.reshape(len(unique), self.per_frame * longest, -1))
+            memory = memory[inverse.to(memory.device)]
+            offsets = self.rollout(memory, self.style_embeddings(list(styles), memory.device), longest, fused=True)
+        return [(offsets[b, :t] + tpl.reshape(1, -1)).reshape(t, self.n_vertices, 3)
+                for b, (tpl, t) in enumerate(zip(templates, n_frames))]
 
 
 # alibi_slopes, alignment_mask, biased_mask and periodic_encoding live in p3d.models.decoding (shared with

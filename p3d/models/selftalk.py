@@ -86,7 +86,8 @@ from p3d.errors import InputError
 from p3d.models.base import PresetConfig
 from p3d.models.base import eval_mode
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
-from p3d.models.talker import ClipBatch, Talker, TalkerBatch, TalkerOutput, length_mask, mean_over_clips
+from p3d.models.talker import (ClipBatch, Talker, TalkerBatch, TalkerOutput, length_mask, mean_over_clips,
+                               shared_audio)
 
 log = logging.getLogger(__name__)
 
@@ -556,6 +557,23 @@ class SelfTalk(Talker):
             style_t = torch.tensor([int(style)], device=audio.device)
             motion = self.animator(audio[None], style_t, n_frames)
         return motion[0] + template
+
+    @torch.no_grad()
+    def predict_batch(self, audios: list[torch.Tensor], templates: list[torch.Tensor], styles: list[int],
+                      n_frames: list[int]) -> list[torch.Tensor]:
+        """B predictions in one padded pass of the animator (eval mode): item b's (n_frames[b], V, 3), as
+        :meth:`predict` (the padded frames masked in every attention; the audio encoder once per distinct audio
+        tensor)."""
+        n_frames = self.check_prediction_batch(audios, templates, styles, n_frames)
+        animator = self.animator
+        with eval_mode(self):
+            unique, inverse = shared_audio(audios, n_frames)
+            feats = encode_clips(animator.audio_encoder, [audios[u] for u in unique], [n_frames[u] for u in unique])
+            feats = feats[inverse.to(feats.device)]
+            valid = length_mask(torch.tensor(n_frames, device=feats.device), feats.shape[1])
+            style = torch.tensor([int(s) for s in styles], device=feats.device)
+            motion = animator._decode(feats, style, valid)
+        return [motion[b, :t] + tpl for b, (tpl, t) in enumerate(zip(templates, n_frames))]
 
     @torch.no_grad()
     def read_lips(self, vertices: torch.Tensor, template: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,8 @@ several clips. They share:
   for ``metrics.csv``, and the predicted **absolute** vertices (template added), with their
   autograd graph, so a perceptual loss (:class:`p3d.losses.PerceptualLoss`, Eq. 6) can be added;
 - :class:`Talker`: ``forward(batch) -> TalkerOutput`` (training), ``predict(audio, template,
-  style, n_frames) -> (T, V, 3)`` (inference, no graph), plus checkpointing
+  style, n_frames) -> (T, V, 3)`` (inference, no graph) and ``predict_batch`` (B such predictions in one
+  padded pass, each as ``predict`` on it alone), plus checkpointing
   (:class:`p3d.models.base.Checkpointable`).
 
 Audio encoders (:mod:`p3d.models.audio_encoder`) follow :class:`AudioEncoder`:
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import torch
@@ -127,6 +129,21 @@ def pad_sequences(seqs: list[torch.Tensor], value: float = 0.0) -> tuple[torch.T
     for i, s in enumerate(seqs):
         out[i, : s.shape[0]] = s
     return out, lengths
+
+
+def shared_audio(audios: Sequence[torch.Tensor], n_frames: Sequence[int]) -> tuple[list[int], torch.Tensor]:
+    """Items that share one audio tensor (the same object) and frame count share its encoding: (the first item of
+    each distinct (audio, n_frames), (B,) int64 index of each item's distinct entry in that list)."""
+    first: dict[tuple[int, int], int] = {}
+    unique: list[int] = []
+    inverse = []
+    for b, (audio, t) in enumerate(zip(audios, n_frames)):
+        key = (id(audio), int(t))
+        if key not in first:
+            first[key] = len(unique)
+            unique.append(b)
+        inverse.append(first[key])
+    return unique, torch.tensor(inverse, dtype=torch.long)
 
 
 def length_mask(lengths: torch.Tensor, length: int) -> torch.Tensor:
@@ -253,6 +270,30 @@ class Talker(nn.Module, Checkpointable, abc.ABC):
     @abc.abstractmethod
     def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:
         """Inference: (S,) audio, (V, 3) template, a style index -> (n_frames, V, 3) vertices."""
+
+    def check_prediction_batch(self, audios: Sequence[torch.Tensor], templates: Sequence[torch.Tensor],
+                               styles: Sequence[int], n_frames: Sequence[int]) -> list[int]:
+        """The inputs of :meth:`predict_batch`: four lists of one length >= 1, every item as :meth:`predict`'s
+        (:meth:`check_inputs`, :meth:`check_n_frames`); returns the frame counts as ints."""
+        sizes = {len(audios), len(templates), len(styles), len(n_frames)}
+        if len(sizes) != 1 or not audios:
+            raise InputError(f"predict_batch: audios, templates, styles and n_frames must be non-empty lists of one "
+                             f"length, got {len(audios)}, {len(templates)}, {len(styles)}, {len(n_frames)}")
+        for audio, template, style in zip(audios, templates, styles):
+            self.check_inputs(audio, template, style)
+        return [self.check_n_frames(t) for t in n_frames]
+
+    def predict_batch(self, audios: Sequence[torch.Tensor], templates: Sequence[torch.Tensor],
+                      styles: Sequence[int], n_frames: Sequence[int]) -> list[torch.Tensor]:
+        """Inference on B items at once: item b's (n_frames[b], V, 3) vertices, as
+        ``predict(audios[b], templates[b], styles[b], n_frames[b])`` (float32 rounding aside).
+
+        This default predicts item by item (any talker); FaceFormer, CodeTalker and SelfTalk run their batched
+        passes (padded to the longest item, a clip's frames never seeing its batch mates). Items that share one
+        audio tensor (the same object: one clip under several styles) may share its audio encoding.
+        """
+        n_frames = self.check_prediction_batch(audios, templates, styles, n_frames)
+        return [self.predict(a, tpl, s, t) for a, tpl, s, t in zip(audios, templates, styles, n_frames)]
 
 
 def talker_class(name: str) -> type[Talker]:
