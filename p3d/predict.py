@@ -95,9 +95,22 @@ def check_batch_size(batch_size: Any) -> int:
     return int(batch_size)
 
 
+def rotating_conditions(n_clips: int, pool: Sequence[int], per_clip: int) -> list[list[int]]:
+    """The style indices each of ``n_clips`` clips is predicted under when not every training identity is used:
+    clip ``j`` takes ``pool[(j * per_clip + i) % len(pool)]`` for ``i < per_clip``, so the conditions rotate
+    over the pool and every style conditions about as many clips (deterministic in the clips' order)."""
+    if not pool:
+        raise InputError("conditions: no training identity to condition on")
+    if isinstance(per_clip, bool) or not isinstance(per_clip, numbers.Integral) or not 1 <= per_clip <= len(pool):
+        raise InputError(f"--conditions-per-clip: expected 1..{len(pool)} training identities per clip, got {per_clip}")
+    return [[pool[(j * per_clip + i) % len(pool)] for i in range(per_clip)] for j in range(n_clips)]
+
+
 def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path, dev: Any, overwrite: bool,
-                       progress: bool, frames: str = "gt", batch_size: int = BATCH_SIZE) -> list[Path]:
+                       progress: bool, frames: str = "gt", batch_size: int = BATCH_SIZE,
+                       conditions: Sequence[Sequence[int]] | None = None) -> list[Path]:
     """Predict every (clip, style) pair into ``out/<clip>_condition_<style>.npy``; existing files are kept.
+    ``conditions``: per job, the style indices to predict (None: every style, the official protocol).
 
     Every clip is checked (template, audio file, frame count) before the first prediction. The pairs still to
     write are sorted by frame count (clips of similar length share a batch: less padding) and predicted
@@ -138,8 +151,8 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
         wav = corpus.wav_path(clip)
         if not wav.exists():
             raise InputError(f"{wav}: audio file missing for clip {clip.stem}")
-        for style, condition in enumerate(styles):
-            path = out / f"{clip.stem}_condition_{condition}.npy"
+        for style in (range(len(styles)) if conditions is None else conditions[j]):
+            path = out / f"{clip.stem}_condition_{styles[style]}.npy"
             written.append(path)
             if overwrite or not path.exists():
                 pending.append((j, style, path))
@@ -217,9 +230,15 @@ def predict_split(
     progress: bool = True,
     frames: str = "gt",
     batch_size: int = BATCH_SIZE,
+    conditions_per_clip: int | None = None,
 ) -> list[Path]:
     """Write the predictions of every (clip of ``split``, training identity); return their paths
-    (``batch_size`` pairs per batched pass, :func:`_write_predictions`; 1: one ``predict`` call per pair)."""
+    (``batch_size`` pairs per batched pass, :func:`_write_predictions`; 1: one ``predict`` call per pair).
+
+    ``conditions_per_clip`` (None: every training identity, the official VOCASET protocol): predict each clip
+    under that many training identities of the run's **first** training corpus only (the ones every run of a
+    p3d experiment grid shares, e.g. synth-voca's), rotating over them clip by clip
+    (:func:`rotating_conditions`): paired across runs, a fraction of the cost."""
     from p3d.corpus import Corpus
     from p3d.models import load_model
 
@@ -240,7 +259,16 @@ def predict_split(
     jobs = _jobs(corpora, split, model, float(cfg.get("fps", corpora[0].model_fps)), bool(data), "the run")
     if not jobs:
         raise InputError(f"split {split!r}: no clips in {', '.join(str(r) for r in roots)}")
-    return _write_predictions(model, styles, jobs, Path(out), dev, overwrite, progress, frames, batch_size)
+    conditions = None
+    if conditions_per_clip is not None:
+        first = cfg.get("train_data", [])[:1]
+        if not first:
+            raise InputError(f"--conditions-per-clip: {run}/config.json names no training corpus")
+        own = set(Corpus.open(first[0]).identities("train"))
+        pool = [i for i, name in enumerate(styles) if name in own]
+        conditions = rotating_conditions(len(jobs), pool, conditions_per_clip)
+    return _write_predictions(model, styles, jobs, Path(out), dev, overwrite, progress, frames, batch_size,
+                              conditions)
 
 
 def register(subparsers: Any) -> None:
@@ -273,6 +301,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE,
                    help=f"(clip, style) predictions per batched pass, clips sorted by length (default {BATCH_SIZE}; "
                         f"1: one predict call each)")
+    p.add_argument("--conditions-per-clip", type=int, default=None,
+                   help="with --run: predict each clip under this many training identities of the run's first "
+                        "training corpus, rotating clip by clip (default: every training identity)")
     p.add_argument("--overwrite", action="store_true", help="recompute files that exist")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -286,6 +317,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     data = [p.strip() for p in args.data.split(",") if p.strip()] if args.data else None
     if args.checkpoint is not None:
+        if args.conditions_per_clip is not None:
+            raise InputError("--conditions-per-clip goes with --run (a p3d run), not --checkpoint")
         styles = [s.strip() for s in args.styles.split(",") if s.strip()] if args.styles else None
         files = predict_official(args.checkpoint, args.out, data or [], model=args.model, split=args.split,
                                  dataset=args.dataset, styles=styles, stage1=args.stage1,
@@ -297,6 +330,6 @@ def run(args: argparse.Namespace) -> int:
                              "not --run")
         files = predict_split(args.run, args.out, split=args.split, data=data, device=args.device,
                               overwrite=args.overwrite, progress=not args.no_progress, frames=args.frames or "gt",
-                              batch_size=args.batch_size)
+                              batch_size=args.batch_size, conditions_per_clip=args.conditions_per_clip)
     log.info("wrote %d predictions to %s", len(files), args.out)
     return 0

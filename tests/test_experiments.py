@@ -48,6 +48,9 @@ def test_names_are_stable_and_distinguish_requests():
     # a batch of clips per step is another training request: another run folder
     batched = ex.TalkerExperiment("faceformer", batch_size=8)
     assert batched.name == "faceformer_none_voca_b8_seed0" and batched.arm != a.arm
+    # predicting each clip under fewer training identities changes the evaluation, not the training run
+    one = ex.TalkerExperiment("faceformer", conditions=1)
+    assert one.name == a.name and one.eval_name == "synth-voca_test_c1"
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -61,6 +64,7 @@ def test_names_are_stable_and_distinguish_requests():
     ({"model": "faceformer", "split": "dev"}, "unknown split"),
     ({"model": "faceformer", "steps": 0}, "positive step"),
     ({"model": "faceformer", "batch_size": 0}, "positive number of clips"),
+    ({"model": "faceformer", "conditions": 0}, "positive number of training identities"),
 ])
 def test_bad_experiments_are_refused(kwargs, match):
     with pytest.raises(InputError, match=match):
@@ -110,6 +114,7 @@ def test_full_spec_seeds_critic_pipelines_and_plateau():
     t2 = [e for e in c1 if e.critic in ("none", "ours")]
     assert len(t2) == 3 * 2 * 5 and len(c1) - len(t2) == 3 * 2 * 3
     assert all(e.stop_rule == "plateau" and e.name.endswith(f"plateau_seed{e.seed}") for e in c1)
+    assert all(e.batch_size == 16 and e.conditions == 1 for e in c1)
     ours = [e for e in t2 if e.critic == "ours" and e.model == "faceformer"]
     assert [e.critic_seed for e in ours] == [0, 1, 2, 0, 1] and ours[0].loss_weight == pytest.approx(1e-7)
     assert len({e.arm for e in ours}) == 1 and ours[1].name != ours[0].name

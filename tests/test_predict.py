@@ -118,3 +118,30 @@ def test_predict_batch_size_same_files_and_resume(voca, run, tmp_path):
     with pytest.raises(InputError, match="--batch-size"):
         predict_split(run, tmp_path / "bad", batch_size=0, progress=False)
     assert main(["predict", "--run", str(run), "--out", str(tmp_path / "bad"), "--batch-size", "0"]) == 2
+
+
+def test_rotating_conditions_spread_the_styles():
+    from p3d.predict import rotating_conditions
+
+    assert rotating_conditions(5, [0, 2, 3], 1) == [[0], [2], [3], [0], [2]]
+    assert rotating_conditions(3, [0, 1, 2, 3], 2) == [[0, 1], [2, 3], [0, 1]]
+    for bad in (0, 4, True, 1.5):
+        with pytest.raises(InputError, match="conditions-per-clip"):
+            rotating_conditions(2, [0, 1, 2], bad)
+
+
+def test_predict_one_condition_per_clip_is_the_full_protocols_file(voca, run, tmp_path):
+    """Each clip under one training identity, rotating: the same file (bytes) as the every-identity protocol
+    writes for that (clip, identity), and a bad count is refused before any prediction (exit 2)."""
+    full, one = tmp_path / "all", tmp_path / "one"
+    assert main(["predict", "--run", str(run), "--split", "test", "--out", str(full), "--no-progress",
+                 "--batch-size", "1"]) == 0
+    assert main(["predict", "--run", str(run), "--split", "test", "--out", str(one), "--no-progress",
+                 "--batch-size", "1", "--conditions-per-clip", "1"]) == 0
+    names = sorted(p.name for p in one.glob("*.npy"))
+    assert names == ["test00_sentence01_condition_train00.npy", "test00_sentence02_condition_train01.npy"]
+    for name in names:
+        assert (one / name).read_bytes() == (full / name).read_bytes()
+    assert main(["predict", "--run", str(run), "--split", "test", "--out", str(tmp_path / "bad"), "--no-progress",
+                 "--conditions-per-clip", "3"]) == 2
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())

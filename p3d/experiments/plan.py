@@ -117,7 +117,7 @@ def plan(experiments: Sequence[TalkerExperiment], dirs: Any, n_resamples: int = 
         p = exp.preset
         ev_s1 = add(Task(f"evaluator_stage1:{p}", task_evaluator_stage1, (p, dirs)))
         ev = add(Task(f"evaluator:{p}", task_evaluator, (p, dirs), (ev_s1,)))
-        data = add(Task(f"data:{p}:{exp.eval_name}", task_data, (exp.test_corpus, exp.split, p, dirs, n_resamples),
+        data = add(Task(f"data:{p}:{exp.test_corpus}_{exp.split}", task_data, (exp.test_corpus, exp.split, p, dirs, n_resamples),
                         (ev,)))
         train_deps: list[str] = []
         if exp.critic != "none":

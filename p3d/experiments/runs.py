@@ -336,7 +336,7 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
         if not stamp.exists() or json.loads(stamp.read_text()) != key["final"]:
             shutil.rmtree(pred)
     start = time.perf_counter()
-    predict_split(out, pred, split=exp.split, data=[root], progress=progress)
+    predict_split(out, pred, split=exp.split, data=[root], progress=progress, conditions_per_clip=exp.conditions)
     write_json(pred / "checkpoint.json", key["final"])
     predict_s = time.perf_counter() - start
     start = time.perf_counter()
