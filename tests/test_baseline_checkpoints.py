@@ -203,6 +203,18 @@ def _audio(seconds: float = 0.7, seed: int = 0) -> np.ndarray:
             ).astype(np.float32)
 
 
+def assert_reproduces(model, audio: np.ndarray, template: torch.Tensor, style: int, expected: torch.Tensor) -> None:
+    """``model.predict`` has the official frame count and matches the re-stated official prediction
+    ``expected`` (T, V*3) to float32 accuracy relative to the motion, which must be visible (> 1 mm)."""
+    n = official_n_frames(model, audio.size)
+    assert n == expected.shape[0]
+    got = model.predict(torch.from_numpy(audio), template, style, n)
+    assert got.shape == (n, V, 3)
+    motion = (expected.reshape(n, V, 3) - template).abs().max()
+    assert motion > 1e-3  # the test can fail: the weights move the face
+    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+
+
 @pytest.mark.parametrize("dataset", ["vocaset", "BIWI"])
 def test_faceformer_checkpoint_reproduces_the_official_predict(tmp_path, dataset):
     sd = faceformer_state_dict(dataset)
@@ -214,13 +226,7 @@ def test_faceformer_checkpoint_reproduces_the_official_predict(tmp_path, dataset
     audio = _audio()
     template = torch.randn(V, 3, generator=torch.Generator().manual_seed(5))
     expected = official_faceformer_predict(sd, audio, template, style=3, dataset=dataset)
-    n = official_n_frames(model, audio.size)
-    assert n == expected.shape[0]
-    got = model.predict(torch.from_numpy(audio), template, 3, n)
-    assert got.shape == (n, V, 3)
-    motion = (expected.reshape(n, V, 3) - template).abs().max()
-    assert motion > 1e-3  # the test can fail: the weights move the face
-    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+    assert_reproduces(model, audio, template, 3, expected)
 
 
 def test_faceformer_key_map_is_complete_at_full_size():
@@ -325,12 +331,7 @@ def test_selftalk_checkpoint_reproduces_the_official_predict(tmp_path, dataset, 
     audio = _audio(seed=1)
     template = torch.randn(V, 3, generator=torch.Generator().manual_seed(6))
     expected = official_selftalk_predict(sd, audio, template, dataset)
-    n = official_n_frames(model, audio.size)
-    assert n == expected.shape[0]
-    got = model.predict(torch.from_numpy(audio), template, 0, n)
-    motion = (expected.reshape(n, V, 3) - template).abs().max()
-    assert motion > 1e-3
-    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+    assert_reproduces(model, audio, template, 0, expected)
 
 
 def test_selftalk_key_map_is_complete_at_full_size():
@@ -542,12 +543,7 @@ def test_codetalker_stage2_checkpoint_reproduces_the_official_predict(tmp_path, 
     audio = _audio(0.5, seed=2)
     template = torch.randn(V, 3, generator=torch.Generator().manual_seed(7))
     expected = official_codetalker_predict(sd, audio, template, 5, dataset)
-    n = official_n_frames(model, audio.size)
-    assert n == expected.shape[0]
-    got = model.predict(torch.from_numpy(audio), template, 5, n)
-    motion = (expected.reshape(n, V, 3) - template).abs().max()
-    assert motion > 1e-3
-    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+    assert_reproduces(model, audio, template, 5, expected)
     # --stage1: a stage-1 file replaces the stage-2 file's VQ-VAE
     other = codetalker_stage1_state_dict(dataset, seed=9)
     torch.save({"state_dict": other}, tmp_path / "stage1.pth.tar")
