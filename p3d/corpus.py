@@ -37,7 +37,6 @@ files hold: VOCASET's wav files are 22 kHz, BIWI's 44.1 kHz).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from functools import cached_property
@@ -99,6 +98,8 @@ class Corpus:
         """Open a corpus written by ``p3d data synth`` or a processed VOCASET folder."""
         import pandas as pd
 
+        from p3d.io import load_json
+
         root = Path(root)
         if not root.is_dir():
             raise InputError(f"{root}: corpus folder not found")
@@ -106,10 +107,7 @@ class Corpus:
             raise InputError(f"{root}: not a corpus (no vertices_npy/ folder)")
         meta_path = root / "meta.json"
         if meta_path.exists():
-            try:
-                meta = json.loads(meta_path.read_text())
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{meta_path}: corrupt JSON ({exc})") from None
+            meta = load_json(meta_path)
             csv_path = root / "clips.csv"
             if not csv_path.exists():
                 raise InputError(f"{csv_path}: missing (the corpus was not completely written)")

@@ -7,6 +7,7 @@ Formats (those of VOCASET as processed by FaceFormer / CodeTalker / SelfTalk, an
 - ``FLAME_masks.pkl``: ``{region: index array}`` (a Python 2 pickle);
 - audio: ``.wav`` (any rate, mono or multi-channel);
 - ``FLAME_sample.ply``: the FLAME mesh (vertices and triangles).
+- JSON metadata (``meta.json``, a run's ``config.json``, a study manifest): :func:`load_json`.
 
 Every reader validates and raises :class:`p3d.errors.InputError` naming the file and the problem.
 ``.npy`` files are read with ``allow_pickle=False`` after checking their header (a truncated file is
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import io as _io
+import json
 import logging
 import math
 import os
@@ -198,6 +200,15 @@ def load_pickle(path: str | os.PathLike[str]) -> Any:
         raise InputError(f"{path}: not a safe data pickle ({exc})") from None
     except Exception as exc:  # EOFError, ValueError, ... on truncated or corrupt files
         raise InputError(f"{path}: corrupt or unreadable pickle ({type(exc).__name__}: {_short(exc)})") from None
+
+
+def load_json(path: str | os.PathLike[str]) -> Any:
+    """The parsed content of a JSON file; InputError naming the file when it is not valid JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: corrupt JSON ({exc})") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ float32 rounding); ``--batch-size 1`` calls ``predict`` once per file. Evaluate 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import numbers
 import os
@@ -39,6 +38,7 @@ from typing import Any
 
 from p3d.device import resolve_device
 from p3d.errors import InputError
+from p3d.io import load_json
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,7 @@ def read_run(run: str | os.PathLike[str]) -> dict[str, Any]:
     cfg_path = Path(run) / "config.json"
     if not cfg_path.exists():
         raise InputError(f"--run {run}: no config.json (not a `p3d train talker` run folder)")
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{cfg_path}: corrupt JSON ({exc})") from None
+    cfg = load_json(cfg_path)
     if cfg.get("kind") != "talker" or not cfg.get("styles"):
         raise InputError(f"{cfg_path}: not a talker run (kind {cfg.get('kind')!r}); predict needs `p3d train talker`")
     if not (Path(run) / "final.pt").exists():

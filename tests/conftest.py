@@ -1,4 +1,5 @@
-"""Shared fixtures: the demo datasets (VOCASET and MEAD layouts) are generated once per session."""
+"""Shared fixtures: the demo datasets (VOCASET and MEAD layouts, once per session), the tiny VOCASET-layout
+corpus and an untrained smoke critic (once per test module)."""
 from __future__ import annotations
 
 import os
@@ -26,3 +27,47 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def _tiny_voca(tmp_path_factory, seconds: float):
+    from tiny_corpus import write_tiny_corpus
+
+    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=60, model_fps=30,
+                             identities={"train": 2, "test": 1}, clips_per_identity=2, seconds=seconds,
+                             lip_video=False)
+
+
+@pytest.fixture(scope="module")
+def voca(tmp_path_factory):
+    """A tiny VOCASET-layout corpus (60 fps capture, 30 fps model; 2 train + 1 test speakers, 2 clips of 1 s
+    each, 30 vertices, no lip video), written once per test module."""
+    return _tiny_voca(tmp_path_factory, seconds=1.0)
+
+
+@pytest.fixture(scope="module")
+def voca_short(tmp_path_factory):
+    """As :func:`voca` with 0.6 s clips (for tests that train talkers end to end)."""
+    return _tiny_voca(tmp_path_factory, seconds=0.6)
+
+
+@pytest.fixture(scope="module")
+def smoke_critic():
+    """An untrained smoke-preset stage-2 critic ("ours": stage-1 speech encoder + mesh encoder) for the tiny
+    corpora's 30-vertex meshes, seeded with 0; built once per test module."""
+    import torch
+
+    from p3d.models.mesh_encoder import MeshEncoderConfig
+    from p3d.models.speech_mesh import SpeechMeshModel
+    from p3d.models.stage1 import Stage1Config, Stage1Model
+
+    torch.manual_seed(0)
+    return SpeechMeshModel.ours(Stage1Model(Stage1Config.from_preset("smoke")),
+                                MeshEncoderConfig.from_preset("smoke", n_vertices=30))
+
+
+@pytest.fixture(scope="module")
+def smoke_critic_ckpt(smoke_critic, tmp_path_factory):
+    """:func:`smoke_critic` saved as a checkpoint file (``critic.pt``)."""
+    path = tmp_path_factory.mktemp("critic") / "critic.pt"
+    smoke_critic.save(path)
+    return path

@@ -58,16 +58,30 @@ def official_wav2vec2(seed: int, large: bool = False, prefix: str = "audio_encod
     return model, sd
 
 
+def _under(sd, prefix: str) -> dict:
+    """The entries of ``sd`` whose key starts with ``prefix``, the prefix taken off."""
+    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+
+
 def reference_wav2vec2(sd, large: bool = False):
     """The HF Wav2Vec2Model holding an official checkpoint's ``audio_encoder.*`` weights (transformers-4.x names
     ``weight_g``/``weight_v`` mapped back), in eval mode: the reference forward passes' audio encoder."""
     from transformers import Wav2Vec2Model
 
     w2v = Wav2Vec2Model(tiny_wav2vec2_config(large=large)).eval()
-    w2v.load_state_dict({k[len("audio_encoder."):].replace("weight_g", "parametrizations.weight.original0")
+    w2v.load_state_dict({k.replace("weight_g", "parametrizations.weight.original0")
                         .replace("weight_v", "parametrizations.weight.original1"): v
-                         for k, v in sd.items() if k.startswith("audio_encoder.")})
+                         for k, v in _under(sd, "audio_encoder.").items()})
     return w2v
+
+
+def official_transformer_decoder(sd, d_model: int, num_layers: int) -> nn.TransformerDecoder:
+    """The baselines' ``nn.TransformerDecoder`` (4 heads, feed-forward 2 x ``d_model``, batch first) holding
+    ``sd``'s ``transformer_decoder.*`` weights, in eval mode."""
+    layer = nn.TransformerDecoderLayer(d_model=d_model, nhead=4, dim_feedforward=2 * d_model, batch_first=True)
+    decoder = nn.TransformerDecoder(layer, num_layers=num_layers).eval()
+    decoder.load_state_dict(_under(sd, "transformer_decoder."))
+    return decoder
 
 
 def official_audio_features(w2v, audio: np.ndarray, dataset: str, frame_num: int | None = None) -> torch.Tensor:
@@ -162,10 +176,7 @@ def official_faceformer_predict(sd, audio: np.ndarray, template: torch.Tensor, s
     d = sd["audio_feature_map.weight"].shape[0]
     n_styles = sd["obj_vector.weight"].shape[1]
     w2v = reference_wav2vec2(sd)
-    layer = nn.TransformerDecoderLayer(d_model=d, nhead=4, dim_feedforward=2 * d, batch_first=True)
-    decoder = nn.TransformerDecoder(layer, num_layers=1).eval()
-    decoder.load_state_dict({k[len("transformer_decoder."):]: v for k, v in sd.items()
-                             if k.startswith("transformer_decoder.")})
+    decoder = official_transformer_decoder(sd, d, num_layers=1)
     biased = official_biased_mask(4, 600, 25 if dataset == "BIWI" else 30)
     with torch.no_grad():
         hidden = official_audio_features(w2v, audio, dataset)
@@ -192,6 +203,18 @@ def _audio(seconds: float = 0.7, seed: int = 0) -> np.ndarray:
             ).astype(np.float32)
 
 
+def assert_reproduces(model, audio: np.ndarray, template: torch.Tensor, style: int, expected: torch.Tensor) -> None:
+    """``model.predict`` has the official frame count and matches the re-stated official prediction
+    ``expected`` (T, V*3) to float32 accuracy relative to the motion, which must be visible (> 1 mm)."""
+    n = official_n_frames(model, audio.size)
+    assert n == expected.shape[0]
+    got = model.predict(torch.from_numpy(audio), template, style, n)
+    assert got.shape == (n, V, 3)
+    motion = (expected.reshape(n, V, 3) - template).abs().max()
+    assert motion > 1e-3  # the test can fail: the weights move the face
+    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+
+
 @pytest.mark.parametrize("dataset", ["vocaset", "BIWI"])
 def test_faceformer_checkpoint_reproduces_the_official_predict(tmp_path, dataset):
     sd = faceformer_state_dict(dataset)
@@ -203,13 +226,7 @@ def test_faceformer_checkpoint_reproduces_the_official_predict(tmp_path, dataset
     audio = _audio()
     template = torch.randn(V, 3, generator=torch.Generator().manual_seed(5))
     expected = official_faceformer_predict(sd, audio, template, style=3, dataset=dataset)
-    n = official_n_frames(model, audio.size)
-    assert n == expected.shape[0]
-    got = model.predict(torch.from_numpy(audio), template, 3, n)
-    assert got.shape == (n, V, 3)
-    motion = (expected.reshape(n, V, 3) - template).abs().max()
-    assert motion > 1e-3  # the test can fail: the weights move the face
-    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+    assert_reproduces(model, audio, template, 3, expected)
 
 
 def test_faceformer_key_map_is_complete_at_full_size():
@@ -294,10 +311,7 @@ def selftalk_state_dict(dataset: str = "vocaset", n_vertices: int = V, seed: int
 def official_selftalk_predict(sd, audio: np.ndarray, template: torch.Tensor, dataset: str = "vocaset"):
     """``SelfTalk.predict``'s vertices, re-stated: (T, V*3)."""
     w2v = reference_wav2vec2(sd, large=True)
-    layer = nn.TransformerDecoderLayer(d_model=ST_DIM, nhead=4, dim_feedforward=2 * ST_DIM, batch_first=True)
-    decoder = nn.TransformerDecoder(layer, num_layers=1).eval()
-    decoder.load_state_dict({k[len("transformer_decoder."):]: v for k, v in sd.items()
-                             if k.startswith("transformer_decoder.")})
+    decoder = official_transformer_decoder(sd, ST_DIM, num_layers=1)
     with torch.no_grad():
         hidden = official_audio_features(w2v, audio, "BIWI" if dataset == "BIWI" else "vocaset")
         if dataset == "BIWI":
@@ -317,12 +331,7 @@ def test_selftalk_checkpoint_reproduces_the_official_predict(tmp_path, dataset, 
     audio = _audio(seed=1)
     template = torch.randn(V, 3, generator=torch.Generator().manual_seed(6))
     expected = official_selftalk_predict(sd, audio, template, dataset)
-    n = official_n_frames(model, audio.size)
-    assert n == expected.shape[0]
-    got = model.predict(torch.from_numpy(audio), template, 0, n)
-    motion = (expected.reshape(n, V, 3) - template).abs().max()
-    assert motion > 1e-3
-    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+    assert_reproduces(model, audio, template, 0, expected)
 
 
 def test_selftalk_key_map_is_complete_at_full_size():
@@ -491,12 +500,9 @@ def codetalker_stage2_state_dict(dataset: str = "vocaset", seed: int = 0) -> dic
 
 def official_codetalker_predict(sd, audio: np.ndarray, template: torch.Tensor, style: int, dataset: str):
     """``CodeTalker.predict`` (``models/stage2.py``), re-stated: (T, V*3)."""
-    vq = {k[len("autoencoder."):]: v for k, v in sd.items() if k.startswith("autoencoder.")}
+    vq = _under(sd, "autoencoder.")
     w2v = reference_wav2vec2(sd)
-    layer = nn.TransformerDecoderLayer(d_model=CT_DIM, nhead=4, dim_feedforward=2 * CT_DIM, batch_first=True)
-    decoder = nn.TransformerDecoder(layer, num_layers=2).eval()
-    decoder.load_state_dict({k[len("transformer_decoder."):]: v for k, v in sd.items()
-                             if k.startswith("transformer_decoder.")})
+    decoder = official_transformer_decoder(sd, CT_DIM, num_layers=2)
     biased = official_biased_mask(4, 600, 25 if dataset == "BIWI" else 30)
 
     def decode(codes):  # (1, T, n_face * code)
@@ -537,12 +543,7 @@ def test_codetalker_stage2_checkpoint_reproduces_the_official_predict(tmp_path, 
     audio = _audio(0.5, seed=2)
     template = torch.randn(V, 3, generator=torch.Generator().manual_seed(7))
     expected = official_codetalker_predict(sd, audio, template, 5, dataset)
-    n = official_n_frames(model, audio.size)
-    assert n == expected.shape[0]
-    got = model.predict(torch.from_numpy(audio), template, 5, n)
-    motion = (expected.reshape(n, V, 3) - template).abs().max()
-    assert motion > 1e-3
-    torch.testing.assert_close(got, expected.reshape(n, V, 3), atol=1e-5 * float(motion) + 1e-6, rtol=1e-4)
+    assert_reproduces(model, audio, template, 5, expected)
     # --stage1: a stage-1 file replaces the stage-2 file's VQ-VAE
     other = codetalker_stage1_state_dict(dataset, seed=9)
     torch.save({"state_dict": other}, tmp_path / "stage1.pth.tar")

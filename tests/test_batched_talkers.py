@@ -10,10 +10,7 @@ from p3d.errors import InputError
 from p3d.losses.perceptual_loss import PerceptualLoss
 from p3d.models.codetalker import CodeTalker, CodeTalkerConfig
 from p3d.models.faceformer import FaceFormer, FaceFormerConfig
-from p3d.models.mesh_encoder import MeshEncoderConfig
 from p3d.models.selftalk import SelfTalk, SelfTalkConfig
-from p3d.models.speech_mesh import SpeechMeshModel
-from p3d.models.stage1 import Stage1Config, Stage1Model
 from p3d.models.talker import ClipBatch, pad_sequences
 from p3d.talker_data import TalkerClips
 from p3d.train.talker import TalkerStep, build, perceptual_per_clip
@@ -21,7 +18,7 @@ from tiny_corpus import write_tiny_corpus
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-N_VERTICES = 30
+N_VERTICES = 30  # the tiny corpus and conftest's smoke_critic (30-vertex meshes)
 LENGTHS = (18, 11, 15)  # frames at 30 fps: three clips of different lengths
 
 
@@ -33,15 +30,8 @@ def corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def critic():
-    torch.manual_seed(0)
-    return SpeechMeshModel.ours(Stage1Model(Stage1Config.from_preset("smoke")),
-                                MeshEncoderConfig.from_preset("smoke", n_vertices=N_VERTICES))
-
-
-@pytest.fixture(scope="module")
-def data(corpus, critic):
-    return TalkerClips(corpus, "train", perceptual=PerceptualLoss(critic))
+def data(corpus, smoke_critic):
+    return TalkerClips(corpus, "train", perceptual=PerceptualLoss(smoke_critic))
 
 
 def _clips(data, front_end=None):
@@ -89,11 +79,11 @@ KINDS = ["faceformer", "faceformer-tf", "selftalk", "selftalk-cpu", "codetalker"
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("with_critic", [False, True])
-def test_batch_equals_mean_of_single_clips(kind, with_critic, data, critic):
+def test_batch_equals_mean_of_single_clips(kind, with_critic, data, smoke_critic):
     model = _model(kind, data).eval()  # no dropout: the two passes must be comparable
     front_end = model.audio_front_end()
     clips = _clips(data, front_end)
-    step = TalkerStep(PerceptualLoss(critic, weight=0.5) if with_critic else None)
+    step = TalkerStep(PerceptualLoss(smoke_critic, weight=0.5) if with_critic else None)
     singles = [_loss_and_grads(model, step, c) for c in clips]
     mean_loss = torch.stack([s[0] for s in singles]).mean()
     mean_grads = {n: torch.stack([s[1][n] for s in singles]).mean(0) for n in singles[0][1]}
@@ -128,8 +118,8 @@ def test_cached_front_end_gives_the_same_loss(data):
     torch.testing.assert_close(model(cached).loss, model(plain).loss, rtol=1e-6, atol=0)
 
 
-def test_perceptual_per_clip_matches_unweighted(data, critic):
-    loss = PerceptualLoss(critic)
+def test_perceptual_per_clip_matches_unweighted(data, smoke_critic):
+    loss = PerceptualLoss(smoke_critic)
     clips = _clips(data)
     torch.manual_seed(1)
     verts = [c.vertices + 1e-3 * torch.randn_like(c.vertices) for c in clips]
@@ -155,12 +145,12 @@ def test_build_batch_size(corpus):
         build("faceformer", "smoke", corpus, batch_size=3, world_size=2)
 
 
-def test_bf16_critic_pass_stays_close(data, critic):
+def test_bf16_critic_pass_stays_close(data, smoke_critic):
     """--bf16: the critic's pass under bfloat16 autocast; the perceptual loss within 1% of float32's."""
     model = _model("faceformer", data).eval()
     batch = ClipBatch(_clips(data))
-    fp32 = TalkerStep(PerceptualLoss(critic))(model, batch, torch.Generator())
-    bf16 = TalkerStep(PerceptualLoss(critic), bf16=True)(model, batch, torch.Generator())
+    fp32 = TalkerStep(PerceptualLoss(smoke_critic))(model, batch, torch.Generator())
+    bf16 = TalkerStep(PerceptualLoss(smoke_critic), bf16=True)(model, batch, torch.Generator())
     assert bf16[0].dtype == torch.float32
     assert bf16[1]["percp"] == pytest.approx(fp32[1]["percp"], rel=1e-2)
     assert bf16[1]["model_loss"] == fp32[1]["model_loss"]  # the talker stays in float32

@@ -10,19 +10,11 @@ from p3d.synth import face
 from p3d.topology import Topology
 from p3d.viz import compare as C
 from p3d.viz.render import BlankFrameError
-
-
-def talking(n_frames: int = 8, shift: int = 0) -> np.ndarray:
-    """(T, 468, 3) synthetic face opening and closing its jaw (phase shifted by ``shift`` frames)."""
-    tpl, w = face.template(), face.jaw_weights()
-    phase = np.sin(np.linspace(0, 2 * np.pi, n_frames, endpoint=False) - 2 * np.pi * shift / n_frames) ** 2
-    seq = np.repeat(tpl[None], n_frames, axis=0)
-    seq[:, :, 1] -= 0.008 * phase[:, None] * w[None]
-    return seq
+from tiny_corpus import talking_face
 
 
 def test_as_sequences_labels_and_shapes():
-    a = talking(6)
+    a = talking_face(6)
     out = C.as_sequences([a, a.reshape(6, -1)], labels=["GT", "pred"])
     assert list(out) == ["GT", "pred"] and all(v.shape == (6, 468, 3) for v in out.values())
     assert list(C.as_sequences(a)) == ["seq 0"]
@@ -67,7 +59,7 @@ def test_faces_topology_and_audio_checks():
 
 
 def test_lip_distances_key_frames_and_errors():
-    seqs = C.as_sequences({"GT": talking(12), "late": talking(12, shift=2)})
+    seqs = C.as_sequences({"GT": talking_face(12), "late": talking_face(12, shift=2)})
     topo = face.face_topology()
     dist = C.lip_distances(seqs, topo)
     assert np.allclose(dist["GT"], lip_distance(seqs["GT"], topo.mtm_upper, topo.mtm_lower))
@@ -100,8 +92,8 @@ def test_highlight_spec_skips_what_the_topology_lacks(caplog):
 
 
 def test_side_by_side_same_camera_captions_and_error_colours():
-    a = talking(4)
-    with C.SideBySide({"GT": a, "copy": a.copy(), "late": talking(4, shift=1)}, topology="synth-face",
+    a = talking_face(4)
+    with C.SideBySide({"GT": a, "copy": a.copy(), "late": talking_face(4, shift=1)}, topology="synth-face",
                       size=64, error_against="GT") as scene:
         frame = scene.frame(1)
         assert frame.shape == scene.shape == (64 + scene.caption_height, 3 * 64, 3)

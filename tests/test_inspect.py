@@ -12,22 +12,15 @@ from p3d.errors import InputError
 from p3d.synth import face
 from p3d.topology import Topology
 from p3d.viz import inspector as I
+from tiny_corpus import talking_face
 
 FPS = 30.0
 SR = 16000
 
 
-def talking(n_frames: int = 10, shift: int = 0) -> np.ndarray:
-    tpl, w = face.template(), face.jaw_weights()
-    phase = np.sin(np.linspace(0, 2 * np.pi, n_frames, endpoint=False) - 2 * np.pi * shift / n_frames) ** 2
-    seq = np.repeat(tpl[None], n_frames, axis=0)
-    seq[:, :, 1] -= 0.008 * phase[:, None] * w[None]
-    return seq
-
-
 @pytest.fixture(scope="module")
 def pair():
-    return {"GT": talking(), "late": talking(shift=2)}
+    return {"GT": talking_face(10), "late": talking_face(10, shift=2)}
 
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,14 @@ def test_restricted_unpickler(tmp_path):
         io.load_pickle(tmp_path / "trunc.pkl")
 
 
+def test_load_json_names_a_corrupt_file(tmp_path):
+    (tmp_path / "ok.json").write_text('{"fps": 30}')
+    assert io.load_json(tmp_path / "ok.json") == {"fps": 30}
+    (tmp_path / "meta.json").write_text('{"fps": 30')  # truncated
+    with pytest.raises(InputError, match=r"meta\.json: corrupt JSON"):
+        io.load_json(tmp_path / "meta.json")
+
+
 def test_load_templates(tmp_path):
     (tmp_path / "t.pkl").write_bytes(pickle.dumps({"A": np.zeros((5023, 3))}, protocol=2))
     t = io.load_templates(tmp_path / "t.pkl", 5023)

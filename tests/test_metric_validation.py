@@ -1,11 +1,14 @@
-"""Tests for p3d.analysis.metric_validation (shifts and Fig. S5, degradations, viseme oracle, rank validation)."""
+"""Tests for p3d.analysis.metric_validation (shifts and Fig. S5, viseme oracle, rank validation) and the graded
+degradations of p3d.analysis.degradations."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from p3d.analysis import degradations as dg
 from p3d.analysis import metric_validation as mv
+from p3d.analysis import referee_validity as rv
 from p3d.errors import InputError
 from tiny_corpus import write_tiny_corpus
 
@@ -95,8 +98,8 @@ def test_degradations_family():
     gt = _bumps(40)
     gt[:, 3] = 1.0  # vertex 3 never moves
     other = _bumps(30, 8) * 2.0
-    out = mv.degradations(gt, tpl, rng, other_motion=other)
-    assert list(out) == list(mv.DEGRADATIONS)
+    out = dg.degradations(gt, tpl, rng, other_motion=other)
+    assert list(out) == list(dg.DEGRADATIONS)
     assert all(s.shape == gt.shape for s in out.values())
     np.testing.assert_array_equal(out["gt"], gt)
     np.testing.assert_array_equal(out["shift_5"], mv.shift_sequence(gt, 5))
@@ -112,27 +115,27 @@ def test_degradations_family():
     assert noise["jitter_0.5"] < noise["jitter_1.0"]
     # smoothing lowers the lip-distance range
     assert np.ptp(out["smooth_3"][:, 1, 1]) < np.ptp(gt[:, 1, 1])
-    again = mv.degradations(gt, tpl, np.random.default_rng(0), other_motion=other)
+    again = dg.degradations(gt, tpl, np.random.default_rng(0), other_motion=other)
     np.testing.assert_array_equal(again["jitter_0.5"], out["jitter_0.5"])
 
 
 def test_degradations_subset_and_errors():
     gt, tpl = _bumps(20), np.zeros((4, 3))
     rng = np.random.default_rng(1)
-    assert "other_clip" not in mv.degradations(gt, tpl, rng)
-    assert list(mv.degradations(gt, tpl, rng, names=["amp_0.25", "gt"])) == ["amp_0.25", "gt"]
+    assert "other_clip" not in dg.degradations(gt, tpl, rng)
+    assert list(dg.degradations(gt, tpl, rng, names=["amp_0.25", "gt"])) == ["amp_0.25", "gt"]
     with pytest.raises(InputError, match="unknown"):
-        mv.degradations(gt, tpl, rng, names=["blur"])
+        dg.degradations(gt, tpl, rng, names=["blur"])
     with pytest.raises(InputError, match="other_motion"):
-        mv.degradations(gt, tpl, rng, names=["other_clip"])
+        dg.degradations(gt, tpl, rng, names=["other_clip"])
     with pytest.raises(InputError, match="template"):
-        mv.degradations(gt, np.zeros((5, 3)), rng)
+        dg.degradations(gt, np.zeros((5, 3)), rng)
     with pytest.raises(InputError, match="rng"):
-        mv.degradations(gt, tpl, 0)
+        dg.degradations(gt, tpl, 0)
     bad = gt.copy()
     bad[3, 1, 1] = np.nan
     with pytest.raises(InputError, match="NaN"):
-        mv.degradations(bad, tpl, rng)
+        dg.degradations(bad, tpl, rng)
 
 
 # -- oracle -------------------------------------------------------------------------------------------------------
@@ -255,7 +258,7 @@ def test_metric_rows_and_figures(tiny, oracle):
     rng = np.random.default_rng(0)
 
     def seqs(clip):
-        return mv.degradations(tiny.vertices(clip), tiny.templates[clip.identity], rng,
+        return dg.degradations(tiny.vertices(clip), tiny.templates[clip.identity], rng,
                                names=["gt", "shift_5", "amp_0.25", "static_mean"])
 
     rows = mv.metric_rows(clips, seqs, corpus=tiny, oracle=oracle, plrs_model=_Critic())
@@ -325,7 +328,7 @@ def test_metric_rows_calibrated_and_battery(tiny, oracle):
     critic = _Critic()
 
     def seqs(clip):
-        return mv.degradations(tiny.vertices(clip), tiny.templates[clip.identity], np.random.default_rng(0),
+        return dg.degradations(tiny.vertices(clip), tiny.templates[clip.identity], np.random.default_rng(0),
                                names=["gt", "amp_0.5", "amp_1.5", "static_template"])
 
     rows = mv.metric_rows(clips, seqs, corpus=tiny, oracle=oracle, plrs_model=critic, calibrated=True)
@@ -340,10 +343,10 @@ def test_metric_rows_calibrated_and_battery(tiny, oracle):
     assert "plrs_calibrated" not in plain
     with pytest.raises(InputError, match="two clips"):
         mv.metric_rows(clips[:1], seqs, corpus=tiny, oracle=oracle, plrs_model=critic, calibrated=True)
-    tab = mv.referee_differences(rows, n_resamples=50)
+    tab = rv.referee_differences(rows, n_resamples=50)
     assert set(tab["variant"]) == {"official", "calibrated", "retrieval_mrr", "retrieval_r1", "oracle", "lve", "mtm"}
     assert set(tab["degradation"]) == {"amp_0.5", "amp_1.5", "static_template"} and (tab["n_clips"] <= 3).all()
-    assert len(mv.referee_validity(tab)) == 7
+    assert len(rv.referee_validity(tab)) == 7
 
 
 def test_oracle_accuracy_by_split(tiny, oracle):

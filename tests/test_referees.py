@@ -1,12 +1,15 @@
-"""The referee validity battery of p3d.analysis.metric_validation: parametrised degradations, paired
-differences from the GT with the sign convention, validity verdicts and the forest plot."""
+"""The referee validity battery (p3d.analysis.referee_validity): parametrised degradations
+(p3d.analysis.degradations), paired differences from the GT with the sign convention, validity verdicts
+and the forest plot."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from p3d.analysis import degradations as dg
 from p3d.analysis import metric_validation as mv
+from p3d.analysis import referee_validity as rv
 from p3d.errors import InputError
 
 
@@ -22,9 +25,9 @@ def _motion(n_frames: int = 40, n_vertices: int = 4) -> tuple[np.ndarray, np.nda
 def test_battery_degradations_are_built_as_named():
     gt, tpl = _motion()
     other = np.zeros_like(gt)
-    out = mv.degradations(gt, tpl, np.random.default_rng(0), other_motion=other,
-                          names=["gt", *mv.BATTERY_DEGRADATIONS])
-    assert list(out) == ["gt", *mv.BATTERY_DEGRADATIONS]
+    out = dg.degradations(gt, tpl, np.random.default_rng(0), other_motion=other,
+                          names=["gt", *rv.BATTERY_DEGRADATIONS])
+    assert list(out) == ["gt", *rv.BATTERY_DEGRADATIONS]
     motion = gt - tpl
     np.testing.assert_allclose(out["amp_1.5"], tpl + 1.5 * motion)
     np.testing.assert_allclose(out["amp_0.25"], tpl + 0.25 * motion)
@@ -40,7 +43,7 @@ def test_battery_degradations_are_built_as_named():
 def test_bad_degradation_names(bad):
     gt, tpl = _motion()
     with pytest.raises(InputError, match="unknown degradation"):
-        mv.degradations(gt, tpl, np.random.default_rng(0), names=[bad])
+        dg.degradations(gt, tpl, np.random.default_rng(0), names=[bad])
 
 
 def _rows() -> pd.DataFrame:
@@ -61,7 +64,7 @@ def _rows() -> pd.DataFrame:
 
 def test_referee_differences_sign_convention_and_pairing():
     rows = _rows()
-    tab = mv.referee_differences(rows, n_resamples=300)
+    tab = rv.referee_differences(rows, n_resamples=300)
     assert list(tab.columns) == ["variant", "degradation", "mean_minus_gt", "ci_low", "ci_high", "n_clips"]
     # the referees whose columns are present, in REFEREES order
     assert list(dict.fromkeys(tab["variant"])) == ["official", "oracle", "lve", "mtm"]
@@ -80,14 +83,14 @@ def test_referee_differences_sign_convention_and_pairing():
 
 
 def test_referee_validity_verdicts():
-    tab = mv.referee_differences(_rows(), n_resamples=300)
-    v = mv.referee_validity(tab).set_index("variant")
+    tab = rv.referee_differences(_rows(), n_resamples=300)
+    v = rv.referee_validity(tab).set_index("variant")
     assert bool(v.loc["oracle", "valid"]) and v.loc["oracle", "failing"] == []
     assert bool(v.loc["lve", "valid"])
     assert not v.loc["official", "valid"] and v.loc["official", "failing"] == ["amp_0.5", "static"]
     assert not v.loc["mtm", "valid"] and v.loc["mtm", "failing"] == ["static"]  # undefined counts as failing
     assert (v["n_degradations"] == 3).all()
-    fig = mv.plot_referee_forest(tab, validity=v.reset_index())
+    fig = rv.plot_referee_forest(tab, validity=v.reset_index())
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert len(titles) == 4 and "NOT valid" in titles[0] and titles[1].endswith("\nvalid")
 
@@ -95,12 +98,12 @@ def test_referee_validity_verdicts():
 def test_referee_differences_bad_input():
     rows = _rows()
     with pytest.raises(InputError, match="'gt'"):
-        mv.referee_differences(rows[rows["sequence"] != "gt"])
+        rv.referee_differences(rows[rows["sequence"] != "gt"])
     with pytest.raises(InputError, match="no 'nope' sequence"):
-        mv.referee_differences(rows, degradations_order=["nope"])
+        rv.referee_differences(rows, degradations_order=["nope"])
     with pytest.raises(InputError, match="sign"):
-        mv.referee_differences(rows, referees={"x": ("plrs", 2)})
+        rv.referee_differences(rows, referees={"x": ("plrs", 2)})
     with pytest.raises(InputError, match="referee"):
-        mv.referee_differences(rows[["clip", "sequence"]])
+        rv.referee_differences(rows[["clip", "sequence"]])
     with pytest.raises(InputError, match="ci_high"):
-        mv.referee_validity(pd.DataFrame({"variant": ["a"], "degradation": ["b"]}))
+        rv.referee_validity(pd.DataFrame({"variant": ["a"], "degradation": ["b"]}))

@@ -10,17 +10,15 @@ from p3d.errors import EXIT_BAD_INPUT
 from p3d.render import EXIT_RENDER_FAILED
 from p3d.synth import face
 from p3d.viz.render import probe_mp4
+from tiny_corpus import talking_face
 
 FPS = 30
 SIZE = 64
 
 
 def talking(n_frames: int, shift: int = 0) -> np.ndarray:
-    tpl, w = face.template(), face.jaw_weights()
-    phase = np.sin(np.linspace(0, 2 * np.pi, n_frames, endpoint=False) - 2 * np.pi * shift / n_frames) ** 2
-    seq = np.repeat(tpl[None], n_frames, axis=0)
-    seq[:, :, 1] -= 0.008 * phase[:, None] * w[None]
-    return seq.astype(np.float32)
+    """:func:`tiny_corpus.talking_face` in float32, as a model's output files are."""
+    return talking_face(n_frames, shift).astype(np.float32)
 
 
 @pytest.fixture()

@@ -7,17 +7,8 @@ import torch
 
 from p3d.errors import InputError
 from p3d.losses.perceptual_loss import PerceptualLoss
-from p3d.models.mesh_encoder import MeshEncoderConfig
-from p3d.models.speech_mesh import SpeechMeshModel
-from p3d.models.stage1 import Stage1Config, Stage1Model
 from p3d.talker_data import TalkerClips, style_identities
 from tiny_corpus import prefix_identities, write_tiny_corpus
-
-
-@pytest.fixture(scope="module")
-def voca(tmp_path_factory):
-    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=60, model_fps=30,
-                             identities={"train": 2, "test": 1}, clips_per_identity=2, seconds=1.0, lip_video=False)
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +19,8 @@ def mead(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def perceptual():
-    torch.manual_seed(0)
-    critic = SpeechMeshModel.ours(Stage1Model(Stage1Config.from_preset("smoke")),
-                                  MeshEncoderConfig.from_preset("smoke", n_vertices=30))
-    return PerceptualLoss(critic, weight=1.0)
+def perceptual(smoke_critic):
+    return PerceptualLoss(smoke_critic, weight=1.0)
 
 
 def test_items_at_model_rate(voca):

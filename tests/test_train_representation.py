@@ -23,12 +23,6 @@ def lrs3(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def voca(tmp_path_factory):
-    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=60, model_fps=30,
-                             identities={"train": 2, "test": 1}, clips_per_identity=2, seconds=1.0, lip_video=False)
-
-
-@pytest.fixture(scope="module")
 def stage1_ckpt(tmp_path_factory):
     """An (untrained) smoke stage-1 checkpoint: enough for stage-2 mechanics."""
     path = tmp_path_factory.mktemp("s1") / "final.pt"

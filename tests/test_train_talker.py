@@ -8,28 +8,8 @@ import torch
 from p3d.cli import main
 from p3d.errors import InputError
 from p3d.models import load_model
-from p3d.models.mesh_encoder import MeshEncoderConfig
-from p3d.models.speech_mesh import SpeechMeshModel
-from p3d.models.stage1 import Stage1Config, Stage1Model
 from p3d.models.talker import MODELS
 from p3d.train.talker import MODEL_NAMES, TalkerStep, build, train_talker
-from tiny_corpus import write_tiny_corpus
-
-
-@pytest.fixture(scope="module")
-def voca(tmp_path_factory):
-    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=60, model_fps=30,
-                             identities={"train": 2, "test": 1}, clips_per_identity=2, seconds=0.6, lip_video=False)
-
-
-@pytest.fixture(scope="module")
-def critic_ckpt(tmp_path_factory):
-    """An untrained smoke stage-2 critic ("ours") for 30-vertex meshes."""
-    path = tmp_path_factory.mktemp("critic") / "critic.pt"
-    torch.manual_seed(0)
-    SpeechMeshModel.ours(Stage1Model(Stage1Config.from_preset("smoke")),
-                         MeshEncoderConfig.from_preset("smoke", n_vertices=30)).save(path)
-    return path
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread per test
@@ -44,23 +24,23 @@ def test_model_names_match_registry():
     assert set(MODEL_NAMES) == set(MODELS)
 
 
-def test_cli_without_critic(voca, tmp_path):
+def test_cli_without_critic(voca_short, tmp_path):
     out = tmp_path / "run"
-    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca), "--preset", "smoke", "--steps", "4",
-                 "--out", str(out), "--no-progress"]) == 0
+    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca_short), "--preset", "smoke",
+                 "--steps", "4", "--out", str(out), "--no-progress"]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["kind"] == "talker" and cfg["styles"] == ["train00", "train01"] and cfg["critic"] == "none"
     assert cfg["train"]["batch_size"] == 1 and cfg["train"]["steps"] == 4  # the trainer's settings
-    assert cfg["train_data"] == [str(voca.resolve())]
+    assert cfg["train_data"] == [str(voca_short.resolve())]
     rows = _rows(out / "metrics.csv")
     assert rows[-1]["step"] == "4" and "percp" not in rows[0] and "mse" in rows[0]
     model = load_model(out / "final.pt")
     assert model.kind == "faceformer" and model.n_styles == 2 and model.n_vertices == 30
 
 
-def test_cli_with_critic_and_resume(voca, critic_ckpt, tmp_path):
-    args = ["train", "talker", "--model", "faceformer", "--train", str(voca), "--preset", "smoke", "--steps", "4",
-            "--checkpoint-every", "2", "--critic", "ours", "--critic-checkpoint", str(critic_ckpt),
+def test_cli_with_critic_and_resume(voca_short, smoke_critic_ckpt, tmp_path):
+    args = ["train", "talker", "--model", "faceformer", "--train", str(voca_short), "--preset", "smoke", "--steps", "4",
+            "--checkpoint-every", "2", "--critic", "ours", "--critic-checkpoint", str(smoke_critic_ckpt),
             "--loss-weight", "0.01", "--no-progress"]
     assert main([*args, "--out", str(tmp_path / "full")]) == 0
     rows = _rows(tmp_path / "full" / "metrics.csv")
@@ -69,8 +49,8 @@ def test_cli_with_critic_and_resume(voca, critic_ckpt, tmp_path):
         total = float(r["model_loss"]) + 0.01 * float(r["percp"])
         assert float(r["loss"]) == pytest.approx(total, rel=1e-5)
     # interrupted run: resume from the step-2 checkpoint gives the same later steps
-    job = build("faceformer", "smoke", voca, critic="ours", critic_checkpoint=critic_ckpt, loss_weight=0.01, steps=4,
-                checkpoint_every=2)
+    job = build("faceformer", "smoke", voca_short, critic="ours", critic_checkpoint=smoke_critic_ckpt, loss_weight=0.01,
+                steps=4, checkpoint_every=2)
     job.cfg.log_every = 2
     train_talker(job, tmp_path / "part", progress=False, stop_after=3)
     assert not (tmp_path / "part" / "final.pt").exists()
@@ -79,11 +59,11 @@ def test_cli_with_critic_and_resume(voca, critic_ckpt, tmp_path):
     assert (tmp_path / "part" / "final.pt").exists()
 
 
-def test_cache_and_no_cache_give_the_same_loss(voca, critic_ckpt):
+def test_cache_and_no_cache_give_the_same_loss(voca_short, smoke_critic_ckpt):
     losses = []
     for cache in (True, False):
-        job = build("faceformer", "smoke", voca, critic="ours", critic_checkpoint=critic_ckpt, loss_weight=0.5,
-                    cache=cache, seed=3)
+        job = build("faceformer", "smoke", voca_short, critic="ours", critic_checkpoint=smoke_critic_ckpt,
+                    loss_weight=0.5, cache=cache, seed=3)
         batch = job.data.collate([1])
         assert batch.speech.ndim == (2 if cache else 3)
         torch.manual_seed(0)
@@ -92,8 +72,8 @@ def test_cache_and_no_cache_give_the_same_loss(voca, critic_ckpt):
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
-def test_perceptual_gradient_reaches_the_model(voca, critic_ckpt):
-    job = build("faceformer", "smoke", voca, critic="ours", critic_checkpoint=critic_ckpt, loss_weight=1.0,
+def test_perceptual_gradient_reaches_the_model(voca_short, smoke_critic_ckpt):
+    job = build("faceformer", "smoke", voca_short, critic="ours", critic_checkpoint=smoke_critic_ckpt, loss_weight=1.0,
                 teacher_forcing=True)
     torch.nn.init.normal_(job.model.vertice_map_r.weight, std=0.01)
     batch = job.data.collate([0])
@@ -104,8 +84,8 @@ def test_perceptual_gradient_reaches_the_model(voca, critic_ckpt):
     assert all(p.grad is None for p in job.step_fn.perceptual.model.parameters())
 
 
-def test_training_reduces_the_loss(voca):
-    job = build("faceformer", "smoke", voca, steps=40, lr=3e-3)  # autoregressive, as the official trainer
+def test_training_reduces_the_loss(voca_short):
+    job = build("faceformer", "smoke", voca_short, steps=40, lr=3e-3)  # autoregressive, as the official trainer
     step = TalkerStep(None)
     batch = job.data.collate([0])
     opt = torch.optim.Adam(job.params, lr=3e-3)
@@ -119,9 +99,9 @@ def test_training_reduces_the_loss(voca):
     assert float(loss) < 0.85 * first  # smoothly decreasing: 1.9e-6 -> 1.4e-6 m^2 in 40 steps
 
 
-def test_two_stage_model_trains_each_stage(voca, tmp_path):
+def test_two_stage_model_trains_each_stage(voca_short, tmp_path):
     out = tmp_path / "ct"
-    assert main(["train", "talker", "--model", "codetalker", "--train", str(voca), "--preset", "smoke",
+    assert main(["train", "talker", "--model", "codetalker", "--train", str(voca_short), "--preset", "smoke",
                  "--stage-steps", "3,2", "--out", str(out), "--no-progress"]) == 0
     assert _rows(out / "vqvae" / "metrics.csv")[-1]["step"] == "3"
     assert _rows(out / "metrics.csv")[-1]["step"] == "2"
@@ -131,32 +111,33 @@ def test_two_stage_model_trains_each_stage(voca, tmp_path):
     assert model.stage == "speech"
 
 
-def test_bad_input(voca, critic_ckpt, tmp_path, capsys):
+def test_bad_input(voca_short, smoke_critic_ckpt, tmp_path, capsys):
     with pytest.raises(InputError, match="critic-checkpoint"):
-        build("faceformer", "smoke", voca, critic="ours")
+        build("faceformer", "smoke", voca_short, critic="ours")
     with pytest.raises(InputError, match="not 'no2d'"):
-        build("faceformer", "smoke", voca, critic="no2d", critic_checkpoint=critic_ckpt)
+        build("faceformer", "smoke", voca_short, critic="no2d", critic_checkpoint=smoke_critic_ckpt)
     with pytest.raises(InputError, match="critic none"):
-        build("faceformer", "smoke", voca, critic_checkpoint=critic_ckpt)
+        build("faceformer", "smoke", voca_short, critic_checkpoint=smoke_critic_ckpt)
     with pytest.raises(InputError, match="stage-steps"):
-        build("faceformer", "smoke", voca, stage_steps=[1, 2])
+        build("faceformer", "smoke", voca_short, stage_steps=[1, 2])
     with pytest.raises(InputError, match="wav2vec2"):
-        build("faceformer", "smoke", voca, wav2vec2=tmp_path)
+        build("faceformer", "smoke", voca_short, wav2vec2=tmp_path)
     with pytest.raises(SystemExit):
-        main(["train", "talker", "--model", "nope", "--train", str(voca), "--out", str(tmp_path / "x")])
+        main(["train", "talker", "--model", "nope", "--train", str(voca_short), "--out", str(tmp_path / "x")])
     assert main(["train", "talker", "--model", "faceformer", "--out", str(tmp_path / "x")]) != 0
     assert "--train" in capsys.readouterr().err
-    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca), "--batch-size", "0",
+    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca_short), "--batch-size", "0",
                  "--out", str(tmp_path / "x")]) != 0
     assert "--batch-size" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("model", ["codetalker", "selftalk"])
-def test_other_talkers_train_with_the_critic(model, voca, critic_ckpt, tmp_path):
+def test_other_talkers_train_with_the_critic(model, voca_short, smoke_critic_ckpt, tmp_path):
     out = tmp_path / model
     steps = ["--stage-steps", "2,2"] if model == "codetalker" else ["--steps", "2"]
-    assert main(["train", "talker", "--model", model, "--train", str(voca), "--preset", "smoke", *steps,
-                 "--critic", "ours", "--critic-checkpoint", str(critic_ckpt), "--out", str(out), "--no-progress"]) == 0
+    assert main(["train", "talker", "--model", model, "--train", str(voca_short), "--preset", "smoke", *steps,
+                 "--critic", "ours", "--critic-checkpoint", str(smoke_critic_ckpt), "--out", str(out),
+                 "--no-progress"]) == 0
     rows = _rows(out / "metrics.csv")
     assert rows[-1]["step"] == "2" and float(rows[-1]["percp"]) > 0
     if model == "codetalker":  # no perceptual loss in the VQ-VAE stage
@@ -164,7 +145,7 @@ def test_other_talkers_train_with_the_critic(model, voca, critic_ckpt, tmp_path)
     assert load_model(out / "final.pt").kind == model
 
 
-def test_paper_preset_with_a_local_wav2vec2(voca, tmp_path):
+def test_paper_preset_with_a_local_wav2vec2(voca_short, tmp_path):
     """The paper FaceFormer (wav2vec2 audio encoder) from a tiny random wav2vec2 saved locally; one step."""
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
@@ -174,10 +155,10 @@ def test_paper_preset_with_a_local_wav2vec2(voca, tmp_path):
                                  conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
                                  num_conv_pos_embedding_groups=4)).save_pretrained(w2v)
     with pytest.raises(InputError, match="--wav2vec2"):
-        build("faceformer", "paper", voca)
+        build("faceformer", "paper", voca_short)
     out = tmp_path / "paper"
-    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca), "--preset", "paper", "--steps", "1",
-                 "--wav2vec2", str(w2v), "--out", str(out), "--no-progress"]) == 0
+    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca_short), "--preset", "paper",
+                 "--steps", "1", "--wav2vec2", str(w2v), "--out", str(out), "--no-progress"]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["train"]["lr"] == 1e-4 and cfg["train"]["betas"] == [0.9, 0.999] and cfg["train"]["grad_clip"] is None
     model = load_model(out / "final.pt")
@@ -185,12 +166,12 @@ def test_paper_preset_with_a_local_wav2vec2(voca, tmp_path):
 
 
 @pytest.mark.parametrize("model", ["faceformer", "selftalk"])
-def test_cli_batch_of_clips(voca, critic_ckpt, tmp_path, model):
+def test_cli_batch_of_clips(voca_short, smoke_critic_ckpt, tmp_path, model):
     """--batch-size 2: two clips per step (one process), the perceptual loss per clip; recorded as the global batch."""
     out = tmp_path / "run"
-    assert main(["train", "talker", "--model", model, "--train", str(voca), "--preset", "smoke", "--steps", "2",
-                 "--batch-size", "2", "--critic", "ours", "--critic-checkpoint", str(critic_ckpt), "--out", str(out),
-                 "--no-progress"]) == 0
+    assert main(["train", "talker", "--model", model, "--train", str(voca_short), "--preset", "smoke",
+                 "--steps", "2", "--batch-size", "2", "--critic", "ours", "--critic-checkpoint", str(smoke_critic_ckpt),
+                 "--out", str(out), "--no-progress"]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["train"]["batch_size"] == 2 and cfg["epochs"] == pytest.approx(2 * 2 / cfg["clips"])
     rows = _rows(out / "metrics.csv")

@@ -3,36 +3,17 @@ import math
 
 import pandas as pd
 import pytest
-import torch
 
 from p3d.analysis.training_cost import PAPER_TABLE_S8, SETTINGS, iteration_cost, table_s8
 from p3d.errors import InputError
-from p3d.models.mesh_encoder import MeshEncoderConfig
-from p3d.models.speech_mesh import SpeechMeshModel
-from p3d.models.stage1 import Stage1Config, Stage1Model
-from tiny_corpus import write_tiny_corpus
-
-
-@pytest.fixture(scope="module")
-def voca(tmp_path_factory):
-    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=60, model_fps=30,
-                             identities={"train": 2, "test": 1}, clips_per_identity=2, seconds=0.6, lip_video=False)
-
-
-@pytest.fixture(scope="module")
-def critic_ckpt(tmp_path_factory):
-    path = tmp_path_factory.mktemp("critic") / "critic.pt"
-    torch.manual_seed(0)
-    SpeechMeshModel.ours(Stage1Model(Stage1Config.from_preset("smoke")),
-                         MeshEncoderConfig.from_preset("smoke", n_vertices=30)).save(path)
-    return path
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread per test
 
 
-def test_three_settings_in_process(voca, critic_ckpt):
-    res = iteration_cost("faceformer", "smoke", voca, critic_ckpt, steps=2, warmup=1, threads=1, isolate=False)
+def test_three_settings_in_process(voca_short, smoke_critic_ckpt):
+    res = iteration_cost("faceformer", "smoke", voca_short, smoke_critic_ckpt, steps=2, warmup=1, threads=1,
+                         isolate=False)
     df = pd.DataFrame(res)
     assert list(df["setting"]) == list(SETTINGS)
     assert list(df["loss"]) == ["none", "ours", "ours"]
@@ -46,14 +27,16 @@ def test_three_settings_in_process(voca, critic_ckpt):
     assert df["mean_frames"].nunique() == 1
 
 
-def test_isolated_subprocess_and_cache_flag(voca, critic_ckpt):
-    res = iteration_cost("selftalk", "smoke", voca, critic_ckpt, settings=["nocache"], steps=1, warmup=0, threads=1)
+def test_isolated_subprocess_and_cache_flag(voca_short, smoke_critic_ckpt):
+    res = iteration_cost("selftalk", "smoke", voca_short, smoke_critic_ckpt, settings=["nocache"], steps=1, warmup=0,
+                         threads=1)
     assert res["setting"] == ["nocache"] and math.isnan(res["ratio"][0])  # no baseline row measured
     assert res["mem_method"][0].startswith("RSS high-water mark")
     assert res["peak_mb"][0] > 50 and res["threads"] == [1]  # a whole Python process with torch
-    no_cache = iteration_cost("faceformer", "smoke", voca, critic_ckpt, cache=False, steps=1, warmup=0, isolate=False)
+    no_cache = iteration_cost("faceformer", "smoke", voca_short, smoke_critic_ckpt, cache=False, steps=1, warmup=0,
+                              isolate=False)
     assert no_cache["setting"] == ["none", "nocache"]
-    only = iteration_cost("faceformer", "smoke", voca, steps=1, warmup=0, isolate=False)
+    only = iteration_cost("faceformer", "smoke", voca_short, steps=1, warmup=0, isolate=False)
     assert only["setting"] == ["none"]
 
 
@@ -76,29 +59,29 @@ def test_table_s8_keeps_the_paper_apart():
     assert "quoted, not measured" in table.attrs["note"]
 
 
-def test_bad_input(voca, critic_ckpt, tmp_path):
+def test_bad_input(voca_short, smoke_critic_ckpt, tmp_path):
     with pytest.raises(InputError, match="critic_ckpt"):
-        iteration_cost("faceformer", "smoke", voca, tmp_path / "missing.pt")
+        iteration_cost("faceformer", "smoke", voca_short, tmp_path / "missing.pt")
     with pytest.raises(InputError, match="needs critic_ckpt"):
-        iteration_cost("faceformer", "smoke", voca, settings=["cache"])
+        iteration_cost("faceformer", "smoke", voca_short, settings=["cache"])
     with pytest.raises(InputError, match="unknown setting"):
-        iteration_cost("faceformer", "smoke", voca, critic_ckpt, settings=["fast"])
+        iteration_cost("faceformer", "smoke", voca_short, smoke_critic_ckpt, settings=["fast"])
     with pytest.raises(InputError, match="not found"):
         iteration_cost("faceformer", "smoke", tmp_path / "nothing")
     with pytest.raises(InputError, match="steps"):
-        iteration_cost("faceformer", "smoke", voca, steps=0)
+        iteration_cost("faceformer", "smoke", voca_short, steps=0)
     with pytest.raises(InputError, match="lack the columns"):
         table_s8({"model": ["faceformer"]})
 
 
-def test_cached_setting_uses_the_on_disk_speech_cache(voca, critic_ckpt, tmp_path):
+def test_cached_setting_uses_the_on_disk_speech_cache(voca_short, smoke_critic_ckpt, tmp_path):
     cache = tmp_path / "speech_cache"
-    first = iteration_cost("faceformer", "smoke", voca, critic_ckpt, settings=["cache"], steps=1, warmup=0,
+    first = iteration_cost("faceformer", "smoke", voca_short, smoke_critic_ckpt, settings=["cache"], steps=1, warmup=0,
                            isolate=False, speech_cache_dir=cache)
     files = sorted(p for p in cache.rglob("*") if p.is_file())
     assert files, "the cached setting should fill the on-disk cache"
     stamps = [p.stat().st_mtime_ns for p in files]
-    again = iteration_cost("faceformer", "smoke", voca, critic_ckpt, settings=["cache"], steps=1, warmup=0,
+    again = iteration_cost("faceformer", "smoke", voca_short, smoke_critic_ckpt, settings=["cache"], steps=1, warmup=0,
                            isolate=False, speech_cache_dir=cache)
     assert [p.stat().st_mtime_ns for p in files] == stamps      # read, not rewritten
     assert again["mean_frames"] == first["mean_frames"]

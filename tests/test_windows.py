@@ -16,12 +16,6 @@ def lrs3(tmp_path_factory):
                              clips_per_identity=2, seconds=1.2)
 
 
-@pytest.fixture(scope="module")
-def voca(tmp_path_factory):
-    return write_tiny_corpus(tmp_path_factory.mktemp("voca"), kind="vocaset", fps=60, model_fps=30,
-                             identities={"train": 2, "test": 1}, clips_per_identity=2, seconds=1.0, lip_video=False)
-
-
 def test_speech_mesh_windows_pair_the_corpus_streams(lrs3):
     corpus = Corpus.open(lrs3)
     ds = SpeechMeshWindows(corpus, "train")

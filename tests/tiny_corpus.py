@@ -1,4 +1,5 @@
-"""Test helper: a tiny corpus in the ``p3d.corpus`` layout with a learnable speech-mesh relation.
+"""Test helpers: a tiny corpus in the ``p3d.corpus`` layout with a learnable speech-mesh relation, and
+a talking synthetic face (:func:`talking_face`).
 
 Each clip has syllables: a loudness envelope e(t) in [0, 1] (raised-cosine bumps every 0.1-0.45 s)
 and a vowel quality r in [0, 1] per syllable. The speech is noise scaled by e(t), mixing a band
@@ -145,3 +146,15 @@ def prefix_identities(root: Path, prefix: str, *, clips: bool = False) -> Path:
     meta["splits"] = {k: [prefix + i for i in v] for k, v in meta["splits"].items()}
     (root / "meta.json").write_text(json.dumps(meta))
     return root
+
+
+def talking_face(n_frames: int, shift: int = 0) -> np.ndarray:
+    """(T, 468, 3) float64: the synthetic face (:mod:`p3d.synth.face`) opening and closing its jaw once over
+    the clip (a sin^2 cycle, up to 8 mm), phase-shifted by ``shift`` frames (a late copy: ``shift > 0``)."""
+    from p3d.synth import face
+
+    tpl, w = face.template(), face.jaw_weights()
+    phase = np.sin(np.linspace(0, 2 * np.pi, n_frames, endpoint=False) - 2 * np.pi * shift / n_frames) ** 2
+    seq = np.repeat(tpl[None], n_frames, axis=0)
+    seq[:, :, 1] -= 0.008 * phase[:, None] * w[None]
+    return seq

@@ -11,30 +11,22 @@ metric of misalignment should grow with the offset, ideally with slope 1 (ms of 
 *viseme oracle* can stand in for a lip reader: :func:`train_viseme_oracle` fits a scikit-learn
 classifier on ground-truth meshes of the training split (features: the lip vertices' displacement from
 the speaker's template over ``2 * context + 1`` frames, :func:`lip_features`), and
-:func:`viseme_accuracy` applies it to any sequence of the same speaker. :func:`degradations` builds
-predictions of known quality from a GT clip (timing shifts, under-articulation, jitter, over-smoothing,
-wrong content, no motion), and :func:`validate_plrs` asks whether a metric ranks sequences as the oracle
-does: Spearman's rho between the metric (sign flipped for LVE and MTM, so higher = better for all) and
-the oracle's accuracy, pooled over all sequences and within clips, with bootstrap intervals that
-resample *clips* (all sequences of a clip stay together); :func:`compare_metrics` tests whether one metric
-agrees better than another (paired over clips).
-
-**Referee validity battery.** A referee of lip readability should score the ground truth above every
-degraded version of it. :data:`BATTERY_DEGRADATIONS` (damped to 25/50/75 %, exaggerated to 125/150 %,
-shifted by +-2 and +-5 frames, a 5-frame moving average, jitter, another clip's motion, the static
-template) are scored by :func:`metric_rows` (``calibrated=True`` adds PLRS-c and the retrieval scores of
-:mod:`p3d.metrics.plrs`), :func:`referee_differences` pairs each with the GT over clips (clip-cluster
-bootstrap, :func:`p3d.stats.paired_cluster_difference`), :func:`referee_validity` says which referees
-pass, and :func:`plot_referee_forest` draws it. The referees are :data:`REFEREES`: the official PLRS, its
-calibrated companions, the viseme oracle, LVE and MTM (the last two sign-flipped).
+:func:`viseme_accuracy` applies it to any sequence of the same speaker. Predictions of known quality
+(:func:`p3d.analysis.degradations.degradations`: timing shifts, under-articulation, jitter,
+over-smoothing, wrong content, no motion) are scored by :func:`metric_rows`, and :func:`validate_plrs`
+asks whether a metric ranks sequences as the oracle does: Spearman's rho between the metric (sign flipped
+for LVE and MTM, so higher = better for all) and the oracle's accuracy, pooled over all sequences and
+within clips, with bootstrap intervals that resample *clips* (all sequences of a clip stay together);
+:func:`compare_metrics` tests whether one metric agrees better than another (paired over clips). The
+referee validity battery (does every referee score the GT above every degradation?) is
+:mod:`p3d.analysis.referee_validity`.
 
 The oracle is not a human judge: it reads only the lip vertices, frame labels come from the same
 synthetic rig that made the meshes, and it inherits what a linear read-out of 5 frames can see. It is a
 check that is independent of the PLRS evaluator (no speech, no learned speech-mesh space), nothing more.
 
 Figures (matplotlib :class:`~matplotlib.figure.Figure` objects, no pyplot state):
-:func:`plot_offset_curve` (Fig. S5), :func:`plot_metric_scatter` (metric vs oracle) and
-:func:`plot_referee_forest` (the validity battery).
+:func:`plot_offset_curve` (Fig. S5) and :func:`plot_metric_scatter` (metric vs oracle).
 """
 from __future__ import annotations
 
@@ -53,53 +45,6 @@ log = logging.getLogger(__name__)
 
 #: Offsets of Fig. S5, in frames (speech leading: the lips lag).
 DEFAULT_OFFSETS: tuple[int, ...] = tuple(range(11))
-
-#: The graded family of :func:`degradations`: name -> what it does (the parameter is in the name).
-DEGRADATIONS: dict[str, str] = {
-    "gt": "the ground truth itself (upper anchor)",
-    "shift_2": "lips lag the speech by 2 frames (timing error, shapes intact)",
-    "shift_5": "lips lag the speech by 5 frames",
-    "shift_10": "lips lag the speech by 10 frames",
-    "amp_0.75": "motion scaled by 0.75 towards the template (mild under-articulation)",
-    "amp_0.5": "motion scaled by 0.5 towards the template",
-    "amp_0.25": "motion scaled by 0.25 towards the template (mumbling)",
-    "smooth_3": "temporal Gaussian low-pass, sigma 3 frames (over-smoothing, the regression-to-the-mean look)",
-    "jitter_0.5": "Gaussian noise per vertex, frame and axis, sd 0.5 x the vertex's RMS motion",
-    "jitter_1.0": "Gaussian noise, sd 1.0 x the vertex's RMS motion",
-    "reversed": "the GT played backwards (plausible shapes, wrong order)",
-    "other_clip": "another clip's motion on this template (plausible motion, wrong content)",
-    "static_mean": "the clip's mean pose in every frame (no motion at all)",
-}
-
-#: Named (non-parametric) degradations beyond :data:`DEGRADATIONS`.
-_EXTRA_NAMED: dict[str, str] = {"static_template": "the speaker's neutral template in every frame"}
-
-#: The referee validity battery (:func:`referee_differences`): degradations that every referee of lip
-#: readability should score below the ground truth. Names follow :func:`degradations`' grammar.
-BATTERY_DEGRADATIONS: dict[str, str] = {
-    "amp_0.25": "motion damped to 25 % (towards the template)",
-    "amp_0.5": "motion damped to 50 %",
-    "amp_0.75": "motion damped to 75 %",
-    "amp_1.25": "motion exaggerated to 125 %",
-    "amp_1.5": "motion exaggerated to 150 %",
-    "shift_-5": "lips lead the speech by 5 frames",
-    "shift_-2": "lips lead the speech by 2 frames",
-    "shift_2": "lips lag the speech by 2 frames",
-    "shift_5": "lips lag the speech by 5 frames",
-    "movavg_5": "motion smoothed by a centred 5-frame moving average",
-    "jitter_0.25": "small per-frame Gaussian noise on the moving (lip and jaw) vertices, sd 0.25 x their RMS motion",
-    "other_clip": "another clip's motion on this template (mismatched content)",
-    "static_template": "the speaker's neutral template in every frame (no motion)",
-}
-
-#: Parametrised degradations :func:`degradations` understands: ``<kind>_<number>``.
-PARAMETRIC_KINDS: dict[str, str] = {
-    "shift": "lips lag by N frames (negative: lead), :func:`shift_sequence`",
-    "amp": "motion scaled by a (< 1 damped, > 1 exaggerated)",
-    "smooth": "Gaussian low-pass of the motion, sigma in frames",
-    "movavg": "centred moving average of the motion over N frames",
-    "jitter": "Gaussian noise, sd k x each vertex's RMS motion",
-}
 
 #: Metrics of :func:`validate_plrs` and their sign (+1: higher is better; -1: lower is better, flipped).
 METRIC_SIGNS: dict[str, int] = {"plrs": 1, "lve": -1, "mtm": -1}
@@ -275,116 +220,6 @@ class _quiet:
 
     def __exit__(self, *exc: object) -> None:
         self._cm.__exit__(*exc)
-
-
-# -- predictions of known quality --------------------------------------------------------------------------
-def _pad_or_crop(motion: np.ndarray, n: int) -> np.ndarray:
-    if len(motion) >= n:
-        return motion[:n]
-    return np.concatenate([motion, np.repeat(motion[-1:], n - len(motion), axis=0)])
-
-
-def _parse_degradation(name: str) -> tuple[str, float | None]:
-    """(kind, parameter) of a degradation name, or InputError naming the grammar."""
-    if name in DEGRADATIONS or name in _EXTRA_NAMED:
-        kind, _, arg = name.partition("_")
-        if kind in PARAMETRIC_KINDS:
-            return kind, float(arg)
-        return name, None
-    kind, _, arg = name.partition("_")
-    try:
-        value = float(arg)
-    except ValueError:
-        value = None
-    ok = kind in PARAMETRIC_KINDS and value is not None and np.isfinite(value)
-    if ok and kind == "shift":
-        ok = value == int(value)
-    if ok and kind in ("smooth", "jitter"):
-        ok = value >= 0
-    if ok and kind == "movavg":
-        ok = value == int(value) and value >= 1
-    if not ok:
-        named = ", ".join([*DEGRADATIONS, *_EXTRA_NAMED])
-        raise InputError(f"names: unknown degradation {name!r}; choose from {named} "
-                         f"or <kind>_<number> with kind one of {', '.join(PARAMETRIC_KINDS)} (e.g. amp_1.5, shift_-2, "
-                         f"movavg_5)")
-    return kind, value
-
-
-def degradations(gt: Any, template: Any, rng: np.random.Generator, *, other_motion: Any | None = None,
-                 names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """A graded family of predictions of known quality made from one GT clip (see :data:`DEGRADATIONS`).
-
-    Args:
-        gt: (T, V, 3) or (T, V*3) ground truth, absolute positions.
-        template: (V, 3) the speaker's neutral mesh (the origin of "motion" and of amplitude scaling).
-        rng: random generator for the jitter (the only random degradation).
-        other_motion: (T', V, 3) displacements from *their* template of another clip (for
-            ``"other_clip"``; cropped, or padded with its last frame, to T). Without it ``"other_clip"``
-            is left out.
-        names: the sequences to build (default: all of :data:`DEGRADATIONS` that the inputs allow). Besides
-            those names: ``"static_template"`` (the template in every frame) and any ``<kind>_<number>`` of
-            :data:`PARAMETRIC_KINDS` (``amp_1.5``, ``shift_-2``, ``smooth_2``, ``movavg_5``, ``jitter_0.25``);
-            :data:`BATTERY_DEGRADATIONS` is such a list.
-
-    Returns:
-        ``{name: (T, V, 3) float64}`` in the order of ``names``. Every sequence has the GT's length,
-        so frame labels, audio and the GT itself stay aligned with it.
-
-    Motion is ``gt - template``; amplitude scaling is ``template + a * motion`` on every vertex (the
-    synthetic face moves only its mouth and jaw); the moving average (``movavg_N``) is
-    ``scipy.ndimage.uniform_filter1d`` of the motion over N frames (edges repeated); jitter adds
-    N(0, (k s_v)^2) per frame and axis, with s_v the RMS displacement of vertex v over the clip, so still
-    vertices stay still.
-    """
-    from scipy.ndimage import gaussian_filter1d, uniform_filter1d
-
-    g = as_vertices(gt, "gt").astype(np.float64)
-    check_finite(g, "gt")
-    tpl = as_template(template, g.shape[1]).astype(np.float64)
-    if not isinstance(rng, np.random.Generator):
-        raise InputError(f"rng: expected a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
-    other = None
-    if other_motion is not None:
-        other = as_vertices(other_motion, "other_motion").astype(np.float64)
-        check_finite(other, "other_motion")
-        if other.shape[1] != g.shape[1]:
-            raise InputError(f"other_motion has {other.shape[1]} vertices per frame, gt has {g.shape[1]}")
-    wanted = list(DEGRADATIONS) if names is None else [str(n) for n in names]
-    parsed = {n: _parse_degradation(n) for n in wanted}
-    if names is not None and "other_clip" in wanted and other is None:
-        raise InputError("names: 'other_clip' needs other_motion")
-
-    motion = g - tpl[None]
-    rms = np.sqrt(np.mean(motion ** 2, axis=(0, 2)))  # (V,)
-    out: dict[str, np.ndarray] = {}
-    for name in wanted:
-        kind, arg = parsed[name]
-        if name == "gt":
-            out[name] = g.copy()
-        elif kind == "shift":
-            out[name] = shift_sequence(g, int(arg))
-        elif kind == "amp":
-            out[name] = tpl[None] + arg * motion
-        elif kind == "smooth":
-            out[name] = tpl[None] + gaussian_filter1d(motion, arg, axis=0, mode="nearest")
-        elif kind == "movavg":
-            out[name] = tpl[None] + uniform_filter1d(motion, int(arg), axis=0, mode="nearest")
-        elif kind == "jitter":
-            out[name] = g + rng.standard_normal(g.shape) * (arg * rms)[None, :, None]
-        elif name == "static_template":
-            out[name] = np.repeat(tpl[None], len(g), axis=0)
-        elif name == "reversed":
-            out[name] = g[::-1].copy()
-        elif name == "other_clip":
-            if other is None:
-                continue
-            out[name] = tpl[None] + _pad_or_crop(other, len(g))
-        elif name == "static_mean":
-            out[name] = np.repeat(g.mean(axis=0, keepdims=True), len(g), axis=0)
-        else:  # pragma: no cover - DEGRADATIONS and this dispatch are kept in step
-            raise AssertionError(name)
-    return out
 
 
 # -- the viseme oracle ---------------------------------------------------------------------------------------
@@ -641,7 +476,8 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
     Args:
         clips: GT clips of ``corpus`` (:class:`p3d.corpus.Clip`).
         sequences: ``clip -> {name: (T, V, 3) prediction at the model frame rate}``, e.g.
-            ``lambda c: degradations(corpus.vertices(c), template, rng)``.
+            ``lambda c: degradations(corpus.vertices(c), template, rng)``
+            (:func:`p3d.analysis.degradations.degradations`).
         corpus: the corpus (GT vertices, audio, viseme labels, templates, topology).
         oracle: from :func:`train_viseme_oracle`.
         plrs_model: the PLRS evaluator (``encode_speech`` / ``encode_mesh``); None leaves ``plrs`` out.
@@ -704,112 +540,6 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
                 row["plrs"] = plrs_from_features(windows, seq, plrs_model)
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-# -- the referee validity battery ------------------------------------------------------------------------------
-#: Referees of lip readability: variant name -> (column of :func:`metric_rows`, sign). Sign +1: higher is
-#: better; -1: lower is better (flipped by :func:`referee_differences`). ``official`` is the paper's PLRS
-#: exactly as defined (Eq. (a)); ``calibrated`` is PLRS-c and ``retrieval_mrr`` / ``retrieval_r1`` the
-#: retrieval scores of :func:`p3d.metrics.plrs.plrs_scores`; ``oracle`` the viseme oracle's accuracy.
-REFEREES: dict[str, tuple[str, int]] = {
-    "official": ("plrs", 1),
-    "calibrated": ("plrs_calibrated", 1),
-    "retrieval_mrr": ("plrs_mrr", 1),
-    "retrieval_r1": ("plrs_r1", 1),
-    "oracle": ("oracle_accuracy", 1),
-    "lve": ("lve", -1),
-    "mtm": ("mtm", -1),
-}
-
-
-def referee_differences(rows: Any, *, referees: Mapping[str, tuple[str, int]] | None = None, reference: str = "gt",
-                        degradations_order: Sequence[str] | None = None, clip: str = "clip", sequence: str = "sequence",
-                        confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Any:
-    """Each referee's score of each degraded sequence minus its score of the ground truth, paired over clips.
-
-    Args:
-        rows: :func:`metric_rows` output (one row per clip and sequence), including the ``reference`` rows.
-        referees: ``{variant: (column, sign)}``; default :data:`REFEREES` restricted to the columns present.
-        reference: the sequence name of the ground truth.
-        degradations_order: the degradations to report, in order (default: every other sequence, in order
-            of appearance).
-        confidence, n_resamples, seed: :func:`p3d.stats.paired_cluster_difference` (percentile bootstrap of
-            clips; every referee and degradation sees the same clip draws).
-
-    Returns:
-        One row per (variant, degradation): ``variant``, ``degradation``, ``mean_minus_gt``, ``ci_low``,
-        ``ci_high``, ``n_clips``. **Sign convention**: ``mean_minus_gt = sign * (mean score of the
-        degradation - mean score of the GT)`` over the clips where both are defined, with ``sign`` = -1 for
-        lower-is-better referees (LVE, MTM), so for *every* referee a negative value means the GT scored
-        better, and the referee ranks the GT above that degradation when ``ci_high < 0``. NaN when the
-        difference or its interval is undefined (e.g. MTM of a motionless sequence).
-    """
-    import pandas as pd
-
-    from p3d.stats import paired_cluster_difference
-
-    for col in (clip, sequence):
-        if col not in rows:
-            raise InputError(f"rows: no {col!r} column (have {list(rows.columns)})")
-    if referees is None:
-        referees = {k: v for k, v in REFEREES.items() if v[0] in rows}
-    if not referees:
-        raise InputError(f"rows: none of the referee columns {[c for c, _ in REFEREES.values()]}")
-    ref = rows[rows[sequence] == reference]
-    if ref.empty:
-        raise InputError(f"rows: no {reference!r} sequence to compare with")
-    if degradations_order is None:
-        degradations_order = [n for n in dict.fromkeys(rows[sequence]) if n != reference]
-    out = []
-    for variant, (column, sign) in referees.items():
-        if column not in rows:
-            raise InputError(f"rows: no {column!r} column for referee {variant!r}")
-        if sign not in (1, -1):
-            raise InputError(f"referees[{variant!r}]: sign must be +1 or -1, got {sign!r}")
-        for name in degradations_order:
-            sub = rows[rows[sequence] == name]
-            if sub.empty:
-                raise InputError(f"rows: no {name!r} sequence")
-            # clips where both arms are defined (paired_cluster_difference pairs on clip labels)
-            a = ref[[clip, column]].astype({column: float})
-            b = sub[[clip, column]].astype({column: float})
-            both = set(a.loc[np.isfinite(a[column]), clip]) & set(b.loc[np.isfinite(b[column]), clip])
-            a, b = a[a[clip].isin(both)], b[b[clip].isin(both)]
-            diff = lo = hi = None
-            if both:
-                d = paired_cluster_difference(a[column].to_numpy(), a[clip].tolist(), b[column].to_numpy(),
-                                              b[clip].tolist(), confidence=confidence, n_resamples=n_resamples,
-                                              seed=seed)
-                diff, lo, hi = d.diff, d.low, d.high
-            # (+ 0.0 turns the -0.0 of a flipped zero into 0.0)
-            diff, lo, hi = (sign * _nan_if_none(x) + 0.0 for x in (diff, lo, hi))
-            if sign < 0:  # flipping the sign swaps the ends of the interval
-                lo, hi = hi, lo
-            out.append({"variant": variant, "degradation": name, "mean_minus_gt": diff, "ci_low": lo, "ci_high": hi,
-                        "n_clips": len(both)})
-    return pd.DataFrame(out, columns=["variant", "degradation", "mean_minus_gt", "ci_low", "ci_high", "n_clips"])
-
-
-def referee_validity(table: Any) -> Any:
-    """Is each referee valid, i.e. does it score the GT above *every* degradation?
-
-    ``table``: :func:`referee_differences` output (sign convention: negative = GT better). A degradation
-    fails a referee when ``ci_high >= 0`` (the GT is not significantly better) or the difference is undefined
-    (NaN: the referee cannot score it). Returns one row per variant, in table order: ``variant``, ``valid``
-    (bool), ``failing`` (list of failing degradations, table order), ``n_degradations``.
-    """
-    import pandas as pd
-
-    for col in ("variant", "degradation", "ci_high"):
-        if col not in table:
-            raise InputError(f"table: no {col!r} column (expected referee_differences output)")
-    out = []
-    for variant, grp in table.groupby("variant", sort=False):
-        hi = grp["ci_high"].to_numpy(dtype=np.float64)
-        fail = ~(np.isfinite(hi) & (hi < 0))
-        failing = grp.loc[fail, "degradation"].tolist()
-        out.append({"variant": variant, "valid": not failing, "failing": failing, "n_degradations": len(grp)})
-    return pd.DataFrame(out, columns=["variant", "valid", "failing", "n_degradations"])
 
 
 def oracle_accuracy_by_split(oracle: VisemeOracle, corpus: Any, splits: Sequence[str] = ("train", "test"), *,
@@ -940,51 +670,4 @@ def plot_metric_scatter(rows: Any, *, oracle: str = "oracle_accuracy", metrics: 
     if kinds != [None]:
         handles, names = axes[0].get_legend_handles_labels()
         fig.legend(handles, names, loc="outside right center", fontsize="small", markerscale=1.5)
-    return fig
-
-
-def plot_referee_forest(table: Any, *, validity: Any | None = None, labels: Mapping[str, str] | None = None,
-                        title: str | None = None) -> Any:
-    """Forest plot of :func:`referee_differences`: one panel per referee, one row per degradation, the
-    sign-oriented difference from the GT with its CI, a line at 0. Red: the GT is not significantly better
-    (the degradation fails the referee); undefined differences are marked "n/a". Panel titles say valid /
-    not valid (from ``validity`` or computed)."""
-    from matplotlib.figure import Figure
-
-    if validity is None:
-        validity = referee_validity(table)
-    verdict = dict(zip(validity["variant"], validity["valid"]))
-    variants = list(dict.fromkeys(table["variant"]))
-    if not variants:
-        raise InputError("table: no referee to plot")
-    labels = {"official": "PLRS (official)", "calibrated": "PLRS-c (calibrated)", "retrieval_mrr": "retrieval MRR",
-              "retrieval_r1": "retrieval R@1", "oracle": "viseme oracle accuracy", "lve": "LVE, mm$^2$ (flipped)",
-              "mtm": "MTM, ms (flipped)", **(labels or {})}
-    ncol = min(4, len(variants))
-    nrow = -(-len(variants) // ncol)
-    n_deg = max(len(g) for _, g in table.groupby("variant"))
-    fig = Figure(figsize=(3.6 * ncol, 0.28 * n_deg * nrow + 1.4 * nrow), layout="constrained")
-    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
-    for ax, variant in zip(axes, variants):
-        grp = table[table["variant"] == variant].reset_index(drop=True)
-        y = np.arange(len(grp))[::-1]
-        for yi, (_, r) in zip(y, grp.iterrows()):
-            ok = np.isfinite(r["ci_high"]) and r["ci_high"] < 0
-            color = "tab:blue" if ok else "tab:red"
-            if np.isfinite(r["mean_minus_gt"]):
-                if np.isfinite(r["ci_low"]) and np.isfinite(r["ci_high"]):
-                    ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=color, lw=2)
-                ax.plot(r["mean_minus_gt"], yi, "o", color=color, ms=4)
-            else:
-                ax.text(0, yi, "n/a", color="tab:red", va="center", ha="center", fontsize="small")
-        ax.axvline(0, color="0.4", lw=1, ls="--")
-        ax.set_yticks(y, grp["degradation"].tolist(), fontsize="small")
-        ax.set_title(f"{labels.get(variant, variant)}\n{'valid' if verdict.get(variant) else 'NOT valid'}",
-                     fontsize="medium", color="black" if verdict.get(variant) else "tab:red")
-        ax.set_xlabel("degraded - GT (< 0: GT better)", fontsize="small")
-        ax.grid(True, axis="x", alpha=0.3)
-    for ax in axes[len(variants):]:
-        ax.set_visible(False)
-    if title:
-        fig.suptitle(title, fontsize="medium")
     return fig

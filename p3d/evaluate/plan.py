@@ -126,6 +126,13 @@ def _rate_fix(rates: FrameRates) -> str:
             "--gt-fps explicitly to evaluate the shorter length anyway")
 
 
+def _refuse_mismatches(bad: Sequence[str], rates: FrameRates) -> None:
+    """InputError naming the first refused length mismatch, how many more there are, and the fix."""
+    if bad:
+        more = f" ({len(bad) - 1} more like it)" if len(bad) > 1 else ""
+        raise InputError(f"{bad[0]}{more}: {_rate_fix(rates)}")
+
+
 def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict[str, float],
                   wavs: dict[str, Path] | None = None) -> dict[str, str]:
     """The first pass' verdict on every pair: InputError on the first mismatch that is not a truncation
@@ -150,9 +157,7 @@ def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict
                 accepted[p.pred_path.name] = f"prediction/audio durations {why} (--fps given)"
             else:
                 bad.append(msg)
-        if bad:
-            more = f" ({len(bad) - 1} more like it)" if len(bad) > 1 else ""
-            raise InputError(f"{bad[0]}{more}: {_rate_fix(rates)}")
+        _refuse_mismatches(bad, rates)
         return accepted
     for p in pairs:
         assert p.gt_path is not None
@@ -184,9 +189,7 @@ def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict
                     accepted.setdefault(q.pred_path.name, f"audio/GT durations {why} (both rates given)")
             else:
                 bad.append(msg)
-    if bad:
-        more = f" ({len(bad) - 1} more pair(s) like it)" if len(bad) > 1 else ""
-        raise InputError(f"{bad[0]}{more}: {_rate_fix(rates)}")
+    _refuse_mismatches(bad, rates)
     return accepted
 
 

@@ -119,10 +119,7 @@ class StudyData:
             raise InputError(f"--gt {root}: folder not found")
         meta: dict[str, Any] = {}
         if (root / "meta.json").exists():
-            try:
-                meta = json.loads((root / "meta.json").read_text())
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{root / 'meta.json'}: corrupt JSON ({exc})") from None
+            meta = io.load_json(root / "meta.json")
         self.gt_dir = io.vertices_dir(root)
         self.audio_dir = io.audio_dir(cfg.audio if cfg.audio is not None else root)
         if not self.audio_dir.is_dir() or not any(self.audio_dir.glob("*.wav")):
@@ -478,15 +475,14 @@ def _move_into_place(build: Path, out: Path) -> None:
 
 def load_manifest(study: str | Path) -> tuple[dict[str, Any], str]:
     """(manifest dict, sha256 of manifest.json) of a study folder (or of a manifest.json path)."""
+    from p3d import io
+
     path = Path(study)
     if path.is_dir():
         path = path / "manifest.json"
     if not path.exists():
         raise InputError(f"{path}: no study manifest (run `p3d study make` first)")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: corrupt JSON ({exc})") from None
+    manifest = io.load_json(path)
     if manifest.get("format") != FORMAT:
         raise InputError(f"{path}: not a p3d study manifest (format {manifest.get('format')!r})")
     return manifest, _sha256(path)

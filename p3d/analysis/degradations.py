@@ -1,0 +1,158 @@
+"""Predictions of known quality made from a ground-truth clip (the yardsticks of the metric checks).
+
+:func:`degradations` builds, from one GT clip, sequences whose defect is known by construction: timing
+shifts (:func:`p3d.analysis.metric_validation.shift_sequence`), under- or over-articulation (motion scaled
+towards or away from the template), over-smoothing (Gaussian low-pass or moving average), jitter, the
+clip played backwards, another clip's motion (wrong content) and no motion at all. :data:`DEGRADATIONS`
+is the graded family that :func:`p3d.analysis.metric_validation.validate_plrs` ranks against the viseme
+oracle; any ``<kind>_<number>`` of :data:`PARAMETRIC_KINDS` can be asked for by name, which is how
+:data:`p3d.analysis.referee_validity.BATTERY_DEGRADATIONS` is built.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from p3d.analysis.metric_validation import shift_sequence
+from p3d.errors import InputError
+from p3d.metrics._checks import as_template, as_vertices, check_finite
+
+#: The graded family of :func:`degradations`: name -> what it does (the parameter is in the name).
+DEGRADATIONS: dict[str, str] = {
+    "gt": "the ground truth itself (upper anchor)",
+    "shift_2": "lips lag the speech by 2 frames (timing error, shapes intact)",
+    "shift_5": "lips lag the speech by 5 frames",
+    "shift_10": "lips lag the speech by 10 frames",
+    "amp_0.75": "motion scaled by 0.75 towards the template (mild under-articulation)",
+    "amp_0.5": "motion scaled by 0.5 towards the template",
+    "amp_0.25": "motion scaled by 0.25 towards the template (mumbling)",
+    "smooth_3": "temporal Gaussian low-pass, sigma 3 frames (over-smoothing, the regression-to-the-mean look)",
+    "jitter_0.5": "Gaussian noise per vertex, frame and axis, sd 0.5 x the vertex's RMS motion",
+    "jitter_1.0": "Gaussian noise, sd 1.0 x the vertex's RMS motion",
+    "reversed": "the GT played backwards (plausible shapes, wrong order)",
+    "other_clip": "another clip's motion on this template (plausible motion, wrong content)",
+    "static_mean": "the clip's mean pose in every frame (no motion at all)",
+}
+
+#: Named (non-parametric) degradations beyond :data:`DEGRADATIONS`.
+_EXTRA_NAMED: dict[str, str] = {"static_template": "the speaker's neutral template in every frame"}
+
+#: Parametrised degradations :func:`degradations` understands: ``<kind>_<number>``.
+PARAMETRIC_KINDS: dict[str, str] = {
+    "shift": "lips lag by N frames (negative: lead), :func:`shift_sequence`",
+    "amp": "motion scaled by a (< 1 damped, > 1 exaggerated)",
+    "smooth": "Gaussian low-pass of the motion, sigma in frames",
+    "movavg": "centred moving average of the motion over N frames",
+    "jitter": "Gaussian noise, sd k x each vertex's RMS motion",
+}
+
+
+def _pad_or_crop(motion: np.ndarray, n: int) -> np.ndarray:
+    if len(motion) >= n:
+        return motion[:n]
+    return np.concatenate([motion, np.repeat(motion[-1:], n - len(motion), axis=0)])
+
+
+def _parse_degradation(name: str) -> tuple[str, float | None]:
+    """(kind, parameter) of a degradation name, or InputError naming the grammar."""
+    if name in DEGRADATIONS or name in _EXTRA_NAMED:
+        kind, _, arg = name.partition("_")
+        if kind in PARAMETRIC_KINDS:
+            return kind, float(arg)
+        return name, None
+    kind, _, arg = name.partition("_")
+    try:
+        value = float(arg)
+    except ValueError:
+        value = None
+    ok = kind in PARAMETRIC_KINDS and value is not None and np.isfinite(value)
+    if ok and kind == "shift":
+        ok = value == int(value)
+    if ok and kind in ("smooth", "jitter"):
+        ok = value >= 0
+    if ok and kind == "movavg":
+        ok = value == int(value) and value >= 1
+    if not ok:
+        named = ", ".join([*DEGRADATIONS, *_EXTRA_NAMED])
+        raise InputError(f"names: unknown degradation {name!r}; choose from {named} "
+                         f"or <kind>_<number> with kind one of {', '.join(PARAMETRIC_KINDS)} (e.g. amp_1.5, shift_-2, "
+                         f"movavg_5)")
+    return kind, value
+
+
+def degradations(gt: Any, template: Any, rng: np.random.Generator, *, other_motion: Any | None = None,
+                 names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """A graded family of predictions of known quality made from one GT clip (see :data:`DEGRADATIONS`).
+
+    Args:
+        gt: (T, V, 3) or (T, V*3) ground truth, absolute positions.
+        template: (V, 3) the speaker's neutral mesh (the origin of "motion" and of amplitude scaling).
+        rng: random generator for the jitter (the only random degradation).
+        other_motion: (T', V, 3) displacements from *their* template of another clip (for
+            ``"other_clip"``; cropped, or padded with its last frame, to T). Without it ``"other_clip"``
+            is left out.
+        names: the sequences to build (default: all of :data:`DEGRADATIONS` that the inputs allow). Besides
+            those names: ``"static_template"`` (the template in every frame) and any ``<kind>_<number>`` of
+            :data:`PARAMETRIC_KINDS` (``amp_1.5``, ``shift_-2``, ``smooth_2``, ``movavg_5``, ``jitter_0.25``);
+            :data:`p3d.analysis.referee_validity.BATTERY_DEGRADATIONS` is such a list.
+
+    Returns:
+        ``{name: (T, V, 3) float64}`` in the order of ``names``. Every sequence has the GT's length,
+        so frame labels, audio and the GT itself stay aligned with it.
+
+    Motion is ``gt - template``; amplitude scaling is ``template + a * motion`` on every vertex (the
+    synthetic face moves only its mouth and jaw); the moving average (``movavg_N``) is
+    ``scipy.ndimage.uniform_filter1d`` of the motion over N frames (edges repeated); jitter adds
+    N(0, (k s_v)^2) per frame and axis, with s_v the RMS displacement of vertex v over the clip, so still
+    vertices stay still.
+    """
+    from scipy.ndimage import gaussian_filter1d, uniform_filter1d
+
+    g = as_vertices(gt, "gt").astype(np.float64)
+    check_finite(g, "gt")
+    tpl = as_template(template, g.shape[1]).astype(np.float64)
+    if not isinstance(rng, np.random.Generator):
+        raise InputError(f"rng: expected a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    other = None
+    if other_motion is not None:
+        other = as_vertices(other_motion, "other_motion").astype(np.float64)
+        check_finite(other, "other_motion")
+        if other.shape[1] != g.shape[1]:
+            raise InputError(f"other_motion has {other.shape[1]} vertices per frame, gt has {g.shape[1]}")
+    wanted = list(DEGRADATIONS) if names is None else [str(n) for n in names]
+    parsed = {n: _parse_degradation(n) for n in wanted}
+    if names is not None and "other_clip" in wanted and other is None:
+        raise InputError("names: 'other_clip' needs other_motion")
+
+    motion = g - tpl[None]
+    rms = np.sqrt(np.mean(motion ** 2, axis=(0, 2)))  # (V,)
+    out: dict[str, np.ndarray] = {}
+    for name in wanted:
+        kind, arg = parsed[name]
+        if name == "gt":
+            out[name] = g.copy()
+        elif kind == "shift":
+            out[name] = shift_sequence(g, int(arg))
+        elif kind == "amp":
+            out[name] = tpl[None] + arg * motion
+        elif kind == "smooth":
+            out[name] = tpl[None] + gaussian_filter1d(motion, arg, axis=0, mode="nearest")
+        elif kind == "movavg":
+            out[name] = tpl[None] + uniform_filter1d(motion, int(arg), axis=0, mode="nearest")
+        elif kind == "jitter":
+            out[name] = g + rng.standard_normal(g.shape) * (arg * rms)[None, :, None]
+        elif name == "static_template":
+            out[name] = np.repeat(tpl[None], len(g), axis=0)
+        elif name == "reversed":
+            out[name] = g[::-1].copy()
+        elif name == "other_clip":
+            if other is None:
+                continue
+            out[name] = tpl[None] + _pad_or_crop(other, len(g))
+        elif name == "static_mean":
+            out[name] = np.repeat(g.mean(axis=0, keepdims=True), len(g), axis=0)
+        else:  # pragma: no cover - DEGRADATIONS and this dispatch are kept in step
+            raise AssertionError(name)
+    return out

@@ -1,0 +1,196 @@
+"""The referee validity battery: does a referee of lip readability score the ground truth above every
+degraded version of it? (beyond the paper; the referees are PLRS, its calibrated companions, the viseme
+oracle, LVE and MTM).
+
+:data:`BATTERY_DEGRADATIONS` (damped to 25/50/75 %, exaggerated to 125/150 %, shifted by +-2 and +-5
+frames, a 5-frame moving average, jitter, another clip's motion, the static template) are built by
+:func:`p3d.analysis.degradations.degradations` and scored by :func:`p3d.analysis.metric_validation.metric_rows`
+(``calibrated=True`` adds PLRS-c and the retrieval scores of :mod:`p3d.metrics.plrs`).
+:func:`referee_differences` pairs each with the GT over clips (clip-cluster bootstrap,
+:func:`p3d.stats.paired_cluster_difference`), :func:`referee_validity` says which referees pass, and
+:func:`plot_referee_forest` draws it (a matplotlib :class:`~matplotlib.figure.Figure`, no pyplot state).
+The referees are :data:`REFEREES`: the official PLRS, its calibrated companions, the viseme oracle, LVE and
+MTM (the last two sign-flipped).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from p3d.analysis.metric_validation import _nan_if_none
+from p3d.errors import InputError
+
+#: The referee validity battery (:func:`referee_differences`): degradations that every referee of lip
+#: readability should score below the ground truth. Names follow the grammar of
+#: :func:`p3d.analysis.degradations.degradations`.
+BATTERY_DEGRADATIONS: dict[str, str] = {
+    "amp_0.25": "motion damped to 25 % (towards the template)",
+    "amp_0.5": "motion damped to 50 %",
+    "amp_0.75": "motion damped to 75 %",
+    "amp_1.25": "motion exaggerated to 125 %",
+    "amp_1.5": "motion exaggerated to 150 %",
+    "shift_-5": "lips lead the speech by 5 frames",
+    "shift_-2": "lips lead the speech by 2 frames",
+    "shift_2": "lips lag the speech by 2 frames",
+    "shift_5": "lips lag the speech by 5 frames",
+    "movavg_5": "motion smoothed by a centred 5-frame moving average",
+    "jitter_0.25": "small per-frame Gaussian noise on the moving (lip and jaw) vertices, sd 0.25 x their RMS motion",
+    "other_clip": "another clip's motion on this template (mismatched content)",
+    "static_template": "the speaker's neutral template in every frame (no motion)",
+}
+
+#: Referees of lip readability: variant name -> (column of :func:`p3d.analysis.metric_validation.metric_rows`,
+#: sign). Sign +1: higher is better; -1: lower is better (flipped by :func:`referee_differences`). ``official``
+#: is the paper's PLRS exactly as defined (Eq. (a)); ``calibrated`` is PLRS-c and ``retrieval_mrr`` /
+#: ``retrieval_r1`` the retrieval scores of :func:`p3d.metrics.plrs.plrs_scores`; ``oracle`` the viseme
+#: oracle's accuracy.
+REFEREES: dict[str, tuple[str, int]] = {
+    "official": ("plrs", 1),
+    "calibrated": ("plrs_calibrated", 1),
+    "retrieval_mrr": ("plrs_mrr", 1),
+    "retrieval_r1": ("plrs_r1", 1),
+    "oracle": ("oracle_accuracy", 1),
+    "lve": ("lve", -1),
+    "mtm": ("mtm", -1),
+}
+
+
+def referee_differences(rows: Any, *, referees: Mapping[str, tuple[str, int]] | None = None, reference: str = "gt",
+                        degradations_order: Sequence[str] | None = None, clip: str = "clip", sequence: str = "sequence",
+                        confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Any:
+    """Each referee's score of each degraded sequence minus its score of the ground truth, paired over clips.
+
+    Args:
+        rows: :func:`p3d.analysis.metric_validation.metric_rows` output (one row per clip and sequence),
+            including the ``reference`` rows.
+        referees: ``{variant: (column, sign)}``; default :data:`REFEREES` restricted to the columns present.
+        reference: the sequence name of the ground truth.
+        degradations_order: the degradations to report, in order (default: every other sequence, in order
+            of appearance).
+        confidence, n_resamples, seed: :func:`p3d.stats.paired_cluster_difference` (percentile bootstrap of
+            clips; every referee and degradation sees the same clip draws).
+
+    Returns:
+        One row per (variant, degradation): ``variant``, ``degradation``, ``mean_minus_gt``, ``ci_low``,
+        ``ci_high``, ``n_clips``. **Sign convention**: ``mean_minus_gt = sign * (mean score of the
+        degradation - mean score of the GT)`` over the clips where both are defined, with ``sign`` = -1 for
+        lower-is-better referees (LVE, MTM), so for *every* referee a negative value means the GT scored
+        better, and the referee ranks the GT above that degradation when ``ci_high < 0``. NaN when the
+        difference or its interval is undefined (e.g. MTM of a motionless sequence).
+    """
+    import pandas as pd
+
+    from p3d.stats import paired_cluster_difference
+
+    for col in (clip, sequence):
+        if col not in rows:
+            raise InputError(f"rows: no {col!r} column (have {list(rows.columns)})")
+    if referees is None:
+        referees = {k: v for k, v in REFEREES.items() if v[0] in rows}
+    if not referees:
+        raise InputError(f"rows: none of the referee columns {[c for c, _ in REFEREES.values()]}")
+    ref = rows[rows[sequence] == reference]
+    if ref.empty:
+        raise InputError(f"rows: no {reference!r} sequence to compare with")
+    if degradations_order is None:
+        degradations_order = [n for n in dict.fromkeys(rows[sequence]) if n != reference]
+    out = []
+    for variant, (column, sign) in referees.items():
+        if column not in rows:
+            raise InputError(f"rows: no {column!r} column for referee {variant!r}")
+        if sign not in (1, -1):
+            raise InputError(f"referees[{variant!r}]: sign must be +1 or -1, got {sign!r}")
+        for name in degradations_order:
+            sub = rows[rows[sequence] == name]
+            if sub.empty:
+                raise InputError(f"rows: no {name!r} sequence")
+            # clips where both arms are defined (paired_cluster_difference pairs on clip labels)
+            a = ref[[clip, column]].astype({column: float})
+            b = sub[[clip, column]].astype({column: float})
+            both = set(a.loc[np.isfinite(a[column]), clip]) & set(b.loc[np.isfinite(b[column]), clip])
+            a, b = a[a[clip].isin(both)], b[b[clip].isin(both)]
+            diff = lo = hi = None
+            if both:
+                d = paired_cluster_difference(a[column].to_numpy(), a[clip].tolist(), b[column].to_numpy(),
+                                              b[clip].tolist(), confidence=confidence, n_resamples=n_resamples,
+                                              seed=seed)
+                diff, lo, hi = d.diff, d.low, d.high
+            # (+ 0.0 turns the -0.0 of a flipped zero into 0.0)
+            diff, lo, hi = (sign * _nan_if_none(x) + 0.0 for x in (diff, lo, hi))
+            if sign < 0:  # flipping the sign swaps the ends of the interval
+                lo, hi = hi, lo
+            out.append({"variant": variant, "degradation": name, "mean_minus_gt": diff, "ci_low": lo, "ci_high": hi,
+                        "n_clips": len(both)})
+    return pd.DataFrame(out, columns=["variant", "degradation", "mean_minus_gt", "ci_low", "ci_high", "n_clips"])
+
+
+def referee_validity(table: Any) -> Any:
+    """Is each referee valid, i.e. does it score the GT above *every* degradation?
+
+    ``table``: :func:`referee_differences` output (sign convention: negative = GT better). A degradation
+    fails a referee when ``ci_high >= 0`` (the GT is not significantly better) or the difference is undefined
+    (NaN: the referee cannot score it). Returns one row per variant, in table order: ``variant``, ``valid``
+    (bool), ``failing`` (list of failing degradations, table order), ``n_degradations``.
+    """
+    import pandas as pd
+
+    for col in ("variant", "degradation", "ci_high"):
+        if col not in table:
+            raise InputError(f"table: no {col!r} column (expected referee_differences output)")
+    out = []
+    for variant, grp in table.groupby("variant", sort=False):
+        hi = grp["ci_high"].to_numpy(dtype=np.float64)
+        fail = ~(np.isfinite(hi) & (hi < 0))
+        failing = grp.loc[fail, "degradation"].tolist()
+        out.append({"variant": variant, "valid": not failing, "failing": failing, "n_degradations": len(grp)})
+    return pd.DataFrame(out, columns=["variant", "valid", "failing", "n_degradations"])
+
+
+# -- figure --------------------------------------------------------------------------------------------------
+def plot_referee_forest(table: Any, *, validity: Any | None = None, labels: Mapping[str, str] | None = None,
+                        title: str | None = None) -> Any:
+    """Forest plot of :func:`referee_differences`: one panel per referee, one row per degradation, the
+    sign-oriented difference from the GT with its CI, a line at 0. Red: the GT is not significantly better
+    (the degradation fails the referee); undefined differences are marked "n/a". Panel titles say valid /
+    not valid (from ``validity`` or computed)."""
+    from matplotlib.figure import Figure
+
+    if validity is None:
+        validity = referee_validity(table)
+    verdict = dict(zip(validity["variant"], validity["valid"]))
+    variants = list(dict.fromkeys(table["variant"]))
+    if not variants:
+        raise InputError("table: no referee to plot")
+    labels = {"official": "PLRS (official)", "calibrated": "PLRS-c (calibrated)", "retrieval_mrr": "retrieval MRR",
+              "retrieval_r1": "retrieval R@1", "oracle": "viseme oracle accuracy", "lve": "LVE, mm$^2$ (flipped)",
+              "mtm": "MTM, ms (flipped)", **(labels or {})}
+    ncol = min(4, len(variants))
+    nrow = -(-len(variants) // ncol)
+    n_deg = max(len(g) for _, g in table.groupby("variant"))
+    fig = Figure(figsize=(3.6 * ncol, 0.28 * n_deg * nrow + 1.4 * nrow), layout="constrained")
+    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
+    for ax, variant in zip(axes, variants):
+        grp = table[table["variant"] == variant].reset_index(drop=True)
+        y = np.arange(len(grp))[::-1]
+        for yi, (_, r) in zip(y, grp.iterrows()):
+            ok = np.isfinite(r["ci_high"]) and r["ci_high"] < 0
+            color = "tab:blue" if ok else "tab:red"
+            if np.isfinite(r["mean_minus_gt"]):
+                if np.isfinite(r["ci_low"]) and np.isfinite(r["ci_high"]):
+                    ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=color, lw=2)
+                ax.plot(r["mean_minus_gt"], yi, "o", color=color, ms=4)
+            else:
+                ax.text(0, yi, "n/a", color="tab:red", va="center", ha="center", fontsize="small")
+        ax.axvline(0, color="0.4", lw=1, ls="--")
+        ax.set_yticks(y, grp["degradation"].tolist(), fontsize="small")
+        ax.set_title(f"{labels.get(variant, variant)}\n{'valid' if verdict.get(variant) else 'NOT valid'}",
+                     fontsize="medium", color="black" if verdict.get(variant) else "tab:red")
+        ax.set_xlabel("degraded - GT (< 0: GT better)", fontsize="small")
+        ax.grid(True, axis="x", alpha=0.3)
+    for ax in axes[len(variants):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return fig
