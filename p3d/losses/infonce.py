@@ -20,7 +20,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-TEMPERATURE = 0.07
+from p3d.paper import HYPER
+
+TEMPERATURE = HYPER.temperature
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:

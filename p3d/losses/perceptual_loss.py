@@ -38,10 +38,11 @@ import torch
 
 from p3d.errors import InputError
 from p3d.losses.infonce import TEMPERATURE, info_nce
+from p3d.paper import HYPER
 
 #: The official defaults (``perceptual_loss/main.py``); DEFAULT_WEIGHT is the one default of the loss weight W.
-DEFAULT_WEIGHT = 1e-7
-DEFAULT_BATCH_SIZE = 80
+DEFAULT_WEIGHT = HYPER.loss_weight
+DEFAULT_BATCH_SIZE = HYPER.loss_batch_windows
 
 
 def check_weight(weight: Any, name: str = "weight") -> float:
