@@ -162,3 +162,21 @@ def test_level_probe_table_fits_on_train_identities_and_scores_the_test_split(me
         corpus_level_probe(mead, "test", train_split="test")
     # the full preset trains the cpu models: its front-end is the cpu one
     assert talker_audio_encoder(("faceformer", "full")).config == talker_audio_encoder(("faceformer", "cpu")).config
+
+
+def test_level_probe_reading_follows_the_intervals():
+    import pandas as pd
+
+    from p3d.analysis.level_probe import INPUT_LABELS, level_probe_reading
+
+    def table(front_ci, control_ci):
+        rows = [("corpus audio (no talker)", "equal-rms", 0.6, (0.55, 0.65)), ("FaceFormer: fixed part", "equal-rms",
+                 0.45, front_ci), ("FaceFormer: fixed part", "gain-only", 0.34, control_ci)]
+        return pd.DataFrame([{"front_end": f, "input": INPUT_LABELS[i], "accuracy": a, "chance": 1 / 3, "ci_low": lo,
+                              "ci_high": hi, "n_clips": 504} for f, i, a, (lo, hi) in rows])
+
+    heard = level_probe_reading(table((0.40, 0.49), (0.29, 0.38)))
+    assert "0.45 [0.40, 0.49] vs chance 0.33 (504 test clips): above chance" in heard
+    assert "at chance, as it should be" in heard and "as vocal effort rather than gain" in heard
+    assert "keeps gain" in level_probe_reading(table((0.40, 0.49), (0.36, 0.45)))
+    assert "never receives it" in level_probe_reading(table((0.30, 0.49), (0.29, 0.38)))
