@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from p3d.analysis.level_probe import (front_end_level_probe, pool_frames, talker_audio_encoder,
-                                      talker_front_end_features)
+from p3d.analysis.level_probe import (corpus_level_probe, front_end_level_probe, held_out_level_probe,
+                                      level_probe_table, pool_frames, talker_audio_encoder, talker_front_end_features)
 from p3d.errors import InputError
 from p3d.models.audio_encoder import AudioEncoderConfig
 
@@ -118,3 +118,65 @@ def test_front_end_features_and_bad_input(mead):
         front_end_level_probe(mead, "faceformer", "smoke", "test", input_gain="loud")
     with pytest.raises(InputError, match="unknown talking-head model"):
         front_end_level_probe(mead, "wav2lip", "smoke", "test")
+
+
+def test_held_out_level_probe_contract():
+    """One fit on some identities, scored on others: a level signal is found, noise is not, identities kept apart."""
+    rng = np.random.default_rng(0)
+    levels = np.tile([1, 2, 3], 40)
+    ids = np.repeat([f"S{i}" for i in range(6)], 20)
+    signal = rng.normal(size=(120, 5))
+    signal[:, 0] += 4.0 * levels + 5.0 * np.repeat(np.arange(6), 20)  # identity offsets: removed by centring
+    train, test = ids < "S4", ids >= "S4"
+    out = held_out_level_probe((signal[train], levels[train], ids[train]), (signal[test], levels[test], ids[test]))
+    assert out["n"] == 40 and out["n_train"] == 80 and out["chance"] == pytest.approx(14 / 40)
+    assert out["accuracy"] > 0.8 and out["ci_low"] < out["accuracy"] < out["ci_high"] <= 1
+    assert sorted(out["per_identity"]) == ["S4", "S5"]
+    noise = rng.normal(size=(120, 5))
+    out = held_out_level_probe((noise[train], levels[train], ids[train]), (noise[test], levels[test], ids[test]))
+    assert out["accuracy"] < 0.6 and out["ci_low"] < 1 / 3 < out["ci_high"]
+    with pytest.raises(InputError, match="in both train and test"):
+        held_out_level_probe((signal, levels, ids), (signal[test], levels[test], ids[test]))
+    with pytest.raises(InputError, match="features per clip"):
+        held_out_level_probe((signal[train], levels[train], ids[train]), (signal[test, :3], levels[test], ids[test]))
+    with pytest.raises(InputError, match="single level"):
+        held_out_level_probe((signal[train], np.ones(80), ids[train]), (signal[test], levels[test], ids[test]))
+
+
+def test_level_probe_table_fits_on_train_identities_and_scores_the_test_split(mead, one_torch_thread):
+    """The notebook's table: the corpus' own loudness-normalised audio, then the talkers' shared fixed front-end
+    (at smoke the three talkers have one audio-encoder config: one row per input) with its gain-only control."""
+    table = level_probe_table(mead, ["faceformer", "codetalker", "selftalk"], "smoke")
+    assert list(table.columns) == ["front_end", "features", "input", "accuracy", "chance", "ci_low", "ci_high",
+                                   "n_clips", "n_train_clips", "n_identities"]
+    assert len(table) == 3 and table["front_end"][1].startswith("FaceFormer / CodeTalker / SelfTalk")
+    assert (table["n_clips"] == 72).all() and (table["n_train_clips"] == 12).all() and (table["n_identities"] == 6).all()
+    assert table["chance"].tolist() == pytest.approx([1 / 3] * 3)
+    assert ((table["ci_low"] <= table["accuracy"]) & (table["accuracy"] <= table["ci_high"])).all()
+    print(table[["front_end", "input", "accuracy"]].to_string())
+    # gain-only: the mel front-end sees one input at every level, so the probe cannot beat chance
+    assert table["accuracy"][2] <= 0.45, table
+    corpus = corpus_level_probe(mead, "test", train_split="train", levels=(1, 3))
+    assert corpus["n_clips"] == 48 and corpus["n_train_clips"] == 8 and corpus["chance"] == 0.5
+    with pytest.raises(InputError, match="in both train and test"):
+        corpus_level_probe(mead, "test", train_split="test")
+    # the full preset trains the cpu models: its front-end is the cpu one
+    assert talker_audio_encoder(("faceformer", "full")).config == talker_audio_encoder(("faceformer", "cpu")).config
+
+
+def test_level_probe_reading_follows_the_intervals():
+    import pandas as pd
+
+    from p3d.analysis.level_probe import INPUT_LABELS, level_probe_reading
+
+    def table(front_ci, control_ci):
+        rows = [("corpus audio (no talker)", "equal-rms", 0.6, (0.55, 0.65)), ("FaceFormer: fixed part", "equal-rms",
+                 0.45, front_ci), ("FaceFormer: fixed part", "gain-only", 0.34, control_ci)]
+        return pd.DataFrame([{"front_end": f, "input": INPUT_LABELS[i], "accuracy": a, "chance": 1 / 3, "ci_low": lo,
+                              "ci_high": hi, "n_clips": 504} for f, i, a, (lo, hi) in rows])
+
+    heard = level_probe_reading(table((0.40, 0.49), (0.29, 0.38)))
+    assert "0.45 [0.40, 0.49] vs chance 0.33 (504 test clips): above chance" in heard
+    assert "at chance, as it should be" in heard and "as vocal effort rather than gain" in heard
+    assert "keeps gain" in level_probe_reading(table((0.40, 0.49), (0.36, 0.45)))
+    assert "never receives it" in level_probe_reading(table((0.30, 0.49), (0.29, 0.38)))

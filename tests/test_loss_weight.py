@@ -7,8 +7,8 @@ import pytest
 from p3d.corpus import Corpus
 from p3d.errors import InputError
 from p3d.losses.perceptual_loss import DEFAULT_WEIGHT
-from p3d.losses.weight import (PAPER_WEIGHT, VOCASET_MOTION_RMS, carried_loss_weight, motion_rms, pooled_motion_rms,
-                               split_motion_rms)
+from p3d.losses.weight import (PAPER_WEIGHT, VOCASET_MOTION_RMS, carried_loss_weight, fixed_weight_note, motion_rms,
+                               pooled_motion_rms, split_motion_rms)
 from tiny_corpus import write_tiny_corpus
 
 
@@ -95,3 +95,19 @@ def test_pooled_and_split_motion_rms(tmp_path):
 def test_bad_inputs(call, match):
     with pytest.raises(InputError, match=match):
         call()
+
+
+def test_fixed_weight_note_names_the_source_of_the_scale():
+    """The note notebook 06 shows under the fixed weight: the sourced VOCASET scale, a given one, or the opt-out."""
+    from p3d import paper
+    from p3d.experiments import spec_for
+
+    sourced = fixed_weight_note(spec_for("full").vocaset_motion_rms)
+    assert paper.FACEFORMER_VOCASET_TRAIN_MSE_SOURCE in sourced and f"{VOCASET_MOTION_RMS:.3g} m" in sourced
+    assert "published" not in sourced and "opt-out" not in sourced
+    measured = fixed_weight_note(1.2e-3)
+    assert "0.0012 m as given" in measured and paper.FACEFORMER_VOCASET_TRAIN_MSE_SOURCE not in measured
+    opt_out = fixed_weight_note(None)
+    assert opt_out.startswith("vocaset_motion_rms = None (the opt-out): the paper's 1e-07 as it is")
+    with pytest.raises(InputError, match="vocaset_motion_rms"):
+        fixed_weight_note(-1.0)

@@ -155,3 +155,27 @@ def carried_loss_weight(corpus_motion_rms: float, *, vocaset_motion_rms: float,
     s_voca = _positive(vocaset_motion_rms, "vocaset_motion_rms")
     weight = _positive(paper_weight, "paper_weight")
     return weight * (s_corpus / s_voca) ** 2
+
+
+def fixed_weight_note(vocaset_motion_rms: float | None) -> str:
+    """One line saying where the fixed loss weight (``ExperimentSpec.fixed_weight``) comes from.
+
+    ``vocaset_motion_rms``: the spec's VOCASET motion scale in metres. :data:`VOCASET_MOTION_RMS` (the ``full``
+    spec's): the paper's weight carried to the corpus' units from the scale sourced from FaceFormer's training
+    log (module doc, "The VOCASET reference scale"); another value: carried from that value (a measurement);
+    None (the opt-out): the paper's weight unconverted.
+    """
+    rule = (f"W = {PAPER_WEIGHT:g} (s_corpus / s_vocaset)^2 (p3d.losses.weight.carried_loss_weight; s: RMS per "
+            f"coordinate of vertices - template, train split)")
+    if vocaset_motion_rms is None:
+        return (f"vocaset_motion_rms = None (the opt-out): the paper's {PAPER_WEIGHT:g} as it is, not carried to the "
+                f"corpus' units. Otherwise {rule}, with s_vocaset = {VOCASET_MOTION_RMS:.3g} m "
+                f"(p3d.losses.weight.VOCASET_MOTION_RMS: the square root of FaceFormer's start-of-training MSE on "
+                f"VOCASET, {paper.FACEFORMER_VOCASET_TRAIN_MSE_START:g} m^2, "
+                f"{paper.FACEFORMER_VOCASET_TRAIN_MSE_SOURCE}).")
+    s = _positive(vocaset_motion_rms, "vocaset_motion_rms")
+    if math.isclose(s, VOCASET_MOTION_RMS, rel_tol=1e-12):
+        return (f"{rule}, s_vocaset = {s:.3g} m: p3d.losses.weight.VOCASET_MOTION_RMS, the square root of "
+                f"FaceFormer's start-of-training MSE on VOCASET ({paper.FACEFORMER_VOCASET_TRAIN_MSE_START:g} m^2, "
+                f"quoted from its training log in {paper.FACEFORMER_VOCASET_TRAIN_MSE_SOURCE}).")
+    return f"{rule}, s_vocaset = {s:.3g} m as given (vocaset_motion_rms of the spec, e.g. a measurement on VOCASET)."
