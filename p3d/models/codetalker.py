@@ -111,8 +111,8 @@ from p3d.models import PresetConfig
 from p3d.models.base import eval_mode
 from p3d.models.decoding import alignment_mask, biased_mask, periodic_encoding, post_norm_layer_step
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
-from p3d.models.talker import (ClipBatch, Talker, TalkerBatch, TalkerOutput, length_mask, mean_over_clips,
-                               pad_sequences)
+from p3d.models.talker import (ClipBatch, Talker, TalkerBatch, TalkerOutput, length_mask, masked_mean,
+                               mean_over_clips, pad_sequences)
 from p3d.models.transformer import Block
 
 STAGES = ("vqvae", "speech")
@@ -253,14 +253,6 @@ class VectorQuantizer(nn.Module):
         commit = masked_mean((z - e.detach()).pow(2), mask)
         codebook = masked_mean((e - z.detach()).pow(2), mask)
         return z + (e - z).detach(), self.beta * commit + codebook, indices
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per-clip mean of ``x`` (B, T, ...) over the frames where ``mask`` (B, T) is True and all trailing axes:
-    (B,), clip b's value equal to ``x[b, :T_b].mean()`` (padding frames must be finite)."""
-    per_frame = x.flatten(2).sum(2)  # (B, T)
-    count = mask.sum(1) * (x[0, 0].numel())
-    return (per_frame * mask).sum(1) / count
 
 
 def clip_perplexities(indices: torch.Tensor, mask: torch.Tensor, n_codes: int) -> torch.Tensor:
