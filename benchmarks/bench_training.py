@@ -18,7 +18,9 @@ average is printed before and after):
      and thread count; with and without the perceptual loss; and ``--bf16`` (the critic pass under bf16 autocast)
      at the best setting, with the relative difference of the unweighted perceptual loss from fp32 on the same batch.
 
-   CodeTalker is timed in its speech stage (where the perceptual loss applies).
+   CodeTalker is timed in its speech stage (where the perceptual loss applies); ``codetalker-vqvae`` times its
+   first stage (the motion VQ-VAE, trained without the perceptual loss: its "percp" columns repeat the plain ones
+   and bf16 is not run).
 3. **FLOPs** of one batched iteration (``torch.utils.flop_counter.FlopCounterMode``: matrix products and
    convolutions, forward and backward), per clip, and the achieved fraction of the fp32 matmul peak.
 """
@@ -80,9 +82,10 @@ def build_model(kind: str, data):
     from p3d.models.talker import talker_class
 
     torch.manual_seed(0)
-    model = talker_class(kind)(model_config(kind, "cpu", data))
+    name = "codetalker" if kind == "codetalker-vqvae" else kind
+    model = talker_class(name)(model_config(name, "cpu", data))
     if kind == "codetalker":
-        model.set_stage("speech")
+        model.set_stage("speech")  # "codetalker-vqvae": the first stage, where a new model starts
     return model
 
 
@@ -139,7 +142,8 @@ def bf16_loss_difference(model, data, perceptual, batch: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="faceformer,codetalker,selftalk")
+    parser.add_argument("--models", default="faceformer,codetalker,selftalk",
+                        help="comma-separated: faceformer, codetalker (speech stage), codetalker-vqvae, selftalk")
     parser.add_argument("--batches", default="4,8")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--clips", type=int, default=24)
@@ -184,26 +188,30 @@ def main() -> int:
             model = build_model(kind, data)
             front_end = model.audio_front_end()
             row = {"model": kind, "clips": len(data)}
+            percp = None if kind == "codetalker-vqvae" else perceptual  # stage 1 trains without it
             data.cache_audio_features(None)
             old_steps = args.old_steps or 2 * args.steps
-            row["old_s_per_clip"] = time_iterations(model, data, TalkerStep(perceptual), 1, 1, old_steps)
+            row["old_s_per_clip"] = time_iterations(model, data, TalkerStep(percp), 1, 1, old_steps)
             row["old_nopercp_s_per_clip"] = time_iterations(model, data, TalkerStep(None), 1, 1, old_steps)
             data.cache_audio_features(front_end)
             best = None
             for t in threads:
                 for b in batches:
-                    s = time_iterations(model, data, TalkerStep(perceptual), b, t, args.steps)
+                    s = time_iterations(model, data, TalkerStep(percp), b, t, args.steps)
                     row[f"B{b}_t{t}_s_per_clip"] = s
                     if best is None or s < best[0]:
                         best = (s, b, t)
             s, b, t = best
             row.update(best_batch=b, best_threads=t, new_s_per_clip=s)
             row["new_nopercp_s_per_clip"] = time_iterations(model, data, TalkerStep(None), b, t, args.steps)
-            row["new_bf16_s_per_clip"] = time_iterations(model, data, TalkerStep(perceptual, bf16=True), b, t,
-                                                         args.steps)
-            row["bf16_rel_loss_diff"] = bf16_loss_difference(model, data, perceptual, b)
+            if percp is None:
+                row["new_bf16_s_per_clip"] = row["bf16_rel_loss_diff"] = float("nan")
+            else:
+                row["new_bf16_s_per_clip"] = time_iterations(model, data, TalkerStep(percp, bf16=True), b, t,
+                                                             args.steps)
+                row["bf16_rel_loss_diff"] = bf16_loss_difference(model, data, percp, b)
             torch.set_num_threads(t)
-            row["flops_per_clip"] = step_flops(model, data, TalkerStep(perceptual), b)
+            row["flops_per_clip"] = step_flops(model, data, TalkerStep(percp), b)
             rows.append(row)
             print(f"# {kind} done ({time.time() - began:.0f} s)", file=sys.stderr, flush=True)
     load1 = os.getloadavg()

@@ -8,8 +8,9 @@ import torch
 
 from p3d.errors import InputError
 from p3d.models.audio_encoder import AudioEncoderConfig
-from p3d.models.codetalker import CodeTalker, CodeTalkerConfig, VectorQuantizer, perplexity
-from p3d.models.talker import TalkerBatch, talker_class
+from p3d.models.codetalker import (CodeTalker, CodeTalkerConfig, MotionVQVAE, VectorQuantizer, clip_perplexities,
+                                   perplexity)
+from p3d.models.talker import ClipBatch, TalkerBatch, pad_sequences, talker_class
 
 V = 20
 SR = 16000
@@ -107,6 +108,44 @@ def test_quantizer_picks_the_nearest_code_with_straight_through_gradient():
 def test_perplexity_counts_code_usage():
     assert perplexity(torch.zeros(10, dtype=torch.long), 256) == pytest.approx(1.0)
     assert perplexity(torch.arange(8), 256) == pytest.approx(8.0, rel=1e-5)
+
+
+@pytest.mark.parametrize("vq_block", ["p3d", "official"])
+def test_padded_vqvae_equals_each_clip_alone(vq_block):
+    """MotionVQVAE.forward_clips on padded clips (one of them a single frame): each clip's reconstruction, codes and
+    quantisation loss as the VQ-VAE on that clip alone, and the same gradients (re-padded convolution, per-clip
+    InstanceNorm, padding keys masked; the padding's values do not matter)."""
+    torch.manual_seed(0)
+    config = tiny_config(vq_block=vq_block, vq_io_linear=vq_block == "p3d", vq_dim=16 if vq_block == "official"
+                         else 32)
+    vq = MotionVQVAE(config).eval()
+    vq.quantizer.codebook.weight.data.normal_(0, 0.5)
+    motions = [torch.randn(t, 3 * V) for t in (9, 1, 6)]
+    padded, lengths = pad_sequences(motions, value=7.0)
+    recon, losses, indices = vq.forward_clips(padded, lengths)
+    assert losses.shape == (3,)
+    valid = (torch.arange(recon.shape[1])[None] < lengths[:, None])[..., None]
+    ((recon * valid).pow(2).sum() + losses.sum()).backward()
+    batched = {n: p.grad.clone() for n, p in vq.named_parameters()}
+    vq.zero_grad()
+    for b, m in enumerate(motions):
+        alone_recon, alone_loss, alone_indices = vq(m[None])
+        t = m.shape[0]
+        torch.testing.assert_close(recon[b, :t], alone_recon[0], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(losses[b], alone_loss, rtol=1e-5, atol=1e-7)
+        assert torch.equal(indices[b, :t], alone_indices[0])
+        (alone_recon.pow(2).sum() + alone_loss).backward()
+    largest = max(float(p.grad.abs().max()) for p in vq.parameters())
+    for name, p in vq.named_parameters():
+        torch.testing.assert_close(batched[name], p.grad, rtol=0, atol=2e-4 * float(p.grad.abs().max()) + 1e-5 *
+                                   largest, msg=name)
+
+
+def test_clip_perplexities_ignore_padding():
+    indices = torch.tensor([[0, 1, 2, 3], [5, 5, 9, 9]])
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    torch.testing.assert_close(clip_perplexities(indices, mask, 16),
+                               torch.tensor([perplexity(indices[0], 16), perplexity(indices[1, :2], 16)]))
 
 
 # ---------------------------------------------------------------------------------------------------- stages

@@ -11,8 +11,9 @@ from torch import nn
 
 from p3d.errors import InputError
 from p3d.models import load_model
-from p3d.models.selftalk import CTCRecogniser, SelfTalk, SelfTalkConfig, ctc_targets, token_map, vocabulary_size
-from p3d.models.talker import TalkerBatch, talker_class
+from p3d.models.selftalk import (CTCRecogniser, SelfTalk, SelfTalkConfig, _ctc, _ctc_clips, ctc_targets,
+                                 interpolate_clips, interpolate_frames, token_map, vocabulary_size)
+from p3d.models.talker import ClipBatch, TalkerBatch, pad_sequences, talker_class
 
 V, STYLES, FPS, SR = 20, 3, 30.0, 16000
 
@@ -268,3 +269,45 @@ def test_presets():
     assert (paper.dim, paper.interp_dim, paper.vocab_size, paper.targets) == (512, 1024, 33, "asr")
     assert not paper.style_embedding and paper.interp_input_scale == 1.0
     assert SelfTalkConfig.from_preset("cpu").targets == "labels"
+
+
+def test_interpolate_clips_equals_each_clip_alone():
+    torch.manual_seed(0)
+    seqs = [torch.randn(t, 5) for t in (7, 3, 1, 4)]
+    n_out = [12, 3, 2, 1]  # up-sampled, unchanged, a one-frame clip, a single output row
+    padded, lengths = pad_sequences(seqs, value=9.0)
+    out = interpolate_clips(padded, lengths, torch.tensor(n_out))
+    assert out.shape == (4, 12, 5)
+    for b, (x, n) in enumerate(zip(seqs, n_out)):
+        torch.testing.assert_close(out[b, :n], interpolate_frames(x[None], n)[0], rtol=1e-6, atol=1e-6)
+        assert not out[b, n:].any()
+
+
+def test_batched_ctc_equals_each_clip_alone():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 9, 6)
+    targets = [torch.tensor([1, 3, 2]), torch.tensor([], dtype=torch.long), torch.tensor([4, 4, 5, 1])]
+    n = [9, 5, 7]
+    batched = _ctc_clips(logits, targets, n)
+    expected = torch.stack([_ctc(logits[k:k + 1, :n[k]], targets[k]) for k in range(3)])
+    torch.testing.assert_close(batched, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("targets", ["labels", "asr"])
+def test_clip_batch_equals_each_clip_alone(targets):
+    """Mixed clips (one without labels, one of a single frame): each clip's loss terms and logs as alone; the
+    loss their mean (rec/vel masked means, one batched CTC call, the ASR feature term per clip)."""
+    torch.manual_seed(0)
+    cfg = config(targets=targets, vocab_size=7, w_ctc_gt=1e-4) if targets == "asr" else config(w_ctc_gt=1e-4)
+    model = SelfTalk(cfg, recogniser=FakeRecogniser(cfg.interp_dim, 7) if targets == "asr" else None).eval()
+    clips = [clip(12, seed=0), clip(1, seed=1), clip(9, seed=2, phonemes=targets == "asr"), clip(7, seed=3)]
+    out = model(ClipBatch(clips))
+    singles = [model(c) for c in clips]
+    torch.testing.assert_close(out.clip_losses, torch.stack([o.loss for o in singles]), rtol=2e-5, atol=1e-7)
+    torch.testing.assert_close(out.loss, torch.stack([o.loss for o in singles]).mean(), rtol=2e-5, atol=1e-7)
+    for key in singles[0].logs:
+        values = [o.logs[key] for o in singles if not math.isnan(o.logs[key])]
+        expected = sum(values) / len(values) if values else float("nan")
+        assert out.logs[key] == pytest.approx(expected, rel=2e-5, nan_ok=True), key
+    for verts, o in zip(out.vertices, singles):
+        torch.testing.assert_close(verts, o.vertices, rtol=1e-5, atol=1e-6)

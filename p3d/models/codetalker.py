@@ -111,8 +111,8 @@ from p3d.models.base import PresetConfig
 from p3d.models.base import eval_mode
 from p3d.models.decoding import alignment_mask, biased_mask, periodic_encoding, post_norm_layer_step
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
-from p3d.models.talker import (ClipBatch, Talker, TalkerBatch, TalkerOutput, mean_over_clips, pad_sequences,
-                               shared_audio)
+from p3d.models.talker import (ClipBatch, Talker, TalkerBatch, TalkerOutput, length_mask, masked_mean,
+                               mean_over_clips, pad_sequences, shared_audio)
 from p3d.models.transformer import Block
 
 STAGES = ("vqvae", "speech")
@@ -243,6 +243,27 @@ class VectorQuantizer(nn.Module):
         loss = self.beta * F.mse_loss(z, e.detach()) + F.mse_loss(e, z.detach())
         return z + (e - z).detach(), loss, indices
 
+    def forward_clips(self, z: torch.Tensor, mask: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Padded clips: ``z`` (B, T, ..., code_dim), ``mask`` (B, T) bool (True on a clip's frames) ->
+        (z_q, per-clip losses (B,), indices); clip b's loss is :meth:`forward`'s on ``z[b, :T_b]`` alone (the
+        same means, over the clip's frames only)."""
+        indices = self.nearest(z)
+        e = self.codebook(indices)
+        commit = masked_mean((z - e.detach()).pow(2), mask)
+        codebook = masked_mean((e - z.detach()).pow(2), mask)
+        return z + (e - z).detach(), self.beta * commit + codebook, indices
+
+
+def clip_perplexities(indices: torch.Tensor, mask: torch.Tensor, n_codes: int) -> torch.Tensor:
+    """:func:`perplexity` of each clip's codes: ``indices`` (B, T, ...) long, ``mask`` (B, T) -> (B,)."""
+    valid = mask.reshape(*mask.shape, *([1] * (indices.ndim - 2))).expand_as(indices)
+    bins = torch.where(valid, indices, n_codes).flatten(1)  # padding goes to an extra bin, dropped below
+    counts = torch.zeros(bins.shape[0], n_codes + 1, device=indices.device).scatter_add_(
+        1, bins, torch.ones_like(bins, dtype=torch.float32))[:, :n_codes]
+    p = counts / counts.sum(1, keepdim=True)
+    return torch.exp(-(p * torch.log(p + 1e-10)).sum(1))
+
 
 def perplexity(indices: torch.Tensor, n_codes: int) -> float:
     """``exp(entropy)`` of the code usage in ``indices`` (1 = one code used, n_codes = uniform)."""
@@ -262,11 +283,29 @@ class TemporalConv(nn.Module):
         self.net = nn.Sequential(nn.Conv1d(dim, dim, 5, padding=2, padding_mode="replicate"),
                                  nn.LeakyReLU(slope), nn.InstanceNorm1d(dim, affine=False))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``lengths`` (B,): padded clips of these lengths; each clip's frames as the clip alone would give.
+
+        The frames after a clip's end take the clip's last frame (the replicate padding the clip alone gets, so
+        the convolution sees the same inputs), and InstanceNorm's mean and biased variance are taken over the
+        clip's frames only. Whatever the padding frames held before does not reach the clip's frames.
+        """
         n = x.shape[1]
-        if n == 1:
-            x = x.expand(-1, 2, -1)
-        return self.net(x.transpose(1, 2)).transpose(1, 2)[:, :n]
+        if lengths is None or n == 1 or bool((lengths == n).all()):
+            if n == 1:
+                x = x.expand(-1, 2, -1)
+            return self.net(x.transpose(1, 2)).transpose(1, 2)[:, :n]
+        conv, act, norm = self.net
+        lengths = lengths.to(x.device)
+        last = torch.minimum(torch.arange(n, device=x.device)[None], (lengths - 1)[:, None])  # (B, n)
+        x = x.gather(1, last[..., None].expand(-1, -1, x.shape[-1]))
+        y = act(conv(x.transpose(1, 2)))  # (B, C, n)
+        mask = (torch.arange(n, device=x.device)[None] < lengths[:, None])[:, None].to(y.dtype)  # (B, 1, n)
+        count = lengths.to(y.dtype)[:, None, None]
+        mean = (y * mask).sum(2, keepdim=True) / count
+        centred = y - mean
+        var = (centred.pow(2) * mask).sum(2, keepdim=True) / count
+        return (centred * torch.rsqrt(var + norm.eps)).transpose(1, 2)
 
 
 class OfficialVQBlock(nn.Module):
@@ -286,10 +325,11 @@ class OfficialVQBlock(nn.Module):
         self.mlp.l1 = nn.Linear(dim, int(dim * mlp_ratio))
         self.mlp.l2 = nn.Linear(int(dim * mlp_ratio), dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``attn_mask``: None, or bool (B, 1, 1, n), True at the keys a frame may attend to (padding False)."""
         b, n, d = x.shape
         q, k, v = self.attn.to_qkv(self.norm1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v, scale=d ** -0.5)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=d ** -0.5)
         x = x + self.attn.to_out(out.transpose(1, 2).reshape(b, n, d))
         return x + self.mlp.l2(F.gelu(self.mlp.l1(self.norm2(x)), approximate="tanh"))
 
@@ -313,9 +353,21 @@ class MotionTransformer(nn.Module):
         self.out = nn.Linear(h, d_out, bias=out_bias) if (activate_input is False or c.vq_io_linear) \
             else nn.Identity()
 
-    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        """(B, T, d_in) -> (B, T, d_out), or (B, 1, d_out) for the last frame only (the same values)."""
-        x = self.blocks(self.dropout(self.embed(self.conv(self.inp(x)))))
+    def forward(self, x: torch.Tensor, last_only: bool = False, lengths: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """(B, T, d_in) -> (B, T, d_out), or (B, 1, d_out) for the last frame only (the same values).
+
+        ``lengths`` (B,): padded clips; clip b's first ``lengths[b]`` frames equal the clip alone's (the
+        convolution block re-pads and normalises per clip, :class:`TemporalConv`; attention ignores the
+        padding keys); its later frames are not meaningful.
+        """
+        x = self.dropout(self.embed(self.conv(self.inp(x), lengths)))
+        if lengths is None or bool((lengths == x.shape[1]).all()):
+            x = self.blocks(x)
+        else:
+            keys = (torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None])[:, None, None]
+            for block in self.blocks:
+                x = block(x, attn_mask=keys)
         return self.out(x[:, -1:] if last_only else x)
 
 
@@ -330,20 +382,31 @@ class MotionVQVAE(nn.Module):
         self.decoder = MotionTransformer(c, c.latent_dim, 3 * c.n_vertices, activate_input=False,
                                          out_bias=c.vq_out_bias)
 
-    def encode(self, motion: torch.Tensor) -> torch.Tensor:
-        """(B, T, V*3) -> continuous latents z (B, T, n_face, code_dim)."""
-        z = self.encoder(motion)
+    def encode(self, motion: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, V*3) -> continuous latents z (B, T, n_face, code_dim). ``lengths`` (B,): padded clips, each
+        clip's frames as alone (:meth:`MotionTransformer.forward`)."""
+        z = self.encoder(motion, lengths=lengths)
         return z.view(*z.shape[:2], self.config.n_face, self.config.code_dim)
 
-    def decode(self, codes: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+    def decode(self, codes: torch.Tensor, last_only: bool = False, lengths: torch.Tensor | None = None
+               ) -> torch.Tensor:
         """(B, T, n_face, code_dim) -> motion (B, T, V*3), or (B, 1, V*3) of the last frame (which still depends
-        on every frame: InstanceNorm and attention span the sequence)."""
-        return self.decoder(codes.flatten(2), last_only=last_only)
+        on every frame: InstanceNorm and attention span the sequence). ``lengths``: as :meth:`encode`."""
+        return self.decoder(codes.flatten(2), last_only=last_only, lengths=lengths)
 
     def forward(self, motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, T, V*3) -> (reconstruction (B, T, V*3), quantisation loss, code indices (B, T, n_face))."""
         z_q, quant_loss, indices = self.quantizer(self.encode(motion))
         return self.decode(z_q), quant_loss, indices
+
+    def forward_clips(self, motion: torch.Tensor, lengths: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Padded clips (B, T, V*3) of ``lengths`` (B,) -> (reconstructions (B, T, V*3), per-clip quantisation
+        losses (B,), indices (B, T, n_face)); clip b's first ``lengths[b]`` frames and loss as :meth:`forward`
+        on the clip alone."""
+        mask = length_mask(lengths.to(motion.device), motion.shape[1])
+        z_q, quant_losses, indices = self.quantizer.forward_clips(self.encode(motion, lengths), mask)
+        return self.decode(z_q, lengths=lengths), quant_losses, indices
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -353,7 +416,8 @@ class MotionVQVAE(nn.Module):
 class CodeTalker(Talker):
     """CodeTalker: stage "vqvae" (motion prior) and stage "speech" (speech -> codes); see the module docstring.
 
-    ``forward(batch)`` computes the current stage's loss on one clip; ``predict`` decodes speech autoregressively
+    ``forward(batch)`` computes the current stage's loss on one clip (or a :class:`ClipBatch`,
+    :meth:`forward_clips`); ``predict`` decodes speech autoregressively
     (meaningful after the speech stage).
     """
 
@@ -534,41 +598,52 @@ class CodeTalker(Talker):
     def forward_clips(self, batch: ClipBatch) -> TalkerOutput:
         """B clips; every clip's loss as :meth:`forward` on it alone, the loss their mean over clips.
 
-        Speech stage with teacher forcing: the audio encoder and the speech decoder (the trained part) run once
-        on the padded batch (the causal and alignment masks keep a clip's frames from seeing the padding after
-        it); the frozen VQ-VAE (whose InstanceNorm and attention span a whole clip) encodes the targets and
-        decodes the codes clip by clip. Stage "vqvae" and the autoregressive speech stage: clip by clip.
+        The clips are padded to the longest and run together: the VQ-VAE (both stages) re-pads each clip's
+        convolution input with its last frame, takes InstanceNorm's statistics over its frames and masks the
+        padding keys in attention (:meth:`MotionVQVAE.forward_clips`); the speech stage's audio encoder and
+        decoder see the padding only after a clip's frames (causal and alignment masks); every loss term is a
+        mean over the clip's own frames (:func:`masked_mean`). The autoregressive speech stage
+        (``teacher_forcing=False``) runs clip by clip.
         """
         c = self.config
-        if self.stage == "vqvae" or not c.teacher_forcing:
+        if self.stage == "speech" and not c.teacher_forcing:
             return super().forward_clips(batch)
         clips = batch.clips
         vertices = [self.check_clip(clip) for clip in clips]
         lengths = [v.shape[0] for v in vertices]
-        templates = [clip.template.to(v.dtype) for clip, v in zip(clips, vertices)]
-        motions = [(v - tpl).reshape(t, 3 * c.n_vertices) for v, tpl, t in zip(vertices, templates, lengths)]
+        n = len(clips)
+        templates = torch.stack([clip.template.to(v.dtype) for clip, v in zip(clips, vertices)])[:, None]
+        target, lens = pad_sequences(vertices)  # (B, T_max, V, 3)
+        longest = target.shape[1]
+        mask = length_mask(lens.to(target.device), longest)
+        motion = (target - templates).reshape(n, longest, 3 * c.n_vertices)  # padding: finite, never used
+        if self.stage == "vqvae":
+            recon, quant_losses, indices = self.vqvae.forward_clips(motion, lens)
+            rec_losses = masked_mean((recon - motion).abs(), mask)
+            losses = rec_losses + c.quant_weight * quant_losses
+            out = recon.view(n, longest, c.n_vertices, 3) + templates
+            ppl = clip_perplexities(indices, mask, c.n_codes).tolist()
+            logs = [{"loss_rec": r, "loss_quant": q, "perplexity": p}
+                    for r, q, p in zip(rec_losses.detach().tolist(), quant_losses.detach().tolist(), ppl)]
+            return mean_over_clips(list(losses), logs, [out[b, :t] for b, t in enumerate(lengths)])
+
+        quantizer = self.vqvae.quantizer
         with torch.no_grad():
-            targets = [self.vqvae.quantizer.codebook(self.vqvae.quantizer.nearest(self.vqvae.encode(m[None])))
-                       for m in motions]
-        longest = max(lengths)
+            targets = quantizer.codebook(quantizer.nearest(self.vqvae.encode(motion, lens)))
         feats = encode_clips(self.audio_encoder, [clip.audio.float() for clip in clips], lengths,
                              [clip.audio_features for clip in clips])
-        audio = self.audio_map(feats.reshape(len(clips), self.per_frame * longest, -1))
+        audio = self.audio_map(feats.reshape(n, self.per_frame * longest, -1))
         style = self.style(torch.tensor([[int(clip.style)] for clip in clips], device=audio.device))  # (B, 1, dim)
-        motion, _ = pad_sequences(motions)
         tokens = torch.cat([style, self.vertex_map(motion[:, :-1]) + style], dim=1)
         codes = self.decode_features(tokens, audio)  # (B, T_max, n_face, code_dim)
-        losses, logs, outs = [], [], []
-        for b, t in enumerate(lengths):
-            z = codes[b:b + 1, :t]
-            z_q, _, _ = self.vqvae.quantizer(z)
-            out = self.vqvae.decode(z_q).view(t, c.n_vertices, 3) + templates[b]
-            motion_loss = F.mse_loss(out, vertices[b])
-            reg_loss = F.mse_loss(z, targets[b])
-            losses.append(c.motion_weight * motion_loss + c.reg_weight * reg_loss)
-            logs.append({"loss_motion": float(motion_loss.detach()), "loss_reg": float(reg_loss.detach())})
-            outs.append(out)
-        return mean_over_clips(losses, logs, outs)
+        z_q = codes + (quantizer.codebook(quantizer.nearest(codes)) - codes).detach()  # straight-through
+        out = self.vqvae.decode(z_q, lengths=lens).view(n, longest, c.n_vertices, 3) + templates
+        motion_losses = masked_mean((out - target).pow(2), mask)
+        reg_losses = masked_mean((codes - targets).pow(2), mask)
+        losses = c.motion_weight * motion_losses + c.reg_weight * reg_losses
+        logs = [{"loss_motion": m, "loss_reg": r}
+                for m, r in zip(motion_losses.detach().tolist(), reg_losses.detach().tolist())]
+        return mean_over_clips(list(losses), logs, [out[b, :t] for b, t in enumerate(lengths)])
 
     @torch.no_grad()
     def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:

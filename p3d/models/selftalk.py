@@ -86,8 +86,8 @@ from p3d.errors import InputError
 from p3d.models.base import PresetConfig
 from p3d.models.base import eval_mode
 from p3d.models.audio_encoder import AudioEncoderConfig, build_audio_encoder, encode_clip, encode_clips
-from p3d.models.talker import (ClipBatch, Talker, TalkerBatch, TalkerOutput, length_mask, mean_over_clips,
-                               shared_audio)
+from p3d.models.talker import (ClipBatch, Talker, TalkerBatch, TalkerOutput, length_mask, masked_mean,
+                               mean_over_clips, pad_sequences, shared_audio)
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +231,25 @@ def interpolate_frames(x: torch.Tensor, n_out: int) -> torch.Tensor:
     return F.interpolate(x.transpose(1, 2), size=n_out, mode="linear", align_corners=True).transpose(1, 2)
 
 
+def interpolate_clips(x: torch.Tensor, lengths: torch.Tensor, n_out: torch.Tensor) -> torch.Tensor:
+    """Padded clips (B, T_max, D) of ``lengths`` (B,) -> (B, max n_out, D): clip b's first ``n_out[b]`` rows as
+    :func:`interpolate_frames` of its first ``lengths[b]`` frames (the same linear weights, ``align_corners=True``:
+    source position ``i (T_b - 1) / (n_b - 1)``), zeros after them."""
+    lengths, n_out = lengths.to(x.device), n_out.to(x.device)
+    n_max = int(n_out.max())
+    rows = torch.arange(n_max, device=x.device)
+    scale = ((lengths - 1).to(x.dtype) / (n_out - 1).clamp(min=1).to(x.dtype)).masked_fill(n_out <= 1, 0.0)
+    src = scale[:, None] * rows[None].to(x.dtype)  # (B, N)
+    last = (lengths - 1)[:, None]
+    i0 = torch.minimum(src.long(), last)
+    i1 = torch.minimum(i0 + 1, last)
+    w1 = (src - i0.to(x.dtype)).clamp(0.0, 1.0)[..., None]
+    x0 = x.gather(1, i0[..., None].expand(-1, -1, x.shape[-1]))
+    x1 = x.gather(1, i1[..., None].expand(-1, -1, x.shape[-1]))
+    out = (1.0 - w1) * x0 + w1 * x1
+    return out * (rows[None] < n_out[:, None])[..., None].to(x.dtype)
+
+
 # -- modules ---------------------------------------------------------------------------------------
 
 class Animator(nn.Module):
@@ -300,18 +319,26 @@ class LipReadingInterpreter(nn.Module):
     def forward_clips(self, motions: list[torch.Tensor], n_out: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """B clips' motions (T_b, V, 3) -> padded (B, max n_out, D_i) features and logits, clip b's first
         ``n_out[b]`` rows as :meth:`forward` on it alone (the padding masked in every attention)."""
-        rows = []
-        for motion, n in zip(motions, n_out):
-            if self.lip_indices.numel():
-                motion = motion[:, self.lip_indices]
-            rows.append(interpolate_frames(self.lip_map(self.input_scale * motion.flatten(1))[None], n)[0])
-        x = rows[0].new_zeros(len(rows), max(n_out), rows[0].shape[-1])
-        for b, r in enumerate(rows):
-            x[b, : r.shape[0]] = r
-        pad = ~length_mask(torch.tensor(n_out, device=x.device), x.shape[1])
+        padded, lengths = pad_sequences(motions)  # (B, T_max, V, 3)
+        if self.lip_indices.numel():
+            padded = padded[:, :, self.lip_indices]
+        n = torch.tensor(n_out, device=padded.device)
+        x = interpolate_clips(self.lip_map(self.input_scale * padded.flatten(2)), lengths, n)
+        pad = ~length_mask(n, x.shape[1])
         features = self.transformer(x, x, src_key_padding_mask=pad, tgt_key_padding_mask=pad,
                                     memory_key_padding_mask=pad)
         return features, self.lm_head(features)
+
+
+def _ctc_clips(logits: torch.Tensor, targets: list[torch.Tensor], n_frames: list[int]) -> torch.Tensor:
+    """CTC of K clips at once: padded logits (K, N_max, C), targets (L_k,), the clips' frame counts N_k -> (K,),
+    clip k's value :func:`_ctc` of ``logits[k:k+1, :N_k]`` and its target (the same per-clip mean over target
+    length)."""
+    log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # (N_max, K, C)
+    target_lengths = torch.tensor([t.numel() for t in targets])
+    losses = F.ctc_loss(log_probs, torch.cat(targets).long(), torch.tensor(n_frames), target_lengths, blank=BLANK,
+                        reduction="none", zero_infinity=True)
+    return losses / target_lengths.clamp(min=1).to(losses.dtype)
 
 
 def _ctc(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -512,41 +539,48 @@ class SelfTalk(Talker):
         style = torch.tensor([int(clip.style) for clip in clips], device=device)
         motion = self.animator.forward_clips([clip.audio for clip in clips], style, lengths,
                                              [clip.audio_features for clip in clips])  # (B, T_max, V, 3)
+        gt, lens = pad_sequences([clip.vertices for clip in clips])
+        templates = torch.stack([clip.template for clip in clips])[:, None]
+        pred = motion + templates
+        mask = length_mask(lens.to(device), gt.shape[1])
+        rec = masked_mean((pred - gt).pow(2), mask)
+        vel = masked_mean(((pred[:, 1:] - pred[:, :-1]) - (gt[:, 1:] - gt[:, :-1])).pow(2), mask[:, 1:])
+        losses = c.w_rec * rec + c.w_vel * vel  # (B,); a one-frame clip's velocity term is 0, as alone
         nan = float("nan")
-        losses, logs, preds = [], [], []
-        for b, clip in enumerate(clips):
-            t, gt = lengths[b], clip.vertices
-            pred = motion[b, :t] + clip.template
-            rec = F.mse_loss(pred, gt)
-            vel = F.mse_loss(pred[1:] - pred[:-1], gt[1:] - gt[:-1]) if t > 1 else rec.new_zeros(())
-            losses.append(c.w_rec * rec + c.w_vel * vel)
-            logs.append({"rec": rec.item(), "vel": vel.item(), "feat": nan, "ctc": nan, "ctc_gt": nan,
-                         "lipread": 0.0, "target_len": nan})
-            preds.append(pred)
+        terms = {name: torch.full((len(clips),), nan) for name in ("feat", "ctc", "ctc_gt")}
+        lipread, target_len = torch.zeros(len(clips)), torch.full((len(clips),), nan)
         targets = [self._targets(clip, t) for clip, t in zip(clips, lengths)]
         read = [b for b, tg in enumerate(targets) if tg is not None]
         if read:
             n_ctc = [targets[b][1] for b in read]
+            tokens = [targets[b][0] for b in read]
+            index = torch.tensor(read, device=device)
+            extra = torch.zeros_like(losses)
             features, logits = self.interpreter.forward_clips([motion[b, :lengths[b]] for b in read], n_ctc)
+            ctc = _ctc_clips(logits, tokens, n_ctc).to(losses.dtype)
+            extra = extra.index_add(0, index, c.w_ctc * ctc)
+            terms["ctc"][read] = ctc.detach().cpu()
+            lipread[read] = 1.0
+            target_len[read] = torch.tensor([float(t.numel()) for t in tokens])
+            if c.w_feat and any(targets[b][2] is not None for b in read):  # ASR hidden states: one mean per clip
+                for k, b in enumerate(read):
+                    hidden = targets[b][2]
+                    if hidden is not None:
+                        feat = F.mse_loss(features[k:k + 1, :n_ctc[k]], hidden.to(features.dtype))
+                        extra = extra.index_add(0, index[k:k + 1], c.w_feat * feat[None])
+                        terms["feat"][b] = float(feat.detach())
             if c.w_ctc_gt > 0:
                 _, logits_gt = self.interpreter.forward_clips([clips[b].vertices - clips[b].template for b in read],
                                                               n_ctc)
-            for k, b in enumerate(read):
-                target, n, hidden = targets[b]
-                ctc = _ctc(logits[k:k + 1, :n], target)
-                losses[b] = losses[b] + c.w_ctc * ctc
-                logs[b].update(ctc=ctc.item(), lipread=1.0, target_len=float(target.numel()))
-                if hidden is not None and c.w_feat:
-                    feat = F.mse_loss(features[k:k + 1, :n], hidden.to(features.dtype))
-                    losses[b] = losses[b] + c.w_feat * feat
-                    logs[b]["feat"] = feat.item()
-                if c.w_ctc_gt > 0:
-                    ctc_gt = _ctc(logits_gt[k:k + 1, :n], target)
-                    losses[b] = losses[b] + c.w_ctc_gt * ctc_gt
-                    logs[b]["ctc_gt"] = ctc_gt.item()
-        for b in range(len(clips)):
-            logs[b]["loss"] = losses[b].item()
-        return mean_over_clips(losses, logs, preds)
+                ctc_gt = _ctc_clips(logits_gt, tokens, n_ctc).to(losses.dtype)
+                extra = extra.index_add(0, index, c.w_ctc_gt * ctc_gt)
+                terms["ctc_gt"][read] = ctc_gt.detach().cpu()
+            losses = losses + extra
+        columns = {"rec": rec.detach().cpu(), "vel": vel.detach().cpu(), **terms, "lipread": lipread,
+                   "target_len": target_len, "loss": losses.detach().cpu()}
+        values = {k: v.tolist() for k, v in columns.items()}
+        logs = [{k: values[k][b] for k in columns} for b in range(len(clips))]
+        return mean_over_clips(list(losses), logs, [pred[b, :t] for b, t in enumerate(lengths)])
 
     @torch.no_grad()
     def predict(self, audio: torch.Tensor, template: torch.Tensor, style: int, n_frames: int) -> torch.Tensor:

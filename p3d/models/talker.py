@@ -151,6 +151,15 @@ def length_mask(lengths: torch.Tensor, length: int) -> torch.Tensor:
     return torch.arange(length, device=lengths.device)[None] < lengths[:, None]
 
 
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-clip mean of padded ``x`` (B, T, ...) over the frames where ``mask`` (B, T) is True and all trailing
+    axes: (B,), clip b's value ``x[b, :T_b].mean()`` (a batched pass's per-clip loss terms; the padding frames
+    must be finite). A clip with no valid frame gives 0."""
+    per_frame = x.flatten(2).sum(2)  # (B, T)
+    count = mask.sum(1).clamp(min=1) * x[0, 0].numel()
+    return (per_frame * mask).sum(1) / count
+
+
 @dataclasses.dataclass
 class TalkerOutput:
     """A training forward pass: ``loss`` (scalar, the model's own objective), ``logs`` (floats for

@@ -69,12 +69,15 @@ class Attention(nn.Module):
         self.kv = nn.Linear(context_dim or dim, 2 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
+                attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``attn_mask``: None, or bool broadcastable to (B, heads, N, M), True where a query may attend (e.g. a
+        (B, 1, 1, M) key-padding mask)."""
         context = x if context is None else context
         (b, n, d), m = x.shape, context.shape[1]
         q = self.q(x).view(b, n, self.heads, d // self.heads).transpose(1, 2)
         k, v = self.kv(context).view(b, m, 2, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(d_head)) v
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # softmax(q k^T / sqrt(d_head)) v
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
 
@@ -95,8 +98,9 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
         self.mlp = FeedForward(dim, int(dim * mlp_ratio))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``attn_mask``: see :meth:`Attention.forward` (None: every token attends to every token)."""
+        x = x + self.attn(self.norm1(x), attn_mask=attn_mask)
         return x + self.mlp(self.norm2(x))
 
 
