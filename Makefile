@@ -35,7 +35,8 @@ test-fast: setup
 
 # Every notebook in notebooks/, in order, with papermill at preset=$(PRESET). PRESET=full (converged, several
 # seeds per arm) writes the committed figures/, results/tables/, results/claims.md and results/provenance.json;
-# the default, cpu (the quick look), writes the same files under results/cpu/. Executed copies: results/notebooks/.
+# the default, cpu (the quick look), writes the same files under results/cpu/. Executed copies: notebooks/ beside
+# the provenance (results/notebooks/, results/cpu/notebooks/).
 # EXTRA=1 also runs the analyses beyond the paper (p3d.notebook_runner.EXTRA_PARAMETER_SETS), outside the time budget.
 figures: setup
 	$(PY) -m p3d.notebook_runner --preset $(PRESET) $(if $(EXTRA),--extra,)

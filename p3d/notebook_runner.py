@@ -2,7 +2,8 @@
 incrementally.
 
 Each notebook runs with ``preset`` (default ``cpu``) injected into its ``parameters`` cell (some run
-several times, :data:`PARAMETER_SETS`); the executed copy goes to ``results/notebooks/``.
+several times, :data:`PARAMETER_SETS`); the executed copy goes to ``notebooks/`` in the preset's results folder
+(:func:`p3d.paths.results_dir`: ``results/`` at ``full`` and ``paper``, ``results/cpu/`` at ``cpu``).
 
 **Incremental.** An execution is skipped when its *fingerprint* equals the one recorded at its last
 successful run and its executed copy exists. The fingerprint (:func:`fingerprint`) hashes the
@@ -16,7 +17,8 @@ by earlier notebooks (the claims report, :data:`INPUT_FILES`) also hashes those 
 everything; ``--extra`` adds the analyses beyond the paper (:data:`EXTRA_PARAMETER_SETS`).
 
 A provenance record (git commit, parameters, fingerprint, data hashes, versions, wall time per
-execution, which were skipped) is written to ``results/provenance.json``. ``python -m p3d.notebook_runner --help``.
+execution, which were skipped) is written to ``provenance.json`` in the same folder (``results/provenance.json``
+at ``full``), so a ``cpu`` quick look never replaces the committed record. ``python -m p3d.notebook_runner --help``.
 """
 from __future__ import annotations
 
@@ -31,13 +33,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from p3d.paths import project_root
+from p3d.paths import project_root, results_dir
 from p3d.registry import PRESETS
 
 log = logging.getLogger(__name__)
 
 #: Notebooks that ``make figures`` runs more than once, with these parameters on top of ``preset``
-#: (each run's executed copy is ``results/notebooks/<stem>-<key>=<value>.ipynb``).
+#: (each run's executed copy is ``<results>/notebooks/<stem>-<key>=<value>.ipynb``).
 PARAMETER_SETS: dict[str, list[dict[str, object]]] = {
     "03_stage2": [{"critic": "ours"}, {"critic": "syncnet3d"}, {"critic": "no2d"}],
 }
@@ -155,8 +157,7 @@ def fingerprint(nb_path: Path, params: dict[str, object], root: Path | None = No
 
 def input_files(stem: str, preset: str, root: Path | None = None) -> list[Path]:
     """The result files (:data:`INPUT_FILES`) that notebook ``stem`` reads at ``preset``, sorted."""
-    root = root or project_root()
-    base = root / "results" / "smoke" if preset == "smoke" else root / "results"
+    base = results_dir(preset, root or project_root())
     return sorted(p for pattern in INPUT_FILES.get(stem, ()) for p in base.glob(pattern) if p.is_file())
 
 
@@ -197,9 +198,10 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     from p3d.provenance import git_commit, record
 
     root = project_root()
-    out_dir = root / "results" / "notebooks"
+    results = results_dir(preset, root)
+    out_dir = results / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
-    prov_path = root / "results" / "provenance.json"
+    prov_path = results / "provenance.json"
     previous = _previous(prov_path, preset)
     commit = git_commit()
     # Executions not run by this invocation keep their record, marked skipped (they did not run now).

@@ -44,16 +44,27 @@ class OutputDirs:
         return self
 
 
-def output_dirs(preset: str) -> OutputDirs:
-    """Output folders for ``preset`` (created). ``data/`` and ``runs/`` are git-ignored caches."""
+def _check_preset(preset: str) -> None:
     if preset not in PRESETS:
         from p3d.errors import InputError
 
         raise InputError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+
+
+def results_dir(preset: str, root: Path | None = None) -> Path:
+    """The folder of ``preset``'s results (tables, claims, provenance, executed notebooks), not created:
+    ``results/`` (the committed outputs), or ``results/<preset>/`` for :data:`SEPARATE_OUTPUTS`.
+    ``root``: the project root (default :func:`project_root`)."""
+    _check_preset(preset)
+    root = project_root() if root is None else Path(root)
+    return root / "results" / preset if preset in SEPARATE_OUTPUTS else root / "results"
+
+
+def output_dirs(preset: str) -> OutputDirs:
+    """Output folders for ``preset`` (created). ``data/`` and ``runs/`` are git-ignored caches."""
     root = project_root()
-    own = preset in SEPARATE_OUTPUTS
-    base = root / "results" / preset if own else root
-    results = base if own else root / "results"
+    results = results_dir(preset, root)
+    base = results if preset in SEPARATE_OUTPUTS else root
     return OutputDirs(
         figures=base / "figures",
         tables=results / "tables",

@@ -79,11 +79,33 @@ def test_make_figures_twice_reruns_nothing(project, monkeypatch):
     assert len(calls) == 2
     notebook_runner.run_all("cpu", force=True)
     assert len(calls) == 3
-    (project / "results" / "notebooks" / "00_a.ipynb").unlink()
+    (project / "results" / "cpu" / "notebooks" / "00_a.ipynb").unlink()
     notebook_runner.run_all("cpu")
     assert len(calls) == 4
-    prov = json.loads((project / "results" / "provenance.json").read_text())
+    prov = json.loads((project / "results" / "cpu" / "provenance.json").read_text())
     assert prov["preset"] == "cpu" and "data" in prov and prov["notebooks"][0]["executed"] == "00_a.ipynb"
+
+
+def test_cpu_quick_look_keeps_its_record_and_copies_apart_from_the_committed_ones(project, monkeypatch):
+    """The committed provenance and executed notebooks (results/, the full preset's) survive a cpu run, which
+    writes under results/cpu/ as its figures and tables do; each preset skips its own unchanged executions."""
+    calls = []
+
+    def fake_execute(src, dst, parameters, **kw):
+        calls.append(parameters["preset"])
+        Path(dst).write_text(parameters["preset"])
+
+    monkeypatch.setattr("papermill.execute_notebook", fake_execute)
+    notebook_runner.run_all("full")
+    committed = (project / "results" / "provenance.json").read_bytes()
+    notebook_runner.run_all("cpu")
+    assert (project / "results" / "provenance.json").read_bytes() == committed
+    assert (project / "results" / "notebooks" / "00_a.ipynb").read_text() == "full"
+    assert (project / "results" / "cpu" / "notebooks" / "00_a.ipynb").read_text() == "cpu"
+    assert json.loads((project / "results" / "cpu" / "provenance.json").read_text())["preset"] == "cpu"
+    notebook_runner.run_all("full")
+    notebook_runner.run_all("cpu")
+    assert calls == ["full", "cpu"]
 
 
 def test_extra_parameter_sets_only_with_extra():
@@ -97,7 +119,7 @@ def test_extra_parameter_sets_only_with_extra():
 def test_claims_notebook_fingerprint_tracks_the_tables_it_reads(project, monkeypatch):
     nb = project / "notebooks" / "10_claims.ipynb"
     nb.write_text((project / "notebooks" / "00_a.ipynb").read_text())
-    tables = project / "results" / "tables"
+    tables = project / "results" / "cpu" / "tables"  # the cpu preset's tables (p3d.paths.output_dirs)
     tables.mkdir(parents=True)
     (tables / "t.csv").write_text("a\n1\n")
     base = fingerprint(nb, {"preset": "cpu"}, project)
@@ -110,6 +132,11 @@ def test_claims_notebook_fingerprint_tracks_the_tables_it_reads(project, monkeyp
     before = fingerprint(other, {"preset": "cpu"}, project)
     (tables / "t.csv").write_text("a\n3\n")
     assert fingerprint(other, {"preset": "cpu"}, project) == before
+    # another preset's tables are not this preset's input
+    full = fingerprint(nb, {"preset": "full"}, project)
+    (tables / "t.csv").write_text("a\n4\n")
+    assert fingerprint(nb, {"preset": "full"}, project) == full
+    assert fingerprint(nb, {"preset": "cpu"}, project) != base
 
 
 def test_timing_markdown_sums_only_what_ran():
@@ -132,3 +159,19 @@ def test_records_of_executions_not_run_now_are_marked_skipped(project, monkeypat
     by_name = {r["executed"]: r for r in second["notebooks"]}
     assert by_name["00_a.ipynb"]["skipped"] is False
     assert by_name["00_a-x=1.ipynb"]["skipped"] is True
+
+
+def test_output_folders_per_preset(project):
+    """full and paper write the committed figures/ and results/; smoke and cpu under results/<preset>/."""
+    from p3d.paths import output_dirs, results_dir
+
+    for preset in ("full", "paper"):
+        dirs = output_dirs(preset)
+        assert (dirs.figures, dirs.tables, dirs.results) == (project / "figures", project / "results" / "tables",
+                                                             project / "results")
+        assert results_dir(preset) == project / "results"
+    for preset in ("smoke", "cpu"):
+        dirs = output_dirs(preset)
+        own = project / "results" / preset
+        assert (dirs.figures, dirs.tables, dirs.results) == (own / "figures", own / "tables", own)
+        assert results_dir(preset, project) == own
