@@ -5,9 +5,10 @@ seed, weight, stopping rule, critic pipeline) plus the split it is evaluated on;
 (:func:`spec_for`) holds a preset's whole grid: models, arms, seeds per table, critic pipelines, the stopping
 rule and the loss-weight rule. :func:`run_experiment` does all of one experiment: :func:`train_experiment`
 trains its talker (reusing a finished run of the same request, resuming an unfinished one), then
-:func:`predict_and_evaluate` predicts the evaluation split with the official protocol
-(:func:`p3d.predict.predict_split`: every clip under every training identity) and evaluates it
-(:func:`p3d.evaluate.evaluate`: MTM, LVE, FDD, SLCC, and PLRS with the independent evaluator, PLRS-c beside it).
+:func:`predict_and_evaluate` predicts the evaluation split (:func:`p3d.predict.predict_split`: every clip under
+every training identity, the official protocol, or under ``conditions`` of them, :attr:`TalkerExperiment.conditions`)
+and evaluates it (:func:`p3d.evaluate.evaluate`: MTM, LVE, FDD, SLCC, and PLRS with the independent evaluator,
+PLRS-c beside it).
 :func:`plan` orders every dependency (stage 1, the critics and the PLRS evaluator, the loss critics, the data
 references, the talkers, the evaluations) and :func:`run_grid` runs the plan in parallel processes. The table
 builders turn results, or arms pooled over seeds (:func:`arms`), into Tables 2, 3, 4 and S7 with 95% CIs and the
