@@ -203,11 +203,11 @@ def load_pickle(path: str | os.PathLike[str]) -> Any:
 
 
 def load_json(path: str | os.PathLike[str]) -> Any:
-    """The parsed content of a JSON file; InputError naming the file when it is not valid JSON."""
+    """The parsed content of a JSON file; InputError naming the file when it is not valid JSON (UTF-8 text)."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: corrupt JSON ({exc})") from None
 
 

@@ -75,6 +75,9 @@ def test_load_json_names_a_corrupt_file(tmp_path):
     (tmp_path / "meta.json").write_text('{"fps": 30')  # truncated
     with pytest.raises(InputError, match=r"meta\.json: corrupt JSON"):
         io.load_json(tmp_path / "meta.json")
+    (tmp_path / "config.json").write_bytes(b"\xff\xfe{")  # not UTF-8 text
+    with pytest.raises(InputError, match=r"config\.json: corrupt JSON"):
+        io.load_json(tmp_path / "config.json")
 
 
 def test_load_templates(tmp_path):
