@@ -42,5 +42,5 @@ figures: setup
 	$(PY) -m p3d.notebook_runner --preset $(PRESET) $(if $(EXTRA),--extra,)
 
 clean:
-	rm -rf results/notebooks .pytest_cache
+	rm -rf results/notebooks results/cpu/notebooks .pytest_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
