@@ -202,13 +202,17 @@ def load_pickle(path: str | os.PathLike[str]) -> Any:
         raise InputError(f"{path}: corrupt or unreadable pickle ({type(exc).__name__}: {_short(exc)})") from None
 
 
-def load_json(path: str | os.PathLike[str]) -> Any:
-    """The parsed content of a JSON file; InputError naming the file when it is not valid JSON (UTF-8 text)."""
+def load_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON object (a dict) a metadata file holds; InputError naming the file when it is not valid JSON
+    (UTF-8 text) or holds another JSON value (every p3d metadata file is an object)."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        content = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: corrupt JSON ({exc})") from None
+    if not isinstance(content, dict):
+        raise InputError(f"{path}: expected a JSON object, got a JSON {type(content).__name__}")
+    return content
 
 
 # ---------------------------------------------------------------------------------------------

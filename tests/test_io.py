@@ -78,6 +78,9 @@ def test_load_json_names_a_corrupt_file(tmp_path):
     (tmp_path / "config.json").write_bytes(b"\xff\xfe{")  # not UTF-8 text
     with pytest.raises(InputError, match=r"config\.json: corrupt JSON"):
         io.load_json(tmp_path / "config.json")
+    (tmp_path / "list.json").write_text("[1, 2]")  # valid JSON, but no metadata object
+    with pytest.raises(InputError, match=r"list\.json: expected a JSON object"):
+        io.load_json(tmp_path / "list.json")
 
 
 def test_load_templates(tmp_path):
