@@ -17,8 +17,10 @@ training corpora, those that have the split) and **every training identity** as 
 condition, it writes ``OUT/<clip>_condition_<train_identity>.npy``: (T, V, 3) float32 absolute vertices at
 the model frame rate. This is the official protocol of FaceFormer, CodeTalker and SelfTalk on VOCASET
 (test identities are unseen, so each test sentence is predicted once per training-subject condition; 8
-files per sentence there). ``T`` is the clip's ground-truth frame count at the model frame rate when its
-vertices exist, else ``floor(audio duration * fps)``.
+files per sentence there). ``--conditions-per-clip k`` (with ``--run``) predicts each clip under k training
+identities of the run's first training corpus only, rotating clip by clip (k files per clip). ``T`` is the
+clip's ground-truth frame count at the model frame rate when its vertices exist, else
+``floor(audio duration * fps)``.
 
 Files are written atomically, one per (clip, condition); an existing file is kept (re-running resumes),
 unless ``--overwrite``. ``--batch-size N`` (default 16) predicts N (clip, condition) pairs per batched pass of
