@@ -265,6 +265,9 @@ def predict_split(
             raise InputError(f"--conditions-per-clip: {run}/config.json names no training corpus")
         own = set(Corpus.open(first[0]).identities("train"))
         pool = [i for i, name in enumerate(styles) if name in own]
+        if not pool:
+            raise InputError(f"--conditions-per-clip: none of the run's style identities is a training identity of "
+                             f"its first training corpus {first[0]} (was the corpus regenerated?)")
         conditions = rotating_conditions(len(jobs), pool, conditions_per_clip)
     return _write_predictions(model, styles, jobs, Path(out), dev, overwrite, progress, frames, batch_size,
                               conditions)
