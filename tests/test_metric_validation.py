@@ -299,6 +299,13 @@ def test_find_talker_predictions(tmp_path):
     assert mv.find_talker_predictions(tmp_path, clips, condition="X")["ff_none"]["A_sentence01"].name \
         == "A_sentence01_condition_X.npy"
     assert mv.find_talker_predictions(tmp_path / "missing", clips) == {}
+    # one rotating condition per clip (the full grid's ``_c1`` folders): each clip's own condition
+    rot = tmp_path / "rot"
+    (rot / "ff_c1" / "pred_synth-voca_test_c1").mkdir(parents=True)
+    for c, k in zip(clips, ["X", "W"]):
+        np.save(rot / "ff_c1" / "pred_synth-voca_test_c1" / f"{c}_condition_{k}.npy", np.zeros((3, 2, 3), np.float32))
+    found = mv.find_talker_predictions(rot, clips)
+    assert [p.name for p in found["ff_c1"].values()] == ["A_sentence01_condition_X.npy", "A_sentence02_condition_W.npy"]
     with pytest.raises(InputError, match="clips"):
         mv.find_talker_predictions(tmp_path, [])
 

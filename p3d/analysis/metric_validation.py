@@ -576,10 +576,12 @@ def find_talker_predictions(talkers: Any, clips: Sequence[str], *, corpus: str =
                             condition: str | None = None) -> dict[str, dict[str, Any]]:
     """Trained talkers' predictions of ``clips``, if any: ``{run name: {clip stem: path}}``.
 
-    ``talkers``: ``runs/<preset>/talkers`` (:mod:`p3d.experiments` layout: ``<run>/pred_<corpus>_<split>/
-    <clip>_condition_<identity>.npy``). Per run, one speaking-style condition: ``condition``, or the first
-    (sorted) one found for the first clip. Only runs with a prediction of *every* clip are returned (a run
-    still being predicted is skipped); runs are in name order. A missing folder gives ``{}``.
+    ``talkers``: ``runs/<preset>/talkers`` (:mod:`p3d.experiments` layout: ``<run>/pred_<corpus>_<split>/``, or
+    ``pred_<corpus>_<split>_c<k>/`` when each clip was predicted under k training identities,
+    ``<clip>_condition_<identity>.npy``; the every-identity folder is preferred). Per clip, one speaking-style
+    condition: ``condition``, or the first (sorted) one found for that clip. Only runs with a prediction of
+    *every* clip are returned (a run still being predicted is skipped); runs are in name order. A missing folder
+    gives ``{}``.
     """
     from pathlib import Path
 
@@ -591,18 +593,17 @@ def find_talker_predictions(talkers: Any, clips: Sequence[str], *, corpus: str =
         raise InputError("clips: expected at least one clip stem")
     out: dict[str, dict[str, Any]] = {}
     for run in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
-        pred = run / f"pred_{corpus}_{split}"
-        if not pred.is_dir():
-            continue
-        cond = condition
-        if cond is None:
-            found = sorted(pred.glob(f"{clips[0]}_condition_*.npy"))
-            if not found:
-                continue
-            cond = found[0].stem.split("_condition_", 1)[1]
-        paths = {c: pred / f"{c}_condition_{cond}.npy" for c in clips}
-        if all(p.is_file() for p in paths.values()):
-            out[run.name] = paths
+        folders = [run / f"pred_{corpus}_{split}", *sorted(run.glob(f"pred_{corpus}_{split}_c*"))]
+        for pred in (f for f in folders if f.is_dir()):
+            paths = {}
+            for c in clips:
+                found = [pred / f"{c}_condition_{condition}.npy"] if condition is not None else \
+                    sorted(pred.glob(f"{c}_condition_*.npy"))
+                if found and found[0].is_file():
+                    paths[c] = found[0]
+            if len(paths) == len(clips):
+                out[run.name] = paths
+                break
     return out
 
 
