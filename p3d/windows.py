@@ -166,13 +166,8 @@ class ClipWindows(abc.ABC):
         """A batch from explicit ``(clip index, start frame)`` pairs (any start < ``n_pairs[clip]``)."""
         import torch
 
-        for ci, s in pairs:
-            if not (0 <= ci < len(self.clips) and 0 <= s < self.n_pairs[ci]):
-                raise IndexError(f"window ({ci}, {s}) out of range")
-        speech = np.stack([self._fbank[ci][FBANK_FRAMES_PER_HOP * s: FBANK_FRAMES_PER_HOP * s + FBANK_FRAMES_PER_WINDOW]
-                           for ci, s in pairs])
         out: dict[str, Any] = {
-            "speech": torch.from_numpy(self._speech(speech)),
+            "speech": self.speech_batch(pairs),
             self.stream_key: self._stream_batch(pairs),
             "clip": [self.clips[ci].stem for ci, _ in pairs],
             "identity": [self.clips[ci].identity for ci, _ in pairs],
@@ -184,6 +179,18 @@ class ClipWindows(abc.ABC):
             out[key] = torch.tensor([self._label(ci, s + FRAMES_PER_WINDOW // 2, key) for ci, s in pairs],
                                     dtype=torch.long)
         return out
+
+    def speech_batch(self, pairs: Sequence[tuple[int, int]]) -> Any:
+        """The speech windows alone of explicit ``(clip index, start frame)`` pairs: the ``speech`` entry of
+        :meth:`batch` (without stacking the visual stream)."""
+        import torch
+
+        for ci, s in pairs:
+            if not (0 <= ci < len(self.clips) and 0 <= s < self.n_pairs[ci]):
+                raise IndexError(f"window ({ci}, {s}) out of range")
+        speech = np.stack([self._fbank[ci][FBANK_FRAMES_PER_HOP * s: FBANK_FRAMES_PER_HOP * s + FBANK_FRAMES_PER_WINDOW]
+                           for ci, s in pairs])
+        return torch.from_numpy(self._speech(speech))
 
     def clip_pairs(self, ci: int) -> list[tuple[int, int]]:
         """All ``n_pairs[ci]`` windows of clip ``ci`` (stride 1), for per-clip analyses."""

@@ -79,6 +79,76 @@ def test_stage2_resume_is_exact_and_speech_encoder_frozen(lrs3, stage1_ckpt, tmp
     assert {id(p) for p in full.params} == {id(p) for p in full.model.mesh_encoder.parameters()}
 
 
+def _loss_and_mesh_grads(model, batch):
+    from p3d.train.critics import critic_step
+
+    model.train()
+    model.zero_grad(set_to_none=True)
+    loss, _ = critic_step(model, batch, torch.Generator())
+    loss.backward()
+    return loss.detach(), {k: p.grad.clone() for k, p in model.mesh_encoder.named_parameters()}
+
+
+def test_frozen_speech_side_is_cached_and_the_step_is_unchanged(lrs3, stage1_ckpt, monkeypatch):
+    """stage 2 embeds every window once; a cached batch gives the uncached InfoNCE and mesh-encoder gradients."""
+    from p3d.train.critics import EmbeddedSpeechWindows
+    from p3d.train.trainer import batch_indices
+
+    job = _stage2(lrs3, stage1_ckpt)
+    assert isinstance(job.data, EmbeddedSpeechWindows) and job.data.embeddings.shape == (len(job.data), 32)
+    idx = batch_indices(len(job.data), 16, 0, 5)
+    cached, plain = job.data.collate(idx), job.data.windows.collate(idx)
+    assert "speech" not in cached and torch.equal(cached["mesh"], plain["mesh"])
+    with torch.no_grad():
+        direct = job.model.encode_speech(plain["speech"])
+    torch.testing.assert_close(cached["speech_embedding"], direct, rtol=0, atol=1e-6)
+    loss_plain, grads_plain = _loss_and_mesh_grads(job.model, plain)
+
+    def no_speech_encoder(*a, **k):
+        raise AssertionError("a cached step must not run the speech encoder")
+
+    monkeypatch.setattr(job.model.speech_encoder, "forward", no_speech_encoder)
+    loss_cached, grads_cached = _loss_and_mesh_grads(job.model, cached)
+    assert abs(float(loss_cached) - float(loss_plain)) <= 1e-6 * abs(float(loss_plain))
+    for k, g in grads_plain.items():
+        torch.testing.assert_close(grads_cached[k], g, rtol=1e-5, atol=1e-6 * float(g.abs().max()) + 1e-12, msg=k)
+    # a wrong cache is caught: another batch's embeddings change the loss
+    other = job.data.collate(batch_indices(len(job.data), 16, 0, 6))
+    cached["speech_embedding"] = other["speech_embedding"]
+    assert abs(float(_loss_and_mesh_grads(job.model, cached)[0]) - float(loss_plain)) > 1e-3
+
+
+def test_only_a_frozen_speech_side_is_cached(lrs3, critic_ckpt):
+    from p3d.train.critics import EmbeddedSpeechWindows
+
+    for kind in ("no2d", "syncnet3d"):
+        assert not isinstance(build(kind, "smoke", lrs3, steps=1).data, EmbeddedSpeechWindows), kind
+    finetune = build("finetune", "smoke", lrs3, init=critic_ckpt, steps=1)
+    assert isinstance(finetune.data, EmbeddedSpeechWindows)
+
+
+def test_validation_reuses_the_frozen_speech_embeddings(lrs3, stage1_ckpt, monkeypatch):
+    """The validation metric of a frozen-speech critic embeds its batches once; the values are the uncached ones."""
+    from p3d.losses.infonce import info_nce_from_logits
+    from p3d.train.convergence import WindowValidation
+    from p3d.windows import SpeechMeshWindows
+
+    model = _stage2(lrs3, stage1_ckpt).model
+    val = WindowValidation(SpeechMeshWindows(lrs3, "test"), "stage2", batch=8)
+    first = val(model, 1)
+    with torch.no_grad():
+        model.eval()
+        batches = [val.windows.collate(b) for b in val.batches]
+        losses = [float(info_nce_from_logits(model(b["speech"], b["mesh"])[0])) * len(b["clip"]) for b in batches]
+    assert first["val_infonce"] == sum(losses) / sum(len(b["clip"]) for b in batches)
+
+    def no_speech_encoder(*a, **k):
+        raise AssertionError("the second evaluation must reuse the speech embeddings")
+
+    monkeypatch.setattr(model.speech_encoder, "forward", no_speech_encoder)
+    assert val(model, 2) == first
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -37,9 +37,15 @@ class DualEncoder(nn.Module, abc.ABC):
     def n_vertices(self) -> int:
         """Vertices per frame the mesh encoder expects."""
 
-    def forward(self, fbank: torch.Tensor, vertices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits_per_speech (B, B), logits_per_mesh (B, B)) = cosine similarities / tau."""
-        s, m = self.encode_speech(fbank), self.encode_mesh(vertices)
+    def forward(self, fbank: torch.Tensor, vertices: torch.Tensor, *, speech_embedded: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits_per_speech (B, B), logits_per_mesh (B, B)) = cosine similarities / tau.
+
+        With ``speech_embedded`` ``fbank`` is already ``encode_speech``'s output (B, D): a frozen speech
+        side computed once and cached (:mod:`p3d.train.critics`); no gradient reaches the speech encoder.
+        """
+        s = fbank if speech_embedded else self.encode_speech(fbank)
+        m = self.encode_mesh(vertices)
         logits_per_speech = s @ m.T / self.temperature
         return logits_per_speech, logits_per_speech.T
 

@@ -179,6 +179,10 @@ class WindowValidation(_Validation):
     ``windows``: a :class:`p3d.windows.SpeechMeshWindows` / :class:`p3d.windows.AVWindows` of the ``val``
     split. At most :data:`VAL_WINDOWS` of them, evenly spaced, are shuffled once with :data:`VAL_SEED` and
     cut into batches of :data:`VAL_BATCH` (a last smaller batch of at least 2 is kept).
+
+    A critic with a frozen speech encoder (``model.freeze_speech``: stage 2 "ours", the PLRS evaluator) has its
+    batches' speech embeddings computed at the first evaluation and reused by the later ones (the same batches
+    through the same frozen weights: the same numbers); a call with another model object recomputes them.
     """
 
     def __init__(self, windows: Any, kind: str, *, max_windows: int = VAL_WINDOWS, batch: int = VAL_BATCH) -> None:
@@ -194,6 +198,8 @@ class WindowValidation(_Validation):
             raise InputError(f"validation: split {getattr(windows, 'split', 'val')!r} has {len(windows)} window(s); "
                              f"the validation metric needs at least 2")
         self._cache: list[Any] = []
+        self._speech: dict[int, Any] = {}  # batch -> frozen speech embeddings, for the model self._speech_of
+        self._speech_of: int | None = None
 
     def describe(self) -> dict[str, Any]:
         return {"metric": self.metric, "split": getattr(self.windows, "split", None),
@@ -207,14 +213,22 @@ class WindowValidation(_Validation):
         device = next(model.parameters()).device
         if not self._cache:
             self._cache = [self.windows.collate(b) for b in self.batches]
+        frozen = self.kind != "stage1" and bool(getattr(model, "freeze_speech", False))
+        if self._speech_of != id(model):
+            self._speech, self._speech_of = {}, id(model)
         total, top1, n = 0.0, 0.0, 0
         for i, batch in enumerate(self._cache):
             speech = batch["speech"].to(device)
             if self.kind == "stage1":
                 gen = torch.Generator().manual_seed(VAL_SEED + i)
                 loss = model(speech, batch["video"].to(device), generator=gen).loss
+            elif frozen:
+                if i not in self._speech:
+                    self._speech[i] = model.encode_speech(speech)
+                logits, _ = model(self._speech[i], batch["mesh"].to(device), speech_embedded=True)
             else:
                 logits, _ = model(speech, batch["mesh"].to(device))
+            if self.kind != "stage1":
                 loss = info_nce_from_logits(logits)
                 target = torch.arange(logits.shape[0], device=logits.device)
                 top1 += float((logits.argmax(dim=1) == target).float().sum())

@@ -42,6 +42,23 @@ Every preset trains its fixed step count by default (``stop="steps"``). ``stop="
 plateaus (stage 1: its loss on ``val`` lip-video windows), with ``steps`` as the cap; the rule, its
 settings and the weights kept are described in :mod:`p3d.train.convergence`.
 
+**The frozen speech side is computed once.** When the critic's speech encoder is frozen (``stage2``,
+``evaluator``, and ``finetune`` of such a critic; ``model.freeze_speech``: ``requires_grad=False``, always in
+eval mode), its embedding of a window never changes during training. :func:`build` then embeds every training
+window once, before the first step (:func:`speech_embeddings`: eval mode, no gradient, in fixed chunks of
+:data:`SPEECH_CACHE_CHUNK` windows in index order), keeps the (windows, H) float32 matrix on the CPU and gives
+the trainer :class:`EmbeddedSpeechWindows`, whose batches carry ``speech_embedding`` rows instead of fbank
+windows; :func:`critic_step` feeds them to ``model(..., speech_embedded=True)``, so a step runs only the mesh
+encoder. The loss and the mesh encoder's gradients are the uncached step's to float32 rounding (the speech
+encoder's matrix products see chunks of 256 instead of the step's batch, which changes the last bits). The
+cache is a pure function of the frozen weights, the windows and the chunk size, so the trainer's guarantees
+hold: randomness stays a function of (seed, step), a resumed or extended run rebuilds the same cache (the
+frozen weights of a checkpoint are the ones it was built from) and takes the same steps; ``config.json`` and the
+checkpoints are unchanged. Its cost is one speech-encoder pass per window (about one epoch of the speech side;
+every further epoch is saved) and 4 H bytes per window (2 KiB at the paper's H = 512). Each DDP rank builds
+the whole cache. The validation metric caches its fixed batches' speech embeddings the same way
+(:class:`p3d.train.convergence.WindowValidation`). ``no2d`` and ``syncnet3d`` train their speech side: no cache.
+
 Multi-process (``torchrun``): each rank computes InfoNCE over its own share of the global batch
 (``batch / world_size`` windows; no all-gather of negatives), as CLIP without gathering; the
 gradients are averaged by DDP.
@@ -159,17 +176,78 @@ def critic_step(model: torch.nn.Module, batch: Mapping[str, Any], generator: tor
                 ) -> tuple[torch.Tensor, dict[str, float]]:
     """One speech-mesh step: symmetric InfoNCE (Eq. 5) of the batch's windows.
 
-    Calls ``model(speech, mesh)`` (the logits) so a DDP-wrapped model synchronises gradients.
-    Logs the in-batch speech->mesh top-1 accuracy (chance: 1 / batch).
+    Calls ``model(speech, mesh)`` (the logits) so a DDP-wrapped model synchronises gradients; a batch of
+    :class:`EmbeddedSpeechWindows` (a frozen speech side, cached) calls ``model(speech_embedding, mesh,
+    speech_embedded=True)`` instead. Logs the in-batch speech->mesh top-1 accuracy (chance: 1 / batch).
     """
     from p3d.losses.infonce import info_nce_from_logits
 
-    speech, mesh = _to(batch, _device_of(model), ("speech", "mesh"))
-    logits, _ = model(speech, mesh)
+    device = _device_of(model)
+    mesh = batch["mesh"].to(device, non_blocking=True)
+    if "speech_embedding" in batch:
+        logits, _ = model(batch["speech_embedding"].to(device, non_blocking=True), mesh, speech_embedded=True)
+    else:
+        logits, _ = model(batch["speech"].to(device, non_blocking=True), mesh)
     loss = info_nce_from_logits(logits)
     with torch.no_grad():
         acc = (logits.argmax(dim=1) == torch.arange(logits.shape[0], device=logits.device)).float().mean()
     return loss, {"infonce": float(loss.detach()), "batch_acc": float(acc)}
+
+
+# -- the frozen speech side, computed once --------------------------------------------------------
+#: Windows per speech-encoder call when the frozen speech side is cached. A constant: an embedding's last bits
+#: depend on the batch it was computed in, so the cache is a pure function of the weights, data and this number.
+SPEECH_CACHE_CHUNK = 256
+
+
+def speech_is_frozen(model: torch.nn.Module) -> bool:
+    """Whether ``model``'s speech encoder is frozen (``SpeechMeshModel.freeze_speech``; 3D SyncNet: never)."""
+    return bool(getattr(model, "freeze_speech", False))
+
+
+def speech_embeddings(model: torch.nn.Module, windows: Any, chunk: int = SPEECH_CACHE_CHUNK) -> torch.Tensor:
+    """``model.encode_speech`` of every window of ``windows`` (a :class:`p3d.windows.ClipWindows`): (N, H) float32
+    on the CPU, row i = item i. No gradient; computed in chunks of ``chunk`` windows in index order, on the
+    model's device. Only for a frozen speech encoder (:func:`speech_is_frozen`: it is in eval mode)."""
+    if not speech_is_frozen(model):
+        raise ValueError("speech_embeddings: the model's speech encoder is trained; its embeddings cannot be cached")
+    device = _device_of(model)
+    pairs = [(int(c), int(s)) for c, s in windows.index]
+    parts = []
+    with torch.no_grad():
+        for a in range(0, len(pairs), chunk):
+            speech = windows.speech_batch(pairs[a:a + chunk]).to(device, non_blocking=True)
+            parts.append(model.encode_speech(speech).float().cpu())
+    return torch.cat(parts)
+
+
+class EmbeddedSpeechWindows:
+    """A window dataset with its frozen speech side precomputed: ``collate`` gives the wrapped dataset's batch
+    with ``speech_embedding`` (B, H) (rows of ``embeddings``, :func:`speech_embeddings`) in place of ``speech``.
+    Every other attribute is the wrapped dataset's (``windows``)."""
+
+    def __init__(self, windows: Any, embeddings: torch.Tensor) -> None:
+        if embeddings.ndim != 2 or embeddings.shape[0] != len(windows):
+            raise ValueError(f"embeddings: expected ({len(windows)}, H), got {tuple(embeddings.shape)}")
+        self.windows = windows
+        self.embeddings = embeddings
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("windows", "embeddings"):  # not set yet (e.g. during copying): no recursion
+            raise AttributeError(name)
+        return getattr(self.windows, name)
+
+    def collate(self, indices: Any) -> dict[str, Any]:
+        batch = self.windows.collate(indices)
+        del batch["speech"]
+        batch["speech_embedding"] = self.embeddings[torch.as_tensor(list(indices), dtype=torch.long)]
+        return batch
+
+    def __repr__(self) -> str:
+        return f"EmbeddedSpeechWindows({self.windows!r}, embeddings {tuple(self.embeddings.shape)})"
 
 
 # -- jobs ------------------------------------------------------------------------------------------
@@ -296,6 +374,13 @@ def build(
     cfg = TrainConfig(steps=steps or rec.n_steps(len(ds)), batch_size=batch_size or rec.batch_size, lr=lr or rec.lr,
                       warmup_steps=rec.warmup_steps, checkpoint_every=checkpoint_every or rec.checkpoint_every,
                       log_every=rec.log_every, seed=seed, **stopping)
+    if kind != "stage1" and speech_is_frozen(model):  # embed every window once (see the module docstring)
+        import time
+
+        began = time.perf_counter()
+        ds = EmbeddedSpeechWindows(ds, speech_embeddings(model, ds))
+        log.info("%s: frozen speech encoder: %d windows embedded once in %.1f s", kind, len(ds),
+                 time.perf_counter() - began)
     validate = None
     if cfg.eval_every:
         validate = _validation(kind, model, corpus, cache_dir=cache_dir, workers=workers, progress=progress)
