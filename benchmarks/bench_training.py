@@ -1,7 +1,10 @@
-"""Benchmark: talking-head training throughput (clips/s), the old path (one clip per step) against batches of clips.
+"""Benchmark: talking-head training throughput (clips/s), the old path (one clip per step) against batches of clips;
+and critic training throughput (windows/s), stage 2 "ours" with its frozen speech side re-run at every step (old)
+against computed once (new).
 
-Usage: OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_training.py [--models faceformer,codetalker,selftalk]
-       [--batches 4,8] [--threads 1,2] [--clips 24] [--steps 4] [--out CSV]
+Usage: OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_training.py [--sections talkers,critics]
+       [--models faceformer,codetalker,selftalk] [--batches 4,8] [--threads 1,2] [--clips 24] [--steps 4] [--out CSV]
+       [--critic-clips 16] [--critic-steps 8] [--critic-rounds 3]
 
 Everything is measured in ONE process so that the ratios share the machine's state (it is shared: the load
 average is printed before and after):
@@ -23,6 +26,14 @@ average is printed before and after):
    and bf16 is not run).
 3. **FLOPs** of one batched iteration (``torch.utils.flop_counter.FlopCounterMode``: matrix products and
    convolutions, forward and backward), per clip, and the achieved fraction of the fp32 matmul peak.
+4. **Critics** (section ``critics``; ``cpu`` preset recipes: batch 64, one thread): the jobs of
+   ``p3d train stage2 | no2d | syncnet3d`` (:func:`p3d.train.critics.build`) on a synthetic corpus
+   (``tests/tiny_corpus.py``: 468 vertices, 25 fps, ``--critic-clips`` training clips of 3 s), stage 2 on an
+   untrained ``cpu`` stage-1 model (a step's cost does not depend on the weights). An iteration is the trainer's
+   (collate, :func:`p3d.train.critics.critic_step`, ``zero_grad``, backward, clipping, AdamW step). "ours" is
+   timed on the uncached windows (``job.data.windows``: the speech encoder under no_grad at every step, the code
+   before the cache) and on the cached ones (``job.data``), interleaved over ``--critic-rounds`` rounds of
+   ``--critic-steps`` steps so that both see the same machine load; the one-off cache build is timed on its own.
 """
 from __future__ import annotations
 
@@ -140,18 +151,67 @@ def bf16_loss_difference(model, data, perceptual, batch: int) -> float:
     return abs(bf16 - fp32) / abs(fp32)  # the unweighted InfoNCE (weighted, it is 1e-7 of the total)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="faceformer,codetalker,selftalk",
-                        help="comma-separated: faceformer, codetalker (speech stage), codetalker-vqvae, selftalk")
-    parser.add_argument("--batches", default="4,8")
-    parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--clips", type=int, default=24)
-    parser.add_argument("--steps", type=int, default=4, help="timed iterations per batched setting (old: 2x)")
-    parser.add_argument("--old-steps", type=int, default=None, help="timed iterations of the old path (default 2x)")
-    parser.add_argument("--out", type=Path, default=None, help="also write the rows as CSV")
-    args = parser.parse_args()
-    import pandas as pd
+def critic_throughput(root: Path, n_clips: int, steps: int, rounds: int) -> list[dict]:
+    """Windows/s of the critic kinds' training iterations (section 4 of the module docstring)."""
+    import torch
+
+    from p3d.models.stage1 import Stage1Config, Stage1Model
+    from p3d.train.critics import build, speech_embeddings
+    from tiny_corpus import write_tiny_corpus
+
+    torch.set_num_threads(1)
+    write_tiny_corpus(root / "corpus", identities={"train": 4}, clips_per_identity=max(1, n_clips // 4),
+                      seconds=3.0, n_vertices=468, lip_video=False)
+    torch.manual_seed(0)
+    Stage1Model(Stage1Config.from_preset("cpu")).save(root / "stage1.pt")
+    rows = []
+    for kind in ("stage2", "no2d", "syncnet3d"):
+        job = build(kind, "cpu", root / "corpus", stage1=root / "stage1.pt" if kind == "stage2" else None)
+        batch = job.cfg.batch_size
+        settings = {"new": job.data}
+        if kind == "stage2":
+            settings = {"old": job.data.windows, "new": job.data}
+            start = time.perf_counter()
+            speech_embeddings(job.model, job.data.windows)
+            cache_s = time.perf_counter() - start
+        seconds = {k: 0.0 for k in settings}
+        for r in range(rounds):
+            for name, data in settings.items():  # interleaved: both paths see the same load
+                seconds[name] += time_iterations(job.model, data, job.step_fn, batch, 1, steps, warmup=1 if r == 0
+                                                 else 0) * steps * batch
+        for name in settings:
+            row = {"kind": "stage2 (ours)" if kind == "stage2" else kind,
+                   "path": name if kind == "stage2" else "as before (speech side trained: no cache)",
+                   "windows": len(job.data),
+                   "batch": batch, "steps": steps * rounds,
+                   "windows_per_s": steps * rounds * batch / seconds[name]}
+            if kind == "stage2" and name == "new":
+                row["path"] = "new (speech embeddings cached)"
+                row["cache_build_s"] = cache_s
+            elif kind == "stage2":
+                row["path"] = "old (speech encoder every step)"
+            rows.append(row)
+    return rows
+
+
+def print_critics(rows: list[dict]) -> None:
+    by = {(r["kind"], r["path"].split()[0]): r for r in rows}
+    print("\n| critic kind | path | windows/s (batch 64, 1 thread) | ratio new / old | one-off cache build "
+          "(break-even) |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        old = by.get((r["kind"], "old"))
+        ratio = f"**{r['windows_per_s'] / old['windows_per_s']:.1f}x**" if old is not None and r is not old else ""
+        cache = ""
+        if "cache_build_s" in r and old is not None:
+            saved = r["batch"] / old["windows_per_s"] - r["batch"] / r["windows_per_s"]  # seconds per step
+            cache = (f"{r['cache_build_s']:.1f} s for {r['windows']} windows (after {r['cache_build_s'] / saved:.0f} "
+                     f"steps)")
+        print(f"| {r['kind']} | {r['path']} | {r['windows_per_s']:.0f} | {ratio} | {cache} |")
+
+
+def talkers(args, batches: list[int], threads: list[int], began: float) -> list[dict]:
+    """Sections 1-3 of the module docstring: matmul peaks, talkers old vs batched, FLOPs."""
     import torch
 
     from p3d.losses.perceptual_loss import PerceptualLoss
@@ -160,14 +220,6 @@ def main() -> int:
     from p3d.models.stage1 import Stage1Config, Stage1Model
     from p3d.train.talker import TalkerStep
 
-    batches = [int(b) for b in args.batches.split(",")]
-    threads = [int(t) for t in args.threads.split(",")]
-    load0 = os.getloadavg()
-    began = time.time()
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model_name = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines() if ln.startswith("Model name")), "?")
-    print(f"# machine: {model_name}, {os.cpu_count()} CPUs, torch {torch.__version__}, python "
-          f"{platform.python_version()}; load average at start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
     peaks = {}
     for t in threads:
         for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
@@ -214,8 +266,6 @@ def main() -> int:
             row["flops_per_clip"] = step_flops(model, data, TalkerStep(percp), b)
             rows.append(row)
             print(f"# {kind} done ({time.time() - began:.0f} s)", file=sys.stderr, flush=True)
-    load1 = os.getloadavg()
-    df = pd.DataFrame(rows)
     print("\n| model | old: clips/s (B=1, 1 thread) | new: clips/s (B, threads) | **ratio** | percp overhead old / new "
           "| --bf16 (critic) clips/s (percp rel. diff) | GFLOP per clip | achieved fp32 fraction old / new |")
     print("|---|---|---|---|---|---|---|---|")
@@ -233,9 +283,48 @@ def main() -> int:
     for r in rows:
         print(f"| {r['model']} (clips/s) | " + " | ".join(f"{1 / r[f'B{b}_t{t}_s_per_clip']:.1f}"
                                                         for t in threads for b in batches) + " |")
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sections", default="talkers,critics", help="comma-separated: talkers, critics")
+    parser.add_argument("--critic-clips", type=int, default=16, help="training clips of the critics' corpus")
+    parser.add_argument("--critic-steps", type=int, default=8, help="timed critic iterations per round and path")
+    parser.add_argument("--critic-rounds", type=int, default=3, help="interleaved rounds (old, new) of the critics")
+    parser.add_argument("--models", default="faceformer,codetalker,selftalk",
+                        help="comma-separated: faceformer, codetalker (speech stage), codetalker-vqvae, selftalk")
+    parser.add_argument("--batches", default="4,8")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--clips", type=int, default=24)
+    parser.add_argument("--steps", type=int, default=4, help="timed iterations per batched setting (old: 2x)")
+    parser.add_argument("--old-steps", type=int, default=None, help="timed iterations of the old path (default 2x)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the rows as CSV")
+    args = parser.parse_args()
+    import pandas as pd
+    import torch
+
+    batches = [int(b) for b in args.batches.split(",")]
+    threads = [int(t) for t in args.threads.split(",")]
+    load0 = os.getloadavg()
+    began = time.time()
+    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    model_name = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines() if ln.startswith("Model name")), "?")
+    print(f"# machine: {model_name}, {os.cpu_count()} CPUs, torch {torch.__version__}, python "
+          f"{platform.python_version()}; load average at start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
+    sections = set(args.sections.split(","))
+    if sections - {"talkers", "critics"}:
+        parser.error(f"--sections: expected talkers and/or critics, got {args.sections}")
+    rows = talkers(args, batches, threads, began) if "talkers" in sections else []
+    critic_rows = []
+    if "critics" in sections:
+        with tempfile.TemporaryDirectory() as tmp:
+            critic_rows = critic_throughput(Path(tmp), args.critic_clips, args.critic_steps, args.critic_rounds)
+        print_critics(critic_rows)
+    load1 = os.getloadavg()
     print(f"\n# {time.time() - began:.0f} s; load average at the end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     if args.out is not None:
-        df.to_csv(args.out, index=False)
+        pd.concat([pd.DataFrame(rows), pd.DataFrame(critic_rows)]).to_csv(args.out, index=False)
     return 0
 
 
