@@ -477,6 +477,13 @@ def test_speech_embedding_cache_gives_the_same_values(dirs, grid, tmp_path):
     assert torch.allclose(first, loss.speech_embeddings(windows), atol=1e-6)
 
 
+def test_too_many_conditions_refused_before_training(dirs):
+    exp = ex.TalkerExperiment("selftalk", preset="smoke", steps=2, conditions=3)  # the corpus has 2 train identities
+    with pytest.raises(InputError, match="conditions 3 > the 2 training identities"):
+        ex.train_experiment(exp, dirs)
+    assert not ex.layout(dirs, "smoke").run(exp).exists()
+
+
 def test_missing_corpus_is_a_clear_error(tmp_path):
     d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
     with pytest.raises(InputError, match="corpus 'synth-voca' not found"):

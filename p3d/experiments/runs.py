@@ -164,6 +164,21 @@ def _request(exp: TalkerExperiment, dirs: Any, critic_ckpt: Path | None, weight:
     return request
 
 
+def check_conditions(exp: TalkerExperiment, dirs: Any) -> None:
+    """Refuse, before any training, an ``exp.conditions`` larger than the identities it rotates over (the training
+    identities of its first training corpus, :func:`p3d.predict.predict_split`)."""
+    if exp.conditions is None:
+        return
+    from p3d.corpus import Corpus
+
+    root = layout(dirs, exp.preset).corpus(exp.train[0])
+    if not root.is_dir():
+        return  # no corpus yet: training refuses it, predict_split checks again
+    n = len(Corpus.open(root).identities("train"))
+    if exp.conditions > n:
+        raise InputError(f"{exp.name}: conditions {exp.conditions} > the {n} training identities of {root}")
+
+
 def train_experiment(exp: TalkerExperiment, dirs: Any, *, progress: bool = False, force: bool = False
                      ) -> dict[str, Any]:
     """Train ``exp``'s talker into its run folder (reuse a finished run of the same request, resume an
@@ -174,6 +189,7 @@ def train_experiment(exp: TalkerExperiment, dirs: Any, *, progress: bool = False
     from p3d.train.api import claim_run_dir
     from p3d.train.talker import build, train_talker
 
+    check_conditions(exp, dirs)
     lay = layout(dirs, exp.preset)
     out = lay.run(exp)
     if exp.critic != "none" and exp.relative_weight is not None and not (lay.run(exp.baseline) / "final.pt").exists():
