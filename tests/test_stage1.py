@@ -116,3 +116,36 @@ def test_paper_preset_sizes():
     assert 30e6 < table["speech_encoder"] < 33e6
     assert 30e6 < table["video_encoder"] < 33e6
     assert model.speech_encoder.config.dim == 512 and len(model.speech_encoder.encoder.blocks) == 10
+
+
+def test_attention_under_bf16_autocast_attends_in_float32():
+    """Under CPU bf16 autocast the projections run in bf16 but softmax(q k^T / sqrt(d)) v in float32; float32
+    inputs take torch's kernel unchanged."""
+    import torch.nn.functional as F
+
+    from p3d.models.transformer import Attention
+
+    torch.manual_seed(0)
+    attn = Attention(32, 4)
+    x = torch.randn(3, 7, 32)
+    captured = []
+    original = F.scaled_dot_product_attention
+
+    def spy(q, k, v, **kw):
+        captured.append(q.dtype)
+        return original(q, k, v, **kw)
+
+    try:
+        F.scaled_dot_product_attention = spy
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out16 = attn(x)
+        out32 = attn(x)
+    finally:
+        F.scaled_dot_product_attention = original
+    assert captured == [torch.float32, torch.float32] and out16.dtype == torch.bfloat16
+    # the float32 path: torch's attention of the same projections, bit for bit
+    q = attn.q(x).view(3, 7, 4, 8).transpose(1, 2)
+    k, v = attn.kv(x).view(3, 7, 2, 4, 8).permute(2, 0, 3, 1, 4)
+    expected = attn.proj(original(q, k, v).transpose(1, 2).reshape(3, 7, 32))
+    assert torch.equal(out32, expected)
+    torch.testing.assert_close(out16.float(), out32, rtol=0.05, atol=0.05)

@@ -77,8 +77,25 @@ class Attention(nn.Module):
         (b, n, d), m = x.shape, context.shape[1]
         q = self.q(x).view(b, n, self.heads, d // self.heads).transpose(1, 2)
         k, v = self.kv(context).view(b, m, 2, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # softmax(q k^T / sqrt(d_head)) v
+        if q.dtype == torch.bfloat16 and q.device.type == "cpu":  # bf16 autocast on a CPU: attention in float32
+            out = _float32_attention(q, k, v, attn_mask)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # softmax(q k^T / sqrt(d_head)) v
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+def _float32_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None
+                       ) -> torch.Tensor:
+    """``scaled_dot_product_attention`` of bfloat16 ``q, k, v`` computed in float32, returned as bfloat16.
+
+    Under ``torch.autocast("cpu", torch.bfloat16)`` the projections' matrix products gain from bf16, but torch's
+    CPU flash-attention kernel in bf16 is 2-3x slower than in float32 (forward + backward, 4 heads of 16-32
+    channels over 5-160 tokens; benchmarks/RESULTS.md, stage 1 under bf16), so the attention itself stays in
+    float32 (also the more accurate softmax). Float32 inputs never come here: the default path is unchanged.
+    """
+    with torch.autocast("cpu", enabled=False):
+        out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=attn_mask)
+    return out.to(q.dtype)
 
 
 class FeedForward(nn.Sequential):

@@ -59,6 +59,17 @@ every further epoch is saved) and 4 H bytes per window (2 KiB at the paper's H =
 the whole cache. The validation metric caches its fixed batches' speech embeddings the same way
 (:class:`p3d.train.convergence.WindowValidation`). ``no2d`` and ``syncnet3d`` train their speech side: no cache.
 
+**bf16** (``p3d train stage1 --bf16``, ``build(..., bf16=True)``; stage 1 only, off by default): the stage-1
+forward pass under ``torch.autocast(dtype=bfloat16)`` (CPU: AVX-512/AMX bf16 matrix products), the backward
+following it; the attention itself stays in float32 (:func:`p3d.models.transformer._float32_attention`: torch's
+bf16 CPU attention kernel is slower than its float32 one), as do the weights, the optimiser and the validation
+metric. At the ``cpu`` preset on the project's CPU machine a step is about 1.4x faster (one thread; the split of a
+step's time and the ratio: ``benchmarks/RESULTS.md``, critics section). The loss of the same batch and masks, and
+each of its terms, is within 1e-2 relative of float32 (``tests/test_train_representation.py``; measured: the loss
+2e-5 to 1.2e-3, the speech MAE up to 3.5e-3, bf16 keeping 8 significant bits); the trajectory of a long run
+differs from the float32 run's. ``config.json`` records ``"bf16": true`` only when on (earlier runs resume
+unchanged; an fp32 run is not resumed in bf16 or the other way round).
+
 Multi-process (``torchrun``): each rank computes InfoNCE over its own share of the global batch
 (``batch / world_size`` windows; no all-gather of negatives), as CLIP without gathering; the
 gradients are averaged by DDP.
@@ -66,6 +77,7 @@ gradients are averaged by DDP.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -163,12 +175,17 @@ def _device_of(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def stage1_step(model: torch.nn.Module, batch: Mapping[str, Any], generator: torch.Generator
+def stage1_step(model: torch.nn.Module, batch: Mapping[str, Any], generator: torch.Generator, *, bf16: bool = False
                 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """One stage-1 step: L = L_MAE + lambda L_InfoNCE (Eq. 4); masks drawn from ``generator``."""
+    """One stage-1 step: L = L_MAE + lambda L_InfoNCE (Eq. 4); masks drawn from ``generator``.
+
+    ``bf16``: the forward pass under ``torch.autocast(device type, torch.bfloat16)`` (the module docstring's
+    "bf16"); the loss is returned in float32. Default off: the float32 step, unchanged.
+    """
     speech, video = _to(batch, _device_of(model), ("speech", "video"))
-    out = model(speech, video, generator=generator)
-    return out.loss, {"mae": float(out.loss_mae.detach()), "mae_speech": float(out.loss_mae_speech.detach()),
+    with torch.autocast(speech.device.type, dtype=torch.bfloat16, enabled=bf16):
+        out = model(speech, video, generator=generator)
+    return out.loss.float(), {"mae": float(out.loss_mae.detach()), "mae_speech": float(out.loss_mae_speech.detach()),
                       "mae_video": float(out.loss_mae_video.detach()), "infonce": float(out.loss_infonce.detach())}
 
 
@@ -297,6 +314,7 @@ def build(
     patience: int | None = None,
     min_rel_improvement: float | None = None,
     smooth: int | None = None,
+    bf16: bool = False,
 ) -> Job:
     """Build the training job of ``kind`` at ``preset`` on the corpus at ``data`` (see the module docstring).
 
@@ -314,6 +332,7 @@ def build(
             (:mod:`p3d.train.convergence`; default: ``steps`` steps, no validation). With ``stop="plateau"``
             ``steps`` is the cap and ``eval_every`` defaults to 5 x the recipe's logging interval; any
             ``eval_every > 0`` evaluates on the corpus' ``val`` split (``val.csv``).
+        bf16: stage 1 only: its forward pass under bfloat16 autocast (module docstring, "bf16").
     """
     from p3d.windows import AVWindows, SpeechMeshWindows, identity_subset, open_corpus
 
@@ -330,6 +349,8 @@ def build(
                              "(RUN_DIR/final.pt of stage2, syncnet3d, no2d or evaluator)")
     elif init is not None:
         raise InputError(f"--init: only finetune starts from a checkpoint, not {kind}")
+    if bf16 and kind != "stage1":
+        raise InputError(f"--bf16: only stage1 trains under bfloat16 autocast, not {kind}")
     for name, value in (("steps", steps), ("batch_size", batch_size), ("checkpoint_every", checkpoint_every)):
         if value is not None and value < 1:
             raise InputError(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
@@ -358,7 +379,7 @@ def build(
         config = Stage1Config.from_preset(preset)
         ds: Any = AVWindows.for_config(config, corpus, split, **windows_kw)
         model: Any = Stage1Model(config)
-        step_fn: Any = stage1_step
+        step_fn: Any = functools.partial(stage1_step, bf16=True) if bf16 else stage1_step
         model_info: dict[str, Any] = {"config": dataclasses.asdict(config)}
     else:
         ds = SpeechMeshWindows(corpus, split, **windows_kw)
@@ -393,6 +414,8 @@ def build(
     }
     if validate is not None:
         extra["validation"] = validate.describe()
+    if bf16:  # recorded only when on, so runs from before the option resume unchanged
+        extra["bf16"] = True
     log.info("%s/%s: %d windows of %d clips, %d steps of batch %d (%.2f epochs), %d trainable parameters", kind,
              preset, len(ds), ds.n_clips, cfg.steps, cfg.batch_size, extra["epochs"], extra["trainable_parameters"])
     return Job(kind=kind, model=model, params=params, data=ds, step_fn=step_fn, cfg=cfg, extra_config=extra,
@@ -439,7 +462,8 @@ def options_from_args(args: Any) -> dict[str, Any]:
     return dict(stage1=args.stage1, init=args.init, split=args.split, identities=args.identities, seed=args.seed,
                 steps=args.steps, batch_size=args.batch_size, lr=args.lr, checkpoint_every=args.checkpoint_every,
                 window_stride=args.window_stride, max_per_clip=args.max_windows_per_clip, workers=args.workers,
-                cache_dir=args.cache_dir, device=args.device, **stop_options(args))
+                cache_dir=args.cache_dir, device=args.device, bf16=bool(getattr(args, "bf16", False)),
+                **stop_options(args))
 
 
 def build_from_args(args: Any) -> Job:
@@ -466,3 +490,6 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--max-windows-per-clip", type=int, default=None,
                         help="at most N evenly spaced windows per clip")
     parser.add_argument("--cache-dir", type=Path, default=None, help="on-disk speech-feature cache folder")
+    parser.add_argument("--bf16", action="store_true",
+                        help="stage1: the forward pass under bfloat16 autocast (CPU with AVX-512/AMX bf16; about "
+                             "1.4x faster at the cpu preset; default off: float32)")
