@@ -1,10 +1,10 @@
 """Benchmark: talking-head training throughput (clips/s), the old path (one clip per step) against batches of clips;
 and critic training throughput (windows/s), stage 2 "ours" with its frozen speech side re-run at every step (old)
-against computed once (new).
+against computed once (new), and stage 1 in float32 against ``--bf16``.
 
 Usage: OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_training.py [--sections talkers,critics]
        [--models faceformer,codetalker,selftalk] [--batches 4,8] [--threads 1,2] [--clips 24] [--steps 4] [--out CSV]
-       [--critic-clips 16] [--critic-steps 8] [--critic-rounds 3]
+       [--critic-clips 16] [--critic-steps 8] [--critic-rounds 3] [--stage1-steps 3]
 
 Everything is measured in ONE process so that the ratios share the machine's state (it is shared: the load
 average is printed before and after):
@@ -34,6 +34,10 @@ average is printed before and after):
    timed on the uncached windows (``job.data.windows``: the speech encoder under no_grad at every step, the code
    before the cache) and on the cached ones (``job.data``), interleaved over ``--critic-rounds`` rounds of
    ``--critic-steps`` steps so that both see the same machine load; the one-off cache build is timed on its own.
+   **Stage 1** (``p3d train stage1``, ``cpu`` recipe: batch 40, one thread) on the same corpus' lip video: the
+   float32 step (the default, unchanged) and ``--bf16`` (``build(..., bf16=True)``: the forward under bf16
+   autocast), interleaved over ``--critic-rounds`` rounds of ``--stage1-steps`` steps, both from the same initial
+   weights; and the relative difference of the bf16 loss from float32 on one batch with the same masks.
 """
 from __future__ import annotations
 
@@ -151,7 +155,7 @@ def bf16_loss_difference(model, data, perceptual, batch: int) -> float:
     return abs(bf16 - fp32) / abs(fp32)  # the unweighted InfoNCE (weighted, it is 1e-7 of the total)
 
 
-def critic_throughput(root: Path, n_clips: int, steps: int, rounds: int) -> list[dict]:
+def critic_throughput(root: Path, n_clips: int, steps: int, rounds: int, stage1_steps: int = 3) -> list[dict]:
     """Windows/s of the critic kinds' training iterations (section 4 of the module docstring)."""
     import torch
 
@@ -161,7 +165,7 @@ def critic_throughput(root: Path, n_clips: int, steps: int, rounds: int) -> list
 
     torch.set_num_threads(1)
     write_tiny_corpus(root / "corpus", identities={"train": 4}, clips_per_identity=max(1, n_clips // 4),
-                      seconds=3.0, n_vertices=468, lip_video=False)
+                      seconds=3.0, n_vertices=468, lip_video=True)  # lip video: stage 1
     torch.manual_seed(0)
     Stage1Model(Stage1Config.from_preset("cpu")).save(root / "stage1.pt")
     rows = []
@@ -191,14 +195,46 @@ def critic_throughput(root: Path, n_clips: int, steps: int, rounds: int) -> list
             elif kind == "stage2":
                 row["path"] = "old (speech encoder every step)"
             rows.append(row)
+    rows.extend(stage1_throughput(root / "corpus", stage1_steps, rounds))
+    return rows
+
+
+def stage1_throughput(corpus: Path, steps: int, rounds: int) -> list[dict]:
+    """Windows/s of stage-1 training iterations, float32 (old: the default) against ``bf16`` (new)."""
+    import torch
+
+    from p3d.train.critics import build
+    from p3d.train.trainer import batch_indices
+
+    torch.set_num_threads(1)
+    jobs = {name: build("stage1", "cpu", corpus, bf16=name == "bf16") for name in ("fp32", "bf16")}
+    jobs["bf16"].model.load_state_dict(jobs["fp32"].model.state_dict())
+    batch = jobs["fp32"].cfg.batch_size
+    seconds = {k: 0.0 for k in jobs}
+    for r in range(rounds):
+        for name, job in jobs.items():  # interleaved: both see the same load
+            seconds[name] += time_iterations(job.model, job.data, job.step_fn, batch, 1, steps,
+                                             warmup=1 if r == 0 else 0) * steps * batch
+    fresh = {k: build("stage1", "cpu", corpus, bf16=k == "bf16") for k in jobs}  # untrained: the same weights
+    fresh["bf16"].model.load_state_dict(fresh["fp32"].model.state_dict())
+    one = fresh["fp32"].data.collate(batch_indices(len(fresh["fp32"].data), batch, 0, 0))
+    loss = {k: float(j.step_fn(j.model, one, torch.Generator().manual_seed(0))[0].detach())
+            for k, j in fresh.items()}
+    rows = []
+    for name, job in jobs.items():
+        rows.append({"kind": "stage1", "path": "old (float32, the default)" if name == "fp32" else
+                     "new (--bf16: forward under bf16 autocast)", "windows": len(job.data), "batch": batch,
+                     "steps": steps * rounds, "windows_per_s": steps * rounds * batch / seconds[name],
+                     "bf16_rel_loss_diff": abs(loss["bf16"] - loss["fp32"]) / abs(loss["fp32"])
+                     if name == "bf16" else float("nan")})
     return rows
 
 
 def print_critics(rows: list[dict]) -> None:
     by = {(r["kind"], r["path"].split()[0]): r for r in rows}
-    print("\n| critic kind | path | windows/s (batch 64, 1 thread) | ratio new / old | one-off cache build "
-          "(break-even) |")
-    print("|---|---|---|---|---|")
+    print("\n| critic kind | path | batch | windows/s (1 thread) | ratio new / old | one-off cache build "
+          "(break-even) / bf16 loss rel. diff |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         old = by.get((r["kind"], "old"))
         ratio = f"**{r['windows_per_s'] / old['windows_per_s']:.1f}x**" if old is not None and r is not old else ""
@@ -207,7 +243,9 @@ def print_critics(rows: list[dict]) -> None:
             saved = r["batch"] / old["windows_per_s"] - r["batch"] / r["windows_per_s"]  # seconds per step
             cache = (f"{r['cache_build_s']:.1f} s for {r['windows']} windows (after {r['cache_build_s'] / saved:.0f} "
                      f"steps)")
-        print(f"| {r['kind']} | {r['path']} | {r['windows_per_s']:.0f} | {ratio} | {cache} |")
+        if r.get("bf16_rel_loss_diff", float("nan")) == r.get("bf16_rel_loss_diff"):  # not NaN
+            cache = f"{r['bf16_rel_loss_diff']:.1e}"
+        print(f"| {r['kind']} | {r['path']} | {r['batch']} | {r['windows_per_s']:.0f} | {ratio} | {cache} |")
 
 
 def talkers(args, batches: list[int], threads: list[int], began: float) -> list[dict]:
@@ -292,6 +330,8 @@ def main() -> int:
     parser.add_argument("--critic-clips", type=int, default=16, help="training clips of the critics' corpus")
     parser.add_argument("--critic-steps", type=int, default=8, help="timed critic iterations per round and path")
     parser.add_argument("--critic-rounds", type=int, default=3, help="interleaved rounds (old, new) of the critics")
+    parser.add_argument("--stage1-steps", type=int, default=3,
+                        help="timed stage-1 iterations per round and path (float32, bf16)")
     parser.add_argument("--models", default="faceformer,codetalker,selftalk",
                         help="comma-separated: faceformer, codetalker (speech stage), codetalker-vqvae, selftalk")
     parser.add_argument("--batches", default="4,8")
@@ -319,7 +359,8 @@ def main() -> int:
     critic_rows = []
     if "critics" in sections:
         with tempfile.TemporaryDirectory() as tmp:
-            critic_rows = critic_throughput(Path(tmp), args.critic_clips, args.critic_steps, args.critic_rounds)
+            critic_rows = critic_throughput(Path(tmp), args.critic_clips, args.critic_steps, args.critic_rounds,
+                                            args.stage1_steps)
         print_critics(critic_rows)
     load1 = os.getloadavg()
     print(f"\n# {time.time() - began:.0f} s; load average at the end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
