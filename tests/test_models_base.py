@@ -82,3 +82,11 @@ def test_one_loss_weight_check():
     for bad in (-1.0, float("nan"), float("inf"), "x"):
         with pytest.raises(InputError, match="--loss-weight"):
             check_weight(bad, "--loss-weight")
+
+
+def test_the_model_class_table_lists_the_registrys_models():
+    from p3d import registry
+    from p3d.models import official_baselines
+    from p3d.models.talker import MODELS
+
+    assert tuple(MODELS) == registry.MODELS and official_baselines.MODELS == registry.MODELS

@@ -64,6 +64,7 @@ from typing import Any
 
 import torch
 
+from p3d import registry
 from p3d.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ VOCASET_TRAIN_SUBJECTS = ("FaceTalk_170728_03272_TA", "FaceTalk_170904_00128_TA"
 BIWI_TRAIN_SUBJECTS = ("F2", "F3", "F4", "M3", "M4", "M5")
 BIWI_N_VERTICES = 23370
 DATASETS = ("vocaset", "BIWI")
-MODELS = ("faceformer", "codetalker", "selftalk")
+MODELS = registry.MODELS
 
 StateDict = dict[str, torch.Tensor]
 
