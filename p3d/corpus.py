@@ -204,6 +204,14 @@ class Corpus:
         v = load_vertices(self.vertices_path(clip), self.topology)
         return v[:: self.stride] if model_rate else v
 
+    def n_frames(self, clip: Clip | str, model_rate: bool = True) -> int:
+        """The clip's vertex frame count from its ``.npy`` header alone (as ``len(self.vertices(clip,
+        model_rate))``, without reading the vertices)."""
+        from p3d.io import npy_header
+
+        (n, *_), _ = npy_header(self.vertices_path(clip), "vertices")
+        return len(range(0, n, self.stride)) if model_rate else n
+
     def audio(self, clip: Clip | str) -> tuple[np.ndarray, int]:
         """(mono samples, rate): the channel mean resampled to ``meta["sample_rate"]`` (the talkers' input)."""
         from p3d.io import load_audio

@@ -61,7 +61,7 @@ def read_run(run: str | os.PathLike[str]) -> dict[str, Any]:
 def n_frames_of(corpus: Any, clip: Any, n_samples: int, sample_rate: int) -> int:
     """Ground-truth frame count at the model rate, or ``floor(duration * fps)`` without vertices."""
     if corpus.vertices_path(clip).exists():
-        return int(corpus.vertices(clip).shape[0])
+        return corpus.n_frames(clip)
     return max(1, int(n_samples * corpus.model_fps // sample_rate))
 
 
@@ -127,13 +127,17 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
 
     batch_size = check_batch_size(batch_size)
 
+    loaded: dict[Path, np.ndarray] = {}  # audio read to count frames, kept for its batch (read once)
+
     def load_clip_audio(corpus: Any, clip: Any) -> np.ndarray:
-        samples, _ = load_audio(corpus.wav_path(clip), sr=AUDIO_RATE)
-        return samples
+        path = corpus.wav_path(clip)
+        if path not in loaded:
+            loaded[path] = load_audio(path, sr=AUDIO_RATE)[0]
+        return loaded[path]
 
     def frame_count(corpus: Any, clip: Any) -> int:
         if frames == "gt" and corpus.vertices_path(clip).exists():
-            return int(corpus.vertices(clip).shape[0])
+            return corpus.n_frames(clip)
         n_samples = load_clip_audio(corpus, clip).size
         if frames == "audio":
             from p3d.models.official_baselines import official_n_frames
@@ -168,6 +172,7 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
             if j not in audio:
                 corpus, clip = jobs[j]
                 audio[j] = torch.from_numpy(load_clip_audio(corpus, clip)).to(dev)
+                loaded.pop(corpus.wav_path(clip), None)  # its pairs are consecutive (one split by a batch end is re-read)
                 template[j] = torch.from_numpy(np.asarray(corpus.templates[clip.identity], dtype=np.float32)).to(dev)
         args = ([audio[j] for j, _, _ in chunk], [template[j] for j, _, _ in chunk], [s for _, s, _ in chunk],
                 [lengths[j] for j, _, _ in chunk])

@@ -15,6 +15,9 @@ def test_open_processed_vocaset(demo):
     assert len(test) == 4 and {x.identity for x in test} == {"FaceTalk_170809_00138_TA", "FaceTalk_170731_00024_TA"}
     full = c.vertices(test[0], model_rate=False)
     np.testing.assert_array_equal(c.vertices(test[0]), full[::2])
+    for clip in test:  # frame counts from the header alone, odd and even lengths alike
+        assert c.n_frames(clip) == len(c.vertices(clip)) and c.n_frames(clip, model_rate=False) == len(
+            c.vertices(clip, model_rate=False))
     samples, sr = c.audio(test[0])
     assert sr == 16000 and samples.ndim == 1
     assert set(c.templates) >= set(c.identities("test"))
