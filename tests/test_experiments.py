@@ -565,3 +565,15 @@ def test_full_preset_critic_trainings_make_one_request_from_every_caller(tmp_pat
     mtime = first.stat().st_mtime_ns
     assert api.fit("stage1", "cpu", lrs3, tmp_path / "stage1", stop="plateau", **opts) == first
     assert first.stat().st_mtime_ns == mtime
+
+
+def test_grid_weight_follows_the_weight_rule(dirs, tmp_path):
+    from p3d.corpus import Corpus
+
+    full = ex.spec_for("full")
+    voca = Corpus.open(ex.layout(dirs, "smoke").corpus("synth-voca"))
+    smoke_dirs = dataclasses.replace(dirs, tables=tmp_path / "tables")
+    # the full rule on the smoke corpus: the same fixed weight as ExperimentSpec.fixed_weight
+    as_smoke = dataclasses.replace(full, preset="smoke")
+    assert ex.grid_weight(as_smoke, smoke_dirs) == pytest.approx(full.fixed_weight(voca))
+    assert ex.grid_weight(ex.spec_for("smoke"), smoke_dirs) is None  # kappa not chosen yet

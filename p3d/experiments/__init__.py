@@ -55,9 +55,9 @@ from p3d.experiments.layout import (RunLayout, corpus_dir, data_root, layout, lo
                                     run_dir, runs_root)
 from p3d.experiments.plan import Task, eval_key, plan
 from p3d.experiments.records import ArmResult, RunResult, group_arms, runs_of
-from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, evaluator, loss_critic, loss_ratio,
-                                  loss_scale, predict_and_evaluate, prepare_corpora, resolve_weight, run_experiment,
-                                  share_earlier_stages, train_experiment)
+from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, evaluator, grid_weight, loss_critic,
+                                  loss_ratio, loss_scale, predict_and_evaluate, prepare_corpora, resolve_weight,
+                                  run_experiment, share_earlier_stages, train_experiment)
 from p3d.experiments.spec import (CONFIG1, CONFIG2, CRITIC_CORPUS, CRITIC_LABELS, CRITICS, KAPPA_CANDIDATES,
                                   LOSS_CRITIC_CORPUS, LVE_TOLERANCE, MODEL_LABELS, MODELS, PRESETS, SPECS, SPLITS,
                                   TALKER_CORPORA, ExperimentSpec, TalkerExperiment, config1_experiments,
@@ -77,7 +77,7 @@ __all__ = [
     "RunResult",
     "ArmResult", "GridResult", "Task", "group_arms", "runs_of", "arms",
     "data_root", "runs_root", "run_dir", "corpus_dir", "prepare_corpora", "base_critic", "loss_critic", "evaluator",
-    "loss_scale", "loss_ratio", "resolve_weight", "train_experiment", "share_earlier_stages", "data_reference",
+    "loss_scale", "loss_ratio", "resolve_weight", "grid_weight", "train_experiment", "share_earlier_stages", "data_reference",
     "predict_and_evaluate", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",
     "eval_key", "run_grid", "select_kappa", "chosen_kappa", "selection_experiments", "config1_experiments",
     "config2_experiments", "summary_frame", "find", "ours_note", "table2", "table3", "table4", "table_s7",

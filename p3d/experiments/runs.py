@@ -149,6 +149,20 @@ def resolve_weight(exp: TalkerExperiment, dirs: Any) -> float | None:
     return float(exp.relative_weight) * loss_scale(base)
 
 
+def grid_weight(spec: Any, dirs: Any, *, per_model: bool = False) -> float | dict[str, float] | None:
+    """The loss weight of ``spec``'s grid, as :meth:`ExperimentSpec.experiment` takes it: the absolute W fixed in
+    advance (``weight_rule="fixed"``: :meth:`ExperimentSpec.fixed_weight` of the synth-voca corpus), or the
+    kappa notebook 06 chose on the val split (``"kappa"``: :func:`p3d.experiments.tables.chosen_kappa`; None
+    while none is chosen, i.e. the paper's 1e-7)."""
+    if spec.weight_rule == "fixed":
+        from p3d.corpus import Corpus
+
+        return spec.fixed_weight(Corpus.open(layout(dirs, spec.preset).corpus(LOSS_CRITIC_CORPUS)))
+    from p3d.experiments.tables import chosen_kappa
+
+    return chosen_kappa(dirs.tables, per_model=per_model)
+
+
 # -- training -----------------------------------------------------------------------------------------
 def _request(exp: TalkerExperiment, dirs: Any, critic_ckpt: Path | None, weight: float | None) -> dict[str, Any]:
     lay = layout(dirs, exp.preset)
