@@ -10,6 +10,7 @@ import pytest
 
 from p3d.analysis.level_probe import (corpus_level_probe, front_end_level_probe, held_out_level_probe,
                                       level_probe_table, pool_frames, talker_audio_encoder, talker_front_end_features)
+from p3d.analysis import level_probe as lp
 from p3d.errors import InputError
 from p3d.models.audio_encoder import AudioEncoderConfig
 
@@ -123,16 +124,16 @@ def test_front_end_features_and_bad_input(mead):
 def test_held_out_level_probe_contract():
     """One fit on some identities, scored on others: a level signal is found, noise is not, identities kept apart."""
     rng = np.random.default_rng(0)
-    levels = np.tile([1, 2, 3], 40)
-    ids = np.repeat([f"S{i}" for i in range(6)], 20)
-    signal = rng.normal(size=(120, 5))
-    signal[:, 0] += 4.0 * levels + 5.0 * np.repeat(np.arange(6), 20)  # identity offsets: removed by centring
-    train, test = ids < "S4", ids >= "S4"
+    levels = np.tile([1, 2, 3], 80)
+    ids = np.repeat([f"S{i:02d}" for i in range(12)], 20)
+    signal = rng.normal(size=(240, 5))
+    signal[:, 0] += 3.0 * levels + 5.0 * np.repeat(np.arange(12), 20)  # identity offsets: removed by centring
+    train, test = ids < "S06", ids >= "S06"
     out = held_out_level_probe((signal[train], levels[train], ids[train]), (signal[test], levels[test], ids[test]))
-    assert out["n"] == 40 and out["n_train"] == 80 and out["chance"] == pytest.approx(14 / 40)
+    assert out["n"] == 120 and out["n_train"] == 120 and out["chance"] == pytest.approx(40 / 120)
     assert out["accuracy"] > 0.8 and out["ci_low"] < out["accuracy"] < out["ci_high"] <= 1
-    assert sorted(out["per_identity"]) == ["S4", "S5"]
-    noise = rng.normal(size=(120, 5))
+    assert sorted(out["per_identity"]) == [f"S{i:02d}" for i in range(6, 12)]
+    noise = rng.normal(size=(240, 5))
     out = held_out_level_probe((noise[train], levels[train], ids[train]), (noise[test], levels[test], ids[test]))
     assert out["accuracy"] < 0.6 and out["ci_low"] < 1 / 3 < out["ci_high"]
     with pytest.raises(InputError, match="in both train and test"):
@@ -140,7 +141,7 @@ def test_held_out_level_probe_contract():
     with pytest.raises(InputError, match="features per clip"):
         held_out_level_probe((signal[train], levels[train], ids[train]), (signal[test, :3], levels[test], ids[test]))
     with pytest.raises(InputError, match="single level"):
-        held_out_level_probe((signal[train], np.ones(80), ids[train]), (signal[test], levels[test], ids[test]))
+        held_out_level_probe((signal[train], np.ones(120), ids[train]), (signal[test], levels[test], ids[test]))
 
 
 def test_level_probe_table_fits_on_train_identities_and_scores_the_test_split(mead, one_torch_thread):
@@ -180,3 +181,16 @@ def test_level_probe_reading_follows_the_intervals():
     assert "at chance, as it should be" in heard and "as vocal effort rather than gain" in heard
     assert "keeps gain" in level_probe_reading(table((0.40, 0.49), (0.36, 0.45)))
     assert "never receives it" in level_probe_reading(table((0.30, 0.49), (0.29, 0.38)))
+
+
+def test_accuracy_ci_resamples_identities_not_clips():
+    # four speakers of 50 clips: two always right, two always wrong. A binomial interval over the 200 clips
+    # would be about +/-0.07; resampling the four speakers must give a far wider one.
+    hits = np.repeat([1.0, 1.0, 0.0, 0.0], 50)
+    ids = np.repeat(["a", "b", "c", "d"], 50)
+    low, high = lp.accuracy_ci(hits, ids)
+    assert low <= 0.25 and high >= 0.75
+    # every speaker at the same accuracy: nothing varies between them, the interval is the point
+    even = np.tile([1.0, 0.0], 100)
+    assert lp.accuracy_ci(even, np.repeat(["a", "b", "c", "d"], 50)) == (0.5, 0.5)
+    assert lp.accuracy_ci(np.array([1.0, 0.0, 1.0]), ["a", "a", "a"]) == pytest.approx((2 / 3, 2 / 3))

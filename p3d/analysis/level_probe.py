@@ -25,7 +25,11 @@ split, score the test split); :func:`corpus_level_probe` probes the corpus' audi
 (:func:`logmel_statistics`), and :func:`level_probe_table` gathers both for notebook 07. Measured there at cpu
 (fit on synth-mead's 6 train identities, 144 clips; scored on the 6 test identities, 504 clips; every clip at one
 RMS): the corpus' log-mel statistics 0.58 [0.53, 0.62], the talkers' shared fixed front-end 0.44 [0.39, 0.48],
-its gain-only control 0.33 [0.29, 0.38], chance 0.33 (95 % Wilson intervals over clips).
+its gain-only control 0.33 [0.29, 0.38], chance 0.33 (95 % Wilson intervals over clips, as then computed).
+
+**Intervals.** The clips of one speaker are not independent (a speaker's voice makes all of them easy or hard),
+so every accuracy CI here is a percentile bootstrap over the held-out *identities* (:func:`accuracy_ci`), not a
+binomial interval over clips: with 6 test identities it is wide and honest.
 """
 from __future__ import annotations
 
@@ -35,7 +39,10 @@ from typing import Any
 import numpy as np
 
 from p3d.errors import InputError
-from p3d.stats import wilson_ci
+from p3d.stats import cluster_bootstrap_ci
+
+#: Bootstrap resamples (and seed) of the accuracy CI over held-out identities.
+CI_RESAMPLES = 2000
 
 
 def logmel_statistics(audio: np.ndarray, sample_rate: int, n_mels: int = 40, floor_db: float = 40.0) -> np.ndarray:
@@ -76,8 +83,8 @@ def level_probe(features: np.ndarray, levels: Sequence[Hashable] | np.ndarray,
             as SLCC's identity-wise z-scores; label-free, so also done for held-out identities).
         c: inverse L2 regularisation strength of the logistic regression.
     Returns:
-        ``{"accuracy", "chance" (majority-class rate), "ci_low", "ci_high" (95 % Wilson interval over the
-        clips, each predicted once by the fold that held out its identity), "n", "n_folds", "fold_accuracy"
+        ``{"accuracy", "chance" (majority-class rate), "ci_low", "ci_high" (95 % bootstrap interval over the
+        identities, :func:`accuracy_ci`; each clip predicted once by the fold that held out its identity), "n", "n_folds", "fold_accuracy"
         (list)}``.
     """
     from sklearn.linear_model import LogisticRegression
@@ -105,18 +112,30 @@ def level_probe(features: np.ndarray, levels: Sequence[Hashable] | np.ndarray,
     splitter = LeaveOneGroupOut() if n_groups <= 10 else GroupKFold(n_splits=5)
     correct = 0
     fold_acc = []
+    hits = np.zeros(len(y_codes), dtype=bool)
     for train, test in splitter.split(x, y_codes, groups):
         if len(np.unique(y_codes[train])) < 2:
             raise InputError("level_probe: a training fold holds a single level; give every identity several levels")
         model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
         model.fit(x[train], y_codes[train])
         hit = model.predict(x[test]) == y_codes[test]
+        hits[test] = hit
         correct += int(hit.sum())
         fold_acc.append(float(hit.mean()))
     chance = float(np.bincount(y_codes).max() / len(y_codes))
-    ci_low, ci_high = wilson_ci(correct, len(y_codes))
+    ci_low, ci_high = accuracy_ci(hits, groups)
     return {"accuracy": correct / len(y_codes), "chance": chance, "ci_low": ci_low, "ci_high": ci_high,
             "n": int(len(y_codes)), "n_folds": len(fold_acc), "fold_accuracy": fold_acc}
+
+
+def accuracy_ci(hits: np.ndarray, identities: Sequence[Hashable] | np.ndarray) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the accuracy (mean of ``hits``) resampling whole identities
+    (:func:`p3d.stats.cluster_bootstrap_ci`, :data:`CI_RESAMPLES` resamples, seed 0): a speaker's clips move
+    together. With a single identity the interval is the point (nothing to resample)."""
+    low, high = cluster_bootstrap_ci(np.asarray(hits, dtype=np.float64), list(np.asarray(identities).astype(str)),
+                                     n_resamples=CI_RESAMPLES, seed=0)
+    acc = float(np.mean(hits))
+    return (acc, acc) if low is None else (float(low), float(high))
 
 
 def _check_probe_input(features: np.ndarray, levels: Any, identities: Any, name: str
@@ -151,9 +170,8 @@ def held_out_level_probe(train: tuple[np.ndarray, Any, Any], test: tuple[np.ndar
     Args:
         train, test: ``(features (N, F), levels (N,), identities (N,))``; no identity in both.
     Returns:
-        ``{"accuracy", "chance" (the test set's majority-class rate), "ci_low", "ci_high" (95 % Wilson interval
-        of the accuracy over test clips; clips of one speaker are not independent, so it is optimistic when the
-        test set has few identities), "n" (test clips), "n_train", "per_identity" ({identity: accuracy})}``.
+        ``{"accuracy", "chance" (the test set's majority-class rate), "ci_low", "ci_high" (95 % bootstrap interval
+        of the accuracy over the test identities, :func:`accuracy_ci`), "n" (test clips), "n_train", "per_identity" ({identity: accuracy})}``.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -174,7 +192,7 @@ def held_out_level_probe(train: tuple[np.ndarray, Any, Any], test: tuple[np.ndar
     model.fit(x_tr, y_tr)
     hit = model.predict(x_te) == y_te
     correct = int(hit.sum())
-    ci_low, ci_high = wilson_ci(correct, len(y_te))
+    ci_low, ci_high = accuracy_ci(hit, g_te)
     chance = float(np.unique(y_te, return_counts=True)[1].max() / len(y_te))
     return {"accuracy": correct / len(y_te), "chance": chance, "ci_low": ci_low, "ci_high": ci_high,
             "n": int(len(y_te)), "n_train": int(len(y_tr)),
@@ -408,7 +426,7 @@ def front_end_level_probe(corpus: Any, talker_name: str, preset: str = "cpu", sp
             level gains (the espeak volume ratios, ``meta.json`` ``spec.level_volume``), so the levels
             differ by gain alone.
     Returns:
-        ``{"accuracy", "chance", "ci_low", "ci_high" (95 % Wilson interval over the scored clips), "n_clips"
+        ``{"accuracy", "chance", "ci_low", "ci_high" (95 % bootstrap interval over the scored identities, :func:`accuracy_ci`), "n_clips"
         (scored), "n_train_clips" (None without ``train_split``), "n_identities" (scored), "per_fold" (held-out
         accuracies; one with ``train_split``), "talker", "preset", "stage", "pooling", "input_gain", "levels",
         "train_split", "trained" (bool)}``.
@@ -513,7 +531,7 @@ def level_probe_table(corpus: Any, models: Sequence[str], preset: str, split: st
     identities, scored on ``split``'s (or identity folds within ``split`` when ``train_split`` is None).
 
     Columns: ``front_end, features, input, accuracy, chance, ci_low, ci_high, n_clips, n_train_clips,
-    n_identities`` (``n_clips``, ``n_identities``: scored; ``ci_*``: 95 % Wilson interval over clips).
+    n_identities`` (``n_clips``, ``n_identities``: scored; ``ci_*``: 95 % bootstrap interval over identities).
     """
     import pandas as pd
 
