@@ -194,3 +194,5 @@ def test_accuracy_ci_resamples_identities_not_clips():
     even = np.tile([1.0, 0.0], 100)
     assert lp.accuracy_ci(even, np.repeat(["a", "b", "c", "d"], 50)) == (0.5, 0.5)
     assert lp.accuracy_ci(np.array([1.0, 0.0, 1.0]), ["a", "a", "a"]) == pytest.approx((2 / 3, 2 / 3))
+    with pytest.raises(InputError, match="no scored clip"):
+        lp.accuracy_ci(np.array([]), [])

@@ -84,8 +84,8 @@ def level_probe(features: np.ndarray, levels: Sequence[Hashable] | np.ndarray,
         c: inverse L2 regularisation strength of the logistic regression.
     Returns:
         ``{"accuracy", "chance" (majority-class rate), "ci_low", "ci_high" (95 % bootstrap interval over the
-        identities, :func:`accuracy_ci`; each clip predicted once by the fold that held out its identity), "n", "n_folds", "fold_accuracy"
-        (list)}``.
+        identities, :func:`accuracy_ci`; each clip predicted once by the fold that held out its identity), "n",
+        "n_folds", "fold_accuracy" (list)}``.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
@@ -110,7 +110,6 @@ def level_probe(features: np.ndarray, levels: Sequence[Hashable] | np.ndarray,
         for k in range(n_groups):
             x[groups == k] -= x[groups == k].mean(axis=0)
     splitter = LeaveOneGroupOut() if n_groups <= 10 else GroupKFold(n_splits=5)
-    correct = 0
     fold_acc = []
     hits = np.zeros(len(y_codes), dtype=bool)
     for train, test in splitter.split(x, y_codes, groups):
@@ -120,11 +119,10 @@ def level_probe(features: np.ndarray, levels: Sequence[Hashable] | np.ndarray,
         model.fit(x[train], y_codes[train])
         hit = model.predict(x[test]) == y_codes[test]
         hits[test] = hit
-        correct += int(hit.sum())
         fold_acc.append(float(hit.mean()))
     chance = float(np.bincount(y_codes).max() / len(y_codes))
     ci_low, ci_high = accuracy_ci(hits, groups)
-    return {"accuracy": correct / len(y_codes), "chance": chance, "ci_low": ci_low, "ci_high": ci_high,
+    return {"accuracy": float(hits.mean()), "chance": chance, "ci_low": ci_low, "ci_high": ci_high,
             "n": int(len(y_codes)), "n_folds": len(fold_acc), "fold_accuracy": fold_acc}
 
 
@@ -134,8 +132,9 @@ def accuracy_ci(hits: np.ndarray, identities: Sequence[Hashable] | np.ndarray) -
     together. With a single identity the interval is the point (nothing to resample)."""
     low, high = cluster_bootstrap_ci(np.asarray(hits, dtype=np.float64), list(np.asarray(identities).astype(str)),
                                      n_resamples=CI_RESAMPLES, seed=0)
-    acc = float(np.mean(hits))
-    return (acc, acc) if low is None else (float(low), float(high))
+    if low is None:
+        raise InputError("accuracy_ci: no scored clip")
+    return float(low), float(high)
 
 
 def _check_probe_input(features: np.ndarray, levels: Any, identities: Any, name: str
@@ -171,7 +170,8 @@ def held_out_level_probe(train: tuple[np.ndarray, Any, Any], test: tuple[np.ndar
         train, test: ``(features (N, F), levels (N,), identities (N,))``; no identity in both.
     Returns:
         ``{"accuracy", "chance" (the test set's majority-class rate), "ci_low", "ci_high" (95 % bootstrap interval
-        of the accuracy over the test identities, :func:`accuracy_ci`), "n" (test clips), "n_train", "per_identity" ({identity: accuracy})}``.
+        of the accuracy over the test identities, :func:`accuracy_ci`), "n" (test clips), "n_train",
+        "per_identity" ({identity: accuracy})}``.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -191,10 +191,9 @@ def held_out_level_probe(train: tuple[np.ndarray, Any, Any], test: tuple[np.ndar
     model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
     model.fit(x_tr, y_tr)
     hit = model.predict(x_te) == y_te
-    correct = int(hit.sum())
     ci_low, ci_high = accuracy_ci(hit, g_te)
     chance = float(np.unique(y_te, return_counts=True)[1].max() / len(y_te))
-    return {"accuracy": correct / len(y_te), "chance": chance, "ci_low": ci_low, "ci_high": ci_high,
+    return {"accuracy": float(hit.mean()), "chance": chance, "ci_low": ci_low, "ci_high": ci_high,
             "n": int(len(y_te)), "n_train": int(len(y_tr)),
             "per_identity": {ident: float(hit[g_te == ident].mean()) for ident in np.unique(g_te)}}
 
@@ -426,9 +425,9 @@ def front_end_level_probe(corpus: Any, talker_name: str, preset: str = "cpu", sp
             level gains (the espeak volume ratios, ``meta.json`` ``spec.level_volume``), so the levels
             differ by gain alone.
     Returns:
-        ``{"accuracy", "chance", "ci_low", "ci_high" (95 % bootstrap interval over the scored identities, :func:`accuracy_ci`), "n_clips"
-        (scored), "n_train_clips" (None without ``train_split``), "n_identities" (scored), "per_fold" (held-out
-        accuracies; one with ``train_split``), "talker", "preset", "stage", "pooling", "input_gain", "levels",
+        ``{"accuracy", "chance", "ci_low", "ci_high" (95 % bootstrap interval over the scored identities,
+        :func:`accuracy_ci`), "n_clips" (scored), "n_train_clips" (None without ``train_split``), "n_identities"
+        (scored), "per_fold" (held-out accuracies; one with ``train_split``), "talker", "preset", "stage", "pooling", "input_gain", "levels",
         "train_split", "trained" (bool)}``.
     """
     if input_gain not in INPUT_GAINS:
