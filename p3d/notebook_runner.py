@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -190,8 +191,12 @@ def _previous(prov_path: Path, preset: str) -> dict[str, dict[str, Any]]:
 
 
 def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python3", force: bool = False,
-            extra: bool = False) -> dict:
-    """Run (or skip, when unchanged) every execution; returns the provenance record written."""
+            extra: bool = False, workers: int = 2) -> dict:
+    """Run (or skip, when unchanged) every execution; returns the provenance record written.
+
+    At a preset whose loss weight is fixed in advance (``full``), a whole run (no ``only``) first trains the
+    preset's grid in ``workers`` processes (:func:`p3d.experiments.preset_grid`), so that independent trainings
+    run side by side; the notebooks then reuse the finished runs. Its wall time is recorded as ``grid``."""
     import papermill as pm
 
     from p3d.atomic import write_json
@@ -206,6 +211,17 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     commit = git_commit()
     # Executions not run by this invocation keep their record, marked skipped (they did not run now).
     runs: dict[str, dict[str, Any]] = {k: {**v, "skipped": True} for k, v in previous.items()}
+    grid: dict[str, Any] = {}
+    if not only:
+        from p3d.experiments import preset_grid
+        from p3d.paths import output_dirs
+
+        start = time.perf_counter()
+        done = preset_grid(preset, output_dirs(preset), workers=workers, progress=sys.stderr.isatty())
+        if done is not None:
+            grid = {"grid": {"wall_s": round(time.perf_counter() - start, 2), "workers": workers,
+                             "tasks": len(done.tasks), "git_commit": commit}}
+            log.info("grid of preset %s: %d tasks in %.1f s", preset, len(done.tasks), grid["grid"]["wall_s"])
     for nb in notebooks(root):
         if only and not any(nb.name.startswith(o) or nb.stem == o for o in only):
             continue
@@ -225,9 +241,9 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
             runs[out_name] = {"notebook": nb.name, "executed": out_name, "parameters": params,
                               "wall_s": round(wall, 2), "git_commit": commit, "fingerprint": fp, "skipped": False}
             # Record after every execution, so an interrupted make figures keeps what finished.
-            write_json(prov_path, record(preset=preset, notebooks=sorted(runs.values(), key=lambda r: r["executed"]),
+            write_json(prov_path, record(preset=preset, **grid, notebooks=sorted(runs.values(), key=lambda r: r["executed"]),
                                          data=data_hashes(preset, root)))
-    prov = record(preset=preset, notebooks=sorted(runs.values(), key=lambda r: r.get("executed", r["notebook"])),
+    prov = record(preset=preset, **grid, notebooks=sorted(runs.values(), key=lambda r: r.get("executed", r["notebook"])),
                   data=data_hashes(preset, root))
     write_json(prov_path, prov)
     return prov
@@ -239,12 +255,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preset", choices=PRESETS, default="cpu")
     parser.add_argument("--only", nargs="*", default=(), help="notebook name prefixes to run (default: all)")
     parser.add_argument("--force", action="store_true", help="re-run notebooks even when unchanged")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="processes for the preset's grid trained before the notebooks (full; default 2)")
     parser.add_argument("--extra", action="store_true",
                         help="also run the analyses beyond the paper (EXTRA_PARAMETER_SETS; outside the time budget)")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers: expected a positive process count, got {args.workers}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     start = time.perf_counter()
-    prov = run_all(args.preset, args.only, force=args.force, extra=args.extra)
+    prov = run_all(args.preset, args.only, force=args.force, extra=args.extra, workers=args.workers)
     print(timing_markdown(prov, time.perf_counter() - start))
     return 0
 
@@ -253,6 +273,11 @@ def timing_markdown(prov: dict[str, Any], total_s: float | None = None) -> str:
     """Per-execution wall times of a provenance record as a markdown table (skipped ones marked)."""
     lines = ["| notebook | wall time | status |", "|---|---|---|"]
     ran = 0.0
+    if prov.get("grid"):
+        wall = float(prov["grid"]["wall_s"])
+        ran += wall
+        lines.append(f"| the preset's grid, {prov['grid']['workers']} processes (before the notebooks) | "
+                     f"{wall / 60:.1f} min ({wall:.0f} s) | ran |")
     for r in prov["notebooks"]:
         wall = float(r.get("wall_s", 0.0))
         state = "unchanged (skipped; time of its last run)" if r.get("skipped") else "ran"

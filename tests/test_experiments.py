@@ -108,8 +108,13 @@ def test_registry_is_the_one_list_of_presets_models_and_critics():
 
 
 def test_full_spec_seeds_critic_pipelines_and_plateau():
-    spec = ex.spec_for("full")
-    assert (spec.table2_seeds, spec.table3_seeds, spec.table4_seeds, spec.critic_pipelines) == (5, 3, 3, 3)
+    committed = ex.spec_for("full")
+    assert (committed.table2_seeds, committed.table3_seeds, committed.table4_seeds) == (2, 1, 1)
+    assert committed.ablation_models == committed.table4_models == ("faceformer",)
+    assert len(committed.config1(1e-7)) == 3 * 2 * 2 + 2 and len(committed.config2(1e-7)) == 3
+    # the decisive sizes, one spec_for away
+    spec = ex.spec_for("full", ablation_models=ex.MODELS, table4_models=ex.MODELS, table2_seeds=5, table3_seeds=3,
+                       table4_seeds=3, critic_pipelines=3)
     c1 = spec.config1(1e-7)
     t2 = [e for e in c1 if e.critic in ("none", "ours")]
     assert len(t2) == 3 * 2 * 5 and len(c1) - len(t2) == 3 * 2 * 3
@@ -196,9 +201,22 @@ def test_loss_comparison_dirs_are_the_config1_runs_predictions(tmp_path):
     assert "k0.1" in found["faceformer/ours"].parent.name and found["faceformer/base"] != found["faceformer/ours"]
 
 
+def test_preset_grid_only_where_the_weight_is_fixed_in_advance(tmp_path, monkeypatch):
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    assert ex.preset_grid("cpu", d) is None and ex.preset_grid("smoke", d) is None and not (tmp_path / "d").exists()
+    seen = {}
+    monkeypatch.setattr("p3d.experiments.runs.prepare_corpora", lambda preset, dirs, **kw: seen.setdefault("data", preset))
+    monkeypatch.setattr("p3d.experiments.runs.grid_weight", lambda spec, dirs: 2e-7)
+    monkeypatch.setattr("p3d.experiments.grid.run_grid", lambda exps, dirs, **kw: seen.update(exps=exps, **kw) or "done")
+    assert ex.preset_grid("full", d, workers=3) == "done"
+    spec = ex.spec_for("full")
+    assert seen["data"] == "full" and seen["workers"] == 3 and seen["n_resamples"] == spec.n_resamples
+    assert seen["exps"] == [*spec.config1(2e-7), *spec.config2(2e-7)]
+
+
 def test_plan_trains_each_critic_pipeline_before_its_talkers(tmp_path):
     d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
-    spec = ex.spec_for("full", models=("faceformer",), ablation_models=(), table2_seeds=3)
+    spec = ex.spec_for("full", models=("faceformer",), ablation_models=(), table2_seeds=3, critic_pipelines=3)
     tasks = ex.plan(spec.config1(1e-7), d)
     keys = [t.key for t in tasks]
     pos = {k: i for i, k in enumerate(keys)}

@@ -95,8 +95,17 @@ def test_cpu_quick_look_keeps_its_record_and_copies_apart_from_the_committed_one
         calls.append(parameters["preset"])
         Path(dst).write_text(parameters["preset"])
 
+    class Grid:  # p3d.experiments.preset_grid's result: the full preset trains its grid before the notebooks
+        tasks = [1, 2, 3]
+
+    grids = []
+    monkeypatch.setattr("p3d.experiments.preset_grid",
+                        lambda preset, dirs, **kw: grids.append((preset, kw["workers"])) or (Grid() if preset == "full" else None))
     monkeypatch.setattr("papermill.execute_notebook", fake_execute)
     notebook_runner.run_all("full")
+    prov = json.loads((project / "results" / "provenance.json").read_text())
+    assert grids == [("full", 2)] and prov["grid"]["tasks"] == 3 and prov["grid"]["workers"] == 2
+    assert "the preset's grid, 2 processes" in notebook_runner.timing_markdown(prov)
     committed = (project / "results" / "provenance.json").read_bytes()
     notebook_runner.run_all("cpu")
     assert (project / "results" / "provenance.json").read_bytes() == committed
@@ -106,6 +115,9 @@ def test_cpu_quick_look_keeps_its_record_and_copies_apart_from_the_committed_one
     notebook_runner.run_all("full")
     notebook_runner.run_all("cpu")
     assert calls == ["full", "cpu"]
+    assert [g[0] for g in grids] == ["full", "cpu", "full", "cpu"]  # finished grids are reused (run_grid), cheaply
+    notebook_runner.run_all("full", only=["00"])
+    assert len(grids) == 4  # a partial run trains no grid
 
 
 def test_extra_parameter_sets_only_with_extra():
@@ -175,3 +187,9 @@ def test_output_folders_per_preset(project):
         own = project / "results" / preset
         assert (dirs.figures, dirs.tables, dirs.results) == (own / "figures", own / "tables", own)
         assert results_dir(preset, project) == own
+
+
+def test_workers_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as e:
+        notebook_runner.main(["--preset", "full", "--workers", "0"])
+    assert e.value.code == 2 and "--workers: expected a positive process count" in capsys.readouterr().err

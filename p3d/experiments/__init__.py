@@ -50,7 +50,7 @@ under every condition move together); an arm of several seeds is resampled over 
 
 Output layout: :mod:`p3d.experiments.layout`.
 """
-from p3d.experiments.grid import GridResult, run_grid
+from p3d.experiments.grid import GridResult, preset_grid, run_grid
 from p3d.experiments.layout import (RunLayout, corpus_dir, data_root, layout, loss_comparison_dirs, prediction_dirs,
                                     run_dir, runs_root)
 from p3d.experiments.plan import Task, eval_key, plan
@@ -75,7 +75,7 @@ __all__ = [
     "PAPER_TABLE_S7", "SPECS",
     "TalkerExperiment", "ExperimentSpec", "spec_for", "RunLayout", "layout", "prediction_dirs", "loss_comparison_dirs",
     "RunResult",
-    "ArmResult", "GridResult", "Task", "group_arms", "runs_of", "arms",
+    "ArmResult", "GridResult", "preset_grid", "Task", "group_arms", "runs_of", "arms",
     "data_root", "runs_root", "run_dir", "corpus_dir", "prepare_corpora", "base_critic", "loss_critic", "evaluator",
     "loss_scale", "loss_ratio", "resolve_weight", "grid_weight", "train_experiment", "share_earlier_stages", "data_reference",
     "predict_and_evaluate", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",

@@ -232,6 +232,8 @@ class ExperimentSpec:
     per-coordinate motion RMS in metres, :mod:`p3d.losses.weight`) is given, else the paper's 1e-7 as it
     is. The ``full`` spec gives :data:`VOCASET_MOTION_RMS` (the sourced estimate).
 
+    ``table4_models``: the models of Table 4 (None: :attr:`models`).
+
     ``talker_steps`` / ``critic_steps``: the step counts (None: the recipes'); with ``stop="plateau"`` the
     caps. ``talker_batch``: clips per talker step (None: the recipe's one). ``eval_conditions``: training
     identities per evaluated clip (None: all, the official protocol; :attr:`TalkerExperiment.conditions`).
@@ -241,6 +243,7 @@ class ExperimentSpec:
     preset: str
     models: tuple[str, ...] = MODELS
     ablation_models: tuple[str, ...] | None = None
+    table4_models: tuple[str, ...] | None = None
     table2_seeds: int = 1
     table3_seeds: int = 1
     table4_seeds: int = 1
@@ -268,7 +271,7 @@ class ExperimentSpec:
         if self.vocaset_motion_rms is not None and not (math.isfinite(self.vocaset_motion_rms)
                                                           and self.vocaset_motion_rms > 0):
             raise InputError(f"vocaset_motion_rms: expected a positive length in metres, got {self.vocaset_motion_rms!r}")
-        for m in (*self.models, *(self.ablation_models or ())):
+        for m in (*self.models, *(self.ablation_models or ()), *(self.table4_models or ())):
             registry.check_model(m)
 
     @property
@@ -313,10 +316,11 @@ class ExperimentSpec:
         return out
 
     def config2(self, weight: float | Mapping[str, float] | None) -> list[TalkerExperiment]:
-        """Table 4 (test ``synth-mead``): per model and seed, synth-voca only (Table 2's run evaluated on
-        synth-mead), synth-voca + synth-mead, and the latter with critic ``ours``."""
+        """Table 4 (test ``synth-mead``): per model (:attr:`table4_models`, else :attr:`models`) and seed,
+        synth-voca only (Table 2's run evaluated on synth-mead), synth-voca + synth-mead, and the latter with
+        critic ``ours``."""
         out = []
-        for m in self.models:
+        for m in self.models if self.table4_models is None else self.table4_models:
             for s in range(self.table4_seeds):
                 out += [self.experiment(m, "none", CONFIG1, s, test="synth-mead"),
                         self.experiment(m, "none", CONFIG2, s),
@@ -342,18 +346,21 @@ def _value_of(value: float | Mapping[str, float], model: str) -> float:
     return float(value)
 
 
-#: The grid of every preset. ``full``: Table 2 at 5 seeds per arm, Tables 3 and 4 at 3, three critic pipelines,
-#: every training to the validation plateau (caps: :attr:`p3d.registry.Preset.talker_cap` / ``critic_cap``), talkers
-#: on batches of 16 clips, each test clip predicted under one synth-voca training identity (rotating; the official
-#: protocol's all eight would multiply the autoregressive inference 8x for little information: the CIs resample
-#: clips and seeds),
-#: the weight fixed in advance: the paper's 1e-7 carried to the training corpus' motion scale from VOCASET's
-#: (:data:`VOCASET_MOTION_RMS`; W = 1.91e-7 on the ``full`` synth-voca, README "The loss weight at full").
+#: The grid of every preset. ``full``: every training to the validation plateau (caps:
+#: :attr:`p3d.registry.Preset.talker_cap` / ``critic_cap``), talkers on batches of 16 clips, each test clip predicted
+#: under one synth-voca training identity (rotating; the official protocol's all eight would multiply the
+#: autoregressive inference 8x for little information: the CIs resample clips and seeds), the weight fixed in
+#: advance: the paper's 1e-7 carried to the training corpus' motion scale from VOCASET's (:data:`VOCASET_MOTION_RMS`;
+#: W = 1.91e-7 on the ``full`` synth-voca, README "The loss weight at full"). Seeds, sized to the measured cost on
+#: 2 cores (benchmarks/RESULTS.md, "one seed of Table 2": ~72 worker-minutes per seed of the six Table-2 arms, the
+#: two stage-1 trainings 30 min in parallel): Table 2 at 2 seeds per arm, Tables 3 (FaceFormer, as at ``cpu``) and
+#: 4 (FaceFormer, the model whose integration the paper's code ships) at 1, one critic pipeline. The 5 / 3 / 3 seeds
+#: and three pipelines of a decisive run are ~8 h here: ``spec_for("full", table2_seeds=5, ...)``.
 SPECS: dict[str, ExperimentSpec] = {
     "smoke": ExperimentSpec("smoke", n_resamples=200),
     "cpu": ExperimentSpec("cpu", ablation_models=("faceformer",)),
-    "full": ExperimentSpec("full", table2_seeds=5, table3_seeds=3, table4_seeds=3, critic_pipelines=3,
-                           weight_rule="fixed", vocaset_motion_rms=VOCASET_MOTION_RMS, talker_batch=16,
+    "full": ExperimentSpec("full", ablation_models=("faceformer",), table4_models=("faceformer",), table2_seeds=2,
+                           table3_seeds=1, table4_seeds=1, critic_pipelines=1, weight_rule="fixed", vocaset_motion_rms=VOCASET_MOTION_RMS, talker_batch=16,
                            eval_conditions=1,
                            talker_steps=registry.preset("full").talker_cap,
                            critic_steps=registry.preset("full").critic_cap),

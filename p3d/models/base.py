@@ -152,6 +152,11 @@ class PresetConfig:
         """A preset with fields replaced, e.g. ``MeshEncoderConfig.from_preset("cpu", n_vertices=468)``."""
         presets = cls.presets()  # type: ignore[attr-defined]
         if name not in presets:
+            from p3d.registry import PRESETS, model_preset
+
+            if name in PRESETS:  # a preset that trains another preset's models (full -> cpu)
+                name = model_preset(name)
+        if name not in presets:
             raise InputError(f"preset: unknown preset {name!r} (choose from {', '.join(presets)})")
         return dataclasses.replace(presets[name], **overrides)
 
