@@ -265,6 +265,18 @@ def _no_val(tmp_path):
                              clips_per_identity=1, seconds=0.6, lip_video=False)
 
 
+def test_talker_validates_on_the_training_corpora_that_have_a_val_split(corpus_with_val, tmp_path):
+    """Config 2 at full: synth-voca has val speakers, synth-mead only train and test ones."""
+    from p3d.train.talker import build as build_talker
+
+    from tiny_corpus import write_tiny_corpus
+
+    mead_like = write_tiny_corpus(tmp_path / "mead", kind="vocaset", fps=60, model_fps=30, identities={"train": 1},
+                                  clips_per_identity=1, seconds=0.6, lip_video=False, prefix="m")
+    job = build_talker("faceformer", "smoke", [corpus_with_val, mead_like], steps=2, stop="plateau", eval_every=1)
+    assert job.extra_config["validation"]["clips"] == 2  # corpus_with_val's val clips; the other has none
+
+
 def test_critic_without_a_val_split_is_refused(tmp_path):
     from p3d.train.critics import build
 

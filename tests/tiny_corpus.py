@@ -55,6 +55,7 @@ def write_tiny_corpus(
     model_fps: int | None = None,
     identities: dict[str, int] | None = None,
     clips_per_identity: int = 3,
+    prefix: str = "",
     seconds: float = 2.0,
     n_vertices: int = 30,
     lip_size: int = 24,
@@ -63,7 +64,8 @@ def write_tiny_corpus(
     labels: bool = True,
     seed: int = 0,
 ) -> Path:
-    """Write the corpus and return its root. ``identities``: split -> number of identities."""
+    """Write the corpus and return its root. ``identities``: split -> number of identities, named
+    ``<prefix><split><k>``."""
     root = Path(root)
     rng = np.random.default_rng(seed)
     identities = identities or {"train": 4, "test": 2}
@@ -83,7 +85,7 @@ def write_tiny_corpus(
     for split, n_ids in identities.items():
         splits[split] = []
         for k in range(n_ids):
-            ident = f"{split}{k:02d}"
+            ident = f"{prefix}{split}{k:02d}"
             splits[split].append(ident)
             templates[ident] = (base + 0.004 * rng.standard_normal((n_vertices, 3))).astype(np.float32)
             style = rng.uniform(0.7, 1.3)

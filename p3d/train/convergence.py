@@ -275,14 +275,16 @@ def has_split(corpus: Any, split: str) -> bool:
 
 def talker_validation(corpora: Sequence[Any], styles: Sequence[str], *, split: str = "val", workers: int = 1,
                       progress: bool = False) -> TalkerValidation:
-    """:class:`TalkerValidation` on the ``split`` clips of the opened training ``corpora`` (styles: the
-    training ones); :class:`InputError` when no corpus has that split."""
+    """:class:`TalkerValidation` on the ``split`` clips of the opened training ``corpora`` that have that split
+    (Config 2 at ``full`` validates on synth-voca's val speakers: synth-mead has train and test identities only;
+    styles: the training ones); :class:`InputError` when no corpus has that split."""
     from p3d.talker_data import TalkerClips
 
-    if not any(has_split(c, split) for c in corpora):
+    with_split = [c for c in corpora if has_split(c, split)]
+    if not with_split:
         raise InputError(f"--stop/--eval-every: {', '.join(str(c.root) for c in corpora)} has no {split!r} split to "
                          f"validate on (use --stop steps without --eval-every)")
-    return TalkerValidation(TalkerClips(list(corpora), split, styles=styles, workers=workers, progress=progress))
+    return TalkerValidation(TalkerClips(with_split, split, styles=styles, workers=workers, progress=progress))
 
 
 # -- reading runs ----------------------------------------------------------------------------------
