@@ -110,8 +110,8 @@ def test_registry_is_the_one_list_of_presets_models_and_critics():
 def test_full_spec_seeds_critic_pipelines_and_plateau():
     committed = ex.spec_for("full")
     assert (committed.table2_seeds, committed.table3_seeds, committed.table4_seeds) == (1, 1, 1)
-    assert committed.ablation_models == committed.table4_models == ("faceformer",)
-    assert len(committed.config1(1e-7)) == 3 * 2 + 2 and len(committed.config2(1e-7)) == 3
+    assert committed.ablation_models == () and committed.table4_models == ("faceformer",)
+    assert len(committed.config1(1e-7)) == 3 * 2 and len(committed.config2(1e-7)) == 3
     # the decisive sizes, one spec_for away
     spec = ex.spec_for("full", ablation_models=ex.MODELS, table4_models=ex.MODELS, table2_seeds=5, table3_seeds=3,
                        table4_seeds=3, critic_pipelines=3)
