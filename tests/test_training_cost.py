@@ -85,3 +85,13 @@ def test_cached_setting_uses_the_on_disk_speech_cache(voca_short, smoke_critic_c
                            isolate=False, speech_cache_dir=cache)
     assert [p.stat().st_mtime_ns for p in files] == stamps      # read, not rewritten
     assert again["mean_frames"] == first["mean_frames"]
+
+
+def test_full_preset_measures_its_cpu_models(voca_short, monkeypatch):
+    """Notebook 06 at preset full: the request names the model preset (a subprocess refused "full")."""
+    import p3d.analysis.training_cost as tc
+
+    seen = []
+    monkeypatch.setattr(tc, "_run_isolated", lambda req: seen.append(req.preset) or {"setting": req.setting, "time_s": 1.0})
+    res = iteration_cost("faceformer", "full", voca_short, steps=1, warmup=0)
+    assert seen == ["cpu"] and res["setting"] == ["none"]

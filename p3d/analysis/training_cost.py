@@ -121,7 +121,7 @@ def iteration_cost(
 
     Args:
         model_name: ``faceformer``, ``codetalker`` or ``selftalk``.
-        preset: the model preset (``smoke``, ``cpu``, ``paper``).
+        preset: the model preset (``smoke``, ``cpu``, ``paper``; ``full`` measures its ``cpu`` models).
         train_dirs: training corpus folder(s) (their ``train`` split).
         critic_ckpt: the critic's ``final.pt`` (``p3d train stage2`` ...); without it only ``none`` is measured.
         cache: also measure the ``cache`` setting (the ``nocache`` one is always measured with a critic).
@@ -149,6 +149,9 @@ def iteration_cost(
         raise InputError(f"steps / warmup: expected steps >= 1 and warmup >= 0, got {steps}, {warmup}")
     if threads is not None and threads < 1:
         raise InputError(f"threads: expected a positive thread count, got {threads}")
+    from p3d.registry import model_preset
+
+    preset = model_preset(preset)  # a preset that trains another's models (full -> cpu) measures those
     dirs = [train_dirs] if isinstance(train_dirs, (str, os.PathLike)) else list(train_dirs)
     if not dirs:
         raise InputError("train_dirs: no corpus folder given")
