@@ -132,8 +132,6 @@ def run_grid(experiments: Sequence[TalkerExperiment], dirs: Any, *, workers: int
     return GridResult(results=results, tasks=table, wall_s=round(wall, 1))
 
 
-
-
 def preset_grid(preset: str, dirs: Any, *, workers: int = 2, progress: bool = True) -> GridResult | None:
     """Train and evaluate the preset's whole grid (:meth:`ExperimentSpec.config1` and
     :meth:`~ExperimentSpec.config2` of :func:`spec_for`, and every critic, evaluator and reference they need)

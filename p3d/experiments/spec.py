@@ -304,11 +304,19 @@ class ExperimentSpec:
             raise InputError("fixed_weight: vocaset_motion_rms is set; give the training corpus to measure its scale")
         return carried_loss_weight(split_motion_rms(corpus, "train"), vocaset_motion_rms=self.vocaset_motion_rms)
 
+    def models_of(self, table: int) -> tuple[str, ...]:
+        """The models of the paper's Table ``table``: 3 (critic ablation) :attr:`ablation_models`, 4 (Config 2)
+        :attr:`table4_models`, either :attr:`models` when None (an empty tuple: none); 2: :attr:`models`."""
+        chosen = {2: None, 3: self.ablation_models, 4: self.table4_models}
+        if table not in chosen:
+            raise InputError(f"table: expected 2, 3 or 4, got {table!r}")
+        return tuple(self.models if chosen[table] is None else chosen[table])
+
     def config1(self, weight: float | Mapping[str, float] | None) -> list[TalkerExperiment]:
         """Tables 2, 3 and S7 (train and test ``synth-voca``): every model without and with critic ``ours``
         (``table2_seeds`` seeds), and for the ablation models critics ``syncnet3d`` and ``no2d``
         (``table3_seeds`` seeds)."""
-        ablation = self.models if self.ablation_models is None else self.ablation_models
+        ablation = self.models_of(3)
         out = [self.experiment(m, c, CONFIG1, s, weight=weight) for m in self.models
                for s in range(self.table2_seeds) for c in ("none", "ours")]
         out += [self.experiment(m, c, CONFIG1, s, weight=weight) for m in ablation
@@ -320,7 +328,7 @@ class ExperimentSpec:
         synth-voca only (Table 2's run evaluated on synth-mead), synth-voca + synth-mead, and the latter with
         critic ``ours``."""
         out = []
-        for m in self.models if self.table4_models is None else self.table4_models:
+        for m in self.models_of(4):
             for s in range(self.table4_seeds):
                 out += [self.experiment(m, "none", CONFIG1, s, test="synth-mead"),
                         self.experiment(m, "none", CONFIG2, s),
@@ -361,8 +369,8 @@ SPECS: dict[str, ExperimentSpec] = {
     "smoke": ExperimentSpec("smoke", n_resamples=200),
     "cpu": ExperimentSpec("cpu", ablation_models=("faceformer",)),
     "full": ExperimentSpec("full", ablation_models=(), table4_models=("faceformer",), table2_seeds=1,
-                           table3_seeds=1, table4_seeds=1, critic_pipelines=1, weight_rule="fixed", vocaset_motion_rms=VOCASET_MOTION_RMS, talker_batch=16,
-                           eval_conditions=1,
+                           table3_seeds=1, table4_seeds=1, critic_pipelines=1, weight_rule="fixed",
+                           vocaset_motion_rms=VOCASET_MOTION_RMS, talker_batch=16, eval_conditions=1,
                            talker_steps=registry.preset("full").talker_cap,
                            critic_steps=registry.preset("full").critic_cap),
     "paper": ExperimentSpec("paper"),
