@@ -127,6 +127,19 @@ def test_valid_referees_that_disagree_make_the_claim_inconclusive(tmp_path):
     assert row["verdict"] == "inconclusive" and "disagree" in row["decided_by"]
 
 
+def test_lve_and_mtm_in_the_battery_are_not_lip_readability_referees(tmp_path):
+    """The battery scores LVE and MTM beside the PLRS referees; LVE passing it (it needs the GT) must not make
+    it the referee of the lip-readability claims."""
+    _plrs_effects(tmp_path, {"PLRS": (0.04, 0.03, 0.05), "PLRS-c": (0.01, -0.01, 0.03)})
+    _validity(tmp_path, [("official", "amp_0.75", -0.01, 0.02), ("calibrated", "amp_1.25", -0.02, -0.01),
+                         ("lve", "amp_0.75", -3.0, -2.0), ("mtm", "shift_2", -60.0, -50.0)])
+    assert claims.valid_referees(tmp_path) == (["calibrated"], ["official"])
+    row = assess(tmp_path).set_index("key").loc["loss-plrs"]
+    assert row["verdict"] == "inconclusive"                           # PLRS-c's CI includes 0
+    assert "calibrated" in row["decided_by"] and "lve" not in row["p3d"]
+    assert "PLRS-c" in row["p3d"] and "Official PLRS (shown, not deciding)" in row["p3d"]
+
+
 def test_no_valid_referee_leaves_lip_readability_inconclusive(tmp_path):
     _plrs_effects(tmp_path, {"PLRS": (0.04, 0.03, 0.05)})
     _validity(tmp_path, [("official", "shuffled", -0.01, 0.02)])
@@ -236,6 +249,8 @@ def test_update_readme_replaces_only_the_marked_block(tmp_path):
     assert not claims.update_readme(plain, "x") and plain.read_text() == "no markers"
     df = assess(tmp_path)
     assert claims.summary_markdown(df).count("\n") == len(CLAIMS) + 1
+    assert "| verdict at full |" in claims.summary_markdown(df)
+    assert "| verdict at paper |" in claims.summary_markdown(df, "paper")
 
 
 def test_update_readme_named_blocks(tmp_path):

@@ -298,6 +298,21 @@ def test_paired_difference_sign_and_interval():
     assert list(table["verdict"]) == ["better", "no clear change"]
 
 
+def test_loss_effects_report_plrs_c_only_where_both_sides_computed_it():
+    per_clip, data, levels = _fake_rows(np.random.default_rng(3))
+    with_c = per_clip.assign(plrs_calibrated=per_clip["plrs"] - 0.2)
+    a = {"per_clip": with_c, "data": {"per_clip": data}, "levels": levels}
+    b = {"per_clip": with_c.assign(plrs_calibrated=with_c["plrs_calibrated"] - 0.03), "data": {"per_clip": data},
+         "levels": levels}
+    table = ex.loss_effects([("x", a, b)], metrics=("plrs", "plrs_calibrated"), n_resamples=100)
+    assert list(table["metric"]) == ["PLRS", "PLRS-c"]
+    assert table.set_index("metric").loc["PLRS-c", "change"] == pytest.approx(-0.03)
+    assert table.set_index("metric").loc["PLRS-c", "verdict"] == "worse"
+    without_c = {"per_clip": per_clip, "data": {"per_clip": data}, "levels": levels}
+    table = ex.loss_effects([("x", without_c, b)], metrics=("plrs", "plrs_calibrated"), n_resamples=100)
+    assert list(table["metric"]) == ["PLRS"]                          # no row from a side that lacks PLRS-c
+
+
 def _run(per_clip, data, levels, seed, **exp):
     e = {"model": "faceformer", "critic": "none", "train": ["synth-voca"], "preset": "smoke", "seed": seed,
          "split": "test", **exp}

@@ -43,8 +43,14 @@ VALIDITY_STEM = "plrs_validity"
 _VALIDITY_COLUMNS = {"variant", "degradation", "mean_minus_gt", "ci_low", "ci_high", "n_clips"}
 
 
+#: Variants of ``plrs_validity.csv`` that are not lip-readability referees: the battery scores LVE (which needs
+#: the ground truth) and MTM (timing only) beside the referees for comparison; they judge their own claims.
+NOT_LIP_READABILITY = frozenset({"lve", "mtm"})
+
+
 def valid_referees(tables: str | Path) -> tuple[list[str], list[str]] | None:
-    """(valid, invalid) referee variants from ``plrs_validity.csv`` in ``tables``; None when the table is absent.
+    """(valid, invalid) lip-readability referee variants from ``plrs_validity.csv`` in ``tables`` (every variant
+    but :data:`NOT_LIP_READABILITY`); None when the table is absent.
 
     A referee is valid when ``ci_high < 0`` for every one of its degradations (NaN counts as not below 0).
     """
@@ -60,6 +66,8 @@ def valid_referees(tables: str | Path) -> tuple[list[str], list[str]] | None:
                          f"{', '.join(sorted(_VALIDITY_COLUMNS))}")
     valid, invalid = [], []
     for variant, rows in df.groupby("variant", sort=False):
+        if str(variant) in NOT_LIP_READABILITY:
+            continue
         ok = bool((rows["ci_high"].astype(float) < 0).all())
         (valid if ok else invalid).append(str(variant))
     return valid, invalid

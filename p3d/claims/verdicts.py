@@ -17,10 +17,14 @@ VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable here", "
 OFFICIAL_PLRS = "official"
 
 
+#: Effect-table labels of the referees with their own (``p3d.experiments.METRIC_LABELS``: ``PLRS``, ``PLRS-c``).
+_PLRS_LABELS = {OFFICIAL_PLRS: "PLRS", "calibrated": "PLRS-c"}
+
+
 def plrs_metric(variant: str) -> str:
     """The ``metric`` label of referee ``variant``'s PLRS rows in the effect tables (``PLRS`` for the official
-    evaluator, ``PLRS [variant]`` for the others)."""
-    return "PLRS" if variant == OFFICIAL_PLRS else f"PLRS [{variant}]"
+    evaluator, ``PLRS-c`` for the hubness-calibrated one, ``PLRS [variant]`` for the others)."""
+    return _PLRS_LABELS.get(variant, f"PLRS [{variant}]")
 
 
 @dataclass(frozen=True)

@@ -300,17 +300,27 @@ METRIC_LABELS = {"mtm_ms": "MTM (ms)", "lve": "LVE (1e-5 m²)", "plrs": "PLRS", 
                  "slcc_delta": "SLCC Δ"}
 
 
+def _computed(result: Mapping[str, Any], metric: str) -> bool:
+    """Whether every run of ``result`` (a run result or an arm) has per-clip values of ``metric``."""
+    from p3d.experiments.summary import runs_of
+
+    return metric == "slcc_delta" or all(metric in r["per_clip"] for r in runs_of(result))
+
+
 def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]], *,
-                 metrics: Sequence[str] = ("mtm_ms", "lve", "plrs", "slcc_delta"), level: str = "all",
-                 n_resamples: int = 1000) -> Any:
+                 metrics: Sequence[str] = ("mtm_ms", "lve", "plrs", "plrs_calibrated", "slcc_delta"),
+                 level: str = "all", n_resamples: int = 1000) -> Any:
     """The paper's claim, tested: for each (label, without, with) pair of results on the same clips, the change
     of each metric with a paired 95% CI, and a verdict: ``better`` / ``worse`` when the CI excludes 0 in that
-    direction, else ``no clear change``."""
+    direction, else ``no clear change``. A metric that either side did not compute (PLRS-c needs the evaluator
+    and the audio) has no row for that pair."""
     import pandas as pd
 
     rows = []
     for label, a, b in pairs:
         for metric in metrics:
+            if not (_computed(a, metric) and _computed(b, metric)):
+                continue
             d = paired_difference(a, b, metric, level=level, n_resamples=n_resamples)
             scale = LVE_SCALE if metric == "lve" else 1.0
             lo, hi = d["ci"]
