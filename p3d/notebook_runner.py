@@ -190,6 +190,17 @@ def _previous(prov_path: Path, preset: str) -> dict[str, dict[str, Any]]:
     return {r.get("executed", r.get("notebook")): r for r in old.get("notebooks", [])}
 
 
+def _previous_grid(prov_path: Path, preset: str) -> dict[str, Any] | None:
+    """The ``grid`` record of the provenance at ``prov_path`` when it is of ``preset``."""
+    if not prov_path.exists():
+        return None
+    try:
+        old = json.loads(prov_path.read_text())
+    except json.JSONDecodeError:
+        return None
+    return old.get("grid") if old.get("preset") == preset else None
+
+
 def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python3", force: bool = False,
             extra: bool = False, workers: int = 2) -> dict:
     """Run (or skip, when unchanged) every execution; returns the provenance record written.
@@ -211,7 +222,8 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     commit = git_commit()
     # Executions not run by this invocation keep their record, marked skipped (they did not run now).
     runs: dict[str, dict[str, Any]] = {k: {**v, "skipped": True} for k, v in previous.items()}
-    grid: dict[str, Any] = {}
+    # The grid's record stays with the outputs it trained until a whole run trains the grid again.
+    grid: dict[str, Any] = {"grid": previous_grid} if (previous_grid := _previous_grid(prov_path, preset)) else {}
     if not only:
         from p3d.experiments import preset_grid
         from p3d.paths import output_dirs

@@ -614,3 +614,14 @@ def test_grid_weight_follows_the_weight_rule(dirs, tmp_path):
     as_smoke = dataclasses.replace(full, preset="smoke")
     assert ex.grid_weight(as_smoke, smoke_dirs) == pytest.approx(full.fixed_weight(voca))
     assert ex.grid_weight(ex.spec_for("smoke"), smoke_dirs) is None  # kappa not chosen yet
+
+
+def test_ours_note_says_how_many_identities_condition_each_test_clip():
+    from p3d.experiments.tables import ours_note
+
+    def result(n_predictions):
+        return {"summary": {"n_clips": 10, "n_predictions": n_predictions, "n_resamples": 100}}
+
+    assert "one training identity, rotating" in ours_note("full", "synth-voca", [result(10)])
+    eight = ours_note("cpu", "synth-voca", [result(80)])
+    assert "under 8 training identities" in eight and "rotating" not in eight

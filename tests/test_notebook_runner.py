@@ -116,8 +116,11 @@ def test_cpu_quick_look_keeps_its_record_and_copies_apart_from_the_committed_one
     notebook_runner.run_all("cpu")
     assert calls == ["full", "cpu"]
     assert [g[0] for g in grids] == ["full", "cpu", "full", "cpu"]  # finished grids are reused (run_grid), cheaply
+    before = json.loads((project / "results" / "provenance.json").read_text())["grid"]
     notebook_runner.run_all("full", only=["00"])
     assert len(grids) == 4  # a partial run trains no grid
+    kept = json.loads((project / "results" / "provenance.json").read_text())
+    assert kept["grid"] == before  # and keeps the record of the grid that trained the outputs
 
 
 def test_extra_parameter_sets_only_with_extra():

@@ -155,8 +155,13 @@ def ours_note(preset: str, corpus: str, results: Sequence[Mapping[str, Any]]) ->
     else:
         ci = (f"each value the mean over {' or '.join(map(str, seeds))} training seeds; percentile bootstrap over "
               f"seeds and test clips, crossed ({s['n_resamples']} resamples)")
-    return (f"p3d at preset `{preset}`, synthetic corpus `{corpus}` (test split: {s['n_clips']} clips, each predicted "
-            f"under every training identity of the run: {' or '.join(map(str, conditions))} conditions). "
+    if conditions == [1]:
+        conditioning = "each predicted under one training identity, rotating over the run's identities"
+    else:
+        conditioning = (f"each predicted under {' or '.join(map(str, conditions))} training identities "
+                        f"(every one of the run's, as the official protocol)")
+    return (f"p3d at preset `{preset}`, synthetic corpus `{corpus}` (test split: {s['n_clips']} clips, "
+            f"{conditioning}). "
             f"Cells: value [95% CI], {ci}. MTM in ms at the model "
             f"frame rate; LVE in 1e-5 m² (max over lip vertices of the squared error, mean over frames); PLRS from "
             f"the independent evaluator (synth-lrs3 half 2); SLCC Δ = |SLCC(model) - SLCC(data)| on the same clips.")
