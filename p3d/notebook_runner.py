@@ -223,7 +223,8 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     # Executions not run by this invocation keep their record, marked skipped (they did not run now).
     runs: dict[str, dict[str, Any]] = {k: {**v, "skipped": True} for k, v in previous.items()}
     # The grid's record stays with the outputs it trained until a whole run trains the grid again.
-    grid: dict[str, Any] = {"grid": previous_grid} if (previous_grid := _previous_grid(prov_path, preset)) else {}
+    previous_grid = _previous_grid(prov_path, preset)
+    grid: dict[str, Any] = {"grid": {**previous_grid, "skipped": True}} if previous_grid else {}
     if not only:
         from p3d.experiments import preset_grid
         from p3d.paths import output_dirs
@@ -287,9 +288,11 @@ def timing_markdown(prov: dict[str, Any], total_s: float | None = None) -> str:
     ran = 0.0
     if prov.get("grid"):
         wall = float(prov["grid"]["wall_s"])
-        ran += wall
+        skipped = bool(prov["grid"].get("skipped"))
+        ran += 0.0 if skipped else wall
         lines.append(f"| the preset's grid, {prov['grid']['workers']} processes (before the notebooks) | "
-                     f"{wall / 60:.1f} min ({wall:.0f} s) | ran |")
+                     f"{wall / 60:.1f} min ({wall:.0f} s) | "
+                     f"{'not run now (time of its last run)' if skipped else 'ran'} |")
     for r in prov["notebooks"]:
         wall = float(r.get("wall_s", 0.0))
         state = "unchanged (skipped; time of its last run)" if r.get("skipped") else "ran"

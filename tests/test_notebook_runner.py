@@ -120,7 +120,10 @@ def test_cpu_quick_look_keeps_its_record_and_copies_apart_from_the_committed_one
     notebook_runner.run_all("full", only=["00"])
     assert len(grids) == 4  # a partial run trains no grid
     kept = json.loads((project / "results" / "provenance.json").read_text())
-    assert kept["grid"] == before  # and keeps the record of the grid that trained the outputs
+    assert kept["grid"] == {**before, "skipped": True}  # and keeps the record of the grid that trained the outputs
+    assert "not run now" in notebook_runner.timing_markdown(kept)
+    notebook_runner.run_all("full")
+    assert "skipped" not in json.loads((project / "results" / "provenance.json").read_text())["grid"]
 
 
 def test_extra_parameter_sets_only_with_extra():
