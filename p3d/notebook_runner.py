@@ -178,27 +178,20 @@ def data_hashes(preset: str, root: Path | None = None) -> dict[str, str]:
 
 
 # -- running -------------------------------------------------------------------------------------------
+def _previous_record(prov_path: Path, preset: str) -> dict[str, Any]:
+    """The provenance record at ``prov_path`` when it is of ``preset``; else empty."""
+    if not prov_path.exists():
+        return {}
+    try:
+        old = json.loads(prov_path.read_text())
+    except json.JSONDecodeError:
+        return {}
+    return old if old.get("preset") == preset else {}
+
+
 def _previous(prov_path: Path, preset: str) -> dict[str, dict[str, Any]]:
-    if not prov_path.exists():
-        return {}
-    try:
-        old = json.loads(prov_path.read_text())
-    except json.JSONDecodeError:
-        return {}
-    if old.get("preset") != preset:
-        return {}
+    old = _previous_record(prov_path, preset)
     return {r.get("executed", r.get("notebook")): r for r in old.get("notebooks", [])}
-
-
-def _previous_grid(prov_path: Path, preset: str) -> dict[str, Any] | None:
-    """The ``grid`` record of the provenance at ``prov_path`` when it is of ``preset``."""
-    if not prov_path.exists():
-        return None
-    try:
-        old = json.loads(prov_path.read_text())
-    except json.JSONDecodeError:
-        return None
-    return old.get("grid") if old.get("preset") == preset else None
 
 
 def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python3", force: bool = False,
@@ -223,7 +216,7 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     # Executions not run by this invocation keep their record, marked skipped (they did not run now).
     runs: dict[str, dict[str, Any]] = {k: {**v, "skipped": True} for k, v in previous.items()}
     # The grid's record stays with the outputs it trained until a whole run trains the grid again.
-    previous_grid = _previous_grid(prov_path, preset)
+    previous_grid = _previous_record(prov_path, preset).get("grid")
     grid: dict[str, Any] = {"grid": {**previous_grid, "skipped": True}} if previous_grid else {}
     if not only:
         from p3d.experiments import preset_grid

@@ -158,8 +158,7 @@ def ours_note(preset: str, corpus: str, results: Sequence[Mapping[str, Any]]) ->
     if conditions == [1]:
         conditioning = "each predicted under one training identity, rotating over the run's identities"
     else:
-        conditioning = (f"each predicted under {' or '.join(map(str, conditions))} training identities "
-                        f"(every one of the run's, as the official protocol)")
+        conditioning = f"each predicted under {' or '.join(map(str, conditions))} training identities"
     return (f"p3d at preset `{preset}`, synthetic corpus `{corpus}` (test split: {s['n_clips']} clips, "
             f"{conditioning}). "
             f"Cells: value [95% CI], {ci}. MTM in ms at the model "
