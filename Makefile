@@ -33,8 +33,8 @@ test: setup
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not slow" tests
 
-# Every notebook in notebooks/, in order, with papermill at preset=$(PRESET). PRESET=full (converged, several
-# seeds per arm) writes the committed figures/, results/tables/, results/claims.md and results/provenance.json;
+# Every notebook in notebooks/, in order, with papermill at preset=$(PRESET). PRESET=full (trained to a validation
+# plateau; seeds per arm: p3d.experiments.SPECS) writes the committed figures/, results/tables/, results/claims.md and results/provenance.json;
 # the default, cpu (the quick look), writes the same files under results/cpu/. Executed copies: notebooks/ beside
 # the provenance (results/notebooks/, results/cpu/notebooks/).
 # EXTRA=1 also runs the analyses beyond the paper (p3d.notebook_runner.EXTRA_PARAMETER_SETS), outside the time budget.

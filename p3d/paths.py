@@ -1,7 +1,7 @@
 """Where things live: the project root and the output folders of a preset.
 
 Notebooks write figures and tables through :func:`output_dirs`. The committed ``figures/`` and
-``results/`` are the ``full`` preset's (``make figures PRESET=full``: converged, several seeds per arm), as is
+``results/`` are the ``full`` preset's (``make figures PRESET=full``: trained to a validation plateau), as is
 ``paper``'s on real data; the quick look (``make figures``, preset ``cpu``) writes under ``results/cpu/`` and
 the nbval check (``smoke``, in ``make test``) under ``results/smoke/`` (git-ignored), so neither overwrites
 the committed outputs. The presets are :data:`p3d.registry.PRESETS`.

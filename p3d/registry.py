@@ -8,8 +8,8 @@ preset or model is added in one place.
 (:attr:`Preset.models`: the recipe tables of :mod:`p3d.train.critics` and
 :mod:`p3d.train.talker` exist for :data:`MODEL_PRESETS` only) and the stopping rule of the trainings
 (:attr:`Preset.stop`, :mod:`p3d.train.convergence`). ``full`` is the ``cpu`` models trained to a
-validation plateau on the larger ``full`` corpora, with several seeds per arm
-(:mod:`p3d.experiments.spec`).
+validation plateau on the larger ``full`` corpora; its seeds per arm and critic pipelines are
+:data:`p3d.experiments.spec.SPECS` (one of each on 2 cores; ``spec_for`` for the decisive sizes).
 """
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ class Preset:
 PRESET_INFO: dict[str, Preset] = {p.name: p for p in (
     Preset("smoke", "seconds-long check of the whole pipeline on tiny corpora (tests, nbval)", "smoke"),
     Preset("cpu", "CPU-sized models and corpora, fixed step counts, one seed (make figures)", "cpu"),
-    Preset("full", "the cpu models trained to a validation plateau on the larger `full` corpora, "
-                   "several seeds per arm and several critic pipelines", "cpu", stop="plateau",
+    Preset("full", "the cpu models trained to a validation plateau on the larger `full` corpora "
+                   "(seeds per arm and critic pipelines: p3d.experiments.SPECS)", "cpu", stop="plateau",
            critic_cap=1500, talker_cap=1500),
     Preset("paper", "the paper's model sizes and schedules (needs a GPU and wav2vec2 weights)", "paper"),
 )}

@@ -141,11 +141,11 @@ def test_lve_and_mtm_in_the_battery_are_not_lip_readability_referees(tmp_path):
 
 
 def test_no_valid_referee_leaves_lip_readability_inconclusive(tmp_path):
-    _plrs_effects(tmp_path, {"PLRS": (0.04, 0.03, 0.05)})
+    _plrs_effects(tmp_path, {"PLRS": (0.04, 0.03, 0.05), "PLRS-c": (0.0, -0.01, 0.01)})
     _validity(tmp_path, [("official", "shuffled", -0.01, 0.02)])
     row = assess(tmp_path).set_index("key").loc["loss-plrs"]
     assert row["verdict"] == "inconclusive" and row["decided_by"] == "no valid PLRS referee"
-    assert "Official PLRS (shown, not deciding)" in row["p3d"]
+    assert "Official PLRS (shown, not deciding)" in row["p3d"] and "PLRS-c (shown, not deciding)" in row["p3d"]
 
 
 def test_validity_table_without_its_columns_is_a_clear_error(tmp_path):

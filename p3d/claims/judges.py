@@ -54,6 +54,10 @@ def _want_sign(metric_key: str, want: str) -> int:
     return better if want == "better" else -better
 
 
+#: Referees whose PLRS rows a lip-readability claim shows when they do not decide it (name in the text).
+_SHOWN_REFEREES = {OFFICIAL_PLRS: "Official PLRS", "calibrated": "PLRS-c"}
+
+
 def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, referee: str | None) -> Case:
     key = _metric_key(metric)
     pair = spec.paper_rows.get(comparison)
@@ -89,12 +93,13 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
     notes = []
     validity = None
     by_referee: dict[str, list[Case]] = {}
-    official: list[Case] = []
+    shown: dict[str, list[Case]] = {}  # the official PLRS and PLRS-c, shown beside whichever referee decides
     if plrs_wanted:
-        for label, comp in spec.comparisons:
-            row = _find(df, comp, plrs_metric(OFFICIAL_PLRS))
-            if row is not None:
-                official.append(_row_case(row, label, "PLRS", spec, comp, OFFICIAL_PLRS))
+        for ref in _SHOWN_REFEREES:
+            for label, comp in spec.comparisons:
+                row = _find(df, comp, plrs_metric(ref))
+                if row is not None:
+                    shown.setdefault(ref, []).append(_row_case(row, label, "PLRS", spec, comp, ref))
         validity = valid_referees(tables)
         if validity is None:
             referees = [OFFICIAL_PLRS]
@@ -127,18 +132,16 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
         per_ref = {}
         all_cases = fixed
         verdict = aggregate([c.verdict for c in fixed], complete)
+    beside = "".join(f" {_SHOWN_REFEREES[ref]} (shown, not deciding): " + "; ".join(c.text() for c in cases) + "."
+                     for ref, cases in shown.items() if ref not in by_referee)
     if not all_cases and plrs_wanted and not by_referee and validity is not None:
-        shown = " Official PLRS (shown, not deciding): " + "; ".join(c.text() for c in official) + "." \
-            if official else ""
         return Assessment("inconclusive", "No PLRS referee passed the validity battery, so lip readability is not "
-                          "judged." + shown + " " + ". ".join(notes) + ".", tuple(sources), "no valid PLRS referee")
+                          "judged." + beside + " " + ". ".join(notes) + ".", tuple(sources), "no valid PLRS referee")
     if not all_cases:
         return Assessment("not measured", f"no rows for {', '.join(spec.metrics)} in {spec.stem}"
                           + (" (" + "; ".join(notes) + ")" if notes else "") + ".", tuple(sources))
     text = "; ".join(c.text() for c in all_cases) + "."
-    judged_on_official = OFFICIAL_PLRS in by_referee
-    if plrs_wanted and official and not judged_on_official:
-        text += " Official PLRS (shown, not deciding): " + "; ".join(c.text() for c in official) + "."
+    text += beside
     if missing:
         text += " Not measured: " + ", ".join(missing) + " (the claim covers them)."
     if notes:
