@@ -55,6 +55,9 @@ REFEREES: dict[str, tuple[str, int]] = {
     "lve": ("lve", -1),
     "mtm": ("mtm", -1),
 }
+#: The entries of :data:`REFEREES` that are not referees of lip readability but scored beside them for comparison:
+#: LVE (it needs the ground truth, so it cannot grade a prediction without one) and MTM (timing only).
+COMPARISON_METRICS: frozenset[str] = frozenset({"lve", "mtm"})
 
 
 def referee_differences(rows: Any, *, referees: Mapping[str, tuple[str, int]] | None = None, reference: str = "gt",

@@ -43,17 +43,14 @@ VALIDITY_STEM = "plrs_validity"
 _VALIDITY_COLUMNS = {"variant", "degradation", "mean_minus_gt", "ci_low", "ci_high", "n_clips"}
 
 
-#: Variants of ``plrs_validity.csv`` that are not lip-readability referees: the battery scores LVE (which needs
-#: the ground truth) and MTM (timing only) beside the referees for comparison; they judge their own claims.
-NOT_LIP_READABILITY = frozenset({"lve", "mtm"})
-
-
 def valid_referees(tables: str | Path) -> tuple[list[str], list[str]] | None:
     """(valid, invalid) lip-readability referee variants from ``plrs_validity.csv`` in ``tables`` (every variant
-    but :data:`NOT_LIP_READABILITY`); None when the table is absent.
+    but :data:`p3d.analysis.referee_validity.COMPARISON_METRICS`, which judge their own claims); None when the
+    table is absent.
 
     A referee is valid when ``ci_high < 0`` for every one of its degradations (NaN counts as not below 0).
     """
+    from p3d.analysis.referee_validity import COMPARISON_METRICS
     from p3d.errors import InputError
 
     try:
@@ -66,7 +63,7 @@ def valid_referees(tables: str | Path) -> tuple[list[str], list[str]] | None:
                          f"{', '.join(sorted(_VALIDITY_COLUMNS))}")
     valid, invalid = [], []
     for variant, rows in df.groupby("variant", sort=False):
-        if str(variant) in NOT_LIP_READABILITY:
+        if str(variant) in COMPARISON_METRICS:
             continue
         ok = bool((rows["ci_high"].astype(float) < 0).all())
         (valid if ok else invalid).append(str(variant))

@@ -16,7 +16,7 @@ from p3d import paper as paper_numbers
 from p3d.errors import InputError
 from p3d.experiments.spec import (CONFIG1, CONFIG2, CRITIC_LABELS, LVE_TOLERANCE, MODEL_LABELS, MODELS,
                                   TalkerExperiment)
-from p3d.experiments.summary import MEAN_METRICS, paired_difference
+from p3d.experiments.summary import MEAN_METRICS, paired_difference, runs_of
 
 #: Display units: LVE in 1e-5 m^2 and FDD in 1e-7 m^2 (the paper's scales for VOCASET, metres).
 LVE_SCALE, FDD_SCALE = 1e5, 1e7
@@ -306,8 +306,6 @@ METRIC_LABELS = {"mtm_ms": "MTM (ms)", "lve": "LVE (1e-5 m²)", "plrs": "PLRS", 
 
 def _computed(result: Mapping[str, Any], metric: str) -> bool:
     """Whether every run of ``result`` (a run result or an arm) has per-clip values of ``metric``."""
-    from p3d.experiments.summary import runs_of
-
     return metric == "slcc_delta" or all(metric in r["per_clip"] for r in runs_of(result))
 
 
