@@ -315,6 +315,25 @@ def test_loss_effects_report_plrs_c_only_where_both_sides_computed_it():
     assert list(table["metric"]) == ["PLRS"]                          # no row from a side that lacks PLRS-c
 
 
+def test_loss_effects_plrs_p_is_the_weighted_change_of_plrs_and_plrs_c():
+    per_clip, data, levels = _fake_rows(np.random.default_rng(4))
+    with_c = per_clip.assign(plrs_calibrated=per_clip["plrs"] - 0.2)
+    a = {"per_clip": with_c, "data": {"per_clip": data}, "levels": levels}
+    # PLRS up 0.04, PLRS-c down 0.02: PLRS-p at weight 0.25 changes by 0.75 * 0.04 - 0.25 * 0.02 = 0.025
+    b = {"per_clip": with_c.assign(plrs=with_c["plrs"] + 0.04, plrs_calibrated=with_c["plrs_calibrated"] - 0.02),
+         "data": {"per_clip": data}, "levels": levels}
+    table = ex.loss_effects([("x", a, b)], metrics=("plrs", "plrs_calibrated", "plrs_partial"), n_resamples=100,
+                            hubness_weight=0.25).set_index("metric")
+    assert list(table.index) == ["PLRS", "PLRS-c", "PLRS-p"]
+    assert table.loc["PLRS-p", "change"] == pytest.approx(0.025)
+    assert table.loc["PLRS-p", "verdict"] == "better"
+    assert "plrs_partial" not in a["per_clip"]  # inputs untouched
+    # no weight, or a side without PLRS-c: no PLRS-p row
+    assert "PLRS-p" not in set(ex.loss_effects([("x", a, b)], n_resamples=50)["metric"])
+    without_c = {"per_clip": per_clip, "data": {"per_clip": data}, "levels": levels}
+    assert "PLRS-p" not in set(ex.loss_effects([("x", without_c, b)], n_resamples=50, hubness_weight=0.5)["metric"])
+
+
 def _run(per_clip, data, levels, seed, **exp):
     e = {"model": "faceformer", "critic": "none", "train": ["synth-voca"], "preset": "smoke", "seed": seed,
          "split": "test", **exp}
@@ -345,6 +364,19 @@ def test_arms_pool_seeds_and_one_seed_is_the_run_itself():
     assert d["diff"] == pytest.approx(0.05) and d["ci"] == pytest.approx([0.05, 0.05]) and d["n_seeds"] == 3
     dd = ex.paired_difference(a_arm, a_arm, "slcc_delta", n_resamples=20)
     assert dd["diff"] == 0 and dd["n_seeds"] == 3
+
+
+def test_with_plrs_partial_on_an_arm_of_seeds():
+    per_clip, data, levels = _fake_rows(np.random.default_rng(6))
+    per_clip = per_clip.assign(plrs_calibrated=per_clip["plrs"] - 0.2)
+    runs = [_run(per_clip.assign(plrs=per_clip["plrs"] + 0.1 * s), data, levels, s) for s in range(2)]
+    arm = ex.arms(runs, n_resamples=50)[0]
+    out = ex.with_plrs_partial(arm, 0.5)
+    assert isinstance(out, type(arm)) and out.seeds == arm.seeds
+    for r_in, r_out in zip(arm.runs, out.runs):
+        np.testing.assert_allclose(r_out["per_clip"]["plrs_partial"],
+                                   0.5 * (r_in["per_clip"]["plrs"] + r_in["per_clip"]["plrs_calibrated"]))
+        assert "plrs_partial" not in r_in["per_clip"]
 
 
 # -- the weight rule --------------------------------------------------------------------------------------
@@ -498,6 +530,19 @@ def test_evaluation_cached_without_plrs_calibrated_is_redone(dirs, grid, monkeyp
     assert calls and again["timing"]["reused"] is True
     assert again["summary"]["plrs_calibrated"]["value"] == pytest.approx(
         g.results[0]["summary"]["plrs_calibrated"]["value"])
+
+
+def test_plrs_hubness_weight_chosen_on_val_and_cached(dirs, grid, monkeypatch):
+    from p3d.analysis import metric_validation as mv
+    from p3d.analysis import referee_validity as rv
+
+    w, table = ex.plrs_hubness_weight("smoke", dirs, n_resamples=50)
+    assert 0.0 <= w <= 1.0 and table["chosen"].sum() == 1
+    assert table.loc[table["chosen"], "hubness_weight"].iloc[0] == w
+    assert tuple(table["hubness_weight"]) == rv.HUBNESS_WEIGHTS
+    monkeypatch.setattr(mv, "metric_rows", lambda *a, **k: pytest.fail("the cached weight was recomputed"))
+    again, table2 = ex.plrs_hubness_weight("smoke", dirs, n_resamples=50)
+    assert again == w and table2.equals(table)
 
 
 def test_speech_embedding_cache_gives_the_same_values(dirs, grid, tmp_path):

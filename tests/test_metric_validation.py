@@ -271,6 +271,8 @@ def test_metric_rows_and_figures(tiny, oracle):
     assert by["gt"] > by["static_mean"]
     no_plrs = mv.metric_rows(clips[:1], lambda c: {"gt": tiny.vertices(c)}, corpus=tiny, oracle=oracle)
     assert "plrs" not in no_plrs
+    no_oracle = mv.metric_rows(clips[:1], lambda c: {"gt": tiny.vertices(c)}, corpus=tiny, oracle=None)
+    assert "oracle_accuracy" not in no_oracle and no_oracle["lve"].iloc[0] == pytest.approx(no_plrs["lve"].iloc[0])
     with pytest.raises(InputError, match="frames"):
         mv.metric_rows(clips[:1], lambda c: {"short": tiny.vertices(c)[:-3]}, corpus=tiny, oracle=oracle)
 

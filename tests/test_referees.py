@@ -107,3 +107,72 @@ def test_referee_differences_bad_input():
         rv.referee_differences(rows[["clip", "sequence"]])
     with pytest.raises(InputError, match="ci_high"):
         rv.referee_validity(pd.DataFrame({"variant": ["a"], "degradation": ["b"]}))
+
+
+def _hub_rows() -> pd.DataFrame:
+    """Twelve clips where the official score rewards damping (amp_0.75 above the GT) and the full margin rewards
+    exaggeration (amp_1.25 above the GT): only a partial correction ranks the GT first."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for k in range(12):
+        base = rng.normal(0.4, 0.05)
+        # (official - GT, calibrated - GT) per degradation
+        for seq, off, cal in (("gt", 0.0, 0.0), ("amp_0.75", 0.02, -0.04), ("amp_1.25", -0.04, 0.02),
+                              ("shift_5", -0.2, -0.2)):
+            rows.append({"clip": f"c{k}", "sequence": seq, "plrs": base + off + rng.normal(0, 0.002),
+                         "plrs_calibrated": base - 0.2 + cal + rng.normal(0, 0.002)})
+    return pd.DataFrame(rows)
+
+
+def test_plrs_partial_interpolates_official_and_calibrated():
+    from p3d.metrics.plrs import plrs_partial
+
+    assert plrs_partial(0.4, 0.1, 0.0) == pytest.approx(0.4)
+    assert plrs_partial(0.4, 0.1, 1.0) == pytest.approx(0.1)
+    np.testing.assert_allclose(plrs_partial(np.array([0.4, 0.2]), np.array([0.0, 0.2]), 0.25), [0.3, 0.2])
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(InputError, match="hubness_weight"):
+            plrs_partial(0.4, 0.1, bad)
+    with pytest.raises(InputError, match="shapes"):
+        plrs_partial(np.zeros(2), np.zeros(3), 0.5)
+
+
+def test_select_hubness_weight_finds_the_valid_middle():
+    rows = _hub_rows()
+    # at the ends the battery fails (official: amp_0.75 above GT; PLRS-c: amp_1.25 above GT)
+    for w, failing in ((0.0, "amp_0.75"), (1.0, "amp_1.25")):
+        tab = rv.referee_differences(rv.with_partial_plrs(rows, w), referees={"partial": ("plrs_partial", 1)},
+                                     n_resamples=300)
+        assert rv.referee_validity(tab)["failing"].iloc[0] == [failing]
+    w, table = rv.select_hubness_weight(rows, n_resamples=300)
+    assert w == pytest.approx(0.5)  # symmetric construction: worst-case margin largest half-way
+    assert table["chosen"].sum() == 1 and table.loc[table["chosen"], "hubness_weight"].iloc[0] == w
+    assert table.loc[table["chosen"], "valid"].iloc[0]
+    assert not table.loc[table["hubness_weight"] == 0.0, "valid"].iloc[0]
+    out = rv.with_partial_plrs(rows, w)
+    np.testing.assert_allclose(out["plrs_partial"], 0.5 * (rows["plrs"] + rows["plrs_calibrated"]))
+    assert "plrs_partial" not in rows  # a copy
+    assert "partial" in rv.referee_differences(out, n_resamples=100)["variant"].unique()
+    with pytest.raises(InputError, match="plrs_calibrated"):
+        rv.with_partial_plrs(rows.drop(columns="plrs_calibrated"), 0.5)
+    with pytest.raises(InputError, match="no candidate"):
+        rv.select_hubness_weight(rows, weights=[])
+
+
+def test_battery_sequences_draw_per_clip_and_take_the_next_clips_motion():
+    from types import SimpleNamespace
+
+    gt, tpl = _motion()
+    clips = [SimpleNamespace(stem=f"c{k}", identity="spk") for k in range(3)]
+    motions = {c.stem: gt + 0.001 * k for k, c in enumerate(clips)}
+    corpus = SimpleNamespace(vertices=lambda c: motions[c.stem], templates={"spk": tpl})
+    seqs = rv.battery_sequences(corpus, clips, seed=4)
+    out = seqs(clips[2])
+    assert list(out) == ["gt", *rv.BATTERY_DEGRADATIONS]
+    np.testing.assert_array_equal(out["gt"], motions["c2"])
+    np.testing.assert_allclose(out["other_clip"], tpl + (motions["c0"] - tpl))  # the last clip takes the first's
+    again = dg.degradations(motions["c2"], tpl, np.random.default_rng([4, 2]), other_motion=motions["c0"] - tpl,
+                            names=["jitter_0.25"])
+    np.testing.assert_array_equal(out["jitter_0.25"], again["jitter_0.25"])
+    with pytest.raises(InputError, match="two clips"):
+        rv.battery_sequences(corpus, clips[:1])

@@ -469,7 +469,7 @@ def compare_metrics(rows: Any, a: str = "plrs", b: str = "lve", *, scope: str = 
 
 
 def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np.ndarray]], *,
-                corpus: Any, oracle: VisemeOracle, plrs_model: Any | None = None, calibrated: bool = False,
+                corpus: Any, oracle: VisemeOracle | None, plrs_model: Any | None = None, calibrated: bool = False,
                 progress: bool = False) -> Any:
     """Score every (clip, sequence) pair with PLRS, LVE, MTM and the oracle: the input of :func:`validate_plrs`.
 
@@ -479,7 +479,7 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
             ``lambda c: degradations(corpus.vertices(c), template, rng)``
             (:func:`p3d.analysis.degradations.degradations`).
         corpus: the corpus (GT vertices, audio, viseme labels, templates, topology).
-        oracle: from :func:`train_viseme_oracle`.
+        oracle: from :func:`train_viseme_oracle`; None leaves ``oracle_accuracy`` out.
         plrs_model: the PLRS evaluator (``encode_speech`` / ``encode_mesh``); None leaves ``plrs`` out.
         calibrated: also score the hubness-corrected companions of PLRS (:func:`p3d.metrics.plrs.plrs_scores`):
             columns ``plrs_calibrated`` (PLRS-c), ``plrs_mrr``, ``plrs_r1`` and ``plrs_mrr_chance``. The
@@ -512,7 +512,7 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
     for clip in tqdm(clips, desc="scoring sequences", disable=not progress):
         gt = corpus.vertices(clip).astype(np.float64)
         template = corpus.templates[clip.identity]
-        labels = corpus.labels(clip)["viseme"]
+        labels = corpus.labels(clip)["viseme"] if oracle is not None else None
         windows = None
         if plrs_model is not None:
             audio, sr = corpus.audio(clip)
@@ -523,11 +523,11 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
             if len(seq) != len(gt):
                 raise InputError(f"sequence {name!r} of {clip.stem}: {len(seq)} frames, the GT has {len(gt)}")
             res = mtm(pred=seq, gt=gt, upper=upper, lower=lower)
-            row = {"clip": clip.stem, "identity": clip.identity, "sequence": name, "n_frames": len(seq),
-                   "oracle_accuracy": viseme_accuracy(oracle, seq, labels, template),
-                   "lve": lve(seq * 1000.0, gt * 1000.0, lips),
-                   "mtm": np.nan if res.mean_frames is None else res.ms(fps),
-                   "mtm_matches": res.n_matches}
+            row = {"clip": clip.stem, "identity": clip.identity, "sequence": name, "n_frames": len(seq)}
+            if oracle is not None:
+                row["oracle_accuracy"] = viseme_accuracy(oracle, seq, labels, template)
+            row.update({"lve": lve(seq * 1000.0, gt * 1000.0, lips),
+                        "mtm": np.nan if res.mean_frames is None else res.ms(fps), "mtm_matches": res.n_matches})
             if windows is not None and calibrated:
                 from p3d.metrics.plrs import plrs_scores
 

@@ -2,6 +2,10 @@
 degraded version of it? (beyond the paper; the referees are PLRS, its calibrated companions, the viseme
 oracle, LVE and MTM).
 
+PLRS-p, the official PLRS with part of PLRS-c's hubness correction (:func:`p3d.metrics.plrs.plrs_partial`), has
+one weight; :func:`select_hubness_weight` chooses it on a battery of validation speakers (minimax: the weight
+whose least-separated degradation stays furthest below the GT), and the test speakers' battery then checks it.
+
 :data:`BATTERY_DEGRADATIONS` (damped to 25/50/75 %, exaggerated to 125/150 %, shifted by +-2 and +-5
 frames, a 5-frame moving average, jitter, another clip's motion, the static template) are built by
 :func:`p3d.analysis.degradations.degradations` and scored by :func:`p3d.analysis.metric_validation.metric_rows`
@@ -14,7 +18,7 @@ MTM (the last two sign-flipped).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,13 +48,15 @@ BATTERY_DEGRADATIONS: dict[str, str] = {
 #: Referees of lip readability: variant name -> (column of :func:`p3d.analysis.metric_validation.metric_rows`,
 #: sign). Sign +1: higher is better; -1: lower is better (flipped by :func:`referee_differences`). ``official``
 #: is the paper's PLRS exactly as defined (Eq. (a)); ``calibrated`` is PLRS-c and ``retrieval_mrr`` /
-#: ``retrieval_r1`` the retrieval scores of :func:`p3d.metrics.plrs.plrs_scores`; ``oracle`` the viseme
-#: oracle's accuracy.
+#: ``retrieval_r1`` the retrieval scores of :func:`p3d.metrics.plrs.plrs_scores`; ``partial`` is PLRS-p
+#: (:func:`p3d.metrics.plrs.plrs_partial`, its weight from :func:`select_hubness_weight` on validation
+#: speakers; the column is added by :func:`with_partial_plrs`); ``oracle`` the viseme oracle's accuracy.
 REFEREES: dict[str, tuple[str, int]] = {
     "official": ("plrs", 1),
     "calibrated": ("plrs_calibrated", 1),
     "retrieval_mrr": ("plrs_mrr", 1),
     "retrieval_r1": ("plrs_r1", 1),
+    "partial": ("plrs_partial", 1),
     "oracle": ("oracle_accuracy", 1),
     "lve": ("lve", -1),
     "mtm": ("mtm", -1),
@@ -129,6 +135,84 @@ def referee_differences(rows: Any, *, referees: Mapping[str, tuple[str, int]] | 
     return pd.DataFrame(out, columns=["variant", "degradation", "mean_minus_gt", "ci_low", "ci_high", "n_clips"])
 
 
+def battery_sequences(corpus: Any, clips: Sequence[Any], seed: int = 0) -> Callable[[Any], dict[str, np.ndarray]]:
+    """``clip -> {"gt": GT, degradation: sequence}`` for the battery (:data:`BATTERY_DEGRADATIONS`) of each of
+    ``clips`` of ``corpus``, the input ``sequences`` of :func:`p3d.analysis.metric_validation.metric_rows`.
+    Clip k's random draws come from ``default_rng([seed, k])``; ``other_clip`` takes clip k + 1's motion (the
+    last clip takes the first's)."""
+    from p3d.analysis.degradations import degradations
+
+    clips = list(clips)
+    if len(clips) < 2:
+        raise InputError("clips: the battery's other_clip needs at least two clips")
+    stems = [c.stem for c in clips]
+    names = ["gt", *BATTERY_DEGRADATIONS]
+
+    def sequences(clip: Any) -> dict[str, np.ndarray]:
+        k = stems.index(clip.stem)
+        other = clips[(k + 1) % len(clips)]
+        return degradations(corpus.vertices(clip), corpus.templates[clip.identity], np.random.default_rng([seed, k]),
+                            other_motion=corpus.vertices(other) - corpus.templates[other.identity], names=names)
+
+    return sequences
+
+
+#: The candidate weights of :func:`select_hubness_weight`: 0 (the official PLRS) to 1 (PLRS-c) in steps of 0.05.
+HUBNESS_WEIGHTS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))
+
+
+def with_partial_plrs(rows: Any, hubness_weight: float, *, official: str = "plrs",
+                      calibrated: str = "plrs_calibrated", column: str = "plrs_partial") -> Any:
+    """``rows`` (e.g. :func:`p3d.analysis.metric_validation.metric_rows` with ``calibrated=True``) with a
+    ``column`` of PLRS-p at ``hubness_weight`` (:func:`p3d.metrics.plrs.plrs_partial`) added (a copy)."""
+    from p3d.metrics.plrs import plrs_partial
+
+    for col in (official, calibrated):
+        if col not in rows:
+            raise InputError(f"rows: no {col!r} column (PLRS-p needs the official PLRS and PLRS-c; score the rows "
+                             "with calibrated=True)")
+    out = rows.copy()
+    out[column] = plrs_partial(rows[official].to_numpy(dtype=float), rows[calibrated].to_numpy(dtype=float),
+                               hubness_weight)
+    return out
+
+
+def select_hubness_weight(rows: Any, *, weights: Sequence[float] = HUBNESS_WEIGHTS, confidence: float = 0.95,
+                          n_resamples: int = 1000, seed: int = 0) -> tuple[float, Any]:
+    """Choose PLRS-p's hubness weight (:func:`p3d.metrics.plrs.plrs_partial`) on a battery of *validation* clips.
+
+    For each candidate weight, the battery of ``rows`` (:func:`p3d.analysis.metric_validation.metric_rows` of
+    the GT and its degradations with ``calibrated=True``, sequence ``"gt"`` the reference) is scored as in
+    :func:`referee_differences`; the weight chosen is the minimax one: the smallest worst-case ``ci_high`` over
+    the degradations (how far the least-separated degradation stays below the GT; the first such weight on a
+    tie). The chosen weight must then be checked on other clips (the test speakers' battery): choosing and
+    judging on the same clips would make the battery's verdict circular.
+
+    Returns:
+        ``(weight, table)``: table has one row per candidate, ``hubness_weight``, ``worst_degradation``,
+        ``worst_ci_high``, ``valid`` (every ``ci_high < 0``), ``chosen``.
+    """
+    import pandas as pd
+
+    weights = [float(w) for w in weights]
+    if not weights:
+        raise InputError("weights: no candidate hubness weight")
+    out = []
+    for w in weights:
+        diffs = referee_differences(with_partial_plrs(rows, w), referees={"partial": ("plrs_partial", 1)},
+                                    confidence=confidence, n_resamples=n_resamples, seed=seed)
+        hi = diffs["ci_high"].to_numpy(dtype=float)
+        if not np.isfinite(hi).any():
+            raise InputError("rows: no degradation could be compared with the GT")
+        k = int(np.nanargmax(hi))
+        out.append({"hubness_weight": w, "worst_degradation": diffs["degradation"].iloc[k],
+                    "worst_ci_high": float(hi[k]), "valid": bool(np.all(hi < 0))})
+    table = pd.DataFrame(out)
+    best = int(np.argmin(table["worst_ci_high"].to_numpy()))
+    table["chosen"] = np.arange(len(table)) == best
+    return float(table["hubness_weight"].iloc[best]), table
+
+
 def referee_validity(table: Any) -> Any:
     """Is each referee valid, i.e. does it score the GT above *every* degradation?
 
@@ -167,8 +251,9 @@ def plot_referee_forest(table: Any, *, validity: Any | None = None, labels: Mapp
     if not variants:
         raise InputError("table: no referee to plot")
     labels = {"official": "PLRS (official)", "calibrated": "PLRS-c (calibrated)", "retrieval_mrr": "retrieval MRR",
-              "retrieval_r1": "retrieval R@1", "oracle": "viseme oracle accuracy", "lve": "LVE, mm$^2$ (flipped)",
-              "mtm": "MTM, ms (flipped)", **(labels or {})}
+              "retrieval_r1": "retrieval R@1", "partial": "PLRS-p (partial correction)",
+              "oracle": "viseme oracle accuracy", "lve": "LVE, mm$^2$ (flipped)", "mtm": "MTM, ms (flipped)",
+              **(labels or {})}
     ncol = min(4, len(variants))
     nrow = -(-len(variants) // ncol)
     n_deg = max(len(g) for _, g in table.groupby("variant"))

@@ -331,6 +331,44 @@ def data_reference(corpus: str, split: str, preset: str, dirs: Any, *, n_resampl
     return {"summary": summary, "per_clip": per_clip, "eval_dir": out / "eval"}
 
 
+def plrs_hubness_weight(preset: str, dirs: Any, *, corpus: str = "synth-voca", split: str = "val", seed: int = 0,
+                        n_resamples: int = 1000, progress: bool = False) -> tuple[float, Any]:
+    """PLRS-p's hubness weight for this preset's evaluator (:func:`p3d.metrics.plrs.plrs_partial`), chosen on
+    the referee validity battery of ``corpus``/``split`` (the validation speakers: never the test clips that the
+    weight then judges) by :func:`p3d.analysis.referee_validity.select_hubness_weight`. Cached beside the
+    evaluator (``hubness_weight.json``, keyed by the evaluator checkpoint, corpus, split, seed and resamples).
+
+    Returns ``(weight, table)``: the table of every candidate weight (``select_hubness_weight``'s).
+    """
+    import pandas as pd
+
+    from p3d.analysis import metric_validation as mv
+    from p3d.analysis import referee_validity as rv
+    from p3d.atomic import write_json
+    from p3d.corpus import Corpus
+    from p3d.models.speech_mesh import load_critic
+
+    lay = layout(dirs, preset)
+    root = lay.corpus(corpus)
+    plrs = evaluator(preset, lay.data, lay.runs, progress=progress)
+    key = {"evaluator": _stamp(plrs), "corpus": str(root.resolve()), "split": split, "seed": seed,
+           "n_resamples": n_resamples, "weights": list(rv.HUBNESS_WEIGHTS)}
+    cache = Path(plrs).parent / "hubness_weight.json"
+    if cache.exists():
+        done = json.loads(cache.read_text())
+        if done.get("key") == key:
+            return float(done["weight"]), pd.DataFrame(done["table"])
+    c = Corpus.open(root)
+    clips = c.select(split)
+    if len(clips) < 2:
+        raise InputError(f"{root} has {len(clips)} {split} clips; the hubness weight needs a battery of at least two")
+    rows = mv.metric_rows(clips, rv.battery_sequences(c, clips, seed), corpus=c, oracle=None,
+                          plrs_model=load_critic(plrs), calibrated=True, progress=progress)
+    weight, table = rv.select_hubness_weight(rows, n_resamples=n_resamples, seed=seed)
+    write_json(cache, {"key": key, "weight": weight, "n_clips": len(clips), "table": table.to_dict("records")})
+    return weight, table
+
+
 def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000, progress: bool = False
                          ) -> dict[str, Any]:
     """Predict ``exp``'s evaluation split with its finished run (:func:`train_experiment`) and evaluate the

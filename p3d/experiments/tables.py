@@ -7,10 +7,13 @@ Every builder takes run results (:class:`~p3d.experiments.records.RunResult`) or
 experiment's fields (:func:`find`), never by position."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from p3d import paper as paper_numbers
 from p3d.errors import InputError
@@ -299,9 +302,10 @@ def table_s7(results: Sequence[Mapping[str, Any]], models: Sequence[str] = MODEL
 
 
 #: Direction of improvement per metric (+1: higher is better).
-BETTER = {"mtm_ms": -1, "lve": -1, "plrs": +1, "plrs_calibrated": +1, "slcc_delta": -1, "fdd_abs": -1}
+BETTER = {"mtm_ms": -1, "lve": -1, "plrs": +1, "plrs_calibrated": +1, "plrs_partial": +1, "slcc_delta": -1,
+          "fdd_abs": -1}
 METRIC_LABELS = {"mtm_ms": "MTM (ms)", "lve": "LVE (1e-5 m²)", "plrs": "PLRS", "plrs_calibrated": "PLRS-c",
-                 "slcc_delta": "SLCC Δ"}
+                 "plrs_partial": "PLRS-p", "slcc_delta": "SLCC Δ"}
 
 
 def _computed(result: Mapping[str, Any], metric: str) -> bool:
@@ -309,17 +313,39 @@ def _computed(result: Mapping[str, Any], metric: str) -> bool:
     return metric == "slcc_delta" or all(metric in r["per_clip"] for r in runs_of(result))
 
 
+def with_plrs_partial(result: Mapping[str, Any], hubness_weight: float) -> Mapping[str, Any]:
+    """``result`` (a run result, an arm, or a plain dict of either) with a ``plrs_partial`` column (PLRS-p,
+    :func:`p3d.metrics.plrs.plrs_partial` at ``hubness_weight``) added to every run's per-clip table, derived
+    from its ``plrs`` and ``plrs_calibrated`` columns; a copy."""
+    from p3d.metrics.plrs import plrs_partial
+
+    def one(run: Mapping[str, Any]) -> Mapping[str, Any]:
+        pc = run["per_clip"]
+        pc = pc.assign(plrs_partial=plrs_partial(pc["plrs"].to_numpy(np.float64),
+                                                 pc["plrs_calibrated"].to_numpy(np.float64), hubness_weight))
+        return dataclasses.replace(run, per_clip=pc) if dataclasses.is_dataclass(run) else {**run, "per_clip": pc}
+
+    if "runs" in result:
+        runs = tuple(one(r) for r in result["runs"])
+        return dataclasses.replace(result, runs=runs) if dataclasses.is_dataclass(result) else {**result, "runs": runs}
+    return one(result)
+
+
 def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]], *,
-                 metrics: Sequence[str] = ("mtm_ms", "lve", "plrs", "plrs_calibrated", "slcc_delta"),
-                 level: str = "all", n_resamples: int = 1000) -> Any:
+                 metrics: Sequence[str] = ("mtm_ms", "lve", "plrs", "plrs_calibrated", "plrs_partial", "slcc_delta"),
+                 level: str = "all", n_resamples: int = 1000, hubness_weight: float | None = None) -> Any:
     """The paper's claim, tested: for each (label, without, with) pair of results on the same clips, the change
     of each metric with a paired 95% CI, and a verdict: ``better`` / ``worse`` when the CI excludes 0 in that
     direction, else ``no clear change``. A metric that either side did not compute (PLRS-c needs the evaluator
-    and the audio) has no row for that pair."""
+    and the audio) has no row for that pair. PLRS-p (``plrs_partial``) is derived from PLRS and PLRS-c at
+    ``hubness_weight`` (:func:`with_plrs_partial`; the weight of
+    :func:`p3d.experiments.runs.plrs_hubness_weight`); no row without a weight."""
     import pandas as pd
 
     rows = []
     for label, a, b in pairs:
+        if hubness_weight is not None and all(_computed(x, m) for x in (a, b) for m in ("plrs", "plrs_calibrated")):
+            a, b = with_plrs_partial(a, hubness_weight), with_plrs_partial(b, hubness_weight)
         for metric in metrics:
             if not (_computed(a, metric) and _computed(b, metric)):
                 continue

@@ -43,6 +43,9 @@ FLAME lip list is refused on a mesh that does not have FLAME's 5023 vertices.
 | plrs_calibrated,   | vertices, model, ...)          | MRR, R@1               |                        |                  |
 | plrs_scores        |                                |                        |                        |                  |
 +--------------------+--------------------------------+------------------------+------------------------+------------------+
+| plrs_partial       | (official, calibrated,         | cosine similarity      | --                     | Eq. (a), beyond  |
+|                    | hubness_weight)                |                        |                        | the paper        |
++--------------------+--------------------------------+------------------------+------------------------+------------------+
 | bootstrap_ci,      | (values, statistic, *,         | the statistic's units  | --                     | --               |
 | slcc_bootstrap_ci  | confidence=0.95, ...)          |                        |                        |                  |
 +--------------------+--------------------------------+------------------------+------------------------+------------------+
@@ -93,8 +96,8 @@ __all__ = [
 
 
 #: Names served lazily from :mod:`p3d.metrics.plrs` (it needs torch).
-_PLRS_NAMES = frozenset({"plrs", "plrs_from_features", "plrs_calibrated", "plrs_scores", "speech_bank",
-                         "speech_banks", "background_excluding", "background_windows", "PLRSScores"})
+_PLRS_NAMES = frozenset({"plrs", "plrs_from_features", "plrs_calibrated", "plrs_partial", "plrs_scores",
+                         "speech_bank", "speech_banks", "background_excluding", "background_windows", "PLRSScores"})
 
 
 def __getattr__(name: str):  # PEP 562: PLRS needs torch, so it is imported only when asked for

@@ -254,6 +254,36 @@ def plrs_calibrated(fbank_windows: Any, vertices: Any, model: Any, background: A
     return plrs_scores(fbank_windows, vertices, model, background, batch_size=batch_size).calibrated
 
 
+def plrs_partial(official: Any, calibrated: Any, hubness_weight: float) -> Any:
+    r"""PLRS with a partial hubness correction, from the official PLRS and PLRS-c of the same sequences:
+
+        PLRS-p(lambda) = (1/G) sum_i [ cos(m_i, s_i) - lambda (1/K) sum_k cos(m_i, b_k) ]
+                       = official - lambda (official - calibrated)
+
+    (notation of :func:`plrs_scores`). ``lambda = 0`` is the official PLRS (Eq. (a)), ``lambda = 1`` PLRS-c.
+    Why a weight between them: on the synthetic testbed the official PLRS scores lips damped to 75 % level with
+    the ground truth (a mesh near the centre of the embedding space is close to any speech), while the full
+    margin PLRS-c scores lips exaggerated to 125 % *above* it (the background term falls faster than the positive
+    cosine as motion grows). The weight is a property of the evaluator, chosen on held-out *validation* speakers
+    with :func:`p3d.analysis.referee_validity.select_hubness_weight` and then checked on the test speakers' battery;
+    it is never chosen on the clips it judges. It is the same idea as CSLS (Lample et al. 2018, cross-domain
+    similarity local scaling, which halves the hub penalty), with the mean over all background windows in place
+    of the k nearest (the k-nearest form still favoured damped lips here).
+
+    Works on floats or arrays (per-clip values); linear, so paired differences of PLRS-p are the same weighted
+    combination of those of PLRS and PLRS-c.
+    """
+    lam = float(hubness_weight)
+    if not np.isfinite(lam) or not 0.0 <= lam <= 1.0:
+        raise InputError(f"hubness_weight: expected a number in [0, 1], got {hubness_weight!r}")
+    off = np.asarray(official, dtype=np.float64)
+    cal = np.asarray(calibrated, dtype=np.float64)
+    if off.shape != cal.shape:
+        raise InputError(f"official and calibrated: shapes {off.shape} and {cal.shape} differ")
+    out = off - lam * (off - cal)
+    return float(out) if out.ndim == 0 else out
+
+
 def speech_banks(windows_by_clip: Any, model: Any, batch_size: int = 256) -> dict[str, np.ndarray]:
     """``{clip: (K_c, D) speech embeddings}`` of each clip's :func:`background_windows`, from
     ``{clip: (N, 20, 128) speech windows}``: encode a set of clips once, then take the background of any one
