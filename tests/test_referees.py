@@ -176,3 +176,20 @@ def test_battery_sequences_draw_per_clip_and_take_the_next_clips_motion():
     np.testing.assert_array_equal(out["jitter_0.25"], again["jitter_0.25"])
     with pytest.raises(InputError, match="two clips"):
         rv.battery_sequences(corpus, clips[:1])
+
+
+def test_referee_differences_by_speaker_splits_a_preference_that_the_pool_hides():
+    rows = _hub_rows()
+    # speakers a and b: the official score prefers damping for a, exaggeration for b
+    rows["identity"] = np.where(rows["clip"].str[1:].astype(int) < 6, "a", "b")
+    flip = (rows["identity"] == "b") & rows["sequence"].isin(["amp_0.75", "amp_1.25"])
+    rows.loc[flip & (rows["sequence"] == "amp_0.75"), "plrs"] -= 0.06
+    rows.loc[flip & (rows["sequence"] == "amp_1.25"), "plrs"] += 0.06
+    tab = rv.referee_differences_by_speaker(rows, referees={"official": ("plrs", 1)}, n_resamples=200)
+    assert list(tab.columns[:2]) == ["identity", "variant"] and set(tab["identity"]) == {"a", "b"}
+    t = tab.set_index(["identity", "degradation"])["mean_minus_gt"]
+    assert t[("a", "amp_0.75")] > 0 > t[("b", "amp_0.75")]
+    assert t[("b", "amp_1.25")] > 0 > t[("a", "amp_1.25")]
+    assert (tab["n_clips"] == 6).all()
+    with pytest.raises(InputError, match="identity"):
+        rv.referee_differences_by_speaker(rows.drop(columns="identity"))

@@ -213,6 +213,25 @@ def select_hubness_weight(rows: Any, *, weights: Sequence[float] = HUBNESS_WEIGH
     return float(table["hubness_weight"].iloc[best]), table
 
 
+def referee_differences_by_speaker(rows: Any, *, identity: str = "identity", **options: Any) -> Any:
+    """:func:`referee_differences` within each speaker (``identity`` column of ``rows``): one row per (speaker,
+    variant, degradation), with the ``identity`` column first; ``options`` as :func:`referee_differences`.
+
+    The pooled battery resamples clips, so with a few test speakers its intervals say nothing about *other*
+    speakers; this table shows whether a referee's preference (e.g. for damped or exaggerated lips) holds for
+    every speaker or only on average."""
+    import pandas as pd
+
+    if identity not in rows:
+        raise InputError(f"rows: no {identity!r} column (have {list(rows.columns)})")
+    parts = [referee_differences(grp, **options).assign(**{identity: spk})
+             for spk, grp in rows.groupby(identity, sort=True)]
+    if not parts:
+        raise InputError("rows: no speaker to compare")
+    out = pd.concat(parts, ignore_index=True)
+    return out[[identity, *[c for c in out.columns if c != identity]]]
+
+
 def referee_validity(table: Any) -> Any:
     """Is each referee valid, i.e. does it score the GT above *every* degradation?
 
