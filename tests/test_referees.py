@@ -141,7 +141,7 @@ def test_select_hubness_weight_finds_the_valid_middle():
     rows = _hub_rows()
     # at the ends the battery fails (official: amp_0.75 above GT; PLRS-c: amp_1.25 above GT)
     for w, failing in ((0.0, "amp_0.75"), (1.0, "amp_1.25")):
-        tab = rv.referee_differences(rv.with_partial_plrs(rows, w), referees={"partial": ("plrs_partial", 1)},
+        tab = rv.referee_differences(rv.with_plrs_partial(rows, w), referees={"partial": ("plrs_partial", 1)},
                                      n_resamples=300)
         assert rv.referee_validity(tab)["failing"].iloc[0] == [failing]
     w, table = rv.select_hubness_weight(rows, n_resamples=300)
@@ -149,12 +149,12 @@ def test_select_hubness_weight_finds_the_valid_middle():
     assert table["chosen"].sum() == 1 and table.loc[table["chosen"], "hubness_weight"].iloc[0] == w
     assert table.loc[table["chosen"], "valid"].iloc[0]
     assert not table.loc[table["hubness_weight"] == 0.0, "valid"].iloc[0]
-    out = rv.with_partial_plrs(rows, w)
+    out = rv.with_plrs_partial(rows, w)
     np.testing.assert_allclose(out["plrs_partial"], 0.5 * (rows["plrs"] + rows["plrs_calibrated"]))
     assert "plrs_partial" not in rows  # a copy
     assert "partial" in rv.referee_differences(out, n_resamples=100)["variant"].unique()
     with pytest.raises(InputError, match="plrs_calibrated"):
-        rv.with_partial_plrs(rows.drop(columns="plrs_calibrated"), 0.5)
+        rv.with_plrs_partial(rows.drop(columns="plrs_calibrated"), 0.5)
     with pytest.raises(InputError, match="no candidate"):
         rv.select_hubness_weight(rows, weights=[])
 

@@ -50,7 +50,7 @@ BATTERY_DEGRADATIONS: dict[str, str] = {
 #: is the paper's PLRS exactly as defined (Eq. (a)); ``calibrated`` is PLRS-c and ``retrieval_mrr`` /
 #: ``retrieval_r1`` the retrieval scores of :func:`p3d.metrics.plrs.plrs_scores`; ``partial`` is PLRS-p
 #: (:func:`p3d.metrics.plrs.plrs_partial`, its weight from :func:`select_hubness_weight` on validation
-#: speakers; the column is added by :func:`with_partial_plrs`); ``oracle`` the viseme oracle's accuracy.
+#: speakers; the column is added by :func:`with_plrs_partial`); ``oracle`` the viseme oracle's accuracy.
 REFEREES: dict[str, tuple[str, int]] = {
     "official": ("plrs", 1),
     "calibrated": ("plrs_calibrated", 1),
@@ -161,7 +161,7 @@ def battery_sequences(corpus: Any, clips: Sequence[Any], seed: int = 0) -> Calla
 HUBNESS_WEIGHTS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))
 
 
-def with_partial_plrs(rows: Any, hubness_weight: float, *, official: str = "plrs",
+def with_plrs_partial(rows: Any, hubness_weight: float, *, official: str = "plrs",
                       calibrated: str = "plrs_calibrated", column: str = "plrs_partial") -> Any:
     """``rows`` (e.g. :func:`p3d.analysis.metric_validation.metric_rows` with ``calibrated=True``) with a
     ``column`` of PLRS-p at ``hubness_weight`` (:func:`p3d.metrics.plrs.plrs_partial`) added (a copy)."""
@@ -199,7 +199,7 @@ def select_hubness_weight(rows: Any, *, weights: Sequence[float] = HUBNESS_WEIGH
         raise InputError("weights: no candidate hubness weight")
     out = []
     for w in weights:
-        diffs = referee_differences(with_partial_plrs(rows, w), referees={"partial": ("plrs_partial", 1)},
+        diffs = referee_differences(with_plrs_partial(rows, w), referees={"partial": ("plrs_partial", 1)},
                                     confidence=confidence, n_resamples=n_resamples, seed=seed)
         hi = diffs["ci_high"].to_numpy(dtype=float)
         if not np.isfinite(hi).any():

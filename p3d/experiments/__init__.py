@@ -81,5 +81,6 @@ __all__ = [
     "predict_and_evaluate", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",
     "eval_key", "run_grid", "select_kappa", "chosen_kappa", "selection_experiments", "config1_experiments",
     "config2_experiments", "summary_frame", "find", "ours_note", "table2", "table3", "table4", "table_s7",
-    "loss_effects", "with_plrs_partial", "plrs_hubness_weight", "timing_table", "run_timing", "long_form", "write_tables",
+    "loss_effects", "with_plrs_partial", "plrs_hubness_weight", "timing_table", "run_timing", "long_form",
+    "write_tables",
 ]

@@ -13,8 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from p3d import paper as paper_numbers
 from p3d.errors import InputError
 from p3d.experiments.spec import (CONFIG1, CONFIG2, CRITIC_LABELS, LVE_TOLERANCE, MODEL_LABELS, MODELS,
@@ -314,15 +312,13 @@ def _computed(result: Mapping[str, Any], metric: str) -> bool:
 
 
 def with_plrs_partial(result: Mapping[str, Any], hubness_weight: float) -> Mapping[str, Any]:
-    """``result`` (a run result, an arm, or a plain dict of either) with a ``plrs_partial`` column (PLRS-p,
-    :func:`p3d.metrics.plrs.plrs_partial` at ``hubness_weight``) added to every run's per-clip table, derived
-    from its ``plrs`` and ``plrs_calibrated`` columns; a copy."""
-    from p3d.metrics.plrs import plrs_partial
+    """``result`` (a run result, an arm, or a plain dict of either) with a ``plrs_partial`` column (PLRS-p at
+    ``hubness_weight``) added to every run's per-clip table by
+    :func:`p3d.analysis.referee_validity.with_plrs_partial` (from its ``plrs`` and ``plrs_calibrated``); a copy."""
+    from p3d.analysis.referee_validity import with_plrs_partial as rows_with_plrs_partial
 
     def one(run: Mapping[str, Any]) -> Mapping[str, Any]:
-        pc = run["per_clip"]
-        pc = pc.assign(plrs_partial=plrs_partial(pc["plrs"].to_numpy(np.float64),
-                                                 pc["plrs_calibrated"].to_numpy(np.float64), hubness_weight))
+        pc = rows_with_plrs_partial(run["per_clip"], hubness_weight)
         return dataclasses.replace(run, per_clip=pc) if dataclasses.is_dataclass(run) else {**run, "per_clip": pc}
 
     if "runs" in result:
