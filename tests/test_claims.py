@@ -140,6 +140,18 @@ def test_lve_and_mtm_in_the_battery_are_not_lip_readability_referees(tmp_path):
     assert "PLRS-c" in row["p3d"] and "Official PLRS (shown, not deciding)" in row["p3d"]
 
 
+def test_plrs_e_decides_when_it_alone_passes_the_battery(tmp_path):
+    _plrs_effects(tmp_path, {"PLRS": (0.04, 0.03, 0.05), "PLRS-c": (0.01, -0.01, 0.03),
+                             "PLRS-e": (0.02, 0.01, 0.03)})
+    _validity(tmp_path, [("official", "amp_0.75", -0.01, 0.02), ("calibrated", "amp_1.25", -0.02, 0.01),
+                         ("enrolled", "amp_1.25", -0.03, -0.01)])
+    assert claims.plrs_metric("enrolled") == "PLRS-e"
+    assert claims.valid_referees(tmp_path) == (["enrolled"], ["official", "calibrated"])
+    row = assess(tmp_path).set_index("key").loc["loss-plrs"]
+    assert row["verdict"] == "reproduced" and "enrolled" in row["decided_by"]
+    assert "PLRS-e" in row["p3d"] and "PLRS-c (shown, not deciding)" in row["p3d"]
+
+
 def test_no_valid_referee_leaves_lip_readability_inconclusive(tmp_path):
     _plrs_effects(tmp_path, {"PLRS": (0.04, 0.03, 0.05), "PLRS-c": (0.0, -0.01, 0.01)})
     _validity(tmp_path, [("official", "shuffled", -0.01, 0.02)])

@@ -334,6 +334,40 @@ def test_loss_effects_plrs_p_is_the_weighted_change_of_plrs_and_plrs_c():
     assert "PLRS-p" not in set(ex.loss_effects([("x", without_c, b)], n_resamples=50, hubness_weight=0.5)["metric"])
 
 
+def test_loss_effects_plrs_e_from_plrs_c_and_the_enrolled_amplitude():
+    per_clip, data, levels = _fake_rows(np.random.default_rng(7))
+    gt_amp = {f"c{k}.npy": 4.0 + (k % 2) for k in range(12)}  # speaker id0 at 4, id1 at 5
+    with_c = per_clip.assign(plrs_calibrated=per_clip["plrs"] - 0.2, lip_amplitude_ratio=1.0)
+    a = {"per_clip": with_c, "data": {"per_clip": data}, "levels": levels}
+    # the same PLRS-c, lips damped to 80 %: PLRS-e drops by 0.5 * |0.8 - 1| = 0.1
+    b = {"per_clip": with_c.assign(lip_amplitude_ratio=0.8), "data": {"per_clip": data}, "levels": levels}
+    table = ex.loss_effects([("x", a, b)], metrics=("plrs_calibrated", "plrs_enrolled"), n_resamples=100,
+                            intensity_weight=0.5, gt_amplitude=gt_amp).set_index("metric")
+    assert list(table.index) == ["PLRS-c", "PLRS-e"]
+    assert table.loc["PLRS-c", "change"] == pytest.approx(0.0)
+    assert table.loc["PLRS-e", "change"] == pytest.approx(-0.1) and table.loc["PLRS-e", "verdict"] == "worse"
+    out = ex.with_plrs_enrolled(a, 0.5, gt_amp)["per_clip"]
+    np.testing.assert_allclose(out["plrs_enrolled"], with_c["plrs_calibrated"])  # each speaker's usual amplitude
+    assert "plrs_enrolled" not in with_c
+    # no weight, or a side without the diagnostics: no PLRS-e row; a weight without amplitudes is refused
+    assert "PLRS-e" not in set(ex.loss_effects([("x", a, b)], n_resamples=50)["metric"])
+    bare = {"per_clip": with_c.drop(columns="lip_amplitude_ratio"), "data": {"per_clip": data}, "levels": levels}
+    assert "PLRS-e" not in set(ex.loss_effects([("x", bare, b)], n_resamples=50, intensity_weight=0.5,
+                                               gt_amplitude=gt_amp)["metric"])
+    # with levels, a clip is judged against the speaker's clips of its own level
+    clip_k = with_c["gt"].str[1:-4].astype(int)
+    lv = with_c.assign(level=1 + (clip_k // 2) % 2)                           # clips c0, c1: level 1; c2, c3: 2 ...
+    amp_lv = {f"c{k}.npy": 4.0 * (1 + (k // 2) % 2) for k in range(12)}     # level 2 at twice level 1's amplitude
+    out = ex.with_plrs_enrolled({"per_clip": lv}, 0.5, amp_lv)["per_clip"]
+    np.testing.assert_allclose(out["plrs_enrolled"], lv["plrs_calibrated"])
+    pooled = ex.with_plrs_enrolled({"per_clip": lv.drop(columns="level")}, 0.5, amp_lv)["per_clip"]
+    assert (pooled["plrs_enrolled"] < lv["plrs_calibrated"] - 0.1).all()      # levels pooled: every clip is off
+    with pytest.raises(InputError, match="needs both"):
+        ex.loss_effects([("x", a, b)], n_resamples=50, intensity_weight=0.5)
+    with pytest.raises(InputError, match="no lip amplitude"):
+        ex.with_plrs_enrolled(a, 0.5, {"c0.npy": 4.0})
+
+
 def _run(per_clip, data, levels, seed, **exp):
     e = {"model": "faceformer", "critic": "none", "train": ["synth-voca"], "preset": "smoke", "seed": seed,
          "split": "test", **exp}
@@ -543,6 +577,23 @@ def test_plrs_hubness_weight_chosen_on_val_and_cached(dirs, grid, monkeypatch):
     monkeypatch.setattr(mv, "metric_rows", lambda *a, **k: pytest.fail("the cached weight was recomputed"))
     again, table2 = ex.plrs_hubness_weight("smoke", dirs, n_resamples=50)
     assert again == w and table2.equals(table)
+
+
+def test_plrs_intensity_weight_shares_the_cached_validation_battery(dirs, grid, monkeypatch):
+    from p3d.analysis import metric_validation as mv
+    from p3d.analysis import referee_validity as rv
+
+    ex.plrs_hubness_weight("smoke", dirs, n_resamples=50)  # computes and caches the battery
+    monkeypatch.setattr(mv, "metric_rows", lambda *a, **k: pytest.fail("the validation battery was rescored"))
+    w, table = ex.plrs_intensity_weight("smoke", dirs, n_resamples=50)
+    assert w in rv.INTENSITY_WEIGHTS and table["chosen"].sum() == 1
+    assert table.loc[table["chosen"], "intensity_weight"].iloc[0] == w
+    rows = ex.validation_battery("smoke", dirs)
+    assert {"plrs_calibrated", "lip_amplitude", "identity"} <= set(rows.columns)
+    assert set(rows["sequence"]) == {"gt", *rv.BATTERY_DEGRADATIONS}
+    amps = ex.gt_lip_amplitudes("smoke", dirs, "synth-voca", "val")
+    gt = rows[rows["sequence"] == "gt"]
+    np.testing.assert_allclose([amps[f"{c}.npy"] for c in gt["clip"]], gt["lip_amplitude"], rtol=1e-6)
 
 
 def test_speech_embedding_cache_gives_the_same_values(dirs, grid, tmp_path):

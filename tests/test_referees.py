@@ -193,3 +193,77 @@ def test_referee_differences_by_speaker_splits_a_preference_that_the_pool_hides(
     assert (tab["n_clips"] == 6).all()
     with pytest.raises(InputError, match="identity"):
         rv.referee_differences_by_speaker(rows.drop(columns="identity"))
+
+
+def test_plrs_enrolled_penalises_relative_amplitude_mismatch():
+    from p3d.metrics.plrs import plrs_enrolled
+
+    assert plrs_enrolled(0.3, 5.0, 5.0, 0.2) == pytest.approx(0.3)          # the speaker's usual amplitude: PLRS-c
+    assert plrs_enrolled(0.3, 6.0, 5.0, 0.2) == pytest.approx(0.3 - 0.2 * 0.2)
+    assert plrs_enrolled(0.3, 4.0, 5.0, 0.2) == pytest.approx(0.3 - 0.2 * 0.2)  # damped and exaggerated alike
+    assert plrs_enrolled(0.3, 0.0, 5.0, 0.5) == pytest.approx(0.3 - 0.5)        # a still mouth: the full weight
+    np.testing.assert_allclose(plrs_enrolled(np.array([0.1, 0.2]), np.array([2.0, 3.0]), np.array([2.0, 0.0]), 1.0),
+                               [0.1, np.nan])                                  # nothing enrolled: undefined
+    assert plrs_enrolled(0.3, 9.0, 5.0, 0.0) == pytest.approx(0.3)
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(InputError, match="intensity_weight"):
+            plrs_enrolled(0.3, 5.0, 5.0, bad)
+    with pytest.raises(InputError, match="broadcast"):
+        plrs_enrolled(np.zeros(2), np.ones(3), 1.0, 0.5)
+    with pytest.raises(InputError, match=">= 0"):
+        plrs_enrolled(0.3, -1.0, 5.0, 0.5)
+
+
+def test_enrolled_lip_amplitude_leaves_the_clip_out():
+    from p3d.metrics import enrolled_lip_amplitude
+
+    out = enrolled_lip_amplitude([1.0, 2.0, 6.0, 4.0, 8.0], ["a", "a", "a", "b", "c"])
+    np.testing.assert_allclose(out[:3], [4.0, 3.5, 1.5])  # the mean of the speaker's other clips
+    assert np.isnan(out[3]) and np.isnan(out[4])            # a single clip: nothing to enrol from
+    out = enrolled_lip_amplitude([1.0, np.nan, 3.0], ["a", "a", "a"])
+    np.testing.assert_allclose(out, [3.0, 2.0, 1.0])        # a non-finite amplitude is never enrolled
+    with pytest.raises(InputError, match="1-D"):
+        enrolled_lip_amplitude([1.0, 2.0], ["a"])
+
+
+def _intensity_rows(n_clips: int = 12, seed: int = 0) -> pd.DataFrame:
+    """A battery where PLRS-c prefers exaggerated lips a little (+0.01 at 125 %) and every speaker has its own
+    amplitude: only an enrolled intensity term ranks the GT first."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n_clips):
+        speaker = "ab"[k % 2]
+        amp = (4.0 if speaker == "a" else 7.0) * (1 + rng.normal(0, 0.05))
+        base = rng.uniform(0.1, 0.3)
+        for seq, scale, cal in (("gt", 1.0, 0.0), ("amp_0.75", 0.75, -0.03), ("amp_1.25", 1.25, 0.01),
+                                ("shift_5", 1.0, -0.2)):
+            rows.append({"clip": f"c{k}", "identity": speaker, "sequence": seq, "lip_amplitude": amp * scale,
+                         "plrs_calibrated": base + cal + rng.normal(0, 0.002)})
+    return pd.DataFrame(rows)
+
+
+def test_select_intensity_weight_takes_the_smallest_weight_that_passes():
+    rows = _intensity_rows()
+    tab = rv.referee_differences(rows, referees={"calibrated": ("plrs_calibrated", 1)}, n_resamples=300)
+    assert rv.referee_validity(tab)["failing"].iloc[0] == ["amp_1.25"]
+    w, table = rv.select_intensity_weight(rows, n_resamples=300)
+    # the 125 % arm loses 0.25 w (minus the clip's own deviation from its speaker) against PLRS-c's +0.01
+    assert 0.05 <= w <= 0.2
+    assert table.loc[table["chosen"], "valid"].iloc[0] and table["chosen"].sum() == 1
+    assert not table.loc[table["intensity_weight"] < w, "valid"].any()
+    out = rv.with_plrs_enrolled(rows, w)
+    assert "plrs_enrolled" not in rows  # a copy
+    ok = rv.referee_validity(rv.referee_differences(out, n_resamples=300))
+    assert ok.set_index("variant").loc["enrolled", "valid"]
+    # each degradation is judged against its clip's speaker enrolled from the *other* GT clips
+    gt = rows[rows["sequence"] == "gt"]
+    c0 = gt[gt["identity"] == "a"]
+    enrolled = c0["lip_amplitude"].iloc[1:].mean()
+    r = out[(out["clip"] == c0["clip"].iloc[0]) & (out["sequence"] == "amp_1.25")].iloc[0]
+    assert r["plrs_enrolled"] == pytest.approx(r["plrs_calibrated"] - w * abs(r["lip_amplitude"] / enrolled - 1))
+    with pytest.raises(InputError, match="lip_amplitude"):
+        rv.with_plrs_enrolled(rows.drop(columns="lip_amplitude"), 0.1)
+    with pytest.raises(InputError, match="'gt'"):
+        rv.with_plrs_enrolled(rows[rows["sequence"] != "gt"], 0.1)
+    with pytest.raises(InputError, match="no candidate"):
+        rv.select_intensity_weight(rows, weights=[])

@@ -489,13 +489,14 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
     Returns:
         One row per sequence: ``clip``, ``identity``, ``sequence``, ``n_frames``, ``oracle_accuracy``,
         ``plrs``, ``lve`` (CodeTalker's max-squared lip error in mm^2), ``mtm`` (ms; NaN when no extremum
-        matched, e.g. a motionless mouth) and ``mtm_matches`` (and the calibrated columns when asked).
+        matched, e.g. a motionless mouth), ``mtm_matches`` and ``lip_amplitude`` (:func:`p3d.metrics.lip_amplitude`,
+        corpus length units: the input of PLRS-e's enrolment) (and the calibrated columns when asked).
     """
     import pandas as pd
     from tqdm.auto import tqdm
 
     from p3d.audio import speech_windows
-    from p3d.metrics import lve, mtm
+    from p3d.metrics import lip_amplitude, lve, mtm
 
     fps = corpus.model_fps
     lips = corpus.topology.regions["lips"]
@@ -527,7 +528,8 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
             if oracle is not None:
                 row["oracle_accuracy"] = viseme_accuracy(oracle, seq, labels, template)
             row.update({"lve": lve(seq * 1000.0, gt * 1000.0, lips),
-                        "mtm": np.nan if res.mean_frames is None else res.ms(fps), "mtm_matches": res.n_matches})
+                        "mtm": np.nan if res.mean_frames is None else res.ms(fps), "mtm_matches": res.n_matches,
+                        "lip_amplitude": lip_amplitude(seq, lips, template)})
             if windows is not None and calibrated:
                 from p3d.metrics.plrs import plrs_scores
 

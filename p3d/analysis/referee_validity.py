@@ -5,6 +5,8 @@ oracle, LVE and MTM).
 PLRS-p, the official PLRS with part of PLRS-c's hubness correction (:func:`p3d.metrics.plrs.plrs_partial`), has
 one weight; :func:`select_hubness_weight` chooses it on a battery of validation speakers (minimax: the weight
 whose least-separated degradation stays furthest below the GT), and the test speakers' battery then checks it.
+PLRS-e, PLRS-c with a speaker-enrolled intensity term (:func:`p3d.metrics.plrs.plrs_enrolled`), has one weight
+too, chosen by :func:`select_intensity_weight` on the same validation battery (the smallest that passes it).
 
 :data:`BATTERY_DEGRADATIONS` (damped to 25/50/75 %, exaggerated to 125/150 %, shifted by +-2 and +-5
 frames, a 5-frame moving average, jitter, another clip's motion, the static template) are built by
@@ -50,13 +52,16 @@ BATTERY_DEGRADATIONS: dict[str, str] = {
 #: is the paper's PLRS exactly as defined (Eq. (a)); ``calibrated`` is PLRS-c and ``retrieval_mrr`` /
 #: ``retrieval_r1`` the retrieval scores of :func:`p3d.metrics.plrs.plrs_scores`; ``partial`` is PLRS-p
 #: (:func:`p3d.metrics.plrs.plrs_partial`, its weight from :func:`select_hubness_weight` on validation
-#: speakers; the column is added by :func:`with_plrs_partial`); ``oracle`` the viseme oracle's accuracy.
+#: speakers; the column is added by :func:`with_plrs_partial`); ``enrolled`` is PLRS-e
+#: (:func:`p3d.metrics.plrs.plrs_enrolled`, its weight from :func:`select_intensity_weight`, the column added by
+#: :func:`with_plrs_enrolled`); ``oracle`` the viseme oracle's accuracy.
 REFEREES: dict[str, tuple[str, int]] = {
     "official": ("plrs", 1),
     "calibrated": ("plrs_calibrated", 1),
     "retrieval_mrr": ("plrs_mrr", 1),
     "retrieval_r1": ("plrs_r1", 1),
     "partial": ("plrs_partial", 1),
+    "enrolled": ("plrs_enrolled", 1),
     "oracle": ("oracle_accuracy", 1),
     "lve": ("lve", -1),
     "mtm": ("mtm", -1),
@@ -211,6 +216,76 @@ def select_hubness_weight(rows: Any, *, weights: Sequence[float] = HUBNESS_WEIGH
     best = int(np.argmin(table["worst_ci_high"].to_numpy()))
     table["chosen"] = np.arange(len(table)) == best
     return float(table["hubness_weight"].iloc[best]), table
+
+
+#: The candidate weights of :func:`select_intensity_weight`: 0 (PLRS-c) to 1 in steps of 0.05.
+INTENSITY_WEIGHTS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))
+
+
+def with_plrs_enrolled(rows: Any, intensity_weight: float, *, calibrated: str = "plrs_calibrated",
+                       amplitude: str = "lip_amplitude", identity: str = "identity", clip: str = "clip",
+                       sequence: str = "sequence", reference: str = "gt", column: str = "plrs_enrolled") -> Any:
+    """``rows`` (:func:`p3d.analysis.metric_validation.metric_rows` with ``calibrated=True``) with a ``column`` of
+    PLRS-e at ``intensity_weight`` (:func:`p3d.metrics.plrs.plrs_enrolled`) added (a copy).
+
+    Each clip's enrolled amplitude is the mean ``amplitude`` of the ``reference`` (GT) rows of the *other* clips
+    of its speaker among ``rows`` (:func:`p3d.metrics.enrolled_lip_amplitude`); every sequence of a clip (its
+    degradations) is judged against that one reference."""
+    from p3d.metrics import enrolled_lip_amplitude
+    from p3d.metrics.plrs import plrs_enrolled
+
+    for col in (calibrated, amplitude, identity, clip, sequence):
+        if col not in rows:
+            raise InputError(f"rows: no {col!r} column (PLRS-e needs PLRS-c, the lip amplitude and the speaker; "
+                             "score the rows with calibrated=True)")
+    gt = rows[rows[sequence] == reference].drop_duplicates(clip)
+    if gt.empty:
+        raise InputError(f"rows: no {reference!r} sequence to enrol the speakers' lip amplitude from")
+    enrolled = dict(zip(gt[clip], enrolled_lip_amplitude(gt[amplitude].to_numpy(dtype=float),
+                                                         gt[identity].to_numpy())))
+    out = rows.copy()
+    out[column] = plrs_enrolled(rows[calibrated].to_numpy(dtype=float), rows[amplitude].to_numpy(dtype=float),
+                                np.array([enrolled.get(c, np.nan) for c in rows[clip]], dtype=float),
+                                intensity_weight)
+    return out
+
+
+def select_intensity_weight(rows: Any, *, weights: Sequence[float] = INTENSITY_WEIGHTS, confidence: float = 0.95,
+                            n_resamples: int = 1000, seed: int = 0) -> tuple[float, Any]:
+    """Choose PLRS-e's intensity weight (:func:`p3d.metrics.plrs.plrs_enrolled`) on a battery of *validation* clips:
+    the **smallest** candidate with which the battery of ``rows`` passes (every ``ci_high < 0``, as
+    :func:`referee_validity`), i.e. the least departure from PLRS-c that ranks the GT above every degradation; the
+    minimax weight (as :func:`select_hubness_weight`) when none passes.
+
+    Why not minimax, as for PLRS-p: the enrolled term only ever separates the GT further from the amplitude and
+    jitter degradations, so the worst case keeps improving with the weight and minimax would take the largest
+    candidate, a referee that is mostly the amplitude term. As for PLRS-p, the chosen weight must then be
+    checked on the test speakers' battery.
+
+    Returns:
+        ``(weight, table)``: one row per candidate, ``intensity_weight``, ``worst_degradation``,
+        ``worst_ci_high``, ``valid``, ``chosen``.
+    """
+    import pandas as pd
+
+    weights = sorted(float(w) for w in weights)
+    if not weights:
+        raise InputError("weights: no candidate intensity weight")
+    out = []
+    for w in weights:
+        diffs = referee_differences(with_plrs_enrolled(rows, w), referees={"enrolled": ("plrs_enrolled", 1)},
+                                    confidence=confidence, n_resamples=n_resamples, seed=seed)
+        hi = diffs["ci_high"].to_numpy(dtype=float)
+        if not np.isfinite(hi).any():
+            raise InputError("rows: no degradation could be compared with the GT")
+        k = int(np.nanargmax(hi))
+        out.append({"intensity_weight": w, "worst_degradation": diffs["degradation"].iloc[k],
+                    "worst_ci_high": float(hi[k]), "valid": bool(np.all(hi < 0))})
+    table = pd.DataFrame(out)
+    valid = np.flatnonzero(table["valid"].to_numpy())
+    best = int(valid[0]) if valid.size else int(np.argmin(table["worst_ci_high"].to_numpy()))
+    table["chosen"] = np.arange(len(table)) == best
+    return float(table["intensity_weight"].iloc[best]), table
 
 
 def referee_differences_by_speaker(rows: Any, *, identity: str = "identity", **options: Any) -> Any:

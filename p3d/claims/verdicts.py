@@ -18,14 +18,14 @@ OFFICIAL_PLRS = "official"
 
 
 #: Effect-table labels of the referees with their own (``p3d.experiments.METRIC_LABELS``: ``PLRS``, ``PLRS-c``,
-#: ``PLRS-p``).
-_PLRS_LABELS = {OFFICIAL_PLRS: "PLRS", "calibrated": "PLRS-c", "partial": "PLRS-p"}
+#: ``PLRS-p``, ``PLRS-e``).
+_PLRS_LABELS = {OFFICIAL_PLRS: "PLRS", "calibrated": "PLRS-c", "partial": "PLRS-p", "enrolled": "PLRS-e"}
 
 
 def plrs_metric(variant: str) -> str:
     """The ``metric`` label of referee ``variant``'s PLRS rows in the effect tables (``PLRS`` for the official
-    evaluator, ``PLRS-c`` for the hubness-calibrated one, ``PLRS-p`` for the partially corrected one, ``PLRS
-    [variant]`` for the others)."""
+    evaluator, ``PLRS-c`` for the hubness-calibrated one, ``PLRS-p`` for the partially corrected one, ``PLRS-e``
+    for the speaker-enrolled one, ``PLRS [variant]`` for the others)."""
     return _PLRS_LABELS.get(variant, f"PLRS [{variant}]")
 
 

@@ -55,9 +55,10 @@ from p3d.experiments.layout import (RunLayout, corpus_dir, data_root, layout, lo
                                     run_dir, runs_root)
 from p3d.experiments.plan import Task, eval_key, plan
 from p3d.experiments.records import ArmResult, RunResult, group_arms, runs_of
-from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, evaluator, grid_weight, loss_critic,
-                                  loss_ratio, loss_scale, plrs_hubness_weight, predict_and_evaluate, prepare_corpora,
-                                  resolve_weight, run_experiment, share_earlier_stages, train_experiment)
+from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, evaluator, grid_weight, gt_lip_amplitudes,
+                                  loss_critic, loss_ratio, loss_scale, plrs_hubness_weight, plrs_intensity_weight,
+                                  predict_and_evaluate, prepare_corpora, resolve_weight, run_experiment,
+                                  share_earlier_stages, train_experiment, validation_battery)
 from p3d.experiments.spec import (CONFIG1, CONFIG2, CRITIC_CORPUS, CRITIC_LABELS, CRITICS, KAPPA_CANDIDATES,
                                   LOSS_CRITIC_CORPUS, LVE_TOLERANCE, MODEL_LABELS, MODELS, PRESETS, SPECS, SPLITS,
                                   TALKER_CORPORA, ExperimentSpec, TalkerExperiment, config1_experiments,
@@ -66,7 +67,8 @@ from p3d.experiments.summary import arms, paired_difference, summarise, summaris
 from p3d.experiments.tables import (BETTER, FDD_SCALE, LVE_SCALE, METRIC_LABELS, PAPER_DATA_MEAD, PAPER_DATA_VOCASET,
                                     PAPER_NOTE, PAPER_TABLE3, PAPER_TABLE4, PAPER_TABLE_S7, chosen_kappa, find,
                                     long_form, loss_effects, ours_note, run_timing, select_kappa, summary_frame,
-                                    table2, table3, table4, table_s7, timing_table, with_plrs_partial, write_tables)
+                                    table2, table3, table4, table_s7, timing_table, with_plrs_enrolled,
+                                    with_plrs_partial, write_tables)
 
 __all__ = [
     "CONFIG1", "CONFIG2", "CRITIC_CORPUS", "LOSS_CRITIC_CORPUS", "TALKER_CORPORA", "MODELS", "CRITICS", "PRESETS",
@@ -81,6 +83,7 @@ __all__ = [
     "predict_and_evaluate", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",
     "eval_key", "run_grid", "select_kappa", "chosen_kappa", "selection_experiments", "config1_experiments",
     "config2_experiments", "summary_frame", "find", "ours_note", "table2", "table3", "table4", "table_s7",
-    "loss_effects", "with_plrs_partial", "plrs_hubness_weight", "timing_table", "run_timing", "long_form",
+    "loss_effects", "with_plrs_partial", "plrs_hubness_weight", "with_plrs_enrolled", "plrs_intensity_weight",
+    "validation_battery", "gt_lip_amplitudes", "timing_table", "run_timing", "long_form",
     "write_tables",
 ]

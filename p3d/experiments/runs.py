@@ -331,20 +331,19 @@ def data_reference(corpus: str, split: str, preset: str, dirs: Any, *, n_resampl
     return {"summary": summary, "per_clip": per_clip, "eval_dir": out / "eval"}
 
 
-def plrs_hubness_weight(preset: str, dirs: Any, *, corpus: str = "synth-voca", split: str = "val", seed: int = 0,
-                        n_resamples: int = 1000, progress: bool = False) -> tuple[float, Any]:
-    """PLRS-p's hubness weight for this preset's evaluator (:func:`p3d.metrics.plrs.plrs_partial`), chosen on
-    the referee validity battery of ``corpus``/``split`` (the validation speakers: never the test clips that the
-    weight then judges) by :func:`p3d.analysis.referee_validity.select_hubness_weight`. Cached beside the
-    evaluator (``hubness_weight.json``, keyed by the evaluator checkpoint, corpus, split, seed and resamples).
-
-    Returns ``(weight, table)``: the table of every candidate weight (``select_hubness_weight``'s).
-    """
+def validation_battery(preset: str, dirs: Any, *, corpus: str = "synth-voca", split: str = "val", seed: int = 0,
+                       progress: bool = False) -> Any:
+    """The referee validity battery (:func:`p3d.analysis.referee_validity.battery_sequences`) of ``corpus``/``split``
+    (the validation speakers: never the test clips that the weights chosen on it then judge), scored by this
+    preset's evaluator with its calibrated companions and the lip amplitude
+    (:func:`p3d.analysis.metric_validation.metric_rows`, no oracle). Cached beside the evaluator
+    (``validation_battery.csv`` and ``.json``, keyed by the evaluator checkpoint, corpus, split and seed): the
+    weights of PLRS-p and PLRS-e are chosen from the same rows."""
     import pandas as pd
 
     from p3d.analysis import metric_validation as mv
     from p3d.analysis import referee_validity as rv
-    from p3d.atomic import write_json
+    from p3d.atomic import atomic_open, write_json
     from p3d.corpus import Corpus
     from p3d.models.speech_mesh import load_critic
 
@@ -352,21 +351,85 @@ def plrs_hubness_weight(preset: str, dirs: Any, *, corpus: str = "synth-voca", s
     root = lay.corpus(corpus)
     plrs = evaluator(preset, lay.data, lay.runs, progress=progress)
     key = {"evaluator": _stamp(plrs), "corpus": str(root.resolve()), "split": split, "seed": seed,
-           "n_resamples": n_resamples, "weights": list(rv.HUBNESS_WEIGHTS)}
-    cache = Path(plrs).parent / "hubness_weight.json"
+           "columns": "calibrated+lip_amplitude"}
+    table, stamp = Path(plrs).parent / "validation_battery.csv", Path(plrs).parent / "validation_battery.json"
+    if table.exists() and stamp.exists() and json.loads(stamp.read_text()).get("key") == key:
+        return pd.read_csv(table)
+    c = Corpus.open(root)
+    clips = c.select(split)
+    if len(clips) < 2:
+        raise InputError(f"{root} has {len(clips)} {split} clips; the validation battery needs at least two")
+    rows = mv.metric_rows(clips, rv.battery_sequences(c, clips, seed), corpus=c, oracle=None,
+                          plrs_model=load_critic(plrs), calibrated=True, progress=progress)
+    with atomic_open(table, "w", newline="") as fh:
+        rows.to_csv(fh, index=False)
+    write_json(stamp, {"key": key, "n_clips": len(clips)})  # written last: the key vouches for the table
+    return pd.read_csv(table)
+
+
+def _battery_weight(preset: str, dirs: Any, name: str, select: Any, candidates: Sequence[float], corpus: str,
+                    split: str, seed: int, n_resamples: int, progress: bool) -> tuple[float, Any]:
+    """A referee weight chosen by ``select`` on :func:`validation_battery`, cached in ``<name>.json`` beside the
+    evaluator (keyed by the evaluator checkpoint, corpus, split, seed, resamples and candidates)."""
+    import pandas as pd
+
+    from p3d.atomic import write_json
+
+    lay = layout(dirs, preset)
+    plrs = evaluator(preset, lay.data, lay.runs, progress=progress)
+    key = {"evaluator": _stamp(plrs), "corpus": str(lay.corpus(corpus).resolve()), "split": split, "seed": seed,
+           "n_resamples": n_resamples, "weights": list(candidates)}
+    cache = Path(plrs).parent / f"{name}.json"
     if cache.exists():
         done = json.loads(cache.read_text())
         if done.get("key") == key:
             return float(done["weight"]), pd.DataFrame(done["table"])
-    c = Corpus.open(root)
-    clips = c.select(split)
-    if len(clips) < 2:
-        raise InputError(f"{root} has {len(clips)} {split} clips; the hubness weight needs a battery of at least two")
-    rows = mv.metric_rows(clips, rv.battery_sequences(c, clips, seed), corpus=c, oracle=None,
-                          plrs_model=load_critic(plrs), calibrated=True, progress=progress)
-    weight, table = rv.select_hubness_weight(rows, n_resamples=n_resamples, seed=seed)
-    write_json(cache, {"key": key, "weight": weight, "n_clips": len(clips), "table": table.to_dict("records")})
+    rows = validation_battery(preset, dirs, corpus=corpus, split=split, seed=seed, progress=progress)
+    weight, table = select(rows, weights=candidates, n_resamples=n_resamples, seed=seed)
+    write_json(cache, {"key": key, "weight": weight, "n_clips": int(rows["clip"].nunique()),
+                       "table": table.to_dict("records")})
     return weight, table
+
+
+def plrs_hubness_weight(preset: str, dirs: Any, *, corpus: str = "synth-voca", split: str = "val", seed: int = 0,
+                        n_resamples: int = 1000, progress: bool = False) -> tuple[float, Any]:
+    """PLRS-p's hubness weight for this preset's evaluator (:func:`p3d.metrics.plrs.plrs_partial`), chosen on
+    the validation battery (:func:`validation_battery`) by
+    :func:`p3d.analysis.referee_validity.select_hubness_weight`; cached (``hubness_weight.json``).
+
+    Returns ``(weight, table)``: the table of every candidate weight (``select_hubness_weight``'s).
+    """
+    from p3d.analysis import referee_validity as rv
+
+    return _battery_weight(preset, dirs, "hubness_weight", rv.select_hubness_weight, rv.HUBNESS_WEIGHTS, corpus,
+                           split, seed, n_resamples, progress)
+
+
+def plrs_intensity_weight(preset: str, dirs: Any, *, corpus: str = "synth-voca", split: str = "val", seed: int = 0,
+                          n_resamples: int = 1000, progress: bool = False) -> tuple[float, Any]:
+    """PLRS-e's intensity weight for this preset's evaluator (:func:`p3d.metrics.plrs.plrs_enrolled`), chosen on
+    the validation battery (:func:`validation_battery`) by
+    :func:`p3d.analysis.referee_validity.select_intensity_weight`; cached (``intensity_weight.json``).
+
+    Returns ``(weight, table)``: the table of every candidate weight (``select_intensity_weight``'s).
+    """
+    from p3d.analysis import referee_validity as rv
+
+    return _battery_weight(preset, dirs, "intensity_weight", rv.select_intensity_weight, rv.INTENSITY_WEIGHTS,
+                           corpus, split, seed, n_resamples, progress)
+
+
+def gt_lip_amplitudes(preset: str, dirs: Any, corpus: str, split: str) -> dict[str, float]:
+    """``{GT file name: lip amplitude}`` (:func:`p3d.metrics.lip_amplitude`, corpus length units) of every clip of
+    ``corpus``/``split``: with the per-clip ``lip_amplitude_ratio`` of an evaluation, the input of PLRS-e
+    (:func:`p3d.experiments.tables.with_plrs_enrolled`)."""
+    from p3d.corpus import Corpus
+    from p3d.metrics import lip_amplitude
+
+    c = Corpus.open(layout(dirs, preset).corpus(corpus))
+    lips = np.asarray(c.topology.regions["lips"])
+    return {f"{clip.stem}.npy": lip_amplitude(c.vertices(clip), lips, c.templates[clip.identity])
+            for clip in c.select(split)}
 
 
 def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000, progress: bool = False

@@ -300,10 +300,10 @@ def table_s7(results: Sequence[Mapping[str, Any]], models: Sequence[str] = MODEL
 
 
 #: Direction of improvement per metric (+1: higher is better).
-BETTER = {"mtm_ms": -1, "lve": -1, "plrs": +1, "plrs_calibrated": +1, "plrs_partial": +1, "slcc_delta": -1,
-          "fdd_abs": -1}
+BETTER = {"mtm_ms": -1, "lve": -1, "plrs": +1, "plrs_calibrated": +1, "plrs_partial": +1, "plrs_enrolled": +1,
+          "slcc_delta": -1, "fdd_abs": -1}
 METRIC_LABELS = {"mtm_ms": "MTM (ms)", "lve": "LVE (1e-5 m²)", "plrs": "PLRS", "plrs_calibrated": "PLRS-c",
-                 "plrs_partial": "PLRS-p", "slcc_delta": "SLCC Δ"}
+                 "plrs_partial": "PLRS-p", "plrs_enrolled": "PLRS-e", "slcc_delta": "SLCC Δ"}
 
 
 def _computed(result: Mapping[str, Any], metric: str) -> bool:
@@ -311,14 +311,11 @@ def _computed(result: Mapping[str, Any], metric: str) -> bool:
     return metric == "slcc_delta" or all(metric in r["per_clip"] for r in runs_of(result))
 
 
-def with_plrs_partial(result: Mapping[str, Any], hubness_weight: float) -> Mapping[str, Any]:
-    """``result`` (a run result, an arm, or a plain dict of either) with a ``plrs_partial`` column (PLRS-p at
-    ``hubness_weight``) added to every run's per-clip table by
-    :func:`p3d.analysis.referee_validity.with_plrs_partial` (from its ``plrs`` and ``plrs_calibrated``); a copy."""
-    from p3d.analysis.referee_validity import with_plrs_partial as rows_with_plrs_partial
-
+def _with_run_column(result: Mapping[str, Any], add: Any) -> Mapping[str, Any]:
+    """``result`` (a run result, an arm, or a plain dict of either) with ``add(per_clip)`` as every run's
+    per-clip table; a copy."""
     def one(run: Mapping[str, Any]) -> Mapping[str, Any]:
-        pc = rows_with_plrs_partial(run["per_clip"], hubness_weight)
+        pc = add(run["per_clip"])
         return dataclasses.replace(run, per_clip=pc) if dataclasses.is_dataclass(run) else {**run, "per_clip": pc}
 
     if "runs" in result:
@@ -327,21 +324,78 @@ def with_plrs_partial(result: Mapping[str, Any], hubness_weight: float) -> Mappi
     return one(result)
 
 
+def with_plrs_partial(result: Mapping[str, Any], hubness_weight: float) -> Mapping[str, Any]:
+    """``result`` (a run result, an arm, or a plain dict of either) with a ``plrs_partial`` column (PLRS-p at
+    ``hubness_weight``) added to every run's per-clip table by
+    :func:`p3d.analysis.referee_validity.with_plrs_partial` (from its ``plrs`` and ``plrs_calibrated``); a copy."""
+    from p3d.analysis.referee_validity import with_plrs_partial as rows_with_plrs_partial
+
+    return _with_run_column(result, lambda pc: rows_with_plrs_partial(pc, hubness_weight))
+
+
+def with_plrs_enrolled(result: Mapping[str, Any], intensity_weight: float,
+                       gt_amplitude: Mapping[str, float]) -> Mapping[str, Any]:
+    """``result`` (a run result, an arm, or a plain dict of either) with a ``plrs_enrolled`` column (PLRS-e at
+    ``intensity_weight``, :func:`p3d.metrics.plrs.plrs_enrolled`) added to every run's per-clip table; a copy.
+
+    A prediction's lip amplitude is its ``lip_amplitude_ratio`` (a diagnostic of ``p3d eval``) times its GT's
+    amplitude (``gt_amplitude``: ``{GT file name: amplitude}``, :func:`p3d.experiments.runs.gt_lip_amplitudes`);
+    the speaker's enrolled amplitude is the mean GT amplitude of the speaker's *other* clips in the table
+    (:func:`p3d.metrics.enrolled_lip_amplitude`), as the battery of
+    :func:`p3d.analysis.referee_validity.with_plrs_enrolled` enrols them; of the same intensity level where the
+    table has levels (synth-mead, MEAD: louder speech opens the mouth wider, so a loud clip is judged against the
+    speaker's loud clips)."""
+    import numpy as np
+
+    from p3d.metrics import enrolled_lip_amplitude
+    from p3d.metrics.plrs import plrs_enrolled
+
+    def add(pc: Any) -> Any:
+        for col in ("gt", "identity", "lip_amplitude_ratio", "plrs_calibrated"):
+            if col not in pc:
+                raise InputError(f"per-clip table: no {col!r} column (PLRS-e needs PLRS-c and the diagnostics)")
+        missing = sorted(set(pc["gt"]) - set(gt_amplitude))
+        if missing:
+            raise InputError(f"gt_amplitude: no lip amplitude for {missing[:3]} ({len(missing)} GT clips)")
+        gt = pc.drop_duplicates("gt")
+        group = gt["identity"].astype(str)
+        if "level" in gt and gt["level"].notna().any():
+            group = group + "|" + gt["level"].astype(str)
+        enrolled = dict(zip(gt["gt"], enrolled_lip_amplitude(np.array([gt_amplitude[g] for g in gt["gt"]]),
+                                                             group.to_numpy())))
+        amplitude = pc["lip_amplitude_ratio"].to_numpy(dtype=float) * np.array([gt_amplitude[g] for g in pc["gt"]])
+        out = pc.copy()
+        out["plrs_enrolled"] = plrs_enrolled(pc["plrs_calibrated"].to_numpy(dtype=float), amplitude,
+                                             np.array([enrolled[g] for g in pc["gt"]]), intensity_weight)
+        return out
+
+    return _with_run_column(result, add)
+
+
 def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]], *,
-                 metrics: Sequence[str] = ("mtm_ms", "lve", "plrs", "plrs_calibrated", "plrs_partial", "slcc_delta"),
-                 level: str = "all", n_resamples: int = 1000, hubness_weight: float | None = None) -> Any:
+                 metrics: Sequence[str] = ("mtm_ms", "lve", "plrs", "plrs_calibrated", "plrs_partial",
+                                           "plrs_enrolled", "slcc_delta"),
+                 level: str = "all", n_resamples: int = 1000, hubness_weight: float | None = None,
+                 intensity_weight: float | None = None, gt_amplitude: Mapping[str, float] | None = None) -> Any:
     """The paper's claim, tested: for each (label, without, with) pair of results on the same clips, the change
     of each metric with a paired 95% CI, and a verdict: ``better`` / ``worse`` when the CI excludes 0 in that
     direction, else ``no clear change``. A metric that either side did not compute (PLRS-c needs the evaluator
     and the audio) has no row for that pair. PLRS-p (``plrs_partial``) is derived from PLRS and PLRS-c at
     ``hubness_weight`` (:func:`with_plrs_partial`; the weight of
-    :func:`p3d.experiments.runs.plrs_hubness_weight`); no row without a weight."""
+    :func:`p3d.experiments.runs.plrs_hubness_weight`); no row without a weight. PLRS-e (``plrs_enrolled``)
+    likewise from PLRS-c and the lip amplitudes at ``intensity_weight`` with ``gt_amplitude``
+    (:func:`with_plrs_enrolled`; :func:`p3d.experiments.runs.plrs_intensity_weight`)."""
     import pandas as pd
 
+    if (intensity_weight is None) != (gt_amplitude is None):
+        raise InputError("intensity_weight and gt_amplitude: PLRS-e needs both")
     rows = []
     for label, a, b in pairs:
         if hubness_weight is not None and all(_computed(x, m) for x in (a, b) for m in ("plrs", "plrs_calibrated")):
             a, b = with_plrs_partial(a, hubness_weight), with_plrs_partial(b, hubness_weight)
+        if intensity_weight is not None and all(_computed(x, m) for x in (a, b)
+                                                for m in ("plrs_calibrated", "lip_amplitude_ratio")):
+            a, b = (with_plrs_enrolled(x, intensity_weight, gt_amplitude) for x in (a, b))
         for metric in metrics:
             if not (_computed(a, metric) and _computed(b, metric)):
                 continue

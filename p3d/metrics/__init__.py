@@ -46,6 +46,10 @@ FLAME lip list is refused on a mesh that does not have FLAME's 5023 vertices.
 | plrs_partial       | (official, calibrated,         | cosine similarity      | --                     | Eq. (a), beyond  |
 |                    | hubness_weight)                |                        |                        | the paper        |
 +--------------------+--------------------------------+------------------------+------------------------+------------------+
+| plrs_enrolled      | (calibrated, amplitude,        | cosine similarity      | --                     | Eq. (a), beyond  |
+|                    | enrolled_amplitude,            | minus a unitless       |                        | the paper        |
+|                    | intensity_weight)              | amplitude mismatch     |                        |                  |
++--------------------+--------------------------------+------------------------+------------------------+------------------+
 | bootstrap_ci,      | (values, statistic, *,         | the statistic's units  | --                     | --               |
 | slcc_bootstrap_ci  | confidence=0.95, ...)          |                        |                        |                  |
 +--------------------+--------------------------------+------------------------+------------------------+------------------+
@@ -53,7 +57,8 @@ FLAME lip list is refused on a mesh that does not have FLAME's 5023 vertices.
 Diagnostics (not paper metrics; :mod:`p3d.metrics.diagnostics`; regions required, no defaults):
 :func:`lip_jerk` ``(pred, lip_vertices, fps)``, :func:`lip_high_frequency_energy` ``(pred, lip_vertices,
 fps, cutoff_hz=8.0)``, :func:`lip_amplitude` ``(pred, lip_vertices, template)``,
-:func:`lip_amplitude_ratio` ``(pred, gt, lip_vertices, template)``, :func:`upper_face_motion` ``(pred,
+:func:`lip_amplitude_ratio` ``(pred, gt, lip_vertices, template)``, :func:`enrolled_lip_amplitude` ``(amplitudes,
+identities)``, :func:`upper_face_motion` ``(pred,
 upper_face_vertices)``, :func:`fdd_dynamics` ``(pred, upper_face_vertices, template)``.
 :class:`MTMResult` and :func:`ddtw` come with MTM. The PLRS functions, :func:`speech_bank` and
 :func:`background_windows` are imported lazily (they need torch); :func:`bootstrap_ci` and
@@ -64,8 +69,8 @@ them, and the DDTW kernel is compiled by numba on first use (and cached on disk)
 """
 from __future__ import annotations
 
-from p3d.metrics.diagnostics import (fdd_dynamics, lip_amplitude, lip_amplitude_ratio, lip_high_frequency_energy,
-                                     lip_jerk, upper_face_motion)
+from p3d.metrics.diagnostics import (enrolled_lip_amplitude, fdd_dynamics, lip_amplitude, lip_amplitude_ratio,
+                                     lip_high_frequency_energy, lip_jerk, upper_face_motion)
 from p3d.metrics.fdd import fdd
 from p3d.metrics.lve import lve, lve_per_frame
 from p3d.metrics.mtm import MTMResult, ddtw, mtm
@@ -77,6 +82,7 @@ __all__ = [
     "bootstrap_ci",
     "ddtw",
     "fdd",
+    "enrolled_lip_amplitude",
     "fdd_dynamics",
     "lip_amplitude",
     "lip_amplitude_ratio",
@@ -96,7 +102,8 @@ __all__ = [
 
 
 #: Names served lazily from :mod:`p3d.metrics.plrs` (it needs torch).
-_PLRS_NAMES = frozenset({"plrs", "plrs_from_features", "plrs_calibrated", "plrs_partial", "plrs_scores",
+_PLRS_NAMES = frozenset({"plrs", "plrs_from_features", "plrs_calibrated", "plrs_partial", "plrs_enrolled",
+                         "plrs_scores",
                          "speech_bank", "speech_banks", "background_excluding", "background_windows", "PLRSScores"})
 
 

@@ -2,7 +2,8 @@
 
 A worse LVE, MTM or FDD says *that* a prediction moved differently from the ground truth; these say
 *how*: jittery lips (:func:`lip_jerk`, :func:`lip_high_frequency_energy`), damped or exaggerated lips
-(:func:`lip_amplitude`, :func:`lip_amplitude_ratio`), a still or restless upper face
+(:func:`lip_amplitude`, :func:`lip_amplitude_ratio`; :func:`enrolled_lip_amplitude`, a speaker's usual
+amplitude from their other clips), a still or restless upper face
 (:func:`upper_face_motion`, and :func:`fdd_dynamics`, the exact per-clip term FDD differences).
 Compute each on the prediction and on its ground truth and compare. None is a metric of the paper.
 
@@ -15,6 +16,7 @@ per second and time derivatives are per second.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -149,6 +151,31 @@ def lip_amplitude_ratio(pred: np.ndarray, gt: np.ndarray, lip_vertices: IndexLik
     reference = lip_amplitude(g[:t], lip_vertices, template)
     amplitude = lip_amplitude(p[:t], lip_vertices, template)
     return amplitude / reference if reference > 0 else float("nan")
+
+
+def enrolled_lip_amplitude(amplitudes: Any, identities: Any) -> np.ndarray:
+    """Each clip's speaker-enrolled lip amplitude: the mean :func:`lip_amplitude` of the *other* clips of the
+    same speaker (leave one clip out), from the ground-truth amplitudes of a set of clips.
+
+    ``amplitudes``: (N,) GT lip amplitudes (:func:`lip_amplitude`, length units); ``identities``: (N,) speaker
+    labels. Returns (N,) float64 in the same units; NaN for a speaker with a single clip (nothing to enrol
+    from) or whose other clips' amplitudes are not finite. The reference of PLRS-e
+    (:func:`p3d.metrics.plrs.plrs_enrolled`): how wide this speaker opens the mouth, learned without the clip.
+    """
+    a = np.asarray(amplitudes, dtype=np.float64)
+    ids = np.asarray(identities)
+    if a.ndim != 1 or ids.shape != a.shape:
+        raise InputError(f"amplitudes and identities: expected two 1-D arrays of one length, got shapes {a.shape} "
+                         f"and {ids.shape}")
+    out = np.full(a.shape, np.nan)
+    for speaker in np.unique(ids):
+        idx = np.flatnonzero(ids == speaker)
+        ok = np.isfinite(a[idx])
+        total, count = a[idx][ok].sum(), int(ok.sum())
+        others = count - ok.astype(int)  # this clip's own amplitude left out when it counted
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[idx] = np.where(others > 0, (total - np.where(ok, a[idx], 0.0)) / np.maximum(others, 1), np.nan)
+    return out
 
 
 def upper_face_motion(pred: np.ndarray, upper_face_vertices: IndexLike) -> float:

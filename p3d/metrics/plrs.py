@@ -284,6 +284,43 @@ def plrs_partial(official: Any, calibrated: Any, hubness_weight: float) -> Any:
     return float(out) if out.ndim == 0 else out
 
 
+def plrs_enrolled(calibrated: Any, amplitude: Any, enrolled_amplitude: Any, intensity_weight: float) -> Any:
+    r"""PLRS-e, PLRS-c with a speaker-enrolled articulation-intensity term (higher is better):
+
+        PLRS-e(mu) = PLRS-c - mu | a / a_s - 1 |
+
+    with ``a`` the sequence's lip amplitude (:func:`p3d.metrics.lip_amplitude`: mean lip distance from the
+    speaker's neutral face) and ``a_s`` the speaker's *enrolled* amplitude, the mean lip amplitude of the same
+    speaker's other ground-truth clips (:func:`p3d.metrics.enrolled_lip_amplitude`; never the clip judged).
+    Why: how wide a speaker opens the mouth is a trait of the speaker, not of the speech, so an audio-only
+    referee cannot know it; on the synthetic testbed PLRS-c prefers lips exaggerated to 125 % for most test
+    speakers and the official PLRS damped ones for some, while every speaker's own clips say how wide they
+    speak. The paper's lip sync has three parts (Sec. 3: temporal synchronisation, lip readability,
+    expressiveness); PLRS-c carries the first two, the enrolled term the speaker's intensity. ``mu`` is
+    chosen on validation speakers (:func:`p3d.analysis.referee_validity.select_intensity_weight`) and then
+    checked on the test speakers' battery. Beyond the paper; it needs the speaker's other GT clips.
+
+    Works on floats or arrays (per-clip values, broadcast); NaN where ``a_s`` is not positive.
+    """
+    mu = float(intensity_weight)
+    if not np.isfinite(mu) or mu < 0.0:
+        raise InputError(f"intensity_weight: expected a number >= 0, got {intensity_weight!r}")
+    cal = np.asarray(calibrated, dtype=np.float64)
+    amp = np.asarray(amplitude, dtype=np.float64)
+    ref = np.asarray(enrolled_amplitude, dtype=np.float64)
+    try:
+        shape = np.broadcast_shapes(cal.shape, amp.shape, ref.shape)
+    except ValueError:
+        raise InputError(f"calibrated, amplitude, enrolled_amplitude: shapes {cal.shape}, {amp.shape}, {ref.shape} "
+                         "do not broadcast") from None
+    if np.any(amp[np.isfinite(amp)] < 0):
+        raise InputError("amplitude: lip amplitudes are distances, expected >= 0")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(ref > 0, cal - mu * np.abs(amp / np.where(ref > 0, ref, 1.0) - 1.0), np.nan)
+    out = np.broadcast_to(out, shape)
+    return float(out) if out.ndim == 0 else out.copy()
+
+
 def speech_banks(windows_by_clip: Any, model: Any, batch_size: int = 256) -> dict[str, np.ndarray]:
     """``{clip: (K_c, D) speech embeddings}`` of each clip's :func:`background_windows`, from
     ``{clip: (N, 20, 128) speech windows}``: encode a set of clips once, then take the background of any one
