@@ -283,3 +283,58 @@ def test_silent_clips_leave_the_background(release, tmp_path, capsys, one_torch_
     capsys.readouterr()
     assert main([*args, "--metrics", "plrs_calibrated", "--out", str(tmp_path / "out2")]) == 2
     assert "plrs_calibrated" in capsys.readouterr().err
+
+
+def test_plrs_e_enrols_each_speaker_from_its_other_gt_clips(release, tmp_path, capsys, one_torch_thread):
+    """``--intensity-weight``: PLRS-e per prediction = PLRS-c - mu |lip amplitude / the mean GT lip amplitude of
+    the speaker's other clips - 1|; refused with one line without its inputs."""
+    import pickle
+
+    from p3d.metrics import lip_amplitude
+
+    root, _ = release
+    data = tmp_path / "data"
+    for sub in ("wav", "pred", "vertices_npy"):
+        (data / sub).mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    templates = {}
+    for subj in ("FaceTalk_170725_00137_TA", "FaceTalk_170728_03272_TA"):
+        templates[subj] = rng.standard_normal((N_VERTICES, 3)).astype(np.float32)
+        for k, scale in ((1, 0.01), (2, 0.02), (3, 0.03)):
+            stem = f"{subj}_sentence0{k}"
+            _write_wav(data / "wav" / f"{stem}.wav", 16000, 1, seed=k)
+            gt = templates[subj][None] + scale * rng.standard_normal((60, N_VERTICES, 3))
+            np.save(data / "vertices_npy" / f"{stem}.npy", gt.reshape(60, -1).astype(np.float32))
+            pred = templates[subj][None] + 0.5 * (gt[::2] - templates[subj][None])
+            np.save(data / "pred" / f"{stem}_condition_FaceTalk_A.npy", pred.reshape(30, -1).astype(np.float32))
+    with open(data / "templates.pkl", "wb") as fh:
+        pickle.dump(templates, fh)
+    base = ["--gt", str(data), "--metrics", "lve,plrs_calibrated"]
+    code, out, err = _eval_default(capsys, data, data / "pred", tmp_path / "out", *base, "--plrs-checkpoint",
+                                   str(root / "model_eval.pth"), "--topology", str(root / "tiny40.npz"),
+                                   "--templates", str(data / "templates.pkl"), "--intensity-weight", "0.5")
+    assert code == 0, err
+    df = pd.read_csv(tmp_path / "out" / "per_clip.csv")
+    lips = np.arange(12)
+    for _, row in df.iterrows():
+        subj = row["identity"]
+        gt = np.load(data / "vertices_npy" / row["gt"]).reshape(-1, N_VERTICES, 3)[::2]
+        pred = np.load(data / "pred" / row["pred"]).reshape(-1, N_VERTICES, 3)
+        assert row["lip_amplitude"] == pytest.approx(lip_amplitude(pred, lips, templates[subj]), rel=1e-6)
+        assert row["lip_amplitude_gt"] == pytest.approx(lip_amplitude(gt, lips, templates[subj]), rel=1e-6)
+        others = df[(df["identity"] == subj) & (df["gt"] != row["gt"])]["lip_amplitude_gt"].mean()
+        want = row["plrs_calibrated"] - 0.5 * abs(row["lip_amplitude"] / others - 1)
+        assert row["plrs_enrolled"] == pytest.approx(want, rel=1e-6)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    e = summary["metrics"]["plrs_enrolled"]
+    assert e["value"] == pytest.approx(df["plrs_enrolled"].mean()) and e["intensity_weight"] == 0.5
+    assert e["n_clips"] == 6 and "PLRS-e" in out
+    # without the templates (or PLRS-c, or the GT): one line, exit 2, before any audio is read
+    for drop, extra in (("--templates", ["--templates", str(data / "templates.pkl"), "--metrics", "lve"]),
+                        ("--gt DIR", ["--templates", str(data / "templates.pkl"), "--metrics", "plrs_calibrated"]),
+                        ("--templates", [])):
+        args = (["--gt", str(data)] if drop != "--gt DIR" else []) + extra
+        code, _, err = _eval_default(capsys, data, data / "pred", tmp_path / "bad", *args, "--plrs-checkpoint",
+                                     str(root / "model_eval.pth"), "--topology", str(root / "tiny40.npz"),
+                                     "--intensity-weight", "0.5")
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "--intensity-weight" in err, err

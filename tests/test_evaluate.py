@@ -513,7 +513,8 @@ def test_biwi_names_25_fps_and_diagnostics(tmp_path):
     assert np.allclose(same["lip_hf_energy"], same["lip_hf_energy_gt"], atol=1e-6)
     d = s["diagnostics"]
     assert set(d) == {"lip_jerk", "lip_jerk_gt", "lip_hf_energy", "lip_hf_energy_gt", "upper_face_motion",
-                      "upper_face_motion_gt", "lip_amplitude_ratio"}
+                      "upper_face_motion_gt", "lip_amplitude_ratio", "lip_amplitude", "lip_amplitude_gt"}
+    assert np.allclose(damped["lip_amplitude"] / damped["lip_amplitude_gt"], 0.5, rtol=1e-4)
     assert d["lip_amplitude_ratio"]["mean"] == pytest.approx(0.75, rel=1e-4)
     assert d["lip_jerk"]["n_clips"] == 2 and d["lip_jerk"]["n_predictions"] == 4
 

@@ -29,7 +29,10 @@ cosine minus the mean cosine of the same mesh windows to *other* clips' speech (
 clip is the speech of every other evaluated GT clip with non-silent audio (every 5th PLRS speech window,
 encoded once per clip before the scoring pass; only the embeddings are kept). It is in the default metrics
 with ``--plrs-checkpoint`` and ``--audio``, with or without ``--gt``; with fewer than 3 such GT clips it is
-reported as not computed (an explicit ``--metrics plrs_calibrated`` is then exit 2). ``--dataset biwi`` reads BIWI
+reported as not computed (an explicit ``--metrics plrs_calibrated`` is then exit 2). PLRS-e (``plrs_enrolled``,
+``--intensity-weight MU``; :func:`p3d.metrics.plrs_enrolled`) is PLRS-c minus MU times the prediction's lip
+amplitude mismatch with the speaker's other evaluated GT clips (:func:`scoring.plrs_enrolled_column`); it needs
+PLRS-c, ``--gt`` and ``--templates`` (:func:`config.check_enrolled`). ``--dataset biwi`` reads BIWI
 names (``F2_e37[_condition_M3]``) and defaults both rates to 25 fps.
 
 Per prediction the command computes LVE, FDD, MTM and the lip intensity, and the motion diagnostics

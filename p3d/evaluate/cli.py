@@ -65,7 +65,11 @@ def register(subparsers: Any, description: str | None = None) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-diagnostics", action="store_true",
                    help="leave out the motion diagnostics columns of per_clip.csv (lip_jerk, lip_hf_energy, "
-                        "upper_face_motion, lip_amplitude_ratio, each also for the GT)")
+                        "upper_face_motion, lip_amplitude_ratio, lip_amplitude, each also for the GT)")
+    p.add_argument("--intensity-weight", type=float, default=None, metavar="MU",
+                   help="also PLRS-e (plrs_enrolled, beyond the paper): PLRS-c - MU |lip amplitude / the speaker's "
+                        "usual one - 1|, the usual one from the speaker's other GT clips; needs PLRS-c, --gt and "
+                        "--templates. MU is the evaluator's (p3d.experiments.plrs_intensity_weight)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         fps=args.fps, gt_fps=args.gt_fps, metrics=args.metrics, topology=args.topology, out=args.out,
         plots=args.plots, lve_variant=args.lve_variant, lip_aggregate=args.lip_aggregate,
         plrs_checkpoint=args.plrs_checkpoint, bootstrap_resamples=args.bootstrap, seed=args.seed,
-        diagnostics=not args.no_diagnostics,
+        diagnostics=not args.no_diagnostics, intensity_weight=args.intensity_weight,
     )
     check_out_dir(args.out)  # before any work
     report = evaluate(cfg, progress=not args.no_progress)

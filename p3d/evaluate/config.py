@@ -7,6 +7,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from p3d.errors import InputError
 
 ALL_METRICS: tuple[str, ...] = ("lve", "fdd", "mtm", "slcc", "plrs", "plrs_calibrated")
@@ -31,7 +33,8 @@ BIWI_FPS = 25.0
 VOCASET_GT_FPS = 60.0
 """Frame rate of processed VOCASET's ``vertices_npy`` (the official scripts subsample it ``[::2]``)."""
 DIAGNOSTIC_COLUMNS: tuple[str, ...] = ("lip_jerk", "lip_jerk_gt", "lip_hf_energy", "lip_hf_energy_gt",
-                                       "upper_face_motion", "upper_face_motion_gt", "lip_amplitude_ratio")
+                                       "upper_face_motion", "upper_face_motion_gt", "lip_amplitude_ratio",
+                                       "lip_amplitude", "lip_amplitude_gt")
 """Per-prediction diagnostics in ``per_clip.csv`` (:mod:`p3d.metrics.diagnostics`; not paper metrics)."""
 LENGTH_TOLERANCE_FRAMES = 2
 LENGTH_TOLERANCE_FRACTION = 0.10
@@ -71,6 +74,7 @@ class EvalConfig:
     bootstrap_resamples: int = 2000
     seed: int = 0
     diagnostics: bool = True  # per-prediction motion diagnostics in per_clip.csv (DIAGNOSTIC_COLUMNS)
+    intensity_weight: float | None = None  # PLRS-e's mu (p3d.metrics.plrs_enrolled); None: PLRS-e not computed
 
     def gt_stride(self, gt_fps: float | None = None) -> int:
         """Frames of GT per prediction frame (``gt_fps / fps``), which must be a positive integer."""
@@ -149,6 +153,23 @@ def resolve_metrics(cfg: EvalConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys(cfg.metrics))
 
 
+def check_enrolled(cfg: EvalConfig, wanted: tuple[str, ...]) -> None:
+    """Refuse ``--intensity-weight`` (PLRS-e, :func:`p3d.metrics.plrs_enrolled`) without its inputs: PLRS-c among
+    the metrics, the GT (each speaker's enrolled lip amplitude comes from its other GT clips), the templates (the
+    lip amplitude is the distance from the neutral face) and the diagnostics (which measure it)."""
+    if cfg.intensity_weight is None:
+        return
+    mu = float(cfg.intensity_weight)
+    if not np.isfinite(mu) or mu < 0:
+        raise InputError(f"--intensity-weight: expected a number >= 0, got {cfg.intensity_weight!r}")
+    needs = [need for ok, need in (("plrs_calibrated" in wanted, "PLRS-c (--plrs-checkpoint CKPT and --audio DIR, "
+                                    "plrs_calibrated among --metrics)"), (cfg.gt is not None, "--gt DIR"),
+                                   (cfg.templates is not None, "--templates templates.pkl"),
+                                   (cfg.diagnostics, "the diagnostics (drop --no-diagnostics)")) if not ok]
+    if needs:
+        raise InputError("--intensity-weight (PLRS-e) needs " + "; ".join(needs))
+
+
 def plan_metrics(cfg: EvalConfig, topology: Any) -> tuple[tuple[str, ...], dict[str, str]]:
     """(metrics to compute, {metric: reason} for default metrics that cannot be computed).
 
@@ -173,6 +194,7 @@ def plan_metrics(cfg: EvalConfig, topology: Any) -> tuple[tuple[str, ...], dict[
                              "or leave mtm out of --metrics")
         wanted = tuple(m for m in wanted if m != "mtm")
         not_computed["mtm"] = reason
+    check_enrolled(cfg, wanted)
     return wanted, not_computed
 
 

@@ -158,6 +158,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                     row.update(gt_diag)
                     if gt is not None and templates:
                         row["lip_amplitude_ratio"] = _lip_amplitude_ratio(pred, gt, lips, templates.get(name.identity))
+                        row.update(_lip_amplitudes(pred, gt, lips, templates.get(name.identity)))
                 rows.append(row)
                 del pred
                 bar.update(1)
@@ -172,6 +173,11 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
     per_clip = pd.DataFrame(rows)
     if "note" not in per_clip:
         per_clip["note"] = None
+    if cfg.intensity_weight is not None:
+        if "plrs_calibrated" in wanted:
+            per_clip["plrs_enrolled"] = plrs_enrolled_column(per_clip, cfg.intensity_weight)
+        else:
+            not_computed["plrs_enrolled"] = "PLRS-c was not computed: " + not_computed.get("plrs_calibrated", "")
     summary = _summarise(cfg, wanted, not_computed, per_clip, pd.DataFrame(gt_rows), skipped, rates,
                          background_clips=len(banks) if banks else None)
     return EvalReport(per_clip=per_clip, summary=summary, mtm_results=mtm_results)
@@ -200,6 +206,37 @@ def motion_diagnostics(vertices: np.ndarray, lips: np.ndarray, upper_face: np.nd
     if upper_face is not None:
         out["upper_face_motion"] = safe(metrics.upper_face_motion, vertices, upper_face)
     return out
+
+
+def _lip_amplitudes(pred: np.ndarray, gt: np.ndarray, lips: np.ndarray, template: np.ndarray | None
+                    ) -> dict[str, float]:
+    """``lip_amplitude`` and ``lip_amplitude_gt`` (:func:`p3d.metrics.lip_amplitude`, each sequence whole; NaN
+    without the identity's template)."""
+    from p3d import metrics
+
+    if template is None:
+        return {"lip_amplitude": float("nan"), "lip_amplitude_gt": float("nan")}
+    return {"lip_amplitude": metrics.lip_amplitude(pred, lips, template),
+            "lip_amplitude_gt": metrics.lip_amplitude(gt, lips, template)}
+
+
+def plrs_enrolled_column(per_clip: Any, intensity_weight: float) -> np.ndarray:
+    """PLRS-e of every row of ``per_clip`` (:func:`p3d.metrics.plrs_enrolled`): its ``plrs_calibrated`` and
+    ``lip_amplitude`` against the speaker's enrolled amplitude, the mean ``lip_amplitude_gt`` of the *other* GT
+    clips of the same identity (and level, where the clips have levels) in this evaluation
+    (:func:`p3d.metrics.enrolled_lip_amplitude`). NaN for a speaker evaluated on one clip only."""
+    from p3d.metrics import enrolled_lip_amplitude
+    from p3d.metrics.plrs import plrs_enrolled
+
+    gt = per_clip.drop_duplicates("gt")
+    group = gt["identity"].astype(str)
+    if "level" in gt and gt["level"].notna().any():
+        group = group + "|" + gt["level"].astype(str)
+    enrolled = dict(zip(gt["gt"], enrolled_lip_amplitude(gt["lip_amplitude_gt"].to_numpy(dtype=float),
+                                                         group.to_numpy())))
+    return plrs_enrolled(per_clip["plrs_calibrated"].to_numpy(dtype=float),
+                         per_clip["lip_amplitude"].to_numpy(dtype=float),
+                         np.array([enrolled[g] for g in per_clip["gt"]], dtype=float), intensity_weight)
 
 
 def _lip_amplitude_ratio(pred: np.ndarray, gt: np.ndarray, lips: np.ndarray, template: np.ndarray | None) -> float:

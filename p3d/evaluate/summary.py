@@ -54,8 +54,8 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
 
     clusters = df["gt"].to_numpy()
     out: dict[str, Any] = {}
-    for key in ("lve", "fdd", "plrs", "plrs_calibrated"):
-        if key in wanted:
+    for key in ("lve", "fdd", "plrs", "plrs_calibrated", "plrs_enrolled"):
+        if key in wanted or (key == "plrs_enrolled" and key in df):
             vals = df[key].to_numpy(dtype=np.float64)
             ok = np.isfinite(vals)
             out[key] = {"value": _num(vals[ok].mean()) if ok.any() else None,
@@ -66,6 +66,12 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
             "background_clips": background_clips,
             "background": "per GT clip, the speech (every 5th PLRS speech window, channel 0) of every other "
                           "evaluated GT clip with non-silent audio; p3d.metrics.plrs_calibrated",
+        })
+    if "plrs_enrolled" in df:
+        out["plrs_enrolled"].update({
+            "intensity_weight": cfg.intensity_weight,
+            "enrolment": "per prediction, PLRS-c - mu |lip amplitude / the mean GT lip amplitude of the speaker's "
+                         "other evaluated GT clips (same level where levels exist) - 1|; p3d.metrics.plrs_enrolled",
         })
     if "fdd" in wanted:
         out["fdd"]["absolute"] = _num(np.abs(df["fdd"].to_numpy(dtype=np.float64)).mean())
@@ -125,8 +131,9 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
                   "SLCC: paired bootstrap of rows (p3d.metrics.slcc_bootstrap_ci)",
             "diagnostics": "per_clip.csv columns lip_jerk[_gt] (m/s^3 for metres), lip_hf_energy[_gt] (fraction of "
                            "lip motion energy above 8 Hz), upper_face_motion[_gt] (RMS temporal std), "
-                           "lip_amplitude_ratio (prediction / GT lip distance from the template); NaN where too "
-                           "short; p3d.metrics.diagnostics, not paper metrics",
+                           "lip_amplitude_ratio (prediction / GT lip distance from the template), lip_amplitude[_gt] "
+                           "(that distance, length units, each sequence whole); NaN where too short; "
+                           "p3d.metrics.diagnostics, not paper metrics",
             "length_tolerance": f"max({LENGTH_TOLERANCE_FRAMES} frames, {LENGTH_TOLERANCE_FRACTION:.0%}); "
                                 f"integer ratios within {FACTOR_TOLERANCE:.0%} refused",
         },
@@ -227,6 +234,12 @@ def format_summary(summary: dict[str, Any]) -> str:
         others = "" if x.get("background_clips") is None else f" of the {x['background_clips'] - 1} other GT clips"
         lines.append(f"  PLRS-c {fmt(x['value'], '.3f')}{ci(x['ci95'], '.3f')}{n(x)}; chance 0 "
                      f"(background: the speech{others})")
+    if "plrs_enrolled" in m and m["plrs_enrolled"].get("computed", True) is False:
+        lines.append(f"  PLRS-e not computed: {m['plrs_enrolled']['reason']}")
+    elif "plrs_enrolled" in m:
+        x = m["plrs_enrolled"]
+        lines.append(f"  PLRS-e {fmt(x['value'], '.3f')}{ci(x['ci95'], '.3f')}{n(x)}; intensity weight "
+                     f"{x['intensity_weight']:g} (lip amplitude against the speaker's other GT clips)")
     if "slcc" in m:
         x = m["slcc"]
         ci_text = ci(x.get("ci95"), ".3f") if x["value"] is not None else ""
