@@ -93,6 +93,15 @@ def test_trained_run_front_end(mead, tmp_path, one_torch_thread):
                                talker_front_end_features(talker_audio_encoder(model), x, 16000, n_frames=40))
     with pytest.raises(InputError, match="not 'selftalk'"):
         front_end_level_probe(mead, "selftalk", run=tmp_path)
+    # the notebook's table takes trained runs too: one row per input, the whole trained encoder
+    table = level_probe_table(mead, ["faceformer"], "smoke", levels=(1, 3), inputs=("equal-rms",),
+                              trained={"FaceFormer, trained": ("faceformer", tmp_path)})
+    trained = table[table["front_end"] == "FaceFormer, trained"]
+    assert list(trained["input"]) == [lp.INPUT_LABELS["as-is"], lp.INPUT_LABELS["gain-only"]]
+    assert trained["features"].str.startswith(lp.TRAINED_FEATURES).all()
+    direct = front_end_level_probe(mead, "faceformer", "smoke", "test", train_split="train", run=tmp_path,
+                                   levels=(1, 3))
+    assert trained["accuracy"].iloc[0] == pytest.approx(direct["accuracy"])
 
 
 def test_front_end_features_and_bad_input(mead):
@@ -181,6 +190,14 @@ def test_level_probe_reading_follows_the_intervals():
     assert "at chance, as it should be" in heard and "as vocal effort rather than gain" in heard
     assert "keeps gain" in level_probe_reading(table((0.40, 0.49), (0.36, 0.45)))
     assert "never receives it" in level_probe_reading(table((0.30, 0.49), (0.29, 0.38)))
+    # trained encoders get their own reading line, and do not change the fixed front-end's
+    t = table((0.30, 0.49), (0.29, 0.38)).assign(features="log-mel")
+    trained = pd.DataFrame([{"front_end": "FaceFormer, trained", "features": lp.TRAINED_FEATURES + "; mean + std",
+                             "input": INPUT_LABELS[i], "accuracy": a, "chance": 1 / 3, "ci_low": lo, "ci_high": hi,
+                             "n_clips": 504} for i, a, lo, hi in (("as-is", 0.45, 0.40, 0.49),
+                                                                   ("gain-only", 1 / 3, 0.30, 0.36))])
+    reading = level_probe_reading(pd.concat([t, trained], ignore_index=True))
+    assert "never receives it" in reading and "taught them to hear vocal effort" in reading
 
 
 def test_accuracy_ci_resamples_identities_not_clips():

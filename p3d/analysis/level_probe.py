@@ -33,7 +33,7 @@ binomial interval over clips: with 6 test identities it is wide and honest.
 """
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -500,6 +500,9 @@ def corpus_level_probe(corpus: Any, split: str | None = "test", *, train_split: 
 
 
 #: How :func:`level_probe_table` names each input of the probe.
+#: The ``features`` text of :func:`level_probe_table`'s rows for trained encoders.
+TRAINED_FEATURES = "the trained audio encoder's output"
+
 INPUT_LABELS = {"as-is": "as the talker gets it", "equal-rms": "loudness-normalised (one RMS)",
                 "gain-only": "gain-only control (normal clips at the levels' gains)"}
 
@@ -520,7 +523,8 @@ def front_end_description(config: Any, stage: str = "fixed", pooling: str = "cor
 def level_probe_table(corpus: Any, models: Sequence[str], preset: str, split: str = "test",
                       train_split: str | None = "train", *, stage: str = "fixed", pooling: str = "correlation",
                       inputs: Sequence[str] = ("equal-rms", "gain-only"), levels: Sequence[int] | None = None,
-                      seed: int = 0) -> Any:
+                      seed: int = 0, trained: Mapping[str, Any] | None = None,
+                      trained_inputs: Sequence[str] = ("as-is", "gain-only"), corpus_row: bool = True) -> Any:
     """Can each talker's audio front-end hear the intensity level? One row per probe (a ``pandas.DataFrame``).
 
     Rows: the corpus' own loudness-normalised audio (:func:`corpus_level_probe`), then for every distinct
@@ -528,6 +532,9 @@ def level_probe_table(corpus: Any, models: Sequence[str], preset: str, split: st
     the same ``seed`` they are the same front-end) one row per ``inputs`` (:func:`front_end_level_probe`, at
     initialisation: with ``stage="fixed"`` the part training does not change). Fitted on ``train_split``'s
     identities, scored on ``split``'s (or identity folds within ``split`` when ``train_split`` is None).
+    ``trained``: ``{label: (talker name, run folder)}`` adds, for each trained run, its whole trained audio encoder
+    (``stage="encoder"``, mean and std pooling) on ``trained_inputs``: what training taught the front-end to hear.
+    ``corpus_row=False`` leaves out the corpus' own row (when adding trained rows to an earlier table).
 
     Columns: ``front_end, features, input, accuracy, chance, ci_low, ci_high, n_clips, n_train_clips,
     n_identities`` (``n_clips``, ``n_identities``: scored; ``ci_*``: 95 % bootstrap interval over identities).
@@ -549,9 +556,10 @@ def level_probe_table(corpus: Any, models: Sequence[str], preset: str, split: st
             shared.append((config, [m]))
     keys = ("accuracy", "chance", "ci_low", "ci_high", "n_clips", "n_train_clips", "n_identities")
     rows = []
-    out = corpus_level_probe(corpus, split, train_split=train_split, levels=levels, input_gain="equal-rms")
-    rows.append({"front_end": "corpus audio (no talker)", "features": out["features"] + " over speech frames",
-                 "input": INPUT_LABELS["equal-rms"], **{k: out[k] for k in keys}})
+    if corpus_row:
+        out = corpus_level_probe(corpus, split, train_split=train_split, levels=levels, input_gain="equal-rms")
+        rows.append({"front_end": "corpus audio (no talker)", "features": out["features"] + " over speech frames",
+                     "input": INPUT_LABELS["equal-rms"], **{k: out[k] for k in keys}})
     for config, names in shared:
         label = " / ".join(MODEL_LABELS.get(m, m) for m in names)
         part = "fixed part" if stage == "fixed" else "encoder at initialisation"
@@ -559,6 +567,13 @@ def level_probe_table(corpus: Any, models: Sequence[str], preset: str, split: st
             out = front_end_level_probe(corpus, names[0], preset, split, train_split=train_split, stage=stage,
                                         pooling=pooling, levels=levels, input_gain=input_gain, seed=seed)
             rows.append({"front_end": f"{label}: {part} ({preset})", "features": front_end_description(config, stage, pooling),
+                         "input": INPUT_LABELS[input_gain], **{k: out[k] for k in keys}})
+    for label, (name, run) in (trained or {}).items():
+        for input_gain in trained_inputs:
+            out = front_end_level_probe(corpus, name, preset, split, train_split=train_split, run=run,
+                                        stage="encoder", pooling="moments", levels=levels, input_gain=input_gain,
+                                        seed=seed)
+            rows.append({"front_end": label, "features": TRAINED_FEATURES + "; mean + std over frames",
                          "input": INPUT_LABELS[input_gain], **{k: out[k] for k in keys}})
     return pd.DataFrame(rows)
 
@@ -572,6 +587,7 @@ def level_probe_reading(table: Any) -> str:
     """
     lines = []
     heard, control_ok = [], []
+    trained_heard, trained_control = [], []
     for row in table.itertuples(index=False):
         above = row.ci_low > row.chance
         control = row.input == INPUT_LABELS["gain-only"]
@@ -581,6 +597,10 @@ def level_probe_reading(table: Any) -> str:
         lines.append(f"- {row.front_end}, {row.input}: {row.accuracy:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}] "
                      f"vs chance {row.chance:.2f} ({row.n_clips} test clips): {verdict}.")
         if row.front_end.startswith("corpus"):
+            continue
+        if str(getattr(row, "features", "")).startswith(TRAINED_FEATURES):
+            (trained_control if control else trained_heard).append(
+                row.ci_low <= row.chance <= row.ci_high if control else above)
             continue
         (control_ok if control else heard).append(row.ci_low <= row.chance <= row.ci_high if control else above)
     if heard and all(heard) and all(control_ok):
@@ -594,4 +614,9 @@ def level_probe_reading(table: Any) -> str:
         lines.append("Reading: this probe does not show that the talkers' front-end hears the level (too few test "
                      "clips, or the level is lost in it); Table 4's level-wise SLCC and Fig. 6 then cannot tell "
                      "'the model ignores the level' from 'the model never receives it'.")
+    if trained_heard:
+        lines.append("Trained encoders: " + (
+            "above chance with the gain-only control at chance: training on levelled speech taught them to hear "
+            "vocal effort." if all(trained_heard) and all(trained_control) else
+            "not every trained encoder tells the levels apart above chance with its gain-only control at chance."))
     return "\n".join(lines)
