@@ -22,7 +22,9 @@ Beyond the paper, :func:`plrs_calibrated` (PLRS-c) and :func:`plrs_scores` add h
 companions computed from the same windows: the positive cosine minus the mean cosine to *other* clips'
 speech (chance 0), and the retrieval rank of the true speech window (MRR, R@1). The official PLRS rewards
 damped lip motion (a mesh embedding near the centroid is close to any speech); these do not by design.
-The official score is unchanged.
+:func:`plrs_partial` (PLRS-p) weighs the correction; :func:`plrs_enrolled` (PLRS-e) adds to PLRS-c the lip
+amplitude judged against the speaker's own other clips, which audio alone cannot know. The official score is
+unchanged.
 
 Works with any model exposing ``encode_speech`` / ``encode_mesh`` (the stage-2 model, 3D SyncNet,
 "w/o 2D prior"). Inputs are validated; bad ones raise :class:`p3d.errors.InputError`.
