@@ -197,25 +197,32 @@ def select_hubness_weight(rows: Any, *, weights: Sequence[float] = HUBNESS_WEIGH
         ``(weight, table)``: table has one row per candidate, ``hubness_weight``, ``worst_degradation``,
         ``worst_ci_high``, ``valid`` (every ``ci_high < 0``), ``chosen``.
     """
+    table = _weight_scan(rows, [float(w) for w in weights], "hubness_weight", "partial",
+                         with_plrs_partial, confidence, n_resamples, seed)
+    best = int(np.argmin(table["worst_ci_high"].to_numpy()))
+    table["chosen"] = np.arange(len(table)) == best
+    return float(table["hubness_weight"].iloc[best]), table
+
+
+def _weight_scan(rows: Any, weights: Sequence[float], name: str, variant: str, add_column: Callable[[Any, float], Any],
+                 confidence: float, n_resamples: int, seed: int) -> Any:
+    """One row per candidate weight: the battery of ``rows`` scored with the referee column that ``add_column``
+    adds at that weight (:data:`REFEREES` ``variant``), its least-separated degradation and whether it passes."""
     import pandas as pd
 
-    weights = [float(w) for w in weights]
     if not weights:
-        raise InputError("weights: no candidate hubness weight")
+        raise InputError(f"weights: no candidate {name.replace('_', ' ')}")
     out = []
     for w in weights:
-        diffs = referee_differences(with_plrs_partial(rows, w), referees={"partial": ("plrs_partial", 1)},
-                                    confidence=confidence, n_resamples=n_resamples, seed=seed)
+        diffs = referee_differences(add_column(rows, w), referees={variant: REFEREES[variant]}, confidence=confidence,
+                                    n_resamples=n_resamples, seed=seed)
         hi = diffs["ci_high"].to_numpy(dtype=float)
         if not np.isfinite(hi).any():
             raise InputError("rows: no degradation could be compared with the GT")
         k = int(np.nanargmax(hi))
-        out.append({"hubness_weight": w, "worst_degradation": diffs["degradation"].iloc[k],
-                    "worst_ci_high": float(hi[k]), "valid": bool(np.all(hi < 0))})
-    table = pd.DataFrame(out)
-    best = int(np.argmin(table["worst_ci_high"].to_numpy()))
-    table["chosen"] = np.arange(len(table)) == best
-    return float(table["hubness_weight"].iloc[best]), table
+        out.append({name: w, "worst_degradation": diffs["degradation"].iloc[k], "worst_ci_high": float(hi[k]),
+                    "valid": bool(np.all(hi < 0))})
+    return pd.DataFrame(out)
 
 
 #: The candidate weights of :func:`select_intensity_weight`: 0 (PLRS-c) to 1 in steps of 0.05.
@@ -266,22 +273,8 @@ def select_intensity_weight(rows: Any, *, weights: Sequence[float] = INTENSITY_W
         ``(weight, table)``: one row per candidate, ``intensity_weight``, ``worst_degradation``,
         ``worst_ci_high``, ``valid``, ``chosen``.
     """
-    import pandas as pd
-
-    weights = sorted(float(w) for w in weights)
-    if not weights:
-        raise InputError("weights: no candidate intensity weight")
-    out = []
-    for w in weights:
-        diffs = referee_differences(with_plrs_enrolled(rows, w), referees={"enrolled": ("plrs_enrolled", 1)},
-                                    confidence=confidence, n_resamples=n_resamples, seed=seed)
-        hi = diffs["ci_high"].to_numpy(dtype=float)
-        if not np.isfinite(hi).any():
-            raise InputError("rows: no degradation could be compared with the GT")
-        k = int(np.nanargmax(hi))
-        out.append({"intensity_weight": w, "worst_degradation": diffs["degradation"].iloc[k],
-                    "worst_ci_high": float(hi[k]), "valid": bool(np.all(hi < 0))})
-    table = pd.DataFrame(out)
+    table = _weight_scan(rows, sorted(float(w) for w in weights), "intensity_weight", "enrolled",
+                         with_plrs_enrolled, confidence, n_resamples, seed)
     valid = np.flatnonzero(table["valid"].to_numpy())
     best = int(valid[0]) if valid.size else int(np.argmin(table["worst_ci_high"].to_numpy()))
     table["chosen"] = np.arange(len(table)) == best
