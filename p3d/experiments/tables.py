@@ -341,14 +341,13 @@ def with_plrs_enrolled(result: Mapping[str, Any], intensity_weight: float,
     A prediction's lip amplitude is its ``lip_amplitude_ratio`` (a diagnostic of ``p3d eval``) times its GT's
     amplitude (``gt_amplitude``: ``{GT file name: amplitude}``, :func:`p3d.experiments.runs.gt_lip_amplitudes`);
     the speaker's enrolled amplitude is the mean GT amplitude of the speaker's *other* clips in the table
-    (:func:`p3d.metrics.enrolled_lip_amplitude`), as the battery of
+    (:func:`p3d.evaluate.scoring.plrs_enrolled_column`, as ``p3d eval --intensity-weight``), as the battery of
     :func:`p3d.analysis.referee_validity.with_plrs_enrolled` enrols them; of the same intensity level where the
     table has levels (synth-mead, MEAD: louder speech opens the mouth wider, so a loud clip is judged against the
     speaker's loud clips)."""
     import numpy as np
 
-    from p3d.metrics import enrolled_lip_amplitude
-    from p3d.metrics.plrs import plrs_enrolled
+    from p3d.evaluate.scoring import plrs_enrolled_column
 
     def add(pc: Any) -> Any:
         for col in ("gt", "identity", "lip_amplitude_ratio", "plrs_calibrated"):
@@ -357,17 +356,10 @@ def with_plrs_enrolled(result: Mapping[str, Any], intensity_weight: float,
         missing = sorted(set(pc["gt"]) - set(gt_amplitude))
         if missing:
             raise InputError(f"gt_amplitude: no lip amplitude for {missing[:3]} ({len(missing)} GT clips)")
-        gt = pc.drop_duplicates("gt")
-        group = gt["identity"].astype(str)
-        if "level" in gt and gt["level"].notna().any():
-            group = group + "|" + gt["level"].astype(str)
-        enrolled = dict(zip(gt["gt"], enrolled_lip_amplitude(np.array([gt_amplitude[g] for g in gt["gt"]]),
-                                                             group.to_numpy())))
-        amplitude = pc["lip_amplitude_ratio"].to_numpy(dtype=float) * np.array([gt_amplitude[g] for g in pc["gt"]])
-        out = pc.copy()
-        out["plrs_enrolled"] = plrs_enrolled(pc["plrs_calibrated"].to_numpy(dtype=float), amplitude,
-                                             np.array([enrolled[g] for g in pc["gt"]]), intensity_weight)
-        return out
+        gt_amp = np.array([gt_amplitude[g] for g in pc["gt"]], dtype=float)
+        amplitudes = pc.assign(lip_amplitude=pc["lip_amplitude_ratio"].to_numpy(dtype=float) * gt_amp,
+                               lip_amplitude_gt=gt_amp)
+        return pc.assign(plrs_enrolled=plrs_enrolled_column(amplitudes, intensity_weight))
 
     return _with_run_column(result, add)
 
