@@ -103,6 +103,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                 gt = np.ascontiguousarray(io.load_vertices(gt_path, topology)[::rates.stride])
                 if cfg.diagnostics:
                     gt_diag = {f"{k}_gt": v for k, v in motion_diagnostics(gt, lips, diag_upper, rates.fps).items()}
+                    if templates:  # the GT's lip amplitude, once per GT clip (PLRS-e's enrolment reads it)
+                        gt_diag["lip_amplitude_gt"] = _lip_amplitude(gt, lips, templates.get(group[0].name.identity))
             if "slcc" in wanted:
                 assert gt is not None and gt_path is not None
                 gt_rows.append({"gt": gt_path.name, "identity": group[0].name.identity, "level": group[0].name.level,
@@ -158,7 +160,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                     row.update(gt_diag)
                     if gt is not None and templates:
                         row["lip_amplitude_ratio"] = _lip_amplitude_ratio(pred, gt, lips, templates.get(name.identity))
-                        row.update(_lip_amplitudes(pred, gt, lips, templates.get(name.identity)))
+                        row["lip_amplitude"] = _lip_amplitude(pred, lips, templates.get(name.identity))
                 rows.append(row)
                 del pred
                 bar.update(1)
@@ -208,16 +210,11 @@ def motion_diagnostics(vertices: np.ndarray, lips: np.ndarray, upper_face: np.nd
     return out
 
 
-def _lip_amplitudes(pred: np.ndarray, gt: np.ndarray, lips: np.ndarray, template: np.ndarray | None
-                    ) -> dict[str, float]:
-    """``lip_amplitude`` and ``lip_amplitude_gt`` (:func:`p3d.metrics.lip_amplitude`, each sequence whole; NaN
-    without the identity's template)."""
+def _lip_amplitude(vertices: np.ndarray, lips: np.ndarray, template: np.ndarray | None) -> float:
+    """:func:`p3d.metrics.lip_amplitude` of the whole sequence, NaN without the identity's template."""
     from p3d import metrics
 
-    if template is None:
-        return {"lip_amplitude": float("nan"), "lip_amplitude_gt": float("nan")}
-    return {"lip_amplitude": metrics.lip_amplitude(pred, lips, template),
-            "lip_amplitude_gt": metrics.lip_amplitude(gt, lips, template)}
+    return float("nan") if template is None else float(metrics.lip_amplitude(vertices, lips, template))
 
 
 def plrs_enrolled_column(per_clip: Any, intensity_weight: float) -> np.ndarray:

@@ -219,27 +219,25 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"  {label}  not computed: {m[key]['reason']}")
         elif key in m:
             lines.append(f"  {label}  {fmt(m[key]['value'])}{ci(m[key]['ci95'])}{n(m[key])}")
-    if "mtm" in m and m["mtm"].get("computed", True) is False:
-        lines.append(f"  MTM   not computed: {m['mtm']['reason']}")
-    elif "mtm" in m:
-        x = m["mtm"]
-        lines.append(f"  MTM   {fmt(x['ms'], '.1f')} ms ({fmt(x['frames'], '.3f')} frames at {x['fps']:g} fps)"
-                     f"{ci(x['ci95_ms'], '.1f')}{n(x)}; {x['n_clips_without_match']} prediction(s) without matched extrema")
+    def metric_line(key: str, label: str, text: Any) -> None:
+        """``label`` and ``text(entry)`` for a computed metric, ``label not computed: reason`` for one that was not."""
+        if key in m and m[key].get("computed", True) is False:
+            lines.append(f"  {label} not computed: {m[key]['reason']}")
+        elif key in m:
+            lines.append(f"  {label} {text(m[key])}")
+
+    metric_line("mtm", "MTM  ", lambda x: f"{fmt(x['ms'], '.1f')} ms ({fmt(x['frames'], '.3f')} frames at {x['fps']:g} "
+                f"fps){ci(x['ci95_ms'], '.1f')}{n(x)}; {x['n_clips_without_match']} prediction(s) without matched extrema")
     if "plrs" in m:
         lines.append(f"  PLRS  {fmt(m['plrs']['value'], '.3f')}{ci(m['plrs']['ci95'], '.3f')}{n(m['plrs'])}")
-    if "plrs_calibrated" in m and m["plrs_calibrated"].get("computed", True) is False:
-        lines.append(f"  PLRS-c not computed: {m['plrs_calibrated']['reason']}")
-    elif "plrs_calibrated" in m:
-        x = m["plrs_calibrated"]
-        others = "" if x.get("background_clips") is None else f" of the {x['background_clips'] - 1} other GT clips"
-        lines.append(f"  PLRS-c {fmt(x['value'], '.3f')}{ci(x['ci95'], '.3f')}{n(x)}; chance 0 "
-                     f"(background: the speech{others})")
-    if "plrs_enrolled" in m and m["plrs_enrolled"].get("computed", True) is False:
-        lines.append(f"  PLRS-e not computed: {m['plrs_enrolled']['reason']}")
-    elif "plrs_enrolled" in m:
-        x = m["plrs_enrolled"]
-        lines.append(f"  PLRS-e {fmt(x['value'], '.3f')}{ci(x['ci95'], '.3f')}{n(x)}; intensity weight "
-                     f"{x['intensity_weight']:g} (lip amplitude against the speaker's other GT clips)")
+
+    def background(x: dict[str, Any]) -> str:
+        return "" if x.get("background_clips") is None else f" of the {x['background_clips'] - 1} other GT clips"
+
+    metric_line("plrs_calibrated", "PLRS-c", lambda x: f"{fmt(x['value'], '.3f')}{ci(x['ci95'], '.3f')}{n(x)}; "
+                f"chance 0 (background: the speech{background(x)})")
+    metric_line("plrs_enrolled", "PLRS-e", lambda x: f"{fmt(x['value'], '.3f')}{ci(x['ci95'], '.3f')}{n(x)}; "
+                f"intensity weight {x['intensity_weight']:g} (lip amplitude against the speaker's other GT clips)")
     if "slcc" in m:
         x = m["slcc"]
         ci_text = ci(x.get("ci95"), ".3f") if x["value"] is not None else ""
