@@ -176,3 +176,16 @@ def test_cli_batch_of_clips(voca_short, smoke_critic_ckpt, tmp_path, model):
     assert cfg["train"]["batch_size"] == 2 and cfg["epochs"] == pytest.approx(2 * 2 / cfg["clips"])
     rows = _rows(out / "metrics.csv")
     assert rows[-1]["step"] == "2" and float(rows[-1]["percp"]) > 0
+
+
+def test_staged_model_resumes_in_its_last_stage_with_a_batch(voca_short, tmp_path):
+    """A CodeTalker run stopped inside its last stage resumes with the same settings (a batch of 2 clips is the
+    batch, not the number of processes) and ends with the same rows as a run never stopped."""
+    args = ["train", "talker", "--model", "codetalker", "--train", str(voca_short), "--preset", "smoke",
+            "--stage-steps", "2,4", "--batch-size", "2", "--checkpoint-every", "2", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    job = build("codetalker", "smoke", voca_short, stage_steps=[2, 4], batch_size=2, checkpoint_every=2)
+    train_talker(job, tmp_path / "part", progress=False, stop_after=3)
+    assert (tmp_path / "part" / "config.json").exists() and not (tmp_path / "part" / "final.pt").exists()
+    assert main([*args, "--out", str(tmp_path / "part")]) == 0
+    assert _rows(tmp_path / "part" / "metrics.csv") == _rows(tmp_path / "whole" / "metrics.csv")

@@ -592,12 +592,13 @@ def run_earlier_stages(job: TalkerJob, run_dir: str | os.PathLike[str], progress
     from p3d.train.trainer import train
 
     from p3d.train.run_folder import read_run_config
-    from p3d.train.trainer import resume_plan, run_config
+    from p3d.train.trainer import init_distributed, resume_plan, run_config
 
     if not job.stages_before:
         return
-    # the whole run's settings first: a run folder of other settings is refused before any stage trains
-    resume_plan(read_run_config(run_dir), run_config(job.cfg, job.extra_config, job.cfg.batch_size),
+    # the whole run's settings first, as train() records them (world_size: the processes, not the batch):
+    # a run folder of other settings is refused before any stage trains
+    resume_plan(read_run_config(run_dir), run_config(job.cfg, job.extra_config, init_distributed().world_size),
                 f"--out {run_dir}")
     model = job.model
     for stage in job.stages_before:
