@@ -207,6 +207,26 @@ def test_loss_comparison_dirs_are_the_config1_runs_predictions(tmp_path):
     assert "k0.1" in found["faceformer/ours"].parent.name and found["faceformer/base"] != found["faceformer/ours"]
 
 
+def test_baseline_encoder_runs_are_the_runs_without_the_loss(tmp_path):
+    """The level probe's trained encoders: every model's Table-2 baseline, and Table 4's models' Config 2 one."""
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    spec = ex.spec_for("full", models=("faceformer", "selftalk"), table4_models=("faceformer",))
+    lay = ex.layout(d, "full")
+    wanted = [spec.experiment("faceformer", "none", ex.CONFIG1, 0), spec.experiment("faceformer", "none", ex.CONFIG2, 0),
+              spec.experiment("selftalk", "none", ex.CONFIG1, 0)]
+    with pytest.raises(InputError, match=wanted[0].name):
+        ex.baseline_encoder_runs(d, spec, ["faceformer", "selftalk"])
+    for exp in wanted:
+        lay.run(exp).mkdir(parents=True)
+        (lay.run(exp) / "final.pt").write_bytes(b"")
+    found = ex.baseline_encoder_runs(d, spec, ["faceformer", "selftalk"])
+    assert list(found.values()) == [("faceformer", lay.run(wanted[0])), ("faceformer", lay.run(wanted[1])),
+                                    ("selftalk", lay.run(wanted[2]))]
+    assert list(found) == ["FaceFormer: trained on synth-voca (Table 2, seed 0)",
+                           "FaceFormer: trained on synth-voca + synth-mead (Table 4, seed 0)",
+                           "SelfTalk: trained on synth-voca (Table 2, seed 0)"]
+
+
 def test_preset_grid_only_where_the_weight_is_fixed_in_advance(tmp_path, monkeypatch):
     d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
     assert ex.preset_grid("cpu", d) is None and ex.preset_grid("smoke", d) is None and not (tmp_path / "d").exists()

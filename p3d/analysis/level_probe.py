@@ -616,7 +616,7 @@ def level_probe_reading(table: Any) -> str:
                      "'the model ignores the level' from 'the model never receives it'.")
     if trained_heard:
         lines.append("Trained encoders: " + (
-            "above chance with the gain-only control at chance: training on levelled speech taught them to hear "
-            "vocal effort." if all(trained_heard) and all(trained_control) else
+            "above chance with the gain-only control at chance: training taught them to hear vocal effort."
+            if all(trained_heard) and all(trained_control) else
             "not every trained encoder tells the levels apart above chance with its gain-only control at chance."))
     return "\n".join(lines)

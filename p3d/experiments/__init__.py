@@ -51,8 +51,8 @@ under every condition move together); an arm of several seeds is resampled over 
 Output layout: :mod:`p3d.experiments.layout`.
 """
 from p3d.experiments.grid import GridResult, preset_grid, run_grid
-from p3d.experiments.layout import (RunLayout, corpus_dir, data_root, layout, loss_comparison_dirs, prediction_dirs,
-                                    run_dir, runs_root)
+from p3d.experiments.layout import (RunLayout, baseline_encoder_runs, corpus_dir, data_root, layout,
+                                    loss_comparison_dirs, prediction_dirs, run_dir, runs_root)
 from p3d.experiments.plan import Task, eval_key, plan
 from p3d.experiments.records import ArmResult, RunResult, group_arms, runs_of
 from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, evaluator, grid_weight, gt_lip_amplitudes,
@@ -75,7 +75,7 @@ __all__ = [
     "SPLITS", "MODEL_LABELS", "CRITIC_LABELS", "KAPPA_CANDIDATES", "LVE_TOLERANCE", "LVE_SCALE", "FDD_SCALE",
     "BETTER", "METRIC_LABELS", "PAPER_DATA_MEAD", "PAPER_DATA_VOCASET", "PAPER_NOTE", "PAPER_TABLE3", "PAPER_TABLE4",
     "PAPER_TABLE_S7", "SPECS",
-    "TalkerExperiment", "ExperimentSpec", "spec_for", "RunLayout", "layout", "prediction_dirs", "loss_comparison_dirs",
+    "TalkerExperiment", "ExperimentSpec", "spec_for", "RunLayout", "layout", "baseline_encoder_runs", "prediction_dirs", "loss_comparison_dirs",
     "RunResult",
     "ArmResult", "GridResult", "preset_grid", "Task", "group_arms", "runs_of", "arms",
     "data_root", "runs_root", "run_dir", "corpus_dir", "prepare_corpora", "base_critic", "loss_critic", "evaluator",

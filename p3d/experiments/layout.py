@@ -165,6 +165,29 @@ def loss_comparison_dirs(dirs: Any, spec: Any, weight: float | Mapping[str, floa
     return out
 
 
+def baseline_encoder_runs(dirs: Any, spec: Any, models: Sequence[str], seed: int = 0
+                          ) -> dict[str, tuple[str, Path]]:
+    """The trained audio encoders that :func:`p3d.analysis.level_probe.level_probe_table` reads (its ``trained``):
+    ``{label: (model, run folder)}``, for each of ``models``, its run without the loss at talker ``seed`` trained on
+    ``synth-voca`` (Table 2) and, for the models in ``spec``'s Table 4, on ``synth-voca + synth-mead`` (Table 4).
+    ``spec``: an :class:`~p3d.experiments.spec.ExperimentSpec`. InputError naming the first run not trained yet
+    (notebooks 06 and 07 train them)."""
+    from p3d.experiments.spec import CONFIG1, CONFIG2
+
+    lay = layout(dirs, spec.preset)
+    out = {}
+    for model in models:
+        for train, what, table in ((CONFIG1, "synth-voca", 2), (CONFIG2, "synth-voca + synth-mead", 4)):
+            if table == 4 and model not in spec.models_of(4):
+                continue
+            run = lay.run(spec.experiment(model, "none", train, seed))
+            if not (run / "final.pt").is_file():
+                raise InputError(f"{run}: run {run.name} is not trained (run notebook "
+                                 f"{'06' if table == 2 else '07'} at preset {spec.preset!r} first)")
+            out[f"{registry.MODEL_LABELS.get(model, model)}: trained on {what} (Table {table}, seed {seed})"] = (model, run)
+    return out
+
+
 # -- the functions of before the layout ---------------------------------------------------------------------
 def data_root(dirs: Any, preset: str) -> Path:
     """The folder holding the preset's corpora (``data/<preset>``)."""
