@@ -130,6 +130,7 @@ def test_still_improving_run_hits_the_cap(tmp_path):
     (tmp_path / "r" / "final.pt").write_bytes(b"")  # what a finished job writes
     row = convergence_table([tmp_path / "r"]).iloc[0]
     assert (row["steps"], row["best_step"], row["converged"]) == (100, 100, False)
+    assert row["run"] == str(tmp_path / "r") and convergence_table([tmp_path / "r"], root=tmp_path).iloc[0]["run"] == "r"
 
 
 def test_extending_the_cap_continues_to_the_same_stop(tmp_path):

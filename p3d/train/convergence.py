@@ -327,7 +327,8 @@ def _last_logged_step(run_dir: Path) -> int:
     return int(steps.max()) if len(steps) else 0
 
 
-def run_convergence(run_dir: str | os.PathLike[str]) -> RunConvergence:
+def run_convergence(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+                    ) -> RunConvergence:
     """Read one run folder (``config.json``, ``val.csv``, ``metrics.csv``): see :func:`convergence_table`."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir) if run_dir.is_dir() else None
@@ -355,7 +356,7 @@ def run_convergence(run_dir: str | os.PathLike[str]) -> RunConvergence:
     validation = config.get("validation") or {}
     model = config.get("model") or config.get("variant") or config.get("model_kind")
     return RunConvergence(
-        run=str(run_dir), kind=str(config.get("kind", "?")), model=None if model is None else str(model),
+        run=str(run_dir) if root is None else Path(os.path.relpath(run_dir, root)).as_posix(), kind=str(config.get("kind", "?")), model=None if model is None else str(model),
         seed=int(train.get("seed", 0)), stop=stop, steps=steps, max_steps=cap,
         epochs=float(cap_epochs) * steps / cap if cap_epochs is not None else math.nan,
         best_step=None if best is None else int(val["step"].iloc[best]),
@@ -364,10 +365,13 @@ def run_convergence(run_dir: str | os.PathLike[str]) -> RunConvergence:
         converged=None if criterion is None else bool(criterion), finished=finished)
 
 
-def convergence_table(run_dirs: Iterable[str | os.PathLike[str]]) -> Any:
+def convergence_table(run_dirs: Iterable[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None
+                      ) -> Any:
     """One row per run folder: ``run, kind, model, seed, steps, epochs, best_step, val_metric, converged``
     (and ``stop``, ``max_steps``, ``metric``, ``finished``).
 
+    ``run``: the folder as given, or relative to ``root`` when given (a table that reads the same on any
+    machine and checkout).
     ``steps``: the steps trained (the stop step of a run stopped by the rule, else the cap of a finished run,
     else the last logged step); ``epochs``: passes over the training items in those steps; ``best_step`` /
     ``val_metric``: the evaluation with the lowest smoothed validation value, and that value (``metric``
@@ -376,7 +380,7 @@ def convergence_table(run_dirs: Iterable[str | os.PathLike[str]]) -> Any:
     """
     import pandas as pd
 
-    rows = [dataclasses.asdict(run_convergence(d)) for d in run_dirs]
+    rows = [dataclasses.asdict(run_convergence(d, root)) for d in run_dirs]
     columns = [f.name for f in dataclasses.fields(RunConvergence)]
     df = pd.DataFrame(rows, columns=columns)
     return df.astype({"converged": "object", "best_step": "Int64"})
