@@ -328,6 +328,43 @@ def test_compare_metrics_paired_difference():
         mv.compare_metrics(rows[rows["clip"] == "c0"])
 
 
+def test_validation_findings_words_and_csv_round_trip(tmp_path):
+    rows = _rows()
+    stats = mv.validate_plrs(rows, n_resamples=100)
+    curve = pd.DataFrame({"offset": [0, 10], "offset_ms": [0.0, 400.0], "mtm_ms": [0.0, 390.4]})
+    slope = {"slope": 0.975, "ci_low": 0.95, "ci_high": 0.99}
+    oracle = pd.DataFrame([{"test GT accuracy (mean over clips)": 0.6, "CI low": 0.55, "CI high": 0.65,
+                            "chance (majority viseme)": 0.14}])
+    validity = pd.DataFrame({"variant": ["official", "official", "enrolled"], "degradation": ["amp_0.5", "amp_1.5", "amp_0.5"],
+                             "mean_minus_gt": [-0.02, 0.01, -0.1], "ci_low": [-0.03, 0.0, -0.12],
+                             "ci_high": [-0.01, 0.02, -0.08], "n_clips": [8, 8, 8]})
+    verdicts = pd.DataFrame({"variant": ["official", "enrolled"], "valid": [False, True],
+                             "failing": [["amp_1.5", "jitter_0.25"], []], "n_degradations": [2, 1]})
+    lines = mv.validation_findings(curve=curve, slope=slope, oracle=oracle, stats=stats, rows=rows, validity=validity,
+                                   verdicts=verdicts, n_resamples=100)["finding"].tolist()
+    assert lines[0].startswith("MTM vs injected offset: slope 0.97 [0.95, 0.99] ms per ms over 0-10 frames; MTM at 10 "
+                               "frames 390 ms (offset 400 ms)")
+    assert lines[1] == "Oracle on held-out GT: 0.60 [0.55, 0.65] vs chance 0.14."
+    assert lines[2].startswith("PLRS vs oracle: pooled rho") and lines[2].endswith("within clip 1.00 [1.00, 1.00] (agrees).")
+    mtm_pooled = stats.set_index(["metric", "scope"]).loc[("mtm", "pooled")]
+    word = "agrees" if mtm_pooled["ci_low"] > 0 else "disagrees" if mtm_pooled["ci_high"] < 0 else "inconclusive"
+    assert f"({word}), within clip" in lines[4]
+    assert "PLRS minus LVE" in lines[5] and "within clip" in lines[5] and "pooled" in lines[6]
+    assert "0.437 for PLRS vs 0.166 for LVE" in lines[7]
+    assert lines[8:] == ["Battery, official: damped to 50 % minus GT -0.020 [-0.030, -0.010] (< 0: GT better); "
+                         "not valid, fails amp_1.5, jitter_0.25.",
+                         "Battery, enrolled: damped to 50 % minus GT -0.100 [-0.120, -0.080] (< 0: GT better); "
+                         "valid (GT above every degradation)."]  # variants absent from the battery are left out
+    # read back from the CSVs the analysis writes (failing joined into one string): the same lines
+    tables = {"curve": curve, "oracle": oracle, "stats": stats, "rows": rows, "validity": validity,
+              "verdicts": verdicts.assign(failing=[", ".join(f) or "-" for f in verdicts["failing"]])}
+    for name, df in tables.items():
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+    back = {name: pd.read_csv(tmp_path / f"{name}.csv") for name in tables}
+    again = mv.validation_findings(slope=slope, n_resamples=100, **back)["finding"].tolist()
+    assert again == lines
+
+
 # -- the referee validity battery on a corpus ---------------------------------------------------------------------
 def test_metric_rows_calibrated_and_battery(tiny, oracle):
     from p3d.audio import speech_windows

@@ -17,7 +17,8 @@ over-smoothing, wrong content, no motion) are scored by :func:`metric_rows`, and
 asks whether a metric ranks sequences as the oracle does: Spearman's rho between the metric (sign flipped
 for LVE and MTM, so higher = better for all) and the oracle's accuracy, pooled over all sequences and
 within clips, with bootstrap intervals that resample *clips* (all sequences of a clip stay together);
-:func:`compare_metrics` tests whether one metric agrees better than another (paired over clips). The
+:func:`compare_metrics` tests whether one metric agrees better than another (paired over clips), and
+:func:`validation_findings` states the findings in words. The
 referee validity battery (does every referee score the GT above every degradation?) is
 :mod:`p3d.analysis.referee_validity`.
 
@@ -607,6 +608,65 @@ def find_talker_predictions(talkers: Any, clips: Sequence[str], *, corpus: str =
                 out[run.name] = paths
                 break
     return out
+
+
+# -- findings ------------------------------------------------------------------------------------------------
+def _verdict_word(row: Any) -> str:
+    return "agrees" if row["ci_low"] > 0 else ("disagrees" if row["ci_high"] < 0 else "inconclusive")
+
+
+def validation_findings(*, curve: Any, slope: Mapping[str, float], oracle: Any, stats: Any, rows: Any,
+                        validity: Any, verdicts: Any, n_resamples: int = 2000, seed: int = 0) -> Any:
+    """The metric-validation findings in words, one per line, from the tables the analysis writes.
+
+    ``curve`` and ``slope``: :func:`summarise_offsets` and :func:`offset_slope` (Fig. S5); ``oracle``: the
+    one-row table of the viseme oracle on held-out GT (columns ``test GT accuracy (mean over clips)``,
+    ``CI low``, ``CI high``, ``chance (majority viseme)``); ``stats``: :func:`validate_plrs`; ``rows``:
+    :func:`metric_rows` (PLRS minus LVE is recomputed from them, :func:`compare_metrics` with ``n_resamples``
+    and ``seed``); ``validity`` and ``verdicts``: :func:`p3d.analysis.referee_validity.referee_differences`
+    and ``referee_validity`` (``failing`` a list or its comma-joined string). Each argument may be read back
+    from its CSV: the lines are the same. Returns a one-column DataFrame ``finding``.
+    """
+    import pandas as pd
+
+    from p3d import paper
+
+    s = stats.set_index(["metric", "scope"])
+
+    def fmt(metric: str, scope: str) -> str:
+        r = s.loc[(metric, scope)]
+        return f"{r['rho']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+
+    o = oracle.iloc[0]
+    lines = [
+        f"MTM vs injected offset: slope {slope['slope']:.2f} [{slope['ci_low']:.2f}, {slope['ci_high']:.2f}] ms per ms "
+        f"over 0-{int(curve['offset'].max())} frames; MTM at 10 frames {curve['mtm_ms'].iloc[-1]:.0f} ms "
+        f"(offset {curve['offset_ms'].iloc[-1]:.0f} ms).",
+        f"Oracle on held-out GT: {o['test GT accuracy (mean over clips)']:.2f} [{o['CI low']:.2f}, {o['CI high']:.2f}] "
+        f"vs chance {o['chance (majority viseme)']:.2f}.",
+    ]
+    for metric in [m for m in ("plrs", "lve", "mtm") if m in rows]:
+        lines.append(f"{metric.upper()} vs oracle: pooled rho {fmt(metric, 'pooled')} "
+                     f"({_verdict_word(s.loc[(metric, 'pooled')])}), within clip {fmt(metric, 'within clip')} "
+                     f"({_verdict_word(s.loc[(metric, 'within clip')])}).")
+    if "plrs" in rows and "lve" in rows:
+        for scope in ("within clip", "pooled"):
+            d = compare_metrics(rows, "plrs", "lve", scope=scope, n_resamples=n_resamples, seed=seed)
+            lines.append(f"PLRS minus LVE, rho with the oracle ({scope}, same rows, paired clip bootstrap): "
+                         f"{d['difference']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}].")
+        lines.append(f"For reference, the paper's Table S3 (people, not an oracle): Spearman {paper.TABLE_S3.rho['plrs']} "
+                     f"for PLRS vs {paper.TABLE_S3.rho['lve']} for LVE (the paper's numbers).")
+    v = validity.set_index(["variant", "degradation"])
+    ok = verdicts.set_index("variant")
+    for variant in ("official", "calibrated", "partial", "enrolled", "retrieval_mrr", "oracle"):
+        if (variant, "amp_0.5") not in v.index or variant not in ok.index:
+            continue
+        r, failing = v.loc[(variant, "amp_0.5")], ok.loc[variant, "failing"]
+        failing = failing if isinstance(failing, str) else ", ".join(failing)
+        lines.append(f"Battery, {variant}: damped to 50 % minus GT {r['mean_minus_gt']:+.3f} [{r['ci_low']:+.3f}, "
+                     f"{r['ci_high']:+.3f}] (< 0: GT better); " + ("valid (GT above every degradation)."
+                     if bool(ok.loc[variant, "valid"]) else f"not valid, fails {failing}."))
+    return pd.DataFrame({"finding": lines})
 
 
 # -- figures ---------------------------------------------------------------------------------------------------
