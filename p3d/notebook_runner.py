@@ -217,6 +217,8 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     runs: dict[str, dict[str, Any]] = {k: {**v, "skipped": True} for k, v in previous.items()}
     # The grid's record stays with the outputs it trained until a whole run trains the grid again.
     previous_grid = _previous_record(prov_path, preset).get("grid")
+    # A corpus absent now (a fresh machine, a partial run) keeps the hash recorded with the outputs it made.
+    previous_data = _previous_record(prov_path, preset).get("data", {})
     grid: dict[str, Any] = {"grid": {**previous_grid, "skipped": True}} if previous_grid else {}
     if not only:
         from p3d.experiments import preset_grid
@@ -248,9 +250,9 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
                               "wall_s": round(wall, 2), "git_commit": commit, "fingerprint": fp, "skipped": False}
             # Record after every execution, so an interrupted make figures keeps what finished.
             write_json(prov_path, record(preset=preset, **grid, notebooks=sorted(runs.values(), key=lambda r: r["executed"]),
-                                         data=data_hashes(preset, root)))
+                                         data={**previous_data, **data_hashes(preset, root)}))
     prov = record(preset=preset, **grid, notebooks=sorted(runs.values(), key=lambda r: r.get("executed", r["notebook"])),
-                  data=data_hashes(preset, root))
+                  data={**previous_data, **data_hashes(preset, root)})
     write_json(prov_path, prov)
     return prov
 

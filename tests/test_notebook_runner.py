@@ -179,6 +179,21 @@ def test_records_of_executions_not_run_now_are_marked_skipped(project, monkeypat
     assert by_name["00_a-x=1.ipynb"]["skipped"] is True
 
 
+def test_corpus_hashes_survive_a_run_without_the_corpora(project, monkeypatch):
+    """A corpus on disk is hashed afresh; one absent now (a fresh machine) keeps the hash recorded before."""
+    monkeypatch.setattr("papermill.execute_notebook",
+                        lambda src, dst, parameters, **kw: Path(dst).write_text(Path(src).read_text()))
+    for name, text in (("synth-voca", "a"), ("synth-lrs3", "b")):
+        (project / "data" / "cpu" / name).mkdir(parents=True)
+        (project / "data" / "cpu" / name / "meta.json").write_text(text)
+    first = notebook_runner.run_all("cpu")["data"]
+    assert set(first) == {"synth-voca", "synth-lrs3"}
+    (project / "data" / "cpu" / "synth-lrs3" / "meta.json").unlink()
+    (project / "data" / "cpu" / "synth-voca" / "meta.json").write_text("changed")
+    second = notebook_runner.run_all("cpu", force=True)["data"]
+    assert second["synth-lrs3"] == first["synth-lrs3"] and second["synth-voca"] != first["synth-voca"]
+
+
 def test_output_folders_per_preset(project):
     """full and paper write the committed figures/ and results/; smoke and cpu under results/<preset>/."""
     from p3d.paths import output_dirs, results_dir
