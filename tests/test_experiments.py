@@ -354,6 +354,34 @@ def test_loss_effects_plrs_p_is_the_weighted_change_of_plrs_and_plrs_c():
     assert "PLRS-p" not in set(ex.loss_effects([("x", without_c, b)], n_resamples=50, hubness_weight=0.5)["metric"])
 
 
+def test_diagnostics_effects_direction_gt_and_missing_columns():
+    per_clip, data, levels = _fake_rows(np.random.default_rng(5))
+    rng = np.random.default_rng(6)
+    jerk_gt = {g: 100.0 + 10 * k for k, g in enumerate(sorted(set(per_clip["gt"])))}
+    diag = per_clip.assign(lip_jerk=100 + rng.normal(0, 1, len(per_clip)), lip_jerk_gt=per_clip["gt"].map(jerk_gt),
+                           upper_face_motion=1e-4, upper_face_motion_gt=2e-4, lip_amplitude_ratio=0.9)
+    a = {"per_clip": diag, "data": {"per_clip": data}, "levels": levels}
+    # with the loss: jerkier lips (+20 m/s^3), a still upper face, the same amplitude
+    b = {"per_clip": diag.assign(lip_jerk=diag["lip_jerk"] + 20, upper_face_motion=0.0), "data": {"per_clip": data},
+         "levels": levels}
+    t = ex.diagnostics_effects([("x", a, b)], n_resamples=100).set_index("diagnostic")
+    assert list(t.index) == ["lip jerk (m/s³)", "upper-face motion (mm RMS)", "lip amplitude / GT's"]  # no HF column
+    jerk = t.loc["lip jerk (m/s³)"]
+    assert jerk["change"] == pytest.approx(20) and jerk["direction"] == "higher"
+    assert jerk["GT"] == pytest.approx(np.mean(list(jerk_gt.values())))      # once per GT clip, not per prediction
+    assert jerk["GT gap with"] == pytest.approx(abs(jerk["with"] - jerk["GT"]))
+    upper = t.loc["upper-face motion (mm RMS)"]                              # shown in mm
+    assert upper["without"] == pytest.approx(0.1) and upper["GT"] == pytest.approx(0.2)
+    assert upper["change"] == pytest.approx(-0.1) and upper["direction"] == "lower"
+    amp = t.loc["lip amplitude / GT's"]
+    assert amp["GT"] == 1.0 and amp["change"] == pytest.approx(0.0) and amp["direction"] == "no clear change"
+    assert amp["GT gap without"] == pytest.approx(0.1)
+    with pytest.raises(InputError, match="unknown"):
+        ex.diagnostics_effects([("x", a, b)], diagnostics=("jerk",))
+    bare = {"per_clip": per_clip, "data": {"per_clip": data}, "levels": levels}   # p3d eval --no-diagnostics
+    assert ex.diagnostics_effects([("x", bare, b)], n_resamples=50).empty
+
+
 def test_loss_effects_plrs_e_from_plrs_c_and_the_enrolled_amplitude():
     per_clip, data, levels = _fake_rows(np.random.default_rng(7))
     gt_amp = {f"c{k}.npy": 4.0 + (k % 2) for k in range(12)}  # speaker id0 at 4, id1 at 5

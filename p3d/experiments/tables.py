@@ -1,5 +1,6 @@
 """The paper's tables from results: Tables 2, 3, 4 and S7 with 95% CIs and the paper's own numbers in separate,
-labelled columns; the paired effects of the loss (:func:`loss_effects`); the weight selection on val
+labelled columns; the paired effects of the loss (:func:`loss_effects`) and on the motion diagnostics that explain
+them (:func:`diagnostics_effects`); the weight selection on val
 (:func:`select_kappa`); machine-readable long forms (:func:`long_form`) and timings.
 
 Every builder takes run results (:class:`~p3d.experiments.records.RunResult`) or arms pooled over seeds
@@ -406,6 +407,61 @@ def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]
                          "change": None if d["diff"] is None else d["diff"] * scale,
                          "change CI low": None if lo is None else lo * scale,
                          "change CI high": None if hi is None else hi * scale, "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+#: The motion diagnostics of ``p3d eval`` (:func:`p3d.evaluate.scoring.motion_diagnostics`, the lip amplitude
+#: ratio) that explain a cost: label and display scale (upper-face motion in mm for metres).
+DIAGNOSTIC_LABELS = {"lip_jerk": ("lip jerk (m/s³)", 1.0), "lip_hf_energy": ("lip energy above 8 Hz (fraction)", 1.0),
+                     "upper_face_motion": ("upper-face motion (mm RMS)", 1e3),
+                     "lip_amplitude_ratio": ("lip amplitude / GT's", 1.0)}
+
+
+def diagnostics_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]], *,
+                        diagnostics: Sequence[str] = tuple(DIAGNOSTIC_LABELS), n_resamples: int = 1000) -> Any:
+    """What the loss changes in the motion, to explain a worse (or better) LVE, MTM or FDD: for each (label,
+    without, with) pair, each diagnostic's GT value, its value without and with, and the change with the paired
+    95% CI of :func:`loss_effects` (seeds and clips). ``direction`` is ``higher`` / ``lower`` when the CI
+    excludes 0, else ``no clear change``: a diagnostic has no better side, only the GT's value to be near
+    (``GT``: the mean over the clips of ``<name>_gt``; 1 for the amplitude ratio). ``GT gap without / with``:
+    |value - GT| of each arm. A diagnostic that either side lacks (``p3d eval --no-diagnostics``; upper-face
+    motion without an upper-face region) has no row."""
+    import numpy as np
+    import pandas as pd
+
+    unknown = sorted(set(diagnostics) - set(DIAGNOSTIC_LABELS))
+    if unknown:
+        raise InputError(f"diagnostics: unknown {unknown} (have {list(DIAGNOSTIC_LABELS)})")
+    rows = []
+    for label, a, b in pairs:
+        for name in diagnostics:
+            if not (_computed(a, name) and _computed(b, name)):
+                continue
+            title, scale = DIAGNOSTIC_LABELS[name]
+            if name == "lip_amplitude_ratio":
+                gt = 1.0
+            else:
+                pcs = [r["per_clip"] for r in runs_of(a)]
+                gt_col = f"{name}_gt"
+                gt = (float(np.nanmean(pd.concat(pcs).drop_duplicates("gt")[gt_col].to_numpy(np.float64)))
+                      if all(gt_col in pc for pc in pcs) else float("nan"))
+            d = paired_difference(a, b, name, n_resamples=n_resamples)
+            lo, hi = d["ci"]
+            if lo is None or d["diff"] is None:
+                direction = "undefined"
+            elif lo > 0 or hi < 0:
+                direction = "higher" if d["diff"] > 0 else "lower"
+            else:
+                direction = "no clear change"
+
+            def sc(x: float | None) -> float | None:
+                return None if x is None else x * scale
+
+            rows.append({"comparison": label, "diagnostic": title, "n_seeds": d.get("n_seeds", 1), "GT": gt * scale,
+                         "without": sc(d["a"]), "with": sc(d["b"]), "change": sc(d["diff"]),
+                         "change CI low": sc(lo), "change CI high": sc(hi), "direction": direction,
+                         "GT gap without": None if d["a"] is None else abs(d["a"] - gt) * scale,
+                         "GT gap with": None if d["b"] is None else abs(d["b"] - gt) * scale})
     return pd.DataFrame(rows)
 
 
