@@ -654,8 +654,9 @@ def validation_findings(*, curve: Any, slope: Mapping[str, float], oracle: Any, 
             d = compare_metrics(rows, "plrs", "lve", scope=scope, n_resamples=n_resamples, seed=seed)
             lines.append(f"PLRS minus LVE, rho with the oracle ({scope}, same rows, paired clip bootstrap): "
                          f"{d['difference']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}].")
-        lines.append(f"For reference, the paper's Table S3 (people, not an oracle): Spearman {paper.TABLE_S3.rho['plrs']} "
-                     f"for PLRS vs {paper.TABLE_S3.rho['lve']} for LVE (the paper's numbers).")
+        rho = paper.TABLE_S3.rho
+        lines.append(f"For reference, the paper's Table S3 (people, not an oracle): Spearman {rho['plrs']} "
+                     f"for PLRS vs {rho['lve']} for LVE (the paper's numbers).")
     v = validity.set_index(["variant", "degradation"])
     ok = verdicts.set_index("variant")
     for variant in ("official", "calibrated", "partial", "enrolled", "retrieval_mrr", "oracle"):

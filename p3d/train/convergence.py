@@ -356,7 +356,8 @@ def run_convergence(run_dir: str | os.PathLike[str], root: str | os.PathLike[str
     validation = config.get("validation") or {}
     model = config.get("model") or config.get("variant") or config.get("model_kind")
     return RunConvergence(
-        run=str(run_dir) if root is None else Path(os.path.relpath(run_dir, root)).as_posix(), kind=str(config.get("kind", "?")), model=None if model is None else str(model),
+        run=str(run_dir) if root is None else Path(os.path.relpath(run_dir, root)).as_posix(),
+        kind=str(config.get("kind", "?")), model=None if model is None else str(model),
         seed=int(train.get("seed", 0)), stop=stop, steps=steps, max_steps=cap,
         epochs=float(cap_epochs) * steps / cap if cap_epochs is not None else math.nan,
         best_step=None if best is None else int(val["step"].iloc[best]),
