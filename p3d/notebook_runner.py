@@ -45,7 +45,7 @@ PARAMETER_SETS: dict[str, list[dict[str, object]]] = {
     "03_stage2": [{"critic": "ours"}, {"critic": "syncnet3d"}, {"critic": "no2d"}],
 }
 #: Extra executions beyond the paper, run only with ``--extra`` (``make figures EXTRA=1``); outside the
-#: 60-minute budget. Notebook 06 with the loss weight chosen on val for every model (a sensitivity analysis).
+#: time budget. Notebook 06 with the loss weight chosen on val for every model (a sensitivity analysis).
 EXTRA_PARAMETER_SETS: dict[str, list[dict[str, object]]] = {
     "06_lipsync_tables": [{"per_model_kappa": True}],
 }

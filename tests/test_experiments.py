@@ -170,7 +170,10 @@ def test_full_spec_carries_the_papers_weight_from_faceformers_vocaset_mse(dirs):
     by_hand = 1e-7 * float(np.mean(squares)) / 1.4e-6
     assert full.fixed_weight(voca) == pytest.approx(by_hand, rel=1e-6)
     assert full.fixed_weight(voca) != pytest.approx(1e-7, rel=1e-2)  # this corpus moves unlike VOCASET
-    assert ex.spec_for("cpu").vocaset_motion_rms is None  # smoke / cpu choose kappa on val instead
+    # cpu, the quick look, fixes the same weight in advance; smoke chooses kappa on val (the sensitivity path)
+    cpu = ex.spec_for("cpu")
+    assert cpu.weight_rule == "fixed" and cpu.fixed_weight(voca) == full.fixed_weight(voca)
+    assert ex.spec_for("smoke").weight_rule == "kappa" and ex.spec_for("smoke").vocaset_motion_rms is None
 
 
 def test_layout_places_every_file(tmp_path):
@@ -229,15 +232,18 @@ def test_baseline_encoder_runs_are_the_runs_without_the_loss(tmp_path):
 
 def test_preset_grid_only_where_the_weight_is_fixed_in_advance(tmp_path, monkeypatch):
     d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
-    assert ex.preset_grid("cpu", d) is None and ex.preset_grid("smoke", d) is None and not (tmp_path / "d").exists()
+    assert ex.preset_grid("smoke", d) is None and not (tmp_path / "d").exists()
     seen = {}
     monkeypatch.setattr("p3d.experiments.runs.prepare_corpora", lambda preset, dirs, **kw: seen.setdefault("data", preset))
     monkeypatch.setattr("p3d.experiments.runs.grid_weight", lambda spec, dirs: 2e-7)
     monkeypatch.setattr("p3d.experiments.grid.run_grid", lambda exps, dirs, **kw: seen.update(exps=exps, **kw) or "done")
-    assert ex.preset_grid("full", d, workers=3) == "done"
-    spec = ex.spec_for("full")
-    assert seen["data"] == "full" and seen["workers"] == 3 and seen["n_resamples"] == spec.n_resamples
-    assert seen["exps"] == [*spec.config1(2e-7), *spec.config2(2e-7)]
+    for preset in ("full", "cpu"):
+        assert ex.preset_grid(preset, d, workers=3) == "done"
+        spec = ex.spec_for(preset)
+        assert seen["data"] == preset and seen["workers"] == 3 and seen["n_resamples"] == spec.n_resamples
+        assert seen["exps"] == [*spec.config1(2e-7), *spec.config2(2e-7)]
+        assert {e.conditions for e in seen["exps"]} == {1}  # one rotating training identity per test clip
+        seen.clear()
 
 
 def test_plan_trains_each_critic_pipeline_before_its_talkers(tmp_path):

@@ -33,10 +33,11 @@ seed ``s`` uses pipeline ``s % critic_pipelines``.
 
 **Loss weight.** The paper's 1e-7 (official FaceFormer code) multiplies an InfoNCE of a few nats against
 FaceFormer's vertex MSE in metres (about 1e-6 on VOCASET); CodeTalker's and SelfTalk's own losses are on other
-scales, and their weights are NOT FOUND in the paper. At ``smoke``/``cpu`` p3d sets ``W = kappa * L_model``,
-where ``L_model`` (:func:`loss_scale`) is the median model loss over the second half of the same model's
-baseline run, and ``kappa`` is chosen once on the **validation** split with FaceFormer and critic ``ours``
-(:func:`select_kappa`). At ``full`` the weight is fixed in advance (:meth:`ExperimentSpec.fixed_weight`):
+scales, and their weights are NOT FOUND in the paper. At ``smoke`` (and in the sensitivity analysis of
+``make figures EXTRA=1``) p3d sets ``W = kappa * L_model``, where ``L_model`` (:func:`loss_scale`) is the median
+model loss over the second half of the same model's baseline run, and ``kappa`` is chosen on the **validation**
+split with critic ``ours`` (:func:`select_kappa`). At ``cpu`` and ``full`` the weight is fixed in advance, so no
+metric that then judges the loss chooses it (:meth:`ExperimentSpec.fixed_weight`):
 :func:`p3d.losses.weight.carried_loss_weight`, the paper's 1e-7 carried from VOCASET's motion scale (estimated
 from FaceFormer's start-of-training MSE, :data:`p3d.losses.weight.VOCASET_MOTION_RMS`) to the training corpus'.
 

@@ -135,11 +135,11 @@ def run_grid(experiments: Sequence[TalkerExperiment], dirs: Any, *, workers: int
 def preset_grid(preset: str, dirs: Any, *, workers: int = 2, progress: bool = True) -> GridResult | None:
     """Train and evaluate the preset's whole grid (:meth:`ExperimentSpec.config1` and
     :meth:`~ExperimentSpec.config2` of :func:`spec_for`, and every critic, evaluator and reference they need)
-    in ``workers`` processes, when its loss weight is fixed in advance (``weight_rule="fixed"``, the ``full``
-    preset): notebooks 02-07 then reuse every finished run, and the trainings that do not depend on each other
-    (the loss critics' stage 1 and the PLRS evaluator's, ~30 min each at ``full``; the talkers) run side by side
-    instead of one after the other inside the notebooks. None, doing nothing, where notebook 06 chooses the weight
-    on val first (``smoke``, ``cpu``)."""
+    in ``workers`` processes, when its loss weight is fixed in advance (``weight_rule="fixed"``: ``cpu``, ``full``):
+    notebooks 02-07 then reuse every finished run, and the trainings that do not depend on each other
+    (the loss critics' stage 1 and the PLRS evaluator's, ~30 min each at ``full``; the critics; the talkers) run side
+    by side instead of one after the other inside the notebooks. None, doing nothing, where notebook 06 chooses the
+    weight on val first (``smoke``)."""
     from p3d.experiments.runs import grid_weight, prepare_corpora
     from p3d.experiments.spec import spec_for
 

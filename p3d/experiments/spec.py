@@ -365,9 +365,15 @@ def _value_of(value: float | Mapping[str, float], model: str) -> float:
 #: crossed), one seed per arm of Tables 3 and 4, both for FaceFormer (the model whose integration the paper's
 #: code ships), one critic pipeline. The 3 / 3 seeds of Tables 3 and 4 for all three models and three pipelines
 #: of a decisive run are several hours more here: ``spec_for("full", table3_seeds=3, ...)``.
+#: ``cpu`` (the quick look, one seed, the recipes' fixed step counts, one clip per step): the same weight rule as
+#: ``full`` (fixed in advance, so no metric that judges the loss chooses its weight, and ``make figures`` trains the
+#: whole grid first in parallel workers, :func:`p3d.experiments.preset_grid`) and one rotating training identity per
+#: test clip, which cut its evaluations 8x (Config 1) to 14x (Config 2, 504 synth-mead test clips).
+#: ``smoke`` keeps the choice of kappa on val, the path of ``make figures EXTRA=1``'s sensitivity analysis.
 SPECS: dict[str, ExperimentSpec] = {
     "smoke": ExperimentSpec("smoke", n_resamples=200),
-    "cpu": ExperimentSpec("cpu", ablation_models=("faceformer",)),
+    "cpu": ExperimentSpec("cpu", ablation_models=("faceformer",), weight_rule="fixed",
+                          vocaset_motion_rms=VOCASET_MOTION_RMS, eval_conditions=1),
     "full": ExperimentSpec("full", ablation_models=("faceformer",), table4_models=("faceformer",), table2_seeds=5,
                            table3_seeds=1, table4_seeds=1, critic_pipelines=1, weight_rule="fixed",
                            vocaset_motion_rms=VOCASET_MOTION_RMS, talker_batch=16, eval_conditions=1,
