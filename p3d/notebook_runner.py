@@ -189,10 +189,6 @@ def _previous_record(prov_path: Path, preset: str) -> dict[str, Any]:
     return old if old.get("preset") == preset else {}
 
 
-def _previous(prov_path: Path, preset: str) -> dict[str, dict[str, Any]]:
-    old = _previous_record(prov_path, preset)
-    return {r.get("executed", r.get("notebook")): r for r in old.get("notebooks", [])}
-
 
 def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python3", force: bool = False,
             extra: bool = False, workers: int = 2) -> dict:
@@ -211,14 +207,15 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     out_dir = results / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     prov_path = results / "provenance.json"
-    previous = _previous(prov_path, preset)
+    previous_record = _previous_record(prov_path, preset)
+    previous = {r.get("executed", r.get("notebook")): r for r in previous_record.get("notebooks", [])}
     commit = git_commit()
     # Executions not run by this invocation keep their record, marked skipped (they did not run now).
     runs: dict[str, dict[str, Any]] = {k: {**v, "skipped": True} for k, v in previous.items()}
     # The grid's record stays with the outputs it trained until a whole run trains the grid again.
-    previous_grid = _previous_record(prov_path, preset).get("grid")
+    previous_grid = previous_record.get("grid")
     # A corpus absent now (a fresh machine, a partial run) keeps the hash recorded with the outputs it made.
-    previous_data = _previous_record(prov_path, preset).get("data", {})
+    previous_data = previous_record.get("data", {})
     grid: dict[str, Any] = {"grid": {**previous_grid, "skipped": True}} if previous_grid else {}
     if not only:
         from p3d.experiments import preset_grid
