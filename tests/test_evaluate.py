@@ -467,6 +467,52 @@ def test_plrs_end_to_end_with_a_small_critic(demo, tmp_path, one_torch_thread):
     assert (plrs["n_clips"], plrs["n_predictions"]) == (18, 18) and plrs["ci95"][0] is not None
 
 
+def test_speech_cache_encodes_each_clips_speech_once_across_evaluations(demo, tmp_path, one_torch_thread,
+                                                                        monkeypatch):
+    """PLRS and PLRS-c read each GT clip's speech embeddings from one encoding (the background bank's), and with
+    ``speech_cache`` a second evaluation of the same audio encodes no speech at all, with the same scores."""
+    import torch
+
+    from p3d.models.syncnet3d import SyncNet3D, SyncNet3DConfig
+
+    torch.manual_seed(0)
+    SyncNet3D(SyncNet3DConfig.from_preset("smoke", n_vertices=5023)).save(tmp_path / "critic.pt")
+    calls = []
+    real = SyncNet3D.encode_speech
+    monkeypatch.setattr(SyncNet3D, "encode_speech", lambda self, x: calls.append(len(x)) or real(self, x))
+    cfg = EvalConfig(pred=demo.mead / "pred", gt=demo.mead, audio=demo.mead, metrics=("plrs", "plrs_calibrated"),
+                     plrs_checkpoint=tmp_path / "critic.pt", bootstrap_resamples=50, diagnostics=False)
+    plain = evaluate(cfg, progress=False).per_clip.set_index("pred")
+    n_clips = plain["gt"].nunique()
+    assert len(calls) == n_clips  # one encoding per GT clip (it was two: background, then PLRS)
+    cache = tmp_path / "speech_cache"
+    cached_cfg = dataclasses.replace(cfg, speech_cache=cache)
+    calls.clear()
+    first = evaluate(cached_cfg, progress=False).per_clip.set_index("pred")
+    assert len(calls) == n_clips and len(list(cache.glob("*.npy"))) == n_clips
+    calls.clear()
+    second = evaluate(cached_cfg, progress=False).per_clip.set_index("pred")
+    assert calls == []  # every bank read from the cache
+    for got in (first, second):
+        for col in ("plrs", "plrs_calibrated"):
+            np.testing.assert_allclose(got.loc[plain.index, col], plain[col], rtol=0, atol=1e-6)
+    # a damaged file is recomputed and replaced, not trusted
+    victim = sorted(cache.glob("*.npy"))[0]
+    victim.write_bytes(b"not an array")
+    third = evaluate(cached_cfg, progress=False).per_clip.set_index("pred")
+    assert len(calls) == 1 and np.load(victim, allow_pickle=False).ndim == 2
+    np.testing.assert_allclose(third.loc[plain.index, "plrs"], plain["plrs"], rtol=0, atol=1e-6)
+    # another evaluator never reads these files
+    torch.manual_seed(1)
+    SyncNet3D(SyncNet3DConfig.from_preset("smoke", n_vertices=5023)).save(tmp_path / "other.pt")
+    calls.clear()
+    evaluate(dataclasses.replace(cached_cfg, plrs_checkpoint=tmp_path / "other.pt"), progress=False)
+    assert len(calls) == n_clips and len(list(cache.glob("*.npy"))) == 2 * n_clips
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="speech-cache .* not a folder"):
+        evaluate(dataclasses.replace(cfg, speech_cache=tmp_path / "file"), progress=False)
+
+
 # -- BIWI naming, 25 fps default, diagnostics -------------------------------------------------------
 
 def _biwi_layout(tmp_path, frames=50, pred_frames=50):

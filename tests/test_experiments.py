@@ -197,7 +197,7 @@ def test_layout_places_every_file(tmp_path):
 def test_loss_comparison_dirs_are_the_config1_runs_predictions(tmp_path):
     """The user study's conditions come from the layout: each model's Config 1 run without and with the loss."""
     d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
-    spec = ex.spec_for("cpu", models=("faceformer",))
+    spec = ex.spec_for("cpu", models=("faceformer",), weight_rule="kappa")  # a relative weight, as at smoke
     lay = ex.layout(d, "cpu")
     base, ours = (spec.experiment("faceformer", c, ex.CONFIG1, 1, weight=0.1) for c in ("none", "ours"))
     with pytest.raises(InputError, match=base.name):

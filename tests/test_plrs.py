@@ -176,6 +176,23 @@ def test_background_as_windows_or_embeddings_agree():
     assert (a.official, a.calibrated, a.mrr) == pytest.approx((b.official, b.calibrated, b.mrr), abs=1e-6)
 
 
+def test_the_clips_own_speech_bank_gives_the_same_scores():
+    """``speech_bank``: the clip's own embeddings of every 5th window (computed once for the background) stand in
+    for encoding the PLRS windows' speech again; a bank of the wrong length is refused."""
+    model = IndexModel()
+    fbank, verts = _toy(t=60, n=57)
+    own = speech_bank(background_windows(fbank), model)
+    assert own.shape[0] == 12  # ceil(57 / 5); G = min(57, 56) // 5 = 11 of them are PLRS windows
+    a = plrs_scores(fbank, verts, model, _bank(30))
+    b = plrs_scores(fbank, verts, model, _bank(30), speech_bank=own)
+    assert (a.official, a.calibrated, a.mrr) == pytest.approx((b.official, b.calibrated, b.mrr), abs=1e-6)
+    assert plrs_from_features(fbank, verts, model, speech_bank=own) == pytest.approx(a.official, abs=1e-6)
+    with pytest.raises(InputError, match="speech_bank"):
+        plrs_from_features(fbank, verts, model, speech_bank=own[:-1])
+    with pytest.raises(InputError, match="speech_bank"):
+        plrs_scores(fbank, verts, model, _bank(30), speech_bank=np.full_like(own, np.nan))
+
+
 def test_calibrated_bad_inputs():
     model = IndexModel()
     fbank, verts = _toy(t=40, n=40)

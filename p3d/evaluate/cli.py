@@ -70,6 +70,9 @@ def register(subparsers: Any, description: str | None = None) -> None:
                    help="also PLRS-e (plrs_enrolled, beyond the paper): PLRS-c - MU |lip amplitude / the speaker's "
                         "usual one - 1|, the usual one from the speaker's other GT clips; needs PLRS-c, --gt and "
                         "--templates. MU is the evaluator's (p3d.experiments.plrs_intensity_weight)")
+    p.add_argument("--speech-cache", type=Path, default=None, metavar="DIR",
+                   help="keep PLRS' speech embeddings of each GT clip in DIR (keyed by the evaluator checkpoint, the "
+                        "wav and the frame rate), so later evaluations of other predictions of the same audio reuse them")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         fps=args.fps, gt_fps=args.gt_fps, metrics=args.metrics, topology=args.topology, out=args.out,
         plots=args.plots, lve_variant=args.lve_variant, lip_aggregate=args.lip_aggregate,
         plrs_checkpoint=args.plrs_checkpoint, bootstrap_resamples=args.bootstrap, seed=args.seed,
-        diagnostics=not args.no_diagnostics, intensity_weight=args.intensity_weight,
+        diagnostics=not args.no_diagnostics, intensity_weight=args.intensity_weight, speech_cache=args.speech_cache,
     )
     check_out_dir(args.out)  # before any work
     report = evaluate(cfg, progress=not args.no_progress)

@@ -75,6 +75,9 @@ class EvalConfig:
     seed: int = 0
     diagnostics: bool = True  # per-prediction motion diagnostics in per_clip.csv (DIAGNOSTIC_COLUMNS)
     intensity_weight: float | None = None  # PLRS-e's mu (p3d.metrics.plrs_enrolled); None: PLRS-e not computed
+    # PLRS' speech embeddings of each GT clip, kept across evaluations in this folder (keyed by the evaluator
+    # checkpoint's, the wav's bytes and the frame rate): every run evaluated on the same audio encodes it once
+    speech_cache: Path | None = None
 
     def gt_stride(self, gt_fps: float | None = None) -> int:
         """Frames of GT per prediction frame (``gt_fps / fps``), which must be a positive integer."""

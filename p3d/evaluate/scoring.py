@@ -37,6 +37,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
 
     if cfg.out is not None:
         check_out_dir(cfg.out)
+    if cfg.speech_cache is not None and Path(cfg.speech_cache).exists() and not Path(cfg.speech_cache).is_dir():
+        raise InputError(f"--speech-cache {cfg.speech_cache}: exists and is not a folder")
     topology = load_topology(cfg.topology)
     wanted, not_computed = plan_metrics(cfg, topology)
     cfg.gt_stride()  # a bad explicit rate pair fails before any file is read
@@ -63,7 +65,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
     plrs_model = _load_plrs_model(cfg.plrs_checkpoint) if speech_wanted else None
     banks: dict[str, np.ndarray] = {}
     if "plrs_calibrated" in wanted:
-        banks = _speech_background(groups, wavs, wanted, rates.fps, plrs_model, progress)
+        cache = _SpeechBankCache(cfg.speech_cache, cfg.plrs_checkpoint) if cfg.speech_cache is not None else None
+        banks = _speech_background(groups, wavs, wanted, rates.fps, plrs_model, progress, cache)
         wanted = plan_background(cfg, wanted, len(banks))  # silent wavs may have left too few
         if "plrs_calibrated" not in wanted:
             not_computed["plrs_calibrated"] = background_reason(len(banks))
@@ -148,8 +151,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
                     row["speech_intensity"] = speech_int
                     row["lip_intensity"] = metrics.lip_intensity(pred, lips, aggregate=cfg.lip_aggregate)
                 if "plrs_calibrated" in wanted:
-                    # one forward pass for both: scores.official is computed exactly as _plrs computes PLRS
-                    scores = _plrs_scores(windows, pred, plrs_model, background, p.pred_path)
+                    # one forward pass for both; the speech side is the clip's bank, encoded once for the background
+                    scores = _plrs_scores(windows, pred, plrs_model, background, p.pred_path, banks[stem])
                     row["plrs_calibrated"] = scores.calibrated
                     if "plrs" in wanted:
                         row["plrs"] = scores.official
@@ -262,14 +265,50 @@ def _clip_audio(wav: Path, wanted: tuple[str, ...]) -> tuple[dict[str, np.ndarra
     return used, rate, rms
 
 
+class _SpeechBankCache:
+    """PLRS' speech embeddings of GT clips on disk, one ``<key>.npy`` per clip; the key is the sha256 of the
+    evaluator checkpoint's bytes, the wav's bytes and the frame rate, so a changed evaluator, audio or rate
+    never reads a stale file. Written atomically (grid workers evaluating other runs of the same split may write
+    the same file at once: the same bytes). An unreadable or malformed file is recomputed."""
+
+    def __init__(self, folder: Path, checkpoint: Path) -> None:
+        from p3d.provenance import file_sha256
+
+        self.folder = Path(folder)
+        self.evaluator = file_sha256(checkpoint)
+
+    def path(self, wav: Path, fps: float) -> Path:
+        import hashlib
+
+        from p3d.provenance import file_sha256
+
+        key = hashlib.sha256(f"plrs-speech-bank-v1|{self.evaluator}|{file_sha256(wav)}|{fps!r}".encode()).hexdigest()
+        return self.folder / f"{key[:40]}.npy"
+
+    def load(self, path: Path) -> np.ndarray | None:
+        try:
+            bank = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        return bank if bank.ndim == 2 and bank.dtype == np.float32 and np.isfinite(bank).all() else None
+
+    def save(self, path: Path, bank: np.ndarray) -> None:
+        from p3d.atomic import save_npy
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        save_npy(path, np.ascontiguousarray(bank, dtype=np.float32))
+
+
 def _speech_background(groups: dict[str, Any], wavs: dict[str, Path], wanted: tuple[str, ...], fps: float,
-                       model: Any, progress: bool) -> dict[str, np.ndarray]:
+                       model: Any, progress: bool, cache: _SpeechBankCache | None = None) -> dict[str, np.ndarray]:
     """PLRS-c's background bank: ``{GT stem: (K_c, D) speech embeddings}`` of every evaluated GT clip whose
     audio is scored (:func:`p3d.metrics.plrs.speech_banks`: every 5th speech window of the clip, the speech side
     of its PLRS windows, from channel 0 with PLRS' front-end). A silent wav is left out, as its predictions are
     not scored. One clip at a time; the windows are dropped and only the embeddings kept (a few KB per clip),
     so memory stays flat. Each clip's background is then every *other* clip's bank
-    (:func:`p3d.metrics.plrs.background_excluding`)."""
+    (:func:`p3d.metrics.plrs.background_excluding`), and its own bank is the speech side of its PLRS windows
+    (``speech_bank`` of :func:`p3d.metrics.plrs_scores`: encoded once). ``cache``: banks kept on disk across
+    evaluations."""
     from tqdm.auto import tqdm
 
     from p3d.metrics import speech_banks
@@ -278,6 +317,11 @@ def _speech_background(groups: dict[str, Any], wavs: dict[str, Path], wanted: tu
     for stem in tqdm(list(groups), desc="PLRS-c background", unit="clip", disable=not progress):
         used, rate, rms = _clip_audio(wavs[stem], wanted)
         if rms < SILENT_RMS:
+            continue
+        cached = cache.path(wavs[stem], fps) if cache is not None else None
+        bank = cache.load(cached) if cache is not None and cached is not None else None
+        if bank is not None:
+            banks[stem] = bank
             continue
         windows = _speech_windows(used["plrs"], rate, fps, wavs[stem])
         del used
@@ -292,6 +336,8 @@ def _speech_background(groups: dict[str, Any], wavs: dict[str, Path], wanted: tu
             raise InputError(f"{wavs[stem]}: PLRS-c background failed ({type(exc).__name__}: {exc})") from None
         del windows
         model.forget()
+        if cache is not None and cached is not None:
+            cache.save(cached, banks[stem])
     return banks
 
 
@@ -319,13 +365,15 @@ def _plrs(windows: Any, pred: np.ndarray, model: Any, pred_path: Path) -> float:
         raise InputError(f"{pred_path}: PLRS failed ({type(exc).__name__}: {exc})") from None
 
 
-def _plrs_scores(windows: Any, pred: np.ndarray, model: Any, background: np.ndarray, pred_path: Path) -> Any:
+def _plrs_scores(windows: Any, pred: np.ndarray, model: Any, background: np.ndarray, pred_path: Path,
+                 own_bank: np.ndarray | None = None) -> Any:
     """:func:`p3d.metrics.plrs_scores` of one prediction against its clip's background embeddings (official
-    PLRS and PLRS-c from one forward pass); errors name the prediction file, as :func:`_plrs`."""
+    PLRS and PLRS-c from one forward pass; ``own_bank``: the clip's own speech embeddings, encoded once for the
+    background); errors name the prediction file, as :func:`_plrs`."""
     from p3d import metrics
 
     try:
-        return metrics.plrs_scores(windows, pred, model, background)
+        return metrics.plrs_scores(windows, pred, model, background, speech_bank=own_bank)
     except InputError as exc:
         raise InputError(f"{pred_path}: PLRS failed ({exc})") from None
     except (ValueError, RuntimeError) as exc:

@@ -11,7 +11,7 @@
   ``timing.json``), its predictions ``pred_<corpus>_<split>/`` and evaluation ``eval_<corpus>_<split>/``
   (``per_clip.csv``, ``summary.json``, ``table_summary.json``);
 - ``talkers/_data/<corpus>_<split>/``: the data's own PLRS and SLCC (ground truth evaluated as a prediction);
-- ``speech_cache/``: the critics' speech embeddings shared by runs.
+- ``speech_cache/``: the critics' speech embeddings shared by runs; ``speech_cache/plrs/`` PLRS' of the GT audio.
 """
 from __future__ import annotations
 
@@ -89,6 +89,11 @@ class RunLayout:
     @property
     def speech_cache(self) -> Path:
         return self.runs / "speech_cache"
+
+    @property
+    def plrs_speech_cache(self) -> Path:
+        """PLRS' speech embeddings of the GT audio, shared by every evaluation (:class:`p3d.evaluate.EvalConfig`)."""
+        return self.speech_cache / "plrs"
 
     @property
     def talkers(self) -> Path:

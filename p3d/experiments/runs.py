@@ -264,19 +264,22 @@ def _stamp(path: Path) -> list[Any]:
     return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
 
 
-def _eval_config(corpus: Path, pred: Path, plrs: Path, out: Path, n_resamples: int) -> Any:
+def _eval_config(corpus: Path, pred: Path, plrs: Path, out: Path, n_resamples: int,
+                 speech_cache: Path | None = None) -> Any:
     """``p3d eval``'s request for predictions (or the GT) of ``corpus``: every input given and the default metrics,
     i.e. all it can compute: the paper's MTM, LVE, FDD, SLCC and PLRS (the official Eq. (a)), and PLRS-c
     (``plrs_calibrated``, :func:`p3d.metrics.plrs_calibrated`; beyond the paper) beside PLRS. PLRS-c is reported
     as not computed, with the reason, when the split leaves too few other GT clips for its background
-    (:func:`p3d.evaluate.config.plan_background`); an explicit request would refuse such a split instead."""
+    (:func:`p3d.evaluate.config.plan_background`); an explicit request would refuse such a split instead.
+    ``speech_cache``: the folder where PLRS' speech embeddings of the GT audio are kept across the runs evaluated
+    on the same split (:attr:`RunLayout.plrs_speech_cache`)."""
     from p3d.corpus import Corpus
     from p3d.evaluate import EvalConfig
 
     c = Corpus.open(corpus)
     return EvalConfig(pred=pred, gt=corpus, audio=corpus, templates=corpus / "templates.pkl", fps=c.model_fps,
                       gt_fps=c.fps, metrics=None, topology=str(corpus / "topology.npz"), out=out,
-                      plrs_checkpoint=plrs, bootstrap_resamples=n_resamples)
+                      plrs_checkpoint=plrs, bootstrap_resamples=n_resamples, speech_cache=speech_cache)
 
 
 def _requested_metrics(cfg: Any) -> list[str]:
@@ -310,7 +313,7 @@ def data_reference(corpus: str, split: str, preset: str, dirs: Any, *, n_resampl
     plrs = evaluator(preset, lay.data, lay.runs)
     out = lay.data_reference(corpus, split)
     gt = out / "gt"
-    cfg = _eval_config(root, gt, plrs, out / "eval", n_resamples)
+    cfg = _eval_config(root, gt, plrs, out / "eval", n_resamples, lay.plrs_speech_cache)
     key = {"corpus": str(root.resolve()), "split": split, "evaluator": _stamp(plrs), "n_resamples": n_resamples,
            "metrics": _requested_metrics(cfg)}
     done = out / "table_summary.json"
@@ -454,7 +457,7 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
     data = data_reference(exp.test_corpus, exp.split, exp.preset, dirs, n_resamples=n_resamples)
     pred, ev = lay.predictions(exp), lay.evaluation(exp)
     levels = {k: (None if v is None else str(v)) for k, v in _levels(root, exp.split).items()}
-    cfg = _eval_config(root, pred, plrs, ev, n_resamples)
+    cfg = _eval_config(root, pred, plrs, ev, n_resamples, lay.plrs_speech_cache)
     key = {"final": _stamp(final), "corpus": str(root.resolve()), "split": exp.split, "evaluator": _stamp(plrs),
            "n_resamples": n_resamples, "metrics": _requested_metrics(cfg)}
     done = ev / "table_summary.json"

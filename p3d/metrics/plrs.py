@@ -42,9 +42,12 @@ from p3d.errors import InputError
 WINDOW = 5
 
 
-def _embed_windows(fbank_windows: Any, vertices: Any, model: Any, batch_size: int) -> tuple[Any, Any]:
+def _embed_windows(fbank_windows: Any, vertices: Any, model: Any, batch_size: int,
+                   speech_bank: Any = None) -> tuple[Any, Any]:
     """(speech, mesh) L2-normalised embeddings, torch (G, D) each, of the G non-overlapping PLRS windows
-    (the official pairing: frames ``[5 i, 5 i + 5)`` with speech window ``5 i``, G = min(N, T - 4) // 5)."""
+    (the official pairing: frames ``[5 i, 5 i + 5)`` with speech window ``5 i``, G = min(N, T - 4) // 5).
+    ``speech_bank``: the clip's own :func:`speech_bank` of :func:`background_windows` (windows 0, 5, 10, ...,
+    the same inputs), whose first G rows are then the speech side instead of encoding it again."""
     import torch
 
     from p3d.losses.perceptual_loss import flat_vertices
@@ -60,17 +63,26 @@ def _embed_windows(fbank_windows: Any, vertices: Any, model: Any, batch_size: in
                          f"non-overlapping 5-frame window (PLRS needs >= 9 frames and 5 speech windows)")
     starts = np.arange(g) * WINDOW
     device = next(model.parameters()).device
+    own = None
+    if speech_bank is not None:
+        own = np.asarray(speech_bank, dtype=np.float32)
+        if own.ndim != 2 or own.shape[0] != -(-fb.shape[0] // WINDOW) or not np.isfinite(own).all():
+            raise InputError(f"speech_bank: expected the clip's ({-(-fb.shape[0] // WINDOW)}, D) finite speech "
+                             f"embeddings of every 5th window, got shape {own.shape}")
     with eval_mode(model), torch.no_grad():
         speech = torch.from_numpy(np.ascontiguousarray(fb[starts])).to(device)
         mesh = torch.stack([verts[s:s + WINDOW] for s in starts]).float().to(device)
         s_out, m_out = [], []
         for a in range(0, g, batch_size):
-            s_out.append(torch.nn.functional.normalize(model.encode_speech(speech[a:a + batch_size]), dim=-1))
+            if own is None:
+                s_out.append(torch.nn.functional.normalize(model.encode_speech(speech[a:a + batch_size]), dim=-1))
             m_out.append(torch.nn.functional.normalize(model.encode_mesh(mesh[a:a + batch_size]), dim=-1))
-        return torch.cat(s_out), torch.cat(m_out)
+        speech_out = torch.cat(s_out) if own is None else torch.from_numpy(np.ascontiguousarray(own[:g])).to(device)
+        return speech_out, torch.cat(m_out)
 
 
-def plrs_from_features(fbank_windows: Any, vertices: Any, model: Any, batch_size: int = 256) -> float:
+def plrs_from_features(fbank_windows: Any, vertices: Any, model: Any, batch_size: int = 256, *,
+                       speech_bank: Any = None) -> float:
     """PLRS of one sequence from precomputed speech windows.
 
     Args:
@@ -80,11 +92,14 @@ def plrs_from_features(fbank_windows: Any, vertices: Any, model: Any, batch_size
             were computed for.
         model: a speech-mesh representation (``encode_speech``, ``encode_mesh``).
         batch_size: windows per forward pass (memory only; does not change the result).
+        speech_bank: optional, the clip's :func:`speech_bank` of its :func:`background_windows` (computed once,
+            e.g. cached across evaluations of the same audio): the speech side is then read from it, not encoded
+            again (the same windows; equal to float32 rounding of the batch shape).
 
     Returns:
         Mean cosine similarity over the G = min(N, T - 4) // 5 non-overlapping windows.
     """
-    speech, mesh = _embed_windows(fbank_windows, vertices, model, batch_size)
+    speech, mesh = _embed_windows(fbank_windows, vertices, model, batch_size, speech_bank)
     return float((speech * mesh).sum(dim=-1).mean())
 
 
@@ -184,7 +199,7 @@ def _expected_reciprocal_rank(n_greater: np.ndarray, n_tied: np.ndarray) -> tupl
 
 
 def plrs_scores(fbank_windows: Any, vertices: Any, model: Any, background: Any, *,
-                batch_size: int = 256) -> PLRSScores:
+                batch_size: int = 256, speech_bank: Any = None) -> PLRSScores:
     r"""The official PLRS and two hubness-corrected lip-readability scores of one sequence, one forward pass.
 
     Windows are the official PLRS windows (:func:`plrs_from_features`): for i = 1..G, mesh window m_i
@@ -213,14 +228,14 @@ def plrs_scores(fbank_windows: Any, vertices: Any, model: Any, background: Any, 
       Ranges (0, 1] and [0, 1]; higher is better; chance H_N / N (H_N the N-th harmonic number) and 1/N.
 
     Args:
-        fbank_windows, vertices, model, batch_size: as :func:`plrs_from_features`.
+        fbank_windows, vertices, model, batch_size, speech_bank: as :func:`plrs_from_features`.
         background: (K, 20, 128) speech windows of other clips (encoded here) or (K, D) speech embeddings
             (:func:`speech_bank`; re-normalised here), K >= 1.
 
     Returns:
         :class:`PLRSScores`; ``official`` equals :func:`plrs_from_features` exactly.
     """
-    speech_t, mesh_t = _embed_windows(fbank_windows, vertices, model, batch_size)
+    speech_t, mesh_t = _embed_windows(fbank_windows, vertices, model, batch_size, speech_bank)
     official = float((speech_t * mesh_t).sum(dim=-1).mean())
     speech = speech_t.cpu().numpy().astype(np.float64)
     mesh = mesh_t.cpu().numpy().astype(np.float64)
