@@ -38,6 +38,8 @@ def project(tmp_path, monkeypatch):
                                          nbformat.v4.new_code_cell("from p3d.alpha import f\nprint(f())")])
     nbformat.write(nb, nbdir / "00_a.ipynb")
     monkeypatch.setenv("P3D_ROOT", str(tmp_path))
+    # the runner's grid (cpu and full train their whole grid first) is not under test here: nothing to train
+    monkeypatch.setattr("p3d.experiments.preset_grid", lambda preset, dirs, **kw: None)
     return tmp_path
 
 

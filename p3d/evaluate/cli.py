@@ -72,7 +72,8 @@ def register(subparsers: Any, description: str | None = None) -> None:
                         "--templates. MU is the evaluator's (p3d.experiments.plrs_intensity_weight)")
     p.add_argument("--speech-cache", type=Path, default=None, metavar="DIR",
                    help="keep PLRS' speech embeddings of each GT clip in DIR (keyed by the evaluator checkpoint, the "
-                        "wav and the frame rate), so later evaluations of other predictions of the same audio reuse them")
+                        "wav and the frame rate), so later evaluations of other predictions of the same audio reuse "
+                        "them")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 

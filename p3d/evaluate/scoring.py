@@ -65,7 +65,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
     plrs_model = _load_plrs_model(cfg.plrs_checkpoint) if speech_wanted else None
     banks: dict[str, np.ndarray] = {}
     if "plrs_calibrated" in wanted:
-        cache = _SpeechBankCache(cfg.speech_cache, cfg.plrs_checkpoint) if cfg.speech_cache is not None else None
+        cache = None if cfg.speech_cache is None else _SpeechBankCache(cfg.speech_cache, cfg.plrs_checkpoint)
         banks = _speech_background(groups, wavs, wanted, rates.fps, plrs_model, progress, cache)
         wanted = plan_background(cfg, wanted, len(banks))  # silent wavs may have left too few
         if "plrs_calibrated" not in wanted:
