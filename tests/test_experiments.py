@@ -186,6 +186,7 @@ def test_layout_places_every_file(tmp_path):
     assert lay.stage1(0) == tmp_path / "runs" / "full" / "stage1" and lay.evaluator.parent == lay.runs
     assert lay.evaluator_stage1 == tmp_path / "runs" / "full" / "stage1_evaluator"
     assert lay.evaluator_stage1 not in {lay.stage1(c) for c in range(4)}
+    assert lay.fbank_cache == tmp_path / "runs" / "full" / "fbank_cache" != lay.speech_cache
     with pytest.raises(InputError, match="not this layout"):
         lay.run(ex.TalkerExperiment("faceformer"))
     for run in (lay.stage1(2), lay.evaluator_stage1, lay.run(exp)):

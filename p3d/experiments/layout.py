@@ -11,7 +11,9 @@
   ``timing.json``), its predictions ``pred_<corpus>_<split>/`` and evaluation ``eval_<corpus>_<split>/``
   (``per_clip.csv``, ``summary.json``, ``table_summary.json``);
 - ``talkers/_data/<corpus>_<split>/``: the data's own PLRS and SLCC (ground truth evaluated as a prediction);
-- ``speech_cache/``: the critics' speech embeddings shared by runs; ``speech_cache/plrs/`` PLRS' of the GT audio.
+- ``speech_cache/``: the critics' speech embeddings shared by runs; ``speech_cache/plrs/`` PLRS' of the GT audio;
+- ``fbank_cache/``: the corpora's speech fbanks at the critics' frame rate (:class:`p3d.audio.FeatureCache`), shared
+  by the analyses that window a corpus once per critic (notebook 04).
 """
 from __future__ import annotations
 
@@ -94,6 +96,12 @@ class RunLayout:
     def plrs_speech_cache(self) -> Path:
         """PLRS' speech embeddings of the GT audio, shared by every evaluation (:class:`p3d.evaluate.EvalConfig`)."""
         return self.speech_cache / "plrs"
+
+    @property
+    def fbank_cache(self) -> Path:
+        """Speech fbanks of the corpora (``windows_for_model(..., cache_dir=)``): keyed by wav bytes, frame rate and
+        fbank options, so every critic windowing the same audio reads them instead of recomputing them."""
+        return self.runs / "fbank_cache"
 
     @property
     def talkers(self) -> Path:
