@@ -1,6 +1,6 @@
 """Where and how torch runs: the device a command runs on (``--device``, :func:`resolve_device`), shared by
-training and prediction, and a module's evaluation mode for a block (:func:`eval_mode`), shared by the models,
-metrics, trainers and analyses.
+training and prediction, whether that device multiplies bfloat16 matrices natively (:func:`native_bf16`), and a
+module's evaluation mode for a block (:func:`eval_mode`), shared by the models, metrics, trainers and analyses.
 
 torch is imported inside the function so that importing this module stays cheap.
 """
@@ -30,6 +30,24 @@ def resolve_device(device: str = "auto") -> torch.device:
         return torch.device(device)
     except RuntimeError as exc:
         raise InputError(f"--device: {exc}") from None
+
+
+def native_bf16(device: str | torch.device = "cpu") -> bool:
+    """Whether ``device`` has bfloat16 matrix-multiply instructions, so that bf16 autocast is faster than float32
+    there: a CPU with AVX512-BF16 or AMX tiles (x86-64), or a CUDA device torch reports bf16-capable. A CPU without
+    them (e.g. AVX2 only) runs bf16 autocast through conversions, slower than float32: False.
+
+    torch has no public query for the CPU instructions; ``torch.cpu._is_avx512_bf16_supported`` and
+    ``_is_amx_tile_supported`` are read when present (False when a torch build lacks them)."""
+    import torch  # noqa: PLC0415
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if dev.type != "cpu":
+        return False
+    checks = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return any(bool(check()) for check in checks if check is not None)
 
 
 @contextlib.contextmanager

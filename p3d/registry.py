@@ -9,7 +9,11 @@ preset or model is added in one place.
 :mod:`p3d.train.talker` exist for :data:`MODEL_PRESETS` only) and the stopping rule of the trainings
 (:attr:`Preset.stop`, :mod:`p3d.train.convergence`). ``full`` is the ``cpu`` models trained to a
 validation plateau on the larger ``full`` corpora; its seeds per arm and critic pipelines are
-:data:`p3d.experiments.spec.SPECS` (one of each on 2 cores; ``spec_for`` for the decisive sizes).
+:data:`p3d.experiments.spec.SPECS` (one of each on 2 cores; ``spec_for`` for the decisive sizes). Its stage-1
+trainings (the critics' and the PLRS evaluator's) run under bf16 autocast where the CPU multiplies bf16 natively,
+with a cap of 4000 steps: in float32 they did not reach their plateau within the 1500-step cap of the other
+critic trainings; in bf16 on such a CPU they reach it in about the wall time float32 spends on 1500 steps, on a
+validation curve that follows float32's (``benchmarks/RESULTS.md``, "Stage 1 under bf16 to its plateau").
 """
 from __future__ import annotations
 
@@ -23,7 +27,9 @@ class Preset:
     """One preset: its name, a one-line description, the model/recipe preset its trainings use, and
     the stopping rule of its trainings (``steps``: the recipe's step count; ``plateau``: the validation
     plateau rule with ``critic_cap`` / ``talker_cap`` as the caps of the critic pipelines' and the talking
-    heads' trainings, or the recipe's steps where None)."""
+    heads' trainings, or the recipe's steps where None; ``stage1_cap``: the stage-1 trainings' cap, where it
+    differs from ``critic_cap``). ``stage1_bf16``: the stage-1 trainings run their forward pass under bfloat16
+    autocast on a machine that multiplies bf16 natively (:func:`p3d.device.native_bf16`; float32 elsewhere)."""
 
     name: str
     description: str
@@ -31,6 +37,8 @@ class Preset:
     stop: str = "steps"
     critic_cap: int | None = None
     talker_cap: int | None = None
+    stage1_cap: int | None = None
+    stage1_bf16: bool = False
 
 
 PRESET_INFO: dict[str, Preset] = {p.name: p for p in (
@@ -38,7 +46,7 @@ PRESET_INFO: dict[str, Preset] = {p.name: p for p in (
     Preset("cpu", "CPU-sized models and corpora, fixed step counts, one seed (make figures)", "cpu"),
     Preset("full", "the cpu models trained to a validation plateau on the larger `full` corpora "
                    "(seeds per arm and critic pipelines: p3d.experiments.SPECS)", "cpu", stop="plateau",
-           critic_cap=1500, talker_cap=1500),
+           critic_cap=1500, talker_cap=1500, stage1_cap=4000, stage1_bf16=True),
     Preset("paper", "the paper's model sizes and schedules (needs a GPU and wav2vec2 weights)", "paper"),
 )}
 #: Every preset, smallest first.
@@ -75,17 +83,25 @@ def model_preset(name: str) -> str:
     return preset(name).models
 
 
-def training_defaults(name: str) -> tuple[str, dict[str, object]]:
-    """``(model preset, default options)`` of a critic-pipeline training (stage 1, the critics, fine-tuning, the
-    PLRS evaluator) asked for at preset ``name``: a preset that trains another preset's models (``full`` ->
-    ``cpu``) adds its stopping rule and ``critic_cap`` (as ``steps``), so every caller that names the preset
-    makes the same training request."""
+def training_defaults(name: str, kind: str | None = None, device: str = "auto") -> tuple[str, dict[str, object]]:
+    """``(model preset, default options)`` of a critic-pipeline training of ``kind`` (``stage1``, ``stage2``, the
+    critics, fine-tuning, the PLRS evaluator) asked for at preset ``name``: a preset that trains another preset's
+    models (``full`` -> ``cpu``) adds its stopping rule and its cap as ``steps`` (``critic_cap``; for ``stage1``
+    ``stage1_cap`` where set) and, for ``stage1`` with :attr:`Preset.stage1_bf16`, ``bf16=True`` when the training
+    device (``device``, as ``--device``) multiplies bf16 natively. So every caller that names the preset makes the
+    same training request on one machine."""
     p = preset(name)
     if p.models == p.name:
         return p.name, {}
     defaults: dict[str, object] = {"stop": p.stop}
-    if p.critic_cap is not None:
-        defaults["steps"] = p.critic_cap
+    cap = p.stage1_cap if kind == "stage1" and p.stage1_cap is not None else p.critic_cap
+    if cap is not None:
+        defaults["steps"] = cap
+    if kind == "stage1" and p.stage1_bf16:
+        from p3d.device import native_bf16, resolve_device
+
+        if native_bf16(resolve_device(device)):
+            defaults["bf16"] = True
     return p.models, defaults
 
 

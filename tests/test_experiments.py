@@ -733,16 +733,27 @@ def test_effect_and_level_figures(tmp_path):
         plot_effects(effects.iloc[:0])
 
 
-def test_full_preset_critic_trainings_make_one_request_from_every_caller(tmp_path):
+@pytest.mark.parametrize("native", [False, True])
+def test_full_preset_critic_trainings_make_one_request_from_every_caller(tmp_path, monkeypatch, native):
     """Notebooks name the preset (``api.train_stage1("full", ...)``) while the grid passes its spec's options: both
-    resolve to the cpu models with the full preset's stopping rule and cap, so the grid reuses the notebooks' runs."""
+    resolve to the cpu models with the full preset's stopping rule and cap, so the grid reuses the notebooks' runs.
+    Stage 1 has its own cap and runs under bf16 autocast exactly where the machine multiplies bf16 natively."""
+    import p3d.device
     from p3d import registry
     from p3d.experiments.runs import critic_options
     from p3d.train import api
 
+    monkeypatch.setattr(p3d.device, "native_bf16", lambda device="cpu": native)
+    full = registry.preset("full")
     model_preset, defaults = registry.training_defaults("full")
-    assert model_preset == "cpu" and defaults == {"stop": "plateau", "steps": registry.preset("full").critic_cap}
-    assert registry.training_defaults("cpu") == ("cpu", {})
+    assert model_preset == "cpu" and defaults == {"stop": "plateau", "steps": full.critic_cap}
+    for kind in ("stage2", "finetune", "evaluator", "no2d", "syncnet3d"):
+        assert registry.training_defaults("full", kind) == (model_preset, defaults)
+    stage1 = registry.training_defaults("full", "stage1")[1]
+    assert stage1 == {"stop": "plateau", "steps": full.stage1_cap, **({"bf16": True} if native else {})}
+    assert full.stage1_cap > full.critic_cap and full.stage1_bf16
+    for preset in ("smoke", "cpu"):
+        assert registry.training_defaults(preset) == registry.training_defaults(preset, "stage1") == (preset, {})
     exp = ex.spec_for("full").experiment("faceformer", "ours", seed=1, weight=1e-7)
     assert {**defaults, **critic_options(exp)} == defaults
     # the full preset trains (the cpu recipe resolved); a second caller with the same options reuses the run
@@ -752,9 +763,15 @@ def test_full_preset_critic_trainings_make_one_request_from_every_caller(tmp_pat
     first = api.fit("stage1", "full", lrs3, tmp_path / "stage1", **opts)
     request = json.loads((first.parent / "request.json").read_text())
     assert request["preset"] == "cpu" and request["options"]["stop"] == "plateau"
+    assert request["options"].get("bf16", False) is native
+    assert json.loads((first.parent / "config.json").read_text()).get("bf16", False) is native
     mtime = first.stat().st_mtime_ns
-    assert api.fit("stage1", "cpu", lrs3, tmp_path / "stage1", stop="plateau", **opts) == first
+    same = {"bf16": True} if native else {}
+    assert api.fit("stage1", "cpu", lrs3, tmp_path / "stage1", stop="plateau", **opts, **same) == first
     assert first.stat().st_mtime_ns == mtime
+    if native:  # a float32 request for the bf16 run is refused, not resumed in another precision
+        with pytest.raises(InputError, match="bf16"):
+            api.fit("stage1", "cpu", lrs3, tmp_path / "stage1", stop="plateau", **opts)
 
 
 def test_grid_weight_follows_the_weight_rule(dirs, tmp_path):

@@ -132,13 +132,14 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
     holding other settings (:func:`claim_run_dir`, then the trainer's check of the resolved settings).
     ``record``: extra entries for the run's ``config.json`` (descriptions, not settings of the training).
     A preset that trains another preset's models (``full``) resolves to those models with its stopping rule
-    and cap as default options (:func:`p3d.registry.training_defaults`).
+    and cap as default options, and for stage 1 its own cap and bf16 autocast where the machine multiplies bf16
+    natively (:func:`p3d.registry.training_defaults`).
     """
     from p3d.registry import training_defaults
     from p3d.train.critics import build
     from p3d.train.trainer import train
 
-    preset, defaults = training_defaults(preset)
+    preset, defaults = training_defaults(preset, kind, str(options.get("device") or "auto"))
     options = {**defaults, **options}
     out = Path(out)
     final = out / "final.pt"

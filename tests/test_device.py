@@ -1,0 +1,28 @@
+"""p3d.device: which machines multiply bfloat16 natively (the ``full`` preset's stage-1 precision depends on it)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from p3d.device import native_bf16
+
+
+@pytest.mark.parametrize(("avx512_bf16", "amx", "expected"), [(False, False, False), (True, False, True),
+                                                               (False, True, True), (True, True, True)])
+def test_a_cpu_multiplies_bf16_natively_with_avx512_bf16_or_amx(monkeypatch, avx512_bf16, amx, expected):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert native_bf16("cpu") is expected
+    assert native_bf16(torch.device("cpu")) is expected
+
+
+def test_a_torch_without_the_cpu_queries_reports_no_native_bf16(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    assert native_bf16("cpu") is False
+
+
+def test_other_devices(monkeypatch):
+    assert native_bf16("meta") is False
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert native_bf16("cuda") is False
