@@ -72,7 +72,7 @@ def loss_critic(critic: str, preset: str, data: str | os.PathLike[str], runs: st
         raise InputError(f"critic: expected one of {', '.join(api.CRITICS)} for a loss critic, got {critic!r}")
     base = base_critic(critic, preset, data, runs, progress=progress, critic_seed=critic_seed, **options)
     # the stopping rule only: the cap is the recipe's steps, or at a preset that names one (full) its critic_cap
-    # (p3d.registry.training_defaults, applied by api.fit)
+    # (p3d.registry.training_defaults, applied by api.fit; stage 1 has its own stage1_cap)
     finetune = {k: v for k, v in options.items() if k in api.STOP_OPTIONS}
     return api.fit("finetune", preset, Path(data) / LOSS_CRITIC_CORPUS,
                    Path(runs) / "loss_critics" / critic, init=base, seed=_seed_option(critic_seed),
