@@ -59,12 +59,15 @@ every further epoch is saved) and 4 H bytes per window (2 KiB at the paper's H =
 the whole cache. The validation metric caches its fixed batches' speech embeddings the same way
 (:class:`p3d.train.convergence.WindowValidation`). ``no2d`` and ``syncnet3d`` train their speech side: no cache.
 
-**bf16** (``p3d train stage1 --bf16``, ``build(..., bf16=True)``; stage 1 only, off by default): the stage-1
+**bf16** (``p3d train stage1 --bf16``, ``build(..., bf16=True)``; stage 1 only; off by default, on at the
+``full`` preset where the CPU multiplies bf16 natively, :func:`p3d.registry.training_defaults`): the stage-1
 forward pass under ``torch.autocast(dtype=bfloat16)`` (CPU: AVX-512/AMX bf16 matrix products), the backward
 following it; the attention itself stays in float32 (:func:`p3d.models.transformer._float32_attention`: torch's
 bf16 CPU attention kernel is slower than its float32 one), as do the weights, the optimiser and the validation
-metric. At the ``cpu`` preset on the project's CPU machine a step is about 1.4x faster (one thread; the split of a
-step's time and the ratio: ``benchmarks/RESULTS.md``, critics section). The loss of the same batch and masks, and
+metric. A step is 1.4-1.5x faster at the ``cpu`` preset on a busy machine and 2.4x on a quiet Zen 5 with
+AVX512-BF16 (one thread; the split of a step's time and the ratios: ``benchmarks/RESULTS.md``, critics section);
+on the ``full`` corpora a bf16 stage 1 follows the float32 validation curve to within its evaluation noise and
+reaches its plateau (same file, "Stage 1 under bf16 to its plateau"). The loss of the same batch and masks, and
 each of its terms, is within 1e-2 relative of float32 (``tests/test_train_representation.py``; measured: the loss
 2e-5 to 1.2e-3, the speech MAE up to 3.5e-3, bf16 keeping 8 significant bits); the trajectory of a long run
 differs from the float32 run's. ``config.json`` records ``"bf16": true`` only when on (earlier runs resume
@@ -491,5 +494,5 @@ def add_arguments(parser: Any) -> None:
                         help="at most N evenly spaced windows per clip")
     parser.add_argument("--cache-dir", type=Path, default=None, help="on-disk speech-feature cache folder")
     parser.add_argument("--bf16", action="store_true",
-                        help="stage1: the forward pass under bfloat16 autocast (CPU with AVX-512/AMX bf16; about "
-                             "1.4x faster at the cpu preset; default off: float32)")
+                        help="stage1: the forward pass under bfloat16 autocast (CPU with AVX512-BF16 or AMX; "
+                             "1.4-2.4x faster per step, measured; default off: float32)")
