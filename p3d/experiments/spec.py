@@ -361,7 +361,7 @@ def _value_of(value: float | Mapping[str, float], model: str) -> float:
 #: advance: the paper's 1e-7 carried to the training corpus' motion scale from VOCASET's (:data:`VOCASET_MOTION_RMS`;
 #: W = 1.91e-7 on the ``full`` synth-voca, README "The loss weight at full"). Seeds, sized to the measured cost on
 #: 2 cores (benchmarks/RESULTS.md, "one seed of Table 2": ~72 worker-minutes per seed of the six Table-2 arms, the
-#: two stage-1 trainings 30 min in parallel): five talker seeds per Table-2 arm (the CIs resample seeds and clips,
+#: two stage-1 trainings 23-30 min in parallel): five talker seeds per Table-2 arm (the CIs resample seeds and clips,
 #: crossed), one seed per arm of Tables 3 and 4, both for FaceFormer (the model whose integration the paper's
 #: code ships), one critic pipeline. The 3 / 3 seeds of Tables 3 and 4 for all three models and three pipelines
 #: of a decisive run are several hours more here: ``spec_for("full", table3_seeds=3, ...)``.
