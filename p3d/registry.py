@@ -45,8 +45,8 @@ PRESET_INFO: dict[str, Preset] = {p.name: p for p in (
     Preset("smoke", "seconds-long check of the whole pipeline on tiny corpora (tests, nbval)", "smoke"),
     Preset("cpu", "CPU-sized models and corpora, fixed step counts, one seed (make figures)", "cpu"),
     # full: caps above every plateau measured (benchmarks/RESULTS.md): the critics stop by 750 steps; stage 1
-    # under bf16 at 2350 (both pipelines); the talkers by 1500, but SelfTalk + loss at seed 0 at 1700, past the
-    # old cap of 1500 that it and SelfTalk without the loss at seed 4 hit.
+    # under bf16 at 2350 (both pipelines); the talkers by 1500, but the two SelfTalk runs that hit the old cap of
+    # 1500 at 1700 (+ loss, seed 0) and 2100 (no loss, seed 4).
     Preset("full", "the cpu models trained to a validation plateau on the larger `full` corpora "
                    "(seeds per arm and critic pipelines: p3d.experiments.SPECS)", "cpu", stop="plateau",
            critic_cap=1500, talker_cap=3000, stage1_cap=4000, stage1_bf16=True),
