@@ -2,7 +2,8 @@
 
 Usage: .venv/bin/python benchmarks/bench_talkers.py [--preset cpu] [--data data/cpu/synth-voca]
        [--critic runs/cpu/ours/final.pt] [--models faceformer,codetalker,selftalk] [--threads 1,2]
-       [--steps 20] [--warmup 3] [--rounds 1] [--max-load 1.5] [--wait 1800] [--device cpu] [--out DIR]
+       [--steps 20] [--warmup 3] [--rounds 1] [--max-load 1.5] [--wait 1800] [--device cpu] [--wav2vec2 DIR]
+       [--recogniser DIR] [--out DIR]
 
 1. Waits until the 1-minute load average is below ``--max-load`` (polling every 30 s, at most ``--wait``
    s; exits with status 3 otherwise, unless ``--force``): the machine is shared.
@@ -110,6 +111,8 @@ def main() -> int:
     parser.add_argument("--wait", type=float, default=1800)
     parser.add_argument("--force", action="store_true", help="run even if the load stays high")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--wav2vec2", default=None, help="local wav2vec2 folder (the paper preset's audio encoder)")
+    parser.add_argument("--recogniser", default=None, help="SelfTalk's local Wav2Vec2ForCTC folder (paper preset)")
     parser.add_argument("--no-profile", action="store_true", help="skip the loss-alone profile")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -134,7 +137,8 @@ def main() -> int:
             for r in range(args.rounds):
                 before = os.getloadavg()[0]
                 res = pd.DataFrame(iteration_cost(model, args.preset, args.data, args.critic, steps=args.steps,
-                                                  warmup=args.warmup, seed=0, threads=threads, device=args.device))
+                                                  warmup=args.warmup, seed=0, threads=threads, device=args.device,
+                                                  wav2vec2=args.wav2vec2, recogniser=args.recogniser))
                 res["round"], res["load_before"], res["load_after"] = r, before, os.getloadavg()[0]
                 frames.append(res)
                 print(f"  {model}, {threads} thread(s), round {r}: "

@@ -172,3 +172,15 @@ def test_bad_input():
         AudioEncoderConfig(kind="mfcc", dim=8)
     with pytest.raises(InputError):
         AudioEncoderConfig(kind="mel")
+
+
+def test_mel_front_end_runs_on_the_encoder_device():
+    """A dataset holds its audio on the CPU and caches the front-end of an encoder that may sit on a GPU
+    (``TalkerClips.cache_audio_features``): the audio goes to the encoder's device (it used to fail there: "stft
+    input and window must be on the same device", found on a GPU). ``meta`` stands in for CUDA."""
+    enc = build_audio_encoder(AudioEncoderConfig.from_preset("smoke"))
+    audio = _speech_like(8000, 0)
+    on_cpu = enc.front_end(audio)
+    assert on_cpu.device.type == "cpu" and torch.isfinite(on_cpu).all()
+    out = enc.to("meta").front_end(audio)
+    assert out.device.type == "meta" and out.shape == on_cpu.shape

@@ -169,3 +169,23 @@ def test_mesh_input_standardisation_is_applied_and_saved(tmp_path):
         enc.set_input_normalization(mean, 0.0)
     with pytest.raises(InputError, match="12 values"):
         enc.set_input_normalization(torch.zeros(5), 1.0)
+
+
+@pytest.mark.parametrize("official", [False, True])
+def test_load_critic_returns_the_module_on_map_location(tmp_path, official):
+    """``load_critic(path, map_location=device)`` (the perceptual loss on ``--device cuda``) returns every parameter
+    and buffer on that device, the mesh encoder's input normalisation included; it used to build the module on
+    the CPU whatever the device, and the loss then mixed devices (found on a GPU). ``meta`` stands in for CUDA."""
+    if official:
+        from release_fixtures import official_critic_checkpoint
+
+        path, _ = official_critic_checkpoint(tmp_path / "model_loss.pth", n_vertices=V)
+    else:
+        _, model = _ours()
+        path = tmp_path / "ours.pt"
+        model.eval().save(path)
+    critic = load_critic(path, map_location="meta")
+    tensors = list(critic.parameters()) + list(critic.buffers())
+    assert tensors and {t.device.type for t in tensors} == {"meta"}
+    assert critic.mesh_encoder.input_mean.device.type == "meta"
+    assert {t.device.type for t in load_critic(path).parameters()} == {"cpu"}

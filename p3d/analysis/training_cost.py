@@ -97,6 +97,8 @@ class CostRequest:
     threads: int | None = None
     device: str = "cpu"
     speech_cache_dir: str | None = None
+    wav2vec2: str | None = None
+    recogniser: str | None = None
 
 
 def iteration_cost(
@@ -116,6 +118,8 @@ def iteration_cost(
     device: str = "cpu",
     isolate: bool = True,
     speech_cache_dir: str | os.PathLike[str] | None = None,
+    wav2vec2: str | os.PathLike[str] | None = None,
+    recogniser: str | os.PathLike[str] | None = None,
 ) -> dict[str, list[Any]]:
     """Seconds per training iteration and peak memory of ``model_name`` without / with the perceptual loss.
 
@@ -137,6 +141,9 @@ def iteration_cost(
         speech_cache_dir: the ``cache`` setting reads (and fills) the on-disk speech-embedding cache there
             (:class:`p3d.train.talker.SpeechEmbeddingCache`, the one training runs use) instead of embedding
             every clip's speech before the first iteration; set-up only, the timed iterations are the same.
+        wav2vec2: the local wav2vec2 folder of a ``paper``-preset model (``p3d train <model> --wav2vec2``); the
+            step's cost depends on its architecture, not its weights.
+        recogniser: SelfTalk's local ``Wav2Vec2ForCTC`` folder at ``paper`` (``p3d train selftalk --recogniser``).
 
     Returns:
         Columns of a tidy table (``pandas.DataFrame(result)``), one row per setting: ``model``, ``preset``,
@@ -173,7 +180,9 @@ def iteration_cost(
         req = CostRequest(model_name, preset, tuple(str(Path(d).resolve()) for d in dirs), s, critic,
                           None if critic_ckpt is None else str(Path(critic_ckpt).resolve()), loss_weight,
                           int(steps), int(warmup), int(seed), threads, device,
-                          None if speech_cache_dir is None else str(Path(speech_cache_dir).resolve()))
+                          None if speech_cache_dir is None else str(Path(speech_cache_dir).resolve()),
+                          None if wav2vec2 is None else str(Path(wav2vec2).resolve()),
+                          None if recogniser is None else str(Path(recogniser).resolve()))
         log.info("iteration cost: %s/%s, %s", model_name, preset, SETTING_LABELS[s])
         rows.append(_run_isolated(req) if isolate else measure(req))
     base = next((r["time_s"] for r in rows if r["setting"] == "none"), None)
@@ -199,7 +208,8 @@ def measure(req: CostRequest) -> dict[str, Any]:
     job = build(req.model_name, req.preset, list(req.train_dirs), critic=req.critic if with_loss else "none",
                 critic_checkpoint=req.critic_ckpt if with_loss else None, loss_weight=req.loss_weight,
                 cache=req.setting != "nocache", seed=req.seed, device=req.device,
-                speech_cache_dir=req.speech_cache_dir if req.setting == "cache" else None)
+                speech_cache_dir=req.speech_cache_dir if req.setting == "cache" else None, wav2vec2=req.wav2vec2,
+                recogniser=req.recogniser)
     model, data, cfg, params = job.model, job.data, job.cfg, job.params
     dev = next(model.parameters()).device
     cuda = dev.type == "cuda"

@@ -198,8 +198,10 @@ class MelEncoder(nn.Module):
     @torch.no_grad()
     def front_end(self, audio: torch.Tensor) -> torch.Tensor:
         """(S,) 16 kHz -> (n_mels, L) normalised log-mel of one clip: the fixed front-end (no parameters), the
-        same for every training step, so a dataset computes it once (``TalkerBatch.audio_features``)."""
-        return self.log_mel(_check_audio(audio[None], self.config.n_fft // 2 + 1))[0]
+        same for every training step, so a dataset computes it once (``TalkerBatch.audio_features``). The audio
+        may be on any device (a dataset holds it on the CPU); the result is on the encoder's."""
+        audio = _check_audio(audio[None], self.config.n_fft // 2 + 1).to(self.window.device)
+        return self.log_mel(audio)[0]
 
     def from_front_end(self, mel: torch.Tensor, n_frames: int) -> torch.Tensor:
         """(B, n_mels, L) log-mel (:meth:`front_end`) -> (B, n_frames, dim): :meth:`forward` after the front-end."""

@@ -338,7 +338,7 @@ def _ctc_clips(logits: torch.Tensor, targets: list[torch.Tensor], n_frames: list
     target_lengths = torch.tensor([t.numel() for t in targets])
     losses = F.ctc_loss(log_probs, torch.cat(targets).long(), torch.tensor(n_frames), target_lengths, blank=BLANK,
                         reduction="none", zero_infinity=True)
-    return losses / target_lengths.clamp(min=1).to(losses.dtype)
+    return losses / target_lengths.clamp(min=1).to(losses.device, losses.dtype)
 
 
 def _ctc(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

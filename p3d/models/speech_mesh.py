@@ -376,13 +376,14 @@ def load_critic(path: str | os.PathLike[str], map_location: str | torch.device =
 
     This is what PLRS (``--plrs-checkpoint``) and the perceptual loss take. Read with
     :func:`read_weights_file` (weights only, explicit allow-list). A stage-1 checkpoint is refused:
-    it has no mesh encoder.
+    it has no mesh encoder. The module is returned on ``map_location`` (its parameters and buffers, the
+    mesh encoder's input normalisation included).
     """
     from p3d.models.syncnet3d import SyncNet3D
 
-    ckpt = read_weights_file(path, map_location)
+    ckpt = read_weights_file(path, "cpu")  # the module is built on the CPU, then moved
     if official_state_dict(ckpt) is not None:
-        return from_official(ckpt, str(path))
+        return from_official(ckpt, str(path)).to(map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{path}: neither a p3d model checkpoint (format={CHECKPOINT_FORMAT!r}) nor an official "
                          f"speech_mesh_rep checkpoint")
@@ -390,4 +391,4 @@ def load_critic(path: str | os.PathLike[str], map_location: str | torch.device =
     if ckpt.get("kind") not in critics:
         raise InputError(f"{path}: holds a {ckpt.get('kind')!r} model, "
                          f"not a speech-mesh critic (speech_mesh or syncnet3d)")
-    return critics[ckpt["kind"]].from_checkpoint(ckpt).eval()
+    return critics[ckpt["kind"]].from_checkpoint(ckpt).eval().to(map_location)
