@@ -29,7 +29,9 @@ class Preset:
     plateau rule with ``critic_cap`` / ``talker_cap`` as the caps of the critic pipelines' and the talking
     heads' trainings, or the recipe's steps where None; ``stage1_cap``: the stage-1 trainings' cap, where it
     differs from ``critic_cap``). ``stage1_bf16``: the stage-1 trainings run their forward pass under bfloat16
-    autocast on a machine that multiplies bf16 natively (:func:`p3d.device.native_bf16`; float32 elsewhere)."""
+    autocast on a CPU that multiplies bf16 natively (:func:`p3d.device.native_bf16`; float32 elsewhere, a GPU
+    included: there the ``cpu``-size stage 1 is bound by kernel launches, and autocast's casts made its step
+    1.25x slower on an H200, benchmarks/RESULTS.md "GPU")."""
 
     name: str
     description: str
@@ -91,7 +93,7 @@ def training_defaults(name: str, kind: str | None = None, device: str = "auto") 
     critics, fine-tuning, the PLRS evaluator) asked for at preset ``name``: a preset that trains another preset's
     models (``full`` -> ``cpu``) adds its stopping rule and its cap as ``steps`` (``critic_cap``; for ``stage1``
     ``stage1_cap`` where set) and, for ``stage1`` with :attr:`Preset.stage1_bf16`, ``bf16=True`` when the training
-    device (``device``, as ``--device``) multiplies bf16 natively. So every caller that names the preset makes the
+    device (``device``, as ``--device``) is a CPU that multiplies bf16 natively. So every caller that names the preset makes the
     same training request on one machine."""
     p = preset(name)
     if p.models == p.name:
@@ -103,7 +105,8 @@ def training_defaults(name: str, kind: str | None = None, device: str = "auto") 
     if kind == "stage1" and p.stage1_bf16:
         from p3d.device import native_bf16, resolve_device
 
-        if native_bf16(resolve_device(device)):
+        dev = resolve_device(device)
+        if dev.type == "cpu" and native_bf16(dev):
             defaults["bf16"] = True
     return p.models, defaults
 
