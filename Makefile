@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.p3d-installed
 PRESET ?= cpu
+# Training processes of the preset's grid (one torch thread each, so the results do not depend on it).
+WORKERS ?= 2
 
 .PHONY: setup test test-fast figures clean
 
@@ -38,8 +40,9 @@ test-fast: setup
 # the default, cpu (the quick look), writes the same files under results/cpu/. Executed copies: notebooks/ beside
 # the provenance (results/notebooks/, results/cpu/notebooks/).
 # EXTRA=1 also runs the analyses beyond the paper (p3d.notebook_runner.EXTRA_PARAMETER_SETS), outside the time budget.
+# WORKERS=N trains N runs of the grid at a time (default 2, the project's 2-core machine).
 figures: setup
-	$(PY) -m p3d.notebook_runner --preset $(PRESET) $(if $(EXTRA),--extra,)
+	$(PY) -m p3d.notebook_runner --preset $(PRESET) --workers $(WORKERS) $(if $(EXTRA),--extra,)
 
 clean:
 	rm -rf results/notebooks results/cpu/notebooks .pytest_cache

@@ -216,3 +216,22 @@ def test_workers_must_be_positive(capsys):
     with pytest.raises(SystemExit) as e:
         notebook_runner.main(["--preset", "full", "--workers", "0"])
     assert e.value.code == 2 and "--workers: expected a positive process count" in capsys.readouterr().err
+
+
+def test_make_figures_passes_the_worker_count():
+    """``make figures WORKERS=N`` trains the grid in N processes (default 2); ``make -n`` prints the command."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[1]
+
+    def command(*args: str) -> str:
+        out = subprocess.run(["make", "-n", "-s", "figures", *args], cwd=root, capture_output=True, text=True,
+                             check=True).stdout
+        return next(line for line in out.splitlines() if "p3d.notebook_runner" in line)
+
+    assert "--preset full --workers 6" in command("PRESET=full", "WORKERS=6")
+    assert "--preset cpu --workers 2" in command()
