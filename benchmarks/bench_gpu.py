@@ -74,7 +74,7 @@ def timed(fn, dev, steps: int, warmup: int) -> list[float]:
     return times
 
 
-def ceilings(dev, quick: bool) -> list[dict]:
+def ceilings(dev, tmp: Path, steps: int, quick: bool) -> list[dict]:
     import torch
 
     n = 1024 if quick else 8192
@@ -285,7 +285,9 @@ def train_smoke(dev, tmp: Path, steps: int, quick: bool) -> list[dict]:
     return rows
 
 
-SECTIONS = {"ceilings": None, "critics": None, "talkers-paper": None, "talkers-full": None, "train-smoke": None}
+#: The sections in their default order: name -> ``fn(device, tmp folder, timed steps, quick) -> rows``.
+SECTIONS = {"ceilings": ceilings, "critics": critics, "talkers-paper": talkers_paper, "talkers-full": talkers_full,
+            "train-smoke": train_smoke}
 
 
 def main() -> int:
@@ -296,6 +298,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write each section's rows as CSV there")
     parser.add_argument("--quick", action="store_true", help="one tiny iteration per setting (does it run?)")
     args = parser.parse_args()
+    sections = args.sections.split(",")
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        print(f"bench_gpu: unknown section(s) {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
 
     import pandas as pd
     import torch
@@ -314,27 +321,13 @@ def main() -> int:
                               "--format=csv,noheader"], capture_output=True, text=True, check=False)
         info["nvidia-smi"] = smi.stdout.strip()
     print(f"# bench_gpu {time.strftime('%Y-%m-%d %H:%M:%S')}: {json.dumps(info)}", flush=True)
-    sections = args.sections.split(",")
-    unknown = set(sections) - set(SECTIONS)
-    if unknown:
-        print(f"bench_gpu: unknown section(s) {', '.join(sorted(unknown))}", file=sys.stderr)
-        return 2
     results: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory(prefix="p3d-gpu-") as tmp_name:
         tmp = Path(tmp_name)
         for name in sections:
             started = time.time()
             try:
-                if name == "ceilings":
-                    rows = ceilings(dev, args.quick)
-                elif name == "critics":
-                    rows = critics(dev, tmp, args.steps, args.quick)
-                elif name == "talkers-paper":
-                    rows = talkers_paper(dev, tmp, args.steps, args.quick)
-                elif name == "talkers-full":
-                    rows = talkers_full(dev, tmp, args.steps, args.quick)
-                else:
-                    rows = train_smoke(dev, tmp, args.steps, args.quick)
+                rows = SECTIONS[name](dev, tmp, args.steps, args.quick)
             except Exception:  # noqa: BLE001 - one section's failure must not cost the others' numbers
                 print(f"\n## {name}: FAILED after {time.time() - started:.0f} s\n", flush=True)
                 traceback.print_exc()
