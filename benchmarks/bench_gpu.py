@@ -2,8 +2,8 @@
 ``full`` preset's models, against the card's measured matrix-product and copy ceilings.
 
 Usage (on a machine with a CUDA GPU; nothing else in p3d needs one):
-    python benchmarks/bench_gpu.py [--sections ceilings,critics,talkers-paper,talkers-full] [--steps 20]
-        [--out DIR] [--quick]
+    python benchmarks/bench_gpu.py [--sections ceilings,critics,talkers-paper,talkers-full,train-smoke]
+        [--steps 20] [--rounds 1] [--out DIR] [--quick]
 
 Everything is measured in ONE process, each section on its own (a section that fails prints its error and the
 others still run). Times are wall-clock between ``torch.cuda.synchronize`` calls, after warm-up iterations; the
@@ -23,7 +23,9 @@ median over the timed iterations is reported.
    of 4 s) with a randomly initialised ``wav2vec2-base`` architecture (``transformers.Wav2Vec2Config()``
    defaults, saved with ``save_pretrained``; SelfTalk's audio encoder and recogniser a ``Wav2Vec2ForCTC`` of
    ``wav2vec2-large-xlsr-53-english``'s architecture, 33 tokens) and an official-layout loss checkpoint (``model_loss.pth``,
-   ``tests/release_fixtures.py``; random weights), i.e. the files a real user passes.
+   ``tests/release_fixtures.py``; random weights), i.e. the files a real user passes. ``--rounds R`` repeats
+   the three settings R times per model, every other round in reverse order (the committed run: one round, so
+   the setting measured first also absorbed the card's warm-up: see RESULTS.md).
 4. **Talkers at ``full``**: the ``full`` preset's talkers (``cpu`` models) with the perceptual loss ("ours", an
    untrained ``full``-size stage-2 critic, speech embeddings cached) at the recipe's batch of clips, one clip per
    step and the batch, on a synth-voca-like corpus (468 vertices, 30 fps, clips of 55-75 frames): clips/s.
@@ -168,12 +170,12 @@ def talker_corpus(root: Path, n_vertices: int, quick: bool) -> Path:
                              lip_video=False)
 
 
-def talkers_paper(dev, tmp: Path, steps: int, quick: bool) -> list[dict]:
+def talkers_paper(dev, tmp: Path, steps: int, quick: bool, rounds: int = 1) -> list[dict]:
     import pandas as pd
     import torch
     from transformers import Wav2Vec2Config, Wav2Vec2ForCTC, Wav2Vec2Model
 
-    from p3d.analysis.training_cost import iteration_cost
+    from p3d.analysis.training_cost import SETTINGS, iteration_cost
     from release_fixtures import official_critic_checkpoint
 
     corpus = talker_corpus(tmp / "voca_paper", 5023, quick)
@@ -190,17 +192,20 @@ def talkers_paper(dev, tmp: Path, steps: int, quick: bool) -> list[dict]:
     critic, _ = official_critic_checkpoint(tmp / "model_loss.pth", n_vertices=5023)
     frames = []
     for model in ("faceformer", "codetalker", "selftalk"):
-        res = pd.DataFrame(iteration_cost(model, "paper", corpus, critic, steps=1 if quick else steps,
-                                          warmup=1 if quick else 3, seed=0, device=str(dev),
-                                          wav2vec2=w2v["large" if model == "selftalk" else "base"],
-                                          recogniser=w2v["large"] if model == "selftalk" else None,
-                                          isolate=False))
-        frames.append(res)
-        print(f"# talkers paper: {model}: " + ", ".join(f"{s} {t:.4f} s" for s, t in zip(res["setting"],
-              res["time_s_median"])), file=sys.stderr, flush=True)
+        for r in range(rounds):  # odd rounds in the reverse order: a drift of the card's speed hits every setting
+            order = SETTINGS[::-1] if r % 2 else SETTINGS
+            res = pd.DataFrame(iteration_cost(model, "paper", corpus, critic, steps=1 if quick else steps,
+                                              warmup=1 if quick else 3, seed=0, device=str(dev), settings=order,
+                                              wav2vec2=w2v["large" if model == "selftalk" else "base"],
+                                              recogniser=w2v["large"] if model == "selftalk" else None,
+                                              isolate=False))
+            res["round"] = r
+            frames.append(res)
+            print(f"# talkers paper: {model}, round {r}: " + ", ".join(
+                f"{s} {t:.4f} s" for s, t in zip(res["setting"], res["time_s_median"])), file=sys.stderr, flush=True)
     raw = pd.concat(frames, ignore_index=True)
-    return raw[["model", "preset", "setting", "time_s_median", "time_s_min", "ratio", "peak_mb", "mean_frames",
-                "n_vertices", "setup_s", "device"]].to_dict("records")
+    return raw[["model", "preset", "round", "setting", "time_s_median", "time_s_min", "ratio", "peak_mb",
+                "mean_frames", "n_vertices", "setup_s", "device"]].to_dict("records")
 
 
 def talkers_full(dev, tmp: Path, steps: int, quick: bool) -> list[dict]:
@@ -296,12 +301,17 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20, help="timed iterations per setting")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--out", type=Path, default=None, help="also write each section's rows as CSV there")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="talkers-paper: rounds of the three settings per model, odd rounds in reverse order")
     parser.add_argument("--quick", action="store_true", help="one tiny iteration per setting (does it run?)")
     args = parser.parse_args()
     sections = args.sections.split(",")
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         print(f"bench_gpu: unknown section(s) {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    if args.steps < 1 or args.rounds < 1:
+        print(f"bench_gpu: --steps and --rounds must be positive, got {args.steps}, {args.rounds}", file=sys.stderr)
         return 2
 
     import pandas as pd
@@ -327,7 +337,8 @@ def main() -> int:
         for name in sections:
             started = time.time()
             try:
-                rows = SECTIONS[name](dev, tmp, args.steps, args.quick)
+                extra = {"rounds": args.rounds} if name == "talkers-paper" else {}
+                rows = SECTIONS[name](dev, tmp, args.steps, args.quick, **extra)
             except Exception:  # noqa: BLE001 - one section's failure must not cost the others' numbers
                 print(f"\n## {name}: FAILED after {time.time() - started:.0f} s\n", flush=True)
                 traceback.print_exc()
