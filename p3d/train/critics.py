@@ -66,6 +66,8 @@ following it; the attention itself stays in float32 (:func:`p3d.models.transform
 bf16 CPU attention kernel is slower than its float32 one), as do the weights, the optimiser and the validation
 metric. A step is 1.4-1.5x faster at the ``cpu`` preset on a busy machine and 2.4x on a quiet Zen 5 with
 AVX512-BF16 (one thread; the split of a step's time and the ratios: ``benchmarks/RESULTS.md``, critics section);
+on an H200 GPU 3.2x at the ``paper`` preset's sizes but 0.8x at the ``cpu`` preset's, which are bound by kernel
+launches there (same file, "GPU"; so ``full`` keeps float32 on a GPU);
 on the ``full`` corpora a bf16 stage 1 follows the float32 validation curve to within its evaluation noise and
 reaches its plateau (same file, "Stage 1 under bf16 to its plateau"). The loss of the same batch and masks, and
 each of its terms, is within 1e-2 relative of float32 (``tests/test_train_representation.py``; measured: the loss
@@ -494,5 +496,6 @@ def add_arguments(parser: Any) -> None:
                         help="at most N evenly spaced windows per clip")
     parser.add_argument("--cache-dir", type=Path, default=None, help="on-disk speech-feature cache folder")
     parser.add_argument("--bf16", action="store_true",
-                        help="stage1: the forward pass under bfloat16 autocast (CPU with AVX512-BF16 or AMX; "
-                             "1.4-2.4x faster per step, measured; default off: float32)")
+                        help="stage1: the forward pass under bfloat16 autocast (a CPU with AVX512-BF16 or AMX: "
+                             "1.4-2.4x faster per step, measured; a GPU at the paper preset: 3.2x on an H200; "
+                             "default off: float32)")
