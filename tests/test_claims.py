@@ -318,3 +318,35 @@ def test_config1_results_with_seeds_are_judged_on_the_pooled_rows(tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / "config1_results.csv", index=False)
     r = assess(tmp_path).set_index("key").loc["loss-fdd"]
     assert "change -2 [" in r["p3d"] and "+0 [" not in r["p3d"]
+
+
+def test_table2_cases_state_how_many_seeds_share_the_pooled_sign(tmp_path):
+    """Beside each Table-2 effect with per-seed rows in config1_results: how many seeds' own changes (with minus
+    without, same seed) share the pooled change's sign; the verdict still follows the pooled CI only."""
+    _effects(tmp_path / "table2_loss_effects.csv", [(m, "MTM (ms)", -1.0, -3, 1, "no clear change")
+                                                    for m in ("FaceFormer", "CodeTalker", "SelfTalk")])
+    changes = {"faceformer": [-2, -1, 0.5, -3, 0.0], "codetalker": [1, 2, 3, 4, 5], "selftalk": [-1, -1]}
+    rows = []
+    for model, per_seed in changes.items():
+        for s, ch in enumerate(per_seed):
+            for critic, value in (("none", 30.0), ("ours", 30.0 + ch)):
+                rows.append({"run": f"{model}_{critic}_seed{s}", "seed": s, "model": model, "critic": critic,
+                             "metric": "mtm_ms", "level": "", "value": value})
+        rows += [{"run": f"{model}_{c}_seed0", "seed": "all", "model": model, "critic": c, "metric": "mtm_ms",
+                  "level": "", "value": 99.0} for c in ("none", "ours")]  # pooled rows: not per seed
+    rows.append({"run": "faceformer_syncnet3d_seed0", "seed": 0, "model": "faceformer", "critic": "syncnet3d",
+                 "metric": "mtm_ms", "level": "", "value": 1.0})  # another critic: not Table 2
+    common = {"train": "synth-voca", "test": "synth-voca", "split": "test", "loss_weight": "", "n_clips": 8}
+    pd.DataFrame([{**common, **r, "ci_low": r["value"] - 1, "ci_high": r["value"] + 1} for r in rows]
+                 ).to_csv(tmp_path / "config1_results.csv", index=False)
+    assert claims.judges.seed_changes(tmp_path)[("FaceFormer", "mtm_ms")] == [-2, -1, 0.5, -3, 0.0]
+    r = assess(tmp_path).set_index("key").loc["loss-mtm"]
+    assert r["verdict"] == "inconclusive"
+    text = r["p3d"]
+    assert "FaceFormer MTM (ms): 1 -> 0 (change -1 [-3, +1]; MDE" in text
+    assert "per seed: 3 of 5 changes share its sign" in text    # -2, -1, -3 (0 shares no sign)
+    assert "per seed: 0 of 5 changes share its sign" in text    # CodeTalker's seeds all rose
+    assert "per seed: 2 of 2 changes share its sign" in text
+    # without per-seed rows (one seed per run), no such note
+    (tmp_path / "config1_results.csv").unlink()
+    assert "per seed" not in assess(tmp_path).set_index("key").loc["loss-mtm", "p3d"]

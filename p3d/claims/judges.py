@@ -58,13 +58,57 @@ def _want_sign(metric_key: str, want: str) -> int:
 _SHOWN_REFEREES = {OFFICIAL_PLRS: "Official PLRS", "calibrated": "PLRS-c"}
 
 
-def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, referee: str | None) -> Case:
+#: Table 2's effects whose per-seed values ``config1_results`` holds: metric key or PLRS referee -> its metric there
+#: (PLRS-p and PLRS-e are computed from the clips in notebook 06 and have no per-seed rows).
+_SEED_METRICS = {"mtm_ms": "mtm_ms", "lve": "lve", "fdd": "fdd", "slcc_delta": "slcc_delta", OFFICIAL_PLRS: "plrs",
+                 "calibrated": "plrs_calibrated"}
+#: The effect table whose cases get the per-seed agreement (Table 2, critic ``ours`` against no loss).
+_SEED_STEM = "table2_loss_effects"
+
+
+def seed_changes(tables: Path) -> dict[tuple[str, str], list[float]]:
+    """Table 2's change with the loss per training seed: ``(model label, config1 metric) -> [with - without of
+    seed s, ...]`` over the seeds both arms have, from ``config1_results``' per-seed rows (empty without them, or
+    when an arm has more than one run per seed, e.g. a sensitivity run at another loss weight)."""
+    try:
+        df = _read(tables, "config1_results")
+    except _Missing:
+        return {}
+    if "seed" not in df or "critic" not in df:
+        return {}
+    rows = df[(df["seed"].astype(str) != "all") & df["critic"].isin(["none", "ours"])]
+    if "level" in rows:  # the whole test set (Config 1 has no levels; a level-wise row would repeat a seed)
+        rows = rows[rows["level"].isna() | (rows["level"].astype(str) == "all")]
+    out: dict[tuple[str, str], list[float]] = {}
+    for (model, metric), sub in rows.groupby(["model", "metric"]):
+        arms = {c: g.set_index(g["seed"].astype(str))["value"] for c, g in sub.groupby("critic")}
+        if set(arms) != {"none", "ours"} or any(a.index.has_duplicates for a in arms.values()):
+            continue
+        seeds = sorted(set(arms["none"].index) & set(arms["ours"].index), key=lambda x: (len(x), x))
+        label = paper.MODEL_LABELS.get(model, model)
+        out[(label, metric)] = [float(arms["ours"][s] - arms["none"][s]) for s in seeds]
+    return out
+
+
+def _seed_note(change: float, per_seed: list[float] | None) -> str:
+    """``"per seed: k of n changes share its sign"`` (a seed's change of exactly 0 shares no sign)."""
+    if not per_seed or len(per_seed) < 2 or not math.isfinite(change) or change == 0:
+        return ""
+    agree = sum(1 for c in per_seed if c * change > 0)
+    return f"per seed: {agree} of {len(per_seed)} changes share its sign"
+
+
+def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, referee: str | None,
+              per_seed: dict[tuple[str, str], list[float]] | None = None) -> Case:
     key = _metric_key(metric)
     pair = spec.paper_rows.get(comparison)
     paper_change = paper.effect(key, *pair) if pair else None
-    return Case(f"{label} {row['metric']}", float(row["change"]), float(row["change CI low"]),
+    change = float(row["change"])
+    seed_metric = _SEED_METRICS.get(referee if referee is not None else key)
+    note = _seed_note(change, (per_seed or {}).get((label, seed_metric))) if seed_metric else ""
+    return Case(f"{label} {row['metric']}", change, float(row["change CI low"]),
                 float(row["change CI high"]), _want_sign(key, spec.want), paper_change,
-                float(row["without"]), float(row["with"]), referee)
+                float(row["without"]), float(row["with"]), referee, note=note)
 
 
 def _find(df: Any, comparison: str, metric: str) -> Any | None:
@@ -79,6 +123,9 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
     """Judge a claim over ``spec``'s cases (:mod:`p3d.claims`: aggregation, PLRS referees)."""
     df = _read(tables, spec.stem)
     sources = [spec.stem]
+    per_seed = seed_changes(tables) if spec.stem == _SEED_STEM else {}
+    if per_seed:
+        sources.append("config1_results")
     fixed, missing = [], []
     plrs_wanted = "PLRS" in spec.metrics
     for metric in spec.metrics:
@@ -89,7 +136,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
             if row is None:
                 missing.append(f"{label} {metric}")
             else:
-                fixed.append(_row_case(row, label, metric, spec, comp, None))
+                fixed.append(_row_case(row, label, metric, spec, comp, None, per_seed))
     notes = []
     validity = None
     by_referee: dict[str, list[Case]] = {}
@@ -99,7 +146,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
             for label, comp in spec.comparisons:
                 row = _find(df, comp, plrs_metric(ref))
                 if row is not None:
-                    shown.setdefault(ref, []).append(_row_case(row, label, "PLRS", spec, comp, ref))
+                    shown.setdefault(ref, []).append(_row_case(row, label, "PLRS", spec, comp, ref, per_seed))
         validity = valid_referees(tables)
         if validity is None:
             referees = [OFFICIAL_PLRS]
@@ -117,7 +164,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
                 if row is None:
                     gaps.append(label)
                 else:
-                    cases.append(_row_case(row, label, "PLRS", spec, comp, ref))
+                    cases.append(_row_case(row, label, "PLRS", spec, comp, ref, per_seed))
             by_referee[ref] = cases
             missing += [f"{label} {plrs_metric(ref)}" for label in gaps]
         if not referees:
