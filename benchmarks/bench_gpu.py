@@ -28,7 +28,7 @@ median over the timed iterations is reported.
    the setting measured first also absorbed the card's warm-up: see RESULTS.md).
 4. **Talkers at ``full``**: the ``full`` preset's talkers (``cpu`` models) with the perceptual loss ("ours", an
    untrained ``full``-size stage-2 critic, speech embeddings cached) at the recipe's batch of clips, one clip per
-   step and the batch, on a synth-voca-like corpus (468 vertices, 30 fps, clips of 55-75 frames): clips/s.
+   step and the batch, on a synth-voca-like corpus (468 vertices, 30 fps, clips of 4 s: 120 frames): clips/s.
 
 5. **train-smoke**: ``p3d train stage1 | stage2 | talker`` (each talker with the loss, batches of 2 clips) and
    ``p3d predict`` on the device at the ``smoke`` preset, through the command line: each command's exit status.
@@ -104,19 +104,19 @@ def critic_corpus(root: Path, n_vertices: int, quick: bool) -> Path:
                              n_vertices=n_vertices, lip_size=64, lip_video=True, labels=False)
 
 
-def critic_iterations(job, dev, batch: int, steps: int, warmup: int) -> list[float]:
-    """The trainer's critic iteration (collate, step, zero_grad, backward, clip, AdamW) at ``batch``."""
+def trainer_iterations(model, data, step_fn, params, batch: int, dev, steps: int, warmup: int) -> list[float]:
+    """Seconds of each timed iteration of the trainer's step (collate ``batch`` items, ``step_fn``, zero_grad,
+    backward, clipping at 1.0, AdamW) for a critic or a talker job alike."""
     import torch
 
     from p3d.train.trainer import batch_indices
 
-    params = [p for p in job.model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
-    job.model.train()
+    model.train()
 
     def iteration(i: int) -> None:
-        b = job.data.collate(batch_indices(len(job.data), batch, 0, i))
-        loss, _ = job.step_fn(job.model, b, torch.Generator().manual_seed(i))
+        items = batch_indices(len(data), batch, 0, i)
+        loss, _ = step_fn(model, data.collate(items), torch.Generator().manual_seed(i))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -149,7 +149,9 @@ def critics(dev, tmp: Path, steps: int, quick: bool) -> list[dict]:
             batch = 2 if quick else job.cfg.batch_size
             if dev.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(dev)
-            t = critic_iterations(job, dev, batch, 1 if quick else steps, 1 if quick else 3)
+            params = [p for p in job.model.parameters() if p.requires_grad]
+            t = trainer_iterations(job.model, job.data, job.step_fn, params, batch, dev, 1 if quick else steps,
+                                   1 if quick else 3)
             step = statistics.median(t)
             rows.append({"preset": preset, "kind": kind, "precision": "bf16 autocast" if bf16 else "fp32",
                          "batch": batch, "windows": len(job.data), "ms_per_step": step * 1e3,
@@ -212,13 +214,11 @@ def talkers_full(dev, tmp: Path, steps: int, quick: bool) -> list[dict]:
     import torch
 
     from p3d.experiments.spec import SPECS
-    from p3d.registry import model_preset, preset
-    from p3d.train.talker import build
-    from p3d.train.trainer import batch_indices
-
     from p3d.models.mesh_encoder import MeshEncoderConfig
     from p3d.models.speech_mesh import SpeechMeshModel
     from p3d.models.stage1 import Stage1Config, Stage1Model
+    from p3d.registry import model_preset, preset
+    from p3d.train.talker import build
 
     corpus = talker_corpus(tmp / "voca_full", 468, quick)
     critic = tmp / "critic_full.pt"  # an untrained full ("cpu"-size) stage-2 critic: the cost is the same
@@ -231,20 +231,10 @@ def talkers_full(dev, tmp: Path, steps: int, quick: bool) -> list[dict]:
             job = build(model, model_preset("full"), corpus, critic=loss,
                         critic_checkpoint=critic if loss != "none" else None, seed=0, device=str(dev),
                         batch_size=SPECS["full"].talker_batch, steps=preset("full").talker_cap)
-            params = job.params
-            opt = torch.optim.AdamW(params, lr=1e-4)
             recipe_batch = job.cfg.batch_size
             for batch in sorted({1, 2 if quick else recipe_batch}):
-                def iteration(i: int, batch: int = batch) -> None:
-                    b = job.data.collate(batch_indices(len(job.data), batch, 0, i))
-                    job.model.train()
-                    out, _ = job.step_fn(job.model, b, None)
-                    opt.zero_grad(set_to_none=True)
-                    out.backward()
-                    torch.nn.utils.clip_grad_norm_(params, 1.0)
-                    opt.step()
-
-                t = statistics.median(timed(iteration, dev, 1 if quick else steps, 1 if quick else 3))
+                t = statistics.median(trainer_iterations(job.model, job.data, job.step_fn, job.params, batch, dev,
+                                                         1 if quick else steps, 1 if quick else 3))
                 rows.append({"preset": "full", "model": model, "loss": loss, "stage": job.last_stage,
                              "batch": batch, "recipe_batch": recipe_batch, "ms_per_step": t * 1e3,
                              "clips_per_s": batch / t, "cap_steps": job.cfg.steps,
