@@ -43,6 +43,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "p3d.study.cli",
     "p3d.convert",
     "p3d.export",
+    "p3d.claims.cli",
 )
 
 VERBOSITY_HELP = {

@@ -350,3 +350,51 @@ def test_table2_cases_state_how_many_seeds_share_the_pooled_sign(tmp_path):
     # without per-seed rows (one seed per run), no such note
     (tmp_path / "config1_results.csv").unlink()
     assert "per seed" not in assess(tmp_path).set_index("key").loc["loss-mtm", "p3d"]
+
+
+def test_compare_verdicts_of_two_runs_marks_the_claims_that_differ(tmp_path, capsys):
+    from p3d.cli import main
+
+    a, b = tmp_path / "a" / "tables", tmp_path / "b" / "tables"
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    rows = [(m, "PLRS", 0.04, 0.03, 0.05, "better") for m in ("FaceFormer", "CodeTalker", "SelfTalk")]
+    _effects(a / "table2_loss_effects.csv", rows)
+    _effects(b / "table2_loss_effects.csv", rows[:2] + [("SelfTalk", "PLRS", 0.01, -0.01, 0.03, "no clear change")])
+    df = claims.compare_verdicts(a, b, names=("m1", "m2")).set_index("key")
+    assert df.loc["loss-plrs", ["verdict m1", "verdict m2"]].tolist() == ["reproduced", "inconclusive"]
+    assert not df.loc["loss-plrs", "same"]
+    assert df.loc["loss-mtm", "same"]                                   # "not measured" on both sides
+    assert df["same"].sum() == len(CLAIMS) - 1
+    md = claims.comparison_markdown(df.reset_index(), ("m1", "m2"))
+    n_testable = int((df["verdict m1"] != "not testable here").sum())
+    assert 0 < n_testable < len(CLAIMS)                                 # people and the real datasets: not testable
+    assert md.splitlines()[0].startswith(f"{n_testable - 1} of {n_testable} testable claims")
+    assert "| reproduced | inconclusive | **no** |" in md
+    # the command: same report; --strict exits 1 on a difference, 0 on a folder against itself
+    assert main(["claims", str(a), "--against", str(b), "--names", "m1", "m2"]) == 0
+    assert "| reproduced | inconclusive | **no** |" in capsys.readouterr().out
+    assert main(["claims", str(a), "--against", str(b), "--strict"]) == 1
+    assert main(["claims", str(a), "--against", str(a), "--strict", "--out", str(tmp_path / "same.md")]) == 0
+    assert (tmp_path / "same.md").read_text().startswith(f"{n_testable} of {n_testable} testable")
+    assert main(["claims", str(a)]) == 0
+    assert "| **reproduced** |" in capsys.readouterr().out
+    with pytest.raises(InputError, match="two different labels"):
+        claims.compare_verdicts(a, b, names=("x", "x"))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["claims", "{missing}"], "not a folder of result tables"),
+    (["claims", "{a}", "--names", "x", "y"], "--names: needs --against"),
+    (["claims", "{a}", "--strict"], "--strict: needs --against"),
+    (["claims", "{a}", "--against", "{a}", "--out", "{a}/r.txt"], "expected a .md file"),
+])
+def test_claims_command_refuses_bad_input_with_one_line(tmp_path, capsys, argv, message):
+    from p3d.cli import main
+
+    a = tmp_path / "tables"
+    a.mkdir()
+    args = [x.format(a=a, missing=tmp_path / "nope") for x in argv]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]

@@ -50,7 +50,8 @@ cannot be made here; :func:`inventory` checks which exist.
 
 The code: :mod:`p3d.claims.verdicts` (the rules), :mod:`p3d.claims.tables` (reading the result tables),
 :mod:`p3d.claims.judges` (one judge per claim), :mod:`p3d.claims.catalogue` (:data:`CLAIMS`, :func:`assess`),
-:mod:`p3d.claims.report` (``claims.md``, the inventory, the README blocks); this package re-exports their API.
+:mod:`p3d.claims.report` (``claims.md``, the inventory, the README blocks, :func:`compare_verdicts` of two runs'
+tables), :mod:`p3d.claims.cli` (``p3d claims TABLES [--against TABLES_B]``); this package re-exports their API.
 """
 
 from __future__ import annotations
@@ -62,11 +63,14 @@ from p3d.claims.report import (
     README_START,
     RULES_MARKDOWN,
     claims_markdown,
+    compare_verdicts,
+    comparison_markdown,
     inventory,
     inventory_markdown,
     readme_markers,
     summary_markdown,
     update_readme,
+    verdict_table_markdown,
 )
 from p3d.claims.tables import MODELS, VALIDITY_STEM, valid_referees
 from p3d.claims.verdicts import (
@@ -83,6 +87,6 @@ from p3d.claims.verdicts import (
 __all__ = [
     "CLAIMS", "INVENTORY", "MODELS", "OFFICIAL_PLRS", "README_END", "README_START", "RULES_MARKDOWN",
     "VALIDITY_STEM", "VERDICTS", "Assessment", "Case", "Claim", "aggregate", "assess", "claims_markdown",
-    "combine_referees", "inventory", "inventory_markdown", "paper_changes", "plrs_metric", "readme_markers",
-    "summary_markdown", "update_readme", "valid_referees",
+    "combine_referees", "compare_verdicts", "comparison_markdown", "inventory", "inventory_markdown", "paper_changes",
+    "plrs_metric", "readme_markers", "summary_markdown", "update_readme", "valid_referees", "verdict_table_markdown",
 ]

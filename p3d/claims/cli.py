@@ -1,0 +1,63 @@
+"""``p3d claims``: judge the paper's claims from a folder of result tables, or compare two such folders.
+
+``p3d claims results/tables`` prints one line per claim (its verdict and what decided it; the rules:
+:mod:`p3d.claims`). ``p3d claims A --against B`` judges both folders, e.g. the ``results/tables`` of two
+machines' ``make figures PRESET=full``, and prints which claims reach the same verdict; ``--out FILE.md``
+also writes that report (atomically). ``--strict`` exits 1 when any verdict differs.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from p3d.errors import InputError
+
+
+def register(subparsers: Any) -> None:
+    from p3d.cli import help_text
+
+    p = subparsers.add_parser("claims", help="judge the paper's claims from result tables, or compare two runs",
+                              description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("tables", type=Path, metavar="TABLES", help="folder of result tables (e.g. results/tables)")
+    p.add_argument("--against", type=Path, metavar="TABLES_B", help="a second folder to compare verdicts with")
+    p.add_argument("--names", nargs=2, default=None, metavar=("A", "B"),
+                   help="labels of the two folders in the comparison (default: their parent folders' paths)")
+    p.add_argument("--out", type=Path, help="also write the report to this markdown file")
+    p.add_argument("--strict", action="store_true", help="with --against: exit 1 when any verdict differs")
+    p.set_defaults(func=run_cli)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from p3d.atomic import write_text
+    from p3d.claims.catalogue import assess
+    from p3d.claims.report import compare_verdicts, comparison_markdown, verdict_table_markdown
+
+    for folder in (args.tables, args.against):
+        if folder is not None and not folder.is_dir():
+            raise InputError(f"{folder}: not a folder of result tables")
+    if args.names is not None and args.against is None:
+        raise InputError("--names: needs --against")
+    if args.strict and args.against is None:
+        raise InputError("--strict: needs --against")
+    if args.out is not None and args.out.suffix != ".md":
+        raise InputError(f"--out {args.out}: expected a .md file")
+    if args.against is None:
+        report, differs = verdict_table_markdown(assess(args.tables)), False
+    else:
+        names = tuple(args.names) if args.names else _default_names(args.tables, args.against)
+        df = compare_verdicts(args.tables, args.against, names)
+        report, differs = comparison_markdown(df, names), not bool(df["same"].all())
+    print(report)
+    if args.out is not None:
+        write_text(args.out, report + "\n")
+    return 1 if args.strict and differs else 0
+
+
+def _default_names(a: Path, b: Path) -> tuple[str, str]:
+    """Labels for two folders: their parents' paths (``results/tables`` -> ``results``), else the paths as given,
+    else ``A`` and ``B`` (a folder against itself)."""
+    for pair in ((str(a.resolve().parent), str(b.resolve().parent)), (str(a), str(b))):
+        if pair[0] != pair[1]:
+            return pair
+    return "A", "B"
