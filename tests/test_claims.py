@@ -398,3 +398,33 @@ def test_claims_command_refuses_bad_input_with_one_line(tmp_path, capsys, argv, 
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_findings_block_shows_the_effect_tables_seed_agreement_and_convergence(tmp_path):
+    _effects(tmp_path / "table2_loss_effects.csv", [
+        ("FaceFormer", "PLRS", 0.04, 0.03, 0.05, "better"),
+        ("FaceFormer", "MTM (ms)", -1.5, -4.0, 1.0, "no clear change"),
+        ("FaceFormer", "FDD (1e-7 m²)", 0.1, -0.1, 0.3, "no clear change"),   # not a metric the block shows
+    ])
+    pd.DataFrame([{"run": "ff_none", "seed": s, "model": "faceformer", "critic": "none", "metric": "plrs",
+                   "value": 0.3} for s in (0, 1, 2)]
+                 + [{"run": "ff_ours", "seed": s, "model": "faceformer", "critic": "ours", "metric": "plrs",
+                     "value": v} for s, v in zip((0, 1, 2), (0.35, 0.33, 0.29))]
+                 ).to_csv(tmp_path / "config1_results.csv", index=False)
+    pd.DataFrame({"run": ["stage1", "talkers/a"], "steps": [4000, 850], "converged": [False, True]}
+                 ).to_csv(tmp_path / "convergence.csv", index=False)
+    md = claims.findings_markdown(tmp_path)
+    assert "| FaceFormer | PLRS | 1 | 1.04 | +0.04 [+0.03, +0.05] | better | 2 of 3 |" in md   # seeds 0, 1 rise
+    assert "| FaceFormer | MTM (ms) | 1 | -0.5 | -1.5 [-4, +1] | no clear change | – |" in md  # no per-seed rows
+    assert "FDD" not in md
+    assert "`table3_critic_effects.csv` not made yet" in md and "`table4_effects.csv` not made yet" in md
+    assert "1 of 2 training runs stopped on their validation plateau; at the cap: `stage1` (4000 steps)." in md
+
+
+def test_readme_has_the_generated_blocks_that_notebook_10_fills():
+    from p3d.paths import project_root
+
+    text = (project_root() / "README.md").read_text()
+    for name in ("claims", "results"):
+        start, end = claims.readme_markers(name)
+        assert text.count(start) == 1 and text.count(end) == 1 and text.index(start) < text.index(end)

@@ -50,8 +50,9 @@ cannot be made here; :func:`inventory` checks which exist.
 
 The code: :mod:`p3d.claims.verdicts` (the rules), :mod:`p3d.claims.tables` (reading the result tables),
 :mod:`p3d.claims.judges` (one judge per claim), :mod:`p3d.claims.catalogue` (:data:`CLAIMS`, :func:`assess`),
-:mod:`p3d.claims.report` (``claims.md``, the inventory, the README blocks, :func:`compare_verdicts` of two runs'
-tables), :mod:`p3d.claims.cli` (``p3d claims TABLES [--against TABLES_B]``); this package re-exports their API.
+:mod:`p3d.claims.report` (``claims.md``, the inventory, the README blocks: the claims table and
+:func:`findings_markdown`, the effects of Tables 2-4; :func:`compare_verdicts` of two runs' tables),
+:mod:`p3d.claims.cli` (``p3d claims TABLES [--against TABLES_B]``); this package re-exports their API.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from p3d.claims.report import (
     claims_markdown,
     compare_verdicts,
     comparison_markdown,
+    findings_markdown,
     inventory,
     inventory_markdown,
     readme_markers,
@@ -87,6 +89,6 @@ from p3d.claims.verdicts import (
 __all__ = [
     "CLAIMS", "INVENTORY", "MODELS", "OFFICIAL_PLRS", "README_END", "README_START", "RULES_MARKDOWN",
     "VALIDITY_STEM", "VERDICTS", "Assessment", "Case", "Claim", "aggregate", "assess", "claims_markdown",
-    "combine_referees", "compare_verdicts", "comparison_markdown", "inventory", "inventory_markdown", "paper_changes",
-    "plrs_metric", "readme_markers", "summary_markdown", "update_readme", "valid_referees", "verdict_table_markdown",
+    "combine_referees", "compare_verdicts", "comparison_markdown", "findings_markdown", "inventory",
+    "inventory_markdown", "paper_changes", "plrs_metric", "readme_markers", "summary_markdown", "update_readme", "valid_referees", "verdict_table_markdown",
 ]

@@ -191,3 +191,70 @@ def comparison_markdown(df: Any, names: tuple[str, str] = ("a", "b")) -> str:
         va, vb, s = r[2], r[3], r[4]
         lines.append(f"| {i} | {_md_cell(r.claim)} | {va} | {vb} | {'yes' if s else '**no**'} |")
     return "\n".join(lines)
+
+
+# -- the README's generated block of the full run's effects ---------------------------------------------------
+#: The effect tables the README's results block shows, with a heading each (the metrics: :data:`FINDINGS_METRICS`).
+FINDINGS_TABLES: tuple[tuple[str, str], ...] = (
+    ("table2_loss_effects", "Table 2: the perceptual loss (critic ours); from = without, to = with it"),
+    ("table3_critic_effects", "Table 3: the loss with critic ours against an ablation critic; from = the ablation "
+                              "critic, to = ours"),
+    ("table4_effects", "Table 4: synth-mead added to training (from = synth-voca only), then the loss on top"),
+)
+#: Effect-table metric labels shown in the results block, in order; -> ``config1_results`` metric of the per-seed
+#: changes (None: not recorded per seed).
+FINDINGS_METRICS: dict[str, str | None] = {"PLRS-e": None, "PLRS": "plrs", "PLRS-c": "plrs_calibrated",
+                                           "MTM": "mtm_ms", "LVE": "lve", "SLCC Δ": "slcc_delta"}
+
+
+def findings_markdown(tables_dir: str | Path) -> str:
+    """The README's generated results block: the paired effects of Tables 2-4 (each metric of
+    :data:`FINDINGS_METRICS` present: the two arms' means, from and to, the change and its 95 % CI, the effect
+    table's verdict (better / worse / no clear change, by the CI), how many seeds' own changes
+    share its sign where ``config1_results`` holds them per seed) and which training runs converged
+    (``convergence.csv``), read from the result tables in ``tables_dir``. Tables that do not exist are named as
+    missing, so the block never shows numbers of another run."""
+    import pandas as pd
+
+    from p3d.claims.judges import _SEED_STEM, seed_changes
+    from p3d.claims.verdicts import _signed
+
+    tables = Path(tables_dir)
+    per_seed = seed_changes(tables)
+    lines: list[str] = []
+    for stem, heading in FINDINGS_TABLES:
+        path = tables / f"{stem}.csv"
+        if not path.is_file():
+            lines += [f"**{heading}**: `{stem}.csv` not made yet.", ""]
+            continue
+        df = pd.read_csv(path)
+        seeds = sorted({int(n) for n in df.get("n_seeds", pd.Series([1])).dropna()})
+        over = "test clips" if seeds == [1] else "training seeds and test clips, crossed"
+        lines += [f"**{heading}** ([{stem}.md](results/tables/{stem}.md); training seeds per arm: "
+                  f"{', '.join(map(str, seeds))}; paired 95 % CIs over {over})", "",
+                  "| comparison | metric | from | to | change [95 % CI] | verdict | seeds sharing its sign |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in df.to_dict("records"):
+            label = str(r["metric"])
+            key = next((k for k in FINDINGS_METRICS if label == k or label.startswith(k + " (")), None)
+            if key is None:
+                continue
+            change, seed_metric = float(r["change"]), FINDINGS_METRICS[key]
+            changes = per_seed.get((str(r["comparison"]), seed_metric)) if stem == _SEED_STEM and seed_metric else None
+            agree = (f"{sum(1 for c in changes if c * change > 0)} of {len(changes)}"
+                     if changes and len(changes) > 1 and change != 0 else "–")
+            lines.append(f"| {_md_cell(r['comparison'])} | {_md_cell(label)} | {float(r['without']):.3g} | "
+                         f"{float(r['with']):.3g} | {_signed(change)} [{_signed(r['change CI low'])}, "
+                         f"{_signed(r['change CI high'])}] | {r['verdict']} | {agree} |")
+        lines.append("")
+    conv = tables / "convergence.csv"
+    if conv.is_file():
+        df = pd.read_csv(conv)
+        capped = df[~df["converged"].astype(bool)]
+        lines.append(f"**Convergence** ([convergence.md](results/tables/convergence.md)): {len(df) - len(capped)} of "
+                     f"{len(df)} training runs stopped on their validation plateau"
+                     + ("." if capped.empty else "; at the cap: " + ", ".join(
+                         f"`{r.run}` ({int(r.steps)} steps)" for r in capped.itertuples(index=False)) + "."))
+    else:
+        lines.append("**Convergence**: `convergence.csv` not made yet.")
+    return "\n".join(lines)
