@@ -425,6 +425,6 @@ def test_readme_has_the_generated_blocks_that_notebook_10_fills():
     from p3d.paths import project_root
 
     text = (project_root() / "README.md").read_text()
-    for name in ("claims", "results"):
+    for name in ("claims", "results", "timing"):
         start, end = claims.readme_markers(name)
         assert text.count(start) == 1 and text.count(end) == 1 and text.index(start) < text.index(end)
