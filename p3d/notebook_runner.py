@@ -18,7 +18,9 @@ everything; ``--extra`` adds the analyses beyond the paper (:data:`EXTRA_PARAMET
 
 A provenance record (git commit, parameters, fingerprint, data hashes, versions, wall time per
 execution, which were skipped) is written to ``provenance.json`` in the same folder (``results/provenance.json``
-at ``full``), so a ``cpu`` quick look never replaces the committed record. ``python -m p3d.notebook_runner --help``.
+at ``full``), so a ``cpu`` quick look never replaces the committed record. At ``cpu`` and ``full`` it also records
+the preset's grid: this invocation's wall time and, for a grid finished over several sittings, the sum of all of
+them (:class:`GridSittings`). ``python -m p3d.notebook_runner --help``.
 """
 from __future__ import annotations
 
@@ -190,6 +192,50 @@ def _previous_record(prov_path: Path, preset: str) -> dict[str, Any]:
 
 
 
+#: Beside the runs a preset's grid trains (``runs/<preset>/``): each invocation's time in the grid (:class:`GridSittings`).
+SITTINGS_FILE = "grid_sittings.json"
+
+
+class GridSittings:
+    """Each invocation's wall time in a preset's grid, kept beside the runs it trains, so that a grid finished over
+    several sittings (runs resume exactly) reports the sum of their times, not only the last one's.
+
+    A sitting's entry (``started`` UTC, ``seconds``, ``git_commit``) is written when it starts and its seconds
+    updated (atomically) each time a task ends (:meth:`tick`, ``run_grid``'s ``on_task``), so a sitting that is
+    killed counts up to its last finished task (work after that resumes from checkpoints; its time is not counted).
+    The file lives under ``runs/`` (git-ignored), so a fresh clone starts a new count."""
+
+    def __init__(self, path: Path, commit: str) -> None:
+        import datetime
+
+        self.path = Path(path)
+        self.entries: list[dict[str, Any]] = []
+        if self.path.is_file():
+            try:
+                self.entries = list(json.loads(self.path.read_text()).get("sittings", []))
+            except (json.JSONDecodeError, AttributeError):
+                log.warning("%s: unreadable, the grid's time is counted afresh", self.path)
+        self._start = time.perf_counter()
+        self.entries.append({"started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                             "seconds": 0.0, "git_commit": commit})
+        self._write()
+
+    def tick(self, _row: Any = None) -> None:
+        """Update this sitting's seconds (``_row``: the task that ended, unused)."""
+        self.entries[-1]["seconds"] = round(time.perf_counter() - self._start, 1)
+        self._write()
+
+    @property
+    def total_s(self) -> float:
+        return float(sum(e.get("seconds", 0.0) for e in self.entries))
+
+    def _write(self) -> None:
+        from p3d.atomic import write_json
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(self.path, {"sittings": self.entries})
+
+
 def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python3", force: bool = False,
             extra: bool = False, workers: int = 2) -> dict:
     """Run (or skip, when unchanged) every execution; returns the provenance record written.
@@ -221,12 +267,17 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
         from p3d.experiments import preset_grid
         from p3d.paths import output_dirs
 
+        dirs = output_dirs(preset)
+        sittings = GridSittings(dirs.runs / preset / SITTINGS_FILE, commit)
         start = time.perf_counter()
-        done = preset_grid(preset, output_dirs(preset), workers=workers, progress=sys.stderr.isatty())
+        done = preset_grid(preset, dirs, workers=workers, progress=sys.stderr.isatty(), on_task=sittings.tick)
         if done is not None:
+            sittings.tick()
             grid = {"grid": {"wall_s": round(time.perf_counter() - start, 2), "workers": workers,
-                             "tasks": len(done.tasks), "git_commit": commit}}
-            log.info("grid of preset %s: %d tasks in %.1f s", preset, len(done.tasks), grid["grid"]["wall_s"])
+                             "tasks": len(done.tasks), "git_commit": commit, "sittings": len(sittings.entries),
+                             "sittings_total_s": round(sittings.total_s, 1)}}
+            log.info("grid of preset %s: %d tasks in %.1f s (%d sitting(s), %.1f s in all)", preset, len(done.tasks),
+                     grid["grid"]["wall_s"], len(sittings.entries), sittings.total_s)
     for nb in notebooks(root):
         if only and not any(nb.name.startswith(o) or nb.stem == o for o in only):
             continue
@@ -282,9 +333,14 @@ def timing_markdown(prov: dict[str, Any], total_s: float | None = None) -> str:
         wall = float(prov["grid"]["wall_s"])
         skipped = bool(prov["grid"].get("skipped"))
         ran += 0.0 if skipped else wall
-        lines.append(f"| the preset's grid, {prov['grid']['workers']} processes (before the notebooks) | "
-                     f"{wall / 60:.1f} min ({wall:.0f} s) | "
+        n_sittings = int(prov["grid"].get("sittings", 1))
+        lines.append(f"| the preset's grid, {prov['grid']['workers']} processes (before the notebooks)"
+                     f"{', its last sitting' if n_sittings > 1 else ''} | {wall / 60:.1f} min ({wall:.0f} s) | "
                      f"{'not run now (time of its last run)' if skipped else 'ran'} |")
+        if n_sittings > 1:
+            total = float(prov["grid"]["sittings_total_s"])
+            lines.append(f"| the grid over all its {n_sittings} sittings (resumed; a sitting that was stopped counted "
+                         f"to its last finished task) | {total / 60:.1f} min ({total:.0f} s) | sum |")
     for r in prov["notebooks"]:
         wall = float(r.get("wall_s", 0.0))
         state = "unchanged (skipped; time of its last run)" if r.get("skipped") else "ran"

@@ -242,7 +242,7 @@ def test_preset_grid_only_where_the_weight_is_fixed_in_advance(tmp_path, monkeyp
         assert ex.preset_grid(preset, d, workers=3) == "done"
         spec = ex.spec_for(preset)
         assert seen["data"] == preset and seen["workers"] == 3 and seen["n_resamples"] == spec.n_resamples
-        assert seen["exps"] == [*spec.config1(2e-7), *spec.config2(2e-7)]
+        assert seen["exps"] == [*spec.config1(2e-7), *spec.config2(2e-7)] and seen["on_task"] is None
         assert {e.conditions for e in seen["exps"]} == {1}  # one rotating training identity per test clip
         seen.clear()
 
@@ -559,8 +559,10 @@ def test_grid_reuses_finished_runs(dirs, grid, monkeypatch):
 
     monkeypatch.setattr("p3d.train.talker.build", boom)
     monkeypatch.setattr("p3d.predict.predict_split", boom)
-    again = ex.run_grid(exps[:2], dirs, workers=1, n_resamples=50, progress=False)
+    ended = []
+    again = ex.run_grid(exps[:2], dirs, workers=1, n_resamples=50, progress=False, on_task=ended.append)
     assert again.results[0]["summary"] == g.results[0]["summary"]
+    assert ended == again.tasks.to_dict("records")  # on_task sees each task's row as it ends
     assert again.results[1]["timing"]["reused"] is True
 
 

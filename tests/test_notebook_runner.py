@@ -235,3 +235,32 @@ def test_make_figures_passes_the_worker_count():
 
     assert "--preset full --workers 6" in command("PRESET=full", "WORKERS=6")
     assert "--preset cpu --workers 2" in command()
+
+
+def test_a_grid_finished_over_several_sittings_reports_their_sum(project, monkeypatch):
+    """Each invocation's grid time is kept beside the runs (runs/<preset>/grid_sittings.json); a sitting that is
+    killed keeps the time up to its last finished task, and the provenance and timing table show the sum."""
+    class Grid:
+        tasks = [1, 2]
+
+    def grid(preset, dirs, **kw):
+        kw["on_task"]({"task": "a"})
+        return Grid()
+
+    monkeypatch.setattr("p3d.experiments.preset_grid", grid)
+    monkeypatch.setattr("papermill.execute_notebook", lambda src, dst, **kw: Path(dst).write_text("x"))
+    path = project / "runs" / "full" / notebook_runner.SITTINGS_FILE
+    killed = notebook_runner.GridSittings(path, "abc")      # a sitting stopped after one task: never finished
+    killed.entries[-1]["seconds"] = 100.0
+    killed._write()
+    notebook_runner.run_all("full")
+    prov = json.loads((project / "results" / "provenance.json").read_text())
+    entries = json.loads(path.read_text())["sittings"]
+    assert [e["git_commit"] for e in entries] == ["abc", prov["git_commit"]]
+    assert prov["grid"]["sittings"] == 2
+    assert prov["grid"]["sittings_total_s"] == pytest.approx(100.0 + entries[1]["seconds"], abs=0.1)
+    table = notebook_runner.timing_markdown(prov)
+    assert "its last sitting" in table and "over all its 2 sittings" in table and "| 1.7 min (100 s) | sum |" in table
+    assert not (project / "runs" / "cpu").exists()          # per preset, beside that preset's runs
+    notebook_runner.run_all("full")
+    assert json.loads((project / "results" / "provenance.json").read_text())["grid"]["sittings"] == 3

@@ -42,11 +42,11 @@ class GridResult:
 
 
 def run_grid(experiments: Sequence[TalkerExperiment], dirs: Any, *, workers: int = 2, n_resamples: int = 1000,
-             progress: bool = True) -> GridResult:
+             progress: bool = True, on_task: Callable[[dict[str, Any]], None] | None = None) -> GridResult:
     """Run ``experiments`` (and everything they need, :func:`plan`) in ``workers`` processes of one torch
     thread each, each task once its dependencies are done. Finished runs are reused, so a grid can be
     re-run or extended cheaply. A failed task stops its dependants; the others finish, then the first
-    error is raised."""
+    error is raised. ``on_task`` is called with each task's row of :attr:`GridResult.tasks` as it ends."""
     import concurrent.futures as cf
     import multiprocessing
 
@@ -70,6 +70,8 @@ def run_grid(experiments: Sequence[TalkerExperiment], dirs: Any, *, workers: int
                      "end_s": round(end, 1), "process": pid, "status": status})
         bar.update(1)
         log.info("[%d/%d] %s %s in %.1f s", len(rows), len(tasks), key, status, seconds)
+        if on_task is not None:
+            on_task(rows[-1])
 
     def blocked(t: Task) -> bool:
         return any(d in errors for d in t.deps)
@@ -132,7 +134,8 @@ def run_grid(experiments: Sequence[TalkerExperiment], dirs: Any, *, workers: int
     return GridResult(results=results, tasks=table, wall_s=round(wall, 1))
 
 
-def preset_grid(preset: str, dirs: Any, *, workers: int = 2, progress: bool = True) -> GridResult | None:
+def preset_grid(preset: str, dirs: Any, *, workers: int = 2, progress: bool = True,
+                on_task: Callable[[dict[str, Any]], None] | None = None) -> GridResult | None:
     """Train and evaluate the preset's whole grid (:meth:`ExperimentSpec.config1` and
     :meth:`~ExperimentSpec.config2` of :func:`spec_for`, and every critic, evaluator and reference they need)
     in ``workers`` processes, when its loss weight is fixed in advance (``weight_rule="fixed"``: ``cpu``, ``full``):
@@ -149,4 +152,4 @@ def preset_grid(preset: str, dirs: Any, *, workers: int = 2, progress: bool = Tr
     prepare_corpora(preset, dirs, progress=progress)
     weight = grid_weight(spec, dirs)
     return run_grid([*spec.config1(weight), *spec.config2(weight)], dirs, workers=workers,
-                    n_resamples=spec.n_resamples, progress=progress)
+                    n_resamples=spec.n_resamples, progress=progress, on_task=on_task)
