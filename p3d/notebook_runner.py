@@ -111,9 +111,17 @@ def _module_file(name: str, root: Path) -> Path | None:
     return None
 
 
+#: Modules whose own file counts but whose imports are not followed: ``p3d.cli`` names every command module as a
+#: string (``COMMAND_MODULES``) to register them, and the command modules import it for ``help_text``; a notebook
+#: that reaches it that way runs none of the commands, and following it would put almost all of p3d in every
+#: notebook's fingerprint (a change to the claims report would re-run the representation analyses).
+CLOSURE_LEAVES = frozenset({"p3d.cli"})
+
+
 def module_closure(sources: Iterable[str], root: Path | None = None) -> list[Path]:
     """The ``p3d`` source files that code in ``sources`` uses, transitively (sorted). Every parent
-    package's ``__init__.py`` is included (it runs on import)."""
+    package's ``__init__.py`` is included (it runs on import); the imports of :data:`CLOSURE_LEAVES` are not
+    followed (their own files are included)."""
     root = root or project_root()
     pending = set().union(*(_imported_names(s) for s in sources)) if sources else set()
     pending.add("p3d")
@@ -131,7 +139,8 @@ def module_closure(sources: Iterable[str], root: Path | None = None) -> list[Pat
         if path is None or path in seen:
             continue
         seen.add(path)
-        pending |= _imported_names(path.read_text())
+        if name not in CLOSURE_LEAVES:
+            pending |= _imported_names(path.read_text())
     return sorted(seen)
 
 

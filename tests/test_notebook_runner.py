@@ -50,6 +50,15 @@ def test_module_closure_follows_lazy_and_string_imports(project):
     assert magic == files
 
 
+def test_module_closure_does_not_follow_the_command_registry(project):
+    """p3d.cli names every command module as a string; a module importing it for help_text is not a use of them."""
+    (project / "p3d" / "cli.py").write_text("COMMAND_MODULES = ('p3d.gamma',)\ndef help_text(d):\n    return d\n")
+    (project / "p3d" / "beta.py").write_text("from p3d.cli import help_text\nX = 1\n")
+    files = {p.name for p in module_closure(["from p3d.alpha import f"], project)}
+    assert files == {"__init__.py", "alpha.py", "beta.py", "cli.py", "delta.py"}   # not gamma.py
+    assert "gamma.py" in {p.name for p in module_closure(["import p3d.gamma"], project)}
+
+
 def test_fingerprint_tracks_used_code_params_and_notebook(project):
     nb = project / "notebooks" / "00_a.ipynb"
     base = fingerprint(nb, {"preset": "cpu"}, project)
