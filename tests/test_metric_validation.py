@@ -387,6 +387,15 @@ def test_metric_rows_calibrated_and_battery(tiny, oracle):
     assert rows.loc[(rows["clip"] == clip.stem) & (rows["sequence"] == "gt"), "plrs"].item() == pytest.approx(official)
     plain = mv.metric_rows(clips[:1], seqs, corpus=tiny, oracle=oracle, plrs_model=critic)
     assert "plrs_calibrated" not in plain
+    # each clip's speech is encoded once for all its sequences, with the same official PLRS as encoding it per sequence
+    for r in plain.itertuples():
+        alone = plrs_from_features(speech_windows(audio, sr, tiny.model_fps), seqs(clip)[r.sequence], critic)
+        assert r.plrs == pytest.approx(alone, abs=1e-6)
+    calls = []
+    encode = critic.encode_speech
+    critic.encode_speech = lambda x: calls.append(len(x)) or encode(x)
+    mv.metric_rows(clips[:1], seqs, corpus=tiny, oracle=None, plrs_model=critic)
+    assert len(calls) == 1                                   # one clip, four sequences: one speech pass
     with pytest.raises(InputError, match="two clips"):
         mv.metric_rows(clips[:1], seqs, corpus=tiny, oracle=oracle, plrs_model=critic, calibrated=True)
     tab = rv.referee_differences(rows, n_resamples=50)

@@ -487,6 +487,9 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
             background bank of a clip is the speech of all *other* ``clips`` (:func:`~p3d.metrics.plrs.
             background_windows`), so at least two clips are needed. ``plrs`` is unchanged.
 
+    Each clip's speech side is encoded once and shared by all its sequences (``speech_bank=`` of
+    :func:`p3d.metrics.plrs_from_features`: the same windows, equal up to float32 rounding of the batch shape).
+
     Returns:
         One row per sequence: ``clip``, ``identity``, ``sequence``, ``n_frames``, ``oracle_accuracy``,
         ``plrs``, ``lve`` (CodeTalker's max-squared lip error in mm^2), ``mtm`` (ms; NaN when no extremum
@@ -515,10 +518,12 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
         gt = corpus.vertices(clip).astype(np.float64)
         template = corpus.templates[clip.identity]
         labels = corpus.labels(clip)["viseme"] if oracle is not None else None
-        windows = None
+        windows = own = None
         if plrs_model is not None:
             audio, sr = corpus.audio(clip)
             windows = speech_windows(audio, sr, fps)
+            # the clip's speech side, encoded once for all its sequences (the calibrated banks hold it already)
+            own = _clip_speech(banks, clip.stem, windows, plrs_model)
         bank = background_excluding(banks, clip.stem) if calibrated else None
         for name, seq in sequences(clip).items():
             seq = as_vertices(seq, f"sequence {name!r} of {clip.stem}")
@@ -534,15 +539,23 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
             if windows is not None and calibrated:
                 from p3d.metrics.plrs import plrs_scores
 
-                sc = plrs_scores(windows, seq, plrs_model, bank)
+                sc = plrs_scores(windows, seq, plrs_model, bank, speech_bank=own)
                 row.update(plrs=sc.official, plrs_calibrated=sc.calibrated, plrs_mrr=sc.mrr, plrs_r1=sc.recall_at_1,
                            plrs_mrr_chance=sc.mrr_chance)
             elif windows is not None:
                 from p3d.metrics import plrs_from_features
 
-                row["plrs"] = plrs_from_features(windows, seq, plrs_model)
+                row["plrs"] = plrs_from_features(windows, seq, plrs_model, speech_bank=own)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _clip_speech(banks: Mapping[str, np.ndarray], clip: str, windows: np.ndarray, model: Any) -> np.ndarray | None:
+    """A clip's speech embeddings of its PLRS windows (every 5th speech window), for ``speech_bank=``: from the
+    calibrated scores' banks when they hold the clip, else encoded here. (None would encode it per sequence.)"""
+    from p3d.metrics.plrs import background_windows, speech_bank
+
+    return banks[clip] if clip in banks else speech_bank(background_windows(windows), model)
 
 
 def oracle_accuracy_by_split(oracle: VisemeOracle, corpus: Any, splits: Sequence[str] = ("train", "test"), *,
