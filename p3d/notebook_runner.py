@@ -209,9 +209,10 @@ class GridSittings:
     """Each invocation's wall time in a preset's grid, kept beside the runs it trains, so that a grid finished over
     several sittings (runs resume exactly) reports the sum of their times, not only the last one's.
 
-    A sitting's entry (``started`` UTC, ``seconds``, ``git_commit``) is written when it starts and its seconds
+    A sitting's entry (``started`` UTC, ``seconds``, ``git_commit``, ``tasks``) is written when it starts and
     updated (atomically) each time a task ends (:meth:`tick`, ``run_grid``'s ``on_task``), so a sitting that is
-    killed counts up to its last finished task (work after that resumes from checkpoints; its time is not counted).
+    killed counts up to its last finished task (work after that resumes from checkpoints; its time is not counted)
+    and keeps each finished task's seconds (a task resumed from a checkpoint shows only that sitting's part).
     The file lives under ``runs/`` (git-ignored), so a fresh clone starts a new count."""
 
     def __init__(self, path: Path, commit: str) -> None:
@@ -229,9 +230,13 @@ class GridSittings:
                              "seconds": 0.0, "git_commit": commit})
         self._write()
 
-    def tick(self, _row: Any = None) -> None:
-        """Update this sitting's seconds (``_row``: the task that ended, unused)."""
+    def tick(self, row: Any = None) -> None:
+        """Update this sitting's seconds; ``row`` (``run_grid``'s row of the task that ended) is added to the
+        sitting's ``tasks`` (task, seconds, status): what each training and evaluation cost in that sitting."""
         self.entries[-1]["seconds"] = round(time.perf_counter() - self._start, 1)
+        if row is not None:
+            self.entries[-1].setdefault("tasks", []).append(
+                {"task": row.get("task"), "seconds": row.get("seconds"), "status": row.get("status")})
         self._write()
 
     @property

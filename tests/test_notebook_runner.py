@@ -253,7 +253,7 @@ def test_a_grid_finished_over_several_sittings_reports_their_sum(project, monkey
         tasks = [1, 2]
 
     def grid(preset, dirs, **kw):
-        kw["on_task"]({"task": "a"})
+        kw["on_task"]({"task": "a", "seconds": 1.5, "start_s": 0.0, "end_s": 1.5, "process": 7, "status": "done"})
         return Grid()
 
     monkeypatch.setattr("p3d.experiments.preset_grid", grid)
@@ -266,6 +266,7 @@ def test_a_grid_finished_over_several_sittings_reports_their_sum(project, monkey
     prov = json.loads((project / "results" / "provenance.json").read_text())
     entries = json.loads(path.read_text())["sittings"]
     assert [e["git_commit"] for e in entries] == ["abc", prov["git_commit"]]
+    assert entries[1]["tasks"] == [{"task": "a", "seconds": 1.5, "status": "done"}]  # each task as it ended
     assert prov["grid"]["sittings"] == 2
     assert prov["grid"]["sittings_total_s"] == pytest.approx(100.0 + entries[1]["seconds"], abs=0.1)
     table = notebook_runner.timing_markdown(prov)
