@@ -209,8 +209,8 @@ class GridSittings:
     """Each invocation's wall time in a preset's grid, kept beside the runs it trains, so that a grid finished over
     several sittings (runs resume exactly) reports the sum of their times, not only the last one's.
 
-    A sitting's entry (``started`` UTC, ``seconds``, ``git_commit``, ``tasks``) is written when it starts and
-    updated (atomically) each time a task ends (:meth:`tick`, ``run_grid``'s ``on_task``), so a sitting that is
+    A sitting's entry (``started`` UTC, ``seconds``, ``git_commit``, ``tasks``) is written (atomically) each time
+    a task ends (:meth:`tick`, ``run_grid``'s ``on_task``), so a sitting that is
     killed counts up to its last finished task (work after that resumes from checkpoints; its time is not counted)
     and keeps each finished task's seconds (a task resumed from a checkpoint shows only that sitting's part).
     The file lives under ``runs/`` (git-ignored), so a fresh clone starts a new count."""
@@ -228,7 +228,6 @@ class GridSittings:
         self._start = time.perf_counter()
         self.entries.append({"started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                              "seconds": 0.0, "git_commit": commit})
-        self._write()
 
     def tick(self, row: Any = None) -> None:
         """Update this sitting's seconds; ``row`` (``run_grid``'s row of the task that ended) is added to the

@@ -253,6 +253,8 @@ def test_a_grid_finished_over_several_sittings_reports_their_sum(project, monkey
         tasks = [1, 2]
 
     def grid(preset, dirs, **kw):
+        if preset != "full":
+            return None                                     # as preset_grid at a preset without a fixed weight
         kw["on_task"]({"task": "a", "seconds": 1.5, "start_s": 0.0, "end_s": 1.5, "process": 7, "status": "done"})
         return Grid()
 
@@ -272,5 +274,7 @@ def test_a_grid_finished_over_several_sittings_reports_their_sum(project, monkey
     table = notebook_runner.timing_markdown(prov)
     assert "its last sitting" in table and "over all its 2 sittings" in table and "| 1.7 min (100 s) | sum |" in table
     assert not (project / "runs" / "cpu").exists()          # per preset, beside that preset's runs
+    notebook_runner.run_all("cpu")
+    assert not (project / "runs" / "cpu" / notebook_runner.SITTINGS_FILE).exists()  # no grid, no sitting
     notebook_runner.run_all("full")
     assert json.loads((project / "results" / "provenance.json").read_text())["grid"]["sittings"] == 3
