@@ -428,3 +428,21 @@ def test_readme_has_the_generated_blocks_that_notebook_10_fills():
     for name in ("claims", "results", "timing"):
         start, end = claims.readme_markers(name)
         assert text.count(start) == 1 and text.count(end) == 1 and text.index(start) < text.index(end)
+
+
+def test_training_cost_claim_uses_the_interval_over_rounds_when_the_table_has_one(tmp_path):
+    def s8(cis):
+        rows = []
+        for model, (ratio, ci) in zip(("FaceFormer", "CodeTalker"), cis):
+            rows += [{"Method": model, "x without loss": 1.0, "peak mem (MB)": 800, "x without loss: 95 % CI over rounds": "–"},
+                     {"Method": "+ Ours rep. (cached)", "x without loss": ratio, "peak mem (MB)": 900,
+                      "x without loss: 95 % CI over rounds": ci}]
+        pd.DataFrame(rows).to_csv(tmp_path / "table_s8_training_cost.csv", index=False)
+        return assess(tmp_path).set_index("key").loc["cost"]
+
+    row = s8([(1.3, "[1.10, 1.52]"), (2.0, "[1.80, 2.25]")])
+    assert row["verdict"] == "reproduced" and "1.30x [1.10, 1.52]" in row["p3d"] and "CI of the time ratio" in row["decided_by"]
+    assert s8([(1.05, "[0.90, 1.22]"), (2.0, "[1.80, 2.25]")])["verdict"] == "inconclusive"   # one CI includes 1
+    assert s8([(0.8, "[0.70, 0.92]"), (2.0, "[1.80, 2.25]")])["verdict"] == "contradicted"    # faster with the loss
+    one_round = s8([(1.05, "–"), (2.0, "–")])
+    assert one_round["verdict"] == "reproduced" and "No interval" in one_round["p3d"]         # the one-round rule

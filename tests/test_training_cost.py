@@ -95,3 +95,52 @@ def test_full_preset_measures_its_cpu_models(voca_short, monkeypatch):
     monkeypatch.setattr(tc, "_run_isolated", lambda req: seen.append(req.preset) or {"setting": req.setting, "time_s": 1.0})
     res = iteration_cost("faceformer", "full", voca_short, steps=1, warmup=0)
     assert seen == ["cpu"] and res["setting"] == ["none"]
+
+
+def test_rounds_alternate_the_order_and_give_the_ratio_an_interval(voca_short, smoke_critic_ckpt, monkeypatch):
+    """Each round measures every setting, the order reversed every other round; the ratio is the geometric mean of
+    the rounds' own ratios, with a 95 % t-interval; one round keeps the old single ratio and no interval."""
+    import numpy as np
+    from scipy import stats
+
+    from p3d.analysis import training_cost as tc
+
+    order, times = [], {"none": [1.0, 1.1, 0.9], "cache": [1.2, 1.43, 1.0], "nocache": [3.0, 3.3, 2.7]}
+
+    def fake(req):
+        order.append(req.setting)
+        t = times[req.setting][sum(1 for s in order if s == req.setting) - 1]
+        return {"model": req.model_name, "setting": req.setting, "time_s": t, "time_s_median": t, "time_s_std": 0.0,
+                "time_s_min": t, "ratio": float("nan"), "peak_mb": 100.0 + t, "step_mb": t, "setup_s": 1.0,
+                "device": "cpu (x86_64)", "threads": 1}
+
+    monkeypatch.setattr(tc, "measure", fake)
+    res = pd.DataFrame(iteration_cost("faceformer", "smoke", voca_short, smoke_critic_ckpt, steps=1, warmup=0,
+                                      isolate=False, rounds=3)).set_index("setting")
+    assert order == ["none", "cache", "nocache", "nocache", "cache", "none", "none", "cache", "nocache"]
+    logs = np.log(np.array(times["cache"]) / np.array(times["none"]))
+    half = stats.t.ppf(0.975, 2) * logs.std(ddof=1) / np.sqrt(3)
+    assert res.loc["cache", "ratio"] == pytest.approx(np.exp(logs.mean()))
+    assert res.loc["cache", ["ratio_low", "ratio_high"]].tolist() == pytest.approx(
+        [np.exp(logs.mean() - half), np.exp(logs.mean() + half)])
+    assert res.loc["nocache", "ratio_low"] == pytest.approx(3.0) == res.loc["nocache", "ratio_high"]  # same ratio
+    assert res.loc["none", "ratio"] == 1.0 and res.loc["cache", "time_s"] == pytest.approx(np.mean(times["cache"]))
+    assert res.loc["cache", "peak_mb"] == pytest.approx(101.43) and (res["rounds"] == 3).all()
+    table = table_s8(res.reset_index())
+    assert table["x without loss: 95 % CI over rounds"].tolist() == [
+        "–", f"[{res.loc['cache', 'ratio_low']:.2f}, {res.loc['cache', 'ratio_high']:.2f}]", "[3.00, 3.00]"]
+    order.clear()
+    one = pd.DataFrame(iteration_cost("faceformer", "smoke", voca_short, smoke_critic_ckpt, steps=1, warmup=0,
+                                      isolate=False))
+    assert (one["rounds"] == 1).all() and one["ratio_low"].isna().all()
+    assert "x without loss: 95 % CI over rounds" not in table_s8(one).columns
+    with pytest.raises(InputError, match="rounds"):
+        iteration_cost("faceformer", "smoke", voca_short, rounds=0)
+
+
+def test_two_real_rounds_in_process(voca_short, smoke_critic_ckpt):
+    res = pd.DataFrame(iteration_cost("codetalker", "smoke", voca_short, smoke_critic_ckpt, settings=["none", "cache"],
+                                      steps=1, warmup=0, isolate=False, rounds=2)).set_index("setting")
+    assert (res["rounds"] == 2).all() and res.loc["none", "ratio"] == pytest.approx(1.0)
+    assert res.loc["cache", "ratio_low"] <= res.loc["cache", "ratio"] <= res.loc["cache", "ratio_high"]
+    assert res.loc["cache", "time_s_std"] >= 0 and res.loc["cache", "time_s"] > 0

@@ -120,6 +120,7 @@ def iteration_cost(
     speech_cache_dir: str | os.PathLike[str] | None = None,
     wav2vec2: str | os.PathLike[str] | None = None,
     recogniser: str | os.PathLike[str] | None = None,
+    rounds: int = 1,
 ) -> dict[str, list[Any]]:
     """Seconds per training iteration and peak memory of ``model_name`` without / with the perceptual loss.
 
@@ -144,18 +145,28 @@ def iteration_cost(
         wav2vec2: the local wav2vec2 folder of a ``paper``-preset model (``p3d train <model> --wav2vec2``); the
             step's cost depends on its architecture, not its weights.
         recogniser: SelfTalk's local ``Wav2Vec2ForCTC`` folder at ``paper`` (``p3d train selftalk --recogniser``).
+        rounds: measure every setting this many times, the order reversed every other round (none, cache,
+            nocache, then nocache, cache, none, ...), so that a drift of the machine's speed falls on every
+            setting alike. Each round's ``ratio`` is its time over the same round's ``none`` time; with two or
+            more rounds the interval ``ratio_low`` / ``ratio_high`` is the 95 % Student-t interval of the
+            rounds' log ratios (the timing noise between processes, which one round cannot show).
 
     Returns:
         Columns of a tidy table (``pandas.DataFrame(result)``), one row per setting: ``model``, ``preset``,
         ``setting``, ``setting_label``, ``loss`` (critic name or ``none``), ``speech_cache``, ``time_s``
         (mean s/iteration), ``time_s_median``, ``time_s_std``, ``time_s_min``, ``ratio`` (``time_s`` / the
         ``none`` row's), ``peak_mb``, ``step_mb``, ``mem_method``, ``steps``, ``warmup``, ``mean_frames``
-        (frames of the timed clips), ``n_vertices``, ``clips``, ``setup_s``, ``device``, ``threads``, ``torch``.
+        (frames of the timed clips), ``n_vertices``, ``clips``, ``setup_s``, ``device``, ``threads``, ``torch``,
+        ``rounds``, ``ratio_low``, ``ratio_high`` (NaN with one round). With several rounds ``time_s`` is the mean
+        of the rounds' means, ``time_s_std`` the standard deviation between rounds, ``ratio`` the geometric mean
+        of the rounds' ratios, ``peak_mb`` / ``step_mb`` the largest.
     """
     if steps < 1 or warmup < 0:
         raise InputError(f"steps / warmup: expected steps >= 1 and warmup >= 0, got {steps}, {warmup}")
     if threads is not None and threads < 1:
         raise InputError(f"threads: expected a positive thread count, got {threads}")
+    if rounds < 1:
+        raise InputError(f"rounds: expected a positive count, got {rounds}")
     from p3d.registry import model_preset
 
     preset = model_preset(preset)  # a preset that trains another's models (full -> cpu) measures those
@@ -175,20 +186,48 @@ def iteration_cost(
             raise InputError(f"settings: unknown setting {s!r} (choose from {', '.join(SETTINGS)})")
         if s != "none" and critic_ckpt is None:
             raise InputError(f"settings: {s!r} needs critic_ckpt (the perceptual loss' critic)")
-    rows = []
-    for s in settings:
-        req = CostRequest(model_name, preset, tuple(str(Path(d).resolve()) for d in dirs), s, critic,
-                          None if critic_ckpt is None else str(Path(critic_ckpt).resolve()), loss_weight,
-                          int(steps), int(warmup), int(seed), threads, device,
-                          None if speech_cache_dir is None else str(Path(speech_cache_dir).resolve()),
-                          None if wav2vec2 is None else str(Path(wav2vec2).resolve()),
-                          None if recogniser is None else str(Path(recogniser).resolve()))
-        log.info("iteration cost: %s/%s, %s", model_name, preset, SETTING_LABELS[s])
-        rows.append(_run_isolated(req) if isolate else measure(req))
-    base = next((r["time_s"] for r in rows if r["setting"] == "none"), None)
-    for r in rows:
-        r["ratio"] = r["time_s"] / base if base else float("nan")
+    by_round: list[dict[str, dict[str, Any]]] = []
+    for k in range(rounds):
+        measured: dict[str, dict[str, Any]] = {}
+        for s in (settings if k % 2 == 0 else settings[::-1]):
+            req = CostRequest(model_name, preset, tuple(str(Path(d).resolve()) for d in dirs), s, critic,
+                              None if critic_ckpt is None else str(Path(critic_ckpt).resolve()), loss_weight,
+                              int(steps), int(warmup), int(seed), threads, device,
+                              None if speech_cache_dir is None else str(Path(speech_cache_dir).resolve()),
+                              None if wav2vec2 is None else str(Path(wav2vec2).resolve()),
+                              None if recogniser is None else str(Path(recogniser).resolve()))
+            log.info("iteration cost: %s/%s, %s (round %d of %d)", model_name, preset, SETTING_LABELS[s], k + 1,
+                     rounds)
+            measured[s] = _run_isolated(req) if isolate else measure(req)
+        by_round.append(measured)
+    rows = [_combine_rounds([r[s] for r in by_round], [r.get("none") for r in by_round]) for s in settings]
     return {k: [r[k] for r in rows] for k in rows[0]}
+
+
+def _combine_rounds(measured: list[dict[str, Any]], bases: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """One setting's row from its rounds (:func:`iteration_cost`): round ratios against the same round's
+    ``none`` row, their geometric mean and 95 % t-interval (NaN with one round or no ``none`` row)."""
+    import numpy as np
+    from scipy import stats
+
+    row = dict(measured[0])
+    times = np.array([m["time_s"] for m in measured])
+    ratios = np.array([m["time_s"] / b["time_s"] if b else np.nan for m, b in zip(measured, bases)])
+    n = len(measured)
+    row.update(time_s=float(times.mean()), rounds=n, ratio_low=float("nan"), ratio_high=float("nan"))
+    if n > 1:
+        row.update(time_s_median=float(np.median([m["time_s_median"] for m in measured])),
+                   time_s_std=float(times.std(ddof=1)), time_s_min=float(min(m["time_s_min"] for m in measured)),
+                   peak_mb=float(max(m["peak_mb"] for m in measured)),
+                   step_mb=float(max(m["step_mb"] for m in measured)),
+                   setup_s=float(np.mean([m["setup_s"] for m in measured])))
+    logs = np.log(ratios)
+    row["ratio"] = float(np.exp(logs.mean())) if np.isfinite(logs).all() else float("nan")
+    if n > 1 and np.isfinite(logs).all():
+        sd = logs.std(ddof=1)
+        half = float(stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)) if sd > 0 else 0.0
+        row.update(ratio_low=float(np.exp(logs.mean() - half)), ratio_high=float(np.exp(logs.mean() + half)))
+    return row
 
 
 def measure(req: CostRequest) -> dict[str, Any]:
@@ -276,7 +315,8 @@ def table_s8(rows: Any) -> Any:
 
     Returns:
         A DataFrame, one row per (model, setting): ``Method`` (``FaceFormer``, ``+ Ours rep. (cached)``,
-        ``+ Ours rep. (no cache)``), our columns ``time (s/iter)``, ``x without loss``, ``peak mem (MB)``,
+        ``+ Ours rep. (no cache)``), our columns ``time (s/iter)``, ``x without loss`` (with several rounds: the
+        geometric mean of the rounds' ratios, and ``x without loss: 95 % CI over rounds``), ``peak mem (MB)``,
         ``iter mem (MB)`` and ``device``, and the paper's columns, prefixed ``paper A6000:``, on the rows
         they correspond to: the paper's base row on ``without the loss``, its ``+ Ours rep.`` row on
         ``no cache`` (the released code embeds the speech windows at every step; the paper does not say
@@ -305,9 +345,14 @@ def table_s8(rows: Any) -> Any:
             method = {"none": name, "cache": "+ Ours rep. (cached)", "nocache": "+ Ours rep. (no cache)"}[setting]
             paper_key = {"none": "base", "nocache": "ours"}.get(setting)
             p = paper.get(paper_key) if paper and paper_key else None
+            rounds = int(r["rounds"]) if "rounds" in r and pd.notna(r["rounds"]) else 1
+            ratio = float(r["ratio"]) if rounds > 1 else float(r["time_s"]) / base_t
+            ci = (f"[{float(r['ratio_low']):.2f}, {float(r['ratio_high']):.2f}]"
+                  if rounds > 1 and setting != "none" and pd.notna(r.get("ratio_low")) else "–")
             out.append({
                 "model": model, "Method": method, "setting": setting,
-                "time (s/iter)": float(r["time_s"]), "x without loss": float(r["time_s"]) / base_t,
+                "time (s/iter)": float(r["time_s"]), "x without loss": ratio,
+                **({"x without loss: 95 % CI over rounds": ci} if "rounds" in sub and (sub["rounds"] > 1).any() else {}),
                 "peak mem (MB)": float(r["peak_mb"]), "iter mem (MB)": float(r["step_mb"]),
                 "device": r["device"] + (f", {int(r['threads'])} thread(s)" if "threads" in r and
                                          str(r["device"]).startswith("cpu") else ""),
