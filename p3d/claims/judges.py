@@ -90,12 +90,18 @@ def seed_changes(tables: Path) -> dict[tuple[str, str], list[float]]:
     return out
 
 
-def _seed_note(change: float, per_seed: list[float] | None) -> str:
-    """``"per seed: k of n changes share its sign"`` (a seed's change of exactly 0 shares no sign)."""
+def seed_agreement(change: float, per_seed: list[float] | None) -> tuple[int, int] | None:
+    """``(k, n)``: how many of the ``n`` seeds' own changes share the sign of the pooled ``change`` (a seed's change
+    of exactly 0 shares no sign); None with fewer than two seeds or a zero / non-finite pooled change."""
     if not per_seed or len(per_seed) < 2 or not math.isfinite(change) or change == 0:
-        return ""
-    agree = sum(1 for c in per_seed if c * change > 0)
-    return f"per seed: {agree} of {len(per_seed)} changes share its sign"
+        return None
+    return sum(1 for c in per_seed if c * change > 0), len(per_seed)
+
+
+def _seed_note(change: float, per_seed: list[float] | None) -> str:
+    """``"per seed: k of n changes share its sign"`` (:func:`seed_agreement`), or empty."""
+    agree = seed_agreement(change, per_seed)
+    return "" if agree is None else f"per seed: {agree[0]} of {agree[1]} changes share its sign"
 
 
 def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, referee: str | None,

@@ -216,7 +216,7 @@ def findings_markdown(tables_dir: str | Path) -> str:
     missing, so the block never shows numbers of another run."""
     import pandas as pd
 
-    from p3d.claims.judges import _SEED_STEM, seed_changes
+    from p3d.claims.judges import _SEED_STEM, seed_agreement, seed_changes
     from p3d.claims.verdicts import _signed
 
     tables = Path(tables_dir)
@@ -241,8 +241,8 @@ def findings_markdown(tables_dir: str | Path) -> str:
                 continue
             change, seed_metric = float(r["change"]), FINDINGS_METRICS[key]
             changes = per_seed.get((str(r["comparison"]), seed_metric)) if stem == _SEED_STEM and seed_metric else None
-            agree = (f"{sum(1 for c in changes if c * change > 0)} of {len(changes)}"
-                     if changes and len(changes) > 1 and change != 0 else "–")
+            agreement = seed_agreement(change, changes)
+            agree = "–" if agreement is None else f"{agreement[0]} of {agreement[1]}"
             lines.append(f"| {_md_cell(r['comparison'])} | {_md_cell(label)} | {float(r['without']):.3g} | "
                          f"{float(r['with']):.3g} | {_signed(change)} [{_signed(r['change CI low'])}, "
                          f"{_signed(r['change CI high'])}] | {r['verdict']} | {agree} |")
