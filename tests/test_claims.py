@@ -446,3 +446,42 @@ def test_training_cost_claim_uses_the_interval_over_rounds_when_the_table_has_on
     assert s8([(0.8, "[0.70, 0.92]"), (2.0, "[1.80, 2.25]")])["verdict"] == "contradicted"    # faster with the loss
     one_round = s8([(1.05, "–"), (2.0, "–")])
     assert one_round["verdict"] == "reproduced" and "No interval" in one_round["p3d"]         # the one-round rule
+
+
+def test_tables_3_and_4_count_the_seeds_sharing_each_effects_sign(tmp_path):
+    """Table 3 (ours against each ablation critic) and Table 4 (synth-mead added, then the loss) get the same
+    per-seed count as Table 2, from their run tables' per-seed rows on the whole test set (level-wise rows and the
+    pooled 'all' seed rows ignored)."""
+    common = {"test": "synth-voca", "split": "test", "loss_weight": "", "n_clips": 8, "metric": "mtm_ms"}
+    c1 = [{"seed": s, "model": "faceformer", "critic": c, "train": "synth-voca", "level": "", "value": v}
+          for s in (0, 1, 2) for c, v in (("ours", 30.0), ("syncnet3d", 30.0 + (1, 2, -1)[s]),
+                                           ("no2d", 30.0 - 1), ("none", 35.0))]
+    c1.append({"seed": "all", "model": "faceformer", "critic": "syncnet3d", "train": "synth-voca", "level": "",
+               "value": 99.0})
+    pd.DataFrame([{**common, "run": f"r{i}", **r, "ci_low": 0, "ci_high": 1} for i, r in enumerate(c1)]
+                 ).to_csv(tmp_path / "config1_results.csv", index=False)
+    c2 = []
+    for s in (0, 1):
+        for (critic, train), v in ((("none", "synth-voca"), 30.0), (("none", "synth-voca+synth-mead"), 29.0 + s * 2),
+                                   (("ours", "synth-voca+synth-mead"), 28.0)):
+            c2.append({"seed": s, "model": "codetalker", "critic": critic, "train": train, "level": "", "value": v})
+            c2 += [{"seed": s, "model": "codetalker", "critic": critic, "train": train, "level": lv, "value": 0.0}
+                   for lv in ("1", "all")]                              # level rows: SLCC's, not the whole-set MTM
+    for r in c2[1::3] + c2[2::3]:
+        r["metric"] = "slcc_delta"
+    pd.DataFrame([{**common, "test": "synth-mead", "run": f"q{i}", **r, "ci_low": 0, "ci_high": 1}
+                  for i, r in enumerate(c2)]).to_csv(tmp_path / "config2_results.csv", index=False)
+    t3 = claims.judges.seed_changes(tmp_path, "table3_critic_effects")
+    assert t3[("FaceFormer: ours vs 3D SyncNet", "mtm_ms")] == [-1, -2, 1]
+    assert t3[("FaceFormer: ours vs Ours w/o 2D prior", "mtm_ms")] == [1, 1, 1]
+    t4 = claims.judges.seed_changes(tmp_path, "table4_effects")
+    assert t4[("CodeTalker: + synth-mead", "mtm_ms")] == [-1, 1]
+    assert t4[("CodeTalker: + ours", "mtm_ms")] == [-1, -3]
+    assert claims.judges.seed_changes(tmp_path, "table_s7_fdd") == {}
+    assert ("FaceFormer", "mtm_ms") in claims.judges.seed_changes(tmp_path)   # Table 2: none against ours
+    _effects(tmp_path / "table3_critic_effects.csv", [("FaceFormer: ours vs 3D SyncNet", "MTM (ms)", -0.7, -2, 0.5,
+                                                       "no clear change")])
+    _effects(tmp_path / "table4_effects.csv", [("CodeTalker: + ours", "MTM (ms)", -2.0, -3, -1, "better")])
+    md = claims.findings_markdown(tmp_path)
+    assert "| FaceFormer: ours vs 3D SyncNet | MTM (ms) | 1 | 0.3 | -0.7 [-2, +0.5] | no clear change | 2 of 3 |" in md
+    assert "| CodeTalker: + ours | MTM (ms) | 1 | -1 | -2 [-3, -1] | better | 2 of 2 |" in md

@@ -40,7 +40,7 @@ from the effect tables' rows labelled :func:`plrs_metric` (``PLRS`` for the offi
 otherwise). Without ``plrs_validity.csv`` the official PLRS decides, and the evidence says so.
 
 **Seeds.** The CIs of multi-seed arms resample seeds and clips (:func:`p3d.stats.hierarchical_bootstrap`); beside
-each Table-2 case whose per-seed values ``config1_results.csv`` holds, the evidence also counts how many seeds'
+each case of Tables 2-4 whose per-seed values ``config1_results.csv`` / ``config2_results.csv`` hold, the evidence also counts how many seeds'
 own changes (with minus without, the same seed) share the pooled change's sign
 (:func:`p3d.claims.judges.seed_changes`). That count is not part of the rule: it shows whether an effect rests on
 a few seeds, as a second machine (which retrains along other trajectories, like other seeds) would reveal.

@@ -58,35 +58,56 @@ def _want_sign(metric_key: str, want: str) -> int:
 _SHOWN_REFEREES = {OFFICIAL_PLRS: "Official PLRS", "calibrated": "PLRS-c"}
 
 
-#: Table 2's effects whose per-seed values ``config1_results`` holds: metric key or PLRS referee -> its metric there
-#: (PLRS-p and PLRS-e are computed from the clips in notebook 06 and have no per-seed rows).
+#: The effects whose per-seed values the run tables hold: metric key or PLRS referee -> its metric there (PLRS-p and
+#: PLRS-e are computed from the clips in notebook 06 and have no per-seed rows).
 _SEED_METRICS = {"mtm_ms": "mtm_ms", "lve": "lve", "fdd": "fdd", "slcc_delta": "slcc_delta", OFFICIAL_PLRS: "plrs",
                  "calibrated": "plrs_calibrated"}
-#: The effect table whose cases get the per-seed agreement (Table 2, critic ``ours`` against no loss).
+_VOCA, _VOCA_MEAD = "synth-voca", "synth-voca+synth-mead"
+#: Each effect table's per-seed comparisons: stem -> (run table, [(comparison label, arm before, arm after)]), an arm
+#: being (critic, training corpora); ``{model}`` is the model's label. The labels are the effect tables' own.
+SEED_COMPARISONS: dict[str, tuple[str, tuple[tuple[str, tuple[str, str], tuple[str, str]], ...]]] = {
+    "table2_loss_effects": ("config1_results", (("{model}", ("none", _VOCA), ("ours", _VOCA)),)),
+    "table3_critic_effects": ("config1_results", (
+        ("{model}: ours vs 3D SyncNet", ("syncnet3d", _VOCA), ("ours", _VOCA)),
+        ("{model}: ours vs Ours w/o 2D prior", ("no2d", _VOCA), ("ours", _VOCA)))),
+    "table4_effects": ("config2_results", (
+        ("{model}: + synth-mead", ("none", _VOCA), ("none", _VOCA_MEAD)),
+        ("{model}: + ours", ("none", _VOCA_MEAD), ("ours", _VOCA_MEAD)))),
+}
+#: The Table-2 effect table (critic ``ours`` against no loss).
 _SEED_STEM = "table2_loss_effects"
 
 
-def seed_changes(tables: Path) -> dict[tuple[str, str], list[float]]:
-    """Table 2's change with the loss per training seed: ``(model label, config1 metric) -> [with - without of
-    seed s, ...]`` over the seeds both arms have, from ``config1_results``' per-seed rows (empty without them, or
-    when an arm has more than one run per seed, e.g. a sensitivity run at another loss weight)."""
+def seed_changes(tables: Path, stem: str = _SEED_STEM) -> dict[tuple[str, str], list[float]]:
+    """The per-training-seed changes behind effect table ``stem`` (:data:`SEED_COMPARISONS`: Table 2, the loss;
+    Table 3, critic ours against each ablation critic; Table 4, synth-mead added, then the loss):
+    ``(comparison label, run-table metric) -> [after - before of seed s, ...]`` over the seeds both arms have, from
+    the run table's per-seed rows on the whole test set. Empty without them (one seed per run), for a stem without
+    per-seed comparisons, or for an arm with more than one run per seed (e.g. a sensitivity run at another weight)."""
+    if stem not in SEED_COMPARISONS:
+        return {}
+    source, comparisons = SEED_COMPARISONS[stem]
     try:
-        df = _read(tables, "config1_results")
+        df = _read(tables, source)
     except _Missing:
         return {}
     if "seed" not in df or "critic" not in df:
         return {}
-    rows = df[(df["seed"].astype(str) != "all") & df["critic"].isin(["none", "ours"])]
-    if "level" in rows:  # the whole test set (Config 1 has no levels; a level-wise row would repeat a seed)
-        rows = rows[rows["level"].isna() | (rows["level"].astype(str) == "all")]
+    rows = df[df["seed"].astype(str) != "all"]
+    if "level" in rows:  # the whole test set (a level-wise row would repeat a seed)
+        rows = rows[rows["level"].isna() | (rows["level"].astype(str).isin(["", "all"]))]
     out: dict[tuple[str, str], list[float]] = {}
     for (model, metric), sub in rows.groupby(["model", "metric"]):
-        arms = {c: g.set_index(g["seed"].astype(str))["value"] for c, g in sub.groupby("critic")}
-        if set(arms) != {"none", "ours"} or any(a.index.has_duplicates for a in arms.values()):
-            continue
-        seeds = sorted(set(arms["none"].index) & set(arms["ours"].index), key=lambda x: (len(x), x))
-        label = paper.MODEL_LABELS.get(model, model)
-        out[(label, metric)] = [float(arms["ours"][s] - arms["none"][s]) for s in seeds]
+        for template, before, after in comparisons:
+            arms = []
+            for critic, train in (before, after):
+                arm = sub[(sub["critic"] == critic) & ((sub["train"] == train) if "train" in sub else True)]
+                arms.append(arm.set_index(arm["seed"].astype(str))["value"])
+            if any(a.empty or a.index.has_duplicates for a in arms):
+                continue
+            seeds = sorted(set(arms[0].index) & set(arms[1].index), key=lambda x: (len(x), x))
+            label = template.format(model=paper.MODEL_LABELS.get(model, model))
+            out[(label, metric)] = [float(arms[1][s] - arms[0][s]) for s in seeds]
     return out
 
 
@@ -129,9 +150,9 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
     """Judge a claim over ``spec``'s cases (:mod:`p3d.claims`: aggregation, PLRS referees)."""
     df = _read(tables, spec.stem)
     sources = [spec.stem]
-    per_seed = seed_changes(tables) if spec.stem == _SEED_STEM else {}
+    per_seed = seed_changes(tables, spec.stem)
     if per_seed:
-        sources.append("config1_results")
+        sources.append(SEED_COMPARISONS[spec.stem][0])
     fixed, missing = [], []
     plrs_wanted = "PLRS" in spec.metrics
     for metric in spec.metrics:

@@ -201,7 +201,7 @@ FINDINGS_TABLES: tuple[tuple[str, str], ...] = (
                               "critic, to = ours"),
     ("table4_effects", "Table 4: synth-mead added to training (from = synth-voca only), then the loss on top"),
 )
-#: Effect-table metric labels shown in the results block, in order; -> ``config1_results`` metric of the per-seed
+#: Effect-table metric labels shown in the results block, in order; -> the run tables' metric of the per-seed
 #: changes (None: not recorded per seed).
 FINDINGS_METRICS: dict[str, str | None] = {"PLRS-e": None, "PLRS": "plrs", "PLRS-c": "plrs_calibrated",
                                            "MTM": "mtm_ms", "LVE": "lve", "SLCC Δ": "slcc_delta"}
@@ -211,16 +211,15 @@ def findings_markdown(tables_dir: str | Path) -> str:
     """The README's generated results block: the paired effects of Tables 2-4 (each metric of
     :data:`FINDINGS_METRICS` present: the two arms' means, from and to, the change and its 95 % CI, the effect
     table's verdict (better / worse / no clear change, by the CI), how many seeds' own changes
-    share its sign where ``config1_results`` holds them per seed) and which training runs converged
+    share its sign where the run tables hold them per seed, :func:`p3d.claims.judges.seed_changes`) and which training runs converged
     (``convergence.csv``), read from the result tables in ``tables_dir``. Tables that do not exist are named as
     missing, so the block never shows numbers of another run."""
     import pandas as pd
 
-    from p3d.claims.judges import _SEED_STEM, seed_agreement, seed_changes
+    from p3d.claims.judges import seed_agreement, seed_changes
     from p3d.claims.verdicts import _signed
 
     tables = Path(tables_dir)
-    per_seed = seed_changes(tables)
     lines: list[str] = []
     for stem, heading in FINDINGS_TABLES:
         path = tables / f"{stem}.csv"
@@ -228,6 +227,7 @@ def findings_markdown(tables_dir: str | Path) -> str:
             lines += [f"**{heading}**: `{stem}.csv` not made yet.", ""]
             continue
         df = pd.read_csv(path)
+        per_seed = seed_changes(tables, stem)
         seeds = sorted({int(n) for n in df.get("n_seeds", pd.Series([1])).dropna()})
         over = "test clips" if seeds == [1] else "training seeds and test clips, crossed"
         lines += [f"**{heading}** ([{stem}.md](results/tables/{stem}.md); training seeds per arm: "
@@ -240,7 +240,7 @@ def findings_markdown(tables_dir: str | Path) -> str:
             if key is None:
                 continue
             change, seed_metric = float(r["change"]), FINDINGS_METRICS[key]
-            changes = per_seed.get((str(r["comparison"]), seed_metric)) if stem == _SEED_STEM and seed_metric else None
+            changes = per_seed.get((str(r["comparison"]), seed_metric)) if seed_metric else None
             agreement = seed_agreement(change, changes)
             agree = "–" if agreement is None else f"{agreement[0]} of {agreement[1]}"
             lines.append(f"| {_md_cell(r['comparison'])} | {_md_cell(label)} | {float(r['without']):.3g} | "
