@@ -193,6 +193,14 @@ def test_layout_places_every_file(tmp_path):
         run.mkdir(parents=True)
         (run / "config.json").write_text("{}")
     assert lay.training_runs() == [lay.stage1(2), lay.evaluator_stage1, lay.run(exp)]
+    # A spec's runs only: another grid's talker and critic pipeline in the same runs/<preset> stay out.
+    other = exp.with_(seed=5)
+    (lay.run(other)).mkdir(parents=True)
+    (lay.run(other) / "config.json").write_text("{}")
+    assert lay.run(other) in lay.training_runs()
+    assert lay.training_runs(experiments=[exp, exp.with_(split="val")], critic_pipelines=3) == [
+        lay.stage1(2), lay.evaluator_stage1, lay.run(exp)]
+    assert lay.training_runs(experiments=[exp], critic_pipelines=1) == [lay.evaluator_stage1, lay.run(exp)]
 
 
 def test_loss_comparison_dirs_are_the_config1_runs_predictions(tmp_path):

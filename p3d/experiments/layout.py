@@ -122,17 +122,26 @@ class RunLayout:
     def data_reference(self, corpus: str, split: str) -> Path:
         return self.talkers / "_data" / f"{corpus}_{split}"
 
-    def training_runs(self) -> list[Path]:
+    def training_runs(self, experiments: Sequence[TalkerExperiment] | None = None,
+                      critic_pipelines: int | None = None) -> list[Path]:
         """Every finished or started training run of the preset that records a configuration: the critic
         pipelines (stage 1, critics, loss critics), the evaluator (its stage 1, then itself) and the talkers (the rows of the
-        convergence table)."""
-        pipelines = [self.runs, *sorted(self.runs.glob("critic_seed*"))] if self.runs.is_dir() else []
+        convergence table). ``experiments`` / ``critic_pipelines``: only the talker runs of those experiments and
+        the critic pipelines ``0 .. critic_pipelines - 1`` (a spec's runs; other runs that share ``runs/<preset>``,
+        such as another grid's, are left out); None: every run folder found."""
+        if critic_pipelines is not None:
+            pipelines = [self.critic_runs(c) for c in range(critic_pipelines)]
+        else:
+            pipelines = [self.runs, *sorted(self.runs.glob("critic_seed*"))] if self.runs.is_dir() else []
         found = []
         for root in pipelines:
             found += [root / n for n in ("stage1", *registry.CRITICS)]
             found += sorted((root / "loss_critics").glob("*"))
         found += [self.evaluator_stage1, self.evaluator]
-        found += sorted(p for p in self.talkers.glob("*") if not p.name.startswith("_")) if self.talkers.is_dir() else []
+        if experiments is not None:
+            found += sorted({self.run(e) for e in experiments})
+        elif self.talkers.is_dir():
+            found += sorted(p for p in self.talkers.glob("*") if not p.name.startswith("_"))
         return [p for p in found if (p / "config.json").is_file()]
 
     def _check(self, exp: TalkerExperiment) -> None:
