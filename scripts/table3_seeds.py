@@ -15,6 +15,7 @@ the critics, the loss critics, the PLRS evaluator), then computes the critic eff
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def main() -> None:
     weight = spec.fixed_weight(Corpus.open(lay.corpus("synth-voca")))
     exps = [spec.experiment(args.model, c, ex.CONFIG1, s, weight=weight)
             for s in range(args.seeds) for c in ("ours", *ABLATION_CRITICS)]
-    grid = ex.run_grid(exps, dirs, workers=args.workers, n_resamples=spec.n_resamples)
+    grid = ex.run_grid(exps, dirs, workers=args.workers, n_resamples=spec.n_resamples, progress=sys.stderr.isatty())
     results = grid.results
     hubness_weight, _ = ex.plrs_hubness_weight(args.preset, dirs)
     intensity_weight, _ = ex.plrs_intensity_weight(args.preset, dirs)
