@@ -7,7 +7,8 @@ the same grid, recipes and fixed loss weight as notebook 06, prerequisites inclu
 the critics, the loss critics, the PLRS evaluator), then computes the critic effects exactly as notebook 06 does
 (``p3d.experiments.loss_effects``: pooled over the seeds, paired by seed, and for each seed alone). It writes
 ``effects.csv``, ``per_seed.csv``, ``run_seconds.csv``, ``convergence.csv`` and ``provenance.json`` under
-``--out`` (default ``results/table3_seeds/``; never the notebooks' outputs). Finished runs in ``runs/<preset>`` are reused, so on a checkout that already ran
+``--out`` (default ``table3_seeds/`` in the preset's results folder, ``results/table3_seeds/`` at ``full``;
+never the notebooks' outputs). Finished runs in ``runs/<preset>`` are reused, so on a checkout that already ran
 ``make figures PRESET=full`` only the extra seeds train::
 
     .venv/bin/python scripts/table3_seeds.py [--model faceformer] [--seeds 3] [--out DIR] [--workers 2]
@@ -28,27 +29,25 @@ from p3d.paths import output_dirs
 from p3d.provenance import git_commit
 from p3d.train.convergence import convergence_table
 
-ABLATION_CRITICS = ("syncnet3d", "no2d")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="faceformer", choices=ex.MODELS)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--preset", default="full")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=Path("results/table3_seeds"))
+    ap.add_argument("--out", type=Path, default=None, help="default: table3_seeds/ in the preset's results folder")
     args = ap.parse_args()
     if args.seeds < 1 or args.workers < 1:
         ap.error("--seeds and --workers must be at least 1")
     t0 = time.time()
     dirs = output_dirs(args.preset)
+    out = args.out or dirs.results / "table3_seeds"
     ex.prepare_corpora(args.preset, dirs, names=("synth-lrs3", "synth-voca"), workers=args.workers)
     spec = ex.spec_for(args.preset, table3_seeds=args.seeds, ablation_models=(args.model,))
     lay = ex.layout(dirs, args.preset)
     weight = spec.fixed_weight(Corpus.open(lay.corpus("synth-voca")))
     exps = [spec.experiment(args.model, c, ex.CONFIG1, s, weight=weight)
-            for s in range(args.seeds) for c in ("ours", *ABLATION_CRITICS)]
+            for s in range(args.seeds) for c in ("ours", *ex.ABLATION_CRITICS)]
     grid = ex.run_grid(exps, dirs, workers=args.workers, n_resamples=spec.n_resamples, progress=sys.stderr.isatty())
     results = grid.results
     hubness_weight, _ = ex.plrs_hubness_weight(args.preset, dirs)
@@ -57,9 +56,7 @@ def main() -> None:
                            gt_amplitude=ex.gt_lip_amplitudes(args.preset, dirs, "synth-voca", "test"))
 
     def effects(rs: list, label: str) -> pd.DataFrame:
-        pooled = ex.arms(rs, n_resamples=spec.n_resamples)
-        pairs = [(f"{label}ours vs {ex.CRITIC_LABELS[c]}", ex.find(pooled, model=args.model, critic=c),
-                  ex.find(pooled, model=args.model, critic="ours")) for c in ABLATION_CRITICS]
+        pairs = ex.critic_pairs(ex.arms(rs, n_resamples=spec.n_resamples), [args.model], prefix=label)
         return ex.loss_effects(pairs, n_resamples=spec.n_resamples, **referee_options)
 
     pooled_effects = effects(results, f"{ex.MODEL_LABELS[args.model]}, seeds 0-{args.seeds - 1}: ")
@@ -72,9 +69,9 @@ def main() -> None:
     outputs = {"effects.csv": pooled_effects, "per_seed.csv": per_seed, "run_seconds.csv": ex.run_timing(results),
                "convergence.csv": convergence}
     for name, frame in outputs.items():  # every table computed first, then written, provenance last
-        with atomic_path(args.out / name) as tmp:
+        with atomic_path(out / name) as tmp:
             frame.to_csv(tmp, index=False)
-    write_json(args.out / "provenance.json", provenance)
+    write_json(out / "provenance.json", provenance)
     print(pooled_effects.to_string())
     print(per_seed.to_string())
 

@@ -807,3 +807,18 @@ def test_ours_note_says_how_many_identities_condition_each_test_clip():
     assert "one training identity, rotating" in ours_note("full", "synth-voca", [result(10)])
     eight = ours_note("cpu", "synth-voca", [result(80)])
     assert "under 8 training identities" in eight and "rotating" not in eight
+
+
+def test_critic_pairs_compare_ours_with_each_ablation_critic():
+    """Table 3's pairs: (label, ablation critic's result, ours' result) per model and ablation critic."""
+    results = [{"experiment": {"model": m, "critic": c}, "id": f"{m}-{c}"}
+               for m in ("faceformer", "selftalk") for c in ("ours", "syncnet3d", "no2d")]
+    pairs = ex.critic_pairs(results, ["faceformer", "selftalk"])
+    assert [(label, a["id"], b["id"]) for label, a, b in pairs] == [
+        ("FaceFormer: ours vs 3D SyncNet", "faceformer-syncnet3d", "faceformer-ours"),
+        ("FaceFormer: ours vs Ours w/o 2D prior", "faceformer-no2d", "faceformer-ours"),
+        ("SelfTalk: ours vs 3D SyncNet", "selftalk-syncnet3d", "selftalk-ours"),
+        ("SelfTalk: ours vs Ours w/o 2D prior", "selftalk-no2d", "selftalk-ours")]
+    assert [label for label, _, _ in ex.critic_pairs(results, ["selftalk"], prefix="seed 0: ")] == [
+        "seed 0: ours vs 3D SyncNet", "seed 0: ours vs Ours w/o 2D prior"]
+    assert ex.critic_pairs(results[:1], ["faceformer"])[0][1] is None

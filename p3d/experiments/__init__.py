@@ -60,20 +60,20 @@ from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, evaluat
                                   loss_critic, loss_ratio, loss_scale, plrs_hubness_weight, plrs_intensity_weight,
                                   predict_and_evaluate, prepare_corpora, resolve_weight, run_experiment,
                                   share_earlier_stages, train_experiment, validation_battery)
-from p3d.experiments.spec import (CONFIG1, CONFIG2, CRITIC_CORPUS, CRITIC_LABELS, CRITICS, KAPPA_CANDIDATES,
+from p3d.experiments.spec import (ABLATION_CRITICS, CONFIG1, CONFIG2, CRITIC_CORPUS, CRITIC_LABELS, CRITICS, KAPPA_CANDIDATES,
                                   LOSS_CRITIC_CORPUS, LVE_TOLERANCE, MODEL_LABELS, MODELS, PRESETS, SPECS, SPLITS,
                                   TALKER_CORPORA, ExperimentSpec, TalkerExperiment, config1_experiments,
                                   config2_experiments, selection_experiments, spec_for)
 from p3d.experiments.summary import arms, paired_difference, summarise, summarise_runs
 from p3d.experiments.tables import (BETTER, FDD_SCALE, LVE_SCALE, METRIC_LABELS, PAPER_DATA_MEAD, PAPER_DATA_VOCASET,
-                                    PAPER_NOTE, PAPER_TABLE3, PAPER_TABLE4, PAPER_TABLE_S7, chosen_kappa,
+                                    PAPER_NOTE, PAPER_TABLE3, PAPER_TABLE4, PAPER_TABLE_S7, chosen_kappa, critic_pairs,
                                     diagnostics_effects, find, long_form, loss_effects, ours_note, run_timing,
                                     select_kappa, summary_frame,
                                     table2, table3, table4, table_s7, timing_table, with_plrs_enrolled,
                                     with_plrs_partial, write_tables)
 
 __all__ = [
-    "CONFIG1", "CONFIG2", "CRITIC_CORPUS", "LOSS_CRITIC_CORPUS", "TALKER_CORPORA", "MODELS", "CRITICS", "PRESETS",
+    "ABLATION_CRITICS", "CONFIG1", "CONFIG2", "CRITIC_CORPUS", "LOSS_CRITIC_CORPUS", "TALKER_CORPORA", "MODELS", "CRITICS", "PRESETS",
     "SPLITS", "MODEL_LABELS", "CRITIC_LABELS", "KAPPA_CANDIDATES", "LVE_TOLERANCE", "LVE_SCALE", "FDD_SCALE",
     "BETTER", "METRIC_LABELS", "PAPER_DATA_MEAD", "PAPER_DATA_VOCASET", "PAPER_NOTE", "PAPER_TABLE3", "PAPER_TABLE4",
     "PAPER_TABLE_S7", "SPECS",
@@ -85,7 +85,7 @@ __all__ = [
     "predict_and_evaluate", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",
     "eval_key", "run_grid", "select_kappa", "chosen_kappa", "selection_experiments", "config1_experiments",
     "config2_experiments", "summary_frame", "find", "ours_note", "table2", "table3", "table4", "table_s7",
-    "loss_effects", "diagnostics_effects", "with_plrs_partial", "plrs_hubness_weight", "with_plrs_enrolled", "plrs_intensity_weight",
+    "loss_effects", "critic_pairs", "diagnostics_effects", "with_plrs_partial", "plrs_hubness_weight", "with_plrs_enrolled", "plrs_intensity_weight",
     "validation_battery", "gt_lip_amplitudes", "timing_table", "run_timing", "long_form",
     "write_tables",
 ]

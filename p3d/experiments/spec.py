@@ -20,6 +20,8 @@ LOSS_CRITIC_CORPUS = "synth-voca"
 TALKER_CORPORA: tuple[str, ...] = ("synth-voca", "synth-mead")
 MODELS: tuple[str, ...] = registry.MODELS
 CRITICS: tuple[str, ...] = registry.TALKER_CRITICS
+#: Table 3's ablation critics, each compared with critic ``ours`` as the perceptual loss (paper Table 3).
+ABLATION_CRITICS: tuple[str, ...] = ("syncnet3d", "no2d")
 PRESETS: tuple[str, ...] = registry.PRESETS
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: VOCASET's motion scale (m) that the ``full`` spec carries the paper's weight from: the square root of
@@ -320,7 +322,7 @@ class ExperimentSpec:
         out = [self.experiment(m, c, CONFIG1, s, weight=weight) for m in self.models
                for s in range(self.table2_seeds) for c in ("none", "ours")]
         out += [self.experiment(m, c, CONFIG1, s, weight=weight) for m in ablation
-                for s in range(self.table3_seeds) for c in ("syncnet3d", "no2d")]
+                for s in range(self.table3_seeds) for c in ABLATION_CRITICS]
         return out
 
     def config2(self, weight: float | Mapping[str, float] | None) -> list[TalkerExperiment]:

@@ -16,8 +16,8 @@ from typing import Any
 
 from p3d import paper as paper_numbers
 from p3d.errors import InputError
-from p3d.experiments.spec import (CONFIG1, CONFIG2, CRITIC_LABELS, LVE_TOLERANCE, MODEL_LABELS, MODELS,
-                                  TalkerExperiment)
+from p3d.experiments.spec import (ABLATION_CRITICS, CONFIG1, CONFIG2, CRITIC_LABELS, LVE_TOLERANCE, MODEL_LABELS,
+                                  MODELS, TalkerExperiment)
 from p3d.experiments.summary import MEAN_METRICS, paired_difference, runs_of
 
 #: Display units: LVE in 1e-5 m^2 and FDD in 1e-7 m^2 (the paper's scales for VOCASET, metres).
@@ -363,6 +363,17 @@ def with_plrs_enrolled(result: Mapping[str, Any], intensity_weight: float,
         return pc.assign(plrs_enrolled=plrs_enrolled_column(amplitudes, intensity_weight))
 
     return _with_run_column(result, add)
+
+
+def critic_pairs(results: Sequence[Mapping[str, Any]], models: Sequence[str], prefix: str | None = None
+                 ) -> list[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]]:
+    """Table 3's comparisons as :func:`loss_effects` pairs: per model and ablation critic
+    (:data:`p3d.experiments.spec.ABLATION_CRITICS`), (label, that critic's result, critic ``ours``' result), the
+    change read as ours minus the ablation critic. Label ``"<prefix>ours vs <critic>"``; ``prefix`` defaults to
+    ``"<model>: "``. A result missing from ``results`` is None (:func:`find`)."""
+    return [((f"{MODEL_LABELS[m]}: " if prefix is None else prefix) + f"ours vs {CRITIC_LABELS[c]}",
+             find(results, model=m, critic=c), find(results, model=m, critic="ours"))
+            for m in models for c in ABLATION_CRITICS]
 
 
 def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]], *,
