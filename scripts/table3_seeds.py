@@ -7,8 +7,8 @@ the same grid, recipes and fixed loss weight as notebook 06, prerequisites inclu
 the critics, the loss critics, the PLRS evaluator), then computes the critic effects exactly as notebook 06 does
 (``p3d.experiments.loss_effects``: pooled over the seeds, paired by seed, and for each seed alone). It writes
 ``effects.csv``, ``per_seed.csv``, ``run_seconds.csv``, ``convergence.csv`` and ``provenance.json`` under
-``--out`` (default ``table3_seeds/`` in the preset's results folder, ``results/table3_seeds/`` at ``full``;
-never the notebooks' outputs). Finished runs in ``runs/<preset>`` are reused, so on a checkout that already ran
+``--out`` (default ``table3_seeds/<model>/`` in the preset's results folder, ``results/table3_seeds/faceformer/``
+for FaceFormer at ``full``; never the notebooks' outputs, never another model's). Finished runs in ``runs/<preset>`` are reused, so on a checkout that already ran
 ``make figures PRESET=full`` only the extra seeds train::
 
     .venv/bin/python scripts/table3_seeds.py [--model faceformer] [--seeds 3] [--out DIR] [--workers 2]
@@ -35,13 +35,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--preset", default="full")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=None, help="default: table3_seeds/ in the preset's results folder")
+    ap.add_argument("--out", type=Path, default=None, help="default: table3_seeds/<model>/ in the preset's results folder")
     args = ap.parse_args()
     if args.seeds < 1 or args.workers < 1:
         ap.error("--seeds and --workers must be at least 1")
     t0 = time.time()
     dirs = output_dirs(args.preset)
-    out = args.out or dirs.results / "table3_seeds"
+    out = args.out or dirs.results / "table3_seeds" / args.model
     ex.prepare_corpora(args.preset, dirs, names=("synth-lrs3", "synth-voca"), workers=args.workers)
     spec = ex.spec_for(args.preset, table3_seeds=args.seeds, ablation_models=(args.model,))
     lay = ex.layout(dirs, args.preset)
