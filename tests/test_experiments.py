@@ -822,3 +822,15 @@ def test_critic_pairs_compare_ours_with_each_ablation_critic():
     assert [label for label, _, _ in ex.critic_pairs(results, ["selftalk"], prefix="seed 0: ")] == [
         "seed 0: ours vs 3D SyncNet", "seed 0: ours vs Ours w/o 2D prior"]
     assert ex.critic_pairs(results[:1], ["faceformer"])[0][1] is None
+
+
+def test_config2_pairs_are_table4s_two_steps():
+    """Table 4's pairs: synth-voca only -> + synth-mead (no critic), then + synth-mead -> + ours."""
+    results = [{"experiment": {"model": "codetalker", "critic": c, "train": list(t)}, "id": i}
+               for c, t, i in (("none", ex.CONFIG1, "voca"), ("none", ex.CONFIG2, "mead"), ("ours", ex.CONFIG2, "ours"))]
+    pairs = ex.config2_pairs(results, ["codetalker"])
+    assert [(label, a["id"], b["id"]) for label, a, b in pairs] == [
+        ("CodeTalker: + synth-mead", "voca", "mead"), ("CodeTalker: + ours", "mead", "ours")]
+    assert [label for label, _, _ in ex.config2_pairs(results, ["codetalker"], prefix="seed 1: ")] == [
+        "seed 1: + synth-mead", "seed 1: + ours"]
+    assert ex.config2_pairs(results[1:], ["codetalker"])[0][1] is None

@@ -376,6 +376,22 @@ def critic_pairs(results: Sequence[Mapping[str, Any]], models: Sequence[str], pr
             for m in models for c in ABLATION_CRITICS]
 
 
+def config2_pairs(results: Sequence[Mapping[str, Any]], models: Sequence[str], prefix: str | None = None
+                  ) -> list[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]]:
+    """Table 4's two steps as :func:`loss_effects` pairs, per model (all results tested on ``synth-mead``):
+    adding ``synth-mead`` to the training data (``"<prefix>+ synth-mead"``: the ``CONFIG1`` run without a critic,
+    then the ``CONFIG2`` one) and adding the loss (``"<prefix>+ ours"``: ``CONFIG2`` without, then with critic
+    ``ours``). ``prefix`` defaults to ``"<model>: "``; a result missing from ``results`` is None (:func:`find`)."""
+    out = []
+    for m in models:
+        label = f"{MODEL_LABELS[m]}: " if prefix is None else prefix
+        voca = find(results, model=m, critic="none", train=CONFIG1)
+        mead = find(results, model=m, critic="none", train=CONFIG2)
+        ours = find(results, model=m, critic="ours", train=CONFIG2)
+        out += [(label + "+ synth-mead", voca, mead), (label + "+ ours", mead, ours)]
+    return out
+
+
 def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]], *,
                  metrics: Sequence[str] = ("mtm_ms", "lve", "plrs", "plrs_calibrated", "plrs_partial",
                                            "plrs_enrolled", "slcc_delta"),
