@@ -613,3 +613,11 @@ def minimum_detectable_effect(ci_low: float, ci_high: float, alpha: float = 0.05
     z_power = float(norm.ppf(power))
     half_width = (float(ci_high) - float(ci_low)) / 2.0
     return (z_alpha + z_power) / z_alpha * half_width
+
+
+def seed_agreement(change: float, per_seed: Sequence[float] | None) -> tuple[int, int] | None:
+    """``(k, n)``: how many of the ``n`` seeds' own changes share the sign of the pooled ``change`` (a seed's change
+    of exactly 0 shares no sign); None with fewer than two seeds or a zero / non-finite pooled change."""
+    if per_seed is None or len(per_seed) < 2 or not math.isfinite(change) or change == 0:
+        return None
+    return sum(1 for c in per_seed if c * change > 0), len(per_seed)

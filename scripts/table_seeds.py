@@ -13,9 +13,11 @@ at seeds ``0 .. N-1`` with the same grid, recipes and fixed loss weight as the n
   compared step by step by :func:`p3d.experiments.config2_pairs`.
 
 The effects are computed as the notebooks compute them (:func:`p3d.experiments.loss_effects`): pooled over the
-seeds (paired by seed), and for each seed alone. It writes ``effects.csv``, ``per_seed.csv``, ``run_seconds.csv``,
-``convergence.csv`` and ``provenance.json`` under ``--out`` (default ``table<T>_seeds/<model>/`` in the preset's
-results folder, e.g. ``results/table3_seeds/faceformer/``; never the notebooks' outputs, never another model's).
+seeds (paired by seed), and for each seed alone. It writes ``effects.csv``, ``per_seed.csv``,
+``consistency.csv`` / ``.md`` (:func:`p3d.experiments.seed_consistency`: pooled beside each seed, with the
+paper's change), ``run_seconds.csv``, ``convergence.csv`` and ``provenance.json`` under ``--out`` (default
+``table<T>_seeds/<model>/`` in the preset's results folder, e.g. ``results/table3_seeds/faceformer/``; never the
+notebooks' outputs, never another model's).
 Finished runs in ``runs/<preset>`` are reused, so on a checkout that already ran ``make figures PRESET=full`` only
 the extra seeds train::
 
@@ -45,7 +47,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--preset", default="full")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=None, help="default: table<T>_seeds/<model>/ in the preset's results folder")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default: table<T>_seeds/<model>/ in the preset's results folder")
     args = ap.parse_args()
     if args.seeds < 1 or args.workers < 1:
         ap.error("--seeds and --workers must be at least 1")
@@ -80,8 +83,9 @@ def main() -> None:
         return ex.loss_effects(pairs, n_resamples=spec.n_resamples, **referee_options)
 
     pooled_effects = effects(results, f"{ex.MODEL_LABELS[args.model]}, seeds 0-{args.seeds - 1}: ")
-    per_seed = pd.concat([effects([r for r in results if r["seed"] == s], f"seed {s}: ") for s in range(args.seeds)],
-                         ignore_index=True)
+    seed_effects = {s: effects([r for r in results if r["seed"] == s], f"seed {s}: ") for s in range(args.seeds)}
+    per_seed = pd.concat(seed_effects.values(), ignore_index=True)
+    consistency = ex.seed_consistency(pooled_effects, seed_effects, ex.paper_changes(args.table, args.model))
     convergence = convergence_table(lay.training_runs(exps, critic_pipelines=spec.critic_pipelines), root=lay.runs)
     provenance = {"git_commit": git_commit(), "preset": args.preset, "table": args.table, "model": args.model,
                   "seeds": args.seeds, "test": test, "loss_weight": weight,
@@ -92,6 +96,13 @@ def main() -> None:
     for name, frame in outputs.items():  # every table computed first, then written, provenance last
         with atomic_path(out / name) as tmp:
             frame.to_csv(tmp, index=False)
+    ex.write_tables({"consistency": (
+        consistency, f"Table {args.table} for {ex.MODEL_LABELS[args.model]} at {args.seeds} seeds (preset "
+        f"`{args.preset}`, test {test}): pooled effects beside each seed's",
+        "change = after - before (Table 3: ours minus the ablation critic); pooled: paired bootstrap over the seeds "
+        "and test clips; 'seeds sharing its sign': how many seeds' own changes have the pooled change's sign. "
+        "paper's change: the paper's own Table on the real data (VOCASET / MEAD-3D), not a p3d result and not in "
+        "p3d's units; PLRS-c/-p/-e are p3d's referees, which the paper does not report.")}, out)
     write_json(out / "provenance.json", provenance)
     print(pooled_effects.to_string())
     print(per_seed.to_string())

@@ -3,6 +3,7 @@ the table builders, and one small end-to-end grid (critic fine-tuning, baseline,
 on tiny corpora at the smoke preset."""
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -834,3 +835,37 @@ def test_config2_pairs_are_table4s_two_steps():
     assert [label for label, _, _ in ex.config2_pairs(results, ["codetalker"], prefix="seed 1: ")] == [
         "seed 1: + synth-mead", "seed 1: + ours"]
     assert ex.config2_pairs(results[1:], ["codetalker"])[0][1] is None
+
+
+def test_paper_changes_are_the_papers_with_minus_without():
+    """Table 3: ours minus each ablation critic; Table 4: each step's after minus before (Avg Δ)."""
+    t3 = ex.paper_changes(3, "codetalker")
+    assert t3[("ours vs 3D SyncNet", "LVE (1e-5 m²)")] == pytest.approx(3.579 - 4.319)
+    assert t3[("ours vs Ours w/o 2D prior", "PLRS")] == pytest.approx(0.388 - 0.374)
+    t4 = ex.paper_changes(4, "faceformer")
+    assert t4[("+ synth-mead", "SLCC Δ")] == pytest.approx(0.07 - 0.36)
+    assert t4[("+ ours", "MTM (ms)")] == pytest.approx(55.8 - 59.5)
+    assert {m for _, m in t4} == {"MTM (ms)", "LVE (1e-5 m²)", "PLRS", "SLCC Δ"}
+    with pytest.raises(InputError):
+        ex.paper_changes(2, "faceformer")
+
+
+def test_seed_consistency_sets_each_pooled_effect_beside_its_seeds():
+    """Rows matched on (comparison without its prefix, metric); 'k of n' seeds sharing the pooled sign."""
+    def table(prefix, changes):
+        return pd.DataFrame([{"comparison": f"{prefix}: ours vs 3D SyncNet", "metric": m, "change": c,
+                              "change CI low": c - 1, "change CI high": c + 1, "verdict": v}
+                             for m, (c, v) in changes.items()])
+
+    pooled = table("FaceFormer, seeds 0-2", {"PLRS": (0.05, "better"), "LVE (1e-5 m²)": (0.2, "worse")})
+    seeds = {0: table("seed 0", {"PLRS": (0.04, "better"), "LVE (1e-5 m²)": (-0.1, "better")}),
+             1: table("seed 1", {"PLRS": (0.06, "better"), "LVE (1e-5 m²)": (0.3, "worse")}),
+             2: table("seed 2", {"PLRS": (-0.01, "no clear change")})}  # LVE missing on seed 2
+    out = ex.seed_consistency(pooled, seeds, {("ours vs 3D SyncNet", "PLRS"): 0.028})
+    plrs, lve = out.iloc[0], out.iloc[1]
+    assert (plrs["comparison"], plrs["metric"], plrs["seeds sharing its sign"]) == ("ours vs 3D SyncNet", "PLRS",
+                                                                                     "2 of 3")
+    assert (plrs["seed 2"], plrs["seed 2 verdict"], plrs["paper's change"]) == (-0.01, "no clear change", 0.028)
+    assert lve["seeds sharing its sign"] == "1 of 2" and math.isnan(lve["seed 2"]) and math.isnan(lve["paper's change"])
+    one = ex.seed_consistency(pooled, {0: seeds[0]})
+    assert (one["seeds sharing its sign"] == "–").all()  # fewer than two seeds: undefined

@@ -432,3 +432,11 @@ def test_hierarchical_bootstrap_widens_with_between_seed_spread():
     assert np.allclose(one, four)
     with pytest.raises(InputError, match="at least one seed"):
         stats.hierarchical_bootstrap(lambda s, w: 0.0, 0, 3)
+
+
+def test_seed_agreement_counts_seeds_sharing_the_pooled_sign():
+    assert stats.seed_agreement(0.5, [0.1, -0.2, 0.3]) == (2, 3)
+    assert stats.seed_agreement(-0.5, [0.1, 0.0, -0.3]) == (1, 3)  # a zero change shares no sign
+    assert stats.seed_agreement(0.5, [0.1]) is None  # one seed: nothing to agree
+    assert stats.seed_agreement(0.0, [0.1, 0.2]) is None
+    assert stats.seed_agreement(float("nan"), [0.1, 0.2]) is None

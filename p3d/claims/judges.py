@@ -23,7 +23,7 @@ from p3d.claims.verdicts import (
     combine_referees,
     plrs_metric,
 )
-from p3d.stats import minimum_detectable_effect
+from p3d.stats import minimum_detectable_effect, seed_agreement
 
 #: Effect-table metric label -> p3d.paper metric key.
 _METRIC_KEYS = {"MTM": "mtm_ms", "LVE": "lve", "PLRS": "plrs", "SLCC": "slcc_delta", "FDD": "fdd"}
@@ -109,14 +109,6 @@ def seed_changes(tables: Path, stem: str = _SEED_STEM) -> dict[tuple[str, str], 
             label = template.format(model=paper.MODEL_LABELS.get(model, model))
             out[(label, metric)] = [float(arms[1][s] - arms[0][s]) for s in seeds]
     return out
-
-
-def seed_agreement(change: float, per_seed: list[float] | None) -> tuple[int, int] | None:
-    """``(k, n)``: how many of the ``n`` seeds' own changes share the sign of the pooled ``change`` (a seed's change
-    of exactly 0 shares no sign); None with fewer than two seeds or a zero / non-finite pooled change."""
-    if not per_seed or len(per_seed) < 2 or not math.isfinite(change) or change == 0:
-        return None
-    return sum(1 for c in per_seed if c * change > 0), len(per_seed)
 
 
 def _seed_note(change: float, per_seed: list[float] | None) -> str:

@@ -216,7 +216,8 @@ def findings_markdown(tables_dir: str | Path) -> str:
     missing, so the block never shows numbers of another run."""
     import pandas as pd
 
-    from p3d.claims.judges import seed_agreement, seed_changes
+    from p3d.claims.judges import seed_changes
+    from p3d.stats import seed_agreement
     from p3d.claims.verdicts import _signed
 
     tables = Path(tables_dir)

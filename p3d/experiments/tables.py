@@ -392,6 +392,55 @@ def config2_pairs(results: Sequence[Mapping[str, Any]], models: Sequence[str], p
     return out
 
 
+def paper_changes(table: int, model: str) -> dict[tuple[str, str], float]:
+    """The paper's own changes for the comparisons of :func:`critic_pairs` (``table`` 3) or :func:`config2_pairs`
+    (4) of ``model``: ``{(comparison, metric label): with - without}`` for the metrics the paper reports
+    (MTM, LVE, PLRS, SLCC Δ; Table 4's Δ the "Avg" column), in the paper's units (:func:`p3d.paper.effect`)."""
+    if table == 3:
+        t3 = paper_numbers.TABLE3
+        rows = {f"ours vs {CRITIC_LABELS[c]}": (t3[(model, c)], t3[(model, "ours")]) for c in ABLATION_CRITICS}
+    elif table == 4:
+        t4 = paper_numbers.TABLE4
+        rows = {"+ synth-mead": (t4[(model, "voca")], t4[(model, "mead")]),
+                "+ ours": (t4[(model, "mead")], t4[(model, "mead+ours")])}
+    else:
+        raise InputError(f"table: expected 3 or 4, got {table!r}")
+    return {(comparison, METRIC_LABELS[m]): round(paper_numbers.effect(m, *pair), 6)  # the tables' decimals
+            for comparison, pair in rows.items() for m in ("mtm_ms", "lve", "plrs", "slcc_delta")}
+
+
+def seed_consistency(pooled: Any, per_seed: Mapping[int, Any],
+                     paper: Mapping[tuple[str, str], float] | None = None) -> Any:
+    """Effects pooled over seeds beside each seed's own: ``pooled`` and ``per_seed[s]`` are :func:`loss_effects`
+    tables of the same pairs whose comparison labels are ``"<prefix>: <comparison>"`` (the prefix up to the first
+    ``": "`` is dropped to match rows). One row per row of ``pooled``: comparison, metric, the pooled change and
+    CI and verdict, ``seeds sharing its sign`` (``"k of n"``, :func:`p3d.stats.seed_agreement`; ``"–"`` when
+    undefined), each seed's change and verdict (``seed <s>``), and ``paper's change`` (from ``paper``, e.g.
+    :func:`paper_changes`; NaN where the paper has none; the paper's data and units, not p3d's)."""
+    import pandas as pd
+
+    from p3d.stats import seed_agreement
+
+    def keyed(df: Any) -> dict[tuple[str, str], Any]:
+        return {(str(r["comparison"]).split(": ", 1)[-1], r["metric"]): r for _, r in df.iterrows()}
+
+    seeds = {s: keyed(df) for s, df in sorted(per_seed.items())}
+    rows = []
+    for key, r in keyed(pooled).items():
+        changes = [float(seeds[s][key]["change"]) for s in seeds if key in seeds[s]]
+        agree = seed_agreement(float(r["change"]), changes)
+        row = {"comparison": key[0], "metric": key[1], "change": r["change"], "change CI low": r["change CI low"],
+               "change CI high": r["change CI high"], "verdict": r["verdict"],
+               "seeds sharing its sign": "–" if agree is None else f"{agree[0]} of {agree[1]}"}
+        for s in seeds:
+            got = seeds[s].get(key)
+            row[f"seed {s}"] = float("nan") if got is None else float(got["change"])
+            row[f"seed {s} verdict"] = "" if got is None else got["verdict"]
+        row["paper's change"] = (paper or {}).get(key, float("nan"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]], *,
                  metrics: Sequence[str] = ("mtm_ms", "lve", "plrs", "plrs_calibrated", "plrs_partial",
                                            "plrs_enrolled", "slcc_delta"),
