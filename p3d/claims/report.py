@@ -217,8 +217,8 @@ def findings_markdown(tables_dir: str | Path) -> str:
     import pandas as pd
 
     from p3d.claims.judges import seed_changes
-    from p3d.stats import seed_agreement
     from p3d.claims.verdicts import _signed
+    from p3d.stats import seed_agreement
 
     tables = Path(tables_dir)
     lines: list[str] = []

@@ -85,7 +85,8 @@ __all__ = [
     "predict_and_evaluate", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",
     "eval_key", "run_grid", "select_kappa", "chosen_kappa", "selection_experiments", "config1_experiments",
     "config2_experiments", "summary_frame", "find", "ours_note", "table2", "table3", "table4", "table_s7",
-    "loss_effects", "config2_pairs", "critic_pairs", "paper_changes", "seed_consistency", "diagnostics_effects", "with_plrs_partial", "plrs_hubness_weight", "with_plrs_enrolled", "plrs_intensity_weight",
+    "loss_effects", "config2_pairs", "critic_pairs", "paper_changes", "seed_consistency", "diagnostics_effects",
+    "with_plrs_partial", "plrs_hubness_weight", "with_plrs_enrolled", "plrs_intensity_weight",
     "validation_battery", "gt_lip_amplitudes", "timing_table", "run_timing", "long_form",
     "write_tables",
 ]
