@@ -866,6 +866,7 @@ def test_seed_consistency_sets_each_pooled_effect_beside_its_seeds():
     assert (plrs["comparison"], plrs["metric"], plrs["seeds sharing its sign"]) == ("ours vs 3D SyncNet", "PLRS",
                                                                                      "2 of 3")
     assert (plrs["seed 2"], plrs["seed 2 verdict"], plrs["paper's change"]) == (-0.01, "no clear change", 0.028)
+    assert plrs["MDE"] == pytest.approx((1.959964 + 0.841621) / 1.959964)  # CI half-width 1; alpha 0.05, power 0.8
     assert lve["seeds sharing its sign"] == "1 of 2" and math.isnan(lve["seed 2"]) and math.isnan(lve["paper's change"])
     one = ex.seed_consistency(pooled, {0: seeds[0]})
     assert (one["seeds sharing its sign"] == "–").all()  # fewer than two seeds: undefined

@@ -414,12 +414,13 @@ def seed_consistency(pooled: Any, per_seed: Mapping[int, Any],
     """Effects pooled over seeds beside each seed's own: ``pooled`` and ``per_seed[s]`` are :func:`loss_effects`
     tables of the same pairs whose comparison labels are ``"<prefix>: <comparison>"`` (the prefix up to the first
     ``": "`` is dropped to match rows). One row per row of ``pooled``: comparison, metric, the pooled change and
-    CI and verdict, ``seeds sharing its sign`` (``"k of n"``, :func:`p3d.stats.seed_agreement`; ``"–"`` when
+    CI and verdict, ``MDE``: the smallest true change the pooled CI would detect with 80 % power
+    (:func:`p3d.stats.minimum_detectable_effect`), ``seeds sharing its sign`` (``"k of n"``, :func:`p3d.stats.seed_agreement`; ``"–"`` when
     undefined), each seed's change and verdict (``seed <s>``), and ``paper's change`` (from ``paper``, e.g.
     :func:`paper_changes`; NaN where the paper has none; the paper's data and units, not p3d's)."""
     import pandas as pd
 
-    from p3d.stats import seed_agreement
+    from p3d.stats import minimum_detectable_effect, seed_agreement
 
     def keyed(df: Any) -> dict[tuple[str, str], Any]:
         return {(str(r["comparison"]).split(": ", 1)[-1], r["metric"]): r for _, r in df.iterrows()}
@@ -431,6 +432,7 @@ def seed_consistency(pooled: Any, per_seed: Mapping[int, Any],
         agree = seed_agreement(float(r["change"]), changes)
         row = {"comparison": key[0], "metric": key[1], "change": r["change"], "change CI low": r["change CI low"],
                "change CI high": r["change CI high"], "verdict": r["verdict"],
+               "MDE": minimum_detectable_effect(float(r["change CI low"]), float(r["change CI high"])),
                "seeds sharing its sign": "–" if agree is None else f"{agree[0]} of {agree[1]}"}
         for s in seeds:
             got = seeds[s].get(key)
