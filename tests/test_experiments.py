@@ -870,3 +870,13 @@ def test_seed_consistency_sets_each_pooled_effect_beside_its_seeds():
     assert lve["seeds sharing its sign"] == "1 of 2" and math.isnan(lve["seed 2"]) and math.isnan(lve["paper's change"])
     one = ex.seed_consistency(pooled, {0: seeds[0]})
     assert (one["seeds sharing its sign"] == "–").all()  # fewer than two seeds: undefined
+
+
+def test_run_timing_has_each_runs_seconds_and_loss_ratio():
+    timing = {"train_s": 12.5, "predict_s": 1.0, "evaluate_s": 2.0, "reused": True}
+    results = [{"name": "ff_ours", "eval_dir": "/x/eval_synth-voca_test_c1", "timing": timing, "loss_ratio": 0.02},
+               {"name": "ff_none", "eval_dir": "/x/eval_synth-voca_test_c1", "timing": timing, "loss_ratio": None}]
+    df = ex.run_timing(results)
+    assert list(df.columns) == ["run", "evaluated", "train_s", "predict_s", "evaluate_s", "reused", "loss_ratio"]
+    assert df["evaluated"].tolist() == ["synth-voca_test_c1"] * 2 and df["train_s"].tolist() == [12.5, 12.5]
+    assert df["loss_ratio"].iloc[0] == 0.02 and pd.isna(df["loss_ratio"].iloc[1])

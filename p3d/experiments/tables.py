@@ -552,7 +552,9 @@ def timing_table(grid: Any) -> Any:
 
 def run_timing(results: Sequence[Mapping[str, Any]]) -> Any:
     """Seconds per run: training (as recorded when it trained, in its own process), prediction and evaluation
-    of each evaluated split (as recorded when they ran); ``reused``: the training was found finished."""
+    of each evaluated split (as recorded when they ran); ``reused``: the training was found finished;
+    ``loss_ratio``: how large the weighted perceptual loss was beside the model's own loss in the second half of
+    training (median ``W * L_percp / L_model``, :func:`p3d.experiments.runs.loss_ratio`; empty without a critic)."""
     import pandas as pd
 
     rows = []
@@ -560,7 +562,7 @@ def run_timing(results: Sequence[Mapping[str, Any]]) -> Any:
         t = r["timing"]
         rows.append({"run": r["name"], "evaluated": Path(r["eval_dir"]).name.removeprefix("eval_"),
                      "train_s": t["train_s"], "predict_s": t["predict_s"], "evaluate_s": t["evaluate_s"],
-                     "reused": t["reused"]})
+                     "reused": t["reused"], "loss_ratio": r.get("loss_ratio")})
     return pd.DataFrame(rows)
 
 
