@@ -3,7 +3,8 @@
 
 The README's generated blocks (``<!-- name:start ... -->`` .. ``<!-- name:end -->``, written by notebook 10) and
 code blocks are skipped. Each remaining paragraph or list item is one unit: the tables it names (``x.md`` /
-``x.csv`` files, or globs such as ``x_*.md``, that exist under ``results/tables/``, and ``results/claims.md``; a
+``x.csv`` files, or globs such as ``x_*.md``, that exist under ``results/tables/``, paths from the repository
+root such as ``results/table3_seeds/faceformer/effects.csv``, and ``results/claims.md``; a
 markdown table those its introduction names) are searched for each decimal
 number it quotes, at the number's printed precision (a value v matches "0.42" when round(v, 2) == 0.42, also as a
 percentage, and with either sign; ``results/claims.md`` and ``.md`` tables by their text). The report lists per
@@ -74,8 +75,11 @@ def check(readme: Path, tables: Path, claims: Path | None = None) -> list[tuple[
         named: list[Path] = []
         for ref in dict.fromkeys(TABLE_REF.findall(unit)):
             name = Path(ref).name
+            rooted = [readme.parent / f"{ref}.{ext}" for ext in ("md", "csv")] if "/" in ref else []
             if name == "claims":
                 named += [claims] if claims is not None and claims.is_file() else []
+            elif any(p.is_file() for p in rooted):  # a path from the repository root (results/table3_seeds/...)
+                named.append(next(p for p in rooted if p.is_file()))
             else:  # a table, or a glob of tables (stage2_retrieval_*.md)
                 named += sorted(tables.glob(f"{name}.md"))
         if not named and unit.startswith("|"):  # a markdown table quotes the tables its introduction names
