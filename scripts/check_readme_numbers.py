@@ -22,7 +22,7 @@ import re
 import sys
 from pathlib import Path
 
-NUMBER = re.compile(r"(?<![\w.])[-+−]?\d+\.\d+(?![\w.])")
+NUMBER = re.compile(r"(?<![\w.])[-+−]?\d+\.\d+(?!\w|\.\d)")  # a full stop may end the number
 TABLE_REF = re.compile(r"([\w./*-]+)\.(?:md|csv)\b")
 BLOCK = re.compile(r"<!-- (\w+):start.*?-->.*?<!-- \1:end -->", re.S)
 FENCE = re.compile(r"```.*?```", re.S)

@@ -32,10 +32,10 @@ def test_numbers_are_matched_at_their_precision_in_the_tables_a_unit_names(tmp_p
     seeds = tmp_path / "results" / "table3_seeds" / "codetalker"
     seeds.mkdir(parents=True)
     pd.DataFrame({"metric": ["PLRS-e"], "change": [0.00412]}).to_csv(seeds / "effects.csv", index=False)
-    readme.write_text(readme.read_text() + "\nSeeds (`results/table3_seeds/codetalker/effects.csv`): +0.0041, 0.0077 here.\n")
+    readme.write_text(readme.read_text() + "\nSeeds (`results/table3_seeds/codetalker/effects.csv`): +0.0041, 0.0077.\n")
     report = check(readme, tables)
     by_head = {head.split()[0]: missing for head, _, missing in report}
-    assert by_head["Seeds"] == ["0.0077"]                     # a table named by its path from the root
+    assert by_head["Seeds"] == ["0.0077"]  # a table named by its path from the root; a full stop ends a number
     assert by_head["Intro"] == ["2.5"]                         # numbers with no table named are listed
     assert by_head["Retrieval"] == ["5.3"]                     # 0.05249 is 5.2 %, not 5.3 %
     assert by_head["|"] == ["9.9"]                             # a markdown table uses its introduction's tables
