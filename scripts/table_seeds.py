@@ -52,7 +52,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.seeds < 1 or args.workers < 1:
         ap.error("--seeds and --workers must be at least 1")
-    t0 = time.time()
+    t0, commit = time.time(), git_commit()  # the code that trains, not whatever is checked out at the end
     dirs = output_dirs(args.preset)
     out = args.out or dirs.results / f"table{args.table}_seeds" / args.model
     table3 = args.table == 3
@@ -87,7 +87,7 @@ def main() -> None:
     per_seed = pd.concat(seed_effects.values(), ignore_index=True)
     consistency = ex.seed_consistency(pooled_effects, seed_effects, ex.paper_changes(args.table, args.model))
     convergence = convergence_table(lay.training_runs(exps, critic_pipelines=spec.critic_pipelines), root=lay.runs)
-    provenance = {"git_commit": git_commit(), "preset": args.preset, "table": args.table, "model": args.model,
+    provenance = {"git_commit": commit, "preset": args.preset, "table": args.table, "model": args.model,
                   "seeds": args.seeds, "test": test, "loss_weight": weight,
                   "plrs_weights": {"hubness": hubness_weight, "intensity": intensity_weight},
                   "grid_wall_s": grid.wall_s, "total_s": round(time.time() - t0, 1)}
