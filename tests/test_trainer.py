@@ -81,6 +81,45 @@ def test_checkpoint_safe_load(tmp_path):
         load_checkpoint(tmp_path / "none.pt")
 
 
+
+def test_run_lock_refuses_a_second_holder_without_waiting(tmp_path):
+    from p3d.train.run_folder import run_lock
+
+    with run_lock(tmp_path / "r"):
+        assert (tmp_path / "r" / ".lock").read_text().strip() == f"pid {os.getpid()}"
+        with pytest.raises(InputError, match=f"being trained by pid {os.getpid()}"):
+            with run_lock(tmp_path / "r", wait=False):
+                pass
+    with run_lock(tmp_path / "r", wait=False):  # released at the end of the block
+        pass
+
+
+def test_train_waits_while_another_process_trains_the_folder(tmp_path, caplog):
+    """Two trainings of one folder never interleave: the second waits for the lock, then resumes from what
+    the first left (here: a finished run, so nothing to do and the same weights)."""
+    import logging
+    import threading
+
+    from p3d.train.run_folder import run_lock
+
+    cfg = TrainConfig(steps=4, batch_size=8, lr=1e-2, checkpoint_every=2, log_every=1, seed=3)
+    run = tmp_path / "run"
+    first = make_model()
+    out = {}
+    with caplog.at_level(logging.INFO, logger="p3d.train.run_folder"):
+        with run_lock(run):  # "another process" holds the folder
+            waiting = threading.Thread(target=lambda: out.update(train(make_model(), Toy(), step_fn, cfg, run,
+                                                                       progress=False)))
+            waiting.start()
+            waiting.join(timeout=1.0)
+            assert waiting.is_alive() and not (run / "config.json").exists()  # blocked before reading the folder
+            train(first, Toy(), step_fn, cfg, tmp_path / "reference", progress=False)
+        waiting.join(timeout=60)
+    assert not waiting.is_alive() and out["step"] == 4 and out["finished"]
+    assert "waiting for it" in caplog.text
+    assert _losses(run) == _losses(tmp_path / "reference")
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,13 +3,17 @@
 A run folder (:func:`p3d.train.trainer.train`) holds ``config.json`` (the run's settings: ``train`` and the
 job's ``extra_config``), ``checkpoints/step_XXXXXXX.pt`` and ``checkpoints/last.pt`` (model and optimiser
 state dicts, step, config; read with ``torch.load(weights_only=True)``), ``metrics.csv`` and, for runs that
-stop on a plateau, ``val.csv``. The readers here sit below both the training loop and the convergence
+stop on a plateau, ``val.csv``, and ``.lock``, the lock a training process holds while it trains the folder
+(:func:`run_lock`). The readers here sit below both the training loop and the convergence
 table (:mod:`p3d.train.convergence`), which reads finished runs; torch is imported only to read a checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +21,48 @@ from p3d.errors import InputError
 
 if TYPE_CHECKING:
     import torch
+
+log = logging.getLogger(__name__)
+
+#: The lock file inside a run folder (:func:`run_lock`).
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | os.PathLike[str], wait: bool = True) -> Iterator[None]:
+    """Hold the run folder's exclusive lock (``RUN_DIR/.lock``, created with the folder) for the block.
+
+    Two processes that train one folder at once (two scripts whose grids share a run, two notebooks) would
+    interleave checkpoints and ``metrics.csv`` rows; with the lock the second waits (``wait``, logged once)
+    and then resumes from what the first left (usually: a finished run, nothing to do), or with
+    ``wait=False`` refuses with :class:`p3d.errors.InputError`. An advisory POSIX ``flock`` on an open file:
+    released by the kernel when the holder exits or dies, so a crashed run leaves no stale lock. Where
+    ``fcntl`` is missing (Windows) the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK_FILE, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            if not wait:
+                raise InputError(f"{run_dir}: being trained by {holder}; wait for it or use another --out") from None
+            log.info("%s: being trained by %s; waiting for it", run_dir, holder)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -38,6 +38,9 @@ Design (nanoGPT-style: no framework, everything visible here):
   writer a file object, so no temporary file name ends up inside the archive: two runs with the same
   settings (and thread count) write the same bytes.
 
+- **One process per run folder.** The main process holds the folder's lock (:func:`p3d.train.run_folder.run_lock`)
+  while it trains; a second process asked to train the same folder (two scripts whose grids share a run)
+  waits for it, then resumes from what it left, so the two never interleave checkpoints or log rows.
 - **Stopping** (``TrainConfig.stop``): ``steps`` trains ``steps`` steps; ``plateau`` evaluates a validation
   metric every ``eval_every`` steps (``val.csv``, truncated on resume like ``metrics.csv``) and stops when
   it has plateaued (:mod:`p3d.train.convergence`: the rule, its settings, the weights kept), ``steps``
@@ -51,6 +54,7 @@ A model plugs in with a ``step_fn(model, batch, generator) -> (loss, logs)``; a 
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import logging
@@ -64,7 +68,7 @@ import torch
 
 from p3d.atomic import atomic_path
 from p3d.train.convergence import VAL_CSV, plateau_reached, smoothed
-from p3d.train.run_folder import latest_checkpoint, load_checkpoint, read_run_config
+from p3d.train.run_folder import latest_checkpoint, load_checkpoint, read_run_config, run_lock
 
 log = logging.getLogger(__name__)
 
@@ -354,10 +358,6 @@ def train(
         ``{"step": last completed step, "loss": last loss, "finished": the run is complete (cap reached or
         stopped by the rule), "converged": the rule stopped it (None with ``stop="steps"``)}``.
     """
-    from tqdm.auto import tqdm
-
-    from p3d.atomic import write_json
-
     from p3d.errors import InputError
 
     run_dir = Path(run_dir)
@@ -370,6 +370,23 @@ def train(
     if cfg.eval_every and validate is None:
         raise InputError(f"eval_every: {cfg.eval_every} but this training job has no validation metric")
     dist = init_distributed()
+    with run_lock(run_dir) if dist.is_main else contextlib.nullcontext():
+        if dist.world_size > 1:  # the other ranks read the folder once the main one holds its lock
+            import torch.distributed as tdist
+
+            tdist.barrier()
+        return _train_locked(model, data, step_fn, cfg, run_dir, dist, extra_config, params, progress, stop_after,
+                             validate)
+
+
+def _train_locked(model: torch.nn.Module, data: BatchSource, step_fn: StepFn, cfg: TrainConfig, run_dir: Path,
+                  dist: DistInfo, extra_config: Mapping[str, Any] | None, params: list[torch.nn.Parameter] | None,
+                  progress: bool, stop_after: int | None, validate: Validate | None) -> dict[str, Any]:
+    """:func:`train` once the run folder's lock is held."""
+    from tqdm.auto import tqdm
+
+    from p3d.atomic import write_json
+
     recorded, extension = resume_plan(read_run_config(run_dir), run_config(cfg, extra_config, dist.world_size),
                                       f"--out {run_dir}")
     config = {k: v for k, v in recorded.items() if k != "extensions"}  # what checkpoints carry
