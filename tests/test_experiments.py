@@ -110,15 +110,13 @@ def test_registry_is_the_one_list_of_presets_models_and_critics():
 
 def test_full_spec_seeds_critic_pipelines_and_plateau():
     committed = ex.spec_for("full")
-    assert (committed.table2_seeds, committed.table3_seeds, committed.table4_seeds) == (5, 1, 1)
-    assert committed.ablation_models == ("faceformer",) and committed.table4_models == ("faceformer",)
-    assert committed.models_of(2) == ex.MODELS and committed.models_of(3) == ("faceformer",)
-    assert committed.models_of(4) == ("faceformer",)
+    assert (committed.table2_seeds, committed.table3_seeds, committed.table4_seeds) == (5, 3, 3)
+    assert committed.models_of(2) == committed.models_of(3) == committed.models_of(4) == ex.MODELS
     assert ex.spec_for("full", ablation_models=()).models_of(3) == ()           # empty: no Table 3
     assert ex.spec_for("cpu").models_of(3) == ("faceformer",) and ex.spec_for("cpu").models_of(4) == ex.MODELS
     with pytest.raises(InputError, match="expected 2, 3 or 4"):
         committed.models_of(1)
-    assert len(committed.config1(1e-7)) == 3 * 2 * 5 + 2 and len(committed.config2(1e-7)) == 3
+    assert len(committed.config1(1e-7)) == 3 * 2 * 5 + 3 * 2 * 3 and len(committed.config2(1e-7)) == 3 * 3 * 3
     # the decisive sizes, one spec_for away
     spec = ex.spec_for("full", ablation_models=ex.MODELS, table4_models=ex.MODELS, table2_seeds=5, table3_seeds=3,
                        table4_seeds=3, critic_pipelines=3)

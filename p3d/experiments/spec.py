@@ -363,10 +363,10 @@ def _value_of(value: float | Mapping[str, float], model: str) -> float:
 #: advance: the paper's 1e-7 carried to the training corpus' motion scale from VOCASET's (:data:`VOCASET_MOTION_RMS`;
 #: W = 1.91e-7 on the ``full`` synth-voca, README "The loss weight at full"). Seeds, sized to the measured cost on
 #: 2 cores (benchmarks/RESULTS.md, "one seed of Table 2": ~72 worker-minutes per seed of the six Table-2 arms, the
-#: two stage-1 trainings 23-30 min in parallel): five talker seeds per Table-2 arm (the CIs resample seeds and clips,
-#: crossed), one seed per arm of Tables 3 and 4, both for FaceFormer (the model whose integration the paper's
-#: code ships), one critic pipeline. The 3 / 3 seeds of Tables 3 and 4 for all three models and three pipelines
-#: of a decisive run are several hours more here: ``spec_for("full", table3_seeds=3, ...)``.
+#: two stage-1 trainings 23-30 min in parallel): five talker seeds per Table-2 arm and three per arm of Tables 3 and
+#: 4, all three models, as the paper's tables (the CIs resample seeds and clips, crossed), one critic pipeline (three
+#: independent pipelines would retrain stage 1 and every critic twice more and the loss arms of seeds 1, 2 and 4:
+#: ``spec_for("full", critic_pipelines=3)``).
 #: ``cpu`` (the quick look, one seed, the recipes' fixed step counts, one clip per step): the same weight rule as
 #: ``full`` (fixed in advance, so no metric that judges the loss chooses its weight, and ``make figures`` trains the
 #: whole grid first in parallel workers, :func:`p3d.experiments.preset_grid`) and one rotating training identity per
@@ -376,8 +376,7 @@ SPECS: dict[str, ExperimentSpec] = {
     "smoke": ExperimentSpec("smoke", n_resamples=200),
     "cpu": ExperimentSpec("cpu", ablation_models=("faceformer",), weight_rule="fixed",
                           vocaset_motion_rms=VOCASET_MOTION_RMS, eval_conditions=1),
-    "full": ExperimentSpec("full", ablation_models=("faceformer",), table4_models=("faceformer",), table2_seeds=5,
-                           table3_seeds=1, table4_seeds=1, critic_pipelines=1, weight_rule="fixed",
+    "full": ExperimentSpec("full", table2_seeds=5, table3_seeds=3, table4_seeds=3, critic_pipelines=1, weight_rule="fixed",
                            vocaset_motion_rms=VOCASET_MOTION_RMS, talker_batch=16, eval_conditions=1,
                            talker_steps=registry.preset("full").talker_cap,
                            critic_steps=registry.preset("full").critic_cap),
