@@ -30,6 +30,7 @@ from pathlib import Path
 
 from p3d import __version__
 from p3d.errors import EXIT_BAD_INPUT, InputError
+from p3d.progress import show_progress
 
 log = logging.getLogger("p3d")
 
@@ -138,9 +139,7 @@ def _spell_program(path: str) -> str:
 def progress_enabled(no_progress: bool = False, quiet: bool = False, stream: object | None = None) -> bool:
     """Whether a command shows progress bars: not asked off, not ``--quiet``, and ``stream``
     (default stderr, where tqdm draws) is a terminal."""
-    stream = sys.stderr if stream is None else stream
-    isatty = getattr(stream, "isatty", None)
-    return not no_progress and not quiet and bool(isatty and isatty())
+    return not no_progress and not quiet and show_progress(None, stream)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

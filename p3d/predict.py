@@ -41,6 +41,7 @@ from typing import Any
 from p3d.device import resolve_device
 from p3d.errors import InputError
 from p3d.io import load_json
+from p3d.progress import show_progress
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def rotating_conditions(n_clips: int, pool: Sequence[int], per_clip: int) -> lis
 
 
 def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path, dev: Any, overwrite: bool,
-                       progress: bool, frames: str = "gt", batch_size: int = BATCH_SIZE,
+                       progress: bool | None, frames: str = "gt", batch_size: int = BATCH_SIZE,
                        conditions: Sequence[Sequence[int]] | None = None) -> list[Path]:
     """Predict every (clip, style) pair into ``out/<clip>_condition_<style>.npy``; existing files are kept.
     ``conditions``: per job, the style indices to predict (None: every style, the official protocol).
@@ -163,7 +164,7 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
     pending.sort(key=lambda item: (lengths[item[0]], item[0], item[1]))  # stable: a clip's styles stay together
 
     bar = tqdm(total=len(written), initial=len(written) - len(pending), desc="p3d predict", unit="file",
-               disable=not progress)
+               disable=not show_progress(progress))
     for start in range(0, len(pending), batch_size):
         chunk = pending[start:start + batch_size]
         audio: dict[int, torch.Tensor] = {}  # one tensor per clip: its styles share the audio encoding
@@ -197,7 +198,7 @@ def predict_official(
     frames: str = "audio",
     device: str = "auto",
     overwrite: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> list[Path]:
     """Predictions of an official released checkpoint (module docstring) for every (clip, style)
@@ -231,7 +232,7 @@ def predict_split(
     data: Sequence[str | os.PathLike[str]] | None = None,
     device: str = "auto",
     overwrite: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
     frames: str = "gt",
     batch_size: int = BATCH_SIZE,
     conditions_per_clip: int | None = None,
@@ -330,13 +331,13 @@ def run(args: argparse.Namespace) -> int:
         files = predict_official(args.checkpoint, args.out, data or [], model=args.model, split=args.split,
                                  dataset=args.dataset, styles=styles, stage1=args.stage1,
                                  frames=args.frames or "audio", device=args.device, overwrite=args.overwrite,
-                                 progress=not args.no_progress, batch_size=args.batch_size)
+                                 progress=False if args.no_progress else None, batch_size=args.batch_size)
     else:
         if args.model or args.dataset or args.styles or args.stage1:
             raise InputError("--model/--dataset/--styles/--stage1 go with --checkpoint (an official checkpoint), "
                              "not --run")
         files = predict_split(args.run, args.out, split=args.split, data=data, device=args.device,
-                              overwrite=args.overwrite, progress=not args.no_progress, frames=args.frames or "gt",
+                              overwrite=args.overwrite, progress=False if args.no_progress else None, frames=args.frames or "gt",
                               batch_size=args.batch_size, conditions_per_clip=args.conditions_per_clip)
     log.info("wrote %d predictions to %s", len(files), args.out)
     return 0

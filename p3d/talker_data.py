@@ -53,6 +53,7 @@ import numpy as np
 
 from p3d.corpus import Clip, Corpus
 from p3d.errors import InputError
+from p3d.progress import show_progress
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class TalkerClips:
         if not pairs:
             raise InputError(f"split {split!r}: no clips in {', '.join(str(c.root) for c in self.corpora)}")
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            items = list(tqdm(pool.map(lambda p: self._load(*p), pairs), total=len(pairs), disable=not progress,
+            items = list(tqdm(pool.map(lambda p: self._load(*p), pairs), total=len(pairs), disable=not show_progress(progress),
                               desc=f"clips {split}", unit="clip"))
         if perceptual is not None:
             short = [it.clip.stem for it in items if it.vertices.shape[0] < MIN_FRAMES_WITH_CRITIC]
@@ -166,7 +167,7 @@ class TalkerClips:
             items = [it for it in items if it.vertices.shape[0] >= MIN_FRAMES_WITH_CRITIC]
             if not items:
                 raise InputError(f"split {split!r}: every clip is shorter than {MIN_FRAMES_WITH_CRITIC} frames")
-            for it in tqdm(items, disable=not progress, desc="speech embeddings", unit="clip"):
+            for it in tqdm(items, disable=not show_progress(progress), desc="speech embeddings", unit="clip"):
                 it.speech = self._speech(it, perceptual)
         self.items = items
 

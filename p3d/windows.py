@@ -47,6 +47,7 @@ from p3d.audio import (
 )
 from p3d.corpus import Clip, Corpus
 from p3d.errors import InputError
+from p3d.progress import show_progress
 
 log = logging.getLogger(__name__)
 
@@ -206,15 +207,15 @@ class ClipWindows(abc.ABC):
             return -1
         return int(labels[frame])
 
-    def _load_all(self, clips: list[Clip], workers: int, progress: bool) -> list[tuple]:
+    def _load_all(self, clips: list[Clip], workers: int, progress: bool | None) -> list[tuple]:
         from tqdm.auto import tqdm
 
         desc = f"windows {self.corpus.name}/{self.split}"
         if workers == 1:
-            return [self._load_clip(c) for c in tqdm(clips, desc=desc, unit="clip", disable=not progress)]
+            return [self._load_clip(c) for c in tqdm(clips, desc=desc, unit="clip", disable=not show_progress(progress))]
         with ThreadPoolExecutor(workers) as pool:
             return list(tqdm(pool.map(self._load_clip, clips), total=len(clips), desc=desc, unit="clip",
-                             disable=not progress))
+                             disable=not show_progress(progress)))
 
     def _load_clip(self, clip: Clip) -> tuple[np.ndarray, np.ndarray, int, dict[str, np.ndarray]]:
         if self._features is not None:

@@ -40,6 +40,7 @@ import numpy as np
 
 from p3d.errors import InputError
 from p3d.metrics._checks import as_template, as_vertices, check_finite
+from p3d.progress import show_progress
 from p3d.stats import bootstrap_ci, cluster_bootstrap, spearman, spearman_cluster_ci
 
 log = logging.getLogger(__name__)
@@ -315,7 +316,7 @@ def train_viseme_oracle(corpus: Any, split: str = "train", *, context: int = 2, 
         raise InputError(f"{corpus.root}: topology {corpus.topology.name!r} has no 'lips' region")
     clips = corpus.select(split)
     feats, labs = [], []
-    for clip in tqdm(clips, desc=f"oracle features ({split})", disable=not progress):
+    for clip in tqdm(clips, desc=f"oracle features ({split})", disable=not show_progress(progress)):
         v = corpus.vertices(clip)
         lab = _viseme_labels(corpus.labels(clip), len(visemes), f"labels of {clip.stem}")
         if len(lab) != len(v):
@@ -514,7 +515,7 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
             raise InputError("calibrated: the background bank is the other clips' speech; score at least two clips")
         banks = speech_banks({clip.stem: speech_windows(*corpus.audio(clip), fps) for clip in clips}, plrs_model)
     rows = []
-    for clip in tqdm(clips, desc="scoring sequences", disable=not progress):
+    for clip in tqdm(clips, desc="scoring sequences", disable=not show_progress(progress)):
         gt = corpus.vertices(clip).astype(np.float64)
         template = corpus.templates[clip.identity]
         labels = corpus.labels(clip)["viseme"] if oracle is not None else None

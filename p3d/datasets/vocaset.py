@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 
 from p3d.errors import InputError
+from p3d.progress import show_progress
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +335,7 @@ def convert_raw_vocaset(
     out_dir: str | os.PathLike[str],
     *,
     subjects: Iterable[str] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     overwrite: bool = False,
 ) -> ConversionSummary:
     """Convert the raw VOCASET release in ``raw_dir`` into ``out_dir`` (layout: module docstring).
@@ -353,7 +354,7 @@ def convert_raw_vocaset(
     v = raw.n_vertices
     written: list[Path] = []
     kept: list[Path] = []
-    for seq in tqdm(raw.sequences, desc="vocaset", unit="seq", disable=not progress):
+    for seq in tqdm(raw.sequences, desc="vocaset", unit="seq", disable=not show_progress(progress)):
         if seq.frame_indices is not None:
             path = out / "vertices_npy" / f"{seq.stem}.npy"
             shape = (len(seq.frame_indices), v * 3)
@@ -431,7 +432,7 @@ def add_vocaset_parser(data_subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_vocaset_cli(args: argparse.Namespace) -> int:
-    summary = convert_raw_vocaset(args.raw, args.out, subjects=args.subjects, progress=not args.no_progress,
+    summary = convert_raw_vocaset(args.raw, args.out, subjects=args.subjects, progress=False if args.no_progress else None,
                                   overwrite=args.overwrite)
     splits = summary.manifest["splits"]
     counts = ", ".join(f"{k} {len(v['clips'])}" for k, v in splits.items())

@@ -22,8 +22,9 @@ from p3d.evaluate.config import (
 from p3d.evaluate.plan import _plan
 from p3d.evaluate.report import check_out_dir
 from p3d.evaluate.summary import _summarise
+from p3d.progress import show_progress
 
-def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
+def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     """Evaluate every prediction in ``cfg.pred`` (see the module docstring). Raises InputError on bad input.
 
     Work is done one GT clip at a time (its predictions together, then the GT and its audio are
@@ -77,7 +78,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool = True) -> EvalReport:
     gt_rows: list[dict[str, Any]] = []
     mtm_results: dict[str, Any] = {}
     n_pairs = sum(len(g) for g in groups.values())
-    with tqdm(total=n_pairs, desc="p3d eval", unit="clip", disable=not progress) as bar:
+    with tqdm(total=n_pairs, desc="p3d eval", unit="clip", disable=not show_progress(progress)) as bar:
         for stem, group in groups.items():
             gt_path = group[0].gt_path
             speech_int: float | None = None
@@ -300,7 +301,7 @@ class _SpeechBankCache:
 
 
 def _speech_background(groups: dict[str, Any], wavs: dict[str, Path], wanted: tuple[str, ...], fps: float,
-                       model: Any, progress: bool, cache: _SpeechBankCache | None = None) -> dict[str, np.ndarray]:
+                       model: Any, progress: bool | None, cache: _SpeechBankCache | None = None) -> dict[str, np.ndarray]:
     """PLRS-c's background bank: ``{GT stem: (K_c, D) speech embeddings}`` of every evaluated GT clip whose
     audio is scored (:func:`p3d.metrics.plrs.speech_banks`: every 5th speech window of the clip, the speech side
     of its PLRS windows, from channel 0 with PLRS' front-end). A silent wav is left out, as its predictions are
@@ -314,7 +315,7 @@ def _speech_background(groups: dict[str, Any], wavs: dict[str, Path], wanted: tu
     from p3d.metrics import speech_banks
 
     banks: dict[str, np.ndarray] = {}
-    for stem in tqdm(list(groups), desc="PLRS-c background", unit="clip", disable=not progress):
+    for stem in tqdm(list(groups), desc="PLRS-c background", unit="clip", disable=not show_progress(progress)):
         used, rate, rms = _clip_audio(wavs[stem], wanted)
         if rms < SILENT_RMS:
             continue

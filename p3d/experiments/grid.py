@@ -12,6 +12,7 @@ from typing import Any
 from p3d.errors import InputError
 from p3d.experiments.plan import Task, eval_key, plan
 from p3d.experiments.spec import TalkerExperiment
+from p3d.progress import show_progress
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class GridResult:
 
 
 def run_grid(experiments: Sequence[TalkerExperiment], dirs: Any, *, workers: int = 2, n_resamples: int = 1000,
-             progress: bool = True, on_task: Callable[[dict[str, Any]], None] | None = None) -> GridResult:
+             progress: bool | None = None, on_task: Callable[[dict[str, Any]], None] | None = None) -> GridResult:
     """Run ``experiments`` (and everything they need, :func:`plan`) in ``workers`` processes of one torch
     thread each, each task once its dependencies are done. Finished runs are reused, so a grid can be
     re-run or extended cheaply. A failed task stops its dependants; the others finish, then the first
@@ -61,7 +62,7 @@ def run_grid(experiments: Sequence[TalkerExperiment], dirs: Any, *, workers: int
     rows: list[dict[str, Any]] = []
     errors: dict[str, BaseException] = {}
     t0 = time.perf_counter()
-    bar = tqdm(total=len(tasks), desc="grid", unit="task", disable=not progress)
+    bar = tqdm(total=len(tasks), desc="grid", unit="task", disable=not show_progress(progress))
 
     def record(key: str, value: Any, seconds: float, pid: int, status: str) -> None:
         values[key] = value
@@ -134,7 +135,7 @@ def run_grid(experiments: Sequence[TalkerExperiment], dirs: Any, *, workers: int
     return GridResult(results=results, tasks=table, wall_s=round(wall, 1))
 
 
-def preset_grid(preset: str, dirs: Any, *, workers: int = 2, progress: bool = True,
+def preset_grid(preset: str, dirs: Any, *, workers: int = 2, progress: bool | None = None,
                 on_task: Callable[[dict[str, Any]], None] | None = None) -> GridResult | None:
     """Train and evaluate the preset's whole grid (:meth:`ExperimentSpec.config1` and
     :meth:`~ExperimentSpec.config2` of :func:`spec_for`, and every critic, evaluator and reference they need)

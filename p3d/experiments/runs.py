@@ -371,7 +371,7 @@ def validation_battery(preset: str, dirs: Any, *, corpus: str = "synth-voca", sp
 
 
 def _battery_weight(preset: str, dirs: Any, name: str, select: Any, candidates: Sequence[float], corpus: str,
-                    split: str, seed: int, n_resamples: int, progress: bool) -> tuple[float, Any]:
+                    split: str, seed: int, n_resamples: int, progress: bool | None) -> tuple[float, Any]:
     """A referee weight chosen by ``select`` on :func:`validation_battery`, cached in ``<name>.json`` beside the
     evaluator (keyed by the evaluator checkpoint, corpus, split, seed, resamples and candidates)."""
     import pandas as pd

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from p3d.errors import InputError
+from p3d.progress import show_progress
 from p3d.study import design as D
 from p3d.study import variants as V
 
@@ -248,7 +249,7 @@ def _sha256(path: Path) -> str:
     return file_sha256(path)
 
 
-def make_study(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
+def make_study(cfg: MakeConfig, *, progress: bool | None = None) -> dict[str, Any]:
     """Render the stimuli and write ``manifest.json``, ``survey.html`` and ``responses/``; returns the manifest.
 
     All inputs are checked before anything is written; the study is built in a temporary folder next
@@ -292,7 +293,7 @@ def make_study(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
 
 
 def _build(cfg: MakeConfig, data: StudyData, clips: list[str], chosen: dict[str, dict[str, Any]], plan: D.Plan,
-           out: Path, *, progress: bool) -> dict[str, Any]:
+           out: Path, *, progress: bool | None) -> dict[str, Any]:
     """Render and write the whole study into the (empty, temporary) folder ``out``."""
     import soundfile as sf
     from tqdm.auto import tqdm
@@ -313,7 +314,7 @@ def _build(cfg: MakeConfig, data: StudyData, clips: list[str], chosen: dict[str,
     for s in plan.stimuli.values():
         by_clip.setdefault(s.clip, []).append(s)
     render_clips = list(clips) + ([plan.practice.clip] if plan.practice and plan.practice.clip not in clips else [])
-    bar = tqdm(total=len(plan.stimuli), desc="p3d study make", unit="video", disable=not progress)
+    bar = tqdm(total=len(plan.stimuli), desc="p3d study make", unit="video", disable=not show_progress(progress))
     try:
         for clip in render_clips:
             gt = data.gt(clip)
@@ -504,7 +505,7 @@ def verify_study(study: str | Path) -> list[str]:
     return problems
 
 
-def make_or_reuse(cfg: MakeConfig, *, progress: bool = True) -> dict[str, Any]:
+def make_or_reuse(cfg: MakeConfig, *, progress: bool | None = None) -> dict[str, Any]:
     """:func:`make_study`, unless ``cfg.out`` already holds an intact study made with the same options:
     then its manifest is returned, nothing is rendered and only ``survey.html`` is rewritten from it (so
     collected answers stay valid). A study made with other options, or with missing or changed stimuli, is

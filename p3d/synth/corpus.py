@@ -81,6 +81,7 @@ from typing import Any
 import numpy as np
 
 from p3d.errors import InputError
+from p3d.progress import show_progress
 from p3d.registry import PRESETS  # every preset sizes its corpora
 
 log = logging.getLogger(__name__)
@@ -383,7 +384,7 @@ def _spec_hash(s: CorpusSpec, seed: int) -> str:
 
 
 def build(name: str, preset: str, out: str | Path, *, seed: int = 0, workers: int = 1,
-          progress: bool = True, custom: CorpusSpec | None = None) -> Path:
+          progress: bool | None = None, custom: CorpusSpec | None = None) -> Path:
     """Generate (or complete) corpus ``name`` at ``preset`` under ``out/name``; returns its folder.
 
     ``custom`` replaces the preset's :class:`CorpusSpec` (tests and experiments; it is recorded in meta.json).
@@ -414,7 +415,7 @@ def build(name: str, preset: str, out: str | Path, *, seed: int = 0, workers: in
     faces = face.faces(s.variant)
     people = _IdentityCache(s, seed)
     requests = [SpeechRequest(j.text, voice=j.voice, rate=j.rate, pitch=j.pitch, volume=j.volume) for j in todo]
-    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=name, unit="clip", disable=not progress)
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=name, unit="clip", disable=not show_progress(progress))
     for job, utt in zip(todo, iter_synthesize(requests, workers=max(1, workers))):
         utt = with_effort(job, utt)
         _write_clip(root, job, utt, make_clip(job, utt, s, people, topology, faces))
@@ -574,7 +575,7 @@ def run_cli(args: argparse.Namespace) -> int:
     names = CORPORA if args.corpus == "all" else (args.corpus,)
     for name in names:
         root = build(name, args.preset, args.out, seed=args.seed, workers=args.workers,
-                     progress=not args.no_progress)
+                     progress=False if args.no_progress else None)
         meta = json.loads((root / "meta.json").read_text())
         print(f"{name}: {meta['n_clips']} clips, {meta['hours']:.3f} h at {meta['fps']} fps -> {root}")
     return 0

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from p3d.errors import InputError
+from p3d.progress import show_progress
 
 log = logging.getLogger(__name__)
 
@@ -548,7 +549,7 @@ def iter_synthesize(requests: Iterable[SpeechRequest | Mapping[str, Any] | str],
             servers.append(_Server())
             idle.put(servers[-1])
         results: Iterable[tuple[dict[str, Any], bytes]] = pool.map(run, jobs)
-        if progress:
+        if show_progress(progress):
             from tqdm import tqdm
 
             results = tqdm(results, total=len(jobs), desc="speech", unit="utt")

@@ -427,7 +427,7 @@ def build(
                validate=validate)
 
 
-def _validation(kind: str, model: Any, corpus: Any, *, cache_dir: Any, workers: int, progress: bool) -> Any:
+def _validation(kind: str, model: Any, corpus: Any, *, cache_dir: Any, workers: int, progress: bool | None) -> Any:
     """The validation metric of ``kind`` on the corpus' ``val`` split (:class:`p3d.train.convergence.WindowValidation`):
     every identity of the split, every window start (at most ``VAL_WINDOWS`` used)."""
     from p3d.train.convergence import WindowValidation
@@ -473,7 +473,7 @@ def options_from_args(args: Any) -> dict[str, Any]:
 
 def build_from_args(args: Any) -> Job:
     """:func:`build` from ``p3d train`` arguments (:mod:`p3d.train.cli`)."""
-    return build(args.train_kind, args.preset, args.data, progress=not args.no_progress, **options_from_args(args))
+    return build(args.train_kind, args.preset, args.data, progress=False if args.no_progress else None, **options_from_args(args))
 
 
 def request_from_args(args: Any) -> dict[str, Any]:

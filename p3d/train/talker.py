@@ -586,7 +586,7 @@ def build(
                      cfg=cfg, extra_config=extra, stages_before=before, last_stage=last, validate=validate)
 
 
-def run_earlier_stages(job: TalkerJob, run_dir: str | os.PathLike[str], progress: bool = True) -> None:
+def run_earlier_stages(job: TalkerJob, run_dir: str | os.PathLike[str], progress: bool | None = None) -> None:
     """Train every stage before the job's last one, each in ``RUN_DIR/<stage>`` (resumed exactly if there),
     without the perceptual loss; then switch the model to the last stage."""
     from p3d.train.trainer import train
@@ -614,7 +614,7 @@ def run_earlier_stages(job: TalkerJob, run_dir: str | os.PathLike[str], progress
     job.params = [p for p in model.parameters() if p.requires_grad]
 
 
-def train_talker(job: TalkerJob, run_dir: str | os.PathLike[str], progress: bool = True,
+def train_talker(job: TalkerJob, run_dir: str | os.PathLike[str], progress: bool | None = None,
                  stop_after: int | None = None) -> dict[str, Any]:
     """Every stage, then ``RUN_DIR/final.pt`` (single process; the CLI does the same under DDP)."""
     from p3d.train.trainer import train
@@ -677,9 +677,9 @@ def build_from_args(args: Any) -> TalkerJob:
         import torch
 
         torch.set_num_threads(args.threads)
-    job = build(args.model, args.preset, _split_paths(args.data), progress=not args.no_progress,
+    job = build(args.model, args.preset, _split_paths(args.data), progress=False if args.no_progress else None,
                 **{**options, "world_size": dist.world_size})
-    run_earlier_stages(job, args.out, progress=not args.no_progress)
+    run_earlier_stages(job, args.out, progress=False if args.no_progress else None)
     return job
 
 

@@ -67,6 +67,7 @@ from typing import Any, Protocol
 import torch
 
 from p3d.atomic import atomic_path
+from p3d.progress import show_progress
 from p3d.train.convergence import VAL_CSV, plateau_reached, smoothed
 from p3d.train.run_folder import latest_checkpoint, load_checkpoint, read_run_config, run_lock
 
@@ -334,7 +335,7 @@ def train(
     *,
     extra_config: Mapping[str, Any] | None = None,
     params: list[torch.nn.Parameter] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     stop_after: int | None = None,
     validate: Validate | None = None,
 ) -> dict[str, Any]:
@@ -381,7 +382,7 @@ def train(
 
 def _train_locked(model: torch.nn.Module, data: BatchSource, step_fn: StepFn, cfg: TrainConfig, run_dir: Path,
                   dist: DistInfo, extra_config: Mapping[str, Any] | None, params: list[torch.nn.Parameter] | None,
-                  progress: bool, stop_after: int | None, validate: Validate | None) -> dict[str, Any]:
+                  progress: bool | None, stop_after: int | None, validate: Validate | None) -> dict[str, Any]:
     """:func:`train` once the run folder's lock is held."""
     from tqdm.auto import tqdm
 
@@ -430,7 +431,7 @@ def _train_locked(model: torch.nn.Module, data: BatchSource, step_fn: StepFn, cf
     val_log = _CsvLog(run_dir / VAL_CSV)
     last_loss = float("nan")
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {run_dir.name}", unit="step",
-               disable=not (progress and dist.is_main))
+               disable=not (show_progress(progress) and dist.is_main))
     done_here = 0
     step = start
     try:

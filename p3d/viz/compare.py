@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from p3d.errors import InputError
+from p3d.progress import show_progress
 from p3d.topology import Topology
 from p3d.viz.render import (BACKGROUND, MOUTH_CAVITY, SKIN, BlankFrameError, Camera, _backdrop,
                             check_frames, frontal_camera, vertex_normals, write_mp4)
@@ -461,7 +462,7 @@ def render_comparison(sequences: SequencesLike, out: str | os.PathLike[str], *, 
                       topology: Topology | str | None = None, labels: Sequence[str] | None = None,
                       size: int = 384, highlight: Sequence[str] | str | None = DEFAULT_HIGHLIGHT,
                       error_against: str | None = None, truncate: bool = False,
-                      progress: bool = True) -> Path:
+                      progress: bool | None = None) -> Path:
     """Render aligned sequences side by side to an H.264 mp4 at ``fps``, with ``audio`` muxed in (AAC).
 
     ``audio``: a file path or ``(samples, sample_rate)``. ``truncate``: cut sequences of different
@@ -491,7 +492,7 @@ def render_comparison(sequences: SequencesLike, out: str | os.PathLike[str], *, 
                         error_against=error_against) as scene:
             frames = np.lib.format.open_memmap(Path(tmp) / "frames.npy", mode="w+", dtype=np.uint8,
                                                shape=(scene.n_frames, *scene.shape))
-            for t in tqdm(range(scene.n_frames), desc="render", unit="frame", disable=not progress):
+            for t in tqdm(range(scene.n_frames), desc="render", unit="frame", disable=not show_progress(progress)):
                 frames[t] = scene.frame(t)
             frames.flush()
         return write_mp4(frames, out, fps, audio_path)
