@@ -711,6 +711,25 @@ def test_codetalker_shares_the_baselines_motion_prior(dirs, tmp_path):
     assert all(torch.equal(copied[k], own[k]) for k in own)
 
 
+def test_a_run_finished_by_another_process_keeps_its_timing(dirs, monkeypatch):
+    """A process that waited on the run folder's lock while another trained it (and so took no step itself) reuses
+    that training's timing.json instead of writing its wait over it."""
+    from p3d.train import talker
+
+    exp = ex.TalkerExperiment("selftalk", preset="smoke", steps=2, seed=7)
+    out = ex.layout(dirs, "smoke").run(exp)
+
+    def the_other_process_trains(job, run_dir, progress=None):
+        (out / "final.pt").write_bytes(b"")
+        (out / "timing.json").write_text(json.dumps({"train_s": 1234.5, "steps": 2}))
+        return {"step": 2, "finished": True, "steps_here": 0}
+
+    monkeypatch.setattr(talker, "train_talker", the_other_process_trains)
+    result = ex.train_experiment(exp, dirs)
+    assert result["reused"] and result["train_s"] == 1234.5
+    assert json.loads((out / "timing.json").read_text()) == {"train_s": 1234.5, "steps": 2}
+
+
 def test_batched_run_trains_on_batches_of_clips(dirs):
     exp = ex.TalkerExperiment("selftalk", preset="smoke", steps=2, batch_size=2)
     out = ex.train_experiment(exp, dirs)

@@ -61,7 +61,8 @@ def test_exact_resume(tmp_path):
     assert out["step"] == 6
     resumed = make_model()  # a fresh process would rebuild the model from scratch
     out = train(resumed, Toy(), step_fn, cfg, tmp_path / "part", progress=False)
-    assert out["step"] == 8
+    assert out["step"] == 8 and out["steps_here"] == 4  # this call's steps: from the step-4 checkpoint on
+    assert train(make_model(), Toy(), step_fn, cfg, tmp_path / "part", progress=False)["steps_here"] == 0
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
     assert _losses(tmp_path / "full") == _losses(tmp_path / "part")

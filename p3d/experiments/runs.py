@@ -227,6 +227,12 @@ def train_experiment(exp: TalkerExperiment, dirs: Any, *, progress: bool = False
     seconds = time.perf_counter() - start
     if not final.exists():
         raise InputError(f"{out}: training stopped at step {result['step']} of {job.cfg.steps} without final.pt")
+    if result.get("steps_here") == 0 and timing_path.exists():
+        # another process trained the folder while this one waited on its lock (p3d.train.run_folder.run_lock):
+        # its seconds are the training's, this process' are a wait
+        recorded = json.loads(timing_path.read_text())
+        log.info("%s: finished by another process while this one waited", exp.name)
+        return {"run_dir": out, "loss_weight": weight, "train_s": recorded.get("train_s"), "reused": True}
     write_json(timing_path, {"train_s": round(seconds, 2), "steps": int(result["step"]), "max_steps": job.cfg.steps,
                              "pid": os.getpid(), "stages_from_baseline": shared})
     log.info("%s: trained in %.0f s", exp.name, seconds)

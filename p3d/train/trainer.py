@@ -357,7 +357,9 @@ def train(
 
     Returns:
         ``{"step": last completed step, "loss": last loss, "finished": the run is complete (cap reached or
-        stopped by the rule), "converged": the rule stopped it (None with ``stop="steps"``)}``.
+        stopped by the rule), "converged": the rule stopped it (None with ``stop="steps"``), "steps_here": the
+        optimisation steps this call took (0 when the run was already finished, e.g. by another process that held
+        the folder's lock meanwhile)}``.
     """
     from p3d.errors import InputError
 
@@ -495,7 +497,7 @@ def _train_locked(model: torch.nn.Module, data: BatchSource, step_fn: StepFn, cf
         tdist.barrier()
     done = start + done_here
     return {"step": done, "loss": last_loss, "finished": stopped or done >= cfg.steps,
-            "converged": stopped if cfg.stop == "plateau" else None}
+            "converged": stopped if cfg.stop == "plateau" else None, "steps_here": done_here}
 
 
 class Validate(Protocol):
