@@ -331,13 +331,13 @@ def run(args: argparse.Namespace) -> int:
         files = predict_official(args.checkpoint, args.out, data or [], model=args.model, split=args.split,
                                  dataset=args.dataset, styles=styles, stage1=args.stage1,
                                  frames=args.frames or "audio", device=args.device, overwrite=args.overwrite,
-                                 progress=False if args.no_progress else None, batch_size=args.batch_size)
+                                 progress=not args.no_progress, batch_size=args.batch_size)
     else:
         if args.model or args.dataset or args.styles or args.stage1:
             raise InputError("--model/--dataset/--styles/--stage1 go with --checkpoint (an official checkpoint), "
                              "not --run")
         files = predict_split(args.run, args.out, split=args.split, data=data, device=args.device,
-                              overwrite=args.overwrite, progress=False if args.no_progress else None, frames=args.frames or "gt",
+                              overwrite=args.overwrite, progress=not args.no_progress, frames=args.frames or "gt",
                               batch_size=args.batch_size, conditions_per_clip=args.conditions_per_clip)
     log.info("wrote %d predictions to %s", len(files), args.out)
     return 0

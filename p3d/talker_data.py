@@ -157,8 +157,8 @@ class TalkerClips:
         if not pairs:
             raise InputError(f"split {split!r}: no clips in {', '.join(str(c.root) for c in self.corpora)}")
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            items = list(tqdm(pool.map(lambda p: self._load(*p), pairs), total=len(pairs), disable=not show_progress(progress),
-                              desc=f"clips {split}", unit="clip"))
+            items = list(tqdm(pool.map(lambda p: self._load(*p), pairs), total=len(pairs),
+                              disable=not show_progress(progress), desc=f"clips {split}", unit="clip"))
         if perceptual is not None:
             short = [it.clip.stem for it in items if it.vertices.shape[0] < MIN_FRAMES_WITH_CRITIC]
             if short:

@@ -212,7 +212,8 @@ class ClipWindows(abc.ABC):
 
         desc = f"windows {self.corpus.name}/{self.split}"
         if workers == 1:
-            return [self._load_clip(c) for c in tqdm(clips, desc=desc, unit="clip", disable=not show_progress(progress))]
+            bar = tqdm(clips, desc=desc, unit="clip", disable=not show_progress(progress))
+            return [self._load_clip(c) for c in bar]
         with ThreadPoolExecutor(workers) as pool:
             return list(tqdm(pool.map(self._load_clip, clips), total=len(clips), desc=desc, unit="clip",
                              disable=not show_progress(progress)))

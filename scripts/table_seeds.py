@@ -2,8 +2,9 @@
 """Table 3 (the critic ablation) or Table 4 (Config 2) for one model at several talker seeds, beside the `full` outputs.
 
 ``SPECS["full"]`` trains Tables 3 and 4 at three seeds for all three models, in one grid with everything else. This
-trains one model's arms of one table alone, at seeds ``0 .. N-1`` with the same grid, recipes and fixed loss weight as the notebooks, prerequisites included
-(the corpora, both stage 1s, the critics, the loss critics, the PLRS evaluator):
+trains one model's arms of one table alone, at seeds ``0 .. N-1``, with the same grid, recipes and fixed loss weight
+as the notebooks, prerequisites included (the corpora, both stage 1s, the critics, the loss critics, the PLRS
+evaluator):
 
 - ``--table 3`` (notebook 06): critics ours, 3D SyncNet and w/o 2D prior on ``synth-voca``
   (``spec_for(preset, table3_seeds=N, ablation_models=(model,))``), compared by

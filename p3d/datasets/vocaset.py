@@ -432,7 +432,7 @@ def add_vocaset_parser(data_subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_vocaset_cli(args: argparse.Namespace) -> int:
-    summary = convert_raw_vocaset(args.raw, args.out, subjects=args.subjects, progress=False if args.no_progress else None,
+    summary = convert_raw_vocaset(args.raw, args.out, subjects=args.subjects, progress=not args.no_progress,
                                   overwrite=args.overwrite)
     splits = summary.manifest["splits"]
     counts = ", ".join(f"{k} {len(v['clips'])}" for k, v in splits.items())

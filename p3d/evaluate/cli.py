@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         diagnostics=not args.no_diagnostics, intensity_weight=args.intensity_weight, speech_cache=args.speech_cache,
     )
     check_out_dir(args.out)  # before any work
-    report = evaluate(cfg, progress=False if args.no_progress else None)
+    report = evaluate(cfg, progress=not args.no_progress)
     write_report(report, args.out, plots=args.plots, fps=report.summary["config"]["fps"])
     print(format_summary(report.summary))
     print(f"wrote {args.out / 'per_clip.csv'} and {args.out / 'summary.json'}")

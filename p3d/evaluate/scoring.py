@@ -301,7 +301,8 @@ class _SpeechBankCache:
 
 
 def _speech_background(groups: dict[str, Any], wavs: dict[str, Path], wanted: tuple[str, ...], fps: float,
-                       model: Any, progress: bool | None, cache: _SpeechBankCache | None = None) -> dict[str, np.ndarray]:
+                       model: Any, progress: bool | None, cache: _SpeechBankCache | None = None
+                       ) -> dict[str, np.ndarray]:
     """PLRS-c's background bank: ``{GT stem: (K_c, D) speech embeddings}`` of every evaluated GT clip whose
     audio is scored (:func:`p3d.metrics.plrs.speech_banks`: every 5th speech window of the clip, the speech side
     of its PLRS windows, from channel 0 with PLRS' front-end). A silent wav is left out, as its predictions are

@@ -134,7 +134,7 @@ def run_make(args: argparse.Namespace) -> int:
                      require_full_view=not args.allow_partial_view, title=args.title,
                      practice=not args.no_practice, consent_text=args.consent_text, single_file=args.single_file,
                      overwrite=args.overwrite)
-    manifest = make_study(cfg, progress=False if args.no_progress else None)
+    manifest = make_study(cfg, progress=not args.no_progress)
     from p3d.cli import invocation
 
     print(f"wrote {len(manifest['stimuli'])} videos, {len(manifest['trials'])} trials "

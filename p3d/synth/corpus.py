@@ -415,7 +415,8 @@ def build(name: str, preset: str, out: str | Path, *, seed: int = 0, workers: in
     faces = face.faces(s.variant)
     people = _IdentityCache(s, seed)
     requests = [SpeechRequest(j.text, voice=j.voice, rate=j.rate, pitch=j.pitch, volume=j.volume) for j in todo]
-    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=name, unit="clip", disable=not show_progress(progress))
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=name, unit="clip",
+               disable=not show_progress(progress))
     for job, utt in zip(todo, iter_synthesize(requests, workers=max(1, workers))):
         utt = with_effort(job, utt)
         _write_clip(root, job, utt, make_clip(job, utt, s, people, topology, faces))
@@ -575,7 +576,7 @@ def run_cli(args: argparse.Namespace) -> int:
     names = CORPORA if args.corpus == "all" else (args.corpus,)
     for name in names:
         root = build(name, args.preset, args.out, seed=args.seed, workers=args.workers,
-                     progress=False if args.no_progress else None)
+                     progress=not args.no_progress)
         meta = json.loads((root / "meta.json").read_text())
         print(f"{name}: {meta['n_clips']} clips, {meta['hours']:.3f} h at {meta['fps']} fps -> {root}")
     return 0

@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     job = _resolve(kind.builder)(args)
     try:
         result = train(job.model, job.data, job.step_fn, job.cfg, args.out, extra_config=job.extra_config,
-                       params=job.params, progress=False if args.no_progress else None, validate=getattr(job, "validate", None))
+                       params=job.params, progress=not args.no_progress, validate=getattr(job, "validate", None))
         if dist.is_main and result["finished"]:
             final = job.finalize(args.out)
             if request is not None:

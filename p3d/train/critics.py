@@ -473,7 +473,7 @@ def options_from_args(args: Any) -> dict[str, Any]:
 
 def build_from_args(args: Any) -> Job:
     """:func:`build` from ``p3d train`` arguments (:mod:`p3d.train.cli`)."""
-    return build(args.train_kind, args.preset, args.data, progress=False if args.no_progress else None, **options_from_args(args))
+    return build(args.train_kind, args.preset, args.data, progress=not args.no_progress, **options_from_args(args))
 
 
 def request_from_args(args: Any) -> dict[str, Any]:

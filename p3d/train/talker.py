@@ -677,9 +677,9 @@ def build_from_args(args: Any) -> TalkerJob:
         import torch
 
         torch.set_num_threads(args.threads)
-    job = build(args.model, args.preset, _split_paths(args.data), progress=False if args.no_progress else None,
+    job = build(args.model, args.preset, _split_paths(args.data), progress=not args.no_progress,
                 **{**options, "world_size": dist.world_size})
-    run_earlier_stages(job, args.out, progress=False if args.no_progress else None)
+    run_earlier_stages(job, args.out, progress=not args.no_progress)
     return job
 
 
