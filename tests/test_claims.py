@@ -379,6 +379,12 @@ def test_compare_verdicts_of_two_runs_marks_the_claims_that_differ(tmp_path, cap
     assert (tmp_path / "same.md").read_text().startswith(f"{n_testable} of {n_testable} testable")
     assert main(["claims", str(a)]) == 0
     assert "| **reproduced** |" in capsys.readouterr().out
+    # --only: those claims, numbered as in the whole report; --strict reads them only
+    assert main(["claims", str(a), "--only", "2", "1"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
+    assert [ln.split(" | ")[0] for ln in lines] == ["| 1", "| 2"] and "**reproduced**" in lines[0]
+    assert main(["claims", str(a), "--against", str(b), "--strict", "--only", "2", "3"]) == 0
+    assert main(["claims", str(a), "--against", str(b), "--strict", "--only", "1"]) == 1
     with pytest.raises(InputError, match="two different labels"):
         claims.compare_verdicts(a, b, names=("x", "x"))
 
@@ -388,6 +394,7 @@ def test_compare_verdicts_of_two_runs_marks_the_claims_that_differ(tmp_path, cap
     (["claims", "{a}", "--names", "x", "y"], "--names: needs --against"),
     (["claims", "{a}", "--strict"], "--strict: needs --against"),
     (["claims", "{a}", "--against", "{a}", "--out", "{a}/r.txt"], "expected a .md file"),
+    (["claims", "{a}", "--only", "0", "7"], "--only 0: the claims are numbered 1-"),
 ])
 def test_claims_command_refuses_bad_input_with_one_line(tmp_path, capsys, argv, message):
     from p3d.cli import main
@@ -485,3 +492,44 @@ def test_tables_3_and_4_count_the_seeds_sharing_each_effects_sign(tmp_path):
     md = claims.findings_markdown(tmp_path)
     assert "| FaceFormer: ours vs 3D SyncNet | MTM (ms) | 1 | 0.3 | -0.7 [-2, +0.5] | no clear change | 2 of 3 |" in md
     assert "| CodeTalker: + ours | MTM (ms) | 1 | -1 | -2 [-3, -1] | better | 2 of 2 |" in md
+    # the claims read the same counts: Table 3's case labelled by model, its per-seed changes by comparison
+    vs_syncnet = assess(tmp_path).set_index("key").loc["vs-syncnet"]
+    assert "FaceFormer MTM (ms): 1 -> 0.3 (change -0.7 [-2, +0.5]; MDE" in vs_syncnet["p3d"]
+    assert "per seed: 2 of 3 changes share its sign" in vs_syncnet["p3d"]
+    assert "config1_results" in vs_syncnet["sources"]
+
+
+def test_per_seed_effect_tables_give_each_cases_seed_count(tmp_path):
+    """``<stem>_per_seed.csv`` (each seed's own effect, as scripts/table_seeds.py computes them) counts the seeds
+    sharing a pooled change's sign, also for the referees the run tables do not hold per seed (PLRS-e); it is
+    preferred to the run tables' count for the same row, and a repeated seed leaves the row without a count."""
+    cases = [(f"{m}: ours vs 3D SyncNet", metric, ch, ch - 1, ch + 1, "no clear change")
+             for m in ("FaceFormer", "CodeTalker", "SelfTalk") for metric, ch in (("MTM (ms)", -0.5), ("PLRS-e", 0.2))]
+    _effects(tmp_path / "table3_critic_effects.csv", cases)
+    per_seed = [{"comparison": f"{m}: ours vs 3D SyncNet", "seed": s, "metric": metric, "change": ch}
+                for m, shift in (("FaceFormer", 0), ("CodeTalker", 1), ("SelfTalk", 2))
+                for s in (0, 1, 2) for metric, ch in (("MTM (ms)", (-1, -2, 1)[s] + shift), ("PLRS-e", 0.1 * (s - 1)))]
+    per_seed.append({"comparison": "SelfTalk: ours vs 3D SyncNet", "seed": 2, "metric": "PLRS-e", "change": 9.0})
+    pd.DataFrame(per_seed).to_csv(tmp_path / "table3_critic_effects_per_seed.csv", index=False)
+    changes = claims.judges.seed_changes(tmp_path, "table3_critic_effects")
+    assert changes[("FaceFormer: ours vs 3D SyncNet", "MTM (ms)")] == [-1, -2, 1]
+    assert ("SelfTalk: ours vs 3D SyncNet", "PLRS-e") not in changes      # seed 2 twice: ambiguous
+    pd.DataFrame([{"seed": 0, "variant": v, "degradation": "amp_0.5", "mean_minus_gt": -1, "ci_low": -2,
+                   "ci_high": -0.5, "n_clips": 8} for v in ("enrolled",)]).to_csv(tmp_path / "plrs_validity.csv",
+                                                                              index=False)
+    r = assess(tmp_path).set_index("key").loc["vs-syncnet"]
+    text = r["p3d"]
+    assert "FaceFormer MTM (ms): 1 -> 0.5 (change -0.5 [-1.5, +0.5]; MDE" in text
+    assert text.count("per seed: 2 of 3 changes share its sign") == 1       # FaceFormer MTM: -1, -2 share it
+    assert "per seed: 0 of 3 changes share its sign" in text               # SelfTalk MTM: 1, 0, 3
+    # CodeTalker MTM (0, -1, 2), and FaceFormer's and CodeTalker's PLRS-e (-0.1, 0, +0.1; 0 shares no sign)
+    assert text.count("per seed: 1 of 3 changes share its sign") == 3
+    assert text.count("per seed:") == 5                                    # SelfTalk's PLRS-e: ambiguous, none
+    assert "table3_critic_effects_per_seed" in r["sources"]
+    md = claims.findings_markdown(tmp_path)
+    assert "| SelfTalk: ours vs 3D SyncNet | PLRS-e | 1 | 1.2 | +0.2 [-0.8, +1.2] | no clear change | – |" in md
+    # a per-seed table without its columns is refused with one line
+    pd.DataFrame([{"comparison": "x", "change": 1}]).to_csv(tmp_path / "table3_critic_effects_per_seed.csv",
+                                                           index=False)
+    with pytest.raises(InputError, match="lacks the columns"):
+        claims.judges.seed_changes(tmp_path, "table3_critic_effects")

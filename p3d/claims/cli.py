@@ -1,9 +1,10 @@
 """``p3d claims``: judge the paper's claims from a folder of result tables, or compare two such folders.
 
 ``p3d claims results/tables`` prints one line per claim (its verdict and what decided it; the rules:
-:mod:`p3d.claims`). ``p3d claims A --against B`` judges both folders, e.g. the ``results/tables`` of two
-machines' ``make figures PRESET=full``, and prints which claims reach the same verdict; ``--out FILE.md``
-also writes that report (atomically). ``--strict`` exits 1 when any verdict differs.
+:mod:`p3d.claims`); ``--only 7 11`` shows those claims only (numbered as in ``results/claims.md``).
+``p3d claims A --against B`` judges both folders, e.g. the ``results/tables`` of two machines' ``make figures
+PRESET=full``, and prints which claims reach the same verdict; ``--out FILE.md`` also writes that report
+(atomically). ``--strict`` exits 1 when any verdict differs.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def register(subparsers: Any) -> None:
                    help="labels of the two folders in the comparison (default: their parent folders' paths)")
     p.add_argument("--out", type=Path, help="also write the report to this markdown file")
     p.add_argument("--strict", action="store_true", help="with --against: exit 1 when any verdict differs")
+    p.add_argument("--only", type=int, nargs="+", metavar="N",
+                   help="show only these claims (numbers as in results/claims.md); --strict then reads them only")
     p.set_defaults(func=run_cli)
 
 
@@ -42,16 +45,29 @@ def run_cli(args: argparse.Namespace) -> int:
         raise InputError("--strict: needs --against")
     if args.out is not None and args.out.suffix != ".md":
         raise InputError(f"--out {args.out}: expected a .md file")
+    rows = _claim_rows(args.only)
     if args.against is None:
-        report, differs = verdict_table_markdown(assess(args.tables)), False
+        report, differs = verdict_table_markdown(assess(args.tables).loc[rows]), False
     else:
         names = tuple(args.names) if args.names else _default_names(args.tables, args.against)
-        df = compare_verdicts(args.tables, args.against, names)
+        df = compare_verdicts(args.tables, args.against, names).loc[rows]
         report, differs = comparison_markdown(df, names), not bool(df["same"].all())
     print(report)
     if args.out is not None:
         write_text(args.out, report + "\n")
     return 1 if args.strict and differs else 0
+
+
+def _claim_rows(numbers: list[int] | None) -> list[int]:
+    """The report rows (:func:`p3d.claims.assess`'s index) of claims ``numbers`` (1-based); every claim for None."""
+    from p3d.claims.catalogue import CLAIMS
+
+    if numbers is None:
+        return list(range(len(CLAIMS)))
+    bad = [n for n in numbers if not 1 <= n <= len(CLAIMS)]
+    if bad:
+        raise InputError(f"--only {' '.join(map(str, bad))}: the claims are numbered 1-{len(CLAIMS)}")
+    return sorted({n - 1 for n in numbers})
 
 
 def _default_names(a: Path, b: Path) -> tuple[str, str]:

@@ -78,25 +78,35 @@ SEED_COMPARISONS: dict[str, tuple[str, tuple[tuple[str, tuple[str, str], tuple[s
 _SEED_STEM = "table2_loss_effects"
 
 
+#: The optional per-seed effect table beside an effect table ``<stem>.csv``: ``<stem>_per_seed.csv``.
+PER_SEED_SUFFIX = "_per_seed"
+
+
 def seed_changes(tables: Path, stem: str = _SEED_STEM) -> dict[tuple[str, str], list[float]]:
     """The per-training-seed changes behind effect table ``stem`` (:data:`SEED_COMPARISONS`: Table 2, the loss;
-    Table 3, critic ours against each ablation critic; Table 4, synth-mead added, then the loss):
-    ``(comparison label, run-table metric) -> [after - before of seed s, ...]`` over the seeds both arms have, from
-    the run table's per-seed rows on the whole test set. Empty without them (one seed per run), for a stem without
-    per-seed comparisons, or for an arm with more than one run per seed (e.g. a sensitivity run at another weight)."""
+    Table 3, critic ours against each ablation critic; Table 4, synth-mead added, then the loss), from two sources:
+
+    - the run table's per-seed rows on the whole test set: ``(comparison label, run-table metric) -> [after - before
+      of seed s, ...]`` over the seeds both arms have. None without them (one seed per run), for a stem without
+      per-seed comparisons, or for an arm with more than one run per seed (e.g. a sensitivity run at another weight);
+    - the per-seed effect table ``<stem>_per_seed.csv`` when it exists (columns ``comparison, metric, seed,
+      change``: each seed's own paired effect, as ``scripts/table_seeds.py`` computes them):
+      ``(comparison label, effect-table metric label) -> [change of seed s, ...]`` in seed order. Its metric
+      labels (``MTM (ms)``, ``PLRS-e``) never collide with the run tables' (``mtm_ms``); it also covers the
+      referees that the run tables do not hold per seed (PLRS-p, PLRS-e)."""
+    out = _effect_table_seed_changes(tables, stem)
     if stem not in SEED_COMPARISONS:
-        return {}
+        return out
     source, comparisons = SEED_COMPARISONS[stem]
     try:
         df = _read(tables, source)
     except _Missing:
-        return {}
+        return out
     if "seed" not in df or "critic" not in df:
-        return {}
+        return out
     rows = df[df["seed"].astype(str) != "all"]
     if "level" in rows:  # the whole test set (a level-wise row would repeat a seed)
         rows = rows[rows["level"].isna() | (rows["level"].astype(str).isin(["", "all"]))]
-    out: dict[tuple[str, str], list[float]] = {}
     for (model, metric), sub in rows.groupby(["model", "metric"]):
         for template, before, after in comparisons:
             arms = []
@@ -109,6 +119,34 @@ def seed_changes(tables: Path, stem: str = _SEED_STEM) -> dict[tuple[str, str], 
             label = template.format(model=paper.MODEL_LABELS.get(model, model))
             out[(label, metric)] = [float(arms[1][s] - arms[0][s]) for s in seeds]
     return out
+
+
+def _effect_table_seed_changes(tables: Path, stem: str) -> dict[tuple[str, str], list[float]]:
+    """``<stem>_per_seed.csv``'s changes: ``(comparison, metric label) -> [change of seed s, ...]`` in seed order
+    (:func:`seed_changes`); empty when the table is absent. A (comparison, metric) with a repeated seed is
+    ambiguous and is left out."""
+    from p3d.errors import InputError
+
+    try:
+        df = _read(tables, stem + PER_SEED_SUFFIX)
+    except _Missing:
+        return {}
+    missing = {"comparison", "metric", "seed", "change"} - set(df.columns)
+    if missing:
+        raise InputError(f"{Path(tables) / (stem + PER_SEED_SUFFIX)}.csv lacks the columns {sorted(missing)}")
+    out: dict[tuple[str, str], list[float]] = {}
+    for (comparison, metric), sub in df.groupby(["comparison", "metric"], sort=False):
+        if sub["seed"].duplicated().any():
+            continue
+        out[(str(comparison), str(metric))] = [float(c) for c in sub.sort_values("seed")["change"]]
+    return out
+
+
+def seed_changes_of(per_seed: dict[tuple[str, str], list[float]], comparison: str, metric_label: str,
+                    run_metric: str | None) -> list[float] | None:
+    """The per-seed changes of one effect-table row (:func:`seed_changes`): its own per-seed effects when the
+    per-seed effect table has them, else the run tables' (``run_metric``), else None."""
+    return per_seed.get((comparison, metric_label)) or (per_seed.get((comparison, run_metric)) if run_metric else None)
 
 
 def _seed_note(change: float, per_seed: list[float] | None) -> str:
@@ -124,7 +162,7 @@ def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, r
     paper_change = paper.effect(key, *pair) if pair else None
     change = float(row["change"])
     seed_metric = _SEED_METRICS.get(referee if referee is not None else key)
-    note = _seed_note(change, (per_seed or {}).get((label, seed_metric))) if seed_metric else ""
+    note = _seed_note(change, seed_changes_of(per_seed or {}, comparison, str(row["metric"]), seed_metric))
     return Case(f"{label} {row['metric']}", change, float(row["change CI low"]),
                 float(row["change CI high"]), _want_sign(key, spec.want), paper_change,
                 float(row["without"]), float(row["with"]), referee, note=note)
@@ -143,8 +181,11 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
     df = _read(tables, spec.stem)
     sources = [spec.stem]
     per_seed = seed_changes(tables, spec.stem)
-    if per_seed:
+    run_metrics = set(_SEED_METRICS.values())
+    if any(metric in run_metrics for _, metric in per_seed):
         sources.append(SEED_COMPARISONS[spec.stem][0])
+    if any(metric not in run_metrics for _, metric in per_seed):
+        sources.append(spec.stem + PER_SEED_SUFFIX)
     fixed, missing = [], []
     plrs_wanted = "PLRS" in spec.metrics
     for metric in spec.metrics:
@@ -362,6 +403,7 @@ def _two_d_prior(tables: Path) -> Assessment:
     decided = [_deciding(cases, aggregate(verdicts), True)] if cases else []
     if loss is not None and loss.verdict != "not measured":
         verdicts.append(loss.verdict)
+        sources += [s for s in loss.sources if s not in sources]
         parts.append(f"As a loss vs w/o 2D prior (change = ours - w/o 2D prior): {loss.evidence}")
         decided.append(f"as a loss: {loss.decided_by}")
     verdict = aggregate(verdicts, not missing)

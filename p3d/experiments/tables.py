@@ -409,6 +409,48 @@ def paper_changes(table: int, model: str) -> dict[tuple[str, str], float]:
             for comparison, pair in rows.items() for m in ("mtm_ms", "lve", "plrs", "slcc_delta")}
 
 
+#: The effect tables of Tables 3 and 4 as notebooks 06 and 07 name them (``results/tables/<stem>.csv``).
+EFFECT_TABLES = {3: "table3_critic_effects", 4: "table4_effects"}
+
+
+def merge_seed_tables(folder: str | os.PathLike[str], models: Sequence[str] = MODELS) -> tuple[Any, Any, list[str]]:
+    """One table's effects at several seeds, merged over the models that ``scripts/table_seeds.py`` ran, as
+    notebooks 06 / 07 label them (``"FaceFormer: ours vs 3D SyncNet"``): ``folder/<model>/effects.csv`` (the effects
+    pooled over the seeds; its labels ``"<Model>, seeds 0-2: <comparison>"``) and ``per_seed.csv`` (each seed's own:
+    ``"seed <s>: <comparison>"``). Returns ``(effects, per_seed, merged models)``: ``per_seed`` gains a ``seed``
+    column, so that it can be written as ``<stem>_per_seed.csv`` beside the effect table
+    (:func:`p3d.claims.judges.seed_changes`). Values are copied, never recomputed; a model without both files is not
+    merged. Raises :class:`InputError` for a label in neither form or for no model at all."""
+    import pandas as pd
+
+    effects, per_seed, merged = [], [], []
+    for m in models:
+        sub = Path(folder) / m
+        if not ((sub / "effects.csv").is_file() and (sub / "per_seed.csv").is_file()):
+            continue
+        pooled, seeds = pd.read_csv(sub / "effects.csv"), pd.read_csv(sub / "per_seed.csv")
+        pooled["comparison"] = [f"{MODEL_LABELS[m]}: {_after_prefix(c, sub / 'effects.csv')}"
+                                for c in pooled["comparison"]]
+        seed_of = [_after_prefix(c, sub / "per_seed.csv", seed=True) for c in seeds["comparison"]]
+        seeds.insert(1, "seed", [s for s, _ in seed_of])
+        seeds["comparison"] = [f"{MODEL_LABELS[m]}: {c}" for _, c in seed_of]
+        effects.append(pooled)
+        per_seed.append(seeds)
+        merged.append(m)
+    if not merged:
+        raise InputError(f"{folder}: no <model>/effects.csv and per_seed.csv of scripts/table_seeds.py "
+                         f"(models looked for: {', '.join(models)})")
+    return pd.concat(effects, ignore_index=True), pd.concat(per_seed, ignore_index=True), merged
+
+
+def _after_prefix(label: str, path: Path, seed: bool = False) -> Any:
+    """``"<prefix>: <comparison>"`` -> the comparison; with ``seed``, ``"seed <s>: <comparison>"`` -> (s, it)."""
+    head, sep, comparison = str(label).partition(": ")
+    if not sep or (seed and not (head.startswith("seed ") and head[5:].isdigit())):
+        raise InputError(f"{path}: comparison {label!r} is not labelled as scripts/table_seeds.py labels it")
+    return (int(head[5:]), comparison) if seed else comparison
+
+
 def seed_consistency(pooled: Any, per_seed: Mapping[int, Any],
                      paper: Mapping[tuple[str, str], float] | None = None) -> Any:
     """Effects pooled over seeds beside each seed's own: ``pooled`` and ``per_seed[s]`` are :func:`loss_effects`
