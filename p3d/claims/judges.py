@@ -181,10 +181,10 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
     df = _read(tables, spec.stem)
     sources = [spec.stem]
     per_seed = seed_changes(tables, spec.stem)
-    run_metrics = set(_SEED_METRICS.values())
-    if any(metric in run_metrics for _, metric in per_seed):
+    from_effect_table = len(_effect_table_seed_changes(tables, spec.stem))  # the rest: from the run table
+    if len(per_seed) > from_effect_table:
         sources.append(SEED_COMPARISONS[spec.stem][0])
-    if any(metric not in run_metrics for _, metric in per_seed):
+    if from_effect_table:
         sources.append(spec.stem + PER_SEED_SUFFIX)
     fixed, missing = [], []
     plrs_wanted = "PLRS" in spec.metrics
