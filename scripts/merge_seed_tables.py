@@ -26,8 +26,8 @@ from pathlib import Path
 from p3d import claims
 from p3d import experiments as ex
 from p3d.atomic import atomic_path, write_json, write_text
-from p3d.claims.judges import PER_SEED_SUFFIX
 from p3d.errors import InputError
+from p3d.tables import PER_SEED_SUFFIX
 
 #: The tables copied from ``--referee-tables`` (those present there; ``plrs_validity`` required).
 REFEREE_TABLES = ("plrs_validity", "plrs_validity_verdicts", "stage2_retrieval_ours", "stage2_retrieval_no2d",

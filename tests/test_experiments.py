@@ -462,6 +462,30 @@ def test_arms_pool_seeds_and_one_seed_is_the_run_itself():
     assert dd["diff"] == 0 and dd["n_seeds"] == 3
 
 
+def test_per_seed_effects_are_each_seeds_own_paired_changes():
+    """One row per (seed, pair, metric) with the pooled table's labels; a pair that a seed lacks has no row for it;
+    with one seed, no rows but the columns (a per-seed count over one seed says nothing)."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(7))
+    deltas = {0: 0.05, 1: -0.02, 2: 0.03}
+    runs = [_run(per_clip, data, levels, s) for s in (0, 1, 2, 3)]                       # seed 3: no "ours" arm
+    runs += [_run(per_clip.assign(plrs=per_clip["plrs"] + d), data, levels, s, critic="ours")
+             for s, d in deltas.items()]
+
+    def pairs_of(arms):
+        return [("FaceFormer", ex.find(arms, critic="none"), ex.find(arms, critic="ours"))]
+
+    table = ex.per_seed_effects(runs, pairs_of, n_resamples=50)
+    assert list(table.columns[:3]) == ["comparison", "seed", "metric"]
+    plrs = table[table["metric"] == "PLRS"]
+    assert plrs["seed"].tolist() == [0, 1, 2] and set(plrs["comparison"]) == {"FaceFormer"}
+    np.testing.assert_allclose(plrs["change"], [0.05, -0.02, 0.03], atol=1e-12)
+    assert plrs["verdict"].tolist() == ["better", "worse", "better"] and (plrs["n_seeds"] == 1).all()
+    pooled = ex.loss_effects(pairs_of(ex.arms(runs, n_resamples=50)), n_resamples=50)
+    assert set(table["metric"]) == set(pooled["metric"])
+    one = ex.per_seed_effects(runs[:1] + runs[4:5], pairs_of, n_resamples=50)
+    assert one.empty and list(one.columns) == list(table.columns)
+
+
 def test_with_plrs_partial_on_an_arm_of_seeds():
     per_clip, data, levels = _fake_rows(np.random.default_rng(6))
     per_clip = per_clip.assign(plrs_calibrated=per_clip["plrs"] - 0.2)

@@ -24,6 +24,7 @@ from p3d.claims.verdicts import (
     plrs_metric,
 )
 from p3d.stats import minimum_detectable_effect, seed_agreement
+from p3d.tables import PER_SEED_SUFFIX
 
 #: Effect-table metric label -> p3d.paper metric key.
 _METRIC_KEYS = {"MTM": "mtm_ms", "LVE": "lve", "PLRS": "plrs", "SLCC": "slcc_delta", "FDD": "fdd"}
@@ -76,10 +77,6 @@ SEED_COMPARISONS: dict[str, tuple[str, tuple[tuple[str, tuple[str, str], tuple[s
 }
 #: The Table-2 effect table (critic ``ours`` against no loss).
 _SEED_STEM = "table2_loss_effects"
-
-
-#: The optional per-seed effect table beside an effect table ``<stem>.csv``: ``<stem>_per_seed.csv``.
-PER_SEED_SUFFIX = "_per_seed"
 
 
 def seed_changes(tables: Path, stem: str = _SEED_STEM) -> dict[tuple[str, str], list[float]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -528,6 +528,41 @@ def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]
                          "change CI low": None if lo is None else lo * scale,
                          "change CI high": None if hi is None else hi * scale, "verdict": verdict})
     return pd.DataFrame(rows)
+
+
+_PER_SEED_COLUMNS = ("comparison", "seed", "metric", "n_seeds", "without", "with", "change", "change CI low",
+                     "change CI high", "verdict")
+
+
+def per_seed_effects(results: Sequence[Mapping[str, Any]],
+                     pairs_of: Callable[[Sequence[Any]], Sequence[tuple[str, Any, Any]]], *, n_resamples: int = 1000,
+                     **referees: Any) -> Any:
+    """Each training seed's own paired effects: for every seed of ``results`` (run results), :func:`loss_effects`
+    of ``pairs_of`` (e.g. ``lambda a: critic_pairs(a, models)``) over the arms of that seed's runs alone, with a
+    ``seed`` column after ``comparison``. The labels are ``pairs_of``'s, those of the pooled table, so the result is
+    written as ``<stem>_per_seed.csv`` beside it (:data:`p3d.tables.PER_SEED_SUFFIX`): the claims then count how
+    many seeds' own changes share each pooled change's sign, for every referee (PLRS-e included). A pair that one seed lacks
+    (an arm trained at fewer seeds) has no row for that seed; with fewer than two seeds the table has no rows (a
+    count over one seed says nothing). ``referees``: :func:`loss_effects`' PLRS-p / PLRS-e options."""
+    import pandas as pd
+
+    from p3d.experiments.summary import arms
+
+    def seed_of(r: Mapping[str, Any]) -> int:
+        return int(r["experiment"]["seed"])
+
+    seeds = sorted({seed_of(r) for r in results})
+    frames = []
+    for s in seeds if len(seeds) > 1 else ():
+        pairs = [(label, a, b) for label, a, b in pairs_of(arms([r for r in results if seed_of(r) == s],
+                                                                n_resamples=n_resamples))
+                 if a is not None and b is not None]
+        df = loss_effects(pairs, n_resamples=n_resamples, **referees)
+        if len(df):
+            frames.append(df.assign(seed=s))
+    if not frames:
+        return pd.DataFrame(columns=list(_PER_SEED_COLUMNS))
+    return pd.concat(frames, ignore_index=True)[list(_PER_SEED_COLUMNS)]
 
 
 #: The motion diagnostics of ``p3d eval`` (:func:`p3d.evaluate.scoring.motion_diagnostics`, the lip amplitude
