@@ -1,18 +1,14 @@
 """scripts/check_readme_numbers.py: numbers in README prose against the result tables it names."""
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 
 from p3d.paths import project_root
+from script_module import load_script
 
 
 def _module():
-    path = project_root() / "scripts" / "check_readme_numbers.py"
-    spec = importlib.util.spec_from_file_location("check_readme_numbers", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("check_readme_numbers")
 
 
 def test_numbers_are_matched_at_their_precision_in_the_tables_a_unit_names(tmp_path):

@@ -1,6 +1,5 @@
 """p3d.experiments.merge_seed_tables and scripts/merge_seed_tables.py: Tables 3 and 4 at several seeds, merged over
 the models, and the claims they decide."""
-import importlib.util
 import json
 
 import pandas as pd
@@ -8,15 +7,11 @@ import pytest
 
 from p3d import experiments as ex
 from p3d.errors import InputError
-from p3d.paths import project_root
+from script_module import load_script
 
 
 def _script():
-    path = project_root() / "scripts" / "merge_seed_tables.py"
-    spec = importlib.util.spec_from_file_location("merge_seed_tables", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("merge_seed_tables")
 
 
 def _row(comparison, metric, change, half=1.0, verdict="no clear change"):
