@@ -87,7 +87,8 @@ def seed_changes(tables: Path, stem: str = _SEED_STEM) -> dict[tuple[str, str], 
       of seed s, ...]`` over the seeds both arms have. None without them (one seed per run), for a stem without
       per-seed comparisons, or for an arm with more than one run per seed (e.g. a sensitivity run at another weight);
     - the per-seed effect table ``<stem>_per_seed.csv`` when it exists (columns ``comparison, metric, seed,
-      change``: each seed's own paired effect, as ``scripts/table_seeds.py`` computes them):
+      change``: each seed's own paired effect, :func:`p3d.experiments.per_seed_effects` in notebooks 06 and 07,
+      or ``scripts/merge_seed_tables.py``):
       ``(comparison label, effect-table metric label) -> [change of seed s, ...]`` in seed order. Its metric
       labels (``MTM (ms)``, ``PLRS-e``) never collide with the run tables' (``mtm_ms``); it also covers the
       referees that the run tables do not hold per seed (PLRS-p, PLRS-e)."""

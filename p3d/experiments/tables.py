@@ -18,7 +18,7 @@ from p3d import paper as paper_numbers
 from p3d.errors import InputError
 from p3d.experiments.spec import (ABLATION_CRITICS, CONFIG1, CONFIG2, CRITIC_LABELS, LVE_TOLERANCE, MODEL_LABELS,
                                   MODELS, TalkerExperiment)
-from p3d.experiments.summary import MEAN_METRICS, paired_difference, runs_of
+from p3d.experiments.summary import MEAN_METRICS, arms, paired_difference, runs_of
 
 #: Display units: LVE in 1e-5 m^2 and FDD in 1e-7 m^2 (the paper's scales for VOCASET, metres).
 LVE_SCALE, FDD_SCALE = 1e5, 1e7
@@ -541,12 +541,10 @@ def per_seed_effects(results: Sequence[Mapping[str, Any]],
     of ``pairs_of`` (e.g. ``lambda a: critic_pairs(a, models)``) over the arms of that seed's runs alone, with a
     ``seed`` column after ``comparison``. The labels are ``pairs_of``'s, those of the pooled table, so the result is
     written as ``<stem>_per_seed.csv`` beside it (:data:`p3d.tables.PER_SEED_SUFFIX`): the claims then count how
-    many seeds' own changes share each pooled change's sign, for every referee (PLRS-e included). A pair that one seed lacks
-    (an arm trained at fewer seeds) has no row for that seed; with fewer than two seeds the table has no rows (a
-    count over one seed says nothing). ``referees``: :func:`loss_effects`' PLRS-p / PLRS-e options."""
+    many seeds' own changes share each pooled change's sign, for every referee (PLRS-e included). A pair that one
+    seed lacks (an arm trained at fewer seeds) has no row for that seed; with fewer than two seeds the table has no
+    rows (a count over one seed says nothing). ``referees``: :func:`loss_effects`' PLRS-p / PLRS-e options."""
     import pandas as pd
-
-    from p3d.experiments.summary import arms
 
     def seed_of(r: Mapping[str, Any]) -> int:
         return int(r["experiment"]["seed"])
