@@ -78,14 +78,16 @@ def main() -> None:
     referee_options = dict(hubness_weight=hubness_weight, intensity_weight=intensity_weight,
                            gt_amplitude=ex.gt_lip_amplitudes(args.preset, dirs, test, "test"))
     pairs_of = ex.critic_pairs if table3 else ex.config2_pairs
-
-    def effects(rs: list, label: str) -> pd.DataFrame:
-        pairs = pairs_of(ex.arms(rs, n_resamples=spec.n_resamples), [args.model], prefix=label)
-        return ex.loss_effects(pairs, n_resamples=spec.n_resamples, **referee_options)
-
-    pooled_effects = effects(results, f"{ex.MODEL_LABELS[args.model]}, seeds 0-{args.seeds - 1}: ")
-    seed_effects = {s: effects([r for r in results if r["seed"] == s], f"seed {s}: ") for s in range(args.seeds)}
-    per_seed = pd.concat(seed_effects.values(), ignore_index=True)
+    pooled_effects = ex.loss_effects(
+        pairs_of(ex.arms(results, n_resamples=spec.n_resamples), [args.model],
+                 prefix=f"{ex.MODEL_LABELS[args.model]}, seeds 0-{args.seeds - 1}: "),
+        n_resamples=spec.n_resamples, **referee_options)
+    # each seed alone (as notebooks 06 and 07 write it), labelled "seed <s>: <comparison>"
+    by_seed = ex.per_seed_effects(results, lambda a: pairs_of(a, [args.model], prefix=""),
+                                  n_resamples=spec.n_resamples, **referee_options)
+    seed_effects = {int(s): rows.drop(columns="seed").assign(comparison=f"seed {s}: " + rows["comparison"])
+                    for s, rows in by_seed.groupby("seed")}
+    per_seed = pd.concat(seed_effects.values(), ignore_index=True) if seed_effects else by_seed.drop(columns="seed")
     consistency = ex.seed_consistency(pooled_effects, seed_effects, ex.paper_changes(args.table, args.model))
     convergence = convergence_table(lay.training_runs(exps, critic_pipelines=spec.critic_pipelines), root=lay.runs)
     provenance = {"git_commit": commit, "preset": args.preset, "table": args.table, "model": args.model,
