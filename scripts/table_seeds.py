@@ -13,8 +13,8 @@ evaluator):
   critic ours, all tested on ``synth-mead`` (``spec_for(preset, table4_seeds=N, table4_models=(model,))``),
   compared step by step by :func:`p3d.experiments.config2_pairs`.
 
-The effects are computed as the notebooks compute them (:func:`p3d.experiments.loss_effects`): pooled over the
-seeds (paired by seed), and for each seed alone. It writes ``effects.csv``, ``per_seed.csv``,
+The effects are computed as the notebooks compute them: pooled over the seeds (paired by seed,
+:func:`p3d.experiments.loss_effects`), and for each seed alone (:func:`p3d.experiments.per_seed_effects`). It writes ``effects.csv``, ``per_seed.csv``,
 ``consistency.csv`` / ``.md`` (:func:`p3d.experiments.seed_consistency`: pooled beside each seed, with the
 paper's change), ``run_seconds.csv``, ``convergence.csv`` and ``provenance.json`` under ``--out`` (default
 ``table<T>_seeds/<model>/`` in the preset's results folder, e.g. ``results/table3_seeds/faceformer/``; never the
