@@ -1,6 +1,7 @@
 """p3d.experiments.merge_seed_tables and scripts/merge_seed_tables.py: Tables 3 and 4 at several seeds, merged over
 the models, and the claims they decide."""
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -102,6 +103,22 @@ def test_script_writes_the_merged_tables_and_judges_the_claims_they_decide(tmp_p
     copied = prov["referee_tables"]
     assert set(copied) == {"plrs_validity.csv"} and len(copied["plrs_validity.csv"]["sha256"]) == 64
     assert "| 11 |" in capsys.readouterr().out
+    assert not (out / "claims_vs_full.md").exists()               # no <results>/tables to set beside them
+    (tmp_path / "tables").mkdir()
+    pd.DataFrame([_row("FaceFormer: + synth-mead", "SLCC Δ", 0.5, half=0.1)]).to_csv(
+        tmp_path / "tables" / "table4_effects.csv", index=False)
+    assert script.main(["--results", str(tmp_path), "--referee-tables", str(referees), "--out", str(out)]) == 0
+    versus = (out / "claims_vs_full.md").read_text()
+    assert "| 11 | Adding MEAD-3D to training raises expressiveness (SLCC Δ falls). | reproduced | contradicted |" \
+        in versus and versus.count("\n| ") == 6                     # the header and claims 6, 7, 11, 12, 13
+    # merged again without Table 4: the folder is replaced as one unit, no Table-4 output of the first merge stays
+    shutil.rmtree(tmp_path / "table4_seeds")
+    assert script.main(["--results", str(tmp_path), "--out", str(out)]) == 0
+    assert not (out / "table4_effects.csv").exists() and not (out / "plrs_validity.csv").exists()
+    assert (out / "table3_critic_effects_per_seed.csv").is_file()
+    assert "| 11 |" not in (out / "claims.md").read_text() and "official PLRS" in (out / "claims.md").read_text()
+    assert "| 11 |" not in (out / "claims_vs_full.md").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []   # no staging left behind
 
 
 def test_script_refuses_bad_input_with_one_line_before_writing(tmp_path, capsys):
