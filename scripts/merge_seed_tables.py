@@ -28,6 +28,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from p3d import claims
 from p3d import experiments as ex
@@ -94,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it 0700: the published folder follows the umask
     try:
-        rows = _write(staging, out, merged, copies, provenance, preset, args.referee_tables)
+        rows, judged = _write(staging, out, merged, copies, provenance, preset, args.referee_tables)
         if against is not None:  # the same claims as the committed run judged them
             names = ("seed tables", "committed full")
             write_text(staging / "claims_vs_full.md", claims.comparison_markdown(
@@ -104,13 +105,14 @@ def _run(args: argparse.Namespace) -> int:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    print(claims.verdict_table_markdown(claims.assess(out).loc[rows]))
+    print(claims.verdict_table_markdown(judged.loc[rows]))
     return 0
 
 
 def _write(staging: Path, out: Path, merged: dict, copies: list[Path], provenance: dict, preset: str,
-           referee_tables: Path | None) -> list[int]:
-    """Every output into ``staging`` (``out`` is the name the report gives it); returns the claims' rows."""
+           referee_tables: Path | None) -> tuple[list[int], Any]:
+    """Every output into ``staging`` (``out`` is the name the report gives it); returns the rows of the claims it
+    judged and :func:`p3d.claims.assess`'s table."""
     for stem, (table, effects, per_seed, models) in merged.items():
         labels = ", ".join(ex.MODEL_LABELS[m] for m in models)
         ex.write_tables({
@@ -138,7 +140,7 @@ def _write(staging: Path, out: Path, merged: dict, copies: list[Path], provenanc
         df.loc[rows], preset, header=header,
         source=f"Tables 3 and 4 at several seeds (`{out}`, merged by `scripts/merge_seed_tables.py`)") + "\n")
     write_json(staging / "provenance.json", {**provenance, "preset": preset, "claims": [int(i) + 1 for i in rows]})
-    return rows
+    return rows, df
 
 
 def _publish(staging: Path, out: Path) -> None:

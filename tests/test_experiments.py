@@ -472,15 +472,17 @@ def test_per_seed_effects_are_each_seeds_own_paired_changes():
              for s, d in deltas.items()]
 
     def pairs_of(arms):
-        return [("FaceFormer", ex.find(arms, critic="none"), ex.find(arms, critic="ours"))]
+        return ex.loss_pairs(arms, ["faceformer", "selftalk"])   # no SelfTalk runs: its pair has no arm
 
+    assert [(label, b) for label, _, b in pairs_of(ex.arms(runs[:4], n_resamples=50))] == [
+        ("FaceFormer", None), ("SelfTalk", None)]
     table = ex.per_seed_effects(runs, pairs_of, n_resamples=50)
     assert list(table.columns[:3]) == ["comparison", "seed", "metric"]
     plrs = table[table["metric"] == "PLRS"]
     assert plrs["seed"].tolist() == [0, 1, 2] and set(plrs["comparison"]) == {"FaceFormer"}
     np.testing.assert_allclose(plrs["change"], [0.05, -0.02, 0.03], atol=1e-12)
     assert plrs["verdict"].tolist() == ["better", "worse", "better"] and (plrs["n_seeds"] == 1).all()
-    pooled = ex.loss_effects(pairs_of(ex.arms(runs, n_resamples=50)), n_resamples=50)
+    pooled = ex.loss_effects(ex.loss_pairs(ex.arms(runs, n_resamples=50), ["faceformer"]), n_resamples=50)
     assert set(table["metric"]) == set(pooled["metric"])
     one = ex.per_seed_effects(runs[:1] + runs[4:5], pairs_of, n_resamples=50)
     assert one.empty and list(one.columns) == list(table.columns)

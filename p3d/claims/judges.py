@@ -92,7 +92,12 @@ def seed_changes(tables: Path, stem: str = _SEED_STEM) -> dict[tuple[str, str], 
       ``(comparison label, effect-table metric label) -> [change of seed s, ...]`` in seed order. Its metric
       labels (``MTM (ms)``, ``PLRS-e``) never collide with the run tables' (``mtm_ms``); it also covers the
       referees that the run tables do not hold per seed (PLRS-p, PLRS-e)."""
-    out = _effect_table_seed_changes(tables, stem)
+    return {**_run_table_seed_changes(tables, stem), **_effect_table_seed_changes(tables, stem)}
+
+
+def _run_table_seed_changes(tables: Path, stem: str) -> dict[tuple[str, str], list[float]]:
+    """The run table's per-seed changes behind ``stem`` (:func:`seed_changes`, first source)."""
+    out: dict[tuple[str, str], list[float]] = {}
     if stem not in SEED_COMPARISONS:
         return out
     source, comparisons = SEED_COMPARISONS[stem]
@@ -178,11 +183,11 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
     """Judge a claim over ``spec``'s cases (:mod:`p3d.claims`: aggregation, PLRS referees)."""
     df = _read(tables, spec.stem)
     sources = [spec.stem]
-    per_seed = seed_changes(tables, spec.stem)
-    from_effect_table = len(_effect_table_seed_changes(tables, spec.stem))  # the rest: from the run table
-    if len(per_seed) > from_effect_table:
+    from_runs, from_effects = _run_table_seed_changes(tables, spec.stem), _effect_table_seed_changes(tables, spec.stem)
+    per_seed = {**from_runs, **from_effects}  # seed_changes, each table read once
+    if from_runs:
         sources.append(SEED_COMPARISONS[spec.stem][0])
-    if from_effect_table:
+    if from_effects:
         sources.append(spec.stem + PER_SEED_SUFFIX)
     fixed, missing = [], []
     plrs_wanted = "PLRS" in spec.metrics

@@ -68,9 +68,10 @@ from p3d.experiments.summary import arms, paired_difference, summarise, summaris
 from p3d.experiments.tables import (BETTER, EFFECT_TABLES, FDD_SCALE, LVE_SCALE, METRIC_LABELS, PAPER_DATA_MEAD,
                                     PAPER_DATA_VOCASET, PAPER_NOTE, PAPER_TABLE3, PAPER_TABLE4, PAPER_TABLE_S7,
                                     chosen_kappa, config2_pairs, critic_pairs, diagnostics_effects, find, long_form,
-                                    loss_effects, merge_seed_tables, ours_note, paper_changes, per_seed_effects,
-                                    run_timing, seed_consistency, select_kappa, summary_frame, table2, table3, table4,
-                                    table_s7, timing_table, with_plrs_enrolled, with_plrs_partial, write_tables)
+                                    loss_effects, loss_pairs, merge_seed_tables, ours_note, paper_changes,
+                                    per_seed_effects, run_timing, seed_consistency, select_kappa, summary_frame, table2,
+                                    table3, table4, table_s7, timing_table, with_plrs_enrolled, with_plrs_partial,
+                                    write_tables)
 
 __all__ = [
     "ABLATION_CRITICS", "CONFIG1", "CONFIG2", "CRITIC_CORPUS", "LOSS_CRITIC_CORPUS", "TALKER_CORPORA", "MODELS", "CRITICS", "PRESETS",
@@ -88,5 +89,5 @@ __all__ = [
     "loss_effects", "config2_pairs", "critic_pairs", "paper_changes", "seed_consistency", "diagnostics_effects",
     "with_plrs_partial", "plrs_hubness_weight", "with_plrs_enrolled", "plrs_intensity_weight",
     "validation_battery", "gt_lip_amplitudes", "timing_table", "run_timing", "long_form",
-    "write_tables", "EFFECT_TABLES", "merge_seed_tables", "per_seed_effects",
+    "write_tables", "EFFECT_TABLES", "merge_seed_tables", "per_seed_effects", "loss_pairs",
 ]

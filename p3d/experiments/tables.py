@@ -365,6 +365,14 @@ def with_plrs_enrolled(result: Mapping[str, Any], intensity_weight: float,
     return _with_run_column(result, add)
 
 
+def loss_pairs(results: Sequence[Mapping[str, Any]], models: Sequence[str]
+               ) -> list[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]]:
+    """Table 2's comparisons as :func:`loss_effects` pairs: per model, (its label, the result without a critic,
+    critic ``ours``' result). A result missing from ``results`` is None (:func:`find`)."""
+    return [(MODEL_LABELS[m], find(results, model=m, critic="none"), find(results, model=m, critic="ours"))
+            for m in models]
+
+
 def critic_pairs(results: Sequence[Mapping[str, Any]], models: Sequence[str], prefix: str | None = None
                  ) -> list[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]]:
     """Table 3's comparisons as :func:`loss_effects` pairs: per model and ablation critic
