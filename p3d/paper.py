@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from p3d.registry import MODEL_LABELS, MODELS  # noqa: F401  (the paper's three baselines, one definition)
+from p3d.registry import CRITIC_LABELS, MODEL_LABELS, MODELS  # noqa: F401  (the paper's three baselines, one definition)
 
 
 # -- Tables 2 and 3: VOCASET test set (Config 1) ------------------------------------------------------------
@@ -325,3 +325,27 @@ LOWER_IS_BETTER: dict[str, bool] = {"mtm_ms": True, "lve": True, "plrs": False, 
 def effect(metric: str, without: LipSyncRow | LevelRow, with_: LipSyncRow | LevelRow) -> float:
     """The paper's change ``with_ - without`` of ``metric`` (in the table's own units)."""
     return with_.value(metric) - without.value(metric)
+
+
+#: Table 3's ablation critics, each compared with ``ours`` as the perceptual loss.
+TABLE3_ABLATIONS: tuple[str, ...] = ("syncnet3d", "no2d")
+#: Table 4's two steps, by the label p3d's tables give them (after ``"<Model>: "``; MEAD-3D's stand-in is
+#: ``synth-mead``): the rows of :data:`TABLE4` without and with the step.
+TABLE4_STEPS: dict[str, tuple[str, str]] = {"+ synth-mead": ("voca", "mead"), "+ ours": ("mead", "mead+ours")}
+
+
+def critic_comparison(critic: str) -> str:
+    """Table 3's comparison of ablation critic ``critic`` with ours, as p3d's tables label it (after
+    ``"<Model>: "``): ``"ours vs 3D SyncNet"``, ``"ours vs Ours w/o 2D prior"``."""
+    return f"ours vs {CRITIC_LABELS[critic]}"
+
+
+def comparison_rows(table: int, model: str) -> dict[str, tuple[LipSyncRow | LevelRow, LipSyncRow | LevelRow]]:
+    """The paper's rows (without, with) of ``model`` for each comparison p3d makes of Table 3 (every ablation
+    critic against ours, :func:`critic_comparison`) or Table 4 (:data:`TABLE4_STEPS`), keyed by the comparison's
+    label; ``effect(metric, *pair)`` is the paper's change. Raises ``ValueError`` for a table other than 3 or 4."""
+    if table == 3:
+        return {critic_comparison(c): (TABLE3[(model, c)], TABLE3[(model, "ours")]) for c in TABLE3_ABLATIONS}
+    if table == 4:
+        return {label: (TABLE4[(model, a)], TABLE4[(model, b)]) for label, (a, b) in TABLE4_STEPS.items()}
+    raise ValueError(f"table: expected 3 or 4, got {table!r}")

@@ -23,6 +23,21 @@ def test_table2_is_table3s_base_and_ours_rows():
     assert paper.TABLE2 == {k: paper.TABLE3[k] for m in paper.MODELS for k in ((m, "none"), (m, "ours"))}
 
 
+def test_comparison_rows_pair_the_papers_rows_as_p3ds_tables_label_them():
+    """One pairing of Tables 3/4's rows for the experiment tables and the claims: the ablation critic (Table 3) or
+    the variant without the step (Table 4) first, so that ``effect`` is the paper's change."""
+    ff = paper.comparison_rows(3, "faceformer")
+    assert list(ff) == ["ours vs 3D SyncNet", "ours vs Ours w/o 2D prior"]
+    assert ff["ours vs 3D SyncNet"] == (paper.TABLE3[("faceformer", "syncnet3d")], paper.TABLE3[("faceformer", "ours")])
+    assert paper.effect("plrs", *ff["ours vs 3D SyncNet"]) == pytest.approx(0.463 - 0.435)
+    st = paper.comparison_rows(4, "selftalk")
+    assert list(st) == ["+ synth-mead", "+ ours"]
+    assert st["+ ours"] == (paper.TABLE4[("selftalk", "mead")], paper.TABLE4[("selftalk", "mead+ours")])
+    assert paper.effect("slcc_delta", *st["+ synth-mead"]) == pytest.approx(0.11 - 0.27)
+    with pytest.raises(ValueError, match="expected 3 or 4"):
+        paper.comparison_rows(2, "selftalk")
+
+
 def test_slcc_delta_is_the_distance_to_the_datas_slcc():
     """Δ = |SLCC(model) - SLCC(data)| (Sec. 5), to the two-decimal rounding of the printed values."""
     for r in paper.TABLE3.values():

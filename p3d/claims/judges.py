@@ -297,24 +297,19 @@ def _loss_effect(metric: str) -> Callable[[Path], Assessment]:
     return judge
 
 
-_CRITIC_NAMES = {"syncnet3d": "3D SyncNet", "no2d": "Ours w/o 2D prior"}
-
-
 def _critic_spec(critic: str) -> _Spec:
-    name = _CRITIC_NAMES[critic]
-    comps = tuple((paper.MODEL_LABELS[m], f"{paper.MODEL_LABELS[m]}: ours vs {name}") for m in paper.MODELS)
-    rows = {f"{paper.MODEL_LABELS[m]}: ours vs {name}": (paper.TABLE3[(m, critic)], paper.TABLE3[(m, "ours")])
-            for m in paper.MODELS}
-    return _Spec("table3_critic_effects", comps, ("MTM", "PLRS", "SLCC Δ"), "better", rows)
+    name = paper.critic_comparison(critic)
+    rows = {f"{paper.MODEL_LABELS[m]}: {name}": paper.comparison_rows(3, m)[name] for m in paper.MODELS}
+    return _Spec("table3_critic_effects", tuple(zip((paper.MODEL_LABELS[m] for m in paper.MODELS), rows)),
+                 ("MTM", "PLRS", "SLCC Δ"), "better", rows)
 
 
 def _mead_spec(metric: str, want: str, step: str) -> _Spec:
     """Table 4: ``step`` ``mead`` (+ MEAD-3D vs VOCASET only) or ``ours`` (+ the loss vs + MEAD-3D)."""
-    before, after, suffix = ("voca", "mead", "+ synth-mead") if step == "mead" else ("mead", "mead+ours", "+ ours")
-    comps = tuple((paper.MODEL_LABELS[m], f"{paper.MODEL_LABELS[m]}: {suffix}") for m in paper.MODELS)
-    rows = {f"{paper.MODEL_LABELS[m]}: {suffix}": (paper.TABLE4[(m, before)], paper.TABLE4[(m, after)])
-            for m in paper.MODELS}
-    return _Spec("table4_effects", comps, (metric,), want, rows)
+    label = list(paper.TABLE4_STEPS)[0 if step == "mead" else 1]  # "+ synth-mead", "+ ours"
+    rows = {f"{paper.MODEL_LABELS[m]}: {label}": paper.comparison_rows(4, m)[label] for m in paper.MODELS}
+    return _Spec("table4_effects", tuple(zip((paper.MODEL_LABELS[m] for m in paper.MODELS), rows)), (metric,),
+                 want, rows)
 
 
 # -- individual judges -------------------------------------------------------------------------------

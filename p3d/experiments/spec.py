@@ -21,7 +21,7 @@ TALKER_CORPORA: tuple[str, ...] = ("synth-voca", "synth-mead")
 MODELS: tuple[str, ...] = registry.MODELS
 CRITICS: tuple[str, ...] = registry.TALKER_CRITICS
 #: Table 3's ablation critics, each compared with critic ``ours`` as the perceptual loss (paper Table 3).
-ABLATION_CRITICS: tuple[str, ...] = ("syncnet3d", "no2d")
+ABLATION_CRITICS: tuple[str, ...] = paper.TABLE3_ABLATIONS
 PRESETS: tuple[str, ...] = registry.PRESETS
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: VOCASET's motion scale (m) that the ``full`` spec carries the paper's weight from: the square root of

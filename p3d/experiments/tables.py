@@ -379,7 +379,7 @@ def critic_pairs(results: Sequence[Mapping[str, Any]], models: Sequence[str], pr
     (:data:`p3d.experiments.spec.ABLATION_CRITICS`), (label, that critic's result, critic ``ours``' result), the
     change read as ours minus the ablation critic. Label ``"<prefix>ours vs <critic>"``; ``prefix`` defaults to
     ``"<model>: "``. A result missing from ``results`` is None (:func:`find`)."""
-    return [((f"{MODEL_LABELS[m]}: " if prefix is None else prefix) + f"ours vs {CRITIC_LABELS[c]}",
+    return [((f"{MODEL_LABELS[m]}: " if prefix is None else prefix) + paper_numbers.critic_comparison(c),
              find(results, model=m, critic=c), find(results, model=m, critic="ours"))
             for m in models for c in ABLATION_CRITICS]
 
@@ -396,7 +396,8 @@ def config2_pairs(results: Sequence[Mapping[str, Any]], models: Sequence[str], p
         voca = find(results, model=m, critic="none", train=CONFIG1)
         mead = find(results, model=m, critic="none", train=CONFIG2)
         ours = find(results, model=m, critic="ours", train=CONFIG2)
-        out += [(label + "+ synth-mead", voca, mead), (label + "+ ours", mead, ours)]
+        add_mead, add_loss = paper_numbers.TABLE4_STEPS  # "+ synth-mead", "+ ours"
+        out += [(label + add_mead, voca, mead), (label + add_loss, mead, ours)]
     return out
 
 
@@ -404,15 +405,9 @@ def paper_changes(table: int, model: str) -> dict[tuple[str, str], float]:
     """The paper's own changes for the comparisons of :func:`critic_pairs` (``table`` 3) or :func:`config2_pairs`
     (4) of ``model``: ``{(comparison, metric label): with - without}`` for the metrics the paper reports
     (MTM, LVE, PLRS, SLCC Δ; Table 4's Δ the "Avg" column), in the paper's units (:func:`p3d.paper.effect`)."""
-    if table == 3:
-        t3 = paper_numbers.TABLE3
-        rows = {f"ours vs {CRITIC_LABELS[c]}": (t3[(model, c)], t3[(model, "ours")]) for c in ABLATION_CRITICS}
-    elif table == 4:
-        t4 = paper_numbers.TABLE4
-        rows = {"+ synth-mead": (t4[(model, "voca")], t4[(model, "mead")]),
-                "+ ours": (t4[(model, "mead")], t4[(model, "mead+ours")])}
-    else:
+    if table not in (3, 4):
         raise InputError(f"table: expected 3 or 4, got {table!r}")
+    rows = paper_numbers.comparison_rows(table, model)
     return {(comparison, METRIC_LABELS[m]): round(paper_numbers.effect(m, *pair), 6)  # the tables' decimals
             for comparison, pair in rows.items() for m in ("mtm_ms", "lve", "plrs", "slcc_delta")}
 
