@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from p3d.errors import InputError
 from p3d.paths import project_root, results_dir
 from p3d.registry import PRESETS
 
@@ -241,6 +242,26 @@ class GridSittings:
     @property
     def total_s(self) -> float:
         return float(sum(e.get("seconds", 0.0) for e in self.entries))
+
+    @staticmethod
+    def task_seconds(path: Path) -> dict[str, float]:
+        """Each finished task's seconds in the grid of sittings file ``path``, summed over the sittings (a task
+        found finished counts 0 s; one resumed from a checkpoint counts the resuming sitting's part only, so the sum
+        is a lower bound for a task that a killed sitting had begun). Input for
+        :func:`p3d.experiments.grid.simulate_grid`."""
+        try:
+            entries = json.loads(Path(path).read_text())["sittings"]
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such sittings file (a preset's grid writes "
+                             f"runs/<preset>/{SITTINGS_FILE})") from None
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise InputError(f"{path}: not a grid sittings file (JSON with a 'sittings' list)") from None
+        out: dict[str, float] = {}
+        for entry in entries:
+            for row in entry.get("tasks", []):
+                if row.get("status") == "done":
+                    out[row["task"]] = out.get(row["task"], 0.0) + float(row["seconds"])
+        return out
 
     def _write(self) -> None:
         from p3d.atomic import write_json

@@ -269,6 +269,29 @@ def test_plan_trains_each_critic_pipeline_before_its_talkers(tmp_path):
     assert all(callable(t.fn) for t in tasks)
 
 
+
+def test_simulated_grid_dispatches_like_run_grid_and_is_bounded_below():
+    task = lambda key, *deps: ex.Task(key, print, (), deps)  # noqa: E731
+    a, b, c, d = task("a"), task("b"), task("c", "a"), task("d")
+    secs = {"a": 3.0, "b": 1.0, "c": 2.0, "d": 1.0}
+    # a, b start; b ends at 1 and d (c waits for a) takes its worker; a ends at 3, c runs 3-5
+    assert ex.simulate_grid([a, b, c, d], secs, workers=2) == 5.0
+    assert ex.simulate_grid([a, b, c, d], secs, workers=1) == 7.0
+    assert ex.critical_path_s([a, b, c, d], secs) == 5.0
+    # plan order leaves the long task for last; longest-first does not
+    x, y, z = task("x"), task("y"), task("z")
+    secs = {"x": 1.0, "y": 1.0, "z": 4.0}
+    assert ex.simulate_grid([x, y, z], secs, workers=2) == 5.0
+    assert ex.simulate_grid([x, y, z], secs, workers=2, priority=lambda t: -secs[t.key]) == 4.0
+    assert ex.simulate_grid([x, y, z], secs, workers=8) == ex.critical_path_s([x, y, z], secs) == 4.0
+    with pytest.raises(InputError, match="no seconds for 1 of the 3 tasks"):
+        ex.simulate_grid([x, y, z], {"x": 1.0, "y": 1.0})
+    with pytest.raises(InputError, match="positive process count"):
+        ex.simulate_grid([x], {"x": 1.0}, workers=0)
+    with pytest.raises(InputError, match=">= 0"):
+        ex.critical_path_s([x], {"x": float("nan")})
+
+
 # -- statistics -------------------------------------------------------------------------------------------
 def _fake_rows(rng, n_clips=12, n_cond=3, slope=0.8, levels=False):
     rows, data = [], []

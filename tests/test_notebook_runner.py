@@ -278,3 +278,19 @@ def test_a_grid_finished_over_several_sittings_reports_their_sum(project, monkey
     assert not (project / "runs" / "cpu" / notebook_runner.SITTINGS_FILE).exists()  # no grid, no sitting
     notebook_runner.run_all("full")
     assert json.loads((project / "results" / "provenance.json").read_text())["grid"]["sittings"] == 3
+
+
+def test_sittings_task_seconds_sum_a_resumed_task_and_skip_failures(tmp_path):
+    path = tmp_path / notebook_runner.SITTINGS_FILE
+    first = notebook_runner.GridSittings(path, "abc")
+    first.tick({"task": "stage1", "seconds": 20.0, "status": "done"})
+    first.tick({"task": "train:x", "seconds": 0.0, "status": "failed: boom"})
+    second = notebook_runner.GridSittings(path, "abc")      # resumed: stage1 found finished, train:x done now
+    second.tick({"task": "stage1", "seconds": 0.0, "status": "done"})
+    second.tick({"task": "train:x", "seconds": 7.5, "status": "done"})
+    assert notebook_runner.GridSittings.task_seconds(path) == {"stage1": 20.0, "train:x": 7.5}
+    with pytest.raises(notebook_runner.InputError, match="no such sittings file"):
+        notebook_runner.GridSittings.task_seconds(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(notebook_runner.InputError, match="not a grid sittings file"):
+        notebook_runner.GridSittings.task_seconds(tmp_path / "bad.json")

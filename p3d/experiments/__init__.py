@@ -51,7 +51,7 @@ under every condition move together); an arm of several seeds is resampled over 
 
 Output layout: :mod:`p3d.experiments.layout`.
 """
-from p3d.experiments.grid import GridResult, preset_grid, run_grid
+from p3d.experiments.grid import GridResult, critical_path_s, preset_grid, run_grid, simulate_grid
 from p3d.experiments.layout import (RunLayout, baseline_encoder_runs, corpus_dir, data_root, layout,
                                     loss_comparison_dirs, prediction_dirs, run_dir, runs_root)
 from p3d.experiments.plan import Task, eval_key, plan
@@ -84,7 +84,7 @@ __all__ = [
     "data_root", "runs_root", "run_dir", "corpus_dir", "prepare_corpora", "base_critic", "loss_critic", "evaluator",
     "loss_scale", "loss_ratio", "resolve_weight", "grid_weight", "train_experiment", "share_earlier_stages", "data_reference",
     "predict_and_evaluate", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",
-    "eval_key", "run_grid", "select_kappa", "chosen_kappa", "selection_experiments", "config1_experiments",
+    "eval_key", "run_grid", "simulate_grid", "critical_path_s", "select_kappa", "chosen_kappa", "selection_experiments", "config1_experiments",
     "config2_experiments", "summary_frame", "find", "ours_note", "table2", "table3", "table4", "table_s7",
     "loss_effects", "config2_pairs", "critic_pairs", "paper_changes", "seed_consistency", "diagnostics_effects",
     "with_plrs_partial", "plrs_hubness_weight", "with_plrs_enrolled", "plrs_intensity_weight",

@@ -1,12 +1,13 @@
 """Running a plan: :func:`run_grid` executes :func:`p3d.experiments.plan.plan`'s tasks (callables) in worker
-processes, each once its dependencies are done, and collects the evaluations as :class:`RunResult` records."""
+processes, each once its dependencies are done, and collects the evaluations as :class:`RunResult` records;
+:func:`simulate_grid` and :func:`critical_path_s` project recorded task times onto other worker counts."""
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from p3d.errors import InputError
@@ -133,6 +134,65 @@ def run_grid(experiments: Sequence[TalkerExperiment], dirs: Any, *, workers: int
         raise first
     results = [values[eval_key(e)] for e in experiments]
     return GridResult(results=results, tasks=table, wall_s=round(wall, 1))
+
+
+def _task_seconds(tasks: Sequence[Task], seconds: Mapping[str, float]) -> dict[str, float]:
+    missing = [t.key for t in tasks if t.key not in seconds]
+    if missing:
+        raise InputError(f"no seconds for {len(missing)} of the {len(tasks)} tasks, e.g. {missing[0]}")
+    bad = [t.key for t in tasks if not float(seconds[t.key]) >= 0]
+    if bad:
+        raise InputError(f"task seconds must be >= 0: {bad[0]} has {seconds[bad[0]]}")
+    return {t.key: float(seconds[t.key]) for t in tasks}
+
+
+def simulate_grid(tasks: Sequence[Task], seconds: Mapping[str, float], workers: int = 2,
+                  priority: Callable[[Task], Any] | None = None) -> float:
+    """Wall time (s) of :func:`run_grid`'s schedule of ``tasks`` (in :func:`plan`'s order) if each task took
+    ``seconds[task.key]``: up to ``workers`` at a time, each started when a worker is free and its dependencies are
+    done, the ready tasks taken in plan order, or by smallest ``priority(task)`` (ties in plan order).
+
+    A projection, not a measurement: it assumes a task's time does not depend on what runs beside it (each task
+    has one torch thread; a machine whose memory bandwidth the workers share is slower than this). Used to ask
+    what a finished grid's recorded task times (:class:`p3d.notebook_runner.GridSittings`) would take with more
+    workers or in another order; the dependency chain bounds it from below (:func:`critical_path_s`)."""
+    import heapq
+
+    if workers < 1:
+        raise InputError(f"workers: expected a positive process count, got {workers}")
+    cost = _task_seconds(tasks, seconds)
+    index = {t.key: i for i, t in enumerate(tasks)}
+    rank = (lambda t: index[t.key]) if priority is None else (lambda t: (priority(t), index[t.key]))
+    pending = sorted(tasks, key=rank)
+    done: set[str] = set()
+    running: list[tuple[float, int, str]] = []
+    now = 0.0
+    while pending or running:
+        ready = [t for t in pending if set(t.deps) <= done][: workers - len(running)]
+        for t in ready:
+            pending.remove(t)
+            heapq.heappush(running, (now + cost[t.key], index[t.key], t.key))
+        if not running:
+            raise InputError(f"simulate_grid: tasks waiting on nothing runnable: {[t.key for t in pending][:3]}")
+        now = running[0][0]
+        while running and running[0][0] == now:  # every task ending at this moment, as run_grid's wait returns them
+            done.add(heapq.heappop(running)[2])
+    return now
+
+
+def critical_path_s(tasks: Sequence[Task], seconds: Mapping[str, float]) -> float:
+    """The longest chain of dependent tasks (s) at ``seconds[task.key]`` each: the wall time of ``tasks`` with
+    unlimited workers, a lower bound of :func:`simulate_grid` beside ``sum(seconds) / workers``."""
+    cost = _task_seconds(tasks, seconds)
+    by_key = {t.key: t for t in tasks}
+    finish: dict[str, float] = {}
+
+    def end(key: str) -> float:
+        if key not in finish:
+            finish[key] = cost[key] + max((end(d) for d in by_key[key].deps if d in by_key), default=0.0)
+        return finish[key]
+
+    return max((end(t.key) for t in tasks), default=0.0)
 
 
 def preset_grid(preset: str, dirs: Any, *, workers: int = 2, progress: bool | None = None,
