@@ -8,7 +8,7 @@ from typing import Any
 
 #: The table of each training seed's own effects beside an effect table ``<stem>.csv``: ``<stem>_per_seed.csv``
 #: (written by :func:`p3d.experiments.per_seed_effects` and ``scripts/merge_seed_tables.py``, read by
-#: :func:`p3d.claims.judges.seed_changes`).
+#: :func:`p3d.claims.seeds.seed_changes`).
 PER_SEED_SUFFIX = "_per_seed"
 
 

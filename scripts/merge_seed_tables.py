@@ -4,7 +4,7 @@
 ``scripts/table_seeds.py`` writes one model's Table 3 or 4 at several talker seeds under
 ``results/table<T>_seeds/<model>/``. This merges those folders into the effect tables that notebooks 06 and 07 write
 (:func:`p3d.experiments.merge_seed_tables`: values copied, labels ``"<Model>: <comparison>"``), each with its
-per-seed effects beside it (``<stem>_per_seed.csv``, read by :func:`p3d.claims.judges.seed_changes`), copies the
+per-seed effects beside it (``<stem>_per_seed.csv``, read by :func:`p3d.claims.seeds.seed_changes`), copies the
 tables that say which PLRS referees are valid (``plrs_validity``) and how well each critic retrieves held-out
 windows (``stage2_retrieval_*``) from ``--referee-tables`` (the ``results/tables`` of a run with the same PLRS
 evaluator and critics as the seed runs), and judges the claims that read Tables 3 and 4 (:mod:`p3d.claims`):

@@ -339,7 +339,7 @@ def test_table2_cases_state_how_many_seeds_share_the_pooled_sign(tmp_path):
     common = {"train": "synth-voca", "test": "synth-voca", "split": "test", "loss_weight": "", "n_clips": 8}
     pd.DataFrame([{**common, **r, "ci_low": r["value"] - 1, "ci_high": r["value"] + 1} for r in rows]
                  ).to_csv(tmp_path / "config1_results.csv", index=False)
-    assert claims.judges.seed_changes(tmp_path)[("FaceFormer", "mtm_ms")] == [-2, -1, 0.5, -3, 0.0]
+    assert claims.seeds.seed_changes(tmp_path)[("FaceFormer", "mtm_ms")] == [-2, -1, 0.5, -3, 0.0]
     r = assess(tmp_path).set_index("key").loc["loss-mtm"]
     assert r["verdict"] == "inconclusive"
     text = r["p3d"]
@@ -479,14 +479,14 @@ def test_tables_3_and_4_count_the_seeds_sharing_each_effects_sign(tmp_path):
         r["metric"] = "slcc_delta"
     pd.DataFrame([{**common, "test": "synth-mead", "run": f"q{i}", **r, "ci_low": 0, "ci_high": 1}
                   for i, r in enumerate(c2)]).to_csv(tmp_path / "config2_results.csv", index=False)
-    t3 = claims.judges.seed_changes(tmp_path, "table3_critic_effects")
+    t3 = claims.seeds.seed_changes(tmp_path, "table3_critic_effects")
     assert t3[("FaceFormer: ours vs 3D SyncNet", "mtm_ms")] == [-1, -2, 1]
     assert t3[("FaceFormer: ours vs Ours w/o 2D prior", "mtm_ms")] == [1, 1, 1]
-    t4 = claims.judges.seed_changes(tmp_path, "table4_effects")
+    t4 = claims.seeds.seed_changes(tmp_path, "table4_effects")
     assert t4[("CodeTalker: + synth-mead", "mtm_ms")] == [-1, 1]
     assert t4[("CodeTalker: + ours", "mtm_ms")] == [-1, -3]
-    assert claims.judges.seed_changes(tmp_path, "table_s7_fdd") == {}
-    assert ("FaceFormer", "mtm_ms") in claims.judges.seed_changes(tmp_path)   # Table 2: none against ours
+    assert claims.seeds.seed_changes(tmp_path, "table_s7_fdd") == {}
+    assert ("FaceFormer", "mtm_ms") in claims.seeds.seed_changes(tmp_path)   # Table 2: none against ours
     _effects(tmp_path / "table3_critic_effects.csv", [("FaceFormer: ours vs 3D SyncNet", "MTM (ms)", -0.7, -2, 0.5,
                                                        "no clear change")])
     _effects(tmp_path / "table4_effects.csv", [("CodeTalker: + ours", "MTM (ms)", -2.0, -3, -1, "better")])
@@ -512,7 +512,7 @@ def test_per_seed_effect_tables_give_each_cases_seed_count(tmp_path):
                 for s in (0, 1, 2) for metric, ch in (("MTM (ms)", (-1, -2, 1)[s] + shift), ("PLRS-e", 0.1 * (s - 1)))]
     per_seed.append({"comparison": "SelfTalk: ours vs 3D SyncNet", "seed": 2, "metric": "PLRS-e", "change": 9.0})
     pd.DataFrame(per_seed).to_csv(tmp_path / "table3_critic_effects_per_seed.csv", index=False)
-    changes = claims.judges.seed_changes(tmp_path, "table3_critic_effects")
+    changes = claims.seeds.seed_changes(tmp_path, "table3_critic_effects")
     assert changes[("FaceFormer: ours vs 3D SyncNet", "MTM (ms)")] == [-1, -2, 1]
     assert ("SelfTalk: ours vs 3D SyncNet", "PLRS-e") not in changes      # seed 2 twice: ambiguous
     pd.DataFrame([{"seed": 0, "variant": v, "degradation": "amp_0.5", "mean_minus_gt": -1, "ci_low": -2,
@@ -533,4 +533,4 @@ def test_per_seed_effect_tables_give_each_cases_seed_count(tmp_path):
     pd.DataFrame([{"comparison": "x", "change": 1}]).to_csv(tmp_path / "table3_critic_effects_per_seed.csv",
                                                            index=False)
     with pytest.raises(InputError, match="lacks the columns"):
-        claims.judges.seed_changes(tmp_path, "table3_critic_effects")
+        claims.seeds.seed_changes(tmp_path, "table3_critic_effects")

@@ -42,14 +42,21 @@ otherwise). Without ``plrs_validity.csv`` the official PLRS decides, and the evi
 **Seeds.** The CIs of multi-seed arms resample seeds and clips (:func:`p3d.stats.hierarchical_bootstrap`); beside
 each case of Tables 2-4 whose per-seed values ``config1_results.csv`` / ``config2_results.csv`` hold, the evidence also counts how many seeds'
 own changes (with minus without, the same seed) share the pooled change's sign
-(:func:`p3d.claims.judges.seed_changes`). That count is not part of the rule: it shows whether an effect rests on
+(:func:`p3d.claims.seeds.seed_changes`). That count is not part of the rule: it shows whether an effect rests on
 a few seeds, as a second machine (which retrains along other trajectories, like other seeds) would reveal.
+
+**Training length.** Each talker stops on its own validation plateau, so the two arms of one seed may train for
+different lengths; the evidence lists each comparison's steps per seed, and :func:`length_sensitivity`
+(:mod:`p3d.claims.lengths`) counts how often the longer-trained arm of a seed pair is the better one. Neither
+enters the rule.
 
 :data:`INVENTORY` lists every table and figure of the paper with the file(s) p3d writes for it, or why it
 cannot be made here; :func:`inventory` checks which exist.
 
 The code: :mod:`p3d.claims.verdicts` (the rules), :mod:`p3d.claims.tables` (reading the result tables),
-:mod:`p3d.claims.judges` (one judge per claim), :mod:`p3d.claims.catalogue` (:data:`CLAIMS`, :func:`assess`),
+:mod:`p3d.claims.seeds` (the per-seed changes behind the paired effects), :mod:`p3d.claims.judges` (one judge per
+claim), :mod:`p3d.claims.lengths` (training length beside the paired
+effects), :mod:`p3d.claims.catalogue` (:data:`CLAIMS`, :func:`assess`),
 :mod:`p3d.claims.report` (``claims.md``, the inventory, the README blocks: the claims table and
 :func:`findings_markdown`, the effects of Tables 2-4; :func:`compare_verdicts` of two runs' tables),
 :mod:`p3d.claims.cli` (``p3d claims TABLES [--against TABLES_B]``); this package re-exports their API.
@@ -74,6 +81,7 @@ from p3d.claims.report import (
     update_readme,
     verdict_table_markdown,
 )
+from p3d.claims.lengths import LENGTH_SENSITIVITY_STEM, length_sensitivity, training_steps, training_steps_note
 from p3d.claims.tables import MODELS, VALIDITY_STEM, valid_referees
 from p3d.claims.verdicts import (
     OFFICIAL_PLRS,
@@ -87,8 +95,9 @@ from p3d.claims.verdicts import (
 )
 
 __all__ = [
-    "CLAIMS", "INVENTORY", "MODELS", "OFFICIAL_PLRS", "README_END", "README_START", "RULES_MARKDOWN",
+    "CLAIMS", "INVENTORY", "LENGTH_SENSITIVITY_STEM", "MODELS", "OFFICIAL_PLRS", "README_END", "README_START", "RULES_MARKDOWN",
     "VALIDITY_STEM", "VERDICTS", "Assessment", "Case", "Claim", "aggregate", "assess", "claims_markdown",
     "combine_referees", "compare_verdicts", "comparison_markdown", "findings_markdown", "inventory",
-    "inventory_markdown", "paper_changes", "plrs_metric", "readme_markers", "summary_markdown", "update_readme", "valid_referees", "verdict_table_markdown",
+    "inventory_markdown", "length_sensitivity", "paper_changes", "plrs_metric", "readme_markers", "summary_markdown", "training_steps", "training_steps_note", "update_readme",
+    "valid_referees", "verdict_table_markdown",
 ]

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from p3d import paper
-from p3d.claims.tables import VALIDITY_STEM, _Missing, _pooled, _read, valid_referees
+from p3d.claims.lengths import training_steps, training_steps_note
+from p3d.claims.seeds import (
+    SEED_COMPARISONS,
+    _effect_table_seed_changes,
+    _in_seed_order,
+    _run_table_seed_changes,
+    seed_changes_of,
+)
+from p3d.claims.tables import VALIDITY_STEM, _metric_key, _Missing, _pooled, _read, valid_referees
 from p3d.claims.verdicts import (
     OFFICIAL_PLRS,
     Assessment,
@@ -26,10 +34,6 @@ from p3d.claims.verdicts import (
 from p3d.stats import minimum_detectable_effect, seed_agreement
 from p3d.tables import PER_SEED_SUFFIX
 
-#: Effect-table metric label -> p3d.paper metric key.
-_METRIC_KEYS = {"MTM": "mtm_ms", "LVE": "lve", "PLRS": "plrs", "SLCC": "slcc_delta", "FDD": "fdd"}
-
-
 # -- judges over paired-effect tables (p3d.experiments: comparison, metric, ..., change CI, verdict) ---------
 @dataclass(frozen=True)
 class _Spec:
@@ -41,13 +45,6 @@ class _Spec:
     metrics: tuple[str, ...]
     want: str = "better"
     paper_rows: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-
-
-def _metric_key(label: str) -> str:
-    for prefix, key in _METRIC_KEYS.items():
-        if label.startswith(prefix):
-            return key
-    raise KeyError(label)
 
 
 def _want_sign(metric_key: str, want: str) -> int:
@@ -63,93 +60,6 @@ _SHOWN_REFEREES = {OFFICIAL_PLRS: "Official PLRS", "calibrated": "PLRS-c"}
 #: PLRS-e are computed from the clips in notebook 06 and have no per-seed rows).
 _SEED_METRICS = {"mtm_ms": "mtm_ms", "lve": "lve", "fdd": "fdd", "slcc_delta": "slcc_delta", OFFICIAL_PLRS: "plrs",
                  "calibrated": "plrs_calibrated"}
-_VOCA, _VOCA_MEAD = "synth-voca", "synth-voca+synth-mead"
-#: Each effect table's per-seed comparisons: stem -> (run table, [(comparison label, arm before, arm after)]), an arm
-#: being (critic, training corpora); ``{model}`` is the model's label. The labels are the effect tables' own.
-SEED_COMPARISONS: dict[str, tuple[str, tuple[tuple[str, tuple[str, str], tuple[str, str]], ...]]] = {
-    "table2_loss_effects": ("config1_results", (("{model}", ("none", _VOCA), ("ours", _VOCA)),)),
-    "table3_critic_effects": ("config1_results", (
-        ("{model}: ours vs 3D SyncNet", ("syncnet3d", _VOCA), ("ours", _VOCA)),
-        ("{model}: ours vs Ours w/o 2D prior", ("no2d", _VOCA), ("ours", _VOCA)))),
-    "table4_effects": ("config2_results", (
-        ("{model}: + synth-mead", ("none", _VOCA), ("none", _VOCA_MEAD)),
-        ("{model}: + ours", ("none", _VOCA_MEAD), ("ours", _VOCA_MEAD)))),
-}
-#: The Table-2 effect table (critic ``ours`` against no loss).
-_SEED_STEM = "table2_loss_effects"
-
-
-def seed_changes(tables: Path, stem: str = _SEED_STEM) -> dict[tuple[str, str], list[float]]:
-    """The per-training-seed changes behind effect table ``stem`` (:data:`SEED_COMPARISONS`: Table 2, the loss;
-    Table 3, critic ours against each ablation critic; Table 4, synth-mead added, then the loss), from two sources:
-
-    - the run table's per-seed rows on the whole test set: ``(comparison label, run-table metric) -> [after - before
-      of seed s, ...]`` over the seeds both arms have. None without them (one seed per run), for a stem without
-      per-seed comparisons, or for an arm with more than one run per seed (e.g. a sensitivity run at another weight);
-    - the per-seed effect table ``<stem>_per_seed.csv`` when it exists (columns ``comparison, metric, seed,
-      change``: each seed's own paired effect, :func:`p3d.experiments.per_seed_effects` in notebooks 06 and 07,
-      or ``scripts/merge_seed_tables.py``):
-      ``(comparison label, effect-table metric label) -> [change of seed s, ...]`` in seed order. Its metric
-      labels (``MTM (ms)``, ``PLRS-e``) never collide with the run tables' (``mtm_ms``); it also covers the
-      referees that the run tables do not hold per seed (PLRS-p, PLRS-e)."""
-    return {**_run_table_seed_changes(tables, stem), **_effect_table_seed_changes(tables, stem)}
-
-
-def _run_table_seed_changes(tables: Path, stem: str) -> dict[tuple[str, str], list[float]]:
-    """The run table's per-seed changes behind ``stem`` (:func:`seed_changes`, first source)."""
-    out: dict[tuple[str, str], list[float]] = {}
-    if stem not in SEED_COMPARISONS:
-        return out
-    source, comparisons = SEED_COMPARISONS[stem]
-    try:
-        df = _read(tables, source)
-    except _Missing:
-        return out
-    if "seed" not in df or "critic" not in df:
-        return out
-    rows = df[df["seed"].astype(str) != "all"]
-    if "level" in rows:  # the whole test set (a level-wise row would repeat a seed)
-        rows = rows[rows["level"].isna() | (rows["level"].astype(str).isin(["", "all"]))]
-    for (model, metric), sub in rows.groupby(["model", "metric"]):
-        for template, before, after in comparisons:
-            arms = []
-            for critic, train in (before, after):
-                arm = sub[(sub["critic"] == critic) & ((sub["train"] == train) if "train" in sub else True)]
-                arms.append(arm.set_index(arm["seed"].astype(str))["value"])
-            if any(a.empty or a.index.has_duplicates for a in arms):
-                continue
-            seeds = sorted(set(arms[0].index) & set(arms[1].index), key=lambda x: (len(x), x))
-            label = template.format(model=paper.MODEL_LABELS.get(model, model))
-            out[(label, metric)] = [float(arms[1][s] - arms[0][s]) for s in seeds]
-    return out
-
-
-def _effect_table_seed_changes(tables: Path, stem: str) -> dict[tuple[str, str], list[float]]:
-    """``<stem>_per_seed.csv``'s changes: ``(comparison, metric label) -> [change of seed s, ...]`` in seed order
-    (:func:`seed_changes`); empty when the table is absent. A (comparison, metric) with a repeated seed is
-    ambiguous and is left out."""
-    from p3d.errors import InputError
-
-    try:
-        df = _read(tables, stem + PER_SEED_SUFFIX)
-    except _Missing:
-        return {}
-    missing = {"comparison", "metric", "seed", "change"} - set(df.columns)
-    if missing:
-        raise InputError(f"{Path(tables) / (stem + PER_SEED_SUFFIX)}.csv lacks the columns {sorted(missing)}")
-    out: dict[tuple[str, str], list[float]] = {}
-    for (comparison, metric), sub in df.groupby(["comparison", "metric"], sort=False):
-        if sub["seed"].duplicated().any():
-            continue
-        out[(str(comparison), str(metric))] = [float(c) for c in sub.sort_values("seed")["change"]]
-    return out
-
-
-def seed_changes_of(per_seed: dict[tuple[str, str], list[float]], comparison: str, metric_label: str,
-                    run_metric: str | None) -> list[float] | None:
-    """The per-seed changes of one effect-table row (:func:`seed_changes`): its own per-seed effects when the
-    per-seed effect table has them, else the run tables' (``run_metric``), else None."""
-    return per_seed.get((comparison, metric_label)) or (per_seed.get((comparison, run_metric)) if run_metric else None)
 
 
 def _seed_note(change: float, per_seed: list[float] | None) -> str:
@@ -184,7 +94,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
     df = _read(tables, spec.stem)
     sources = [spec.stem]
     from_runs, from_effects = _run_table_seed_changes(tables, spec.stem), _effect_table_seed_changes(tables, spec.stem)
-    per_seed = {**from_runs, **from_effects}  # seed_changes, each table read once
+    per_seed = _in_seed_order({**from_runs, **from_effects})  # seed_changes, each table read once
     if from_runs:
         sources.append(SEED_COMPARISONS[spec.stem][0])
     if from_effects:
@@ -256,6 +166,10 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
         text += " Not measured: " + ", ".join(missing) + " (the claim covers them)."
     if notes:
         text += " " + ". ".join(notes) + "."
+    lengths = training_steps(tables, spec.stem)
+    if lengths:
+        sources.append("convergence")
+        text += " " + training_steps_note(lengths, [comp for _, comp in spec.comparisons])
     if len(per_ref) > 1:
         decided = "; ".join(f"referee {r}: {v}" for r, v in per_ref.items())
         if verdict == "inconclusive" and len(set(per_ref.values())) > 1:

@@ -217,17 +217,20 @@ def findings_markdown(tables_dir: str | Path) -> str:
     """The README's generated results block: the paired effects of Tables 2-4 (each metric of
     :data:`FINDINGS_METRICS` present: the two arms' means, from and to, the change and its 95 % CI, the effect
     table's verdict (better / worse / no clear change, by the CI), how many seeds' own changes
-    share its sign where the run tables hold them per seed, :func:`p3d.claims.judges.seed_changes`) and which training runs converged
-    (``convergence.csv``), read from the result tables in ``tables_dir``. Tables that do not exist are named as
+    share its sign where the run tables hold them per seed, :func:`p3d.claims.seeds.seed_changes`), each table's
+    training steps per arm and seed and whether the per-seed changes follow them (:mod:`p3d.claims.lengths`) and
+    which training runs converged (``convergence.csv``), read from the result tables in ``tables_dir``. Tables that do not exist are named as
     missing, so the block never shows numbers of another run."""
     import pandas as pd
 
-    from p3d.claims.judges import seed_changes, seed_changes_of
+    from p3d.claims.seeds import seed_changes, seed_changes_of
+    from p3d.claims.lengths import LENGTH_SENSITIVITY_STEM, length_sensitivity, training_steps, training_steps_note
     from p3d.claims.verdicts import _signed
     from p3d.stats import seed_agreement
 
     tables = Path(tables_dir)
     lines: list[str] = []
+    sensitivity = length_sensitivity(tables, [stem for stem, _ in FINDINGS_TABLES])
     for stem, heading in FINDINGS_TABLES:
         path = tables / f"{stem}.csv"
         if not path.is_file():
@@ -254,6 +257,16 @@ def findings_markdown(tables_dir: str | Path) -> str:
                          f"{float(r['with']):.3g} | {_signed(change)} [{_signed(r['change CI low'])}, "
                          f"{_signed(r['change CI high'])}] | {r['verdict']} | {agree} |")
         lines.append("")
+        lengths = training_steps(tables, stem)
+        if lengths:
+            lines += [training_steps_note(lengths), ""]
+        follows = sensitivity[(sensitivity["effect_table"] == stem) & (sensitivity["unequal"] > 0)]
+        if len(follows):
+            lines += [f"Does the per-seed change follow training length? Of the seed pairs whose lengths differ by "
+                      f"more than a quarter, those whose longer-trained arm is the better one "
+                      f"([{LENGTH_SENSITIVITY_STEM}.md](results/tables/{LENGTH_SENSITIVITY_STEM}.md), two-sided sign "
+                      "test): " + "; ".join(f"{r.metric} {r.longer_better} of {r.unequal} (p = {r.sign_test_p:.2g})"
+                                            for r in follows.itertuples(index=False)) + ".", ""]
     conv = tables / "convergence.csv"
     if conv.is_file():
         df = pd.read_csv(conv)

@@ -9,6 +9,17 @@ from typing import Any
 
 from p3d import paper
 
+#: Effect-table metric label -> p3d.paper metric key.
+_METRIC_KEYS = {"MTM": "mtm_ms", "LVE": "lve", "PLRS": "plrs", "SLCC": "slcc_delta", "FDD": "fdd"}
+
+
+def _metric_key(label: str) -> str:
+    for prefix, key in _METRIC_KEYS.items():
+        if label.startswith(prefix):
+            return key
+    raise KeyError(label)
+
+
 #: The paper's models, as the result tables label them.
 MODELS = tuple(paper.MODEL_LABELS[m] for m in paper.MODELS)
 

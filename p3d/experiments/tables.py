@@ -422,7 +422,7 @@ def merge_seed_tables(folder: str | os.PathLike[str], models: Sequence[str] = MO
     pooled over the seeds; its labels ``"<Model>, seeds 0-2: <comparison>"``) and ``per_seed.csv`` (each seed's own:
     ``"seed <s>: <comparison>"``). Returns ``(effects, per_seed, merged models)``: ``per_seed`` gains a ``seed``
     column, so that it can be written as ``<stem>_per_seed.csv`` beside the effect table
-    (:func:`p3d.claims.judges.seed_changes`). Values are copied, never recomputed; a model without both files is not
+    (:func:`p3d.claims.seeds.seed_changes`). Values are copied, never recomputed; a model without both files is not
     merged. Raises :class:`InputError` for a label in neither form or for no model at all."""
     import pandas as pd
 

@@ -1,0 +1,148 @@
+"""How long the two arms of each paired comparison trained, and whether the effects follow it.
+
+At ``full`` every talking head stops on its own validation plateau (:mod:`p3d.train.convergence`), so the two
+arms of one seed of a comparison (Table 2: without / with the loss; Table 3: an ablation critic / ours; Table 4:
+synth-mead added, then the loss) may stop at different steps. The official FaceFormer script trains every model
+for a fixed 100 epochs (paper digest, "Base-model settings"), so there both arms of a comparison train equally
+long; here an effect may also carry a difference in training length. This module puts the steps beside the
+effects (:func:`training_steps`, :func:`training_steps_note`) and tests whether the per-seed effects follow them
+(:func:`length_sensitivity`): over the seed pairs whose arms' lengths differ by more than a quarter, how often the
+longer-trained arm is the better one, with a two-sided sign test (with no effect of length, either arm is better
+with probability 1/2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from p3d import paper
+from p3d.claims.seeds import SEED_COMPARISONS, _effect_table_seed_changes, _run_table_seed_changes
+from p3d.claims.tables import _metric_key, _Missing, _read
+
+#: The table :func:`length_sensitivity` is written to (``results/tables/<stem>.csv``, notebook ``10_claims``).
+LENGTH_SENSITIVITY_STEM = "training_length_sensitivity"
+#: Two arms' lengths "differ" when the later stop is more than this factor past the earlier one.
+UNEQUAL_FACTOR = 1.25
+#: The run tables' per-seed metrics -> p3d.paper metric keys (for the direction of "better").
+_RUN_METRIC_KEYS = {"mtm_ms": "mtm_ms", "lve": "lve", "fdd": "fdd", "slcc_delta": "slcc_delta", "plrs": "plrs",
+                    "plrs_calibrated": "plrs"}
+
+
+def training_steps(tables: str | Path, stem: str) -> dict[str, dict[str, tuple[int, int]]]:
+    """How long the two arms of each per-seed comparison of effect table ``stem`` trained
+    (:data:`p3d.claims.judges.SEED_COMPARISONS`): ``comparison label -> {seed: (steps before, steps after)}``, the
+    steps at which each arm's talker stopped (``convergence.csv``'s ``steps``, joined on the run table's ``run``
+    as ``talkers/<run>``). Empty when the run table, its ``run`` column or ``convergence.csv`` is missing; a seed
+    whose arm has no, or more than one, training run recorded is left out."""
+    tables = Path(tables)
+    if stem not in SEED_COMPARISONS:
+        return {}
+    source, comparisons = SEED_COMPARISONS[stem]
+    try:
+        df, conv = _read(tables, source), _read(tables, "convergence")
+    except _Missing:
+        return {}
+    if not {"seed", "critic", "run", "model"} <= set(df.columns) or not {"run", "steps"} <= set(conv.columns):
+        return {}
+    steps = dict(zip(conv["run"].astype(str), conv["steps"].astype(int)))
+    keys = [k for k in ("model", "critic", "train", "seed", "run") if k in df]
+    rows = df[df["seed"].astype(str) != "all"].drop_duplicates(keys)
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for model, sub in rows.groupby("model", sort=False):
+        for template, before, after in comparisons:
+            runs = []
+            for critic, train in (before, after):
+                arm = sub[(sub["critic"] == critic) & ((sub["train"] == train) if "train" in sub else True)]
+                runs.append({str(s): g["run"].astype(str).tolist() for s, g in arm.groupby(arm["seed"].astype(str))})
+            pairs = {}
+            for seed in sorted(set(runs[0]) & set(runs[1]), key=lambda x: (len(x), x)):
+                a, b = (f"talkers/{r[seed][0]}" if len(r[seed]) == 1 else None for r in runs)
+                if a in steps and b in steps:
+                    pairs[seed] = (steps[a], steps[b])
+            if pairs:
+                out[template.format(model=paper.MODEL_LABELS.get(model, model))] = pairs
+    return out
+
+
+def _unequal(before: int, after: int) -> bool:
+    return max(before, after) > UNEQUAL_FACTOR * min(before, after)
+
+
+def training_steps_note(lengths: dict[str, dict[str, tuple[int, int]]], comparisons: Sequence[str] | None = None
+                        ) -> str:
+    """One sentence of :func:`training_steps` for the comparisons named (all when None): each comparison's steps
+    at the stop, before → after, per seed, and how many seed pairs differ in length by more than
+    :data:`UNEQUAL_FACTOR`; empty when there are none."""
+    shown = [(c, lengths[c]) for c in (lengths if comparisons is None else comparisons) if c in lengths]
+    if not shown:
+        return ""
+    n = sum(len(p) for _, p in shown)
+    far = sum(_unequal(a, b) for _, p in shown for a, b in p.values())
+    text = ("Training steps at each arm's stop, before → after per seed (`convergence.csv`; each talker stops on its "
+            "own validation plateau): " + "; ".join(f"{c} " + ", ".join(f"{a}→{b}" for a, b in p.values())
+                                                   for c, p in shown) + ". ")
+    return text + (f"{far} of {n} seed pairs differ in length by more than a quarter, so their effects also carry a "
+                   "difference in training length." if far else "No seed pair differs in length by more than a "
+                   "quarter.")
+
+
+def _direction(metric: str) -> int | None:
+    """+1 when a higher value of ``metric`` (a run-table key or an effect-table label) is better, -1 when lower
+    is, None for a metric without a direction here."""
+    key = _RUN_METRIC_KEYS.get(metric)
+    if key is None:
+        try:
+            key = _metric_key(metric)
+        except KeyError:
+            return None
+    return -1 if paper.LOWER_IS_BETTER[key] else 1
+
+
+def length_sensitivity(tables: str | Path, stems: Sequence[str] = tuple(SEED_COMPARISONS)) -> Any:
+    """Whether the per-seed effects of effect tables ``stems`` follow the arms' training lengths.
+
+    For each effect table and metric with per-seed changes (:func:`p3d.claims.seeds.seed_changes_by_seed`: an
+    effect-table label such as ``LVE (1e-5 m²)`` or ``PLRS-e`` when the per-seed effect table exists, else the run
+    table's metrics, e.g. ``plrs_calibrated``), pooled over the table's comparisons: ``pairs`` (seed pairs with both
+    lengths and a change), ``unequal`` (pairs whose lengths differ by more than :data:`UNEQUAL_FACTOR`),
+    ``longer_better`` (of those, pairs whose longer-trained arm is the better one: the change's sign is that of
+    "better" when the after arm trained longer, and the opposite when it trained shorter), its share and the
+    two-sided sign test's p value (binomial, 1/2; NaN without unequal pairs). A change of exactly 0 counts as not
+    better. Returns a DataFrame with columns ``effect_table, metric, pairs, unequal, longer_better,
+    longer_better_share, sign_test_p``, one row per effect table and metric, in table order."""
+    import pandas as pd
+    from scipy.stats import binomtest
+
+    tables = Path(tables)
+    rows = []
+    for stem in stems:
+        lengths = training_steps(tables, stem)
+        if not lengths:
+            continue
+        changes = _effect_table_seed_changes(tables, stem)  # every metric and referee under its own label
+        if not any(c in lengths for c, _ in changes):
+            changes = _run_table_seed_changes(tables, stem)
+        for metric in sorted({m for c, m in changes if c in lengths}):
+            sign = _direction(metric)
+            if sign is None:
+                continue
+            pairs = unequal = better = 0
+            for comparison, by_seed in lengths.items():
+                for seed, (before, after) in by_seed.items():
+                    change = changes.get((comparison, metric), {}).get(seed)
+                    if change is None:
+                        continue
+                    pairs += 1
+                    if _unequal(before, after):
+                        unequal += 1
+                        longer_after = 1 if after > before else -1
+                        better += change * sign * longer_after > 0
+            if pairs:
+                rows.append({"effect_table": stem, "metric": metric, "pairs": pairs, "unequal": unequal,
+                             "longer_better": better,
+                             "longer_better_share": better / unequal if unequal else float("nan"),
+                             "sign_test_p": binomtest(better, unequal).pvalue if unequal else float("nan")})
+    return pd.DataFrame(rows, columns=["effect_table", "metric", "pairs", "unequal", "longer_better",
+                                       "longer_better_share", "sign_test_p"])

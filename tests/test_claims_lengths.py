@@ -1,0 +1,93 @@
+"""p3d.claims.lengths: the arms' training steps beside the paired effects, and whether the effects follow them."""
+
+import math
+
+import pandas as pd
+import pytest
+from scipy.stats import binomtest
+
+from p3d import claims
+from p3d.claims.lengths import training_steps, training_steps_note, length_sensitivity
+
+#: seed -> (steps without the loss, steps with it, LVE change with - without)
+_SEEDS = {0: (500, 500, -3.0), 1: (500, 1000, -1.0), 2: (1000, 500, 1.0), 3: (600, 1000, 1.0)}
+
+
+def _write(tmp_path, convergence=True, per_seed_table=False):
+    rows = []
+    for s, (_, _, change) in _SEEDS.items():
+        for critic, lve, plrs in (("none", 10.0, 0.5), ("ours", 10.0 + change, 0.5 + change)):
+            for metric, value in (("lve", lve), ("plrs", plrs), ("slcc", 0.3)):
+                rows.append({"run": f"faceformer_{critic}_seed{s}", "seed": s, "model": "faceformer",
+                             "critic": critic, "train": "synth-voca", "metric": metric, "level": "", "value": value})
+    rows += [{"run": "faceformer_none_seed0", "seed": "all", "model": "faceformer", "critic": c,
+              "train": "synth-voca", "metric": "lve", "level": "", "value": 99.0} for c in ("none", "ours")]
+    rows.append({"run": "faceformer_syncnet3d_seed0", "seed": 0, "model": "faceformer", "critic": "syncnet3d",
+                 "train": "synth-voca", "metric": "lve", "level": "", "value": 1.0})  # Table 3's, one arm only
+    common = {"test": "synth-voca", "split": "test", "loss_weight": "", "n_clips": 8, "n_seeds": 1}
+    pd.DataFrame([{**common, **r, "ci_low": r["value"] - 1, "ci_high": r["value"] + 1} for r in rows]
+                 ).to_csv(tmp_path / "config1_results.csv", index=False)
+    if convergence:
+        conv = [{"run": f"talkers/faceformer_{c}_seed{s}", "kind": "talker", "model": "faceformer", "seed": s,
+                 "steps": steps[i], "converged": True}
+                for s, steps in _SEEDS.items() for i, c in enumerate(("none", "ours"))]
+        conv.append({"run": "stage1", "kind": "stage1", "model": "", "seed": 0, "steps": 2350, "converged": True})
+        pd.DataFrame(conv).to_csv(tmp_path / "convergence.csv", index=False)
+    if per_seed_table:
+        pd.DataFrame([{"comparison": "FaceFormer", "seed": s, "metric": m, "change": sign * ch}
+                      for s, (_, _, ch) in _SEEDS.items() for m, sign in (("LVE (1e-5 m²)", 1), ("PLRS-e", -1))]
+                     ).to_csv(tmp_path / "table2_loss_effects_per_seed.csv", index=False)
+
+
+def test_training_steps_pair_each_seeds_arms_from_the_run_table_and_convergence(tmp_path):
+    _write(tmp_path)
+    steps = training_steps(tmp_path, "table2_loss_effects")
+    assert steps == {"FaceFormer": {str(s): (a, b) for s, (a, b, _) in _SEEDS.items()}}
+    assert training_steps(tmp_path, "table3_critic_effects") == {}   # no ours/syncnet3d pair with both steps
+    assert training_steps(tmp_path, "table_s7_fdd") == {}
+    note = training_steps_note(steps)
+    assert "FaceFormer 500→500, 500→1000, 1000→500, 600→1000." in note
+    assert "3 of 4 seed pairs differ in length by more than a quarter" in note
+    assert training_steps_note(steps, ["CodeTalker"]) == ""
+    assert "No seed pair differs" in training_steps_note({"X": {"0": (800, 1000)}})   # 1.25x is not "more"
+    (tmp_path / "convergence.csv").unlink()
+    assert training_steps(tmp_path, "table2_loss_effects") == {}
+
+
+def test_length_sensitivity_counts_pairs_whose_longer_arm_is_better(tmp_path):
+    """LVE (lower is better): seed 1 trains the loss arm longer and it is better, seed 2 shorter and worse, seed 3
+    longer and worse: 2 of 3 unequal pairs. PLRS (higher is better) with the same raw changes: 1 of 3."""
+    _write(tmp_path)
+    df = length_sensitivity(tmp_path).set_index("metric")
+    assert set(df.index) == {"lve", "plrs"}                      # slcc has no direction; the 'all' rows are not seeds
+    assert df.loc["lve", ["pairs", "unequal", "longer_better"]].tolist() == [4, 3, 2]
+    assert df.loc["lve", "sign_test_p"] == pytest.approx(binomtest(2, 3).pvalue)
+    assert df.loc["plrs", "longer_better"] == 1
+    assert df.loc["plrs", "longer_better_share"] == pytest.approx(1 / 3)
+    # the per-seed effect table, when present, gives every metric under its own label instead
+    _write(tmp_path, per_seed_table=True)
+    df = length_sensitivity(tmp_path).set_index("metric")
+    assert set(df.index) == {"LVE (1e-5 m²)", "PLRS-e"}
+    assert df.loc["LVE (1e-5 m²)", "longer_better"] == 2 and df.loc["PLRS-e", "longer_better"] == 2
+    # without unequal pairs: no test
+    _SEEDS_EQUAL = pd.read_csv(tmp_path / "convergence.csv").assign(steps=700)
+    _SEEDS_EQUAL.to_csv(tmp_path / "convergence.csv", index=False)
+    df = length_sensitivity(tmp_path)
+    assert (df["unequal"] == 0).all() and df["sign_test_p"].map(math.isnan).all()
+
+
+def test_claims_and_findings_show_the_steps_and_the_count(tmp_path):
+    _write(tmp_path)
+    pd.DataFrame([{"comparison": m, "metric": "LVE (1e-5 m²)", "without": 1, "with": 0.9, "change": -0.1,
+                   "change CI low": -0.5, "change CI high": 0.3, "verdict": "no clear change", "n_seeds": 4}
+                  for m in ("FaceFormer", "CodeTalker", "SelfTalk")]).to_csv(tmp_path / "table2_loss_effects.csv",
+                                                                         index=False)
+    r = claims.assess(tmp_path).set_index("key").loc["loss-lve"]
+    assert "Training steps at each arm's stop" in r["p3d"] and "FaceFormer 500→500, 500→1000" in r["p3d"]
+    assert "convergence" in r["sources"]
+    md = claims.findings_markdown(tmp_path)
+    assert "lve 2 of 3 (p = 1)" in md and "plrs 1 of 3 (p = 1)" in md
+    assert "FaceFormer 500→500, 500→1000, 1000→500, 600→1000" in md
+    (tmp_path / "convergence.csv").unlink()
+    r = claims.assess(tmp_path).set_index("key").loc["loss-lve"]
+    assert "Training steps" not in r["p3d"] and "convergence" not in r["sources"]
