@@ -299,3 +299,37 @@ def test_stage1_validation_is_fixed(tmp_path):
     assert job.validate(job.model, 2) == first
     assert job.model.training  # the evaluation restores the training mode
     assert job.extra_config["validation"]["split"] == "val"
+
+
+def test_a_stopped_run_continued_without_the_rule_equals_a_run_of_that_length(tmp_path):
+    """continue_without_stop_rule: a run the plateau rule stopped at s, continued to n steps with stop="steps",
+    ends with the bytes of a stop="steps" run of n steps from the start (checkpoint, logs, validation curve)."""
+    from p3d.train.trainer import CONTINUED_FROM, continue_without_stop_rule
+
+    cfg = _plateau_cfg(steps=400, eval_every=5, checkpoint_every=15, log_every=5, patience=3, smooth=3,
+                       min_rel_improvement=0.02)
+    stopped = train(make_model(), Toy(), step_fn, cfg, tmp_path / "plateau", progress=False, validate=HeldOutMSE())
+    assert stopped["converged"] and stopped["step"] < 400
+    (tmp_path / "plateau" / "final.pt").write_bytes(b"")  # what a finished job writes
+    n = stopped["step"] + 37
+    fixed = TrainConfig(**{**cfg.to_dict(), "stop": "steps", "steps": n})
+    assert continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin", n) == stopped["step"]
+    assert continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin", n) == stopped["step"]  # idempotent
+    twin = train(make_model(), Toy(), step_fn, fixed, tmp_path / "twin", progress=False, validate=HeldOutMSE())
+    assert twin["step"] == n and twin["steps_here"] == 37 and twin["converged"] is None
+    direct = train(make_model(), Toy(), step_fn, fixed, tmp_path / "direct", progress=False, validate=HeldOutMSE())
+    assert direct["steps_here"] == n
+    for name in ("val.csv", "metrics.csv", "checkpoints/last.pt", "config.json"):
+        assert (tmp_path / "twin" / name).read_bytes() == (tmp_path / "direct" / name).read_bytes(), name
+    assert '"step": %d' % stopped["step"] in (tmp_path / "twin" / CONTINUED_FROM).read_text()
+    # refused: a shorter length, an unfinished source, a folder holding another run
+    with pytest.raises(InputError, match="before"):
+        continue_without_stop_rule(tmp_path / "plateau", tmp_path / "short", stopped["step"] - 1)
+    train(make_model(), Toy(), step_fn, cfg, tmp_path / "unfinished", progress=False, validate=HeldOutMSE(),
+          stop_after=20)
+    with pytest.raises(InputError, match="no finished training run"):
+        continue_without_stop_rule(tmp_path / "unfinished", tmp_path / "u2", n)
+    with pytest.raises(InputError, match="not a continuation"):
+        continue_without_stop_rule(tmp_path / "plateau", tmp_path / "direct", n)
+    assert not (tmp_path / "short").exists() and not (tmp_path / "u2").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary folder left

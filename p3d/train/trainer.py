@@ -32,6 +32,11 @@ Design (nanoGPT-style: no framework, everything visible here):
     output paths, data-loading threads, torch's thread count. (On CPU a different thread count may change
     the last bits of float sums: byte-identical reruns need the same thread count.)
 
+  * a finished run **continued without its stopping rule** goes to another folder
+    (:func:`continue_without_stop_rule`: the same settings with ``stop="steps"`` and a longer ``steps``,
+    started from the run's last checkpoint), so two runs that stopped on their own plateaus can be compared
+    at equal length; the continuation ends with the weights of a run of that length from the start.
+
   The device type (cpu / cuda) counts as a setting: its kernels round differently.
 - **Byte-identical outputs.** Checkpoints hold only deterministic content (state dicts, step, the JSON
   form of the config) and are written by :func:`p3d.models.save_checkpoint`, which gives torch's zip
@@ -309,6 +314,68 @@ def resume_plan(previous: Mapping[str, Any] | None, config: Mapping[str, Any], w
         _set(record, name, new_flat[name])
     record["extensions"] = [*old.get("extensions", []), extension]
     return record, extension
+
+
+#: The file in a continued run's folder that names the run it continues (:func:`continue_without_stop_rule`).
+CONTINUED_FROM = "continued_from.json"
+
+
+def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.PathLike[str], steps: int) -> int:
+    """Start ``out`` as the finished run in ``source`` continued to ``steps`` steps with ``stop="steps"``: a run
+    that the plateau rule (or its cap) ended at step ``s`` trained on, without the rule, to ``steps``.
+
+    Randomness is a function of (seed, step) and the rule only decides where to stop (the weights kept are the
+    last step's, :mod:`p3d.train.convergence`), so the first ``s`` steps of a ``stop="steps"`` run of the same
+    settings are ``source``'s: ``out`` receives ``source``'s settings with ``train.stop = "steps"`` and
+    ``train.steps = steps`` (``config.json``; its ``extensions`` dropped), ``source``'s last checkpoint (step ``s``,
+    model and optimiser), ``metrics.csv`` and ``val.csv``, and ``continued_from.json`` (:data:`CONTINUED_FROM`:
+    the source folder, ``s``, the time). :func:`train` with those settings then resumes at ``s`` and ends with the
+    weights of a ``steps``-step run from the start. Used to compare runs at equal length when each stopped on its
+    own plateau. The folder is written whole (a temporary folder renamed) and a call for a folder that already
+    holds this continuation changes nothing.
+
+    Returns ``s``. Raises :class:`InputError` when ``source`` holds no finished run (``final.pt`` and a last
+    checkpoint), when ``steps < s``, or when ``out`` holds another run."""
+    import datetime
+    import shutil
+    import tempfile
+
+    from p3d.atomic import write_json
+    from p3d.errors import InputError
+
+    source, out = Path(source), Path(out)
+    recorded = read_run_config(source)
+    ckpt_path = latest_checkpoint(source)
+    if recorded is None or ckpt_path is None or not (source / "final.pt").is_file():
+        raise InputError(f"{source}: holds no finished training run to continue")
+    start = int(load_checkpoint(ckpt_path)["step"])
+    if steps < start:
+        raise InputError(f"steps: {steps} is before {source}'s last step {start} (a run is continued, never cut)")
+    config = json_config({k: v for k, v in recorded.items() if k != "extensions"})
+    _set(config, "train.stop", "steps")
+    _set(config, "train.steps", int(steps))
+    if out.exists():
+        if read_run_config(out) is None or not (out / CONTINUED_FROM).is_file():
+            raise InputError(f"{out}: exists and is not a continuation of {source}; use another folder")
+        resume_plan(read_run_config(out), config, str(out))  # refuses another run; a longer one is an extension
+        return start
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "checkpoints").mkdir()
+        shutil.copyfile(ckpt_path, tmp / "checkpoints" / "last.pt")
+        for name in ("metrics.csv", VAL_CSV):
+            if (source / name).is_file():
+                shutil.copyfile(source / name, tmp / name)
+        write_json(tmp / "config.json", config)
+        write_json(tmp / CONTINUED_FROM, {"run": str(source), "step": start,
+                                          "at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                                              timespec="seconds")})
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return start
 
 
 def _trim_metrics(csv_path: Path, max_step: int) -> None:
