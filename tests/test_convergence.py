@@ -302,34 +302,49 @@ def test_stage1_validation_is_fixed(tmp_path):
 
 
 def test_a_stopped_run_continued_without_the_rule_equals_a_run_of_that_length(tmp_path):
-    """continue_without_stop_rule: a run the plateau rule stopped at s, continued to n steps with stop="steps",
-    ends with the bytes of a stop="steps" run of n steps from the start (checkpoint, logs, validation curve)."""
+    """continue_without_stop_rule: a run the plateau rule stopped at s, recast as a stop="steps" run of s steps and
+    extended to n, ends with the bytes of a stop="steps" run of n steps from the start (checkpoint, logs,
+    validation curve); its config.json is that run's plus the extension's record."""
+    import json
+
     from p3d.train.trainer import CONTINUED_FROM, continue_without_stop_rule
 
     cfg = _plateau_cfg(steps=400, eval_every=5, checkpoint_every=15, log_every=5, patience=3, smooth=3,
                        min_rel_improvement=0.02)
     stopped = train(make_model(), Toy(), step_fn, cfg, tmp_path / "plateau", progress=False, validate=HeldOutMSE())
-    assert stopped["converged"] and stopped["step"] < 400
+    s = stopped["step"]
+    assert stopped["converged"] and s < 400
     (tmp_path / "plateau" / "final.pt").write_bytes(b"")  # what a finished job writes
-    n = stopped["step"] + 37
+    assert continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin") == s
+    recast = json.loads((tmp_path / "twin" / "config.json").read_text())
+    assert (recast["train"]["stop"], recast["train"]["steps"]) == ("steps", s)
+    assert continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin") == s   # left as it is
+    n = s + 37
     fixed = TrainConfig(**{**cfg.to_dict(), "stop": "steps", "steps": n})
-    assert continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin", n) == stopped["step"]
-    assert continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin", n) == stopped["step"]  # idempotent
     twin = train(make_model(), Toy(), step_fn, fixed, tmp_path / "twin", progress=False, validate=HeldOutMSE())
     assert twin["step"] == n and twin["steps_here"] == 37 and twin["converged"] is None
     direct = train(make_model(), Toy(), step_fn, fixed, tmp_path / "direct", progress=False, validate=HeldOutMSE())
     assert direct["steps_here"] == n
-    for name in ("val.csv", "metrics.csv", "checkpoints/last.pt", "config.json"):
+    for name in ("val.csv", "metrics.csv", "checkpoints/last.pt"):
         assert (tmp_path / "twin" / name).read_bytes() == (tmp_path / "direct" / name).read_bytes(), name
-    assert '"step": %d' % stopped["step"] in (tmp_path / "twin" / CONTINUED_FROM).read_text()
-    # refused: a shorter length, an unfinished source, a folder holding another run
-    with pytest.raises(InputError, match="before"):
-        continue_without_stop_rule(tmp_path / "plateau", tmp_path / "short", stopped["step"] - 1)
+    extended = json.loads((tmp_path / "twin" / "config.json").read_text())
+    assert [(e["steps_from"], e["steps_to"]) for e in extended.pop("extensions")] == [(s, n)]
+    assert extended == json.loads((tmp_path / "direct" / "config.json").read_text())
+    assert json.loads((tmp_path / "twin" / CONTINUED_FROM).read_text())["step"] == s
+    # the entries derived from the step count follow it (a job's epochs and its stage's stage_steps)
+    extra = {"epochs": 50.0, "stages": ["prior", "main"], "stage": "main", "stage_steps": {"prior": 30, "main": 400}}
+    train(make_model(), Toy(), step_fn, cfg, tmp_path / "staged", progress=False, validate=HeldOutMSE(),
+          extra_config=extra)
+    (tmp_path / "staged" / "final.pt").write_bytes(b"")
+    continue_without_stop_rule(tmp_path / "staged", tmp_path / "staged_twin")
+    recast = json.loads((tmp_path / "staged_twin" / "config.json").read_text())
+    assert recast["epochs"] == pytest.approx(50.0 * s / 400) and recast["stage_steps"] == {"prior": 30, "main": s}
+    # refused: an unfinished source, a folder holding anything else
     train(make_model(), Toy(), step_fn, cfg, tmp_path / "unfinished", progress=False, validate=HeldOutMSE(),
           stop_after=20)
     with pytest.raises(InputError, match="no finished training run"):
-        continue_without_stop_rule(tmp_path / "unfinished", tmp_path / "u2", n)
+        continue_without_stop_rule(tmp_path / "unfinished", tmp_path / "u2")
     with pytest.raises(InputError, match="not a continuation"):
-        continue_without_stop_rule(tmp_path / "plateau", tmp_path / "direct", n)
-    assert not (tmp_path / "short").exists() and not (tmp_path / "u2").exists()
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary folder left
+        continue_without_stop_rule(tmp_path / "plateau", tmp_path / "direct")
+    assert not (tmp_path / "u2").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary folder left

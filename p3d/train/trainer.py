@@ -32,10 +32,10 @@ Design (nanoGPT-style: no framework, everything visible here):
     output paths, data-loading threads, torch's thread count. (On CPU a different thread count may change
     the last bits of float sums: byte-identical reruns need the same thread count.)
 
-  * a finished run **continued without its stopping rule** goes to another folder
-    (:func:`continue_without_stop_rule`: the same settings with ``stop="steps"`` and a longer ``steps``,
-    started from the run's last checkpoint), so two runs that stopped on their own plateaus can be compared
-    at equal length; the continuation ends with the weights of a run of that length from the start.
+  * a finished run is **continued without its stopping rule** in another folder
+    (:func:`continue_without_stop_rule`: recast as a ``stop="steps"`` run of the steps it took, then extended),
+    so two runs that stopped on their own plateaus can be compared at equal length; the continuation ends with
+    the weights of a run of that length from the start.
 
   The device type (cpu / cuda) counts as a setting: its kernels round differently.
 - **Byte-identical outputs.** Checkpoints hold only deterministic content (state dicts, step, the JSON
@@ -62,6 +62,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -320,22 +321,24 @@ def resume_plan(previous: Mapping[str, Any] | None, config: Mapping[str, Any], w
 CONTINUED_FROM = "continued_from.json"
 
 
-def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.PathLike[str], steps: int) -> int:
-    """Start ``out`` as the finished run in ``source`` continued to ``steps`` steps with ``stop="steps"``: a run
-    that the plateau rule (or its cap) ended at step ``s`` trained on, without the rule, to ``steps``.
+def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> int:
+    """Start ``out`` as the finished run in ``source`` recast as a ``stop="steps"`` run of the ``s`` steps it took
+    (the plateau rule or its cap ended it at ``s``), so that :func:`train` with ``stop="steps"`` and a longer
+    ``steps`` extends it without the rule; returns ``s``.
 
     Randomness is a function of (seed, step) and the rule only decides where to stop (the weights kept are the
     last step's, :mod:`p3d.train.convergence`), so the first ``s`` steps of a ``stop="steps"`` run of the same
     settings are ``source``'s: ``out`` receives ``source``'s settings with ``train.stop = "steps"`` and
-    ``train.steps = steps`` (``config.json``; its ``extensions`` dropped), ``source``'s last checkpoint (step ``s``,
-    model and optimiser), ``metrics.csv`` and ``val.csv``, and ``continued_from.json`` (:data:`CONTINUED_FROM`:
-    the source folder, ``s``, the time). :func:`train` with those settings then resumes at ``s`` and ends with the
-    weights of a ``steps``-step run from the start. Used to compare runs at equal length when each stopped on its
-    own plateau. The folder is written whole (a temporary folder renamed) and a call for a folder that already
-    holds this continuation changes nothing.
+    ``train.steps = s`` (``config.json``; its ``extensions`` dropped, ``epochs`` and the stage's ``stage_steps``
+    rescaled to ``s``), ``source``'s last checkpoint (step ``s``: model and optimiser), ``metrics.csv`` and
+    ``val.csv``, and ``continued_from.json`` (:data:`CONTINUED_FROM`: the source folder, ``s``, the time). An
+    extension to ``n`` steps then ends with the weights, logs and validation curve of a ``stop="steps"`` run of
+    ``n`` steps from the start (its ``config.json`` records the extension). Used to compare runs at equal length
+    when each stopped on its own plateau. The folder is written whole (a temporary folder renamed); a folder that
+    already holds a continuation of ``source`` is left as it is.
 
-    Returns ``s``. Raises :class:`InputError` when ``source`` holds no finished run (``final.pt`` and a last
-    checkpoint), when ``steps < s``, or when ``out`` holds another run."""
+    Raises :class:`InputError` when ``source`` holds no finished run (``final.pt`` and a last checkpoint) or
+    ``out`` holds anything else."""
     import datetime
     import shutil
     import tempfile
@@ -349,16 +352,18 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
     if recorded is None or ckpt_path is None or not (source / "final.pt").is_file():
         raise InputError(f"{source}: holds no finished training run to continue")
     start = int(load_checkpoint(ckpt_path)["step"])
-    if steps < start:
-        raise InputError(f"steps: {steps} is before {source}'s last step {start} (a run is continued, never cut)")
-    config = json_config({k: v for k, v in recorded.items() if k != "extensions"})
-    _set(config, "train.stop", "steps")
-    _set(config, "train.steps", int(steps))
     if out.exists():
-        if read_run_config(out) is None or not (out / CONTINUED_FROM).is_file():
+        marker = out / CONTINUED_FROM
+        if not marker.is_file() or json.loads(marker.read_text()).get("run") != str(source):
             raise InputError(f"{out}: exists and is not a continuation of {source}; use another folder")
-        resume_plan(read_run_config(out), config, str(out))  # refuses another run; a longer one is an extension
         return start
+    config = json_config({k: v for k, v in recorded.items() if k != "extensions"})
+    old_steps = int(config["train"]["steps"])
+    _set(config, "train.stop", "steps")
+    _set(config, "train.steps", start)
+    for name in _derived_from_steps(config) & set(_flat(config)):
+        value = _flat(config)[name]
+        _set(config, name, value * start / old_steps if name == "epochs" else start)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
