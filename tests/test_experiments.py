@@ -95,6 +95,43 @@ def test_plan_orders_dependencies(tmp_path):
     assert next(t for t in tasks if t.key == "evaluator_stage1:smoke").deps == ()
 
 
+def test_plan_trains_an_equal_length_group_before_its_continuations(tmp_path):
+    """length="equal": each continuation waits for the own-length trainings of its whole comparison group (one
+    model and seed), and evaluates the continuation; an own-length experiment is planned as before."""
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    spec = ex.spec_for("smoke", equal_length=True, weight_rule="fixed")
+    exps = [*spec.config1(1e-7), *spec.config2(1e-7)]
+    assert all(e.length == "equal" and e.name.endswith(f"_eq_seed{e.seed}") for e in exps)
+    groups = ex.equal_length_groups(exps)
+    ff = groups[("smoke", "faceformer", 0)]
+    assert [m.name for m in ff] == sorted({e.own_length.name for e in exps if e.model == "faceformer"})
+    assert len(ff) == 6 and all(m.length == "own" and m.test is None for m in ff)  # none, ours, 2 ablations, 2 mead
+    tasks = ex.plan(exps, d)
+    pos = {t.key: i for i, t in enumerate(tasks)}
+    for t in tasks:
+        assert all(pos[dep] < pos[t.key] for dep in t.deps), t.key
+    eq = next(t for t in tasks if t.key == "train:smoke:faceformer_none_voca_eq_seed0")
+    assert eq.deps == tuple(f"train:smoke:{m.name}" for m in ff) and eq.args[1] == ff
+    assert next(t for t in tasks if t.key.startswith("eval:smoke:faceformer_none_voca_eq_seed0:")).deps[0] == eq.key
+    assert not any(t.kind == "eval" and "_eq_" not in t.key for t in tasks)  # only the continuations are evaluated
+    # a notebook that plans part of the grid (Config 1) continues to the whole grid's stops
+    part = ex.plan(spec.config1(1e-7), d, groups=spec.length_groups(1e-7))
+    assert next(t for t in part if t.key == eq.key).deps == eq.deps        # Table 4's arms included
+    alone = ex.plan(spec.config1(1e-7), d)
+    assert len(next(t for t in alone if t.key == eq.key).deps) == 4        # without: Config 1's arms only
+    assert ex.spec_for("smoke").length_groups(1e-7) == {}
+    own = ex.plan([exps[0].own_length], d)
+    assert not any("_eq_" in t.key for t in own)
+    # the layout's training runs: each continuation and the own-length run it continues
+    lay = ex.layout(d, "smoke")
+    for e in (exps[0], exps[0].own_length):
+        (lay.run(e)).mkdir(parents=True)
+        (lay.run(e) / "config.json").write_text("{}")
+    assert set(lay.training_runs([exps[0]], critic_pipelines=1)) >= {lay.run(exps[0]), lay.run(exps[0].own_length)}
+    with pytest.raises(InputError, match="length"):
+        ex.TalkerExperiment("faceformer", length="longest")
+
+
 def test_registry_is_the_one_list_of_presets_models_and_critics():
     from p3d import paper, paths, registry
     from p3d.train import api, cli, representation
@@ -123,7 +160,8 @@ def test_full_spec_seeds_critic_pipelines_and_plateau():
     c1 = spec.config1(1e-7)
     t2 = [e for e in c1 if e.critic in ("none", "ours")]
     assert len(t2) == 3 * 2 * 5 and len(c1) - len(t2) == 3 * 2 * 3
-    assert all(e.stop_rule == "plateau" and e.name.endswith(f"plateau_seed{e.seed}") for e in c1)
+    assert all(e.stop_rule == "plateau" and e.length == "equal" and e.name.endswith(f"plateau_eq_seed{e.seed}")
+               for e in c1)  # each arm to its plateau, then to its model and seed's longest stop
     assert all(e.batch_size == 16 and e.conditions == 1 for e in c1)
     ours = [e for e in t2 if e.critic == "ours" and e.model == "faceformer"]
     assert [e.critic_seed for e in ours] == [0, 1, 2, 0, 1] and ours[0].loss_weight == pytest.approx(1e-7)
@@ -758,6 +796,41 @@ def test_codetalker_shares_the_baselines_motion_prior(dirs, tmp_path):
     own = load_checkpoint(latest_checkpoint(tmp_path / "own" / "vqvae"))["model"]
     assert copied.keys() == own.keys()
     assert all(torch.equal(copied[k], own[k]) for k in own)
+
+
+def test_equal_length_runs_continue_each_arm_to_its_groups_longest_stop(dirs):
+    """Two arms of one model and seed (synth-voca / + synth-mead) that stop at different steps: each equal-length
+    run is its own-length run continued to the longer stop, with the weights, curve and logs of a stop="steps" run of
+    that length from the start (CodeTalker: its motion prior copied); a second call reuses it."""
+    rule = dict(preset="smoke", seed=3, stop="plateau", eval_every=1, patience=1, smooth=1)
+    short = ex.TalkerExperiment("codetalker", "none", ex.CONFIG1, steps=8, min_rel_improvement=10.0, **rule)
+    long = ex.TalkerExperiment("codetalker", "none", ex.CONFIG2, steps=5, min_rel_improvement=0.0, **rule)
+    group = (short, long)
+    first = ex.train_experiment(short.with_(length="equal"), dirs, group=group)
+    lay = ex.layout(dirs, "smoke")
+    steps = {e.name: json.loads((lay.run(e) / "timing.json").read_text())["steps"] for e in group}
+    assert steps == {short.name: 2, long.name: 5}   # the rule stops one at its first chance; the other hits its cap
+    out = first["run_dir"]
+    assert out == lay.run(short.with_(length="equal")) and not first["reused"]
+    timing = json.loads((out / "timing.json").read_text())
+    assert (timing["steps"], timing["continued_from"], timing["group_steps"]) == (5, short.name, steps)
+    assert json.loads((out / "request.json").read_text())["stop"] == "steps"
+    direct = short.with_(stop="steps", steps=5)
+    ex.train_experiment(direct, dirs)
+    for name in ("checkpoints/last.pt", "val.csv", "metrics.csv"):
+        assert (out / name).read_bytes() == (lay.run(direct) / name).read_bytes(), name
+    from p3d.train.run_folder import load_checkpoint
+    prior, own_prior = (load_checkpoint(r / "vqvae" / "checkpoints" / "last.pt")["model"] for r in (out, lay.run(direct)))
+    assert all(torch.equal(prior[k], own_prior[k]) for k in own_prior)  # its config records the source's later cap
+    again = ex.train_experiment(short.with_(length="equal"), dirs, group=group)
+    assert again["reused"] and again["run_dir"] == out
+    evaluated = ex.train_experiment(short.with_(length="equal"), dirs)  # as an evaluation asks: no group
+    assert evaluated["reused"] and evaluated["run_dir"] == out
+    # the arm that stopped last is continued by no step
+    at_its_stop = ex.train_experiment(long.with_(length="equal"), dirs, group=group)
+    assert json.loads((at_its_stop["run_dir"] / "timing.json").read_text())["steps"] == 5
+    with pytest.raises(InputError, match="comparison group"):
+        ex.train_experiment(short.with_(length="equal", seed=4), dirs, group=group)
 
 
 def test_a_run_finished_by_another_process_keeps_its_timing(dirs, monkeypatch):

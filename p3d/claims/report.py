@@ -270,11 +270,17 @@ def findings_markdown(tables_dir: str | Path) -> str:
     conv = tables / "convergence.csv"
     if conv.is_file():
         df = pd.read_csv(conv)
-        capped = df[~df["converged"].astype(bool)]
-        lines.append(f"**Convergence** ([convergence.md](results/tables/convergence.md)): {len(df) - len(capped)} of "
-                     f"{len(df)} training runs stopped on their validation plateau"
+        fixed = df[df["stop"].astype(str) == "steps"] if "stop" in df else df.iloc[:0]
+        ruled = df.drop(fixed.index)
+        capped = ruled[~ruled["converged"].astype(bool)]
+        lines.append(f"**Convergence** ([convergence.md](results/tables/convergence.md)): {len(ruled) - len(capped)} of "
+                     f"{len(ruled)} training runs stopped on their validation plateau"
                      + ("." if capped.empty else "; at the cap: " + ", ".join(
                          f"`{r.run}` ({int(r.steps)} steps)" for r in capped.itertuples(index=False)) + "."))
+        if len(fixed):
+            flat = int(fixed["converged"].astype(bool).sum())
+            lines[-1] += (f" {len(fixed)} ran a fixed length (the equal-length continuations of the compared arms); "
+                          f"the plateau criterion holds at the end of {flat} of them.")
     else:
         lines.append("**Convergence**: `convergence.csv` not made yet.")
     return "\n".join(lines)

@@ -47,7 +47,9 @@ under every condition move together); an arm of several seeds is resampled over 
 
 **Stopping.** At ``full`` every training stops at a validation plateau (:mod:`p3d.train.convergence`,
 ``stop="plateau"``, the step count as the cap); :func:`p3d.train.convergence.convergence_table` over
-:meth:`RunLayout.training_runs` tabulates where each stopped.
+:meth:`RunLayout.training_runs` tabulates where each stopped. With ``ExperimentSpec.equal_length`` the tables
+compare runs of equal length: each arm's own-length run is continued, without the rule, to the longest stop of its
+comparison group (the runs of one model and seed, :func:`equal_length_groups`; :func:`train_at_equal_length`).
 
 Output layout: :mod:`p3d.experiments.layout`.
 """
@@ -56,11 +58,13 @@ from p3d.experiments.layout import (RunLayout, baseline_encoder_runs, corpus_dir
                                     loss_comparison_dirs, prediction_dirs, run_dir, runs_root)
 from p3d.experiments.plan import Task, eval_key, plan
 from p3d.experiments.records import ArmResult, RunResult, group_arms, runs_of
-from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, evaluator, grid_weight, gt_lip_amplitudes,
+from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, equal_length_group, evaluator, grid_weight,
+                                  gt_lip_amplitudes, train_at_equal_length,
                                   loss_critic, loss_ratio, loss_scale, plrs_hubness_weight, plrs_intensity_weight,
                                   predict_and_evaluate, prepare_corpora, resolve_weight, run_experiment,
                                   share_earlier_stages, train_experiment, validation_battery)
 from p3d.experiments.spec import (ABLATION_CRITICS, CONFIG1, CONFIG2, CRITIC_CORPUS, CRITIC_LABELS, CRITICS, KAPPA_CANDIDATES,
+                                  LENGTHS, equal_length_groups,
                                   LOSS_CRITIC_CORPUS, LVE_TOLERANCE, MODEL_LABELS, MODELS, PRESETS, SPECS, SPLITS,
                                   TALKER_CORPORA, ExperimentSpec, TalkerExperiment, config1_experiments,
                                   config2_experiments, selection_experiments, spec_for)
@@ -84,6 +88,7 @@ __all__ = [
     "data_root", "runs_root", "run_dir", "corpus_dir", "prepare_corpora", "base_critic", "loss_critic", "evaluator",
     "loss_scale", "loss_ratio", "resolve_weight", "grid_weight", "train_experiment", "share_earlier_stages", "data_reference",
     "predict_and_evaluate", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",
+    "equal_length_groups", "equal_length_group", "train_at_equal_length", "LENGTHS",
     "eval_key", "run_grid", "simulate_grid", "critical_path_s", "select_kappa", "chosen_kappa", "selection_experiments", "config1_experiments",
     "config2_experiments", "summary_frame", "find", "ours_note", "table2", "table3", "table4", "table_s7",
     "loss_effects", "config2_pairs", "critic_pairs", "paper_changes", "seed_consistency", "diagnostics_effects",

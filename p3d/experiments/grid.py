@@ -44,11 +44,13 @@ class GridResult:
 
 
 def run_grid(experiments: Sequence[TalkerExperiment], dirs: Any, *, workers: int = 2, n_resamples: int = 1000,
-             progress: bool | None = None, on_task: Callable[[dict[str, Any]], None] | None = None) -> GridResult:
-    """Run ``experiments`` (and everything they need, :func:`plan`) in ``workers`` processes of one torch
-    thread each, each task once its dependencies are done. Finished runs are reused, so a grid can be
-    re-run or extended cheaply. A failed task stops its dependants; the others finish, then the first
-    error is raised. ``on_task`` is called with each task's row of :attr:`GridResult.tasks` as it ends."""
+             progress: bool | None = None, on_task: Callable[[dict[str, Any]], None] | None = None,
+             groups: Mapping[tuple[str, str, int], tuple[TalkerExperiment, ...]] | None = None) -> GridResult:
+    """Run ``experiments`` (and everything they need, :func:`plan`; ``groups``: the equal-length comparison
+    groups, as there) in ``workers`` processes of one torch thread each, each task once its dependencies are done.
+    Finished runs are reused, so a grid can be re-run or extended cheaply. A failed task stops its dependants;
+    the others finish, then the first error is raised. ``on_task`` is called with each task's row of
+    :attr:`GridResult.tasks` as it ends."""
     import concurrent.futures as cf
     import multiprocessing
 
@@ -57,7 +59,7 @@ def run_grid(experiments: Sequence[TalkerExperiment], dirs: Any, *, workers: int
 
     if workers < 1:
         raise InputError(f"workers: expected a positive process count, got {workers}")
-    tasks = plan(experiments, dirs, n_resamples)
+    tasks = plan(experiments, dirs, n_resamples, groups=groups)
     by_key = {t.key: t for t in tasks}
     values: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
@@ -213,4 +215,4 @@ def preset_grid(preset: str, dirs: Any, *, workers: int = 2, progress: bool | No
     prepare_corpora(preset, dirs, progress=progress)
     weight = grid_weight(spec, dirs)
     return run_grid([*spec.config1(weight), *spec.config2(weight)], dirs, workers=workers,
-                    n_resamples=spec.n_resamples, progress=progress, on_task=on_task)
+                    n_resamples=spec.n_resamples, progress=progress, on_task=on_task, groups=spec.length_groups(weight))

@@ -138,8 +138,8 @@ class RunLayout:
             found += [root / n for n in ("stage1", *registry.CRITICS)]
             found += sorted((root / "loss_critics").glob("*"))
         found += [self.evaluator_stage1, self.evaluator]
-        if experiments is not None:
-            found += sorted({self.run(e) for e in experiments})
+        if experiments is not None:  # an equal-length run's own-length run too: where its own rule stopped it
+            found += sorted({self.run(e) for e in experiments} | {self.run(e.own_length) for e in experiments})
         elif self.talkers.is_dir():
             found += sorted(p for p in self.talkers.glob("*") if not p.name.startswith("_"))
         return [p for p in found if (p / "config.json").is_file()]

@@ -2,17 +2,19 @@
 evaluator's own stage 1 -> the critics and the PLRS evaluator -> the loss critics -> the data references -> the talker trainings (baselines before the runs whose
 relative weight needs them) -> one prediction + evaluation per experiment. Each task is one call of a function
 of this module; a task's own dependencies are finished before it starts, so no training hides inside another
-task (the calls find their dependencies finished and reuse them)."""
+task (the calls find their dependencies finished and reuse them). An equal-length training
+(``TalkerExperiment.length == "equal"``) waits for the own-length trainings of its whole comparison group
+(:func:`equal_length_groups`)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from p3d.errors import InputError
 from p3d.experiments.layout import layout
-from p3d.experiments.spec import CRITIC_CORPUS, TalkerExperiment
+from p3d.experiments.spec import CRITIC_CORPUS, TalkerExperiment, equal_length_groups
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +87,14 @@ def task_train(exp: TalkerExperiment, dirs: Any) -> dict[str, Any]:
     return train_experiment(exp, dirs)
 
 
+def task_train_equal(exp: TalkerExperiment, group: tuple[TalkerExperiment, ...], dirs: Any) -> dict[str, Any]:
+    """The equal-length training of ``exp`` (``length="equal"``): its own-length run continued to the longest stop
+    of ``group`` (:func:`p3d.experiments.runs.train_experiment`)."""
+    from p3d.experiments.runs import train_experiment
+
+    return train_experiment(exp, dirs, group=group)
+
+
 def task_eval(exp: TalkerExperiment, dirs: Any, n_resamples: int) -> Any:
     """``exp``'s result: its finished training (reused), predicted and evaluated
     (:func:`p3d.experiments.runs.run_experiment`)."""
@@ -101,24 +111,26 @@ def _pipeline(seed: int) -> str:
     return "" if seed == 0 else f":c{seed}"
 
 
-def plan(experiments: Sequence[TalkerExperiment], dirs: Any, n_resamples: int = 1000) -> list[Task]:
+def plan(experiments: Sequence[TalkerExperiment], dirs: Any, n_resamples: int = 1000, *,
+         groups: Mapping[tuple[str, str, int], tuple[TalkerExperiment, ...]] | None = None) -> list[Task]:
     """The tasks behind ``experiments``, in dependency order (see the module doc). Critic pipeline ``c`` of an
     experiment (its ``critic_seed``) has its own stage 1 / critic / loss-critic tasks, trained with the
-    experiment's stopping rule. The PLRS evaluator waits only for its own stage 1 (no critic's)."""
+    experiment's stopping rule. The PLRS evaluator waits only for its own stage 1 (no critic's). An equal-length
+    experiment's comparison group is ``groups[(preset, model, seed)]`` (:meth:`ExperimentSpec.length_groups`: the
+    whole grid's, so that a notebook planning part of the grid continues its runs as the grid does), else
+    :func:`equal_length_groups` of ``experiments``."""
     from p3d.experiments.runs import critic_options
 
     tasks: dict[str, Task] = {}
+    groups = {**equal_length_groups(experiments), **(groups or {})}
 
     def add(task: Task) -> str:
         tasks.setdefault(task.key, task)
         return task.key
 
-    for exp in experiments:
+    def add_training(exp: TalkerExperiment) -> str:
+        """The own-length training of ``exp`` and what it needs (its loss critic, its baseline for kappa)."""
         p = exp.preset
-        ev_s1 = add(Task(f"evaluator_stage1:{p}", task_evaluator_stage1, (p, dirs)))
-        ev = add(Task(f"evaluator:{p}", task_evaluator, (p, dirs), (ev_s1,)))
-        data = add(Task(f"data:{p}:{exp.test_corpus}_{exp.split}", task_data, (exp.test_corpus, exp.split, p, dirs, n_resamples),
-                        (ev,)))
         train_deps: list[str] = []
         if exp.critic != "none":
             c, opts = exp.critic_seed, critic_options(exp)
@@ -132,7 +144,20 @@ def plan(experiments: Sequence[TalkerExperiment], dirs: Any, n_resamples: int = 
             if exp.relative_weight is not None:
                 base = exp.baseline.with_(test=None, split="test")
                 train_deps.append(add(Task(f"train:{p}:{base.name}", task_train, (base, dirs))))
-        train = add(Task(f"train:{p}:{exp.name}", task_train, (exp, dirs), tuple(train_deps)))
+        return add(Task(f"train:{p}:{exp.name}", task_train, (exp, dirs), tuple(train_deps)))
+
+    for exp in experiments:
+        p = exp.preset
+        ev_s1 = add(Task(f"evaluator_stage1:{p}", task_evaluator_stage1, (p, dirs)))
+        ev = add(Task(f"evaluator:{p}", task_evaluator, (p, dirs), (ev_s1,)))
+        data = add(Task(f"data:{p}:{exp.test_corpus}_{exp.split}", task_data, (exp.test_corpus, exp.split, p, dirs, n_resamples),
+                        (ev,)))
+        if exp.length == "equal":
+            group = groups[(p, exp.model, exp.seed)]
+            own = tuple(add_training(m) for m in group)
+            train = add(Task(f"train:{p}:{exp.name}", task_train_equal, (exp, group, dirs), own))
+        else:
+            train = add_training(exp)
         add(Task(f"eval:{p}:{exp.name}:{exp.eval_name}", task_eval, (exp, dirs, n_resamples), (train, data)))
     ranked = sorted(tasks.values(), key=lambda t: ORDER[t.kind])
     done: set[str] = set()

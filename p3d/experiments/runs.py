@@ -193,16 +193,21 @@ def check_conditions(exp: TalkerExperiment, dirs: Any) -> None:
         raise InputError(f"{exp.name}: conditions {exp.conditions} > the {n} training identities of {root}")
 
 
-def train_experiment(exp: TalkerExperiment, dirs: Any, *, progress: bool = False, force: bool = False
-                     ) -> dict[str, Any]:
+def train_experiment(exp: TalkerExperiment, dirs: Any, *, progress: bool = False, force: bool = False,
+                     group: Sequence[TalkerExperiment] | None = None) -> dict[str, Any]:
     """Train ``exp``'s talker into its run folder (reuse a finished run of the same request, resume an
     unfinished one, refuse a folder holding another request unless ``force``); returns
     ``{"run_dir", "loss_weight", "train_s", "reused"}`` (``train_s``: the seconds recorded when it trained).
-    Its loss critic and, for a relative weight, its baseline run are trained first when missing."""
+    Its loss critic and, for a relative weight, its baseline run are trained first when missing.
+
+    An ``exp`` of ``length="equal"`` (:attr:`TalkerExperiment.length`) is :func:`train_at_equal_length` with its
+    comparison ``group`` (None: the preset spec's grid, :func:`equal_length_group`)."""
     from p3d.atomic import write_json
     from p3d.train.api import claim_run_dir
     from p3d.train.talker import build, train_talker
 
+    if exp.length == "equal":
+        return train_at_equal_length(exp, dirs, group, progress=progress, force=force)
     check_conditions(exp, dirs)
     lay = layout(dirs, exp.preset)
     out = lay.run(exp)
@@ -236,6 +241,101 @@ def train_experiment(exp: TalkerExperiment, dirs: Any, *, progress: bool = False
     write_json(timing_path, {"train_s": round(seconds, 2), "steps": int(result["step"]), "max_steps": job.cfg.steps,
                              "pid": os.getpid(), "stages_from_baseline": shared})
     log.info("%s: trained in %.0f s", exp.name, seconds)
+    return {"run_dir": out, "loss_weight": weight, "train_s": round(seconds, 2), "reused": False}
+
+
+def equal_length_group(exp: TalkerExperiment, dirs: Any) -> tuple[TalkerExperiment, ...]:
+    """The comparison group of an equal-length ``exp`` in its preset's grid
+    (:meth:`~p3d.experiments.spec.ExperimentSpec.length_groups` of :func:`p3d.experiments.spec_for` at
+    :func:`grid_weight`); its own-length run alone when the grid does not hold it."""
+    from p3d.experiments.spec import spec_for
+
+    spec = spec_for(exp.preset, equal_length=True)
+    group = spec.length_groups(grid_weight(spec, dirs)).get((exp.preset, exp.model, exp.seed))
+    own = exp.own_length.with_(test=None, split="test", conditions=None)
+    return group if group is not None and own.name in {m.name for m in group} else (own,)
+
+
+def _steps_taken(run_dir: Path) -> int:
+    """The step a finished talker run ended at (``timing.json``, else its last checkpoint)."""
+    from p3d.train.run_folder import latest_checkpoint, load_checkpoint
+
+    timing = run_dir / "timing.json"
+    if timing.is_file() and "steps" in (recorded := json.loads(timing.read_text())):
+        return int(recorded["steps"])
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise InputError(f"{run_dir}: no finished training run")
+    return int(load_checkpoint(ckpt)["step"])
+
+
+def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[TalkerExperiment] | None = None, *,
+                          progress: bool = False, force: bool = False) -> dict[str, Any]:
+    """Train the equal-length run of ``exp`` (``length="equal"``): every own-length run of ``group`` (its
+    comparison group, :func:`p3d.experiments.spec.equal_length_groups`; None: :func:`equal_length_group`, or the
+    finished continuation as it is) trained or reused, then ``exp``'s own-length run continued, without its stopping rule, to the longest of their
+    stops ``n`` (:func:`p3d.train.trainer.continue_without_stop_rule`: the weights of a ``stop="steps"`` run of ``n``
+    steps with the same settings, validation curve included; earlier stages copied). A group that later stops
+    longer (more arms) extends the run. Returns :func:`train_experiment`'s dict; ``train_s`` counts the
+    continuation only (the own-length run's seconds are its own)."""
+    from p3d.atomic import write_json
+    from p3d.train.api import claim_run_dir
+    from p3d.train.talker import build, train_talker
+    from p3d.train.trainer import continue_without_stop_rule
+
+    if exp.length != "equal":
+        raise InputError(f"{exp.name}: not an equal-length run (length={exp.length!r})")
+    lay = layout(dirs, exp.preset)
+    out = lay.run(exp)
+    if group is None and not force and (out / "final.pt").is_file() and (out / "request.json").is_file():
+        # a finished continuation, asked for without its group (an evaluation): the grid chose its length
+        recorded = json.loads((out / "timing.json").read_text()) if (out / "timing.json").exists() else {}
+        return {"run_dir": out, "loss_weight": json.loads((out / "request.json").read_text()).get("loss_weight"),
+                "train_s": recorded.get("train_s"), "reused": True}
+    own = exp.own_length
+    members = list(group) if group is not None else list(equal_length_group(exp, dirs))
+    if own.name not in {m.name for m in members}:
+        raise InputError(f"{exp.name}: its own-length run {own.name} is not in its comparison group")
+    bad = [m.name for m in members if (m.preset, m.model, m.seed, m.length) != (exp.preset, exp.model, exp.seed, "own")]
+    if bad:
+        raise InputError(f"{exp.name}: a comparison group holds own-length runs of one preset, model and seed; "
+                         f"not {', '.join(bad)}")
+    lengths = {m.name: _steps_taken(Path(train_experiment(m, dirs, progress=progress)["run_dir"])) for m in members}
+    n = max(lengths.values())
+    base = train_experiment(own, dirs, progress=progress)
+    source = Path(base["run_dir"])
+    source_train = json.loads((source / "config.json").read_text())["train"]
+    rule = {k: source_train[k] for k in ("eval_every", "patience", "min_rel_improvement", "smooth")}
+    critic_ckpt = loss_critic(exp.critic, exp.preset, lay.data, lay.critic_runs(exp.critic_seed), progress=progress,
+                              critic_seed=exp.critic_seed, **critic_options(exp)) if exp.critic != "none" else None
+    weight = base["loss_weight"]
+    request = {**_request(own, dirs, critic_ckpt, weight), **rule, "stop": "steps", "steps": n,
+               "length": "equal", "continued_from": own.name}
+    final, timing_path = out / "final.pt", out / "timing.json"
+    if force and out.exists():
+        shutil.rmtree(out)
+    if not out.exists():
+        start_step = continue_without_stop_rule(source, out)
+        stages = json.loads((source / "config.json").read_text()).get("stages", ["main"])
+        for stage in stages[:-1]:  # finished earlier stages (CodeTalker's motion prior): the same for every length
+            if (source / stage).is_dir():
+                shutil.copytree(source / stage, out / stage)
+        write_json(out / "request.json", request)
+        log.info("%s: continuing %s from its stop at step %d to %d", exp.name, own.name, start_step, n)
+    if claim_run_dir(out, request):
+        recorded = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+        return {"run_dir": out, "loss_weight": weight, "train_s": recorded.get("train_s"), "reused": True}
+    start = time.perf_counter()
+    job = build(exp.model, exp.model_preset, [lay.corpus(c) for c in exp.train], critic=exp.critic,
+                critic_checkpoint=critic_ckpt, loss_weight=weight, seed=exp.seed, steps=n,
+                batch_size=exp.batch_size, speech_cache_dir=lay.speech_cache, progress=progress, stop="steps", **rule)
+    result = train_talker(job, out, progress=progress)
+    seconds = time.perf_counter() - start
+    if not final.exists():
+        raise InputError(f"{out}: training stopped at step {result['step']} of {n} without final.pt")
+    write_json(timing_path, {"train_s": round(seconds, 2), "steps": int(result["step"]), "max_steps": n,
+                             "pid": os.getpid(), "continued_from": own.name, "group_steps": lengths})
+    log.info("%s: continued to %d steps in %.0f s", exp.name, n, seconds)
     return {"run_dir": out, "loss_weight": weight, "train_s": round(seconds, 2), "reused": False}
 
 

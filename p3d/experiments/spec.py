@@ -35,6 +35,8 @@ CRITIC_LABELS = registry.TALKER_CRITIC_LABELS
 KAPPA_CANDIDATES: tuple[float, ...] = (0.01, 0.1, 1.0)
 #: Largest relative increase of val LVE over the baseline's that ``select_kappa`` accepts.
 LVE_TOLERANCE = 0.05
+#: :attr:`TalkerExperiment.length`: each run's own stop, or its comparison group's longest (see there).
+LENGTHS: tuple[str, ...] = ("own", "equal")
 #: The stopping-rule fields of a :class:`TalkerExperiment` (:mod:`p3d.train.convergence`).
 STOP_FIELDS: tuple[str, ...] = ("stop", "eval_every", "patience", "min_rel_improvement", "smooth")
 
@@ -68,6 +70,11 @@ class TalkerExperiment:
         conditions: how many training identities each evaluated clip is predicted under (None: every one, the
             official VOCASET protocol); k: k identities of the first training corpus (synth-voca, in every
             run), rotating clip by clip (:func:`p3d.predict.rotating_conditions`). Part of :attr:`eval_name`.
+        length: ``own`` (the run ends where its stopping rule ends it) or ``equal``: the run of :attr:`own_length`
+            continued, without the rule, to the longest stop among the own-length runs of its comparison group
+            (the grid's runs of the same model and seed, :func:`equal_length_groups`), so
+            that the arms the paper's tables compare have trained equally long (the official scripts train every
+            arm a fixed 100 epochs); :func:`p3d.experiments.runs.train_experiment`. Part of the name (``eq``).
     """
 
     model: str
@@ -89,6 +96,7 @@ class TalkerExperiment:
     critic_steps: int | None = None
     batch_size: int | None = None
     conditions: int | None = None
+    length: str = "own"
 
     def __post_init__(self) -> None:
         if isinstance(self.train, str):
@@ -132,6 +140,8 @@ class TalkerExperiment:
         if self.conditions is not None and (not isinstance(self.conditions, int) or isinstance(self.conditions, bool)
                                             or self.conditions < 1):
             raise InputError(f"conditions: expected a positive number of training identities, got {self.conditions!r}")
+        if self.length not in LENGTHS:
+            raise InputError(f"length: expected one of {', '.join(LENGTHS)}, got {self.length!r}")
         if self.critic == "none" and self.critic_seed != 0:
             raise InputError("critic_seed: a run without critic uses no critic pipeline")
         from p3d.train.convergence import stop_settings
@@ -179,6 +189,8 @@ class TalkerExperiment:
             parts.append(f"b{self.batch_size}")
         if self.stop_rule != "steps":
             parts.append(self.stop_rule)
+        if self.length == "equal":
+            parts.append("eq")
         parts.append(f"seed{self.seed}")
         return "_".join(parts)
 
@@ -195,6 +207,12 @@ class TalkerExperiment:
         for k in ("seed", "critic_seed", "critic_steps"):
             d.pop(k)
         return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in d.items()))
+
+    @property
+    def own_length(self) -> TalkerExperiment:
+        """The same request ending where its own stopping rule ends it (``length="own"``): the run an
+        ``equal``-length run continues."""
+        return dataclasses.replace(self, length="own")
 
     @property
     def weight_or_default(self) -> float:
@@ -239,7 +257,9 @@ class ExperimentSpec:
     ``talker_steps`` / ``critic_steps``: the step counts (None: the recipes'); with ``stop="plateau"`` the
     caps. ``talker_batch``: clips per talker step (None: the recipe's one). ``eval_conditions``: training
     identities per evaluated clip (None: all, the official protocol; :attr:`TalkerExperiment.conditions`).
-    ``stop``: None takes the preset's rule.
+    ``stop``: None takes the preset's rule. ``equal_length``: every run of the tables at ``length="equal"``
+    (:attr:`TalkerExperiment.length`): each trains to its own stop first, then the arms of one model and seed
+    continue to the longest of their stops, so a paired effect does not carry a difference in training length.
     """
 
     preset: str
@@ -261,6 +281,7 @@ class ExperimentSpec:
     patience: int | None = None
     min_rel_improvement: float | None = None
     smooth: int | None = None
+    equal_length: bool = False
     n_resamples: int = 1000
 
     def __post_init__(self) -> None:
@@ -290,6 +311,8 @@ class ExperimentSpec:
             extra["relative_weight" if self.weight_rule == "kappa" else "loss_weight"] = value
             extra["critic_seed"] = seed % self.critic_pipelines
             extra["critic_steps"] = self.critic_steps
+        if self.equal_length:
+            kw.setdefault("length", "equal")
         return TalkerExperiment(model, critic, tuple(train), self.preset, seed, steps=self.talker_steps,
                                 batch_size=self.talker_batch, conditions=self.eval_conditions, **self.stop_options,
                                 **extra, **kw)
@@ -337,15 +360,36 @@ class ExperimentSpec:
                         self.experiment(m, "ours", CONFIG2, s, weight=weight)]
         return out
 
+    def length_groups(self, weight: float | Mapping[str, float] | None
+                      ) -> dict[tuple[str, str, int], tuple[TalkerExperiment, ...]]:
+        """The equal-length comparison groups of the whole grid (Config 1 and 2 at ``weight``,
+        :func:`equal_length_groups`); empty unless :attr:`equal_length`."""
+        return equal_length_groups([*self.config1(weight), *self.config2(weight)]) if self.equal_length else {}
+
     def selection(self, model: str = "faceformer", candidates: Sequence[float] = KAPPA_CANDIDATES, seed: int = 0
                   ) -> list[TalkerExperiment]:
         """The runs behind ``select_kappa`` on ``synth-voca`` **val**: the baseline, then critic ``ours`` at
         each kappa (only with ``weight_rule="kappa"``)."""
         if self.weight_rule != "kappa":
             raise InputError(f"selection: preset {self.preset!r} fixes the weight in advance (weight_rule 'fixed')")
-        base = self.experiment(model, "none", CONFIG1, seed, split="val")
-        return [base, *(self.experiment(model, "ours", CONFIG1, seed, weight=float(k), split="val")
+        base = self.experiment(model, "none", CONFIG1, seed, split="val", length="own")
+        return [base, *(self.experiment(model, "ours", CONFIG1, seed, weight=float(k), split="val", length="own")
                         for k in candidates)]
+
+
+def equal_length_groups(experiments: Sequence[TalkerExperiment]
+                        ) -> dict[tuple[str, str, int], tuple[TalkerExperiment, ...]]:
+    """The comparison groups of the ``length="equal"`` experiments among ``experiments``: ``(preset, model, seed) ->
+    the own-length trainings of those experiments`` (:attr:`TalkerExperiment.own_length`, one per training run, in
+    name order; the evaluation fields reset: a training does not depend on them). Every pair that the paper's
+    Tables 2-4 compare (without / with the loss, an ablation critic / ours, synth-voca / + synth-mead) shares a
+    model and a seed, so within a group every arm trains to the group's longest stop."""
+    groups: dict[tuple[str, str, int], dict[str, TalkerExperiment]] = {}
+    for exp in experiments:
+        if exp.length == "equal":
+            own = exp.own_length.with_(test=None, split="test", conditions=None)
+            groups.setdefault((exp.preset, exp.model, exp.seed), {})[own.name] = own
+    return {k: tuple(v[n] for n in sorted(v)) for k, v in groups.items()}
 
 
 def _value_of(value: float | Mapping[str, float], model: str) -> float:
@@ -367,7 +411,10 @@ def _value_of(value: float | Mapping[str, float], model: str) -> float:
 #: the loss arms of seeds 1, 2 and 4: ``spec_for("full", critic_pipelines=3)``). At the measured cost on 2 cores
 #: (benchmarks/RESULTS.md: ~72-120 worker-minutes per seed of the six Table-2 arms, the two stage-1 trainings 23-38
 #: min in parallel) this is a run of roughly 10-11 hours there, not the 150 minutes once aimed at (README, "The
-#: ``full`` preset").
+#: ``full`` preset"). The tables compare arms of equal length (``equal_length``): each training stops on its own
+#: plateau, then the arms of one model and seed continue to the longest of their stops (the extra training: the gap
+#: between each arm's stop and its group's longest), because with each arm at its own stop the paired effects
+#: followed which arm trained longer (``results/tables/training_length_sensitivity.md``).
 #: ``cpu`` (the quick look, one seed, the recipes' fixed step counts, one clip per step): the same weight rule as
 #: ``full`` (fixed in advance, so no metric that judges the loss chooses its weight, and ``make figures`` trains the
 #: whole grid first in parallel workers, :func:`p3d.experiments.preset_grid`) and one rotating training identity per
@@ -378,7 +425,7 @@ SPECS: dict[str, ExperimentSpec] = {
     "cpu": ExperimentSpec("cpu", ablation_models=("faceformer",), weight_rule="fixed",
                           vocaset_motion_rms=VOCASET_MOTION_RMS, eval_conditions=1),
     "full": ExperimentSpec("full", table2_seeds=5, table3_seeds=3, table4_seeds=3, critic_pipelines=1,
-                           weight_rule="fixed",
+                           weight_rule="fixed", equal_length=True,
                            vocaset_motion_rms=VOCASET_MOTION_RMS, talker_batch=16, eval_conditions=1,
                            talker_steps=registry.preset("full").talker_cap,
                            critic_steps=registry.preset("full").critic_cap),
