@@ -814,6 +814,8 @@ def test_equal_length_runs_continue_each_arm_to_its_groups_longest_stop(dirs):
     assert out == lay.run(short.with_(length="equal")) and not first["reused"]
     timing = json.loads((out / "timing.json").read_text())
     assert (timing["steps"], timing["continued_from"], timing["group_steps"]) == (5, short.name, steps)
+    own_s = json.loads((lay.run(short) / "timing.json").read_text())["train_s"]
+    assert timing["train_s"] == pytest.approx(own_s + timing["continued_s"], abs=0.011) == first["train_s"]
     assert json.loads((out / "request.json").read_text())["stop"] == "steps"
     direct = short.with_(stop="steps", steps=5)
     ex.train_experiment(direct, dirs)

@@ -276,8 +276,9 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
     finished continuation as it is) trained or reused, then ``exp``'s own-length run continued, without its stopping rule, to the longest of their
     stops ``n`` (:func:`p3d.train.trainer.continue_without_stop_rule`: the weights of a ``stop="steps"`` run of ``n``
     steps with the same settings, validation curve included; earlier stages copied). A group that later stops
-    longer (more arms) extends the run. Returns :func:`train_experiment`'s dict; ``train_s`` counts the
-    continuation only (the own-length run's seconds are its own)."""
+    longer (more arms) extends the run. Returns :func:`train_experiment`'s dict; ``train_s`` is the seconds of all
+    the run's steps (its own-length run's, as recorded, plus the continuation's; ``timing.json`` keeps both:
+    ``own_train_s``, ``continued_s``)."""
     from p3d.atomic import write_json
     from p3d.train.api import claim_run_dir
     from p3d.train.talker import build, train_talker
@@ -333,10 +334,13 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
     seconds = time.perf_counter() - start
     if not final.exists():
         raise InputError(f"{out}: training stopped at step {result['step']} of {n} without final.pt")
-    write_json(timing_path, {"train_s": round(seconds, 2), "steps": int(result["step"]), "max_steps": n,
-                             "pid": os.getpid(), "continued_from": own.name, "group_steps": lengths})
+    own_s = base["train_s"]
+    total = None if own_s is None else round(float(own_s) + seconds, 2)
+    write_json(timing_path, {"train_s": total, "continued_s": round(seconds, 2), "own_train_s": own_s,
+                             "steps": int(result["step"]), "max_steps": n, "pid": os.getpid(),
+                             "continued_from": own.name, "group_steps": lengths})
     log.info("%s: continued to %d steps in %.0f s", exp.name, n, seconds)
-    return {"run_dir": out, "loss_weight": weight, "train_s": round(seconds, 2), "reused": False}
+    return {"run_dir": out, "loss_weight": weight, "train_s": total, "reused": False}
 
 
 def share_earlier_stages(exp: TalkerExperiment, dirs: Any) -> list[str]:
