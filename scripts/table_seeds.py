@@ -71,7 +71,10 @@ def main() -> None:
                 for s in range(args.seeds) for c in ("ours", *ex.ABLATION_CRITICS)]
     else:
         exps = spec.config2(weight)
-    grid = ex.run_grid(exps, dirs, workers=args.workers, n_resamples=spec.n_resamples, progress=sys.stderr.isatty())
+    # at equal length (the full spec) each run continues to its whole comparison group's longest stop, as in
+    # `make figures PRESET=full`, so the group's other arms (Tables 2-4 of the model and seed) train too
+    grid = ex.run_grid(exps, dirs, workers=args.workers, n_resamples=spec.n_resamples, progress=sys.stderr.isatty(),
+                       groups=spec.length_groups(weight))
     results = grid.results
     hubness_weight, _ = ex.plrs_hubness_weight(args.preset, dirs)
     intensity_weight, _ = ex.plrs_intensity_weight(args.preset, dirs)
