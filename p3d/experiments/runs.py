@@ -273,10 +273,10 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
                           progress: bool = False, force: bool = False) -> dict[str, Any]:
     """Train the equal-length run of ``exp`` (``length="equal"``): every own-length run of ``group`` (its
     comparison group, :func:`p3d.experiments.spec.equal_length_groups`; None: :func:`equal_length_group`, or the
-    finished continuation as it is) trained or reused, then ``exp``'s own-length run continued, without its stopping rule, to the longest of their
-    stops ``n`` (:func:`p3d.train.trainer.continue_without_stop_rule`: the weights of a ``stop="steps"`` run of ``n``
-    steps with the same settings, validation curve included; earlier stages copied). A group that later stops
-    longer (more arms) extends the run. Returns :func:`train_experiment`'s dict; ``train_s`` is the seconds of all
+    finished continuation as it is) trained or reused, then ``exp``'s own-length run continued, without its
+    stopping rule, to the longest of their stops ``n`` (:func:`p3d.train.trainer.continue_without_stop_rule`: the
+    weights of a ``stop="steps"`` run of ``n`` steps with the same settings, validation curve included; earlier
+    stages copied). A group that later stops longer (more arms) extends the run. Returns :func:`train_experiment`'s dict; ``train_s`` is the seconds of all
     the run's steps (its own-length run's, as recorded, plus the continuation's; ``timing.json`` keeps both:
     ``own_train_s``, ``continued_s``)."""
     from p3d.atomic import write_json
@@ -317,12 +317,16 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
         shutil.rmtree(out)
     if not out.exists():
         start_step = continue_without_stop_rule(source, out)
-        stages = json.loads((source / "config.json").read_text()).get("stages", ["main"])
-        for stage in stages[:-1]:  # finished earlier stages (CodeTalker's motion prior): the same for every length
-            if (source / stage).is_dir():
-                shutil.copytree(source / stage, out / stage)
-        write_json(out / "request.json", request)
         log.info("%s: continuing %s from its stop at step %d to %d", exp.name, own.name, start_step, n)
+    stages = json.loads((source / "config.json").read_text()).get("stages", ["main"])
+    for stage in stages[:-1]:  # finished earlier stages (CodeTalker's motion prior): the same for every length
+        if (source / stage).is_dir() and not (out / stage).exists():
+            partial = out / f".{stage}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(source / stage, partial)
+            partial.rename(out / stage)
+    if not (out / "request.json").exists():
+        write_json(out / "request.json", request)
     if claim_run_dir(out, request):
         recorded = json.loads(timing_path.read_text()) if timing_path.exists() else {}
         return {"run_dir": out, "loss_weight": weight, "train_s": recorded.get("train_s"), "reused": True}
