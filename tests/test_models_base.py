@@ -90,3 +90,19 @@ def test_the_model_class_table_lists_the_registrys_models():
     from p3d.models.talker import MODELS
 
     assert tuple(MODELS) == registry.MODELS and official_baselines.MODELS == registry.MODELS
+
+
+def test_eval_mode_leaves_a_module_already_in_eval_mode_alone(monkeypatch):
+    """A module none of whose submodules trains is not visited (eval / train would walk every submodule); one
+    with a training submodule is set to eval inside and restored as before."""
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)).eval()
+    calls = []
+    monkeypatch.setattr(nn.Sequential, "train", lambda self, mode=True: calls.append(mode) or self)
+    with eval_mode(model):
+        assert not model.training
+    assert calls == []
+    monkeypatch.undo()
+    model[1].train()  # one submodule training: the whole module is set to eval, then train(False) as before
+    with eval_mode(model):
+        assert not model[1].training
+    assert not model.training and not model[1].training

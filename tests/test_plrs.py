@@ -220,3 +220,30 @@ def test_speech_banks_exclude_the_clip_itself():
         background_excluding({"a": banks["a"]}, "a")
     with pytest.raises(InputError, match="windows_by_clip"):
         speech_banks({}, model)
+
+
+def test_a_prepared_background_gives_every_clips_scores_bit_for_bit():
+    """SpeechBackground: the banks stacked and normalised once; each clip's scores against ``excluding(clip)`` equal
+    those against ``background_excluding(banks, clip)`` exactly (every field), with a real evaluator-sized bank."""
+    from p3d.metrics.plrs import SpeechBackground
+
+    rng = np.random.default_rng(0)
+    banks = {f"clip{i}": rng.standard_normal((int(rng.integers(3, 12)), 2)).astype(np.float32) * 3 for i in range(40)}
+    prepared = SpeechBackground(banks)
+    model = IndexModel()
+    fbank, verts = _toy(t=60, n=60)
+    for clip in ("clip0", "clip17", "clip39", "not_a_clip"):
+        if clip == "not_a_clip":  # a clip without a bank (a silent one): every bank is its background
+            expected = plrs_scores(fbank, verts, model, np.concatenate(list(banks.values())))
+        else:
+            expected = plrs_scores(fbank, verts, model, background_excluding(banks, clip))
+        assert plrs_scores(fbank, verts, model, prepared.excluding(clip)) == expected, clip
+    with pytest.raises(InputError, match="other"):
+        SpeechBackground({"a": banks["clip0"]}).excluding("a")
+    with pytest.raises(InputError, match="zero"):
+        SpeechBackground({"a": np.zeros((2, 2), np.float32), "b": banks["clip1"]})
+    with pytest.raises(InputError, match="size"):
+        plrs_scores(fbank, verts, model, SpeechBackground({"a": np.ones((2, 3), np.float32), "b": np.ones((1, 3))})
+                    .excluding("a"))
+    with pytest.raises(InputError, match="one size"):
+        SpeechBackground({"a": np.ones((2, 3), np.float32), "b": np.ones((1, 2))})

@@ -509,11 +509,12 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
     calibrated = bool(calibrated) and plrs_model is not None
     banks: dict[str, np.ndarray] = {}
     if calibrated:
-        from p3d.metrics.plrs import background_excluding, speech_banks
+        from p3d.metrics.plrs import SpeechBackground, speech_banks
 
         if len(clips) < 2:
             raise InputError("calibrated: the background bank is the other clips' speech; score at least two clips")
         banks = speech_banks({clip.stem: speech_windows(*corpus.audio(clip), fps) for clip in clips}, plrs_model)
+    backgrounds = SpeechBackground(banks) if calibrated else None  # stacked and normalised once for every clip
     rows = []
     for clip in tqdm(clips, desc="scoring sequences", disable=not show_progress(progress)):
         gt = corpus.vertices(clip).astype(np.float64)
@@ -525,7 +526,7 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
             windows = speech_windows(audio, sr, fps)
             # the clip's speech side, encoded once for all its sequences (the calibrated banks hold it already)
             own = _clip_speech(banks, clip.stem, windows, plrs_model)
-        bank = background_excluding(banks, clip.stem) if calibrated else None
+        bank = backgrounds.excluding(clip.stem) if backgrounds is not None else None
         for name, seq in sequences(clip).items():
             seq = as_vertices(seq, f"sequence {name!r} of {clip.stem}")
             if len(seq) != len(gt):

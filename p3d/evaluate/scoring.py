@@ -73,6 +73,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
             not_computed["plrs_calibrated"] = background_reason(len(banks))
             banks = {}
     diag_upper = topology.regions.get("upper_face") if cfg.diagnostics else None
+    # every clip's background is all the other clips' speech: stacked, checked and normalised once
+    backgrounds = metrics.SpeechBackground(banks) if banks else None
 
     rows: list[dict[str, Any]] = []
     gt_rows: list[dict[str, Any]] = []
@@ -98,7 +100,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
                 if speech_wanted:
                     windows = _speech_windows(used["plrs"], rate, rates.fps, wavs[stem])
                 if "plrs_calibrated" in wanted:
-                    background = metrics.background_excluding(banks, stem)
+                    assert backgrounds is not None
+                    background = backgrounds.excluding(stem)
                 del used
             gt = None
             gt_diag: dict[str, float] = {}

@@ -104,7 +104,8 @@ __all__ = [
 #: Names served lazily from :mod:`p3d.metrics.plrs` (it needs torch).
 _PLRS_NAMES = frozenset({"plrs", "plrs_from_features", "plrs_calibrated", "plrs_partial", "plrs_enrolled",
                          "plrs_scores",
-                         "speech_bank", "speech_banks", "background_excluding", "background_windows", "PLRSScores"})
+                         "speech_bank", "speech_banks", "background_excluding", "background_windows", "PLRSScores",
+                         "SpeechBackground"})
 
 
 def __getattr__(name: str):  # PEP 562: PLRS needs torch, so it is imported only when asked for

@@ -170,7 +170,21 @@ class PLRSScores:
     """Candidates per window: the G speech windows of the clip plus the K background windows (G + K)."""
 
 
+def _unit_rows(b: np.ndarray, what: str = "background") -> np.ndarray:
+    """(K, D) float32 embeddings checked (finite, none zero) and L2-normalised row by row."""
+    if not np.isfinite(b).all():
+        raise InputError(f"{what}: embeddings contain NaN or inf")
+    norm = np.linalg.norm(b, axis=1, keepdims=True)
+    if (norm == 0).any():
+        raise InputError(f"{what}: a zero speech embedding (cannot be L2-normalised)")
+    return b / norm
+
+
 def _as_bank(background: Any, model: Any, batch_size: int, dim: int) -> np.ndarray:
+    if isinstance(background, ClipBackground):
+        if background.dim != dim:
+            raise InputError(f"background: embeddings of size {background.dim}, the model's are {dim}")
+        return background.unit_rows()
     b = np.asarray(background, dtype=np.float32)
     if b.ndim == 3:
         b = speech_bank(b, model, batch_size)
@@ -179,12 +193,57 @@ def _as_bank(background: Any, model: Any, batch_size: int, dim: int) -> np.ndarr
                          f"embeddings, got shape {b.shape}")
     if b.shape[1] != dim:
         raise InputError(f"background: embeddings of size {b.shape[1]}, the model's are {dim}")
-    if not np.isfinite(b).all():
-        raise InputError("background: embeddings contain NaN or inf")
-    norm = np.linalg.norm(b, axis=1, keepdims=True)
-    if (norm == 0).any():
-        raise InputError("background: a zero speech embedding (cannot be L2-normalised)")
-    return b / norm
+    return _unit_rows(b)
+
+
+class SpeechBackground:
+    """Every clip's :func:`speech_banks` embeddings, checked, stacked and L2-normalised once, so that the
+    background of each clip (:meth:`excluding`) needs no stacking, checking and normalising of its own.
+
+    :func:`plrs_scores` with ``background=bank.excluding(clip)`` gives the numbers of ``background=
+    background_excluding(banks, clip)`` bit for bit: each row is normalised alone, so the rows of the stack
+    equal those of any sub-stack, and the clip's background is those rows, in the same order (why not one product
+    with the whole stack and the clip's columns dropped: BLAS may sum a product of another shape in another
+    order). Built for an evaluation that scores every clip against all the others (:func:`p3d.evaluate.evaluate`).
+    """
+
+    def __init__(self, banks: Any) -> None:
+        if not hasattr(banks, "items") or not banks:
+            raise InputError("banks: expected a non-empty {clip: (K_c, D) speech embeddings} mapping")
+        arrays = {str(k): np.asarray(v, dtype=np.float32) for k, v in banks.items()}
+        if any(a.ndim != 2 or a.shape[0] == 0 for a in arrays.values()) or len({a.shape[1] for a in arrays.values()}) > 1:
+            raise InputError("banks: expected (K_c >= 1, D) speech embeddings of one size D for every clip")
+        self._rows: dict[str, tuple[int, int]] = {}
+        start = 0
+        for k, a in arrays.items():
+            self._rows[k] = (start, start + a.shape[0])
+            start += a.shape[0]
+        self._unit = _unit_rows(np.concatenate(list(arrays.values()))).astype(np.float64)  # as plrs_scores uses them
+        self.dim = int(self._unit.shape[1])
+
+    def excluding(self, clip: str) -> ClipBackground:
+        """The background of ``clip``: every other clip's rows (as :func:`background_excluding`)."""
+        start, stop = self._rows.get(str(clip), (0, 0))
+        if stop - start == self._unit.shape[0]:
+            raise InputError(f"background: no clip other than {clip!r} to draw background speech from "
+                             f"(PLRS-c needs the speech of at least one other clip)")
+        return ClipBackground(self._unit, start, stop)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipBackground:
+    """One clip's background in a :class:`SpeechBackground`: the unit rows (float64) outside ``[start, stop)``."""
+
+    unit: np.ndarray
+    start: int
+    stop: int
+
+    @property
+    def dim(self) -> int:
+        return int(self.unit.shape[1])
+
+    def unit_rows(self) -> np.ndarray:
+        return np.concatenate([self.unit[:self.start], self.unit[self.stop:]])
 
 
 def _expected_reciprocal_rank(n_greater: np.ndarray, n_tied: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -230,7 +289,8 @@ def plrs_scores(fbank_windows: Any, vertices: Any, model: Any, background: Any, 
     Args:
         fbank_windows, vertices, model, batch_size, speech_bank: as :func:`plrs_from_features`.
         background: (K, 20, 128) speech windows of other clips (encoded here) or (K, D) speech embeddings
-            (:func:`speech_bank`; re-normalised here), K >= 1.
+            (:func:`speech_bank`; re-normalised here), K >= 1, or :meth:`SpeechBackground.excluding` (the same
+            numbers, prepared once for many clips).
 
     Returns:
         :class:`PLRSScores`; ``official`` equals :func:`plrs_from_features` exactly.
@@ -239,7 +299,7 @@ def plrs_scores(fbank_windows: Any, vertices: Any, model: Any, background: Any, 
     official = float((speech_t * mesh_t).sum(dim=-1).mean())
     speech = speech_t.cpu().numpy().astype(np.float64)
     mesh = mesh_t.cpu().numpy().astype(np.float64)
-    bank = _as_bank(background, model, batch_size, speech.shape[1]).astype(np.float64)
+    bank = np.asarray(_as_bank(background, model, batch_size, speech.shape[1]), dtype=np.float64)
     g = len(mesh)
     own = mesh @ speech.T  # (G, G): row i, column j = cos(m_i, s_j)
     other = mesh @ bank.T  # (G, K)
