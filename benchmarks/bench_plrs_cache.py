@@ -11,8 +11,9 @@ in a fresh child process with one torch thread, in one invocation, so the ratios
 
 ``--root``: a checkout whose ``data/<preset>`` and ``runs/<preset>`` hold the finished run, its corpus and the
 PLRS evaluator (``make figures`` there). ``--old-commit``: the old code, extracted with ``git archive`` from this
-repository. Prints a Markdown table: seconds per setting, ratio to the old path, and the largest difference of
-PLRS and PLRS-c per prediction from the old path's.
+repository. ``--warm-only``: just the old code against this checkout, both reading a warm cache (the setting of
+every grid evaluation after the first). Prints a Markdown table: seconds per setting, ratio to the first row, and
+the largest difference of PLRS and PLRS-c per prediction from the first row's.
 """
 from __future__ import annotations
 
@@ -41,7 +42,9 @@ dirs = output_dirs(preset)
 lay = layout(dirs, preset)
 spec = ex.spec_for(preset)
 weight = ex.grid_weight(spec, dirs)
-exp = next(e for e in [*spec.config1(weight), *spec.config2(weight)] if e.name == run_name)  # its first evaluation
+grid = [*spec.config1(weight), *spec.config2(weight)]
+own = [getattr(e, "own_length", e) for e in grid]  # an equal-length grid's runs: the one named, as it stopped
+exp = next(e for e in [*grid, *own] if e.name == run_name)  # its first evaluation
 root = lay.corpus(exp.test_corpus)
 plrs = runs.evaluator(preset, lay.data, lay.runs)
 args = (root, lay.predictions(exp), plrs, None, 1000)
@@ -74,7 +77,12 @@ def main() -> int:
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--run", default="selftalk_none_voca+mead_seed0")
     parser.add_argument("--old-commit", default=None)
+    parser.add_argument("--warm-only", action="store_true",
+                        help="only the warm speech cache (what every grid evaluation after the first reads): "
+                             "--old-commit's code against this checkout's, the cache warmed by an untimed run first")
     args = parser.parse_args()
+    if args.warm_only and not args.old_commit:
+        parser.error("--warm-only compares with --old-commit; give it")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         settings = []
@@ -86,9 +94,14 @@ def main() -> int:
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
             settings.append((f"old path ({args.old_commit}): speech encoded twice per clip", old, "-"))
         cache = tmp / "cache"
-        settings += [("encoded once per clip, no cache", ROOT, "-"),
-                     ("speech_cache, cold (first run on this audio)", ROOT, str(cache)),
-                     ("speech_cache, warm (every later run)", ROOT, str(cache))]
+        if args.warm_only:
+            child(ROOT, args.root, args.preset, args.run, str(cache), tmp / "warming.csv")  # untimed: fills the cache
+            settings = [(f"old code ({args.old_commit}), speech_cache warm", settings[0][1], str(cache)),
+                        ("this checkout, speech_cache warm", ROOT, str(cache))]
+        else:
+            settings += [("encoded once per clip, no cache", ROOT, "-"),
+                         ("speech_cache, cold (first run on this audio)", ROOT, str(cache)),
+                         ("speech_cache, warm (every later run)", ROOT, str(cache))]
         rows, frames = [], []
         for i, (label, code, c) in enumerate(settings):
             out = tmp / f"{i}.csv"

@@ -55,8 +55,8 @@ def eval_mode(module: Any) -> Iterator[Any]:
     """``with eval_mode(module):`` the block runs with ``module.eval()``; the previous mode
     (``module.training``) is restored on exit, also on an exception. Gradients are not touched (combine with
     ``torch.no_grad()`` where none are wanted). A module none of whose submodules is training is left alone
-    (``eval()`` and ``train(False)`` visit every submodule: per call, in a loop over clips, that was a large part
-    of an evaluation's PLRS time)."""
+    (``eval()`` and ``train(False)`` would visit every submodule twice per call, e.g. once per clip of an
+    evaluation)."""
     modules = getattr(module, "modules", None)
     if modules is not None and not any(m.training for m in modules()):
         yield module
