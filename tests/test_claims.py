@@ -428,12 +428,15 @@ def test_findings_block_shows_the_effect_tables_seed_agreement_and_convergence(t
     assert "1 of 2 training runs stopped on their validation plateau; at the cap: `stage1` (4000 steps)." in md
     # equal-length continuations (a fixed length) are counted apart, with the criterion at their end
     pd.DataFrame({"run": ["stage1", "talkers/a", "talkers/a_eq", "talkers/b_eq"], "stop": ["plateau"] * 2 + ["steps"] * 2,
-                  "steps": [4000, 850, 900, 900], "converged": [False, True, True, False]}
+                  "steps": [4000, 850, 900, 900], "converged": [False, True, True, False],
+                  "continued_from": [None, None, 850, 900], "val_at_continued_from": [None, None, 2.0, 1.0],
+                  "val_last": [1.0, 1.0, 1.8, 1.0]}
                  ).to_csv(tmp_path / "convergence.csv", index=False)
     md = claims.findings_markdown(tmp_path)
     assert ("1 of 2 training runs stopped on their validation plateau; at the cap: `stage1` (4000 steps). 2 ran a "
             "fixed length (the equal-length continuations of the compared arms); the plateau criterion holds at the "
-            "end of 1 of them.") in md
+            "end of 1 of them. The 1 that trained past their own stop changed their smoothed validation value by "
+            "-10.0 % (median; -10.0 to -10.0 %) from the stop to their end.") in md
 
 
 def test_readme_has_the_generated_blocks_that_notebook_10_fills():

@@ -50,6 +50,12 @@ def _plateau_cfg(**kw):
     return TrainConfig(**{**base, **kw})
 
 
+def pd_isna(value):
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
 def _val_rows(run):
     with open(run / "val.csv") as fh:
         return list(csv.DictReader(fh))
@@ -331,6 +337,12 @@ def test_a_stopped_run_continued_without_the_rule_equals_a_run_of_that_length(tm
     assert [(e["steps_from"], e["steps_to"]) for e in extended.pop("extensions")] == [(s, n)]
     assert extended == json.loads((tmp_path / "direct" / "config.json").read_text())
     assert json.loads((tmp_path / "twin" / CONTINUED_FROM).read_text())["step"] == s
+    rows = convergence_table([tmp_path / "plateau", tmp_path / "twin"]).set_index("run")
+    twin_row, own_row = rows.loc[str(tmp_path / "twin")], rows.loc[str(tmp_path / "plateau")]
+    assert twin_row["continued_from"] == s and pd_isna(own_row["continued_from"])
+    assert twin_row["val_at_continued_from"] == float(_val_rows(tmp_path / "plateau")[-1]["val_smoothed"])
+    assert (twin_row["stop"], twin_row["steps"]) == ("steps", n)
+    assert twin_row["val_last"] == float(_val_rows(tmp_path / "twin")[-1]["val_smoothed"])
     # the entries derived from the step count follow it (a job's epochs and its stage's stage_steps)
     extra = {"epochs": 50.0, "stages": ["prior", "main"], "stage": "main", "stage_steps": {"prior": 30, "main": 400}}
     train(make_model(), Toy(), step_fn, cfg, tmp_path / "staged", progress=False, validate=HeldOutMSE(),

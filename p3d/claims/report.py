@@ -281,6 +281,14 @@ def findings_markdown(tables_dir: str | Path) -> str:
             flat = int(fixed["converged"].astype(bool).sum())
             lines[-1] += (f" {len(fixed)} ran a fixed length (the equal-length continuations of the compared arms); "
                           f"the plateau criterion holds at the end of {flat} of them.")
+            if {"continued_from", "val_at_continued_from", "val_last"} <= set(fixed.columns):
+                went_on = fixed[pd.to_numeric(fixed["continued_from"], errors="coerce") < fixed["steps"]]
+                change = (went_on["val_last"] / went_on["val_at_continued_from"] - 1).dropna()
+                if len(change):
+                    lines[-1] += (f" The {len(change)} that trained past their own stop changed their smoothed "
+                                  f"validation value by {100 * change.median():+.1f} % (median; "
+                                  f"{100 * change.min():+.1f} to {100 * change.max():+.1f} %) from the stop to "
+                                  "their end.")
     else:
         lines.append("**Convergence**: `convergence.csv` not made yet.")
     return "\n".join(lines)

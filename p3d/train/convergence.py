@@ -52,7 +52,7 @@ import numpy as np
 
 from p3d.device import eval_mode
 from p3d.errors import InputError
-from p3d.train.run_folder import read_run_config
+from p3d.train.run_folder import CONTINUED_FROM, read_run_config
 
 #: ``TrainConfig.stop`` choices: a fixed step count, or the validation-plateau rule with ``steps`` as the cap.
 STOP_RULES: tuple[str, ...] = ("steps", "plateau")
@@ -315,6 +315,9 @@ class RunConvergence:
     val_metric: float
     converged: bool | None
     finished: bool
+    val_last: float = math.nan
+    continued_from: int | None = None
+    val_at_continued_from: float = math.nan
 
 
 def _last_logged_step(run_dir: Path) -> int:
@@ -352,6 +355,12 @@ def run_convergence(run_dir: str | os.PathLike[str], root: str | os.PathLike[str
     else:
         steps = _last_logged_step(run_dir)
     best = best_index(values, window)
+    continued_from, val_there = None, math.nan
+    if (run_dir / CONTINUED_FROM).is_file():  # a run continued from another's stop: where, and its value there
+        continued_from = int(json.loads((run_dir / CONTINUED_FROM).read_text())["step"])
+        at = [i for i, step in enumerate(val["step"]) if int(step) == continued_from] if len(val) else []
+        if at:
+            val_there = float(smoothed(values, window)[at[0]])
     cap_epochs = config.get("epochs")
     validation = config.get("validation") or {}
     model = config.get("model") or config.get("variant") or config.get("model_kind")
@@ -363,7 +372,9 @@ def run_convergence(run_dir: str | os.PathLike[str], root: str | os.PathLike[str
         best_step=None if best is None else int(val["step"].iloc[best]),
         metric=validation.get("metric"),
         val_metric=float(smoothed(values, window)[best]) if best is not None else math.nan,
-        converged=None if criterion is None else bool(criterion), finished=finished)
+        converged=None if criterion is None else bool(criterion), finished=finished,
+        val_last=float(smoothed(values, window)[-1]) if values else math.nan,
+        continued_from=continued_from, val_at_continued_from=val_there)
 
 
 def convergence_table(run_dirs: Iterable[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None
@@ -378,13 +389,17 @@ def convergence_table(run_dirs: Iterable[str | os.PathLike[str]], root: str | os
     ``val_metric``: the evaluation with the lowest smoothed validation value, and that value (``metric``
     names it); ``converged``: the plateau criterion holds at the last evaluation (for ``stop="plateau"``:
     the rule stopped the run, False: it hit the cap); None without validation (``eval_every=0``).
+    ``val_last``: the smoothed validation value at the last evaluation. ``continued_from`` /
+    ``val_at_continued_from``: for a run that continues another from its stop
+    (:func:`p3d.train.trainer.continue_without_stop_rule`, the equal-length runs), that step and the smoothed
+    validation value there (``val_last`` beside it: what the longer training changed); empty for other runs.
     """
     import pandas as pd
 
     rows = [dataclasses.asdict(run_convergence(d, root)) for d in run_dirs]
     columns = [f.name for f in dataclasses.fields(RunConvergence)]
     df = pd.DataFrame(rows, columns=columns)
-    return df.astype({"converged": "object", "best_step": "Int64"})
+    return df.astype({"converged": "object", "best_step": "Int64", "continued_from": "Int64"})
 
 
 def read_stop(run_dir: str | os.PathLike[str]) -> Mapping[str, Any]:

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 #: The lock file inside a run folder (:func:`run_lock`).
 LOCK_FILE = ".lock"
+#: In a run folder that continues another run (:func:`p3d.train.trainer.continue_without_stop_rule`): that run
+#: and the step it continues from.
+CONTINUED_FROM = "continued_from.json"
 
 
 @contextlib.contextmanager

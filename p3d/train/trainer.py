@@ -75,7 +75,7 @@ import torch
 from p3d.atomic import atomic_path
 from p3d.progress import show_progress
 from p3d.train.convergence import VAL_CSV, plateau_reached, smoothed
-from p3d.train.run_folder import latest_checkpoint, load_checkpoint, read_run_config, run_lock
+from p3d.train.run_folder import CONTINUED_FROM, latest_checkpoint, load_checkpoint, read_run_config, run_lock
 
 log = logging.getLogger(__name__)
 
@@ -315,10 +315,6 @@ def resume_plan(previous: Mapping[str, Any] | None, config: Mapping[str, Any], w
         _set(record, name, new_flat[name])
     record["extensions"] = [*old.get("extensions", []), extension]
     return record, extension
-
-
-#: The file in a continued run's folder that names the run it continues (:func:`continue_without_stop_rule`).
-CONTINUED_FROM = "continued_from.json"
 
 
 def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> int:
