@@ -34,9 +34,12 @@ from p3d.paths import output_dirs  # noqa: E402
 
 
 def group(key: str) -> str:
-    """``train:full:selftalk_ours_...`` -> ``train selftalk``; ``critic:full:ours`` -> ``critic``."""
+    """``train:full:selftalk_ours_...`` -> ``train selftalk``; an equal-length continuation (``..._eq_seed0``) ->
+    ``continue selftalk``; ``critic:full:ours`` -> ``critic``."""
     kind, *rest = key.split(":")
-    return f"{kind} {rest[1].split('_')[0]}" if kind in ("train", "eval") and len(rest) > 1 else kind
+    if kind == "train" and len(rest) > 1 and "_eq_" in rest[1]:
+        kind = "continue"
+    return f"{kind} {rest[1].split('_')[0]}" if kind in ("train", "continue", "eval") and len(rest) > 1 else kind
 
 
 def refuse(message: str) -> None:
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
         spec = spec_for(args.preset)
         dirs = output_dirs(args.preset)
         weight = grid_weight(spec, dirs)
-        tasks = plan([*spec.config1(weight), *spec.config2(weight)], dirs, spec.n_resamples)
+        tasks = plan([*spec.config1(weight), *spec.config2(weight)], dirs, spec.n_resamples,
+                     groups=spec.length_groups(weight))  # as make figures plans it (p3d.experiments.preset_grid)
         sittings_path = args.sittings or dirs.runs / args.preset / SITTINGS_FILE
         recorded = GridSittings.task_seconds(sittings_path)
     except InputError as exc:
