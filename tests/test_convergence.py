@@ -343,6 +343,11 @@ def test_a_stopped_run_continued_without_the_rule_equals_a_run_of_that_length(tm
     assert twin_row["val_at_continued_from"] == float(_val_rows(tmp_path / "plateau")[-1]["val_smoothed"])
     assert (twin_row["stop"], twin_row["steps"]) == ("steps", n)
     assert twin_row["val_last"] == float(_val_rows(tmp_path / "twin")[-1]["val_smoothed"])
+    from p3d.viz.training import plot_validation_curves
+    (ax,) = plot_validation_curves([tmp_path / "twin"]).axes
+    marks = sorted((float(v.get_xdata()[0]), v.get_linestyle()) for v in ax.lines
+                   if len(v.get_xdata()) == 2 and v.get_xdata()[0] == v.get_xdata()[1])
+    assert marks == sorted([(float(s), ":"), (float(n), "--")])  # where its own rule stopped it; where it ended
     # the entries derived from the step count follow it (a job's epochs and its stage's stage_steps)
     extra = {"epochs": 50.0, "stages": ["prior", "main"], "stage": "main", "stage_steps": {"prior": 30, "main": 400}}
     train(make_model(), Toy(), step_fn, cfg, tmp_path / "staged", progress=False, validate=HeldOutMSE(),

@@ -40,7 +40,8 @@ def plot_validation_curves(run_dirs: Sequence[str | os.PathLike[str]], *, labels
     validation metric (runs of different metrics do not share an axis), per run the raw values (thin) and
     the moving median the stopping rule uses (thick), a dot at the best step and a vertical line at the
     step where training ended (solid: the plateau rule stopped it; dashed: it hit the cap or was a fixed
-    step count). Runs without validation are an error."""
+    step count), and for a run continued from another's stop (the equal-length runs) a dotted line at that stop.
+    Runs without validation are an error."""
     from p3d.train.convergence import read_stop, read_val, run_convergence, smoothed
 
     runs = [run_convergence(d) for d in run_dirs]
@@ -68,6 +69,8 @@ def plot_validation_curves(run_dirs: Sequence[str | os.PathLike[str]], *, labels
             at = int(np.flatnonzero(steps == run.best_step)[0])
             ax.plot([run.best_step], [smooth[at]], "o", ms=4, color=color)
         ax.axvline(run.steps, color=color, lw=0.8, ls="-" if run.converged and run.stop == "plateau" else "--")
+        if run.continued_from is not None:  # an equal-length continuation: where its own rule had stopped it
+            ax.axvline(run.continued_from, color=color, lw=0.8, ls=":")
     for metric, ax in axes.items():
         ax.set_xlabel("step")
         ax.set_title(metric)
