@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from p3d import paper
-from p3d.claims.seeds import SEED_COMPARISONS, _effect_table_seed_changes, _run_table_seed_changes
+from p3d.claims.seeds import SEED_COMPARISONS, _effect_table_seed_changes, _run_table_seed_changes, arm_rows
 from p3d.claims.tables import _metric_key, _Missing, _read
 
 #: The table :func:`length_sensitivity` is written to (``results/tables/<stem>.csv``, notebook ``10_claims``).
@@ -54,7 +54,7 @@ def training_steps(tables: str | Path, stem: str) -> dict[str, dict[str, tuple[i
         for template, before, after in comparisons:
             runs = []
             for critic, train in (before, after):
-                arm = sub[(sub["critic"] == critic) & ((sub["train"] == train) if "train" in sub else True)]
+                arm = arm_rows(sub, critic, train)
                 runs.append({str(s): g["run"].astype(str).tolist() for s, g in arm.groupby(arm["seed"].astype(str))})
             pairs = {}
             for seed in sorted(set(runs[0]) & set(runs[1]), key=lambda x: (len(x), x)):

@@ -6,6 +6,7 @@ run tables' per-seed rows (``config1_results.csv``, ``config2_results.csv``) or 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from p3d import paper
 from p3d.claims.tables import _Missing, _read
@@ -53,6 +54,12 @@ def _in_seed_order(changes: dict[tuple[str, str], dict[str, float]]) -> dict[tup
     return {k: [v[s] for s in sorted(v, key=lambda x: (len(x), x))] for k, v in changes.items()}
 
 
+def arm_rows(rows: Any, critic: str, train: str) -> Any:
+    """The rows of a run table that belong to the arm (critic, training corpora) (``train`` ignored by a table
+    without that column)."""
+    return rows[(rows["critic"] == critic) & ((rows["train"] == train) if "train" in rows else True)]
+
+
 def _run_table_seed_changes(tables: Path, stem: str) -> dict[tuple[str, str], dict[str, float]]:
     """The run table's per-seed changes behind ``stem`` (:func:`seed_changes_by_seed`, first source)."""
     out: dict[tuple[str, str], dict[str, float]] = {}
@@ -72,7 +79,7 @@ def _run_table_seed_changes(tables: Path, stem: str) -> dict[tuple[str, str], di
         for template, before, after in comparisons:
             arms = []
             for critic, train in (before, after):
-                arm = sub[(sub["critic"] == critic) & ((sub["train"] == train) if "train" in sub else True)]
+                arm = arm_rows(sub, critic, train)
                 arms.append(arm.set_index(arm["seed"].astype(str))["value"])
             if any(a.empty or a.index.has_duplicates for a in arms):
                 continue

@@ -301,9 +301,10 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
     if bad:
         raise InputError(f"{exp.name}: a comparison group holds own-length runs of one preset, model and seed; "
                          f"not {', '.join(bad)}")
-    lengths = {m.name: _steps_taken(Path(train_experiment(m, dirs, progress=progress)["run_dir"])) for m in members}
+    trained = {m.name: train_experiment(m, dirs, progress=progress) for m in members}  # own's among them
+    lengths = {name: _steps_taken(Path(r["run_dir"])) for name, r in trained.items()}
     n = max(lengths.values())
-    base = train_experiment(own, dirs, progress=progress)
+    base = trained[own.name]
     source = Path(base["run_dir"])
     source_train = json.loads((source / "config.json").read_text())["train"]
     rule = {k: source_train[k] for k in ("eval_every", "patience", "min_rel_improvement", "smooth")}
