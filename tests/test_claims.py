@@ -437,6 +437,23 @@ def test_findings_block_shows_the_effect_tables_seed_agreement_and_convergence(t
             "fixed length (the equal-length continuations of the compared arms); the plateau criterion holds at the "
             "end of 1 of them. The 1 that trained past their own stop changed their smoothed validation value by "
             "-10.0 % (median; -10.0 to -10.0 %) from the stop to their end.") in md
+    assert "Training at equal length" not in md                           # no run-seconds table yet
+    # the continuations' cost, from the run-seconds tables: each run once (Table 4's runs are evaluated twice)
+    pd.DataFrame({"run": ["a_eq", "b_eq"], "evaluated": ["voca"] * 2, "train_s": [900.0, 1200.0],
+                  "continued_s": [300.0, 0.0]}).to_csv(tmp_path / "config1_run_seconds.csv", index=False)
+    pd.DataFrame({"run": ["c_eq", "c_eq", "d"], "evaluated": ["voca", "mead", "voca"],
+                  "train_s": [1500.0, 1500.0, 700.0], "continued_s": [600.0, 600.0, None]}
+                 ).to_csv(tmp_path / "config2_run_seconds.csv", index=False)
+    cost = claims.continuation_cost(tmp_path)
+    assert cost["runs"] == 3 and cost["continued_s"] == 900.0 and cost["own_s"] == 2700.0   # d: its own stop
+    assert cost["fraction"] == pytest.approx(1 / 3)
+    assert ("Training at equal length took 15 worker-minutes past the runs' own stops, 33 % on top of their 45 to "
+            "their own stops (3 runs; `continued_s` of `config1_run_seconds.csv`, `config2_run_seconds.csv`).") \
+        in claims.findings_markdown(tmp_path)
+    # tables written before the column existed: no line, no guess
+    pd.DataFrame({"run": ["a"], "train_s": [900.0]}).to_csv(tmp_path / "config1_run_seconds.csv", index=False)
+    (tmp_path / "config2_run_seconds.csv").unlink()
+    assert claims.continuation_cost(tmp_path) is None
 
 
 def test_readme_has_the_generated_blocks_that_notebook_10_fills():

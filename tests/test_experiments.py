@@ -828,6 +828,8 @@ def test_equal_length_runs_continue_each_arm_to_its_groups_longest_stop(dirs):
     assert again["reused"] and again["run_dir"] == out
     evaluated = ex.train_experiment(short.with_(length="equal"), dirs)  # as an evaluation asks: no group
     assert evaluated["reused"] and evaluated["run_dir"] == out
+    result = ex.run_experiment(short.with_(length="equal"), dirs)       # its seconds past the stop, for run_timing
+    assert result["timing"]["continued_s"] == timing["continued_s"] and result["timing"]["reused"]
     # the arm that stopped last is continued by no step
     at_its_stop = ex.train_experiment(long.with_(length="equal"), dirs, group=group)
     assert json.loads((at_its_stop["run_dir"] / "timing.json").read_text())["steps"] == 5
@@ -1016,8 +1018,11 @@ def test_seed_consistency_sets_each_pooled_effect_beside_its_seeds():
 def test_run_timing_has_each_runs_seconds_and_loss_ratio():
     timing = {"train_s": 12.5, "predict_s": 1.0, "evaluate_s": 2.0, "reused": True}
     results = [{"name": "ff_ours", "eval_dir": "/x/eval_synth-voca_test_c1", "timing": timing, "loss_ratio": 0.02},
-               {"name": "ff_none", "eval_dir": "/x/eval_synth-voca_test_c1", "timing": timing, "loss_ratio": None}]
+               {"name": "ff_none_eq", "eval_dir": "/x/eval_synth-voca_test_c1",
+                "timing": {**timing, "continued_s": 4.5}, "loss_ratio": None}]
     df = ex.run_timing(results)
-    assert list(df.columns) == ["run", "evaluated", "train_s", "predict_s", "evaluate_s", "reused", "loss_ratio"]
+    assert list(df.columns) == ["run", "evaluated", "train_s", "continued_s", "predict_s", "evaluate_s", "reused",
+                                "loss_ratio"]
     assert df["evaluated"].tolist() == ["synth-voca_test_c1"] * 2 and df["train_s"].tolist() == [12.5, 12.5]
+    assert pd.isna(df["continued_s"].iloc[0]) and df["continued_s"].iloc[1] == 4.5   # own length: none
     assert df["loss_ratio"].iloc[0] == 0.02 and pd.isna(df["loss_ratio"].iloc[1])

@@ -73,6 +73,7 @@ from p3d.claims.report import (
     claims_markdown,
     compare_verdicts,
     comparison_markdown,
+    continuation_cost,
     findings_markdown,
     inventory,
     inventory_markdown,
@@ -97,7 +98,7 @@ from p3d.claims.verdicts import (
 __all__ = [
     "CLAIMS", "INVENTORY", "LENGTH_SENSITIVITY_STEM", "MODELS", "OFFICIAL_PLRS", "README_END", "README_START", "RULES_MARKDOWN",
     "VALIDITY_STEM", "VERDICTS", "Assessment", "Case", "Claim", "aggregate", "assess", "claims_markdown",
-    "combine_referees", "compare_verdicts", "comparison_markdown", "findings_markdown", "inventory",
+    "combine_referees", "compare_verdicts", "comparison_markdown", "continuation_cost", "findings_markdown", "inventory",
     "inventory_markdown", "length_sensitivity", "paper_changes", "plrs_metric", "readme_markers", "summary_markdown", "training_steps", "training_steps_note", "update_readme",
     "valid_referees", "verdict_table_markdown",
 ]

@@ -289,6 +289,42 @@ def findings_markdown(tables_dir: str | Path) -> str:
                                   f"validation value by {100 * change.median():+.1f} % (median; "
                                   f"{100 * change.min():+.1f} to {100 * change.max():+.1f} %) from the stop to "
                                   "their end.")
+            cost = continuation_cost(tables)
+            if cost is not None:
+                lines[-1] += (f" Training at equal length took {cost['continued_s'] / 60:.0f} worker-minutes past the "
+                              f"runs' own stops, {100 * cost['fraction']:.0f} % on top of their "
+                              f"{cost['own_s'] / 60:.0f} to their own stops ({cost['runs']} runs; "
+                              f"`continued_s` of {', '.join(f'`{n}`' for n in cost['tables'])}).")
     else:
         lines.append("**Convergence**: `convergence.csv` not made yet.")
     return "\n".join(lines)
+
+
+#: The run-seconds tables of notebooks 06 and 07 (:func:`p3d.experiments.tables.run_timing`).
+RUN_SECONDS_STEMS = ("config1_run_seconds", "config2_run_seconds")
+
+
+def continuation_cost(tables_dir: str | Path) -> dict[str, Any] | None:
+    """What comparing the arms at equal length cost, from the run-seconds tables in ``tables_dir``: over the
+    distinct runs with a ``continued_s`` (the equal-length runs), ``continued_s`` (seconds past their own stops),
+    ``own_s`` (``train_s - continued_s``: to their own stops), ``fraction`` (continued / own), ``runs`` and the
+    ``tables`` read. None when no table records a continuation (own-length runs only, or tables written before
+    the column existed)."""
+    import pandas as pd
+
+    tables, frames = Path(tables_dir), []
+    for stem in RUN_SECONDS_STEMS:
+        path = tables / f"{stem}.csv"
+        if path.is_file():
+            df = pd.read_csv(path)
+            if "continued_s" in df:
+                frames.append(df.assign(table=f"{stem}.csv"))
+    if not frames:
+        return None
+    df = pd.concat(frames).dropna(subset=["continued_s", "train_s"]).drop_duplicates("run")
+    if df.empty:
+        return None
+    continued = float(df["continued_s"].sum())
+    own = float((df["train_s"] - df["continued_s"]).sum())
+    return {"continued_s": continued, "own_s": own, "fraction": continued / own if own > 0 else float("nan"),
+            "runs": len(df), "tables": sorted(set(df["table"]))}

@@ -609,8 +609,11 @@ def run_experiment(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000,
     perceptual / model loss in the second half of training),
     ``summary`` (metric -> value and 95% CI over clips; see :func:`summarise`), ``per_clip`` (DataFrame, one
     row per prediction), ``data`` (the data's own :func:`data_reference`), ``levels`` and ``timing``
-    (seconds: ``train_s`` as recorded when it trained, ``predict_s``, ``evaluate_s``, ``reused``)."""
+    (seconds: ``train_s`` as recorded when it trained, of it ``continued_s`` past an equal-length run's own stop,
+    ``predict_s``, ``evaluate_s``, ``reused``)."""
     trained = train_experiment(exp, dirs, progress=progress)
+    recorded = Path(trained["run_dir"]) / "timing.json"
+    continued_s = json.loads(recorded.read_text()).get("continued_s") if recorded.is_file() else None
     ev = predict_and_evaluate(exp, dirs, n_resamples=n_resamples, progress=progress)
     return RunResult(
         experiment=dataclasses.asdict(exp), name=exp.name, seed=exp.seed, run_dir=str(trained["run_dir"]),
@@ -618,8 +621,8 @@ def run_experiment(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000,
         loss_weight=trained["loss_weight"],
         loss_ratio=loss_ratio(trained["run_dir"]) if exp.critic != "none" else None,
         summary=ev["summary"], per_clip=ev["per_clip"], data=ev["data"], levels=ev["levels"],
-        timing={"train_s": trained["train_s"], "reused": trained["reused"], "predict_s": ev["predict_s"],
-                "evaluate_s": ev["evaluate_s"]})
+        timing={"train_s": trained["train_s"], "continued_s": continued_s, "reused": trained["reused"],
+                "predict_s": ev["predict_s"], "evaluate_s": ev["evaluate_s"]})
 
 
 def clip_mtm(result: Any, dirs: Any, index: int = 0) -> tuple[str, Any]:

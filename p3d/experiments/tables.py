@@ -630,7 +630,9 @@ def timing_table(grid: Any) -> Any:
 
 def run_timing(results: Sequence[Mapping[str, Any]]) -> Any:
     """Seconds per run: training (as recorded when it trained, in its own process), prediction and evaluation
-    of each evaluated split (as recorded when they ran); ``reused``: the training was found finished;
+    of each evaluated split (as recorded when they ran); ``continued_s``: of ``train_s``, the seconds an
+    equal-length run spent past its own stop (:func:`p3d.experiments.runs.train_at_equal_length`; empty for a run
+    trained to its own stop); ``reused``: the training was found finished;
     ``loss_ratio``: how large the weighted perceptual loss was beside the model's own loss in the second half of
     training (median ``W * L_percp / L_model``, :func:`p3d.experiments.runs.loss_ratio`; empty without a critic)."""
     import pandas as pd
@@ -639,8 +641,8 @@ def run_timing(results: Sequence[Mapping[str, Any]]) -> Any:
     for r in results:
         t = r["timing"]
         rows.append({"run": r["name"], "evaluated": Path(r["eval_dir"]).name.removeprefix("eval_"),
-                     "train_s": t["train_s"], "predict_s": t["predict_s"], "evaluate_s": t["evaluate_s"],
-                     "reused": t["reused"], "loss_ratio": r.get("loss_ratio")})
+                     "train_s": t["train_s"], "continued_s": t.get("continued_s"), "predict_s": t["predict_s"],
+                     "evaluate_s": t["evaluate_s"], "reused": t["reused"], "loss_ratio": r.get("loss_ratio")})
     return pd.DataFrame(rows)
 
 
