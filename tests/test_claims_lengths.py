@@ -91,3 +91,31 @@ def test_claims_and_findings_show_the_steps_and_the_count(tmp_path):
     (tmp_path / "convergence.csv").unlink()
     r = claims.assess(tmp_path).set_index("key").loc["loss-lve"]
     assert "Training steps" not in r["p3d"] and "convergence" not in r["sources"]
+
+
+def test_equal_length_runs_show_the_common_length_and_the_own_stops(tmp_path):
+    """Runs continued to their group's longest stop (``continued_from``: where their own rule stopped them) train
+    both arms of a seed equally long: the note says so and shows the own stops; no pair counts as unequal."""
+    _write(tmp_path)
+    conv = pd.read_csv(tmp_path / "convergence.csv")
+    talker = conv["kind"] == "talker"
+    own = conv["steps"].copy()
+    conv.loc[talker, "continued_from"] = own[talker]
+    conv.loc[talker, "steps"] = conv[talker].groupby("seed")["steps"].transform("max")
+    conv.to_csv(tmp_path / "convergence.csv", index=False)
+    assert training_steps(tmp_path, "table2_loss_effects")["FaceFormer"] == {
+        "0": (500, 500), "1": (1000, 1000), "2": (1000, 1000), "3": (1000, 1000)}
+    assert training_steps(tmp_path, "table2_loss_effects", own_stop=True)["FaceFormer"] == {
+        "0": (500, 500), "1": (500, 1000), "2": (1000, 500), "3": (600, 1000)}
+    pd.DataFrame([{"comparison": m, "metric": "LVE (1e-5 m²)", "without": 1, "with": 0.9, "change": -0.1,
+                   "change CI low": -0.5, "change CI high": 0.3, "verdict": "no clear change", "n_seeds": 4}
+                  for m in ("FaceFormer", "CodeTalker", "SelfTalk")]).to_csv(tmp_path / "table2_loss_effects.csv",
+                                                                         index=False)
+    md = claims.findings_markdown(tmp_path)
+    assert ("each arm continued without its stopping rule to the longest stop among its model and seed's arms): "
+            "FaceFormer 500→500, 1000→1000, 1000→1000, 1000→1000; where their own validation plateaus had stopped "
+            "them: FaceFormer 500→500, 500→1000, 1000→500, 600→1000. No seed pair differs in length by more than a "
+            "quarter.") in md
+    assert (length_sensitivity(tmp_path)["unequal"] == 0).all()
+    evidence = claims.assess(tmp_path).set_index("key").loc["loss-lve", "p3d"]
+    assert "own validation plateaus had stopped them: FaceFormer 500→500, 500→1000, 1000→500, 600→1000" in evidence

@@ -46,9 +46,10 @@ own changes (with minus without, the same seed) share the pooled change's sign
 a few seeds, as a second machine (which retrains along other trajectories, like other seeds) would reveal.
 
 **Training length.** Each talker stops on its own validation plateau, so the two arms of one seed may train for
-different lengths; the evidence lists each comparison's steps per seed, and :func:`length_sensitivity`
-(:mod:`p3d.claims.lengths`) counts how often the longer-trained arm of a seed pair is the better one. Neither
-enters the rule.
+different lengths, unless the run compares them at equal length (each continued to the longest stop of its model
+and seed's arms, as the ``full`` spec does); the evidence lists each comparison's steps per seed (and the own stops
+of equal-length runs), and :func:`length_sensitivity` (:mod:`p3d.claims.lengths`) counts how often the
+longer-trained arm of a seed pair is the better one. Neither enters the rule.
 
 :data:`INVENTORY` lists every table and figure of the paper with the file(s) p3d writes for it, or why it
 cannot be made here; :func:`inventory` checks which exist.

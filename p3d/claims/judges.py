@@ -169,7 +169,8 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
     lengths = training_steps(tables, spec.stem)
     if lengths:
         sources.append("convergence")
-        text += " " + training_steps_note(lengths, [comp for _, comp in spec.comparisons])
+        text += " " + training_steps_note(lengths, [comp for _, comp in spec.comparisons],
+                                          own_stops=training_steps(tables, spec.stem, own_stop=True))
     if len(per_ref) > 1:
         decided = "; ".join(f"referee {r}: {v}" for r, v in per_ref.items())
         if verdict == "inconclusive" and len(set(per_ref.values())) > 1:

@@ -8,7 +8,9 @@ long; here an effect may also carry a difference in training length. This module
 effects (:func:`training_steps`, :func:`training_steps_note`) and tests whether the per-seed effects follow them
 (:func:`length_sensitivity`): over the seed pairs whose arms' lengths differ by more than a quarter, how often the
 longer-trained arm is the better one, with a two-sided sign test (with no effect of length, either arm is better
-with probability 1/2).
+with probability 1/2). Where the arms were compared at equal length (``ExperimentSpec.equal_length``: each run
+continued to the longest stop of its model and seed's arms, ``continued_from`` in ``convergence.csv``), no pair
+differs, and the note shows where each arm's own rule had stopped it.
 """
 
 from __future__ import annotations
@@ -30,12 +32,16 @@ _RUN_METRIC_KEYS = {"mtm_ms": "mtm_ms", "lve": "lve", "fdd": "fdd", "slcc_delta"
                     "plrs_calibrated": "plrs"}
 
 
-def training_steps(tables: str | Path, stem: str) -> dict[str, dict[str, tuple[int, int]]]:
+def training_steps(tables: str | Path, stem: str, *, own_stop: bool = False) -> dict[str, dict[str, tuple[int, int]]]:
     """How long the two arms of each per-seed comparison of effect table ``stem`` trained
     (:data:`p3d.claims.judges.SEED_COMPARISONS`): ``comparison label -> {seed: (steps before, steps after)}``, the
     steps at which each arm's talker stopped (``convergence.csv``'s ``steps``, joined on the run table's ``run``
-    as ``talkers/<run>``). Empty when the run table, its ``run`` column or ``convergence.csv`` is missing; a seed
-    whose arm has no, or more than one, training run recorded is left out."""
+    as ``talkers/<run>``); with ``own_stop``, where each arm's own stopping rule had stopped it (an equal-length
+    run's ``continued_from``, :func:`p3d.experiments.train_at_equal_length`; ``steps`` for a run trained to its own
+    stop). Empty when the run table, its ``run`` column or ``convergence.csv`` is missing; a seed whose arm has no,
+    or more than one, training run recorded is left out."""
+    import pandas as pd
+
     tables = Path(tables)
     if stem not in SEED_COMPARISONS:
         return {}
@@ -46,7 +52,10 @@ def training_steps(tables: str | Path, stem: str) -> dict[str, dict[str, tuple[i
         return {}
     if not {"seed", "critic", "run", "model"} <= set(df.columns) or not {"run", "steps"} <= set(conv.columns):
         return {}
-    steps = dict(zip(conv["run"].astype(str), conv["steps"].astype(int)))
+    ended = conv["steps"].astype(int)
+    if own_stop and "continued_from" in conv:
+        ended = pd.to_numeric(conv["continued_from"], errors="coerce").fillna(ended).astype(int)
+    steps = dict(zip(conv["run"].astype(str), ended))
     keys = [k for k in ("model", "critic", "train", "seed", "run") if k in df]
     rows = df[df["seed"].astype(str) != "all"].drop_duplicates(keys)
     out: dict[str, dict[str, tuple[int, int]]] = {}
@@ -70,19 +79,29 @@ def _unequal(before: int, after: int) -> bool:
     return max(before, after) > UNEQUAL_FACTOR * min(before, after)
 
 
-def training_steps_note(lengths: dict[str, dict[str, tuple[int, int]]], comparisons: Sequence[str] | None = None
-                        ) -> str:
+def _steps_list(shown: Sequence[tuple[str, dict[str, tuple[int, int]]]]) -> str:
+    return "; ".join(f"{c} " + ", ".join(f"{a}→{b}" for a, b in p.values()) for c, p in shown)
+
+
+def training_steps_note(lengths: dict[str, dict[str, tuple[int, int]]], comparisons: Sequence[str] | None = None,
+                        own_stops: dict[str, dict[str, tuple[int, int]]] | None = None) -> str:
     """One sentence of :func:`training_steps` for the comparisons named (all when None): each comparison's steps
     at the stop, before → after, per seed, and how many seed pairs differ in length by more than
-    :data:`UNEQUAL_FACTOR`; empty when there are none."""
+    :data:`UNEQUAL_FACTOR`; empty when there are none. ``own_stops`` (:func:`training_steps` with ``own_stop``):
+    where the arms' own rules had stopped them, shown when the arms trained past them (equal-length runs)."""
     shown = [(c, lengths[c]) for c in (lengths if comparisons is None else comparisons) if c in lengths]
     if not shown:
         return ""
     n = sum(len(p) for _, p in shown)
     far = sum(_unequal(a, b) for _, p in shown for a, b in p.values())
-    text = ("Training steps at each arm's stop, before → after per seed (`convergence.csv`; each talker stops on its "
-            "own validation plateau): " + "; ".join(f"{c} " + ", ".join(f"{a}→{b}" for a, b in p.values())
-                                                   for c, p in shown) + ". ")
+    stops = [(c, own_stops[c]) for c, _ in shown if own_stops and c in own_stops]
+    if stops and stops != shown:
+        text = ("Training steps per seed, before → after (`convergence.csv`; each arm continued without its stopping "
+                "rule to the longest stop among its model and seed's arms): " + _steps_list(shown) + "; where their "
+                "own validation plateaus had stopped them: " + _steps_list(stops) + ". ")
+    else:
+        text = ("Training steps at each arm's stop, before → after per seed (`convergence.csv`; each talker stops on "
+                "its own validation plateau): " + _steps_list(shown) + ". ")
     return text + (f"{far} of {n} seed pairs differ in length by more than a quarter, so their effects also carry a "
                    "difference in training length." if far else "No seed pair differs in length by more than a "
                    "quarter.")

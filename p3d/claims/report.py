@@ -259,7 +259,7 @@ def findings_markdown(tables_dir: str | Path) -> str:
         lines.append("")
         lengths = training_steps(tables, stem)
         if lengths:
-            lines += [training_steps_note(lengths), ""]
+            lines += [training_steps_note(lengths, own_stops=training_steps(tables, stem, own_stop=True)), ""]
         follows = sensitivity[(sensitivity["effect_table"] == stem) & (sensitivity["unequal"] > 0)]
         if len(follows):
             lines += [f"Does the per-seed change follow training length? Of the seed pairs whose lengths differ by "
