@@ -562,3 +562,26 @@ def test_per_seed_effect_tables_give_each_cases_seed_count(tmp_path):
                                                            index=False)
     with pytest.raises(InputError, match="lacks the columns"):
         claims.seeds.seed_changes(tmp_path, "table3_critic_effects")
+
+
+def test_run_design_says_which_models_seeds_and_lengths_the_tables_hold(tmp_path):
+    assert claims.run_design_markdown(tmp_path) == ""                     # no effect table: nothing to describe
+    pd.DataFrame([{"comparison": m, "metric": "PLRS", "n_seeds": 5} for m in ("FaceFormer", "CodeTalker")]
+                 ).to_csv(tmp_path / "table2_loss_effects.csv", index=False)
+    pd.DataFrame([{"comparison": "SelfTalk: + synth-mead", "metric": "PLRS", "n_seeds": 3},
+                  {"comparison": "SelfTalk: + ours", "metric": "PLRS", "n_seeds": 3}]
+                 ).to_csv(tmp_path / "table4_effects.csv", index=False)
+    text = claims.run_design_markdown(tmp_path)
+    assert ("Table 2 for FaceFormer, CodeTalker at 5 training seeds per arm; Table 4 for SelfTalk at 3 training "
+            "seeds per arm.") in text and "Table 3" not in text and "evaluated talkers" not in text
+    runs = ["ff_none_eq_seed0", "ff_ours_eq_seed0"]
+    pd.DataFrame({"run": runs + ["ff_none_eq_seed0"], "seed": ["0", "0", "all"], "metric": "plrs"}
+                 ).to_csv(tmp_path / "config1_results.csv", index=False)
+    conv = pd.DataFrame({"run": [f"talkers/{r}" for r in runs] + ["talkers/ff_none_seed0", "stage1"],
+                         "steps": [900, 900, 700, 4000], "continued_from": [700, 900, None, None]})
+    conv.to_csv(tmp_path / "convergence.csv", index=False)
+    assert "Every one of the 2 evaluated talkers was trained at equal length" in claims.run_design_markdown(tmp_path)
+    conv.assign(continued_from=[700, None, None, None]).to_csv(tmp_path / "convergence.csv", index=False)
+    assert "1 of the 2 evaluated talkers were continued" in claims.run_design_markdown(tmp_path)
+    conv.drop(columns="continued_from").to_csv(tmp_path / "convergence.csv", index=False)   # an older run's table
+    assert "Each of the 2 evaluated talkers trained to its own validation plateau" in claims.run_design_markdown(tmp_path)

@@ -79,6 +79,7 @@ from p3d.claims.report import (
     inventory,
     inventory_markdown,
     readme_markers,
+    run_design_markdown,
     summary_markdown,
     update_readme,
     verdict_table_markdown,
@@ -100,6 +101,6 @@ __all__ = [
     "CLAIMS", "INVENTORY", "LENGTH_SENSITIVITY_STEM", "MODELS", "OFFICIAL_PLRS", "README_END", "README_START", "RULES_MARKDOWN",
     "VALIDITY_STEM", "VERDICTS", "Assessment", "Case", "Claim", "aggregate", "assess", "claims_markdown",
     "combine_referees", "compare_verdicts", "comparison_markdown", "continuation_cost", "findings_markdown", "inventory",
-    "inventory_markdown", "length_sensitivity", "paper_changes", "plrs_metric", "readme_markers", "summary_markdown", "training_steps", "training_steps_note", "update_readme",
+    "inventory_markdown", "length_sensitivity", "paper_changes", "plrs_metric", "readme_markers", "run_design_markdown", "summary_markdown", "training_steps", "training_steps_note", "update_readme",
     "valid_referees", "verdict_table_markdown",
 ]

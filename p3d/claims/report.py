@@ -213,6 +213,58 @@ FINDINGS_METRICS: dict[str, str | None] = {"PLRS-e": None, "PLRS": "plrs", "PLRS
                                            "MTM": "mtm_ms", "LVE": "lve", "SLCC Δ": "slcc_delta"}
 
 
+#: The run tables whose evaluated runs :func:`run_design_markdown` counts.
+RUN_TABLE_STEMS = ("config1_results", "config2_results")
+
+
+def run_design_markdown(tables_dir: str | Path) -> str:
+    """One generated sentence on the design of the run behind the result tables in ``tables_dir``: for each
+    effect table of :data:`FINDINGS_TABLES`, the models it covers and its training seeds per arm (``n_seeds``),
+    and whether the evaluated talkers were compared at equal length (``convergence.csv``'s ``continued_from``
+    for the runs of :data:`RUN_TABLE_STEMS`: each continued to the longest stop of its model and seed's arms) or
+    each at its own stop. Empty when no effect table exists."""
+    import pandas as pd
+
+    tables, parts = Path(tables_dir), []
+    for stem, heading in FINDINGS_TABLES:
+        path = tables / f"{stem}.csv"
+        if not path.is_file():
+            continue
+        df = pd.read_csv(path)
+        models = list(dict.fromkeys(str(c).split(":")[0] for c in df["comparison"]))
+        seeds = sorted({int(n) for n in df["n_seeds"].dropna()}) if "n_seeds" in df else []
+        per_arm = "/".join(map(str, seeds)) if seeds else "?"
+        parts.append(f"{heading.split(':')[0]} for {', '.join(models)} at {per_arm} training seed"
+                     f"{'' if seeds == [1] else 's'} per arm")
+    if not parts:
+        return ""
+    text = "**The run behind the tables** (generated from them): " + "; ".join(parts) + "."
+    runs: set[str] = set()
+    for stem in RUN_TABLE_STEMS:
+        path = tables / f"{stem}.csv"
+        if path.is_file():
+            df = pd.read_csv(path)
+            if "run" in df:
+                runs |= set(df.loc[df.get("seed", pd.Series(dtype=str)).astype(str) != "all", "run"].astype(str))
+    conv = tables / "convergence.csv"
+    if runs and conv.is_file():
+        df = pd.read_csv(conv)
+        df = df[df["run"].astype(str).isin({f"talkers/{r}" for r in runs})]
+        if len(df):
+            continued = int(pd.to_numeric(df.get("continued_from", pd.Series(dtype=float)), errors="coerce")
+                            .notna().sum())
+            if continued == len(df):
+                text += (f" Every one of the {len(df)} evaluated talkers was trained at equal length: continued, "
+                         "without its stopping rule, to the longest stop among its model and seed's arms.")
+            elif continued == 0:
+                text += (f" Each of the {len(df)} evaluated talkers trained to its own validation plateau or cap, so "
+                         "the arms of a comparison may differ in training length.")
+            else:
+                text += (f" {continued} of the {len(df)} evaluated talkers were continued to their comparison "
+                         "group's longest stop; the rest trained to their own stops.")
+    return text
+
+
 def findings_markdown(tables_dir: str | Path) -> str:
     """The README's generated results block: the paired effects of Tables 2-4 (each metric of
     :data:`FINDINGS_METRICS` present: the two arms' means, from and to, the change and its 95 % CI, the effect
