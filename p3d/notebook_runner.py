@@ -309,7 +309,8 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
             sittings.tick()
             grid = {"grid": {"wall_s": round(time.perf_counter() - start, 2), "workers": workers,
                              "tasks": len(done.tasks), "git_commit": commit, "sittings": len(sittings.entries),
-                             "sittings_total_s": round(sittings.total_s, 1)}}
+                             "sittings_total_s": round(sittings.total_s, 1),
+                             "sittings_commits": list(dict.fromkeys(e["git_commit"] for e in sittings.entries))}}
             log.info("grid of preset %s: %d tasks in %.1f s (%d sitting(s), %.1f s in all)", preset, len(done.tasks),
                      grid["grid"]["wall_s"], len(sittings.entries), sittings.total_s)
     for nb in notebooks(root):
@@ -359,30 +360,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _short_commit(commit: str | None) -> str:
+    """A provenance commit as ``abc1234`` (``abc1234-dirty`` with uncommitted changes); ``?`` when unknown."""
+    if not commit:
+        return "?"
+    return commit[:7] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
 def timing_markdown(prov: dict[str, Any], total_s: float | None = None) -> str:
-    """Per-execution wall times of a provenance record as a markdown table (skipped ones marked)."""
-    lines = ["| notebook | wall time | status |", "|---|---|---|"]
+    """Per-execution wall times of a provenance record as a markdown table (skipped ones marked), each with the
+    commit it ran at (a grid resumed over sittings: the commits of its sittings, in order)."""
+    lines = ["| notebook | wall time | status | commit |", "|---|---|---|---|"]
     ran = 0.0
     if prov.get("grid"):
-        wall = float(prov["grid"]["wall_s"])
-        skipped = bool(prov["grid"].get("skipped"))
+        g = prov["grid"]
+        wall = float(g["wall_s"])
+        skipped = bool(g.get("skipped"))
         ran += 0.0 if skipped else wall
-        n_sittings = int(prov["grid"].get("sittings", 1))
-        lines.append(f"| the preset's grid, {prov['grid']['workers']} processes (before the notebooks)"
+        n_sittings = int(g.get("sittings", 1))
+        lines.append(f"| the preset's grid, {g['workers']} processes (before the notebooks)"
                      f"{', its last sitting' if n_sittings > 1 else ''} | {wall / 60:.1f} min ({wall:.0f} s) | "
-                     f"{'not run now (time of its last run)' if skipped else 'ran'} |")
+                     f"{'not run now (time of its last run)' if skipped else 'ran'} | "
+                     f"{_short_commit(g.get('git_commit'))} |")
         if n_sittings > 1:
-            total = float(prov["grid"]["sittings_total_s"])
+            total = float(g["sittings_total_s"])
+            commits = ", ".join(_short_commit(c) for c in g.get("sittings_commits", [])) or "?"
             lines.append(f"| the grid over all its {n_sittings} sittings (resumed; a sitting that was stopped counted "
-                         f"to its last finished task) | {total / 60:.1f} min ({total:.0f} s) | sum |")
+                         f"to its last finished task) | {total / 60:.1f} min ({total:.0f} s) | sum | {commits} |")
     for r in prov["notebooks"]:
         wall = float(r.get("wall_s", 0.0))
         state = "unchanged (skipped; time of its last run)" if r.get("skipped") else "ran"
         ran += 0.0 if r.get("skipped") else wall
-        lines.append(f"| {r.get('executed') or r.get('notebook')} | {wall / 60:.1f} min ({wall:.0f} s) | {state} |")
-    lines.append(f"| executions that ran | {ran / 60:.1f} min | |")
+        lines.append(f"| {r.get('executed') or r.get('notebook')} | {wall / 60:.1f} min ({wall:.0f} s) | {state} | "
+                     f"{_short_commit(r.get('git_commit'))} |")
+    lines.append(f"| executions that ran | {ran / 60:.1f} min | | |")
     if total_s is not None:
-        lines.append(f"| this invocation, wall clock | {total_s / 60:.1f} min | |")
+        lines.append(f"| this invocation, wall clock | {total_s / 60:.1f} min | | |")
     return "\n".join(lines)
 
 

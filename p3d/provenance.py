@@ -14,13 +14,21 @@ from p3d import __version__
 _REPO = Path(__file__).resolve().parent.parent
 
 
+#: What ``make figures`` itself rewrites in the checkout (the committed outputs and the README's generated
+#: blocks): changes there do not make the code that produced an output differ from its commit.
+GENERATED_PATHS = ("results", "figures", "README.md")
+
+
 def git_commit(repo: str | os.PathLike[str] = _REPO) -> str | None:
-    """The commit of the p3d checkout (suffixed ``-dirty`` when it has uncommitted changes), or None."""
+    """The commit of the p3d checkout, suffixed ``-dirty`` when a tracked file outside :data:`GENERATED_PATHS`
+    has uncommitted changes (so a run rewriting the committed outputs still records the commit it ran), or None
+    outside a git checkout."""
+    excluded = [f":(exclude){p}" for p in GENERATED_PATHS]
     try:
         head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *excluded], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{head}-dirty" if dirty else head

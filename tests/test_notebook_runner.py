@@ -169,13 +169,22 @@ def test_claims_notebook_fingerprint_tracks_the_tables_it_reads(project, monkeyp
 
 
 def test_timing_markdown_sums_only_what_ran():
-    prov = {"notebooks": [{"executed": "a.ipynb", "wall_s": 120.0, "skipped": False},
-                          {"executed": "b.ipynb", "wall_s": 600.0, "skipped": True}]}
+    prov = {"notebooks": [{"executed": "a.ipynb", "wall_s": 120.0, "skipped": False, "git_commit": "a" * 40},
+                          {"executed": "b.ipynb", "wall_s": 600.0, "skipped": True,
+                           "git_commit": "b" * 40 + "-dirty"}]}
     text = notebook_runner.timing_markdown(prov, 130.0)
-    assert "| a.ipynb | 2.0 min (120 s) | ran |" in text
-    assert "skipped" in text.splitlines()[3]
-    assert "| executions that ran | 2.0 min | |" in text
+    assert "| a.ipynb | 2.0 min (120 s) | ran | aaaaaaa |" in text
+    assert "skipped" in text.splitlines()[3] and text.splitlines()[3].endswith("| bbbbbbb-dirty |")
+    assert "| executions that ran | 2.0 min | | |" in text
     assert "2.2 min" in text
+    # a grid resumed over sittings at several commits names them in order
+    prov["grid"] = {"wall_s": 60.0, "workers": 2, "git_commit": "c" * 40, "sittings": 3, "sittings_total_s": 600.0,
+                    "sittings_commits": ["d" * 40, "c" * 40]}
+    text = notebook_runner.timing_markdown(prov)
+    assert "| the preset's grid, 2 processes (before the notebooks), its last sitting | 1.0 min (60 s) | ran | cccccc" in text
+    assert "| 10.0 min (600 s) | sum | ddddddd, ccccccc |" in text
+    del prov["grid"]["sittings_commits"]                     # a record written before the commits were kept
+    assert "| sum | ? |" in notebook_runner.timing_markdown(prov)
 
 
 def test_records_of_executions_not_run_now_are_marked_skipped(project, monkeypatch):
@@ -269,7 +278,7 @@ def test_a_grid_finished_over_several_sittings_reports_their_sum(project, monkey
     entries = json.loads(path.read_text())["sittings"]
     assert [e["git_commit"] for e in entries] == ["abc", prov["git_commit"]]
     assert entries[1]["tasks"] == [{"task": "a", "seconds": 1.5, "status": "done"}]  # each task as it ended
-    assert prov["grid"]["sittings"] == 2
+    assert prov["grid"]["sittings"] == 2 and prov["grid"]["sittings_commits"] == ["abc", prov["git_commit"]]
     assert prov["grid"]["sittings_total_s"] == pytest.approx(100.0 + entries[1]["seconds"], abs=0.1)
     table = notebook_runner.timing_markdown(prov)
     assert "its last sitting" in table and "over all its 2 sittings" in table and "| 1.7 min (100 s) | sum |" in table
