@@ -348,6 +348,25 @@ def test_a_stopped_run_continued_without_the_rule_equals_a_run_of_that_length(tm
     marks = sorted((float(v.get_xdata()[0]), v.get_linestyle()) for v in ax.lines
                    if len(v.get_xdata()) == 2 and v.get_xdata()[0] == v.get_xdata()[1])
     assert marks == sorted([(float(s), ":"), (float(n), "--")])  # where its own rule stopped it; where it ended
+    # the overview of many runs: the continued run drawn once (as its continuation), a cross at its own stop, an open
+    # square at its fixed-length end; a run stopped by its rule ends in a filled dot; one legend entry per label
+    from p3d.viz.training import plot_validation_overview
+    capped = train(make_model(), Toy(), step_fn, _plateau_cfg(steps=60), tmp_path / "capped", progress=False,
+                   validate=Curve(lambda x: math.exp(-x / 50)))
+    assert capped["converged"] is False
+    fig = plot_validation_overview([tmp_path / "plateau", tmp_path / "twin", tmp_path / "capped", tmp_path / "direct"],
+                                   panels=["A", "A", "A", "B"], labels=["arm", "arm", "other", "direct"])
+    a, b = fig.axes[:2]
+    assert [ax.get_title() for ax in (a, b)] == ["A", "B"]
+    curves = [v for v in a.lines if v.get_marker() in ("None", "")]
+    assert len(curves) == 2                                                  # twin (holding plateau's) and capped
+    assert [t.get_text() for t in a.get_legend().get_texts()] == ["arm", "other"]
+    marks = {(v.get_marker(), v.get_markerfacecolor() == "none", float(v.get_xdata()[0])) for v in a.lines
+             if v.get_marker() not in ("None", "")}
+    last = float(_val_rows(tmp_path / "twin")[-1]["step"])                 # the curve's end (its last evaluation)
+    assert marks == {("x", False, float(s)), ("s", True, last), ("s", True, 60.0)}
+    with pytest.raises(InputError, match="2 panels and 1 labels for 2 runs"):
+        plot_validation_overview([tmp_path / "twin", tmp_path / "capped"], panels=["A", "A"], labels=["x"])
     # the entries derived from the step count follow it (a job's epochs and its stage's stage_steps)
     extra = {"epochs": 50.0, "stages": ["prior", "main"], "stage": "main", "stage_steps": {"prior": 30, "main": 400}}
     train(make_model(), Toy(), step_fn, cfg, tmp_path / "staged", progress=False, validate=HeldOutMSE(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -77,6 +78,68 @@ def plot_validation_curves(run_dirs: Sequence[str | os.PathLike[str]], *, labels
         if log_y:
             ax.set_yscale("log")
         ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_validation_overview(run_dirs: Sequence[str | os.PathLike[str]], *, panels: Sequence[str],
+                             labels: Sequence[str], title: str = "", ncols: int = 3) -> Figure:
+    """Many runs' validation curves in one readable figure: one panel per distinct ``panels[i]`` (e.g. one
+    model's talkers, or the critics), in each the smoothed curve of every run (the stopping rule's moving median,
+    :mod:`p3d.train.convergence`), coloured by ``labels[i]``: runs sharing a label (one arm's seeds) share a colour
+    and one legend entry. Marks: a filled dot where the plateau rule stopped a run, an open square where a run hit
+    its cap or ran a fixed length, a cross where an equal-length continuation's own rule had stopped it. A run that
+    another run of ``run_dirs`` continues (:data:`p3d.train.run_folder.CONTINUED_FROM`) is drawn once, as the
+    continuation, whose curve holds its own. :func:`plot_validation_curves` shows a few runs in full (raw values,
+    best steps)."""
+    import json
+    import math
+
+    from p3d.train.convergence import read_stop, read_val, run_convergence, smoothed
+    from p3d.train.run_folder import CONTINUED_FROM
+
+    dirs = [os.fspath(d) for d in run_dirs]
+    if not dirs:
+        raise InputError("plot_validation_overview: no run folders given")
+    if not len(panels) == len(labels) == len(dirs):
+        raise InputError(f"panels, labels: {len(panels)} panels and {len(labels)} labels for {len(dirs)} runs")
+    # the continued runs, by folder name (the marker records the source's absolute path, which a copied or
+    # cloned runs/ folder no longer has)
+    sources = {os.path.basename(os.path.normpath(json.loads((Path(d) / CONTINUED_FROM).read_text())["run"]))
+               for d in dirs if (Path(d) / CONTINUED_FROM).is_file()}
+    shown = [(d, p, lab) for d, p, lab in zip(dirs, panels, labels)
+             if os.path.basename(os.path.normpath(d)) not in sources]
+    runs = [run_convergence(d) for d, _, _ in shown]
+    missing = [r.run for r in runs if r.best_step is None]
+    if missing:
+        raise InputError(f"{missing[0]}: no validation curve (val.csv); train with --eval-every or --stop plateau")
+    order = list(dict.fromkeys(p for _, p, _ in shown))
+    cols = min(ncols, len(order))
+    rows = math.ceil(len(order) / cols)
+    fig = Figure(figsize=(4.4 * cols, 3.3 * rows), layout="constrained")
+    axes = dict(zip(order, fig.subplots(rows, cols, squeeze=False).ravel()))
+    for ax in list(fig.axes)[len(order):]:
+        ax.set_visible(False)
+    colours: dict[str, dict[str, str]] = {p: {} for p in order}
+    for run, (d, panel, label) in zip(runs, shown):
+        ax, seen = axes[panel], colours[panel]
+        first = label not in seen
+        colour = seen.setdefault(label, f"C{len(seen) % 10}")
+        val = read_val(d)
+        steps = np.asarray(val["step"], dtype=float)
+        smooth = smoothed(np.asarray(val["val"], dtype=float), read_stop(d)["smooth"])
+        ax.plot(steps, smooth, lw=1.0, alpha=0.8, color=colour, label=label if first else "_nolegend_")
+        ruled = run.converged and run.stop == "plateau"
+        ax.plot([steps[-1]], [smooth[-1]], "o" if ruled else "s", ms=4, color=colour,
+                mfc=colour if ruled else "none")
+        if run.continued_from is not None and (at := np.flatnonzero(steps == run.continued_from)).size:
+            ax.plot([run.continued_from], [smooth[int(at[0])]], "x", ms=5, color=colour)
+        ax.set_ylabel(run.metric or "val")
+    for panel, ax in axes.items():
+        ax.set_xlabel("step")
+        ax.set_title(panel)
+        ax.legend(fontsize="x-small")
     if title:
         fig.suptitle(title)
     return fig
