@@ -307,7 +307,7 @@ def test_stage1_validation_is_fixed(tmp_path):
     assert job.extra_config["validation"]["split"] == "val"
 
 
-def test_a_stopped_run_continued_without_the_rule_equals_a_run_of_that_length(tmp_path):
+def test_a_stopped_run_continued_without_the_rule_equals_a_run_of_that_length(tmp_path, monkeypatch):
     """continue_without_stop_rule: a run the plateau rule stopped at s, recast as a stop="steps" run of s steps and
     extended to n, ends with the bytes of a stop="steps" run of n steps from the start (checkpoint, logs,
     validation curve); its config.json is that run's plus the extension's record."""
@@ -384,3 +384,22 @@ def test_a_stopped_run_continued_without_the_rule_equals_a_run_of_that_length(tm
         continue_without_stop_rule(tmp_path / "plateau", tmp_path / "direct")
     assert not (tmp_path / "u2").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary folder left
+    # a runs/ folder copied elsewhere keeps its continuations (the marker's absolute path names the old place)
+    import shutil
+    for name in ("plateau", "twin"):
+        shutil.copytree(tmp_path / name, tmp_path / "copy" / name)
+    assert continue_without_stop_rule(tmp_path / "copy" / "plateau", tmp_path / "copy" / "twin") == s
+    # another process made the same continuation between the check and the rename: its folder is kept
+    import tempfile
+    shutil.copytree(tmp_path / "staged_twin", tmp_path / "made_meanwhile")
+    real_mkdtemp = tempfile.mkdtemp
+
+    def the_other_process_finishes_first(**kw):
+        made = real_mkdtemp(**kw)
+        shutil.move(tmp_path / "made_meanwhile", tmp_path / "raced")
+        return made
+
+    monkeypatch.setattr(tempfile, "mkdtemp", the_other_process_finishes_first)
+    assert continue_without_stop_rule(tmp_path / "staged", tmp_path / "raced") == s
+    assert json.loads((tmp_path / "raced" / "config.json").read_text()) == recast
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -856,6 +856,30 @@ def test_a_run_finished_by_another_process_keeps_its_timing(dirs, monkeypatch):
     assert json.loads((out / "timing.json").read_text()) == {"train_s": 1234.5, "steps": 2}
 
 
+def test_an_equal_length_run_continued_by_another_process_keeps_its_timing(dirs, monkeypatch):
+    """As for an own-length run: a process that waited on the continuation's lock while another one continued it
+    reuses that process' timing.json instead of writing its wait over it."""
+    from p3d.train import talker
+
+    rule = dict(preset="smoke", seed=8, stop="plateau", eval_every=1, patience=1, smooth=1, min_rel_improvement=0.0)
+    a = ex.TalkerExperiment("selftalk", "none", ex.CONFIG1, steps=2, **rule)
+    b = ex.TalkerExperiment("selftalk", "none", ex.CONFIG2, steps=3, **rule)     # capped at 3: the longer stop
+    for own in (a, b):
+        ex.train_experiment(own, dirs)
+    out = ex.layout(dirs, "smoke").run(a.with_(length="equal"))
+    recorded = {"train_s": 99.0, "continued_s": 42.0, "steps": 3}
+
+    def the_other_process_continues(job, run_dir, progress=None):
+        (out / "final.pt").write_bytes(b"")
+        (out / "timing.json").write_text(json.dumps(recorded))
+        return {"step": 3, "finished": True, "steps_here": 0}
+
+    monkeypatch.setattr(talker, "train_talker", the_other_process_continues)
+    result = ex.train_experiment(a.with_(length="equal"), dirs, group=(a, b))
+    assert result["reused"] and result["train_s"] == 99.0 and result["run_dir"] == out
+    assert json.loads((out / "timing.json").read_text()) == recorded
+
+
 def test_batched_run_trains_on_batches_of_clips(dirs):
     exp = ex.TalkerExperiment("selftalk", preset="smoke", steps=2, batch_size=2)
     out = ex.train_experiment(exp, dirs)

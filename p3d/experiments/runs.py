@@ -339,6 +339,11 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
     seconds = time.perf_counter() - start
     if not final.exists():
         raise InputError(f"{out}: training stopped at step {result['step']} of {n} without final.pt")
+    if result.get("steps_here") == 0 and timing_path.exists():
+        # another process continued the folder while this one waited on its lock: its seconds are the training's
+        recorded = json.loads(timing_path.read_text())
+        log.info("%s: finished by another process while this one waited", exp.name)
+        return {"run_dir": out, "loss_weight": weight, "train_s": recorded.get("train_s"), "reused": True}
     own_s = base["train_s"]
     total = None if own_s is None else round(float(own_s) + seconds, 2)
     write_json(timing_path, {"train_s": total, "continued_s": round(seconds, 2), "own_train_s": own_s,

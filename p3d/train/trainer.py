@@ -348,11 +348,16 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
     if recorded is None or ckpt_path is None or not (source / "final.pt").is_file():
         raise InputError(f"{source}: holds no finished training run to continue")
     start = int(load_checkpoint(ckpt_path)["step"])
-    if out.exists():
+
+    def existing() -> int:
+        # by the source's folder name: a runs/ folder copied or cloned elsewhere keeps its continuations
         marker = out / CONTINUED_FROM
-        if not marker.is_file() or json.loads(marker.read_text()).get("run") != str(source):
+        if not marker.is_file() or Path(json.loads(marker.read_text()).get("run", "")).name != source.name:
             raise InputError(f"{out}: exists and is not a continuation of {source}; use another folder")
         return start
+
+    if out.exists():
+        return existing()
     config = json_config({k: v for k, v in recorded.items() if k != "extensions"})
     old_steps = int(config["train"]["steps"])
     _set(config, "train.stop", "steps")
@@ -373,6 +378,11 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
                                           "at": datetime.datetime.now(datetime.timezone.utc).isoformat(
                                               timespec="seconds")})
         tmp.rename(out)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if out.exists():  # another process made the continuation meanwhile
+            return existing()
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
