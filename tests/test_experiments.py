@@ -856,6 +856,22 @@ def test_a_run_finished_by_another_process_keeps_its_timing(dirs, monkeypatch):
     assert json.loads((out / "timing.json").read_text()) == {"train_s": 1234.5, "steps": 2}
 
 
+def test_equal_length_runs_of_fixed_step_arms_train_to_the_longest(dirs):
+    """Arms trained for a fixed step count (no stopping rule recorded; ``spec_for(preset, equal_length=True)`` at
+    smoke or cpu) continue to the group's longest count like rule-stopped ones: the weights and logs of a run of
+    that count (it used to fail on the missing rule settings)."""
+    a = ex.TalkerExperiment("selftalk", preset="smoke", steps=2, seed=9)
+    b = a.with_(steps=3, train=ex.CONFIG2)
+    result = ex.train_experiment(a.with_(length="equal"), dirs, group=(a, b))
+    out = result["run_dir"]
+    timing = json.loads((out / "timing.json").read_text())
+    assert (timing["steps"], timing["group_steps"]) == (3, {a.name: 2, b.name: 3})
+    direct = ex.train_experiment(a.with_(steps=3), dirs)["run_dir"]
+    for name in ("checkpoints/last.pt", "metrics.csv"):
+        assert (out / name).read_bytes() == (direct / name).read_bytes(), name
+    assert ex.train_experiment(a.with_(length="equal"), dirs, group=(a, b))["reused"]
+
+
 def test_an_equal_length_run_continued_by_another_process_keeps_its_timing(dirs, monkeypatch):
     """As for an own-length run: a process that waited on the continuation's lock while another one continued it
     reuses that process' timing.json instead of writing its wait over it."""

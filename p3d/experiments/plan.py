@@ -119,7 +119,7 @@ def plan(experiments: Sequence[TalkerExperiment], dirs: Any, n_resamples: int = 
     experiment's comparison group is ``groups[(preset, model, seed)]`` (:meth:`ExperimentSpec.length_groups`: the
     whole grid's, so that a notebook planning part of the grid continues its runs as the grid does), else
     :func:`equal_length_groups` of ``experiments``."""
-    from p3d.experiments.runs import critic_options
+    from p3d.experiments.runs import check_length_group, critic_options
 
     tasks: dict[str, Task] = {}
     groups = {**equal_length_groups(experiments), **(groups or {})}
@@ -154,6 +154,7 @@ def plan(experiments: Sequence[TalkerExperiment], dirs: Any, n_resamples: int = 
                         (ev,)))
         if exp.length == "equal":
             group = groups[(p, exp.model, exp.seed)]
+            check_length_group(exp, group)  # before any task trains
             own = tuple(add_training(m) for m in group)
             train = add(Task(f"train:{p}:{exp.name}", task_train_equal, (exp, group, dirs), own))
         else:

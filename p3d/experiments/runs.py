@@ -269,6 +269,18 @@ def _steps_taken(run_dir: Path) -> int:
     return int(load_checkpoint(ckpt)["step"])
 
 
+def check_length_group(exp: TalkerExperiment, members: Sequence[TalkerExperiment]) -> None:
+    """Refuse, with one line, a comparison group that ``exp`` (``length="equal"``) cannot be continued in: one
+    without ``exp``'s own-length run, or with runs of another preset, model or seed or of equal length."""
+    own = exp.own_length
+    if own.name not in {m.name for m in members}:
+        raise InputError(f"{exp.name}: its own-length run {own.name} is not in its comparison group")
+    bad = [m.name for m in members if (m.preset, m.model, m.seed, m.length) != (exp.preset, exp.model, exp.seed, "own")]
+    if bad:
+        raise InputError(f"{exp.name}: a comparison group holds own-length runs of one preset, model and seed; "
+                         f"not {', '.join(bad)}")
+
+
 def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[TalkerExperiment] | None = None, *,
                           progress: bool = False, force: bool = False) -> dict[str, Any]:
     """Train the equal-length run of ``exp`` (``length="equal"``): every own-length run of ``group`` (its
@@ -295,19 +307,15 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
                 "train_s": recorded.get("train_s"), "reused": True}
     own = exp.own_length
     members = list(group) if group is not None else list(equal_length_group(exp, dirs))
-    if own.name not in {m.name for m in members}:
-        raise InputError(f"{exp.name}: its own-length run {own.name} is not in its comparison group")
-    bad = [m.name for m in members if (m.preset, m.model, m.seed, m.length) != (exp.preset, exp.model, exp.seed, "own")]
-    if bad:
-        raise InputError(f"{exp.name}: a comparison group holds own-length runs of one preset, model and seed; "
-                         f"not {', '.join(bad)}")
+    check_length_group(exp, members)
     trained = {m.name: train_experiment(m, dirs, progress=progress) for m in members}  # own's among them
     lengths = {name: _steps_taken(Path(r["run_dir"])) for name, r in trained.items()}
     n = max(lengths.values())
     base = trained[own.name]
     source = Path(base["run_dir"])
     source_train = json.loads((source / "config.json").read_text())["train"]
-    rule = {k: source_train[k] for k in ("eval_every", "patience", "min_rel_improvement", "smooth")}
+    # the source's rule settings (none for arms of a fixed step count), so that the run records them as the source does
+    rule = {k: source_train[k] for k in ("eval_every", "patience", "min_rel_improvement", "smooth") if k in source_train}
     critic_ckpt = loss_critic(exp.critic, exp.preset, lay.data, lay.critic_runs(exp.critic_seed), progress=progress,
                               critic_seed=exp.critic_seed, **critic_options(exp)) if exp.critic != "none" else None
     weight = base["loss_weight"]

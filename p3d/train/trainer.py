@@ -360,7 +360,8 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
         return existing()
     config = json_config({k: v for k, v in recorded.items() if k != "extensions"})
     old_steps = int(config["train"]["steps"])
-    _set(config, "train.stop", "steps")
+    if "stop" in config["train"]:  # a source without one trained a fixed step count already
+        _set(config, "train.stop", "steps")
     _set(config, "train.steps", start)
     for name in _derived_from_steps(config) & set(_flat(config)):
         value = _flat(config)[name]
