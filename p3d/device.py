@@ -7,6 +7,7 @@ torch is imported inside the function so that importing this module stays cheap.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,8 @@ from p3d.errors import InputError
 
 if TYPE_CHECKING:
     import torch
+
+log = logging.getLogger(__name__)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -48,6 +51,18 @@ def native_bf16(device: str | torch.device = "cpu") -> bool:
         return False
     checks = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
     return any(bool(check()) for check in checks if check is not None)
+
+
+def warn_unless_native_bf16(device: str | torch.device, option: str) -> bool:
+    """Log one warning line when bf16 autocast (``option``, e.g. ``--bf16``) was asked for on a device that does
+    not multiply bf16 natively (:func:`native_bf16`): it runs there, through conversions, slower than
+    float32 (a 2048^2 matrix product on an AVX2-only AMD EPYC, one thread: 35
+    GFLOP/s in float32, 1.9 in bf16; ``benchmarks/RESULTS.md``). Returns whether it warned."""
+    if native_bf16(device):
+        return False
+    log.warning("%s: %s does not multiply bfloat16 natively (no AVX512-BF16 or AMX): bf16 autocast runs slower "
+                "than float32 here; leave %s off on this machine", option, device, option)
+    return True
 
 
 @contextlib.contextmanager

@@ -26,3 +26,20 @@ def test_other_devices(monkeypatch):
     assert native_bf16("meta") is False
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert native_bf16("cuda") is False
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_asked_for_on_a_cpu_without_it_is_warned_in_one_line(monkeypatch, caplog, native):
+    from p3d.device import warn_unless_native_bf16
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    with caplog.at_level("WARNING", logger="p3d.device"):
+        warned = warn_unless_native_bf16("cpu", "--bf16")
+    assert warned is (not native)
+    lines = [r.getMessage() for r in caplog.records if r.name == "p3d.device"]
+    if native:
+        assert lines == []
+    else:
+        assert len(lines) == 1 and "\n" not in lines[0]
+        assert "--bf16" in lines[0] and "slower than float32" in lines[0]

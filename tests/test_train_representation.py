@@ -180,6 +180,19 @@ def test_bf16_is_refused_for_the_critic_kinds(lrs3):
         build("syncnet3d", "smoke", lrs3, steps=1, bf16=True)
 
 
+def test_stage1_bf16_on_a_cpu_without_native_bf16_is_warned(lrs3, monkeypatch, caplog):
+    monkeypatch.setattr("p3d.device.native_bf16", lambda device="cpu": False)
+    with caplog.at_level("WARNING", logger="p3d.device"):
+        job = build("stage1", "smoke", lrs3, steps=1, bf16=True)
+    assert job.extra_config["bf16"] is True  # what was asked for runs, and is recorded
+    assert [r.getMessage() for r in caplog.records if r.name == "p3d.device"][0].startswith("--bf16: cpu does not")
+    caplog.clear()
+    monkeypatch.setattr("p3d.device.native_bf16", lambda device="cpu": True)
+    with caplog.at_level("WARNING", logger="p3d.device"):
+        build("stage1", "smoke", lrs3, steps=1, bf16=True)
+    assert not [r for r in caplog.records if r.name == "p3d.device"]
+
+
 def test_only_a_frozen_speech_side_is_cached(lrs3, critic_ckpt):
     from p3d.train.critics import EmbeddedSpeechWindows
 

@@ -111,6 +111,17 @@ def test_two_stage_model_trains_each_stage(voca_short, tmp_path):
     assert model.stage == "speech"
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_native_bf16_is_warned(voca_short, smoke_critic_ckpt, monkeypatch, caplog, native):
+    monkeypatch.setattr("p3d.device.native_bf16", lambda device="cpu": native)
+    with caplog.at_level("WARNING", logger="p3d.device"):
+        job = build("faceformer", "smoke", voca_short, critic="ours", critic_checkpoint=smoke_critic_ckpt, steps=1,
+                    bf16=True)
+    assert job.extra_config["bf16"] is True and job.step_fn.bf16
+    warnings = [r.getMessage() for r in caplog.records if r.name == "p3d.device"]
+    assert len(warnings) == (0 if native else 1)
+
+
 def test_bad_input(voca_short, smoke_critic_ckpt, tmp_path, capsys):
     with pytest.raises(InputError, match="critic-checkpoint"):
         build("faceformer", "smoke", voca_short, critic="ours")

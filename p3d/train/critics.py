@@ -92,7 +92,7 @@ from typing import Any
 
 import torch
 
-from p3d.device import resolve_device
+from p3d.device import resolve_device, warn_unless_native_bf16
 from p3d.errors import InputError
 from p3d.registry import MODEL_PRESETS as PRESETS  # the presets with their own recipes
 from p3d.train.request import run_request
@@ -374,6 +374,8 @@ def build(
     ids = identity_subset(corpus, split, subset)
     seed = rec.seed if seed is None else seed
     dev = resolve_device(device)
+    if bf16:
+        warn_unless_native_bf16(dev, "--bf16")
     windows_kw = dict(identities=ids, stride=window_stride, max_per_clip=max_per_clip, cache_dir=cache_dir,
                       workers=workers, progress=progress)
 

@@ -489,7 +489,7 @@ def build(
     from p3d.losses.perceptual_loss import DEFAULT_WEIGHT, PerceptualLoss, check_weight
     from p3d.models.talker import MODELS, talker_class
     from p3d.talker_data import TalkerClips
-    from p3d.device import resolve_device
+    from p3d.device import resolve_device, warn_unless_native_bf16
 
     if model not in MODELS:
         raise InputError(f"--model: unknown talking-head model {model!r} (choose from {', '.join(MODELS)})")
@@ -520,6 +520,8 @@ def build(
                          f"process(es), got {batch_size}")
 
     dev = resolve_device(device)
+    if bf16:
+        warn_unless_native_bf16(dev, "--bf16")
     corpora = [train] if isinstance(train, (str, os.PathLike)) else list(train)
     # the critic must know the vertex count before the data compute its embeddings
     from p3d.talker_data import open_corpora, style_identities
