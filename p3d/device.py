@@ -58,10 +58,13 @@ def warn_unless_native_bf16(device: str | torch.device, option: str) -> bool:
     not multiply bf16 natively (:func:`native_bf16`): it runs there, through conversions, slower than
     float32 (a 2048^2 matrix product on an AVX2-only AMD EPYC, one thread: 35
     GFLOP/s in float32, 1.9 in bf16; ``benchmarks/RESULTS.md``). Returns whether it warned."""
+    import torch  # noqa: PLC0415
+
     if native_bf16(device):
         return False
-    log.warning("%s: %s does not multiply bfloat16 natively (no AVX512-BF16 or AMX): bf16 autocast runs slower "
-                "than float32 here; leave %s off on this machine", option, device, option)
+    why = " (no AVX512-BF16 or AMX)" if torch.device(device).type == "cpu" else ""
+    log.warning("%s: %s does not multiply bfloat16 natively%s: bf16 autocast runs slower than float32 here; leave "
+                "%s off on this machine", option, device, why, option)
     return True
 
 
