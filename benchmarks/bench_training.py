@@ -4,12 +4,16 @@ against computed once (new), and stage 1 in float32 against ``--bf16``.
 
 Usage: OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_training.py [--sections talkers,critics]
        [--models faceformer,codetalker,selftalk] [--batches 4,8] [--threads 1,2] [--clips 24] [--steps 4] [--out CSV]
-       [--critic-clips 16] [--critic-steps 8] [--critic-rounds 3] [--stage1-steps 3]
+       [--critic-clips 16] [--critic-steps 8] [--critic-rounds 3] [--stage1-steps 3] [--bf16 auto|on|off]
 
 Everything is measured in ONE process so that the ratios share the machine's state (it is shared: the load
 average is printed before and after):
 
 1. **Matmul peak**: a 2048 x 2048 fp32 and bf16 matrix product at each thread count (GFLOP/s, best of 3).
+
+Every bf16 measurement (the bf16 matmul, the talkers' ``--bf16`` rows, stage 1's bf16 path) runs with ``--bf16 on``,
+or with ``auto`` (the default) where the CPU multiplies bf16 natively (:func:`p3d.device.native_bf16`); elsewhere
+(an AVX2-only CPU: bf16 is emulated there, ~18x slower than float32 in a matrix product) they are reported "n/a".
 2. **Per talker** (``cpu`` preset, an untrained ``cpu``-preset "ours" critic, perceptual loss on, weight 1e-7):
    a synthetic corpus written with ``tests/tiny_corpus.py`` (468 vertices, 30 fps, ``--clips`` training clips
    cut to 55-75 frames). An iteration is the trainer's: collate, :class:`p3d.train.talker.TalkerStep` (model
@@ -155,7 +159,8 @@ def bf16_loss_difference(model, data, perceptual, batch: int) -> float:
     return abs(bf16 - fp32) / abs(fp32)  # the unweighted InfoNCE (weighted, it is 1e-7 of the total)
 
 
-def critic_throughput(root: Path, n_clips: int, steps: int, rounds: int, stage1_steps: int = 3) -> list[dict]:
+def critic_throughput(root: Path, n_clips: int, steps: int, rounds: int, stage1_steps: int = 3,
+                      bf16: bool = True) -> list[dict]:
     """Windows/s of the critic kinds' training iterations (section 4 of the module docstring)."""
     import torch
 
@@ -195,20 +200,23 @@ def critic_throughput(root: Path, n_clips: int, steps: int, rounds: int, stage1_
             elif kind == "stage2":
                 row["path"] = "old (speech encoder every step)"
             rows.append(row)
-    rows.extend(stage1_throughput(root / "corpus", stage1_steps, rounds))
+    rows.extend(stage1_throughput(root / "corpus", stage1_steps, rounds, bf16=bf16))
     return rows
 
 
-def stage1_throughput(corpus: Path, steps: int, rounds: int) -> list[dict]:
-    """Windows/s of stage-1 training iterations, float32 (old: the default) against ``bf16`` (new)."""
+def stage1_throughput(corpus: Path, steps: int, rounds: int, bf16: bool = True) -> list[dict]:
+    """Windows/s of stage-1 training iterations, float32 (old: the default) against ``bf16`` (new; skipped when
+    ``bf16`` is False)."""
     import torch
 
     from p3d.train.critics import build
     from p3d.train.trainer import batch_indices
 
     torch.set_num_threads(1)
-    jobs = {name: build("stage1", "cpu", corpus, bf16=name == "bf16") for name in ("fp32", "bf16")}
-    jobs["bf16"].model.load_state_dict(jobs["fp32"].model.state_dict())
+    names = ("fp32", "bf16") if bf16 else ("fp32",)
+    jobs = {name: build("stage1", "cpu", corpus, bf16=name == "bf16") for name in names}
+    if bf16:
+        jobs["bf16"].model.load_state_dict(jobs["fp32"].model.state_dict())
     batch = jobs["fp32"].cfg.batch_size
     seconds = {k: 0.0 for k in jobs}
     for r in range(rounds):
@@ -216,7 +224,8 @@ def stage1_throughput(corpus: Path, steps: int, rounds: int) -> list[dict]:
             seconds[name] += time_iterations(job.model, job.data, job.step_fn, batch, 1, steps,
                                              warmup=1 if r == 0 else 0) * steps * batch
     fresh = {k: build("stage1", "cpu", corpus, bf16=k == "bf16") for k in jobs}  # untrained: the same weights
-    fresh["bf16"].model.load_state_dict(fresh["fp32"].model.state_dict())
+    if bf16:
+        fresh["bf16"].model.load_state_dict(fresh["fp32"].model.state_dict())
     one = fresh["fp32"].data.collate(batch_indices(len(fresh["fp32"].data), batch, 0, 0))
     loss = {k: float(j.step_fn(j.model, one, torch.Generator().manual_seed(0))[0].detach())
             for k, j in fresh.items()}
@@ -261,11 +270,11 @@ def talkers(args, batches: list[int], threads: list[int], began: float) -> list[
     peaks = {}
     for t in threads:
         for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-            peaks[name, t] = matmul_gflops(dtype, t)
+            peaks[name, t] = matmul_gflops(dtype, t) if name == "fp32" or args.bf16 else float("nan")
     print("\n| matmul 2048^2 | " + " | ".join(f"{t} thread(s)" for t in threads) + " |")
     print("|---|" + "---|" * len(threads))
     for name in ("fp32", "bf16"):
-        print(f"| {name} GFLOP/s | " + " | ".join(f"{peaks[name, t]:.0f}" for t in threads) + " |")
+        print(f"| {name} GFLOP/s | " + " | ".join(_fmt(peaks[name, t], ".0f") for t in threads) + " |")
 
     torch.manual_seed(0)
     critic = SpeechMeshModel.ours(Stage1Model(Stage1Config.from_preset("cpu")),
@@ -294,7 +303,7 @@ def talkers(args, batches: list[int], threads: list[int], began: float) -> list[
             s, b, t = best
             row.update(best_batch=b, best_threads=t, new_s_per_clip=s)
             row["new_nopercp_s_per_clip"] = time_iterations(model, data, TalkerStep(None), b, t, args.steps)
-            if percp is None:
+            if percp is None or not args.bf16:
                 row["new_bf16_s_per_clip"] = row["bf16_rel_loss_diff"] = float("nan")
             else:
                 row["new_bf16_s_per_clip"] = time_iterations(model, data, TalkerStep(percp, bf16=True), b, t,
@@ -313,8 +322,9 @@ def talkers(args, batches: list[int], threads: list[int], began: float) -> list[
         print(f"| {r['model']} | {old:.1f} | {new:.1f} (B={r['best_batch']}, {r['best_threads']}) "
               f"| **{new / old:.1f}x** | "
               f"{r['old_s_per_clip'] / r['old_nopercp_s_per_clip']:.2f}x / "
-              f"{r['new_s_per_clip'] / r['new_nopercp_s_per_clip']:.2f}x | {1 / r['new_bf16_s_per_clip']:.1f} "
-              f"({r['bf16_rel_loss_diff']:.1e}) | {gflop:.3f} | "
+              f"{r['new_s_per_clip'] / r['new_nopercp_s_per_clip']:.2f}x | "
+              f"{_fmt(1 / r['new_bf16_s_per_clip'], '.1f')} "
+              f"({_fmt(r['bf16_rel_loss_diff'], '.1e')}) | {gflop:.3f} | "
               f"{gflop * old / peaks['fp32', 1]:.1%} / {gflop * new / peaks['fp32', r['best_threads']]:.1%} |")
     print("\n| model | " + " | ".join(f"B={b}, {t} thr" for t in threads for b in batches) + " |")
     print("|---|" + "---|" * (len(threads) * len(batches)))
@@ -322,6 +332,11 @@ def talkers(args, batches: list[int], threads: list[int], began: float) -> list[
         print(f"| {r['model']} (clips/s) | " + " | ".join(f"{1 / r[f'B{b}_t{t}_s_per_clip']:.1f}"
                                                         for t in threads for b in batches) + " |")
     return rows
+
+
+def _fmt(value: float, spec: str) -> str:
+    """``value`` formatted, or "n/a" for NaN (a measurement not made, e.g. bf16 on a CPU without it)."""
+    return "n/a" if value != value else format(value, spec)
 
 
 def main() -> int:
@@ -340,9 +355,16 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=4, help="timed iterations per batched setting (old: 2x)")
     parser.add_argument("--old-steps", type=int, default=None, help="timed iterations of the old path (default 2x)")
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as CSV")
+    parser.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                        help="the bf16 measurements: auto (default) where the CPU multiplies bf16 natively")
     args = parser.parse_args()
     import pandas as pd
     import torch
+
+    from p3d.device import native_bf16
+
+    native = native_bf16("cpu")
+    args.bf16 = args.bf16 == "on" or (args.bf16 == "auto" and native)
 
     batches = [int(b) for b in args.batches.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
@@ -351,7 +373,8 @@ def main() -> int:
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model_name = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines() if ln.startswith("Model name")), "?")
     print(f"# machine: {model_name}, {os.cpu_count()} CPUs, torch {torch.__version__}, python "
-          f"{platform.python_version()}; load average at start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
+          f"{platform.python_version()}, native bf16 {'yes' if native else 'no'} (bf16 measured: "
+          f"{'yes' if args.bf16 else 'no'}); load average at start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
     sections = set(args.sections.split(","))
     if sections - {"talkers", "critics"}:
         parser.error(f"--sections: expected talkers and/or critics, got {args.sections}")
@@ -360,7 +383,7 @@ def main() -> int:
     if "critics" in sections:
         with tempfile.TemporaryDirectory() as tmp:
             critic_rows = critic_throughput(Path(tmp), args.critic_clips, args.critic_steps, args.critic_rounds,
-                                            args.stage1_steps)
+                                            args.stage1_steps, bf16=args.bf16)
         print_critics(critic_rows)
     load1 = os.getloadavg()
     print(f"\n# {time.time() - began:.0f} s; load average at the end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
