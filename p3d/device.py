@@ -55,9 +55,9 @@ def native_bf16(device: str | torch.device = "cpu") -> bool:
 
 def warn_unless_native_bf16(device: str | torch.device, option: str) -> bool:
     """Log one warning line when bf16 autocast (``option``, e.g. ``--bf16``) was asked for on a device that does
-    not multiply bf16 natively (:func:`native_bf16`): it runs there, through conversions, slower than
-    float32 (a 2048^2 matrix product on an AVX2-only AMD EPYC, one thread: 35
-    GFLOP/s in float32, 1.9 in bf16; ``benchmarks/RESULTS.md``). Returns whether it warned."""
+    not multiply bf16 natively (:func:`native_bf16`): it runs there, through conversions, slower than float32 (a
+    2048^2 matrix product on an AVX2-only AMD EPYC, one thread: 35 GFLOP/s in float32, 1.9 in bf16; the talkers'
+    ``--bf16`` critic pass 6x slower; ``benchmarks/RESULTS.md``). Returns whether it warned."""
     import torch  # noqa: PLC0415
 
     if native_bf16(device):
