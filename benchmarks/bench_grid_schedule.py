@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     chain = critical_path_s(tasks, seconds)
     sittings = json.loads(Path(sittings_path).read_text())["sittings"]
     print(f"Task times recorded by `{sittings_path}` ({len(sittings)} sittings from {sittings[0]['started']}, "
-          f"commits {', '.join(sorted({e['git_commit'][:7] for e in sittings}))}; on the machine that ran them); "
+          f"commits {', '.join(dict.fromkeys(e['git_commit'][:7] for e in sittings))} in the order run; on the machine "
+          "that ran them); "
           f"preset {args.preset}: {len(tasks)} tasks, {len(tasks) - len(missing)} with a recorded time"
           + (f", {len(missing)} estimated (the median of their kind and model's, else of all)" if missing else "")
           + ".\n")
