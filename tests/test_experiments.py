@@ -953,7 +953,7 @@ def test_full_preset_critic_trainings_make_one_request_from_every_caller(tmp_pat
     exp = ex.spec_for("full").experiment("faceformer", "ours", seed=1, weight=1e-7)
     assert {**defaults, **critic_options(exp)} == defaults
     # the full preset trains (the cpu recipe resolved); a second caller with the same options reuses the run
-    opts = {"steps": 2, "eval_every": 1, "patience": 1, "smooth": 1}
+    opts = {"steps": 1, "eval_every": 1, "patience": 1, "smooth": 1}
     lrs3 = write_tiny_corpus(tmp_path / "synth-lrs3", identities={"train": 2, "val": 1}, clips_per_identity=2,
                              seconds=1.2)
     first = api.fit("stage1", "full", lrs3, tmp_path / "stage1", **opts)
