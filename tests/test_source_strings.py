@@ -35,10 +35,11 @@ def uninterpolated(source: str) -> list[str]:
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.JoinedStr):
             continue
-        text = ast.get_source_segment(source, node) or ""
-        for part in node.values:
-            if isinstance(part, ast.Constant):
-                found += [m.group() for m in PLACEHOLDER.finditer(part.value) if "{" + m.group() not in text]
+        candidates = [m.group() for part in node.values if isinstance(part, ast.Constant)
+                      for m in PLACEHOLDER.finditer(part.value)]
+        if candidates:  # the source segment (a scan of the whole file) only where a placeholder may be plain text
+            text = ast.get_source_segment(source, node) or ""
+            found += [c for c in candidates if "{" + c not in text]
     return found
 
 
