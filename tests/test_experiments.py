@@ -770,6 +770,20 @@ def test_too_many_conditions_refused_before_training(dirs):
     assert not ex.layout(dirs, "smoke").run(exp).exists()
 
 
+def test_a_talker_whose_data_load_fails_leaves_no_claim(dirs, monkeypatch):
+    """The grid's training takes its fresh claim back when the data load fails, as ``p3d train`` does: a corrected
+    run into the same folder is not refused as "a run with other settings"."""
+    exp = ex.TalkerExperiment("faceformer", preset="smoke", steps=2, seed=7)
+
+    def refused(*args, **kwargs):
+        raise InputError("the data load failed")
+
+    monkeypatch.setattr("p3d.train.talker.build", refused)
+    with pytest.raises(InputError, match="the data load failed"):
+        ex.train_experiment(exp, dirs)
+    assert not ex.layout(dirs, "smoke").run(exp).exists()
+
+
 def test_missing_corpus_is_a_clear_error(tmp_path):
     d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
     with pytest.raises(InputError, match="corpus 'synth-voca' not found"):

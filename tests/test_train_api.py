@@ -170,3 +170,41 @@ def test_longer_steps_extend_and_equal_a_run_of_that_length(lrs3, tmp_path):
         assert (ext / name).read_bytes() == (direct / name).read_bytes(), name
     # the extended run also logged its former last step (2)
     assert set((direct / "metrics.csv").read_text().splitlines()) <= set((ext / "metrics.csv").read_text().splitlines())
+
+
+def test_a_claim_whose_data_load_fails_is_taken_back(lrs3, tmp_path, capsys, monkeypatch):
+    """A refused --data must not leave a request.json behind that refuses the corrected command into the same
+    folder ("holds a run with other settings"); a folder in which training has begun is kept for resuming."""
+    out = tmp_path / "run"
+    assert _cli(tmp_path / "missing", out, "--steps", "2") == 2
+    assert "corpus folder not found" in capsys.readouterr().err and not out.exists()
+    assert _cli(lrs3, out, "--steps", "2") == 0 and (out / "final.pt").exists()
+    # from Python, into a folder that existed (empty): the folder stays, empty
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="corpus folder not found"):
+        api.fit("syncnet3d", "smoke", tmp_path / "missing", empty, steps=2)
+    assert empty.is_dir() and not any(empty.iterdir())
+    # an existing request is not this call's claim: a failing call with the same request leaves it
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "request.json").write_text(json.dumps(api._request("syncnet3d", "smoke", lrs3, {"steps": 2})))
+
+    def fails(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("p3d.train.trainer.train", fails)
+    with pytest.raises(KeyboardInterrupt):
+        api.fit("syncnet3d", "smoke", lrs3, kept, steps=2)
+    assert [p.name for p in kept.iterdir()] == ["request.json"]
+
+    # training that has begun (the trainer wrote into the folder) keeps the folder and its claim, to resume
+    def begins_then_fails(model, data, step_fn, cfg, run_dir, **kwargs):
+        (run_dir / "config.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    begun = tmp_path / "begun"
+    monkeypatch.setattr("p3d.train.trainer.train", begins_then_fails)
+    with pytest.raises(KeyboardInterrupt):
+        api.fit("syncnet3d", "smoke", lrs3, begun, steps=2)
+    assert sorted(p.name for p in begun.iterdir()) == ["config.json", "request.json"]

@@ -203,7 +203,7 @@ def train_experiment(exp: TalkerExperiment, dirs: Any, *, progress: bool = False
     An ``exp`` of ``length="equal"`` (:attr:`TalkerExperiment.length`) is :func:`train_at_equal_length` with its
     comparison ``group`` (None: the preset spec's grid, :func:`equal_length_group`)."""
     from p3d.atomic import write_json
-    from p3d.train.api import claim_run_dir
+    from p3d.train.api import claimed_run_dir
     from p3d.train.talker import build, train_talker
 
     if exp.length == "equal":
@@ -218,17 +218,18 @@ def train_experiment(exp: TalkerExperiment, dirs: Any, *, progress: bool = False
     weight = resolve_weight(exp, dirs)
     request = _request(exp, dirs, critic_ckpt, weight)
     final, timing_path = out / "final.pt", out / "timing.json"
-    if claim_run_dir(out, request, force=force):
-        recorded = json.loads(timing_path.read_text()) if timing_path.exists() else {}
-        log.info("%s: reusing the finished run", exp.name)
-        return {"run_dir": out, "loss_weight": weight, "train_s": recorded.get("train_s"), "reused": True}
-    shared = share_earlier_stages(exp, dirs)
-    start = time.perf_counter()
-    job = build(exp.model, exp.model_preset, [lay.corpus(c) for c in exp.train], critic=exp.critic,
-                critic_checkpoint=critic_ckpt, loss_weight=weight, seed=exp.seed, steps=exp.steps,
-                batch_size=exp.batch_size, speech_cache_dir=lay.speech_cache, progress=progress,
-                **exp.stop_options)
-    result = train_talker(job, out, progress=progress)
+    with claimed_run_dir(out, request, force=force) as finished:  # a failed data load takes its fresh claim back
+        if finished:
+            recorded = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+            log.info("%s: reusing the finished run", exp.name)
+            return {"run_dir": out, "loss_weight": weight, "train_s": recorded.get("train_s"), "reused": True}
+        shared = share_earlier_stages(exp, dirs)
+        start = time.perf_counter()
+        job = build(exp.model, exp.model_preset, [lay.corpus(c) for c in exp.train], critic=exp.critic,
+                    critic_checkpoint=critic_ckpt, loss_weight=weight, seed=exp.seed, steps=exp.steps,
+                    batch_size=exp.batch_size, speech_cache_dir=lay.speech_cache, progress=progress,
+                    **exp.stop_options)
+        result = train_talker(job, out, progress=progress)
     seconds = time.perf_counter() - start
     if not final.exists():
         raise InputError(f"{out}: training stopped at step {result['step']} of {job.cfg.steps} without final.pt")

@@ -8,14 +8,17 @@ A run folder whose ``final.pt`` was written for the same request (``request.json
 data, options) is reused without loading any data; an unfinished one resumes from its last
 checkpoint (:func:`p3d.train.trainer.train`); a longer ``steps`` extends a finished one; a folder
 holding other settings is refused rather than silently mixed (:func:`claim_run_dir`, the same check
-as ``p3d train``). ``force=True`` trains again from scratch in the same folder.
+as ``p3d train``), and a claim whose data load or training failed before anything was trained is taken back
+(:func:`claimed_run_dir`). ``force=True`` trains again from scratch in the same folder.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +114,27 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
     return (out / "final.pt").exists()
 
 
+@contextlib.contextmanager
+def claimed_run_dir(out: Path, request: dict[str, Any], *, force: bool = False,
+                    before_write: Any = None) -> Iterator[bool]:
+    """:func:`claim_run_dir` around the work that follows it (loading the data, training): yields its answer, and
+    if that work fails before the trainer has written anything into ``out`` (a refused ``--data``, an interrupt
+    during the data load), takes back the ``request.json`` this claim wrote, and the folder if the claim created
+    it. Otherwise a corrected command into the same folder would be refused as "a run with other settings",
+    though no run was ever started there. A folder already holding a request, or anything else, is left as it was."""
+    out = Path(out)
+    existed = out.exists()
+    fresh_claim = force or not (out / "request.json").exists()
+    try:
+        yield claim_run_dir(out, request, force=force, before_write=before_write)
+    except BaseException:
+        if fresh_claim and _is_main() and out.is_dir() and [p.name for p in out.iterdir()] == ["request.json"]:
+            (out / "request.json").unlink()
+            if not existed or force:
+                out.rmdir()
+        raise
+
+
 def record_request(out: Path, request: dict[str, Any]) -> None:
     """Write ``request.json`` after a run that had none (a folder trained before requests were recorded)."""
     from p3d.atomic import write_json
@@ -144,12 +168,14 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
     out = Path(out)
     final = out / "final.pt"
     request = _request(kind, preset, data, options)
-    if claim_run_dir(out, request, force=force):
-        log.info("%s: reusing the finished run %s", kind, final)
-        return final
-    job = build(kind, preset, data, progress=progress, **options)
-    result = train(job.model, job.data, job.step_fn, job.cfg, out, extra_config={**job.extra_config, **(record or {})},
-                   params=job.params, progress=progress, validate=getattr(job, "validate", None))
+    with claimed_run_dir(out, request, force=force) as finished:
+        if finished:
+            log.info("%s: reusing the finished run %s", kind, final)
+            return final
+        job = build(kind, preset, data, progress=progress, **options)
+        result = train(job.model, job.data, job.step_fn, job.cfg, out,
+                       extra_config={**job.extra_config, **(record or {})}, params=job.params, progress=progress,
+                       validate=getattr(job, "validate", None))
     path = job.finalize(out)
     record_request(out, request)
     log.info("%s: %d steps, last loss %.4f; wrote %s", kind, result["step"], result["loss"], path)

@@ -19,7 +19,9 @@ The same command runs on several processes with ``torchrun --nproc_per_node=N -m
 :func:`p3d.train.api.fit`): the same settings resume an interrupted run exactly or, when ``final.pt``
 exists, do nothing; a longer ``--steps`` extends the run (recorded in ``config.json``'s ``extensions``);
 any other setting that changes the result is refused with exit code 2 and one line ``name: old -> new``
-per differing setting. Progress bars, ``--workers``, ``--threads``, ``--checkpoint-every`` may differ.
+per differing setting. Progress bars, ``--workers``, ``--threads``, ``--checkpoint-every`` may differ. A command
+that fails before training begins (a wrong ``--data``) leaves no ``request.json`` behind
+(:func:`p3d.train.api.claimed_run_dir`), so the corrected command may use the same ``RUN_DIR``.
 
 **Adding a kind**: add one :class:`TrainKind` to :data:`KINDS`, naming
 
@@ -141,16 +143,28 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from p3d.train.api import claim_run_dir, record_request
-    from p3d.train.trainer import init_distributed, train
+    from p3d.train.api import claimed_run_dir
 
     kind = KINDS[args.train_kind]
     if args.workers < 1:
         raise InputError(f"--workers: expected a positive thread count, got {args.workers}")
     request = _resolve(kind.request)(args) if kind.request else None
-    if request is not None and claim_run_dir(args.out, request):
-        log.info("%s: %s holds the finished run of these settings; nothing to do", kind.name, args.out / "final.pt")
-        return 0
+    if request is None:
+        return _train(kind, args, None)
+    with claimed_run_dir(args.out, request) as finished:  # a failed data load takes its fresh claim back
+        if finished:
+            log.info("%s: %s holds the finished run of these settings; nothing to do", kind.name,
+                     args.out / "final.pt")
+            return 0
+        return _train(kind, args, request)
+
+
+def _train(kind: TrainKind, args: argparse.Namespace, request: dict[str, Any] | None) -> int:
+    """Build ``kind``'s job from ``args`` and train it into ``args.out`` (every process of a DDP run); record
+    ``request`` beside the finished run."""
+    from p3d.train.api import record_request
+    from p3d.train.trainer import init_distributed, train
+
     dist = init_distributed()
     job = _resolve(kind.builder)(args)
     try:
