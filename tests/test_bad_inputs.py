@@ -313,6 +313,17 @@ def test_eval_bad_frame_rate(data, capsys, option, value):
     assert_one_line_error(capsys, "eval", option)
 
 
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_eval_bad_bootstrap_count_before_any_file_is_read(data, capsys, monkeypatch, value):
+    """Was refused only after every metric had been computed, by the bootstrap itself ("got 4, 0")."""
+    def read(*args, **kwargs):
+        raise AssertionError("a file was planned before the options were checked")
+
+    monkeypatch.setattr("p3d.evaluate.scoring._plan", read)
+    assert eval_cli(data, "--bootstrap", value) == EXIT_BAD_INPUT
+    assert_one_line_error(capsys, "eval", "--bootstrap")
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-30", "thirty", "", None, True, float("nan")])
 def test_check_frame_rate_refuses(value):
     with pytest.raises(InputError, match="--gt-fps"):

@@ -38,6 +38,9 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
 
     if cfg.out is not None:
         check_out_dir(cfg.out)
+    resamples = cfg.bootstrap_resamples
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
+        raise InputError(f"--bootstrap: expected a positive number of resamples for the 95% CIs, got {resamples!r}")
     if cfg.speech_cache is not None and Path(cfg.speech_cache).exists() and not Path(cfg.speech_cache).is_dir():
         raise InputError(f"--speech-cache {cfg.speech_cache}: exists and is not a folder")
     topology = load_topology(cfg.topology)
