@@ -22,7 +22,9 @@ Triangles come from, in this order:
 PLY files are binary little-endian (``float`` coordinates for float32 input, ``double`` otherwise,
 so coordinates are stored exactly; note that VTK, hence :func:`p3d.io.load_ply`, reads PLY coordinates
 back at float32 precision); OBJ coordinates are printed with enough digits to read back
-bit-exactly (9 significant digits for float32, 17 for float64). Every file is written atomically.
+bit-exactly (9 significant digits for float32, 17 for float64). Every file is written atomically. A folder
+that holds frames of another export with the same prefix and format (another length or ``--stride``) is
+refused rather than mixed with this one; ``--prefix`` is a name, not a path.
 """
 from __future__ import annotations
 
@@ -146,11 +148,21 @@ def export_sequence(
     stride: int = 1,
     prefix: str = "",
 ) -> list[Path]:
-    """Write frames ``0, stride, 2*stride, ...`` of ``vertices`` (T, V, 3) to ``out_dir``; returns the paths."""
+    """Write frames ``0, stride, 2*stride, ...`` of ``vertices`` (T, V, 3) to ``out_dir``; returns the paths.
+
+    ``prefix`` is a file name prefix, never a path. A folder that already holds frames named like this export's
+    (the same prefix and format) which this export would not overwrite, left by an export of another length or
+    stride, is refused before anything is written: the two would mix into one sequence. Re-running the same
+    export (or finishing an interrupted one) overwrites its own frames.
+    """
+    import re
+
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     if stride < 1:
         raise InputError(f"--stride {stride}: must be at least 1")
+    if any(sep in prefix for sep in filter(None, ("/", os.sep, os.altsep))) or prefix in (".", ".."):
+        raise InputError(f"--prefix {prefix!r}: a file name prefix, not a path (the files go into --out)")
     v = np.asarray(vertices)
     if faces is not None:
         faces = np.asarray(faces, dtype=np.int64)
@@ -161,11 +173,20 @@ def export_sequence(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
-    face_lines = obj_face_lines(faces) if fmt == "obj" and faces is not None else None
     width = max(5, len(str(len(v) - 1)))
+    stem = prefix + "_" if prefix else ""
+    names = [f"{stem}{t:0{width}d}.{fmt}" for t in range(0, len(v), stride)]
+    if out.is_dir():
+        frame_name = re.compile(rf"{re.escape(stem)}\d+\.{fmt}")
+        stale = sorted(set(p.name for p in out.iterdir() if frame_name.fullmatch(p.name)) - set(names))
+        if stale:
+            raise InputError(f"{out}: already holds {len(stale)} .{fmt} frame(s) named like this export's that it "
+                             f"would not overwrite (e.g. {stale[0]}: another export's length or --stride); give "
+                             "another --out or --prefix, or delete them")
+    face_lines = obj_face_lines(faces) if fmt == "obj" and faces is not None else None
     paths = []
-    for t in range(0, len(v), stride):
-        path = out / f"{prefix + '_' if prefix else ''}{t:0{width}d}.{fmt}"
+    for t, name in zip(range(0, len(v), stride), names):
+        path = out / name
         if fmt == "ply":
             write_ply(path, v[t], faces)
         else:

@@ -131,6 +131,31 @@ def test_stride_names_files_by_input_frame(synth, tmp_path):
     np.testing.assert_array_equal(verts.astype(np.float32), seq[2])
 
 
+def test_a_folder_holding_another_exports_frames_is_refused(synth, tmp_path):
+    """Frames of an export with another stride (or of a longer sequence) would mix with this one's; the same
+    export again overwrites its own frames, and another prefix or format shares the folder."""
+    from p3d.errors import InputError
+
+    topo, seq = synth
+    export_sequence(seq, tmp_path, "obj", topo.faces, stride=1)
+    with pytest.raises(InputError, match=r"already holds 2 .obj frame\(s\) .* \(e.g. 00001.obj"):
+        export_sequence(seq, tmp_path, "obj", topo.faces, stride=2)
+    assert len(export_sequence(seq, tmp_path, "obj", topo.faces, stride=1)) == 5  # the same export again
+    export_sequence(seq[:3], tmp_path, "obj", topo.faces, prefix="gt")  # another prefix
+    export_sequence(seq, tmp_path, "ply", topo.faces, stride=2)  # another format
+    assert len(list(tmp_path.glob("*.obj"))) == 8 and len(list(tmp_path.glob("*.ply"))) == 3
+
+
+@pytest.mark.parametrize("prefix", ["../up", "a/b", "..", "."])
+def test_a_prefix_is_a_name_not_a_path(synth, tmp_path, prefix):
+    from p3d.errors import InputError
+
+    topo, seq = synth
+    with pytest.raises(InputError, match="--prefix"):
+        export_sequence(seq, tmp_path / "out", "ply", topo.faces, prefix=prefix)
+    assert not list(tmp_path.rglob("*.ply"))
+
+
 @pytest.mark.parametrize("case", ["missing input", "topology of other size", "faces mesh of other size", "stride 0"])
 def test_bad_input_is_one_line_exit_2(case, synth, tmp_path, monkeypatch, capsys):
     topo, seq = synth
