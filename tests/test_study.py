@@ -405,6 +405,12 @@ def test_analyze_cli(ab_study, ab_responses, capsys):
     table = pd.read_csv(ab_study / "analysis" / "ab_preferences.csv")
     assert table["prefer_b_pct"].iloc[0] == pytest.approx(70.0)
     shutil.rmtree(ab_study / "analysis")
+    # the study folder itself stands for its responses/; a path that does not exist is named
+    assert main(["study", "analyze", str(ab_study), "--bootstrap", "100"]) == 0
+    assert "5 of 6 participants included" in capsys.readouterr().out
+    shutil.rmtree(ab_study / "analysis")
+    assert main(["study", "analyze", str(ab_responses / "P99.json"), "--bootstrap", "100"]) == 2
+    assert capsys.readouterr().err.strip() == f"p3d study: error: {ab_responses / 'P99.json'}: answer file not found"
 
 
 def test_answer_files_are_checked(ab_study, tmp_path):

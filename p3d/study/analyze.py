@@ -746,6 +746,21 @@ def format_analysis(analysis: Analysis) -> str:
     return "\n".join(lines)
 
 
+def answer_paths(paths: Sequence[Path]) -> list[Path]:
+    """``p3d study analyze``'s arguments as answer files and folders: a study folder itself (it holds
+    manifest.json) stands for its ``responses/``; a path that does not exist is refused by name."""
+    out = []
+    for p in map(Path, paths):
+        if (p / "manifest.json").is_file():
+            p = p / "responses"
+            if not p.is_dir():
+                raise InputError(f"{p}: no answer files yet (put the participants' files there)")
+        elif not p.exists() and not any(c in str(p) for c in "*?["):
+            raise InputError(f"{p}: answer file not found")
+        out.append(p)
+    return out
+
+
 def study_folder_of(paths: Sequence[Path]) -> Path:
     """The study folder of answer files that all lie in ``STUDY_DIR/responses/`` (next to manifest.json)."""
     parents = {(p if p.is_dir() else p.parent).resolve() for p in paths}

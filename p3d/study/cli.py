@@ -106,7 +106,8 @@ def register(subparsers: Any) -> None:
                        description="Analyse a study's answer files: exclusions (attention checks, consent), "
                                    "preference tables with tests and intervals, agreement. Each file is checked "
                                    "(at most 5 MB); practice answers are ignored.")
-    a.add_argument("responses", nargs="+", type=Path, help="answer files (.json/.csv) or folders")
+    a.add_argument("responses", nargs="+", type=Path,
+                   help="answer files (.json/.csv) or folders (a study folder: its responses/)")
     a.add_argument("--study", type=Path, help="study folder (default: the parent of responses/)")
     a.add_argument("--metrics", nargs="+", metavar="NAME=EVAL_DIR",
                    help="p3d eval output (per_clip.csv) per condition, for Table S3")
@@ -146,9 +147,9 @@ def run_make(args: argparse.Namespace) -> int:
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
-    from p3d.study.analyze import analyze, format_analysis, study_folder_of, write_analysis
+    from p3d.study.analyze import analyze, answer_paths, format_analysis, study_folder_of, write_analysis
 
-    paths = [Path(p) for p in args.responses]
+    paths = answer_paths(args.responses)
     study = args.study or study_folder_of(paths)
     metrics = parse_named_paths(args.metrics or [], "--metrics")
     result = analyze(study, paths, metrics=metrics, max_failed_checks=args.max_failed_checks,
