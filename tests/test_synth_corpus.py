@@ -226,3 +226,15 @@ def test_spec_errors():
         sc.spec("synth-biwi", "cpu")
     with pytest.raises(InputError, match="unknown preset"):
         sc.spec("synth-voca", "huge")
+
+
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_cli_refuses_a_worker_count_below_one(tmp_path, capsys, workers):
+    """Was silently taken as one process."""
+    from p3d.cli import main
+
+    argv = ["data", "synth", "--corpus", "synth-voca", "--preset", "smoke", "--out", str(tmp_path / "d"), "--workers"]
+    assert main([*argv, workers]) == 2
+    assert capsys.readouterr().err.strip() == ("p3d data: error: --workers: expected a positive number of speech "
+                                               f"synthesis processes, got {workers}")
+    assert not (tmp_path / "d").exists()
