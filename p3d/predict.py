@@ -23,7 +23,10 @@ clip's ground-truth frame count at the model frame rate when its vertices exist,
 ``floor(audio duration * fps)``.
 
 Files are written atomically, one per (clip, condition); an existing file is kept (re-running resumes),
-unless ``--overwrite``. ``--batch-size N`` (default 16) predicts N (clip, condition) pairs per batched pass of
+unless ``--overwrite``. ``OUT/predictions.json`` records what made them (the checkpoint's SHA-256, the
+split, corpora, frame rule and conditions): a folder holding predictions of another checkpoint or settings,
+or ``.npy`` files these predictions would not write (``p3d eval`` reads every one), is refused before any
+prediction, so two models' files never mix; ``--overwrite`` recomputes every file of the same set. ``--batch-size N`` (default 16) predicts N (clip, condition) pairs per batched pass of
 the model (``Talker.predict_batch``, clips sorted by length; each file as the one-by-one prediction up to
 float32 rounding); ``--batch-size 1`` calls ``predict`` once per file. Evaluate with ``p3d eval --pred OUT
 --gt CORPUS --audio CORPUS --fps <model fps> --gt-fps <corpus fps> --topology CORPUS/topology.npz``.
@@ -86,6 +89,8 @@ def _jobs(corpora: list[Any], split: str, model: Any, fps: float, explicit: bool
 
 #: (clip, style) predictions per batched pass of ``p3d predict`` (``--batch-size``; 1: one by one).
 BATCH_SIZE = 16
+#: What made the predictions in an output folder (:func:`_write_predictions`).
+PREDICTIONS_RECORD = "predictions.json"
 
 
 def check_batch_size(batch_size: Any) -> int:
@@ -106,11 +111,42 @@ def rotating_conditions(n_clips: int, pool: Sequence[int], per_clip: int) -> lis
     return [[pool[(j * per_clip + i) % len(pool)] for i in range(per_clip)] for j in range(n_clips)]
 
 
+def check_prediction_folder(out: Path, names: Sequence[str], source: dict[str, Any], overwrite: bool) -> None:
+    """Refuse ``out`` when the predictions it already holds are not those ``source`` would write: ``.npy`` files
+    outside ``names`` (another split, corpus or condition set: ``p3d eval`` would read them too), or files of
+    ``names`` kept (no ``overwrite``) whose :data:`PREDICTIONS_RECORD` is missing or names another ``source``
+    (another checkpoint, split, corpus, frame rule or conditions)."""
+    if not out.is_dir():
+        return
+    present = {p.name for p in out.glob("*.npy")}
+    others = sorted(present - set(names))
+    if others:
+        raise InputError(f"{out}: holds {len(others)} .npy file(s) these predictions would not write (e.g. "
+                         f"{others[0]}: another split, corpus or --conditions-per-clip); p3d eval reads every "
+                         "one, so give an empty or new --out")
+    if overwrite or not present:
+        return
+    record = out / PREDICTIONS_RECORD
+    if not record.is_file():
+        raise InputError(f"{out}: holds predictions without a record of the model that made them "
+                         f"({PREDICTIONS_RECORD}); --overwrite recomputes them, or give another --out")
+    recorded = load_json(record).get("source", {})
+    changed = [k for k in dict.fromkeys([*recorded, *source]) if recorded.get(k) != source.get(k)]
+    if changed:
+        raise InputError(f"{out}: holds predictions of another model or settings ({', '.join(changed)} differ); "
+                         "--overwrite recomputes them, or give another --out")
+
+
 def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path, dev: Any, overwrite: bool,
                        progress: bool | None, frames: str = "gt", batch_size: int = BATCH_SIZE,
-                       conditions: Sequence[Sequence[int]] | None = None) -> list[Path]:
+                       conditions: Sequence[Sequence[int]] | None = None,
+                       source: dict[str, Any] | None = None) -> list[Path]:
     """Predict every (clip, style) pair into ``out/<clip>_condition_<style>.npy``; existing files are kept.
     ``conditions``: per job, the style indices to predict (None: every style, the official protocol).
+    ``source``: what makes these predictions (checkpoint hash and settings), recorded in
+    :data:`PREDICTIONS_RECORD` and checked against a folder's earlier predictions
+    (:func:`check_prediction_folder`) before the first one; with ``overwrite`` the record is written only once
+    every file is recomputed, so an interrupted overwrite is never resumed as the new model's.
 
     Every clip is checked (template, audio file, frame count) before the first prediction. The pairs still to
     write are sorted by frame count (clips of similar length share a batch: less padding) and predicted
@@ -122,7 +158,7 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
     import torch
     from tqdm.auto import tqdm
 
-    from p3d.atomic import save_npy
+    from p3d.atomic import save_npy, write_json
     from p3d.io import load_audio
     from p3d.talker_data import AUDIO_RATE
 
@@ -160,6 +196,13 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
             written.append(path)
             if overwrite or not path.exists():
                 pending.append((j, style, path))
+    source = {**(source or {}), "frames": frames, "styles": list(styles)}
+    check_prediction_folder(out, [p.name for p in written], source, overwrite)
+    record = out / PREDICTIONS_RECORD
+    if overwrite:
+        record.unlink(missing_ok=True)
+    else:
+        write_json(record, {"source": source})
     lengths = {j: frame_count(*jobs[j]) for j in sorted({j for j, _, _ in pending})}
     pending.sort(key=lambda item: (lengths[item[0]], item[0], item[1]))  # stable: a clip's styles stay together
 
@@ -182,6 +225,11 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
             save_npy(path, pred.detach().cpu().numpy().astype(np.float32))
             bar.update(1)
     bar.close()
+    if overwrite:
+        write_json(record, {"source": source})
+    if len(pending) < len(written):
+        log.info("%d of %d predictions computed; %d kept from an earlier run of the same model and settings",
+                 len(pending), len(written), len(written) - len(pending))
     return written
 
 
@@ -221,7 +269,12 @@ def predict_official(
     jobs = _jobs(corpora, split, talker, float(talker.config.fps), True, str(checkpoint))
     if not jobs:
         raise InputError(f"split {split!r}: no clips in {', '.join(str(r) for r in data)}")
-    return _write_predictions(talker, list(names), jobs, Path(out), dev, overwrite, progress, frames, batch_size)
+    from p3d.provenance import file_sha256
+
+    source = {"checkpoint_sha256": file_sha256(checkpoint), "stage1_sha256": file_sha256(stage1) if stage1 else None,
+              "model": type(talker).__name__, "split": split, "data": [str(Path(r).resolve()) for r in data]}
+    return _write_predictions(talker, list(names), jobs, Path(out), dev, overwrite, progress, frames, batch_size,
+                              source=source)
 
 
 def predict_split(
@@ -275,8 +328,12 @@ def predict_split(
             raise InputError(f"--conditions-per-clip: none of the run's style identities is a training identity of "
                              f"its first training corpus {first[0]} (was the corpus regenerated?)")
         conditions = rotating_conditions(len(jobs), pool, conditions_per_clip)
+    from p3d.provenance import file_sha256
+
+    source = {"checkpoint_sha256": file_sha256(Path(run) / "final.pt"), "split": split,
+              "data": [str(r.resolve()) for r in roots], "conditions_per_clip": conditions_per_clip}
     return _write_predictions(model, styles, jobs, Path(out), dev, overwrite, progress, frames, batch_size,
-                              conditions)
+                              conditions, source=source)
 
 
 def register(subparsers: Any) -> None:
@@ -339,5 +396,5 @@ def run(args: argparse.Namespace) -> int:
         files = predict_split(args.run, args.out, split=args.split, data=data, device=args.device,
                               overwrite=args.overwrite, progress=not args.no_progress, frames=args.frames or "gt",
                               batch_size=args.batch_size, conditions_per_clip=args.conditions_per_clip)
-    log.info("wrote %d predictions to %s", len(files), args.out)
+    log.info("%d predictions in %s", len(files), args.out)
     return 0

@@ -138,3 +138,45 @@ def test_predict_one_condition_per_clip_is_the_full_protocols_file(voca, run, tm
     assert main(["predict", "--run", str(run), "--split", "test", "--out", str(tmp_path / "bad"), "--no-progress",
                  "--conditions-per-clip", "3"]) == 2
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
+def test_a_folder_of_other_predictions_is_refused_not_mixed(voca_short, run, tmp_path, monkeypatch):
+    """predictions.json records the checkpoint and settings: predictions of another checkpoint are refused (kept
+    files would have been evaluated as the new model's), --overwrite recomputes and re-records them, files the
+    new set would not write are refused even with --overwrite, and an interrupted overwrite leaves no record."""
+    import shutil
+
+    out = tmp_path / "p"
+    first = predict_split(run, out, progress=False)
+    source = json.loads((out / "predictions.json").read_text())["source"]
+    assert source["split"] == "test" and len(source["checkpoint_sha256"]) == 64 and source["frames"] == "gt"
+    other = tmp_path / "other"  # the same run trained one step longer: another checkpoint
+    shutil.copytree(run, other)
+    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca_short), "--preset", "smoke",
+                 "--steps", "3", "--out", str(other), "--no-progress"]) == 0
+    before = {p: p.read_bytes() for p in first}
+    with pytest.raises(InputError, match=r"another model or settings \(checkpoint_sha256 differ\)"):
+        predict_split(other, out, progress=False)
+    assert {p: p.read_bytes() for p in first} == before
+    assert main(["predict", "--run", str(other), "--out", str(out), "--no-progress"]) == 2
+    predict_split(other, out, progress=False, overwrite=True)
+    assert any(p.read_bytes() != before[p] for p in first)
+    assert json.loads((out / "predictions.json").read_text())["source"]["checkpoint_sha256"] != \
+        source["checkpoint_sha256"]
+    predict_split(other, out, progress=False)  # the same model again: resumed, nothing refused
+    with pytest.raises(InputError, match="would not write"):
+        predict_split(other, out, progress=False, conditions_per_clip=1, overwrite=True)
+    (out / "predictions.json").unlink()
+    with pytest.raises(InputError, match="without a record"):
+        predict_split(other, out, progress=False)
+
+    predict_split(other, out, progress=False, overwrite=True)
+    assert (out / "predictions.json").is_file()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("p3d.atomic.save_npy", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        predict_split(run, out, progress=False, overwrite=True)
+    assert not (out / "predictions.json").exists()

@@ -574,7 +574,7 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
 
     from p3d.atomic import write_json
     from p3d.evaluate import evaluate, write_report
-    from p3d.predict import predict_split
+    from p3d.predict import PREDICTIONS_RECORD, predict_split
 
     lay = layout(dirs, exp.preset)
     out = lay.run(exp)
@@ -598,7 +598,8 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
                     "levels": levels}
     if pred.exists():  # predictions of an older checkpoint must not be mixed in
         stamp = pred / "checkpoint.json"
-        if not stamp.exists() or json.loads(stamp.read_text()) != key["final"]:
+        if (not stamp.exists() or json.loads(stamp.read_text()) != key["final"]
+                or not (pred / PREDICTIONS_RECORD).exists()):  # a folder from before p3d predict's record
             shutil.rmtree(pred)
     start = time.perf_counter()
     predict_split(out, pred, split=exp.split, data=[root], progress=progress, conditions_per_clip=exp.conditions)
