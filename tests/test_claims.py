@@ -395,13 +395,19 @@ def test_compare_verdicts_of_two_runs_marks_the_claims_that_differ(tmp_path, cap
     (["claims", "{a}", "--strict"], "--strict: needs --against"),
     (["claims", "{a}", "--against", "{a}", "--out", "{a}/r.txt"], "expected a .md file"),
     (["claims", "{a}", "--only", "0", "7"], "--only 0: the claims are numbered 1-"),
+    (["claims", "{empty}"], "holds no result tables"),
+    (["claims", "{a}", "--out", "{a}/table2_loss_effects.csv/r.md"], "exists and is not a folder"),
+    (["claims", "{a}", "--out", "{folder}"], "is a folder"),
+    (["claims", "{a}"], "table2_loss_effects.csv not in the layout `make figures` writes"),  # was a KeyError
 ])
 def test_claims_command_refuses_bad_input_with_one_line(tmp_path, capsys, argv, message):
     from p3d.cli import main
 
-    a = tmp_path / "tables"
-    a.mkdir()
-    args = [x.format(a=a, missing=tmp_path / "nope") for x in argv]
+    a, empty, folder = tmp_path / "tables", tmp_path / "empty", tmp_path / "report.md"
+    for d in (a, empty, folder):
+        d.mkdir()
+    (a / "table2_loss_effects.csv").write_text("model,change\nFaceFormer,0.1\n")  # not the layout written
+    args = [x.format(a=a, missing=tmp_path / "nope", empty=empty, folder=folder) for x in argv]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]

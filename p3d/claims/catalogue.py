@@ -25,8 +25,9 @@ from p3d.claims.judges import (
     _temporal,
     _two_d_prior,
 )
-from p3d.claims.tables import _Missing
+from p3d.claims.tables import READ_STEMS, _Missing
 from p3d.claims.verdicts import Assessment, Claim
+from p3d.errors import InputError
 
 #: How the paper's values are printed, per metric key.
 _FORMATS = {"mtm_ms": ".1f", "lve": ".3f", "plrs": ".3f", "slcc_delta": ".2f", "fdd": ".3f"}
@@ -144,10 +145,15 @@ def assess(tables_dir: str | Path, claims: Sequence[Claim] = CLAIMS) -> Any:
     tables = Path(tables_dir)
     rows = []
     for c in claims:
+        READ_STEMS.clear()
         try:
             a = c.judge(tables)
         except _Missing as exc:
             a = Assessment("not measured", f"table {exc.stem} not found in {tables} (run `make figures`)", (exc.stem,))
+        except (KeyError, ValueError, TypeError, IndexError) as exc:  # a table of another layout
+            read = ", ".join(f"{s}.csv" for s in dict.fromkeys(READ_STEMS)) or "its tables"
+            raise InputError(f"{tables}: {read} not in the layout `make figures` writes (judging claim {c.key}: "
+                             f"{type(exc).__name__} {exc})") from None
         rows.append({"key": c.key, "claim": c.text, "paper": c.paper, "p3d": a.evidence, "verdict": a.verdict,
                      "decided_by": a.decided_by, "sources": ", ".join(a.sources)})
     return pd.DataFrame(rows)

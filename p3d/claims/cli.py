@@ -36,15 +36,23 @@ def run_cli(args: argparse.Namespace) -> int:
     from p3d.claims.catalogue import assess
     from p3d.claims.report import compare_verdicts, comparison_markdown, verdict_table_markdown
 
+    from p3d.evaluate.report import check_out_dir
+
     for folder in (args.tables, args.against):
         if folder is not None and not folder.is_dir():
             raise InputError(f"{folder}: not a folder of result tables")
+        if folder is not None and not any(folder.glob("*.csv")):
+            raise InputError(f"{folder}: holds no result tables (*.csv); give the results/tables of `make figures`")
     if args.names is not None and args.against is None:
         raise InputError("--names: needs --against")
     if args.strict and args.against is None:
         raise InputError("--strict: needs --against")
     if args.out is not None and args.out.suffix != ".md":
         raise InputError(f"--out {args.out}: expected a .md file")
+    if args.out is not None and args.out.is_dir():
+        raise InputError(f"--out {args.out}: is a folder; give a .md file path")
+    if args.out is not None:
+        check_out_dir(args.out.parent)  # its folder can be created and written, before any table is read
     rows = _claim_rows(args.only)
     if args.against is None:
         report, differs = verdict_table_markdown(assess(args.tables).loc[rows]), False

@@ -30,12 +30,18 @@ class _Missing(Exception):
         self.stem = stem
 
 
+#: The stems :func:`_read` returned since :func:`p3d.claims.catalogue.assess` began judging the current claim,
+#: so that a table not in the layout ``make figures`` writes is named when judging it fails.
+READ_STEMS: list[str] = []
+
+
 def _read(tables: Path, stem: str) -> Any:
     import pandas as pd
 
     path = Path(tables) / f"{stem}.csv"
     if not path.is_file():
         raise _Missing(stem)
+    READ_STEMS.append(stem)
     return pd.read_csv(path)
 
 
