@@ -15,6 +15,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from p3d.errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
@@ -77,3 +79,23 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def check_out_dir(out: str | os.PathLike[str]) -> None:
+    """Refuse an output folder that cannot be written, before any work: ``out`` must be a folder (or
+    not exist yet) and it, or its nearest existing ancestor (created later), must be writable."""
+    out = Path(os.path.abspath(out))  # "--out ." has a name and a parent
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder; give a folder path")
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"--out {out}: {probe} is a file, so the output folder cannot be created")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: {probe} is not writable; choose another output folder")
+    if probe == out and not os.access(out.parent if out.parent != out else out, os.W_OK | os.X_OK):
+        # outputs staged in a hidden sibling folder and moved in (p3d eval's write_report) need the parent
+        raise InputError(f"--out {out}: its parent {out.parent} is not writable (needed for the staging folder)")

@@ -254,10 +254,13 @@ def predict_official(
     from p3d.corpus import Corpus
     from p3d.models.official_baselines import default_styles, load_official
 
+    from p3d.atomic import check_out_dir
+
     if frames not in ("audio", "gt"):
         raise InputError(f"--frames: choose audio or gt, got {frames!r}")
     if not data:
         raise InputError("--data: an official checkpoint needs the corpus folder(s) to predict")
+    check_out_dir(out)
     batch_size = check_batch_size(batch_size)
     corpora = [Corpus.open(r) for r in data]  # checked before the (large) checkpoint is read
     dev = resolve_device(device)
@@ -300,9 +303,12 @@ def predict_split(
     from p3d.corpus import Corpus
     from p3d.models import load_model
 
+    from p3d.atomic import check_out_dir
+
     if frames not in ("audio", "gt"):
         raise InputError(f"--frames: choose audio or gt, got {frames!r}")
     batch_size = check_batch_size(batch_size)
+    check_out_dir(out)
 
     cfg = read_run(run)
     styles: list[str] = list(cfg["styles"])

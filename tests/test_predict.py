@@ -180,3 +180,13 @@ def test_a_folder_of_other_predictions_is_refused_not_mixed(voca_short, run, tmp
     with pytest.raises(KeyboardInterrupt):
         predict_split(run, out, progress=False, overwrite=True)
     assert not (out / "predictions.json").exists()
+
+
+@pytest.mark.parametrize("under", [False, True])
+def test_an_out_that_is_a_file_is_one_line(run, tmp_path, capsys, under):
+    """Was a FileExistsError / NotADirectoryError traceback."""
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "pred" if under else tmp_path / "afile"
+    assert main(["predict", "--run", str(run), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"p3d predict: error: --out {out}: ")

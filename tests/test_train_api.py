@@ -208,3 +208,11 @@ def test_a_claim_whose_data_load_fails_is_taken_back(lrs3, tmp_path, capsys, mon
     with pytest.raises(KeyboardInterrupt):
         api.fit("syncnet3d", "smoke", lrs3, begun, steps=2)
     assert sorted(p.name for p in begun.iterdir()) == ["config.json", "request.json"]
+
+
+def test_an_out_folder_under_a_file_is_one_line(lrs3, tmp_path, capsys):
+    """Was a NotADirectoryError traceback."""
+    (tmp_path / "afile").write_text("x")
+    assert _cli(lrs3, tmp_path / "afile" / "run", "--steps", "1") == 2
+    assert capsys.readouterr().err.strip() == (f"p3d train: error: --out {tmp_path / 'afile' / 'run'}: "
+                                               f"{tmp_path / 'afile'} is a file, so the output folder cannot be created")

@@ -36,7 +36,7 @@ def run_cli(args: argparse.Namespace) -> int:
     from p3d.claims.catalogue import assess
     from p3d.claims.report import compare_verdicts, comparison_markdown, verdict_table_markdown
 
-    from p3d.evaluate.report import check_out_dir
+    from p3d.atomic import check_out_dir
 
     for folder in (args.tables, args.against):
         if folder is not None and not folder.is_dir():

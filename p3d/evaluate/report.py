@@ -6,28 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
-from p3d.errors import InputError
+from p3d.atomic import check_out_dir
 from p3d.evaluate.config import EvalReport
 
-
-def check_out_dir(out: Path) -> None:
-    """Refuse an output folder that cannot be written, before any work: ``out`` must be a folder (or
-    not exist yet) and it, or its nearest existing ancestor (created later), must be writable."""
-    out = Path(os.path.abspath(out))  # "--out ." has a name and a parent
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder; give a folder path")
-    probe = out
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir():
-        raise InputError(f"--out {out}: {probe} is a file, so the output folder cannot be created")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"--out {out}: {probe} is not writable; choose another output folder")
-    if probe == out and not os.access(out.parent if out.parent != out else out, os.W_OK | os.X_OK):
-        # the outputs are staged in a hidden sibling folder and moved in (write_report)
-        raise InputError(f"--out {out}: its parent {out.parent} is not writable (needed for the staging folder)")
+__all__ = ["check_out_dir", "write_report"]
 
 
 def _stage_dir(out: Path) -> Path:

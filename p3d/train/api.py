@@ -66,15 +66,16 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
     resolve (a preset default against an explicit value) is left to its check
     (:func:`p3d.train.trainer.resume_plan`, which compares every resolved setting). ``force`` empties the
     folder first. ``before_write`` is called before ``request.json`` is written (extra checks)."""
-    from p3d.atomic import write_json
+    from p3d.atomic import check_out_dir, write_json
     from p3d.train.run_folder import read_run_config
 
     out = Path(out)
     req_path = out / "request.json"
-    if force and out.exists():
-        shutil.rmtree(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
+    check_out_dir(out)  # a folder that can be created and written
+    if force and out.exists():
+        shutil.rmtree(out)
     recorded = read_run_config(out) if out.exists() else None
     previous = None
     if req_path.exists():
