@@ -81,21 +81,23 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def check_out_dir(out: str | os.PathLike[str]) -> None:
+def check_out_dir(out: str | os.PathLike[str], label: str | None = None) -> None:
     """Refuse an output folder that cannot be written, before any work: ``out`` must be a folder (or
-    not exist yet) and it, or its nearest existing ancestor (created later), must be writable."""
+    not exist yet) and it, or its nearest existing ancestor (created later), must be writable. ``label``
+    names it in the message (default ``--out OUT``; e.g. ``--out FILE: its folder DIR`` for a file's folder)."""
     out = Path(os.path.abspath(out))  # "--out ." has a name and a parent
+    label = label or f"--out {out}"
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder; give a folder path")
+        raise InputError(f"{label}: exists and is not a folder; give a folder path")
     probe = out
     while not probe.exists():
         if probe.parent == probe:
             break
         probe = probe.parent
     if not probe.is_dir():
-        raise InputError(f"--out {out}: {probe} is a file, so the output folder cannot be created")
+        raise InputError(f"{label}: {probe} is a file, so the output folder cannot be created")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"--out {out}: {probe} is not writable; choose another output folder")
+        raise InputError(f"{label}: {probe} is not writable; choose another output folder")
     if probe == out and not os.access(out.parent if out.parent != out else out, os.W_OK | os.X_OK):
         # outputs staged in a hidden sibling folder and moved in (p3d eval's write_report) need the parent
-        raise InputError(f"--out {out}: its parent {out.parent} is not writable (needed for the staging folder)")
+        raise InputError(f"{label}: its parent {out.parent} is not writable (needed for the staging folder)")

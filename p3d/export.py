@@ -219,8 +219,11 @@ def register(subparsers: Any) -> None:
 def run_cli(args: argparse.Namespace) -> int:
     from p3d.io import load_vertices
 
+    from p3d.atomic import check_out_dir
+
     if args.stride < 1:
         raise InputError(f"--stride {args.stride}: must be at least 1")
+    check_out_dir(args.out)
     vertices = load_vertices(args.input)
     faces, source = resolve_faces(vertices.shape[1], topology=args.topology, faces_mesh=args.faces)
     if faces is None:

@@ -431,3 +431,27 @@ def test_render_bad_sequence_is_one_line_exit_2(data, capsys, damage, message):
     assert code == EXIT_BAD_INPUT
     assert_one_line_error(capsys, "render", message, named.name)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["render", "--seq", "{missing}", "--fps", "30", "--topology", "synth-face", "--out", "{file}/r.mp4"],
+    ["export", "--format", "obj", "--in", "{missing}", "--out", "{file}/frames"],
+    ["data", "synth", "--corpus", "synth-voca", "--preset", "smoke", "--out", "{file}/data"],
+    ["data", "demo", "--out", "{file}"],
+    ["study", "make", "--design", "rank", "--gt", "{missing}", "--out", "{file}/study"],
+    ["predict", "--run", "{missing}", "--out", "{file}/pred"],
+    ["train", "stage1", "--preset", "smoke", "--data", "{missing}", "--out", "{file}/run"],
+    ["claims", "{tables}", "--out", "{file}/claims.md"],
+], ids=lambda argv: " ".join(argv[:2]))
+def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, capsys, argv):
+    """Outputs whose folder cannot be created (a file in the way) were NotADirectoryError / FileExistsError
+    tracebacks, some of them after the work (render); now one line, exit 2, before any input is read."""
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "convergence.csv").write_text("run\n")
+    args = [a.format(file=tmp_path / "afile", missing=tmp_path / "missing.npy", tables=tmp_path / "tables")
+            for a in argv]
+    assert main(args) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("is a file, so the output folder cannot be created" in err[0]
+                              or "exists and is not a folder" in err[0]), err

@@ -52,7 +52,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.is_dir():
         raise InputError(f"--out {args.out}: is a folder; give a .md file path")
     if args.out is not None:
-        check_out_dir(args.out.parent)  # its folder can be created and written, before any table is read
+        check_out_dir(args.out.parent, f"--out {args.out}: its folder {args.out.parent.resolve()}")
     rows = _claim_rows(args.only)
     if args.against is None:
         report, differs = verdict_table_markdown(assess(args.tables).loc[rows]), False

@@ -434,8 +434,11 @@ PRESENTATION_OPTIONS = {"out", "overwrite", "single_file"}
 
 def _check_out(out: Path, overwrite: bool) -> None:
     """Refuse an output folder that cannot take the study (writes nothing)."""
+    from p3d.atomic import check_out_dir
+
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
+    check_out_dir(out)
     if (out / "manifest.json").exists():
         if not overwrite:
             raise InputError(f"{out} already holds a study (manifest.json); pass --overwrite to rebuild it")

@@ -37,6 +37,9 @@ def run_demo(args: argparse.Namespace) -> int:
     from p3d.cli import invocation
     from p3d.demo import demo_commands, write_demo_dataset
 
+    from p3d.atomic import check_out_dir
+
+    check_out_dir(args.out)
     paths = write_demo_dataset(args.out, seed=args.seed)
     commands = demo_commands(paths, invocation())
     print(f"wrote {paths.root}\n"

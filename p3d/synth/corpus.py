@@ -573,8 +573,11 @@ def register_cli(sub: Any) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    from p3d.atomic import check_out_dir
+
     if args.workers < 1:
         raise InputError(f"--workers: expected a positive number of speech synthesis processes, got {args.workers}")
+    check_out_dir(args.out)
     names = CORPORA if args.corpus == "all" else (args.corpus,)
     for name in names:
         root = build(name, args.preset, args.out, seed=args.seed, workers=args.workers,
