@@ -196,7 +196,7 @@ def test_a_claim_whose_data_load_fails_is_taken_back(lrs3, tmp_path, capsys, mon
     monkeypatch.setattr("p3d.train.trainer.train", fails)
     with pytest.raises(KeyboardInterrupt):
         api.fit("syncnet3d", "smoke", lrs3, kept, steps=2)
-    assert [p.name for p in kept.iterdir()] == ["request.json"]
+    assert sorted(p.name for p in kept.iterdir()) == ["data.json", "request.json"]  # the data recorded, kept
 
     # training that has begun (the trainer wrote into the folder) keeps the folder and its claim, to resume
     def begins_then_fails(model, data, step_fn, cfg, run_dir, **kwargs):
@@ -207,7 +207,7 @@ def test_a_claim_whose_data_load_fails_is_taken_back(lrs3, tmp_path, capsys, mon
     monkeypatch.setattr("p3d.train.trainer.train", begins_then_fails)
     with pytest.raises(KeyboardInterrupt):
         api.fit("syncnet3d", "smoke", lrs3, begun, steps=2)
-    assert sorted(p.name for p in begun.iterdir()) == ["config.json", "request.json"]
+    assert sorted(p.name for p in begun.iterdir()) == ["config.json", "data.json", "request.json"]
 
 
 def test_an_out_folder_under_a_file_is_one_line(lrs3, tmp_path, capsys):
@@ -216,3 +216,22 @@ def test_an_out_folder_under_a_file_is_one_line(lrs3, tmp_path, capsys):
     assert _cli(lrs3, tmp_path / "afile" / "run", "--steps", "1") == 2
     assert capsys.readouterr().err.strip() == (f"p3d train: error: --out {tmp_path / 'afile' / 'run'}: "
                                                f"{tmp_path / 'afile'} is a file, so the output folder cannot be created")
+
+
+def test_a_run_whose_corpus_was_regenerated_at_the_same_path_is_refused(tmp_path, capsys):
+    """The run would have been reused, resumed or extended on other data without a word (data.json records a
+    fingerprint of each data folder: its meta.json, else its files' names and sizes); the same data written again
+    is accepted, and a run folder from before the record gets one."""
+    data = write_tiny_corpus(tmp_path / "lrs3", identities={"train": 4, "test": 2}, clips_per_identity=2, seconds=1.5)
+    out = tmp_path / "run"
+    assert _cli(data, out, "--steps", "1") == 0
+    assert json.loads((out / "data.json").read_text()) == api.data_fingerprint({"data": str(data.resolve())})
+    write_tiny_corpus(data, identities={"train": 4, "test": 2}, clips_per_identity=2, seconds=1.5)  # the same again
+    assert _cli(data, out, "--steps", "2") == 0
+    capsys.readouterr()
+    write_tiny_corpus(data, identities={"train": 4, "test": 2}, clips_per_identity=2, seconds=2.0)  # other clips
+    for steps in ("2", "3"):  # the finished run reused, or extended: both refused
+        assert _cli(data, out, "--steps", steps) == 2
+        assert "trained on other data at the same path" in capsys.readouterr().err
+    (out / "data.json").unlink()  # a run from before the record: accepted, and recorded
+    assert _cli(data, out, "--steps", "2") == 0 and (out / "data.json").is_file()

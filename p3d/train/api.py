@@ -54,6 +54,49 @@ def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+#: Beside ``request.json``: what the run's data folders held when it was claimed (:func:`data_fingerprint`).
+DATA_RECORD = "data.json"
+
+
+def data_fingerprint(request: dict[str, Any]) -> dict[str, str]:
+    """A short hash per data folder of ``request`` (``data`` of ``p3d train``, ``train`` of the experiment grid): of
+    its ``meta.json`` where it has one (the synthetic corpora: preset, seed, spec and generator version) and of the
+    names and sizes of its ``vertices_npy/`` and ``wav/`` files (a stat per file, no file read). A corpus
+    regenerated with other settings or clips at the same path changes it; the same corpus written again does not."""
+    import hashlib
+
+    roots = request.get("data", request.get("train"))
+    roots = [] if roots is None else [roots] if isinstance(roots, str) else list(roots)
+    out = {}
+    for r in map(Path, roots):
+        h = hashlib.sha256()
+        if (r / "meta.json").is_file():
+            h.update((r / "meta.json").read_bytes())
+        for sub in ("vertices_npy", "wav"):
+            if (r / sub).is_dir():
+                for f in sorted(p for p in (r / sub).iterdir() if p.is_file()):
+                    h.update(f"{sub}/{f.name}:{f.stat().st_size}\n".encode())
+        out[str(r)] = h.hexdigest()[:16]
+    return out
+
+
+def _check_data(out: Path, data: dict[str, str]) -> None:
+    """Refuse a run folder whose data folders changed since it was claimed; record them for a run without a record
+    (one trained before the record existed)."""
+    from p3d.atomic import write_json
+
+    path = out / DATA_RECORD
+    if not path.is_file():
+        if _is_main() and out.is_dir():
+            write_json(path, data)
+        return
+    recorded = json.loads(path.read_text())
+    changed = [k for k in dict.fromkeys([*recorded, *data]) if recorded.get(k) != data.get(k)]
+    if changed:
+        raise InputError(f"--out {out}: its run was trained on other data at the same path ({', '.join(changed)} "
+                         "was regenerated or replaced since); use another --out, or force=True / delete it to retrain")
+
+
 def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, before_write: Any = None) -> bool:
     """Guard the run folder ``out`` for ``request`` before any data are loaded; True if it holds the finished run
     (``final.pt``) of the same request.
@@ -65,7 +108,9 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
     extension; an unfinished run of the same request is left to resume. A ``steps`` that only the trainer can
     resolve (a preset default against an explicit value) is left to its check
     (:func:`p3d.train.trainer.resume_plan`, which compares every resolved setting). ``force`` empties the
-    folder first. ``before_write`` is called before ``request.json`` is written (extra checks)."""
+    folder first. ``before_write`` is called before ``request.json`` is written (extra checks). A folder whose data
+    folders changed at the same path since it was claimed (:data:`DATA_RECORD`, :func:`data_fingerprint`) is
+    refused too: its run would be reused, resumed or extended on other data."""
     from p3d.atomic import check_out_dir, write_json
     from p3d.train.run_folder import read_run_config
 
@@ -83,6 +128,7 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
             previous = json.loads(req_path.read_text())
         except json.JSONDecodeError:
             raise InputError(f"{req_path}: corrupt; delete {out} or pass force=True") from None
+    data = data_fingerprint(request)
     if previous is None:
         if recorded is None:  # a new folder
             if before_write is not None:
@@ -90,7 +136,9 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
             if _is_main():
                 out.mkdir(parents=True, exist_ok=True)
                 write_json(req_path, request)
+                write_json(out / DATA_RECORD, data)
         return False  # a run recorded without request.json: the trainer's check decides
+    _check_data(out, data)
     old, new = _flat(previous), _flat(request)
     steps_keys = {k for k in (*old, *new) if k.rsplit(".", 1)[-1] == "steps"}
     changes = [f"{k.rsplit('.', 1)[-1]}: {old.get(k, '(default)')} -> {new.get(k, '(default)')}"
@@ -122,15 +170,18 @@ def claimed_run_dir(out: Path, request: dict[str, Any], *, force: bool = False,
     if that work fails before the trainer has written anything into ``out`` (a refused ``--data``, an interrupt
     during the data load), takes back the ``request.json`` this claim wrote, and the folder if the claim created
     it. Otherwise a corrected command into the same folder would be refused as "a run with other settings",
-    though no run was ever started there. A folder already holding a request, or anything else, is left as it was."""
+    though no run was ever started there. A folder already holding a request, or anything else, is left as it was.
+    The claim is ``request.json`` and :data:`DATA_RECORD`."""
     out = Path(out)
     existed = out.exists()
     fresh_claim = force or not (out / "request.json").exists()
     try:
         yield claim_run_dir(out, request, force=force, before_write=before_write)
     except BaseException:
-        if fresh_claim and _is_main() and out.is_dir() and [p.name for p in out.iterdir()] == ["request.json"]:
-            (out / "request.json").unlink()
+        claim = {"request.json", DATA_RECORD}
+        if fresh_claim and _is_main() and out.is_dir() and {p.name for p in out.iterdir()} <= claim:
+            for name in claim:
+                (out / name).unlink(missing_ok=True)
             if not existed or force:
                 out.rmdir()
         raise
