@@ -101,3 +101,14 @@ def check_out_dir(out: str | os.PathLike[str], label: str | None = None) -> None
     if probe == out and not os.access(out.parent if out.parent != out else out, os.W_OK | os.X_OK):
         # outputs staged in a hidden sibling folder and moved in (p3d eval's write_report) need the parent
         raise InputError(f"{label}: its parent {out.parent} is not writable (needed for the staging folder)")
+
+
+def check_out_file(path: str | os.PathLike[str], suffix: str) -> None:
+    """Refuse an output file that cannot be written, before any work: ``path`` must end in ``suffix``, not be a
+    folder, and its folder must be creatable and writable (:func:`check_out_dir`)."""
+    path = Path(path)
+    if path.suffix.lower() != suffix:
+        raise InputError(f"--out {path}: expected a {suffix} file name")
+    if path.is_dir():
+        raise InputError(f"--out {path}: is a folder; give a {suffix} file path")
+    check_out_dir(path.parent, f"--out {path}: its folder {path.parent.resolve()}")

@@ -217,9 +217,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from p3d.io import load_vertices
-
     from p3d.atomic import check_out_dir
+    from p3d.io import load_vertices
 
     if args.stride < 1:
         raise InputError(f"--stride {args.stride}: must be at least 1")

@@ -251,10 +251,10 @@ def predict_official(
 ) -> list[Path]:
     """Predictions of an official released checkpoint (module docstring) for every (clip, style)
     (``batch_size`` pairs per batched pass, :func:`_write_predictions`)."""
+    from p3d.atomic import check_out_dir
     from p3d.corpus import Corpus
     from p3d.models.official_baselines import default_styles, load_official
-
-    from p3d.atomic import check_out_dir
+    from p3d.provenance import file_sha256
 
     if frames not in ("audio", "gt"):
         raise InputError(f"--frames: choose audio or gt, got {frames!r}")
@@ -272,8 +272,6 @@ def predict_official(
     jobs = _jobs(corpora, split, talker, float(talker.config.fps), True, str(checkpoint))
     if not jobs:
         raise InputError(f"split {split!r}: no clips in {', '.join(str(r) for r in data)}")
-    from p3d.provenance import file_sha256
-
     source = {"checkpoint_sha256": file_sha256(checkpoint), "stage1_sha256": file_sha256(stage1) if stage1 else None,
               "model": type(talker).__name__, "split": split, "data": [str(Path(r).resolve()) for r in data]}
     return _write_predictions(talker, list(names), jobs, Path(out), dev, overwrite, progress, frames, batch_size,
@@ -300,10 +298,10 @@ def predict_split(
     under that many training identities of the run's **first** training corpus only (the ones every run of a
     p3d experiment grid shares, e.g. synth-voca's), rotating over them clip by clip
     (:func:`rotating_conditions`): paired across runs, a fraction of the cost."""
+    from p3d.atomic import check_out_dir
     from p3d.corpus import Corpus
     from p3d.models import load_model
-
-    from p3d.atomic import check_out_dir
+    from p3d.provenance import file_sha256
 
     if frames not in ("audio", "gt"):
         raise InputError(f"--frames: choose audio or gt, got {frames!r}")
@@ -334,8 +332,6 @@ def predict_split(
             raise InputError(f"--conditions-per-clip: none of the run's style identities is a training identity of "
                              f"its first training corpus {first[0]} (was the corpus regenerated?)")
         conditions = rotating_conditions(len(jobs), pool, conditions_per_clip)
-    from p3d.provenance import file_sha256
-
     source = {"checkpoint_sha256": file_sha256(Path(run) / "final.pt"), "split": split,
               "data": [str(r.resolve()) for r in roots], "conditions_per_clip": conditions_per_clip}
     return _write_predictions(model, styles, jobs, Path(out), dev, overwrite, progress, frames, batch_size,

@@ -127,19 +127,15 @@ def to_common_rate(seqs: list[np.ndarray], rates: list[float], labels: list[str]
 
 
 def run(args: argparse.Namespace) -> int:
+    from p3d.atomic import check_out_file
     from p3d.io import load_vertices
     from p3d.viz.compare import render_comparison, resolve_topology
-    from p3d.atomic import check_out_dir
     from p3d.viz.render import BlankFrameError, ffmpeg_exe
 
     ffmpeg_exe()  # before any rendering: without it no video can be written
     if args.topology is None and args.faces is None:
         raise InputError("give --topology (with faces) or --faces to render the meshes")
-    if args.out.suffix.lower() != ".mp4":
-        raise InputError(f"--out {args.out}: expected an .mp4 file name")
-    if args.out.is_dir():
-        raise InputError(f"--out {args.out}: is a folder; give an .mp4 file name")
-    check_out_dir(args.out.parent, f"--out {args.out}: its folder {args.out.parent.resolve()}")  # before rendering
+    check_out_file(args.out, ".mp4")  # before any rendering
     labels = None
     if args.labels is not None:
         labels = [x.strip() for x in args.labels.split(",")]

@@ -33,3 +33,19 @@ def test_atomic_files_follow_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "m.npy").stat().st_mode & 0o777 == 0o644
+
+
+def test_check_out_file_refuses_before_any_work(tmp_path):
+    """An output file with the wrong suffix, that is a folder, or whose folder cannot be created (a file in the
+    way) is one InputError; a file in a folder still to be created is accepted and nothing is written."""
+    from p3d.atomic import check_out_file
+    from p3d.errors import InputError
+
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "video.mp4").mkdir()
+    for path, message in [(tmp_path / "r.txt", "expected a .mp4 file name"), (tmp_path / "video.mp4", "is a folder"),
+                          (tmp_path / "afile" / "r.mp4", "its folder")]:
+        with pytest.raises(InputError, match=message):
+            check_out_file(path, ".mp4")
+    check_out_file(tmp_path / "new" / "r.mp4", ".mp4")
+    assert not (tmp_path / "new").exists()

@@ -32,11 +32,9 @@ def register(subparsers: Any) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from p3d.atomic import write_text
+    from p3d.atomic import check_out_file, write_text
     from p3d.claims.catalogue import assess
     from p3d.claims.report import compare_verdicts, comparison_markdown, verdict_table_markdown
-
-    from p3d.atomic import check_out_dir
 
     for folder in (args.tables, args.against):
         if folder is not None and not folder.is_dir():
@@ -47,12 +45,8 @@ def run_cli(args: argparse.Namespace) -> int:
         raise InputError("--names: needs --against")
     if args.strict and args.against is None:
         raise InputError("--strict: needs --against")
-    if args.out is not None and args.out.suffix != ".md":
-        raise InputError(f"--out {args.out}: expected a .md file")
-    if args.out is not None and args.out.is_dir():
-        raise InputError(f"--out {args.out}: is a folder; give a .md file path")
     if args.out is not None:
-        check_out_dir(args.out.parent, f"--out {args.out}: its folder {args.out.parent.resolve()}")
+        check_out_file(args.out, ".md")
     rows = _claim_rows(args.only)
     if args.against is None:
         report, differs = verdict_table_markdown(assess(args.tables).loc[rows]), False

@@ -436,8 +436,6 @@ def _check_out(out: Path, overwrite: bool) -> None:
     """Refuse an output folder that cannot take the study (writes nothing)."""
     from p3d.atomic import check_out_dir
 
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
     check_out_dir(out)
     if (out / "manifest.json").exists():
         if not overwrite:

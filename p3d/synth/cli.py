@@ -34,10 +34,9 @@ def register(subparsers: Any) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from p3d.atomic import check_out_dir
     from p3d.cli import invocation
     from p3d.demo import demo_commands, write_demo_dataset
-
-    from p3d.atomic import check_out_dir
 
     check_out_dir(args.out)
     paths = write_demo_dataset(args.out, seed=args.seed)

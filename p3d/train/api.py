@@ -116,9 +116,7 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
 
     out = Path(out)
     req_path = out / "request.json"
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
-    check_out_dir(out)  # a folder that can be created and written
+    check_out_dir(out)  # a folder (or none yet) that can be created and written
     if force and out.exists():
         shutil.rmtree(out)
     recorded = read_run_config(out) if out.exists() else None
