@@ -7,6 +7,8 @@ STAMP := $(VENV)/.p3d-installed
 PRESET ?= cpu
 # Training processes of the preset's grid (one torch thread each, so the results do not depend on it).
 WORKERS ?= 2
+# Test processes of make test and make test-fast (pytest-xdist; 0: none, the tests run in pytest's own process).
+TEST_WORKERS ?= 2
 
 .PHONY: setup test test-fast figures clean
 
@@ -28,13 +30,15 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 # Unit tests + nbval over every notebook at its smoke defaults; the 20 slowest listed at the end (the suite's
-# budget is 15 minutes on the project's 2-core machines).
+# budget is 15 minutes on the project's 2-core machines). TEST_WORKERS pytest-xdist processes, one torch thread
+# each (tests/conftest.py), share the files out whole (--dist loadfile: a notebook's cells stay in order in one
+# kernel); the notebooks, the longest files, are handed out first. TEST_WORKERS=0 runs them in this process.
 test: setup
-	$(VENV)/bin/pytest -q --durations=20 --nbval-lax tests notebooks
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20 --nbval-lax notebooks tests
 
 # The unit tests without the slow end-to-end ones (@pytest.mark.slow) and without the notebooks.
 test-fast: setup
-	$(VENV)/bin/pytest -q -m "not slow" tests
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" tests
 
 # Every notebook in notebooks/, in order, with papermill at preset=$(PRESET). PRESET=full (trained to a validation
 # plateau; seeds per arm: p3d.experiments.SPECS) writes the committed figures/, results/tables/, results/claims.md and results/provenance.json;
