@@ -103,12 +103,14 @@ def check_out_dir(out: str | os.PathLike[str], label: str | None = None) -> None
         raise InputError(f"{label}: its parent {out.parent} is not writable (needed for the staging folder)")
 
 
-def check_out_file(path: str | os.PathLike[str], suffix: str) -> None:
-    """Refuse an output file that cannot be written, before any work: ``path`` must end in ``suffix``, not be a
-    folder, and its folder must be creatable and writable (:func:`check_out_dir`)."""
+def check_out_file(path: str | os.PathLike[str], suffix: str | None = None, label: str | None = None) -> None:
+    """Refuse an output file that cannot be written, before any work: ``path`` must end in ``suffix`` (any name
+    when None), not be a folder, and its folder must be creatable and writable (:func:`check_out_dir`).
+    ``label`` names it in the message (default ``--out PATH``)."""
     path = Path(path)
-    if path.suffix.lower() != suffix:
-        raise InputError(f"--out {path}: expected a {suffix} file name")
+    label = label or f"--out {path}"
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise InputError(f"{label}: expected a {suffix} file name")
     if path.is_dir():
-        raise InputError(f"--out {path}: is a folder; give a {suffix} file path")
-    check_out_dir(path.parent, f"--out {path}: its folder {path.parent.resolve()}")
+        raise InputError(f"{label}: is a folder; give a {suffix + ' ' if suffix else ''}file path")
+    check_out_dir(path.parent, f"{label}: its folder {path.parent.resolve()}")

@@ -33,6 +33,7 @@ def convert(source: str | os.PathLike[str], out: str | os.PathLike[str], from_fo
 
     Written atomically; the input is validated before anything is written.
     """
+    from p3d.atomic import check_out_file
     from p3d.models import save_checkpoint
     from p3d.models.speech_mesh import (
         SpeechMeshModel, from_official, load_critic, official_checkpoint, official_state_dict, read_weights_file,
@@ -43,6 +44,7 @@ def convert(source: str | os.PathLike[str], out: str | os.PathLike[str], from_fo
     source, out = Path(source), Path(out)
     if out.exists() and out.resolve() == source.resolve():
         raise InputError(f"{out}: the output would overwrite the input; choose another path")
+    check_out_file(out, label=f"OUTPUT {out}")  # before the input is read
     if from_format == "official":
         ckpt = read_weights_file(source)
         if official_state_dict(ckpt) is None:

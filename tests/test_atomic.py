@@ -49,3 +49,6 @@ def test_check_out_file_refuses_before_any_work(tmp_path):
             check_out_file(path, ".mp4")
     check_out_file(tmp_path / "new" / "r.mp4", ".mp4")
     assert not (tmp_path / "new").exists()
+    with pytest.raises(InputError, match=r"^OUTPUT x: is a folder; give a file path$"):  # any suffix, own label
+        check_out_file(tmp_path / "video.mp4", label="OUTPUT x")
+    check_out_file(tmp_path / "critic.pth", label="OUTPUT x")

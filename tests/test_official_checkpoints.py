@@ -208,3 +208,20 @@ def test_convert_command_both_ways(tmp_path, monkeypatch, one_torch_thread):
     assert _cli(convert, ["convert", "--from", "official", "--to", "p3d", str(tmp_path / "critic.pt"),
                           str(tmp_path / "x.pt")]) == 2  # not official
     assert not (tmp_path / "x.pth").exists() and not (tmp_path / "x.pt").exists()
+
+
+def test_convert_refuses_an_output_it_cannot_write(tmp_path, capsys):
+    """An OUTPUT that is a folder, or under a file, is one line and exit 2 before the input is read (were
+    IsADirectoryError / FileExistsError tracebacks after the conversion)."""
+    from p3d import convert
+
+    torch.save({"model": official_state_dict_fixture(seed=5)}, tmp_path / "model_eval.pth")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    for out, message in [(tmp_path / "adir", "is a folder; give a file path"),
+                         (tmp_path / "afile" / "critic.pt", "exists and is not a folder")]:
+        assert _cli(convert, ["convert", "--from", "official", "--to", "p3d", str(tmp_path / "model_eval.pth"),
+                              str(out)]) == 2
+        assert message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile", "model_eval.pth"]
+    assert not any((tmp_path / "adir").iterdir())
