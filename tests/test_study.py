@@ -413,6 +413,35 @@ def test_analyze_cli(ab_study, ab_responses, capsys):
     assert capsys.readouterr().err.strip() == f"p3d study: error: {ab_responses / 'P99.json'}: answer file not found"
 
 
+def test_analyze_cli_refuses_an_out_under_a_file_before_analysing(ab_study, ab_responses, tmp_path, capsys,
+                                                                   monkeypatch):
+    """--out under a file was a FileExistsError traceback after the whole analysis; now one line, exit 2, first."""
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setattr(A, "analyze", lambda *a, **k: pytest.fail("analysed before checking --out"))
+    assert main(["study", "analyze", str(ab_responses), "--out", str(tmp_path / "afile" / "analysis")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, so the output folder cannot be created" in err[0]
+
+
+def test_an_analysis_written_again_keeps_no_table_of_the_earlier_one(tmp_path):
+    """Analysing a study again without a table the earlier analysis had (Table S3's metric_correlation without
+    --metrics) left the old table beside the new summary.json; it is deleted, other files are kept."""
+    people = pd.DataFrame({"participant": ["P01"], "included": [True]})
+    corr = pd.DataFrame({"metric": ["lve"], "spearman_rho": [0.25]})
+    manifest = {"study_id": "fixture"}
+
+    def analysis(tables):
+        return A.Analysis(manifest, None, people, tables, {"included": 1, "participants": 1})
+
+    out = tmp_path / "analysis"
+    A.write_analysis(analysis({"participants": people, "metric_correlation": corr}), out)
+    assert (out / "metric_correlation.csv").is_file() and (out / "metric_correlation.md").is_file()
+    (out / "notes.txt").write_text("mine")
+    A.write_analysis(analysis({"participants": people, "metric_correlation": corr.iloc[:0]}), out)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "participants.csv", "participants.md",
+                                                      "summary.json"]
+
+
 def test_answer_files_are_checked(ab_study, tmp_path):
     manifest, sha = load_manifest(ab_study)
     t = next(t for t in manifest["trials"] if not t["attention_check"])

@@ -704,15 +704,26 @@ TITLES = {
 
 
 def write_analysis(analysis: Analysis, out: str | Path) -> list[Path]:
-    """Write every table (``write_table``: .csv and .md) and ``summary.json`` into ``out``."""
-    from p3d.atomic import write_json
+    """Write every table (``write_table``: .csv and .md) and ``summary.json`` into ``out``, as one unit.
+
+    The old ``summary.json`` is removed first and the new one written last, so that a ``summary.json`` always
+    describes the tables beside it; the tables of an earlier analysis that this one does not have (one of
+    :data:`TITLES`, e.g. ``metric_correlation`` of a run with ``--metrics`` analysed again without) are deleted.
+    Other files in ``out`` are left alone."""
+    from p3d.atomic import check_out_dir, write_json
     from p3d.tables import write_table
 
     out = Path(out)
+    check_out_dir(out, f"--out {out}")
     out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").unlink(missing_ok=True)  # withdraw the earlier analysis' record first
+    kept = {name for name, df in analysis.tables.items() if df is not None and len(df)}
+    for stale in sorted(set(TITLES) - kept):
+        for suffix in (".csv", ".md"):
+            (out / f"{stale}{suffix}").unlink(missing_ok=True)
     written = []
     for name, df in analysis.tables.items():
-        if df is None or len(df) == 0:
+        if name not in kept:
             continue
         written.extend(write_table(df, out / name, title=TITLES.get(name, name),
                                    note=f"study {analysis.manifest['study_id']}; "

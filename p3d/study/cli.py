@@ -147,14 +147,16 @@ def run_make(args: argparse.Namespace) -> int:
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
+    from p3d.atomic import check_out_dir
     from p3d.study.analyze import analyze, answer_paths, format_analysis, study_folder_of, write_analysis
 
     paths = answer_paths(args.responses)
     study = args.study or study_folder_of(paths)
     metrics = parse_named_paths(args.metrics or [], "--metrics")
+    out = args.out or Path(study) / "analysis"
+    check_out_dir(out)  # before the analysis
     result = analyze(study, paths, metrics=metrics, max_failed_checks=args.max_failed_checks,
                      n_resamples=args.bootstrap, seed=args.seed)
-    out = args.out or Path(study) / "analysis"
     write_analysis(result, out)
     print(format_analysis(result))
     print(f"wrote the tables and summary.json to {out}")
