@@ -31,8 +31,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 # Unit tests + nbval over every notebook at its smoke defaults; the 20 slowest listed at the end (the suite's
 # budget is 15 minutes on the project's 2-core machines). TEST_WORKERS pytest-xdist processes, one torch thread
-# each (tests/conftest.py), share the files out whole (--dist loadfile: a notebook's cells stay in order in one
-# kernel); the notebooks, the longest files, are handed out first. TEST_WORKERS=0 runs them in this process.
+# each, take whole test files (--dist loadfile), and one of them all the notebooks, in order (they share data/
+# and runs/; tests/conftest.py). TEST_WORKERS=0 runs everything in pytest's own process.
 test: setup
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20 --nbval-lax notebooks tests
 

@@ -16,6 +16,24 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 import pytest
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """make test's pytest-xdist workers (``--dist loadfile``) take whole test files, and the notebooks all go
+    to one worker, in order, as one unit: they share the checkout's data/, runs/ and results/smoke/ (each
+    reuses the corpora and runs of the ones before it), which two notebooks at once would write together (a
+    grid recomputes a prediction folder that has no record yet, the other notebook's half-written one)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class NotebooksInOrderOnOneWorker(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            path = nodeid.split("::", 1)[0]
+            return "notebooks" if path.startswith("notebooks/") else path
+
+    return NotebooksInOrderOnOneWorker(config, log)
+
+
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
     """:class:`p3d.demo.DemoPaths` of a freshly generated demo dataset."""
