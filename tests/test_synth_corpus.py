@@ -211,6 +211,7 @@ def test_deterministic_and_resumable(tmp_path, monkeypatch):
     sc.build("synth-mead", "smoke", tmp_path / "b", seed=3, progress=False)
     assert len(made) == 18 - 4  # finished clips were not redone
     assert _digest(a) == _digest(b_root)  # same seed, same bytes, interrupted or not
+    assert not (b_root / sc.PARTIAL_RECORD).exists()  # the unfinished corpus' record goes with meta.json
     made.clear()
     sc.build("synth-mead", "smoke", tmp_path / "b", seed=3, progress=False)
     assert made == []  # a finished corpus is left alone
@@ -219,6 +220,34 @@ def test_deterministic_and_resumable(tmp_path, monkeypatch):
 
 
 real_make = sc.make_clip
+
+
+def test_an_unfinished_corpus_refuses_other_settings(tmp_path, monkeypatch):
+    """An interrupted corpus completed with another seed (or preset) kept the first settings' clips and made
+    the rest with the second, under a meta.json naming the second only; now refused before any clip is made,
+    and a folder of clips that records no settings (an older p3d's) too."""
+    real = sc._write_clip
+    calls = {"n": 0}
+
+    def interrupted(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("simulated interrupt")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(sc, "_write_clip", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sc.build("synth-mead", "smoke", tmp_path, seed=3, progress=False)
+    root = tmp_path / "synth-mead"
+    before = sorted(p.name for p in (root / "labels").iterdir())
+    assert len(before) == 2
+    monkeypatch.setattr(sc, "make_clip", lambda *a, **k: pytest.fail("made a clip"))
+    with pytest.raises(InputError, match="unfinished corpus of another preset/seed/version"):
+        sc.build("synth-mead", "smoke", tmp_path, seed=4, progress=False)
+    (root / sc.PARTIAL_RECORD).unlink()
+    with pytest.raises(InputError, match="does not record"):
+        sc.build("synth-mead", "smoke", tmp_path, seed=3, progress=False)
+    assert sorted(p.name for p in (root / "labels").iterdir()) == before
 
 
 def test_spec_errors():

@@ -65,7 +65,9 @@ Determinism: everything derives from ``(seed, corpus, clip index)``; espeak-ng r
 per utterance with fixed noise seeds, so the same seed gives byte-identical wav and vertex files.
 Resumable: a clip is complete when its ``labels/<stem>.npz`` exists (written last, atomically, after
 its vertices, wav and lip video); a re-run skips complete clips, and a corpus whose ``meta.json``
-(written last of all) matches the requested spec is left alone.
+(written last of all) matches the requested spec is left alone. An unfinished corpus records its spec's hash
+in ``.partial.json`` (removed when ``meta.json`` is written), so that a re-run with another preset, seed or
+version refuses the folder instead of completing the other settings' clips into a corpus labelled as its own.
 """
 from __future__ import annotations
 
@@ -87,6 +89,8 @@ from p3d.registry import PRESETS  # every preset sizes its corpora
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = "2.0"
+#: Beside the clips of an unfinished corpus: the spec hash they were made with (see the module docstring).
+PARTIAL_RECORD = ".partial.json"
 SAMPLE_RATE = 16000
 CORPORA: tuple[str, ...] = ("synth-voca", "synth-mead", "synth-lrs3")
 
@@ -407,7 +411,7 @@ def build(name: str, preset: str, out: str | Path, *, seed: int = 0, workers: in
             log.info("%s is complete (%s); nothing to do", root, digest)
             return root
         raise InputError(f"{root} holds a corpus made with another preset/seed/version; choose another --out")
-    root.mkdir(parents=True, exist_ok=True)
+    _claim_unfinished(root, digest, seed, preset)
     jobs = plan(s, seed)
     todo = [j for j in jobs if not (root / "labels" / f"{j.stem}.npz").exists()]
     log.info("%s: %d clips, %d to make", name, len(jobs), len(todo))
@@ -424,6 +428,28 @@ def build(name: str, preset: str, out: str | Path, *, seed: int = 0, workers: in
     bar.close()
     _finish(root, s, seed, preset, jobs, people, topology, digest)
     return root
+
+
+def _claim_unfinished(root: Path, digest: str, seed: int, preset: str) -> None:
+    """Refuse a folder holding the clips of an unfinished corpus of other settings (or of settings unknown: clips
+    without a :data:`PARTIAL_RECORD`); otherwise record ``digest`` there before the first clip is made."""
+    from p3d.atomic import write_json
+
+    partial = root / PARTIAL_RECORD
+    if partial.exists():
+        try:
+            started = json.loads(partial.read_text()).get("spec_hash")
+        except (json.JSONDecodeError, AttributeError):
+            started = None
+        if started != digest:
+            raise InputError(f"{root} holds an unfinished corpus of another preset/seed/version; delete it or "
+                             f"choose another --out")
+        return
+    if any((root / "labels").glob("*.npz")):
+        raise InputError(f"{root} holds clips of an unfinished corpus whose settings it does not record; delete "
+                         f"it or choose another --out")
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(partial, {"spec_hash": digest, "seed": seed, "preset": preset})
 
 
 def _finish(root: Path, s: CorpusSpec, seed: int, preset: str, jobs: list[ClipJob], people: _IdentityCache,
@@ -455,6 +481,7 @@ def _finish(root: Path, s: CorpusSpec, seed: int, preset: str, jobs: list[ClipJo
     }
     write_text(root / "README.md", dataset_card(meta, df))
     write_json(root / "meta.json", meta)  # last: marks the corpus complete
+    (root / PARTIAL_RECORD).unlink(missing_ok=True)
 
 
 def dataset_card(meta: dict[str, Any], df: Any) -> str:
