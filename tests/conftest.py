@@ -8,8 +8,8 @@ os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # make test runs TEST_WORKERS pytest-xdist workers (2, the project machines' cores), one OpenMP thread each,
-    # inherited by the notebooks' kernels and the processes the tests start: two workers of two threads each
-    # on two cores oversubscribe them (benchmarks/RESULTS.md, "make test"). No result depends on the thread count.
+    # inherited by the notebooks' kernels and the processes the tests start: two workers of two threads each on
+    # two cores were 5 % slower (benchmarks/RESULTS.md, "make test"). No result depends on the thread count.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
 
