@@ -714,7 +714,7 @@ def write_analysis(analysis: Analysis, out: str | Path) -> list[Path]:
     from p3d.tables import write_table
 
     out = Path(out)
-    check_out_dir(out, f"--out {out}")
+    check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").unlink(missing_ok=True)  # withdraw the earlier analysis' record first
     kept = {name for name, df in analysis.tables.items() if df is not None and len(df)}
