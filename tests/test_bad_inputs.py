@@ -443,6 +443,7 @@ def test_render_bad_sequence_is_one_line_exit_2(data, capsys, damage, message):
     ["train", "stage1", "--preset", "smoke", "--data", "{missing}", "--out", "{file}/run"],
     ["claims", "{tables}", "--out", "{file}/claims.md"],
     ["convert", "--from", "official", "--to", "p3d", "{missing}", "{file}/critic.pt"],
+    ["data", "vocaset", "--raw", "{missing}", "--out", "{file}/vocaset"],
 ], ids=lambda argv: " ".join(argv[:2]))
 def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, capsys, argv):
     """Outputs whose folder cannot be created (a file in the way) were NotADirectoryError / FileExistsError

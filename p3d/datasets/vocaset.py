@@ -345,12 +345,11 @@ def convert_raw_vocaset(
     """
     from tqdm import tqdm
 
-    from p3d.atomic import atomic_open, atomic_path, save_npy, write_json
+    from p3d.atomic import atomic_open, atomic_path, check_out_dir, save_npy, write_json
 
-    raw = read_raw_vocaset(raw_dir, subjects=subjects)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder")
+    check_out_dir(out)  # before the raw release (gigabytes) is read
+    raw = read_raw_vocaset(raw_dir, subjects=subjects)
     v = raw.n_vertices
     written: list[Path] = []
     kept: list[Path] = []
