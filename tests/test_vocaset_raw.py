@@ -221,6 +221,11 @@ def test_subject_selection(raw, tmp_path, monkeypatch, capsys):
         [f"{TEST}_sentence21.npy", f"{TEST}_sentence21.wav", f"{TEST}_sentence40.wav"])
     with open(out / "templates.pkl", "rb") as fh:
         assert list(pickle.load(fh)) == [TEST]
+    # another subject into the same folder keeps the first one's template (its files are still there); was
+    # rewritten with the second's only, so that training on the folder refused the first subject's clips
+    convert_raw_vocaset(root, out, subjects=[TRAIN], progress=False)
+    with open(out / "templates.pkl", "rb") as fh:
+        assert sorted(pickle.load(fh)) == sorted([TEST, TRAIN])
     code = run_cli(monkeypatch, ["data", "vocaset", "--raw", str(root), "--out", str(tmp_path / "o2"),
                                  "--subjects", "FaceTalk_nobody"])
     assert code == 2 and "FaceTalk_nobody" in capsys.readouterr().err

@@ -45,8 +45,9 @@ anything but arrays and builtins, a subject without audio or template, an index 
 Resuming: each file is written atomically (:mod:`p3d.atomic`), so a file under its final name is
 complete. A rerun keeps an existing vertex file whose header has the expected shape and dtype, and an
 existing wav whose rate, length, channel count and subtype match; anything else is rewritten
-(``overwrite=True`` rewrites everything). ``templates.pkl`` is always rewritten and ``splits.json``
-written last, so its presence marks a finished conversion.
+(``overwrite=True`` rewrites everything). ``templates.pkl`` is always rewritten, with the converted subjects'
+templates and those of subjects converted into the same folder earlier (``--subjects``) whose vertex files are
+still there, and ``splits.json`` written last, so its presence marks a finished conversion.
 """
 from __future__ import annotations
 
@@ -376,11 +377,28 @@ def convert_raw_vocaset(
                 with atomic_path(path) as tmp:
                     sf.write(tmp, seq.audio, seq.sample_rate, subtype=subtype, format="WAV")
                 written.append(path)
+    templates = {**_earlier_templates(out, raw), **{s: np.asarray(t) for s, t in raw.templates.items()}}
     with atomic_open(out / TEMPLATES_FILE, "wb") as fh:
-        pickle.dump({s: np.asarray(t) for s, t in sorted(raw.templates.items())}, fh, protocol=2)
+        pickle.dump(dict(sorted(templates.items())), fh, protocol=2)
     manifest = split_manifest(raw.sequences)
     write_json(out / "splits.json", manifest)  # last: marks the conversion complete
     return ConversionSummary(out, written, kept, manifest)
+
+
+def _earlier_templates(out: Path, raw: RawVocaset) -> dict[str, np.ndarray]:
+    """The templates in ``out``'s ``templates.pkl`` of subjects not in ``raw`` whose vertex files are in ``out``
+    (an earlier conversion of other ``--subjects``); none if the file is missing or not a valid templates file."""
+    from p3d.io import load_templates
+
+    path = out / TEMPLATES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        earlier = load_templates(path, raw.n_vertices)
+    except InputError:
+        return {}
+    return {s: t for s, t in earlier.items()
+            if s not in raw.templates and any((out / "vertices_npy").glob(f"{s}_*.npy"))}
 
 
 def _npy_matches(path: Path, shape: tuple[int, int], dtype: np.dtype) -> bool:
