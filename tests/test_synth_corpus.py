@@ -187,25 +187,31 @@ def test_presets_and_full_sizes():
     assert len({j.stem for j in cpu}) == len(cpu)
 
 
-def test_deterministic_and_resumable(tmp_path, monkeypatch):
-    a = sc.build("synth-mead", "smoke", tmp_path / "a", seed=3, progress=False)
-    calls = {"n": 0}
+def _build_interrupted(monkeypatch, out, seed: int, at_clip: int) -> None:
+    """``sc.build("synth-mead", "smoke", out, seed=seed)`` interrupted (KeyboardInterrupt) as it writes clip
+    number ``at_clip``: the clips before it are finished. Restores ``_write_clip`` afterwards."""
     real = sc._write_clip
+    calls = {"n": 0}
 
-    def flaky(*args, **kw):
+    def interrupted(*args, **kw):
         calls["n"] += 1
-        if calls["n"] == 5:
+        if calls["n"] == at_clip:
             raise KeyboardInterrupt("simulated interrupt")
         return real(*args, **kw)
 
-    monkeypatch.setattr(sc, "_write_clip", flaky)
+    monkeypatch.setattr(sc, "_write_clip", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        sc.build("synth-mead", "smoke", tmp_path / "b", seed=3, progress=False)
+        sc.build("synth-mead", "smoke", out, seed=seed, progress=False)
+    monkeypatch.setattr(sc, "_write_clip", real)
+
+
+def test_deterministic_and_resumable(tmp_path, monkeypatch):
+    a = sc.build("synth-mead", "smoke", tmp_path / "a", seed=3, progress=False)
+    _build_interrupted(monkeypatch, tmp_path / "b", seed=3, at_clip=5)
     b_root = tmp_path / "b" / "synth-mead"
     assert not (b_root / "meta.json").exists()
     assert len(list((b_root / "labels").glob("*.npz"))) == 4
     assert not list(b_root.rglob("*.tmp*"))  # nothing half-written under a final name or left behind
-    monkeypatch.setattr(sc, "_write_clip", real)
     made = []
     monkeypatch.setattr(sc, "make_clip", lambda job, *a, **k: made.append(job.stem) or real_make(job, *a, **k))
     sc.build("synth-mead", "smoke", tmp_path / "b", seed=3, progress=False)
@@ -226,18 +232,7 @@ def test_an_unfinished_corpus_refuses_other_settings(tmp_path, monkeypatch):
     """An interrupted corpus completed with another seed (or preset) kept the first settings' clips and made
     the rest with the second, under a meta.json naming the second only; now refused before any clip is made,
     and a folder of clips that records no settings (an older p3d's) too."""
-    real = sc._write_clip
-    calls = {"n": 0}
-
-    def interrupted(*args, **kw):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("simulated interrupt")
-        return real(*args, **kw)
-
-    monkeypatch.setattr(sc, "_write_clip", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        sc.build("synth-mead", "smoke", tmp_path, seed=3, progress=False)
+    _build_interrupted(monkeypatch, tmp_path, seed=3, at_clip=3)
     root = tmp_path / "synth-mead"
     before = sorted(p.name for p in (root / "labels").iterdir())
     assert len(before) == 2
