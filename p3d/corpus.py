@@ -278,3 +278,34 @@ def biwi_topology(root: str | os.PathLike[str]) -> Any:
     if (regions / "lve.txt").exists():
         return load_topology(regions)
     return Topology(name="biwi", n_vertices=BIWI_N_VERTICES)
+
+
+def corpus_root(folder: str | os.PathLike[str]) -> Path:
+    """The corpus folder of ``folder``: itself, or its parent when it is a corpus' ``vertices_npy/`` or ``wav/``
+    (a GT or audio folder given by its files' folder)."""
+    folder = Path(folder)
+    if folder.name in ("vertices_npy", "wav") and (folder.parent / "vertices_npy").is_dir():
+        return folder.parent
+    return folder
+
+
+def corpus_fingerprint(root: str | os.PathLike[str]) -> dict[str, str | None]:
+    """What a corpus folder holds, without reading a clip: ``fingerprint``, a short hash of its ``meta.json`` (the
+    synthetic corpora's preset, seed, spec and generator version) and of the names and sizes of its
+    ``vertices_npy/`` and ``wav/`` files (a stat per file), and ``meta``, a short hash of ``meta.json`` alone
+    (None without one: real data). A corpus regenerated with other settings or clips at the same path changes
+    the fingerprint; the same corpus written again, or copied, does not."""
+    import hashlib
+
+    root = Path(root)
+    whole = hashlib.sha256()
+    meta = None
+    if (root / "meta.json").is_file():
+        text = (root / "meta.json").read_bytes()
+        whole.update(text)
+        meta = hashlib.sha256(text).hexdigest()[:16]
+    for sub in ("vertices_npy", "wav"):
+        if (root / sub).is_dir():
+            for f in sorted(p for p in (root / sub).iterdir() if p.is_file()):
+                whole.update(f"{sub}/{f.name}:{f.stat().st_size}\n".encode())
+    return {"fingerprint": whole.hexdigest()[:16], "meta": meta}

@@ -564,6 +564,11 @@ def find_npy(
     return files
 
 
+#: The record ``p3d predict`` writes beside its predictions (the model, settings and the fingerprint of each corpus
+#: predicted); ``p3d eval`` checks its ``--gt`` against it.
+PREDICTIONS_RECORD = "predictions.json"
+
+
 def vertices_dir(root: str | os.PathLike[str]) -> Path:
     """The folder holding GT vertex files: ``root/vertices_npy`` if present (processed VOCASET), else ``root``."""
     root = Path(root)

@@ -43,7 +43,7 @@ from typing import Any
 
 from p3d.device import resolve_device
 from p3d.errors import InputError
-from p3d.io import load_json
+from p3d.io import PREDICTIONS_RECORD, load_json
 from p3d.progress import show_progress
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,6 @@ def _jobs(corpora: list[Any], split: str, model: Any, fps: float, explicit: bool
 
 #: (clip, style) predictions per batched pass of ``p3d predict`` (``--batch-size``; 1: one by one).
 BATCH_SIZE = 16
-#: What made the predictions in an output folder (:func:`_write_predictions`).
-PREDICTIONS_RECORD = "predictions.json"
 
 
 def check_batch_size(batch_size: Any) -> int:
@@ -111,11 +109,13 @@ def rotating_conditions(n_clips: int, pool: Sequence[int], per_clip: int) -> lis
     return [[pool[(j * per_clip + i) % len(pool)] for i in range(per_clip)] for j in range(n_clips)]
 
 
-def check_prediction_folder(out: Path, names: Sequence[str], source: dict[str, Any], overwrite: bool) -> None:
+def check_prediction_folder(out: Path, names: Sequence[str], source: dict[str, Any], overwrite: bool,
+                            corpora: dict[str, Any] | None = None) -> None:
     """Refuse ``out`` when the predictions it already holds are not those ``source`` would write: ``.npy`` files
     outside ``names`` (another split, corpus or condition set: ``p3d eval`` would read them too), or files of
     ``names`` kept (no ``overwrite``) whose :data:`PREDICTIONS_RECORD` is missing or names another ``source``
-    (another checkpoint, split, corpus, frame rule or conditions)."""
+    (another checkpoint, split, corpus, frame rule or conditions), or whose corpora changed since
+    (``corpora``: path -> :func:`p3d.corpus.corpus_fingerprint`, compared where the record has them)."""
     if not out.is_dir():
         return
     present = {p.name for p in out.glob("*.npy")}
@@ -130,11 +130,18 @@ def check_prediction_folder(out: Path, names: Sequence[str], source: dict[str, A
     if not record.is_file():
         raise InputError(f"{out}: holds predictions without a record of the model that made them "
                          f"({PREDICTIONS_RECORD}); --overwrite recomputes them, or give another --out")
-    recorded = load_json(record).get("source", {})
+    saved = load_json(record)
+    recorded = saved.get("source", {})
     changed = [k for k in dict.fromkeys([*recorded, *source]) if recorded.get(k) != source.get(k)]
     if changed:
         raise InputError(f"{out}: holds predictions of another model or settings ({', '.join(changed)} differ); "
                          "--overwrite recomputes them, or give another --out")
+    then = saved.get("corpora") or {}
+    regenerated = [p for p, fp in (corpora or {}).items()
+                   if p in then and then[p].get("fingerprint") != fp.get("fingerprint")]
+    if regenerated:
+        raise InputError(f"{out}: holds predictions made from {regenerated[0]} before it was regenerated or replaced "
+                         "(its clips differ from the record); --overwrite recomputes them, or give another --out")
 
 
 def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path, dev: Any, overwrite: bool,
@@ -144,7 +151,8 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
     """Predict every (clip, style) pair into ``out/<clip>_condition_<style>.npy``; existing files are kept.
     ``conditions``: per job, the style indices to predict (None: every style, the official protocol).
     ``source``: what makes these predictions (checkpoint hash and settings), recorded in
-    :data:`PREDICTIONS_RECORD` and checked against a folder's earlier predictions
+    :data:`PREDICTIONS_RECORD` with the fingerprint of each corpus predicted (``corpora``, what ``p3d eval``
+    checks its ``--gt`` against) and checked against a folder's earlier predictions
     (:func:`check_prediction_folder`) before the first one; with ``overwrite`` the record is written only once
     every file is recomputed, so an interrupted overwrite is never resumed as the new model's.
 
@@ -159,6 +167,7 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
     from tqdm.auto import tqdm
 
     from p3d.atomic import save_npy, write_json
+    from p3d.corpus import corpus_fingerprint
     from p3d.io import load_audio
     from p3d.talker_data import AUDIO_RATE
 
@@ -197,12 +206,13 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
             if overwrite or not path.exists():
                 pending.append((j, style, path))
     source = {**(source or {}), "frames": frames, "styles": list(styles)}
-    check_prediction_folder(out, [p.name for p in written], source, overwrite)
+    corpora = {str(Path(c.root).resolve()): corpus_fingerprint(c.root) for c in {id(c): c for c, _ in jobs}.values()}
+    check_prediction_folder(out, [p.name for p in written], source, overwrite, corpora)
     record = out / PREDICTIONS_RECORD
     if overwrite:
         record.unlink(missing_ok=True)
     else:
-        write_json(record, {"source": source})
+        write_json(record, {"source": source, "corpora": corpora})
     lengths = {j: frame_count(*jobs[j]) for j in sorted({j for j, _, _ in pending})}
     pending.sort(key=lambda item: (lengths[item[0]], item[0], item[1]))  # stable: a clip's styles stay together
 
@@ -226,7 +236,7 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
             bar.update(1)
     bar.close()
     if overwrite:
-        write_json(record, {"source": source})
+        write_json(record, {"source": source, "corpora": corpora})
     if len(pending) < len(written):
         log.info("%d of %d predictions computed; %d kept from an earlier run of the same model and settings",
                  len(pending), len(written), len(written) - len(pending))

@@ -190,3 +190,39 @@ def test_an_out_that_is_a_file_is_one_line(run, tmp_path, capsys, under):
     assert main(["predict", "--run", str(run), "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"p3d predict: error: --out {out}: ")
+
+
+def test_a_regenerated_corpus_is_refused_by_predict_and_eval(voca_short, run, tmp_path, capsys):
+    """A corpus regenerated at the same path (another seed: the same clip names and lengths, so every length check
+    passes) is not the one the predictions were made from: p3d predict refuses to keep them, p3d eval to score them
+    against it (was silent: each prediction compared with another clip of its name); --overwrite predicts again."""
+    import shutil
+
+    from tiny_corpus import write_tiny_corpus
+
+    data = tmp_path / "data"
+    shutil.copytree(voca_short, data)
+    pred = tmp_path / "pred"
+    predict_split(run, pred, data=[data], progress=False)
+    record = json.loads((pred / "predictions.json").read_text())
+    assert list(record["corpora"]) == [str(data.resolve())]
+    ev = ["eval", "--pred", str(pred), "--gt", str(data), "--fps", "30", "--gt-fps", "60",
+          "--topology", str(data / "topology.npz"), "--metrics", "lve", "--no-progress", "--out"]
+    assert main([*ev, str(tmp_path / "ev0")]) == 0
+    check = json.loads((tmp_path / "ev0" / "summary.json").read_text())["config"]["gt_check"]
+    assert check.startswith("the corpus the predictions were made from")
+
+    shutil.rmtree(data)
+    write_tiny_corpus(data, kind="vocaset", fps=60, model_fps=30, identities={"train": 2, "test": 1},
+                      clips_per_identity=2, seconds=0.6, lip_video=False, seed=1)
+    assert sorted(p.name for p in (data / "vertices_npy").iterdir()) == \
+        sorted(p.name for p in (voca_short / "vertices_npy").iterdir())
+    with pytest.raises(InputError, match="before it was regenerated or replaced"):
+        predict_split(run, pred, data=[data], progress=False)
+    capsys.readouterr()
+    assert main([*ev, str(tmp_path / "ev1")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was regenerated or replaced since the predictions" in err[0]
+    assert not (tmp_path / "ev1").exists()
+    predict_split(run, pred, data=[data], progress=False, overwrite=True)
+    assert main([*ev, str(tmp_path / "ev2")]) == 0

@@ -17,6 +17,12 @@ PLRS take each sequence whole). The same rule compares each clip's audio duratio
 with its GT duration when SLCC or PLRS is computed; a silent wav (RMS below ``SILENT_RMS``) is
 reported as skipped, not scored.
 
+Predictions written by ``p3d predict`` carry a record of the corpora they were made from
+(``predictions.json``, :func:`plan.check_gt_source`): a ``--gt`` corpus regenerated or replaced at the
+same path since, or another synthetic corpus (another preset, seed or generator), is refused, since its
+clips of the same names are other clips; a GT folder elsewhere without ``meta.json`` is matched by name
+with a warning, and ``summary.json`` says which (``config.gt_check``).
+
 Without ``--gt`` only PLRS is computed, from the predictions and their audio, as the official
 ``evaluate_PLRS.py``: each prediction is paired with ``<gt_stem>.wav``; a prediction folder that is (or
 holds) a processed-VOCASET ``vertices_npy/`` with VOCASET names is ground truth read at 60 fps and

@@ -574,7 +574,8 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
 
     from p3d.atomic import write_json
     from p3d.evaluate import evaluate, write_report
-    from p3d.predict import PREDICTIONS_RECORD, predict_split
+    from p3d.io import PREDICTIONS_RECORD
+    from p3d.predict import predict_split
 
     lay = layout(dirs, exp.preset)
     out = lay.run(exp)

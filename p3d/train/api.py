@@ -59,25 +59,14 @@ DATA_RECORD = "data.json"
 
 
 def data_fingerprint(request: dict[str, Any]) -> dict[str, str]:
-    """A short hash per data folder of ``request`` (``data`` of ``p3d train``, ``train`` of the experiment grid): of
-    its ``meta.json`` where it has one (the synthetic corpora: preset, seed, spec and generator version) and of the
-    names and sizes of its ``vertices_npy/`` and ``wav/`` files (a stat per file, no file read). A corpus
+    """Per data folder of ``request`` (``data`` of ``p3d train``, ``train`` of the experiment grid), its
+    :func:`p3d.corpus.corpus_fingerprint` (meta.json and the clips' names and sizes, no file read): a corpus
     regenerated with other settings or clips at the same path changes it; the same corpus written again does not."""
-    import hashlib
+    from p3d.corpus import corpus_fingerprint
 
     roots = request.get("data", request.get("train"))
     roots = [] if roots is None else [roots] if isinstance(roots, str) else list(roots)
-    out = {}
-    for r in map(Path, roots):
-        h = hashlib.sha256()
-        if (r / "meta.json").is_file():
-            h.update((r / "meta.json").read_bytes())
-        for sub in ("vertices_npy", "wav"):
-            if (r / sub).is_dir():
-                for f in sorted(p for p in (r / sub).iterdir() if p.is_file()):
-                    h.update(f"{sub}/{f.name}:{f.stat().st_size}\n".encode())
-        out[str(r)] = h.hexdigest()[:16]
-    return out
+    return {str(r): str(corpus_fingerprint(r)["fingerprint"]) for r in roots}
 
 
 def _check_data(out: Path, data: dict[str, str]) -> None:
