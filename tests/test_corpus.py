@@ -54,3 +54,26 @@ def test_open_errors(tmp_path):
     (tmp_path / "vertices_npy").mkdir()
     with pytest.raises(InputError, match="no VOCASET clips"):
         Corpus.open(tmp_path)
+
+
+def test_corpus_root_and_fingerprint(tmp_path):
+    """corpus_root: a corpus' vertices_npy/ or wav/ stands for the corpus; corpus_fingerprint: the same for a copy,
+    changed by meta.json or a clip file's size, meta None without meta.json."""
+    import shutil
+
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.corpus import corpus_fingerprint, corpus_root
+
+    a = write_tiny_corpus(tmp_path / "a", identities={"train": 1, "test": 1}, clips_per_identity=1, seconds=0.5,
+                          lip_video=False, labels=False)
+    assert corpus_root(a) == corpus_root(a / "vertices_npy") == corpus_root(a / "wav") == a
+    assert corpus_root(a / "labels") == a / "labels"
+    first = corpus_fingerprint(a)
+    assert len(first["fingerprint"]) == 16 and len(first["meta"]) == 16
+    assert corpus_fingerprint(shutil.copytree(a, tmp_path / "copy")) == first
+    clip = next((a / "vertices_npy").iterdir())
+    np.save(clip, np.zeros((3, 90), np.float32))
+    assert corpus_fingerprint(a)["fingerprint"] != first["fingerprint"] and corpus_fingerprint(a)["meta"] == first["meta"]
+    (a / "meta.json").unlink()
+    assert corpus_fingerprint(a)["meta"] is None
