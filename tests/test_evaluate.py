@@ -613,14 +613,14 @@ def test_plrs_calibrated_metric_selection(demo, tmp_path):
         plan_background(dataclasses.replace(with_gt, metrics=wanted), wanted, 2)
 
 
-def test_check_gt_source_against_the_predictions_record(tmp_path, caplog):
-    """--gt is checked against the corpora p3d predict recorded (predictions.json): the corpus itself (its root or
+def test_check_corpus_source_against_the_predictions_record(tmp_path, caplog):
+    """--gt (and --audio) is checked against the corpora p3d predict recorded (predictions.json): the corpus itself (its root or
     its vertices_npy/) or a copy is accepted, another synthetic corpus (another seed) is refused, a bare GT folder
     elsewhere and predictions without a record are matched by name only, and said so."""
     from tiny_corpus import write_tiny_corpus
 
     from p3d.corpus import corpus_fingerprint
-    from p3d.evaluate.plan import check_gt_source
+    from p3d.evaluate.plan import check_corpus_source
 
     def corpus(path, seed):
         return write_tiny_corpus(path, kind="vocaset", fps=60, model_fps=30, identities={"train": 1, "test": 1},
@@ -629,19 +629,23 @@ def test_check_gt_source_against_the_predictions_record(tmp_path, caplog):
     a = corpus(tmp_path / "a", 0)
     pred = tmp_path / "pred"
     pred.mkdir()
-    assert check_gt_source(pred, a).startswith("not checked: --pred has no predictions.json")
+    assert check_corpus_source(pred, a).startswith("not checked: --pred has no predictions.json")
     (pred / "predictions.json").write_text(json.dumps({"source": {}, "corpora": {str(a.resolve()):
                                                                                 corpus_fingerprint(a)}}))
-    assert check_gt_source(pred, None) == "no --gt"
+    assert check_corpus_source(pred, None) == "no --gt"
+    assert check_corpus_source(pred, a / "wav", "--audio").startswith("the corpus the predictions were made from")
     for gt in (a, a / "vertices_npy"):
-        assert check_gt_source(pred, gt).startswith("the corpus the predictions were made from")
-    assert check_gt_source(pred, shutil.copytree(a, tmp_path / "copy")).startswith("a copy of the corpus")
-    with pytest.raises(InputError, match="another corpus than the predictions .* meta.json differs"):
-        check_gt_source(pred, corpus(tmp_path / "b", 1))
+        assert check_corpus_source(pred, gt).startswith("the corpus the predictions were made from")
+    assert check_corpus_source(pred, shutil.copytree(a, tmp_path / "copy")).startswith("a copy of the corpus")
+    b = corpus(tmp_path / "b", 1)
+    with pytest.raises(InputError, match="^--gt .*another corpus than the predictions .* meta.json differs"):
+        check_corpus_source(pred, b)
+    with pytest.raises(InputError, match="^--audio .*another corpus than the predictions"):
+        check_corpus_source(pred, b / "wav", "--audio")
     bare = shutil.copytree(a / "vertices_npy", tmp_path / "bare")
     with caplog.at_level("WARNING", logger="p3d.evaluate"):
-        assert check_gt_source(pred, bare).startswith("not checked: --gt is not the corpus")
+        assert check_corpus_source(pred, bare).startswith("not checked: --gt is not the corpus")
     assert "matched by name only" in caplog.text
     (a / "meta.json").write_text((a / "meta.json").read_text().replace('"seed": 0', '"seed": 2'))
     with pytest.raises(InputError, match="regenerated or replaced since"):
-        check_gt_source(pred, a)
+        check_corpus_source(pred, a)

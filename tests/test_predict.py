@@ -206,11 +206,12 @@ def test_a_regenerated_corpus_is_refused_by_predict_and_eval(voca_short, run, tm
     predict_split(run, pred, data=[data], progress=False)
     record = json.loads((pred / "predictions.json").read_text())
     assert list(record["corpora"]) == [str(data.resolve())]
-    ev = ["eval", "--pred", str(pred), "--gt", str(data), "--fps", "30", "--gt-fps", "60",
+    ev = ["eval", "--pred", str(pred), "--gt", str(data), "--audio", str(data), "--fps", "30", "--gt-fps", "60",
           "--topology", str(data / "topology.npz"), "--metrics", "lve", "--no-progress", "--out"]
     assert main([*ev, str(tmp_path / "ev0")]) == 0
-    check = json.loads((tmp_path / "ev0" / "summary.json").read_text())["config"]["gt_check"]
-    assert check.startswith("the corpus the predictions were made from")
+    config = json.loads((tmp_path / "ev0" / "summary.json").read_text())["config"]
+    for check in (config["gt_check"], config["audio_check"]):
+        assert check.startswith("the corpus the predictions were made from")
 
     shutil.rmtree(data)
     write_tiny_corpus(data, kind="vocaset", fps=60, model_fps=30, identities={"train": 2, "test": 1},

@@ -48,31 +48,33 @@ def is_vocaset_gt_folder(folder: Path, pairs: Sequence[_Pair], dataset: str) -> 
         dataset == "vocaset" or (bool(pairs) and all(p.name.sentence for p in pairs)))
 
 
-def check_gt_source(pred: Path, gt: Path | None) -> str:
-    """Check ``--gt`` against the corpora the predictions in ``pred`` were made from, as ``p3d predict`` recorded
-    them beside the predictions (:data:`p3d.io.PREDICTIONS_RECORD`, ``corpora``: path ->
-    :func:`p3d.corpus.corpus_fingerprint`); return what was found (``summary.json``'s ``config.gt_check``).
+def check_corpus_source(pred: Path, folder: Path | None, option: str = "--gt") -> str:
+    """Check the GT or audio ``folder`` (``option``: ``--gt`` or ``--audio``) against the corpora the predictions
+    in ``pred`` were made from, as ``p3d predict`` recorded them beside the predictions
+    (:data:`p3d.io.PREDICTIONS_RECORD`, ``corpora``: path -> :func:`p3d.corpus.corpus_fingerprint`); return what
+    was found (``summary.json``'s ``config.gt_check`` / ``config.audio_check``).
 
     Refused (:class:`InputError`), since every score would compare the predictions with other clips of the same
-    names: the recorded corpus at ``--gt``'s own path was regenerated or replaced since (its fingerprint differs),
-    or ``--gt`` is another synthetic corpus (a ``meta.json`` unlike every recorded corpus', all of which have
-    one: another preset, seed or generator). Not checked: predictions without a record (another tool's, or an
-    older p3d's) and a GT folder without ``meta.json`` elsewhere (e.g. a copy of real data's ``vertices_npy/``)."""
+    names: the recorded corpus at the folder's own path was regenerated or replaced since (its fingerprint
+    differs), or the folder is another synthetic corpus (a ``meta.json`` unlike every recorded corpus', all of
+    which have one: another preset, seed or generator). Not checked: predictions without a record (another
+    tool's, or an older p3d's) and a folder without ``meta.json`` elsewhere (e.g. a copy of real data's
+    ``vertices_npy/``), matched by name with a warning."""
     from p3d.corpus import corpus_fingerprint, corpus_root
     from p3d.io import PREDICTIONS_RECORD, load_json
 
-    if gt is None:
-        return "no --gt"
+    if folder is None:
+        return f"no {option}"
     record = Path(pred) / PREDICTIONS_RECORD
     corpora = load_json(record).get("corpora") if record.is_file() else None
     if not corpora:
         return f"not checked: --pred has no {PREDICTIONS_RECORD} naming the corpora predicted (not p3d predict's)"
-    root = corpus_root(gt).resolve()
+    root = corpus_root(folder).resolve()
     here = corpus_fingerprint(root)
     if str(root) in corpora:
         if corpora[str(root)].get("fingerprint") != here["fingerprint"]:
-            raise InputError(f"--gt {gt}: the corpus was regenerated or replaced since the predictions in {pred} were "
-                             f"made from it ({PREDICTIONS_RECORD}: its clips differ); predict again "
+            raise InputError(f"{option} {folder}: the corpus was regenerated or replaced since the predictions in "
+                             f"{pred} were made from it ({PREDICTIONS_RECORD}: its clips differ); predict again "
                              "(p3d predict --overwrite), or pass the corpus they were made from")
         return f"the corpus the predictions were made from ({root})"
     same = [p for p, fp in corpora.items() if fp.get("fingerprint") == here["fingerprint"]]
@@ -83,12 +85,12 @@ def check_gt_source(pred: Path, gt: Path | None) -> str:
         if like:
             return f"a corpus of the same settings (meta.json) as the one the predictions were made from ({like[0]})"
         if all(fp.get("meta") for fp in corpora.values()):
-            raise InputError(f"--gt {gt}: another corpus than the predictions in {pred} were made from "
+            raise InputError(f"{option} {folder}: another corpus than the predictions in {pred} were made from "
                              f"({', '.join(corpora)}; its meta.json differs: another preset, seed or generator); "
-                             "pass that corpus as --gt, or predict from this one")
-    log.warning("--gt %s is not the corpus the predictions in %s were made from (%s); its clips are matched by name "
-                "only", gt, pred, ", ".join(corpora))
-    return f"not checked: --gt is not the corpus the predictions were made from ({', '.join(corpora)})"
+                             f"pass that corpus as {option}, or predict from this one")
+    log.warning("%s %s is not the corpus the predictions in %s were made from (%s); its clips are matched by name "
+                "only", option, folder, pred, ", ".join(corpora))
+    return f"not checked: {option} is not the corpus the predictions were made from ({', '.join(corpora)})"
 
 
 def resolve_rates(cfg: EvalConfig, pairs: Sequence[_Pair], gt_root: Path | None) -> FrameRates:

@@ -19,7 +19,7 @@ from p3d.evaluate.config import (
     plan_background,
     plan_metrics,
 )
-from p3d.evaluate.plan import _plan, check_gt_source
+from p3d.evaluate.plan import _plan, check_corpus_source
 from p3d.evaluate.report import check_out_dir
 from p3d.evaluate.summary import _summarise
 from p3d.progress import show_progress
@@ -49,7 +49,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     audio_dir = io.audio_dir(cfg.audio) if cfg.audio is not None else None
     if audio_dir is not None and not audio_dir.is_dir():
         raise InputError(f"{cfg.audio}: audio folder not found")
-    gt_check = check_gt_source(cfg.pred, cfg.gt)
+    checks = {"gt_check": check_corpus_source(cfg.pred, cfg.gt, "--gt"),
+              "audio_check": check_corpus_source(cfg.pred, cfg.audio, "--audio")}
     groups, skipped, rates, accepted, wavs = _plan(cfg, topology, wanted, audio_dir)
     lips = topology.lips
     upper_face = topology.upper_face if "fdd" in wanted else None
@@ -192,7 +193,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
         else:
             not_computed["plrs_enrolled"] = "PLRS-c was not computed: " + not_computed.get("plrs_calibrated", "")
     summary = _summarise(cfg, wanted, not_computed, per_clip, pd.DataFrame(gt_rows), skipped, rates,
-                         background_clips=len(banks) if banks else None, gt_check=gt_check)
+                         background_clips=len(banks) if banks else None, checks=checks)
     return EvalReport(per_clip=per_clip, summary=summary, mtm_results=mtm_results)
 
 

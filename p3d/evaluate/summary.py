@@ -46,10 +46,10 @@ def _counts(vals: np.ndarray, clusters: np.ndarray) -> dict[str, int]:
 
 def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str, str], df: Any, gt_df: Any,
                skipped: list[dict[str, str]], rates: FrameRates, *, background_clips: int | None = None,
-               gt_check: str | None = None) -> dict[str, Any]:
+               checks: dict[str, str] | None = None) -> dict[str, Any]:
     """The summary dict of one run (``summary.json``); ``background_clips``: the GT clips whose speech forms
-    PLRS-c's background bank (each clip is scored against the others'); ``gt_check``: what
-    :func:`p3d.evaluate.plan.check_gt_source` found."""
+    PLRS-c's background bank (each clip is scored against the others'); ``checks``: what
+    :func:`p3d.evaluate.plan.check_corpus_source` found for ``--gt`` and ``--audio`` (``gt_check``, ``audio_check``)."""
     from p3d import metrics
     from p3d.provenance import record
 
@@ -123,7 +123,7 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
             "fps": rates.fps,
             "gt_fps": rates.gt_fps,
             "gt_fps_source": rates.gt_fps_source,
-            "gt_check": gt_check,
+            **(checks or {}),
             "pred_stride": rates.pred_stride,
             "pred_fps_source": rates.pred_fps_source,
             "rates_explicit": rates.explicit,
