@@ -232,6 +232,42 @@ def test_subject_selection(raw, tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "o2").exists()
 
 
+def test_a_folder_of_another_raw_release_is_refused(raw, tmp_path, monkeypatch, capsys):
+    """raw_release.json records the release a folder was converted from: converting another release into it (a
+    rerun kept every file whose shape matched, so the folder mixed two releases' clips silently), or into a folder
+    of files without the record, is refused; --overwrite rewrites them, unless other subjects' files would stay."""
+    import json
+
+    root, _, templates = raw
+    out = tmp_path / "out"
+    convert_raw_vocaset(root, out, progress=False)
+    record = json.loads((out / "raw_release.json").read_text())["raw"]
+    assert set(record["sizes"]) == {"data_verts.npy", "raw_audio_fixed.pkl", "subj_seq_to_idx.pkl", "templates.pkl"}
+    assert len(convert_raw_vocaset(root, out, subjects=[TEST], progress=False).kept) == 3  # the same release
+
+    verts = np.load(root / "data_verts.npy", mmap_mode="r+")  # another release: other meshes of the same shapes
+    verts += 1.0
+    verts.flush()
+    del verts
+    dump_py2(root / "templates.pkl", {s: t + 1.0 for s, t in templates.items()})
+    before = {p: p.read_bytes() for p in (out / "vertices_npy").iterdir()}
+    code = run_cli(monkeypatch, ["data", "vocaset", "--raw", str(root), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "converted from another raw VOCASET release" in err[0]
+    assert {p: p.read_bytes() for p in (out / "vertices_npy").iterdir()} == before
+    with pytest.raises(InputError, match="would not rewrite"):
+        convert_raw_vocaset(root, out, subjects=[TEST], progress=False, overwrite=True)
+    assert len(convert_raw_vocaset(root, out, progress=False, overwrite=True).written) == 11
+    assert all(p.read_bytes() != before[p] for p in before)
+    assert json.loads((out / "raw_release.json").read_text())["raw"] != record
+
+    (out / "raw_release.json").unlink()  # files of an older p3d, which recorded no release
+    with pytest.raises(InputError, match="without a record of the raw release"):
+        convert_raw_vocaset(root, out, progress=False)
+    convert_raw_vocaset(root, out, progress=False, overwrite=True)
+    assert (out / "raw_release.json").is_file()
+
+
 class _SystemCall:
     def __init__(self, marker):
         self.marker = marker

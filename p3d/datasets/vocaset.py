@@ -43,7 +43,11 @@ anything but arrays and builtins, a subject without audio or template, an index 
 ``data_verts.npy``, bad audio or templates each raise one :class:`p3d.errors.InputError` line.
 
 Resuming: each file is written atomically (:mod:`p3d.atomic`), so a file under its final name is
-complete. A rerun keeps an existing vertex file whose header has the expected shape and dtype, and an
+complete. ``raw_release.json`` records the raw release the folder's files come from
+(:func:`raw_release_fingerprint`: the four files' sizes, the index's and templates' SHA-256); a folder of
+another release, or holding files without that record, is refused unless ``overwrite=True``, which rewrites
+every file of the subjects converted (and is refused if files of other subjects would stay behind). Within
+the same release a rerun keeps an existing vertex file whose header has the expected shape and dtype, and an
 existing wav whose rate, length, channel count and subtype match; anything else is rewritten
 (``overwrite=True`` rewrites everything). ``templates.pkl`` is always rewritten, with the converted subjects'
 templates and those of subjects converted into the same folder earlier (``--subjects``) whose vertex files are
@@ -73,6 +77,8 @@ AUDIO_FILE = "raw_audio_fixed.pkl"
 INDEX_FILE = "subj_seq_to_idx.pkl"
 TEMPLATES_FILE = "templates.pkl"
 RAW_FILES: tuple[str, ...] = (VERTS_FILE, AUDIO_FILE, INDEX_FILE, TEMPLATES_FILE)
+#: In a converted folder: the raw release its files come from (:func:`raw_release_fingerprint`).
+RELEASE_RECORD = "raw_release.json"
 #: Capture rate of the VOCASET meshes (the baselines subsample ``[::2]`` to 30 fps when loading).
 VOCASET_FPS = 60
 #: WAV subtype for each stored audio dtype (soundfile writes these four dtypes sample-exactly).
@@ -351,6 +357,8 @@ def convert_raw_vocaset(
     out = Path(out_dir)
     check_out_dir(out)  # before the raw release (gigabytes) is read
     raw = read_raw_vocaset(raw_dir, subjects=subjects)
+    release = _check_release(out, raw, overwrite)
+    write_json(out / RELEASE_RECORD, {"raw": release})  # before any clip: the files that follow come from it
     v = raw.n_vertices
     written: list[Path] = []
     kept: list[Path] = []
@@ -383,6 +391,42 @@ def convert_raw_vocaset(
     manifest = split_manifest(raw.sequences)
     write_json(out / "splits.json", manifest)  # last: marks the conversion complete
     return ConversionSummary(out, written, kept, manifest)
+
+
+def raw_release_fingerprint(raw_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """What identifies a raw VOCASET release without reading its large files: the size of each of
+    :data:`RAW_FILES` and the SHA-256 of the (small) index and templates pickles."""
+    import hashlib
+
+    root = Path(raw_dir)
+    return {"sizes": {name: (root / name).stat().st_size for name in RAW_FILES},
+            "sha256": {name: hashlib.sha256((root / name).read_bytes()).hexdigest()
+                       for name in (INDEX_FILE, TEMPLATES_FILE)}}
+
+
+def _check_release(out: Path, raw: RawVocaset, overwrite: bool) -> dict[str, Any]:
+    """``raw``'s fingerprint, after refusing an ``out`` whose clip files may not come from it: files of another
+    release (or of no recorded release) unless ``overwrite``, and with ``overwrite`` files of subjects this
+    conversion would not rewrite (they would stay from the other release)."""
+    from p3d.io import load_json
+
+    release = raw_release_fingerprint(raw.root)
+    present = [p for sub in ("vertices_npy", "wav") if (out / sub).is_dir()
+               for p in sorted((out / sub).iterdir()) if p.suffix in (".npy", ".wav")]
+    record = out / RELEASE_RECORD
+    recorded = load_json(record).get("raw") if record.is_file() else None
+    if not present or recorded == release:
+        return release
+    if not overwrite:
+        why = ("without a record of the raw release they were converted from" if recorded is None
+               else "converted from another raw VOCASET release (file sizes or index differ)")
+        raise InputError(f"--out {out}: holds files {why}; --overwrite rewrites them, or give another --out")
+    stems = {seq.stem for seq in raw.sequences}
+    others = [p for p in present if p.stem not in stems]
+    if others:
+        raise InputError(f"--out {out}: holds {len(others)} file(s) of another raw release that this conversion "
+                         f"would not rewrite (e.g. {others[0].name}); convert every subject, or give another --out")
+    return release
 
 
 def _earlier_templates(out: Path, raw: RawVocaset) -> dict[str, np.ndarray]:
@@ -438,7 +482,8 @@ def add_vocaset_parser(data_subparsers: Any) -> argparse.ArgumentParser:
                     "templates.pkl) into OUT/vertices_npy/<subject>_<sentence>.npy (T, 15069) at 60 fps, "
                     "OUT/wav/<subject>_<sentence>.wav at the stored rate, OUT/templates.pkl and OUT/splits.json "
                     "(the official train/val/test split), as the baselines' vocaset/process_voca_data.py does. "
-                    "Reruns keep complete files.")
+                    "Reruns keep complete files of the same raw release (OUT/raw_release.json); a folder of "
+                    "another release is refused unless --overwrite.")
     p.add_argument("--raw", type=Path, required=True, help="folder holding the four raw VOCASET files")
     p.add_argument("--out", type=Path, required=True, help="output folder (e.g. data/vocaset)")
     p.add_argument("--subjects", nargs="+", metavar="SUBJECT", help="convert only these subjects")
