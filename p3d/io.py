@@ -565,7 +565,7 @@ def find_npy(
 
 
 #: The record ``p3d predict`` writes beside its predictions (the model, settings and the fingerprint of each corpus
-#: predicted); ``p3d eval`` checks its ``--gt`` against it.
+#: predicted); ``p3d eval`` checks its ``--gt`` and ``--audio`` against it.
 PREDICTIONS_RECORD = "predictions.json"
 
 

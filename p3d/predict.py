@@ -152,7 +152,7 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
     ``conditions``: per job, the style indices to predict (None: every style, the official protocol).
     ``source``: what makes these predictions (checkpoint hash and settings), recorded in
     :data:`PREDICTIONS_RECORD` with the fingerprint of each corpus predicted (``corpora``, what ``p3d eval``
-    checks its ``--gt`` against) and checked against a folder's earlier predictions
+    checks its ``--gt`` and ``--audio`` against) and checked against a folder's earlier predictions
     (:func:`check_prediction_folder`) before the first one; with ``overwrite`` the record is written only once
     every file is recomputed, so an interrupted overwrite is never resumed as the new model's.
 
