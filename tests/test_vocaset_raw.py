@@ -223,9 +223,16 @@ def test_subject_selection(raw, tmp_path, monkeypatch, capsys):
         assert list(pickle.load(fh)) == [TEST]
     # another subject into the same folder keeps the first one's template (its files are still there); was
     # rewritten with the second's only, so that training on the folder refused the first subject's clips
-    convert_raw_vocaset(root, out, subjects=[TRAIN], progress=False)
+    summary = convert_raw_vocaset(root, out, subjects=[TRAIN], progress=False)
     with open(out / "templates.pkl", "rb") as fh:
         assert sorted(pickle.load(fh)) == sorted([TEST, TRAIN])
+    # and splits.json lists both subjects' clips, as a conversion of both at once (was the second's only)
+    both = convert_raw_vocaset(root, tmp_path / "both", subjects=[TRAIN, TEST], progress=False).manifest
+    assert summary.manifest == both == json.loads((out / "splits.json").read_text())
+    assert summary.manifest["splits"]["test"]["clips"] == [f"{TEST}_sentence21"]
+    (out / "wav" / f"{TEST}_sentence21.wav").unlink()  # an earlier subject's clip gone: not listed
+    convert_raw_vocaset(root, out, subjects=[TRAIN], progress=False)
+    assert json.loads((out / "splits.json").read_text())["splits"]["test"]["clips"] == []
     code = run_cli(monkeypatch, ["data", "vocaset", "--raw", str(root), "--out", str(tmp_path / "o2"),
                                  "--subjects", "FaceTalk_nobody"])
     assert code == 2 and "FaceTalk_nobody" in capsys.readouterr().err
@@ -236,8 +243,6 @@ def test_a_folder_of_another_raw_release_is_refused(raw, tmp_path, monkeypatch, 
     """raw_release.json records the release a folder was converted from: converting another release into it (a
     rerun kept every file whose shape matched, so the folder mixed two releases' clips silently), or into a folder
     of files without the record, is refused; --overwrite rewrites them, unless other subjects' files would stay."""
-    import json
-
     root, _, templates = raw
     out = tmp_path / "out"
     convert_raw_vocaset(root, out, progress=False)

@@ -51,7 +51,8 @@ the same release a rerun keeps an existing vertex file whose header has the expe
 existing wav whose rate, length, channel count and subtype match; anything else is rewritten
 (``overwrite=True`` rewrites everything). ``templates.pkl`` is always rewritten, with the converted subjects'
 templates and those of subjects converted into the same folder earlier (``--subjects``) whose vertex files are
-still there, and ``splits.json`` written last, so its presence marks a finished conversion.
+still there, and ``splits.json`` written last (with the clips of those earlier subjects still there), so its
+presence marks a finished conversion.
 """
 from __future__ import annotations
 
@@ -300,30 +301,31 @@ def vocaset_split(subject: str, sequence: str) -> str | None:
     return None
 
 
-def split_manifest(sequences: Iterable[RawSequence]) -> dict[str, Any]:
+def split_manifest(sequences: Iterable[RawSequence], earlier: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
     """The ``splits.json`` content: the official protocol and the clips of the conversion in each split.
 
-    A split lists the clips with both meshes and audio; ``clips`` describes every converted sequence.
+    A split lists the clips with both meshes and audio; ``clips`` describes every converted sequence, and the
+    ``earlier`` clip entries (of subjects converted into the same folder before, :func:`_earlier_clips`), in
+    (subject, sequence) order.
     """
     from p3d.corpus import VOCASET_SENTENCES, VOCASET_SPLITS
 
-    seqs = list(sequences)
+    clips = sorted([*earlier, *({
+        "stem": s.stem, "subject": s.subject, "sequence": s.sequence,
+        "split": vocaset_split(s.subject, s.sequence),
+        "frames": None if s.frame_indices is None else int(len(s.frame_indices)),
+        "audio_samples": None if s.audio is None else int(s.audio.shape[0]),
+        "sample_rate": s.sample_rate,
+    } for s in sequences)], key=lambda c: (c["subject"], c["sequence"]))
     splits: dict[str, Any] = {}
     for split, subjects in VOCASET_SPLITS.items():
         lo, hi = VOCASET_SENTENCES[split]
         splits[split] = {
             "subjects": list(subjects),
             "sentences": [lo, hi],
-            "clips": [s.stem for s in seqs if s.frame_indices is not None and s.audio is not None
-                      and vocaset_split(s.subject, s.sequence) == split],
+            "clips": [c["stem"] for c in clips if c["frames"] is not None and c["audio_samples"] is not None
+                      and c["split"] == split],
         }
-    clips = [{
-        "stem": s.stem, "subject": s.subject, "sequence": s.sequence,
-        "split": vocaset_split(s.subject, s.sequence),
-        "frames": None if s.frame_indices is None else int(len(s.frame_indices)),
-        "audio_samples": None if s.audio is None else int(s.audio.shape[0]),
-        "sample_rate": s.sample_rate,
-    } for s in seqs]
     return {
         "dataset": "vocaset",
         "fps": VOCASET_FPS,
@@ -388,7 +390,7 @@ def convert_raw_vocaset(
     templates = {**_earlier_templates(out, raw), **{s: np.asarray(t) for s, t in raw.templates.items()}}
     with atomic_open(out / TEMPLATES_FILE, "wb") as fh:
         pickle.dump(dict(sorted(templates.items())), fh, protocol=2)
-    manifest = split_manifest(raw.sequences)
+    manifest = split_manifest(raw.sequences, _earlier_clips(out, raw))
     write_json(out / "splits.json", manifest)  # last: marks the conversion complete
     return ConversionSummary(out, written, kept, manifest)
 
@@ -443,6 +445,28 @@ def _earlier_templates(out: Path, raw: RawVocaset) -> dict[str, np.ndarray]:
         return {}
     return {s: t for s, t in earlier.items()
             if s not in raw.templates and any((out / "vertices_npy").glob(f"{s}_*.npy"))}
+
+
+def _earlier_clips(out: Path, raw: RawVocaset) -> list[dict[str, Any]]:
+    """The clip entries of ``out``'s ``splits.json`` of subjects not in ``raw`` whose files are all still in
+    ``out`` (an earlier conversion of other ``--subjects`` of the same release, :func:`_check_release`); none if
+    the file is missing or not a manifest."""
+    from p3d.io import load_json
+
+    try:
+        earlier = load_json(out / "splits.json").get("clips")
+    except (InputError, OSError):
+        return []
+    if not isinstance(earlier, list):
+        return []
+    converted = {seq.subject for seq in raw.sequences}
+
+    def present(c: dict[str, Any]) -> bool:
+        return ((c.get("frames") is None or (out / "vertices_npy" / f"{c['stem']}.npy").is_file())
+                and (c.get("audio_samples") is None or (out / "wav" / f"{c['stem']}.wav").is_file()))
+
+    return [c for c in earlier if isinstance(c, dict) and {"stem", "subject", "sequence", "split"} <= set(c)
+            and c["subject"] not in converted and present(c)]
 
 
 def _npy_matches(path: Path, shape: tuple[int, int], dtype: np.dtype) -> bool:
