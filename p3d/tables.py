@@ -31,11 +31,15 @@ def to_markdown(df: Any, digits: int = 4) -> str:
 
 def write_table(df: Any, path: str | os.PathLike[str], *, title: str | None = None, note: str | None = None,
                 digits: int = 4) -> tuple[Path, Path]:
-    """Write ``path``.csv and ``path``.md (a title, the table, a note); returns both paths."""
+    """Write ``path``.csv and ``path``.md (a title, the table, a note); returns both paths. The suffixes are
+    appended to the whole name (a name holding a dot, e.g. a run's loss weight ``w1.9e-07``, keeps it; a
+    ``.csv`` or ``.md`` given is replaced)."""
     from p3d.atomic import atomic_open, write_text
 
     base = Path(path)
-    csv_path, md_path = base.with_suffix(".csv"), base.with_suffix(".md")
+    if base.suffix in (".csv", ".md"):
+        base = base.with_suffix("")
+    csv_path, md_path = base.with_name(base.name + ".csv"), base.with_name(base.name + ".md")
     with atomic_open(csv_path, "w", newline="") as fh:
         df.to_csv(fh, index=False)
     parts = [f"### {title}\n" if title else "", to_markdown(df, digits), f"\n{note}\n" if note else ""]

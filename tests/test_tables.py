@@ -11,3 +11,14 @@ def test_markdown_and_csv(tmp_path):
     csv, mdp = write_table(df, tmp_path / "t", title="T", note="n")
     assert pd.read_csv(csv).shape == (2, 3)
     assert mdp.read_text().startswith("### T")
+
+
+def test_a_name_with_a_dot_keeps_it(tmp_path):
+    """A run's name holds its loss weight (w1.90825e-07): two runs' tables went to one file (with_suffix cut the
+    name at its last dot), the last one silently replacing the other."""
+    df = pd.DataFrame({"a": [1]})
+    first = write_table(df, tmp_path / "talker_ours_w1.90825e-07_seed0")
+    second = write_table(df.assign(a=2), tmp_path / "talker_ours_w1.90825e-07_seed1")
+    assert [p.name for p in first] == ["talker_ours_w1.90825e-07_seed0.csv", "talker_ours_w1.90825e-07_seed0.md"]
+    assert len({*first, *second}) == 4 and pd.read_csv(first[0])["a"].tolist() == [1]
+    assert write_table(df, tmp_path / "t.csv") == (tmp_path / "t.csv", tmp_path / "t.md")
