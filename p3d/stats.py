@@ -216,7 +216,9 @@ def paired_cluster_difference(values_a: Sequence[float] | np.ndarray, clusters_a
                               ) -> PairedDifference:
     """Difference of the pooled means of two arms scored on the same clips (arm b minus arm a).
 
-    Rows of clusters not scored in both arms are dropped. The common clusters, in sorted order (labels
+    Rows of clusters not scored in both arms (no finite value in one of them) are dropped; pair the rows
+    themselves first where they correspond (e.g. by prediction file), so that both arms' means are over the same
+    predictions. The common clusters, in sorted order (labels
     must be sortable, e.g. clip names), are resampled once per bootstrap resample
     (:func:`resample_counts`) and both arms' means are recomputed on that same draw
     (:func:`cluster_mean_resamples`), so clip-to-clip variation shared by the arms cancels. The
@@ -225,9 +227,16 @@ def paired_cluster_difference(values_a: Sequence[float] | np.ndarray, clusters_a
     """
     _check_confidence(confidence)
     labels_a, labels_b = list(clusters_a), list(clusters_b)
-    common = sorted(set(labels_a) & set(labels_b))
-    if not common:
+
+    def scored(values: Sequence[float] | np.ndarray, labels: list[Hashable]) -> set[Hashable]:
+        finite = np.isfinite(np.asarray(values, dtype=np.float64))
+        return {c for c, ok in zip(labels, finite) if ok} if finite.shape == (len(labels),) else set(labels)
+
+    if not set(labels_a) & set(labels_b):
         raise InputError("paired difference: the two arms share no cluster (clip)")
+    common = sorted(scored(values_a, labels_a) & scored(values_b, labels_b))
+    if not common:
+        return PairedDifference(a=None, b=None, diff=None, low=None, high=None, n_clusters=0)
     code_of = {c: i for i, c in enumerate(common)}
     counts = resample_counts(len(common), int(n_resamples), seed)
 
@@ -305,8 +314,7 @@ def hierarchical_bootstrap(statistic: Callable[[int, np.ndarray | None], float],
     seed_counts = seed_resample_counts(n_seeds, int(n_resamples), seed)
     point = float(np.mean([statistic(s, None) for s in range(n_seeds)]))
     per_seed = np.array([[statistic(s, w) for w in clip_counts] for s in range(n_seeds)], dtype=np.float64)  # (S, R)
-    with np.errstate(invalid="ignore"):
-        boot = np.einsum("rs,sr->r", seed_counts, per_seed) / n_seeds
+    boot = _seed_weighted_mean(seed_counts, per_seed)
     return point, boot
 
 
@@ -331,9 +339,16 @@ def hierarchical_mean_resamples(values: np.ndarray, seeds: np.ndarray, codes: np
         p, b = cluster_mean_resamples(values[seeds == s], codes[seeds == s], clip_counts)
         points.append(p)
         boots.append(b)
+    return float(np.mean(points)), _seed_weighted_mean(seed_counts, np.array(boots))
+
+
+def _seed_weighted_mean(seed_counts: np.ndarray, per_seed: np.ndarray) -> np.ndarray:
+    """(R,): each resample's mean over its drawn seeds (``seed_counts`` (R, S) multiplicities, ``per_seed`` (S, R)
+    values); a seed not drawn does not enter, so its undefined (NaN) value on that resample does not either."""
+    drawn = seed_counts.T > 0
     with np.errstate(invalid="ignore"):
-        boot = np.einsum("rs,sr->r", seed_counts, np.array(boots)) / n_seeds
-    return float(np.mean(points)), boot
+        total = np.einsum("rs,sr->r", seed_counts, np.where(drawn, per_seed, 0.0))
+    return np.where((drawn & ~np.isfinite(per_seed)).any(axis=0), np.nan, total / seed_counts.sum(axis=1))
 
 
 def hierarchical_paired_difference(values_a: np.ndarray, values_b: np.ndarray, seeds: np.ndarray, clusters: np.ndarray,

@@ -340,7 +340,8 @@ def _fake_rows(rng, n_clips=12, n_cond=3, slope=0.8, levels=False):
         data.append({"gt": f"c{k}.npy", "identity": ident, "speech_intensity": speech, "lip_intensity": lip_gt,
                      "plrs": 0.5})
         for c in range(n_cond):
-            rows.append({"gt": f"c{k}.npy", "identity": ident, "mtm_ms": 40 + k + c if k != 3 else np.nan,
+            rows.append({"pred": f"c{k}_condition_id{c}.npy", "gt": f"c{k}.npy", "identity": ident,
+                         "mtm_ms": 40 + k + c if k != 3 else np.nan,
                          "lve": 1e-5 * (1 + k), "fdd": 0.0, "plrs": 0.1 * (k % 3), "speech_intensity": speech,
                          "lip_intensity": 0.5 * lip_gt + 0.5 * rng.normal()})
     lv = {f"c{k}": (k % 3 + 1 if levels else None) for k in range(n_clips)}
@@ -1080,3 +1081,35 @@ def test_run_timing_has_each_runs_seconds_and_loss_ratio():
     assert df["evaluated"].tolist() == ["synth-voca_test_c1"] * 2 and df["train_s"].tolist() == [12.5, 12.5]
     assert pd.isna(df["continued_s"].iloc[0]) and df["continued_s"].iloc[1] == 4.5   # own length: none
     assert df["loss_ratio"].iloc[0] == 0.02 and pd.isna(df["loss_ratio"].iloc[1])
+
+
+def test_paired_difference_pairs_predictions_defined_in_both_arms():
+    """Arm a's MTM undefined on one prediction of each of the five highest clips, values otherwise identical: the
+    change is 0 (was +/- the mean of the rows only one arm kept); no prediction defined in both: no change, and the
+    effect table says undefined instead of a number of zero pairs."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(5))
+    holes = per_clip["gt"].isin([f"c{k}.npy" for k in range(7, 12)]) & per_clip["pred"].str.endswith("id0.npy")
+    a = {"per_clip": per_clip.assign(mtm_ms=per_clip["mtm_ms"].mask(holes)), "data": {"per_clip": data},
+         "levels": levels}
+    b = {"per_clip": per_clip, "data": {"per_clip": data}, "levels": levels}
+    d = ex.paired_difference(a, b, "mtm_ms", n_resamples=200)
+    assert d["diff"] == pytest.approx(0.0) and d["ci"] == pytest.approx([0.0, 0.0])
+    assert d["n_paired"] == 36 - 3 - 5 and d["n_unpaired"] == 2 * 3 + 5 * 2  # clip c3 undefined in both
+    multi_a = {"runs": [{**a, "experiment": {"seed": s}} for s in (0, 1)]}
+    multi_b = {"runs": [{**b, "experiment": {"seed": s}} for s in (0, 1)]}
+    d2 = ex.paired_difference(multi_a, multi_b, "mtm_ms", n_resamples=200)
+    assert d2["n_seeds"] == 2 and d2["diff"] == pytest.approx(0.0) and d2["ci"] == pytest.approx([0.0, 0.0])
+    empty = {**a, "per_clip": per_clip.assign(mtm_ms=np.nan)}
+    d3 = ex.paired_difference(empty, b, "mtm_ms", n_resamples=50)
+    assert d3["diff"] is None and d3["ci"] == [None, None] and d3["n_paired"] == 0
+    row = ex.loss_effects([("x", empty, b)], metrics=("mtm_ms",), n_resamples=50).iloc[0]
+    assert row["verdict"] == "undefined" and row["change"] is None
+
+
+def test_paired_difference_refuses_single_runs_of_other_seeds():
+    per_clip, data, levels = _fake_rows(np.random.default_rng(6))
+    a = {"per_clip": per_clip, "data": {"per_clip": data}, "levels": levels, "experiment": {"seed": 0}}
+    b = {**a, "experiment": {"seed": 1}}
+    with pytest.raises(InputError, match=r"share no training seed \(seeds \[0\] and \[1\]\)"):
+        ex.paired_difference(a, b, "lve", n_resamples=50)
+    assert ex.paired_difference(a, {**a, "experiment": {"seed": 0}}, "lve", n_resamples=50)["diff"] == 0

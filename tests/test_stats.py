@@ -171,6 +171,10 @@ def test_paired_cluster_difference():
         stats.paired_cluster_difference([1.0, 2.0], ["x"], [1.0], ["x"])
     undefined = stats.paired_cluster_difference([np.nan], ["x"], [1.0], ["x"], n_resamples=20)
     assert undefined.a is None and undefined.diff is None and undefined.low is None
+    # a clip undefined in one arm leaves both: the arms' means are over the same clips (was each over its own)
+    holes = np.where(np.isin(clips, ["c0", "c1"]), np.nan, a)
+    d3 = stats.paired_cluster_difference(holes, clips, a, clips, n_resamples=200)
+    assert d3.diff == pytest.approx(0.0) and (d3.low, d3.high) == pytest.approx((0.0, 0.0)) and d3.n_clusters == 18
 
 
 def test_cluster_bootstrap_of_a_statistic():
@@ -440,3 +444,18 @@ def test_seed_agreement_counts_seeds_sharing_the_pooled_sign():
     assert stats.seed_agreement(0.5, [0.1]) is None  # one seed: nothing to agree
     assert stats.seed_agreement(0.0, [0.1, 0.2]) is None
     assert stats.seed_agreement(float("nan"), [0.1, 0.2]) is None
+
+
+def test_a_seed_not_drawn_does_not_make_a_resample_undefined():
+    """Seed 1 is defined on clip 0 only: a resample that draws seed 0 alone is seed 0's value (was NaN: 0 x NaN in
+    the seed-weighted sum), one that draws seed 1 on clips without clip 0 is undefined."""
+    k = 20
+    codes, seeds = np.tile(np.arange(k), 2), np.repeat([0, 1], k)
+    values = np.ones(2 * k)
+    values[k + 1:] = np.nan
+    seed_counts = stats.seed_resample_counts(2, 500, 0)
+    _, boot = stats.hierarchical_mean_resamples(values, seeds, codes, k, n_resamples=500, seed=0)
+    only0 = seed_counts[:, 1] == 0
+    assert only0.any() and np.all(boot[only0] == 1.0)
+    clip0 = stats.resample_counts(k, 500, 0)[:, 0] > 0
+    assert np.all(np.isnan(boot[~only0 & ~clip0])) and np.all(boot[~only0 & clip0] == 1.0)

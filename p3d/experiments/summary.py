@@ -137,16 +137,30 @@ def _slcc_delta(df: Any, data: Any, code_of: Mapping[str, int], levels: Mapping[
 
 
 def _paired_runs(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
-    """The runs of two results paired by talker seed (the seeds both have; one run each: paired as they are)."""
+    """The runs of two results paired by talker seed (the seeds both have; refused when they share none, one run
+    each included; one run each without a recorded seed: paired as they are)."""
     ra, rb = runs_of(a), runs_of(b)
-    if len(ra) == 1 and len(rb) == 1:
+    if len(ra) == 1 and len(rb) == 1 and None in (ra[0].get("experiment", {}).get("seed"),
+                                                  rb[0].get("experiment", {}).get("seed")):
         return [(ra[0], rb[0])]
     by_a = {int(r["experiment"]["seed"]): r for r in ra}
     by_b = {int(r["experiment"]["seed"]): r for r in rb}
     common = sorted(set(by_a) & set(by_b))
     if not common:
-        raise InputError("paired_difference: the two arms share no training seed")
+        raise InputError(f"paired_difference: the two arms share no training seed (seeds {sorted(by_a)} and "
+                         f"{sorted(by_b)})")
     return [(by_a[s], by_b[s]) for s in common]
+
+
+def _paired_rows(pa: Any, pb: Any, metric: str) -> tuple[Any, int]:
+    """The predictions of two runs' ``per_clip`` tables paired by file (``pred``: clip and condition) where
+    ``metric`` is defined in both: a frame of ``pred``, ``gt``, ``a`` and ``b``; and how many predictions of
+    either table were left unpaired or undefined."""
+    m = pa[["pred", "gt", metric]].merge(pb[["pred", metric]], on="pred", suffixes=("_a", "_b"),
+                                         validate="one_to_one")
+    m = m.rename(columns={f"{metric}_a": "a", f"{metric}_b": "b"}).astype({"a": np.float64, "b": np.float64})
+    ok = np.isfinite(m["a"].to_numpy()) & np.isfinite(m["b"].to_numpy())
+    return m[ok].reset_index(drop=True), int(len(pa) + len(pb) - 2 * ok.sum())
 
 
 def paired_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, *, level: str = "all",
@@ -158,7 +172,11 @@ def paired_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, *
     the CI resamples the clips (the same draw for both arms: a paired cluster bootstrap) and, with several
     seeds, the seeds too (:func:`p3d.stats.hierarchical_bootstrap`). ``metric``: ``mtm_ms``, ``lve``, ``fdd``,
     ``plrs``, ``plrs_calibrated`` or ``slcc_delta`` (Delta of SLCC at ``level``). Returns
-    ``{"a", "b", "diff", "ci", "n_seeds"}``."""
+    ``{"a", "b", "diff", "ci", "n_seeds"}``, and for the per-prediction metrics ``n_paired`` and ``n_unpaired``:
+    the predictions of a seed are paired by file (clip and condition) and kept where the metric is defined in
+    both arms (MTM is undefined where no extrema match, which depends on the model), so that the change compares
+    the same predictions; the others are counted in ``n_unpaired``. No pair defined in every seed: no change
+    (None) and no CI."""
     pairs = _paired_runs(a, b)
     stem_sets = [set(_stems(ra["per_clip"])) & set(_stems(rb["per_clip"])) for ra, rb in pairs]
     stems = sorted(set.intersection(*stem_sets))
@@ -170,24 +188,24 @@ def paired_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, *
         return df[_stems(df).isin(list(code_of))]
 
     if metric != "slcc_delta":
+        rows = [_paired_rows(sel(ra["per_clip"]), sel(rb["per_clip"]), metric) for ra, rb in pairs]
+        counts = {"n_paired": int(sum(len(m) for m, _ in rows)), "n_unpaired": int(sum(n for _, n in rows))}
+        if any(m.empty for m, _ in rows):
+            return {"a": None, "b": None, "diff": None, "ci": [None, None], "n_seeds": len(pairs), **counts}
         if len(pairs) == 1:
-            pa, pb = pairs[0][0]["per_clip"], pairs[0][1]["per_clip"]
-            d = stats.paired_cluster_difference(pa[metric].to_numpy(np.float64), _stems(pa),
-                                                pb[metric].to_numpy(np.float64), _stems(pb),
+            m = rows[0][0]
+            d = stats.paired_cluster_difference(m["a"].to_numpy(), _stems(m), m["b"].to_numpy(), _stems(m),
                                                 confidence=0.95, n_resamples=n_resamples, seed=seed)
-            return {"a": d.a, "b": d.b, "diff": d.diff, "ci": [d.low, d.high], "n_seeds": 1}
-        arms = []
-        for side in (0, 1):
-            dfs = [sel(p[side]["per_clip"]) for p in pairs]
-            values = np.concatenate([df[metric].to_numpy(np.float64) for df in dfs])
-            seeds = np.concatenate([np.full(len(df), i) for i, df in enumerate(dfs)])
-            codes = np.concatenate([_stems(df).map(code_of).to_numpy() for df in dfs])
-            arms.append(stats.hierarchical_mean_resamples(values, seeds, codes, len(stems), n_resamples=n_resamples,
-                                                          seed=seed))
+            return {"a": d.a, "b": d.b, "diff": d.diff, "ci": [d.low, d.high], "n_seeds": 1, **counts}
+        seeds = np.concatenate([np.full(len(m), i) for i, (m, _) in enumerate(rows)])
+        codes = np.concatenate([_stems(m).map(code_of).to_numpy() for m, _ in rows])
+        arms = [stats.hierarchical_mean_resamples(np.concatenate([m[side].to_numpy() for m, _ in rows]), seeds, codes,
+                                                  len(stems), n_resamples=n_resamples, seed=seed)
+                for side in ("a", "b")]
         (va, ba), (vb, bb) = arms
         va, vb = _num(va), _num(vb)
         return {"a": va, "b": vb, "diff": None if va is None or vb is None else vb - va, "ci": _ci(bb - ba),
-                "n_seeds": len(pairs)}
+                "n_seeds": len(pairs), **counts}
     # Delta of SLCC: SLCC is recomputed on every resample of the common clips (the same draw for both arms)
     levels = a.get("levels")
     data = sel(runs_of(a)[0]["data"]["per_clip"]).drop_duplicates("gt")
