@@ -281,96 +281,120 @@ def cluster_bootstrap(statistic: Callable[[np.ndarray], float], n_clusters: int,
     return point, low, high
 
 
-# -- seeds x clips: the crossed two-level bootstrap -------------------------------------------------------------
-def seed_resample_counts(n_seeds: int, n_resamples: int, seed: int) -> np.ndarray:
-    """(R, S): how often each of S training seeds is drawn in each of R resamples of
-    :func:`hierarchical_bootstrap` (from a generator of its own, ``default_rng([seed, 1])``, so the clip draws
-    of :func:`resample_counts` with the same ``seed`` are unchanged)."""
-    if n_seeds < 1 or n_resamples < 1:
-        raise InputError(f"bootstrap over seeds needs at least one seed and one resample (got {n_seeds}, {n_resamples})")
-    idx = np.random.default_rng([int(seed), 1]).integers(0, n_seeds, size=(n_resamples, n_seeds))
-    flat = (idx + np.arange(n_resamples)[:, None] * n_seeds).ravel()
-    return np.bincount(flat, minlength=n_resamples * n_seeds).reshape(n_resamples, n_seeds)
+# -- seeds x clips: the crossed design --------------------------------------------------------------------------
+def seed_clip_interval(points: np.ndarray, resamples: np.ndarray, n_clusters: int, confidence: float = 0.95, *,
+                       min_defined: float = 0.9, min_count: int = 10) -> tuple[float, float] | tuple[None, None]:
+    """CI of the mean over S training seeds of a statistic measured on the same K test clips by every seed.
+
+    ``points`` (S,): each seed's value; ``resamples`` (S, R): each seed's value on R clip-bootstrap draws shared
+    by the seeds (:func:`hierarchical_resamples`). One seed: :func:`percentile_interval` of its resamples.
+
+    Several seeds: the two sources of variation are estimated apart and combined. Resampling the seeds too (a
+    crossed percentile bootstrap, p3d's first method) is far too narrow for the few seeds a 2-core machine
+    trains: its seed variance is the plug-in one ((S-1)/S of the unbiased) and its quantiles are normal, not
+    Student's t with S-1 degrees of freedom; simulated with 3 seeds whose spread exceeds the clip noise and no
+    effect, its 95 % interval excluded 0 in about a quarter of the draws. Here the seeds' part is the sample
+    variance of ``points`` (ddof 1) over S, the clips' part the variance of the seed-averaged resamples (the
+    clips are the same sentences for every seed, so their part is shared, not divided by S); the interval is
+    ``mean ± t_nu sqrt(both)``, ``nu`` by Welch-Satterthwaite from S-1 and K-1 degrees of freedom. (None, None)
+    when a seed's value is undefined or too few seed-averaged resamples are (``min_defined``, ``min_count``)."""
+    _check_confidence(confidence)
+    points = np.asarray(points, dtype=np.float64)
+    resamples = np.asarray(resamples, dtype=np.float64)
+    if points.ndim != 1 or resamples.ndim != 2 or resamples.shape[0] != points.size or points.size < 1:
+        raise InputError(f"seed_clip_interval: expected S seed values and (S, R) resamples, got shapes "
+                         f"{points.shape} and {resamples.shape}")
+    if points.size == 1:
+        return percentile_interval(resamples[0], confidence, min_defined=min_defined, min_count=min_count)
+    if not np.isfinite(points).all():
+        return None, None
+    averaged = resamples.mean(axis=0)
+    finite = averaged[np.isfinite(averaged)]
+    if finite.size == 0 or finite.size < max(min_count, min_defined * averaged.size):
+        return None, None
+    from scipy.stats import t as student_t
+
+    s = points.size
+    seeds_var = float(np.var(points, ddof=1)) / s
+    clips_var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
+    point = float(points.mean())
+    if seeds_var + clips_var == 0.0:
+        return point, point
+    dof = (seeds_var + clips_var) ** 2 / (seeds_var ** 2 / (s - 1)
+                                          + (clips_var ** 2 / (n_clusters - 1) if n_clusters > 1 else 0.0))
+    half = float(student_t.ppf(1.0 - _tail(confidence), dof)) * float(np.sqrt(seeds_var + clips_var))
+    return point - half, point + half
 
 
-def hierarchical_bootstrap(statistic: Callable[[int, np.ndarray | None], float], n_seeds: int, n_clusters: int, *,
-                           n_resamples: int = 2000, seed: int = 0) -> tuple[float, np.ndarray]:
-    """Point value and bootstrap resamples of an effect estimated over training seeds *and* test clips.
+def hierarchical_resamples(statistic: Callable[[int, np.ndarray | None], float], n_seeds: int, n_clusters: int, *,
+                           n_resamples: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Each seed's value and its values on shared clip-bootstrap draws, for :func:`seed_clip_interval`.
 
-    The design is crossed: every seed's run is scored on the same K test clips. ``statistic(s, counts)`` is
-    the value of seed ``s`` (0..S-1) on the clips drawn with multiplicities ``counts`` (shape (K,); None: every
-    clip once). The estimate is the mean over seeds ``mean_s statistic(s, None)``. Each resample draws the
-    clips once (:func:`resample_counts` with ``seed``: the same clip draws as the one-seed cluster bootstrap)
-    and, independently, S seeds with replacement (:func:`seed_resample_counts`); its value is the mean of
-    ``statistic(s, counts)`` over the drawn seeds (with multiplicity). Both sources of variation therefore
-    enter: the spread between training runs (seed draws) and between test sentences (clip draws, shared by
-    all seeds since they are the same sentences). With one seed the resamples equal the cluster bootstrap
-    over clips; the more the seeds disagree, the wider the interval. Give the resamples to
-    :func:`percentile_interval`.
-    """
+    The design is crossed: every seed's run is scored on the same K test clips. ``statistic(s, counts)`` is the
+    value of seed ``s`` (0..S-1) on the clips drawn with multiplicities ``counts`` (shape (K,); None: every clip
+    once). Returns ``points`` (S,) and ``resamples`` (S, R), the draws those of :func:`resample_counts` with
+    ``seed`` (one seed: the cluster bootstrap over clips)."""
     if n_seeds < 1 or n_clusters < 1:
-        raise InputError(f"hierarchical bootstrap needs at least one seed and one cluster (got {n_seeds}, {n_clusters})")
+        raise InputError(f"seeds x clips needs at least one seed and one cluster (got {n_seeds}, {n_clusters})")
     clip_counts = resample_counts(n_clusters, int(n_resamples), seed)
-    seed_counts = seed_resample_counts(n_seeds, int(n_resamples), seed)
-    point = float(np.mean([statistic(s, None) for s in range(n_seeds)]))
-    per_seed = np.array([[statistic(s, w) for w in clip_counts] for s in range(n_seeds)], dtype=np.float64)  # (S, R)
-    boot = _seed_weighted_mean(seed_counts, per_seed)
-    return point, boot
+    points = np.array([statistic(s, None) for s in range(n_seeds)], dtype=np.float64)
+    resamples = np.array([[statistic(s, w) for w in clip_counts] for s in range(n_seeds)], dtype=np.float64)
+    return points, resamples
 
 
-def hierarchical_mean_resamples(values: np.ndarray, seeds: np.ndarray, codes: np.ndarray, n_clusters: int, *,
-                                n_resamples: int = 2000, seed: int = 0) -> tuple[float, np.ndarray]:
-    """:func:`hierarchical_bootstrap` of the mean, vectorised: each seed's value is its pooled row mean
-    (:func:`cluster_mean_resamples`; non-finite rows dropped), the estimate the mean over seeds.
+def hierarchical_interval(statistic: Callable[[int, np.ndarray | None], float], n_seeds: int, n_clusters: int, *,
+                          confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+                          ) -> tuple[float, float | None, float | None]:
+    """(mean over seeds, low, high) of ``statistic`` (:func:`hierarchical_resamples`, :func:`seed_clip_interval`)."""
+    points, resamples = hierarchical_resamples(statistic, n_seeds, n_clusters, n_resamples=n_resamples, seed=seed)
+    low, high = seed_clip_interval(points, resamples, n_clusters, confidence)
+    return float(points.mean()), low, high
 
-    ``seeds``: each row's seed index 0..S-1; ``codes``: its clip code 0..K-1. With one seed this returns
-    exactly ``cluster_mean_resamples(values, codes, resample_counts(K, R, seed))``.
-    """
+
+def _mean_per_seed(values: np.ndarray, seeds: np.ndarray, codes: np.ndarray, n_clusters: int, n_resamples: int,
+                   seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each seed's pooled row mean and its clip resamples (:func:`cluster_mean_resamples`, shared draws)."""
     values = np.asarray(values, dtype=np.float64)
     seeds = np.asarray(seeds, dtype=np.int64)
     codes = np.asarray(codes, dtype=np.int64)
     if not (values.shape == seeds.shape == codes.shape):
         raise InputError(f"values, seeds and clips differ in length ({values.size}, {seeds.size}, {codes.size})")
     n_seeds = int(seeds.max()) + 1 if seeds.size else 0
+    if n_seeds < 1 or n_clusters < 1:
+        raise InputError(f"seeds x clips needs at least one seed and one cluster (got {n_seeds}, {n_clusters})")
     clip_counts = resample_counts(n_clusters, int(n_resamples), seed)
-    seed_counts = seed_resample_counts(n_seeds, int(n_resamples), seed)
-    points, boots = [], []
-    for s in range(n_seeds):
-        p, b = cluster_mean_resamples(values[seeds == s], codes[seeds == s], clip_counts)
-        points.append(p)
-        boots.append(b)
-    return float(np.mean(points)), _seed_weighted_mean(seed_counts, np.array(boots))
+    pairs = [cluster_mean_resamples(values[seeds == s], codes[seeds == s], clip_counts) for s in range(n_seeds)]
+    return np.array([p for p, _ in pairs]), np.array([b for _, b in pairs])
 
 
-def _seed_weighted_mean(seed_counts: np.ndarray, per_seed: np.ndarray) -> np.ndarray:
-    """(R,): each resample's mean over its drawn seeds (``seed_counts`` (R, S) multiplicities, ``per_seed`` (S, R)
-    values); a seed not drawn does not enter, so its undefined (NaN) value on that resample does not either."""
-    drawn = seed_counts.T > 0
-    with np.errstate(invalid="ignore"):
-        total = np.einsum("rs,sr->r", seed_counts, np.where(drawn, per_seed, 0.0))
-    return np.where((drawn & ~np.isfinite(per_seed)).any(axis=0), np.nan, total / seed_counts.sum(axis=1))
+def hierarchical_mean_interval(values: np.ndarray, seeds: np.ndarray, codes: np.ndarray, n_clusters: int, *,
+                               confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+                               ) -> tuple[float, float | None, float | None]:
+    """(mean over seeds of each seed's pooled row mean, low, high): :func:`hierarchical_interval` of the mean,
+    vectorised. ``seeds``: each row's seed index 0..S-1; ``codes``: its clip code 0..K-1; non-finite rows dropped.
+    With one seed the interval is :func:`cluster_bootstrap_ci`'s over the same draws."""
+    points, resamples = _mean_per_seed(values, seeds, codes, n_clusters, n_resamples, seed)
+    low, high = seed_clip_interval(points, resamples, n_clusters, confidence)
+    return float(points.mean()), low, high
 
 
 def hierarchical_paired_difference(values_a: np.ndarray, values_b: np.ndarray, seeds: np.ndarray, clusters: np.ndarray,
                                    *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
                                    ) -> PairedDifference:
-    """Arm b minus arm a over seeds and clips: rows of both arms aligned (the same seed index and clip label
-    on a row; seed s of arm a is paired with seed s of arm b, e.g. the same training seed).
-
-    The crossed bootstrap of :func:`hierarchical_mean_resamples`, on the same draws for both arms. With one
-    seed the interval equals :func:`paired_cluster_difference`'s (same clips, same ``seed``).
-    """
+    """Arm b minus arm a over seeds and clips: rows of both arms aligned (the same seed index and clip label on a
+    row; seed s of arm a is paired with seed s of arm b, e.g. the same training seed; pair the rows where both
+    are defined first). Each seed's difference and its clip resamples (the same draws for both arms) go to
+    :func:`seed_clip_interval`. With one seed the interval equals :func:`paired_cluster_difference`'s."""
     _check_confidence(confidence)
     labels = list(clusters)
-    common = sorted(set(labels))
-    code_of = {c: i for i, c in enumerate(common)}
+    code_of = {c: i for i, c in enumerate(sorted(set(labels)))}
     codes = np.array([code_of[c] for c in labels], dtype=np.int64)
-    pa, ba = hierarchical_mean_resamples(values_a, seeds, codes, len(common), n_resamples=n_resamples, seed=seed)
-    pb, bb = hierarchical_mean_resamples(values_b, seeds, codes, len(common), n_resamples=n_resamples, seed=seed)
-    a, b = _finite_or_none(pa), _finite_or_none(pb)
-    low, high = percentile_interval(bb - ba, confidence)
+    pa, ra = _mean_per_seed(values_a, seeds, codes, len(code_of), n_resamples, seed)
+    pb, rb = _mean_per_seed(values_b, seeds, codes, len(code_of), n_resamples, seed)
+    a, b = _finite_or_none(float(pa.mean())), _finite_or_none(float(pb.mean()))
+    low, high = seed_clip_interval(pb - pa, rb - ra, len(code_of), confidence)
     return PairedDifference(a=a, b=b, diff=None if a is None or b is None else b - a, low=low, high=high,
-                            n_clusters=len(common))
+                            n_clusters=len(code_of))
 
 
 # -- correlation ------------------------------------------------------------------------------------------

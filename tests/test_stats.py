@@ -398,20 +398,20 @@ def _seed_clip_rows(rng, n_seeds, n_clips, spread, n_cond=2):
     return values, seeds, clips
 
 
-def test_hierarchical_bootstrap_with_one_seed_is_the_cluster_bootstrap():
+def test_hierarchical_interval_with_one_seed_is_the_cluster_bootstrap():
     values, seeds, clips = _seed_clip_rows(np.random.default_rng(0), 1, 15, 0.0)
     values[3] = np.nan
-    point, boot = stats.hierarchical_mean_resamples(values, seeds, clips, 15, n_resamples=300, seed=4)
+    point, low, high = stats.hierarchical_mean_interval(values, seeds, clips, 15, n_resamples=300, seed=4)
     ref_point, ref_boot = stats.cluster_mean_resamples(values, clips, stats.resample_counts(15, 300, 4))
-    assert point == ref_point and np.array_equal(boot, ref_boot)
-    # the generic form (any statistic of a seed's clip draw) gives the same resamples
+    assert point == ref_point and (low, high) == stats.percentile_interval(ref_boot)
+    # the generic form (any statistic of a seed's clip draw) gives the same interval
     def mean_of(s, w):
         w = np.ones(15) if w is None else w
         ok = np.isfinite(values)
         return np.sum(w[clips[ok]] * values[ok]) / np.sum(w[clips[ok]])
 
-    p2, b2 = stats.hierarchical_bootstrap(mean_of, 1, 15, n_resamples=300, seed=4)
-    assert p2 == pytest.approx(point) and np.allclose(b2, boot)
+    p2, l2, h2 = stats.hierarchical_interval(mean_of, 1, 15, n_resamples=300, seed=4)
+    assert (p2, l2, h2) == pytest.approx((point, low, high))
     # paired: equals the one-seed paired cluster difference
     other = values + 0.2 + 0.05 * np.random.default_rng(1).normal(size=values.size)
     h = stats.hierarchical_paired_difference(values, other, seeds, clips, n_resamples=300, seed=4)
@@ -419,23 +419,49 @@ def test_hierarchical_bootstrap_with_one_seed_is_the_cluster_bootstrap():
     assert (h.a, h.b, h.low, h.high) == pytest.approx((c.a, c.b, c.low, c.high))
 
 
-def test_hierarchical_bootstrap_widens_with_between_seed_spread():
+def test_hierarchical_interval_widens_with_between_seed_spread():
     widths = []
     for spread in (0.0, 0.5, 2.0):
         values, seeds, clips = _seed_clip_rows(np.random.default_rng(7), 5, 20, spread)
-        point, boot = stats.hierarchical_mean_resamples(values, seeds, clips, 20, n_resamples=1000, seed=0)
+        point, low, high = stats.hierarchical_mean_interval(values, seeds, clips, 20, n_resamples=1000, seed=0)
         assert point == pytest.approx(np.mean(values))  # balanced design: the mean of seed means is the row mean
-        widths.append(np.std(boot))
+        widths.append(high - low)
     assert widths[0] < widths[1] < widths[2]
-    # the seed draws matter: identical seeds give the same resamples as one of them alone
-    values, seeds, clips = _seed_clip_rows(np.random.default_rng(3), 1, 20, 0.0)
-    rep = np.tile(values, 4)
-    _, one = stats.hierarchical_mean_resamples(values, seeds, clips, 20, n_resamples=200, seed=2)
-    _, four = stats.hierarchical_mean_resamples(rep, np.repeat(np.arange(4), values.size), np.tile(clips, 4), 20,
-                                                n_resamples=200, seed=2)
-    assert np.allclose(one, four)
     with pytest.raises(InputError, match="at least one seed"):
-        stats.hierarchical_bootstrap(lambda s, w: 0.0, 0, 3)
+        stats.hierarchical_interval(lambda s, w: 0.0, 0, 3)
+
+
+def test_seed_clip_interval_is_student_t_over_seeds_plus_the_clips_variance():
+    """Without clip noise (every resample a seed's own value) the interval is the t-interval of the seed values
+    (S-1 degrees of freedom); clip noise shared by the seeds adds its variance (not divided by S), the degrees of
+    freedom by Welch-Satterthwaite."""
+    from scipy.stats import t as student_t
+
+    points = np.array([0.2, 0.5, 0.35])
+    low, high = stats.seed_clip_interval(points, np.repeat(points[:, None], 50, axis=1), 20)
+    half = student_t.ppf(0.975, 2) * points.std(ddof=1) / np.sqrt(3)
+    assert (low, high) == pytest.approx((points.mean() - half, points.mean() + half))
+    shared = np.random.default_rng(0).normal(scale=0.1, size=400)  # the clips' part, the same for every seed
+    low2, high2 = stats.seed_clip_interval(points, points[:, None] + shared, 20)
+    a, b = points.var(ddof=1) / 3, shared.var(ddof=1)
+    half = student_t.ppf(0.975, (a + b) ** 2 / (a ** 2 / 2 + b ** 2 / 19)) * np.sqrt(a + b)  # Welch-Satterthwaite
+    assert (low2, high2) == pytest.approx((points.mean() - half, points.mean() + half))
+    assert stats.seed_clip_interval(np.array([0.1, np.nan]), np.zeros((2, 50)), 5) == (None, None)
+    assert stats.seed_clip_interval(np.array([0.3, 0.3]), np.full((2, 50), 0.3), 5) == pytest.approx((0.3, 0.3))
+
+
+def test_a_null_effect_over_three_seeds_is_excluded_at_about_the_nominal_rate():
+    """Three seeds whose spread (sd 1) exceeds the clip noise, no effect: a resample of the seeds (p3d's first
+    method) excluded 0 in about a quarter of the draws; the interval over seeds and clips in about 5 % (at most 11 %
+    of 300 draws here; binomial sd 1.3 %)."""
+    rng = np.random.default_rng(11)
+    excluded = 0
+    for _ in range(300):
+        a, seeds, clips = _seed_clip_rows(rng, 3, 20, 0.0)
+        b = a + np.repeat(rng.normal(scale=1.0, size=3), a.size // 3) + 0.3 * rng.normal(size=a.size)
+        d = stats.hierarchical_paired_difference(a, b, seeds, clips, n_resamples=200, seed=int(rng.integers(1 << 30)))
+        excluded += bool(d.low > 0 or d.high < 0)
+    assert excluded / 300 <= 0.11
 
 
 def test_seed_agreement_counts_seeds_sharing_the_pooled_sign():
@@ -444,18 +470,3 @@ def test_seed_agreement_counts_seeds_sharing_the_pooled_sign():
     assert stats.seed_agreement(0.5, [0.1]) is None  # one seed: nothing to agree
     assert stats.seed_agreement(0.0, [0.1, 0.2]) is None
     assert stats.seed_agreement(float("nan"), [0.1, 0.2]) is None
-
-
-def test_a_seed_not_drawn_does_not_make_a_resample_undefined():
-    """Seed 1 is defined on clip 0 only: a resample that draws seed 0 alone is seed 0's value (was NaN: 0 x NaN in
-    the seed-weighted sum), one that draws seed 1 on clips without clip 0 is undefined."""
-    k = 20
-    codes, seeds = np.tile(np.arange(k), 2), np.repeat([0, 1], k)
-    values = np.ones(2 * k)
-    values[k + 1:] = np.nan
-    seed_counts = stats.seed_resample_counts(2, 500, 0)
-    _, boot = stats.hierarchical_mean_resamples(values, seeds, codes, k, n_resamples=500, seed=0)
-    only0 = seed_counts[:, 1] == 0
-    assert only0.any() and np.all(boot[only0] == 1.0)
-    clip0 = stats.resample_counts(k, 500, 0)[:, 0] > 0
-    assert np.all(np.isnan(boot[~only0 & ~clip0])) and np.all(boot[~only0 & clip0] == 1.0)

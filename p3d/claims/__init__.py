@@ -39,7 +39,8 @@ evaluator's PLRS (variant :data:`OFFICIAL_PLRS`) is always shown beside. A refer
 from the effect tables' rows labelled :func:`plrs_metric` (``PLRS`` for the official one, ``PLRS [v]``
 otherwise). Without ``plrs_validity.csv`` the official PLRS decides, and the evidence says so.
 
-**Seeds.** The CIs of multi-seed arms resample seeds and clips (:func:`p3d.stats.hierarchical_bootstrap`); beside
+**Seeds.** The CIs of multi-seed arms combine the clips' bootstrap with the seeds' spread under Student's t
+(:func:`p3d.stats.seed_clip_interval`: with 3-5 seeds a bootstrap over seeds is far too narrow); beside
 each case of Tables 2-4 whose per-seed values ``config1_results.csv`` / ``config2_results.csv`` hold, the evidence also counts how many seeds'
 own changes (with minus without, the same seed) share the pooled change's sign
 (:func:`p3d.claims.seeds.seed_changes`). That count is not part of the rule: it shows whether an effect rests on

@@ -42,8 +42,9 @@ metric that then judges the loss chooses it (:meth:`ExperimentSpec.fixed_weight`
 from FaceFormer's start-of-training MSE, :data:`p3d.losses.weight.VOCASET_MOTION_RMS`) to the training corpus'.
 
 **Seeds and confidence intervals.** A run's CI is a percentile bootstrap over test clips (a clip's predictions
-under every condition move together); an arm of several seeds is resampled over seeds and clips, crossed
-(:func:`p3d.stats.hierarchical_bootstrap`); effects pair the two arms' runs by seed (:func:`paired_difference`).
+under every condition move together); an arm of several seeds adds the seeds' spread under Student's t to the
+clips' bootstrap, crossed (:func:`p3d.stats.seed_clip_interval`); effects pair the two arms' runs by seed and
+their predictions by file where both are defined (:func:`paired_difference`).
 
 **Stopping.** At ``full`` every training stops at a validation plateau (:mod:`p3d.train.convergence`,
 ``stop="plateau"``, the step count as the cap); :func:`p3d.train.convergence.convergence_table` over

@@ -1,12 +1,14 @@
 """Statistics of results: values with 95% CIs over test clips (:func:`summarise`: one run, a cluster bootstrap over
-clips) and over seeds and clips (:func:`summarise_runs`: the crossed bootstrap of
-:func:`p3d.stats.hierarchical_bootstrap`), and paired differences between two arms (:func:`paired_difference`).
+clips) and over seeds and clips (:func:`summarise_runs`: :func:`p3d.stats.seed_clip_interval`), and paired
+differences between two arms (:func:`paired_difference`).
 
 **Confidence intervals.** A run's CI is a percentile bootstrap over *test clips* (each clip's predictions
 under every condition move together: a cluster bootstrap), so it reflects how many independent sentences were
-tested. An arm with several training seeds is resampled over seeds and clips (the clips are the same sentences
-for every seed: crossed), so its CI also reflects how much a retrained model differs. SLCC and its Delta are
-recomputed on every resample, Delta paired with the data's own SLCC of the same clips.
+tested. An arm with several training seeds combines the clips' bootstrap variance (the clips are the same
+sentences for every seed: crossed) with the seeds' sample variance, under Student's t
+(:func:`p3d.stats.seed_clip_interval`), so its CI also reflects how much a retrained model differs, honestly for
+3-5 seeds. SLCC and its Delta are recomputed on every resample, Delta paired with the data's own SLCC of the same
+clips.
 """
 from __future__ import annotations
 
@@ -170,7 +172,7 @@ def paired_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, *
     ``a`` and ``b`` are run results or arms (:class:`ArmResult`); the runs of two arms are paired by talker
     seed (the seeds both have). The estimate is the mean over the paired seeds of each seed's difference;
     the CI resamples the clips (the same draw for both arms: a paired cluster bootstrap) and, with several
-    seeds, the seeds too (:func:`p3d.stats.hierarchical_bootstrap`). ``metric``: ``mtm_ms``, ``lve``, ``fdd``,
+    seeds, adds the spread of the seeds' own differences under Student's t (:func:`p3d.stats.seed_clip_interval`). ``metric``: ``mtm_ms``, ``lve``, ``fdd``,
     ``plrs``, ``plrs_calibrated`` or ``slcc_delta`` (Delta of SLCC at ``level``). Returns
     ``{"a", "b", "diff", "ci", "n_seeds"}``, and for the per-prediction metrics ``n_paired`` and ``n_unpaired``:
     the predictions of a seed are paired by file (clip and condition) and kept where the metric is defined in
@@ -198,14 +200,11 @@ def paired_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, *
                                                 confidence=0.95, n_resamples=n_resamples, seed=seed)
             return {"a": d.a, "b": d.b, "diff": d.diff, "ci": [d.low, d.high], "n_seeds": 1, **counts}
         seeds = np.concatenate([np.full(len(m), i) for i, (m, _) in enumerate(rows)])
-        codes = np.concatenate([_stems(m).map(code_of).to_numpy() for m, _ in rows])
-        arms = [stats.hierarchical_mean_resamples(np.concatenate([m[side].to_numpy() for m, _ in rows]), seeds, codes,
-                                                  len(stems), n_resamples=n_resamples, seed=seed)
-                for side in ("a", "b")]
-        (va, ba), (vb, bb) = arms
-        va, vb = _num(va), _num(vb)
-        return {"a": va, "b": vb, "diff": None if va is None or vb is None else vb - va, "ci": _ci(bb - ba),
-                "n_seeds": len(pairs), **counts}
+        d = stats.hierarchical_paired_difference(np.concatenate([m["a"].to_numpy() for m, _ in rows]),
+                                                 np.concatenate([m["b"].to_numpy() for m, _ in rows]), seeds,
+                                                 np.concatenate([_stems(m).to_numpy() for m, _ in rows]),
+                                                 confidence=0.95, n_resamples=n_resamples, seed=seed)
+        return {"a": d.a, "b": d.b, "diff": d.diff, "ci": [d.low, d.high], "n_seeds": len(pairs), **counts}
     # Delta of SLCC: SLCC is recomputed on every resample of the common clips (the same draw for both arms)
     levels = a.get("levels")
     data = sel(runs_of(a)[0]["data"]["per_clip"]).drop_duplicates("gt")
@@ -217,14 +216,14 @@ def paired_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, *
         return (_slcc_delta(sides[1][s], data, code_of, levels, level, w)
                 - _slcc_delta(sides[0][s], data, code_of, levels, level, w))
 
-    _, boot = stats.hierarchical_bootstrap(diff, len(pairs), len(stems), n_resamples=n_resamples, seed=seed)
-    return {"a": _num(va), "b": _num(vb), "diff": _num(vb - va), "ci": _ci(boot), "n_seeds": len(pairs)}
+    _, low, high = stats.hierarchical_interval(diff, len(pairs), len(stems), n_resamples=n_resamples, seed=seed)
+    return {"a": _num(va), "b": _num(vb), "diff": _num(vb - va), "ci": [low, high], "n_seeds": len(pairs)}
 
 
 # -- arms: runs pooled over seeds -------------------------------------------------------------------------------
 def summarise_runs(runs: Sequence[Mapping[str, Any]], *, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
     """:func:`summarise`'s table values for runs of one arm that differ only in their seeds: each value the mean
-    over seeds of the run's own value, its 95% CI from the crossed seeds x clips bootstrap. One run: that run's
+    over seeds of the run's own value, its 95% CI over seeds and clips (:func:`p3d.stats.seed_clip_interval`). One run: that run's
     summary as it is. Adds ``n_seeds``."""
     if len(runs) == 1:
         return {**runs[0]["summary"], "n_seeds": 1}
@@ -243,9 +242,9 @@ def summarise_runs(runs: Sequence[Mapping[str, Any]], *, n_resamples: int = 1000
         if key not in frames[0]:
             continue
         values = np.concatenate([df[key].to_numpy(np.float64) for df in frames])
-        point, boot = stats.hierarchical_mean_resamples(values, seeds, codes, len(stems), n_resamples=n_resamples,
-                                                        seed=seed)
-        out[key] = {"value": _num(point), "ci": _ci(boot)}
+        point, low, high = stats.hierarchical_mean_interval(values, seeds, codes, len(stems), n_resamples=n_resamples,
+                                                            seed=seed)
+        out[key] = {"value": _num(point), "ci": [low, high]}
     if "slcc" not in first:
         return out
     levels = runs[0].get("levels")
@@ -265,13 +264,14 @@ def summarise_runs(runs: Sequence[Mapping[str, Any]], *, n_resamples: int = 1000
                              lv)
             return r.get(level, np.nan)
 
-        point, boot = stats.hierarchical_bootstrap(value, len(frames), len(stems), n_resamples=n_resamples, seed=seed)
-        dpoint, dboot = stats.hierarchical_bootstrap(
+        point, low, high = stats.hierarchical_interval(value, len(frames), len(stems), n_resamples=n_resamples,
+                                                       seed=seed)
+        dpoint, dlow, dhigh = stats.hierarchical_interval(
             lambda s, w: _slcc_delta(frames[s], data, code_of, lv_map, level, w), len(frames), len(stems),
             n_resamples=n_resamples, seed=seed)
         data_value = value(0, None, "data")
-        out["slcc"][level] = {"value": _num(point), "ci": _ci(boot), "data": _num(data_value), "delta": _num(dpoint),
-                              "delta_ci": _ci(dboot)}
+        out["slcc"][level] = {"value": _num(point), "ci": [low, high], "data": _num(data_value),
+                              "delta": _num(dpoint), "delta_ci": [dlow, dhigh]}
     return out
 
 
