@@ -1025,7 +1025,7 @@ def test_critic_pairs_compare_ours_with_each_ablation_critic():
 
 def test_config2_pairs_are_table4s_two_steps():
     """Table 4's pairs: synth-voca only -> + synth-mead (no critic), then + synth-mead -> + ours."""
-    results = [{"experiment": {"model": "codetalker", "critic": c, "train": list(t)}, "id": i}
+    results = [{"experiment": {"model": "codetalker", "critic": c, "train": list(t), "test": "synth-mead"}, "id": i}
                for c, t, i in (("none", ex.CONFIG1, "voca"), ("none", ex.CONFIG2, "mead"), ("ours", ex.CONFIG2, "ours"))]
     pairs = ex.config2_pairs(results, ["codetalker"])
     assert [(label, a["id"], b["id"]) for label, a, b in pairs] == [
@@ -1113,3 +1113,27 @@ def test_paired_difference_refuses_single_runs_of_other_seeds():
     with pytest.raises(InputError, match=r"share no training seed \(seeds \[0\] and \[1\]\)"):
         ex.paired_difference(a, b, "lve", n_resamples=50)
     assert ex.paired_difference(a, {**a, "experiment": {"seed": 0}}, "lve", n_resamples=50)["diff"] == 0
+
+
+def test_pairs_take_the_tables_results_and_refuse_two_arms_for_one_cell():
+    """loss_pairs / critic_pairs / config2_pairs read the results their table shows (the test split of the table's
+    corpus; was the first match: a validation run or a Config 2 arm listed first was compared instead), and two
+    arms for one cell (e.g. two loss weights) are refused instead of the first one silently winning."""
+    def result(i, **exp):
+        return {"experiment": {"model": "faceformer", **exp}, "id": i}
+
+    results = [result("val", critic="none", split="val"), result("c2", critic="none", train=list(ex.CONFIG2)),
+               result("none", critic="none"), result("ours", critic="ours", relative_weight=0.1),
+               result("sync", critic="syncnet3d")]
+    [(_, a, b)] = ex.loss_pairs(results, ["faceformer"])
+    assert (a["id"], b["id"]) == ("none", "ours")
+    assert ex.critic_pairs(results, ["faceformer"])[0][1]["id"] == "sync"
+    assert ex.config2_pairs(results, ["faceformer"])[0][1:] == (None, result("c2", critic="none",
+                                                                             train=list(ex.CONFIG2)))
+    two = results + [result("ours2", critic="ours", relative_weight=1.0)]
+    with pytest.raises(InputError, match="2 results match"):
+        ex.loss_pairs(two, ["faceformer"])
+    with pytest.raises(InputError, match="one arm per table cell"):
+        ex.find(two, model="faceformer", critic="ours")
+    assert ex.find(two, model="faceformer", critic="ours", relative_weight=1.0)["id"] == "ours2"
+    assert ex.find(two, model="selftalk") is None

@@ -125,12 +125,30 @@ def _fmt(entry: Mapping[str, Any] | None, scale: float = 1.0, digits: int = 3, k
 
 
 def find(results: Sequence[Mapping[str, Any]], **match: Any) -> Mapping[str, Any] | None:
-    """The first result whose experiment has every field in ``match`` (``train`` as a tuple or list)."""
-    for r in results:
-        exp = r["experiment"]
-        if all((tuple(exp[k]) == tuple(v)) if k == "train" else exp.get(k) == v for k, v in match.items()):
-            return r
-    return None
+    """The result whose experiment has every field in ``match`` (``train`` as a tuple or list); None if none has.
+    Several (e.g. two loss weights, or a validation run beside the test one): :class:`InputError`, since a table
+    would silently show whichever came first (filter the results first, e.g. :func:`config1_tests`)."""
+    found = [r for r in results
+             if all((tuple(r["experiment"][k]) == tuple(v)) if k == "train" else r["experiment"].get(k) == v
+                    for k, v in match.items())]
+    if len(found) > 1:
+        names = ", ".join(str(r.get("name", r["experiment"])) for r in found[:3])
+        raise InputError(f"{len(found)} results match {match} ({names}): one arm per table cell expected")
+    return found[0] if found else None
+
+
+def config1_tests(results: Sequence[Mapping[str, Any]], train: Sequence[str] = CONFIG1) -> list[Mapping[str, Any]]:
+    """The results of Tables 2, 3 and S7: the ``test`` split of synth-voca, trained on ``train`` (fields an
+    ``experiment`` leaves out take :class:`TalkerExperiment`'s defaults)."""
+    exps = [TalkerExperiment.from_dict(r["experiment"]) for r in results]
+    return [r for r, e in zip(results, exps) if e.split == "test" and e.train == tuple(train)
+            and e.test in (None, "synth-voca")]
+
+
+def config2_tests(results: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The results of Table 4: the ``test`` split of synth-mead."""
+    exps = [TalkerExperiment.from_dict(r["experiment"]) for r in results]
+    return [r for r, e in zip(results, exps) if e.split == "test" and e.test_corpus == "synth-mead"]
 
 
 #: The paper's own numbers (arXiv 2503.20308, from :mod:`p3d.paper`), for the labelled reference columns only;
@@ -207,8 +225,7 @@ def table2(results: Sequence[Mapping[str, Any]], models: Sequence[str] = MODELS,
     import pandas as pd
 
     rows = []
-    test = [r for r in results if r["experiment"]["split"] == "test" and _train_match(r) == tuple(train)
-            and r["experiment"].get("test") in (None, "synth-voca")]
+    test = config1_tests(results, train)
     data = test[0]["data"] if test else None
     rows.append({**_data_row("synth-voca (GT data)", data), **_paper_cols(None, PAPER_DATA_VOCASET)})
     for m in models:
@@ -223,8 +240,7 @@ def table3(results: Sequence[Mapping[str, Any]], models: Sequence[str] = MODELS,
     """Table 3 (Config 1): per model, the critic ablation none / 3D SyncNet / w/o 2D prior / ours."""
     import pandas as pd
 
-    test = [r for r in results if r["experiment"]["split"] == "test" and _train_match(r) == tuple(train)
-            and r["experiment"].get("test") in (None, "synth-voca")]
+    test = config1_tests(results, train)
     data = test[0]["data"] if test else None
     rows = [{"Model": "synth-voca (data)", "Perceptual loss": "–", **{k: v for k, v in _data_row("", data).items()
                                                                       if k != "Method"},
@@ -244,8 +260,7 @@ def table4(results: Sequence[Mapping[str, Any]], models: Sequence[str] = MODELS)
     + synth-mead + ours, MTM, LVE, PLRS and SLCC / Δ per intensity level and over all levels (Avg)."""
     import pandas as pd
 
-    test = [r for r in results if r["experiment"]["split"] == "test" and
-            TalkerExperiment.from_dict(r["experiment"]).test_corpus == "synth-mead"]
+    test = config2_tests(results)
     levels = ["1", "2", "3", "all"]
     data = test[0]["data"] if test else None
 
@@ -289,8 +304,7 @@ def table_s7(results: Sequence[Mapping[str, Any]], models: Sequence[str] = MODEL
     """Table S7 (Config 1): FDD (GT minus prediction upper-face dynamics, signed; 1e-7 m²) without / with ours."""
     import pandas as pd
 
-    test = [r for r in results if r["experiment"]["split"] == "test" and _train_match(r) == tuple(train)
-            and r["experiment"].get("test") in (None, "synth-voca")]
+    test = config1_tests(results, train)
     rows = []
     for m in models:
         for critic, label in (("none", MODEL_LABELS[m]), ("ours", "  + ours (perceptual loss)")):
@@ -368,8 +382,10 @@ def with_plrs_enrolled(result: Mapping[str, Any], intensity_weight: float,
 def loss_pairs(results: Sequence[Mapping[str, Any]], models: Sequence[str]
                ) -> list[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]]:
     """Table 2's comparisons as :func:`loss_effects` pairs: per model, (its label, the result without a critic,
-    critic ``ours``' result). A result missing from ``results`` is None (:func:`find`)."""
-    return [(MODEL_LABELS[m], find(results, model=m, critic="none"), find(results, model=m, critic="ours"))
+    critic ``ours``' result), from the results :func:`table2` shows (:func:`config1_tests`). A result missing
+    from ``results`` is None (:func:`find`)."""
+    test = config1_tests(results)
+    return [(MODEL_LABELS[m], find(test, model=m, critic="none"), find(test, model=m, critic="ours"))
             for m in models]
 
 
@@ -378,9 +394,11 @@ def critic_pairs(results: Sequence[Mapping[str, Any]], models: Sequence[str], pr
     """Table 3's comparisons as :func:`loss_effects` pairs: per model and ablation critic
     (:data:`p3d.experiments.spec.ABLATION_CRITICS`), (label, that critic's result, critic ``ours``' result), the
     change read as ours minus the ablation critic. Label ``"<prefix>ours vs <critic>"``; ``prefix`` defaults to
-    ``"<model>: "``. A result missing from ``results`` is None (:func:`find`)."""
+    ``"<model>: "``. From the results :func:`table3` shows (:func:`config1_tests`); a result missing from
+    ``results`` is None (:func:`find`)."""
+    test = config1_tests(results)
     return [((f"{MODEL_LABELS[m]}: " if prefix is None else prefix) + paper_numbers.critic_comparison(c),
-             find(results, model=m, critic=c), find(results, model=m, critic="ours"))
+             find(test, model=m, critic=c), find(test, model=m, critic="ours"))
             for m in models for c in ABLATION_CRITICS]
 
 
@@ -391,11 +409,12 @@ def config2_pairs(results: Sequence[Mapping[str, Any]], models: Sequence[str], p
     then the ``CONFIG2`` one) and adding the loss (``"<prefix>+ ours"``: ``CONFIG2`` without, then with critic
     ``ours``). ``prefix`` defaults to ``"<model>: "``; a result missing from ``results`` is None (:func:`find`)."""
     out = []
+    test = config2_tests(results)
     for m in models:
         label = f"{MODEL_LABELS[m]}: " if prefix is None else prefix
-        voca = find(results, model=m, critic="none", train=CONFIG1)
-        mead = find(results, model=m, critic="none", train=CONFIG2)
-        ours = find(results, model=m, critic="ours", train=CONFIG2)
+        voca = find(test, model=m, critic="none", train=CONFIG1)
+        mead = find(test, model=m, critic="none", train=CONFIG2)
+        ours = find(test, model=m, critic="ours", train=CONFIG2)
         add_mead, add_loss = paper_numbers.TABLE4_STEPS  # "+ synth-mead", "+ ours"
         out += [(label + add_mead, voca, mead), (label + add_loss, mead, ours)]
     return out
