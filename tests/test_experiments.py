@@ -1068,6 +1068,10 @@ def test_seed_consistency_sets_each_pooled_effect_beside_its_seeds():
     assert lve["seeds sharing its sign"] == "1 of 2" and math.isnan(lve["seed 2"]) and math.isnan(lve["paper's change"])
     one = ex.seed_consistency(pooled, {0: seeds[0]})
     assert (one["seeds sharing its sign"] == "–").all()  # fewer than two seeds: undefined
+    # two models' rows would share a key once their prefixes are dropped: refused (was one merged row)
+    both = pd.concat([table("FaceFormer", {"PLRS": (0.05, "better")}), table("SelfTalk", {"PLRS": (-0.04, "worse")})])
+    with pytest.raises(InputError, match="two rows compare 'ours vs 3D SyncNet' on PLRS"):
+        ex.seed_consistency(both, {0: both})
 
 
 def test_run_timing_has_each_runs_seconds_and_loss_ratio():

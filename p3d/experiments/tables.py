@@ -477,7 +477,8 @@ def seed_consistency(pooled: Any, per_seed: Mapping[int, Any],
                      paper: Mapping[tuple[str, str], float] | None = None) -> Any:
     """Effects pooled over seeds beside each seed's own: ``pooled`` and ``per_seed[s]`` are :func:`loss_effects`
     tables of the same pairs whose comparison labels are ``"<prefix>: <comparison>"`` (the prefix up to the first
-    ``": "`` is dropped to match rows). One row per row of ``pooled``: comparison, metric, the pooled change and
+    ``": "`` is dropped to match rows; one model's effects, so two rows left with the same comparison and metric
+    are refused). One row per row of ``pooled``: comparison, metric, the pooled change and
     CI and verdict, ``MDE``: the smallest true change the pooled CI would detect with 80 % power
     (:func:`p3d.stats.minimum_detectable_effect`), ``seeds sharing its sign`` (``"k of n"``, :func:`p3d.stats.seed_agreement`; ``"–"`` when
     undefined), each seed's change and verdict (``seed <s>``), and ``paper's change`` (from ``paper``, e.g.
@@ -487,7 +488,14 @@ def seed_consistency(pooled: Any, per_seed: Mapping[int, Any],
     from p3d.stats import minimum_detectable_effect, seed_agreement
 
     def keyed(df: Any) -> dict[tuple[str, str], Any]:
-        return {(str(r["comparison"]).split(": ", 1)[-1], r["metric"]): r for _, r in df.iterrows()}
+        out: dict[tuple[str, str], Any] = {}
+        for _, r in df.iterrows():
+            key = (str(r["comparison"]).split(": ", 1)[-1], r["metric"])
+            if key in out:  # e.g. "FaceFormer: ours vs 3D SyncNet" and "SelfTalk: ours vs 3D SyncNet"
+                raise InputError(f"seed_consistency: two rows compare {key[0]!r} on {key[1]} ({out[key]['comparison']!r}, "
+                                 f"{r['comparison']!r}): give one model's effects")
+            out[key] = r
+        return out
 
     seeds = {s: keyed(df) for s, df in sorted(per_seed.items())}
     rows = []
