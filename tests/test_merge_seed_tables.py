@@ -60,6 +60,15 @@ def test_merge_relabels_each_models_effects_as_the_notebooks_do(tmp_path):
         ex.merge_seed_tables(tmp_path / "bad")
     with pytest.raises(InputError, match="no <model>/effects.csv"):
         ex.merge_seed_tables(tmp_path / "nothing")
+    # another model's output in a model's folder, and a seed's row twice: refused (were relabelled / kept)
+    pd.DataFrame([_row("SelfTalk, seeds 0-4: x", "LVE", 1.0)]).to_csv(bad / "effects.csv", index=False)
+    pd.DataFrame([_row(f"seed {s}: x", "LVE", 1.0) for s in (0, 1)]).to_csv(bad / "per_seed.csv", index=False)
+    with pytest.raises(InputError, match="not FaceFormer's"):
+        ex.merge_seed_tables(tmp_path / "bad")
+    pd.DataFrame([_row("FaceFormer, seeds 0-1: x", "LVE", 1.0)]).to_csv(bad / "effects.csv", index=False)
+    pd.DataFrame([_row(f"seed {s}: x", "LVE", 1.0) for s in (0, 0, 1)]).to_csv(bad / "per_seed.csv", index=False)
+    with pytest.raises(InputError, match="appear twice .*seed 0"):
+        ex.merge_seed_tables(tmp_path / "bad")
 
 
 def test_script_writes_the_merged_tables_and_judges_the_claims_they_decide(tmp_path, capsys):

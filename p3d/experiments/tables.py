@@ -442,7 +442,8 @@ def merge_seed_tables(folder: str | os.PathLike[str], models: Sequence[str] = MO
     ``"seed <s>: <comparison>"``). Returns ``(effects, per_seed, merged models)``: ``per_seed`` gains a ``seed``
     column, so that it can be written as ``<stem>_per_seed.csv`` beside the effect table
     (:func:`p3d.claims.seeds.seed_changes`). Values are copied, never recomputed; a model without both files is not
-    merged. Raises :class:`InputError` for a label in neither form or for no model at all."""
+    merged. Raises :class:`InputError` for a label in neither form, pooled effects labelled with another model's
+    name, a seed's row repeated, or no model at all."""
     import pandas as pd
 
     effects, per_seed, merged = [], [], []
@@ -451,9 +452,17 @@ def merge_seed_tables(folder: str | os.PathLike[str], models: Sequence[str] = MO
         if not ((sub / "effects.csv").is_file() and (sub / "per_seed.csv").is_file()):
             continue
         pooled, seeds = pd.read_csv(sub / "effects.csv"), pd.read_csv(sub / "per_seed.csv")
+        heads = {str(c).partition(": ")[0] for c in pooled["comparison"]}
+        if any(not h.startswith(f"{MODEL_LABELS[m]}, seeds ") for h in heads):
+            raise InputError(f"{sub / 'effects.csv'}: labelled {sorted(heads)}, not {MODEL_LABELS[m]}'s "
+                             f"(\"{MODEL_LABELS[m]}, seeds 0-N: ...\"): another model's output in {sub}?")
         pooled["comparison"] = [f"{MODEL_LABELS[m]}: {_after_prefix(c, sub / 'effects.csv')}"
                                 for c in pooled["comparison"]]
         seed_of = [_after_prefix(c, sub / "per_seed.csv", seed=True) for c in seeds["comparison"]]
+        keys = [(s, c, metric) for (s, c), metric in zip(seed_of, seeds["metric"])]
+        if len(set(keys)) < len(keys):
+            raise InputError(f"{sub / 'per_seed.csv'}: a seed's comparison and metric appear twice "
+                             f"(e.g. seed {next(k for k in keys if keys.count(k) > 1)[0]})")
         seeds.insert(1, "seed", [s for s, _ in seed_of])
         seeds["comparison"] = [f"{MODEL_LABELS[m]}: {c}" for _, c in seed_of]
         effects.append(pooled)
