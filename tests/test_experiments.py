@@ -940,6 +940,10 @@ def test_effect_and_level_figures(tmp_path):
     assert path.stat().st_size > 0
     with pytest.raises(InputError, match="no effects"):
         plot_effects(effects.iloc[:0])
+    # a metric missing for the first comparison: its panel keeps B's point on B's row (was drawn on A's)
+    fig3 = plot_effects(effects.drop(index=1))
+    mtm_points = [line.get_ydata()[0] for line in fig3.axes[1].lines if len(line.get_ydata()) == 1]
+    assert set(mtm_points) == {1}
 
 
 @pytest.mark.parametrize("native", [False, True])

@@ -17,7 +17,8 @@ VERDICT_COLORS = {"better": "tab:green", "worse": "tab:red"}
 
 def plot_effects(effects: Any, title: str = "") -> Any:
     """One panel per metric: each comparison's change (dot) with its 95% CI (bar), green when the CI shows an
-    improvement, red a deterioration, grey otherwise; a vertical line at no change.
+    improvement, red a deterioration, grey otherwise; a vertical line at no change. Every panel has one row per
+    comparison, at the same height (a metric missing for a comparison leaves its row empty).
 
     ``effects``: :func:`p3d.experiments.loss_effects`' table (``comparison``, ``metric``, ``change``,
     ``change CI low``, ``change CI high``, ``verdict``)."""
@@ -26,22 +27,22 @@ def plot_effects(effects: Any, title: str = "") -> Any:
     if len(effects) == 0:
         raise InputError("plot_effects: no effects to plot")
     metrics = list(dict.fromkeys(effects["metric"]))
-    n_rows = effects["comparison"].nunique()
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 0.45 * n_rows + 1.6),
+    comparisons = list(dict.fromkeys(effects["comparison"]))  # one row per comparison in every panel
+    row_of = {c: y for y, c in enumerate(comparisons)}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 0.45 * len(comparisons) + 1.6),
                              layout="constrained", squeeze=False)
     axes = axes[0]
     for ax, metric in zip(axes, metrics):
-        d = effects[effects["metric"] == metric].reset_index(drop=True)
-        for y, row in d.iterrows():
+        for _, row in effects[effects["metric"] == metric].iterrows():
             color = VERDICT_COLORS.get(row["verdict"], "tab:gray")
             lo, hi = row["change CI low"], row["change CI high"]
             xerr = None if lo is None or hi is None or np.isnan(lo) or np.isnan(hi) else \
                 [[row["change"] - lo], [hi - row["change"]]]
-            ax.errorbar(row["change"], y, xerr=xerr, fmt="o", color=color, capsize=3)
+            ax.errorbar(row["change"], row_of[row["comparison"]], xerr=xerr, fmt="o", color=color, capsize=3)
         ax.axvline(0, color="k", lw=0.8)
-        ax.set_yticks(range(len(d)), d["comparison"] if ax is axes[0] else [""] * len(d))
+        ax.set_yticks(range(len(comparisons)), comparisons if ax is axes[0] else [""] * len(comparisons))
+        ax.set_ylim(len(comparisons) - 0.5, -0.5)  # the first comparison on top
         ax.set_title(metric)
-        ax.invert_yaxis()
     if title:
         fig.suptitle(title)
     return fig
