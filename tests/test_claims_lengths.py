@@ -119,3 +119,17 @@ def test_equal_length_runs_show_the_common_length_and_the_own_stops(tmp_path):
     assert (length_sensitivity(tmp_path)["unequal"] == 0).all()
     evidence = claims.assess(tmp_path).set_index("key").loc["loss-lve", "p3d"]
     assert "own validation plateaus had stopped them: FaceFormer 500→500, 500→1000, 1000→500, 600→1000" in evidence
+
+
+def test_length_sensitivity_judges_fdd_by_its_magnitude(tmp_path):
+    """Signed FDD is GT minus prediction: a longer-trained arm whose FDD goes from -2 to -5 (more spurious upper-face
+    motion, |FDD| up) is the worse one, as the FDD claim judges it (was counted as better: signed FDD down)."""
+    rows = [{"run": f"faceformer_{c}_seed{s}", "seed": s, "model": "faceformer", "critic": c, "train": "synth-voca",
+             "test": "synth-voca", "split": "test", "metric": "fdd", "level": "", "value": v, "ci_low": v, "ci_high": v}
+            for s in range(3) for c, v in (("none", -2e-7), ("ours", -5e-7))]
+    pd.DataFrame(rows).to_csv(tmp_path / "config1_results.csv", index=False)
+    pd.DataFrame([{"run": f"talkers/faceformer_{c}_seed{s}", "kind": "talker", "model": "faceformer", "seed": s,
+                   "steps": 1000 if c == "none" else 3000, "converged": True} for s in range(3) for c in ("none", "ours")]
+                 ).to_csv(tmp_path / "convergence.csv", index=False)
+    row = length_sensitivity(tmp_path, ["table2_loss_effects"]).iloc[0]
+    assert (row["metric"], row["pairs"], row["unequal"], row["longer_better"]) == ("fdd_abs", 3, 3, 0)

@@ -28,7 +28,7 @@ LENGTH_SENSITIVITY_STEM = "training_length_sensitivity"
 #: Two arms' lengths "differ" when the later stop is more than this factor past the earlier one.
 UNEQUAL_FACTOR = 1.25
 #: The run tables' per-seed metrics -> p3d.paper metric keys (for the direction of "better").
-_RUN_METRIC_KEYS = {"mtm_ms": "mtm_ms", "lve": "lve", "fdd": "fdd", "slcc_delta": "slcc_delta", "plrs": "plrs",
+_RUN_METRIC_KEYS = {"mtm_ms": "mtm_ms", "lve": "lve", "fdd_abs": "fdd", "slcc_delta": "slcc_delta", "plrs": "plrs",
                     "plrs_calibrated": "plrs"}
 
 
@@ -124,7 +124,8 @@ def length_sensitivity(tables: str | Path, stems: Sequence[str] = tuple(SEED_COM
 
     For each effect table and metric with per-seed changes (:func:`p3d.claims.seeds.seed_changes_by_seed`: an
     effect-table label such as ``LVE (1e-5 m²)`` or ``PLRS-e`` when the per-seed effect table exists, else the run
-    table's metrics, e.g. ``plrs_calibrated``), pooled over the table's comparisons: ``pairs`` (seed pairs with both
+    table's metrics, e.g. ``plrs_calibrated``; FDD as ``fdd_abs``, the change of |FDD|, the magnitude the FDD claim
+    judges: signed FDD is GT minus prediction), pooled over the table's comparisons: ``pairs`` (seed pairs with both
     lengths and a change), ``unequal`` (pairs whose lengths differ by more than :data:`UNEQUAL_FACTOR`),
     ``longer_better`` (of those, pairs whose longer-trained arm is the better one: the change's sign is that of
     "better" when the after arm trained longer, and the opposite when it trained shorter), its share and the
@@ -142,7 +143,7 @@ def length_sensitivity(tables: str | Path, stems: Sequence[str] = tuple(SEED_COM
             continue
         changes = _effect_table_seed_changes(tables, stem)  # every metric and referee under its own label
         if not any(c in lengths for c, _ in changes):
-            changes = _run_table_seed_changes(tables, stem)
+            changes = _run_table_seed_changes(tables, stem, magnitude=True)  # FDD as |FDD| (fdd_abs)
         for metric in sorted({m for c, m in changes if c in lengths}):
             sign = _direction(metric)
             if sign is None:

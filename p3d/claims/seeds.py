@@ -60,8 +60,14 @@ def arm_rows(rows: Any, critic: str, train: str) -> Any:
     return rows[(rows["critic"] == critic) & ((rows["train"] == train) if "train" in rows else True)]
 
 
-def _run_table_seed_changes(tables: Path, stem: str) -> dict[tuple[str, str], dict[str, float]]:
-    """The run table's per-seed changes behind ``stem`` (:func:`seed_changes_by_seed`, first source)."""
+#: Signed metrics whose direction lies in their magnitude (FDD: GT minus prediction; the FDD claim judges |FDD|).
+MAGNITUDE_METRICS: tuple[str, ...] = ("fdd",)
+
+
+def _run_table_seed_changes(tables: Path, stem: str, *, magnitude: bool = False
+                            ) -> dict[tuple[str, str], dict[str, float]]:
+    """The run table's per-seed changes behind ``stem`` (:func:`seed_changes_by_seed`, first source); with
+    ``magnitude``, the change of |value| for :data:`MAGNITUDE_METRICS`, under ``<metric>_abs``."""
     out: dict[tuple[str, str], dict[str, float]] = {}
     if stem not in SEED_COMPARISONS:
         return out
@@ -85,7 +91,10 @@ def _run_table_seed_changes(tables: Path, stem: str) -> dict[tuple[str, str], di
                 continue
             seeds = sorted(set(arms[0].index) & set(arms[1].index), key=lambda x: (len(x), x))
             label = template.format(model=paper.MODEL_LABELS.get(model, model))
-            out[(label, metric)] = {s: float(arms[1][s] - arms[0][s]) for s in seeds}
+            if magnitude and metric in MAGNITUDE_METRICS:
+                out[(label, f"{metric}_abs")] = {s: float(abs(arms[1][s]) - abs(arms[0][s])) for s in seeds}
+            else:
+                out[(label, metric)] = {s: float(arms[1][s] - arms[0][s]) for s in seeds}
     return out
 
 
