@@ -140,11 +140,17 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray,
 
 # -- clip-cluster bootstrap ---------------------------------------------------------------------------------
 def cluster_codes(clusters: Sequence[Hashable] | np.ndarray) -> tuple[np.ndarray, int]:
-    """Integer codes 0..K-1 for cluster labels (in order of first appearance) and K."""
+    """Integer codes 0..K-1 for cluster labels, in sorted label order (labels of mixed types: by type name, then
+    text), and K. Sorted, not in order of appearance, so that a bootstrap's draws, hence its interval, do not
+    depend on the order of the rows (and match :func:`paired_cluster_difference`'s)."""
     labels = list(clusters)
-    index: dict[Hashable, int] = {}
-    codes = np.fromiter((index.setdefault(c, len(index)) for c in labels), dtype=np.int64, count=len(labels))
-    return codes, len(index)
+    unique = set(labels)
+    try:
+        ordered = sorted(unique)
+    except TypeError:
+        ordered = sorted(unique, key=lambda c: (type(c).__name__, str(c)))
+    index = {c: i for i, c in enumerate(ordered)}
+    return np.fromiter((index[c] for c in labels), dtype=np.int64, count=len(labels)), len(index)
 
 
 def resample_counts(n_clusters: int, n_resamples: int, seed: int) -> np.ndarray:

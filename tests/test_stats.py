@@ -98,7 +98,13 @@ def test_bootstrap_ci_bad_inputs(values, kw, match):
 # -- clip-cluster bootstrap ---------------------------------------------------------------------------------
 def test_cluster_codes_and_resample_counts():
     codes, k = stats.cluster_codes(["b", "a", "b", "c"])
-    assert codes.tolist() == [0, 1, 0, 2] and k == 3
+    assert codes.tolist() == [1, 0, 1, 2] and k == 3  # sorted labels: the row order does not move the draws
+    assert stats.cluster_codes([2, "x", 1])[0].tolist() == [1, 2, 0]  # mixed types: by type name, then text
+    rng = np.random.default_rng(0)
+    values, clips = rng.normal(size=40), np.repeat([f"c{i}" for i in range(10)], 4)
+    order = rng.permutation(40)
+    assert stats.cluster_bootstrap_ci(values, clips, n_resamples=300) == pytest.approx(  # the same draws; the
+        stats.cluster_bootstrap_ci(values[order], clips[order], n_resamples=300), rel=1e-12)  # sums' order aside
     counts = stats.resample_counts(5, 300, seed=3)
     assert counts.shape == (300, 5) and (counts.sum(axis=1) == 5).all()
     assert np.array_equal(counts, stats.resample_counts(5, 300, seed=3))
