@@ -403,11 +403,11 @@ def _value_of(value: float | Mapping[str, float], model: str) -> float:
 #: The grid of every preset. ``full``: every training to the validation plateau (caps:
 #: :attr:`p3d.registry.Preset.talker_cap` / ``critic_cap``), talkers on batches of 16 clips, each test clip predicted
 #: under one synth-voca training identity (rotating; the official protocol's all eight would multiply the
-#: autoregressive inference 8x for little information: the CIs resample clips and seeds), the weight fixed in
+#: autoregressive inference 8x for little information: the CIs cover clips and seeds), the weight fixed in
 #: advance: the paper's 1e-7 carried to the training corpus' motion scale from VOCASET's (:data:`VOCASET_MOTION_RMS`;
 #: W = 1.91e-7 on the ``full`` synth-voca, README "The loss weight at full"). Seeds: five talker seeds per Table-2 arm
-#: and three per arm of Tables 3 and 4, all three models, as the paper's tables (the CIs resample seeds and clips,
-#: crossed), one critic pipeline (three independent pipelines would retrain stage 1 and every critic twice more and
+#: and three per arm of Tables 3 and 4, all three models, as the paper's tables (the CIs over seeds and clips,
+#: crossed: :func:`p3d.stats.seed_clip_interval`), one critic pipeline (three independent pipelines would retrain stage 1 and every critic twice more and
 #: the loss arms of seeds 1, 2 and 4: ``spec_for("full", critic_pipelines=3)``). At the measured cost on 2 cores
 #: (benchmarks/RESULTS.md: ~72-120 worker-minutes per seed of the six Table-2 arms, the two stage-1 trainings 23-38
 #: min in parallel) this is a run of roughly 10-11 hours there, not the 150 minutes once aimed at (README, "The
