@@ -169,6 +169,7 @@ def test_phoneme_separability_separable_vs_random():
     clips = np.repeat(np.arange(24), 10)
     good = phoneme_separability(x, groups, clusters=clips)
     assert good["accuracy"] > 0.95 and good["chance"] == pytest.approx(1 / 3) and good["n"] == 180
+    assert good["n_clusters"] == 24 and good["ci_low"] <= good["accuracy"] <= good["ci_high"]  # CI over clips
     noise = phoneme_separability(rng.normal(size=x.shape), groups, seed=1)
     assert abs(noise["accuracy"] - noise["chance"]) < 0.15
     with pytest.raises(InputError, match="2 groups"):

@@ -19,6 +19,10 @@ def test_clustering_needs_margin_and_significance():
     assert clustering_verdict(0.60, 0.30, 400)[0]
     assert not clustering_verdict(0.33, 0.30, 400)[0]       # below the margin
     assert not clustering_verdict(0.40, 0.30, 10)[0]        # not significant with 10 rows
+    # with the accuracy's CI over clips: its lower bound must clear chance, whatever the number of windows
+    assert not clustering_verdict(0.392, 0.33, 3000, ci_low=0.309)[0]  # 3000 windows of 20 clips (was p=5e-13)
+    assert clustering_verdict(0.45, 0.33, 3000, ci_low=0.38) == (True, pytest.approx(math.nan, nan_ok=True))
+    assert not clustering_verdict(0.45, 0.33, 3000, ci_low=math.nan)[0]  # no interval: not shown
 
 
 def test_temporal_peak_and_ci():
@@ -45,3 +49,15 @@ def test_verdicts_table():
     got = dict(zip(table["property"], table["shows"]))
     assert got == {"phoneme clustering": False, "temporal sensitivity": True, "intensity direction": True}
     assert "speech: 31.0%" in table.loc[table["property"] == "phoneme clustering", "evidence"].iloc[0]
+
+
+def test_verdicts_judge_clustering_on_the_ci_over_clips():
+    """phoneme_separability's CI over clips decides property 1 and is shown (the binomial over windows, p=5e-13 here,
+    counted the windows of a clip as independent trials)."""
+    sep = pd.DataFrame([{"critic": "ours", "features": f, "accuracy": 0.392, "chance": 0.33, "n": 3000,
+                         "ci_low": low, "ci_high": 0.48, "n_clusters": 20} for f, low in (("mesh", 0.309),
+                                                                                        ("speech", 0.35))])
+    table = verdicts(sep, {}, {})
+    assert not table["shows"].iloc[0]
+    assert "mesh: 39.2% [30.9%, 48.0%] over 20 clips vs chance 33.0%" in table["evidence"].iloc[0]
+    assert verdicts(sep.iloc[1:], {}, {})["shows"].iloc[0]

@@ -2,8 +2,9 @@
 
 (1) **phoneme clustering**: phoneme groups are predictable from the features
     (:func:`p3d.analysis.representation.phoneme_separability`): the k-NN accuracy beats the
-    majority-class rate by at least ``margin`` and a one-sided binomial test against that rate gives
-    p < ``alpha``;
+    majority-class rate by at least ``margin`` and its 95 % CI over clips lies above that rate (the
+    windows of one clip are not independent trials; without clusters, a one-sided binomial test over the
+    rows with p < ``alpha``);
 (2) **temporal sensitivity**: similarity against offset (:func:`~p3d.analysis.representation.offset_similarity`)
     peaks within one frame of zero and its 95% CI at zero lies above the mean similarity at
     |offset| >= 5 frames;
@@ -34,9 +35,15 @@ def _binom_p(successes: int, n: int, p: float) -> float:
     return float(binomtest(successes, n, p, alternative="greater").pvalue)
 
 
-def clustering_verdict(accuracy: float, chance: float, n: int, *, margin: float = 0.05, alpha: float = 0.01
-                       ) -> tuple[bool, float]:
-    """(holds, p-value) of property 1 for one feature set."""
+def clustering_verdict(accuracy: float, chance: float, n: int, *, ci_low: float | None = None,
+                       margin: float = 0.05, alpha: float = 0.01) -> tuple[bool, float]:
+    """(holds, p-value) of property 1 for one feature set. With ``ci_low`` (the accuracy's 95 % CI over clips,
+    :func:`~p3d.analysis.representation.phoneme_separability` with clusters) the test is that bound above
+    ``chance`` and the p-value is NaN; a NaN ``ci_low`` (no interval) does not hold. Without it, a one-sided
+    binomial test of ``n`` rows taken as independent."""
+    if ci_low is not None:
+        ok = ci_low is not None and math.isfinite(float(ci_low)) and float(ci_low) > chance
+        return bool(accuracy - chance >= margin and ok), math.nan
     p = _binom_p(int(round(accuracy * n)), n, chance)
     return bool(accuracy - chance >= margin and p < alpha), p
 
@@ -80,9 +87,16 @@ def verdicts(separability: Any, curves: Mapping[str, Any], intensity: Mapping[st
         if len(sep):
             parts, holds_all = [], []
             for _, r in sep.iterrows():
-                holds, p = clustering_verdict(r["accuracy"], r["chance"], int(r["n"]))
+                clipwise = "ci_low" in r and pd.notna(r.get("n_clusters"))
+                ci_low = (float(r["ci_low"]) if pd.notna(r["ci_low"]) else math.nan) if clipwise else None
+                holds, p = clustering_verdict(r["accuracy"], r["chance"], int(r["n"]), ci_low=ci_low)
                 holds_all.append(holds)
-                parts.append(f"{r['features']}: {r['accuracy']:.1%} vs chance {r['chance']:.1%} (p={p:.2g})")
+                if clipwise:
+                    ci = (f"[{r['ci_low']:.1%}, {r['ci_high']:.1%}]" if pd.notna(r["ci_low"]) else "[no CI]")
+                    parts.append(f"{r['features']}: {r['accuracy']:.1%} {ci} over {int(r['n_clusters'])} clips vs "
+                                 f"chance {r['chance']:.1%}")
+                else:
+                    parts.append(f"{r['features']}: {r['accuracy']:.1%} vs chance {r['chance']:.1%} (p={p:.2g})")
             rows.append({"critic": critic, "property": PROPERTIES[0], "shows": all(holds_all),
                          "evidence": "; ".join(parts)})
         if critic in curves:

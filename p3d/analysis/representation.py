@@ -440,12 +440,17 @@ def phoneme_separability(features: Any, groups: Any, *, k: int = 10, folds: int 
     Cross-validated accuracy of a k-nearest-neighbour classifier (cosine metric, scikit-learn) that
     predicts the group of each labelled row (``groups != ""``) from the others, against the majority-
     class rate. With ``clusters`` (e.g. the clip or identity of each row) the folds keep a cluster's
-    rows together (``GroupKFold``), so neighbouring windows of one clip cannot vouch for each other.
+    rows together (``GroupKFold``), so neighbouring windows of one clip cannot vouch for each other, the
+    accuracy is that of every row's out-of-fold prediction, and its 95 % CI resamples the clusters
+    (:func:`p3d.stats.cluster_bootstrap_ci`): the windows of one clip are not independent trials.
 
-    Returns ``accuracy``, ``chance`` (majority share), ``n`` rows, ``n_groups``, ``folds`` used.
+    Returns ``accuracy``, ``chance`` (majority share), ``n`` rows, ``n_groups``, ``folds`` used, and with
+    ``clusters`` ``ci_low``, ``ci_high`` and ``n_clusters``.
     """
-    from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_score
+    from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_predict, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
+
+    from p3d.stats import cluster_bootstrap_ci
 
     x = np.asarray(features, dtype=np.float32)
     g = np.asarray(groups, dtype=object)
@@ -463,10 +468,13 @@ def phoneme_separability(features: Any, groups: Any, *, k: int = 10, folds: int 
         n_folds = min(folds, len(np.unique(c)))
         if n_folds < 2:
             raise InputError("clusters: need at least 2 distinct clusters for grouped folds")
-        scores = cross_val_score(clf, x, y, cv=GroupKFold(n_splits=n_folds), groups=c)
-    else:
-        n_folds = min(folds, int(counts.min())) if counts.min() >= 2 else 2
-        scores = cross_val_score(clf, x, y, cv=StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed))
+        correct = (cross_val_predict(clf, x, y, cv=GroupKFold(n_splits=n_folds), groups=c) == y).astype(np.float64)
+        low, high = cluster_bootstrap_ci(correct, c, seed=seed)
+        return {"accuracy": float(correct.mean()), "chance": float(counts.max() / counts.sum()), "n": int(len(y)),
+                "n_groups": int(len(labels)), "folds": int(n_folds), "ci_low": low, "ci_high": high,
+                "n_clusters": int(len(np.unique(c)))}
+    n_folds = min(folds, int(counts.min())) if counts.min() >= 2 else 2
+    scores = cross_val_score(clf, x, y, cv=StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed))
     return {"accuracy": float(np.mean(scores)), "chance": float(counts.max() / counts.sum()), "n": int(len(y)),
             "n_groups": int(len(labels)), "folds": int(n_folds)}
 
