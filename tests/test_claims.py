@@ -550,7 +550,7 @@ def test_per_seed_effect_tables_give_each_cases_seed_count(tmp_path):
     assert changes[("FaceFormer: ours vs 3D SyncNet", "MTM (ms)")] == [-1, -2, 1]
     assert ("SelfTalk: ours vs 3D SyncNet", "PLRS-e") not in changes      # seed 2 twice: ambiguous
     pd.DataFrame([{"seed": 0, "variant": v, "degradation": "amp_0.5", "mean_minus_gt": -1, "ci_low": -2,
-                   "ci_high": -0.5, "n_clips": 8} for v in ("enrolled",)]).to_csv(tmp_path / "plrs_validity.csv",
+                   "ci_high": -0.5, "n_clips": 24} for v in ("enrolled",)]).to_csv(tmp_path / "plrs_validity.csv",
                                                                               index=False)
     r = assess(tmp_path).set_index("key").loc["vs-syncnet"]
     text = r["p3d"]

@@ -46,12 +46,12 @@ def test_bad_degradation_names(bad):
         dg.degradations(gt, tpl, np.random.default_rng(0), names=[bad])
 
 
-def _rows() -> pd.DataFrame:
-    """Six clips; 'good' is a referee that ranks GT first, 'lower' a lower-is-better one that does too,
+def _rows(n: int = 12) -> pd.DataFrame:
+    """``n`` clips; 'good' is a referee that ranks GT first, 'lower' a lower-is-better one that does too,
     'hub' rewards damping (damped scores above GT), and 'blind' cannot score the static sequence."""
     rng = np.random.default_rng(0)
     rows = []
-    for k in range(6):
+    for k in range(n):
         base = rng.normal(0.3, 0.05)
         for seq, good, lower, hub, blind in (("gt", 0.0, 0.0, 0.0, 0.0), ("amp_0.5", -0.1, 2.0, 0.05, -0.1),
                                              ("shift_5", -0.2, 5.0, -0.1, -0.2), ("static", -0.3, 9.0, 0.02, np.nan)):
@@ -79,7 +79,7 @@ def test_referee_differences_sign_convention_and_pairing():
     assert lve_static["ci_low"] <= lve_static["mean_minus_gt"] <= lve_static["ci_high"]
     # undefined scores: no clip pairs, NaN difference
     assert t.loc[("mtm", "static"), "n_clips"] == 0 and np.isnan(t.loc[("mtm", "static"), "mean_minus_gt"])
-    assert (tab.loc[tab["variant"] == "oracle", "n_clips"] == 6).all()
+    assert (tab.loc[tab["variant"] == "oracle", "n_clips"] == 12).all()
 
 
 def test_referee_validity_verdicts():
@@ -93,6 +93,9 @@ def test_referee_validity_verdicts():
     fig = rv.plot_referee_forest(tab, validity=v.reset_index())
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert len(titles) == 4 and "NOT valid" in titles[0] and titles[1].endswith("\nvalid")
+    # fewer clips than MIN_VALIDITY_CLIPS: no referee passes (one clip's bootstrap is a zero-width interval)
+    few = rv.referee_validity(rv.referee_differences(_rows(rv.MIN_VALIDITY_CLIPS - 1), n_resamples=300))
+    assert not few["valid"].any()
 
 
 def test_referee_differences_bad_input():

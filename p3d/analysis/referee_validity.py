@@ -300,12 +300,18 @@ def referee_differences_by_speaker(rows: Any, *, identity: str = "identity", **o
     return out[[identity, *[c for c in out.columns if c != identity]]]
 
 
+#: The fewest clips a degradation's difference may rest on for a referee to pass it: the clip bootstrap of one clip
+#: is a zero-width interval, and of a handful hardly an interval at all.
+MIN_VALIDITY_CLIPS = 10
+
+
 def referee_validity(table: Any) -> Any:
     """Is each referee valid, i.e. does it score the GT above *every* degradation?
 
     ``table``: :func:`referee_differences` output (sign convention: negative = GT better). A degradation
-    fails a referee when ``ci_high >= 0`` (the GT is not significantly better) or the difference is undefined
-    (NaN: the referee cannot score it). Returns one row per variant, in table order: ``variant``, ``valid``
+    fails a referee when ``ci_high >= 0`` (the GT is not significantly better), the difference is undefined
+    (NaN: the referee cannot score it) or rests on fewer than :data:`MIN_VALIDITY_CLIPS` clips (``n_clips``,
+    where the table has it). Returns one row per variant, in table order: ``variant``, ``valid``
     (bool), ``failing`` (list of failing degradations, table order), ``n_degradations``.
     """
     import pandas as pd
@@ -317,6 +323,8 @@ def referee_validity(table: Any) -> Any:
     for variant, grp in table.groupby("variant", sort=False):
         hi = grp["ci_high"].to_numpy(dtype=np.float64)
         fail = ~(np.isfinite(hi) & (hi < 0))
+        if "n_clips" in grp:
+            fail |= ~(grp["n_clips"].to_numpy(dtype=np.float64) >= MIN_VALIDITY_CLIPS)
         failing = grp.loc[fail, "degradation"].tolist()
         out.append({"variant": variant, "valid": not failing, "failing": failing, "n_degradations": len(grp)})
     return pd.DataFrame(out, columns=["variant", "valid", "failing", "n_degradations"])

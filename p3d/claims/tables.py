@@ -65,9 +65,10 @@ def valid_referees(tables: str | Path) -> tuple[list[str], list[str]] | None:
     but :data:`p3d.analysis.referee_validity.COMPARISON_METRICS`, which judge their own claims); None when the
     table is absent.
 
-    A referee is valid when ``ci_high < 0`` for every one of its degradations (NaN counts as not below 0).
+    A referee is valid when ``ci_high < 0`` for every one of its degradations (NaN counts as not below 0), each
+    measured on at least :data:`p3d.analysis.referee_validity.MIN_VALIDITY_CLIPS` clips (``n_clips``).
     """
-    from p3d.analysis.referee_validity import COMPARISON_METRICS
+    from p3d.analysis.referee_validity import COMPARISON_METRICS, MIN_VALIDITY_CLIPS
     from p3d.errors import InputError
 
     try:
@@ -82,6 +83,7 @@ def valid_referees(tables: str | Path) -> tuple[list[str], list[str]] | None:
     for variant, rows in df.groupby("variant", sort=False):
         if str(variant) in COMPARISON_METRICS:
             continue
-        ok = bool((rows["ci_high"].astype(float) < 0).all())
+        ok = bool((rows["ci_high"].astype(float) < 0).all()
+                  and (rows["n_clips"].astype(float) >= MIN_VALIDITY_CLIPS).all())
         (valid if ok else invalid).append(str(variant))
     return valid, invalid
