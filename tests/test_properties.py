@@ -29,6 +29,7 @@ def test_temporal_peak_and_ci():
     assert temporal_verdict(_curve())[0]
     assert not temporal_verdict(_curve(peak_at=4))[0]
     assert not temporal_verdict(_curve(ci=0.5))[0]          # CI at 0 overlaps the far offsets
+    assert not temporal_verdict(_curve().assign(ci_low=np.nan))[0]  # no CI (one clip): not shown (was: the mean)
     with pytest.raises(InputError):
         temporal_verdict(pd.DataFrame({"offset": [1], "mean": [0.1]}))
 

@@ -42,21 +42,23 @@ def clustering_verdict(accuracy: float, chance: float, n: int, *, ci_low: float 
     ``chance`` and the p-value is NaN; a NaN ``ci_low`` (no interval) does not hold. Without it, a one-sided
     binomial test of ``n`` rows taken as independent."""
     if ci_low is not None:
-        ok = ci_low is not None and math.isfinite(float(ci_low)) and float(ci_low) > chance
+        ok = math.isfinite(float(ci_low)) and float(ci_low) > chance
         return bool(accuracy - chance >= margin and ok), math.nan
     p = _binom_p(int(round(accuracy * n)), n, chance)
     return bool(accuracy - chance >= margin and p < alpha), p
 
 
 def temporal_verdict(curve: Any, *, far: int = 5) -> tuple[bool, dict[str, float]]:
-    """(holds, numbers) of property 2 from an ``offset_similarity`` DataFrame."""
+    """(holds, numbers) of property 2 from an ``offset_similarity`` DataFrame. Without a CI at offset 0 (NaN:
+    too few clips for one) the property is not shown (was judged on the mean alone)."""
     if not {"offset", "mean", "ci_low"} <= set(curve.columns) or not (curve["offset"] == 0).any():
         raise InputError("curve: expected offset_similarity output with offset 0")
     peak = int(curve.loc[curve["mean"].idxmax(), "offset"])
     at0 = curve.loc[curve["offset"] == 0].iloc[0]
     far_mean = float(curve.loc[curve["offset"].abs() >= far, "mean"].mean())
-    ci_low = float(at0["ci_low"]) if math.isfinite(float(at0["ci_low"])) else float(at0["mean"])
-    return bool(abs(peak) <= 1 and ci_low > far_mean), {"peak": peak, "at0": float(at0["mean"]), "far": far_mean}
+    ci_low = float(at0["ci_low"])
+    holds = abs(peak) <= 1 and math.isfinite(ci_low) and ci_low > far_mean
+    return bool(holds), {"peak": peak, "at0": float(at0["mean"]), "far": far_mean}
 
 
 def intensity_verdict(result: Mapping[str, Any], *, alpha: float = 0.05) -> tuple[bool, float]:
