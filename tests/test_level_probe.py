@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
@@ -210,6 +211,29 @@ def test_accuracy_ci_resamples_identities_not_clips():
     # every speaker at the same accuracy: nothing varies between them, the interval is the point
     even = np.tile([1.0, 0.0], 100)
     assert lp.accuracy_ci(even, np.repeat(["a", "b", "c", "d"], 50)) == (0.5, 0.5)
-    assert lp.accuracy_ci(np.array([1.0, 0.0, 1.0]), ["a", "a", "a"]) == pytest.approx((2 / 3, 2 / 3))
+    one = lp.accuracy_ci(np.array([1.0, 0.0, 1.0]), ["a", "a", "a"])  # one identity: no interval (was the point)
+    assert all(math.isnan(x) for x in one)
     with pytest.raises(InputError, match="no scored clip"):
         lp.accuracy_ci(np.array([]), [])
+
+
+def test_a_reading_of_one_test_identity_has_no_verdict():
+    """One held-out identity: no interval over identities, so the reading says so instead of 'above chance'."""
+    import pandas as pd
+
+    from p3d.analysis.level_probe import level_probe_reading
+
+    rng = np.random.default_rng(0)
+
+    def make(ids, n=30):
+        y = np.tile([1, 2, 3], n)
+        x = rng.normal(size=(len(y), 8))
+        x[:, 0] += 0.4 * y
+        return x, y, np.repeat(ids, len(y) // len(ids))
+
+    out = held_out_level_probe(make(["a", "b", "c"]), make(["z"]))
+    assert math.isnan(out["ci_low"]) and math.isnan(out["ci_high"])
+    row = pd.DataFrame([{"front_end": "X: fixed part", "features": "f", "input": "loudness-normalised (one RMS)",
+                         "n_clips": out["n"], **{k: out[k] for k in ("accuracy", "chance", "ci_low", "ci_high")}}])
+    first = level_probe_reading(row).splitlines()[0]
+    assert first.endswith("no interval (fewer than two test identities), no reading.") and "above chance" not in first

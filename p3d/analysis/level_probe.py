@@ -33,6 +33,7 @@ binomial interval over clips: with 6 test identities it is wide and honest.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -129,11 +130,14 @@ def level_probe(features: np.ndarray, levels: Sequence[Hashable] | np.ndarray,
 def accuracy_ci(hits: np.ndarray, identities: Sequence[Hashable] | np.ndarray) -> tuple[float, float]:
     """95 % percentile-bootstrap interval of the accuracy (mean of ``hits``) resampling whole identities
     (:func:`p3d.stats.cluster_bootstrap_ci`, :data:`CI_RESAMPLES` resamples, seed 0): a speaker's clips move
-    together. With a single identity the interval is the point (nothing to resample)."""
-    low, high = cluster_bootstrap_ci(np.asarray(hits, dtype=np.float64), list(np.asarray(identities).astype(str)),
-                                     n_resamples=CI_RESAMPLES, seed=0)
+    together. With a single identity there is no interval: (NaN, NaN) (resampling it would give the point, a
+    zero-width interval that a reading would take for certainty)."""
+    ids = np.asarray(identities).astype(str)
+    low, high = cluster_bootstrap_ci(np.asarray(hits, dtype=np.float64), list(ids), n_resamples=CI_RESAMPLES, seed=0)
     if low is None:
         raise InputError("accuracy_ci: no scored clip")
+    if len(np.unique(ids)) < 2:
+        return math.nan, math.nan
     return float(low), float(high)
 
 
@@ -582,7 +586,8 @@ def level_probe_reading(table: Any) -> str:
     """A plain reading of a :func:`level_probe_table`: each row against chance, then what it means.
 
     A row is *above chance* when its 95 % interval's lower end exceeds the chance rate; a gain-only control is
-    *at chance* when its interval holds the chance rate. The conclusion (for the paper's level-wise claims,
+    *at chance* when its interval holds the chance rate; a row without an interval (one test identity) is neither.
+    The conclusion (for the paper's level-wise claims,
     Table 4 and Fig. 6) is drawn from the talker rows on loudness-normalised audio and their controls.
     """
     lines = []
@@ -594,6 +599,8 @@ def level_probe_reading(table: Any) -> str:
         verdict = (("at chance, as it should be" if row.ci_low <= row.chance <= row.ci_high else
                     "away from chance: the front-end keeps gain") if control
                    else ("above chance" if above else "not distinguishable from chance"))
+        if not (math.isfinite(row.ci_low) and math.isfinite(row.ci_high)):
+            verdict = "no interval (fewer than two test identities), no reading"
         lines.append(f"- {row.front_end}, {row.input}: {row.accuracy:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}] "
                      f"vs chance {row.chance:.2f} ({row.n_clips} test clips): {verdict}.")
         if row.front_end.startswith("corpus"):
