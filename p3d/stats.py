@@ -488,12 +488,17 @@ def spearman_cluster_ci(x: Sequence[float] | np.ndarray, y: Sequence[float] | np
 
 def slcc_bootstrap(speech_intensity: Sequence[float] | np.ndarray, lip_intensity: Sequence[float] | np.ndarray,
                    identity: Sequence[Hashable] | np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
-                   seed: int = 0, method: str = "percentile") -> Interval:
+                   seed: int = 0, method: str = "percentile",
+                   clusters: Sequence[Hashable] | np.ndarray | None = None) -> Interval:
     """Paired bootstrap interval of SLCC (paper Eq. (7)), with the reason when there is none.
 
     Inputs as :func:`p3d.metrics.slcc.slcc`; the full SLCC must be defined (else :class:`InputError`).
     Rows of (speech intensity, lip intensity, identity) are resampled jointly and SLCC is recomputed on
     each resample, z-normalisation per identity included (``scipy.stats.bootstrap``, ``paired=True``).
+    With ``clusters`` (each row's GT clip) whole clusters are resampled instead, every row of a drawn clip
+    as often as the clip is drawn (:func:`resample_counts`; percentile interval only): the predictions of
+    one clip under several conditions share its speech intensity and are not independent rows, so
+    resampling rows made the interval far too narrow.
     A resample on which r is undefined (fewer than 3 rows with a defined z-score) makes the whole
     interval undefined: ``Interval(None, None, reason)``, the reason logged at debug level (with so
     little data no interval is meaningful; small demo data hits this routinely).
@@ -517,6 +522,25 @@ def slcc_bootstrap(speech_intensity: Sequence[float] | np.ndarray, lip_intensity
         keep = np.isfinite(z1) & np.isfinite(z2)
         return _pearson_r(z1[keep], z2[keep], MIN_ROWS)
 
+    if clusters is not None:
+        if method != "percentile":
+            raise InputError(f"slcc_bootstrap: a bootstrap over clusters gives a percentile interval, not {method!r}")
+        _check_confidence(confidence)
+        clip_codes, k = cluster_codes(clusters)
+        if clip_codes.size != s.size:
+            raise InputError(f"clusters has {clip_codes.size} rows but speech_intensity has {s.size}")
+        boot = np.array([statistic(s[rows], li[rows], codes[rows])
+                         for rows in (np.repeat(np.arange(s.size), w[clip_codes])
+                                      for w in resample_counts(k, int(n_resamples), seed))], dtype=np.float64)
+        n_undefined = int(np.isnan(boot).sum())
+        if n_undefined:
+            reason = (f"SLCC undefined on {n_undefined} of {int(n_resamples)} bootstrap resamples of the {k} clips "
+                      f"(too few clips per identity): no interval")
+            log.debug("SLCC bootstrap: %s", reason)
+            return Interval(None, None, reason)
+        low, high = percentile_interval(boot, confidence)
+        return Interval(low, high)
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = bootstrap((s, li, codes), statistic, paired=True, vectorized=False, method=method,
@@ -535,11 +559,12 @@ def slcc_bootstrap(speech_intensity: Sequence[float] | np.ndarray, lip_intensity
 
 def slcc_bootstrap_ci(speech_intensity: Sequence[float] | np.ndarray, lip_intensity: Sequence[float] | np.ndarray,
                       identity: Sequence[Hashable] | np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
-                      seed: int = 0, method: str = "percentile") -> tuple[float, float] | tuple[None, None]:
+                      seed: int = 0, method: str = "percentile",
+                      clusters: Sequence[Hashable] | np.ndarray | None = None) -> tuple[float, float] | tuple[None, None]:
     """Paired bootstrap CI (low, high) of SLCC, or (None, None) when undefined: :func:`slcc_bootstrap`
-    without the reason."""
+    without the reason (``clusters``: resample each row's GT clip whole)."""
     iv = slcc_bootstrap(speech_intensity, lip_intensity, identity, confidence=confidence, n_resamples=n_resamples,
-                        seed=seed, method=method)
+                        seed=seed, method=method, clusters=clusters)
     return iv.low, iv.high
 
 

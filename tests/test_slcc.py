@@ -152,3 +152,26 @@ def test_slcc_by_level_undefined_level_is_nan():
     level[:2] = "level_9"  # two rows only: r undefined for that level
     out = slcc_by_level(speech, lip, identity, level)
     assert np.isnan(out["level_9"]) and np.isfinite(out["all"]) and np.isfinite(out["level_1"])
+
+
+def test_slcc_bootstrap_over_clips_keeps_a_clips_predictions_together():
+    """Eight predictions per GT clip share its speech intensity: resampling rows treats them as independent and
+    gives an interval far too narrow; resampling the clips (``clusters``) gives about the interval of one row per
+    clip, every resample drawing whole clips."""
+    from p3d.stats import slcc_bootstrap
+
+    rng = np.random.default_rng(3)
+    n_clips, n_cond = 40, 8
+    speech = np.repeat(rng.normal(size=n_clips), n_cond)
+    lip = 0.4 * speech + np.repeat(rng.normal(size=n_clips), n_cond) + 0.1 * rng.normal(size=n_clips * n_cond)
+    ident = np.repeat(np.arange(n_clips) % 2, n_cond)
+    clips = np.repeat(np.arange(n_clips), n_cond)
+    rows = slcc_bootstrap(speech, lip, ident, n_resamples=500)
+    by_clip = slcc_bootstrap(speech, lip, ident, n_resamples=500, clusters=clips)
+    one = slcc_bootstrap(speech[::n_cond], lip[::n_cond], ident[::n_cond], n_resamples=500)
+    width = {k: iv.high - iv.low for k, iv in (("rows", rows), ("clips", by_clip), ("one", one))}
+    assert width["clips"] > 2 * width["rows"] and 0.7 < width["clips"] / width["one"] < 1.4
+    with pytest.raises(InputError, match="percentile"):
+        slcc_bootstrap(speech, lip, ident, n_resamples=50, clusters=clips, method="BCa")
+    with pytest.raises(InputError, match="rows"):
+        slcc_bootstrap(speech, lip, ident, n_resamples=50, clusters=clips[:-1])

@@ -130,7 +130,8 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
             "metrics": list(wanted),
             "gt_stride": rates.stride,
             "ci": "95% percentile bootstrap of the pooled mean, resampling GT clips (p3d.stats.cluster_bootstrap_ci); "
-                  "SLCC: paired bootstrap of rows (p3d.metrics.slcc_bootstrap_ci)",
+                  "SLCC: recomputed on each resample of the GT clips, a clip's predictions together "
+                  "(p3d.metrics.slcc_bootstrap_ci with clusters)",
             "diagnostics": "per_clip.csv columns lip_jerk[_gt] (m/s^3 for metres), lip_hf_energy[_gt] (fraction of "
                            "lip motion energy above 8 Hz), upper_face_motion[_gt] (RMS temporal std), "
                            "lip_amplitude_ratio (prediction / GT lip distance from the template), lip_amplitude[_gt] "
@@ -167,7 +168,8 @@ def _slcc_summary(cfg: EvalConfig, df: Any, gt_df: Any, metrics: Any) -> dict[st
     }
     if model_r is not None:
         try:
-            lo, hi = metrics.slcc_bootstrap_ci(speech, lip, ident, n_resamples=cfg.bootstrap_resamples, seed=cfg.seed)
+            lo, hi = metrics.slcc_bootstrap_ci(speech, lip, ident, n_resamples=cfg.bootstrap_resamples, seed=cfg.seed,
+                                               clusters=df["gt"].to_numpy())
             res["ci95"] = [_num(lo), _num(hi)]
         except InputError as exc:
             reasons.append(f"CI: {exc}")
