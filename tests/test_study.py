@@ -206,6 +206,10 @@ def test_rank_intensity_plan_is_a_latin_square():
     check = next(t for t in plan.trials if t.attention_check)
     assert len(check.stimuli) == 3 and plan.stimuli[check.correct].speech_level == 2
     assert "videos A through C, with 3 being the most" in plan.question
+    # levels out of order would pair loud speech with small lips as "matched" in the analysis: refused
+    for scales, gains in (((1.5, 1, 0.5), (-9, 0, 9)), ((0.5, 1, 1.5), (9, 0, -9)), ((0.5, 0.5, 1.5), (-9, 0, 9))):
+        with pytest.raises(InputError, match="ascending order"):
+            D.plan_study("rank", [], ["c0"], lip_scales=scales, speech_gains_db=gains)
 
 
 def test_plan_rejects_bad_designs():

@@ -283,6 +283,11 @@ def plan_study(
                                  "(the source whose lip and speech intensities are varied; default: gt)")
             if len(lip_scales) < 2 or len(speech_gains_db) < 1:
                 raise InputError("--lip-scales needs >= 2 values and --speech-gains-db >= 1")
+            for option, values in (("--lip-scales", lip_scales), ("--speech-gains-db", speech_gains_db)):
+                if any(b <= a for a, b in zip(values, values[1:])):  # level i of speech is matched with lip level i
+                    raise InputError(f"{option}: give the values in ascending order (level 1 the smallest, as the "
+                                     f"analysis matches speech level i with lip level i), got "
+                                     f"{', '.join(f'{v:g}' for v in values)}")
             src = conditions[0] if conditions else Condition(GT, None)
             gains = list(speech_gains_db)
             mid_gain = sorted(gains)[len(gains) // 2]
