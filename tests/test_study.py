@@ -797,3 +797,16 @@ def test_page_has_consent_practice_error_message_and_no_native_controls(ab_study
     assert [v["id"] for v in data["practice"]["videos"]] == manifest["practice"]["stimuli"]
     assert "stimuli/" in data["video_error"] and "{slot}" in data["video_error"]
     assert "controls: true" not in page and "controls: false" in page
+
+
+def test_a_ranking_whose_letters_and_ranks_disagree_is_refused():
+    """An answer holding both the shown letters' scores and the videos' ranks must say the same (A/B answers are
+    already checked so); ranks won silently."""
+    from p3d.study.analyze import _resolve
+
+    trial = {"id": "q01", "kind": "rank", "stimuli": ["v1", "v2", "v3"], "layouts": [[2, 0, 1]],
+             "attention_check": False}
+    same = _resolve(Path("f.json"), {"answer": "A=3;B=2;C=1", "ranks": {"v3": 3, "v1": 2, "v2": 1}}, trial, 0)
+    assert same["ranks"] == {"v3": 3, "v1": 2, "v2": 1}
+    with pytest.raises(InputError, match="answer 'A=3;B=2;C=1' and ranks .* disagree"):
+        _resolve(Path("f.json"), {"answer": "A=3;B=2;C=1", "ranks": {"v1": 3, "v2": 2, "v3": 1}}, trial, 0)

@@ -301,6 +301,13 @@ def load_responses(paths: Sequence[str | Path], manifest: dict[str, Any], manife
     return pd.DataFrame(out)
 
 
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _resolve(path: Path, a: dict[str, Any], trial: dict[str, Any], group: int) -> dict[str, Any]:
     """Check one answer against its trial and resolve the shown letters to stimulus ids."""
     shown = [trial["stimuli"][i] for i in trial["layouts"][group]]
@@ -318,12 +325,18 @@ def _resolve(path: Path, a: dict[str, Any], trial: dict[str, Any], group: int) -
             raise InputError(f"{path}: trial {tid}: answer {answer} and chosen video {chosen} disagree")
         ranks = None
     else:
-        if ranks is None and answer:
+        lettered = None
+        if answer:
             try:
                 slot = dict(zip(letters, shown))
-                ranks = {slot[k]: int(v) for k, v in (x.split("=") for x in answer.split(";"))}
+                lettered = {slot[k]: int(v) for k, v in (x.split("=") for x in answer.split(";"))}
             except (ValueError, KeyError):
                 raise InputError(f"{path}: trial {tid}: cannot read the ranking {_short(answer)}") from None
+        if ranks is None:
+            ranks = lettered
+        elif lettered is not None and isinstance(ranks, dict) and \
+                {k: _int_or_none(v) for k, v in ranks.items()} != lettered:
+            raise InputError(f"{path}: trial {tid}: answer {_short(answer)} and ranks {_short(ranks)} disagree")
         if not isinstance(ranks, dict) or sorted(ranks) != sorted(trial["stimuli"]):
             raise InputError(f"{path}: trial {tid}: the ranking must score exactly the trial's videos")
         if sorted(int(v) for v in ranks.values()) != list(range(1, len(shown) + 1)):
