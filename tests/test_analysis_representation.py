@@ -142,6 +142,9 @@ def test_intensity_direction_consistent_and_not():
     assert none["levels"].tolist() == [1, 3] and np.isnan(none["projection"][levels == 2]).all()
     with pytest.raises(InputError, match="two intensity levels"):
         intensity_direction(feats, np.ones(180, int))
+    # four of six identities lack level 2: two levels are ordered by chance half the time, not 1/3! of it
+    gaps = np.where((levels == 2) & (ids < 4), -1, levels)
+    assert intensity_direction(feats, gaps, ids)["loio_chance"] == pytest.approx((4 / 2 + 2 / 6) / 6)
 
 
 def test_phoneme_groups():

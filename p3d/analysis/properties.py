@@ -62,7 +62,9 @@ def temporal_verdict(curve: Any, *, far: int = 5) -> tuple[bool, dict[str, float
 
 
 def intensity_verdict(result: Mapping[str, Any], *, alpha: float = 0.05) -> tuple[bool, float]:
-    """(holds, p-value) of property 3 from an ``intensity_direction`` result with identities."""
+    """(holds, p-value) of property 3 from an ``intensity_direction`` result with identities. The binomial test
+    takes ``loio_chance``, the identities' mean chance (conservative when identities have different numbers of
+    levels: the count of a mix of chances varies less than a binomial's of their mean)."""
     n = int(result.get("n_identities", 0))
     frac, chance = result.get("loio_ordered_fraction", math.nan), result.get("loio_chance", math.nan)
     if n < 2 or not math.isfinite(frac):

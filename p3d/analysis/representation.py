@@ -365,7 +365,8 @@ def intensity_direction(speech_feats: Any, levels: Any, identities: Any = None) 
         direction), for a scatter plot.
         With ``identities`` (at least 2 with the lowest and highest level): ``loio_ordered_fraction``,
         the fraction of identities whose level means are strictly increasing along the direction
-        fitted *without* them (leave-one-identity-out; chance ``loio_chance`` = 1 / L!), and
+        fitted *without* them (leave-one-identity-out; chance ``loio_chance``: the mean over identities of 1 / m!, m
+        the levels an identity has, 1 / L! when every identity has all L), and
         ``direction_cosine_mean``, the mean pairwise cosine between the identities' own low->high
         directions (about 0 for unrelated directions in D dimensions, 1 for one shared direction),
         ``n_identities``.
@@ -417,6 +418,7 @@ def _per_identity(x: np.ndarray, lv: np.ndarray, ids: np.ndarray, uniq: np.ndarr
         return {"n_identities": len(usable), "loio_ordered_fraction": math.nan,
                 "loio_chance": 1 / math.factorial(len(uniq)), "direction_cosine_mean": math.nan}
     ordered = []
+    chances = []  # an identity with m of the levels is ordered by chance with probability 1 / m!
     own = []
     for ident in usable:
         mine, others = ids == ident, (ids != ident) & (lv >= 0)
@@ -424,12 +426,13 @@ def _per_identity(x: np.ndarray, lv: np.ndarray, ids: np.ndarray, uniq: np.ndarr
         present = [u for u in uniq if np.any(mine & (lv == u))]
         proj = [float(x[mine & (lv == u)].mean(axis=0) @ d) for u in present]
         ordered.append(bool(np.all(np.diff(proj) > 0)))
+        chances.append(1 / math.factorial(len(present)))
         own.append(_unit(x[mine & (lv == hi)].mean(axis=0) - x[mine & (lv == lo)].mean(axis=0)))
     own_arr = np.stack(own)
     cos = own_arr @ own_arr.T
     pairs = cos[np.triu_indices(len(own), k=1)]
     return {"n_identities": len(usable), "loio_ordered_fraction": float(np.mean(ordered)),
-            "loio_chance": 1 / math.factorial(len(uniq)), "direction_cosine_mean": float(pairs.mean())}
+            "loio_chance": float(np.mean(chances)), "direction_cosine_mean": float(pairs.mean())}
 
 
 # -- phoneme groups (Fig. 4) ----------------------------------------------------------------------------
