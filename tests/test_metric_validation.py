@@ -110,6 +110,8 @@ def test_degradations_family():
     np.testing.assert_allclose(out["other_clip"][30:], np.broadcast_to(tpl + other[-1], (10, 4, 3)))
     # jitter scales with each vertex's motion: still vertices stay still, moving ones get noise
     np.testing.assert_array_equal(out["jitter_1.0"][:, 3], gt[:, 3])
+    off = dg.degradations(gt, np.zeros((4, 3)), np.random.default_rng(0), names=["jitter_1.0"])  # vertex 3 rests
+    np.testing.assert_array_equal(off["jitter_1.0"][:, 3], gt[:, 3])  # off the template: still, so no noise
     assert np.abs(out["jitter_1.0"][:, 1] - gt[:, 1]).max() > 0
     noise = {k: np.std(out[k][:, 1, 1] - gt[:, 1, 1]) for k in ("jitter_0.5", "jitter_1.0")}
     assert noise["jitter_0.5"] < noise["jitter_1.0"]

@@ -29,7 +29,7 @@ DEGRADATIONS: dict[str, str] = {
     "amp_0.5": "motion scaled by 0.5 towards the template",
     "amp_0.25": "motion scaled by 0.25 towards the template (mumbling)",
     "smooth_3": "temporal Gaussian low-pass, sigma 3 frames (over-smoothing, the regression-to-the-mean look)",
-    "jitter_0.5": "Gaussian noise per vertex, frame and axis, sd 0.5 x the vertex's RMS motion",
+    "jitter_0.5": "Gaussian noise per vertex, frame and axis, sd 0.5 x the vertex's RMS motion about its mean",
     "jitter_1.0": "Gaussian noise, sd 1.0 x the vertex's RMS motion",
     "reversed": "the GT played backwards (plausible shapes, wrong order)",
     "other_clip": "another clip's motion on this template (plausible motion, wrong content)",
@@ -102,11 +102,11 @@ def degradations(gt: Any, template: Any, rng: np.random.Generator, *, other_moti
         ``{name: (T, V, 3) float64}`` in the order of ``names``. Every sequence has the GT's length,
         so frame labels, audio and the GT itself stay aligned with it.
 
-    Motion is ``gt - template``; amplitude scaling is ``template + a * motion`` on every vertex (the
-    synthetic face moves only its mouth and jaw); the moving average (``movavg_N``) is
-    ``scipy.ndimage.uniform_filter1d`` of the motion over N frames (edges repeated); jitter adds
-    N(0, (k s_v)^2) per frame and axis, with s_v the RMS displacement of vertex v over the clip, so still
-    vertices stay still.
+    Motion is ``gt - template``; amplitude scaling is ``template + a * motion`` on every vertex; the moving
+    average (``movavg_N``) is ``scipy.ndimage.uniform_filter1d`` of the motion over N frames (edges repeated);
+    jitter adds N(0, (k s_v)^2) per frame and axis, with s_v vertex v's RMS motion about its own mean over the
+    clip, so still vertices stay still wherever they rest (a vertex resting off the template included) and the
+    lips and jaw, which move most, get the most noise (eyelids and brows a little, as they move).
     """
     from scipy.ndimage import gaussian_filter1d, uniform_filter1d
 
@@ -127,7 +127,7 @@ def degradations(gt: Any, template: Any, rng: np.random.Generator, *, other_moti
         raise InputError("names: 'other_clip' needs other_motion")
 
     motion = g - tpl[None]
-    rms = np.sqrt(np.mean(motion ** 2, axis=(0, 2)))  # (V,)
+    rms = np.sqrt(np.mean((g - g.mean(axis=0, keepdims=True)) ** 2, axis=(0, 2)))  # (V,): motion about its clip mean
     out: dict[str, np.ndarray] = {}
     for name in wanted:
         kind, arg = parsed[name]

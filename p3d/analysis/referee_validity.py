@@ -42,7 +42,7 @@ BATTERY_DEGRADATIONS: dict[str, str] = {
     "shift_2": "lips lag the speech by 2 frames",
     "shift_5": "lips lag the speech by 5 frames",
     "movavg_5": "motion smoothed by a centred 5-frame moving average",
-    "jitter_0.25": "small per-frame Gaussian noise on the moving (lip and jaw) vertices, sd 0.25 x their RMS motion",
+    "jitter_0.25": "small per-frame Gaussian noise on every vertex, sd 0.25 x its RMS motion (the lips and jaw most)",
     "other_clip": "another clip's motion on this template (mismatched content)",
     "static_template": "the speaker's neutral template in every frame (no motion)",
 }
