@@ -57,6 +57,12 @@ def test_table_s8_keeps_the_paper_apart():
     assert 0.447 not in ff["time (s/iter)"].tolist()
     assert ff["device"].iloc[0] == "cpu (x86_64), 1 thread(s)"
     assert "quoted, not measured" in table.attrs["note"]
+    # a model's settings from two runs, or under other devices: refused (a CUDA time was divided by a CPU one)
+    with pytest.raises(InputError, match="measured more than once"):
+        table_s8([rows, rows])
+    gpu = {**rows, "device": ["cpu (x86_64)", "cuda (H100)", "cpu (x86_64)"]}
+    with pytest.raises(InputError, match="different device"):
+        table_s8(gpu)
 
 
 def test_bad_input(voca_short, smoke_critic_ckpt, tmp_path):

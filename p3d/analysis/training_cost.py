@@ -321,7 +321,9 @@ def table_s8(rows: Any) -> Any:
         they correspond to: the paper's base row on ``without the loss``, its ``+ Ours rep.`` row on
         ``no cache`` (the released code embeds the speech windows at every step; the paper does not say
         otherwise). Our memory is the CPU resident set or CUDA allocated memory (``mem_method``); the
-        paper's is GPU memory: compare ratios and differences, not absolute values.
+        paper's is GPU memory: compare ratios and differences, not absolute values. A model's settings must
+        come from one measurement each under the same device, preset, threads and steps (else
+        :class:`InputError`: the ratios would divide one run's time by another's).
     """
     import pandas as pd
 
@@ -333,6 +335,15 @@ def table_s8(rows: Any) -> Any:
     out = []
     for model in dict.fromkeys(df["model"]):
         sub = df[df["model"] == model]
+        twice = sub.loc[sub["setting"].duplicated(), "setting"].tolist()
+        if twice:
+            raise InputError(f"table_s8: {model} has {twice[0]!r} measured more than once (one measurement per model "
+                             "and setting: two runs' rows, or rounds not yet combined)")
+        mixed = [c for c in ("device", "preset", "threads", "steps") if c in sub and sub[c].nunique(dropna=False) > 1]
+        if mixed:
+            raise InputError(f"table_s8: {model}'s settings were measured under different {', '.join(mixed)} "
+                             f"({', '.join(f'{c}={sorted(map(str, set(sub[c])))}' for c in mixed)}): the ratios "
+                             "to the run without the loss would mix them")
         base = sub.loc[sub["setting"] == "none", "time_s"]
         base_t = float(base.iloc[0]) if len(base) else float("nan")
         paper = PAPER_TABLE_S8.get(model)
