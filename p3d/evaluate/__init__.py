@@ -61,7 +61,6 @@ from p3d.evaluate.config import (
     ALL_METRICS,
     BIWI_FPS,
     DEFAULT_FPS,
-    DEFAULT_METRICS,
     DIAGNOSTIC_COLUMNS,
     FACTOR_TOLERANCE,
     GT_METRICS,
@@ -86,7 +85,7 @@ from p3d.evaluate.scoring import _plrs, evaluate, motion_diagnostics  # _plrs: c
 from p3d.evaluate.summary import format_summary
 
 __all__ = [
-    "ALL_METRICS", "BIWI_FPS", "DEFAULT_FPS", "DEFAULT_METRICS", "DIAGNOSTIC_COLUMNS", "FACTOR_TOLERANCE",
+    "ALL_METRICS", "BIWI_FPS", "DEFAULT_FPS", "DIAGNOSTIC_COLUMNS", "FACTOR_TOLERANCE",
     "GT_METRICS", "LENGTH_TOLERANCE_FRACTION", "LENGTH_TOLERANCE_FRAMES", "MIN_BACKGROUND_CLIPS", "PLRS_METRICS",
     "SILENT_RMS", "VOCASET_GT_FPS",
     "EvalConfig", "EvalReport", "FrameRates", "check_lengths", "check_out_dir", "evaluate", "format_summary",

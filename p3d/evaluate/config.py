@@ -12,7 +12,6 @@ import numpy as np
 from p3d.errors import InputError
 
 ALL_METRICS: tuple[str, ...] = ("lve", "fdd", "mtm", "slcc", "plrs", "plrs_calibrated")
-DEFAULT_METRICS: tuple[str, ...] = ("lve", "fdd", "mtm", "slcc")
 
 GT_METRICS: tuple[str, ...] = ("lve", "fdd", "mtm", "slcc")
 """Metrics that compare with the ground truth (SLCC too: its reference is the data's own SLCC). PLRS needs
