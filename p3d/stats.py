@@ -299,7 +299,7 @@ def seed_clip_interval(points: np.ndarray, resamples: np.ndarray, n_clusters: in
     crossed percentile bootstrap, p3d's first method) is far too narrow for the few seeds a 2-core machine
     trains: its seed variance is the plug-in one ((S-1)/S of the unbiased) and its quantiles are normal, not
     Student's t with S-1 degrees of freedom; simulated with 3 seeds whose spread exceeds the clip noise and no
-    effect, its 95 % interval excluded 0 in about a quarter of the draws. Here the seeds' part is the sample
+    effect, its 95 % interval excluded 0 in a quarter to a third of the draws. Here the seeds' part is the sample
     variance of ``points`` (ddof 1) over S, the clips' part the variance of the seed-averaged resamples (the
     clips are the same sentences for every seed, so their part is shared, not divided by S); the interval is
     ``mean ± t_nu sqrt(both)``, ``nu`` by Welch-Satterthwaite from S-1 and K-1 degrees of freedom. (None, None)
