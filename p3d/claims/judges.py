@@ -337,7 +337,13 @@ def _property(name: str, control_matters: bool) -> Callable[[Path], Assessment]:
         if ours.empty:
             return Assessment("not measured", f"no '{name}' row for ours", ("representation_properties",))
         o = ours.iloc[0]
-        case = Case(f"ours, {name}", passed=bool(o["shows"]), note=str(o["evidence"]))
+        shows = o["shows"]
+        if isinstance(shows, str) and shows.strip().lower() in ("true", "false"):
+            shows = shows.strip().lower() == "true"
+        if type(shows).__name__ not in ("bool", "bool_"):  # empty (NaN) or not a pass / fail: no result, no pass
+            return Assessment("not measured", f"the '{name}' test of ours has no pass / fail result ({shows!r})",
+                              ("representation_properties",))
+        case = Case(f"ours, {name}", passed=bool(shows), note=str(o["evidence"]))
         text = case.text() + "."
         ctrl = df[(df["critic"].str.startswith("raw")) & (df["property"] == name)]
         if control_matters and not ctrl.empty and bool(ctrl.iloc[0]["shows"]):
@@ -377,16 +383,31 @@ def _mead_loss(tables: Path) -> Assessment:
     return _judge_effects(_mead_spec("PLRS", "better", "ours"), tables)
 
 
+#: The slopes of MTM against an injected offset (ms per ms) that count as measuring its degree (claim 14).
+MTM_SLOPE_BAND: tuple[float, float] = (0.8, 1.2)
+
+
 def _mtm_validity(tables: Path) -> Assessment:
-    """The slope of MTM against the injected offset (ms per ms): the claim predicts a positive slope."""
+    """The slope of MTM against the injected offset (ms per ms). The paper: "MTM accurately captures the degree of
+    temporal mismatch" (Fig. S5), so the slope should be about 1: ``reproduced`` when its CI lies within
+    :data:`MTM_SLOPE_BAND`, ``contradicted`` when it lies entirely outside it (MTM moves with the offset, or not,
+    but does not measure its degree), else ``inconclusive``."""
     r = _read(tables, "fig_s5_slope").iloc[0]
+    low, high = MTM_SLOPE_BAND
     case = Case("slope of MTM vs injected offset (ms per ms)", r["slope"], r["ci_low"], r["ci_high"], 1, None,
                 note=f"r = {r['r']:.3f}, {int(r['n_clips'])} GT test clips, offsets "
                      f"{paper.FIG_S5_OFFSET_FRAMES[0]}-{paper.FIG_S5_OFFSET_FRAMES[1]} frames")
-    accurate = r["ci_low"] > 0.8 and r["ci_high"] < 1.2
-    return Assessment(case.verdict, case.text() + ". A perfect measure has slope 1; the CI "
-                      + ("lies" if accurate else "does not lie") + " within [0.8, 1.2] (not deciding).",
-                      ("fig_s5_slope",), "the slope's CI (" + case.verdict + ")")
+    if not (math.isfinite(float(r["ci_low"])) and math.isfinite(float(r["ci_high"]))):
+        verdict = "inconclusive"
+    elif low <= r["ci_low"] and r["ci_high"] <= high:
+        verdict = "reproduced"
+    elif r["ci_high"] < low or r["ci_low"] > high:
+        verdict = "contradicted"
+    else:
+        verdict = "inconclusive"
+    return Assessment(verdict, case.text().rsplit(", ", 1)[0] + f". A measure of the degree has slope 1: the CI "
+                      f"{'lies within' if verdict == 'reproduced' else 'lies outside' if verdict == 'contradicted' else 'straddles'}"
+                      f" [{low}, {high}], {verdict}.", ("fig_s5_slope",), f"the slope's CI against [{low}, {high}]")
 
 
 _DIFF = re.compile(r"PLRS minus LVE, rho with the oracle \((?P<scope>[^,]+),[^)]*\): "
@@ -429,9 +450,11 @@ def _plrs_people(tables: Path) -> Assessment:
 
 
 def _baseline_sync(tables: Path) -> Assessment:
-    """Rule: per model, ``reproduced`` when the baseline's MTM CI lies inside the paper's band (Sec. 3, Fig. S8),
-    ``contradicted`` when it lies entirely outside it, ``inconclusive`` when it straddles an edge; aggregated as
-    the other claims."""
+    """Rule: per model, ``reproduced`` when the baseline's MTM CI lies at or below the top of the paper's band
+    (Sec. 3, Fig. S8: "reasonable temporal sync", 50-60 ms on VOCASET, close to the 50 ms threshold of noticeable
+    asynchrony; a lower MTM is tighter sync, which reaches it all the more, and the synthetic corpus' absolute
+    MTM is not VOCASET's), ``contradicted`` when it lies entirely above the band, ``inconclusive`` when it
+    straddles the top; aggregated as the other claims."""
     lo_band, hi_band = paper.BASELINE_MTM_BAND_MS
     df = _pooled(_read(tables, "config1_results"))
     df = df[(df["split"] == "test") & (df["metric"] == "mtm_ms") & (df["critic"] == "none")
@@ -443,9 +466,9 @@ def _baseline_sync(tables: Path) -> Assessment:
             missing.append(paper.MODEL_LABELS[m])
             continue
         r = sub.iloc[0]
-        if lo_band <= r["ci_low"] and r["ci_high"] <= hi_band:
+        if r["ci_high"] <= hi_band:
             v = "reproduced"
-        elif r["ci_high"] < lo_band or r["ci_low"] > hi_band:
+        elif r["ci_low"] > hi_band:
             v = "contradicted"
         else:
             v = "inconclusive"
@@ -456,8 +479,9 @@ def _baseline_sync(tables: Path) -> Assessment:
         return Assessment("not measured", "no baseline MTM rows", ("config1_results",))
     verdict = aggregate(list(verdicts.values()), not missing)
     decided = ", ".join(k for k, v in verdicts.items() if v == verdict) or ", ".join(verdicts)
-    text = ("Baseline MTM on synth-voca test: " + "; ".join(parts) + f" (rule: the 95 % CI inside the paper's "
-            f"{lo_band:.0f}-{hi_band:.0f} ms: reproduced; entirely outside: contradicted; else inconclusive). "
+    text = ("Baseline MTM on synth-voca test: " + "; ".join(parts) + f" (rule: the 95 % CI at or below the top of the "
+            f"paper's {lo_band:.0f}-{hi_band:.0f} ms band, i.e. sync at least as tight: reproduced; entirely above "
+            f"it: contradicted; else inconclusive; the band is VOCASET's, not comparable in absolute terms). "
             "An absolute value on the synthetic corpus against the paper's on VOCASET: read it as a sanity check of the scale.")
     if missing:
         text += " Not measured: " + ", ".join(missing) + "."
@@ -479,7 +503,7 @@ def _overhead(tables: Path) -> Assessment:
         return Assessment("not measured", f"table_s8_training_cost lacks {sorted(need - set(df.columns))}",
                           ("table_s8_training_cost",))
     with_ci = _S8_CI in df.columns
-    parts, cached, model = [], [], None
+    parts, cached, model, cached_models = [], [], None, set()
     base_mem = {}
     for r in df.to_dict("records"):
         method, ratio, mem = str(r["Method"]), float(r["x without loss"]), r["peak mem (MB)"]
@@ -494,6 +518,7 @@ def _overhead(tables: Path) -> Assessment:
         parts.append(f"{model} {kind} {ratio:.2f}x{ci} (+{float(mem) - float(base_mem.get(model, mem)):.0f} MB peak)")
         if kind == "cached":
             cached.append((ratio, lo, hi))
+            cached_models.add(model)
     if not parts:
         return Assessment("not measured", "no '+ Ours rep.' rows in table_s8_training_cost", ("table_s8_training_cost",))
     if with_ci and cached and all(math.isfinite(lo) for _, lo, _ in cached):
@@ -505,8 +530,12 @@ def _overhead(tables: Path) -> Assessment:
         verdict = "reproduced" if cached and all(x > 1 for x, _, _ in cached) else "inconclusive"
         how = "No interval (one round: mean of the timed iterations)"
         decided = "time ratio with the loss (cached) / without, every model"
+    missing = [paper.MODEL_LABELS[m] for m in paper.MODELS if paper.MODEL_LABELS[m] not in cached_models]
+    if missing and verdict == "reproduced":  # a claim over the three models, measured for fewer
+        verdict = "inconclusive"
     return Assessment(verdict, "Time per training iteration with the loss / without, one CPU thread: " + "; ".join(parts)
-                      + f". {how}. The loss is a training term only: `p3d predict` never loads the critic, so "
+                      + f". {how}." + (f" Not measured (cached): {', '.join(missing)}." if missing else "")
+                      + " The loss is a training term only: `p3d predict` never loads the critic, so "
                       "inference is unchanged by construction.", ("table_s8_training_cost",), decided)
 
 

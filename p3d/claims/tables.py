@@ -66,9 +66,11 @@ def valid_referees(tables: str | Path) -> tuple[list[str], list[str]] | None:
     table is absent.
 
     A referee is valid when ``ci_high < 0`` for every one of its degradations (NaN counts as not below 0), each
-    measured on at least :data:`p3d.analysis.referee_validity.MIN_VALIDITY_CLIPS` clips (``n_clips``).
+    measured on at least :data:`p3d.analysis.referee_validity.MIN_VALIDITY_CLIPS` clips (``n_clips``), and the
+    table holds every degradation of the battery (:data:`~p3d.analysis.referee_validity.BATTERY_DEGRADATIONS`)
+    for it.
     """
-    from p3d.analysis.referee_validity import COMPARISON_METRICS, MIN_VALIDITY_CLIPS
+    from p3d.analysis.referee_validity import BATTERY_DEGRADATIONS, COMPARISON_METRICS, MIN_VALIDITY_CLIPS
     from p3d.errors import InputError
 
     try:
@@ -84,6 +86,7 @@ def valid_referees(tables: str | Path) -> tuple[list[str], list[str]] | None:
         if str(variant) in COMPARISON_METRICS:
             continue
         ok = bool((rows["ci_high"].astype(float) < 0).all()
-                  and (rows["n_clips"].astype(float) >= MIN_VALIDITY_CLIPS).all())
+                  and (rows["n_clips"].astype(float) >= MIN_VALIDITY_CLIPS).all()
+                  and set(BATTERY_DEGRADATIONS) <= set(rows["degradation"].astype(str)))
         (valid if ok else invalid).append(str(variant))
     return valid, invalid
