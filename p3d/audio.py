@@ -418,7 +418,8 @@ def speech_windows(
     """The paper's speech input for each 5-frame mesh window of a clip.
 
     Args:
-        audio: (n_samples,) mono float samples in [-1, 1].
+        audio: (n_samples,) mono float samples in [-1, 1] (integer PCM is scaled to it, as ``torchaudio.load``
+            gives the official script its samples).
         sr: their sample rate in Hz.
         fps: mesh frame rate of the paired vertex sequence (25 for LRS3, 30 for VOCASET).
         n_frames: number of mesh frames T; if given, ``min(A, T - 4)`` windows are returned.
@@ -459,6 +460,11 @@ def _check_audio(audio: np.ndarray, sr: int) -> np.ndarray:
         raise InputError("audio: holds NaN or inf samples")
     if not (isinstance(sr, (int, np.integer)) and sr > 0):
         raise InputError(f"sr: expected a positive integer sample rate, got {sr!r}")
+    if x.dtype.kind in "iu":  # integer PCM (e.g. scipy.io.wavfile): to [-1, 1] as torchaudio.load gives it
+        info = np.iinfo(x.dtype)
+        if x.dtype.kind == "u":  # unsigned PCM (8-bit WAV) is offset by half its range
+            return ((x.astype(np.float64) - (info.max + 1) / 2) / ((info.max + 1) / 2)).astype(np.float32)
+        return (x.astype(np.float64) / -float(info.min)).astype(np.float32)
     return x.astype(np.float32, copy=False)
 
 

@@ -203,3 +203,17 @@ def test_resampling_5_s_at_44k1_is_fast_enough():
     # not a timing assertion: the polyphase conv1d keeps a 5 s clip to a few ms (measured ~6 ms);
     # this only checks the long-input path runs and gives the right length
     assert A.resample(_noise(5 * 44100).astype(np.float32), 44100, 19200).shape == (5 * 19200,)
+
+
+def test_integer_pcm_is_scaled_to_the_float_range():
+    """Integer samples (scipy.io.wavfile) were taken as floats unscaled, shifting every log-mel value (PLRS changed
+    with no warning); now int16 / 32768, as torchaudio.load reads the official script's wav."""
+    from p3d.audio import resample_for_fps
+
+    rng = np.random.default_rng(0)
+    pcm = rng.integers(-20000, 20000, size=16000, dtype=np.int16)
+    as_float = resample_for_fps(pcm.astype(np.float32) / 32768, 16000, 30)
+    np.testing.assert_allclose(resample_for_fps(pcm, 16000, 30), as_float, atol=1e-6)
+    u8 = (pcm // 256 + 128).astype(np.uint8)
+    np.testing.assert_allclose(resample_for_fps(u8, 16000, 30),
+                               resample_for_fps((u8.astype(np.float32) - 128) / 128, 16000, 30), atol=1e-6)

@@ -37,6 +37,7 @@ def test_matches_codetalker_and_layouts():
 @pytest.mark.parametrize("template, upper, match", [
     (np.zeros((4, 3)), [0], "template"),
     (np.full((5, 3), np.nan), [0], "template"),
+    (np.zeros((3, 5)), [0], r"shape \(5, 3\).*got shape \(3, 5\)"),  # (3, V): a reshape would scramble it
     (np.zeros((5, 3)), [5], "upper_face_vertices"),
     (np.zeros((5, 3)), [], "upper_face_vertices"),
 ])

@@ -45,11 +45,12 @@ def as_vertices(x: object, name: str) -> np.ndarray:
 
 
 def as_template(x: object, n_vertices: int, name: str = "template") -> np.ndarray:
-    """Return a (V, 3) template given as (V, 3), (V*3,) or (1, V*3)."""
+    """Return a (V, 3) template given as (V, 3), (V*3,) or (1, V*3); any other shape of V*3 values (e.g. (3, V),
+    which a reshape would scramble) is refused."""
     arr = as_real_array(x, name)
-    if arr.size != 3 * n_vertices:
-        raise InputError(f"{name}: expected {n_vertices} vertices ({3 * n_vertices} values), "
-                         f"got shape {arr.shape}")
+    if arr.shape not in ((n_vertices, 3), (3 * n_vertices,), (1, 3 * n_vertices)):
+        raise InputError(f"{name}: expected {n_vertices} vertices of shape ({n_vertices}, 3), ({3 * n_vertices},) "
+                         f"or (1, {3 * n_vertices}), got shape {arr.shape}")
     arr = arr.reshape(n_vertices, 3)
     check_finite(arr, name)
     return arr
