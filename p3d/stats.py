@@ -167,18 +167,28 @@ def resample_counts(n_clusters: int, n_resamples: int, seed: int) -> np.ndarray:
     return np.bincount(flat, minlength=n_resamples * n_clusters).reshape(n_resamples, n_clusters)
 
 
-def cluster_mean_resamples(values: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> tuple[float, np.ndarray]:
+def cluster_mean_resamples(values: np.ndarray, codes: np.ndarray, counts: np.ndarray,
+                           weights: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Pooled row mean of ``values`` (non-finite rows dropped) and its value on every cluster resample.
 
     ``codes`` are the rows' cluster codes (0..K-1) and ``counts`` the (R, K) draw counts of
-    :func:`resample_counts`. A resample that drew only clusters without finite rows is NaN.
+    :func:`resample_counts`. ``weights``: a weight per row (e.g. its frame count: the mean over all frames of
+    per-row frame means, as the official LVE pools frames); None: every row once. A resample that drew only
+    clusters without finite rows is NaN.
     """
     values = np.asarray(values, dtype=np.float64)
     codes = np.asarray(codes, dtype=np.int64)
     ok = np.isfinite(values)
     k = counts.shape[1]
-    sums = np.bincount(codes[ok], weights=values[ok], minlength=k)
-    n = np.bincount(codes[ok], minlength=k).astype(np.float64)
+    if weights is None:
+        sums = np.bincount(codes[ok], weights=values[ok], minlength=k)
+        n = np.bincount(codes[ok], minlength=k).astype(np.float64)
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != values.shape or not (np.isfinite(w) & (w >= 0)).all():
+            raise InputError(f"weights: expected {values.size} finite non-negative row weights, got shape {w.shape}")
+        sums = np.bincount(codes[ok], weights=values[ok] * w[ok], minlength=k)
+        n = np.bincount(codes[ok], weights=w[ok], minlength=k)
     point = float(sums.sum() / n.sum()) if n.sum() else float("nan")
     with np.errstate(invalid="ignore", divide="ignore"):
         boot = (counts @ sums) / (counts @ n)
@@ -186,12 +196,14 @@ def cluster_mean_resamples(values: np.ndarray, codes: np.ndarray, counts: np.nda
 
 
 def cluster_bootstrap_ci(values: Sequence[float] | np.ndarray, clusters: Sequence[Hashable] | np.ndarray, *,
-                         confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+                         confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
+                         weights: Sequence[float] | np.ndarray | None = None
                          ) -> tuple[float, float] | tuple[None, None]:
     """Percentile CI (low, high) of the pooled mean of ``values`` under a bootstrap of ``clusters``.
 
-    ``clusters`` gives each value's unit of replication (e.g. its GT clip). Non-finite values are
-    dropped; (None, None) when no interval can be given (see :func:`percentile_interval`).
+    ``clusters`` gives each value's unit of replication (e.g. its GT clip); ``weights`` each value's weight in
+    the mean (:func:`cluster_mean_resamples`). Non-finite values are dropped; (None, None) when no interval can
+    be given (see :func:`percentile_interval`).
     """
     _check_confidence(confidence)
     values = np.asarray(values, dtype=np.float64)
@@ -200,7 +212,7 @@ def cluster_bootstrap_ci(values: Sequence[float] | np.ndarray, clusters: Sequenc
         raise InputError(f"values and clusters differ in length ({values.size} vs {codes.size})")
     if not np.isfinite(values).any():
         return None, None
-    _, boot = cluster_mean_resamples(values, codes, resample_counts(k, int(n_resamples), seed))
+    _, boot = cluster_mean_resamples(values, codes, resample_counts(k, int(n_resamples), seed), weights)
     return percentile_interval(boot, confidence)
 
 
@@ -218,8 +230,9 @@ class PairedDifference:
 
 def paired_cluster_difference(values_a: Sequence[float] | np.ndarray, clusters_a: Sequence[Hashable] | np.ndarray,
                               values_b: Sequence[float] | np.ndarray, clusters_b: Sequence[Hashable] | np.ndarray,
-                              *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
-                              ) -> PairedDifference:
+                              *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
+                              weights_a: Sequence[float] | np.ndarray | None = None,
+                              weights_b: Sequence[float] | np.ndarray | None = None) -> PairedDifference:
     """Difference of the pooled means of two arms scored on the same clips (arm b minus arm a).
 
     Rows of clusters not scored in both arms (no finite value in one of them) are dropped; pair the rows
@@ -246,16 +259,18 @@ def paired_cluster_difference(values_a: Sequence[float] | np.ndarray, clusters_a
     code_of = {c: i for i, c in enumerate(common)}
     counts = resample_counts(len(common), int(n_resamples), seed)
 
-    def arm(values: Sequence[float] | np.ndarray, labels: list[Hashable], name: str) -> tuple[float, np.ndarray]:
+    def arm(values: Sequence[float] | np.ndarray, labels: list[Hashable], name: str,
+            weights: Sequence[float] | np.ndarray | None) -> tuple[float, np.ndarray]:
         v = np.asarray(values, dtype=np.float64)
         if v.shape != (len(labels),):
             raise InputError(f"values_{name} and clusters_{name} differ in length ({v.size} vs {len(labels)})")
         keep = np.fromiter((c in code_of for c in labels), dtype=bool, count=len(labels))
         codes = np.fromiter((code_of[c] for c in labels if c in code_of), dtype=np.int64, count=int(keep.sum()))
-        return cluster_mean_resamples(v[keep], codes, counts)
+        return cluster_mean_resamples(v[keep], codes, counts,
+                                      None if weights is None else np.asarray(weights, dtype=np.float64)[keep])
 
-    point_a, boot_a = arm(values_a, labels_a, "a")
-    point_b, boot_b = arm(values_b, labels_b, "b")
+    point_a, boot_a = arm(values_a, labels_a, "a", weights_a)
+    point_b, boot_b = arm(values_b, labels_b, "b", weights_b)
     a, b = _finite_or_none(point_a), _finite_or_none(point_b)
     low, high = percentile_interval(boot_b - boot_a, confidence)
     return PairedDifference(a=a, b=b, diff=None if a is None or b is None else b - a, low=low, high=high,
@@ -358,8 +373,9 @@ def hierarchical_interval(statistic: Callable[[int, np.ndarray | None], float], 
 
 
 def _mean_per_seed(values: np.ndarray, seeds: np.ndarray, codes: np.ndarray, n_clusters: int, n_resamples: int,
-                   seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each seed's pooled row mean and its clip resamples (:func:`cluster_mean_resamples`, shared draws)."""
+                   seed: int, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each seed's pooled (``weights``: weighted) row mean and its clip resamples (:func:`cluster_mean_resamples`,
+    shared draws)."""
     values = np.asarray(values, dtype=np.float64)
     seeds = np.asarray(seeds, dtype=np.int64)
     codes = np.asarray(codes, dtype=np.int64)
@@ -369,34 +385,38 @@ def _mean_per_seed(values: np.ndarray, seeds: np.ndarray, codes: np.ndarray, n_c
     if n_seeds < 1 or n_clusters < 1:
         raise InputError(f"seeds x clips needs at least one seed and one cluster (got {n_seeds}, {n_clusters})")
     clip_counts = resample_counts(n_clusters, int(n_resamples), seed)
-    pairs = [cluster_mean_resamples(values[seeds == s], codes[seeds == s], clip_counts) for s in range(n_seeds)]
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    pairs = [cluster_mean_resamples(values[seeds == s], codes[seeds == s], clip_counts,
+                                    None if w is None else w[seeds == s]) for s in range(n_seeds)]
     return np.array([p for p, _ in pairs]), np.array([b for _, b in pairs])
 
 
 def hierarchical_mean_interval(values: np.ndarray, seeds: np.ndarray, codes: np.ndarray, n_clusters: int, *,
-                               confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
-                               ) -> tuple[float, float | None, float | None]:
+                               confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
+                               weights: np.ndarray | None = None) -> tuple[float, float | None, float | None]:
     """(mean over seeds of each seed's pooled row mean, low, high): :func:`hierarchical_interval` of the mean,
     vectorised. ``seeds``: each row's seed index 0..S-1; ``codes``: its clip code 0..K-1; non-finite rows dropped.
-    With one seed the interval is :func:`cluster_bootstrap_ci`'s over the same draws."""
-    points, resamples = _mean_per_seed(values, seeds, codes, n_clusters, n_resamples, seed)
+    With one seed the interval is :func:`cluster_bootstrap_ci`'s over the same draws. ``weights``: per row, as
+    :func:`cluster_mean_resamples`."""
+    points, resamples = _mean_per_seed(values, seeds, codes, n_clusters, n_resamples, seed, weights)
     low, high = seed_clip_interval(points, resamples, n_clusters, confidence)
     return float(points.mean()), low, high
 
 
 def hierarchical_paired_difference(values_a: np.ndarray, values_b: np.ndarray, seeds: np.ndarray, clusters: np.ndarray,
-                                   *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
-                                   ) -> PairedDifference:
+                                   *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
+                                   weights: np.ndarray | None = None) -> PairedDifference:
     """Arm b minus arm a over seeds and clips: rows of both arms aligned (the same seed index and clip label on a
     row; seed s of arm a is paired with seed s of arm b, e.g. the same training seed; pair the rows where both
     are defined first). Each seed's difference and its clip resamples (the same draws for both arms) go to
-    :func:`seed_clip_interval`. With one seed the interval equals :func:`paired_cluster_difference`'s."""
+    :func:`seed_clip_interval`. With one seed the interval equals :func:`paired_cluster_difference`'s.
+    ``weights``: per aligned row, the same for both arms (:func:`cluster_mean_resamples`)."""
     _check_confidence(confidence)
     labels = list(clusters)
     code_of = {c: i for i, c in enumerate(sorted(set(labels)))}
     codes = np.array([code_of[c] for c in labels], dtype=np.int64)
-    pa, ra = _mean_per_seed(values_a, seeds, codes, len(code_of), n_resamples, seed)
-    pb, rb = _mean_per_seed(values_b, seeds, codes, len(code_of), n_resamples, seed)
+    pa, ra = _mean_per_seed(values_a, seeds, codes, len(code_of), n_resamples, seed, weights)
+    pb, rb = _mean_per_seed(values_b, seeds, codes, len(code_of), n_resamples, seed, weights)
     a, b = _finite_or_none(float(pa.mean())), _finite_or_none(float(pb.mean()))
     low, high = seed_clip_interval(pb - pa, rb - ra, len(code_of), confidence)
     return PairedDifference(a=a, b=b, diff=None if a is None or b is None else b - a, low=low, high=high,

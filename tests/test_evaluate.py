@@ -649,3 +649,30 @@ def test_check_corpus_source_against_the_predictions_record(tmp_path, caplog):
     (a / "meta.json").write_text((a / "meta.json").read_text().replace('"seed": 0', '"seed": 2'))
     with pytest.raises(InputError, match="regenerated or replaced since"):
         check_corpus_source(pred, a)
+
+
+def test_lve_pools_every_scored_frame_as_the_official_scripts(tmp_path):
+    """The official LVE (CodeTalker's cal_metric.py, the release's test.py) averages the per-frame lip error over
+    all frames of all clips, so a long clip weighs more; p3d eval averaged per prediction (2.1e-6 here, not 1.2e-6).
+    The CI resamples clips of the same frame-weighted mean."""
+    from p3d.metrics import lve_per_frame
+    from p3d.topology import FLAME_LIPS
+
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    rng = np.random.default_rng(0)
+    per_frame = []
+    for k, (frames, err) in enumerate(((12, 2e-3), (36, 0.5e-3), (20, 1e-3))):
+        gt = (rng.standard_normal((frames, 5023, 3)) * 1e-3).astype(np.float32)
+        pred = gt.copy()
+        pred[:, FLAME_LIPS, 1] += np.float32(err)
+        stem = f"FaceTalk_170809_00138_TA_sentence{k + 1:02d}"
+        np.save(tmp_path / "gt" / f"{stem}.npy", gt.reshape(frames, -1))
+        np.save(tmp_path / "pred" / f"{stem}_condition_FaceTalk_170725_00137_TA.npy", pred.reshape(frames, -1))
+        per_frame.append(lve_per_frame(pred, gt))
+    report = evaluate(EvalConfig(pred=tmp_path / "pred", gt=tmp_path / "gt", fps=30, gt_fps=30, metrics=("lve",),
+                                 diagnostics=False, bootstrap_resamples=200), progress=False)
+    lve = report.summary["metrics"]["lve"]
+    assert lve["value"] == pytest.approx(float(np.mean(np.concatenate(per_frame))), rel=1e-5)
+    assert lve["value"] != pytest.approx(float(report.per_clip["lve"].mean()), rel=1e-2)
+    assert lve["ci95"][0] <= lve["value"] <= lve["ci95"][1]

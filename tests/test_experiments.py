@@ -1145,3 +1145,18 @@ def test_pairs_take_the_tables_results_and_refuse_two_arms_for_one_cell():
         ex.find(two, model="faceformer", critic="ours")
     assert ex.find(two, model="faceformer", critic="ours", relative_weight=1.0)["id"] == "ours2"
     assert ex.find(two, model="selftalk") is None
+
+
+def test_lve_is_pooled_over_frames_in_summaries_and_paired_effects():
+    """Rows carrying their frames (p3d eval's per_clip.csv): an arm's LVE and a paired LVE change are frame-weighted
+    means, as p3d eval's summary and the official scripts pool LVE; the other metrics stay means over predictions."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(8))
+    frames = 10 + 5 * (np.arange(len(per_clip)) // 3 % 4)
+    rows = per_clip.assign(frames=frames)
+    s = ex.summarise(rows, data, levels, n_resamples=100)
+    assert s["lve"]["value"] == pytest.approx(np.average(rows["lve"], weights=frames))
+    assert s["plrs"]["value"] == pytest.approx(rows["plrs"].mean())
+    a = {"per_clip": rows, "data": {"per_clip": data}, "levels": levels}
+    b = {**a, "per_clip": rows.assign(lve=rows["lve"] * 2)}
+    d = ex.paired_difference(a, b, "lve", n_resamples=100)
+    assert d["diff"] == pytest.approx(np.average(rows["lve"], weights=frames))

@@ -44,8 +44,9 @@ names (``F2_e37[_condition_M3]``) and defaults both rates to 25 fps.
 Per prediction the command computes LVE, FDD, MTM and the lip intensity, and the motion diagnostics
 of :data:`DIAGNOSTIC_COLUMNS` (prediction and GT; ``--no-diagnostics`` leaves them out); across predictions SLCC
 (with the data's own SLCC from the ground truth and the Δ between them). It writes
-``OUT/per_clip.csv`` and ``OUT/summary.json`` (each metric with a 95% bootstrap CI that resamples GT
-clips, since the predictions of one clip under several conditions are not independent; ``n_clips``
+``OUT/per_clip.csv`` and ``OUT/summary.json`` (LVE pooled over every scored frame of every prediction, as
+the official scripts average it, the other metrics over predictions, as theirs; each metric with a 95% bootstrap
+CI that resamples GT clips, since the predictions of one clip under several conditions are not independent; ``n_clips``
 and ``n_predictions``; counts of predictions evaluated, truncated and skipped with reasons; the
 configuration and provenance) and with ``--plots`` the MTM matching plot of every clip (paper
 Fig. S4) under ``OUT/plots/``. The predictions are processed one GT clip at a time, so memory does not

@@ -13,6 +13,10 @@ from p3d.errors import InputError
 
 ALL_METRICS: tuple[str, ...] = ("lve", "fdd", "mtm", "slcc", "plrs", "plrs_calibrated")
 
+#: Metrics averaged over all frames of all predictions (each prediction weighted by its scored frames,
+#: ``per_clip.csv``'s ``frames``), as the official LVE (CodeTalker's ``cal_metric.py``, the release's ``test.py``)
+#: pools every clip's frames; the others are means over predictions, as their official scripts take them.
+FRAME_WEIGHTED_METRICS: tuple[str, ...] = ("lve",)
 GT_METRICS: tuple[str, ...] = ("lve", "fdd", "mtm", "slcc")
 """Metrics that compare with the ground truth (SLCC too: its reference is the data's own SLCC). PLRS needs
 only the predictions and their audio, as the official ``evaluate_PLRS.py``, and so does PLRS-c."""

@@ -14,6 +14,7 @@ from p3d.errors import InputError
 from p3d.evaluate.config import (
     DIAGNOSTIC_COLUMNS,
     FACTOR_TOLERANCE,
+    FRAME_WEIGHTED_METRICS,
     LENGTH_TOLERANCE_FRACTION,
     LENGTH_TOLERANCE_FRAMES,
     EvalConfig,
@@ -30,12 +31,15 @@ def _num(x: Any) -> float | None:
     return x if np.isfinite(x) else None
 
 
-def _clip_ci(values: np.ndarray, clusters: np.ndarray, cfg: EvalConfig) -> list[float | None]:
-    """95 % percentile CI of the pooled mean, resampling GT clips (:func:`p3d.stats.cluster_bootstrap_ci`):
-    the predictions of one GT clip under several conditions are one unit of replication."""
+def _clip_ci(values: np.ndarray, clusters: np.ndarray, cfg: EvalConfig,
+             weights: np.ndarray | None = None) -> list[float | None]:
+    """95 % percentile CI of the pooled mean (``weights``: weighted), resampling GT clips
+    (:func:`p3d.stats.cluster_bootstrap_ci`): the predictions of one GT clip under several conditions are one unit
+    of replication."""
     from p3d.stats import cluster_bootstrap_ci
 
-    lo, hi = cluster_bootstrap_ci(values, clusters, n_resamples=cfg.bootstrap_resamples, seed=cfg.seed)
+    lo, hi = cluster_bootstrap_ci(values, clusters, n_resamples=cfg.bootstrap_resamples, seed=cfg.seed,
+                                  weights=weights)
     return [_num(lo), _num(hi)]
 
 
@@ -59,8 +63,12 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
         if key in wanted or (key == "plrs_enrolled" and key in df):
             vals = df[key].to_numpy(dtype=np.float64)
             ok = np.isfinite(vals)
-            out[key] = {"value": _num(vals[ok].mean()) if ok.any() else None,
-                        "ci95": _clip_ci(vals, clusters, cfg), **_counts(vals, clusters)}
+            w = df["frames"].to_numpy(dtype=np.float64) if key in FRAME_WEIGHTED_METRICS else np.ones(len(vals))
+            value = _num(np.sum(vals[ok] * w[ok]) / np.sum(w[ok])) if ok.any() and np.sum(w[ok]) > 0 else None
+            out[key] = {"value": value,
+                        "ci95": _clip_ci(vals, clusters, cfg, w if key in FRAME_WEIGHTED_METRICS else None),
+                        **_counts(vals, clusters),
+                        **({"pooled": "over all scored frames (official)"} if key in FRAME_WEIGHTED_METRICS else {})}
     if "plrs_calibrated" in wanted:
         out["plrs_calibrated"].update({
             "chance": 0.0,

@@ -74,7 +74,8 @@ def summarise(per_clip: Any, data_per_clip: Any | None, levels: Mapping[str, Any
     for key in MEAN_METRICS:
         if key not in per_clip:
             continue
-        point, boot = stats.cluster_mean_resamples(per_clip[key].to_numpy(dtype=np.float64), codes, counts)
+        point, boot = stats.cluster_mean_resamples(per_clip[key].to_numpy(dtype=np.float64), codes, counts,
+                                                   _frame_weights(per_clip, key))
         out[key] = {"value": _num(point), "ci": _ci(boot)}
     if "speech_intensity" not in per_clip:
         return out
@@ -121,6 +122,16 @@ def _stems(df: Any) -> Any:
     return df["gt"].str.removesuffix(".npy")
 
 
+def _frame_weights(per_clip: Any, key: str) -> np.ndarray | None:
+    """Each row's scored frames for a metric pooled over frames (:data:`p3d.evaluate.config.FRAME_WEIGHTED_METRICS`,
+    LVE: as ``p3d eval`` and the official scripts average it), from ``per_clip``'s ``frames``; None otherwise."""
+    from p3d.evaluate.config import FRAME_WEIGHTED_METRICS
+
+    if key in FRAME_WEIGHTED_METRICS and "frames" in per_clip:
+        return per_clip["frames"].to_numpy(dtype=np.float64)
+    return None
+
+
 def _slcc_delta(df: Any, data: Any, code_of: Mapping[str, int], levels: Mapping[str, Any] | None, level: str,
                 w: np.ndarray | None) -> float:
     """|SLCC(df) - SLCC(data)| at ``level`` on the clips drawn with multiplicities ``w`` (None: each once)."""
@@ -158,8 +169,9 @@ def _paired_rows(pa: Any, pb: Any, metric: str) -> tuple[Any, int]:
     """The predictions of two runs' ``per_clip`` tables paired by file (``pred``: clip and condition) where
     ``metric`` is defined in both: a frame of ``pred``, ``gt``, ``a`` and ``b``; and how many predictions of
     either table were left unpaired or undefined."""
-    m = pa[["pred", "gt", metric]].merge(pb[["pred", metric]], on="pred", suffixes=("_a", "_b"),
-                                         validate="one_to_one")
+    extra = ["frames"] if "frames" in pa else []
+    m = pa[["pred", "gt", metric, *extra]].merge(pb[["pred", metric]], on="pred", suffixes=("_a", "_b"),
+                                                 validate="one_to_one")
     m = m.rename(columns={f"{metric}_a": "a", f"{metric}_b": "b"}).astype({"a": np.float64, "b": np.float64})
     ok = np.isfinite(m["a"].to_numpy()) & np.isfinite(m["b"].to_numpy())
     return m[ok].reset_index(drop=True), int(len(pa) + len(pb) - 2 * ok.sum())
@@ -194,16 +206,19 @@ def paired_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, *
         counts = {"n_paired": int(sum(len(m) for m, _ in rows)), "n_unpaired": int(sum(n for _, n in rows))}
         if any(m.empty for m, _ in rows):
             return {"a": None, "b": None, "diff": None, "ci": [None, None], "n_seeds": len(pairs), **counts}
+        weights = [_frame_weights(m, metric) for m, _ in rows]  # the same predictions' frames in both arms
         if len(pairs) == 1:
             m = rows[0][0]
             d = stats.paired_cluster_difference(m["a"].to_numpy(), _stems(m), m["b"].to_numpy(), _stems(m),
-                                                confidence=0.95, n_resamples=n_resamples, seed=seed)
+                                                confidence=0.95, n_resamples=n_resamples, seed=seed,
+                                                weights_a=weights[0], weights_b=weights[0])
             return {"a": d.a, "b": d.b, "diff": d.diff, "ci": [d.low, d.high], "n_seeds": 1, **counts}
         seeds = np.concatenate([np.full(len(m), i) for i, (m, _) in enumerate(rows)])
         d = stats.hierarchical_paired_difference(np.concatenate([m["a"].to_numpy() for m, _ in rows]),
                                                  np.concatenate([m["b"].to_numpy() for m, _ in rows]), seeds,
                                                  np.concatenate([_stems(m).to_numpy() for m, _ in rows]),
-                                                 confidence=0.95, n_resamples=n_resamples, seed=seed)
+                                                 confidence=0.95, n_resamples=n_resamples, seed=seed,
+                                                 weights=None if weights[0] is None else np.concatenate(weights))
         return {"a": d.a, "b": d.b, "diff": d.diff, "ci": [d.low, d.high], "n_seeds": len(pairs), **counts}
     # Delta of SLCC: SLCC is recomputed on every resample of the common clips (the same draw for both arms)
     levels = a.get("levels")
@@ -242,8 +257,10 @@ def summarise_runs(runs: Sequence[Mapping[str, Any]], *, n_resamples: int = 1000
         if key not in frames[0]:
             continue
         values = np.concatenate([df[key].to_numpy(np.float64) for df in frames])
-        point, low, high = stats.hierarchical_mean_interval(values, seeds, codes, len(stems), n_resamples=n_resamples,
-                                                            seed=seed)
+        weights = [_frame_weights(df, key) for df in frames]
+        point, low, high = stats.hierarchical_mean_interval(
+            values, seeds, codes, len(stems), n_resamples=n_resamples, seed=seed,
+            weights=None if any(w is None for w in weights) else np.concatenate(weights))
         out[key] = {"value": _num(point), "ci": [low, high]}
     if "slcc" not in first:
         return out
