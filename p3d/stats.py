@@ -15,9 +15,12 @@ eight identical conditions of a clip give the CI of one (up to the rounding of s
 is the paired version for two arms scored on the same clips (the same resampled clips for both).
 :func:`cluster_bootstrap` does the same for any statistic of a set of drawn clusters.
 
+**Seeds x clips.** :func:`seed_clip_interval`: the CI of a mean over a few training seeds scored on the same
+clips (the clips' bootstrap variance plus the seeds' sample variance, under Student's t).
+
 **Correlation.** :func:`spearman` (Spearman's rho), :func:`spearman_cluster_ci` (rho pooled over
 rows or averaged within clips, with a clip-bootstrap interval), :func:`slcc_bootstrap_ci` (SLCC,
-paper Eq. (7), with a paired row bootstrap).
+paper Eq. (7), with a paired bootstrap of rows or, given clusters, of GT clips).
 
 **Proportions and agreement** (user studies; the paper reports percentages without tests or
 intervals, Sec. D, G.1): :func:`binomial_test`, :func:`wilson_ci`, :func:`fleiss_kappa`,
@@ -45,6 +48,11 @@ from p3d.errors import InputError
 log = logging.getLogger(__name__)
 
 METHODS = ("BCa", "percentile", "basic")
+#: The version of p3d's estimators: recorded with every summary computed from them (``p3d eval``'s summary.json,
+#: the experiments' cached run summaries), so that a summary of an older version is recomputed, not reused beside
+#: new ones. 2: LVE pooled over frames, SLCC's CI over GT clips, paired effects over predictions defined in both
+#: arms, seeds under Student's t (:func:`seed_clip_interval`), clusters in sorted order.
+STATISTICS_VERSION = 2
 
 
 def _check_confidence(confidence: float) -> None:

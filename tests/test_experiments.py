@@ -718,6 +718,27 @@ def test_evaluation_cached_without_plrs_calibrated_is_redone(dirs, grid, monkeyp
         g.results[0]["summary"]["plrs_calibrated"]["value"])
 
 
+def test_evaluation_cached_by_older_statistics_is_redone(dirs, grid, monkeypatch):
+    """A run summary cached by an older p3d.stats.STATISTICS_VERSION (e.g. LVE averaged per prediction) is not
+    reused beside new ones: evaluated and summarised again, the predictions and the training reused."""
+    import p3d.evaluate
+    from p3d.stats import STATISTICS_VERSION
+
+    exps, g = grid
+    done = Path(g.results[0]["eval_dir"]) / "table_summary.json"
+    cached = json.loads(done.read_text())
+    assert cached["key"]["statistics"] == STATISTICS_VERSION
+    cached["key"]["statistics"] = STATISTICS_VERSION - 1
+    cached["summary"]["lve"]["value"] = -1.0
+    done.write_text(json.dumps(cached))
+    calls = []
+    evaluate = p3d.evaluate.evaluate
+    monkeypatch.setattr(p3d.evaluate, "evaluate", lambda *a, **k: calls.append(1) or evaluate(*a, **k))
+    again = ex.run_experiment(exps[0], dirs, n_resamples=50)
+    assert calls and again["timing"]["reused"] is True
+    assert again["summary"]["lve"]["value"] == pytest.approx(g.results[0]["summary"]["lve"]["value"])
+
+
 def test_plrs_hubness_weight_chosen_on_val_and_cached(dirs, grid, monkeypatch):
     from p3d.analysis import metric_validation as mv
     from p3d.analysis import referee_validity as rv

@@ -56,6 +56,7 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
     :func:`p3d.evaluate.plan.check_corpus_source` found for ``--gt`` and ``--audio`` (``gt_check``, ``audio_check``)."""
     from p3d import metrics
     from p3d.provenance import record
+    from p3d.stats import STATISTICS_VERSION
 
     clusters = df["gt"].to_numpy()
     out: dict[str, Any] = {}
@@ -137,6 +138,7 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
             "rates_explicit": rates.explicit,
             "metrics": list(wanted),
             "gt_stride": rates.stride,
+            "statistics": STATISTICS_VERSION,
             "ci": "95% percentile bootstrap of the pooled mean, resampling GT clips (p3d.stats.cluster_bootstrap_ci); "
                   "SLCC: recomputed on each resample of the GT clips, a clip's predictions together "
                   "(p3d.metrics.slcc_bootstrap_ci with clusters)",

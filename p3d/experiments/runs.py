@@ -21,6 +21,7 @@ from p3d.experiments.layout import layout
 from p3d.experiments.records import RunResult
 from p3d.experiments.spec import CRITIC_CORPUS, LOSS_CRITIC_CORPUS, TALKER_CORPORA, TalkerExperiment
 from p3d.experiments.summary import summarise
+from p3d.stats import STATISTICS_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -444,7 +445,7 @@ def data_reference(corpus: str, split: str, preset: str, dirs: Any, *, n_resampl
     gt = out / "gt"
     cfg = _eval_config(root, gt, plrs, out / "eval", n_resamples, lay.plrs_speech_cache)
     key = {"corpus": str(root.resolve()), "split": split, "evaluator": _stamp(plrs), "n_resamples": n_resamples,
-           "metrics": _requested_metrics(cfg)}
+           "metrics": _requested_metrics(cfg), "statistics": STATISTICS_VERSION}
     done = out / "table_summary.json"
     if done.exists() and json.loads(done.read_text()).get("key") == key:
         return {"summary": json.loads(done.read_text())["summary"], "per_clip": pd.read_csv(out / "eval" / "per_clip.csv"),
@@ -589,7 +590,7 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
     levels = {k: (None if v is None else str(v)) for k, v in _levels(root, exp.split).items()}
     cfg = _eval_config(root, pred, plrs, ev, n_resamples, lay.plrs_speech_cache)
     key = {"final": _stamp(final), "corpus": str(root.resolve()), "split": exp.split, "evaluator": _stamp(plrs),
-           "n_resamples": n_resamples, "metrics": _requested_metrics(cfg)}
+           "n_resamples": n_resamples, "metrics": _requested_metrics(cfg), "statistics": STATISTICS_VERSION}
     done = ev / "table_summary.json"
     if done.exists():
         cached = json.loads(done.read_text())
