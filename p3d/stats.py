@@ -48,10 +48,11 @@ from p3d.errors import InputError
 log = logging.getLogger(__name__)
 
 METHODS = ("BCa", "percentile", "basic")
-#: The version of p3d's estimators: recorded with every summary computed from them (``p3d eval``'s summary.json,
-#: the experiments' cached run summaries), so that a summary of an older version is recomputed, not reused beside
-#: new ones. 2: LVE pooled over frames, SLCC's CI over GT clips, paired effects over predictions defined in both
-#: arms, seeds under Student's t (:func:`seed_clip_interval`), clusters in sorted order.
+#: The version of p3d's estimators (and of the referee battery's sequences): recorded with every summary computed
+#: from them (``p3d eval``'s summary.json, the experiments' cached run summaries and validation battery), so that a
+#: result of an older version is recomputed, not reused beside new ones. 2: LVE pooled over frames, SLCC's CI over GT
+#: clips, paired effects over predictions defined in both arms, seeds under Student's t (:func:`seed_clip_interval`),
+#: clusters in sorted order, the battery's jitter scaled by each vertex's own motion.
 STATISTICS_VERSION = 2
 
 

@@ -484,7 +484,7 @@ def validation_battery(preset: str, dirs: Any, *, corpus: str = "synth-voca", sp
     root = lay.corpus(corpus)
     plrs = evaluator(preset, lay.data, lay.runs, progress=progress)
     key = {"evaluator": _stamp(plrs), "corpus": str(root.resolve()), "split": split, "seed": seed,
-           "columns": "calibrated+lip_amplitude"}
+           "columns": "calibrated+lip_amplitude", "statistics": STATISTICS_VERSION}
     table, stamp = Path(plrs).parent / "validation_battery.csv", Path(plrs).parent / "validation_battery.json"
     if table.exists() and stamp.exists() and json.loads(stamp.read_text()).get("key") == key:
         return pd.read_csv(table)
@@ -511,7 +511,7 @@ def _battery_weight(preset: str, dirs: Any, name: str, select: Any, candidates: 
     lay = layout(dirs, preset)
     plrs = evaluator(preset, lay.data, lay.runs, progress=progress)
     key = {"evaluator": _stamp(plrs), "corpus": str(lay.corpus(corpus).resolve()), "split": split, "seed": seed,
-           "n_resamples": n_resamples, "weights": list(candidates)}
+           "n_resamples": n_resamples, "weights": list(candidates), "statistics": STATISTICS_VERSION}
     cache = Path(plrs).parent / f"{name}.json"
     if cache.exists():
         done = json.loads(cache.read_text())
