@@ -405,9 +405,9 @@ def _mtm_validity(tables: Path) -> Assessment:
         verdict = "contradicted"
     else:
         verdict = "inconclusive"
+    where = {"reproduced": "lies within", "contradicted": "lies outside"}.get(verdict, "straddles or lacks")
     return Assessment(verdict, case.text().rsplit(", ", 1)[0] + f". A measure of the degree has slope 1: the CI "
-                      f"{'lies within' if verdict == 'reproduced' else 'lies outside' if verdict == 'contradicted' else 'straddles'}"
-                      f" [{low}, {high}], {verdict}.", ("fig_s5_slope",), f"the slope's CI against [{low}, {high}]")
+                      f"{where} [{low}, {high}], {verdict}.", ("fig_s5_slope",), f"the slope's CI against [{low}, {high}]")
 
 
 _DIFF = re.compile(r"PLRS minus LVE, rho with the oracle \((?P<scope>[^,]+),[^)]*\): "
