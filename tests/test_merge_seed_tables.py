@@ -85,8 +85,10 @@ def test_script_writes_the_merged_tables_and_judges_the_claims_they_decide(tmp_p
         pd.concat([pd.read_csv(folder / "effects.csv"), ours]).to_csv(folder / "effects.csv", index=False)
     referees = tmp_path / "referees"
     referees.mkdir()
-    pd.DataFrame([{"variant": "enrolled", "degradation": "amp_0.5", "mean_minus_gt": -1, "ci_low": -2, "ci_high": -0.5,
-                   "n_clips": 8}]).to_csv(referees / "plrs_validity.csv", index=False)
+    from p3d.analysis.referee_validity import BATTERY_DEGRADATIONS
+
+    pd.DataFrame([{"variant": "enrolled", "degradation": d, "mean_minus_gt": -1, "ci_low": -2, "ci_high": -0.5,
+                   "n_clips": 24} for d in BATTERY_DEGRADATIONS]).to_csv(referees / "plrs_validity.csv", index=False)
     out = tmp_path / "seeds"
     script = _script()
     assert script.main(["--results", str(tmp_path), "--referee-tables", str(referees), "--out", str(out)]) == 0
