@@ -532,9 +532,9 @@ def find_npy(
     Discovery never opens a file (``os.scandir`` and ``stat`` only, so a named pipe cannot block it).
     Hidden and temporary names (:func:`is_ignored_name`: ``.name``, ``*.tmp``, ``*~``, ``#name#``, which
     covers files still being written by :mod:`p3d.atomic`) are ignored silently. Entries named
-    ``*.npy`` that are not regular files (named pipes, dangling symbolic links, folders, sockets) are
-    left out with a logged warning, and appended to ``skipped`` (if given) as
-    ``{"file": name, "reason": why}``.
+    ``*.npy`` that are not regular files (named pipes, dangling symbolic links, folders, sockets), and files
+    whose extension is ``.npy`` in another case (``x.NPY``), are left out with a logged warning, and appended to
+    ``skipped`` (if given) as ``{"file": name, "reason": why}``.
     """
     folder = Path(folder)
     if not folder.exists():
@@ -543,11 +543,15 @@ def find_npy(
         raise InputError(f"{folder}: {what} is not a directory")
     try:
         with os.scandir(folder) as entries:
-            names = sorted(e.name for e in entries if e.name.endswith(".npy") and not is_ignored_name(e.name))
+            listed = [e.name for e in entries if e.name.lower().endswith(".npy") and not is_ignored_name(e.name)]
     except OSError as exc:
         raise InputError(f"{folder}: cannot list {what} ({exc.strerror or exc})") from None
+    names = sorted(n for n in listed if n.endswith(".npy"))
     files: list[Path] = []
     left_out: list[dict[str, str]] = []
+    for name in sorted(set(listed) - set(names)):  # e.g. "x.NPY": named unlike every clip it could pair with
+        left_out.append({"file": name, "reason": "extension not lower-case .npy; not read"})
+        log.warning("%s: extension not lower-case .npy; not read", folder / name)
     for name in names:
         path = folder / name
         reason = not_regular_reason(path)

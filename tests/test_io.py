@@ -157,6 +157,15 @@ def test_find_npy(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(InputError, match="not a directory"):
         io.find_npy(tmp_path / "f")
+    # an upper-case extension is reported as skipped, not left out without a word (was silent)
+    folder = tmp_path / "preds"
+    folder.mkdir()
+    np.save(folder / "a.npy", np.zeros((2, 3)))
+    np.save(folder / "b.npy", np.zeros((2, 3)))
+    (folder / "b.npy").rename(folder / "B.NPY")
+    skipped = []
+    assert io.find_npy(folder, skipped=skipped) == [folder / "a.npy"]
+    assert skipped == [{"file": "B.NPY", "reason": "extension not lower-case .npy; not read"}]
 
 
 def test_npy_header_reads_shape_without_data_and_checks_the_file(tmp_path):
