@@ -65,12 +65,12 @@ def valid_referees(tables: str | Path) -> tuple[list[str], list[str]] | None:
     but :data:`p3d.analysis.referee_validity.COMPARISON_METRICS`, which judge their own claims); None when the
     table is absent.
 
-    A referee is valid when ``ci_high < 0`` for every one of its degradations (NaN counts as not below 0), each
-    measured on at least :data:`p3d.analysis.referee_validity.MIN_VALIDITY_CLIPS` clips (``n_clips``), and the
-    table holds every degradation of the battery (:data:`~p3d.analysis.referee_validity.BATTERY_DEGRADATIONS`)
-    for it.
+    A referee is valid when it passes every one of its degradations by the battery's rule
+    (:func:`p3d.analysis.referee_validity.referee_validity`: ``ci_high < 0``, on at least ``MIN_VALIDITY_CLIPS``
+    clips) and the table holds every degradation of the battery
+    (:data:`~p3d.analysis.referee_validity.BATTERY_DEGRADATIONS`) for it.
     """
-    from p3d.analysis.referee_validity import BATTERY_DEGRADATIONS, COMPARISON_METRICS, MIN_VALIDITY_CLIPS
+    from p3d.analysis.referee_validity import BATTERY_DEGRADATIONS, COMPARISON_METRICS, referee_validity
     from p3d.errors import InputError
 
     try:
@@ -81,12 +81,10 @@ def valid_referees(tables: str | Path) -> tuple[list[str], list[str]] | None:
     if missing:
         raise InputError(f"{Path(tables) / VALIDITY_STEM}.csv lacks the columns {sorted(missing)}; it needs "
                          f"{', '.join(sorted(_VALIDITY_COLUMNS))}")
+    referees = df[~df["variant"].astype(str).isin(COMPARISON_METRICS)]
     valid, invalid = [], []
-    for variant, rows in df.groupby("variant", sort=False):
-        if str(variant) in COMPARISON_METRICS:
-            continue
-        ok = bool((rows["ci_high"].astype(float) < 0).all()
-                  and (rows["n_clips"].astype(float) >= MIN_VALIDITY_CLIPS).all()
-                  and set(BATTERY_DEGRADATIONS) <= set(rows["degradation"].astype(str)))
-        (valid if ok else invalid).append(str(variant))
+    for r in referee_validity(referees).itertuples(index=False):
+        given = set(referees.loc[referees["variant"] == r.variant, "degradation"].astype(str))
+        ok = bool(r.valid) and set(BATTERY_DEGRADATIONS) <= given
+        (valid if ok else invalid).append(str(r.variant))
     return valid, invalid

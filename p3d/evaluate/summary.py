@@ -64,10 +64,9 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
         if key in wanted or (key == "plrs_enrolled" and key in df):
             vals = df[key].to_numpy(dtype=np.float64)
             ok = np.isfinite(vals)
-            w = df["frames"].to_numpy(dtype=np.float64) if key in FRAME_WEIGHTED_METRICS else np.ones(len(vals))
-            value = _num(np.sum(vals[ok] * w[ok]) / np.sum(w[ok])) if ok.any() and np.sum(w[ok]) > 0 else None
-            out[key] = {"value": value,
-                        "ci95": _clip_ci(vals, clusters, cfg, w if key in FRAME_WEIGHTED_METRICS else None),
+            w = df["frames"].to_numpy(dtype=np.float64) if key in FRAME_WEIGHTED_METRICS else None
+            value = _num(np.average(vals[ok], weights=None if w is None else w[ok])) if ok.any() else None
+            out[key] = {"value": value, "ci95": _clip_ci(vals, clusters, cfg, w),
                         **_counts(vals, clusters),
                         **({"pooled": "over all scored frames (official)"} if key in FRAME_WEIGHTED_METRICS else {})}
     if "plrs_calibrated" in wanted:
