@@ -81,7 +81,8 @@ def test_embed_windows_and_retrieval_of_the_oracle(corpus):
 
 def test_offset_similarity_peaks_at_zero(corpus):
     df = offset_similarity(OracleCritic(), corpus, "test", offsets=range(-6, 7))
-    assert list(df.columns) == ["offset", "offset_ms", "mean", "ci_low", "ci_high", "std", "n_pairs", "n_clips"]
+    assert list(df.columns) == ["offset", "offset_ms", "mean", "ci_low", "ci_high", "std", "n_pairs", "n_clips",
+                                "vs_far", "vs_far_ci_low", "vs_far_ci_high"]
     at = df.set_index("offset")
     assert at.loc[0, "mean"] > 0.6 and at.loc[0, "mean"] == df["mean"].max()
     assert at.loc[5, "mean"] < at.loc[0, "mean"] - 0.5 and at.loc[-5, "mean"] < at.loc[0, "mean"] - 0.5
@@ -91,6 +92,20 @@ def test_offset_similarity_peaks_at_zero(corpus):
     assert at.loc[0, "n_pairs"] == sum(ds.n_pairs) and at.loc[3, "n_pairs"] == sum(ds.n_pairs) - 3 * ds.n_clips
     one = offset_similarity(OracleCritic(), ds, None, offsets=[0], max_clips=1)
     assert one["n_clips"].item() == 1 and math.isnan(one["ci_low"].item())
+    assert math.isnan(one["vs_far"].item())  # no offset with |offset| >= 5: no contrast
+    # vs_far: per clip, the similarity at the offset minus that clip's own mean at |offset| >= 5
+    by_clip = offset_similarity(OracleCritic(), ds, None, offsets=[0], max_clips=1)
+    far_only = [offset_similarity(OracleCritic(), ds, None, offsets=[o], max_clips=1)["mean"].item()
+                for o in (-6, -5, 5, 6)]
+    one = offset_similarity(OracleCritic(), ds, None, offsets=[-6, -5, 0, 5, 6], max_clips=1).set_index("offset")
+    assert one.loc[0, "vs_far"] == pytest.approx(by_clip["mean"].item() - np.mean(far_only), abs=1e-6)
+    assert one.loc[5, "vs_far"] + one.loc[-5, "vs_far"] + one.loc[6, "vs_far"] + one.loc[-6, "vs_far"] \
+        == pytest.approx(0.0, abs=1e-6)
+    assert at.loc[0, "vs_far_ci_low"] < at.loc[0, "vs_far"] < at.loc[0, "vs_far_ci_high"]
+    assert at.loc[0, "vs_far"] == pytest.approx(at.loc[0, "mean"] - df.loc[df["offset"].abs() >= 5, "mean"].mean(),
+                                                abs=1e-6)  # every clip has every offset here
+    with pytest.raises(InputError):
+        offset_similarity(OracleCritic(), ds, None, offsets=[0], far=0)
 
 
 def test_gt_pair_stats_is_per_window_infonce(corpus):

@@ -1,6 +1,7 @@
 """p3d.claims: verdict rules on fixture tables, the report, and the inventory of the paper's items."""
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -528,6 +529,26 @@ def test_a_property_without_a_pass_or_fail_is_not_measured(tmp_path):
     df = assess(tmp_path).set_index("key")
     assert df.loc["prop-clusters", "verdict"] == "not measured"
     assert df.loc["prop-intensity", "verdict"] == "reproduced"
+
+
+def test_temporal_claim_is_judged_on_the_per_clip_contrast_when_the_tables_have_it(tmp_path):
+    """The far-offset mean comes from the same clips: with the per-clip contrast's CI (here reaching 0) the claim is
+    judged on it; a table without it (an older p3d) is judged with the far mean taken as fixed, and says so."""
+    row = {"critic": "ours", "peak offset": 0, "sim at 0": 0.40, "sim at 0 CI low": 0.35, "sim at 0 CI high": 0.45,
+           "mean sim at |offset| >= 5": 0.20}
+    pd.DataFrame([row]).to_csv(tmp_path / "fig5a_offset_summary.csv", index=False)
+    old = assess(tmp_path).set_index("key").loc["prop-temporal"]
+    assert old["verdict"] == "reproduced" and "far mean taken as fixed" in old["p3d"]
+    pd.DataFrame([{**row, "sim at 0 minus far": 0.20, "sim at 0 minus far CI low": -0.02,
+                   "sim at 0 minus far CI high": 0.42}]).to_csv(tmp_path / "fig5a_offset_summary.csv", index=False)
+    new = assess(tmp_path).set_index("key").loc["prop-temporal"]
+    assert new["verdict"] == "inconclusive" and "[-0.02, +0.42]" in new["p3d"] and "fixed" not in new["p3d"]
+    off = np.arange(-6, 7)
+    pd.DataFrame({"offset": off, "mean": 0.5 - 0.05 * np.abs(off), "ci_low": 0.4, "ci_high": 0.6, "vs_far": 0.3,
+                  "vs_far_ci_low": 0.25, "vs_far_ci_high": 0.35}).to_csv(
+        tmp_path / "fig_s1a_offset_similarity.csv", index=False)
+    both = assess(tmp_path).set_index("key").loc["prop-temporal", "p3d"]
+    assert "Fig. S1a), offset 0 minus |offset| >= 5: 0.225 -> 0.5 (change +0.3 [+0.25, +0.35]" in both
 
 
 def test_a_referee_missing_a_degradation_of_the_battery_is_not_valid(tmp_path):

@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from p3d.analysis.properties import clustering_verdict, intensity_verdict, temporal_verdict, verdicts
+from p3d.analysis.properties import (
+    clustering_verdict, intensity_verdict, temporal_evidence, temporal_verdict, verdicts,
+)
 from p3d.errors import InputError
 
 
@@ -32,6 +34,28 @@ def test_temporal_peak_and_ci():
     assert not temporal_verdict(_curve().assign(ci_low=np.nan))[0]  # no CI (one clip): not shown (was: the mean)
     with pytest.raises(InputError):
         temporal_verdict(pd.DataFrame({"offset": [1], "mean": [0.1]}))
+    holds, numbers = temporal_verdict(_curve())
+    assert numbers["far_fixed"] and "(far mean taken as fixed)" in temporal_evidence(numbers)
+    with_contrast = _curve().assign(vs_far=0.2, vs_far_ci_low=-0.01, vs_far_ci_high=0.4)
+    assert not temporal_verdict(with_contrast)[0]  # the per-clip contrast's CI reaches 0: not shown
+    assert not temporal_verdict(with_contrast.assign(vs_far_ci_low=np.nan))[0]
+    assert "0 minus far +0.200 [-0.010, +0.400]" in temporal_evidence(temporal_verdict(with_contrast)[1])
+
+
+def test_offset_contrast_interval_carries_the_far_means_clip_variance():
+    """Clips whose similarity at 0 and far away rise and fall together: the per-clip contrast is sure (0.24 in
+    every clip), while the CI at 0 alone, compared with the far mean as a constant, overlaps it."""
+    offsets = np.arange(-6, 7)
+    level = np.array([0.1, 0.5, 0.9, 0.3])  # each clip's overall similarity
+    per_clip = level[:, None] + np.where(np.abs(offsets) >= 5, 0.0, 0.2 + 0.01 * (4 - np.abs(offsets)))[None, :]
+    sims = pd.DataFrame({"offset": offsets, "mean": per_clip.mean(0)})
+    half = 3.18 * per_clip.std(0, ddof=1) / 2
+    curve = sims.assign(ci_low=sims["mean"] - half, ci_high=sims["mean"] + half)
+    assert not temporal_verdict(curve)[0]  # the far mean taken as fixed: the clip spread hides the peak
+    d = per_clip - per_clip[:, np.abs(offsets) >= 5].mean(1, keepdims=True)
+    with_contrast = curve.assign(vs_far=d.mean(0), vs_far_ci_low=d.mean(0) - 1e-3, vs_far_ci_high=d.mean(0) + 1e-3)
+    holds, numbers = temporal_verdict(with_contrast)
+    assert holds and numbers["vs_far"] == pytest.approx(0.24) and not numbers["far_fixed"]
 
 
 def test_intensity_binomial():

@@ -6,8 +6,8 @@
     windows of one clip are not independent trials; without clusters, a one-sided binomial test over the
     rows with p < ``alpha``);
 (2) **temporal sensitivity**: similarity against offset (:func:`~p3d.analysis.representation.offset_similarity`)
-    peaks within one frame of zero and its 95% CI at zero lies above the mean similarity at
-    |offset| >= 5 frames;
+    peaks within one frame of zero and the 95% CI over clips of the similarity at zero minus each clip's
+    mean similarity at |offset| >= 5 frames (``vs_far``) lies above 0;
 (3) **intensity direction**: the level means are ordered along the low->high direction for more
     identities than chance, judged leave-one-identity-out
     (:func:`~p3d.analysis.representation.intensity_direction`): a one-sided binomial test of the
@@ -49,16 +49,35 @@ def clustering_verdict(accuracy: float, chance: float, n: int, *, ci_low: float 
 
 
 def temporal_verdict(curve: Any, *, far: int = 5) -> tuple[bool, dict[str, float]]:
-    """(holds, numbers) of property 2 from an ``offset_similarity`` DataFrame. Without a CI at offset 0 (NaN:
-    too few clips for one) the property is not shown (was judged on the mean alone)."""
+    """(holds, numbers) of property 2 from an ``offset_similarity`` DataFrame: the peak within one frame of 0 and
+    the CI of ``vs_far`` at offset 0 (per clip, the similarity at 0 minus its own mean at ``|offset| >= far``)
+    above 0. A curve without ``vs_far`` (written by an older p3d) is judged on the CI at 0 against the far mean
+    taken as fixed, and says so (``far_fixed``). Without a CI (NaN: too few clips for one) the property is not
+    shown."""
     if not {"offset", "mean", "ci_low"} <= set(curve.columns) or not (curve["offset"] == 0).any():
         raise InputError("curve: expected offset_similarity output with offset 0")
     peak = int(curve.loc[curve["mean"].idxmax(), "offset"])
     at0 = curve.loc[curve["offset"] == 0].iloc[0]
     far_mean = float(curve.loc[curve["offset"].abs() >= far, "mean"].mean())
-    ci_low = float(at0["ci_low"])
-    holds = abs(peak) <= 1 and math.isfinite(ci_low) and ci_low > far_mean
-    return bool(holds), {"peak": peak, "at0": float(at0["mean"]), "far": far_mean}
+    numbers = {"peak": peak, "at0": float(at0["mean"]), "far": far_mean}
+    if "vs_far_ci_low" in curve.columns:
+        lo, hi = float(at0["vs_far_ci_low"]), float(at0["vs_far_ci_high"])
+        numbers.update(vs_far=float(at0["vs_far"]), vs_far_ci_low=lo, vs_far_ci_high=hi, far_fixed=False)
+        holds = abs(peak) <= 1 and math.isfinite(lo) and lo > 0
+    else:
+        ci_low = float(at0["ci_low"])
+        numbers.update(far_fixed=True)
+        holds = abs(peak) <= 1 and math.isfinite(ci_low) and ci_low > far_mean
+    return bool(holds), numbers
+
+
+def temporal_evidence(numbers: Mapping[str, Any], far: int = 5) -> str:
+    """The evidence sentence of :func:`temporal_verdict`'s numbers."""
+    text = f"peak at offset {numbers['peak']}; cos {numbers['at0']:.3f} at 0 vs {numbers['far']:.3f} at |offset| >= {far}"
+    if numbers.get("far_fixed", True):
+        return text + " (far mean taken as fixed)"
+    return text + (f"; per clip, 0 minus far {numbers['vs_far']:+.3f} "
+                   f"[{numbers['vs_far_ci_low']:+.3f}, {numbers['vs_far_ci_high']:+.3f}]")
 
 
 def intensity_verdict(result: Mapping[str, Any], *, alpha: float = 0.05) -> tuple[bool, float]:
@@ -106,8 +125,7 @@ def verdicts(separability: Any, curves: Mapping[str, Any], intensity: Mapping[st
         if critic in curves:
             holds, d = temporal_verdict(curves[critic])
             rows.append({"critic": critic, "property": PROPERTIES[1], "shows": holds,
-                         "evidence": f"peak at offset {d['peak']}; cos {d['at0']:.3f} at 0 vs {d['far']:.3f} at "
-                                     f"|offset| >= 5"})
+                         "evidence": temporal_evidence(d)})
         if critic in intensity:
             r = intensity[critic]
             holds, p = intensity_verdict(r)

@@ -212,13 +212,19 @@ def _unit_rows(x: Any, name: str) -> np.ndarray:
 # -- temporal sensitivity -----------------------------------------------------------------------------
 def offset_similarity(model: Any, corpus: Any, split: str | None = "test", offsets: Iterable[int] = range(-10, 11),
                       *, max_clips: int | None = None, confidence: float = 0.95, batch_size: int = 256,
-                      **windows_kwargs: Any) -> Any:
+                      far: int = 5, **windows_kwargs: Any) -> Any:
     """Cosine similarity between speech window i and mesh (stage 1: video) window i + offset.
 
     Fig. 5a / S1a: a temporally sensitive space peaks at offset 0 and falls off on both sides.
     Every clip contributes all its windows (stride 1) with ``0 <= i, i + offset < n``. The
     per-clip mean similarity is averaged over clips; the interval is a Student-t interval over
     clips (NaN for one clip), which respects that windows of one clip are not independent.
+
+    ``vs_far`` is the contrast Property 2 is judged on (Fig. 5a: the peak at 0 against the far offsets): per
+    clip, its similarity at the offset minus its own mean similarity over the offsets with ``|offset| >= far``,
+    averaged over the clips that have both, with the same Student-t interval. The far mean is measured on the
+    same clips, so it is not a constant: the per-clip difference carries both variances and their correlation
+    (an interval of the offset's mean alone, compared with the far mean, treats the latter as fixed).
 
     Args:
         corpus: a corpus folder / :class:`p3d.corpus.Corpus`, or a ready window dataset of the model.
@@ -228,7 +234,8 @@ def offset_similarity(model: Any, corpus: Any, split: str | None = "test", offse
 
     Returns:
         DataFrame with columns ``offset``, ``offset_ms`` (at the model frame rate), ``mean``,
-        ``ci_low``, ``ci_high``, ``std`` (over clips), ``n_pairs``, ``n_clips``.
+        ``ci_low``, ``ci_high``, ``std`` (over clips), ``n_pairs``, ``n_clips``, ``vs_far``,
+        ``vs_far_ci_low``, ``vs_far_ci_high`` (NaN where no clip has an offset with ``|offset| >= far``).
     """
     import pandas as pd
     from scipy import stats
@@ -240,7 +247,10 @@ def offset_similarity(model: Any, corpus: Any, split: str | None = "test", offse
     if not offsets:
         raise InputError("offsets: expected at least one offset")
     clip_ids = _subset(ds.n_clips, max_clips)
+    if far < 1:
+        raise InputError(f"far: expected an offset of at least 1 frame, got {far}")
     per_clip: dict[int, list[float]] = {o: [] for o in offsets}
+    vs_far: dict[int, list[float]] = {o: [] for o in offsets}
     n_pairs = {o: 0 for o in offsets}
     import torch
 
@@ -254,25 +264,37 @@ def offset_similarity(model: Any, corpus: Any, split: str | None = "test", offse
                 o_list.append(o)
             s_all, o_all = np.concatenate(s_list), np.concatenate(o_list)
             n = len(pairs)
+            clip_sims: dict[int, float] = {}
             for off in offsets:
                 i = np.arange(max(0, -off), min(n, n - off))
                 if i.size == 0:
                     continue
                 sims = np.sum(s_all[i] * o_all[i + off], axis=1)
-                per_clip[off].append(float(sims.mean()))
+                clip_sims[off] = float(sims.mean())
+                per_clip[off].append(clip_sims[off])
                 n_pairs[off] += int(i.size)
-    rows = []
-    for off in offsets:
-        vals = np.asarray(per_clip[off])
+            far_sims = [v for off, v in clip_sims.items() if abs(off) >= far]
+            if far_sims:
+                clip_far = float(np.mean(far_sims))
+                for off, v in clip_sims.items():
+                    vs_far[off].append(v - clip_far)
+
+    def t_interval(vals: np.ndarray) -> tuple[float, float, float, float]:
         mean = float(vals.mean()) if vals.size else math.nan
         std = float(vals.std(ddof=1)) if vals.size > 1 else math.nan
         if vals.size > 1:
             half = stats.t.ppf(0.5 + confidence / 2, vals.size - 1) * std / math.sqrt(vals.size)
-            lo, hi = mean - half, mean + half
-        else:
-            lo = hi = math.nan
+            return mean, mean - half, mean + half, std
+        return mean, math.nan, math.nan, std
+
+    rows = []
+    for off in offsets:
+        vals = np.asarray(per_clip[off])
+        mean, lo, hi, std = t_interval(vals)
+        d_mean, d_lo, d_hi, _ = t_interval(np.asarray(vs_far[off]))
         rows.append({"offset": off, "offset_ms": 1000.0 * off / ds.fps, "mean": mean, "ci_low": lo, "ci_high": hi,
-                     "std": std, "n_pairs": n_pairs[off], "n_clips": int(vals.size)})
+                     "std": std, "n_pairs": n_pairs[off], "n_clips": int(vals.size), "vs_far": d_mean,
+                     "vs_far_ci_low": d_lo, "vs_far_ci_high": d_hi})
     return pd.DataFrame(rows)
 
 
