@@ -213,6 +213,9 @@ def test_a_regenerated_corpus_is_refused_by_predict_and_eval(voca_short, run, tm
     for check in (config["gt_check"], config["audio_check"]):
         assert check.startswith("the corpus the predictions were made from")
 
+    assert config["templates_check"] == "no --templates"
+    orig = tmp_path / "orig"
+    shutil.copytree(data, orig)
     shutil.rmtree(data)
     write_tiny_corpus(data, kind="vocaset", fps=60, model_fps=30, identities={"train": 2, "test": 1},
                       clips_per_identity=2, seconds=0.6, lip_video=False, seed=1)
@@ -225,5 +228,16 @@ def test_a_regenerated_corpus_is_refused_by_predict_and_eval(voca_short, run, tm
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "was regenerated or replaced since the predictions" in err[0]
     assert not (tmp_path / "ev1").exists()
+    # the GT a copy of the corpus predicted, the neutral faces from the regenerated one: FDD would measure motion
+    # from other faces (was not checked)
+    ev_orig = [a if a != str(data) else str(orig) for a in ev[:-1]]
+    fdd = [*ev_orig[:ev_orig.index("--metrics") + 1], "lve,fdd", "--no-progress", "--out"]
+    assert main([*fdd, str(tmp_path / "ev3"), "--templates", str(orig / "templates.pkl")]) == 0
+    config = json.loads((tmp_path / "ev3" / "summary.json").read_text())["config"]
+    assert config["templates_check"].startswith("a copy of the corpus the predictions were made from")
+    capsys.readouterr()
+    assert main([*fdd, str(tmp_path / "ev4"), "--templates", str(data / "templates.pkl")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"p3d eval: error: --templates {data}: the corpus was regenerated")
     predict_split(run, pred, data=[data], progress=False, overwrite=True)
     assert main([*ev, str(tmp_path / "ev2")]) == 0

@@ -18,10 +18,11 @@ with its GT duration when SLCC or PLRS is computed; a silent wav (RMS below ``SI
 reported as skipped, not scored.
 
 Predictions written by ``p3d predict`` carry a record of the corpora they were made from
-(``predictions.json``, :func:`plan.check_corpus_source`): a ``--gt`` or ``--audio`` corpus regenerated or
-replaced at the same path since, or another synthetic corpus (another preset, seed or generator), is
-refused, since its clips of the same names are other clips; a folder elsewhere without ``meta.json`` is
-matched by name with a warning, and ``summary.json`` says which (``config.gt_check``, ``config.audio_check``).
+(``predictions.json``, :func:`plan.check_corpus_source`): a ``--gt`` or ``--audio`` corpus (or the corpus
+holding ``--templates``) regenerated or replaced at the same path since, or another synthetic corpus (another
+preset, seed or generator), is refused, since its clips (faces) of the same names are other clips; a folder
+elsewhere without ``meta.json`` is matched by name with a warning, and ``summary.json`` says which
+(``config.gt_check``, ``config.audio_check``, ``config.templates_check``).
 
 Without ``--gt`` only PLRS is computed, from the predictions and their audio, as the official
 ``evaluate_PLRS.py``: each prediction is paired with ``<gt_stem>.wav``; a prediction folder that is (or

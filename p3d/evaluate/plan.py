@@ -49,10 +49,12 @@ def is_vocaset_gt_folder(folder: Path, pairs: Sequence[_Pair], dataset: str) -> 
 
 
 def check_corpus_source(pred: Path, folder: Path | None, option: str = "--gt") -> str:
-    """Check the GT or audio ``folder`` (``option``: ``--gt`` or ``--audio``) against the corpora the predictions
+    """Check the GT or audio ``folder`` (``option``: ``--gt`` or ``--audio``), or the folder of the templates file
+    (``--templates``: FDD and the lip diagnostics measure motion from each speaker's neutral face, and a corpus
+    regenerated with another seed has other faces under the same names), against the corpora the predictions
     in ``pred`` were made from, as ``p3d predict`` recorded them beside the predictions
     (:data:`p3d.io.PREDICTIONS_RECORD`, ``corpora``: path -> :func:`p3d.corpus.corpus_fingerprint`); return what
-    was found (``summary.json``'s ``config.gt_check`` / ``config.audio_check``).
+    was found (``summary.json``'s ``config.gt_check`` / ``config.audio_check`` / ``config.templates_check``).
 
     Refused (:class:`InputError`), since every score would compare the predictions with other clips of the same
     names: the recorded corpus at the folder's own path was regenerated or replaced since (its fingerprint

@@ -49,13 +49,15 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     audio_dir = io.audio_dir(cfg.audio) if cfg.audio is not None else None
     if audio_dir is not None and not audio_dir.is_dir():
         raise InputError(f"{cfg.audio}: audio folder not found")
+    use_templates = "fdd" in wanted or (cfg.diagnostics and cfg.templates is not None and cfg.gt is not None)
     checks = {"gt_check": check_corpus_source(cfg.pred, cfg.gt, "--gt"),
-              "audio_check": check_corpus_source(cfg.pred, cfg.audio, "--audio")}
+              "audio_check": check_corpus_source(cfg.pred, cfg.audio, "--audio"),
+              "templates_check": check_corpus_source(cfg.pred, Path(cfg.templates).parent if use_templates else None,
+                                                     "--templates")}
     groups, skipped, rates, accepted, wavs = _plan(cfg, topology, wanted, audio_dir)
     lips = topology.lips
     upper_face = topology.upper_face if "fdd" in wanted else None
     mtm_upper, mtm_lower = topology.mtm_vertices() if "mtm" in wanted else (None, None)
-    use_templates = "fdd" in wanted or (cfg.diagnostics and cfg.templates is not None and cfg.gt is not None)
     templates = io.load_templates(cfg.templates, topology.n_vertices) if use_templates else {}
     if "fdd" in wanted:
         for group in groups.values():
