@@ -367,6 +367,37 @@ def test_validation_findings_words_and_csv_round_trip(tmp_path):
     assert again == lines
 
 
+def test_metric_rows_plrs_takes_the_official_speech_front_end(tiny, tmp_path):
+    """PLRS' speech windows from channel 0 resampled once (Corpus.speech_audio, as p3d eval and the official
+    front-end), not from the talkers' input (the channel mean at 16 kHz, resampled a second time): a 44.1 kHz
+    stereo wav scored differently here than in p3d eval."""
+    import shutil
+
+    import soundfile as sf
+
+    from p3d.audio import speech_windows
+    from p3d.corpus import Corpus
+    from p3d.metrics import plrs_from_features
+
+    root = tmp_path / "c"
+    shutil.copytree(tiny.root, root)
+    corpus = Corpus.open(root)
+    clip = corpus.select("test")[0]
+    x, sr = sf.read(corpus.wav_path(clip), dtype="float32")
+    t = np.arange(int(len(x) * 44100 / sr)) / 44100
+    left = np.interp(t, np.arange(len(x)) / sr, x)
+    right = 0.3 * left + 0.05 * np.sin(2 * np.pi * 6000 * t)
+    sf.write(corpus.wav_path(clip), np.stack([left, right], 1), 44100, subtype="PCM_16")
+    critic = _Critic()
+    rows = mv.metric_rows([clip], lambda c: {"gt": corpus.vertices(c)}, corpus=corpus, oracle=None,
+                          plrs_model=critic)
+    gt = corpus.vertices(clip).astype(np.float64)
+    official = plrs_from_features(speech_windows(*corpus.speech_audio(clip), corpus.model_fps), gt, critic)
+    talker_input = plrs_from_features(speech_windows(*corpus.audio(clip), corpus.model_fps), gt, critic)
+    assert abs(official - talker_input) > 1e-3  # the two front-ends differ on this file
+    assert rows["plrs"].iloc[0] == pytest.approx(official, abs=1e-6)
+
+
 # -- the referee validity battery on a corpus ---------------------------------------------------------------------
 def test_metric_rows_calibrated_and_battery(tiny, oracle):
     from p3d.audio import speech_windows

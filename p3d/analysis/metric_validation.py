@@ -513,7 +513,7 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
 
         if len(clips) < 2:
             raise InputError("calibrated: the background bank is the other clips' speech; score at least two clips")
-        banks = speech_banks({clip.stem: speech_windows(*corpus.audio(clip), fps) for clip in clips}, plrs_model)
+        banks = speech_banks({clip.stem: speech_windows(*corpus.speech_audio(clip), fps) for clip in clips}, plrs_model)
     backgrounds = SpeechBackground(banks) if calibrated else None  # stacked and normalised once for every clip
     rows = []
     for clip in tqdm(clips, desc="scoring sequences", disable=not show_progress(progress)):
@@ -522,8 +522,7 @@ def metric_rows(clips: Sequence[Any], sequences: Callable[[Any], Mapping[str, np
         labels = corpus.labels(clip)["viseme"] if oracle is not None else None
         windows = own = None
         if plrs_model is not None:
-            audio, sr = corpus.audio(clip)
-            windows = speech_windows(audio, sr, fps)
+            windows = speech_windows(*corpus.speech_audio(clip), fps)  # the official front-end, as p3d eval
             # the clip's speech side, encoded once for all its sequences (the calibrated banks hold it already)
             own = _clip_speech(banks, clip.stem, windows, plrs_model)
         bank = backgrounds.excluding(clip.stem) if backgrounds is not None else None
