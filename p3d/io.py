@@ -407,11 +407,28 @@ def load_ply(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 # Audio
 # ---------------------------------------------------------------------------------------------
+def resample(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """``samples`` (..., n) resampled along the last axis from ``orig_sr`` to ``target_sr`` Hz, float32, with
+    resampy's ``kaiser_best`` filter and ``ceil(n * target_sr / orig_sr)`` samples: what ``librosa.load(path,
+    sr=target_sr)`` did under librosa 0.8-0.9, the baselines' official audio loading (:func:`load_audio`)."""
+    import librosa
+
+    x = np.asarray(samples, dtype=np.float32)
+    if int(orig_sr) == int(target_sr):
+        return x
+    return librosa.resample(x, orig_sr=int(orig_sr), target_sr=int(target_sr), res_type="kaiser_best",
+                            axis=-1).astype(np.float32)
+
+
 def load_audio(path: str | os.PathLike[str], sr: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
     """Read an audio file: (samples float32, sample_rate).
 
     Samples are in [-1, 1] (soundfile's float scaling: int16 PCM / 32768). ``mono=True`` averages the
-    channels, returning (n,); ``mono=False`` returns (n, channels). ``sr`` resamples (soxr via librosa).
+    channels, returning (n,); ``mono=False`` returns (n, channels). ``sr`` resamples the channel average as
+    the baselines' official preprocessing does (FaceFormer, CodeTalker, SelfTalk and the perceptual loss' talkers:
+    ``librosa.load(path, sr=16000)`` under librosa 0.8-0.9, whose default resampler is resampy's ``kaiser_best``;
+    librosa >= 0.10 defaults to soxr, which differs above ~7 kHz at 22-44 kHz input: 35-38 dB SNR), so a
+    checkpoint sees the waveform it was trained on.
     A missing, non-regular (FIFO), unreadable or empty file, or one holding NaN/inf samples, raises
     :class:`InputError` naming it.
     """
@@ -431,13 +448,13 @@ def load_audio(path: str | os.PathLike[str], sr: int | None = None, mono: bool =
         raise InputError(f"{path}: audio file has no valid sample rate ({rate})")
     if not np.isfinite(data).all():
         raise InputError(f"{path}: audio holds NaN or inf samples")
+    if mono:
+        data = data.mean(axis=1, keepdims=True, dtype=np.float32)  # librosa.load: to mono, then resample
     if sr is not None and sr != rate:
-        import librosa
-
-        data = librosa.resample(data.T, orig_sr=rate, target_sr=sr).T.astype(np.float32)
+        data = resample(data.T, rate, sr).T
         rate = sr
     if mono:
-        return data.mean(axis=1).astype(np.float32), int(rate)
+        return data[:, 0], int(rate)
     return data, int(rate)
 
 

@@ -115,6 +115,34 @@ def test_load_audio(tmp_path):
         io.load_audio(tmp_path / "empty.wav")
 
 
+def test_load_audio_resamples_as_the_baselines_official_librosa_load(tmp_path):
+    """``librosa.load(path, sr=16000)`` of the baselines' official code (librosa 0.8-0.9): the channel mean resampled
+    with resampy's kaiser_best filter to ceil(n * 16000 / sr) samples. librosa >= 0.10 defaults to soxr, which
+    differs above ~7 kHz (the resampler p3d used before)."""
+    import math
+
+    import librosa
+    import resampy
+
+    rng = np.random.default_rng(0)
+    t = np.arange(22050) / 22050
+    left = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 7600 * t) + 0.01 * rng.standard_normal(t.size)
+    right = 0.5 * left + 0.1 * np.sin(2 * np.pi * 3000 * t)
+    sf.write(tmp_path / "a.wav", np.stack([left, right], 1), 22050, subtype="FLOAT")
+    got, sr = io.load_audio(tmp_path / "a.wav", sr=16000)
+    mono = np.stack([left, right]).astype(np.float32).mean(axis=0)
+    want = resampy.resample(mono, 22050, 16000, filter="kaiser_best", axis=-1)
+    n = math.ceil(t.size * 16000 / 22050)
+    want = np.pad(want, (0, max(n - want.size, 0)))[:n]
+    assert sr == 16000 and got.dtype == np.float32 and got.shape == (n,)
+    assert np.abs(got - want).max() < 1e-5
+    soxr = librosa.resample(mono, orig_sr=22050, target_sr=16000, res_type="soxr_hq")
+    assert np.abs(soxr - want).max() > 1e-3  # the resampler matters at this scale
+    both, _ = io.load_audio(tmp_path / "a.wav", sr=16000, mono=False)
+    assert both.shape == (n, 2) and np.abs(both.mean(axis=1) - got).max() < 1e-5
+    assert np.array_equal(io.resample(got, 16000, 16000), got)
+
+
 def test_load_ply(tmp_path):
     ply = tmp_path / "m.ply"
     ply.write_text("ply\nformat ascii 1.0\nelement vertex 4\nproperty float x\nproperty float y\nproperty float z\n"

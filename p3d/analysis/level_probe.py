@@ -254,8 +254,8 @@ def talker_front_end_features(source: Any, audio: np.ndarray, sample_rate: int, 
     """(T, D) float32 features of one clip from a talker's audio front-end, as in training.
 
     The clip is taken as the talkers' clip datasets take it (:mod:`p3d.talker_data`): mono float32,
-    resampled to 16 kHz as :func:`p3d.io.load_audio` does (soxr via librosa); then the encoder's own
-    normalisation (the mel encoder: log-mel normalised per utterance and bin; wav2vec2: the waveform
+    resampled to 16 kHz as :func:`p3d.io.load_audio` does (:func:`p3d.io.resample`, as the official loaders); then
+    the encoder's own normalisation (the mel encoder: log-mel normalised per utterance and bin; wav2vec2: the waveform
     normalised per utterance) in eval mode (no SpecAugment masking).
 
     Args:
@@ -278,9 +278,9 @@ def talker_front_end_features(source: Any, audio: np.ndarray, sample_rate: int, 
     if x.ndim != 1 or x.size == 0 or not np.all(np.isfinite(x)):
         raise InputError(f"audio: expected a non-empty finite mono 1-D signal, got shape {x.shape}")
     if int(sample_rate) != AUDIO_RATE:
-        import librosa
+        from p3d.io import resample
 
-        x = librosa.resample(x, orig_sr=int(sample_rate), target_sr=AUDIO_RATE).astype(np.float32)
+        x = resample(x, int(sample_rate), AUDIO_RATE)
     encoder = talker_audio_encoder(source, seed=seed)
     wave = torch.from_numpy(x)[None]
     with torch.no_grad():
