@@ -447,6 +447,11 @@ def test_findings_block_shows_the_effect_tables_seed_agreement_and_convergence(t
     assert "FDD" not in md
     assert "`table3_critic_effects.csv` not made yet" in md and "`table4_effects.csv` not made yet" in md
     assert "1 of 2 training runs stopped on their validation plateau; at the cap: `stage1` (4000 steps)." in md
+    # an interrupted run (converged empty in the CSV) was counted as stopped on its plateau (bool(NaN) is True)
+    pd.DataFrame({"run": ["stage1", "talkers/a", "talkers/b"], "steps": [4000, 850, 300],
+                  "converged": [False, True, None]}).to_csv(tmp_path / "convergence.csv", index=False)
+    assert ("1 of 3 training runs stopped on their validation plateau; at the cap: `stage1` (4000 steps); "
+            "unfinished: `talkers/b` (300 steps).") in claims.findings_markdown(tmp_path)
     # equal-length continuations (a fixed length) are counted apart, with the criterion at their end
     pd.DataFrame({"run": ["stage1", "talkers/a", "talkers/a_eq", "talkers/b_eq"], "stop": ["plateau"] * 2 + ["steps"] * 2,
                   "steps": [4000, 850, 900, 900], "converged": [False, True, True, False],

@@ -76,7 +76,27 @@ def test_rule_on_a_step_curve():
     assert relative_improvement(values[:8], 1, 3) == pytest.approx((6 - 5) / 6)
     assert math.isnan(relative_improvement(values[:3], 1, 3))  # too few evaluations to judge
     assert smoothed([3, 1, 2, 10], 3).tolist() == [3, 2, 2, 2]  # moving median: one outlier is ignored
-    assert best_index([3, 1, 2, 10], 3) == 1
+    assert best_index([3, 1, 2, 10], 3) == 2  # the first whole window (the partial ones are not medians of 3)
+    assert best_index([3, 1], 3) == 1  # fewer values than a window: the partial ones
+
+
+def test_a_low_first_evaluation_does_not_stop_an_improving_run():
+    """The first smoothed values were the raw first value and the mean of two: one low first evaluation became the
+    reference no later value beat, and an improving curve stopped at the earliest evaluation allowed."""
+    improving = [10 * 0.97 ** i for i in range(30)]
+    kw = dict(window=3, patience=5, min_rel_improvement=0.01)
+    assert not any(plateau_reached(improving[:n], **kw) for n in range(1, 31))
+    outlier = [1.0, *improving[1:]]
+    assert not any(plateau_reached(outlier[:n], **kw) for n in range(1, 31))
+    assert best_index(outlier, 3) == 29
+
+
+def test_a_zero_threshold_is_refused():
+    """At 0 the relative improvement (>= 0) was never below it: the rule never fired, even on a rising curve."""
+    with pytest.raises(InputError, match="> 0"):
+        stop_settings("plateau", min_rel_improvement=0.0)
+    with pytest.raises(InputError, match="> 0"):
+        plateau_reached([1, 2, 3, 4, 5, 6, 7, 8, 9], window=3, patience=5, min_rel_improvement=0.0)
 
 
 def test_rule_settings_are_checked():
@@ -111,7 +131,32 @@ def test_stops_on_a_plateau_at_the_right_step(tmp_path):
     table = convergence_table([tmp_path / "r"])
     row = table.iloc[0]
     assert (row["steps"], row["max_steps"], row["best_step"], row["converged"]) == (140, 200, 110, True)
-    assert row["val_metric"] == 1.0
+    assert row["val_metric"] == 1.0 and math.isnan(row["val_final"])  # no final.pt yet: no weights kept
+
+
+def test_the_table_gives_the_kept_weights_value_beside_the_best(tmp_path):
+    """A curve that rises after its best: the rule stops patience evaluations later, and the weights kept (final.pt,
+    the stop step's) are worse than the best value; the table said they differed by at most min_rel_improvement."""
+    out = train(make_model(), Toy(), step_fn, _plateau_cfg(smooth=1), tmp_path / "r", progress=False,
+                validate=Curve(lambda s: 1.0 + abs(s - 50) / 50))
+    assert out["step"] == 80 and out["converged"]
+    (tmp_path / "r" / "final.pt").write_bytes(b"")  # what a finished job writes
+    row = convergence_table([tmp_path / "r"]).iloc[0]
+    assert (row["steps"], row["best_step"], row["val_metric"], row["converged"]) == (80, 50, 1.0, True)
+    assert row["val_final"] == pytest.approx(1.6)
+
+
+def test_a_run_the_rule_stopped_stays_converged_whatever_the_rule_says_now(tmp_path):
+    """converged is what the run did (it ended before its cap), not the rule applied again to its history."""
+    import json
+
+    train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "r", progress=False, validate=Curve(_ramp))
+    (tmp_path / "r" / "final.pt").write_bytes(b"")
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    config["train"]["patience"] = 50  # as if a later rule would not have fired at step 140
+    (tmp_path / "r" / "config.json").write_text(json.dumps(config))
+    row = convergence_table([tmp_path / "r"]).iloc[0]
+    assert (row["steps"], row["max_steps"], row["converged"]) == (140, 200, True)
 
 
 def test_validation_curve_figure_marks_the_stop(tmp_path):
@@ -212,7 +257,8 @@ def test_table_of_plain_and_unfinished_runs(tmp_path):
     plain, half = table.iloc[0], table.iloc[1]
     assert plain["kind"] == "toy" and plain["steps"] == 6 and plain["converged"] is None
     assert plain["epochs"] == pytest.approx(0.75) and math.isnan(plain["val_metric"])
-    assert half["model"] == "mlp" and half["steps"] == 60 and half["converged"] is False and not half["finished"]
+    # interrupted before the rule or the cap ended it: not decided (was False, read as "hit the cap")
+    assert half["model"] == "mlp" and half["steps"] == 60 and half["converged"] is None and not half["finished"]
     assert half["epochs"] == pytest.approx(60 * 8 / 64) and half["best_step"] == 60
     with pytest.raises(InputError, match="not a p3d run folder"):
         convergence_table([tmp_path / "none"])

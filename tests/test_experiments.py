@@ -835,7 +835,8 @@ def test_equal_length_runs_continue_each_arm_to_its_groups_longest_stop(dirs):
     that length from the start (CodeTalker: its motion prior copied); a second call reuses it."""
     rule = dict(preset="smoke", seed=3, stop="plateau", eval_every=1, patience=1, smooth=1)
     short = ex.TalkerExperiment("codetalker", "none", ex.CONFIG1, steps=8, min_rel_improvement=10.0, **rule)
-    long = ex.TalkerExperiment("codetalker", "none", ex.CONFIG2, steps=5, min_rel_improvement=0.0, **rule)
+    long = ex.TalkerExperiment("codetalker", "none", ex.CONFIG2, steps=5, min_rel_improvement=0.01,
+                               **{**rule, "patience": 10})  # too few evaluations for the rule: hits its cap
     group = (short, long)
     first = ex.train_experiment(short.with_(length="equal"), dirs, group=group)
     lay = ex.layout(dirs, "smoke")
@@ -908,7 +909,7 @@ def test_an_equal_length_run_continued_by_another_process_keeps_its_timing(dirs,
     reuses that process' timing.json instead of writing its wait over it."""
     from p3d.train import talker
 
-    rule = dict(preset="smoke", seed=8, stop="plateau", eval_every=1, patience=1, smooth=1, min_rel_improvement=0.0)
+    rule = dict(preset="smoke", seed=8, stop="plateau", eval_every=1, patience=10, smooth=1)  # both hit their caps
     a = ex.TalkerExperiment("selftalk", "none", ex.CONFIG1, steps=2, **rule)
     b = ex.TalkerExperiment("selftalk", "none", ex.CONFIG2, steps=3, **rule)     # capped at 3: the longer stop
     for own in (a, b):

@@ -324,13 +324,18 @@ def findings_markdown(tables_dir: str | Path) -> str:
         df = pd.read_csv(conv)
         fixed = df[df["stop"].astype(str) == "steps"] if "stop" in df else df.iloc[:0]
         ruled = df.drop(fixed.index)
-        capped = ruled[~ruled["converged"].astype(bool)]
-        lines.append(f"**Convergence** ([convergence.md](results/tables/convergence.md)): {len(ruled) - len(capped)} of "
+        # read back from CSV: True / False, or empty (NaN) for a run not decided, which bool() took for True
+        flag = df["converged"].map(lambda v: str(v).strip().lower())
+        stopped, capped = ruled[flag[ruled.index] == "true"], ruled[flag[ruled.index] == "false"]
+        undecided = ruled.drop(stopped.index).drop(capped.index)
+        lines.append(f"**Convergence** ([convergence.md](results/tables/convergence.md)): {len(stopped)} of "
                      f"{len(ruled)} training runs stopped on their validation plateau"
-                     + ("." if capped.empty else "; at the cap: " + ", ".join(
-                         f"`{r.run}` ({int(r.steps)} steps)" for r in capped.itertuples(index=False)) + "."))
+                     + ("" if capped.empty else "; at the cap: " + ", ".join(
+                         f"`{r.run}` ({int(r.steps)} steps)" for r in capped.itertuples(index=False)))
+                     + ("" if undecided.empty else "; unfinished: " + ", ".join(
+                         f"`{r.run}` ({int(r.steps)} steps)" for r in undecided.itertuples(index=False))) + ".")
         if len(fixed):
-            flat = int(fixed["converged"].astype(bool).sum())
+            flat = int((flag[fixed.index] == "true").sum())
             lines[-1] += (f" {len(fixed)} ran a fixed length (the equal-length continuations of the compared arms); "
                           f"the plateau criterion holds at the end of {flat} of them.")
             if {"continued_from", "val_at_continued_from", "val_last"} <= set(fixed.columns):

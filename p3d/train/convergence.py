@@ -3,15 +3,17 @@
 **The rule** (``TrainConfig(stop="plateau")``; :func:`plateau_reached`). Every ``eval_every`` optimisation
 steps the trainer computes one validation value ``v_i`` (lower is better: a loss on held-out data, see
 below) and appends it to ``RUN_DIR/val.csv``. The values are smoothed with a moving median over the last
-``smooth`` evaluations (``s_i = median(v_{i-smooth+1..i})``; robust to one bad evaluation, no scale
-parameter). After evaluation ``n`` the run stops when the best smoothed value of the last ``patience``
-evaluations improves on the best one before them by less than ``min_rel_improvement`` (relative)::
+``smooth`` evaluations (``s_i = median(v_{i-smooth+1..i})``, defined from ``i = smooth``: a whole window, so
+robust to one bad evaluation, the first included; no scale parameter). After evaluation ``n`` the run stops when
+the best smoothed value of the last ``patience`` evaluations improves on the best one before them by less than
+``min_rel_improvement`` (relative, > 0)::
 
-    ref = min(s_1 .. s_{n-patience})      cur = min(s_1 .. s_n)
+    ref = min(s_smooth .. s_{n-patience})      cur = min(s_smooth .. s_n)
     stop  iff  n >= smooth + patience  and  (ref - cur) / |ref| < min_rel_improvement
 
 ``steps`` is the cap (``--max-steps``): a run that reaches it without the rule firing ends there.
-``converged`` = the rule fired (True) / the cap was hit (False). The decision is a pure function of the
+``converged`` = the rule fired (True) / the cap was hit (False) / not yet decided (None: an interrupted run); read
+from what the run did (its last logged step), so a run stopped by an earlier version of the rule stays stopped. The decision is a pure function of the
 history, which is a pure function of (seed, step) (the trainer's design), and on resume the history is
 read back from ``val.csv`` (rows past the checkpoint dropped, as ``metrics.csv``): a resumed run makes
 the same decision at the same step. A longer cap extends a run that hit the cap exactly (the rule had
@@ -20,8 +22,10 @@ by the rule stays stopped.
 
 **The weights kept.** ``final.pt`` holds the weights at the stop step (the last step), as the paper's
 baselines test their last epoch; the best evaluation (``best_step``: arg-min of the smoothed curve) is
-recorded in the table, not restored. Once the rule fires the smoothed curve has improved by less than
-``min_rel_improvement`` over the last ``patience`` evaluations, so the two differ by at most that much.
+recorded in the table, not restored. The rule bounds how much the curve improved over the last ``patience``
+evaluations, not how much it rose after its best, so the kept weights can be worse than ``val_metric``: the table
+gives their own validation value beside it (``val_final``, the last evaluation's raw value when it is at the
+stop step).
 
 **Validation metrics** (computed in eval mode, no gradients, on fixed held-out data: the same batches at
 every evaluation and for every run of a corpus):
@@ -72,7 +76,8 @@ VAL_CSV = "val.csv"
 
 # -- the rule --------------------------------------------------------------------------------------
 def smoothed(values: Sequence[float], window: int) -> np.ndarray:
-    """Moving median of ``values`` over the last ``window`` entries (fewer at the start), float64."""
+    """Moving median of ``values`` over the last ``window`` entries (fewer at the start: the rule and
+    :func:`best_index` use only whole windows, from index ``window - 1``), float64."""
     v = np.asarray(values, dtype=np.float64)
     return np.array([np.median(v[max(0, i - window + 1):i + 1]) for i in range(len(v))], dtype=np.float64)
 
@@ -82,22 +87,29 @@ def relative_improvement(values: Sequence[float], window: int, patience: int) ->
     n = len(values)
     if n < window + patience or patience < 1:
         return math.nan
-    s = smoothed(values, window)
-    ref, cur = float(s[: n - patience].min()), float(s.min())
+    s = smoothed(values, window)[window - 1:]  # whole windows only: a first evaluation alone is not a median
+    ref, cur = float(s[: n - patience - window + 1].min()), float(s.min())
     if ref == 0.0:
         return 0.0 if cur >= ref else math.inf
     return (ref - cur) / abs(ref)
 
 
 def plateau_reached(values: Sequence[float], *, window: int, patience: int, min_rel_improvement: float) -> bool:
-    """True when the validation curve ``values`` (one per evaluation, lower is better) has plateaued."""
+    """True when the validation curve ``values`` (one per evaluation, lower is better) has plateaued;
+    ``min_rel_improvement`` must be > 0 (at 0 no curve, flat or rising, would ever stop)."""
+    if not min_rel_improvement > 0:
+        raise InputError(f"min_rel_improvement: expected a fraction > 0, got {min_rel_improvement}")
     rel = relative_improvement(values, window, patience)
     return not math.isnan(rel) and rel < min_rel_improvement
 
 
 def best_index(values: Sequence[float], window: int) -> int | None:
-    """Index of the evaluation with the lowest smoothed value (the first on ties); None for no values."""
-    return int(np.argmin(smoothed(values, window))) if len(values) else None
+    """Index of the evaluation with the lowest smoothed value over whole windows (the first on ties; with fewer
+    than ``window`` values, over the partial ones); None for no values."""
+    if not len(values):
+        return None
+    first = min(window, len(values)) - 1
+    return first + int(np.argmin(smoothed(values, window)[first:]))
 
 
 def stop_settings(stop: str | None = None, eval_every: int | None = None, patience: int | None = None,
@@ -116,8 +128,8 @@ def stop_settings(stop: str | None = None, eval_every: int | None = None, patien
             raise InputError(f"--{name}: expected an integer >= {low}, got {value}")
     if stop == "plateau" and eval_every < 1:
         raise InputError("--eval-every: --stop plateau needs a positive evaluation interval")
-    if min_rel_improvement is not None and not (math.isfinite(min_rel_improvement) and min_rel_improvement >= 0):
-        raise InputError(f"--min-rel-improvement: expected a finite fraction >= 0 (0.01 = 1 %), "
+    if min_rel_improvement is not None and not (math.isfinite(min_rel_improvement) and min_rel_improvement > 0):
+        raise InputError(f"--min-rel-improvement: expected a finite fraction > 0 (0.01 = 1 %), "
                          f"got {min_rel_improvement}")
     return {"stop": stop, "eval_every": int(eval_every),
             "patience": DEFAULT_PATIENCE if patience is None else int(patience),
@@ -316,6 +328,7 @@ class RunConvergence:
     converged: bool | None
     finished: bool
     val_last: float = math.nan
+    val_final: float = math.nan
     continued_from: int | None = None
     val_at_continued_from: float = math.nan
 
@@ -347,13 +360,17 @@ def run_convergence(run_dir: str | os.PathLike[str], root: str | os.PathLike[str
     values = [float(v) for v in val["val"]] if len(val) else []
     finished = (run_dir / "final.pt").exists()
     criterion = plateau_reached(values, window=window, patience=patience, min_rel_improvement=min_rel) \
-        if values else None
-    if stop == "plateau" and criterion:
-        steps = int(val["step"].iloc[-1])  # the rule fired at the last evaluation: the run stopped there
-    elif finished:
+        if values and min_rel > 0 else None  # (0 was accepted once: a rule that never fires)
+    steps = _last_logged_step(run_dir)  # the trainer logs the stop step and the cap's
+    if finished and not steps:
         steps = cap
+    if stop == "plateau":
+        # what the run did: the rule fired at its last step, or it ended before its cap (so a run stopped under an
+        # earlier version of the rule stays stopped); it hit the cap; or it was interrupted (not decided: None)
+        fired = bool(criterion) and int(val["step"].iloc[-1]) == steps
+        converged = True if fired or (finished and steps < cap) else False if steps >= cap else None
     else:
-        steps = _last_logged_step(run_dir)
+        converged = None if criterion is None else bool(criterion)
     best = best_index(values, window)
     continued_from, val_there = None, math.nan
     if (run_dir / CONTINUED_FROM).is_file():  # a run continued from another's stop: where, and its value there
@@ -372,8 +389,9 @@ def run_convergence(run_dir: str | os.PathLike[str], root: str | os.PathLike[str
         best_step=None if best is None else int(val["step"].iloc[best]),
         metric=validation.get("metric"),
         val_metric=float(smoothed(values, window)[best]) if best is not None else math.nan,
-        converged=None if criterion is None else bool(criterion), finished=finished,
+        converged=converged, finished=finished,
         val_last=float(smoothed(values, window)[-1]) if values else math.nan,
+        val_final=float(values[-1]) if finished and values and int(val["step"].iloc[-1]) == steps else math.nan,
         continued_from=continued_from, val_at_continued_from=val_there)
 
 
@@ -387,9 +405,11 @@ def convergence_table(run_dirs: Iterable[str | os.PathLike[str]], root: str | os
     ``steps``: the steps trained (the stop step of a run stopped by the rule, else the cap of a finished run,
     else the last logged step); ``epochs``: passes over the training items in those steps; ``best_step`` /
     ``val_metric``: the evaluation with the lowest smoothed validation value, and that value (``metric``
-    names it); ``converged``: the plateau criterion holds at the last evaluation (for ``stop="plateau"``:
-    the rule stopped the run, False: it hit the cap); None without validation (``eval_every=0``).
-    ``val_last``: the smoothed validation value at the last evaluation. ``continued_from`` /
+    names it); ``converged``: for ``stop="plateau"``, the rule ended the run (True) or it hit the cap (False),
+    None for a run interrupted before either; for ``stop="steps"`` with validation, whether the plateau criterion holds at
+    the last evaluation; None without validation (``eval_every=0``).
+    ``val_last``: the smoothed validation value at the last evaluation; ``val_final``: the raw validation value of
+    the weights kept (``final.pt``: the last evaluation when it is at the final step; may exceed ``val_metric``). ``continued_from`` /
     ``val_at_continued_from``: for a run that continues another from its stop
     (:func:`p3d.train.trainer.continue_without_stop_rule`, the equal-length runs), that step and the smoothed
     validation value there (``val_last`` beside it: what the longer training changed); empty for other runs.

@@ -449,6 +449,8 @@ def train(
         raise InputError(f"stop: expected steps or plateau, got {cfg.stop!r}")
     if cfg.stop == "plateau" and cfg.eval_every < 1:
         raise InputError("eval_every: the plateau rule needs a positive evaluation interval")
+    if cfg.stop == "plateau" and not cfg.min_rel_improvement > 0:
+        raise InputError(f"min_rel_improvement: the plateau rule needs a fraction > 0, got {cfg.min_rel_improvement}")
     if cfg.eval_every and validate is None:
         raise InputError(f"eval_every: {cfg.eval_every} but this training job has no validation metric")
     dist = init_distributed()
