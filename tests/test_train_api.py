@@ -235,3 +235,20 @@ def test_a_run_whose_corpus_was_regenerated_at_the_same_path_is_refused(tmp_path
         assert "trained on other data at the same path" in capsys.readouterr().err
     (out / "data.json").unlink()  # a run from before the record: accepted, and recorded
     assert _cli(data, out, "--steps", "2") == 0 and (out / "data.json").is_file()
+
+
+@pytest.mark.parametrize("batch_size", [None, 4, 16])
+def test_an_epoch_recipe_trains_its_epochs_at_any_batch_size(lrs3, monkeypatch, batch_size):
+    """The paper preset's critic recipes are epochs; steps came from the recipe's batch even with --batch-size set,
+    so a batch half the recipe's trained half its epochs (recorded honestly as such)."""
+    import dataclasses
+
+    from p3d.train import critics
+
+    epoch_recipe = dataclasses.replace(critics.recipe("syncnet3d", "smoke"), steps=None, epochs=2.0, batch_size=8)
+    monkeypatch.setitem(critics.RECIPES["smoke"], "syncnet3d", epoch_recipe)
+    job = critics.build("syncnet3d", "smoke", lrs3, batch_size=batch_size)
+    n = len(job.data)
+    assert job.cfg.batch_size == (batch_size or 8)
+    assert job.cfg.steps == max(1, -(-2 * n // job.cfg.batch_size))
+    assert job.extra_config["epochs"] == pytest.approx(2.0, rel=job.cfg.batch_size / n)

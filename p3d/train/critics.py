@@ -121,11 +121,13 @@ class Recipe:
     seed: int = 0
     identities: str = "all"
 
-    def n_steps(self, n_windows: int) -> int:
+    def n_steps(self, n_windows: int, batch_size: int | None = None) -> int:
+        """The recipe's steps, or ``ceil(epochs * n_windows / batch)`` with the batch trained (``batch_size``, else
+        the recipe's), so an overridden batch still trains the recipe's epochs."""
         if self.steps is not None:
             return self.steps
         assert self.epochs is not None
-        return max(1, math.ceil(self.epochs * n_windows / self.batch_size))
+        return max(1, math.ceil(self.epochs * n_windows / (batch_size or self.batch_size)))
 
 
 def _recipes() -> dict[str, dict[str, Recipe]]:
@@ -399,7 +401,8 @@ def build(
                       "variant": getattr(model, "variant", None)}
     model.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
-    cfg = TrainConfig(steps=steps or rec.n_steps(len(ds)), batch_size=batch_size or rec.batch_size, lr=lr or rec.lr,
+    cfg = TrainConfig(steps=steps or rec.n_steps(len(ds), batch_size), batch_size=batch_size or rec.batch_size,
+                      lr=lr or rec.lr,
                       warmup_steps=rec.warmup_steps, checkpoint_every=checkpoint_every or rec.checkpoint_every,
                       log_every=rec.log_every, seed=seed, **stopping)
     if kind != "stage1" and speech_is_frozen(model):  # embed every window once (see the module docstring)
