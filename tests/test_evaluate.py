@@ -508,6 +508,11 @@ def test_speech_cache_encodes_each_clips_speech_once_across_evaluations(demo, tm
     calls.clear()
     evaluate(dataclasses.replace(cached_cfg, plrs_checkpoint=tmp_path / "other.pt"), progress=False)
     assert len(calls) == n_clips and len(list(cache.glob("*.npy"))) == 2 * n_clips
+    # nor another version of the speech front-end (its windows differ)
+    monkeypatch.setattr("p3d.audio.FEATURE_VERSION", 999)
+    calls.clear()
+    evaluate(cached_cfg, progress=False)
+    assert len(calls) == n_clips and len(list(cache.glob("*.npy"))) == 3 * n_clips
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match="speech-cache .* not a folder"):
         evaluate(dataclasses.replace(cfg, speech_cache=tmp_path / "file"), progress=False)

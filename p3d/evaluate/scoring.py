@@ -278,8 +278,8 @@ def _clip_audio(wav: Path, wanted: tuple[str, ...]) -> tuple[dict[str, np.ndarra
 
 class _SpeechBankCache:
     """PLRS' speech embeddings of GT clips on disk, one ``<key>.npy`` per clip; the key is the sha256 of the
-    evaluator checkpoint's bytes, the wav's bytes and the frame rate, so a changed evaluator, audio or rate
-    never reads a stale file. Written atomically (grid workers evaluating other runs of the same split may write
+    evaluator checkpoint's bytes, the wav's bytes, the frame rate and the speech front-end's
+    :data:`p3d.audio.FEATURE_VERSION`, so a changed evaluator, audio, rate or front-end never reads a stale file. Written atomically (grid workers evaluating other runs of the same split may write
     the same file at once: the same bytes). An unreadable or malformed file is recomputed."""
 
     def __init__(self, folder: Path, checkpoint: Path) -> None:
@@ -291,9 +291,11 @@ class _SpeechBankCache:
     def path(self, wav: Path, fps: float) -> Path:
         import hashlib
 
+        from p3d.audio import FEATURE_VERSION
         from p3d.provenance import file_sha256
 
-        key = hashlib.sha256(f"plrs-speech-bank-v1|{self.evaluator}|{file_sha256(wav)}|{fps!r}".encode()).hexdigest()
+        key = hashlib.sha256(f"plrs-speech-bank-v1|{self.evaluator}|{file_sha256(wav)}|{fps!r}|"
+                             f"{FEATURE_VERSION}".encode()).hexdigest()
         return self.folder / f"{key[:40]}.npy"
 
     def load(self, path: Path) -> np.ndarray | None:
