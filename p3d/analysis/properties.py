@@ -73,7 +73,8 @@ def temporal_verdict(curve: Any, *, far: int = 5) -> tuple[bool, dict[str, float
 
 def temporal_evidence(numbers: Mapping[str, Any], far: int = 5) -> str:
     """The evidence sentence of :func:`temporal_verdict`'s numbers."""
-    text = f"peak at offset {numbers['peak']}; cos {numbers['at0']:.3f} at 0 vs {numbers['far']:.3f} at |offset| >= {far}"
+    text = (f"peak at offset {numbers['peak']}; cos {numbers['at0']:.3f} at 0 vs {numbers['far']:.3f} "
+            f"at |offset| >= {far}")
     if numbers.get("far_fixed", True):
         return text + " (far mean taken as fixed)"
     return text + (f"; per clip, 0 minus far {numbers['vs_far']:+.3f} "

@@ -279,8 +279,9 @@ def _clip_audio(wav: Path, wanted: tuple[str, ...]) -> tuple[dict[str, np.ndarra
 class _SpeechBankCache:
     """PLRS' speech embeddings of GT clips on disk, one ``<key>.npy`` per clip; the key is the sha256 of the
     evaluator checkpoint's bytes, the wav's bytes, the frame rate and the speech front-end's
-    :data:`p3d.audio.FEATURE_VERSION`, so a changed evaluator, audio, rate or front-end never reads a stale file. Written atomically (grid workers evaluating other runs of the same split may write
-    the same file at once: the same bytes). An unreadable or malformed file is recomputed."""
+    :data:`p3d.audio.FEATURE_VERSION`, so a changed evaluator, audio, rate or front-end never reads a stale file.
+    Written atomically (grid workers evaluating other runs of the same split may write the same file at once: the
+    same bytes). An unreadable or malformed file is recomputed."""
 
     def __init__(self, folder: Path, checkpoint: Path) -> None:
         from p3d.provenance import file_sha256

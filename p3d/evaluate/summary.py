@@ -53,8 +53,8 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
                checks: dict[str, str] | None = None) -> dict[str, Any]:
     """The summary dict of one run (``summary.json``); ``background_clips``: the GT clips whose speech forms
     PLRS-c's background bank (each clip is scored against the others'); ``checks``: what
-    :func:`p3d.evaluate.plan.check_corpus_source` found for ``--gt``, ``--audio`` and the folder of ``--templates`` (``gt_check``, ``audio_check``,
-    ``templates_check``)."""
+    :func:`p3d.evaluate.plan.check_corpus_source` found for ``--gt``, ``--audio`` and the folder of
+    ``--templates`` (``gt_check``, ``audio_check``, ``templates_check``)."""
     from p3d import metrics
     from p3d.provenance import record
     from p3d.stats import STATISTICS_VERSION

@@ -12,11 +12,11 @@ the best smoothed value of the last ``patience`` evaluations improves on the bes
     stop  iff  n >= smooth + patience  and  (ref - cur) / |ref| < min_rel_improvement
 
 ``steps`` is the cap (``--max-steps``): a run that reaches it without the rule firing ends there.
-``converged`` = the rule fired (True) / the cap was hit (False) / not yet decided (None: an interrupted run); read
-from what the run did (its last logged step), so a run stopped by an earlier version of the rule stays stopped. The decision is a pure function of the
-history, which is a pure function of (seed, step) (the trainer's design), and on resume the history is
-read back from ``val.csv`` (rows past the checkpoint dropped, as ``metrics.csv``): a resumed run makes
-the same decision at the same step. A longer cap extends a run that hit the cap exactly (the rule had
+``converged`` = the rule fired (True) / the cap was hit (False) / not yet decided (None: an interrupted run);
+read from what the run did (its last logged step), so a run stopped by an earlier version of the rule stays
+stopped. The decision is a pure function of the history, which is a pure function of (seed, step) (the
+trainer's design), and on resume the history is read back from ``val.csv`` (rows past the checkpoint dropped,
+as ``metrics.csv``): a resumed run makes the same decision at the same step. A longer cap extends a run that hit the cap exactly (the rule had
 not fired at any evaluation so far, as in a run asked for the longer cap from the start); a run stopped
 by the rule stays stopped.
 
@@ -406,11 +406,11 @@ def convergence_table(run_dirs: Iterable[str | os.PathLike[str]], root: str | os
     else the last logged step); ``epochs``: passes over the training items in those steps; ``best_step`` /
     ``val_metric``: the evaluation with the lowest smoothed validation value, and that value (``metric``
     names it); ``converged``: for ``stop="plateau"``, the rule ended the run (True) or it hit the cap (False),
-    None for a run interrupted before either; for ``stop="steps"`` with validation, whether the plateau criterion holds at
-    the last evaluation; None without validation (``eval_every=0``).
-    ``val_last``: the smoothed validation value at the last evaluation; ``val_final``: the raw validation value of
-    the weights kept (``final.pt``: the last evaluation when it is at the final step; may exceed ``val_metric``). ``continued_from`` /
-    ``val_at_continued_from``: for a run that continues another from its stop
+    None for a run interrupted before either; for ``stop="steps"`` with validation, whether the plateau
+    criterion holds at the last evaluation; None without validation (``eval_every=0``).
+    ``val_last``: the smoothed validation value at the last evaluation; ``val_final``: the raw validation value
+    of the weights kept (``final.pt``: the last evaluation when it is at the final step; may exceed
+    ``val_metric``). ``continued_from`` / ``val_at_continued_from``: for a run that continues another from its stop
     (:func:`p3d.train.trainer.continue_without_stop_rule`, the equal-length runs), that step and the smoothed
     validation value there (``val_last`` beside it: what the longer training changed); empty for other runs.
     """
