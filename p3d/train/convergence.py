@@ -16,9 +16,9 @@ the best smoothed value of the last ``patience`` evaluations improves on the bes
 read from what the run did (its last logged step), so a run stopped by an earlier version of the rule stays
 stopped. The decision is a pure function of the history, which is a pure function of (seed, step) (the
 trainer's design), and on resume the history is read back from ``val.csv`` (rows past the checkpoint dropped,
-as ``metrics.csv``): a resumed run makes the same decision at the same step. A longer cap extends a run that hit the cap exactly (the rule had
-not fired at any evaluation so far, as in a run asked for the longer cap from the start); a run stopped
-by the rule stays stopped.
+as ``metrics.csv``): a resumed run makes the same decision at the same step. A longer cap extends a run that
+hit the cap exactly (the rule had not fired at any evaluation so far, as in a run asked for the longer cap from
+the start); a run stopped by the rule stays stopped.
 
 **The weights kept.** ``final.pt`` holds the weights at the stop step (the last step), as the paper's
 baselines test their last epoch; the best evaluation (``best_step``: arg-min of the smoothed curve) is
