@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from p3d import stats
 from p3d.cli import main
 from p3d.errors import InputError
 from p3d.study import analyze as A
@@ -148,6 +149,65 @@ def test_transform_parsing_and_application():
     assert np.all(out == 0) and audio.tolist() == [1, 1, 1, 1]
 
 
+def test_a_lip_lag_must_be_whole_frames():
+    """100 ms at 25 fps is 2.5 frames: it was rounded half to even to 2 frames (80 ms) without a word. A lag
+    that is not whole frames is refused, naming the option and the nearest exact lags; whole frames pass."""
+    assert V.lag_frames(120, 25) == 3 and V.lag_frames(100, 10) == 1 and V.lag_frames(1000 / 30, 30) == 1
+    assert V.lag_frames(-80, 25) == -2 and V.lag_frames(0, 25) == 0
+    with pytest.raises(InputError, match=r"^--conditions late: lag_ms=100 is 2\.5 frames at 25 fps.*80 and 120 ms$"):
+        V.lag_frames(100, 25, what="--conditions late")
+    with pytest.raises(InputError, match="480 and 520 ms"):
+        V.delay_lips(np.zeros((30, 2, 3)), 500, fps=25)
+    assert V.whole_frame_lag_ms(500, 25) == 520 and V.whole_frame_lag_ms(500, 30) == 500
+    assert V.whole_frame_lag_ms(-500, 25) == -520 and V.whole_frame_lag_ms(0, 25) == 0
+    # a condition's lag (the manipulation under study) is refused at planning; the checks' lag is made whole
+    with pytest.raises(InputError, match="--conditions late: lag_ms=100 is 2.5 frames at 25 fps"):
+        D.plan_study("ab", [D.parse_condition("ok=gt"), D.parse_condition("late=gt:lag_ms=100")], ["c"], fps=25)
+    assert D.plan_study("ab", [D.parse_condition("ok=gt"), D.parse_condition("late=gt:lag_ms=120")], ["c"], fps=25)
+    for fps, lag in ((25, 520), (30, 500)):
+        plan = D.plan_study("rank", [], ["c0", "c1"], attention_checks=2, fps=fps)
+        lags = {s.transform.lag_ms for s in plan.stimuli.values() if s.role == "check" and s.transform.lag_ms}
+        assert lags == {lag} and f"lip_lag_{lag}ms" in {k for t in plan.trials for k in (t.check_kinds or [])}
+
+
+def test_make_refuses_a_condition_lag_and_records_the_checks_lag(data, tmp_path, caplog):
+    """At 10 fps (100 ms frames): a condition lagged 150 ms is refused before anything is written; checks asked
+    to shift by 250 ms delay the lips by 300 ms (3 frames), which the manifest records, with a warning."""
+    out = tmp_path / "s"
+    cfg = MakeConfig(design="ab", gt=data, out=out, fps=FPS, size=32, participants=2, clips=1, attention_checks=0,
+                     conditions=[D.parse_condition("a=gt"), D.parse_condition("late=gt:lag_ms=150")])
+    with pytest.raises(InputError, match="--conditions late: lag_ms=150 is 1.5 frames at 10 fps.*100 and 200 ms"):
+        make_study(cfg, progress=False)
+    assert not out.exists()
+    with caplog.at_level("WARNING", logger="p3d.study.design"):
+        manifest = make_rank_study(data, out, check_shift_ms=250, attention_checks=2, size=32)
+    assert "delay the lips by 300 ms" in caplog.text
+    assert manifest["attention"]["lip_lag_ms"] == [300.0]
+    lagged = [s for s in manifest["stimuli"].values() if s["role"] == "check" and s["transform"]["lag_ms"]]
+    assert lagged and all(s["lag_frames"] == 3 and s["check_kind"] == "lip_lag_300ms" for s in lagged)
+
+
+def test_stand_in_lags_are_whole_frames(tmp_path, caplog):
+    """At 25 fps the default 'late' stand-in (100 ms) delays the lips by 120 ms (3 frames), with a warning and
+    recorded in stand_ins.json; a variant given with a lag that is not whole frames is refused."""
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.study.make import write_stand_ins
+
+    root = write_tiny_corpus(tmp_path / "c", identities={"train": 1, "test": 1}, clips_per_identity=1,
+                             lip_video=False, fps=25, seconds=1.0)
+    with pytest.raises(InputError, match="stand-in 'late': lag_ms=100 is 2.5 frames at 25 fps"):
+        write_stand_ins(root, tmp_path / "x", variants={"late": V.Transform(lag_ms=100)})
+    with caplog.at_level("WARNING", logger="p3d.study.make"):
+        folders = write_stand_ins(root, tmp_path / "s")
+    assert "using 120 ms" in caplog.text
+    record = json.loads((tmp_path / "s" / "stand_ins.json").read_text())
+    late = record["variants"]["late"]
+    assert record["fps"] == 25 and late["lag_ms"] == 120 and late["lag_frames"] == 3
+    ref, lagged = (np.load(next(folders[n].iterdir())) for n in ("gt_model_rate", "late"))
+    assert np.array_equal(lagged[3:], ref[:-3]) and np.array_equal(lagged[0], ref[0])
+
+
 # ------------------------------------------------------------------------------------------------
 # Designs and counterbalancing (no rendering)
 # ------------------------------------------------------------------------------------------------
@@ -210,6 +270,48 @@ def test_rank_intensity_plan_is_a_latin_square():
     for scales, gains in (((1.5, 1, 0.5), (-9, 0, 9)), ((0.5, 1, 1.5), (9, 0, -9)), ((0.5, 0.5, 1.5), (-9, 0, 9))):
         with pytest.raises(InputError, match="ascending order"):
             D.plan_study("rank", [], ["c0"], lip_scales=scales, speech_gains_db=gains)
+
+
+def _slot_counts(plan: D.Plan, group: int) -> tuple[dict, dict]:
+    """In ``group``'s layouts of the main trials: how often the video matched to the speech level (lip level =
+    speech level) and each (speech level, lip level) cell is in each position."""
+    k = plan.n_groups
+    matched, cells = [0] * k, {}
+    for t in plan.trials:
+        if t.attention_check:
+            continue
+        for slot, idx in enumerate(t.layouts[group]):
+            s = plan.stimuli[t.stimuli[idx]]
+            matched[slot] += s.lip_level == s.speech_level
+            cells.setdefault((s.speech_level, s.lip_level), [0] * k)[slot] += 1
+    return matched, cells
+
+
+@pytest.mark.parametrize("n_clips", [1, 2, 3, 4, 5, 6, 7])
+@pytest.mark.parametrize("scales, gains", [((0.5, 1.5), (-6, 6)), ((0.5, 1, 1.5), (-9, 0, 9)),
+                                           ((0.5, 0.8, 1.2, 1.5), (-9, -3, 3, 9)), ((0.5, 1, 1.5), (-6, 6)),
+                                           ((0.5, 1, 1.5), (-9, -3, 3, 9)), ((0.5, 1, 1.5, 2), (-9, 0, 9, 12, 15, 18))])
+def test_rank_intensity_positions_are_balanced_for_each_participant(n_clips, scales, gains):
+    """Table 1 left: for every participant (group), the video whose lip level matches the speech level takes
+    every screen position equally often (+-1), as does each lip level and each (speech, lip) cell, so a
+    participant who always prefers one position cannot look like one who prefers the matched intensity
+    (the rotation was the trial index: with as many speech as lip levels, the matched video of a group was
+    always in the same position)."""
+    plan = D.plan_study("rank", [], [f"c{i}" for i in range(n_clips)], lip_scales=scales, speech_gains_db=gains,
+                        attention_checks=2, participants=len(scales))
+    by_group = D.layout_counts(plan)["by_group"]
+    for group in range(plan.n_groups):
+        matched, cells = _slot_counts(plan, group)
+        if len(scales) == len(gains):
+            assert max(matched) - min(matched) <= 1, (group, matched)
+        for cell, per_slot in cells.items():
+            assert max(per_slot) - min(per_slot) <= 1, (group, cell, per_slot)
+        for level, per_slot in by_group[group].items():  # layout_counts: each lip level in each position
+            mean = sum(per_slot) / len(per_slot)
+            assert all(abs(c - mean) <= 1 for c in per_slot), (group, level, per_slot)
+    for t in plan.trials:  # still a Latin square over the groups
+        for pos in range(len(scales)):
+            assert sorted(layout[pos] for layout in t.layouts) == list(range(len(scales)))
 
 
 def test_plan_rejects_bad_designs():
@@ -385,8 +487,11 @@ def test_ab_analysis_reproduces_hand_statistics(ab_study, ab_responses):
     assert (row.condition_a, row.condition_b, row.model, row.comparison) == ("m/base", "m/ours", "m", "base vs ours")
     assert row.responses == 10 and row.participants == 5
     assert row.prefer_b_pct == pytest.approx(70.0) and row.prefer_a_pct == pytest.approx(30.0)
-    assert row.p_binomial == pytest.approx(352 / 1024)
-    assert (row.b_ci95_low_pct, row.b_ci95_high_pct) == pytest.approx((39.68, 89.22), abs=0.01)
+    assert row.p_binomial_pooled == pytest.approx(352 / 1024)  # descriptive: the answers pooled
+    # the CI resamples participants (P01-P05, sorted; 'ours' answers 2, 2, 2, 1, 0 of 2 each), by hand
+    counts = stats.resample_counts(5, 200, 0)
+    boot = (counts @ np.array([2, 2, 2, 1, 0])) / (counts @ np.full(5, 2))
+    assert (row.b_ci95_low_pct, row.b_ci95_high_pct) == pytest.approx(tuple(100 * np.quantile(boot, [0.025, 0.975])))
     # participants' majorities: P01-P03 ours, P04 tie (dropped), P05 base -> 3 of 4: p = 2 * 5/16
     assert (row.participants_prefer_b, row.participants_prefer_a) == (3, 1)
     assert row.p_participants == pytest.approx(10 / 16)
@@ -469,6 +574,29 @@ def test_answer_files_are_checked(ab_study, tmp_path):
         A.load_responses([tmp_path / "missing.json"], manifest, sha)
 
 
+def test_a_participant_with_two_different_answer_files_is_refused(ab_study, tmp_path):
+    """Two answer files of one participant that differ, as long as each other: the one analysed depended on
+    the order of the arguments. Now refused naming both files, in either order; identical copies (the JSON
+    and CSV export of one session) are still accepted and give the same answers in either order."""
+    manifest, sha = load_manifest(ab_study)
+    person = manifest["participants"][0]
+    trials = {t["id"]: t for t in manifest["trials"]}
+    x = fixture_response(manifest, sha, person["id"], {tid: trials[tid]["stimuli"][1] for tid in person["order"]})
+    y = fixture_response(manifest, sha, person["id"], {tid: trials[tid]["stimuli"][0] for tid in person["order"]})
+    (tmp_path / "x.json").write_text(json.dumps(x))
+    (tmp_path / "y.json").write_text(json.dumps(y))
+    (tmp_path / "x.csv").write_text(_as_csv(x))
+    for order in (["x.json", "y.json"], ["y.json", "x.json"]):
+        with pytest.raises(InputError) as err:
+            A.load_responses([tmp_path / name for name in order], manifest, sha)
+        assert str(err.value) == (f"participant {person['id']}: {tmp_path / 'x.json'} and {tmp_path / 'y.json'} "
+                                  "hold different answers; keep the one answer file to analyse")
+    same = [A.load_responses([tmp_path / a, tmp_path / b], manifest, sha) for a, b in
+            (("x.json", "x.csv"), ("x.csv", "x.json"))]
+    assert len(same[0]) == len(person["order"])
+    pd.testing.assert_frame_equal(same[0], same[1])
+
+
 def test_rank_analysis_reproduces_hand_statistics(rank_study, tmp_path):
     """FIXTURE scores (3 = most preferred) by lip level 1/2/3, per speech level:
     P01: s1 (3, 2, 1), s2 (1, 3, 2), s3 (1, 2, 3);  P02: s1 (1, 2, 3), s2 (2, 3, 1), s3 (1, 2, 3).
@@ -494,13 +622,55 @@ def test_rank_analysis_reproduces_hand_statistics(rank_study, tmp_path):
     grid = res.tables["rank_intensity_grid"]
     assert grid.shape == (3, 4) and grid.iloc[1, 2] == pytest.approx(3.0)
     matched = res.tables["rank_intensity_matched"].iloc[0]
-    assert (matched.trials, matched.top_choice_matches_speech) == (6, 5)
-    assert matched.p_binomial_vs_chance == pytest.approx(13 / 729)
+    assert (matched.trials, matched.participants, matched.top_choice_matches_speech) == (6, 2, 5)
+    assert matched.p_binomial_pooled == pytest.approx(13 / 729)  # descriptive: the answers pooled
+    # over participants: match rates 1 and 2/3 vs 1/3: t = (5/6 - 1/3) / (sd / sqrt 2) = 3, df 1
+    assert matched.p_participants_vs_chance == pytest.approx(1 - 2 * np.arctan(3) / np.pi)
+    # bootstrap over the 2 participants: a resample's share is 2/3, 5/6 or 1
+    assert (matched.ci95_low_pct, matched.ci95_high_pct) == pytest.approx((200 / 3, 100.0))
     # Kendall's W per trial: s1 R = (4, 4, 4) -> 0; s2 R = (3, 6, 3), S = 6 -> 12*6/(4*24) = 0.75; s3 -> 1
     w = res.tables["agreement"].iloc[0]
     assert w.value == pytest.approx((0 + 0.75 + 1) / 3) and (w["min"], w["max"]) == (0.0, 1.0)
     ci = res.tables["rank_intensity"][["ci95_low", "mean_score", "ci95_high"]].to_numpy()
     assert np.all(ci[:, 0] <= ci[:, 1] + 1e-12) and np.all(ci[:, 1] <= ci[:, 2] + 1e-12)
+
+
+def test_participant_level_intervals_and_tests_hold_their_level_when_answers_cluster():
+    """FIXTURE null studies (simulated, fixed seed): 20 participants x 12 answers, each participant with their own
+    preference (A/B: share of B ~ Beta(1, 1), mean 1/2; intensity: match rate ~ Beta(0.5, 1), mean 1/3). The
+    answers of a participant are not independent, so tests and intervals on the pooled answers are far too
+    confident (the pooled binomial tests reject in 33% and 43% of these null studies); the participant-level
+    tests must keep about their 5% level (3% and 3% here) and the intervals (a bootstrap over participants)
+    cover the truth about 95% of the time (93% and 93%; a Wilson interval of the pooled answers, as before,
+    about half the time)."""
+    rng = np.random.default_rng(7)
+    n_sim, n_people, n_answers = 300, 20, 12
+    people = np.repeat([f"P{i:02d}" for i in range(n_people)], n_answers)
+    frame = pd.DataFrame({"participant": people, "confidence": np.nan})
+    ab_rej = ab_cover = ab_pooled = rk_rej = rk_cover = rk_pooled = 0
+    for _ in range(n_sim):
+        second = (rng.random((n_people, n_answers)) < rng.beta(1, 1, n_people)[:, None]).ravel()
+        row = A._ab_row(frame, "base vs ours", "m", "base", "ours", second, n_resamples=300)
+        ab_rej += row["p_participants"] < 0.05
+        ab_pooled += row["p_binomial_pooled"] < 0.05
+        ab_cover += row["b_ci95_low_pct"] <= 50 <= row["b_ci95_high_pct"]
+        hits = (rng.random((n_people, n_answers)) < rng.beta(0.5, 1, n_people)[:, None]).ravel()
+        m = A.matched_row(hits, people, 3, n_resamples=300)
+        rk_rej += m["p_participants_vs_chance"] < 0.05
+        rk_pooled += m["p_binomial_pooled"] < 0.05
+        rk_cover += m["ci95_low_pct"] <= 100 / 3 <= m["ci95_high_pct"]
+    assert ab_pooled / n_sim > 0.25 and rk_pooled / n_sim > 0.25  # the data would fool the pooled tests
+    assert ab_rej / n_sim < 0.09 and rk_rej / n_sim < 0.09
+    assert ab_cover / n_sim > 0.88 and rk_cover / n_sim > 0.88
+
+
+def test_table_titles_name_the_score_range():
+    """The grid's title said "1-3" whatever K; it names the study's K (K = 2 here)."""
+    manifest = {"variants": {"lip_scales": [0.5, 1.5], "speech_gains_db": [-6, 6]}}
+    title = A.table_title("rank_intensity_grid", manifest)
+    assert "(1-2, 2 = most preferred)" in title and "1-3" not in title
+    assert "chance 1/2" in A.table_title("rank_intensity_matched", manifest)
+    assert "(1-K, K = most preferred)" in A.table_title("rank_intensity_grid", {"study_id": "fixture"})
 
 
 def _condition_manifest() -> tuple[dict, str]:

@@ -6,8 +6,8 @@
   and the survey page (``p3d study make``);
 - :mod:`p3d.study.survey`: the self-contained participant-facing HTML page;
 - :mod:`p3d.study.analyze`: :func:`analyze` / :func:`write_analysis` (``p3d study analyze``);
-- the statistics (binomial tests, Wilson intervals, Fleiss' kappa, Kendall's W, Spearman's rho) are in
-  :mod:`p3d.stats`, p3d's one statistics module.
+- the statistics (binomial and t-tests, bootstraps over participants, Fleiss' kappa, Kendall's W,
+  Spearman's rho) are in :mod:`p3d.stats`, p3d's one statistics module.
 
 Importing this package imports nothing heavy; the submodules import what they need.
 """

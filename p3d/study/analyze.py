@@ -10,14 +10,21 @@ code and group, trial ids, that every answer names the trial's own videos).
    Answers to the practice screen (trial id ``practice``) are never analysed.
 2. **A/B preferences** (paper Table 1 right, S4, S5, S6): per pair of conditions (rows by comparison
    and model, plus an "Overall" row pooling the models of a comparison) the share of answers
-   preferring each condition, the 95% Wilson interval of the B share, and the exact two-sided
-   binomial test against 50%. Answers of one participant are not independent, so the table also
-   counts participants by their majority preference (ties dropped) with a binomial test over
-   participants, which does not assume independent answers.
+   preferring each condition and the 95% interval of the B share from a bootstrap over participants
+   (:func:`p3d.stats.cluster_bootstrap_ci`, percentile). Answers of one participant are not
+   independent (each has their own preference), so the test is over participants: each counted by
+   their majority preference (ties dropped), exact two-sided binomial (sign) test against 50%
+   (``p_participants``). ``p_binomial_pooled`` tests the pooled answers as if independent: descriptive
+   only, far too small under clustering (null studies of 20 participants x 12 answers, each participant
+   with their own preference, reject at 0.05 a third of the time or more).
 3. **Intensity ranking** (Table 1 left): the mean preference score (1 .. K, K = most preferred) of each
    (speech level, lip level) cell, with a 95% bootstrap interval over participants (each
    participant's mean per cell; BCa, :func:`p3d.stats.bootstrap_ci`); and how often the top-scored
-   lip level is the one that matches the speech level, against chance 1/K (exact binomial test).
+   lip level is the one that matches the speech level (share of answers, with a 95% bootstrap
+   interval over participants as in item 2) against chance 1/K: a one-sample t-test of the
+   participants' own match rates against 1/K (``p_participants_vs_chance``; it tests their mean, which
+   signed-rank and sign tests do not: a K-way choice's rates are skewed). ``p_binomial_pooled`` (the
+   answers pooled as if independent) is descriptive only, as in item 2.
 4. **Condition ranking**: mean score per condition (bootstrap over participants) and Friedman's test
    over participants (K >= 3).
 5. **Metric vs human rankings** (Table S3): for each answer of a condition-ranking trial, Spearman's
@@ -283,15 +290,7 @@ def load_responses(paths: Sequence[str | Path], manifest: dict[str, Any], manife
         per_participant.setdefault(pid, []).append((path, rows))
     out = []
     for pid, versions in per_participant.items():
-        if len(versions) > 1:
-            keyed = {json.dumps([(r["trial_id"], r["chosen"], r["ranks"]) for r in rows], sort_keys=True)
-                     for _, rows in versions}
-            path, rows = max(versions, key=lambda v: len(v[1]))
-            if len(keyed) > 1:
-                log.warning("participant %s has %d different answer files; using %s (%d answers)", pid,
-                            len(versions), path, len(rows))
-        else:
-            path, rows = versions[0]
+        path, rows = _one_version(pid, versions)
         for r in rows:
             r["file"] = str(path)
             r["group"] = people[pid]["group"]
@@ -299,6 +298,26 @@ def load_responses(paths: Sequence[str | Path], manifest: dict[str, Any], manife
     if not out:
         raise InputError("the answer files hold no answers")
     return pd.DataFrame(out)
+
+
+def _answers_key(rows: list[dict[str, Any]]) -> str:
+    """What the analysis reads from one file's answers (trial, choice, scores, confidence), in trial order."""
+    return json.dumps(sorted([r["trial_id"], r["chosen"], r["ranks"], r["confidence"]] for r in rows),
+                      sort_keys=True)
+
+
+def _one_version(pid: str, versions: list[tuple[Path, list[dict[str, Any]]]]) -> tuple[Path, list[dict[str, Any]]]:
+    """The answers of a participant with one or more answer files: identical copies (e.g. the JSON and the
+    CSV export of one session) count once (the first by path); files that differ are refused, naming two
+    of them, whatever their order (which one is right cannot be told from the files)."""
+    versions = sorted(versions, key=lambda v: str(v[0]))
+    first_path, first_rows = versions[0]
+    first_key = _answers_key(first_rows)
+    for path, rows in versions[1:]:
+        if _answers_key(rows) != first_key:
+            raise InputError(f"participant {pid}: {first_path} and {path} hold different answers; keep the one "
+                             "answer file to analyse")
+    return first_path, first_rows
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -400,23 +419,51 @@ def _pct(x: float) -> float:
     return 100.0 * x
 
 
-def _ab_row(df: Any, comparison: str, model: str, a: str, b: str, second: np.ndarray) -> dict[str, Any]:
+def participant_share_ci(hits: np.ndarray, participants: Sequence[str], *, n_resamples: int = 2000,
+                         seed: int = 0) -> tuple[float, float]:
+    """95% interval of the pooled share of ``hits`` (one bool per answer) under a bootstrap of the participants
+    (:func:`p3d.stats.cluster_bootstrap_ci`, percentile): answers of one participant are not independent.
+    (NaN, NaN) with fewer than two participants (no spread between participants to resample)."""
+    participants = list(participants)
+    if len(set(participants)) < 2:
+        return math.nan, math.nan
+    lo, hi = stats.cluster_bootstrap_ci(np.asarray(hits, dtype=np.float64), participants,
+                                        n_resamples=n_resamples, seed=seed)
+    return (math.nan, math.nan) if lo is None or hi is None else (lo, hi)
+
+
+def participant_rate_test(rates: np.ndarray, chance: float) -> float:
+    """Two-sided one-sample t-test p of the mean of the participants' own ``rates`` (one per participant)
+    against ``chance``; NaN with fewer than two participants or when every rate is the same (the test is
+    undefined). The participant is the unit: pooling their answers as independent would not be valid."""
+    from scipy.stats import ttest_1samp
+
+    r = np.asarray(rates, dtype=np.float64)
+    if r.size < 2 or np.all(r == r[0]):
+        return math.nan
+    return float(ttest_1samp(r, chance).pvalue)
+
+
+def _ab_row(df: Any, comparison: str, model: str, a: str, b: str, second: np.ndarray, *,
+            n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """One row of the A/B table (module docstring, item 2)."""
     n = len(df)
     k = int(second.sum())
-    lo, hi = stats.wilson_ci(k, n)
+    lo, hi = participant_share_ci(second, df["participant"], n_resamples=n_resamples, seed=seed)
     share = df.assign(b=second).groupby("participant")["b"].mean()
     maj_b, maj_a = int((share > 0.5).sum()), int((share < 0.5).sum())
     conf = df["confidence"].dropna()
     return {"comparison": comparison, "model": model, "condition_a": a, "condition_b": b,
             "participants": int(df["participant"].nunique()), "responses": n,
             "prefer_a_pct": _pct(1 - k / n), "prefer_b_pct": _pct(k / n),
-            "b_ci95_low_pct": _pct(lo), "b_ci95_high_pct": _pct(hi), "p_binomial": stats.binomial_test(k, n),
+            "b_ci95_low_pct": _pct(lo), "b_ci95_high_pct": _pct(hi),
             "participants_prefer_a": maj_a, "participants_prefer_b": maj_b,
             "p_participants": stats.binomial_test(maj_b, maj_a + maj_b) if maj_a + maj_b else math.nan,
-            "mean_confidence": float(conf.mean()) if len(conf) else math.nan}
+            "mean_confidence": float(conf.mean()) if len(conf) else math.nan,
+            "p_binomial_pooled": stats.binomial_test(k, n)}
 
 
-def ab_preferences(answers: Any, manifest: dict[str, Any]) -> Any:
+def ab_preferences(answers: Any, manifest: dict[str, Any], *, n_resamples: int = 2000, seed: int = 0) -> Any:
     """A/B preference table (module docstring, item 2); empty without A/B main trials."""
     import pandas as pd
 
@@ -435,10 +482,11 @@ def ab_preferences(answers: Any, manifest: dict[str, Any]) -> Any:
         for model in models:
             dm = dc[dc["model"] == model]
             rows.append(_ab_row(dm, comparison, model or "(all)", dm["a"].iloc[0], dm["b"].iloc[0],
-                                dm["second"].to_numpy()))
+                                dm["second"].to_numpy(), n_resamples=n_resamples, seed=seed))
         if len(models) > 1:
             va, vb = comparison.split(" vs ", 1) if " vs " in comparison else ("A", "B")
-            rows.append(_ab_row(dc, comparison, "Overall", va, vb, dc["second"].to_numpy()))
+            rows.append(_ab_row(dc, comparison, "Overall", va, vb, dc["second"].to_numpy(),
+                                n_resamples=n_resamples, seed=seed))
     return pd.DataFrame(rows)
 
 
@@ -494,15 +542,27 @@ def intensity_tables(answers: Any, manifest: dict[str, Any], *, n_resamples: int
     out = {"rank_intensity": table, "rank_intensity_grid": grid}
     if len(lip_scales) == len(gains):
         top = long.loc[long.groupby(["participant", "trial_id"])["score"].idxmax()]
-        k_levels = len(lip_scales)
-        n = len(top)
-        k = int((top["lip_level"] == top["speech_level"]).sum())
-        lo, hi = stats.wilson_ci(k, n)
-        out["rank_intensity_matched"] = pd.DataFrame([{
-            "trials": n, "top_choice_matches_speech": k, "share_pct": _pct(k / n), "ci95_low_pct": _pct(lo),
-            "ci95_high_pct": _pct(hi), "chance_pct": _pct(1 / k_levels),
-            "p_binomial_vs_chance": stats.binomial_test(k, n, 1 / k_levels)}])
+        out["rank_intensity_matched"] = pd.DataFrame([matched_row(
+            (top["lip_level"] == top["speech_level"]).to_numpy(), top["participant"].to_numpy(), len(lip_scales),
+            n_resamples=n_resamples, seed=seed)])
     return out
+
+
+def matched_row(matched: np.ndarray, participants: Sequence[str], k_levels: int, *, n_resamples: int = 2000,
+                seed: int = 0) -> dict[str, Any]:
+    """How often the top-scored lip level matches the speech level (module docstring, item 3): ``matched`` one
+    bool per answer, ``participants`` who gave it; chance 1 / ``k_levels``."""
+    import pandas as pd
+
+    hits = np.asarray(matched, dtype=bool)
+    n, k = int(hits.size), int(hits.sum())
+    rates = pd.Series(hits.astype(np.float64)).groupby(np.asarray(participants)).mean().to_numpy()
+    lo, hi = participant_share_ci(hits, participants, n_resamples=n_resamples, seed=seed)
+    chance = 1 / k_levels
+    return {"trials": n, "participants": int(rates.size), "top_choice_matches_speech": k, "share_pct": _pct(k / n),
+            "ci95_low_pct": _pct(lo), "ci95_high_pct": _pct(hi), "chance_pct": _pct(chance),
+            "p_participants_vs_chance": participant_rate_test(rates, chance),
+            "p_binomial_pooled": stats.binomial_test(k, n, chance)}
 
 
 def condition_ranks(answers: Any, manifest: dict[str, Any], *, n_resamples: int = 2000, seed: int = 0) -> Any:
@@ -663,7 +723,7 @@ def analyze(study: str | Path, responses: Sequence[str | Path] | None = None, *,
     tables: dict[str, Any] = {"participants": people}
     if not kept.empty:
         if manifest["design"] == "ab":
-            tables["ab_preferences"] = ab_preferences(kept, manifest)
+            tables["ab_preferences"] = ab_preferences(kept, manifest, n_resamples=n_resamples, seed=seed)
         elif manifest["rank_over"] == "intensity":
             tables.update(intensity_tables(kept, manifest, n_resamples=n_resamples, seed=seed))
         else:
@@ -702,18 +762,28 @@ def _records(df: Any) -> list[dict[str, Any]]:
 
 TITLES = {
     "participants": "Participants and attention-check exclusions",
-    "ab_preferences": "A/B preferences (format of paper Table 1 right, S4-S6), with Wilson 95% CIs and exact "
-                      "binomial tests (p3d's; the paper reports none)",
+    "ab_preferences": "A/B preferences (format of paper Table 1 right, S4-S6), with 95% CIs from a bootstrap over "
+                      "participants and a sign test over participants (p_participants; p3d's, the paper reports "
+                      "none; p_binomial_pooled treats answers as independent: descriptive only)",
     "rank_intensity": "Speech x lip intensity preference scores (paper Table 1 left), 95% bootstrap CIs over "
                       "participants",
-    "rank_intensity_grid": "Mean preference score (1-3, 3 = most preferred): speech level (rows) x lip level "
+    "rank_intensity_grid": "Mean preference score (1-{k}, {k} = most preferred): speech level (rows) x lip level "
                            "(columns) (paper Table 1 left)",
-    "rank_intensity_matched": "How often the top-ranked lip level matches the speech level (chance 1/K)",
+    "rank_intensity_matched": "How often the top-ranked lip level matches the speech level (chance 1/{k}), 95% CI "
+                              "from a bootstrap over participants, t-test of the participants' match rates "
+                              "(p_binomial_pooled treats answers as independent: descriptive only)",
     "rank_conditions": "Mean preference score per condition (higher = preferred), Friedman test",
     "metric_correlation": "Spearman rho of metric rankings with human rankings (paper Table S3), 95% bootstrap "
                           "CIs over participants",
     "agreement": "Inter-rater agreement",
 }
+
+
+def table_title(name: str, manifest: dict[str, Any]) -> str:
+    """The title of table ``name`` (:data:`TITLES`), with K (videos per ranking trial) filled in."""
+    scales = (manifest.get("variants") or {}).get("lip_scales")
+    k = str(len(scales)) if scales else "K"
+    return TITLES.get(name, name).replace("{k}", k)
 
 
 def write_analysis(analysis: Analysis, out: str | Path) -> list[Path]:
@@ -738,7 +808,7 @@ def write_analysis(analysis: Analysis, out: str | Path) -> list[Path]:
     for name, df in analysis.tables.items():
         if name not in kept:
             continue
-        written.extend(write_table(df, out / name, title=TITLES.get(name, name),
+        written.extend(write_table(df, out / name, title=table_title(name, analysis.manifest),
                                    note=f"study {analysis.manifest['study_id']}; "
                                         f"{analysis.summary['included']} of {analysis.summary['participants']} "
                                         "participants included"))
@@ -757,9 +827,12 @@ def format_analysis(analysis: Analysis) -> str:
     ab = analysis.tables.get("ab_preferences")
     if ab is not None and len(ab):
         for r in ab.itertuples(index=False):
-            lines.append(f"  {r.comparison} [{r.model}]: {r.condition_b} preferred {r.prefer_b_pct:.1f}% "
-                         f"(95% CI {r.b_ci95_low_pct:.1f}-{r.b_ci95_high_pct:.1f}), n={r.responses}, "
-                         f"binomial p={r.p_binomial:.3g}")
+            ci = (f"95% CI {r.b_ci95_low_pct:.1f}-{r.b_ci95_high_pct:.1f} over participants"
+                  if math.isfinite(r.b_ci95_low_pct) else "no CI with one participant")
+            lines.append(f"  {r.comparison} [{r.model}]: {r.condition_b} preferred in {r.prefer_b_pct:.1f}% of "
+                         f"{r.responses} answers ({ci}); participants preferring {r.condition_b} / "
+                         f"{r.condition_a}: {r.participants_prefer_b} / {r.participants_prefer_a} of "
+                         f"{r.participants}, sign test p={r.p_participants:.3g}")
     grid = analysis.tables.get("rank_intensity_grid")
     if grid is not None and len(grid):
         lines.append(grid.to_string(index=False, float_format=lambda x: f"{x:.2f}"))

@@ -61,7 +61,8 @@ def register(subparsers: Any) -> None:
                    help="ab: A/B preference (Table 1 right, S4-S6); rank: ranking (Table 1 left, S3)")
     m.add_argument("--conditions", nargs="+", default=[], metavar="NAME=SOURCE",
                    help="NAME=PRED_DIR or NAME=gt, optionally with a transform suffix, e.g. late=gt:lag_ms=100 "
-                        "or damped=PRED_DIR:lip=0.5 (keys lip, lag_ms, gain_db, audio_shift_ms, freeze); "
+                        "or damped=PRED_DIR:lip=0.5 (keys lip, lag_ms, gain_db, audio_shift_ms, freeze; lag_ms "
+                        "must be whole frames at --fps); "
                         "MODEL/VARIANT names group A/B pairs by model")
     m.add_argument("--pairs", nargs="+", metavar="A,B", help="A/B pairs (default: every pair within a model)")
     m.add_argument("--rank-over", choices=["intensity", "conditions"], default="intensity",

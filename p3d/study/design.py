@@ -20,7 +20,11 @@ Designs (paper Sec. D, E.2, G.1; Table 1, S3-S6):
 Attention checks: a trial of the same kind in which one video is the ground truth with its own audio
 and the others are degraded: the audio delayed by ``check_shift_ms`` (500 ms by default: far beyond
 the 50 ms / 220 ms detection thresholds of Sec. 3), frozen lips, or the lips delayed by the same
-amount. The correct answer is the ground-truth video (A/B: chosen; rank: scored highest).
+amount, made a whole number of frames at the study's frame rate by rounding away from zero
+(:func:`p3d.study.variants.whole_frame_lag_ms`: 500 ms is 520 ms at 25 fps; a warning says so and the
+lag shown is the one recorded). The correct answer is the ground-truth video (A/B: chosen; rank:
+scored highest). A condition's own lip lag (``lag_ms``, the manipulation under study) is never
+rounded: one that is not a whole number of frames is refused.
 
 Practice screen (``practice_clip``): one trial of the design's kind shown before the real trials to
 learn the page, never analysed: the ground truth of one clip (a clip outside the study when the data
@@ -30,23 +34,31 @@ Counterbalancing: participants are assigned to groups in turn (``P01`` group 0, 
 ...). A/B: 2 groups; within group 0 the main trials alternate which condition is on the left (in
 (pair, clip) order), and group 1 sees every trial mirrored, so every trial appears in both orders
 equally often across groups and each participant sees each condition on the left in half of the
-trials (+-1). Rank (K videos): K groups, a cyclic Latin square: trial i in group g shows the
-canonical list rotated by (i + g) mod K, so each video takes every position once across the K
-groups. Trial order: an independent random permutation per participant from ``seed``. Stimulus and
-trial ids are opaque (``v0007``, ``q03``), assigned in a seeded random order, so the page reveals
-neither conditions nor which trials are checks.
+trials (+-1). Rank (K videos): K groups, a cyclic Latin square: a trial of rotation r shows, in
+group g, the canonical list rotated by (r + g) mod K, so each video takes every position once across
+the K groups; within each group (so for each participant) the rotations are balanced too
+(:func:`trial_rotation`): each condition or lip level takes every position equally often (+-1), and
+in the speech x lip design (Table 1 left) so does each (speech level, lip level) cell and, with as
+many speech levels as lip levels, the video whose lip level matches the speech level (its position
+is never confounded with "prefers the matched intensity"). Trial order: an independent random
+permutation per participant from ``seed``. Stimulus and trial ids are opaque (``v0007``, ``q03``),
+assigned in a seeded random order, so the page reveals neither conditions nor which trials are checks.
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from p3d.errors import InputError
-from p3d.study.variants import Transform, parse_transform
+from p3d.study.variants import Transform, lag_frames, parse_transform, whole_frame_lag_ms
+
+log = logging.getLogger(__name__)
 
 DESIGNS = ("ab", "rank")
 RANK_OVER = ("intensity", "conditions")
@@ -189,9 +201,11 @@ def parse_pairs(texts: list[str], conditions: list[Condition]) -> list[tuple[str
     return pairs
 
 
-def check_transforms(n_degraded: int, index: int, shift_ms: float) -> list[tuple[str, Transform]]:
+def check_transforms(n_degraded: int, index: int, shift_ms: float,
+                     fps: float | None = None) -> list[tuple[str, Transform]]:
     """The ``n_degraded`` degradations of attention check ``index`` (cycling through :data:`CHECK_KINDS`;
-    after one round the shift doubles)."""
+    after one round the shift doubles). With ``fps``, a lip lag is made whole frames
+    (:func:`p3d.study.variants.whole_frame_lag_ms`) and labelled with the lag shown."""
     out = []
     for j in range(n_degraded):
         k = index + j
@@ -202,15 +216,47 @@ def check_transforms(n_degraded: int, index: int, shift_ms: float) -> list[tuple
         elif kind == "freeze":
             out.append(("freeze", Transform(freeze=True)))
         else:
-            out.append((f"lip_lag_{shift_ms * mult:g}ms", Transform(lag_ms=shift_ms * mult)))
+            lag = shift_ms * mult if fps is None else whole_frame_lag_ms(shift_ms * mult, fps)
+            out.append((f"lip_lag_{lag:g}ms", Transform(lag_ms=lag)))
     return out
 
 
-def _layouts(k: int, n_groups: int, index: int, kind: str) -> list[list[int]]:
+def trial_rotation(index: int, k: int, n_levels: int | None = None) -> int:
+    """The rotation (mod ``k``) of a rank trial's canonical list in group 0 (:func:`_layouts`).
+
+    ``index``: the trial's index in its list (clip-major). Condition ranking and attention checks
+    (``n_levels`` None): ``index`` itself, so consecutive trials take consecutive rotations. Speech x lip
+    design (paper Table 1 left; ``n_levels`` speech levels per clip, trial ``index = clip * n_levels +
+    level``): the canonical list is the ``k`` lip levels, lip level ``j`` is shown in position
+    ``(j - rotation) mod k``. With the trial index as rotation, every speech level of a clip, hence the
+    video matched to it, sat in the same position whenever ``n_levels == k``: a position bias would read
+    as a preference for the matched intensity. So:
+
+    - ``n_levels == k``: rotation ``clip + 2 * level``. The matched video (lip level = speech level) is
+      in position ``-(clip + level)``: every position once per clip; each (speech, lip) cell moves one
+      position per clip; a clip's rotations all differ for odd ``k`` (for even ``k`` they pair up over two
+      clips: each lip level takes each position equally often +-1).
+    - otherwise: rotation ``index + index // lcm(n_levels, k)``: consecutive rotations (lip levels
+      balanced over positions +-1) that shift by one every ``lcm`` trials, so each (speech, lip) cell
+      also takes every position equally often (+-1) over the clips.
+    """
+    if n_levels is None:
+        return index % k
+    clip, level = divmod(index, n_levels)
+    if n_levels == k:
+        return (clip + 2 * level) % k
+    return (index + index // math.lcm(n_levels, k)) % k
+
+
+def _layouts(k: int, n_groups: int, index: int, kind: str, rotation: int | None = None) -> list[list[int]]:
+    """Per group, the display order of a trial's canonical stimuli (module docstring, counterbalancing).
+    A/B: by ``index`` (even: canonical order in group 0); rank: the cyclic Latin square of ``rotation``
+    (default ``index``)."""
     if kind == "ab":
         first = [0, 1] if index % 2 == 0 else [1, 0]
         return [first, first[::-1]]
-    return [[(j + index + g) % k for j in range(k)] for g in range(n_groups)]
+    r = index if rotation is None else rotation
+    return [[(j + r + g) % k for j in range(k)] for g in range(n_groups)]
 
 
 def plan_study(
@@ -228,9 +274,12 @@ def plan_study(
     question: str | None = None,
     seed: int = 0,
     practice_clip: str | None = None,
+    fps: float | None = None,
 ) -> Plan:
     """Plan the stimuli, trials and participant orders (module docstring). ``clips``: GT stems (sorted);
-    ``practice_clip``: the GT stem of the practice screen (None: no practice screen)."""
+    ``practice_clip``: the GT stem of the practice screen (None: no practice screen); ``fps``: the frame
+    rate of the videos (None: lip lags are not checked against it), against which a condition's lip lag
+    must be whole frames (else InputError) and the attention checks' lip lag is made whole."""
     if design not in DESIGNS:
         raise InputError(f"--design {design!r}: choose from {', '.join(DESIGNS)}")
     if not clips:
@@ -247,6 +296,8 @@ def plan_study(
     for c in conditions:
         if c.name == GT and c.source is not None:
             raise InputError(f"--conditions: the name {GT!r} is reserved for the ground truth ({GT}=gt)")
+        if fps is not None and c.transform.lag_ms:
+            lag_frames(c.transform.lag_ms, fps, what=f"--conditions {c.name}")
     by_name = {c.name: c for c in conditions}
     stimuli: dict[str, Stimulus] = {}
 
@@ -314,8 +365,9 @@ def plan_study(
         pairs = []
 
     kind = "ab" if design == "ab" else "rank"
+    n_levels = len(speech_gains_db) if design == "rank" and rank_over == "intensity" else None
     for i, trial in enumerate(trials):
-        trial.layouts = _layouts(k, n_groups, i, kind)
+        trial.layouts = _layouts(k, n_groups, i, kind, trial_rotation(i, k, n_levels) if kind == "rank" else None)
     rng = np.random.default_rng([seed, 0])
     check_clips = [clips[j] for j in rng.permutation(len(clips))]
     for i in range(attention_checks):
@@ -324,7 +376,7 @@ def plan_study(
         good = stim(clip, GT, base, role="check", speech_level=check_level)
         bad = []
         kinds = []
-        for label, t in check_transforms(k - 1, i, check_shift_ms):
+        for label, t in check_transforms(k - 1, i, check_shift_ms, fps):
             bad.append(stim(clip, GT, base.then(t), role="check", check_kind=label, speech_level=check_level))
             kinds.append(label)
         keys = [good, *bad]
@@ -334,6 +386,15 @@ def plan_study(
         trial.layouts = _layouts(k, n_groups, i, kind)
         trials.append(trial)
 
+    if fps is not None:  # say where a check's lip lag is not the one asked for
+        lags = {(asked.lag_ms, shown.lag_ms) for i in range(attention_checks)
+                for (_, asked), (_, shown) in zip(check_transforms(k - 1, i, check_shift_ms),
+                                                  check_transforms(k - 1, i, check_shift_ms, fps))}
+        for asked, shown in sorted(lags):
+            if shown != asked:
+                log.warning("attention checks: a lip lag of %g ms is %g frames at %g fps; the checks delay the lips "
+                            "by %g ms (%d frames), as manifest.json records", asked, asked * fps / 1000, fps, shown,
+                            round(shown * fps / 1000))
     # opaque ids in a seeded random order
     for n, j in enumerate(rng.permutation(len(stimuli)), start=1):
         s = list(stimuli.values())[j]

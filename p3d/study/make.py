@@ -272,7 +272,7 @@ def make_study(cfg: MakeConfig, *, progress: bool | None = None) -> dict[str, An
                         lip_scales=tuple(cfg.lip_scales), speech_gains_db=tuple(cfg.speech_gains_db),
                         attention_checks=cfg.attention_checks, check_shift_ms=cfg.check_shift_ms,
                         participants=cfg.participants, question=cfg.question, seed=cfg.seed,
-                        practice_clip=practice_clip)
+                        practice_clip=practice_clip, fps=data.fps)
     created = _missing_parents(out)
     for parent in reversed(created):
         parent.mkdir()
@@ -406,7 +406,10 @@ def _build(cfg: MakeConfig, data: StudyData, clips: list[str], chosen: dict[str,
             "reference_rms_dbfs": V.REFERENCE_RMS_DBFS if level_design else None,
         },
         "attention": {"n_checks": sum(t["attention_check"] for t in trials), "shift_ms": cfg.check_shift_ms,
-                      "rule": "correct = the ground-truth video: chosen (A/B) or scored highest (rank)"},
+                      "lip_lag_ms": sorted({s.transform.lag_ms for s in plan.stimuli.values()
+                                            if s.role == "check" and s.transform.lag_ms}),
+                      "rule": "correct = the ground-truth video: chosen (A/B) or scored highest (rank); lip lags "
+                              "are shift_ms made whole frames, rounded away from zero"},
         "stimuli": stimuli_out,
         "trials": trials,
         "practice": practice,
@@ -541,17 +544,31 @@ def write_stand_ins(corpus_root: str | Path, out: str | Path, *, split: str = "t
     halves the lip motion, an expressiveness defect; ``late`` delays the lips by 100 ms, a timing
     defect), writes ``out/<variant>/<stem>.npy`` ((T, V, 3) float32 at the corpus' model rate), and
     ``out/gt_model_rate/<stem>.npy`` (the GT at that rate, so ``p3d eval`` can score the ground truth
-    too). These are manipulations of the GT, not predictions of any model. Returns {name: folder}.
+    too), and ``out/stand_ins.json`` (each variant's transform as applied, and the frame rate). These are
+    manipulations of the GT, not predictions of any model. Returns {name: folder}.
     Audio is untouched (variants with gain or audio shifts are refused: a prediction file has no audio).
+    A lip lag must be whole frames at the model rate (:func:`p3d.study.variants.lag_frames`, else
+    InputError), except the default ``late``'s 100 ms, which is made whole frames with a warning
+    (:func:`p3d.study.variants.whole_frame_lag_ms`: 120 ms at 25 fps) and recorded in ``stand_ins.json``.
     """
-    from p3d.atomic import save_npy
+    from p3d.atomic import save_npy, write_json
     from p3d.corpus import Corpus
 
     corpus = Corpus.open(corpus_root)
-    variants = dict(STAND_INS if variants is None else variants)
+    fps = corpus.model_fps
+    if variants is None:
+        variants = {}
+        for name, t in STAND_INS.items():
+            lag = V.whole_frame_lag_ms(t.lag_ms, fps)
+            if lag != t.lag_ms:
+                log.warning("stand-in %r: a lip lag of %g ms is %g frames at %g fps; using %g ms (recorded in "
+                            "stand_ins.json)", name, t.lag_ms, t.lag_ms * fps / 1000, fps, lag)
+            variants[name] = dataclasses.replace(t, lag_ms=lag)
+    variants = dict(variants)
     for name, t in variants.items():
         if t.gain_db or t.audio_shift_ms:
             raise InputError(f"stand-in {name!r}: gain and audio shifts cannot be stored in a vertex file")
+        V.lag_frames(t.lag_ms, fps, what=f"stand-in {name!r}")
     folders = {name: Path(out) / name for name in [*variants, "gt_model_rate"]}
     for clip in corpus.select(split):
         gt = corpus.vertices(clip)
@@ -559,6 +576,9 @@ def write_stand_ins(corpus_root: str | Path, out: str | Path, *, split: str = "t
         neutral = corpus.templates[ident] if ident in corpus.templates else gt[0]
         save_npy(folders["gt_model_rate"] / f"{clip.stem}.npy", gt.astype(np.float32))
         for name, t in variants.items():
-            verts, _ = V.apply(t, gt, np.zeros(1, np.float32), neutral=neutral, fps=corpus.model_fps, sample_rate=1)
+            verts, _ = V.apply(t, gt, np.zeros(1, np.float32), neutral=neutral, fps=fps, sample_rate=1)
             save_npy(folders[name] / f"{clip.stem}.npy", verts)
+    write_json(Path(out) / "stand_ins.json", {
+        "fps": fps, "split": split, "note": "manipulations of the ground truth, not predictions of any model",
+        "variants": {name: {**t.to_dict(), "lag_frames": V.lag_frames(t.lag_ms, fps)} for name, t in variants.items()}})
     return folders

@@ -13,9 +13,13 @@ can be built from any corpus (the synthetic one included):
   of :data:`REFERENCE_RMS_DBFS`, and lowered further if the loudest level would peak above
   :data:`PEAK_LIMIT` (the level differences stay exact; no sample clips). A gain changes loudness
   only: real loud speech also changes pitch and spectrum (Lombard effect), which these stimuli lack.
-- **lip lag** ``lag_ms = m``: the lips are delayed by ``round(m * fps / 1000)`` frames (speech leads
-  the lips; the first frame is held at the start), as in Table 1 right ("speech leads lips by
-  100 ms"). Negative values make the lips lead.
+- **lip lag** ``lag_ms = m``: the lips are delayed by ``m * fps / 1000`` frames (speech leads the
+  lips; the first frame is held at the start), as in Table 1 right ("speech leads lips by 100 ms").
+  Negative values make the lips lead. The lag must be a whole number of frames (within
+  :data:`LAG_FRAME_TOLERANCE`), else InputError naming the nearest exact lags: at 25 fps 100 ms is
+  2.5 frames, and rounding would silently show 80 ms. Only the attention checks' lip lag, a gross
+  degradation rather than the manipulation under study, is made whole by :func:`whole_frame_lag_ms`
+  (:mod:`p3d.study.design`).
 - **audio shift** ``audio_shift_ms = m``: the audio is delayed by ``m`` ms (zeros in front, the end
   cut), so the lips lead the speech; the attention checks use 500 ms.
 - **freeze**: every frame is the first frame (frozen lips); an attention check.
@@ -117,9 +121,38 @@ def scale_lips(vertices: np.ndarray, neutral: np.ndarray, scale: float) -> np.nd
     return n[None] + float(scale) * (v - n[None])
 
 
-def lag_frames(lag_ms: float, fps: float) -> int:
-    """Frames of a lip lag of ``lag_ms`` at ``fps`` (rounded to the nearest frame)."""
-    return int(round(lag_ms * fps / 1000.0))
+LAG_FRAME_TOLERANCE = 1e-6
+"""How far (in frames) ``lag_ms * fps / 1000`` may be from a whole number for a lip lag to be exact."""
+
+
+def exact_lags_ms(lag_ms: float, fps: float) -> tuple[float, float]:
+    """The whole-frame lags (ms) at ``fps`` nearest ``lag_ms``: (the one below or equal, the one above or equal)."""
+    frames = lag_ms * fps / 1000.0
+    return math.floor(frames) * 1000.0 / fps, math.ceil(frames) * 1000.0 / fps
+
+
+def lag_frames(lag_ms: float, fps: float, *, what: str = "lip lag") -> int:
+    """Frames of a lip lag of ``lag_ms`` at ``fps``; InputError (naming ``what``, the option that set the lag,
+    and the nearest exact lags) when it is not a whole number of frames (module docstring)."""
+    if not fps > 0:
+        raise InputError(f"frame rate must be positive, got {fps}")
+    frames = lag_ms * fps / 1000.0
+    k = round(frames)
+    if abs(frames - k) > LAG_FRAME_TOLERANCE:
+        below, above = exact_lags_ms(lag_ms, fps)
+        raise InputError(f"{what}: lag_ms={lag_ms:g} is {frames:g} frames at {fps:g} fps, not a whole number of "
+                         f"frames; the nearest exact lags are {below:g} and {above:g} ms")
+    return int(k)
+
+
+def whole_frame_lag_ms(lag_ms: float, fps: float) -> float:
+    """The shortest whole-frame lag (ms) at ``fps`` at least as long as ``lag_ms`` (same sign): ``lag_ms``
+    itself when it is whole frames, else rounded away from zero (500 ms at 25 fps: 520 ms)."""
+    frames = abs(lag_ms) * fps / 1000.0
+    k = round(frames)
+    if abs(frames - k) > LAG_FRAME_TOLERANCE:
+        k = math.ceil(frames)
+    return math.copysign(k * 1000.0 / fps, lag_ms) if k else 0.0
 
 
 def delay_lips(vertices: np.ndarray, lag_ms: float, fps: float) -> np.ndarray:
