@@ -713,8 +713,28 @@ def _cached_by_older_statistics(cached):
     return "lve"
 
 
-@pytest.mark.parametrize("stale", [_cached_without_metrics, _cached_by_older_statistics],
-                         ids=["before PLRS-c was requested", "older p3d.stats.STATISTICS_VERSION"])
+def _cached_by_older_front_end(cached):
+    from p3d.audio import FEATURE_VERSION
+
+    assert cached["key"]["features"] == FEATURE_VERSION
+    cached["key"]["features"] = FEATURE_VERSION - 1
+    cached["summary"]["plrs"]["value"] = -1.0
+    return "plrs"
+
+
+def _cached_by_older_metrics(cached):
+    from p3d.metrics import METRICS_VERSION
+
+    assert cached["key"]["metrics_version"] == METRICS_VERSION
+    cached["key"]["metrics_version"] = METRICS_VERSION - 1
+    cached["summary"]["mtm_ms"]["value"] = -1.0
+    return "mtm_ms"
+
+
+@pytest.mark.parametrize("stale", [_cached_without_metrics, _cached_by_older_statistics, _cached_by_older_front_end,
+                                   _cached_by_older_metrics],
+                         ids=["before PLRS-c was requested", "older p3d.stats.STATISTICS_VERSION",
+                              "older p3d.audio.FEATURE_VERSION", "older p3d.metrics.METRICS_VERSION"])
 def test_a_stale_cached_evaluation_is_redone(dirs, grid, monkeypatch, stale):
     """An evaluation cached before the experiments requested PLRS-c (its key has no metrics), or summarised by older
     estimators (e.g. LVE averaged per prediction), is evaluated and summarised again instead of being reused beside
@@ -734,6 +754,45 @@ def test_a_stale_cached_evaluation_is_redone(dirs, grid, monkeypatch, stale):
     assert again["summary"][metric]["value"] == pytest.approx(g.results[0]["summary"][metric]["value"])
 
 
+def test_a_test_corpus_regenerated_at_its_path_is_predicted_and_evaluated_again(dirs, grid, monkeypatch):
+    """A run trained on synth-voca and tested on synth-mead, after synth-mead changed at its path (here: its
+    meta.json, as a regeneration with another seed changes it): its cached evaluation and the data's own reference
+    were keyed by the path and came back with the old corpus' numbers; both are computed again, the predictions
+    redone and the GT copies written again."""
+    import p3d.evaluate
+    import p3d.predict
+
+    exps, g = grid
+    exp = exps[3]
+    assert exp.test_corpus == "synth-mead" and "synth-mead" not in exp.train
+    meta = ex.layout(dirs, "smoke").corpus("synth-mead") / "meta.json"
+    original = meta.read_bytes()
+    calls = {"evaluate": 0, "predict": 0}
+    evaluate, predict = p3d.evaluate.evaluate, p3d.predict.predict_split
+
+    def counted(name, fn):
+        def call(*a, **k):
+            calls[name] += 1
+            return fn(*a, **k)
+        return call
+
+    monkeypatch.setattr(p3d.evaluate, "evaluate", counted("evaluate", evaluate))
+    monkeypatch.setattr(p3d.predict, "predict_split", counted("predict", predict))
+    ex.predict_and_evaluate(exp, dirs, n_resamples=50)
+    assert calls == {"evaluate": 0, "predict": 0}  # cached
+    gt_copies = ex.layout(dirs, "smoke").data_reference("synth-mead", exp.split) / "gt"
+    stray = gt_copies / "not_a_clip_of_this_corpus.npy"
+    np.save(stray, np.zeros((2, 3, 3), np.float32))
+    try:
+        meta.write_bytes(original.replace(b"{", b'{"regenerated": true, ', 1))
+        ex.predict_and_evaluate(exp, dirs, n_resamples=50)
+        assert calls == {"evaluate": 2, "predict": 1}  # the data's reference and the run; predictions redone
+        assert not stray.exists()
+    finally:
+        meta.write_bytes(original)
+    ex.predict_and_evaluate(exp, dirs, n_resamples=50)  # back to the corpus the other tests share
+
+
 def test_plrs_hubness_weight_chosen_on_val_and_cached(dirs, grid, monkeypatch):
     from p3d.analysis import metric_validation as mv
     from p3d.analysis import referee_validity as rv
@@ -745,6 +804,14 @@ def test_plrs_hubness_weight_chosen_on_val_and_cached(dirs, grid, monkeypatch):
     monkeypatch.setattr(mv, "metric_rows", lambda *a, **k: pytest.fail("the cached weight was recomputed"))
     again, table2 = ex.plrs_hubness_weight("smoke", dirs, n_resamples=50)
     assert again == w and table2.equals(table)
+    # a battery of another corpus or code version is scored again, and the weight chosen again on its rows
+    monkeypatch.undo()
+    monkeypatch.setattr("p3d.audio.FEATURE_VERSION", 999)
+    scored = []
+    metric_rows = mv.metric_rows
+    monkeypatch.setattr(mv, "metric_rows", lambda *a, **k: scored.append(1) or metric_rows(*a, **k))
+    third, _ = ex.plrs_hubness_weight("smoke", dirs, n_resamples=50)
+    assert scored == [1] and third == w
 
 
 def test_plrs_intensity_weight_shares_the_cached_validation_battery(dirs, grid, monkeypatch):

@@ -394,6 +394,22 @@ def _stamp(path: Path) -> list[Any]:
     return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
 
 
+def _corpus_key(root: Path) -> dict[str, Any]:
+    """A corpus in a cache key: its path and what it holds (:func:`p3d.corpus.corpus_fingerprint`), so a corpus
+    regenerated at the same path (another seed or generator) is evaluated again, not served from the cache."""
+    from p3d.corpus import corpus_fingerprint
+
+    return {"corpus": str(Path(root).resolve()), "fingerprint": corpus_fingerprint(root)["fingerprint"]}
+
+
+def _versions() -> dict[str, int]:
+    """The code versions a cached evaluation depends on: the statistics, the speech front-end and the metrics."""
+    from p3d.audio import FEATURE_VERSION
+    from p3d.metrics import METRICS_VERSION
+
+    return {"statistics": STATISTICS_VERSION, "features": FEATURE_VERSION, "metrics_version": METRICS_VERSION}
+
+
 def _eval_config(corpus: Path, pred: Path, plrs: Path, out: Path, n_resamples: int,
                  speech_cache: Path | None = None) -> Any:
     """``p3d eval``'s request for predictions (or the GT) of ``corpus``: every input given and the default metrics,
@@ -428,7 +444,9 @@ def _levels(corpus: Path, split: str) -> dict[str, Any]:
 def data_reference(corpus: str, split: str, preset: str, dirs: Any, *, n_resamples: int = 1000,
                    progress: bool = False) -> dict[str, Any]:
     """The data's own PLRS (and PLRS-c) and SLCC (Table 2/4's first row): the ground truth of
-    ``corpus``/``split`` at the model frame rate, evaluated as if it were a prediction. Cached in ``talkers/_data/<corpus>_<split>/``.
+    ``corpus``/``split`` at the model frame rate, evaluated as if it were a prediction. Cached in
+    ``talkers/_data/<corpus>_<split>/``, keyed by the corpus (:func:`_corpus_key`), evaluator, metrics, resamples
+    and code versions (:func:`_versions`); the GT copies are written again with every new key.
 
     Returns ``{"summary": {metric: {...}}, "per_clip": DataFrame, "eval_dir": Path}``.
     """
@@ -444,18 +462,18 @@ def data_reference(corpus: str, split: str, preset: str, dirs: Any, *, n_resampl
     out = lay.data_reference(corpus, split)
     gt = out / "gt"
     cfg = _eval_config(root, gt, plrs, out / "eval", n_resamples, lay.plrs_speech_cache)
-    key = {"corpus": str(root.resolve()), "split": split, "evaluator": _stamp(plrs), "n_resamples": n_resamples,
-           "metrics": _requested_metrics(cfg), "statistics": STATISTICS_VERSION}
+    key = {**_corpus_key(root), "split": split, "evaluator": _stamp(plrs), "n_resamples": n_resamples,
+           "metrics": _requested_metrics(cfg), **_versions()}
     done = out / "table_summary.json"
     if done.exists() and json.loads(done.read_text()).get("key") == key:
         return {"summary": json.loads(done.read_text())["summary"], "per_clip": pd.read_csv(out / "eval" / "per_clip.csv"),
                 "eval_dir": out / "eval"}
     c = Corpus.open(root)
-    gt.mkdir(parents=True, exist_ok=True)
+    if gt.exists():  # copies of the corpus of another key (it may have been regenerated since): written again
+        shutil.rmtree(gt)
+    gt.mkdir(parents=True)
     for clip in c.select(split):
-        path = gt / f"{clip.stem}.npy"
-        if not path.exists():
-            save_npy(path, c.vertices(clip).astype(np.float32))
+        save_npy(gt / f"{clip.stem}.npy", c.vertices(clip).astype(np.float32))
     report = evaluate(cfg, progress=progress)
     write_report(report, out / "eval")
     per_clip = report.per_clip
@@ -470,8 +488,8 @@ def validation_battery(preset: str, dirs: Any, *, corpus: str = "synth-voca", sp
     (the validation speakers: never the test clips that the weights chosen on it then judge), scored by this
     preset's evaluator with its calibrated companions and the lip amplitude
     (:func:`p3d.analysis.metric_validation.metric_rows`, no oracle). Cached beside the evaluator
-    (``validation_battery.csv`` and ``.json``, keyed by the evaluator checkpoint, corpus, split and seed): the
-    weights of PLRS-p and PLRS-e are chosen from the same rows."""
+    (``validation_battery.csv`` and ``.json``, keyed by :func:`battery_key`): the weights of PLRS-p and PLRS-e are
+    chosen from the same rows."""
     import pandas as pd
 
     from p3d.analysis import metric_validation as mv
@@ -483,8 +501,7 @@ def validation_battery(preset: str, dirs: Any, *, corpus: str = "synth-voca", sp
     lay = layout(dirs, preset)
     root = lay.corpus(corpus)
     plrs = evaluator(preset, lay.data, lay.runs, progress=progress)
-    key = {"evaluator": _stamp(plrs), "corpus": str(root.resolve()), "split": split, "seed": seed,
-           "columns": "calibrated+lip_amplitude", "statistics": STATISTICS_VERSION}
+    key = battery_key(plrs, root, split, seed)
     table, stamp = Path(plrs).parent / "validation_battery.csv", Path(plrs).parent / "validation_battery.json"
     if table.exists() and stamp.exists() and json.loads(stamp.read_text()).get("key") == key:
         return pd.read_csv(table)
@@ -500,18 +517,25 @@ def validation_battery(preset: str, dirs: Any, *, corpus: str = "synth-voca", sp
     return pd.read_csv(table)
 
 
+def battery_key(plrs: Path, root: Path, split: str, seed: int) -> dict[str, Any]:
+    """The cache key of :func:`validation_battery`: the evaluator checkpoint, the corpus (path and fingerprint), split,
+    seed, its columns and the code versions (:func:`_versions`)."""
+    return {"evaluator": _stamp(plrs), **_corpus_key(root), "split": split, "seed": seed,
+            "columns": "calibrated+lip_amplitude", **_versions()}
+
+
 def _battery_weight(preset: str, dirs: Any, name: str, select: Any, candidates: Sequence[float], corpus: str,
                     split: str, seed: int, n_resamples: int, progress: bool | None) -> tuple[float, Any]:
     """A referee weight chosen by ``select`` on :func:`validation_battery`, cached in ``<name>.json`` beside the
-    evaluator (keyed by the evaluator checkpoint, corpus, split, seed, resamples and candidates)."""
+    evaluator (keyed by the battery's :func:`battery_key`, resamples and candidates)."""
     import pandas as pd
 
     from p3d.atomic import write_json
 
     lay = layout(dirs, preset)
     plrs = evaluator(preset, lay.data, lay.runs, progress=progress)
-    key = {"evaluator": _stamp(plrs), "corpus": str(lay.corpus(corpus).resolve()), "split": split, "seed": seed,
-           "n_resamples": n_resamples, "weights": list(candidates), "statistics": STATISTICS_VERSION}
+    key = {"battery": battery_key(plrs, lay.corpus(corpus), split, seed), "n_resamples": n_resamples,
+           "weights": list(candidates)}  # the rows it is chosen on: a battery computed again chooses again
     cache = Path(plrs).parent / f"{name}.json"
     if cache.exists():
         done = json.loads(cache.read_text())
@@ -569,7 +593,8 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
                          ) -> dict[str, Any]:
     """Predict ``exp``'s evaluation split with its finished run (:func:`train_experiment`) and evaluate the
     predictions (the metrics of :func:`_eval_config`: the paper's, and PLRS-c beside PLRS), cached by the
-    checkpoint, evaluator, metrics and resamples. Returns ``{"summary", "per_clip", "eval_dir", "predict_s",
+    checkpoint, test corpus (:func:`_corpus_key`), evaluator, metrics, resamples and code versions
+    (:func:`_versions`). Returns ``{"summary", "per_clip", "eval_dir", "predict_s",
     "evaluate_s", "data", "levels"}``."""
     import pandas as pd
 
@@ -589,8 +614,8 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
     pred, ev = lay.predictions(exp), lay.evaluation(exp)
     levels = {k: (None if v is None else str(v)) for k, v in _levels(root, exp.split).items()}
     cfg = _eval_config(root, pred, plrs, ev, n_resamples, lay.plrs_speech_cache)
-    key = {"final": _stamp(final), "corpus": str(root.resolve()), "split": exp.split, "evaluator": _stamp(plrs),
-           "n_resamples": n_resamples, "metrics": _requested_metrics(cfg), "statistics": STATISTICS_VERSION}
+    key = {"final": _stamp(final), **_corpus_key(root), "split": exp.split, "evaluator": _stamp(plrs),
+           "n_resamples": n_resamples, "metrics": _requested_metrics(cfg), **_versions()}
     done = ev / "table_summary.json"
     if done.exists():
         cached = json.loads(done.read_text())
@@ -598,10 +623,12 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
             return {"summary": cached["summary"], "per_clip": pd.read_csv(ev / "per_clip.csv"), "eval_dir": ev,
                     "predict_s": cached.get("predict_s"), "evaluate_s": cached.get("evaluate_s"), "data": data,
                     "levels": levels}
-    if pred.exists():  # predictions of an older checkpoint must not be mixed in
-        stamp = pred / "checkpoint.json"
+    if pred.exists():  # predictions of an older checkpoint, or of the corpus before it was regenerated: not kept
+        stamp, record = pred / "checkpoint.json", pred / PREDICTIONS_RECORD
+        corpora = json.loads(record.read_text()).get("corpora") or {} if record.exists() else {}
         if (not stamp.exists() or json.loads(stamp.read_text()) != key["final"]
-                or not (pred / PREDICTIONS_RECORD).exists()):  # a folder from before p3d predict's record
+                or not record.exists()  # a folder from before p3d predict's record
+                or (corpora.get(key["corpus"]) or {}).get("fingerprint") != key["fingerprint"]):
             shutil.rmtree(pred)
     start = time.perf_counter()
     predict_split(out, pred, split=exp.split, data=[root], progress=progress, conditions_per_clip=exp.conditions)
