@@ -181,6 +181,36 @@ def test_local_wav2vec2_ctc_recogniser(tmp_path):
         CTCRecogniser(tmp_path / "missing")
 
 
+def test_recogniser_targets_follow_the_official_decode_and_tokenize_round_trip(tmp_path):
+    """The official targets are processor.batch_decode(argmax) tokenized again: word delimiters become spaces and
+    the text is stripped, so a delimiter at either end is dropped (collapsing the path kept it). The waveform is
+    normalised with the population variance (Wav2Vec2FeatureExtractor), not the unbiased one."""
+    import json
+
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    torch.manual_seed(0)
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4, "A": 5, "B": 6}
+    w2v = Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                         conv_dim=(8,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+                         vocab_size=7, pad_token_id=0)
+    folder = tmp_path / "asr"
+    Wav2Vec2ForCTC(w2v).save_pretrained(folder)
+    no_tokenizer = CTCRecogniser(folder)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    asr = CTCRecogniser(folder)
+    greedy = torch.tensor([4, 4, 5, 0, 5, 6, 4])  # "|A A B|": "AAB" once decoded and stripped
+    assert asr.targets(greedy).tolist() == [5, 5, 6]
+    assert no_tokenizer.targets(greedy).tolist() == ctc_targets(greedy).tolist() == [4, 5, 5, 6, 4]
+    assert asr.targets(torch.tensor([0, 5, 4, 4, 0, 6, 0])).tolist() == [5, 4, 6]  # "A B": the inner one kept
+    audio = torch.randn(1, 1600)
+    norm = (audio - audio.mean()) / torch.sqrt(audio.var(unbiased=False) + 1e-7)
+    hidden, _ = asr(audio)
+    with torch.no_grad():
+        want = asr.model.wav2vec2(norm).last_hidden_state
+    assert torch.equal(hidden, want)
+
+
 def test_predict_long_sequence_and_determinism():
     torch.manual_seed(0)
     model = SelfTalk(config(dropout=0.1, interp_dropout=0.1))
@@ -311,3 +341,24 @@ def test_clip_batch_equals_each_clip_alone(targets):
         assert out.logs[key] == pytest.approx(expected, rel=2e-5, nan_ok=True), key
     for verts, o in zip(out.vertices, singles):
         torch.testing.assert_close(verts, o.vertices, rtol=1e-5, atol=1e-6)
+
+
+def test_paper_preset_lip_reader_reads_the_official_lip_region():
+    """The paper preset (the recogniser's CTC targets) read the whole mesh (lip_map 15069 inputs) where the official
+    SelfTalk reads FLAME_masks.pkl["lips"] as it is: 254 entries, repeats kept (lip_map 762 inputs)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from p3d.topology import FLAME_LIPS, FLAME_N_VERTICES
+    from p3d.train.talker import model_config
+
+    corpus = SimpleNamespace(meta={"kind": "vocaset"}, root="vocaset",
+                             topology=SimpleNamespace(regions={"lips": np.asarray(FLAME_LIPS)}))
+    data = SimpleNamespace(fps=30, n_vertices=FLAME_N_VERTICES, styles=["a", "b"], corpora=[corpus])
+    config = model_config("selftalk", "paper", data, wav2vec2="w2v")
+    assert config.targets == "asr" and config.lip_indices == tuple(FLAME_LIPS) and len(config.lip_indices) == 254
+    no_region = SimpleNamespace(meta={}, root="x", topology=SimpleNamespace(regions={}))
+    whole = model_config("selftalk", "paper", SimpleNamespace(**{**vars(data), "corpora": [no_region]}),
+                         wav2vec2="w2v")
+    assert whole.lip_indices == ()

@@ -46,10 +46,12 @@ CTC targets ``y`` (``targets``):
   alike on the lips and no lip reader can separate them; ``unit="phoneme"`` keeps phonemes
   (vocabulary = inventory size) with every pause-like symbol mapped to 0. Collapsing after the
   mapping merges neighbours of one viseme (/b m/ -> one PP), which the lips cannot show apart either.
-- ``"asr"`` (real data): the recogniser's greedy decoding of its own logits (argmax, collapse, drop
-  blank 0; the official round trip through ``processor.batch_decode`` and the tokenizer equals this
-  up to special tokens), and its hidden states for the feature term; the interpreter output is
-  interpolated to the recogniser's frame count (official).
+- ``"asr"`` (real data): the recogniser's greedy decoding of its own logits, as the official round trip:
+  argmax, ``batch_decode`` to text (collapse, drop blank 0, word delimiters to spaces, the text stripped),
+  and the text tokenized again (:meth:`CTCRecogniser.targets`; a leading or trailing word delimiter is
+  dropped, which collapsing alone keeps). A recogniser folder without its tokenizer (``vocab.json``) falls
+  back to collapse and drop blank 0 (:func:`ctc_targets`), with a warning. Its hidden states feed the feature
+  term; the interpreter output is interpolated to the recogniser's frame count (official).
 
 Clips without targets (``targets="labels"`` and ``batch.phonemes is None``) train on the
 reconstruction and velocity terms only; the lip-reading terms are logged as NaN and ``lipread`` = 0.
@@ -355,9 +357,9 @@ class CTCRecogniser(nn.Module):
 
     ``recogniser(audio (1, S) 16 kHz) -> (hidden (1, N, H), logits (1, N, C))`` at 50 Hz: the last
     hidden state of ``wav2vec2`` and ``lm_head`` of it, as the official subclass. The waveform is
-    normalised per utterance (``Wav2Vec2Processor``'s ``do_normalize``). Always in eval mode (the
-    official module follows ``model.train()``, so its targets see dropout and time masking; here they
-    are deterministic).
+    normalised per utterance (``Wav2Vec2Processor``'s ``do_normalize``: the population variance). Always in
+    eval mode (the official module follows ``model.train()``, so its targets see dropout and time masking;
+    here they are deterministic).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -378,16 +380,33 @@ class CTCRecogniser(nn.Module):
                              f"{self.model.config.pad_token_id}, SelfTalk's CTC uses blank {BLANK}")
         self.hidden_size = int(self.model.config.hidden_size)
         self.vocab_size = int(self.model.config.vocab_size)
+        self.tokenizer = None
+        if os.path.isfile(os.path.join(folder, "vocab.json")):
+            from transformers import Wav2Vec2CTCTokenizer
+
+            self.tokenizer = Wav2Vec2CTCTokenizer.from_pretrained(folder, local_files_only=True)
+        else:
+            log.warning("recogniser %s: no tokenizer (vocab.json); CTC targets collapse the greedy path without the "
+                        "official decode / tokenize round trip (word delimiters at the ends are kept)", folder)
         self.requires_grad_(False)
         self.eval()
 
     def train(self, mode: bool = True) -> CTCRecogniser:
         return super().train(False)
 
+    def targets(self, greedy: torch.Tensor) -> torch.Tensor:
+        """The CTC target of a greedy path ``greedy`` (N,) token ids, as the official code makes it:
+        ``processor.batch_decode`` to text, then the tokenizer's ids of that text (module docstring)."""
+        if self.tokenizer is None:
+            return ctc_targets(greedy)
+        text = self.tokenizer.decode(greedy.tolist())
+        return torch.tensor(self.tokenizer(text).input_ids, dtype=torch.long)
+
     @torch.no_grad()
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         audio = audio.float()
-        audio = (audio - audio.mean(dim=1, keepdim=True)) / torch.sqrt(audio.var(dim=1, keepdim=True) + 1e-7)
+        var = audio.var(dim=1, keepdim=True, unbiased=False)
+        audio = (audio - audio.mean(dim=1, keepdim=True)) / torch.sqrt(var + 1e-7)
         hidden = self.model.wav2vec2(audio).last_hidden_state
         return hidden, self.model.lm_head(hidden)
 
@@ -468,7 +487,9 @@ class SelfTalk(Talker):
             if c.w_feat and hidden.shape[-1] != c.interp_dim:
                 raise InputError(f"recogniser: hidden size {hidden.shape[-1]} != interp_dim {c.interp_dim} "
                                  f"(the feature term compares them directly, as the official code)")
-            return ctc_targets(logits[0].argmax(-1)), int(logits.shape[1]), hidden.detach()
+            greedy = logits[0].argmax(-1)
+            target = self._recogniser.targets(greedy) if hasattr(self._recogniser, "targets") else ctc_targets(greedy)
+            return target, int(logits.shape[1]), hidden.detach()
         if batch.phonemes is None:
             if not self._warned_skip:
                 log.warning("SelfTalk: %s has no phoneme labels and no recogniser is used; lip-reading terms "

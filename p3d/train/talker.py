@@ -369,7 +369,8 @@ def model_config(name: str, preset: str, data: Any, *, wav2vec2: str | os.PathLi
     At the ``paper`` preset on BIWI, the official BIWI sizes (:data:`PAPER_BIWI_SETTINGS`).
     A config class may define ``for_corpus(config, corpus) -> config`` for its own data-dependent fields; for
     SelfTalk without it, the CTC vocabulary and lip region are set here from the corpus (phoneme inventory
-    ``meta["phonemes"]``, topology region ``lips``).
+    ``meta["phonemes"]``, topology region ``lips``; with the recogniser's targets, the ``paper`` preset, the
+    region as the official code reads it: :func:`_selftalk_official_lips`).
     """
     from p3d.models.talker import talker_class
 
@@ -400,7 +401,20 @@ def model_config(name: str, preset: str, data: Any, *, wav2vec2: str | os.PathLi
         return hook(config, corpus)
     if name == "selftalk" and getattr(config, "targets", None) == "labels":
         config = _selftalk_for_corpus(config, corpus)
+    elif name == "selftalk" and not config.lip_indices:
+        config = _selftalk_official_lips(config, corpus)
     return config
+
+
+def _selftalk_official_lips(config: Any, corpus: Any) -> Any:
+    """The official SelfTalk's lip reader reads the ``lips`` region in its file order (``FLAME_masks.pkl["lips"]``,
+    254 entries with repeats: ``lip_map = Linear(254 * 3, ...)``), not the whole mesh; the corpus' region as it is
+    (the whole mesh only for a topology without one)."""
+    lips = corpus.topology.regions.get("lips") if hasattr(corpus.topology, "regions") else None
+    if lips is None or not len(lips):
+        log.warning("selftalk: %s has no lips region; the lip reader reads the whole mesh", corpus.root)
+        return config
+    return dataclasses.replace(config, lip_indices=tuple(int(i) for i in lips))
 
 
 def _selftalk_for_corpus(config: Any, corpus: Any) -> Any:
