@@ -200,3 +200,14 @@ def test_staged_model_resumes_in_its_last_stage_with_a_batch(voca_short, tmp_pat
     assert (tmp_path / "part" / "config.json").exists() and not (tmp_path / "part" / "final.pt").exists()
     assert main([*args, "--out", str(tmp_path / "part")]) == 0
     assert _rows(tmp_path / "part" / "metrics.csv") == _rows(tmp_path / "whole" / "metrics.csv")
+
+
+def test_codetalker_paper_motion_prior_trains_with_the_official_weight_decay():
+    """The official train_vq.py builds AdamW(params, lr): torch's default weight decay 0.01 (p3d trained it with 0);
+    its speech stage uses Adam (no decay), as every other recipe."""
+    from p3d.train.talker import RECIPES, _train_config
+
+    vqvae = RECIPES["paper"]["codetalker"]["vqvae"]
+    assert _train_config(vqvae, 100, 1, 0).weight_decay == 0.01
+    others = [r for preset in RECIPES.values() for model in preset.values() for r in model.values() if r is not vqvae]
+    assert {_train_config(r, 100, 1, 0).weight_decay for r in others} == {0.0}

@@ -73,7 +73,6 @@ froze itself, e.g. wav2vec2's CNN).
   ``1/sqrt(H)`` (the full width);
 - in training, token 0 is the style vector alone, as in the official ``predict`` (the official training input
   is ``vertice_map(0) + style``, i.e. it adds the map's bias; here train and test agree);
-- the frozen VQ-VAE runs in eval mode in the speech stage (the official one keeps dropout active);
 - masks and positional encodings are built for any length (official tables stop at 600 frames = 20 s);
 - a one-frame sequence through the conv blocks is duplicated to two frames and the first output kept (InstanceNorm
   needs two frames); the official code does this only for the first autoregressive step.

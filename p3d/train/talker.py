@@ -110,6 +110,8 @@ class TalkerRecipe:
     log_every: int = 10
     #: clips per process per step (the global batch is this times the number of processes)
     batch_size: int = 1
+    #: AdamW's decoupled weight decay (0: Adam)
+    weight_decay: float = 0.0
 
     def n_steps(self, n_clips: int, batch_size: int = 1) -> int:
         if self.steps is not None:
@@ -126,7 +128,10 @@ def _recipes() -> dict[str, dict[str, dict[str, TalkerRecipe]]]:
     smoke = TalkerRecipe(lr=1e-3, steps=12, grad_clip=1.0, checkpoint_every=6, log_every=2)
     return {
         "paper": {"faceformer": {"main": paper}, "selftalk": {"main": paper},
-                  "codetalker": {"vqvae": dataclasses.replace(paper, epochs=200), "speech": paper}},
+                  # CodeTalker's VQ-VAE: the official train_vq.py builds AdamW(params, lr) without a weight decay,
+                  # so torch's default 0.01 applies (its config's weight_decay is read by the SGD branch only)
+                  "codetalker": {"vqvae": dataclasses.replace(paper, epochs=200, weight_decay=0.01),
+                                 "speech": paper}},
         "cpu": {
             # FaceFormer, autoregressive: 0.16 / 0.36 s per step. Adam eps 1e-16: the MSE gradients in metres
             # (1e-11 .. 1e-8) are below the default eps 1e-8, which turns Adam into SGD with step lr / eps
@@ -443,7 +448,7 @@ def _train_config(rec: TalkerRecipe, n_clips: int, batch_size: int, seed: int, *
     from p3d.train.trainer import TrainConfig
 
     return TrainConfig(steps=steps or rec.n_steps(n_clips, batch_size), batch_size=batch_size, lr=lr or rec.lr,
-                       betas=rec.betas, eps=rec.eps, weight_decay=0.0, grad_clip=rec.grad_clip,
+                       betas=rec.betas, eps=rec.eps, weight_decay=rec.weight_decay, grad_clip=rec.grad_clip,
                        warmup_steps=rec.warmup_steps,
                        checkpoint_every=checkpoint_every or rec.checkpoint_every, log_every=rec.log_every, seed=seed)
 
