@@ -252,3 +252,28 @@ def test_an_epoch_recipe_trains_its_epochs_at_any_batch_size(lrs3, monkeypatch, 
     assert job.cfg.batch_size == (batch_size or 8)
     assert job.cfg.steps == max(1, -(-2 * n // job.cfg.batch_size))
     assert job.extra_config["epochs"] == pytest.approx(2.0, rel=job.cfg.batch_size / n)
+
+
+def test_a_run_built_on_a_checkpoint_retrained_at_the_same_path_is_refused(lrs3, tmp_path, capsys):
+    """Stage 2 on a stage 1 that was extended since, at the same path: the finished stage 2 was reused, built on
+    weights that no longer exist (data.json records each upstream checkpoint's SHA-256); a record without them (a
+    run from before) adopts them."""
+    from p3d.cli import main
+    from p3d.provenance import file_sha256
+
+    stage1, stage2 = tmp_path / "stage1", tmp_path / "ours"
+    api.fit("stage1", "smoke", lrs3, stage1, steps=2)
+    ours = ["train", "stage2", "--preset", "smoke", "--data", str(lrs3), "--stage1", str(stage1 / "final.pt"),
+            "--out", str(stage2), "--steps", "2", "--no-progress"]
+    assert main(ours) == 0
+    record = json.loads((stage2 / "data.json").read_text())
+    assert record["checkpoint:stage1"] == file_sha256(stage1 / "final.pt")
+    assert main(ours) == 0  # the same stage 1: reused
+    del record["checkpoint:stage1"]
+    (stage2 / "data.json").write_text(json.dumps(record))
+    assert main(ours) == 0 and "checkpoint:stage1" in json.loads((stage2 / "data.json").read_text())  # adopted
+    api.fit("stage1", "smoke", lrs3, stage1, steps=3)  # extended in place: other weights at the same path
+    capsys.readouterr()
+    assert main(ours) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "built on another checkpoint at the same path (stage1: retrained" in err[0]

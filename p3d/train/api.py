@@ -54,24 +54,36 @@ def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-#: Beside ``request.json``: what the run's data folders held when it was claimed (:func:`data_fingerprint`).
+#: Beside ``request.json``: what the run's data folders and upstream checkpoints held when it was claimed
+#: (:func:`data_fingerprint`).
 DATA_RECORD = "data.json"
+#: The prefix of an upstream checkpoint's entry in :data:`DATA_RECORD` (``checkpoint:<option>``).
+CHECKPOINT_PREFIX = "checkpoint:"
 
 
 def data_fingerprint(request: dict[str, Any]) -> dict[str, str]:
     """Per data folder of ``request`` (``data`` of ``p3d train``, ``train`` of the experiment grid), its
     :func:`p3d.corpus.corpus_fingerprint` (meta.json and the clips' names and sizes, no file read): a corpus
-    regenerated with other settings or clips at the same path changes it; the same corpus written again does not."""
+    regenerated with other settings or clips at the same path changes it; the same corpus written again does not.
+    And per option naming a checkpoint file (``stage1``, ``init``, the grid's ``critic_checkpoint``: the run is
+    built on its weights), ``checkpoint:<option>``: the file's SHA-256, so an upstream run retrained or extended at
+    the same path is told from the one this run was trained on."""
     from p3d.corpus import corpus_fingerprint
+    from p3d.provenance import file_sha256
 
     roots = request.get("data", request.get("train"))
     roots = [] if roots is None else [roots] if isinstance(roots, str) else list(roots)
-    return {str(r): str(corpus_fingerprint(r)["fingerprint"]) for r in roots}
+    record = {str(r): str(corpus_fingerprint(r)["fingerprint"]) for r in roots}
+    for key, value in sorted(_flat(request).items()):
+        if isinstance(value, str) and value.endswith((".pt", ".pth")) and Path(value).is_file():
+            record[CHECKPOINT_PREFIX + key.rsplit(".", 1)[-1]] = file_sha256(value)
+    return record
 
 
 def _check_data(out: Path, data: dict[str, str]) -> None:
-    """Refuse a run folder whose data folders changed since it was claimed; record them for a run without a record
-    (one trained before the record existed)."""
+    """Refuse a run folder whose data folders or upstream checkpoints changed since it was claimed; record them for
+    a run without a record (one trained before the record existed), and an upstream checkpoint the record lacks (one
+    made before checkpoints were recorded)."""
     from p3d.atomic import write_json
 
     path = out / DATA_RECORD
@@ -80,10 +92,18 @@ def _check_data(out: Path, data: dict[str, str]) -> None:
             write_json(path, data)
         return
     recorded = json.loads(path.read_text())
-    changed = [k for k in dict.fromkeys([*recorded, *data]) if recorded.get(k) != data.get(k)]
-    if changed:
-        raise InputError(f"--out {out}: its run was trained on other data at the same path ({', '.join(changed)} "
+    adopted = {k: v for k, v in data.items() if k.startswith(CHECKPOINT_PREFIX) and k not in recorded}
+    changed = [k for k in dict.fromkeys([*recorded, *data]) if k not in adopted and recorded.get(k) != data.get(k)]
+    folders = [k for k in changed if not k.startswith(CHECKPOINT_PREFIX)]
+    if folders:
+        raise InputError(f"--out {out}: its run was trained on other data at the same path ({', '.join(folders)} "
                          "was regenerated or replaced since); use another --out, or force=True / delete it to retrain")
+    if changed:
+        names = ", ".join(k.removeprefix(CHECKPOINT_PREFIX) for k in changed)
+        raise InputError(f"--out {out}: its run was built on another checkpoint at the same path ({names}: retrained, "
+                         "extended or replaced since); use another --out, or force=True / delete it to retrain")
+    if adopted and _is_main():
+        write_json(path, {**recorded, **adopted})
 
 
 def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, before_write: Any = None) -> bool:
@@ -98,8 +118,9 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
     resolve (a preset default against an explicit value) is left to its check
     (:func:`p3d.train.trainer.resume_plan`, which compares every resolved setting). ``force`` empties the
     folder first. ``before_write`` is called before ``request.json`` is written (extra checks). A folder whose data
-    folders changed at the same path since it was claimed (:data:`DATA_RECORD`, :func:`data_fingerprint`) is
-    refused too: its run would be reused, resumed or extended on other data."""
+    folders or upstream checkpoints changed at the same path since it was claimed (:data:`DATA_RECORD`,
+    :func:`data_fingerprint`) is refused too: its run would be reused, resumed or extended on other data or
+    weights."""
     from p3d.atomic import check_out_dir, write_json
     from p3d.train.run_folder import read_run_config
 
