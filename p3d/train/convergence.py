@@ -402,8 +402,8 @@ def convergence_table(run_dirs: Iterable[str | os.PathLike[str]], root: str | os
 
     ``run``: the folder as given, or relative to ``root`` when given (a table that reads the same on any
     machine and checkout).
-    ``steps``: the steps trained (the stop step of a run stopped by the rule, else the cap of a finished run,
-    else the last logged step); ``epochs``: passes over the training items in those steps; ``best_step`` /
+    ``steps``: the steps trained (the last logged step: the trainer logs its stop step and its cap; the cap for a
+    finished run without a log); ``epochs``: passes over the training items in those steps; ``best_step`` /
     ``val_metric``: the evaluation with the lowest smoothed validation value, and that value (``metric``
     names it); ``converged``: for ``stop="plateau"``, the rule ended the run (True) or it hit the cap (False),
     None for a run interrupted before either; for ``stop="steps"`` with validation, whether the plateau
