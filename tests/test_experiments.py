@@ -704,35 +704,22 @@ def _cached_without_metrics(cached):
     return "plrs_calibrated"
 
 
-def _cached_by_older_statistics(cached):
-    from p3d.stats import STATISTICS_VERSION
+def _cached_by_an_older(version: str, metric: str):
+    """A cached evaluation keyed by an older ``version`` (:func:`p3d.experiments.runs._versions`), its ``metric``
+    changed to show whether the cache is served."""
+    def stale(cached):
+        from p3d.experiments.runs import _versions
 
-    assert cached["key"]["statistics"] == STATISTICS_VERSION
-    cached["key"]["statistics"] = STATISTICS_VERSION - 1
-    cached["summary"]["lve"]["value"] = -1.0
-    return "lve"
-
-
-def _cached_by_older_front_end(cached):
-    from p3d.audio import FEATURE_VERSION
-
-    assert cached["key"]["features"] == FEATURE_VERSION
-    cached["key"]["features"] = FEATURE_VERSION - 1
-    cached["summary"]["plrs"]["value"] = -1.0
-    return "plrs"
+        assert cached["key"][version] == _versions()[version]
+        cached["key"][version] -= 1
+        cached["summary"][metric]["value"] = -1.0
+        return metric
+    return stale
 
 
-def _cached_by_older_metrics(cached):
-    from p3d.metrics import METRICS_VERSION
-
-    assert cached["key"]["metrics_version"] == METRICS_VERSION
-    cached["key"]["metrics_version"] = METRICS_VERSION - 1
-    cached["summary"]["mtm_ms"]["value"] = -1.0
-    return "mtm_ms"
-
-
-@pytest.mark.parametrize("stale", [_cached_without_metrics, _cached_by_older_statistics, _cached_by_older_front_end,
-                                   _cached_by_older_metrics],
+@pytest.mark.parametrize("stale", [_cached_without_metrics, _cached_by_an_older("statistics", "lve"),
+                                   _cached_by_an_older("features", "plrs"),
+                                   _cached_by_an_older("metrics_version", "mtm_ms")],
                          ids=["before PLRS-c was requested", "older p3d.stats.STATISTICS_VERSION",
                               "older p3d.audio.FEATURE_VERSION", "older p3d.metrics.METRICS_VERSION"])
 def test_a_stale_cached_evaluation_is_redone(dirs, grid, monkeypatch, stale):
