@@ -277,3 +277,25 @@ def test_a_run_built_on_a_checkpoint_retrained_at_the_same_path_is_refused(lrs3,
     assert main(ours) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "built on another checkpoint at the same path (stage1: retrained" in err[0]
+
+
+def test_a_critic_run_of_another_process_count_is_another_run(lrs3, tmp_path, monkeypatch, capsys):
+    """A critic's request had no world_size (the talkers' had): a two-process p3d train into the folder of a
+    one-process run reused its weights ("nothing to do"); now the process count is part of the request. And only
+    the main process writes final.pt."""
+    from p3d.train.request import run_request
+
+    assert "world_size" not in run_request("syncnet3d", "smoke", lrs3, {"steps": 2})["options"]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert run_request("syncnet3d", "smoke", lrs3, {"steps": 2})["options"]["world_size"] == 2
+    monkeypatch.delenv("WORLD_SIZE")
+    out = tmp_path / "run"
+    assert _cli(lrs3, out, "--steps", "1") == 0
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    capsys.readouterr()
+    with pytest.raises(InputError, match=r"world_size: \(default\) -> 2"):
+        api.claim_run_dir(out, api._request("syncnet3d", "smoke", lrs3, {"steps": 1}))
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.setenv("RANK", "1")  # a rank other than the main one (its trainer runs as one process here)
+    path = api.fit("syncnet3d", "smoke", lrs3, tmp_path / "other", steps=1)
+    assert path == tmp_path / "other" / "final.pt" and not path.exists()

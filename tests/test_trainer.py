@@ -152,3 +152,55 @@ def test_ddp_two_processes_identical_parameters(tmp_path):
         assert torch.equal(a[k], b[k])
     assert any(not torch.equal(a[k], init[k]) for k in a)  # training did move them
     assert (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+
+
+def _ddp_logging_worker(rank, world, port, run_dir, result_dir, batch_norm):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    import torch.distributed as dist
+
+    model = make_model()
+    if batch_norm:
+        model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
+    seen = []
+
+    def recording_step(m, batch, gen):
+        loss, logs = step_fn(m, batch, gen)
+        seen.append(float(loss))
+        return loss, logs
+
+    cfg = TrainConfig(steps=2, batch_size=8, lr=1e-2, checkpoint_every=2, log_every=1)
+    try:
+        train(model, Toy(), recording_step, cfg, run_dir, progress=False)
+        torch.save(torch.tensor(seen), os.path.join(result_dir, f"losses{rank}.pt"))
+    except InputError as exc:
+        with open(os.path.join(result_dir, f"error{rank}.txt"), "w") as fh:
+            fh.write(str(exc))
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ddp_logs_the_global_batch_and_refuses_batch_norm_on_the_cpu(tmp_path):
+    """metrics.csv logged rank 0's share of the batch (its loss alone); it logs the mean over the ranks, the global
+    batch's loss. A model with BatchNorm in two CPU processes normalised each share apart (SyncBatchNorm needs CUDA):
+    refused before the folder is written."""
+    import csv
+
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_logging_worker, args=(2, _free_port(), str(tmp_path / "run"), str(tmp_path), False), nprocs=2,
+             join=True)
+    per_rank = [torch.load(tmp_path / f"losses{r}.pt", weights_only=True) for r in (0, 1)]
+    with open(tmp_path / "run" / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    for step in (0, 1):
+        want = (per_rank[0][step] + per_rank[1][step]).item() / 2
+        assert float(rows[step]["loss"]) == pytest.approx(want, rel=1e-6)
+        assert float(rows[step]["mse"]) == pytest.approx(want, rel=1e-6)
+        assert abs(per_rank[0][step] - per_rank[1][step]) > 1e-6  # the shares differ: rank 0's alone was logged
+    mp.spawn(_ddp_logging_worker, args=(2, _free_port(), str(tmp_path / "bn"), str(tmp_path), True), nprocs=2,
+             join=True)
+    for r in (0, 1):
+        assert "BatchNorm" in (tmp_path / f"error{r}.txt").read_text()
+    assert not (tmp_path / "bn" / "config.json").exists()

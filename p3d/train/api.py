@@ -236,6 +236,8 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
         result = train(job.model, job.data, job.step_fn, job.cfg, out,
                        extra_config={**job.extra_config, **(record or {})}, params=job.params, progress=progress,
                        validate=getattr(job, "validate", None))
+    if not _is_main():  # the main process writes final.pt (ranks may hold other BatchNorm buffers)
+        return final
     path = job.finalize(out)
     record_request(out, request)
     log.info("%s: %d steps, last loss %.4f; wrote %s", kind, result["step"], result["loss"], path)

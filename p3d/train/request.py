@@ -15,8 +15,9 @@ from typing import Any
 def run_request(kind: str, preset: str, data: Any, options: dict[str, Any], builder: Any = None) -> dict[str, Any]:
     """The request of a run as ``request.json`` stores it: kind, preset, resolved data folder(s) and the
     options that are given (None and ``builder``'s own defaults are left out, so ``p3d train`` and
-    :func:`p3d.train.api.fit` write the same request for the same run). ``stage_steps`` keeps the earlier
-    stages' steps and ``steps`` the last stage's."""
+    :func:`p3d.train.api.fit` write the same request for the same run), and ``world_size`` under torchrun
+    (more than one process: they split the batch, so a run of another process count is another run).
+    ``stage_steps`` keeps the earlier stages' steps and ``steps`` the last stage's."""
 
     def plain(v: Any) -> Any:
         if isinstance(v, (list, tuple)):
@@ -28,6 +29,9 @@ def run_request(kind: str, preset: str, data: Any, options: dict[str, Any], buil
         if p.default is not inspect.Parameter.empty}
     opts = {k: plain(v) for k, v in sorted(options.items())
             if v is not None and not (k in defaults and v == defaults[k])}
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun: the processes split the batch
+    if world_size != 1:
+        opts.setdefault("world_size", world_size)
     if "stage_steps" in opts:
         *earlier, last = opts["stage_steps"]
         opts["stage_steps"], opts["steps"] = earlier, last

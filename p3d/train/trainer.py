@@ -11,7 +11,12 @@ Design (nanoGPT-style: no framework, everything visible here):
   ``torch.load(weights_only=True)``. ``metrics.csv`` rows past the checkpoint are dropped on resume.
 - **DDP**: launched by ``torchrun --nproc_per_node=N -m p3d train ...``; the loop reads ``RANK`` /
   ``WORLD_SIZE`` from the environment, uses the gloo backend on CPU (nccl on CUDA), wraps the model in
-  ``DistributedDataParallel`` and gives each rank a disjoint slice of the global batch.
+  ``DistributedDataParallel`` and gives each rank a disjoint slice of the global batch. A loss that is a mean
+  over the batch's items (the talkers') then trains as one process would; a loss over the batch as a whole sees
+  each rank's share (the critics' InfoNCE: :mod:`p3d.train.critics`). BatchNorm (3D SyncNet) would normalise each
+  rank's share too: on CUDA it becomes ``SyncBatchNorm`` (statistics of the global batch); on CPU, where
+  ``SyncBatchNorm`` does not run, a model with BatchNorm is refused in more than one process. The loss and the
+  step's logs in ``metrics.csv`` are averaged over the ranks (the global batch's, not rank 0's share).
 
 - **Resume only what was started.** ``config.json`` records the settings of the run (``train``: this
   loop's :class:`TrainConfig`; the rest: the job's ``extra_config``: kind, data, model, critic, ...). A
@@ -454,6 +459,11 @@ def train(
     if cfg.eval_every and validate is None:
         raise InputError(f"eval_every: {cfg.eval_every} but this training job has no validation metric")
     dist = init_distributed()
+    if cfg.batch_size % dist.world_size:  # before anything is written into the folder
+        raise InputError(f"--batch-size: {cfg.batch_size} is not divisible by the {dist.world_size} processes")
+    if dist.world_size > 1 and _has_batch_norm(model) and next(model.parameters()).device.type != "cuda":
+        raise InputError(f"{type(model).__name__} has BatchNorm layers: in {dist.world_size} processes on the CPU each "
+                         "would normalise its share of the batch (SyncBatchNorm needs CUDA); train it in one process")
     with run_lock(run_dir) if dist.is_main else contextlib.nullcontext():
         if dist.world_size > 1:  # the other ranks read the folder once the main one holds its lock
             import torch.distributed as tdist
@@ -501,11 +511,11 @@ def _train_locked(model: torch.nn.Module, data: BatchSource, step_fn: StepFn, cf
     if dist.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
+        if _has_batch_norm(model):  # CUDA (train() refused it on the CPU): statistics of the global batch
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same parameters and buffers
         ddp_model: torch.nn.Module = DistributedDataParallel(model)
     else:
         ddp_model = model
-    if cfg.batch_size % dist.world_size:
-        raise ValueError(f"batch size {cfg.batch_size} is not divisible by {dist.world_size} processes")
     per_rank = cfg.batch_size // dist.world_size
 
     csv_path = run_dir / "metrics.csv"
@@ -536,7 +546,7 @@ def _train_locked(model: torch.nn.Module, data: BatchSource, step_fn: StepFn, cf
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
-            last_loss = float(loss.detach())
+            last_loss, logs = _global_logs(loss.detach(), logs, dist)
             done_here += 1
             completed = step + 1
             bar.update(1)
@@ -587,6 +597,24 @@ class Validate(Protocol):
     metric: str
 
     def __call__(self, model: torch.nn.Module, step: int) -> Mapping[str, float]: ...
+
+
+def _has_batch_norm(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _global_logs(loss: torch.Tensor, logs: Mapping[str, Any], dist: DistInfo) -> tuple[float, dict[str, float]]:
+    """The step's loss and logs of the global batch: averaged over the ranks (each holds its share's), as one
+    process would log them; unchanged in one process."""
+    values = {k: float(v) for k, v in logs.items()}
+    if dist.world_size == 1:
+        return float(loss), values
+    import torch.distributed as tdist
+
+    t = torch.tensor([float(loss), *values.values()], dtype=torch.float64)
+    tdist.all_reduce(t)
+    t /= dist.world_size
+    return float(t[0]), dict(zip(values, t[1:].tolist()))
 
 
 def _metric(validate: Validate) -> str:
