@@ -225,7 +225,8 @@ def test_a_run_whose_corpus_was_regenerated_at_the_same_path_is_refused(tmp_path
     data = write_tiny_corpus(tmp_path / "lrs3", identities={"train": 4, "test": 2}, clips_per_identity=2, seconds=1.5)
     out = tmp_path / "run"
     assert _cli(data, out, "--steps", "1") == 0
-    assert json.loads((out / "data.json").read_text()) == api.data_fingerprint({"data": str(data.resolve())})
+    key = str(data.resolve())
+    assert json.loads((out / "data.json").read_text())[key] == api.data_fingerprint({"data": key})[key]
     write_tiny_corpus(data, identities={"train": 4, "test": 2}, clips_per_identity=2, seconds=1.5)  # the same again
     assert _cli(data, out, "--steps", "2") == 0
     capsys.readouterr()
@@ -299,3 +300,40 @@ def test_a_critic_run_of_another_process_count_is_another_run(lrs3, tmp_path, mo
     monkeypatch.setenv("RANK", "1")  # a rank other than the main one (its trainer runs as one process here)
     path = api.fit("syncnet3d", "smoke", lrs3, tmp_path / "other", steps=1)
     assert path == tmp_path / "other" / "final.pt" and not path.exists()
+
+
+def test_a_run_trained_with_the_codes_earlier_recipe_is_refused(lrs3, tmp_path, monkeypatch, capsys):
+    """A finished run was reused after the code's recipe of its kind and preset changed (steps, learning rate, ...:
+    the request holds only the options given), so the tables described the old recipe under the new commit;
+    data.json now records a fingerprint of the recipe, and a record without one adopts it."""
+    import dataclasses
+
+    from p3d.train import critics
+
+    out = tmp_path / "run"
+    assert _cli(lrs3, out) == 0
+    record = json.loads((out / "data.json").read_text())
+    assert record["recipe"] == api.recipe_fingerprint(api._request("syncnet3d", "smoke", lrs3, {}))
+    assert _cli(lrs3, out) == 0  # the same recipe: reused
+    del record["recipe"]
+    (out / "data.json").write_text(json.dumps(record))
+    assert _cli(lrs3, out) == 0 and "recipe" in json.loads((out / "data.json").read_text())  # adopted
+    before = critics.recipe("syncnet3d", "smoke")
+    monkeypatch.setitem(critics.RECIPES["smoke"], "syncnet3d", dataclasses.replace(before, lr=before.lr * 2))
+    capsys.readouterr()
+    assert _cli(lrs3, out) == 2
+    assert "trained with other defaults of this kind and preset" in capsys.readouterr().err
+    # a talker's recipe: every stage of its model at the model preset (the grid's full runs train cpu models)
+    from p3d.train import talker
+
+    full = {"kind": "talker", "preset": "full", "model_preset": "cpu", "model": "codetalker"}
+    assert api.recipe_fingerprint(full) == api.recipe_fingerprint({"kind": "talker", "preset": "cpu",
+                                                                    "options": {"model": "codetalker"}})
+    fingerprint = api.recipe_fingerprint(full)
+    vqvae = talker.RECIPES["cpu"]["codetalker"]["vqvae"]
+    monkeypatch.setitem(talker.RECIPES["cpu"]["codetalker"], "vqvae", talker.TalkerRecipe(**{
+        f.name: getattr(vqvae, f.name) for f in dataclasses.fields(vqvae) if f.name != "weight_decay"}))
+    assert api.recipe_fingerprint(full) == fingerprint  # a field at its default (as a new field is): no change
+    monkeypatch.setitem(talker.RECIPES["cpu"]["codetalker"], "vqvae", dataclasses.replace(vqvae, steps=999))
+    assert api.recipe_fingerprint(full) != fingerprint
+    assert api.recipe_fingerprint({"kind": "talker", "preset": "nope", "model": "selftalk"}) is None

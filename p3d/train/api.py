@@ -59,6 +59,38 @@ def _is_main() -> bool:
 DATA_RECORD = "data.json"
 #: The prefix of an upstream checkpoint's entry in :data:`DATA_RECORD` (``checkpoint:<option>``).
 CHECKPOINT_PREFIX = "checkpoint:"
+#: The entry of :data:`DATA_RECORD` that fingerprints the code's recipe of the run (:func:`recipe_fingerprint`).
+RECIPE_KEY = "recipe"
+
+
+def recipe_fingerprint(request: dict[str, Any]) -> str | None:
+    """A short hash of the code's default recipe for ``request`` (:data:`p3d.train.critics.RECIPES` of its kind, or
+    every stage of :data:`p3d.train.talker.RECIPES` of its model, at the model preset): its steps, learning rate,
+    batch and the rest, none of which the request holds unless given as options. Fields at their dataclass default
+    are left out, so a new field that changes nothing changes no hash. None for a kind or preset without one."""
+    import dataclasses
+    import hashlib
+
+    kind = request.get("kind")
+    preset = request.get("model_preset", request.get("preset"))
+    if kind == "talker":
+        from p3d.train.talker import RECIPES as TALKER_RECIPES
+
+        model = request.get("model") or (request.get("options") or {}).get("model")
+        recipes = TALKER_RECIPES.get(preset, {}).get(model)
+    else:
+        from p3d.train.critics import RECIPES as CRITIC_RECIPES
+
+        recipes = CRITIC_RECIPES.get(preset, {}).get(kind)
+        recipes = None if recipes is None else {"main": recipes}
+    if not recipes:
+        return None
+
+    def given(rec: Any) -> dict[str, Any]:
+        return {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec) if getattr(rec, f.name) != f.default}
+
+    text = json.dumps({stage: given(rec) for stage, rec in recipes.items()}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def data_fingerprint(request: dict[str, Any]) -> dict[str, str]:
@@ -67,13 +99,17 @@ def data_fingerprint(request: dict[str, Any]) -> dict[str, str]:
     regenerated with other settings or clips at the same path changes it; the same corpus written again does not.
     And per option naming a checkpoint file (``stage1``, ``init``, the grid's ``critic_checkpoint``: the run is
     built on its weights), ``checkpoint:<option>``: the file's SHA-256, so an upstream run retrained or extended at
-    the same path is told from the one this run was trained on."""
+    the same path is told from the one this run was trained on. And ``recipe``: :func:`recipe_fingerprint`, so a
+    run trained with the code's earlier defaults is not reused as if trained with today's."""
     from p3d.corpus import corpus_fingerprint
     from p3d.provenance import file_sha256
 
     roots = request.get("data", request.get("train"))
     roots = [] if roots is None else [roots] if isinstance(roots, str) else list(roots)
     record = {str(r): str(corpus_fingerprint(r)["fingerprint"]) for r in roots}
+    recipe = recipe_fingerprint(request)
+    if recipe is not None:
+        record[RECIPE_KEY] = recipe
     for key, value in sorted(_flat(request).items()):
         if isinstance(value, str) and value.endswith((".pt", ".pth")) and Path(value).is_file():
             record[CHECKPOINT_PREFIX + key.rsplit(".", 1)[-1]] = file_sha256(value)
@@ -81,9 +117,9 @@ def data_fingerprint(request: dict[str, Any]) -> dict[str, str]:
 
 
 def _check_data(out: Path, data: dict[str, str]) -> None:
-    """Refuse a run folder whose data folders or upstream checkpoints changed since it was claimed; record them for
-    a run without a record (one trained before the record existed), and an upstream checkpoint the record lacks (one
-    made before checkpoints were recorded)."""
+    """Refuse a run folder whose data folders, upstream checkpoints or recipe changed since it was claimed; record
+    them for a run without a record (one trained before the record existed), and an upstream checkpoint or recipe the
+    record lacks (one made before they were recorded)."""
     from p3d.atomic import write_json
 
     path = out / DATA_RECORD
@@ -92,8 +128,13 @@ def _check_data(out: Path, data: dict[str, str]) -> None:
             write_json(path, data)
         return
     recorded = json.loads(path.read_text())
-    adopted = {k: v for k, v in data.items() if k.startswith(CHECKPOINT_PREFIX) and k not in recorded}
+    adopted = {k: v for k, v in data.items()
+               if (k.startswith(CHECKPOINT_PREFIX) or k == RECIPE_KEY) and k not in recorded}
     changed = [k for k in dict.fromkeys([*recorded, *data]) if k not in adopted and recorded.get(k) != data.get(k)]
+    if RECIPE_KEY in changed:
+        raise InputError(f"--out {out}: its run was trained with other defaults of this kind and preset (the code's "
+                         "recipe: steps, learning rate, batch, ... changed since); use another --out, or "
+                         "force=True / delete it to retrain")
     folders = [k for k in changed if not k.startswith(CHECKPOINT_PREFIX)]
     if folders:
         raise InputError(f"--out {out}: its run was trained on other data at the same path ({', '.join(folders)} "
