@@ -211,3 +211,13 @@ def test_codetalker_paper_motion_prior_trains_with_the_official_weight_decay():
     assert _train_config(vqvae, 100, 1, 0).weight_decay == 0.01
     others = [r for preset in RECIPES.values() for model in preset.values() for r in model.values() if r is not vqvae]
     assert {_train_config(r, 100, 1, 0).weight_decay for r in others} == {0.0}
+
+
+def test_paper_recipes_train_the_official_loops_epochs():
+    """FaceFormer's and SelfTalk's official main.py run `range(epoch + 1)` epochs with epoch = 100 (p3d ran 100);
+    CodeTalker's configs give its epochs (200 for the VQ-VAE, 100 for the speech stage)."""
+    from p3d.train.talker import RECIPES
+
+    paper = RECIPES["paper"]
+    assert paper["faceformer"]["main"].epochs == paper["selftalk"]["main"].epochs == 101
+    assert (paper["codetalker"]["vqvae"].epochs, paper["codetalker"]["speech"].epochs) == (200, 100)

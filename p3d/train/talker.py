@@ -127,7 +127,9 @@ def _recipes() -> dict[str, dict[str, dict[str, TalkerRecipe]]]:
     cpu = TalkerRecipe(lr=1e-3, steps=400, grad_clip=1.0, warmup_steps=20, checkpoint_every=100, log_every=10)
     smoke = TalkerRecipe(lr=1e-3, steps=12, grad_clip=1.0, checkpoint_every=6, log_every=2)
     return {
-        "paper": {"faceformer": {"main": paper}, "selftalk": {"main": paper},
+        # FaceFormer's and SelfTalk's official main.py loop `for e in range(epoch + 1)` with epoch = 100: 101 epochs
+        "paper": {"faceformer": {"main": dataclasses.replace(paper, epochs=101)},
+                  "selftalk": {"main": dataclasses.replace(paper, epochs=101)},
                   # CodeTalker's VQ-VAE: the official train_vq.py builds AdamW(params, lr) without a weight decay,
                   # so torch's default 0.01 applies (its config's weight_decay is read by the SGD branch only)
                   "codetalker": {"vqvae": dataclasses.replace(paper, epochs=200, weight_decay=0.01),
