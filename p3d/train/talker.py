@@ -31,8 +31,9 @@ sorted ``train`` identities (saved as ``styles`` in ``config.json``, read back b
 
 **Recipes** (:data:`RECIPES`; every value can be overridden):
 
-- ``paper``: the official schedules. FaceFormer and SelfTalk: Adam lr 1e-4, 100 epochs of one clip per
-  step; CodeTalker: VQ-VAE 200 epochs then speech stage 100 epochs, lr 1e-4 (its StepLR decay of stage 1
+- ``paper``: the official schedules. FaceFormer and SelfTalk: Adam lr 1e-4, 101 epochs of one clip per
+  step (the paper's "100 epochs"; their official loops run ``range(epoch + 1)``); CodeTalker: VQ-VAE 200 epochs
+  (AdamW, torch's default weight decay 0.01) then speech stage 100 epochs, lr 1e-4 (its StepLR decay of stage 1
   is not reproduced: constant lr). Adam betas (0.9, 0.999), no gradient clipping, no warm-up.
 - ``cpu``: the ``cpu`` model presets on the synthetic corpora, sized so one model trains in one to three
   minutes per CPU core (see :data:`RECIPES` for the step counts and the measured seconds per step in
