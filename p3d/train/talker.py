@@ -682,8 +682,8 @@ def options_from_args(args: Any, world_size: int = 1) -> dict[str, Any]:
 
 
 def request_from_args(args: Any) -> dict[str, Any]:
-    """The run's request (:func:`p3d.train.api.run_request`); ``world_size`` from the environment (torchrun)."""
-    from p3d.train.api import run_request
+    """The run's request (:func:`p3d.train.request.run_request`); ``world_size`` from the environment (torchrun)."""
+    from p3d.train.request import run_request
 
     options = options_from_args(args, int(os.environ.get("WORLD_SIZE", "1")))
     return run_request("talker", args.preset, _split_paths(args.data), {**options, "model": args.model}, build)
