@@ -1,6 +1,7 @@
 """Provenance records: which code, which versions, which inputs produced an output."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
@@ -62,3 +63,16 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         for block in iter(lambda: fh.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def stamped_sha256(path: str | os.PathLike[str]) -> str:
+    """:func:`file_sha256` of ``path``, read once per (resolved path, inode, size, modification and change time)
+    in a process: the same checkpoint or wav checked again (every talker claiming its critic, every evaluation of a
+    split) is not read again; a file rewritten since (p3d writes by renaming a new file: a new inode) is read."""
+    st = os.stat(path)
+    return _sha256_at(str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256_at(path: str, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> str:
+    return file_sha256(path)

@@ -29,3 +29,22 @@ def test_git_commit_is_dirty_for_code_changes_not_for_generated_outputs(tmp_path
     (tmp_path / "p3d" / "x.py").write_text("b\n")                        # the code itself
     assert git_commit(tmp_path) == f"{head}-dirty"
     assert git_commit(tmp_path / "not-a-repo") is None
+
+
+def test_stamped_sha256_reads_a_file_once_until_it_is_rewritten(tmp_path, monkeypatch):
+    import hashlib
+
+    from p3d import provenance
+    from p3d.atomic import write_json
+
+    path = tmp_path / "ckpt.json"
+    write_json(path, {"w": 1})
+    reads = []
+    real = provenance.file_sha256
+    monkeypatch.setattr(provenance, "file_sha256", lambda p, *a: reads.append(p) or real(p, *a))
+    first = provenance.stamped_sha256(path)
+    assert first == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert provenance.stamped_sha256(path) == first and len(reads) == 1  # not read again
+    write_json(path, {"w": 2})  # the same size, written at once (a new file renamed over it)
+    assert provenance.stamped_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest() != first
+    assert len(reads) == 2

@@ -298,6 +298,24 @@ def offset_similarity(model: Any, corpus: Any, split: str | None = "test", offse
     return pd.DataFrame(rows)
 
 
+
+def offset_summary(curves: Mapping[str, Any], far: int = 5) -> Any:
+    """Property 2's table (``fig5a_offset_summary``), one row per critic of ``curves`` ({name:
+    :func:`offset_similarity` DataFrame}): the peak offset, the similarity at 0 with its CI over clips, the mean
+    similarity at ``|offset| >= far``, and the per-clip difference of the two (``vs_far`` at offset 0) with its CI,
+    on which the property is judged (:func:`p3d.analysis.properties.temporal_verdict`, the claims' judge)."""
+    import pandas as pd
+
+    rows = []
+    for name, c in curves.items():
+        at0 = c.loc[c["offset"] == 0].iloc[0]
+        rows.append({"critic": name, "peak offset": int(c.loc[c["mean"].idxmax(), "offset"]),
+                     "sim at 0": at0["mean"], "sim at 0 CI low": at0["ci_low"], "sim at 0 CI high": at0["ci_high"],
+                     f"mean sim at |offset| >= {far}": c.loc[c["offset"].abs() >= far, "mean"].mean(),
+                     "sim at 0 minus far": at0["vs_far"], "sim at 0 minus far CI low": at0["vs_far_ci_low"],
+                     "sim at 0 minus far CI high": at0["vs_far_ci_high"]})
+    return pd.DataFrame(rows)
+
 # -- ground-truth pairs (Figs. S6 / S7) ----------------------------------------------------------------
 def gt_pair_stats(model: Any, dataset: Any, batch_size: int = 80, seed: int = 0, max_items: int | None = None) -> Any:
     """Per-window InfoNCE loss and cosine similarity of the ground-truth (speech, mesh) pairs.

@@ -284,18 +284,18 @@ class _SpeechBankCache:
     same bytes). An unreadable or malformed file is recomputed."""
 
     def __init__(self, folder: Path, checkpoint: Path) -> None:
-        from p3d.provenance import file_sha256
+        from p3d.provenance import stamped_sha256
 
         self.folder = Path(folder)
-        self.evaluator = file_sha256(checkpoint)
+        self.evaluator = stamped_sha256(checkpoint)
 
     def path(self, wav: Path, fps: float) -> Path:
         import hashlib
 
         from p3d.audio import FEATURE_VERSION
-        from p3d.provenance import file_sha256
+        from p3d.provenance import stamped_sha256
 
-        key = hashlib.sha256(f"plrs-speech-bank-v1|{self.evaluator}|{file_sha256(wav)}|{fps!r}|"
+        key = hashlib.sha256(f"plrs-speech-bank-v1|{self.evaluator}|{stamped_sha256(wav)}|{fps!r}|"
                              f"{FEATURE_VERSION}".encode()).hexdigest()
         return self.folder / f"{key[:40]}.npy"
 

@@ -589,6 +589,12 @@ def gt_lip_amplitudes(preset: str, dirs: Any, corpus: str, split: str) -> dict[s
             for clip in c.select(split)}
 
 
+def _predicted_fingerprint(record: Path, corpus: str) -> str | None:
+    """The fingerprint of ``corpus`` as the predictions' record (:data:`p3d.io.PREDICTIONS_RECORD`) has it."""
+    corpora = json.loads(record.read_text()).get("corpora") or {}
+    return (corpora.get(corpus) or {}).get("fingerprint")
+
+
 def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000, progress: bool = False
                          ) -> dict[str, Any]:
     """Predict ``exp``'s evaluation split with its finished run (:func:`train_experiment`) and evaluate the
@@ -625,10 +631,9 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
                     "levels": levels}
     if pred.exists():  # predictions of an older checkpoint, or of the corpus before it was regenerated: not kept
         stamp, record = pred / "checkpoint.json", pred / PREDICTIONS_RECORD
-        corpora = json.loads(record.read_text()).get("corpora") or {} if record.exists() else {}
         if (not stamp.exists() or json.loads(stamp.read_text()) != key["final"]
                 or not record.exists()  # a folder from before p3d predict's record
-                or (corpora.get(key["corpus"]) or {}).get("fingerprint") != key["fingerprint"]):
+                or _predicted_fingerprint(record, key["corpus"]) != key["fingerprint"]):
             shutil.rmtree(pred)
     start = time.perf_counter()
     predict_split(out, pred, split=exp.split, data=[root], progress=progress, conditions_per_clip=exp.conditions)

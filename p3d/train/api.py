@@ -102,7 +102,7 @@ def data_fingerprint(request: dict[str, Any]) -> dict[str, str]:
     the same path is told from the one this run was trained on. And ``recipe``: :func:`recipe_fingerprint`, so a
     run trained with the code's earlier defaults is not reused as if trained with today's."""
     from p3d.corpus import corpus_fingerprint
-    from p3d.provenance import file_sha256
+    from p3d.provenance import stamped_sha256
 
     roots = request.get("data", request.get("train"))
     roots = [] if roots is None else [roots] if isinstance(roots, str) else list(roots)
@@ -112,7 +112,7 @@ def data_fingerprint(request: dict[str, Any]) -> dict[str, str]:
         record[RECIPE_KEY] = recipe
     for key, value in sorted(_flat(request).items()):
         if isinstance(value, str) and value.endswith((".pt", ".pth")) and Path(value).is_file():
-            record[CHECKPOINT_PREFIX + key.rsplit(".", 1)[-1]] = file_sha256(value)
+            record[CHECKPOINT_PREFIX + key.rsplit(".", 1)[-1]] = stamped_sha256(value)
     return record
 
 
