@@ -337,3 +337,32 @@ def test_a_run_trained_with_the_codes_earlier_recipe_is_refused(lrs3, tmp_path, 
     monkeypatch.setitem(talker.RECIPES["cpu"]["codetalker"], "vqvae", dataclasses.replace(vqvae, steps=999))
     assert api.recipe_fingerprint(full) != fingerprint
     assert api.recipe_fingerprint({"kind": "talker", "preset": "nope", "model": "selftalk"}) is None
+
+
+def test_a_run_trained_with_another_architecture_of_its_preset_is_refused(lrs3, tmp_path, monkeypatch, capsys):
+    """A finished run keeps the architecture in its checkpoint, so a run trained before a preset's width or depth
+    changed was reused as the preset's model of today; data.json now records a fingerprint of the preset's config,
+    and a record without one adopts it."""
+    import dataclasses
+
+    from p3d.models.syncnet3d import SyncNet3DConfig
+
+    out = tmp_path / "run"
+    assert _cli(lrs3, out) == 0
+    record = json.loads((out / "data.json").read_text())
+    assert record["architecture"] == api.architecture_fingerprint(api._request("syncnet3d", "smoke", lrs3, {}))
+    del record["architecture"]
+    (out / "data.json").write_text(json.dumps(record))
+    assert _cli(lrs3, out) == 0 and "architecture" in json.loads((out / "data.json").read_text())  # adopted
+    presets = SyncNet3DConfig.presets()
+    wider = {**presets, "smoke": dataclasses.replace(presets["smoke"], embed_dim=2 * presets["smoke"].embed_dim)}
+    monkeypatch.setattr(SyncNet3DConfig, "presets", staticmethod(lambda: wider))
+    capsys.readouterr()
+    assert _cli(lrs3, out) == 2
+    assert "trained with another architecture of this model preset" in capsys.readouterr().err
+    # a talker's: its model's preset config, at the model preset (the grid's full runs train cpu models)
+    full = {"kind": "talker", "preset": "full", "model_preset": "cpu", "model": "faceformer"}
+    assert api.architecture_fingerprint(full) == api.architecture_fingerprint(
+        {"kind": "talker", "preset": "cpu", "options": {"model": "faceformer"}})
+    assert api.architecture_fingerprint(full) != api.architecture_fingerprint({**full, "model_preset": "smoke"})
+    assert api.architecture_fingerprint({"kind": "finetune", "preset": "smoke"}) is None  # its init's

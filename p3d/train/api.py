@@ -61,6 +61,21 @@ DATA_RECORD = "data.json"
 CHECKPOINT_PREFIX = "checkpoint:"
 #: The entry of :data:`DATA_RECORD` that fingerprints the code's recipe of the run (:func:`recipe_fingerprint`).
 RECIPE_KEY = "recipe"
+#: The entry of :data:`DATA_RECORD` that fingerprints the model preset's architecture (:func:`architecture_fingerprint`).
+ARCHITECTURE_KEY = "architecture"
+#: Entries of :data:`DATA_RECORD` that a record made before they existed adopts (instead of refusing the run).
+ADOPTED_KEYS = (RECIPE_KEY, ARCHITECTURE_KEY)
+
+
+def _non_default_fields(obj: Any) -> Any:
+    """A config dataclass as a dict of its fields that differ from their defaults (nested configs likewise), so a
+    new field at its default, which changes nothing, changes no fingerprint."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(obj):
+        return obj
+    return {f.name: _non_default_fields(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+            if f.default is dataclasses.MISSING or getattr(obj, f.name) != f.default}
 
 
 def recipe_fingerprint(request: dict[str, Any]) -> str | None:
@@ -68,7 +83,6 @@ def recipe_fingerprint(request: dict[str, Any]) -> str | None:
     every stage of :data:`p3d.train.talker.RECIPES` of its model, at the model preset): its steps, learning rate,
     batch and the rest, none of which the request holds unless given as options. Fields at their dataclass default
     are left out, so a new field that changes nothing changes no hash. None for a kind or preset without one."""
-    import dataclasses
     import hashlib
 
     kind = request.get("kind")
@@ -86,10 +100,48 @@ def recipe_fingerprint(request: dict[str, Any]) -> str | None:
     if not recipes:
         return None
 
-    def given(rec: Any) -> dict[str, Any]:
-        return {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec) if getattr(rec, f.name) != f.default}
+    text = json.dumps({stage: _non_default_fields(rec) for stage, rec in recipes.items()}, sort_keys=True,
+                      default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    text = json.dumps({stage: given(rec) for stage, rec in recipes.items()}, sort_keys=True, default=str)
+
+def architecture_fingerprint(request: dict[str, Any]) -> str | None:
+    """A short hash of the architecture the code builds for ``request``: the model preset's config of its talker
+    (:meth:`p3d.models.base.PresetConfig.from_preset`) or critic (stage 1, the mesh encoder of stage 2 and the
+    evaluator, the dual encoder of ``no2d``, 3D SyncNet), before the training data set its vertex count and styles.
+    A finished run keeps the architecture it was trained with (its checkpoint holds its config), so without this a
+    run trained before a preset's width or depth changed would be reused as today's. Fields at their defaults are left
+    out (:func:`recipe_fingerprint`), so a new field that changes nothing changes no hash; by the same token a changed
+    default of a config class (the ``paper`` preset is the classes' defaults) is not seen. None for ``finetune`` (its architecture is its ``init`` checkpoint's, which is
+    fingerprinted) or a preset without one."""
+    import hashlib
+
+    from p3d.errors import InputError
+
+    kind = request.get("kind")
+    preset = request.get("model_preset", request.get("preset"))
+    if kind == "talker":
+        from p3d.models.talker import talker_class
+
+        model = request.get("model") or (request.get("options") or {}).get("model")
+        config_class: Any = talker_class(model).config_class if model else None
+    elif kind == "stage1":
+        from p3d.models.stage1 import Stage1Config as config_class
+    elif kind in ("stage2", "evaluator"):
+        from p3d.models.mesh_encoder import MeshEncoderConfig as config_class
+    elif kind == "no2d":
+        from p3d.models.speech_mesh import SpeechMeshConfig as config_class
+    elif kind == "syncnet3d":
+        from p3d.models.syncnet3d import SyncNet3DConfig as config_class
+    else:
+        return None
+    if config_class is None or not isinstance(preset, str):
+        return None
+    try:
+        config = config_class.from_preset(preset)
+    except InputError:  # not a model preset
+        return None
+    text = json.dumps(_non_default_fields(config), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -100,16 +152,17 @@ def data_fingerprint(request: dict[str, Any]) -> dict[str, str]:
     And per option naming a checkpoint file (``stage1``, ``init``, the grid's ``critic_checkpoint``: the run is
     built on its weights), ``checkpoint:<option>``: the file's SHA-256, so an upstream run retrained or extended at
     the same path is told from the one this run was trained on. And ``recipe``: :func:`recipe_fingerprint`, so a
-    run trained with the code's earlier defaults is not reused as if trained with today's."""
+    run trained with the code's earlier defaults is not reused as if trained with today's; ``architecture``:
+    :func:`architecture_fingerprint`, likewise for the model preset's config."""
     from p3d.corpus import corpus_fingerprint
     from p3d.provenance import stamped_sha256
 
     roots = request.get("data", request.get("train"))
     roots = [] if roots is None else [roots] if isinstance(roots, str) else list(roots)
     record = {str(r): str(corpus_fingerprint(r)["fingerprint"]) for r in roots}
-    recipe = recipe_fingerprint(request)
-    if recipe is not None:
-        record[RECIPE_KEY] = recipe
+    for key, value in ((RECIPE_KEY, recipe_fingerprint(request)), (ARCHITECTURE_KEY, architecture_fingerprint(request))):
+        if value is not None:
+            record[key] = value
     for key, value in sorted(_flat(request).items()):
         if isinstance(value, str) and value.endswith((".pt", ".pth")) and Path(value).is_file():
             record[CHECKPOINT_PREFIX + key.rsplit(".", 1)[-1]] = stamped_sha256(value)
@@ -117,9 +170,9 @@ def data_fingerprint(request: dict[str, Any]) -> dict[str, str]:
 
 
 def _check_data(out: Path, data: dict[str, str]) -> None:
-    """Refuse a run folder whose data folders, upstream checkpoints or recipe changed since it was claimed; record
-    them for a run without a record (one trained before the record existed), and an upstream checkpoint or recipe the
-    record lacks (one made before they were recorded)."""
+    """Refuse a run folder whose data folders, upstream checkpoints, recipe or architecture changed since it was
+    claimed; record them for a run without a record (one trained before the record existed), and an upstream
+    checkpoint, recipe or architecture the record lacks (one made before they were recorded)."""
     from p3d.atomic import write_json
 
     path = out / DATA_RECORD
@@ -129,12 +182,16 @@ def _check_data(out: Path, data: dict[str, str]) -> None:
         return
     recorded = json.loads(path.read_text())
     adopted = {k: v for k, v in data.items()
-               if (k.startswith(CHECKPOINT_PREFIX) or k == RECIPE_KEY) and k not in recorded}
+               if (k.startswith(CHECKPOINT_PREFIX) or k in ADOPTED_KEYS) and k not in recorded}
     changed = [k for k in dict.fromkeys([*recorded, *data]) if k not in adopted and recorded.get(k) != data.get(k)]
     if RECIPE_KEY in changed:
         raise InputError(f"--out {out}: its run was trained with other defaults of this kind and preset (the code's "
                          "recipe: steps, learning rate, batch, ... changed since); use another --out, or "
                          "force=True / delete it to retrain")
+    if ARCHITECTURE_KEY in changed:
+        raise InputError(f"--out {out}: its run was trained with another architecture of this model preset (the "
+                         "code's preset config: width, depth, ... changed since); use another --out, or force=True / "
+                         "delete it to retrain")
     folders = [k for k in changed if not k.startswith(CHECKPOINT_PREFIX)]
     if folders:
         raise InputError(f"--out {out}: its run was trained on other data at the same path ({', '.join(folders)} "
@@ -187,7 +244,6 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
                 write_json(req_path, request)
                 write_json(out / DATA_RECORD, data)
         return False  # a run recorded without request.json: the trainer's check decides
-    _check_data(out, data)
     old, new = _flat(previous), _flat(request)
     steps_keys = {k for k in (*old, *new) if k.rsplit(".", 1)[-1] == "steps"}
     changes = [f"{k.rsplit('.', 1)[-1]}: {old.get(k, '(default)')} -> {new.get(k, '(default)')}"
@@ -201,6 +257,7 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
     if changes:
         raise InputError(f"--out {out}: holds a run with other settings: {'; '.join(changes)} (repeat its settings, "
                          f"extend it with a longer --steps, or use another --out / force=True)")
+    _check_data(out, data)  # the same settings: were its data, upstream runs and the code's recipe the same?
     if new_steps is not None and old_steps is not None and new_steps > old_steps:
         if before_write is not None:
             before_write()
