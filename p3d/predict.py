@@ -90,6 +90,12 @@ def _jobs(corpora: list[Any], split: str, model: Any, fps: float, explicit: bool
 #: (clip, style) predictions per batched pass of ``p3d predict`` (``--batch-size``; 1: one by one).
 BATCH_SIZE = 16
 
+#: The version of what a checkpoint predicts (the talkers' ``predict``/``predict_batch``, the frame rules), recorded
+#: in :data:`p3d.io.PREDICTIONS_RECORD`: raise it when a change makes a checkpoint's predictions differ, so that
+#: predictions written before are refused by ``p3d predict`` (``--overwrite`` recomputes them) and redone by the
+#: experiment grid instead of kept. A record without it was written at version 1.
+PREDICTION_VERSION = 1
+
 
 def check_batch_size(batch_size: Any) -> int:
     """``--batch-size`` as a positive int."""
@@ -132,6 +138,8 @@ def check_prediction_folder(out: Path, names: Sequence[str], source: dict[str, A
                          f"({PREDICTIONS_RECORD}); --overwrite recomputes them, or give another --out")
     saved = load_json(record)
     recorded = saved.get("source", {})
+    if "prediction_version" in source:  # a record from before the version was recorded: version 1
+        recorded = {"prediction_version": 1, **recorded}
     changed = [k for k in dict.fromkeys([*recorded, *source]) if recorded.get(k) != source.get(k)]
     if changed:
         raise InputError(f"{out}: holds predictions of another model or settings ({', '.join(changed)} differ); "
@@ -205,7 +213,7 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
             written.append(path)
             if overwrite or not path.exists():
                 pending.append((j, style, path))
-    source = {**(source or {}), "frames": frames, "styles": list(styles)}
+    source = {**(source or {}), "frames": frames, "styles": list(styles), "prediction_version": PREDICTION_VERSION}
     corpora = {str(Path(c.root).resolve()): corpus_fingerprint(c.root) for c in {id(c): c for c, _ in jobs}.values()}
     check_prediction_folder(out, [p.name for p in written], source, overwrite, corpora)
     record = out / PREDICTIONS_RECORD

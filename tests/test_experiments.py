@@ -780,6 +780,36 @@ def test_a_test_corpus_regenerated_at_its_path_is_predicted_and_evaluated_again(
     ex.predict_and_evaluate(exp, dirs, n_resamples=50)  # back to the corpus the other tests share
 
 
+def test_predictions_are_redone_when_the_prediction_version_is_raised(dirs, grid, monkeypatch):
+    """A change to what a checkpoint predicts (p3d.predict.PREDICTION_VERSION raised) left the grid's predictions
+    and their cached evaluation in place; both are redone."""
+    import p3d.evaluate
+    import p3d.predict
+
+    exps, g = grid
+    exp = exps[0]
+    calls = {"evaluate": 0, "predict": 0}
+    evaluate, predict = p3d.evaluate.evaluate, p3d.predict.predict_split
+
+    def counted(name, fn):
+        def call(*a, **k):
+            calls[name] += 1
+            return fn(*a, **k)
+        return call
+
+    monkeypatch.setattr(p3d.evaluate, "evaluate", counted("evaluate", evaluate))
+    monkeypatch.setattr(p3d.predict, "predict_split", counted("predict", predict))
+    ex.predict_and_evaluate(exp, dirs, n_resamples=50)
+    assert calls == {"evaluate": 0, "predict": 0}  # cached
+    monkeypatch.setattr(p3d.predict, "PREDICTION_VERSION", 2)
+    ex.predict_and_evaluate(exp, dirs, n_resamples=50)
+    assert calls == {"evaluate": 1, "predict": 1}
+    record = json.loads((ex.layout(dirs, "smoke").predictions(exp) / "predictions.json").read_text())
+    assert record["source"]["prediction_version"] == 2
+    monkeypatch.setattr(p3d.predict, "PREDICTION_VERSION", 1)
+    ex.predict_and_evaluate(exp, dirs, n_resamples=50)  # back to the predictions the other tests share
+
+
 def test_plrs_hubness_weight_chosen_on_val_and_cached(dirs, grid, monkeypatch):
     from p3d.analysis import metric_validation as mv
     from p3d.analysis import referee_validity as rv

@@ -192,6 +192,25 @@ def test_an_out_that_is_a_file_is_one_line(run, tmp_path, capsys, under):
     assert len(err) == 1 and err[0].startswith(f"p3d predict: error: --out {out}: ")
 
 
+def test_predictions_of_another_prediction_version_are_refused(voca_short, run, tmp_path, monkeypatch):
+    """Predictions written before a change to what a checkpoint predicts (PREDICTION_VERSION raised) were kept as the
+    checkpoint's; they are refused (``--overwrite`` recomputes them); a record without a version is version 1."""
+    import p3d.predict
+
+    pred = tmp_path / "pred"
+    predict_split(run, pred, data=[voca_short], progress=False)
+    record = json.loads((pred / "predictions.json").read_text())
+    assert record["source"]["prediction_version"] == p3d.predict.PREDICTION_VERSION == 1
+    del record["source"]["prediction_version"]
+    (pred / "predictions.json").write_text(json.dumps(record))
+    predict_split(run, pred, data=[voca_short], progress=False)  # a record from before the version: version 1
+    monkeypatch.setattr(p3d.predict, "PREDICTION_VERSION", 2)
+    with pytest.raises(InputError, match="prediction_version differ"):
+        predict_split(run, pred, data=[voca_short], progress=False)
+    predict_split(run, pred, data=[voca_short], progress=False, overwrite=True)
+    assert json.loads((pred / "predictions.json").read_text())["source"]["prediction_version"] == 2
+
+
 def test_a_regenerated_corpus_is_refused_by_predict_and_eval(voca_short, run, tmp_path, capsys):
     """A corpus regenerated at the same path (another seed: the same clip names and lengths, so every length check
     passes) is not the one the predictions were made from: p3d predict refuses to keep them, p3d eval to score them

@@ -595,6 +595,11 @@ def _predicted_fingerprint(record: Path, corpus: str) -> str | None:
     return (corpora.get(corpus) or {}).get("fingerprint")
 
 
+def _predicted_version(record: Path) -> int:
+    """The :data:`p3d.predict.PREDICTION_VERSION` the predictions' record was written at (1 without one)."""
+    return int((json.loads(record.read_text()).get("source") or {}).get("prediction_version", 1))
+
+
 def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000, progress: bool = False
                          ) -> dict[str, Any]:
     """Predict ``exp``'s evaluation split with its finished run (:func:`train_experiment`) and evaluate the
@@ -607,7 +612,7 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
     from p3d.atomic import write_json
     from p3d.evaluate import evaluate, write_report
     from p3d.io import PREDICTIONS_RECORD
-    from p3d.predict import predict_split
+    from p3d.predict import PREDICTION_VERSION, predict_split
 
     lay = layout(dirs, exp.preset)
     out = lay.run(exp)
@@ -621,7 +626,9 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
     levels = {k: (None if v is None else str(v)) for k, v in _levels(root, exp.split).items()}
     cfg = _eval_config(root, pred, plrs, ev, n_resamples, lay.plrs_speech_cache)
     key = {"final": _stamp(final), **_corpus_key(root), "split": exp.split, "evaluator": _stamp(plrs),
-           "n_resamples": n_resamples, "metrics": _requested_metrics(cfg), **_versions()}
+           "n_resamples": n_resamples, "metrics": _requested_metrics(cfg), **_versions(),
+           # left out at version 1, so the summaries cached before the version was recorded stay valid
+           **({"prediction_version": PREDICTION_VERSION} if PREDICTION_VERSION > 1 else {})}
     done = ev / "table_summary.json"
     if done.exists():
         cached = json.loads(done.read_text())
@@ -633,7 +640,8 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
         stamp, record = pred / "checkpoint.json", pred / PREDICTIONS_RECORD
         if (not stamp.exists() or json.loads(stamp.read_text()) != key["final"]
                 or not record.exists()  # a folder from before p3d predict's record
-                or _predicted_fingerprint(record, key["corpus"]) != key["fingerprint"]):
+                or _predicted_fingerprint(record, key["corpus"]) != key["fingerprint"]
+                or _predicted_version(record) != PREDICTION_VERSION):
             shutil.rmtree(pred)
     start = time.perf_counter()
     predict_split(out, pred, split=exp.split, data=[root], progress=progress, conditions_per_clip=exp.conditions)
