@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from p3d.errors import InputError
-from p3d.paths import project_root, results_dir
+from p3d.paths import SEPARATE_OUTPUTS, project_root, results_dir
 from p3d.registry import PRESETS
 
 log = logging.getLogger(__name__)
@@ -337,7 +337,32 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     prov = record(preset=preset, **grid, notebooks=sorted(runs.values(), key=lambda r: r.get("executed", r["notebook"])),
                   data={**previous_data, **data_hashes(preset, root)})
     write_json(prov_path, prov)
+    if preset not in SEPARATE_OUTPUTS:  # the committed outputs: README's timing table follows their record
+        refresh_readme_timing(prov, prov_path, root)
     return prov
+
+
+def timing_block(prov: dict[str, Any], source: str | Path) -> str:
+    """README's timing block: a line naming the preset, the invocation's commit and torch, then
+    :func:`timing_markdown` of the provenance record ``prov`` (read from ``source``, a path shown as given)."""
+    return (f"`make figures` at preset `{prov.get('preset', '?')}`, last invoked at commit "
+            f"`{(prov.get('git_commit') or '?')[:12]}` (each execution's own commit in the table), "
+            f"torch {prov.get('versions', {}).get('torch', '?')}; from `{source}`:\n\n" + timing_markdown(prov))
+
+
+def refresh_readme_timing(prov: dict[str, Any], prov_path: Path, root: Path | None = None) -> bool:
+    """Write :func:`timing_block` of the record just written into README.md's ``timing`` block. Done by the
+    runner after the last execution, not by a notebook: an executing notebook sees the record without its own
+    execution (and, when it is the only one run, with the previous invocation's commit). False, changing nothing,
+    without a README or its markers."""
+    from p3d.claims.report import update_readme
+
+    root = root or project_root()
+    readme = root / "README.md"
+    if not readme.is_file():
+        return False
+    source = prov_path.relative_to(root) if prov_path.is_relative_to(root) else prov_path
+    return update_readme(readme, timing_block(prov, source), "timing")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

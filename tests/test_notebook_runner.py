@@ -303,3 +303,30 @@ def test_sittings_task_seconds_sum_a_resumed_task_and_skip_failures(tmp_path):
     (tmp_path / "bad.json").write_text("[1, 2]")
     with pytest.raises(notebook_runner.InputError, match="not a grid sittings file"):
         notebook_runner.GridSittings.task_seconds(tmp_path / "bad.json")
+
+
+def test_make_figures_writes_readme_timing_from_the_record_of_this_invocation(project, monkeypatch):
+    """README's timing table is the record of the invocation that just ended: its commit, the last notebook's own
+    execution. An executing notebook reads the record before its own execution is in it (and, run alone, with the
+    previous invocation's commit), so the runner, not the notebook, writes the table. A cpu quick look leaves it."""
+    from p3d import claims
+
+    start, end = claims.readme_markers("timing")
+    readme = project / "README.md"
+    readme.write_text(f"intro\n{start}\nold\n{end}\ntail\n")
+    commit = {"now": "a" * 40}
+    monkeypatch.setattr("p3d.provenance.git_commit", lambda *a, **k: commit["now"])
+    monkeypatch.setattr("papermill.execute_notebook", lambda src, dst, **kw: Path(dst).write_text("x"))
+    notebook_runner.run_all("full")
+    commit["now"] = "b" * 40
+    notebook_runner.run_all("full", force=True)             # a later invocation running the notebook again
+    prov_path = project / "results" / "provenance.json"
+    prov = json.loads(prov_path.read_text())
+    text = readme.read_text()
+    block = text.split(start + "\n", 1)[1].split("\n" + end, 1)[0]
+    assert block == notebook_runner.timing_block(prov, "results/provenance.json")
+    assert "last invoked at commit `bbbbbbbbbbbb`" in block and "| 00_a.ipynb |" in block
+    assert "| ran | bbbbbbb |" in block and "aaaaaaa" not in block
+    assert text.startswith("intro\n") and text.endswith("tail\n")
+    notebook_runner.run_all("cpu", force=True)               # results/cpu/: the README keeps the committed record
+    assert readme.read_text() == text
