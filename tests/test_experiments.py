@@ -741,21 +741,12 @@ def test_a_stale_cached_evaluation_is_redone(dirs, grid, monkeypatch, stale):
     assert again["summary"][metric]["value"] == pytest.approx(g.results[0]["summary"][metric]["value"])
 
 
-def test_a_test_corpus_regenerated_at_its_path_is_predicted_and_evaluated_again(dirs, grid, monkeypatch):
-    """A run trained on synth-voca and tested on synth-mead, after synth-mead changed at its path (here: its
-    meta.json, as a regeneration with another seed changes it): its cached evaluation and the data's own reference
-    were keyed by the path and came back with the old corpus' numbers; both are computed again, the predictions
-    redone and the GT copies written again."""
+def _count_predict_and_evaluate(monkeypatch):
+    """Count the calls of p3d.evaluate.evaluate and p3d.predict.predict_split (they still run): ``{name: calls}``."""
     import p3d.evaluate
     import p3d.predict
 
-    exps, g = grid
-    exp = exps[3]
-    assert exp.test_corpus == "synth-mead" and "synth-mead" not in exp.train
-    meta = ex.layout(dirs, "smoke").corpus("synth-mead") / "meta.json"
-    original = meta.read_bytes()
     calls = {"evaluate": 0, "predict": 0}
-    evaluate, predict = p3d.evaluate.evaluate, p3d.predict.predict_split
 
     def counted(name, fn):
         def call(*a, **k):
@@ -763,8 +754,22 @@ def test_a_test_corpus_regenerated_at_its_path_is_predicted_and_evaluated_again(
             return fn(*a, **k)
         return call
 
-    monkeypatch.setattr(p3d.evaluate, "evaluate", counted("evaluate", evaluate))
-    monkeypatch.setattr(p3d.predict, "predict_split", counted("predict", predict))
+    monkeypatch.setattr(p3d.evaluate, "evaluate", counted("evaluate", p3d.evaluate.evaluate))
+    monkeypatch.setattr(p3d.predict, "predict_split", counted("predict", p3d.predict.predict_split))
+    return calls
+
+
+def test_a_test_corpus_regenerated_at_its_path_is_predicted_and_evaluated_again(dirs, grid, monkeypatch):
+    """A run trained on synth-voca and tested on synth-mead, after synth-mead changed at its path (here: its
+    meta.json, as a regeneration with another seed changes it): its cached evaluation and the data's own reference
+    were keyed by the path and came back with the old corpus' numbers; both are computed again, the predictions
+    redone and the GT copies written again."""
+    exps, g = grid
+    exp = exps[3]
+    assert exp.test_corpus == "synth-mead" and "synth-mead" not in exp.train
+    meta = ex.layout(dirs, "smoke").corpus("synth-mead") / "meta.json"
+    original = meta.read_bytes()
+    calls = _count_predict_and_evaluate(monkeypatch)
     ex.predict_and_evaluate(exp, dirs, n_resamples=50)
     assert calls == {"evaluate": 0, "predict": 0}  # cached
     gt_copies = ex.layout(dirs, "smoke").data_reference("synth-mead", exp.split) / "gt"
@@ -783,22 +788,11 @@ def test_a_test_corpus_regenerated_at_its_path_is_predicted_and_evaluated_again(
 def test_predictions_are_redone_when_the_prediction_version_is_raised(dirs, grid, monkeypatch):
     """A change to what a checkpoint predicts (p3d.predict.PREDICTION_VERSION raised) left the grid's predictions
     and their cached evaluation in place; both are redone."""
-    import p3d.evaluate
     import p3d.predict
 
     exps, g = grid
     exp = exps[0]
-    calls = {"evaluate": 0, "predict": 0}
-    evaluate, predict = p3d.evaluate.evaluate, p3d.predict.predict_split
-
-    def counted(name, fn):
-        def call(*a, **k):
-            calls[name] += 1
-            return fn(*a, **k)
-        return call
-
-    monkeypatch.setattr(p3d.evaluate, "evaluate", counted("evaluate", evaluate))
-    monkeypatch.setattr(p3d.predict, "predict_split", counted("predict", predict))
+    calls = _count_predict_and_evaluate(monkeypatch)
     ex.predict_and_evaluate(exp, dirs, n_resamples=50)
     assert calls == {"evaluate": 0, "predict": 0}  # cached
     monkeypatch.setattr(p3d.predict, "PREDICTION_VERSION", 2)
