@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto``: ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; otherwise any name torch
-    accepts (``cpu``, ``cuda``, ``cuda:N``). An unknown name is an :class:`InputError` naming ``--device``."""
+def resolve_device(device: str = "auto", *, available: bool = True) -> torch.device:
+    """``auto``: ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; otherwise ``cpu``, ``cuda`` or
+    ``cuda:N``. An unknown name is an :class:`InputError` naming ``--device``; so is (``available``) a device
+    this machine does not have (CUDA without a GPU, ``cuda:N`` beyond the GPU count, another device type), so
+    that the command stops before it loads data rather than with a traceback when the model moves there."""
     import torch  # noqa: PLC0415
 
     if device == "auto":
@@ -30,9 +32,19 @@ def resolve_device(device: str = "auto") -> torch.device:
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except RuntimeError as exc:
         raise InputError(f"--device: {exc}") from None
+    if not available or dev.type == "cpu":
+        return dev
+    if dev.type != "cuda":
+        raise InputError(f"--device {device}: p3d runs on cpu or cuda[:N] (or auto)")
+    if not torch.cuda.is_available():
+        raise InputError(f"--device {device}: no CUDA GPU is available on this machine; use --device cpu or auto")
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InputError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s) "
+                         f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    return dev
 
 
 def native_bf16(device: str | torch.device = "cpu") -> bool:

@@ -105,7 +105,7 @@ def training_defaults(name: str, kind: str | None = None, device: str = "auto") 
     if kind == "stage1" and p.stage1_bf16:
         from p3d.device import native_bf16, resolve_device
 
-        dev = resolve_device(device)
+        dev = resolve_device(device, available=False)  # only its type matters here
         if dev.type == "cpu" and native_bf16(dev):
             defaults["bf16"] = True
     return p.models, defaults

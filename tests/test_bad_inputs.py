@@ -457,3 +457,17 @@ def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, capsys, arg
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and ("is a file, so the output folder cannot be created" in err[0]
                               or "exists and is not a folder" in err[0]), err
+
+
+# ------------------------------------------------------------------------------------------------
+# p3d train / predict: options refused before any data are read
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("device", ["cuda:99", "meta", "mps:0"])
+def test_train_device_this_machine_lacks_is_one_line_before_any_data(tmp_path, capsys, device):
+    """Was accepted, then a traceback (exit 1: "Torch not compiled with CUDA enabled", "unsupported autocast
+    device_type 'meta'") when the model moved there, after the data were loaded."""
+    code = main(["train", "talker", "--preset", "smoke", "--model", "faceformer", "--train", str(tmp_path / "nodata"),
+                 "--out", str(tmp_path / "run"), "--device", device, "--no-progress"])
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(capsys, "train", f"--device {device}")
+    assert not (tmp_path / "run").exists()
