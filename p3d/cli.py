@@ -161,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
             return int(args.func(args) or 0)
     except InputError as exc:
-        print(f"p3d {args.command}: error: {exc}", file=sys.stderr)
+        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # one line, always
+        print(f"p3d {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("p3d: interrupted", file=sys.stderr)

@@ -32,7 +32,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from p3d.errors import InputError
+from p3d.errors import InputError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -394,7 +394,7 @@ def load_ply(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     try:
         mesh = pv.read(path)
     except Exception as exc:
-        raise InputError(f"{path}: not a readable PLY mesh ({exc})") from None
+        raise InputError(f"{path}: not a readable PLY mesh ({one_line(exc)})") from None
     if mesh.n_points == 0:
         raise InputError(f"{path}: PLY holds no vertices")
     faces = mesh.faces.reshape(-1, 4) if mesh.n_cells and mesh.is_all_triangles else None

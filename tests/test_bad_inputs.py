@@ -471,3 +471,34 @@ def test_train_device_this_machine_lacks_is_one_line_before_any_data(tmp_path, c
     assert code == EXIT_BAD_INPUT
     assert_one_line_error(capsys, "train", f"--device {device}")
     assert not (tmp_path / "run").exists()
+
+
+def _not_a_checkpoint(path: Path) -> None:
+    path.write_bytes(b"garbage\n")  # torch: "Unsupported operand 103"
+
+
+def _unsafe_checkpoint(path: Path) -> None:
+    import torch
+
+    torch.save({"model": _RunsCode()}, path)
+
+
+@pytest.mark.parametrize("make, needle", [(_not_a_checkpoint, "not a readable weights-only checkpoint"),
+                                          (_unsafe_checkpoint, "posix.system")], ids=["garbage", "unsafe"])
+@pytest.mark.parametrize("argv", [
+    ["convert", "--from", "official", "--to", "p3d", "{ckpt}", "{run}.pt"],
+    ["export", "--format", "obj", "--in", "{seq}", "--out", "{run}", "--faces", "{ckpt}"],
+], ids=lambda argv: " ".join(argv[:2]))
+def test_unreadable_checkpoint_or_mesh_is_one_line(tmp_path, capsys, make, needle, argv):
+    """torch's weights-only refusal is a dozen lines (and advises unpickling the file anyway), pyvista's two:
+    the error was several lines on stderr."""
+    ckpt = tmp_path / "file.pt"
+    make(ckpt)
+    np.save(tmp_path / "seq.npy", np.zeros((2, N_VERTICES * 3), np.float32))
+    args = [a.format(data=tmp_path / "nodata", run=tmp_path / "run", ckpt=ckpt, seq=tmp_path / "seq.npy")
+            for a in argv]
+    assert main(args) == EXIT_BAD_INPUT
+    err = assert_one_line_error(capsys, argv[0], ckpt.name)
+    if argv[0] != "export":  # a mesh reader names no pickle
+        assert needle in err and "weights_only` set to `False`" not in err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.pt").exists()

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from p3d.device import eval_mode
-from p3d.errors import InputError
+from p3d.errors import InputError, one_line
 
 
 @functools.lru_cache(maxsize=None)
@@ -136,7 +136,7 @@ def read_checkpoint(path: str | os.PathLike[str], kind: str | None = None,
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable weights-only checkpoint ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{path}: not a readable weights-only checkpoint ({one_line(exc)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{path}: not a p3d model checkpoint (no format={CHECKPOINT_FORMAT!r} entry)")
     if kind is not None and ckpt.get("kind") != kind:

@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from p3d.errors import InputError
+from p3d.errors import InputError, one_line
 from p3d.losses.infonce import TEMPERATURE, multilayer_info_nce
 from p3d.models.base import CHECKPOINT_FORMAT, Checkpointable, PresetConfig
 from p3d.models.dual_encoder import DualEncoder
@@ -193,11 +193,12 @@ def read_weights_file(path: str | os.PathLike[str], map_location: str | torch.de
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
-        what = f"the Python object {found.group(1)}" if found else "a Python object"
-        raise InputError(f"{path}: refused: loading it would unpickle {what}, which is not on the allow-list "
-                         f"(tensors, plain data, argparse.Namespace)") from None
+        if found is None:  # not a pickle the allow-list refused: bytes the unpickler cannot read
+            raise InputError(f"{path}: not a readable weights-only checkpoint ({one_line(exc)})") from None
+        raise InputError(f"{path}: refused: loading it would unpickle the Python object {found.group(1)}, which is "
+                         f"not on the allow-list (tensors, plain data, argparse.Namespace)") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable weights-only checkpoint ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{path}: not a readable weights-only checkpoint ({one_line(exc)})") from None
 
 
 def official_state_dict(ckpt: Any) -> dict[str, torch.Tensor] | None:

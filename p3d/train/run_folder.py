@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from p3d.errors import InputError
+from p3d.errors import InputError, one_line
 
 if TYPE_CHECKING:
     import torch
@@ -79,7 +79,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle.UnpicklingError, RuntimeError on truncated zip files
-        raise InputError(f"{path}: not a readable p3d checkpoint ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{path}: not a readable p3d checkpoint ({one_line(exc)})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise InputError(f"{path}: not a p3d checkpoint (no 'model' entry)")
     return ckpt
