@@ -477,6 +477,10 @@ def _not_a_checkpoint(path: Path) -> None:
     path.write_bytes(b"garbage\n")  # torch: "Unsupported operand 103"
 
 
+def _opcodes_that_underflow(path: Path) -> None:
+    path.write_bytes(b"this is not a checkpoint\n" * 4)  # torch's unpickler: IndexError (was a traceback, exit 1)
+
+
 def _unsafe_checkpoint(path: Path) -> None:
     import torch
 
@@ -484,7 +488,8 @@ def _unsafe_checkpoint(path: Path) -> None:
 
 
 @pytest.mark.parametrize("make, needle", [(_not_a_checkpoint, "not a readable weights-only checkpoint"),
-                                          (_unsafe_checkpoint, "posix.system")], ids=["garbage", "unsafe"])
+                                          (_opcodes_that_underflow, "not a readable weights-only checkpoint"),
+                                          (_unsafe_checkpoint, "posix.system")], ids=["garbage", "underflow", "unsafe"])
 @pytest.mark.parametrize("argv", [
     ["convert", "--from", "official", "--to", "p3d", "{ckpt}", "{run}.pt"],
     ["export", "--format", "obj", "--in", "{seq}", "--out", "{run}", "--faces", "{ckpt}"],

@@ -127,15 +127,13 @@ def _canonical_mapping(obj: Any) -> Any:
 def read_checkpoint(path: str | os.PathLike[str], kind: str | None = None,
                     map_location: Any = "cpu") -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` and check it is a p3d model checkpoint (of ``kind``)."""
-    import pickle
-
     import torch
 
     if not os.path.isfile(path):
         raise InputError(f"{path}: checkpoint not found")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # corrupt bytes raise anything from the unpickler (IndexError, KeyError, ...)
         raise InputError(f"{path}: not a readable weights-only checkpoint ({one_line(exc)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{path}: not a p3d model checkpoint (no format={CHECKPOINT_FORMAT!r} entry)")

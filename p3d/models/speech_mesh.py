@@ -197,7 +197,7 @@ def read_weights_file(path: str | os.PathLike[str], map_location: str | torch.de
             raise InputError(f"{path}: not a readable weights-only checkpoint ({one_line(exc)})") from None
         raise InputError(f"{path}: refused: loading it would unpickle the Python object {found.group(1)}, which is "
                          f"not on the allow-list (tensors, plain data, argparse.Namespace)") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # corrupt bytes raise anything from the unpickler (IndexError, KeyError, ...)
         raise InputError(f"{path}: not a readable weights-only checkpoint ({one_line(exc)})") from None
 
 
