@@ -366,3 +366,21 @@ def test_a_run_trained_with_another_architecture_of_its_preset_is_refused(lrs3, 
         {"kind": "talker", "preset": "cpu", "options": {"model": "faceformer"}})
     assert api.architecture_fingerprint(full) != api.architecture_fingerprint({**full, "model_preset": "smoke"})
     assert api.architecture_fingerprint({"kind": "finetune", "preset": "smoke"}) is None  # its init's
+
+
+def test_a_changed_preset_kind_or_data_is_named_as_such(lrs3, tmp_path):
+    """The data/recipe record was compared before the request, so another --preset or kind was refused as "trained
+    with other defaults (the code's recipe ... changed since)" and another --data as "regenerated or replaced
+    since"; and a run whose only option was --steps, re-run without it, as "options: (default) -> {}". The request
+    is compared first now, and an omitted --steps goes to the trainer's check as with any other options."""
+    other = write_tiny_corpus(tmp_path / "other", identities={"train": 2, "test": 1}, clips_per_identity=1,
+                              seconds=1.0)
+    out = tmp_path / "run"
+    assert api.claim_run_dir(out, api._request("stage1", "smoke", lrs3, {"steps": 3})) is False
+    with pytest.raises(InputError, match="preset: smoke -> cpu"):
+        api.claim_run_dir(out, api._request("stage1", "cpu", lrs3, {"steps": 3}))
+    with pytest.raises(InputError, match="kind: stage1 -> no2d"):
+        api.claim_run_dir(out, api._request("no2d", "smoke", lrs3, {"steps": 3}))
+    with pytest.raises(InputError, match=r"data: .*lrs3.* -> .*other"):
+        api.claim_run_dir(out, api._request("stage1", "smoke", other, {"steps": 3}))
+    assert api.claim_run_dir(out, api._request("stage1", "smoke", lrs3, {})) is False

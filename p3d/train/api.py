@@ -46,7 +46,7 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
         return {prefix.rstrip("."): d}
     out: dict[str, Any] = {}
     for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})  # {}: no entries
     return out
 
 
@@ -257,7 +257,7 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
     if changes:
         raise InputError(f"--out {out}: holds a run with other settings: {'; '.join(changes)} (repeat its settings, "
                          f"extend it with a longer --steps, or use another --out / force=True)")
-    _check_data(out, data)  # the same settings: were its data, upstream runs and the code's recipe the same?
+    _check_data(out, data)  # after the settings: another --preset or --data is named as such, not as changed data
     if new_steps is not None and old_steps is not None and new_steps > old_steps:
         if before_write is not None:
             before_write()
