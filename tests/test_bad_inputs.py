@@ -507,3 +507,12 @@ def test_unreadable_checkpoint_or_mesh_is_one_line(tmp_path, capsys, make, needl
     if argv[0] != "export":  # a mesh reader names no pickle
         assert needle in err and "weights_only` set to `False`" not in err
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.pt").exists()
+
+
+def test_train_talker_loss_weight_without_critic_is_refused(tmp_path, capsys):
+    """Was accepted and ignored: request.json recorded the weight, config.json a weight of 0 (no critic)."""
+    code = main(["train", "talker", "--preset", "smoke", "--model", "faceformer", "--train", str(tmp_path / "nodata"),
+                 "--out", str(tmp_path / "run"), "--loss-weight", "1e-7", "--no-progress"])
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(capsys, "train", "--loss-weight", "--critic none")
+    assert not (tmp_path / "run").exists()

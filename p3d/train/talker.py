@@ -673,6 +673,9 @@ def options_from_args(args: Any, world_size: int = 1) -> dict[str, Any]:
 
     if args.data is None:
         raise InputError("--train: give the training corpus folder(s), e.g. --train data/cpu/synth-voca")
+    if args.critic == "none" and args.loss_weight is not None:  # it would be recorded, yet weigh nothing
+        raise InputError("--loss-weight: given with --critic none (no perceptual loss to weigh); name the critic "
+                         "(ours, syncnet3d, no2d) and its --critic-checkpoint")
     return dict(critic=args.critic, critic_checkpoint=args.critic_checkpoint, loss_weight=args.loss_weight,
                 cache=not args.no_cache, seed=args.seed, steps=args.steps, stage_steps=_int_list(args.stage_steps),
                 lr=args.lr, checkpoint_every=args.checkpoint_every, wav2vec2=args.wav2vec2, recogniser=args.recogniser,
