@@ -980,3 +980,16 @@ def test_a_ranking_whose_letters_and_ranks_disagree_is_refused():
     assert same["ranks"] == {"v3": 3, "v1": 2, "v2": 1}
     with pytest.raises(InputError, match="answer 'A=3;B=2;C=1' and ranks .* disagree"):
         _resolve(Path("f.json"), {"answer": "A=3;B=2;C=1", "ranks": {"v1": 3, "v2": 2, "v3": 1}}, trial, 0)
+
+
+@pytest.mark.parametrize("option, value", [("fps", 0.0), ("gt_fps", 0.0), ("fps", float("nan")),
+                                           ("gt_fps", float("inf"))])
+def test_make_refuses_a_bad_frame_rate_before_anything_is_written(data, tmp_path, option, value):
+    """--fps 0 and --gt-fps 0 were replaced by the corpus' rate (0 is falsy) and the study was built; --fps nan
+    was a ValueError traceback."""
+    out = tmp_path / "s"
+    cfg = MakeConfig(design="rank", gt=data, out=out, size=32, participants=2, clips=1, attention_checks=0,
+                     **{"fps": FPS, option: value})
+    with pytest.raises(InputError, match=f"--{option.replace('_', '-')} "):
+        make_study(cfg, progress=False)
+    assert not out.exists()
