@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from p3d.atomic import atomic_open, atomic_path, save_npy
+from p3d.errors import InputError
 from p3d.topology import FLAME_LIPS, FLAME_MTM_LOWER, FLAME_MTM_UPPER, FLAME_N_VERTICES
 
 SR = 16000
@@ -233,6 +234,8 @@ def write_demo_dataset(root: str | os.PathLike[str], seed: int = 0, seconds: flo
     paths = DemoPaths(Path(root))
     done = paths.root / ".complete"
     stamp = f"{DEMO_VERSION} {seed} {seconds}"
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"--seed {seed}: expected an integer >= 0")
     if done.exists() and done.read_text().strip() == stamp:
         return paths
     rng = np.random.default_rng(seed)

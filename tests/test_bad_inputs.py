@@ -516,3 +516,11 @@ def test_train_talker_loss_weight_without_critic_is_refused(tmp_path, capsys):
     assert code == EXIT_BAD_INPUT
     assert_one_line_error(capsys, "train", "--loss-weight", "--critic none")
     assert not (tmp_path / "run").exists()
+
+
+def test_data_demo_negative_seed_is_one_line(tmp_path, capsys):
+    """Was a numpy ValueError traceback ("expected non-negative integer")."""
+    assert main(["data", "demo", "--out", str(tmp_path / "demo"), "--seed", "-1"]) == EXIT_BAD_INPUT
+    assert_one_line_error(capsys, "data", "--seed -1")
+    assert not (tmp_path / "demo").exists()
+
