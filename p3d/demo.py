@@ -238,6 +238,7 @@ def write_demo_dataset(root: str | os.PathLike[str], seed: int = 0, seconds: flo
         raise InputError(f"--seed {seed}: expected an integer >= 0")
     if done.exists() and done.read_text().strip() == stamp:
         return paths
+    done.unlink(missing_ok=True)  # rewriting: an interrupted rewrite must not pass for the earlier, complete one
     rng = np.random.default_rng(seed)
     masks = fixture_masks(seed)
     upper_face = np.unique(np.concatenate([masks[k] for k in ("eye_region", "forehead", "nose")]))

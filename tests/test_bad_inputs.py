@@ -524,3 +524,28 @@ def test_data_demo_negative_seed_is_one_line(tmp_path, capsys):
     assert_one_line_error(capsys, "data", "--seed -1")
     assert not (tmp_path / "demo").exists()
 
+
+def test_data_demo_interrupted_rewrite_is_not_taken_for_the_complete_demo(tmp_path, monkeypatch, capsys):
+    """A rewrite with another seed kept the earlier demo's .complete stamp until it finished: interrupted, the
+    earlier seed's command then found the folder "complete" and kept its mix of the two seeds' files."""
+    import p3d.demo as demo
+
+    root = tmp_path / "demo"
+    assert main(["data", "demo", "--out", str(root), "--seed", "0"]) == 0
+    first = root / "vocaset" / "vertices_npy" / f"{demo.TEST_SUBJECTS[0]}_sentence21.npy"
+    seed0 = first.read_bytes()
+    calls = []
+    real_save = demo.save_npy
+
+    def interrupted(path, array):
+        calls.append(path)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        real_save(path, array)
+
+    monkeypatch.setattr(demo, "save_npy", interrupted)
+    assert main(["data", "demo", "--out", str(root), "--seed", "1"]) == 130
+    assert first.read_bytes() != seed0  # rewritten with seed 1 before the interrupt
+    monkeypatch.setattr(demo, "save_npy", real_save)
+    assert main(["data", "demo", "--out", str(root), "--seed", "0"]) == 0
+    assert first.read_bytes() == seed0
