@@ -236,6 +236,15 @@ def test_workers_must_be_positive(capsys):
     assert e.value.code == 2 and "--workers: expected a positive process count" in capsys.readouterr().err
 
 
+def test_only_naming_no_notebook_is_refused(capsys, monkeypatch):
+    """A mistyped --only ran nothing, rewrote the provenance record and exited 0."""
+    monkeypatch.setattr(notebook_runner, "run_all", lambda *a, **k: pytest.fail("ran with an --only matching nothing"))
+    with pytest.raises(SystemExit) as e:
+        notebook_runner.main(["--only", "05_talking_heads", "99_nosuch"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--only 99_nosuch: no notebook" in err and "05_talking_heads" not in err.split("(")[0]
+
+
 def test_make_figures_passes_the_worker_count():
     """``make figures WORKERS=N`` trains the grid in N processes (default 2); ``make -n`` prints the command."""
     import shutil
