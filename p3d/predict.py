@@ -177,7 +177,7 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
     from p3d.atomic import save_npy, write_json
     from p3d.corpus import corpus_fingerprint
     from p3d.io import load_audio
-    from p3d.talker_data import AUDIO_RATE
+    from p3d.talker_data import AUDIO_RATE, check_durations
 
     batch_size = check_batch_size(batch_size)
 
@@ -191,7 +191,10 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
 
     def frame_count(corpus: Any, clip: Any) -> int:
         if frames == "gt" and corpus.vertices_path(clip).exists():
-            return corpus.n_frames(clip)
+            n = corpus.n_frames(clip)  # the audio must be as long: the talker stretches its features to n frames
+            check_durations(corpus.wav_path(clip), load_clip_audio(corpus, clip).size / AUDIO_RATE,
+                            corpus.vertices_path(clip), n, corpus.model_fps)
+            return n
         n_samples = load_clip_audio(corpus, clip).size
         if frames == "audio":
             from p3d.models.official_baselines import official_n_frames

@@ -47,6 +47,7 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,21 @@ class _Item:
     phonemes: np.ndarray | None
     speech: Any = None
     audio_features: Any = None
+
+
+def check_durations(wav: Path, seconds: float, vertices_path: Path, n_frames: int, fps: float) -> None:
+    """Refuse a clip whose audio and vertices are not one recording: durations a factor apart or differing by more
+    than ``max(2 frames, 10 %)`` (:func:`p3d.evaluate.config.length_mismatch`, the rule of ``p3d eval``), e.g. a
+    truncated or replaced wav. The talkers stretch the audio features to the frame count, so such a clip would
+    train (or be predicted) silently on misaligned speech."""
+    from p3d.evaluate.config import length_mismatch
+
+    audio_frames = int(round(seconds * fps))
+    why = length_mismatch(audio_frames, n_frames)
+    if why is not None:
+        raise InputError(f"{wav}: {seconds:.3f} s of audio = {audio_frames} frames at {fps:g} fps, but "
+                         f"{Path(vertices_path).name} has {n_frames}; the durations {why} (a truncated or "
+                         "replaced file?)")
 
 
 class TalkerClips:
@@ -185,6 +201,7 @@ class TalkerClips:
         if vertices.shape[0] < 2:
             raise InputError(f"{corpus.vertices_path(clip)}: {vertices.shape[0]} frame(s) at {corpus.model_fps:g} "
                              f"fps; a talker needs at least 2")
+        check_durations(wav, audio.size / AUDIO_RATE, corpus.vertices_path(clip), vertices.shape[0], corpus.model_fps)
         if clip.identity not in corpus.templates:
             raise InputError(f"{corpus.root / 'templates.pkl'}: no template for identity {clip.identity!r}")
         phonemes = None

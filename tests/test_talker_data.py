@@ -95,3 +95,26 @@ def test_bad_input(voca, tmp_path):
     next((broken / "wav").glob("*.wav")).unlink()
     with pytest.raises(InputError, match="audio file missing"):
         TalkerClips(broken)
+
+
+def test_a_wav_much_shorter_than_its_vertices_is_refused(voca, tmp_path):
+    """A truncated wav (half its recording) was trained on and predicted from: the talkers stretch the audio
+    features to the vertex frame count, so the clip was silently misaligned. Now refused like p3d eval does."""
+    import shutil
+
+    import soundfile as sf
+
+    from p3d.corpus import Corpus
+    from p3d.predict import _write_predictions
+
+    root = tmp_path / "voca"
+    shutil.copytree(voca, root)
+    corpus = Corpus.open(root)
+    clip = corpus.select("train")[0]
+    samples, rate = sf.read(corpus.wav_path(clip))
+    sf.write(corpus.wav_path(clip), samples[: len(samples) // 2], rate)
+    with pytest.raises(InputError, match=f"{clip.stem}.wav: .* the durations differ by a factor of about 2"):
+        TalkerClips([root], "train")
+    with pytest.raises(InputError, match=f"{clip.stem}.wav: .* the durations differ by a factor of about 2"):
+        _write_predictions(None, ["s"], [(corpus, clip)], tmp_path / "pred", "cpu", False, False)
+    assert not list((tmp_path / "pred").glob("*.npy"))
