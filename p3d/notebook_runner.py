@@ -381,7 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [nb.name for nb in notebooks()]
     unknown = [o for o in args.only if not any(n.startswith(o) or Path(n).stem == o for n in names)]
     if unknown:  # it would run nothing and report success
-        parser.error(f"--only {' '.join(unknown)}: no notebook in notebooks/ starts with that (have {', '.join(names)})")
+        parser.error(f"--only {' '.join(unknown)}: no notebook in notebooks/ starts with that "
+                     f"(have {', '.join(names)})")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     start = time.perf_counter()
     prov = run_all(args.preset, args.only, force=args.force, extra=args.extra, workers=args.workers)

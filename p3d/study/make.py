@@ -129,7 +129,8 @@ class StudyData:
         # a given rate is checked, not replaced by the default when 0 (falsy) nor compared when NaN
         self.fps = (io.check_frame_rate(cfg.fps, "--fps") if cfg.fps is not None
                     else float(meta.get("model_fps", meta.get("fps", 30.0))))
-        gt_fps = io.check_frame_rate(cfg.gt_fps, "--gt-fps") if cfg.gt_fps is not None else float(meta.get("fps", self.fps))
+        gt_fps = (io.check_frame_rate(cfg.gt_fps, "--gt-fps") if cfg.gt_fps is not None
+                  else float(meta.get("fps", self.fps)))
         ratio = gt_fps / self.fps
         if self.fps <= 0 or abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
             raise InputError(f"--gt-fps {gt_fps} is not a positive integer multiple of --fps {self.fps}")
