@@ -384,3 +384,19 @@ def test_a_changed_preset_kind_or_data_is_named_as_such(lrs3, tmp_path):
     with pytest.raises(InputError, match=r"data: .*lrs3.* -> .*other"):
         api.claim_run_dir(out, api._request("stage1", "smoke", other, {"steps": 3}))
     assert api.claim_run_dir(out, api._request("stage1", "smoke", lrs3, {})) is False
+
+
+def test_a_run_another_process_finished_meanwhile_is_not_written_again(lrs3, tmp_path, monkeypatch):
+    """Two processes asked for one run: the second claims the folder before the first has finished, waits for its
+    lock, resumes with nothing left to train, and wrote final.pt again (a new file stamp: every cache keyed by it
+    computed again). It now leaves the first process' final.pt as it is."""
+    out = tmp_path / "run"
+    path = api.fit("syncnet3d", "smoke", lrs3, out, steps=2)
+    before = path.stat()
+    monkeypatch.setattr(api, "claim_run_dir", lambda *a, **k: False)  # what the second saw before the first ended
+    assert api.fit("syncnet3d", "smoke", lrs3, out, steps=2) == path
+    assert _cli(lrs3, out, "--steps", "2") == 0  # p3d train likewise
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    path.unlink()  # a run interrupted after its last checkpoint, before final.pt: written
+    assert api.fit("syncnet3d", "smoke", lrs3, out, steps=2) == path and path.is_file()

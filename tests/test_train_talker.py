@@ -59,6 +59,16 @@ def test_cli_with_critic_and_resume(voca_short, smoke_critic_ckpt, tmp_path):
     assert (tmp_path / "part" / "final.pt").exists()
 
 
+def test_train_talker_leaves_a_final_pt_another_process_wrote(voca_short, tmp_path):
+    """A second process resuming a run the first finished meanwhile trains nothing and leaves final.pt as it is."""
+    run = tmp_path / "run"
+    train_talker(build("faceformer", "smoke", voca_short, steps=2), run, progress=False)
+    before = (run / "final.pt").stat()
+    result = train_talker(build("faceformer", "smoke", voca_short, steps=2), run, progress=False)
+    after = (run / "final.pt").stat()
+    assert result["steps_here"] == 0 and (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
 def test_cache_and_no_cache_give_the_same_loss(voca_short, smoke_critic_ckpt):
     losses = []
     for cache in (True, False):

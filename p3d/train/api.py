@@ -319,7 +319,7 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
     """
     from p3d.registry import training_defaults
     from p3d.train.critics import build
-    from p3d.train.trainer import train
+    from p3d.train.trainer import finished_elsewhere, train
 
     preset, defaults = training_defaults(preset, kind, str(options.get("device") or "auto"))
     options = {**defaults, **options}
@@ -335,6 +335,9 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
                        extra_config={**job.extra_config, **(record or {})}, params=job.params, progress=progress,
                        validate=getattr(job, "validate", None))
     if not _is_main():  # the main process writes final.pt (ranks may hold other BatchNorm buffers)
+        return final
+    if finished_elsewhere(result, out):
+        log.info("%s: another process finished %s meanwhile; reusing it", kind, final)
         return final
     path = job.finalize(out)
     record_request(out, request)

@@ -641,12 +641,12 @@ def run_earlier_stages(job: TalkerJob, run_dir: str | os.PathLike[str], progress
 def train_talker(job: TalkerJob, run_dir: str | os.PathLike[str], progress: bool | None = None,
                  stop_after: int | None = None) -> dict[str, Any]:
     """Every stage, then ``RUN_DIR/final.pt`` (single process; the CLI does the same under DDP)."""
-    from p3d.train.trainer import train
+    from p3d.train.trainer import finished_elsewhere, train
 
     run_earlier_stages(job, run_dir, progress)
     result = train(job.model, job.data, job.step_fn, job.cfg, run_dir, extra_config=job.extra_config,
                    params=job.params, progress=progress, stop_after=stop_after, validate=job.validate)
-    if result["finished"]:
+    if result["finished"] and not finished_elsewhere(result, run_dir):
         job.finalize(run_dir)
     return result
 

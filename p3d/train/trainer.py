@@ -591,6 +591,14 @@ def _train_locked(model: torch.nn.Module, data: BatchSource, step_fn: StepFn, cf
             "converged": stopped if cfg.stop == "plateau" else None, "steps_here": done_here}
 
 
+def finished_elsewhere(result: Mapping[str, Any], run_dir: str | os.PathLike[str]) -> bool:
+    """Whether :func:`train` (its ``result``) trained nothing here because another process finished the run while
+    this one waited for the folder's lock (see "One process per run folder"): ``final.pt`` is there already. The
+    caller then leaves it as it is: writing it again would give the same weights a new file stamp, and every cache
+    keyed by the stamp would be computed again."""
+    return int(result["steps_here"]) == 0 and (Path(run_dir) / "final.pt").exists()
+
+
 class Validate(Protocol):
     """A validation metric for :func:`train` (see :mod:`p3d.train.convergence`)."""
 
