@@ -218,9 +218,12 @@ def test_codebook_and_vqvae_unchanged_by_a_speech_step():
 def test_both_stages_learn_one_clip():
     model = make_model()
     batch = make_clip(12)
-    losses = train_steps(model, batch, 60, lr=3e-3)
+    losses = train_steps(model, batch, 100, lr=3e-3)
     assert losses[-1] < 0.2 * losses[0]
-    # Stage 2 needs a usable prior: with a barely trained VQ-VAE (40 steps at 1e-3) its loss wanders.
+    # Stage 2 needs a usable prior: with a barely trained VQ-VAE (40 steps at 1e-3) its loss wanders. After 60
+    # steps at 3e-3 it still diverged (last/first loss 1.4, 1.8) in 2 of 64 runs whose initial weights differed by
+    # one float32 ulp, as another CPU's rounding makes them differ; after 100 steps: stage 1 at most 0.05, stage 2
+    # at most 0.36 in those 64 runs.
     model.set_stage("speech")
     losses = train_steps(model, batch, 40)
     assert losses[-1] < 0.5 * losses[0]
