@@ -385,7 +385,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"(have {', '.join(names)})")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     start = time.perf_counter()
-    prov = run_all(args.preset, args.only, force=args.force, extra=args.extra, workers=args.workers)
+    try:
+        prov = run_all(args.preset, args.only, force=args.force, extra=args.extra, workers=args.workers)
+    except InputError as exc:  # e.g. a run folder of the grid refused (other settings, data, recipe): one line
+        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        return 2
     print(timing_markdown(prov, time.perf_counter() - start))
     return 0
 

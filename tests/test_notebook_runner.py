@@ -245,6 +245,18 @@ def test_only_naming_no_notebook_is_refused(capsys, monkeypatch):
     assert e.value.code == 2 and "--only 99_nosuch: no notebook" in err and "05_talking_heads" not in err.split("(")[0]
 
 
+def test_a_refused_run_of_the_grid_is_one_line_and_exit_2(capsys, monkeypatch):
+    """make figures: a run folder the grid refuses (other settings, regenerated data, a changed recipe) was a
+    traceback; it is one line and exit 2."""
+    def refuse(*a, **k):
+        raise notebook_runner.InputError("--out runs/x: holds a run with other settings: seed: 0 -> 1\n(use another)")
+
+    monkeypatch.setattr(notebook_runner, "run_all", refuse)
+    assert notebook_runner.main(["--preset", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: --out runs/x: holds a run with other settings" in err
+
+
 def test_make_figures_passes_the_worker_count():
     """``make figures WORKERS=N`` trains the grid in N processes (default 2); ``make -n`` prints the command."""
     import shutil
