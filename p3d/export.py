@@ -3,7 +3,7 @@
 Usage::
 
     p3d export --format obj|ply --in SEQ.npy --out DIR [--topology NAME|PATH] [--faces MESH.ply]
-               [--stride N] [--prefix NAME]
+               [--stride N] [--prefix NAME] [--overwrite]
 
 ``SEQ.npy``: (T, V*3) or (T, V, 3) absolute positions (units kept as stored; metres for FLAME).
 Frame ``t`` goes to ``DIR/[NAME_]tttttt.obj`` (``t`` the frame number in the input, so ``--stride 2``
@@ -22,9 +22,13 @@ Triangles come from, in this order:
 PLY files are binary little-endian (``float`` coordinates for float32 input, ``double`` otherwise,
 so coordinates are stored exactly; note that VTK, hence :func:`p3d.io.load_ply`, reads PLY coordinates
 back at float32 precision); OBJ coordinates are printed with enough digits to read back
-bit-exactly (9 significant digits for float32, 17 for float64). Every file is written atomically. A folder
-that holds frames of another export with the same prefix and format (another length or ``--stride``) is
-refused rather than mixed with this one; ``--prefix`` is a name, not a path.
+bit-exactly (9 significant digits for float32, 17 for float64). Every file is written atomically.
+``DIR/[NAME_]export-FORMAT.json`` records what an export wrote (the SHA-256 of the vertices and of the
+triangles, the stride, the frame files): a folder that holds frames of another export with the same prefix
+and format (another sequence, faces or point clouds, another length or ``--stride``), or such frames without
+a record, is refused rather than overwritten or mixed with this one; ``--overwrite`` deletes that export's
+frames first. The same export again rewrites its frames; exports with another prefix or format share the
+folder. ``--prefix`` is a name, not a path.
 """
 from __future__ import annotations
 
@@ -41,6 +45,17 @@ from p3d.errors import InputError
 log = logging.getLogger(__name__)
 
 FORMATS = ("obj", "ply")
+
+
+def export_record_name(fmt: str, prefix: str = "") -> str:
+    """The file in the output folder that records the export of this format and prefix."""
+    return f"{prefix + '_' if prefix else ''}export-{fmt}.json"
+
+
+def _sha256(array: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,13 +162,18 @@ def export_sequence(
     *,
     stride: int = 1,
     prefix: str = "",
+    overwrite: bool = False,
+    input_name: str | None = None,
 ) -> list[Path]:
     """Write frames ``0, stride, 2*stride, ...`` of ``vertices`` (T, V, 3) to ``out_dir``; returns the paths.
 
-    ``prefix`` is a file name prefix, never a path. A folder that already holds frames named like this export's
-    (the same prefix and format) which this export would not overwrite, left by an export of another length or
-    stride, is refused before anything is written: the two would mix into one sequence. Re-running the same
-    export (or finishing an interrupted one) overwrites its own frames.
+    ``prefix`` is a file name prefix, never a path. :func:`export_record_name` records the export (the SHA-256
+    of ``vertices`` and ``faces``, format, prefix, stride, the files; ``input_name``, the input file, for the
+    reader only). A folder that already holds frames named like this export's (the same prefix and format) of
+    another export (another sequence, faces, length or stride), or without a record, is refused before anything
+    is written: the two would mix into one sequence, or the other would be lost unasked. With ``overwrite`` those
+    frames are deleted first and the record is written last, so an interrupted overwrite is never taken for this
+    export. Re-running the same export (or finishing an interrupted one) overwrites its own frames.
     """
     import re
 
@@ -176,13 +196,37 @@ def export_sequence(
     width = max(5, len(str(len(v) - 1)))
     stem = prefix + "_" if prefix else ""
     names = [f"{stem}{t:0{width}d}.{fmt}" for t in range(0, len(v), stride)]
-    if out.is_dir():
-        frame_name = re.compile(rf"{re.escape(stem)}\d+\.{fmt}")
-        stale = sorted(set(p.name for p in out.iterdir() if frame_name.fullmatch(p.name)) - set(names))
+    source = {"format": fmt, "prefix": prefix, "stride": stride,
+              "vertices": {"shape": list(v.shape), "dtype": v.dtype.str, "sha256": _sha256(v)},
+              "faces": None if faces is None else _sha256(faces)}
+    record = out / export_record_name(fmt, prefix)
+    frame_name = re.compile(rf"{re.escape(stem)}\d+\.{fmt}")
+    present = sorted(p.name for p in out.iterdir() if frame_name.fullmatch(p.name)) if out.is_dir() else []
+    again = "--overwrite deletes them first, or give another --out or --prefix"
+    if overwrite:
+        record.unlink(missing_ok=True)
+        for name in present:
+            (out / name).unlink()
+    elif present:
+        stale = sorted(set(present) - set(names))
         if stale:
             raise InputError(f"{out}: already holds {len(stale)} .{fmt} frame(s) named like this export's that it "
-                             f"would not overwrite (e.g. {stale[0]}: another export's length or --stride); give "
-                             "another --out or --prefix, or delete them")
+                             f"would not overwrite (e.g. {stale[0]}: another export's length or --stride); {again}")
+        if not record.is_file():
+            raise InputError(f"{out}: holds .{fmt} frames named like this export's without a record of the export "
+                             f"that wrote them ({record.name}); {again}")
+        from p3d.io import load_json
+
+        recorded = load_json(record).get("source", {})
+        changed = [k for k in dict.fromkeys([*recorded, *source]) if recorded.get(k) != source.get(k)]
+        if changed:
+            raise InputError(f"{out}: holds the .{fmt} frames of another export ({', '.join(changed)} differ); "
+                             f"{again}")
+    from p3d.atomic import write_json
+
+    content = {"source": source, "input": input_name, "files": names}
+    if not overwrite:
+        write_json(record, content)
     face_lines = obj_face_lines(faces) if fmt == "obj" and faces is not None else None
     paths = []
     for t, name in zip(range(0, len(v), stride), names):
@@ -192,6 +236,8 @@ def export_sequence(
         else:
             write_obj(path, v[t], faces, face_lines=face_lines)
         paths.append(path)
+    if overwrite:
+        write_json(record, content)
     return paths
 
 
@@ -213,6 +259,8 @@ def register(subparsers: Any) -> None:
                         "(FLAME_sample.ply for FLAME/VOCASET)")
     p.add_argument("--stride", type=int, default=1, help="write every N-th frame (default 1)")
     p.add_argument("--prefix", default="", help="file name prefix (files are [PREFIX_]00000.EXT)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier export of the same prefix and format (its frames are deleted first)")
     p.set_defaults(func=run_cli)
 
 
@@ -227,7 +275,8 @@ def run_cli(args: argparse.Namespace) -> int:
     faces, source = resolve_faces(vertices.shape[1], topology=args.topology, faces_mesh=args.faces)
     if faces is None:
         log.warning("writing point clouds: %s", source)
-    paths = export_sequence(vertices, args.out, args.format, faces, stride=args.stride, prefix=args.prefix)
+    paths = export_sequence(vertices, args.out, args.format, faces, stride=args.stride, prefix=args.prefix,
+                            overwrite=args.overwrite, input_name=str(args.input))
     what = source if faces is not None else "point clouds, no faces"
     print(f"export: {len(paths)} .{args.format} file(s) -> {args.out} ({what})")
     return 0

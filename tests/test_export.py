@@ -146,6 +146,44 @@ def test_a_folder_holding_another_exports_frames_is_refused(synth, tmp_path):
     assert len(list(tmp_path.glob("*.obj"))) == 8 and len(list(tmp_path.glob("*.ply"))) == 3
 
 
+def test_a_folder_holding_another_export_of_the_same_names_is_refused_unless_overwrite(synth, tmp_path):
+    """Another sequence, or the same one as point clouds, named like the frames already there would overwrite them
+    unasked (an interrupted run would leave two sequences mixed); ``overwrite`` deletes the old frames first."""
+    from p3d.errors import InputError
+
+    topo, seq = synth
+    export_sequence(seq, tmp_path, "obj", topo.faces)
+    before = (tmp_path / "00000.obj").read_text()
+    with pytest.raises(InputError, match=r"frames of another export \(vertices differ\); --overwrite"):
+        export_sequence(seq[::-1], tmp_path, "obj", topo.faces)
+    with pytest.raises(InputError, match=r"frames of another export \(faces differ\)"):
+        export_sequence(seq, tmp_path, "obj", None)
+    assert (tmp_path / "00000.obj").read_text() == before
+    paths = export_sequence(seq[:3], tmp_path, "obj", None, stride=2, overwrite=True)
+    assert sorted(p.name for p in tmp_path.glob("*.obj")) == ["00000.obj", "00002.obj"] == [p.name for p in paths]
+    assert io.load_json(tmp_path / "export-obj.json")["files"] == ["00000.obj", "00002.obj"]
+    export_sequence(seq[:3], tmp_path, "obj", None, stride=2)  # the same export again
+    (tmp_path / "export-obj.json").unlink()
+    with pytest.raises(InputError, match="without a record"):
+        export_sequence(seq[:3], tmp_path, "obj", None, stride=2)
+
+
+def test_cli_export_into_another_export_is_one_line_exit_2_and_overwrite_replaces_it(synth, tmp_path, monkeypatch,
+                                                                                       capsys):
+    topo, seq = synth
+    np.save(tmp_path / "a.npy", seq)
+    np.save(tmp_path / "b.npy", seq[::-1])
+    argv = ["export", "--format", "ply", "--out", str(tmp_path / "out"), "--topology", "synth-face-base", "--in"]
+    assert run_cli(monkeypatch, [*argv, str(tmp_path / "a.npy")]) == 0
+    capsys.readouterr()
+    assert run_cli(monkeypatch, [*argv, str(tmp_path / "b.npy")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "another export" in err[0]
+    assert run_cli(monkeypatch, [*argv, str(tmp_path / "b.npy"), "--overwrite"]) == 0
+    verts, _ = io.load_ply(tmp_path / "out" / "00000.ply")
+    np.testing.assert_array_equal(verts.astype(np.float32), seq[-1])
+
+
 @pytest.mark.parametrize("prefix", ["../up", "a/b", "..", "."])
 def test_a_prefix_is_a_name_not_a_path(synth, tmp_path, prefix):
     from p3d.errors import InputError
