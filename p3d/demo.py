@@ -38,6 +38,8 @@ TEST_SUBJECTS = ("FaceTalk_170809_00138_TA", "FaceTalk_170731_00024_TA")
 MEAD_IDS = ("M003", "W009")
 DEMO_VERSION = 2
 """Bumped when the files change, so an older demo folder is rewritten (2: the surface and its PLY)."""
+DEMO_MARKER = ".p3d-demo"
+"""Written in ``root`` before any demo file (``.complete`` after the last): a folder with either holds a demo."""
 
 
 @dataclass(frozen=True)
@@ -230,14 +232,24 @@ def fixture_masks(seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def write_demo_dataset(root: str | os.PathLike[str], seed: int = 0, seconds: float = 2.0) -> DemoPaths:
-    """Write the demo VOCASET- and MEAD-layout datasets under ``root`` (idempotent: skips if complete)."""
+    """Write the demo VOCASET- and MEAD-layout datasets under ``root`` (idempotent: skips if complete).
+
+    A ``root`` that holds anything but an earlier demo (:data:`DEMO_MARKER`) is refused before any file is
+    written: the demo's ``vocaset/`` (``templates.pkl``, ``FLAME_masks.pkl``, ``vertices_npy/`` of real
+    VOCASET subject names) would overwrite or join a real dataset's files, e.g. with ``root`` = ``data``."""
     paths = DemoPaths(Path(root))
     done = paths.root / ".complete"
     stamp = f"{DEMO_VERSION} {seed} {seconds}"
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"--seed {seed}: expected an integer >= 0")
+    if paths.root.is_dir() and any(paths.root.iterdir()) and not (
+            (paths.root / DEMO_MARKER).exists() or done.exists()):
+        raise InputError(f"--out {paths.root}: holds files other than an earlier demo's; the demo would write its "
+                         "vocaset/ and mead/ among them, so give an empty or new folder (default data/demo)")
     if done.exists() and done.read_text().strip() == stamp:
         return paths
+    paths.root.mkdir(parents=True, exist_ok=True)
+    (paths.root / DEMO_MARKER).touch()
     done.unlink(missing_ok=True)  # rewriting: an interrupted rewrite must not pass for the earlier, complete one
     rng = np.random.default_rng(seed)
     masks = fixture_masks(seed)

@@ -525,6 +525,24 @@ def test_data_demo_negative_seed_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "demo").exists()
 
 
+def test_data_demo_into_a_folder_holding_a_dataset_is_one_line(tmp_path, capsys):
+    """`p3d data demo --out data` wrote its vocaset/ over a real data/vocaset: templates.pkl and the GT of the
+    demo's (real) VOCASET test subjects replaced by synthetic ones, without a word."""
+    import p3d.demo as demo
+
+    real = tmp_path / "data" / "vocaset"
+    (real / "vertices_npy").mkdir(parents=True)
+    gt = real / "vertices_npy" / f"{demo.TEST_SUBJECTS[0]}_sentence21.npy"
+    np.save(gt, np.ones((4, 15069), np.float32))
+    (real / "templates.pkl").write_bytes(b"real templates")
+    before = gt.read_bytes()
+    assert main(["data", "demo", "--out", str(tmp_path / "data")]) == EXIT_BAD_INPUT
+    assert_one_line_error(capsys, "data", "holds files other than an earlier demo's")
+    assert gt.read_bytes() == before and (real / "templates.pkl").read_bytes() == b"real templates"
+    assert sorted(p.name for p in real.iterdir()) == ["templates.pkl", "vertices_npy"]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["vocaset"]
+
+
 def test_data_demo_interrupted_rewrite_is_not_taken_for_the_complete_demo(tmp_path, monkeypatch, capsys):
     """A rewrite with another seed kept the earlier demo's .complete stamp until it finished: interrupted, the
     earlier seed's command then found the folder "complete" and kept its mix of the two seeds' files."""
