@@ -1,4 +1,4 @@
-"""Benchmark: generating the synthetic corpora (synth-lrs3, synth-voca, synth-biwi) and rendering mouth crops.
+"""Benchmark: generating the synthetic corpora (synth-voca, synth-mead, synth-lrs3) and rendering mouth crops.
 
 Usage: .venv/bin/python benchmarks/bench_synth.py [--preset cpu] [--workers 2]
 Builds all three corpora from scratch in a temporary folder and reports wall time per corpus and in
