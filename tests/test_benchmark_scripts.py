@@ -1,0 +1,91 @@
+"""The benchmark scripts of ``benchmarks/`` still fit the library: each imports as a module, its argument parser
+builds (``--help`` exits 0), and every name it imports, at the top or inside a function (most import p3d lazily,
+after parsing their arguments), exists, as does every attribute it reads off an imported module. The benchmarks
+themselves are not run here (they take minutes); this catches the renamed function or module that would make one
+fail at its first call."""
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+SCRIPTS = sorted(BENCH.glob("bench_*.py"))
+# the scripts' own imports of helpers under tests/ (tiny_corpus, release_fixtures, tests.official_reference)
+HELPER_PATHS = [str(ROOT), str(ROOT / "tests")]
+
+
+def _trees(path: Path) -> list[ast.AST]:
+    """The script's syntax tree, plus those of code it runs in a child process (a module-level string of Python
+    that imports p3d, e.g. bench_plrs_cache's ``CHILD``)."""
+    tree = ast.parse(path.read_text(), str(path))
+    trees = [tree]
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str) and "from p3d" in node.value.value):
+            trees.append(ast.parse(node.value.value, f"{path}:{node.targets[0].id}"))
+    return trees
+
+
+def _imported(trees: list[ast.AST]) -> list[tuple[str, str | None, str]]:
+    """(module, name or None, local name) of every import statement that is not the standard library's."""
+    out = []
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module != "__future__":
+                out += [(node.module, a.name, a.asname or a.name) for a in node.names]
+            elif isinstance(node, ast.Import):
+                out += [(a.name, None, a.asname or a.name.split(".")[0]) for a in node.names]
+    return [(m, n, local) for m, n, local in out if m.split(".")[0] not in sys.stdlib_module_names]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_help_exits_zero(script):
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage:" in done.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_imports_resolve(script, monkeypatch):
+    for p in reversed(HELPER_PATHS):
+        monkeypatch.syspath_prepend(p)
+    spec = importlib.util.spec_from_file_location(f"bench_module_{script.stem}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # the module-level imports; main() is not called
+    assert callable(module.main)
+    trees = _trees(script)
+    modules = {}
+    for mod_name, name, local in _imported(trees):
+        if mod_name.split(".")[0] in ("transformers",) and importlib.util.find_spec("transformers") is None:
+            continue  # bench_gpu's paper-preset section: an optional dependency
+        mod = importlib.import_module(mod_name)
+        if name is None:
+            modules[local] = mod
+            continue
+        submodule = hasattr(mod, "__path__") and importlib.util.find_spec(f"{mod_name}.{name}") is not None
+        assert hasattr(mod, name) or submodule, f"{script.name}: from {mod_name} import {name}: no such name"
+        value = importlib.import_module(f"{mod_name}.{name}") if submodule else getattr(mod, name)
+        if isinstance(value, type(sys)) and value.__name__.startswith(("p3d", "tiny_corpus", "release_fixtures")):
+            modules[local] = value
+    # attributes read off an imported p3d module (``sc.build``, ``runs._eval_config``), where the local name is
+    # never rebound in the script
+    for tree in trees:
+        stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                    and node.value.id not in stored and modules[node.value.id].__name__.startswith("p3d")):
+                assert hasattr(modules[node.value.id], node.attr), \
+                    f"{script.name}: {node.value.id}.{node.attr}: {modules[node.value.id].__name__} has no such name"
+
+
+def test_make_test_script_parses():
+    done = subprocess.run(["bash", "-n", str(BENCH / "bench_make_test.sh")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
