@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from p3d import __version__
-from p3d.errors import EXIT_BAD_INPUT, InputError
+from p3d.errors import EXIT_BAD_INPUT, InputError, joined_lines
 from p3d.progress import show_progress
 
 log = logging.getLogger("p3d")
@@ -161,8 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
             return int(args.func(args) or 0)
     except InputError as exc:
-        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # one line, always
-        print(f"p3d {args.command}: error: {message}", file=sys.stderr)
+        print(f"p3d {args.command}: error: {joined_lines(str(exc))}", file=sys.stderr)  # one line, always
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("p3d: interrupted", file=sys.stderr)

@@ -17,6 +17,11 @@ class InputError(ValueError):
 EXIT_BAD_INPUT = 2
 
 
+def joined_lines(text: str) -> str:
+    """``text`` on one line: its non-blank lines, stripped, joined with ``; `` (what the command line prints)."""
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
 def one_line(exc: BaseException) -> str:
     """``exc`` as ``Type: message`` on one line, for the parenthesis of an :class:`InputError` (the CLI prints one
     line): the lines of a multi-line message are joined with ``; ``, and torch's weights-only refusal keeps only its

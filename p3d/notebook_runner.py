@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from p3d.errors import InputError
+from p3d.errors import InputError, joined_lines
 from p3d.paths import SEPARATE_OUTPUTS, project_root, results_dir
 from p3d.registry import PRESETS
 
@@ -388,8 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         prov = run_all(args.preset, args.only, force=args.force, extra=args.extra, workers=args.workers)
     except InputError as exc:  # e.g. a run folder of the grid refused (other settings, data, recipe): one line
-        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        print(f"{parser.prog}: error: {joined_lines(str(exc))}", file=sys.stderr)
         return 2
     print(timing_markdown(prov, time.perf_counter() - start))
     return 0
