@@ -27,6 +27,7 @@ import os
 import pickle
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -510,7 +511,8 @@ def parse_clip_name(stem: str, dataset: str = "auto") -> ClipName:
     - ``vocaset``: ``<subject>_sentenceNN[_condition_<train_subject>]``
       (e.g. ``FaceTalk_170731_00024_TA_sentence21_condition_FaceTalk_170725_00137_TA``);
     - ``mead``: ``{id}_{emotion}_level_{n}_{clip}[_condition_{cond}]`` (e.g. ``M003_angry_level_3_001``);
-    - ``generic``: ``<name>[_condition_<cond>]``; identity = the part before the first ``_``;
+    - ``generic``: ``<name>[_condition_<cond>]``; identity = the part before the first ``_`` (with neutral faces
+      at hand, :func:`identity_in_templates` takes the longest leading run of words that names one);
     - ``auto``: MEAD if it matches, else VOCASET, else generic.
     """
     stem = Path(stem).name
@@ -536,6 +538,20 @@ def parse_clip_name(stem: str, dataset: str = "auto") -> ClipName:
     assert m is not None
     base = m["base"]
     return ClipName(stem, base, base.split("_")[0], m["condition"])
+
+
+def identity_in_templates(name: ClipName, templates: Mapping[str, Any]) -> ClipName:
+    """``name`` with the identity the neutral faces ``templates`` know: unchanged when they have its identity, else
+    the longest leading run of ``_``-separated words of its GT stem that names a template (a generic name
+    ``spk_01_clip3`` takes ``spk``, the text before the first ``_``, unless ``spk_01`` is a template), else
+    unchanged (the caller refuses or reports the missing template)."""
+    if name.identity in templates:
+        return name
+    words = name.gt_stem.split("_")
+    for k in range(len(words) - 1, 0, -1):
+        if "_".join(words[:k]) in templates:
+            return dataclasses.replace(name, identity="_".join(words[:k]))
+    return name
 
 
 def find_npy(

@@ -574,6 +574,29 @@ def test_biwi_names_25_fps_and_diagnostics(tmp_path):
     assert "lip_jerk" not in off.per_clip and "diagnostics" not in off.summary
 
 
+def test_generic_names_take_the_speaker_the_templates_name(tmp_path):
+    """A generic name's identity was the text before its first ``_``: ``spk_01_take_e37`` was speaker ``spk``, so
+    FDD was refused (no template ``spk``) though the templates name ``spk_01``; the longest leading run of words
+    naming a template is the identity now."""
+    import pickle
+
+    cfg = _biwi_layout(tmp_path)
+    speakers = {"F2": "spk_01", "M5": "spk_02"}
+    for sub in ("gt", "pred"):
+        for f in (tmp_path / sub).iterdir():
+            subj = f.name.split("_")[0]
+            f.rename(f.with_name(f.name.replace(subj, f"{speakers[subj]}_take", 1)))
+    with open(tmp_path / "templates.pkl", "rb") as fh:
+        templates = pickle.load(fh)
+    with open(tmp_path / "templates.pkl", "wb") as fh:
+        pickle.dump({speakers[k]: v for k, v in templates.items()}, fh)
+    report = evaluate(dataclasses.replace(cfg, dataset="generic", fps=25, gt_fps=25, metrics=("lve", "fdd")),
+                      progress=False)
+    df = report.per_clip
+    assert set(df["identity"]) == {"spk_01", "spk_02"} and df["fdd"].notna().all()
+    assert np.allclose(df["lip_amplitude_ratio"].sort_values(), [0.5, 0.5, 1.0, 1.0], rtol=1e-4)
+
+
 def test_diagnostics_nan_for_short_clips(tmp_path):
     # 6 frames: lip jerk defined (>= 4), the lip spectrum not (>= 8)
     report = evaluate(_biwi_layout(tmp_path, frames=6, pred_frames=6), progress=False)

@@ -206,3 +206,12 @@ def test_npy_header_reads_shape_without_data_and_checks_the_file(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(InputError, match="Python objects"):
         io.npy_header(tmp_path / "obj.npy")
+
+
+def test_identity_in_templates_takes_the_longest_leading_words_naming_a_template():
+    name = io.parse_clip_name("spk_01_clip3_condition_F2", "generic")
+    assert name.identity == "spk"
+    assert io.identity_in_templates(name, {"spk_01": 0}).identity == "spk_01"
+    assert io.identity_in_templates(name, {"spk": 0, "spk_01": 0}).identity == "spk"  # its own identity is known
+    assert io.identity_in_templates(name, {"spk_01_clip3": 0}).identity == "spk"  # the whole stem is not a speaker
+    assert io.identity_in_templates(name, {"other": 0}) == name
