@@ -101,6 +101,8 @@ class Corpus:
         from p3d.io import load_json
 
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise InputError(f"{root}: a file, not a corpus folder (give the folder that holds vertices_npy/)")
         if not root.is_dir():
             raise InputError(f"{root}: corpus folder not found")
         if not (root / "vertices_npy").is_dir():

@@ -49,6 +49,10 @@ def test_open_meta_corpus(tmp_path, demo):
 def test_open_errors(tmp_path):
     with pytest.raises(InputError, match="not found"):
         Corpus.open(tmp_path / "none")
+    (tmp_path / "clips.csv").write_text("stem\n")  # a file of a corpus given for the corpus: named as a file
+    with pytest.raises(InputError, match="a file, not a corpus folder"):
+        Corpus.open(tmp_path / "clips.csv")
+    (tmp_path / "clips.csv").unlink()
     with pytest.raises(InputError, match="vertices_npy"):
         Corpus.open(tmp_path)
     (tmp_path / "vertices_npy").mkdir()
