@@ -17,15 +17,19 @@ class InputError(ValueError):
 EXIT_BAD_INPUT = 2
 
 
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in str(text).splitlines() if line.strip()]
+
+
 def joined_lines(text: str) -> str:
     """``text`` on one line: its non-blank lines, stripped, joined with ``; `` (what the command line prints)."""
-    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+    return "; ".join(_lines(text))
 
 
 def one_line(exc: BaseException) -> str:
     """``exc`` as ``Type: message`` on one line, for the parenthesis of an :class:`InputError` (the CLI prints one
     line): the lines of a multi-line message are joined with ``; ``, and torch's weights-only refusal keeps only its
     cause (e.g. ``Unsupported operand 103``, ``Trying to load unsupported GLOBAL posix.system ...``)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = _lines(str(exc))
     kept = [line for line in lines if not line.startswith(_TORCH_BOILERPLATE)] or lines[:1]
     return f"{type(exc).__name__}: {'; '.join(kept)}"

@@ -589,15 +589,12 @@ def gt_lip_amplitudes(preset: str, dirs: Any, corpus: str, split: str) -> dict[s
             for clip in c.select(split)}
 
 
-def _predicted_fingerprint(record: Path, corpus: str) -> str | None:
-    """The fingerprint of ``corpus`` as the predictions' record (:data:`p3d.io.PREDICTIONS_RECORD`) has it."""
-    corpora = json.loads(record.read_text()).get("corpora") or {}
-    return (corpora.get(corpus) or {}).get("fingerprint")
-
-
-def _predicted_version(record: Path) -> int:
-    """The :data:`p3d.predict.PREDICTION_VERSION` the predictions' record was written at (1 without one)."""
-    return int((json.loads(record.read_text()).get("source") or {}).get("prediction_version", 1))
+def _predicted_with(record: Path, corpus: str) -> tuple[str | None, int]:
+    """The fingerprint of ``corpus`` as the predictions' record (:data:`p3d.io.PREDICTIONS_RECORD`) has it, and the
+    :data:`p3d.predict.PREDICTION_VERSION` it was written at (1 without one)."""
+    saved = json.loads(record.read_text())
+    fingerprint = ((saved.get("corpora") or {}).get(corpus) or {}).get("fingerprint")
+    return fingerprint, int((saved.get("source") or {}).get("prediction_version", 1))
 
 
 def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int = 1000, progress: bool = False
@@ -640,8 +637,7 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
         stamp, record = pred / "checkpoint.json", pred / PREDICTIONS_RECORD
         if (not stamp.exists() or json.loads(stamp.read_text()) != key["final"]
                 or not record.exists()  # a folder from before p3d predict's record
-                or _predicted_fingerprint(record, key["corpus"]) != key["fingerprint"]
-                or _predicted_version(record) != PREDICTION_VERSION):
+                or _predicted_with(record, key["corpus"]) != (key["fingerprint"], PREDICTION_VERSION)):
             shutil.rmtree(pred)
     start = time.perf_counter()
     predict_split(out, pred, split=exp.split, data=[root], progress=progress, conditions_per_clip=exp.conditions)

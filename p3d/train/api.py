@@ -61,10 +61,17 @@ DATA_RECORD = "data.json"
 CHECKPOINT_PREFIX = "checkpoint:"
 #: The entry of :data:`DATA_RECORD` that fingerprints the code's recipe of the run (:func:`recipe_fingerprint`).
 RECIPE_KEY = "recipe"
-#: The entry of :data:`DATA_RECORD` that fingerprints the model preset's architecture (:func:`architecture_fingerprint`).
+#: The entry of :data:`DATA_RECORD` that fingerprints the preset's architecture (:func:`architecture_fingerprint`).
 ARCHITECTURE_KEY = "architecture"
 #: Entries of :data:`DATA_RECORD` that a record made before they existed adopts (instead of refusing the run).
 ADOPTED_KEYS = (RECIPE_KEY, ARCHITECTURE_KEY)
+
+
+def _kind_preset_model(request: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """A run request's kind, the preset its models are built at (``model_preset`` of a preset like ``full``, else
+    ``preset``) and, for a talker, its model."""
+    model = request.get("model") or (request.get("options") or {}).get("model")
+    return request.get("kind"), request.get("model_preset", request.get("preset")), model
 
 
 def _non_default_fields(obj: Any) -> Any:
@@ -85,12 +92,10 @@ def recipe_fingerprint(request: dict[str, Any]) -> str | None:
     are left out, so a new field that changes nothing changes no hash. None for a kind or preset without one."""
     import hashlib
 
-    kind = request.get("kind")
-    preset = request.get("model_preset", request.get("preset"))
+    kind, preset, model = _kind_preset_model(request)
     if kind == "talker":
         from p3d.train.talker import RECIPES as TALKER_RECIPES
 
-        model = request.get("model") or (request.get("options") or {}).get("model")
         recipes = TALKER_RECIPES.get(preset, {}).get(model)
     else:
         from p3d.train.critics import RECIPES as CRITIC_RECIPES
@@ -110,20 +115,18 @@ def architecture_fingerprint(request: dict[str, Any]) -> str | None:
     (:meth:`p3d.models.base.PresetConfig.from_preset`) or critic (stage 1, the mesh encoder of stage 2 and the
     evaluator, the dual encoder of ``no2d``, 3D SyncNet), before the training data set its vertex count and styles.
     A finished run keeps the architecture it was trained with (its checkpoint holds its config), so without this a
-    run trained before a preset's width or depth changed would be reused as today's. Fields at their defaults are left
-    out (:func:`recipe_fingerprint`), so a new field that changes nothing changes no hash; by the same token a changed
-    default of a config class (the ``paper`` preset is the classes' defaults) is not seen. None for ``finetune`` (its architecture is its ``init`` checkpoint's, which is
-    fingerprinted) or a preset without one."""
+    run trained before a preset's width or depth changed would be reused as today's. Fields at their defaults are
+    left out (:func:`recipe_fingerprint`), so a new field that changes nothing changes no hash; by the same token a
+    changed default of a config class (the ``paper`` preset is the classes' defaults) is not seen. None for
+    ``finetune`` (its architecture is its ``init`` checkpoint's, which is fingerprinted) or a preset without one."""
     import hashlib
 
     from p3d.errors import InputError
 
-    kind = request.get("kind")
-    preset = request.get("model_preset", request.get("preset"))
+    kind, preset, model = _kind_preset_model(request)
     if kind == "talker":
         from p3d.models.talker import talker_class
 
-        model = request.get("model") or (request.get("options") or {}).get("model")
         config_class: Any = talker_class(model).config_class if model else None
     elif kind == "stage1":
         from p3d.models.stage1 import Stage1Config as config_class
@@ -160,7 +163,8 @@ def data_fingerprint(request: dict[str, Any]) -> dict[str, str]:
     roots = request.get("data", request.get("train"))
     roots = [] if roots is None else [roots] if isinstance(roots, str) else list(roots)
     record = {str(r): str(corpus_fingerprint(r)["fingerprint"]) for r in roots}
-    for key, value in ((RECIPE_KEY, recipe_fingerprint(request)), (ARCHITECTURE_KEY, architecture_fingerprint(request))):
+    for key, fingerprint in ((RECIPE_KEY, recipe_fingerprint), (ARCHITECTURE_KEY, architecture_fingerprint)):
+        value = fingerprint(request)
         if value is not None:
             record[key] = value
     for key, value in sorted(_flat(request).items()):
