@@ -157,6 +157,25 @@ def test_no_module_or_notebook_but_p3d_paper_types_the_papers_numbers():
     assert not hits, "the paper's numbers belong in p3d/paper.py: " + ", ".join(hits)
 
 
+def test_no_notebook_types_the_papers_loss_weight_or_temperature():
+    """The notebooks' code reads the paper's hyper-parameters from ``p3d.paper.HYPER``: no float literal equal to
+    its loss weight (1e-7) or InfoNCE temperature."""
+    import ast
+    import json
+
+    typed = {paper.HYPER.loss_weight, paper.HYPER.temperature}
+    hits = []
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(nb.read_text(encoding="utf-8"))["cells"]):
+            if cell["cell_type"] != "code":
+                continue
+            lines = "".join(cell["source"]).splitlines()
+            tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in lines))
+            hits += [f"{nb.name} cell {i}: {n.value!r}" for n in ast.walk(tree)
+                     if isinstance(n, ast.Constant) and isinstance(n.value, float) and n.value in typed]
+    assert not hits, "read p3d.paper.HYPER instead: " + ", ".join(hits)
+
+
 def test_the_grep_finds_a_typed_number(tmp_path):
     """The pattern of the test above matches a typed value and not a longer number containing it."""
     vals = _distinctive_values()
