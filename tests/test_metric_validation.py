@@ -437,6 +437,21 @@ def test_metric_rows_calibrated_and_battery(tiny, oracle):
     assert len(rv.referee_validity(tab)) == 7
 
 
+def test_oracle_summary_is_the_test_row_of_the_split_table(tiny, oracle):
+    """Notebook 08's oracle table (read by validation_findings): the held-out split's row of
+    oracle_accuracy_by_split beside the oracle's fit."""
+    table = mv.oracle_summary(oracle, tiny, "test", n_resamples=50, seed=3)
+    row = mv.oracle_accuracy_by_split(oracle, tiny, ("test",), n_resamples=50, seed=3).iloc[0]
+    assert len(table) == 1
+    o = table.iloc[0]
+    assert o["train frames"] == oracle.n_train_frames and o["train accuracy (all frames)"] == oracle.train_accuracy
+    assert (o["test GT accuracy (mean over clips)"], o["CI low"], o["CI high"], o["chance (majority viseme)"],
+            o["test clips"]) == (row["accuracy"], row["ci_low"], row["ci_high"], row["chance"], row["n_clips"])
+    clips = tiny.select("test")
+    acc = [mv.viseme_accuracy(oracle, tiny.vertices(c), tiny.labels(c), tiny.templates[c.identity]) for c in clips]
+    assert o["test GT accuracy (mean over clips)"] == pytest.approx(np.mean(acc))
+
+
 def test_oracle_accuracy_by_split(tiny, oracle):
     acc = mv.oracle_accuracy_by_split(oracle, tiny, ("train", "test"), n_resamples=50)
     assert list(acc["split"]) == ["train", "test"]
