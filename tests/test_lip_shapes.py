@@ -157,3 +157,21 @@ def test_prediction_sequences(tmp_path):
         prediction_sequences({"A": tmp_path / "a"}, "clip1", condition="Z")
     with pytest.raises(InputError, match="no prediction"):
         prediction_sequences({"A": tmp_path / "a"}, "clip2")
+
+
+def test_common_condition_is_shared_by_every_folder(tmp_path):
+    """Fig. 3's speaking style: the first condition every folder predicted, not the first of one folder (X here,
+    which folder b lacks)."""
+    from p3d.viz.lip_shapes import common_condition
+
+    for label, conds in (("a", ["X", "Y"]), ("b", ["Y", "Z"])):
+        (tmp_path / label).mkdir()
+        for cond in conds:
+            np.save(tmp_path / label / f"clip1_condition_{cond}.npy", np.zeros((3, 12), np.float32))
+    assert common_condition({"A": tmp_path / "a", "B": tmp_path / "b"}, "clip1") == "Y"
+    (tmp_path / "c").mkdir()
+    np.save(tmp_path / "c" / "clip1_condition_Z.npy", np.zeros((3, 12), np.float32))
+    with pytest.raises(InputError, match="share no condition"):
+        common_condition({"A": tmp_path / "a", "C": tmp_path / "c"}, "clip1")
+    with pytest.raises(InputError, match="no prediction"):
+        common_condition({"A": tmp_path / "a"}, "clip2")

@@ -328,6 +328,24 @@ def _word_choice(lab: np.ndarray, names: Sequence[str], target_ids: set[int], la
     return FrameChoice(label, frame, names[lab[frame]], (start, stop), word_at(words, (frame + 0.5) / fps))
 
 
+def common_condition(pred_dirs: Mapping[str, Any], stem: str) -> str:
+    """The first training identity (sorted) under which every ``p3d predict`` folder (``{label: DIR}``) predicted
+    clip ``stem`` (``DIR/<stem>_condition_<identity>.npy``): the one speaking-style condition all rows of a figure
+    share. Refuses a folder without a prediction of the clip, or folders that share no condition."""
+    from pathlib import Path
+
+    common: set[str] | None = None
+    for label, d in pred_dirs.items():
+        d = Path(d)
+        found = {f.name[len(stem) + len("_condition_"):-len(".npy")] for f in d.glob(f"{stem}_condition_*.npy")}
+        if not found:
+            raise InputError(f"{label}: no prediction {d}/{stem}_condition_*.npy (run p3d predict)")
+        common = found if common is None else common & found
+    if not common:
+        raise InputError(f"{stem}: the prediction folders share no condition identity")
+    return sorted(common)[0]
+
+
 def prediction_sequences(pred_dirs: Mapping[str, Any], stem: str, condition: str | None = None,
                          n_vertices: int | None = None) -> dict[str, np.ndarray]:
     """``{label: (T, V, 3)}`` predictions of clip ``stem`` from ``p3d predict`` folders (``{label: DIR}``).
@@ -341,15 +359,7 @@ def prediction_sequences(pred_dirs: Mapping[str, Any], stem: str, condition: str
 
     dirs = {str(k): Path(v) for k, v in pred_dirs.items()}
     if condition is None:
-        common = None
-        for label, d in dirs.items():
-            found = {f.name[len(stem) + len("_condition_"):-len(".npy")] for f in d.glob(f"{stem}_condition_*.npy")}
-            if not found:
-                raise InputError(f"{label}: no prediction {d}/{stem}_condition_*.npy (run p3d predict)")
-            common = found if common is None else common & found
-        if not common:
-            raise InputError(f"{stem}: the prediction folders share no condition identity")
-        condition = sorted(common)[0]
+        condition = common_condition(dirs, stem)
     out = {}
     for label, d in dirs.items():
         path = d / f"{stem}_condition_{condition}.npy"
