@@ -589,6 +589,22 @@ def oracle_accuracy_by_split(oracle: VisemeOracle, corpus: Any, splits: Sequence
     return pd.DataFrame(rows)
 
 
+def oracle_summary(oracle: VisemeOracle, corpus: Any, split: str = "test", *, exclude: Sequence[str] = ("sil",),
+                   confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Any:
+    """The one-row table of the viseme oracle on the held-out speakers' GT that :func:`validation_findings` reads:
+    ``train frames`` and ``train accuracy (all frames)`` (its fit), ``test GT accuracy (mean over clips)`` with its
+    percentile-bootstrap ``CI low`` / ``CI high`` over clips, ``chance (majority viseme)`` and ``test clips`` (the
+    clips with a scored frame), all of ``split`` as :func:`oracle_accuracy_by_split` computes them."""
+    import pandas as pd
+
+    r = oracle_accuracy_by_split(oracle, corpus, (split,), exclude=exclude, confidence=confidence,
+                                 n_resamples=n_resamples, seed=seed).iloc[0]
+    return pd.DataFrame([{"train frames": oracle.n_train_frames, "train accuracy (all frames)": oracle.train_accuracy,
+                          "test GT accuracy (mean over clips)": r["accuracy"], "CI low": r["ci_low"],
+                          "CI high": r["ci_high"], "chance (majority viseme)": r["chance"],
+                          "test clips": int(r["n_clips"])}])
+
+
 def find_talker_predictions(talkers: Any, clips: Sequence[str], *, corpus: str = "synth-voca", split: str = "test",
                             condition: str | None = None) -> dict[str, dict[str, Any]]:
     """Trained talkers' predictions of ``clips``, if any: ``{run name: {clip stem: path}}``.
