@@ -55,6 +55,22 @@ def test_vocaset_layout_end_to_end(demo, tmp_path):
     assert len(list((tmp_path / "out" / "plots").glob("mtm_*.png"))) == 9
 
 
+def test_summary_values_are_the_summarys_not_per_clip_means():
+    """The values a table of several evaluations shows (notebook 09): the summary's pooled ones, LVE weighted
+    by frames as p3d eval and the official scripts pool it, not the plain mean of per_clip.csv."""
+    from p3d.evaluate import summary_values
+
+    per_clip = pd.DataFrame({"lve": [1.0, 4.0], "frames": [30, 90], "mtm_ms": [10.0, np.nan]})
+    summary = {"metrics": {
+        "lve": {"value": float(np.average(per_clip["lve"], weights=per_clip["frames"])), "ci95": [None, None]},
+        "mtm": {"frames": 0.3, "ms": 10.0, "ci95_ms": [None, None]},
+        "plrs_calibrated": {"computed": False, "value": None, "reason": "too few clips"},
+        "slcc": {"value": 0.25, "data_value": 0.5, "delta": 0.25}}}
+    got = summary_values(summary)
+    assert got == {"lve": 3.25, "mtm_ms": 10.0, "plrs_calibrated": None, "slcc": 0.25}
+    assert got["lve"] != per_clip["lve"].mean()
+
+
 def test_gt_against_itself_gives_zero(demo, tmp_path):
     pred = tmp_path / "pred"
     pred.mkdir()

@@ -84,7 +84,7 @@ from p3d.evaluate.config import (
 from p3d.evaluate.plan import check_lengths, is_vocaset_gt_folder, parse_name, resolve_rates
 from p3d.evaluate.report import check_out_dir, write_report
 from p3d.evaluate.scoring import _plrs, evaluate, motion_diagnostics  # _plrs: called directly by the tests
-from p3d.evaluate.summary import format_summary
+from p3d.evaluate.summary import format_summary, summary_values
 
 __all__ = [
     "ALL_METRICS", "BIWI_FPS", "DEFAULT_FPS", "DIAGNOSTIC_COLUMNS", "FACTOR_TOLERANCE",
@@ -93,7 +93,7 @@ __all__ = [
     "EvalConfig", "EvalReport", "FrameRates", "check_lengths", "check_out_dir", "evaluate", "format_summary",
     "is_vocaset_gt_folder", "length_mismatch", "main", "motion_diagnostics", "parse_name", "plan_background",
     "plan_metrics",
-    "register", "resolve_metrics", "resolve_rates", "run", "strided_length", "write_report",
+    "register", "resolve_metrics", "resolve_rates", "run", "strided_length", "summary_values", "write_report",
 ]
 
 

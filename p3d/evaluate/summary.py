@@ -210,6 +210,20 @@ def _safe_dict(fn: Any, reasons: list[str], *args: Any) -> dict[Any, float | Non
         return {}
 
 
+def summary_values(summary: dict[str, Any]) -> dict[str, float | None]:
+    """The value of each metric a ``summary.json`` (:func:`_summarise`) holds, as :func:`format_summary` prints it:
+    ``lve`` (pooled over every scored frame, as the official scripts), ``fdd``, ``mtm_ms`` (mean over the
+    predictions with a matched extremum), ``plrs``, ``plrs_calibrated``, ``plrs_enrolled``, ``slcc`` (the
+    correlation over all clips); a metric not computed is None, one not asked for is absent. Not the plain mean
+    of ``per_clip.csv``'s column: LVE weights clips by their frames and SLCC is no mean."""
+    m = summary["metrics"]
+    out: dict[str, float | None] = {}
+    for key in ("lve", "fdd", "mtm", "plrs", "plrs_calibrated", "plrs_enrolled", "slcc"):
+        if key in m:
+            out["mtm_ms" if key == "mtm" else key] = m[key].get("ms" if key == "mtm" else "value")
+    return out
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """A short human-readable summary (what ``p3d eval`` prints)."""
     m = summary["metrics"]
