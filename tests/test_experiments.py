@@ -1255,3 +1255,39 @@ def test_lve_is_pooled_over_frames_in_summaries_and_paired_effects():
     b = {**a, "per_clip": rows.assign(lve=rows["lve"] * 2)}
     d = ex.paired_difference(a, b, "lve", n_resamples=100)
     assert d["diff"] == pytest.approx(np.average(rows["lve"], weights=frames))
+
+
+def test_an_interrupted_stage_copy_leaves_no_truncated_stage(tmp_path, monkeypatch):
+    """A copy of the baseline's VQ-VAE stage cut off part-way (Ctrl-C, a kill) leaves no stage folder in the run, so
+    the next call copies the whole stage instead of keeping a truncated checkpoint the trainer cannot resume."""
+    import shutil
+
+    from p3d.models import save_checkpoint
+    from p3d.train.run_folder import latest_checkpoint, load_checkpoint
+
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    exp = ex.TalkerExperiment("codetalker", "ours", preset="smoke", loss_weight=1e-5)
+    lay = ex.layout(d, "smoke")
+    base, out = lay.run(exp.baseline), lay.run(exp)
+    (base / "vqvae" / "checkpoints").mkdir(parents=True)
+    (base / "config.json").write_text(json.dumps({"train": {"steps": 4}, "stages": ["vqvae", "speech"]}))
+    (base / "final.pt").write_bytes(b"")
+    (base / "vqvae" / "config.json").write_text(json.dumps({"train": {"steps": 4}, "stage": "vqvae"}))
+    save_checkpoint({"model": {"w": torch.arange(1000.0)}, "optimizer": None, "step": 4, "config": {}},
+                    base / "vqvae" / "checkpoints" / "last.pt")
+    out.mkdir(parents=True)
+    copyfile = shutil.copyfile
+
+    def cut_off(src, dst, *args, **kwargs):
+        if Path(src).name == "last.pt":
+            Path(dst).write_bytes(Path(src).read_bytes()[:100])
+            raise KeyboardInterrupt
+        return copyfile(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", cut_off)
+    with pytest.raises(KeyboardInterrupt):
+        ex.share_earlier_stages(exp, d)
+    monkeypatch.setattr(shutil, "copyfile", copyfile)
+    assert [p.name for p in out.iterdir()] == []
+    assert ex.share_earlier_stages(exp, d) == ["vqvae"]
+    assert torch.equal(load_checkpoint(latest_checkpoint(out / "vqvae"))["model"]["w"], torch.arange(1000.0))

@@ -369,7 +369,11 @@ def share_earlier_stages(exp: TalkerExperiment, dirs: Any) -> list[str]:
 
     Those stages never see the loss (:func:`p3d.train.talker.run_earlier_stages`) and start from the same seed,
     data and recipe, so the copy is what the run would compute itself (CodeTalker's protocol: one motion prior,
-    then the speech stage). The trainer resumes the copied stage at its last step, i.e. does nothing there."""
+    then the speech stage). The trainer resumes the copied stage at its last step, i.e. does nothing there.
+    Each stage is copied whole (into a hidden temporary folder, then renamed), so a copy interrupted part-way leaves
+    no stage folder with a truncated checkpoint behind: the next call copies it again."""
+    import tempfile
+
     if exp.critic == "none":
         return []
     lay = layout(dirs, exp.preset)
@@ -382,7 +386,19 @@ def share_earlier_stages(exp: TalkerExperiment, dirs: Any) -> list[str]:
         src, dst = base / stage, out / stage
         if dst.exists() or not (src / "config.json").exists() or not any((src / "checkpoints").glob("*")):
             continue
-        shutil.copytree(src, dst)
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{stage}.tmp-", dir=out))
+        try:
+            shutil.copytree(src, tmp, dirs_exist_ok=True)
+            tmp.rename(dst)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if dst.exists():  # another process copied the stage meanwhile
+                continue
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         shared.append(stage)
         log.info("%s: stage %s copied from the baseline run %s", exp.name, stage, base.name)
     return shared
