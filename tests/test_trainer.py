@@ -68,6 +68,22 @@ def test_exact_resume(tmp_path):
     assert _losses(tmp_path / "full") == _losses(tmp_path / "part")
 
 
+def test_resume_removes_what_a_killed_write_left(tmp_path):
+    """A process killed while writing a checkpoint (or a log) leaves the temporary file of its atomic write, as large
+    as a whole checkpoint; the next process that takes the folder's lock deletes it."""
+    cfg = TrainConfig(steps=8, batch_size=8, lr=1e-2, checkpoint_every=4, log_every=1, seed=7)
+    run = tmp_path / "run"
+    train(make_model(), Toy(), step_fn, cfg, run, progress=False, stop_after=6)
+    left = [run / "checkpoints" / ".step_0000008.pt.tmp-k1ll3d.pt", run / "checkpoints" / ".last.pt.tmp-k1ll3d.pt",
+            run / ".metrics.csv.tmp-k1ll3d.csv"]
+    for path in left:
+        path.write_bytes(b"PK half a checkpoint")
+    assert train(make_model(), Toy(), step_fn, cfg, run, progress=False)["step"] == 8
+    assert not [p for p in left if p.exists()]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt", "step_0000004.pt",
+                                                                      "step_0000008.pt"]
+
+
 def test_checkpoint_safe_load(tmp_path):
     cfg = TrainConfig(steps=2, batch_size=4, checkpoint_every=1, log_every=1)
     train(make_model(), Toy(), step_fn, cfg, tmp_path / "r", progress=False)

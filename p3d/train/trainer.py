@@ -8,7 +8,8 @@ Design (nanoGPT-style: no framework, everything visible here):
   saved RNG state and takes exactly the steps an uninterrupted run would (same next-step loss).
 - **Checkpoints** (``RUN_DIR/checkpoints/step_XXXXXXX.pt`` and ``last.pt``) hold the model and optimiser
   state dicts, the step and the config; they are written atomically and read with
-  ``torch.load(weights_only=True)``. ``metrics.csv`` rows past the checkpoint are dropped on resume.
+  ``torch.load(weights_only=True)``. ``metrics.csv`` rows past the checkpoint are dropped on resume, and the
+  temporary file of a checkpoint write that a kill cut off is deleted.
 - **DDP**: launched by ``torchrun --nproc_per_node=N -m p3d train ...``; the loop reads ``RANK`` /
   ``WORLD_SIZE`` from the environment, uses the gloo backend on CPU (nccl on CUDA), wraps the model in
   ``DistributedDataParallel`` and gives each rank a disjoint slice of the global batch. A loss that is a mean
@@ -395,6 +396,16 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
     return start
 
 
+def _remove_killed_writes(run_dir: Path) -> None:
+    """Delete the temporary files (:func:`p3d.atomic.atomic_path`, ``.NAME.tmp-*``) that a training process killed
+    while writing a checkpoint, ``metrics.csv``, ``val.csv`` or ``config.json`` left (a half-written checkpoint is as
+    large as a whole one). Only the holder of the folder's lock writes those files, so with the lock held none is
+    being written; ``final.pt``, written after the lock is released, is left alone."""
+    names = [".metrics.csv.tmp-*", f".{VAL_CSV}.tmp-*", ".config.json.tmp-*"]
+    for path in [*(run_dir / "checkpoints").glob(".*.tmp-*"), *(p for n in names for p in run_dir.glob(n))]:
+        path.unlink(missing_ok=True)
+
+
 def _trim_metrics(csv_path: Path, max_step: int) -> None:
     """Drop metric rows logged after ``max_step`` (they belong to the interrupted run's lost steps)."""
     if not csv_path.exists():
@@ -499,6 +510,7 @@ def _train_locked(model: torch.nn.Module, data: BatchSource, step_fn: StepFn, cf
         log.info("resuming %s from step %d", run_dir, start)
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        _remove_killed_writes(run_dir)
         if extension is not None:
             log.info("extending %s from %d to %d steps", run_dir, extension["steps_from"], extension["steps_to"])
             (run_dir / "final.pt").unlink(missing_ok=True)  # the shorter run's; rewritten at the end
