@@ -99,3 +99,23 @@ def test_api_table_lists_every_vertex_metric():
     for name in ("lve,", "fdd ", "mtm ", "lip_intensity ", "speech_intensity ", "slcc,", "slcc_delta ",
                  "plrs,", "bootstrap_ci,"):
         assert f"| {name}" in doc, name
+
+
+def test_float16_sequences_are_computed_as_float32():
+    """float16 positions are read as float32 (exact), as p3d.io reads them: in float16 the squared distances
+    of FDD underflow (its dynamics rounded to 0) and MTM's smoothing and DDTW refused the dtype."""
+    from p3d.metrics import ddtw, fdd, fdd_dynamics
+
+    rng = np.random.default_rng(0)
+    gt = (rng.normal(size=(30, 20, 3)) * 0.01).astype(np.float16)
+    pred = (gt + rng.normal(size=gt.shape) * 1e-3).astype(np.float16)
+    template, lips, upper = gt[0], [1, 2, 3, 4], [5, 6, 7, 8]
+    as32 = [a.astype(np.float32) for a in (pred, gt, template)]
+    assert fdd(pred, gt, template, upper) == fdd(*as32, upper)
+    assert fdd(pred, gt, template, upper) != 0.0
+    assert fdd_dynamics(gt, upper, template) == fdd_dynamics(as32[1], upper, as32[2])
+    assert lve(pred, gt, lips) == lve(as32[0], as32[1], lips)
+    assert lip_intensity(gt, lips) == lip_intensity(as32[1], lips)
+    assert mtm(pred=pred, gt=gt, upper=0, lower=1).mean_frames == mtm(pred=as32[0], gt=as32[1], upper=0,
+                                                                      lower=1).mean_frames
+    assert ddtw(gt[:, 0, 0], pred[:, 0, 0])[0] == ddtw(as32[1][:, 0, 0], as32[0][:, 0, 0])[0]

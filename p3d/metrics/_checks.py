@@ -16,10 +16,12 @@ IndexLike = Sequence[int] | np.ndarray
 
 
 def as_real_array(x: object, name: str) -> np.ndarray:
-    """``np.asarray(x)``; float arrays keep their dtype, integer arrays become float64."""
+    """``np.asarray(x)``; float32/float64 arrays keep their dtype, float16 becomes float32 (exact, as
+    :func:`p3d.io.vertex_dtype` reads it: squared distances of float16 positions underflow and round away
+    FDD's dynamics and part of LVE), integer arrays become float64."""
     arr = np.asarray(x)
     if arr.dtype.kind == "f":
-        return arr
+        return arr.astype(np.float32) if arr.dtype.itemsize < 4 else arr
     if arr.dtype.kind in "iu":
         return arr.astype(np.float64)
     raise InputError(f"{name}: expected a real-valued numeric array, got dtype {arr.dtype}")

@@ -99,7 +99,7 @@ def _as_signal(x: object, name: str) -> np.ndarray:
     if arr.ndim != 1 or arr.size == 0:
         raise InputError(f"{name}: expected a non-empty 1-D signal, got shape {arr.shape}")
     check_finite(arr, name)
-    return arr
+    return arr.astype(np.float32) if arr.dtype.kind == "f" and arr.dtype.itemsize < 4 else arr
 
 
 def ddtw(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
