@@ -247,3 +247,14 @@ def test_a_prepared_background_gives_every_clips_scores_bit_for_bit():
                     .excluding("a"))
     with pytest.raises(InputError, match="one size"):
         SpeechBackground({"a": np.ones((2, 3), np.float32), "b": np.ones((1, 2))})
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_speech_windows_are_refused_not_scored_nan(bad):
+    fbank, verts = _toy(t=40, n=40)
+    fbank = np.array(fbank, dtype=np.float32)
+    fbank[0, 3, 7] = bad
+    with pytest.raises(InputError, match="fbank_windows: speech windows contain NaN or inf"):
+        plrs_from_features(fbank, verts, IndexModel())
+    with pytest.raises(InputError, match="fbank_windows: speech windows contain NaN or inf"):
+        plrs_scores(fbank, verts, CentroidModel(), _bank(4))

@@ -55,6 +55,8 @@ def _embed_windows(fbank_windows: Any, vertices: Any, model: Any, batch_size: in
     fb = np.asarray(fbank_windows, dtype=np.float32)
     if fb.ndim != 3:
         raise InputError(f"fbank_windows: expected (N, T_a, n_mels), got shape {fb.shape}")
+    if not np.isfinite(fb).all():
+        raise InputError("fbank_windows: speech windows contain NaN or inf")
     verts = flat_vertices(vertices, getattr(model, "n_vertices", None), name="vertices")
     n_windows = min(fb.shape[0], verts.shape[0] - (WINDOW - 1))
     g = max(n_windows, 0) // WINDOW
