@@ -130,3 +130,17 @@ def test_critics_with_their_own_encode_mesh_take_the_generic_path():
     a = PerceptualLoss(critic, weight=1.0)(verts, fbank)
     b = PerceptualLoss(critic, weight=1.0, share_frame_tokens=False)(verts, fbank)
     assert a.item() == b.item()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_speech_is_refused_not_a_nan_loss(bad):
+    loss_fn = PerceptualLoss(_critic())
+    verts, fbank = _clip(t=30, n=40)
+    windows = fbank.clone()
+    windows[0, 3, 7] = bad
+    with pytest.raises(InputError, match="speech: holds NaN or inf"):
+        loss_fn(verts, windows)
+    embeddings = loss_fn.speech_embeddings(fbank)
+    embeddings[2, 0] = bad
+    with pytest.raises(InputError, match="speech: holds NaN or inf"):
+        loss_fn(verts, embeddings)

@@ -155,6 +155,8 @@ class PerceptualLoss:
                 windows (embedded here); window ``i`` pairs with frames ``[i, i + 5)``.
         """
         speech_t = speech if isinstance(speech, torch.Tensor) else torch.as_tensor(np.asarray(speech, dtype=np.float32))
+        if not torch.isfinite(speech_t).all():
+            raise InputError("speech: holds NaN or inf values")
         if speech_t.ndim == 3:
             speech_t = self.speech_embeddings(speech_t)
         elif speech_t.ndim != 2:
