@@ -66,3 +66,15 @@ def test_from_logits_equals_from_embeddings():
     torch.testing.assert_close(info_nce_from_logits(a @ b.T / 0.07), info_nce(a, b))
     with pytest.raises(ValueError):
         info_nce_from_logits(torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("tau", [0.0, -0.07, float("nan"), float("inf"), "warm"])
+def test_a_temperature_that_is_not_positive_and_finite_is_refused(tau):
+    from p3d.errors import InputError
+    from p3d.losses.perceptual_loss import PerceptualLoss
+
+    a = torch.nn.functional.normalize(torch.randn(4, 8, generator=torch.Generator().manual_seed(0)), dim=-1)
+    with pytest.raises(InputError, match="temperature: expected a finite number > 0"):
+        info_nce(a, a.flip(0), tau)  # tau = 0 gave NaN, tau < 0 a loss that rewards the wrong pairs
+    with pytest.raises(InputError, match="temperature: expected a finite number > 0"):
+        PerceptualLoss(torch.nn.Linear(1, 1), temperature=tau)

@@ -15,14 +15,28 @@ throughout. tau = 0.07 in the official code (the paper gives no value).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
+from p3d.errors import InputError
 from p3d.paper import HYPER
 
 TEMPERATURE = HYPER.temperature
+
+
+def check_temperature(temperature: float) -> float:
+    """tau as a float: finite and > 0 (tau = 0 makes every logit infinite and the loss NaN; a negative tau
+    rewards the wrong pairs)."""
+    try:
+        value = float(temperature)
+    except (TypeError, ValueError):
+        raise InputError(f"temperature: expected a finite number > 0, got {temperature!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"temperature: expected a finite number > 0, got {temperature!r}")
+    return value
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:
@@ -37,7 +51,7 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = TEMPERATURE)
     if a.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"info_nce: expected two (B, D) tensors of equal shape, "
                          f"got {tuple(a.shape)} and {tuple(b.shape)}")
-    return info_nce_from_logits(a @ b.T / temperature)
+    return info_nce_from_logits(a @ b.T / check_temperature(temperature))
 
 
 def info_nce_from_logits(logits: torch.Tensor) -> torch.Tensor:

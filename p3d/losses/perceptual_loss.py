@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from p3d.errors import InputError
-from p3d.losses.infonce import TEMPERATURE, info_nce
+from p3d.losses.infonce import TEMPERATURE, check_temperature, info_nce
 from p3d.paper import HYPER
 
 #: The official defaults (``perceptual_loss/main.py``); DEFAULT_WEIGHT is the one default of the loss weight W.
@@ -124,7 +124,7 @@ class PerceptualLoss:
         self.model = model.eval().requires_grad_(False)
         self.weight = check_weight(weight)
         self.batch_size = int(batch_size)
-        self.temperature = float(temperature)
+        self.temperature = check_temperature(temperature)
         self.share_frame_tokens = bool(share_frame_tokens)
 
     @property
