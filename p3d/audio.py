@@ -313,6 +313,8 @@ def resample(
             raise InputError(f"resample: {name} must be a positive integer sample rate, got {rate!r}")
     if orig_freq == new_freq:
         return x
+    if x.shape[-1:] == (0,):  # no samples: none out (conv1d cannot reshape an empty batch)
+        return np.zeros(x.shape, dtype=x.dtype)
     gcd = math.gcd(int(orig_freq), int(new_freq))
     orig, new = int(orig_freq) // gcd, int(new_freq) // gcd
     signal = torch.from_numpy(np.ascontiguousarray(x))

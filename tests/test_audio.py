@@ -217,3 +217,9 @@ def test_integer_pcm_is_scaled_to_the_float_range():
     u8 = (pcm // 256 + 128).astype(np.uint8)
     np.testing.assert_allclose(resample_for_fps(u8, 16000, 30),
                                resample_for_fps((u8.astype(np.float32) - 128) / 128, 16000, 30), atol=1e-6)
+
+
+def test_no_samples_give_no_windows_not_a_resampler_crash():
+    assert A.resample(np.zeros(0, np.float32), 16000, 19200).shape == (0,)
+    assert A.resample(np.zeros((2, 0)), 44100, 16000).shape == (2, 0)
+    assert A.speech_windows(np.zeros(0, np.float32), 16000, 30).shape == (0, 20, 128)  # as audio shorter than 5 frames
