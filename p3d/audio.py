@@ -64,6 +64,7 @@ import hashlib
 import json
 import logging
 import math
+import numbers
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -142,9 +143,9 @@ class FbankOptions:
 
 def feature_sample_rate(fps: float) -> int:
     """Sample rate at which 640 samples are one mesh frame: ``640 * fps`` (25 -> 16000, 30 -> 19200)."""
-    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+    if isinstance(fps, (bool, np.bool_)) or not isinstance(fps, numbers.Real) or not (math.isfinite(fps) and fps > 0):
         raise InputError(f"fps: expected a positive frame rate, got {fps!r}")
-    rate = HOP_SAMPLES * fps
+    rate = HOP_SAMPLES * float(fps)
     if abs(rate - round(rate)) > 1e-6:
         raise InputError(f"fps: {fps} gives a non-integer feature sample rate 640 * fps = {rate}")
     return int(round(rate))

@@ -223,3 +223,14 @@ def test_no_samples_give_no_windows_not_a_resampler_crash():
     assert A.resample(np.zeros(0, np.float32), 16000, 19200).shape == (0,)
     assert A.resample(np.zeros((2, 0)), 44100, 16000).shape == (2, 0)
     assert A.speech_windows(np.zeros(0, np.float32), 16000, 30).shape == (0, 20, 128)  # as audio shorter than 5 frames
+
+
+@pytest.mark.parametrize("fps", [np.float32(30), np.int64(30), np.float64(30)])
+def test_a_numpy_frame_rate_is_a_frame_rate(fps):
+    assert A.feature_sample_rate(fps) == 19200
+
+
+@pytest.mark.parametrize("fps", [True, "30", None, 0, -25, float("nan")])
+def test_a_frame_rate_that_is_not_a_positive_number_is_refused(fps):
+    with pytest.raises(InputError, match="fps: expected a positive frame rate"):
+        A.feature_sample_rate(fps)
