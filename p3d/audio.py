@@ -464,6 +464,9 @@ def _check_audio(audio: np.ndarray, sr: int) -> np.ndarray:
     if not (isinstance(sr, (int, np.integer)) and sr > 0):
         raise InputError(f"sr: expected a positive integer sample rate, got {sr!r}")
     if x.dtype.kind in "iu":  # integer PCM (e.g. scipy.io.wavfile): to [-1, 1] as torchaudio.load gives it
+        if x.dtype.itemsize > 4:  # e.g. np.array(list_of_int16_values): its range would scale the samples to ~1e-15
+            raise InputError(f"audio: {x.dtype} samples are not a PCM format, so their scale is unknown; pass the "
+                             f"integer PCM as read (int16, int32, uint8) or float samples in [-1, 1]")
         info = np.iinfo(x.dtype)
         if x.dtype.kind == "u":  # unsigned PCM (8-bit WAV) is offset by half its range
             return ((x.astype(np.float64) - (info.max + 1) / 2) / ((info.max + 1) / 2)).astype(np.float32)

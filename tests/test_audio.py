@@ -234,3 +234,12 @@ def test_a_numpy_frame_rate_is_a_frame_rate(fps):
 def test_a_frame_rate_that_is_not_a_positive_number_is_refused(fps):
     with pytest.raises(InputError, match="fps: expected a positive frame rate"):
         A.feature_sample_rate(fps)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64])
+def test_64_bit_integer_samples_are_refused_not_scaled_to_silence(dtype):
+    """np.array(list_of_pcm_values) is int64; scaled by the int64 range its samples were ~1e-15 and every
+    speech window the constant log floor."""
+    pcm = np.random.default_rng(0).integers(0, 20000, size=16000).astype(dtype)
+    with pytest.raises(InputError, match="not a PCM format"):
+        A.speech_windows(pcm, 16000, 30)
