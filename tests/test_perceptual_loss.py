@@ -144,3 +144,20 @@ def test_non_finite_speech_is_refused_not_a_nan_loss(bad):
     embeddings[2, 0] = bad
     with pytest.raises(InputError, match="speech: holds NaN or inf"):
         loss_fn(verts, embeddings)
+
+
+def test_a_reversed_numpy_sequence_is_scored_as_its_copy():
+    """A negative-stride float32 array (e.g. ``vertices[::-1]``, a time-reversed control) raised torch's
+    'negative strides are not supported' in the loss and in PLRS, which share the vertex check."""
+    import numpy as np
+
+    from p3d.metrics.plrs import plrs_from_features
+
+    critic = _critic()
+    loss_fn = PerceptualLoss(critic)
+    verts, fbank = _clip(t=30, n=40)
+    backwards = verts.detach().numpy()[::-1]
+    assert backwards.strides[0] < 0
+    torch.testing.assert_close(loss_fn(backwards, fbank), loss_fn(backwards.copy(), fbank), rtol=0, atol=0)
+    assert plrs_from_features(fbank.numpy(), backwards, critic) == plrs_from_features(fbank.numpy(), backwards.copy(),
+                                                                                      critic)

@@ -78,7 +78,7 @@ def contrastive_groups(n: int, batch_size: int) -> list[tuple[int, int]]:
 def flat_vertices(vertices: Any, n_vertices: int | None, name: str = "pred_vertices") -> torch.Tensor:
     """Validate a (T, V, 3) or (T, V*3) sequence (tensor or array) and return it as (T, V*3)."""
     if not isinstance(vertices, torch.Tensor):
-        vertices = torch.as_tensor(np.asarray(vertices, dtype=np.float32))
+        vertices = torch.as_tensor(np.ascontiguousarray(vertices, dtype=np.float32))  # torch refuses negative strides
     if vertices.ndim == 3 and vertices.shape[-1] == 3:
         vertices = vertices.flatten(1)
     if vertices.ndim != 2 or vertices.shape[1] % 3:
