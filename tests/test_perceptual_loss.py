@@ -161,3 +161,14 @@ def test_a_reversed_numpy_sequence_is_scored_as_its_copy():
     torch.testing.assert_close(loss_fn(backwards, fbank), loss_fn(backwards.copy(), fbank), rtol=0, atol=0)
     assert plrs_from_features(fbank.numpy(), backwards, critic) == plrs_from_features(fbank.numpy(), backwards.copy(),
                                                                                       critic)
+
+
+def test_float64_predictions_are_scored_in_the_critics_dtype_with_gradients():
+    """A float64 prediction raised torch's 'mat1 and mat2 must have the same dtype' inside the critic."""
+    loss_fn = PerceptualLoss(_critic())
+    verts, fbank = _clip(t=30, n=40)
+    as64 = verts.detach().double().requires_grad_()
+    loss = loss_fn(as64, fbank)
+    torch.testing.assert_close(loss, loss_fn(verts, fbank), rtol=0, atol=0)
+    loss.backward()
+    assert as64.grad is not None and as64.grad.dtype == torch.float64 and as64.grad.abs().sum() > 0

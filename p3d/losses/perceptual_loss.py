@@ -163,6 +163,9 @@ class PerceptualLoss:
             raise InputError(f"speech: expected (N, D) embeddings or (N, T_a, n_mels) windows, "
                              f"got {tuple(speech_t.shape)}")
         verts = flat_vertices(pred_vertices, getattr(self.model, "n_vertices", None))
+        dtype = next(self.model.parameters()).dtype
+        if verts.dtype != dtype:  # e.g. a float64 talker scored by a float32 critic (a differentiable cast)
+            verts = verts.to(dtype)
         n = min(speech_t.shape[0], verts.shape[0] - 4)
         groups = contrastive_groups(max(n, 0), self.batch_size)
         if not groups:
