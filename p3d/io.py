@@ -520,6 +520,8 @@ def parse_clip_name(stem: str, dataset: str = "auto") -> ClipName:
         stem = stem[:-4]
     if dataset not in {"auto", "vocaset", "mead", "generic"}:
         raise InputError(f"unknown dataset convention {dataset!r} (vocaset, mead, generic or auto)")
+    if not stem:
+        raise InputError("clip name: empty (a clip's file needs a name before its .npy extension)")
     if dataset in {"auto", "mead"}:
         m = _MEAD.match(stem)
         if m:

@@ -215,3 +215,9 @@ def test_identity_in_templates_takes_the_longest_leading_words_naming_a_template
     assert io.identity_in_templates(name, {"spk": 0, "spk_01": 0}).identity == "spk"  # its own identity is known
     assert io.identity_in_templates(name, {"spk_01_clip3": 0}).identity == "spk"  # the whole stem is not a speaker
     assert io.identity_in_templates(name, {"other": 0}) == name
+
+
+@pytest.mark.parametrize("stem", ["", ".npy", "some/dir/.npy"])
+def test_an_empty_clip_name_is_refused(stem):
+    with pytest.raises(InputError, match="clip name: empty"):
+        io.parse_clip_name(stem)  # an AssertionError before
