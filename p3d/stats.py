@@ -393,6 +393,14 @@ def _mean_per_seed(values: np.ndarray, seeds: np.ndarray, codes: np.ndarray, n_c
     n_seeds = int(seeds.max()) + 1 if seeds.size else 0
     if n_seeds < 1 or n_clusters < 1:
         raise InputError(f"seeds x clips needs at least one seed and one cluster (got {n_seeds}, {n_clusters})")
+    # A code outside 0..K-1 broke the resampling's matrix product; a clip without rows was drawn like the others,
+    # widening the interval as if the K clips were fewer.
+    if codes.min() < 0 or np.unique(codes).size != n_clusters or codes.max() >= n_clusters:
+        raise InputError(f"clips: expected codes 0..{n_clusters - 1}, each clip with at least one row; got "
+                         f"{np.unique(codes).size} distinct codes in [{int(codes.min())}, {int(codes.max())}]")
+    if seeds.min() < 0 or np.unique(seeds).size != n_seeds:
+        raise InputError(f"seeds: expected indices 0..S-1, each seed with at least one row; got "
+                         f"{np.unique(seeds).size} distinct indices in [{int(seeds.min())}, {int(seeds.max())}]")
     clip_counts = resample_counts(n_clusters, int(n_resamples), seed)
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
     pairs = [cluster_mean_resamples(values[seeds == s], codes[seeds == s], clip_counts,

@@ -476,3 +476,14 @@ def test_seed_agreement_counts_seeds_sharing_the_pooled_sign():
     assert stats.seed_agreement(0.5, [0.1]) is None  # one seed: nothing to agree
     assert stats.seed_agreement(0.0, [0.1, 0.2]) is None
     assert stats.seed_agreement(float("nan"), [0.1, 0.2]) is None
+
+
+@pytest.mark.parametrize("n_clusters, match", [(5, "clips: expected codes 0..4"),  # codes up to 14: a matmul error
+                                               (20, "clips: expected codes 0..19")])  # 5 clips without rows
+def test_hierarchical_mean_interval_refuses_codes_that_are_not_the_k_clips(n_clusters, match):
+    values, seeds, clips = _seed_clip_rows(np.random.default_rng(0), 2, 15, 0.3)
+    with pytest.raises(InputError, match=match):
+        stats.hierarchical_mean_interval(values, seeds, clips, n_clusters, n_resamples=100)
+    gap = np.where(seeds == 1, 2, seeds)  # seeds 0 and 2: seed 1 has no row (the mean over seeds was NaN)
+    with pytest.raises(InputError, match="seeds: expected indices 0..S-1"):
+        stats.hierarchical_mean_interval(values, gap, clips, 15, n_resamples=100)
