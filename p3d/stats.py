@@ -216,6 +216,8 @@ def cluster_bootstrap_ci(values: Sequence[float] | np.ndarray, clusters: Sequenc
     """
     _check_confidence(confidence)
     values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1:
+        raise InputError(f"values: expected a 1-D array of per-row values, got shape {values.shape}")
     codes, k = cluster_codes(clusters)
     if codes.size != values.size:
         raise InputError(f"values and clusters differ in length ({values.size} vs {codes.size})")

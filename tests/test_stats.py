@@ -487,3 +487,8 @@ def test_hierarchical_mean_interval_refuses_codes_that_are_not_the_k_clips(n_clu
     gap = np.where(seeds == 1, 2, seeds)  # seeds 0 and 2: seed 1 has no row (the mean over seeds was NaN)
     with pytest.raises(InputError, match="seeds: expected indices 0..S-1"):
         stats.hierarchical_mean_interval(values, gap, clips, 15, n_resamples=100)
+
+
+def test_cluster_bootstrap_ci_refuses_values_that_are_not_one_row_each():
+    with pytest.raises(InputError, match="values: expected a 1-D array"):
+        stats.cluster_bootstrap_ci(np.ones((6, 1)), [0, 0, 1, 1, 2, 2])  # an IndexError before
