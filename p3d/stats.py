@@ -148,17 +148,20 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray,
 
 
 # -- clip-cluster bootstrap ---------------------------------------------------------------------------------
+def sorted_labels(labels: set[Hashable]) -> list[Hashable]:
+    """Cluster labels in sorted order; labels of mixed types (which do not sort) by type name, then text."""
+    try:
+        return sorted(labels)
+    except TypeError:
+        return sorted(labels, key=lambda c: (type(c).__name__, str(c)))
+
+
 def cluster_codes(clusters: Sequence[Hashable] | np.ndarray) -> tuple[np.ndarray, int]:
     """Integer codes 0..K-1 for cluster labels, in sorted label order (labels of mixed types: by type name, then
     text), and K. Sorted, not in order of appearance, so that a bootstrap's draws, hence its interval, do not
     depend on the order of the rows (and match :func:`paired_cluster_difference`'s)."""
     labels = list(clusters)
-    unique = set(labels)
-    try:
-        ordered = sorted(unique)
-    except TypeError:
-        ordered = sorted(unique, key=lambda c: (type(c).__name__, str(c)))
-    index = {c: i for i, c in enumerate(ordered)}
+    index = {c: i for i, c in enumerate(sorted_labels(set(labels)))}
     return np.fromiter((index[c] for c in labels), dtype=np.int64, count=len(labels)), len(index)
 
 
@@ -248,9 +251,8 @@ def paired_cluster_difference(values_a: Sequence[float] | np.ndarray, clusters_a
 
     Rows of clusters not scored in both arms (no finite value in one of them) are dropped; pair the rows
     themselves first where they correspond (e.g. by prediction file), so that both arms' means are over the same
-    predictions. The common clusters, in sorted order (labels
-    must be sortable, e.g. clip names), are resampled once per bootstrap resample
-    (:func:`resample_counts`) and both arms' means are recomputed on that same draw
+    predictions. The common clusters, in sorted order (:func:`sorted_labels`), are resampled once per bootstrap
+    resample (:func:`resample_counts`) and both arms' means are recomputed on that same draw
     (:func:`cluster_mean_resamples`), so clip-to-clip variation shared by the arms cancels. The
     interval is :func:`percentile_interval` of the resampled differences. Point values that are
     undefined (no finite row) are None.
@@ -264,7 +266,7 @@ def paired_cluster_difference(values_a: Sequence[float] | np.ndarray, clusters_a
 
     if not set(labels_a) & set(labels_b):
         raise InputError("paired difference: the two arms share no cluster (clip)")
-    common = sorted(scored(values_a, labels_a) & scored(values_b, labels_b))
+    common = sorted_labels(scored(values_a, labels_a) & scored(values_b, labels_b))
     if not common:
         return PairedDifference(a=None, b=None, diff=None, low=None, high=None, n_clusters=0)
     code_of = {c: i for i, c in enumerate(common)}
@@ -432,7 +434,7 @@ def hierarchical_paired_difference(values_a: np.ndarray, values_b: np.ndarray, s
     ``weights``: per aligned row, the same for both arms (:func:`cluster_mean_resamples`)."""
     _check_confidence(confidence)
     labels = list(clusters)
-    code_of = {c: i for i, c in enumerate(sorted(set(labels)))}
+    code_of = {c: i for i, c in enumerate(sorted_labels(set(labels)))}
     codes = np.array([code_of[c] for c in labels], dtype=np.int64)
     pa, ra = _mean_per_seed(values_a, seeds, codes, len(code_of), n_resamples, seed, weights)
     pb, rb = _mean_per_seed(values_b, seeds, codes, len(code_of), n_resamples, seed, weights)
@@ -506,7 +508,7 @@ def spearman_cluster_ci(x: Sequence[float] | np.ndarray, y: Sequence[float] | np
                          f"{a.shape}, {b.shape}, {labels.shape}")
     ok = np.isfinite(a) & np.isfinite(b)
     a, b, labels = a[ok], b[ok], labels[ok]
-    groups = [(a[labels == c], b[labels == c]) for c in sorted(set(labels))]
+    groups = [(a[labels == c], b[labels == c]) for c in sorted_labels(set(labels))]
     if scope == "pooled":
         def statistic(idx: np.ndarray) -> float:
             return spearman(np.concatenate([groups[i][0] for i in idx]), np.concatenate([groups[i][1] for i in idx]),

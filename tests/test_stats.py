@@ -492,3 +492,20 @@ def test_hierarchical_mean_interval_refuses_codes_that_are_not_the_k_clips(n_clu
 def test_cluster_bootstrap_ci_refuses_values_that_are_not_one_row_each():
     with pytest.raises(InputError, match="values: expected a 1-D array"):
         stats.cluster_bootstrap_ci(np.ones((6, 1)), [0, 0, 1, 1, 2, 2])  # an IndexError before
+
+
+def test_paired_differences_take_labels_of_mixed_types_in_cluster_codes_order():
+    """Clip labels of mixed types (1 and "a") raised Python's "'<' not supported" in the paired differences;
+    they are ordered as cluster_codes orders them, so the one-arm and paired bootstraps draw the same clips."""
+    rng = np.random.default_rng(0)
+    labels = [1, 1, "a", "a", 2.5, 2.5, "b", "b"]
+    a = rng.normal(size=8)
+    b = a + 0.3 + 0.1 * rng.normal(size=8)
+    d = stats.paired_cluster_difference(a, labels, b, labels, n_resamples=200, seed=1)
+    codes, _ = stats.cluster_codes(labels)
+    ref = stats.paired_cluster_difference(a, codes, b, codes, n_resamples=200, seed=1)
+    assert (d.diff, d.low, d.high, d.n_clusters) == (ref.diff, ref.low, ref.high, ref.n_clusters)
+    h = stats.hierarchical_paired_difference(a, b, np.zeros(8, dtype=int), labels, n_resamples=200, seed=1)
+    assert (h.low, h.high) == pytest.approx((ref.low, ref.high))
+    rho = stats.spearman_cluster_ci(a, b, labels, n_resamples=50)
+    assert rho == stats.spearman_cluster_ci(a, b, codes, n_resamples=50)
