@@ -175,3 +175,9 @@ def test_slcc_bootstrap_over_clips_keeps_a_clips_predictions_together():
         slcc_bootstrap(speech, lip, ident, n_resamples=50, clusters=clips, method="BCa")
     with pytest.raises(InputError, match="rows"):
         slcc_bootstrap(speech, lip, ident, n_resamples=50, clusters=clips[:-1])
+
+
+@pytest.mark.parametrize("r", [None, "high", np.array([0.3, 0.2]), object()])
+def test_slcc_delta_refuses_what_is_not_one_correlation(r):
+    with pytest.raises(InputError, match="model_r: expected a correlation in"):
+        slcc_delta(r, 0.3)  # a TypeError / ValueError from numpy before

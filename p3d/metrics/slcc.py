@@ -172,7 +172,13 @@ def slcc_by_level(speech_intensity: np.ndarray, lip_intensity: np.ndarray,
 
 def slcc_delta(model_r: float, data_r: float) -> float:
     """Delta of Tables 2 and 4: |SLCC(model) - SLCC(ground-truth data)|."""
+    values = []
     for name, r in (("model_r", model_r), ("data_r", data_r)):
-        if not np.isfinite(r) or not -1.0 <= r <= 1.0:
+        try:
+            value = float(r)
+        except (TypeError, ValueError):  # None, text, an array of several correlations
+            raise InputError(f"{name}: expected a correlation in [-1, 1], got {r!r}") from None
+        if not np.isfinite(value) or not -1.0 <= value <= 1.0:
             raise InputError(f"{name}: expected a correlation in [-1, 1], got {r!r}")
-    return abs(float(model_r) - float(data_r))
+        values.append(value)
+    return abs(values[0] - values[1])
