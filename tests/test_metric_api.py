@@ -119,3 +119,9 @@ def test_float16_sequences_are_computed_as_float32():
     assert mtm(pred=pred, gt=gt, upper=0, lower=1).mean_frames == mtm(pred=as32[0], gt=as32[1], upper=0,
                                                                       lower=1).mean_frames
     assert ddtw(gt[:, 0, 0], pred[:, 0, 0])[0] == ddtw(as32[1][:, 0, 0], as32[0][:, 0, 0])[0]
+
+
+def test_mtm_refuses_one_vertex_as_both_lips(clips):
+    pred, gt = clips
+    with pytest.raises(InputError, match="upper, lower: the same vertex 3531"):
+        mtm(pred=pred, gt=gt, upper=FLAME_MTM_UPPER, lower=FLAME_MTM_UPPER)  # was None ("no match"), silently

@@ -208,6 +208,8 @@ def mtm(*args: np.ndarray, pred: np.ndarray | None = None, gt: np.ndarray | None
     same_vertex_count(g, p, "gt", "pred")
     upper = as_vertex_index(upper, g.shape[1], "upper")
     lower = as_vertex_index(lower, g.shape[1], "lower")
+    if upper == lower:  # the lip distance would be 0 in every frame: no extrema, "no match" for any prediction
+        raise InputError(f"upper, lower: the same vertex {upper}; MTM needs two lip vertices")
     if not (isinstance(sigma, (int, float, np.integer, np.floating)) and np.isfinite(sigma) and sigma > 0):
         raise InputError(f"sigma: expected a positive number of frames, got {sigma!r}")
     for arr, name in ((g, "gt"), (p, "pred")):
