@@ -435,6 +435,8 @@ def load_audio(path: str | os.PathLike[str], sr: int | None = None, mono: bool =
     """
     import soundfile as sf
 
+    if sr is not None and (isinstance(sr, (bool, np.bool_)) or not isinstance(sr, (int, np.integer)) or sr <= 0):
+        raise InputError(f"sr: expected a positive integer sample rate in Hz (or None: the file's own), got {sr!r}")
     path = Path(path)
     with open_regular(path, "audio file") as fh:
         if os.fstat(fh.fileno()).st_size == 0:

@@ -221,3 +221,11 @@ def test_identity_in_templates_takes_the_longest_leading_words_naming_a_template
 def test_an_empty_clip_name_is_refused(stem):
     with pytest.raises(InputError, match="clip name: empty"):
         io.parse_clip_name(stem)  # an AssertionError before
+
+
+@pytest.mark.parametrize("sr", [0, -16000, 16000.5, True])
+def test_load_audio_refuses_a_sample_rate_that_is_not_a_positive_integer(tmp_path, sr):
+    path = tmp_path / "a.wav"
+    sf.write(path, np.zeros(1600, np.float32), 16000)
+    with pytest.raises(InputError, match="sr: expected a positive integer sample rate"):
+        io.load_audio(path, sr=sr)  # librosa's ValueError, or 16000.5 silently read as 16000
