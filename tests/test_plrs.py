@@ -258,3 +258,12 @@ def test_non_finite_speech_windows_are_refused_not_scored_nan(bad):
         plrs_from_features(fbank, verts, IndexModel())
     with pytest.raises(InputError, match="fbank_windows: speech windows contain NaN or inf"):
         plrs_scores(fbank, verts, CentroidModel(), _bank(4))
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
+def test_a_batch_size_that_is_not_a_positive_count_is_refused(batch_size):
+    fbank, verts = _toy(t=40, n=40)
+    with pytest.raises(InputError, match="batch_size: expected a positive number of windows"):
+        plrs_from_features(fbank, verts, IndexModel(), batch_size=batch_size)  # range()'s ValueError for 0
+    with pytest.raises(InputError, match="batch_size: expected a positive number of windows"):
+        speech_bank(_bank(4), CentroidModel(), batch_size=batch_size)

@@ -42,6 +42,12 @@ from p3d.errors import InputError
 WINDOW = 5
 
 
+def _check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InputError(f"batch_size: expected a positive number of windows per forward pass, got {batch_size!r}")
+    return int(batch_size)
+
+
 def _embed_windows(fbank_windows: Any, vertices: Any, model: Any, batch_size: int,
                    speech_bank: Any = None) -> tuple[Any, Any]:
     """(speech, mesh) L2-normalised embeddings, torch (G, D) each, of the G non-overlapping PLRS windows
@@ -52,6 +58,7 @@ def _embed_windows(fbank_windows: Any, vertices: Any, model: Any, batch_size: in
 
     from p3d.losses.perceptual_loss import flat_vertices
 
+    batch_size = _check_batch_size(batch_size)
     fb = np.asarray(fbank_windows, dtype=np.float32)
     if fb.ndim != 3:
         raise InputError(f"fbank_windows: expected (N, T_a, n_mels), got shape {fb.shape}")
@@ -140,6 +147,7 @@ def speech_bank(fbank_windows: Any, model: Any, batch_size: int = 256) -> np.nda
     concatenated). Computing it once and passing the embeddings saves re-encoding it for every sequence."""
     import torch
 
+    batch_size = _check_batch_size(batch_size)
     fb = np.asarray(fbank_windows, dtype=np.float32)
     if fb.ndim != 3 or fb.shape[0] == 0:
         raise InputError(f"background: expected (K >= 1, T_a, n_mels) speech windows, got shape {fb.shape}")
