@@ -78,3 +78,13 @@ def test_a_temperature_that_is_not_positive_and_finite_is_refused(tau):
         info_nce(a, a.flip(0), tau)  # tau = 0 gave NaN, tau < 0 a loss that rewards the wrong pairs
     with pytest.raises(InputError, match="temperature: expected a finite number > 0"):
         PerceptualLoss(torch.nn.Linear(1, 1), temperature=tau)
+
+
+def test_an_empty_batch_is_refused_not_a_nan_loss():
+    from p3d.errors import InputError
+    from p3d.losses.infonce import info_nce_from_logits
+
+    with pytest.raises(InputError, match="empty batch"):
+        info_nce(torch.zeros(0, 8), torch.zeros(0, 8))
+    with pytest.raises(InputError, match="empty batch"):
+        info_nce_from_logits(torch.zeros(0, 0))

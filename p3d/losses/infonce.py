@@ -60,6 +60,8 @@ def info_nce_from_logits(logits: torch.Tensor) -> torch.Tensor:
     what a ``DistributedDataParallel``-wrapped model returns)."""
     if logits.ndim != 2 or logits.shape[0] != logits.shape[1]:
         raise ValueError(f"info_nce_from_logits: expected a square (B, B) matrix, got {tuple(logits.shape)}")
+    if logits.shape[0] == 0:  # cross-entropy's mean over no pairs is NaN
+        raise InputError("info_nce: an empty batch (B = 0) has no pairs to contrast")
     target = torch.arange(logits.shape[0], device=logits.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
