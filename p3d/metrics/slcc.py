@@ -57,8 +57,15 @@ def lip_intensity(vertices: np.ndarray, lip_vertices: IndexLike | None = None, a
 
 
 def speech_intensity(audio: np.ndarray) -> float:
-    """RMS of the samples of one clip; ``audio`` is (n,) or (n, channels), channels averaged first."""
-    arr = as_real_array(audio, "audio")
+    """RMS of the samples of one clip; ``audio`` is (n,) or (n, channels), channels averaged first.
+
+    Units: those of the samples (int16 PCM or floats in [-1, 1]). Unsigned integer PCM (8-bit WAV, e.g. from
+    ``scipy.io.wavfile``) is centred at half its range; that offset is removed first (it is silence, not speech).
+    """
+    raw = np.asarray(audio)
+    arr = as_real_array(raw, "audio")
+    if raw.dtype.kind == "u":
+        arr = arr - (np.iinfo(raw.dtype).max + 1) / 2
     if arr.size == 0:
         raise InputError(f"audio: no samples (shape {arr.shape})")
     if arr.ndim == 2:
