@@ -611,7 +611,11 @@ def slcc_bootstrap_ci(speech_intensity: Sequence[float] | np.ndarray, lip_intens
 
 # -- proportions and agreement (user studies) -------------------------------------------------------------------
 def _counts(k: int, n: int) -> tuple[int, int]:
-    if int(k) != k or int(n) != n or n < 1 or not 0 <= k <= n:
+    try:
+        whole = int(k) == k and int(n) == n  # NaN, infinities and text raise here
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or n < 1 or not 0 <= k <= n:
         raise InputError(f"binomial counts must satisfy 0 <= k <= n, n >= 1 (got k={k}, n={n})")
     return int(k), int(n)
 
@@ -625,6 +629,8 @@ def binomial_test(k: int, n: int, p: float = 0.5) -> float:
     from scipy.stats import binomtest
 
     k, n = _counts(k, n)
+    if not 0.0 <= p <= 1.0:  # also NaN
+        raise InputError(f"p: expected a success probability in [0, 1], got {p!r}")
     return float(binomtest(k, n, p, alternative="two-sided").pvalue)
 
 

@@ -509,3 +509,10 @@ def test_paired_differences_take_labels_of_mixed_types_in_cluster_codes_order():
     assert (h.low, h.high) == pytest.approx((ref.low, ref.high))
     rho = stats.spearman_cluster_ci(a, b, labels, n_resamples=50)
     assert rho == stats.spearman_cluster_ci(a, b, codes, n_resamples=50)
+
+
+@pytest.mark.parametrize("k, n, p", [(float("nan"), 10, 0.5), (3, float("inf"), 0.5), ("3", 10, 0.5),
+                                     (3, 10, 1.5), (3, 10, float("nan"))])
+def test_binomial_test_refuses_counts_and_probabilities_by_name(k, n, p):
+    with pytest.raises(InputError, match="binomial counts|p: expected a success probability"):
+        stats.binomial_test(k, n, p)  # int()'s or scipy's ValueError before
