@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from p3d.errors import InputError
-from p3d.metrics import (fdd, fdd_dynamics, lip_amplitude, lip_amplitude_ratio, lip_high_frequency_energy, lip_jerk,
-                         upper_face_motion)
+from p3d.metrics import (enrolled_lip_amplitude, fdd, fdd_dynamics, lip_amplitude, lip_amplitude_ratio,
+                         lip_high_frequency_energy, lip_jerk, upper_face_motion)
 
 FPS = 30.0
 
@@ -154,3 +154,10 @@ V = np.zeros((10, 4, 3))
 def test_bad_inputs(call, match):
     with pytest.raises(InputError, match=match):
         call()
+
+
+@pytest.mark.parametrize("amplitudes, match", [([-1.0, 2.0, 3.0], "distances, expected >= 0"),  # was enrolled silently
+                                               (["x", "y", "z"], "expected numbers")])  # numpy's ValueError
+def test_enrolled_lip_amplitude_refuses_what_is_not_an_amplitude(amplitudes, match):
+    with pytest.raises(InputError, match=match):
+        enrolled_lip_amplitude(amplitudes, ["a", "a", "a"])

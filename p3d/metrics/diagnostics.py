@@ -162,11 +162,16 @@ def enrolled_lip_amplitude(amplitudes: Any, identities: Any) -> np.ndarray:
     from) or whose other clips' amplitudes are not finite. The reference of PLRS-e
     (:func:`p3d.metrics.plrs.plrs_enrolled`): how wide this speaker opens the mouth, learned without the clip.
     """
-    a = np.asarray(amplitudes, dtype=np.float64)
+    try:
+        a = np.asarray(amplitudes, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError("amplitudes: expected numbers (lip amplitudes, length units)") from None
     ids = np.asarray(identities)
     if a.ndim != 1 or ids.shape != a.shape:
         raise InputError(f"amplitudes and identities: expected two 1-D arrays of one length, got shapes {a.shape} "
                          f"and {ids.shape}")
+    if np.any(a[np.isfinite(a)] < 0):  # as plrs_enrolled, which reads these as the speaker's reference
+        raise InputError("amplitudes: lip amplitudes are distances, expected >= 0")
     out = np.full(a.shape, np.nan)
     for speaker in np.unique(ids):
         idx = np.flatnonzero(ids == speaker)
