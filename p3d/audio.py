@@ -333,6 +333,9 @@ def first_channel(samples: np.ndarray) -> np.ndarray:
     """Channel 0 of (n, channels) samples (as the official script, ``waveform[0]``); (n,) unchanged."""
     x = np.asarray(samples)
     if x.ndim == 2:
+        if x.shape[1] > x.shape[0]:  # (channels, n), torchaudio.load's layout: x[:, 0] would be one sample each
+            raise InputError(f"audio: expected (n_samples, n_channels), got shape {x.shape} "
+                             f"(transpose a (channels, samples) array)")
         return x[:, 0]
     if x.ndim != 1:
         raise InputError(f"audio: expected (n,) or (n, channels) samples, got shape {x.shape}")
@@ -348,7 +351,7 @@ def load_speech_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     from p3d.io import load_audio
 
     samples, sr = load_audio(path, mono=False)
-    return np.ascontiguousarray(first_channel(samples), dtype=np.float32), sr
+    return np.ascontiguousarray(samples[:, 0], dtype=np.float32), sr  # load_audio's layout: (n, channels)
 
 
 def resample_for_fps(audio: np.ndarray, sr: int, fps: float) -> np.ndarray:

@@ -243,3 +243,10 @@ def test_64_bit_integer_samples_are_refused_not_scaled_to_silence(dtype):
     pcm = np.random.default_rng(0).integers(0, 20000, size=16000).astype(dtype)
     with pytest.raises(InputError, match="not a PCM format"):
         A.speech_windows(pcm, 16000, 30)
+
+
+def test_first_channel_refuses_the_channels_first_layout():
+    stereo = np.stack([np.linspace(-1, 1, 100), np.zeros(100)], axis=1)
+    np.testing.assert_array_equal(A.first_channel(stereo), stereo[:, 0])
+    with pytest.raises(InputError, match="transpose a \\(channels, samples\\) array"):
+        A.first_channel(stereo.T)  # was (2,): the first sample of each channel
