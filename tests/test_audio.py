@@ -250,3 +250,15 @@ def test_first_channel_refuses_the_channels_first_layout():
     np.testing.assert_array_equal(A.first_channel(stereo), stereo[:, 0])
     with pytest.raises(InputError, match="transpose a \\(channels, samples\\) array"):
         A.first_channel(stereo.T)  # was (2,): the first sample of each channel
+
+
+def test_float_samples_at_integer_scale_are_refused_not_shifted():
+    """int16 PCM converted to float without scaling (``wavfile.read(...).astype(np.float32)``) shifted every
+    normalised fbank value by log(32768) / (2 * 4.57), ~2.3: a silently wrong PLRS. Float audio slightly past
+    full scale is still read."""
+    pcm = (np.sin(np.linspace(0, 400, 16000)) * 20000).astype(np.int16)
+    with pytest.raises(InputError, match="integer PCM stored as float"):
+        A.speech_windows(pcm.astype(np.float32), 16000, 30)
+    np.testing.assert_allclose(A.speech_windows(pcm.astype(np.float32) / 32768, 16000, 30),
+                               A.speech_windows(pcm, 16000, 30), atol=1e-5)
+    assert A.speech_windows(pcm.astype(np.float32) / 32768 * 1.5, 16000, 30).shape[0] > 0
