@@ -33,6 +33,24 @@ def test_hand_case_all_variants():
     assert lve_per_frame(pred, gt, [0, 1], variant="meshtalk")[1] == pytest.approx(1.0)
 
 
+def test_meshtalk_variant_takes_the_square_root_of_the_worst_centred_error():
+    # MeshTalk's code: per frame, centre each lip set on its mean, then the max L2 distance (not squared)
+    rng = np.random.default_rng(4)
+    gt, pred = rng.normal(size=(6, 8, 3)), rng.normal(size=(6, 8, 3))
+    lips = [1, 3, 3, 6, 7]
+    expected = []
+    for t in range(6):
+        p_c = pred[t, lips] - pred[t, lips].mean(axis=0)
+        g_c = gt[t, lips] - gt[t, lips].mean(axis=0)
+        expected.append(max(np.linalg.norm(p_c[k] - g_c[k]) for k in range(len(lips))))
+    np.testing.assert_allclose(lve_per_frame(pred, gt, lips, variant="meshtalk"), expected, rtol=1e-12)
+    assert lve(pred, gt, lips, variant="meshtalk") == pytest.approx(np.mean(expected), rel=1e-12)
+    # hand case: centred pred (0,0,-2), (0,0,2) against a zero GT -> 2 (a squared error would give 4)
+    pred2, gt2 = np.zeros((1, 2, 3)), np.zeros((1, 2, 3))
+    pred2[0, 1] = [0, 0, 4]
+    assert lve(pred2, gt2, [0, 1], variant="meshtalk") == pytest.approx(2.0)
+
+
 def test_truncates_to_shorter_and_accepts_flat_layout():
     rng = np.random.default_rng(1)
     gt, pred = rng.normal(size=(9, 5, 3)), rng.normal(size=(6, 5, 3))
