@@ -108,6 +108,20 @@ def test_mtm_hand_case():
     assert res.ms(30) == pytest.approx(2000 / 30)
 
 
+def test_match_window_of_the_last_gt_extremum_ends_at_the_last_gt_frame():
+    # Algorithm 1 / official code: after the last GT extremum the window ends at len(GT) - 1, a GT index,
+    # even when the prediction is longer. Here the DDTW path pairs the GT maximum (frame 8) with the
+    # predicted maximum at frame 12 = len(GT): outside the window, so nothing is matched.
+    d_gt = np.array([0, 0, 0, 0, 0, 0, 1, 2, 3, 2, 1, 0], float)
+    d_pred = np.concatenate([np.zeros(4), d_gt])
+    gt, pred = lip_vertices(d_gt), lip_vertices(d_pred)
+    res = mtm(pred=pred, gt=gt, upper=UPPER, lower=LOWER, sigma=1e-3)
+    assert res.gt_maxima.tolist() == [8] and res.pred_maxima.tolist() == [12]
+    assert [8, 12] in res.path.tolist()
+    assert ref.mtm_clip(gt, pred, upper=UPPER, lower=LOWER, sigma=1e-3) == (None, [])
+    assert res.deltas == [] and res.mean_frames is None
+
+
 def test_no_matches_gives_none():
     flat = lip_vertices(np.ones(20))
     res = mtm(pred=flat, gt=flat, upper=UPPER, lower=LOWER)
