@@ -78,6 +78,19 @@ def test_slcc_matches_pandas_official():
         assert got[key] == pytest.approx(r, rel=1e-12)
 
 
+def test_slcc_matches_pandas_official_with_unequal_identity_sizes():
+    # pandas' std is the sample std (ddof=1): with identities of different sizes the ddof changes each
+    # identity's z-scale by a different factor sqrt(n / (n - 1)), and so the pooled Pearson r.
+    speech, lip, identity, level = _table(seed=4, n_ids=4, per_id=12)
+    keep = np.concatenate([np.arange(0, 3), np.arange(12, 16), np.arange(24, 36), np.arange(36, 48)])
+    speech, lip, identity, level = speech[keep], lip[keep], identity[keep], level[keep]
+    expected = ref.slcc_table(speech, lip, identity, level)
+    assert slcc(speech, lip, identity) == pytest.approx(expected["all"], rel=1e-12)
+    got = slcc_by_level(speech, lip, identity, level)
+    for key, r in expected.items():
+        assert got[key] == pytest.approx(r, rel=1e-12)
+
+
 def test_slcc_by_level_normalises_over_all_levels_first():
     # Hand computation: per level r of the globally z-scored values differs from z-scoring per level.
     speech, lip, identity, level = _table(seed=1, n_ids=2, per_id=6)
