@@ -58,6 +58,19 @@ def test_correct_pairing_scores_one_and_uses_non_overlapping_windows():
     assert model.seen == [[0.0, 5.0, 10.0]]
 
 
+def test_window_count_is_min_of_speech_windows_and_t_minus_4():
+    # official evaluate_PLRS.py: n_windows = min(#speech windows, T - 4), G = n_windows // 5. At T = 24
+    # the last window is frames [15, 20) (T - 4 = 20 -> G = 4); T - 5 would give G = 3.
+    model = IndexModel()
+    fbank, verts = _toy(t=24, n=30)
+    assert plrs_from_features(fbank, verts, model) == pytest.approx(1.0)
+    assert model.seen == [[0.0, 5.0, 10.0, 15.0]]
+    model = IndexModel()
+    fbank, verts = _toy(t=40, n=20)  # speech-limited: min(20, 36) = 20 -> G = 4
+    plrs_from_features(fbank, verts, model)
+    assert model.seen == [[0.0, 5.0, 10.0, 15.0]]
+
+
 def test_misalignment_lowers_the_score_and_opposite_is_minus_one():
     fbank, verts = _toy(t=40, n=40, shift=1.0)
     assert plrs_from_features(fbank, verts, IndexModel()) == pytest.approx(math.cos(1.0), abs=1e-6)
