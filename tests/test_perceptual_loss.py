@@ -45,6 +45,17 @@ def test_matches_the_official_loop():
     torch.testing.assert_close(loss_fn(verts, fbank), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_a_custom_temperature_reaches_every_group():
+    loss_fn = PerceptualLoss(_critic(), weight=1.0, batch_size=80, temperature=0.5)
+    verts, fbank = _clip(t=100, n=120)
+    critic = loss_fn.model
+    losses = []
+    for start, stop in ((0, 80), (80, 96)):
+        motion = torch.stack([verts.reshape(100, -1)[i:i + 5] for i in range(start, stop)])
+        losses.append(info_nce(critic.encode_speech(fbank[start:stop]), critic.encode_mesh(motion), 0.5))
+    torch.testing.assert_close(loss_fn(verts, fbank), (losses[0] + losses[1]) / 2, rtol=1e-5, atol=1e-6)
+
+
 def test_cached_speech_embeddings_give_exactly_the_same_loss():
     loss_fn = PerceptualLoss(_critic(), weight=1e-7)
     verts, fbank = _clip()
