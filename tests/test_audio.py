@@ -103,6 +103,15 @@ def test_resample_rounds_length_up():
     assert A.resample_for_fps(_noise(16001), 16000, 30).size == math.ceil(16001 * 6 / 5)
 
 
+def test_fbank_normalisation_is_audioset_mean_over_twice_the_std():
+    # official code / AudioMAE: (fbank + 4.2677393) / (2 * 4.5689974), written out here independently
+    raw = np.array([[-4.2677393, 0.0, 4.5689974, -20.0]], np.float32)
+    np.testing.assert_allclose(A.normalise_fbank(raw), (raw + 4.2677393) / (2 * 4.5689974), rtol=1e-6)
+    x = _noise(3200, seed=2)
+    window = A.speech_windows(x, 16000, 25)[0]
+    np.testing.assert_allclose(window, (A.kaldi_fbank(x - x.mean()) + 4.2677393) / (2 * 4.5689974), atol=1e-5)
+
+
 def test_pad_frames_uses_normalised_zero_energy():
     w = A.speech_windows(_noise(4000), 16000, 25)
     p = A.pad_frames(w, 64)
