@@ -470,6 +470,17 @@ def test_a_null_effect_over_three_seeds_is_excluded_at_about_the_nominal_rate():
     assert excluded / 300 <= 0.11
 
 
+def test_hierarchical_paired_difference_is_arm_b_minus_arm_a():
+    # three seeds, arm b = arm a + 0.3 on every row: diff = mean over seeds of (b - a) = +0.3, and so is every
+    # resample's (the interval collapses onto it)
+    a, seeds, clips = _seed_clip_rows(np.random.default_rng(11), 3, 12, 0.5)
+    b = a + 0.3
+    d = stats.hierarchical_paired_difference(a, b, seeds, clips, n_resamples=200, seed=0)
+    assert d.a == pytest.approx(np.mean(a)) and d.b == pytest.approx(np.mean(b))
+    assert d.diff == pytest.approx(0.3) and (d.low, d.high) == pytest.approx((0.3, 0.3))
+    assert d.n_clusters == 12
+
+
 def test_seed_agreement_counts_seeds_sharing_the_pooled_sign():
     assert stats.seed_agreement(0.5, [0.1, -0.2, 0.3]) == (2, 3)
     assert stats.seed_agreement(-0.5, [0.1, 0.0, -0.3]) == (1, 3)  # a zero change shares no sign
