@@ -80,6 +80,21 @@ def test_rule_on_a_step_curve():
     assert best_index([3, 1], 3) == 1  # fewer values than a window: the partial ones
 
 
+def test_rule_boundaries_and_defaults():
+    # stop iff the relative improvement is strictly below the threshold: exactly 25 % does not stop at 0.25
+    values = [4.0, 3.0, 3.0]  # window 1, patience 1: ref 4, cur 3 -> (4 - 3) / 4 = 0.25 exactly
+    assert relative_improvement(values[:2], 1, 1) == 0.25
+    assert not plateau_reached(values[:2], window=1, patience=1, min_rel_improvement=0.25)
+    assert plateau_reached(values[:2], window=1, patience=1, min_rel_improvement=0.2500001)
+    # a reference of exactly 0: no change is no improvement; a fall below 0 is an unbounded one
+    assert relative_improvement([0.0, 0.0], 1, 1) == 0.0
+    assert relative_improvement([0.0, -0.5], 1, 1) == math.inf
+    assert not plateau_reached([0.0, -0.5], window=1, patience=1, min_rel_improvement=0.01)
+    # the defaults of --stop plateau (its --help): 1 % over 5 evaluations, a moving median of 3
+    rule = stop_settings("plateau")
+    assert (rule["min_rel_improvement"], rule["patience"], rule["smooth"]) == (0.01, 5, 3)
+
+
 def test_a_low_first_evaluation_does_not_stop_an_improving_run():
     """The first smoothed values were the raw first value and the mean of two: one low first evaluation became the
     reference no later value beat, and an improving curve stopped at the earliest evaluation allowed."""
