@@ -430,6 +430,18 @@ def test_outputs_written_as_one_unit(demo, tmp_path, monkeypatch):
 
 
 # -- MEAD demo without FLAME masks; PLRS errors --------------------------------------------------------
+def test_fdd_summary_is_the_mean_signed_value_and_the_mean_absolute_value(demo):
+    # CodeTalker's dataset FDD: the plain mean of the signed per-clip values; FaceDiffuser's ABS FDD: the mean of
+    # the per-clip |FDD| (not |mean|). The demo's predictions have FDDs of both signs, so the two differ.
+    report = evaluate(_voca_cfg(demo, metrics=("fdd",)), progress=False)
+    per_clip = report.per_clip["fdd"].to_numpy(dtype=np.float64)
+    assert (per_clip > 0).any() and (per_clip < 0).any()
+    fdd = report.summary["metrics"]["fdd"]
+    assert fdd["value"] == pytest.approx(per_clip.mean(), rel=1e-9)
+    assert fdd["absolute"] == pytest.approx(np.abs(per_clip).mean(), rel=1e-9)
+    assert fdd["absolute"] != pytest.approx(abs(per_clip.mean()), rel=1e-3)
+
+
 def test_mead_demo_without_masks_reports_fdd_not_computed(demo, tmp_path, capsys):
     base = ["--pred", demo.mead / "pred", "--gt", demo.mead, "--audio", demo.mead / "wav", "--templates",
             demo.mead / "templates.pkl", "--out", tmp_path / "o"]
