@@ -128,6 +128,16 @@ def test_perceptual_per_clip_matches_unweighted(data, smoke_critic):
     torch.testing.assert_close(per_clip, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_perceptual_per_clip_uses_the_losss_temperature(data, smoke_critic):
+    loss = PerceptualLoss(smoke_critic, temperature=0.5)
+    clips = _clips(data)
+    torch.manual_seed(1)
+    verts = [c.vertices + 1e-3 * torch.randn_like(c.vertices) for c in clips]
+    per_clip = perceptual_per_clip(loss, verts, [c.speech for c in clips])
+    expected = torch.stack([loss.unweighted(v, c.speech) for v, c in zip(verts, clips)])
+    torch.testing.assert_close(per_clip, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_collate_and_padding(data):
     assert not isinstance(data.collate([0]), ClipBatch)
     batch = data.collate([2, 0])
