@@ -118,18 +118,11 @@ def test_cached_front_end_gives_the_same_loss(data):
     torch.testing.assert_close(model(cached).loss, model(plain).loss, rtol=1e-6, atol=0)
 
 
-def test_perceptual_per_clip_matches_unweighted(data, smoke_critic):
-    loss = PerceptualLoss(smoke_critic)
-    clips = _clips(data)
-    torch.manual_seed(1)
-    verts = [c.vertices + 1e-3 * torch.randn_like(c.vertices) for c in clips]
-    per_clip = perceptual_per_clip(loss, verts, [c.speech for c in clips])
-    expected = torch.stack([loss.unweighted(v, c.speech) for v, c in zip(verts, clips)])
-    torch.testing.assert_close(per_clip, expected, rtol=1e-5, atol=1e-6)
-
-
-def test_perceptual_per_clip_uses_the_losss_temperature(data, smoke_critic):
-    loss = PerceptualLoss(smoke_critic, temperature=0.5)
+@pytest.mark.parametrize("temperature", [None, 0.5])
+def test_perceptual_per_clip_matches_unweighted(data, smoke_critic, temperature):
+    """All clips' windows in one critic call: each clip's loss as the clip-by-clip one, at the loss's own
+    temperature (the default, and another)."""
+    loss = PerceptualLoss(smoke_critic) if temperature is None else PerceptualLoss(smoke_critic, temperature=temperature)
     clips = _clips(data)
     torch.manual_seed(1)
     verts = [c.vertices + 1e-3 * torch.randn_like(c.vertices) for c in clips]
