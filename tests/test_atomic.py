@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,3 +53,35 @@ def test_check_out_file_refuses_before_any_work(tmp_path):
     with pytest.raises(InputError, match=r"^OUTPUT x: is a folder; give a file path$"):  # any suffix, own label
         check_out_file(tmp_path / "video.mp4", label="OUTPUT x")
     check_out_file(tmp_path / "critic.pth", label="OUTPUT x")
+
+
+def test_save_figure_writes_the_format_of_the_suffix(tmp_path):
+    from matplotlib.figure import Figure
+
+    from p3d.viz import save_figure
+
+    fig = Figure(figsize=(2, 1))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    png = save_figure(fig, tmp_path / "figs" / "a.png", dpi=50, bbox_inches="tight")
+    pdf = save_figure(fig, str(tmp_path / "figs" / "b.pdf"))
+    assert png == tmp_path / "figs" / "a.png" and pdf == tmp_path / "figs" / "b.pdf"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["a.png", "b.pdf"]  # no temporary left
+
+
+def test_save_figure_keeps_the_old_file_when_drawing_fails(tmp_path):
+    """A figure that fails half-way through being written leaves the previous file as it was, and nothing else."""
+    from p3d.viz import save_figure
+
+    class Breaks:
+        def savefig(self, fname, **kwargs):
+            Path(fname).write_bytes(b"\x89PNG half")
+            raise RuntimeError("draw failed")
+
+    target = tmp_path / "fig.png"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="draw failed"):
+        save_figure(Breaks(), target, dpi=50)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]

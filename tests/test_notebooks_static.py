@@ -1,6 +1,7 @@
-"""The notebooks as committed: without outputs, with a ``parameters`` cell, and writing their tables only through
-p3d's atomic writers (``p3d.tables.write_table``, ``p3d.atomic``), so that an interrupted run never leaves a
-half-written table for a later notebook (``p3d.claims`` reads them) to parse."""
+"""The notebooks as committed: without outputs, with a ``parameters`` cell, and writing their tables and figures
+only through p3d's atomic writers (``p3d.tables.write_table``, ``p3d.atomic``, ``p3d.viz.save_figure``), so that an
+interrupted run never leaves a half-written table for a later notebook (``p3d.claims`` reads them) to parse, nor a
+half-written figure under its final name."""
 from __future__ import annotations
 
 import ast
@@ -19,13 +20,21 @@ def _code_cells(nb: Path) -> list[tuple[int, dict]]:
 
 def direct_writes(source: str) -> list[str]:
     """Calls in ``source`` that write a file in place: ``df.to_csv(<path>)`` (a file object, a bare name bound
-    by ``with atomic_open(...) as fh``, is fine) and ``open(..., "w")``."""
+    by ``with atomic_open(...) as fh``, is fine), ``open(..., "w")`` and ``fig.savefig(<path>)`` (only a name
+    bound by a ``with`` statement, ``with atomic_path(p) as tmp``, is fine: a figure goes through
+    ``p3d.viz.save_figure``)."""
     lines = "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines())
     found = []
-    for node in ast.walk(ast.parse(lines)):
+    tree = ast.parse(lines)
+    with_names = {n.optional_vars.id for n in ast.walk(tree) if isinstance(n, ast.withitem)
+                  and isinstance(n.optional_vars, ast.Name)}
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         f = node.func
+        if isinstance(f, ast.Attribute) and f.attr == "savefig" and not (
+                node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in with_names):
+            found.append(ast.unparse(node))
         if isinstance(f, ast.Attribute) and f.attr == "to_csv" and node.args and not isinstance(node.args[0], ast.Name):
             found.append(ast.unparse(node))
         if isinstance(f, ast.Name) and f.id == "open" and any(
@@ -42,6 +51,14 @@ def test_direct_writes_finds_a_path_to_csv():
     assert not direct_writes("open(p).read()")
 
 
+def test_direct_writes_finds_a_savefig():
+    assert direct_writes('fig.savefig(dirs.figures / "x.png", dpi=120)')
+    assert direct_writes('p = dirs.figures / "x.png"\nfig.savefig(p)')
+    assert direct_writes('pipeline_diagram(preset).savefig(dirs.figures / f"fig2_{preset}.png", dpi=110)')
+    assert not direct_writes('save_figure(fig, dirs.figures / "x.png", dpi=120)')
+    assert not direct_writes("with atomic_path(p) as tmp:\n    fig.savefig(tmp, format='png')")
+
+
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_committed_clean_with_parameters(nb):
     cells = _code_cells(nb)
@@ -54,4 +71,5 @@ def test_notebook_is_committed_clean_with_parameters(nb):
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_writes_tables_atomically(nb):
     hits = [f"cell {i}: {w}" for i, c in _code_cells(nb) for w in direct_writes("".join(c["source"]))]
-    assert not hits, f"{nb.name} writes in place (use p3d.tables.write_table or p3d.atomic.atomic_open): {hits}"
+    assert not hits, (f"{nb.name} writes in place (use p3d.tables.write_table, p3d.atomic.atomic_open or "
+                      f"p3d.viz.save_figure): {hits}")

@@ -1,15 +1,18 @@
-"""Showing p3d's figures in a notebook.
+"""Showing p3d's figures in a notebook, and writing them to disk.
 
 p3d builds its figures as :class:`matplotlib.figure.Figure` objects, never through pyplot, so that
 the library neither needs nor changes a matplotlib backend. IPython, however, only knows how to draw
 such a figure once pyplot has loaded the inline backend (which registers a PNG formatter for
 ``Figure``); until then a cell that ends in ``fig`` shows ``<Figure size 1200x500 with 1 Axes>``.
-:func:`show` displays the PNG itself and does not depend on that state.
+:func:`show` displays the PNG itself and does not depend on that state. :func:`save_figure` writes a
+figure file atomically, so an interrupted run never leaves a half-written image under its final name.
 """
 from __future__ import annotations
 
 import io
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -27,6 +30,20 @@ def figure_png(fig: Any, dpi: float | None = None) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return buf.getvalue()
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], **savefig_kwargs: Any) -> Path:
+    """Write ``fig`` (a matplotlib Figure) to ``path`` atomically (:func:`p3d.atomic.atomic_path`: a temporary
+    file in the same folder, renamed over ``path``); the folder is created if missing. The format follows
+    ``path``'s suffix (``.png``, ``.pdf``, ``.svg``) unless ``format=`` is given; ``savefig_kwargs`` (``dpi``,
+    ``bbox_inches``, ...) go to :meth:`matplotlib.figure.Figure.savefig`. Returns ``path``."""
+    from p3d.atomic import atomic_path
+
+    path = Path(path)
+    savefig_kwargs.setdefault("format", path.suffix.lstrip(".").lower() or None)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **savefig_kwargs)
+    return path
 
 
 def show(fig: Any, dpi: float | None = None) -> None:

@@ -16,9 +16,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from p3d.atomic import atomic_path
 from p3d.errors import InputError
 from p3d.metrics.mtm import MTMResult
+from p3d.viz.display import save_figure
 
 GT_COLOR = "tab:blue"
 PRED_COLOR = "tab:red"
@@ -71,7 +71,4 @@ def plot_mtm(result: MTMResult, *, title: str | None = None, ax: Axes | None = N
 
 def save_mtm_plot(result: MTMResult, path: str | os.PathLike[str], *, dpi: int = 100, **kwargs: object) -> Path:
     """Write :func:`plot_mtm` of ``result`` to ``path`` as a PNG, atomically; returns the path."""
-    fig = plot_mtm(result, **kwargs)  # type: ignore[arg-type]
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
-    return Path(path)
+    return save_figure(plot_mtm(result, **kwargs), path, format="png", dpi=dpi)  # type: ignore[arg-type]
