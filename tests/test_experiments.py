@@ -54,6 +54,27 @@ def test_names_are_stable_and_distinguish_requests():
     assert one.name == a.name and one.eval_name == "synth-voca_test_c1"
 
 
+def test_arm_names_drop_the_seeds_and_only_the_seeds():
+    """A run's arm name (attribute, and read off the folder name) is the same for every seed of the arm and differs
+    between arms: model, critic, training data, weight, steps, batch, stop rule, length."""
+    arms = [ex.TalkerExperiment("codetalker"), ex.TalkerExperiment("codetalker", "ours", relative_weight=1.0),
+            ex.TalkerExperiment("codetalker", "ours", ex.CONFIG2, relative_weight=1.0),
+            ex.TalkerExperiment("codetalker", "no2d", relative_weight=0.1, steps=5, batch_size=4),
+            ex.TalkerExperiment("codetalker", "ours", stop="plateau", length="equal"),
+            ex.TalkerExperiment("faceformer", "ours", relative_weight=1.0)]
+    names = set()
+    for arm in arms:
+        runs = [arm.with_(seed=s) for s in (0, 3)]
+        if arm.critic != "none":
+            runs.append(arm.with_(seed=2, critic_seed=1))
+        assert {r.arm_name for r in runs} == {ex.arm_name(r.name) for r in runs} == {arm.arm_name}
+        names.add(arm.arm_name)
+    assert len(names) == len(arms)
+    assert ex.arm_name("codetalker_ours_voca+mead_k1_c1_seed2") == "codetalker_ours_voca+mead_k1"
+    assert ex.arm_name("codetalker_ours_voca_w1e-07_steps10_seed0") == "codetalker_ours_voca_w1e-07_steps10"
+    assert ex.arm_name("my_model") == "my_model"  # not a p3d run: as it is
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"model": "wav2lip"}, "unknown talking-head model"),
     ({"model": "faceformer", "critic": "clip"}, "unknown critic"),

@@ -141,6 +141,17 @@ def test_degradations_subset_and_errors():
 
 
 # -- oracle -------------------------------------------------------------------------------------------------------
+def test_sequence_groups_name_each_talker_arm():
+    """The scatter's legend: each degradation its own group; a trained talker's runs grouped by arm, so CodeTalker
+    with and without the perceptual loss, or trained on other data, are separate groups and its seeds are one."""
+    seqs = ["gt", "shift_5", "codetalker_none_voca_seed0", "codetalker_none_voca_seed1",
+            "codetalker_ours_voca_k1_seed0", "codetalker_ours_voca_k1_c1_seed1", "codetalker_none_voca+mead_seed0", "faceformer_none_voca_seed0"]
+    assert [dg.sequence_group(s) for s in seqs] == [
+        "gt", "shift_5", "talker: codetalker_none_voca", "talker: codetalker_none_voca",
+        "talker: codetalker_ours_voca_k1", "talker: codetalker_ours_voca_k1", "talker: codetalker_none_voca+mead",
+        "talker: faceformer_none_voca"]
+
+
 def test_lip_features_context_order():
     v = np.zeros((4, 3, 3))
     v[:, 0, 1] = np.arange(4) / 1000.0  # 1 mm per frame on vertex 0, y

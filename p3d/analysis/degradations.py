@@ -156,3 +156,14 @@ def degradations(gt: Any, template: Any, rng: np.random.Generator, *, other_moti
         else:  # pragma: no cover - DEGRADATIONS and this dispatch are kept in step
             raise AssertionError(name)
     return out
+
+
+def sequence_group(sequence: str) -> str:
+    """The group a sequence of :func:`p3d.analysis.metric_validation.metric_rows` is shown under (the scatter's
+    legend): a degradation of :data:`DEGRADATIONS` its own name; a trained talker's prediction, named by its run
+    (:func:`p3d.analysis.metric_validation.find_talker_predictions`), ``talker: <arm>`` with the arm named as
+    :mod:`p3d.experiments` names it (:func:`p3d.experiments.spec.arm_name`: the run name without its seeds), so
+    that the seeds of one arm share a group and different arms (model, critic, training data, weight) do not."""
+    from p3d.experiments.spec import arm_name
+
+    return sequence if sequence in DEGRADATIONS else f"talker: {arm_name(sequence)}"

@@ -67,7 +67,7 @@ from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, equal_l
 from p3d.experiments.spec import (ABLATION_CRITICS, CONFIG1, CONFIG2, CRITIC_CORPUS, CRITIC_LABELS, CRITICS, KAPPA_CANDIDATES,
                                   LENGTHS, equal_length_groups,
                                   LOSS_CRITIC_CORPUS, LVE_TOLERANCE, MODEL_LABELS, MODELS, PRESETS, SPECS, SPLITS,
-                                  TALKER_CORPORA, ExperimentSpec, TalkerExperiment, config1_experiments,
+                                  TALKER_CORPORA, ExperimentSpec, TalkerExperiment, arm_name, config1_experiments,
                                   config2_experiments, selection_experiments, spec_for)
 from p3d.experiments.summary import arms, paired_difference, summarise, summarise_runs
 from p3d.experiments.tables import (BETTER, EFFECT_TABLES, FDD_SCALE, LVE_SCALE, METRIC_LABELS, PAPER_DATA_MEAD,
@@ -83,7 +83,7 @@ __all__ = [
     "SPLITS", "MODEL_LABELS", "CRITIC_LABELS", "KAPPA_CANDIDATES", "LVE_TOLERANCE", "LVE_SCALE", "FDD_SCALE",
     "BETTER", "METRIC_LABELS", "PAPER_DATA_MEAD", "PAPER_DATA_VOCASET", "PAPER_NOTE", "PAPER_TABLE3", "PAPER_TABLE4",
     "PAPER_TABLE_S7", "SPECS",
-    "TalkerExperiment", "ExperimentSpec", "spec_for", "RunLayout", "layout", "baseline_encoder_runs", "prediction_dirs", "loss_comparison_dirs",
+    "TalkerExperiment", "ExperimentSpec", "arm_name", "spec_for", "RunLayout", "layout", "baseline_encoder_runs", "prediction_dirs", "loss_comparison_dirs",
     "RunResult",
     "ArmResult", "GridResult", "preset_grid", "Task", "group_arms", "runs_of", "arms",
     "data_root", "runs_root", "run_dir", "corpus_dir", "prepare_corpora", "base_critic", "loss_critic", "evaluator",

@@ -177,11 +177,20 @@ class TalkerExperiment:
     @property
     def name(self) -> str:
         """The training run's folder name (stable: the same request gives the same name; not the test split)."""
+        return self._name(seeds=True)
+
+    @property
+    def arm_name(self) -> str:
+        """The name of the run's arm: :attr:`name` without the seeds (``c<critic_seed>``, ``seed<seed>``), the same
+        for every run of the arm (:attr:`arm`); :func:`arm_name` reads it off a run's folder name."""
+        return self._name(seeds=False)
+
+    def _name(self, *, seeds: bool) -> str:
         parts = [self.model, self.critic, "+".join(c.removeprefix("synth-") for c in self.train)]
         if self.critic != "none":
             parts.append(f"k{self.relative_weight:g}" if self.relative_weight is not None
                          else f"w{self.weight_or_default:g}")
-            if self.critic_seed:
+            if self.critic_seed and seeds:
                 parts.append(f"c{self.critic_seed}")
         if self.steps is not None:
             parts.append(f"steps{self.steps}")
@@ -191,7 +200,8 @@ class TalkerExperiment:
             parts.append(self.stop_rule)
         if self.length == "equal":
             parts.append("eq")
-        parts.append(f"seed{self.seed}")
+        if seeds:
+            parts.append(f"seed{self.seed}")
         return "_".join(parts)
 
     @property
@@ -234,6 +244,17 @@ class TalkerExperiment:
         """Rebuild from ``dataclasses.asdict`` (a result's ``experiment``; ``train`` may be a list)."""
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: (tuple(v) if k == "train" else v) for k, v in d.items() if k in fields})
+
+
+def arm_name(run_name: str) -> str:
+    """The arm of a training run, from its folder name (:attr:`TalkerExperiment.name`): the name without the
+    seeds, ``c<critic_seed>`` after the loss weight and the final ``seed<seed>`` (:attr:`TalkerExperiment.arm_name`).
+    E.g. ``codetalker_ours_voca_k1_c1_seed2`` -> ``codetalker_ours_voca_k1``. A name that does not end in
+    ``_seed<N>`` (not a run of :mod:`p3d.experiments`) is returned as it is."""
+    import re
+
+    stem, n = re.subn(r"_seed\d+$", "", run_name)
+    return re.sub(r"(_[kw][^_]+)_c\d+(?=_|$)", r"\1", stem) if n else run_name
 
 
 # -- the grid of a preset ------------------------------------------------------------------------------------
