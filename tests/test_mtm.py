@@ -172,6 +172,8 @@ def test_plot_mtm_and_save(tmp_path):
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     assert "MTM" in ax.get_title() and ax.get_xlabel() == "Frame"
+    assert ax.get_ylabel() == "Lip distance (mesh units)"  # a length, in the vertices' unit
+    assert plot_mtm(res, unit="m").axes[0].get_ylabel() == "Lip distance (m)"
     n_green = sum(1 for line in ax.get_lines() if line.get_color() == "tab:green")
     assert n_green == res.n_matches
     out = save_mtm_plot(res, tmp_path / "sub" / "clip.png", title="clip")

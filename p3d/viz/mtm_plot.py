@@ -2,7 +2,9 @@
 
 Smoothed lip distance of the GT (blue) and the prediction (red); triangles mark maxima, circles
 minima; green lines join the extrema pairs that MTM matched through the DDTW path. The x axis is in
-frames (a secondary axis in milliseconds when ``fps`` is given).
+frames (a secondary axis in milliseconds when ``fps`` is given); the y axis in the vertices' length unit
+(:func:`p3d.metrics.mtm.lip_distance` is a Euclidean distance between two vertices: metres for FLAME,
+VOCASET and p3d's synthetic corpora).
 
 Backend-free: figures are :class:`matplotlib.figure.Figure` objects, never pyplot state, so this
 module neither needs nor changes a matplotlib backend.
@@ -26,8 +28,9 @@ MATCH_COLOR = "tab:green"
 
 
 def plot_mtm(result: MTMResult, *, title: str | None = None, ax: Axes | None = None,
-             fps: float | None = None) -> Figure:
-    """Draw ``result`` on ``ax`` (or on a new 12 x 5 inch figure) and return the figure."""
+             fps: float | None = None, unit: str = "mesh units") -> Figure:
+    """Draw ``result`` on ``ax`` (or on a new 12 x 5 inch figure) and return the figure. ``unit``: the length unit
+    of the vertices, for the y axis' label (e.g. ``"m"``; default ``mesh units``, which p3d does not know)."""
     if fps is not None and not (np.isfinite(fps) and fps > 0):
         raise InputError(f"fps: expected a positive frame rate, got {fps!r}")
     if ax is None:
@@ -50,7 +53,7 @@ def plot_mtm(result: MTMResult, *, title: str | None = None, ax: Axes | None = N
         ax.plot([i, j], [gt[i], pred[j]], color=MATCH_COLOR, linewidth=1.2,
                 label="Matched extrema" if n == 0 else None)
     ax.set_xlabel("Frame")
-    ax.set_ylabel("Lip distance")
+    ax.set_ylabel(f"Lip distance ({unit})")
     if fps is not None:
         scale = 1000.0 / fps
         top = ax.secondary_xaxis("top", functions=(lambda f: f * scale, lambda t: t / scale))
