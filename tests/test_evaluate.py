@@ -11,7 +11,7 @@ import pytest
 
 from p3d.cli import main
 from p3d.errors import InputError
-from p3d.evaluate import EvalConfig, evaluate, resolve_metrics, write_report
+from p3d.evaluate import MIN_BACKGROUND_CLIPS, EvalConfig, evaluate, parse_name, resolve_metrics, write_report
 
 
 def _voca_cfg(demo, **kw):
@@ -667,6 +667,31 @@ def test_plrs_calibrated_metric_selection(demo, tmp_path):
     assert plan_background(with_gt, wanted, 2) == ("lve", "plrs")  # by default: dropped (reason in the summary)
     with pytest.raises(InputError, match="plrs_calibrated.*leave 1"):
         plan_background(dataclasses.replace(with_gt, metrics=wanted), wanted, 2)
+
+
+def test_computable_metrics_leaves_out_what_the_inputs_cannot_give(demo, tmp_path):
+    """A fixed metric set over prediction folders of any size: PLRS-c only where the predictions cover enough GT clips
+    for its background (counted by GT clip, not by prediction file: k conditions of one clip are one clip), PLRS and
+    PLRS-c only with a checkpoint and audio."""
+    from p3d.evaluate import computable_metrics
+
+    ckpt = tmp_path / "critic.pt"
+    wanted = ("lve", "mtm", "plrs", "plrs_calibrated")
+    files = sorted((Path(demo.mead) / "vertices_npy").glob("*.npy"))  # the GT scored as predictions
+    n_gt = len({parse_name(f.stem).gt_stem for f in files})
+    assert n_gt - 1 >= MIN_BACKGROUND_CLIPS
+    full = EvalConfig(pred=demo.mead, gt=demo.mead, audio=demo.mead, plrs_checkpoint=ckpt)
+    assert computable_metrics(full, wanted) == wanted
+    assert computable_metrics(dataclasses.replace(full, plrs_checkpoint=None), wanted) == ("lve", "mtm")
+    assert computable_metrics(dataclasses.replace(full, audio=None), wanted) == ("lve", "mtm")
+    few = tmp_path / "few"  # two GT clips, each predicted under two conditions: 4 files, 2 clips
+    few.mkdir()
+    clip_stems = list(dict.fromkeys(parse_name(f.stem).gt_stem for f in files))[:2]
+    for stem in clip_stems:
+        for k in range(2):
+            shutil.copy(Path(demo.mead) / "vertices_npy" / f"{stem}.npy", few / f"{stem}_condition_spk{k}.npy")
+    assert computable_metrics(dataclasses.replace(full, pred=few), wanted) == ("lve", "mtm", "plrs")
+    assert computable_metrics(dataclasses.replace(full, pred=few, metrics=wanted), wanted) == ("lve", "mtm", "plrs")
 
 
 def test_check_corpus_source_against_the_predictions_record(tmp_path, caplog):

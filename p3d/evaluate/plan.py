@@ -303,3 +303,22 @@ def parse_name(stem: str, dataset: str = "auto") -> Any:
         raise InputError(f"{stem}: not a BIWI-style name (<subject>_eNN[_condition_<subject>], e.g. "
                          "F2_e37_condition_M3); use --dataset generic for other names")
     return io.ClipName(m.group(0), f"{m['identity']}_{m['sentence']}", m["identity"], m["condition"])
+
+
+def computable_metrics(cfg: EvalConfig, wanted: Sequence[str]) -> tuple[str, ...]:
+    """``wanted`` less the PLRS metrics ``cfg``'s inputs cannot give, as p3d eval's default metric set leaves them
+    out: PLRS and PLRS-c without ``plrs_checkpoint`` and ``audio``; PLRS-c when the predictions cover too few GT
+    clips for its background (:func:`p3d.evaluate.config.plan_background`; the GT clips counted from the prediction
+    file names, :func:`parse_name`, before any file is read). For a caller that asks for one fixed set of metrics
+    (``cfg.metrics``, which refuses what cannot be computed) over prediction folders of different sizes."""
+    from p3d import io
+    from p3d.evaluate.config import plan_background
+
+    wanted = tuple(dict.fromkeys(wanted))
+    if cfg.plrs_checkpoint is None or cfg.audio is None:
+        return tuple(m for m in wanted if m not in PLRS_METRICS)
+    if "plrs_calibrated" not in wanted:
+        return wanted
+    n_gt = len({parse_name(p.stem, cfg.dataset).gt_stem
+                for p in io.find_npy(io.vertices_dir(cfg.pred), "prediction folder")})
+    return plan_background(dataclasses.replace(cfg, metrics=None), wanted, n_gt)
