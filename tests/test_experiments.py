@@ -604,6 +604,33 @@ def test_select_kappa_best_plrs_within_lve_tolerance():
     assert kappa == 0.1
 
 
+def test_kappa_selection_per_model_from_the_val_runs(tmp_path):
+    """Notebooks 06 and 07 choose kappa with one function: per model, from the val runs only (a test run of the same
+    arm beside them is not a second match), with the note's L_model from each baseline's training log."""
+    def run(model, critic, kappa, plrs, lve, split="val"):
+        r = _result(critic, kappa, plrs, lve)
+        r["experiment"].update(model=model, split=split)
+        r["summary"]["n_clips"] = 4
+        r["run_dir"] = tmp_path / f"{model}_{critic}_{kappa}_{split}"
+        r["run_dir"].mkdir()
+        pd.DataFrame({"step": [1, 2, 3, 4], "model_loss": [9.0, 9.0, 2.0, 2.0]}).to_csv(r["run_dir"] / "metrics.csv")
+        return r
+
+    results = [run("faceformer", "none", None, 0.10, 1.0e-5), run("faceformer", "ours", 0.1, 0.15, 1.04e-5),
+               run("faceformer", "ours", 1.0, 0.30, 1.5e-5), run("faceformer", "none", None, 0.1, 1e-5, split="test"),
+               run("selftalk", "none", None, 0.10, 1.0e-5), run("selftalk", "ours", 0.1, 0.12, 1.01e-5),
+               run("selftalk", "ours", 1.0, 0.14, 1.02e-5)]
+    kappas, table, note = ex.kappa_selection(results, ["faceformer", "selftalk"], [0.1, 1.0])
+    assert kappas == {"faceformer": 0.1, "selftalk": 1.0}
+    assert list(table["model"]) == ["FaceFormer"] * 3 + ["SelfTalk"] * 3
+    assert list(table["chosen"]) == [False, True, False, False, False, True]
+    assert "FaceFormer 2, SelfTalk 2" in note and "kappa = 5e-08 for FaceFormer" in note
+    assert "FaceFormer kappa = 0.1, SelfTalk kappa = 1" in note and "Val: 4 clips" in note
+    assert ex.kappa_selection(results, ["faceformer"], [0.1])[0] == {"faceformer": 0.1}
+    with pytest.raises(InputError, match="no val run of selftalk for kappa 0.01"):
+        ex.kappa_selection(results, ["selftalk"], [0.01, 0.1])
+
+
 def test_loss_scale_and_ratio_from_metrics(tmp_path):
     pd.DataFrame({"step": [10, 20, 30, 40], "model_loss": [9.0, 5.0, 2.0, 4.0],
                   "percp": [4.0] * 4, "percp_weighted": [0.4, 0.4, 0.4, 0.8]}).to_csv(tmp_path / "metrics.csv")

@@ -60,6 +60,7 @@ from p3d.experiments.layout import (RunLayout, baseline_encoder_runs, corpus_dir
 from p3d.experiments.plan import Task, eval_key, plan
 from p3d.experiments.records import ArmResult, RunResult, group_arms, runs_of
 from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, equal_length_group, evaluator, grid_weight,
+                                  kappa_selection,
                                   gt_lip_amplitudes, train_at_equal_length,
                                   loss_critic, loss_ratio, loss_scale, plrs_hubness_weight, plrs_intensity_weight,
                                   predict_and_evaluate, prepare_corpora, resolve_weight, run_experiment,
@@ -87,7 +88,7 @@ __all__ = [
     "RunResult",
     "ArmResult", "GridResult", "preset_grid", "Task", "group_arms", "runs_of", "arms",
     "data_root", "runs_root", "run_dir", "corpus_dir", "prepare_corpora", "base_critic", "loss_critic", "evaluator",
-    "loss_scale", "loss_ratio", "resolve_weight", "grid_weight", "train_experiment", "share_earlier_stages", "data_reference",
+    "loss_scale", "loss_ratio", "resolve_weight", "grid_weight", "kappa_selection", "train_experiment", "share_earlier_stages", "data_reference",
     "predict_and_evaluate", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",
     "equal_length_groups", "equal_length_group", "train_at_equal_length", "LENGTHS",
     "eval_key", "run_grid", "simulate_grid", "critical_path_s", "select_kappa", "chosen_kappa", "selection_experiments", "config1_experiments",

@@ -10,16 +10,18 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from p3d import paper
 from p3d.errors import InputError
 from p3d.experiments.layout import layout
 from p3d.experiments.records import RunResult
-from p3d.experiments.spec import CRITIC_CORPUS, LOSS_CRITIC_CORPUS, TALKER_CORPORA, TalkerExperiment
+from p3d.experiments.spec import (CRITIC_CORPUS, LOSS_CRITIC_CORPUS, LVE_TOLERANCE, MODEL_LABELS, TALKER_CORPORA,
+                                  TalkerExperiment)
 from p3d.experiments.summary import summarise
 from p3d.stats import STATISTICS_VERSION
 
@@ -162,6 +164,45 @@ def grid_weight(spec: Any, dirs: Any, *, per_model: bool = False) -> float | dic
     from p3d.experiments.tables import chosen_kappa
 
     return chosen_kappa(dirs.tables, per_model=per_model)
+
+
+def kappa_selection(results: Sequence[Mapping[str, Any]], models: Sequence[str], candidates: Sequence[float], *,
+                    lve_tolerance: float = LVE_TOLERANCE) -> tuple[dict[str, float], Any, str]:
+    """Choose the relative loss weight kappa of each of ``models`` from the **val** runs among ``results``
+    (:meth:`ExperimentSpec.selection`'s: the baseline and critic ``ours`` at each of ``candidates``) with
+    :func:`p3d.experiments.tables.select_kappa`.
+
+    Returns ``({model: kappa}, the evidence tables of the models one below the other, their note)``: the note gives
+    W = kappa x L_model with each baseline's L_model (:func:`loss_scale`), the paper's weight as a kappa for
+    FaceFormer, the rule, the choice and the number of val clips. A missing run is an :class:`InputError`."""
+    import pandas as pd
+
+    from p3d.experiments.tables import find, select_kappa
+
+    val = [r for r in results if r["experiment"].get("split", "test") == "val"]
+    kappas: dict[str, float] = {}
+    parts, scales = [], {}
+    for m in models:
+        base = find(val, model=m, critic="none")
+        found = [find(val, model=m, critic="ours", relative_weight=float(k)) for k in candidates]
+        missing = ([] if base is not None else ["the baseline"]) + [f"kappa {k:g}" for k, r in zip(candidates, found)
+                                                                    if r is None]
+        if missing:
+            raise InputError(f"kappa_selection: no val run of {m} for {', '.join(missing)} (run the selection grid)")
+        kappas[m], table = select_kappa(base, found, lve_tolerance=lve_tolerance)
+        scales[m] = loss_scale(base["run_dir"])
+        parts.append(table)
+    ff = scales.get("faceformer")
+    n_val = find(val, model=models[0], critic="none")["summary"]["n_clips"]
+    note = ("W = kappa x L_model, L_model = the median model loss over the second half of the baseline run ("
+            + ", ".join(f"{MODEL_LABELS[m]} {v:.3g}" for m, v in scales.items()) + ")."
+            + (f" The paper's {paper.HYPER.loss_weight:g} would be kappa = {paper.HYPER.loss_weight / ff:.3g} for "
+               "FaceFormer here." if ff else "")
+            + f" Rule: highest val PLRS with val LVE at most {lve_tolerance:.0%} above the baseline's; chosen: "
+            + ", ".join(f"{MODEL_LABELS[m]} kappa = {k:g}" for m, k in kappas.items())
+            + ". `W*L_percp / L_model`: median ratio of the weighted perceptual loss to the model loss over the second "
+            f"half of training. Val: {n_val} clips of unseen speakers.")
+    return kappas, pd.concat(parts, ignore_index=True), note
 
 
 # -- training -----------------------------------------------------------------------------------------
