@@ -266,6 +266,28 @@ def test_level_means_arrow_direction_and_missing_levels():
         level_means(pts, np.ones(7, dtype=int), ids)
 
 
+def test_fig1b_summary_counts_only_identities_with_an_arrow():
+    """Fig. 1b's numbers: the overall low -> high step, the identities whose own step points the same way (an
+    identity without its lowest or highest level has no arrow and is not counted), the aligned similarities."""
+    from p3d.analysis.representation import fig1b_summary, level_means, projected_separation
+
+    levels = np.array([1, 3, 1, 3, 1, 3, 2])
+    ids = np.array(["x", "x", "y", "y", "z", "z", "w"])
+    pts = np.array([[0, 0], [2, 0], [0, 0], [-1, 0], [0, 0], [1, 1], [5, 5]], dtype=float)
+    levels_2d = level_means(pts, levels, ids)  # w has level 2 only
+    points = np.array([[0, 0], [0.1, 0], [5, 5], [5.1, 5]], dtype=float)
+    groups = np.array(["a", "a", "b", "b"])
+    traj = {"offsets": np.arange(-2, 3), "cosine": np.array([[0, 0.2, 0.91, 0.2, 0], [0, 0.1, 0.5, 0.1, 0]])}
+    r = fig1b_summary(points, groups, levels_2d, traj, np.array([0.5, 0.25]))
+    assert r["PC1+PC2 variance share"] == 0.75
+    assert r["2-D silhouette of groups"] == projected_separation(points, groups)
+    assert r["low->high length (2-D)"] == pytest.approx(np.hypot(2 / 3, 1 / 3))  # (0, 0) -> (2/3, 1/3)
+    assert r["identities with arrow along the mean (cos > 0)"] == 2 and r["identities"] == 3  # x, z of x, y, z
+    assert r["window sims at offset 0"] == "0.91, 0.50"
+    with pytest.raises(InputError, match="leave out 0"):
+        fig1b_summary(points, groups, levels_2d, {"offsets": [1, 2], "cosine": np.zeros((2, 2))}, [0.5, 0.25])
+
+
 def test_offset_trajectories_peak_at_zero_for_the_oracle(corpus):
     from p3d.analysis.representation import offset_trajectories
 

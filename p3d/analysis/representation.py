@@ -704,6 +704,42 @@ def offset_trajectories(model: Any, dataset: Any, offsets: Iterable[int] = range
             "clip": np.asarray([dataset.clips[ci].stem for ci in chosen]), "start": np.asarray(starts)}
 
 
-__all__ = ["Projection2D", "embed_windows", "fit_projection", "group_centroids", "gt_pair_stats", "intensity_direction",
-           "level_means", "offset_similarity", "offset_trajectories", "phoneme_groups", "phoneme_separability",
-           "projected_separation", "raw_features", "retrieval_at_k", "retrieval_summary", "tsne"]
+def fig1b_summary(points: Any, groups: Any, levels_2d: Mapping[str, Any], trajectories: Mapping[str, Any],
+                  explained_variance_ratio: Any) -> dict[str, Any]:
+    """The numbers under Fig. 1b, one per property, in the 2-D plane of :func:`fit_projection`.
+
+    Args:
+        points, groups: the projected windows (N, 2) and their phoneme groups (N,) (``""``: no group).
+        levels_2d: :func:`level_means` of the projected intensity-level features.
+        trajectories: :func:`offset_trajectories` (its ``offsets`` must hold 0).
+        explained_variance_ratio: the projection's, one per axis.
+
+    Returns:
+        ``PC1+PC2 variance share``; ``2-D silhouette of groups`` (:func:`projected_separation`);
+        ``low->high length (2-D)``: the length of the overall lowest -> highest level step; ``identities with arrow
+        along the mean (cos > 0)`` among ``identities``, those with both the lowest and the highest level (an
+        identity without one has no arrow); ``window sims at offset 0``: each trajectory window's speech-mesh cosine
+        similarity when aligned.
+    """
+    per = np.asarray(levels_2d["per_identity"], dtype=np.float64)  # (I, L, 2)
+    overall = np.asarray(levels_2d["overall"], dtype=np.float64)  # (L, 2)
+    step = per[:, -1] - per[:, 0]
+    has = np.all(np.isfinite(step), axis=1)
+    mean_step = overall[-1] - overall[0]
+    offsets = [int(o) for o in np.asarray(trajectories["offsets"])]
+    if 0 not in offsets:
+        raise InputError(f"trajectories: offsets {offsets} leave out 0 (the aligned windows)")
+    aligned = np.asarray(trajectories["cosine"], dtype=np.float64)[:, offsets.index(0)]
+    return {
+        "PC1+PC2 variance share": float(np.sum(explained_variance_ratio)),
+        "2-D silhouette of groups": projected_separation(points, groups),
+        "low->high length (2-D)": float(np.linalg.norm(mean_step)),
+        "identities with arrow along the mean (cos > 0)": int(np.sum(step[has] @ mean_step > 0)),
+        "identities": int(has.sum()),
+        "window sims at offset 0": ", ".join(f"{v:.2f}" for v in aligned),
+    }
+
+
+__all__ = ["Projection2D", "embed_windows", "fig1b_summary", "fit_projection", "group_centroids", "gt_pair_stats",
+           "intensity_direction", "level_means", "offset_similarity", "offset_trajectories", "phoneme_groups",
+           "phoneme_separability", "projected_separation", "raw_features", "retrieval_at_k", "retrieval_summary", "tsne"]
