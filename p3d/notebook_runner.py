@@ -29,6 +29,7 @@ import ast
 import hashlib
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -190,8 +191,10 @@ def data_hashes(preset: str, root: Path | None = None) -> dict[str, str]:
 
 
 # -- running -------------------------------------------------------------------------------------------
-def _previous_record(prov_path: Path, preset: str) -> dict[str, Any]:
-    """The provenance record at ``prov_path`` when it is of ``preset``; else empty."""
+def read_provenance(prov_path: str | os.PathLike[str], preset: str) -> dict[str, Any]:
+    """The provenance record at ``prov_path`` when it is of ``preset``; else empty (no file, not JSON, or another
+    preset's record)."""
+    prov_path = Path(prov_path)
     if not prov_path.exists():
         return {}
     try:
@@ -287,7 +290,7 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     out_dir = results / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     prov_path = results / "provenance.json"
-    previous_record = _previous_record(prov_path, preset)
+    previous_record = read_provenance(prov_path, preset)
     previous = {r.get("executed", r.get("notebook")): r for r in previous_record.get("notebooks", [])}
     commit = git_commit()
     # Executions not run by this invocation keep their record, marked skipped (they did not run now).

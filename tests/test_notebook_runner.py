@@ -187,6 +187,21 @@ def test_timing_markdown_sums_only_what_ran():
     assert "| sum | ? |" in notebook_runner.timing_markdown(prov)
 
 
+def test_read_provenance_only_of_the_preset(tmp_path):
+    """The record notebook 10 shows: the file's when it is of the preset asked for; empty when missing, another
+    preset's, or not JSON (a record being replaced is never half-written: p3d.atomic)."""
+    from p3d.notebook_runner import read_provenance
+
+    path = tmp_path / "provenance.json"
+    assert read_provenance(path, "smoke") == {}
+    record = {"preset": "smoke", "notebooks": [{"notebook": "00_quickstart.ipynb", "seconds": 1.0}]}
+    path.write_text(json.dumps(record))
+    assert read_provenance(path, "smoke") == record and read_provenance(str(path), "smoke") == record
+    assert read_provenance(path, "cpu") == {}
+    path.write_text("{not json")
+    assert read_provenance(path, "smoke") == {}
+
+
 def test_records_of_executions_not_run_now_are_marked_skipped(project, monkeypatch):
     monkeypatch.setattr("papermill.execute_notebook",
                         lambda src, dst, parameters, **kw: Path(dst).write_text(Path(src).read_text()))
