@@ -152,6 +152,27 @@ def test_sequence_groups_name_each_talker_arm():
         "talker: faceformer_none_voca"]
 
 
+def test_metric_scatter_legend_fits_and_tells_every_group_apart():
+    """Notebook 08's scatter with every degradation and a dozen talker arms (25 groups): each group a distinct colour
+    and marker, and the whole legend inside the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    groups = [*dg.DEGRADATIONS] + [f"talker: {m}_{c}_voca" for m in ("faceformer", "codetalker", "selftalk")
+                                    for c in ("none", "ours_k1", "no2d_k1", "syncnet3d_k1")]
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"group": np.repeat(groups, 2), "oracle_accuracy": rng.random(2 * len(groups)),
+                         "plrs": rng.random(2 * len(groups))})
+    fig = mv.plot_metric_scatter(rows, hue="group")
+    FigureCanvasAgg(fig).draw()
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == groups
+    styles = {(tuple(np.round(c.get_facecolor()[0], 3)), c.get_paths()[0].vertices.shape)
+              for c in fig.axes[0].collections}
+    assert len(styles) == len(groups)
+    box, page = legend.get_window_extent(), fig.bbox
+    assert box.y0 >= page.y0 and box.y1 <= page.y1 and box.x1 <= page.x1
+
+
 def test_lip_features_context_order():
     v = np.zeros((4, 3, 3))
     v[:, 0, 1] = np.arange(4) / 1000.0  # 1 mm per frame on vertex 0, y

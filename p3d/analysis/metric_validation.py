@@ -727,11 +727,16 @@ def plot_offset_curve(curve: Any, *, slope: Mapping[str, float] | None = None, t
     return fig
 
 
+#: Most legend rows per column in :func:`plot_metric_scatter` (what fits its 4-inch height at the small font size).
+LEGEND_ROWS = 14
+
+
 def plot_metric_scatter(rows: Any, *, oracle: str = "oracle_accuracy", metrics: Sequence[str] | None = None,
                         hue: str = "sequence", stats: Any | None = None, labels: Mapping[str, str] | None = None) -> Any:
     """One panel per metric: the metric (y) against the oracle's accuracy (x), one point per sequence,
-    coloured by ``hue`` (the degradation); the title carries rho and its CI from ``stats``
-    (:func:`validate_plrs`, pooled scope) when given."""
+    coloured by ``hue`` (the degradation, or :func:`p3d.analysis.degradations.sequence_group`); the title carries
+    rho and its CI from ``stats`` (:func:`validate_plrs`, pooled scope) when given. Beyond 20 kinds the colours
+    repeat with another marker, and the legend takes a column per :data:`LEGEND_ROWS` kinds (it fits the height)."""
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
@@ -747,7 +752,8 @@ def plot_metric_scatter(rows: Any, *, oracle: str = "oracle_accuracy", metrics: 
     for ax, metric in zip(axes, metrics):
         for k, kind in enumerate(kinds):
             sub = rows if kind is None else rows[rows[hue] == kind]
-            ax.scatter(sub[oracle], sub[metric], s=12, alpha=0.75, color=cmap(k % 20), label=kind)
+            ax.scatter(sub[oracle], sub[metric], s=12, alpha=0.75, color=cmap(k % 20), marker="o^sD"[k // 20 % 4],
+                       label=kind)
         ax.set_xlabel("oracle viseme accuracy")
         ax.set_ylabel(labels.get(metric, metric))
         if metric == "lve":
@@ -763,5 +769,6 @@ def plot_metric_scatter(rows: Any, *, oracle: str = "oracle_accuracy", metrics: 
         ax.grid(True, alpha=0.3)
     if kinds != [None]:
         handles, names = axes[0].get_legend_handles_labels()
-        fig.legend(handles, names, loc="outside right center", fontsize="small", markerscale=1.5)
+        fig.legend(handles, names, loc="outside right center", fontsize="small", markerscale=1.5,
+                   ncols=-(-len(names) // LEGEND_ROWS))
     return fig
