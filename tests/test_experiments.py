@@ -745,6 +745,50 @@ def test_tables_from_results(grid):
     assert not any("PLRS-c" in c for t in (t2, t3, t4, s7) for c in t.columns)  # the paper's columns only
 
 
+def _cell_result(code, critic="none", train=("synth-voca",), test=None, seed=0, levels=("all",)):
+    """A result whose every number encodes ``code`` (1, 2, ...): MTM code ms, LVE code*1e-5, FDD code*1e-7, PLRS
+    code/10, SLCC and its Delta code/10 and code/100 (CIs around each), at each of ``levels``."""
+    def e(v, key="value", ci="ci"):
+        return {key: v, ci: [v * 0.5, v * 1.5]}
+
+    slcc = {lv: {**e(code / 10), **e(code / 100, "delta", "delta_ci"), "data": 0.9} for lv in levels}
+    return {"experiment": {"model": "faceformer", "critic": critic, "train": list(train), "preset": "smoke",
+                           "seed": seed, "split": "test", "test": test},
+            "name": f"r{code}", "loss_weight": None,
+            "summary": {"n_clips": 4, "mtm_ms": e(float(code)), "lve": e(code * 1e-5), "fdd": e(code * 1e-7),
+                        "plrs": e(code / 10), "slcc": slcc},
+            "data": {"summary": {"plrs": e(0.5), "slcc": {lv: e(0.9) for lv in levels}}}}
+
+
+def test_table_cells_show_their_arms_numbers_at_the_display_scales():
+    """Each table cell shows the number of its own arm (model, critic, training corpora), LVE in 1e-5 m² and FDD in
+    1e-7 m²; the long form keeps each run's seed and each Delta's own interval."""
+    ff = "FaceFormer"
+    config1 = [_cell_result(1, "none"), _cell_result(2, "ours"), _cell_result(3, "syncnet3d"), _cell_result(4, "no2d")]
+    config2 = [_cell_result(5, "none", test="synth-mead", levels=("1", "2", "3", "all")),
+               _cell_result(6, "none", ex.CONFIG2, levels=("1", "2", "3", "all")),
+               _cell_result(7, "ours", ex.CONFIG2, levels=("1", "2", "3", "all"))]
+    results = config1 + config2
+    t2 = ex.table2(results, models=["faceformer"])
+    assert list(t2["Method"]) == ["synth-voca (GT data)", ff, "  + ours (perceptual loss)"]
+    assert list(t2["MTM (ms) ↓"])[1:] == ["1.0 [0.5, 1.5]", "2.0 [1.0, 3.0]"]
+    assert list(t2["LVE ↓"])[1:] == ["1.000 [0.500, 1.500]", "2.000 [1.000, 3.000]"]
+    assert list(t2["PLRS ↑"])[1:] == ["0.100 [0.050, 0.150]", "0.200 [0.100, 0.300]"]
+    assert [c.split(" [")[0] for c in t2["Δ ↓"]][1:] == ["0.01", "0.02"]
+    t3 = ex.table3(results, models=["faceformer"])
+    assert list(t3["MTM (ms) ↓"])[1:] == ["1.0 [0.5, 1.5]", "3.0 [1.5, 4.5]", "4.0 [2.0, 6.0]", "2.0 [1.0, 3.0]"]
+    t4 = ex.table4(results, models=["faceformer"])
+    assert list(t4["MTM (ms) ↓"])[1:] == ["5.0 [2.5, 7.5]", "6.0 [3.0, 9.0]", "7.0 [3.5, 10.5]"]
+    assert list(t4["LVE ↓"])[1:] == ["5.000 [2.500, 7.500]", "6.000 [3.000, 9.000]", "7.000 [3.500, 10.500]"]
+    assert list(t4["SLCC Lv2"])[1:] == ["0.50 [0.25, 0.75]", "0.60 [0.30, 0.90]", "0.70 [0.35, 1.05]"]
+    s7 = ex.table_s7(results, models=["faceformer"])
+    assert list(s7["FDD (1e-7 m²)"]) == ["1.000 [0.500, 1.500]", "2.000 [1.000, 3.000]"]
+    long = ex.long_form([_cell_result(2, "ours", seed=3)])
+    assert set(long["seed"]) == {3}
+    delta = long[long["metric"] == "slcc_delta"].iloc[0]
+    assert (delta["value"], delta["ci_low"], delta["ci_high"]) == pytest.approx((0.02, 0.01, 0.03))
+
+
 def _cached_without_metrics(cached):
     assert "plrs_calibrated" in cached["key"]["metrics"]
     del cached["key"]["metrics"]
