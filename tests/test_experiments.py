@@ -1349,6 +1349,20 @@ def test_lve_is_pooled_over_frames_in_summaries_and_paired_effects():
     assert d["diff"] == pytest.approx(np.average(rows["lve"], weights=frames))
 
 
+def test_arms_pair_their_runs_by_seed_not_by_position():
+    """Two arms' runs are paired by training seed whatever their order, and an arm trained at fewer seeds is
+    compared on the seeds both have: b - a = 0.05 on every seed, while the seeds differ by 0.1 each."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(9))
+    a_runs = [_run(per_clip.assign(plrs=per_clip["plrs"] + 0.1 * s), data, levels, s) for s in (0, 1, 2)]
+    b_runs = [_run(r["per_clip"].assign(plrs=r["per_clip"]["plrs"] + 0.05), data, levels, r["experiment"]["seed"],
+                   critic="ours") for r in a_runs]
+    for b_order in ([2, 1, 0], [1, 2]):
+        a_arm, b_arm = ex.arms(a_runs + [b_runs[s] for s in b_order], n_resamples=20)
+        d = ex.paired_difference(a_arm, b_arm, "plrs", n_resamples=50)
+        assert d["n_seeds"] == len(b_order)
+        assert d["diff"] == pytest.approx(0.05) and d["ci"] == pytest.approx([0.05, 0.05])
+
+
 def test_an_interrupted_stage_copy_leaves_no_truncated_stage(tmp_path, monkeypatch):
     """A copy of the baseline's VQ-VAE stage cut off part-way (Ctrl-C, a kill) leaves no stage folder in the run, so
     the next call copies the whole stage instead of keeping a truncated checkpoint the trainer cannot resume."""
