@@ -1363,6 +1363,23 @@ def test_arms_pair_their_runs_by_seed_not_by_position():
         assert d["diff"] == pytest.approx(0.05) and d["ci"] == pytest.approx([0.05, 0.05])
 
 
+def test_lve_is_pooled_over_frames_in_arms_of_several_seeds():
+    """An arm of seeds and a paired change between arms of seeds pool LVE over frames within each seed's run, as
+    one run does (the seeds' frame-weighted values, then their mean over seeds)."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(10))
+    frames = 10 + 5 * (np.arange(len(per_clip)) // 3 % 4)
+    rows = per_clip.assign(frames=frames)
+    a_runs = [_run(rows.assign(lve=rows["lve"] * (1 + s)), data, levels, s) for s in (0, 1)]
+    b_runs = [_run(r["per_clip"].assign(lve=r["per_clip"]["lve"] * 2), data, levels, r["experiment"]["seed"],
+                   critic="ours") for r in a_runs]
+    a_arm, b_arm = ex.arms(a_runs + b_runs, n_resamples=50)
+    weighted = np.average(rows["lve"], weights=frames)
+    assert weighted != pytest.approx(rows["lve"].mean())
+    assert a_arm["summary"]["lve"]["value"] == pytest.approx(weighted * 1.5)  # mean of 1x and 2x over the seeds
+    d = ex.paired_difference(a_arm, b_arm, "lve", n_resamples=50)
+    assert d["n_seeds"] == 2 and d["diff"] == pytest.approx(weighted * 1.5)
+
+
 def test_an_interrupted_stage_copy_leaves_no_truncated_stage(tmp_path, monkeypatch):
     """A copy of the baseline's VQ-VAE stage cut off part-way (Ctrl-C, a kill) leaves no stage folder in the run, so
     the next call copies the whole stage instead of keeping a truncated checkpoint the trainer cannot resume."""
