@@ -1380,6 +1380,25 @@ def test_lve_is_pooled_over_frames_in_arms_of_several_seeds():
     assert d["n_seeds"] == 2 and d["diff"] == pytest.approx(weighted * 1.5)
 
 
+def test_slcc_delta_change_is_with_minus_without_and_an_arms_data_column_is_the_datas():
+    """The change of SLCC Delta is Delta(b) - Delta(a) (one run each and arms of seeds), and an arm's ``data``
+    SLCC is the ground truth's own, not the model's."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(11))
+    far = per_clip.assign(lip_intensity=-per_clip["lip_intensity"])  # anti-correlated lips: a larger Delta
+    a, b = _run(per_clip, data, levels, 0), _run(far, data, levels, 0, critic="ours")
+    da, db = (r["summary"]["slcc"]["all"]["delta"] for r in (a, b))
+    assert db > da + 0.1
+    d = ex.paired_difference(a, b, "slcc_delta", n_resamples=20)
+    assert (d["a"], d["b"], d["diff"]) == pytest.approx((da, db, db - da))
+    a_arm, b_arm = ex.arms([a, b, _run(per_clip, data, levels, 1), _run(far, data, levels, 1, critic="ours")],
+                           n_resamples=20)
+    assert ex.paired_difference(a_arm, b_arm, "slcc_delta", n_resamples=20)["diff"] == pytest.approx(db - da)
+    for arm, run in ((a_arm, a), (b_arm, b)):
+        entry = arm["summary"]["slcc"]["all"]
+        assert entry["data"] == pytest.approx(run["summary"]["slcc"]["all"]["data"])
+        assert entry["value"] == pytest.approx(run["summary"]["slcc"]["all"]["value"])
+
+
 def test_an_interrupted_stage_copy_leaves_no_truncated_stage(tmp_path, monkeypatch):
     """A copy of the baseline's VQ-VAE stage cut off part-way (Ctrl-C, a kill) leaves no stage folder in the run, so
     the next call copies the whole stage instead of keeping a truncated checkpoint the trainer cannot resume."""
