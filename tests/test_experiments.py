@@ -1399,6 +1399,20 @@ def test_slcc_delta_change_is_with_minus_without_and_an_arms_data_column_is_the_
         assert entry["value"] == pytest.approx(run["summary"]["slcc"]["all"]["value"])
 
 
+def test_loss_effects_show_lve_in_1e5_m2_and_the_others_as_they_are():
+    """An effect table's LVE columns are in the tables' 1e-5 m² (as Table 2), the other metrics unscaled."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(12))
+    a = {"per_clip": per_clip, "data": {"per_clip": data}, "levels": levels}
+    b = {**a, "per_clip": per_clip.assign(lve=per_clip["lve"] + 2e-5, mtm_ms=per_clip["mtm_ms"] - 3.0)}
+    table = ex.loss_effects([("x", a, b)], metrics=("lve", "mtm_ms"), n_resamples=50).set_index("metric")
+    lve, mtm = table.loc["LVE (1e-5 m²)"], table.loc["MTM (ms)"]
+    assert lve["without"] == pytest.approx(per_clip["lve"].mean() * 1e5)
+    assert lve["with"] == pytest.approx(per_clip["lve"].mean() * 1e5 + 2.0)
+    assert (lve["change"], lve["change CI low"], lve["change CI high"]) == pytest.approx((2.0, 2.0, 2.0))
+    assert (mtm["change"], mtm["change CI low"], mtm["change CI high"]) == pytest.approx((-3.0, -3.0, -3.0))
+    assert mtm["without"] == pytest.approx(np.nanmean(per_clip["mtm_ms"]))
+
+
 def test_an_interrupted_stage_copy_leaves_no_truncated_stage(tmp_path, monkeypatch):
     """A copy of the baseline's VQ-VAE stage cut off part-way (Ctrl-C, a kill) leaves no stage folder in the run, so
     the next call copies the whole stage instead of keeping a truncated checkpoint the trainer cannot resume."""
