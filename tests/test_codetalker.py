@@ -238,6 +238,33 @@ def test_training_without_teacher_forcing_runs_the_rollout():
     assert model.feat_map.weight.grad is not None
 
 
+def test_teacher_forcing_feeds_each_frame_the_previous_ground_truth_frame():
+    """Speech stage with teacher forcing (official): the decoder's input token t is the style plus the motion encoder
+    of ground-truth frame t - 1 (token 0: the style alone), so frame t never sees its own target."""
+    model = make_model().eval()
+    model.set_stage("speech")
+    seen = []
+    decode = model.decode_features
+
+    def spy(tokens, audio):
+        seen.append(tokens.detach().clone())
+        return decode(tokens, audio)
+
+    model.decode_features = spy
+    clip = make_clip(8)
+    for frame in (None, 7, 0):
+        vertices = clip.vertices.clone()
+        if frame is not None:
+            vertices[frame] += 1.0
+        model(dataclasses.replace(clip, vertices=vertices))
+    tokens, last_changed, first_changed = seen
+    assert tokens.shape[:2] == (1, 8)
+    torch.testing.assert_close(tokens[:, :1], model._style_vector(clip.style, tokens.device).expand(1, 1, -1))
+    torch.testing.assert_close(last_changed, tokens)  # the last target frame is no decoder input
+    torch.testing.assert_close(first_changed[:, 2:], tokens[:, 2:])
+    assert not torch.allclose(first_changed[:, 1], tokens[:, 1])  # frame 0 is token 1's input
+
+
 # ---------------------------------------------------------------------------------------------------- prediction
 
 
