@@ -18,6 +18,18 @@ def test_load_vertices_shapes(tmp_path):
     assert io.load_vertices(tmp_path / "b.npy", n_vertices=5023).shape == (4, 5023, 3)
 
 
+def test_flat_vertices_are_read_as_xyz_per_vertex(tmp_path):
+    """A (T, V*3) row is x0 y0 z0 x1 y1 z1 ... (the official VOCASET / BIWI files): vertex i of frame t is
+    ``row[3i:3i+3]``, for vertex files and flat templates alike."""
+    flat = np.arange(2 * 4 * 3, dtype=np.float32).reshape(2, 12)
+    np.save(tmp_path / "v.npy", flat)
+    v = io.load_vertices(tmp_path / "v.npy", n_vertices=4)
+    np.testing.assert_array_equal(v[1, 2], flat[1, 6:9])
+    np.testing.assert_array_equal(v, flat.reshape(2, 4, 3))
+    (tmp_path / "t.pkl").write_bytes(pickle.dumps({"A": flat[0].astype(np.float64)}, protocol=2))
+    np.testing.assert_array_equal(io.load_templates(tmp_path / "t.pkl", 4)["A"][3], flat[0, 9:12])
+
+
 def test_wrong_vertex_count_names_file_and_shapes(tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((4, 300)))
     with pytest.raises(InputError) as exc:
