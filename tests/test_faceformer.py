@@ -102,6 +102,19 @@ def test_decoder_is_causal():
     assert torch.allclose(a[:, :6], b[:, :6], atol=1e-6) and not torch.allclose(a[:, 6:], b[:, 6:])
 
 
+def test_batched_decoder_gives_each_clip_its_own_heads_biases():
+    """The (B * heads) self-attention masks of a batch: clip b's head h takes head h's ALiBi bias, so a batch of
+    clips longer than the period (where the heads' biases differ) decodes each clip as alone."""
+    model = _model(dropout=0.0).eval()
+    n = 2 * model.config.period_frames + 5
+    memory = torch.cat([model.encode_audio(_batch(n, seed=s).audio, n) for s in (0, 1)])
+    tokens = torch.randn(2, n, 16, generator=torch.Generator().manual_seed(3))
+    both = model.decode(tokens, memory)
+    for b in range(2):
+        torch.testing.assert_close(both[b:b + 1], model.decode(tokens[b:b + 1], memory[b:b + 1]),
+                                   rtol=1e-5, atol=1e-6)
+
+
 def test_rollout_feeds_back_its_own_predictions():
     """The autoregressive output at frame t equals a teacher-forced pass on the model's own earlier frames.
 
