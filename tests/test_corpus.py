@@ -46,6 +46,22 @@ def test_open_meta_corpus(tmp_path, demo):
     assert c.vertices("S1_sentence01").shape == (6, 5023, 3)
 
 
+def test_an_odd_length_capture_keeps_frames_0_2_4_at_the_model_rate(tmp_path):
+    """VOCASET-style 60 fps vertices seen at 30 fps: every second frame from frame 0 (the baselines' ``[::2]``),
+    so a 7-frame capture gives 4 frames, and the header-only frame count says 4 as well."""
+    root = tmp_path / "c"
+    (root / "vertices_npy").mkdir(parents=True)
+    v = np.repeat(np.arange(7, dtype=np.float32)[:, None], 5023 * 3, axis=1)
+    np.save(root / "vertices_npy" / "S1_sentence01.npy", v)
+    (root / "meta.json").write_text(json.dumps({"name": "t", "kind": "vocaset", "fps": 60, "model_fps": 30,
+                                                "topology": "flame", "splits": {"train": ["S1"]}}))
+    pd.DataFrame([{"stem": "S1_sentence01", "identity": "S1", "split": "train"}]).to_csv(root / "clips.csv",
+                                                                                         index=False)
+    c = Corpus.open(root)
+    assert c.vertices("S1_sentence01")[:, 0, 0].tolist() == [0, 2, 4, 6]
+    assert c.n_frames("S1_sentence01") == 4 and c.n_frames("S1_sentence01", model_rate=False) == 7
+
+
 def test_open_errors(tmp_path):
     with pytest.raises(InputError, match="not found"):
         Corpus.open(tmp_path / "none")
