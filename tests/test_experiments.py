@@ -200,6 +200,21 @@ def test_full_spec_seeds_critic_pipelines_and_plateau():
         ex.TalkerExperiment("faceformer", critic_seed=1)
 
 
+def test_config2_arms_are_all_tested_on_synth_mead():
+    """Table 4's three arms per model and seed: Table 2's synth-voca run evaluated on synth-mead, synth-voca +
+    synth-mead, and that with critic ``ours``; every one tested on the synth-mead test split."""
+    spec = ex.spec_for("smoke", table4_seeds=2)
+    exps = spec.config2(0.1)
+    assert {e.test_corpus for e in exps} == {"synth-mead"} and {e.split for e in exps} == {"test"}
+    rows = {(e.model, e.seed, e.critic, e.train) for e in exps}
+    for m in spec.models_of(4):
+        for s in (0, 1):
+            assert {(m, s, "none", ex.CONFIG1), (m, s, "none", ex.CONFIG2), (m, s, "ours", ex.CONFIG2)} <= rows
+    assert len(exps) == 3 * 2 * len(spec.models_of(4))
+    voca_only = [e for e in exps if e.train == ex.CONFIG1]
+    assert all(e.name == e.with_(test=None).name for e in voca_only)  # Table 2's training run, not a new one
+
+
 def test_fixed_weight_carried_from_the_vocaset_scale(dirs):
     from p3d.corpus import Corpus
     from p3d.losses.weight import carried_loss_weight, split_motion_rms
