@@ -113,6 +113,30 @@ def test_predict_batch_size_same_files_and_resume(voca, run, tmp_path):
     assert main(["predict", "--run", str(run), "--out", str(tmp_path / "bad"), "--batch-size", "0"]) == 2
 
 
+def test_each_file_is_its_clips_prediction_under_its_named_condition(voca, run, tmp_path):
+    """``<clip>_condition_<identity>.npy`` holds the model's prediction from the clip's audio and its own speaker's
+    template, conditioned on the named training identity, for the clip's ground-truth frame count."""
+    from p3d.corpus import Corpus
+    from p3d.io import load_audio
+    from p3d.models import load_model
+    from p3d.talker_data import AUDIO_RATE
+
+    corpus = Corpus.open(voca)
+    styles = json.loads((run / "config.json").read_text())["styles"]
+    model = load_model(run / "final.pt").eval()
+    files = predict_split(run, tmp_path / "p", data=[voca], batch_size=3, progress=False)
+    assert len({t.tobytes() for t in corpus.templates.values()}) == len(corpus.templates) > 2
+    for path in files:
+        stem, condition = path.stem.split("_condition_")
+        clip = next(c for c in corpus.clips if c.stem == stem)
+        audio = torch.from_numpy(load_audio(corpus.wav_path(clip), sr=AUDIO_RATE)[0])
+        template = torch.from_numpy(np.asarray(corpus.templates[clip.identity], dtype=np.float32))
+        expected = model.predict(audio, template, styles.index(condition), corpus.n_frames(clip)).numpy()
+        np.testing.assert_allclose(np.load(path, allow_pickle=False), expected, rtol=1e-5, atol=1e-7)
+    a, b = (np.load(p, allow_pickle=False) for p in files[:2])
+    assert np.abs(a - b).max() > 1e-6  # two conditions of one clip differ: the check can fail
+
+
 def test_rotating_conditions_spread_the_styles():
     from p3d.predict import rotating_conditions
 
