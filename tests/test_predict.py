@@ -164,6 +164,29 @@ def test_predict_one_condition_per_clip_is_the_full_protocols_file(voca, run, tm
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
 
 
+def test_conditions_per_clip_rotate_over_the_first_training_corpus_only(voca_short, tmp_path):
+    """A run trained on two corpora (Config 2) predicts each clip under identities of its first corpus only, as the
+    runs it is paired with (those trained on that corpus alone) do: the same files in every arm."""
+    from tiny_corpus import prefix_identities, write_tiny_corpus
+
+    mead = write_tiny_corpus(tmp_path / "mead", kind="mead", fps=30, identities={"train": 2, "test": 1},
+                             clips_per_identity=2, seconds=0.6, lip_video=False, seed=2)
+    prefix_identities(mead, "m", clips=True)
+    run = tmp_path / "run"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["train", "talker", "--model", "faceformer", "--train", f"{voca_short},{mead}", "--preset",
+                     "smoke", "--steps", "1", "--out", str(run), "--no-progress"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    styles = json.loads((run / "config.json").read_text())["styles"]
+    assert sorted(styles) == ["mtrain00", "mtrain01", "train00", "train01"]
+    files = predict_split(run, tmp_path / "p", data=[voca_short], conditions_per_clip=1, progress=False)
+    assert [p.name for p in files] == ["test00_sentence01_condition_train00.npy",
+                                       "test00_sentence02_condition_train01.npy"]
+
+
 def test_a_folder_of_other_predictions_is_refused_not_mixed(voca_short, run, tmp_path, monkeypatch):
     """predictions.json records the checkpoint and settings: predictions of another checkpoint are refused (kept
     files would have been evaluated as the new model's), --overwrite recomputes and re-records them, files the
