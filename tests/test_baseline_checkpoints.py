@@ -229,6 +229,22 @@ def test_faceformer_checkpoint_reproduces_the_official_predict(tmp_path, dataset
     assert_reproduces(model, audio, template, 3, expected)
 
 
+def test_official_frame_count_truncates_as_the_official_interpolation(tmp_path):
+    """VOCASET: the official ``linear_interpolation`` sizes its output ``int(n50 / 50 * 30)`` (truncated, never
+    rounded); BIWI ``n50 // 2``; checked at lengths where rounding would give one frame more."""
+    counts = {}
+    for dataset in ("vocaset", "BIWI"):
+        torch.save(faceformer_state_dict(dataset), tmp_path / f"{dataset}.pth")
+        model = load_official(tmp_path / f"{dataset}.pth", "faceformer", dataset=dataset)
+        for n_samples in range(9600, 12801, 160):
+            n50 = model.audio_encoder.n_features(n_samples)
+            expected = int(n50 / 50.0 * 30) if dataset == "vocaset" else n50 // 2
+            assert official_n_frames(model, n_samples) == expected
+            counts[dataset, n50] = expected
+    assert any(round(n50 * 0.6) != n for (d, n50), n in counts.items() if d == "vocaset")  # the check can fail
+    assert any(n50 % 2 for d, n50 in counts if d == "BIWI")
+
+
 def test_faceformer_key_map_is_complete_at_full_size():
     """The official VOCASET model (wav2vec2-base-960h, feature_dim 64, 5023 vertices) on the meta device: every
     official key maps onto p3d's FaceFormer and every p3d key is filled."""
