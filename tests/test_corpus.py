@@ -62,6 +62,26 @@ def test_an_odd_length_capture_keeps_frames_0_2_4_at_the_model_rate(tmp_path):
     assert c.n_frames("S1_sentence01") == 4 and c.n_frames("S1_sentence01", model_rate=False) == 7
 
 
+def test_official_splits_include_both_ends_of_each_sentence_range(tmp_path):
+    """The official protocols' sentence ranges are inclusive at both ends (VOCASET train 1-40, val/test 21-40;
+    BIWI e01-e32 / e33-e36 / e37-e40): read from the file names of a processed folder."""
+    from p3d.corpus import VOCASET_SPLITS
+
+    train, val, test = (VOCASET_SPLITS[s][0] for s in ("train", "val", "test"))
+    stems = {f"{train}_sentence01": "train", f"{train}_sentence40": "train", f"{train}_sentence41": None,
+             f"{val}_sentence20": None, f"{val}_sentence21": "val", f"{val}_sentence40": "val",
+             f"{test}_sentence21": "test", f"{test}_sentence40": "test"}
+    biwi = {"F2_e01": "train", "F2_e32": "train", "F2_e33": "val", "F2_e36": "val", "F2_e37": "test",
+            "F2_e40": "test", "F1_e36": None, "F1_e37": "test_b", "F1_e40": "test_b"}
+    for i, names in enumerate((stems, biwi)):
+        root = tmp_path / str(i)
+        (root / "vertices_npy").mkdir(parents=True)
+        for stem in names:
+            (root / "vertices_npy" / f"{stem}.npy").touch()
+        got = {c.stem: c.split for c in Corpus.open(root).clips}
+        assert got == {s: split for s, split in names.items() if split is not None}
+
+
 def test_open_errors(tmp_path):
     with pytest.raises(InputError, match="not found"):
         Corpus.open(tmp_path / "none")
