@@ -356,8 +356,11 @@ def per_clip_lve(d) -> dict[str, float]:
 ])
 def test_eval_reads_other_dtypes_exactly(data, capsys, caplog, dtype, as_read):
     pred = np.load(victim(data))
-    stored = (pred * 1000).astype(dtype) if np.dtype(dtype).kind in "iu" else pred.astype(dtype)
+    # integers: millimetres, shifted to be positive (unsigned types), with the GT in the same frame
+    stored = (pred * 1000 + 100).astype(dtype) if np.dtype(dtype).kind in "iu" else pred.astype(dtype)
     np.save(victim(data), stored)
+    if np.dtype(dtype).kind in "iu":
+        np.save(data.gt / f"{CLIPS[0]}.npy", 1000 * np.load(data.gt / f"{CLIPS[0]}.npy") + 100)
     assert eval_cli(data) == 0
     got = per_clip_lve(data)
     np.save(victim(data), stored.astype(as_read))  # the same values, in the dtype they are read as
@@ -567,3 +570,23 @@ def test_data_demo_interrupted_rewrite_is_not_taken_for_the_complete_demo(tmp_pa
     monkeypatch.setattr(demo, "save_npy", real_save)
     assert main(["data", "demo", "--out", str(root), "--seed", "0"]) == 0
     assert first.read_bytes() == seed0
+
+
+@pytest.mark.parametrize("metrics", ["lve", "fdd"])
+@pytest.mark.parametrize("spoil", ["offsets", "millimetres"])
+def test_eval_refuses_a_prediction_outside_the_gt_frame(data, capsys, metrics, spoil):
+    """Predictions saved as offsets from the template (the template not added back) or in millimetres against
+    metres give LVE and FDD numbers of arbitrary size: refused in one line naming the file. MTM reads only
+    the lips' motion and still scores them."""
+    face = (0.05 * np.random.default_rng(1).standard_normal((N_VERTICES, 3)) + [0.0, 0.0, 0.1]).astype(np.float32)
+    for folder in (data.gt, data.pred):
+        for path in folder.glob("*.npy"):
+            np.save(path, (np.load(path).reshape(-1, N_VERTICES, 3) + face).reshape(-1, N_VERTICES * 3))
+    data.templates.write_bytes(pickle.dumps({stem.split("_")[0]: face for stem in CLIPS}, protocol=2))
+    assert eval_cli(data, metrics=metrics) == 0  # absolute positions in metres, as the GT: scored
+    capsys.readouterr()
+    pred = np.load(victim(data)).reshape(-1, N_VERTICES, 3)
+    np.save(victim(data), pred - face if spoil == "offsets" else 1000 * pred)
+    assert eval_cli(data, metrics=metrics) == 2
+    assert_one_line_error(capsys, "eval", str(victim(data)), "not the GT's coordinate frame", "add the template")
+    assert eval_cli(data, metrics="mtm") == 0

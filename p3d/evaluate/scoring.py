@@ -87,6 +87,9 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     # every clip's background is all the other clips' speech: stacked, checked and normalised once
     backgrounds = metrics.SpeechBackground(banks) if banks else None
 
+    # LVE, FDD and the lip amplitude compare positions with the GT's or the template's; MTM, SLCC and the
+    # other diagnostics read motion only
+    placed = bool({"lve", "fdd"} & set(wanted)) or bool(cfg.diagnostics and templates)
     rows: list[dict[str, Any]] = []
     gt_rows: list[dict[str, Any]] = []
     mtm_results: dict[str, Any] = {}
@@ -132,6 +135,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
                 pred = io.load_vertices(p.pred_path, topology)
                 if rates.pred_stride > 1:
                     pred = np.ascontiguousarray(pred[::rates.pred_stride])
+                if placed and gt is not None:
+                    check_placement(pred, gt, p.pred_path, gt_path)
                 name = p.name
                 row: dict[str, Any] = {
                     "pred": p.pred_path.name,
@@ -201,6 +206,32 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     summary = _summarise(cfg, wanted, not_computed, per_clip, pd.DataFrame(gt_rows), skipped, rates,
                          background_clips=len(banks) if banks else None, checks=checks)
     return EvalReport(per_clip=per_clip, summary=summary, mtm_results=mtm_results)
+
+
+#: A prediction whose mean frame lies, at the median vertex, further from its GT's mean frame than this
+#: fraction of the GT face's RMS radius is not in the GT's coordinate frame (see :func:`check_placement`).
+PLACEMENT_TOLERANCE = 0.5
+
+
+def check_placement(pred: np.ndarray, gt: np.ndarray, pred_path: Path, gt_path: Path) -> None:
+    """InputError when a prediction (T, V, 3) does not lie where its GT (T', V, 3) lies.
+
+    The baselines output absolute positions, template plus motion (FaceFormer, CodeTalker, SelfTalk add the
+    neutral face inside the model), and LVE, FDD and the lip amplitude compare positions. A prediction
+    saved as offsets from the template, in another unit (mm against m) or in another alignment gives them
+    numbers of arbitrary size. Speech moves a vertex by millimetres to a centimetre, far less than half the
+    face's radius, so a median vertex gap between the two mean frames above :data:`PLACEMENT_TOLERANCE` times
+    the GT's RMS radius about its centroid is refused, naming the file.
+    """
+    gt_mean = gt.mean(axis=0, dtype=np.float64)
+    radius = float(np.sqrt(np.mean(np.sum((gt_mean - gt_mean.mean(axis=0)) ** 2, axis=1))))
+    gap = float(np.median(np.linalg.norm(pred.mean(axis=0, dtype=np.float64) - gt_mean, axis=1)))
+    if radius > 0 and gap > PLACEMENT_TOLERANCE * radius:
+        raise InputError(
+            f"{pred_path}: its vertices lie {gap:.3g} from those of its ground truth {gt_path.name} (median vertex "
+            f"of the mean frames; the GT face's radius is {radius:.3g}): not the GT's coordinate frame. Offsets "
+            "from the template instead of positions (add the template), another unit or another alignment? "
+            "LVE and FDD need absolute positions in the GT's frame")
 
 
 def motion_diagnostics(vertices: np.ndarray, lips: np.ndarray, upper_face: np.ndarray | None,
