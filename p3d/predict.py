@@ -193,7 +193,7 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
         if frames == "gt" and corpus.vertices_path(clip).exists():
             n = corpus.n_frames(clip)  # the audio must be as long: the talker stretches its features to n frames
             check_durations(corpus.wav_path(clip), load_clip_audio(corpus, clip).size / AUDIO_RATE,
-                            corpus.vertices_path(clip), n, corpus.model_fps)
+                            corpus.vertices_path(clip), n, corpus.model_fps, corpus.fps)
             return n
         n_samples = load_clip_audio(corpus, clip).size
         if frames == "audio":

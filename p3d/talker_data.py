@@ -114,19 +114,29 @@ class _Item:
     audio_features: Any = None
 
 
-def check_durations(wav: Path, seconds: float, vertices_path: Path, n_frames: int, fps: float) -> None:
+def check_durations(wav: Path, seconds: float, vertices_path: Path, n_frames: int, fps: float,
+                    stored_fps: float | None = None) -> None:
     """Refuse a clip whose audio and vertices are not one recording: durations a factor apart or differing by more
     than ``max(2 frames, 10 %)`` (:func:`p3d.evaluate.config.length_mismatch`, the rule of ``p3d eval``), e.g. a
     truncated or replaced wav. The talkers stretch the audio features to the frame count, so such a clip would
-    train (or be predicted) silently on misaligned speech."""
+    train (or be predicted) silently on misaligned speech. ``stored_fps``: the rate the vertex file is read at
+    (``n_frames`` counts it subsampled to ``fps``); a factor apart, the message names the frame rates, since vertex
+    files at another rate than the corpus layout's (a processed VOCASET's ``vertices_npy`` is the 60 fps capture)
+    are the usual cause."""
     from p3d.evaluate.config import length_mismatch
 
     audio_frames = int(round(seconds * fps))
     why = length_mismatch(audio_frames, n_frames)
     if why is not None:
+        cause = "a truncated or replaced file?"
+        if why.startswith("differ by a factor"):
+            read = fps if stored_fps is None else stored_fps
+            taken = f" and taken [::{round(read / fps)}] to {fps:g} fps" if round(read / fps) > 1 else ""
+            cause = (f"a wrong frame rate, or a truncated file? the vertex files are read as {read:g} fps{taken}: "
+                     "a processed VOCASET's "
+                     "vertices_npy holds the 60 fps capture, BIWI's 25 fps")
         raise InputError(f"{wav}: {seconds:.3f} s of audio = {audio_frames} frames at {fps:g} fps, but "
-                         f"{Path(vertices_path).name} has {n_frames}; the durations {why} (a truncated or "
-                         "replaced file?)")
+                         f"{Path(vertices_path).name} has {n_frames}; the durations {why} ({cause})")
 
 
 class TalkerClips:
@@ -201,7 +211,8 @@ class TalkerClips:
         if vertices.shape[0] < 2:
             raise InputError(f"{corpus.vertices_path(clip)}: {vertices.shape[0]} frame(s) at {corpus.model_fps:g} "
                              f"fps; a talker needs at least 2")
-        check_durations(wav, audio.size / AUDIO_RATE, corpus.vertices_path(clip), vertices.shape[0], corpus.model_fps)
+        check_durations(wav, audio.size / AUDIO_RATE, corpus.vertices_path(clip), vertices.shape[0], corpus.model_fps,
+                        corpus.fps)
         if clip.identity not in corpus.templates:
             raise InputError(f"{corpus.root / 'templates.pkl'}: no template for identity {clip.identity!r}")
         phonemes = None

@@ -118,3 +118,24 @@ def test_a_wav_much_shorter_than_its_vertices_is_refused(voca, tmp_path):
     with pytest.raises(InputError, match=f"{clip.stem}.wav: .* the durations differ by a factor of about 2"):
         _write_predictions(None, ["s"], [(corpus, clip)], tmp_path / "pred", "cpu", False, False)
     assert not list((tmp_path / "pred").glob("*.npy"))
+
+
+def test_own_vertices_npy_at_30_fps_is_refused_naming_the_frame_rates(tmp_path):
+    """A processed-VOCASET layout is the 60 fps capture, read [::2]: vertex files saved at 30 fps (one's own
+    vertices_npy) are half their audio's length. The refusal names the rates, not only a damaged file."""
+    from release_fixtures import write_processed_vocaset
+
+    from p3d.corpus import Corpus
+    from p3d.predict import _write_predictions
+
+    root = write_processed_vocaset(tmp_path / "vocaset", [("FaceTalk_170728_03272_TA", 1, 1.5),
+                                                         ("FaceTalk_170725_00137_TA", 2, 1.5)])
+    for path in (root / "vertices_npy").glob("*.npy"):
+        np.save(path, np.load(path)[::2])
+    rates = r"differ by a factor of about 2 .* wrong frame rate.* read as 60 fps and taken \[::2\] to 30 fps"
+    with pytest.raises(InputError, match=rates):
+        TalkerClips([root], "train")
+    corpus = Corpus.open(root)
+    with pytest.raises(InputError, match=rates):
+        _write_predictions(None, ["s"], [(corpus, corpus.select("train")[0])], tmp_path / "pred", "cpu", False,
+                           False, frames="gt")
