@@ -572,12 +572,12 @@ def test_data_demo_interrupted_rewrite_is_not_taken_for_the_complete_demo(tmp_pa
     assert first.read_bytes() == seed0
 
 
-@pytest.mark.parametrize("metrics", ["lve", "fdd"])
-@pytest.mark.parametrize("spoil", ["offsets", "millimetres"])
-def test_eval_refuses_a_prediction_outside_the_gt_frame(data, capsys, metrics, spoil):
-    """Predictions saved as offsets from the template (the template not added back) or in millimetres against
-    metres give LVE and FDD numbers of arbitrary size: refused in one line naming the file. MTM reads only
-    the lips' motion and still scores them."""
+@pytest.mark.parametrize("metrics, spoil", [("lve", "offsets"), ("fdd", "offsets"), ("lve", "millimetres"),
+                                             ("fdd", "millimetres"), ("fdd", "template in millimetres")])
+def test_eval_refuses_a_prediction_or_template_outside_the_gt_frame(data, capsys, metrics, spoil):
+    """Predictions saved as offsets from the template (the template not added back), or predictions or templates
+    in millimetres against metres, give LVE and FDD numbers of arbitrary size: refused in one line naming the
+    file. MTM reads only the lips' motion and still scores them."""
     face = (0.05 * np.random.default_rng(1).standard_normal((N_VERTICES, 3)) + [0.0, 0.0, 0.1]).astype(np.float32)
     for folder in (data.gt, data.pred):
         for path in folder.glob("*.npy"):
@@ -585,8 +585,13 @@ def test_eval_refuses_a_prediction_outside_the_gt_frame(data, capsys, metrics, s
     data.templates.write_bytes(pickle.dumps({stem.split("_")[0]: face for stem in CLIPS}, protocol=2))
     assert eval_cli(data, metrics=metrics) == 0  # absolute positions in metres, as the GT: scored
     capsys.readouterr()
-    pred = np.load(victim(data)).reshape(-1, N_VERTICES, 3)
-    np.save(victim(data), pred - face if spoil == "offsets" else 1000 * pred)
+    if spoil == "template in millimetres":
+        data.templates.write_bytes(pickle.dumps({stem.split("_")[0]: 1000 * face for stem in CLIPS}, protocol=2))
+        needles = (f"{data.templates}['A']", "not the GT's coordinate frame", "another unit")
+    else:
+        pred = np.load(victim(data)).reshape(-1, N_VERTICES, 3)
+        np.save(victim(data), pred - face if spoil == "offsets" else 1000 * pred)
+        needles = (str(victim(data)), "not the GT's coordinate frame", "add the template")
     assert eval_cli(data, metrics=metrics) == 2
-    assert_one_line_error(capsys, "eval", str(victim(data)), "not the GT's coordinate frame", "add the template")
+    assert_one_line_error(capsys, "eval", *needles)
     assert eval_cli(data, metrics="mtm") == 0

@@ -126,6 +126,11 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
                     gt_diag = {f"{k}_gt": v for k, v in motion_diagnostics(gt, lips, diag_upper, rates.fps).items()}
                     if templates:  # the GT's lip amplitude, once per GT clip (PLRS-e's enrolment reads it)
                         gt_diag["lip_amplitude_gt"] = _lip_amplitude(gt, lips, templates.get(group[0].name.identity))
+            if placed and gt is not None and templates.get(group[0].name.identity) is not None:
+                check_placement(templates[group[0].name.identity][None], gt,
+                                f"{cfg.templates}[{group[0].name.identity!r}]", gt_path,
+                                "A template in another unit, normalisation or alignment? FDD and the "
+                                "lip amplitude need the neutral face in the GT's frame")
             if "slcc" in wanted:
                 assert gt is not None and gt_path is not None
                 gt_rows.append({"gt": gt_path.name, "identity": group[0].name.identity, "level": group[0].name.level,
@@ -136,7 +141,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
                 if rates.pred_stride > 1:
                     pred = np.ascontiguousarray(pred[::rates.pred_stride])
                 if placed and gt is not None:
-                    check_placement(pred, gt, p.pred_path, gt_path)
+                    check_placement(pred, gt, str(p.pred_path), gt_path)
                 name = p.name
                 row: dict[str, Any] = {
                     "pred": p.pred_path.name,
@@ -213,25 +218,28 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
 PLACEMENT_TOLERANCE = 0.5
 
 
-def check_placement(pred: np.ndarray, gt: np.ndarray, pred_path: Path, gt_path: Path) -> None:
-    """InputError when a prediction (T, V, 3) does not lie where its GT (T', V, 3) lies.
+def check_placement(vertices: np.ndarray, gt: np.ndarray, what: str, gt_path: Path,
+                    causes: str = "Offsets from the template instead of positions (add the template), another unit "
+                                  "or another alignment? LVE and FDD need absolute positions in the GT's frame"
+                    ) -> None:
+    """InputError when ``vertices`` (T, V, 3), a prediction or a template (1, V, 3), do not lie where the GT
+    (T', V, 3) lies.
 
     The baselines output absolute positions, template plus motion (FaceFormer, CodeTalker, SelfTalk add the
-    neutral face inside the model), and LVE, FDD and the lip amplitude compare positions. A prediction
-    saved as offsets from the template, in another unit (mm against m) or in another alignment gives them
-    numbers of arbitrary size. Speech moves a vertex by millimetres to a centimetre, far less than half the
-    face's radius, so a median vertex gap between the two mean frames above :data:`PLACEMENT_TOLERANCE` times
-    the GT's RMS radius about its centroid is refused, naming the file.
+    neutral face inside the model), and LVE, FDD and the lip amplitude compare positions with the GT's and the
+    template's. A prediction saved as offsets from the template, or a prediction or template in another unit
+    (mm against m) or another alignment or normalisation, gives them numbers of arbitrary size. Speech moves a
+    vertex by millimetres to a centimetre, far less than half the face's radius, so a median vertex gap between
+    the mean frames above :data:`PLACEMENT_TOLERANCE` times the GT's RMS radius about its centroid is refused,
+    naming ``what`` and ``causes``.
     """
     gt_mean = gt.mean(axis=0, dtype=np.float64)
     radius = float(np.sqrt(np.mean(np.sum((gt_mean - gt_mean.mean(axis=0)) ** 2, axis=1))))
-    gap = float(np.median(np.linalg.norm(pred.mean(axis=0, dtype=np.float64) - gt_mean, axis=1)))
+    gap = float(np.median(np.linalg.norm(vertices.mean(axis=0, dtype=np.float64) - gt_mean, axis=1)))
     if radius > 0 and gap > PLACEMENT_TOLERANCE * radius:
         raise InputError(
-            f"{pred_path}: its vertices lie {gap:.3g} from those of its ground truth {gt_path.name} (median vertex "
-            f"of the mean frames; the GT face's radius is {radius:.3g}): not the GT's coordinate frame. Offsets "
-            "from the template instead of positions (add the template), another unit or another alignment? "
-            "LVE and FDD need absolute positions in the GT's frame")
+            f"{what}: its vertices lie {gap:.3g} from those of the ground truth {gt_path.name} (median vertex "
+            f"of the mean frames; the GT face's radius is {radius:.3g}): not the GT's coordinate frame. {causes}")
 
 
 def motion_diagnostics(vertices: np.ndarray, lips: np.ndarray, upper_face: np.ndarray | None,
