@@ -139,3 +139,26 @@ def test_own_vertices_npy_at_30_fps_is_refused_naming_the_frame_rates(tmp_path):
     with pytest.raises(InputError, match=rates):
         _write_predictions(None, ["s"], [(corpus, corpus.select("train")[0])], tmp_path / "pred", "cpu", False,
                            False, frames="gt")
+
+
+@pytest.mark.parametrize("spoil", ["template in millimetres", "vertices as offsets"])
+def test_a_template_outside_the_vertices_frame_is_refused(tmp_path, spoil):
+    """The talkers learn vertices minus template: a templates.pkl in millimetres against vertices in metres, or
+    vertex files saved as offsets from the template, trained silently on motions of arbitrary size."""
+    import pickle
+
+    from release_fixtures import write_processed_vocaset
+
+    from p3d.io import load_pickle
+
+    root = write_processed_vocaset(tmp_path / "vocaset", [("FaceTalk_170728_03272_TA", 1, 1.0),
+                                                         ("FaceTalk_170725_00137_TA", 2, 1.0)])
+    TalkerClips([root], "train")  # as written: one frame
+    templates = load_pickle(root / "templates.pkl")
+    if spoil == "template in millimetres":
+        (root / "templates.pkl").write_bytes(pickle.dumps({k: 1000 * v for k, v in templates.items()}))
+    else:
+        path = root / "vertices_npy" / "FaceTalk_170725_00137_TA_sentence02.npy"
+        np.save(path, np.load(path) - templates["FaceTalk_170725_00137_TA"].reshape(1, -1))
+    with pytest.raises(InputError, match=r"templates.pkl\['FaceTalk_170.*not the GT's coordinate frame"):
+        TalkerClips([root], "train")
