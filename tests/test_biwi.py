@@ -108,3 +108,19 @@ def test_biwi_train_predict_eval(biwi, tmp_path):
     gt = np.load(biwi / "vertices_npy" / f"{gt_stem}.npy").reshape(-1, 23370, 3)
     lve = ((p - gt[: len(p)])[:, BIWI_LIPS] ** 2).sum(-1).max(1).mean()
     np.testing.assert_allclose(row["lve"], lve, rtol=1e-5)
+
+
+def test_biwi_names_at_the_default_30_fps_point_to_dataset_biwi(biwi, tmp_path, capsys):
+    """BIWI clips with their audio, evaluated without --dataset biwi, are read at the default 30 fps and refused
+    by the length rule; the message names the option that reads them at BIWI's 25 fps."""
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for stem in ("F2_e37", "M3_e38"):
+        np.save(pred / f"{stem}_condition_F2.npy", np.load(biwi / "vertices_npy" / f"{stem}.npy"))
+    args = ["eval", "--pred", str(pred), "--gt", str(biwi), "--audio", str(biwi / "wav"), "--templates",
+            str(biwi / "templates.pkl"), "--topology", str(biwi / "regions"), "--metrics", "lve,slcc",
+            "--bootstrap", "10", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--dataset biwi reads predictions and GT at 25 fps" in err, err
+    assert main([*args, "--dataset", "biwi", "--out", str(tmp_path / "b")]) == 0

@@ -14,6 +14,7 @@ import numpy as np
 
 from p3d.errors import InputError
 from p3d.evaluate.config import (
+    BIWI_FPS,
     PLRS_METRICS,
     VOCASET_GT_FPS,
     EvalConfig,
@@ -176,11 +177,15 @@ def _rate_fix(rates: FrameRates) -> str:
             "--gt-fps explicitly to evaluate the shorter length anyway")
 
 
-def _refuse_mismatches(bad: Sequence[str], rates: FrameRates) -> None:
-    """InputError naming the first refused length mismatch, how many more there are, and the fix."""
+def _refuse_mismatches(bad: Sequence[str], rates: FrameRates, pairs: Sequence[_Pair] = ()) -> None:
+    """InputError naming the first refused length mismatch, how many more there are, and the fix (BIWI names
+    read at another rate than BIWI's 25 fps: ``--dataset biwi``)."""
     if bad:
         more = f" ({len(bad) - 1} more like it)" if len(bad) > 1 else ""
-        raise InputError(f"{bad[0]}{more}: {_rate_fix(rates)}")
+        biwi = ""
+        if rates.fps != BIWI_FPS and pairs and all(_BIWI.match(p.pred_path.stem) for p in pairs):
+            biwi = f" (BIWI names: --dataset biwi reads predictions and GT at {BIWI_FPS:g} fps)"
+        raise InputError(f"{bad[0]}{more}: {_rate_fix(rates)}{biwi}")
 
 
 def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict[str, float],
@@ -207,7 +212,7 @@ def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict
                 accepted[p.pred_path.name] = f"prediction/audio durations {why} (--fps given)"
             else:
                 bad.append(msg)
-        _refuse_mismatches(bad, rates)
+        _refuse_mismatches(bad, rates, pairs)
         return accepted
     for p in pairs:
         assert p.gt_path is not None
@@ -239,7 +244,7 @@ def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict
                     accepted.setdefault(q.pred_path.name, f"audio/GT durations {why} (both rates given)")
             else:
                 bad.append(msg)
-    _refuse_mismatches(bad, rates)
+    _refuse_mismatches(bad, rates, pairs)
     return accepted
 
 
