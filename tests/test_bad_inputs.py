@@ -595,3 +595,26 @@ def test_eval_refuses_a_prediction_or_template_outside_the_gt_frame(data, capsys
     assert eval_cli(data, metrics=metrics) == 2
     assert_one_line_error(capsys, "eval", *needles)
     assert eval_cli(data, metrics="mtm") == 0
+
+
+def test_eval_reads_a_vocaset_vertices_npy_gt_folder_at_60_fps(tmp_path, capsys):
+    """``--gt .../vertices_npy`` (the folder itself, not its root) with VOCASET names is the 60 fps capture too:
+    it was read at the predictions' 30 fps, so 30 fps predictions were refused and 60 fps ones accepted with
+    MTM converted to ms at 30 fps (twice the true delay)."""
+    import json
+
+    from release_fixtures import write_processed_vocaset
+
+    root = write_processed_vocaset(tmp_path / "vocaset", [("FaceTalk_170809_00138_TA", 21, 2.0)])
+    gt = np.load(root / "vertices_npy" / "FaceTalk_170809_00138_TA_sentence21.npy")
+    pred30, pred60 = tmp_path / "pred30", tmp_path / "pred60"
+    for folder, seq in ((pred30, gt[::2]), (pred60, gt)):
+        folder.mkdir()
+        np.save(folder / "FaceTalk_170809_00138_TA_sentence21_condition_FaceTalk_170728_03272_TA.npy", seq)
+    args = ["eval", "--gt", str(root / "vertices_npy"), "--metrics", "lve", "--bootstrap", "10", "--no-progress"]
+    assert main([*args, "--pred", str(pred30), "--out", str(tmp_path / "out")]) == 0
+    config = json.loads((tmp_path / "out" / "summary.json").read_text())["config"]
+    assert (config["gt_fps"], config["gt_stride"]) == (60.0, 2)
+    capsys.readouterr()
+    assert main([*args, "--pred", str(pred60), "--out", str(tmp_path / "out60")]) == 2
+    assert_one_line_error(capsys, "eval", "differ by a factor of about 2", "read at 60 fps")

@@ -207,8 +207,10 @@ def test_wrong_gt_rate_is_refused_before_any_metric(demo, tmp_path, capsys, monk
 
     monkeypatch.setattr(p3d.metrics, "lve", no_work)
     monkeypatch.setattr(p3d.metrics, "mtm", no_work)
+    plain = tmp_path / "gt"  # a folder not named vertices_npy: the GT rate defaults to --fps
+    shutil.copytree(demo.vocaset / "vertices_npy", plain)
     for args in (["--gt", demo.vocaset, "--gt-fps", "30"],  # 60 fps GT declared 30 fps
-                 ["--gt", demo.vocaset / "vertices_npy"]):  # plain folder: GT rate defaults to --fps
+                 ["--gt", plain]):
         code, out, err = _eval_cli(["--pred", demo.vocaset / "pred", *args, "--out", tmp_path / "o"], capsys)
         assert code == 2, err
         assert "60 frames" in err and "120 frames" in err and "--gt-fps" in err and "_condition_" in err

@@ -4,7 +4,7 @@ The official protocol (paper Sec. 6, the released evaluation scripts): one groun
 compared with many predictions, one per conditioning training identity, named
 ``<gt_stem>_condition_<train_identity>.npy`` (SelfTalk's suffix-less ``<gt_stem>.npy`` too). Ground
 truth recorded at ``gt_fps`` is subsampled to the predictions' ``fps`` (VOCASET: 60 -> 30 fps, the
-official ``[::2]``). A processed-VOCASET GT root (``vertices_npy/`` with VOCASET clip names) or
+official ``[::2]``). A processed-VOCASET GT folder (``vertices_npy/`` or a root holding it, VOCASET clip names) or
 ``--dataset vocaset`` means 60 fps GT unless ``--gt-fps`` says otherwise; predictions default to 30 fps.
 
 Frame counts are checked for every pair before any metric is computed (a first pass that reads only

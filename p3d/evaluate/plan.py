@@ -103,6 +103,8 @@ def resolve_rates(cfg: EvalConfig, pairs: Sequence[_Pair], gt_root: Path | None)
     predictions) are taken as 60 fps and subsampled ``[::2]`` to 30 fps, as the official
     ``evaluate_PLRS.py`` does, unless ``--fps`` gives their rate (then they are read at it, unsubsampled).
     """
+    from p3d import io
+
     fps = cfg.pred_fps()
     pred_stride, pred_source = 1, "--fps" if cfg.fps is not None else f"default ({fps:g} fps)"
     if cfg.fps is None and is_vocaset_gt_folder(cfg.pred, pairs, cfg.dataset):
@@ -113,8 +115,8 @@ def resolve_rates(cfg: EvalConfig, pairs: Sequence[_Pair], gt_root: Path | None)
                           pred_stride=pred_stride, pred_fps_source=pred_source)
     if cfg.gt_fps is not None:
         gt_fps, source = float(cfg.gt_fps), "--gt-fps"
-    elif cfg.dataset == "vocaset" or (
-            (Path(gt_root) / "vertices_npy").is_dir() and pairs and all(p.name.sentence for p in pairs)):
+    elif cfg.dataset == "vocaset" or (  # a vertices_npy folder, or a root holding one, of VOCASET clips
+            io.vertices_dir(gt_root).name == "vertices_npy" and pairs and all(p.name.sentence for p in pairs)):
         gt_fps, source = VOCASET_GT_FPS, "VOCASET (60 fps)"
     else:
         gt_fps, source = fps, "--fps"
