@@ -160,5 +160,5 @@ def test_a_template_outside_the_vertices_frame_is_refused(tmp_path, spoil):
     else:
         path = root / "vertices_npy" / "FaceTalk_170725_00137_TA_sentence02.npy"
         np.save(path, np.load(path) - templates["FaceTalk_170725_00137_TA"].reshape(1, -1))
-    with pytest.raises(InputError, match=r"templates.pkl\['FaceTalk_170.*not the GT's coordinate frame"):
+    with pytest.raises(InputError, match=r"templates.pkl\['FaceTalk_170.*not the coordinate frame of the ground truth"):
         TalkerClips([root], "train")
