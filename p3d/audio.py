@@ -469,7 +469,7 @@ def _check_audio(audio: np.ndarray, sr: int) -> np.ndarray:
         raise InputError(f"audio: expected mono samples of shape (n,), got shape {x.shape}")
     if not np.isfinite(x).all():
         raise InputError("audio: holds NaN or inf samples")
-    if not (isinstance(sr, (int, np.integer)) and sr > 0):
+    if isinstance(sr, (bool, np.bool_)) or not (isinstance(sr, (int, np.integer)) and sr > 0):
         raise InputError(f"sr: expected a positive integer sample rate, got {sr!r}")
     if x.dtype.kind in "iu":  # integer PCM (e.g. scipy.io.wavfile): to [-1, 1] as torchaudio.load gives it
         if x.dtype.itemsize > 4:  # e.g. np.array(list_of_int16_values): its range would scale the samples to ~1e-15

@@ -271,3 +271,9 @@ def test_float_samples_at_integer_scale_are_refused_not_shifted():
     np.testing.assert_allclose(A.speech_windows(pcm.astype(np.float32) / 32768, 16000, 30),
                                A.speech_windows(pcm, 16000, 30), atol=1e-5)
     assert A.speech_windows(pcm.astype(np.float32) / 32768 * 1.5, 16000, 30).shape[0] > 0
+
+
+def test_a_boolean_sample_rate_is_refused():
+    """``True`` is an int in Python: ``speech_windows(audio, True, 30)`` read the audio as 1 Hz and resampled it."""
+    with pytest.raises(InputError, match="sample rate"):
+        A.speech_windows(np.zeros(16000, np.float32), True, 30)
