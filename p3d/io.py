@@ -380,6 +380,8 @@ def load_templates(path: str | os.PathLike[str], n_vertices: int | None = None) 
         if n_vertices is not None and frames.shape[1] != n_vertices:
             raise InputError(f"{what}: template of shape {template.shape} has {frames.shape[1]} vertices, "
                              f"expected {n_vertices} (shape ({n_vertices}, 3))")
+        if str(key) in out:  # e.g. keys 1 and "1": one subject name, two templates
+            raise InputError(f"{what}: two templates for subject {str(key)!r} (keys differing only in type)")
         out[str(key)] = frames[0]
     return out
 

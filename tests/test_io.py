@@ -241,3 +241,11 @@ def test_load_audio_refuses_a_sample_rate_that_is_not_a_positive_integer(tmp_pat
     sf.write(path, np.zeros(1600, np.float32), 16000)
     with pytest.raises(InputError, match="sr: expected a positive integer sample rate"):
         io.load_audio(path, sr=sr)  # librosa's ValueError, or 16000.5 silently read as 16000
+
+
+def test_load_templates_refuses_two_keys_naming_one_subject(tmp_path):
+    """Keys 1 and "1" are both subject "1": the later template silently replaced the earlier one."""
+    path = tmp_path / "templates.pkl"
+    path.write_bytes(pickle.dumps({1: np.zeros((4, 3)), "1": np.ones((4, 3))}))
+    with pytest.raises(InputError, match="two templates for subject '1'"):
+        io.load_templates(path)
