@@ -612,6 +612,54 @@ def find_npy(
 PREDICTIONS_RECORD = "predictions.json"
 
 
+#: A prediction or template whose mean frame's size (RMS distance of its vertices from their centroid) is more
+#: than this factor larger or smaller than its GT's is not in the GT's coordinate frame (:class:`FaceFrame`).
+PLACEMENT_SCALE = 3.0
+
+_PLACEMENT_CAUSES = ("Offsets from the template instead of positions (add the template), another unit or another "
+                     "alignment? LVE and FDD need absolute positions in the GT's frame")
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceFrame:
+    """The coordinate frame of a GT sequence (T, V, 3): its mean frame's size (RMS distance of the vertices from
+    their centroid) and centroid, computed once (:meth:`of`) and compared with each prediction or template
+    (:meth:`check`).
+
+    The baselines output absolute positions, template plus motion (FaceFormer, CodeTalker, SelfTalk add the
+    neutral face inside the model), and LVE, FDD and the lip amplitude compare positions with the GT's and the
+    template's; the talkers learn the vertices minus the template. A sequence saved as offsets from the template
+    (a few mm across), or one in another unit (mm against m) or another alignment or normalisation, gives numbers
+    of arbitrary size. Speech changes a face's size by a few per cent and leaves it in place, so the mean frames
+    are compared: sizes more than :data:`PLACEMENT_SCALE` times apart, or centroids further apart than the GT
+    face's size, are refused. The bounds are wide: a poorly trained model's prediction (a talker after a few
+    steps: 1.1-1.3 times the GT's size, centroids 0.1-0.2 sizes apart) is still scored.
+    """
+
+    size: float
+    centroid: np.ndarray
+
+    @classmethod
+    def of(cls, vertices: np.ndarray) -> "FaceFrame":
+        mean = np.asarray(vertices).mean(axis=0, dtype=np.float64)
+        centroid = mean.mean(axis=0)
+        return cls(float(np.sqrt(np.mean(np.sum((mean - centroid) ** 2, axis=1)))), centroid)
+
+    def check(self, vertices: np.ndarray, what: str, gt_path: str | os.PathLike[str],
+              causes: str = _PLACEMENT_CAUSES) -> None:
+        """InputError naming ``what`` and ``causes`` when ``vertices`` (T, V, 3), a prediction or a template
+        (1, V, 3), are not in this frame (that of the GT at ``gt_path``)."""
+        if self.size <= 0:
+            return
+        own = FaceFrame.of(vertices)
+        scale, shift = own.size / self.size, float(np.linalg.norm(own.centroid - self.centroid))
+        if not 1 / PLACEMENT_SCALE <= scale <= PLACEMENT_SCALE or shift > self.size:
+            raise InputError(
+                f"{what}: not the coordinate frame of the ground truth {Path(gt_path).name}: its mean frame is "
+                f"{scale:.3g} times the GT's size ({own.size:.3g} against {self.size:.3g}, RMS distance from the "
+                f"centroid) and its centroid lies {shift:.3g} from the GT's. {causes}")
+
+
 def vertices_dir(root: str | os.PathLike[str]) -> Path:
     """The folder holding GT vertex files: ``root/vertices_npy`` if present (processed VOCASET), else ``root``."""
     root = Path(root)

@@ -199,8 +199,7 @@ class TalkerClips:
 
     # -- loading -----------------------------------------------------------------------------------
     def _load(self, corpus: Corpus, clip: Clip) -> _Item:
-        from p3d.evaluate.scoring import check_placement
-        from p3d.io import load_audio
+        from p3d.io import FaceFrame, load_audio
 
         wav = corpus.wav_path(clip)
         if not wav.exists():
@@ -217,10 +216,10 @@ class TalkerClips:
         if clip.identity not in corpus.templates:
             raise InputError(f"{corpus.root / 'templates.pkl'}: no template for identity {clip.identity!r}")
         # the talkers learn the vertices minus the template: both must be positions in one coordinate frame
-        check_placement(corpus.templates[clip.identity][None], vertices,
-                        f"{corpus.root / 'templates.pkl'}[{clip.identity!r}]", corpus.vertices_path(clip),
-                        "A template in another unit, normalisation or alignment, or vertex files holding offsets "
-                        "from the template? The talkers learn the vertices minus the template")
+        FaceFrame.of(vertices).check(
+            corpus.templates[clip.identity][None], f"{corpus.root / 'templates.pkl'}[{clip.identity!r}]",
+            corpus.vertices_path(clip), "A template in another unit, normalisation or alignment, or vertex files "
+            "holding offsets from the template? The talkers learn the vertices minus the template")
         phonemes = None
         if (corpus.root / "labels" / f"{clip.stem}.npz").exists():
             labels = corpus.labels(clip)

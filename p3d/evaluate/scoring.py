@@ -126,11 +126,12 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
                     gt_diag = {f"{k}_gt": v for k, v in motion_diagnostics(gt, lips, diag_upper, rates.fps).items()}
                     if templates:  # the GT's lip amplitude, once per GT clip (PLRS-e's enrolment reads it)
                         gt_diag["lip_amplitude_gt"] = _lip_amplitude(gt, lips, templates.get(group[0].name.identity))
-            if placed and gt is not None and templates.get(group[0].name.identity) is not None:
-                check_placement(templates[group[0].name.identity][None], gt,
-                                f"{cfg.templates}[{group[0].name.identity!r}]", gt_path,
-                                "A template in another unit, normalisation or alignment? FDD and the "
-                                "lip amplitude need the neutral face in the GT's frame")
+            gt_frame = io.FaceFrame.of(gt) if placed and gt is not None else None
+            if gt_frame is not None and templates.get(group[0].name.identity) is not None:
+                gt_frame.check(templates[group[0].name.identity][None],
+                               f"{cfg.templates}[{group[0].name.identity!r}]", gt_path,
+                               "A template in another unit, normalisation or alignment? FDD and the "
+                               "lip amplitude need the neutral face in the GT's frame")
             if "slcc" in wanted:
                 assert gt is not None and gt_path is not None
                 gt_rows.append({"gt": gt_path.name, "identity": group[0].name.identity, "level": group[0].name.level,
@@ -140,8 +141,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
                 pred = io.load_vertices(p.pred_path, topology)
                 if rates.pred_stride > 1:
                     pred = np.ascontiguousarray(pred[::rates.pred_stride])
-                if placed and gt is not None:
-                    check_placement(pred, gt, str(p.pred_path), gt_path)
+                if gt_frame is not None:
+                    gt_frame.check(pred, str(p.pred_path), gt_path)
                 name = p.name
                 row: dict[str, Any] = {
                     "pred": p.pred_path.name,
@@ -211,44 +212,6 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     summary = _summarise(cfg, wanted, not_computed, per_clip, pd.DataFrame(gt_rows), skipped, rates,
                          background_clips=len(banks) if banks else None, checks=checks)
     return EvalReport(per_clip=per_clip, summary=summary, mtm_results=mtm_results)
-
-
-#: A prediction or template whose mean frame's size (RMS distance of its vertices from their centroid) is more
-#: than this factor larger or smaller than its GT's is not in the GT's coordinate frame (:func:`check_placement`).
-PLACEMENT_SCALE = 3.0
-
-
-def check_placement(vertices: np.ndarray, gt: np.ndarray, what: str, gt_path: Path,
-                    causes: str = "Offsets from the template instead of positions (add the template), another unit "
-                                  "or another alignment? LVE and FDD need absolute positions in the GT's frame"
-                    ) -> None:
-    """InputError when ``vertices`` (T, V, 3), a prediction or a template (1, V, 3), are not in the coordinate
-    frame of the GT (T', V, 3).
-
-    The baselines output absolute positions, template plus motion (FaceFormer, CodeTalker, SelfTalk add the
-    neutral face inside the model), and LVE, FDD and the lip amplitude compare positions with the GT's and the
-    template's. A prediction saved as offsets from the template (a few mm across), or a prediction or template
-    in another unit (mm against m) or another alignment or normalisation, gives them numbers of arbitrary size.
-    Speech changes a face's size by a few per cent and leaves it in place, so the mean frames are compared:
-    sizes more than :data:`PLACEMENT_SCALE` times apart, or centroids further apart than the GT face's size,
-    are refused, naming ``what`` and ``causes``. The bounds are wide: a poorly trained model's prediction (a
-    talker after a few steps: 1.1-1.3 times the GT's size, centroids 0.1-0.2 sizes apart) is still scored.
-    """
-    def size_and_centroid(a: np.ndarray) -> tuple[float, np.ndarray]:
-        mean = a.mean(axis=0, dtype=np.float64)
-        centroid = mean.mean(axis=0)
-        return float(np.sqrt(np.mean(np.sum((mean - centroid) ** 2, axis=1)))), centroid
-
-    size, centroid = size_and_centroid(gt)
-    own_size, own_centroid = size_and_centroid(vertices)
-    if size <= 0:
-        return
-    scale, shift = own_size / size, float(np.linalg.norm(own_centroid - centroid))
-    if not 1 / PLACEMENT_SCALE <= scale <= PLACEMENT_SCALE or shift > size:
-        raise InputError(
-            f"{what}: not the coordinate frame of the ground truth {gt_path.name}: its mean frame is {scale:.3g} "
-            f"times the GT's size ({own_size:.3g} against {size:.3g}, RMS distance from the centroid) and its "
-            f"centroid lies {shift:.3g} from the GT's. {causes}")
 
 
 def motion_diagnostics(vertices: np.ndarray, lips: np.ndarray, upper_face: np.ndarray | None,
