@@ -318,6 +318,39 @@ def test_fdd_change_ci_combines_the_two_conditions_cis(tmp_path):
     assert f"change -2 [{-2 - half:+.3g}, {-2 + half:+.3g}]" in r["p3d"] and "reproduced" in r["p3d"]
 
 
+def test_two_different_rows_for_one_case_are_refused_not_read_in_file_order(tmp_path, capsys):
+    """A table holding two different rows for one case (e.g. concatenated from two runs) was judged on whichever row
+    came first, so the verdict followed the file's order; it is refused with one line (exit 2). Rows repeated
+    exactly are one row."""
+    from p3d.cli import main
+
+    rows = [(m, "LVE (1e-5 m²)", -1, -2, -0.5, "better") for m in claims.MODELS]
+    _effects(tmp_path / "table2_loss_effects.csv", rows + rows[:1])                 # an exact repeat: one row
+    assert assess(tmp_path).set_index("key").loc["loss-lve", "verdict"] == "reproduced"
+    _effects(tmp_path / "table2_loss_effects.csv", [("FaceFormer", "LVE (1e-5 m²)", 1, 0.5, 2, "worse")] + rows)
+    with pytest.raises(InputError, match=r"table2_loss_effects.csv, FaceFormer LVE: 2 different rows"):
+        assess(tmp_path)
+    assert main(["claims", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2 different rows" in err[0]
+    (tmp_path / "table2_loss_effects.csv").unlink()
+
+    def row(model, critic, value, metric="fdd"):
+        return {"run": f"{model}_{critic}", "seed": "all", "model": model, "critic": critic, "train": "synth-voca",
+                "test": "synth-voca", "split": "test", "metric": metric, "level": "", "value": value,
+                "ci_low": value - 1e-8, "ci_high": value + 1e-8}
+
+    base = [row(m, c, 3e-7) for m in paper.MODELS for c in ("none", "ours")]
+    pd.DataFrame(base + [row("codetalker", "ours", 1e-7)]).to_csv(tmp_path / "config1_results.csv", index=False)
+    with pytest.raises(InputError, match=r"config1_results.csv, CodeTalker FDD \(ours\): 2 different rows"):
+        assess(tmp_path)
+    mtm = [row(m, "none", 40.0, "mtm_ms") for m in paper.MODELS]
+    pd.DataFrame(mtm + [row("selftalk", "none", 80.0, "mtm_ms")]).to_csv(tmp_path / "config1_results.csv",
+                                                                         index=False)
+    with pytest.raises(InputError, match=r"SelfTalk baseline MTM: 2 different rows"):
+        assess(tmp_path)
+
+
 def test_config1_results_with_seeds_are_judged_on_the_pooled_rows(tmp_path):
     """A multi-seed long form (p3d.experiments.long_form of arms, then of runs): the rows with seed "all" decide;
     a seed-0 row that disagrees is not read."""

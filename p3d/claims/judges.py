@@ -21,7 +21,7 @@ from p3d.claims.seeds import (
     _run_table_seed_changes,
     seed_changes_of,
 )
-from p3d.claims.tables import VALIDITY_STEM, _metric_key, _Missing, _pooled, _read, valid_referees
+from p3d.claims.tables import VALIDITY_STEM, _metric_key, _Missing, _pooled, _read, _single, valid_referees
 from p3d.claims.verdicts import (
     OFFICIAL_PLRS,
     Assessment,
@@ -81,17 +81,19 @@ def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, r
                 float(row["without"]), float(row["with"]), referee, note=note)
 
 
-def _find(df: Any, comparison: str, metric: str) -> Any | None:
+def _find(df: Any, comparison: str, metric: str, source: str = "effect table") -> Any | None:
     """The row of ``comparison`` and ``metric``: the exact metric label, or the label followed by its unit in
-    parentheses (``MTM`` finds ``MTM (ms)``; ``PLRS`` does not find ``PLRS [variant]``)."""
+    parentheses (``MTM`` finds ``MTM (ms)``; ``PLRS`` does not find ``PLRS [variant]``). Two different rows:
+    :class:`InputError` naming ``source`` (:func:`_single`)."""
     m = df["metric"].astype(str)
     hit = df[(df["comparison"] == comparison) & ((m == metric) | m.str.startswith(metric + " ("))]
-    return hit.iloc[0] if len(hit) else None
+    return _single(hit, f"{source}, {comparison} {metric}")
 
 
 def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
     """Judge a claim over ``spec``'s cases (:mod:`p3d.claims`: aggregation, PLRS referees)."""
     df = _read(tables, spec.stem)
+    where = f"{Path(tables) / spec.stem}.csv"
     sources = [spec.stem]
     from_runs, from_effects = _run_table_seed_changes(tables, spec.stem), _effect_table_seed_changes(tables, spec.stem)
     per_seed = _in_seed_order({**from_runs, **from_effects})  # seed_changes, each table read once
@@ -105,7 +107,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
         if metric == "PLRS":
             continue
         for label, comp in spec.comparisons:
-            row = _find(df, comp, metric)
+            row = _find(df, comp, metric, where)
             if row is None:
                 missing.append(f"{label} {metric}")
             else:
@@ -117,7 +119,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
     if plrs_wanted:
         for ref in _SHOWN_REFEREES:
             for label, comp in spec.comparisons:
-                row = _find(df, comp, plrs_metric(ref))
+                row = _find(df, comp, plrs_metric(ref), where)
                 if row is not None:
                     shown.setdefault(ref, []).append(_row_case(row, label, "PLRS", spec, comp, ref, per_seed))
         validity = valid_referees(tables)
@@ -133,7 +135,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
         for ref in referees:
             cases, gaps = [], []
             for label, comp in spec.comparisons:
-                row = _find(df, comp, plrs_metric(ref))
+                row = _find(df, comp, plrs_metric(ref), where)
                 if row is None:
                     gaps.append(label)
                 else:
@@ -238,11 +240,11 @@ def _fdd(tables: Path) -> Assessment:
     scale = 1e7
     for m in paper.MODELS:
         sub = df[df["model"] == m]
-        base, ours = sub[sub["critic"] == "none"], sub[sub["critic"] == "ours"]
-        if base.empty or ours.empty:
+        where = f"{Path(tables) / 'config1_results'}.csv, {paper.MODEL_LABELS[m]} FDD"
+        b, o = (_single(sub[sub["critic"] == c], f"{where} ({c})") for c in ("none", "ours"))
+        if b is None or o is None:
             missing.append(paper.MODEL_LABELS[m])
             continue
-        b, o = base.iloc[0], ours.iloc[0]
         hb, ho = (b["ci_high"] - b["ci_low"]) / 2 * scale, (o["ci_high"] - o["ci_low"]) / 2 * scale
         change = (abs(o["value"]) - abs(b["value"])) * scale
         half = math.hypot(hb, ho)
@@ -473,11 +475,11 @@ def _baseline_sync(tables: Path) -> Assessment:
             & (df["train"] == "synth-voca")]
     parts, verdicts, missing = [], {}, []
     for m in paper.MODELS:
-        sub = df[df["model"] == m]
-        if sub.empty:
+        r = _single(df[df["model"] == m],
+                    f"{Path(tables) / 'config1_results'}.csv, {paper.MODEL_LABELS[m]} baseline MTM")
+        if r is None:
             missing.append(paper.MODEL_LABELS[m])
             continue
-        r = sub.iloc[0]
         if r["ci_high"] <= hi_band:
             v = "reproduced"
         elif r["ci_low"] > hi_band:

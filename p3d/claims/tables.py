@@ -45,6 +45,21 @@ def _read(tables: Path, stem: str) -> Any:
     return pd.read_csv(path)
 
 
+def _single(rows: Any, where: str) -> Any | None:
+    """The one row of ``rows`` (a table's rows for one case), None when there is none. Rows repeated exactly count
+    once; rows that differ are refused with :class:`InputError` naming ``where``: which of them judged the case
+    would depend on their order in the file (e.g. a table concatenated from two runs)."""
+    from p3d.errors import InputError
+
+    if rows.empty:
+        return None
+    distinct = rows.drop_duplicates()
+    if len(distinct) > 1:
+        raise InputError(f"{where}: {len(distinct)} different rows where one is expected (a table concatenated "
+                         "from two runs?); the verdict would depend on their order")
+    return distinct.iloc[0]
+
+
 def _pooled(df: Any) -> Any:
     """The seed-pooled rows of a long-form results table (``seed == "all"``, :func:`p3d.experiments.long_form`
     of arms) when it has them; else every row (one seed per run, or a table written before seeds)."""
