@@ -133,3 +133,49 @@ def test_length_sensitivity_judges_fdd_by_its_magnitude(tmp_path):
                  ).to_csv(tmp_path / "convergence.csv", index=False)
     row = length_sensitivity(tmp_path, ["table2_loss_effects"]).iloc[0]
     assert (row["metric"], row["pairs"], row["unequal"], row["longer_better"]) == ("fdd_abs", 3, 3, 0)
+
+
+def test_a_case_whose_arm_did_not_converge_is_at_most_inconclusive_and_says_why(tmp_path):
+    """A compared arm's talker that hit its step cap before its validation plateau (``converged`` false under the
+    plateau rule), or did not finish, was judged like any other: its effect reproduced the claim and nothing said
+    so. Such a case is now inconclusive and names the run; the other models' cases are judged as before. An
+    equal-length run (a fixed-length continuation) is judged by the own-length run it continued."""
+    from p3d.claims.lengths import unconverged_runs
+
+    _write(tmp_path)
+    pd.DataFrame([{"comparison": m, "metric": "LVE (1e-5 m²)", "without": 1, "with": 0.9, "change": -0.1,
+                   "change CI low": -0.15, "change CI high": -0.05, "verdict": "better", "n_seeds": 4}
+                  for m in ("FaceFormer", "CodeTalker", "SelfTalk")]).to_csv(tmp_path / "table2_loss_effects.csv",
+                                                                         index=False)
+    conv = pd.read_csv(tmp_path / "convergence.csv").assign(stop="plateau", finished=True)
+    conv.to_csv(tmp_path / "convergence.csv", index=False)
+    converged = claims.assess(tmp_path).set_index("key").loc["loss-lve"]
+    assert converged["verdict"] == "reproduced" and "not deciding" not in converged["p3d"]
+    capped = conv["run"] == "talkers/faceformer_ours_seed1"
+    conv.assign(converged=conv["converged"].mask(capped, False)).to_csv(tmp_path / "convergence.csv", index=False)
+    assert unconverged_runs(tmp_path, "table2_loss_effects") == {
+        "FaceFormer": ["seed 1: faceformer_ours_seed1 stopped at its 1000-step cap before its validation plateau"]}
+    r = claims.assess(tmp_path).set_index("key").loc["loss-lve"]
+    assert ("FaceFormer LVE (1e-5 m²): 1 -> 0.9 (change -0.1 [-0.15, -0.05]; MDE 0.0715 beside the paper's change "
+            "-0.266; per seed: 2 of 4 changes share its sign; not deciding: training not converged (`convergence.csv`): seed 1: faceformer_ours_seed1 stopped "
+            "at its 1000-step cap before its validation plateau), inconclusive") in r["p3d"]
+    assert r["verdict"] == "inconclusive" and "FaceFormer LVE" in r["decided_by"] and "convergence" in r["sources"]
+    # unfinished; and a fixed-length run whose converged flag is the criterion at its end is not a cap
+    conv.assign(finished=conv["finished"].mask(capped, False)).to_csv(tmp_path / "convergence.csv", index=False)
+    assert unconverged_runs(tmp_path, "table2_loss_effects")["FaceFormer"] == [
+        "seed 1: faceformer_ours_seed1 unfinished at 1000 steps"]
+    conv.assign(stop="steps", converged=False).to_csv(tmp_path / "convergence.csv", index=False)
+    assert unconverged_runs(tmp_path, "table2_loss_effects") == {}
+    # equal-length runs: the continuation (stop = steps) is judged by its own-length run's rule
+    c1 = pd.read_csv(tmp_path / "config1_results.csv")
+    c1["run"] = c1["run"].str.replace(r"_seed(\d)$", r"_eq_seed\1", regex=True)
+    c1.to_csv(tmp_path / "config1_results.csv", index=False)
+    talkers = conv[conv["kind"] == "talker"]
+    eq = talkers.assign(run=talkers["run"].str.replace(r"_seed(\d)$", r"_eq_seed\1", regex=True), stop="steps",
+                        converged=False)
+    own = talkers.assign(converged=talkers["converged"].mask(capped[talkers.index], False))
+    pd.concat([conv[conv["kind"] != "talker"], eq, own]).to_csv(tmp_path / "convergence.csv", index=False)
+    assert unconverged_runs(tmp_path, "table2_loss_effects") == {"FaceFormer": [
+        "seed 1: faceformer_ours_eq_seed1 stopped at its 1000-step cap before its validation plateau (its own-length "
+        "run talkers/faceformer_ours_seed1)"]}
+    assert "not deciding: training not converged" in claims.assess(tmp_path).set_index("key").loc["loss-lve", "p3d"]

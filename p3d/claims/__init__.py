@@ -28,6 +28,12 @@ any case is contradicted (the claim says *all*: one clear counter-example refute
 FaceFormer only) therefore caps the verdict at ``inconclusive``. Cases without an interval (a property test
 that reports only whether it passed) count as reproduced when they pass and inconclusive when not.
 
+**Unconverged training.** A paired case (Tables 2-4, and FDD) one of whose compared talkers did not converge, by
+``convergence.csv`` joined with the run tables' per-seed ``run`` column (:func:`p3d.claims.lengths.unconverged_runs`:
+under the plateau rule it hit its step cap, or its rule never decided; or it did not finish; an equal-length run by
+the own-length run it continued), is ``inconclusive`` whatever its CI, and its text names the runs: its numbers
+measure a training stopped before its own end, not the model the claim is about.
+
 **Lip readability** (claims on PLRS). PLRS is a *referee*: a learned speech-mesh evaluator whose verdicts are
 only as good as the evaluator. When ``plrs_validity.csv`` exists (columns ``variant, degradation,
 mean_minus_gt, ci_low, ci_high, n_clips``: each referee's score of degraded ground truth minus its score of

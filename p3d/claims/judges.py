@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from p3d import paper
-from p3d.claims.lengths import training_steps, training_steps_note
+from p3d.claims.lengths import training_steps, training_steps_note, unconverged_runs
 from p3d.claims.seeds import (
     SEED_COMPARISONS,
     _effect_table_seed_changes,
@@ -68,8 +68,15 @@ def _seed_note(change: float, per_seed: list[float] | None) -> str:
     return "" if agree is None else f"per seed: {agree[0]} of {agree[1]} changes share its sign"
 
 
+def _caveat(unconverged: dict[str, list[str]], comparison: str) -> str:
+    """Why a case of ``comparison`` cannot decide (:func:`p3d.claims.lengths.unconverged_runs`), or empty."""
+    runs = unconverged.get(comparison)
+    return "training not converged (`convergence.csv`): " + "; ".join(runs) if runs else ""
+
+
 def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, referee: str | None,
-              per_seed: dict[tuple[str, str], list[float]] | None = None) -> Case:
+              per_seed: dict[tuple[str, str], list[float]] | None = None,
+              unconverged: dict[str, list[str]] | None = None) -> Case:
     key = _metric_key(metric)
     pair = spec.paper_rows.get(comparison)
     paper_change = paper.effect(key, *pair) if pair else None
@@ -78,7 +85,8 @@ def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, r
     note = _seed_note(change, seed_changes_of(per_seed or {}, comparison, str(row["metric"]), seed_metric))
     return Case(f"{label} {row['metric']}", change, float(row["change CI low"]),
                 float(row["change CI high"]), _want_sign(key, spec.want), paper_change,
-                float(row["without"]), float(row["with"]), referee, note=note)
+                float(row["without"]), float(row["with"]), referee, note=note,
+                caveat=_caveat(unconverged or {}, comparison))
 
 
 def _find(df: Any, comparison: str, metric: str, source: str = "effect table") -> Any | None:
@@ -101,6 +109,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
         sources.append(SEED_COMPARISONS[spec.stem][0])
     if from_effects:
         sources.append(spec.stem + PER_SEED_SUFFIX)
+    unconverged = unconverged_runs(tables, spec.stem)
     fixed, missing = [], []
     plrs_wanted = "PLRS" in spec.metrics
     for metric in spec.metrics:
@@ -111,7 +120,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
             if row is None:
                 missing.append(f"{label} {metric}")
             else:
-                fixed.append(_row_case(row, label, metric, spec, comp, None, per_seed))
+                fixed.append(_row_case(row, label, metric, spec, comp, None, per_seed, unconverged))
     notes = []
     validity = None
     by_referee: dict[str, list[Case]] = {}
@@ -121,7 +130,8 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
             for label, comp in spec.comparisons:
                 row = _find(df, comp, plrs_metric(ref), where)
                 if row is not None:
-                    shown.setdefault(ref, []).append(_row_case(row, label, "PLRS", spec, comp, ref, per_seed))
+                    shown.setdefault(ref, []).append(_row_case(row, label, "PLRS", spec, comp, ref, per_seed,
+                                                               unconverged))
         validity = valid_referees(tables)
         if validity is None:
             referees = [OFFICIAL_PLRS]
@@ -139,7 +149,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
                 if row is None:
                     gaps.append(label)
                 else:
-                    cases.append(_row_case(row, label, "PLRS", spec, comp, ref, per_seed))
+                    cases.append(_row_case(row, label, "PLRS", spec, comp, ref, per_seed, unconverged))
             by_referee[ref] = cases
             missing += [f"{label} {plrs_metric(ref)}" for label in gaps]
         if not referees:
@@ -169,8 +179,9 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
     if notes:
         text += " " + ". ".join(notes) + "."
     lengths = training_steps(tables, spec.stem)
-    if lengths:
+    if lengths or unconverged:
         sources.append("convergence")
+    if lengths:
         text += " " + training_steps_note(lengths, [comp for _, comp in spec.comparisons],
                                           own_stops=training_steps(tables, spec.stem, own_stop=True))
     if len(per_ref) > 1:
@@ -238,6 +249,7 @@ def _fdd(tables: Path) -> Assessment:
     df = df[(df["split"] == "test") & (df["metric"] == "fdd") & (df["train"] == "synth-voca")]
     cases, missing = [], []
     scale = 1e7
+    unconverged = unconverged_runs(tables, "table2_loss_effects")  # the same arms: without / with the loss
     for m in paper.MODELS:
         sub = df[df["model"] == m]
         where = f"{Path(tables) / 'config1_results'}.csv, {paper.MODEL_LABELS[m]} FDD"
@@ -250,7 +262,8 @@ def _fdd(tables: Path) -> Assessment:
         half = math.hypot(hb, ho)
         cases.append(Case(f"{paper.MODEL_LABELS[m]} |FDD| (1e-7 m²)", change, change - half, change + half, -1,
                           paper.TABLE_S7[(m, "ours")] - paper.TABLE_S7[(m, "none")],
-                          abs(b["value"]) * scale, abs(o["value"]) * scale))
+                          abs(b["value"]) * scale, abs(o["value"]) * scale,
+                          caveat=_caveat(unconverged, paper.MODEL_LABELS[m])))
     if not cases:
         return Assessment("not measured", "no FDD rows in config1_results", ("config1_results",))
     complete = not missing

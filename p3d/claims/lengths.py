@@ -15,6 +15,7 @@ differs, and the note shows where each arm's own rule had stopped it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,67 @@ def training_steps(tables: str | Path, stem: str, *, own_stop: bool = False) -> 
                     pairs[seed] = (steps[a], steps[b])
             if pairs:
                 out[template.format(model=paper.MODEL_LABELS.get(model, model))] = pairs
+    return out
+
+
+def _own_run(run: str) -> str:
+    """The own-length run that an equal-length run continued (:attr:`p3d.experiments.TalkerExperiment.own_length`:
+    the name without ``_eq`` before the seed); other names as they are."""
+    return re.sub(r"_eq(_seed\d+)$", r"\1", run)
+
+
+def _not_converged(row: Any, own: Any | None) -> str | None:
+    """Why a talker run of ``convergence.csv`` (``row``) did not end where its stopping rule ends it, or None: not
+    finished (``finished`` false), or under the plateau rule a run that hit its step cap (``converged`` false) or
+    whose rule never decided (empty). An equal-length run (a fixed-length continuation) is judged by ``own``, the
+    row of the own-length run it continued, whose rule chose where it stopped (None: not in the table)."""
+    def flag(v: Any) -> str:
+        return str(v).strip().lower()
+
+    if "finished" in row and flag(row["finished"]) == "false":
+        return f"unfinished at {int(row['steps'])} steps"
+    if "stop" not in row:  # a table without the rule: which runs hit a cap is unknown
+        return None
+    ruled = row if flag(row["stop"]) == "plateau" else own if own is not None and flag(own["stop"]) == "plateau" \
+        else None
+    if ruled is None or flag(ruled["converged"]) == "true":
+        return None
+    name = "" if ruled is row else f" (its own-length run {ruled['run']})"
+    if flag(ruled["converged"]) == "false":
+        return f"stopped at its {int(ruled['steps'])}-step cap before its validation plateau{name}"
+    return f"its stopping rule never decided{name}"
+
+
+def unconverged_runs(tables: str | Path, stem: str) -> dict[str, list[str]]:
+    """The compared arms' talker runs of effect table ``stem`` (:data:`p3d.claims.seeds.SEED_COMPARISONS`) whose
+    training did not converge (:func:`_not_converged`): ``comparison label -> ["seed s: <run> <why>", ...]``, from the
+    run table's per-seed ``run`` column joined with ``convergence.csv`` as :func:`training_steps` joins them. Empty
+    when either table, or a column needed, is missing; a run absent from ``convergence.csv`` is not listed."""
+    tables = Path(tables)
+    if stem not in SEED_COMPARISONS:
+        return {}
+    source, comparisons = SEED_COMPARISONS[stem]
+    try:
+        df, conv = _read(tables, source), _read(tables, "convergence")
+    except _Missing:
+        return {}
+    if not {"seed", "critic", "run", "model"} <= set(df.columns) or not {"run", "steps", "converged"} <= set(conv):
+        return {}
+    rows = {str(r["run"]): r for r in conv.to_dict("records")}
+    runs = df[df["seed"].astype(str) != "all"].drop_duplicates([k for k in ("model", "critic", "train", "seed", "run")
+                                                               if k in df])
+    out: dict[str, list[str]] = {}
+    for model, sub in runs.groupby("model", sort=False):
+        for template, before, after in comparisons:
+            found = []
+            for critic, train in (before, after):
+                for r in arm_rows(sub, critic, train).itertuples(index=False):
+                    row = rows.get(f"talkers/{r.run}")
+                    why = None if row is None else _not_converged(row, rows.get(f"talkers/{_own_run(str(r.run))}"))
+                    if why:
+                        found.append(f"seed {r.seed}: {r.run} {why}")
+            if found:
+                out[template.format(model=paper.MODEL_LABELS.get(model, model))] = sorted(set(found))
     return out
 
 

@@ -76,7 +76,9 @@ class Case:
     the sign the claim predicts (+1 or -1); ``paper_change`` the paper's own effect (its units; None when
     the paper gives no number); ``without`` / ``with_`` the two arms (for the text, optional); ``referee``
     the PLRS referee that measured it (None for other metrics). ``passed`` replaces the CI for a case whose
-    table reports only a test's outcome (True / False)."""
+    table reports only a test's outcome (True / False). ``caveat``: why the case's evidence cannot decide the claim
+    whatever its CI (a compared arm whose training did not converge, :func:`p3d.claims.lengths.unconverged_runs`):
+    the case is then at most ``inconclusive``, and its text says why."""
 
     label: str
     change: float = float("nan")
@@ -89,10 +91,14 @@ class Case:
     referee: str | None = None
     passed: bool | None = None
     note: str = ""
+    caveat: str = ""
 
     @property
     def verdict(self) -> str:
-        """``reproduced`` / ``contradicted`` / ``inconclusive`` by the rules of :mod:`p3d.claims`."""
+        """``reproduced`` / ``contradicted`` / ``inconclusive`` by the rules of :mod:`p3d.claims` (``inconclusive``
+        with a ``caveat``)."""
+        if self.caveat:
+            return "inconclusive"
         if self.passed is not None:
             return "reproduced" if self.passed else "inconclusive"
         if _isnan(self.low) or _isnan(self.high):
@@ -117,6 +123,8 @@ class Case:
         paper_part = (f" beside the paper's change {_signed(self.paper_change)}" if self.paper_change is not None
                       else "; the paper gives no number")
         note = f"; {self.note}" if self.note else ""
+        if self.caveat:
+            note += f"; not deciding: {self.caveat}"
         return (f"{self.label}: {arms}(change {_signed(self.change)} [{_signed(self.low)}, {_signed(self.high)}]; "
                 f"MDE {_num(self.mde)}{paper_part}{note}), {self.verdict}")
 
