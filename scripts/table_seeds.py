@@ -61,7 +61,9 @@ def main() -> None:
     ex.prepare_corpora(args.preset, dirs, names=("synth-lrs3", "synth-voca", *(() if table3 else ("synth-mead",))),
                        workers=args.workers)
     if table3:
-        spec = ex.spec_for(args.preset, table3_seeds=args.seeds, ablation_models=(args.model,))
+        # the critic-ours runs it compares with are Table 2's: at least as many Table-2 seeds as Table-3 seeds
+        spec = ex.spec_for(args.preset, table3_seeds=args.seeds, ablation_models=(args.model,),
+                           table2_seeds=max(args.seeds, ex.spec_for(args.preset).table2_seeds))
     else:
         spec = ex.spec_for(args.preset, table4_seeds=args.seeds, table4_models=(args.model,))
     lay = ex.layout(dirs, args.preset)

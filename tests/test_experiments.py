@@ -200,6 +200,37 @@ def test_full_spec_seeds_critic_pipelines_and_plateau():
         ex.TalkerExperiment("faceformer", critic_seed=1)
 
 
+def test_a_spec_with_table3_arms_that_table2_has_no_partner_for_is_refused(tmp_path):
+    """Table 3 compares each ablation critic with Table 2's critic-ours run of the same model and seed. A spec with
+    more Table-3 seeds than Table-2 seeds, or an ablation model outside its models (cpu's FaceFormer when notebook 06
+    asked for CodeTalker only), trained ablation arms that nothing was compared with (hours at full) and the effect
+    table then dropped their seeds silently, or crashed on the missing arm; it is refused before anything trains, and
+    the preset's ablation models are kept only where they are among the models asked for.
+    Seeds added later plan the earlier runs under the same keys (reused as finished), every dependency first."""
+    with pytest.raises(InputError, match="table3_seeds: 4 above table2_seeds 2"):
+        ex.spec_for("full", table2_seeds=2, table3_seeds=4)
+    with pytest.raises(InputError, match=r"ablation_models: faceformer not among models \(codetalker\)"):
+        ex.spec_for("cpu", models=("codetalker",), ablation_models=("faceformer",))
+    with pytest.raises(InputError, match="ablation_models: selftalk not among models"):
+        ex.spec_for("full", models=("faceformer",), ablation_models=("selftalk",))
+    assert ex.spec_for("cpu", models=("codetalker",)).models_of(3) == ()             # the preset's: among models
+    assert ex.spec_for("cpu", models=("faceformer", "selftalk")).models_of(3) == ("faceformer",)
+    assert ex.spec_for("full", table2_seeds=2, table3_seeds=4, ablation_models=()).table3_seeds == 4  # no Table 3
+    assert ex.spec_for("full", table2_seeds=3, table4_seeds=5).table4_seeds == 5   # Table 4 has its own arms
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+
+    def planned(spec):
+        exps = [*spec.config1(1e-7), *spec.config2(1e-7)]
+        tasks = ex.plan(exps, d, groups=spec.length_groups(1e-7))
+        pos = {t.key: i for i, t in enumerate(tasks)}
+        assert all(pos[dep] < pos[t.key] for t in tasks for dep in t.deps)
+        return set(pos), {ex.eval_key(e) for e in exps}
+
+    (before, evals_before), (after, evals_after) = (planned(ex.spec_for("full", table2_seeds=2, table3_seeds=1)),
+                                                    planned(ex.spec_for("full")))
+    assert before < after and {k for k in after - before if k.startswith("eval:")} == evals_after - evals_before
+
+
 def test_config2_arms_are_all_tested_on_synth_mead():
     """Table 4's three arms per model and seed: Table 2's synth-voca run evaluated on synth-mead, synth-voca +
     synth-mead, and that with critic ``ours``; every one tested on the synth-mead test split."""

@@ -263,7 +263,9 @@ class ExperimentSpec:
     """The settings of a preset's whole grid (notebooks 06 and 07).
 
     Seeds: Table 2's arms (each model without / with critic ``ours``) run ``table2_seeds`` talker seeds
-    0..n-1; Table 3's ablation critics and Table 4's arms ``table3_seeds`` / ``table4_seeds``. Talker seed
+    0..n-1; Table 3's ablation critics and Table 4's arms ``table3_seeds`` / ``table4_seeds``. Table 3 compares
+    each ablation critic with Table 2's critic-``ours`` run of the same model and seed, so its models are among
+    :attr:`models` and ``table3_seeds <= table2_seeds`` (else :class:`InputError`). Talker seed
     ``s`` with a critic uses critic pipeline ``s % critic_pipelines`` (stage 1 + critic + fine-tuning with
     their own seed; pipeline 0 is the default one), so the seed-level variation includes the critic's.
 
@@ -317,6 +319,17 @@ class ExperimentSpec:
             raise InputError(f"vocaset_motion_rms: expected a positive length in metres, got {self.vocaset_motion_rms!r}")
         for m in (*self.models, *(self.ablation_models or ()), *(self.table4_models or ())):
             registry.check_model(m)
+        # Table 3 compares each ablation critic with the model's critic-ours runs of Table 2 (config1): an ablation
+        # model or seed without them would train arms that nothing is compared with
+        outside = [m for m in self.models_of(3) if m not in self.models]
+        if outside:
+            raise InputError(f"ablation_models: {', '.join(outside)} not among models ({', '.join(self.models)}): "
+                             "Table 3 compares each ablation critic with the model's Table-2 run with critic ours; "
+                             "give ablation_models among models, or () for no Table 3")
+        if self.models_of(3) and int(self.table3_seeds) > int(self.table2_seeds):
+            raise InputError(f"table3_seeds: {self.table3_seeds} above table2_seeds {self.table2_seeds}: Table 3 "
+                             "compares each ablation critic with Table 2's critic-ours runs of the same seed, which "
+                             "exist for table2_seeds seeds")
 
     @property
     def stop_options(self) -> dict[str, Any]:
@@ -455,9 +468,13 @@ SPECS: dict[str, ExperimentSpec] = {
 
 
 def spec_for(preset: str, **changes: Any) -> ExperimentSpec:
-    """The preset's :class:`ExperimentSpec` (:data:`SPECS`), with ``changes`` (any field; None values ignored)."""
+    """The preset's :class:`ExperimentSpec` (:data:`SPECS`), with ``changes`` (any field; None values ignored).
+    ``models`` given without ``ablation_models`` keeps the preset's ablation models that are among them (``cpu``'s
+    FaceFormer-only Table 3 asked for CodeTalker alone: no Table 3)."""
     base = SPECS[registry.preset(preset).name]
     changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in changes.items() if v is not None}
+    if "models" in changes and "ablation_models" not in changes and base.ablation_models is not None:
+        changes["ablation_models"] = tuple(m for m in base.ablation_models if m in changes["models"])
     return dataclasses.replace(base, **changes)
 
 
