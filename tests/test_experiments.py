@@ -617,6 +617,20 @@ def test_per_seed_effects_are_each_seeds_own_paired_changes():
     assert one.empty and list(one.columns) == list(table.columns)
 
 
+def test_effects_of_a_pair_with_a_missing_arm_are_refused_with_one_line():
+    """Mid-way through a grid, loss_pairs gives None for an arm whose runs have not finished: loss_effects raised
+    TypeError ('argument of type NoneType is not iterable'); it and diagnostics_effects now name the pair."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(11))
+    pairs = ex.loss_pairs(ex.arms([_run(per_clip, data, levels, 0)], n_resamples=20), ["faceformer"])
+    assert pairs[0][2] is None
+    with pytest.raises(InputError, match=r"loss_effects: FaceFormer: no result with \(the second arm\)"):
+        ex.loss_effects(pairs, n_resamples=20)
+    with pytest.raises(InputError, match="loss_effects: FaceFormer: no result with"):
+        ex.loss_effects(pairs, n_resamples=20, hubness_weight=0.5)
+    with pytest.raises(InputError, match=r"diagnostics_effects: FaceFormer: no result without \(the first arm\)"):
+        ex.diagnostics_effects([("FaceFormer", None, pairs[0][1])], n_resamples=20)
+
+
 def test_with_plrs_partial_on_an_arm_of_seeds():
     per_clip, data, levels = _fake_rows(np.random.default_rng(6))
     per_clip = per_clip.assign(plrs_calibrated=per_clip["plrs"] - 0.2)

@@ -321,6 +321,16 @@ METRIC_LABELS = {"mtm_ms": "MTM (ms)", "lve": "LVE (1e-5 m²)", "plrs": "PLRS", 
                  "plrs_partial": "PLRS-p", "plrs_enrolled": "PLRS-e", "slcc_delta": "SLCC Δ"}
 
 
+def _check_pairs(pairs: Sequence[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]], what: str) -> None:
+    """Refuse, with one line, a pair of :func:`loss_pairs` / :func:`critic_pairs` / :func:`config2_pairs` whose arm is
+    missing from the results (None: its runs have not finished, or are not in the grid)."""
+    for label, a, b in pairs:
+        if a is None or b is None:
+            side = "without (the first arm)" if a is None else "with (the second arm)"
+            raise InputError(f"{what}: {label}: no result {side}: its runs are not among the results (not run or "
+                             "not finished yet); leave the pair out or run it")
+
+
 def _computed(result: Mapping[str, Any], metric: str) -> bool:
     """Whether every run of ``result`` (a run result or an arm) has per-clip values of ``metric``."""
     return metric == "slcc_delta" or all(metric in r["per_clip"] for r in runs_of(result))
@@ -536,11 +546,13 @@ def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]
     ``hubness_weight`` (:func:`with_plrs_partial`; the weight of
     :func:`p3d.experiments.runs.plrs_hubness_weight`); no row without a weight. PLRS-e (``plrs_enrolled``)
     likewise from PLRS-c and the lip amplitudes at ``intensity_weight`` with ``gt_amplitude``
-    (:func:`with_plrs_enrolled`; :func:`p3d.experiments.runs.plrs_intensity_weight`)."""
+    (:func:`with_plrs_enrolled`; :func:`p3d.experiments.runs.plrs_intensity_weight`). A pair with a missing arm
+    (None, as :func:`loss_pairs` gives it for runs not among the results) is refused (:class:`InputError`)."""
     import pandas as pd
 
     if (intensity_weight is None) != (gt_amplitude is None):
         raise InputError("intensity_weight and gt_amplitude: PLRS-e needs both")
+    _check_pairs(pairs, "loss_effects")
     rows = []
     for label, a, b in pairs:
         if hubness_weight is not None and all(_computed(x, m) for x in (a, b) for m in ("plrs", "plrs_calibrated")):
@@ -624,6 +636,7 @@ def diagnostics_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[st
     unknown = sorted(set(diagnostics) - set(DIAGNOSTIC_LABELS))
     if unknown:
         raise InputError(f"diagnostics: unknown {unknown} (have {list(DIAGNOSTIC_LABELS)})")
+    _check_pairs(pairs, "diagnostics_effects")
     rows = []
     for label, a, b in pairs:
         for name in diagnostics:
