@@ -96,3 +96,20 @@ def smoke_critic_ckpt(smoke_critic, tmp_path_factory):
     path = tmp_path_factory.mktemp("critic") / "critic.pt"
     smoke_critic.save(path)
     return path
+
+
+@pytest.fixture()
+def change_default(monkeypatch):
+    """``change_default(cls, name, value)``: the config dataclass ``cls`` as if its field ``name`` had the default
+    ``value`` in the code (the field's recorded default and ``cls()``'s, so presets built from the defaults take it);
+    undone after the test."""
+    import dataclasses
+
+    def change(cls, name, value):
+        monkeypatch.setattr(cls.__dataclass_fields__[name], "default", value)
+        names = [f.name for f in dataclasses.fields(cls) if f.init]
+        defaults = list(cls.__init__.__defaults__)
+        defaults[names.index(name) - (len(names) - len(defaults))] = value
+        monkeypatch.setattr(cls.__init__, "__defaults__", tuple(defaults))
+
+    return change

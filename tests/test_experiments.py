@@ -769,6 +769,27 @@ def test_grid_reuses_finished_runs(dirs, grid, monkeypatch):
     assert again.results[1]["timing"]["reused"] is True
 
 
+def test_grid_refuses_a_finished_run_trained_before_a_config_default_changed(dirs, grid, monkeypatch, change_default):
+    """The grid reused a finished talker run trained before a config default of its model changed (SelfTalk's number
+    of layers, its velocity loss weight: fields the smoke preset leaves at their defaults, which the architecture
+    fingerprint leaves out) as today's model; its claim now refuses it, naming the setting, before any training."""
+    from p3d.models.selftalk import SelfTalkConfig
+
+    def boom(*a, **k):
+        raise AssertionError("refused before training")
+
+    monkeypatch.setattr("p3d.train.talker.build", boom)
+    exps, _ = grid
+    for name, new, shown in (("layers", 2, "1 -> 2"), ("w_vel", 10.0, "1000.0 -> 10.0")):
+        old = SelfTalkConfig.__dataclass_fields__[name].default
+        change_default(SelfTalkConfig, name, new)
+        with pytest.raises(InputError, match=rf"trained with other settings of the code \(architecture\.{name}: "
+                                             rf"{shown}: a preset or a config default changed since\)"):
+            ex.train_experiment(exps[0], dirs)
+        change_default(SelfTalkConfig, name, old)
+    assert ex.train_experiment(exps[0], dirs)["reused"] is True
+
+
 def test_evaluation_plrs_matches_the_metric(dirs, grid):
     """p3d eval's PLRS (speech windows and embeddings shared by a clip's predictions) equals metrics.plrs."""
     from p3d import metrics

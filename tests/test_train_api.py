@@ -315,12 +315,18 @@ def test_a_run_trained_with_the_codes_earlier_recipe_is_refused(lrs3, tmp_path, 
     record = json.loads((out / "data.json").read_text())
     assert record["recipe"] == api.recipe_fingerprint(api._request("syncnet3d", "smoke", lrs3, {}))
     assert _cli(lrs3, out) == 0  # the same recipe: reused
-    del record["recipe"]
+    del record["recipe"], record["settings"]
     (out / "data.json").write_text(json.dumps(record))
-    assert _cli(lrs3, out) == 0 and "recipe" in json.loads((out / "data.json").read_text())  # adopted
+    assert _cli(lrs3, out) == 0
+    assert {"recipe", "settings"} <= set(json.loads((out / "data.json").read_text()))  # adopted
     before = critics.recipe("syncnet3d", "smoke")
     monkeypatch.setitem(critics.RECIPES["smoke"], "syncnet3d", dataclasses.replace(before, lr=before.lr * 2))
     capsys.readouterr()
+    assert _cli(lrs3, out) == 2
+    assert "trained with other settings of the code (recipe.main.lr: 0.001 -> 0.002" in capsys.readouterr().err
+    record = json.loads((out / "data.json").read_text())
+    del record["settings"]  # a record from before the settings were recorded: its fingerprint refuses it
+    (out / "data.json").write_text(json.dumps(record))
     assert _cli(lrs3, out) == 2
     assert "trained with other defaults of this kind and preset" in capsys.readouterr().err
     # a talker's recipe: every stage of its model at the model preset (the grid's full runs train cpu models)
@@ -351,13 +357,19 @@ def test_a_run_trained_with_another_architecture_of_its_preset_is_refused(lrs3, 
     assert _cli(lrs3, out) == 0
     record = json.loads((out / "data.json").read_text())
     assert record["architecture"] == api.architecture_fingerprint(api._request("syncnet3d", "smoke", lrs3, {}))
-    del record["architecture"]
+    del record["architecture"], record["settings"]
     (out / "data.json").write_text(json.dumps(record))
-    assert _cli(lrs3, out) == 0 and "architecture" in json.loads((out / "data.json").read_text())  # adopted
+    assert _cli(lrs3, out) == 0
+    assert {"architecture", "settings"} <= set(json.loads((out / "data.json").read_text()))  # adopted
     presets = SyncNet3DConfig.presets()
     wider = {**presets, "smoke": dataclasses.replace(presets["smoke"], embed_dim=2 * presets["smoke"].embed_dim)}
     monkeypatch.setattr(SyncNet3DConfig, "presets", staticmethod(lambda: wider))
     capsys.readouterr()
+    assert _cli(lrs3, out) == 2
+    assert "trained with other settings of the code (architecture.embed_dim: 32 -> 64" in capsys.readouterr().err
+    record = json.loads((out / "data.json").read_text())
+    del record["settings"]  # a record from before the settings were recorded: its fingerprint refuses it
+    (out / "data.json").write_text(json.dumps(record))
     assert _cli(lrs3, out) == 2
     assert "trained with another architecture of this model preset" in capsys.readouterr().err
     # a talker's: its model's preset config, at the model preset (the grid's full runs train cpu models)
@@ -366,6 +378,52 @@ def test_a_run_trained_with_another_architecture_of_its_preset_is_refused(lrs3, 
         {"kind": "talker", "preset": "cpu", "options": {"model": "faceformer"}})
     assert api.architecture_fingerprint(full) != api.architecture_fingerprint({**full, "model_preset": "smoke"})
     assert api.architecture_fingerprint({"kind": "finetune", "preset": "smoke"}) is None  # its init's
+
+
+def test_a_run_trained_before_a_config_default_changed_is_refused_naming_it(lrs3, tmp_path, monkeypatch,
+                                                                           change_default):
+    """The recipe and architecture fingerprints leave out fields at their dataclass defaults (so that a new field
+    changes nothing), so a changed default of a config class went unseen: a finished run was reused under today's
+    defaults (3D SyncNet's dilations, its InfoNCE temperature, the Adam betas a critic's trainer takes from
+    TrainConfig), and an unfinished one was refused only after its data were loaded, as "config.dilations". data.json
+    now records each setting by name, defaults included: the claim refuses the run naming the setting; a setting the
+    record lacks (a field added since, at its default) is adopted, and so are all of them by a record from before."""
+    from p3d.models.syncnet3d import SyncNet3DConfig
+    from p3d.train.trainer import TrainConfig
+
+    done = api.fit("syncnet3d", "smoke", lrs3, tmp_path / "done", steps=2)
+    unfinished = tmp_path / "unfinished"
+    api.fit("syncnet3d", "smoke", lrs3, unfinished, steps=2)
+    (unfinished / "final.pt").unlink()  # a run to resume (from its last checkpoint)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("refused before its data are loaded")
+
+    monkeypatch.setattr("p3d.train.critics.build", refused)
+    for cls, name, new, shown in ((SyncNet3DConfig, "dilations", (1, 2, 3), "[1, 2, 4] -> [1, 2, 3]"),
+                                  (SyncNet3DConfig, "temperature", 0.1, "0.07 -> 0.1"),
+                                  (TrainConfig, "betas", (0.9, 0.999), "[0.9, 0.95] -> [0.9, 0.999]")):
+        old = cls.__dataclass_fields__[name].default
+        change_default(cls, name, new)
+        prefix = "train" if cls is TrainConfig else "architecture"
+        for out in (done.parent, unfinished):
+            with pytest.raises(InputError, match=rf"trained with other settings of the code \({prefix}\.{name}: "
+                                                 rf"{shown.replace('[', '.').replace(']', '.')}: a preset or a config "
+                                                 rf"default changed since\)"):
+                api.fit("syncnet3d", "smoke", lrs3, out, steps=2)
+        change_default(cls, name, old)
+        assert api.fit("syncnet3d", "smoke", lrs3, done.parent, steps=2) == done  # today's defaults again: reused
+    record = json.loads((done.parent / "data.json").read_text())
+    assert record["settings"]["architecture.dilations"] == [1, 2, 4] and record["settings"]["train.grad_clip"] == 1.0
+    del record["settings"]["architecture.n_mels"]  # a field added since the run was claimed
+    (done.parent / "data.json").write_text(json.dumps(record))
+    assert api.fit("syncnet3d", "smoke", lrs3, done.parent, steps=2) == done
+    assert json.loads((done.parent / "data.json").read_text())["settings"]["architecture.n_mels"] == 128
+    del record["settings"]  # a record from before the settings were recorded
+    (done.parent / "data.json").write_text(json.dumps(record))
+    assert api.fit("syncnet3d", "smoke", lrs3, done.parent, steps=2) == done
+    assert json.loads((done.parent / "data.json").read_text())["settings"] == api.code_settings(
+        api._request("syncnet3d", "smoke", lrs3, {"steps": 2}))
 
 
 def test_a_changed_preset_kind_or_data_is_named_as_such(lrs3, tmp_path):

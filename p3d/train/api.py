@@ -63,8 +63,10 @@ CHECKPOINT_PREFIX = "checkpoint:"
 RECIPE_KEY = "recipe"
 #: The entry of :data:`DATA_RECORD` that fingerprints the preset's architecture (:func:`architecture_fingerprint`).
 ARCHITECTURE_KEY = "architecture"
+#: The entry of :data:`DATA_RECORD` holding the code's settings of the run by name (:func:`code_settings`).
+SETTINGS_KEY = "settings"
 #: Entries of :data:`DATA_RECORD` that a record made before they existed adopts (instead of refusing the run).
-ADOPTED_KEYS = (RECIPE_KEY, ARCHITECTURE_KEY)
+ADOPTED_KEYS = (RECIPE_KEY, ARCHITECTURE_KEY, SETTINGS_KEY)
 
 
 def _kind_preset_model(request: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -85,13 +87,10 @@ def _non_default_fields(obj: Any) -> Any:
             if f.default is dataclasses.MISSING or getattr(obj, f.name) != f.default}
 
 
-def recipe_fingerprint(request: dict[str, Any]) -> str | None:
-    """A short hash of the code's default recipe for ``request`` (:data:`p3d.train.critics.RECIPES` of its kind, or
-    every stage of :data:`p3d.train.talker.RECIPES` of its model, at the model preset): its steps, learning rate,
-    batch and the rest, none of which the request holds unless given as options. Fields at their dataclass default
-    are left out, so a new field that changes nothing changes no hash. None for a kind or preset without one."""
-    import hashlib
-
+def _recipes(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The code's default recipes of ``request`` by stage (``main`` for a critic): :data:`p3d.train.critics.RECIPES`
+    of its kind, or every stage of :data:`p3d.train.talker.RECIPES` of its model, at the model preset; None for a
+    kind or preset without one."""
     kind, preset, model = _kind_preset_model(request)
     if kind == "talker":
         from p3d.train.talker import RECIPES as TALKER_RECIPES
@@ -102,25 +101,28 @@ def recipe_fingerprint(request: dict[str, Any]) -> str | None:
 
         recipes = CRITIC_RECIPES.get(preset, {}).get(kind)
         recipes = None if recipes is None else {"main": recipes}
-    if not recipes:
-        return None
+    return recipes or None
 
+
+def recipe_fingerprint(request: dict[str, Any]) -> str | None:
+    """A short hash of the code's default recipe for ``request`` (:func:`_recipes`: :data:`p3d.train.critics.RECIPES`
+    of its kind, or every stage of :data:`p3d.train.talker.RECIPES` of its model, at the model preset): its steps,
+    learning rate, batch and the rest, none of which the request holds unless given as options. Fields at their
+    dataclass default are left out, so a new field that changes nothing changes no hash (a changed default is seen by
+    :func:`code_settings`). None for a kind or preset without one."""
+    import hashlib
+
+    recipes = _recipes(request)
+    if recipes is None:
+        return None
     text = json.dumps({stage: _non_default_fields(rec) for stage, rec in recipes.items()}, sort_keys=True,
                       default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def architecture_fingerprint(request: dict[str, Any]) -> str | None:
-    """A short hash of the architecture the code builds for ``request``: the model preset's config of its talker
-    (:meth:`p3d.models.base.PresetConfig.from_preset`) or critic (stage 1, the mesh encoder of stage 2 and the
-    evaluator, the dual encoder of ``no2d``, 3D SyncNet), before the training data set its vertex count and styles.
-    A finished run keeps the architecture it was trained with (its checkpoint holds its config), so without this a
-    run trained before a preset's width or depth changed would be reused as today's. Fields at their defaults are
-    left out (:func:`recipe_fingerprint`), so a new field that changes nothing changes no hash; by the same token a
-    changed default of a config class (the ``paper`` preset is the classes' defaults) is not seen. None for
-    ``finetune`` (its architecture is its ``init`` checkpoint's, which is fingerprinted) or a preset without one."""
-    import hashlib
-
+def _architecture(request: dict[str, Any]) -> Any:
+    """The model preset's config the code builds for ``request`` before the training data set its vertex count and
+    styles (:func:`architecture_fingerprint`), or None."""
     from p3d.errors import InputError
 
     kind, preset, model = _kind_preset_model(request)
@@ -141,14 +143,81 @@ def architecture_fingerprint(request: dict[str, Any]) -> str | None:
     if config_class is None or not isinstance(preset, str):
         return None
     try:
-        config = config_class.from_preset(preset)
+        return config_class.from_preset(preset)
     except InputError:  # not a model preset
+        return None
+
+
+def architecture_fingerprint(request: dict[str, Any]) -> str | None:
+    """A short hash of the architecture the code builds for ``request``: the model preset's config of its talker
+    (:meth:`p3d.models.base.PresetConfig.from_preset`) or critic (stage 1, the mesh encoder of stage 2 and the
+    evaluator, the dual encoder of ``no2d``, 3D SyncNet), before the training data set its vertex count and styles.
+    A finished run keeps the architecture it was trained with (its checkpoint holds its config), so without this a
+    run trained before a preset's width or depth changed would be reused as today's. Fields at their defaults are
+    left out (:func:`recipe_fingerprint`), so a new field that changes nothing changes no hash; by the same token a
+    changed default of a config class (the ``paper`` preset is the classes' defaults) is not seen here but by
+    :func:`code_settings`. None for ``finetune`` (its architecture is its ``init`` checkpoint's, which is
+    fingerprinted) or a preset without one."""
+    import hashlib
+
+    config = _architecture(request)
+    if config is None:
         return None
     text = json.dumps(_non_default_fields(config), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def data_fingerprint(request: dict[str, Any]) -> dict[str, str]:
+def code_settings(request: dict[str, Any]) -> dict[str, Any]:
+    """Every setting the code's config dataclasses give ``request`` before its data, by dotted name, as JSON stores
+    it: ``architecture.<field>`` (:func:`architecture_fingerprint`'s config, nested configs flattened),
+    ``recipe.<stage>.<field>`` (:func:`recipe_fingerprint`'s recipes) and, for a critic, ``train.<field>``: the
+    trainer's defaults its recipe leaves as they are (:data:`p3d.train.critics.TRAINER_DEFAULTS`). Unlike the
+    fingerprints, fields at their defaults are in: a default changed in the code (a width, a dropout, a number of
+    layers, a loss setting, Adam's betas) changes the value of that setting, which the run's record names
+    (:func:`_check_data`). Empty for a request without any."""
+    import dataclasses
+
+    from p3d.atomic import _json_default
+
+    settings: dict[str, Any] = {}
+    architecture = _architecture(request)
+    if architecture is not None:
+        settings["architecture"] = dataclasses.asdict(architecture)
+    recipes = _recipes(request)
+    if recipes is not None:
+        settings["recipe"] = {stage: dataclasses.asdict(rec) for stage, rec in recipes.items()}
+        if request.get("kind") != "talker":
+            from p3d.train.critics import TRAINER_DEFAULTS
+            from p3d.train.trainer import TrainConfig
+
+            defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+            settings["train"] = {name: defaults[name] for name in TRAINER_DEFAULTS}
+
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:  # an empty dict field is a value, {}
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
+        return out
+
+    return flat(json.loads(json.dumps(settings, default=_json_default)))
+
+
+def code_record(request: dict[str, Any]) -> dict[str, Any]:
+    """The entries of :data:`DATA_RECORD` that the code gives ``request`` (its data and checkpoints aside): ``recipe``
+    (:func:`recipe_fingerprint`), ``architecture`` (:func:`architecture_fingerprint`) and ``settings``
+    (:func:`code_settings`), each where the request has one."""
+    record: dict[str, Any] = {}
+    for key, fingerprint in ((RECIPE_KEY, recipe_fingerprint), (ARCHITECTURE_KEY, architecture_fingerprint)):
+        value = fingerprint(request)
+        if value is not None:
+            record[key] = value
+    settings = code_settings(request)
+    if settings:
+        record[SETTINGS_KEY] = settings
+    return record
+
+
+def data_fingerprint(request: dict[str, Any]) -> dict[str, Any]:
     """Per data folder of ``request`` (``data`` of ``p3d train``, ``train`` of the experiment grid), its
     :func:`p3d.corpus.corpus_fingerprint` (meta.json and the clips' names and sizes, no file read): a corpus
     regenerated with other settings or clips at the same path changes it; the same corpus written again does not.
@@ -156,27 +225,47 @@ def data_fingerprint(request: dict[str, Any]) -> dict[str, str]:
     built on its weights), ``checkpoint:<option>``: the file's SHA-256, so an upstream run retrained or extended at
     the same path is told from the one this run was trained on. And ``recipe``: :func:`recipe_fingerprint`, so a
     run trained with the code's earlier defaults is not reused as if trained with today's; ``architecture``:
-    :func:`architecture_fingerprint`, likewise for the model preset's config."""
+    :func:`architecture_fingerprint`, likewise for the model preset's config; ``settings``: :func:`code_settings`,
+    the two by field, their defaults included."""
     from p3d.corpus import corpus_fingerprint
     from p3d.provenance import stamped_sha256
 
     roots = request.get("data", request.get("train"))
     roots = [] if roots is None else [roots] if isinstance(roots, str) else list(roots)
-    record = {str(r): str(corpus_fingerprint(r)["fingerprint"]) for r in roots}
-    for key, fingerprint in ((RECIPE_KEY, recipe_fingerprint), (ARCHITECTURE_KEY, architecture_fingerprint)):
-        value = fingerprint(request)
-        if value is not None:
-            record[key] = value
+    record: dict[str, Any] = {str(r): str(corpus_fingerprint(r)["fingerprint"]) for r in roots}
+    record.update(code_record(request))
     for key, value in sorted(_flat(request).items()):
         if isinstance(value, str) and value.endswith((".pt", ".pth")) and Path(value).is_file():
             record[CHECKPOINT_PREFIX + key.rsplit(".", 1)[-1]] = stamped_sha256(value)
     return record
 
 
-def _check_data(out: Path, data: dict[str, str]) -> None:
-    """Refuse a run folder whose data folders, upstream checkpoints, recipe or architecture changed since it was
-    claimed; record them for a run without a record (one trained before the record existed), and an upstream
-    checkpoint, recipe or architecture the record lacks (one made before they were recorded)."""
+def _changed_settings(out: Path, recorded: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a run whose recorded code settings (:data:`SETTINGS_KEY`, :func:`code_settings`) differ from today's
+    ``settings``, naming each (``architecture.dropout: 0.1 -> 0.0``); return the settings the record lacks (a field
+    added since, at the default that keeps the run's behaviour), which it adopts. A setting recorded but no longer
+    in the code (a field removed) is not compared."""
+    if not isinstance(recorded, dict):
+        return {}
+
+    def show(value: Any) -> str:
+        text = json.dumps(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    changes = [f"{k}: {show(recorded[k])} -> {show(v)}" for k, v in settings.items()
+               if k in recorded and recorded[k] != v]
+    if changes:
+        raise InputError(f"--out {out}: its run was trained with other settings of the code ({'; '.join(changes)}: a "
+                         "preset or a config default changed since); use another --out, or force=True / delete it to "
+                         "retrain")
+    return {k: v for k, v in settings.items() if k not in recorded}
+
+
+def _check_data(out: Path, data: dict[str, Any]) -> None:
+    """Refuse a run folder whose data folders, upstream checkpoints, code settings, recipe or architecture changed
+    since it was claimed; record them for a run without a record (one trained before the record existed), and an
+    upstream checkpoint, recipe, architecture or code setting the record lacks (one made before they were
+    recorded: it adopts today's)."""
     from p3d.atomic import write_json
 
     path = out / DATA_RECORD
@@ -187,7 +276,12 @@ def _check_data(out: Path, data: dict[str, str]) -> None:
     recorded = json.loads(path.read_text())
     adopted = {k: v for k, v in data.items()
                if (k.startswith(CHECKPOINT_PREFIX) or k in ADOPTED_KEYS) and k not in recorded}
-    changed = [k for k in dict.fromkeys([*recorded, *data]) if k not in adopted and recorded.get(k) != data.get(k)]
+    if SETTINGS_KEY in recorded:  # before the fingerprints: it names the setting that changed
+        new_settings = _changed_settings(out, recorded[SETTINGS_KEY], data.get(SETTINGS_KEY, {}))
+        if new_settings:
+            adopted[SETTINGS_KEY] = {**recorded[SETTINGS_KEY], **new_settings}
+    changed = [k for k in dict.fromkeys([*recorded, *data])
+               if k not in adopted and k != SETTINGS_KEY and recorded.get(k) != data.get(k)]
     if RECIPE_KEY in changed:
         raise InputError(f"--out {out}: its run was trained with other defaults of this kind and preset (the code's "
                          "recipe: steps, learning rate, batch, ... changed since); use another --out, or "

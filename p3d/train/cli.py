@@ -10,8 +10,9 @@ plateaus, with ``--max-steps`` (a synonym of ``--steps``) as the cap (:mod:`p3d.
 
 The same command runs on several processes with ``torchrun --nproc_per_node=N -m p3d train ...``
 (DDP; gloo on CPU, nccl on CUDA). ``RUN_DIR`` gets ``request.json`` (the command's settings), ``data.json`` (a
-fingerprint of the data folders, upstream checkpoints, the code's recipe and the preset's architecture: a corpus
-regenerated at the same path, a retrained upstream run or a changed recipe or architecture is refused, not reused),
+fingerprint of the data folders, upstream checkpoints, the code's recipe and the preset's architecture, and those two
+setting by setting, defaults included: a corpus regenerated at the same path, a retrained upstream run or a changed
+recipe, architecture or config default is refused, not reused),
 ``config.json`` (the resolved settings), ``metrics.csv``, ``checkpoints/`` and, at the end, ``final.pt``
 (the model checkpoint: stage 1 for ``stage1``, a critic for the others, readable by
 ``p3d.models.speech_mesh.load_critic``; a talker for ``talker``).

@@ -162,6 +162,9 @@ def _recipes() -> dict[str, dict[str, Recipe]]:
 
 
 RECIPES: dict[str, dict[str, Recipe]] = _recipes()
+#: The fields of :class:`p3d.train.trainer.TrainConfig` that :func:`build` leaves at their dataclass defaults (a
+#: :class:`Recipe` has none of them): part of a run's code settings (:func:`p3d.train.api.code_settings`).
+TRAINER_DEFAULTS: tuple[str, ...] = ("betas", "eps", "weight_decay", "grad_clip")
 
 
 def recipe(kind: str, preset: str) -> Recipe:
