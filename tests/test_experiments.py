@@ -1080,7 +1080,7 @@ def test_codetalker_shares_the_baselines_motion_prior(dirs, tmp_path):
     assert all(torch.equal(copied[k], own[k]) for k in own)
 
 
-def test_equal_length_runs_continue_each_arm_to_its_groups_longest_stop(dirs):
+def test_equal_length_runs_continue_each_arm_to_its_groups_longest_stop(dirs, change_default):
     """Two arms of one model and seed (synth-voca / + synth-mead) that stop at different steps: each equal-length
     run is its own-length run continued to the longer stop, with the weights, curve and logs of a stop="steps" run of
     that length from the start (CodeTalker: its motion prior copied); a second call reuses it."""
@@ -1111,6 +1111,12 @@ def test_equal_length_runs_continue_each_arm_to_its_groups_longest_stop(dirs):
     assert again["reused"] and again["run_dir"] == out
     evaluated = ex.train_experiment(short.with_(length="equal"), dirs)  # as an evaluation asks: no group
     assert evaluated["reused"] and evaluated["run_dir"] == out
+    from p3d.models.codetalker import CodeTalkerConfig
+
+    change_default(CodeTalkerConfig, "beta", 0.5)  # a config default changed since: refused, not reused
+    with pytest.raises(InputError, match=r"other settings of the code \(architecture\.beta: 0\.25 -> 0\.5: "):
+        ex.train_experiment(short.with_(length="equal"), dirs)
+    change_default(CodeTalkerConfig, "beta", 0.25)
     result = ex.run_experiment(short.with_(length="equal"), dirs)       # its seconds past the stop, for run_timing
     assert result["timing"]["continued_s"] == timing["continued_s"] and result["timing"]["reused"]
     # the arm that stopped last is continued by no step

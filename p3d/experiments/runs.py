@@ -344,10 +344,15 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
     lay = layout(dirs, exp.preset)
     out = lay.run(exp)
     if group is None and not force and (out / "final.pt").is_file() and (out / "request.json").is_file():
-        # a finished continuation, asked for without its group (an evaluation): the grid chose its length
+        # a finished continuation, asked for without its group (an evaluation): the grid chose its length; refused
+        # if trained with other code settings than today's (a preset or config default changed since)
+        from p3d.train.api import check_code
+
+        requested = json.loads((out / "request.json").read_text())
+        check_code(out, requested)
         recorded = json.loads((out / "timing.json").read_text()) if (out / "timing.json").exists() else {}
-        return {"run_dir": out, "loss_weight": json.loads((out / "request.json").read_text()).get("loss_weight"),
-                "train_s": recorded.get("train_s"), "reused": True}
+        return {"run_dir": out, "loss_weight": requested.get("loss_weight"), "train_s": recorded.get("train_s"),
+                "reused": True}
     own = exp.own_length
     members = list(group) if group is not None else list(equal_length_group(exp, dirs))
     check_length_group(exp, members)

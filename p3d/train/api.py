@@ -302,6 +302,18 @@ def _check_data(out: Path, data: dict[str, Any]) -> None:
         write_json(path, {**recorded, **adopted})
 
 
+def check_code(out: str | os.PathLike[str], request: dict[str, Any]) -> None:
+    """The code's part of a claim alone (:func:`code_record` against ``out``'s :data:`DATA_RECORD`), for a finished
+    run reused without a claim (the experiment grid's equal-length run asked for by an evaluation): refuse it if
+    it was trained with other code settings, recipe or architecture than today's for its recorded ``request``;
+    a record without some adopts them. A folder without a record is left as it is."""
+    out = Path(out)
+    path = out / DATA_RECORD
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+        _check_data(out, {**{k: v for k, v in recorded.items() if k not in ADOPTED_KEYS}, **code_record(request)})
+
+
 def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, before_write: Any = None) -> bool:
     """Guard the run folder ``out`` for ``request`` before any data are loaded; True if it holds the finished run
     (``final.pt``) of the same request.
