@@ -307,3 +307,25 @@ def test_a_regenerated_corpus_is_refused_by_predict_and_eval(voca_short, run, tm
     assert len(err) == 1 and err[0].startswith(f"p3d eval: error: --templates {data}: the corpus was regenerated")
     predict_split(run, pred, data=[data], progress=False, overwrite=True)
     assert main([*ev, str(tmp_path / "ev2")]) == 0
+
+
+def test_a_run_predicts_with_the_model_its_checkpoint_records_under_other_defaults(run, tmp_path, change_default):
+    """``p3d predict --run`` (like every load of a p3d checkpoint: load_model, load_critic) rebuilds the model from
+    the config its checkpoint records, every field of it, not from today's defaults: a default changed since the run
+    trained (FaceFormer's decoder layers and feed-forward width, which the smoke preset leaves at their defaults)
+    changes neither the model nor its predictions."""
+    from p3d.models import load_model
+    from p3d.models.faceformer import FaceFormerConfig
+
+    args = ["predict", "--run", str(run), "--split", "test", "--no-progress", "--out"]
+    assert main([*args, str(tmp_path / "before")]) == 0
+    change_default(FaceFormerConfig, "layers", 2)
+    change_default(FaceFormerConfig, "ff_mult", 4)
+    assert (FaceFormerConfig.from_preset("smoke").layers, FaceFormerConfig().ff_mult) == (2, 4)
+    model = load_model(run / "final.pt")
+    assert (model.config.layers, model.config.ff_mult) == (1, 2)
+    assert main([*args, str(tmp_path / "after")]) == 0
+    names = sorted(p.name for p in (tmp_path / "before").glob("*.npy"))
+    assert names and names == sorted(p.name for p in (tmp_path / "after").glob("*.npy"))
+    for name in names:
+        assert (tmp_path / "before" / name).read_bytes() == (tmp_path / "after" / name).read_bytes(), name
