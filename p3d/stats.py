@@ -330,14 +330,18 @@ def seed_clip_interval(points: np.ndarray, resamples: np.ndarray, n_clusters: in
     effect, its 95 % interval excluded 0 in a quarter to a third of the draws. Here the seeds' part is the sample
     variance of ``points`` (ddof 1) over S, the clips' part the variance of the seed-averaged resamples (the
     clips are the same sentences for every seed, so their part is shared, not divided by S); the interval is
-    ``mean ± t_nu sqrt(both)``, ``nu`` by Welch-Satterthwaite from S-1 and K-1 degrees of freedom. (None, None)
-    when a seed's value is undefined or too few seed-averaged resamples are (``min_defined``, ``min_count``)."""
+    ``mean ± t_nu sqrt(both)``, ``nu`` by Welch-Satterthwaite from S-1 and K-1 degrees of freedom. A part whose
+    values are all equal has variance 0 (not the rounding of ``np.var``); with one clip (K = 1) every draw is that
+    clip, so the resamples must not vary (else :class:`InputError`). (None, None) when a seed's value is undefined
+    or too few seed-averaged resamples are (``min_defined``, ``min_count``)."""
     _check_confidence(confidence)
     points = np.asarray(points, dtype=np.float64)
     resamples = np.asarray(resamples, dtype=np.float64)
     if points.ndim != 1 or resamples.ndim != 2 or resamples.shape[0] != points.size or points.size < 1:
         raise InputError(f"seed_clip_interval: expected S seed values and (S, R) resamples, got shapes "
                          f"{points.shape} and {resamples.shape}")
+    if isinstance(n_clusters, (bool, np.bool_)) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
+        raise InputError(f"n_clusters: expected the number K >= 1 of clips the resamples draw, got {n_clusters!r}")
     if points.size == 1:
         return percentile_interval(resamples[0], confidence, min_defined=min_defined, min_count=min_count)
     if not np.isfinite(points).all():
@@ -348,9 +352,16 @@ def seed_clip_interval(points: np.ndarray, resamples: np.ndarray, n_clusters: in
         return None, None
     from scipy.stats import t as student_t
 
+    def sample_var(x: np.ndarray) -> float:
+        # all-equal values: exactly 0 (np.var of 2000 copies of 0.1 is 1.9e-34, and with one clip and equal seeds
+        # that rounding met a zero degrees-of-freedom term below: ZeroDivisionError)
+        return 0.0 if np.all(x == x[0]) else float(np.var(x, ddof=1))
+
     s = points.size
-    seeds_var = float(np.var(points, ddof=1)) / s
-    clips_var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
+    seeds_var = sample_var(points) / s
+    clips_var = sample_var(finite)
+    if n_clusters == 1 and clips_var > 0.0:
+        raise InputError("seed_clip_interval: the resamples vary, but with n_clusters=1 every draw is the one clip")
     point = float(points.mean())
     if seeds_var + clips_var == 0.0:
         return point, point

@@ -456,6 +456,23 @@ def test_seed_clip_interval_is_student_t_over_seeds_plus_the_clips_variance():
     assert stats.seed_clip_interval(np.array([0.3, 0.3]), np.full((2, 50), 0.3), 5) == pytest.approx((0.3, 0.3))
 
 
+def test_seed_clip_interval_with_one_clip():
+    """One clip and seeds that agree: the interval collapses onto the mean, as with one seed (np.var of the equal
+    resamples is 1.9e-34, not 0, and its degrees-of-freedom term divided 0 by 0: ZeroDivisionError). Resamples that
+    vary although every draw is the one clip, and a clip count below 1, are refused."""
+    v, seeds, codes = np.full(6, 0.1), np.array([0, 0, 0, 1, 1, 1]), np.zeros(6, dtype=int)
+    assert stats.hierarchical_mean_interval(v, seeds, codes, 1, n_resamples=2000) == pytest.approx((0.1, 0.1, 0.1))
+    a = np.array([0.3, 0.7, 0.3, 0.7])
+    d = stats.hierarchical_paired_difference(a, a + 0.1, np.array([0, 0, 1, 1]), ["c"] * 4, n_resamples=200)
+    assert (d.diff, d.low, d.high) == pytest.approx((0.1, 0.1, 0.1))
+    varying = np.tile([1.0, 2.0], (2, 10))
+    with pytest.raises(InputError, match="n_clusters=1"):
+        stats.seed_clip_interval(np.array([1.0, 1.0]), varying, 1)
+    for k in (0, -3, 2.5, True):
+        with pytest.raises(InputError, match="n_clusters: expected"):
+            stats.seed_clip_interval(np.array([1.0, 2.0]), varying, k)
+
+
 def test_a_null_effect_over_three_seeds_is_excluded_at_about_the_nominal_rate():
     """Three seeds whose spread (sd 1) exceeds the clip noise, no effect: a resample of the seeds (p3d's first
     method) excluded 0 in about a quarter of the draws; the interval over seeds and clips in about 5 % (at most 11 %
