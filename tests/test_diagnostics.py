@@ -150,6 +150,8 @@ V = np.zeros((10, 4, 3))
     (lambda: upper_face_motion(V, [-1]), "upper_face_vertices"),
     (lambda: upper_face_motion(np.zeros((0, 4, 3)), [0]), "no frames"),
     (lambda: fdd_dynamics(V, [0], np.full((4, 3), np.inf)), "template"),
+    (lambda: fdd_dynamics(V[:1] + 1.0, [0], np.zeros((4, 3))), "at least 2 frames"),  # a std over time: was 0.0
+    (lambda: upper_face_motion(V[:1] + 1.0, [0]), "at least 2 frames"),  # was 0.0
 ])
 def test_bad_inputs(call, match):
     with pytest.raises(InputError, match=match):

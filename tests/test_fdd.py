@@ -72,3 +72,16 @@ def test_bit_identical_to_codetalker_on_random_clips():
         pred = (template + rng.normal(scale=0.1, size=(n + int(rng.integers(0, 4)), 300, 3))).astype(dtype)
         upper = rng.choice(300, size=120)
         assert fdd(pred, gt, template, upper) == float(ref.fdd_codetalker(pred, gt, template, upper))
+
+
+def test_fewer_than_two_common_frames_is_refused():
+    """A std over time of one frame is 0 whatever the faces do: FDD of one common frame (a 1-frame GT, or a
+    prediction truncated to a 1-frame GT) was a silent 0.0; as the lip intensity, it needs 2 frames."""
+    rng = np.random.default_rng(0)
+    template = rng.normal(size=(10, 3))
+    gt = template + rng.normal(scale=0.1, size=(5, 10, 3))
+    pred = template + rng.normal(scale=0.1, size=(5, 10, 3))
+    for p, g in ((pred, gt[:1]), (pred[:1], gt), (pred[:1], gt[:1])):
+        with pytest.raises(InputError, match="at least 2 common frames"):
+            fdd(p, g, template, [0, 1, 2])
+    assert fdd(pred, gt[:2], template, [0, 1, 2]) == float(ref.fdd_codetalker(pred, gt[:2], template, [0, 1, 2]))

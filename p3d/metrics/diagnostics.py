@@ -38,6 +38,12 @@ def _fps(fps: object) -> float:
     return value
 
 
+def _two_frames(t: int, what: str) -> None:
+    """A std over time needs 2 frames: numpy's std of one frame is 0, a still face whatever the frame shows."""
+    if t < 2:
+        raise InputError(f"pred: {what} needs at least 2 frames (a std over time), got {t}")
+
+
 def _region(vertices: object, indices: IndexLike, name: str, region: str) -> np.ndarray:
     """The checked (T, L, 3) region of a vertex sequence, as float64."""
     v = as_vertices(vertices, name)
@@ -196,6 +202,7 @@ def upper_face_motion(pred: np.ndarray, upper_face_vertices: IndexLike) -> float
     below the GT's.
     """
     upper = _region(pred, upper_face_vertices, "pred", "upper_face")
+    _two_frames(upper.shape[0], "upper-face motion")
     upper = upper - upper[0]  # the std is shift-invariant; exactly 0 for a still vertex (no rounding of a mean)
     return float(np.sqrt(np.mean(squared_norm(upper - upper.mean(axis=0)))))
 
@@ -209,6 +216,7 @@ def fdd_dynamics(pred: np.ndarray, upper_face_vertices: IndexLike, template: np.
     exactly (FDD truncates to the shorter sequence first).
     """
     p = as_vertices(pred, "pred")
+    _two_frames(p.shape[0], "FDD's upper-face dynamics")
     tmpl = as_template(template, p.shape[1])
     idx = as_indices(upper_face_vertices, p.shape[1], "upper_face_vertices")
     upper = take_vertices(p, idx)

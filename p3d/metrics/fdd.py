@@ -8,13 +8,15 @@ For one clip, with motion m_t(v) = v_t - template(v) for every upper-face vertex
 ``absolute=True`` returns |FDD| (FaceDiffuser's "ABS FDD" per clip). The dataset value in CodeTalker's
 ``cal_metric.py`` is the plain mean of the signed per-clip values over clips: averaging is the
 caller's job. Sequences are truncated to the shorter one (CodeTalker truncates the prediction to the
-GT length; it would fail the other way round). Units: squared input units (VOCASET: m^2; Table S7
-prints x 1e-7).
+GT length; it would fail the other way round); fewer than 2 common frames is an InputError (numpy's std
+over one frame is 0 whatever the faces do, a still face, not a measurement). Units: squared input units
+(VOCASET: m^2; Table S7 prints x 1e-7).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from p3d.errors import InputError
 from p3d.metrics._checks import (IndexLike, as_indices, as_template, as_vertices, check_finite, same_vertex_count,
                                 squared_norm, take_vertices)
 
@@ -30,8 +32,8 @@ def fdd(pred: np.ndarray, gt: np.ndarray, template: np.ndarray, upper_face_verti
         absolute: bool = False) -> float:
     """Signed upper-face dynamics deviation of one clip, GT minus prediction (see module doc).
 
-    ``pred``, ``gt``: (T, V, 3) or (T, V*3); ``template``: the neutral face of the GT subject,
-    (V, 3) or (V*3,); ``upper_face_vertices``: 1-D vertex indices (e.g. FLAME eye_region + forehead + nose).
+    ``pred``, ``gt``: (T, V, 3) or (T, V*3), at least 2 common frames; ``template``: the neutral face of the
+    GT subject, (V, 3) or (V*3,); ``upper_face_vertices``: 1-D vertex indices (e.g. FLAME eye_region + forehead + nose).
     """
     p = as_vertices(pred, "pred")
     g = as_vertices(gt, "gt")
@@ -39,6 +41,9 @@ def fdd(pred: np.ndarray, gt: np.ndarray, template: np.ndarray, upper_face_verti
     tmpl = as_template(template, p.shape[1])
     upper = as_indices(upper_face_vertices, p.shape[1], "upper_face_vertices")
     t = min(p.shape[0], g.shape[0])
+    if t < 2:  # the std over one frame is 0 whatever either face does: not a measurement
+        raise InputError(f"FDD needs at least 2 common frames (a std over time), got {t} "
+                         f"(pred {p.shape[0]}, gt {g.shape[0]})")
     p_upper, g_upper = take_vertices(p[:t], upper), take_vertices(g[:t], upper)
     check_finite(p_upper, "pred (upper-face vertices)")
     check_finite(g_upper, "gt (upper-face vertices)")
