@@ -131,6 +131,23 @@ def test_slcc_drops_single_row_and_constant_identities():
     assert slcc(speech2, lip2, identity2) == pytest.approx(base, rel=1e-12)
 
 
+def test_slcc_drops_identities_constant_up_to_rounding():
+    """An identity whose speech intensities differ only by rounding (0.1 + 0.2 beside 0.3) got z-scores of the
+    rounding noise at unit variance, which moved r (0.98 -> 0.59 here); it is constant, as exactly equal values."""
+    speech = np.array([0.1 + 0.2, 0.3, 0.3, 0.30000000000000004, 1.0, 2.0, 3.0, 4.0])
+    lip = np.array([0.5, 0.9, 0.1, 0.7, 1.0, 2.5, 2.9, 4.1])
+    ident = ["a"] * 4 + ["b"] * 4
+    constant = np.where(np.arange(8) < 4, 0.3, speech)
+    expected = np.corrcoef(speech[4:], lip[4:])[0, 1]
+    assert slcc(speech, lip, ident) == slcc(constant, lip, ident) == pytest.approx(expected)
+    # float32 rounding of one motion (lip intensities of float32 vertices): constant too
+    lip32 = np.concatenate([np.float32(0.7) * (1 + np.array([0.0, 1.0, -1.0, 2.0]) * 1.2e-7), lip[4:]])
+    speech2 = np.array([1.0, 3.0, 2.0, 4.0, 1.0, 2.0, 3.0, 4.0])
+    assert slcc(speech2, lip32, ident) == pytest.approx(np.corrcoef(speech2[4:], lip[4:])[0, 1])
+    # a real spread, however far from zero, is kept
+    assert slcc(speech2, lip + 1e3, ident) == pytest.approx(slcc(speech2, lip, ident), rel=1e-9)
+
+
 def test_slcc_delta():
     assert slcc_delta(0.26, 0.34) == pytest.approx(0.08)
     assert slcc_delta(0.34, 0.26) == pytest.approx(0.08)

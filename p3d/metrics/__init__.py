@@ -80,7 +80,7 @@ from p3d.stats import bootstrap_ci, slcc_bootstrap_ci
 #: Bump when a metric gives another value for the same inputs (a fix or a changed definition): the experiments'
 #: cached evaluations (:mod:`p3d.experiments.runs`) are keyed by it, as by :data:`p3d.stats.STATISTICS_VERSION` and
 #: :data:`p3d.audio.FEATURE_VERSION`, so a resumed grid evaluates again instead of serving the old numbers.
-METRICS_VERSION = 1
+METRICS_VERSION = 2
 
 __all__ = [
     "METRICS_VERSION",

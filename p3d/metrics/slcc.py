@@ -14,6 +14,8 @@ Reproduces the official ``extract_rms.py``, ``extract_lip_intensity.py`` and ``e
   A z-score is undefined for an identity with a single row or with all-equal values (zero std); the
   official code gets NaN for these from pandas and drops them (except where floating-point rounding
   makes pandas' std of equal values a tiny non-zero number: here all-equal always means undefined).
+  Values equal up to rounding count as equal (:data:`CONSTANT_RTOL`): their z-scores would be rounding
+  noise blown up to unit variance, and would enter r as if they were intensities.
 - :func:`slcc_by_level`: the official level-wise table (Table 4): z-normalise over ALL rows per
   identity, drop undefined rows, then Pearson r within each level, plus ``"all"``, the pooled r.
 - :func:`slcc_delta`: Delta = |SLCC(model) - SLCC(data)| of Tables 2 and 4.
@@ -32,6 +34,13 @@ from p3d.metrics._checks import (IndexLike, as_1d_finite, as_indices, as_real_ar
                                 flame_lips_or, squared_norm)
 
 MIN_ROWS = 3
+#: An identity's intensities are constant (z-score undefined) when their spread, max - min, is at most this
+#: fraction of their largest magnitude: 16 float32 ulps. Lip intensities are computed in the vertex dtype
+#: (float32 for the datasets, :func:`p3d.io.vertex_dtype`), and one motion summed in another order differs by
+#: about one ulp (measured: up to 1.2 eps32 reversing the frames or the lip list); intensities of different
+#: clips differ by far more (the smoke evaluations: 9e-4 relative at the least). The price: SLCC is invariant
+#: to a per-identity shift only while the shift stays below about 5e5 times the identity's spread.
+CONSTANT_RTOL = 16 * float(np.finfo(np.float32).eps)
 LIP_AGGREGATES = ("rms", "mean")
 
 
@@ -93,7 +102,8 @@ def _codes(identity: Sequence[Hashable] | np.ndarray, n: int) -> np.ndarray:
 
 
 def zscore_by_group(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Per-group z-scores with the sample std (ddof=1); NaN for groups of one row or all-equal values."""
+    """Per-group z-scores with the sample std (ddof=1); NaN for groups of one row or of values equal up to
+    rounding (spread at most :data:`CONSTANT_RTOL` times the largest magnitude)."""
     n_groups = int(codes.max()) + 1
     counts = np.bincount(codes, minlength=n_groups)
     with np.errstate(divide="ignore", invalid="ignore"):  # empty groups (codes unused) and n = 1
@@ -104,7 +114,9 @@ def zscore_by_group(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
     lo = np.full(n_groups, np.inf)
     np.maximum.at(hi, codes, x)
     np.minimum.at(lo, codes, x)
-    std[(counts < 2) | (hi == lo)] = np.nan
+    # a spread within rounding is constant: 0.1 + 0.2, 0.3, 0.3 gave the z-scores 1.15, -0.58, -0.58 (noise)
+    flat = (hi - lo) <= CONSTANT_RTOL * np.maximum(np.abs(hi), np.abs(lo))
+    std[(counts < 2) | flat] = np.nan
     return dev / std[codes]
 
 
