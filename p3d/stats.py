@@ -56,6 +56,23 @@ METHODS = ("BCa", "percentile", "basic")
 STATISTICS_VERSION = 2
 
 
+#: Fewest resamples an interval is taken from (:func:`percentile_interval`'s ``min_count``; :func:`bootstrap_ci` and
+#: :func:`slcc_bootstrap` refuse fewer: one resample gave a zero-width "95 %" interval).
+MIN_RESAMPLES = 10
+
+
+def _count(value: object, name: str, low: int) -> int:
+    """``value`` as an int >= ``low`` (an integral float such as 2000.0 too); InputError for anything else (a
+    fraction was truncated: 2.5 resamples ran 2; NaN, text and booleans raised or counted as 1)."""
+    try:
+        whole = not isinstance(value, (bool, np.bool_)) and int(value) == value  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or value < low:  # type: ignore[operator]
+        raise InputError(f"{name}: expected an integer >= {low}, got {value!r}")
+    return int(value)  # type: ignore[call-overload]
+
+
 def _check_confidence(confidence: float) -> None:
     if not 0.0 < confidence < 1.0:
         raise InputError(f"confidence: expected a level in (0, 1), got {confidence!r}")
@@ -73,7 +90,7 @@ def _finite_or_none(x: float | None) -> float | None:
 
 # -- intervals from resamples -------------------------------------------------------------------------------
 def percentile_interval(resamples: np.ndarray, confidence: float = 0.95, *, min_defined: float = 0.9,
-                        min_count: int = 10) -> tuple[float, float] | tuple[None, None]:
+                        min_count: int = MIN_RESAMPLES) -> tuple[float, float] | tuple[None, None]:
     """Percentile interval (low, high) of bootstrap ``resamples``, non-finite resamples ignored.
 
     (None, None) when fewer than ``min_defined`` (a fraction) of the resamples, or fewer than
@@ -99,12 +116,13 @@ class Interval:
 
 
 # -- independent values -------------------------------------------------------------------------------------
-def _check_bootstrap(confidence: float, n_resamples: int, method: str) -> None:
+def _check_bootstrap(confidence: float, n_resamples: int, method: str) -> int:
+    """Checks the bootstrap's settings; returns ``n_resamples`` as an int (at least :data:`MIN_RESAMPLES`)."""
     _check_confidence(confidence)
-    if int(n_resamples) < 1:
-        raise InputError(f"n_resamples: expected a positive count, got {n_resamples!r}")
+    n = _count(n_resamples, "n_resamples", MIN_RESAMPLES)
     if method not in METHODS:
         raise InputError(f"method: expected one of {', '.join(METHODS)}; got {method!r}")
+    return n
 
 
 def bootstrap_ci(values: Sequence[float] | np.ndarray,
@@ -117,7 +135,7 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray,
     ``statistic`` is called as ``statistic(sample, axis=-1)`` when it accepts ``axis`` (vectorised,
     as ``np.mean``), else once per resample. Deterministic for a given ``seed``. Degenerate input:
 
-    - no values, or NaN/inf among them: :class:`InputError`;
+    - no values, or NaN/inf among them, or fewer than :data:`MIN_RESAMPLES` resamples: :class:`InputError`;
     - one value, or all values equal: (s, s) with s = statistic(values) (every resample gives s);
     - a BCa interval that is not finite (BCa is undefined when the bootstrap distribution is
       degenerate): the percentile interval of the same resamples instead.
@@ -126,7 +144,7 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray,
 
     from p3d.metrics._checks import as_1d_finite
 
-    _check_bootstrap(confidence, n_resamples, method)
+    n_resamples = _check_bootstrap(confidence, n_resamples, method)
     x = as_1d_finite(values, "values")
     if x.size == 1 or np.all(x == x[0]):
         s = float(statistic(x))
@@ -170,9 +188,8 @@ def resample_counts(n_clusters: int, n_resamples: int, seed: int) -> np.ndarray:
 
     One ``integers`` call of shape (R, K) from ``np.random.default_rng(seed)``; K = 0 gives an (R, 0) array.
     """
-    if n_clusters < 0 or n_resamples < 1:
-        raise InputError(f"bootstrap needs a cluster count >= 0 and at least one resample "
-                         f"(got {n_clusters}, {n_resamples})")
+    n_clusters = _count(n_clusters, "n_clusters", 0)
+    n_resamples = _count(n_resamples, "n_resamples", 1)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n_clusters, size=(n_resamples, n_clusters))
     flat = (idx + np.arange(n_resamples)[:, None] * n_clusters).ravel()
@@ -226,7 +243,7 @@ def cluster_bootstrap_ci(values: Sequence[float] | np.ndarray, clusters: Sequenc
         raise InputError(f"values and clusters differ in length ({values.size} vs {codes.size})")
     if not np.isfinite(values).any():
         return None, None
-    _, boot = cluster_mean_resamples(values, codes, resample_counts(k, int(n_resamples), seed), weights)
+    _, boot = cluster_mean_resamples(values, codes, resample_counts(k, n_resamples, seed), weights)
     return percentile_interval(boot, confidence)
 
 
@@ -270,7 +287,7 @@ def paired_cluster_difference(values_a: Sequence[float] | np.ndarray, clusters_a
     if not common:
         return PairedDifference(a=None, b=None, diff=None, low=None, high=None, n_clusters=0)
     code_of = {c: i for i, c in enumerate(common)}
-    counts = resample_counts(len(common), int(n_resamples), seed)
+    counts = resample_counts(len(common), n_resamples, seed)
 
     def arm(values: Sequence[float] | np.ndarray, labels: list[Hashable], name: str,
             weights: Sequence[float] | np.ndarray | None) -> tuple[float, np.ndarray]:
@@ -303,13 +320,13 @@ def cluster_bootstrap(statistic: Callable[[np.ndarray], float], n_clusters: int,
     ``min_count``. K = 0: (NaN, None, None).
     """
     _check_confidence(confidence)
-    if int(n_resamples) < 1:
-        raise InputError(f"n_resamples: expected a positive count, got {n_resamples!r}")
+    n_resamples = _count(n_resamples, "n_resamples", 1)
+    n_clusters = _count(n_clusters, "n_clusters", 0)
     if n_clusters < 1:
         return float("nan"), None, None
     rng = np.random.default_rng(seed)
     point = float(statistic(np.arange(n_clusters)))
-    boot = np.array([statistic(rng.integers(0, n_clusters, n_clusters)) for _ in range(int(n_resamples))],
+    boot = np.array([statistic(rng.integers(0, n_clusters, n_clusters)) for _ in range(n_resamples)],
                     dtype=np.float64)
     low, high = percentile_interval(boot, confidence, min_defined=min_defined, min_count=min_count)
     return point, low, high
@@ -381,7 +398,7 @@ def hierarchical_resamples(statistic: Callable[[int, np.ndarray | None], float],
     ``seed`` (one seed: the cluster bootstrap over clips)."""
     if n_seeds < 1 or n_clusters < 1:
         raise InputError(f"seeds x clips needs at least one seed and one cluster (got {n_seeds}, {n_clusters})")
-    clip_counts = resample_counts(n_clusters, int(n_resamples), seed)
+    clip_counts = resample_counts(n_clusters, n_resamples, seed)
     points = np.array([statistic(s, None) for s in range(n_seeds)], dtype=np.float64)
     resamples = np.array([[statistic(s, w) for w in clip_counts] for s in range(n_seeds)], dtype=np.float64)
     return points, resamples
@@ -416,7 +433,7 @@ def _mean_per_seed(values: np.ndarray, seeds: np.ndarray, codes: np.ndarray, n_c
     if seeds.min() < 0 or np.unique(seeds).size != n_seeds:
         raise InputError(f"seeds: expected indices 0..S-1, each seed with at least one row; got "
                          f"{np.unique(seeds).size} distinct indices in [{int(seeds.min())}, {int(seeds.max())}]")
-    clip_counts = resample_counts(n_clusters, int(n_resamples), seed)
+    clip_counts = resample_counts(n_clusters, n_resamples, seed)
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
     pairs = [cluster_mean_resamples(values[seeds == s], codes[seeds == s], clip_counts,
                                     None if w is None else w[seeds == s]) for s in range(n_seeds)]
@@ -560,7 +577,7 @@ def slcc_bootstrap(speech_intensity: Sequence[float] | np.ndarray, lip_intensity
     from p3d.metrics._checks import as_1d_finite
     from p3d.metrics.slcc import MIN_ROWS, _codes, _pearson, _prepare, zscore_by_group
 
-    _check_bootstrap(confidence, n_resamples, method)
+    n_resamples = _check_bootstrap(confidence, n_resamples, method)
     s = as_1d_finite(speech_intensity, "speech_intensity").astype(np.float64)
     li = as_1d_finite(lip_intensity, "lip_intensity").astype(np.float64)
     zs, zl = _prepare(s, li, identity)
@@ -583,10 +600,10 @@ def slcc_bootstrap(speech_intensity: Sequence[float] | np.ndarray, lip_intensity
             raise InputError(f"clusters has {clip_codes.size} rows but speech_intensity has {s.size}")
         boot = np.array([statistic(s[rows], li[rows], codes[rows])
                          for rows in (np.repeat(np.arange(s.size), w[clip_codes])
-                                      for w in resample_counts(k, int(n_resamples), seed))], dtype=np.float64)
+                                      for w in resample_counts(k, n_resamples, seed))], dtype=np.float64)
         n_undefined = int(np.isnan(boot).sum())
         if n_undefined:
-            reason = (f"SLCC undefined on {n_undefined} of {int(n_resamples)} bootstrap resamples of the {k} clips "
+            reason = (f"SLCC undefined on {n_undefined} of {n_resamples} bootstrap resamples of the {k} clips "
                       f"(too few clips per identity): no interval")
             log.debug("SLCC bootstrap: %s", reason)
             return Interval(None, None, reason)
@@ -596,11 +613,11 @@ def slcc_bootstrap(speech_intensity: Sequence[float] | np.ndarray, lip_intensity
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = bootstrap((s, li, codes), statistic, paired=True, vectorized=False, method=method,
-                        confidence_level=confidence, n_resamples=int(n_resamples),
+                        confidence_level=confidence, n_resamples=n_resamples,
                         rng=np.random.default_rng(seed))
     n_undefined = int(np.isnan(res.bootstrap_distribution).sum())
     if n_undefined:
-        reason = (f"SLCC undefined on {n_undefined} of {int(n_resamples)} bootstrap resamples "
+        reason = (f"SLCC undefined on {n_undefined} of {n_resamples} bootstrap resamples "
                   f"(too few rows per identity, {s.size} rows in all): no interval")
         log.debug("SLCC bootstrap: %s", reason)
         return Interval(None, None, reason)

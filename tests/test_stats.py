@@ -88,6 +88,9 @@ def test_bca_falls_back_to_percentile_when_undefined():
     (np.zeros((2, 2)), {}, "1-D"),
     ([1.0, 2.0], {"confidence": 1.0}, "confidence"),
     ([1.0, 2.0], {"n_resamples": 0}, "n_resamples"),
+    ([1.0, 2.0, 3.0, 4.0], {"n_resamples": 1}, "n_resamples: expected an integer >= 10"),  # was (3.0, 3.0)
+    ([1.0, 2.0, 3.0, 4.0], {"n_resamples": 2.5}, "n_resamples: expected an integer"),  # ran 2
+    ([1.0, 2.0, 3.0, 4.0], {"n_resamples": "many"}, "n_resamples: expected an integer"),  # a ValueError
     ([1.0, 2.0], {"method": "normal"}, "method"),
 ])
 def test_bootstrap_ci_bad_inputs(values, kw, match):
@@ -141,6 +144,21 @@ def test_cluster_ci_is_wider_than_the_row_bootstrap_of_duplicated_rows():
     lo_c, hi_c = stats.cluster_bootstrap_ci(values, clips, n_resamples=2000, seed=0)
     lo_r, hi_r = stats.cluster_bootstrap_ci(values, np.arange(values.size), n_resamples=2000, seed=0)  # naive
     assert (hi_c - lo_c) > 2 * (hi_r - lo_r)  # sqrt(8) in expectation: the rows of a clip are not independent
+
+
+def test_resample_and_cluster_counts_are_whole_numbers():
+    """A fractional count was truncated (2.7 resamples ran 2), 2.5 clusters raised numpy's TypeError and -1 cluster
+    was read as none; one SLCC resample gave a zero-width interval. An integral float (2000.0) is a count."""
+    x = np.arange(8.0)
+    with pytest.raises(InputError, match="n_resamples: expected an integer"):
+        stats.cluster_bootstrap_ci(x, np.arange(8), n_resamples=20.7)
+    for k in (2.5, -1):
+        with pytest.raises(InputError, match="n_clusters: expected an integer >= 0"):
+            stats.cluster_bootstrap(lambda idx: float(len(idx)), k)
+    with pytest.raises(InputError, match="n_resamples: expected an integer >= 10"):
+        stats.slcc_bootstrap(x, x ** 2, ["a"] * 4 + ["b"] * 4, n_resamples=1)
+    assert stats.cluster_bootstrap_ci(x, np.arange(8), n_resamples=200.0) == stats.cluster_bootstrap_ci(
+        x, np.arange(8), n_resamples=200)
 
 
 def test_cluster_bootstrap_ci_degenerate_and_bad_input():
