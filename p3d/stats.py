@@ -293,11 +293,14 @@ def paired_cluster_difference(values_a: Sequence[float] | np.ndarray, clusters_a
             weights: Sequence[float] | np.ndarray | None) -> tuple[float, np.ndarray]:
         v = np.asarray(values, dtype=np.float64)
         if v.shape != (len(labels),):
-            raise InputError(f"values_{name} and clusters_{name} differ in length ({v.size} vs {len(labels)})")
+            raise InputError(f"values_{name}: expected one value per label of clusters_{name} (length {len(labels)}), "
+                             f"got shape {v.shape}")
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)
+        if w is not None and w.shape != v.shape:  # an IndexError of the row selection below
+            raise InputError(f"weights_{name}: expected one weight per row ({v.size}), got shape {w.shape}")
         keep = np.fromiter((c in code_of for c in labels), dtype=bool, count=len(labels))
         codes = np.fromiter((code_of[c] for c in labels if c in code_of), dtype=np.int64, count=int(keep.sum()))
-        return cluster_mean_resamples(v[keep], codes, counts,
-                                      None if weights is None else np.asarray(weights, dtype=np.float64)[keep])
+        return cluster_mean_resamples(v[keep], codes, counts, None if w is None else w[keep])
 
     point_a, boot_a = arm(values_a, labels_a, "a", weights_a)
     point_b, boot_b = arm(values_b, labels_b, "b", weights_b)

@@ -535,6 +535,15 @@ def test_hierarchical_mean_interval_refuses_codes_that_are_not_the_k_clips(n_clu
         stats.hierarchical_mean_interval(values, gap, clips, 15, n_resamples=100)
 
 
+def test_paired_cluster_difference_refuses_weights_that_are_not_one_per_row():
+    x = np.arange(4.0)
+    for w in ([1.0], np.ones(5), np.ones((4, 1))):  # an IndexError of the row selection before
+        with pytest.raises(InputError, match="weights_b: expected one weight per row"):
+            stats.paired_cluster_difference(x, list("abcd"), x + 1, list("abcd"), weights_b=w)
+    with pytest.raises(InputError, match=r"values_a: expected one value per label .*got shape \(4, 1\)"):
+        stats.paired_cluster_difference(x[:, None], list("abcd"), x, list("abcd"))  # read "differ in length (4 vs 4)"
+
+
 def test_cluster_bootstrap_ci_refuses_values_that_are_not_one_row_each():
     with pytest.raises(InputError, match="values: expected a 1-D array"):
         stats.cluster_bootstrap_ci(np.ones((6, 1)), [0, 0, 1, 1, 2, 2])  # an IndexError before
