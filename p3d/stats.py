@@ -174,11 +174,32 @@ def sorted_labels(labels: set[Hashable]) -> list[Hashable]:
         return sorted(labels, key=lambda c: (type(c).__name__, str(c)))
 
 
+def _cluster_labels(clusters: Sequence[Hashable] | np.ndarray, name: str = "clusters") -> list[Hashable]:
+    """``clusters`` as a list of hashable labels, one per row; InputError for anything else (a 2-D array, such as a
+    one-column table of clip names, gave rows that are arrays: Python's "unhashable type" TypeError)."""
+    labels = list(clusters)
+    try:
+        set(labels)
+    except TypeError:
+        kind = next(type(c).__name__ for c in labels if _unhashable(c))
+        raise InputError(f"{name}: expected one hashable label per row (e.g. its GT clip), got a row of type "
+                         f"{kind}") from None
+    return labels
+
+
+def _unhashable(c: object) -> bool:
+    try:
+        hash(c)
+    except TypeError:
+        return True
+    return False
+
+
 def cluster_codes(clusters: Sequence[Hashable] | np.ndarray) -> tuple[np.ndarray, int]:
     """Integer codes 0..K-1 for cluster labels, in sorted label order (labels of mixed types: by type name, then
     text), and K. Sorted, not in order of appearance, so that a bootstrap's draws, hence its interval, do not
     depend on the order of the rows (and match :func:`paired_cluster_difference`'s)."""
-    labels = list(clusters)
+    labels = _cluster_labels(clusters)
     index = {c: i for i, c in enumerate(sorted_labels(set(labels)))}
     return np.fromiter((index[c] for c in labels), dtype=np.int64, count=len(labels)), len(index)
 
@@ -275,7 +296,7 @@ def paired_cluster_difference(values_a: Sequence[float] | np.ndarray, clusters_a
     undefined (no finite row) are None.
     """
     _check_confidence(confidence)
-    labels_a, labels_b = list(clusters_a), list(clusters_b)
+    labels_a, labels_b = _cluster_labels(clusters_a, "clusters_a"), _cluster_labels(clusters_b, "clusters_b")
 
     def scored(values: Sequence[float] | np.ndarray, labels: list[Hashable]) -> set[Hashable]:
         finite = np.isfinite(np.asarray(values, dtype=np.float64))
@@ -464,7 +485,7 @@ def hierarchical_paired_difference(values_a: np.ndarray, values_b: np.ndarray, s
     :func:`seed_clip_interval`. With one seed the interval equals :func:`paired_cluster_difference`'s.
     ``weights``: per aligned row, the same for both arms (:func:`cluster_mean_resamples`)."""
     _check_confidence(confidence)
-    labels = list(clusters)
+    labels = _cluster_labels(clusters)
     code_of = {c: i for i, c in enumerate(sorted_labels(set(labels)))}
     codes = np.array([code_of[c] for c in labels], dtype=np.int64)
     pa, ra = _mean_per_seed(values_a, seeds, codes, len(code_of), n_resamples, seed, weights)

@@ -544,6 +544,17 @@ def test_paired_cluster_difference_refuses_weights_that_are_not_one_per_row():
         stats.paired_cluster_difference(x[:, None], list("abcd"), x, list("abcd"))  # read "differ in length (4 vs 4)"
 
 
+def test_clusters_that_are_not_one_label_per_row_are_refused():
+    """A one-column table of clip names (shape (N, 1)) gave rows that are arrays: Python's "unhashable type"."""
+    x, column = np.arange(4.0), np.array([["c0"], ["c1"], ["c2"], ["c3"]])
+    for call in (lambda: stats.cluster_bootstrap_ci(x, column),
+                 lambda: stats.paired_cluster_difference(x, column, x, column),
+                 lambda: stats.hierarchical_paired_difference(x, x, np.zeros(4, dtype=int), column),
+                 lambda: stats.slcc_bootstrap(x, x ** 2, list("aabb"), clusters=column)):
+        with pytest.raises(InputError, match="clusters(_a)?: expected one hashable label per row"):
+            call()
+
+
 def test_cluster_bootstrap_ci_refuses_values_that_are_not_one_row_each():
     with pytest.raises(InputError, match="values: expected a 1-D array"):
         stats.cluster_bootstrap_ci(np.ones((6, 1)), [0, 0, 1, 1, 2, 2])  # an IndexError before
