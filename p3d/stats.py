@@ -786,7 +786,11 @@ def minimum_detectable_effect(ci_low: float, ci_high: float, alpha: float = 0.05
 
 def seed_agreement(change: float, per_seed: Sequence[float] | None) -> tuple[int, int] | None:
     """``(k, n)``: how many of the ``n`` seeds' own changes share the sign of the pooled ``change`` (a seed's change
-    of exactly 0 shares no sign); None with fewer than two seeds or a zero / non-finite pooled change."""
-    if per_seed is None or len(per_seed) < 2 or not math.isfinite(change) or change == 0:
+    of exactly 0 shares no sign; a seed whose change is undefined, NaN, is not counted: it was counted as
+    disagreeing); None with fewer than two defined seeds or a zero / non-finite pooled change."""
+    if per_seed is None or not math.isfinite(change) or change == 0:
         return None
-    return sum(1 for c in per_seed if c * change > 0), len(per_seed)
+    defined = [float(c) for c in per_seed if math.isfinite(c)]
+    if len(defined) < 2:
+        return None
+    return sum(1 for c in defined if c * change > 0), len(defined)

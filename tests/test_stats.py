@@ -522,6 +522,9 @@ def test_seed_agreement_counts_seeds_sharing_the_pooled_sign():
     assert stats.seed_agreement(0.5, [0.1]) is None  # one seed: nothing to agree
     assert stats.seed_agreement(0.0, [0.1, 0.2]) is None
     assert stats.seed_agreement(float("nan"), [0.1, 0.2]) is None
+    # a seed whose change is undefined is not a seed that disagrees (it read "1 of 3")
+    assert stats.seed_agreement(0.5, [0.1, float("nan"), 0.3]) == (2, 2)
+    assert stats.seed_agreement(0.5, [0.1, float("nan")]) is None  # one defined seed: nothing to agree
 
 
 @pytest.mark.parametrize("n_clusters, match", [(5, "clips: expected codes 0..4"),  # codes up to 14: a matmul error
