@@ -125,6 +125,12 @@ def test_rule_settings_are_checked():
         stop_settings("plateau", patience=0)
     with pytest.raises(InputError, match="--min-rel-improvement"):
         stop_settings("plateau", min_rel_improvement=float("nan"))
+    # NaN and infinity raised int()'s ValueError / OverflowError, text a TypeError, instead of naming the option
+    for name, value in (("patience", float("nan")), ("eval_every", float("inf")), ("smooth", "3"),
+                        ("patience", True)):
+        with pytest.raises(InputError, match=f"--{name.replace('_', '-')}: expected an integer"):
+            stop_settings("plateau", **{name: value})
+    assert stop_settings("plateau", patience=4.0)["patience"] == 4  # an integral float is a count
 
 
 def test_plain_runs_record_no_rule_settings():

@@ -124,7 +124,13 @@ def stop_settings(stop: str | None = None, eval_every: int | None = None, patien
     if eval_every is None:
         eval_every = default_eval_every if stop == "plateau" else 0
     for name, value, low in (("eval-every", eval_every, 0), ("patience", patience, 1), ("smooth", smooth, 1)):
-        if value is not None and (int(value) != value or value < low):
+        if value is None:
+            continue
+        try:
+            whole = not isinstance(value, bool) and int(value) == value
+        except (TypeError, ValueError, OverflowError):  # NaN, infinity, text: int() raised before the check
+            whole = False
+        if not whole or value < low:
             raise InputError(f"--{name}: expected an integer >= {low}, got {value}")
     if stop == "plateau" and eval_every < 1:
         raise InputError("--eval-every: --stop plateau needs a positive evaluation interval")
