@@ -381,8 +381,7 @@ def seed_clip_interval(points: np.ndarray, resamples: np.ndarray, n_clusters: in
     if points.ndim != 1 or resamples.ndim != 2 or resamples.shape[0] != points.size or points.size < 1:
         raise InputError(f"seed_clip_interval: expected S seed values and (S, R) resamples, got shapes "
                          f"{points.shape} and {resamples.shape}")
-    if isinstance(n_clusters, (bool, np.bool_)) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
-        raise InputError(f"n_clusters: expected the number K >= 1 of clips the resamples draw, got {n_clusters!r}")
+    n_clusters = _count(n_clusters, "n_clusters", 1)
     if points.size == 1:
         return percentile_interval(resamples[0], confidence, min_defined=min_defined, min_count=min_count)
     if not np.isfinite(points).all():
@@ -459,6 +458,8 @@ def _mean_per_seed(values: np.ndarray, seeds: np.ndarray, codes: np.ndarray, n_c
                          f"{np.unique(seeds).size} distinct indices in [{int(seeds.min())}, {int(seeds.max())}]")
     clip_counts = resample_counts(n_clusters, n_resamples, seed)
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    if w is not None and w.shape != values.shape:  # an IndexError of the per-seed selection below
+        raise InputError(f"weights: expected one weight per row ({values.size}), got shape {w.shape}")
     pairs = [cluster_mean_resamples(values[seeds == s], codes[seeds == s], clip_counts,
                                     None if w is None else w[seeds == s]) for s in range(n_seeds)]
     return np.array([p for p, _ in pairs]), np.array([b for _, b in pairs])

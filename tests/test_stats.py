@@ -489,6 +489,8 @@ def test_seed_clip_interval_with_one_clip():
     for k in (0, -3, 2.5, True):
         with pytest.raises(InputError, match="n_clusters: expected"):
             stats.seed_clip_interval(np.array([1.0, 2.0]), varying, k)
+    assert stats.seed_clip_interval(np.array([1.0, 2.0]), varying, 20.0) == stats.seed_clip_interval(
+        np.array([1.0, 2.0]), varying, 20)
 
 
 def test_a_null_effect_over_three_seeds_is_excluded_at_about_the_nominal_rate():
@@ -514,6 +516,15 @@ def test_hierarchical_paired_difference_is_arm_b_minus_arm_a():
     assert d.a == pytest.approx(np.mean(a)) and d.b == pytest.approx(np.mean(b))
     assert d.diff == pytest.approx(0.3) and (d.low, d.high) == pytest.approx((0.3, 0.3))
     assert d.n_clusters == 12
+
+
+def test_seeds_x_clips_refuse_weights_that_are_not_one_per_row():
+    values, seeds, clips = _seed_clip_rows(np.random.default_rng(0), 2, 5, 0.3)
+    for w in ([1.0], np.ones(values.size - 1)):  # an IndexError of the per-seed selection before
+        with pytest.raises(InputError, match="weights: expected one weight per row"):
+            stats.hierarchical_mean_interval(values, seeds, clips, 5, n_resamples=50, weights=w)
+        with pytest.raises(InputError, match="weights: expected one weight per row"):
+            stats.hierarchical_paired_difference(values, values + 1, seeds, clips, n_resamples=50, weights=w)
 
 
 def test_seed_agreement_counts_seeds_sharing_the_pooled_sign():
