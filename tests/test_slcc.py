@@ -148,6 +148,17 @@ def test_slcc_drops_identities_constant_up_to_rounding():
     assert slcc(speech2, lip + 1e3, ident) == pytest.approx(slcc(speech2, lip, ident), rel=1e-9)
 
 
+def test_a_level_whose_rows_share_one_z_score_is_undefined():
+    """Four speakers at different gains, clips 2 and 3 of each equally loud and equally moving: within each level all
+    rows have one z-score (1/sqrt(3) in level 2), equal up to rounding, and Pearson r of that rounding was returned
+    (-0.98 for levels 2 and 3, -0.88 for level 1); r over a single z-score is undefined: NaN, as for equal values."""
+    gain, motion = np.array([0.9, 1.7, 3.1, 5.3]), np.array([0.011, 0.023, 0.037, 0.0051])
+    speech = np.concatenate([g * np.array([1.0, 2.0, 2.0]) for g in gain]) + 0.1
+    lip = np.concatenate([m * np.array([1.0, 3.0, 3.0]) for m in motion]) + 0.3
+    out = slcc_by_level(speech, lip, np.repeat(["a", "b", "c", "d"], 3), np.tile([1, 2, 3], 4))
+    assert all(np.isnan(out[lv]) for lv in (1, 2, 3)) and out["all"] == pytest.approx(1.0)
+
+
 def test_slcc_delta():
     assert slcc_delta(0.26, 0.34) == pytest.approx(0.08)
     assert slcc_delta(0.34, 0.26) == pytest.approx(0.08)
