@@ -458,3 +458,70 @@ def test_a_run_another_process_finished_meanwhile_is_not_written_again(lrs3, tmp
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     path.unlink()  # a run interrupted after its last checkpoint, before final.pt: written
     assert api.fit("syncnet3d", "smoke", lrs3, out, steps=2) == path and path.is_file()
+
+
+#: Every option of a smoke syncnet3d run given at its recipe's (or the stopping rule's) default value.
+SYNCNET3D_SMOKE_DEFAULTS = ("--lr", "0.001", "--seed", "0", "--batch-size", "32", "--identities", "all",
+                            "--stop", "steps", "--eval-every", "0", "--patience", "5")
+
+
+def test_an_option_given_at_its_default_resumes_and_a_real_change_is_refused_before_the_data(lrs3, tmp_path, capsys,
+                                                                                          monkeypatch):
+    """A run started without --lr and resumed with --lr 0.001, the recipe's value, was refused as "lr: (default) ->
+    0.001" (likewise --seed 0, --batch-size 32, --identities all, --stop steps, ...): the request's options were
+    compared as given, not resolved. An option at its default now resumes (the same weights as the run without
+    it), or reuses the finished run; another value is still refused with one line, before any data is loaded."""
+    import shutil
+
+    out = tmp_path / "run"
+    assert _cli(lrs3, out, "--steps", "2", "--checkpoint-every", "1") == 0
+    whole = (out / "final.pt").read_bytes()
+    (out / "final.pt").unlink()  # interrupted after step 1
+    shutil.copyfile(out / "checkpoints" / "step_0000001.pt", out / "checkpoints" / "last.pt")
+    assert _cli(lrs3, out, "--steps", "2", "--checkpoint-every", "1", *SYNCNET3D_SMOKE_DEFAULTS) == 0
+    assert (out / "final.pt").read_bytes() == whole
+    assert json.loads((out / "request.json").read_text())["options"] == {"steps": 2, "checkpoint_every": 1}  # as first given
+
+    def boom(*a, **k):
+        raise AssertionError("the data must not be loaded")
+
+    monkeypatch.setattr("p3d.windows.open_corpus", boom)  # what build() opens the corpus with
+    stamp = (out / "final.pt").stat().st_mtime_ns
+    assert _cli(lrs3, out, "--steps", "2", *SYNCNET3D_SMOKE_DEFAULTS) == 0  # finished: nothing to do
+    assert api.fit("syncnet3d", "smoke", lrs3, out, steps=2, lr=1e-3, seed=0, batch_size=32) == out / "final.pt"
+    assert (out / "final.pt").stat().st_mtime_ns == stamp
+    capsys.readouterr()
+    for option, value, shown in (("--lr", "0.002", "lr: (default) -> 0.002"), ("--seed", "1", "seed: (default) -> 1"),
+                                 ("--identities", "half1", "identities: (default) -> half1"),
+                                 ("--stop", "plateau", "stop: (default) -> plateau")):
+        assert _cli(lrs3, out, "--steps", "2", option, value) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and shown in err, err
+    # and the other way round: a run whose request gave the defaults, asked for without them
+    request = json.loads((out / "request.json").read_text())
+    request["options"].update(lr=0.001, seed=0, batch_size=32, identities="all", stop="steps")
+    (out / "request.json").write_text(json.dumps(request))
+    assert _cli(lrs3, out, "--steps", "2") == 0
+    assert _cli(lrs3, out, "--steps", "2", "--lr", "0.002") == 2
+    assert "lr: 0.001 -> 0.002" in capsys.readouterr().err
+    assert (out / "final.pt").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("preset", ["smoke", "cpu", "paper"])
+@pytest.mark.parametrize("kind", ["stage1", "stage2", "syncnet3d", "no2d", "finetune", "evaluator"])
+def test_every_kind_claims_its_run_with_its_recipes_values_given(lrs3, tmp_path, kind, preset):
+    """The recipe's seed, batch size, learning rate and identities, and the stopping rule's defaults, given
+    explicitly are the request without them (they were refused as "name: (default) -> value")."""
+    from p3d.train.critics import recipe
+
+    rec = recipe(kind, preset)
+    out = tmp_path / "run"
+    assert api.claim_run_dir(out, api._request(kind, preset, lrs3, {"steps": 2})) is False
+    given = {"steps": 2, "seed": rec.seed, "batch_size": rec.batch_size, "lr": rec.lr, "identities": rec.identities,
+             "stop": "steps", "eval_every": 0, "patience": 5, "min_rel_improvement": 0.01, "smooth": 3}
+    assert api.claim_run_dir(out, api._request(kind, preset, lrs3, given)) is False
+    with pytest.raises(InputError, match=r"lr: \(default\) -> 0\.5$|lr: \(default\) -> 0\.5 "):
+        api.claim_run_dir(out, api._request(kind, preset, lrs3, {"steps": 2, "lr": 0.5}))
+    plateau = {"steps": 2, "stop": "plateau"}
+    with pytest.raises(InputError, match="stop: .default. -> plateau"):
+        api.claim_run_dir(out, api._request(kind, preset, lrs3, plateau))

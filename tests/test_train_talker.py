@@ -231,3 +231,64 @@ def test_paper_recipes_train_the_official_loops_epochs():
     paper = RECIPES["paper"]
     assert paper["faceformer"]["main"].epochs == paper["selftalk"]["main"].epochs == 101
     assert (paper["codetalker"]["vqvae"].epochs, paper["codetalker"]["speech"].epochs) == (200, 100)
+
+
+def test_cli_resumes_with_options_given_at_their_defaults_and_refuses_a_change_before_the_data(voca_short, tmp_path,
+                                                                                              capsys, monkeypatch):
+    """A talker run started without --lr, --seed, --batch-size and resumed with --lr 0.001 --seed 0 --batch-size 1 (the
+    smoke recipe's values) was refused as "lr: (default) -> 0.001; ...": the request's options were compared as
+    given, not resolved. It now resumes to the rows of the run never stopped; --lr 0.002 is still refused, with one
+    line and exit 2, before any data is loaded."""
+    args = ["train", "talker", "--model", "faceformer", "--train", str(voca_short), "--preset", "smoke", "--steps", "4",
+            "--checkpoint-every", "2", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    train_talker(build("faceformer", "smoke", voca_short, steps=4, checkpoint_every=2), tmp_path / "part",
+                 progress=False, stop_after=3)
+    assert not (tmp_path / "part" / "final.pt").exists()
+    (tmp_path / "part" / "request.json").write_text((tmp_path / "whole" / "request.json").read_text())
+    given = ["--lr", "0.001", "--seed", "0", "--batch-size", "1", "--stop", "steps"]
+    assert main([*args, *given, "--out", str(tmp_path / "part")]) == 0
+    assert (tmp_path / "part" / "final.pt").read_bytes() == (tmp_path / "whole" / "final.pt").read_bytes()
+    assert _rows(tmp_path / "part" / "metrics.csv") == _rows(tmp_path / "whole" / "metrics.csv")
+
+    def boom(*a, **k):
+        raise AssertionError("the data must not be loaded")
+
+    monkeypatch.setattr("p3d.talker_data.open_corpora", boom)
+    capsys.readouterr()
+    assert main([*args, *given, "--out", str(tmp_path / "part")]) == 0  # finished: nothing to do
+    assert main([*args, "--lr", "0.002", "--out", str(tmp_path / "part")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "lr: (default) -> 0.002" in err, err
+
+
+@pytest.mark.parametrize("preset", ["smoke", "cpu", "paper"])
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_every_talker_claims_its_run_with_its_recipes_values_given(voca_short, smoke_critic_ckpt, tmp_path, model,
+                                                                   preset):
+    """A talker request with the seed, batch, learning rate, loss weight, teacher forcing, earlier stages' steps and
+    stopping rule its defaults give, spelled out, is the request without them."""
+    from p3d.models.talker import talker_class
+    from p3d.train.api import claim_run_dir
+    from p3d.train.request import run_request
+    from p3d.train.talker import recipe, training_stages
+
+    def request(**options):
+        return run_request("talker", preset, [voca_short], {"model": model, "critic": "ours",
+                                                           "critic_checkpoint": smoke_critic_ckpt, "steps": 2,
+                                                           **options}, build)
+
+    stages = training_stages(talker_class(model))
+    recipes = [recipe(model, preset, s) for s in stages]
+    given = {"seed": 0, "batch_size": recipes[-1].batch_size, "lr": recipes[-1].lr, "loss_weight": 1e-7,
+             "stop": "steps", "eval_every": 0}
+    config = talker_class(model).config_class.from_preset(preset)
+    if hasattr(config, "teacher_forcing"):
+        given["teacher_forcing"] = config.teacher_forcing
+    if len(stages) > 1 and recipes[0].steps is not None:
+        given["stage_steps"] = [recipes[0].steps, 2]
+    out = tmp_path / "run"
+    assert claim_run_dir(out, request()) is False
+    assert claim_run_dir(out, request(**given)) is False
+    with pytest.raises(InputError, match=r"loss_weight: \(default\) -> 0\.5"):
+        claim_run_dir(out, request(loss_weight=0.5))

@@ -314,11 +314,46 @@ def check_code(out: str | os.PathLike[str], request: dict[str, Any]) -> None:
         _check_data(out, {**{k: v for k, v in recorded.items() if k not in ADOPTED_KEYS}, **code_record(request)})
 
 
+def resolved_request(request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` (:func:`p3d.train.request.run_request`'s form) with the options it leaves to the code's defaults
+    filled in where they follow from its kind, preset and other options alone, before any data are loaded
+    (:func:`p3d.train.critics.request_defaults`, :func:`p3d.train.talker.request_defaults`): the form in which two
+    requests are compared, so ``--lr 0.001`` where 0.001 is the preset's default is the request without ``--lr``,
+    as :func:`p3d.train.trainer.resume_plan` sees it in the resolved settings. The stopping rule's options of a
+    fixed-step run without validation are left out, as :meth:`p3d.train.trainer.TrainConfig.to_dict` leaves them
+    out of ``config.json`` (they change nothing). A request of another form (the experiment grid's), or one whose
+    defaults cannot be resolved (an unknown kind, preset or model; options the builder refuses), is returned as it
+    is."""
+    options = request.get("options")
+    if not isinstance(options, dict):
+        return request
+    kind, preset = request.get("kind"), request.get("preset")
+    try:
+        if kind == "talker":
+            from p3d.train.talker import request_defaults
+
+            defaults = request_defaults(preset, options)
+        else:
+            from p3d.train.critics import request_defaults as critic_defaults
+
+            defaults = critic_defaults(kind, preset, options)
+    except InputError:
+        return request
+    resolved = {**defaults, **{k: v for k, v in options.items() if v is not None}}
+    if resolved.get("stop") == "steps" and not resolved.get("eval_every"):
+        from p3d.train.trainer import TrainConfig
+
+        for name in TrainConfig.STOP_FIELDS:
+            resolved.pop(name, None)
+    return {**request, "options": resolved}
+
+
 def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, before_write: Any = None) -> bool:
     """Guard the run folder ``out`` for ``request`` before any data are loaded; True if it holds the finished run
     (``final.pt``) of the same request.
 
-    The request is compared with ``request.json`` option by option (:data:`NEUTRAL_OPTIONS` aside): a folder
+    The request is compared with ``request.json`` option by option (:data:`NEUTRAL_OPTIONS` aside), both resolved
+    (:func:`resolved_request`: an option given at its default value is the request without it): a folder
     holding other settings is refused (:class:`InputError`, ``name: old -> new`` for each); the only change
     accepted is a longer ``steps`` than the run recorded (``config.json``), an extension (the trainer records
     it). False after making the folder ready to (re)start: ``request.json`` is written for a new folder or an
@@ -355,10 +390,14 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
                 write_json(out / DATA_RECORD, data)
         return False  # a run recorded without request.json: the trainer's check decides
     old, new = _flat(previous), _flat(request)
+    # compared resolved (an option given at its default is the same request), shown as given; an option neither
+    # gives resolves alike unless an option it follows from (kind, preset, model, critic, stop, ...) differs
+    old_resolved, new_resolved = _flat(resolved_request(previous)), _flat(resolved_request(request))
     steps_keys = {k for k in (*old, *new) if k.rsplit(".", 1)[-1] == "steps"}
     changes = [f"{k.rsplit('.', 1)[-1]}: {old.get(k, '(default)')} -> {new.get(k, '(default)')}"
                for k in dict.fromkeys([*old, *new])
-               if k not in steps_keys and k.rsplit(".", 1)[-1] not in NEUTRAL_OPTIONS and old.get(k) != new.get(k)]
+               if k not in steps_keys and k.rsplit(".", 1)[-1] not in NEUTRAL_OPTIONS
+               and old_resolved.get(k) != new_resolved.get(k)]
     new_steps = next((new[k] for k in steps_keys if k in new), None)
     old_steps = recorded["train"]["steps"] if recorded is not None else next(
         (old[k] for k in steps_keys if k in old), None)

@@ -20,7 +20,9 @@ recipe, architecture or config default is refused, not reused),
 **Re-running into RUN_DIR** (:func:`p3d.train.api.claim_run_dir` before any data are loaded, then
 :func:`p3d.train.trainer.resume_plan` on the resolved settings; the same checks as
 :func:`p3d.train.api.fit`): the same settings resume an interrupted run exactly or, when ``final.pt``
-exists, do nothing; a longer ``--steps`` extends the run (recorded in ``config.json``'s ``extensions``);
+exists, do nothing (an option given at its default value, ``--lr 0.001`` where that is the preset's, is the
+same setting as the option left out); a longer ``--steps`` extends the run (recorded in ``config.json``'s
+``extensions``);
 any other setting that changes the result is refused with exit code 2 and one line ``name: old -> new``
 per differing setting. Progress bars, ``--workers``, ``--threads``, ``--checkpoint-every`` may differ. A command
 that fails before training begins (a wrong ``--data``) leaves no ``request.json`` behind

@@ -176,6 +176,20 @@ def recipe(kind: str, preset: str) -> Recipe:
     return RECIPES[preset][kind]
 
 
+def request_defaults(kind: str, preset: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The values :func:`build` gives the options of ``kind`` at ``preset`` that ``options`` (a run request's,
+    :func:`p3d.train.request.run_request`) leaves out, where they follow from the recipe alone (no data): ``seed``,
+    ``batch_size``, ``lr``, ``identities`` and the stopping rule's (:func:`p3d.train.convergence.stop_settings` of
+    the given ones). ``steps`` is left out (an ``epochs`` recipe's depends on the windows). Raises
+    :class:`InputError` for an unknown kind or preset, or stopping options :func:`build` would refuse."""
+    from p3d.train.convergence import stop_settings
+
+    rec = recipe(kind, preset)
+    stopping = stop_settings(**{k: options.get(k) for k in TrainConfig.STOP_FIELDS},
+                             default_eval_every=5 * rec.log_every)
+    return {"seed": rec.seed, "batch_size": rec.batch_size, "lr": rec.lr, "identities": rec.identities, **stopping}
+
+
 # -- step functions (``(model, batch, generator) -> (loss, logs)``) --------------------------------
 def _to(batch: Mapping[str, Any], device: torch.device, keys: tuple[str, ...]) -> list[torch.Tensor]:
     return [batch[k].to(device, non_blocking=True) for k in keys]

@@ -456,6 +456,40 @@ def _train_config(rec: TalkerRecipe, n_clips: int, batch_size: int, seed: int, *
                        checkpoint_every=checkpoint_every or rec.checkpoint_every, log_every=rec.log_every, seed=seed)
 
 
+def request_defaults(preset: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The values :func:`build` gives the options that ``options`` (a talker run's request,
+    :func:`p3d.train.request.run_request`, with ``model``) leaves out, where they follow from the recipes and the
+    model's preset config alone (no data): ``seed``, ``batch_size`` (the recipe's clips per process times
+    ``world_size``), ``lr`` (when every stage's recipe has the same one: ``lr`` sets all stages'), ``loss_weight``
+    (with a critic), ``teacher_forcing`` (models with that option), the earlier stages' ``stage_steps`` (recipes of
+    a fixed step count) and the stopping rule's (:func:`p3d.train.convergence.stop_settings` of the given ones).
+    The last stage's ``steps`` is left out. Raises :class:`InputError` for an unknown model or preset, or
+    stopping options :func:`build` would refuse."""
+    from p3d.losses.perceptual_loss import DEFAULT_WEIGHT
+    from p3d.models.talker import talker_class
+    from p3d.train.convergence import stop_settings
+    from p3d.train.trainer import TrainConfig
+
+    model = options.get("model")
+    cls = talker_class(model)
+    stages = training_stages(cls)
+    recipes = [recipe(model, preset, stage) for stage in stages]
+    last = recipes[-1]
+    out: dict[str, Any] = {"seed": 0, "batch_size": last.batch_size * int(options.get("world_size", 1))}
+    if len({rec.lr for rec in recipes}) == 1:
+        out["lr"] = last.lr
+    if options.get("critic", "none") != "none":
+        out["loss_weight"] = DEFAULT_WEIGHT
+    config = cls.config_class.from_preset(preset)
+    if hasattr(config, "teacher_forcing"):
+        out["teacher_forcing"] = config.teacher_forcing
+    if len(stages) > 1 and all(rec.steps is not None for rec in recipes[:-1]):
+        out["stage_steps"] = [rec.steps for rec in recipes[:-1]]
+    stopping = stop_settings(**{k: options.get(k) for k in TrainConfig.STOP_FIELDS},
+                             default_eval_every=5 * last.log_every)
+    return {**out, **stopping}
+
+
 def build(
     model: str,
     preset: str,
