@@ -144,7 +144,8 @@ def test_stops_on_a_plateau_at_the_right_step(tmp_path):
     # median-of-3 smoothing lags one evaluation: the smoothed curve reaches 1.0 at evaluation 11 (step 110);
     # three evaluations later (step 140) the best of the last three has not improved on it
     out = train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "r", progress=False, validate=Curve(_ramp))
-    assert out == {"step": 140, "loss": out["loss"], "finished": True, "converged": True, "steps_here": 140}
+    assert out == {"step": 140, "loss": out["loss"], "finished": True, "converged": True, "steps_here": 140,
+                   "final": None}
     rows = _val_rows(tmp_path / "r")
     assert [int(r["step"]) for r in rows] == list(range(10, 150, 10))
     assert float(rows[-1]["val"]) == 1.0 and float(rows[-1]["extra"]) == 280.0
@@ -230,7 +231,7 @@ def test_resume_reproduces_the_stop_step_and_bytes(tmp_path):
     part = train(make_model(), Toy(), step_fn, cfg, tmp_path / "part", progress=False, validate=HeldOutMSE(),
                  stop_after=interrupted)
     assert part == {"step": interrupted, "loss": part["loss"], "finished": False, "converged": False,
-                    "steps_here": interrupted}
+                    "steps_here": interrupted, "final": None}
     resumed = train(make_model(), Toy(), step_fn, cfg, tmp_path / "part", progress=False, validate=HeldOutMSE())
     assert resumed["step"] == stop and resumed["converged"]
     for name in ("val.csv", "metrics.csv", "checkpoints/last.pt"):

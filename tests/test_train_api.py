@@ -525,3 +525,16 @@ def test_every_kind_claims_its_run_with_its_recipes_values_given(lrs3, tmp_path,
     plateau = {"steps": 2, "stop": "plateau"}
     with pytest.raises(InputError, match="stop: .default. -> plateau"):
         api.claim_run_dir(out, api._request(kind, preset, lrs3, plateau))
+
+
+def test_a_final_pt_write_cut_off_by_a_kill_leaves_nothing_once_the_run_is_resumed(lrs3, tmp_path):
+    """`p3d train` killed while writing final.pt (written after the run folder's lock was released) left its
+    temporary file, as large as the checkpoint, and the next `p3d train` into the folder wrote final.pt beside it and
+    never removed it. final.pt is written holding the lock now, so the next holder removes what a kill left."""
+    out = tmp_path / "run"
+    assert _cli(lrs3, out, "--steps", "2") == 0
+    whole = (out / "final.pt").read_bytes()
+    (out / "final.pt").rename(out / ".final.pt.tmp-k1ll3d.pt")  # killed before the rename of its atomic write
+    assert _cli(lrs3, out, "--steps", "2") == 0
+    assert (out / "final.pt").read_bytes() == whole
+    assert not list(out.glob(".*.tmp-*"))

@@ -84,6 +84,50 @@ def test_resume_removes_what_a_killed_write_left(tmp_path):
                                                                       "step_0000008.pt"]
 
 
+def test_final_pt_is_written_holding_the_lock_and_a_killed_write_of_it_is_removed(tmp_path):
+    """final.pt was written after train() had released the folder's lock, so the temporary file of a final.pt write
+    that a kill cut off (as large as a checkpoint) was never removed: the next holder of the lock could not tell it
+    from the live temporary of a process writing final.pt. train(finalize=...) now writes it holding the lock (a
+    process waiting for the folder waits for the write too), and the next holder removes a leftover; timing.json's
+    likewise. request.json and data.json are written without the lock: theirs are left alone."""
+    import threading
+
+    from p3d.train.run_folder import run_lock
+
+    cfg = TrainConfig(steps=4, batch_size=8, lr=1e-2, checkpoint_every=2, log_every=1, seed=7)
+    run = tmp_path / "run"
+    written, second = [], {}
+
+    def finalize(run_dir):
+        with pytest.raises(InputError, match="being trained"):  # the lock is held while final.pt is written
+            with run_lock(run_dir, wait=False):
+                pass
+        live = run_dir / ".final.pt.tmp-l1v3.pt"
+        live.write_bytes(b"PK being written")
+        if not written:  # another process asks for the folder meanwhile: it waits, and leaves the write alone
+            waiting = threading.Thread(target=lambda: second.update(train(make_model(), Toy(), step_fn, cfg, run_dir,
+                                                                          progress=False, finalize=finalize)))
+            waiting.start()
+            waiting.join(timeout=1.0)
+            assert waiting.is_alive() and live.exists()
+            second["thread"] = waiting
+        os.replace(live, run_dir / "final.pt")
+        written.append(run_dir)
+        return run_dir / "final.pt"
+
+    result = train(make_model(), Toy(), step_fn, cfg, run, progress=False, finalize=finalize, stop_after=2)
+    assert result["final"] is None and not written  # not finished: not called
+    (run / ".final.pt.tmp-k1ll3d.pt").write_bytes(b"PK half a checkpoint")  # what a killed write left
+    (run / ".timing.json.tmp-k1ll3d.json").write_text('{"train_s"')
+    (run / ".request.json.tmp-cl41m.json").write_text('{"kind"')
+    result = train(make_model(), Toy(), step_fn, cfg, run, progress=False, finalize=finalize)
+    assert result["final"] == run / "final.pt" and written == [run]
+    second["thread"].join(timeout=60)
+    assert second["step"] == 4 and second["steps_here"] == 0 and second["final"] is None  # finished by the first
+    assert written == [run] and (run / "final.pt").read_bytes() == b"PK being written"
+    assert sorted(p.name for p in run.glob(".*.tmp-*")) == [".request.json.tmp-cl41m.json"]
+
+
 def test_checkpoint_safe_load(tmp_path):
     cfg = TrainConfig(steps=2, batch_size=4, checkpoint_every=1, log_every=1)
     train(make_model(), Toy(), step_fn, cfg, tmp_path / "r", progress=False)

@@ -246,6 +246,7 @@ def train_experiment(exp: TalkerExperiment, dirs: Any, *, progress: bool = False
     comparison ``group`` (None: the preset spec's grid, :func:`equal_length_group`)."""
     from p3d.atomic import write_json
     from p3d.train.api import claimed_run_dir
+    from p3d.train.run_folder import run_lock
     from p3d.train.talker import build, train_talker
 
     if exp.length == "equal":
@@ -281,8 +282,9 @@ def train_experiment(exp: TalkerExperiment, dirs: Any, *, progress: bool = False
         recorded = json.loads(timing_path.read_text())
         log.info("%s: finished by another process while this one waited", exp.name)
         return {"run_dir": out, "loss_weight": weight, "train_s": recorded.get("train_s"), "reused": True}
-    write_json(timing_path, {"train_s": round(seconds, 2), "steps": int(result["step"]), "max_steps": job.cfg.steps,
-                             "pid": os.getpid(), "stages_from_baseline": shared})
+    with run_lock(out):  # as final.pt: the folder's next holder removes the temporary of a write a kill cut off
+        write_json(timing_path, {"train_s": round(seconds, 2), "steps": int(result["step"]),
+                                 "max_steps": job.cfg.steps, "pid": os.getpid(), "stages_from_baseline": shared})
     log.info("%s: trained in %.0f s", exp.name, seconds)
     return {"run_dir": out, "loss_weight": weight, "train_s": round(seconds, 2), "reused": False}
 
@@ -336,6 +338,7 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
     ``own_train_s``, ``continued_s``)."""
     from p3d.atomic import write_json
     from p3d.train.api import claim_run_dir
+    from p3d.train.run_folder import run_lock
     from p3d.train.talker import build, train_talker
     from p3d.train.trainer import continue_without_stop_rule
 
@@ -402,9 +405,10 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
         return {"run_dir": out, "loss_weight": weight, "train_s": recorded.get("train_s"), "reused": True}
     own_s = base["train_s"]
     total = None if own_s is None else round(float(own_s) + seconds, 2)
-    write_json(timing_path, {"train_s": total, "continued_s": round(seconds, 2), "own_train_s": own_s,
-                             "steps": int(result["step"]), "max_steps": n, "pid": os.getpid(),
-                             "continued_from": own.name, "group_steps": lengths})
+    with run_lock(out):  # as final.pt: the folder's next holder removes the temporary of a write a kill cut off
+        write_json(timing_path, {"train_s": total, "continued_s": round(seconds, 2), "own_train_s": own_s,
+                                 "steps": int(result["step"]), "max_steps": n, "pid": os.getpid(),
+                                 "continued_from": own.name, "group_steps": lengths})
     log.info("%s: continued to %d steps in %.0f s", exp.name, n, seconds)
     return {"run_dir": out, "loss_weight": weight, "train_s": total, "reused": False}
 

@@ -468,7 +468,7 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
     """
     from p3d.registry import training_defaults
     from p3d.train.critics import build
-    from p3d.train.trainer import finished_elsewhere, train
+    from p3d.train.trainer import train
 
     preset, defaults = training_defaults(preset, kind, str(options.get("device") or "auto"))
     options = {**defaults, **options}
@@ -482,13 +482,14 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
         job = build(kind, preset, data, progress=progress, **options)
         result = train(job.model, job.data, job.step_fn, job.cfg, out,
                        extra_config={**job.extra_config, **(record or {})}, params=job.params, progress=progress,
-                       validate=getattr(job, "validate", None))
+                       validate=getattr(job, "validate", None),
+                       finalize=job.finalize if _is_main() else None)  # final.pt written under the folder's lock
     if not _is_main():  # the main process writes final.pt (ranks may hold other BatchNorm buffers)
         return final
-    if finished_elsewhere(result, out):
+    if result["final"] is None:
         log.info("%s: another process finished %s meanwhile; reusing it", kind, final)
         return final
-    path = job.finalize(out)
+    path = result["final"]
     record_request(out, request)
     log.info("%s: %d steps, last loss %.4f; wrote %s", kind, result["step"], result["loss"], path)
     return path

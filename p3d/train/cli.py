@@ -168,20 +168,21 @@ def _train(kind: TrainKind, args: argparse.Namespace, request: dict[str, Any] | 
     """Build ``kind``'s job from ``args`` and train it into ``args.out`` (every process of a DDP run); record
     ``request`` beside the finished run."""
     from p3d.train.api import record_request
-    from p3d.train.trainer import finished_elsewhere, init_distributed, train
+    from p3d.train.trainer import init_distributed, train
 
     dist = init_distributed()
     job = _resolve(kind.builder)(args)
     try:
         result = train(job.model, job.data, job.step_fn, job.cfg, args.out, extra_config=job.extra_config,
-                       params=job.params, progress=not args.no_progress, validate=getattr(job, "validate", None))
-        if dist.is_main and result["finished"] and finished_elsewhere(result, args.out):
+                       params=job.params, progress=not args.no_progress, validate=getattr(job, "validate", None),
+                       finalize=job.finalize)  # final.pt written while the run folder's lock is held
+        if dist.is_main and result["finished"] and result["final"] is None:
             log.info("%s: another process finished %s meanwhile; nothing to do", kind.name, args.out / "final.pt")
         elif dist.is_main and result["finished"]:
-            final = job.finalize(args.out)
             if request is not None:
                 record_request(args.out, request)
-            log.info("%s: %d steps, last loss %.4f; wrote %s", kind.name, result["step"], result["loss"], final)
+            log.info("%s: %d steps, last loss %.4f; wrote %s", kind.name, result["step"], result["loss"],
+                     result["final"])
     finally:
         if dist.world_size > 1:
             import torch.distributed as tdist

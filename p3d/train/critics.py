@@ -3,7 +3,7 @@
 :func:`build` turns ``(kind, preset, data folder, ...)`` into a :class:`Job`: the model, the parameters
 to optimise, the window dataset (:mod:`p3d.windows`), the step function and the
 :class:`p3d.train.trainer.TrainConfig` of the preset. ``p3d train KIND`` (:mod:`p3d.train.cli`) runs
-it with :func:`p3d.train.trainer.train` and then writes ``RUN_DIR/final.pt`` (:meth:`Job.finalize`).
+it with :func:`p3d.train.trainer.train`, which then writes ``RUN_DIR/final.pt`` (:meth:`Job.finalize`).
 
 Kinds (all trained on the corpus' ``train`` split unless ``split`` says otherwise):
 

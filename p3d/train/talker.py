@@ -675,14 +675,12 @@ def run_earlier_stages(job: TalkerJob, run_dir: str | os.PathLike[str], progress
 def train_talker(job: TalkerJob, run_dir: str | os.PathLike[str], progress: bool | None = None,
                  stop_after: int | None = None) -> dict[str, Any]:
     """Every stage, then ``RUN_DIR/final.pt`` (single process; the CLI does the same under DDP)."""
-    from p3d.train.trainer import finished_elsewhere, train
+    from p3d.train.trainer import train
 
     run_earlier_stages(job, run_dir, progress)
-    result = train(job.model, job.data, job.step_fn, job.cfg, run_dir, extra_config=job.extra_config,
-                   params=job.params, progress=progress, stop_after=stop_after, validate=job.validate)
-    if result["finished"] and not finished_elsewhere(result, run_dir):
-        job.finalize(run_dir)
-    return result
+    return train(job.model, job.data, job.step_fn, job.cfg, run_dir, extra_config=job.extra_config,
+                 params=job.params, progress=progress, stop_after=stop_after, validate=job.validate,
+                 finalize=job.finalize)  # final.pt written while the run folder's lock is held
 
 
 def _split_paths(value: Any) -> list[Path]:

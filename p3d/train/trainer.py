@@ -50,8 +50,9 @@ Design (nanoGPT-style: no framework, everything visible here):
   settings (and thread count) write the same bytes.
 
 - **One process per run folder.** The main process holds the folder's lock (:func:`p3d.train.run_folder.run_lock`)
-  while it trains; a second process asked to train the same folder (two scripts whose grids share a run)
-  waits for it, then resumes from what it left, so the two never interleave checkpoints or log rows.
+  while it trains and writes ``final.pt`` (``train(finalize=...)``); a second process asked to train the same folder
+  (two scripts whose grids share a run) waits for it, then resumes from what it left, so the two never interleave
+  checkpoints or log rows, and a temporary file the next holder finds is one a killed process left.
 - **Stopping** (``TrainConfig.stop``): ``steps`` trains ``steps`` steps; ``plateau`` evaluates a validation
   metric every ``eval_every`` steps (``val.csv``, truncated on resume like ``metrics.csv``) and stops when
   it has plateaued (:mod:`p3d.train.convergence`: the rule, its settings, the weights kept), ``steps``
@@ -398,10 +399,12 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
 
 def _remove_killed_writes(run_dir: Path) -> None:
     """Delete the temporary files (:func:`p3d.atomic.atomic_path`, ``.NAME.tmp-*``) that a training process killed
-    while writing a checkpoint, ``metrics.csv``, ``val.csv`` or ``config.json`` left (a half-written checkpoint is as
-    large as a whole one). Only the holder of the folder's lock writes those files, so with the lock held none is
-    being written; ``final.pt``, written after the lock is released, is left alone."""
-    names = [".metrics.csv.tmp-*", f".{VAL_CSV}.tmp-*", ".config.json.tmp-*"]
+    while writing a checkpoint, ``final.pt``, ``metrics.csv``, ``val.csv``, ``config.json`` or ``timing.json`` left (a
+    half-written checkpoint is as large as a whole one). Only the holder of the folder's lock writes those files
+    (``final.pt``: :func:`train`'s ``finalize``; ``timing.json``: :mod:`p3d.experiments.runs`), so with the lock held
+    none is being written. ``request.json`` and ``data.json`` are written without the lock (before training), so
+    theirs are left alone."""
+    names = [".final.pt.tmp-*", ".metrics.csv.tmp-*", f".{VAL_CSV}.tmp-*", ".config.json.tmp-*", ".timing.json.tmp-*"]
     for path in [*(run_dir / "checkpoints").glob(".*.tmp-*"), *(p for n in names for p in run_dir.glob(n))]:
         path.unlink(missing_ok=True)
 
@@ -433,6 +436,7 @@ def train(
     progress: bool | None = None,
     stop_after: int | None = None,
     validate: Validate | None = None,
+    finalize: Callable[[Path], Any] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` for ``cfg.steps`` steps (or until the plateau rule stops it), resuming from ``run_dir``
     if it holds a checkpoint.
@@ -449,12 +453,17 @@ def train(
             unwrapped model by the main process (the value is broadcast to the others); the rows go to
             ``val.csv`` (``step, val, val_smoothed`` and the returned columns). Required when
             ``cfg.eval_every > 0``.
+        finalize: ``(run_dir) -> path`` writing the finished run's ``final.pt`` (``Job.finalize``): called by the
+            main process while it still holds the folder's lock, once the run is finished, unless another process
+            finished it meanwhile (:func:`finished_elsewhere`). So no process writes ``final.pt`` while another
+            holds the lock, and the temporary file of a write that a kill cut off is removed by the next holder
+            (:func:`_remove_killed_writes`).
 
     Returns:
         ``{"step": last completed step, "loss": last loss, "finished": the run is complete (cap reached or
         stopped by the rule), "converged": the rule stopped it (None with ``stop="steps"``), "steps_here": the
         optimisation steps this call took (0 when the run was already finished, e.g. by another process that held
-        the folder's lock meanwhile)}``.
+        the folder's lock meanwhile), "final": what ``finalize`` returned (None when it was not called)}``.
     """
     from p3d.errors import InputError
 
@@ -480,8 +489,12 @@ def train(
             import torch.distributed as tdist
 
             tdist.barrier()
-        return _train_locked(model, data, step_fn, cfg, run_dir, dist, extra_config, params, progress, stop_after,
-                             validate)
+        result = _train_locked(model, data, step_fn, cfg, run_dir, dist, extra_config, params, progress, stop_after,
+                               validate)
+        result["final"] = None
+        if finalize is not None and dist.is_main and result["finished"] and not finished_elsewhere(result, run_dir):
+            result["final"] = finalize(run_dir)
+        return result
 
 
 def _train_locked(model: torch.nn.Module, data: BatchSource, step_fn: StepFn, cfg: TrainConfig, run_dir: Path,
@@ -605,9 +618,9 @@ def _train_locked(model: torch.nn.Module, data: BatchSource, step_fn: StepFn, cf
 
 def finished_elsewhere(result: Mapping[str, Any], run_dir: str | os.PathLike[str]) -> bool:
     """Whether :func:`train` (its ``result``) trained nothing here because another process finished the run while
-    this one waited for the folder's lock (see "One process per run folder"): ``final.pt`` is there already. The
-    caller then leaves it as it is: writing it again would give the same weights a new file stamp, and every cache
-    keyed by the stamp would be computed again."""
+    this one waited for the folder's lock (see "One process per run folder"): ``final.pt`` is there already. It is
+    then left as it is (:func:`train` does not call its ``finalize``): writing it again would give the same weights a
+    new file stamp, and every cache keyed by the stamp would be computed again."""
     return int(result["steps_here"]) == 0 and (Path(run_dir) / "final.pt").exists()
 
 
