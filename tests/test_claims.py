@@ -698,3 +698,19 @@ def test_run_design_says_which_models_seeds_and_lengths_the_tables_hold(tmp_path
     assert "1 of the 2 evaluated talkers were continued" in claims.run_design_markdown(tmp_path)
     conv.drop(columns="continued_from").to_csv(tmp_path / "convergence.csv", index=False)   # an older run's table
     assert "Each of the 2 evaluated talkers trained to its own validation plateau" in claims.run_design_markdown(tmp_path)
+
+
+def test_a_case_whose_arms_have_one_training_seed_says_its_ci_spans_test_clips_only(tmp_path):
+    """A one-seed effect's CI resamples test clips only: the case text says so (its MDE is not a retraining's power);
+    a multi-seed row and a table without ``n_seeds`` say nothing of it; the verdict still follows the CI."""
+    _effects(tmp_path / "table2_loss_effects.csv", [(m, "MTM (ms)", -5, -9, -1, "better")
+                                                    for m in ("FaceFormer", "CodeTalker", "SelfTalk")])
+    df = pd.read_csv(tmp_path / "table2_loss_effects.csv")
+    text = assess(tmp_path).set_index("key").loc["loss-mtm", "p3d"]
+    assert claims.judges.ONE_SEED_NOTE not in text                      # no n_seeds column: unknown, no note
+    df.insert(2, "n_seeds", [1, 5, 5])
+    df.to_csv(tmp_path / "table2_loss_effects.csv", index=False)
+    r = assess(tmp_path).set_index("key").loc["loss-mtm"]
+    assert r["verdict"] == "reproduced"
+    assert r["p3d"].count(claims.judges.ONE_SEED_NOTE) == 1            # FaceFormer's case only
+    assert f"FaceFormer MTM (ms): 1 -> -4 (change -5 [-9, -1]; MDE" in r["p3d"]

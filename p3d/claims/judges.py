@@ -74,6 +74,19 @@ def _caveat(unconverged: dict[str, list[str]], comparison: str) -> str:
     return "training not converged (`convergence.csv`): " + "; ".join(runs) if runs else ""
 
 
+#: Beside a case whose arms were trained at one seed (``n_seeds`` 1): its CI is over test clips only, so its power
+#: (MDE) is that of re-testing one pair of trained talkers, not of retraining them (run-to-run variation unmeasured).
+ONE_SEED_NOTE = "one training seed per arm: its CI spans test clips, not retraining"
+
+
+def _one_seed(row: Any) -> bool:
+    """Whether an effect row says its arms were trained at one seed (its ``n_seeds``; False without the column)."""
+    try:
+        return int(row["n_seeds"]) == 1
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, referee: str | None,
               per_seed: dict[tuple[str, str], list[float]] | None = None,
               unconverged: dict[str, list[str]] | None = None) -> Case:
@@ -83,6 +96,8 @@ def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, r
     change = float(row["change"])
     seed_metric = _SEED_METRICS.get(referee if referee is not None else key)
     note = _seed_note(change, seed_changes_of(per_seed or {}, comparison, str(row["metric"]), seed_metric))
+    if not note and _one_seed(row):
+        note = ONE_SEED_NOTE
     return Case(f"{label} {row['metric']}", change, float(row["change CI low"]),
                 float(row["change CI high"]), _want_sign(key, spec.want), paper_change,
                 float(row["without"]), float(row["with"]), referee, note=note,
