@@ -346,6 +346,48 @@ def test_find_talker_predictions(tmp_path):
         mv.find_talker_predictions(tmp_path, [])
 
 
+def test_preferred_talkers_puts_the_baselines_first():
+    """Figs. S4 and S8 of notebook 08 draw FaceFormer's baseline first, then CodeTalker's, then the other runs, each
+    group in name order; a name that only begins like an arm (``faceformer_nonesuch``) is not of it."""
+    names = ["selftalk_none_voca_seed0", "codetalker_ours_voca_k1_seed0", "codetalker_none_voca_seed1",
+             "faceformer_ours_voca_k1_seed0", "codetalker_no2d_voca_k1_seed0", "codetalker_none_voca_seed0",
+             "faceformer_none_voca_seed1", "faceformer_none_voca_seed0", "faceformer_nonesuch"]
+    assert mv.preferred_talkers(names) == [
+        "faceformer_none_voca_seed0", "faceformer_none_voca_seed1", "codetalker_none_voca_seed0",
+        "codetalker_none_voca_seed1", "codetalker_no2d_voca_k1_seed0", "codetalker_ours_voca_k1_seed0",
+        "faceformer_nonesuch", "faceformer_ours_voca_k1_seed0", "selftalk_none_voca_seed0"]
+    assert mv.preferred_talkers(names, [("faceformer", "none")])[:3] == [
+        "faceformer_none_voca_seed0", "faceformer_none_voca_seed1", "codetalker_no2d_voca_k1_seed0"]
+    assert mv.preferred_talkers({}) == []
+
+
+def test_figure_sequences_load_the_preferred_talkers_or_make_stand_ins(tmp_path):
+    """Fig. S4's prediction and Fig. S8's pair: the preferred trained talkers' files, or, without (enough of) them,
+    the stand-ins made from the GT that notebook 08 describes."""
+    gt = _bumps(40)
+    template = np.zeros_like(gt[0])
+    talkers = {}
+    for k, run in enumerate(["selftalk_none_voca_seed0", "faceformer_ours_voca_k1_seed0", "faceformer_none_voca_seed0"]):
+        np.save(tmp_path / f"{run}.npy", gt + k)
+        talkers[run] = {"clip": tmp_path / f"{run}.npy"}
+    pred, what = dg.figure_prediction(talkers, "clip", gt, template)
+    np.testing.assert_array_equal(pred, gt + 2)
+    assert what == "prediction of the trained talker faceformer_none_voca_seed0"
+    pair, what = dg.figure_pair(talkers, "clip", gt, template)
+    assert list(pair) == ["faceformer_none_voca_seed0", "faceformer_ours_voca_k1_seed0"] and what == "two trained talkers"
+    np.testing.assert_array_equal(pair["faceformer_ours_voca_k1_seed0"], gt + 1)
+    pred, what = dg.figure_prediction({}, "clip", gt, template, seed=3)
+    smooth = dg.degradations(gt, template, np.random.default_rng(3), names=["smooth_3"])["smooth_3"]
+    np.testing.assert_allclose(pred, mv.shift_sequence(smooth, 3))
+    assert what.startswith("a stand-in prediction")
+    one = {"selftalk_none_voca_seed0": talkers["selftalk_none_voca_seed0"]}
+    assert dg.figure_prediction(one, "clip", gt, template)[1].endswith("selftalk_none_voca_seed0")
+    pair, what = dg.figure_pair(one, "clip", gt, template)
+    assert list(pair) == ["lips lag 5 frames (shift_5)", "motion x0.5 (amp_0.5)"] and what.startswith("two degradations")
+    np.testing.assert_allclose(pair["lips lag 5 frames (shift_5)"], mv.shift_sequence(gt, 5))
+    np.testing.assert_allclose(pair["motion x0.5 (amp_0.5)"], 0.5 * gt)
+
+
 def test_compare_metrics_paired_difference():
     rows = _rows()
     d = mv.compare_metrics(rows, "plrs", "mtm", n_resamples=300)

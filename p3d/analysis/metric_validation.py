@@ -640,6 +640,24 @@ def find_talker_predictions(talkers: Any, clips: Sequence[str], *, corpus: str =
     return out
 
 
+#: The arms (model, critic) whose trained talkers Figs. S4 and S8 draw first, in this order: the baselines without
+#: the perceptual loss, the "existing models" of the paper's Fig. S8.
+FIGURE_TALKERS: tuple[tuple[str, str], ...] = (("faceformer", "none"), ("codetalker", "none"))
+
+
+def preferred_talkers(names: Iterable[str], prefer: Sequence[tuple[str, str]] = FIGURE_TALKERS) -> list[str]:
+    """Run names (:func:`find_talker_predictions`' keys) in the order a figure draws them: the runs of the first
+    arm of ``prefer`` (``(model, critic)``; a run of :mod:`p3d.experiments` is named ``<model>_<critic>_...``,
+    :attr:`p3d.experiments.TalkerExperiment.name`), then of the second, ..., then every other run; within each
+    group in name order. Empty without runs."""
+    prefixes = [f"{model}_{critic}_" for model, critic in prefer]
+
+    def rank(name: str) -> tuple[int, str]:
+        return next((i for i, p in enumerate(prefixes) if name.startswith(p)), len(prefixes)), name
+
+    return sorted(names, key=rank)
+
+
 # -- findings ------------------------------------------------------------------------------------------------
 def _verdict_word(row: Any) -> str:
     return "agrees" if row["ci_low"] > 0 else ("disagrees" if row["ci_high"] < 0 else "inconclusive")
