@@ -314,6 +314,24 @@ def test_rank_intensity_positions_are_balanced_for_each_participant(n_clips, sca
             assert sorted(layout[pos] for layout in t.layouts) == list(range(len(scales)))
 
 
+def test_study_conditions_of_model_predictions_and_of_stand_ins():
+    """Notebook 09's studies: model predictions are compared within each model (A/B) and the base models are ranked
+    with the GT, at most five; GT stand-ins are each compared with the GT and all ranked with it."""
+    models = ["faceformer", "codetalker", "selftalk", "m4", "m5", "m6"]
+    sources = {f"{m}/{v}": Path(f"/p/{m}_{v}") for m in models for v in ("base", "ours")}
+    ab, pairs, ranking = D.study_conditions(sources, stand_ins=False)
+    assert [c.name for c in ab] == list(sources) and pairs is None
+    assert [(c.name, c.source) for c in ranking] == [("gt", None)] + [(f"{m}/base", Path(f"/p/{m}_base"))
+                                                                     for m in models[:D.MAX_RANKED_CONDITIONS]]
+    assert D.default_pairs(ab)[:2] == [("faceformer/base", "faceformer/ours"), ("codetalker/base", "codetalker/ours")]
+    ab, pairs, ranking = D.study_conditions({"damped": Path("/s/damped"), "late": Path("/s/late")}, stand_ins=True)
+    assert [(c.name, c.source) for c in ab] == [("damped", Path("/s/damped")), ("late", Path("/s/late")), ("gt", None)]
+    assert pairs == [("damped", "gt"), ("late", "gt")]
+    assert [c.name for c in ranking] == ["gt", "damped", "late"]
+    with pytest.raises(InputError, match="no prediction folders"):
+        D.study_conditions({}, stand_ins=True)
+
+
 def test_plan_rejects_bad_designs():
     with pytest.raises(InputError, match="at least two"):
         D.plan_study("ab", _conds("a"), ["c"])

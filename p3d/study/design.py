@@ -186,6 +186,31 @@ def default_pairs(conditions: list[Condition]) -> list[tuple[str, str]]:
     return pairs
 
 
+#: Conditions ranked beside the ground truth in a Table S3 study built from model predictions
+#: (:func:`study_conditions`): a trial shows K = 6 videos at most.
+MAX_RANKED_CONDITIONS = 5
+
+
+def study_conditions(sources: dict[str, Path], *, stand_ins: bool
+                     ) -> tuple[list[Condition], list[tuple[str, str]] | None, list[Condition]]:
+    """The conditions of notebook 09's A/B and ranking studies, from its prediction folders ``{name: folder}``.
+
+    ``stand_ins`` False (model predictions, named ``MODEL/VARIANT``): the A/B study compares every pair of
+    variants within a model (pairs None: :func:`default_pairs`, in the order given), and the ranking study
+    (Table S3) ranks the ground truth and the conditions that share the first condition's variant (the base
+    models), at most :data:`MAX_RANKED_CONDITIONS`. ``stand_ins`` True (GT manipulations,
+    :func:`p3d.study.make.write_stand_ins`): each is paired with the ground truth in the A/B study and every one is
+    ranked with it. Returns ``(A/B conditions, A/B pairs or None, ranking conditions)``; the ground truth is the
+    condition ``gt`` (source None) and comes first in the ranking."""
+    if not sources:
+        raise InputError("study_conditions: no prediction folders")
+    conditions = [Condition(n, Path(p)) for n, p in sources.items()]
+    if stand_ins:
+        return [*conditions, Condition(GT, None)], [(c.name, GT) for c in conditions], [Condition(GT, None), *conditions]
+    ranked = [c for c in conditions if c.variant == conditions[0].variant][:MAX_RANKED_CONDITIONS]
+    return conditions, None, [Condition(GT, None), *ranked]
+
+
 def parse_pairs(texts: list[str], conditions: list[Condition]) -> list[tuple[str, str]]:
     """``A,B`` strings -> pairs of condition names (checked)."""
     names = {c.name for c in conditions}
