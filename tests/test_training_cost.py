@@ -4,7 +4,8 @@ import math
 import pandas as pd
 import pytest
 
-from p3d.analysis.training_cost import PAPER_TABLE_S8, SETTINGS, iteration_cost, table_s8
+from p3d.analysis.training_cost import (PAPER_TABLE_S8, SETTINGS, cost_settings, iteration_cost, table_s8,
+                                       table_s8_display, table_s8_note)
 from p3d.errors import InputError
 
 
@@ -63,6 +64,35 @@ def test_table_s8_keeps_the_paper_apart():
     gpu = {**rows, "device": ["cpu (x86_64)", "cuda (H100)", "cpu (x86_64)"]}
     with pytest.raises(InputError, match="different device"):
         table_s8(gpu)
+
+
+def test_cost_settings_per_preset():
+    """Notebook 06's Table S8 measurement: few iterations at smoke, more rounds where the numbers are reported;
+    a value given wins, 0 warm-up iterations included."""
+    assert cost_settings("smoke") == (2, 1, 1)
+    assert cost_settings("cpu") == (20, 3, 3)
+    assert cost_settings("full") == cost_settings("paper") == (20, 3, 5)
+    assert cost_settings("cpu", 5, 0, 2) == (5, 0, 2)
+    assert cost_settings("smoke", None, 4, None) == (2, 4, 1)
+
+
+def test_table_s8_display_and_note():
+    rows = {"model": ["faceformer"] * 3, "setting": list(SETTINGS), "time_s": [0.21234, 0.22, 0.5],
+            "peak_mb": [500.4, 520.0, 530.0], "step_mb": [20.0, 30.0, 40.0], "device": ["cpu (x86_64)"] * 3,
+            "threads": [1, 1, 1], "mean_frames": [90.0, 90.0, 90.0], "mem_method": ["VmHWM"] * 3,
+            "setup_s": [1.2, 3.0, 2.0]}
+    other = {**rows, "model": ["selftalk"] * 3, "mean_frames": [100.0] * 3, "mem_method": ["ru_maxrss"] * 3}
+    table = table_s8([rows, other])
+    shown = table_s8_display(table)
+    assert "model" not in shown and "setting" not in shown and shown["Method"].iloc[0] == "FaceFormer"
+    assert shown["time (s/iter)"].iloc[0] == 0.212 and shown["peak mem (MB)"].iloc[0] == 500.0
+    assert shown["x without loss"].iloc[1] == round(0.22 / 0.21234, 2)
+    note = table_s8_note(table, [rows, other], steps=20, warmup=3, rounds=5, threads=1, n_vertices=30,
+                         critic="smoke/critic/final")
+    assert note.startswith(table.attrs["note"] + ". Ours: mean of 20 timed iterations after 3 warm-up")
+    assert "5 round(s)" in note and "one torch thread" in note and "(95 frames on average, 30 vertices)" in note
+    assert "critic `ours` (smoke/critic/final)" in note and "`peak mem`: VmHWM / ru_maxrss;" in note
+    assert "FaceFormer none 1 s, FaceFormer cache 3 s" in note and "SelfTalk nocache 2 s." in note
 
 
 def test_bad_input(voca_short, smoke_critic_ckpt, tmp_path):

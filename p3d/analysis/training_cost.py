@@ -377,6 +377,53 @@ def table_s8(rows: Any) -> Any:
     return table
 
 
+#: Table S8's measurement per preset (notebook 06): (timed iterations, untimed warm-up iterations, rounds of every
+#: setting); a preset not listed takes :data:`COST_DEFAULT`. Few at ``smoke`` (a check that it runs), more rounds
+#: where the numbers are reported (the ratio's CI is a t-interval over rounds).
+COST_SETTINGS: dict[str, tuple[int, int, int]] = {"smoke": (2, 1, 1), "cpu": (20, 3, 3)}
+COST_DEFAULT: tuple[int, int, int] = (20, 3, 5)
+
+
+def cost_settings(preset: str, steps: int | None = None, warmup: int | None = None, rounds: int | None = None
+                  ) -> tuple[int, int, int]:
+    """``(steps, warmup, rounds)`` of :func:`iteration_cost` for Table S8 at ``preset``: each given value, else the
+    preset's (:data:`COST_SETTINGS`, :data:`COST_DEFAULT`); ``steps`` and ``rounds`` of 0 also take the preset's
+    (0 warm-up iterations is a valid choice)."""
+    d_steps, d_warmup, d_rounds = COST_SETTINGS.get(preset, COST_DEFAULT)
+    return steps or d_steps, d_warmup if warmup is None else warmup, rounds or d_rounds
+
+
+def table_s8_display(table: Any) -> Any:
+    """:func:`table_s8` as notebook 06 writes it: without the ``model`` and ``setting`` keys (``Method`` names the
+    row), times to 3 decimals (s), ratios to 2, memory to whole MB."""
+    return table.drop(columns=["model", "setting"]).round(
+        {c: 3 for c in table.columns if "time" in c} | {c: 2 for c in table.columns if "x without" in c}
+        | {c: 0 for c in table.columns if "MB" in c})
+
+
+def table_s8_note(table: Any, rows: Any, *, steps: int, warmup: int, rounds: int, threads: int, n_vertices: int,
+                  critic: str) -> str:
+    """The note under Table S8 (notebook 06): :func:`table_s8`'s own note (``table.attrs``), then how it was measured,
+    from ``rows`` (the :func:`iteration_cost` results behind ``table``: the clips' mean length, the memory method,
+    each setting's set-up seconds) and the arguments (``critic``: where the loss critic's checkpoint lies, as shown)."""
+    import pandas as pd
+
+    parts = rows if isinstance(rows, list) else [rows]
+    raw = pd.concat([p if isinstance(p, pd.DataFrame) else pd.DataFrame(p) for p in parts], ignore_index=True)
+    thread_words = "one torch thread" if threads == 1 else f"{threads} torch threads"
+    return (table.attrs["note"] + f". Ours: mean of {steps} timed iterations after {warmup} warm-up, each setting in a "
+            f"fresh process, {rounds} round(s) of every setting (the order reversed every other round; with several, "
+            f"`x without loss` is the geometric mean of the rounds' ratios and its 95 % CI the t-interval over rounds), "
+            f"{thread_words}, synth-voca train clips ({raw['mean_frames'].mean():.0f} frames on average, "
+            f"{n_vertices} vertices), critic `ours` ({critic}). "
+            f"`x without loss`: time / the same model's time without the loss. `peak mem`: {' / '.join(raw['mem_method'].unique())}; "
+            "`iter mem`: what the iterations add to the memory held before the first one. Set-up (before the first "
+            "iteration, not timed; the cached setting reads the speech embeddings from the training runs' on-disk cache, "
+            "embedding only clips missing from it): "
+            + ", ".join(f"{MODEL_LABELS[r['model']]} {r['setting']} {r['setup_s']:.0f} s" for _, r in raw.iterrows())
+            + ". Shared machine: timings vary by ~10-20% between runs.")
+
+
 # -- memory ---------------------------------------------------------------------------------------------
 def _status_kb(key: str) -> int | None:
     try:
