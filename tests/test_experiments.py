@@ -691,6 +691,64 @@ def test_kappa_selection_per_model_from_the_val_runs(tmp_path):
         ex.kappa_selection(results, ["selftalk"], [0.01, 0.1])
 
 
+def test_choose_weight_trains_the_selection_beside_the_baselines_and_picks_kappa(tmp_path, monkeypatch):
+    """Notebook 06's weight (and notebook 07's when 06 has not run): the selection of each model and the Config 1
+    baselines in one grid, kappa chosen from the val runs only; a fixed weight trains nothing."""
+    from p3d.experiments.grid import GridResult
+
+    def run(model, critic, kappa, plrs, lve, split="val"):
+        r = _result(critic, kappa, plrs, lve)
+        r["experiment"].update(model=model, split=split)
+        r["summary"]["n_clips"] = 4
+        r["run_dir"] = tmp_path / f"{model}_{critic}_{kappa}_{split}"
+        r["run_dir"].mkdir(exist_ok=True)
+        pd.DataFrame({"step": [1, 2], "model_loss": [2.0, 2.0]}).to_csv(r["run_dir"] / "metrics.csv")
+        return r
+
+    results = {m: [run(m, "none", None, 0.10, 1.0e-5), run(m, "ours", 0.1, 0.15, 1.04e-5),
+                   run(m, "ours", 1.0, 0.30 if m == "selftalk" else 0.12, 1.05e-5)] for m in ("faceformer", "selftalk")}
+    seen = {}
+
+    def fake_grid(exps, dirs, **kw):
+        seen.update(exps=exps, **kw)
+        out = [r for e in exps if e.split == "val" for r in results[e.model]
+               if r["experiment"]["critic"] == e.critic and r["experiment"]["relative_weight"] == e.relative_weight]
+        return GridResult(out + [run(e.model, "none", None, 0.1, 1e-5, split="test") for e in exps if e.split == "test"],
+                          None, 1.0)
+
+    monkeypatch.setattr("p3d.experiments.grid.run_grid", fake_grid)
+    spec = ex.spec_for("smoke")
+    choice = ex.choose_weight(spec, "dirs", models=["faceformer"], candidates=[0.1, 1.0], baselines=["faceformer",
+                              "selftalk"], workers=3)
+    assert seen["exps"] == [*spec.selection("faceformer", [0.1, 1.0]),
+                            spec.experiment("faceformer", "none", ex.CONFIG1, 0), spec.experiment("selftalk", "none", ex.CONFIG1, 0)]
+    assert seen["workers"] == 3 and seen["n_resamples"] == spec.n_resamples
+    assert choice.weight == 0.1 and list(choice.table["chosen"]) == [False, True, False]
+    assert [r["experiment"]["split"] for r in choice.runs] == ["val"] * 3 and choice.grid.wall_s == 1.0
+    assert choice.title == "Choosing the perceptual-loss weight on synth-voca val (FaceFormer, critic ours, preset `smoke`)"
+    assert choice.note == ex.kappa_selection(choice.runs, ["faceformer"], [0.1, 1.0])[2]
+    per_model = ex.choose_weight(spec, "dirs", models=["faceformer", "selftalk"], per_model=True, candidates=[0.1, 1.0])
+    assert per_model.weight == {"faceformer": 0.1, "selftalk": 1.0}
+    with pytest.raises(InputError, match="expected one model"):
+        ex.choose_weight(spec, "dirs", models=["faceformer", "selftalk"])
+    # fixed in advance: no grid; the weight of grid_weight, its rule in the table
+    monkeypatch.setattr("p3d.experiments.runs.grid_weight", lambda spec, dirs, per_model=False: 2e-7)
+    seen.clear()
+    fixed = ex.choose_weight(ex.spec_for("full"), "dirs", baselines=["faceformer"])
+    assert not seen and fixed.grid is None and fixed.runs == [] and fixed.weight == 2e-7
+    assert fixed.table.to_dict("records") == [{"rule": "carried_loss_weight",
+                                               "vocaset_motion_rms (m)": ex.spec_for("full").vocaset_motion_rms, "W": 2e-7}]
+    assert fixed.title == "The perceptual-loss weight at preset `full`, fixed in advance"
+    # notebook 07: the fixed weight, a given kappa, notebook 06's, else the same selection re-derived
+    assert ex.config_weight(ex.spec_for("full"), "dirs", kappa=0.5) == 2e-7
+    assert ex.config_weight(spec, "dirs", kappa=0.5) == 0.5
+    assert ex.config_weight(spec, "dirs") == 2e-7  # grid_weight: the kappa notebook 06 chose
+    monkeypatch.setattr("p3d.experiments.runs.grid_weight", lambda spec, dirs, per_model=False: None)
+    assert ex.config_weight(spec, "dirs", models=["faceformer"], candidates=[0.1, 1.0]) == 0.1
+    with pytest.raises(InputError, match="per_model_kappa"):
+        ex.config_weight(spec, "dirs", per_model=True)
+
+
 def test_loss_scale_and_ratio_from_metrics(tmp_path):
     pd.DataFrame({"step": [10, 20, 30, 40], "model_loss": [9.0, 5.0, 2.0, 4.0],
                   "percp": [4.0] * 4, "percp_weighted": [0.4, 0.4, 0.4, 0.8]}).to_csv(tmp_path / "metrics.csv")

@@ -54,7 +54,8 @@ comparison group (the runs of one model and seed, :func:`equal_length_groups`; :
 
 Output layout: :mod:`p3d.experiments.layout`.
 """
-from p3d.experiments.grid import GridResult, critical_path_s, preset_grid, run_grid, simulate_grid
+from p3d.experiments.grid import (GridResult, WeightChoice, choose_weight, config_weight, critical_path_s, preset_grid,
+                                  run_grid, simulate_grid)
 from p3d.experiments.layout import (RunLayout, baseline_encoder_runs, corpus_dir, data_root, layout,
                                     loss_comparison_dirs, prediction_dirs, run_dir, runs_root)
 from p3d.experiments.plan import Task, eval_key, plan

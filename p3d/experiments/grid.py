@@ -197,6 +197,88 @@ def critical_path_s(tasks: Sequence[Task], seconds: Mapping[str, float]) -> floa
     return max((end(t.key) for t in tasks), default=0.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class WeightChoice:
+    """The perceptual-loss weight of a preset's grid and its evidence (:func:`choose_weight`; notebook 06 writes
+    ``table``, ``title`` and ``note`` as ``loss_weight_selection``).
+
+    ``weight``: as :meth:`ExperimentSpec.experiment` takes it: kappa (``weight_rule="kappa"``; ``{model: kappa}``
+    when chosen per model) or the absolute W (``"fixed"``). ``grid``: the selection's :class:`GridResult` (None
+    with a fixed weight); ``runs``: its **val** results (empty with a fixed weight)."""
+
+    weight: float | dict[str, float]
+    table: Any
+    title: str
+    note: str
+    grid: GridResult | None
+    runs: list[dict[str, Any]]
+
+
+def choose_weight(spec: Any, dirs: Any, *, models: Sequence[str] = ("faceformer",), per_model: bool = False,
+                  candidates: Sequence[float] | None = None, lve_tolerance: float | None = None, seed: int = 0,
+                  baselines: Sequence[str] = (), workers: int = 2, n_resamples: int | None = None,
+                  progress: bool | None = None) -> WeightChoice:
+    """The loss weight of ``spec``'s grid (paper Sec. 5, Eq. 6's W), with its evidence table.
+
+    ``weight_rule="fixed"`` (``cpu``, ``full``): :func:`p3d.experiments.runs.grid_weight` (the paper's 1e-7
+    carried to synth-voca's units, or as it is when ``vocaset_motion_rms`` is None), nothing trained; the table is
+    one row (rule, ``vocaset_motion_rms (m)``, W), the note :func:`p3d.losses.weight.fixed_weight_note`.
+
+    ``"kappa"`` (``smoke``, and the per-model sensitivity analysis): trains :meth:`ExperimentSpec.selection` of each of
+    ``models`` (seed ``seed``; finished runs are reused) in one :func:`run_grid`, beside the Config 1 test baseline
+    of each of ``baselines`` (trained early, side by side; the Config 1 grid reuses them), and chooses kappa on the
+    val split with :func:`p3d.experiments.runs.kappa_selection` (``candidates`` and ``lve_tolerance``; None: the
+    defaults :data:`KAPPA_CANDIDATES`, :data:`LVE_TOLERANCE`). The weight: ``{model: kappa}`` with ``per_model``,
+    else the kappa of the single model of ``models``. ``n_resamples``: None takes the spec's."""
+    import pandas as pd
+
+    from p3d.experiments.runs import grid_weight, kappa_selection
+    from p3d.experiments.spec import CONFIG1, KAPPA_CANDIDATES, LVE_TOLERANCE, MODEL_LABELS
+
+    models = list(models)
+    if not models or (not per_model and len(models) != 1):
+        raise InputError(f"choose_weight: expected one model (or several with per_model=True), got {models!r}")
+    if spec.weight_rule != "kappa":
+        from p3d.losses.weight import fixed_weight_note
+
+        weight = grid_weight(spec, dirs)
+        table = pd.DataFrame([{"rule": "carried_loss_weight" if spec.vocaset_motion_rms else "paper's weight",
+                               "vocaset_motion_rms (m)": spec.vocaset_motion_rms, "W": weight}])
+        return WeightChoice(weight, table, f"The perceptual-loss weight at preset `{spec.preset}`, fixed in advance",
+                            fixed_weight_note(spec.vocaset_motion_rms), None, [])
+    candidates = KAPPA_CANDIDATES if candidates is None else candidates
+    lve_tolerance = LVE_TOLERANCE if lve_tolerance is None else lve_tolerance
+    selection = [e for m in models for e in spec.selection(m, candidates, seed=seed)]
+    also = [spec.experiment(m, "none", CONFIG1, seed) for m in baselines]
+    grid = run_grid(selection + also, dirs, workers=workers,
+                    n_resamples=spec.n_resamples if n_resamples is None else n_resamples, progress=progress)
+    runs = [r for r in grid.results if r["experiment"]["split"] == "val"]
+    kappas, table, note = kappa_selection(runs, models, candidates, lve_tolerance=lve_tolerance)
+    title = (f"Choosing the perceptual-loss weight on synth-voca val ({', '.join(MODEL_LABELS[m] for m in models)}, "
+             f"critic ours, preset `{spec.preset}`)")
+    return WeightChoice(kappas if per_model else kappas[models[0]], table, title, note, grid, runs)
+
+
+def config_weight(spec: Any, dirs: Any, *, kappa: float | None = None, per_model: bool = False,
+                  **selection: Any) -> float | dict[str, float]:
+    """The loss weight a grid after notebook 06 uses (notebook 07's Config 2): the fixed W (``weight_rule="fixed"``;
+    ``kappa`` is then ignored); else ``kappa`` when given; else the kappa notebook 06 chose
+    (:func:`p3d.experiments.runs.grid_weight`, its ``loss_weight_selection`` table); else, when notebook 06 has not
+    run at this preset, the same choice made here (:func:`choose_weight` with ``selection``: models, candidates,
+    lve_tolerance, seed, workers, n_resamples, progress; its finished runs are reused). A per-model kappa is never
+    re-derived: without notebook 06's per-model table it is an :class:`InputError`."""
+    from p3d.experiments.runs import grid_weight
+
+    if spec.weight_rule == "fixed":
+        return grid_weight(spec, dirs)
+    weight = kappa if kappa is not None else grid_weight(spec, dirs, per_model=per_model)
+    if weight is None and per_model:
+        raise InputError("per_model_kappa: run notebook 06 with per_model_kappa=True first")
+    if weight is None:
+        weight = choose_weight(spec, dirs, **selection).weight
+    return weight
+
+
 def preset_grid(preset: str, dirs: Any, *, workers: int = 2, progress: bool | None = None,
                 on_task: Callable[[dict[str, Any]], None] | None = None) -> GridResult | None:
     """Train and evaluate the preset's whole grid (:meth:`ExperimentSpec.config1` and
