@@ -332,6 +332,17 @@ def test_study_conditions_of_model_predictions_and_of_stand_ins():
         D.study_conditions({}, stand_ins=True)
 
 
+def test_study_size_per_preset():
+    """Notebook 09's clips per study and video size: full builds the cpu studies."""
+    from p3d.study.make import study_size
+
+    assert study_size("smoke") == (2, {"size": 128, "max_seconds": 1.5})
+    assert study_size("cpu") == study_size("full") == (6, {"size": 320, "max_seconds": 4.0})
+    assert study_size("paper") == (12, {"size": 400, "max_seconds": None})
+    with pytest.raises(InputError):
+        study_size("huge")
+
+
 def test_plan_rejects_bad_designs():
     with pytest.raises(InputError, match="at least two"):
         D.plan_study("ab", _conds("a"), ["c"])

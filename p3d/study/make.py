@@ -512,6 +512,22 @@ def verify_study(study: str | Path) -> list[str]:
     return problems
 
 
+#: Notebook 09's studies per model preset (:func:`p3d.registry.model_preset`: ``full`` builds ``cpu``'s): test clips
+#: per study, video size in pixels (:attr:`MakeConfig.size`), longest video in seconds (:attr:`MakeConfig.max_seconds`;
+#: None: whole clips). Small at ``smoke`` (a check that the kit runs); the paper's sizes at ``paper``.
+STUDY_SIZES: dict[str, tuple[int, int, float | None]] = {"smoke": (2, 128, 1.5), "cpu": (6, 320, 4.0),
+                                                         "paper": (12, 400, None)}
+
+
+def study_size(preset: str) -> tuple[int, dict[str, Any]]:
+    """``(clips per study, {"size": pixels, "max_seconds": seconds or None})`` of notebook 09's studies at ``preset``
+    (:data:`STUDY_SIZES` of its model preset); an unknown preset is an :class:`InputError`."""
+    from p3d import registry
+
+    clips, size, max_seconds = STUDY_SIZES[registry.model_preset(preset)]
+    return clips, {"size": size, "max_seconds": max_seconds}
+
+
 def make_or_reuse(cfg: MakeConfig, *, progress: bool | None = None) -> dict[str, Any]:
     """:func:`make_study`, unless ``cfg.out`` already holds an intact study made with the same options:
     then its manifest is returned, nothing is rendered and only ``survey.html`` is rewritten from it (so
