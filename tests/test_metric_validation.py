@@ -388,6 +388,24 @@ def test_figure_sequences_load_the_preferred_talkers_or_make_stand_ins(tmp_path)
     np.testing.assert_allclose(pair["motion x0.5 (amp_0.5)"], 0.5 * gt)
 
 
+def test_clip_sequences_are_the_degradations_then_the_talkers(tiny, tmp_path):
+    """Notebook 08's sequences of a test clip: every degradation of its GT (clip k's draws from [seed, k], the next
+    clip's motion as other_clip, the last clip the first's), then each talker's prediction under its run name."""
+    clips = tiny.select("test")
+    last = clips[-1]
+    np.save(tmp_path / "p.npy", np.ones((4, 2, 3)))
+    talkers = {"faceformer_none_voca_seed0": {c.stem: tmp_path / "p.npy" for c in clips}}
+    out = dg.clip_sequences(tiny, clips, talkers, seed=7)(last)
+    want = dg.degradations(tiny.vertices(last), tiny.templates[last.identity],
+                           np.random.default_rng([7, len(clips) - 1]),
+                           other_motion=tiny.vertices(clips[0]) - tiny.templates[clips[0].identity])
+    assert list(out) == [*want, "faceformer_none_voca_seed0"] and "other_clip" in want and "jitter_0.5" in want
+    for name, seq in want.items():
+        np.testing.assert_array_equal(out[name], seq)
+    np.testing.assert_array_equal(out["faceformer_none_voca_seed0"], np.ones((4, 2, 3)))
+    assert list(dg.clip_sequences(tiny, clips)(clips[0])) == list(want)
+
+
 def test_compare_metrics_paired_difference():
     rows = _rows()
     d = mv.compare_metrics(rows, "plrs", "mtm", n_resamples=300)

@@ -10,7 +10,7 @@ oracle; any ``<kind>_<number>`` of :data:`PARAMETRIC_KINDS` can be asked for by 
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -167,6 +167,29 @@ def sequence_group(sequence: str) -> str:
     from p3d.experiments.spec import arm_name
 
     return sequence if sequence in DEGRADATIONS else f"talker: {arm_name(sequence)}"
+
+
+def clip_sequences(corpus: Any, clips: Sequence[Any], talkers: Mapping[str, Mapping[str, Any]] | None = None,
+                   seed: int = 0) -> Callable[[Any], dict[str, np.ndarray]]:
+    """``clip -> {name: sequence}`` for notebook 08's sequences of known quality, the input ``sequences`` of
+    :func:`p3d.analysis.metric_validation.metric_rows`: every :data:`DEGRADATIONS` of the clip's GT (clip k of
+    ``clips`` of ``corpus`` draws from ``default_rng([seed, k])``; ``other_clip`` takes clip k + 1's motion, the
+    last clip the first's), then each trained talker's prediction of it (``talkers``:
+    :func:`p3d.analysis.metric_validation.find_talker_predictions`, loaded from its ``.npy``), named by its run."""
+    clips = list(clips)
+    stems = [c.stem for c in clips]
+    talkers = talkers or {}
+
+    def sequences(clip: Any) -> dict[str, np.ndarray]:
+        k = stems.index(clip.stem)
+        other = clips[(k + 1) % len(clips)]
+        out = degradations(corpus.vertices(clip), corpus.templates[clip.identity], np.random.default_rng([seed, k]),
+                           other_motion=corpus.vertices(other) - corpus.templates[other.identity])
+        for run, paths in talkers.items():
+            out[run] = np.load(paths[clip.stem], allow_pickle=False)
+        return out
+
+    return sequences
 
 
 def figure_prediction(talkers: Mapping[str, Mapping[str, Any]], clip: str, gt: Any, template: Any, seed: int = 0
