@@ -749,6 +749,36 @@ def test_choose_weight_trains_the_selection_beside_the_baselines_and_picks_kappa
         ex.config_weight(spec, "dirs", per_model=True)
 
 
+def test_planned_runs_and_their_validation_curves(tmp_path):
+    """Notebook 06's convergence table and validation-curve figure: the selection's runs, then Configs 1 and 2; each
+    run with a val.csv in its model's panel labelled by its arm (an equal-length run's own-length run too), the
+    critic pipelines' runs by kind."""
+    spec = ex.spec_for("smoke", models=("faceformer", "selftalk"))
+    selection = spec.selection("faceformer", [0.1])
+    results = [{"experiment": dataclasses.asdict(e)} for e in selection]
+    planned = spec.planned_runs(0.1, results)
+    assert planned == [*selection, *spec.config1(0.1), *spec.config2(0.1)]
+    assert spec.planned_runs(0.1, selection) == planned and spec.planned_runs(0.1) == planned[len(selection):]
+    lay = ex.layout(OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs"))), "smoke")
+    ours = spec.experiment("selftalk", "ours", ex.CONFIG2, 0, weight=0.1)
+    equal = spec.experiment("faceformer", "none", ex.CONFIG1, 1).with_(length="equal")
+    rows = [(lay.run(ours), "talker"), (lay.run(equal.own_length), "talker"), (lay.runs / "stage1", "stage1"),
+            (lay.loss_critic("ours"), "finetune"), (lay.runs / "ours", "stage2"), (lay.runs / "no_curve", "stage2"),
+            (lay.talkers / "elsewhere_seed0", "talker")]
+    for run, _ in rows:
+        run.mkdir(parents=True)
+        if run.name != "no_curve":
+            (run / "val.csv").write_text("step,val\n")
+    convergence = pd.DataFrame({"run": [str(r.relative_to(lay.runs)) for r, _ in rows], "kind": [k for _, k in rows]})
+    curves = lay.validation_curves(convergence, [*planned, equal])
+    assert curves == [(lay.run(ours), "SelfTalk", "ours, synth-voca+synth-mead"),
+                      (lay.run(equal.own_length), "FaceFormer", "none, synth-voca"),
+                      (lay.runs / "stage1", "stage 1", "stage1"),
+                      (lay.loss_critic("ours"), "loss critics", "loss_critics/ours"),
+                      (lay.runs / "ours", "critics", "ours"),
+                      (lay.talkers / "elsewhere_seed0", "critics", "talkers/elsewhere_seed0")]
+
+
 def test_loss_scale_and_ratio_from_metrics(tmp_path):
     pd.DataFrame({"step": [10, 20, 30, 40], "model_loss": [9.0, 5.0, 2.0, 4.0],
                   "percp": [4.0] * 4, "percp_weighted": [0.4, 0.4, 0.4, 0.8]}).to_csv(tmp_path / "metrics.csv")

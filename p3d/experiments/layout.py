@@ -144,6 +144,24 @@ class RunLayout:
             found += sorted(p for p in self.talkers.glob("*") if not p.name.startswith("_"))
         return [p for p in found if (p / "config.json").is_file()]
 
+    def validation_curves(self, convergence: Any, experiments: Sequence[TalkerExperiment]
+                          ) -> list[tuple[Path, str, str]]:
+        """The runs of ``convergence`` (:func:`p3d.train.convergence.convergence_table` over :meth:`training_runs`,
+        ``run`` relative to :attr:`runs`) that recorded a validation curve (``val.csv``), in its order, as
+        ``(run folder, panel, label)`` for :func:`p3d.viz.training.plot_validation_overview`: a talker of
+        ``experiments`` (or its own-length run) in its model's panel, labelled by its arm (``critic, corpora``, so
+        that its seeds share a colour); the critic pipelines' ``stage1`` in ``stage 1``, the fine-tuned loss critics
+        (``finetune``) in ``loss critics``, any other run in ``critics``, each labelled by its folder."""
+        arm = {self.run(x): (registry.MODEL_LABELS[e.model], f"{e.critic}, {'+'.join(e.train)}")
+               for e in experiments for x in (e, e.own_length)}
+        pipeline_panel = {"stage1": "stage 1", "finetune": "loss critics"}
+        out = []
+        for r in convergence.itertuples(index=False):
+            run = self.runs / r.run
+            if (run / "val.csv").is_file():
+                out.append((run, *arm[run]) if run in arm else (run, pipeline_panel.get(r.kind, "critics"), r.run))
+        return out
+
     def _check(self, exp: TalkerExperiment) -> None:
         if exp.preset != self.preset:
             raise InputError(f"{exp.name}: preset {exp.preset!r} is not this layout's {self.preset!r}")

@@ -394,6 +394,15 @@ class ExperimentSpec:
                         self.experiment(m, "ours", CONFIG2, s, weight=weight)]
         return out
 
+    def planned_runs(self, weight: float | Mapping[str, float] | None, selection: Sequence[Any] = ()
+                     ) -> list[TalkerExperiment]:
+        """Every talker run behind the preset's tables, in order: the weight selection's (``selection``: their
+        results, e.g. ``WeightChoice.runs``, or experiments; none with a fixed weight), then :meth:`config1` and
+        :meth:`config2` at ``weight``; the talkers of notebook 06's ``convergence.csv``
+        (:meth:`p3d.experiments.RunLayout.training_runs`), not every folder in ``runs/<preset>``."""
+        chosen = [s if isinstance(s, TalkerExperiment) else TalkerExperiment.from_dict(s["experiment"]) for s in selection]
+        return [*chosen, *self.config1(weight), *self.config2(weight)]
+
     def length_groups(self, weight: float | Mapping[str, float] | None
                       ) -> dict[tuple[str, str, int], tuple[TalkerExperiment, ...]]:
         """The equal-length comparison groups of the whole grid (Config 1 and 2 at ``weight``,
