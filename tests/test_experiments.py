@@ -779,6 +779,29 @@ def test_planned_runs_and_their_validation_curves(tmp_path):
                       (lay.talkers / "elsewhere_seed0", "critics", "talkers/elsewhere_seed0")]
 
 
+def test_config2_settings_and_the_levelwise_slcc_bars():
+    """Notebook 07's Fig. 6 and level-wise SLCC bars: each model's run per Table 4 setting, by label, and the data's
+    own SLCC from the synth-voca + synth-mead baseline's data reference."""
+    def result(model, train, critic, seed=0):
+        return {"experiment": {"model": model, "train": list(train), "critic": critic, "seed": seed},
+                "data": {"summary": {"slcc": {"all": {"value": 0.5}, "model": model}}}}
+
+    results = [result(m, t, c, s) for m in ("faceformer", "selftalk") for t, c in ex.CONFIG2_SETTINGS.values()
+               for s in (0, 1)]
+    found = ex.config2_settings(results, "selftalk", seed=1)
+    assert list(found) == ["synth-voca only", "+ synth-mead", "+ synth-mead + ours"]
+    assert [(r["experiment"]["model"], tuple(r["experiment"]["train"]), r["experiment"]["critic"], r["experiment"]["seed"])
+            for r in found.values()] == [("selftalk", ex.CONFIG1, "none", 1), ("selftalk", ex.CONFIG2, "none", 1),
+                                         ("selftalk", ex.CONFIG2, "ours", 1)]
+    pooled = [r for r in results if r["experiment"]["seed"] == 0]
+    bars, data = ex.levelwise_slcc_bars(pooled, ["selftalk", "faceformer"])
+    assert list(bars) == ["SelfTalk", "FaceFormer"] and bars["FaceFormer"] == ex.config2_settings(pooled, "faceformer")
+    assert data == {"all": {"value": 0.5}, "model": "selftalk"}
+    assert ex.config2_settings(pooled[:1], "faceformer")["+ synth-mead"] is None
+    with pytest.raises(InputError, match="no synth-voca \\+ synth-mead baseline"):
+        ex.levelwise_slcc_bars(pooled[:1], ["faceformer"])
+
+
 def test_loss_scale_and_ratio_from_metrics(tmp_path):
     pd.DataFrame({"step": [10, 20, 30, 40], "model_loss": [9.0, 5.0, 2.0, 4.0],
                   "percp": [4.0] * 4, "percp_weighted": [0.4, 0.4, 0.4, 0.8]}).to_csv(tmp_path / "metrics.csv")

@@ -72,10 +72,11 @@ from p3d.experiments.spec import (ABLATION_CRITICS, CONFIG1, CONFIG2, CRITIC_COR
                                   TALKER_CORPORA, ExperimentSpec, TalkerExperiment, arm_name, config1_experiments,
                                   config2_experiments, selection_experiments, spec_for)
 from p3d.experiments.summary import arms, paired_difference, summarise, summarise_runs
-from p3d.experiments.tables import (BETTER, EFFECT_TABLES, FDD_SCALE, LVE_SCALE, METRIC_LABELS, PAPER_DATA_MEAD,
-                                    PAPER_DATA_VOCASET, PAPER_NOTE, PAPER_TABLE3, PAPER_TABLE4, PAPER_TABLE_S7,
-                                    chosen_kappa, config2_pairs, critic_pairs, diagnostics_effects, find, long_form,
-                                    loss_effects, loss_pairs, merge_seed_tables, ours_note, paper_changes,
+from p3d.experiments.tables import (BETTER, CONFIG2_SETTINGS, EFFECT_TABLES, FDD_SCALE, LVE_SCALE, METRIC_LABELS,
+                                    PAPER_DATA_MEAD, PAPER_DATA_VOCASET, PAPER_NOTE, PAPER_TABLE3, PAPER_TABLE4,
+                                    PAPER_TABLE_S7, chosen_kappa, config2_pairs, config2_settings, critic_pairs,
+                                    diagnostics_effects, find, levelwise_slcc_bars, long_form, loss_effects, loss_pairs,
+                                    merge_seed_tables, ours_note, paper_changes,
                                     per_seed_effects, run_timing, seed_consistency, select_kappa, summary_frame, table2,
                                     table3, table4, table_s7, timing_table, with_plrs_enrolled, with_plrs_partial,
                                     write_tables)

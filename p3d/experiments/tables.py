@@ -412,6 +412,32 @@ def critic_pairs(results: Sequence[Mapping[str, Any]], models: Sequence[str], pr
             for m in models for c in ABLATION_CRITICS]
 
 
+#: Table 4's three training settings as its figures label them (paper Sec. 6.2: VOCASET only, + MEAD-3D, + MEAD-3D
+#: and the loss): label -> (training corpora, critic).
+CONFIG2_SETTINGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "synth-voca only": (CONFIG1, "none"), "+ synth-mead": (CONFIG2, "none"), "+ synth-mead + ours": (CONFIG2, "ours")}
+
+
+def config2_settings(results: Sequence[Mapping[str, Any]], model: str, **match: Any
+                     ) -> dict[str, Mapping[str, Any] | None]:
+    """``model``'s result of each of :data:`CONFIG2_SETTINGS` among ``results``, by label (:func:`find` with
+    ``match`` too, e.g. ``seed=0``; None where missing)."""
+    return {label: find(results, model=model, critic=critic, train=train, **match)
+            for label, (train, critic) in CONFIG2_SETTINGS.items()}
+
+
+def levelwise_slcc_bars(results: Sequence[Mapping[str, Any]], models: Sequence[str]
+                        ) -> tuple[dict[str, dict[str, Mapping[str, Any] | None]], Mapping[str, Any]]:
+    """The inputs of :func:`p3d.viz.effects.plot_levelwise_slcc` (notebook 07): ``{model label:
+    config2_settings(results, model)}`` and the data's own level-wise SLCC on the same test clips (the ``data``
+    reference of the first model's synth-voca + synth-mead baseline; an :class:`InputError` when it is missing)."""
+    bars = {MODEL_LABELS[m]: config2_settings(results, m) for m in models}
+    base = find(results, model=models[0], critic="none", train=CONFIG2) if models else None
+    if base is None:
+        raise InputError("levelwise_slcc_bars: no synth-voca + synth-mead baseline among the results")
+    return bars, base["data"]["summary"]["slcc"]
+
+
 def config2_pairs(results: Sequence[Mapping[str, Any]], models: Sequence[str], prefix: str | None = None
                   ) -> list[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]]:
     """Table 4's two steps as :func:`loss_effects` pairs, per model (all results tested on ``synth-mead``):
