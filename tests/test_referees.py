@@ -82,6 +82,31 @@ def test_referee_differences_sign_convention_and_pairing():
     assert (tab.loc[tab["variant"] == "oracle", "n_clips"] == 12).all()
 
 
+def test_notebook_08_summary_views():
+    """Notebook 08's tables beside the scores: the mean per sequence sorted by the oracle (NaN MTM left out), the
+    battery's chance view, and the amplitude degradations per (variant, speaker)."""
+    rows = pd.DataFrame({"clip": ["a", "a", "a", "b", "b", "b"], "sequence": ["gt", "amp_0.5", "static", "gt", "amp_0.5", "static"],
+                         "oracle_accuracy": [0.9, 0.5, 0.1, 0.7, 0.5, 0.3], "plrs": [0.4, 0.3, 0.0, 0.2, 0.1, 0.0],
+                         "lve": [0.0, 1.0, 2.0, 0.0, 3.0, 4.0], "mtm": [0.0, 10.0, np.nan, 2.0, 20.0, np.nan],
+                         "plrs_calibrated": [0.3, 0.2, 0.0, 0.1, 0.0, -0.1], "plrs_mrr": [1.0, 0.5, 0.2, 1.0, 0.3, 0.2],
+                         "plrs_mrr_chance": [0.2] * 6})
+    means = mv.metric_means(rows)
+    assert list(means.columns) == ["sequence", "oracle_accuracy", "plrs", "lve", "mtm"]
+    assert list(means["sequence"]) == ["gt", "amp_0.5", "static"]
+    assert means["oracle_accuracy"].tolist() == pytest.approx([0.8, 0.5, 0.2]) and np.isnan(means["mtm"].iloc[2])
+    assert means["mtm"].iloc[1] == pytest.approx(15.0)
+    chance = rv.battery_means(rows)
+    assert list(chance.index) == ["gt", "amp_0.5", "static"] and chance.loc["amp_0.5", "plrs_mrr"] == pytest.approx(0.4)
+    assert list(chance.columns) == ["plrs", "plrs_calibrated", "plrs_mrr", "plrs_mrr_chance", "oracle_accuracy"]
+    by_speaker = pd.DataFrame({"identity": ["S1", "S1", "S1", "S2", "S2", "S2"],
+                               "variant": ["official", "official", "official", "official", "official", "official"],
+                               "degradation": ["amp_0.5", "amp_1.5", "shift_2", "amp_0.5", "amp_1.5", "shift_2"],
+                               "mean_minus_gt": [-0.1, 0.2, -0.3, -0.4, 0.5, -0.6]})
+    view = rv.amplitude_view(by_speaker)
+    assert list(view.columns) == ["amp_0.5", "amp_1.5"] and list(view.index) == [("official", "S1"), ("official", "S2")]
+    assert view.loc[("official", "S2"), "amp_1.5"] == pytest.approx(0.5)
+
+
 def test_referee_validity_verdicts():
     tab = rv.referee_differences(_rows(), n_resamples=300)
     v = rv.referee_validity(tab).set_index("variant")

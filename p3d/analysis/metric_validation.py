@@ -640,6 +640,14 @@ def find_talker_predictions(talkers: Any, clips: Sequence[str], *, corpus: str =
     return out
 
 
+def metric_means(rows: Any) -> Any:
+    """Notebook 08's ``metric_validation_by_sequence``: the mean of ``oracle_accuracy``, ``plrs``, ``lve`` and ``mtm``
+    per sequence of :func:`metric_rows` over its clips (NaN left out: MTM of a clip without a matched extremum),
+    sorted by the oracle's accuracy, best first (ties in the rows' order); one row per sequence."""
+    return (rows.groupby("sequence", sort=False)[["oracle_accuracy", "plrs", "lve", "mtm"]].mean()
+            .sort_values("oracle_accuracy", ascending=False).reset_index())
+
+
 #: The arms (model, critic) whose trained talkers Figs. S4 and S8 draw first, in this order: the baselines without
 #: the perceptual loss, the "existing models" of the paper's Fig. S8.
 FIGURE_TALKERS: tuple[tuple[str, str], ...] = (("faceformer", "none"), ("codetalker", "none"))

@@ -300,6 +300,23 @@ def referee_differences_by_speaker(rows: Any, *, identity: str = "identity", **o
     return out[[identity, *[c for c in out.columns if c != identity]]]
 
 
+def battery_means(rows: Any) -> Any:
+    """Notebook 08's chance view of the battery: per sequence of the battery's :func:`metric_rows
+    <p3d.analysis.metric_validation.metric_rows>` (``rows``, with ``calibrated=True``), the mean over clips of the
+    official PLRS, PLRS-c, the retrieval MRR and its chance level, and the oracle's accuracy; index ``sequence`` in
+    the rows' order."""
+    return rows.groupby("sequence", sort=False)[["plrs", "plrs_calibrated", "plrs_mrr", "plrs_mrr_chance",
+                                                 "oracle_accuracy"]].mean()
+
+
+def amplitude_view(by_speaker: Any) -> Any:
+    """Notebook 08's per-speaker view of the amplitude degradations (``amp_*``) of
+    :func:`referee_differences_by_speaker`: ``mean_minus_gt`` with one row per (variant, identity) and one column per
+    degradation, in the table's order."""
+    amp = by_speaker[by_speaker["degradation"].str.startswith("amp_")]
+    return amp.pivot_table(index=["variant", "identity"], columns="degradation", values="mean_minus_gt", sort=False)
+
+
 #: The fewest clips a degradation's difference may rest on for a referee to pass it: the clip bootstrap of one clip
 #: is a zero-width interval, and of a handful hardly an interval at all.
 MIN_VALIDITY_CLIPS = 10
