@@ -208,6 +208,34 @@ def test_stand_in_lags_are_whole_frames(tmp_path, caplog):
     assert np.array_equal(lagged[3:], ref[:-3]) and np.array_equal(lagged[0], ref[0])
 
 
+def test_study_sources_and_condition_metrics(tmp_path):
+    """Notebook 09's conditions and their p3d eval: the stand-ins (or the named folders) with the GT at the model
+    rate; each folder scored as p3d eval scores it, the report written per condition, no PLRS without an evaluator."""
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.evaluate import EvalConfig, evaluate, summary_values
+    from p3d.study.make import condition_metrics, study_sources
+
+    root = write_tiny_corpus(tmp_path / "c", identities={"train": 1, "test": 1}, clips_per_identity=2,
+                             lip_video=False, fps=30, seconds=1.0)
+    sources, reference = study_sources(root, tmp_path / "stand_in")
+    assert list(sources) == ["damped", "late"] and reference == tmp_path / "stand_in" / "gt_model_rate"
+    named, ref2 = study_sources(root, tmp_path / "named", {"m/base": str(sources["damped"])})
+    assert named == {"m/base": sources["damped"]} and ref2 == tmp_path / "named" / "gt_model_rate"
+    assert sorted(p.name for p in (tmp_path / "named").iterdir()) == ["gt_model_rate", "stand_ins.json"]
+    dirs, summary = condition_metrics(root, {"gt": reference, "m/base": sources["damped"]}, tmp_path / "eval",
+                                      evaluator=tmp_path / "missing.pt", seed=3)
+    assert dirs == {"gt": tmp_path / "eval" / "gt", "m/base": tmp_path / "eval" / "m__base"}
+    assert (dirs["m/base"] / "per_clip.csv").is_file()
+    assert list(summary["condition"]) == ["gt", "m/base"] and "plrs" not in summary
+    assert summary["LVE (m²)"].iloc[0] == 0 and summary["LVE (m²)"].iloc[1] > 0
+    direct = evaluate(EvalConfig(pred=sources["damped"], gt=root, audio=root, fps=30, gt_fps=30, seed=3,
+                                 topology=str(root / "topology.npz"), bootstrap_resamples=500, metrics=("lve", "mtm")),
+                      progress=False)
+    assert summary.iloc[1].drop("condition").to_dict() == pytest.approx(
+        {("LVE (m²)" if k == "lve" else k): v for k, v in summary_values(direct.summary).items()}, nan_ok=True)
+
+
 # ------------------------------------------------------------------------------------------------
 # Designs and counterbalancing (no rendering)
 # ------------------------------------------------------------------------------------------------

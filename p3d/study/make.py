@@ -601,3 +601,58 @@ def write_stand_ins(corpus_root: str | Path, out: str | Path, *, split: str = "t
         "fps": fps, "split": split, "note": "manipulations of the ground truth, not predictions of any model",
         "variants": {name: {**t.to_dict(), "lag_frames": V.lag_frames(t.lag_ms, fps)} for name, t in variants.items()}})
     return folders
+
+
+def study_sources(corpus_root: str | Path, out: str | Path, predictions: dict[str, str | Path] | None = None
+                  ) -> tuple[dict[str, Path], Path]:
+    """The prediction folders a study compares and the GT at the model rate (``p3d eval``'s reference): with
+    ``predictions`` (``{"MODEL/VARIANT": folder}``) those folders, and the GT written under ``out`` alone; without,
+    the stand-ins of :func:`write_stand_ins` (:data:`STAND_INS`, manipulations of the GT) under ``out``.
+    Returns ``({name: folder}, GT folder)``."""
+    if predictions:
+        return ({name: Path(folder) for name, folder in predictions.items()},
+                write_stand_ins(corpus_root, out, variants={})["gt_model_rate"])
+    stand_ins = write_stand_ins(corpus_root, out)
+    reference = stand_ins.pop("gt_model_rate")
+    return stand_ins, reference
+
+
+#: The metrics of every study condition (notebook 09): LVE, MTM and the official PLRS, those Table S3 correlates with
+#: the human rankings, and PLRS-c beside PLRS (beyond the paper); each where the inputs allow it
+#: (:func:`p3d.evaluate.computable_metrics`).
+CONDITION_METRICS: tuple[str, ...] = ("lve", "mtm", "plrs", "plrs_calibrated")
+#: Bootstrap resamples of each condition's evaluation (the values, not their intervals, enter Table S3).
+CONDITION_RESAMPLES = 500
+
+
+def condition_metrics(corpus_root: str | Path, folders: dict[str, str | Path], out: str | Path, *,
+                      evaluator: str | Path | None = None, seed: int = 0, progress: bool | None = None
+                      ) -> tuple[dict[str, Path], Any]:
+    """``p3d eval`` of each study condition's prediction folder against the corpus' GT (at its model and capture
+    rates; audio and topology from the corpus): :data:`CONDITION_METRICS` that the folder allows, PLRS with the
+    ``evaluator`` checkpoint when it exists (else none), :data:`CONDITION_RESAMPLES` resamples, ``seed``. Each
+    report is written to ``out/<name>`` (``/`` in a name as ``__``), the folders :func:`p3d.study.analyze.analyze`
+    reads as ``metrics``. Returns ``({name: report folder}, one row per condition: condition and each metric's
+    value as p3d eval reports it (:func:`p3d.evaluate.summary_values`; LVE pooled over frames, in m², column
+    ``LVE (m²)``))``."""
+    import pandas as pd
+
+    from p3d.corpus import Corpus
+    from p3d.evaluate import EvalConfig, computable_metrics, evaluate, summary_values, write_report
+
+    corpus_root = Path(corpus_root)
+    corpus = Corpus.open(corpus_root)
+    checkpoint = Path(evaluator) if evaluator is not None and Path(evaluator).exists() else None
+    metric_dirs, values = {}, {}
+    for name, folder in folders.items():
+        cfg = EvalConfig(pred=folder, gt=corpus_root, audio=corpus_root, fps=corpus.model_fps, gt_fps=corpus.fps,
+                         topology=str(corpus_root / "topology.npz"), bootstrap_resamples=CONDITION_RESAMPLES, seed=seed,
+                         plrs_checkpoint=checkpoint)
+        # PLRS-c only when the folder covers enough GT clips for its background
+        cfg.metrics = computable_metrics(cfg, CONDITION_METRICS)
+        report = evaluate(cfg, progress=progress)
+        metric_dirs[name] = Path(out) / name.replace("/", "__")
+        write_report(report, metric_dirs[name])
+        values[name] = summary_values(report.summary)
+    summary = pd.DataFrame([{"condition": k, **v} for k, v in values.items()]).rename(columns={"lve": "LVE (m²)"})
+    return metric_dirs, summary
