@@ -184,6 +184,36 @@ def test_phoneme_groups():
     assert phoneme_groups([0], ["x"], groups={"G": ["x"]}).tolist() == ["G"]
 
 
+def test_phoneme_views_panels_and_separability():
+    """Notebook 04's Fig. 4: a t-SNE panel for the named critics only, their windows drawn by one generator in turn;
+    the separability of every embedding's speech and mesh features."""
+    from p3d.analysis.representation import phoneme_views
+
+    names = ["_", "aI", "s", "m", "f"]
+    rng = np.random.default_rng(0)
+
+    def emb(n):
+        ids = rng.integers(0, len(names), n)
+        return {"labels": {"phoneme": ids}, "speech": rng.normal(size=(n, 4)) + ids[:, None],
+                "mesh": rng.normal(size=(n, 4)) - ids[:, None], "clip": np.arange(n) // 5}
+
+    embeddings = {"ours": emb(60), "control": emb(50), "no2d": emb(40)}
+    panels, table = phoneme_views(embeddings, names, tsne_of=["ours", "no2d"], max_points=30, seed=2)
+    assert list(panels) == ["ours", "no2d"]
+    draw = np.random.default_rng(2)
+    for name in ("ours", "no2d"):
+        e = embeddings[name]
+        pick = draw.permutation(len(e["clip"]))[:30]
+        groups = phoneme_groups(e["labels"]["phoneme"], names)
+        np.testing.assert_allclose(panels[name]["points"], tsne(np.concatenate([e["speech"][pick], e["mesh"][pick]]), seed=2))
+        assert panels[name]["group"].tolist() == [*groups[pick], *groups[pick]]
+        assert panels[name]["modality"].tolist() == ["speech"] * 30 + ["mesh"] * 30
+    assert list(zip(table["critic"], table["features"])) == [(n, m) for n in embeddings for m in ("speech", "mesh")]
+    e = embeddings["control"]
+    want = phoneme_separability(e["mesh"], phoneme_groups(e["labels"]["phoneme"], names), clusters=e["clip"], seed=2)
+    assert table.iloc[3].drop(["critic", "features"]).to_dict() == pytest.approx(want, nan_ok=True)
+
+
 def test_retrieval_summary_matches_retrieval_at_k(corpus):
     ds = SpeechMeshWindows(corpus, "test", stride=5)
     e = embed_windows(OracleCritic(), ds)

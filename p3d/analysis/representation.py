@@ -522,6 +522,33 @@ def phoneme_separability(features: Any, groups: Any, *, k: int = 10, folds: int 
             "n_groups": int(len(labels)), "folds": int(n_folds)}
 
 
+def phoneme_views(embeddings: Mapping[str, Mapping[str, Any]], phoneme_names: Sequence[str], *,
+                  tsne_of: Sequence[str] = (), max_points: int = 1200, seed: int = 0) -> tuple[dict[str, Any], Any]:
+    """Fig. 4's t-SNE panels and property (1)'s table (notebook 04) from :func:`embed_windows` results by name.
+
+    Each name in ``tsne_of`` (in ``embeddings``' order) gets a panel: a joint :func:`tsne` of the speech and mesh
+    embeddings of up to ``max_points`` windows, drawn by one ``default_rng(seed)`` over the panels in turn
+    (``{"points", "group", "modality"}``, :func:`p3d.viz.representation.plot_tsne_groups`); every name gets a
+    :func:`phoneme_separability` row per modality (speech, mesh) of the paper's Fig. 4 groups
+    (:func:`phoneme_groups` of the windows' centre phonemes), clusters = clips. Returns (panels, the rows as a
+    DataFrame: ``critic``, ``features`` and the separability columns)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    panels, rows = {}, []
+    for name, e in embeddings.items():
+        groups = phoneme_groups(e["labels"]["phoneme"], phoneme_names)
+        if name in tsne_of:
+            pick = rng.permutation(len(groups))[:max_points]
+            pts = tsne(np.concatenate([e["speech"][pick], e["mesh"][pick]]), seed=seed)
+            panels[name] = {"points": pts, "group": np.concatenate([groups[pick]] * 2),
+                            "modality": np.repeat(["speech", "mesh"], len(pick))}
+        for modality in ("speech", "mesh"):
+            r = phoneme_separability(e[modality], groups, clusters=e["clip"], seed=seed)
+            rows.append({"critic": name, "features": modality, **r})
+    return panels, pd.DataFrame(rows)
+
+
 def phoneme_groups(phoneme_ids: Any, phoneme_names: Sequence[str],
                    groups: Mapping[str, Sequence[str]] | None = None) -> np.ndarray:
     """Map frame phoneme ids to the paper's Fig. 4 groups (/aj æ ɑ ej i/, /s,z tʃ f,v m p/).
