@@ -139,6 +139,35 @@ def test_gt_pair_stats_is_per_window_infonce(corpus):
         gt_pair_stats(model, ds, batch_size=1)
 
 
+def test_pair_stats_by_split_and_their_medians(corpus):
+    """Figs. S6/S7 of notebook 04: each critic's GT-pair statistics on train and test windows, and their medians."""
+    from p3d.analysis.representation import pair_stats_by_split
+
+    critics = {"a": OracleCritic(), "b": OracleCritic()}
+    pairs, medians = pair_stats_by_split(critics, corpus, ("train", "test"), stride=3, seed=1, max_items=10)
+    direct = gt_pair_stats(critics["a"], SpeechMeshWindows(corpus, "test", stride=3), seed=1, max_items=10)
+    a = pairs["a"]
+    assert list(pairs) == ["a", "b"] and a["split"].tolist() == ["train"] * 10 + ["test"] * 10
+    np.testing.assert_allclose(a[a["split"] == "test"]["loss"].to_numpy(), direct["loss"].to_numpy())
+    assert list(medians.columns) == ["split", "loss", "cosine", "critic"]
+    assert medians[["critic", "split"]].values.tolist() == [["a", "test"], ["a", "train"], ["b", "test"], ["b", "train"]]
+    assert medians["loss"].iloc[0] == pytest.approx(direct["loss"].median())
+
+
+def test_intensity_table_rows():
+    from p3d.analysis.representation import intensity_table
+
+    full = {"level_projection": {1: -1.0, 2: 0.0, 3: 1.0}, "loio_ordered_fraction": 0.5, "loio_chance": 1 / 6,
+            "direction_cosine_mean": 0.7, "n_identities": 4}
+    table = intensity_table({"ours": full, "control": {"level_projection": {1: 0.1, 3: 0.2}}})
+    assert table.columns.tolist() == ["critic", "level 1 mean projection", "level 2 mean projection",
+                                      "level 3 mean projection", "LOIO ordered fraction", "LOIO chance",
+                                      "direction cosine (identities)", "identities"]
+    assert table.iloc[0].tolist() == ["ours", -1.0, 0.0, 1.0, 0.5, pytest.approx(1 / 6), 0.7, 4]
+    row = table.iloc[1]
+    assert np.isnan(row["level 2 mean projection"]) and np.isnan(row["LOIO chance"]) and row["identities"] == 0
+
+
 def test_tsne_shape_and_seed():
     x = np.random.default_rng(0).standard_normal((25, 6))
     a, b = tsne(x, seed=3), tsne(x, seed=3)

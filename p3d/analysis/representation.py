@@ -358,6 +358,27 @@ def gt_pair_stats(model: Any, dataset: Any, batch_size: int = 80, seed: int = 0,
     })
 
 
+def pair_stats_by_split(critics: Mapping[str, Any], corpus: Any, splits: Sequence[str] = ("train", "test"), *,
+                        stride: int = 5, seed: int = 0, max_items: int | None = None,
+                        cache_dir: str | None = None) -> tuple[dict[str, Any], Any]:
+    """Figs. S6/S7 (notebook 04): :func:`gt_pair_stats` of each critic on each of ``splits`` of ``corpus`` (its
+    windows every ``stride`` frames, :func:`p3d.windows.windows_for_model` with ``cache_dir``; up to ``max_items``
+    per split, ``seed``), and their medians. Returns (``{critic: the splits' rows, column split}``, a DataFrame of
+    the median ``loss`` and ``cosine`` per critic and split: columns split, loss, cosine, critic)."""
+    import pandas as pd
+
+    from p3d.windows import windows_for_model
+
+    pairs = {}
+    for name, m in critics.items():
+        parts = [gt_pair_stats(m, windows_for_model(m, corpus, split, stride=stride, cache_dir=cache_dir), seed=seed,
+                               max_items=max_items).assign(split=split) for split in splits]
+        pairs[name] = pd.concat(parts, ignore_index=True)
+    medians = pd.concat([df.groupby("split")[["loss", "cosine"]].median().assign(critic=name).reset_index()
+                         for name, df in pairs.items()], ignore_index=True)
+    return pairs, medians
+
+
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     from scipy.special import logsumexp
 
@@ -444,6 +465,21 @@ def intensity_direction(speech_feats: Any, levels: Any, identities: Any = None) 
             raise InputError(f"identities: expected shape {lv.shape}, got {ids.shape}")
         out.update(_per_identity(x, lv, ids, uniq))
     return out
+
+
+def intensity_table(results: Mapping[str, Mapping[str, Any]]) -> Any:
+    """Property (3)'s table (notebook 04, ``fig5b_intensity_summary``): one row per name of ``results``
+    (:func:`intensity_direction` results): the mean projection per level, the leave-one-identity-out ordered fraction
+    and its chance, the mean cosine between identities' own directions (NaN without identities) and the number of
+    identities (0 without)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"critic": name, **{f"level {lv} mean projection": v for lv, v in r["level_projection"].items()},
+                          "LOIO ordered fraction": r.get("loio_ordered_fraction", np.nan),
+                          "LOIO chance": r.get("loio_chance", np.nan),
+                          "direction cosine (identities)": r.get("direction_cosine_mean", np.nan),
+                          "identities": r.get("n_identities", 0)}
+                         for name, r in results.items()])
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
