@@ -34,6 +34,19 @@ def table_s2(corpora: Mapping[str, Corpus]) -> Any:
     return pd.DataFrame(rows)
 
 
+def table_s2_with_paper(ours: Any) -> Any:
+    """Notebook 01's Table S2: :func:`table_s2` rows (``source`` "p3d, measured"), then the paper's Table S2 rows
+    (:data:`p3d.paper.TABLE_S2`, ``dataset`` suffixed " (paper)", ``source`` "paper Table S2"): quoted beside ours,
+    never mixed with them."""
+    import pandas as pd
+
+    from p3d import paper
+
+    quoted = pd.DataFrame([{"dataset": f"{name} (paper)", "clips": s.clips, "identities": s.speakers, "hours": s.hours,
+                            "fps": s.fps} for name, s in paper.TABLE_S2.items()])
+    return pd.concat([ours.assign(source="p3d, measured"), quoted.assign(source="paper Table S2")], ignore_index=True)
+
+
 def intensities(corpus: Corpus, max_clips: int | None = None, seed: int = 0) -> Any:
     """Per-clip speech intensity (RMS) and lip intensity (official RMS aggregate), raw and eye-normalised.
 
@@ -61,6 +74,32 @@ def intensities(corpus: Corpus, max_clips: int | None = None, seed: int = 0) -> 
                      "speech_intensity": speech_intensity(audio), "lip_intensity": li, "eye_distance": eye,
                      "lip_intensity_norm": li / eye})
     return pd.DataFrame(rows)
+
+
+def intensity_sigma(data: Mapping[str, Any]) -> Any:
+    """Fig. S2's spreads (notebook 01): per dataset of ``data`` (``{label: intensities(...)}``) the standard deviation
+    (pandas', ddof 1) of the speech intensity and of the eye-normalised lip intensity."""
+    import pandas as pd
+
+    return pd.DataFrame([{"dataset": k, "speech σ": v["speech_intensity"].std(), "lip/eye σ": v["lip_intensity_norm"].std()}
+                         for k, v in data.items()])
+
+
+def data_slcc(data: Mapping[str, Any]) -> Any:
+    """The corpora's own expressiveness (notebook 01): per dataset of ``data`` (``{label: intensities(...)}``) its
+    clips and the SLCC of its ground truth (:func:`p3d.metrics.slcc`, per identity), ``source`` "p3d, measured"; then
+    the paper's data rows of Tables 2 and 4 (VOCASET, MEAD-3D's Avg, :mod:`p3d.paper`), labelled as the paper's."""
+    import pandas as pd
+
+    from p3d import paper
+    from p3d.metrics import slcc
+
+    own = pd.DataFrame([{"dataset": k, "clips": len(v),
+                         "SLCC (data)": slcc(v["speech_intensity"], v["lip_intensity"], v["identity"])}
+                        for k, v in data.items()]).assign(source="p3d, measured")
+    quoted = pd.DataFrame([{"dataset": "VOCASET (paper)", "SLCC (data)": paper.VOCASET_DATA.slcc},
+                           {"dataset": "MEAD-3D (paper, Avg)", "SLCC (data)": paper.MEAD_DATA.slcc[-1]}])
+    return pd.concat([own, quoted.assign(source="paper Tables 2 and 4, data rows")], ignore_index=True)
 
 
 def plot_fig_s2(data: Mapping[str, Any], bins: int = 30) -> Any:

@@ -1,0 +1,43 @@
+"""Notebook 01's tables of the corpora: Table S2 beside the paper's, Fig. S2's spreads, the data's own SLCC."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from p3d import paper
+from p3d.dataset_stats import data_slcc, intensity_sigma, table_s2_with_paper
+from p3d.metrics import slcc
+
+
+def _stats(seed, n=12):
+    rng = np.random.default_rng(seed)
+    speech = rng.uniform(0.05, 0.2, n)
+    return pd.DataFrame({"identity": np.repeat(["a", "b", "c"], n // 3), "speech_intensity": speech,
+                         "lip_intensity": 0.01 * speech + 1e-4 * rng.normal(size=n),
+                         "lip_intensity_norm": rng.normal(size=n)})
+
+
+def test_table_s2_with_the_paper_rows_labelled():
+    ours = pd.DataFrame([{"dataset": "synth-voca", "clips": 10, "identities": 3, "hours": 0.01, "fps": 30}])
+    table = table_s2_with_paper(ours)
+    assert table.iloc[0].to_dict() == {**ours.iloc[0].to_dict(), "source": "p3d, measured"}
+    assert len(table) == 1 + len(paper.TABLE_S2) and set(table["source"].iloc[1:]) == {"paper Table S2"}
+    name, s = next(iter(paper.TABLE_S2.items()))
+    assert table.iloc[1][["dataset", "clips", "identities", "hours", "fps"]].tolist() == [
+        f"{name} (paper)", s.clips, s.speakers, s.hours, s.fps]
+
+
+def test_intensity_sigma_and_data_slcc():
+    stats = {"synth-voca": _stats(0), "synth-mead": _stats(1, 9)}
+    sigma = intensity_sigma(stats)
+    assert sigma["dataset"].tolist() == ["synth-voca", "synth-mead"]
+    assert sigma["speech σ"].iloc[1] == pytest.approx(np.std(stats["synth-mead"]["speech_intensity"], ddof=1))
+    assert sigma["lip/eye σ"].iloc[0] == pytest.approx(np.std(stats["synth-voca"]["lip_intensity_norm"], ddof=1))
+    own = data_slcc(stats)
+    v = stats["synth-voca"]
+    assert own.iloc[0][["dataset", "clips", "source"]].tolist() == ["synth-voca", 12, "p3d, measured"]
+    assert own["SLCC (data)"].iloc[0] == pytest.approx(slcc(v["speech_intensity"], v["lip_intensity"], v["identity"]))
+    assert own["dataset"].tolist()[2:] == ["VOCASET (paper)", "MEAD-3D (paper, Avg)"]
+    assert own["SLCC (data)"].tolist()[2:] == [paper.VOCASET_DATA.slcc, paper.MEAD_DATA.slcc[-1]]
+    assert set(own["source"].iloc[2:]) == {"paper Tables 2 and 4, data rows"} and own["clips"].iloc[2:].isna().all()
