@@ -371,6 +371,21 @@ def test_study_size_per_preset():
         study_size("huge")
 
 
+def test_paper_study_tables_quote_the_paper_labelled():
+    from p3d import paper
+
+    prefs, s3 = A.paper_study_tables()
+    assert prefs.iloc[0].to_dict() == {"table": f"Table 1 right ({paper.TABLE1_RIGHT.participants} participants)",
+                                       "comparison": "temporally vs expressively synchronized", "model": "-",
+                                       "A %": 17.4, "B %": 82.6, "source": "paper (not measured here)"}
+    n = 1 + len(paper.TABLE_S4.rows) + len(paper.TABLE_S5.rows) + sum(len(p.rows) for p in paper.TABLE_S6.values())
+    assert len(prefs) == n and set(prefs["source"]) == {"paper (not measured here)"}
+    ff = prefs[(prefs["model"] == "FaceFormer") & prefs["table"].str.startswith("Table S4")].iloc[0]
+    assert (ff["A %"], ff["B %"]) == paper.TABLE_S4.rows["FaceFormer"] and "lip sync" in ff["table"]
+    assert s3[["metric", "Spearman rho"]].values.tolist() == [["LVE", 0.166], ["PLRS", 0.437]]
+    assert s3["source"].iloc[0] == f"paper Table S3, {paper.TABLE_S3.participants} participants (not measured here)"
+
+
 def test_plan_rejects_bad_designs():
     with pytest.raises(InputError, match="at least two"):
         D.plan_study("ab", _conds("a"), ["c"])

@@ -694,6 +694,30 @@ def agreement(answers: Any, manifest: dict[str, Any]) -> Any:
 # ------------------------------------------------------------------------------------------------
 # Driver
 # ------------------------------------------------------------------------------------------------
+def paper_study_tables() -> tuple[Any, Any]:
+    """The paper's user-study numbers as notebook 09 shows them, never measured here (:mod:`p3d.paper`): the A/B
+    preferences (Table 1 right, Tables S4, S5 and S6; one row per model: table with its participants, comparison,
+    model, ``A %``, ``B %``) and Table S3's Spearman rho of each metric with the human rankings; both with a
+    ``source`` column that says they are the paper's."""
+    import pandas as pd
+
+    from p3d import paper
+
+    rows = [{"table": f"Table 1 right ({paper.TABLE1_RIGHT.participants} participants)",
+             "comparison": "temporally vs expressively synchronized", "model": "-",
+             "A %": paper.TABLE1_RIGHT.rows["-"][0], "B %": paper.TABLE1_RIGHT.rows["-"][1]}]
+    for table, what, pref in (("Table S4", "lip sync", paper.TABLE_S4), ("Table S5", "overall quality", paper.TABLE_S5)):
+        rows += [{"table": f"{table} ({what}, {pref.participants} participants)", "comparison": "w/o vs w/ perceptual loss",
+                  "model": m, "A %": a, "B %": b} for m, (a, b) in pref.rows.items()]
+    for comparison, pref in paper.TABLE_S6.items():
+        rows += [{"table": f"Table S6 (config 2, lip sync, {pref.participants} participants)", "comparison": comparison,
+                  "model": m, "A %": a, "B %": b} for m, (a, b) in pref.rows.items()]
+    preferences = pd.DataFrame(rows).assign(source="paper (not measured here)")
+    s3 = pd.DataFrame([{"metric": m.upper(), "Spearman rho": rho} for m, rho in paper.TABLE_S3.rho.items()]
+                      ).assign(source=f"paper Table S3, {paper.TABLE_S3.participants} participants (not measured here)")
+    return preferences, s3
+
+
 def default_response_paths(study: str | Path) -> list[Path]:
     """The answer files in ``study/responses`` (empty list if none yet)."""
     folder = Path(study) / "responses"
