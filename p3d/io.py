@@ -386,10 +386,100 @@ def load_templates(path: str | os.PathLike[str], n_vertices: int | None = None) 
     return out
 
 
-def load_ply(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Read a triangle mesh from a PLY file (ASCII or binary): (vertices (V, 3) float64, faces (F, 3) int64)."""
+_PLY_TYPES = {"char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
+              "ushort": "u2", "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
+              "float": "f4", "float32": "f4", "double": "f8", "float64": "f8"}
+_PLY_FORMATS = ("ascii", "binary_little_endian", "binary_big_endian")
+
+
+def check_ply(path: str | os.PathLike[str]) -> None:
+    """Refuse a PLY file whose header is malformed or whose body is shorter than its header declares.
+
+    VTK's reader (behind ``pyvista.read``) does not: a truncated binary body crashes the process
+    (segmentation fault) and a truncated ASCII body is read as zeros. The header must start with ``ply``,
+    name one of the three formats and end with ``end_header``; each ``element NAME COUNT`` row is then walked
+    (binary: its bytes, ``list`` properties by their stored counts; ASCII: its whitespace-separated numbers).
+    """
     path = Path(path)
-    if not path.exists():
+    with open_regular(path, "PLY mesh") as fh:
+        data = fh.read()
+    where = f"{path}: not a readable PLY mesh"
+    end = data.find(b"end_header")
+    body_at = data.find(b"\n", end) + 1 if end >= 0 else 0
+    if not data.startswith(b"ply") or body_at == 0:
+        raise InputError(f"{where} (no 'ply' ... 'end_header' header)")
+    fmt = None
+    elements: list[tuple[str, int, list[tuple[str | None, str]]]] = []  # (name, count, [(list count type, type)])
+    for line in data[:end].decode("ascii", "replace").splitlines()[1:]:
+        words = line.split()
+        if not words or words[0] in ("comment", "obj_info"):
+            continue
+        if words[0] == "format" and len(words) == 3 and words[1] in _PLY_FORMATS:
+            fmt = words[1]
+        elif words[0] == "element" and len(words) == 3 and words[2].isdigit():
+            elements.append((words[1], int(words[2]), []))
+        elif words[0] == "property" and elements and len(words) == 3 and words[1] in _PLY_TYPES:
+            elements[-1][2].append((None, _PLY_TYPES[words[1]]))
+        elif (words[0] == "property" and elements and len(words) == 5 and words[1] == "list"
+              and words[2] in _PLY_TYPES and words[3] in _PLY_TYPES):
+            elements[-1][2].append((_PLY_TYPES[words[2]], _PLY_TYPES[words[3]]))
+        else:
+            raise InputError(f"{where} (header line {line.strip()!r} not understood)")
+    if fmt is None:
+        raise InputError(f"{where} (no 'format ascii|binary_little_endian|binary_big_endian 1.0' line)")
+    body = data[body_at:]
+    if fmt == "ascii":
+        tokens = body.split()
+        pos = 0
+        for name, count, props in elements:
+            for _ in range(count):
+                for count_type, _type in props:
+                    if count_type is None:
+                        pos += 1
+                    else:
+                        try:
+                            pos += 1 + int(tokens[pos])
+                        except (IndexError, ValueError):
+                            pos = len(tokens) + 1
+                if pos > len(tokens):
+                    raise InputError(f"{where}: truncated: its header declares {count} {name} rows, the file ends "
+                                     "within them (incompletely written or copied?)")
+        return
+    import struct
+
+    order = "<" if fmt == "binary_little_endian" else ">"
+    pos = 0
+    for name, count, props in elements:
+        if all(count_type is None for count_type, _ in props):
+            pos += count * sum(np.dtype(t).itemsize for _, t in props)
+        else:
+            for _ in range(count):
+                for count_type, item_type in props:
+                    if count_type is None:
+                        pos += np.dtype(item_type).itemsize
+                    elif pos + np.dtype(count_type).itemsize > len(body):
+                        pos = len(body) + 1
+                        break
+                    else:
+                        n = struct.unpack_from(order + np.dtype(count_type).char, body, pos)[0]
+                        pos += np.dtype(count_type).itemsize + int(n) * np.dtype(item_type).itemsize
+                if pos > len(body):
+                    break
+        if pos > len(body):
+            raise InputError(f"{where}: truncated: its header declares {count} {name} rows, the file ends within "
+                             f"them ({len(body)} bytes after the header; incompletely written or copied?)")
+
+
+def load_ply(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Read a triangle mesh from a PLY file (ASCII or binary): (vertices (V, 3) float64, faces (F, 3) int64).
+
+    A ``.ply`` file is checked first (:func:`check_ply`: header, and a body as long as the header declares);
+    other mesh formats pyvista reads by their extension (e.g. ``.obj``) are read as they are.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".ply":
+        check_ply(path)
+    elif not path.exists():
         raise InputError(f"{path}: file not found")
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     import pyvista as pv

@@ -212,3 +212,31 @@ def test_bad_input_is_one_line_exit_2(case, synth, tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("p3d export: error:")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("cut", ["binary, in the vertices", "binary, last byte", "ascii, in the faces"])
+def test_a_truncated_faces_mesh_is_one_line_exit_2(cut, synth, tmp_path):
+    """VTK's PLY reader crashed the process (segmentation fault) on a truncated binary PLY and read a truncated
+    ASCII one as zeros; the file is checked against its header first. Run in a subprocess: the crash kills it."""
+    import subprocess
+    import sys
+
+    topo, seq = synth
+    np.save(tmp_path / "seq.npy", seq)
+    mesh = tmp_path / "mesh.ply"
+    if cut.startswith("binary"):
+        write_ply(mesh, seq[0], topo.faces)
+        data = mesh.read_bytes()
+        mesh.write_bytes(data[:-1] if cut.endswith("last byte") else data[:data.index(b"end_header") + 200])
+    else:
+        lines = ["ply", "format ascii 1.0", f"element vertex {len(seq[0])}", "property float x", "property float y",
+                 "property float z", f"element face {len(topo.faces)}", "property list uchar int vertex_indices",
+                 "end_header", *(f"{x} {y} {z}" for x, y, z in seq[0]), *(f"3 {a} {b} {c}" for a, b, c in topo.faces)]
+        mesh.write_text("\n".join(lines[:-len(topo.faces) // 2]) + "\n")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "p3d", "export", "--format", "ply", "--in", str(tmp_path / "seq.npy"),
+                           "--out", str(out), "--faces", str(mesh)], capture_output=True, text=True, timeout=300)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-500:])
+    assert len(err) == 1 and err[0].startswith("p3d export: error:") and "truncated" in err[0], err
+    assert not out.exists()
