@@ -1065,3 +1065,16 @@ def test_make_refuses_a_bad_frame_rate_before_anything_is_written(data, tmp_path
     with pytest.raises(InputError, match=f"--{option.replace('_', '-')} "):
         make_study(cfg, progress=False)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-1"])
+def test_make_cli_refuses_a_bad_max_seconds_before_anything_is_written(data, tmp_path, capsys, value):
+    """--max-seconds nan / inf passed the `<= 0` check and ended the build, videos already rendering, in a
+    ValueError / OverflowError traceback (int(nan * fps))."""
+    out = tmp_path / "s"
+    code = main(["study", "make", "--design", "rank", "--gt", str(data), "--fps", str(FPS), "--size", "32",
+                 "--participants", "2", "--clips", "1", "--attention-checks", "0", "--max-seconds", value,
+                 "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("p3d study: error: --max-seconds"), err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == []

@@ -263,8 +263,8 @@ def make_study(cfg: MakeConfig, *, progress: bool | None = None) -> dict[str, An
         raise InputError(f"--confidence {cfg.confidence!r}: choose off, optional or required")
     if not 32 <= cfg.size <= 1920:
         raise InputError(f"--size {cfg.size}: expected 32-1920 pixels")
-    if cfg.max_seconds is not None and cfg.max_seconds <= 0:
-        raise InputError(f"--max-seconds must be positive, got {cfg.max_seconds}")
+    if cfg.max_seconds is not None and not (np.isfinite(cfg.max_seconds) and cfg.max_seconds > 0):
+        raise InputError(f"--max-seconds must be a positive number of seconds, got {cfg.max_seconds}")
     if cfg.consent_text is not None and not cfg.consent_text.strip():
         raise InputError("--consent-text is empty")
     _check_out(out, cfg.overwrite)
