@@ -1078,3 +1078,21 @@ def test_make_cli_refuses_a_bad_max_seconds_before_anything_is_written(data, tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("p3d study: error: --max-seconds"), err
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_make_cli_study_folder_follows_the_umask(data, tmp_path, capsys):
+    """The study is built in a mkdtemp folder (mode 0700) renamed into place, so the folder given to participants
+    or served to them was readable by its owner only, whatever the umask."""
+    import os
+
+    out = tmp_path / "s"
+    old = os.umask(0o022)
+    try:
+        code = main(["study", "make", "--design", "rank", "--gt", str(data), "--fps", str(FPS), "--size", "32",
+                     "--participants", "2", "--clips", "1", "--attention-checks", "0", "--out", str(out),
+                     "--no-progress"])
+    finally:
+        os.umask(old)
+    assert code == 0, capsys.readouterr().err
+    assert oct(out.stat().st_mode & 0o777) == oct(0o755)
+    assert oct((out / "stimuli").stat().st_mode & 0o777) == oct(0o755)

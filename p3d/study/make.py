@@ -281,6 +281,9 @@ def make_study(cfg: MakeConfig, *, progress: bool | None = None) -> dict[str, An
         parent.mkdir()
     build = Path(tempfile.mkdtemp(prefix=f".{out.name}.p3d-make-", dir=out.parent))
     try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(build, 0o777 & ~mask)  # mkdtemp makes a 0700 folder: the study follows the umask like mkdir
         manifest = _build(cfg, data, clips, chosen, plan, build, progress=progress)
         _move_into_place(build, out)
     except BaseException:
