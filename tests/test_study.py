@@ -1096,3 +1096,23 @@ def test_make_cli_study_folder_follows_the_umask(data, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     assert oct(out.stat().st_mode & 0o777) == oct(0o755)
     assert oct((out / "stimuli").stat().st_mode & 0o777) == oct(0o755)
+
+
+def test_make_cli_refuses_a_negative_seed_before_anything_is_written(data, tmp_path, capsys):
+    """--seed -1 reached numpy's generator, whose ValueError ended `study make` in a traceback."""
+    out = tmp_path / "s"
+    code = main(["study", "make", "--design", "rank", "--gt", str(data), "--fps", str(FPS), "--size", "32",
+                 "--participants", "2", "--clips", "1", "--attention-checks", "0", "--seed", "-1",
+                 "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("p3d study: error: --seed -1"), err
+    assert not out.exists()
+
+
+def test_analyze_cli_refuses_a_negative_seed_before_writing(ab_study, ab_responses, tmp_path, capsys):
+    """--seed -1 reached numpy's generator in the bootstrap, whose ValueError ended `study analyze` in a traceback."""
+    out = tmp_path / "analysis"
+    code = main(["study", "analyze", str(ab_responses), "--bootstrap", "10", "--seed", "-1", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("p3d study: error: --seed -1"), err
+    assert not out.exists()

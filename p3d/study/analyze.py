@@ -735,6 +735,8 @@ def analyze(study: str | Path, responses: Sequence[str | Path] | None = None, *,
         raise InputError(f"--max-failed-checks must be >= 0, got {max_failed_checks}")
     if n_resamples < 1:
         raise InputError(f"--bootstrap must be >= 1, got {n_resamples}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"--seed {seed!r}: expected an integer >= 0")  # numpy's generators refuse others
     manifest, sha = load_manifest(study)
     paths = list(responses) if responses is not None else default_response_paths(study)
     answers = load_responses(paths, manifest, sha)

@@ -261,6 +261,8 @@ def make_study(cfg: MakeConfig, *, progress: bool | None = None) -> dict[str, An
     out = Path(cfg.out)
     if cfg.confidence not in {"off", "optional", "required"}:
         raise InputError(f"--confidence {cfg.confidence!r}: choose off, optional or required")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, (int, np.integer)) or cfg.seed < 0:
+        raise InputError(f"--seed {cfg.seed!r}: expected an integer >= 0")  # numpy's generators refuse others
     if not 32 <= cfg.size <= 1920:
         raise InputError(f"--size {cfg.size}: expected 32-1920 pixels")
     if cfg.max_seconds is not None and not (np.isfinite(cfg.max_seconds) and cfg.max_seconds > 0):
