@@ -1116,3 +1116,16 @@ def test_analyze_cli_refuses_a_negative_seed_before_writing(ab_study, ab_respons
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("p3d study: error: --seed -1"), err
     assert not out.exists()
+
+
+def test_analyze_cli_refuses_metrics_for_a_study_without_condition_rankings(ab_study, ab_responses, tmp_path,
+                                                                             capsys):
+    """--metrics (Table S3) needs rankings of conditions; on an A/B or intensity study it was ignored without a word
+    (exit 0, no metric table), even naming a folder that does not exist."""
+    out = tmp_path / "analysis"
+    code = main(["study", "analyze", str(ab_responses), "--bootstrap", "10", "--metrics",
+                 f"m/base={tmp_path / 'no_such_eval'}", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("p3d study: error: --metrics:"), err
+    assert "an A/B study" in err[0]
+    assert not out.exists()

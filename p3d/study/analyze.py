@@ -738,6 +738,10 @@ def analyze(study: str | Path, responses: Sequence[str | Path] | None = None, *,
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"--seed {seed!r}: expected an integer >= 0")  # numpy's generators refuse others
     manifest, sha = load_manifest(study)
+    if metrics and (manifest["design"], manifest["rank_over"]) != ("rank", "conditions"):
+        kind = "an A/B study" if manifest["design"] == "ab" else f"a ranking over {manifest['rank_over']}"
+        raise InputError(f"--metrics: Table S3 correlates metrics with human rankings of conditions (a study made "
+                         f"with --design rank --rank-over conditions); this study is {kind}")
     paths = list(responses) if responses is not None else default_response_paths(study)
     answers = load_responses(paths, manifest, sha)
     people = participant_table(answers, manifest, max_failed_checks)
