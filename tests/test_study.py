@@ -1129,3 +1129,27 @@ def test_analyze_cli_refuses_metrics_for_a_study_without_condition_rankings(ab_s
     assert code == 2 and len(err) == 1 and err[0].startswith("p3d study: error: --metrics:"), err
     assert "an A/B study" in err[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("content", ["", "pred,lve\n\"a,1\n"], ids=["empty", "unterminated quote"])
+def test_analyze_cli_an_unreadable_metrics_csv_is_one_line_exit_2(data, tmp_path, capsys, content):
+    """A per_clip.csv pandas cannot parse (EmptyDataError, ParserError) ended `study analyze --metrics` in a
+    traceback, after the answers were analysed."""
+    study = tmp_path / "study"
+    make_study(MakeConfig(design="rank", rank_over="conditions", gt=data, out=study, fps=FPS, size=32,
+                          participants=2, clips=1, attention_checks=0, practice=False,
+                          conditions=[D.parse_condition(f"base={data / 'pred_base'}"),
+                                      D.parse_condition(f"ours={data / 'pred_ours'}")]), progress=False)
+    manifest, sha = load_manifest(study)
+    for pid in ("P01", "P02"):
+        picks = {t["id"]: {s: k + 1 for k, s in enumerate(t["stimuli"])} for t in manifest["trials"]}
+        (study / "responses" / f"{pid}.json").write_text(json.dumps(fixture_response(manifest, sha, pid, picks)))
+    (tmp_path / "eval_base").mkdir()
+    (tmp_path / "eval_base" / "per_clip.csv").write_text(content)
+    out = tmp_path / "analysis"
+    code = main(["study", "analyze", str(study / "responses"), "--bootstrap", "10", "--out", str(out),
+                 "--metrics", f"base={tmp_path / 'eval_base'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("p3d study: error: --metrics base="), err
+    assert "not a readable CSV" in err[0]
+    assert not out.exists()

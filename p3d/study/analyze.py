@@ -598,7 +598,11 @@ def read_metrics(metrics: dict[str, str | Path]) -> dict[str, Any]:
         path = path / "per_clip.csv" if path.is_dir() else path
         if not path.exists():
             raise InputError(f"--metrics {name}={folder}: no per_clip.csv (run `p3d eval` first)")
-        df = pd.read_csv(path)
+        try:
+            df = pd.read_csv(path)
+        except Exception as exc:  # pandas raises many types for malformed CSV (EmptyDataError, ParserError, ...)
+            raise InputError(f"--metrics {name}={folder}: {path} is not a readable CSV "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
         if "pred" not in df.columns:
             raise InputError(f"{path}: no 'pred' column (not a p3d eval per_clip.csv)")
         out[name] = df.set_index("pred")
@@ -742,6 +746,8 @@ def analyze(study: str | Path, responses: Sequence[str | Path] | None = None, *,
         kind = "an A/B study" if manifest["design"] == "ab" else f"a ranking over {manifest['rank_over']}"
         raise InputError(f"--metrics: Table S3 correlates metrics with human rankings of conditions (a study made "
                          f"with --design rank --rank-over conditions); this study is {kind}")
+    if metrics:
+        read_metrics(metrics)  # a missing or unreadable per_clip.csv fails before the answers are read
     paths = list(responses) if responses is not None else default_response_paths(study)
     answers = load_responses(paths, manifest, sha)
     people = participant_table(answers, manifest, max_failed_checks)
