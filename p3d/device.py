@@ -20,6 +20,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+MAX_THREADS = 1024
+"""The most torch intra-op threads ``--threads`` may ask for (or the CPU count, if larger): torch starts that many
+threads, and a huge count crashed the process (pthread_create failed, then a segmentation fault)."""
+
+
+def set_threads(threads: int) -> None:
+    """``torch.set_num_threads(threads)`` for ``--threads``: an :class:`InputError` below 1 or above
+    ``max(MAX_THREADS, CPU count)``."""
+    import torch  # noqa: PLC0415
+
+    limit = max(MAX_THREADS, os.cpu_count() or 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= limit:
+        raise InputError(f"--threads: expected a thread count in 1..{limit} (this machine has {os.cpu_count()} "
+                         f"CPUs), got {threads!r}")
+    torch.set_num_threads(threads)
+
+
 def resolve_device(device: str = "auto", *, available: bool = True) -> torch.device:
     """``auto``: ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; otherwise ``cpu``, ``cuda`` or
     ``cuda:N``. An unknown name is an :class:`InputError` naming ``--device``; so is (``available``) a device

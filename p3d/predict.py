@@ -398,11 +398,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    from p3d.device import set_threads
 
-    if args.threads < 1:
-        raise InputError(f"--threads: expected a positive thread count, got {args.threads}")
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     data = [p.strip() for p in args.data.split(",") if p.strip()] if args.data else None
     if args.checkpoint is not None:
         if args.conditions_per_clip is not None:

@@ -329,3 +329,18 @@ def test_a_run_predicts_with_the_model_its_checkpoint_records_under_other_defaul
     assert names and names == sorted(p.name for p in (tmp_path / "after").glob("*.npy"))
     for name in names:
         assert (tmp_path / "before" / name).read_bytes() == (tmp_path / "after" / name).read_bytes(), name
+
+
+def test_a_huge_thread_count_is_one_line_exit_2(tmp_path):
+    """--threads 100000 went to torch.set_num_threads, which crashed the process (pthread_create failed, then a
+    segmentation fault) before anything was checked. Run in a subprocess: the crash kills it."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "pred"
+    proc = subprocess.run([sys.executable, "-m", "p3d", "predict", "--run", str(tmp_path / "run"), "--out", str(out),
+                           "--threads", "100000", "--no-progress"], capture_output=True, text=True, timeout=300)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-500:])
+    assert len(err) == 1 and err[0].startswith("p3d predict: error: --threads: expected a thread count in 1.."), err
+    assert not out.exists()

@@ -731,11 +731,9 @@ def build_from_args(args: Any) -> TalkerJob:
     options = options_from_args(args)
     dist = init_distributed()
     if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads: expected a positive thread count, got {args.threads}")
-        import torch
+        from p3d.device import set_threads
 
-        torch.set_num_threads(args.threads)
+        set_threads(args.threads)
     job = build(args.model, args.preset, _split_paths(args.data), progress=not args.no_progress,
                 **{**options, "world_size": dist.world_size})
     run_earlier_stages(job, args.out, progress=not args.no_progress)
