@@ -61,6 +61,11 @@ STATISTICS_VERSION = 2
 MIN_RESAMPLES = 10
 
 
+#: Most bootstrap draws (resamples x clusters) :func:`resample_counts` holds at once: its draws, their flat index
+#: and the counts are three int64 arrays of that size (~3 GiB here); more was a MemoryError traceback after the work.
+MAX_DRAWS = 2**27
+
+
 def _count(value: object, name: str, low: int) -> int:
     """``value`` as an int >= ``low`` (an integral float such as 2000.0 too); InputError for anything else (a
     fraction was truncated: 2.5 resamples ran 2; NaN, text and booleans raised or counted as 1)."""
@@ -204,6 +209,15 @@ def cluster_codes(clusters: Sequence[Hashable] | np.ndarray) -> tuple[np.ndarray
     return np.fromiter((index[c] for c in labels), dtype=np.int64, count=len(labels)), len(index)
 
 
+def check_draws(n_resamples: int, n_clusters: int, name: str = "n_resamples") -> None:
+    """Refuse a cluster bootstrap of more than :data:`MAX_DRAWS` draws (``n_resamples`` x ``n_clusters``) with one
+    line naming ``name`` (the option that set the resamples), before the work that precedes the bootstrap."""
+    if n_resamples * n_clusters > MAX_DRAWS:
+        raise InputError(f"{name}: {n_resamples} resamples of {n_clusters} clusters are {n_resamples * n_clusters:.3g} "
+                         f"draws, over the {MAX_DRAWS:.3g} held in memory at once (~{MAX_DRAWS * 24 / 2**30:.0f} GiB): "
+                         f"at most {MAX_DRAWS // max(n_clusters, 1)} resamples here")
+
+
 def resample_counts(n_clusters: int, n_resamples: int, seed: int) -> np.ndarray:
     """(R, K): how often each of K clusters is drawn in each of R bootstrap resamples (with replacement).
 
@@ -211,6 +225,7 @@ def resample_counts(n_clusters: int, n_resamples: int, seed: int) -> np.ndarray:
     """
     n_clusters = _count(n_clusters, "n_clusters", 0)
     n_resamples = _count(n_resamples, "n_resamples", 1)
+    check_draws(n_resamples, n_clusters)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n_clusters, size=(n_resamples, n_clusters))
     flat = (idx + np.arange(n_resamples)[:, None] * n_clusters).ravel()

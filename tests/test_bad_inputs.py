@@ -324,6 +324,27 @@ def test_eval_bad_bootstrap_count_before_any_file_is_read(data, capsys, monkeypa
     assert_one_line_error(capsys, "eval", "--bootstrap")
 
 
+def test_eval_negative_seed_before_any_file_is_read(data, capsys, monkeypatch):
+    """--seed -1 reached numpy's generator in the bootstrap, after every metric: a ValueError traceback."""
+    def read(*args, **kwargs):
+        raise AssertionError("a file was planned before the options were checked")
+
+    monkeypatch.setattr("p3d.evaluate.scoring._plan", read)
+    assert eval_cli(data, "--seed", "-1") == EXIT_BAD_INPUT
+    assert_one_line_error(capsys, "eval", "--seed")
+
+
+def test_eval_bootstrap_too_large_for_memory_before_scoring(data, capsys, monkeypatch):
+    """--bootstrap 1e11 drew (1e11, clips) integers after every metric: a MemoryError traceback. Refused once the
+    GT clips are counted, before any is scored."""
+    def score(*args, **kwargs):
+        raise AssertionError("a clip was scored before the bootstrap size was checked")
+
+    monkeypatch.setattr("p3d.io.load_vertices", score)
+    assert eval_cli(data, "--bootstrap", str(10**11)) == EXIT_BAD_INPUT
+    assert_one_line_error(capsys, "eval", "--bootstrap")
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-30", "thirty", "", None, True, float("nan")])
 def test_check_frame_rate_refuses(value):
     with pytest.raises(InputError, match="--gt-fps"):

@@ -596,3 +596,15 @@ def test_paired_differences_take_labels_of_mixed_types_in_cluster_codes_order():
 def test_binomial_test_refuses_counts_and_probabilities_by_name(k, n, p):
     with pytest.raises(InputError, match="binomial counts|p: expected a success probability"):
         stats.binomial_test(k, n, p)  # int()'s or scipy's ValueError before
+
+
+def test_a_bootstrap_too_large_for_memory_is_refused_in_one_line():
+    """resample_counts holds resamples x clusters draws at once: 1e11 x 4 was a MemoryError traceback."""
+    from p3d.stats import MAX_DRAWS, check_draws, resample_counts
+
+    with pytest.raises(InputError, match=r"--bootstrap: 100000000000 resamples of 4 clusters .* at most \d+ resamples"):
+        check_draws(10**11, 4, "--bootstrap")
+    with pytest.raises(InputError, match="n_resamples"):
+        resample_counts(4, 10**11, 0)
+    check_draws(MAX_DRAWS // 4, 4)  # at the limit: accepted
+    assert resample_counts(3, 5, 0).sum(axis=1).tolist() == [3] * 5

@@ -23,6 +23,7 @@ from p3d.evaluate.plan import _plan, check_corpus_source
 from p3d.evaluate.report import check_out_dir
 from p3d.evaluate.summary import _summarise
 from p3d.progress import show_progress
+from p3d.stats import check_draws
 
 def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     """Evaluate every prediction in ``cfg.pred`` (see the module docstring). Raises InputError on bad input.
@@ -41,6 +42,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     resamples = cfg.bootstrap_resamples
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
         raise InputError(f"--bootstrap: expected a positive number of resamples for the 95% CIs, got {resamples!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:  # numpy's generators refuse others
+        raise InputError(f"--seed {cfg.seed!r}: expected an integer >= 0")
     if cfg.speech_cache is not None and Path(cfg.speech_cache).exists() and not Path(cfg.speech_cache).is_dir():
         raise InputError(f"--speech-cache {cfg.speech_cache}: exists and is not a folder")
     topology = load_topology(cfg.topology)
@@ -55,6 +58,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
               "templates_check": check_corpus_source(cfg.pred, Path(cfg.templates).parent if use_templates else None,
                                                      "--templates")}
     groups, skipped, rates, accepted, wavs = _plan(cfg, topology, wanted, audio_dir)
+    check_draws(resamples, len(groups), "--bootstrap")  # the CIs resample GT clips: refused before the scoring
     lips = topology.lips
     upper_face = topology.upper_face if "fdd" in wanted else None
     mtm_upper, mtm_lower = topology.mtm_vertices() if "mtm" in wanted else (None, None)
