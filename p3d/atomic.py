@@ -81,6 +81,35 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def stage_dir(out: str | os.PathLike[str], tag: str = "tmp") -> Path:
+    """The hidden sibling folder ``.OUT.<tag>-<pid>`` in which this process builds a whole output folder ``out``
+    before moving it into place (``p3d eval``'s report, ``p3d study make``'s study): named by the process, so a
+    later run can tell a killed run's leftover (:func:`remove_dead_stages`) from a live one's."""
+    out = Path(os.path.abspath(out))
+    return out.parent / f".{out.name}.{tag}-{os.getpid()}"
+
+
+def remove_dead_stages(out: str | os.PathLike[str], tag: str = "tmp") -> None:
+    """Delete the staging folders (:func:`stage_dir`) of ``out`` whose process no longer exists: what a run killed
+    while building ``out`` left (each as large as the output). A live process's, and this process's, are kept."""
+    import shutil
+
+    out = Path(os.path.abspath(out))
+    for stage in out.parent.glob(f".{out.name}.{tag}-*"):
+        try:
+            pid = int(stage.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(stage, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            pass
+
+
 def check_out_dir(out: str | os.PathLike[str], label: str | None = None) -> None:
     """Refuse an output folder that cannot be written, before any work: ``out`` must be a folder (or
     not exist yet) and it, or its nearest existing ancestor (created later), must be writable. ``label``

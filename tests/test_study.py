@@ -1098,6 +1098,30 @@ def test_make_cli_study_folder_follows_the_umask(data, tmp_path, capsys):
     assert oct((out / "stimuli").stat().st_mode & 0o777) == oct(0o755)
 
 
+def test_make_removes_the_staging_folder_a_killed_make_left(data, tmp_path, capsys):
+    """A make killed while rendering left its hidden staging folder (videos: as large as a study), which no later
+    run removed (its name was random). Named by the process now: the next make removes a dead process's and keeps a
+    live one's."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "s"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".s.p3d-make-{int(dead.stdout)}"
+    (stale / "stimuli").mkdir(parents=True)
+    (stale / "stimuli" / "v.mp4").write_bytes(b"x" * 1000)
+    live = tmp_path / f".s.p3d-make-{os.getppid()}"  # a process that exists (pytest's parent)
+    live.mkdir()
+    code = main(["study", "make", "--design", "rank", "--gt", str(data), "--fps", str(FPS), "--size", "32",
+                 "--participants", "2", "--clips", "1", "--attention-checks", "0", "--out", str(out),
+                 "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert not stale.exists() and live.is_dir()
+    assert (out / "manifest.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".s.p3d-make-" + live.name.rsplit("-", 1)[1], "s"])
+
+
 def test_make_cli_refuses_a_negative_seed_before_anything_is_written(data, tmp_path, capsys):
     """--seed -1 reached numpy's generator, whose ValueError ended `study make` in a traceback."""
     out = tmp_path / "s"

@@ -6,32 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
-from p3d.atomic import check_out_dir
+from p3d.atomic import check_out_dir, remove_dead_stages, stage_dir
 from p3d.evaluate.config import EvalReport
 
 __all__ = ["check_out_dir", "write_report"]
-
-
-def _stage_dir(out: Path) -> Path:
-    """The hidden sibling folder a run's outputs are written to before they are moved into ``out``."""
-    return out.parent / f".{out.name}.tmp-{os.getpid()}"
-
-
-def _remove_dead_stages(out: Path) -> None:
-    """Delete staging folders of earlier runs that were killed (their process no longer exists)."""
-    for stage in out.parent.glob(f".{out.name}.tmp-*"):
-        try:
-            pid = int(stage.name.rsplit("-", 1)[1])
-        except ValueError:
-            continue
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(stage, ignore_errors=True)
-        except PermissionError:  # alive, someone else's
-            pass
 
 
 def write_report(report: EvalReport, out: Path, *, plots: bool = False, fps: float | None = None) -> None:
@@ -51,8 +29,8 @@ def write_report(report: EvalReport, out: Path, *, plots: bool = False, fps: flo
     out = Path(os.path.abspath(out))
     check_out_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_dead_stages(out)
-    stage = _stage_dir(out)
+    remove_dead_stages(out)
+    stage = stage_dir(out)
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try:

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from p3d.atomic import remove_dead_stages, stage_dir
 from p3d.errors import InputError
 from p3d.progress import show_progress
 from p3d.study import design as D
@@ -281,11 +282,11 @@ def make_study(cfg: MakeConfig, *, progress: bool | None = None) -> dict[str, An
     created = _missing_parents(out)
     for parent in reversed(created):
         parent.mkdir()
-    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.p3d-make-", dir=out.parent))
+    remove_dead_stages(out, "p3d-make")  # what a killed make left (videos: as large as a study)
+    build = stage_dir(out, "p3d-make")
+    shutil.rmtree(build, ignore_errors=True)
     try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(build, 0o777 & ~mask)  # mkdtemp makes a 0700 folder: the study follows the umask like mkdir
+        build.mkdir()  # follows the umask, as the study folder it becomes
         manifest = _build(cfg, data, clips, chosen, plan, build, progress=progress)
         _move_into_place(build, out)
     except BaseException:
