@@ -617,6 +617,31 @@ def test_per_seed_effects_are_each_seeds_own_paired_changes():
     assert one.empty and list(one.columns) == list(table.columns)
 
 
+def test_effect_tables_give_the_test_clips_each_change_rests_on():
+    """An arm whose seeds were scored on different test clips is compared on the clips every paired seed shares;
+    the effect tables said how many seeds (n_seeds) but not how many clips, so two tables' rows on different clips
+    looked alike. n_clips: the paired clips (MTM: those with a prediction defined in both arms; clip c3 has none)."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(13))
+    fewer = per_clip[~per_clip["gt"].isin(["c10.npy", "c11.npy"])]               # seed 1 scored 10 of the 12 clips
+    runs = [_run(per_clip, data, levels, 0), _run(fewer, data, levels, 1)]
+    runs += [_run(r["per_clip"].assign(plrs=r["per_clip"]["plrs"] + 0.05), data, levels, s, critic="ours")
+             for s, r in enumerate(runs[:2])]
+    pooled = ex.loss_effects(ex.loss_pairs(ex.arms(runs, n_resamples=30), ["faceformer"]), n_resamples=30,
+                             metrics=("mtm_ms", "plrs", "slcc_delta")).set_index("metric")
+    assert list(pooled.columns[:3]) == ["comparison", "n_seeds", "n_clips"]
+    assert pooled["n_seeds"].tolist() == [2, 2, 2]
+    assert pooled["n_clips"].to_dict() == {"MTM (ms)": 9, "PLRS": 10, "SLCC Δ": 10}
+    seeds = ex.per_seed_effects(runs, lambda a: ex.loss_pairs(a, ["faceformer"]), n_resamples=30)
+    plrs = seeds[seeds["metric"] == "PLRS"].set_index("seed")
+    assert plrs["n_clips"].to_dict() == {0: 12, 1: 10}
+    t = ex.diagnostics_effects([(f"seed {s}", _amp(runs[s]), _amp(runs[s + 2])) for s in (0, 1)], n_resamples=30)
+    assert t["n_clips"].tolist() == [12, 10]
+
+
+def _amp(run):
+    return {**run, "per_clip": run["per_clip"].assign(lip_amplitude_ratio=1.0)}
+
+
 def test_effects_of_a_pair_with_a_missing_arm_are_refused_with_one_line():
     """Mid-way through a grid, loss_pairs gives None for an arm whose runs have not finished: loss_effects raised
     TypeError ('argument of type NoneType is not iterable'); it and diagnostics_effects now name the pair."""

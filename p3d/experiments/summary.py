@@ -186,10 +186,12 @@ def paired_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, *
     the CI resamples the clips (the same draw for both arms: a paired cluster bootstrap) and, with several
     seeds, adds the spread of the seeds' own differences under Student's t (:func:`p3d.stats.seed_clip_interval`). ``metric``: ``mtm_ms``, ``lve``, ``fdd``,
     ``plrs``, ``plrs_calibrated`` or ``slcc_delta`` (Delta of SLCC at ``level``). Returns
-    ``{"a", "b", "diff", "ci", "n_seeds"}``, and for the per-prediction metrics ``n_paired`` and ``n_unpaired``:
-    the predictions of a seed are paired by file (clip and condition) and kept where the metric is defined in
-    both arms (MTM is undefined where no extrema match, which depends on the model), so that the change compares
-    the same predictions; the others are counted in ``n_unpaired``. No pair defined in every seed: no change
+    ``{"a", "b", "diff", "ci", "n_seeds", "n_clips"}``, and for the per-prediction metrics ``n_paired`` and
+    ``n_unpaired``: the predictions of a seed are paired by file (clip and condition) and kept where the metric is
+    defined in both arms (MTM is undefined where no extrema match, which depends on the model), so that the change
+    compares the same predictions; the others are counted in ``n_unpaired``. ``n_clips``: the test clips the change
+    rests on (the clips both arms of every paired seed were scored on; for the per-prediction metrics, those of them
+    with at least one prediction paired), the clusters of its bootstrap. No pair defined in every seed: no change
     (None) and no CI."""
     pairs = _paired_runs(a, b)
     stem_sets = [set(_stems(ra["per_clip"])) & set(_stems(rb["per_clip"])) for ra, rb in pairs]
@@ -203,7 +205,8 @@ def paired_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, *
 
     if metric != "slcc_delta":
         rows = [_paired_rows(sel(ra["per_clip"]), sel(rb["per_clip"]), metric) for ra, rb in pairs]
-        counts = {"n_paired": int(sum(len(m) for m, _ in rows)), "n_unpaired": int(sum(n for _, n in rows))}
+        counts = {"n_paired": int(sum(len(m) for m, _ in rows)), "n_unpaired": int(sum(n for _, n in rows)),
+                  "n_clips": len(set().union(*(set(_stems(m)) for m, _ in rows)))}
         if any(m.empty for m, _ in rows):
             return {"a": None, "b": None, "diff": None, "ci": [None, None], "n_seeds": len(pairs), **counts}
         weights = [_frame_weights(m, metric) for m, _ in rows]  # the same predictions' frames in both arms
@@ -232,7 +235,8 @@ def paired_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, *
                 - _slcc_delta(sides[0][s], data, code_of, levels, level, w))
 
     _, low, high = stats.hierarchical_interval(diff, len(pairs), len(stems), n_resamples=n_resamples, seed=seed)
-    return {"a": _num(va), "b": _num(vb), "diff": _num(vb - va), "ci": [low, high], "n_seeds": len(pairs)}
+    return {"a": _num(va), "b": _num(vb), "diff": _num(vb - va), "ci": [low, high], "n_seeds": len(pairs),
+            "n_clips": len(stems)}
 
 
 # -- arms: runs pooled over seeds -------------------------------------------------------------------------------

@@ -572,7 +572,9 @@ def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]
     ``hubness_weight`` (:func:`with_plrs_partial`; the weight of
     :func:`p3d.experiments.runs.plrs_hubness_weight`); no row without a weight. PLRS-e (``plrs_enrolled``)
     likewise from PLRS-c and the lip amplitudes at ``intensity_weight`` with ``gt_amplitude``
-    (:func:`with_plrs_enrolled`; :func:`p3d.experiments.runs.plrs_intensity_weight`). A pair with a missing arm
+    (:func:`with_plrs_enrolled`; :func:`p3d.experiments.runs.plrs_intensity_weight`). ``n_seeds``: the training
+    seeds paired; ``n_clips``: the test clips the change rests on (:func:`paired_difference`: those both arms were
+    scored on at every paired seed, so two tables' rows on different clips show it). A pair with a missing arm
     (None, as :func:`loss_pairs` gives it for runs not among the results) is refused (:class:`InputError`)."""
     import pandas as pd
 
@@ -599,7 +601,7 @@ def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]
             else:
                 verdict = "no clear change"
             rows.append({"comparison": label, "metric": METRIC_LABELS[metric], "n_seeds": d.get("n_seeds", 1),
-                         "without": None if d["a"] is None else d["a"] * scale,
+                         "n_clips": d["n_clips"], "without": None if d["a"] is None else d["a"] * scale,
                          "with": None if d["b"] is None else d["b"] * scale,
                          "change": None if d["diff"] is None else d["diff"] * scale,
                          "change CI low": None if lo is None else lo * scale,
@@ -607,8 +609,8 @@ def loss_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]
     return pd.DataFrame(rows)
 
 
-_PER_SEED_COLUMNS = ("comparison", "seed", "metric", "n_seeds", "without", "with", "change", "change CI low",
-                     "change CI high", "verdict")
+_PER_SEED_COLUMNS = ("comparison", "seed", "metric", "n_seeds", "n_clips", "without", "with", "change",
+                     "change CI low", "change CI high", "verdict")
 
 
 def per_seed_effects(results: Sequence[Mapping[str, Any]],
@@ -654,7 +656,8 @@ def diagnostics_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[st
     95% CI of :func:`loss_effects` (seeds and clips). ``direction`` is ``higher`` / ``lower`` when the CI
     excludes 0, else ``no clear change``: a diagnostic has no better side, only the GT's value to be near
     (``GT``: the mean over the clips of ``<name>_gt``; 1 for the amplitude ratio). ``GT gap without / with``:
-    |value - GT| of each arm. A diagnostic that either side lacks (``p3d eval --no-diagnostics``; upper-face
+    |value - GT| of each arm. ``n_seeds`` and ``n_clips``: the seeds and test clips the change rests on, as in
+    :func:`loss_effects`. A diagnostic that either side lacks (``p3d eval --no-diagnostics``; upper-face
     motion without an upper-face region) has no row."""
     import numpy as np
     import pandas as pd
@@ -688,7 +691,8 @@ def diagnostics_effects(pairs: Sequence[tuple[str, Mapping[str, Any], Mapping[st
             def sc(x: float | None) -> float | None:
                 return None if x is None else x * scale
 
-            rows.append({"comparison": label, "diagnostic": title, "n_seeds": d.get("n_seeds", 1), "GT": gt * scale,
+            rows.append({"comparison": label, "diagnostic": title, "n_seeds": d.get("n_seeds", 1),
+                         "n_clips": d["n_clips"], "GT": gt * scale,
                          "without": sc(d["a"]), "with": sc(d["b"]), "change": sc(d["diff"]),
                          "change CI low": sc(lo), "change CI high": sc(hi), "direction": direction,
                          "GT gap without": None if d["a"] is None else abs(d["a"] - gt) * scale,
