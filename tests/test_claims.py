@@ -437,6 +437,82 @@ def test_compare_verdicts_of_two_runs_marks_the_claims_that_differ(tmp_path, cap
         claims.compare_verdicts(a, b, names=("x", "x"))
 
 
+def _counted_effects(path: Path, rows: list[tuple[str, str, float, float, float]], n_seeds: int = 1,
+                     n_clips: int | None = None) -> None:
+    """An effect table of ``(comparison, metric, change, low, high)`` rows with ``n_seeds`` (and ``n_clips``)."""
+    df = pd.DataFrame([{"comparison": c, "metric": m, "n_seeds": n_seeds, "without": 1.0, "with": 1.0 + ch,
+                        "change": ch, "change CI low": lo, "change CI high": hi, "verdict": ""}
+                       for c, m, ch, lo, hi in rows])
+    if n_clips is not None:
+        df.insert(3, "n_clips", n_clips)
+    df.to_csv(path, index=False)
+
+
+def test_compare_verdicts_counts_a_verdict_on_other_cases_apart(tmp_path, capsys):
+    """Run b measured Table 2 for FaceFormer only and Table 3 for SelfTalk only, a every model: the verdicts agree
+    (a claim over three models measured for one is inconclusive) but rest on different cases, and the report said
+    "reach the same verdict" for them. Now each assessment lists its cases (label, referee, seeds, clips) and the
+    comparison counts a verdict on other cases, other seed counts or other clip counts apart; --strict fails on it."""
+    from p3d.cli import main
+
+    a, b = tmp_path / "a" / "tables", tmp_path / "b" / "tables"
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    models = ("FaceFormer", "CodeTalker", "SelfTalk")
+    t2 = [(m, metric, 0.01, -1.0, 1.0) for m in models for metric in ("PLRS", "MTM (ms)")]
+    _counted_effects(a / "table2_loss_effects.csv", t2, n_seeds=5, n_clips=160)
+    _counted_effects(b / "table2_loss_effects.csv", t2[:2], n_seeds=5, n_clips=160)
+    t3 = [(f"{m}: ours vs 3D SyncNet", metric, 0.01, -1.0, 1.0) for m in models for metric in ("MTM (ms)", "PLRS")]
+    _counted_effects(a / "table3_critic_effects.csv", t3)
+    _counted_effects(b / "table3_critic_effects.csv", t3[4:])
+    t4 = [(f"{m}: + synth-mead", "SLCC Δ", 0.01, -1.0, 1.0) for m in models]
+    _counted_effects(a / "table4_effects.csv", t4, n_seeds=1, n_clips=160)
+    _counted_effects(b / "table4_effects.csv", t4, n_seeds=3, n_clips=160)          # other training seeds
+    t4p = [(f"{m}: + synth-mead", "PLRS", -0.05, -0.08, -0.02) for m in models]
+    mead = tmp_path / "table4_plrs.csv"
+    _counted_effects(mead, t4p, n_clips=160)
+    pd.concat([pd.read_csv(a / "table4_effects.csv"), pd.read_csv(mead)]).to_csv(a / "table4_effects.csv", index=False)
+    _counted_effects(mead, t4p, n_clips=120)                                        # other test clips
+    pd.concat([pd.read_csv(b / "table4_effects.csv"), pd.read_csv(mead)]).to_csv(b / "table4_effects.csv", index=False)
+
+    judged = assess(a).set_index("key")
+    assert judged.loc["loss-plrs", "cases"] == tuple(claims.CaseBasis(f"{m} PLRS", "official", 5, 160)
+                                                     for m in models)
+    assert str(judged.loc["loss-plrs", "cases"][0]) == "FaceFormer PLRS (referee official, 5 seeds, 160 clips)"
+    df = claims.compare_verdicts(a, b, names=("m1", "m2")).set_index("key")
+    for key in ("loss-plrs", "loss-mtm", "vs-syncnet", "mead-slcc", "mead-plrs"):
+        assert df.loc[key, "same"] and not df.loc[key, "same cases"], key
+    assert df.loc["loss-plrs", "verdict m1"] == "inconclusive"
+    assert df.loc["loss-plrs", "case differences"] == ("only in m1: CodeTalker PLRS (referee official, 5 seeds, "
+                                                       "160 clips), SelfTalk PLRS (referee official, 5 seeds, 160 clips)")
+    assert "only in m1: FaceFormer MTM (ms) (1 seed)" in df.loc["vs-syncnet", "case differences"]
+    assert "only in m2" not in df.loc["loss-mtm", "case differences"]
+    assert df.loc["mead-slcc", "case differences"].startswith("FaceFormer SLCC Δ: training seeds 1 in m1, 3 in m2")
+    assert df.loc["mead-plrs", "verdict m1"] == "reproduced"
+    assert df.loc["mead-plrs", "case differences"].startswith("FaceFormer PLRS: test clips 160 in m1, 120 in m2")
+    md = claims.comparison_markdown(df.reset_index(), ("m1", "m2"))
+    first = md.splitlines()[0]
+    n = int((df["verdict m1"] != "not testable here").sum())
+    assert first.startswith(f"{n - 5} of {n} testable claims reach the same verdict on the same cases (m1 vs m2); "
+                            "5 the same verdict on different cases")
+    assert "| inconclusive | inconclusive | verdict only: cases differ |" in md
+    assert "- 1: only in m1: CodeTalker PLRS" in md
+    # a folder against itself: the same cases; a table without n_clips is matched on what both record, and said so
+    same = claims.compare_verdicts(a, a, names=("m1", "m2"))
+    assert same["same cases"].all()
+    old = tmp_path / "old" / "tables"
+    old.mkdir(parents=True)
+    for f in a.glob("*.csv"):
+        pd.read_csv(f).drop(columns="n_clips", errors="ignore").to_csv(old / f.name, index=False)
+    no_clips = claims.compare_verdicts(a, old, names=("m1", "m2"))
+    assert no_clips["same"].all() and no_clips["same cases"].all()
+    assert "matched on model, metric and referee alone" in claims.comparison_markdown(no_clips, ("m1", "m2"))
+    # --strict: 1 when a verdict rests on other cases, though every verdict agrees
+    assert main(["claims", str(a), "--against", str(b), "--strict", "--only", "1"]) == 1
+    assert "verdict only: cases differ" in capsys.readouterr().out
+    assert main(["claims", str(a), "--against", str(old), "--strict"]) == 0
+
+
 @pytest.mark.parametrize("argv, message", [
     (["claims", "{missing}"], "not a folder of result tables"),
     (["claims", "{a}", "--names", "x", "y"], "--names: needs --against"),

@@ -58,6 +58,12 @@ and seed's arms, as the ``full`` spec does); the evidence lists each comparison'
 of equal-length runs), and :func:`length_sensitivity` (:mod:`p3d.claims.lengths`) counts how often the
 longer-trained arm of a seed pair is the better one. Neither enters the rule.
 
+**Comparing two runs** (:func:`compare_verdicts`). Each :class:`Assessment` lists the cases its verdict was judged
+on (:class:`CaseBasis`: label, PLRS referee, training seeds and test clips where the tables record them). Two runs
+reproduce a verdict only when they reach it on the same cases: a verdict reached on other models, referees, seed
+counts or clip counts (e.g. one run measured Table 2 for FaceFormer only: "inconclusive", as the other's over all
+three models) is counted apart, with the cases that differ.
+
 :data:`INVENTORY` lists every table and figure of the paper with the file(s) p3d writes for it, or why it
 cannot be made here; :func:`inventory` checks which exist.
 
@@ -98,6 +104,7 @@ from p3d.claims.verdicts import (
     VERDICTS,
     Assessment,
     Case,
+    CaseBasis,
     Claim,
     aggregate,
     combine_referees,
@@ -106,7 +113,7 @@ from p3d.claims.verdicts import (
 
 __all__ = [
     "CLAIMS", "INVENTORY", "LENGTH_SENSITIVITY_STEM", "MODELS", "OFFICIAL_PLRS", "README_END", "README_START", "RULES_MARKDOWN",
-    "VALIDITY_STEM", "VERDICTS", "Assessment", "Case", "Claim", "aggregate", "assess", "claims_markdown",
+    "VALIDITY_STEM", "VERDICTS", "Assessment", "Case", "CaseBasis", "Claim", "aggregate", "assess", "claims_markdown",
     "combine_referees", "compare_verdicts", "comparison_markdown", "continuation_cost", "findings_markdown", "inventory",
     "inventory_markdown", "length_sensitivity", "paper_changes", "plrs_metric", "readme_markers", "run_design_markdown", "summary_markdown", "training_steps", "training_steps_note", "update_readme",
     "valid_referees", "verdict_table_markdown",

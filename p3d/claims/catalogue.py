@@ -138,7 +138,7 @@ def assess(tables_dir: str | Path, claims: Sequence[Claim] = CLAIMS) -> Any:
 
     Returns a DataFrame with one row per claim: ``key``, ``claim``, ``paper`` (the paper's evidence),
     ``p3d`` (p3d's evidence), ``verdict``, ``decided_by`` (the referee / metric / cases that decided it),
-    ``sources`` (comma-separated table stems).
+    ``sources`` (comma-separated table stems), ``cases`` (:attr:`Assessment.cases`: what each case was judged on).
     """
     import pandas as pd
 
@@ -155,5 +155,5 @@ def assess(tables_dir: str | Path, claims: Sequence[Claim] = CLAIMS) -> Any:
             raise InputError(f"{tables}: {read} not in the layout `make figures` writes (judging claim {c.key}: "
                              f"{type(exc).__name__} {exc})") from None
         rows.append({"key": c.key, "claim": c.text, "paper": c.paper, "p3d": a.evidence, "verdict": a.verdict,
-                     "decided_by": a.decided_by, "sources": ", ".join(a.sources)})
+                     "decided_by": a.decided_by, "sources": ", ".join(a.sources), "cases": a.cases})
     return pd.DataFrame(rows)

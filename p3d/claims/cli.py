@@ -3,8 +3,10 @@
 ``p3d claims results/tables`` prints one line per claim (its verdict and what decided it; the rules:
 :mod:`p3d.claims`); ``--only 7 11`` shows those claims only (numbered as in ``results/claims.md``).
 ``p3d claims A --against B`` judges both folders, e.g. the ``results/tables`` of two machines' ``make figures
-PRESET=full``, and prints which claims reach the same verdict; ``--out FILE.md`` also writes that report
-(atomically). ``--strict`` exits 1 when any verdict differs.
+PRESET=full``, and prints which claims reach the same verdict on the same cases (models, metrics, PLRS referees,
+training seeds and test clips), which reach it on different cases (counted apart: not a reproduction of the
+verdict) and which differ; ``--out FILE.md`` also writes that report (atomically). ``--strict`` exits 1 when any
+verdict differs or rests on different cases.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--names", nargs=2, default=None, metavar=("A", "B"),
                    help="labels of the two folders in the comparison (default: their parent folders' paths)")
     p.add_argument("--out", type=Path, help="also write the report to this markdown file")
-    p.add_argument("--strict", action="store_true", help="with --against: exit 1 when any verdict differs")
+    p.add_argument("--strict", action="store_true",
+                   help="with --against: exit 1 when any verdict differs or rests on different cases")
     p.add_argument("--only", type=int, nargs="+", metavar="N",
                    help="show only these claims (numbers as in results/claims.md); --strict then reads them only")
     p.set_defaults(func=run_cli)
@@ -53,7 +56,7 @@ def run_cli(args: argparse.Namespace) -> int:
     else:
         names = tuple(args.names) if args.names else _default_names(args.tables, args.against)
         df = compare_verdicts(args.tables, args.against, names).loc[rows]
-        report, differs = comparison_markdown(df, names), not bool(df["same"].all())
+        report, differs = comparison_markdown(df, names), not bool((df["same"] & df["same cases"]).all())
     print(report)
     if args.out is not None:
         write_text(args.out, report + "\n")

@@ -26,6 +26,7 @@ from p3d.claims.verdicts import (
     OFFICIAL_PLRS,
     Assessment,
     Case,
+    CaseBasis,
     _deciding,
     aggregate,
     combine_referees,
@@ -81,10 +82,16 @@ ONE_SEED_NOTE = "one training seed per arm: its CI spans test clips, not retrain
 
 def _one_seed(row: Any) -> bool:
     """Whether an effect row says its arms were trained at one seed (its ``n_seeds``; False without the column)."""
+    return _count(row, "n_seeds") == 1
+
+
+def _count(row: Any, column: str) -> int | None:
+    """A row's ``n_seeds`` / ``n_clips`` as an int; None without the column (a table written before it) or a value."""
     try:
-        return int(row["n_seeds"]) == 1
+        value = float(row[column])
     except (KeyError, TypeError, ValueError):
-        return False
+        return None
+    return int(value) if math.isfinite(value) else None
 
 
 def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, referee: str | None,
@@ -101,7 +108,8 @@ def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, r
     return Case(f"{label} {row['metric']}", change, float(row["change CI low"]),
                 float(row["change CI high"]), _want_sign(key, spec.want), paper_change,
                 float(row["without"]), float(row["with"]), referee, note=note,
-                caveat=_caveat(unconverged or {}, comparison))
+                caveat=_caveat(unconverged or {}, comparison), n_seeds=_count(row, "n_seeds"),
+                n_clips=_count(row, "n_clips"))
 
 
 def _find(df: Any, comparison: str, metric: str, source: str = "effect table") -> Any | None:
@@ -207,7 +215,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
         decided = _deciding(all_cases, verdict, complete)
         if plrs_wanted and by_referee:
             decided += " (PLRS referee: " + ", ".join(by_referee) + ")"
-    return Assessment(verdict, text, tuple(sources), decided)
+    return Assessment(verdict, text, tuple(sources), decided, tuple(c.basis for c in all_cases))
 
 
 def _effects_judge(spec: _Spec) -> Callable[[Path], Assessment]:
@@ -235,7 +243,7 @@ def _loss_effect(metric: str) -> Callable[[Path], Assessment]:
             return a
         return Assessment(a.verdict, a.evidence + f" Sensitivity, loss weight chosen on val for every model "
                           f"(not deciding): {alt.evidence} (verdict {alt.verdict}).",
-                          a.sources + ("table2_loss_effects_per_model_kappa",), a.decided_by)
+                          a.sources + ("table2_loss_effects_per_model_kappa",), a.decided_by, a.cases)
 
     return judge
 
@@ -278,7 +286,8 @@ def _fdd(tables: Path) -> Assessment:
         cases.append(Case(f"{paper.MODEL_LABELS[m]} |FDD| (1e-7 m²)", change, change - half, change + half, -1,
                           paper.TABLE_S7[(m, "ours")] - paper.TABLE_S7[(m, "none")],
                           abs(b["value"]) * scale, abs(o["value"]) * scale,
-                          caveat=_caveat(unconverged, paper.MODEL_LABELS[m])))
+                          caveat=_caveat(unconverged, paper.MODEL_LABELS[m]),
+                          n_seeds=_arms_count(b, o, "n_seeds"), n_clips=_arms_count(b, o, "n_clips")))
     if not cases:
         return Assessment("not measured", "no FDD rows in config1_results", ("config1_results",))
     complete = not missing
@@ -290,7 +299,13 @@ def _fdd(tables: Path) -> Assessment:
     if missing:
         note += " Not measured: " + ", ".join(missing) + "."
     return Assessment(verdict, "; ".join(c.text() for c in cases) + "." + note, ("config1_results",),
-                      _deciding(cases, verdict, complete))
+                      _deciding(cases, verdict, complete), tuple(c.basis for c in cases))
+
+
+def _arms_count(a: Any, b: Any, column: str) -> int | None:
+    """The ``n_seeds`` / ``n_clips`` of two arms' rows of a run table when they agree; None otherwise (or unknown)."""
+    ca, cb = _count(a, column), _count(b, column)
+    return ca if ca == cb else None
 
 
 def _wilson(k: float, n: int) -> tuple[float, float]:
@@ -354,7 +369,8 @@ def _two_d_prior(tables: Path) -> Assessment:
     text = " ".join(p if p.endswith(".") else p + "." for p in ([text] if text else []) + parts)
     if missing:
         text += " Not measured: " + ", ".join(missing) + "."
-    return Assessment(verdict, text, tuple(sources), "; ".join(d for d in decided if d))
+    judged = tuple(c.basis for c in cases) + (loss.cases if loss is not None and loss.verdict != "not measured" else ())
+    return Assessment(verdict, text, tuple(sources), "; ".join(d for d in decided if d), judged)
 
 
 def _property(name: str, control_matters: bool) -> Callable[[Path], Assessment]:
@@ -380,7 +396,7 @@ def _property(name: str, control_matters: bool) -> Callable[[Path], Assessment]:
             text += (f" Not distinctive: the no-learning control (raw inputs) shows it too: "
                      f"{ctrl.iloc[0]['evidence']}.")
         return Assessment(case.verdict, text, ("representation_properties",),
-                          f"the '{name}' test of representation_properties (pass / fail, no interval)")
+                          f"the '{name}' test of representation_properties (pass / fail, no interval)", (case.basis,))
 
     return judge
 
@@ -408,17 +424,20 @@ def _temporal(tables: Path) -> Assessment:
         s1 = _read(tables, "fig_s1a_offset_similarity").set_index("offset")
         far1 = float(s1[s1.index.to_series().abs() >= 5]["mean"].mean())
         label1 = "stage 1 speech-video cosine (Fig. S1a), offset 0 minus |offset| >= 5"
+        clips1 = _count(s1.loc[0], "n_clips")
         if "vs_far" in s1.columns:
             cases.append(Case(label1, s1.loc[0, "vs_far"], s1.loc[0, "vs_far_ci_low"], s1.loc[0, "vs_far_ci_high"],
-                              1, None, far1, float(s1.loc[0, "mean"])))
+                              1, None, far1, float(s1.loc[0, "mean"]), n_clips=clips1))
         else:
             cases.append(Case(label1, s1.loc[0, "mean"] - far1, s1.loc[0, "ci_low"] - far1,
-                              s1.loc[0, "ci_high"] - far1, 1, None, far1, float(s1.loc[0, "mean"]), note=fixed_note))
+                              s1.loc[0, "ci_high"] - far1, 1, None, far1, float(s1.loc[0, "mean"]), note=fixed_note,
+                              n_clips=clips1))
     except (_Missing, KeyError):
         pass
     verdict = aggregate([c.verdict for c in cases])
     return Assessment(verdict, "; ".join(c.text() for c in cases) + ".",
-                      ("fig5a_offset_summary", "fig_s1a_offset_similarity"), _deciding(cases, verdict, True))
+                      ("fig5a_offset_summary", "fig_s1a_offset_similarity"), _deciding(cases, verdict, True),
+                      tuple(c.basis for c in cases))
 
 
 def _mead_loss(tables: Path) -> Assessment:
@@ -437,7 +456,7 @@ def _mtm_validity(tables: Path) -> Assessment:
     r = _read(tables, "fig_s5_slope").iloc[0]
     low, high = MTM_SLOPE_BAND
     case = Case("slope of MTM vs injected offset (ms per ms)", r["slope"], r["ci_low"], r["ci_high"], 1, None,
-                note=f"r = {r['r']:.3f}, {int(r['n_clips'])} GT test clips, offsets "
+                n_clips=_count(r, "n_clips"), note=f"r = {r['r']:.3f}, {int(r['n_clips'])} GT test clips, offsets "
                      f"{paper.FIG_S5_OFFSET_FRAMES[0]}-{paper.FIG_S5_OFFSET_FRAMES[1]} frames")
     if not (math.isfinite(float(r["ci_low"])) and math.isfinite(float(r["ci_high"]))):
         verdict = "inconclusive"
@@ -449,7 +468,8 @@ def _mtm_validity(tables: Path) -> Assessment:
         verdict = "inconclusive"
     where = {"reproduced": "lies within", "contradicted": "lies outside"}.get(verdict, "straddles or lacks")
     return Assessment(verdict, case.text().rsplit(", ", 1)[0] + f". A measure of the degree has slope 1: the CI "
-                      f"{where} [{low}, {high}], {verdict}.", ("fig_s5_slope",), f"the slope's CI against [{low}, {high}]")
+                      f"{where} [{low}, {high}], {verdict}.", ("fig_s5_slope",),
+                      f"the slope's CI against [{low}, {high}]", (case.basis,))
 
 
 _DIFF = re.compile(r"PLRS minus LVE, rho with the oracle \((?P<scope>[^,]+),[^)]*\): "
@@ -501,7 +521,7 @@ def _baseline_sync(tables: Path) -> Assessment:
     df = _pooled(_read(tables, "config1_results"))
     df = df[(df["split"] == "test") & (df["metric"] == "mtm_ms") & (df["critic"] == "none")
             & (df["train"] == "synth-voca")]
-    parts, verdicts, missing = [], {}, []
+    parts, verdicts, missing, judged = [], {}, [], []
     for m in paper.MODELS:
         r = _single(df[df["model"] == m],
                     f"{Path(tables) / 'config1_results'}.csv, {paper.MODEL_LABELS[m]} baseline MTM")
@@ -515,6 +535,8 @@ def _baseline_sync(tables: Path) -> Assessment:
         else:
             v = "inconclusive"
         verdicts[paper.MODEL_LABELS[m]] = v
+        judged.append(CaseBasis(f"{paper.MODEL_LABELS[m]} baseline MTM", None, _count(r, "n_seeds"),
+                                _count(r, "n_clips")))
         parts.append(f"{paper.MODEL_LABELS[m]} {r['value']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}] ms "
                      f"(paper {paper.TABLE2[(m, 'none')].mtm_ms:.1f}), {v}")
     if not parts:
@@ -527,7 +549,7 @@ def _baseline_sync(tables: Path) -> Assessment:
             "An absolute value on the synthetic corpus against the paper's on VOCASET: read it as a sanity check of the scale.")
     if missing:
         text += " Not measured: " + ", ".join(missing) + "."
-    return Assessment(verdict, text, ("config1_results",), f"baseline MTM CI vs the band: {decided}")
+    return Assessment(verdict, text, ("config1_results",), f"baseline MTM CI vs the band: {decided}", tuple(judged))
 
 
 #: Table S8's column of the ratio's 95 % interval over measurement rounds (:func:`p3d.analysis.training_cost.table_s8`).
@@ -578,7 +600,8 @@ def _overhead(tables: Path) -> Assessment:
     return Assessment(verdict, "Time per training iteration with the loss / without, one CPU thread: " + "; ".join(parts)
                       + f". {how}." + (f" Not measured (cached): {', '.join(missing)}." if missing else "")
                       + " The loss is a training term only: `p3d predict` never loads the critic, so "
-                      "inference is unchanged by construction.", ("table_s8_training_cost",), decided)
+                      "inference is unchanged by construction.", ("table_s8_training_cost",), decided,
+                      tuple(CaseBasis(f"{m} time ratio with the loss (cached)") for m in sorted(cached_models)))
 
 
 def _not_testable(reason: str) -> Callable[[Path], Assessment]:

@@ -171,8 +171,12 @@ def compare_verdicts(tables_a: str | Path, tables_b: str | Path, names: tuple[st
     """Judge every claim on two result folders (e.g. two machines' ``make figures PRESET=full``) side by side.
 
     Returns a DataFrame with one row per claim: ``key``, ``claim``, ``verdict <a>``, ``verdict <b>``,
-    ``same`` (the two verdicts are equal), ``decided_by <a>``, ``decided_by <b>``. Claims not measured in one
-    folder keep that status (``not measured`` on one side only is a difference)."""
+    ``same`` (the two verdicts are equal), ``decided_by <a>``, ``decided_by <b>``, ``same cases`` (both runs judged
+    the claim on the same cases: :func:`case_differences` finds none), ``case differences`` (those it finds, ``; ``
+    joined), ``cases <a>``, ``cases <b>`` (:attr:`p3d.claims.Assessment.cases`). Two runs whose verdicts agree on
+    different cases (other models, referees, seeds or clips) have not reproduced each other's verdict: the report
+    (:func:`comparison_markdown`) counts them apart. Claims not measured in one folder keep that status
+    (``not measured`` on one side only is a difference)."""
     from p3d.claims.catalogue import assess
 
     a_name, b_name = names
@@ -182,25 +186,78 @@ def compare_verdicts(tables_a: str | Path, tables_b: str | Path, names: tuple[st
         if not Path(folder).is_dir():
             raise InputError(f"{folder}: not a folder of result tables")
     a, b = assess(tables_a), assess(tables_b)
-    df = a[["key", "claim", "verdict", "decided_by"]].merge(b[["key", "verdict", "decided_by"]], on="key",
-                                                            suffixes=(f" {a_name}", f" {b_name}"))
+    df = a[["key", "claim", "verdict", "decided_by", "cases"]].merge(
+        b[["key", "verdict", "decided_by", "cases"]], on="key", suffixes=(f" {a_name}", f" {b_name}"))
     df["same"] = df[f"verdict {a_name}"] == df[f"verdict {b_name}"]
+    diffs = [case_differences(ca, cb, names) for ca, cb in zip(df[f"cases {a_name}"], df[f"cases {b_name}"])]
+    df["same cases"] = [not d for d in diffs]
+    df["case differences"] = ["; ".join(d) for d in diffs]
     return df[["key", "claim", f"verdict {a_name}", f"verdict {b_name}", "same", f"decided_by {a_name}",
-               f"decided_by {b_name}"]]
+               f"decided_by {b_name}", "same cases", "case differences", f"cases {a_name}", f"cases {b_name}"]]
+
+
+def case_differences(cases_a: Any, cases_b: Any, names: tuple[str, str] = ("a", "b")) -> list[str]:
+    """How the cases two runs judged one claim on differ (:class:`p3d.claims.CaseBasis`): the cases only one run
+    judged (matched by label, i.e. model or comparison and metric, and PLRS referee), and those both judged on
+    different numbers of training seeds or test clips (compared where both runs' tables record them). An empty list:
+    the same cases."""
+    a_name, b_name = names
+    by_a = {(c.label, c.referee): c for c in cases_a}
+    by_b = {(c.label, c.referee): c for c in cases_b}
+    out = []
+    for only, here, there in ((a_name, by_a, by_b), (b_name, by_b, by_a)):
+        alone = [str(c) for k, c in here.items() if k not in there]
+        if alone:
+            out.append(f"only in {only}: " + ", ".join(alone))
+    for k, ca in by_a.items():
+        cb = by_b.get(k)
+        if cb is None:
+            continue
+        for attr, unit in (("n_seeds", "training seeds"), ("n_clips", "test clips")):
+            va, vb = getattr(ca, attr), getattr(cb, attr)
+            if va is not None and vb is not None and va != vb:
+                out.append(f"{ca.label}: {unit} {va} in {a_name}, {vb} in {b_name}")
+    return out
+
+
+def _unrecorded(cases_a: Any, cases_b: Any) -> int:
+    """How many cases both runs judged have a seed or clip count recorded by one run's tables only."""
+    by_b = {(c.label, c.referee): c for c in cases_b}
+    return sum(1 for c in cases_a if (c.label, c.referee) in by_b and any(
+        (getattr(c, attr) is None) != (getattr(by_b[(c.label, c.referee)], attr) is None)
+        for attr in ("n_seeds", "n_clips")))
 
 
 def comparison_markdown(df: Any, names: tuple[str, str] = ("a", "b")) -> str:
-    """:func:`compare_verdicts` as a markdown table, with a first line counting the claims whose verdicts agree
-    (among those testable on both sides)."""
+    """:func:`compare_verdicts` as markdown: a first line counting, among the claims testable on either side, those
+    reaching the same verdict on the same cases, apart from those reaching it on different cases (not a
+    reproduction of the verdict) and those whose verdicts differ; the table; and the cases that differ, per claim."""
     a_name, b_name = names
-    testable = ~df[f"verdict {a_name}"].isin(["not testable here"]) | ~df[f"verdict {b_name}"].isin(
-        ["not testable here"])
-    n, same = int(testable.sum()), int((df["same"] & testable).sum())
-    lines = [f"{same} of {n} testable claims reach the same verdict ({a_name} vs {b_name}).", "",
-             f"| # | claim (paper) | {a_name} | {b_name} | same |", "|---|---|---|---|---|"]
-    for i, r in zip(_numbers(df), df.itertuples(index=False)):
-        va, vb, s = r[2], r[3], r[4]
-        lines.append(f"| {i} | {_md_cell(r.claim)} | {va} | {vb} | {'yes' if s else '**no**'} |")
+    va, vb = df[f"verdict {a_name}"], df[f"verdict {b_name}"]
+    testable = (va != "not testable here") | (vb != "not testable here")
+    agree = df["same"] & df["same cases"] & testable
+    apart = df["same"] & ~df["same cases"] & testable
+    differ = ~df["same"] & testable
+    n = int(testable.sum())
+    head = f"{int(agree.sum())} of {n} testable claims reach the same verdict on the same cases ({a_name} vs {b_name})"
+    for count, what in ((apart, "the same verdict on different cases (not counted as agreeing; see below)"),
+                        (differ, "a different verdict")):
+        if int(count.sum()):
+            head += f"; {int(count.sum())} {what}"
+    lines = [head + ".", "", f"| # | claim (paper) | {a_name} | {b_name} | same |", "|---|---|---|---|---|"]
+    for i, r, s, ap in zip(_numbers(df), df.to_dict("records"), df["same"], apart):
+        same = "verdict only: cases differ" if ap else "yes" if s else "**no**"
+        lines.append(f"| {i} | {_md_cell(r['claim'])} | {r[f'verdict {a_name}']} | {r[f'verdict {b_name}']} | "
+                     f"{same} |")
+    listed = [(i, r) for i, r in zip(_numbers(df), df.to_dict("records")) if r["case differences"]]
+    if listed:
+        lines += ["", "Cases that differ (a case judged in one run only, matched by model or comparison, metric and "
+                  "PLRS referee; or judged on other numbers of training seeds or test clips):", ""]
+        lines += [f"- {i}: {_md_cell(r['case differences'])}" for i, r in listed]
+    unrecorded = sum(_unrecorded(ca, cb) for ca, cb in zip(df[f"cases {a_name}"], df[f"cases {b_name}"]))
+    if unrecorded:
+        lines += ["", f"{unrecorded} case(s) judged by both have a training seed or test clip count in one run's "
+                  "tables only (tables written before the column): matched on model, metric and referee alone."]
     return "\n".join(lines)
 
 

@@ -30,15 +30,38 @@ def plrs_metric(variant: str) -> str:
 
 
 @dataclass(frozen=True)
+class CaseBasis:
+    """What one case of a claim was judged on, so that two runs' verdicts are compared like with like
+    (:func:`p3d.claims.compare_verdicts`): ``label`` (the model or comparison and the metric, e.g.
+    ``FaceFormer PLRS-e``), ``referee`` (the PLRS referee; None for other metrics), and where the table records
+    them ``n_seeds`` (training seeds per arm) and ``n_clips`` (the test clips the effect rests on); None when it
+    does not (a table written before the column, or a measurement without seeds or clips)."""
+
+    label: str
+    referee: str | None = None
+    n_seeds: int | None = None
+    n_clips: int | None = None
+
+    def __str__(self) -> str:
+        parts = ([f"referee {self.referee}"] if self.referee is not None else []) + \
+            ([f"{self.n_seeds} seed{'' if self.n_seeds == 1 else 's'}"] if self.n_seeds is not None else []) + \
+            ([f"{self.n_clips} clips"] if self.n_clips is not None else [])
+        return self.label + (f" ({', '.join(parts)})" if parts else "")
+
+
+@dataclass(frozen=True)
 class Assessment:
     """p3d's evidence for one claim: ``verdict`` (one of :data:`VERDICTS`), a sentence with the numbers and
     their 95 % CIs (and the MDE beside the paper's effect), the tables it was read from (file stems under the
-    tables folder), and ``decided_by``: the referee / metric / cases that decided the verdict."""
+    tables folder), ``decided_by``: the referee / metric / cases that decided the verdict, and ``cases``: the
+    :class:`CaseBasis` of every case the verdict was judged on (empty for a claim not measured or not testable;
+    cases shown beside but not deciding are not among them)."""
 
     verdict: str
     evidence: str
     sources: tuple[str, ...] = ()
     decided_by: str = ""
+    cases: tuple[CaseBasis, ...] = ()
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -78,7 +101,8 @@ class Case:
     the PLRS referee that measured it (None for other metrics). ``passed`` replaces the CI for a case whose
     table reports only a test's outcome (True / False). ``caveat``: why the case's evidence cannot decide the claim
     whatever its CI (a compared arm whose training did not converge, :func:`p3d.claims.lengths.unconverged_runs`):
-    the case is then at most ``inconclusive``, and its text says why."""
+    the case is then at most ``inconclusive``, and its text says why. ``n_seeds`` / ``n_clips``: the training seeds per
+    arm and test clips it rests on, where its table records them (for :attr:`basis`)."""
 
     label: str
     change: float = float("nan")
@@ -92,6 +116,13 @@ class Case:
     passed: bool | None = None
     note: str = ""
     caveat: str = ""
+    n_seeds: int | None = None
+    n_clips: int | None = None
+
+    @property
+    def basis(self) -> CaseBasis:
+        """What the case was judged on (:class:`CaseBasis`)."""
+        return CaseBasis(self.label, self.referee, self.n_seeds, self.n_clips)
 
     @property
     def verdict(self) -> str:
