@@ -417,14 +417,20 @@ def test_compare_verdicts_of_two_runs_marks_the_claims_that_differ(tmp_path, cap
     md = claims.comparison_markdown(df.reset_index(), ("m1", "m2"))
     n_testable = int((df["verdict m1"] != "not testable here").sum())
     assert 0 < n_testable < len(CLAIMS)                                 # people and the real datasets: not testable
-    assert md.splitlines()[0].startswith(f"{n_testable - 1} of {n_testable} testable claims")
+    # the claims measured in neither folder are counted as such, not as reaching the same verdict (the first line
+    # said "15 of 16 testable claims reach the same verdict" where one claim was measured at all)
+    assert md.splitlines()[0] == (f"0 of {n_testable} testable claims reach the same verdict on the same cases (m1 vs "
+                                  f"m2); {n_testable - 1} measured in neither; 1 a different verdict.")
+    assert "| not measured | not measured | measured in neither |" in md
     assert "| reproduced | inconclusive | **no** |" in md
     # the command: same report; --strict exits 1 on a difference, 0 on a folder against itself
     assert main(["claims", str(a), "--against", str(b), "--names", "m1", "m2"]) == 0
     assert "| reproduced | inconclusive | **no** |" in capsys.readouterr().out
     assert main(["claims", str(a), "--against", str(b), "--strict"]) == 1
     assert main(["claims", str(a), "--against", str(a), "--strict", "--out", str(tmp_path / "same.md")]) == 0
-    assert (tmp_path / "same.md").read_text().startswith(f"{n_testable} of {n_testable} testable")
+    assert (tmp_path / "same.md").read_text().startswith(f"1 of {n_testable} testable claims reach the same verdict "
+                                                         f"on the same cases (A vs B); {n_testable - 1} measured in "
+                                                         "neither.")
     assert main(["claims", str(a)]) == 0
     assert "| **reproduced** |" in capsys.readouterr().out
     # --only: those claims, numbered as in the whole report; --strict reads them only
@@ -493,8 +499,8 @@ def test_compare_verdicts_counts_a_verdict_on_other_cases_apart(tmp_path, capsys
     md = claims.comparison_markdown(df.reset_index(), ("m1", "m2"))
     first = md.splitlines()[0]
     n = int((df["verdict m1"] != "not testable here").sum())
-    assert first.startswith(f"{n - 5} of {n} testable claims reach the same verdict on the same cases (m1 vs m2); "
-                            "5 the same verdict on different cases")
+    assert first == (f"0 of {n} testable claims reach the same verdict on the same cases (m1 vs m2); 5 the same "
+                     f"verdict on different cases (not counted as agreeing; see below); {n - 5} measured in neither.")
     assert "| inconclusive | inconclusive | verdict only: cases differ |" in md
     assert "- 1: only in m1: CodeTalker PLRS" in md
     # a folder against itself: the same cases; a table without n_clips is matched on what both record, and said so

@@ -231,22 +231,24 @@ def _unrecorded(cases_a: Any, cases_b: Any) -> int:
 def comparison_markdown(df: Any, names: tuple[str, str] = ("a", "b")) -> str:
     """:func:`compare_verdicts` as markdown: a first line counting, among the claims testable on either side, those
     reaching the same verdict on the same cases, apart from those reaching it on different cases (not a
-    reproduction of the verdict) and those whose verdicts differ; the table; and the cases that differ, per claim."""
+    reproduction of the verdict), those measured in neither run and those whose verdicts differ; the table; and the
+    cases that differ, per claim."""
     a_name, b_name = names
     va, vb = df[f"verdict {a_name}"], df[f"verdict {b_name}"]
     testable = (va != "not testable here") | (vb != "not testable here")
-    agree = df["same"] & df["same cases"] & testable
+    neither = df["same"] & (va == "not measured")
+    agree = df["same"] & df["same cases"] & ~neither & testable
     apart = df["same"] & ~df["same cases"] & testable
     differ = ~df["same"] & testable
     n = int(testable.sum())
     head = f"{int(agree.sum())} of {n} testable claims reach the same verdict on the same cases ({a_name} vs {b_name})"
     for count, what in ((apart, "the same verdict on different cases (not counted as agreeing; see below)"),
-                        (differ, "a different verdict")):
+                        (neither, "measured in neither"), (differ, "a different verdict")):
         if int(count.sum()):
             head += f"; {int(count.sum())} {what}"
     lines = [head + ".", "", f"| # | claim (paper) | {a_name} | {b_name} | same |", "|---|---|---|---|---|"]
-    for i, r, s, ap in zip(_numbers(df), df.to_dict("records"), df["same"], apart):
-        same = "verdict only: cases differ" if ap else "yes" if s else "**no**"
+    for i, r, s, n_, ap in zip(_numbers(df), df.to_dict("records"), df["same"], neither, apart):
+        same = ("verdict only: cases differ" if ap else "measured in neither" if n_ else "yes" if s else "**no**")
         lines.append(f"| {i} | {_md_cell(r['claim'])} | {r[f'verdict {a_name}']} | {r[f'verdict {b_name}']} | "
                      f"{same} |")
     listed = [(i, r) for i, r in zip(_numbers(df), df.to_dict("records")) if r["case differences"]]
