@@ -457,17 +457,92 @@ def test_a_stopped_run_continued_without_the_rule_equals_a_run_of_that_length(tm
     for name in ("plateau", "twin"):
         shutil.copytree(tmp_path / name, tmp_path / "copy" / name)
     assert continue_without_stop_rule(tmp_path / "copy" / "plateau", tmp_path / "copy" / "twin") == s
-    # another process made the same continuation between the check and the rename: its folder is kept
-    import tempfile
+    # a process that does not take the staging lock made the same folder between the check and the rename: kept
     shutil.copytree(tmp_path / "staged_twin", tmp_path / "made_meanwhile")
-    real_mkdtemp = tempfile.mkdtemp
+    real_copyfile = shutil.copyfile
 
-    def the_other_process_finishes_first(**kw):
-        made = real_mkdtemp(**kw)
-        shutil.move(tmp_path / "made_meanwhile", tmp_path / "raced")
-        return made
+    def the_other_process_finishes_first(*args, **kw):
+        if (tmp_path / "made_meanwhile").exists():
+            shutil.move(tmp_path / "made_meanwhile", tmp_path / "raced")
+        return real_copyfile(*args, **kw)
 
-    monkeypatch.setattr(tempfile, "mkdtemp", the_other_process_finishes_first)
+    monkeypatch.setattr(shutil, "copyfile", the_other_process_finishes_first)
     assert continue_without_stop_rule(tmp_path / "staged", tmp_path / "raced") == s
     assert json.loads((tmp_path / "raced" / "config.json").read_text()) == recast
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_killed_continuation_leaves_nothing_that_outlives_the_next_call(tmp_path):
+    """continue_without_stop_rule built the folder in a randomly named hidden sibling (``.OUT.XXXXXXXX``); a process
+    killed (SIGKILL) before the rename left it behind, as large as a checkpoint, and no later call removed it (each
+    killed call added one); with config.json written, RunLayout.training_runs() listed it as a run. The staging
+    folder now has one name per folder, claimed under its lock: the next call removes what a killed one left."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from p3d.train.trainer import continue_without_stop_rule
+
+    train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "plateau", progress=False, validate=Curve(_ramp))
+    (tmp_path / "plateau" / "final.pt").write_bytes(b"")
+    killed_at = """
+import os, signal, sys
+from pathlib import Path
+from p3d.train.trainer import continue_without_stop_rule
+def die(*args, **kw):
+    os.kill(os.getpid(), signal.SIGKILL)
+Path.rename = die  # killed with the folder staged whole, just before its rename
+continue_without_stop_rule(sys.argv[1], sys.argv[2])
+"""
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", killed_at, str(tmp_path / "plateau"), str(tmp_path / "twin")],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == -signal.SIGKILL, done.stderr
+    assert not (tmp_path / "twin").exists()
+    assert continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin") == 140
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plateau", "twin"]
+    recast = json.loads((tmp_path / "twin" / "config.json").read_text())
+    assert (recast["train"]["stop"], recast["train"]["steps"]) == ("steps", 140)
+    assert (tmp_path / "twin" / "checkpoints" / "last.pt").read_bytes() == \
+        (tmp_path / "plateau" / "checkpoints" / "last.pt").read_bytes()
+
+
+def test_a_concurrent_continuation_waits_for_the_live_one(tmp_path, monkeypatch):
+    """Two calls continuing into one folder at once: the second waits for the first (it does not take the first's
+    staging folder for a killed call's), then finds the continuation made and leaves it as it is."""
+    import shutil
+    import threading
+
+    from p3d.train.trainer import continue_without_stop_rule, staging_dir
+
+    train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "plateau", progress=False, validate=Curve(_ramp))
+    (tmp_path / "plateau" / "final.pt").write_bytes(b"")
+    inside, go, results = threading.Event(), threading.Event(), {}
+    real_copyfile = shutil.copyfile
+
+    def slow_copy(*args, **kw):
+        if threading.current_thread().name == "first":
+            inside.set()
+            assert go.wait(timeout=60)
+        return real_copyfile(*args, **kw)
+
+    monkeypatch.setattr(shutil, "copyfile", slow_copy)
+
+    def call(name):
+        results[name] = continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin")
+
+    first = threading.Thread(target=call, args=("first",), name="first")
+    first.start()
+    assert inside.wait(timeout=60)
+    second = threading.Thread(target=call, args=("second",), name="second")
+    second.start()
+    second.join(timeout=1.0)
+    assert second.is_alive() and staging_dir(tmp_path / "twin").is_dir()  # waits; the live staging kept
+    go.set()
+    first.join(timeout=60)
+    second.join(timeout=60)
+    assert results == {"first": 140, "second": 140}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plateau", "twin"]
+    assert (tmp_path / "twin" / "checkpoints" / "last.pt").read_bytes() == \
+        (tmp_path / "plateau" / "checkpoints" / "last.pt").read_bytes()

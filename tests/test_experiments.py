@@ -296,6 +296,9 @@ def test_layout_places_every_file(tmp_path):
     for run in (lay.stage1(2), lay.evaluator_stage1, lay.run(exp)):
         run.mkdir(parents=True)
         (run / "config.json").write_text("{}")
+    staged = lay.run(exp).parent / f".{exp.name}.continuing"  # a continuation being staged (or a killed one's)
+    staged.mkdir()
+    (staged / "config.json").write_text("{}")
     assert lay.training_runs() == [lay.stage1(2), lay.evaluator_stage1, lay.run(exp)]
     # A spec's runs only: another grid's talker and critic pipeline in the same runs/<preset> stay out.
     other = exp.with_(seed=5)

@@ -155,6 +155,38 @@ def test_run_lock_refuses_a_second_holder_without_waiting(tmp_path):
         pass
 
 
+def test_run_lock_of_a_folder_moved_while_waiting_is_that_of_the_folder_now_there(tmp_path):
+    """A process waiting for a folder's lock while its holder renamed the folder away (a staging folder moved into
+    place) got the lock of the moved file, and a third process then took the lock of the folder now at that path:
+    two holders. The waiter now claims the folder now at the path."""
+    import threading
+
+    from p3d.train.run_folder import run_lock
+
+    folder, moved = tmp_path / "staging", tmp_path / "run"
+    holding, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def waiter():
+        with run_lock(folder):
+            holding.set()
+            assert release.wait(timeout=60)
+        done.set()
+
+    with run_lock(folder):
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive() and not holding.is_set()
+        folder.rename(moved)
+    assert holding.wait(timeout=60)
+    with pytest.raises(InputError, match="being trained"):  # the waiter holds the folder now at the path
+        with run_lock(folder, wait=False):
+            pass
+    release.set()
+    thread.join(timeout=60)
+    assert done.is_set()
+
+
 def test_train_waits_while_another_process_trains_the_folder(tmp_path, caplog):
     """Two trainings of one folder never interleave: the second waits for the lock, then resumes from what
     the first left (here: a finished run, so nothing to do and the same weights)."""

@@ -128,7 +128,8 @@ class RunLayout:
         pipelines (stage 1, critics, loss critics), the evaluator (its stage 1, then itself) and the talkers (the rows of the
         convergence table). ``experiments`` / ``critic_pipelines``: only the talker runs of those experiments and
         the critic pipelines ``0 .. critic_pipelines - 1`` (a spec's runs; other runs that share ``runs/<preset>``,
-        such as another grid's, are left out); None: every run folder found."""
+        such as another grid's, are left out); None: every run folder found (not hidden ones: a folder being staged,
+        :func:`p3d.train.trainer.staging_dir`)."""
         if critic_pipelines is not None:
             pipelines = [self.critic_runs(c) for c in range(critic_pipelines)]
         else:
@@ -136,12 +137,12 @@ class RunLayout:
         found = []
         for root in pipelines:
             found += [root / n for n in ("stage1", *registry.CRITICS)]
-            found += sorted((root / "loss_critics").glob("*"))
+            found += sorted(p for p in (root / "loss_critics").glob("*") if not p.name.startswith("."))
         found += [self.evaluator_stage1, self.evaluator]
         if experiments is not None:  # an equal-length run's own-length run too: where its own rule stopped it
             found += sorted({self.run(e) for e in experiments} | {self.run(e.own_length) for e in experiments})
         elif self.talkers.is_dir():
-            found += sorted(p for p in self.talkers.glob("*") if not p.name.startswith("_"))
+            found += sorted(p for p in self.talkers.glob("*") if not p.name.startswith(("_", ".")))
         return [p for p in found if (p / "config.json").is_file()]
 
     def validation_curves(self, convergence: Any, experiments: Sequence[TalkerExperiment]

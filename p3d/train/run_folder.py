@@ -40,24 +40,39 @@ def run_lock(run_dir: str | os.PathLike[str], wait: bool = True) -> Iterator[Non
     and then resumes from what the first left (usually: a finished run, nothing to do), or with
     ``wait=False`` refuses with :class:`p3d.errors.InputError`. An advisory POSIX ``flock`` on an open file:
     released by the kernel when the holder exits or dies, so a crashed run leaves no stale lock. Where
-    ``fcntl`` is missing (Windows) the block runs unlocked."""
+    ``fcntl`` is missing (Windows) the block runs unlocked.
+
+    A folder that its holder removed or renamed while this process waited (the staging folder of
+    :func:`p3d.train.trainer.continue_without_stop_rule`, moved into place or removed) is claimed anew: the lock
+    taken is that of the folder now at ``run_dir`` (created if need be), never that of a lock file that has gone,
+    which a third process could not see held."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not on POSIX
         yield
         return
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / LOCK_FILE, "a+") as fh:
+    while True:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(run_dir / LOCK_FILE, "a+")
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            if not wait:
-                raise InputError(f"{run_dir}: being trained by {holder}; wait for it or use another --out") from None
-            log.info("%s: being trained by %s; waiting for it", run_dir, holder)
-            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                if not wait:
+                    raise InputError(f"{run_dir}: being trained by {holder}; wait for it or use another "
+                                     f"--out") from None
+                log.info("%s: being trained by %s; waiting for it", run_dir, holder)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            if _same_file(fh, run_dir / LOCK_FILE):
+                break
+        except BaseException:
+            fh.close()
+            raise
+        fh.close()  # the lock of a file its holder removed or renamed meanwhile: released, claimed anew
+    with fh:
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()}\n")
@@ -66,6 +81,16 @@ def run_lock(run_dir: str | os.PathLike[str], wait: bool = True) -> Iterator[Non
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _same_file(fh: Any, path: Path) -> bool:
+    """Whether the open file ``fh`` is the file now at ``path``."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fh.fileno())
+    return (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino)
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -82,7 +82,8 @@ import torch
 from p3d.atomic import atomic_path
 from p3d.progress import show_progress
 from p3d.train.convergence import VAL_CSV, plateau_reached, smoothed
-from p3d.train.run_folder import CONTINUED_FROM, latest_checkpoint, load_checkpoint, read_run_config, run_lock
+from p3d.train.run_folder import (CONTINUED_FROM, LOCK_FILE, latest_checkpoint, load_checkpoint, read_run_config,
+                                  run_lock)
 
 log = logging.getLogger(__name__)
 
@@ -337,14 +338,14 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
     ``val.csv``, and ``continued_from.json`` (:data:`CONTINUED_FROM`: the source folder, ``s``, the time). An
     extension to ``n`` steps then ends with the weights, logs and validation curve of a ``stop="steps"`` run of
     ``n`` steps from the start (its ``config.json`` records the extension). Used to compare runs at equal length
-    when each stopped on its own plateau. The folder is written whole (a temporary folder renamed); a folder that
+    when each stopped on its own plateau. The folder is written whole (:func:`staging_dir`, renamed), under that
+    folder's lock: a concurrent call waits, and the leftover of a killed call is removed by the next; a folder that
     already holds a continuation of ``source`` is left as it is.
 
     Raises :class:`InputError` when ``source`` holds no finished run (``final.pt`` and a last checkpoint) or
     ``out`` holds anything else."""
     import datetime
     import shutil
-    import tempfile
 
     from p3d.atomic import write_json
     from p3d.errors import InputError
@@ -363,7 +364,8 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
             raise InputError(f"{out}: exists and is not a continuation of {source}; use another folder")
         return start
 
-    if out.exists():
+    tmp = staging_dir(out)
+    if out.exists() and not tmp.exists():
         return existing()
     config = json_config({k: v for k, v in recorded.items() if k != "extensions"})
     old_steps = int(config["train"]["steps"])
@@ -373,28 +375,45 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
     for name in _derived_from_steps(config) & set(_flat(config)):
         value = _flat(config)[name]
         _set(config, name, value * start / old_steps if name == "epochs" else start)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        (tmp / "checkpoints").mkdir()
-        shutil.copyfile(ckpt_path, tmp / "checkpoints" / "last.pt")
-        for name in ("metrics.csv", VAL_CSV):
-            if (source / name).is_file():
-                shutil.copyfile(source / name, tmp / name)
-        write_json(tmp / "config.json", config)
-        write_json(tmp / CONTINUED_FROM, {"run": str(source), "step": start,
-                                          "at": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                                              timespec="seconds")})
-        tmp.rename(out)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if out.exists():  # another process made the continuation meanwhile
-            return existing()
-        raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    # the staging folder's own lock (moved with it into ``out``, whose lock it then is): a second call waits for a
+    # live one; what it finds in the folder then is a killed call's, removed (a checkpoint's size)
+    with run_lock(tmp):
+        try:
+            if out.exists():  # made by the call this one waited for
+                shutil.rmtree(tmp)
+                return existing()
+            tmp.mkdir(parents=True, exist_ok=True)  # made by run_lock, except where it cannot lock (Windows)
+            for stale in (p for p in tmp.iterdir() if p.name != LOCK_FILE):
+                if stale.is_dir() and not stale.is_symlink():
+                    shutil.rmtree(stale)
+                else:
+                    stale.unlink()
+            (tmp / "checkpoints").mkdir()
+            shutil.copyfile(ckpt_path, tmp / "checkpoints" / "last.pt")
+            for name in ("metrics.csv", VAL_CSV):
+                if (source / name).is_file():
+                    shutil.copyfile(source / name, tmp / name)
+            write_json(tmp / "config.json", config)
+            write_json(tmp / CONTINUED_FROM, {"run": str(source), "step": start,
+                                              "at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                                                  timespec="seconds")})
+            tmp.rename(out)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if out.exists():  # made meanwhile by a process that does not take the staging lock (p3d train --out)
+                return existing()
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return start
+
+
+def staging_dir(out: str | os.PathLike[str]) -> Path:
+    """The hidden sibling folder (``.OUT.continuing``) in which :func:`continue_without_stop_rule` builds ``out``
+    before renaming it into place: one name per ``out``, so a call finds (and removes) what a killed one left."""
+    out = Path(out)
+    return out.parent / f".{out.name}.continuing"
 
 
 def _remove_killed_writes(run_dir: Path) -> None:
