@@ -538,3 +538,30 @@ def test_a_final_pt_write_cut_off_by_a_kill_leaves_nothing_once_the_run_is_resum
     assert _cli(lrs3, out, "--steps", "2") == 0
     assert (out / "final.pt").read_bytes() == whole
     assert not list(out.glob(".*.tmp-*"))
+
+
+def test_a_left_out_steps_against_an_extended_run_is_checked_before_the_data_load(lrs3, tmp_path, capsys, monkeypatch):
+    """A command without --steps into a folder whose request gave them was left to the trainer's check: the data
+    were loaded and the model built before "steps: 64 -> 60 (a run is extended, never shortened)" refused the run
+    the command itself had trained before it was extended. The recipe's fixed step count (smoke: 60) is now the
+    request's steps in the folder's check, before any data are loaded; an extension by the left-out steps records
+    the request that made it."""
+    out = tmp_path / "run"
+    assert _cli(lrs3, out, "--steps", "2") == 0
+    assert _cli(lrs3, out) == 0  # the recipe's 60 steps extend the 2
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["train"]["steps"] == 60 and [(e["steps_from"], e["steps_to"]) for e in cfg["extensions"]] == [(2, 60)]
+    assert json.loads((out / "request.json").read_text())["options"] == {}
+    assert _cli(lrs3, out, "--steps", "64") == 0
+    capsys.readouterr()
+
+    def no_data_load(*args, **kwargs):
+        raise AssertionError("the data were loaded")
+
+    monkeypatch.setattr("p3d.train.critics.build_from_args", no_data_load)
+    assert _cli(lrs3, out) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"p3d train: error: --out {out}: holds a run with other settings: steps: 64 -> 60 (a run is extended, never "
+        f"shortened) (repeat its settings, extend it with a longer --steps, or use another --out / force=True)")
+    assert _cli(lrs3, out, "--steps", "64") == 0  # the finished run: nothing to do
+    assert json.loads((out / "config.json").read_text())["train"]["steps"] == 64

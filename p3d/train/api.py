@@ -348,6 +348,31 @@ def resolved_request(request: dict[str, Any]) -> dict[str, Any]:
     return {**request, "options": resolved}
 
 
+def default_steps(request: dict[str, Any]) -> int | None:
+    """The ``steps`` that ``request`` (:func:`p3d.train.request.run_request`'s form) trains when it leaves them out
+    (a talker: its last stage's), where they follow from its kind, preset and model alone: the recipe's fixed step
+    count (:class:`p3d.train.critics.Recipe`, :class:`p3d.train.talker.TalkerRecipe`), what the builder then uses.
+    None where they follow from the data (a recipe in epochs: ``ceil(epochs * windows / batch)``), for a request of
+    another form, or one whose recipe cannot be resolved (an unknown kind, preset or model)."""
+    options = request.get("options")
+    if not isinstance(options, dict):
+        return None
+    kind, preset = request.get("kind"), request.get("preset")
+    try:
+        if kind == "talker":
+            from p3d.models.talker import talker_class
+            from p3d.train.talker import recipe as talker_recipe
+            from p3d.train.talker import training_stages
+
+            model = options.get("model")
+            return talker_recipe(model, preset, training_stages(talker_class(model))[-1]).steps
+        from p3d.train.critics import recipe
+
+        return recipe(kind, preset).steps
+    except InputError:
+        return None
+
+
 def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, before_write: Any = None) -> bool:
     """Guard the run folder ``out`` for ``request`` before any data are loaded; True if it holds the finished run
     (``final.pt``) of the same request.
@@ -357,8 +382,9 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
     holding other settings is refused (:class:`InputError`, ``name: old -> new`` for each); the only change
     accepted is a longer ``steps`` than the run recorded (``config.json``), an extension (the trainer records
     it). False after making the folder ready to (re)start: ``request.json`` is written for a new folder or an
-    extension; an unfinished run of the same request is left to resume. A ``steps`` that only the trainer can
-    resolve (a preset default against an explicit value) is left to its check
+    extension; an unfinished run of the same request is left to resume. A left-out ``steps`` against a recorded one
+    is the recipe's (:func:`default_steps`), so a run extended past it is refused here, before the data load; one
+    that follows from the data (a recipe in epochs) is left to the trainer's check
     (:func:`p3d.train.trainer.resume_plan`, which compares every resolved setting). ``force`` empties the
     folder first. ``before_write`` is called before ``request.json`` is written (extra checks). A folder whose data
     folders or upstream checkpoints changed at the same path since it was claimed (:data:`DATA_RECORD`,
@@ -399,6 +425,9 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
                if k not in steps_keys and k.rsplit(".", 1)[-1] not in NEUTRAL_OPTIONS
                and old_resolved.get(k) != new_resolved.get(k)]
     new_steps = next((new[k] for k in steps_keys if k in new), None)
+    old_given = next((old[k] for k in steps_keys if k in old), None)
+    if new_steps is None and old_given is not None:  # left out: the recipe's, where it needs no data
+        new_steps = default_steps(request)
     old_steps = recorded["train"]["steps"] if recorded is not None else next(
         (old[k] for k in steps_keys if k in old), None)
     if new_steps is not None and old_steps is not None and new_steps < old_steps:
@@ -413,8 +442,8 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
         if _is_main():
             write_json(req_path, request)
         return False
-    if new_steps is None and next((old[k] for k in steps_keys if k in old), None) is not None:
-        return False  # the preset's default steps against the recorded ones: the trainer compares them
+    if new_steps is None and old_given is not None:
+        return False  # the data's default steps (epochs) against the recorded ones: the trainer compares them
     return (out / "final.pt").exists()
 
 
