@@ -106,6 +106,42 @@ def test_a_low_first_evaluation_does_not_stop_an_improving_run():
     assert best_index(outlier, 3) == 29
 
 
+def test_a_validation_value_that_is_not_finite_is_refused():
+    """NaN was taken as a value: the median and minimum over it are NaN, so the rule never fired once a NaN entered
+    its reference (a flat curve went on to the cap), and best_index (numpy's argmin) picked the NaN evaluation. The
+    trainer records only finite values; a history with another is refused, a finite one decides as before."""
+    flat = [2.0, 1.5, 1.2, *[1.0] * 27]
+    kw = dict(window=3, patience=3, min_rel_improvement=0.01)
+    assert plateau_reached(flat, **kw) and best_index(flat, 3) == 4
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(InputError, match=rf"values\[1\] is {bad}; the plateau rule"):
+            plateau_reached([2.0, bad, *flat[2:]], **kw)
+        with pytest.raises(InputError, match=rf"values\[3\] is {bad};"):
+            best_index([3.0, 2.0, 1.0, bad, 0.5], 1)
+
+
+def test_a_val_csv_with_a_value_that_is_not_finite_is_one_line(tmp_path):
+    """A hand-edited val.csv with a NaN: a resumed run never stopped on its plateau (here: to its cap, 200, instead
+    of 140), and the convergence table gave the run's best value as NaN. Both now refuse the file in one line naming
+    it and the step."""
+    run = tmp_path / "r"
+    train(make_model(), Toy(), step_fn, _plateau_cfg(checkpoint_every=10), run, progress=False, validate=Curve(_ramp),
+          stop_after=40)
+    (run / "val.csv").write_text((run / "val.csv").read_text().replace("\n20,1.8,", "\n20,nan,"))
+    message = f"{run / 'val.csv'}: step 20: validation value nan is not a finite number"
+    with pytest.raises(InputError, match=message):
+        train(make_model(), Toy(), step_fn, _plateau_cfg(checkpoint_every=10), run, progress=False,
+              validate=Curve(_ramp))
+    with pytest.raises(InputError, match=message):
+        convergence_table([run])
+    (run / "val.csv").write_text((run / "val.csv").read_text().replace("\n20,nan,", "\n20,,"))
+    with pytest.raises(InputError, match="step 20: validation value nan is not"):  # an empty cell: pandas' NaN
+        convergence_table([run])
+    (run / "val.csv").write_text((run / "val.csv").read_text().replace("\n20,,", "\n20,1.8,"))
+    assert train(make_model(), Toy(), step_fn, _plateau_cfg(checkpoint_every=10), run, progress=False,
+                 validate=Curve(_ramp))["step"] == 140  # the file as the trainer wrote it: the run's own stop
+
+
 def test_a_zero_threshold_is_refused():
     """At 0 the relative improvement (>= 0) was never below it: the rule never fired, even on a rising curve."""
     with pytest.raises(InputError, match="> 0"):

@@ -82,8 +82,39 @@ def smoothed(values: Sequence[float], window: int) -> np.ndarray:
     return np.array([np.median(v[max(0, i - window + 1):i + 1]) for i in range(len(v))], dtype=np.float64)
 
 
+def _finite(values: Sequence[float]) -> np.ndarray:
+    """``values`` as float64, refused (:class:`InputError`) if one is not a finite number: the trainer records only
+    finite ones, and NaN has no place in "lower is better" (a median or minimum over it is NaN, so the rule would
+    never fire after it and the best evaluation could be the NaN one)."""
+    v = np.asarray(values, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(v))
+    if len(bad):
+        raise InputError(f"validation values: values[{bad[0]}] is {v[bad[0]]}; the plateau rule and the best "
+                         f"evaluation need finite values")
+    return v
+
+
+def check_history(steps: Sequence[Any], values: Sequence[Any], path: str | os.PathLike[str]) -> list[float]:
+    """The validation values of ``path`` (a ``val.csv``: one per step of ``steps``) as floats; refused with one line
+    naming the file and the step where one is not a finite number (the trainer writes none: the file was edited or
+    damaged), so that no reader silently ranks or smooths it (:func:`_finite`)."""
+    out = []
+    for step, raw in zip(steps, values):
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not math.isfinite(value):
+            raise InputError(f"{path}: step {step}: validation value {str(raw).strip() or '(empty)'} is not a finite "
+                             f"number (the trainer writes only finite ones: an edited or damaged file)")
+        out.append(value)
+    return out
+
+
 def relative_improvement(values: Sequence[float], window: int, patience: int) -> float:
-    """``(ref - cur) / |ref|`` of the module docstring (NaN while fewer than ``window + patience`` values)."""
+    """``(ref - cur) / |ref|`` of the module docstring (NaN while fewer than ``window + patience`` values).
+    A value that is not finite is refused (:class:`InputError`)."""
+    values = _finite(values)
     n = len(values)
     if n < window + patience or patience < 1:
         return math.nan
@@ -105,9 +136,11 @@ def plateau_reached(values: Sequence[float], *, window: int, patience: int, min_
 
 def best_index(values: Sequence[float], window: int) -> int | None:
     """Index of the evaluation with the lowest smoothed value over whole windows (the first on ties; with fewer
-    than ``window`` values, over the partial ones); None for no values."""
+    than ``window`` values, over the partial ones); None for no values. A value that is not finite is refused
+    (:class:`InputError`)."""
     if not len(values):
         return None
+    values = _finite(values)
     first = min(window, len(values)) - 1
     return first + int(np.argmin(smoothed(values, window)[first:]))
 
@@ -307,13 +340,16 @@ def talker_validation(corpora: Sequence[Any], styles: Sequence[str], *, split: s
 
 # -- reading runs ----------------------------------------------------------------------------------
 def read_val(run_dir: str | os.PathLike[str]) -> Any:
-    """``RUN_DIR/val.csv`` as a DataFrame (empty when the run recorded no validation)."""
+    """``RUN_DIR/val.csv`` as a DataFrame (empty when the run recorded no validation). A ``val`` that is not a
+    finite number is refused with one line naming the file and the step (:func:`check_history`)."""
     import pandas as pd
 
     path = Path(run_dir) / VAL_CSV
     if not path.is_file():
         return pd.DataFrame(columns=["step", "val", "val_smoothed"])
-    return pd.read_csv(path)
+    val = pd.read_csv(path)
+    check_history(val["step"], val["val"], path)
+    return val
 
 
 @dataclasses.dataclass(frozen=True)

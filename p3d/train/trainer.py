@@ -81,7 +81,7 @@ import torch
 
 from p3d.atomic import atomic_path
 from p3d.progress import show_progress
-from p3d.train.convergence import VAL_CSV, plateau_reached, smoothed
+from p3d.train.convergence import VAL_CSV, check_history, plateau_reached, smoothed
 from p3d.train.run_folder import (CONTINUED_FROM, LOCK_FILE, latest_checkpoint, load_checkpoint, read_run_config,
                                   run_lock)
 
@@ -704,7 +704,8 @@ def _read_history(path: Path, max_step: int) -> list[float]:
     if not path.exists():
         return []
     with open(path, newline="") as fh:
-        return [float(r["val"]) for r in csv.DictReader(fh) if int(r["step"]) <= max_step]
+        rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= max_step]
+    return check_history([r["step"] for r in rows], [r["val"] for r in rows], path)
 
 
 class _CsvLog:
