@@ -33,6 +33,22 @@ _RUN_METRIC_KEYS = {"mtm_ms": "mtm_ms", "lve": "lve", "fdd_abs": "fdd", "slcc_de
                     "plrs_calibrated": "plrs"}
 
 
+def _run_tables(tables: str | Path, stem: str, convergence_columns: Sequence[str]) -> tuple[Any, Any, Any] | None:
+    """The run table behind effect table ``stem`` (:data:`p3d.claims.seeds.SEED_COMPARISONS`), ``convergence.csv``
+    and the comparisons of ``stem``; None when ``stem`` has none, either table is missing, the run table lacks
+    ``seed, critic, run, model`` or ``convergence.csv`` lacks ``convergence_columns``."""
+    if stem not in SEED_COMPARISONS:
+        return None
+    source, comparisons = SEED_COMPARISONS[stem]
+    try:
+        df, conv = _read(Path(tables), source), _read(Path(tables), "convergence")
+    except _Missing:
+        return None
+    if not {"seed", "critic", "run", "model"} <= set(df.columns) or not set(convergence_columns) <= set(conv.columns):
+        return None
+    return df, conv, comparisons
+
+
 def training_steps(tables: str | Path, stem: str, *, own_stop: bool = False) -> dict[str, dict[str, tuple[int, int]]]:
     """How long the two arms of each per-seed comparison of effect table ``stem`` trained
     (:data:`p3d.claims.judges.SEED_COMPARISONS`): ``comparison label -> {seed: (steps before, steps after)}``, the
@@ -43,16 +59,10 @@ def training_steps(tables: str | Path, stem: str, *, own_stop: bool = False) -> 
     or more than one, training run recorded is left out."""
     import pandas as pd
 
-    tables = Path(tables)
-    if stem not in SEED_COMPARISONS:
+    read = _run_tables(tables, stem, ("run", "steps"))
+    if read is None:
         return {}
-    source, comparisons = SEED_COMPARISONS[stem]
-    try:
-        df, conv = _read(tables, source), _read(tables, "convergence")
-    except _Missing:
-        return {}
-    if not {"seed", "critic", "run", "model"} <= set(df.columns) or not {"run", "steps"} <= set(conv.columns):
-        return {}
+    df, conv, comparisons = read
     ended = conv["steps"].astype(int)
     if own_stop and "continued_from" in conv:
         ended = pd.to_numeric(conv["continued_from"], errors="coerce").fillna(ended).astype(int)
@@ -109,16 +119,10 @@ def unconverged_runs(tables: str | Path, stem: str) -> dict[str, list[str]]:
     training did not converge (:func:`_not_converged`): ``comparison label -> ["seed s: <run> <why>", ...]``, from the
     run table's per-seed ``run`` column joined with ``convergence.csv`` as :func:`training_steps` joins them. Empty
     when either table, or a column needed, is missing; a run absent from ``convergence.csv`` is not listed."""
-    tables = Path(tables)
-    if stem not in SEED_COMPARISONS:
+    read = _run_tables(tables, stem, ("run", "steps", "converged"))
+    if read is None:
         return {}
-    source, comparisons = SEED_COMPARISONS[stem]
-    try:
-        df, conv = _read(tables, source), _read(tables, "convergence")
-    except _Missing:
-        return {}
-    if not {"seed", "critic", "run", "model"} <= set(df.columns) or not {"run", "steps", "converged"} <= set(conv):
-        return {}
+    df, conv, comparisons = read
     rows = {str(r["run"]): r for r in conv.to_dict("records")}
     runs = df[df["seed"].astype(str) != "all"].drop_duplicates([k for k in ("model", "critic", "train", "seed", "run")
                                                                if k in df])
