@@ -772,9 +772,42 @@ def test_choose_weight_trains_the_selection_beside_the_baselines_and_picks_kappa
     assert ex.config_weight(spec, "dirs", kappa=0.5) == 0.5
     assert ex.config_weight(spec, "dirs") == 2e-7  # grid_weight: the kappa notebook 06 chose
     monkeypatch.setattr("p3d.experiments.runs.grid_weight", lambda spec, dirs, per_model=False: None)
-    assert ex.config_weight(spec, "dirs", models=["faceformer"], candidates=[0.1, 1.0]) == 0.1
+    tables_only = OutputDirs(*(tmp_path / "out" / n for n in ("f", "t", "r", "d", "runs")))
+    assert ex.config_weight(spec, tables_only, models=["faceformer"], candidates=[0.1, 1.0]) == 0.1
     with pytest.raises(InputError, match="per_model_kappa"):
         ex.config_weight(spec, "dirs", per_model=True)
+
+
+def test_config_weight_records_the_weight_it_chose_where_the_later_notebooks_read_it(tmp_path, monkeypatch):
+    """Notebook 07 run before notebook 06 chooses kappa itself; the choice goes into the same table notebook 06
+    writes (loss_weight_selection), so grid_weight (notebook 05 with a critic, notebook 09 with models) reads the
+    kappa the Config 2 grid trained with, not None (the paper's 1e-7 in 05, a refusal in 09). A kappa given to the
+    call, or one already chosen, is not (re)written."""
+    from p3d.experiments.grid import WeightChoice
+
+    table = pd.DataFrame({"model": ["FaceFormer"] * 3, "kappa": [None, 0.1, 1.0], "chosen": [False, False, True]})
+    calls = []
+
+    def fake_choice(spec, dirs, **kw):
+        calls.append(kw)
+        return WeightChoice(1.0, table, "Choosing the weight", "W = kappa x L_model.", None, [])
+
+    monkeypatch.setattr("p3d.experiments.grid.choose_weight", fake_choice)
+    spec = ex.spec_for("smoke")
+    dirs = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    assert ex.grid_weight(spec, dirs) is None  # neither notebook has chosen
+    assert ex.config_weight(spec, dirs, kappa=0.5) == 0.5 and not calls
+    assert not (dirs.tables / "loss_weight_selection.csv").exists()
+    assert ex.config_weight(spec, dirs, models=["faceformer"], candidates=[0.1, 1.0]) == 1.0
+    assert calls == [{"models": ["faceformer"], "candidates": [0.1, 1.0]}]
+    assert ex.grid_weight(spec, dirs) == 1.0  # what notebooks 05 and 09 read now
+    assert "W = kappa x L_model." in (dirs.tables / "loss_weight_selection.md").read_text()
+    assert ex.config_weight(spec, dirs) == 1.0 and len(calls) == 1  # chosen once
+    # notebook 06's own record: the same table, per model under its own name
+    ex.record_weight_choice(WeightChoice({"faceformer": 0.1}, table.assign(kappa=[None, 0.1, 1.0],
+                                                                            chosen=[False, True, False]),
+                                         "t", "n", None, []), dirs.tables, per_model=True)
+    assert ex.grid_weight(spec, dirs, per_model=True) == {"faceformer": 0.1} and ex.grid_weight(spec, dirs) == 1.0
 
 
 def test_planned_runs_and_their_validation_curves(tmp_path):

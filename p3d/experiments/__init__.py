@@ -55,7 +55,7 @@ comparison group (the runs of one model and seed, :func:`equal_length_groups`; :
 Output layout: :mod:`p3d.experiments.layout`.
 """
 from p3d.experiments.grid import (GridResult, WeightChoice, choose_weight, config_weight, critical_path_s, preset_grid,
-                                  run_grid, simulate_grid)
+                                  record_weight_choice, run_grid, simulate_grid)
 from p3d.experiments.layout import (RunLayout, baseline_encoder_runs, corpus_dir, data_root, layout,
                                     loss_comparison_dirs, prediction_dirs, run_dir, runs_root)
 from p3d.experiments.plan import Task, eval_key, plan
@@ -78,8 +78,8 @@ from p3d.experiments.tables import (BETTER, CONFIG2_SETTINGS, EFFECT_TABLES, FDD
                                     diagnostics_effects, find, levelwise_slcc_bars, long_form, loss_effects, loss_pairs,
                                     merge_seed_tables, ours_note, paper_changes,
                                     per_seed_effects, run_timing, seed_consistency, select_kappa, summary_frame, table2,
-                                    table3, table4, table_s7, timing_table, with_plrs_enrolled, with_plrs_partial,
-                                    write_tables)
+                                    table3, table4, table_s7, timing_table, weight_table_name, with_plrs_enrolled,
+                                    with_plrs_partial, write_tables)
 
 __all__ = [
     "ABLATION_CRITICS", "CONFIG1", "CONFIG2", "CRITIC_CORPUS", "LOSS_CRITIC_CORPUS", "TALKER_CORPORA", "MODELS", "CRITICS", "PRESETS",
@@ -93,7 +93,7 @@ __all__ = [
     "loss_scale", "loss_ratio", "resolve_weight", "grid_weight", "kappa_selection", "train_experiment", "share_earlier_stages", "data_reference",
     "predict_and_evaluate", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",
     "equal_length_groups", "equal_length_group", "train_at_equal_length", "LENGTHS",
-    "eval_key", "run_grid", "simulate_grid", "critical_path_s", "select_kappa", "chosen_kappa", "selection_experiments", "config1_experiments",
+    "eval_key", "run_grid", "simulate_grid", "critical_path_s", "select_kappa", "chosen_kappa", "weight_table_name", "record_weight_choice", "selection_experiments", "config1_experiments",
     "config2_experiments", "summary_frame", "find", "ours_note", "table2", "table3", "table4", "table_s7",
     "loss_effects", "config2_pairs", "critic_pairs", "paper_changes", "seed_consistency", "diagnostics_effects",
     "with_plrs_partial", "plrs_hubness_weight", "with_plrs_enrolled", "plrs_intensity_weight",

@@ -8,6 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from p3d.errors import InputError
@@ -259,14 +260,29 @@ def choose_weight(spec: Any, dirs: Any, *, models: Sequence[str] = ("faceformer"
     return WeightChoice(kappas if per_model else kappas[models[0]], table, title, note, grid, runs)
 
 
+def record_weight_choice(choice: WeightChoice, tables: str | os.PathLike[str], *,
+                         per_model: bool = False) -> list[Path]:
+    """Write ``choice``'s evidence (``table``, ``title``, ``note``) to ``tables/loss_weight_selection.csv`` and
+    ``.md`` (with ``per_model`` ``loss_weight_selection_per_model_kappa``;
+    :func:`p3d.experiments.tables.weight_table_name`), each file atomically: the table :func:`p3d.experiments.runs.grid_weight` reads the chosen kappa from (notebooks
+    05, 07 and 09). Returns the paths written."""
+    from p3d.experiments.tables import weight_table_name, write_tables
+
+    return write_tables({weight_table_name(per_model): (choice.table, choice.title, choice.note)}, tables)
+
+
 def config_weight(spec: Any, dirs: Any, *, kappa: float | None = None, per_model: bool = False,
                   **selection: Any) -> float | dict[str, float]:
     """The loss weight a grid after notebook 06 uses (notebook 07's Config 2): the fixed W (``weight_rule="fixed"``;
     ``kappa`` is then ignored); else ``kappa`` when given; else the kappa notebook 06 chose
     (:func:`p3d.experiments.runs.grid_weight`, its ``loss_weight_selection`` table); else, when notebook 06 has not
     run at this preset, the same choice made here (:func:`choose_weight` with ``selection``: models, candidates,
-    lve_tolerance, seed, workers, n_resamples, progress; its finished runs are reused). A per-model kappa is never
-    re-derived: without notebook 06's per-model table it is an :class:`InputError`."""
+    lve_tolerance, seed, workers, n_resamples, progress; its finished runs are reused), recorded in that table
+    (:func:`record_weight_choice`) as notebook 06 records it, so that every later reader of the preset's weight
+    (:func:`~p3d.experiments.runs.grid_weight`: notebook 05 with a critic, notebook 09 with ``models``) gets the
+    weight the Config 2 grid trained with, not the paper's 1e-7 or none. A given ``kappa`` is not recorded (an
+    override of this call, not the preset's choice). A per-model kappa is never re-derived: without notebook 06's
+    per-model table it is an :class:`InputError`."""
     from p3d.experiments.runs import grid_weight
 
     if spec.weight_rule == "fixed":
@@ -275,7 +291,9 @@ def config_weight(spec: Any, dirs: Any, *, kappa: float | None = None, per_model
     if weight is None and per_model:
         raise InputError("per_model_kappa: run notebook 06 with per_model_kappa=True first")
     if weight is None:
-        weight = choose_weight(spec, dirs, **selection).weight
+        choice = choose_weight(spec, dirs, **selection)
+        record_weight_choice(choice, dirs.tables)
+        weight = choice.weight
     return weight
 
 

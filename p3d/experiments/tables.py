@@ -64,12 +64,20 @@ def select_kappa(baseline: Mapping[str, Any], candidates: Sequence[Mapping[str, 
     return kappa, df
 
 
+def weight_table_name(per_model: bool = False) -> str:
+    """The name of the loss-weight table in ``tables/`` (``.csv`` and ``.md``): ``loss_weight_selection``, with
+    ``per_model`` ``loss_weight_selection_per_model_kappa``. :func:`p3d.experiments.grid.record_weight_choice`
+    writes it, :func:`chosen_kappa` reads it."""
+    return "loss_weight_selection" + ("_per_model_kappa" if per_model else "")
+
+
 def chosen_kappa(tables: str | os.PathLike[str], per_model: bool = False) -> float | dict[str, float] | None:
-    """The kappa marked ``chosen`` in ``tables/loss_weight_selection.csv`` (notebook 06), or None; with
-    ``per_model``, ``{model: kappa}`` from ``loss_weight_selection_per_model_kappa.csv``."""
+    """The kappa marked ``chosen`` in ``tables/loss_weight_selection.csv`` (written by notebook 06, or by notebook
+    07 when it chose the weight itself: :func:`p3d.experiments.grid.config_weight`), or None; with ``per_model``,
+    ``{model: kappa}`` from ``loss_weight_selection_per_model_kappa.csv``."""
     import pandas as pd
 
-    path = Path(tables) / ("loss_weight_selection_per_model_kappa.csv" if per_model else "loss_weight_selection.csv")
+    path = Path(tables) / f"{weight_table_name(per_model)}.csv"
     if not path.exists():
         return None
     df = pd.read_csv(path)
