@@ -201,6 +201,19 @@ def test_level_probe_reading_follows_the_intervals():
     assert "never receives it" in reading and "taught them to hear vocal effort" in reading
 
 
+def test_level_probe_caption_names_the_front_ends_the_table_holds():
+    """Notebook 07 writes the level-probe table twice (fixed front-ends, then with the trained encoders added):
+    one title, and a note that names the trained encoders only the second time."""
+    title, note = lp.level_probe_caption("cpu")
+    assert title == ("Can the talkers hear the intensity level? Linear probe, synth-mead train -> test identities "
+                     "(preset `cpu`)")
+    assert note.startswith("Logistic regression on standardised, identity-centred per-clip features")
+    assert note.endswith("the fixed part (no trainable weights) of each talker's audio encoder at this preset.")
+    title2, note2 = lp.level_probe_caption("cpu", trained=True)
+    assert title2 == title and note2 == note[:-1] + (", and the trained audio encoders of the runs without the loss "
+                                                      "(Table 2; Table 4).")
+
+
 def test_accuracy_ci_resamples_identities_not_clips():
     # four speakers of 50 clips: two always right, two always wrong. A binomial interval over the 200 clips
     # would be about +/-0.07; resampling the four speakers must give a far wider one.

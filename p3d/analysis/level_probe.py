@@ -627,3 +627,19 @@ def level_probe_reading(table: Any) -> str:
             if all(trained_heard) and all(trained_control) else
             "not every trained encoder tells the levels apart above chance with its gain-only control at chance."))
     return "\n".join(lines)
+
+
+def level_probe_caption(preset: str, *, trained: bool = False) -> tuple[str, str]:
+    """The title and note of notebook 07's ``level_probe`` table (:func:`level_probe_table` on synth-mead, train ->
+    test identities): the probe, chance, the interval and which front-ends it reads; with ``trained``, the table
+    also holds the trained audio encoders of the runs without the loss (Table 2's; Table 4's), and the note says so."""
+    title = (f"Can the talkers hear the intensity level? Linear probe, synth-mead train -> test identities "
+             f"(preset `{preset}`)")
+    note = ("Logistic regression on standardised, identity-centred per-clip features (p3d.analysis.level_probe), "
+            "fitted on the train identities' clips, scored on the test identities'. chance: the test clips' "
+            "majority-level rate; ci: 95% percentile bootstrap over the test identities (a speaker's clips resampled "
+            "together). Front-ends: the fixed part (no trainable weights) of each talker's audio encoder at this "
+            "preset")
+    if trained:
+        note += ", and the trained audio encoders of the runs without the loss (Table 2; Table 4)"
+    return title, note + "."
