@@ -1524,6 +1524,25 @@ def test_seed_consistency_sets_each_pooled_effect_beside_its_seeds():
         ex.seed_consistency(both, {0: both})
 
 
+def test_grids_timing_stacks_the_grids_and_notes_their_wall_times():
+    """Notebook 06's timing table: each grid's tasks under its name, in the given order; the note's wall times."""
+    from p3d.experiments.grid import GridResult
+
+    def grid(keys, wall):
+        return GridResult([], pd.DataFrame({"task": [f"{k}:x" for k in keys], "seconds": [1.0] * len(keys)}), wall)
+
+    table, note = ex.grids_timing({"Config 1": grid(["train", "eval"], 12.4), "selection + baselines":
+                                   grid(["train"], 30.6)})
+    assert table["grid"].tolist() == ["Config 1", "Config 1", "selection + baselines"]
+    assert table["kind"].tolist() == ["train", "eval", "train"] and table.index.tolist() == [0, 1, 2]
+    assert note == ("Wall time: Config 1 12 s, selection + baselines 31 s. Reused runs show the seconds of loading "
+                    "them, not of training.")
+    alone, note1 = ex.grids_timing({"Config 1": grid(["train"], 5.0), "selection + baselines": None})  # fixed weight
+    assert alone["grid"].tolist() == ["Config 1"] and note1.startswith("Wall time: Config 1 5 s. Reused")
+    with pytest.raises(InputError, match="at least one grid"):
+        ex.grids_timing({"selection + baselines": None})
+
+
 def test_run_timing_has_each_runs_seconds_and_loss_ratio():
     timing = {"train_s": 12.5, "predict_s": 1.0, "evaluate_s": 2.0, "reused": True}
     results = [{"name": "ff_ours", "eval_dir": "/x/eval_synth-voca_test_c1", "timing": timing, "loss_ratio": 0.02},

@@ -715,6 +715,22 @@ def timing_table(grid: Any) -> Any:
     return df
 
 
+def grids_timing(grids: Mapping[str, Any]) -> tuple[Any, str]:
+    """The per-task seconds of several grids (``{name: GridResult or None}``, a None grid left out, e.g. notebook
+    06's selection grid when the weight is fixed in advance) as one table and its note: :func:`timing_table` of each,
+    one below the other in ``grids``' order with a ``grid`` column naming it; the note gives each grid's wall time
+    (s, rounded) and that a reused run's seconds are of loading it, not of training it."""
+    import pandas as pd
+
+    grids = {name: g for name, g in grids.items() if g is not None}
+    if not grids:
+        raise InputError("grids_timing: expected at least one grid, got none")
+    table = pd.concat([timing_table(g).assign(grid=name) for name, g in grids.items()], ignore_index=True)
+    note = ("Wall time: " + ", ".join(f"{name} {g.wall_s:.0f} s" for name, g in grids.items())
+            + ". Reused runs show the seconds of loading them, not of training.")
+    return table, note
+
+
 def run_timing(results: Sequence[Mapping[str, Any]]) -> Any:
     """Seconds per run: training (as recorded when it trained, in its own process), prediction and evaluation
     of each evaluated split (as recorded when they ran); ``continued_s``: of ``train_s``, the seconds an
