@@ -1524,6 +1524,28 @@ def test_seed_consistency_sets_each_pooled_effect_beside_its_seeds():
         ex.seed_consistency(both, {0: both})
 
 
+def test_runs_table_lists_each_runs_weight_and_where_it_was_tested():
+    """Notebook 06's weights (runs with a critic) and notebook 07's run table (every run, its test corpus, its
+    seconds): a Config 2 run without ``test`` is tested on synth-mead, a synth-voca-only one on what it names."""
+    timing = {"train_s": 12.5, "predict_s": 1.0, "evaluate_s": 2.0, "reused": False}
+
+    def result(name, critic, train, test, weight, ratio):
+        return {"name": name, "seed": 0, "experiment": {"critic": critic, "train": train, "test": test},
+                "loss_weight": weight, "loss_ratio": ratio, "timing": timing}
+
+    results = [result("ff_none", "none", ["synth-voca"], "synth-mead", None, None),
+               result("ff_ours_vm", "ours", ["synth-voca", "synth-mead"], None, 2e-7, 0.02),
+               result("ff_ours_v", "ours", ["synth-voca"], None, 1e-7, 0.01)]
+    weights = ex.runs_table(results, loss_only=True)
+    assert weights.to_dict("records") == [{"run": "ff_ours_vm", "seed": 0, "W": 2e-7, "W*L_percp / L_model": 0.02},
+                                          {"run": "ff_ours_v", "seed": 0, "W": 1e-7, "W*L_percp / L_model": 0.01}]
+    full = ex.runs_table(results, tested_on=True, timing=True)
+    assert list(full.columns) == ["run", "seed", "tested on", "W", "W*L_percp / L_model", "train_s", "predict_s",
+                                  "evaluate_s", "reused"]
+    assert full["tested on"].tolist() == ["synth-mead", "synth-mead", "synth-voca"]
+    assert full["train_s"].tolist() == [12.5] * 3 and full["run"].tolist() == ["ff_none", "ff_ours_vm", "ff_ours_v"]
+
+
 def test_grids_timing_stacks_the_grids_and_notes_their_wall_times():
     """Notebook 06's timing table: each grid's tasks under its name, in the given order; the note's wall times."""
     from p3d.experiments.grid import GridResult

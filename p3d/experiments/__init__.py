@@ -75,8 +75,8 @@ from p3d.experiments.summary import arms, paired_difference, summarise, summaris
 from p3d.experiments.tables import (BETTER, CONFIG2_SETTINGS, EFFECT_TABLES, FDD_SCALE, LVE_SCALE, METRIC_LABELS,
                                     PAPER_DATA_MEAD, PAPER_DATA_VOCASET, PAPER_NOTE, PAPER_TABLE3, PAPER_TABLE4,
                                     PAPER_TABLE_S7, chosen_kappa, config2_pairs, config2_settings, critic_pairs,
-                                    diagnostics_effects, find, grids_timing, levelwise_slcc_bars, long_form, loss_effects, loss_pairs,
-                                    merge_seed_tables, ours_note, paper_changes,
+                                    diagnostics_effects, find, grids_timing, levelwise_slcc_bars, long_form, loss_effects,
+                                    loss_pairs, merge_seed_tables, ours_note, paper_changes, runs_table,
                                     per_seed_effects, run_timing, seed_consistency, select_kappa, summary_frame, table2,
                                     table3, table4, table_s7, timing_table, weight_table_name, with_plrs_enrolled,
                                     with_plrs_partial, write_tables)
@@ -97,6 +97,6 @@ __all__ = [
     "config2_experiments", "summary_frame", "find", "ours_note", "table2", "table3", "table4", "table_s7",
     "loss_effects", "config2_pairs", "critic_pairs", "paper_changes", "seed_consistency", "diagnostics_effects",
     "with_plrs_partial", "plrs_hubness_weight", "with_plrs_enrolled", "plrs_intensity_weight",
-    "validation_battery", "gt_lip_amplitudes", "timing_table", "grids_timing", "run_timing", "long_form",
+    "validation_battery", "gt_lip_amplitudes", "timing_table", "grids_timing", "run_timing", "runs_table", "long_form",
     "write_tables", "EFFECT_TABLES", "merge_seed_tables", "per_seed_effects", "loss_pairs",
 ]

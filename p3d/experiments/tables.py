@@ -715,6 +715,29 @@ def timing_table(grid: Any) -> Any:
     return df
 
 
+def runs_table(results: Sequence[Mapping[str, Any]], *, loss_only: bool = False, tested_on: bool = False,
+               timing: bool = False) -> Any:
+    """One row per run of a grid's ``results``, in their order: ``run`` (its folder name), ``seed``; with
+    ``tested_on`` the corpus of its test split (``tested on``: the experiment's ``test``, else synth-mead when it
+    trains on synth-mead, else synth-voca, as :attr:`TalkerExperiment.test_corpus`); ``W``, the absolute
+    perceptual-loss weight (Eq. 6; None without a critic), and ``W*L_percp / L_model``, the weighted loss beside the
+    model's own (:func:`p3d.experiments.runs.loss_ratio`); with ``timing`` the run's recorded seconds (its
+    ``timing`` dict, as :func:`run_timing` reads it). ``loss_only``: only the runs with a critic."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        e = r["experiment"]
+        if loss_only and e["critic"] == "none":
+            continue
+        row = {"run": r["name"], "seed": r["seed"]}
+        if tested_on:
+            row["tested on"] = e["test"] or ("synth-mead" if "synth-mead" in e["train"] else "synth-voca")
+        rows.append({**row, "W": r["loss_weight"], "W*L_percp / L_model": r["loss_ratio"],
+                     **(r["timing"] if timing else {})})
+    return pd.DataFrame(rows)
+
+
 def grids_timing(grids: Mapping[str, Any]) -> tuple[Any, str]:
     """The per-task seconds of several grids (``{name: GridResult or None}``, a None grid left out, e.g. notebook
     06's selection grid when the weight is fixed in advance) as one table and its note: :func:`timing_table` of each,
