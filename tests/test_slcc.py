@@ -232,3 +232,22 @@ def test_unsigned_pcm_is_centred_before_its_rms():
     assert speech_intensity(as_u8) == speech_intensity(centred)
     assert speech_intensity(np.stack([as_u8, as_u8], axis=1)) == speech_intensity(centred)
     assert speech_intensity((centred.astype(np.int32) + 32768).astype(np.uint16)) == speech_intensity(centred)
+
+
+def test_slcc_scatter_draws_a_series_per_level_in_mm():
+    """Notebook 00's figure: each level's clips as one series, lip intensity in mm / frame, the SLCC in the title."""
+    import pandas as pd
+
+    from p3d.viz.slcc_plot import plot_slcc_scatter
+
+    per_clip = pd.DataFrame({"level": [3, 1, 3, 1], "speech_intensity": [0.3, 0.1, 0.4, 0.2],
+                             "lip_intensity": [0.003, 0.001, 0.004, 0.002]})
+    fig = plot_slcc_scatter(per_clip, 0.8765, title="demo")
+    ax = fig.axes[0]
+    assert ax.get_title() == "demo: SLCC = 0.88" and ax.get_ylabel() == "lip intensity (mm / frame)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["level 1", "level 3"]
+    assert np.allclose(ax.collections[0].get_offsets(), [[0.1, 1.0], [0.2, 2.0]])
+    assert np.allclose(ax.collections[1].get_offsets(), [[0.3, 3.0], [0.4, 4.0]])
+    assert plot_slcc_scatter(per_clip, title="no value").axes[0].get_title() == "no value"
+    with pytest.raises(InputError, match="no level column"):
+        plot_slcc_scatter(per_clip.drop(columns="level"))
