@@ -282,6 +282,26 @@ def test_raw_features_control(corpus):
         raw_features(ds.n_vertices, np.zeros(3))
 
 
+def test_projected_cloud_stacks_speech_then_mesh_with_their_groups():
+    """Fig. 1b (a)'s cloud: the speech rows, then the mesh rows of the same windows, each modality centred by its own
+    mean; the groups repeated, the modality named per row."""
+    from p3d.analysis.representation import fit_projection, projected_cloud
+
+    rng = np.random.default_rng(0)
+    speech, mesh = rng.normal(size=(5, 4)), rng.normal(size=(5, 4)) + 10.0
+    groups = np.array(["m", "p", "", "m", "f,v"], dtype=object)
+    proj = fit_projection({"speech": speech, "mesh": mesh})
+    cloud = projected_cloud(proj, speech, mesh, groups)
+    assert cloud["points"].shape == (10, 2)
+    assert np.allclose(cloud["points"][:5], proj.transform(speech, "speech"))
+    assert np.allclose(cloud["points"][5:], proj.transform(mesh, "mesh"))
+    assert np.allclose(cloud["points"].mean(axis=0), 0.0)  # the modality gap removed
+    assert cloud["group"].tolist() == groups.tolist() * 2
+    assert cloud["modality"].tolist() == ["speech"] * 5 + ["mesh"] * 5
+    with pytest.raises(InputError, match="one row per window"):
+        projected_cloud(proj, speech, mesh[:4], groups)
+
+
 def test_fit_projection_keeps_separated_clusters_apart_and_removes_the_modality_gap():
     from p3d.analysis.representation import fit_projection, group_centroids, projected_separation
 

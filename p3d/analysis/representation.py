@@ -675,6 +675,22 @@ def fit_projection(features: Mapping[str, Any], *, center_each: bool = True, see
     return Projection2D(centers, pca.components_.copy(), pca.explained_variance_ratio_.copy())
 
 
+def projected_cloud(projection: Projection2D, speech: Any, mesh: Any, groups: Any) -> dict[str, np.ndarray]:
+    """Fig. 1b (a)'s point cloud: the speech and the mesh embeddings of the same N windows projected into
+    ``projection``'s plane, each modality centred by its own mean (:meth:`Projection2D.transform`).
+
+    Returns ``points`` (2N, 2): the N speech rows, then the N mesh rows; ``group`` (2N,): each window's phoneme
+    group (``groups``, :func:`phoneme_groups`), repeated for the mesh rows; ``modality`` (2N,): ``"speech"`` then
+    ``"mesh"`` (the dict :func:`p3d.viz.representation.plot_fig1b` and :func:`group_centroids` take)."""
+    speech, mesh = np.asarray(speech), np.asarray(mesh)
+    groups = np.asarray(groups)
+    if not (len(speech) == len(mesh) == len(groups)):
+        raise InputError(f"speech / mesh / groups: expected one row per window in each, got {len(speech)}, "
+                         f"{len(mesh)} and {len(groups)}")
+    return {"points": np.concatenate([projection.transform(speech, "speech"), projection.transform(mesh, "mesh")]),
+            "group": np.concatenate([groups, groups]), "modality": np.repeat(["speech", "mesh"], len(groups))}
+
+
 def group_centroids(points: Any, groups: Any) -> dict[str, np.ndarray]:
     """{group: (2,) mean of its rows} for the non-empty groups of (N,) ``groups`` (sorted by name)."""
     pts = np.asarray(points, dtype=np.float64)
