@@ -1546,6 +1546,17 @@ def test_runs_table_lists_each_runs_weight_and_where_it_was_tested():
     assert full["train_s"].tolist() == [12.5] * 3 and full["run"].tolist() == ["ff_none", "ff_ours_vm", "ff_ours_v"]
 
 
+def test_per_clip_frame_shows_the_metric_columns_a_result_has():
+    """Notebook 05's per-clip view: the metric columns in a fixed order (PLRS left out when not evaluated), the
+    first rows only."""
+    per_clip = pd.DataFrame({"gt": ["a.npy"] * 12, "lve": np.arange(12.0), "pred": [f"p{i}.npy" for i in range(12)],
+                             "mtm_ms": 1.0, "fdd": 2.0, "lip_intensity": 3.0, "identity": "x"})
+    view = ex.per_clip_frame({"per_clip": per_clip})
+    assert list(view.columns) == ["pred", "mtm_ms", "lve", "fdd", "lip_intensity"] and len(view) == 10
+    assert view["lve"].tolist() == list(range(10))
+    assert list(ex.per_clip_frame({"per_clip": per_clip.assign(plrs=0.5)}, rows=3).columns) == list(ex.PER_CLIP_COLUMNS)
+
+
 def test_grids_timing_stacks_the_grids_and_notes_their_wall_times():
     """Notebook 06's timing table: each grid's tasks under its name, in the given order; the note's wall times."""
     from p3d.experiments.grid import GridResult

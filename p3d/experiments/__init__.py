@@ -74,9 +74,10 @@ from p3d.experiments.spec import (ABLATION_CRITICS, CONFIG1, CONFIG2, CRITIC_COR
 from p3d.experiments.summary import arms, paired_difference, summarise, summarise_runs
 from p3d.experiments.tables import (BETTER, CONFIG2_SETTINGS, EFFECT_TABLES, FDD_SCALE, LVE_SCALE, METRIC_LABELS,
                                     PAPER_DATA_MEAD, PAPER_DATA_VOCASET, PAPER_NOTE, PAPER_TABLE3, PAPER_TABLE4,
-                                    PAPER_TABLE_S7, chosen_kappa, config2_pairs, config2_settings, critic_pairs,
-                                    diagnostics_effects, find, grids_timing, levelwise_slcc_bars, long_form, loss_effects,
-                                    loss_pairs, merge_seed_tables, ours_note, paper_changes, runs_table,
+                                    PAPER_TABLE_S7, PER_CLIP_COLUMNS, chosen_kappa, config2_pairs, config2_settings,
+                                    critic_pairs, diagnostics_effects, find, grids_timing, levelwise_slcc_bars,
+                                    long_form, loss_effects, loss_pairs, merge_seed_tables, ours_note, paper_changes,
+                                    per_clip_frame, runs_table,
                                     per_seed_effects, run_timing, seed_consistency, select_kappa, summary_frame, table2,
                                     table3, table4, table_s7, timing_table, weight_table_name, with_plrs_enrolled,
                                     with_plrs_partial, write_tables)
@@ -94,7 +95,8 @@ __all__ = [
     "predict_and_evaluate", "run_experiment", "clip_mtm", "summarise", "summarise_runs", "paired_difference", "plan",
     "equal_length_groups", "equal_length_group", "train_at_equal_length", "LENGTHS",
     "eval_key", "run_grid", "simulate_grid", "critical_path_s", "select_kappa", "chosen_kappa", "weight_table_name", "record_weight_choice", "selection_experiments", "config1_experiments",
-    "config2_experiments", "summary_frame", "find", "ours_note", "table2", "table3", "table4", "table_s7",
+    "config2_experiments", "summary_frame", "per_clip_frame", "PER_CLIP_COLUMNS", "find", "ours_note", "table2",
+    "table3", "table4", "table_s7",
     "loss_effects", "config2_pairs", "critic_pairs", "paper_changes", "seed_consistency", "diagnostics_effects",
     "with_plrs_partial", "plrs_hubness_weight", "with_plrs_enrolled", "plrs_intensity_weight",
     "validation_battery", "gt_lip_amplitudes", "timing_table", "grids_timing", "run_timing", "runs_table", "long_form",

@@ -92,6 +92,18 @@ def chosen_kappa(tables: str | os.PathLike[str], per_model: bool = False) -> flo
 
 
 
+#: The per-clip columns notebook 05 shows (:func:`per_clip_frame`), those a result has, in this order.
+PER_CLIP_COLUMNS = ("pred", "mtm_ms", "lve", "plrs", "fdd", "lip_intensity")
+
+
+def per_clip_frame(result: Mapping[str, Any], rows: int = 10) -> Any:
+    """The first ``rows`` rows of a result's per-clip table (one row per test clip and training-identity condition)
+    with the columns of :data:`PER_CLIP_COLUMNS` it has: the prediction file, MTM (ms), LVE and FDD (m², unscaled,
+    unlike :func:`summary_frame`), PLRS (absent without an evaluator), lip intensity (m / frame)."""
+    per_clip = result["per_clip"]
+    return per_clip[[c for c in PER_CLIP_COLUMNS if c in per_clip]].head(rows)
+
+
 def summary_frame(result: Mapping[str, Any]) -> Any:
     """One result's summary as a small table: metric, value, 95% CI (LVE in 1e-5 m², FDD in 1e-7 m²); ``data``:
     the ground truth's own PLRS / PLRS-c / SLCC on the same clips."""
