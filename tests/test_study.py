@@ -386,6 +386,19 @@ def test_paper_study_tables_quote_the_paper_labelled():
     assert s3["source"].iloc[0] == f"paper Table S3, {paper.TABLE_S3.participants} participants (not measured here)"
 
 
+def test_display_frames_shows_every_variant_at_the_last_ones_darkest_frame():
+    """Notebook 09's lip-level figure: the frame where the loudest lip variant is darkest (its mouth widest open),
+    the same moment in every variant, clipped to a shorter video's end."""
+    bright = np.full((4, 2, 2, 3), 200, np.uint8)
+    last = bright.copy()
+    last[2] = 10  # the widest-open mouth
+    assert V.display_frames([bright, bright, last]) == [2, 2, 2]
+    assert V.display_frames([bright[:2], last]) == [1, 2]
+    assert V.display_frames([bright]) == [0]  # all equal: the first frame
+    with pytest.raises(InputError, match="at least one frame"):
+        V.display_frames([bright, bright[:0]])
+
+
 def test_plan_rejects_bad_designs():
     with pytest.raises(InputError, match="at least two"):
         D.plan_study("ab", _conds("a"), ["c"])

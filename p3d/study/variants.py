@@ -251,3 +251,18 @@ def apply(transform: Transform, vertices: np.ndarray, samples: np.ndarray, *, ne
     if transform.audio_shift_ms:
         a = shift_audio(a, sample_rate, transform.audio_shift_ms)
     return v.astype(np.float32), a
+
+
+def display_frames(videos: Any) -> list[int]:
+    """Which frame to show of each of one trial's lip-intensity variants (notebook 09's figure), side by side at
+    the same moment: the darkest frame (lowest mean pixel value) of the **last** video, the highest lip level, where
+    the widest-open mouth shows the most of the dark mouth cavity; clipped to each video's own last frame.
+
+    ``videos``: a sequence of decoded videos, each (T, H, W[, C]) pixel values, the variants in ascending lip level.
+    Ties go to the earliest frame. Returns one frame index per video."""
+    videos = list(videos)
+    if not videos or any(len(v) == 0 for v in videos):
+        raise InputError("display_frames: expected one or more videos of at least one frame each")
+    last = videos[-1]
+    darkest = int(min(range(len(last)), key=lambda t: np.asarray(last[t]).mean()))
+    return [min(darkest, len(v) - 1) for v in videos]
