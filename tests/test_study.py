@@ -386,6 +386,18 @@ def test_paper_study_tables_quote_the_paper_labelled():
     assert s3["source"].iloc[0] == f"paper Table S3, {paper.TABLE_S3.participants} participants (not measured here)"
 
 
+def test_paper_typos_finds_the_rows_that_do_not_sum_to_100():
+    """Notebook 09's note on the paper's misprint: the one A/B row of the paper that does not sum to 100 %, and any
+    row beyond the rounding of one decimal in a table given."""
+    prefs, _ = A.paper_study_tables()
+    assert A.paper_typos(prefs) == ["CodeTalker (c) in Table S6 reads 19.0% / 91.0% in the paper (sums to 110%: "
+                                    "a typo there)."]
+    rows = pd.DataFrame([{"table": "Table S4 (lip sync, 18 participants)", "comparison": "w/o vs w/ perceptual loss",
+                          "model": m, "A %": a, "B %": b} for m, a, b in (("FaceFormer", 13.75, 86.35),
+                                                                          ("SelfTalk", 40.0, 50.0))])
+    assert A.paper_typos(rows) == ["SelfTalk in Table S4 reads 40.0% / 50.0% in the paper (sums to 90%: a typo there)."]
+
+
 def test_display_frames_shows_every_variant_at_the_last_ones_darkest_frame():
     """Notebook 09's lip-level figure: the frame where the loudest lip variant is darkest (its mouth widest open),
     the same moment in every variant, clipped to a shorter video's end."""

@@ -722,6 +722,22 @@ def paper_study_tables() -> tuple[Any, Any]:
     return preferences, s3
 
 
+def paper_typos(preferences: Any, tolerance: float = 0.15) -> list[str]:
+    """The rows of the paper's A/B tables (``preferences``, :func:`paper_study_tables`' first table) whose two
+    percentages do not sum to 100 within the rounding of their one decimal (``tolerance``, percentage points), one
+    line each naming the model, the comparison's letter (Table S6's ``(a)``-``(c)``) and the table: the paper's
+    misprints, which :mod:`p3d.paper` copies as printed (CodeTalker (c) in Table S6: 19.0 / 91.0)."""
+    lines = []
+    columns = ["table", "comparison", "model", "A %", "B %"]
+    for table, comparison, model, a, b in preferences[columns].itertuples(index=False, name=None):
+        if abs(a + b - 100.0) <= tolerance:
+            continue
+        tag = comparison.split()[0] if comparison.startswith("(") else ""
+        lines.append(f"{model}{' ' + tag if tag else ''} in {' '.join(table.split()[:2])} reads {a:.1f}% / {b:.1f}% "
+                     f"in the paper (sums to {a + b:.0f}%: a typo there).")
+    return lines
+
+
 def default_response_paths(study: str | Path) -> list[Path]:
     """The answer files in ``study/responses`` (empty list if none yet)."""
     folder = Path(study) / "responses"
