@@ -1755,6 +1755,100 @@ def test_an_interrupted_stage_copy_leaves_no_truncated_stage(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         ex.share_earlier_stages(exp, d)
     monkeypatch.setattr(shutil, "copyfile", copyfile)
-    assert [p.name for p in out.iterdir()] == []
+    assert [p.name for p in out.iterdir() if p.name != ".lock"] == []  # the lock the copy held: no stage, no staging
     assert ex.share_earlier_stages(exp, d) == ["vqvae"]
+    assert torch.equal(load_checkpoint(latest_checkpoint(out / "vqvae"))["model"]["w"], torch.arange(1000.0))
+
+
+def _codetalker_baseline(tmp_path):
+    """A CodeTalker experiment whose baseline run finished its VQ-VAE stage (a 1000-value checkpoint) and the run."""
+    from p3d.models import save_checkpoint
+
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    exp = ex.TalkerExperiment("codetalker", "ours", preset="smoke", loss_weight=1e-5)
+    base = ex.layout(d, "smoke").run(exp.baseline)
+    (base / "vqvae" / "checkpoints").mkdir(parents=True)
+    (base / "config.json").write_text(json.dumps({"train": {"steps": 4}, "stages": ["vqvae", "speech"]}))
+    (base / "final.pt").write_bytes(b"")
+    (base / "vqvae" / "config.json").write_text(json.dumps({"train": {"steps": 4}, "stage": "vqvae"}))
+    save_checkpoint({"model": {"w": torch.arange(1000.0)}, "optimizer": None, "step": 4, "config": {}},
+                    base / "vqvae" / "checkpoints" / "last.pt")
+    return d, exp
+
+
+def test_a_killed_stage_copy_leaves_nothing_that_outlives_the_next_copy(tmp_path):
+    """share_earlier_stages staged the copy of the baseline's VQ-VAE stage in a randomly named ``.vqvae.tmp-XXXX``
+    folder of the run; a process SIGKILLed before the rename left it there (as large as the checkpoint) and no later
+    call removed it (each killed call added one). The copy is now staged under the run folder's lock in one folder
+    per stage, which the next holder removes."""
+    import signal
+    import subprocess
+    import sys
+
+    from p3d.train.run_folder import latest_checkpoint, load_checkpoint
+
+    d, exp = _codetalker_baseline(tmp_path)
+    out = ex.layout(d, "smoke").run(exp)
+    out.mkdir(parents=True)
+    killed_at = """
+import os, signal, sys
+from pathlib import Path
+from p3d import experiments as ex
+from p3d.paths import OutputDirs
+def die(*args, **kw):
+    os.kill(os.getpid(), signal.SIGKILL)
+Path.rename = die  # killed with the stage copied whole, just before its rename
+root = Path(sys.argv[1])
+d = OutputDirs(*(root / n for n in ("f", "t", "r", "d", "runs")))
+ex.share_earlier_stages(ex.TalkerExperiment("codetalker", "ours", preset="smoke", loss_weight=1e-5), d)
+"""
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", killed_at, str(tmp_path)], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == -signal.SIGKILL, done.stderr
+    assert not (out / "vqvae").exists()
+    assert ex.share_earlier_stages(exp, d) == ["vqvae"]
+    assert sorted(p.name for p in out.iterdir() if p.name != ".lock") == ["vqvae"]
+    assert torch.equal(load_checkpoint(latest_checkpoint(out / "vqvae"))["model"]["w"], torch.arange(1000.0))
+
+
+def test_a_concurrent_stage_copy_waits_for_the_live_one(tmp_path, monkeypatch):
+    """Two calls copying the baseline's stage into one run at once: the second waits for the first (it does not take
+    the first's staging folder for a killed copy's), then finds the stage copied and copies nothing."""
+    import shutil
+    import threading
+
+    from p3d.train.run_folder import latest_checkpoint, load_checkpoint
+
+    d, exp = _codetalker_baseline(tmp_path)
+    out = ex.layout(d, "smoke").run(exp)
+    out.mkdir(parents=True)
+    inside, go, results = threading.Event(), threading.Event(), {}
+    real_copyfile = shutil.copyfile
+
+    def slow_copy(*args, **kw):
+        if threading.current_thread().name == "first":
+            inside.set()
+            assert go.wait(timeout=60)
+        return real_copyfile(*args, **kw)
+
+    monkeypatch.setattr(shutil, "copyfile", slow_copy)
+
+    def call(name):
+        results[name] = ex.share_earlier_stages(exp, d)
+
+    first = threading.Thread(target=call, args=("first",), name="first")
+    first.start()
+    try:
+        assert inside.wait(timeout=60)
+        second = threading.Thread(target=call, args=("second",), name="second")
+        second.start()
+        second.join(timeout=1.0)
+        assert second.is_alive() and ex.runs.stage_copy_dir(out, "vqvae").is_dir()  # waits; the live copy kept
+    finally:
+        go.set()
+        first.join(timeout=60)
+    second.join(timeout=60)
+    assert results == {"first": ["vqvae"], "second": []}
+    assert sorted(p.name for p in out.iterdir() if p.name != ".lock") == ["vqvae"]
     assert torch.equal(load_checkpoint(latest_checkpoint(out / "vqvae"))["model"]["w"], torch.arange(1000.0))

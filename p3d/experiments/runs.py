@@ -420,10 +420,8 @@ def share_earlier_stages(exp: TalkerExperiment, dirs: Any) -> list[str]:
     Those stages never see the loss (:func:`p3d.train.talker.run_earlier_stages`) and start from the same seed,
     data and recipe, so the copy is what the run would compute itself (CodeTalker's protocol: one motion prior,
     then the speech stage). The trainer resumes the copied stage at its last step, i.e. does nothing there.
-    Each stage is copied whole (into a hidden temporary folder, then renamed), so a copy interrupted part-way leaves
-    no stage folder with a truncated checkpoint behind: the next call copies it again."""
-    import tempfile
-
+    Each stage is copied whole (:func:`copy_stage`: staged under the run folder's lock, then renamed), so a copy
+    interrupted part-way leaves no stage folder with a truncated checkpoint behind: the next call copies it again."""
     if exp.critic == "none":
         return []
     lay = layout(dirs, exp.preset)
@@ -436,22 +434,51 @@ def share_earlier_stages(exp: TalkerExperiment, dirs: Any) -> list[str]:
         src, dst = base / stage, out / stage
         if dst.exists() or not (src / "config.json").exists() or not any((src / "checkpoints").glob("*")):
             continue
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{stage}.tmp-", dir=out))
+        if not copy_stage(src, out, stage):  # another process copied the stage meanwhile
+            continue
+        shared.append(stage)
+        log.info("%s: stage %s copied from the baseline run %s", exp.name, stage, base.name)
+    return shared
+
+
+def stage_copy_dir(run_dir: str | os.PathLike[str], stage: str) -> Path:
+    """The hidden folder (``RUN_DIR/.STAGE.copying``) in which :func:`copy_stage` builds ``RUN_DIR/STAGE``: one name
+    per stage, so the next holder of the run folder's lock finds (and removes) what a killed copy left."""
+    return Path(run_dir) / f".{stage}.copying"
+
+
+def copy_stage(src: str | os.PathLike[str], run_dir: str | os.PathLike[str], stage: str) -> bool:
+    """Copy the finished training stage folder ``src`` (CodeTalker's VQ-VAE motion prior) to ``RUN_DIR/STAGE``
+    whole; returns whether it copied (False: the stage was there already).
+
+    The copy is staged in :func:`stage_copy_dir` and renamed into place while this process holds the run folder's
+    lock (:func:`p3d.train.run_folder.run_lock`): a concurrent caller waits and then finds the stage copied (it
+    never removes a live copy), and what a holder finds in the staging folder is a killed copy's (as large as a
+    checkpoint), removed first, with the leftovers of earlier code (``.STAGE.tmp-*``)."""
+    from p3d.train.run_folder import run_lock
+
+    run_dir = Path(run_dir)
+    dst, tmp = run_dir / stage, stage_copy_dir(run_dir, stage)
+    with run_lock(run_dir):
+        for stale in [tmp, *run_dir.glob(f".{stage}.tmp-*")]:
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale)
+            elif stale.exists() or stale.is_symlink():
+                stale.unlink()
+        if dst.exists():
+            return False
         try:
-            shutil.copytree(src, tmp, dirs_exist_ok=True)
+            shutil.copytree(src, tmp)
             tmp.rename(dst)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
-            if dst.exists():  # another process copied the stage meanwhile
-                continue
+            if dst.exists():  # made meanwhile by a process that does not take this lock (the stage trained there)
+                return False
             raise
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        shared.append(stage)
-        log.info("%s: stage %s copied from the baseline run %s", exp.name, stage, base.name)
-    return shared
+    return True
 
 
 # -- evaluation ---------------------------------------------------------------------------------------
