@@ -1852,3 +1852,65 @@ def test_a_concurrent_stage_copy_waits_for_the_live_one(tmp_path, monkeypatch):
     assert results == {"first": ["vqvae"], "second": []}
     assert sorted(p.name for p in out.iterdir() if p.name != ".lock") == ["vqvae"]
     assert torch.equal(load_checkpoint(latest_checkpoint(out / "vqvae"))["model"]["w"], torch.arange(1000.0))
+
+
+def test_concurrent_equal_length_runs_never_remove_each_others_stage_copy(tmp_path, monkeypatch):
+    """train_at_equal_length copied the own-length run's VQ-VAE stage into ``.vqvae.partial`` without a lock, first
+    removing what it found there: a second grid continuing the same run at once removed the first's copy in
+    progress (the first then failed, or renamed a partial copy). The second now waits for the run folder's lock and
+    then finds the stage copied."""
+    import shutil
+    import threading
+
+    import p3d.train.api
+    import p3d.train.trainer
+    from p3d.models import save_checkpoint
+    from p3d.train.run_folder import latest_checkpoint, load_checkpoint
+
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    exp = ex.TalkerExperiment("codetalker", "none", preset="smoke", stop="plateau", length="equal")
+    lay = ex.layout(d, "smoke")
+    source, out = lay.run(exp.own_length), lay.run(exp)
+    (source / "vqvae" / "checkpoints").mkdir(parents=True)
+    (source / "config.json").write_text(json.dumps({"train": {"steps": 4, "stop": "plateau"},
+                                                    "stages": ["vqvae", "speech"]}))
+    (source / "timing.json").write_text(json.dumps({"steps": 4}))
+    save_checkpoint({"model": {"w": torch.arange(1000.0)}, "optimizer": None, "step": 4, "config": {}},
+                    source / "vqvae" / "checkpoints" / "last.pt")
+    # the trainings around the copy stubbed: the own-length run trained, its continuation made, the run finished
+    monkeypatch.setattr(ex.runs, "train_experiment",
+                        lambda m, dirs, progress=False: {"run_dir": source, "loss_weight": None, "train_s": 1.0})
+    monkeypatch.setattr(p3d.train.trainer, "continue_without_stop_rule",
+                        lambda s, o: Path(o).mkdir(parents=True, exist_ok=True) or 4)
+    monkeypatch.setattr(ex.runs, "_request", lambda *args: {"kind": "talker"})
+    monkeypatch.setattr(p3d.train.api, "claim_run_dir", lambda o, request: True)
+    inside, go, results = threading.Event(), threading.Event(), {}
+    real_copyfile = shutil.copyfile
+
+    def slow_copy(*args, **kw):
+        if threading.current_thread().name == "first":
+            inside.set()
+            assert go.wait(timeout=60)
+        return real_copyfile(*args, **kw)
+
+    monkeypatch.setattr(shutil, "copyfile", slow_copy)
+
+    def call(name):
+        results[name] = ex.train_at_equal_length(exp, d, (exp.own_length,))["reused"]
+
+    first = threading.Thread(target=call, args=("first",), name="first")
+    first.start()
+    try:
+        assert inside.wait(timeout=60)
+        second = threading.Thread(target=call, args=("second",), name="second")
+        second.start()
+        second.join(timeout=1.0)
+        assert second.is_alive()  # waits for the first's copy
+        assert ex.runs.stage_copy_dir(out, "vqvae").is_dir() and not (out / "vqvae").exists()
+    finally:
+        go.set()
+        first.join(timeout=60)
+    second.join(timeout=60)
+    assert results == {"first": True, "second": True}
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["vqvae"]
+    assert torch.equal(load_checkpoint(latest_checkpoint(out / "vqvae"))["model"]["w"], torch.arange(1000.0))

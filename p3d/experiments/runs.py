@@ -333,7 +333,7 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
     finished continuation as it is) trained or reused, then ``exp``'s own-length run continued, without its
     stopping rule, to the longest of their stops ``n`` (:func:`p3d.train.trainer.continue_without_stop_rule`: the
     weights of a ``stop="steps"`` run of ``n`` steps with the same settings, validation curve included; earlier
-    stages copied). A group that later stops longer (more arms) extends the run. Returns :func:`train_experiment`'s dict; ``train_s`` is the seconds of all
+    stages copied, :func:`copy_stage`). A group that later stops longer (more arms) extends the run. Returns :func:`train_experiment`'s dict; ``train_s`` is the seconds of all
     the run's steps (its own-length run's, as recorded, plus the continuation's; ``timing.json`` keeps both:
     ``own_train_s``, ``continued_s``)."""
     from p3d.atomic import write_json
@@ -381,10 +381,7 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
     stages = json.loads((source / "config.json").read_text()).get("stages", ["main"])
     for stage in stages[:-1]:  # finished earlier stages (CodeTalker's motion prior): the same for every length
         if (source / stage).is_dir() and not (out / stage).exists():
-            partial = out / f".{stage}.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            shutil.copytree(source / stage, partial)
-            partial.rename(out / stage)
+            copy_stage(source / stage, out, stage)
     if not (out / "request.json").exists():
         write_json(out / "request.json", request)
     if claim_run_dir(out, request):
@@ -454,13 +451,13 @@ def copy_stage(src: str | os.PathLike[str], run_dir: str | os.PathLike[str], sta
     The copy is staged in :func:`stage_copy_dir` and renamed into place while this process holds the run folder's
     lock (:func:`p3d.train.run_folder.run_lock`): a concurrent caller waits and then finds the stage copied (it
     never removes a live copy), and what a holder finds in the staging folder is a killed copy's (as large as a
-    checkpoint), removed first, with the leftovers of earlier code (``.STAGE.tmp-*``)."""
+    checkpoint), removed first, with the leftovers of earlier code (``.STAGE.tmp-*``, ``.STAGE.partial``)."""
     from p3d.train.run_folder import run_lock
 
     run_dir = Path(run_dir)
     dst, tmp = run_dir / stage, stage_copy_dir(run_dir, stage)
     with run_lock(run_dir):
-        for stale in [tmp, *run_dir.glob(f".{stage}.tmp-*")]:
+        for stale in [tmp, run_dir / f".{stage}.partial", *run_dir.glob(f".{stage}.tmp-*")]:
             if stale.is_dir() and not stale.is_symlink():
                 shutil.rmtree(stale)
             elif stale.exists() or stale.is_symlink():
