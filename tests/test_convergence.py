@@ -582,3 +582,42 @@ def test_a_concurrent_continuation_waits_for_the_live_one(tmp_path, monkeypatch)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plateau", "twin"]
     assert (tmp_path / "twin" / "checkpoints" / "last.pt").read_bytes() == \
         (tmp_path / "plateau" / "checkpoints" / "last.pt").read_bytes()
+
+
+def test_a_continuation_copies_the_step_it_records_when_the_source_is_extended_meanwhile(tmp_path, monkeypatch):
+    """continue_without_stop_rule read the source's step from its last checkpoint, then copied that checkpoint, both
+    without the source's lock: a process extending the source in between (its training holds that lock and replaces
+    last.pt) made a continuation that records step 140 but holds the weights of a later step. The source is now read
+    and copied under its lock; the extension is waited for, and step and checkpoint agree."""
+    import json
+    import threading
+
+    import p3d.train.trainer as trainer
+    from p3d.train.run_folder import load_checkpoint, run_lock
+
+    train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "plateau", progress=False, validate=Curve(_ramp))
+    (tmp_path / "plateau" / "final.pt").write_bytes(b"")
+    last = tmp_path / "plateau" / "checkpoints" / "last.pt"
+
+    def extend():  # as a training of the source to more steps: under its lock, last.pt replaced
+        with run_lock(tmp_path / "plateau"):
+            ckpt = load_checkpoint(last)
+            torch.save({**ckpt, "step": ckpt["step"] + 10}, last)
+
+    real_load, extensions = trainer.load_checkpoint, []
+
+    def extended_after_the_first_read(path, *args, **kw):
+        ckpt = real_load(path, *args, **kw)
+        if not extensions:
+            extensions.append(threading.Thread(target=extend))
+            extensions[0].start()
+            extensions[0].join(timeout=2.0)  # done at once unless this process holds the source's lock
+        return ckpt
+
+    monkeypatch.setattr(trainer, "load_checkpoint", extended_after_the_first_read)
+    start = trainer.continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin")
+    extensions[0].join(timeout=60)
+    recorded = json.loads((tmp_path / "twin" / "continued_from.json").read_text())["step"]
+    copied = real_load(tmp_path / "twin" / "checkpoints" / "last.pt")["step"]
+    config = json.loads((tmp_path / "twin" / "config.json").read_text())["train"]["steps"]
+    assert start == recorded == copied == config

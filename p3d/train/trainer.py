@@ -339,8 +339,9 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
     extension to ``n`` steps then ends with the weights, logs and validation curve of a ``stop="steps"`` run of
     ``n`` steps from the start (its ``config.json`` records the extension). Used to compare runs at equal length
     when each stopped on its own plateau. The folder is written whole (:func:`staging_dir`, renamed), under that
-    folder's lock: a concurrent call waits, and the leftover of a killed call is removed by the next; a folder that
-    already holds a continuation of ``source`` is left as it is.
+    folder's lock: a concurrent call waits, and the leftover of a killed call is removed by the next; ``source`` is
+    read and copied under its own lock (a process extending it meanwhile is waited for, so the step, checkpoint and
+    logs are of one moment); a folder that already holds a continuation of ``source`` is left as it is.
 
     Raises :class:`InputError` when ``source`` holds no finished run (``final.pt`` and a last checkpoint) or
     ``out`` holds anything else."""
@@ -351,11 +352,15 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
     from p3d.errors import InputError
 
     source, out = Path(source), Path(out)
-    recorded = read_run_config(source)
-    ckpt_path = latest_checkpoint(source)
-    if recorded is None or ckpt_path is None or not (source / "final.pt").is_file():
-        raise InputError(f"{source}: holds no finished training run to continue")
-    start = int(load_checkpoint(ckpt_path)["step"])
+
+    def finished_run() -> tuple[dict[str, Any], Path, int]:
+        recorded = read_run_config(source)
+        ckpt_path = latest_checkpoint(source)
+        if recorded is None or ckpt_path is None or not (source / "final.pt").is_file():
+            raise InputError(f"{source}: holds no finished training run to continue")
+        return recorded, ckpt_path, int(load_checkpoint(ckpt_path)["step"])
+
+    recorded, ckpt_path, start = finished_run()
 
     def existing() -> int:
         # by the source's folder name: a runs/ folder copied or cloned elsewhere keeps its continuations
@@ -367,14 +372,6 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
     tmp = staging_dir(out)
     if out.exists() and not tmp.exists():
         return existing()
-    config = json_config({k: v for k, v in recorded.items() if k != "extensions"})
-    old_steps = int(config["train"]["steps"])
-    if "stop" in config["train"]:  # a source without one trained a fixed step count already
-        _set(config, "train.stop", "steps")
-    _set(config, "train.steps", start)
-    for name in _derived_from_steps(config) & set(_flat(config)):
-        value = _flat(config)[name]
-        _set(config, name, value * start / old_steps if name == "epochs" else start)
     # the staging folder's own lock (moved with it into ``out``, whose lock it then is): a second call waits for a
     # live one; what it finds in the folder then is a killed call's, removed (a checkpoint's size)
     with run_lock(tmp):
@@ -388,11 +385,24 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
                     shutil.rmtree(stale)
                 else:
                     stale.unlink()
-            (tmp / "checkpoints").mkdir()
-            shutil.copyfile(ckpt_path, tmp / "checkpoints" / "last.pt")
-            for name in ("metrics.csv", VAL_CSV):
-                if (source / name).is_file():
-                    shutil.copyfile(source / name, tmp / name)
+            # the source read and copied under its lock: a process extending it meanwhile (its training holds the
+            # lock) is waited for, so the step, checkpoint and logs copied are of one moment. Lock order: the
+            # staging folder's, then the source's; no holder of a run folder's lock takes a staging folder's
+            with run_lock(source):
+                recorded, ckpt_path, start = finished_run()
+                config = json_config({k: v for k, v in recorded.items() if k != "extensions"})
+                old_steps = int(config["train"]["steps"])
+                if "stop" in config["train"]:  # a source without one trained a fixed step count already
+                    _set(config, "train.stop", "steps")
+                _set(config, "train.steps", start)
+                for name in _derived_from_steps(config) & set(_flat(config)):
+                    value = _flat(config)[name]
+                    _set(config, name, value * start / old_steps if name == "epochs" else start)
+                (tmp / "checkpoints").mkdir()
+                shutil.copyfile(ckpt_path, tmp / "checkpoints" / "last.pt")
+                for name in ("metrics.csv", VAL_CSV):
+                    if (source / name).is_file():
+                        shutil.copyfile(source / name, tmp / name)
             write_json(tmp / "config.json", config)
             write_json(tmp / CONTINUED_FROM, {"run": str(source), "step": start,
                                               "at": datetime.datetime.now(datetime.timezone.utc).isoformat(
