@@ -1105,6 +1105,19 @@ def test_make_cli_refuses_a_bad_max_seconds_before_anything_is_written(data, tmp
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("value", ["0", "100000000"])
+def test_make_cli_refuses_a_participant_count_out_of_range_before_rendering(data, tmp_path, capsys, value):
+    """--participants 1e8 planned a trial order per code for minutes (and a manifest of gigabytes) before rendering:
+    refused in one line, like 0, before anything is written."""
+    out = tmp_path / "s"
+    code = main(["study", "make", "--design", "rank", "--gt", str(data), "--fps", str(FPS), "--size", "32",
+                 "--participants", value, "--clips", "1", "--attention-checks", "0", "--out", str(out),
+                 "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("p3d study: error: --participants must be in 1.."), err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_make_cli_study_folder_follows_the_umask(data, tmp_path, capsys):
     """The study is built in a mkdtemp folder (mode 0700) renamed into place, so the folder given to participants
     or served to them was readable by its owner only, whatever the umask."""

@@ -284,6 +284,11 @@ def _layouts(k: int, n_groups: int, index: int, kind: str, rotation: int | None 
     return [[(j + r + g) % k for j in range(k)] for g in range(n_groups)]
 
 
+#: Most participant codes a study prepares (each gets its own trial order in the manifest): far beyond a perceptual
+#: study's size (the paper's: 16 people, Table S3), while 1e8 planned orders for minutes and filled the disk.
+MAX_PARTICIPANTS = 10_000
+
+
 def plan_study(
     design: str,
     conditions: list[Condition],
@@ -309,8 +314,8 @@ def plan_study(
         raise InputError(f"--design {design!r}: choose from {', '.join(DESIGNS)}")
     if not clips:
         raise InputError("no clips to build the study from")
-    if participants < 1:
-        raise InputError(f"--participants must be >= 1, got {participants}")
+    if not 1 <= participants <= MAX_PARTICIPANTS:
+        raise InputError(f"--participants must be in 1..{MAX_PARTICIPANTS}, got {participants}")
     if attention_checks < 0:
         raise InputError(f"--attention-checks must be >= 0, got {attention_checks}")
     if check_shift_ms <= 0:
