@@ -37,7 +37,7 @@ def test_fit_reuses_finished_run_without_training(lrs3, tmp_path, monkeypatch):
 def test_fit_refuses_another_request_and_force_retrains(lrs3, tmp_path):
     out = tmp_path / "run"
     api.fit("syncnet3d", "smoke", lrs3, out, steps=2)
-    with pytest.raises(InputError, match="seed: .default. -> 1"):
+    with pytest.raises(InputError, match=r"seed: 0 \(default\) -> 1"):
         api.fit("syncnet3d", "smoke", lrs3, out, steps=2, seed=1)
     with pytest.raises(InputError, match="kind: syncnet3d -> no2d"):
         api.fit("no2d", "smoke", lrs3, out, steps=2)
@@ -132,7 +132,7 @@ def test_cli_refuses_other_settings_and_keeps_config(lrs3, tmp_path, capsys):
     with pytest.raises(InputError, match="seed: 3 -> 4"):
         api.fit("syncnet3d", "smoke", lrs3, out, steps=2, seed=4, lr=0.001)
     assert _cli(lrs3, out, "--steps", "2", "--seed", "3", "--lr", "0.001", "--batch-size", "8") == 2
-    assert "batch_size: (default) -> 8" in capsys.readouterr().err
+    assert "batch_size: 32 (default) -> 8" in capsys.readouterr().err
     # the same settings: nothing to do (neutral options may differ)
     stamp = (out / "final.pt").stat().st_mtime_ns
     assert _cli(lrs3, out, "--steps", "2", "--seed", "3", "--lr", "0.001", "--workers", "2") == 0
@@ -491,8 +491,8 @@ def test_an_option_given_at_its_default_resumes_and_a_real_change_is_refused_bef
     assert api.fit("syncnet3d", "smoke", lrs3, out, steps=2, lr=1e-3, seed=0, batch_size=32) == out / "final.pt"
     assert (out / "final.pt").stat().st_mtime_ns == stamp
     capsys.readouterr()
-    for option, value, shown in (("--lr", "0.002", "lr: (default) -> 0.002"), ("--seed", "1", "seed: (default) -> 1"),
-                                 ("--identities", "half1", "identities: (default) -> half1"),
+    for option, value, shown in (("--lr", "0.002", "lr: 0.001 (default) -> 0.002"), ("--seed", "1", "seed: 0 (default) -> 1"),
+                                 ("--identities", "half1", "identities: all (default) -> half1"),
                                  ("--stop", "plateau", "stop: (default) -> plateau")):
         assert _cli(lrs3, out, "--steps", "2", option, value) == 2
         err = capsys.readouterr().err.strip()
@@ -520,10 +520,10 @@ def test_every_kind_claims_its_run_with_its_recipes_values_given(lrs3, tmp_path,
     given = {"steps": 2, "seed": rec.seed, "batch_size": rec.batch_size, "lr": rec.lr, "identities": rec.identities,
              "stop": "steps", "eval_every": 0, "patience": 5, "min_rel_improvement": 0.01, "smooth": 3}
     assert api.claim_run_dir(out, api._request(kind, preset, lrs3, given)) is False
-    with pytest.raises(InputError, match=r"lr: \(default\) -> 0\.5$|lr: \(default\) -> 0\.5 "):
+    with pytest.raises(InputError, match=r"lr: [0-9.e-]+ \(default\) -> 0\.5$|lr: [0-9.e-]+ \(default\) -> 0\.5 "):
         api.claim_run_dir(out, api._request(kind, preset, lrs3, {"steps": 2, "lr": 0.5}))
     plateau = {"steps": 2, "stop": "plateau"}
-    with pytest.raises(InputError, match="stop: .default. -> plateau"):
+    with pytest.raises(InputError, match=r"stop: (steps )?\(default\) -> plateau"):
         api.claim_run_dir(out, api._request(kind, preset, lrs3, plateau))
 
 

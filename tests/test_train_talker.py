@@ -259,7 +259,7 @@ def test_cli_resumes_with_options_given_at_their_defaults_and_refuses_a_change_b
     assert main([*args, *given, "--out", str(tmp_path / "part")]) == 0  # finished: nothing to do
     assert main([*args, "--lr", "0.002", "--out", str(tmp_path / "part")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "lr: (default) -> 0.002" in err, err
+    assert len(err.splitlines()) == 1 and "lr: 0.001 (default) -> 0.002" in err, err
 
 
 @pytest.mark.parametrize("preset", ["smoke", "cpu", "paper"])
@@ -290,5 +290,5 @@ def test_every_talker_claims_its_run_with_its_recipes_values_given(voca_short, s
     out = tmp_path / "run"
     assert claim_run_dir(out, request()) is False
     assert claim_run_dir(out, request(**given)) is False
-    with pytest.raises(InputError, match=r"loss_weight: \(default\) -> 0\.5"):
+    with pytest.raises(InputError, match=r"loss_weight: 1e-07 \(default\) -> 0\.5"):
         claim_run_dir(out, request(loss_weight=0.5))

@@ -420,7 +420,11 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
     # gives resolves alike unless an option it follows from (kind, preset, model, critic, stop, ...) differs
     old_resolved, new_resolved = _flat(resolved_request(previous)), _flat(resolved_request(request))
     steps_keys = {k for k in (*old, *new) if k.rsplit(".", 1)[-1] == "steps"}
-    changes = [f"{k.rsplit('.', 1)[-1]}: {old.get(k, '(default)')} -> {new.get(k, '(default)')}"
+
+    def shown(given: dict[str, Any], resolved: dict[str, Any], k: str) -> str:  # as given, else the default it took
+        return str(given[k]) if k in given else f"{resolved[k]} (default)" if k in resolved else "(default)"
+
+    changes = [f"{k.rsplit('.', 1)[-1]}: {shown(old, old_resolved, k)} -> {shown(new, new_resolved, k)}"
                for k in dict.fromkeys([*old, *new])
                if k not in steps_keys and k.rsplit(".", 1)[-1] not in NEUTRAL_OPTIONS
                and old_resolved.get(k) != new_resolved.get(k)]
