@@ -1914,3 +1914,61 @@ def test_concurrent_equal_length_runs_never_remove_each_others_stage_copy(tmp_pa
     assert results == {"first": True, "second": True}
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["vqvae"]
     assert torch.equal(load_checkpoint(latest_checkpoint(out / "vqvae"))["model"]["w"], torch.arange(1000.0))
+
+
+def test_a_stage_copy_interrupted_in_a_fresh_claim_takes_the_claim_back(tmp_path, monkeypatch):
+    """A talker run's earlier stage copied from its baseline (copy_stage, inside claimed_run_dir) takes the run
+    folder's lock, which creates ``.lock``: an interrupt during that copy left request.json, data.json and .lock
+    behind (the clean-up only took back a folder holding nothing but the claim), so a corrected run into the folder
+    was refused as "a run with other settings". The lock file now counts as part of a fresh claim; a folder whose
+    lock another live process holds is left as it is."""
+    import shutil
+    import threading
+
+    from p3d.models import save_checkpoint
+    from p3d.train.run_folder import run_lock
+
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    exp = ex.TalkerExperiment("codetalker", "ours", preset="smoke", steps=3, relative_weight=0.5)
+    base = ex.layout(d, "smoke").run(exp.baseline)
+    (base / "vqvae" / "checkpoints").mkdir(parents=True)
+    (base / "final.pt").write_bytes(b"")
+    (base / "config.json").write_text(json.dumps({"train": {"steps": 3}, "stages": ["vqvae", "speech"]}))
+    (base / "vqvae" / "config.json").write_text(json.dumps({"train": {"steps": 3}}))
+    save_checkpoint({"model": {"w": torch.zeros(3)}, "optimizer": None, "step": 3, "config": {}},
+                    base / "vqvae" / "checkpoints" / "last.pt")
+    monkeypatch.setattr(ex.runs, "loss_critic", lambda *args, **kw: None)
+    monkeypatch.setattr(ex.runs, "resolve_weight", lambda *args: 0.5)
+    monkeypatch.setattr(ex.runs, "_request", lambda *args: {"kind": "talker", "model": "codetalker", "steps": 3})
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "copyfile", interrupted)
+    out = ex.layout(d, "smoke").run(exp)
+    with pytest.raises(KeyboardInterrupt):
+        ex.train_experiment(exp, d)
+    assert not out.exists()
+    # the same interrupt while another live process holds the folder's lock: its folder, left as it is
+    held, go = threading.Event(), threading.Event()
+
+    def holder():
+        with run_lock(out):
+            held.set()
+            assert go.wait(timeout=60)
+
+    other = threading.Thread(target=holder)
+
+    def copy_while_held(*args, **kw):
+        other.start()
+        assert held.wait(timeout=60)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ex.runs, "copy_stage", copy_while_held)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ex.train_experiment(exp, d)
+        assert sorted(p.name for p in out.iterdir()) == [".lock", "data.json", "request.json"]
+    finally:
+        go.set()
+        other.join(timeout=60)

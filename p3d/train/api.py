@@ -459,20 +459,43 @@ def claimed_run_dir(out: Path, request: dict[str, Any], *, force: bool = False,
     during the data load), takes back the ``request.json`` this claim wrote, and the folder if the claim created
     it. Otherwise a corrected command into the same folder would be refused as "a run with other settings",
     though no run was ever started there. A folder already holding a request, or anything else, is left as it was.
-    The claim is ``request.json`` and :data:`DATA_RECORD`."""
+    The claim is ``request.json`` and :data:`DATA_RECORD`, with the folder's lock file
+    (:data:`p3d.train.run_folder.LOCK_FILE`) that work taking the lock before writing anything left behind (an
+    earlier stage's copy interrupted, :func:`p3d.experiments.runs.copy_stage`); it is taken back only while its
+    lock is free (taken without waiting), never from under a live process holding it."""
     out = Path(out)
     existed = out.exists()
     fresh_claim = force or not (out / "request.json").exists()
     try:
         yield claim_run_dir(out, request, force=force, before_write=before_write)
     except BaseException:
-        claim = {"request.json", DATA_RECORD}
-        if fresh_claim and _is_main() and out.is_dir() and {p.name for p in out.iterdir()} <= claim:
-            for name in claim:
-                (out / name).unlink(missing_ok=True)
-            if not existed or force:
-                out.rmdir()
+        if fresh_claim and _is_main():
+            _take_back_claim(out, remove_folder=not existed or force)
         raise
+
+
+def _take_back_claim(out: Path, remove_folder: bool) -> None:
+    """Remove the fresh claim of :func:`claimed_run_dir` (and ``out`` if ``remove_folder``) if ``out`` holds
+    nothing else, under its lock taken without waiting: a folder whose lock another process holds is left."""
+    from p3d.train.run_folder import LOCK_FILE, run_lock
+
+    claim = {"request.json", DATA_RECORD}
+
+    def only_the_claim() -> bool:
+        return out.is_dir() and {p.name for p in out.iterdir()} <= claim | {LOCK_FILE}
+
+    if not only_the_claim():
+        return
+    try:
+        with run_lock(out, wait=False):
+            if not only_the_claim():  # written meanwhile by a process that held the lock before this one
+                return
+            for name in (*claim, LOCK_FILE):  # the lock file too: a waiter re-claims the folder now at out
+                (out / name).unlink(missing_ok=True)
+            if remove_folder:
+                out.rmdir()
+    except InputError:  # held by another live process: the folder is its
+        return
 
 
 def record_request(out: Path, request: dict[str, Any]) -> None:
