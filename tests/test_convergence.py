@@ -621,3 +621,23 @@ def test_a_continuation_copies_the_step_it_records_when_the_source_is_extended_m
     copied = real_load(tmp_path / "twin" / "checkpoints" / "last.pt")["step"]
     config = json.loads((tmp_path / "twin" / "config.json").read_text())["train"]["steps"]
     assert start == recorded == copied == config
+
+
+def test_an_existing_continuation_answers_the_step_it_was_made_from(tmp_path):
+    """continue_without_stop_rule, for a folder that already holds the continuation, returned the source's current
+    step rather than the one the continuation was made from (continued_from.json): 150 for a continuation of step
+    140 once the source was extended to 150."""
+    import json
+
+    from p3d.train.run_folder import load_checkpoint, run_lock
+    from p3d.train.trainer import CONTINUED_FROM, continue_without_stop_rule
+
+    train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "plateau", progress=False, validate=Curve(_ramp))
+    (tmp_path / "plateau" / "final.pt").write_bytes(b"")
+    assert continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin") == 140
+    last = tmp_path / "plateau" / "checkpoints" / "last.pt"
+    with run_lock(tmp_path / "plateau"):  # the source extended since, as its training does
+        ckpt = load_checkpoint(last)
+        torch.save({**ckpt, "step": ckpt["step"] + 10}, last)
+    assert continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin") == 140
+    assert json.loads((tmp_path / "twin" / CONTINUED_FROM).read_text())["step"] == 140

@@ -341,7 +341,8 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
     when each stopped on its own plateau. The folder is written whole (:func:`staging_dir`, renamed), under that
     folder's lock: a concurrent call waits, and the leftover of a killed call is removed by the next; ``source`` is
     read and copied under its own lock (a process extending it meanwhile is waited for, so the step, checkpoint and
-    logs are of one moment); a folder that already holds a continuation of ``source`` is left as it is.
+    logs are of one moment); a folder that already holds a continuation of ``source`` is left as it is (and the
+    ``s`` it records returned, though ``source`` may have been extended since).
 
     Raises :class:`InputError` when ``source`` holds no finished run (``final.pt`` and a last checkpoint) or
     ``out`` holds anything else."""
@@ -365,9 +366,11 @@ def continue_without_stop_rule(source: str | os.PathLike[str], out: str | os.Pat
     def existing() -> int:
         # by the source's folder name: a runs/ folder copied or cloned elsewhere keeps its continuations
         marker = out / CONTINUED_FROM
-        if not marker.is_file() or Path(json.loads(marker.read_text()).get("run", "")).name != source.name:
+        made = json.loads(marker.read_text()) if marker.is_file() else {}
+        if Path(made.get("run", "")).name != source.name:
             raise InputError(f"{out}: exists and is not a continuation of {source}; use another folder")
-        return start
+        # the step it was made from, not the source's now (larger if the source was extended since)
+        return int(made.get("step", start))
 
     tmp = staging_dir(out)
     if out.exists() and not tmp.exists():
