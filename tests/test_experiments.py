@@ -1972,3 +1972,47 @@ def test_a_stage_copy_interrupted_in_a_fresh_claim_takes_the_claim_back(tmp_path
     finally:
         go.set()
         other.join(timeout=60)
+
+
+def test_a_forced_equal_length_run_waits_for_the_folders_trainer_before_removing_it(tmp_path, monkeypatch):
+    """train_at_equal_length(force=True) removed the run folder with shutil.rmtree without its lock: a process
+    training the folder at that moment (holding run_lock) lost its files mid-write. The folder is now removed under
+    its lock (moved aside, then removed): the forced call waits for the holder, which keeps its files."""
+    import threading
+
+    import p3d.train.api
+    import p3d.train.trainer
+    from p3d.train.run_folder import run_lock
+
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
+    exp = ex.TalkerExperiment("faceformer", "none", preset="smoke", stop="plateau", length="equal")
+    lay = ex.layout(d, "smoke")
+    source, out = lay.run(exp.own_length), lay.run(exp)
+    source.mkdir(parents=True)
+    (source / "config.json").write_text(json.dumps({"train": {"steps": 4, "stop": "plateau"}}))
+    (source / "timing.json").write_text(json.dumps({"steps": 4}))
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "last.pt").write_bytes(b"old run")
+    # the trainings stubbed: the own-length run trained, its continuation made, the run finished
+    monkeypatch.setattr(ex.runs, "train_experiment",
+                        lambda m, dirs, progress=False: {"run_dir": source, "loss_weight": None, "train_s": 1.0})
+    monkeypatch.setattr(p3d.train.trainer, "continue_without_stop_rule",
+                        lambda s, o: Path(o).mkdir(parents=True, exist_ok=True) or 4)
+    monkeypatch.setattr(ex.runs, "_request", lambda *args: {"kind": "talker"})
+    monkeypatch.setattr(p3d.train.api, "claim_run_dir", lambda o, request: True)
+    results = {}
+
+    def forced():
+        results["forced"] = ex.train_at_equal_length(exp, d, (exp.own_length,), force=True)["reused"]
+
+    thread = threading.Thread(target=forced)
+    with run_lock(out):  # a process training the folder
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive()  # waits for it
+        (out / "metrics.csv").write_text("step,loss\n")  # its files, written while it holds the lock, kept
+        assert (out / "checkpoints" / "last.pt").read_bytes() == b"old run"
+    thread.join(timeout=60)
+    assert results == {"forced": True}
+    assert sorted(p.name for p in out.iterdir() if p.name != ".lock") == ["request.json"]  # removed, then made anew
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted([exp.own_length.name, exp.name])  # nothing aside
