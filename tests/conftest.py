@@ -113,3 +113,23 @@ def change_default(monkeypatch):
         monkeypatch.setattr(cls.__init__, "__defaults__", tuple(defaults))
 
     return change
+
+
+@pytest.fixture()
+def held_first_copy(monkeypatch):
+    """``(inside, go)``: ``shutil.copyfile`` in the thread named ``"first"`` sets ``inside`` once it has begun and
+    waits for ``go`` (60 s at most): a copy held mid-way, for tests of what a concurrent call does meanwhile."""
+    import shutil
+    import threading
+
+    inside, go = threading.Event(), threading.Event()
+    real_copyfile = shutil.copyfile
+
+    def held_copy(*args, **kw):
+        if threading.current_thread().name == "first":
+            inside.set()
+            assert go.wait(timeout=60)
+        return real_copyfile(*args, **kw)
+
+    monkeypatch.setattr(shutil, "copyfile", held_copy)
+    return inside, go

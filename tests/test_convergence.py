@@ -544,26 +544,16 @@ continue_without_stop_rule(sys.argv[1], sys.argv[2])
         (tmp_path / "plateau" / "checkpoints" / "last.pt").read_bytes()
 
 
-def test_a_concurrent_continuation_waits_for_the_live_one(tmp_path, monkeypatch):
+def test_a_concurrent_continuation_waits_for_the_live_one(tmp_path, held_first_copy):
     """Two calls continuing into one folder at once: the second waits for the first (it does not take the first's
     staging folder for a killed call's), then finds the continuation made and leaves it as it is."""
-    import shutil
     import threading
 
     from p3d.train.trainer import continue_without_stop_rule, staging_dir
 
     train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "plateau", progress=False, validate=Curve(_ramp))
     (tmp_path / "plateau" / "final.pt").write_bytes(b"")
-    inside, go, results = threading.Event(), threading.Event(), {}
-    real_copyfile = shutil.copyfile
-
-    def slow_copy(*args, **kw):
-        if threading.current_thread().name == "first":
-            inside.set()
-            assert go.wait(timeout=60)
-        return real_copyfile(*args, **kw)
-
-    monkeypatch.setattr(shutil, "copyfile", slow_copy)
+    (inside, go), results = held_first_copy, {}
 
     def call(name):
         results[name] = continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin")

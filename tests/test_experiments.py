@@ -1812,10 +1812,9 @@ ex.share_earlier_stages(ex.TalkerExperiment("codetalker", "ours", preset="smoke"
     assert torch.equal(load_checkpoint(latest_checkpoint(out / "vqvae"))["model"]["w"], torch.arange(1000.0))
 
 
-def test_a_concurrent_stage_copy_waits_for_the_live_one(tmp_path, monkeypatch):
+def test_a_concurrent_stage_copy_waits_for_the_live_one(tmp_path, held_first_copy):
     """Two calls copying the baseline's stage into one run at once: the second waits for the first (it does not take
     the first's staging folder for a killed copy's), then finds the stage copied and copies nothing."""
-    import shutil
     import threading
 
     from p3d.train.run_folder import latest_checkpoint, load_checkpoint
@@ -1823,16 +1822,7 @@ def test_a_concurrent_stage_copy_waits_for_the_live_one(tmp_path, monkeypatch):
     d, exp = _codetalker_baseline(tmp_path)
     out = ex.layout(d, "smoke").run(exp)
     out.mkdir(parents=True)
-    inside, go, results = threading.Event(), threading.Event(), {}
-    real_copyfile = shutil.copyfile
-
-    def slow_copy(*args, **kw):
-        if threading.current_thread().name == "first":
-            inside.set()
-            assert go.wait(timeout=60)
-        return real_copyfile(*args, **kw)
-
-    monkeypatch.setattr(shutil, "copyfile", slow_copy)
+    (inside, go), results = held_first_copy, {}
 
     def call(name):
         results[name] = ex.share_earlier_stages(exp, d)
@@ -1854,12 +1844,11 @@ def test_a_concurrent_stage_copy_waits_for_the_live_one(tmp_path, monkeypatch):
     assert torch.equal(load_checkpoint(latest_checkpoint(out / "vqvae"))["model"]["w"], torch.arange(1000.0))
 
 
-def test_concurrent_equal_length_runs_never_remove_each_others_stage_copy(tmp_path, monkeypatch):
+def test_concurrent_equal_length_runs_never_remove_each_others_stage_copy(tmp_path, monkeypatch, held_first_copy):
     """train_at_equal_length copied the own-length run's VQ-VAE stage into ``.vqvae.partial`` without a lock, first
     removing what it found there: a second grid continuing the same run at once removed the first's copy in
     progress (the first then failed, or renamed a partial copy). The second now waits for the run folder's lock and
     then finds the stage copied."""
-    import shutil
     import threading
 
     import p3d.train.api
@@ -1884,16 +1873,7 @@ def test_concurrent_equal_length_runs_never_remove_each_others_stage_copy(tmp_pa
                         lambda s, o: Path(o).mkdir(parents=True, exist_ok=True) or 4)
     monkeypatch.setattr(ex.runs, "_request", lambda *args: {"kind": "talker"})
     monkeypatch.setattr(p3d.train.api, "claim_run_dir", lambda o, request: True)
-    inside, go, results = threading.Event(), threading.Event(), {}
-    real_copyfile = shutil.copyfile
-
-    def slow_copy(*args, **kw):
-        if threading.current_thread().name == "first":
-            inside.set()
-            assert go.wait(timeout=60)
-        return real_copyfile(*args, **kw)
-
-    monkeypatch.setattr(shutil, "copyfile", slow_copy)
+    (inside, go), results = held_first_copy, {}
 
     def call(name):
         results[name] = ex.train_at_equal_length(exp, d, (exp.own_length,))["reused"]
