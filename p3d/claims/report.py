@@ -24,7 +24,8 @@ RULES_MARKDOWN = (
     "rule: it shows how far an effect rests on a few seeds). A claim over several cases is reproduced only if "
     "every case it covers was measured and reproduced, contradicted if any case is contradicted, otherwise "
     "inconclusive; a case one of whose compared talkers did not converge (`convergence.csv`: it hit its step cap "
-    "before its validation plateau, or did not finish) is inconclusive whatever its CI. Lip-readability (PLRS) cases are judged on the PLRS referees that pass the validity battery "
+    "before its validation plateau, or did not finish) is inconclusive whatever its CI. Lip-readability (PLRS) "
+    "cases are judged on the PLRS referees that pass the validity battery "
     "(`plrs_validity.csv`; the official PLRS when that table is absent), and the valid referees must agree. "
     "'Decided by' names the referee, metric and cases that set the verdict.")
 

@@ -264,8 +264,9 @@ def record_weight_choice(choice: WeightChoice, tables: str | os.PathLike[str], *
                          per_model: bool = False) -> list[Path]:
     """Write ``choice``'s evidence (``table``, ``title``, ``note``) to ``tables/loss_weight_selection.csv`` and
     ``.md`` (with ``per_model`` ``loss_weight_selection_per_model_kappa``;
-    :func:`p3d.experiments.tables.weight_table_name`), each file atomically: the table :func:`p3d.experiments.runs.grid_weight` reads the chosen kappa from (notebooks
-    05, 07 and 09). Returns the paths written."""
+    :func:`p3d.experiments.tables.weight_table_name`), each file atomically: the table
+    :func:`p3d.experiments.runs.grid_weight` reads the chosen kappa from (notebooks 05, 07 and 09). Returns the paths
+    written."""
     from p3d.experiments.tables import weight_table_name, write_tables
 
     return write_tables({weight_table_name(per_model): (choice.table, choice.title, choice.note)}, tables)

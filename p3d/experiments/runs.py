@@ -333,8 +333,8 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
     finished continuation as it is) trained or reused, then ``exp``'s own-length run continued, without its
     stopping rule, to the longest of their stops ``n`` (:func:`p3d.train.trainer.continue_without_stop_rule`: the
     weights of a ``stop="steps"`` run of ``n`` steps with the same settings, validation curve included; earlier
-    stages copied, :func:`copy_stage`). A group that later stops longer (more arms) extends the run. Returns :func:`train_experiment`'s dict; ``train_s`` is the seconds of all
-    the run's steps (its own-length run's, as recorded, plus the continuation's; ``timing.json`` keeps both:
+    stages copied, :func:`copy_stage`). A group that later stops longer (more arms) extends the run. Returns
+    :func:`train_experiment`'s dict; ``train_s`` is the seconds of all the run's steps (its own-length run's, as recorded, plus the continuation's; ``timing.json`` keeps both:
     ``own_train_s``, ``continued_s``). ``force``: the run folder is removed first, under its lock (a process
     training it is waited for)."""
     from p3d.atomic import write_json
