@@ -296,3 +296,33 @@ def test_ddp_logs_the_global_batch_and_refuses_batch_norm_on_the_cpu(tmp_path):
     for r in (0, 1):
         assert "BatchNorm" in (tmp_path / f"error{r}.txt").read_text()
     assert not (tmp_path / "bn" / "config.json").exists()
+
+
+def test_a_forced_claim_removes_the_run_folder_only_once_its_trainer_lets_go(tmp_path):
+    """``claim_run_dir(force=True)`` (``p3d train --force``, ``fit(force=True)``) removed the folder with
+    ``shutil.rmtree`` without its lock: a process training it lost its files mid-write. Now
+    :func:`p3d.train.run_folder.remove_run_dir`: it waits for the holder, then removes the folder (moved aside
+    first) and the claim makes it anew; nothing is left beside it."""
+    import threading
+
+    from p3d.train import api
+    from p3d.train.run_folder import remove_run_dir, run_lock
+
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "last.pt").write_bytes(b"old run")
+    request = {"kind": "syncnet3d", "preset": "smoke", "options": {}}
+    done = {}
+    thread = threading.Thread(target=lambda: done.setdefault("fresh", api.claim_run_dir(out, request, force=True)))
+    with run_lock(out):  # a process training the folder
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive()  # waits for it
+        assert (out / "checkpoints" / "last.pt").read_bytes() == b"old run"
+    thread.join(timeout=60)
+    assert done == {"fresh": False}
+    assert not (out / "checkpoints").exists() and (out / "request.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    remove_run_dir(out)
+    remove_run_dir(out)  # nothing there: nothing to do
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -339,7 +339,7 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
     training it is waited for)."""
     from p3d.atomic import write_json
     from p3d.train.api import claim_run_dir
-    from p3d.train.run_folder import run_lock
+    from p3d.train.run_folder import remove_run_dir, run_lock
     from p3d.train.talker import build, train_talker
     from p3d.train.trainer import continue_without_stop_rule
 
@@ -375,16 +375,7 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
                "length": "equal", "continued_from": own.name}
     final, timing_path = out / "final.pt", out / "timing.json"
     if force and out.exists():
-        # under the folder's lock: a process training it finishes its write first. The lock file lives in the folder:
-        # moved aside with it (one name per folder, a killed removal's removed first), then removed, so a process
-        # arriving meanwhile makes a new folder rather than a lock file in the one being removed, and a waiter
-        # re-claims the folder then at ``out`` (run_lock)
-        removing = out.parent / f".{out.name}.removing"
-        with run_lock(out):
-            if removing.exists():
-                shutil.rmtree(removing)
-            out.rename(removing)
-            shutil.rmtree(removing)
+        remove_run_dir(out)  # under its lock: a process training it finishes its write first
     if not out.exists():
         start_step = continue_without_stop_rule(source, out)
         log.info("%s: continuing %s from its stop at step %d to %d", exp.name, own.name, start_step, n)

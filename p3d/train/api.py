@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -397,7 +396,9 @@ def claim_run_dir(out: Path, request: dict[str, Any], *, force: bool = False, be
     req_path = out / "request.json"
     check_out_dir(out)  # a folder (or none yet) that can be created and written
     if force and out.exists():
-        shutil.rmtree(out)
+        from p3d.train.run_folder import remove_run_dir
+
+        remove_run_dir(out)  # under its lock: a process training it finishes its write first
     recorded = read_run_config(out) if out.exists() else None
     previous = None
     if req_path.exists():

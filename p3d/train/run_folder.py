@@ -93,6 +93,25 @@ def _same_file(fh: Any, path: Path) -> bool:
     return (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino)
 
 
+def remove_run_dir(run_dir: str | os.PathLike[str]) -> None:
+    """Delete the run folder ``run_dir`` (``force``: retrain from scratch) under its lock (:func:`run_lock`), so a
+    process training it finishes its write first. The lock file lives in the folder: the folder is moved aside with
+    it to ``.NAME.removing`` (a killed removal's leftover removed first), then deleted, so a process arriving meanwhile
+    makes a new folder rather than a lock file in the one being removed, and a waiter re-claims the folder at
+    ``run_dir`` (:func:`run_lock`). Nothing to do when it does not exist."""
+    import shutil
+
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        return
+    removing = run_dir.parent / f".{run_dir.name}.removing"
+    with run_lock(run_dir):
+        if removing.exists():
+            shutil.rmtree(removing)
+        run_dir.rename(removing)
+        shutil.rmtree(removing)
+
+
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a training checkpoint (model and optimiser state dicts, step, config) safely
     (``weights_only=True``); clear error for missing or corrupt files."""
