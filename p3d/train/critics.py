@@ -381,17 +381,20 @@ def build(
     if lr is not None and not (math.isfinite(lr) and lr > 0):
         raise InputError(f"--lr: expected a positive learning rate, got {lr}")
 
-    from p3d.train.convergence import has_split, stop_settings
+    from p3d.train.convergence import has_split
 
-    stopping = stop_settings(stop, eval_every, patience, min_rel_improvement, smooth,
-                             default_eval_every=5 * rec.log_every)
+    given = {"seed": seed, "batch_size": batch_size, "lr": lr, "identities": identities, "stop": stop,
+             "eval_every": eval_every, "patience": patience, "min_rel_improvement": min_rel_improvement,
+             "smooth": smooth}
+    defaults = request_defaults(kind, preset, given)  # one source for what an omitted option trains with
+    stopping = {name: defaults[name] for name in TrainConfig.STOP_FIELDS}
+    seed, batch_size, lr, subset = (defaults[k] if given[k] is None else given[k]
+                                    for k in ("seed", "batch_size", "lr", "identities"))
     corpus = open_corpus(data)
     if stopping["eval_every"] and not has_split(corpus, VAL_SPLIT):
         raise InputError(f"--stop/--eval-every: {corpus.root} has no {VAL_SPLIT!r} split to validate on "
                          f"(use --stop steps without --eval-every)")
-    subset = identities or rec.identities
     ids = identity_subset(corpus, split, subset)
-    seed = rec.seed if seed is None else seed
     dev = resolve_device(device)
     if bf16:
         warn_unless_native_bf16(dev, "--bf16")
@@ -418,8 +421,7 @@ def build(
                       "variant": getattr(model, "variant", None)}
     model.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
-    cfg = TrainConfig(steps=steps or rec.n_steps(len(ds), batch_size), batch_size=batch_size or rec.batch_size,
-                      lr=lr or rec.lr,
+    cfg = TrainConfig(steps=steps or rec.n_steps(len(ds), batch_size), batch_size=batch_size, lr=lr,
                       warmup_steps=rec.warmup_steps, checkpoint_every=checkpoint_every or rec.checkpoint_every,
                       log_every=rec.log_every, seed=seed, **stopping)
     if kind != "stage1" and speech_is_frozen(model):  # embed every window once (see the module docstring)

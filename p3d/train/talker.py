@@ -569,8 +569,10 @@ def build(
         steps = stage_steps[-1]
 
     last = stages[-1]
-    per_process = recipe(model, preset, last).batch_size
-    batch_size = per_process * world_size if batch_size is None else int(batch_size)
+    defaults = request_defaults(preset, {  # one source for what an omitted option trains with
+        "model": model, "world_size": world_size, "critic": critic, "stop": stop, "eval_every": eval_every,
+        "patience": patience, "min_rel_improvement": min_rel_improvement, "smooth": smooth})
+    batch_size = defaults["batch_size"] if batch_size is None else int(batch_size)
     if batch_size < 1 or batch_size % world_size:
         raise InputError(f"--batch-size: the global batch of clips must be a positive multiple of the {world_size} "
                          f"process(es), got {batch_size}")
@@ -581,11 +583,11 @@ def build(
     corpora = [train] if isinstance(train, (str, os.PathLike)) else list(train)
     # the critic must know the vertex count before the data compute its embeddings
     from p3d.talker_data import open_corpora, style_identities
-    from p3d.train.convergence import stop_settings, talker_validation
+    from p3d.train.convergence import talker_validation
+    from p3d.train.trainer import TrainConfig
 
     opened = open_corpora(corpora)
-    stopping = stop_settings(stop, eval_every, patience, min_rel_improvement, smooth,
-                             default_eval_every=5 * recipe(model, preset, stages[-1]).log_every)
+    stopping = {name: defaults[name] for name in TrainConfig.STOP_FIELDS}
     validate = talker_validation(opened, style_identities(opened), workers=workers) if stopping["eval_every"] else None
     critic_model = load_critic_for(critic, critic_checkpoint, opened[0].topology.n_vertices, dev)
     perceptual = PerceptualLoss(critic_model, weight=weight) if critic_model is not None else None
@@ -595,7 +597,7 @@ def build(
     data = TalkerClips(opened, "train", perceptual=embedder, cache_speech=cache, workers=workers,
                        progress=progress)
 
-    seed = 0 if seed is None else seed
+    seed = defaults["seed"] if seed is None else seed
     torch.manual_seed(seed)  # model initialisation
     config = model_config(model, preset, data, wav2vec2=wav2vec2, teacher_forcing=teacher_forcing)
     net = cls(config).to(dev)
