@@ -427,7 +427,10 @@ def test_compare_verdicts_of_two_runs_marks_the_claims_that_differ(tmp_path, cap
     assert main(["claims", str(a), "--against", str(b), "--names", "m1", "m2"]) == 0
     assert "| reproduced | inconclusive | **no** |" in capsys.readouterr().out
     assert main(["claims", str(a), "--against", str(b), "--strict"]) == 1
-    assert main(["claims", str(a), "--against", str(a), "--strict", "--out", str(tmp_path / "same.md")]) == 0
+    assert main(["claims", str(a), "--against", str(a), "--strict", "--out", str(tmp_path / "same.md")]) == 1
+    # ... 1 too on a folder against itself: the claims measured in neither are not reproduced (exited 0)
+    assert main(["claims", str(a), "--against", str(a), "--strict", "--only", "1"]) == 0
+    assert not claims.reproduces(claims.compare_verdicts(a, a, ("m1", "m2")), ("m1", "m2"))
     assert (tmp_path / "same.md").read_text().startswith(f"1 of {n_testable} testable claims reach the same verdict "
                                                          f"on the same cases (A vs B); {n_testable - 1} measured in "
                                                          "neither.")
@@ -437,7 +440,7 @@ def test_compare_verdicts_of_two_runs_marks_the_claims_that_differ(tmp_path, cap
     assert main(["claims", str(a), "--only", "2", "1"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
     assert [ln.split(" | ")[0] for ln in lines] == ["| 1", "| 2"] and "**reproduced**" in lines[0]
-    assert main(["claims", str(a), "--against", str(b), "--strict", "--only", "2", "3"]) == 0
+    assert main(["claims", str(a), "--against", str(b), "--strict", "--only", "2", "3"]) == 1  # measured in neither
     assert main(["claims", str(a), "--against", str(b), "--strict", "--only", "1"]) == 1
     with pytest.raises(InputError, match="two different labels"):
         claims.compare_verdicts(a, b, names=("x", "x"))
@@ -516,7 +519,8 @@ def test_compare_verdicts_counts_a_verdict_on_other_cases_apart(tmp_path, capsys
     # --strict: 1 when a verdict rests on other cases, though every verdict agrees
     assert main(["claims", str(a), "--against", str(b), "--strict", "--only", "1"]) == 1
     assert "verdict only: cases differ" in capsys.readouterr().out
-    assert main(["claims", str(a), "--against", str(old), "--strict"]) == 0
+    measured = [str(i + 1) for i, v in enumerate(claims.assess(a)["verdict"]) if v != "not measured"]
+    assert main(["claims", str(a), "--against", str(old), "--strict", "--only", *measured]) == 0
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -91,7 +91,9 @@ from p3d.claims.report import (
     findings_markdown,
     inventory,
     inventory_markdown,
+    measured_in_neither,
     readme_markers,
+    reproduces,
     run_design_markdown,
     summary_markdown,
     update_readme,
@@ -115,6 +117,6 @@ __all__ = [
     "CLAIMS", "INVENTORY", "LENGTH_SENSITIVITY_STEM", "MODELS", "OFFICIAL_PLRS", "README_END", "README_START", "RULES_MARKDOWN",
     "VALIDITY_STEM", "VERDICTS", "Assessment", "Case", "CaseBasis", "Claim", "aggregate", "assess", "claims_markdown",
     "combine_referees", "compare_verdicts", "comparison_markdown", "continuation_cost", "findings_markdown", "inventory",
-    "inventory_markdown", "length_sensitivity", "paper_changes", "plrs_metric", "readme_markers", "run_design_markdown", "summary_markdown", "training_steps", "training_steps_note", "update_readme",
+    "inventory_markdown", "length_sensitivity", "measured_in_neither", "paper_changes", "plrs_metric", "readme_markers", "reproduces", "run_design_markdown", "summary_markdown", "training_steps", "training_steps_note", "update_readme",
     "valid_referees", "verdict_table_markdown",
 ]

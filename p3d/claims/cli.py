@@ -6,7 +6,7 @@
 PRESET=full``, and prints which claims reach the same verdict on the same cases (models, metrics, PLRS referees,
 training seeds and test clips), which reach it on different cases (counted apart: not a reproduction of the
 verdict) and which differ; ``--out FILE.md`` also writes that report (atomically). ``--strict`` exits 1 when any
-verdict differs or rests on different cases.
+verdict differs, rests on different cases or was measured in neither folder (``--only`` narrows the claims it reads).
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def register(subparsers: Any) -> None:
                    help="labels of the two folders in the comparison (default: their parent folders' paths)")
     p.add_argument("--out", type=Path, help="also write the report to this markdown file")
     p.add_argument("--strict", action="store_true",
-                   help="with --against: exit 1 when any verdict differs or rests on different cases")
+                   help="with --against: exit 1 when any verdict differs, rests on different cases or was measured in "
+                        "neither folder")
     p.add_argument("--only", type=int, nargs="+", metavar="N",
                    help="show only these claims (numbers as in results/claims.md); --strict then reads them only")
     p.set_defaults(func=run_cli)
@@ -37,7 +38,7 @@ def register(subparsers: Any) -> None:
 def run_cli(args: argparse.Namespace) -> int:
     from p3d.atomic import check_out_file, write_text
     from p3d.claims.catalogue import assess
-    from p3d.claims.report import compare_verdicts, comparison_markdown, verdict_table_markdown
+    from p3d.claims.report import compare_verdicts, comparison_markdown, reproduces, verdict_table_markdown
 
     for folder in (args.tables, args.against):
         if folder is not None and not folder.is_dir():
@@ -56,7 +57,7 @@ def run_cli(args: argparse.Namespace) -> int:
     else:
         names = tuple(args.names) if args.names else _default_names(args.tables, args.against)
         df = compare_verdicts(args.tables, args.against, names).loc[rows]
-        report, differs = comparison_markdown(df, names), not bool((df["same"] & df["same cases"]).all())
+        report, differs = comparison_markdown(df, names), not reproduces(df, names)
     print(report)
     if args.out is not None:
         write_text(args.out, report + "\n")

@@ -229,6 +229,18 @@ def _unrecorded(cases_a: Any, cases_b: Any) -> int:
         for attr in ("n_seeds", "n_clips")))
 
 
+def measured_in_neither(df: Any, names: tuple[str, str] = ("a", "b")) -> Any:
+    """The rows of :func:`compare_verdicts`' ``df`` whose claim neither run measured (``not measured`` on both
+    sides): the same verdict, yet nothing reproduced."""
+    return df["same"] & (df[f"verdict {names[0]}"] == "not measured")
+
+
+def reproduces(df: Any, names: tuple[str, str] = ("a", "b")) -> bool:
+    """Whether every claim of :func:`compare_verdicts`' ``df`` reaches the same verdict on the same cases in both
+    runs and was measured in them (what ``p3d claims --against --strict`` requires)."""
+    return bool((df["same"] & df["same cases"] & ~measured_in_neither(df, names)).all())
+
+
 def comparison_markdown(df: Any, names: tuple[str, str] = ("a", "b")) -> str:
     """:func:`compare_verdicts` as markdown: a first line counting, among the claims testable on either side, those
     reaching the same verdict on the same cases, apart from those reaching it on different cases (not a
@@ -237,7 +249,7 @@ def comparison_markdown(df: Any, names: tuple[str, str] = ("a", "b")) -> str:
     a_name, b_name = names
     va, vb = df[f"verdict {a_name}"], df[f"verdict {b_name}"]
     testable = (va != "not testable here") | (vb != "not testable here")
-    neither = df["same"] & (va == "not measured")
+    neither = measured_in_neither(df, names)
     agree = df["same"] & df["same cases"] & ~neither & testable
     apart = df["same"] & ~df["same cases"] & testable
     differ = ~df["same"] & testable
