@@ -22,6 +22,7 @@ import contextlib
 import importlib
 import logging
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -142,9 +143,27 @@ def progress_enabled(no_progress: bool = False, quiet: bool = False, stream: obj
     return not no_progress and not quiet and show_progress(None, stream)
 
 
+#: A comma-separated list of numbers that starts with a negative one (``-6,0,6``): argparse takes any token that
+#: starts with ``-`` and is not a single negative number for an option, so ``--speech-gains-db -6,0,6`` failed
+#: with "expected one argument".
+_NEGATIVE_LIST = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(,[^,\s]*)+")
+
+
+def joined_negative_lists(argv: Sequence[str]) -> list[str]:
+    """``argv`` with each long option followed by a list of numbers starting with a negative one written as one
+    token (``--speech-gains-db -6,0,6`` -> ``--speech-gains-db=-6,0,6``), so argparse reads it as the option's value."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_LIST.fullmatch(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(joined_negative_lists(sys.argv[1:] if argv is None else argv))
     if args.verbose and args.quiet:
         parser.error("give at most one of -v/--verbose and -q/--quiet")
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO

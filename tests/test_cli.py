@@ -107,3 +107,18 @@ def test_help_texts_name_no_work_items():
         assert not re.search(r"\bissue \d|\bTODO\b|\bFIXME\b|\bXXX\b", text, re.IGNORECASE), p.prog
         assert not re.search(r":(mod|func|class|meth|data|attr):`|``", text), p.prog
         stack.extend(_subparsers(p))
+
+
+def test_a_list_of_numbers_starting_with_a_negative_one_is_an_options_value():
+    """``p3d study make --speech-gains-db -6,0,6`` ended in argparse's "expected one argument" (a token starting
+    with ``-`` that is not one negative number is taken for an option): it is the option's value now."""
+    from p3d.cli import build_parser, joined_negative_lists
+
+    argv = ["study", "make", "--design", "rank", "--gt", "g", "--out", "o", "--speech-gains-db", "-6,0,6",
+            "--lip-scales", "0.5,1"]
+    args = build_parser().parse_args(joined_negative_lists(argv))
+    assert args.speech_gains_db == (-6.0, 0.0, 6.0) and args.lip_scales == (0.5, 1.0)
+    assert joined_negative_lists(["--a", "-.5,1e3", "--b", "-1e-3,2", "--c=-1,2"]) == [
+        "--a=-.5,1e3", "--b=-1e-3,2", "--c=-1,2"]
+    # single negative numbers, short options and other tokens are left to argparse
+    assert joined_negative_lists(["--only", "-1", "-v", "-6,0"]) == ["--only", "-1", "-v", "-6,0"]
