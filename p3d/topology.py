@@ -74,11 +74,18 @@ class Topology:
     faces: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if self.n_vertices <= 0:
-            raise InputError(f"topology {self.name!r}: n_vertices must be positive, got {self.n_vertices}")
+        n = self.n_vertices
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(n) or int(n) != n or n <= 0:
+            raise InputError(f"topology {self.name!r}: n_vertices must be a positive integer, got {n!r}")
+        object.__setattr__(self, "n_vertices", int(n))
         clean: dict[str, np.ndarray] = {}
         for key, idx in self.regions.items():
-            clean[key] = self._check_indices(np.asarray(idx), f"region {key!r}")
+            arr = np.asarray(idx)
+            if arr.ndim != 1:
+                raise InputError(f"topology {self.name!r}: region {key!r} must be a 1-D list of vertex indices, "
+                                 f"got shape {arr.shape}")
+            clean[key] = self._check_indices(arr, f"region {key!r}")
         object.__setattr__(self, "regions", clean)
         for label in ("mtm_upper", "mtm_lower"):
             value = getattr(self, label)
@@ -96,6 +103,11 @@ class Topology:
             object.__setattr__(self, "faces", faces)
 
     def _check_indices(self, idx: np.ndarray, what: str) -> np.ndarray:
+        if idx.dtype == np.bool_:  # a per-vertex mask: as indices its True/False would read as vertices 1/0
+            raise InputError(f"topology {self.name!r}: {what} is a boolean mask; give vertex indices "
+                             f"(np.flatnonzero(mask))")
+        if idx.size and idx.dtype.kind not in "iuf":
+            raise InputError(f"topology {self.name!r}: {what} holds non-numeric entries (dtype {idx.dtype})")
         if idx.size and not np.issubdtype(idx.dtype, np.integer):
             if not np.all(np.equal(np.mod(idx, 1), 0)):
                 raise InputError(f"topology {self.name!r}: {what} holds non-integer indices")
@@ -139,8 +151,14 @@ class Topology:
         Falls back to the centroids of ``left_eye_region`` / ``right_eye_region`` when no pair is set.
         """
         v = np.asarray(vertices, dtype=np.float64)
-        if v.ndim == 2:
+        n = self.n_vertices
+        if v.ndim in (1, 2) and v.shape[-1] == 3 * n:  # flattened (V*3,) or (T, V*3)
+            v = v.reshape(-1, n, 3)
+        elif v.ndim == 2:
             v = v[None]
+        if v.ndim != 3 or v.shape[1:] != (n, 3) or len(v) == 0:
+            raise InputError(f"topology {self.name!r}: eye distance needs vertices of shape (T, {n}, 3) or "
+                             f"({n}, 3), got {np.shape(vertices)}")
         if self.eye_pair is not None:
             a, b = v[:, self.eye_pair[0]], v[:, self.eye_pair[1]]
         elif {"left_eye_region", "right_eye_region"} <= set(self.regions):
@@ -193,11 +211,16 @@ class Topology:
             raise InputError(f"{path}: not a readable topology .npz ({exc})") from None
         if "n_vertices" not in d:
             raise InputError(f"{path}: topology .npz lacks the 'n_vertices' entry")
+        if d["n_vertices"].size != 1:
+            raise InputError(f"{path}: 'n_vertices' must be one number, got shape {d['n_vertices'].shape}")
+        for key in ("mtm_vertices", "eye_pair"):
+            if key in d and d[key].shape != (2,):
+                raise InputError(f"{path}: {key!r} must hold two vertex indices, got shape {d[key].shape}")
         mtm = d.get("mtm_vertices")
         eye = d.get("eye_pair")
         return cls(
             name=str(d["name"]) if "name" in d else path.stem,
-            n_vertices=int(d["n_vertices"]),
+            n_vertices=d["n_vertices"].reshape(()).item(),
             regions={k[len("region_"):]: v for k, v in d.items() if k.startswith("region_")},
             mtm_upper=None if mtm is None else int(mtm[0]),
             mtm_lower=None if mtm is None else int(mtm[1]),

@@ -108,3 +108,32 @@ def test_unknown_topology():
 def test_with_regions():
     topo = flame().with_regions(upper_face=np.arange(10))
     assert len(topo.upper_face) == 10 and len(topo.lips) == 254
+
+
+def test_malformed_topology_files_and_regions(tmp_path):
+    # entries of the wrong shape were IndexError/TypeError tracebacks; a boolean per-vertex mask was read as the
+    # indices 0 and 1, a 2-D region or a fractional vertex count was accepted as it was
+    for key, value in (("mtm_vertices", np.array(3)), ("mtm_vertices", np.array([3])), ("eye_pair", np.array([1])),
+                       ("n_vertices", np.array([10, 11]))):
+        arrays = {"n_vertices": np.asarray(10), key: value}
+        np.savez(tmp_path / "t.npz", **arrays)
+        with pytest.raises(InputError, match=key):
+            load_topology(tmp_path / "t.npz")
+    mask = np.zeros(10, bool)
+    mask[[4, 7]] = True
+    np.savez(tmp_path / "mask.npz", n_vertices=10, region_lips=mask)
+    with pytest.raises(InputError, match="boolean mask"):
+        load_topology(tmp_path / "mask.npz")
+    with pytest.raises(InputError, match="1-D"):
+        Topology("t", 10, regions={"lips": [[1, 2], [3, 4]]})
+    with pytest.raises(InputError, match="non-numeric"):
+        Topology("t", 10, regions={"lips": ["a"]})
+    with pytest.raises(InputError, match="positive integer"):
+        Topology("t", 10.5)
+    assert Topology("t", np.int64(10)).n_vertices == 10
+    topo = Topology("t", 10, eye_pair=(1, 2))
+    with pytest.raises(InputError, match="eye distance"):
+        topo.eye_distance(np.zeros((3, 5, 3)))
+    v = np.zeros((3, 10, 3))
+    v[:, 2, 0] = 0.5
+    assert topo.eye_distance(v) == topo.eye_distance(v.reshape(3, 30)) == topo.eye_distance(v[0]) == 0.5
