@@ -71,6 +71,13 @@ def identity_subset(corpus: Corpus, split: str, which: str = "all") -> list[str]
     return ids[0::2] if which == "half1" else ids[1::2]
 
 
+def _positive_int(x: object) -> bool:
+    """Whether ``x`` is a whole number >= 1 (an int, a numpy integer, or an integral float; not a bool)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
+        return False
+    return bool(np.isfinite(x)) and int(x) == x and x >= 1
+
+
 def open_corpus(corpus: Corpus | str | os.PathLike[str]) -> Corpus:
     return corpus if isinstance(corpus, Corpus) else Corpus.open(corpus)
 
@@ -99,12 +106,12 @@ class ClipWindows(abc.ABC):
     ) -> None:
         self.corpus = open_corpus(corpus)
         self.split = split
-        if stride < 1:
-            raise InputError(f"stride: expected a positive window stride, got {stride}")
-        if max_per_clip is not None and max_per_clip < 1:
-            raise InputError(f"max_per_clip: expected a positive count, got {max_per_clip}")
+        if not _positive_int(stride):
+            raise InputError(f"stride: expected a positive whole window stride, got {stride!r}")
+        if max_per_clip is not None and not _positive_int(max_per_clip):
+            raise InputError(f"max_per_clip: expected a positive whole count, got {max_per_clip!r}")
         self.stride = int(stride)
-        self.max_per_clip = max_per_clip
+        self.max_per_clip = None if max_per_clip is None else int(max_per_clip)
         self.fps = self.corpus.model_fps
         if clips is not None:
             chosen = list(clips)
@@ -283,12 +290,15 @@ class AVWindows(ClipWindows):
 
     def __init__(self, corpus: Corpus | str | os.PathLike[str], split: str | None, *, speech_frames: int = 20,
                  video_size: int | None = None, video_channels: int = 1, **kwargs: Any) -> None:
-        if speech_frames < 1:
-            raise InputError(f"speech_frames: expected a positive frame count, got {speech_frames}")
+        if not _positive_int(speech_frames):
+            raise InputError(f"speech_frames: expected a positive whole frame count, got {speech_frames!r}")
+        if video_size is not None and not _positive_int(video_size):  # 0 read as "native size", < 0 a torch error
+            raise InputError(f"video_size: expected a positive whole size in pixels (or None: the crops' own), "
+                             f"got {video_size!r}")
         if video_channels not in (1, 3):
             raise InputError(f"video_channels: expected 1 (grayscale) or 3 (RGB), got {video_channels}")
         self.speech_frames = int(speech_frames)
-        self.video_size = video_size
+        self.video_size = None if video_size is None else int(video_size)
         self.video_channels = int(video_channels)
         corpus = open_corpus(corpus)
         if not (corpus.root / "lipvideo").is_dir():

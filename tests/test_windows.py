@@ -126,3 +126,17 @@ def test_vertex_statistics(lrs3):
     frames = np.concatenate(ds._stream)
     np.testing.assert_allclose(mean, frames.mean(0), rtol=1e-5, atol=1e-7)
     assert scale == pytest.approx(float(np.sqrt(((frames - frames.mean(0)) ** 2).mean())), rel=1e-5)
+
+
+def test_window_sizes_must_be_positive_whole_numbers(lrs3):
+    # video_size=0 was read as "the crops' own size", a negative size was a torch RuntimeError, a fractional
+    # one a TypeError; a fractional stride / speech_frames was truncated silently, a fractional max_per_clip
+    # a TypeError
+    for kw, name in ((dict(video_size=0), "video_size"), (dict(video_size=-4), "video_size"),
+                     (dict(video_size=2.5), "video_size"), (dict(speech_frames=2.5), "speech_frames"),
+                     (dict(stride=1.5), "stride"), (dict(max_per_clip=2.5), "max_per_clip"),
+                     (dict(stride=True), "stride")):
+        with pytest.raises(InputError, match=name):
+            AVWindows(lrs3, "test", **kw)
+    ok = AVWindows(lrs3, "test", video_size=np.int64(16), stride=5.0, max_per_clip=np.int64(2))
+    assert ok.collate([0])["video"].shape == (1, 1, 5, 16, 16) and ok.starts(20) == [0, 15]
