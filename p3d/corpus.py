@@ -232,8 +232,11 @@ class Corpus:
         path = self.root / "labels" / f"{_stem(clip)}.npz"
         if not path.exists():
             raise InputError(f"{path}: no frame labels (only synthetic corpora have them)")
-        with np.load(path, allow_pickle=False) as data:
-            out = {k: data[k] for k in data.files}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                out = {k: data[k] for k in data.files}
+        except Exception as exc:  # zipfile.BadZipFile, ValueError (not an .npz / object arrays), OSError, EOFError
+            raise InputError(f"{path}: not a readable frame-label .npz ({type(exc).__name__}: {exc})") from None
         step = self.stride if model_rate else 1
         return {k: (v[::step] if v.ndim >= 1 and len(v) and k in {"phoneme", "viseme"} else v) for k, v in out.items()}
 
@@ -242,7 +245,10 @@ class Corpus:
         path = self.root / "lipvideo" / f"{_stem(clip)}.npy"
         if not path.exists():
             raise InputError(f"{path}: no lip video for this clip (only the LRS3 stand-in has one)")
-        return np.load(path, allow_pickle=False)
+        try:
+            return np.load(path, allow_pickle=False)
+        except Exception as exc:  # ValueError (not an .npy / object arrays), OSError, EOFError
+            raise InputError(f"{path}: not a readable .npy array ({type(exc).__name__}: {exc})") from None
 
     def __len__(self) -> int:
         return len(self.clips)

@@ -7,8 +7,8 @@ from p3d.errors import InputError
 from p3d.synth import corpus as sc
 from p3d.synth import face
 from p3d.viz.lip_shapes import (
-    FrameChoice, intensity_comparison, lip_opening, lip_shape_grid, mouth_regions, pick_clip, pick_frames,
-    pick_intensity_pair, word_at, word_timings,
+    FrameChoice, clip_record, intensity_comparison, lip_opening, lip_shape_grid, mouth_regions, pick_clip,
+    pick_frames, pick_intensity_pair, word_at, word_timings,
 )
 from p3d.viz.render import BlankFrameError, Camera
 
@@ -175,3 +175,15 @@ def test_common_condition_is_shared_by_every_folder(tmp_path):
         common_condition({"A": tmp_path / "a", "C": tmp_path / "c"}, "clip1")
     with pytest.raises(InputError, match="no prediction"):
         common_condition({"A": tmp_path / "a"}, "clip2")
+
+
+def test_clip_record_of_an_unreadable_label_file(tmp_path):
+    # a damaged labels/<stem>.npz was a numpy ValueError / BadZipFile traceback
+    from types import SimpleNamespace
+
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "c1.npz").write_bytes(b"junk")
+    with pytest.raises(InputError, match="c1.npz: not a readable"):
+        clip_record(SimpleNamespace(root=tmp_path), SimpleNamespace(stem="c1"))
+    np.savez(tmp_path / "labels" / "c2.npz", phoneme=np.zeros(3, int))
+    assert clip_record(SimpleNamespace(root=tmp_path), SimpleNamespace(stem="c2")) is None

@@ -140,3 +140,21 @@ def test_window_sizes_must_be_positive_whole_numbers(lrs3):
             AVWindows(lrs3, "test", **kw)
     ok = AVWindows(lrs3, "test", video_size=np.int64(16), stride=5.0, max_per_clip=np.int64(2))
     assert ok.collate([0])["video"].shape == (1, 1, 5, 16, 16) and ok.starts(20) == [0, 15]
+
+
+def test_unreadable_label_or_lip_video_file_is_one_line_error(lrs3, tmp_path):
+    # a damaged labels/<stem>.npz was a numpy ValueError traceback (BadZipFile when truncated), an empty
+    # lipvideo/<stem>.npy an EOFError
+    import shutil
+
+    corpus = Corpus.open(lrs3)
+    stem = corpus.select("test")[0].stem
+    for sub, name, data, cls in (("labels", f"{stem}.npz", b"junk", SpeechMeshWindows),
+                                 ("labels", f"{stem}.npz", (lrs3 / "labels" / f"{stem}.npz").read_bytes()[:50],
+                                  SpeechMeshWindows),
+                                 ("lipvideo", f"{stem}.npy", b"", AVWindows)):
+        root = tmp_path / f"{sub}{len(data)}"
+        shutil.copytree(lrs3, root)
+        (root / sub / name).write_bytes(data)
+        with pytest.raises(InputError, match=f"{name}: not a readable"):
+            cls(root, "test")

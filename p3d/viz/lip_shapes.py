@@ -173,13 +173,17 @@ def clip_record(corpus: Any, clip: Any) -> dict[str, Any] | None:
     path = corpus.root / "labels" / f"{clip.stem}.npz"
     if not path.exists():
         return None
-    with np.load(path, allow_pickle=False) as data:
-        if "record" not in data.files:
-            return None
-        try:
-            return json.loads(str(data["record"]))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: corrupt clip record ({exc})") from None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            record = str(data["record"]) if "record" in data.files else None
+    except Exception as exc:  # zipfile.BadZipFile, ValueError (not an .npz / object arrays), OSError, EOFError
+        raise InputError(f"{path}: not a readable frame-label .npz ({type(exc).__name__}: {exc})") from None
+    if record is None:
+        return None
+    try:
+        return json.loads(record)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: corrupt clip record ({exc})") from None
 
 
 def word_timings(corpus: Any, clip: Any) -> list[tuple[str, float, float]] | None:
