@@ -187,3 +187,22 @@ def test_clip_record_of_an_unreadable_label_file(tmp_path):
         clip_record(SimpleNamespace(root=tmp_path), SimpleNamespace(stem="c1"))
     np.savez(tmp_path / "labels" / "c2.npz", phoneme=np.zeros(3, int))
     assert clip_record(SimpleNamespace(root=tmp_path), SimpleNamespace(stem="c2")) is None
+
+
+def test_topology_without_mtm_vertices_and_bad_lip_pair(mesh):
+    # a topology without MTM vertices (BIWI) gave TypeError from int(None); a lip_pair outside the mesh an
+    # IndexError after the renders
+    from p3d.topology import Topology
+
+    with pytest.raises(InputError, match="no MTM lip vertices"):
+        mouth_regions(Topology("biwi", 10, regions={"lips": [1, 2, 3]}))
+    topo, faces, template = mesh
+    lips = mouth_regions(topo)["mouth"]
+    gt = _sequence(template, [0.0, 1.0])
+    with pytest.raises(InputError, match="lip_pair"):
+        lip_shape_grid({"GT": gt}, [0, 1], faces, lips, lip_pair=(13, len(template)), size=32)
+    with pytest.raises(InputError, match="lip_pair"):
+        intensity_comparison({"GT": gt}, {"GT": gt}, 0, 1, faces, lips, lip_pair=(13,), size=32)
+    with pytest.raises(InputError, match="lip_pair"):
+        lip_opening(gt, (13, -1))
+    np.testing.assert_allclose(lip_opening(gt, (13, 14)), lip_opening(gt, np.array([13, 14])))

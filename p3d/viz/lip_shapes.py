@@ -379,7 +379,8 @@ def mouth_regions(topology: Any) -> dict[str, Any]:
     "lip_pair": (upper, lower) vertices of the opening trace}`` for a topology.
 
     The synthetic face: its ``lips`` region, the inner lip contours and the inner lip centres (13, 14);
-    others (FLAME): ``lips``, no backdrop, and the MTM vertices (outer lip midline).
+    others (FLAME): ``lips``, no backdrop, and the MTM vertices (outer lip midline); :class:`InputError` when
+    such a topology defines none (e.g. BIWI).
     """
     regions = getattr(topology, "regions", {}) or {}
     lips = regions.get("lips")
@@ -393,14 +394,27 @@ def mouth_regions(topology: Any) -> dict[str, Any]:
         up, lo = inner_lip_contours(variant)
         pair = tuple(int(i) for i in regions.get("inner_lip_centres", (13, 14)))
         return {"mouth": np.asarray(lips), "cavity": np.union1d(up, lo), "lip_pair": pair}
-    return {"mouth": np.asarray(lips), "cavity": None,
-            "lip_pair": (int(topology.mtm_upper), int(topology.mtm_lower))}
+    upper, lower = getattr(topology, "mtm_upper", None), getattr(topology, "mtm_lower", None)
+    if upper is None or lower is None:
+        raise InputError(f"topology {name or topology!r} defines no MTM lip vertices (mtm_upper/mtm_lower) to "
+                         "measure the lip opening")
+    return {"mouth": np.asarray(lips), "cavity": None, "lip_pair": (int(upper), int(lower))}
+
+
+def _check_lip_pair(lip_pair: Any, n_vertices: int) -> tuple[int, int]:
+    pair = np.asarray(lip_pair)
+    if pair.shape != (2,) or pair.dtype.kind not in "iu" or pair.min() < 0 or pair.max() >= n_vertices:
+        raise InputError(f"lip_pair: expected two vertex indices in [0, {n_vertices}), got {lip_pair!r}")
+    return int(pair[0]), int(pair[1])
 
 
 def lip_opening(vertices: Any, lip_pair: tuple[int, int], scale: float = 1000.0) -> np.ndarray:
     """(T,) distance between the two ``lip_pair`` vertices of (T, V, 3) ``vertices``, times ``scale``
     (metres -> mm by default)."""
     v = np.asarray(vertices, dtype=np.float64)
+    if v.ndim != 3 or v.shape[-1] != 3:
+        raise InputError(f"vertices: expected (T, V, 3), got shape {v.shape}")
+    lip_pair = _check_lip_pair(lip_pair, v.shape[1])
     return np.linalg.norm(v[:, lip_pair[0]] - v[:, lip_pair[1]], axis=-1) * scale
 
 
@@ -501,6 +515,8 @@ def lip_shape_grid(sequences: Mapping[str, Any], frames: Sequence[int | FrameCho
     ref = next(iter(seqs.values()))
     if mouth.size < 2 or mouth.min() < 0 or mouth.max() >= ref.shape[1]:
         raise InputError(f"mouth: expected >= 2 vertex indices in [0, {ref.shape[1]})")
+    if lip_pair is not None:
+        lip_pair = _check_lip_pair(lip_pair, ref.shape[1])
     cam = camera if camera is not None else mouth_camera(ref[idx][:, mouth], size, pad)
     rows = list(seqs)
     fig = Figure(figsize=(1.9 * len(idx) + 0.6, 1.9 * len(rows) + 0.5), constrained_layout=True)
@@ -557,6 +573,8 @@ def intensity_comparison(low: Mapping[str, Any], high: Mapping[str, Any], low_fr
     ref_lo, ref_hi = lows[cols[0]], highs[cols[0]]
     if mouth.size < 2 or mouth.min() < 0 or mouth.max() >= ref_lo.shape[1]:
         raise InputError(f"mouth: expected >= 2 vertex indices in [0, {ref_lo.shape[1]})")
+    if lip_pair is not None:
+        lip_pair = _check_lip_pair(lip_pair, ref_lo.shape[1])
     cam = camera if camera is not None else mouth_camera(
         np.concatenate([ref_lo[f_lo, mouth], ref_hi[f_hi, mouth]]), size, pad)
     n_rows = 3 if lip_pair is not None else 2
