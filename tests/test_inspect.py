@@ -168,3 +168,12 @@ def test_bad_input(pair):
         I.inspect({"a": a[:, :400]}, faces=face.faces()[:10] % 400, fps=FPS, topology="synth-face")
     with pytest.raises(InputError, match="n_key_frames"):
         I.inspect(pair, fps=FPS, topology="synth-face", n_key_frames=0)
+
+
+def test_key_frame_figure_checks_its_options(pair):
+    # called directly (it is public), an unknown reference was a KeyError and n_key_frames=0 a matplotlib ValueError
+    with pytest.raises(InputError, match="error_against"):
+        I.key_frame_figure(pair, fps=FPS, topology="synth-face", error_against="nope")
+    with pytest.raises(InputError, match="n_key_frames"):
+        I.key_frame_figure(pair, fps=FPS, topology="synth-face", n_key_frames=0)
+    assert isinstance(I.key_frame_figure(pair, fps=FPS, topology="synth-face", n_key_frames=np.int64(2)), Figure)

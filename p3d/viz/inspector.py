@@ -111,10 +111,7 @@ def inspect(sequences: SequencesLike, *, faces: np.ndarray | None = None, fps: f
     tris = resolve_faces(faces, topo, n_vertices)
     fps = check_fps(fps)
     sound = load_audio_like(audio) if audio is not None else None
-    if error_against is not None and error_against not in seqs:
-        raise InputError(f"error_against={error_against!r} is not one of the labels {list(seqs)}")
-    if isinstance(n_key_frames, bool) or not isinstance(n_key_frames, int) or not 1 <= n_key_frames <= 12:
-        raise InputError(f"n_key_frames must be an integer in [1, 12], got {n_key_frames!r}")
+    _check_view_options(seqs, error_against, n_key_frames)
     use_widget = widget_frontend() if static is None else not static
     if use_widget:
         try:
@@ -156,6 +153,7 @@ def key_frame_figure(sequences: SequencesLike, *, faces: np.ndarray | None = Non
     tris = resolve_faces(faces, topo, n_vertices)
     fps = check_fps(fps)
     sound = load_audio_like(audio) if audio is not None else None
+    _check_view_options(seqs, error_against, n_key_frames)
     dist = lip_distances(seqs, topo)
     ref = error_against if error_against is not None else next(iter(seqs))
     frames = key_frames(None if dist is None else dist[ref], n_frames, n_key_frames)
@@ -211,6 +209,14 @@ def key_frame_figure(sequences: SequencesLike, *, faces: np.ndarray | None = Non
                  f"; audio {len(sound[0]) / sound[1]:.2f} s") + "  (static view: no widget front-end)",
                  fontsize=9)
     return fig
+
+
+def _check_view_options(seqs: Mapping[str, np.ndarray], error_against: str | None, n_key_frames: int) -> None:
+    if error_against is not None and error_against not in seqs:
+        raise InputError(f"error_against={error_against!r} is not one of the labels {list(seqs)}")
+    if isinstance(n_key_frames, bool) or not isinstance(n_key_frames, (int, np.integer)) \
+            or not 1 <= n_key_frames <= 12:
+        raise InputError(f"n_key_frames must be an integer in [1, 12], got {n_key_frames!r}")
 
 
 def _key_names(frames: np.ndarray, dist: np.ndarray | None) -> dict[int, str]:
