@@ -121,3 +121,14 @@ def test_bad_inputs(tmp_path):
                     audio_path=tmp_path / "no.wav")
     with pytest.raises(InputError, match="fps"):
         R.write_mp4(np.zeros((1, 8, 8, 3), np.uint8), tmp_path / "x.mp4", fps=0)
+
+
+def test_mp4_fps_from_numpy_and_bool(tmp_path, sphere_frames):
+    # a numpy frame rate (np.int64(25), np.float32(25), as read from a table or an npz) was refused as
+    # "fps must be in (0, 240]"; True passed as 1 fps
+    _, _, frames = sphere_frames
+    for fps in (np.int64(25), np.float32(25.0)):
+        assert R.probe_mp4(R.write_mp4(frames, tmp_path / "n.mp4", fps=fps))["n_frames"] == len(frames)
+    for fps in (True, float("nan"), 241):
+        with pytest.raises(InputError, match="fps"):
+            R.write_mp4(frames, tmp_path / "x.mp4", fps=fps)

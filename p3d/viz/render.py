@@ -259,8 +259,10 @@ def write_mp4(frames_or_vertices: np.ndarray, path: str | os.PathLike[str], fps:
     from p3d.atomic import atomic_path
 
     ffmpeg_exe()
-    if not (isinstance(fps, (int, float)) and 0 < fps <= 240):
-        raise InputError(f"fps must be in (0, 240], got {fps!r}")
+    if isinstance(fps, (bool, np.bool_)) or not isinstance(fps, (int, float, np.integer, np.floating)) \
+            or not (math.isfinite(fps) and 0 < fps <= 240):
+        raise InputError(f"fps must be a frame rate in (0, 240], got {fps!r}")
+    fps = float(fps)
     if audio_path is not None:
         audio_path = Path(audio_path)
         if not audio_path.is_file():
