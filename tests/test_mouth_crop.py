@@ -101,3 +101,17 @@ def test_window_and_bad_inputs(sheet):
     bad[3, 2] = np.inf
     with pytest.raises(InputError):
         M.render_mouth_crops(bad, f, lip_vertices=lips)
+
+
+def test_lip_vertices_checked_with_a_window_and_light_direction(sheet):
+    # with a window given, lip_vertices only colour the lips and were not checked: an index past the mesh was
+    # an IndexError, a negative one coloured a vertex at the other end; a zero light_dir gave NaN shading
+    v, f, lips = sheet
+    w = M.CropWindow.from_lips(v, lips)
+    for bad in ([len(v)], [-1, 3], [1.5]):
+        with pytest.raises(InputError, match="lip_vertices"):
+            M.render_mouth_crops(v, f, w, lip_vertices=bad)
+    with pytest.raises(InputError, match="light_dir"):
+        M.render_mouth_crops(v, f, w, lip_vertices=lips, light_dir=(0, 0, 0))
+    np.testing.assert_array_equal(M.render_mouth_crops(v, f, w, lip_vertices=lips),
+                                  M.render_mouth_crops(v, f, lip_vertices=lips))

@@ -113,6 +113,11 @@ def render_mouth_crops(vertices: np.ndarray, faces: np.ndarray, window: CropWind
     if (isinstance(supersample, bool) or not isinstance(supersample, (int, np.integer))
             or not 1 <= supersample <= 4):
         raise InputError(f"supersample must be 1, 2, 3 or 4, got {supersample!r}")
+    if lip_vertices is not None:  # checked here too: with a window given, they only colour the lips
+        lips = np.asarray(lip_vertices)
+        if lips.size == 0 or lips.dtype.kind not in "iu" or lips.min() < 0 or lips.max() >= n_v:
+            raise InputError(f"lip_vertices must be vertex indices in [0, {n_v}), got {lips.size} of dtype "
+                             f"{lips.dtype}" + (f" in [{lips.min()}, {lips.max()}]" if lips.size else ""))
     if window is None:
         if lip_vertices is None:
             raise InputError("render_mouth_crops needs a window or lip_vertices")
@@ -129,6 +134,8 @@ def render_mouth_crops(vertices: np.ndarray, faces: np.ndarray, window: CropWind
         if lip_vertices is not None:
             albedo[np.asarray(lip_vertices, dtype=np.int64)] = LIP_RGB
     light = np.asarray(light_dir, dtype=np.float64)
+    if light.shape != (3,) or not np.all(np.isfinite(light)) or not np.linalg.norm(light) > 0:
+        raise InputError(f"light_dir must be a finite non-zero 3-vector, got {light_dir!r}")
     light = light / np.linalg.norm(light)
 
     # Keep the triangles whose bounding box (over all frames) meets the window, and their vertices.
