@@ -100,6 +100,18 @@ def test_frame_labels():
     assert S.frame_labels(ph, fps=10, n_frames=7) == ["_", "m", "a", "a", "a", "_", "_"]
     with pytest.raises(InputError):
         S.frame_labels(ph, fps=0, n_frames=3)
+    assert S.frame_labels(ph, fps=np.float32(10), n_frames=np.int64(3)) == S.frame_labels(ph, 10, 3.0)
+
+
+def test_frame_labels_bad_input():
+    # NaN fps labelled every frame a pause, unsorted start times gave silently wrong labels (searchsorted),
+    # a fractional n_frames was rounded up by np.arange (2.5 -> 3 frames)
+    ph = [("_", 0.0, 0.1), ("m", 0.1, 0.2), ("a", 0.2, 0.5)]
+    for fps, n in ((float("nan"), 3), (10, 2.5), (10, -1), (True, 3)):
+        with pytest.raises(InputError, match="frame_labels"):
+            S.frame_labels(ph, fps=fps, n_frames=n)
+    with pytest.raises(InputError, match="non-decreasing"):
+        S.frame_labels([("a", 0.2, 0.3), ("b", 0.0, 0.1)], fps=25, n_frames=8)
 
 
 def test_list_voices_and_validation():

@@ -192,11 +192,17 @@ def frame_labels(phonemes: Sequence[tuple[str, float, float]], fps: float, n_fra
 
     Frames whose centre lies past the last phoneme get :data:`PAUSE`.
     """
-    if fps <= 0 or n_frames < 0:
-        raise InputError(f"frame_labels: fps must be > 0 and n_frames >= 0, got {fps}, {n_frames}")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) \
+            or not (math.isfinite(fps) and fps > 0) or isinstance(n_frames, bool) \
+            or not isinstance(n_frames, (int, float, np.integer, np.floating)) or not math.isfinite(n_frames) \
+            or int(n_frames) != n_frames or n_frames < 0:
+        raise InputError(f"frame_labels: fps must be a finite number > 0 and n_frames a whole number >= 0, "
+                         f"got {fps!r}, {n_frames!r}")
     starts = np.array([p[1] for p in phonemes], dtype=np.float64)
+    if not np.all(np.isfinite(starts)) or np.any(np.diff(starts) < 0):  # searchsorted needs sorted starts
+        raise InputError("frame_labels: phoneme start times must be finite and non-decreasing")
     end = phonemes[-1][2] if phonemes else 0.0
-    centres = (np.arange(n_frames) + 0.5) / fps
+    centres = (np.arange(int(n_frames)) + 0.5) / fps
     idx = np.searchsorted(starts, centres, side="right") - 1
     return [phonemes[i][0] if i >= 0 and c < end else PAUSE for i, c in zip(idx, centres)]
 
