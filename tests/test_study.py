@@ -1215,3 +1215,16 @@ def test_analyze_cli_an_unreadable_metrics_csv_is_one_line_exit_2(data, tmp_path
     assert code == 2 and len(err) == 1 and err[0].startswith("p3d study: error: --metrics base="), err
     assert "not a readable CSV" in err[0]
     assert not out.exists()
+
+
+def test_participants_not_a_multiple_of_the_groups_is_reported(caplog):
+    # 3 rank groups and 4 participants: group 0 had 2 people and groups 1-2 one each, so positions were not
+    # balanced over participants, without a word
+    with caplog.at_level("WARNING", logger="p3d.study.design"):
+        plan = D.plan_study("rank", [], ["c0"], attention_checks=0, participants=4)
+    assert [p["group"] for p in plan.participants] == [0, 1, 2, 0]
+    assert "4 participants in 3 counterbalancing groups gives groups of 2/1/1" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="p3d.study.design"):
+        D.plan_study("rank", [], ["c0"], attention_checks=0, participants=6)
+    assert "counterbalancing" not in caplog.text

@@ -445,6 +445,11 @@ def plan_study(
     for n, j in enumerate(rng.permutation(len(trials)), start=1):
         trials[j].id = f"q{n:0{width}d}"
     trials.sort(key=lambda t: t.id)
+    if participants % n_groups:  # the counterbalancing of the module docstring holds over whole groups only
+        sizes = [len(range(g, participants, n_groups)) for g in range(n_groups)]
+        log.warning("%d participants in %d counterbalancing groups gives groups of %s people: the display positions "
+                    "are balanced within each group but not over all participants; use a multiple of %d",
+                    participants, n_groups, "/".join(map(str, sizes)), n_groups)
     pwidth = max(2, len(str(participants)))
     people = []
     for i in range(participants):
