@@ -8,7 +8,7 @@ import pytest
 
 from p3d.errors import InputError
 from p3d.metrics.slcc import lip_intensity, slcc
-from p3d.synth import face, visemes as V
+from p3d.synth import face, identity, visemes as V
 from p3d.synth.identity import RANGES, Identity, identity_rig, identity_template, sample_identities
 
 INVENTORY = ["p", "b", "m", "f", "v", "T", "D", "t", "d", "n", "s", "z", "S", "tS", "dZ", "k", "g", "N",
@@ -99,3 +99,21 @@ def test_expressiveness_gives_a_moderate_slcc():
     names, speech, lip = zip(*rows)
     r = slcc(np.asarray(speech), np.asarray(lip), names)
     assert 0.2 < r < 0.8
+
+
+def test_public_helpers_refuse_bad_counts_seeds_and_shapes():
+    # sample_identity(-1, 0) was a numpy ValueError and seed 1.5 silently the identity of seed 1; rest_params(-1)
+    # a numpy ValueError; lip_gap of a mesh with fewer than 15 vertices an IndexError, of a flat (V*3,) vector too
+    from p3d.synth import rig
+
+    for seed, index in ((-1, 0), (1.5, 0), (0, -2), (True, 0)):
+        with pytest.raises(InputError, match="seed|index"):
+            identity.sample_identity(seed, index)
+    assert identity.sample_identity(np.int64(3), 2) == identity.sample_identity(3, 2)
+    with pytest.raises(InputError, match="n_frames"):
+        rig.rest_params(-1)
+    assert rig.rest_params(np.int64(2)).shape == (2, rig.K)
+    for bad in (np.zeros(3), np.zeros((2, 5, 3)), np.zeros(468 * 3)):
+        with pytest.raises(InputError, match="synthetic-face"):
+            face.lip_gap(bad)
+    assert face.lip_gap(face.template("base")).shape == ()

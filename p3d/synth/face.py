@@ -419,6 +419,8 @@ def lip_gap(vertices: np.ndarray) -> np.ndarray:
     mouth open; about 0 when the lips touch; negative would mean the lips cross.
     """
     v = np.asarray(vertices, dtype=np.float64)
+    if v.ndim not in (2, 3) or v.shape[-1] != 3 or not any(v.shape[-2] == face_mesh(n).n_vertices for n in VARIANTS):
+        raise InputError(f"vertices: expected (T, V, 3) or (V, 3) of a synthetic-face variant, got shape {v.shape}")
     return v[..., INNER_UPPER_LIP_CENTRE, 1] - v[..., INNER_LOWER_LIP_CENTRE, 1]
 
 

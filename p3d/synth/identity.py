@@ -109,7 +109,10 @@ class Identity:
 
 
 def sample_identity(seed: int, index: int, name: str | None = None) -> Identity:
-    """Identity ``index`` of the population drawn with ``seed`` (deterministic)."""
+    """Identity ``index`` of the population drawn with ``seed`` (deterministic); both whole numbers >= 0."""
+    for label, value in (("seed", seed), ("index", index)):  # int() would map 1.5 to 1: the same identity
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise InputError(f"{label} must be an integer >= 0, got {value!r}")
     rng = np.random.default_rng([int(seed), int(index)])
     values = {key: float(rng.uniform(lo, hi)) for key, (lo, hi) in RANGES.items()}
     return Identity(name=name or f"id{index:03d}", seed=int(seed), **values)

@@ -263,6 +263,8 @@ def _kernel():
 
 def rest_params(n_frames: int = 1) -> np.ndarray:
     """(T, K) zeros: the neutral template."""
+    if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) or n_frames < 0:
+        raise InputError(f"n_frames must be an integer >= 0, got {n_frames!r}")
     return np.zeros((n_frames, K))
 
 
