@@ -351,7 +351,7 @@ def probe_mp4(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _backdrop(v: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """(4, 3) corners of a quad behind the mouth: the x-y bounding box of ``v[idx]`` (10% margin),
-    at 2 mm (or 5% of the mouth width) behind the rearmost of those vertices."""
+    5% of the mouth width (the x extent of ``v[idx]``, in mesh units) behind the rearmost of those vertices."""
     pts = v[idx]
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     pad = 0.1 * (hi - lo)[:2]
