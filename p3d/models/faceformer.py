@@ -233,9 +233,9 @@ class FaceFormer(Talker):
     def _rollout_projected(self, memory: torch.Tensor, style: torch.Tensor, n_frames: int, ppe: torch.Tensor,
                            tgt_full: torch.Tensor, feedback_w: torch.Tensor, feedback_b: torch.Tensor) -> torch.Tensor:
         """:meth:`rollout` with ``fused`` and one audio feature per frame: the same layers, computed with each
-        token's keys/values projected once (:func:`~p3d.models.decoding.cached_self_attention`) and every frame's cross-attention
-        output computed up front (:func:`_aligned_cross_attention`), so a decoder step costs O(d^2 + t d)
-        instead of re-projecting the prefix and the whole audio memory at every frame."""
+        token's keys/values projected once (:func:`~p3d.models.decoding.cached_self_attention`) and every frame's
+        cross-attention output computed up front (:func:`p3d.models.decoding.aligned_cross_attention`), so a decoder
+        step costs O(d^2 + t d) instead of re-projecting the prefix and the whole audio memory at every frame."""
         layers = self.transformer_decoder.layers
         training = self.training
         cross = [aligned_cross_attention(layer.multihead_attn, memory, training) for layer in layers]

@@ -43,7 +43,7 @@ must be filled, otherwise an :class:`InputError` names the keys):
   ``*_pos_embedding.pe`` (5000 x 1 x H) is dropped after **folding** its row 0 into ``embed.bias``: the
   official ``PositionalEncoding`` indexes its table by the batch axis of a (B, T, C) tensor, so at batch
   size 1 it adds the constant ``pe[0] = (0, 1, 0, 1, ...)`` to every frame.
-  CodeTalker's official VQ-VAE layers differ from p3d's default ones; :func:`codetalker_config` selects
+  CodeTalker's official VQ-VAE layers differ from p3d's default ones; :func:`codetalker_config_from_official` selects
   the official variant (``CodeTalkerConfig.vq_block = "official"``, see :mod:`p3d.models.codetalker`).
 
 **Datasets.** The layout is recognised from the keys; VOCASET vs BIWI from the vertex count
