@@ -106,3 +106,33 @@ def test_eval_mode_leaves_a_module_already_in_eval_mode_alone(monkeypatch):
     with eval_mode(model):
         assert not model[1].training
     assert not model.training and not model[1].training
+
+
+def test_a_checkpoint_that_does_not_fit_its_model_is_a_one_line_input_error(tmp_path):
+    """Missing or extra weights, another vertex count in the config than in the weights, a config or state
+    dict absent or of the wrong type: an InputError naming the file and the entries (a RuntimeError
+    traceback from ``load_state_dict``, a KeyError or a TypeError before)."""
+    from p3d.models import load_model
+    from p3d.models.speech_mesh import load_critic
+    from p3d.models.syncnet3d import SyncNet3D
+
+    ckpt = SyncNet3D(SyncNet3DConfig.from_preset("smoke", n_vertices=30)).checkpoint()
+    first = next(iter(ckpt["state_dict"]))
+    cases = {
+        "missing": ({**ckpt, "state_dict": {k: v for k, v in ckpt["state_dict"].items() if k != first}},
+                    f"missing \\['{first}'\\]"),
+        "extra": ({**ckpt, "state_dict": {**ckpt["state_dict"], "extra.weight": torch.zeros(2)}},
+                  "unexpected \\['extra.weight'\\]"),
+        "vertices": ({**ckpt, "config": {**ckpt["config"], "n_vertices": 40}}, "shape mismatch .*90.* vs .*120"),
+        "no_config": ({k: v for k, v in ckpt.items() if k != "config"}, "needs a 'config' dict"),
+        "sd_list": ({**ckpt, "state_dict": [1]}, "needs a 'config' dict and a 'state_dict' dict"),
+        "bad_value": ({**ckpt, "config": {**ckpt["config"], "embed_dim": "wide"}}, "config does not build a model"),
+    }
+    for name, (bad, message) in cases.items():
+        path = tmp_path / f"{name}.pt"
+        torch.save(bad, path)
+        for load in (load_model, load_critic, SyncNet3D.load):
+            with pytest.raises(InputError, match=f"{name}.pt: syncnet3d checkpoint: .*{message}"):
+                load(path)
+    torch.save(ckpt, tmp_path / "good.pt")
+    assert isinstance(load_model(tmp_path / "good.pt"), SyncNet3D)

@@ -35,11 +35,11 @@ def load_model(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
 
     ckpt = read_checkpoint(path, None, map_location)
     if ckpt.get("kind") in MODELS:
-        return talker_class(ckpt["kind"]).from_checkpoint(ckpt).eval()
+        return talker_class(ckpt["kind"]).from_checkpoint(ckpt, path).eval()
     classes = {c.kind: c for c in (Stage1Model, SpeechMeshModel, SyncNet3D)}
     if ckpt.get("kind") not in classes:
         raise InputError(f"{path}: unknown model kind {ckpt.get('kind')!r}")
-    return classes[ckpt["kind"]].from_checkpoint(ckpt).eval()
+    return classes[ckpt["kind"]].from_checkpoint(ckpt, path).eval()
 
 
 __all__ = ["CHECKPOINT_FORMAT", "Checkpointable", "PresetConfig", "load_model", "read_checkpoint", "save_checkpoint"]

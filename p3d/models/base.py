@@ -191,15 +191,43 @@ class Checkpointable:
         save_checkpoint(self.checkpoint(), path)
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any]) -> Any:
-        model = cls._from_config(cls.config_class.from_dict(ckpt["config"]))
-        model.load_state_dict(ckpt["state_dict"])
+    def from_checkpoint(cls, ckpt: dict[str, Any], source: str | os.PathLike[str] | None = None) -> Any:
+        """The model of a checkpoint dict (:meth:`checkpoint`), its weights loaded strictly. A checkpoint
+        without ``config`` / ``state_dict``, a config the model cannot be built from, or a state dict with
+        missing, unexpected or misshaped entries (another vertex count, another preset) raises
+        :class:`InputError` naming them (and ``source``, the file, when given)."""
+        import torch
+
+        name = f"{os.fspath(source)}: {cls.kind} checkpoint" if source is not None else f"{cls.kind} checkpoint"
+        if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("config"), Mapping) \
+                or not isinstance(ckpt.get("state_dict"), Mapping):
+            raise InputError(f"{name}: needs a 'config' dict and a 'state_dict' dict")
+        config = cls.config_class.from_dict(ckpt["config"])
+        try:
+            model = cls._from_config(config)
+        except InputError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{name}: its config does not build a model ({one_line(exc)})") from None
+        sd = ckpt["state_dict"]
+        own = model.state_dict()
+        missing = sorted(set(own) - set(sd))
+        unexpected = sorted(str(k) for k in set(sd) - set(own))
+        shapes = [f"{k} {tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__} vs "
+                  f"{tuple(own[k].shape)}" for k, v in sd.items()
+                  if k in own and (not isinstance(v, torch.Tensor) or tuple(v.shape) != tuple(own[k].shape))]
+        if missing or unexpected or shapes:
+            parts = [f"{label} {keys[:4]}{' ...' if len(keys) > 4 else ''}"
+                     for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes))
+                     if keys]
+            raise InputError(f"{name}: its state dict does not fit its config ({'; '.join(parts)})")
+        model.load_state_dict(sd)
         return model
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
         """Read a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``)."""
-        return cls.from_checkpoint(read_checkpoint(path, cls.kind, map_location))
+        return cls.from_checkpoint(read_checkpoint(path, cls.kind, map_location), path)
 
 
 __all__ = ["CHECKPOINT_FORMAT", "Checkpointable", "PresetConfig", "config_from_dict", "eval_mode",

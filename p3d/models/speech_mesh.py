@@ -392,4 +392,4 @@ def load_critic(path: str | os.PathLike[str], map_location: str | torch.device =
     if ckpt.get("kind") not in critics:
         raise InputError(f"{path}: holds a {ckpt.get('kind')!r} model, "
                          f"not a speech-mesh critic (speech_mesh or syncnet3d)")
-    return critics[ckpt["kind"]].from_checkpoint(ckpt).eval().to(map_location)
+    return critics[ckpt["kind"]].from_checkpoint(ckpt, path).eval().to(map_location)
