@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 import numpy as np
 import pytest
@@ -291,6 +292,34 @@ def test_faceformer_wrong_or_unsafe_files_are_refused(tmp_path):
     torch.save({"state_dict": sd, "fn": F.relu}, tmp_path / "evil.pth")
     with pytest.raises(InputError, match="refused"):
         read_official_state_dict(tmp_path / "evil.pth")
+
+
+def test_incomplete_official_files_are_one_line_input_errors(tmp_path):
+    """An official file with an entry or a whole layer stack missing, or a tensor of fewer dimensions, is an
+    InputError naming the file and the entry; reading the architecture off the shapes raised KeyError,
+    ValueError (max() of no layers) or IndexError tracebacks."""
+    def without(sd, *prefixes):
+        return {k: v for k, v in sd.items() if not k.startswith(prefixes)}
+
+    ff, st = faceformer_state_dict(), selftalk_state_dict()
+    ct = codetalker_stage2_state_dict()
+    cases = {
+        "ff_map": (without(ff, "vertice_map.weight"), "no entry 'vertice_map.weight'"),
+        "ff_decoder": (without(ff, "transformer_decoder."), "no transformer_decoder.layers.<i>.* entries"),
+        "ff_w2v": (without(ff, "audio_encoder.encoder.layers.0.feed_forward.intermediate_dense.weight"),
+                   "no entry 'encoder.layers.0.feed_forward.intermediate_dense.weight'"),
+        "ff_style": ({**ff, "obj_vector.weight": torch.zeros(FF_DIM)}, "fewer dimensions"),
+        "st_head": (without(st, "vertice_map_r.weight"), "no entry 'vertice_map_r.weight'"),
+        "st_encoder": (without(st, "transformer.encoder."), "no transformer.encoder.layers.<i>.* entries"),
+        "ct_decoder": (without(ct, "transformer_decoder."), "no transformer_decoder.layers.<i>.* entries"),
+        "ct_vq": (without(ct, "autoencoder.encoder.encoder_transformer."), "no autoencoder.encoder.encoder_transformer"),
+        "ct_mlp": (without(ct, "autoencoder.encoder.encoder_transformer.net.1.fn.fn.l1.weight"),
+                   "no entry 'encoder.encoder_transformer.net.1.fn.fn.l1.weight'"),
+    }
+    for name, (sd, message) in cases.items():
+        torch.save(sd, tmp_path / f"{name}.pth")
+        with pytest.raises(InputError, match=f"{name}.pth: .*{re.escape(message)}"):
+            load_official(tmp_path / f"{name}.pth")
 
 
 # ------------------------------------------------------------------------------------ SelfTalk

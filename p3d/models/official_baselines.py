@@ -56,6 +56,7 @@ VOCASET: 30 fps, features interpolated to the frame count), unless ``dataset`` i
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -115,6 +116,27 @@ def detect_model(sd: StateDict) -> str:
         return "codetalker"
     raise InputError("checkpoint: not an official FaceFormer, CodeTalker or SelfTalk state dict (none of "
                      "obj_vector.weight, lip_map.weight, learnable_style_emb.weight, quantize.embedding.weight)")
+
+
+@contextlib.contextmanager
+def _official_entries(source: str) -> Any:
+    """Reading the architecture off an official state dict's shapes: an entry it lacks (KeyError) or a tensor
+    with fewer dimensions than the official one (IndexError) -> :class:`InputError` naming ``source``."""
+    try:
+        yield
+    except KeyError as exc:
+        raise InputError(f"{source}: not a complete official state dict (no entry {exc})") from None
+    except IndexError:
+        raise InputError(f"{source}: not the official layout (a tensor has fewer dimensions than the official "
+                         f"model's)") from None
+
+
+def _n_layers(sd: StateDict, prefix: str, source: str) -> int:
+    """The layer count of the stack under ``prefix`` (keys ``{prefix}{i}.*``); none -> :class:`InputError`."""
+    found = {int(m.group(1)) for k in sd if k.startswith(prefix) and (m := re.match(r"(\d+)\.", k[len(prefix):]))}
+    if not found:
+        raise InputError(f"{source}: not a complete official state dict (no {prefix}<i>.* entries)")
+    return max(found) + 1
 
 
 def _dataset(n_vertices: int, dataset: str | None) -> str:
@@ -261,18 +283,19 @@ def faceformer_from_official(sd: StateDict, dataset: str | None = None, source: 
     """An official FaceFormer state dict -> p3d :class:`~p3d.models.faceformer.FaceFormer` (eval mode)."""
     from p3d.models.faceformer import FaceFormer, FaceFormerConfig
 
-    n_vertices = int(sd["vertice_map.weight"].shape[1]) // 3
-    d_model = int(sd["audio_feature_map.weight"].shape[0])
-    dataset = _dataset(n_vertices, dataset)
-    per_frame = 2 if dataset == "BIWI" else 1
-    period = _period_from_ppe(sd["PPE.pe"], d_model, source) if "PPE.pe" in sd else (25 if per_frame == 2 else 30)
-    base = FaceFormerConfig.from_preset("paper")
-    config = dataclasses.replace(
-        base, n_vertices=n_vertices, n_styles=int(sd["obj_vector.weight"].shape[1]),
-        fps=25.0 if dataset == "BIWI" else 30.0, d_model=d_model, period=period,
-        layers=1 + max(int(k.split(".")[2]) for k in sd if k.startswith("transformer_decoder.layers.")),
-        ff_mult=int(sd["transformer_decoder.layers.0.linear1.weight"].shape[0]) // d_model,
-        audio=_audio_config(sd, "audio_encoder.", per_frame, base.audio))
+    with _official_entries(source):
+        n_vertices = int(sd["vertice_map.weight"].shape[1]) // 3
+        d_model = int(sd["audio_feature_map.weight"].shape[0])
+        dataset = _dataset(n_vertices, dataset)
+        per_frame = 2 if dataset == "BIWI" else 1
+        period = _period_from_ppe(sd["PPE.pe"], d_model, source) if "PPE.pe" in sd else (25 if per_frame == 2 else 30)
+        base = FaceFormerConfig.from_preset("paper")
+        config = dataclasses.replace(
+            base, n_vertices=n_vertices, n_styles=int(sd["obj_vector.weight"].shape[1]),
+            fps=25.0 if dataset == "BIWI" else 30.0, d_model=d_model, period=period,
+            layers=_n_layers(sd, "transformer_decoder.layers.", source),
+            ff_mult=int(sd["transformer_decoder.layers.0.linear1.weight"].shape[0]) // d_model,
+            audio=_audio_config(sd, "audio_encoder.", per_frame, base.audio))
     model = FaceFormer(config, pretrained_audio=False)
     target = set(model.state_dict())
     mapped, unmapped = _rename_keys(sd, target, {}, "audio_encoder.model.", skip=lambda key: key == "PPE.pe")
@@ -291,33 +314,34 @@ def selftalk_from_official(sd: StateDict, dataset: str | None = None, source: st
     from p3d.models.selftalk import SelfTalk, SelfTalkConfig
     from p3d.topology import FLAME_LIPS, FLAME_N_VERTICES
 
-    n_vertices = int(sd["vertice_map_r.weight"].shape[0]) // 3
-    dim = int(sd["audio_feature_map.weight"].shape[0])
-    dataset = _dataset(n_vertices, dataset)
-    audio_cfg = wav2vec2_config_from_state_dict(sd, "audio_encoder.")
-    per_frame = int(sd["audio_feature_map.weight"].shape[1]) // audio_cfg["hidden_size"]
-    n_lip = int(sd["lip_map.weight"].shape[1]) // 3
-    if lip_indices is None:
-        if n_lip == len(FLAME_LIPS) and n_vertices == FLAME_N_VERTICES:
-            lip_indices = FLAME_LIPS
-        elif n_lip == n_vertices:
-            lip_indices = ()
-        else:
-            log.warning("%s: lip_map reads %d vertices and no lip list was given; the lip-reading interpreter gets "
-                        "placeholder indices (predictions are unaffected)", source, n_lip)
-            lip_indices = tuple(range(n_lip))
-    n_enc = 1 + max(int(k.split(".")[3]) for k in sd if k.startswith("transformer.encoder.layers."))
-    n_dec = 1 + max(int(k.split(".")[3]) for k in sd if k.startswith("transformer.decoder.layers."))
-    base = SelfTalkConfig.from_preset("paper")
-    config = dataclasses.replace(
-        base, n_vertices=n_vertices, fps=25.0 if dataset == "BIWI" else 30.0, dim=dim,
-        layers=1 + max(int(k.split(".")[2]) for k in sd if k.startswith("transformer_decoder.layers.")),
-        ff_mult=int(sd["transformer_decoder.layers.0.linear1.weight"].shape[0]) // dim,
-        lip_indices=tuple(lip_indices), interp_dim=int(sd["lip_map.weight"].shape[0]),
-        interp_encoder_layers=n_enc, interp_decoder_layers=n_dec,
-        interp_ff=int(sd["transformer.encoder.layers.0.linear1.weight"].shape[0]),
-        vocab_size=int(sd["lm_head.weight"].shape[0]),
-        audio=_audio_config(sd, "audio_encoder.", per_frame, base.audio))
+    with _official_entries(source):
+        n_vertices = int(sd["vertice_map_r.weight"].shape[0]) // 3
+        dim = int(sd["audio_feature_map.weight"].shape[0])
+        dataset = _dataset(n_vertices, dataset)
+        audio_cfg = wav2vec2_config_from_state_dict(sd, "audio_encoder.")
+        per_frame = int(sd["audio_feature_map.weight"].shape[1]) // audio_cfg["hidden_size"]
+        n_lip = int(sd["lip_map.weight"].shape[1]) // 3
+        if lip_indices is None:
+            if n_lip == len(FLAME_LIPS) and n_vertices == FLAME_N_VERTICES:
+                lip_indices = FLAME_LIPS
+            elif n_lip == n_vertices:
+                lip_indices = ()
+            else:
+                log.warning("%s: lip_map reads %d vertices and no lip list was given; the lip-reading interpreter gets "
+                            "placeholder indices (predictions are unaffected)", source, n_lip)
+                lip_indices = tuple(range(n_lip))
+        n_enc = _n_layers(sd, "transformer.encoder.layers.", source)
+        n_dec = _n_layers(sd, "transformer.decoder.layers.", source)
+        base = SelfTalkConfig.from_preset("paper")
+        config = dataclasses.replace(
+            base, n_vertices=n_vertices, fps=25.0 if dataset == "BIWI" else 30.0, dim=dim,
+            layers=_n_layers(sd, "transformer_decoder.layers.", source),
+            ff_mult=int(sd["transformer_decoder.layers.0.linear1.weight"].shape[0]) // dim,
+            lip_indices=tuple(lip_indices), interp_dim=int(sd["lip_map.weight"].shape[0]),
+            interp_encoder_layers=n_enc, interp_decoder_layers=n_dec,
+            interp_ff=int(sd["transformer.encoder.layers.0.linear1.weight"].shape[0]),
+            vocab_size=int(sd["lm_head.weight"].shape[0]),
+            audio=_audio_config(sd, "audio_encoder.", per_frame, base.audio))
     model = SelfTalk(config, pretrained_audio=False)
     target = set(model.state_dict())
     renames = {"audio_feature_map.": "animator.audio_map.", "transformer_decoder.": "animator.decoder.",
@@ -370,6 +394,9 @@ def codetalker_config_from_official(sd: StateDict, dataset: str | None = None, p
     io_linear = "encoder.encoder_linear_embedding_post.net.weight" in vq
     latent = int(vq["encoder.encoder_linear_embedding_post.net.weight"].shape[0]) if io_linear else vq_dim
     n_blocks = {int(m.group(2)) for k in vq if (m := _VQ_BLOCK.match(k.partition(".")[2])) and k.startswith("encoder.")}
+    if not n_blocks:
+        raise InputError(f"checkpoint: not a complete official CodeTalker VQ-VAE (no {prefix}encoder.encoder_transformer."
+                         f"net.<i>.* entries)")
     dataset = _dataset(in_dim // 3, dataset)
     base = CodeTalkerConfig.from_preset("paper")
     fields: dict[str, Any] = dict(
@@ -381,7 +408,7 @@ def codetalker_config_from_official(sd: StateDict, dataset: str | None = None, p
     if "learnable_style_emb.weight" in sd:
         dim = int(sd["audio_feature_map.weight"].shape[0])
         fields.update(dim=dim, n_styles=int(sd["learnable_style_emb.weight"].shape[0]),
-                      layers=1 + max(int(k.split(".")[2]) for k in sd if k.startswith("transformer_decoder.layers.")),
+                      layers=_n_layers(sd, "transformer_decoder.layers.", "checkpoint"),
                       ffn=int(sd["transformer_decoder.layers.0.linear1.weight"].shape[0]),
                       audio=_audio_config(sd, "audio_encoder.", per_frame, base.audio))
     else:  # stage 1 alone: the speech side is not in the file (wav2vec2-base's architecture, random weights)
@@ -405,10 +432,11 @@ def codetalker_from_official(sd: StateDict, dataset: str | None = None, source: 
         raise InputError(f"{source}: --stage1 goes with a stage-2 CodeTalker checkpoint")
     vq_sd = stage1 if stage1 is not None else ({k[len("autoencoder."):]: v for k, v in sd.items()
                                                 if k.startswith("autoencoder.")} if stage2 else sd)
-    config = codetalker_config_from_official({**sd, **{"autoencoder." + k: v for k, v in vq_sd.items()}}
-                                             if stage2 else vq_sd, dataset, "autoencoder." if stage2 else "")
-    if stage2 and "PPE.pe" in sd and _period_from_ppe(sd["PPE.pe"], config.dim, source) != config.fps:
-        raise InputError(f"{source}: its PPE period is not {config.fps} frames (the {config.fps} fps dataset)")
+    with _official_entries(source):
+        config = codetalker_config_from_official({**sd, **{"autoencoder." + k: v for k, v in vq_sd.items()}}
+                                                 if stage2 else vq_sd, dataset, "autoencoder." if stage2 else "")
+        if stage2 and "PPE.pe" in sd and _period_from_ppe(sd["PPE.pe"], config.dim, source) != config.fps:
+            raise InputError(f"{source}: its PPE period is not {config.fps} frames (the {config.fps} fps dataset)")
     model = CodeTalker(config, pretrained=False)
     own = model.state_dict()
     target = set(own)
@@ -453,16 +481,21 @@ def load_official(path: str | os.PathLike[str], model: str | None = None, datase
     ``stage1``: CodeTalker only, a stage-1 file whose VQ-VAE replaces the stage-2 file's ``autoencoder``.
     """
     sd = read_official_state_dict(path)
-    found = detect_model(sd)
-    if model is not None and model != found:
-        raise InputError(f"{path}: holds an official {found} checkpoint, not {model} (--model)")
     source = os.fspath(path)
-    if found == "faceformer":
-        return faceformer_from_official(sd, dataset, source)
-    if found == "selftalk":
-        return selftalk_from_official(sd, dataset, source)
-    stage1_sd = read_official_state_dict(stage1) if stage1 is not None else None
-    return codetalker_from_official(sd, dataset, source, stage1_sd)
+    try:
+        found = detect_model(sd)
+        if model is not None and model != found:
+            raise InputError(f"{path}: holds an official {found} checkpoint, not {model} (--model)")
+        if found == "faceformer":
+            return faceformer_from_official(sd, dataset, source)
+        if found == "selftalk":
+            return selftalk_from_official(sd, dataset, source)
+        stage1_sd = read_official_state_dict(stage1) if stage1 is not None else None
+        return codetalker_from_official(sd, dataset, source, stage1_sd)
+    except InputError as exc:  # the shape readers say "checkpoint: ...": name the file instead
+        if str(exc).startswith("checkpoint: "):
+            raise InputError(f"{source}: {str(exc)[len('checkpoint: '):]}") from None
+        raise
 
 
 def official_n_frames(model: Any, n_samples: int) -> int:
