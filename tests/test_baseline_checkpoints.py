@@ -659,3 +659,23 @@ def test_official_biwi_predict_batch_equals_predict(tmp_path, kind):
     assert motion > 1e-3 and len(set(frames)) == 3
     for one, many in zip(singles, batched):
         torch.testing.assert_close(many, one, rtol=1e-6, atol=1e-5 * motion)
+
+
+def test_a_p3d_checkpoint_or_the_official_critic_given_as_an_official_baseline_is_named(tmp_path):
+    """A p3d talker checkpoint (``final.pt``) or the official speech-mesh critic (``model_eval.pth``) given to
+    ``load_official`` (``p3d predict --checkpoint``) says what the file is and where it goes; it was read as a
+    state dict and refused with "no wav2vec2 under 'audio_encoder.'" or "not an official FaceFormer, ..."."""
+    from p3d.models.faceformer import FaceFormer, FaceFormerConfig
+    from p3d.models.speech_mesh import SpeechMeshConfig, SpeechMeshModel, official_checkpoint
+
+    FaceFormer(FaceFormerConfig.from_preset("smoke", n_vertices=V), pretrained_audio=False).save(tmp_path / "final.pt")
+    with pytest.raises(InputError, match="final.pt: a p3d 'faceformer' model checkpoint, not an official release "
+                                         "file \\(predict with --run"):
+        load_official(tmp_path / "final.pt")
+    critic = SpeechMeshModel.from_config(SpeechMeshConfig.from_preset("smoke", n_vertices=V))
+    torch.save(official_checkpoint(critic), tmp_path / "model_eval.pth")
+    with pytest.raises(InputError, match="model_eval.pth: the official speech-mesh critic .*--plrs-checkpoint"):
+        load_official(tmp_path / "model_eval.pth")
+    critic.save(tmp_path / "critic.pt")
+    with pytest.raises(InputError, match="critic.pt: a p3d 'speech_mesh' model checkpoint, .*not a talking-head"):
+        load_official(tmp_path / "critic.pt")

@@ -88,9 +88,17 @@ def read_official_state_dict(path: str | os.PathLike[str]) -> StateDict:
     """The state dict of an official baseline checkpoint: ``ckpt['state_dict']`` (CodeTalker) or the file
     itself, ``module.`` prefixes removed; read weights-only (allow-list: tensors, plain containers,
     ``argparse.Namespace``)."""
-    from p3d.models.speech_mesh import read_weights_file
+    from p3d.models.base import CHECKPOINT_FORMAT
+    from p3d.models.speech_mesh import official_state_dict, read_weights_file
 
     ckpt = read_weights_file(path)
+    if isinstance(ckpt, dict) and ckpt.get("format") == CHECKPOINT_FORMAT:
+        use = ("predict with --run and its run folder; in Python p3d.models.load_model" if ckpt.get("kind") in MODELS
+               else "not a talking-head model")
+        raise InputError(f"{path}: a p3d {ckpt.get('kind')!r} model checkpoint, not an official release file ({use})")
+    if official_state_dict(ckpt) is not None:
+        raise InputError(f"{path}: the official speech-mesh critic (speech_mesh_rep), not a talking-head model (it is "
+                         f"a PLRS / perceptual-loss checkpoint: --plrs-checkpoint)")
     sd = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else ckpt
     if isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict) and "state_dict" not in ckpt:
         sd = sd["model"]
