@@ -322,6 +322,23 @@ def test_incomplete_official_files_are_one_line_input_errors(tmp_path):
             load_official(tmp_path / f"{name}.pth")
 
 
+def test_a_half_precision_faceformer_file_loads_and_a_misshaped_ppe_is_refused(tmp_path):
+    """A checkpoint converted to float16 (half the download) keeps its PPE table to float16 rounding: it loads
+    (its period recognised) and predicts as the official model with those weights; it was refused as "not a
+    periodic positional encoding table". A PPE table of another width was a RuntimeError of allclose."""
+    sd = {k: v.half() for k, v in faceformer_state_dict().items()}
+    torch.save(sd, tmp_path / "half.pth")
+    model = load_official(tmp_path / "half.pth", "faceformer")
+    assert model.config.period_frames == 30
+    audio = _audio()
+    template = torch.randn(V, 3, generator=torch.Generator().manual_seed(5))
+    expected = official_faceformer_predict({k: v.float() for k, v in sd.items()}, audio, template, style=2)
+    assert_reproduces(model, audio, template, 2, expected)
+    torch.save({**faceformer_state_dict(), "PPE.pe": official_ppe(8, 30)}, tmp_path / "ppe.pth")
+    with pytest.raises(InputError, match="ppe.pth: PPE.pe \\(1, 630, 8\\) is not a \\(1, L, 16\\)"):
+        load_official(tmp_path / "ppe.pth")
+
+
 # ------------------------------------------------------------------------------------ SelfTalk
 
 ST_DIM = 32

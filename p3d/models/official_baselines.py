@@ -274,15 +274,20 @@ def _fill(model: torch.nn.Module, mapped: StateDict, source: str, unmapped: list
 
 
 def _period_from_ppe(pe: torch.Tensor, d_model: int, source: str) -> int:
-    """The period of an official ``PPE.pe`` buffer (1, period * (600 // period + 1), d), checked by value."""
+    """The period of an official ``PPE.pe`` buffer (1, period * (600 // period + 1), d), checked by value (to the
+    rounding of the file's dtype: a checkpoint converted to float16 / bfloat16 keeps its table)."""
     from p3d.models.decoding import periodic_encoding
 
+    if pe.ndim != 3 or pe.shape[0] != 1 or pe.shape[2] != d_model:
+        raise InputError(f"{source}: PPE.pe {tuple(pe.shape)} is not a (1, L, {d_model}) positional encoding table "
+                         f"(d_model {d_model} from audio_feature_map)")
     length = int(pe.shape[1])
+    atol = max(1e-5, float(torch.finfo(pe.dtype).eps)) if pe.dtype.is_floating_point else 1e-5
     for period in range(1, 601):
         if period * (600 // period + 1) == length:
             with torch.device("cpu"):
                 table = periodic_encoding(length, d_model, period)
-            if torch.allclose(pe[0].float().cpu(), table, atol=1e-5):
+            if torch.allclose(pe[0].float().cpu(), table, atol=atol):
                 return period
     raise InputError(f"{source}: PPE.pe {tuple(pe.shape)} is not a periodic positional encoding table")
 
