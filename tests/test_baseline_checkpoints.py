@@ -339,6 +339,21 @@ def test_a_half_precision_faceformer_file_loads_and_a_misshaped_ppe_is_refused(t
         load_official(tmp_path / "ppe.pth")
 
 
+def test_non_finite_or_integer_weights_are_refused(tmp_path):
+    """NaN weights (a diverged run) loaded and predicted NaN vertices; a float weight stored as int64 was cast and
+    run. Both are InputErrors naming the entry."""
+    sd = faceformer_state_dict()
+    bad = dict(sd)
+    bad["vertice_map_r.weight"] = bad["vertice_map_r.weight"].clone()
+    bad["vertice_map_r.weight"][0, 0] = float("nan")
+    torch.save(bad, tmp_path / "nan.pth")
+    with pytest.raises(InputError, match="nan.pth: NaN or inf weights in \\['vertice_map_r.weight'\\]"):
+        load_official(tmp_path / "nan.pth")
+    torch.save({**sd, "obj_vector.weight": sd["obj_vector.weight"].round().long()}, tmp_path / "int.pth")
+    with pytest.raises(InputError, match="int.pth: .*dtype mismatch \\['obj_vector.weight torch.int64 vs torch.float32"):
+        load_official(tmp_path / "int.pth")
+
+
 # ------------------------------------------------------------------------------------ SelfTalk
 
 ST_DIM = 32

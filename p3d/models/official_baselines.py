@@ -259,7 +259,10 @@ def _fill(model: torch.nn.Module, mapped: StateDict, source: str, unmapped: list
     unexpected = sorted(set(mapped) - set(own)) + unmapped
     shapes = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in mapped.items()
               if k in own and tuple(v.shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
+    # a float parameter stored as integers is a foreign file, not something to cast and run
+    dtypes = [f"{k} {v.dtype} vs {own[k].dtype}" for k, v in mapped.items()
+              if k in own and own[k].is_floating_point() and not v.is_floating_point()]
+    if missing or unexpected or shapes or dtypes:
         parts = []
         if missing:
             parts.append(f"missing {missing[:4]}{' ...' if len(missing) > 4 else ''}")
@@ -267,7 +270,13 @@ def _fill(model: torch.nn.Module, mapped: StateDict, source: str, unmapped: list
             parts.append(f"unexpected {unexpected[:4]}{' ...' if len(unexpected) > 4 else ''}")
         if shapes:
             parts.append(f"shape mismatch {shapes[:3]}")
+        if dtypes:
+            parts.append(f"dtype mismatch {dtypes[:3]}")
         raise InputError(f"{source}: does not match the official layout ({'; '.join(parts)})")
+    non_finite = [k for k, v in mapped.items() if v.is_floating_point() and not v.is_meta
+                  and not bool(torch.isfinite(v).all())]
+    if non_finite:  # a diverged or corrupted run: every prediction would be NaN
+        raise InputError(f"{source}: NaN or inf weights in {non_finite[:4]}{' ...' if len(non_finite) > 4 else ''}")
     if any(t.is_meta for t in own.values()):  # a model built on the meta device: the key check is all there is
         return
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in mapped.items()}, strict=True)
