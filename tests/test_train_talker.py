@@ -184,6 +184,16 @@ def test_paper_preset_with_a_local_wav2vec2(voca_short, tmp_path):
     assert cfg["train"]["lr"] == 1e-4 and cfg["train"]["betas"] == [0.9, 0.999] and cfg["train"]["grad_clip"] is None
     model = load_model(out / "final.pt")
     assert model.config.audio.kind == "wav2vec2" and model.config.d_model == 64
+    # final.pt loads without the wav2vec2 folder (another machine): its architecture is in the checkpoint; it was
+    # refused ("not a local wav2vec2 folder") though the state dict holds every weight
+    audio, template = torch.randn(16000) * 0.1, torch.zeros(model.n_vertices, 3)
+    with torch.no_grad():
+        before = model.eval().predict(audio, template, 0, 30)
+    w2v.rename(tmp_path / "elsewhere")
+    moved = load_model(out / "final.pt")
+    assert moved.config.audio.wav2vec2_config["hidden_size"] == 32
+    with torch.no_grad():
+        torch.testing.assert_close(moved.eval().predict(audio, template, 0, 30), before, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("model", ["faceformer", "selftalk"])

@@ -20,8 +20,10 @@ Both follow :class:`p3d.models.talker.AudioEncoder`: ``encoder(audio, n_frames)`
   **Architecture without a folder** (``wav2vec2_config``): a ``transformers.Wav2Vec2Config`` as a
   dict, used when the weights come from a checkpoint (``pretrained=False``), e.g. an official
   baseline checkpoint whose state dict holds the wav2vec2 weights
-  (:mod:`p3d.models.official_baselines` infers it from the tensor shapes). The CNN feature extractor is frozen
-  (``freeze_feature_extractor``, FaceFormer's ``_freeze_parameters``); the transformer is fine-tuned.
+  (:mod:`p3d.models.official_baselines` infers it from the tensor shapes), or a p3d talker's checkpoint
+  (:meth:`p3d.models.talker.Talker.checkpoint` records the folder's ``Wav2Vec2Config``, so it loads without
+  it). The CNN feature extractor is frozen (``freeze_feature_extractor``, FaceFormer's ``_freeze_parameters``);
+  the transformer is fine-tuned.
   In training, SpecAugment-style time masking with the checkpoint's ``mask_time_prob`` /
   ``mask_time_length`` (0.05 / 10 for base-960h) is applied as the official subclass does, but drawn
   from torch's RNG (HF draws from NumPy's, which p3d's trainer does not seed per step).

@@ -209,6 +209,20 @@ class Talker(nn.Module, Checkpointable, abc.ABC):
     def n_vertices(self) -> int:
         return int(self.config.n_vertices)
 
+    def checkpoint(self) -> dict[str, Any]:
+        """:meth:`p3d.models.base.Checkpointable.checkpoint`, with the architecture of a wav2vec2 audio encoder read
+        from a local folder (``audio.wav2vec2_path``) recorded as ``audio.wav2vec2_config`` (its
+        ``Wav2Vec2Config`` fields), so the checkpoint, whose state dict holds the weights, loads on a machine
+        without that folder (:class:`p3d.models.audio_encoder.Wav2Vec2Encoder` builds from the fields)."""
+        from p3d.models.audio_encoder import Wav2Vec2Encoder
+
+        ckpt = super().checkpoint()
+        audio = ckpt["config"].get("audio")
+        encoders = [m for m in self.modules() if isinstance(m, Wav2Vec2Encoder)]
+        if isinstance(audio, dict) and audio.get("wav2vec2_config") is None and len(encoders) == 1:
+            audio["wav2vec2_config"] = encoders[0].model.config.to_dict()
+        return ckpt
+
     @property
     def n_styles(self) -> int:
         return int(self.config.n_styles)
