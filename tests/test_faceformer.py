@@ -1,6 +1,7 @@
 """FaceFormer: masks by hand, PPE, zero-initialised head, shapes, causality, learning, long clips, checkpoints."""
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -140,6 +141,13 @@ def test_style_changes_prediction_and_bad_style():
     assert not torch.allclose(model.predict(b.audio, b.template, 0, 6), model.predict(b.audio, b.template, 2, 6))
     with pytest.raises(InputError, match="style"):
         model.predict(b.audio, b.template, 3, 6)
+    # a fractional style was identity int(style) (2.7 -> 2), silently
+    for bad in (2.7, "1", None, True):
+        with pytest.raises(InputError, match="whole number"):
+            model.predict(b.audio, b.template, bad, 6)
+    for whole in (np.int64(2), torch.tensor(2), 2.0):
+        torch.testing.assert_close(model.predict(b.audio, b.template, whole, 6),
+                                   model.predict(b.audio, b.template, 2, 6))
     with pytest.raises(InputError, match="template"):
         model.predict(b.audio, b.template[:5], 0, 6)
 

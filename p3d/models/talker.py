@@ -229,7 +229,14 @@ class Talker(nn.Module, Checkpointable, abc.ABC):
 
     # -- input checks (one set for every talker) ---------------------------------------------------
     def check_style(self, style: int) -> None:
-        """``style`` must index a training identity, ``[0, n_styles)``."""
+        """``style`` must index a training identity: a whole number in ``[0, n_styles)`` (``int()`` would map
+        2.7 to identity 2)."""
+        try:
+            whole = not isinstance(style, bool) and int(style) == style
+        except (TypeError, ValueError, RuntimeError):  # None, a string, a tensor of several values
+            whole = False
+        if not whole:
+            raise InputError(f"style: expected the index of a training identity (a whole number), got {style!r}")
         if not 0 <= int(style) < self.n_styles:
             raise InputError(f"style: index {style} outside [0, {self.n_styles}) (the training identities)")
 
