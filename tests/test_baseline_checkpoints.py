@@ -411,6 +411,41 @@ def test_selftalk_checkpoint_reproduces_the_official_predict(tmp_path, dataset, 
     assert_reproduces(model, audio, template, 0, expected)
 
 
+def test_selftalk_frame_rate_comes_from_the_weights(tmp_path):
+    """``SelfTalk.py``: ``audio_feature_map`` reads 2 x 1024 paired 50 Hz features on BIWI (25 fps), 1024
+    interpolated ones on VOCASET (30 fps). A BIWI-shaped file on a mesh other than BIWI's was loaded at 30 fps
+    and made 24 frames for 1 s of audio (25 Hz frames labelled 30 fps); ``dataset`` contradicting the weights
+    (or a 23370 / 5023 vertex count doing so) loaded silently. Now the weights set the fps, and a contradiction
+    is a one-line InputError."""
+    audio = np.zeros(16000, np.float32)  # 1 s
+    torch.save(selftalk_state_dict("BIWI"), tmp_path / "biwi.pth")
+    for dataset in (None, "BIWI", "biwi"):
+        model = load_official(tmp_path / "biwi.pth", "selftalk", dataset=dataset)
+        n = official_n_frames(model, audio.size)
+        assert (model.config.fps, model.config.audio.features_per_frame, n) == (25.0, 2, 24)
+        assert model.predict(torch.from_numpy(audio), torch.zeros(V, 3), 0, n).shape == (24, V, 3)
+    with pytest.raises(InputError, match=r"biwi.pth: dataset 'vocaset' \(--dataset\) contradicts the weights .*2 wav2"):
+        load_official(tmp_path / "biwi.pth", "selftalk", dataset="vocaset")
+    torch.save(selftalk_state_dict("vocaset"), tmp_path / "voca.pth")
+    assert load_official(tmp_path / "voca.pth", "selftalk").config.fps == 30.0
+    with pytest.raises(InputError, match=r"dataset 'BIWI' \(--dataset\) contradicts the weights .*vocaset layout at 30"):
+        load_official(tmp_path / "voca.pth", "selftalk", dataset="BIWI")
+    # a BIWI (23370-vertex) mesh with VOCASET's single-feature layout, and a FLAME mesh with BIWI's
+    torch.save(selftalk_state_dict("vocaset", n_vertices=23370), tmp_path / "voca_on_biwi.pth")
+    with pytest.raises(InputError, match=r"a 23370-vertex \(BIWI\) mesh contradicts the weights .*--dataset vocaset"):
+        load_official(tmp_path / "voca_on_biwi.pth", "selftalk")
+    assert load_official(tmp_path / "voca_on_biwi.pth", "selftalk", dataset="vocaset").config.fps == 30.0
+    torch.save(selftalk_state_dict("BIWI", n_vertices=5023), tmp_path / "biwi_on_flame.pth")
+    with pytest.raises(InputError, match=r"a 5023-vertex \(vocaset\) mesh contradicts the weights"):
+        load_official(tmp_path / "biwi_on_flame.pth", "selftalk")
+    # neither 1 nor 2 wav2vec2 features per frame
+    sd = selftalk_state_dict("vocaset")
+    sd["audio_feature_map.weight"] = torch.cat([sd["audio_feature_map.weight"]] * 3, dim=1)
+    torch.save(sd, tmp_path / "three.pth")
+    with pytest.raises(InputError, match=r"three.pth: audio_feature_map reads 384 features, not 1 or 2"):
+        load_official(tmp_path / "three.pth", "selftalk")
+
+
 def test_selftalk_key_map_is_complete_at_full_size():
     """The official VOCASET SelfTalk (wav2vec2-large-xlsr-53, feature_dim 512, FLAME lips) on the meta device."""
     from transformers import Wav2Vec2Config, Wav2Vec2ForCTC, Wav2Vec2Model

@@ -48,7 +48,9 @@ must be filled, otherwise an :class:`InputError` names the keys):
 
 **Datasets.** The layout is recognised from the keys; VOCASET vs BIWI from the vertex count
 (23370 -> BIWI: 25 fps, two 50 Hz audio features per frame, ``features_per_frame = 2``; otherwise
-VOCASET: 30 fps, features interpolated to the frame count), unless ``dataset`` is given.
+VOCASET: 30 fps, features interpolated to the frame count), unless ``dataset`` is given. SelfTalk's
+weights say which (``audio_feature_map`` reads 2 x 1024 features on BIWI, 1024 on VOCASET): they decide,
+and a ``dataset`` (or, without one, a 23370 / 5023 vertex count) contradicting them is an :class:`InputError`.
 
 **Prediction length.** The official ``predict`` takes the frame count from the audio:
 ``int(n50 / 50 * 30)`` on VOCASET (n50 = wav2vec2's CNN feature count) and ``n50 // 2`` on BIWI
@@ -325,9 +327,43 @@ def faceformer_from_official(sd: StateDict, dataset: str | None = None, source: 
     return model.eval()
 
 
+def _selftalk_features_per_frame(in_width: int, hidden: int, source: str) -> int:
+    """wav2vec2 features per motion frame read by SelfTalk's ``audio_feature_map`` (``in_width`` = 1 or 2 x
+    ``hidden``: ``SelfTalk.py`` builds ``Linear(1024)`` for VOCASET, ``Linear(2048)`` for BIWI's paired frames)."""
+    if in_width not in (hidden, 2 * hidden):
+        raise InputError(f"{source}: audio_feature_map reads {in_width} features, not 1 or 2 wav2vec2 features of "
+                         f"{hidden} per frame (the official VOCASET or BIWI layout)")
+    return in_width // hidden
+
+
+def _selftalk_dataset(per_frame: int, n_vertices: int, dataset: str | None, source: str) -> str:
+    """The dataset, hence the frame rate, an official SelfTalk file was trained for: its weights decide (two 50 Hz
+    features per frame: BIWI, 25 fps; one, interpolated: VOCASET, 30 fps; ``SelfTalk.predict``). A ``dataset``
+    that contradicts them is an :class:`InputError`, and so, when no ``dataset`` is given, is a vertex count of
+    the other dataset's mesh (23370 BIWI, 5023 FLAME): loaded, the model would make frames at a rate other than
+    the one it declares."""
+    from p3d.topology import FLAME_N_VERTICES
+
+    found = "BIWI" if per_frame == 2 else "vocaset"
+    layout = (f"audio_feature_map reads {per_frame} wav2vec2 feature{'s' if per_frame > 1 else ''} per frame, the "
+              f"official {found} layout at {25 if found == 'BIWI' else 30} fps")
+    if dataset is not None:
+        if _dataset(n_vertices, dataset) != found:
+            raise InputError(f"{source}: dataset {dataset!r} (--dataset) contradicts the weights ({layout})")
+        return found
+    mesh = {BIWI_N_VERTICES: "BIWI", FLAME_N_VERTICES: "vocaset"}.get(n_vertices)
+    if mesh is not None and mesh != found:
+        raise InputError(f"{source}: a {n_vertices}-vertex ({mesh}) mesh contradicts the weights ({layout}); pass "
+                         f"--dataset {found} if the file really is one")
+    return found
+
+
 def selftalk_from_official(sd: StateDict, dataset: str | None = None, source: str = "checkpoint",
                            lip_indices: Any = None) -> Any:
     """An official SelfTalk state dict -> p3d :class:`~p3d.models.selftalk.SelfTalk` (eval mode).
+
+    The frame rate comes from the weights (``audio_feature_map`` reading two wav2vec2 features per frame: BIWI,
+    25 fps; one: VOCASET, 30 fps); a ``dataset`` contradicting them is an :class:`InputError`.
 
     ``lip_indices``: the interpreter's lip vertices (default: FLAME's 254-entry list for a 5023-vertex
     model with a 762-wide ``lip_map``, the whole mesh when ``lip_map`` reads it; otherwise placeholders
@@ -339,9 +375,10 @@ def selftalk_from_official(sd: StateDict, dataset: str | None = None, source: st
     with _official_entries(source):
         n_vertices = int(sd["vertice_map_r.weight"].shape[0]) // 3
         dim = int(sd["audio_feature_map.weight"].shape[0])
-        dataset = _dataset(n_vertices, dataset)
         audio_cfg = wav2vec2_config_from_state_dict(sd, "audio_encoder.")
-        per_frame = int(sd["audio_feature_map.weight"].shape[1]) // audio_cfg["hidden_size"]
+        per_frame = _selftalk_features_per_frame(int(sd["audio_feature_map.weight"].shape[1]),
+                                                 int(audio_cfg["hidden_size"]), source)
+        dataset = _selftalk_dataset(per_frame, n_vertices, dataset, source)
         n_lip = int(sd["lip_map.weight"].shape[1]) // 3
         if lip_indices is None:
             if n_lip == len(FLAME_LIPS) and n_vertices == FLAME_N_VERTICES:
