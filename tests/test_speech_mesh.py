@@ -123,6 +123,40 @@ def test_bad_checkpoints_and_inputs(tmp_path):
         model.encode_speech(torch.zeros(2, 20, 64))
 
 
+def test_encoders_cast_other_real_dtypes_and_refuse_empty_or_non_real_input():
+    """float64 / float16 / integer windows were a torch dtype RuntimeError ("Input type (double) and bias type
+    (float)", "mat1 and mat2 must have the same dtype"), a zero-frame fbank a conv RuntimeError: now cast to the
+    weights' dtype (float32 input gives the same bits), and no frames / bool / complex / non-tensors are one-line
+    InputErrors."""
+    _, model = _ours()
+    model.eval()
+    fbank, vertices = _batch(3, seed=4)
+    speech, mesh = model.encode_speech(fbank), model.encode_mesh(vertices)
+    assert torch.equal(model.encode_speech(fbank.clone()), speech)  # float32: as before, bit for bit
+    for dtype in (torch.float64, torch.float16, torch.bfloat16):
+        x, v = fbank.to(dtype), vertices.to(dtype)
+        got_s, got_m = model.encode_speech(x), model.encode_mesh(v)
+        assert got_s.dtype == got_m.dtype == torch.float32
+        assert torch.equal(got_s, model.encode_speech(x.float()))
+        assert torch.equal(got_m, model.encode_mesh(v.float()))
+    torch.testing.assert_close(model.encode_speech(fbank.double()), speech)
+    torch.testing.assert_close(model.encode_mesh(vertices.double()), mesh)
+    ints = torch.randint(-3, 4, (3, 20, 128), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(model.encode_speech(ints), model.encode_speech(ints.float()))
+    assert torch.equal(model.mesh_encoder.embed_windows(vertices[0].double(), 1), model.mesh_encoder.embed_windows(
+        vertices[0], 1))
+    assert model.loss(fbank.double(), vertices.double(), layers=[0, 1]).dtype == torch.float32
+    for bad, match in ((torch.zeros(2, 0, 128), r"fbank: no frames \(shape \(2, 0, 128\)\)"),
+                       (torch.zeros(2, 20, 128, dtype=torch.bool), "fbank: expected real numbers, got a torch.bool"),
+                       (torch.zeros(2, 20, 128, dtype=torch.complex64), "fbank: expected real numbers"),
+                       (fbank.numpy(), "fbank: expected a torch tensor, got ndarray")):
+        with pytest.raises(InputError, match=match):
+            model.encode_speech(bad)
+    with pytest.raises(InputError, match="vertices: expected real numbers, got a torch.bool"):
+        model.encode_mesh(torch.zeros(2, 5, 3 * V, dtype=torch.bool))
+    assert model.encode_speech(fbank[:0]).shape == (0, speech.shape[1])  # an empty batch stays an empty batch
+
+
 def test_paper_preset_sizes():
     speech = SpeechEncoder(SpeechEncoderConfig.from_preset("paper"))
     mesh = MeshEncoder(MeshEncoderConfig.from_preset("paper"))

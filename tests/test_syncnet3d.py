@@ -66,3 +66,28 @@ def test_bad_inputs():
         model.encode_speech(torch.zeros(2, 20))
     with pytest.raises(InputError):
         SyncNet3DConfig(dilations=(1, 2))
+
+
+def test_encoders_cast_other_real_dtypes_and_refuse_empty_or_non_real_input():
+    """float64 / float16 / int64 windows were a torch RuntimeError ("Input type (double) and bias type (float)
+    should be the same"), a zero-frame fbank a conv RuntimeError: now cast to the weights' dtype (float32 input
+    gives the same bits) and no frames / bool / complex are one-line InputErrors."""
+    model = _model().eval()
+    g = torch.Generator().manual_seed(3)
+    fbank, vertices = torch.randn(3, 20, 128, generator=g), torch.randn(3, 5, 3 * V, generator=g)
+    speech, mesh = model.encode_speech(fbank), model.encode_mesh(vertices)
+    assert torch.equal(model.encode_speech(fbank.clone()), speech)
+    for dtype in (torch.float64, torch.float16, torch.int64):
+        x, v = fbank.to(dtype), vertices.to(dtype)
+        got_s, got_m = model.encode_speech(x), model.encode_mesh(v)
+        assert got_s.dtype == got_m.dtype == torch.float32
+        assert torch.equal(got_s, model.encode_speech(x.float()))
+        assert torch.equal(got_m, model.encode_mesh(v.float()))
+    torch.testing.assert_close(model.encode_speech(fbank.double()), speech)
+    torch.testing.assert_close(model.encode_mesh(vertices.double()), mesh)
+    with pytest.raises(InputError, match=r"fbank: no frames \(shape \(2, 0, 128\)\)"):
+        model.encode_speech(torch.zeros(2, 0, 128))
+    with pytest.raises(InputError, match="fbank: expected real numbers, got a torch.complex64"):
+        model.encode_speech(torch.zeros(2, 20, 128, dtype=torch.complex64))
+    with pytest.raises(InputError, match="vertices: expected real numbers, got a torch.bool"):
+        model.encode_mesh(torch.zeros(2, 5, 3 * V, dtype=torch.bool))

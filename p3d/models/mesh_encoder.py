@@ -27,7 +27,7 @@ from torch import nn
 
 from p3d.errors import InputError
 from p3d.models.base import PresetConfig
-from p3d.models.transformer import Encoder, init_weights, pooled, sinusoid_table
+from p3d.models.transformer import Encoder, init_weights, pooled, real_input, sinusoid_table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +68,9 @@ class MeshEncoder(nn.Module):
         return self.config.dim
 
     def flatten(self, vertices: torch.Tensor) -> torch.Tensor:
-        """Validate and flatten to (B, n_frames, V*3)."""
+        """Validate and flatten to (B, n_frames, V*3), in the weights' dtype (float of another precision and
+        integer input cast, :func:`~p3d.models.transformer.real_input`)."""
+        vertices = real_input(vertices, self.patch_embed.weight.dtype, "vertices")
         c = self.config
         if vertices.ndim == 4 and vertices.shape[-1] == 3:
             vertices = vertices.flatten(2)
@@ -103,6 +105,7 @@ class MeshEncoder(nn.Module):
         standardisation and ``patch_embed`` act per frame, so a window's tokens are rows of the frames' tokens;
         the same values as :meth:`embed` of the stacked windows, float32 rounding aside)."""
         c = self.config
+        frames = real_input(frames, self.patch_embed.weight.dtype, "frames")
         if frames.ndim != 2 or frames.shape[1] != 3 * c.n_vertices:
             raise InputError(f"frames: expected (T, {3 * c.n_vertices}) for this {c.n_vertices}-vertex mesh encoder, "
                              f"got {tuple(frames.shape)}")

@@ -20,7 +20,7 @@ from torch import nn
 
 from p3d.errors import InputError
 from p3d.models.base import PresetConfig
-from p3d.models.transformer import Encoder, gather_tokens, init_weights, pooled, sinusoid_table
+from p3d.models.transformer import Encoder, gather_tokens, init_weights, pooled, real_input, sinusoid_table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,12 +71,18 @@ class SpeechEncoder(nn.Module):
         return n_frames * self.config.tokens_per_frame
 
     def tokenize(self, fbank: torch.Tensor) -> torch.Tensor:
-        """Patch tokens plus positions: (B, T_a, n_mels) or (B, 1, T_a, n_mels) -> (B, N, H)."""
+        """Patch tokens plus positions: (B, T_a, n_mels) or (B, 1, T_a, n_mels) -> (B, N, H).
+
+        ``fbank`` of another float precision or an integer dtype is cast to the weights' dtype
+        (:func:`~p3d.models.transformer.real_input`); T_a = 0 is an :class:`InputError`."""
+        fbank = real_input(fbank, self.patch_embed.weight.dtype, "fbank")
         if fbank.ndim == 4 and fbank.shape[1] == 1:
             fbank = fbank[:, 0]
         c = self.config
         if fbank.ndim != 3 or fbank.shape[-1] != c.n_mels:
             raise InputError(f"fbank: expected shape (B, T_a, {c.n_mels}), got {tuple(fbank.shape)}")
+        if fbank.shape[1] == 0:
+            raise InputError(f"fbank: no frames (shape {tuple(fbank.shape)}); a speech window needs at least one")
         if fbank.shape[1] > c.max_frames:
             raise InputError(f"fbank: {fbank.shape[1]} frames exceed the position table ({c.max_frames})")
         x = self.patch_embed(fbank[:, None]).flatten(2).transpose(1, 2)  # (B, T_a * 8, H), time-major

@@ -28,6 +28,7 @@ from p3d.errors import InputError
 from p3d.models.base import Checkpointable, PresetConfig
 from p3d.losses.infonce import TEMPERATURE
 from p3d.models.dual_encoder import DualEncoder
+from p3d.models.transformer import real_input
 
 #: Strides (time, frequency) of the 6 speech convolutions.
 SPEECH_STRIDES: tuple[tuple[int, int], ...] = ((1, 1), (1, 2), (2, 2), (1, 2), (2, 2), (1, 2))
@@ -96,16 +97,22 @@ class SyncNet3D(Checkpointable, DualEncoder):
         return self.config.n_vertices
 
     def encode_speech(self, fbank: torch.Tensor) -> torch.Tensor:
-        """(B, T_a, n_mels) normalised fbank -> (B, D) unit vectors."""
+        """(B, T_a, n_mels) normalised fbank -> (B, D) unit vectors. Another float precision or an integer dtype
+        is cast to the weights' dtype (:func:`~p3d.models.transformer.real_input`); T_a = 0 is an InputError."""
+        fbank = real_input(fbank, self.speech_convs[0][0].weight.dtype, "fbank")
         if fbank.ndim == 4 and fbank.shape[1] == 1:
             fbank = fbank[:, 0]
         if fbank.ndim != 3 or fbank.shape[-1] != self.config.n_mels:
             raise InputError(f"fbank: expected shape (B, T_a, {self.config.n_mels}), got {tuple(fbank.shape)}")
+        if fbank.shape[1] == 0:
+            raise InputError(f"fbank: no frames (shape {tuple(fbank.shape)}); a speech window needs at least one")
         x = self.speech_convs(fbank[:, None]).mean(dim=(2, 3))
         return F.normalize(self.speech_head(x), dim=-1)
 
     def encode_mesh(self, vertices: torch.Tensor) -> torch.Tensor:
-        """(B, 5, V*3) or (B, 5, V, 3) absolute vertex positions -> (B, D) unit vectors."""
+        """(B, 5, V*3) or (B, 5, V, 3) absolute vertex positions -> (B, D) unit vectors (another float precision
+        or an integer dtype cast to the weights' dtype, :func:`~p3d.models.transformer.real_input`)."""
+        vertices = real_input(vertices, self.mesh_convs[0][0].weight.dtype, "vertices")
         c = self.config
         if vertices.ndim == 4 and vertices.shape[-1] == 3:
             vertices = vertices.flatten(2)

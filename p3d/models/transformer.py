@@ -9,6 +9,8 @@
   through the same final LN (the per-layer features of the multi-layer InfoNCE, Eq. 2; the official
   code does the same for its ``intermediate_features``).
 - :func:`sinusoid_table`: the fixed sine-cosine position table of "Attention is all you need".
+- :func:`real_input`: an encoder's input tensor in its weights' dtype (float of another precision and
+  integer tensors cast; bool, complex and non-tensors an :class:`~p3d.errors.InputError`).
 
 Choices follow the official ``src/model/modeling.py`` (timm ViT style): LayerNorm eps 1e-6,
 biases on the query/key/value projections, Xavier-uniform linear weights with zero biases
@@ -24,7 +26,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from p3d.errors import InputError
+
 LN_EPS = 1e-6
+
+
+def real_input(x: object, dtype: torch.dtype, name: str) -> torch.Tensor:
+    """``x`` in the weights' ``dtype``: a float tensor of another precision (float64, float16, ...) or an integer
+    tensor is cast to it, a tensor already in it is returned as it is (float32 results unchanged); a bool or
+    complex tensor, or anything but a tensor, is an :class:`InputError` naming ``name``."""
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"{name}: expected a torch tensor, got {type(x).__name__}")
+    if x.dtype == torch.bool or x.is_complex():
+        raise InputError(f"{name}: expected real numbers, got a {x.dtype} tensor")
+    return x if x.dtype == dtype else x.to(dtype)
 
 
 def sinusoid_table(n_positions: int, dim: int) -> torch.Tensor:
