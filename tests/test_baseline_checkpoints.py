@@ -13,6 +13,7 @@ on the ``meta`` device.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import re
 
@@ -746,3 +747,19 @@ def test_a_p3d_checkpoint_or_the_official_critic_given_as_an_official_baseline_i
     critic.save(tmp_path / "critic.pt")
     with pytest.raises(InputError, match="critic.pt: a p3d 'speech_mesh' model checkpoint, .*not a talking-head"):
         load_official(tmp_path / "critic.pt")
+
+
+def test_a_biwi_faceformer_on_a_custom_mesh_is_warned_of_its_period(tmp_path, caplog):
+    """FaceFormer's weights are the same for VOCASET and BIWI; a BIWI file (period-25 table) on a mesh that is not
+    BIWI's 23370 vertices loaded as VOCASET at 30 fps without a word. Its positional table's period now warns,
+    naming --dataset BIWI; a matching or given dataset is quiet."""
+    torch.save(faceformer_state_dict("BIWI"), tmp_path / "biwi.pth")
+    torch.save(faceformer_state_dict("vocaset"), tmp_path / "voca.pth")
+    with caplog.at_level(logging.WARNING, logger="p3d.models.official_baselines"):
+        model = load_official(tmp_path / "biwi.pth", "faceformer")
+    assert model.config.fps == 30 and "pass --dataset BIWI" in caplog.text and "period 25" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="p3d.models.official_baselines"):
+        assert load_official(tmp_path / "biwi.pth", "faceformer", dataset="BIWI").config.fps == 25
+        load_official(tmp_path / "voca.pth", "faceformer")
+    assert "--dataset" not in caplog.text

@@ -310,13 +310,21 @@ def faceformer_from_official(sd: StateDict, dataset: str | None = None, source: 
     with _official_entries(source):
         n_vertices = int(sd["vertice_map.weight"].shape[1]) // 3
         d_model = int(sd["audio_feature_map.weight"].shape[0])
-        dataset = _dataset(n_vertices, dataset)
+        given, dataset = dataset, _dataset(n_vertices, dataset)
         per_frame = 2 if dataset == "BIWI" else 1
         period = _period_from_ppe(sd["PPE.pe"], d_model, source) if "PPE.pe" in sd else (25 if per_frame == 2 else 30)
+        fps = 25 if dataset == "BIWI" else 30
+        if given is None and "PPE.pe" in sd and period in (25, 30) and period != fps:
+            # FaceFormer's weights are the same for both datasets; the official scripts train BIWI with --period 25
+            # and VOCASET with 30, so a table of the other period hints at the other frame rate
+            other = "BIWI" if period == 25 else "vocaset"
+            log.warning("%s: loaded as %s (%d fps, from its %d vertices), but its positional table has period %d, the "
+                        "official %s setting (%d fps); pass --dataset %s if it is a %s model", source, dataset, fps,
+                        n_vertices, period, other, period, other, other)
         base = FaceFormerConfig.from_preset("paper")
         config = dataclasses.replace(
             base, n_vertices=n_vertices, n_styles=int(sd["obj_vector.weight"].shape[1]),
-            fps=25.0 if dataset == "BIWI" else 30.0, d_model=d_model, period=period,
+            fps=float(fps), d_model=d_model, period=period,
             layers=_n_layers(sd, "transformer_decoder.layers.", source),
             ff_mult=int(sd["transformer_decoder.layers.0.linear1.weight"].shape[0]) // d_model,
             audio=_audio_config(sd, "audio_encoder.", per_frame, base.audio))
