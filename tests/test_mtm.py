@@ -162,6 +162,19 @@ def test_bad_arguments():
         ddtw(np.array([0.0, np.nan]), np.zeros(3))
 
 
+@pytest.mark.parametrize("bad", [True, np.True_, "30", None, np.array([30.0, 60.0]), float("inf"), -30])
+def test_bad_frame_rate_and_sigma_are_input_errors(bad):
+    """A bool is not a number of frames or a frame rate (sigma=True smoothed with sigma 1 and ms(True) read
+    1000 ms per frame); text, None and arrays were TypeError/ValueError tracebacks from ms()."""
+    v = lip_vertices(smooth_signal(30, 0))
+    res = mtm(pred=v, gt=v, upper=UPPER, lower=LOWER)
+    with pytest.raises(InputError, match="fps"):
+        res.ms(bad)
+    with pytest.raises(InputError, match="sigma"):
+        mtm(pred=v, gt=v, upper=UPPER, lower=LOWER, sigma=bad)
+    assert res.ms(np.float32(30)) == res.ms(30)
+
+
 def test_plot_mtm_and_save(tmp_path):
     from matplotlib.figure import Figure
 

@@ -6,6 +6,7 @@ flattened layout, so V = shape[1] // 3 and shape[1] must be a multiple of 3.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -85,6 +86,14 @@ def as_vertex_index(i: object, n_vertices: int, name: str) -> int:
     if not 0 <= int(i) < n_vertices:
         raise InputError(f"{name}: vertex index {int(i)} is out of range for a {n_vertices}-vertex mesh")
     return int(i)
+
+
+def as_positive_number(x: object, name: str, what: str) -> float:
+    """A finite number > 0 given as a Python or numpy int or float; a bool (``True`` would read as 1) is refused."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(float(x)) or float(x) <= 0:
+        raise InputError(f"{name}: expected {what}, got {x!r}")
+    return float(x)
 
 
 def check_finite(arr: np.ndarray, name: str) -> None:

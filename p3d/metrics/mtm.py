@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from p3d.errors import InputError
-from p3d.metrics._checks import as_vertex_index, as_vertices, check_finite, same_vertex_count
+from p3d.metrics._checks import as_positive_number, as_vertex_index, as_vertices, check_finite, same_vertex_count
 
 _KERNEL: Any = None
 
@@ -149,9 +149,8 @@ class MTMResult:
 
     def ms(self, fps: float) -> float | None:
         """``mean_frames`` in milliseconds at ``fps`` frames per second (None when no match)."""
-        if not fps > 0 or not np.isfinite(fps):
-            raise InputError(f"fps: expected a positive frame rate, got {fps!r}")
-        return None if self.mean_frames is None else self.mean_frames * 1000.0 / fps
+        rate = as_positive_number(fps, "fps", "a positive frame rate (frames per second)")
+        return None if self.mean_frames is None else self.mean_frames * 1000.0 / rate
 
 
 def lip_distance(vertices: np.ndarray, upper: int, lower: int) -> np.ndarray:
@@ -210,8 +209,7 @@ def mtm(*args: np.ndarray, pred: np.ndarray | None = None, gt: np.ndarray | None
     lower = as_vertex_index(lower, g.shape[1], "lower")
     if upper == lower:  # the lip distance would be 0 in every frame: no extrema, "no match" for any prediction
         raise InputError(f"upper, lower: the same vertex {upper}; MTM needs two lip vertices")
-    if not (isinstance(sigma, (int, float, np.integer, np.floating)) and np.isfinite(sigma) and sigma > 0):
-        raise InputError(f"sigma: expected a positive number of frames, got {sigma!r}")
+    sigma = as_positive_number(sigma, "sigma", "a positive number of frames")
     for arr, name in ((g, "gt"), (p, "pred")):
         check_finite(arr[:, [upper, lower]], f"{name} (MTM lip vertices {upper}, {lower})")
 
