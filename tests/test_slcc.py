@@ -224,6 +224,16 @@ def test_slcc_delta_refuses_what_is_not_one_correlation(r):
         slcc_delta(r, 0.3)  # a TypeError / ValueError from numpy before
 
 
+@pytest.mark.parametrize("r", [True, False, np.True_, "0.3"])
+def test_slcc_delta_refuses_bools_and_text(r):
+    """slcc_delta(True, 0.3) was 0.7 (True read as r = 1) and slcc_delta("0.3", 0.3) was 0."""
+    with pytest.raises(InputError, match="model_r: expected a correlation in"):
+        slcc_delta(r, 0.3)
+    with pytest.raises(InputError, match="data_r: expected a correlation in"):
+        slcc_delta(0.3, r)
+    assert slcc_delta(np.float32(0.5), np.float64(0.25)) == 0.25
+
+
 def test_unsigned_pcm_is_centred_before_its_rms():
     """8-bit WAV samples are centred at 128: their RMS was ~128 for any speech (the offset, not the signal),
     which changed SLCC silently (0.909 instead of 0.937 on a 24-clip example)."""

@@ -200,8 +200,10 @@ def slcc_delta(model_r: float, data_r: float) -> float:
     values = []
     for name, r in (("model_r", model_r), ("data_r", data_r)):
         try:
+            if isinstance(r, (bool, np.bool_, str, bytes)):  # True would read as r = 1, "0.3" as 0.3
+                raise TypeError
             value = float(r)
-        except (TypeError, ValueError):  # None, text, an array of several correlations
+        except (TypeError, ValueError):  # None, a bool, text, an array of several correlations
             raise InputError(f"{name}: expected a correlation in [-1, 1], got {r!r}") from None
         if not np.isfinite(value) or not -1.0 <= value <= 1.0:
             raise InputError(f"{name}: expected a correlation in [-1, 1], got {r!r}")
