@@ -165,6 +165,29 @@ def test_plrs_partial_interpolates_official_and_calibrated():
         plrs_partial(np.zeros(2), np.zeros(3), 0.5)
 
 
+@pytest.mark.parametrize("bad", [True, np.True_, "0.5", None, np.array([0.5, 0.2])])
+def test_plrs_weights_refuse_bools_text_and_arrays(bad):
+    """plrs_partial(..., True) and plrs_enrolled(..., True) used a weight of 1; text, None and arrays were
+    ValueError/TypeError tracebacks from float()."""
+    from p3d.metrics.plrs import plrs_enrolled, plrs_partial
+
+    with pytest.raises(InputError, match="hubness_weight"):
+        plrs_partial(0.4, 0.1, bad)
+    with pytest.raises(InputError, match="intensity_weight"):
+        plrs_enrolled(0.3, 5.0, 5.0, bad)
+    assert plrs_partial(0.4, 0.1, np.float32(0.5)) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("bad", ["x", [True, False], [[0.1, 0.2], [0.3]]])
+def test_plrs_scores_refuse_text_bools_and_ragged_lists(bad):
+    from p3d.metrics.plrs import plrs_enrolled, plrs_partial
+
+    with pytest.raises(InputError, match="official"):
+        plrs_partial(bad, 0.1, 0.5)
+    with pytest.raises(InputError, match="amplitude"):
+        plrs_enrolled(0.3, bad, 5.0, 0.5)
+
+
 def test_select_hubness_weight_finds_the_valid_middle():
     rows = _hub_rows()
     # at the ends the battery fails (official: amp_0.75 above GT; PLRS-c: amp_1.25 above GT)

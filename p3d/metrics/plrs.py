@@ -341,6 +341,29 @@ def plrs_calibrated(fbank_windows: Any, vertices: Any, model: Any, background: A
     return plrs_scores(fbank_windows, vertices, model, background, batch_size=batch_size).calibrated
 
 
+def _weight(x: Any, name: str, upper: float | None) -> float:
+    """A score weight: a finite int or float (numpy's too) in [0, ``upper``] (no upper bound when None); a bool,
+    text, None or an array is refused (float(True) would be a weight of 1)."""
+    bound = "a number >= 0" if upper is None else f"a number in [0, {upper:g}]"
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise InputError(f"{name}: expected {bound}, got {x!r}")
+    value = float(x)
+    if not np.isfinite(value) or value < 0.0 or (upper is not None and value > upper):
+        raise InputError(f"{name}: expected {bound}, got {x!r}")
+    return value
+
+
+def _scores(x: Any, name: str) -> np.ndarray:
+    """Per-clip scores (a float or an array of them) as float64; bools, text and ragged lists are refused."""
+    try:
+        arr = np.asarray(x)
+    except ValueError:  # a ragged nested list
+        raise InputError(f"{name}: expected a number or an array of numbers") from None
+    if arr.dtype.kind not in "fiu":
+        raise InputError(f"{name}: expected a number or an array of numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
 def plrs_partial(official: Any, calibrated: Any, hubness_weight: float) -> Any:
     r"""PLRS with a partial hubness correction, from the official PLRS and PLRS-c of the same sequences:
 
@@ -360,11 +383,9 @@ def plrs_partial(official: Any, calibrated: Any, hubness_weight: float) -> Any:
     Works on floats or arrays (per-clip values); linear, so paired differences of PLRS-p are the same weighted
     combination of those of PLRS and PLRS-c.
     """
-    lam = float(hubness_weight)
-    if not np.isfinite(lam) or not 0.0 <= lam <= 1.0:
-        raise InputError(f"hubness_weight: expected a number in [0, 1], got {hubness_weight!r}")
-    off = np.asarray(official, dtype=np.float64)
-    cal = np.asarray(calibrated, dtype=np.float64)
+    lam = _weight(hubness_weight, "hubness_weight", 1.0)
+    off = _scores(official, "official")
+    cal = _scores(calibrated, "calibrated")
     if off.shape != cal.shape:
         raise InputError(f"official and calibrated: shapes {off.shape} and {cal.shape} differ")
     out = off - lam * (off - cal)
@@ -389,12 +410,10 @@ def plrs_enrolled(calibrated: Any, amplitude: Any, enrolled_amplitude: Any, inte
 
     Works on floats or arrays (per-clip values, broadcast); NaN where ``a_s`` is not positive.
     """
-    mu = float(intensity_weight)
-    if not np.isfinite(mu) or mu < 0.0:
-        raise InputError(f"intensity_weight: expected a number >= 0, got {intensity_weight!r}")
-    cal = np.asarray(calibrated, dtype=np.float64)
-    amp = np.asarray(amplitude, dtype=np.float64)
-    ref = np.asarray(enrolled_amplitude, dtype=np.float64)
+    mu = _weight(intensity_weight, "intensity_weight", None)
+    cal = _scores(calibrated, "calibrated")
+    amp = _scores(amplitude, "amplitude")
+    ref = _scores(enrolled_amplitude, "enrolled_amplitude")
     try:
         shape = np.broadcast_shapes(cal.shape, amp.shape, ref.shape)
     except ValueError:
