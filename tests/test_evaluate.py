@@ -218,6 +218,21 @@ def test_wrong_gt_rate_is_refused_before_any_metric(demo, tmp_path, capsys, monk
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("bad", ["x", True, np.True_, None, [0.5]])
+def test_intensity_weight_must_be_a_number(bad, tmp_path):
+    """EvalConfig(intensity_weight="x") was a ValueError traceback from float(), and True a weight of 1 (the CLI
+    parses a float; the Python API takes whatever it is given)."""
+    from p3d.evaluate.config import check_enrolled
+
+    cfg = EvalConfig(pred=tmp_path, gt=tmp_path, templates=tmp_path / "t.pkl", intensity_weight=bad)
+    if bad is None:
+        check_enrolled(cfg, ("plrs_calibrated",))  # None: PLRS-e not asked for
+        return
+    with pytest.raises(InputError, match="--intensity-weight: expected a number >= 0"):
+        check_enrolled(cfg, ("plrs_calibrated",))
+    check_enrolled(dataclasses.replace(cfg, intensity_weight=np.float32(0.5)), ("plrs_calibrated",))
+
+
 def test_length_mismatch_rule():
     from p3d.evaluate import length_mismatch
 

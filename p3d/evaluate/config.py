@@ -165,8 +165,9 @@ def check_enrolled(cfg: EvalConfig, wanted: tuple[str, ...]) -> None:
     lip amplitude is the distance from the neutral face) and the diagnostics (which measure it)."""
     if cfg.intensity_weight is None:
         return
-    mu = float(cfg.intensity_weight)
-    if not np.isfinite(mu) or mu < 0:
+    mu = cfg.intensity_weight
+    if isinstance(mu, (bool, np.bool_)) or not isinstance(mu, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(mu) or mu < 0:  # float("x") was a ValueError traceback, True a weight of 1
         raise InputError(f"--intensity-weight: expected a number >= 0, got {cfg.intensity_weight!r}")
     needs = [need for ok, need in (("plrs_calibrated" in wanted, "PLRS-c (--plrs-checkpoint CKPT and --audio DIR, "
                                     "plrs_calibrated among --metrics)"), (cfg.gt is not None, "--gt DIR"),
