@@ -159,7 +159,17 @@ def test_bad_inputs(call, match):
 
 
 @pytest.mark.parametrize("amplitudes, match", [([-1.0, 2.0, 3.0], "distances, expected >= 0"),  # was enrolled silently
-                                               (["x", "y", "z"], "expected numbers")])  # numpy's ValueError
+                                               (["x", "y", "z"], "expected numbers"),  # numpy's ValueError
+                                               ([True, False, True], "expected numbers")])  # True was 1
 def test_enrolled_lip_amplitude_refuses_what_is_not_an_amplitude(amplitudes, match):
     with pytest.raises(InputError, match=match):
         enrolled_lip_amplitude(amplitudes, ["a", "a", "a"])
+
+
+def test_enrolled_lip_amplitude_groups_any_hashable_labels():
+    """Speaker labels that do not sort (None, numbers and text mixed) were a TypeError traceback from np.unique;
+    1 and "1" were one speaker (numpy made both the text "1")."""
+    np.testing.assert_allclose(enrolled_lip_amplitude([1.0, 3.0, 5.0], [None, None, "a"]), [3.0, 1.0, np.nan])
+    np.testing.assert_allclose(enrolled_lip_amplitude([1.0, 3.0, 5.0], [1, "1", 1]), [5.0, np.nan, 1.0])
+    with pytest.raises(InputError, match="1-D"):
+        enrolled_lip_amplitude([1.0, 2.0], [[0], [1]])

@@ -169,18 +169,29 @@ def enrolled_lip_amplitude(amplitudes: Any, identities: Any) -> np.ndarray:
     (:func:`p3d.metrics.plrs.plrs_enrolled`): how wide this speaker opens the mouth, learned without the clip.
     """
     try:
-        a = np.asarray(amplitudes, dtype=np.float64)
+        raw = np.asarray(amplitudes)
+        if raw.dtype.kind == "b":  # True would be an amplitude of 1
+            raise TypeError
+        a = raw.astype(np.float64)
     except (TypeError, ValueError):
         raise InputError("amplitudes: expected numbers (lip amplitudes, length units)") from None
-    ids = np.asarray(identities)
+    ids = np.asarray(identities, dtype=object)
     if a.ndim != 1 or ids.shape != a.shape:
         raise InputError(f"amplitudes and identities: expected two 1-D arrays of one length, got shapes {a.shape} "
                          f"and {ids.shape}")
     if np.any(a[np.isfinite(a)] < 0):  # as plrs_enrolled, which reads these as the speaker's reference
         raise InputError("amplitudes: lip amplitudes are distances, expected >= 0")
+    # speakers by label, in order of first appearance (np.unique sorted them: labels that do not sort, e.g. None
+    # or a mix of numbers and text, were a TypeError traceback)
+    rows: dict[Any, list[int]] = {}
+    try:
+        for i, label in enumerate(ids.tolist()):
+            rows.setdefault(label, []).append(i)
+    except TypeError:
+        raise InputError("identities: speaker labels must be hashable") from None
     out = np.full(a.shape, np.nan)
-    for speaker in np.unique(ids):
-        idx = np.flatnonzero(ids == speaker)
+    for idx_list in rows.values():
+        idx = np.asarray(idx_list)
         ok = np.isfinite(a[idx])
         total, count = a[idx][ok].sum(), int(ok.sum())
         others = count - ok.astype(int)  # this clip's own amplitude left out when it counted
