@@ -125,3 +125,18 @@ def test_mtm_refuses_one_vertex_as_both_lips(clips):
     pred, gt = clips
     with pytest.raises(InputError, match="upper, lower: the same vertex 3531"):
         mtm(pred=pred, gt=gt, upper=FLAME_MTM_UPPER, lower=FLAME_MTM_UPPER)  # was None ("no match"), silently
+
+
+def test_ragged_nested_lists_are_input_errors():
+    """A ragged nested list (rows of different lengths) was numpy's ValueError "inhomogeneous shape" traceback
+    from np.asarray in every metric, in its vertex indices and in ddtw."""
+    from p3d.errors import InputError
+    from p3d.metrics import ddtw, fdd, lip_intensity, lve, speech_intensity
+
+    ragged = [[0.0, 0.0, 0.0], [0.0, 0.0]]
+    v = np.zeros((4, 2, 3))
+    for call, name in ((lambda: lve(ragged, v, [0]), "pred"), (lambda: lve(v, v, [[0], [0, 1]]), "lip_vertices"),
+                       (lambda: fdd(v, v, ragged, [0]), "template"), (lambda: lip_intensity(ragged, [0]), "vertices"),
+                       (lambda: speech_intensity(ragged), "audio"), (lambda: ddtw(ragged, [0.0, 1.0]), "x")):
+        with pytest.raises(InputError, match=f"^{name}: expected .*ragged"):
+            call()

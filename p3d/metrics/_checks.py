@@ -16,11 +16,19 @@ from p3d.errors import InputError
 IndexLike = Sequence[int] | np.ndarray
 
 
+def _asarray(x: object, name: str, what: str) -> np.ndarray:
+    """``np.asarray(x)``; a ragged nested list (numpy's ValueError "inhomogeneous shape") is an InputError."""
+    try:
+        return np.asarray(x)
+    except ValueError:
+        raise InputError(f"{name}: expected {what}, got a ragged nested sequence (rows of different lengths)") from None
+
+
 def as_real_array(x: object, name: str) -> np.ndarray:
     """``np.asarray(x)``; float32/float64 arrays keep their dtype, float16 becomes float32 (exact, as
     :func:`p3d.io.vertex_dtype` reads it: squared distances of float16 positions underflow and round away
     FDD's dynamics and part of LVE), integer arrays become float64."""
-    arr = np.asarray(x)
+    arr = _asarray(x, name, "a real-valued numeric array")
     if arr.dtype.kind == "f":
         return arr.astype(np.float32) if arr.dtype.itemsize < 4 else arr
     if arr.dtype.kind in "iu":
@@ -66,7 +74,7 @@ def same_vertex_count(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) ->
 
 def as_indices(idx: object, n_vertices: int, name: str) -> np.ndarray:
     """Validate a non-empty 1-D list of vertex indices in [0, n_vertices); duplicates are allowed."""
-    arr = np.asarray(idx)
+    arr = _asarray(idx, name, "a 1-D list of vertex indices")
     if arr.dtype.kind == "b":
         raise InputError(f"{name}: expected vertex indices, got a boolean mask (use np.flatnonzero(mask))")
     if arr.ndim != 1 or arr.size == 0:

@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from p3d.errors import InputError
-from p3d.metrics._checks import as_positive_number, as_vertex_index, as_vertices, check_finite, same_vertex_count
+from p3d.metrics._checks import (_asarray, as_positive_number, as_vertex_index, as_vertices, check_finite,
+                                same_vertex_count)
 
 _KERNEL: Any = None
 
@@ -93,7 +94,7 @@ def _kernel() -> Any:
 
 
 def _as_signal(x: object, name: str) -> np.ndarray:
-    arr = np.asarray(x)
+    arr = _asarray(x, name, "a real-valued 1-D signal")
     if arr.dtype.kind not in "fiu":
         raise InputError(f"{name}: expected a real-valued 1-D signal, got dtype {arr.dtype}")
     if arr.ndim != 1 or arr.size == 0:

@@ -30,8 +30,8 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 
 from p3d.errors import InputError
-from p3d.metrics._checks import (IndexLike, as_1d_finite, as_indices, as_real_array, as_vertices, check_finite,
-                                flame_lips_or, squared_norm)
+from p3d.metrics._checks import (IndexLike, _asarray, as_1d_finite, as_indices, as_real_array, as_vertices,
+                                check_finite, flame_lips_or, squared_norm)
 
 MIN_ROWS = 3
 #: An identity's intensities are constant (z-score undefined) when their spread, max - min, is at most this
@@ -77,7 +77,7 @@ def speech_intensity(audio: np.ndarray) -> float:
     Units: those of the samples (int16 PCM or floats in [-1, 1]). Unsigned integer PCM (8-bit WAV, e.g. from
     ``scipy.io.wavfile``) is centred at half its range; that offset is removed first (it is silence, not speech).
     """
-    raw = np.asarray(audio)
+    raw = _asarray(audio, "audio", "a real-valued numeric array")
     arr = as_real_array(raw, "audio")
     if raw.dtype.kind == "u":
         arr = arr - (np.iinfo(raw.dtype).max + 1) / 2
