@@ -85,3 +85,13 @@ def test_fewer_than_two_common_frames_is_refused():
         with pytest.raises(InputError, match="at least 2 common frames"):
             fdd(p, g, template, [0, 1, 2])
     assert fdd(pred, gt[:2], template, [0, 1, 2]) == float(ref.fdd_codetalker(pred, gt[:2], template, [0, 1, 2]))
+
+
+@pytest.mark.parametrize("bad", ["no", "False", 0, 1, None])
+def test_absolute_must_be_a_bool(bad):
+    """fdd(..., absolute="no") returned |FDD| (a truthy string), silently dropping the sign."""
+    gt = np.zeros((4, 3, 3))
+    gt[:, 0, 0] = [0, 1, 0, 1]
+    with pytest.raises(InputError, match="absolute: expected True or False"):
+        fdd(np.zeros((4, 3, 3)) + 1.0, gt, np.zeros((3, 3)), [0, 1], absolute=bad)
+    assert fdd(gt, gt, np.zeros((3, 3)), [0, 1], absolute=np.False_) == 0.0

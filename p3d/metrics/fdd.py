@@ -35,6 +35,8 @@ def fdd(pred: np.ndarray, gt: np.ndarray, template: np.ndarray, upper_face_verti
     ``pred``, ``gt``: (T, V, 3) or (T, V*3), at least 2 common frames; ``template``: the neutral face of the
     GT subject, (V, 3) or (V*3,); ``upper_face_vertices``: 1-D vertex indices (e.g. FLAME eye_region + forehead + nose).
     """
+    if not isinstance(absolute, (bool, np.bool_)):  # "no" or "False" would be truthy: |FDD| silently
+        raise InputError(f"absolute: expected True or False, got {absolute!r}")
     p = as_vertices(pred, "pred")
     g = as_vertices(gt, "gt")
     same_vertex_count(p, g, "pred", "gt")
