@@ -108,7 +108,9 @@ def plot_fig_s2(data: Mapping[str, Any], bins: int = 30) -> Any:
 
     fig = Figure(figsize=(11, 4), constrained_layout=True)
     axes = fig.subplots(1, 2)
-    for (label, df), color in zip(data.items(), ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")):
+    # one colour per dataset, however many (C0-C4: tab:blue, tab:orange, tab:green, tab:red, tab:purple)
+    for i, (label, df) in enumerate(data.items()):
+        color = f"C{i % 10}"
         for ax, col in zip(axes, ("speech_intensity", "lip_intensity_norm")):
             x = df[col].to_numpy(dtype=float)
             ax.hist(x, bins=bins, density=True, alpha=0.45, color=color,

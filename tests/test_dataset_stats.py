@@ -41,3 +41,19 @@ def test_intensity_sigma_and_data_slcc():
     assert own["dataset"].tolist()[2:] == ["VOCASET (paper)", "MEAD-3D (paper, Avg)"]
     assert own["SLCC (data)"].tolist()[2:] == [paper.VOCASET_DATA.slcc, paper.MEAD_DATA.slcc[-1]]
     assert set(own["source"].iloc[2:]) == {"paper Tables 2 and 4, data rows"} and own["clips"].iloc[2:].isna().all()
+
+
+def test_fig_s2_draws_every_dataset():
+    """plot_fig_s2 zipped the datasets with five colours: a sixth dataset (and any after it) was silently left
+    out of both histograms and their legends."""
+    import pandas as pd
+
+    from p3d.dataset_stats import plot_fig_s2
+
+    rng = np.random.default_rng(0)
+    data = {f"d{i}": pd.DataFrame({"speech_intensity": rng.uniform(size=8), "lip_intensity_norm": rng.uniform(size=8)})
+            for i in range(7)}
+    fig = plot_fig_s2(data, bins=4)
+    for ax in fig.axes:
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert [lab.split(" ")[0] for lab in labels] == list(data)
