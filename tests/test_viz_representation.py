@@ -62,6 +62,18 @@ def test_training_curves(tmp_path):
         plot_training_curves(tmp_path / "absent.csv")
 
 
+@pytest.mark.parametrize("text, match", [("", "no logged steps yet"),  # pandas' EmptyDataError
+                                         ("step,loss\n", "no logged steps yet"),  # was 'none of the columns'
+                                         ("step,loss\n1,2.0\n2,nan?\n", "non-numeric value")])  # ValueError
+def test_training_curves_of_an_unfinished_or_damaged_log(tmp_path, text, match):
+    csv = tmp_path / "metrics.csv"
+    csv.write_text(text)
+    with pytest.raises(InputError, match=match):
+        plot_training_curves(csv)
+    csv.write_text("step,loss\n1,2.0\n")  # one logged step: one point
+    assert len(plot_training_curves(csv).axes) == 1
+
+
 def test_fig1b_three_panels_arrows_and_validation():
     from p3d.viz.representation import plot_fig1b
 

@@ -20,10 +20,21 @@ def plot_training_curves(metrics_csv: str | os.PathLike[str], columns: Sequence[
 
     if not os.path.isfile(metrics_csv):
         raise InputError(f"{metrics_csv}: no metrics file (has the run started?)")
-    df = pd.read_csv(metrics_csv)
+    try:
+        df = pd.read_csv(metrics_csv)
+    except pd.errors.EmptyDataError:  # created, nothing written yet
+        raise InputError(f"{metrics_csv}: no logged steps yet (an empty file)") from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{metrics_csv}: not a metrics CSV ({str(exc).splitlines()[0]})") from None
     cols = [c for c in columns if c in df.columns]
-    if not cols or df.empty or "step" not in df.columns:
+    if not cols or "step" not in df.columns:
         raise InputError(f"{metrics_csv}: none of the columns {list(columns)} (has {list(df.columns)})")
+    if df.empty:
+        raise InputError(f"{metrics_csv}: no logged steps yet (a header only)")
+    for c in ("step", *cols):
+        bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
+        if len(bad):
+            raise InputError(f"{metrics_csv}: column {c!r} holds a non-numeric value ({bad.iloc[0]!r})")
     fig = Figure(figsize=(3.6 * len(cols), 3), layout="constrained")
     for ax, c in zip(fig.subplots(1, len(cols), squeeze=False)[0], cols):
         vals = np.asarray(df[c], dtype=float)
