@@ -45,6 +45,7 @@ from p3d.device import resolve_device
 from p3d.errors import InputError
 from p3d.io import PREDICTIONS_RECORD, load_json
 from p3d.progress import show_progress
+from p3d.registry import MODELS
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +369,7 @@ def register(subparsers: Any) -> None:
     src.add_argument("--run", type=Path, help="run folder of `p3d train talker` (final.pt, config.json)")
     src.add_argument("--checkpoint", type=Path,
                      help="an official FaceFormer / CodeTalker (stage 2) / SelfTalk checkpoint, as released")
-    p.add_argument("--model", choices=("faceformer", "codetalker", "selftalk"), default=None,
+    p.add_argument("--model", choices=MODELS, default=None,
                    help="with --checkpoint: the model it holds (checked; default: recognised from its keys)")
     p.add_argument("--dataset", choices=("vocaset", "BIWI"), default=None,
                    help="with --checkpoint: the official variant (default: BIWI for 23370 vertices, else vocaset)")

@@ -1996,3 +1996,19 @@ def test_a_forced_equal_length_run_waits_for_the_folders_trainer_before_removing
     assert results == {"forced": True}
     assert sorted(p.name for p in out.iterdir() if p.name != ".lock") == ["request.json"]  # removed, then made anew
     assert sorted(p.name for p in out.parent.iterdir()) == sorted([exp.own_length.name, exp.name])  # nothing aside
+
+
+def test_model_and_critic_lists_elsewhere_are_the_registrys():
+    """``p3d predict --model`` and ``p3d train talker --model`` restated the three baselines instead of reading
+    :data:`p3d.registry.MODELS` (a model added there would be refused by both)."""
+    import argparse
+
+    from p3d import predict, registry
+    from p3d.train import talker
+
+    assert talker.MODEL_NAMES is registry.MODELS
+    sub = argparse.ArgumentParser().add_subparsers()
+    predict.register(sub)
+    parser = sub.choices["predict"]
+    (model,) = [a for a in parser._actions if "--model" in a.option_strings]
+    assert model.choices is registry.MODELS

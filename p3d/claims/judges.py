@@ -32,6 +32,7 @@ from p3d.claims.verdicts import (
     combine_referees,
     plrs_metric,
 )
+from p3d.registry import CRITICS
 from p3d.stats import minimum_detectable_effect, seed_agreement
 from p3d.tables import PER_SEED_SUFFIX
 
@@ -317,7 +318,7 @@ def _wilson(k: float, n: int) -> tuple[float, float]:
 
 def _retrieval(tables: Path) -> dict[str, tuple[float, float, float, int, float]]:
     out = {}
-    for name in ("ours", "syncnet3d", "no2d"):
+    for name in CRITICS:
         try:
             df = _read(tables, f"stage2_retrieval_{name}")
         except _Missing:

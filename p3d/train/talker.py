@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from p3d.errors import InputError
-from p3d.registry import MODEL_PRESETS, TALKER_CRITICS
+from p3d.registry import MODEL_PRESETS, MODELS, TALKER_CRITICS
 
 if TYPE_CHECKING:
     import torch
@@ -79,9 +79,9 @@ log = logging.getLogger(__name__)
 #: A talker's critic choices (``none``: the baseline without the perceptual loss) and the presets with recipes.
 CRITICS: tuple[str, ...] = TALKER_CRITICS
 PRESETS: tuple[str, ...] = MODEL_PRESETS
-#: The ``--model`` choices (the keys of :data:`p3d.models.talker.MODELS`; kept here so that building the
-#: parser imports no torch).
-MODEL_NAMES: tuple[str, ...] = ("faceformer", "codetalker", "selftalk")
+#: The ``--model`` choices (the keys of :data:`p3d.models.talker.MODELS`): :data:`p3d.registry.MODELS`, which
+#: imports no torch.
+MODEL_NAMES: tuple[str, ...] = MODELS
 #: The baselines' official BIWI hyper-parameters where they differ from VOCASET's (their ``paper`` presets):
 #: FaceFormer ``feature_dim`` 128; CodeTalker ``face_quan_num`` 8 codes of ``zquant_dim`` 128 and a 12-layer
 #: speech decoder; SelfTalk ``feature_dim`` 1024. Applied by :func:`model_config` at the ``paper`` preset on a
