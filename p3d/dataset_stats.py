@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from p3d.corpus import Corpus
+from p3d.errors import InputError
 
 
 def table_s2(corpora: Mapping[str, Corpus]) -> Any:
@@ -58,6 +59,13 @@ def intensities(corpus: Corpus, max_clips: int | None = None, seed: int = 0) -> 
 
     from p3d.metrics import lip_intensity, speech_intensity
 
+    def whole(x: object) -> bool:  # a bool is not a count or a seed
+        return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+    if max_clips is not None and not (whole(max_clips) and max_clips >= 1):
+        raise InputError(f"max_clips: expected None (every clip) or a number of clips >= 1, got {max_clips!r}")
+    if not (whole(seed) and seed >= 0):
+        raise InputError(f"seed: expected an integer >= 0, got {seed!r}")
     clips = list(corpus.clips)
     if max_clips is not None and len(clips) > max_clips:
         rng = np.random.default_rng(seed)

@@ -57,3 +57,21 @@ def test_fig_s2_draws_every_dataset():
     for ax in fig.axes:
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         assert [lab.split(" ")[0] for lab in labels] == list(data)
+
+
+@pytest.mark.parametrize("kw", [{"max_clips": True}, {"max_clips": 0}, {"max_clips": -1}, {"max_clips": 2.5},
+                                {"max_clips": "2"}, {"max_clips": 2, "seed": -1}, {"max_clips": 2, "seed": True}])
+def test_intensities_refuses_a_bad_sample_size_or_seed(kw, tmp_path):
+    """max_clips=True, 2.5 or "2" and seed=-1 were TypeError/ValueError tracebacks from numpy, max_clips=-1 too,
+    and max_clips=0 an empty table without columns."""
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.corpus import Corpus
+    from p3d.dataset_stats import intensities
+    from p3d.errors import InputError
+
+    corpus = Corpus.open(write_tiny_corpus(tmp_path / "c", identities={"train": 1}, clips_per_identity=3,
+                                           seconds=1.0, lip_video=False))
+    with pytest.raises(InputError, match="max_clips|seed"):
+        intensities(corpus, **kw)
+    assert len(intensities(corpus, max_clips=np.int64(2), seed=np.int64(1))) == 2
