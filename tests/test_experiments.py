@@ -375,6 +375,13 @@ def test_plan_trains_each_critic_pipeline_before_its_talkers(tmp_path):
     crit = next(t for t in tasks if t.key == "critic:full:ours:c1")
     assert crit.args[-1] == {"stop": "plateau", "steps": 1500} and crit.deps == ("stage1:full:c1",)
     assert all(callable(t.fn) for t in tasks)
+    # two experiments asking one critic pipeline (one run folder per training) for other critic options: the first
+    # one's options trained the pipeline and the second used it, silently; refused now
+    first = spec.experiment("faceformer", "ours", seed=0)
+    other = dataclasses.replace(first, seed=1, critic_steps=700)
+    with pytest.raises(InputError, match="train critic pipeline 0 at full with different options"):
+        ex.plan([first, other], d)
+    assert ex.plan([first, dataclasses.replace(other, critic_seed=1)], d)  # its own pipeline: fine
 
 
 

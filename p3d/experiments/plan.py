@@ -123,6 +123,7 @@ def plan(experiments: Sequence[TalkerExperiment], dirs: Any, n_resamples: int = 
 
     tasks: dict[str, Task] = {}
     groups = {**equal_length_groups(experiments), **(groups or {})}
+    pipelines: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}  # (preset, critic_seed) -> (experiment, options)
 
     def add(task: Task) -> str:
         tasks.setdefault(task.key, task)
@@ -134,6 +135,11 @@ def plan(experiments: Sequence[TalkerExperiment], dirs: Any, n_resamples: int = 
         train_deps: list[str] = []
         if exp.critic != "none":
             c, opts = exp.critic_seed, critic_options(exp)
+            first, first_opts = pipelines.setdefault((p, c), (exp.name, opts))
+            if opts != first_opts:  # one pipeline's runs (one folder each) cannot be trained two ways
+                raise InputError(f"plan: experiments {first} and {exp.name} train critic pipeline {c} at {p} with "
+                                 f"different options ({first_opts} vs {opts}); give them the same critic options "
+                                 f"or different critic_seed")
             crit_deps = ()
             if exp.critic == "ours":
                 crit_deps = (add(Task(f"stage1:{p}{_pipeline(c)}", task_stage1, (p, dirs, c, opts))),)
