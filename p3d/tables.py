@@ -13,8 +13,10 @@ PER_SEED_SUFFIX = "_per_seed"
 
 
 def _cell(x: Any, digits: int) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
+    import pandas as pd
+
+    if x is None or x is pd.NA or x is pd.NaT or (isinstance(x, float) and math.isnan(x)):
+        return "–"  # a missing value of any dtype (nullable Int64/Float64 columns give pd.NA: "<NA>", an HTML tag)
     if isinstance(x, float):
         return f"{x:.{digits}g}" if abs(x) < 1e-3 or abs(x) >= 1e5 else f"{x:.{digits}f}".rstrip("0").rstrip(".")
     return str(x).replace("|", "\\|")

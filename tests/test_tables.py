@@ -22,3 +22,12 @@ def test_a_name_with_a_dot_keeps_it(tmp_path):
     assert [p.name for p in first] == ["talker_ours_w1.90825e-07_seed0.csv", "talker_ours_w1.90825e-07_seed0.md"]
     assert len({*first, *second}) == 4 and pd.read_csv(first[0])["a"].tolist() == [1]
     assert write_table(df, tmp_path / "t.csv") == (tmp_path / "t.csv", tmp_path / "t.md")
+
+
+def test_missing_values_of_nullable_columns_are_a_dash():
+    """A nullable Int64 / Float64 column's missing value printed "<NA>" (an HTML tag GitHub hides), a missing
+    timestamp "NaT": every missing value is "–", as NaN and None were."""
+    df = pd.DataFrame({"a": pd.array([1, None], dtype="Int64"), "b": pd.array([0.5, None], dtype="Float64"),
+                       "c": [pd.NaT, pd.Timestamp("2026-01-01")]})
+    rows = to_markdown(df).splitlines()[2:]
+    assert rows == ["| 1 | 0.5 | – |", "| – | – | 2026-01-01 00:00:00 |"]
