@@ -19,7 +19,8 @@ from p3d.errors import InputError
 
 
 def table_s2(corpora: Mapping[str, Corpus]) -> Any:
-    """Table S2: one row per corpus: dataset, clips, identities, hours, fps (of the vertex files).
+    """Table S2: one row per corpus: dataset, clips, identities, hours, fps (the rate models train and predict at,
+    ``model_fps``: 30 for VOCASET, whose vertex files are 60 fps, as the paper's Table S2).
 
     Hours are the total duration of the vertex sequences (frames / fps), read from ``.npy`` headers.
     """
