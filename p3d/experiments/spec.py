@@ -511,7 +511,7 @@ def config1_experiments(preset: str, kappa: float | Mapping[str, float], *, mode
         out.append(TalkerExperiment(m, "none", CONFIG1, preset, seed, steps=steps))
         out.append(TalkerExperiment(m, "ours", CONFIG1, preset, seed, relative_weight=_kappa_of(kappa, m), steps=steps))
     for m in ablation:
-        for critic in ("syncnet3d", "no2d"):
+        for critic in ABLATION_CRITICS:
             out.append(TalkerExperiment(m, critic, CONFIG1, preset, seed, relative_weight=_kappa_of(kappa, m),
                                         steps=steps))
     return out

@@ -266,7 +266,7 @@ def table3(results: Sequence[Mapping[str, Any]], models: Sequence[str] = MODELS,
                                                                       if k != "Method"},
              **_paper_cols(None, PAPER_DATA_VOCASET)}]
     for m in models:
-        for critic in ("none", "syncnet3d", "no2d", "ours"):
+        for critic in ("none", *ABLATION_CRITICS, "ours"):  # Table 3's row order
             r = find(test, model=m, critic=critic)
             row = _row("", r)
             row.pop("Method")
