@@ -239,6 +239,22 @@ def test_subject_selection(raw, tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "o2").exists()
 
 
+def test_converting_into_the_raw_folder_keeps_its_templates(raw):
+    """The baselines keep vertices_npy/ and wav/ beside the raw files (``--out`` = ``--raw``): the release's own
+    templates.pkl was rewritten, with --subjects holding only those subjects (the other subjects' templates were
+    lost from the raw release), and a rerun was refused as "another raw release" (its SHA-256 had changed)."""
+    root, _, templates = raw
+    original = (root / "templates.pkl").read_bytes()
+    convert_raw_vocaset(root, root, subjects=[TRAIN], progress=False)
+    assert (root / "templates.pkl").read_bytes() == original
+    summary = convert_raw_vocaset(root, root, subjects=[VAL], progress=False)  # was: no template for VAL
+    assert summary.written and (root / "templates.pkl").read_bytes() == original
+    summary = convert_raw_vocaset(root, root, progress=False)  # was refused: "from another raw VOCASET release"
+    assert len(summary.kept) == 8 and len(summary.written) == 3  # TEST's 1 vertex file + 2 wavs are new
+    assert (root / "templates.pkl").read_bytes() == original
+    assert sorted(json.loads((root / "splits.json").read_text())["splits"]["val"]["clips"]) == [f"{VAL}_sentence21"]
+
+
 def test_a_folder_of_another_raw_release_is_refused(raw, tmp_path, monkeypatch, capsys):
     """raw_release.json records the release a folder was converted from: converting another release into it (a
     rerun kept every file whose shape matched, so the folder mixed two releases' clips silently), or into a folder

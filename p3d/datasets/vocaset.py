@@ -21,6 +21,7 @@ template copy and a split manifest)::
     OUT/vertices_npy/<subject>_<sequence>.npy   (T, 15069), T frames at 60 fps, dtype of data_verts.npy
     OUT/wav/<subject>_<sequence>.wav            the stored samples at the stored rate
     OUT/templates.pkl                           {subject: (5023, 3) array} (protocol-2 pickle of arrays)
+                                                (OUT = RAW: the release's own file, kept as it is)
     OUT/splits.json                             the official train/val/test subjects and sentences
 
 ``<sequence>`` is the key of the raw files unchanged (VOCASET's are ``sentence01`` ... ``sentence40``),
@@ -51,7 +52,9 @@ the same release a rerun keeps an existing vertex file whose header has the expe
 existing wav whose rate, length, channel count and subtype match; anything else is rewritten
 (``overwrite=True`` rewrites everything). ``templates.pkl`` is always rewritten, with the converted subjects'
 templates and those of subjects converted into the same folder earlier (``--subjects``) whose vertex files are
-still there, and ``splits.json`` written last (with the clips of those earlier subjects still there), so its
+still there, except in the raw folder itself (``OUT`` = ``RAW``, where the baselines keep ``vertices_npy/`` and
+``wav/`` beside the raw files): there ``templates.pkl`` is the release's own, holding every subject, and is never
+written. ``splits.json`` is written last (with the clips of those earlier subjects still there), so its
 presence marks a finished conversion.
 """
 from __future__ import annotations
@@ -387,9 +390,10 @@ def convert_raw_vocaset(
                 with atomic_path(path) as tmp:
                     sf.write(tmp, seq.audio, seq.sample_rate, subtype=subtype, format="WAV")
                 written.append(path)
-    templates = {**_earlier_templates(out, raw), **{s: np.asarray(t) for s, t in raw.templates.items()}}
-    with atomic_open(out / TEMPLATES_FILE, "wb") as fh:
-        pickle.dump(dict(sorted(templates.items())), fh, protocol=2)
+    if not _is_raw_templates(out, raw):
+        templates = {**_earlier_templates(out, raw), **{s: np.asarray(t) for s, t in raw.templates.items()}}
+        with atomic_open(out / TEMPLATES_FILE, "wb") as fh:
+            pickle.dump(dict(sorted(templates.items())), fh, protocol=2)
     manifest = split_manifest(raw.sequences, _earlier_clips(out, raw))
     write_json(out / "splits.json", manifest)  # last: marks the conversion complete
     return ConversionSummary(out, written, kept, manifest)
@@ -429,6 +433,16 @@ def _check_release(out: Path, raw: RawVocaset, overwrite: bool) -> dict[str, Any
         raise InputError(f"--out {out}: holds {len(others)} file(s) of another raw release that this conversion "
                          f"would not rewrite (e.g. {others[0].name}); convert every subject, or give another --out")
     return release
+
+
+def _is_raw_templates(out: Path, raw: RawVocaset) -> bool:
+    """Whether ``out``'s ``templates.pkl`` is the raw release's own file (``out`` is the raw folder, the baselines'
+    layout): it holds every subject's template already and is part of the release (:func:`raw_release_fingerprint`),
+    so it is never rewritten."""
+    try:
+        return os.path.samefile(out / TEMPLATES_FILE, raw.root / TEMPLATES_FILE)
+    except OSError:  # no templates.pkl in out yet
+        return False
 
 
 def _earlier_templates(out: Path, raw: RawVocaset) -> dict[str, np.ndarray]:
