@@ -522,8 +522,8 @@ def load_audio(path: str | os.PathLike[str], sr: int | None = None, mono: bool =
     ``librosa.load(path, sr=16000)`` under librosa 0.8-0.9, whose default resampler is resampy's ``kaiser_best``;
     librosa >= 0.10 defaults to soxr, which differs above ~7 kHz at 22-44 kHz input: 35-38 dB SNR), so a
     checkpoint sees the waveform it was trained on.
-    A missing, non-regular (FIFO), unreadable or empty file, or one holding NaN/inf samples, raises
-    :class:`InputError` naming it.
+    A missing, non-regular (FIFO), unreadable, empty or truncated (:func:`check_wav_length`) file, or one holding
+    NaN/inf samples, raises :class:`InputError` naming it.
     """
     import soundfile as sf
 
@@ -533,6 +533,7 @@ def load_audio(path: str | os.PathLike[str], sr: int | None = None, mono: bool =
     with open_regular(path, "audio file") as fh:
         if os.fstat(fh.fileno()).st_size == 0:
             raise InputError(f"{path}: audio file is empty (0 bytes)")
+        check_wav_length(fh, path)
         try:
             data, rate = sf.read(fh, dtype="float32", always_2d=True)
         except Exception as exc:  # soundfile.LibsndfileError, RuntimeError, ... on corrupt files
@@ -551,6 +552,44 @@ def load_audio(path: str | os.PathLike[str], sr: int | None = None, mono: bool =
     if mono:
         return data[:, 0], int(rate)
     return data, int(rate)
+
+
+#: A WAV ``data`` size at or above this is a streaming writer's placeholder, not a length (:func:`check_wav_length`).
+_WAV_SIZE_PLACEHOLDER = 0x7FFFF000
+
+
+def check_wav_length(fh: IO[bytes], path: Path) -> None:
+    """Refuse a RIFF/WAVE file whose ``data`` chunk is shorter than its header declares (an interrupted write or
+    copy): libsndfile reads such a file silently as a shorter recording. Other formats, and the sizes that
+    streaming writers leave when they cannot seek back (0, 0xFFFFFFFF, SoX's 0x7FFFF000 and the like), are not
+    checked. Leaves ``fh`` at 0."""
+    import struct
+
+    size = os.fstat(fh.fileno()).st_size
+    fh.seek(0)
+    head = fh.read(12)
+    block = 1
+    pos = 12
+    try:
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+            return
+        while pos + 8 <= size:
+            fh.seek(pos)
+            chunk, length = struct.unpack("<4sI", fh.read(8))
+            if chunk == b"fmt ":
+                fmt = fh.read(min(length, 16))
+                if len(fmt) >= 14:
+                    block = max(1, struct.unpack_from("<H", fmt, 12)[0])  # bytes per sample frame
+            elif chunk == b"data":
+                have = size - pos - 8
+                if 0 < length < _WAV_SIZE_PLACEHOLDER and length - have >= block:
+                    raise InputError(f"{path}: truncated WAV file: its header promises {length // block} sample "
+                                     f"frames ({length} bytes of audio) but the file holds {have // block} "
+                                     "(incompletely written or copied?)")
+                return
+            pos += 8 + length + (length & 1)
+    finally:
+        fh.seek(0)
 
 
 def check_frame_rate(value: Any, option: str = "--fps") -> float:

@@ -127,6 +127,33 @@ def test_load_audio(tmp_path):
         io.load_audio(tmp_path / "empty.wav")
 
 
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+def test_a_truncated_wav_is_refused_not_read_as_a_shorter_recording(tmp_path, subtype):
+    """libsndfile reads a WAV whose data chunk ends before its declared size (an interrupted copy) as the shorter
+    recording it holds, silently: load_audio returned 20946 of 22050 samples, and p3d eval's duration check read
+    the short length from the header. The header's promise is now checked, as for .npy and .ply files."""
+    from p3d.audio import load_speech_audio
+    from p3d.evaluate.plan import _wav_seconds
+
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, (22050, 2)).astype(np.float32)
+    sf.write(tmp_path / "a.wav", audio, 22050, subtype=subtype)
+    whole = (tmp_path / "a.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(whole[: int(len(whole) * 0.95)])
+    for read in (io.load_audio, load_speech_audio, _wav_seconds):
+        with pytest.raises(InputError, match="truncated WAV file: its header promises 22050 sample frames"):
+            read(tmp_path / "cut.wav")
+    # not truncated: an odd-sized chunk before the data (padded), and a streaming writer's size placeholder
+    riff = bytearray(whole)
+    at = riff.find(b"data")
+    odd = riff[:at] + b"LIST" + (3).to_bytes(4, "little") + b"abc\x00" + riff[at:]
+    odd[4:8] = (len(odd) - 8).to_bytes(4, "little")
+    (tmp_path / "odd.wav").write_bytes(bytes(odd))
+    assert io.load_audio(tmp_path / "odd.wav")[0].shape == (22050,)
+    riff[at + 4:at + 8] = (0xFFFFFFFF).to_bytes(4, "little")
+    (tmp_path / "stream.wav").write_bytes(bytes(riff[: int(len(riff) * 0.95)]))
+    assert io.load_audio(tmp_path / "stream.wav")[0].shape[0] < 22050
+
+
 def test_load_audio_resamples_as_the_baselines_official_librosa_load(tmp_path):
     """``librosa.load(path, sr=16000)`` of the baselines' official code (librosa 0.8-0.9): the channel mean resampled
     with resampy's kaiser_best filter to ceil(n * 16000 / sr) samples. librosa >= 0.10 defaults to soxr, which

@@ -149,6 +149,7 @@ def _wav_seconds(path: Path) -> float:
     from p3d import io
 
     with io.open_regular(path, "audio file") as fh:
+        io.check_wav_length(fh, path)  # a truncated WAV's header reads as the shorter recording it holds
         try:
             info = sf.info(fh)
             if info.samplerate > 0 and info.frames > 0:
