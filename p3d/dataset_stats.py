@@ -19,21 +19,36 @@ from p3d.errors import InputError
 
 
 def table_s2(corpora: Mapping[str, Corpus]) -> Any:
-    """Table S2: one row per corpus: dataset, clips, identities, hours, fps (the rate models train and predict at,
-    ``model_fps``: 30 for VOCASET, whose vertex files are 60 fps, as the paper's Table S2).
+    """Table S2: one row per corpus: dataset, clips, identities, hours, fps (the models' frame rate,
+    :attr:`Corpus.model_fps`: VOCASET's 60 fps capture counts as 30, as in the paper's table).
 
-    Hours are the total duration of the vertex sequences (frames / fps), read from ``.npy`` headers.
+    Every clip of the dataset counts (:func:`dataset_clips`), not only those of the official splits. Hours are
+    the total duration of the vertex sequences (frames / the vertex files' fps), read from ``.npy`` headers
+    (:func:`p3d.io.npy_header`: a corrupt or truncated file is an :class:`InputError` naming it).
     """
     import pandas as pd
 
     rows = []
     for label, c in corpora.items():
-        frames = 0
-        for clip in c.clips:
-            frames += np.load(c.vertices_path(clip), mmap_mode="r", allow_pickle=False).shape[0]
-        rows.append({"dataset": label, "clips": len(c.clips), "identities": len({x.identity for x in c.clips}),
+        clips = dataset_clips(c)
+        frames = sum(c.n_frames(stem, model_rate=False) for stem, _ in clips)
+        rows.append({"dataset": label, "clips": len(clips), "identities": len({ident for _, ident in clips}),
                      "hours": round(frames / c.fps / 3600, 3), "fps": c.model_fps})
     return pd.DataFrame(rows)
+
+
+def dataset_clips(corpus: Corpus) -> list[tuple[str, str]]:
+    """(stem, identity) of every clip of a corpus: its ``clips.csv`` rows (a corpus with ``meta.json``), or, for a
+    processed VOCASET or BIWI folder, every vertex file named as that dataset names its clips (``<subject>_sentenceNN``
+    or ``<F|M><n>_eNN``), including those outside the official protocol that :attr:`Corpus.clips` leaves out (e.g.
+    sentences 1-20 of VOCASET's validation and test subjects, 79 of its clips): Table S2 counts the dataset."""
+    from p3d.corpus import BIWI_STEM, VOCASET_STEM
+
+    if (corpus.root / "meta.json").exists():
+        return [(c.stem, c.identity) for c in corpus.clips]
+    pattern = BIWI_STEM if corpus.meta.get("kind") == "biwi" else VOCASET_STEM
+    found = (pattern.match(p.stem) for p in sorted((corpus.root / "vertices_npy").glob("*.npy")))
+    return [(m.string, m["subject"]) for m in found if m]
 
 
 def table_s2_with_paper(ours: Any) -> Any:

@@ -28,6 +28,30 @@ def test_table_s2_with_the_paper_rows_labelled():
         f"{name} (paper)", s.clips, s.speakers, s.hours, s.fps]
 
 
+def test_table_s2_counts_every_clip_of_a_processed_vocaset(tmp_path):
+    """A processed VOCASET's Corpus lists the official splits' clips only, which leaves out sentences 1-20 of the
+    validation and test subjects (79 of VOCASET's clips, against the paper's 475): Table S2 counted 3 of these 5
+    clips and 1.5 of their 2.5 s. A corrupt vertex file was a numpy ValueError traceback, not an InputError."""
+    from release_fixtures import write_processed_vocaset
+
+    from p3d.corpus import Corpus
+    from p3d.dataset_stats import table_s2
+    from p3d.errors import InputError
+
+    val, train = "FaceTalk_170811_03275_TA", "FaceTalk_170725_00137_TA"
+    root = write_processed_vocaset(tmp_path / "voca", [(train, 1, 0.5), (train, 30, 0.5), (val, 1, 0.5),
+                                                       (val, 21, 0.5), (val, 2, 0.5)])
+    (root / "vertices_npy" / "condition_x_subject_y.npy").write_bytes(b"not a clip")  # not a clip name: ignored
+    corpus = Corpus.open(root)
+    assert len(corpus.clips) == 3  # the protocol's clips
+    row = table_s2({"VOCASET": corpus}).iloc[0]
+    assert (row["clips"], row["identities"], row["fps"]) == (5, 2, 30.0)
+    assert row["hours"] == round(5 * 30 / 60 / 3600, 3)
+    (root / "vertices_npy" / f"{val}_sentence02.npy").write_bytes(b"\x93NUMPY")
+    with pytest.raises(InputError, match=f"{val}_sentence02.npy"):
+        table_s2({"VOCASET": corpus})
+
+
 def test_intensity_sigma_and_data_slcc():
     stats = {"synth-voca": _stats(0), "synth-mead": _stats(1, 9)}
     sigma = intensity_sigma(stats)
