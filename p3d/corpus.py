@@ -106,7 +106,9 @@ class Corpus:
         if not root.is_dir():
             raise InputError(f"{root}: corpus folder not found")
         if not (root / "vertices_npy").is_dir():
-            raise InputError(f"{root}: not a corpus (no vertices_npy/ folder)")
+            from p3d.io import raw_vocaset_hint
+
+            raise InputError(f"{root}: not a corpus (no vertices_npy/ folder){raw_vocaset_hint(root)}")
         meta_path = root / "meta.json"
         if meta_path.exists():
             meta = load_json(meta_path)

@@ -789,10 +789,29 @@ class FaceFrame:
                 f"centroid) and its centroid lies {shift:.3g} from the GT's. {causes}")
 
 
+#: The files of the raw VOCASET release (``p3d data vocaset`` converts them to ``vertices_npy/`` and ``wav/``).
+RAW_VOCASET_FILES = ("data_verts.npy", "subj_seq_to_idx.pkl")
+
+
+def raw_vocaset_hint(root: str | os.PathLike[str]) -> str:
+    """A sentence telling to convert ``root`` first when it is an unconverted raw VOCASET release (its
+    :data:`RAW_VOCASET_FILES` without ``vertices_npy/``), else ``""``."""
+    root = Path(root)
+    if (root / "vertices_npy").is_dir() or not all((root / name).is_file() for name in RAW_VOCASET_FILES):
+        return ""
+    return (f"; {root} is the raw VOCASET release (data_verts.npy, subj_seq_to_idx.pkl): convert it first with "
+            f"`p3d data vocaset --raw {root} --out DIR` and give DIR")
+
+
 def vertices_dir(root: str | os.PathLike[str]) -> Path:
-    """The folder holding GT vertex files: ``root/vertices_npy`` if present (processed VOCASET), else ``root``."""
+    """The folder holding GT vertex files: ``root/vertices_npy`` if present (processed VOCASET), else ``root``.
+
+    An unconverted raw VOCASET release (:func:`raw_vocaset_hint`) holds no clip files: InputError saying so."""
     root = Path(root)
     sub = root / "vertices_npy"
+    hint = raw_vocaset_hint(root)
+    if hint:
+        raise InputError(f"{root}: no vertex files{hint}")
     return sub if sub.is_dir() else root
 
 

@@ -364,3 +364,22 @@ def test_split_rules():
     assert vocaset_split(VAL, "sentence20") is None and vocaset_split(VAL, "sentence21") == "val"
     assert vocaset_split(TEST, "sentence40") == "test"
     assert vocaset_split("FaceTalk_unknown", "sentence30") is None
+
+
+def test_an_unconverted_raw_release_given_as_data_says_to_convert_it(raw, tmp_path, capsys):
+    """The raw release given where converted clips are expected (p3d eval --gt, p3d train --data): eval said only
+    that each prediction's GT was "not found in RAW", the corpus "not a corpus (no vertices_npy/ folder)"."""
+    import p3d.cli
+    from p3d.corpus import Corpus
+
+    root, _, _ = raw
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    np.save(pred / f"{TEST}_sentence21_condition_{TRAIN}.npy", np.zeros((2, V * 3), np.float32))
+    assert p3d.cli.main(["eval", "--pred", str(pred), "--gt", str(root), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"p3d data vocaset --raw {root} --out DIR" in err, err
+    with pytest.raises(InputError, match="raw VOCASET release.*p3d data vocaset"):
+        Corpus.open(root)
+    convert_raw_vocaset(root, root, progress=False)  # converted in place: a corpus, no hint
+    assert len(Corpus.open(root).clips) == 4
