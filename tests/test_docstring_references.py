@@ -4,6 +4,7 @@ pointing at it (``_aligned_cross_attention``, ``codetalker_config``)."""
 from __future__ import annotations
 
 import builtins
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -16,18 +17,32 @@ REFERENCE = re.compile(r":(?:func|class|mod|data|meth|attr|exc):`~?([A-Za-z_][\w
 EXAMPLES = {("p3d.cli", "p3d.x")}
 
 
+@functools.lru_cache(maxsize=None)
+def _source(klass: type) -> str:
+    try:
+        return inspect.getsource(klass)
+    except (OSError, TypeError):  # builtins, classes without source
+        return ""
+
+
+def _instance_attribute(cls: type, name: str) -> bool:
+    """Whether a class of ``cls``'s MRO annotates ``name`` (dataclass fields without defaults are not class
+    attributes) or assigns ``self.<name>`` in its source."""
+    for klass in cls.__mro__:
+        if name in getattr(klass, "__annotations__", {}):
+            return True
+        if re.search(rf"\bself\.{re.escape(name)}\s*[:=]", _source(klass)):
+            return True
+    return False
+
+
 def _follow(obj: object, parts: list[str]) -> bool:
-    """Whether ``obj.parts[0].parts[1]...`` exists (a class's annotated fields count: dataclass fields without
-    defaults are not class attributes)."""
+    """Whether ``obj.parts[0].parts[1]...`` exists (an instance attribute of a class counts as its last part)."""
     for i, part in enumerate(parts):
         if hasattr(obj, part):
             obj = getattr(obj, part)
             continue
-        fields: dict[str, object] = {}
-        if inspect.isclass(obj):
-            for klass in obj.__mro__:
-                fields.update(getattr(klass, "__annotations__", {}))
-        return part in fields and i == len(parts) - 1
+        return inspect.isclass(obj) and i == len(parts) - 1 and _instance_attribute(obj, part)
     return True
 
 
