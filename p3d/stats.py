@@ -78,6 +78,16 @@ def _count(value: object, name: str, low: int) -> int:
     return int(value)  # type: ignore[call-overload]
 
 
+def _rng(seed: object) -> np.random.Generator:
+    """``np.random.default_rng(seed)`` for a seed that is an integer >= 0 (or a ``SeedSequence``); InputError for
+    anything else: None drew fresh entropy from the system (a different interval on every call, not a function of
+    the seed), True seeded 1, and a negative, fractional or text seed was numpy's ValueError / TypeError (a whole
+    float such as 2.0 is the integer 2)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed)
+    return np.random.default_rng(_count(seed, "seed", 0))
+
+
 def _check_confidence(confidence: float) -> None:
     if not 0.0 < confidence < 1.0:
         raise InputError(f"confidence: expected a level in (0, 1), got {confidence!r}")
@@ -157,13 +167,13 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray,
     kwargs = dict(confidence_level=confidence, n_resamples=int(n_resamples))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = bootstrap((x,), statistic, method=method, rng=np.random.default_rng(seed), **kwargs)
+        res = bootstrap((x,), statistic, method=method, rng=_rng(seed), **kwargs)
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if method == "BCa" and not (np.isfinite(low) and np.isfinite(high)):
         # BCa undefined (its warnings are expected and dropped): percentile of the same resamples.
         log.debug("BCa interval undefined (%s); using the percentile interval",
                   caught[-1].message if caught else "non-finite bounds")
-        res = bootstrap((x,), statistic, method="percentile", rng=np.random.default_rng(seed), **kwargs)
+        res = bootstrap((x,), statistic, method="percentile", rng=_rng(seed), **kwargs)
         return float(res.confidence_interval.low), float(res.confidence_interval.high)
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -226,7 +236,7 @@ def resample_counts(n_clusters: int, n_resamples: int, seed: int) -> np.ndarray:
     n_clusters = _count(n_clusters, "n_clusters", 0)
     n_resamples = _count(n_resamples, "n_resamples", 1)
     check_draws(n_resamples, n_clusters)
-    rng = np.random.default_rng(seed)
+    rng = _rng(seed)
     idx = rng.integers(0, n_clusters, size=(n_resamples, n_clusters))
     flat = (idx + np.arange(n_resamples)[:, None] * n_clusters).ravel()
     return np.bincount(flat, minlength=n_resamples * n_clusters).reshape(n_resamples, n_clusters)
@@ -363,7 +373,7 @@ def cluster_bootstrap(statistic: Callable[[np.ndarray], float], n_clusters: int,
     n_clusters = _count(n_clusters, "n_clusters", 0)
     if n_clusters < 1:
         return float("nan"), None, None
-    rng = np.random.default_rng(seed)
+    rng = _rng(seed)
     point = float(statistic(np.arange(n_clusters)))
     boot = np.array([statistic(rng.integers(0, n_clusters, n_clusters)) for _ in range(n_resamples)],
                     dtype=np.float64)
@@ -654,7 +664,7 @@ def slcc_bootstrap(speech_intensity: Sequence[float] | np.ndarray, lip_intensity
         warnings.simplefilter("always")
         res = bootstrap((s, li, codes), statistic, paired=True, vectorized=False, method=method,
                         confidence_level=confidence, n_resamples=n_resamples,
-                        rng=np.random.default_rng(seed))
+                        rng=_rng(seed))
     n_undefined = int(np.isnan(res.bootstrap_distribution).sum())
     if n_undefined:
         reason = (f"SLCC undefined on {n_undefined} of {n_resamples} bootstrap resamples "

@@ -608,3 +608,30 @@ def test_a_bootstrap_too_large_for_memory_is_refused_in_one_line():
         resample_counts(4, 10**11, 0)
     check_draws(MAX_DRAWS // 4, 4)  # at the limit: accepted
     assert resample_counts(3, 5, 0).sum(axis=1).tolist() == [3] * 5
+
+
+# -- the random seed --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [None, -1, True, 1.5, "0"])
+def test_every_bootstrap_refuses_a_seed_that_is_not_a_whole_number_from_zero(bad):
+    """None drew fresh system entropy (another interval on every call), True seeded 1, and a negative or fractional
+    seed was numpy's ValueError / TypeError."""
+    v, c = [1.0, 2.0, 4.0, 3.0, 5.0, 7.0], ["a", "a", "b", "b", "c", "c"]
+    calls = [lambda: stats.bootstrap_ci(v, n_resamples=50, seed=bad),
+             lambda: stats.cluster_bootstrap_ci(v, c, n_resamples=50, seed=bad),
+             lambda: stats.paired_cluster_difference(v, c, v[::-1], c, n_resamples=50, seed=bad),
+             lambda: stats.cluster_bootstrap(lambda idx: float(len(set(idx))), 3, n_resamples=50, seed=bad),
+             lambda: stats.hierarchical_mean_interval(np.array(v), np.array([0, 0, 0, 1, 1, 1]),
+                                                      np.array([0, 1, 2, 0, 1, 2]), 3, n_resamples=50, seed=bad),
+             lambda: stats.slcc_bootstrap_ci(v, [1.0, 3.0, 2.0, 5.0, 4.0, 6.0], ["x"] * 6, n_resamples=50, seed=bad)]
+    for call in calls:
+        with pytest.raises(InputError, match="seed: expected an integer >= 0"):
+            call()
+
+
+def test_a_seed_sequence_and_a_whole_float_seed_are_seeds():
+    v, c = [1.0, 2.0, 4.0, 3.0, 5.0, 7.0], ["a", "a", "b", "b", "c", "c"]
+    assert stats.cluster_bootstrap_ci(v, c, n_resamples=50, seed=3.0) == stats.cluster_bootstrap_ci(
+        v, c, n_resamples=50, seed=3)
+    point, low, high = stats.cluster_bootstrap(lambda idx: float(np.mean(idx)), 3, n_resamples=50,
+                                               seed=np.random.SeedSequence(1))
+    assert point == 1.0 and low is not None
