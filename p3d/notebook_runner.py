@@ -328,8 +328,7 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
                 continue
             log.info("running %s with %s", nb.name, params)
             start = time.perf_counter()
-            pm.execute_notebook(str(nb), str(out_dir / out_name), parameters=params, kernel_name=kernel,
-                                cwd=str(nb.parent), progress_bar=False, log_output=False)
+            _execute(pm, nb, out_dir, out_name, params, kernel)
             wall = time.perf_counter() - start
             log.info("%s done in %.1f s", out_name, wall)
             runs[out_name] = {"notebook": nb.name, "executed": out_name, "parameters": params,
@@ -343,6 +342,27 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     if preset not in SEPARATE_OUTPUTS:  # the committed outputs: README's timing table follows their record
         refresh_readme_timing(prov, prov_path, root)
     return prov
+
+
+def _execute(pm: Any, nb: Path, out_dir: Path, out_name: str, params: dict[str, object], kernel: str) -> None:
+    """Execute ``nb`` into ``out_dir / out_name``, which only a finished execution replaces. papermill writes the
+    executed copy cell by cell and leaves it behind when a cell raises or the run is interrupted: it goes to
+    ``<name>.running.ipynb`` and, on failure, is kept as ``<name>.failed.ipynb`` (to read the error), so the copy
+    under the real name stays the last successful execution, the one its provenance record describes (a partial
+    copy there was skipped as unchanged by the next run). A success removes an earlier ``.failed`` copy."""
+    stem = Path(out_name).stem
+    running, failed = out_dir / f"{stem}.running.ipynb", out_dir / f"{stem}.failed.ipynb"
+    try:
+        pm.execute_notebook(str(nb), str(running), parameters=params, kernel_name=kernel,
+                            cwd=str(nb.parent), progress_bar=False, log_output=False)
+    except BaseException:
+        if running.exists():
+            os.replace(running, failed)
+            log.error("%s failed; its partial copy is %s (the last successful copy, if any, is kept)", out_name,
+                      failed)
+        raise
+    os.replace(running, out_dir / out_name)
+    failed.unlink(missing_ok=True)
 
 
 def timing_block(prov: dict[str, Any], source: str | Path) -> str:

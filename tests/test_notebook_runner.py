@@ -366,3 +366,31 @@ def test_make_figures_writes_readme_timing_from_the_record_of_this_invocation(pr
     assert text.startswith("intro\n") and text.endswith("tail\n")
     notebook_runner.run_all("cpu", force=True)               # results/cpu/: the README keeps the committed record
     assert readme.read_text() == text
+
+
+def test_a_failed_execution_keeps_the_last_good_copy_and_is_not_skipped_as_unchanged(project, monkeypatch):
+    """papermill writes the executed copy cell by cell and leaves it behind when a cell raises (or the run is
+    interrupted); written to the copy's own name, a failed re-run of an unchanged notebook (--force, a transient
+    error) replaced the last good copy, and the next run skipped it as unchanged and its timing table said so."""
+    def good(src, dst, parameters, **kw):
+        Path(dst).write_text("complete")
+
+    def fails(src, dst, parameters, **kw):
+        Path(dst).write_text("half-executed, with a traceback")
+        raise RuntimeError("a cell raised")
+
+    monkeypatch.setattr("papermill.execute_notebook", good)
+    notebook_runner.run_all("cpu")
+    copy = project / "results" / "cpu" / "notebooks" / "00_a.ipynb"
+    monkeypatch.setattr("papermill.execute_notebook", fails)
+    with pytest.raises(RuntimeError, match="a cell raised"):
+        notebook_runner.run_all("cpu", force=True)
+    assert copy.read_text() == "complete"  # the last successful execution, which its record describes
+    failed = project / "results" / "cpu" / "notebooks" / "00_a.failed.ipynb"
+    assert failed.read_text() == "half-executed, with a traceback"  # kept apart, to read the error
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["00_a.failed.ipynb", "00_a.ipynb"]
+    prov = json.loads((project / "results" / "cpu" / "provenance.json").read_text())
+    assert [r["executed"] for r in prov["notebooks"]] == ["00_a.ipynb"] and not prov["notebooks"][0]["skipped"]
+    monkeypatch.setattr("papermill.execute_notebook", good)
+    notebook_runner.run_all("cpu", force=True)
+    assert copy.read_text() == "complete" and not failed.exists()  # a later success clears the failed copy
