@@ -183,3 +183,18 @@ def test_float64_predictions_are_scored_in_the_critics_dtype_with_gradients():
     torch.testing.assert_close(loss, loss_fn(verts, fbank), rtol=0, atol=0)
     loss.backward()
     assert as64.grad is not None and as64.grad.dtype == torch.float64 and as64.grad.abs().sum() > 0
+
+
+def test_float64_speech_tensors_are_scored_in_the_critics_dtype():
+    """Speech embeddings or fbank windows given as a float64 tensor (e.g. ``torch.from_numpy`` of a float64 cache)
+    raised torch's 'expected m1 and m2 to have the same dtype' RuntimeError (a numpy float64 array was cast);
+    an embedding of another width was info_nce's ValueError, not a one-line InputError."""
+    loss_fn = PerceptualLoss(_critic())
+    verts, fbank = _clip(t=30, n=40)
+    cached = loss_fn.speech_embeddings(fbank)
+    expected = loss_fn(verts, cached)
+    torch.testing.assert_close(loss_fn(verts, cached.double()), expected, rtol=0, atol=0)
+    torch.testing.assert_close(loss_fn(verts, cached.double().numpy()), expected, rtol=0, atol=0)
+    torch.testing.assert_close(loss_fn(verts, fbank.double()), loss_fn(verts, fbank), rtol=0, atol=0)
+    with pytest.raises(InputError, match="speech: 16-dimensional embeddings, the critic's are 32"):
+        loss_fn(verts, cached[:, :16])

@@ -172,8 +172,10 @@ class PerceptualLoss:
             raise InputError(f"pred_vertices / speech: {verts.shape[0]} frames and {speech_t.shape[0]} speech windows "
                              f"give {max(n, 0)} 5-frame windows; the contrastive loss needs at least 2")
         self.model.eval()
-        speech_t = speech_t.to(verts.device)
+        speech_t = speech_t.to(device=verts.device, dtype=dtype)  # float64 embeddings: the critic's dtype, as verts
         mesh = self.mesh_embeddings(verts, n)
+        if speech_t.shape[1] != mesh.shape[1]:
+            raise InputError(f"speech: {speech_t.shape[1]}-dimensional embeddings, the critic's are {mesh.shape[1]}")
         losses = [info_nce(speech_t[a:b], mesh[a:b], self.temperature) for a, b in groups]
         return torch.stack(losses).mean()
 
