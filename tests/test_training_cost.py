@@ -180,3 +180,13 @@ def test_two_real_rounds_in_process(voca_short, smoke_critic_ckpt):
     assert (res["rounds"] == 2).all() and res.loc["none", "ratio"] == pytest.approx(1.0)
     assert res.loc["cache", "ratio_low"] <= res.loc["cache", "ratio"] <= res.loc["cache", "ratio_high"]
     assert res.loc["cache", "time_s_std"] >= 0 and res.loc["cache", "time_s"] > 0
+
+
+@pytest.mark.parametrize("option, bad", [("steps", 2.5), ("steps", True), ("steps", "3"), ("warmup", 0.5),
+                                         ("rounds", 2.5), ("rounds", "2"), ("threads", 1.5), ("threads", True),
+                                         ("seed", -1), ("seed", 1.5)])
+def test_counts_and_seed_are_whole_numbers(tmp_path, option, bad):
+    """2.5 steps ran 2 and True ran 1 (and was reported as such), '3' or 2.5 rounds were a TypeError after the
+    checks, and a negative or fractional seed went on to the trainer (the model's seed, the clip order)."""
+    with pytest.raises(InputError, match=f"{option}: expected an integer >= "):
+        iteration_cost("faceformer", "smoke", tmp_path, **{option: bad})

@@ -161,12 +161,9 @@ def iteration_cost(
         of the rounds' means, ``time_s_std`` the standard deviation between rounds, ``ratio`` the geometric mean
         of the rounds' ratios, ``peak_mb`` / ``step_mb`` the largest.
     """
-    if steps < 1 or warmup < 0:
-        raise InputError(f"steps / warmup: expected steps >= 1 and warmup >= 0, got {steps}, {warmup}")
-    if threads is not None and threads < 1:
-        raise InputError(f"threads: expected a positive thread count, got {threads}")
-    if rounds < 1:
-        raise InputError(f"rounds: expected a positive count, got {rounds}")
+    steps, warmup, rounds = _whole(steps, "steps", 1), _whole(warmup, "warmup", 0), _whole(rounds, "rounds", 1)
+    threads = None if threads is None else _whole(threads, "threads", 1)
+    seed = _whole(seed, "seed", 0)
     from p3d.registry import model_preset
 
     preset = model_preset(preset)  # a preset that trains another's models (full -> cpu) measures those
@@ -202,6 +199,18 @@ def iteration_cost(
         by_round.append(measured)
     rows = [_combine_rounds([r[s] for r in by_round], [r.get("none") for r in by_round]) for s in settings]
     return {k: [r[k] for r in rows] for k in rows[0]}
+
+
+def _whole(value: Any, name: str, low: int) -> int:
+    """``value`` as an int >= ``low`` (a whole float such as 20.0 too); InputError otherwise: 2.5 steps ran 2, True
+    ran 1, '3' or 2.5 rounds were Python's TypeError after the checks, and a negative seed went on to the trainer."""
+    try:
+        whole = type(value).__name__ not in ("bool", "bool_") and int(value) == value  # numpy's bool_ too
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or value < low:
+        raise InputError(f"{name}: expected an integer >= {low}, got {value!r}")
+    return int(value)
 
 
 def _combine_rounds(measured: list[dict[str, Any]], bases: list[dict[str, Any] | None]) -> dict[str, Any]:
