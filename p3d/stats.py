@@ -88,8 +88,34 @@ def _rng(seed: object) -> np.random.Generator:
     return np.random.default_rng(_count(seed, "seed", 0))
 
 
+def _floats(values: object, name: str) -> np.ndarray:
+    """``values`` as a float64 array (NaN where missing, as every function here reads it); InputError for booleans,
+    which were counted as 0 and 1, and for text, which was numpy's ValueError (or, for numeric strings, parsed)."""
+    try:
+        arr = np.asarray(values)
+    except ValueError:  # a ragged nested sequence
+        raise InputError(f"{name}: expected real numbers, got a ragged nested sequence") from None
+    if arr.dtype.kind in "fiu":
+        return arr.astype(np.float64, copy=False)
+    if arr.dtype.kind == "O" and not any(isinstance(v, (bool, np.bool_, str, bytes)) for v in arr.ravel()):
+        try:
+            return arr.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    raise InputError(f"{name}: expected real numbers, got {arr.dtype.name} values")
+
+
+def _indices(values: object, name: str) -> np.ndarray:
+    """Whole-number indices (integers, or floats without a fraction) as int64; InputError otherwise (a fraction was
+    truncated, 0.5 read as 0, and NaN became a huge negative index)."""
+    arr = _floats(values, name)
+    if not (np.isfinite(arr) & (arr == np.round(arr))).all():
+        raise InputError(f"{name}: expected whole-number indices, got a fraction or NaN")
+    return arr.astype(np.int64)
+
+
 def _check_confidence(confidence: float) -> None:
-    if not 0.0 < confidence < 1.0:
+    if isinstance(confidence, (bool, np.bool_, str, bytes)) or not 0.0 < confidence < 1.0:  # text: a TypeError
         raise InputError(f"confidence: expected a level in (0, 1), got {confidence!r}")
 
 
@@ -112,7 +138,7 @@ def percentile_interval(resamples: np.ndarray, confidence: float = 0.95, *, min_
     ``min_count`` of them, are finite: with that many undefined resamples no interval is honest.
     """
     _check_confidence(confidence)
-    v = np.asarray(resamples, dtype=np.float64)
+    v = _floats(resamples, "resamples")
     finite = v[np.isfinite(v)]
     if finite.size == 0 or finite.size < max(min_count, min_defined * v.size):
         return None, None
@@ -251,7 +277,7 @@ def cluster_mean_resamples(values: np.ndarray, codes: np.ndarray, counts: np.nda
     per-row frame means, as the official LVE pools frames); None: every row once. A resample that drew only
     clusters without finite rows is NaN.
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = _floats(values, "values")
     codes = np.asarray(codes, dtype=np.int64)
     ok = np.isfinite(values)
     k = counts.shape[1]
@@ -259,7 +285,7 @@ def cluster_mean_resamples(values: np.ndarray, codes: np.ndarray, counts: np.nda
         sums = np.bincount(codes[ok], weights=values[ok], minlength=k)
         n = np.bincount(codes[ok], minlength=k).astype(np.float64)
     else:
-        w = np.asarray(weights, dtype=np.float64)
+        w = _floats(weights, "weights")
         if w.shape != values.shape or not (np.isfinite(w) & (w >= 0)).all():
             raise InputError(f"weights: expected {values.size} finite non-negative row weights, got shape {w.shape}")
         sums = np.bincount(codes[ok], weights=values[ok] * w[ok], minlength=k)
@@ -281,7 +307,7 @@ def cluster_bootstrap_ci(values: Sequence[float] | np.ndarray, clusters: Sequenc
     be given (see :func:`percentile_interval`).
     """
     _check_confidence(confidence)
-    values = np.asarray(values, dtype=np.float64)
+    values = _floats(values, "values")
     if values.ndim != 1:
         raise InputError(f"values: expected a 1-D array of per-row values, got shape {values.shape}")
     codes, k = cluster_codes(clusters)
@@ -323,13 +349,13 @@ def paired_cluster_difference(values_a: Sequence[float] | np.ndarray, clusters_a
     _check_confidence(confidence)
     labels_a, labels_b = _cluster_labels(clusters_a, "clusters_a"), _cluster_labels(clusters_b, "clusters_b")
 
-    def scored(values: Sequence[float] | np.ndarray, labels: list[Hashable]) -> set[Hashable]:
-        finite = np.isfinite(np.asarray(values, dtype=np.float64))
+    def scored(values: Sequence[float] | np.ndarray, labels: list[Hashable], name: str) -> set[Hashable]:
+        finite = np.isfinite(_floats(values, f"values_{name}"))
         return {c for c, ok in zip(labels, finite) if ok} if finite.shape == (len(labels),) else set(labels)
 
     if not set(labels_a) & set(labels_b):
         raise InputError("paired difference: the two arms share no cluster (clip)")
-    common = sorted_labels(scored(values_a, labels_a) & scored(values_b, labels_b))
+    common = sorted_labels(scored(values_a, labels_a, "a") & scored(values_b, labels_b, "b"))
     if not common:
         return PairedDifference(a=None, b=None, diff=None, low=None, high=None, n_clusters=0)
     code_of = {c: i for i, c in enumerate(common)}
@@ -337,11 +363,11 @@ def paired_cluster_difference(values_a: Sequence[float] | np.ndarray, clusters_a
 
     def arm(values: Sequence[float] | np.ndarray, labels: list[Hashable], name: str,
             weights: Sequence[float] | np.ndarray | None) -> tuple[float, np.ndarray]:
-        v = np.asarray(values, dtype=np.float64)
+        v = _floats(values, f"values_{name}")
         if v.shape != (len(labels),):
             raise InputError(f"values_{name}: expected one value per label of clusters_{name} (length {len(labels)}), "
                              f"got shape {v.shape}")
-        w = None if weights is None else np.asarray(weights, dtype=np.float64)
+        w = None if weights is None else _floats(weights, f"weights_{name}")
         if w is not None and w.shape != v.shape:  # an IndexError of the row selection below
             raise InputError(f"weights_{name}: expected one weight per row ({v.size}), got shape {w.shape}")
         keep = np.fromiter((c in code_of for c in labels), dtype=bool, count=len(labels))
@@ -401,8 +427,8 @@ def seed_clip_interval(points: np.ndarray, resamples: np.ndarray, n_clusters: in
     clip, so the resamples must not vary (else :class:`InputError`). (None, None) when a seed's value is undefined
     or too few seed-averaged resamples are (``min_defined``, ``min_count``)."""
     _check_confidence(confidence)
-    points = np.asarray(points, dtype=np.float64)
-    resamples = np.asarray(resamples, dtype=np.float64)
+    points = _floats(points, "points")
+    resamples = _floats(resamples, "resamples")
     if points.ndim != 1 or resamples.ndim != 2 or resamples.shape[0] != points.size or points.size < 1:
         raise InputError(f"seed_clip_interval: expected S seed values and (S, R) resamples, got shapes "
                          f"{points.shape} and {resamples.shape}")
@@ -444,6 +470,7 @@ def hierarchical_resamples(statistic: Callable[[int, np.ndarray | None], float],
     value of seed ``s`` (0..S-1) on the clips drawn with multiplicities ``counts`` (shape (K,); None: every clip
     once). Returns ``points`` (S,) and ``resamples`` (S, R), the draws those of :func:`resample_counts` with
     ``seed`` (one seed: the cluster bootstrap over clips)."""
+    n_seeds, n_clusters = _count(n_seeds, "n_seeds", 0), _count(n_clusters, "n_clusters", 0)
     if n_seeds < 1 or n_clusters < 1:
         raise InputError(f"seeds x clips needs at least one seed and one cluster (got {n_seeds}, {n_clusters})")
     clip_counts = resample_counts(n_clusters, n_resamples, seed)
@@ -465,9 +492,9 @@ def _mean_per_seed(values: np.ndarray, seeds: np.ndarray, codes: np.ndarray, n_c
                    seed: int, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each seed's pooled (``weights``: weighted) row mean and its clip resamples (:func:`cluster_mean_resamples`,
     shared draws)."""
-    values = np.asarray(values, dtype=np.float64)
-    seeds = np.asarray(seeds, dtype=np.int64)
-    codes = np.asarray(codes, dtype=np.int64)
+    values = _floats(values, "values")
+    seeds = _indices(seeds, "seeds")
+    codes = _indices(codes, "clips")
     if not (values.shape == seeds.shape == codes.shape):
         raise InputError(f"values, seeds and clips differ in length ({values.size}, {seeds.size}, {codes.size})")
     n_seeds = int(seeds.max()) + 1 if seeds.size else 0
@@ -482,7 +509,7 @@ def _mean_per_seed(values: np.ndarray, seeds: np.ndarray, codes: np.ndarray, n_c
         raise InputError(f"seeds: expected indices 0..S-1, each seed with at least one row; got "
                          f"{np.unique(seeds).size} distinct indices in [{int(seeds.min())}, {int(seeds.max())}]")
     clip_counts = resample_counts(n_clusters, n_resamples, seed)
-    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    w = None if weights is None else _floats(weights, "weights")
     if w is not None and w.shape != values.shape:  # an IndexError of the per-seed selection below
         raise InputError(f"weights: expected one weight per row ({values.size}), got shape {w.shape}")
     pairs = [cluster_mean_resamples(values[seeds == s], codes[seeds == s], clip_counts,
@@ -541,7 +568,7 @@ def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *
     """
     from scipy.stats import rankdata
 
-    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    a, b = _floats(x, "x"), _floats(y, "y")
     if a.shape != b.shape or a.ndim != 1:
         raise InputError(f"spearman: expected two vectors of equal length, got shapes {a.shape} and {b.shape}")
     if a.size < max(min_pairs, 2):
@@ -579,7 +606,7 @@ def spearman_cluster_ci(x: Sequence[float] | np.ndarray, y: Sequence[float] | np
     """
     if scope not in ("pooled", "within"):
         raise InputError(f"scope: expected 'pooled' or 'within', got {scope!r}")
-    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    a, b = _floats(x, "x"), _floats(y, "y")
     labels = np.asarray(list(clusters), dtype=object)
     if not a.shape == b.shape == labels.shape or a.ndim != 1:
         raise InputError(f"spearman_cluster_ci: x, y and clusters must be vectors of one length, got "

@@ -635,3 +635,35 @@ def test_a_seed_sequence_and_a_whole_float_seed_are_seeds():
     point, low, high = stats.cluster_bootstrap(lambda idx: float(np.mean(idx)), 3, n_resamples=50,
                                                seed=np.random.SeedSequence(1))
     assert point == 1.0 and low is not None
+
+
+# -- values that are not numbers ----------------------------------------------------------------------------------
+def test_text_booleans_and_fractional_indices_are_refused_in_one_line():
+    """Text was numpy's ValueError (numeric strings were parsed), booleans were counted as 0 / 1 (bootstrap_ci
+    already refused both), a seed or clip index of 0.5 was truncated to 0, and confidence='0.9' a TypeError."""
+    v, c = [1.0, 2.0, 4.0, 3.0, 5.0, 7.0], ["a", "a", "b", "b", "c", "c"]
+    text, flags = ["1", "2", "4", "3", "5", "x"], [True, False, True, True, False, True]
+    seeds, codes = np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1, 2, 0, 1, 2])
+    cases = [
+        (lambda: stats.cluster_bootstrap_ci(text, c, n_resamples=50), "values: expected real numbers"),
+        (lambda: stats.cluster_bootstrap_ci(flags, c, n_resamples=50), "values: expected real numbers"),
+        (lambda: stats.cluster_bootstrap_ci(v, c, n_resamples=50, weights=["1"] * 6), "weights: expected real"),
+        (lambda: stats.cluster_bootstrap_ci(v, c, n_resamples=50, confidence="0.9"), "confidence"),
+        (lambda: stats.paired_cluster_difference(v, c, flags, c, n_resamples=50), "values_b: expected real"),
+        (lambda: stats.paired_cluster_difference(text, c, v, c, n_resamples=50), "values_a: expected real"),
+        (lambda: stats.seed_clip_interval(["1", "2"], [[1.0] * 20, [2.0] * 20], 3), "points: expected real"),
+        (lambda: stats.hierarchical_mean_interval(np.array(v), np.array([0, 0, 0.5, 1, 1, 1]), codes, 3,
+                                                  n_resamples=50), "seeds: expected whole-number indices"),
+        (lambda: stats.hierarchical_mean_interval(np.array(v), seeds, np.array([0, 1, 2, 0, 1.5, 2]), 3,
+                                                  n_resamples=50), "clips: expected whole-number indices"),
+        (lambda: stats.hierarchical_interval(lambda s, w: 1.0, "2", 3, n_resamples=50), "n_seeds: expected"),
+        (lambda: stats.spearman(text, v), "x: expected real numbers"),
+        (lambda: stats.spearman_cluster_ci(v, flags, c, n_resamples=50), "y: expected real numbers"),
+        (lambda: stats.percentile_interval(text), "resamples: expected real numbers"),
+    ]
+    for call, match in cases:
+        with pytest.raises(InputError, match=match):
+            call()
+    # missing values in an object column (None) are NaN, as before
+    assert stats.cluster_bootstrap_ci(np.array(v[:5] + [None], dtype=object), c, n_resamples=50) == \
+        stats.cluster_bootstrap_ci(v[:5] + [float("nan")], c, n_resamples=50)
