@@ -225,6 +225,11 @@ def _cluster_labels(clusters: Sequence[Hashable] | np.ndarray, name: str = "clus
         kind = next(type(c).__name__ for c in labels if _unhashable(c))
         raise InputError(f"{name}: expected one hashable label per row (e.g. its GT clip), got a row of type "
                          f"{kind}") from None
+    # NaN (a missing label) is unequal to itself: each NaN of a float array was a cluster of its own, and
+    # spearman_cluster_ci dropped the rows (no row's label equals NaN) while counting the cluster
+    missing = next((i for i, c in enumerate(labels) if isinstance(c, float) and c != c), None)
+    if missing is not None:
+        raise InputError(f"{name}: row {missing} has no label (NaN); every row needs its cluster (e.g. its GT clip)")
     return labels
 
 
@@ -607,13 +612,14 @@ def spearman_cluster_ci(x: Sequence[float] | np.ndarray, y: Sequence[float] | np
     if scope not in ("pooled", "within"):
         raise InputError(f"scope: expected 'pooled' or 'within', got {scope!r}")
     a, b = _floats(x, "x"), _floats(y, "y")
-    labels = np.asarray(list(clusters), dtype=object)
-    if not a.shape == b.shape == labels.shape or a.ndim != 1:
+    labels = _cluster_labels(clusters)
+    if not a.shape == b.shape == (len(labels),):
         raise InputError(f"spearman_cluster_ci: x, y and clusters must be vectors of one length, got "
-                         f"{a.shape}, {b.shape}, {labels.shape}")
+                         f"{a.shape}, {b.shape}, ({len(labels)},)")
     ok = np.isfinite(a) & np.isfinite(b)
-    a, b, labels = a[ok], b[ok], labels[ok]
-    groups = [(a[labels == c], b[labels == c]) for c in sorted_labels(set(labels))]
+    codes, k = cluster_codes([c for c, keep in zip(labels, ok) if keep])  # clusters with a finite row, sorted
+    a, b = a[ok], b[ok]
+    groups = [(a[codes == i], b[codes == i]) for i in range(k)]
     if scope == "pooled":
         def statistic(idx: np.ndarray) -> float:
             return spearman(np.concatenate([groups[i][0] for i in idx]), np.concatenate([groups[i][1] for i in idx]),

@@ -667,3 +667,20 @@ def test_text_booleans_and_fractional_indices_are_refused_in_one_line():
     # missing values in an object column (None) are NaN, as before
     assert stats.cluster_bootstrap_ci(np.array(v[:5] + [None], dtype=object), c, n_resamples=50) == \
         stats.cluster_bootstrap_ci(v[:5] + [float("nan")], c, n_resamples=50)
+
+
+def test_a_row_without_a_cluster_label_is_refused_not_dropped_or_a_cluster_of_its_own():
+    """NaN is unequal to itself: spearman_cluster_ci dropped the NaN-labelled rows (rho 0.886 of 6 rows instead of
+    0.929 of 8) while counting them as a cluster, and each NaN of a float array was a cluster of its own."""
+    x, y = np.arange(8.0), np.array([0.0, 2, 1, 3, 5, 4, 7, 6])
+    labels = np.array(["a", "a", "b", "b", np.nan, np.nan, "c", "c"], dtype=object)
+    with pytest.raises(InputError, match="row 4 has no label"):
+        stats.spearman_cluster_ci(x, y, labels, n_resamples=50)
+    with pytest.raises(InputError, match="clusters: row 2 has no label"):
+        stats.cluster_codes(np.array([1.0, 1.0, np.nan, np.nan]))
+    with pytest.raises(InputError, match="no label"):
+        stats.cluster_bootstrap_ci(x, labels, n_resamples=50)
+    # any hashable label is a cluster, tuples too (they became a 2-D array: "must be vectors of one length")
+    pairs = [("s1", 0), ("s1", 0), ("s1", 1), ("s1", 1), ("s2", 0), ("s2", 0), ("s2", 1), ("s2", 1)]
+    assert stats.spearman_cluster_ci(x, y, pairs, n_resamples=50) == stats.spearman_cluster_ci(
+        x, y, [f"{s}-{i}" for s, i in pairs], n_resamples=50)
