@@ -430,7 +430,12 @@ def seed_clip_interval(points: np.ndarray, resamples: np.ndarray, n_clusters: in
     ``mean ± t_nu sqrt(both)``, ``nu`` by Welch-Satterthwaite from S-1 and K-1 degrees of freedom. A part whose
     values are all equal has variance 0 (not the rounding of ``np.var``); with one clip (K = 1) every draw is that
     clip, so the resamples must not vary (else :class:`InputError`). (None, None) when a seed's value is undefined
-    or too few seed-averaged resamples are (``min_defined``, ``min_count``)."""
+    or too few seed-averaged resamples are (``min_defined``, ``min_count``).
+
+    Coverage, simulated (1000 designs of 40 clips, clip noise 0.5, no effect; seed / clip-effect spreads): 88 % with
+    2 seeds (1 / 1), 91-94 % with 3 (0.5 / 0.3, 1 / 1, 0.3 / 1), 96 % with 5 (0.5 / 1): somewhat narrow for 2-3
+    seeds whose spread matters, because ``nu`` grows when the seeds' sample variance comes out small by chance;
+    ``nu = S - 1`` instead covers 98-100 % (too wide where the clips dominate)."""
     _check_confidence(confidence)
     points = _floats(points, "points")
     resamples = _floats(resamples, "resamples")
