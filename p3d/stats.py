@@ -432,10 +432,9 @@ def seed_clip_interval(points: np.ndarray, resamples: np.ndarray, n_clusters: in
     clip, so the resamples must not vary (else :class:`InputError`). (None, None) when a seed's value is undefined
     or too few seed-averaged resamples are (``min_defined``, ``min_count``).
 
-    Coverage, simulated (1000 designs of 40 clips, clip noise 0.5, no effect; seed / clip-effect spreads): 88 % with
-    2 seeds (1 / 1), 91-94 % with 3 (0.5 / 0.3, 1 / 1, 0.3 / 1), 96 % with 5 (0.5 / 1): somewhat narrow for 2-3
-    seeds whose spread matters, because ``nu`` grows when the seeds' sample variance comes out small by chance;
-    ``nu = S - 1`` instead covers 98-100 % (too wide where the clips dominate)."""
+    Coverage, simulated (``benchmarks/stats_coverage.py``: 1000 designs of 40 clips, no effect): 87 % with 2 seeds,
+    93-95 % with 3, 95 % with 5: somewhat narrow for 2-3 seeds whose spread matters, because ``nu`` grows when the
+    seeds' sample variance comes out small by chance."""
     _check_confidence(confidence)
     points = _floats(points, "points")
     resamples = _floats(resamples, "resamples")
