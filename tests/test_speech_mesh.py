@@ -13,6 +13,7 @@ from p3d.models.mesh_encoder import MeshEncoder, MeshEncoderConfig
 from p3d.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
 from p3d.models.speech_mesh import SpeechMeshConfig, SpeechMeshModel, load_critic
 from p3d.models.stage1 import Stage1Config, Stage1Model, count_parameters
+from critic_checks import assert_encoders_cast_input
 
 log = logging.getLogger(__name__)
 V = 12
@@ -131,16 +132,7 @@ def test_encoders_cast_other_real_dtypes_and_refuse_empty_or_non_real_input():
     _, model = _ours()
     model.eval()
     fbank, vertices = _batch(3, seed=4)
-    speech, mesh = model.encode_speech(fbank), model.encode_mesh(vertices)
-    assert torch.equal(model.encode_speech(fbank.clone()), speech)  # float32: as before, bit for bit
-    for dtype in (torch.float64, torch.float16, torch.bfloat16):
-        x, v = fbank.to(dtype), vertices.to(dtype)
-        got_s, got_m = model.encode_speech(x), model.encode_mesh(v)
-        assert got_s.dtype == got_m.dtype == torch.float32
-        assert torch.equal(got_s, model.encode_speech(x.float()))
-        assert torch.equal(got_m, model.encode_mesh(v.float()))
-    torch.testing.assert_close(model.encode_speech(fbank.double()), speech)
-    torch.testing.assert_close(model.encode_mesh(vertices.double()), mesh)
+    assert_encoders_cast_input(model, fbank, vertices, (torch.float64, torch.float16, torch.bfloat16))
     ints = torch.randint(-3, 4, (3, 20, 128), generator=torch.Generator().manual_seed(1))
     assert torch.equal(model.encode_speech(ints), model.encode_speech(ints.float()))
     assert torch.equal(model.mesh_encoder.embed_windows(vertices[0].double(), 1), model.mesh_encoder.embed_windows(
@@ -154,7 +146,7 @@ def test_encoders_cast_other_real_dtypes_and_refuse_empty_or_non_real_input():
             model.encode_speech(bad)
     with pytest.raises(InputError, match="vertices: expected real numbers, got a torch.bool"):
         model.encode_mesh(torch.zeros(2, 5, 3 * V, dtype=torch.bool))
-    assert model.encode_speech(fbank[:0]).shape == (0, speech.shape[1])  # an empty batch stays an empty batch
+    assert model.encode_speech(fbank[:0]).shape == (0, model.encode_speech(fbank).shape[1])  # an empty batch stays empty
 
 
 def test_paper_preset_sizes():

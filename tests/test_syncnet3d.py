@@ -10,6 +10,7 @@ from p3d.losses.infonce import info_nce
 from p3d.models import load_model
 from p3d.models.stage1 import count_parameters
 from p3d.models.syncnet3d import SyncNet3D, SyncNet3DConfig
+from critic_checks import assert_encoders_cast_input
 
 V = 10
 
@@ -75,16 +76,7 @@ def test_encoders_cast_other_real_dtypes_and_refuse_empty_or_non_real_input():
     model = _model().eval()
     g = torch.Generator().manual_seed(3)
     fbank, vertices = torch.randn(3, 20, 128, generator=g), torch.randn(3, 5, 3 * V, generator=g)
-    speech, mesh = model.encode_speech(fbank), model.encode_mesh(vertices)
-    assert torch.equal(model.encode_speech(fbank.clone()), speech)
-    for dtype in (torch.float64, torch.float16, torch.int64):
-        x, v = fbank.to(dtype), vertices.to(dtype)
-        got_s, got_m = model.encode_speech(x), model.encode_mesh(v)
-        assert got_s.dtype == got_m.dtype == torch.float32
-        assert torch.equal(got_s, model.encode_speech(x.float()))
-        assert torch.equal(got_m, model.encode_mesh(v.float()))
-    torch.testing.assert_close(model.encode_speech(fbank.double()), speech)
-    torch.testing.assert_close(model.encode_mesh(vertices.double()), mesh)
+    assert_encoders_cast_input(model, fbank, vertices, (torch.float64, torch.float16, torch.int64))
     with pytest.raises(InputError, match=r"fbank: no frames \(shape \(2, 0, 128\)\)"):
         model.encode_speech(torch.zeros(2, 0, 128))
     with pytest.raises(InputError, match="fbank: expected real numbers, got a torch.complex64"):
