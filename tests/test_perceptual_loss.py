@@ -198,3 +198,35 @@ def test_float64_speech_tensors_are_scored_in_the_critics_dtype():
     torch.testing.assert_close(loss_fn(verts, fbank.double()), loss_fn(verts, fbank), rtol=0, atol=0)
     with pytest.raises(InputError, match="speech: 16-dimensional embeddings, the critic's are 32"):
         loss_fn(verts, cached[:, :16])
+
+
+def test_bad_settings_and_windows_are_one_line_input_errors():
+    import numpy as np
+
+    critic = _critic()
+    for bad in (2.5, "80", float("nan"), True, np.bool_(True), None):  # 2.5 ran batches of 2; NaN / text raised
+        with pytest.raises(InputError, match="batch_size"):
+            PerceptualLoss(critic, batch_size=bad)
+    assert PerceptualLoss(critic, batch_size=np.int64(40)).batch_size == 40
+    assert PerceptualLoss(critic, batch_size=np.float64(40.0)).batch_size == 40
+    for name in ("weight", "temperature"):  # True was read as 1.0
+        for bad in (True, np.bool_(True)):
+            with pytest.raises(InputError, match=name):
+                PerceptualLoss(critic, **{name: bad})
+    assert PerceptualLoss(critic, weight=np.float64(0.5), temperature=np.float32(0.5)).weight == 0.5
+    loss_fn = PerceptualLoss(critic, weight=1.0)
+    verts, fbank = _clip(t=30, n=40)
+    ref = loss_fn.speech_embeddings(fbank)
+    assert torch.equal(loss_fn.speech_embeddings(fbank, chunk=np.int64(7)), ref)
+    for bad in (0, -1, 2.5, True):  # 0 was range()'s ValueError, True a chunk of 1
+        with pytest.raises(InputError, match="chunk"):
+            loss_fn.speech_embeddings(fbank, chunk=bad)
+    bad_windows = (fbank[:, :19], torch.full_like(fbank, float("nan")), fbank.to(torch.complex64),
+                   fbank > 0, [[[0.0] * 128] * 20, [[0.0] * 128] * 19], np.full((2, 20, 128), "a"))
+    for bad in bad_windows:  # another window length and NaN were embedded; the others torch / numpy errors
+        with pytest.raises(InputError, match="fbank_windows"):
+            loss_fn.speech_embeddings(bad)
+    for bad in bad_windows[:4]:
+        with pytest.raises(InputError, match="speech"):
+            loss_fn(verts, bad)
+    assert torch.equal(loss_fn(verts, fbank), loss_fn(verts, fbank.numpy()))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -29,8 +30,10 @@ TEMPERATURE = HYPER.temperature
 
 def check_temperature(temperature: float) -> float:
     """tau as a float: finite and > 0 (tau = 0 makes every logit infinite and the loss NaN; a negative tau
-    rewards the wrong pairs)."""
+    rewards the wrong pairs; a boolean is refused: True was read as tau = 1)."""
     try:
+        if isinstance(temperature, (bool, np.bool_)):
+            raise TypeError
         value = float(temperature)
     except (TypeError, ValueError):
         raise InputError(f"temperature: expected a finite number > 0, got {temperature!r}") from None

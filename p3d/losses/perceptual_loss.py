@@ -46,14 +46,62 @@ DEFAULT_BATCH_SIZE = HYPER.loss_batch_windows
 
 
 def check_weight(weight: Any, name: str = "weight") -> float:
-    """A loss weight (``name``: the option or field it came from) as a float: finite and >= 0."""
+    """A loss weight (``name``: the option or field it came from) as a float: finite and >= 0 (a boolean is
+    refused: True was read as weight 1.0)."""
     try:
+        if isinstance(weight, (bool, np.bool_)):
+            raise TypeError
         value = float(weight)
     except (TypeError, ValueError):
         raise InputError(f"{name}: expected a finite weight >= 0, got {weight!r}") from None
     if not (math.isfinite(value) and value >= 0):
         raise InputError(f"{name}: expected a finite weight >= 0, got {weight!r}")
     return value
+
+
+def _whole(value: Any, name: str, low: int, what: str) -> int:
+    """``value`` as an int >= ``low`` (a Python or numpy integer, or a float without a fraction); InputError for
+    anything else: a fraction was truncated (batch_size 2.5 ran batches of 2), NaN and text raised numpy's or
+    Python's ValueError / TypeError, True counted as 1."""
+    try:
+        whole = not isinstance(value, (bool, np.bool_, str, bytes)) and int(value) == value
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or value < low:
+        raise InputError(f"{name}: expected an integer >= {low} ({what}), got {value!r}")
+    return int(value)
+
+
+def _real_tensor(x: Any, name: str) -> torch.Tensor:
+    """``x`` (a tensor or an array-like) as a float32 tensor (a tensor keeps its device); InputError for booleans,
+    complex numbers (their imaginary part was dropped), text and ragged sequences (numpy's ValueError)."""
+    if isinstance(x, torch.Tensor):
+        if x.dtype == torch.bool or x.is_complex():
+            raise InputError(f"{name}: expected real numbers, got a {x.dtype} tensor")
+        return x.float()
+    try:
+        arr = np.asarray(x)
+    except ValueError:  # a ragged nested sequence
+        raise InputError(f"{name}: expected an array of real numbers, got a ragged nested sequence") from None
+    if arr.dtype.kind not in "fiu":
+        raise InputError(f"{name}: expected real numbers, got {arr.dtype.name} values")
+    return torch.as_tensor(np.ascontiguousarray(arr, dtype=np.float32))
+
+
+def fbank_windows_tensor(windows: Any, name: str = "fbank_windows") -> torch.Tensor:
+    """Validate (N, 20, n_mels) speech windows (:func:`p3d.audio.speech_windows`: 20 fbank rows each) and return
+    them as a float32 tensor (:func:`_real_tensor`). InputError for another window length (not a speech window:
+    the critic's speech encoder took any length) and for NaN / inf values (they gave NaN embeddings); ``n_mels`` is
+    the critic's check."""
+    from p3d.audio import FBANK_FRAMES_PER_WINDOW
+
+    fb = _real_tensor(windows, name)
+    if fb.ndim != 3 or fb.shape[1] != FBANK_FRAMES_PER_WINDOW:
+        raise InputError(f"{name}: expected (N, {FBANK_FRAMES_PER_WINDOW}, n_mels) speech windows, "
+                         f"got shape {tuple(fb.shape)}")
+    if not torch.isfinite(fb).all():
+        raise InputError(f"{name}: holds NaN or inf values")
+    return fb
 
 
 def mesh_windows(vertices: torch.Tensor, n_windows: int, stride: int = 1, length: int = 5) -> torch.Tensor:
@@ -119,11 +167,10 @@ class PerceptualLoss:
 
     def __init__(self, model: torch.nn.Module, weight: float = DEFAULT_WEIGHT, batch_size: int = DEFAULT_BATCH_SIZE,
                  temperature: float = TEMPERATURE, share_frame_tokens: bool = True) -> None:
-        if batch_size < 2:
-            raise InputError(f"batch_size: a contrastive batch needs >= 2 windows, got {batch_size}")
+        batch_size = _whole(batch_size, "batch_size", 2, "windows per contrastive batch")
         self.model = model.eval().requires_grad_(False)
         self.weight = check_weight(weight)
-        self.batch_size = int(batch_size)
+        self.batch_size = batch_size
         self.temperature = check_temperature(temperature)
         self.share_frame_tokens = bool(share_frame_tokens)
 
@@ -134,13 +181,9 @@ class PerceptualLoss:
     @torch.no_grad()
     def speech_embeddings(self, fbank_windows: Any, chunk: int = 256) -> torch.Tensor:
         """Embed a clip's speech windows once: (N, 20, 128) -> (N, D) (no graph). Reuse the result
-        for every training step on that clip."""
-        if isinstance(fbank_windows, torch.Tensor):
-            fb = fbank_windows.float()
-        else:
-            fb = torch.as_tensor(np.asarray(fbank_windows, dtype=np.float32))
-        if fb.ndim != 3:
-            raise InputError(f"fbank_windows: expected (N, T_a, n_mels), got shape {tuple(fb.shape)}")
+        for every training step on that clip. ``chunk``: windows per encoder call (memory only; same values)."""
+        chunk = _whole(chunk, "chunk", 1, "windows per encoder call")
+        fb = fbank_windows_tensor(fbank_windows)
         self.model.eval()
         fb = fb.to(self.device)
         parts = [self.model.encode_speech(fb[i:i + chunk]) for i in range(0, fb.shape[0], chunk)]
@@ -154,13 +197,15 @@ class PerceptualLoss:
             speech: (N, D) speech embeddings (from :meth:`speech_embeddings`) or (N, 20, 128) fbank
                 windows (embedded here); window ``i`` pairs with frames ``[i, i + 5)``.
         """
-        speech_t = speech if isinstance(speech, torch.Tensor) else torch.as_tensor(np.asarray(speech, dtype=np.float32))
+        speech_t = speech
+        if not isinstance(speech, torch.Tensor) or speech.dtype == torch.bool or speech.is_complex():
+            speech_t = _real_tensor(speech, "speech")  # a real tensor is kept as it is (its dtype too)
         if not torch.isfinite(speech_t).all():
             raise InputError("speech: holds NaN or inf values")
         if speech_t.ndim == 3:
-            speech_t = self.speech_embeddings(speech_t)
+            speech_t = self.speech_embeddings(fbank_windows_tensor(speech_t, "speech"))
         elif speech_t.ndim != 2:
-            raise InputError(f"speech: expected (N, D) embeddings or (N, T_a, n_mels) windows, "
+            raise InputError(f"speech: expected (N, D) embeddings or (N, 20, n_mels) windows, "
                              f"got {tuple(speech_t.shape)}")
         verts = flat_vertices(pred_vertices, getattr(self.model, "n_vertices", None))
         dtype = next(self.model.parameters()).dtype
