@@ -114,6 +114,17 @@ def _indices(values: object, name: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def _real(value: object, name: str) -> float:
+    """One real number (a Python or numpy int / float, NaN included) as a float; InputError for anything else
+    (text was a TypeError from the first comparison, True was read as 1, an array of several a numpy error)."""
+    if value is None:  # _floats reads it as NaN (a missing entry of an array)
+        raise InputError(f"{name}: expected a real number, got None")
+    arr = _floats(value, name)
+    if arr.ndim != 0:
+        raise InputError(f"{name}: expected one real number, got an array of shape {arr.shape}")
+    return float(arr)
+
+
 def _check_confidence(confidence: float) -> None:
     if isinstance(confidence, (bool, np.bool_, str, bytes)) or not 0.0 < confidence < 1.0:  # text: a TypeError
         raise InputError(f"confidence: expected a level in (0, 1), got {confidence!r}")
@@ -744,6 +755,7 @@ def binomial_test(k: int, n: int, p: float = 0.5) -> float:
     from scipy.stats import binomtest
 
     k, n = _counts(k, n)
+    p = _real(p, "p")
     if not 0.0 <= p <= 1.0:  # also NaN
         raise InputError(f"p: expected a success probability in [0, 1], got {p!r}")
     return float(binomtest(k, n, p, alternative="two-sided").pvalue)
@@ -758,6 +770,7 @@ def wilson_ci(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     from scipy.stats import binomtest
 
     k, n = _counts(k, n)
+    confidence = _real(confidence, "confidence")
     if not 0 < confidence < 1:
         raise InputError(f"confidence must be in (0, 1), got {confidence}")
     ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
@@ -772,7 +785,7 @@ def fleiss_kappa(table: np.ndarray) -> float:
     category: agreement is undefined). Hand-written (statsmodels, which has one, is not a dependency);
     the tests check it against a hand computation and against statsmodels when it is installed.
     """
-    t = np.asarray(table, dtype=np.float64)
+    t = _floats(table, "fleiss_kappa")  # booleans were counts of 0 and 1, text parsed or numpy's ValueError
     if t.ndim != 2 or t.shape[0] < 1 or t.shape[1] < 2:
         raise InputError(f"fleiss_kappa: expected an (items, categories >= 2) table, got shape {t.shape}")
     if np.any(t < 0) or np.any(t != np.round(t)):
@@ -799,7 +812,7 @@ def kendall_w(scores: np.ndarray) -> float:
     """
     from scipy.stats import rankdata
 
-    x = np.asarray(scores, dtype=np.float64)
+    x = _floats(scores, "kendall_w")  # booleans were scores 0 and 1, text parsed or numpy's ValueError
     if x.ndim != 2:
         raise InputError(f"kendall_w: expected (raters, items), got shape {x.shape}")
     m, n = x.shape
@@ -833,11 +846,15 @@ def minimum_detectable_effect(ci_low: float, ci_high: float, alpha: float = 0.05
     """
     from scipy.stats import norm
 
+    alpha, power = _real(alpha, "alpha"), _real(power, "power")
     if not 0.0 < alpha < 1.0:
         raise InputError(f"alpha: expected a level in (0, 1), got {alpha!r}")
     if not 0.0 < power < 1.0:
         raise InputError(f"power: expected a probability in (0, 1), got {power!r}")
-    if ci_low is None or ci_high is None or not (math.isfinite(ci_low) and math.isfinite(ci_high)):
+    if ci_low is None or ci_high is None:
+        return float("nan")
+    ci_low, ci_high = _real(ci_low, "ci_low"), _real(ci_high, "ci_high")
+    if not (math.isfinite(ci_low) and math.isfinite(ci_high)):
         return float("nan")
     if ci_high < ci_low:
         raise InputError(f"minimum_detectable_effect: ci_low {ci_low!r} above ci_high {ci_high!r}")
@@ -851,9 +868,15 @@ def seed_agreement(change: float, per_seed: Sequence[float] | None) -> tuple[int
     """``(k, n)``: how many of the ``n`` seeds' own changes share the sign of the pooled ``change`` (a seed's change
     of exactly 0 shares no sign; a seed whose change is undefined, NaN, is not counted: it was counted as
     disagreeing); None with fewer than two defined seeds or a zero / non-finite pooled change."""
-    if per_seed is None or not math.isfinite(change) or change == 0:
+    if per_seed is None:
         return None
-    defined = [float(c) for c in per_seed if math.isfinite(c)]
+    change = _real(change, "change")
+    seeds = _floats(per_seed, "per_seed")  # None entries read as NaN (undefined)
+    if seeds.ndim != 1:
+        raise InputError(f"per_seed: expected one change per seed, got shape {seeds.shape}")
+    if not math.isfinite(change) or change == 0:
+        return None
+    defined = [float(c) for c in seeds if math.isfinite(c)]
     if len(defined) < 2:
         return None
     return sum(1 for c in defined if c * change > 0), len(defined)

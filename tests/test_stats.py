@@ -684,3 +684,36 @@ def test_a_row_without_a_cluster_label_is_refused_not_dropped_or_a_cluster_of_it
     pairs = [("s1", 0), ("s1", 0), ("s1", 1), ("s1", 1), ("s2", 0), ("s2", 0), ("s2", 1), ("s2", 1)]
     assert stats.spearman_cluster_ci(x, y, pairs, n_resamples=50) == stats.spearman_cluster_ci(
         x, y, [f"{s}-{i}" for s, i in pairs], n_resamples=50)
+
+
+def test_summary_tests_refuse_text_and_booleans_with_one_line_errors():
+    """Text was a TypeError from the first comparison (or, in tables, parsed or numpy's ValueError), True read
+    as 1; numpy scalars stay accepted and give the Python numbers' values."""
+    bad_calls = [
+        ("p", lambda: stats.binomial_test(3, 10, "0.5")), ("p", lambda: stats.binomial_test(3, 10, True)),
+        ("p", lambda: stats.binomial_test(3, 10, None)),
+        ("confidence", lambda: stats.wilson_ci(3, 10, "0.9")),
+        ("ci_low", lambda: stats.minimum_detectable_effect("1", 2)),
+        ("ci_low", lambda: stats.minimum_detectable_effect(True, 2)),
+        ("ci_high", lambda: stats.minimum_detectable_effect(1, [2, 3])),
+        ("alpha", lambda: stats.minimum_detectable_effect(1, 2, "0.05")),
+        ("fleiss_kappa", lambda: stats.fleiss_kappa([["a", "b"], ["c", "d"]])),
+        ("fleiss_kappa", lambda: stats.fleiss_kappa([["1", "2"], ["2", "1"]])),
+        ("fleiss_kappa", lambda: stats.fleiss_kappa([[True, True], [True, True]])),
+        ("fleiss_kappa", lambda: stats.fleiss_kappa([[1, 2], [3]])),
+        ("kendall_w", lambda: stats.kendall_w([["a", "b"], ["c", "d"]])),
+        ("kendall_w", lambda: stats.kendall_w([[True, False], [False, True]])),
+        ("change", lambda: stats.seed_agreement("0.1", [0.1, 0.2])),
+        ("change", lambda: stats.seed_agreement(True, [0.1, 0.2])),
+        ("per_seed", lambda: stats.seed_agreement(0.1, ["0.1", 0.2])),
+        ("per_seed", lambda: stats.seed_agreement(0.1, "12")),
+    ]
+    for name, call in bad_calls:
+        with pytest.raises(InputError, match=name):
+            call()
+    assert stats.binomial_test(3, 10, np.float32(0.5)) == stats.binomial_test(3, 10, 0.5)
+    assert stats.minimum_detectable_effect(np.int64(-1), np.float64(1.0), np.float64(0.05)) \
+        == stats.minimum_detectable_effect(-1, 1)
+    assert stats.seed_agreement(np.float64(0.1), np.array([0.1, -0.2, 0.3])) == (2, 3)
+    assert stats.seed_agreement(0.1, [None, 0.2, 0.3]) == (2, 2)  # None: an undefined change, as NaN
+    assert stats.fleiss_kappa(np.array([[2, 1], [1, 2], [3, 0], [0, 3]])) == pytest.approx(1 / 3)
