@@ -29,6 +29,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from p3d.errors import InputError
+
 log = logging.getLogger(__name__)
 
 VISEMES: tuple[str, ...] = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR",
@@ -67,10 +69,19 @@ _MODIFIERS = "#:0123456789-;/.^[~\"!"
 _VOWEL_START = set("aeiouAEIOUV03@")
 
 
+def _check_symbol(symbol: object) -> str:
+    """``symbol`` if it is text (``str``, numpy's ``str_`` too); InputError otherwise (None, a number or bytes
+    was an AttributeError / TypeError from the string methods)."""
+    if not isinstance(symbol, str):
+        raise InputError(f"phoneme: expected an espeak-ng symbol (text), got {type(symbol).__name__} {symbol!r}")
+    return symbol
+
+
 def canonical_phoneme(symbol: str) -> str | None:
     """The :data:`PHONEME_TO_VISEME` key a symbol stands for: itself, else without leading stress marks
     (``' , % =``), else with trailing modifiers (``# : digits - ; / . ^ [ ~ " !``) stripped one by one;
     ``None`` when nothing matches."""
+    symbol = _check_symbol(symbol)
     if symbol in PHONEME_TO_VISEME:
         return symbol
     sym = symbol.strip().lstrip(_STRESS)
@@ -97,5 +108,12 @@ def viseme_of(phoneme: str) -> str:
 
 
 def viseme_ids(phonemes: Sequence[str]) -> np.ndarray:
-    """Viseme index (into :data:`VISEMES`) of each phoneme symbol."""
+    """Viseme index (into :data:`VISEMES`) of each phoneme symbol. A single string is refused (it was read as
+    one symbol per character: ``"abc"`` gave three visemes); so is anything not iterable."""
+    if isinstance(phonemes, (str, bytes)):
+        raise InputError(f"phonemes: expected a sequence of phoneme symbols, got the single string {phonemes!r}")
+    try:
+        phonemes = list(phonemes)
+    except TypeError:
+        raise InputError(f"phonemes: expected a sequence of phoneme symbols, got {type(phonemes).__name__}") from None
     return np.asarray([VISEME_INDEX[viseme_of(p)] for p in phonemes], dtype=np.int64)

@@ -198,3 +198,19 @@ def test_edge_cases_and_bad_input():
         V.ArticulationStyle(amplitude=-1)
     with pytest.raises(InputError, match="unknown viseme"):
         V.viseme_pose("XX")
+
+
+def test_phoneme_lookups_refuse_non_text_and_a_bare_string():
+    from p3d.phonemes import canonical_phoneme, viseme_ids, viseme_of
+
+    for bad in (None, 1, b"p"):  # AttributeError / TypeError from the string methods
+        with pytest.raises(InputError, match="phoneme"):
+            viseme_of(bad)
+        with pytest.raises(InputError, match="phoneme"):
+            canonical_phoneme(bad)
+    with pytest.raises(InputError, match="single string"):  # was one viseme per character: [aa, PP, DD]
+        viseme_ids("abc")
+    with pytest.raises(InputError, match="phonemes"):
+        viseme_ids(5)
+    assert viseme_of(np.str_("p")) == "PP"
+    assert viseme_ids(np.array(["p", "a"])).tolist() == viseme_ids(["p", "a"]).tolist() == [1, 10]
