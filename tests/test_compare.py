@@ -110,6 +110,19 @@ def test_side_by_side_same_camera_captions_and_error_colours():
             scene.panel(0, 4)
 
 
+def test_side_by_side_panel_refuses_an_index_or_frame_out_of_range():
+    a = talking_face(4)
+    with C.SideBySide({"a": a, "b": a * 1.01}, face.faces(), size=48, highlight=None, captions=False) as scene:
+        last = scene.panel(1, 1)
+        assert np.array_equal(scene.panel(np.int64(1), np.int64(1)), last)
+        for bad in (-1, 2, True, 0.5, "0"):  # -1 showed the last panel, 2 an IndexError, True panel 1
+            with pytest.raises(InputError, match=f"panel {bad!r} outside"):
+                scene.panel(bad, 1)
+        for bad in (1.5, True, "1"):  # 1.5 was truncated to frame 1, "1" a TypeError
+            with pytest.raises(InputError, match="frame .* outside"):
+                scene.panel(0, bad)
+
+
 def test_blank_panel_raises_with_its_label():
     with C.SideBySide({"collapsed": np.zeros((2, 468, 3))}, face.faces(), size=48) as scene:
         with pytest.raises(BlankFrameError, match="panel 'collapsed'"):

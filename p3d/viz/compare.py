@@ -330,6 +330,13 @@ class _Panel:
         self.plotter.close()
 
 
+def _whole_number(x: object) -> bool:
+    """A Python or numpy integer, or a float without a fraction; not a boolean (True was panel / frame 1)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
+        return False
+    return bool(np.isfinite(x)) and int(x) == x
+
+
 class SideBySide:
     """Aligned sequences rendered side by side with one camera; frames by index.
 
@@ -403,13 +410,18 @@ class SideBySide:
         return self.size + self.caption_height, self.size * len(self._panels), 3
 
     def panel(self, index: int, t: int) -> np.ndarray:
-        """(size, size, 3) uint8 image of sequence ``index`` at frame ``t`` (checked if ``check``)."""
-        if not 0 <= t < self.n_frames:
-            raise InputError(f"frame {t} outside [0, {self.n_frames})")
-        img = self._panels[index].render(int(t))
+        """(size, size, 3) uint8 image of sequence ``index`` (0 .. panels - 1, in ``labels`` order) at frame ``t``
+        (checked if ``check``). Both are whole numbers in range: a negative index showed a panel from the end
+        (-1 the last), a fractional frame was truncated."""
+        if not _whole_number(index) or not 0 <= index < len(self._panels):
+            raise InputError(f"panel {index!r} outside [0, {len(self._panels)})")
+        if not _whole_number(t) or not 0 <= t < self.n_frames:
+            raise InputError(f"frame {t!r} outside [0, {self.n_frames})")
+        index, t = int(index), int(t)
+        img = self._panels[index].render(t)
         if self.check:
             try:
-                check_frames(img[None], min_coverage=self.min_coverage, first_index=int(t))
+                check_frames(img[None], min_coverage=self.min_coverage, first_index=t)
             except BlankFrameError as exc:
                 raise BlankFrameError(f"panel {self.labels[index]!r}: {exc}") from None
         return img
