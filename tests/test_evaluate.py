@@ -96,6 +96,23 @@ def test_mead_levels(demo):
     assert {"1", "2", "3"} <= set(by_level)
 
 
+def test_numpy_integer_seed_and_resamples_are_the_integers_they_are(demo):
+    """seed=np.int64(1) and bootstrap_resamples=np.int64(100) were refused as non-integers; booleans stay refused."""
+    def run(**kw):
+        return evaluate(EvalConfig(pred=demo.mead / "pred", gt=demo.mead, audio=demo.mead, fps=30,
+                                   metrics=("lve", "slcc"), **kw), progress=False).summary
+
+    plain = run(seed=1, bootstrap_resamples=100)
+    wide = run(seed=np.int64(1), bootstrap_resamples=np.int64(100))
+    assert wide["metrics"]["slcc"]["ci95"] == plain["metrics"]["slcc"]["ci95"]
+    assert wide["config"]["seed"] == 1 and type(wide["config"]["seed"]) is int  # summary.json is plain JSON
+    assert json.loads(json.dumps(wide))["config"]["bootstrap_resamples"] == 100
+    for kw, match in (({"seed": True}, "--seed"), ({"bootstrap_resamples": np.bool_(True)}, "--bootstrap"),
+                      ({"bootstrap_resamples": np.float64(100.0)}, "--bootstrap")):
+        with pytest.raises(InputError, match=match):
+            run(**kw)
+
+
 def test_default_metrics_follow_inputs(demo):
     assert resolve_metrics(EvalConfig(pred=demo.vocaset, gt=demo.vocaset)) == ("lve", "mtm")
     with pytest.raises(InputError, match="templates"):

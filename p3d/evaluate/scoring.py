@@ -4,6 +4,7 @@ prediction). PLRS-c first needs its background: the speech embeddings of every e
 (:func:`_speech_background`, a pass over the wavs that keeps embeddings only)."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,12 @@ from p3d.evaluate.summary import _summarise
 from p3d.progress import show_progress
 from p3d.stats import check_draws
 
+
+def _integer(x: object) -> bool:
+    """A Python or numpy integer, not a boolean (True was one resample / seed 1)."""
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
 def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     """Evaluate every prediction in ``cfg.pred`` (see the module docstring). Raises InputError on bad input.
 
@@ -40,10 +47,12 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     if cfg.out is not None:
         check_out_dir(cfg.out)
     resamples = cfg.bootstrap_resamples
-    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
+    if not _integer(resamples) or resamples < 1:
         raise InputError(f"--bootstrap: expected a positive number of resamples for the 95% CIs, got {resamples!r}")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:  # numpy's generators refuse others
+    if not _integer(cfg.seed) or cfg.seed < 0:  # numpy's generators refuse others
         raise InputError(f"--seed {cfg.seed!r}: expected an integer >= 0")
+    # numpy integers as Python ints: the summary records the config as JSON (which refuses numpy integers)
+    cfg = dataclasses.replace(cfg, bootstrap_resamples=int(resamples), seed=int(cfg.seed))
     if cfg.speech_cache is not None and Path(cfg.speech_cache).exists() and not Path(cfg.speech_cache).is_dir():
         raise InputError(f"--speech-cache {cfg.speech_cache}: exists and is not a folder")
     topology = load_topology(cfg.topology)
