@@ -261,3 +261,22 @@ def test_slcc_scatter_draws_a_series_per_level_in_mm():
     assert plot_slcc_scatter(per_clip, title="no value").axes[0].get_title() == "no value"
     with pytest.raises(InputError, match="no level column"):
         plot_slcc_scatter(per_clip.drop(columns="level"))
+
+
+def test_slcc_by_level_keeps_boolean_and_missing_labels_apart():
+    """True == 1 merged levels True and 1 under one key; each NaN label (unequal to itself) became a key of its own."""
+    rng = np.random.default_rng(0)
+    speech = rng.normal(size=24)
+    lip = speech + rng.normal(size=24)
+    identity = np.repeat(["a", "b"], 12)
+    for mixed in ([True] * 6 + [1] * 6 + [False] * 6 + [2] * 6, [np.True_, 1, 2] * 8):
+        with pytest.raises(InputError, match="booleans and numbers"):
+            slcc_by_level(speech, lip, identity, np.array(mixed, dtype=object))
+    level = np.tile([1.0, 2.0, np.nan], 8)
+    out = slcc_by_level(speech, lip, identity, level)
+    assert list(out) == [1.0, 2.0, "all"]  # NaN rows count in "all" only
+    assert out["all"] == slcc(speech, lip, identity)
+    given = ~np.isnan(level)
+    for lv in (1.0, 2.0):  # the same r as with the NaN rows given a level of their own
+        assert out[lv] == slcc_by_level(speech, lip, identity, np.where(given, level, 3.0))[lv]
+    assert set(slcc_by_level(speech, lip, identity, np.tile([True, False], 12))) == {True, False, "all"}

@@ -169,7 +169,9 @@ def slcc_by_level(speech_intensity: np.ndarray, lip_intensity: np.ndarray,
     each level. Returns {level: r} for the levels in sorted order (first-appearance order if the
     labels do not sort), then ``"all"``: the pooled r over every valid row (the table's "Avg").
     A level with fewer than 3 valid rows gets NaN (its r is undefined); fewer than 3 valid rows in
-    total raises :class:`InputError`.
+    total raises :class:`InputError`. A NaN label is a missing level: its row counts in ``"all"`` only
+    (each NaN became a level of its own, NaN unequal to itself). Boolean labels beside numbers are
+    refused (True equals 1 in Python, so the two levels were merged under one key).
     """
     zs, zl = _prepare(speech_intensity, lip_intensity, identity)
     level_arr = np.asarray(level, dtype=object)
@@ -179,7 +181,12 @@ def slcc_by_level(speech_intensity: np.ndarray, lip_intensity: np.ndarray,
     ok = np.isfinite(zs) & np.isfinite(zl)
     if "all" in levels:
         raise InputError("level: the label 'all' is reserved for the pooled correlation")
-    unique = list(dict.fromkeys(levels))
+    missing = [isinstance(x, (float, np.floating)) and x != x for x in levels]
+    given = [x for x, m in zip(levels, missing) if not m]
+    flags = [isinstance(x, (bool, np.bool_)) for x in given]
+    if any(flags) and any(isinstance(x, (int, float, np.number)) and not b for x, b in zip(given, flags)):
+        raise InputError("level: labels mix booleans and numbers (True equals 1, False 0); give levels of one kind")
+    unique = list(dict.fromkeys(given))
     try:
         unique = sorted(unique)
     except TypeError:
