@@ -501,14 +501,14 @@ class FeatureCache:
         self.opts = opts
 
     def key(self, audio_path: str | os.PathLike[str], fps: float) -> str:
-        """Hex sha256 of the file bytes + parameters."""
+        """Hex sha256 of the file bytes + parameters. The file must be a regular file (:func:`p3d.io.open_regular`:
+        a named pipe in a corpus' ``wav/`` folder is refused at once; plain ``open()`` blocked on it forever)."""
+        from p3d.io import open_regular
+
         h = hashlib.sha256()
-        try:
-            with open(audio_path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-        except FileNotFoundError:
-            raise InputError(f"{audio_path}: audio file not found") from None
+        with open_regular(audio_path, "audio file") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
         params = {"fps": float(fps), "opts": dataclasses.asdict(self.opts), "version": FEATURE_VERSION,
                   "resampler": "sinc_interp_hann/6/0.99", "channel": 0}
         h.update(json.dumps(params, sort_keys=True).encode())

@@ -653,3 +653,18 @@ def test_eval_reads_a_vocaset_vertices_npy_gt_folder_at_60_fps(tmp_path, capsys)
     capsys.readouterr()
     assert main([*args, "--pred", str(pred60), "--out", str(tmp_path / "out60")]) == 2
     assert_one_line_error(capsys, "eval", "differ by a factor of about 2", "read at 60 fps")
+
+
+def test_the_feature_cache_refuses_a_named_pipe_instead_of_blocking(tmp_path):
+    """FeatureCache.key hashed the wav with plain open(), which blocks on a FIFO (SpeechMeshWindows with a
+    cache_dir reaches it for every corpus clip) before load_audio's regular-file check."""
+    from p3d.audio import FeatureCache
+
+    cache = FeatureCache(tmp_path / "cache")
+    fifo = tmp_path / "clip.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="named pipe"):
+        cache.fbank(fifo, 30)
+    with pytest.raises(InputError, match="audio file not found"):
+        cache.key(tmp_path / "missing.wav", 30)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
