@@ -383,3 +383,49 @@ def test_an_unconverted_raw_release_given_as_data_says_to_convert_it(raw, tmp_pa
         Corpus.open(root)
     convert_raw_vocaset(root, root, progress=False)  # converted in place: a corpus, no hint
     assert len(Corpus.open(root).clips) == 4
+
+
+def test_a_killed_runs_temporaries_do_not_block_an_overwrite(raw, tmp_path):
+    """Hidden atomic temporaries (.<name>.tmp-XXXX.npy) of a killed conversion counted as clip files: converting
+    another release with overwrite=True was refused naming them as files it would not rewrite."""
+    root, _, templates = raw
+    out = tmp_path / "out"
+    convert_raw_vocaset(root, out, progress=False)
+    (out / "vertices_npy" / f".{TEST}_sentence21.npy.tmp-k1ll3d.npy").write_bytes(b"\x93NUMPY partial")
+    (out / "wav" / f".{TEST}_sentence21.wav.tmp-k1ll3d.wav").write_bytes(b"RIFF")
+    assert len(convert_raw_vocaset(root, out, progress=False).kept) == 11
+    verts = np.load(root / "data_verts.npy", mmap_mode="r+")  # another release
+    verts += 1.0
+    verts.flush()
+    del verts
+    dump_py2(root / "templates.pkl", {s: t + 1.0 for s, t in templates.items()})
+    with pytest.raises(InputError, match="another raw VOCASET release"):
+        convert_raw_vocaset(root, out, progress=False)
+    assert len(convert_raw_vocaset(root, out, progress=False, overwrite=True).written) == 11
+
+
+def test_unsigned_8_bit_audio_is_written_as_8_bit_wav(raw, tmp_path):
+    """uint8 samples (what scipy writes for 8-bit WAV) were refused; they are written as PCM_U8, byte for byte, and
+    read back as (x - 128) / 128 like any 8-bit WAV."""
+    import soundfile as sf
+    from scipy.io import wavfile
+
+    from p3d.io import load_audio
+
+    root, audio, _ = raw
+    a8 = {s: {q: {"audio": ((e["audio"].astype(np.int32) >> 8) + 128).astype(np.uint8),
+                  "sample_rate": e["sample_rate"]} for q, e in seqs.items()} for s, seqs in audio.items()}
+    stereo = np.stack([a8[TEST]["sentence21"]["audio"], 255 - a8[TEST]["sentence21"]["audio"]], axis=1)
+    a8[TEST]["sentence21"]["audio"] = stereo
+    dump_py2(root / "raw_audio_fixed.pkl", a8)
+    out = tmp_path / "out"
+    assert len(convert_raw_vocaset(root, out, progress=False).written) == 11
+    for subject, seqs in a8.items():
+        for seq, entry in seqs.items():
+            wav = out / "wav" / f"{subject}_{seq}.wav"
+            assert sf.info(str(wav)).subtype == "PCM_U8"
+            rate, samples = wavfile.read(wav)
+            assert rate == RATE and samples.dtype == np.uint8 and np.array_equal(samples, entry["audio"])
+    x, _ = load_audio(out / "wav" / f"{TRAIN}_sentence01.wav")
+    np.testing.assert_allclose(x.ravel(), (a8[TRAIN]["sentence01"]["audio"] - 128.0) / 128.0)
+    assert len(convert_raw_vocaset(root, out, progress=False).kept) == 11  # a rerun keeps them

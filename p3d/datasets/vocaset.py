@@ -8,7 +8,8 @@ required), as they are, in one folder ``RAW``:
 - ``raw_audio_fixed.pkl``: a Python 2 pickle ``{subject: {sequence: {'audio': array, 'sample_rate':
   int}}}``. A third-party description of the file gives 1-D int16 audio at 22000 Hz; nothing here
   assumes it: the stored samples are written at the stored rate, in a WAV subtype of the stored
-  dtype (int16 -> PCM_16, int32 -> PCM_32, float32 -> FLOAT, float64 -> DOUBLE);
+  dtype (int16 -> PCM_16, int32 -> PCM_32, float32 -> FLOAT, float64 -> DOUBLE, uint8 -> PCM_U8: 8-bit WAV
+  is unsigned, so the bytes are kept and readers scale them as ``(x - 128) / 128``, as scipy and soundfile do);
 - ``subj_seq_to_idx.pkl``: ``{subject: {sequence: {frame: global index into data_verts}}}``;
 - ``templates.pkl``: ``{subject: (5023, 3) neutral mesh}`` (a Python 2 pickle).
 
@@ -85,8 +86,9 @@ RAW_FILES: tuple[str, ...] = (VERTS_FILE, AUDIO_FILE, INDEX_FILE, TEMPLATES_FILE
 RELEASE_RECORD = "raw_release.json"
 #: Capture rate of the VOCASET meshes (the baselines subsample ``[::2]`` to 30 fps when loading).
 VOCASET_FPS = 60
-#: WAV subtype for each stored audio dtype (soundfile writes these four dtypes sample-exactly).
-WAV_SUBTYPES: dict[str, str] = {"int16": "PCM_16", "int32": "PCM_32", "float32": "FLOAT", "float64": "DOUBLE"}
+#: WAV subtype for each stored audio dtype, each written sample-exactly (uint8 through :func:`_writable`).
+WAV_SUBTYPES: dict[str, str] = {"int16": "PCM_16", "int32": "PCM_32", "float32": "FLOAT", "float64": "DOUBLE",
+                                "uint8": "PCM_U8"}
 _SENTENCE = re.compile(r"sentence(\d+)$")
 
 
@@ -388,7 +390,7 @@ def convert_raw_vocaset(
                 import soundfile as sf
 
                 with atomic_path(path) as tmp:
-                    sf.write(tmp, seq.audio, seq.sample_rate, subtype=subtype, format="WAV")
+                    sf.write(tmp, _writable(seq.audio), seq.sample_rate, subtype=subtype, format="WAV")
                 written.append(path)
     if not _is_raw_templates(out, raw):
         templates = {**_earlier_templates(out, raw), **{s: np.asarray(t) for s, t in raw.templates.items()}}
@@ -397,6 +399,15 @@ def convert_raw_vocaset(
     manifest = split_manifest(raw.sequences, _earlier_clips(out, raw))
     write_json(out / "splits.json", manifest)  # last: marks the conversion complete
     return ConversionSummary(out, written, kept, manifest)
+
+
+def _writable(audio: np.ndarray) -> np.ndarray:
+    """``audio`` in a dtype soundfile writes: unsigned 8-bit samples (which it refuses) as the int16
+    ``(x - 128) * 256``, which libsndfile writes to PCM_U8 as ``x`` again (the same bytes; any reader then gives
+    ``(x - 128) / 128``)."""
+    if audio.dtype == np.uint8:
+        return (audio.astype(np.int16) - 128) * 256
+    return audio
 
 
 def raw_release_fingerprint(raw_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -417,8 +428,12 @@ def _check_release(out: Path, raw: RawVocaset, overwrite: bool) -> dict[str, Any
     from p3d.io import load_json
 
     release = raw_release_fingerprint(raw.root)
+    from p3d.io import is_ignored_name
+
+    # hidden names are not clips: a killed run's atomic temporaries (.<name>.tmp-XXXX.npy) made a later --overwrite
+    # refuse them as files of another release that it would not rewrite
     present = [p for sub in ("vertices_npy", "wav") if (out / sub).is_dir()
-               for p in sorted((out / sub).iterdir()) if p.suffix in (".npy", ".wav")]
+               for p in sorted((out / sub).iterdir()) if p.suffix in (".npy", ".wav") and not is_ignored_name(p.name)]
     record = out / RELEASE_RECORD
     recorded = load_json(record).get("raw") if record.is_file() else None
     if not present or recorded == release:
