@@ -185,6 +185,11 @@ def test_slcc_bad_input():
         slcc_by_level(s, li, ident, ["all"] * 6)
     with pytest.raises(InputError, match="level"):
         slcc_by_level(s, li, ident, ["x"] * 5)
+    # a row without a speaker: each NaN was a speaker of its own (its z-score undefined: the row dropped silently),
+    # every None row one speaker
+    for missing in (float("nan"), None):
+        with pytest.raises(InputError, match=r"identity: 2 row\(s\) without a speaker label \(e.g. row 4"):
+            slcc(s, li, ["a", "a", "a", "b", missing, missing])
 
 
 def test_slcc_by_level_undefined_level_is_nan():

@@ -96,10 +96,16 @@ def speech_intensity(audio: np.ndarray) -> float:
 
 
 def _codes(identity: Sequence[Hashable] | np.ndarray, n: int) -> np.ndarray:
-    """Integer group codes (in order of first appearance) for ``n`` identity labels."""
+    """Integer group codes (in order of first appearance) for ``n`` identity labels. A missing label (None, NaN: a
+    row whose speaker is unknown) is an :class:`InputError`: each NaN would be a speaker of its own (NaN != NaN),
+    all the None rows one speaker."""
     labels = np.asarray(identity, dtype=object)
     if labels.ndim != 1 or labels.size != n:
         raise InputError(f"identity: expected {n} labels (one per row), got shape {labels.shape}")
+    missing = [i for i, x in enumerate(labels.tolist()) if x is None or (isinstance(x, float) and x != x)]
+    if missing:
+        raise InputError(f"identity: {len(missing)} row(s) without a speaker label (e.g. row {missing[0]}: "
+                         f"{labels[missing[0]]!r})")
     mapping: dict[Hashable, int] = {}
     try:
         return np.array([mapping.setdefault(x, len(mapping)) for x in labels.tolist()], dtype=np.int64)
