@@ -98,3 +98,17 @@ def test_fig1b_three_panels_arrows_and_validation():
         plot_fig1b(cloud, centroids, levels, {"offsets": offs, "cosine": np.zeros((1, 4))})
     with pytest.raises(InputError, match="levels"):
         plot_fig1b(cloud, centroids, {**levels, "overall": np.zeros((2, 2))}, traj)
+
+
+def test_tsne_legend_lists_the_groups_of_every_panel():
+    """A group drawn only in a later panel is in the figure's legend (it was taken from the first panel alone, so
+    a coloured group could go unnamed, and a first panel without groups left the figure without a legend)."""
+    pts = np.random.default_rng(0).normal(size=(4, 2))
+    speech = np.full(4, "speech")
+    first = {"points": pts, "group": np.array(["aj", "aj", "", ""], dtype=object), "modality": speech}
+    second = {"points": pts, "group": np.array(["m", "m", "aj", "p"], dtype=object), "modality": speech}
+    fig = plot_tsne_groups({"A": first, "B": second})
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["/aj/", "/m/", "/p/"]
+    blank = {**first, "group": np.array([""] * 4, dtype=object)}
+    fig = plot_tsne_groups({"A": blank, "B": second})
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["/aj/", "/m/", "/p/"]

@@ -73,7 +73,7 @@ def plot_tsne_groups(panels: Mapping[str, Mapping[str, Any]], *, other: str = "m
                      seed: int = 0) -> Figure:
     """Fig. 4 / S1b: for each panel ``{name: {"points": (N, 2), "group": (N,) str, "modality": (N,) str}}``
     draw speech rows as circles and ``other`` rows as squares, coloured by group; rows with an empty
-    group are drawn small and grey."""
+    group are drawn small and grey. One legend for the figure: the groups found in any panel."""
     if not panels:
         raise InputError("panels: nothing to plot")
     n = len(panels)
@@ -89,7 +89,13 @@ def plot_tsne_groups(panels: Mapping[str, Mapping[str, Any]], *, other: str = "m
         ax.set_title(name)
         ax.set_xticks([])
         ax.set_yticks([])
-    handles, labels = axes[0].get_legend_handles_labels()
+    # the legend lists the groups of every panel (a group absent from the first panel is still coloured in another)
+    found: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            found.setdefault(label, handle)
+    labels = [f"/{g}/" for g in GROUP_COLORS if f"/{g}/" in found]
+    handles = [found[label] for label in labels]
     present = set().union(*(set(np.asarray(p["modality"]).tolist()) for p in panels.values()))
     title = "\n".join(t for m, t in (("speech", "circles: speech"), (other, f"squares: {other}")) if m in present)
     if handles:
