@@ -85,3 +85,18 @@ def test_save_figure_keeps_the_old_file_when_drawing_fails(tmp_path):
         save_figure(Breaks(), target, dpi=50)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]
+
+
+@pytest.mark.parametrize("name, match", [("figure", "no figure format"), ("figure.xyz", "cannot write a 'xyz'")])
+def test_save_figure_without_a_known_format_is_one_line(tmp_path, name, match):
+    """No suffix (matplotlib then took the temporary file's random suffix for the format and failed naming it) or
+    an unknown one: a one-line InputError naming the path, and nothing written."""
+    from matplotlib.figure import Figure
+
+    from p3d.errors import InputError
+    from p3d.viz import save_figure
+
+    with pytest.raises(InputError, match=match):
+        save_figure(Figure(), tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+    assert save_figure(Figure(), tmp_path / "figure", format="png").read_bytes()[:4] == b"\x89PNG"

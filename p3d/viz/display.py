@@ -36,11 +36,20 @@ def save_figure(fig: Any, path: str | os.PathLike[str], **savefig_kwargs: Any) -
     """Write ``fig`` (a matplotlib Figure) to ``path`` atomically (:func:`p3d.atomic.atomic_path`: a temporary
     file in the same folder, renamed over ``path``); the folder is created if missing. The format follows
     ``path``'s suffix (``.png``, ``.pdf``, ``.svg``) unless ``format=`` is given; ``savefig_kwargs`` (``dpi``,
-    ``bbox_inches``, ...) go to :meth:`matplotlib.figure.Figure.savefig`. Returns ``path``."""
+    ``bbox_inches``, ...) go to :meth:`matplotlib.figure.Figure.savefig`. Returns ``path``. A path without a
+    suffix and no ``format=``, or a format matplotlib cannot write, is an :class:`~p3d.errors.InputError`."""
     from p3d.atomic import atomic_path
+    from p3d.errors import InputError
 
     path = Path(path)
-    savefig_kwargs.setdefault("format", path.suffix.lstrip(".").lower() or None)
+    fmt = savefig_kwargs.get("format") or path.suffix.lstrip(".").lower()
+    if not fmt:
+        raise InputError(f"{path}: no figure format: give the file a suffix (.png, .pdf, .svg) or format=")
+    canvas = getattr(fig, "canvas", None)
+    supported = canvas.get_supported_filetypes() if canvas is not None else None
+    if supported is not None and str(fmt).lower() not in supported:
+        raise InputError(f"{path}: cannot write a {fmt!r} figure (formats: {', '.join(sorted(supported))})")
+    savefig_kwargs["format"] = fmt
     with atomic_path(path) as tmp:
         fig.savefig(tmp, **savefig_kwargs)
     return path
