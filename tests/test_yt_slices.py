@@ -115,3 +115,11 @@ def test_render_yt_slices_blank_image_raises(face_sequences):
     away = seqs["GT"] + np.array([5.0, 0.0, 0.0])  # out of the camera's view: background only
     with pytest.raises(BlankFrameError, match="away"):
         Y.render_yt_slices({"GT": seqs["GT"], "away": away}, topo, height=32, width=16)
+
+
+@pytest.mark.parametrize("fps", [0, -10, float("nan"), "25"])
+def test_plot_yt_slices_refuses_a_bad_frame_rate(fps):
+    """fps = 0 raised ZeroDivisionError; a negative one drew the y-t images at negative times, off the time axis."""
+    images = {"GT": np.zeros((8, 10, 3), dtype=np.uint8)}
+    with pytest.raises(InputError, match="fps: expected a positive frame rate"):
+        Y.plot_yt_slices(images, fps, np.zeros(1600, dtype=np.float32), 16000)

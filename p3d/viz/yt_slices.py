@@ -204,6 +204,8 @@ def plot_yt_slices(images: Mapping[str, np.ndarray], fps: float, audio: Any, sr:
         raise InputError(f"audio: expected a non-empty finite 1-D signal, got shape {y.shape}")
     if not (isinstance(sr, (int, np.integer)) and sr > 0):
         raise InputError(f"sr: expected a positive integer sample rate, got {sr!r}")
+    if not (isinstance(fps, (int, float, np.integer, np.floating)) and np.isfinite(fps) and fps > 0):
+        raise InputError(f"fps: expected a positive frame rate, got {fps!r}")
     duration = max(y.size / sr, max(np.shape(img)[1] for img in images.values()) / fps)
 
     n_img = len(images)
