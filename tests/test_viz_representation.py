@@ -112,3 +112,14 @@ def test_tsne_legend_lists_the_groups_of_every_panel():
     blank = {**first, "group": np.array([""] * 4, dtype=object)}
     fig = plot_tsne_groups({"A": blank, "B": second})
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["/aj/", "/m/", "/p/"]
+
+
+def test_offset_plot_refuses_an_unknown_unit_or_a_missing_column():
+    """unit="s" was drawn from the frame column and labelled "offset (frames)"; a table without the unit's column
+    raised KeyError."""
+    with pytest.raises(InputError, match="unit: expected 'frames' or 'ms'"):
+        plot_offset_similarity({"a": _curve()}, unit="s")
+    with pytest.raises(InputError, match=r"curves\['a'\]: no offset_ms column"):
+        plot_offset_similarity({"a": _curve().drop(columns="offset_ms")}, unit="ms")
+    ax = plot_offset_similarity({"a": _curve().drop(columns="offset_ms")}).axes[0]
+    assert ax.get_xlabel() == "offset (frames)"

@@ -35,12 +35,19 @@ GROUP_COLORS: dict[str, str] = {
 def plot_offset_similarity(curves: Mapping[str, Any], *, title: str = "", unit: str = "frames") -> Figure:
     """One line per model of ``curves`` ({name: DataFrame of
     :func:`p3d.analysis.representation.offset_similarity`}) with its CI band; offset > 0 means the
-    visual window comes after the speech window."""
+    visual window comes after the speech window. ``unit``: the x axis, ``"frames"`` (column ``offset``) or
+    ``"ms"`` (column ``offset_ms``)."""
     if not curves:
         raise InputError("curves: nothing to plot")
+    if unit not in ("frames", "ms"):
+        raise InputError(f"unit: expected 'frames' or 'ms', got {unit!r}")
+    x_key = "offset_ms" if unit == "ms" else "offset"
+    for name, df in curves.items():
+        missing = [c for c in (x_key, "mean") if c not in df]
+        if missing:
+            raise InputError(f"curves[{name!r}]: no {', '.join(missing)} column (an offset_similarity table)")
     fig = Figure(figsize=(6.4, 4), layout="constrained")
     ax = fig.add_subplot()
-    x_key = "offset_ms" if unit == "ms" else "offset"
     for name, df in curves.items():
         ax.plot(df[x_key], df["mean"], marker="o", ms=3, label=name)
         if "ci_low" in df and np.isfinite(df["ci_low"]).any():
