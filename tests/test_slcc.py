@@ -264,6 +264,7 @@ def test_slcc_scatter_draws_a_series_per_level_in_mm():
     assert np.allclose(ax.collections[0].get_offsets(), [[0.1, 1.0], [0.2, 2.0]])
     assert np.allclose(ax.collections[1].get_offsets(), [[0.3, 3.0], [0.4, 4.0]])
     assert plot_slcc_scatter(per_clip, title="no value").axes[0].get_title() == "no value"
+    assert plot_slcc_scatter(per_clip, 0.5).axes[0].get_title() == "SLCC = 0.50"  # not ": SLCC = 0.50"
     with pytest.raises(InputError, match="no level column"):
         plot_slcc_scatter(per_clip.drop(columns="level"))
 

@@ -18,7 +18,8 @@ def plot_slcc_scatter(per_clip: Any, slcc: float | None = None, *, title: str = 
     """One point per row of ``per_clip`` (``p3d eval``'s per-clip table of a corpus with intensity levels:
     ``level``, ``speech_intensity`` (RMS of the waveform), ``lip_intensity`` (m / frame, drawn in mm / frame)),
     a scatter series and legend entry per level in ascending order; a 5 x 4 inch figure. The title is ``title``,
-    followed by ``: SLCC = <slcc, 2 decimals>`` when ``slcc`` is given (the summary's pooled value)."""
+    followed by ``: SLCC = <slcc, 2 decimals>`` when ``slcc`` is given (the summary's pooled value; without a
+    ``title``, ``SLCC = <slcc>`` alone)."""
     missing = [c for c in COLUMNS if c not in per_clip]
     if missing:
         raise InputError(f"plot_slcc_scatter: the per-clip table has no {', '.join(missing)} column "
@@ -31,6 +32,6 @@ def plot_slcc_scatter(per_clip: Any, slcc: float | None = None, *, title: str = 
         ax.scatter(g["speech_intensity"], g["lip_intensity"] * 1000, label=f"level {level}")
     ax.set_xlabel("speech intensity (RMS)")
     ax.set_ylabel("lip intensity (mm / frame)")
-    ax.set_title(title if slcc is None else f"{title}: SLCC = {slcc:.2f}")
+    ax.set_title(title if slcc is None else f"{title}: SLCC = {slcc:.2f}" if title else f"SLCC = {slcc:.2f}")
     ax.legend()
     return fig
