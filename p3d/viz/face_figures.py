@@ -6,15 +6,25 @@ from typing import Any
 
 import numpy as np
 
+from p3d.errors import InputError
+
 
 def highlight_colors(n_vertices: int, groups: Mapping[str, Sequence[int]],
                      palette: Sequence[tuple[float, float, float]] = ((0.85, 0.1, 0.1), (0.1, 0.3, 0.9),
                                                                      (0.1, 0.6, 0.2), (0.9, 0.6, 0.0)),
                      base: tuple[float, float, float] = (0.87, 0.76, 0.68)) -> np.ndarray:
-    """(V, 3) RGB colours in [0, 1]: ``base`` everywhere, one palette colour per vertex group."""
+    """(V, 3) RGB colours in [0, 1]: ``base`` everywhere, one palette colour per vertex group. More groups than
+    palette colours, or a vertex index outside [0, V), is an :class:`~p3d.errors.InputError`."""
+    if len(groups) > len(palette):
+        raise InputError(f"groups: {len(groups)} vertex groups ({', '.join(map(str, groups))}), "
+                         f"the palette has {len(palette)} colours")
     colors = np.tile(np.asarray(base, dtype=np.float64), (n_vertices, 1))
-    for (_, idx), col in zip(groups.items(), palette):
-        colors[np.asarray(idx, dtype=np.int64)] = col
+    for (name, idx), col in zip(groups.items(), palette):
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= n_vertices):
+            raise InputError(f"groups[{name!r}]: vertex indices must lie in [0, {n_vertices}), "
+                             f"found [{idx.min()}, {idx.max()}]")
+        colors[idx] = col
     return colors
 
 
@@ -60,6 +70,8 @@ def pose_gallery(poses: Mapping[str, np.ndarray], faces: np.ndarray, *, size: in
     from p3d.viz.render import render_frames
 
     labels = list(poses)
+    if not labels:
+        raise InputError("poses: expected at least one {label: (V, 3) vertices} pose")
     verts = np.stack([np.asarray(poses[k], dtype=np.float64) for k in labels])
     frames = render_frames(verts, faces, size=(size, size), camera=camera if camera is not None else verts[0],
                            mouth_vertices=mouth_vertices)
