@@ -2019,3 +2019,20 @@ def test_model_and_critic_lists_elsewhere_are_the_registrys():
     parser = sub.choices["predict"]
     (model,) = [a for a in parser._actions if "--model" in a.option_strings]
     assert model.choices is registry.MODELS
+
+
+def test_levelwise_slcc_colours_follow_the_setting_not_its_position():
+    """Panels with different settings: a setting's bars were coloured by their position in their own panel (so "y",
+    alone in the second panel, took "x"'s colour) and the legend, taken from the last panel, named only its
+    settings; now one colour per setting label and every setting in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from p3d.viz.effects import plot_levelwise_slcc
+
+    run = {"summary": {"slcc": {"1": {"value": 0.2}, "all": {"value": 0.4}}}}
+    fig = plot_levelwise_slcc({"A": {"x": run, "y": run}, "B": {"y": run}}, {"all": {"value": 0.6}})
+    colour = {ax.get_title(): [matplotlib.colors.to_hex(c.patches[0].get_facecolor()) for c in ax.containers]
+              for ax in fig.axes}
+    assert colour["A"][1] == colour["B"][0] != colour["A"][0]
+    assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["x", "y", "data (GT)"]

@@ -50,8 +50,9 @@ def plot_effects(effects: Any, title: str = "") -> Any:
 
 def plot_levelwise_slcc(settings: Mapping[str, Mapping[str, Mapping[str, Any] | None]], data: Mapping[str, Any],
                         *, levels: Sequence[str] = ("1", "2", "3", "all"), title: str = "") -> Any:
-    """Level-wise SLCC bars: one panel per model, one bar group per level, one bar per training setting, and
-    the data's own SLCC (black mark).
+    """Level-wise SLCC bars: one panel per model, one bar group per level, one bar per training setting (one
+    colour per setting label in every panel; one legend, on the last panel, for all), and the data's own SLCC
+    (black mark).
 
     Args:
         settings: ``{panel title (model): {setting label: result or None}}`` (results with
@@ -66,6 +67,8 @@ def plot_levelwise_slcc(settings: Mapping[str, Mapping[str, Mapping[str, Any] | 
     fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.4), sharey=True, layout="constrained",
                              squeeze=False)
     names = ["Avg" if lv == "all" else f"Lv{lv}" for lv in levels]
+    # one colour per setting label across the panels (not per panel position), so the one legend holds for all
+    colour = {label: f"C{k % 10}" for k, label in enumerate(dict.fromkeys(lab for s in settings.values() for lab in s))}
     for ax, (panel, by_setting) in zip(axes[0], settings.items()):
         n = max(1, len(by_setting))
         width = 0.8 / (n + 1)
@@ -73,14 +76,19 @@ def plot_levelwise_slcc(settings: Mapping[str, Mapping[str, Mapping[str, Any] | 
             slcc = (r or {}).get("summary", {}).get("slcc", {}) if r is not None else {}
             vals = [(slcc.get(lv) or {}).get("value") for lv in levels]
             x = [k + width * (i - (n - 1) / 2) for k in range(len(levels))]
-            ax.bar(x, [np.nan if v is None else v for v in vals], width=width, label=label)
+            ax.bar(x, [np.nan if v is None else v for v in vals], width=width, label=label, color=colour[label])
         ax.scatter(range(len(levels)), [np.nan if (data.get(lv) or {}).get("value") is None else data[lv]["value"]
                                         for lv in levels], color="k", marker="_", s=400, label="data (GT)", zorder=3)
         ax.set_xticks(range(len(levels)), names)
         ax.set_title(panel)
         ax.axhline(0, color="k", lw=0.6)
     axes[0][0].set_ylabel("SLCC")
-    axes[0][-1].legend(fontsize="small")
+    found: dict[str, Any] = {}  # every panel's settings, in first-seen order, then the data mark
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            found.setdefault(label, handle)
+    found["data (GT)"] = found.pop("data (GT)")
+    axes[0][-1].legend(list(found.values()), list(found), fontsize="small")
     if title:
         fig.suptitle(title)
     return fig
