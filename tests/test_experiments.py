@@ -1376,8 +1376,11 @@ def test_effect_and_level_figures(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from p3d.viz.effects import plot_effects, plot_levelwise_slcc, save_stacked, stack_panels
 
+    open_before = plt.get_fignums()
     effects = pd.DataFrame({"comparison": ["A", "A", "B", "B"], "metric": ["PLRS", "MTM (ms)"] * 2,
                             "change": [0.1, -2.0, 0.0, 1.0], "change CI low": [0.05, -3.0, -0.1, np.nan],
                             "change CI high": [0.15, -1.0, 0.1, np.nan],
@@ -1397,6 +1400,9 @@ def test_effect_and_level_figures(tmp_path):
     fig3 = plot_effects(effects.drop(index=1))
     mtm_points = [line.get_ydata()[0] for line in fig3.axes[1].lines if len(line.get_ydata()) == 1]
     assert set(mtm_points) == {1}
+    # Figure objects, not pyplot state: pyplot kept every one open (a notebook drawing many: matplotlib's "More than
+    # 20 figures" warning)
+    assert plt.get_fignums() == open_before
 
 
 @pytest.mark.parametrize("native", [False, True])

@@ -1,5 +1,6 @@
 """Figures of the experiments' results: paired effects with their CIs (Tables 2-4's effect tables), level-wise
-SLCC bars per training setting (Table 4), and stacking rendered panels into one image (Fig. 6)."""
+SLCC bars per training setting (Table 4), and stacking rendered panels into one image (Fig. 6). Figures are
+:class:`matplotlib.figure.Figure` objects, never pyplot state (:mod:`p3d.viz.display`: ``show(fig)`` in a notebook)."""
 from __future__ import annotations
 
 import os
@@ -22,15 +23,15 @@ def plot_effects(effects: Any, title: str = "") -> Any:
 
     ``effects``: :func:`p3d.experiments.loss_effects`' table (``comparison``, ``metric``, ``change``,
     ``change CI low``, ``change CI high``, ``verdict``)."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     if len(effects) == 0:
         raise InputError("plot_effects: no effects to plot")
     metrics = list(dict.fromkeys(effects["metric"]))
     comparisons = list(dict.fromkeys(effects["comparison"]))  # one row per comparison in every panel
     row_of = {c: y for y, c in enumerate(comparisons)}
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 0.45 * len(comparisons) + 1.6),
-                             layout="constrained", squeeze=False)
+    fig = Figure(figsize=(3.3 * len(metrics), 0.45 * len(comparisons) + 1.6), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     axes = axes[0]
     for ax, metric in zip(axes, metrics):
         for _, row in effects[effects["metric"] == metric].iterrows():
@@ -60,12 +61,12 @@ def plot_levelwise_slcc(settings: Mapping[str, Mapping[str, Mapping[str, Any] | 
         data: the data's ``summary["slcc"]`` (level -> ``{"value"}``).
         levels: the levels in order (``all``: labelled Avg, SLCC over all levels pooled).
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     if not settings:
         raise InputError("plot_levelwise_slcc: no models to plot")
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.4), sharey=True, layout="constrained",
-                             squeeze=False)
+    fig = Figure(figsize=(4.2 * len(settings), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(settings), sharey=True, squeeze=False)
     names = ["Avg" if lv == "all" else f"Lv{lv}" for lv in levels]
     # one colour per setting label across the panels (not per panel position), so the one legend holds for all
     colour = {label: f"C{k % 10}" for k, label in enumerate(dict.fromkeys(lab for s in settings.values() for lab in s))}
