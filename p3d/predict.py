@@ -123,9 +123,13 @@ def check_prediction_folder(out: Path, names: Sequence[str], source: dict[str, A
     ``names`` kept (no ``overwrite``) whose :data:`PREDICTIONS_RECORD` is missing or names another ``source``
     (another checkpoint, split, corpus, frame rule or conditions), or whose corpora changed since
     (``corpora``: path -> :func:`p3d.corpus.corpus_fingerprint`, compared where the record has them)."""
+    from p3d.io import is_ignored_name
+
     if not out.is_dir():
         return
-    present = {p.name for p in out.glob("*.npy")}
+    # hidden names are nobody's predictions (p3d eval ignores them too): the atomic temporary
+    # (.<clip>_condition_<id>.npy.tmp-XXXX.npy) that a killed run leaves made every later run refuse the folder
+    present = {p.name for p in out.glob("*.npy") if not is_ignored_name(p.name)}
     others = sorted(present - set(names))
     if others:
         raise InputError(f"{out}: holds {len(others)} .npy file(s) these predictions would not write (e.g. "

@@ -344,3 +344,16 @@ def test_a_huge_thread_count_is_one_line_exit_2(tmp_path):
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-500:])
     assert len(err) == 1 and err[0].startswith("p3d predict: error: --threads: expected a thread count in 1.."), err
     assert not out.exists()
+
+
+def test_a_killed_runs_temporary_file_does_not_block_the_rerun(run, tmp_path):
+    """A run killed while writing a file leaves its atomic temporary (``.<name>.npy.tmp-XXXX.npy``): the rerun
+    refused the folder as holding a .npy file of 'another split, corpus or --conditions-per-clip', --overwrite too,
+    so a killed prediction could never be resumed in place. It resumes, and the temporary is not a prediction."""
+    out = tmp_path / "p"
+    files = predict_split(run, out, progress=False)
+    files[-1].unlink()  # killed while writing the last one
+    (out / f".{files[-1].name}.tmp-k1ll3d.npy").write_bytes(b"\x93NUMPY partial")
+    assert [p.name for p in predict_split(run, out, progress=False)] == [p.name for p in files]
+    assert files[-1].is_file()
+    predict_split(run, out, progress=False, overwrite=True)
