@@ -210,7 +210,14 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     pending: list[tuple[int, int, Path]] = []  # (job, style, file) still to predict
+    owner: dict[str, Path] = {}  # clip stem -> the corpus whose clip it is: one file name per clip and condition
     for j, (corpus, clip) in enumerate(jobs):
+        if clip.stem in owner:
+            same = owner[clip.stem].resolve() == Path(corpus.root).resolve()
+            twice = "is given twice, with" if same else f"and {corpus.root} both hold"
+            raise InputError(f"--data: {owner[clip.stem]} {twice} clip {clip.stem}; its predictions would share one "
+                             "file per condition, so predict each corpus into its own --out")
+        owner[clip.stem] = Path(corpus.root)
         if clip.identity not in corpus.templates:
             raise InputError(f"{corpus.root / 'templates.pkl'}: no template for identity {clip.identity!r}")
         wav = corpus.wav_path(clip)

@@ -357,3 +357,23 @@ def test_a_killed_runs_temporary_file_does_not_block_the_rerun(run, tmp_path):
     assert [p.name for p in predict_split(run, out, progress=False)] == [p.name for p in files]
     assert files[-1].is_file()
     predict_split(run, out, progress=False, overwrite=True)
+
+
+def test_two_corpora_holding_the_same_clip_name_are_refused_not_overwritten(voca_short, run, tmp_path, capsys):
+    """``--data A,B`` where both corpora hold a clip ``test00_sentence01`` (e.g. two tiny or synthetic corpora): the
+    second corpus's prediction overwrote the first's file, so --out held half as many files as reported (8
+    predictions, 4 files) and p3d eval scored B's predictions against A's ground truth. Refused before any
+    prediction; a corpus given twice too."""
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(voca_short, other)
+    out = tmp_path / "p"
+    for data in ([voca_short, other], [voca_short, voca_short]):
+        with pytest.raises(InputError, match="test00_sentence01"):
+            predict_split(run, out, data=data, progress=False)
+        assert not list(out.glob("*.npy"))
+    assert main(["predict", "--run", str(run), "--data", f"{voca_short},{other}", "--out", str(out),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "both hold clip test00_sentence01" in err[0]
