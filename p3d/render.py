@@ -141,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         labels = [x.strip() for x in args.labels.split(",")]
         if len(labels) != len(args.seq):
             raise InputError(f"--labels: {len(labels)} labels for {len(args.seq)} --seq files")
+        if not all(labels) or len(set(labels)) != len(labels):  # the panels are keyed by label: one would be lost
+            raise InputError(f"--labels: give each --seq file its own non-empty label, got {labels}")
     else:
         labels = [p.stem for p in args.seq]
         if len(set(labels)) != len(labels):

@@ -130,3 +130,14 @@ def test_per_sequence_frame_rates(files, tmp_path, caplog):
         assert render("--seq", gt60, b, "--fps", bad, "--topology", "synth-face",
                       "--out", tmp_path / "bad.mp4") == EXIT_BAD_INPUT, bad
     assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_a_repeated_label_is_refused_not_a_lost_panel(files, tmp_path, capsys):
+    """``--labels GT,GT``: the panels were keyed by label, so the second sequence replaced the first and a
+    one-panel video was written while the command reported 2 panels. Refused before rendering."""
+    a, b, _ = files
+    out = tmp_path / "dup.mp4"
+    assert render("--seq", a, b, "--labels", "GT,GT", "--topology", "synth-face", "--out", out) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("p3d render: error: --labels:") and "GT" in err[0]
+    assert not out.exists()
