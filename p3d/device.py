@@ -66,8 +66,10 @@ def resolve_device(device: str = "auto", *, available: bool = True) -> torch.dev
 
 def native_bf16(device: str | torch.device = "cpu") -> bool:
     """Whether ``device`` has bfloat16 matrix-multiply instructions, so that bf16 autocast is faster than float32
-    there: a CPU with AVX512-BF16 or AMX tiles (x86-64), or a CUDA device torch reports bf16-capable. A CPU without
-    them (e.g. AVX2 only) runs bf16 autocast through conversions, slower than float32: False.
+    there: a CPU with AVX512-BF16 or AMX tiles (x86-64), or a CUDA GPU of compute capability 8.0 or later (Ampere
+    on: bf16 tensor cores; ``cuda`` is the current GPU, ``cuda:N`` GPU N) or any ROCm GPU. A CPU without them
+    (e.g. AVX2 only) runs bf16 autocast through conversions, slower than float32: False; so does an older CUDA
+    GPU (e.g. V100, T4), which ``torch.cuda.is_bf16_supported()`` reports bf16-capable because it emulates bf16.
 
     torch has no public query for the CPU instructions; ``torch.cpu._is_avx512_bf16_supported`` and
     ``_is_amx_tile_supported`` are read when present (False when a torch build lacks them)."""
@@ -75,7 +77,14 @@ def native_bf16(device: str | torch.device = "cpu") -> bool:
 
     dev = torch.device(device)
     if dev.type == "cuda":
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        if not torch.cuda.is_available():
+            return False
+        if torch.version.hip:
+            return True
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if not 0 <= index < torch.cuda.device_count():
+            return False
+        return torch.cuda.get_device_properties(index).major >= 8
     if dev.type != "cpu":
         return False
     checks = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))

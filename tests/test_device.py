@@ -43,3 +43,23 @@ def test_bf16_asked_for_on_a_cpu_without_it_is_warned_in_one_line(monkeypatch, c
     else:
         assert len(lines) == 1 and "\n" not in lines[0]
         assert "--bf16" in lines[0] and "slower than float32" in lines[0]
+
+
+def test_a_cuda_gpu_that_only_emulates_bf16_is_not_native(monkeypatch):
+    """``torch.cuda.is_bf16_supported()`` is True on a pre-Ampere GPU (V100, T4: bf16 emulated, no bf16 tensor
+    cores) and looks at the current GPU whatever ``cuda:N`` was asked about: native_bf16 said True for both.
+    A fake two-GPU machine (compute capability 7.0 current, 8.0 second), independent of the machine the tests run on."""
+    from types import SimpleNamespace
+
+    majors = {0: 7, 1: 8}
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(major=majors[int(i)]))
+    monkeypatch.setattr(torch.cuda, "_check_bf16_tensor_supported", lambda device: True, raising=False)
+    assert native_bf16("cuda") is False and native_bf16("cuda:0") is False
+    assert native_bf16("cuda:1") is True
+    assert native_bf16("cuda:2") is False  # no such GPU
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert native_bf16("cuda") is True
