@@ -21,6 +21,8 @@ Layouts written under ``root``:
 """
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import pickle
 from dataclasses import dataclass
@@ -38,6 +40,8 @@ TEST_SUBJECTS = ("FaceTalk_170809_00138_TA", "FaceTalk_170731_00024_TA")
 MEAD_IDS = ("M003", "W009")
 DEMO_VERSION = 2
 """Bumped when the files change, so an older demo folder is rewritten (2: the surface and its PLY)."""
+MIN_SECONDS = 0.1
+"""The shortest demo clip (seconds): 3 frames at 30 fps, enough for the predictions' lag of up to 2 frames."""
 DEMO_MARKER = ".p3d-demo"
 """Written in ``root`` before any demo file (``.complete`` after the last): a folder with either holds a demo."""
 
@@ -232,7 +236,8 @@ def fixture_masks(seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def write_demo_dataset(root: str | os.PathLike[str], seed: int = 0, seconds: float = 2.0) -> DemoPaths:
-    """Write the demo VOCASET- and MEAD-layout datasets under ``root`` (idempotent: skips if complete).
+    """Write the demo VOCASET- and MEAD-layout datasets under ``root`` (idempotent: skips if complete), clips of
+    ``seconds`` each (at least :data:`MIN_SECONDS`).
 
     A ``root`` that holds anything but an earlier demo (:data:`DEMO_MARKER`) is refused before any file is
     written: the demo's ``vocaset/`` (``templates.pkl``, ``FLAME_masks.pkl``, ``vertices_npy/`` of real
@@ -242,6 +247,8 @@ def write_demo_dataset(root: str | os.PathLike[str], seed: int = 0, seconds: flo
     stamp = f"{DEMO_VERSION} {seed} {seconds}"
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"--seed {seed}: expected an integer >= 0")
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or not MIN_SECONDS <= seconds < math.inf:
+        raise InputError(f"seconds {seconds!r}: expected a clip duration of at least {MIN_SECONDS} s")
     if paths.root.is_dir() and any(paths.root.iterdir()) and not (
             (paths.root / DEMO_MARKER).exists() or done.exists()):
         raise InputError(f"--out {paths.root}: holds files other than an earlier demo's; the demo would write its "

@@ -668,3 +668,16 @@ def test_the_feature_cache_refuses_a_named_pipe_instead_of_blocking(tmp_path):
     with pytest.raises(InputError, match="audio file not found"):
         cache.key(tmp_path / "missing.wav", 30)
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("seconds", [0, 0.02, -1.0, float("nan"), float("inf"), "2", True])
+def test_demo_clip_durations_that_cannot_be_written_are_one_line(tmp_path, seconds):
+    """``write_demo_dataset(seconds=...)`` below 3 frames at 30 fps, negative, NaN or not a number gave an
+    IndexError, ValueError or TypeError traceback from the signal generator, after creating the folder."""
+    from p3d.demo import write_demo_dataset
+    from p3d.errors import InputError
+
+    with pytest.raises(InputError, match="expected a clip duration of at least"):
+        write_demo_dataset(tmp_path / "demo", seconds=seconds)
+    assert not (tmp_path / "demo").exists()
+    write_demo_dataset(tmp_path / "short", seconds=0.1)  # the shortest (p3d.demo.MIN_SECONDS)
