@@ -165,7 +165,8 @@ def export_sequence(
     overwrite: bool = False,
     input_name: str | None = None,
 ) -> list[Path]:
-    """Write frames ``0, stride, 2*stride, ...`` of ``vertices`` (T, V, 3) to ``out_dir``; returns the paths.
+    """Write frames ``0, stride, 2*stride, ...`` of ``vertices`` ((T, V, 3) or (T, V*3), finite) to ``out_dir``;
+    returns the paths.
 
     ``prefix`` is a file name prefix, never a path. :func:`export_record_name` records the export (the SHA-256
     of ``vertices`` and ``faces``, format, prefix, stride, the files; ``input_name``, the input file, for the
@@ -183,7 +184,11 @@ def export_sequence(
         raise InputError(f"--stride {stride}: must be at least 1")
     if any(sep in prefix for sep in filter(None, ("/", os.sep, os.altsep))) or prefix in (".", ".."):
         raise InputError(f"--prefix {prefix!r}: a file name prefix, not a path (the files go into --out)")
-    v = np.asarray(vertices)
+    from p3d.io import as_frames
+
+    # (T, V*3) as p3d stores sequences, checked: a (T, V*3) or (T, V, 2) array was written frame by frame as
+    # PLY files whose header counts V*3 (V) vertices of 3 coordinates that the data did not hold
+    v = as_frames(vertices, what=input_name or "vertices")
     if faces is not None:
         faces = np.asarray(faces, dtype=np.int64)
         if faces.ndim != 2 or faces.shape[1] != 3:

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from p3d import io
-from p3d.export import export_sequence, resolve_faces, write_ply
+from p3d.errors import InputError
+from p3d.export import FORMATS, export_sequence, resolve_faces, write_ply
 from p3d.topology import FLAME_N_VERTICES, load_topology
 
 
@@ -240,3 +241,23 @@ def test_a_truncated_faces_mesh_is_one_line_exit_2(cut, synth, tmp_path):
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-500:])
     assert len(err) == 1 and err[0].startswith("p3d export: error:") and "truncated" in err[0], err
     assert not out.exists()
+
+
+def test_a_flat_sequence_is_exported_as_its_meshes_and_a_malformed_one_refused(synth, tmp_path):
+    """``export_sequence`` took (T, V*3), the layout p3d stores sequences in, as T frames of V*3 'vertices': the PLY
+    files' headers counted V*3 vertices of 3 coordinates while V*3 values followed (unreadable files), the OBJ
+    writer raised a TypeError; (T, V, 2), empty and NaN arrays were written too or raised a TypeError."""
+    topo, seq = synth
+    flat = seq[:2].reshape(2, -1)
+    for fmt in FORMATS:
+        paths = export_sequence(flat, tmp_path / "flat", fmt, topo.faces)
+        assert len(paths) == 2
+        verts, faces = io.load_ply(paths[1]) if fmt == "ply" else read_obj(paths[1])
+        np.testing.assert_array_equal(verts.astype(np.float32), seq[1])
+    nan = seq[:2].copy()
+    nan[1, 0, 0] = np.nan
+    for bad in (seq[:2, :, :2], seq[:0], nan):
+        for fmt in FORMATS:
+            with pytest.raises(InputError):
+                export_sequence(bad, tmp_path / "bad", fmt)
+    assert not (tmp_path / "bad").exists()
