@@ -40,14 +40,22 @@ def set_threads(threads: int) -> None:
 def resolve_device(device: str = "auto", *, available: bool = True) -> torch.device:
     """``auto``: ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; otherwise ``cpu``, ``cuda`` or
     ``cuda:N``. An unknown name is an :class:`InputError` naming ``--device``; so is (``available``) a device
-    this machine does not have (CUDA without a GPU, ``cuda:N`` beyond the GPU count, another device type), so
+    this machine does not have (CUDA without a GPU, ``cuda:N`` or ``auto``'s LOCAL_RANK beyond the GPU count, another
+    device type), so
     that the command stops before it loads data rather than with a traceback when the model moves there."""
     import torch  # noqa: PLC0415
 
     if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        return torch.device("cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        rank = os.environ.get("LOCAL_RANK", "0").strip()
+        if not rank.isdigit():
+            raise InputError(f"--device auto: LOCAL_RANK={rank!r} is not a GPU index")
+        dev = torch.device("cuda", int(rank))
+        if available and dev.index >= torch.cuda.device_count():  # e.g. torchrun --nproc-per-node above the GPUs
+            raise InputError(f"--device auto: LOCAL_RANK={rank} but this machine has {torch.cuda.device_count()} "
+                             f"CUDA GPU(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+        return dev
     try:
         dev = torch.device(device)
     except RuntimeError as exc:

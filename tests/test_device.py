@@ -63,3 +63,23 @@ def test_a_cuda_gpu_that_only_emulates_bf16_is_not_native(monkeypatch):
     assert native_bf16("cuda:2") is False  # no such GPU
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
     assert native_bf16("cuda") is True
+
+
+@pytest.mark.parametrize(("rank", "expected"), [("0", "cuda:0"), ("1", "cuda:1"), ("2", None), ("x", None)])
+def test_auto_checks_the_local_rank_against_the_gpus(monkeypatch, rank, expected):
+    """``--device auto`` took ``cuda:LOCAL_RANK`` unchecked: a rank beyond the GPU count (torchrun with more
+    processes per node than GPUs) passed, to fail later with a CUDA traceback when the model moved there; a rank
+    that is not a number was a ValueError traceback. A fake two-GPU machine, independent of the test machine."""
+    from p3d.device import resolve_device
+    from p3d.errors import InputError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("LOCAL_RANK", rank)
+    if expected is None:
+        with pytest.raises(InputError, match="--device auto: LOCAL_RANK"):
+            resolve_device("auto")
+    else:
+        assert resolve_device("auto") == torch.device(expected)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")  # no GPU: the rank does not matter
