@@ -27,14 +27,16 @@ threads, and a huge count crashed the process (pthread_create failed, then a seg
 
 def set_threads(threads: int) -> None:
     """``torch.set_num_threads(threads)`` for ``--threads``: an :class:`InputError` below 1 or above
-    ``max(MAX_THREADS, CPU count)``."""
+    ``max(MAX_THREADS, CPU count)``, or for a non-integer (a numpy integer counts as one)."""
+    import numbers  # noqa: PLC0415
+
     import torch  # noqa: PLC0415
 
     limit = max(MAX_THREADS, os.cpu_count() or 1)
-    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= limit:
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or not 1 <= threads <= limit:
         raise InputError(f"--threads: expected a thread count in 1..{limit} (this machine has {os.cpu_count()} "
                          f"CPUs), got {threads!r}")
-    torch.set_num_threads(threads)
+    torch.set_num_threads(int(threads))
 
 
 def resolve_device(device: str = "auto", *, available: bool = True) -> torch.device:

@@ -83,3 +83,22 @@ def test_auto_checks_the_local_rank_against_the_gpus(monkeypatch, rank, expected
         assert resolve_device("auto") == torch.device(expected)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == torch.device("cpu")  # no GPU: the rank does not matter
+
+
+def test_a_numpy_integer_thread_count_is_a_thread_count(monkeypatch):
+    """``set_threads(np.int64(2))`` (a count computed with numpy) was refused as 'expected a thread count in
+    1..1024, got np.int64(2)', though it is neither below 1 nor above the limit."""
+    import numpy as np
+
+    from p3d.device import set_threads
+    from p3d.errors import InputError
+
+    before = torch.get_num_threads()
+    try:
+        set_threads(np.int64(2))
+        assert torch.get_num_threads() == 2
+        for bad in (np.int64(0), 2.0, True):
+            with pytest.raises(InputError, match="--threads"):
+                set_threads(bad)
+    finally:
+        torch.set_num_threads(before)
