@@ -302,6 +302,11 @@ def predict_official(
     if names is None or len(names) != talker.n_styles:
         raise InputError(f"--styles: {checkpoint} has {talker.n_styles} style conditions; name them in order "
                          f"(comma-separated training subjects){f', got {len(names)}' if names else ''}")
+    # each name is a file name part (<clip>_condition_<name>.npy): a repeated one made two conditions write one file
+    bad = [n for n in names if not n or any(sep in n for sep in filter(None, ("/", os.sep, os.altsep)))]
+    if bad or len(set(names)) != len(names):
+        raise InputError(f"--styles: give each of the {talker.n_styles} style conditions its own name, without path "
+                         f"separators, got {','.join(names)}")
     jobs = _jobs(corpora, split, talker, float(talker.config.fps), True, str(checkpoint))
     if not jobs:
         raise InputError(f"split {split!r}: no clips in {', '.join(str(r) for r in data)}")

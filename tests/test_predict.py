@@ -377,3 +377,20 @@ def test_two_corpora_holding_the_same_clip_name_are_refused_not_overwritten(voca
                  "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "both hold clip test00_sentence01" in err[0]
+
+
+@pytest.mark.parametrize("styles", ["A,A,B,C,D,E,F,G", "A/x,B,C,D,E,F,G,H"])
+def test_official_styles_that_would_share_or_leave_the_files_are_refused(voca_short, tmp_path, capsys, styles):
+    """``--styles A,A,...``: both conditions were written to ``<clip>_condition_A.npy`` (the second overwrote the
+    first: 16 predictions reported, 14 files, 'A' holding the second condition's); ``A/x`` wrote into
+    ``<clip>_condition_A/`` folders. Refused in one line before any prediction."""
+    from test_baseline_checkpoints import faceformer_state_dict
+
+    ckpt = tmp_path / "vocaset.pth"
+    torch.save(faceformer_state_dict(), ckpt)
+    pred = tmp_path / "pred"
+    assert main(["predict", "--checkpoint", str(ckpt), "--model", "faceformer", "--data", str(voca_short),
+                 "--styles", styles, "--out", str(pred), "--device", "cpu", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("p3d predict: error: --styles: give each")
+    assert not pred.exists() or not any(pred.iterdir())
