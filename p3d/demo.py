@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from p3d.atomic import atomic_open, atomic_path, save_npy
+from p3d.atomic import atomic_open, atomic_path, check_out_dir, save_npy
 from p3d.errors import InputError
 from p3d.topology import FLAME_LIPS, FLAME_MTM_LOWER, FLAME_MTM_UPPER, FLAME_N_VERTICES
 
@@ -249,6 +249,7 @@ def write_demo_dataset(root: str | os.PathLike[str], seed: int = 0, seconds: flo
         raise InputError(f"--seed {seed}: expected an integer >= 0")
     if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or not MIN_SECONDS <= seconds < math.inf:
         raise InputError(f"seconds {seconds!r}: expected a clip duration of at least {MIN_SECONDS} s")
+    check_out_dir(paths.root)  # a file, or a folder under one, was a FileExistsError / NotADirectoryError traceback
     if paths.root.is_dir() and any(paths.root.iterdir()) and not (
             (paths.root / DEMO_MARKER).exists() or done.exists()):
         raise InputError(f"--out {paths.root}: holds files other than an earlier demo's; the demo would write its "

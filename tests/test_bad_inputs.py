@@ -681,3 +681,17 @@ def test_demo_clip_durations_that_cannot_be_written_are_one_line(tmp_path, secon
         write_demo_dataset(tmp_path / "demo", seconds=seconds)
     assert not (tmp_path / "demo").exists()
     write_demo_dataset(tmp_path / "short", seconds=0.1)  # the shortest (p3d.demo.MIN_SECONDS)
+
+
+@pytest.mark.parametrize("under", [False, True])
+def test_demo_into_a_file_is_one_line_from_python_too(tmp_path, under):
+    """``write_demo_dataset`` (the quickstart notebook calls it directly) into a file, or a folder under one, was a
+    FileExistsError / NotADirectoryError traceback; ``p3d data demo`` checked its --out itself."""
+    from p3d.demo import write_demo_dataset
+    from p3d.errors import InputError
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(InputError, match="afile"):
+        write_demo_dataset(afile / "demo" if under else afile)
+    assert afile.read_text() == "x"
