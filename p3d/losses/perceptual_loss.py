@@ -75,17 +75,13 @@ def _whole(value: Any, name: str, low: int, what: str) -> int:
 def _real_tensor(x: Any, name: str) -> torch.Tensor:
     """``x`` (a tensor or an array-like) as a float32 tensor (a tensor keeps its device); InputError for booleans,
     complex numbers (their imaginary part was dropped), text and ragged sequences (numpy's ValueError)."""
+    from p3d.metrics._checks import as_real_array
+
     if isinstance(x, torch.Tensor):
         if x.dtype == torch.bool or x.is_complex():
             raise InputError(f"{name}: expected real numbers, got a {x.dtype} tensor")
         return x.float()
-    try:
-        arr = np.asarray(x)
-    except ValueError:  # a ragged nested sequence
-        raise InputError(f"{name}: expected an array of real numbers, got a ragged nested sequence") from None
-    if arr.dtype.kind not in "fiu":
-        raise InputError(f"{name}: expected real numbers, got {arr.dtype.name} values")
-    return torch.as_tensor(np.ascontiguousarray(arr, dtype=np.float32))
+    return torch.as_tensor(np.ascontiguousarray(as_real_array(x, name), dtype=np.float32))
 
 
 def fbank_windows_tensor(windows: Any, name: str = "fbank_windows") -> torch.Tensor:

@@ -354,14 +354,11 @@ def _weight(x: Any, name: str, upper: float | None) -> float:
 
 
 def _scores(x: Any, name: str) -> np.ndarray:
-    """Per-clip scores (a float or an array of them) as float64; bools, text and ragged lists are refused."""
-    try:
-        arr = np.asarray(x)
-    except ValueError:  # a ragged nested list
-        raise InputError(f"{name}: expected a number or an array of numbers") from None
-    if arr.dtype.kind not in "fiu":
-        raise InputError(f"{name}: expected a number or an array of numbers, got dtype {arr.dtype}")
-    return arr.astype(np.float64)
+    """Per-clip scores (a float or an array of them) as float64; bools, text and ragged lists are refused
+    (:func:`p3d.metrics._checks.as_real_array`)."""
+    from p3d.metrics._checks import as_real_array
+
+    return as_real_array(x, name).astype(np.float64)
 
 
 def plrs_partial(official: Any, calibrated: Any, hubness_weight: float) -> Any:
