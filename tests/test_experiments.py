@@ -318,8 +318,13 @@ def test_loss_comparison_dirs_are_the_config1_runs_predictions(tmp_path):
     base, ours = (spec.experiment("faceformer", c, ex.CONFIG1, 1, weight=0.1) for c in ("none", "ours"))
     with pytest.raises(InputError, match=base.name):
         ex.loss_comparison_dirs(d, spec, 0.1, ["faceformer"], seed=1)
+    # a killed prediction's temporary alone is no prediction (it counted as one)
+    lay.predictions(base).mkdir(parents=True)
+    (lay.predictions(base) / ".a_condition_b.npy.tmp-x1y2z3.npy").write_bytes(b"")
+    with pytest.raises(InputError, match=base.name):
+        ex.loss_comparison_dirs(d, spec, 0.1, ["faceformer"], seed=1)
     for exp in (base, ours):
-        lay.predictions(exp).mkdir(parents=True)
+        lay.predictions(exp).mkdir(parents=True, exist_ok=True)
         (lay.predictions(exp) / "a_condition_b.npy").write_bytes(b"")
     found = ex.loss_comparison_dirs(d, spec, 0.1, ["faceformer"], seed=1)
     assert found == {"faceformer/base": lay.predictions(base), "faceformer/ours": lay.predictions(ours)}

@@ -192,6 +192,7 @@ def loss_comparison_dirs(dirs: Any, spec: Any, weight: float | Mapping[str, floa
     the conditions of the loss user study (paper Tables S4/S5). ``spec``: an
     :class:`~p3d.experiments.spec.ExperimentSpec`. InputError naming the run when its predictions are missing."""
     from p3d.experiments.spec import CONFIG1
+    from p3d.io import is_ignored_name
 
     lay = layout(dirs, spec.preset)
     out = {}
@@ -199,7 +200,7 @@ def loss_comparison_dirs(dirs: Any, spec: Any, weight: float | Mapping[str, floa
         for variant, critic in (("base", "none"), ("ours", "ours")):
             exp = spec.experiment(model, critic, CONFIG1, seed, weight=weight)
             folder = lay.predictions(exp)
-            if not any(folder.glob("*.npy")):
+            if not any(not is_ignored_name(p.name) for p in folder.glob("*.npy")):  # a killed write's temporary
                 raise InputError(f"{folder}: no predictions of run {exp.name} (run notebook 06 at preset "
                                  f"{spec.preset!r}, or p3d.experiments.run_experiment, first)")
             out[f"{model}/{variant}"] = folder
