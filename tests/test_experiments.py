@@ -1392,6 +1392,10 @@ def test_effect_and_level_figures(tmp_path):
                             "verdict": ["better", "better", "no clear change", "undefined"]})
     fig = plot_effects(effects, "t")
     assert len(fig.axes) == 2 and [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["A", "B"]
+    # each panel says which way is better (the colours alone carried it; LVE/MTM lower, PLRS higher)
+    labelled = plot_effects(effects, "t", better=ex.BETTER_BY_LABEL)
+    assert [ax.get_xlabel() for ax in labelled.axes] == ["change (better →)", "change (← better)"]
+    assert [ax.get_xlabel() for ax in fig.axes] == ["change", "change"]
     run = {"summary": {"slcc": {"1": {"value": 0.2}, "all": {"value": 0.4}}}}
     fig2 = plot_levelwise_slcc({"FaceFormer": {"x": run, "y": None}}, {"1": {"value": 0.5}, "all": {"value": 0.6}})
     assert len(fig2.axes) == 1

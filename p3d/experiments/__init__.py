@@ -72,7 +72,7 @@ from p3d.experiments.spec import (ABLATION_CRITICS, CONFIG1, CONFIG2, CRITIC_COR
                                   TALKER_CORPORA, ExperimentSpec, TalkerExperiment, arm_name, config1_experiments,
                                   config2_experiments, selection_experiments, spec_for)
 from p3d.experiments.summary import arms, paired_difference, summarise, summarise_runs
-from p3d.experiments.tables import (BETTER, CONFIG2_SETTINGS, EFFECT_TABLES, FDD_SCALE, LVE_SCALE, METRIC_LABELS,
+from p3d.experiments.tables import (BETTER, BETTER_BY_LABEL, CONFIG2_SETTINGS, EFFECT_TABLES, FDD_SCALE, LVE_SCALE, METRIC_LABELS,
                                     PAPER_DATA_MEAD, PAPER_DATA_VOCASET, PAPER_NOTE, PAPER_TABLE3, PAPER_TABLE4,
                                     PAPER_TABLE_S7, PER_CLIP_COLUMNS, chosen_kappa, config2_pairs, config2_settings,
                                     critic_pairs, diagnostics_effects, find, grids_timing, levelwise_slcc_bars,
@@ -85,7 +85,7 @@ from p3d.experiments.tables import (BETTER, CONFIG2_SETTINGS, EFFECT_TABLES, FDD
 __all__ = [
     "ABLATION_CRITICS", "CONFIG1", "CONFIG2", "CRITIC_CORPUS", "LOSS_CRITIC_CORPUS", "TALKER_CORPORA", "MODELS", "CRITICS", "PRESETS",
     "SPLITS", "MODEL_LABELS", "CRITIC_LABELS", "KAPPA_CANDIDATES", "LVE_TOLERANCE", "LVE_SCALE", "FDD_SCALE",
-    "BETTER", "METRIC_LABELS", "PAPER_DATA_MEAD", "PAPER_DATA_VOCASET", "PAPER_NOTE", "PAPER_TABLE3", "PAPER_TABLE4",
+    "BETTER", "BETTER_BY_LABEL", "METRIC_LABELS", "PAPER_DATA_MEAD", "PAPER_DATA_VOCASET", "PAPER_NOTE", "PAPER_TABLE3", "PAPER_TABLE4",
     "PAPER_TABLE_S7", "SPECS",
     "TalkerExperiment", "ExperimentSpec", "arm_name", "spec_for", "RunLayout", "layout", "baseline_encoder_runs", "prediction_dirs", "loss_comparison_dirs",
     "RunResult",

@@ -339,6 +339,8 @@ BETTER = {"mtm_ms": -1, "lve": -1, "plrs": +1, "plrs_calibrated": +1, "plrs_part
           "slcc_delta": -1, "fdd_abs": -1}
 METRIC_LABELS = {"mtm_ms": "MTM (ms)", "lve": "LVE (1e-5 m²)", "plrs": "PLRS", "plrs_calibrated": "PLRS-c",
                  "plrs_partial": "PLRS-p", "plrs_enrolled": "PLRS-e", "slcc_delta": "SLCC Δ"}
+#: :data:`BETTER` by the effect tables' metric labels (the ``better`` of :func:`p3d.viz.effects.plot_effects`).
+BETTER_BY_LABEL = {METRIC_LABELS[k]: v for k, v in BETTER.items() if k in METRIC_LABELS}
 
 
 def _check_pairs(pairs: Sequence[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]], what: str) -> None:

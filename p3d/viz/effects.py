@@ -16,13 +16,15 @@ from p3d.errors import InputError
 VERDICT_COLORS = {"better": "tab:green", "worse": "tab:red"}
 
 
-def plot_effects(effects: Any, title: str = "") -> Any:
+def plot_effects(effects: Any, title: str = "", *, better: Mapping[str, int] | None = None) -> Any:
     """One panel per metric: each comparison's change (dot) with its 95% CI (bar), green when the CI shows an
     improvement, red a deterioration, grey otherwise; a vertical line at no change. Every panel has one row per
     comparison, at the same height (a metric missing for a comparison leaves its row empty).
 
     ``effects``: :func:`p3d.experiments.loss_effects`' table (``comparison``, ``metric``, ``change``,
-    ``change CI low``, ``change CI high``, ``verdict``)."""
+    ``change CI low``, ``change CI high``, ``verdict``). ``better``: each metric label's direction of improvement
+    (+1 higher, -1 lower: :data:`p3d.experiments.BETTER` by :data:`p3d.experiments.METRIC_LABELS`); a panel whose
+    metric has one says which way is better under its axis."""
     from matplotlib.figure import Figure
 
     if len(effects) == 0:
@@ -44,6 +46,11 @@ def plot_effects(effects: Any, title: str = "") -> Any:
         ax.set_yticks(range(len(comparisons)), comparisons if ax is axes[0] else [""] * len(comparisons))
         ax.set_ylim(len(comparisons) - 0.5, -0.5)  # the first comparison on top
         ax.set_title(metric)
+        direction = (better or {}).get(metric)
+        if direction in (1, -1):
+            ax.set_xlabel("change (better →)" if direction > 0 else "change (← better)")
+        else:
+            ax.set_xlabel("change")
     if title:
         fig.suptitle(title)
     return fig
