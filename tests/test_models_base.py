@@ -127,6 +127,10 @@ def test_a_checkpoint_that_does_not_fit_its_model_is_a_one_line_input_error(tmp_
         "no_config": ({k: v for k, v in ckpt.items() if k != "config"}, "needs a 'config' dict"),
         "sd_list": ({**ckpt, "state_dict": [1]}, "needs a 'config' dict and a 'state_dict' dict"),
         "bad_value": ({**ckpt, "config": {**ckpt["config"], "embed_dim": "wide"}}, "config does not build a model"),
+        # a diverged run's weights: loaded, every embedding was NaN
+        "nan": ({**ckpt, "state_dict": {**ckpt["state_dict"], first: torch.full_like(ckpt["state_dict"][first],
+                                                                                     float("nan"))}},
+                f"NaN or inf weights in \\['{first}'\\]"),
     }
     for name, (bad, message) in cases.items():
         path = tmp_path / f"{name}.pt"
@@ -136,3 +140,18 @@ def test_a_checkpoint_that_does_not_fit_its_model_is_a_one_line_input_error(tmp_
                 load(path)
     torch.save(ckpt, tmp_path / "good.pt")
     assert isinstance(load_model(tmp_path / "good.pt"), SyncNet3D)
+
+
+def test_an_official_critic_with_nan_weights_is_refused(tmp_path):
+    """An official speech_mesh_rep file whose weights hold NaN (a diverged or corrupted run) loaded, and PLRS of
+    every sequence was NaN: refused naming the file (the baselines' official loader already refused it)."""
+    from release_fixtures import official_critic_checkpoint
+
+    from p3d.models.speech_mesh import load_critic
+
+    path, sd = official_critic_checkpoint(tmp_path / "model_loss.pth", n_vertices=30)
+    load_critic(path)
+    key = next(k for k, v in sd.items() if v.is_floating_point() and v.ndim == 2)
+    torch.save({"model": {**sd, key: torch.full_like(sd[key], float("nan"))}, "epoch": 99}, tmp_path / "nan.pth")
+    with pytest.raises(InputError, match="nan.pth: NaN or inf weights in"):
+        load_critic(tmp_path / "nan.pth")

@@ -166,6 +166,17 @@ class PresetConfig:
         return config_from_dict(cls, d)
 
 
+def check_finite_parameters(model: Any, source: str) -> None:
+    """Refuse a model whose parameters hold NaN or inf (a diverged or corrupted run: every output would be NaN)
+    with one :class:`InputError` naming ``source`` and the first such parameters. Buffers are not checked (attention
+    masks hold -inf by design)."""
+    import torch
+
+    bad = [name for name, p in model.named_parameters() if not p.is_meta and not bool(torch.isfinite(p).all())]
+    if bad:
+        raise InputError(f"{source}: NaN or inf weights in {bad[:4]}{' ...' if len(bad) > 4 else ''}")
+
+
 class Checkpointable:
     """Mixin: ``checkpoint``/``save``/``from_checkpoint``/``load`` for a model with a config dataclass.
 
@@ -222,6 +233,7 @@ class Checkpointable:
                      if keys]
             raise InputError(f"{name}: its state dict does not fit its config ({'; '.join(parts)})")
         model.load_state_dict(sd)
+        check_finite_parameters(model, name)
         return model
 
     @classmethod
@@ -230,5 +242,5 @@ class Checkpointable:
         return cls.from_checkpoint(read_checkpoint(path, cls.kind, map_location), path)
 
 
-__all__ = ["CHECKPOINT_FORMAT", "Checkpointable", "PresetConfig", "config_from_dict", "eval_mode",
-           "read_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "Checkpointable", "PresetConfig", "check_finite_parameters", "config_from_dict",
+           "eval_mode", "read_checkpoint", "save_checkpoint"]

@@ -42,7 +42,7 @@ import torch
 
 from p3d.errors import InputError, one_line
 from p3d.losses.infonce import TEMPERATURE, multilayer_info_nce
-from p3d.models.base import CHECKPOINT_FORMAT, Checkpointable, PresetConfig
+from p3d.models.base import CHECKPOINT_FORMAT, Checkpointable, PresetConfig, check_finite_parameters
 from p3d.models.dual_encoder import DualEncoder
 from p3d.models.mesh_encoder import MeshEncoder, MeshEncoderConfig
 from p3d.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
@@ -366,6 +366,7 @@ def from_official(ckpt: Any, source: str = "official checkpoint") -> SpeechMeshM
     except RuntimeError as exc:
         raise InputError(f"{source}: the official weights do not fit the inferred model ({str(exc).splitlines()[0]} "
                          f"...)") from None
+    check_finite_parameters(model, source)
     return model.eval()
 
 
