@@ -115,9 +115,36 @@ def change_default(monkeypatch):
     return change
 
 
+class HeldCopy:
+    """A race of two calls around a file copy held mid-way (:func:`held_first_copy`)."""
+
+    def __init__(self, inside, go):
+        self.inside, self.go = inside, go
+
+    def race(self, call, while_held):
+        """Run ``call("first")`` in a thread until its copy is held, then ``call("second")`` in another; assert the
+        second still waits after a second, call ``while_held()`` (the test's checks meanwhile), release the copy and
+        wait for both."""
+        import threading
+
+        first = threading.Thread(target=call, args=("first",), name="first")
+        first.start()
+        try:
+            assert self.inside.wait(timeout=60)
+            second = threading.Thread(target=call, args=("second",), name="second")
+            second.start()
+            second.join(timeout=1.0)
+            assert second.is_alive()  # waits for the first
+            while_held()
+        finally:
+            self.go.set()
+            first.join(timeout=60)
+        second.join(timeout=60)
+
+
 @pytest.fixture()
 def held_first_copy(monkeypatch):
-    """``(inside, go)``: ``shutil.copyfile`` in the thread named ``"first"`` sets ``inside`` once it has begun and
+    """A :class:`HeldCopy`: ``shutil.copyfile`` in the thread named ``"first"`` sets ``inside`` once it has begun and
     waits for ``go`` (60 s at most): a copy held mid-way, for tests of what a concurrent call does meanwhile."""
     import shutil
     import threading
@@ -132,4 +159,4 @@ def held_first_copy(monkeypatch):
         return real_copyfile(*args, **kw)
 
     monkeypatch.setattr(shutil, "copyfile", held_copy)
-    return inside, go
+    return HeldCopy(inside, go)

@@ -547,27 +547,19 @@ continue_without_stop_rule(sys.argv[1], sys.argv[2])
 def test_a_concurrent_continuation_waits_for_the_live_one(tmp_path, held_first_copy):
     """Two calls continuing into one folder at once: the second waits for the first (it does not take the first's
     staging folder for a killed call's), then finds the continuation made and leaves it as it is."""
-    import threading
-
     from p3d.train.trainer import continue_without_stop_rule, staging_dir
 
     train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "plateau", progress=False, validate=Curve(_ramp))
     (tmp_path / "plateau" / "final.pt").write_bytes(b"")
-    (inside, go), results = held_first_copy, {}
+    results = {}
 
     def call(name):
         results[name] = continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin")
 
-    first = threading.Thread(target=call, args=("first",), name="first")
-    first.start()
-    assert inside.wait(timeout=60)
-    second = threading.Thread(target=call, args=("second",), name="second")
-    second.start()
-    second.join(timeout=1.0)
-    assert second.is_alive() and staging_dir(tmp_path / "twin").is_dir()  # waits; the live staging kept
-    go.set()
-    first.join(timeout=60)
-    second.join(timeout=60)
+    def while_held():
+        assert staging_dir(tmp_path / "twin").is_dir()  # the live staging kept
+
+    held_first_copy.race(call, while_held)
     assert results == {"first": 140, "second": 140}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plateau", "twin"]
     assert (tmp_path / "twin" / "checkpoints" / "last.pt").read_bytes() == \

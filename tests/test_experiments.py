@@ -1837,30 +1837,20 @@ ex.share_earlier_stages(ex.TalkerExperiment("codetalker", "ours", preset="smoke"
 def test_a_concurrent_stage_copy_waits_for_the_live_one(tmp_path, held_first_copy):
     """Two calls copying the baseline's stage into one run at once: the second waits for the first (it does not take
     the first's staging folder for a killed copy's), then finds the stage copied and copies nothing."""
-    import threading
-
     from p3d.train.run_folder import latest_checkpoint, load_checkpoint
 
     d, exp = _codetalker_baseline(tmp_path)
     out = ex.layout(d, "smoke").run(exp)
     out.mkdir(parents=True)
-    (inside, go), results = held_first_copy, {}
+    results = {}
 
     def call(name):
         results[name] = ex.share_earlier_stages(exp, d)
 
-    first = threading.Thread(target=call, args=("first",), name="first")
-    first.start()
-    try:
-        assert inside.wait(timeout=60)
-        second = threading.Thread(target=call, args=("second",), name="second")
-        second.start()
-        second.join(timeout=1.0)
-        assert second.is_alive() and ex.runs.stage_copy_dir(out, "vqvae").is_dir()  # waits; the live copy kept
-    finally:
-        go.set()
-        first.join(timeout=60)
-    second.join(timeout=60)
+    def while_held():
+        assert ex.runs.stage_copy_dir(out, "vqvae").is_dir()  # the live copy kept
+
+    held_first_copy.race(call, while_held)
     assert results == {"first": ["vqvae"], "second": []}
     assert sorted(p.name for p in out.iterdir() if p.name != ".lock") == ["vqvae"]
     assert torch.equal(load_checkpoint(latest_checkpoint(out / "vqvae"))["model"]["w"], torch.arange(1000.0))
@@ -1871,8 +1861,6 @@ def test_concurrent_equal_length_runs_never_remove_each_others_stage_copy(tmp_pa
     removing what it found there: a second grid continuing the same run at once removed the first's copy in
     progress (the first then failed, or renamed a partial copy). The second now waits for the run folder's lock and
     then finds the stage copied."""
-    import threading
-
     import p3d.train.api
     import p3d.train.trainer
     from p3d.models import save_checkpoint
@@ -1895,24 +1883,15 @@ def test_concurrent_equal_length_runs_never_remove_each_others_stage_copy(tmp_pa
                         lambda s, o: Path(o).mkdir(parents=True, exist_ok=True) or 4)
     monkeypatch.setattr(ex.runs, "_request", lambda *args: {"kind": "talker"})
     monkeypatch.setattr(p3d.train.api, "claim_run_dir", lambda o, request: True)
-    (inside, go), results = held_first_copy, {}
+    results = {}
 
     def call(name):
         results[name] = ex.train_at_equal_length(exp, d, (exp.own_length,))["reused"]
 
-    first = threading.Thread(target=call, args=("first",), name="first")
-    first.start()
-    try:
-        assert inside.wait(timeout=60)
-        second = threading.Thread(target=call, args=("second",), name="second")
-        second.start()
-        second.join(timeout=1.0)
-        assert second.is_alive()  # waits for the first's copy
+    def while_held():
         assert ex.runs.stage_copy_dir(out, "vqvae").is_dir() and not (out / "vqvae").exists()
-    finally:
-        go.set()
-        first.join(timeout=60)
-    second.join(timeout=60)
+
+    held_first_copy.race(call, while_held)
     assert results == {"first": True, "second": True}
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["vqvae"]
     assert torch.equal(load_checkpoint(latest_checkpoint(out / "vqvae"))["model"]["w"], torch.arange(1000.0))
