@@ -69,6 +69,7 @@ import torch
 
 from p3d import registry
 from p3d.errors import InputError
+from p3d.models.base import check_finite_parameters
 
 log = logging.getLogger(__name__)
 
@@ -275,13 +276,10 @@ def _fill(model: torch.nn.Module, mapped: StateDict, source: str, unmapped: list
         if dtypes:
             parts.append(f"dtype mismatch {dtypes[:3]}")
         raise InputError(f"{source}: does not match the official layout ({'; '.join(parts)})")
-    non_finite = [k for k, v in mapped.items() if v.is_floating_point() and not v.is_meta
-                  and not bool(torch.isfinite(v).all())]
-    if non_finite:  # a diverged or corrupted run: every prediction would be NaN
-        raise InputError(f"{source}: NaN or inf weights in {non_finite[:4]}{' ...' if len(non_finite) > 4 else ''}")
     if any(t.is_meta for t in own.values()):  # a model built on the meta device: the key check is all there is
         return
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in mapped.items()}, strict=True)
+    check_finite_parameters(model, source)  # a diverged or corrupted run: every prediction would be NaN
 
 
 def _period_from_ppe(pe: torch.Tensor, d_model: int, source: str) -> int:
