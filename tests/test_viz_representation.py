@@ -123,3 +123,27 @@ def test_offset_plot_refuses_an_unknown_unit_or_a_missing_column():
         plot_offset_similarity({"a": _curve().drop(columns="offset_ms")}, unit="ms")
     ax = plot_offset_similarity({"a": _curve().drop(columns="offset_ms")}).axes[0]
     assert ax.get_xlabel() == "offset (frames)"
+
+
+def test_intensity_figures_label_float_levels_and_refuse_strings():
+    """Levels 1.0 / 1.5 (floats, e.g. from a table column with missing levels) were labelled through int():
+    1.5 became "low" and 1.0 "level 1.0 (low)"; string levels crashed with a ValueError from int()."""
+    from p3d.viz.representation import plot_fig1b
+
+    plane = np.random.default_rng(1).normal(size=(30, 2))
+    levels = np.repeat([1.0, 1.5, 3.0], 10)
+    fig = plot_intensity_direction({"levels": np.array([1.0, 1.5, 3.0]), "plane": plane}, levels)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["level 1 (low)", "level 1.5",
+                                                                          "level 3 (high)"]
+    cloud = {"points": plane, "group": np.array(["m"] * 30, dtype=object), "modality": np.full(30, "speech")}
+    lv = {"levels": np.array([1.0, 1.5, 3.0]), "overall": plane[:3], "per_identity": plane[None, :3]}
+    traj = {"offsets": np.arange(3), "cosine": np.zeros((1, 3))}
+    fig = plot_fig1b(cloud, {"m": [0.0, 0.0]}, lv, traj)
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()][:3] == ["level 1 (low)", "level 1.5",
+                                                                              "level 3 (high)"]
+    with pytest.raises(InputError, match="numeric intensity levels"):
+        plot_intensity_direction({"levels": np.array(["high", "low"]), "plane": plane[:2]}, np.array(["low", "high"]))
+    with pytest.raises(InputError, match="numeric intensity levels"):
+        plot_fig1b(cloud, {"m": [0.0, 0.0]}, {**lv, "levels": np.array(["low", "mid", "high"])}, traj)
+    with pytest.raises(InputError, match="ascending"):
+        plot_fig1b(cloud, {"m": [0.0, 0.0]}, {**lv, "levels": np.array([3, 2, 1])}, traj)

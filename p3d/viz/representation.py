@@ -16,6 +16,7 @@ Inputs are the outputs of :mod:`p3d.analysis.representation`; every function ret
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -110,15 +111,34 @@ def plot_tsne_groups(panels: Mapping[str, Mapping[str, Any]], *, other: str = "m
     return fig
 
 
+def _level_labels(levels: Any, names: Mapping[int, str] | None) -> list[str]:
+    """Legend labels ``level <n> (<name>)`` of the intensity ``levels`` (``names``: default 1 low, 2 medium, 3 high).
+
+    Levels are numbers, as :func:`p3d.analysis.representation.intensity_direction` and ``level_means`` take them:
+    the corpus' integers, or the same as floats (1.0, from a table column with missing levels), labelled as
+    integers. A level without a name (e.g. 1.5) is labelled by its value alone. Strings, booleans and NaN are
+    refused: they have no intensity order (the figures run from the lowest level to the highest)."""
+    names = {1: "low", 2: "medium", 3: "high"} if names is None else names
+    out = []
+    for lv in np.asarray(levels).tolist():
+        if isinstance(lv, bool) or not isinstance(lv, numbers.Real) or not np.isfinite(lv):
+            raise InputError(f"levels: expected numeric intensity levels (e.g. 1 = low .. 3 = high), got {lv!r}")
+        key = int(lv) if float(lv).is_integer() else float(lv)
+        out.append(f"level {key} ({names[key]})" if key in names else f"level {key}")
+    return out
+
+
 def plot_intensity_direction(result: Mapping[str, Any], levels: Any, *, title: str = "",
                              names: Mapping[int, str] | None = None) -> Figure:
     """Fig. 5b: speech features on (low->high direction, orthogonal principal axis), coloured by level,
-    with each level's mean; ``result`` from :func:`p3d.analysis.representation.intensity_direction`."""
+    with each level's mean; ``result`` from :func:`p3d.analysis.representation.intensity_direction`.
+    ``levels``: (N,) the level of each row of ``result["plane"]``; ``result["levels"]`` are numbers
+    (:func:`_level_labels`: a non-numeric level raises :class:`InputError`)."""
     levels = np.asarray(levels)
     plane = np.asarray(result["plane"])
     if len(plane) != len(levels):
         raise InputError(f"levels: {len(levels)} rows, the result has {len(plane)}")
-    names = names or {1: "low", 2: "medium", 3: "high"}
+    labels = _level_labels(result["levels"], names)
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
     colors = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:green"]
@@ -126,7 +146,7 @@ def plot_intensity_direction(result: Mapping[str, Any], levels: Any, *, title: s
         sel = levels == lv
         ax.scatter(plane[sel, 0], plane[sel, 1], s=4, alpha=0.35, color=colors[i % len(colors)], lw=0)
         ax.scatter(np.nanmean(plane[sel, 0]), np.nanmean(plane[sel, 1]), s=160, marker="*",
-                   color=colors[i % len(colors)], edgecolor="k", label=f"level {lv} ({names.get(int(lv), lv)})")
+                   color=colors[i % len(colors)], edgecolor="k", label=labels[i])
     ax.set_xlabel("projection on the low -> high direction")
     ax.set_ylabel("first orthogonal principal axis")
     ax.legend(frameon=False)
@@ -207,7 +227,9 @@ def plot_fig1b(cloud: Mapping[str, Any], centroids: Mapping[str, Any], levels: M
     cos_in = np.asarray(trajectories["cosine"], dtype=float)
     if offs.ndim != 1 or len(offs) == 0 or cos_in.ndim != 2 or cos_in.shape[1] != len(offs):
         raise InputError(f"trajectories: expected offsets (O,) and cosine (W, O), got {offs.shape} and {cos_in.shape}")
-    names = level_names or {1: "low", 2: "medium", 3: "high"}
+    level_labels = _level_labels(lv, level_names)
+    if np.any(np.diff(lv.astype(float)) <= 0):  # panel (b)'s arrows run from the first level to the last
+        raise InputError(f"levels: expected ascending levels (low -> high), got {lv.tolist()}")
 
     fig = Figure(figsize=(15, 5.2), layout="constrained")
     ax_a, ax_b, ax_c = fig.subplots(1, 3)
@@ -229,9 +251,9 @@ def plot_fig1b(cloud: Mapping[str, Any], centroids: Mapping[str, Any], levels: M
     ax_b.plot(overall[:, 0], overall[:, 1], color="k", lw=2.2, zorder=3)
     ax_b.annotate("", xy=overall[-1], xytext=overall[-2], zorder=4,
                   arrowprops={"arrowstyle": "-|>", "color": "k", "lw": 2.2, "mutation_scale": 18})
-    for i, level in enumerate(lv):
+    for i, label in enumerate(level_labels):
         ax_b.scatter(*overall[i], s=90, color=level_colors[i % len(level_colors)], edgecolor="k", zorder=5,
-                     label=f"level {level} ({names.get(int(level), level)})")
+                     label=label)
     ax_b.plot([], [], color="0.55", lw=0.8, label=f"one identity ({len(per_id)})")
     ax_b.legend(frameon=False, fontsize=8, loc="best")
     _zoom(ax_b, np.concatenate([per_id.reshape(-1, 2), overall]), centroids)
