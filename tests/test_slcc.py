@@ -269,6 +269,21 @@ def test_slcc_scatter_draws_a_series_per_level_in_mm():
         plot_slcc_scatter(per_clip.drop(columns="level"))
 
 
+def test_slcc_scatter_draws_the_rows_without_a_level():
+    """Rows with a NaN level (counted in the pooled SLCC of the title) were dropped by groupby without a word, and
+    the NaN made the other levels float ("level 1.0")."""
+    import pandas as pd
+
+    from p3d.viz.slcc_plot import plot_slcc_scatter
+
+    per_clip = pd.DataFrame({"level": [1, None, 2, None, 1, 2], "speech_intensity": [0.1, 0.5, 0.3, 0.6, 0.2, 0.4],
+                             "lip_intensity": [0.001, 0.005, 0.003, 0.006, 0.002, 0.004]})
+    ax = plot_slcc_scatter(per_clip, 0.5).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["level 1", "level 2", "no level (2)"]
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 6
+    assert np.allclose(ax.collections[-1].get_offsets(), [[0.5, 5.0], [0.6, 6.0]])
+
+
 def test_slcc_by_level_keeps_boolean_and_missing_labels_apart():
     """True == 1 merged levels True and 1 under one key; each NaN label (unequal to itself) became a key of its own."""
     rng = np.random.default_rng(0)
