@@ -123,3 +123,20 @@ def test_plot_yt_slices_refuses_a_bad_frame_rate(fps):
     images = {"GT": np.zeros((8, 10, 3), dtype=np.uint8)}
     with pytest.raises(InputError, match="fps: expected a positive frame rate"):
         Y.plot_yt_slices(images, fps, np.zeros(1600, dtype=np.float32), 16000)
+
+
+@pytest.mark.parametrize("t_click", [0.5, 0.2537])
+def test_plot_yt_slices_draws_a_click_in_the_mel_at_its_time(t_click):
+    """librosa's mel frames are centred (center=True: column i around sample i * hop); the image spanned
+    i * hop .. (i + 1) * hop, so a click at 0.5 s was drawn at 0.505 s (half a 10 ms hop late)."""
+    sr = 16000
+    audio = np.zeros(sr, dtype=np.float32)
+    audio[int(round(t_click * sr))] = 1.0
+    fig = Y.plot_yt_slices({"GT": np.zeros((8, 30, 3), dtype=np.uint8)}, 30, audio, sr)
+    mel = fig.axes[2].images[0]
+    x0, x1 = mel.get_extent()[:2]
+    energy = (10 ** (np.asarray(mel.get_array()) / 10)).sum(axis=0)
+    centres = x0 + (np.arange(energy.size) + 0.5) * (x1 - x0) / energy.size
+    assert np.sum(centres * energy) / energy.sum() == pytest.approx(t_click, abs=5e-4)
+    assert (x0, x1) == pytest.approx((-0.005, (energy.size - 0.5) * 0.01))
+    assert fig.axes[0].images[0].get_extent()[:2] == pytest.approx([0.0, 1.0])  # mesh frame k at (k + 1/2) / fps

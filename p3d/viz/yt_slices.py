@@ -225,7 +225,11 @@ def plot_yt_slices(images: Mapping[str, np.ndarray], fps: float, audio: Any, sr:
     n_fft = 1 << min(11, max(4, int(np.log2(sr * 0.032))))  # ~32 ms (512 at 16 kHz)
     mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels)
     db = librosa.power_to_db(mel, ref=np.max)
-    ax_mel.imshow(db, origin="lower", aspect="auto", cmap="magma", extent=(0, db.shape[1] * hop / sr, 0, n_mels))
+    # librosa's frames are centred (center=True): column i is the window around sample i * hop, so it spans
+    # (i -+ 1/2) * hop / sr s. (The y-t columns are mesh frames k, sampled at their centres (k + 1/2) / fps, so
+    # their image spans 0 .. T / fps.)
+    ax_mel.imshow(db, origin="lower", aspect="auto", cmap="magma",
+                  extent=(-0.5 * hop / sr, (db.shape[1] - 0.5) * hop / sr, 0, n_mels))
     ax_mel.set_ylabel("mel", rotation=0, ha="right", va="center")
     ax_mel.set_yticks([])
     if segments is not None:
