@@ -79,9 +79,19 @@ def test_one_loss_weight_check():
     from p3d.losses.perceptual_loss import check_weight
 
     assert check_weight(0) == 0.0 and check_weight(1e-7) == 1e-7
-    for bad in (-1.0, float("nan"), float("inf"), "x"):
+    for bad in (-1.0, float("nan"), float("inf"), "x", "1e-7", b"1e-7", True):
         with pytest.raises(InputError, match="--loss-weight"):
             check_weight(bad, "--loss-weight")
+
+
+def test_a_talker_experiment_refuses_a_weight_given_as_text():
+    """Text passed check_weight but stayed a string in the request: loss_weight "1e-7" was another arm than
+    1e-7, and relative_weight "0.1" raised ValueError from the run's name."""
+    from p3d.experiments.spec import TalkerExperiment
+
+    for field in ("loss_weight", "relative_weight"):
+        with pytest.raises(InputError, match=f"^{field}: expected a finite weight"):
+            TalkerExperiment("faceformer", "ours", **{field: "1e-7"})
 
 
 def test_the_model_class_table_lists_the_registrys_models():

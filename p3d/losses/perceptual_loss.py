@@ -47,9 +47,11 @@ DEFAULT_BATCH_SIZE = HYPER.loss_batch_windows
 
 def check_weight(weight: Any, name: str = "weight") -> float:
     """A loss weight (``name``: the option or field it came from) as a float: finite and >= 0 (a boolean is
-    refused: True was read as weight 1.0)."""
+    refused: True was read as weight 1.0; so is text: "1e-7" passed here yet stayed a string in a
+    :class:`~p3d.experiments.spec.TalkerExperiment`, another arm than 1e-7, and a relative weight "0.1" broke
+    its name). The CLI's ``--loss-weight`` is parsed as a float before it gets here."""
     try:
-        if isinstance(weight, (bool, np.bool_)):
+        if isinstance(weight, (bool, np.bool_, str, bytes)):
             raise TypeError
         value = float(weight)
     except (TypeError, ValueError):
