@@ -301,3 +301,30 @@ def test_slcc_by_level_keeps_boolean_and_missing_labels_apart():
     for lv in (1.0, 2.0):  # the same r as with the NaN rows given a level of their own
         assert out[lv] == slcc_by_level(speech, lip, identity, np.where(given, level, 3.0))[lv]
     assert set(slcc_by_level(speech, lip, identity, np.tile([True, False], 12))) == {True, False, "all"}
+
+
+def test_slcc_by_level_counts_none_and_pandas_na_labels_as_missing_levels():
+    """A level column with gaps (pandas keeps None in an object column, NA in a string column): None became a
+    level of its own (reported as "None"), pandas' NA raised TypeError; now both are missing as NaN is."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    speech = rng.normal(size=24)
+    lip = speech + rng.normal(size=24)
+    identity = np.tile(["a", "b"], 12)
+    level = np.tile(np.array(["low", "high", "mid"], dtype=object), 8)
+    gaps = np.zeros(24, dtype=bool)
+    gaps[[0, 5, 10]] = True
+    expected = slcc_by_level(speech, lip, identity, np.where(gaps, np.nan, level))
+    for missing in (None, pd.NA, np.float32("nan")):
+        given = np.where(gaps, missing, level)
+        out = slcc_by_level(speech, lip, identity, given)
+        assert out == expected and list(out) == ["high", "low", "mid", "all"]
+    given = np.where(gaps, pd.NA, level)
+    slcc_by_level(speech, lip, identity, given)
+    assert given[0] is pd.NA  # the caller's array is not modified
+    out = slcc_by_level(speech, lip, identity, pd.Series(level, dtype="string").mask(gaps).to_numpy())
+    assert out == expected
+    # the rest of slcc.py refuses a missing speaker label of the same kinds (pandas' NA was one speaker)
+    for missing in (pd.NA, np.float32("nan")):
+        with pytest.raises(InputError, match=r"identity: 3 row\(s\) without a speaker label"):
+            slcc(speech, lip, np.where(gaps, missing, identity.astype(object)))

@@ -95,14 +95,27 @@ def speech_intensity(audio: np.ndarray) -> float:
     return float(np.sqrt(np.mean(x * x)))
 
 
+def _is_missing(label: object) -> bool:
+    """Whether a speaker or level label is missing: None, a NaN of any float type (numpy's float32 NaN is no
+    Python float), pandas' NA (its comparisons are NA, whose truth value raises TypeError) or NaT."""
+    if label is None:
+        return True
+    try:
+        return bool(label != label)
+    except TypeError:
+        return True
+    except ValueError:  # an array of several values: no missing label (unhashable: refused as such)
+        return False
+
+
 def _codes(identity: Sequence[Hashable] | np.ndarray, n: int) -> np.ndarray:
-    """Integer group codes (in order of first appearance) for ``n`` identity labels. A missing label (None, NaN: a
-    row whose speaker is unknown) is an :class:`InputError`: each NaN would be a speaker of its own (NaN != NaN),
-    all the None rows one speaker."""
+    """Integer group codes (in order of first appearance) for ``n`` identity labels. A missing label
+    (:func:`_is_missing`: a row whose speaker is unknown) is an :class:`InputError`: each NaN would be a speaker
+    of its own (NaN != NaN), all the None (or pandas NA) rows one speaker."""
     labels = np.asarray(identity, dtype=object)
     if labels.ndim != 1 or labels.size != n:
         raise InputError(f"identity: expected {n} labels (one per row), got shape {labels.shape}")
-    missing = [i for i, x in enumerate(labels.tolist()) if x is None or (isinstance(x, float) and x != x)]
+    missing = [i for i, x in enumerate(labels.tolist()) if _is_missing(x)]
     if missing:
         raise InputError(f"identity: {len(missing)} row(s) without a speaker label (e.g. row {missing[0]}: "
                          f"{labels[missing[0]]!r})")
@@ -175,9 +188,10 @@ def slcc_by_level(speech_intensity: np.ndarray, lip_intensity: np.ndarray,
     each level. Returns {level: r} for the levels in sorted order (first-appearance order if the
     labels do not sort), then ``"all"``: the pooled r over every valid row (the table's "Avg").
     A level with fewer than 3 valid rows gets NaN (its r is undefined); fewer than 3 valid rows in
-    total raises :class:`InputError`. A NaN label is a missing level: its row counts in ``"all"`` only
-    (each NaN became a level of its own, NaN unequal to itself). Boolean labels beside numbers are
-    refused (True equals 1 in Python, so the two levels were merged under one key).
+    total raises :class:`InputError`. A missing label (None, NaN, pandas' NA: :func:`_is_missing`, as a
+    pandas level column holds it) is a missing level: its row counts in ``"all"`` only (each NaN became a
+    level of its own, NaN unequal to itself; None was a level ``None``, pandas' NA a TypeError). Boolean
+    labels beside numbers are refused (True equals 1 in Python, so the two levels were merged under one key).
     """
     zs, zl = _prepare(speech_intensity, lip_intensity, identity)
     level_arr = np.asarray(level, dtype=object)
@@ -185,10 +199,12 @@ def slcc_by_level(speech_intensity: np.ndarray, lip_intensity: np.ndarray,
         raise InputError(f"level: expected {zs.size} labels (one per row), got shape {level_arr.shape}")
     levels = level_arr.tolist()
     ok = np.isfinite(zs) & np.isfinite(zl)
-    if "all" in levels:
-        raise InputError("level: the label 'all' is reserved for the pooled correlation")
-    missing = [isinstance(x, (float, np.floating)) and x != x for x in levels]
+    missing = [_is_missing(x) for x in levels]
     given = [x for x, m in zip(levels, missing) if not m]
+    # None (a copy: the caller's array is left alone) compares unequal to every level; pandas' NA compares as NA
+    level_arr = np.where(np.array(missing, dtype=bool), None, level_arr)
+    if "all" in given:
+        raise InputError("level: the label 'all' is reserved for the pooled correlation")
     flags = [isinstance(x, (bool, np.bool_)) for x in given]
     if any(flags) and any(isinstance(x, (int, float, np.number)) and not b for x, b in zip(given, flags)):
         raise InputError("level: labels mix booleans and numbers (True equals 1, False 0); give levels of one kind")
