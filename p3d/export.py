@@ -154,6 +154,20 @@ def obj_face_lines(faces: np.ndarray) -> str:
     return ("f %d %d %d\n" * len(f)) % tuple(f.ravel().tolist())
 
 
+def check_stride(stride: object) -> int:
+    """``stride`` (every N-th frame) as an int >= 1: a Python or numpy integer, or a float without a fraction
+    (2.0 is 2); InputError for anything else (2.5 and NaN were range()'s TypeError traceback, text and None
+    a comparison's, True a stride of 1)."""
+    try:
+        whole = (not isinstance(stride, (bool, np.bool_, str, bytes))
+                 and int(stride) == stride)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or stride < 1:  # type: ignore[operator]
+        raise InputError(f"--stride {stride!r}: must be an integer at least 1")
+    return int(stride)  # type: ignore[call-overload]
+
+
 def export_sequence(
     vertices: np.ndarray,
     out_dir: str | os.PathLike[str],
@@ -180,8 +194,7 @@ def export_sequence(
 
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
-    if stride < 1:
-        raise InputError(f"--stride {stride}: must be at least 1")
+    stride = check_stride(stride)
     if any(sep in prefix for sep in filter(None, ("/", os.sep, os.altsep))) or prefix in (".", ".."):
         raise InputError(f"--prefix {prefix!r}: a file name prefix, not a path (the files go into --out)")
     from p3d.io import as_frames
@@ -273,8 +286,7 @@ def run_cli(args: argparse.Namespace) -> int:
     from p3d.atomic import check_out_dir
     from p3d.io import load_vertices
 
-    if args.stride < 1:
-        raise InputError(f"--stride {args.stride}: must be at least 1")
+    check_stride(args.stride)
     check_out_dir(args.out)
     vertices = load_vertices(args.input)
     faces, source = resolve_faces(vertices.shape[1], topology=args.topology, faces_mesh=args.faces)

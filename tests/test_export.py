@@ -195,6 +195,19 @@ def test_a_prefix_is_a_name_not_a_path(synth, tmp_path, prefix):
     assert not list(tmp_path.rglob("*.ply"))
 
 
+@pytest.mark.parametrize("stride", [2.5, float("nan"), 0, -1, True, False, "2", None])
+def test_a_bad_stride_from_python_is_one_line_input_error(stride, synth, tmp_path):
+    """export_sequence(stride=2.5) was range()'s TypeError traceback ("2" and None a comparison's), True a
+    stride of 1; the CLI's check (argparse reads an int) is the same function."""
+    topo, seq = synth
+    with pytest.raises(InputError, match=r"^--stride .*: must be an integer at least 1$"):
+        export_sequence(seq, tmp_path / "out", "obj", topo.faces, stride=stride)
+    assert not (tmp_path / "out").exists()
+    # a whole float or a numpy integer is that integer (recorded as such: the same export again)
+    assert len(export_sequence(seq[:5], tmp_path / "ok", "obj", topo.faces, stride=2.0)) == 3
+    assert len(export_sequence(seq[:5], tmp_path / "ok", "obj", topo.faces, stride=np.int64(2))) == 3
+
+
 @pytest.mark.parametrize("case", ["missing input", "topology of other size", "faces mesh of other size", "stride 0"])
 def test_bad_input_is_one_line_exit_2(case, synth, tmp_path, monkeypatch, capsys):
     topo, seq = synth
