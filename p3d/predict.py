@@ -293,6 +293,8 @@ def predict_official(
         raise InputError(f"--frames: choose audio or gt, got {frames!r}")
     if not data:
         raise InputError("--data: an official checkpoint needs the corpus folder(s) to predict")
+    if styles is not None and not list(styles):  # it meant the default names, as styles=None does
+        raise InputError("--styles: an empty list of names (None: the official training subjects)")
     check_out_dir(out)
     batch_size = check_batch_size(batch_size)
     corpora = [Corpus.open(r) for r in data]  # checked before the (large) checkpoint is read
@@ -344,6 +346,10 @@ def predict_split(
     if frames not in ("audio", "gt"):
         raise InputError(f"--frames: choose audio or gt, got {frames!r}")
     batch_size = check_batch_size(batch_size)
+    if data is not None:
+        data = list(data)
+        if not data:  # it meant the run's training corpora, as data=None does
+            raise InputError("--data: an empty list of corpus folders (None: the run's training corpora)")
     check_out_dir(out)
 
     cfg = read_run(run)
@@ -414,21 +420,32 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _comma_list(text: str | None, option: str, default: str) -> list[str] | None:
+    """A comma-separated option's items (None: the option not given, its ``default`` applies); InputError for
+    an explicitly empty list (``--data ,`` or ``--data ""`` silently meant the default)."""
+    if text is None:
+        return None
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise InputError(f"{option} {text!r}: an empty list; leave {option} out for {default}")
+    return items
+
+
 def run(args: argparse.Namespace) -> int:
     from p3d.device import set_threads
 
     set_threads(args.threads)
-    data = [p.strip() for p in args.data.split(",") if p.strip()] if args.data else None
+    data = _comma_list(args.data, "--data", "the run's training corpora")
+    styles = _comma_list(args.styles, "--styles", "the official training subjects")
     if args.checkpoint is not None:
         if args.conditions_per_clip is not None:
             raise InputError("--conditions-per-clip goes with --run (a p3d run), not --checkpoint")
-        styles = [s.strip() for s in args.styles.split(",") if s.strip()] if args.styles else None
         files = predict_official(args.checkpoint, args.out, data or [], model=args.model, split=args.split,
                                  dataset=args.dataset, styles=styles, stage1=args.stage1,
                                  frames=args.frames or "audio", device=args.device, overwrite=args.overwrite,
                                  progress=not args.no_progress, batch_size=args.batch_size)
     else:
-        if args.model or args.dataset or args.styles or args.stage1:
+        if args.model or args.dataset or styles or args.stage1:
             raise InputError("--model/--dataset/--styles/--stage1 go with --checkpoint (an official checkpoint), "
                              "not --run")
         files = predict_split(args.run, args.out, split=args.split, data=data, device=args.device,

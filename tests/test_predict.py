@@ -394,3 +394,36 @@ def test_official_styles_that_would_share_or_leave_the_files_are_refused(voca_sh
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("p3d predict: error: --styles: give each")
     assert not pred.exists() or not any(pred.iterdir())
+
+
+
+@pytest.mark.parametrize("option", ["--data", "--styles"])
+@pytest.mark.parametrize("value", [",", "", " , "])
+def test_an_explicitly_empty_list_is_refused(voca_short, run, tmp_path, capsys, option, value):
+    """``--run R --data ,`` (or ``--data ""``) silently predicted the run's training corpora and ``--checkpoint C
+    --styles ,`` named the official training subjects: an empty list given on purpose is a mistake (leave the
+    option out for the default). One line, exit 2, nothing written; predict_split(data=[]) and
+    predict_official(styles=[]) are refused too."""
+    from test_baseline_checkpoints import faceformer_state_dict
+
+    out = tmp_path / "p"
+    if option == "--data":
+        argv = ["predict", "--run", str(run), option, value]
+    else:
+        torch.save(faceformer_state_dict(), tmp_path / "vocaset.pth")
+        argv = ["predict", "--checkpoint", str(tmp_path / "vocaset.pth"), "--model", "faceformer", "--data",
+                str(voca_short), "--device", "cpu", option, value]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"p3d predict: error: {option} {value!r}: an empty list")
+    assert not out.exists() or not any(out.iterdir())
+    if option == "--data":
+        with pytest.raises(InputError, match="^--data: an empty list"):
+            predict_split(run, out, data=[], progress=False)
+    else:
+        from p3d.predict import predict_official
+
+        with pytest.raises(InputError, match="^--styles: an empty list"):
+            predict_official(tmp_path / "vocaset.pth", out, [voca_short], model="faceformer", styles=[],
+                             device="cpu", progress=False)
+    assert not out.exists() or not any(out.iterdir())
