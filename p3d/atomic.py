@@ -1,7 +1,9 @@
 """Atomic file writes: nothing half-written is ever left under a final file name.
 
-Each writer writes to a temporary file in the destination folder, flushes it, then renames it over
-the final name with :func:`os.replace` (atomic on POSIX within one file system).
+Each writer writes to a temporary file in the destination folder, flushes it to disk (``fsync``), then renames
+it over the final name with :func:`os.replace` (atomic on POSIX within one file system) and flushes the folder,
+so that the rename itself is on disk. Without the first flush, a crash soon after the rename could leave the
+final name holding a zero-length file (ext4 and XFS may commit the rename before the data).
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from p3d.errors import InputError
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it to ``path``, else delete it.
+    """Yield a temporary path next to ``path``; on success flush it to disk, rename it to ``path`` and flush the
+    folder (module docstring), else delete it. The caller closes what it wrote before the block ends.
 
     ``suffix`` (default: ``path``'s own suffix) lets libraries that infer the format from the
     extension (``np.save``, ``soundfile``, ``matplotlib``) write to the temporary name.
@@ -34,11 +37,24 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files: follow the umask like open() does
     try:
         yield tmp_path
+        _fsync(tmp_path)
         os.replace(tmp_path, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+    with contextlib.suppress(OSError):  # the rename on disk too; a folder cannot be opened on some systems
+        _fsync(final.parent)
+
+
+def _fsync(path: Path) -> None:
+    """Flush ``path`` (a file, or on POSIX a folder: its entries) to disk: through a read-only descriptor, which
+    POSIX allows and which opens a folder too (Windows' flush needs a writable one)."""
+    fd = os.open(path, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -47,8 +63,6 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
     with atomic_path(path) as tmp:
         with open(tmp, mode, **kwargs) as fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
 
 
 def _umask() -> int:

@@ -100,3 +100,43 @@ def test_save_figure_without_a_known_format_is_one_line(tmp_path, name, match):
         save_figure(Figure(), tmp_path / name)
     assert list(tmp_path.iterdir()) == []
     assert save_figure(Figure(), tmp_path / "figure", format="png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("writer", ["atomic_path", "atomic_open"])
+def test_the_data_and_the_rename_reach_the_disk(tmp_path, monkeypatch, writer):
+    """atomic_path renamed without fsync (only atomic_open flushed): a file written by a library to the temporary
+    name (np.save, torch.save, matplotlib) could be renamed before its data reached the disk, and a crash then
+    leave a zero-length file on ext4 / XFS. Now the file is flushed before os.replace and the folder after it."""
+    import os
+
+    from p3d.atomic import atomic_path
+
+    events: list[tuple[str, object]] = []
+    fsync, replace = os.fsync, os.replace
+
+    def spy_fsync(fd):
+        st = os.fstat(fd)
+        events.append(("fsync", (st.st_dev, st.st_ino)))
+        fsync(fd)
+
+    def spy_replace(src, dst):
+        events.append(("replace", (os.stat(src).st_dev, os.stat(src).st_ino)))
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", spy_fsync)
+    monkeypatch.setattr(os, "replace", spy_replace)
+    target = tmp_path / "sub" / "x.npy"
+    if writer == "atomic_path":
+        with atomic_path(target) as tmp:
+            np.save(tmp, np.arange(3))
+    else:
+        with atomic_open(target, "wb") as fh:
+            np.save(fh, np.arange(3))
+    monkeypatch.undo()
+    np.testing.assert_array_equal(np.load(target), np.arange(3))
+    st, folder = target.stat(), target.parent.stat()
+    file_id, folder_id = (st.st_dev, st.st_ino), (folder.st_dev, folder.st_ino)
+    assert ("fsync", file_id) in events and ("replace", file_id) in events
+    assert events.index(("fsync", file_id)) < events.index(("replace", file_id))  # the data first
+    assert events[-1] == ("fsync", folder_id)  # then the rename
+    assert sorted(p.name for p in target.parent.iterdir()) == ["x.npy"]
