@@ -1016,7 +1016,7 @@ def test_make_leaves_nothing_behind_on_error(data, tmp_path):
     cfg = MakeConfig(design="ab", gt=broken, out=out, fps=FPS, size=32, participants=2, clip_names=[stem],
                      attention_checks=0, conditions=[D.parse_condition(f"m/base={broken / 'pred_base'}"),
                                                      D.parse_condition(f"m/ours={broken / 'pred_ours'}")])
-    with pytest.raises(InputError, match="at least 2 frames"):  # found while rendering
+    with pytest.raises(InputError, match="at least 2 frames"):  # found before rendering
         make_study(cfg, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no study, no temp folder, no parents
     # a failed --overwrite rebuild keeps the old study intact, and other files in the folder survive
@@ -1033,6 +1033,49 @@ def test_make_leaves_nothing_behind_on_error(data, tmp_path):
     make_study(dataclasses.replace(_tiny_cfg(data, good), seed=5, overwrite=True), progress=False)
     assert (good / "notes.txt").read_text() == "mine" and verify_study(good) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "good"]
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("wrong_vertices", "vertices per frame"),
+    ("loud_gain", "lower the gain"),
+    ("lag_longer_than_clip", "not shorter than the clip"),
+    ("check_lag_longer_than_clip", "not shorter than the clip"),
+])
+def test_make_refuses_bad_stimulus_inputs_before_rendering_any_video(data, tmp_path, monkeypatch, case, expected):
+    """Inputs found bad only while making a video's frames were refused after the videos before it had been
+    rendered (minutes in a paper-sized study); now before the first. The bad input is in the last clip, which
+    is rendered after the first clip's videos."""
+    import p3d.viz.render
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("a video was rendered before the bad input was refused")
+
+    monkeypatch.setattr(p3d.viz.render, "write_mp4", no_render)
+    broken = tmp_path / "data"
+    shutil.copytree(data, broken)
+    last = sorted(p.stem for p in (broken / "vertices_npy").glob("*.npy"))[-1]
+    out = tmp_path / "study"
+    cfg = _tiny_cfg(broken, out, clips=2)
+    if case == "wrong_vertices":
+        pred = broken / "pred_ours" / f"{last}_condition_idX.npy"
+        np.save(pred, np.load(pred)[:, :100])
+        cfg.conditions = [D.parse_condition(f"m/base={broken / 'pred_base'}"),
+                          D.parse_condition(f"m/ours={broken / 'pred_ours'}")]
+    elif case == "loud_gain":  # +6 dB keeps the other clip's peak (0.2) below 0.95, not this one's (0.9)
+        wav = broken / "wav" / f"{last}.wav"
+        samples, sr = sf.read(wav)
+        sf.write(wav, 0.9 * samples / np.abs(samples).max(), sr)
+        cfg.conditions = [D.parse_condition("a=gt:gain_db=6"), D.parse_condition("b=gt")]
+    else:  # the last clip 4 frames long: shorter than a 500 ms (5 frame) lip lag
+        gt = broken / "vertices_npy" / f"{last}.npy"
+        np.save(gt, np.load(gt)[:4])
+        if case == "lag_longer_than_clip":
+            cfg.conditions = [D.parse_condition("a=gt:lag_ms=500"), D.parse_condition("b=gt")]
+        else:  # 6 checks on 2 clips: one lip-lag check (500 ms) per clip
+            cfg = dataclasses.replace(cfg, attention_checks=6)
+    with pytest.raises(InputError, match=expected):
+        make_study(cfg, progress=False)
+    assert not out.exists()
 
 
 def test_make_refuses_a_folder_of_other_study_files(data, tmp_path):

@@ -279,6 +279,7 @@ def make_study(cfg: MakeConfig, *, progress: bool | None = None) -> dict[str, An
                         attention_checks=cfg.attention_checks, check_shift_ms=cfg.check_shift_ms,
                         participants=cfg.participants, question=cfg.question, seed=cfg.seed,
                         practice_clip=practice_clip, fps=data.fps)
+    check_stimuli(cfg, data, clips, chosen, plan)  # every input, before the first video is rendered
     created = _missing_parents(out)
     for parent in reversed(created):
         parent.mkdir()
@@ -301,6 +302,63 @@ def make_study(cfg: MakeConfig, *, progress: bool | None = None) -> dict[str, An
     return manifest
 
 
+def _render_clips(clips: list[str], plan: D.Plan) -> list[str]:
+    """The clips to render: the study's, then the practice screen's when it is not one of them."""
+    return list(clips) + ([plan.practice.clip] if plan.practice and plan.practice.clip not in clips else [])
+
+
+def _clip_inputs(cfg: MakeConfig, data: StudyData, plan: D.Plan, clip: str
+                 ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, str, float]:
+    """A clip's GT (at the video rate), audio samples and rate, neutral face (and what it is) and the gain (dB)
+    that puts its middle speech level at the reference level (speech x lip design; 0 otherwise)."""
+    gt = data.gt(clip)
+    samples, sr = data.audio(clip)
+    neutral, neutral_kind = data.neutral(clip, gt)
+    level_design = plan.design == "rank" and plan.rank_over == "intensity"
+    base_gain = V.level_reference_gain(samples, cfg.speech_gains_db) if level_design else 0.0
+    return gt, samples, sr, neutral, neutral_kind, base_gain
+
+
+def _stimulus_media(cfg: MakeConfig, data: StudyData, chosen: dict[str, dict[str, Any]], s: D.Stimulus,
+                    gt: np.ndarray, samples: np.ndarray, sr: int, neutral: np.ndarray, base_gain: float
+                    ) -> tuple[np.ndarray, np.ndarray, str, int]:
+    """The vertices (T, V, 3) and audio of stimulus ``s`` as its video shows them, its source file and its
+    frame count ``T`` (cut to ``max_seconds``); InputError where its inputs cannot make one."""
+    from p3d import io
+
+    by_name = {c.name: c for c in cfg.conditions}
+    if s.condition == D.GT or by_name.get(s.condition, D.Condition("", None)).source is None:
+        seq, source_file = gt, str(data.gt_dir / f"{s.clip}.npy")
+    else:
+        source_file = chosen[s.clip][s.condition]["file"]
+        seq = io.load_vertices(source_file, data.topology)
+    n = len(seq)
+    if cfg.max_seconds is not None:
+        n = min(n, max(2, int(cfg.max_seconds * data.fps)))
+    seq = seq[:n]
+    if n < 2:
+        raise InputError(f"{source_file}: needs at least 2 frames for a video")
+    audio = V.fit_audio(samples, sr, n, data.fps)
+    verts, wav = V.apply(s.transform, seq, audio, neutral=neutral, fps=data.fps, sample_rate=sr,
+                         base_gain_db=base_gain)
+    return verts, wav, source_file, n
+
+
+def check_stimuli(cfg: MakeConfig, data: StudyData, clips: list[str], chosen: dict[str, dict[str, Any]],
+                  plan: D.Plan) -> None:
+    """Make every stimulus' vertices and audio as :func:`_build` will, without rendering or writing: a prediction
+    of the wrong shape, a clip shorter than a lip lag or too short for a video, a gain that would clip the audio
+    or silent speech in the speech x lip design is an InputError here, before the first (slow) video is
+    rendered, not after the videos before it."""
+    by_clip: dict[str, list[D.Stimulus]] = {}
+    for s in plan.stimuli.values():
+        by_clip.setdefault(s.clip, []).append(s)
+    for clip in _render_clips(clips, plan):
+        gt, samples, sr, neutral, _, base_gain = _clip_inputs(cfg, data, plan, clip)
+        for s in by_clip.get(clip, []):
+            _stimulus_media(cfg, data, chosen, s, gt, samples, sr, neutral, base_gain)
+
+
 def _build(cfg: MakeConfig, data: StudyData, clips: list[str], chosen: dict[str, dict[str, Any]], plan: D.Plan,
            out: Path, *, progress: bool | None) -> dict[str, Any]:
     """Render and write the whole study into the (empty, temporary) folder ``out``."""
@@ -312,7 +370,6 @@ def _build(cfg: MakeConfig, data: StudyData, clips: list[str], chosen: dict[str,
     from p3d.study.survey import write_survey
     from p3d.viz.render import frontal_camera, write_mp4
 
-    by_name = {c.name: c for c in cfg.conditions}
     level_design = plan.design == "rank" and plan.rank_over == "intensity"
 
     clip_info: dict[str, dict[str, Any]] = {}
@@ -322,37 +379,20 @@ def _build(cfg: MakeConfig, data: StudyData, clips: list[str], chosen: dict[str,
     by_clip: dict[str, list[D.Stimulus]] = {}
     for s in plan.stimuli.values():
         by_clip.setdefault(s.clip, []).append(s)
-    render_clips = list(clips) + ([plan.practice.clip] if plan.practice and plan.practice.clip not in clips else [])
+    render_clips = _render_clips(clips, plan)
     bar = tqdm(total=len(plan.stimuli), desc="p3d study make", unit="video", disable=not show_progress(progress))
     try:
         for clip in render_clips:
-            gt = data.gt(clip)
-            samples, sr = data.audio(clip)
-            neutral, neutral_kind = data.neutral(clip, gt)
+            gt, samples, sr, neutral, neutral_kind, base_gain = _clip_inputs(cfg, data, plan, clip)
             size = (cfg.size, cfg.size)
             camera = frontal_camera(neutral, size, margin=1.3)
-            base_gain = V.level_reference_gain(samples, cfg.speech_gains_db) if level_design else 0.0
             clip_info[clip] = {"sources": chosen.get(clip, {}), "neutral": neutral_kind,
                                "gt_frames": int(len(gt)), "audio_seconds": round(len(samples) / sr, 4),
                                "speech_reference_gain_db": round(base_gain, 3) if level_design else None,
                                "practice_only": clip not in clips}
             for s in sorted(by_clip.get(clip, []), key=lambda x: x.id):
-                if s.condition == D.GT or by_name.get(s.condition, D.Condition("", None)).source is None:
-                    seq, source_file = gt, str(data.gt_dir / f"{clip}.npy")
-                else:
-                    source_file = chosen[clip][s.condition]["file"]
-                    from p3d import io
-
-                    seq = io.load_vertices(source_file, data.topology)
-                n = len(seq)
-                if cfg.max_seconds is not None:
-                    n = min(n, max(2, int(cfg.max_seconds * data.fps)))
-                seq = seq[:n]
-                if n < 2:
-                    raise InputError(f"{source_file}: needs at least 2 frames for a video")
-                audio = V.fit_audio(samples, sr, n, data.fps)
-                verts, wav = V.apply(s.transform, seq, audio, neutral=neutral, fps=data.fps, sample_rate=sr,
-                                     base_gain_db=base_gain)
+                verts, wav, source_file, n = _stimulus_media(cfg, data, chosen, s, gt, samples, sr, neutral,
+                                                             base_gain)
                 wav_path = work / f"{s.id}.wav"
                 with atomic_path(wav_path) as tmp:
                     sf.write(tmp, wav, sr, subtype="PCM_16", format="WAV")
