@@ -423,6 +423,12 @@ def test_plan_rejects_bad_designs():
         D.plan_study("ab", _conds("gt", "b"), ["c"])
     with pytest.raises(InputError, match="unknown condition"):
         D.parse_pairs(["a,zz"], _conds("a", "b"))
+    with pytest.raises(InputError, match="two different conditions of a, b"):  # was a KeyError
+        D.plan_study("ab", _conds("a", "b"), ["c"], pairs=[("a", "zz")])
+    # a pair given twice, either way round, showed the same two videos twice per clip as separate answers
+    for again in (("a", "b"), ("b", "a")):
+        with pytest.raises(InputError, match="the pair a,b is given already"):
+            D.plan_study("ab", _conds("a", "b"), ["c"], pairs=[("a", "b"), again])
     with pytest.raises(InputError, match="NAME=PRED_DIR"):
         D.parse_condition("nodir")
     c = D.parse_condition("late=gt:lag_ms=100")

@@ -345,6 +345,15 @@ def plan_study(
         pairs = list(pairs) if pairs else default_pairs(conditions)
         if not pairs:
             raise InputError("--design ab: no pair of conditions of the same model; give --pairs A,B")
+        given: dict[frozenset[str], str] = {}
+        for a, b in pairs:
+            if a not in by_name or b not in by_name or a == b:
+                raise InputError(f"--pairs {a},{b}: expected two different conditions of {', '.join(names)}")
+            # the same two videos would be shown twice per clip (the groups already show both orders)
+            if frozenset((a, b)) in given:
+                raise InputError(f"--pairs {a},{b}: the pair {given[frozenset((a, b))]} is given already; give "
+                                 "each pair once (each is shown once per clip, both ways round over the groups)")
+            given[frozenset((a, b))] = f"{a},{b}"
         for a, b in pairs:
             ca, cb = by_name[a], by_name[b]
             model = ca.model if ca.model == cb.model else f"{ca.model or ca.name} | {cb.model or cb.name}"
