@@ -492,6 +492,12 @@ def test_make_refuses_to_overwrite(ab_study, data, tmp_path):
     (copy / "responses" / "x.json").write_text("{}")
     with pytest.raises(InputError, match="move them away"):
         make_ab_study(data, copy, overwrite=True)
+    # the answers moved away, their analysis (study analyze's default --out) would be carried into the new study
+    (copy / "responses" / "x.json").unlink()
+    (copy / "analysis").mkdir()
+    (copy / "analysis" / "ab_shares.csv").write_text("condition,share\n")
+    with pytest.raises(InputError, match="analysis holds 1 file"):
+        make_ab_study(data, copy, overwrite=True)
 
 
 def test_make_cli_bad_input(tmp_path, capsys):

@@ -99,7 +99,7 @@ def register(subparsers: Any) -> None:
                    help="embed the videos in survey.html so it works without stimuli/ (the page is about 4/3 "
                         "of the videos' total size; a warning is printed above 50 MB)")
     m.add_argument("--out", type=Path, required=True, help="study folder")
-    m.add_argument("--overwrite", action="store_true", help="rebuild an existing study (refused if it has responses)")
+    m.add_argument("--overwrite", action="store_true", help="rebuild an existing study (refused if it has responses or analysis files)")
     m.add_argument("--no-progress", action="store_true")
     m.set_defaults(func=run_make)
 

@@ -496,6 +496,12 @@ def _check_out(out: Path, overwrite: bool) -> None:
         if answers:
             raise InputError(f"{out}/responses holds {len(answers)} file(s) collected with the current manifest; "
                              "move them away before rebuilding the study")
+        # `p3d study analyze`'s default output: its tables describe the current study's answers, and carried into
+        # the rebuilt one they would read as that study's results
+        tables = [p for p in (out / "analysis").rglob("*") if p.is_file()] if (out / "analysis").is_dir() else []
+        if tables:
+            raise InputError(f"{out}/analysis holds {len(tables)} file(s) analysed from the current study; "
+                             "move them away before rebuilding the study")
     elif out.is_dir() and any(e.name in STUDY_ENTRIES for e in out.iterdir()):
         raise InputError(f"--out {out}: holds stimuli/, responses/ or survey.html but no manifest.json; "
                          "choose a new folder")
@@ -513,7 +519,8 @@ def _missing_parents(out: Path) -> list[Path]:
 
 def _move_into_place(build: Path, out: Path) -> None:
     """Put the finished study folder ``build`` at ``out``: a rename when ``out`` does not exist; else the
-    entries of ``out`` that ``make`` does not write (e.g. ``analysis/``, notes) are moved into ``build``,
+    entries of ``out`` that ``make`` does not write (e.g. notes; an ``analysis/`` with files is refused before,
+    :func:`_check_out`) are moved into ``build``,
     and the old folder is swapped out by two renames and deleted."""
     if not out.exists():
         os.replace(build, out)
