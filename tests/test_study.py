@@ -298,6 +298,9 @@ def test_rank_intensity_plan_is_a_latin_square():
     for scales, gains in (((1.5, 1, 0.5), (-9, 0, 9)), ((0.5, 1, 1.5), (9, 0, -9)), ((0.5, 0.5, 1.5), (-9, 0, 9))):
         with pytest.raises(InputError, match="ascending order"):
             D.plan_study("rank", [], ["c0"], lip_scales=scales, speech_gains_db=gains)
+    for scales, gains in (((0.5, float("nan")), (-9, 0)), ((0.5, 1), (-9, float("inf"))), ((0.5, True), (0,))):
+        with pytest.raises(InputError, match="expected finite numbers"):
+            D.plan_study("rank", [], ["c0"], lip_scales=scales, speech_gains_db=gains)
 
 
 def _slot_counts(plan: D.Plan, group: int) -> tuple[dict, dict]:

@@ -50,6 +50,7 @@ import dataclasses
 import itertools
 import logging
 import math
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -374,6 +375,9 @@ def plan_study(
             if len(lip_scales) < 2 or len(speech_gains_db) < 1:
                 raise InputError("--lip-scales needs >= 2 values and --speech-gains-db >= 1")
             for option, values in (("--lip-scales", lip_scales), ("--speech-gains-db", speech_gains_db)):
+                if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+                           for v in values):
+                    raise InputError(f"{option}: expected finite numbers, got {', '.join(map(str, values))}")
                 if any(b <= a for a, b in zip(values, values[1:])):  # level i of speech is matched with lip level i
                     raise InputError(f"{option}: give the values in ascending order (level 1 the smallest, as the "
                                      f"analysis matches speech level i with lip level i), got "
