@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import pickle
 import shutil
 from pathlib import Path
@@ -1019,6 +1020,28 @@ def _tiny_cfg(data: Path, out: Path, **kw) -> MakeConfig:
     options = dict(fps=FPS, size=32, participants=2, clips=1, attention_checks=0) | kw
     return MakeConfig(design="ab", gt=data, out=out,
                       conditions=[D.parse_condition("a=gt:lip=0.5"), D.parse_condition("b=gt")], **options)
+
+
+def test_choose_clips_warns_when_the_conditions_share_no_identity(data, tmp_path, caplog):
+    from p3d.study.make import StudyData, choose_clips
+
+    other = tmp_path / "data"
+    shutil.copytree(data, other)
+    for f in (other / "pred_base").glob("*_condition_idX.npy"):
+        f.rename(f.with_name(f.name.replace("_condition_idX", "_condition_idY")))
+    cfg = MakeConfig(design="ab", gt=other, out=tmp_path / "s", fps=FPS, clips=2,
+                     conditions=[D.parse_condition(f"m/base={other / 'pred_base'}"),
+                                 D.parse_condition(f"m/ours={other / 'pred_ours'}")])
+    with caplog.at_level(logging.WARNING, logger="p3d.study.make"):
+        clips, chosen = choose_clips(StudyData(cfg), cfg)
+    assert {c["m/base"]["conditioning_identity"] for c in chosen.values()} == {"idY"}
+    assert "2 of 2 clips" in caplog.text and "share no conditioning identity" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="p3d.study.make"):  # a shared identity: no warning
+        same = dataclasses.replace(cfg, gt=data, conditions=[D.parse_condition(f"m/base={data / 'pred_base'}"),
+                                                              D.parse_condition(f"m/ours={data / 'pred_ours'}")])
+        choose_clips(StudyData(same), same)
+    assert "share no conditioning identity" not in caplog.text
 
 
 def test_make_leaves_nothing_behind_on_error(data, tmp_path):

@@ -224,15 +224,22 @@ def choose_clips(data: StudyData, cfg: MakeConfig) -> tuple[list[str], dict[str,
         clips = sorted(pool[i] for i in rng.choice(len(pool), size=min(cfg.clips, len(pool)), replace=False))
     rng = np.random.default_rng([cfg.seed, 3])
     chosen: dict[str, dict[str, Any]] = {}
+    unshared = []
     for clip in clips:
         per = {name: files[clip] for name, files in preds.items()}
         common = set.intersection(*(set(f) for f in per.values())) if per else set()
+        if len(per) > 1 and not common:
+            unshared.append(clip)
         pick: dict[str, Any] = {}
         shared = sorted(common, key=str)[int(rng.integers(len(common)))] if common else None
         for name, files in per.items():
             ident = shared if common else sorted(files, key=str)[int(rng.integers(len(files)))]
             pick[name] = {"file": str(files[ident]), "conditioning_identity": ident}
         chosen[clip] = pick
+    if unshared:  # each condition then speaks in its own drawn style: the comparison mixes style with the method
+        log.warning("%d of %d clips (%s): the conditions' predictions share no conditioning identity, so each "
+                    "condition shows its own (drawn) one; predict them with a common identity to compare like with "
+                    "like", len(unshared), len(clips), ", ".join(unshared[:3]) + (", ..." if len(unshared) > 3 else ""))
     return clips, chosen
 
 
