@@ -299,6 +299,20 @@ def test_plain_run_refuses_the_rule_on_resume(tmp_path):
               validate=Curve(_ramp))
 
 
+@pytest.mark.parametrize("change, message", [
+    (dict(patience=0), "patience: the plateau rule needs at least 1 evaluation, got 0"),
+    (dict(smooth=0), "smooth: the validation curve's moving median needs at least 1 evaluation, got 0"),
+    (dict(stop="steps", smooth=0), "smooth: .* got 0"),
+])
+def test_rule_settings_that_never_fire_are_refused(tmp_path, change, message):
+    """A TrainConfig given straight to train() (not through stop_settings): patience 0 compared no evaluations and
+    smooth 0 smoothed over none (NaN), so the rule never fired and the run silently went on to its cap."""
+    with pytest.raises(InputError, match=message):
+        train(make_model(), Toy(), step_fn, _plateau_cfg(**change), tmp_path / "r", progress=False,
+              validate=Curve(lambda s: 2.0))
+    assert not (tmp_path / "r").exists()
+
+
 def test_validation_is_required(tmp_path):
     with pytest.raises(InputError, match="no validation metric"):
         train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "r", progress=False)

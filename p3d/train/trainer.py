@@ -508,6 +508,10 @@ def train(
         raise InputError("eval_every: the plateau rule needs a positive evaluation interval")
     if cfg.stop == "plateau" and not cfg.min_rel_improvement > 0:
         raise InputError(f"min_rel_improvement: the plateau rule needs a fraction > 0, got {cfg.min_rel_improvement}")
+    if cfg.stop == "plateau" and cfg.patience < 1:  # the rule compares the last ``patience`` evaluations: 0 never fires
+        raise InputError(f"patience: the plateau rule needs at least 1 evaluation, got {cfg.patience}")
+    if cfg.eval_every and cfg.smooth < 1:  # a median over no evaluations: NaN, and the rule never fires
+        raise InputError(f"smooth: the validation curve's moving median needs at least 1 evaluation, got {cfg.smooth}")
     if cfg.eval_every and validate is None:
         raise InputError(f"eval_every: {cfg.eval_every} but this training job has no validation metric")
     dist = init_distributed()
