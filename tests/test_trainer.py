@@ -326,3 +326,30 @@ def test_a_forced_claim_removes_the_run_folder_only_once_its_trainer_lets_go(tmp
     remove_run_dir(out)
     remove_run_dir(out)  # nothing there: nothing to do
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["metrics.csv", "val.csv"])
+def test_resume_after_an_empty_log_file_writes_its_header(tmp_path, name):
+    """A process killed (or a disk that filled) between creating a log file and its first flush leaves it empty; the
+    resumed run appended its rows without a header, and the next resume failed reading ``step`` (KeyError)."""
+    import csv
+
+    class Val:
+        metric = "val"
+
+        def __call__(self, model, step):
+            return {"val": 1.0 / step}
+
+    cfg = TrainConfig(steps=12, batch_size=8, lr=1e-2, checkpoint_every=4, log_every=2, seed=7, eval_every=2)
+    train(make_model(), Toy(), step_fn, cfg, tmp_path / "full", progress=False, validate=Val())
+    run = tmp_path / "run"
+    train(make_model(), Toy(), step_fn, cfg, run, progress=False, validate=Val(), stop_after=4)
+    (run / name).write_text("")
+    train(make_model(), Toy(), step_fn, cfg, run, progress=False, validate=Val(), stop_after=4)
+    train(make_model(), Toy(), step_fn, cfg, run, progress=False, validate=Val())  # read the log back
+    column = "loss" if name == "metrics.csv" else "val"  # (val_smoothed: the emptied file's history is lost)
+    with open(run / name, newline="") as fh:
+        rows = [(r["step"], r[column]) for r in csv.DictReader(fh)]
+    with open(tmp_path / "full" / name, newline="") as fh:
+        full = [(r["step"], r[column]) for r in csv.DictReader(fh)]
+    assert rows == [r for r in full if int(r[0]) > 4]  # the rows before the emptied file's loss are gone

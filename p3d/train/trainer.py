@@ -627,7 +627,7 @@ def _train_locked(model: torch.nn.Module, data: BatchSource, step_fn: StepFn, cf
                 row = {"step": completed, "loss": last_loss, "lr": _lr_at(cfg, step),
                        **{k: float(v) for k, v in logs.items()}}
                 if writer is None:
-                    new = not csv_path.exists()
+                    new = _without_header(csv_path)
                     fh = open(csv_path, "a", newline="")
                     writer = csv.DictWriter(fh, fieldnames=list(row.keys()))
                     if new:
@@ -725,8 +725,15 @@ def _read_history(path: Path, max_step: int) -> list[float]:
     return check_history([r["step"] for r in rows], [r["val"] for r in rows], path)
 
 
+def _without_header(path: Path) -> bool:
+    """Whether the log file ``path`` needs its header: it does not exist, or is empty (a process killed, or a disk
+    that filled, between creating it and its first flush: its rows would follow with no header, the first row then
+    read as one, so the next resume failed on a missing ``step`` column)."""
+    return not path.exists() or path.stat().st_size == 0
+
+
 class _CsvLog:
-    """Append rows to a CSV file, writing the header when the file is new (main process only)."""
+    """Append rows to a CSV file, writing the header when the file is new or empty (main process only)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -735,7 +742,7 @@ class _CsvLog:
 
     def write(self, row: Mapping[str, Any]) -> None:
         if self.writer is None:
-            new = not self.path.exists()
+            new = _without_header(self.path)
             self.fh = open(self.path, "a", newline="")
             self.writer = csv.DictWriter(self.fh, fieldnames=list(row.keys()))
             if new:
