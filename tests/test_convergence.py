@@ -257,6 +257,27 @@ def test_extending_the_cap_continues_to_the_same_stop(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_a_longer_cap_leaves_a_run_the_rule_stopped_and_its_final_pt_as_they_are(tmp_path):
+    """Asking a run the rule stopped for a longer cap trains nothing (it stays stopped); its final.pt was deleted as a
+    shorter run's and written again with the same weights, a new file stamp: every evaluation cached under the
+    stamp (p3d.experiments.runs) was computed again."""
+    def finalize(run_dir):
+        (run_dir / "final.pt").write_bytes(b"weights")
+        return run_dir / "final.pt"
+
+    first = train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "r", progress=False, validate=Curve(_ramp),
+                  finalize=finalize)
+    assert first["step"] == 140 and first["converged"] and first["final"] is not None
+    before = (tmp_path / "r" / "final.pt").stat()
+    out = train(make_model(), Toy(), step_fn, _plateau_cfg(steps=400), tmp_path / "r", progress=False,
+                validate=Curve(_ramp), finalize=finalize)
+    assert out["step"] == 140 and out["converged"] and out["steps_here"] == 0 and out["final"] is None
+    after = (tmp_path / "r" / "final.pt").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    row = convergence_table([tmp_path / "r"]).iloc[0]
+    assert (row["steps"], row["max_steps"], row["converged"], row["finished"]) == (140, 400, True, True)
+
+
 def test_resume_reproduces_the_stop_step_and_bytes(tmp_path):
     cfg = _plateau_cfg(steps=400, eval_every=5, checkpoint_every=15, log_every=5, patience=3, smooth=3,
                        min_rel_improvement=0.02)

@@ -31,7 +31,8 @@ Design (nanoGPT-style: no framework, everything visible here):
     new ``steps`` (and the entries derived from it: ``epochs``, the stage's ``stage_steps``) and appends
     ``{"steps_from", "steps_to", "at"}`` (UTC) to its ``extensions`` list, so the original request is
     ``extensions[0]["steps_from"]``; a ``final.pt`` of the shorter run is removed (it is rewritten at the
-    end). A shorter ``steps`` is refused.
+    end), except that of a run the plateau rule stopped, which trains no further and keeps it (same weights, same
+    file stamp). A shorter ``steps`` is refused.
   * **bookkeeping** that does not change the weights may differ (:data:`NEUTRAL_SETTINGS`: ``log_every``,
     ``checkpoint_every``, ``keep_checkpoints``; the device index, ``cuda:0`` vs ``cuda:1``); ``config.json``
     keeps the first values. Settings outside ``config.json`` are free as well: progress bars, logging,
@@ -560,15 +561,16 @@ def _train_locked(model: torch.nn.Module, data: BatchSource, step_fn: StepFn, cf
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         _remove_killed_writes(run_dir)
-        if extension is not None:
-            log.info("extending %s from %d to %d steps", run_dir, extension["steps_from"], extension["steps_to"])
-            (run_dir / "final.pt").unlink(missing_ok=True)  # the shorter run's; rewritten at the end
         if extension is not None or not (run_dir / "config.json").exists():
             write_json(run_dir / "config.json", recorded)
         _trim_metrics(run_dir / "metrics.csv", start)
         _trim_metrics(run_dir / VAL_CSV, start)
     history = _read_history(run_dir / VAL_CSV, start) if cfg.eval_every else []
     stopped = cfg.stop == "plateau" and _plateau(cfg, history)  # a run the rule stopped: nothing to do
+    if dist.is_main and extension is not None:
+        log.info("extending %s from %d to %d steps", run_dir, extension["steps_from"], extension["steps_to"])
+        if not stopped:  # the shorter run's; rewritten at the end (a stopped run's is kept: the same weights)
+            (run_dir / "final.pt").unlink(missing_ok=True)
     if dist.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
