@@ -357,6 +357,19 @@ def test_table_of_plain_and_unfinished_runs(tmp_path):
         convergence_table([tmp_path / "none"])
 
 
+@pytest.mark.parametrize("name", ["val.csv", "metrics.csv"])
+def test_table_of_a_run_whose_log_is_empty(tmp_path, name):
+    """A run killed between creating a log file and its first flush leaves it empty; the table (which lists started
+    runs too) failed on it with pandas' EmptyDataError. An empty log reads as one without rows."""
+    train(make_model(), Toy(), step_fn, _plateau_cfg(), tmp_path / "r", progress=False, validate=Curve(_ramp),
+          stop_after=25)
+    (tmp_path / "r" / name).write_text("")
+    row = convergence_table([tmp_path / "r"]).iloc[0]
+    assert row["converged"] is None and not row["finished"]
+    assert row["steps"] == (0 if name == "metrics.csv" else 20)  # the last logged step
+    assert pd_isna(row["best_step"]) == (name == "val.csv")
+
+
 # -- real tiny runs ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def corpus_with_val(tmp_path_factory):

@@ -340,12 +340,13 @@ def talker_validation(corpora: Sequence[Any], styles: Sequence[str], *, split: s
 
 # -- reading runs ----------------------------------------------------------------------------------
 def read_val(run_dir: str | os.PathLike[str]) -> Any:
-    """``RUN_DIR/val.csv`` as a DataFrame (empty when the run recorded no validation). A ``val`` that is not a
-    finite number is refused with one line naming the file and the step (:func:`check_history`)."""
+    """``RUN_DIR/val.csv`` as a DataFrame (empty when the run recorded no validation, or the file is empty: a
+    process killed between creating it and its first flush). A ``val`` that is not a finite number is refused with
+    one line naming the file and the step (:func:`check_history`)."""
     import pandas as pd
 
     path = Path(run_dir) / VAL_CSV
-    if not path.is_file():
+    if not path.is_file() or not path.stat().st_size:  # empty: killed before its first row reached the disk
         return pd.DataFrame(columns=["step", "val", "val_smoothed"])
     val = pd.read_csv(path)
     check_history(val["step"], val["val"], path)
@@ -379,7 +380,7 @@ def _last_logged_step(run_dir: Path) -> int:
     import pandas as pd
 
     path = run_dir / "metrics.csv"
-    if not path.is_file():
+    if not path.is_file() or not path.stat().st_size:  # empty: killed before its first row reached the disk
         return 0
     steps = pd.read_csv(path, usecols=["step"])["step"]
     return int(steps.max()) if len(steps) else 0
