@@ -353,3 +353,26 @@ def test_resume_after_an_empty_log_file_writes_its_header(tmp_path, name):
     with open(tmp_path / "full" / name, newline="") as fh:
         full = [(r["step"], r[column]) for r in csv.DictReader(fh)]
     assert rows == [r for r in full if int(r[0]) > 4]  # the rows before the emptied file's loss are gone
+
+
+def test_last_checkpoint_and_trimmed_logs_are_synced_before_they_replace_the_old(tmp_path, monkeypatch):
+    """last.pt (the only checkpoint a resume reads) was a copy renamed into place without an fsync, as were the logs
+    trimmed on resume: after a crash of the machine the new name could hold an empty file. Each is synced first."""
+    import p3d.atomic
+
+    synced = []
+    real = os.fsync
+
+    def fsync(fd):
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real(fd)
+
+    monkeypatch.setattr(p3d.atomic.os, "fsync", fsync)
+    cfg = TrainConfig(steps=8, batch_size=8, lr=1e-2, checkpoint_every=4, log_every=1, seed=7)
+    run = tmp_path / "run"
+    train(make_model(), Toy(), step_fn, cfg, run, progress=False, stop_after=6)
+    assert sum(name.startswith(".last.pt.tmp-") for name in synced) == 1  # the step-4 checkpoint's copy
+    synced.clear()
+    train(make_model(), Toy(), step_fn, cfg, run, progress=False)
+    assert any(name.startswith(".metrics.csv.tmp-") for name in synced)  # rows 5 and 6 trimmed
+    assert sum(name.startswith(".last.pt.tmp-") for name in synced) == 1  # step 8
