@@ -376,3 +376,16 @@ def test_last_checkpoint_and_trimmed_logs_are_synced_before_they_replace_the_old
     train(make_model(), Toy(), step_fn, cfg, run, progress=False)
     assert any(name.startswith(".metrics.csv.tmp-") for name in synced)  # rows 5 and 6 trimmed
     assert sum(name.startswith(".last.pt.tmp-") for name in synced) == 1  # step 8
+
+
+def test_a_refused_long_setting_shows_where_it_differs(tmp_path):
+    """Each value of the refusal was cut to its first 57 characters: two paths differing past them read as the same
+    path twice ('data: /home/.../x... -> /home/.../x...')."""
+    cfg = TrainConfig(steps=2, batch_size=8, checkpoint_every=1)
+    root = "/home/someone/experiments/perceptual-3d-talking-heads/data/full"
+    train(make_model(), Toy(), step_fn, cfg, tmp_path / "r", progress=False, extra_config={"data": f"{root}/synth-voca"})
+    with pytest.raises(InputError) as err:
+        train(make_model(), Toy(), step_fn, cfg, tmp_path / "r", progress=False,
+              extra_config={"data": f"{root}/synth-mead"})
+    assert "synth-voca -> " in str(err.value) and str(err.value).count("synth-mead") == 1
+    assert len(str(err.value).splitlines()) == 1

@@ -254,13 +254,24 @@ def _set(d: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def _show(name: str, old: Any, new: Any) -> str:
+    """``name: old -> new``, each value cut to about 60 characters around where the two first differ (two long paths
+    that differ only past their first 57 characters read as two different values, not as the same one twice)."""
     import json
+    import os.path
 
-    def one(v: Any) -> str:
-        text = "(none)" if v is _MISSING else v if isinstance(v, str) else json.dumps(v)
-        return text if len(text) <= 60 else text[:57] + "..."
+    def text(v: Any) -> str:
+        return "(none)" if v is _MISSING else v if isinstance(v, str) else json.dumps(v)
 
-    return f"{name.removeprefix('train.')}: {one(old)} -> {one(new)}"
+    a, b = text(old), text(new)
+    start = max(0, len(os.path.commonprefix([a, b])) - 20)
+
+    def one(t: str) -> str:
+        if len(t) <= 60:
+            return t
+        cut = min(start, len(t) - 57)
+        return ("..." if cut else "") + t[cut:cut + 57] + ("..." if cut + 57 < len(t) else "")
+
+    return f"{name.removeprefix('train.')}: {one(a)} -> {one(b)}"
 
 
 _MISSING = object()
