@@ -13,7 +13,7 @@ functions and ``"p3d.x:Attr"`` / ``"p3d.x"`` strings resolved with ``importlib``
 ``pyproject.toml`` / ``constraints.txt`` pins. The notebooks' inputs are the synthetic corpora and the
 training runs they make themselves, which are deterministic functions of that code (their ``meta.json``
 and ``clips.csv`` hashes are recorded in the provenance as well). A notebook that reads result files written
-by earlier notebooks (the claims report, :data:`INPUT_FILES`) also hashes those files. ``--force`` re-runs
+by earlier notebooks (the claims report; Config 2's loss weight: :data:`INPUT_FILES`) also hashes those files. ``--force`` re-runs
 everything; ``--extra`` adds the analyses beyond the paper (:data:`EXTRA_PARAMETER_SETS`).
 
 A provenance record (git commit, parameters, fingerprint, data hashes, versions, wall time per
@@ -55,8 +55,11 @@ EXTRA_PARAMETER_SETS: dict[str, list[dict[str, object]]] = {
 }
 #: Notebooks whose inputs include result files written by earlier notebooks: glob patterns relative to the
 #: preset's output folder (:func:`p3d.paths.output_dirs`); the files' bytes enter the fingerprint, so the
-#: claims report re-runs whenever a table it reads changed.
+#: claims report re-runs whenever a table it reads changed, and Config 2 (notebook 07) whenever notebook 06
+#: chose another loss weight kappa on val (where the preset chooses it: ``loss_weight_selection.csv``, read by
+#: :func:`p3d.experiments.grid.config_weight`), so that Table 4 is not left trained at the old weight.
 INPUT_FILES: dict[str, tuple[str, ...]] = {
+    "07_expressiveness": ("tables/loss_weight_selection.csv",),
     "10_claims": ("tables/*.csv",),
 }
 _MODULE_STRING = re.compile(r"^(p3d(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?::[A-Za-z_][A-Za-z0-9_]*)?$")

@@ -394,3 +394,19 @@ def test_a_failed_execution_keeps_the_last_good_copy_and_is_not_skipped_as_uncha
     monkeypatch.setattr("papermill.execute_notebook", good)
     notebook_runner.run_all("cpu", force=True)
     assert copy.read_text() == "complete" and not failed.exists()  # a later success clears the failed copy
+
+
+def test_config2_notebook_fingerprint_tracks_the_chosen_loss_weight(project):
+    """Notebook 07 trains Config 2 at the kappa notebook 06 recorded: a new choice must re-run it, not skip it."""
+    nb = project / "notebooks" / "07_expressiveness.ipynb"
+    nb.write_text((project / "notebooks" / "00_a.ipynb").read_text())
+    tables = project / "results" / "smoke" / "tables"
+    tables.mkdir(parents=True)
+    base = fingerprint(nb, {"preset": "smoke"}, project)
+    (tables / "loss_weight_selection.csv").write_text("model,kappa,chosen\nFaceFormer,0.1,True\n")
+    chosen = fingerprint(nb, {"preset": "smoke"}, project)
+    assert chosen != base
+    (tables / "table2_lipsync.csv").write_text("a\n1\n")  # other tables are not its input
+    assert fingerprint(nb, {"preset": "smoke"}, project) == chosen
+    (tables / "loss_weight_selection.csv").write_text("model,kappa,chosen\nFaceFormer,1.0,True\n")
+    assert fingerprint(nb, {"preset": "smoke"}, project) != chosen
