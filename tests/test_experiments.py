@@ -822,6 +822,34 @@ def test_config_weight_records_the_weight_it_chose_where_the_later_notebooks_rea
     assert ex.grid_weight(spec, dirs, per_model=True) == {"faceformer": 0.1} and ex.grid_weight(spec, dirs) == 1.0
 
 
+def test_record_weight_choice_warns_when_it_replaces_another_kappa(tmp_path, caplog):
+    """Notebook 06 re-choosing kappa (other candidates) after notebook 07 trained Config 2 at the recorded one
+    overwrites the record: the new kappa is what later notebooks read, and Config 2's tables are stale until 07
+    runs again. The same choice again, a first choice, and a fixed weight's table say nothing."""
+    import logging
+
+    from p3d.experiments.grid import WeightChoice
+
+    def choice(kappa):
+        table = pd.DataFrame({"model": ["FaceFormer"] * 3, "kappa": [None, 0.1, 1.0],
+                              "chosen": [False, kappa == 0.1, kappa == 1.0]})
+        return WeightChoice(kappa, table, "t", "n", None, [])
+
+    with caplog.at_level(logging.WARNING, logger="p3d.experiments.grid"):
+        ex.record_weight_choice(choice(1.0), tmp_path)  # notebook 07 first
+        ex.record_weight_choice(choice(1.0), tmp_path)
+        assert not caplog.records
+        ex.record_weight_choice(choice(0.1), tmp_path)  # notebook 06, other candidates
+    assert ex.chosen_kappa(tmp_path) == 0.1
+    assert len(caplog.records) == 1 and "kappa 0.1 replaces 1.0" in caplog.text and "stale" in caplog.text
+    fixed = WeightChoice(2e-7, pd.DataFrame([{"rule": "carried_loss_weight", "W": 2e-7}]), "t", "n", None, [])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="p3d.experiments.grid"):
+        ex.record_weight_choice(fixed, tmp_path / "fixed")
+        ex.record_weight_choice(fixed, tmp_path / "fixed")
+    assert not caplog.records and ex.chosen_kappa(tmp_path / "fixed") is None
+
+
 def test_planned_runs_and_their_validation_curves(tmp_path):
     """Notebook 06's convergence table and validation-curve figure: the selection's runs, then Configs 1 and 2; each
     run with a val.csv in its model's panel labelled by its arm (an equal-length run's own-length run too), the

@@ -266,9 +266,18 @@ def record_weight_choice(choice: WeightChoice, tables: str | os.PathLike[str], *
     ``.md`` (with ``per_model`` ``loss_weight_selection_per_model_kappa``;
     :func:`p3d.experiments.tables.weight_table_name`), each file atomically: the table
     :func:`p3d.experiments.runs.grid_weight` reads the chosen kappa from (notebooks 05, 07 and 09). Returns the paths
-    written."""
-    from p3d.experiments.tables import weight_table_name, write_tables
+    written.
 
+    A kappa that replaces another recorded one (notebook 06 re-run with other candidates, or after notebook 07 chose
+    its own) is logged as a warning: what was trained at the old kappa (notebook 07's Config 2 tables) is stale
+    until it runs again."""
+    from p3d.experiments.tables import chosen_kappa, weight_table_name, write_tables
+
+    before = chosen_kappa(tables, per_model=per_model)
+    if before is not None and before != choice.weight:
+        log.warning("loss weight: kappa %s replaces %s recorded in %s; what trained at the old kappa (notebook 07's "
+                    "Config 2 tables) is stale until it runs again", choice.weight, before,
+                    Path(tables) / f"{weight_table_name(per_model)}.csv")
     return write_tables({weight_table_name(per_model): (choice.table, choice.title, choice.note)}, tables)
 
 

@@ -81,6 +81,8 @@ def chosen_kappa(tables: str | os.PathLike[str], per_model: bool = False) -> flo
     if not path.exists():
         return None
     df = pd.read_csv(path)
+    if "chosen" not in df:  # a weight fixed in advance (p3d.experiments.grid.choose_weight): no kappa chosen
+        return None
     rows = df[df["chosen"].astype(str) == "True"]
     if not len(rows):
         return None
