@@ -206,6 +206,24 @@ def test_intensity_direction_consistent_and_not():
     assert intensity_direction(feats, gaps, ids)["loio_chance"] == pytest.approx((4 / 2 + 2 / 6) / 6)
 
 
+def test_intensity_directions_of_every_model(corpus):
+    """Fig. 5b of notebook 04: each model's speech embeddings of every clip and their intensity direction."""
+    from p3d.analysis.representation import intensity_directions
+
+    ds = SpeechMeshWindows(corpus, "train", stride=3)
+    models = {"oracle": OracleCritic(), "raw": raw_features(ds.n_vertices, ds.vertex_statistics()[0])}
+    directions, embeddings = intensity_directions(models, corpus, None, stride=3)
+    assert list(directions) == list(embeddings) == ["oracle", "raw"]
+    for name, m in models.items():
+        e = embed_windows(m, SpeechMeshWindows(corpus, None, stride=3))
+        np.testing.assert_array_equal(embeddings[name]["speech"], e["speech"])
+        want = intensity_direction(e["speech"], e["level"], e["identity"])
+        got = directions[name]
+        np.testing.assert_array_equal(got["direction"], want["direction"])
+        assert got["level_projection"] == want["level_projection"]
+        assert got["n_identities"] == want["n_identities"] == 4
+
+
 def test_phoneme_groups():
     names = ["_", "aI", "'aI", "s", "z", "m", "k"]
     out = phoneme_groups(np.array([1, 2, 3, 4, 5, 6, 0, -1, 9]), names)

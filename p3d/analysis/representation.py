@@ -482,6 +482,22 @@ def intensity_table(results: Mapping[str, Mapping[str, Any]]) -> Any:
                          for name, r in results.items()])
 
 
+def intensity_directions(models: Mapping[str, Any], corpus: Any, split: str | None = None, *, stride: int = 15,
+                         cache_dir: str | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Property (3) (paper Fig. 5b; notebook 04) for each of ``models``: its speech embeddings of ``corpus``'
+    windows every ``stride`` frames (``split``; None: every clip; :func:`p3d.windows.windows_for_model` with
+    ``cache_dir``) and :func:`intensity_direction` of them by level, per identity. Returns
+    (``{name: intensity_direction result}``, ``{name: embed_windows result}``), both in the order of ``models``;
+    :func:`intensity_table` takes the first."""
+    from p3d.windows import windows_for_model
+
+    directions, embeddings = {}, {}
+    for name, m in models.items():
+        e = embeddings[name] = embed_windows(m, windows_for_model(m, corpus, split, stride=stride, cache_dir=cache_dir))
+        directions[name] = intensity_direction(e["speech"], e["level"], e["identity"])
+    return directions, embeddings
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v)
     return v / n if n > 0 else v
