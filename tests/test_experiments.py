@@ -606,6 +606,20 @@ def test_arms_pool_seeds_and_one_seed_is_the_run_itself():
     assert dd["diff"] == 0 and dd["n_seeds"] == 3
 
 
+def test_write_long_form_stacks_the_arms_then_the_runs(tmp_path):
+    """config1_results.csv / config2_results.csv (notebooks 06 and 07, read by p3d.claims): the pooled arms' long
+    form, then the runs', in one CSV written atomically."""
+    rng = np.random.default_rng(5)
+    per_clip, data, levels = _fake_rows(rng)
+    runs = [_run(per_clip.assign(plrs=per_clip["plrs"] + 0.1 * s), data, levels, s) for s in range(2)]
+    pooled = ex.arms(runs, n_resamples=50)
+    path = ex.write_long_form(tmp_path / "config1_results.csv", pooled, runs)
+    assert path == tmp_path / "config1_results.csv" and sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+    want = pd.concat([ex.long_form(pooled), ex.long_form(runs)], ignore_index=True)
+    assert path.read_text() == want.to_csv(index=False)
+    assert pd.read_csv(path)["seed"].astype(str).tolist()[:1] == ["all"]
+
+
 def test_per_seed_effects_are_each_seeds_own_paired_changes():
     """One row per (seed, pair, metric) with the pooled table's labels; a pair that a seed lacks has no row for it;
     with one seed, no rows but the columns (a per-seed count over one seed says nothing)."""

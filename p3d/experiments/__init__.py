@@ -80,7 +80,7 @@ from p3d.experiments.tables import (BETTER, BETTER_BY_LABEL, CONFIG2_SETTINGS, E
                                     per_clip_frame, runs_table,
                                     per_seed_effects, run_timing, seed_consistency, select_kappa, summary_frame, table2,
                                     table3, table4, table_s7, timing_table, weight_table_name, with_plrs_enrolled,
-                                    with_plrs_partial, write_tables)
+                                    with_plrs_partial, write_long_form, write_tables)
 
 __all__ = [
     "ABLATION_CRITICS", "CONFIG1", "CONFIG2", "CRITIC_CORPUS", "LOSS_CRITIC_CORPUS", "TALKER_CORPORA", "MODELS", "CRITICS", "PRESETS",
@@ -101,5 +101,5 @@ __all__ = [
     "loss_effects", "config2_pairs", "critic_pairs", "paper_changes", "seed_consistency", "diagnostics_effects",
     "with_plrs_partial", "plrs_hubness_weight", "with_plrs_enrolled", "plrs_intensity_weight",
     "validation_battery", "gt_lip_amplitudes", "timing_table", "grids_timing", "run_timing", "runs_table", "long_form",
-    "write_tables", "EFFECT_TABLES", "merge_seed_tables", "per_seed_effects", "loss_pairs",
+    "write_long_form", "write_tables", "EFFECT_TABLES", "merge_seed_tables", "per_seed_effects", "loss_pairs",
 ]

@@ -817,6 +817,21 @@ def long_form(results: Sequence[Mapping[str, Any]]) -> Any:
     return pd.DataFrame(rows)
 
 
+def write_long_form(path: str | os.PathLike[str], *results: Sequence[Mapping[str, Any]]) -> Path:
+    """Write :func:`long_form` of each of ``results`` one below the other to the CSV ``path``, atomically, and
+    return it: the run tables :mod:`p3d.claims` reads (``config1_results.csv`` of notebook 06: its arms pooled over
+    seeds, then every run; ``config2_results.csv`` of notebook 07)."""
+    import pandas as pd
+
+    from p3d.atomic import atomic_open
+
+    path = Path(path)
+    long = pd.concat([long_form(r) for r in results], ignore_index=True)
+    with atomic_open(path, "w", newline="") as fh:
+        long.to_csv(fh, index=False)
+    return path
+
+
 def write_tables(tables: Mapping[str, tuple[Any, str, str | None]], out: str | os.PathLike[str]) -> list[Path]:
     """``{name: (DataFrame, title, note)}`` -> ``out/<name>.csv`` and ``.md`` (:func:`p3d.tables.write_table`)."""
     from p3d.tables import write_table
