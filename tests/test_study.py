@@ -488,6 +488,34 @@ def test_rank_study_levels(rank_study):
     assert "lip level" in manifest["variants"]["definition"]
 
 
+def test_study_overview_and_lip_level_figure(ab_study, rank_study):
+    """Notebook 09: one row per study made, and the intensity study's lip variants of its first real trial side
+    by side at the loudest lips' darkest frame."""
+    import imageio.v3 as iio
+
+    from p3d.study.make import study_overview
+    from p3d.viz.study import lip_level_figure
+
+    manifests = {"ab": load_manifest(ab_study)[0], "intensity": load_manifest(rank_study)[0]}
+    table = study_overview(manifests, {"ab": ab_study, "intensity": rank_study})
+    assert table.to_dict("records")[0] == {"study": "ab", "videos": 10, "trials": 4, "attention checks": 2,
+                                           "participant codes": 6, "survey page": str(ab_study / "survey.html")}
+    assert table["study"].tolist() == ["ab", "intensity"] and table["videos"].iloc[1] == 15
+    m = manifests["intensity"]
+    fig = lip_level_figure(m, rank_study)
+    trial = next(t for t in m["trials"] if not t["attention_check"])
+    stimuli = [m["stimuli"][s] for s in trial["stimuli"]]
+    assert [ax.get_title() for ax in fig.axes] == [f"lip level {s['lip_level']} (x{s['lip_scale']:g})"
+                                                   for s in stimuli]
+    videos = [np.stack(list(iio.imiter(rank_study / s["file"]))) for s in stimuli]
+    shown = [ax.get_images()[0].get_array() for ax in fig.axes]
+    for img, video, t in zip(shown, videos, V.display_frames(videos)):
+        np.testing.assert_array_equal(np.asarray(img), video[t])
+    assert tuple(fig.get_size_inches()) == (3 * len(stimuli), 3.2)
+    with pytest.raises(InputError, match="not a lip-intensity study"):
+        lip_level_figure(manifests["ab"], ab_study)
+
+
 def test_make_refuses_to_overwrite(ab_study, data, tmp_path):
     with pytest.raises(InputError, match="--overwrite"):
         make_ab_study(data, ab_study)

@@ -40,6 +40,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -609,6 +610,17 @@ def make_or_reuse(cfg: MakeConfig, *, progress: bool | None = None) -> dict[str,
         log.info("%s: rebuilding (%s)", cfg.out, "; ".join(problems[:3]) if problems else "options changed")
         return make_study(dataclasses.replace(cfg, overwrite=True), progress=progress)
     return make_study(cfg, progress=progress)
+
+
+def study_overview(manifests: Mapping[str, Mapping[str, Any]], outs: Mapping[str, str | Path]) -> Any:
+    """One row per study of ``manifests`` (``{name: manifest}``, :func:`make_or_reuse`; ``outs``: ``{name: its
+    folder}``): its videos, trials, attention checks and participant codes, and the path of its survey page
+    (notebook 09)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"study": k, "videos": len(m["stimuli"]), "trials": len(m["trials"]),
+                          "attention checks": m["attention"]["n_checks"], "participant codes": len(m["participants"]),
+                          "survey page": str(Path(outs[k]) / "survey.html")} for k, m in manifests.items()])
 
 
 #: Stand-in conditions made from the ground truth (:func:`write_stand_ins`).
