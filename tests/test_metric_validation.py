@@ -346,22 +346,46 @@ def test_find_talker_predictions(tmp_path):
         mv.find_talker_predictions(tmp_path, [])
 
 
-def test_preferred_talkers_puts_the_baselines_first():
-    """Figs. S4 and S8 of notebook 08 draw FaceFormer's baseline first, then CodeTalker's, then the other runs, each
-    group in name order; a name that only begins like an arm (``faceformer_nonesuch``) is not of it."""
+def test_figure_talkers_draw_one_run_per_arm_baselines_first():
+    """Figs. S4 and S8 of notebook 08 draw FaceFormer's baseline first, then CodeTalker's, then the other arms in
+    name order, one run per arm: its lowest seed (by number, not name: seed2 before seed10); a name that only
+    begins like an arm (``faceformer_nonesuch``) is not of it."""
     names = ["selftalk_none_voca_seed0", "codetalker_ours_voca_k1_seed0", "codetalker_none_voca_seed1",
-             "faceformer_ours_voca_k1_seed0", "codetalker_no2d_voca_k1_seed0", "codetalker_none_voca_seed0",
-             "faceformer_none_voca_seed1", "faceformer_none_voca_seed0", "faceformer_nonesuch"]
-    assert mv.preferred_talkers(names) == [
-        "faceformer_none_voca_seed0", "faceformer_none_voca_seed1", "codetalker_none_voca_seed0",
-        "codetalker_none_voca_seed1", "codetalker_no2d_voca_k1_seed0", "codetalker_ours_voca_k1_seed0",
-        "faceformer_nonesuch", "faceformer_ours_voca_k1_seed0", "selftalk_none_voca_seed0"]
-    assert mv.preferred_talkers(names, [("faceformer", "none")])[:3] == [
-        "faceformer_none_voca_seed0", "faceformer_none_voca_seed1", "codetalker_no2d_voca_k1_seed0"]
-    assert mv.preferred_talkers({}) == []
+             "faceformer_ours_voca_k1_c1_seed1", "faceformer_ours_voca_k1_seed0", "codetalker_no2d_voca_k1_seed0",
+             "codetalker_none_voca_seed0", "faceformer_none_voca_seed10", "faceformer_none_voca_seed2",
+             "faceformer_nonesuch"]
+    assert mv.figure_talkers(names) == [
+        "faceformer_none_voca_seed2", "codetalker_none_voca_seed0", "codetalker_no2d_voca_k1_seed0",
+        "codetalker_ours_voca_k1_seed0", "faceformer_nonesuch", "faceformer_ours_voca_k1_seed0",
+        "selftalk_none_voca_seed0"]
+    assert mv.figure_talkers(names, [("codetalker", "none")])[:2] == [
+        "codetalker_none_voca_seed0", "codetalker_no2d_voca_k1_seed0"]
+    assert mv.figure_talkers({}) == []
 
 
-def test_figure_sequences_load_the_preferred_talkers_or_make_stand_ins(tmp_path):
+def test_figs_s4_and_s8_draw_the_same_talker_and_one_seed_per_arm(tmp_path):
+    """At a preset with several seeds per arm Fig. S8 shows FaceFormer's and CodeTalker's baselines (not two
+    FaceFormer seeds), and without FaceFormer's baseline Figs. S4 and S8 both draw CodeTalker's (not
+    ``codetalker_no2d``, first in name order)."""
+    gt = _bumps(40)
+    template = np.zeros_like(gt[0])
+    runs = ["faceformer_none_voca_steps3000_b16_plateau_seed1", "faceformer_none_voca_steps3000_b16_plateau_seed0",
+            "codetalker_none_voca_steps3000_b16_plateau_seed0", "codetalker_no2d_voca_k1_steps3000_b16_plateau_seed0"]
+    talkers = {}
+    for k, run in enumerate(runs):
+        np.save(tmp_path / f"{run}.npy", gt + k)
+        talkers[run] = {"clip": tmp_path / f"{run}.npy"}
+    pair, _ = dg.figure_pair(talkers, "clip", gt, template)
+    assert list(pair) == [runs[1], runs[2]]
+    assert dg.figure_prediction(talkers, "clip", gt, template)[1].endswith(runs[1])
+    no_ff = {r: talkers[r] for r in runs[2:]}
+    pair, _ = dg.figure_pair(no_ff, "clip", gt, template)
+    pred, what = dg.figure_prediction(no_ff, "clip", gt, template)
+    assert list(pair)[0] == runs[2] and what.endswith(runs[2])
+    np.testing.assert_array_equal(pred, pair[runs[2]])
+
+
+def test_figure_sequences_load_the_figure_talkers_or_make_stand_ins(tmp_path):
     """Fig. S4's prediction and Fig. S8's pair: the preferred trained talkers' files, or, without (enough of) them,
     the stand-ins made from the GT that notebook 08 describes."""
     gt = _bumps(40)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from p3d.analysis.metric_validation import FIGURE_TALKERS, preferred_talkers, shift_sequence
+from p3d.analysis.metric_validation import figure_talkers, shift_sequence
 from p3d.errors import InputError
 from p3d.metrics._checks import as_template, as_vertices, check_finite
 
@@ -195,11 +195,12 @@ def clip_sequences(corpus: Any, clips: Sequence[Any], talkers: Mapping[str, Mapp
 def figure_prediction(talkers: Mapping[str, Mapping[str, Any]], clip: str, gt: Any, template: Any, seed: int = 0
                       ) -> tuple[np.ndarray, str]:
     """The prediction Fig. S4 matches against ``gt`` (clip stem ``clip``): the first trained talker of
-    :func:`p3d.analysis.metric_validation.preferred_talkers` that prefers FaceFormer's baseline only (``talkers``:
-    :func:`p3d.analysis.metric_validation.find_talker_predictions`), loaded from its ``.npy``; without one, a
-    stand-in: the GT over-smoothed (``smooth_3``, Gaussian sigma 3 frames, from ``template``) and lagging by 3
-    frames. Returns (the (T, V, 3) sequence, what it is, in words)."""
-    names = preferred_talkers(talkers, FIGURE_TALKERS[:1])
+    :func:`p3d.analysis.metric_validation.figure_talkers` (``talkers``:
+    :func:`p3d.analysis.metric_validation.find_talker_predictions`): FaceFormer's baseline, else CodeTalker's, else
+    another arm's, the lowest seed of its arm, the run Fig. S8 draws first (:func:`figure_pair`), loaded from its
+    ``.npy``; without one, a stand-in: the GT over-smoothed (``smooth_3``, Gaussian sigma 3 frames, from
+    ``template``) and lagging by 3 frames. Returns (the (T, V, 3) sequence, what it is, in words)."""
+    names = figure_talkers(talkers)
     if names:
         return np.load(talkers[names[0]][clip], allow_pickle=False), f"prediction of the trained talker {names[0]}"
     smooth = degradations(gt, template, np.random.default_rng(seed), names=["smooth_3"])["smooth_3"]
@@ -210,11 +211,11 @@ def figure_prediction(talkers: Mapping[str, Mapping[str, Any]], clip: str, gt: A
 def figure_pair(talkers: Mapping[str, Mapping[str, Any]], clip: str, gt: Any, template: Any, seed: int = 0
                 ) -> tuple[dict[str, np.ndarray], str]:
     """The two sequences Fig. S8 shows beside ``gt`` (clip stem ``clip``): the first two trained talkers of
-    :func:`p3d.analysis.metric_validation.preferred_talkers` (FaceFormer's, then CodeTalker's baseline first),
-    loaded from their ``.npy``; with fewer than two, two degradations of the GT: the lips lagging 5 frames
-    (``shift_5``) and the motion halved (``amp_0.5``, about ``template``). Returns ({label: (T, V, 3)}, what they
-    are, in words)."""
-    names = preferred_talkers(talkers)
+    :func:`p3d.analysis.metric_validation.figure_talkers` (FaceFormer's, then CodeTalker's baseline first, one run
+    per arm, its lowest seed; the first is Fig. S4's, :func:`figure_prediction`), loaded from their ``.npy``; with
+    fewer than two, two degradations of the GT: the lips lagging 5 frames (``shift_5``) and the motion halved
+    (``amp_0.5``, about ``template``). Returns ({label: (T, V, 3)}, what they are, in words)."""
+    names = figure_talkers(talkers)
     if len(names) >= 2:
         return {n: np.load(talkers[n][clip], allow_pickle=False) for n in names[:2]}, "two trained talkers"
     return ({"lips lag 5 frames (shift_5)": shift_sequence(gt, 5),

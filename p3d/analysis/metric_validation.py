@@ -649,21 +649,35 @@ def metric_means(rows: Any) -> Any:
 
 
 #: The arms (model, critic) whose trained talkers Figs. S4 and S8 draw first, in this order: the baselines without
-#: the perceptual loss, the "existing models" of the paper's Fig. S8.
+#: the perceptual loss, the "existing models" of the paper's Fig. S8 (FaceFormer, then CodeTalker).
 FIGURE_TALKERS: tuple[tuple[str, str], ...] = (("faceformer", "none"), ("codetalker", "none"))
 
 
-def preferred_talkers(names: Iterable[str], prefer: Sequence[tuple[str, str]] = FIGURE_TALKERS) -> list[str]:
-    """Run names (:func:`find_talker_predictions`' keys) in the order a figure draws them: the runs of the first
-    arm of ``prefer`` (``(model, critic)``; a run of :mod:`p3d.experiments` is named ``<model>_<critic>_...``,
-    :attr:`p3d.experiments.TalkerExperiment.name`), then of the second, ..., then every other run; within each
-    group in name order. Empty without runs."""
+def figure_talkers(names: Iterable[str], prefer: Sequence[tuple[str, str]] = FIGURE_TALKERS) -> list[str]:
+    """The trained talkers the qualitative figures draw, in order (Fig. S4 the first, Fig. S8 the first two):
+    one run per arm, so that no arm fills two places with its seeds. ``names``: run names
+    (:func:`find_talker_predictions`' keys; a run of :mod:`p3d.experiments` is named ``<model>_<critic>_..._seed<N>``,
+    :attr:`p3d.experiments.TalkerExperiment.name`).
+
+    First one run of each arm of ``prefer`` (``(model, critic)``, every run whose name begins ``<model>_<critic>_``),
+    in ``prefer``'s order; then one run of each other arm (:func:`p3d.experiments.spec.arm_name`: the run name
+    without its seeds), the arms in name order. An arm's run is its lowest talker seed (a name without
+    ``_seed<N>`` counts as seed 0), ties in name order. Empty without runs."""
+    import re
+
+    from p3d.experiments.spec import arm_name
+
     prefixes = [f"{model}_{critic}_" for model, critic in prefer]
 
-    def rank(name: str) -> tuple[int, str]:
-        return next((i for i, p in enumerate(prefixes) if name.startswith(p)), len(prefixes)), name
+    def seed(name: str) -> int:
+        m = re.search(r"_seed(\d+)$", name)
+        return int(m.group(1)) if m else 0
 
-    return sorted(names, key=rank)
+    first: dict[tuple[int, str], str] = {}
+    for name in sorted(set(names), key=lambda n: (seed(n), n)):
+        i = next((i for i, p in enumerate(prefixes) if name.startswith(p)), len(prefixes))
+        first.setdefault((i, arm_name(name) if i == len(prefixes) else ""), name)
+    return [first[k] for k in sorted(first)]
 
 
 # -- findings ------------------------------------------------------------------------------------------------
