@@ -261,6 +261,26 @@ def test_phoneme_views_panels_and_separability():
     assert table.iloc[3].drop(["critic", "features"]).to_dict() == pytest.approx(want, nan_ok=True)
 
 
+def test_speech_tsne_panel_subsamples_by_seed():
+    """Notebook 02's Fig. S1b: the speech embeddings of the first max_points windows of a default_rng(seed)
+    permutation, with their phoneme groups; every window when there are fewer."""
+    from p3d.analysis.representation import speech_tsne_panel
+
+    names = ["_", "aI", "s", "m", "f"]
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, len(names), 40)
+    e = {"labels": {"phoneme": ids}, "speech": rng.normal(size=(40, 4)) + ids[:, None]}
+    panel = speech_tsne_panel(e, names, max_points=30, seed=3)
+    pick = np.random.default_rng(3).permutation(40)[:30]
+    np.testing.assert_array_equal(panel["points"], tsne(e["speech"][pick], seed=3))
+    assert panel["group"].tolist() == phoneme_groups(ids, names)[pick].tolist()
+    assert {"aj", "s,z", "m", "f,v"} <= set(panel["group"])
+    assert panel["modality"].tolist() == ["speech"] * 30
+    assert len(speech_tsne_panel(e, names, max_points=2000)["points"]) == 40
+    with pytest.raises(InputError, match="max_points"):
+        speech_tsne_panel(e, names, max_points=-1)
+
+
 def test_retrieval_summary_matches_retrieval_at_k(corpus):
     ds = SpeechMeshWindows(corpus, "test", stride=5)
     e = embed_windows(OracleCritic(), ds)

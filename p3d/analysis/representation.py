@@ -13,7 +13,7 @@ is a cosine similarity.
 - :func:`offset_similarity`: cosine similarity of speech window i and mesh/video window i + offset
   (Fig. 5a, S1a: temporal sensitivity).
 - :func:`gt_pair_stats`: per-window InfoNCE loss and GT-pair cosine similarity (Figs. S6/S7).
-- :func:`tsne`: 2-D t-SNE (scikit-learn) of features (Figs. 4, S1b).
+- :func:`tsne`: 2-D t-SNE (scikit-learn) of features (Figs. 4, S1b); :func:`speech_tsne_panel`: Fig. S1b's panel.
 - :func:`intensity_direction`: level means, the low->high direction, and whether it is consistent
   across identities (Fig. 5b).
 - :func:`raw_features`: a no-learning control (flattened fbank / centred vertices) with a critic's interface.
@@ -405,6 +405,21 @@ def tsne(features: Any, seed: int = 0, perplexity: float = 30.0, max_iter: int =
     with threadpool_limits(1):
         return TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed,
                     max_iter=max(250, max_iter)).fit_transform(x)
+
+
+def speech_tsne_panel(embedding: Mapping[str, Any], phoneme_names: Sequence[str], *, max_points: int = 2000,
+                      seed: int = 0) -> dict[str, Any]:
+    """Fig. S1b's panel (notebook 02): a :func:`tsne` of the speech embeddings of up to ``max_points`` windows of an
+    :func:`embed_windows` result, the first ``max_points`` of one ``default_rng(seed)`` permutation (all windows
+    when there are fewer), coloured by the paper's Fig. 4 groups of the windows' centre phonemes
+    (:func:`phoneme_groups`). Returns ``{"points", "group", "modality"}`` (all ``"speech"``), a panel of
+    :func:`p3d.viz.representation.plot_tsne_groups`."""
+    if int(max_points) < 4:
+        raise InputError(f"max_points: t-SNE needs at least 4 points, got {max_points}")
+    groups = phoneme_groups(embedding["labels"]["phoneme"], phoneme_names)
+    pick = np.random.default_rng(seed).permutation(len(groups))[:int(max_points)]
+    return {"points": tsne(embedding["speech"][pick], seed=seed), "group": groups[pick],
+            "modality": np.full(len(pick), "speech")}
 
 
 # -- intensity (Fig. 5b) -------------------------------------------------------------------------------
