@@ -266,6 +266,18 @@ def test_inventory_covers_the_paper_and_checks_files(tmp_path):
     assert cannot["reason"].str.len().gt(0).all()
 
 
+def test_write_inventory_writes_the_page(tmp_path):
+    """Notebook 10's results/inventory.md: the title, the preset, the inventory table; the checked rows returned."""
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "table_s1.md").write_text("x")
+    df = claims.write_inventory(tmp_path, tmp_path / "figs", "smoke")
+    pd.testing.assert_frame_equal(df, inventory(tmp_path, tmp_path / "figs"))
+    text = (tmp_path / "inventory.md").read_text(encoding="utf-8")
+    assert text == ("# The paper's tables and figures in p3d\n\nChecked by `p3d.claims.inventory` after `make figures` "
+                    "at preset `smoke`.\n\n" + claims.inventory_markdown(df) + "\n")
+    assert "| Table S1 | tables/table_s1.md | made | – |" in text
+
+
 def test_update_readme_replaces_only_the_marked_block(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{claims.README_START}\nold\n{claims.README_END}\noutro\n")

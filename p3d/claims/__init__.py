@@ -65,7 +65,7 @@ counts or clip counts (e.g. one run measured Table 2 for FaceFormer only: "incon
 three models) is counted apart, with the cases that differ.
 
 :data:`INVENTORY` lists every table and figure of the paper with the file(s) p3d writes for it, or why it
-cannot be made here; :func:`inventory` checks which exist.
+cannot be made here; :func:`inventory` checks which exist, :func:`write_inventory` writes ``inventory.md``.
 
 The code: :mod:`p3d.claims.verdicts` (the rules), :mod:`p3d.claims.tables` (reading the result tables),
 :mod:`p3d.claims.seeds` (the per-seed changes behind the paired effects), :mod:`p3d.claims.judges` (one judge per
@@ -98,6 +98,7 @@ from p3d.claims.report import (
     summary_markdown,
     update_readme,
     verdict_table_markdown,
+    write_inventory,
 )
 from p3d.claims.lengths import LENGTH_SENSITIVITY_STEM, length_sensitivity, training_steps, training_steps_note
 from p3d.claims.tables import MODELS, VALIDITY_STEM, valid_referees
@@ -118,5 +119,5 @@ __all__ = [
     "VALIDITY_STEM", "VERDICTS", "Assessment", "Case", "CaseBasis", "Claim", "aggregate", "assess", "claims_markdown",
     "combine_referees", "compare_verdicts", "comparison_markdown", "continuation_cost", "findings_markdown", "inventory",
     "inventory_markdown", "length_sensitivity", "measured_in_neither", "paper_changes", "plrs_metric", "readme_markers", "reproduces", "run_design_markdown", "summary_markdown", "training_steps", "training_steps_note", "update_readme",
-    "valid_referees", "verdict_table_markdown",
+    "valid_referees", "verdict_table_markdown", "write_inventory",
 ]
