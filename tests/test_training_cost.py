@@ -133,6 +133,26 @@ def test_full_preset_measures_its_cpu_models(voca_short, monkeypatch):
     assert seen == ["cpu"] and res["setting"] == ["none"]
 
 
+def test_models_cost_measures_each_model_with_its_runs_weight(monkeypatch):
+    """Notebook 06's Table S8: iteration_cost of every model in turn, W from its critic-ours run of the seed."""
+    from p3d.analysis import training_cost as tc
+
+    calls = []
+    monkeypatch.setattr(tc, "iteration_cost", lambda *a, **k: calls.append((a, k)) or {"model": [a[0]]})
+    results = [{"experiment": {"model": m, "critic": c, "seed": sd}, "loss_weight": w}
+               for m, c, sd, w in [("faceformer", "none", 1, None), ("faceformer", "ours", 1, 0.5),
+                                   ("faceformer", "ours", 0, 0.25), ("selftalk", "ours", 1, 2e-3)]]
+    rows = tc.models_cost(["selftalk", "faceformer"], "smoke", "voca", "critic.pt", results, seed=1, steps=2,
+                          threads=1)
+    assert rows == [{"model": ["selftalk"]}, {"model": ["faceformer"]}]
+    assert calls == [(("selftalk", "smoke", "voca", "critic.pt"), {"seed": 1, "loss_weight": 2e-3, "steps": 2,
+                                                                   "threads": 1}),
+                     (("faceformer", "smoke", "voca", "critic.pt"), {"seed": 1, "loss_weight": 0.5, "steps": 2,
+                                                                     "threads": 1})]
+    with pytest.raises(InputError, match="no codetalker run with critic ours and seed 1"):
+        tc.models_cost(["codetalker"], "smoke", "voca", "critic.pt", results, seed=1)
+
+
 def test_rounds_alternate_the_order_and_give_the_ratio_an_interval(voca_short, smoke_critic_ckpt, monkeypatch):
     """Each round measures every setting, the order reversed every other round; the ratio is the geometric mean of
     the rounds' own ratios, with a 95 % t-interval; one round keeps the old single ratio and no interval."""

@@ -44,6 +44,7 @@ the job is built (model, data, critic, speech cache):
 
 :func:`table_s8` lays the measurements out as Table S8, with the paper's numbers (one A6000, the
 ``paper``-size models on VOCASET) in separate, labelled columns: they are the paper's, never ours.
+:func:`models_cost` measures the models of Table S8 in turn (notebook 06).
 """
 from __future__ import annotations
 
@@ -199,6 +200,27 @@ def iteration_cost(
         by_round.append(measured)
     rows = [_combine_rounds([r[s] for r in by_round], [r.get("none") for r in by_round]) for s in settings]
     return {k: [r[k] for r in rows] for k in rows[0]}
+
+
+def models_cost(models: Sequence[str], preset: str,
+                train_dirs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                critic_ckpt: str | os.PathLike[str] | None, results: Sequence[Mapping[str, Any]], *, seed: int = 0,
+                **options: Any) -> list[dict[str, list[Any]]]:
+    """Table S8's measurements (notebook 06): :func:`iteration_cost` of each of ``models`` in turn, each with the loss
+    weight W of its run with critic ``ours`` and training seed ``seed`` in ``results`` (the talker runs of
+    :func:`p3d.experiments.run_grid`; W does not change the cost). ``seed`` is also :func:`iteration_cost`'s seed;
+    ``options`` go to it (``steps``, ``warmup``, ``rounds``, ``threads``, ``speech_cache_dir``, ...). Returns the
+    results in the order of ``models``, :func:`table_s8`'s ``rows``."""
+    from p3d.experiments.tables import find
+
+    rows = []
+    for m in models:
+        run = find(results, model=m, critic="ours", seed=seed)
+        if run is None:
+            raise InputError(f"results: no {m} run with critic ours and seed {seed} (Table S8 takes its loss weight)")
+        rows.append(iteration_cost(m, preset, train_dirs, critic_ckpt, seed=seed, loss_weight=run["loss_weight"],
+                                   **options))
+    return rows
 
 
 def _whole(value: Any, name: str, low: int) -> int:
