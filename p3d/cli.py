@@ -86,6 +86,24 @@ def _add_verbosity_everywhere(parser: argparse.ArgumentParser) -> None:
         _add_verbosity_everywhere(sub)
 
 
+def path_argument(text: str) -> Path:
+    """The argparse ``type`` of every path option and argument: ``Path(text)``, refusing the empty string
+    (``--out "$UNSET"``), which ``Path`` reads as ``.``: ``p3d eval --out ""`` wrote its report into the working
+    folder and ``p3d export --out ""`` its frames there, with exit code 0."""
+    if text == "":
+        raise argparse.ArgumentTypeError("an empty path (an unset shell variable?); give a file or folder name")
+    return Path(text)
+
+
+def _refuse_empty_paths(parser: argparse.ArgumentParser) -> None:
+    """Every ``type=Path`` action of ``parser`` and its subcommands reads its value with :func:`path_argument`."""
+    for action in parser._actions:
+        if action.type is Path:
+            action.type = path_argument
+    for sub in _subparsers(parser):
+        _refuse_empty_paths(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="p3d",
@@ -103,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(subparsers)
     _add_verbosity_everywhere(parser)
+    _refuse_empty_paths(parser)
     return parser
 
 

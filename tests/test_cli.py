@@ -2,6 +2,8 @@ import subprocess
 import sys
 
 from p3d import __version__
+from pathlib import Path
+
 from p3d.cli import build_parser, main
 
 
@@ -122,3 +124,33 @@ def test_a_list_of_numbers_starting_with_a_negative_one_is_an_options_value():
         "--a=-.5,1e3", "--b=-1e-3,2", "--c=-1,2"]
     # single negative numbers, short options and other tokens are left to argparse
     assert joined_negative_lists(["--only", "-1", "-v", "-6,0"]) == ["--only", "-1", "-v", "-6,0"]
+
+
+def test_an_empty_path_is_refused_not_read_as_the_working_folder(tmp_path, monkeypatch, capsys):
+    """``Path("")`` is ``.``: ``p3d export --out ""`` (an unset shell variable) wrote its frames into the working
+    folder with exit code 0, ``p3d eval --out ""`` its report. Every path option now refuses the empty string."""
+    import argparse
+
+    import numpy as np
+    import pytest
+
+    seq = tmp_path / "seq.npy"
+    np.save(seq, np.zeros((2, 5023 * 3), np.float32))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--format", "obj", "--in", str(seq), "--out", ""])
+    assert exc.value.code == 2 and "--out: an empty path" in capsys.readouterr().err
+    assert list(work.iterdir()) == []
+    for argv in (["eval", "--pred", ""], ["render", "--seq", str(seq), "", "--out", "x.mp4"],
+                 ["convert", "--from", "p3d", "--to", "official", "a.pt", ""]):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(argv)
+        assert exc.value.code == 2, argv
+    parser = build_parser()  # no path action is left with the bare Path type
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        assert not [a.dest for a in p._actions if a.type is Path], p.prog
+        stack.extend(s for a in p._actions if isinstance(a, argparse._SubParsersAction) for s in a.choices.values())
