@@ -60,7 +60,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--faces", type=Path, help="triangles: a .ply mesh of the topology or an (F, 3) integer .npy")
     p.add_argument("--out", type=Path, required=True, help="output .mp4")
     p.add_argument("--size", type=int, default=384, help="panel width = height in pixels (default 384)")
-    p.add_argument("--highlight", default="lips,mtm",
+    p.add_argument("--highlight", default=HIGHLIGHT_DEFAULT,
                    help="comma-separated: lips, mtm (MTM lip vertices) or region names; 'none' for none "
                         "(default lips,mtm)")
     p.add_argument("--error-against", metavar="LABEL",
@@ -126,6 +126,23 @@ def to_common_rate(seqs: list[np.ndarray], rates: list[float], labels: list[str]
     return out, low
 
 
+#: ``--highlight`` when not given: names the topology lacks are skipped with a warning (a topology may define
+#: no lips or MTM vertices); names given explicitly must exist (:func:`check_highlight`).
+HIGHLIGHT_DEFAULT = "lips,mtm"
+
+
+def check_highlight(names: list[str] | None, topology: Any) -> None:
+    """Refuse explicit ``--highlight`` names that ``topology`` does not define (a typo rendered the whole video
+    with nothing highlighted, exit 0). ``mtm`` is checked by :func:`p3d.viz.compare.highlight_spec`; no topology
+    (``--faces`` alone) means nothing to check against."""
+    if not names or topology is None:
+        return
+    unknown = [n for n in names if n != "mtm" and n not in topology.regions]
+    if unknown:
+        raise InputError(f"--highlight: topology {topology.name!r} has no region {', '.join(map(repr, unknown))} "
+                         f"(regions: {', '.join(sorted(topology.regions)) or 'none'}; or mtm, none)")
+
+
 def run(args: argparse.Namespace) -> int:
     from p3d.atomic import check_out_file
     from p3d.io import load_vertices
@@ -181,6 +198,8 @@ def run(args: argparse.Namespace) -> int:
             log.warning("%s", msg)
     highlight = None if args.highlight.strip().lower() == "none" else \
         [x.strip() for x in args.highlight.split(",") if x.strip()]
+    if args.highlight != HIGHLIGHT_DEFAULT:
+        check_highlight(highlight, topology)
     try:
         out = render_comparison(dict(zip(labels, seqs)), args.out, fps=args.fps, faces=faces, audio=args.audio,
                                 topology=topology, size=args.size, highlight=highlight,

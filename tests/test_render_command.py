@@ -141,3 +141,13 @@ def test_a_repeated_label_is_refused_not_a_lost_panel(files, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("p3d render: error: --labels:") and "GT" in err[0]
     assert not out.exists()
+
+
+def test_an_unknown_highlight_region_is_refused_before_rendering(files, tmp_path, capsys):
+    """``--highlight lisp`` (a typo) rendered the video with nothing highlighted and exit 0, only a warning:
+    explicit names the topology lacks are exit 2 now, before any frame is drawn."""
+    a, _, _ = files
+    out = tmp_path / "typo.mp4"
+    assert render("--seq", a, "--topology", "synth-face", "--out", out, "--highlight", "lips,lisp") == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'lisp'" in err and "lips" in err and not out.exists()
