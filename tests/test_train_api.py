@@ -218,6 +218,14 @@ def test_an_out_folder_under_a_file_is_one_line(lrs3, tmp_path, capsys):
                                                f"{tmp_path / 'afile'} is a file, so the output folder cannot be created")
 
 
+def test_a_cache_dir_that_is_a_file_is_one_line_before_training(lrs3, tmp_path, capsys):
+    """``--cache-dir FILE`` was a FileExistsError traceback (exit 1) from the speech-feature cache's first write."""
+    (tmp_path / "afile").write_text("x")
+    assert _cli(lrs3, tmp_path / "run", "--steps", "1", "--cache-dir", str(tmp_path / "afile")) == 2
+    assert capsys.readouterr().err.strip() == (f"p3d train: error: --cache-dir {tmp_path / 'afile'}: exists and is "
+                                               f"not a folder; give a folder path")
+
+
 def test_a_run_whose_corpus_was_regenerated_at_the_same_path_is_refused(tmp_path, capsys):
     """The run would have been reused, resumed or extended on other data without a word (data.json records a
     fingerprint of each data folder: its meta.json, else its files' names and sizes); the same data written again

@@ -380,6 +380,10 @@ def build(
             raise InputError(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
     if lr is not None and not (math.isfinite(lr) and lr > 0):
         raise InputError(f"--lr: expected a positive learning rate, got {lr}")
+    if cache_dir is not None:  # the feature cache's first write would end in a FileExistsError traceback
+        from p3d.atomic import check_out_dir
+
+        check_out_dir(cache_dir, f"--cache-dir {cache_dir}")
 
     from p3d.train.convergence import has_split
 
