@@ -1337,3 +1337,16 @@ def test_participants_not_a_multiple_of_the_groups_is_reported(caplog):
     with caplog.at_level("WARNING", logger="p3d.study.design"):
         D.plan_study("rank", [], ["c0"], attention_checks=0, participants=6)
     assert "counterbalancing" not in caplog.text
+
+
+@pytest.mark.parametrize("option, value", [("--speech-gains-db", "-9,,9"), ("--lip-scales", "0.5,1,"),
+                                           ("--lip-scales", ",1.5")])
+def test_an_empty_item_in_a_level_list_is_refused_not_dropped(tmp_path, capsys, option, value):
+    """``--speech-gains-db -9,,9`` (a typo for three levels) built a two-level speech design without a word, and
+    rendered it: an empty item is exit 2 now, before any work."""
+    argv = ["study", "make", "--design", "rank", "--gt", str(tmp_path / "gt"), "--out", str(tmp_path / "s"),
+            option, value]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and "an empty item" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
