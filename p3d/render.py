@@ -92,10 +92,14 @@ def load_faces(path: Path) -> np.ndarray:
 
 
 def parse_fps(text: str | float, n: int) -> list[float]:
-    """``--fps``: one rate for all ``n`` sequences, or ``n`` comma-separated rates (frames per second)."""
+    """``--fps``: one rate for all ``n`` sequences, or ``n`` comma-separated rates (frames per second). An empty
+    item is refused: ``60,`` for two sequences was read as 60 fps for both, ``60,,30`` as ``60,30``."""
     from p3d.viz.compare import check_fps
 
-    parts = [x.strip() for x in str(text).split(",") if x.strip()]
+    parts = [x.strip() for x in str(text).split(",")]
+    if any(parts) and not all(parts):
+        raise InputError(f"--fps {text!r}: an empty item; give one rate, or one per --seq file, e.g. 60,30")
+    parts = [x for x in parts if x]
     try:
         values = [float(x) for x in parts]
     except ValueError:
@@ -166,8 +170,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--seq files share names {labels}: give --labels")
     if args.audio is not None and not args.audio.is_file():
         raise InputError(f"--audio {args.audio}: file not found")
+    rates = parse_fps(args.fps, len(args.seq))  # before reading the sequences
     seqs = [load_vertices(p) for p in args.seq]
-    rates = parse_fps(args.fps, len(seqs))
     seqs, args.fps = to_common_rate(seqs, rates, labels)
     n_verts = {str(p): s.shape[1] for p, s in zip(args.seq, seqs)}
     if len(set(n_verts.values())) > 1:

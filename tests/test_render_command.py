@@ -151,3 +151,14 @@ def test_an_unknown_highlight_region_is_refused_before_rendering(files, tmp_path
     assert render("--seq", a, "--topology", "synth-face", "--out", out, "--highlight", "lips,lisp") == EXIT_BAD_INPUT
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "'lisp'" in err and "lips" in err and not out.exists()
+
+
+@pytest.mark.parametrize("fps", ["30,", "30,,30", ",30"])
+def test_an_empty_item_in_the_frame_rates_is_refused(files, tmp_path, capsys, fps):
+    """``--fps 30,`` for two sequences was read as one rate for both, ``30,,30`` as ``30,30``: exit 2 now."""
+    a, b, _ = files
+    out = tmp_path / "x.mp4"
+    rc = main(["render", "--seq", str(a), str(b), "--fps", fps, "--topology", "synth-face", "--size", str(SIZE),
+               "--no-progress", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == EXIT_BAD_INPUT and len(err.splitlines()) == 1 and "an empty item" in err and not out.exists()
