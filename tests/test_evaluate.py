@@ -580,6 +580,17 @@ def test_speech_cache_encodes_each_clips_speech_once_across_evaluations(demo, tm
         evaluate(dataclasses.replace(cfg, speech_cache=tmp_path / "file"), progress=False)
 
 
+def test_a_speech_cache_under_a_file_is_refused_before_any_work(demo, tmp_path, monkeypatch):
+    """``--speech-cache FILE/x`` passed the check (it does not exist) and ended in a NotADirectoryError traceback
+    (exit 1) at the first cache write, after the scoring pass had started."""
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setattr("p3d.topology.load_topology", lambda *a: pytest.fail("work began before the check"))
+    cfg = EvalConfig(pred=demo.mead / "pred", gt=demo.mead, audio=demo.mead, out=tmp_path / "out",
+                     speech_cache=tmp_path / "file" / "cache")
+    with pytest.raises(InputError, match=r"--speech-cache .*file.* is a file, so the output folder cannot be created"):
+        evaluate(cfg, progress=False)
+
+
 # -- BIWI naming, 25 fps default, diagnostics -------------------------------------------------------
 
 def _biwi_layout(tmp_path, frames=50, pred_frames=50):

@@ -55,6 +55,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     cfg = dataclasses.replace(cfg, bootstrap_resamples=int(resamples), seed=int(cfg.seed))
     if cfg.speech_cache is not None and Path(cfg.speech_cache).exists() and not Path(cfg.speech_cache).is_dir():
         raise InputError(f"--speech-cache {cfg.speech_cache}: exists and is not a folder")
+    if cfg.speech_cache is not None and not Path(cfg.speech_cache).exists():  # e.g. under a file: not creatable
+        check_out_dir(cfg.speech_cache, f"--speech-cache {cfg.speech_cache}")
     topology = load_topology(cfg.topology)
     wanted, not_computed = plan_metrics(cfg, topology)
     cfg.gt_stride()  # a bad explicit rate pair fails before any file is read
