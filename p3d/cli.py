@@ -162,6 +162,21 @@ def progress_enabled(no_progress: bool = False, quiet: bool = False, stream: obj
     return not no_progress and not quiet and show_progress(None, stream)
 
 
+def comma_items(text: str, option: str) -> list[str]:
+    """The stripped items of a comma-separated option value (``--metrics lve,fdd`` -> ``["lve", "fdd"]``); ``[]``
+    when there is none (``""``, ``","``: the caller says what an empty list means). :class:`InputError` for an empty
+    item among others (``lve,,fdd``, ``a,``), which was dropped silently: a stray comma or an unset shell variable
+    (``--data "$A,$B"``) meant fewer items than written, as ``--fps``, ``--lip-scales`` and ``--speech-gains-db``
+    already refuse."""
+    items = [x.strip() for x in str(text).split(",")]
+    if not any(items):
+        return []
+    if not all(items):
+        raise InputError(f"{option} {text!r}: an empty item (a stray comma or an unset variable?); "
+                         "give the items comma-separated, e.g. a,b")
+    return items
+
+
 #: A comma-separated list of numbers that starts with a negative one (``-6,0,6``): argparse takes any token that
 #: starts with ``-`` and is not a single negative number for an option, so ``--speech-gains-db -6,0,6`` failed
 #: with "expected one argument".

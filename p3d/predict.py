@@ -422,10 +422,13 @@ def register(subparsers: Any) -> None:
 
 def _comma_list(text: str | None, option: str, default: str) -> list[str] | None:
     """A comma-separated option's items (None: the option not given, its ``default`` applies); InputError for
-    an explicitly empty list (``--data ,`` or ``--data ""`` silently meant the default)."""
+    an explicitly empty list (``--data ,`` or ``--data ""`` silently meant the default) and for an empty item
+    (``--data A,,B``: :func:`p3d.cli.comma_items`)."""
+    from p3d.cli import comma_items
+
     if text is None:
         return None
-    items = [x.strip() for x in text.split(",") if x.strip()]
+    items = comma_items(text, option)
     if not items:
         raise InputError(f"{option} {text!r}: an empty list; leave {option} out for {default}")
     return items

@@ -4,6 +4,8 @@ import sys
 from p3d import __version__
 from pathlib import Path
 
+import pytest
+
 from p3d.cli import build_parser, main
 
 
@@ -154,3 +156,36 @@ def test_an_empty_path_is_refused_not_read_as_the_working_folder(tmp_path, monke
         p = stack.pop()
         assert not [a.dest for a in p._actions if a.type is Path], p.prog
         stack.extend(s for a in p._actions if isinstance(a, argparse._SubParsersAction) for s in a.choices.values())
+
+
+
+@pytest.mark.parametrize("argv", [
+    ["eval", "--metrics", "lve,,fdd"], ["eval", "--metrics", "lve,"],
+    ["predict", "--run", "{d}", "--split", "test", "--data", "{d},,{d}"],
+    ["predict", "--checkpoint", "{d}/v.pth", "--model", "faceformer", "--data", "{d}", "--styles", "a,,b"],
+    ["train", "talker", "--model", "faceformer", "--train", "{d},"],
+], ids=["eval-metrics", "eval-metrics-trailing", "predict-data", "predict-styles", "train-talker-train"])
+def test_an_empty_item_of_a_comma_separated_list_is_refused(argv, tmp_path, capsys):
+    """``p3d eval --metrics lve,,fdd`` computed ``lve,fdd`` and ``--data A,,B``, ``--styles a,,b``, ``--train A,``
+    dropped the empty item silently (a stray comma, an unset variable in ``"$A,$B"``), while ``--fps``,
+    ``--lip-scales`` and ``--speech-gains-db`` refused one. Every comma-separated option now refuses it, on one
+    error line with exit code 2, before any work (:func:`p3d.cli.comma_items`)."""
+    out = tmp_path / "out"
+    argv = [a.format(d=tmp_path) for a in argv] + ["--out", str(out)]
+    if argv[0] == "eval":
+        argv += ["--pred", str(tmp_path)]
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # an argparse type error: the usage, then the one error line
+        rc = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and "an empty item" in err[-1], err
+    assert not out.exists()
+
+
+def test_comma_items():
+    from p3d.cli import comma_items
+
+    assert comma_items(" lve , fdd ", "--metrics") == ["lve", "fdd"] and comma_items(" , ", "--x") == []
+    with pytest.raises(ValueError, match="--x 'a,,b': an empty item"):
+        comma_items("a,,b", "--x")

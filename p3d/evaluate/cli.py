@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from p3d.errors import InputError
 from p3d.evaluate.config import EvalConfig
 from p3d.evaluate.report import check_out_dir, write_report
 from p3d.evaluate.scoring import evaluate
@@ -14,7 +15,12 @@ from p3d.evaluate.summary import format_summary
 
 
 def _metric_list(text: str) -> tuple[str, ...]:
-    items = tuple(s.strip().lower() for s in text.split(",") if s.strip())
+    from p3d.cli import comma_items
+
+    try:
+        items = tuple(s.lower() for s in comma_items(text, "--metrics"))
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     if not items:
         raise argparse.ArgumentTypeError("empty metric list")
     return items

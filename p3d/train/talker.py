@@ -686,7 +686,11 @@ def train_talker(job: TalkerJob, run_dir: str | os.PathLike[str], progress: bool
 
 
 def _split_paths(value: Any) -> list[Path]:
-    parts = [p.strip() for p in str(value).split(",") if p.strip()]
+    """``--train``: one corpus folder or several, comma-separated; an empty item is refused
+    (:func:`p3d.cli.comma_items`)."""
+    from p3d.cli import comma_items
+
+    parts = comma_items(str(value), "--train")
     if not parts:
         raise InputError("--train: no corpus folder given")
     return [Path(p) for p in parts]
