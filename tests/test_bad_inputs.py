@@ -542,11 +542,15 @@ def test_train_talker_loss_weight_without_critic_is_refused(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def test_data_demo_negative_seed_is_one_line(tmp_path, capsys):
-    """Was a numpy ValueError traceback ("expected non-negative integer")."""
-    assert main(["data", "demo", "--out", str(tmp_path / "demo"), "--seed", "-1"]) == EXIT_BAD_INPUT
+@pytest.mark.parametrize("argv", [["data", "demo"], ["data", "synth", "--corpus", "synth-voca", "--preset", "smoke"]],
+                         ids=["demo", "synth"])
+def test_data_negative_seed_is_one_line(tmp_path, capsys, argv):
+    """`p3d data demo --seed -1` was a numpy ValueError traceback ("expected non-negative integer"); `p3d data synth
+    --seed -1` built a corpus (its seeds are hashes of the text "-1:<corpus>"), the one --seed of p3d that took a
+    negative number. Both refuse it now, on one line, before any folder is made."""
+    assert main([*argv, "--out", str(tmp_path / "out"), "--seed", "-1"]) == EXIT_BAD_INPUT
     assert_one_line_error(capsys, "data", "--seed -1")
-    assert not (tmp_path / "demo").exists()
+    assert not (tmp_path / "out").exists()
 
 
 def test_data_demo_into_a_folder_holding_a_dataset_is_one_line(tmp_path, capsys):

@@ -604,6 +604,8 @@ def run_cli(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise InputError(f"--workers: expected a positive number of speech synthesis processes, got {args.workers}")
+    if args.seed < 0:  # hashed like any other here, but every other --seed of p3d refuses it (numpy does)
+        raise InputError(f"--seed {args.seed}: expected an integer >= 0")
     check_out_dir(args.out)
     names = CORPORA if args.corpus == "all" else (args.corpus,)
     for name in names:
