@@ -168,6 +168,14 @@ def check_stride(stride: object) -> int:
     return int(stride)  # type: ignore[call-overload]
 
 
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it is a file name prefix (``""`` for none); InputError for a path (``a/b``, ``..``): the files
+    go into the output folder."""
+    if any(sep in prefix for sep in filter(None, ("/", os.sep, os.altsep))) or prefix in (".", ".."):
+        raise InputError(f"--prefix {prefix!r}: a file name prefix, not a path (the files go into --out)")
+    return prefix
+
+
 def export_sequence(
     vertices: np.ndarray,
     out_dir: str | os.PathLike[str],
@@ -195,8 +203,7 @@ def export_sequence(
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     stride = check_stride(stride)
-    if any(sep in prefix for sep in filter(None, ("/", os.sep, os.altsep))) or prefix in (".", ".."):
-        raise InputError(f"--prefix {prefix!r}: a file name prefix, not a path (the files go into --out)")
+    check_prefix(prefix)
     from p3d.io import as_frames
 
     # (T, V*3) as p3d stores sequences, checked: a (T, V*3) or (T, V, 2) array was written frame by frame as
@@ -287,6 +294,7 @@ def run_cli(args: argparse.Namespace) -> int:
     from p3d.io import load_vertices
 
     check_stride(args.stride)
+    check_prefix(args.prefix)  # before the point-cloud warning: one line on bad input
     check_out_dir(args.out)
     vertices = load_vertices(args.input)
     faces, source = resolve_faces(vertices.shape[1], topology=args.topology, faces_mesh=args.faces)

@@ -195,6 +195,20 @@ def test_a_prefix_is_a_name_not_a_path(synth, tmp_path, prefix):
     assert not list(tmp_path.rglob("*.ply"))
 
 
+@pytest.mark.parametrize("prefix", ["a/b", ".."])
+def test_the_command_refuses_a_path_prefix_before_the_point_cloud_warning(tmp_path, capsys, caplog, prefix):
+    """`p3d export --prefix a/b` of a sequence without faces printed "writing point clouds" before its error line:
+    the prefix is checked with the other arguments now, so bad input is the one error line."""
+    from p3d.cli import main
+
+    seq = tmp_path / "seq.npy"
+    np.save(seq, np.zeros((2, 30), np.float32))  # 10 vertices: no known topology, point clouds
+    assert main(["export", "--format", "obj", "--in", str(seq), "--out", str(tmp_path / "out"),
+                 "--prefix", prefix]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("p3d export: error: --prefix"), err
+    assert not [r.getMessage() for r in caplog.records], "a log line before the error"  # stderr outside pytest
+    assert not (tmp_path / "out").exists()
 @pytest.mark.parametrize("stride", [2.5, float("nan"), 0, -1, True, False, "2", None])
 def test_a_bad_stride_from_python_is_one_line_input_error(stride, synth, tmp_path):
     """export_sequence(stride=2.5) was range()'s TypeError traceback ("2" and None a comparison's), True a
