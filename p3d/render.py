@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from p3d.cli import help_text
+from p3d.cli import comma_items, help_text
 from p3d.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -96,10 +96,10 @@ def parse_fps(text: str | float, n: int) -> list[float]:
     item is refused: ``60,`` for two sequences was read as 60 fps for both, ``60,,30`` as ``60,30``."""
     from p3d.viz.compare import check_fps
 
-    parts = [x.strip() for x in str(text).split(",")]
-    if any(parts) and not all(parts):
-        raise InputError(f"--fps {text!r}: an empty item; give one rate, or one per --seq file, e.g. 60,30")
-    parts = [x for x in parts if x]
+    try:
+        parts = comma_items(str(text), "--fps")
+    except InputError:
+        raise InputError(f"--fps {text!r}: an empty item; give one rate, or one per --seq file, e.g. 60,30") from None
     try:
         values = [float(x) for x in parts]
     except ValueError:

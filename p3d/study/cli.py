@@ -27,11 +27,14 @@ from p3d.errors import InputError
 def _floats(text: str) -> tuple[float, ...]:
     """``--lip-scales`` / ``--speech-gains-db``: comma-separated numbers. An empty item (``-9,,9``, ``0.5,1,``) is
     refused, not dropped: the number of values is the number of levels of the design (Table 1 left)."""
-    items = [x.strip() for x in text.split(",")]
-    if not any(items):
+    from p3d.cli import comma_items
+
+    try:
+        items = comma_items(text, "")
+    except InputError:
+        raise argparse.ArgumentTypeError(f"an empty item in {text!r}; give one number per level, e.g. -9,0,9") from None
+    if not items:
         raise argparse.ArgumentTypeError("empty list")
-    if not all(items):
-        raise argparse.ArgumentTypeError(f"an empty item in {text!r}; give one number per level, e.g. -9,0,9")
     try:
         return tuple(float(x) for x in items)
     except ValueError:
