@@ -71,10 +71,10 @@ def open_corpora(corpora: Sequence[Corpus | str | os.PathLike[str]] | Corpus | s
         corpora = [corpora]
     opened = [c if isinstance(c, Corpus) else Corpus.open(c) for c in corpora]
     if not opened:
-        raise InputError("--train: no corpus given")
+        raise InputError("--train/--data: no corpus given")
     roots = [c.root.resolve() for c in opened]
     if len(set(roots)) != len(roots):
-        raise InputError(f"--train: a corpus is given twice ({', '.join(str(r) for r in roots)})")
+        raise InputError(f"--train/--data: a corpus is given twice ({', '.join(str(r) for r in roots)})")
     first = opened[0]
     for c in opened[1:]:
         if c.topology.n_vertices != first.topology.n_vertices:

@@ -183,6 +183,17 @@ def test_an_empty_item_of_a_comma_separated_list_is_refused(argv, tmp_path, caps
     assert not out.exists()
 
 
+@pytest.mark.parametrize("option", ["--train", "--data"])
+@pytest.mark.parametrize("value, expected", [("{d},", "an empty item"), (",", "no corpus folder given")])
+def test_train_talker_corpus_errors_name_the_data_option_too(option, value, expected, tmp_path, capsys):
+    """``--data`` is a synonym of ``p3d train talker --train``, but ``--data A,`` was answered
+    "--train 'A,': an empty item": an option the user had not typed. The messages name both."""
+    argv = ["train", "talker", "--model", "faceformer", option, value.format(d=tmp_path), "--out", str(tmp_path / "o")]
+    rc = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].count("--train/--data") == 1 and expected in err[0], err
+
+
 def test_comma_items():
     from p3d.cli import comma_items
 

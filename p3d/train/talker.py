@@ -686,13 +686,13 @@ def train_talker(job: TalkerJob, run_dir: str | os.PathLike[str], progress: bool
 
 
 def _split_paths(value: Any) -> list[Path]:
-    """``--train``: one corpus folder or several, comma-separated; an empty item is refused
-    (:func:`p3d.cli.comma_items`)."""
+    """``--train`` (or its synonym ``--data``, so messages name both): one corpus folder or several, comma-separated;
+    an empty item is refused (:func:`p3d.cli.comma_items`)."""
     from p3d.cli import comma_items
 
-    parts = comma_items(str(value), "--train")
+    parts = comma_items(str(value), "--train/--data")
     if not parts:
-        raise InputError("--train: no corpus folder given")
+        raise InputError("--train/--data: no corpus folder given")
     return [Path(p) for p in parts]
 
 
