@@ -245,9 +245,26 @@ def test_intensity_weight_must_be_a_number(bad, tmp_path):
     if bad is None:
         check_enrolled(cfg, ("plrs_calibrated",))  # None: PLRS-e not asked for
         return
-    with pytest.raises(InputError, match="--intensity-weight: expected a number >= 0"):
+    with pytest.raises(InputError, match=r"--intensity-weight: expected a number in \[0, 1\]"):
         check_enrolled(cfg, ("plrs_calibrated",))
     check_enrolled(dataclasses.replace(cfg, intensity_weight=np.float32(0.5)), ("plrs_calibrated",))
+
+
+@pytest.mark.parametrize("bad", ["1e308", "inf", "nan", "1.5", "-0.1"])
+def test_intensity_weight_out_of_range_is_refused_before_any_work(bad, tmp_path, capsys):
+    """``p3d eval --intensity-weight 1e308`` overflowed PLRS-c - mu |a / a_s - 1| to -inf: PLRS-e came out null in
+    summary.json with only a numpy RuntimeWarning, after the whole evaluation. The weight must lie in [0, 1]
+    (:data:`p3d.metrics.plrs.MAX_INTENSITY_WEIGHT`): one line, exit 2, nothing written; also from the Python API."""
+    from p3d.evaluate.config import check_enrolled
+
+    code, _, err = _eval_cli(["--pred", tmp_path, "--gt", tmp_path, "--templates", tmp_path / "t.pkl",
+                              f"--intensity-weight={bad}", "--out", tmp_path / "o"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--intensity-weight: expected a number in [0, 1]" in err and not (tmp_path / "o").exists()
+    cfg = EvalConfig(pred=tmp_path, gt=tmp_path, templates=tmp_path / "t.pkl", intensity_weight=float(bad))
+    with pytest.raises(InputError, match=r"--intensity-weight: expected a number in \[0, 1\]"):
+        check_enrolled(cfg, ("plrs_calibrated",))
+    check_enrolled(dataclasses.replace(cfg, intensity_weight=1.0), ("plrs_calibrated",))  # the bound is valid
 
 
 def test_length_mismatch_rule():

@@ -259,6 +259,10 @@ def test_plrs_enrolled_penalises_relative_amplitude_mismatch():
     for bad in (-0.1, float("nan")):
         with pytest.raises(InputError, match="intensity_weight"):
             plrs_enrolled(0.3, 5.0, 5.0, bad)
+    assert plrs_enrolled(0.3, 10.0, 5.0, 1.0) == pytest.approx(0.3 - 1.0)  # the largest weight, MAX_INTENSITY_WEIGHT
+    for bad in (1.5, 1e308, float("inf")):  # 1e308 * |15 / 5 - 1| was -inf with only a RuntimeWarning
+        with pytest.raises(InputError, match=r"intensity_weight: expected a number in \[0, 1\]"):
+            plrs_enrolled(0.3, 15.0, 5.0, bad)
     with pytest.raises(InputError, match="broadcast"):
         plrs_enrolled(np.zeros(2), np.ones(3), 1.0, 0.5)
     with pytest.raises(InputError, match=">= 0"):

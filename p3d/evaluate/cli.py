@@ -75,7 +75,7 @@ def register(subparsers: Any, description: str | None = None) -> None:
     p.add_argument("--intensity-weight", type=float, default=None, metavar="MU",
                    help="also PLRS-e (plrs_enrolled, beyond the paper): PLRS-c - MU |lip amplitude / the speaker's "
                         "usual one - 1|, the usual one from the speaker's other GT clips; needs PLRS-c, --gt and "
-                        "--templates. MU is the evaluator's (p3d.experiments.plrs_intensity_weight)")
+                        "--templates. MU, in [0, 1], is the evaluator's (p3d.experiments.plrs_intensity_weight)")
     p.add_argument("--speech-cache", type=Path, default=None, metavar="DIR",
                    help="keep PLRS' speech embeddings of each GT clip in DIR (keyed by the evaluator checkpoint, the "
                         "wav and the frame rate), so later evaluations of other predictions of the same audio reuse "

@@ -162,13 +162,18 @@ def resolve_metrics(cfg: EvalConfig) -> tuple[str, ...]:
 def check_enrolled(cfg: EvalConfig, wanted: tuple[str, ...]) -> None:
     """Refuse ``--intensity-weight`` (PLRS-e, :func:`p3d.metrics.plrs_enrolled`) without its inputs: PLRS-c among
     the metrics, the GT (each speaker's enrolled lip amplitude comes from its other GT clips), the templates (the
-    lip amplitude is the distance from the neutral face) and the diagnostics (which measure it)."""
+    lip amplitude is the distance from the neutral face) and the diagnostics (which measure it); and a weight
+    that is not a number in [0, :data:`p3d.metrics.plrs.MAX_INTENSITY_WEIGHT`]."""
     if cfg.intensity_weight is None:
         return
+    from p3d.metrics.plrs import MAX_INTENSITY_WEIGHT
+
     mu = cfg.intensity_weight
+    # float("x") was a ValueError traceback, True a weight of 1, 1e308 an overflow to a null PLRS-e after the work
     if isinstance(mu, (bool, np.bool_)) or not isinstance(mu, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(mu) or mu < 0:  # float("x") was a ValueError traceback, True a weight of 1
-        raise InputError(f"--intensity-weight: expected a number >= 0, got {cfg.intensity_weight!r}")
+            or not np.isfinite(mu) or not 0 <= mu <= MAX_INTENSITY_WEIGHT:
+        raise InputError(f"--intensity-weight: expected a number in [0, {MAX_INTENSITY_WEIGHT:g}], "
+                         f"got {cfg.intensity_weight!r}")
     needs = [need for ok, need in (("plrs_calibrated" in wanted, "PLRS-c (--plrs-checkpoint CKPT and --audio DIR, "
                                     "plrs_calibrated among --metrics)"), (cfg.gt is not None, "--gt DIR"),
                                    (cfg.templates is not None, "--templates templates.pkl"),

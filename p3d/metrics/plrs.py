@@ -389,6 +389,14 @@ def plrs_partial(official: Any, calibrated: Any, hubness_weight: float) -> Any:
     return float(out) if out.ndim == 0 else out
 
 
+#: Largest PLRS-e intensity weight mu (:func:`plrs_enrolled`). PLRS-c is a difference of two cosines, in [-2, 2],
+#: and |a / a_s - 1| is 1 for a still mouth or lips at twice the speaker's usual amplitude; at mu = 1 that costs
+#: half of PLRS-c's range already, beyond it the score ranks lip amplitude more than lip sync (and a huge mu
+#: overflowed to -inf, reported as a null PLRS-e). The candidates the weight is chosen from span [0, 1]
+#: (:data:`p3d.analysis.referee_validity.INTENSITY_WEIGHTS`).
+MAX_INTENSITY_WEIGHT = 1.0
+
+
 def plrs_enrolled(calibrated: Any, amplitude: Any, enrolled_amplitude: Any, intensity_weight: float) -> Any:
     r"""PLRS-e, PLRS-c with a speaker-enrolled articulation-intensity term (higher is better):
 
@@ -403,11 +411,12 @@ def plrs_enrolled(calibrated: Any, amplitude: Any, enrolled_amplitude: Any, inte
     speak. The paper's lip sync has three parts (Sec. 3: temporal synchronisation, lip readability,
     expressiveness); PLRS-c carries the first two, the enrolled term the speaker's intensity. ``mu`` is
     chosen on validation speakers (:func:`p3d.analysis.referee_validity.select_intensity_weight`) and then
-    checked on the test speakers' battery. Beyond the paper; it needs the speaker's other GT clips.
+    checked on the test speakers' battery. Beyond the paper; it needs the speaker's other GT clips. ``mu``: a
+    finite number in [0, :data:`MAX_INTENSITY_WEIGHT`], else :class:`InputError`.
 
     Works on floats or arrays (per-clip values, broadcast); NaN where ``a_s`` is not positive.
     """
-    mu = _weight(intensity_weight, "intensity_weight", None)
+    mu = _weight(intensity_weight, "intensity_weight", MAX_INTENSITY_WEIGHT)
     cal = _scores(calibrated, "calibrated")
     amp = _scores(amplitude, "amplitude")
     ref = _scores(enrolled_amplitude, "enrolled_amplitude")
