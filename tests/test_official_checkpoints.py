@@ -225,3 +225,24 @@ def test_convert_refuses_an_output_it_cannot_write(tmp_path, capsys):
         assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile", "model_eval.pth"]
     assert not any((tmp_path / "adir").iterdir())
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda sd: sd.update({"encoder.patch_embed.weight": [1.0]}), r"not tensors \['encoder.patch_embed.weight'\]"),
+    (lambda sd: sd.update({"encoder.blocks.0.attn.q_bias": "x"}), r"not tensors \['encoder.blocks.0.attn.q_bias'\]"),
+    (lambda sd: sd.pop("encoder.norm.weight"), r"missing entry 'encoder.norm.weight'"),
+    (lambda sd: sd.update({"encoder_audio.norm.weight": torch.zeros(())}), r"encoder_audio.norm.weight has shape \(\)"),
+], ids=["list", "string", "no-norm", "scalar-norm"])
+def test_a_malformed_official_state_dict_is_one_line(tmp_path, damage, message, capsys):
+    """Entries that are not tensors, or a missing / 0-d final norm, are one line and exit 2 (were AttributeError /
+    ZeroDivisionError tracebacks from ``p3d convert`` and every loader of official checkpoints)."""
+    from p3d import convert
+
+    sd = official_state_dict_fixture()
+    damage(sd)
+    torch.save({"model": sd}, tmp_path / "model_eval.pth")
+    with pytest.raises(InputError, match=message):
+        load_critic(tmp_path / "model_eval.pth")
+    assert _cli(convert, ["convert", "--from", "official", "--to", "p3d", str(tmp_path / "model_eval.pth"),
+                          str(tmp_path / "critic.pt")]) == 2
+    assert not (tmp_path / "critic.pt").exists()

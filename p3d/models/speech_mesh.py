@@ -223,9 +223,12 @@ def _official_encoder_shape(sd: dict[str, torch.Tensor], prefix: str) -> tuple[i
                     default=-1)
     if depth == 0:
         raise InputError(f"official checkpoint: no {prefix}.blocks.* entries")
-    width = sd[f"{prefix}.norm.weight"].shape[0] if f"{prefix}.norm.weight" in sd else 0
+    width = sd[f"{prefix}.norm.weight"].shape[0] if sd[f"{prefix}.norm.weight"].ndim == 1 else 0  # KeyError: missing
     hidden = sd[f"{prefix}.blocks.0.mlp.fc1.weight"].shape[0]
-    return width, depth, hidden / width if width else 0.0
+    if not width:
+        raise InputError(f"official checkpoint: {prefix}.norm.weight has shape "
+                         f"{tuple(sd[f'{prefix}.norm.weight'].shape)}, expected (width,)")
+    return width, depth, hidden / width
 
 
 def official_config(sd: dict[str, torch.Tensor], heads: dict[str, int] | None = None) -> SpeechMeshConfig:
@@ -357,6 +360,9 @@ def from_official(ckpt: Any, source: str = "official checkpoint") -> SpeechMeshM
     if sd is None:
         raise InputError(f"{source}: no official speech_mesh_rep state dict (no encoder.patch_embed.weight and "
                          f"encoder_audio.patch_embed.proj.weight under 'model', 'module' or at the top level)")
+    not_tensors = [str(k) for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise InputError(f"{source}: entries that are not tensors {not_tensors[:4]}{' ...' if len(not_tensors) > 4 else ''}")
     heads = ckpt.get("p3d_heads") if isinstance(ckpt, dict) else None
     config = official_config(sd, heads if isinstance(heads, dict) else None)
     model = SpeechMeshModel.from_config(config)
