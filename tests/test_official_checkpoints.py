@@ -246,3 +246,26 @@ def test_a_malformed_official_state_dict_is_one_line(tmp_path, damage, message, 
     assert _cli(convert, ["convert", "--from", "official", "--to", "p3d", str(tmp_path / "model_eval.pth"),
                           str(tmp_path / "critic.pt")]) == 2
     assert not (tmp_path / "critic.pt").exists()
+
+
+@pytest.mark.parametrize("heads", [{"speech": 3, "mesh": 2}, {"speech": 0, "mesh": 2}, {"speech": -1, "mesh": 2},
+                                   {"speech": 2.0, "mesh": 2}, {"speech": "x", "mesh": 2}])
+def test_official_p3d_heads_that_build_no_model_are_one_line(tmp_path, heads, capsys):
+    """``p3d_heads`` that do not divide the width, or are not positive integers, are one line and exit 2: were
+    ValueError / ZeroDivisionError / TypeError tracebacks, and -1 or 2.0 were converted into a p3d checkpoint
+    that loaded and then failed in the forward pass."""
+    from p3d import convert
+
+    torch.save({"model": official_state_dict_fixture(), "p3d_heads": heads}, tmp_path / "model_eval.pth")
+    with pytest.raises(InputError, match="do not build a model"):
+        load_critic(tmp_path / "model_eval.pth")
+    assert _cli(convert, ["convert", "--from", "official", "--to", "p3d", str(tmp_path / "model_eval.pth"),
+                          str(tmp_path / "critic.pt")]) == 2
+    assert "do not build a model" in capsys.readouterr().err and not (tmp_path / "critic.pt").exists()
+    # a p3d checkpoint whose config holds such heads is refused when loaded, too
+    model = _p3d_critic()
+    ckpt = model.checkpoint()
+    ckpt["config"]["speech"]["heads"] = heads["speech"]
+    torch.save(ckpt, tmp_path / "p3d.pt")
+    with pytest.raises(InputError):
+        load_critic(tmp_path / "p3d.pt")

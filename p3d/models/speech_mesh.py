@@ -365,7 +365,10 @@ def from_official(ckpt: Any, source: str = "official checkpoint") -> SpeechMeshM
         raise InputError(f"{source}: entries that are not tensors {not_tensors[:4]}{' ...' if len(not_tensors) > 4 else ''}")
     heads = ckpt.get("p3d_heads") if isinstance(ckpt, dict) else None
     config = official_config(sd, heads if isinstance(heads, dict) else None)
-    model = SpeechMeshModel.from_config(config)
+    try:
+        model = SpeechMeshModel.from_config(config)
+    except (TypeError, ValueError) as exc:  # e.g. p3d_heads that do not divide the width
+        raise InputError(f"{source}: its shapes and p3d_heads {heads!r} do not build a model ({one_line(exc)})") from None
     mapped = official_to_p3d_state_dict(sd)
     try:
         model.load_state_dict(mapped)

@@ -77,6 +77,8 @@ class Attention(nn.Module):
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None, qkv_bias: bool = True) -> None:
         super().__init__()
+        if not isinstance(heads, int) or isinstance(heads, bool) or heads < 1:
+            raise ValueError(f"attention heads must be a positive integer, got {heads!r}")
         if dim % heads:
             raise ValueError(f"attention width {dim} is not divisible by {heads} heads")
         self.heads = heads
