@@ -57,7 +57,11 @@ def convert(source: str | os.PathLike[str], out: str | os.PathLike[str], from_fo
         model = load_critic(source)
         if not isinstance(model, SpeechMeshModel):
             raise InputError(f"{source}: holds a {model.kind!r} critic; only a speech_mesh critic has an official layout")
-        save_checkpoint(official_checkpoint(model), out)
+        try:
+            ckpt = official_checkpoint(model)
+        except InputError as exc:
+            raise InputError(f"{source}: {exc}") from None
+        save_checkpoint(ckpt, out)
     return out
 
 

@@ -269,3 +269,20 @@ def test_official_p3d_heads_that_build_no_model_are_one_line(tmp_path, heads, ca
     torch.save(ckpt, tmp_path / "p3d.pt")
     with pytest.raises(InputError):
         load_critic(tmp_path / "p3d.pt")
+
+
+@pytest.mark.parametrize("damage", [lambda m: m.mesh_encoder.input_mean.__setitem__(0, float("nan")),
+                                    lambda m: m.mesh_encoder.input_scale.fill_(0.0)], ids=["nan-mean", "zero-scale"])
+def test_convert_to_official_refuses_a_standardisation_that_folds_into_nan(tmp_path, damage, capsys):
+    """A p3d critic whose mesh input standardisation (buffers, which the loaders' finite-weights rule does not
+    check) folds into NaN / inf first-layer weights is one line and exit 2: was written (rc 0) as an official
+    file that every loader then refused for NaN weights."""
+    from p3d import convert
+
+    model = _p3d_critic()
+    damage(model)
+    model.save(tmp_path / "critic.pt")
+    assert _cli(convert, ["convert", "--from", "p3d", "--to", "official", str(tmp_path / "critic.pt"),
+                          str(tmp_path / "model.pth")]) == 2
+    err = capsys.readouterr().err
+    assert "critic.pt: its mesh input standardisation" in err and not (tmp_path / "model.pth").exists()

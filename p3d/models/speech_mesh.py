@@ -307,7 +307,8 @@ def p3d_to_official_state_dict(model: SpeechMeshModel) -> dict[str, torch.Tensor
     The key bias (``attn.kv.bias[:H]``) is dropped: it adds one constant to all logits of a query
     and cancels in the softmax. The mesh input standardisation ``(x - mean) / scale`` is folded into
     the tokenizer ``Linear``: ``W' = W / scale``, ``b' = b - W mean / scale`` (float64, then float32),
-    with ``mean`` over the V*3 flattened inputs (the official input layout) and ``scale`` a scalar.
+    with ``mean`` over the V*3 flattened inputs (the official input layout) and ``scale`` a scalar. A
+    standardisation that folds into NaN or inf weights (a NaN mean, a zero scale) raises :class:`InputError`.
     """
     if not isinstance(model, SpeechMeshModel):
         raise InputError(f"only a speech_mesh critic has the official layout, got a {getattr(model, 'kind', '?')!r} model")
@@ -321,6 +322,10 @@ def p3d_to_official_state_dict(model: SpeechMeshModel) -> dict[str, torch.Tensor
             scale = sd["mesh_encoder.input_scale"].double()
             w64 = weight.double()
             weight, bias = (w64 / scale).to(weight.dtype), (bias.double() - w64 @ mean / scale).to(bias.dtype)
+            if not weight.is_meta and not (bool(torch.isfinite(weight).all()) and bool(torch.isfinite(bias).all())):
+                raise InputError(f"its mesh input standardisation (input_mean / input_scale, scale "
+                                 f"{float(scale):g}) folds into NaN or inf first-layer weights; the official "
+                                 f"layout has no separate standardisation")
         out[f"{official}.{embed}.weight"] = weight.clone()
         out[f"{official}.{embed}.bias"] = bias.clone()
         encoder = getattr(model, ours).encoder
