@@ -95,6 +95,22 @@ def path_argument(text: str) -> Path:
     return Path(text)
 
 
+def file_path_argument(example: str):
+    """The argparse ``type`` of an option naming an output FILE (``example`` shows one, e.g. ``out.pt``):
+    :func:`path_argument`, also refusing a value that ends in a path separator or ``/.``, which ``Path`` drops
+    (``Path("newdir/") == Path("newdir")``): ``p3d convert IN newdir/`` wrote a file named ``newdir``."""
+
+    def file_path(text: str) -> Path:
+        path = path_argument(text)
+        base = os.path.basename(text)  # "" after a trailing separator
+        tail = text[-1] if base == "" else text[-len(base) - 1:] if base in (".", "..") else ""
+        if tail:
+            raise argparse.ArgumentTypeError(f"ends with {tail!r}: expected a file name, e.g. {example}")
+        return path
+
+    return file_path
+
+
 def _refuse_empty_paths(parser: argparse.ArgumentParser) -> None:
     """Every ``type=Path`` action of ``parser`` and its subcommands reads its value with :func:`path_argument`."""
     for action in parser._actions:

@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    from p3d.cli import help_text
+    from p3d.cli import file_path_argument, help_text
 
     p = subparsers.add_parser(
         "convert",
@@ -83,5 +83,5 @@ def register(subparsers: Any) -> None:
     p.add_argument("--from", required=True, choices=FORMATS, help="format of INPUT")
     p.add_argument("--to", required=True, choices=FORMATS, help="format to write")
     p.add_argument("input", type=Path, metavar="INPUT", help="checkpoint to read")
-    p.add_argument("output", type=Path, metavar="OUTPUT", help="checkpoint to write")
+    p.add_argument("output", type=file_path_argument("out.pt"), metavar="OUTPUT", help="checkpoint to write")
     p.set_defaults(func=_run)

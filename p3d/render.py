@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from p3d.cli import comma_items, help_text
+from p3d.cli import comma_items, file_path_argument, help_text
 from p3d.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--topology", help="topology name or file (e.g. synth-face, flame, a .npz): regions to "
                                       "highlight, vertex count check, faces if it has them")
     p.add_argument("--faces", type=Path, help="triangles: a .ply mesh of the topology or an (F, 3) integer .npy")
-    p.add_argument("--out", type=Path, required=True, help="output .mp4")
+    p.add_argument("--out", type=file_path_argument("out.mp4"), required=True, help="output .mp4")
     p.add_argument("--size", type=int, default=384, help="panel width = height in pixels (default 384)")
     p.add_argument("--highlight", default=HIGHLIGHT_DEFAULT,
                    help="comma-separated: lips, mtm (MTM lip vertices) or region names; 'none' for none "

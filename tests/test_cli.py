@@ -158,6 +158,26 @@ def test_an_empty_path_is_refused_not_read_as_the_working_folder(tmp_path, monke
         stack.extend(s for a in p._actions if isinstance(a, argparse._SubParsersAction) for s in a.choices.values())
 
 
+@pytest.mark.parametrize("argv, example", [
+    (["convert", "--from", "p3d", "--to", "official", "in.pt", "{out}"], "out.pt"),
+    (["render", "--seq", "a.npy", "--out", "{out}"], "out.mp4"),
+    (["claims", "tables", "--out", "{out}"], "report.md"),
+])
+@pytest.mark.parametrize("out", ["newdir/", "newdir/."])
+def test_an_output_file_option_refuses_a_folder_like_name(argv, example, out, tmp_path, monkeypatch, capsys):
+    """``Path("newdir/") == Path("newdir")``: ``p3d convert IN newdir/`` (OUTPUT meant as a folder) wrote a file
+    named ``newdir``, ``p3d claims --out rep/`` a file ``rep``. An output-FILE option now refuses a name ending in
+    a separator (or ``/.``) with one line and exit 2, before anything is read or written."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main([a.replace("{out}", out) for a in argv])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert f"ends with '{out[6:]}': expected a file name, e.g. {example}" in err
+    assert list(tmp_path.iterdir()) == []
+    assert build_parser().parse_args([a.replace("{out}", "d/x" + example[3:]) for a in argv])  # a file name passes
+
+
 
 @pytest.mark.parametrize("argv", [
     ["eval", "--metrics", "lve,,fdd"], ["eval", "--metrics", "lve,"],

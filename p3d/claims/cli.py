@@ -18,7 +18,7 @@ from p3d.errors import InputError
 
 
 def register(subparsers: Any) -> None:
-    from p3d.cli import help_text
+    from p3d.cli import file_path_argument, help_text
 
     p = subparsers.add_parser("claims", help="judge the paper's claims from result tables, or compare two runs",
                               description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--against", type=Path, metavar="TABLES_B", help="a second folder to compare verdicts with")
     p.add_argument("--names", nargs=2, default=None, metavar=("A", "B"),
                    help="labels of the two folders in the comparison (default: their parent folders' paths)")
-    p.add_argument("--out", type=Path, help="also write the report to this markdown file")
+    p.add_argument("--out", type=file_path_argument("report.md"), help="also write the report to this markdown file")
     p.add_argument("--strict", action="store_true",
                    help="with --against: exit 1 when any verdict differs, rests on different cases or was measured in "
                         "neither folder")
