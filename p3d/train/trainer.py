@@ -80,7 +80,7 @@ from typing import Any, Protocol
 
 import torch
 
-from p3d.atomic import atomic_open
+from p3d.atomic import atomic_path
 from p3d.progress import show_progress
 from p3d.train.convergence import VAL_CSV, check_history, plateau_reached, smoothed
 from p3d.train.run_folder import (CONTINUED_FROM, LOCK_FILE, latest_checkpoint, load_checkpoint, read_run_config,
@@ -462,7 +462,7 @@ def _trim_metrics(csv_path: Path, max_step: int) -> None:
     if not rows:
         return
     keep = [r for r in rows if int(r["step"]) <= max_step]
-    with atomic_open(csv_path, "w", newline="") as fh:  # on the disk before it replaces the file
+    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as fh:  # synced before it replaces the file
         w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
         w.writeheader()
         w.writerows(keep)
@@ -774,10 +774,8 @@ def _save_and_prune(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
 
     path = checkpoint_path(run_dir, step)
     save_checkpoint(path, model, optimizer, step, config)
-    # on the disk before it replaces last.pt (atomic_open syncs it), as save_checkpoint's: after a crash of the
-    # machine a renamed but unsynced copy can read back empty, and resume reads last.pt alone
-    with open(path, "rb") as src, atomic_open(run_dir / "checkpoints" / "last.pt", "wb") as fh:
-        shutil.copyfileobj(src, fh)
+    with atomic_path(run_dir / "checkpoints" / "last.pt") as tmp:  # synced before it replaces last.pt
+        shutil.copyfile(path, tmp)
     old = sorted((run_dir / "checkpoints").glob("step_*.pt"))[:-keep] if keep > 0 else []
     for p in old:
         p.unlink(missing_ok=True)
