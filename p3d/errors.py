@@ -17,6 +17,22 @@ class InputError(ValueError):
 EXIT_BAD_INPUT = 2
 
 
+def whole_number(value: object, low: int | None = None) -> int | None:
+    """``value`` as an int when it is a whole number (a Python or numpy integer, or a float without a fraction:
+    2.0 is 2) and at least ``low`` (None: any); else None. Booleans and text are not numbers here (True counted as
+    1, "3" compared as text); NaN, inf and fractions are not whole. The callers say what they expected in their
+    own :class:`InputError`."""
+    if type(value).__name__ in ("bool", "bool_") or isinstance(value, (str, bytes)):  # numpy's bool_ too
+        return None
+    try:
+        whole = int(value) == value  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):  # text-like objects, NaN, inf
+        return None
+    if not whole or (low is not None and value < low):  # type: ignore[operator]
+        return None
+    return int(value)  # type: ignore[call-overload]
+
+
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in str(text).splitlines() if line.strip()]
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from p3d.errors import InputError
+from p3d.errors import InputError, whole_number
 
 log = logging.getLogger(__name__)
 
@@ -158,14 +158,10 @@ def check_stride(stride: object) -> int:
     """``stride`` (every N-th frame) as an int >= 1: a Python or numpy integer, or a float without a fraction
     (2.0 is 2); InputError for anything else (2.5 and NaN were range()'s TypeError traceback, text and None
     a comparison's, True a stride of 1)."""
-    try:
-        whole = (not isinstance(stride, (bool, np.bool_, str, bytes))
-                 and int(stride) == stride)  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not whole or stride < 1:  # type: ignore[operator]
+    whole = whole_number(stride, 1)
+    if whole is None:
         raise InputError(f"--stride {stride!r}: must be an integer at least 1")
-    return int(stride)  # type: ignore[call-overload]
+    return whole
 
 
 def check_prefix(prefix: str) -> str:

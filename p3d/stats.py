@@ -43,7 +43,7 @@ from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
-from p3d.errors import InputError
+from p3d.errors import InputError, whole_number
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,10 @@ MAX_DRAWS = 2**27
 def _count(value: object, name: str, low: int) -> int:
     """``value`` as an int >= ``low`` (an integral float such as 2000.0 too); InputError for anything else (a
     fraction was truncated: 2.5 resamples ran 2; NaN, text and booleans raised or counted as 1)."""
-    try:
-        whole = not isinstance(value, (bool, np.bool_)) and int(value) == value  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not whole or value < low:  # type: ignore[operator]
+    count = whole_number(value, low)
+    if count is None:
         raise InputError(f"{name}: expected an integer >= {low}, got {value!r}")
-    return int(value)  # type: ignore[call-overload]
+    return count
 
 
 def _rng(seed: object) -> np.random.Generator:

@@ -46,7 +46,7 @@ from p3d.audio import (
     FBANK_FRAMES_PER_HOP, FBANK_FRAMES_PER_WINDOW, FRAMES_PER_WINDOW, FeatureCache, clip_fbank, pad_frames,
 )
 from p3d.corpus import Clip, Corpus
-from p3d.errors import InputError
+from p3d.errors import InputError, whole_number
 from p3d.progress import show_progress
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,7 @@ def identity_subset(corpus: Corpus, split: str, which: str = "all") -> list[str]
 
 def _positive_int(x: object) -> bool:
     """Whether ``x`` is a whole number >= 1 (an int, a numpy integer, or an integral float; not a bool)."""
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
-        return False
-    return bool(np.isfinite(x)) and int(x) == x and x >= 1
+    return whole_number(x, 1) is not None
 
 
 def open_corpus(corpus: Corpus | str | os.PathLike[str]) -> Corpus:

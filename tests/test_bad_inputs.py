@@ -699,3 +699,19 @@ def test_demo_into_a_file_is_one_line_from_python_too(tmp_path, under):
     with pytest.raises(InputError, match="afile"):
         write_demo_dataset(afile / "demo" if under else afile)
     assert afile.read_text() == "x"
+
+
+def test_whole_number_is_the_one_rule_for_counts_and_strides():
+    """p3d.errors.whole_number: integers and integral floats (numpy's too) at least ``low``; booleans, text, NaN,
+    inf and fractions are not whole numbers (stats' counts, the loss' and training cost's integers, export's
+    stride and the windows' / comparison figures' checks all read it)."""
+    import numpy as np
+
+    from p3d.errors import whole_number
+
+    for value, low, expected in [(3, 1, 3), (2.0, 1, 2), (np.int64(5), 0, 5), (np.float32(4.0), None, 4),
+                                 (-2, None, -2), (0, 1, None), (2.5, 1, None), (float("nan"), None, None),
+                                 (float("inf"), None, None), (True, None, None), (np.bool_(True), None, None),
+                                 ("3", None, None), (b"3", None, None), (None, None, None), ([2], None, None)]:
+        got = whole_number(value, low)
+        assert got == expected and (got is None or type(got) is int), (value, low, got)

@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from p3d import paper as paper_numbers
-from p3d.errors import InputError
+from p3d.errors import InputError, whole_number
 from p3d.registry import MODEL_LABELS
 
 log = logging.getLogger(__name__)
@@ -226,13 +226,10 @@ def models_cost(models: Sequence[str], preset: str,
 def _whole(value: Any, name: str, low: int) -> int:
     """``value`` as an int >= ``low`` (a whole float such as 20.0 too); InputError otherwise: 2.5 steps ran 2, True
     ran 1, '3' or 2.5 rounds were Python's TypeError after the checks, and a negative seed went on to the trainer."""
-    try:
-        whole = type(value).__name__ not in ("bool", "bool_") and int(value) == value  # numpy's bool_ too
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not whole or value < low:
+    count = whole_number(value, low)
+    if count is None:
         raise InputError(f"{name}: expected an integer >= {low}, got {value!r}")
-    return int(value)
+    return count
 
 
 def _combine_rounds(measured: list[dict[str, Any]], bases: list[dict[str, Any] | None]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from p3d.errors import InputError
+from p3d.errors import InputError, whole_number
 from p3d.losses.infonce import TEMPERATURE, check_temperature, info_nce
 from p3d.paper import HYPER
 
@@ -65,13 +65,10 @@ def _whole(value: Any, name: str, low: int, what: str) -> int:
     """``value`` as an int >= ``low`` (a Python or numpy integer, or a float without a fraction); InputError for
     anything else: a fraction was truncated (batch_size 2.5 ran batches of 2), NaN and text raised numpy's or
     Python's ValueError / TypeError, True counted as 1."""
-    try:
-        whole = not isinstance(value, (bool, np.bool_, str, bytes)) and int(value) == value
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not whole or value < low:
+    count = whole_number(value, low)
+    if count is None:
         raise InputError(f"{name}: expected an integer >= {low} ({what}), got {value!r}")
-    return int(value)
+    return count
 
 
 def _real_tensor(x: Any, name: str) -> torch.Tensor:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from p3d.errors import InputError
+from p3d.errors import InputError, whole_number
 from p3d.progress import show_progress
 from p3d.topology import Topology
 from p3d.viz.render import (BACKGROUND, MOUTH_CAVITY, SKIN, BlankFrameError, Camera, _backdrop,
@@ -332,9 +332,7 @@ class _Panel:
 
 def _whole_number(x: object) -> bool:
     """A Python or numpy integer, or a float without a fraction; not a boolean (True was panel / frame 1)."""
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
-        return False
-    return bool(np.isfinite(x)) and int(x) == x
+    return whole_number(x) is not None
 
 
 class SideBySide:
