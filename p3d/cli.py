@@ -27,6 +27,7 @@ import shlex
 import shutil
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 from pathlib import Path
 
 from p3d import __version__
@@ -61,6 +62,16 @@ def help_text(doc: str | None) -> str:
 
     text = re.sub(r":(?:mod|func|class|meth|data|attr|obj):`~?([^`]+)`", r"`\1`", doc or "")
     return text.replace("``", "`").strip()
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage errors are one line and exit code 2, like every other bad input
+    (:class:`p3d.errors.InputError`): ``p3d eval: error: the following arguments are required: --pred (see 'p3d
+    eval -h')``. argparse's own ``error`` printed the whole usage synopsis (up to a dozen lines for ``p3d eval``)
+    before the error line. Subcommand parsers inherit the class (``add_subparsers`` uses ``type(parent)``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {joined_lines(message)} (see '{self.prog} -h')\n")
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -121,7 +132,7 @@ def _refuse_empty_paths(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="p3d",
         description="Perceptually accurate 3D talking heads: data, training and lip-sync metrics.",
     )

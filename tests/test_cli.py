@@ -196,7 +196,7 @@ def test_an_empty_item_of_a_comma_separated_list_is_refused(argv, tmp_path, caps
         argv += ["--pred", str(tmp_path)]
     try:
         rc = main(argv)
-    except SystemExit as exc:  # an argparse type error: the usage, then the one error line
+    except SystemExit as exc:  # an argparse type error: one error line
         rc = exc.code
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and "an empty item" in err[-1], err
@@ -220,3 +220,19 @@ def test_comma_items():
     assert comma_items(" lve , fdd ", "--metrics") == ["lve", "fdd"] and comma_items(" , ", "--x") == []
     with pytest.raises(ValueError, match="--x 'a,,b': an empty item"):
         comma_items("a,,b", "--x")
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["eval"], "the following arguments are required: --pred"),
+    (["train", "talker", "--model", "nope"], "invalid choice: 'nope'"),
+    (["data"], "required: SUBCOMMAND"),
+    (["nosuch"], "invalid choice: 'nosuch'"),
+    (["eval", "--pred", "x", "--metrics", "lve,,fdd"], "an empty item"),
+], ids=["missing-option", "bad-choice", "missing-subcommand", "unknown-command", "type-error"])
+def test_usage_errors_are_one_line_and_exit_2(argv, expected, capsys):
+    """argparse's usage errors printed the whole usage synopsis (13 lines for ``p3d eval``) before the error line;
+    like every other bad input they are one line, exit code 2, pointing to ``-h``."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and expected in err[0] and err[0].endswith("-h')"), err
