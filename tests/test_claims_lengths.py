@@ -179,3 +179,17 @@ def test_a_case_whose_arm_did_not_converge_is_at_most_inconclusive_and_says_why(
         "seed 1: faceformer_ours_eq_seed1 stopped at its 1000-step cap before its validation plateau (its own-length "
         "run talkers/faceformer_ours_seed1)"]}
     assert "not deciding: training not converged" in claims.assess(tmp_path).set_index("key").loc["loss-lve", "p3d"]
+
+
+def test_length_sensitivity_leaves_out_a_seed_whose_change_is_undefined(tmp_path):
+    """A seed whose per-seed change is NaN (the metric undefined for that seed) has no sign to count: it was counted
+    as a pair whose longer-trained arm is not the better one (LVE: 1 of 3 unequal pairs instead of 1 of 2)."""
+    _write(tmp_path, per_seed_table=True)
+    ps = pd.read_csv(tmp_path / "table2_loss_effects_per_seed.csv")
+    ps.loc[(ps["seed"] == 1) & (ps["metric"] == "LVE (1e-5 m²)"), "change"] = float("nan")
+    ps.to_csv(tmp_path / "table2_loss_effects_per_seed.csv", index=False)
+    rows = length_sensitivity(tmp_path, ["table2_loss_effects"]).set_index("metric")
+    lve = rows.loc["LVE (1e-5 m²)"]
+    assert (lve["pairs"], lve["unequal"], lve["longer_better"]) == (3, 2, 1)
+    assert lve["sign_test_p"] == pytest.approx(binomtest(1, 2).pvalue)
+    assert (rows.loc["PLRS-e", "pairs"], rows.loc["PLRS-e", "unequal"], rows.loc["PLRS-e", "longer_better"]) == (4, 3, 2)

@@ -15,6 +15,7 @@ differs, and the note shows where each arm's own rule had stopped it.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -192,7 +193,8 @@ def length_sensitivity(tables: str | Path, stems: Sequence[str] = tuple(SEED_COM
     effect-table label such as ``LVE (1e-5 m²)`` or ``PLRS-e`` when the per-seed effect table exists, else the run
     table's metrics, e.g. ``plrs_calibrated``; FDD as ``fdd_abs``, the change of |FDD|, the magnitude the FDD claim
     judges: signed FDD is GT minus prediction), pooled over the table's comparisons: ``pairs`` (seed pairs with both
-    lengths and a change), ``unequal`` (pairs whose lengths differ by more than :data:`UNEQUAL_FACTOR`),
+    lengths and a defined change: a seed whose change is NaN is left out), ``unequal`` (pairs whose lengths differ
+    by more than :data:`UNEQUAL_FACTOR`),
     ``longer_better`` (of those, pairs whose longer-trained arm is the better one: the change's sign is that of
     "better" when the after arm trained longer, and the opposite when it trained shorter), its share and the
     two-sided sign test's p value (binomial, 1/2; NaN without unequal pairs). A change of exactly 0 counts as not
@@ -218,7 +220,7 @@ def length_sensitivity(tables: str | Path, stems: Sequence[str] = tuple(SEED_COM
             for comparison, by_seed in lengths.items():
                 for seed, (before, after) in by_seed.items():
                     change = changes.get((comparison, metric), {}).get(seed)
-                    if change is None:
+                    if change is None or not math.isfinite(change):  # undefined (NaN) was counted as not better
                         continue
                     pairs += 1
                     if _unequal(before, after):
