@@ -234,11 +234,18 @@ def _cluster_labels(clusters: Sequence[Hashable] | np.ndarray, name: str = "clus
         raise InputError(f"{name}: expected one hashable label per row (e.g. its GT clip), got a row of type "
                          f"{kind}") from None
     # NaN (a missing label) is unequal to itself: each NaN of a float array was a cluster of its own, and
-    # spearman_cluster_ci dropped the rows (no row's label equals NaN) while counting the cluster
-    missing = next((i for i, c in enumerate(labels) if isinstance(c, float) and c != c), None)
+    # spearman_cluster_ci dropped the rows (no row's label equals NaN) while counting the cluster. A float32 NaN
+    # (not a Python float) and None (a missing entry of an object column) were clusters of their own too.
+    missing = next((i for i, c in enumerate(labels) if _missing_label(c)), None)
     if missing is not None:
-        raise InputError(f"{name}: row {missing} has no label (NaN); every row needs its cluster (e.g. its GT clip)")
+        raise InputError(f"{name}: row {missing} has no label ({labels[missing]!r}); every row needs its cluster "
+                         f"(e.g. its GT clip)")
     return labels
+
+
+def _missing_label(c: object) -> bool:
+    """Whether a cluster label is missing: None, or a NaN of any float type (Python's or numpy's)."""
+    return c is None or (isinstance(c, (float, np.floating)) and bool(np.isnan(c)))
 
 
 def _unhashable(c: object) -> bool:

@@ -680,6 +680,14 @@ def test_a_row_without_a_cluster_label_is_refused_not_dropped_or_a_cluster_of_it
         stats.cluster_codes(np.array([1.0, 1.0, np.nan, np.nan]))
     with pytest.raises(InputError, match="no label"):
         stats.cluster_bootstrap_ci(x, labels, n_resamples=50)
+    # a float32 NaN is not a Python float, and None is a missing entry of an object column: each was a cluster of
+    # its own (cluster_codes gave [0, 0, 1, 1, 2, 3], K = 4, and None sorted first as a clip of its own)
+    with pytest.raises(InputError, match="clusters: row 2 has no label"):
+        stats.cluster_codes(np.array([1.0, 1.0, np.nan, np.nan], dtype=np.float32))
+    with pytest.raises(InputError, match="clusters: row 2 has no label"):
+        stats.cluster_codes([1.0, 1.0, None, None])
+    with pytest.raises(InputError, match="clusters_b: row 1 has no label"):
+        stats.paired_cluster_difference(x[:2], ["a", "b"], x[:2], ["a", None])
     # any hashable label is a cluster, tuples too (they became a 2-D array: "must be vectors of one length")
     pairs = [("s1", 0), ("s1", 0), ("s1", 1), ("s1", 1), ("s2", 0), ("s2", 0), ("s2", 1), ("s2", 1)]
     assert stats.spearman_cluster_ci(x, y, pairs, n_resamples=50) == stats.spearman_cluster_ci(
