@@ -328,6 +328,13 @@ def test_fdd_change_ci_combines_the_two_conditions_cis(tmp_path):
     assert r["verdict"] == "inconclusive"              # FaceFormer better, the others within sqrt(2) * 0.3
     half = (0.3 ** 2 * 2) ** 0.5
     assert f"change -2 [{-2 - half:+.3g}, {-2 + half:+.3g}]" in r["p3d"] and "reproduced" in r["p3d"]
+    assert claims.judges.ONE_SEED_NOTE not in r["p3d"]                 # no n_seeds column: unknown, no note
+    # arms trained at one seed: the FDD case says its CI spans test clips only, as the effect tables' cases do
+    # (it said nothing); five seeds say nothing of it
+    pd.DataFrame(rows).assign(n_seeds=[1, 5, 5, 1, 5, 5]).to_csv(tmp_path / "config1_results.csv", index=False)
+    r = assess(tmp_path).set_index("key").loc["loss-fdd"]
+    assert r["verdict"] == "inconclusive" and r["p3d"].count(claims.judges.ONE_SEED_NOTE) == 1
+    assert f"paper's change -0.464; {claims.judges.ONE_SEED_NOTE}), reproduced" in r["p3d"]
 
 
 def test_two_different_rows_for_one_case_are_refused_not_read_in_file_order(tmp_path, capsys):

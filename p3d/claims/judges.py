@@ -268,7 +268,8 @@ def _mead_spec(metric: str, want: str, step: str) -> _Spec:
 def _fdd(tables: Path) -> Assessment:
     """|FDD| with vs without the loss, per model. The table has per-condition CIs, not a paired one: the
     difference's CI is approximated as change +- sqrt(h_without^2 + h_with^2) (independent arms, normal; wider
-    than the paired interval when the arms are positively correlated, so conservative)."""
+    than the paired interval when the arms are positively correlated, so conservative). Arms trained at one seed
+    (``n_seeds`` 1): the case says so (:data:`ONE_SEED_NOTE`), as the effect tables' cases do."""
     df = _pooled(_read(tables, "config1_results"))
     df = df[(df["split"] == "test") & (df["metric"] == "fdd") & (df["train"] == "synth-voca")]
     cases, missing = [], []
@@ -284,11 +285,13 @@ def _fdd(tables: Path) -> Assessment:
         hb, ho = (b["ci_high"] - b["ci_low"]) / 2 * scale, (o["ci_high"] - o["ci_low"]) / 2 * scale
         change = (abs(o["value"]) - abs(b["value"])) * scale
         half = math.hypot(hb, ho)
+        n_seeds = _arms_count(b, o, "n_seeds")
         cases.append(Case(f"{paper.MODEL_LABELS[m]} |FDD| (1e-7 m²)", change, change - half, change + half, -1,
                           paper.TABLE_S7[(m, "ours")] - paper.TABLE_S7[(m, "none")],
                           abs(b["value"]) * scale, abs(o["value"]) * scale,
+                          note=ONE_SEED_NOTE if n_seeds == 1 else "",
                           caveat=_caveat(unconverged, paper.MODEL_LABELS[m]),
-                          n_seeds=_arms_count(b, o, "n_seeds"), n_clips=_arms_count(b, o, "n_clips")))
+                          n_seeds=n_seeds, n_clips=_arms_count(b, o, "n_clips")))
     if not cases:
         return Assessment("not measured", "no FDD rows in config1_results", ("config1_results",))
     complete = not missing
