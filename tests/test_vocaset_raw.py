@@ -429,3 +429,29 @@ def test_unsigned_8_bit_audio_is_written_as_8_bit_wav(raw, tmp_path):
     x, _ = load_audio(out / "wav" / f"{TRAIN}_sentence01.wav")
     np.testing.assert_allclose(x.ravel(), (a8[TRAIN]["sentence01"]["audio"] - 128.0) / 128.0)
     assert len(convert_raw_vocaset(root, out, progress=False).kept) == 11  # a rerun keeps them
+
+
+@pytest.mark.parametrize("n_samples", [800, 3000])
+def test_audio_stored_as_channels_by_samples_is_refused(n_samples, raw, tmp_path, monkeypatch, capsys):
+    """A (channels, samples) array (librosa's layout) was taken as (samples, channels): with fewer than 1025 samples
+    it was written silently as a wav of n_samples channels holding 2 samples each; with more, libsndfile failed with
+    a traceback after the vertex files and raw_release.json were written. Refused with one line, nothing written."""
+    root, audio, _ = raw
+    mono = audio_of(TRAIN, "sentence01", n_samples)
+    audio[TRAIN]["sentence01"] = {"audio": np.stack([mono, mono]), "sample_rate": RATE}
+    dump_py2(root / "raw_audio_fixed.pkl", audio)
+    out = tmp_path / "out"
+    code = run_cli(monkeypatch, ["data", "vocaset", "--raw", str(root), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "(channels, samples)" in lines[0] and "sentence01" in lines[0], err
+    assert not out.exists()
+    (root / "raw_audio_fixed.pkl").unlink()
+    audio[TRAIN]["sentence01"] = {"audio": np.stack([mono, mono], axis=1), "sample_rate": RATE}  # (samples, 2): fine
+    dump_py2(root / "raw_audio_fixed.pkl", audio)
+    convert_raw_vocaset(root, out, progress=False)
+    import soundfile as sf
+
+    info = sf.info(str(out / "wav" / f"{TRAIN}_sentence01.wav"))
+    assert (info.channels, info.frames) == (2, n_samples)

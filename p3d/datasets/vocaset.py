@@ -89,6 +89,8 @@ VOCASET_FPS = 60
 #: WAV subtype for each stored audio dtype, each written sample-exactly (uint8 through :func:`_writable`).
 WAV_SUBTYPES: dict[str, str] = {"int16": "PCM_16", "int32": "PCM_32", "float32": "FLOAT", "float64": "DOUBLE",
                                 "uint8": "PCM_U8"}
+#: The most channels libsndfile writes to a WAV file.
+MAX_WAV_CHANNELS = 1024
 _SENTENCE = re.compile(r"sentence(\d+)$")
 
 
@@ -268,6 +270,12 @@ def _check_audio_dict(data: Any, path: Path) -> dict[str, dict[str, tuple[np.nda
             if audio.ndim not in (1, 2) or audio.shape[0] == 0 or (audio.ndim == 2 and audio.shape[1] == 0):
                 raise InputError(f"{where}: audio must be non-empty (samples,) or (samples, channels), "
                                  f"found shape {audio.shape}")
+            if audio.ndim == 2 and audio.shape[1] > min(audio.shape[0], MAX_WAV_CHANNELS):
+                # a (channels, samples) array (librosa's layout) was written as a wav of thousands of channels and
+                # a few samples, or crashed libsndfile after other files were written
+                raise InputError(f"{where}: audio of shape {audio.shape} has {audio.shape[1]} channels of "
+                                 f"{audio.shape[0]} samples (a WAV holds at most {MAX_WAV_CHANNELS}); expected "
+                                 "(samples,) or (samples, channels), not (channels, samples)")
             if audio.dtype.kind == "f" and not np.isfinite(audio).all():
                 raise InputError(f"{where}: audio holds NaN or inf samples")
             out[str(subject)][str(seq)] = (audio, int(rate))
