@@ -455,3 +455,27 @@ def test_audio_stored_as_channels_by_samples_is_refused(n_samples, raw, tmp_path
 
     info = sf.info(str(out / "wav" / f"{TRAIN}_sentence01.wav"))
     assert (info.channels, info.frames) == (2, n_samples)
+
+
+def test_integer_pcm_stored_as_float_is_refused(raw, tmp_path, monkeypatch, capsys):
+    """Float audio at int16 scale (``audio.astype(np.float32)`` without / 32768) was written as a FLOAT wav peaking at
+    ~32767, which PLRS refuses only at evaluation and the talkers read unscaled. Refused with one line naming the
+    clip, nothing written; float audio in [-1, 1] is still written sample-exactly."""
+    import soundfile as sf
+
+    root, audio, _ = raw
+    pcm = audio_of(TRAIN, "sentence01")
+    audio[TRAIN]["sentence01"] = {"audio": pcm.astype(np.float32), "sample_rate": RATE}
+    dump_py2(root / "raw_audio_fixed.pkl", audio)
+    out = tmp_path / "out"
+    code = run_cli(monkeypatch, ["data", "vocaset", "--raw", str(root), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "integer PCM stored as float" in lines[0] and "sentence01" in lines[0], err
+    assert not out.exists()
+    scaled = pcm.astype(np.float32) / 32768
+    audio[TRAIN]["sentence01"] = {"audio": scaled, "sample_rate": RATE}
+    dump_py2(root / "raw_audio_fixed.pkl", audio)
+    convert_raw_vocaset(root, out, progress=False)
+    written, rate = sf.read(out / "wav" / f"{TRAIN}_sentence01.wav", dtype="float32")
+    assert rate == RATE and np.array_equal(written, scaled)
