@@ -479,3 +479,25 @@ def test_integer_pcm_stored_as_float_is_refused(raw, tmp_path, monkeypatch, caps
     convert_raw_vocaset(root, out, progress=False)
     written, rate = sf.read(out / "wav" / f"{TRAIN}_sentence01.wav", dtype="float32")
     assert rate == RATE and np.array_equal(written, scaled)
+
+
+def test_audio_and_meshes_of_different_durations_are_named(raw, tmp_path, caplog):
+    """A sequence whose audio is twice its meshes' duration (another sentence's audio, or a wrong index) was converted
+    without a word, to be refused later by p3d eval or training; it is still converted, and named in a warning.
+    Sequences whose durations agree (within p3d eval's rule) are not named."""
+    import logging
+
+    root, audio, _ = raw
+    for subject, seqs in INDEX.items():
+        for seq, frames in seqs.items():
+            n = round(len(frames) / 60 * RATE)  # the meshes' duration at 60 fps
+            audio[subject][seq] = {"audio": audio_of(subject, seq, 2 * n if seq == "sentence22" else n),
+                                   "sample_rate": RATE}
+    dump_py2(root / "raw_audio_fixed.pkl", audio)
+    with caplog.at_level(logging.WARNING, logger="p3d.datasets.vocaset"):
+        summary = convert_raw_vocaset(root, tmp_path / "out", progress=False)
+    assert (tmp_path / "out" / "wav" / f"{TRAIN}_sentence22.wav") in summary.written
+    named = [r.getMessage() for r in caplog.records if "different durations" in r.getMessage()]
+    assert len(named) == 1 and f"{TRAIN}_sentence22 (3 frames at 60 fps" in named[0], named
+    assert "factor of about 2" in named[0]
+    assert all(f"{s}_{q} " not in named[0] for s, seqs in INDEX.items() for q in seqs if q != "sentence22"), named

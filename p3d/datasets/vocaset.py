@@ -35,7 +35,9 @@ data handler walks ``frame = 0, 1, ..., max`` (``utils/data_handler.py``). Here 
 sorted numerically, which is the time order and equals the dict order of the released pickle
 (Python 2 iterates a dict of small consecutive int keys in ascending order); a dict stored in any
 other order therefore still gives frames in time order. Gaps in the frame keys are kept as they are
-(frames are concatenated, as the official script does) and reported with a warning.
+(frames are concatenated, as the official script does) and reported with a warning, as are sequences whose audio
+and meshes (at 60 fps) differ in duration beyond ``p3d eval``'s rule (a factor apart, or by more than
+``max(2 frames, 10 %)``; :func:`p3d.evaluate.config.length_mismatch`), which are converted all the same.
 
 Pairing: like the official script, every sequence of the index gets a vertex file and every sequence
 of the audio pickle a wav file; a sequence present in only one of the two is written and named in a
@@ -198,8 +200,29 @@ def read_raw_vocaset(raw_dir: str | os.PathLike[str], *, subjects: Iterable[str]
     if only_audio:
         log.warning("%d sequence(s) have audio but no meshes (wav files only): %s", len(only_audio),
                     _shorten(only_audio))
+    _warn_durations(sequences)
     kept_templates = {s: t for s, t in templates.items() if subjects is None or s in chosen}
     return RawVocaset(root, verts, sequences, kept_templates)
+
+
+def _warn_durations(sequences: Iterable[RawSequence]) -> None:
+    """Warn about sequences whose audio and meshes are not one recording: durations at :data:`VOCASET_FPS` a factor
+    apart or differing by more than ``max(2 frames, 10 %)`` (:func:`p3d.evaluate.config.length_mismatch`, the rule by
+    which ``p3d eval`` and the talkers' loader later refuse the clip). They are converted all the same, as the
+    official script does, but named here, where the audio pickle or the index is the cause."""
+    from p3d.evaluate.config import length_mismatch
+
+    bad = []
+    for s in sequences:
+        if s.frame_indices is None or s.audio is None or not s.sample_rate:
+            continue
+        seconds = s.audio.shape[0] / s.sample_rate
+        why = length_mismatch(int(round(seconds * VOCASET_FPS)), len(s.frame_indices))
+        if why is not None:
+            bad.append(f"{s.stem} ({len(s.frame_indices)} frames at {VOCASET_FPS} fps, {seconds:.3f} s of audio: {why})")
+    if bad:
+        log.warning("%d sequence(s) have audio and meshes of different durations (p3d eval and training refuse "
+                    "them): %s", len(bad), _shorten(bad))
 
 
 def _open_verts(path: Path) -> np.ndarray:
