@@ -308,6 +308,31 @@ def test_phoneme_separability_separable_vs_random():
         phoneme_separability(x, groups[:5])
 
 
+def test_phoneme_separability_few_rows_caps_k_at_the_training_fold():
+    """k-NN was built with k = min(k, all rows - 1), more neighbours than a training fold holds when the rows are
+    few: 10 rows in 5 folds (8 to fit on) gave a NaN accuracy (every fold's score failed) without clusters and a
+    ValueError traceback with them. k is now capped by the smallest training fold; bad k / folds are InputErrors."""
+    from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_predict, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(0)
+    groups = np.array(["aj", "m"] * 5, dtype=object)
+    x = np.array([[1.0, 0.0] if g == "aj" else [0.0, 1.0] for g in groups]) + 0.05 * rng.normal(size=(10, 2))
+    clips = np.arange(10) // 2
+    x32, y = x.astype(np.float32), groups.astype(str)
+    knn = KNeighborsClassifier(n_neighbors=8, metric="cosine")  # k = 10 capped at the 8 rows of a training fold
+    plain = phoneme_separability(x, groups)
+    want = cross_val_score(knn, x32, y, cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=0))
+    assert np.isfinite(plain["accuracy"]) and plain["accuracy"] == pytest.approx(np.mean(want))
+    grouped = phoneme_separability(x, groups, clusters=clips)
+    want = cross_val_predict(knn, x32, y, cv=GroupKFold(n_splits=5), groups=clips)
+    assert grouped["accuracy"] == pytest.approx(np.mean(want == y))
+    assert phoneme_separability(x, groups, k=3)["accuracy"] == pytest.approx(1.0)
+    for bad in ({"k": 0}, {"folds": 1}, {"k": 2.5}):
+        with pytest.raises(InputError, match="whole number"):
+            phoneme_separability(x, groups, **bad)
+
+
 def test_raw_features_control(corpus):
     ds = SpeechMeshWindows(corpus, "test", stride=5)
     mean, _ = ds.vertex_statistics()

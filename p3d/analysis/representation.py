@@ -554,6 +554,9 @@ def phoneme_separability(features: Any, groups: Any, *, k: int = 10, folds: int 
     accuracy is that of every row's out-of-fold prediction, and its 95 % CI resamples the clusters
     (:func:`p3d.stats.cluster_bootstrap_ci`): the windows of one clip are not independent trials.
 
+    ``k`` is lowered to the rows of the smallest training fold when there are fewer (a small set of rows: k-NN
+    cannot ask for more neighbours than it was fitted on).
+
     Returns ``accuracy``, ``chance`` (majority share), ``n`` rows, ``n_groups``, ``folds`` used, and with
     ``clusters`` ``ci_low``, ``ci_high`` and ``n_clusters``.
     """
@@ -562,6 +565,9 @@ def phoneme_separability(features: Any, groups: Any, *, k: int = 10, folds: int 
 
     from p3d.stats import cluster_bootstrap_ci
 
+    for value, name, low in ((k, "k", 1), (folds, "folds", 2)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+            raise InputError(f"{name}: expected a whole number >= {low}, got {value!r}")
     x = np.asarray(features, dtype=np.float32)
     g = np.asarray(groups, dtype=object)
     if x.ndim != 2 or len(x) != len(g):
@@ -572,19 +578,25 @@ def phoneme_separability(features: Any, groups: Any, *, k: int = 10, folds: int 
     if len(labels) < 2 or len(y) < 2 * folds:
         raise InputError(f"groups: need >= 2 groups and >= {2 * folds} labelled rows, got {len(labels)} groups, "
                          f"{len(y)} rows")
-    clf = KNeighborsClassifier(n_neighbors=min(k, len(y) - 1), metric="cosine")
+    def knn(splits: Any) -> Any:  # k at most the smallest training fold (it was len(y) - 1: NaN or a traceback)
+        fit = min(len(train) for train, _ in splits)
+        return KNeighborsClassifier(n_neighbors=min(k, fit), metric="cosine")
+
     if clusters is not None:
         c = np.asarray(clusters)[keep]
         n_folds = min(folds, len(np.unique(c)))
         if n_folds < 2:
             raise InputError("clusters: need at least 2 distinct clusters for grouped folds")
-        correct = (cross_val_predict(clf, x, y, cv=GroupKFold(n_splits=n_folds), groups=c) == y).astype(np.float64)
+        cv = GroupKFold(n_splits=n_folds)
+        clf = knn(cv.split(x, y, c))
+        correct = (cross_val_predict(clf, x, y, cv=cv, groups=c) == y).astype(np.float64)
         low, high = cluster_bootstrap_ci(correct, c, seed=seed)
         return {"accuracy": float(correct.mean()), "chance": float(counts.max() / counts.sum()), "n": int(len(y)),
                 "n_groups": int(len(labels)), "folds": int(n_folds), "ci_low": low, "ci_high": high,
                 "n_clusters": int(len(np.unique(c)))}
     n_folds = min(folds, int(counts.min())) if counts.min() >= 2 else 2
-    scores = cross_val_score(clf, x, y, cv=StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed))
+    cv = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    scores = cross_val_score(knn(cv.split(x, y)), x, y, cv=cv)
     return {"accuracy": float(np.mean(scores)), "chance": float(counts.max() / counts.sum()), "n": int(len(y)),
             "n_groups": int(len(labels)), "folds": int(n_folds)}
 
