@@ -322,3 +322,21 @@ def test_select_intensity_weight_takes_the_smallest_weight_that_passes():
         rv.with_plrs_enrolled(rows[rows["sequence"] != "gt"], 0.1)
     with pytest.raises(InputError, match="no candidate"):
         rv.select_intensity_weight(rows, weights=[])
+
+
+def test_weight_scans_judge_validity_as_referee_validity_does():
+    """The weight scans called a candidate valid when every ci_high < 0, but referee_validity also fails a degradation
+    compared on fewer than MIN_VALIDITY_CLIPS clips: on a 5-clip battery both scans marked every weight valid (and
+    select_intensity_weight took the smallest "passing" one) while referee_validity rejected the chosen weight."""
+    rows = _intensity_rows(n_clips=5)
+    for select, add, variant in ((rv.select_hubness_weight, None, "partial"),
+                                 (rv.select_intensity_weight, rv.with_plrs_enrolled, "enrolled")):
+        if add is None:
+            rows = rows.assign(plrs=rows["plrs_calibrated"])
+            add = rv.with_plrs_partial
+        w, table = select(rows, weights=[0.0, 0.5, 1.0], n_resamples=200)
+        for weight, valid in zip(table.iloc[:, 0], table["valid"]):
+            diffs = rv.referee_differences(add(rows, weight), referees={variant: rv.REFEREES[variant]},
+                                           n_resamples=200)
+            assert bool(valid) == bool(rv.referee_validity(diffs)["valid"].iloc[0])
+        assert not table["valid"].any()

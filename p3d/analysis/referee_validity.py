@@ -195,7 +195,8 @@ def select_hubness_weight(rows: Any, *, weights: Sequence[float] = HUBNESS_WEIGH
 
     Returns:
         ``(weight, table)``: table has one row per candidate, ``hubness_weight``, ``worst_degradation``,
-        ``worst_ci_high``, ``valid`` (every ``ci_high < 0``), ``chosen``.
+        ``worst_ci_high``, ``valid`` (:func:`referee_validity`'s verdict: every ``ci_high < 0``, each on at least
+        :data:`MIN_VALIDITY_CLIPS` clips), ``chosen``.
     """
     table = _weight_scan(rows, [float(w) for w in weights], "hubness_weight", "partial",
                          with_plrs_partial, confidence, n_resamples, seed)
@@ -207,7 +208,8 @@ def select_hubness_weight(rows: Any, *, weights: Sequence[float] = HUBNESS_WEIGH
 def _weight_scan(rows: Any, weights: Sequence[float], name: str, variant: str, add_column: Callable[[Any, float], Any],
                  confidence: float, n_resamples: int, seed: int) -> Any:
     """One row per candidate weight: the battery of ``rows`` scored with the referee column that ``add_column``
-    adds at that weight (:data:`REFEREES` ``variant``), its least-separated degradation and whether it passes."""
+    adds at that weight (:data:`REFEREES` ``variant``), its least-separated degradation and whether it passes
+    (:func:`referee_validity`'s verdict: every ``ci_high < 0`` on at least :data:`MIN_VALIDITY_CLIPS` clips)."""
     import pandas as pd
 
     if not weights:
@@ -220,8 +222,10 @@ def _weight_scan(rows: Any, weights: Sequence[float], name: str, variant: str, a
         if not np.isfinite(hi).any():
             raise InputError("rows: no degradation could be compared with the GT")
         k = int(np.nanargmax(hi))
+        # the verdict of referee_validity, which the chosen weight then faces (it also fails a degradation compared
+        # on fewer than MIN_VALIDITY_CLIPS clips; np.all(hi < 0) alone passed such a battery)
         out.append({name: w, "worst_degradation": diffs["degradation"].iloc[k], "worst_ci_high": float(hi[k]),
-                    "valid": bool(np.all(hi < 0))})
+                    "valid": bool(referee_validity(diffs)["valid"].iloc[0])})
     return pd.DataFrame(out)
 
 
@@ -260,9 +264,9 @@ def with_plrs_enrolled(rows: Any, intensity_weight: float, *, calibrated: str = 
 def select_intensity_weight(rows: Any, *, weights: Sequence[float] = INTENSITY_WEIGHTS, confidence: float = 0.95,
                             n_resamples: int = 1000, seed: int = 0) -> tuple[float, Any]:
     """Choose PLRS-e's intensity weight (:func:`p3d.metrics.plrs.plrs_enrolled`) on a battery of *validation* clips:
-    the **smallest** candidate with which the battery of ``rows`` passes (every ``ci_high < 0``, as
-    :func:`referee_validity`), i.e. the least departure from PLRS-c that ranks the GT above every degradation; the
-    minimax weight (as :func:`select_hubness_weight`) when none passes.
+    the **smallest** candidate with which the battery of ``rows`` passes (:func:`referee_validity`: every
+    ``ci_high < 0``, each on at least :data:`MIN_VALIDITY_CLIPS` clips), i.e. the least departure from PLRS-c that
+    ranks the GT above every degradation; the minimax weight (as :func:`select_hubness_weight`) when none passes.
 
     Why not minimax, as for PLRS-p: the enrolled term only ever separates the GT further from the amplitude and
     jitter degradations, so the worst case keeps improving with the weight and minimax would take the largest
