@@ -645,7 +645,7 @@ def metric_means(rows: Any) -> Any:
     per sequence of :func:`metric_rows` over its clips (NaN left out: MTM of a clip without a matched extremum),
     sorted by the oracle's accuracy, best first (ties in the rows' order); one row per sequence."""
     return (rows.groupby("sequence", sort=False)[["oracle_accuracy", "plrs", "lve", "mtm"]].mean()
-            .sort_values("oracle_accuracy", ascending=False).reset_index())
+            .sort_values("oracle_accuracy", ascending=False, kind="stable").reset_index())
 
 
 #: The arms (model, critic) whose trained talkers Figs. S4 and S8 draw first, in this order: the baselines without
