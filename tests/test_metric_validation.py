@@ -587,3 +587,21 @@ def test_metric_means_keeps_the_rows_order_on_tied_oracle_accuracy():
     rows = pd.DataFrame({"clip": "c", "sequence": names, "oracle_accuracy": acc, "plrs": 0.0, "lve": 0.0, "mtm": 0.0})
     want = [names[i] for i in np.argsort(-acc, kind="stable")]
     assert list(mv.metric_means(rows)["sequence"]) == want
+
+
+def test_mtm_offset_tables_refuse_repeated_clips_and_missing_columns():
+    """Two GT clips under one name were accepted by mtm_offsets and then crashed offset_slope's pivot (a pandas
+    ValueError traceback, 'Index contains duplicate entries'); rows without the offset column were a KeyError.
+    Both are one-line InputErrors now, as is an offset given twice."""
+    gts = [_bumps(), _bumps()]
+    with pytest.raises(InputError, match="names"):
+        mv.mtm_offsets(gts, [0, 1], topology=(0, 1), names=["a", "a"])
+    with pytest.raises(InputError, match="offsets"):
+        mv.mtm_offsets(gts, [0, 1, 1], topology=(0, 1))
+    per = mv.mtm_offsets(gts, [0, 1], topology=(0, 1), names=["a", "b"])
+    twice = per.assign(clip="a")
+    for f in (mv.offset_slope, mv.summarise_offsets):
+        with pytest.raises(InputError, match="per_clip"):
+            f(twice, 25)
+        with pytest.raises(InputError, match="per_clip"):
+            f(per.drop(columns="offset"), 25)

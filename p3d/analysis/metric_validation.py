@@ -88,7 +88,21 @@ def _names(n: int, names: Sequence[str] | None, what: str = "gts") -> list[str]:
     names = [str(x) for x in names]
     if len(names) != n:
         raise InputError(f"names: {len(names)} names for {n} {what}")
+    dup = sorted({x for x in names if names.count(x) > 1})
+    if dup:  # the per-clip tables are keyed by name (offset_slope pivots on it)
+        raise InputError(f"names: each clip needs its own name, {dup[:3]} repeat")
     return names
+
+
+def _per_clip(per_clip: Any) -> Any:
+    """:func:`mtm_offsets` rows, checked: the columns present and one row per (clip, offset)."""
+    cols = ("clip", "offset", "mtm_frames")
+    if not hasattr(per_clip, "columns") or not set(cols) <= set(per_clip.columns):
+        have = list(per_clip.columns) if hasattr(per_clip, "columns") else type(per_clip).__name__
+        raise InputError(f"per_clip: expected mtm_offsets rows with columns {', '.join(cols)}, got {have}")
+    if per_clip.duplicated(["clip", "offset"]).any():
+        raise InputError("per_clip: more than one row for a (clip, offset); give every clip its own name")
+    return per_clip
 
 
 def mtm_offsets(gts: Sequence[Any], offsets: Iterable[int] = DEFAULT_OFFSETS, *, topology: Any,
@@ -114,6 +128,8 @@ def mtm_offsets(gts: Sequence[Any], offsets: Iterable[int] = DEFAULT_OFFSETS, *,
     offsets = [_offset(o, "offsets") for o in offsets]
     if not offsets:
         raise InputError("offsets: expected at least one offset")
+    if len(set(offsets)) != len(offsets):
+        raise InputError(f"offsets: each offset once, got {offsets}")
     if len(gts) == 0:
         raise InputError("gts: expected at least one GT sequence")
     names = _names(len(gts), names)
@@ -145,6 +161,7 @@ def summarise_offsets(per_clip: Any, fps: float, *, confidence: float = 0.95, n_
     import pandas as pd
 
     ms = 1000.0 / _fps(fps)
+    per_clip = _per_clip(per_clip)
     rows = []
     for o, grp in per_clip.groupby("offset", sort=True):
         vals = grp["mtm_frames"].to_numpy(dtype=np.float64)
@@ -182,7 +199,7 @@ def offset_slope(per_clip: Any, fps: float, *, confidence: float = 0.95, n_resam
     ``intercept_ms``, ``r`` (Pearson r of the mean curve), ``n_clips``.
     """
     ms = 1000.0 / _fps(fps)
-    table = per_clip.pivot(index="clip", columns="offset", values="mtm_frames").sort_index(axis=1)
+    table = _per_clip(per_clip).pivot(index="clip", columns="offset", values="mtm_frames").sort_index(axis=1)
     x = table.columns.to_numpy(dtype=np.float64) * ms
     y = table.to_numpy(dtype=np.float64) * ms  # (clips, offsets)
     if len(x) < 2:
