@@ -441,3 +441,18 @@ def test_offset_trajectories_peak_at_zero_for_the_oracle(corpus):
     assert r["cosine"].mean(axis=0).argmax() == 3  # offset 0
     with pytest.raises(InputError, match="no clip"):
         offset_trajectories(OracleCritic(), ds, offsets=range(-500, 501))
+
+
+@pytest.mark.parametrize("levels", [np.array(["1", "2", "3"] * 4), [1, 2, None] * 4, [1.0, 2.0, np.nan] * 4,
+                                    [True, False, True] * 4])
+def test_intensity_functions_refuse_levels_that_are_not_numbers(levels):
+    """Levels as text (e.g. read from file names) or None reached `lv >= 0` and were a numpy UFuncTypeError / TypeError
+    traceback; NaN was dropped silently as if 'no level'. All are one-line InputErrors now."""
+    from p3d.analysis.representation import level_means
+
+    x = np.random.default_rng(0).normal(size=(12, 3))
+    ids = np.repeat([0, 1], 6)
+    with pytest.raises(InputError, match="levels"):
+        intensity_direction(x, levels, ids)
+    with pytest.raises(InputError, match="levels"):
+        level_means(x, levels, ids)

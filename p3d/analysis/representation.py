@@ -450,7 +450,7 @@ def intensity_direction(speech_feats: Any, levels: Any, identities: Any = None) 
     from scipy import stats
 
     x = np.asarray(speech_feats, dtype=np.float64)
-    lv = np.asarray(levels)
+    lv = _levels(levels)
     if x.ndim != 2 or lv.shape != (x.shape[0],):
         raise InputError(f"speech_feats / levels: expected (N, D) and (N,), got {x.shape} and {lv.shape}")
     if not np.isfinite(x).all():
@@ -511,6 +511,16 @@ def intensity_directions(models: Mapping[str, Any], corpus: Any, split: str | No
         e = embeddings[name] = embed_windows(m, windows_for_model(m, corpus, split, stride=stride, cache_dir=cache_dir))
         directions[name] = intensity_direction(e["speech"], e["level"], e["identity"])
     return directions, embeddings
+
+
+def _levels(levels: Any) -> np.ndarray:
+    """Intensity levels as numbers (< 0: no level); InputError for anything else (text, None, booleans)."""
+    lv = np.asarray(levels)
+    if lv.dtype.kind not in "iuf":
+        raise InputError(f"levels: expected numbers (intensity levels, < 0 for none), got dtype {lv.dtype}")
+    if lv.dtype.kind == "f" and not np.isfinite(lv).all():
+        raise InputError("levels: hold NaN or inf values (use a negative level for windows without one)")
+    return lv
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -769,7 +779,7 @@ def level_means(features: Any, levels: Any, identities: Any) -> dict[str, Any]:
         ``per_identity`` (I, L, ...) with NaN where an identity has no row of a level.
     """
     x = np.asarray(features, dtype=np.float64)
-    lv, ids = np.asarray(levels), np.asarray(identities)
+    lv, ids = _levels(levels), np.asarray(identities)
     if x.ndim < 1 or lv.shape != (len(x),) or ids.shape != (len(x),):
         raise InputError(f"features / levels / identities: expected N rows each, got {x.shape}, {lv.shape}, "
                          f"{ids.shape}")
