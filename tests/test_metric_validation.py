@@ -481,6 +481,11 @@ def test_validation_findings_words_and_csv_round_trip(tmp_path):
     back = {name: pd.read_csv(tmp_path / f"{name}.csv") for name in tables}
     again = mv.validation_findings(slope=slope, n_resamples=100, **back)["finding"].tolist()
     assert again == lines
+    # the MTM line names the largest offset the curve has (it said "at 10 frames" whatever the offsets were)
+    short = pd.DataFrame({"offset": [0, 3, 5], "offset_ms": [0.0, 120.0, 200.0], "mtm_ms": [0.0, 110.0, 190.0]})
+    first = mv.validation_findings(curve=short, slope=slope, oracle=oracle, stats=stats, rows=rows, validity=validity,
+                                   verdicts=verdicts, n_resamples=100)["finding"].iloc[0]
+    assert "over 0-5 frames; MTM at 5 frames 190 ms (offset 200 ms)." in first
 
 
 def test_metric_rows_plrs_takes_the_official_speech_front_end(tiny, tmp_path):
