@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from p3d.device import eval_mode
-from p3d.errors import InputError
+from p3d.errors import InputError, whole_number
 
 
 # -- model adapters ---------------------------------------------------------------------------------
@@ -576,8 +576,9 @@ def phoneme_separability(features: Any, groups: Any, *, k: int = 10, folds: int 
     from p3d.stats import cluster_bootstrap_ci
 
     for value, name, low in ((k, "k", 1), (folds, "folds", 2)):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+        if whole_number(value, low) is None:
             raise InputError(f"{name}: expected a whole number >= {low}, got {value!r}")
+    k, folds = int(k), int(folds)
     x = np.asarray(features, dtype=np.float32)
     g = np.asarray(groups, dtype=object)
     if x.ndim != 2 or len(x) != len(g):
