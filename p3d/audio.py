@@ -22,9 +22,11 @@ nothing is rescaled: 5 frames = 0.2 s. At 30 fps (VOCASET) the rate is 19.2 kHz:
 166.7 ms of real audio, which the fbank, told 16 kHz, treats as 0.2 s. The audio is thus
 time-stretched by 30/25 = 1.2 (and its spectrum compressed by the same factor: a real 6 kHz
 component lands in the 5 kHz filter) so that a 30 fps window looks like the 25 fps windows the
-representation was trained on. The general rule for any frame rate F is ``rate = 640 * F =
-16000 * F / 25`` (25 fps -> 16 kHz, 30 fps -> 19.2 kHz, 60 fps -> 38.4 kHz). Note: the formula
-``16000 * 25 / F`` would give 13.33 kHz at 30 fps and is wrong.
+representation was trained on. The rule for a frame rate F is ``rate = 640 * F = 16000 * F / 25``
+(25 fps -> 16 kHz, 30 fps -> 19.2 kHz); it is applied between those two rates only
+(:data:`WINDOW_FPS_RANGE`): at 60 fps (38.4 kHz) the speech would be stretched 2.4x, which neither the
+training nor the official evaluation ever does (VOCASET's 60 fps GT is subsampled ``[::2]``). Note: the
+formula ``16000 * 25 / F`` would give 13.33 kHz at 30 fps and is wrong.
 
 **Pairing.** Speech window ``i`` starts at mesh frame ``i`` and pairs with mesh frames
 ``[i, i + 5)``. A clip of T mesh frames and A audio windows gives ``min(A, T - 4)`` pairs (the
@@ -141,10 +143,32 @@ class FbankOptions:
         return 1 << (n - 1).bit_length() if self.round_to_power_of_two else n
 
 
-def feature_sample_rate(fps: float) -> int:
-    """Sample rate at which 640 samples are one mesh frame: ``640 * fps`` (25 -> 16000, 30 -> 19200)."""
+#: The frame rates (fps) at which the paper pairs 5 mesh frames with a speech window: 25, where the representation is
+#: trained (LRS3, 640 x 25 = 16 kHz: the speech in real time), to 30, where PLRS and the loss apply it (VOCASET,
+#: 19.2 kHz: stretched 1.2x; Sec. 4, E.1). Beyond them the speech a window shows is stretched or squeezed further than
+#: anything the representation saw (60 fps: 2.4x, 83 ms windows), a number no official script gives.
+WINDOW_FPS_RANGE: tuple[float, float] = (25.0, 30.0)
+
+
+def check_window_fps(fps: float, what: str = "fps") -> float:
+    """``fps`` as a float when it is a frame rate within :data:`WINDOW_FPS_RANGE`; else :class:`InputError` naming
+    ``what``, saying how to get there (VOCASET's 60 fps GT: every second frame, as the official scripts do)."""
     if isinstance(fps, (bool, np.bool_)) or not isinstance(fps, numbers.Real) or not (math.isfinite(fps) and fps > 0):
-        raise InputError(f"fps: expected a positive frame rate, got {fps!r}")
+        raise InputError(f"{what}: expected a positive frame rate, got {fps!r}")
+    low, high = WINDOW_FPS_RANGE
+    if not low <= float(fps) <= high:
+        raise InputError(f"{what}: {float(fps):g} fps is outside the {low:g}-{high:g} fps at which the speech-mesh "
+                         f"representation pairs 5 frames with a speech window (PLRS, the perceptual loss, the critics; "
+                         f"paper Sec. 4: at {float(fps):g} fps a window spans {5000 / float(fps):.0f} ms, its speech "
+                         f"time-scaled {float(fps) / low:.2g}x); give frames at {low:g}-{high:g} fps (VOCASET's 60 fps "
+                         f"GT: every second frame, [::2])")
+    return float(fps)
+
+
+def feature_sample_rate(fps: float) -> int:
+    """Sample rate at which 640 samples are one mesh frame: ``640 * fps`` (25 -> 16000, 30 -> 19200); ``fps`` within
+    :data:`WINDOW_FPS_RANGE` (:func:`check_window_fps`)."""
+    check_window_fps(fps)
     rate = HOP_SAMPLES * float(fps)
     if abs(rate - round(rate)) > 1e-6:
         raise InputError(f"fps: {fps} gives a non-integer feature sample rate 640 * fps = {rate}")

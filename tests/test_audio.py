@@ -18,10 +18,19 @@ def _noise(n: int, seed: int = 0) -> np.ndarray:
 def test_feature_sample_rate_is_640_per_frame():
     assert A.feature_sample_rate(25) == 16000
     assert A.feature_sample_rate(30) == 19200
-    assert A.feature_sample_rate(60) == 38400
     for bad in (0, -25, float("nan")):
         with pytest.raises(InputError):
             A.feature_sample_rate(bad)
+
+
+@pytest.mark.parametrize("fps", [60, 50, 24, 12.5])
+def test_frame_rates_outside_the_representations_are_refused(fps):
+    """The rule 640 x fps is the paper's between 25 fps (LRS3, training) and 30 fps (VOCASET, PLRS and the loss);
+    at 60 fps it gave 38.4 kHz, 83 ms windows of speech stretched 2.4x, a PLRS no official script gives."""
+    with pytest.raises(InputError, match=rf"fps: {fps:g} fps is outside the 25-30 fps .* \[::2\]"):
+        A.feature_sample_rate(fps)
+    with pytest.raises(InputError, match="outside the 25-30 fps"):
+        A.speech_windows(np.zeros(16000, np.float32), 16000, fps)
 
 
 @pytest.mark.parametrize("frame_ms,bins,window", [(25, 80, "povey"), (25, 80, "hanning"), (8, 23, "hanning"),

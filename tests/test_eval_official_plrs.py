@@ -144,6 +144,21 @@ def test_60_fps_predictions_outside_vertices_npy_are_refused(release, tmp_path, 
     assert "60 frames" in err and "factor of about 2" in err and "--fps" in err
 
 
+def test_60_fps_frames_declared_with_fps_60_are_refused_by_a_30_fps_evaluator(release, tmp_path, capsys):
+    """The refusal above advises ``--fps``; with ``--fps 60`` the 60 fps GT copy was scored at 60 fps (speech at
+    38.4 kHz, 83 ms windows, stretched 2.4x) by the official evaluator, exit 0: a number the official script never
+    gives. PLRS is defined at 25-30 fps (``p3d.audio.WINDOW_FPS_RANGE``): one line, exit 2, before any audio."""
+    root, _ = release
+    pred = tmp_path / "gt_copy"
+    pred.mkdir()
+    for f in (root / "vertices_npy").glob("*.npy"):
+        (pred / f.name).write_bytes(f.read_bytes())
+    code, _, err = _eval(capsys, root, pred, tmp_path / "out", "--fps", "60")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "PLRS at --fps 60: 60 fps is outside the 25-30 fps" in err and "[::2]" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_gt_metrics_without_gt_exit_2(release, tmp_path, capsys):
     root, _ = release
     code = main(["eval", "--pred", str(root / "pred"), "--audio", str(root / "wav"), "--metrics", "lve,plrs",

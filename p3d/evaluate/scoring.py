@@ -89,6 +89,10 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
         if "plrs_calibrated" not in wanted:
             not_computed["plrs_calibrated"] = background_reason(len(groups))
     speech_wanted = any(m in wanted for m in PLRS_METRICS)
+    if speech_wanted:  # before the evaluator and any audio: PLRS is not defined at other rates
+        from p3d.audio import check_window_fps
+
+        check_window_fps(rates.fps, f"PLRS at --fps {rates.fps:g}" if rates.pred_stride == 1 else "PLRS")
     plrs_model = _load_plrs_model(cfg.plrs_checkpoint) if speech_wanted else None
     banks: dict[str, np.ndarray] = {}
     if "plrs_calibrated" in wanted:
