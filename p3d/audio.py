@@ -74,6 +74,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from p3d.errors import InputError
+from p3d.io import FLOAT_PEAK_LIMIT, check_float_peak  # noqa: F401  (FLOAT_PEAK_LIMIT: re-exported)
 
 if TYPE_CHECKING:
     import torch
@@ -478,11 +479,6 @@ def pad_frames(windows: np.ndarray, n_frames: int) -> np.ndarray:
     return out
 
 
-#: Float samples are read on [-1, 1] (torchaudio.load's scale, which the fbank's normalisation constants assume);
-#: a peak beyond this (+18 dB over full scale) is integer PCM converted to float without scaling, refused.
-FLOAT_PEAK_LIMIT = 8.0
-
-
 def _check_audio(audio: np.ndarray, sr: int) -> np.ndarray:
     x = np.asarray(audio)
     if x.dtype.kind not in "fiu":
@@ -503,10 +499,7 @@ def _check_audio(audio: np.ndarray, sr: int) -> np.ndarray:
         if x.dtype.kind == "u":  # unsigned PCM (8-bit WAV) is offset by half its range
             return ((x.astype(np.float64) - (info.max + 1) / 2) / ((info.max + 1) / 2)).astype(np.float32)
         return (x.astype(np.float64) / -float(info.min)).astype(np.float32)
-    peak = float(np.abs(x).max()) if x.size else 0.0
-    if peak > FLOAT_PEAK_LIMIT:  # e.g. wavfile.read(...).astype(float32): the fbank would be shifted by log(32768)
-        raise InputError(f"audio: float samples reach {peak:.4g}, beyond +-{FLOAT_PEAK_LIMIT:g}: integer PCM stored as "
-                         f"float? Float audio is in [-1, 1] (divide int16 values by 32768, or pass the int16 array)")
+    check_float_peak(x, "audio", "divide int16 values by 32768, or pass the int16 array")
     return x.astype(np.float32, copy=False)
 
 

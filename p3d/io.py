@@ -513,6 +513,29 @@ def resample(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
                             axis=-1).astype(np.float32)
 
 
+#: Float samples are read on [-1, 1] (torchaudio.load's scale, which the fbank's normalisation constants of Sec. 3.1
+#: assume, and librosa.load's, which the talkers were trained on); a peak beyond this (+18 dB over full scale) is
+#: integer PCM converted to float without scaling, refused by :func:`check_float_peak`.
+FLOAT_PEAK_LIMIT = 8.0
+
+
+def check_float_peak(samples: np.ndarray, where: str, remedy: str) -> None:
+    """Refuse float ``samples`` whose peak exceeds :data:`FLOAT_PEAK_LIMIT`: integer PCM stored as float unscaled.
+
+    The one rule for every reader of audio (:func:`load_audio` for files, :func:`p3d.audio.speech_windows` for
+    arrays, the raw VOCASET conversion for its pickle). One-line InputError ``"{where}: float samples reach ..."``
+    ending with ``remedy`` (how to fix it in the caller's terms). Integer arrays are not checked (their scale is
+    their dtype's); samples must be finite (checked before).
+    """
+    x = np.asarray(samples)
+    if x.dtype.kind != "f" or x.size == 0:
+        return
+    peak = float(np.abs(x).max())
+    if peak > FLOAT_PEAK_LIMIT:  # e.g. wavfile.read(...).astype(float32): the fbank would be shifted by log(32768)
+        raise InputError(f"{where}: float samples reach {peak:.4g}, beyond +-{FLOAT_PEAK_LIMIT:g}: integer PCM stored "
+                         f"as float? Float audio is in [-1, 1] ({remedy})")
+
+
 def load_audio(path: str | os.PathLike[str], sr: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
     """Read an audio file: (samples float32, sample_rate).
 
@@ -523,7 +546,8 @@ def load_audio(path: str | os.PathLike[str], sr: int | None = None, mono: bool =
     librosa >= 0.10 defaults to soxr, which differs above ~7 kHz at 22-44 kHz input: 35-38 dB SNR), so a
     checkpoint sees the waveform it was trained on.
     A missing, non-regular (FIFO), unreadable, empty or truncated (:func:`check_wav_length`) file, or one holding
-    NaN/inf samples, raises :class:`InputError` naming it.
+    NaN/inf samples or float samples beyond :data:`FLOAT_PEAK_LIMIT` (:func:`check_float_peak`: integer PCM stored
+    as float, which the talkers would read unscaled and PLRS refuses), raises :class:`InputError` naming it.
     """
     import soundfile as sf
 
@@ -544,6 +568,8 @@ def load_audio(path: str | os.PathLike[str], sr: int | None = None, mono: bool =
         raise InputError(f"{path}: audio file has no valid sample rate ({rate})")
     if not np.isfinite(data).all():
         raise InputError(f"{path}: audio holds NaN or inf samples")
+    # a FLOAT/DOUBLE wav is read as stored (PCM subtypes come scaled to [-1, 1]); checked before mixing channels
+    check_float_peak(data, str(path), "rewrite the file with its int16 values divided by 32768, or as 16-bit PCM")
     if mono:
         data = data.mean(axis=1, keepdims=True, dtype=np.float32)  # librosa.load: to mono, then resample
     if sr is not None and sr != rate:

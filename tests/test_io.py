@@ -276,3 +276,39 @@ def test_load_templates_refuses_two_keys_naming_one_subject(tmp_path):
     path.write_bytes(pickle.dumps({1: np.zeros((4, 3)), "1": np.ones((4, 3))}))
     with pytest.raises(InputError, match="two templates for subject '1'"):
         io.load_templates(path)
+
+
+def test_integer_pcm_stored_as_float_is_refused_by_every_reader_of_audio(tmp_path, voca):
+    """A FLOAT wav holding int16-scale values (``sf.write(p, pcm.astype(np.float32), sr, subtype="FLOAT")``) reached
+    the talkers (training, ``p3d predict``) and SLCC unscaled, peaking at ~1e4, while PLRS refused it (without naming
+    the file). The one rule (:func:`p3d.io.check_float_peak`, +-FLOAT_PEAK_LIMIT) is now applied by load_audio, so
+    every reader refuses it with the same one line naming the file; float audio up to the limit reads sample-exactly."""
+    import shutil
+
+    from p3d.audio import FLOAT_PEAK_LIMIT, load_speech_audio
+    from p3d.evaluate.scoring import _clip_audio
+    from p3d.talker_data import TalkerClips
+
+    pcm = np.random.default_rng(0).normal(0, 3000, 16000).astype(np.int16)
+    bad = tmp_path / "int_as_float.wav"
+    sf.write(bad, pcm.astype(np.float32), 16000, subtype="FLOAT")
+    expected = rf"^{bad}: float samples reach 1\.\d+e\+04, beyond \+-8: integer PCM stored as float\?"
+    readers = (io.load_audio, lambda p: io.load_audio(p, sr=16000), lambda p: io.load_audio(p, mono=False),
+               load_speech_audio, lambda p: _clip_audio(p, ("slcc", "plrs")))
+    for read in readers:
+        with pytest.raises(InputError, match=expected) as info:
+            read(bad)
+        assert "\n" not in str(info.value)
+    # the talkers' data loading (training, predict): a corpus clip written so
+    corpus = tmp_path / "voca"
+    shutil.copytree(voca, corpus)
+    wav = corpus / "wav" / "train00_sentence01.wav"
+    samples, rate = sf.read(wav, dtype="float32")
+    sf.write(wav, samples * 32768, rate, subtype="FLOAT")
+    with pytest.raises(InputError, match=rf"^{wav}: float samples reach"):
+        TalkerClips(corpus)
+    # valid float audio, up to the limit: the same samples as before
+    ok = np.linspace(-FLOAT_PEAK_LIMIT, FLOAT_PEAK_LIMIT, 1000, dtype=np.float32)
+    sf.write(tmp_path / "loud.wav", ok, 16000, subtype="FLOAT")
+    assert np.array_equal(io.load_audio(tmp_path / "loud.wav")[0], ok)
+    assert np.array_equal(load_speech_audio(tmp_path / "loud.wav")[0], ok)

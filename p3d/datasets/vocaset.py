@@ -10,8 +10,8 @@ required), as they are, in one folder ``RAW``:
   assumes it: the stored samples are written at the stored rate, in a WAV subtype of the stored
   dtype (int16 -> PCM_16, int32 -> PCM_32, float32 -> FLOAT, float64 -> DOUBLE, uint8 -> PCM_U8: 8-bit WAV
   is unsigned, so the bytes are kept and readers scale them as ``(x - 128) / 128``, as scipy and soundfile do);
-  float samples are on [-1, 1]: a peak beyond :data:`p3d.audio.FLOAT_PEAK_LIMIT` (integer PCM cast to float
-  unscaled) is refused, as PLRS refuses such a wav;
+  float samples are on [-1, 1]: a peak beyond :data:`p3d.io.FLOAT_PEAK_LIMIT` (integer PCM cast to float
+  unscaled) is refused (:func:`p3d.io.check_float_peak`), as every reader refuses such a wav;
 - ``subj_seq_to_idx.pkl``: ``{subject: {sequence: {frame: global index into data_verts}}}``;
 - ``templates.pkl``: ``{subject: (5023, 3) neutral mesh}`` (a Python 2 pickle).
 
@@ -76,8 +76,8 @@ from typing import Any
 
 import numpy as np
 
-from p3d.audio import FLOAT_PEAK_LIMIT
 from p3d.errors import InputError
+from p3d.io import check_float_peak
 from p3d.progress import show_progress
 
 log = logging.getLogger(__name__)
@@ -304,10 +304,8 @@ def _check_audio_dict(data: Any, path: Path) -> dict[str, dict[str, tuple[np.nda
                                  "(samples,) or (samples, channels), not (channels, samples)")
             if audio.dtype.kind == "f" and not np.isfinite(audio).all():
                 raise InputError(f"{where}: audio holds NaN or inf samples")
-            peak = float(np.abs(audio).max()) if audio.dtype.kind == "f" else 0.0
-            if peak > FLOAT_PEAK_LIMIT:  # written as a FLOAT wav that PLRS later refuses and the talkers read as is
-                raise InputError(f"{where}: float audio reaches {peak:.4g}, beyond +-{FLOAT_PEAK_LIMIT:g}: integer PCM "
-                                 "stored as float? Float audio is in [-1, 1] (int16 values divided by 32768)")
+            # else written as a FLOAT wav that every reader of audio refuses (p3d.io.load_audio)
+            check_float_peak(audio, where, "int16 values divided by 32768")
             out[str(subject)][str(seq)] = (audio, int(rate))
     return out
 
