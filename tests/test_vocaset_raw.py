@@ -501,3 +501,39 @@ def test_audio_and_meshes_of_different_durations_are_named(raw, tmp_path, caplog
     assert len(named) == 1 and f"{TRAIN}_sentence22 (3 frames at 60 fps" in named[0], named
     assert "factor of about 2" in named[0]
     assert all(f"{s}_{q} " not in named[0] for s, seqs in INDEX.items() for q in seqs if q != "sentence22"), named
+
+
+def test_a_raw_file_edited_without_changing_its_size_is_not_kept_stale(raw, tmp_path, monkeypatch, capsys):
+    """raw_release.json recorded only the sizes of raw_audio_fixed.pkl and data_verts.npy: after the audio of a
+    sequence was corrected in the pickle (same length, so the same size), a rerun kept all 11 files, the stale wav
+    among them. Their modification times are now recorded too: the rerun is refused with one line, nothing
+    changed, and --overwrite writes the corrected audio. A folder recorded by an older p3d (sizes only) is refused
+    likewise, with the way out."""
+    import soundfile as sf
+
+    root, audio, _ = raw
+    out = tmp_path / "out"
+    convert_raw_vocaset(root, out, progress=False)
+    pkl = root / "raw_audio_fixed.pkl"
+    size, mtime = pkl.stat().st_size, pkl.stat().st_mtime_ns
+    fixed = audio[TRAIN]["sentence01"]["audio"] // 2
+    audio[TRAIN]["sentence01"]["audio"] = fixed
+    dump_py2(pkl, audio)
+    os.utime(pkl, ns=(mtime + 10**9, mtime + 10**9))  # an edit made later (a coarse clock could give the same time)
+    assert pkl.stat().st_size == size
+    wav = out / "wav" / f"{TRAIN}_sentence01.wav"
+    before = wav.read_bytes()
+    code = run_cli(monkeypatch, ["data", "vocaset", "--raw", str(root), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "raw_audio_fixed.pkl: same sizes, other modification times" in err[0], err
+    assert "--overwrite" in err[0] and wav.read_bytes() == before
+    convert_raw_vocaset(root, out, progress=False, overwrite=True)
+    assert np.array_equal(sf.read(wav, dtype="int16")[0], fixed)
+    assert len(convert_raw_vocaset(root, out, progress=False).kept) == 11  # then resumable as before
+
+    record = json.loads((out / "raw_release.json").read_text())
+    del record["raw"]["mtime_ns"]  # a folder converted by an older p3d
+    (out / "raw_release.json").write_text(json.dumps(record))
+    with pytest.raises(InputError, match=r"older p3d.*--overwrite rewrites them") as info:
+        convert_raw_vocaset(root, out, progress=False)
+    assert "\n" not in str(info.value)

@@ -50,7 +50,8 @@ anything but arrays and builtins, a subject without audio or template, an index 
 
 Resuming: each file is written atomically (:mod:`p3d.atomic`), so a file under its final name is
 complete. ``raw_release.json`` records the raw release the folder's files come from
-(:func:`raw_release_fingerprint`: the four files' sizes, the index's and templates' SHA-256); a folder of
+(:func:`raw_release_fingerprint`: the four files' sizes, the index's and templates' SHA-256, the modification
+times of data_verts.npy and raw_audio_fixed.pkl); a folder of
 another release, or holding files without that record, is refused unless ``overwrite=True``, which rewrites
 every file of the subjects converted (and is refused if files of other subjects would stay behind). Within
 the same release a rerun keeps an existing vertex file whose header has the expected shape and dtype, and an
@@ -446,15 +447,50 @@ def _writable(audio: np.ndarray) -> np.ndarray:
     return audio
 
 
+#: The raw files identified by size and modification time, not by content (:func:`raw_release_fingerprint`).
+LARGE_RAW_FILES: tuple[str, ...] = (VERTS_FILE, AUDIO_FILE)
+
+
 def raw_release_fingerprint(raw_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """What identifies a raw VOCASET release without reading its large files: the size of each of
-    :data:`RAW_FILES` and the SHA-256 of the (small) index and templates pickles."""
+    """What identifies a raw VOCASET release without hashing its large files: the size of each of
+    :data:`RAW_FILES`, the SHA-256 of the (small) index and templates pickles, and the modification time (ns) of
+    the large :data:`LARGE_RAW_FILES` (data_verts.npy ~4 GB, raw_audio_fixed.pkl ~1-2 GB).
+
+    Sizes alone missed an edit that keeps a size (corrected audio or meshes of the same lengths): a rerun kept every
+    file converted before. Any write updates a file's ``st_mtime_ns``, so size + mtime detects an edit at no cost;
+    a content hash would read ~5-6 GB on every rerun (SHA-256 at ~0.85 GB/s here, plus the disk), where a rerun that
+    keeps every file reads none of data_verts.npy. The price: a release copied without its times (``cp`` without
+    ``-p``, ``touch``) reads as changed, and its folder is refused until ``--overwrite`` rewrites it (never kept
+    stale)."""
     import hashlib
 
     root = Path(raw_dir)
     return {"sizes": {name: (root / name).stat().st_size for name in RAW_FILES},
             "sha256": {name: hashlib.sha256((root / name).read_bytes()).hexdigest()
-                       for name in (INDEX_FILE, TEMPLATES_FILE)}}
+                       for name in (INDEX_FILE, TEMPLATES_FILE)},
+            "mtime_ns": {name: (root / name).stat().st_mtime_ns for name in LARGE_RAW_FILES}}
+
+
+def _release_difference(recorded: Any, release: dict[str, Any]) -> str:
+    """Why the ``recorded`` fingerprint of a converted folder is not ``release`` (for the one-line refusal)."""
+    if not isinstance(recorded, dict):
+        return "without a record of the raw release they were converted from"
+    if "mtime_ns" not in recorded:
+        return ("converted by an older p3d, whose record of the raw release (file sizes only) cannot tell whether "
+                f"{AUDIO_FILE} or {VERTS_FILE} changed since")
+
+    def differ(keys: tuple[str, ...]) -> list[str]:
+        return [name for name in RAW_FILES
+                if any(name in release[k] and (recorded.get(k) or {}).get(name) != release[k][name] for k in keys)]
+
+    content = differ(("sizes", "sha256"))
+    if content:
+        return f"converted from another raw VOCASET release ({', '.join(content)} differ)"
+    touched = differ(("mtime_ns",))
+    if touched:
+        return (f"converted from raw files modified since ({', '.join(touched)}: same sizes, other modification "
+                "times: edited, or copied without their times)")
+    return "converted from another raw VOCASET release (its record differs)"
 
 
 def _check_release(out: Path, raw: RawVocaset, overwrite: bool) -> dict[str, Any]:
@@ -475,8 +511,7 @@ def _check_release(out: Path, raw: RawVocaset, overwrite: bool) -> dict[str, Any
     if not present or recorded == release:
         return release
     if not overwrite:
-        why = ("without a record of the raw release they were converted from" if recorded is None
-               else "converted from another raw VOCASET release (file sizes or index differ)")
+        why = _release_difference(recorded, release)
         raise InputError(f"--out {out}: holds files {why}; --overwrite rewrites them, or give another --out")
     stems = {seq.stem for seq in raw.sequences}
     others = [p for p in present if p.stem not in stems]
