@@ -140,6 +140,18 @@ def test_degradations_subset_and_errors():
         dg.degradations(bad, tpl, rng)
 
 
+def test_degradations_takes_a_single_name_as_one_name():
+    """``names="amp_0.5"`` was iterated character by character and refused as "unknown degradation 'a'"; a string
+    is now one name, built exactly as in a list."""
+    gt, tpl = _bumps(20), np.zeros((4, 3))
+    one = dg.degradations(gt, tpl, np.random.default_rng(1), names="amp_0.5")
+    assert list(one) == ["amp_0.5"]
+    listed = dg.degradations(gt, tpl, np.random.default_rng(1), names=["amp_0.5"])
+    assert np.array_equal(one["amp_0.5"], listed["amp_0.5"])
+    with pytest.raises(InputError, match="unknown degradation 'blur'"):
+        dg.degradations(gt, tpl, np.random.default_rng(1), names="blur")
+
+
 # -- oracle -------------------------------------------------------------------------------------------------------
 def test_sequence_groups_name_each_talker_arm():
     """The scatter's legend: each degradation its own group; a trained talker's runs grouped by arm, so CodeTalker

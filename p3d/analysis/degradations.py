@@ -96,7 +96,8 @@ def degradations(gt: Any, template: Any, rng: np.random.Generator, *, other_moti
         names: the sequences to build (default: all of :data:`DEGRADATIONS` that the inputs allow). Besides
             those names: ``"static_template"`` (the template in every frame) and any ``<kind>_<number>`` of
             :data:`PARAMETRIC_KINDS` (``amp_1.5``, ``shift_-2``, ``smooth_2``, ``movavg_5``, ``jitter_0.25``);
-            :data:`p3d.analysis.referee_validity.BATTERY_DEGRADATIONS` is such a list.
+            :data:`p3d.analysis.referee_validity.BATTERY_DEGRADATIONS` is such a list. A single string is one
+            name (``names="amp_0.5"`` builds that sequence alone).
 
     Returns:
         ``{name: (T, V, 3) float64}`` in the order of ``names``. Every sequence has the GT's length,
@@ -121,6 +122,8 @@ def degradations(gt: Any, template: Any, rng: np.random.Generator, *, other_moti
         check_finite(other, "other_motion")
         if other.shape[1] != g.shape[1]:
             raise InputError(f"other_motion has {other.shape[1]} vertices per frame, gt has {g.shape[1]}")
+    if isinstance(names, str):  # one name, not its characters (each was refused as an unknown degradation: 'a')
+        names = [names]
     wanted = list(DEGRADATIONS) if names is None else [str(n) for n in names]
     parsed = {n: _parse_degradation(n) for n in wanted}
     if names is not None and "other_clip" in wanted and other is None:
