@@ -86,14 +86,16 @@ def official_transformer_decoder(sd, d_model: int, num_layers: int) -> nn.Transf
     return decoder
 
 
-def official_audio_features(w2v, audio: np.ndarray, dataset: str, frame_num: int | None = None) -> torch.Tensor:
-    """The official ``Wav2Vec2Model`` subclass (``wav2vec.py``) after ``Wav2Vec2Processor`` normalisation."""
+def official_audio_features(w2v, audio: np.ndarray, dataset: str, frame_num: int | None = None,
+                            cut_odd: bool = True) -> torch.Tensor:
+    """The official ``Wav2Vec2Model`` subclass (``wav2vec.py``) after ``Wav2Vec2Processor`` normalisation
+    (``cut_odd=False``: SelfTalk's, without the BIWI branch that drops an odd last feature)."""
     x = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)
     x = torch.from_numpy(x.astype(np.float32))[None]
     with torch.no_grad():
         h = w2v.feature_extractor(x).transpose(1, 2)
         if dataset == "BIWI":
-            if h.shape[1] % 2:
+            if h.shape[1] % 2 and cut_odd:
                 h = h[:, :-1]
         else:
             n = frame_num if frame_num is not None else int(h.shape[1] / 50.0 * 30)
@@ -391,8 +393,9 @@ def official_selftalk_predict(sd, audio: np.ndarray, template: torch.Tensor, dat
     w2v = reference_wav2vec2(sd, large=True)
     decoder = official_transformer_decoder(sd, ST_DIM, num_layers=1)
     with torch.no_grad():
-        hidden = official_audio_features(w2v, audio, "BIWI" if dataset == "BIWI" else "vocaset")
-        if dataset == "BIWI":
+        hidden = official_audio_features(w2v, audio, "BIWI" if dataset == "BIWI" else "vocaset", cut_odd=False)
+        if dataset == "BIWI":  # SelfTalk.predict: an odd last feature dropped from the transformer's output
+            hidden = hidden[:, :hidden.shape[1] - hidden.shape[1] % 2]
             hidden = hidden.reshape(1, hidden.shape[1] // 2, hidden.shape[2] * 2)
         x = F.linear(hidden, sd["audio_feature_map.weight"], sd["audio_feature_map.bias"])
         out = F.linear(decoder(x, x), sd["vertice_map_r.weight"], sd["vertice_map_r.bias"])
@@ -410,6 +413,20 @@ def test_selftalk_checkpoint_reproduces_the_official_predict(tmp_path, dataset, 
     template = torch.randn(V, 3, generator=torch.Generator().manual_seed(6))
     expected = official_selftalk_predict(sd, audio, template, dataset)
     assert_reproduces(model, audio, template, 0, expected)
+
+
+@pytest.mark.parametrize("seconds", [0.7, 1.0])  # 34 and 49 wav2vec2 features
+def test_selftalk_biwi_runs_wav2vec2_on_every_feature(tmp_path, seconds):
+    """SelfTalk's ``wav2vec.py`` has no BIWI branch: the transformer runs on every 50 Hz feature, and ``predict``
+    drops an odd last one from its output (FaceFormer and CodeTalker drop it before the transformer). p3d cut it
+    before the transformer for SelfTalk too: at 1 s of audio (49 features) every frame moved, by up to
+    3.8e-3 against 0.15 of motion in this fixture."""
+    sd = selftalk_state_dict("BIWI")
+    torch.save(sd, tmp_path / "BIWI.pth")
+    model = load_official(tmp_path / "BIWI.pth", "selftalk")
+    audio = _audio(seconds, seed=1)
+    template = torch.randn(V, 3, generator=torch.Generator().manual_seed(6))
+    assert_reproduces(model, audio, template, 0, official_selftalk_predict(sd, audio, template, "BIWI"))
 
 
 def test_selftalk_frame_rate_comes_from_the_weights(tmp_path):

@@ -12,7 +12,9 @@ Both follow :class:`p3d.models.talker.AudioEncoder`: ``encoder(audio, n_frames)`
   ``do_normalize`` (zero mean, ``/ sqrt(var + 1e-7)`` with the population variance).
   **Two features per frame** (``features_per_frame=2``, the official BIWI setting of FaceFormer,
   CodeTalker and SelfTalk at 25 fps): no interpolation; the transformer runs on the 50 Hz features
-  (an odd last one dropped, as the official code) and frame t gets features 2t and 2t+1 concatenated,
+  (an odd last one dropped, as FaceFormer's and CodeTalker's ``wav2vec.py`` do before the transformer;
+  ``trim_before_encoder=False``: after it, as SelfTalk, whose ``wav2vec.py`` has no BIWI branch and whose
+  ``predict`` pairs the transformer's output) and frame t gets features 2t and 2t+1 concatenated,
   so the output is (B, n_frames, 2 * hidden_size). When the audio gives fewer than ``2 * n_frames``
   features the last pair is repeated (the official code shortens the sequence instead); extra
   features are cut after the transformer (the official ``predict``; its training pass cuts them
@@ -79,6 +81,10 @@ class AudioEncoderConfig(PresetConfig):
             folder when the weights come from a checkpoint (``pretrained=False``).
         features_per_frame: 1: wav2vec2's 50 Hz features interpolated to the frame count (official
             VOCASET); 2: two consecutive 50 Hz features per frame, concatenated (official BIWI).
+        trim_before_encoder: with 2 features per frame, an odd last 50 Hz feature is dropped before the
+            transformer (True: FaceFormer, CodeTalker) or the transformer runs on every feature and the pairs
+            are taken from its output (False: SelfTalk's ``predict``; the transformer's attention and
+            positional convolution see the extra feature, so the outputs differ).
         freeze_feature_extractor: wav2vec2's CNN is not trained (FaceFormer).
         spec_augment: time masking of the projected features in training (wav2vec2 only).
         n_mels, n_fft, hop: mel front end (80 bins, 400 samples = 25 ms window, 160 = 10 ms hop).
@@ -91,6 +97,7 @@ class AudioEncoderConfig(PresetConfig):
     wav2vec2_path: str | None = None
     wav2vec2_config: dict[str, Any] | None = None
     features_per_frame: int = 1
+    trim_before_encoder: bool = True
     freeze_feature_extractor: bool = True
     spec_augment: bool = True
     n_mels: int = 80
@@ -299,7 +306,7 @@ class Wav2Vec2Encoder(nn.Module):
         per_frame = self.config.features_per_frame
         if per_frame == 1:
             feats = linear_interpolation(feats, n_frames)  # 50 Hz -> motion rate
-        elif feats.shape[1] >= per_frame:
+        elif feats.shape[1] >= per_frame and self.config.trim_before_encoder:
             feats = feats[:, : feats.shape[1] - feats.shape[1] % per_frame]  # the official odd-frame cut
         hidden = _project(self.model.feature_projection, feats)
         cfg = self.model.config

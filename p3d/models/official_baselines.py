@@ -29,7 +29,9 @@ must be filled, otherwise an :class:`InputError` names the keys):
   ``animator.decoder``, ``vertice_map_r`` -> ``animator.head``, ``lip_map`` / ``transformer`` / ``lm_head``
   -> ``interpreter.lip_map`` / ``interpreter.transformer`` / ``interpreter.lm_head``. Dropped:
   ``text_encoder.*``, the frozen ``Wav2Vec2ForCTC`` speech recogniser (a training target; p3d keeps it out
-  of the model, :class:`p3d.models.selftalk.CTCRecogniser`).
+  of the model, :class:`p3d.models.selftalk.CTCRecogniser`). On BIWI, SelfTalk's ``wav2vec.py`` runs the
+  transformer on every 50 Hz feature and ``predict`` drops an odd last one from its output
+  (``AudioEncoderConfig.trim_before_encoder = False``; FaceFormer and CodeTalker drop it before the transformer).
 - CodeTalker stage 2: ``audio_feature_map`` -> ``audio_map``, ``vertice_map`` -> ``vertex_map``,
   ``transformer_decoder`` -> ``decoder``, ``feat_map`` -> ``feat_map``, ``learnable_style_emb`` ->
   ``style``; ``autoencoder.X`` as the stage-1 map below under ``vqvae.``. Dropped: ``PPE.pe``.
@@ -406,7 +408,10 @@ def selftalk_from_official(sd: StateDict, dataset: str | None = None, source: st
             interp_encoder_layers=n_enc, interp_decoder_layers=n_dec,
             interp_ff=int(sd["transformer.encoder.layers.0.linear1.weight"].shape[0]),
             vocab_size=int(sd["lm_head.weight"].shape[0]),
-            audio=_audio_config(sd, "audio_encoder.", per_frame, base.audio))
+            # SelfTalk's wav2vec.py has no BIWI branch: the transformer runs on every 50 Hz feature and predict
+            # drops an odd last one from its output
+            audio=dataclasses.replace(_audio_config(sd, "audio_encoder.", per_frame, base.audio),
+                                      trim_before_encoder=False))
     model = SelfTalk(config, pretrained_audio=False)
     target = set(model.state_dict())
     renames = {"audio_feature_map.": "animator.audio_map.", "transformer_decoder.": "animator.decoder.",
