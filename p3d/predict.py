@@ -8,8 +8,10 @@ CodeTalker (``vocaset_stage2.pth.tar``, ``biwi_stage2.pth.tar``; ``--stage1`` op
 VQ-VAE) or SelfTalk (``vocaset.pth``, ``BIWI.pth``), read weights-only and loaded into p3d's model by the
 key map of :mod:`p3d.models.official_baselines`. The style conditions are the official training
 subjects (the 8 VOCASET ``FaceTalk_*`` identities, or BIWI's F2 F3 F4 M3 M4 M5) unless ``--styles``
-names them; ``--data`` is required. The frame count follows the official ``predict`` (from the audio:
-``--frames audio``, the default with ``--checkpoint``) or the ground truth (``--frames gt``).
+names them. The official SelfTalk has no style input: it writes one ``OUT/<clip>.npy`` per clip, as its
+``test.py`` (``--styles`` is refused). ``--data`` is required. The frame count follows the official
+``predict`` (from the audio: ``--frames audio``, the default with ``--checkpoint``) or the ground truth
+(``--frames gt``).
 
 Reads ``RUN_DIR/final.pt`` (``p3d train talker``) and ``RUN_DIR/config.json`` (the style identities, the
 training corpora, the frame rate). For every clip of ``--split`` of the corpora (``--data``; default: the
@@ -157,12 +159,13 @@ def check_prediction_folder(out: Path, names: Sequence[str], source: dict[str, A
                          "(its clips differ from the record); --overwrite recomputes them, or give another --out")
 
 
-def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path, dev: Any, overwrite: bool,
+def _write_predictions(model: Any, styles: list[str | None], jobs: list[Any], out: Path, dev: Any, overwrite: bool,
                        progress: bool | None, frames: str = "gt", batch_size: int = BATCH_SIZE,
                        conditions: Sequence[Sequence[int]] | None = None,
                        source: dict[str, Any] | None = None) -> list[Path]:
     """Predict every (clip, style) pair into ``out/<clip>_condition_<style>.npy``; existing files are kept.
-    ``conditions``: per job, the style indices to predict (None: every style, the official protocol).
+    ``conditions``: per job, the style indices to predict (None: every style, the official protocol). A style
+    named None is a model without style input: its file is ``out/<clip>.npy`` (SelfTalk's ``test.py``).
     ``source``: what makes these predictions (checkpoint hash and settings), recorded in
     :data:`PREDICTIONS_RECORD` with the fingerprint of each corpus predicted (``corpora``, what ``p3d eval``
     checks its ``--gt`` and ``--audio`` against) and checked against a folder's earlier predictions
@@ -224,7 +227,8 @@ def _write_predictions(model: Any, styles: list[str], jobs: list[Any], out: Path
         if not wav.exists():
             raise InputError(f"{wav}: audio file missing for clip {clip.stem}")
         for style in (range(len(styles)) if conditions is None else conditions[j]):
-            path = out / f"{clip.stem}_condition_{styles[style]}.npy"
+            name = styles[style]
+            path = out / (f"{clip.stem}.npy" if name is None else f"{clip.stem}_condition_{name}.npy")
             written.append(path)
             if overwrite or not path.exists():
                 pending.append((j, style, path))
@@ -300,15 +304,24 @@ def predict_official(
     corpora = [Corpus.open(r) for r in data]  # checked before the (large) checkpoint is read
     dev = resolve_device(device)
     talker = load_official(checkpoint, model, dataset=dataset, stage1=stage1).to(dev).eval()
-    names = list(styles) if styles else default_styles(talker)
-    if names is None or len(names) != talker.n_styles:
-        raise InputError(f"--styles: {checkpoint} has {talker.n_styles} style conditions; name them in order "
-                         f"(comma-separated training subjects){f', got {len(names)}' if names else ''}")
-    # each name is a file name part (<clip>_condition_<name>.npy): a repeated one made two conditions write one file
-    bad = [n for n in names if not n or any(sep in n for sep in filter(None, ("/", os.sep, os.altsep)))]
-    if bad or len(set(names)) != len(names):
-        raise InputError(f"--styles: give each of the {talker.n_styles} style conditions its own name, without path "
-                         f"separators, got {','.join(names)}")
+    names: list[str | None]
+    if not getattr(talker.config, "style_embedding", True):  # SelfTalk: one prediction per clip, <clip>.npy
+        if styles:
+            raise InputError(f"--styles: {checkpoint} ({type(talker).__name__}) has no speaking-style input; its "
+                             "predictions are one <clip>.npy per clip, leave --styles out")
+        names = [None]
+    else:
+        found = list(styles) if styles else default_styles(talker)
+        if found is None or len(found) != talker.n_styles:
+            raise InputError(f"--styles: {checkpoint} has {talker.n_styles} style conditions; name them in order "
+                             f"(comma-separated training subjects){f', got {len(found)}' if found else ''}")
+        # each name is a file name part (<clip>_condition_<name>.npy): a repeated one made two conditions write one
+        # file
+        bad = [n for n in found if not n or any(sep in n for sep in filter(None, ("/", os.sep, os.altsep)))]
+        if bad or len(set(found)) != len(found):
+            raise InputError(f"--styles: give each of the {talker.n_styles} style conditions its own name, without "
+                             f"path separators, got {','.join(found)}")
+        names = list(found)
     jobs = _jobs(corpora, split, talker, float(talker.config.fps), True, str(checkpoint))
     if not jobs:
         raise InputError(f"split {split!r}: no clips in {', '.join(str(r) for r in data)}")

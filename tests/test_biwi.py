@@ -124,3 +124,26 @@ def test_biwi_names_at_the_default_30_fps_point_to_dataset_biwi(biwi, tmp_path, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--dataset biwi reads predictions and GT at 25 fps" in err, err
     assert main([*args, "--dataset", "biwi", "--out", str(tmp_path / "b")]) == 0
+
+
+def test_official_selftalk_writes_one_file_per_clip_that_eval_reads(biwi, tmp_path, capsys):
+    """The official SelfTalk has no speaking-style input; ``p3d predict --checkpoint BIWI.pth`` wrote 8 identical
+    files per clip named after the VOCASET training subjects (``F2_e37_condition_FaceTalk_170728_03272_TA.npy``: a
+    BIWI prediction under VOCASET conditions, 8x the work). It now writes one ``<clip>.npy`` per clip, as
+    SelfTalk's ``test.py``, which ``p3d eval --dataset biwi`` reads; ``--styles`` is refused."""
+    from test_baseline_checkpoints import selftalk_state_dict
+
+    torch.save(selftalk_state_dict("BIWI", n_vertices=23370), tmp_path / "BIWI.pth")
+    pred = tmp_path / "pred"
+    assert main(["predict", "--checkpoint", str(tmp_path / "BIWI.pth"), "--data", str(biwi), "--out", str(pred),
+                 "--device", "cpu", "--no-progress"]) == 0
+    assert sorted(p.name for p in pred.glob("*.npy")) == ["F2_e37.npy", "M3_e38.npy"]
+    capsys.readouterr()
+    assert main(["predict", "--checkpoint", str(tmp_path / "BIWI.pth"), "--data", str(biwi), "--out",
+                 str(tmp_path / "other"), "--styles", "F2,F3,F4,M3,M4,M5,a,b", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "has no speaking-style input" in err, err
+    assert main(["eval", "--pred", str(pred), "--gt", str(biwi), "--templates", str(biwi / "templates.pkl"),
+                 "--topology", str(biwi / "regions"), "--dataset", "biwi", "--metrics", "lve",
+                 "--out", str(tmp_path / "eval"), "--bootstrap", "10", "--no-progress"]) == 0
+    assert len(pd.read_csv(tmp_path / "eval" / "per_clip.csv")) == 2
