@@ -304,6 +304,10 @@ def predict_official(
     corpora = [Corpus.open(r) for r in data]  # checked before the (large) checkpoint is read
     dev = resolve_device(device)
     talker = load_official(checkpoint, model, dataset=dataset, stage1=stage1).to(dev).eval()
+    if getattr(talker, "stage", "speech") != "speech":  # load_official reads it for its VQ-VAE, the speech side random
+        raise InputError(f"{checkpoint}: a CodeTalker stage-1 file (the VQ-VAE alone, no speech model); predict "
+                         "with the stage-2 file (vocaset_stage2.pth.tar, biwi_stage2.pth.tar), --stage1 to replace "
+                         "its VQ-VAE")
     names: list[str | None]
     if not getattr(talker.config, "style_embedding", True):  # SelfTalk: one prediction per clip, <clip>.npy
         if styles:

@@ -427,3 +427,23 @@ def test_an_explicitly_empty_list_is_refused(voca_short, run, tmp_path, capsys, 
             predict_official(tmp_path / "vocaset.pth", out, [voca_short], model="faceformer", styles=[],
                              device="cpu", progress=False)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_an_official_codetalker_stage1_file_alone_is_refused(voca_short, tmp_path, capsys):
+    """``p3d predict --checkpoint vocaset_stage1.pth.tar``: the stage-1 file holds the VQ-VAE only; it was loaded
+    with a randomly initialised wav2vec2 and decoder and predicted 16 files of noise-driven motion without a word.
+    Now a one-line error naming the stage-2 file; with the stage-2 file, --stage1 still replaces its VQ-VAE."""
+    from test_baseline_checkpoints import codetalker_stage1_state_dict, codetalker_stage2_state_dict
+
+    torch.save({"state_dict": codetalker_stage1_state_dict(), "epoch": 200}, tmp_path / "vocaset_stage1.pth.tar")
+    pred = tmp_path / "pred"
+    assert main(["predict", "--checkpoint", str(tmp_path / "vocaset_stage1.pth.tar"), "--data", str(voca_short),
+                 "--out", str(pred), "--device", "cpu", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "a CodeTalker stage-1 file" in err and "stage-2 file" in err, err
+    assert not list(pred.glob("*.npy")) if pred.exists() else True
+    torch.save({"state_dict": codetalker_stage2_state_dict(), "epoch": 100}, tmp_path / "vocaset_stage2.pth.tar")
+    assert main(["predict", "--checkpoint", str(tmp_path / "vocaset_stage2.pth.tar"), "--stage1",
+                 str(tmp_path / "vocaset_stage1.pth.tar"), "--data", str(voca_short), "--out", str(pred),
+                 "--device", "cpu", "--no-progress"]) == 0
+    assert len(list(pred.glob("*.npy"))) == 16
