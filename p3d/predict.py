@@ -8,7 +8,9 @@ CodeTalker (``vocaset_stage2.pth.tar``, ``biwi_stage2.pth.tar``; ``--stage1`` op
 VQ-VAE) or SelfTalk (``vocaset.pth``, ``BIWI.pth``), read weights-only and loaded into p3d's model by the
 key map of :mod:`p3d.models.official_baselines`. The style conditions are the official training
 subjects (the 8 VOCASET ``FaceTalk_*`` identities, or BIWI's F2 F3 F4 M3 M4 M5) unless ``--styles``
-names them. The official SelfTalk has no style input: it writes one ``OUT/<clip>.npy`` per clip, as its
+names them. As the official ``test.py`` / ``test_pred.py``, a clip of a training subject (BIWI Test-A,
+F2..M5 e37-e40) is predicted under its own speaker's condition only, a clip of an unseen subject under
+every training subject. The official SelfTalk has no style input: it writes one ``OUT/<clip>.npy`` per clip, as its
 ``test.py`` (``--styles`` is refused). ``--data`` is required. The frame count follows the official
 ``predict`` (from the audio: ``--frames audio``, the default with ``--checkpoint``) or the ground truth
 (``--frames gt``).
@@ -329,10 +331,13 @@ def predict_official(
     jobs = _jobs(corpora, split, talker, float(talker.config.fps), True, str(checkpoint))
     if not jobs:
         raise InputError(f"split {split!r}: no clips in {', '.join(str(r) for r in data)}")
+    # the official test loops: a seen speaker under its own condition only, an unseen one under every training subject
+    every = list(range(len(names)))
+    conditions = [[names.index(clip.identity)] if clip.identity in names else every for _, clip in jobs]
     source = {"checkpoint_sha256": file_sha256(checkpoint), "stage1_sha256": file_sha256(stage1) if stage1 else None,
               "model": type(talker).__name__, "split": split, "data": [str(Path(r).resolve()) for r in data]}
     return _write_predictions(talker, list(names), jobs, Path(out), dev, overwrite, progress, frames, batch_size,
-                              source=source)
+                              conditions, source=source)
 
 
 def predict_split(

@@ -147,3 +147,21 @@ def test_official_selftalk_writes_one_file_per_clip_that_eval_reads(biwi, tmp_pa
                  "--topology", str(biwi / "regions"), "--dataset", "biwi", "--metrics", "lve",
                  "--out", str(tmp_path / "eval"), "--bootstrap", "10", "--no-progress"]) == 0
     assert len(pd.read_csv(tmp_path / "eval" / "per_clip.csv")) == 2
+
+
+def test_official_checkpoint_predicts_a_seen_speaker_under_its_own_condition_only(biwi, tmp_path):
+    """FaceFormer's ``test.py`` and CodeTalker's ``test_pred.py``: a clip whose speaker is a training subject (BIWI
+    Test-A, e37-e40 of F2..M5) is predicted under that subject's condition only (CodeTalker's Test-A LVE averages
+    those files), an unseen speaker's clip under every training subject. ``p3d predict --checkpoint`` wrote all 6
+    conditions for Test-A clips too, so ``p3d eval`` pooled LVE over the 5 other speakers' styles as well."""
+    from test_baseline_checkpoints import faceformer_state_dict
+
+    from p3d.models.official_baselines import BIWI_TRAIN_SUBJECTS
+
+    torch.save(faceformer_state_dict("BIWI", n_vertices=23370, n_styles=6), tmp_path / "biwi.pth")
+    for split, expected in (("test", ["F2_e37_condition_F2.npy", "M3_e38_condition_M3.npy"]),
+                            ("test_b", sorted(f"F1_e37_condition_{s}.npy" for s in BIWI_TRAIN_SUBJECTS))):
+        pred = tmp_path / split
+        assert main(["predict", "--checkpoint", str(tmp_path / "biwi.pth"), "--data", str(biwi), "--split", split,
+                     "--out", str(pred), "--device", "cpu", "--no-progress"]) == 0
+        assert sorted(p.name for p in pred.glob("*.npy")) == expected
