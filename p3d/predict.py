@@ -317,7 +317,9 @@ def predict_official(
                              "predictions are one <clip>.npy per clip, leave --styles out")
         names = [None]
     else:
-        found = list(styles) if styles else default_styles(talker)
+        # the official subjects of the model's own dataset (BIWI at 25 fps): 8 styles at 25 fps are not VOCASET's
+        found = list(styles) if styles else default_styles(talker, "BIWI" if float(talker.config.fps) == 25 else
+                                                           "vocaset")
         if found is None or len(found) != talker.n_styles:
             raise InputError(f"--styles: {checkpoint} has {talker.n_styles} style conditions; name them in order "
                              f"(comma-separated training subjects){f', got {len(found)}' if found else ''}")

@@ -165,3 +165,19 @@ def test_official_checkpoint_predicts_a_seen_speaker_under_its_own_condition_onl
         assert main(["predict", "--checkpoint", str(tmp_path / "biwi.pth"), "--data", str(biwi), "--split", split,
                      "--out", str(pred), "--device", "cpu", "--no-progress"]) == 0
         assert sorted(p.name for p in pred.glob("*.npy")) == expected
+
+
+def test_a_biwi_checkpoint_with_eight_styles_is_not_given_vocasets_subjects(biwi, tmp_path, capsys):
+    """A BIWI (25 fps) FaceFormer file with 8 style conditions got the 8 VOCASET training subjects as names
+    (``F2_e37_condition_FaceTalk_170728_03272_TA.npy``): the style count alone chose the list. The default names
+    are now those of the model's dataset, so its conditions must be named with --styles."""
+    from test_baseline_checkpoints import faceformer_state_dict
+
+    torch.save(faceformer_state_dict("BIWI", n_vertices=23370, n_styles=8), tmp_path / "biwi8.pth")
+    args = ["predict", "--checkpoint", str(tmp_path / "biwi8.pth"), "--data", str(biwi), "--split", "test_b",
+            "--device", "cpu", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "has 8 style conditions; name them in order" in err, err
+    assert main([*args, "--out", str(tmp_path / "b"), "--styles", "A,B,C,D,E,G,H,I"]) == 0
+    assert len(list((tmp_path / "b").glob("F1_e37_condition_*.npy"))) == 8
