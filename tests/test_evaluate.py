@@ -819,3 +819,54 @@ def test_lve_pools_every_scored_frame_as_the_official_scripts(tmp_path):
     assert lve["value"] == pytest.approx(float(np.mean(np.concatenate(per_frame))), rel=1e-5)
     assert lve["value"] != pytest.approx(float(report.per_clip["lve"].mean()), rel=1e-2)
     assert lve["ci95"][0] <= lve["value"] <= lve["ci95"][1]
+
+
+def _generic_speakers_layout(tmp_path, clips=3, frames=30):
+    """Generic names ``spk_0K_clipN[_condition_C]`` of two speakers the templates name ``spk_01`` and ``spk_02``
+    (the text before the first ``_`` is ``spk`` for both), with audio: SLCC's identity-wise z-scores."""
+    import pickle
+
+    import soundfile as sf
+
+    from p3d.topology import Topology
+
+    rng = np.random.default_rng(3)
+    n = 40
+    Topology(name="tiny_generic", n_vertices=n,
+             regions={"lips": np.arange(10), "upper_face": np.arange(20, 40)}).save_npz(tmp_path / "topo.npz")
+    for sub in ("gt", "pred", "wav"):
+        (tmp_path / sub).mkdir()
+    templates = {}
+    for spk in ("spk_01", "spk_02"):
+        templates[spk] = rng.standard_normal((n, 3)).astype(np.float32)
+        for c in range(clips):
+            t = np.arange(frames) / 25.0
+            motion = (0.01 * rng.uniform(0.2, 1.0) * np.sin(2 * np.pi * rng.uniform(2, 5) * t)[:, None, None]
+                      * rng.standard_normal((1, n, 3)))
+            stem = f"{spk}_clip{c}"
+            np.save(tmp_path / "gt" / f"{stem}.npy", (templates[spk][None] + motion).astype(np.float32))
+            sf.write(tmp_path / "wav" / f"{stem}.wav",
+                     (rng.uniform(0.05, 0.5) * rng.standard_normal(16000 * frames // 25)).astype(np.float32), 16000)
+            for cond in ("A", "B"):
+                pred = templates[spk][None] + rng.uniform(0.5, 1.5) * motion
+                np.save(tmp_path / "pred" / f"{stem}_condition_{cond}.npy", pred.astype(np.float32))
+    with open(tmp_path / "templates.pkl", "wb") as fh:
+        pickle.dump(templates, fh)
+    return EvalConfig(pred=tmp_path / "pred", gt=tmp_path / "gt", audio=tmp_path / "wav",
+                      templates=tmp_path / "templates.pkl", dataset="generic", fps=25, gt_fps=25,
+                      topology=str(tmp_path / "topo.npz"), bootstrap_resamples=100)
+
+
+def test_generic_speakers_and_slcc_do_not_depend_on_the_other_metrics(tmp_path):
+    """The speakers of generic names were taken from the templates only when FDD or the diagnostics read them:
+    ``--metrics slcc --no-diagnostics`` z-normalised spk_01 and spk_02 together as one speaker ``spk``, so SLCC and
+    the data's SLCC changed with --no-diagnostics (e.g. -0.352 / -0.479 instead of -0.334 / -0.580)."""
+    cfg = _generic_speakers_layout(tmp_path)
+    runs = [evaluate(dataclasses.replace(cfg, **kw), progress=False)
+            for kw in (dict(metrics=("slcc",)), dict(metrics=("slcc",), diagnostics=False),
+                       dict(metrics=("slcc", "fdd"), diagnostics=False))]
+    for r in runs:
+        assert set(r.per_clip["identity"]) == {"spk_01", "spk_02"}
+    slcc = [r.summary["metrics"]["slcc"] for r in runs]
+    for s in slcc[1:]:
+        assert (s["value"], s["data_value"], s["ci95"]) == (slcc[0]["value"], slcc[0]["data_value"], slcc[0]["ci95"])

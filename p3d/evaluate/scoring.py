@@ -74,10 +74,14 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     upper_face = topology.upper_face if "fdd" in wanted else None
     mtm_upper, mtm_lower = topology.mtm_vertices() if "mtm" in wanted else (None, None)
     templates = io.load_templates(cfg.templates, topology.n_vertices) if use_templates else {}
-    if templates:  # a generic name's speaker, e.g. spk_01 of spk_01_clip3, where the neutral faces name it
+    # a generic name's speaker, e.g. spk_01 of spk_01_clip3, where the neutral faces name it; whenever --templates is
+    # given, not only when FDD or the diagnostics read it: SLCC z-normalises per speaker (Eq. (7)), so the speakers
+    # (and SLCC) must not depend on --metrics or --no-diagnostics
+    speakers = templates or (io.load_templates(cfg.templates) if cfg.templates is not None else {})
+    if speakers:
         for group in groups.values():
             for p in group:
-                p.name = io.identity_in_templates(p.name, templates)
+                p.name = io.identity_in_templates(p.name, speakers)
     if "fdd" in wanted:
         for group in groups.values():
             for p in group:
