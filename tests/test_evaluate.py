@@ -870,3 +870,20 @@ def test_generic_speakers_and_slcc_do_not_depend_on_the_other_metrics(tmp_path):
     slcc = [r.summary["metrics"]["slcc"] for r in runs]
     for s in slcc[1:]:
         assert (s["value"], s["data_value"], s["ci95"]) == (slcc[0]["value"], slcc[0]["data_value"], slcc[0]["ci95"])
+
+
+def test_slcc_counts_the_rows_its_r_is_taken_over(demo, tmp_path):
+    """A speaker evaluated on one GT clip has one speech intensity, so its z-scores are undefined and SLCC drops its
+    predictions; the summary still said n_clips=3, n_predictions=7 for an r over 2 clips and 4 predictions."""
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for f in (demo.vocaset / "pred").glob("*.npy"):
+        if "sentence40" not in f.name and not f.name.startswith("FaceTalk_170809_00138_TA_sentence22"):
+            shutil.copy(f, pred / f.name)
+    report = evaluate(_voca_cfg(demo, pred=pred, metrics=("slcc", "lve"), diagnostics=False), progress=False)
+    df, m = report.per_clip, report.summary["metrics"]
+    assert (m["lve"]["n_clips"], m["lve"]["n_predictions"]) == (3, 7)
+    alone = df["identity"] == "FaceTalk_170809_00138_TA"
+    assert alone.sum() == 3 and df.loc[alone, "gt"].nunique() == 1
+    assert (m["slcc"]["n_clips"], m["slcc"]["n_predictions"], m["slcc"]["n_rows"]) == (2, 4, 7)
+    assert any("3 of 7 prediction(s) left out" in note for note in m["slcc"]["notes"])

@@ -172,8 +172,7 @@ def _slcc_summary(cfg: EvalConfig, df: Any, gt_df: Any, metrics: Any) -> dict[st
         "data_value": data_r,
         "delta": None if model_r is None or data_r is None else metrics.slcc_delta(model_r, data_r),
         "n_rows": int(len(df)),
-        "n_clips": int(len(gt_df)),
-        "n_predictions": int(len(df)),
+        **_slcc_counts(df, reasons),
         "ci95": [None, None],
     }
     if model_r is not None:
@@ -200,6 +199,23 @@ def _slcc_summary(cfg: EvalConfig, df: Any, gt_df: Any, metrics: Any) -> dict[st
         res["notes"] = reasons
         log.debug("SLCC: %s", "; ".join(reasons))
     return res
+
+
+def _slcc_counts(df: Any, reasons: list[str]) -> dict[str, int]:
+    """``n_clips`` and ``n_predictions`` of the rows SLCC's r is taken over: a row whose identity-wise z-score is
+    undefined (a speaker evaluated on one GT clip has one speech intensity; one row; constant values) is dropped
+    from r (:func:`p3d.metrics.slcc`), so it is not counted (a note says how many were dropped)."""
+    from p3d.metrics.slcc import _prepare
+
+    try:
+        zs, zl = _prepare(df["speech_intensity"].to_numpy(), df["lip_intensity"].to_numpy(), df["identity"].to_numpy())
+    except InputError:  # the value is None with its reason already
+        return {"n_clips": 0, "n_predictions": 0}
+    used = np.isfinite(zs) & np.isfinite(zl)
+    if not used.all():
+        reasons.append(f"{int((~used).sum())} of {len(used)} prediction(s) left out: their speaker's z-score is "
+                       "undefined (one GT clip, one row or constant intensities)")
+    return {"n_clips": int(df["gt"][used].nunique()), "n_predictions": int(used.sum())}
 
 
 def _safe_dict(fn: Any, reasons: list[str], *args: Any) -> dict[Any, float | None]:
