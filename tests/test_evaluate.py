@@ -887,3 +887,24 @@ def test_slcc_counts_the_rows_its_r_is_taken_over(demo, tmp_path):
     assert alone.sum() == 3 and df.loc[alone, "gt"].nunique() == 1
     assert (m["slcc"]["n_clips"], m["slcc"]["n_predictions"], m["slcc"]["n_rows"]) == (2, 4, 7)
     assert any("3 of 7 prediction(s) left out" in note for note in m["slcc"]["notes"])
+
+
+def test_a_prediction_too_short_for_plrs_is_refused_before_any_work(tmp_path, monkeypatch):
+    """PLRS needs 9 frames (one non-overlapping 5-frame window); a 7-frame clip passed the first pass and was refused
+    by the scoring pass, after every clip before it had been scored (13 PLRS scores here)."""
+    import soundfile as sf
+
+    cfg = _generic_speakers_layout(tmp_path)
+    rng = np.random.default_rng(0)
+    short = (rng.standard_normal((7, 40, 3)) * 0.01).astype(np.float32)  # sorts after every other clip
+    np.save(tmp_path / "gt" / "zz_clip0.npy", short)
+    np.save(tmp_path / "pred" / "zz_clip0_condition_A.npy", short)
+    sf.write(tmp_path / "wav" / "zz_clip0.wav", (0.1 * rng.standard_normal(16000 * 7 // 25)).astype(np.float32), 16000)
+    monkeypatch.setattr("p3d.evaluate.scoring._load_plrs_model", lambda *a: pytest.fail("work began before the check"))
+    with pytest.raises(InputError, match=r"zz_clip0_condition_A.npy: 7 frames at 25 fps; PLRS and PLRS-c need at "
+                                         r"least 9"):
+        evaluate(dataclasses.replace(cfg, plrs_checkpoint=tmp_path / "critic.pt", metrics=("lve", "plrs"),
+                                     templates=None), progress=False)
+    monkeypatch.undo()
+    report = evaluate(dataclasses.replace(cfg, metrics=("lve",), templates=None), progress=False)  # no PLRS: scored
+    assert "zz_clip0_condition_A.npy" in set(report.per_clip["pred"])

@@ -258,6 +258,7 @@ def _plan(cfg: EvalConfig, topology: Any, wanted: tuple[str, ...], audio_dir: Pa
     Returns (pairs grouped by GT stem, skipped, rates, {pred: accepted-mismatch note}, {GT stem: wav}).
     """
     from p3d import io
+    from p3d.metrics.plrs import WINDOW as PLRS_WINDOW
 
     unreadable: list[dict[str, str]] = []
     # a processed-VOCASET root as --pred means its vertices_npy/ (GT scored as predictions)
@@ -277,6 +278,7 @@ def _plan(cfg: EvalConfig, topology: Any, wanted: tuple[str, ...], audio_dir: Pa
     pairs = [p for group in groups.values() for p in group]
     rates = resolve_rates(cfg, pairs, Path(cfg.gt) if cfg.gt is not None else None)
     n_vertices = topology.n_vertices
+    plrs_frames = 2 * PLRS_WINDOW - 1  # p3d.metrics.plrs: G = (T - 4) // 5 windows at most
     wavs: dict[str, Path] = {}
     audio_seconds: dict[str, float] = {}
     for stem, group in groups.items():
@@ -287,6 +289,11 @@ def _plan(cfg: EvalConfig, topology: Any, wanted: tuple[str, ...], audio_dir: Pa
             p.pred_frames = strided_length(_npy_frames(p.pred_path, n_vertices), rates.pred_stride)
             if p.pred_frames < 2:
                 raise InputError(f"{p.pred_path}: needs at least 2 frames")
+            if p.pred_frames < plrs_frames and any(m in wanted for m in PLRS_METRICS):
+                # refused here, from the header, not by the scoring pass after the clips before it were scored
+                raise InputError(f"{p.pred_path}: {p.pred_frames} frames at {rates.fps:g} fps; PLRS and PLRS-c need "
+                                 f"at least {plrs_frames} (one complete non-overlapping 5-frame window, Eq. (a)); "
+                                 "leave plrs and plrs_calibrated out of --metrics")
             if gt_path is not None and strided_length(gt_frames, rates.stride) < 2:
                 raise InputError(f"{gt_path}: needs at least 2 frames")
         if "slcc" in wanted or any(m in wanted for m in PLRS_METRICS):
