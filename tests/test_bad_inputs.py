@@ -313,9 +313,11 @@ def test_eval_bad_frame_rate(data, capsys, option, value):
     assert_one_line_error(capsys, "eval", option)
 
 
-@pytest.mark.parametrize("value", ["0", "-5"])
+@pytest.mark.parametrize("value", ["0", "-5", "1", "9"])
 def test_eval_bad_bootstrap_count_before_any_file_is_read(data, capsys, monkeypatch, value):
-    """Was refused only after every metric had been computed, by the bootstrap itself ("got 4, 0")."""
+    """Was refused only after every metric had been computed, by the bootstrap itself ("got 4, 0"). 1 to 9
+    resamples were taken, and after all the work every CI was printed as "n/a (too few clips)": no percentile
+    interval is taken from fewer than 10 (p3d.stats.MIN_RESAMPLES)."""
     def read(*args, **kwargs):
         raise AssertionError("a file was planned before the options were checked")
 

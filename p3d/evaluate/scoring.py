@@ -24,7 +24,7 @@ from p3d.evaluate.plan import _plan, check_corpus_source
 from p3d.evaluate.report import check_out_dir
 from p3d.evaluate.summary import _summarise
 from p3d.progress import show_progress
-from p3d.stats import check_draws
+from p3d.stats import MIN_RESAMPLES, check_draws
 
 
 def _integer(x: object) -> bool:
@@ -47,8 +47,10 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     if cfg.out is not None:
         check_out_dir(cfg.out)
     resamples = cfg.bootstrap_resamples
-    if not _integer(resamples) or resamples < 1:
-        raise InputError(f"--bootstrap: expected a positive number of resamples for the 95% CIs, got {resamples!r}")
+    # fewer than MIN_RESAMPLES gave every CI as "n/a (too few clips)" after all the work (percentile_interval's
+    # min_count; SLCC's bootstrap refuses them)
+    if not _integer(resamples) or resamples < MIN_RESAMPLES:
+        raise InputError(f"--bootstrap: expected at least {MIN_RESAMPLES} resamples for the 95% CIs, got {resamples!r}")
     if not _integer(cfg.seed) or cfg.seed < 0:  # numpy's generators refuse others
         raise InputError(f"--seed {cfg.seed!r}: expected an integer >= 0")
     # numpy integers as Python ints: the summary records the config as JSON (which refuses numpy integers)
