@@ -908,3 +908,19 @@ def test_a_prediction_too_short_for_plrs_is_refused_before_any_work(tmp_path, mo
     monkeypatch.undo()
     report = evaluate(dataclasses.replace(cfg, metrics=("lve",), templates=None), progress=False)  # no PLRS: scored
     assert "zz_clip0_condition_A.npy" in set(report.per_clip["pred"])
+
+
+def test_predictions_beside_a_vertices_npy_folder_are_refused_not_left_out(demo, tmp_path, capsys):
+    """--pred X with prediction files and a vertices_npy/ folder scored vertices_npy/ (one GT clip against itself:
+    LVE 0, exit 0) and left the 10 predictions out without a word."""
+    pred = shutil.copytree(demo.vocaset / "pred", tmp_path / "pred")
+    (pred / "vertices_npy").mkdir()
+    stem = "FaceTalk_170731_00024_TA_sentence21"
+    shutil.copy(demo.vocaset / "vertices_npy" / f"{stem}.npy", pred / "vertices_npy" / f"{stem}.npy")
+    code, _, err = _eval_cli(["--pred", pred, "--gt", demo.vocaset, "--metrics", "lve",
+                              "--topology", demo.vocaset / "FLAME_masks.pkl", "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "10 .npy file(s)" in err and "beside a vertices_npy/" in err
+    assert not (tmp_path / "o").exists()
+    code, _, err = _eval_cli(["--pred", pred / "vertices_npy", "--gt", demo.vocaset, "--metrics", "lve",
+                              "--topology", demo.vocaset / "FLAME_masks.pkl", "--out", tmp_path / "o"], capsys)
+    assert code == 0, err

@@ -251,6 +251,27 @@ def check_lengths(pairs: Sequence[_Pair], rates: FrameRates, audio_seconds: dict
     return accepted
 
 
+def _prediction_dir(pred: Path) -> Path:
+    """The folder whose ``.npy`` files are scored: ``pred``, or the ``vertices_npy/`` it holds (processed-VOCASET
+    ground truth scored as predictions, :func:`p3d.io.vertices_dir`). A folder holding both ``.npy`` files and a
+    ``vertices_npy/`` is refused: its own files were left out silently and the other folder's scored instead."""
+    from p3d import io
+
+    where = io.vertices_dir(pred)
+    if where != Path(pred):
+        try:
+            with os.scandir(pred) as entries:
+                loose = sorted(e.name for e in entries
+                               if e.name.lower().endswith(".npy") and not io.is_ignored_name(e.name))
+        except OSError as exc:
+            raise InputError(f"--pred {pred}: cannot list the folder ({exc.strerror or exc})") from None
+        if loose:
+            raise InputError(f"--pred {pred}: holds {len(loose)} .npy file(s) (e.g. {loose[0]}) beside a vertices_npy/ "
+                             f"folder, whose files would be scored instead; pass --pred {where} to score those, or "
+                             "move the predictions to a folder of their own")
+    return where
+
+
 def _plan(cfg: EvalConfig, topology: Any, wanted: tuple[str, ...], audio_dir: Path | None
           ) -> tuple[dict[str, list[_Pair]], list[dict[str, str]], FrameRates, dict[str, str], dict[str, Path]]:
     """The cheap first pass: pair predictions with GT, read every header, resolve the rates, check lengths.
@@ -262,7 +283,7 @@ def _plan(cfg: EvalConfig, topology: Any, wanted: tuple[str, ...], audio_dir: Pa
 
     unreadable: list[dict[str, str]] = []
     # a processed-VOCASET root as --pred means its vertices_npy/ (GT scored as predictions)
-    pred_files = io.find_npy(io.vertices_dir(cfg.pred), "prediction folder", skipped=unreadable)
+    pred_files = io.find_npy(_prediction_dir(cfg.pred), "prediction folder", skipped=unreadable)
     gt_dir = io.vertices_dir(cfg.gt) if cfg.gt is not None else None
     if gt_dir is not None and not gt_dir.is_dir():
         raise InputError(f"{cfg.gt}: ground-truth folder not found")
