@@ -924,3 +924,17 @@ def test_predictions_beside_a_vertices_npy_folder_are_refused_not_left_out(demo,
     code, _, err = _eval_cli(["--pred", pred / "vertices_npy", "--gt", demo.vocaset, "--metrics", "lve",
                               "--topology", demo.vocaset / "FLAME_masks.pkl", "--out", tmp_path / "o"], capsys)
     assert code == 0, err
+
+
+def test_plrs_without_audio_is_reported_not_computed(demo, tmp_path, capsys):
+    """--plrs-checkpoint without --audio left PLRS and PLRS-c out of the default metrics without a word: no line
+    printed, no entry in summary.json, though an evaluator was given for them."""
+    from p3d.evaluate import format_summary
+
+    cfg = EvalConfig(pred=demo.mead / "pred", gt=demo.mead, plrs_checkpoint=tmp_path / "critic.pt",
+                     bootstrap_resamples=50, diagnostics=False)
+    summary = evaluate(cfg, progress=False).summary
+    for key in ("plrs", "plrs_calibrated"):
+        assert summary["metrics"][key]["computed"] is False and "--audio" in summary["metrics"][key]["reason"]
+    text = format_summary(summary)
+    assert "PLRS  not computed: needs the speech audio" in text and "PLRS-c not computed" in text

@@ -185,12 +185,17 @@ def check_enrolled(cfg: EvalConfig, wanted: tuple[str, ...]) -> None:
 def plan_metrics(cfg: EvalConfig, topology: Any) -> tuple[tuple[str, ...], dict[str, str]]:
     """(metrics to compute, {metric: reason} for default metrics that cannot be computed).
 
-    FDD needs the topology's ``upper_face`` region (FLAME: from ``FLAME_masks.pkl``). When FDD was
+    PLRS and PLRS-c need ``--audio``: with ``--plrs-checkpoint`` but no ``--audio`` they are "not computed" with
+    the reason. FDD needs the topology's ``upper_face`` region (FLAME: from ``FLAME_masks.pkl``). When FDD was
     only picked by default (``--templates`` given, no ``--metrics``), a topology without it makes FDD
     "not computed" with the reason; an explicit ``--metrics fdd`` is an InputError.
     """
     wanted = resolve_metrics(cfg)
     not_computed: dict[str, str] = {}
+    if cfg.metrics is None and cfg.plrs_checkpoint is not None and cfg.audio is None:
+        # the evaluator was given for them: said, not left out of the summary without a word
+        for key in PLRS_METRICS:
+            not_computed[key] = "needs the speech audio: pass --audio DIR (wav files named like the GT clips)"
     if "fdd" in wanted and "upper_face" not in topology.regions:
         reason = (f"topology {topology.name!r} has no upper-face region (FDD's vertices); "
                   "pass --topology FLAME_masks.pkl (or a topology file that defines upper_face)")

@@ -272,8 +272,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 
     metric_line("mtm", "MTM  ", lambda x: f"{fmt(x['ms'], '.1f')} ms ({fmt(x['frames'], '.3f')} frames at {x['fps']:g} "
                 f"fps){ci(x['ci95_ms'], '.1f')}{n(x)}; {x['n_clips_without_match']} prediction(s) without matched extrema")
-    if "plrs" in m:
-        lines.append(f"  PLRS  {fmt(m['plrs']['value'], '.3f')}{ci(m['plrs']['ci95'], '.3f')}{n(m['plrs'])}")
+    metric_line("plrs", "PLRS ", lambda x: f"{fmt(x['value'], '.3f')}{ci(x['ci95'], '.3f')}{n(x)}")
 
     def background(x: dict[str, Any]) -> str:
         return "" if x.get("background_clips") is None else f" of the {x['background_clips'] - 1} other GT clips"
