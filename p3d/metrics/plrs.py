@@ -9,7 +9,8 @@ PLRS *evaluator*, which must be trained independently of any critic used as a tr
 Semantics of the official ``evaluation/evaluate_PLRS.py``, reproduced exactly:
 
 - speech windows as :func:`p3d.audio.speech_windows` (the official code always resamples to
-  19.2 kHz, i.e. assumes 30 fps; here the rate follows ``fps``: 640 * fps);
+  19.2 kHz, i.e. assumes 30 fps; here the rate follows ``fps``: 640 * fps, for ``fps`` within
+  :data:`p3d.audio.WINDOW_FPS_RANGE`, 25-30, else refused);
 - ``n_windows = min(#speech windows, T - 4)``; window ``i`` = frames ``[5 i, 5 i + 5)`` paired
   with speech window ``5 i``, for ``i < n_windows // 5`` (so G = n_windows // 5);
 - the per-sequence score is the mean of the diagonal cosine similarities; the dataset PLRS is the
