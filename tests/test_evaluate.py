@@ -335,18 +335,48 @@ def test_audio_duration_mismatch_refused(demo, tmp_path, capsys):
     assert code == 2 and f"{stem}.wav" in err and "120 frames" in err and "--gt-fps" in err
 
 
-def test_silent_audio_is_skipped_with_reason(demo, tmp_path):
+def _silence(wav_dir, k=1):
+    """Zero the first ``k`` wavs of ``wav_dir``; their stems."""
     import soundfile as sf
 
+    stems = []
+    for silent in sorted(wav_dir.glob("*.wav"))[:k]:
+        samples, sr = sf.read(silent)
+        sf.write(silent, np.zeros_like(samples), sr)
+        stems.append(silent.stem)
+    return stems
+
+
+def test_silent_audio_is_left_out_of_the_audio_metrics_only(demo, tmp_path):
+    """A silent wav leaves its clip's predictions out of SLCC (undefined for them: NaN, with the reason in the
+    summary), not out of LVE, FDD, MTM and the diagnostics: those were measured over 3 clips instead of 4 when SLCC
+    was asked for (LVE 2.62e-6 instead of 2.26e-6 on the demo), so a number depended on the other metrics asked."""
     wav = _wav_copy(demo, tmp_path)
-    silent = sorted(wav.glob("*.wav"))[0]
-    samples, sr = sf.read(silent)
-    sf.write(silent, np.zeros_like(samples), sr)
-    report = evaluate(_voca_cfg(demo, audio=wav, metrics=("lve", "slcc")), progress=False)
-    reasons = [s["reason"] for s in report.summary["skipped"] if s["pred"].startswith(silent.stem)]
-    assert reasons and all("silent" in r for r in reasons)
-    assert not report.per_clip["gt"].eq(f"{silent.stem}.npy").any()
-    assert report.summary["counts"]["n_clips"] == 3
+    (stem,) = _silence(wav)
+    gt_only = evaluate(_voca_cfg(demo, audio=wav, metrics=("lve", "fdd", "mtm")), progress=False)
+    report = evaluate(_voca_cfg(demo, audio=wav, metrics=("lve", "fdd", "mtm", "slcc")), progress=False)
+    m, m0 = report.summary["metrics"], gt_only.summary["metrics"]
+    for key in ("lve", "fdd", "mtm"):
+        assert (m[key]["n_clips"], m[key]["n_predictions"]) == (4, 9), key
+        assert m[key]["ci95"] == m0[key]["ci95"] and m[key].get("value") == m0[key].get("value"), key
+    assert report.summary["diagnostics"] == gt_only.summary["diagnostics"]
+    assert report.summary["counts"]["n_clips"] == 4
+    assert not [s for s in report.summary["skipped"] if s["pred"].startswith(stem)]
+    assert [(c["wav"], c["n_predictions"]) for c in report.summary["silent_audio"]] == [(f"{stem}.wav", 2)]
+    assert "silent" in m["slcc"]["notes"][0] and f"{stem}.wav" in m["slcc"]["notes"][0]
+    # SLCC over the other clips only, as before; NaN (not 0) in per_clip.csv for the silent clip's rows
+    pc = report.per_clip
+    kept = pc[pc["gt"] != f"{stem}.npy"]
+    assert m["slcc"]["n_rows"] == len(kept) == 7
+    write_report(report, tmp_path / "out")
+    back = pd.read_csv(tmp_path / "out" / "per_clip.csv")
+    silent_rows = back["gt"] == f"{stem}.npy"
+    assert silent_rows.sum() == 2 and back.loc[silent_rows, "speech_intensity"].isna().all()
+    assert back.loc[~silent_rows, "speech_intensity"].gt(0).all() and back["lve"].notna().all()
+    # nothing of what was asked can be scored: refused, as before
+    _silence(wav, k=len(list(wav.glob("*.wav"))))
+    with pytest.raises(InputError, match="silent"):
+        evaluate(_voca_cfg(demo, audio=wav, metrics=("slcc",)), progress=False)
 
 
 # -- confidence intervals over GT clips --------------------------------------------------------------
@@ -544,6 +574,34 @@ def test_plrs_end_to_end_with_a_small_critic(demo, tmp_path, one_torch_thread):
     plrs = report.summary["metrics"]["plrs"]
     assert report.per_clip["plrs"].between(-1, 1).all() and -1 <= plrs["value"] <= 1
     assert (plrs["n_clips"], plrs["n_predictions"]) == (18, 18) and plrs["ci95"][0] is not None
+
+
+def test_silent_audio_leaves_its_clips_out_of_plrs_only(demo, tmp_path, one_torch_thread):
+    """PLRS, PLRS-c and PLRS-e of a clip with a silent wav are NaN (the reason in each metric's notes), the clip is
+    not in PLRS-c's background nor PLRS-e's enrolment, and LVE is the same as without the PLRS metrics."""
+    import torch
+
+    from p3d.models.syncnet3d import SyncNet3D, SyncNet3DConfig
+
+    torch.manual_seed(0)
+    SyncNet3D(SyncNet3DConfig.from_preset("smoke", n_vertices=5023)).save(tmp_path / "critic.pt")
+    wav = tmp_path / "wav"
+    shutil.copytree(demo.mead / "wav", wav)
+    (stem,) = _silence(wav)
+    base = dict(pred=demo.mead / "pred", gt=demo.mead, audio=wav, templates=demo.mead / "templates.pkl",
+                bootstrap_resamples=100)
+    lve_only = evaluate(EvalConfig(**base, metrics=("lve",)), progress=False).summary["metrics"]["lve"]
+    report = evaluate(EvalConfig(**base, metrics=("lve", "plrs", "plrs_calibrated"), intensity_weight=0.5,
+                                 plrs_checkpoint=tmp_path / "critic.pt"), progress=False)
+    m = report.summary["metrics"]
+    assert m["lve"] == lve_only and m["lve"]["n_clips"] == 18
+    silent_rows = report.per_clip["gt"] == f"{stem}.npy"
+    assert silent_rows.sum() == 1
+    for key in ("plrs", "plrs_calibrated", "plrs_enrolled"):
+        assert report.per_clip.loc[silent_rows, key].isna().all(), key
+        assert report.per_clip.loc[~silent_rows, key].notna().all(), key
+        assert m[key]["n_clips"] == 17 and "silent" in m[key]["notes"][0], key
+    assert m["plrs_calibrated"]["background_clips"] == 17
 
 
 def test_speech_cache_encodes_each_clips_speech_once_across_evaluations(demo, tmp_path, one_torch_thread,

@@ -14,8 +14,9 @@ its GT's by about an integer factor (2, 3, ... or 1/2, 1/3, ...: a wrong frame r
 ``--fps`` and ``--gt-fps`` were given explicitly; smaller differences are truncated to the shorter
 sequence for LVE and FDD, as the official code does, and counted (MTM's DDTW, the lip intensity and
 PLRS take each sequence whole). The same rule compares each clip's audio duration
-with its GT duration when SLCC or PLRS is computed; a silent wav (RMS below ``SILENT_RMS``) is
-reported as skipped, not scored.
+with its GT duration when SLCC or PLRS is computed; the predictions of a clip whose wav is silent (RMS below
+``SILENT_RMS``) are left out of SLCC, PLRS, PLRS-c and PLRS-e (NaN in ``per_clip.csv``, a note in each) and
+scored for the other metrics, which therefore do not depend on ``--metrics``.
 
 Predictions written by ``p3d predict`` carry a record of the corpora they were made from
 (``predictions.json``, :func:`plan.check_corpus_source`): a ``--gt`` or ``--audio`` corpus (or the corpus

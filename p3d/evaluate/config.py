@@ -48,7 +48,8 @@ FACTOR_TOLERANCE = 0.05
 signature of a wrong ``--gt-fps`` / ``--fps`` (e.g. 60 fps GT read as 30 fps gives a ratio of 2)."""
 SILENT_RMS = 1e-4
 """A wav whose RMS (samples in [-1, 1]) is below this (-80 dBFS) is silent: SLCC/PLRS are undefined
-for it, so its predictions are skipped with a reason instead of scored."""
+for it, so its predictions are left out of the audio metrics (SLCC, PLRS, PLRS-c, PLRS-e) with a reason; the
+GT metrics (LVE, FDD, MTM) and the diagnostics still score them."""
 
 
 @dataclasses.dataclass

@@ -117,6 +117,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     placed = bool({"lve", "fdd"} & set(wanted)) or bool(cfg.diagnostics and templates)
     rows: list[dict[str, Any]] = []
     gt_rows: list[dict[str, Any]] = []
+    silent: list[dict[str, Any]] = []  # GT clips whose wav is silent: left out of SLCC and PLRS only
     mtm_results: dict[str, Any] = {}
     n_pairs = sum(len(g) for g in groups.values())
     with tqdm(total=n_pairs, desc="p3d eval", unit="clip", disable=not show_progress(progress)) as bar:
@@ -125,22 +126,24 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
             speech_int: float | None = None
             windows = None
             background = None
+            audio_silent = False
             if stem in wavs:
                 used, rate, rms = _clip_audio(wavs[stem], wanted)
-                if rms < SILENT_RMS:
-                    for p in group:
-                        skipped.append({"pred": p.pred_path.name,
-                                        "reason": f"audio {wavs[stem].name} is silent (RMS {rms:.2g} < {SILENT_RMS:g}): "
-                                                  "SLCC/PLRS undefined, not scored"})
-                    bar.update(len(group))
-                    continue
-                if "slcc" in wanted:
-                    speech_int = metrics.speech_intensity(used["slcc"])
-                if speech_wanted:
-                    windows = _speech_windows(used["plrs"], rate, rates.fps, wavs[stem])
-                if "plrs_calibrated" in wanted:
-                    assert backgrounds is not None
-                    background = backgrounds.excluding(stem)
+                # SLCC and PLRS are undefined for a silent wav: its predictions are left out of those (NaN in
+                # per_clip.csv, the reason in the summary) but still scored for the GT metrics, whose values must
+                # not depend on whether an audio metric was asked for
+                audio_silent = rms < SILENT_RMS
+                if audio_silent:
+                    silent.append({"gt": gt_path.name if gt_path is not None else f"{stem}.npy",
+                                   "wav": wavs[stem].name, "rms": rms, "n_predictions": len(group)})
+                else:
+                    if "slcc" in wanted:
+                        speech_int = metrics.speech_intensity(used["slcc"])
+                    if speech_wanted:
+                        windows = _speech_windows(used["plrs"], rate, rates.fps, wavs[stem])
+                    if "plrs_calibrated" in wanted:
+                        assert backgrounds is not None
+                        background = backgrounds.excluding(stem)
                 del used
             gt = None
             gt_diag: dict[str, float] = {}
@@ -157,7 +160,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
                                f"{cfg.templates}[{group[0].name.identity!r}]", gt_path,
                                "A template in another unit, normalisation or alignment? FDD and the "
                                "lip amplitude need the neutral face in the GT's frame")
-            if "slcc" in wanted:
+            if "slcc" in wanted and not audio_silent:
                 assert gt is not None and gt_path is not None
                 gt_rows.append({"gt": gt_path.name, "identity": group[0].name.identity, "level": group[0].name.level,
                                 "speech_intensity": speech_int,
@@ -199,9 +202,11 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
                     row["mtm_matches"] = len(res.deltas)
                     row["mtm_deltas"] = ";".join(str(int(d)) for d in res.deltas)
                 if "slcc" in wanted:
-                    row["speech_intensity"] = speech_int
+                    row["speech_intensity"] = float("nan") if speech_int is None else speech_int
                     row["lip_intensity"] = metrics.lip_intensity(pred, lips, aggregate=cfg.lip_aggregate)
-                if "plrs_calibrated" in wanted:
+                if audio_silent:
+                    row.update({m: float("nan") for m in PLRS_METRICS if m in wanted})
+                elif "plrs_calibrated" in wanted:
                     # one forward pass for both; the speech side is the clip's bank, encoded once for the background
                     scores = _plrs_scores(windows, pred, plrs_model, background, p.pred_path, banks[stem])
                     row["plrs_calibrated"] = scores.calibrated
@@ -225,6 +230,9 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     if not rows:
         reasons = "; ".join(f"{s['pred']}: {s['reason']}" for s in skipped[:5])
         raise InputError(f"nothing could be evaluated in {cfg.pred} ({len(skipped)} skipped: {reasons})")
+    if len(silent) == len(groups) and set(wanted) <= {"slcc", *PLRS_METRICS}:  # none of the metrics asked for
+        raise InputError(f"nothing could be evaluated in {cfg.pred}: the audio of every GT clip is silent (RMS < "
+                         f"{SILENT_RMS:g}, e.g. {silent[0]['wav']}), and SLCC and PLRS are undefined for it")
 
     per_clip = pd.DataFrame(rows)
     if "note" not in per_clip:
@@ -235,7 +243,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
         else:
             not_computed["plrs_enrolled"] = "PLRS-c was not computed: " + not_computed.get("plrs_calibrated", "")
     summary = _summarise(cfg, wanted, not_computed, per_clip, pd.DataFrame(gt_rows), skipped, rates,
-                         background_clips=len(banks) if banks else None, checks=checks)
+                         background_clips=len(banks) if banks else None, checks=checks, silent=silent)
     return EvalReport(per_clip=per_clip, summary=summary, mtm_results=mtm_results)
 
 
@@ -275,11 +283,13 @@ def plrs_enrolled_column(per_clip: Any, intensity_weight: float) -> np.ndarray:
     """PLRS-e of every row of ``per_clip`` (:func:`p3d.metrics.plrs_enrolled`): its ``plrs_calibrated`` and
     ``lip_amplitude`` against the speaker's enrolled amplitude, the mean ``lip_amplitude_gt`` of the *other* GT
     clips of the same identity (and level, where the clips have levels) in this evaluation
-    (:func:`p3d.metrics.enrolled_lip_amplitude`). NaN for a speaker evaluated on one clip only."""
+    (:func:`p3d.metrics.enrolled_lip_amplitude`) whose audio is scored (a finite ``plrs_calibrated``: a clip with
+    silent audio is not enrolled). NaN for a speaker evaluated on one such clip only, and for a row without PLRS-c."""
     from p3d.metrics import enrolled_lip_amplitude
     from p3d.metrics.plrs import plrs_enrolled
 
-    gt = per_clip.drop_duplicates("gt")
+    scored = per_clip[np.isfinite(per_clip["plrs_calibrated"].to_numpy(dtype=float))]
+    gt = scored.drop_duplicates("gt")
     group = gt["identity"].astype(str)
     if "level" in gt and gt["level"].notna().any():
         group = group + "|" + gt["level"].astype(str)
@@ -287,7 +297,8 @@ def plrs_enrolled_column(per_clip: Any, intensity_weight: float) -> np.ndarray:
                                                          group.to_numpy())))
     return plrs_enrolled(per_clip["plrs_calibrated"].to_numpy(dtype=float),
                          per_clip["lip_amplitude"].to_numpy(dtype=float),
-                         np.array([enrolled[g] for g in per_clip["gt"]], dtype=float), intensity_weight)
+                         np.array([enrolled.get(g, np.nan) for g in per_clip["gt"]], dtype=float),
+                         intensity_weight)
 
 
 def _lip_amplitude_ratio(pred: np.ndarray, gt: np.ndarray, lips: np.ndarray, template: np.ndarray | None) -> float:

@@ -17,6 +17,8 @@ from p3d.evaluate.config import (
     FRAME_WEIGHTED_METRICS,
     LENGTH_TOLERANCE_FRACTION,
     LENGTH_TOLERANCE_FRAMES,
+    PLRS_METRICS,
+    SILENT_RMS,
     EvalConfig,
     FrameRates,
 )
@@ -50,11 +52,13 @@ def _counts(vals: np.ndarray, clusters: np.ndarray) -> dict[str, int]:
 
 def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str, str], df: Any, gt_df: Any,
                skipped: list[dict[str, str]], rates: FrameRates, *, background_clips: int | None = None,
-               checks: dict[str, str] | None = None) -> dict[str, Any]:
+               checks: dict[str, str] | None = None, silent: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The summary dict of one run (``summary.json``); ``background_clips``: the GT clips whose speech forms
     PLRS-c's background bank (each clip is scored against the others'); ``checks``: what
     :func:`p3d.evaluate.plan.check_corpus_source` found for ``--gt``, ``--audio`` and the folder of
-    ``--templates`` (``gt_check``, ``audio_check``, ``templates_check``)."""
+    ``--templates`` (``gt_check``, ``audio_check``, ``templates_check``); ``silent``: the GT clips whose wav is
+    silent (``gt``, ``wav``, ``rms``, ``n_predictions``), whose predictions are left out of SLCC, PLRS, PLRS-c and
+    PLRS-e only (a note in each, ``silent_audio``) and scored for the other metrics and the diagnostics."""
     from p3d import metrics
     from p3d.provenance import record
     from p3d.stats import STATISTICS_VERSION
@@ -105,7 +109,16 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
             "n_clips_without_match": int(len(frames) - len(matched)),
         }
     if "slcc" in wanted:
-        out["slcc"] = _slcc_summary(cfg, df, gt_df, metrics)
+        out["slcc"] = _slcc_summary(cfg, df[np.isfinite(df["speech_intensity"].to_numpy(dtype=np.float64))],
+                                    gt_df, metrics)
+    if silent:
+        n = sum(c["n_predictions"] for c in silent)
+        note = (f"{n} prediction(s) of {len(silent)} GT clip(s) left out: their audio is silent (RMS < {SILENT_RMS:g}: "
+                f"{', '.join(c['wav'] for c in silent[:3])}{', ...' if len(silent) > 3 else ''}), so this metric is "
+                "undefined for them (NaN in per_clip.csv)")
+        for key in ("slcc", *PLRS_METRICS, "plrs_enrolled"):
+            if key in out and out[key].get("computed", True):
+                out[key]["notes"] = [note, *out[key].get("notes", [])]
     diagnostics: dict[str, Any] = {}
     for key in DIAGNOSTIC_COLUMNS:
         if key in df:
@@ -127,6 +140,7 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
         **({"diagnostics": diagnostics} if diagnostics else {}),
         "counts": counts,
         "skipped": skipped,
+        "silent_audio": list(silent or []),
         "config": {
             **{k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
             "fps": rates.fps,
@@ -296,6 +310,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"  note: {c['length_mismatch_accepted']} prediction(s) differ in length from their GT (or audio) "
                      "beyond the tolerance; evaluated (truncated) because both --fps and --gt-fps were given "
                      "(see per_clip.csv 'note')")
+    silent = summary.get("silent_audio", [])
+    if silent:
+        lines.append(f"  note: the audio of {len(silent)} GT clip(s) is silent (e.g. {silent[0]['wav']}): their "
+                     f"{sum(c['n_predictions'] for c in silent)} prediction(s) are left out of SLCC and PLRS only")
     for s in summary["skipped"][:10]:
         lines.append(f"  skipped {s['pred']}: {s['reason']}")
     if len(summary["skipped"]) > 10:
