@@ -510,6 +510,32 @@ def test_outputs_written_as_one_unit(demo, tmp_path, monkeypatch):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
 
 
+@pytest.mark.parametrize("taken, make", [
+    ("plots", "file"), ("per_clip.csv", "folder"), ("summary.json", "folder"), ("plots/mtm_PLOT.png", "folder")])
+def test_an_output_name_taken_by_the_wrong_kind_is_refused_before_anything_is_replaced(demo, tmp_path, capsys,
+                                                                                       taken, make):
+    """A file named plots (with --plots), or a folder named per_clip.csv, summary.json or like a plot, was a
+    traceback after the earlier run's summary.json had been withdrawn (and per_clip.csv replaced): refused with one
+    line and exit 2 before any work, and by write_report before it replaces anything."""
+    out = tmp_path / "out"
+    pred, _ = _pred_subset(demo, tmp_path)
+    report = evaluate(_voca_cfg(demo, pred=pred, plots=True, metrics=("lve", "mtm")), progress=False)
+    write_report(report, out, plots=True)
+    taken = taken.replace("PLOT", sorted(report.mtm_results)[0])
+    path = out / taken
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+    path.write_text("x") if make == "file" else path.mkdir()
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    # before any work: a missing --pred would be the error otherwise
+    code, _, err = _eval_cli(["--pred", tmp_path / "no_such_pred", "--gt", demo.vocaset, "--plots", "--out", out], capsys)
+    assert code == 2 and str(path) in err and len(err.strip().splitlines()) == 1, err
+    # the folder changed during the run: write_report refuses before replacing anything
+    with pytest.raises(InputError, match="move or rename it"):
+        write_report(report, out, plots=True)
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
+
+
 # -- MEAD demo without FLAME masks; PLRS errors --------------------------------------------------------
 def test_fdd_summary_is_the_mean_signed_value_and_the_mean_absolute_value(demo):
     # CodeTalker's dataset FDD: the plain mean of the signed per-clip values; FaceDiffuser's ABS FDD: the mean of

@@ -83,7 +83,7 @@ from p3d.evaluate.config import (
     strided_length,
 )
 from p3d.evaluate.plan import check_lengths, computable_metrics, is_vocaset_gt_folder, parse_name, resolve_rates
-from p3d.evaluate.report import check_out_dir, write_report
+from p3d.evaluate.report import check_out_dir, check_report_dir, write_report
 from p3d.evaluate.scoring import _plrs, evaluate, motion_diagnostics  # _plrs: called directly by the tests
 from p3d.evaluate.summary import format_summary, summary_values
 
@@ -91,7 +91,8 @@ __all__ = [
     "ALL_METRICS", "BIWI_FPS", "DEFAULT_FPS", "DIAGNOSTIC_COLUMNS", "FACTOR_TOLERANCE",
     "GT_METRICS", "LENGTH_TOLERANCE_FRACTION", "LENGTH_TOLERANCE_FRAMES", "MIN_BACKGROUND_CLIPS", "PLRS_METRICS",
     "SILENT_RMS", "VOCASET_GT_FPS",
-    "EvalConfig", "EvalReport", "FrameRates", "check_lengths", "check_out_dir", "computable_metrics", "evaluate",
+    "EvalConfig", "EvalReport", "FrameRates", "check_lengths", "check_out_dir", "check_report_dir",
+    "computable_metrics", "evaluate",
     "format_summary", "is_vocaset_gt_folder", "length_mismatch", "main", "motion_diagnostics", "parse_name", "plan_background",
     "plan_metrics",
     "register", "resolve_metrics", "resolve_rates", "run", "strided_length", "summary_values", "write_report",

@@ -21,7 +21,7 @@ from p3d.evaluate.config import (
     plan_metrics,
 )
 from p3d.evaluate.plan import _plan, check_corpus_source
-from p3d.evaluate.report import check_out_dir
+from p3d.evaluate.report import check_out_dir, check_report_dir
 from p3d.evaluate.summary import _summarise
 from p3d.progress import show_progress
 from p3d.stats import MIN_RESAMPLES, check_draws
@@ -45,7 +45,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     from p3d.topology import load_topology
 
     if cfg.out is not None:
-        check_out_dir(cfg.out)
+        check_report_dir(cfg.out, plots=cfg.plots)
     resamples = cfg.bootstrap_resamples
     # fewer than MIN_RESAMPLES gave every CI as "n/a (too few clips)" after all the work (percentile_interval's
     # min_count; SLCC's bootstrap refuses them)
