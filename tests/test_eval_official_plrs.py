@@ -276,8 +276,9 @@ def test_one_gt_clip_leaves_plrs_calibrated_not_computed(release, tmp_path, caps
 
 
 def test_silent_clips_leave_the_background(release, tmp_path, capsys, one_torch_thread):
-    """A silent wav's predictions are skipped and its clip is no background: 3 clips, 1 silent -> 2 clips with
-    audio, each with 1 other: PLRS-c not computed (explicit: exit 2)."""
+    """A silent wav's predictions are left out of PLRS (listed in ``silent_audio``, not skipped: the GT metrics
+    would still score them) and its clip is no background: 3 clips, 1 silent -> 2 clips with audio, each with 1
+    other: PLRS-c not computed (explicit: exit 2)."""
     root, _ = release
     pred, wav = tmp_path / "pred", tmp_path / "wav"
     pred.mkdir()
@@ -294,7 +295,8 @@ def test_silent_clips_leave_the_background(release, tmp_path, capsys, one_torch_
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["metrics"]["plrs_calibrated"]["computed"] is False
     assert "2 GT clip(s)" in summary["metrics"]["plrs_calibrated"]["reason"]
-    assert summary["counts"]["skipped"] == 2 and summary["metrics"]["plrs"]["n_clips"] == 2
+    assert summary["counts"]["skipped"] == 0 and summary["metrics"]["plrs"]["n_clips"] == 2
+    assert [(s["wav"], s["n_predictions"]) for s in summary["silent_audio"]] == [(f"{_stem(2)}.wav", 2)]
     capsys.readouterr()
     assert main([*args, "--metrics", "plrs_calibrated", "--out", str(tmp_path / "out2")]) == 2
     assert "plrs_calibrated" in capsys.readouterr().err
