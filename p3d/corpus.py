@@ -37,6 +37,7 @@ files hold: VOCASET's wav files are 22 kHz, BIWI's 44.1 kHz).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from functools import cached_property
@@ -164,7 +165,17 @@ class Corpus:
 
     @property
     def stride(self) -> int:
-        return int(round(self.fps / self.model_fps))
+        """Vertex-file frames per model frame: ``fps / model_fps``, a whole number >= 1 (VOCASET: 60 / 30 = 2,
+        the baselines' ``[::2]``). Any other ratio is refused: every ``stride``-th frame would be a rate other
+        than ``model_fps`` (60 -> 25 fps would give 30 fps frames), and the speech windows paired with them at
+        ``model_fps`` (Sec. 4, C.2: 5 frames per window) would drift off them along the clip."""
+        ratio = self.fps / self.model_fps if self.fps > 0 and self.model_fps > 0 else float("nan")
+        stride = int(round(ratio)) if math.isfinite(ratio) else 0
+        if stride < 1 or abs(ratio - stride) > 1e-6:
+            raise InputError(f"{self.root / 'meta.json'}: model_fps {self.model_fps:g} does not divide the vertex "
+                             f"files' fps {self.fps:g} into a whole number of frames (taking every n-th frame gives "
+                             f"fps / n: {self.fps:g} fps -> {self.fps:g}, {self.fps / 2:g}, {self.fps / 3:g}, ...)")
+        return stride
 
     @cached_property
     def topology(self) -> Any:

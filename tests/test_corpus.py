@@ -117,3 +117,20 @@ def test_corpus_root_and_fingerprint(tmp_path):
     assert corpus_fingerprint(a)["fingerprint"] != first["fingerprint"] and corpus_fingerprint(a)["meta"] == first["meta"]
     (a / "meta.json").unlink()
     assert corpus_fingerprint(a)["meta"] is None
+
+
+@pytest.mark.parametrize("fps, model_fps", [(60, 25), (25, 30), (50, 30)])
+def test_a_model_rate_that_does_not_divide_the_file_rate_is_refused(tmp_path, fps, model_fps):
+    """Every n-th frame of a 60 fps file is 30 or 20 fps, never 25: a stride rounded from 60 / 25 fed 30 fps
+    frames to the windows as 25 fps ones, so speech window i drifted i / 150 s off its frames."""
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.windows import SpeechMeshWindows
+
+    root = write_tiny_corpus(tmp_path / "c", fps=fps, model_fps=model_fps, identities={"train": 1},
+                             clips_per_identity=1, seconds=1.0, lip_video=False)
+    c = Corpus.open(root)
+    with pytest.raises(InputError, match="model_fps .* does not divide"):
+        c.stride
+    with pytest.raises(InputError, match="does not divide"):
+        SpeechMeshWindows(c, "train")
