@@ -117,6 +117,12 @@ class Corpus:
             if not csv_path.exists():
                 raise InputError(f"{csv_path}: missing (the corpus was not completely written)")
             df = pd.read_csv(csv_path, dtype={"stem": str, "identity": str, "split": str})
+            twice = df["stem"][df["stem"].duplicated()] if "stem" in df else ()
+            if len(twice):  # one clip in train and test would be trained on and scored as held out
+                stem = twice.iloc[0]
+                rows = df[df["stem"] == stem]
+                raise InputError(f"{csv_path}: clip {stem!r} is listed {len(rows)} times (splits "
+                                 f"{', '.join(map(str, rows['split']))}); each clip belongs to one split")
             clips = [
                 Clip(stem=r.stem, identity=r.identity, split=r.split,
                      level=None if "level" not in df or pd.isna(r.level) else int(r.level),

@@ -134,3 +134,16 @@ def test_a_model_rate_that_does_not_divide_the_file_rate_is_refused(tmp_path, fp
         c.stride
     with pytest.raises(InputError, match="does not divide"):
         SpeechMeshWindows(c, "train")
+
+
+def test_a_clip_listed_twice_in_clips_csv_is_refused(tmp_path):
+    """A stem in two rows of clips.csv (here train and test) was served by both splits: a held-out clip trained on."""
+    from tiny_corpus import write_tiny_corpus
+
+    root = write_tiny_corpus(tmp_path / "c", fps=30, identities={"train": 2, "test": 1}, clips_per_identity=1,
+                             seconds=0.5, lip_video=False)
+    df = pd.read_csv(root / "clips.csv")
+    leak = df[df.split == "test"].assign(split="train")
+    pd.concat([df, leak]).to_csv(root / "clips.csv", index=False)
+    with pytest.raises(InputError, match=r"clip 'test00_sentence01' is listed 2 times \(splits test, train\)"):
+        Corpus.open(root)
