@@ -186,15 +186,23 @@ class TalkerClips:
             items = list(tqdm(pool.map(lambda p: self._load(*p), pairs), total=len(pairs),
                               disable=not show_progress(progress), desc=f"clips {split}", unit="clip"))
         if perceptual is not None:
-            short = [it.clip.stem for it in items if it.vertices.shape[0] < MIN_FRAMES_WITH_CRITIC]
-            if short:
-                log.warning("skipping %d clips shorter than %d frames (no contrastive group): %s", len(short),
-                            MIN_FRAMES_WITH_CRITIC, ", ".join(short[:5]))
-            items = [it for it in items if it.vertices.shape[0] >= MIN_FRAMES_WITH_CRITIC]
-            if not items:
-                raise InputError(f"split {split!r}: every clip is shorter than {MIN_FRAMES_WITH_CRITIC} frames")
+            # the loss needs 2 (speech window, 5 frames) pairs, min(#windows, T - 4) >= 2: a clip with fewer (under
+            # MIN_FRAMES_WITH_CRITIC frames, or a little less speech than frames) is skipped, with a warning
+            short = []
             for it in tqdm(items, disable=not show_progress(progress), desc="speech embeddings", unit="clip"):
-                it.speech = self._speech(it, perceptual)
+                windows = self._speech_windows(it) if it.vertices.shape[0] >= MIN_FRAMES_WITH_CRITIC else None
+                if windows is None or windows.shape[0] < 2:
+                    short.append(it)
+                else:
+                    it.speech = self._speech(windows, perceptual)
+            if short:
+                log.warning("skipping %d clips with fewer than 2 speech-mesh windows (under %d frames, or speech "
+                            "shorter than that; no contrastive group): %s", len(short), MIN_FRAMES_WITH_CRITIC,
+                            ", ".join(it.clip.stem for it in short[:5]))
+            items = [it for it in items if it.speech is not None]
+            if not items:
+                raise InputError(f"split {split!r}: no clip has 2 speech-mesh windows (at least "
+                                 f"{MIN_FRAMES_WITH_CRITIC} frames and as much speech)")
         self.items = items
 
     # -- loading -----------------------------------------------------------------------------------
@@ -230,17 +238,17 @@ class TalkerClips:
                                      f"labels for {vertices.shape[0]} frames")
         return _Item(corpus, clip, audio, vertices, phonemes)
 
-    def _speech(self, item: _Item, perceptual: Any) -> Any:
-        import torch
-
+    def _speech_windows(self, item: _Item) -> np.ndarray:
+        """(N, 20, 128) fbank windows of the clip's speech, ``N = min(#windows, T - 4)`` (window i: frames [i, i+5))."""
         from p3d.audio import speech_windows
 
         # the official front-end: the file's channel 0 at its own rate, resampled once (module docstring)
         samples, rate = item.corpus.speech_audio(item.clip)
-        windows = speech_windows(samples, rate, self.fps, n_frames=item.vertices.shape[0])
-        if windows.shape[0] < 2:
-            raise InputError(f"{item.corpus.wav_path(item.clip)}: {windows.shape[0]} speech window(s) for "
-                             f"{item.vertices.shape[0]} frames; the perceptual loss needs at least 2")
+        return speech_windows(samples, rate, self.fps, n_frames=item.vertices.shape[0])
+
+    def _speech(self, windows: np.ndarray, perceptual: Any) -> Any:
+        import torch
+
         if self.cache_speech:
             return perceptual.speech_embeddings(windows).cpu()
         return torch.from_numpy(windows)

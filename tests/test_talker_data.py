@@ -68,6 +68,25 @@ def test_speech_embeddings_computed_once(voca, perceptual, monkeypatch):
     assert torch.allclose(original(w), b.speech, atol=1e-6)
 
 
+def test_a_clip_with_one_speech_mesh_window_is_skipped_like_a_short_one(tmp_path, perceptual, caplog):
+    """Clips under 6 frames were skipped with a warning, but a 7-frame clip with 0.19 s of speech (accepted by the
+    duration check: 6 frames of audio for 7) has 1 window pair, min(#windows, T - 4) = 1, and stopped the whole
+    dataset with an InputError. The rule is now the loss' own: fewer than 2 pairs, skipped with a warning."""
+    import soundfile as sf
+
+    root = write_tiny_corpus(tmp_path / "c", kind="mead", fps=30, identities={"train": 2}, clips_per_identity=2,
+                             seconds=0.25, lip_video=False)
+    wav = root / "wav" / "train00_sentence01.wav"
+    samples, rate = sf.read(wav, dtype="float32")
+    sf.write(wav, samples[: int(0.19 * rate)], rate, subtype="PCM_16")
+    with caplog.at_level("WARNING", logger="p3d.talker_data"):
+        ds = TalkerClips(root, perceptual=perceptual)
+    assert ds.stems == ["train00_sentence02", "train01_sentence01", "train01_sentence02"]
+    assert "skipping 1 clips" in caplog.text and "train00_sentence01" in caplog.text
+    assert all(ds[i].speech.shape[0] == 3 for i in range(len(ds)))  # 7 frames: min(#windows, 7 - 4)
+    assert len(TalkerClips(root)) == 4  # without the loss every clip is kept
+
+
 def test_bad_input(voca, tmp_path):
     with pytest.raises(InputError, match="val"):
         TalkerClips(voca, "val")
