@@ -444,6 +444,16 @@ def test_critic_without_a_val_split_is_refused(tmp_path):
         build("syncnet3d", "smoke", _no_val(tmp_path), stop="plateau")
 
 
+def test_critic_trained_on_the_val_split_is_refused_a_validation_metric(corpus_with_val):
+    """--split val with the plateau rule validated on the very windows it trained on (the rule stopped on the
+    training loss)."""
+    from p3d.train.critics import build
+
+    with pytest.raises(InputError, match="--split val: the validation metric"):
+        build("syncnet3d", "smoke", corpus_with_val, split="val", stop="plateau")
+    assert build("syncnet3d", "smoke", corpus_with_val, split="val", steps=1).extra_config["split"] == "val"
+
+
 def test_stage1_validation_is_fixed(tmp_path):
     """Stage 1's validation loss uses fixed masks and batches: the same model gives the same value."""
     from tiny_corpus import write_tiny_corpus

@@ -398,6 +398,9 @@ def build(
     if stopping["eval_every"] and not has_split(corpus, VAL_SPLIT):
         raise InputError(f"--stop/--eval-every: {corpus.root} has no {VAL_SPLIT!r} split to validate on "
                          f"(use --stop steps without --eval-every)")
+    if stopping["eval_every"] and split == VAL_SPLIT:  # the metric would be the training windows' own loss
+        raise InputError(f"--split {split}: the validation metric (--stop plateau / --eval-every) is computed on the "
+                         f"{VAL_SPLIT!r} split; training on it leaves nothing held out (use --stop steps)")
     ids = identity_subset(corpus, split, subset)
     dev = resolve_device(device)
     if bf16:
