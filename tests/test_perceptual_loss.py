@@ -230,3 +230,16 @@ def test_bad_settings_and_windows_are_one_line_input_errors():
         with pytest.raises(InputError, match="speech"):
             loss_fn(verts, bad)
     assert torch.equal(loss_fn(verts, fbank), loss_fn(verts, fbank.numpy()))
+
+
+def test_bf16_autocast_leaves_the_speech_embeddings_as_cached():
+    """Under ``--bf16`` autocast the fbank windows (``--no-cache``) were embedded in bfloat16, so the loss differed
+    from the cached embeddings' (computed once, in float32); the speech encoder now runs outside autocast."""
+    loss_fn = PerceptualLoss(_critic(), weight=1.0)
+    verts, fbank = _clip(t=100, n=120)
+    cached = loss_fn.speech_embeddings(fbank)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(loss_fn.speech_embeddings(fbank), cached)
+        from_windows = loss_fn.unweighted(verts, fbank)
+        from_cache = loss_fn.unweighted(verts, cached)
+    assert torch.equal(from_windows, from_cache)

@@ -12,11 +12,17 @@ The paper's Eq. 2 / 5 / 6 writes the plain sum ``L_{A->B} + L_{B->A}`` over a se
 layers; that is ``2 * sum_l info_nce(a_l, b_l)``. The factor 2 only rescales the loss weight
 (lambda in Eq. 4, the perceptual-loss weight), and p3d follows the code's 0.5 convention
 throughout. tau = 0.07 in the official code (the paper gives no value).
+
+The logits are computed in at least float32, also under ``torch.autocast`` (``p3d train talker --bf16`` runs the
+critic's mesh pass under bfloat16 autocast): a bfloat16 product rounded the cosine similarities to 8 bits before the
+division by tau = 0.07, which put ~7 % relative error on the loss' gradient for an (B, B) product that costs nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,7 +60,21 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = TEMPERATURE)
     if a.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"info_nce: expected two (B, D) tensors of equal shape, "
                          f"got {tuple(a.shape)} and {tuple(b.shape)}")
-    return info_nce_from_logits(a @ b.T / check_temperature(temperature))
+    temperature = check_temperature(temperature)
+    with without_autocast(a.device.type):
+        return info_nce_from_logits(at_least_float32(a) @ at_least_float32(b).T / temperature)
+
+
+def without_autocast(device_type: str) -> contextlib.AbstractContextManager[Any]:
+    """A context with ``torch.autocast`` off on ``device_type`` (a no-op where it is not on)."""
+    if torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 when it is in a narrower float type (float16, bfloat16), else as it is (float64 stays)."""
+    return x.float() if x.is_floating_point() and torch.finfo(x.dtype).bits < 32 else x
 
 
 def info_nce_from_logits(logits: torch.Tensor) -> torch.Tensor:

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from p3d.errors import InputError, whole_number
-from p3d.losses.infonce import TEMPERATURE, check_temperature, info_nce
+from p3d.losses.infonce import TEMPERATURE, check_temperature, info_nce, without_autocast
 from p3d.paper import HYPER
 
 #: The official defaults (``perceptual_loss/main.py``); DEFAULT_WEIGHT is the one default of the loss weight W.
@@ -181,7 +181,9 @@ class PerceptualLoss:
         fb = fbank_windows_tensor(fbank_windows)
         self.model.eval()
         fb = fb.to(self.device)
-        parts = [self.model.encode_speech(fb[i:i + chunk]) for i in range(0, fb.shape[0], chunk)]
+        # outside any autocast (``--bf16`` covers the mesh pass only): the same embeddings as computed once and cached
+        with without_autocast(fb.device.type):
+            parts = [self.model.encode_speech(fb[i:i + chunk]) for i in range(0, fb.shape[0], chunk)]
         return torch.cat(parts) if parts else fb.new_zeros((0, 0))
 
     def unweighted(self, pred_vertices: Any, speech: Any) -> torch.Tensor:

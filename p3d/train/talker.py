@@ -236,7 +236,8 @@ class TalkerStep:
     A :class:`~p3d.models.talker.ClipBatch`: each clip's ``model loss + weight * L_percp`` as for the clip
     alone, averaged over the clips (:func:`perceptual_per_clip` embeds all clips' windows in one call).
     ``bf16``: the perceptual loss (critic pass) under ``torch.autocast(device type, torch.bfloat16)``, its value
-    returned in float32; the model's own pass stays in float32.
+    returned in float32; the model's own pass stays in float32. Autocast reaches the mesh encoder only: the speech
+    embeddings (``--no-cache``) and the InfoNCE logits are computed in float32 (:func:`p3d.losses.infonce.info_nce`).
     """
 
     def __init__(self, perceptual: Any = None, bf16: bool = False) -> None:
