@@ -255,3 +255,16 @@ def test_predict_batch_default_and_checks(data):
         model.predict_batch(audios, templates, [0, 1, 2, 0, 9], frames)
     with pytest.raises(InputError, match="n_frames"):
         model.predict_batch(audios[:1], templates[:1], styles[:1], [0])
+
+
+def test_a_diverged_talker_gives_a_nan_loss_not_a_bad_input_error(data, smoke_critic):
+    """NaN predictions (a diverged model) made the perceptual loss raise InputError ('pred_vertices: holds NaN'), which
+    the CLI reports as bad input (exit 2); now the step's loss is NaN and the trainer stops naming the step, as
+    without a critic."""
+    model = _model("faceformer", data).eval()
+    with torch.no_grad():
+        model.vertice_map_r.bias.fill_(float("nan"))
+    step = TalkerStep(PerceptualLoss(smoke_critic))
+    for batch in (data[0], ClipBatch(_clips(data))):
+        loss, logs = step(model, batch, torch.Generator())
+        assert torch.isnan(loss) and logs["percp"] != logs["percp"]

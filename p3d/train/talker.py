@@ -262,11 +262,14 @@ class TalkerStep:
             if speech is None or (isinstance(batch, ClipBatch) and any(s is None for s in speech)):
                 raise InputError(f"{batch.stem}: no speech windows/embeddings for the perceptual loss")
             autocast = torch.autocast(device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
-            with autocast:
-                if isinstance(batch, ClipBatch):
-                    percp = perceptual_per_clip(self.perceptual, list(out.vertices), speech).mean()
-                else:
-                    percp = self.perceptual.unweighted(out.vertices, speech)
+            predicted = list(out.vertices) if isinstance(batch, ClipBatch) else [out.vertices]
+            if not all(bool(torch.isfinite(v.detach()).all()) for v in predicted):
+                # a diverged model, not bad input: a non-finite loss, which the trainer reports with its step
+                percp = torch.full((), float("nan"), device=device)
+            else:
+                with autocast:
+                    percp = (perceptual_per_clip(self.perceptual, predicted, speech).mean()
+                             if isinstance(batch, ClipBatch) else self.perceptual.unweighted(out.vertices, speech))
             percp = percp.float()
             loss = loss + self.perceptual.weighted(percp)
             logs["percp"] = float(percp.detach())
