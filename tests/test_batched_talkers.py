@@ -268,3 +268,17 @@ def test_a_diverged_talker_gives_a_nan_loss_not_a_bad_input_error(data, smoke_cr
     for batch in (data[0], ClipBatch(_clips(data))):
         loss, logs = step(model, batch, torch.Generator())
         assert torch.isnan(loss) and logs["percp"] != logs["percp"]
+
+
+def test_perceptual_per_clip_takes_the_speech_that_unweighted_takes(smoke_critic):
+    """perceptual_per_clip is documented as each clip's ``unweighted``; it raised a dtype RuntimeError on float64
+    embeddings (unweighted casts them to the critic's dtype) and returned NaN on NaN speech (unweighted refuses it)."""
+    loss_fn = PerceptualLoss(smoke_critic, weight=1.0)
+    g = torch.Generator().manual_seed(0)
+    verts = [torch.randn(t, N_VERTICES, 3, generator=g) for t in (20, 14)]
+    speech = [loss_fn.speech_embeddings(torch.randn(t - 4, 20, 128, generator=g)).double() for t in (20, 14)]
+    alone = torch.stack([loss_fn.unweighted(v, s) for v, s in zip(verts, speech)])
+    torch.testing.assert_close(perceptual_per_clip(loss_fn, verts, speech), alone)
+    speech[1][3, 0] = float("nan")
+    with pytest.raises(InputError, match="speech: holds NaN"):
+        perceptual_per_clip(loss_fn, verts, speech)

@@ -99,6 +99,19 @@ def fbank_windows_tensor(windows: Any, name: str = "fbank_windows") -> torch.Ten
     return fb
 
 
+def speech_tensor(speech: Any) -> torch.Tensor:
+    """The loss' ``speech`` argument checked: a real, finite (N, D) embedding or (N, 20, n_mels) window tensor (a real
+    tensor keeps its dtype; anything else becomes float32)."""
+    speech_t = speech
+    if not isinstance(speech, torch.Tensor) or speech.dtype == torch.bool or speech.is_complex():
+        speech_t = _real_tensor(speech, "speech")
+    if not torch.isfinite(speech_t).all():
+        raise InputError("speech: holds NaN or inf values")
+    if speech_t.ndim not in (2, 3):
+        raise InputError(f"speech: expected (N, D) embeddings or (N, 20, n_mels) windows, got {tuple(speech_t.shape)}")
+    return speech_t
+
+
 def mesh_windows(vertices: torch.Tensor, n_windows: int, stride: int = 1, length: int = 5) -> torch.Tensor:
     """(T, V*3) -> (n_windows, length, V*3): window ``i`` = frames ``[stride i, stride i + length)``.
 
@@ -194,16 +207,9 @@ class PerceptualLoss:
             speech: (N, D) speech embeddings (from :meth:`speech_embeddings`) or (N, 20, 128) fbank
                 windows (embedded here); window ``i`` pairs with frames ``[i, i + 5)``.
         """
-        speech_t = speech
-        if not isinstance(speech, torch.Tensor) or speech.dtype == torch.bool or speech.is_complex():
-            speech_t = _real_tensor(speech, "speech")  # a real tensor is kept as it is (its dtype too)
-        if not torch.isfinite(speech_t).all():
-            raise InputError("speech: holds NaN or inf values")
+        speech_t = speech_tensor(speech)
         if speech_t.ndim == 3:
             speech_t = self.speech_embeddings(fbank_windows_tensor(speech_t, "speech"))
-        elif speech_t.ndim != 2:
-            raise InputError(f"speech: expected (N, D) embeddings or (N, 20, n_mels) windows, "
-                             f"got {tuple(speech_t.shape)}")
         verts = flat_vertices(pred_vertices, getattr(self.model, "n_vertices", None))
         dtype = next(self.model.parameters()).dtype
         if verts.dtype != dtype:  # e.g. a float64 talker scored by a float32 critic (a differentiable cast)

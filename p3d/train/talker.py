@@ -189,11 +189,12 @@ def perceptual_per_clip(perceptual: Any, vertices: Sequence[Any], speech: Sequen
     import torch
 
     from p3d.losses.infonce import info_nce
-    from p3d.losses.perceptual_loss import contrastive_groups, flat_vertices
+    from p3d.losses.perceptual_loss import contrastive_groups, flat_vertices, speech_tensor
 
     n_vertices = getattr(perceptual.model, "n_vertices", None)
+    dtype = next(perceptual.model.parameters()).dtype
     flats = [flat_vertices(v, n_vertices) for v in vertices]
-    speech = [s if isinstance(s, torch.Tensor) else torch.as_tensor(s, dtype=torch.float32) for s in speech]
+    speech = [speech_tensor(s) for s in speech]  # the checks of PerceptualLoss.unweighted
     fbank = [b for b, s in enumerate(speech) if s.ndim == 3]
     if fbank:
         embedded = perceptual.speech_embeddings(torch.cat([speech[b] for b in fbank]))
@@ -206,8 +207,6 @@ def perceptual_per_clip(perceptual: Any, vertices: Sequence[Any], speech: Sequen
     offsets, counts = [], []
     total = 0
     for b, (v, s) in enumerate(zip(flats, speech)):
-        if s.ndim != 2:
-            raise InputError(f"speech: expected (N, D) embeddings or (N, T_a, n_mels) windows, got {tuple(s.shape)}")
         n = min(s.shape[0], v.shape[0] - 4)
         if not contrastive_groups(max(n, 0), perceptual.batch_size):
             raise InputError(f"pred_vertices / speech: {v.shape[0]} frames and {s.shape[0]} speech windows give "
@@ -219,8 +218,10 @@ def perceptual_per_clip(perceptual: Any, vertices: Sequence[Any], speech: Sequen
     mesh = perceptual.mesh_embeddings(frames, frames.shape[0] - 4)
     losses = []
     for off, n, s in zip(offsets, counts, speech):
-        s = s.to(mesh.device)
+        s = s.to(device=mesh.device, dtype=dtype)  # float64 embeddings: the critic's dtype, as unweighted()
         emb = mesh[off:off + n]
+        if s.shape[1] != emb.shape[1]:
+            raise InputError(f"speech: {s.shape[1]}-dimensional embeddings, the critic's are {emb.shape[1]}")
         groups = [info_nce(s[a:b], emb[a:b], perceptual.temperature)
                   for a, b in contrastive_groups(n, perceptual.batch_size)]
         losses.append(torch.stack(groups).mean())
