@@ -1352,6 +1352,27 @@ def test_equal_length_runs_continue_each_arm_to_its_groups_longest_stop(dirs, ch
         ex.train_experiment(short.with_(length="equal", seed=4), dirs, group=group)
 
 
+def test_an_equal_length_run_of_other_settings_is_refused_not_reused(dirs):
+    """The stopping rule's options are not part of a run's name: an equal-length run asked for without its group (as
+    an evaluation asks) with another rule was reused as it was, though its own-length run of that rule is refused.
+    Compared with the own-length run's request, or without it with the continuation's record of the source's rule."""
+    rule = dict(preset="smoke", seed=11, stop="plateau", eval_every=1, patience=10, smooth=1)  # both hit their caps
+    a = ex.TalkerExperiment("selftalk", "none", ex.CONFIG1, steps=2, **rule)
+    ex.train_experiment(a.with_(length="equal"), dirs, group=(a, a.with_(steps=3)))
+    assert ex.train_experiment(a.with_(length="equal"), dirs)["reused"]
+    other = a.with_(patience=1, min_rel_improvement=10.0, length="equal")
+    assert other.name == a.with_(length="equal").name
+    with pytest.raises(InputError, match="other settings: patience: 10 -> 1; min_rel_improvement"):
+        ex.train_experiment(other.own_length, dirs)
+    with pytest.raises(InputError, match=r"continued from a run of other settings: patience: 10 -> 1; "
+                                         r"min_rel_improvement: \(not set\) -> 10.0 "):
+        ex.train_experiment(other, dirs)
+    (ex.layout(dirs, "smoke").run(a) / "request.json").unlink()
+    with pytest.raises(InputError, match="continued from a run of other settings: patience: 10 -> 1"):
+        ex.run_experiment(other, dirs, n_resamples=20)
+    assert ex.train_experiment(a.with_(length="equal"), dirs)["reused"]
+
+
 def test_a_run_finished_by_another_process_keeps_its_timing(dirs, monkeypatch):
     """A process that waited on the run folder's lock while another trained it (and so took no step itself) reuses
     that training's timing.json instead of writing its wait over it."""

@@ -20,8 +20,8 @@ from p3d import paper
 from p3d.errors import InputError
 from p3d.experiments.layout import layout
 from p3d.experiments.records import RunResult
-from p3d.experiments.spec import (CRITIC_CORPUS, LOSS_CRITIC_CORPUS, LVE_TOLERANCE, MODEL_LABELS, TALKER_CORPORA,
-                                  TalkerExperiment)
+from p3d.experiments.spec import (CRITIC_CORPUS, LOSS_CRITIC_CORPUS, LVE_TOLERANCE, MODEL_LABELS, STOP_FIELDS,
+                                  TALKER_CORPORA, TalkerExperiment)
 from p3d.experiments.summary import summarise
 from p3d.stats import STATISTICS_VERSION
 
@@ -326,6 +326,35 @@ def check_length_group(exp: TalkerExperiment, members: Sequence[TalkerExperiment
                          f"not {', '.join(bad)}")
 
 
+def check_continuation(exp: TalkerExperiment, dirs: Any, requested: Mapping[str, Any], *,
+                       progress: bool = False) -> None:
+    """Refuse, with one line, the finished equal-length run of ``exp`` (its ``request.json``: ``requested``) when it
+    was continued from a request other than ``exp``'s own-length one (:func:`_request`). The run's name leaves out
+    the stopping rule's options, ``critic_steps`` and the loss weight past its printed digits, so a run of other
+    such settings has the same folder: the own-length run is then refused (:func:`p3d.train.api.claim_run_dir`), and
+    its continuation must be too, not reused as ``exp``'s. Compared with the own-length run's ``request.json`` where
+    it is kept, else with the continuation's (which records the source's rule settings, ``stop="steps"`` and its
+    own ``steps``: the rule options ``exp`` gives are compared with those); the loss critic is looked up as
+    :func:`train_experiment` looks it up (a critic pipeline of other settings is refused there)."""
+    lay = layout(dirs, exp.preset)
+    own = exp.own_length
+    critic_ckpt = loss_critic(exp.critic, exp.preset, lay.data, lay.critic_runs(exp.critic_seed), progress=progress,
+                              critic_seed=exp.critic_seed, **critic_options(exp)) if exp.critic != "none" else None
+    expected = _request(own, dirs, critic_ckpt, resolve_weight(own, dirs))
+    own_request = lay.run(own) / "request.json"
+    if own_request.is_file():
+        recorded = json.loads(own_request.read_text())
+        keys = [k for k in dict.fromkeys([*expected, *recorded]) if k != "steps"]
+    else:  # the continuation's record: the rule options given compared with the source's, which it records
+        recorded = dict(requested)
+        keys = [k for k in expected if k not in ("steps", "stop")]
+    changes = [f"{k}: {recorded.get(k, '(not set)')} -> {expected.get(k, '(not set)')}" for k in keys
+               if recorded.get(k) != expected.get(k)]
+    if changes:
+        raise InputError(f"{exp.name}: {lay.run(exp)} was continued from a run of other settings: "
+                         f"{'; '.join(changes)} (give that run's settings, or another seed or name)")
+
+
 def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[TalkerExperiment] | None = None, *,
                           progress: bool = False, force: bool = False) -> dict[str, Any]:
     """Train the equal-length run of ``exp`` (``length="equal"``): every own-length run of ``group`` (its
@@ -354,6 +383,7 @@ def train_at_equal_length(exp: TalkerExperiment, dirs: Any, group: Sequence[Talk
 
         requested = json.loads((out / "request.json").read_text())
         check_code(out, requested)
+        check_continuation(exp, dirs, requested, progress=progress)
         recorded = json.loads((out / "timing.json").read_text()) if (out / "timing.json").exists() else {}
         return {"run_dir": out, "loss_weight": requested.get("loss_weight"), "train_s": recorded.get("train_s"),
                 "reused": True}
