@@ -606,6 +606,18 @@ def test_arms_pool_seeds_and_one_seed_is_the_run_itself():
     assert dd["diff"] == 0 and dd["n_seeds"] == 3
 
 
+def test_arms_refuse_two_runs_of_one_seed_instead_of_dropping_one():
+    """The arm of a run leaves out its critic pipeline: two runs of one arm and seed (critic pipelines 0 and 1) were
+    pooled as one run, the second dropped unsaid. The same run evaluated twice is still kept once."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(5))
+    a = _run(per_clip, data, levels, 0, critic="ours", loss_weight=1e-7)
+    assert [len(arm.runs) for arm in ex.arms([a, dict(a)], n_resamples=20)] == [1]
+    b = {**_run(per_clip.assign(plrs=per_clip["plrs"] + 0.2), data, levels, 0, critic="ours", loss_weight=1e-7,
+                critic_seed=1), "name": "run0_c1"}
+    with pytest.raises(InputError, match=r"two runs of one arm at talker seed 0 \(run0 and run0_c1"):
+        ex.arms([a, b], n_resamples=20)
+
+
 def test_write_long_form_stacks_the_arms_then_the_runs(tmp_path):
     """config1_results.csv / config2_results.csv (notebooks 06 and 07, read by p3d.claims): the pooled arms' long
     form, then the runs', in one CSV written atomically."""

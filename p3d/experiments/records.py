@@ -84,8 +84,19 @@ def arm_key(result: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def group_arms(results: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
     """Run results grouped by arm (first-appearance order), each group sorted by seed; duplicates (the same
-    run evaluated twice on the same split) are kept once."""
+    run evaluated twice on the same split) are kept once. Two different runs of one arm at one talker seed (the arm
+    leaves out ``critic_seed`` and ``critic_steps``: e.g. the results of grids with other critic pipelines) are an
+    :class:`InputError`: an arm pools one run per seed, and keeping the first would drop the other unsaid."""
+    from p3d.errors import InputError
+    from p3d.experiments.spec import TalkerExperiment
+
     groups: dict[tuple[Any, ...], dict[int, Mapping[str, Any]]] = {}
     for r in results:
-        groups.setdefault(arm_key(r), {}).setdefault(int(r["experiment"]["seed"]), r)
+        exp = TalkerExperiment.from_dict(r["experiment"])
+        seed = int(r["experiment"]["seed"])
+        kept = groups.setdefault(exp.arm, {}).setdefault(seed, r)
+        if kept is not r and TalkerExperiment.from_dict(kept["experiment"]) != exp:
+            raise InputError(f"arms: two runs of one arm at talker seed {seed} ({kept.get('name', exp.arm_name)} and "
+                             f"{r.get('name', exp.arm_name)}: another critic pipeline or critic_steps); pool one run "
+                             "per seed")
     return [[g[s] for s in sorted(g)] for g in groups.values()]
