@@ -703,6 +703,19 @@ def test_a_referee_missing_a_degradation_of_the_battery_is_not_valid(tmp_path):
     assert claims.valid_referees(tmp_path) == ([], ["official", "enrolled"])
 
 
+def test_per_seed_changes_leave_out_the_weight_selections_val_runs(tmp_path):
+    """config1_results.csv holds notebook 06's weight-selection runs (split val) beside Table 2's test runs: a val
+    pair at a seed of its own (the selection's seed, one candidate kappa) was counted as one more test seed's change."""
+    common = {"model": "faceformer", "train": "synth-voca", "test": "synth-voca", "loss_weight": "", "n_clips": 8,
+              "metric": "plrs", "level": "", "ci_low": 0, "ci_high": 1}
+    rows = [{"run": f"faceformer_{c}_seed{s}", "seed": s, "critic": c, "split": "test", "value": v}
+            for s in (0, 1) for c, v in (("none", 0.30), ("ours", 0.35))]            # Table 2: ours adds 0.05
+    rows += [{"run": f"faceformer_{c}_seed5", "seed": 5, "critic": c, "split": "val", "value": v}
+             for c, v in (("none", 0.30), ("ours", 0.00))]                           # the val selection: -0.3
+    pd.DataFrame([{**common, **r} for r in rows]).to_csv(tmp_path / "config1_results.csv", index=False)
+    assert claims.seeds.seed_changes_by_seed(tmp_path)[("FaceFormer", "plrs")] == pytest.approx({"0": 0.05, "1": 0.05})
+
+
 def test_tables_3_and_4_count_the_seeds_sharing_each_effects_sign(tmp_path):
     """Table 3 (ours against each ablation critic) and Table 4 (synth-mead added, then the loss) get the same
     per-seed count as Table 2, from their run tables' per-seed rows on the whole test set (level-wise rows and the

@@ -32,7 +32,8 @@ def seed_changes(tables: Path, stem: str = _SEED_STEM) -> dict[tuple[str, str], 
     """The per-training-seed changes behind effect table ``stem`` (:data:`SEED_COMPARISONS`: Table 2, the loss;
     Table 3, critic ours against each ablation critic; Table 4, synth-mead added, then the loss), from two sources:
 
-    - the run table's per-seed rows on the whole test set: ``(comparison label, run-table metric) -> [after - before
+    - the run table's per-seed rows on the whole test set (its ``test`` split: not the weight selection's ``val``
+      runs, which notebook 06 writes beside them): ``(comparison label, run-table metric) -> [after - before
       of seed s, ...]`` over the seeds both arms have. None without them (one seed per run), for a stem without
       per-seed comparisons, or for an arm with more than one run per seed (e.g. a sensitivity run at another weight);
     - the per-seed effect table ``<stem>_per_seed.csv`` when it exists (columns ``comparison, metric, seed,
@@ -79,6 +80,8 @@ def _run_table_seed_changes(tables: Path, stem: str, *, magnitude: bool = False
     if "seed" not in df or "critic" not in df:
         return out
     rows = df[df["seed"].astype(str) != "all"]
+    if "split" in rows:  # the test runs: notebook 06 writes its weight selection's val runs beside them
+        rows = rows[rows["split"].astype(str) == "test"]
     if "level" in rows:  # the whole test set (a level-wise row would repeat a seed)
         rows = rows[rows["level"].isna() | (rows["level"].astype(str).isin(["", "all"]))]
     for (model, metric), sub in rows.groupby(["model", "metric"]):
