@@ -316,12 +316,20 @@ def corpus_root(folder: str | os.PathLike[str]) -> Path:
     return folder
 
 
+#: The files of a corpus that :func:`corpus_fingerprint` hashes by content, by field: the neutral templates (FDD,
+#: the lip amplitude and every prediction start from them) and the clip table (the split of each clip).
+FINGERPRINT_FILES = {"templates": "templates.pkl", "clips": "clips.csv"}
+
+
 def corpus_fingerprint(root: str | os.PathLike[str]) -> dict[str, str | None]:
     """What a corpus folder holds, without reading a clip: ``fingerprint``, a short hash of its ``meta.json`` (the
     synthetic corpora's preset, seed, spec and generator version) and of the names and sizes of its
     ``vertices_npy/`` and ``wav/`` files (a stat per file), and ``meta``, a short hash of ``meta.json`` alone
-    (None without one: real data). A corpus regenerated with other settings or clips at the same path changes
-    the fingerprint; the same corpus written again, or copied, does not."""
+    (None without one: real data), and per field of :data:`FINGERPRINT_FILES`, a short hash of that file's
+    content (``templates``: ``templates.pkl``; ``clips``: ``clips.csv``, the split assignment; None without the
+    file). A corpus regenerated with other settings or clips at the same path, a corrected template or a clip
+    moved to another split changes it; the same corpus written again, or copied, does not. Compare two with
+    :func:`fingerprint_changes` (records written before the file fields existed lack them)."""
     import hashlib
 
     root = Path(root)
@@ -335,4 +343,18 @@ def corpus_fingerprint(root: str | os.PathLike[str]) -> dict[str, str | None]:
         if (root / sub).is_dir():
             for f in sorted(p for p in (root / sub).iterdir() if p.is_file()):
                 whole.update(f"{sub}/{f.name}:{f.stat().st_size}\n".encode())
-    return {"fingerprint": whole.hexdigest()[:16], "meta": meta}
+    files = {field: hashlib.sha256((root / name).read_bytes()).hexdigest()[:16] if (root / name).is_file() else None
+             for field, name in FINGERPRINT_FILES.items()}
+    return {"fingerprint": whole.hexdigest()[:16], "meta": meta, **files}
+
+
+def fingerprint_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What differs between a recorded :func:`corpus_fingerprint` and ``current`` (the same folder's now, or
+    another's): ``"meta.json or clip files"`` (their names and sizes: ``fingerprint``) and the file of each
+    :data:`FINGERPRINT_FILES` field (``"templates.pkl"``, ``"clips.csv"``); empty for the same corpus.
+    ``fingerprint`` is always compared; a file field only where both hold it, so a record written before the
+    field existed (an older p3d's ``predictions.json`` or experiment cache) still matches on the others instead
+    of being refused (it cannot tell whether that file changed since)."""
+    changes = ["meta.json or clip files"] if recorded.get("fingerprint") != current.get("fingerprint") else []
+    return changes + [name for field, name in FINGERPRINT_FILES.items()
+                      if field in recorded and field in current and recorded[field] != current[field]]

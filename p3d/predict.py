@@ -126,7 +126,9 @@ def check_prediction_folder(out: Path, names: Sequence[str], source: dict[str, A
     outside ``names`` (another split, corpus or condition set: ``p3d eval`` would read them too), or files of
     ``names`` kept (no ``overwrite``) whose :data:`PREDICTIONS_RECORD` is missing or names another ``source``
     (another checkpoint, split, corpus, frame rule or conditions), or whose corpora changed since
-    (``corpora``: path -> :func:`p3d.corpus.corpus_fingerprint`, compared where the record has them)."""
+    (``corpora``: path -> :func:`p3d.corpus.corpus_fingerprint`, compared where the record has them, by
+    :func:`p3d.corpus.fingerprint_changes`)."""
+    from p3d.corpus import fingerprint_changes
     from p3d.io import is_ignored_name
 
     if not out.is_dir():
@@ -154,11 +156,13 @@ def check_prediction_folder(out: Path, names: Sequence[str], source: dict[str, A
         raise InputError(f"{out}: holds predictions of another model or settings ({', '.join(changed)} differ); "
                          "--overwrite recomputes them, or give another --out")
     then = saved.get("corpora") or {}
-    regenerated = [p for p, fp in (corpora or {}).items()
-                   if p in then and then[p].get("fingerprint") != fp.get("fingerprint")]
+    regenerated = {p: changes for p, fp in (corpora or {}).items()
+                   if p in then and (changes := fingerprint_changes(then[p], fp))}
     if regenerated:
-        raise InputError(f"{out}: holds predictions made from {regenerated[0]} before it was regenerated or replaced "
-                         "(its clips differ from the record); --overwrite recomputes them, or give another --out")
+        p, changes = next(iter(regenerated.items()))
+        raise InputError(f"{out}: holds predictions made from {p} before it was regenerated or replaced (its "
+                         f"{', '.join(changes)} differ from the record); --overwrite recomputes them, or give "
+                         "another --out")
 
 
 def _write_predictions(model: Any, styles: list[str | None], jobs: list[Any], out: Path, dev: Any, overwrite: bool,

@@ -119,6 +119,44 @@ def test_corpus_root_and_fingerprint(tmp_path):
     assert corpus_fingerprint(a)["meta"] is None
 
 
+def _move_a_clip_and_correct_a_template(root):
+    """A clip moved from train to test in clips.csv, and one identity's neutral template scaled (templates.pkl)."""
+    import pickle
+
+    rows = pd.read_csv(root / "clips.csv")
+    rows.loc[rows.index[rows["split"] == "train"][0], "split"] = "test"
+    rows.to_csv(root / "clips.csv", index=False)
+    templates = pickle.loads((root / "templates.pkl").read_bytes())
+    identity = next(iter(templates))
+    templates[identity] = np.asarray(templates[identity]) * 1.01
+    (root / "templates.pkl").write_bytes(pickle.dumps(templates))
+
+
+def test_corpus_fingerprint_covers_the_templates_and_the_split(tmp_path):
+    """A clip moved to another split (clips.csv) or a corrected neutral template (templates.pkl: FDD and the lip
+    amplitude change) left the fingerprint as it was, so predictions and experiment caches of the corpus before
+    were reused; now each file has its content hash, and fingerprint_changes names it. A record from before the
+    file fields (fingerprint and meta only) still matches on those."""
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.corpus import corpus_fingerprint, fingerprint_changes
+
+    a = write_tiny_corpus(tmp_path / "a", identities={"train": 1, "test": 1}, clips_per_identity=2, seconds=0.5,
+                          lip_video=False, labels=False)
+    first = corpus_fingerprint(a)
+    old_record = {"fingerprint": first["fingerprint"], "meta": first["meta"]}
+    _move_a_clip_and_correct_a_template(a)
+    now = corpus_fingerprint(a)
+    assert now["fingerprint"] == first["fingerprint"] and now["meta"] == first["meta"]  # no clip file changed
+    assert now["templates"] != first["templates"] and now["clips"] != first["clips"]
+    assert fingerprint_changes(first, now) == ["templates.pkl", "clips.csv"]
+    assert fingerprint_changes(old_record, now) == [] and fingerprint_changes(now, now) == []
+    np.save(next((a / "vertices_npy").iterdir()), np.zeros((3, 90), np.float32))
+    assert fingerprint_changes(old_record, corpus_fingerprint(a)) == ["meta.json or clip files"]
+    (a / "clips.csv").unlink()
+    assert corpus_fingerprint(a)["clips"] is None
+
+
 @pytest.mark.parametrize("fps, model_fps", [(60, 25), (25, 30), (50, 30)])
 def test_a_model_rate_that_does_not_divide_the_file_rate_is_refused(tmp_path, fps, model_fps):
     """Every n-th frame of a 60 fps file is 30 or 20 fps, never 25: a stride rounded from 60 / 25 fed 30 fps

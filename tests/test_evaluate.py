@@ -878,6 +878,34 @@ def test_check_corpus_source_against_the_predictions_record(tmp_path, caplog):
         check_corpus_source(pred, a)
 
 
+def test_check_corpus_source_sees_a_moved_clip_or_a_corrected_template(tmp_path):
+    """A clip moved to another split or a corrected template at the predicted corpus' path was accepted as "the
+    corpus the predictions were made from"; now refused. A record written before the file fields (fingerprint and
+    meta only: today's predictions.json files) is still accepted on those."""
+    from test_corpus import _move_a_clip_and_correct_a_template
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.corpus import corpus_fingerprint
+    from p3d.evaluate.plan import check_corpus_source
+
+    a = write_tiny_corpus(tmp_path / "a", kind="vocaset", fps=60, model_fps=30, identities={"train": 1, "test": 1},
+                          clips_per_identity=2, seconds=0.5, lip_video=False, labels=False)
+    fp = corpus_fingerprint(a)
+    new, old = tmp_path / "new", tmp_path / "old"
+    for pred, record in ((new, fp), (old, {"fingerprint": fp["fingerprint"], "meta": fp["meta"]})):
+        pred.mkdir()
+        (pred / "predictions.json").write_text(json.dumps({"source": {}, "corpora": {str(a.resolve()): record}}))
+    copy = shutil.copytree(a, tmp_path / "copy")
+    _move_a_clip_and_correct_a_template(a)
+    for option in ("--gt", "--templates"):
+        with pytest.raises(InputError, match=f"^{option} .*regenerated or replaced since.*templates.pkl, clips.csv"):
+            check_corpus_source(new, a, option)
+        assert check_corpus_source(old, a, option).startswith("the corpus the predictions were made from")
+    assert check_corpus_source(new, copy).startswith("a copy of the corpus")
+    _move_a_clip_and_correct_a_template(copy)  # no longer a copy of it: matched on its meta.json only
+    assert check_corpus_source(new, copy).startswith("a corpus of the same settings")
+
+
 def test_lve_pools_every_scored_frame_as_the_official_scripts(tmp_path):
     """The official LVE (CodeTalker's cal_metric.py, the release's test.py) averages the per-frame lip error over
     all frames of all clips, so a long clip weighs more; p3d eval averaged per prediction (2.1e-6 here, not 1.2e-6).

@@ -2105,3 +2105,64 @@ def test_levelwise_slcc_colours_follow_the_setting_not_its_position():
               for ax in fig.axes}
     assert colour["A"][1] == colour["B"][0] != colour["A"][0]
     assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["x", "y", "data (GT)"]
+
+
+def test_experiment_caches_see_a_moved_clip_or_a_corrected_template(tmp_path):
+    """The cache keys of the data reference, the validation battery (and the weights chosen on it) and the
+    predictions' evaluation held the corpus' clips fingerprint only, so a clip moved to another split or a
+    corrected template was served from the cache; the keys now hold templates.pkl's and clips.csv's hashes, and a
+    key cached before they were keyed still matches on the rest."""
+    from test_corpus import _move_a_clip_and_correct_a_template
+
+    from p3d.corpus import FINGERPRINT_FILES
+    from p3d.experiments.runs import _same_key, battery_key
+
+    a = write_tiny_corpus(tmp_path / "a", identities={"train": 1, "test": 1}, clips_per_identity=2, seconds=0.5,
+                          lip_video=False, labels=False)
+    plrs = tmp_path / "plrs.pt"
+    plrs.write_bytes(b"x")
+    before = {"battery": battery_key(plrs, a, "val", 0), "n_resamples": 10}
+    old = {**before, "battery": {k: v for k, v in before["battery"].items() if k not in FINGERPRINT_FILES}}
+    assert _same_key(before, before) and _same_key(old, before)
+    _move_a_clip_and_correct_a_template(a)
+    after = {"battery": battery_key(plrs, a, "val", 0), "n_resamples": 10}
+    assert not _same_key(before, after) and _same_key(old, after)
+    assert not _same_key({**old, "n_resamples": 11}, after) and not _same_key(None, after)
+    assert not _same_key({**after, "battery": {**after["battery"], "seed": 1}}, after)
+
+
+def test_a_test_corpus_whose_templates_changed_is_evaluated_again_and_older_caches_are_kept(dirs, grid,
+                                                                                            monkeypatch):
+    """End to end: a corrected template of the test corpus (templates.pkl: predictions and FDD start from it) came
+    back with the cached numbers; now predicted (the old predictions removed) and evaluated again. Caches and a
+    predictions.json written before the file hashes were keyed (their keys lack them) are still reused."""
+    from p3d.corpus import FINGERPRINT_FILES
+    from p3d.io import PREDICTIONS_RECORD
+
+    exps, g = grid
+    exp = exps[3]
+    lay = ex.layout(dirs, "smoke")
+    calls = _count_predict_and_evaluate(monkeypatch)
+    ex.predict_and_evaluate(exp, dirs, n_resamples=50)
+    assert calls == {"evaluate": 0, "predict": 0}  # cached
+    templates = lay.corpus(exp.test_corpus) / "templates.pkl"
+    original = templates.read_bytes()
+    try:
+        templates.write_bytes(original + b"\n")  # the same pickle, other bytes: a changed file
+        ex.predict_and_evaluate(exp, dirs, n_resamples=50)
+        assert calls == {"evaluate": 2, "predict": 1}  # the data's reference and the run; predictions redone
+    finally:
+        templates.write_bytes(original)
+    ex.predict_and_evaluate(exp, dirs, n_resamples=50)  # back to the corpus the other tests share
+    assert calls == {"evaluate": 4, "predict": 2}
+    for path in (lay.evaluation(exp) / "table_summary.json",
+                 lay.data_reference(exp.test_corpus, exp.split) / "table_summary.json"):
+        cached = json.loads(path.read_text())  # as the code before the file hashes wrote it
+        cached["key"] = {k: v for k, v in cached["key"].items() if k not in FINGERPRINT_FILES}
+        path.write_text(json.dumps(cached))
+    record = lay.predictions(exp) / PREDICTIONS_RECORD
+    saved = json.loads(record.read_text())
+    saved["corpora"] = {p: {k: fp[k] for k in ("fingerprint", "meta")} for p, fp in saved["corpora"].items()}
+    record.write_text(json.dumps(saved))
+    ex.predict_and_evaluate(exp, dirs, n_resamples=50)
+    assert calls == {"evaluate": 4, "predict": 2}  # reused

@@ -447,3 +447,29 @@ def test_an_official_codetalker_stage1_file_alone_is_refused(voca_short, tmp_pat
                  str(tmp_path / "vocaset_stage1.pth.tar"), "--data", str(voca_short), "--out", str(pred),
                  "--device", "cpu", "--no-progress"]) == 0
     assert len(list(pred.glob("*.npy"))) == 16
+
+
+def test_kept_predictions_of_a_corpus_whose_templates_or_split_changed_are_refused(tmp_path):
+    """check_prediction_folder kept predictions made before a clip moved to another split or a template was
+    corrected (each prediction starts from its speaker's template); a record from before the file fields is
+    still accepted on the clips' fingerprint."""
+    from test_corpus import _move_a_clip_and_correct_a_template
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.corpus import corpus_fingerprint
+    from p3d.predict import check_prediction_folder
+
+    a = write_tiny_corpus(tmp_path / "a", identities={"train": 1, "test": 1}, clips_per_identity=2, seconds=0.5,
+                          lip_video=False, labels=False)
+    key, fp = str(a.resolve()), corpus_fingerprint(a)
+    out = tmp_path / "pred"
+    out.mkdir()
+    np.save(out / "x.npy", np.zeros((2, 3), np.float32))
+    _move_a_clip_and_correct_a_template(a)
+    now = {key: corpus_fingerprint(a)}
+    (out / "predictions.json").write_text(json.dumps({"source": {}, "corpora": {key: fp}}))
+    with pytest.raises(InputError, match="before it was regenerated or replaced .*templates.pkl, clips.csv differ"):
+        check_prediction_folder(out, ["x.npy"], {}, False, now)
+    old = {"fingerprint": fp["fingerprint"], "meta": fp["meta"]}
+    (out / "predictions.json").write_text(json.dumps({"source": {}, "corpora": {key: old}}))
+    check_prediction_folder(out, ["x.npy"], {}, False, now)

@@ -573,3 +573,23 @@ def test_a_left_out_steps_against_an_extended_run_is_checked_before_the_data_loa
         f"shortened) (repeat its settings, extend it with a longer --steps, or use another --out / force=True)")
     assert _cli(lrs3, out, "--steps", "64") == 0  # the finished run: nothing to do
     assert json.loads((out / "config.json").read_text())["train"]["steps"] == 64
+
+
+def test_a_run_whose_templates_or_split_changed_is_refused(tmp_path):
+    """data.json held the data folder's clips fingerprint only: a run was reused or extended after a clip moved to
+    another split or a template was corrected. Now refused; a record without the file entry adopts it."""
+    from test_corpus import _move_a_clip_and_correct_a_template
+
+    data = write_tiny_corpus(tmp_path / "a", identities={"train": 1, "test": 1}, clips_per_identity=2, seconds=0.5,
+                             lip_video=False, labels=False)
+    out = tmp_path / "run"
+    out.mkdir()
+    request = {"data": str(data)}
+    record = api.data_fingerprint(request)
+    files = api.FILES_PREFIX + str(data)
+    (out / api.DATA_RECORD).write_text(json.dumps({k: v for k, v in record.items() if k != files}))
+    api._check_data(out, record)  # a record from before the file entry: adopted
+    assert json.loads((out / api.DATA_RECORD).read_text())[files] == record[files]
+    _move_a_clip_and_correct_a_template(data)
+    with pytest.raises(InputError, match="trained on other data at the same path .*templates.pkl or clips.csv"):
+        api._check_data(out, api.data_fingerprint(request))

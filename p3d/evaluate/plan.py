@@ -59,11 +59,12 @@ def check_corpus_source(pred: Path, folder: Path | None, option: str = "--gt") -
 
     Refused (:class:`InputError`), since every score would compare the predictions with other clips of the same
     names: the recorded corpus at the folder's own path was regenerated or replaced since (its fingerprint
-    differs), or the folder is another synthetic corpus (a ``meta.json`` unlike every recorded corpus', all of
+    differs: :func:`p3d.corpus.fingerprint_changes`, its templates.pkl and clips.csv included where the record
+    has them), or the folder is another synthetic corpus (a ``meta.json`` unlike every recorded corpus', all of
     which have one: another preset, seed or generator). Not checked: predictions without a record (another
     tool's, or an older p3d's) and a folder without ``meta.json`` elsewhere (e.g. a copy of real data's
     ``vertices_npy/``), matched by name with a warning."""
-    from p3d.corpus import corpus_fingerprint, corpus_root
+    from p3d.corpus import corpus_fingerprint, corpus_root, fingerprint_changes
     from p3d.io import PREDICTIONS_RECORD, load_json
 
     if folder is None:
@@ -75,12 +76,13 @@ def check_corpus_source(pred: Path, folder: Path | None, option: str = "--gt") -
     root = corpus_root(folder).resolve()
     here = corpus_fingerprint(root)
     if str(root) in corpora:
-        if corpora[str(root)].get("fingerprint") != here["fingerprint"]:
+        changes = fingerprint_changes(corpora[str(root)], here)
+        if changes:
             raise InputError(f"{option} {folder}: the corpus was regenerated or replaced since the predictions in "
-                             f"{pred} were made from it ({PREDICTIONS_RECORD}: its clips differ); predict again "
-                             "(p3d predict --overwrite), or pass the corpus they were made from")
+                             f"{pred} were made from it ({PREDICTIONS_RECORD}: its {', '.join(changes)} differ); "
+                             "predict again (p3d predict --overwrite), or pass the corpus they were made from")
         return f"the corpus the predictions were made from ({root})"
-    same = [p for p, fp in corpora.items() if fp.get("fingerprint") == here["fingerprint"]]
+    same = [p for p, fp in corpora.items() if not fingerprint_changes(fp, here)]
     if same:
         return f"a copy of the corpus the predictions were made from ({same[0]})"
     if here["meta"] is not None:

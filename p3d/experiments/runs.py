@@ -516,11 +516,29 @@ def _stamp(path: Path) -> list[Any]:
 
 
 def _corpus_key(root: Path) -> dict[str, Any]:
-    """A corpus in a cache key: its path and what it holds (:func:`p3d.corpus.corpus_fingerprint`), so a corpus
-    regenerated at the same path (another seed or generator) is evaluated again, not served from the cache."""
-    from p3d.corpus import corpus_fingerprint
+    """A corpus in a cache key: its path and what it holds (:func:`p3d.corpus.corpus_fingerprint`: ``fingerprint``
+    and the hashes of its templates.pkl and clips.csv), so a corpus regenerated at the same path (another seed or
+    generator), a corrected template or a clip moved to another split is evaluated again, not served from the
+    cache. Compared by :func:`_same_key`."""
+    from p3d.corpus import FINGERPRINT_FILES, corpus_fingerprint
 
-    return {"corpus": str(Path(root).resolve()), "fingerprint": corpus_fingerprint(root)["fingerprint"]}
+    fp = corpus_fingerprint(root)
+    return {"corpus": str(Path(root).resolve()), "fingerprint": fp["fingerprint"],
+            **{field: fp[field] for field in FINGERPRINT_FILES}}
+
+
+def _same_key(cached: Any, key: dict[str, Any]) -> bool:
+    """Whether a cache's recorded ``cached`` key is ``key``, but for the corpus file fields
+    (:data:`p3d.corpus.FINGERPRINT_FILES`, in :func:`_corpus_key`, also in a nested key) that ``cached`` lacks: a
+    cache written before they were keyed matches on the rest, as :func:`p3d.corpus.fingerprint_changes` compares
+    records, instead of every cache being computed again."""
+    from p3d.corpus import FINGERPRINT_FILES
+
+    if not isinstance(cached, dict):
+        return False
+    fields = [k for k in key if k in cached or not ("fingerprint" in key and k in FINGERPRINT_FILES)]
+    return set(cached) == set(fields) and all(
+        _same_key(cached[k], key[k]) if isinstance(key[k], dict) else cached[k] == key[k] for k in fields)
 
 
 def _versions() -> dict[str, int]:
@@ -586,7 +604,7 @@ def data_reference(corpus: str, split: str, preset: str, dirs: Any, *, n_resampl
     key = {**_corpus_key(root), "split": split, "evaluator": _stamp(plrs), "n_resamples": n_resamples,
            "metrics": _requested_metrics(cfg), **_versions()}
     done = out / "table_summary.json"
-    if done.exists() and json.loads(done.read_text()).get("key") == key:
+    if done.exists() and _same_key(json.loads(done.read_text()).get("key"), key):
         return {"summary": json.loads(done.read_text())["summary"], "per_clip": pd.read_csv(out / "eval" / "per_clip.csv"),
                 "eval_dir": out / "eval"}
     c = Corpus.open(root)
@@ -624,7 +642,7 @@ def validation_battery(preset: str, dirs: Any, *, corpus: str = "synth-voca", sp
     plrs = evaluator(preset, lay.data, lay.runs, progress=progress)
     key = battery_key(plrs, root, split, seed)
     table, stamp = Path(plrs).parent / "validation_battery.csv", Path(plrs).parent / "validation_battery.json"
-    if table.exists() and stamp.exists() and json.loads(stamp.read_text()).get("key") == key:
+    if table.exists() and stamp.exists() and _same_key(json.loads(stamp.read_text()).get("key"), key):
         return pd.read_csv(table)
     c = Corpus.open(root)
     clips = c.select(split)
@@ -660,7 +678,7 @@ def _battery_weight(preset: str, dirs: Any, name: str, select: Any, candidates: 
     cache = Path(plrs).parent / f"{name}.json"
     if cache.exists():
         done = json.loads(cache.read_text())
-        if done.get("key") == key:
+        if _same_key(done.get("key"), key):
             return float(done["weight"]), pd.DataFrame(done["table"])
     rows = validation_battery(preset, dirs, corpus=corpus, split=split, seed=seed, progress=progress)
     weight, table = select(rows, weights=candidates, n_resamples=n_resamples, seed=seed)
@@ -710,11 +728,11 @@ def gt_lip_amplitudes(preset: str, dirs: Any, corpus: str, split: str) -> dict[s
             for clip in c.select(split)}
 
 
-def _predicted_with(record: Path, corpus: str) -> tuple[str | None, int]:
-    """The fingerprint of ``corpus`` as the predictions' record (:data:`p3d.io.PREDICTIONS_RECORD`) has it, and the
-    :data:`p3d.predict.PREDICTION_VERSION` it was written at (1 without one)."""
+def _predicted_with(record: Path, corpus: str) -> tuple[dict[str, Any], int]:
+    """The fingerprint of ``corpus`` as the predictions' record (:data:`p3d.io.PREDICTIONS_RECORD`) has it (empty
+    without one), and the :data:`p3d.predict.PREDICTION_VERSION` it was written at (1 without one)."""
     saved = json.loads(record.read_text())
-    fingerprint = ((saved.get("corpora") or {}).get(corpus) or {}).get("fingerprint")
+    fingerprint = (saved.get("corpora") or {}).get(corpus) or {}
     return fingerprint, int((saved.get("source") or {}).get("prediction_version", 1))
 
 
@@ -728,6 +746,7 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
     import pandas as pd
 
     from p3d.atomic import write_json
+    from p3d.corpus import fingerprint_changes
     from p3d.evaluate import evaluate, write_report
     from p3d.io import PREDICTIONS_RECORD
     from p3d.predict import PREDICTION_VERSION, predict_split
@@ -750,7 +769,7 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
     done = ev / "table_summary.json"
     if done.exists():
         cached = json.loads(done.read_text())
-        if cached.get("key") == key:
+        if _same_key(cached.get("key"), key):
             return {"summary": cached["summary"], "per_clip": pd.read_csv(ev / "per_clip.csv"), "eval_dir": ev,
                     "predict_s": cached.get("predict_s"), "evaluate_s": cached.get("evaluate_s"), "data": data,
                     "levels": levels}
@@ -758,7 +777,8 @@ def predict_and_evaluate(exp: TalkerExperiment, dirs: Any, *, n_resamples: int =
         stamp, record = pred / "checkpoint.json", pred / PREDICTIONS_RECORD
         if (not stamp.exists() or json.loads(stamp.read_text()) != key["final"]
                 or not record.exists()  # a folder from before p3d predict's record
-                or _predicted_with(record, key["corpus"]) != (key["fingerprint"], PREDICTION_VERSION)):
+                or (recorded := _predicted_with(record, key["corpus"]))[1] != PREDICTION_VERSION
+                or not recorded[0] or fingerprint_changes(recorded[0], key)):
             shutil.rmtree(pred)
     start = time.perf_counter()
     predict_split(out, pred, split=exp.split, data=[root], progress=progress, conditions_per_clip=exp.conditions)

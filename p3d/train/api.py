@@ -64,6 +64,9 @@ RECIPE_KEY = "recipe"
 ARCHITECTURE_KEY = "architecture"
 #: The entry of :data:`DATA_RECORD` holding the code's settings of the run by name (:func:`code_settings`).
 SETTINGS_KEY = "settings"
+#: The prefix of a data folder's entry in :data:`DATA_RECORD` holding the content hashes of its templates.pkl and
+#: clips.csv (``corpus_files:<folder>``, :data:`p3d.corpus.FINGERPRINT_FILES`), adopted like a checkpoint's.
+FILES_PREFIX = "corpus_files:"
 #: Entries of :data:`DATA_RECORD` that a record made before they existed adopts (instead of refusing the run).
 ADOPTED_KEYS = (RECIPE_KEY, ARCHITECTURE_KEY, SETTINGS_KEY)
 
@@ -218,20 +221,26 @@ def code_record(request: dict[str, Any]) -> dict[str, Any]:
 
 def data_fingerprint(request: dict[str, Any]) -> dict[str, Any]:
     """Per data folder of ``request`` (``data`` of ``p3d train``, ``train`` of the experiment grid), its
-    :func:`p3d.corpus.corpus_fingerprint` (meta.json and the clips' names and sizes, no file read): a corpus
+    :func:`p3d.corpus.corpus_fingerprint` (meta.json and the clips' names and sizes, no clip read): a corpus
     regenerated with other settings or clips at the same path changes it; the same corpus written again does not.
+    And ``corpus_files:<folder>`` (:data:`FILES_PREFIX`): the content hashes of its templates.pkl and clips.csv,
+    so a corrected template or a clip moved to another split is told too (a record without it adopts it).
     And per option naming a checkpoint file (``stage1``, ``init``, the grid's ``critic_checkpoint``: the run is
     built on its weights), ``checkpoint:<option>``: the file's SHA-256, so an upstream run retrained or extended at
     the same path is told from the one this run was trained on. And ``recipe``: :func:`recipe_fingerprint`, so a
     run trained with the code's earlier defaults is not reused as if trained with today's; ``architecture``:
     :func:`architecture_fingerprint`, likewise for the model preset's config; ``settings``: :func:`code_settings`,
     the two by field, their defaults included."""
-    from p3d.corpus import corpus_fingerprint
+    from p3d.corpus import FINGERPRINT_FILES, corpus_fingerprint
     from p3d.provenance import stamped_sha256
 
     roots = request.get("data", request.get("train"))
     roots = [] if roots is None else [roots] if isinstance(roots, str) else list(roots)
-    record: dict[str, Any] = {str(r): str(corpus_fingerprint(r)["fingerprint"]) for r in roots}
+    record: dict[str, Any] = {}
+    for r in roots:
+        fp = corpus_fingerprint(r)
+        record[str(r)] = str(fp["fingerprint"])
+        record[FILES_PREFIX + str(r)] = {field: fp[field] for field in FINGERPRINT_FILES}
     record.update(code_record(request))
     for key, value in sorted(_flat(request).items()):
         if isinstance(value, str) and value.endswith((".pt", ".pth")) and Path(value).is_file():
@@ -274,7 +283,7 @@ def _check_data(out: Path, data: dict[str, Any]) -> None:
         return
     recorded = json.loads(path.read_text())
     adopted = {k: v for k, v in data.items()
-               if (k.startswith(CHECKPOINT_PREFIX) or k in ADOPTED_KEYS) and k not in recorded}
+               if (k.startswith((CHECKPOINT_PREFIX, FILES_PREFIX)) or k in ADOPTED_KEYS) and k not in recorded}
     if SETTINGS_KEY in recorded:  # before the fingerprints: it names the setting that changed
         new_settings = _changed_settings(out, recorded[SETTINGS_KEY], data.get(SETTINGS_KEY, {}))
         if new_settings:
@@ -289,10 +298,15 @@ def _check_data(out: Path, data: dict[str, Any]) -> None:
         raise InputError(f"--out {out}: its run was trained with another architecture of this model preset (the "
                          "code's preset config: width, depth, ... changed since); use another --out, or force=True / "
                          "delete it to retrain")
-    folders = [k for k in changed if not k.startswith(CHECKPOINT_PREFIX)]
+    folders = [k for k in changed if not k.startswith((CHECKPOINT_PREFIX, FILES_PREFIX))]
     if folders:
         raise InputError(f"--out {out}: its run was trained on other data at the same path ({', '.join(folders)} "
                          "was regenerated or replaced since); use another --out, or force=True / delete it to retrain")
+    files = [k.removeprefix(FILES_PREFIX) for k in changed if k.startswith(FILES_PREFIX)]
+    if files:
+        raise InputError(f"--out {out}: its run was trained on other data at the same path (the templates.pkl or "
+                         f"clips.csv of {', '.join(files)} changed since: another template or split); use another "
+                         "--out, or force=True / delete it to retrain")
     if changed:
         names = ", ".join(k.removeprefix(CHECKPOINT_PREFIX) for k in changed)
         raise InputError(f"--out {out}: its run was built on another checkpoint at the same path ({names}: retrained, "
