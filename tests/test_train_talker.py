@@ -302,3 +302,43 @@ def test_every_talker_claims_its_run_with_its_recipes_values_given(voca_short, s
     assert claim_run_dir(out, request(**given)) is False
     with pytest.raises(InputError, match=r"loss_weight: 1e-07 \(default\) -> 0\.5"):
         claim_run_dir(out, request(loss_weight=0.5))
+
+
+def test_speech_embedding_cache_recomputes_a_corrupt_entry_and_keys_the_front_end_version(tmp_path, monkeypatch,
+                                                                                        caplog):
+    """A truncated or garbage cache file crashed training with numpy's ValueError, and one of other rows was
+    returned as the clip's embeddings; now each is recomputed and rewritten, with a warning. The key holds the
+    speech front-end's FEATURE_VERSION (as PLRS' speech-bank cache does): another version computes again."""
+    import numpy as np
+    import torch
+
+    from p3d.train.talker import SpeechEmbeddingCache
+
+    calls = []
+
+    class Critic:
+        def speech_embeddings(self, windows):
+            calls.append(len(windows))
+            return torch.from_numpy(np.asarray(windows)[:, 0, :8].copy())
+
+    ckpt = tmp_path / "critic.pt"
+    ckpt.write_bytes(b"weights")
+    cache = SpeechEmbeddingCache(Critic(), ckpt, tmp_path / "cache")
+    windows = np.random.default_rng(0).standard_normal((5, 20, 128)).astype(np.float32)
+    want = cache.speech_embeddings(windows)
+    (entry,) = (tmp_path / "cache").rglob("*.npy")
+    assert torch.equal(cache.speech_embeddings(windows), want) and len(calls) == 1  # a hit
+    for bad in (entry.read_bytes()[:100], b"garbage, not a .npy file", None):
+        if bad is None:
+            np.save(entry, np.zeros((2, 8), np.float32))  # another clip's rows
+        else:
+            entry.write_bytes(bad)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="p3d.train.talker"):
+            assert torch.equal(cache.speech_embeddings(windows), want)
+        assert "speech-embedding cache entry" in caplog.text and "recomputed" in caplog.text
+        np.testing.assert_array_equal(np.load(entry, allow_pickle=False), want.numpy())  # rewritten
+    assert len(calls) == 4
+    monkeypatch.setattr("p3d.audio.FEATURE_VERSION", 99)
+    assert torch.equal(SpeechEmbeddingCache(Critic(), ckpt, tmp_path / "cache").speech_embeddings(windows), want)
+    assert len(calls) == 5 and len(list((tmp_path / "cache").rglob("*.npy"))) == 2
