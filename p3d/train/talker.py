@@ -316,10 +316,9 @@ class SpeechEmbeddingCache:
     :class:`p3d.talker_data.TalkerClips` embeds every training clip's speech windows once per run; runs
     with the same critic (Tables 2-4 train a dozen) would recompute identical embeddings. This stands in
     for the :class:`p3d.losses.PerceptualLoss` there: ``speech_embeddings(windows)`` is looked up under
-    ``root/<sha256 of the critic checkpoint>-f<FEATURE_VERSION>/<sha1 of the windows>.npy`` (written
-    atomically), else computed by the loss' critic and saved. The key covers the exact input (the windows, so
-    the front-end's output) and :data:`p3d.audio.FEATURE_VERSION`, the speech front-end's version, as PLRS'
-    speech-bank cache has it (:class:`p3d.evaluate.scoring._SpeechBankCache`), so a hit is the same value. An
+    ``root/<sha256 of the critic checkpoint>/<sha1 of the windows>.npy`` (written atomically), else computed by
+    the loss' critic and saved. The key covers the exact input (the windows: the speech front-end's output, so a
+    change of the front-end is a change of key), so a hit is the same value. An
     entry that cannot be read safely (truncated, not a ``.npy``, pickled) or is not a finite (N, D) float32 matrix
     of the windows' N rows is recomputed and rewritten, with a warning.
     """
@@ -328,13 +327,11 @@ class SpeechEmbeddingCache:
                  root: str | os.PathLike[str]) -> None:
         import hashlib
 
-        from p3d.audio import FEATURE_VERSION
-
         if critic_checkpoint is None:
             raise InputError("speech_cache_dir: needs the critic checkpoint (its hash keys the cache)")
         digest = hashlib.sha256(Path(critic_checkpoint).read_bytes()).hexdigest()[:20]
         self.perceptual = perceptual
-        self.root = Path(root) / f"{digest}-f{FEATURE_VERSION}"
+        self.root = Path(root) / digest
 
     def speech_embeddings(self, fbank_windows: Any) -> Any:
         """(N, D) float32 embeddings of (N, 20, 128) windows, as ``PerceptualLoss.speech_embeddings``."""
