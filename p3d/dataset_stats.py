@@ -64,12 +64,13 @@ def table_s2_with_paper(ours: Any) -> Any:
     return pd.concat([ours.assign(source="p3d, measured"), quoted.assign(source="paper Table S2")], ignore_index=True)
 
 
-def intensities(corpus: Corpus, max_clips: int | None = None, seed: int = 0) -> Any:
+def intensities(corpus: Corpus, max_clips: int | None = None, seed: int = 0, split: str | None = None) -> Any:
     """Per-clip speech intensity (RMS) and lip intensity (official RMS aggregate), raw and eye-normalised.
 
     Returns a DataFrame: stem, identity, split, level, speech_intensity, lip_intensity (m / frame at the
     model frame rate), eye_distance (m, on the identity's template), lip_intensity_norm (per frame, in
-    eye distances). ``max_clips`` samples clips at random (seeded) for big corpora.
+    eye distances). ``split``: that split's clips only (None: every clip); ``max_clips`` then samples
+    ``max_clips`` of them at random (seeded) for big corpora.
     """
     import pandas as pd
 
@@ -82,7 +83,7 @@ def intensities(corpus: Corpus, max_clips: int | None = None, seed: int = 0) -> 
         raise InputError(f"max_clips: expected None (every clip) or a number of clips >= 1, got {max_clips!r}")
     if not (whole(seed) and seed >= 0):
         raise InputError(f"seed: expected an integer >= 0, got {seed!r}")
-    clips = list(corpus.clips)
+    clips = list(corpus.clips) if split is None else corpus.select(split)  # the split first, then the sample
     if max_clips is not None and len(clips) > max_clips:
         rng = np.random.default_rng(seed)
         clips = [clips[i] for i in sorted(rng.choice(len(clips), max_clips, replace=False))]

@@ -99,3 +99,20 @@ def test_intensities_refuses_a_bad_sample_size_or_seed(kw, tmp_path):
     with pytest.raises(InputError, match="max_clips|seed"):
         intensities(corpus, **kw)
     assert len(intensities(corpus, max_clips=np.int64(2), seed=np.int64(1))) == 2
+
+
+def test_corpus_slcc_samples_max_clips_of_the_split(tmp_path):
+    """corpus_slcc(split, max_clips) drew max_clips from the whole corpus and kept the split's among them: 6 of 36
+    clips left about 2 of the 12 test clips, and SLCC failed on them; the sample is now drawn from the split."""
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.corpus import Corpus
+    from p3d.dataset_stats import intensities
+    from p3d.synth.corpus import corpus_slcc
+
+    corpus = Corpus.open(write_tiny_corpus(tmp_path / "c", identities={"train": 6, "test": 3}, clips_per_identity=4))
+    test = intensities(corpus, max_clips=6, seed=1, split="test")
+    assert len(test) == 6 and set(test["split"]) == {"test"}
+    assert len(intensities(corpus, max_clips=6, seed=1)) == 6 and intensities(corpus, split="test")["stem"].tolist() \
+        == [c.stem for c in corpus.select("test")]
+    assert corpus_slcc(corpus, split="test", max_clips=8)["n"].tolist() == [8]

@@ -533,13 +533,9 @@ def corpus_slcc(corpus: Any, split: str | None = None, max_clips: int | None = N
     from p3d.dataset_stats import intensities
     from p3d.metrics import slcc_by_level
 
-    if split is not None:
-        keep = {c.stem for c in corpus.select(split)}
-        if not keep:
-            raise InputError(f"corpus_slcc: {corpus.root} has no clips in split {split!r}")
-    df = intensities(corpus, max_clips=max_clips)
-    if split is not None:
-        df = df[df["stem"].isin(keep)].reset_index(drop=True)
+    if split is not None and not corpus.select(split):
+        raise InputError(f"corpus_slcc: {corpus.root} has no clips in split {split!r}")
+    df = intensities(corpus, max_clips=max_clips, split=split)  # max_clips of the split, not of the corpus
     levels = df["level"].to_numpy(dtype=object)
     has_levels = bool(pd.notna(df["level"]).all())
     labels = levels if has_levels else np.zeros(len(df), dtype=object)
