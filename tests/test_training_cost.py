@@ -210,3 +210,13 @@ def test_counts_and_seed_are_whole_numbers(tmp_path, option, bad):
     checks, and a negative or fractional seed went on to the trainer (the model's seed, the clip order)."""
     with pytest.raises(InputError, match=f"{option}: expected an integer >= "):
         iteration_cost("faceformer", "smoke", tmp_path, **{option: bad})
+
+
+def test_bad_input_in_the_measuring_process_is_an_input_error(voca_short):
+    """Bad input that only the measuring subprocess finds (an unknown model, an unknown device) was a RuntimeError
+    carrying the child's 15-line traceback (isolate=True, the default); it is the same one-line InputError as in
+    process."""
+    for kw in ({"model_name": "nope"}, {"model_name": "faceformer", "device": "tpu"}):
+        with pytest.raises(InputError, match="--model|--device") as err:
+            iteration_cost(preset="smoke", train_dirs=voca_short, steps=1, warmup=0, threads=1, **kw)
+        assert "\n" not in str(err.value)

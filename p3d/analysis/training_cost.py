@@ -508,7 +508,9 @@ def _device_name(dev: Any) -> str:
 
 # -- subprocess ------------------------------------------------------------------------------------------
 def _run_isolated(req: CostRequest) -> dict[str, Any]:
-    """Run :func:`measure` in a fresh ``python -m p3d.analysis.training_cost`` process."""
+    """Run :func:`measure` in a fresh ``python -m p3d.analysis.training_cost`` process. Bad input found there (an
+    :class:`InputError`: unknown model or device, a folder that is no corpus, ...) is raised here as the same one-line
+    InputError; any other failure is a RuntimeError with the end of the child's traceback."""
     env = dict(os.environ)
     if req.threads is not None:
         env["OMP_NUM_THREADS"] = str(req.threads)
@@ -517,6 +519,10 @@ def _run_isolated(req: CostRequest) -> dict[str, Any]:
         out = Path(tmp) / "row.json"
         cmd = [sys.executable, "-m", "p3d.analysis.training_cost", json.dumps(dataclasses.asdict(req)), str(out)]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if proc.returncode == 2 and out.exists():
+            refused = json.loads(out.read_text())
+            if isinstance(refused, dict) and "input_error" in refused:
+                raise InputError(str(refused["input_error"]))
         if proc.returncode != 0 or not out.exists():
             tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
             raise RuntimeError(f"iteration_cost: the measurement of {req.model_name}/{req.setting} failed "
@@ -532,7 +538,12 @@ def _child(argv: Sequence[str]) -> int:
         return 2
     raw: Mapping[str, Any] = json.loads(argv[0])
     req = CostRequest(**{**raw, "train_dirs": tuple(raw["train_dirs"])})
-    write_json(argv[1], measure(req))
+    try:
+        row = measure(req)
+    except InputError as exc:  # bad input: handed back to the parent as its one-line message (_run_isolated)
+        write_json(argv[1], {"input_error": str(exc)})
+        return 2
+    write_json(argv[1], row)
     return 0
 
 
