@@ -146,8 +146,9 @@ def test_held_out_level_probe_contract():
     noise = rng.normal(size=(240, 5))
     out = held_out_level_probe((noise[train], levels[train], ids[train]), (noise[test], levels[test], ids[test]))
     assert out["accuracy"] < 0.6 and out["ci_low"] < 1 / 3 < out["ci_high"]
-    with pytest.raises(InputError, match="in both train and test"):
+    with pytest.raises(InputError, match="in both train and test") as err:
         held_out_level_probe((signal, levels, ids), (signal[test], levels[test], ids[test]))
+    assert "['S06', 'S07'," in str(err.value) and "np.str_" not in str(err.value)  # was [np.str_('S06'), ...]
     with pytest.raises(InputError, match="features per clip"):
         held_out_level_probe((signal[train], levels[train], ids[train]), (signal[test, :3], levels[test], ids[test]))
     with pytest.raises(InputError, match="single level"):

@@ -185,7 +185,7 @@ def held_out_level_probe(train: tuple[np.ndarray, Any, Any], test: tuple[np.ndar
     x_te, y_te, g_te = _check_probe_input(*test, "held_out_level_probe test")
     if x_tr.shape[1] != x_te.shape[1]:
         raise InputError(f"held_out_level_probe: train has {x_tr.shape[1]} features per clip, test {x_te.shape[1]}")
-    shared = sorted(set(g_tr) & set(g_te))
+    shared = sorted(str(ident) for ident in set(g_tr) & set(g_te))  # plain names in the message, not np.str_('x')
     if shared:
         raise InputError(f"held_out_level_probe: identities {shared} are in both train and test; hold them out")
     if len(np.unique(y_tr)) < 2:
