@@ -103,11 +103,17 @@ def intensities(corpus: Corpus, max_clips: int | None = None, seed: int = 0, spl
 
 def intensity_sigma(data: Mapping[str, Any]) -> Any:
     """Fig. S2's spreads (notebook 01): per dataset of ``data`` (``{label: intensities(...)}``) the standard deviation
-    (pandas', ddof 1) of the speech intensity and of the eye-normalised lip intensity."""
+    (pandas', ddof 1) over clips of the speech intensity (clip RMS, full scale 1: not the official ``extract_rms.py``'s
+    int16 units) and of the eye-normalised lip intensity (eye distances per frame at the model frame rate), each
+    column named with its unit as :func:`plot_fig_s2`'s axes are."""
     import pandas as pd
 
-    return pd.DataFrame([{"dataset": k, "speech σ": v["speech_intensity"].std(), "lip/eye σ": v["lip_intensity_norm"].std()}
-                         for k, v in data.items()])
+    return pd.DataFrame([{"dataset": k, SIGMA_COLUMNS[0]: v["speech_intensity"].std(),
+                          SIGMA_COLUMNS[1]: v["lip_intensity_norm"].std()} for k, v in data.items()])
+
+
+#: :func:`intensity_sigma`'s columns, with their units (Fig. S2's axes).
+SIGMA_COLUMNS = ("speech σ (clip RMS, full scale 1)", "lip/eye σ (eye distances / frame)")
 
 
 def data_slcc(data: Mapping[str, Any]) -> Any:

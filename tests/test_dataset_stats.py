@@ -56,8 +56,12 @@ def test_intensity_sigma_and_data_slcc():
     stats = {"synth-voca": _stats(0), "synth-mead": _stats(1, 9)}
     sigma = intensity_sigma(stats)
     assert sigma["dataset"].tolist() == ["synth-voca", "synth-mead"]
-    assert sigma["speech σ"].iloc[1] == pytest.approx(np.std(stats["synth-mead"]["speech_intensity"], ddof=1))
-    assert sigma["lip/eye σ"].iloc[0] == pytest.approx(np.std(stats["synth-voca"]["lip_intensity_norm"], ddof=1))
+    # the units in the headers (they were "speech σ" and "lip/eye σ": full-scale RMS and eye distances per frame
+    # unsaid, while the official speech intensity is in int16 units)
+    speech, lip = "speech σ (clip RMS, full scale 1)", "lip/eye σ (eye distances / frame)"
+    assert sigma.columns.tolist() == ["dataset", speech, lip]
+    assert sigma[speech].iloc[1] == pytest.approx(np.std(stats["synth-mead"]["speech_intensity"], ddof=1))
+    assert sigma[lip].iloc[0] == pytest.approx(np.std(stats["synth-voca"]["lip_intensity_norm"], ddof=1))
     own = data_slcc(stats)
     v = stats["synth-voca"]
     assert own.iloc[0][["dataset", "clips", "source"]].tolist() == ["synth-voca", 12, "p3d, measured"]
