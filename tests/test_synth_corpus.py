@@ -262,3 +262,39 @@ def test_cli_refuses_a_worker_count_below_one(tmp_path, capsys, workers):
     assert capsys.readouterr().err.strip() == ("p3d data: error: --workers: expected a positive number of speech "
                                                f"synthesis processes, got {workers}")
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("blocker", ["corpus file", "labels file", "partial record folder", "meta folder",
+                                     "meta list"])
+def test_build_refuses_a_folder_that_cannot_take_the_corpus(tmp_path, monkeypatch, blocker):
+    """A file in place of the corpus folder or of its labels/ folder, or a meta.json / .partial.json that is a
+    folder, was a FileExistsError / IsADirectoryError traceback; a meta.json holding a JSON list an
+    AttributeError. Now one InputError before any clip is made."""
+    root = tmp_path / "synth-mead"
+    if blocker == "corpus file":
+        root.write_text("")
+    elif blocker == "labels file":
+        root.mkdir()
+        (root / "labels").write_text("")
+    elif blocker == "meta list":
+        root.mkdir()
+        (root / "meta.json").write_text("[1]")
+    else:
+        (root / (sc.PARTIAL_RECORD if blocker == "partial record folder" else "meta.json")).mkdir(parents=True)
+    monkeypatch.setattr(sc, "make_clip", lambda *a, **k: pytest.fail("made a clip"))
+    with pytest.raises(InputError, match="is not a folder|another preset"):
+        sc.build("synth-mead", "smoke", tmp_path, seed=0, progress=False)
+
+
+def test_cli_checks_every_corpus_folder_before_building_any(tmp_path, capsys):
+    """`--corpus all` built synth-voca (minutes at the cpu preset) before refusing the synth-mead folder of
+    another seed; now it refuses first and writes nothing."""
+    from p3d.cli import main
+
+    (tmp_path / "synth-mead").mkdir()
+    (tmp_path / "synth-mead" / "meta.json").write_text('{"spec_hash": "0000000000000000"}')
+    assert main(["data", "synth", "--corpus", "all", "--preset", "smoke", "--out", str(tmp_path),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "synth-mead holds a corpus made with another preset/seed/version" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["synth-mead"]

@@ -401,16 +401,9 @@ def build(name: str, preset: str, out: str | Path, *, seed: int = 0, workers: in
     s = custom if custom is not None else spec(name, preset)
     root = Path(out) / name
     digest = _spec_hash(s, seed)
-    meta_path = root / "meta.json"
-    if meta_path.exists():
-        try:
-            old = json.loads(meta_path.read_text())
-        except json.JSONDecodeError:
-            old = {}
-        if old.get("spec_hash") == digest:
-            log.info("%s is complete (%s); nothing to do", root, digest)
-            return root
-        raise InputError(f"{root} holds a corpus made with another preset/seed/version; choose another --out")
+    if check_target(root, digest):
+        log.info("%s is complete (%s); nothing to do", root, digest)
+        return root
     _claim_unfinished(root, digest, seed, preset)
     jobs = plan(s, seed)
     todo = [j for j in jobs if not (root / "labels" / f"{j.stem}.npz").exists()]
@@ -430,26 +423,54 @@ def build(name: str, preset: str, out: str | Path, *, seed: int = 0, workers: in
     return root
 
 
-def _claim_unfinished(root: Path, digest: str, seed: int, preset: str) -> None:
-    """Refuse a folder holding the clips of an unfinished corpus of other settings (or of settings unknown: clips
-    without a :data:`PARTIAL_RECORD`); otherwise record ``digest`` there before the first clip is made."""
-    from p3d.atomic import write_json
+#: The folders of a corpus (:func:`_write_clip`).
+_CLIP_FOLDERS = ("vertices_npy", "wav", "lipvideo", "labels")
 
-    partial = root / PARTIAL_RECORD
-    if partial.exists():
-        try:
-            started = json.loads(partial.read_text()).get("spec_hash")
-        except (json.JSONDecodeError, AttributeError):
-            started = None
-        if started != digest:
+
+def _read_json_record(path: Path) -> dict[str, Any]:
+    """``path``'s JSON object, or {} when it cannot be read as one (corrupt, not UTF-8, a folder, a list)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def check_target(root: str | Path, digest: str) -> bool:
+    """Whether corpus folder ``root`` already holds the finished corpus of spec hash ``digest`` (True), or is
+    new or an unfinished corpus of the same settings (False); writes nothing. Refuses (InputError) a folder
+    that cannot take it: a file in its place or in place of one of its folders, a corpus of other settings,
+    finished or not, or clips whose settings it does not record."""
+    from p3d.atomic import check_out_dir
+
+    root = Path(root)
+    check_out_dir(root, label=f"corpus folder {root}")
+    for sub in _CLIP_FOLDERS:
+        if (root / sub).exists() and not (root / sub).is_dir():
+            raise InputError(f"{root / sub} exists and is not a folder; delete it or choose another --out")
+    if (root / "meta.json").exists():
+        if _read_json_record(root / "meta.json").get("spec_hash") == digest:
+            return True
+        raise InputError(f"{root} holds a corpus made with another preset/seed/version; choose another --out")
+    if (root / PARTIAL_RECORD).exists():
+        if _read_json_record(root / PARTIAL_RECORD).get("spec_hash") != digest:
             raise InputError(f"{root} holds an unfinished corpus of another preset/seed/version; delete it or "
                              f"choose another --out")
-        return
-    if any((root / "labels").glob("*.npz")):
+    elif any((root / "labels").glob("*.npz")):
         raise InputError(f"{root} holds clips of an unfinished corpus whose settings it does not record; delete "
                          f"it or choose another --out")
+    return False
+
+
+def _claim_unfinished(root: Path, digest: str, seed: int, preset: str) -> None:
+    """Record ``digest`` in ``root``'s :data:`PARTIAL_RECORD` before the first clip is made (unless there;
+    :func:`check_target` has refused a folder of other settings)."""
+    from p3d.atomic import write_json
+
+    if (root / PARTIAL_RECORD).exists():
+        return
     root.mkdir(parents=True, exist_ok=True)
-    write_json(partial, {"spec_hash": digest, "seed": seed, "preset": preset})
+    write_json(root / PARTIAL_RECORD, {"spec_hash": digest, "seed": seed, "preset": preset})
 
 
 def _finish(root: Path, s: CorpusSpec, seed: int, preset: str, jobs: list[ClipJob], people: _IdentityCache,
@@ -604,6 +625,8 @@ def run_cli(args: argparse.Namespace) -> int:
         raise InputError(f"--seed {args.seed}: expected an integer >= 0")
     check_out_dir(args.out)
     names = CORPORA if args.corpus == "all" else (args.corpus,)
+    for name in names:  # every corpus folder before any work, not each after building the ones before it
+        check_target(args.out / name, _spec_hash(spec(name, args.preset), args.seed))
     for name in names:
         root = build(name, args.preset, args.out, seed=args.seed, workers=args.workers,
                      progress=not args.no_progress)
