@@ -298,3 +298,25 @@ def test_cli_checks_every_corpus_folder_before_building_any(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "synth-mead holds a corpus made with another preset/seed/version" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["synth-mead"]
+
+
+@pytest.mark.parametrize("change", [
+    {"clips_per_identity": 0},  # was a KeyError ('duration_s') after planning no clip
+    {"splits": {"train": 2, "test": -1}},  # was silently a corpus with an empty test split
+    {"level_amplitude": (1.0,)},  # was an IndexError
+    {"clip_db_sd": -1.0},  # was numpy's "scale < 0"
+    {"test_clips_per_identity": -3},  # was an IndexError
+    {"fps": 0},  # was "utterance too short" for the first clip, after its synthesis
+    {"fps": 50, "model_fps": 30},  # models take every k-th frame
+    {"lip_video_size": 4},  # was refused by the renderer only after the first clip's synthesis
+    {"rate_range": (185, 145)},
+])
+def test_custom_spec_refuses_settings_the_generator_cannot_make(change):
+    with pytest.raises(InputError, match="^corpus spec"):
+        dataclasses.replace(sc.spec("synth-mead", "smoke"), **change)
+
+
+def test_every_preset_spec_is_valid():
+    for name in sc.CORPORA:
+        for preset in ("smoke", "cpu", "full", "paper"):
+            assert sc.spec(name, preset).n_identities > 0

@@ -118,6 +118,47 @@ class CorpusSpec:
     lip_video_size: int = 0  # mouth crop side in pixels; 0 = no lip video
     test_clips_per_identity: int = 0  # clips_per_identity of the test identities; 0 = the same
 
+    def __post_init__(self) -> None:
+        """Refuse settings the generator cannot make (``custom`` specs of :func:`build`); one line each."""
+        from p3d.synth.face import VARIANTS
+
+        def whole(name: str, lo: int) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise InputError(f"corpus spec {name}: expected an integer >= {lo}, got {v!r}")
+
+        def span(name: str, lo: float, hi: float) -> None:
+            v = getattr(self, name)
+            if len(v) != 2 or not all(np.isfinite(v)) or not lo <= v[0] <= v[1] <= hi:
+                raise InputError(f"corpus spec {name}: expected (low, high) with {lo:g} <= low <= high <= {hi:g}, "
+                                 f"got {v!r}")
+
+        if self.kind not in ("vocaset", "mead", "lrs3") or self.variant not in VARIANTS:
+            raise InputError(f"corpus spec: unknown kind {self.kind!r} or face variant {self.variant!r}")
+        for name, lo in (("fps", 1), ("model_fps", 1), ("clips_per_identity", 1), ("test_clips_per_identity", 0),
+                         ("lip_video_size", 0)):
+            whole(name, lo)
+        if self.fps % self.model_fps:
+            raise InputError(f"corpus spec: fps {self.fps} must be a multiple of model_fps {self.model_fps}")
+        if not 0 <= self.lip_video_size <= 1024 or 0 < self.lip_video_size < 8:  # mouth_crop's range; 0 = none
+            raise InputError(f"corpus spec lip_video_size: expected 0 (none) or 8-1024 pixels, got {self.lip_video_size}")
+        counts = list(self.splits.values())
+        if (not counts or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in counts)
+                or sum(counts) < 1):
+            raise InputError(f"corpus spec splits: expected identities per split (integers >= 0, at least one in "
+                             f"all), got {self.splits!r}")
+        if self.levels and not (len(self.levels) >= 2 and len(self.level_volume) == len(self.level_amplitude)
+                                == len(self.levels) and min(self.level_volume) > 0
+                                and all(np.isfinite(self.level_amplitude)) and min(self.level_amplitude) > 0):
+            raise InputError("corpus spec levels: expected two or more levels (the second is the normal level), "
+                             "each with a positive espeak volume and articulation amplitude")
+        for name in ("clip_db_sd", "rate_jitter"):
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise InputError(f"corpus spec {name}: expected a finite number >= 0, got {getattr(self, name)!r}")
+        span("volume_range", 1, 200)  # espeak-ng's ranges (p3d.synth.speech.SpeechRequest)
+        span("rate_range", 80, 450)
+        span("pitch_range", 0, 100)
+
     def clips_of(self, split: str) -> int:
         """Sentences (voca, lrs3) or clips per level (mead) of one identity of ``split``."""
         return self.test_clips_per_identity if split == "test" and self.test_clips_per_identity else \
