@@ -82,7 +82,7 @@ from typing import Any
 
 import numpy as np
 
-from p3d.errors import InputError
+from p3d.errors import InputError, whole_number
 from p3d.progress import show_progress
 from p3d.registry import PRESETS  # every preset sizes its corpora
 
@@ -124,7 +124,7 @@ class CorpusSpec:
 
         def whole(name: str, lo: int) -> None:
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            if whole_number(v, lo) is None or not isinstance(v, (int, np.integer)):  # a count, not 2.0
                 raise InputError(f"corpus spec {name}: expected an integer >= {lo}, got {v!r}")
 
         def span(name: str, lo: float, hi: float) -> None:
