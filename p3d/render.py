@@ -22,7 +22,8 @@ more than one frame (without ``--strict`` that is a warning).
 
 Exit codes: 0 written; 2 bad input (missing or unreadable files, vertex counts that differ or do
 not match the topology, NaN, face indices out of range, bad labels, no runnable ffmpeg); 1 a blank
-(black, uniform or empty) rendered frame, i.e. broken off-screen rendering: nothing is written.
+(black, uniform or empty) rendered frame, i.e. broken off-screen rendering, or an mp4 that ffmpeg failed
+to encode or mux (its messages on stderr): nothing is written.
 """
 from __future__ import annotations
 
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     from p3d.atomic import check_out_file
     from p3d.io import load_vertices
     from p3d.viz.compare import render_comparison, resolve_topology
-    from p3d.viz.render import BlankFrameError, ffmpeg_exe
+    from p3d.viz.render import BlankFrameError, VideoWriteError, ffmpeg_exe
 
     ffmpeg_exe()  # before any rendering: without it no video can be written
     if args.topology is None and args.faces is None:
@@ -191,9 +192,12 @@ def run(args: argparse.Namespace) -> int:
         import soundfile as sf
 
         try:
-            audio_s = sf.info(str(args.audio)).duration
+            info = sf.info(str(args.audio))
         except Exception as exc:
             raise InputError(f"--audio {args.audio}: not a readable audio file ({exc})") from None
+        if info.frames == 0:  # before rendering: ffmpeg would mux no audio stream (write_mp4 refuses it)
+            raise InputError(f"--audio {args.audio}: holds no samples")
+        audio_s = info.duration
         video_s = n_frames / args.fps
         if abs(audio_s - video_s) > 1.0 / args.fps:
             msg = f"--audio lasts {audio_s:.3f} s but the {n_frames} frames at {args.fps:g} fps last {video_s:.3f} s"
@@ -211,6 +215,9 @@ def run(args: argparse.Namespace) -> int:
                                 progress=not args.no_progress)
     except BlankFrameError as exc:
         print(f"p3d render: error: {exc} (nothing written)", file=sys.stderr)
+        return EXIT_RENDER_FAILED
+    except VideoWriteError as exc:
+        print(f"p3d render: error: {exc}", file=sys.stderr)
         return EXIT_RENDER_FAILED
     print(f"wrote {out} ({n_frames} frames at {args.fps:g} fps, {len(seqs)} panels"
           f"{', with audio' if args.audio else ', no audio'})")

@@ -83,6 +83,24 @@ def test_mp4_with_audio_has_audio_stream_and_frames(tmp_path, sphere_frames):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "clip.mp4", "silent.mp4"]  # no temp files
 
 
+def test_mp4_that_ffmpeg_fails_to_write_raises_and_leaves_nothing(tmp_path, sphere_frames):
+    """imageio-ffmpeg ignores ffmpeg's exit status: an mp4 the muxer refused (1e-5 fps) was kept under its name
+    with no video stream, and an ffmpeg that quit at start (a 16-channel track AAC cannot encode) was a
+    broken-pipe OSError."""
+    _, _, frames = sphere_frames
+    with pytest.raises(R.VideoWriteError, match="nothing written"):
+        R.write_mp4(frames, tmp_path / "slow.mp4", fps=1e-5)
+    wav = tmp_path / "many.wav"
+    sf.write(wav, np.zeros((8000, 16), np.float32), 16000)
+    with pytest.raises(R.VideoWriteError, match="nothing written"):
+        R.write_mp4(np.concatenate([frames] * 4), tmp_path / "many.mp4", fps=25, audio_path=wav)
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), 16000)
+    with pytest.raises(InputError, match="no samples"):  # ffmpeg writes a video without an audio stream
+        R.write_mp4(frames, tmp_path / "empty.mp4", fps=25, audio_path=empty)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.wav", "many.wav"]  # no mp4, no temp file
+
+
 def test_mp4_from_vertices_and_odd_size(tmp_path):
     v, f = _sphere()
     out = R.write_mp4(np.stack([v, v]), tmp_path / "v.mp4", fps=30, faces=f, size=(33, 33))

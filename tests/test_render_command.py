@@ -72,6 +72,19 @@ def test_frame_counts_truncate_or_strict(files, tmp_path, caplog):
     assert not strict.exists()
 
 
+def test_ffmpeg_failure_exits_1_and_writes_nothing(files, tmp_path, capsys):
+    """At 1e-5 fps the mp4 muxer fails: the file without a video stream was kept and the command said "wrote"."""
+    a, _, _ = files
+    out = tmp_path / "slow.mp4"
+    assert main(["render", "--fps", "1e-5", "--size", str(SIZE), "--no-progress", "--seq", str(a),
+                 "--topology", "synth-face", "--out", str(out)]) == EXIT_RENDER_FAILED
+    assert "nothing written" in capsys.readouterr().err and not out.exists()
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), 16000)
+    assert render("--seq", a, "--audio", empty, "--topology", "synth-face", "--out", out) == EXIT_BAD_INPUT
+    assert "no samples" in capsys.readouterr().err and not out.exists()
+
+
 def test_blank_frames_fail_and_write_nothing(tmp_path, capsys):
     flat = tmp_path / "flat.npy"
     np.save(flat, np.zeros((3, 468, 3), np.float32))  # every vertex at one point: nothing to see

@@ -6,7 +6,8 @@
   fitted to the first frame; pass ``camera=frontal_camera(template)`` (or the template itself) to
   frame every sequence of a topology identically.
 - :func:`write_png_frames`, :func:`write_mp4`: atomic writers. The mp4 is H.264 yuv420p through the
-  ffmpeg binary that ``imageio-ffmpeg`` ships, with the audio muxed in as AAC when given.
+  ffmpeg binary that ``imageio-ffmpeg`` ships, with the audio muxed in as AAC when given; a file
+  ffmpeg failed to complete raises :class:`VideoWriteError` and is not kept.
 - Blank frames: the renderers of the baselines are known to write black videos when OpenGL fails
   (e.g. pyrender under OSMesa/EGL). Every frame is checked (:func:`check_frames`): a frame that is
   (nearly) uniform, (nearly) black, or in which the mesh covers less than ``min_coverage`` of the
@@ -46,6 +47,10 @@ MOUTH_CAVITY = (0.10, 0.04, 0.04)
 
 class BlankFrameError(RuntimeError):
     """A rendered frame is black, uniform or nearly empty: rendering failed; nothing was written."""
+
+
+class VideoWriteError(RuntimeError):
+    """ffmpeg could not encode or mux the video (its own messages are on stderr): nothing was written."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,6 +258,12 @@ def write_mp4(frames_or_vertices: np.ndarray, path: str | os.PathLike[str], fps:
     and ``render_kwargs`` (streamed: frames are not all held in memory). Every frame is checked for
     blankness first; on any error nothing is left at ``path``. Odd frame sizes are padded by one
     pixel (yuv420p needs even sizes). ``quality``: imageio-ffmpeg's 0-10 scale.
+
+    The written file is checked before it takes ``path``: it must hold every frame sent (and an audio stream
+    when ``audio_path`` is given), else :class:`VideoWriteError`. imageio-ffmpeg does not look at ffmpeg's exit
+    status, so a muxing failure (e.g. at a frame rate the mp4 muxer cannot represent) left a file without a video
+    stream under ``path``, and an ffmpeg that quit at start (e.g. on an audio track AAC cannot encode) a
+    broken-pipe ``OSError``.
     """
     import imageio_ffmpeg
 
@@ -267,6 +278,14 @@ def write_mp4(frames_or_vertices: np.ndarray, path: str | os.PathLike[str], fps:
         audio_path = Path(audio_path)
         if not audio_path.is_file():
             raise InputError(f"audio file {audio_path} does not exist")
+        import soundfile as sf
+
+        try:
+            audio_samples = sf.info(str(audio_path)).frames
+        except Exception:  # a format soundfile does not read: ffmpeg may, and the written file is checked
+            audio_samples = None
+        if audio_samples == 0:  # ffmpeg writes no audio stream for it
+            raise InputError(f"audio file {audio_path} holds no samples")
     frames = _frames_from(frames_or_vertices, faces, render_kwargs)
     path = Path(path)
     first = next(frames, None)
@@ -290,10 +309,15 @@ def write_mp4(frames_or_vertices: np.ndarray, path: str | os.PathLike[str], fps:
                                      f"expected {(height, width)}")
                 if any(pad):
                     frame = np.pad(frame, ((0, pad[0]), (0, pad[1]), (0, 0)), mode="edge")
-                writer.send(np.ascontiguousarray(frame))
+                try:
+                    writer.send(np.ascontiguousarray(frame))
+                except OSError:  # ffmpeg has exited: imageio-ffmpeg's broken pipe, its message the command line
+                    raise VideoWriteError(f"ffmpeg quit after {n} frame(s) of {path} (its messages, if any, above); "
+                                          "nothing written") from None
                 n += 1
         finally:
             writer.close()
+        _check_written(tmp, path, n, audio_path is not None)
     if audio_path is not None:
         import soundfile as sf
 
@@ -348,6 +372,20 @@ def probe_mp4(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------
+
+def _check_written(tmp: Path, path: Path, n_frames: int, audio: bool) -> None:
+    """Raise :class:`VideoWriteError` unless ``tmp`` (the mp4 about to become ``path``) holds ``n_frames`` video
+    frames and, if ``audio``, an audio stream."""
+    try:
+        info = probe_mp4(tmp)
+    except (InputError, RuntimeError):  # no video stream / no frame count: the file is not a playable video
+        info = None
+    if info is None or info["n_frames"] != n_frames or (audio and info["audio_codec"] is None):
+        found = "no readable video" if info is None else \
+            f"{info['n_frames']} frames{'' if not audio or info['audio_codec'] else ' and no audio stream'}"
+        raise VideoWriteError(f"ffmpeg failed to write {path} (its messages, if any, above): {found} where "
+                              f"{n_frames} frames{' with audio' if audio else ''} were sent; nothing written")
+
 
 def _backdrop(v: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """(4, 3) corners of a quad behind the mouth: the x-y bounding box of ``v[idx]`` (10% margin),
