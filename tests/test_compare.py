@@ -58,6 +58,21 @@ def test_faces_topology_and_audio_checks():
             C.check_fps(bad)
 
 
+def test_unsigned_audio_samples_are_centred(tmp_path):
+    """8-bit PCM is offset binary (128 = silence): it was divided by 255, a +0.5 DC offset and half the swing in
+    the muxed track and the waveform. The samples must match what soundfile reads from the same 8-bit WAV."""
+    import soundfile as sf
+    from scipy.io import wavfile
+
+    wav = tmp_path / "u8.wav"
+    sf.write(wav, (0.5 * np.sin(np.arange(1600) * 0.2)).astype(np.float32), 16000, subtype="PCM_U8")
+    sr, raw = wavfile.read(wav)
+    assert raw.dtype == np.uint8
+    samples, _ = C.load_audio_like((raw, sr))
+    assert np.allclose(samples, sf.read(wav, dtype="float32")[0], atol=1e-6)
+    assert C.load_audio_like((np.array([32768, 49152, 0], dtype=np.uint16), 16000))[0].tolist() == [0.0, 0.5, -1.0]
+
+
 def test_lip_distances_key_frames_and_errors():
     seqs = C.as_sequences({"GT": talking_face(12), "late": talking_face(12, shift=2)})
     topo = face.face_topology()

@@ -139,7 +139,10 @@ def check_fps(fps: float) -> float:
 
 
 def load_audio_like(audio: AudioLike) -> tuple[np.ndarray, int]:
-    """(samples (n,) float32 mono, sample_rate) from a file path or a ``(samples, sample_rate)`` pair."""
+    """(samples (n,) float32 mono, sample_rate) from a file path or a ``(samples, sample_rate)`` pair.
+
+    Integer samples are PCM scaled to [-1, 1]: signed ones divided by the type's maximum, unsigned ones
+    (offset binary, e.g. 8-bit WAV as ``scipy.io.wavfile`` reads it) centred on the midpoint first."""
     if isinstance(audio, (str, os.PathLike)):
         from p3d.io import load_audio
 
@@ -152,7 +155,10 @@ def load_audio_like(audio: AudioLike) -> tuple[np.ndarray, int]:
     if samples.dtype.kind not in "fiu" or samples.size == 0 or samples.ndim not in (1, 2):
         raise InputError(f"audio samples must be a non-empty (n,) or (n, channels) numeric array, got "
                          f"shape {samples.shape}, dtype {samples.dtype}")
-    if samples.dtype.kind in "iu":
+    if samples.dtype.kind == "u":  # offset binary (8-bit WAV, scipy.io.wavfile's uint8): silence is the midpoint
+        mid = float(np.iinfo(samples.dtype).max // 2 + 1)
+        samples = (samples - mid) / mid
+    elif samples.dtype.kind == "i":
         samples = samples / float(np.iinfo(samples.dtype).max)
     samples = np.asarray(samples, dtype=np.float32)
     if not np.all(np.isfinite(samples)):
