@@ -73,14 +73,21 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def load_faces(path: Path) -> np.ndarray:
-    """(F, 3) triangles from a ``.ply`` mesh or an integer ``.npy`` array."""
+def load_faces(path: Path, n_vertices: int | None = None) -> np.ndarray:
+    """(F, 3) triangles from a ``.ply`` mesh or an integer ``.npy`` array. ``n_vertices``: the sequences' vertex
+    count, which a ``.ply`` mesh must have (another topology's triangles index vertices in range, e.g. a 468-vertex
+    mesh's on a 5023-vertex sequence, and rendered a tangle of triangles with exit 0; ``p3d export --faces``
+    refuses such a mesh too)."""
     if not path.is_file():
         raise InputError(f"--faces {path}: file not found")
     if path.suffix.lower() == ".ply":
         from p3d.io import load_ply
 
-        return load_ply(path)[1]
+        verts, faces = load_ply(path)
+        if n_vertices is not None and len(verts) != n_vertices:
+            raise InputError(f"--faces {path}: the mesh has {len(verts)} vertices, the sequences {n_vertices}; "
+                             "give the template mesh of the sequences' topology")
+        return faces
     if path.suffix.lower() == ".npy":
         try:
             faces = np.load(path, allow_pickle=False)
@@ -178,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     if len(set(n_verts.values())) > 1:
         raise InputError(f"--seq files have different vertex counts: {n_verts}")
     topology = resolve_topology(args.topology, seqs[0].shape[1]) if args.topology else None
-    faces = load_faces(args.faces) if args.faces is not None else None
+    faces = load_faces(args.faces, seqs[0].shape[1]) if args.faces is not None else None
     lengths = {label: len(s) for label, s in zip(labels, seqs)}
     if args.strict and len(set(lengths.values())) > 1:
         raise InputError(f"--strict: the sequences have different frame counts {lengths}")

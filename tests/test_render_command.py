@@ -58,6 +58,21 @@ def test_faces_file_without_topology(files, tmp_path):
     assert info["n_frames"] == 10 and info["audio_codec"] is None
 
 
+def test_faces_mesh_of_another_vertex_count_is_refused(files, tmp_path, capsys):
+    """A .ply of another topology whose indices happen to be in range rendered a tangle of triangles, exit 0."""
+    from p3d.export import write_ply
+
+    a, _, _ = files
+    small = tmp_path / "small.ply"
+    write_ply(small, face.template()[:400], face.faces()[np.all(face.faces() < 400, axis=1)])
+    out = tmp_path / "wrong.mp4"
+    assert render("--seq", a, "--faces", small, "--highlight", "none", "--out", out) == EXIT_BAD_INPUT
+    assert "400 vertices, the sequences 468" in capsys.readouterr().err and not out.exists()
+    right = tmp_path / "right.ply"
+    write_ply(right, face.template(), face.faces())
+    assert render("--seq", a, "--faces", right, "--highlight", "none", "--out", out) == 0
+
+
 def test_frame_counts_truncate_or_strict(files, tmp_path, caplog):
     a, _, wav = files
     short = tmp_path / "short.npy"
