@@ -13,7 +13,8 @@ functions and ``"p3d.x:Attr"`` / ``"p3d.x"`` strings resolved with ``importlib``
 ``pyproject.toml`` / ``constraints.txt`` pins. The notebooks' inputs are the synthetic corpora and the
 training runs they make themselves, which are deterministic functions of that code (their ``meta.json``
 and ``clips.csv`` hashes are recorded in the provenance as well). A notebook that reads result files written
-by earlier notebooks (the claims report; Config 2's loss weight: :data:`INPUT_FILES`) also hashes those files. ``--force`` re-runs
+by earlier notebooks (the claims report; Config 2's loss weight: :data:`INPUT_FILES`) also hashes those files,
+recorded as its execution left them (a file it writes itself among them is no change). ``--force`` re-runs
 everything; ``--extra`` adds the analyses beyond the paper (:data:`EXTRA_PARAMETER_SETS`).
 
 A provenance record (git commit, parameters, fingerprint, data hashes, versions, wall time per
@@ -155,8 +156,15 @@ def _code_cells(nb_path: Path) -> list[str]:
 
 
 def fingerprint(nb_path: Path, params: dict[str, object], root: Path | None = None) -> str:
-    """sha256 over the notebook file, its parameters, the p3d modules it uses and the dependency pins."""
+    """sha256 over the notebook file, its parameters, the p3d modules it uses, the dependency pins and the result
+    files it reads (:func:`input_files`)."""
     root = root or project_root()
+    return _with_inputs(_code_hash(nb_path, params, root), nb_path.stem, params, root)
+
+
+def _code_hash(nb_path: Path, params: dict[str, object], root: Path) -> Any:
+    """The sha256 state of :func:`fingerprint` before the result files: the notebook, its parameters, its p3d
+    modules and the pins."""
     h = hashlib.sha256()
     h.update(nb_path.read_bytes())
     h.update(json.dumps(params, sort_keys=True).encode())
@@ -166,7 +174,12 @@ def fingerprint(nb_path: Path, params: dict[str, object], root: Path | None = No
     for pin in ("pyproject.toml", "constraints.txt"):
         if (root / pin).is_file():
             h.update((root / pin).read_bytes())
-    for path in input_files(nb_path.stem, str(params.get("preset", "cpu")), root):
+    return h
+
+
+def _with_inputs(h: Any, stem: str, params: dict[str, object], root: Path) -> str:
+    """:func:`fingerprint` from its :func:`_code_hash` state ``h`` (updated in place) and the result files now."""
+    for path in input_files(stem, str(params.get("preset", "cpu")), root):
         h.update(str(path.relative_to(root)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -323,7 +336,8 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
         if only and not any(nb.name.startswith(o) or nb.stem == o for o in only):
             continue
         for params, out_name in executions(nb, preset, extra):
-            fp = fingerprint(nb, params, root)
+            code = _code_hash(nb, params, root)
+            fp = _with_inputs(code.copy(), nb.stem, params, root)
             old = previous.get(out_name)
             if not force and old and old.get("fingerprint") == fp and (out_dir / out_name).exists():
                 log.info("%s: unchanged, skipped", out_name)
@@ -334,6 +348,9 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
             _execute(pm, nb, out_dir, out_name, params, kernel)
             wall = time.perf_counter() - start
             log.info("%s done in %.1f s", out_name, wall)
+            # The code as it ran, the result files as the execution left them: one the notebook writes among those
+            # it reads (10_claims writes tables/training_length_sensitivity.csv) is then no change at the next run.
+            fp = _with_inputs(code, nb.stem, params, root)
             runs[out_name] = {"notebook": nb.name, "executed": out_name, "parameters": params,
                               "wall_s": round(wall, 2), "git_commit": commit, "fingerprint": fp, "skipped": False}
             # Record after every execution, so an interrupted make figures keeps what finished.

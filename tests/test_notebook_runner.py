@@ -410,3 +410,35 @@ def test_config2_notebook_fingerprint_tracks_the_chosen_loss_weight(project):
     assert fingerprint(nb, {"preset": "smoke"}, project) == chosen
     (tables / "loss_weight_selection.csv").write_text("model,kappa,chosen\nFaceFormer,1.0,True\n")
     assert fingerprint(nb, {"preset": "smoke"}, project) != chosen
+
+
+def test_claims_notebook_is_not_rerun_for_the_table_it_writes_itself(project, monkeypatch):
+    """Notebook 10 reads tables/*.csv and writes tables/training_length_sensitivity.csv: its fingerprint, taken
+    before it ran, did not hold that table, so the next make figures re-ran it with nothing changed."""
+    nb = project / "notebooks" / "10_claims.ipynb"
+    nb.write_text((project / "notebooks" / "00_a.ipynb").read_text())
+    tables = project / "results" / "cpu" / "tables"
+    calls = []
+
+    def fake_execute(src, dst, parameters, **kw):
+        calls.append(Path(src).stem)
+        tables.mkdir(parents=True, exist_ok=True)
+        if Path(src).stem == "00_a":
+            (tables / "table2.csv").write_text(f"a\n{(project / 'p3d' / 'beta.py').read_text()}")
+        else:
+            (tables / "training_length_sensitivity.csv").write_text("pairs\n3\n")
+        Path(dst).write_text("x")
+
+    monkeypatch.setattr("papermill.execute_notebook", fake_execute)
+    notebook_runner.run_all("cpu")
+    assert calls == ["00_a", "10_claims"]
+    notebook_runner.run_all("cpu")
+    assert calls == ["00_a", "10_claims"]                    # nothing changed: nothing ran
+    (project / "p3d" / "beta.py").write_text("X = 2\n")    # 00_a re-runs and changes a table 10 reads
+    notebook_runner.run_all("cpu")
+    assert calls[2:] == ["00_a", "10_claims"]
+    notebook_runner.run_all("cpu")
+    assert len(calls) == 4
+    (tables / "table2.csv").write_text("a\nedited\n")       # a table changed outside: 10 re-runs
+    notebook_runner.run_all("cpu")
+    assert calls[4:] == ["10_claims"]
