@@ -18,7 +18,7 @@ recorded as its execution left them (a file it writes itself among them is no ch
 everything; ``--extra`` adds the analyses beyond the paper (:data:`EXTRA_PARAMETER_SETS`).
 
 A provenance record (git commit, parameters, fingerprint, data hashes, versions, wall time per
-execution, which were skipped) is written to ``provenance.json`` in the same folder (``results/provenance.json``
+execution, which were skipped, which failed: ``failed``, without a fingerprint, so that the next run re-runs it) is written to ``provenance.json`` in the same folder (``results/provenance.json``
 at ``full``), so a ``cpu`` quick look never replaces the committed record. At ``cpu`` and ``full`` it also records
 the preset's grid: this invocation's wall time and, for a grid finished over several sittings, the sum of all of
 them (:class:`GridSittings`). ``python -m p3d.notebook_runner --help``.
@@ -345,7 +345,18 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
                 continue
             log.info("running %s with %s", nb.name, params)
             start = time.perf_counter()
-            _execute(pm, nb, out_dir, out_name, params, kernel)
+            try:
+                _execute(pm, nb, out_dir, out_name, params, kernel)
+            except BaseException as exc:
+                # Its cells before the failure may have rewritten tables and figures: recorded as failed, without a
+                # fingerprint, so that no later run skips it as unchanged (after a reverted change, a --force).
+                runs[out_name] = {"notebook": nb.name, "executed": out_name, "parameters": params,
+                                  "wall_s": round(time.perf_counter() - start, 2), "git_commit": commit,
+                                  "fingerprint": None, "skipped": False, "failed": _failure(exc)}
+                write_json(prov_path, record(preset=preset, **grid, notebooks=sorted(runs.values(),
+                                                                                     key=lambda r: r["executed"]),
+                                             data={**previous_data, **data_hashes(preset, root)}))
+                raise
             wall = time.perf_counter() - start
             log.info("%s done in %.1f s", out_name, wall)
             # The code as it ran, the result files as the execution left them: one the notebook writes among those
@@ -364,12 +375,20 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     return prov
 
 
+def _failure(exc: BaseException) -> str:
+    """One line naming why an execution failed: the notebook's own exception (papermill's ``ename: evalue``) or
+    the runner's (an interrupt)."""
+    name, value = getattr(exc, "ename", None) or type(exc).__name__, getattr(exc, "evalue", None) or str(exc)
+    text = f"{name}: {joined_lines(str(value))}" if str(value).strip() else name
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
 def _execute(pm: Any, nb: Path, out_dir: Path, out_name: str, params: dict[str, object], kernel: str) -> None:
     """Execute ``nb`` into ``out_dir / out_name``, which only a finished execution replaces. papermill writes the
     executed copy cell by cell and leaves it behind when a cell raises or the run is interrupted: it goes to
     ``<name>.running.ipynb`` and, on failure, is kept as ``<name>.failed.ipynb`` (to read the error), so the copy
-    under the real name stays the last successful execution, the one its provenance record describes (a partial
-    copy there was skipped as unchanged by the next run). A success removes an earlier ``.failed`` copy."""
+    under the real name stays the last successful execution (a partial copy there was skipped as unchanged by the
+    next run; the provenance records the failure: :func:`run_all`). A success removes an earlier ``.failed`` copy."""
     stem = Path(out_name).stem
     running, failed = out_dir / f"{stem}.running.ipynb", out_dir / f"{stem}.failed.ipynb"
     try:
@@ -467,6 +486,8 @@ def timing_markdown(prov: dict[str, Any], total_s: float | None = None) -> str:
     for r in prov["notebooks"]:
         wall = float(r.get("wall_s", 0.0))
         state = "unchanged (skipped; time of its last run)" if r.get("skipped") else "ran"
+        if r.get("failed"):  # its outputs may be partial; the next run re-runs it
+            state = "failed (an earlier invocation; not run now)" if r.get("skipped") else "failed"
         ran += 0.0 if r.get("skipped") else wall
         lines.append(f"| {r.get('executed') or r.get('notebook')} | {wall / 60:.1f} min ({wall:.0f} s) | {state} | "
                      f"{_short_commit(r.get('git_commit'))} |")

@@ -442,3 +442,42 @@ def test_claims_notebook_is_not_rerun_for_the_table_it_writes_itself(project, mo
     (tables / "table2.csv").write_text("a\nedited\n")       # a table changed outside: 10 re-runs
     notebook_runner.run_all("cpu")
     assert calls[4:] == ["10_claims"]
+
+
+def test_a_failed_execution_is_recorded_and_re_run_even_when_its_fingerprint_comes_back(project, monkeypatch):
+    """A failed execution may have rewritten some of its tables before the cell that raised. The record kept the
+    last success's fingerprint, so reverting the change that broke it (or a --force re-run that failed for a
+    passing reason) made the next run skip it as unchanged, the partial tables left in place."""
+    table = project / "results" / "cpu" / "tables" / "t.csv"
+    beta = project / "p3d" / "beta.py"
+
+    def execute(src, dst, parameters, **kw):
+        table.parent.mkdir(parents=True, exist_ok=True)
+        table.write_text(beta.read_text())
+        Path(dst).write_text("cells")
+        if beta.read_text() == "X = 2\n":
+            raise KeyError("a later cell raised")
+
+    monkeypatch.setattr("papermill.execute_notebook", execute)
+    notebook_runner.run_all("cpu")
+    beta.write_text("X = 2\n")
+    with pytest.raises(KeyError):
+        notebook_runner.run_all("cpu")
+    prov = json.loads((project / "results" / "cpu" / "provenance.json").read_text())
+    failed = prov["notebooks"][0]
+    assert failed["failed"] == "KeyError: 'a later cell raised'" and failed["fingerprint"] is None
+    assert "| 00_a.ipynb |" in notebook_runner.timing_markdown(prov) and "| failed |" in notebook_runner.timing_markdown(prov)
+    beta.write_text("X = 1\n")                                 # the change reverted: the old fingerprint again
+    again = notebook_runner.run_all("cpu")
+    assert not again["notebooks"][0]["skipped"] and "failed" not in again["notebooks"][0]
+    assert table.read_text() == "X = 1\n"
+    assert notebook_runner.run_all("cpu")["notebooks"][0]["skipped"]
+
+
+def test_failure_is_one_line():
+    class PapermillLike(Exception):
+        ename, evalue = "ValueError", "bad\nvalue"
+
+    assert notebook_runner._failure(PapermillLike("long\ntraceback")) == "ValueError: bad; value"
+    assert notebook_runner._failure(KeyboardInterrupt()) == "KeyboardInterrupt"
+    assert len(notebook_runner._failure(RuntimeError("x" * 1000))) == 300
