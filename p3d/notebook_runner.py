@@ -58,9 +58,11 @@ EXTRA_PARAMETER_SETS: dict[str, list[dict[str, object]]] = {
 #: preset's output folder (:func:`p3d.paths.output_dirs`); the files' bytes enter the fingerprint, so the
 #: claims report re-runs whenever a table it reads changed, and Config 2 (notebook 07) whenever notebook 06
 #: chose another loss weight kappa on val (where the preset chooses it: ``loss_weight_selection.csv``, read by
-#: :func:`p3d.experiments.grid.config_weight`), so that Table 4 is not left trained at the old weight.
+#: :func:`p3d.experiments.grid.config_weight`), so that Table 4 is not left trained at the old weight; the user
+#: study (notebook 09) whenever participants' answers arrive in a study's ``responses/`` (:mod:`p3d.study.analyze`).
 INPUT_FILES: dict[str, tuple[str, ...]] = {
     "07_expressiveness": ("tables/loss_weight_selection.csv",),
+    "09_user_study": ("user_study/*/responses/*",),
     "10_claims": ("tables/*.csv",),
 }
 _MODULE_STRING = re.compile(r"^(p3d(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?::[A-Za-z_][A-Za-z0-9_]*)?$")

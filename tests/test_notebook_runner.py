@@ -481,3 +481,22 @@ def test_failure_is_one_line():
     assert notebook_runner._failure(PapermillLike("long\ntraceback")) == "ValueError: bad; value"
     assert notebook_runner._failure(KeyboardInterrupt()) == "KeyboardInterrupt"
     assert len(notebook_runner._failure(RuntimeError("x" * 1000))) == 300
+
+
+def test_user_study_notebook_fingerprint_tracks_the_answers_collected(project):
+    """Notebook 09 analyses the answers in <results>/user_study/<study>/responses/; answers that arrived after its
+    last run left it skipped as unchanged, the study never analysed."""
+    nb = project / "notebooks" / "09_user_study.ipynb"
+    nb.write_text((project / "notebooks" / "00_a.ipynb").read_text())
+    base = fingerprint(nb, {"preset": "smoke"}, project)
+    responses = project / "results" / "smoke" / "user_study" / "ab" / "responses"
+    responses.mkdir(parents=True)
+    assert fingerprint(nb, {"preset": "smoke"}, project) == base
+    (responses / "P01.json").write_text('{"participant_id": "P01"}')
+    first = fingerprint(nb, {"preset": "smoke"}, project)
+    assert first != base
+    (responses / "P02.csv").write_text("participant_id\nP02\n")
+    second = fingerprint(nb, {"preset": "smoke"}, project)
+    assert second != first
+    (project / "results" / "smoke" / "user_study" / "ab" / "manifest.json").write_text("{}")  # its own output
+    assert fingerprint(nb, {"preset": "smoke"}, project) == second
