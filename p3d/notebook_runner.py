@@ -346,6 +346,9 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
                 runs[out_name] = {**old, "skipped": True}
                 continue
             log.info("running %s with %s", nb.name, params)
+            # The checkout as this execution starts (its kernel imports p3d now): a commit or an edit made while
+            # an earlier notebook ran is this one's code, not the invocation's first commit.
+            run_commit = git_commit()
             start = time.perf_counter()
             try:
                 _execute(pm, nb, out_dir, out_name, params, kernel)
@@ -353,7 +356,7 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
                 # Its cells before the failure may have rewritten tables and figures: recorded as failed, without a
                 # fingerprint, so that no later run skips it as unchanged (after a reverted change, a --force).
                 runs[out_name] = {"notebook": nb.name, "executed": out_name, "parameters": params,
-                                  "wall_s": round(time.perf_counter() - start, 2), "git_commit": commit,
+                                  "wall_s": round(time.perf_counter() - start, 2), "git_commit": run_commit,
                                   "fingerprint": None, "skipped": False, "failed": _failure(exc)}
                 write_json(prov_path, record(preset=preset, **grid, notebooks=sorted(runs.values(),
                                                                                      key=lambda r: r["executed"]),
@@ -365,7 +368,8 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
             # it reads (10_claims writes tables/training_length_sensitivity.csv) is then no change at the next run.
             fp = _with_inputs(code, nb.stem, params, root)
             runs[out_name] = {"notebook": nb.name, "executed": out_name, "parameters": params,
-                              "wall_s": round(wall, 2), "git_commit": commit, "fingerprint": fp, "skipped": False}
+                              "wall_s": round(wall, 2), "git_commit": run_commit, "fingerprint": fp,
+                              "skipped": False}
             # Record after every execution, so an interrupted make figures keeps what finished.
             write_json(prov_path, record(preset=preset, **grid, notebooks=sorted(runs.values(), key=lambda r: r["executed"]),
                                          data={**previous_data, **data_hashes(preset, root)}))

@@ -500,3 +500,21 @@ def test_user_study_notebook_fingerprint_tracks_the_answers_collected(project):
     assert second != first
     (project / "results" / "smoke" / "user_study" / "ab" / "manifest.json").write_text("{}")  # its own output
     assert fingerprint(nb, {"preset": "smoke"}, project) == second
+
+
+def test_each_execution_records_the_checkout_it_started_from(project, monkeypatch):
+    """A commit or an edit while make figures runs is the code of the notebooks started after it (each kernel
+    imports p3d afresh, and their fingerprints hash it); their records named the invocation's first commit."""
+    nbdir = project / "notebooks"
+    (nbdir / "01_b.ipynb").write_text((nbdir / "00_a.ipynb").read_text())
+    commit = {"now": "a" * 40}
+    monkeypatch.setattr("p3d.provenance.git_commit", lambda *a, **k: commit["now"])
+
+    def execute(src, dst, parameters, **kw):
+        Path(dst).write_text("x")
+        commit["now"] = "a" * 40 + "-dirty"                 # p3d edited while 00_a ran
+
+    monkeypatch.setattr("papermill.execute_notebook", execute)
+    prov = notebook_runner.run_all("cpu")
+    assert [(r["executed"], r["git_commit"]) for r in prov["notebooks"]] == [
+        ("00_a.ipynb", "a" * 40), ("01_b.ipynb", "a" * 40 + "-dirty")]
