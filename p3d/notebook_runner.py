@@ -17,7 +17,7 @@ by earlier notebooks (the claims report; Config 2's loss weight: :data:`INPUT_FI
 recorded as its execution left them (a file it writes itself among them is no change). ``--force`` re-runs
 everything; ``--extra`` adds the analyses beyond the paper (:data:`EXTRA_PARAMETER_SETS`).
 
-A provenance record (git commit, parameters, fingerprint, data hashes, versions, wall time per
+A provenance record (git commit, parameters, fingerprint, data hashes, versions, wall time and machine per
 execution, which were skipped, which failed: ``failed``, without a fingerprint, so that the next run re-runs it) is written to ``provenance.json`` in the same folder (``results/provenance.json``
 at ``full``), so a ``cpu`` quick look never replaces the committed record. At ``cpu`` and ``full`` it also records
 the preset's grid: this invocation's wall time and, for a grid finished over several sittings, the sum of all of
@@ -301,7 +301,7 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     import papermill as pm
 
     from p3d.atomic import write_json
-    from p3d.provenance import git_commit, record
+    from p3d.provenance import git_commit, machine, record
 
     root = project_root()
     results = results_dir(preset, root)
@@ -329,7 +329,8 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
         if done is not None:
             sittings.tick()
             grid = {"grid": {"wall_s": round(time.perf_counter() - start, 2), "workers": workers,
-                             "tasks": len(done.tasks), "git_commit": commit, "sittings": len(sittings.entries),
+                             "tasks": len(done.tasks), "git_commit": commit, "machine": machine(),
+                             "sittings": len(sittings.entries),
                              "sittings_total_s": round(sittings.total_s, 1),
                              "sittings_commits": list(dict.fromkeys(e["git_commit"] for e in sittings.entries))}}
             log.info("grid of preset %s: %d tasks in %.1f s (%d sitting(s), %.1f s in all)", preset, len(done.tasks),
@@ -357,7 +358,8 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
                 # fingerprint, so that no later run skips it as unchanged (after a reverted change, a --force).
                 runs[out_name] = {"notebook": nb.name, "executed": out_name, "parameters": params,
                                   "wall_s": round(time.perf_counter() - start, 2), "git_commit": run_commit,
-                                  "fingerprint": None, "skipped": False, "failed": _failure(exc)}
+                                  "machine": machine(), "fingerprint": None, "skipped": False,
+                                  "failed": _failure(exc)}
                 write_json(prov_path, record(preset=preset, **grid, notebooks=sorted(runs.values(),
                                                                                      key=lambda r: r["executed"]),
                                              data={**previous_data, **data_hashes(preset, root)}))
@@ -368,8 +370,8 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
             # it reads (10_claims writes tables/training_length_sensitivity.csv) is then no change at the next run.
             fp = _with_inputs(code, nb.stem, params, root)
             runs[out_name] = {"notebook": nb.name, "executed": out_name, "parameters": params,
-                              "wall_s": round(wall, 2), "git_commit": run_commit, "fingerprint": fp,
-                              "skipped": False}
+                              "wall_s": round(wall, 2), "git_commit": run_commit, "machine": machine(),
+                              "fingerprint": fp, "skipped": False}
             # Record after every execution, so an interrupted make figures keeps what finished.
             write_json(prov_path, record(preset=preset, **grid, notebooks=sorted(runs.values(), key=lambda r: r["executed"]),
                                          data={**previous_data, **data_hashes(preset, root)}))

@@ -46,13 +46,30 @@ def versions(packages: tuple[str, ...] = ("numpy", "scipy", "numba", "torch", "p
     return out
 
 
+def machine() -> dict[str, Any]:
+    """The machine a record's wall times were measured on: ``platform``, ``cpus`` (logical CPUs) and ``cpu``, the
+    processor model (``/proc/cpuinfo``'s ``model name``, else :func:`platform.processor`; ``""`` when unknown): the
+    same code takes 3.4x as long on one 2-core machine as on another (README, the timing of ``make figures``)."""
+    return {"platform": platform.platform(), "cpus": os.cpu_count(), "cpu": _cpu_model()}
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        model = ""
+    return model or platform.processor()
+
+
 def record(**extra: Any) -> dict[str, Any]:
-    """A provenance dict: p3d version, git commit, library versions, machine, plus ``extra``."""
+    """A provenance dict: p3d version, git commit, library versions, machine (:func:`machine`), plus ``extra``."""
     return {
         "p3d_version": __version__,
         "git_commit": git_commit(),
         "versions": versions(),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": machine(),
         **extra,
     }
 

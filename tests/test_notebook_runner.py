@@ -518,3 +518,26 @@ def test_each_execution_records_the_checkout_it_started_from(project, monkeypatc
     prov = notebook_runner.run_all("cpu")
     assert [(r["executed"], r["git_commit"]) for r in prov["notebooks"]] == [
         ("00_a.ipynb", "a" * 40), ("01_b.ipynb", "a" * 40 + "-dirty")]
+
+
+def test_each_execution_records_the_machine_it_was_timed_on(project, monkeypatch):
+    """The timing table keeps each execution's wall time from its last run, possibly on another machine than the
+    invocation that wrote the record, whose machine was the only one recorded (and without its processor model)."""
+    nbdir = project / "notebooks"
+    (nbdir / "01_b.ipynb").write_text((nbdir / "00_a.ipynb").read_text())
+    monkeypatch.setattr("papermill.execute_notebook", lambda src, dst, **kw: Path(dst).write_text("x"))
+    here = {"platform": "Linux", "cpus": 2, "cpu": "AMD Ryzen 9 9950X"}
+    monkeypatch.setattr("p3d.provenance.machine", lambda: dict(here))
+    notebook_runner.run_all("cpu")
+    here["cpu"] = "AMD EPYC 7B12"                              # another machine re-runs one notebook
+    prov = notebook_runner.run_all("cpu", only=["01"], force=True)
+    assert prov["machine"]["cpu"] == "AMD EPYC 7B12"
+    assert [(r["executed"], r["machine"]["cpu"]) for r in prov["notebooks"]] == [
+        ("00_a.ipynb", "AMD Ryzen 9 9950X"), ("01_b.ipynb", "AMD EPYC 7B12")]
+
+
+def test_machine_names_the_processor():
+    from p3d.provenance import machine, record
+
+    assert set(machine()) == {"platform", "cpus", "cpu"} and isinstance(machine()["cpu"], str)
+    assert record()["machine"] == machine()
