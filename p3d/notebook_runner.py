@@ -14,14 +14,16 @@ functions and ``"p3d.x:Attr"`` / ``"p3d.x"`` strings resolved with ``importlib``
 training runs they make themselves, which are deterministic functions of that code (their ``meta.json``
 and ``clips.csv`` hashes are recorded in the provenance as well). A notebook that reads result files written
 by earlier notebooks (the claims report; Config 2's loss weight: :data:`INPUT_FILES`) also hashes those files,
-recorded as its execution left them (a file it writes itself among them is no change). ``--force`` re-runs
-everything; ``--extra`` adds the analyses beyond the paper (:data:`EXTRA_PARAMETER_SETS`).
+recorded as its execution left them (a file it writes itself among them is no change); the metric validation
+(notebook 08) hashes which talkers in ``runs/<preset>/`` have test predictions (:data:`INPUT_RUNS`). ``--force``
+re-runs everything; ``--extra`` adds the analyses beyond the paper (:data:`EXTRA_PARAMETER_SETS`).
 
 A provenance record (git commit, parameters, fingerprint, data hashes, versions, wall time and machine per
-execution, which were skipped, which failed: ``failed``, without a fingerprint, so that the next run re-runs it) is written to ``provenance.json`` in the same folder (``results/provenance.json``
-at ``full``), so a ``cpu`` quick look never replaces the committed record. At ``cpu`` and ``full`` it also records
-the preset's grid: this invocation's wall time and, for a grid finished over several sittings, the sum of all of
-them (:class:`GridSittings`). ``python -m p3d.notebook_runner --help``.
+execution, which were skipped, which failed: ``failed``, without a fingerprint, so that the next run re-runs it)
+is written to ``provenance.json`` in the same folder (``results/provenance.json`` at ``full``), so a ``cpu`` quick
+look never replaces the committed record. At ``cpu`` and ``full`` it also records the preset's grid: this
+invocation's wall time and, for a grid finished over several sittings, the sum of all of them (:class:`GridSittings`).
+``python -m p3d.notebook_runner --help``.
 """
 from __future__ import annotations
 
@@ -64,6 +66,14 @@ INPUT_FILES: dict[str, tuple[str, ...]] = {
     "07_expressiveness": ("tables/loss_weight_selection.csv",),
     "09_user_study": ("user_study/*/responses/*",),
     "10_claims": ("tables/*.csv",),
+}
+#: Notebooks that read whatever the preset's training runs hold (glob patterns under ``runs/<preset>/``): the
+#: matching paths' *names* enter the fingerprint. Their contents are functions of the code the fingerprint
+#: already hashes; which runs exist is not (``make figures EXTRA=1``'s per-model-kappa talkers, other parameters
+#: of notebooks 06/07, a run trained by hand). Notebook 08 scores every talker with a prediction of each
+#: synth-voca test clip (:func:`p3d.analysis.metric_validation.find_talker_predictions`).
+INPUT_RUNS: dict[str, tuple[str, ...]] = {
+    "08_metric_validation": ("talkers/*/pred_synth-voca_test*/*.npy",),
 }
 _MODULE_STRING = re.compile(r"^(p3d(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?::[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -180,10 +190,16 @@ def _code_hash(nb_path: Path, params: dict[str, object], root: Path) -> Any:
 
 
 def _with_inputs(h: Any, stem: str, params: dict[str, object], root: Path) -> str:
-    """:func:`fingerprint` from its :func:`_code_hash` state ``h`` (updated in place) and the result files now."""
-    for path in input_files(stem, str(params.get("preset", "cpu")), root):
+    """:func:`fingerprint` from its :func:`_code_hash` state ``h`` (updated in place) and the result files and run
+    files (names only: :data:`INPUT_RUNS`) now."""
+    preset = str(params.get("preset", "cpu"))
+    for path in input_files(stem, preset, root):
         h.update(str(path.relative_to(root)).encode())
         h.update(path.read_bytes())
+    runs = root / "runs" / preset  # p3d.paths.output_dirs(preset).runs / preset
+    names = sorted(str(p.relative_to(runs)) for pattern in INPUT_RUNS.get(stem, ()) for p in runs.glob(pattern))
+    if names:  # none: the fingerprint of a notebook without such inputs, as before they were hashed
+        h.update("\n".join(names).encode())
     return h.hexdigest()
 
 

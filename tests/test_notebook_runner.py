@@ -466,7 +466,7 @@ def test_a_failed_execution_is_recorded_and_re_run_even_when_its_fingerprint_com
     prov = json.loads((project / "results" / "cpu" / "provenance.json").read_text())
     failed = prov["notebooks"][0]
     assert failed["failed"] == "KeyError: 'a later cell raised'" and failed["fingerprint"] is None
-    assert "| 00_a.ipynb |" in notebook_runner.timing_markdown(prov) and "| failed |" in notebook_runner.timing_markdown(prov)
+    assert "| 00_a.ipynb | 0.0 min (0 s) | failed |" in notebook_runner.timing_markdown(prov)
     beta.write_text("X = 1\n")                                 # the change reverted: the old fingerprint again
     again = notebook_runner.run_all("cpu")
     assert not again["notebooks"][0]["skipped"] and "failed" not in again["notebooks"][0]
@@ -541,3 +541,29 @@ def test_machine_names_the_processor():
 
     assert set(machine()) == {"platform", "cpus", "cpu"} and isinstance(machine()["cpu"], str)
     assert record()["machine"] == machine()
+
+
+def test_metric_validation_fingerprint_tracks_which_talkers_have_test_predictions(project):
+    """Notebook 08 scores every talker in runs/<preset>/talkers with a prediction of each synth-voca test clip;
+    talkers that appeared there (make figures EXTRA=1's per-model-kappa runs, trained by notebook 06) left it
+    skipped as unchanged."""
+    nb = project / "notebooks" / "08_metric_validation.ipynb"
+    nb.write_text((project / "notebooks" / "00_a.ipynb").read_text())
+    base = fingerprint(nb, {"preset": "cpu"}, project)
+    other = project / "notebooks" / "00_a.ipynb"                # another notebook does not read them
+    other_base = fingerprint(other, {"preset": "cpu"}, project)
+    talkers = project / "runs" / "cpu" / "talkers"
+    (talkers / "ff_none" / "pred_synth-voca_val").mkdir(parents=True)
+    (talkers / "ff_none" / "pred_synth-voca_val" / "c0_condition_A.npy").write_bytes(b"1")  # not test
+    assert fingerprint(nb, {"preset": "cpu"}, project) == base
+    pred = talkers / "ff_none" / "pred_synth-voca_test_c1"
+    pred.mkdir()
+    (pred / "c0_condition_A.npy").write_bytes(b"1")
+    one = fingerprint(nb, {"preset": "cpu"}, project)
+    assert one != base
+    (pred / "c0_condition_A.npy").write_bytes(b"2")  # its contents follow from the code, already hashed
+    assert fingerprint(nb, {"preset": "cpu"}, project) == one
+    (talkers / "ff_ours_kappa0.1" / "pred_synth-voca_test").mkdir(parents=True)
+    (talkers / "ff_ours_kappa0.1" / "pred_synth-voca_test" / "c0_condition_A.npy").write_bytes(b"1")
+    assert fingerprint(nb, {"preset": "cpu"}, project) != one
+    assert fingerprint(other, {"preset": "cpu"}, project) == other_base
