@@ -18,20 +18,26 @@ _REPO = Path(__file__).resolve().parent.parent
 #: What ``make figures`` itself rewrites in the checkout (the committed outputs and the README's generated
 #: blocks): changes there do not make the code that produced an output differ from its commit.
 GENERATED_PATHS = ("results", "figures", "README.md")
+#: Where a file git does not track (nor ignore) is code that runs: ``make figures`` executes every notebook in
+#: ``notebooks/``, and those import from ``p3d/``.
+CODE_PATHS = ("p3d", "notebooks")
 
 
 def git_commit(repo: str | os.PathLike[str] = _REPO) -> str | None:
     """The commit of the p3d checkout, suffixed ``-dirty`` when a tracked file outside :data:`GENERATED_PATHS`
-    has uncommitted changes (so a run rewriting the committed outputs still records the commit it ran), or None
-    outside a git checkout."""
+    has uncommitted changes (so a run rewriting the committed outputs still records the commit it ran) or an
+    untracked, not ignored file lies under :data:`CODE_PATHS` (a new notebook or module is not in the commit), or
+    None outside a git checkout."""
     excluded = [f":(exclude){p}" for p in GENERATED_PATHS]
     try:
         head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                *excluded], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=normal", "--",
+                                 ".", *excluded], capture_output=True, text=True, timeout=10, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return None
+    code = tuple(f"{p}/" for p in CODE_PATHS)
+    dirty = any(not line.startswith("??") or line[3:].lstrip('"').startswith(code) for line in status.splitlines())
     return f"{head}-dirty" if dirty else head
 
 

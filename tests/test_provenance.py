@@ -48,3 +48,31 @@ def test_stamped_sha256_reads_a_file_once_until_it_is_rewritten(tmp_path, monkey
     write_json(path, {"w": 2})  # the same size, written at once (a new file renamed over it)
     assert provenance.stamped_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest() != first
     assert len(reads) == 2
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_commit_is_dirty_for_untracked_code(tmp_path):
+    """make figures runs every notebook in notebooks/ (and they import p3d/): a new notebook or module that is not
+    committed was recorded as the clean commit."""
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / ".gitignore").write_text("__pycache__/\n")
+    for path in ("p3d/x.py", "notebooks/00_a.ipynb"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("a\n")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    head = git_commit(tmp_path)
+    assert head and not head.endswith("-dirty")
+    for path in ("scratch.txt", "results/tables/new.csv", "figures/new.png", "p3d/__pycache__/x.pyc"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)       # not code, or ignored
+        (tmp_path / path).write_text("b\n")
+    assert git_commit(tmp_path) == head
+    for path in ("notebooks/11_new.ipynb", "p3d/new.py", "p3d/sub/new.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("b\n")
+        assert git_commit(tmp_path) == f"{head}-dirty", path
+        (tmp_path / path).unlink()
+    assert git_commit(tmp_path) == head
