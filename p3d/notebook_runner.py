@@ -327,8 +327,10 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
     previous_record = read_provenance(prov_path, preset)
     previous = {r.get("executed", r.get("notebook")): r for r in previous_record.get("notebooks", [])}
     commit = git_commit()
-    # Executions not run by this invocation keep their record, marked skipped (they did not run now).
-    runs: dict[str, dict[str, Any]] = {k: {**v, "skipped": True} for k, v in previous.items()}
+    # Executions not run by this invocation keep their record, marked skipped (they did not run now); those of a
+    # notebook or parameter set no longer in the compendium (removed, renamed) are dropped: they are not its outputs.
+    current = {name for nb in notebooks(root) for _, name in executions(nb, preset, extra=True)}
+    runs: dict[str, dict[str, Any]] = {k: {**v, "skipped": True} for k, v in previous.items() if k in current}
     # The grid's record stays with the outputs it trained until a whole run trains the grid again.
     previous_grid = previous_record.get("grid")
     # A corpus absent now (a fresh machine, a partial run) keeps the hash recorded with the outputs it made.

@@ -567,3 +567,18 @@ def test_metric_validation_fingerprint_tracks_which_talkers_have_test_prediction
     (talkers / "ff_ours_kappa0.1" / "pred_synth-voca_test" / "c0_condition_A.npy").write_bytes(b"1")
     assert fingerprint(nb, {"preset": "cpu"}, project) != one
     assert fingerprint(other, {"preset": "cpu"}, project) == other_base
+
+
+def test_a_notebook_removed_from_the_compendium_leaves_the_record(project, monkeypatch):
+    """The record of a notebook renamed or removed was kept and the timing table listed it as 'unchanged'."""
+    nbdir = project / "notebooks"
+    (nbdir / "05_old.ipynb").write_text((nbdir / "00_a.ipynb").read_text())
+    monkeypatch.setattr("papermill.execute_notebook", lambda src, dst, **kw: Path(dst).write_text("x"))
+    monkeypatch.setattr(notebook_runner, "EXTRA_PARAMETER_SETS", {"00_a": [{"x": 1}]})
+    notebook_runner.run_all("cpu", extra=True)
+    (nbdir / "05_old.ipynb").rename(nbdir / "05_new.ipynb")
+    prov = notebook_runner.run_all("cpu", only=["00"])
+    assert [r["executed"] for r in prov["notebooks"]] == ["00_a-x=1.ipynb", "00_a.ipynb"]  # the extra run kept
+    prov = notebook_runner.run_all("cpu")
+    assert [r["executed"] for r in prov["notebooks"]] == ["00_a-x=1.ipynb", "00_a.ipynb", "05_new.ipynb"]
+    assert "05_old" not in notebook_runner.timing_markdown(prov)
