@@ -156,14 +156,14 @@ def _publish(staging: Path, out: Path) -> None:
 
 
 def _run_record(path: Path) -> dict:
-    """What made the referee tables: the machine and the notebooks that ran (not skipped) in that run's
+    """What made the referee tables: the machine and the notebooks that ran (not skipped, not failed) in that run's
     ``provenance.json`` (:mod:`p3d.notebook_runner`), or an empty record when there is none."""
     if not path.is_file():
         return {}
     record = json.loads(path.read_text())
     return {"provenance": str(path), "machine": record.get("machine"),
             "notebooks": [{k: r.get(k) for k in ("executed", "git_commit", "wall_s")}
-                          for r in record.get("notebooks", []) if not r.get("skipped")]}
+                          for r in record.get("notebooks", []) if not r.get("skipped") and not r.get("failed")]}
 
 
 if __name__ == "__main__":

@@ -146,3 +146,14 @@ def test_script_refuses_bad_input_with_one_line_before_writing(tmp_path, capsys)
     assert script.main(["--results", str(tmp_path), "--out", str(out)]) == 2
     assert "several presets" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_referee_run_record_lists_the_executions_that_ran_and_finished(tmp_path):
+    """make figures records a failed execution with ``failed`` (and ``skipped`` False): it made no table."""
+    path = tmp_path / "provenance.json"
+    path.write_text(json.dumps({"machine": {"cpus": 2}, "notebooks": [
+        {"executed": "06.ipynb", "git_commit": "a", "wall_s": 1.0, "skipped": False},
+        {"executed": "07.ipynb", "git_commit": "a", "wall_s": 2.0, "skipped": True},
+        {"executed": "08.ipynb", "git_commit": "a", "wall_s": 3.0, "skipped": False, "failed": "ValueError: x"}]}))
+    record = _script()._run_record(path)
+    assert [r["executed"] for r in record["notebooks"]] == ["06.ipynb"] and record["machine"] == {"cpus": 2}
