@@ -41,8 +41,16 @@ def git_commit(repo: str | os.PathLike[str] = _REPO) -> str | None:
     return f"{head}-dirty" if dirty else head
 
 
-def versions(packages: tuple[str, ...] = ("numpy", "scipy", "numba", "torch", "pandas", "pyvista")) -> dict[str, str]:
-    """Installed versions of the packages that shape the numbers."""
+#: The packages whose version shapes p3d's numbers: the arrays and models; scikit-learn (the representation
+#: analyses' k-NN, t-SNE and PCA, the level probe, the viseme oracle), librosa and resampy (the talkers' audio
+#: resampling, :func:`p3d.io.load_audio`), transformers (the wav2vec 2.0 audio encoders), espeakng-loader (the
+#: speech of the synthetic corpora) and pyvista (the rendered videos).
+VERSIONED_PACKAGES = ("numpy", "scipy", "numba", "torch", "pandas", "scikit-learn", "librosa", "resampy",
+                      "transformers", "espeakng-loader", "pyvista")
+
+
+def versions(packages: tuple[str, ...] = VERSIONED_PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages that shape the numbers (:data:`VERSIONED_PACKAGES`)."""
     out = {"python": platform.python_version(), "p3d": __version__}
     for name in packages:
         try:

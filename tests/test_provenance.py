@@ -76,3 +76,13 @@ def test_git_commit_is_dirty_for_untracked_code(tmp_path):
         assert git_commit(tmp_path) == f"{head}-dirty", path
         (tmp_path / path).unlink()
     assert git_commit(tmp_path) == head
+
+
+def test_versions_name_every_package_that_shapes_the_numbers():
+    """scikit-learn (notebook 04's k-NN/t-SNE, notebook 08's viseme oracle), the audio resampling and the corpora's
+    speech engine shape the tables, but the record named only numpy, scipy, numba, torch, pandas and pyvista."""
+    from p3d.provenance import versions
+
+    found = versions()
+    assert {"python", "p3d", "numpy", "torch", "scikit-learn", "librosa", "resampy"} <= set(found)
+    assert versions(("no-such-package-p3d",)).keys() == {"python", "p3d"}
