@@ -194,3 +194,16 @@ def test_plot_mtm_and_save(tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["clip.png"]  # no temporary left behind
     with pytest.raises(InputError, match="fps"):
         plot_mtm(res, fps=-1)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int8, np.int16, np.int64])
+def test_ddtw_of_integer_signals_equals_float(dtype):
+    """Integer signals are differenced as numbers: np.diff of unsigned (or narrow signed) integers wrapped around,
+    so [0, 1, 0] against zeros cost 256 as uint8 (a step of 255) instead of 2, and [-128, 127] as int8 cost 1."""
+    info = np.iinfo(dtype)
+    x = np.array([0, 1, 0, info.max, info.min, 3])
+    y = np.array([0, 0, 2, info.min, info.max, 1])
+    cost, path = ddtw(x.astype(dtype), y.astype(dtype))
+    cost_ref, path_ref = ddtw(x.astype(np.float64), y.astype(np.float64))
+    assert cost == cost_ref
+    assert np.array_equal(path, path_ref)

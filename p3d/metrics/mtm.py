@@ -100,15 +100,17 @@ def _as_signal(x: object, name: str) -> np.ndarray:
     if arr.ndim != 1 or arr.size == 0:
         raise InputError(f"{name}: expected a non-empty 1-D signal, got shape {arr.shape}")
     check_finite(arr, name)
+    if arr.dtype.kind in "iu":  # np.diff of unsigned or narrow integers wraps around: [0, 1, 0] as uint8 has a step 255
+        return arr.astype(np.float64)
     return arr.astype(np.float32) if arr.dtype.kind == "f" and arr.dtype.itemsize < 4 else arr
 
 
 def ddtw(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """Derivative DTW of two 1-D signals (the official ``ddtw``; Keogh & Pazzani 2001 [19]).
 
-    Derivatives are ``np.diff(s, prepend=s[0])`` (the first is 0). Returns the cumulative cost
-    D[n, m] and the warping path, an int64 array (k, 2) of (index in x, index in y) pairs from
-    (0, 0) to (n - 1, m - 1).
+    Derivatives are ``np.diff(s, prepend=s[0])`` (the first is 0), of integer signals converted to float64
+    first. Returns the cumulative cost D[n, m] and the warping path, an int64 array (k, 2) of (index in x,
+    index in y) pairs from (0, 0) to (n - 1, m - 1).
     """
     xs = _as_signal(x, "x")
     ys = _as_signal(y, "y")
