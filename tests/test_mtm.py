@@ -207,3 +207,18 @@ def test_ddtw_of_integer_signals_equals_float(dtype):
     cost_ref, path_ref = ddtw(x.astype(np.float64), y.astype(np.float64))
     assert cost == cost_ref
     assert np.array_equal(path, path_ref)
+
+
+@pytest.mark.skipif(np.dtype(np.longdouble).itemsize <= 8, reason="long double is float64 on this platform")
+def test_long_double_inputs_compute_as_float64():
+    """Long double vertices or signals were a SciPy RuntimeError (gaussian_filter1d) or a numba TypingError
+    traceback; every other metric computes on them."""
+    v = lip_vertices(smooth_signal(60, 3))
+    w = lip_vertices(smooth_signal(55, 4))
+    res = mtm(pred=w.astype(np.longdouble), gt=v.astype(np.longdouble), upper=UPPER, lower=LOWER)
+    ref64 = mtm(pred=w.astype(np.float64), gt=v.astype(np.float64), upper=UPPER, lower=LOWER)
+    assert res.deltas == ref64.deltas and res.mean_frames == ref64.mean_frames
+    x, y = smooth_signal(30, 1), smooth_signal(25, 2)
+    cost, path = ddtw(x.astype(np.longdouble), y.astype(np.longdouble))
+    cost_ref, path_ref = ddtw(x.astype(np.float64), y.astype(np.float64))
+    assert cost == cost_ref and np.array_equal(path, path_ref)

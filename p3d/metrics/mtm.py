@@ -102,6 +102,8 @@ def _as_signal(x: object, name: str) -> np.ndarray:
     check_finite(arr, name)
     if arr.dtype.kind in "iu":  # np.diff of unsigned or narrow integers wraps around: [0, 1, 0] as uint8 has a step 255
         return arr.astype(np.float64)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:  # long double: numba (and SciPy's filters) have no kernel
+        return arr.astype(np.float64)
     return arr.astype(np.float32) if arr.dtype.kind == "f" and arr.dtype.itemsize < 4 else arr
 
 
@@ -157,8 +159,10 @@ class MTMResult:
 
 
 def lip_distance(vertices: np.ndarray, upper: int, lower: int) -> np.ndarray:
-    """(T,) distance between the upper and lower lip vertices of a validated (T, V, 3) sequence."""
-    return np.linalg.norm(vertices[:, upper, :] - vertices[:, lower, :], axis=1)
+    """(T,) distance between the upper and lower lip vertices of a validated (T, V, 3) sequence, in its dtype
+    (float64 for long double, which SciPy's Gaussian filter does not take)."""
+    d = np.linalg.norm(vertices[:, upper, :] - vertices[:, lower, :], axis=1)
+    return d.astype(np.float64) if d.dtype.itemsize > 8 else d
 
 
 #: The message of the :class:`DeprecationWarning` for the p3d 0.1 positional order of :func:`mtm`.
