@@ -8,9 +8,15 @@ For one clip, with motion m_t(v) = v_t - template(v) for every upper-face vertex
 ``absolute=True`` returns |FDD| (FaceDiffuser's "ABS FDD" per clip). The dataset value in CodeTalker's
 ``cal_metric.py`` is the plain mean of the signed per-clip values over clips: averaging is the
 caller's job. Sequences are truncated to the shorter one (CodeTalker truncates the prediction to the
-GT length; it would fail the other way round); fewer than 2 common frames is an InputError (numpy's std
-over one frame is 0 whatever the faces do, a still face, not a measurement). Units: squared input units
-(VOCASET: m^2; Table S7 prints x 1e-7).
+GT length; it would fail the other way round; the paper's ``perceptual_loss/test.py`` truncates the GT to the
+prediction, so there a prediction longer than its GT keeps its extra frames); fewer than 2 common frames is an
+InputError (numpy's std over one frame is 0 whatever the faces do, a still face, not a measurement). Units:
+squared input units (VOCASET: m^2; Table S7 prints x 1e-7).
+
+The upper-face list is used as given: a vertex listed twice weighs twice in the mean over vertices. FLAME's
+region is the *union* of ``eye_region``, ``forehead`` and ``nose`` (the official ``test.py`` takes
+``set(...)`` of the three masks; :attr:`p3d.topology.Topology.upper_face` is that union): pass
+``np.unique(np.concatenate(...))``, not the concatenation.
 """
 from __future__ import annotations
 
@@ -33,7 +39,8 @@ def fdd(pred: np.ndarray, gt: np.ndarray, template: np.ndarray, upper_face_verti
     """Signed upper-face dynamics deviation of one clip, GT minus prediction (see module doc).
 
     ``pred``, ``gt``: (T, V, 3) or (T, V*3), at least 2 common frames; ``template``: the neutral face of the
-    GT subject, (V, 3) or (V*3,); ``upper_face_vertices``: 1-D vertex indices (e.g. FLAME eye_region + forehead + nose).
+    GT subject, (V, 3) or (V*3,); ``upper_face_vertices``: 1-D vertex indices (e.g. the union of FLAME's
+    eye_region, forehead and nose; duplicates weigh twice).
     """
     if not isinstance(absolute, (bool, np.bool_)):  # "no" or "False" would be truthy: |FDD| silently
         raise InputError(f"absolute: expected True or False, got {absolute!r}")
