@@ -184,3 +184,23 @@ def test_mel_front_end_runs_on_the_encoder_device():
     assert on_cpu.device.type == "cpu" and torch.isfinite(on_cpu).all()
     out = enc.to("meta").front_end(audio)
     assert out.device.type == "meta" and out.shape == on_cpu.shape
+
+
+@pytest.mark.parametrize("trim", [True, False])
+def test_wav2vec2_pairs_short_audio_repeats_the_last_complete_pair(tiny_wav2vec2, trim):
+    """Two features per frame (BIWI) on audio of exactly T frames at 25 fps: 2T - 1 features, one short. The missing
+    last frame repeats the last complete pair (2T - 4, 2T - 3) in order; SelfTalk's untrimmed odd last feature
+    2T - 2 is dropped, not paired with 2T - 3 (the former result, a time-reversed pair)."""
+    torch.manual_seed(0)
+    config = AudioEncoderConfig(kind="wav2vec2", wav2vec2_path=str(tiny_wav2vec2), features_per_frame=2,
+                                trim_before_encoder=trim)
+    enc = build_audio_encoder(config).eval()
+    n_frames = 10
+    audio = 0.1 * torch.randn(1, n_frames * 640)
+    assert enc.n_features(audio.shape[1]) == 2 * n_frames - 1
+    with torch.no_grad():
+        out = enc(audio, n_frames)
+        longer = enc(audio, n_frames + 3)
+    assert out.shape == (1, n_frames, 64)
+    torch.testing.assert_close(out[0, -1], out[0, -2], rtol=0, atol=0)
+    torch.testing.assert_close(longer[0, n_frames - 1:], out[0, -1:].expand(4, -1), rtol=0, atol=0)

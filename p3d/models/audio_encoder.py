@@ -16,7 +16,8 @@ Both follow :class:`p3d.models.talker.AudioEncoder`: ``encoder(audio, n_frames)`
   ``trim_before_encoder=False``: after it, as SelfTalk, whose ``wav2vec.py`` has no BIWI branch and whose
   ``predict`` pairs the transformer's output) and frame t gets features 2t and 2t+1 concatenated,
   so the output is (B, n_frames, 2 * hidden_size). When the audio gives fewer than ``2 * n_frames``
-  features the last pair is repeated (the official code shortens the sequence instead); extra
+  features the last complete pair is repeated (an odd last feature dropped first; the official code shortens
+  the sequence instead); extra
   features are cut after the transformer (the official ``predict``; its training pass cuts them
   before the transformer).
   **Architecture without a folder** (``wav2vec2_config``): a ``transformers.Wav2Vec2Config`` as a
@@ -320,7 +321,13 @@ class Wav2Vec2Encoder(nn.Module):
             return out
         need = per_frame * n_frames
         if out.shape[1] < need:  # repeat the last pair (the official code would shorten the clip)
-            last = out[:, -per_frame:] if out.shape[1] >= per_frame else out[:, -1:].expand(-1, per_frame, -1)
+            if out.shape[1] >= per_frame:
+                # an incomplete last pair (an odd last feature, kept by trim_before_encoder=False) is dropped first,
+                # as SelfTalk's predict drops it; else the repeats would pair it with the feature before it
+                out = out[:, : out.shape[1] - out.shape[1] % per_frame]
+                last = out[:, -per_frame:]
+            else:
+                last = out[:, -1:].expand(-1, per_frame, -1)
             reps = -(-(need - out.shape[1]) // per_frame)
             out = torch.cat([out, last.repeat(1, reps, 1)], dim=1)
         return out[:, :need].reshape(out.shape[0], n_frames, per_frame * out.shape[2])
