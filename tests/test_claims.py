@@ -832,3 +832,40 @@ def test_a_case_whose_arms_have_one_training_seed_says_its_ci_spans_test_clips_o
     assert r["verdict"] == "reproduced"
     assert r["p3d"].count(claims.judges.ONE_SEED_NOTE) == 1            # FaceFormer's case only
     assert f"FaceFormer MTM (ms): 1 -> -4 (change -5 [-9, -1]; MDE" in r["p3d"]
+
+
+def _retrieval_tables(path: Path, ours: float, no2d: float, windows: int = 1000) -> None:
+    for name, r1 in (("ours", ours), ("no2d", no2d)):
+        pd.DataFrame([{"model": name, "speech->mesh R@1": r1, "chance R@1": 0.001, "windows": windows}]
+                     ).to_csv(path / f"stage2_retrieval_{name}.csv", index=False)
+
+
+@pytest.mark.parametrize("loss_ci, verdict, named, not_named", [
+    # held-out retrieval clearly better (reproduced), the loss effects include 0: the loss cases decide
+    ((-1, 1), "inconclusive", ["as a loss: FaceFormer MTM"], ["held-out"]),
+    # held-out retrieval reproduced, a loss effect clearly against the paper: only the loss decides
+    ((1, 2), "contradicted", ["as a loss: FaceFormer MTM"], ["held-out"]),
+])
+def test_two_d_prior_names_only_the_cases_that_set_its_verdict(tmp_path, loss_ci, verdict, named, not_named):
+    _retrieval_tables(tmp_path, 0.30, 0.10)
+    lo, hi = loss_ci
+    _effects(tmp_path / "table3_critic_effects.csv", [
+        (f"{claims.MODELS[i]}: ours vs Ours w/o 2D prior", metric, (lo + hi) / 2, lo, hi, "")
+        for i in range(3) for metric in ("MTM (ms)", "PLRS", "SLCC Δ")])
+    row = assess(tmp_path).set_index("key").loc["two-d-prior"]
+    assert row["verdict"] == verdict
+    assert "held-out speech->mesh R@1, ours minus w/o 2D prior: " in row["p3d"] and "), reproduced" in row["p3d"]
+    for text in named:
+        assert text in row["decided_by"]
+    for text in not_named:
+        assert text not in row["decided_by"]
+
+
+def test_two_d_prior_without_retrieval_says_what_was_not_measured(tmp_path):
+    _effects(tmp_path / "table3_critic_effects.csv", [
+        (f"{claims.MODELS[i]}: ours vs Ours w/o 2D prior", metric, v, min(v / 2, 2 * v), max(v / 2, 2 * v), "")
+        for i in range(3) for metric, v in (("MTM (ms)", -2.0), ("PLRS", 0.1), ("SLCC Δ", -0.1))])
+    row = assess(tmp_path).set_index("key").loc["two-d-prior"]
+    assert row["verdict"] == "inconclusive"                        # every loss case reproduced, retrieval missing
+    assert "as a loss" not in row["decided_by"]                    # reproduced cases did not set "inconclusive"
+    assert "not measured: held-out retrieval" in row["decided_by"]

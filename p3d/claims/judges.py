@@ -362,13 +362,19 @@ def _two_d_prior(tables: Path) -> Assessment:
     if not cases and (loss is None or loss.verdict == "not measured"):
         return Assessment("not measured", "no retrieval or critic tables", tuple(sources))
     verdicts = [c.verdict for c in cases]
-    decided = [_deciding(cases, aggregate(verdicts), True)] if cases else []
-    if loss is not None and loss.verdict != "not measured":
+    measured_loss = loss is not None and loss.verdict != "not measured"
+    if measured_loss:
         verdicts.append(loss.verdict)
         sources += [s for s in loss.sources if s not in sources]
         parts.append(f"As a loss vs w/o 2D prior (change = ours - w/o 2D prior): {loss.evidence}")
-        decided.append(f"as a loss: {loss.decided_by}")
     verdict = aggregate(verdicts, not missing)
+    # 'decided by' names the parts that set the claim's verdict: a part with another verdict (e.g. a reproduced
+    # retrieval beside an inconclusive loss) did not decide it
+    decided = [_deciding(cases, verdict, True)] if cases else []
+    if measured_loss and loss.verdict == verdict:
+        decided.append(f"as a loss: {loss.decided_by}")
+    if missing and verdict == "inconclusive":
+        decided.append("not measured: " + ", ".join(missing))
     text = "; ".join(c.text() for c in cases)
     text = " ".join(p if p.endswith(".") else p + "." for p in ([text] if text else []) + parts)
     if missing:
