@@ -869,3 +869,14 @@ def test_two_d_prior_without_retrieval_says_what_was_not_measured(tmp_path):
     assert row["verdict"] == "inconclusive"                        # every loss case reproduced, retrieval missing
     assert "as a loss" not in row["decided_by"]                    # reproduced cases did not set "inconclusive"
     assert "not measured: held-out retrieval" in row["decided_by"]
+
+
+def test_baseline_sync_over_fewer_models_names_what_was_not_measured_not_the_reproduced_ones(tmp_path):
+    pd.DataFrame([{"run": "faceformer", "model": "faceformer", "critic": "none", "train": "synth-voca",
+                   "test": "synth-voca", "split": "test", "loss_weight": "", "n_clips": 8, "metric": "mtm_ms",
+                   "level": "", "value": 30.0, "ci_low": 27.0, "ci_high": 33.0}]
+                 ).to_csv(tmp_path / "config1_results.csv", index=False)
+    row = assess(tmp_path).set_index("key").loc["baselines-sync"]
+    assert row["verdict"] == "inconclusive"                        # a claim over three models, measured for one
+    assert "FaceFormer" not in row["decided_by"]                   # its reproduced case did not set "inconclusive"
+    assert "not measured: CodeTalker, SelfTalk" in row["decided_by"]

@@ -552,7 +552,10 @@ def _baseline_sync(tables: Path) -> Assessment:
     if not parts:
         return Assessment("not measured", "no baseline MTM rows", ("config1_results",))
     verdict = aggregate(list(verdicts.values()), not missing)
-    decided = ", ".join(k for k, v in verdicts.items() if v == verdict) or ", ".join(verdicts)
+    # the models whose verdict is the claim's (an inconclusive claim measured for fewer models: those not measured)
+    decided = ", ".join(k for k, v in verdicts.items() if v == verdict)
+    if missing and verdict == "inconclusive":
+        decided = "; ".join(d for d in (decided, "not measured: " + ", ".join(missing)) if d)
     text = ("Baseline MTM on synth-voca test: " + "; ".join(parts) + f" (rule: the 95 % CI at or below the top of the "
             f"paper's {lo_band:.0f}-{hi_band:.0f} ms band, i.e. sync at least as tight: reproduced; entirely above "
             f"it: contradicted; else inconclusive; the band is VOCASET's, not comparable in absolute terms). "
