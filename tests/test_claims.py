@@ -661,6 +661,7 @@ def test_training_cost_claim_over_fewer_models_is_inconclusive(tmp_path):
     """A claim over the three models measured for one is at best inconclusive (was reproduced)."""
     row = _s8_models(tmp_path, ["FaceFormer"])
     assert row["verdict"] == "inconclusive" and "Not measured (cached): CodeTalker, SelfTalk" in row["p3d"]
+    assert "every model" not in row["decided_by"] and "not measured: CodeTalker, SelfTalk" in row["decided_by"]
     assert _s8_models(tmp_path, ["FaceFormer", "CodeTalker", "SelfTalk"])["verdict"] == "reproduced"
 
 

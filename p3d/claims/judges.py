@@ -610,6 +610,9 @@ def _overhead(tables: Path) -> Assessment:
     missing = [paper.MODEL_LABELS[m] for m in paper.MODELS if paper.MODEL_LABELS[m] not in cached_models]
     if missing and verdict == "reproduced":  # a claim over the three models, measured for fewer
         verdict = "inconclusive"
+    if missing:  # 'decided by' says which models were read, and which were not where that capped the verdict
+        decided = decided.replace("every model", "the models measured") + (
+            "; not measured: " + ", ".join(missing) if verdict == "inconclusive" else "")
     return Assessment(verdict, "Time per training iteration with the loss / without, one CPU thread: " + "; ".join(parts)
                       + f". {how}." + (f" Not measured (cached): {', '.join(missing)}." if missing else "")
                       + " The loss is a training term only: `p3d predict` never loads the critic, so "
