@@ -193,3 +193,20 @@ def test_length_sensitivity_leaves_out_a_seed_whose_change_is_undefined(tmp_path
     assert (lve["pairs"], lve["unequal"], lve["longer_better"]) == (3, 2, 1)
     assert lve["sign_test_p"] == pytest.approx(binomtest(1, 2).pvalue)
     assert (rows.loc["PLRS-e", "pairs"], rows.loc["PLRS-e", "unequal"], rows.loc["PLRS-e", "longer_better"]) == (4, 3, 2)
+
+
+def test_the_fdd_claim_lists_convergence_among_its_tables_when_it_read_it(tmp_path):
+    """The FDD claim makes a case whose arm did not converge inconclusive from ``convergence.csv``, yet its
+    'Tables' named config1_results only, so the table behind the caveat was not among the sources."""
+    _write(tmp_path)
+    c1 = pd.read_csv(tmp_path / "config1_results.csv")
+    fdd = [{**c1.iloc[0].to_dict(), "run": f"{m}_{c}_seed0", "seed": "all", "model": m, "critic": c, "metric": "fdd",
+            "value": v, "ci_low": v - 1e-8, "ci_high": v + 1e-8}
+           for m in ("faceformer", "codetalker", "selftalk") for c, v in (("none", 3e-7), ("ours", 2e-7))]
+    pd.concat([c1, pd.DataFrame(fdd)]).to_csv(tmp_path / "config1_results.csv", index=False)
+    conv = pd.read_csv(tmp_path / "convergence.csv").assign(stop="plateau", finished=True)
+    capped = conv["run"] == "talkers/faceformer_ours_seed1"
+    conv.assign(converged=conv["converged"].mask(capped, False)).to_csv(tmp_path / "convergence.csv", index=False)
+    r = claims.assess(tmp_path).set_index("key").loc["loss-fdd"]
+    assert "not deciding: training not converged" in r["p3d"] and r["verdict"] == "inconclusive"
+    assert r["sources"] == "config1_results, convergence"

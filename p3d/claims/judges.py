@@ -302,7 +302,10 @@ def _fdd(tables: Path) -> Assessment:
             "little, so GT FDD is near zero and any predicted upper-face motion raises it.")
     if missing:
         note += " Not measured: " + ", ".join(missing) + "."
-    return Assessment(verdict, "; ".join(c.text() for c in cases) + "." + note, ("config1_results",),
+    # convergence.csv decides which cases cannot decide (their caveat): a source, as for the effect tables' claims
+    read_convergence = bool(unconverged) or bool(training_steps(tables, "table2_loss_effects"))
+    return Assessment(verdict, "; ".join(c.text() for c in cases) + "." + note,
+                      ("config1_results",) + (("convergence",) if read_convergence else ()),
                       _deciding(cases, verdict, complete), tuple(c.basis for c in cases))
 
 
