@@ -881,3 +881,15 @@ def test_baseline_sync_over_fewer_models_names_what_was_not_measured_not_the_rep
     assert row["verdict"] == "inconclusive"                        # a claim over three models, measured for one
     assert "FaceFormer" not in row["decided_by"]                   # its reproduced case did not set "inconclusive"
     assert "not measured: CodeTalker, SelfTalk" in row["decided_by"]
+
+
+def test_report_says_what_its_intervals_span(tmp_path):
+    """claims.md said its CIs were a 'paired cluster bootstrap over test clips unless stated', but the multi-seed
+    effects of Table 2 (and the baselines' MTM) span the training seeds too without saying so, and the 2D prior's
+    retrieval difference is combined from two Wilson intervals, not bootstrapped."""
+    _retrieval_tables(tmp_path, 0.30, 0.10)
+    df = assess(tmp_path)
+    md = claims_markdown(df, "full")
+    assert "test clips unless stated" not in md
+    assert "and over the training seeds where an arm has several" in md
+    assert "Wilson" in df.set_index("key").loc["two-d-prior", "p3d"]

@@ -347,7 +347,8 @@ def _two_d_prior(tables: Path) -> Assessment:
         d = o - w
         half = math.hypot((ohi - olo) / 2, (whi - wlo) / 2)
         cases.append(Case("held-out speech->mesh R@1, ours minus w/o 2D prior", d, d - half, d + half, 1, None, w, o,
-                          note=f"n={n} windows, chance {chance:.2%}"))
+                          note=f"n={n} windows, chance {chance:.2%}; CI from the two arms' Wilson CIs, "
+                               "independent arms"))
     else:
         missing.append("held-out retrieval")
     try:
