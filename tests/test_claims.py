@@ -893,3 +893,16 @@ def test_report_says_what_its_intervals_span(tmp_path):
     assert "test clips unless stated" not in md
     assert "and over the training seeds where an arm has several" in md
     assert "Wilson" in df.set_index("key").loc["two-d-prior", "p3d"]
+
+
+def test_comparison_says_when_neither_run_recorded_the_test_clips_of_a_case(tmp_path):
+    """Two runs whose effect tables record no n_clips were reported as reaching a verdict 'on the same cases'
+    with nothing said, though their test sets were never compared (only one run lacking the count was noted)."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        folder.mkdir()
+        _effects(folder / "table2_loss_effects.csv", [(m, "MTM (ms)", 1, -3, 5, "") for m in claims.MODELS])
+    df = claims.compare_verdicts(a, b, names=("a", "b"))
+    assert df.set_index("key").loc["loss-mtm", "same cases"]                 # nothing recorded to tell them apart
+    md = claims.comparison_markdown(df, ("a", "b"))
+    assert "3 case(s) judged by both record their test clip count in neither run's tables" in md

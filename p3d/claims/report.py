@@ -244,6 +244,13 @@ def _unrecorded(cases_a: Any, cases_b: Any) -> int:
         for attr in ("n_seeds", "n_clips")))
 
 
+def _clips_in_neither(cases_a: Any, cases_b: Any) -> int:
+    """How many cases both runs judged have a test clip count in neither run's tables (matched without it)."""
+    by_b = {(c.label, c.referee): c for c in cases_b}
+    return sum(1 for c in cases_a if (c.label, c.referee) in by_b and c.n_clips is None
+               and by_b[(c.label, c.referee)].n_clips is None)
+
+
 def measured_in_neither(df: Any, names: tuple[str, str] = ("a", "b")) -> Any:
     """The rows of :func:`compare_verdicts`' ``df`` whose claim neither run measured (``not measured`` on both
     sides): the same verdict, yet nothing reproduced."""
@@ -259,8 +266,9 @@ def reproduces(df: Any, names: tuple[str, str] = ("a", "b")) -> bool:
 def comparison_markdown(df: Any, names: tuple[str, str] = ("a", "b")) -> str:
     """:func:`compare_verdicts` as markdown: a first line counting, among the claims testable on either side, those
     reaching the same verdict on the same cases, apart from those reaching it on different cases (not a
-    reproduction of the verdict), those measured in neither run and those whose verdicts differ; the table; and the
-    cases that differ, per claim."""
+    reproduction of the verdict), those measured in neither run and those whose verdicts differ; the table; the
+    cases that differ, per claim; and how many cases both judged were matched without a seed or clip count (one
+    run's tables lack it) or without a test clip count (neither run's tables record it)."""
     a_name, b_name = names
     va, vb = df[f"verdict {a_name}"], df[f"verdict {b_name}"]
     testable = (va != "not testable here") | (vb != "not testable here")
@@ -288,6 +296,11 @@ def comparison_markdown(df: Any, names: tuple[str, str] = ("a", "b")) -> str:
     if unrecorded:
         lines += ["", f"{unrecorded} case(s) judged by both have a training seed or test clip count in one run's "
                   "tables only (tables written before the column): matched on model, metric and referee alone."]
+    no_clips = sum(_clips_in_neither(ca, cb) for ca, cb in zip(df[f"cases {a_name}"], df[f"cases {b_name}"]))
+    if no_clips:
+        lines += ["", f"{no_clips} case(s) judged by both record their test clip count in neither run's tables "
+                  "(effect tables without `n_clips`, or measurements not made on test clips): 'the same cases' "
+                  "does not check their test sets."]
     return "\n".join(lines)
 
 
