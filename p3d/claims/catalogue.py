@@ -40,15 +40,19 @@ def _fmt(x: float, metric: str) -> str:
 
 def paper_changes(table: str, rows: dict[tuple[str, str], Any], metric: str, before: str, after: str,
                   unit: str = "") -> str:
-    """``"<table>: <METRIC> a -> b, c -> d, e -> f<unit>."`` for the three models, from :mod:`p3d.paper` rows."""
+    """``"<table>: <METRIC> FaceFormer a -> b, CodeTalker c -> d, SelfTalk e -> f<unit>."`` from :mod:`p3d.paper`
+    rows, each pair named by its model (the row of the paper's table it is read from)."""
     name = {"mtm_ms": "MTM", "lve": "LVE", "plrs": "PLRS", "slcc_delta": "SLCC Δ"}[metric]
-    pairs = [(rows[(m, before)].value(metric), rows[(m, after)].value(metric)) for m in paper.MODELS]
-    return f"{table}: {name} " + ", ".join(f"{_fmt(a, metric)} -> {_fmt(b, metric)}" for a, b in pairs) + f"{unit}."
+    pairs = [(paper.MODEL_LABELS[m], rows[(m, before)].value(metric), rows[(m, after)].value(metric))
+             for m in paper.MODELS]
+    return f"{table}: {name} " + ", ".join(f"{label} {_fmt(a, metric)} -> {_fmt(b, metric)}"
+                                           for label, a, b in pairs) + f"{unit}."
 
 
 def _s7_text() -> str:
     return "Table S7: FDD " + ", ".join(
-        f"{paper.TABLE_S7[(m, 'none')]:.3f} -> {paper.TABLE_S7[(m, 'ours')]:.3f}" for m in paper.MODELS) \
+        f"{paper.MODEL_LABELS[m]} {paper.TABLE_S7[(m, 'none')]:.3f} -> {paper.TABLE_S7[(m, 'ours')]:.3f}"
+        for m in paper.MODELS) \
         + f" ({paper.FDD_UNIT})."
 
 
@@ -110,8 +114,8 @@ CLAIMS: tuple[Claim, ...] = (
           f"{paper.FIG_S5_OFFSET_FRAMES[1]} frames (values not given).", _mtm_validity),
     Claim("baselines-sync", f"Existing models already reach reasonable temporal sync (MTM about "
           f"{_BAND[0]:.0f}-{_BAND[1]:.0f} ms).",
-          "Table 2 baselines " + " / ".join(f"{paper.TABLE2[(m, 'none')].mtm_ms:.1f}" for m in paper.MODELS)
-          + " ms; Fig. S8.", _baseline_sync),
+          "Table 2 baselines " + ", ".join(f"{paper.MODEL_LABELS[m]} {paper.TABLE2[(m, 'none')].mtm_ms:.1f}"
+                                           for m in paper.MODELS) + " ms; Fig. S8.", _baseline_sync),
     Claim("plrs-people", "PLRS agrees with people better than LVE does.",
           f"Table S3: Spearman rho {paper.TABLE_S3.rho['plrs']:.3f} (PLRS) vs {paper.TABLE_S3.rho['lve']:.3f} (LVE), "
           f"{paper.TABLE_S3.participants} participants.", _plrs_people),
