@@ -920,3 +920,14 @@ def test_the_papers_numbers_name_the_model_row_they_come_from():
                       ("baselines-sync", f"{paper.TABLE2[('faceformer', 'none')].mtm_ms:.1f}")):
         label = {"mead-plrs": "CodeTalker", "loss-fdd": "SelfTalk", "baselines-sync": "FaceFormer"}[key]
         assert f"{label} {pair}" in text[key], text[key]
+
+
+def test_mtm_validity_prints_the_slope_not_a_change_and_an_mde_against_zero(tmp_path):
+    """Claim 14 tests the slope's CI against [0.8, 1.2], but its evidence read '(change +0.94 [...]; MDE 0.0388;
+    ...)': a slope called a change, beside the power to tell it from 0, which is not the test made."""
+    pd.DataFrame([{"slope": 0.94, "ci_low": 0.91, "ci_high": 0.964, "intercept_ms": 5.7, "r": 0.998, "n_clips": 160}]
+                 ).to_csv(tmp_path / "fig_s5_slope.csv", index=False)
+    text = assess(tmp_path).set_index("key").loc["mtm-valid", "p3d"]
+    assert text.startswith("slope of MTM vs injected offset (ms per ms): +0.94 [+0.91, +0.964] (r = 0.998, 160 GT")
+    assert "MDE" not in text and "change" not in text
+    assert text.endswith("the CI lies within [0.8, 1.2], reproduced.")

@@ -28,6 +28,7 @@ from p3d.claims.verdicts import (
     Case,
     CaseBasis,
     _deciding,
+    _signed,
     aggregate,
     combine_referees,
     plrs_metric,
@@ -481,7 +482,10 @@ def _mtm_validity(tables: Path) -> Assessment:
     else:
         verdict = "inconclusive"
     where = {"reproduced": "lies within", "contradicted": "lies outside"}.get(verdict, "straddles or lacks")
-    return Assessment(verdict, case.text().rsplit(", ", 1)[0] + f". A measure of the degree has slope 1: the CI "
+    # the slope and its CI, not Case.text()'s "change" and MDE: the rule tests the CI against the band, not against 0,
+    # so the MDE (power against a zero slope) is not this test's power
+    text = f"{case.label}: {_signed(case.change)} [{_signed(case.low)}, {_signed(case.high)}] ({case.note})"
+    return Assessment(verdict, text + f". A measure of the degree has slope 1: the CI "
                       f"{where} [{low}, {high}], {verdict}.", ("fig_s5_slope",),
                       f"the slope's CI against [{low}, {high}]", (case.basis,))
 
