@@ -931,3 +931,117 @@ def test_mtm_validity_prints_the_slope_not_a_change_and_an_mde_against_zero(tmp_
     assert text.startswith("slope of MTM vs injected offset (ms per ms): +0.94 [+0.91, +0.964] (r = 0.998, 160 GT")
     assert "MDE" not in text and "change" not in text
     assert text.endswith("the CI lies within [0.8, 1.2], reproduced.")
+
+
+#: The critic pipelines' and the PLRS evaluator's runs of ``convergence.csv`` (``RunLayout``), pipelines 0 and 1.
+_CRITIC_RUNS = [f"{root}{run}" for root in ("", "critic_seed1/")
+                for run in ("stage1", "ours", "syncnet3d", "no2d", "loss_critics/ours", "loss_critics/syncnet3d",
+                            "loss_critics/no2d")] + ["stage1_evaluator", "evaluator"]
+
+
+def _critic_convergence(path: Path, capped: tuple[str, ...] = (), unfinished: tuple[str, ...] = ()) -> None:
+    """``convergence.csv`` with every critic run stopped on its plateau except ``capped`` (at the 1500-step cap)
+    and ``unfinished`` (interrupted at 300 steps), beside the talker runs of :func:`_critic_run_table`."""
+    talkers = pd.read_csv(path / "config1_results.csv")["run"].unique() if (path / "config1_results.csv").exists() \
+        else []
+    rows = [{"run": r, "kind": "critic", "stop": "plateau", "steps": 1500 if r in capped else 300 if r in unfinished
+             else 700, "converged": r not in capped and r not in unfinished, "finished": r not in unfinished}
+            for r in _CRITIC_RUNS]
+    rows += [{"run": f"talkers/{r}", "kind": "talker", "stop": "plateau", "steps": 900, "converged": True,
+              "finished": True} for r in talkers]
+    pd.DataFrame(rows).to_csv(path / "convergence.csv", index=False)
+
+
+def _critic_run_table(path: Path) -> None:
+    """FaceFormer's per-seed runs of Tables 2 and 3: seed 0 on critic pipeline 0, seed 1 on pipeline 1 (``_c1``)."""
+    rows = [{"run": f"faceformer_{c}_voca" + ("" if c == "none" else "_k1" + ("_c1" if s else "")) + f"_seed{s}",
+             "seed": s, "model": "faceformer", "critic": c, "train": "synth-voca", "test": "synth-voca",
+             "split": "test", "metric": "lve", "level": "", "value": 1.0, "ci_low": 0.9, "ci_high": 1.1}
+            for s in (0, 1) for c in ("none", "ours", "syncnet3d", "no2d")]
+    pd.DataFrame(rows).to_csv(path / "config1_results.csv", index=False)
+
+
+def test_a_case_resting_on_an_unconverged_critic_or_evaluator_is_inconclusive_and_names_the_run(tmp_path):
+    """Only the talkers' convergence was checked: Table 3's critic ablation (and Table 2's loss) was judged on loss
+    critics, and every PLRS on the evaluator, whatever their own training did, so an ablation critic stopped at its
+    cap reproduced 'ours is a better loss than 3D SyncNet'. Such a case is now inconclusive and names the run: the
+    loss critic of the talker's own pipeline, the critic it was fine-tuned from and ours' stage 1; for PLRS the
+    evaluator and its stage 1."""
+    _critic_run_table(tmp_path)
+    _effects(tmp_path / "table3_critic_effects.csv", [
+        (f"{m}: ours vs {name}", metric, ch, ch - 0.5 * abs(ch), ch + 0.5 * abs(ch), "")
+        for m in claims.MODELS for name in ("3D SyncNet", "Ours w/o 2D prior")
+        for metric, ch in (("MTM (ms)", -2.0), ("PLRS", 0.1), ("SLCC Δ", -0.1))])
+    _plrs_effects(tmp_path, {"PLRS": (0.04, 0.03, 0.05), "MTM (ms)": (-2.0, -3.0, -1.0)})
+    _critic_convergence(tmp_path)
+    df = assess(tmp_path).set_index("key")
+    assert (df.loc[["vs-syncnet", "loss-plrs", "loss-mtm"], "verdict"] == "reproduced").all()
+    assert "training not converged" not in df.loc["vs-syncnet", "p3d"]
+
+    # pipeline 1's 3D SyncNet loss critic hit its cap: FaceFormer's (seed 1 used it) ours-vs-SyncNet cases only
+    _critic_convergence(tmp_path, capped=("critic_seed1/loss_critics/syncnet3d",))
+    df = assess(tmp_path).set_index("key")
+    row = df.loc["vs-syncnet"]
+    assert row["verdict"] == "inconclusive" and "convergence" in row["sources"]
+    assert ("FaceFormer MTM (ms): 1 -> -1 (change -2 [-3, -1]; MDE 1.43 beside the paper's change -3.4; not "
+            "deciding: training not converged (`convergence.csv`): critic run critic_seed1/loss_critics/syncnet3d "
+            "stopped at its 1500-step cap before its validation plateau), inconclusive") in row["p3d"]
+    assert "FaceFormer MTM (ms)" in row["decided_by"] and "CodeTalker" not in row["decided_by"]
+    assert "training not converged" not in df.loc["two-d-prior", "p3d"]   # the other ablation's critics converged
+    assert df.loc["loss-mtm", "verdict"] == "reproduced"                  # Table 2 uses ours, not SyncNet
+
+    # ours' stage 1 of pipeline 0, unfinished: every case with critic ours of FaceFormer seed 0 (Tables 2 and 3)
+    _critic_convergence(tmp_path, unfinished=("stage1",))
+    df = assess(tmp_path).set_index("key")
+    assert df.loc["loss-mtm", "verdict"] == "inconclusive"
+    assert "critic run stage1 unfinished at 300 steps" in df.loc["loss-mtm", "p3d"]
+    assert "critic_seed1/stage1" not in df.loc["loss-mtm", "p3d"]
+
+    # the PLRS evaluator hit its cap: every PLRS case, whatever the model; MTM is not the evaluator's
+    _critic_convergence(tmp_path, capped=("evaluator",))
+    df = assess(tmp_path).set_index("key")
+    assert df.loc["loss-plrs", "verdict"] == "inconclusive" and df.loc["loss-mtm", "verdict"] == "reproduced"
+    assert "SelfTalk PLRS" in df.loc["loss-plrs", "decided_by"] and "convergence" in df.loc["loss-plrs", "sources"]
+    assert ("not deciding: training not converged (`convergence.csv`): PLRS evaluator run evaluator stopped at its "
+            "1500-step cap before its validation plateau") in df.loc["loss-plrs", "p3d"]
+    assert df.loc["vs-syncnet", "verdict"] == "inconclusive" and "SelfTalk PLRS" in \
+        df.loc["vs-syncnet", "decided_by"] and "MTM" not in df.loc["vs-syncnet", "decided_by"]
+
+
+def test_the_2d_prior_retrieval_and_the_properties_rest_on_pipeline_0s_critics(tmp_path):
+    """The held-out retrieval of claim 6 (critics ours and w/o 2D prior, notebook 03) and the representation
+    properties (critic ours and its stage 1, notebook 04) were judged whatever those critics' training did."""
+    _retrieval_tables(tmp_path, 0.30, 0.10)
+    pd.DataFrame([("ours", "phoneme clustering", True, "ours 47%")],
+                 columns=["critic", "property", "shows", "evidence"]).to_csv(tmp_path / "representation_properties.csv",
+                                                                           index=False)
+    pd.DataFrame([{"critic": "ours", "peak offset": 0, "sim at 0": 0.4, "sim at 0 CI low": 0.38,
+                   "sim at 0 CI high": 0.42, "mean sim at |offset| >= 5": 0.1, "sim at 0 minus far": 0.3,
+                   "sim at 0 minus far CI low": 0.28, "sim at 0 minus far CI high": 0.32}]
+                 ).to_csv(tmp_path / "fig5a_offset_summary.csv", index=False)
+    pd.DataFrame({"offset": [-6, -5, 0, 5, 6], "mean": [0.1, 0.1, 0.5, 0.1, 0.1], "ci_low": [0.0] * 5,
+                  "ci_high": [0.6] * 5, "vs_far": [0.0, 0.0, 0.4, 0.0, 0.0], "vs_far_ci_low": [0.0, 0.0, 0.3, 0.0, 0.0],
+                  "vs_far_ci_high": [0.0, 0.0, 0.5, 0.0, 0.0]}).to_csv(tmp_path / "fig_s1a_offset_similarity.csv",
+                                                                        index=False)
+    _critic_convergence(tmp_path, capped=("critic_seed1/no2d", "critic_seed1/stage1"))  # other pipeline: no effect
+    df = assess(tmp_path).set_index("key")
+    assert "held-out speech->mesh R@1, ours minus w/o 2D prior" in df.loc["two-d-prior", "p3d"]
+    assert "not deciding" not in df.loc["two-d-prior", "p3d"]
+    assert (df.loc[["prop-clusters", "prop-temporal"], "verdict"] == "reproduced").all()
+
+    _critic_convergence(tmp_path, capped=("no2d",))
+    row = assess(tmp_path).set_index("key").loc["two-d-prior"]
+    assert ("; the paper gives no number; n=1000 windows, chance 0.10%; CI from the two arms' Wilson CIs, independent "
+            "arms; not deciding: training not converged (`convergence.csv`): critic run no2d stopped at its 1500-step "
+            "cap before its validation plateau), inconclusive") in row["p3d"]
+    assert "held-out" in row["decided_by"] and "convergence" in row["sources"]
+
+    _critic_convergence(tmp_path, capped=("stage1",))
+    df = assess(tmp_path).set_index("key")
+    assert df.loc["prop-clusters", "verdict"] == "inconclusive" and "convergence" in df.loc["prop-clusters", "sources"]
+    assert ("ours, phoneme clustering: ours 47%; not deciding: training not converged (`convergence.csv`): critic "
+            "run stage1 stopped at its 1500-step cap before its validation plateau, inconclusive"
+            ) in df.loc["prop-clusters", "p3d"]
+    temporal = df.loc["prop-temporal"]
+    assert temporal["verdict"] == "inconclusive" and temporal["p3d"].count("critic run stage1 stopped") == 2
+    assert "critic run ours" not in temporal["p3d"]

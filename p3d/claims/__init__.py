@@ -32,7 +32,12 @@ that reports only whether it passed) count as reproduced when they pass and inco
 ``convergence.csv`` joined with the run tables' per-seed ``run`` column (:func:`p3d.claims.lengths.unconverged_runs`:
 under the plateau rule it hit its step cap, or its rule never decided; or it did not finish; an equal-length run by
 the own-length run it continued), is ``inconclusive`` whatever its CI, and its text names the runs: its numbers
-measure a training stopped before its own end, not the model the claim is about.
+measure a training stopped before its own end, not the model the claim is about. The same rule covers the
+critics a case rests on (:func:`p3d.claims.lengths.unconverged_critics`, the same test on their ``convergence.csv``
+rows): for an arm trained with a perceptual loss, its loss critic (``loss_critics/<critic>`` of the talker's critic
+pipeline), the critic it was fine-tuned from and, for ``ours``, its stage 1 (:func:`p3d.claims.lengths.critic_runs`);
+for every PLRS case, the PLRS evaluator and its own stage 1; for the held-out retrieval of the 2D-prior claim and
+the representation properties, the critics (and stage 1) of pipeline 0 that notebooks 03 and 04 measure.
 
 **Lip readability** (claims on PLRS). PLRS is a *referee*: a learned speech-mesh evaluator whose verdicts are
 only as good as the evaluator. When ``plrs_validity.csv`` exists (columns ``variant, degradation,

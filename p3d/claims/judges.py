@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from p3d import paper
-from p3d.claims.lengths import training_steps, training_steps_note, unconverged_runs
+from p3d.claims.lengths import (
+    EVALUATOR_RUNS,
+    critic_runs,
+    training_steps,
+    training_steps_note,
+    unconverged_critics,
+    unconverged_runs,
+)
 from p3d.claims.seeds import (
     SEED_COMPARISONS,
     _effect_table_seed_changes,
@@ -71,9 +78,10 @@ def _seed_note(change: float, per_seed: list[float] | None) -> str:
     return "" if agree is None else f"per seed: {agree[0]} of {agree[1]} changes share its sign"
 
 
-def _caveat(unconverged: dict[str, list[str]], comparison: str) -> str:
-    """Why a case of ``comparison`` cannot decide (:func:`p3d.claims.lengths.unconverged_runs`), or empty."""
-    runs = unconverged.get(comparison)
+def _caveat(unconverged: dict[str, list[str]], comparison: str, also: list[str] | tuple[str, ...] = ()) -> str:
+    """Why a case of ``comparison`` cannot decide (:func:`p3d.claims.lengths.unconverged_runs`; ``also``: further
+    unconverged runs it rests on, :func:`p3d.claims.lengths.unconverged_critics`), or empty."""
+    runs = [*unconverged.get(comparison, ()), *also]
     return "training not converged (`convergence.csv`): " + "; ".join(runs) if runs else ""
 
 
@@ -98,7 +106,9 @@ def _count(row: Any, column: str) -> int | None:
 
 def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, referee: str | None,
               per_seed: dict[tuple[str, str], list[float]] | None = None,
-              unconverged: dict[str, list[str]] | None = None) -> Case:
+              unconverged: dict[str, list[str]] | None = None, evaluator: list[str] | None = None) -> Case:
+    """One case of an effect table's row; ``unconverged`` (:func:`p3d.claims.lengths.unconverged_runs`) and, for a
+    PLRS case (``referee`` given), ``evaluator`` (the PLRS evaluator's unconverged runs) make its caveat."""
     key = _metric_key(metric)
     pair = spec.paper_rows.get(comparison)
     paper_change = paper.effect(key, *pair) if pair else None
@@ -110,8 +120,8 @@ def _row_case(row: Any, label: str, metric: str, spec: _Spec, comparison: str, r
     return Case(f"{label} {row['metric']}", change, float(row["change CI low"]),
                 float(row["change CI high"]), _want_sign(key, spec.want), paper_change,
                 float(row["without"]), float(row["with"]), referee, note=note,
-                caveat=_caveat(unconverged or {}, comparison), n_seeds=_count(row, "n_seeds"),
-                n_clips=_count(row, "n_clips"))
+                caveat=_caveat(unconverged or {}, comparison, (evaluator or []) if referee is not None else []),
+                n_seeds=_count(row, "n_seeds"), n_clips=_count(row, "n_clips"))
 
 
 def _find(df: Any, comparison: str, metric: str, source: str = "effect table") -> Any | None:
@@ -137,6 +147,8 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
     unconverged = unconverged_runs(tables, spec.stem)
     fixed, missing = [], []
     plrs_wanted = "PLRS" in spec.metrics
+    # every referee's PLRS is the evaluator's: its unconverged runs leave every PLRS case undecided
+    evaluator = unconverged_critics(tables, EVALUATOR_RUNS, "PLRS evaluator run") if plrs_wanted else []
     for metric in spec.metrics:
         if metric == "PLRS":
             continue
@@ -156,7 +168,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
                 row = _find(df, comp, plrs_metric(ref), where)
                 if row is not None:
                     shown.setdefault(ref, []).append(_row_case(row, label, "PLRS", spec, comp, ref, per_seed,
-                                                               unconverged))
+                                                               unconverged, evaluator))
         validity = valid_referees(tables)
         if validity is None:
             referees = [OFFICIAL_PLRS]
@@ -174,7 +186,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
                 if row is None:
                     gaps.append(label)
                 else:
-                    cases.append(_row_case(row, label, "PLRS", spec, comp, ref, per_seed, unconverged))
+                    cases.append(_row_case(row, label, "PLRS", spec, comp, ref, per_seed, unconverged, evaluator))
             by_referee[ref] = cases
             missing += [f"{label} {plrs_metric(ref)}" for label in gaps]
         if not referees:
@@ -204,7 +216,7 @@ def _judge_effects(spec: _Spec, tables: Path) -> Assessment:
     if notes:
         text += " " + ". ".join(notes) + "."
     lengths = training_steps(tables, spec.stem)
-    if lengths or unconverged:
+    if lengths or unconverged or evaluator:
         sources.append("convergence")
     if lengths:
         text += " " + training_steps_note(lengths, [comp for _, comp in spec.comparisons],
@@ -339,7 +351,8 @@ def _retrieval(tables: Path) -> dict[str, tuple[float, float, float, int, float]
 
 def _two_d_prior(tables: Path) -> Assessment:
     """Cases: held-out retrieval, ours minus w/o 2D prior (difference CI from the two Wilson CIs, independent
-    arms), and Table 3's ours-vs-w/o-2D-prior effects; the GT-pair loss gap (medians, no CI) is shown only."""
+    arms; critic pipeline 0's critics, notebook 03: inconclusive when one of them, or ours' stage 1, did not
+    converge), and Table 3's ours-vs-w/o-2D-prior effects; the GT-pair loss gap (medians, no CI) is shown only."""
     ret = _retrieval(tables)
     sources = ["stage2_retrieval_ours", "stage2_retrieval_no2d", "fig_s6_s7_medians", "table3_critic_effects"]
     cases, parts, missing = [], [], []
@@ -347,9 +360,12 @@ def _two_d_prior(tables: Path) -> Assessment:
         (o, olo, ohi, n, chance), (w, wlo, whi, _, _) = ret["ours"], ret["no2d"]
         d = o - w
         half = math.hypot((ohi - olo) / 2, (whi - wlo) / 2)
+        critics = unconverged_critics(tables, critic_runs("ours", loss=False) + critic_runs("no2d", loss=False))
         cases.append(Case("held-out speech->mesh R@1, ours minus w/o 2D prior", d, d - half, d + half, 1, None, w, o,
                           note=f"n={n} windows, chance {chance:.2%}; CI from the two arms' Wilson CIs, "
-                               "independent arms"))
+                               "independent arms", caveat=_caveat({}, "", critics)))
+        if critics:
+            sources.append("convergence")
     else:
         missing.append("held-out retrieval")
     try:
@@ -390,8 +406,9 @@ def _two_d_prior(tables: Path) -> Assessment:
 
 def _property(name: str, control_matters: bool) -> Callable[[Path], Assessment]:
     """A representation property: the table reports whether its test passed (no interval). Passed:
-    reproduced; not passed: inconclusive. When the no-learning control passes too, the evidence says the
-    property is not distinctive (the claim is about the learned space, which still shows it)."""
+    reproduced; not passed: inconclusive; inconclusive either way when critic ``ours`` of pipeline 0 (notebook 04)
+    or its stage 1 did not converge (``convergence.csv``). When the no-learning control passes too, the evidence
+    says the property is not distinctive (the claim is about the learned space, which still shows it)."""
     def judge(tables: Path) -> Assessment:
         df = _read(tables, "representation_properties")
         ours = df[(df["critic"] == "ours") & (df["property"] == name)]
@@ -404,13 +421,14 @@ def _property(name: str, control_matters: bool) -> Callable[[Path], Assessment]:
         if type(shows).__name__ not in ("bool", "bool_"):  # empty (NaN) or not a pass / fail: no result, no pass
             return Assessment("not measured", f"the '{name}' test of ours has no pass / fail result ({shows!r})",
                               ("representation_properties",))
-        case = Case(f"ours, {name}", passed=bool(shows), note=str(o["evidence"]))
+        critics = unconverged_critics(tables, critic_runs("ours", loss=False))
+        case = Case(f"ours, {name}", passed=bool(shows), note=str(o["evidence"]), caveat=_caveat({}, "", critics))
         text = case.text() + "."
         ctrl = df[(df["critic"].str.startswith("raw")) & (df["property"] == name)]
         if control_matters and not ctrl.empty and bool(ctrl.iloc[0]["shows"]):
             text += (f" Not distinctive: the no-learning control (raw inputs) shows it too: "
                      f"{ctrl.iloc[0]['evidence']}.")
-        return Assessment(case.verdict, text, ("representation_properties",),
+        return Assessment(case.verdict, text, ("representation_properties",) + (("convergence",) if critics else ()),
                           f"the '{name}' test of representation_properties (pass / fail, no interval)", (case.basis,))
 
     return judge
@@ -420,7 +438,8 @@ def _temporal(tables: Path) -> Assessment:
     """Similarity at offset 0 minus the mean at |offset| >= 5 frames, its CI over clips of the per-clip difference
     (``offset_similarity``'s ``vs_far``): stage 2 (ours), and stage 1 (Fig. S1a) when present. A table written
     before the per-clip difference existed is judged on the CI at 0 with the far mean taken as fixed, and the
-    case says so."""
+    case says so. A case whose critic (``ours`` and its stage 1, pipeline 0: notebook 04) or stage 1 did not converge
+    (``convergence.csv``) is inconclusive."""
     fixed_note = "far mean taken as fixed (the table has no per-clip difference)"
     df = _read(tables, "fig5a_offset_summary").set_index("critic")
     if "ours" not in df.index:
@@ -429,12 +448,15 @@ def _temporal(tables: Path) -> Assessment:
     far = float(r["mean sim at |offset| >= 5"])
     label = "stage 2 (ours) speech-mesh cosine, offset 0 minus |offset| >= 5"
     peak = f"peak at offset {int(r['peak offset'])}"
+    stage2, stage1 = (_caveat({}, "", unconverged_critics(tables, runs))
+                      for runs in (critic_runs("ours", loss=False), ("stage1",)))
     if "sim at 0 minus far" in r.index:
         cases = [Case(label, float(r["sim at 0 minus far"]), float(r["sim at 0 minus far CI low"]),
-                      float(r["sim at 0 minus far CI high"]), 1, None, far, float(r["sim at 0"]), note=peak)]
+                      float(r["sim at 0 minus far CI high"]), 1, None, far, float(r["sim at 0"]), note=peak,
+                      caveat=stage2)]
     else:
         cases = [Case(label, r["sim at 0"] - far, r["sim at 0 CI low"] - far, r["sim at 0 CI high"] - far, 1, None,
-                      far, float(r["sim at 0"]), note=f"{peak}; {fixed_note}")]
+                      far, float(r["sim at 0"]), note=f"{peak}; {fixed_note}", caveat=stage2)]
     try:
         s1 = _read(tables, "fig_s1a_offset_similarity").set_index("offset")
         far1 = float(s1[s1.index.to_series().abs() >= 5]["mean"].mean())
@@ -442,16 +464,17 @@ def _temporal(tables: Path) -> Assessment:
         clips1 = _count(s1.loc[0], "n_clips")
         if "vs_far" in s1.columns:
             cases.append(Case(label1, s1.loc[0, "vs_far"], s1.loc[0, "vs_far_ci_low"], s1.loc[0, "vs_far_ci_high"],
-                              1, None, far1, float(s1.loc[0, "mean"]), n_clips=clips1))
+                              1, None, far1, float(s1.loc[0, "mean"]), n_clips=clips1, caveat=stage1))
         else:
             cases.append(Case(label1, s1.loc[0, "mean"] - far1, s1.loc[0, "ci_low"] - far1,
                               s1.loc[0, "ci_high"] - far1, 1, None, far1, float(s1.loc[0, "mean"]), note=fixed_note,
-                              n_clips=clips1))
+                              n_clips=clips1, caveat=stage1))
     except (_Missing, KeyError):
         pass
     verdict = aggregate([c.verdict for c in cases])
     return Assessment(verdict, "; ".join(c.text() for c in cases) + ".",
-                      ("fig5a_offset_summary", "fig_s1a_offset_similarity"), _deciding(cases, verdict, True),
+                      ("fig5a_offset_summary", "fig_s1a_offset_similarity")
+                      + (("convergence",) if any(c.caveat for c in cases) else ()), _deciding(cases, verdict, True),
                       tuple(c.basis for c in cases))
 
 

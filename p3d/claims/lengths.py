@@ -115,11 +115,56 @@ def _not_converged(row: Any, own: Any | None) -> str | None:
     return f"its stopping rule never decided{name}"
 
 
+#: The PLRS evaluator's training runs in ``convergence.csv`` (its own stage 1, then itself:
+#: :attr:`p3d.experiments.layout.RunLayout.evaluator_stage1`, ``.evaluator``): every PLRS value rests on them.
+EVALUATOR_RUNS: tuple[str, ...] = ("stage1_evaluator", "evaluator")
+#: A talker run's critic pipeline in its folder name (:attr:`p3d.experiments.TalkerExperiment.name`: ``_c<seed>``
+#: after the loss weight; none for pipeline 0).
+_CRITIC_SEED = re.compile(r"_[kw][^_]+_c(\d+)(?=_|$)")
+
+
+def critic_runs(critic: str, critic_seed: int = 0, *, loss: bool = True) -> tuple[str, ...]:
+    """The training runs of ``convergence.csv`` that critic ``critic`` of critic pipeline ``critic_seed`` rests on
+    (:class:`p3d.experiments.layout.RunLayout`; pipeline c >= 1 under ``critic_seed<c>/``): with ``loss``, first the
+    loss critic fine-tuned from it (``loss_critics/<critic>``, the perceptual loss of a talker trained with it);
+    then the critic itself; for ``ours``, the stage 1 it starts from (the 2D prior, Sec. 3.1)."""
+    root = "" if critic_seed == 0 else f"critic_seed{critic_seed}/"
+    return ((f"{root}loss_critics/{critic}",) if loss else ()) + (f"{root}{critic}",) + \
+        ((f"{root}stage1",) if critic == "ours" else ())
+
+
+def _critic_reasons(rows: dict[str, Any], runs: Sequence[str], role: str) -> list[str]:
+    """``"<role> <run> <why>"`` for each of ``runs`` (``convergence.csv`` names) whose row in ``rows`` says it did
+    not converge (:func:`_not_converged`); a run without a row is not listed."""
+    out = []
+    for run in runs:
+        why = _not_converged(rows[run], None) if run in rows else None
+        if why:
+            out.append(f"{role} {run} {why}")
+    return out
+
+
+def unconverged_critics(tables: str | Path, runs: Sequence[str], role: str = "critic run") -> list[str]:
+    """Those of ``runs`` (``convergence.csv`` names: :func:`critic_runs`, :data:`EVALUATOR_RUNS`) whose training did
+    not converge (:func:`_not_converged`, the talkers' rule): ``["<role> <run> <why>", ...]`` in the order given.
+    Empty when ``convergence.csv``, or a column needed, is missing; a run absent from it is not listed."""
+    try:
+        conv = _read(Path(tables), "convergence")
+    except _Missing:
+        return []
+    if not {"run", "steps", "converged"} <= set(conv.columns):
+        return []
+    return _critic_reasons({str(r["run"]): r for r in conv.to_dict("records")}, runs, role)
+
+
 def unconverged_runs(tables: str | Path, stem: str) -> dict[str, list[str]]:
-    """The compared arms' talker runs of effect table ``stem`` (:data:`p3d.claims.seeds.SEED_COMPARISONS`) whose
-    training did not converge (:func:`_not_converged`): ``comparison label -> ["seed s: <run> <why>", ...]``, from the
-    run table's per-seed ``run`` column joined with ``convergence.csv`` as :func:`training_steps` joins them. Empty
-    when either table, or a column needed, is missing; a run absent from ``convergence.csv`` is not listed."""
+    """The compared arms' training runs of effect table ``stem`` (:data:`p3d.claims.seeds.SEED_COMPARISONS`) that
+    did not converge (:func:`_not_converged`): ``comparison label -> ["seed s: <run> <why>", ..., "critic run <run>
+    <why>", ...]``: the arms' talker runs, from the run table's per-seed ``run`` column joined with
+    ``convergence.csv`` as :func:`training_steps` joins them, and for an arm trained with a perceptual loss the
+    critic runs that loss rests on (:func:`critic_runs` of the talker's critic pipeline, ``_c<seed>`` in its name),
+    each listed once. Empty when either table, or a column needed, is missing; a run absent from
+    ``convergence.csv`` is not listed."""
     read = _run_tables(tables, stem, ("run", "steps", "converged"))
     if read is None:
         return {}
@@ -137,9 +182,17 @@ def unconverged_runs(tables: str | Path, stem: str) -> dict[str, list[str]]:
                     why = None if row is None else _not_converged(row, rows.get(f"talkers/{_own_run(str(r.run))}"))
                     if why:
                         found.append(f"seed {r.seed}: {r.run} {why}")
+                    if critic != "none":  # the critic of its loss (Eq. 6) and the runs it was trained from
+                        found += _critic_reasons(rows, critic_runs(critic, _critic_seed(str(r.run))), "critic run")
             if found:
                 out[template.format(model=paper.MODEL_LABELS.get(model, model))] = sorted(set(found))
     return out
+
+
+def _critic_seed(run: str) -> int:
+    """The critic pipeline of talker run ``run`` (its folder name, :data:`_CRITIC_SEED`; 0 when it names none)."""
+    m = _CRITIC_SEED.search(run)
+    return int(m.group(1)) if m else 0
 
 
 def _unequal(before: int, after: int) -> bool:

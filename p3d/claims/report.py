@@ -23,8 +23,9 @@ RULES_MARKDOWN = (
     "seed, how many seeds' own changes (the same seed's two arms) share the pooled change's sign (not part of the "
     "rule: it shows how far an effect rests on a few seeds). A claim over several cases is reproduced only if "
     "every case it covers was measured and reproduced, contradicted if any case is contradicted, otherwise "
-    "inconclusive; a case one of whose compared talkers did not converge (`convergence.csv`: it hit its step cap "
-    "before its validation plateau, or did not finish) is inconclusive whatever its CI. Lip-readability (PLRS) "
+    "inconclusive; a case one of whose compared talkers, or a critic it rests on (a loss critic, the critic and "
+    "stage 1 it was trained from, the PLRS evaluator for PLRS), did not converge (`convergence.csv`: it hit its step "
+    "cap before its validation plateau, or did not finish) is inconclusive whatever its CI. Lip-readability (PLRS) "
     "cases are judged on the PLRS referees that pass the validity battery "
     "(`plrs_validity.csv`; the official PLRS when that table is absent), and the valid referees must agree. "
     "'Decided by' names the referee, metric and cases that set the verdict.")

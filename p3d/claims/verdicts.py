@@ -100,7 +100,8 @@ class Case:
     the paper gives no number); ``without`` / ``with_`` the two arms (for the text, optional); ``referee``
     the PLRS referee that measured it (None for other metrics). ``passed`` replaces the CI for a case whose
     table reports only a test's outcome (True / False). ``caveat``: why the case's evidence cannot decide the claim
-    whatever its CI (a compared arm whose training did not converge, :func:`p3d.claims.lengths.unconverged_runs`):
+    whatever its CI (a compared arm's talker, or a critic or PLRS evaluator it rests on, whose training did not
+    converge: :func:`p3d.claims.lengths.unconverged_runs`, :func:`p3d.claims.lengths.unconverged_critics`):
     the case is then at most ``inconclusive``, and its text says why. ``n_seeds`` / ``n_clips``: the training seeds per
     arm and test clips it rests on, where its table records them (for :attr:`basis`)."""
 
@@ -149,7 +150,8 @@ class Case:
 
     def text(self) -> str:
         if self.passed is not None:
-            return f"{self.label}: {self.note}, {self.verdict}"
+            caveat = f"; not deciding: {self.caveat}" if self.caveat else ""
+            return f"{self.label}: {self.note}{caveat}, {self.verdict}"
         arms = f"{_num(self.without)} -> {_num(self.with_)} " if self.without is not None else ""
         paper_part = (f" beside the paper's change {_signed(self.paper_change)}" if self.paper_change is not None
                       else "; the paper gives no number")
