@@ -162,9 +162,9 @@ def main() -> int:
             "s/iter without": t.get("none"), "s/iter cache": t.get("cache"), "s/iter no cache": t.get("nocache"),
             "ratio cache": t.get("cache", float("nan")) / t["none"],
             "ratio no cache": t.get("nocache", float("nan")) / t["none"],
-            "peak MB without / cache / no cache": f"{mem.get('none', 0):.0f} / {mem.get('cache', 0):.0f} / "
+            "peak MiB without / cache / no cache": f"{mem.get('none', 0):.0f} / {mem.get('cache', 0):.0f} / "
                                                   f"{mem.get('nocache', 0):.0f}",
-            "iter MB without / cache / no cache": f"{step.get('none', 0):.0f} / {step.get('cache', 0):.0f} / "
+            "iter MiB without / cache / no cache": f"{step.get('none', 0):.0f} / {step.get('cache', 0):.0f} / "
                                                   f"{step.get('nocache', 0):.0f}",
             "set-up s without / cache / no cache": f"{setup.get('none', 0):.0f} / {setup.get('cache', 0):.0f} / "
                                                    f"{setup.get('nocache', 0):.0f}",

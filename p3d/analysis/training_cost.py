@@ -21,10 +21,10 @@ loop (their one-off cost is reported separately as ``setup_s``). For CodeTalker 
 last one (the speech-to-code stage, where the loss is applied), from an untrained VQ-VAE: the cost of an
 iteration does not depend on the weights.
 
-**Peak memory** (``peak_mb``, ``step_mb``), per setting, each setting in a **fresh subprocess**
-(``isolate=True``, the default) so that one setting's allocations cannot inflate another's. The window
-is every training iteration, the warm-up included (the first one allocates the optimiser state), after
-the job is built (model, data, critic, speech cache):
+**Peak memory** (``peak_mb``, ``step_mb``: MiB, 2**20 bytes, whatever the keys' names say), per setting,
+each setting in a **fresh subprocess** (``isolate=True``, the default) so that one setting's allocations
+cannot inflate another's. The window is every training iteration, the warm-up included (the first one
+allocates the optimiser state), after the job is built (model, data, critic, speech cache):
 
 - CUDA: ``torch.cuda.reset_peak_memory_stats()`` once the job is built, then
   ``torch.cuda.max_memory_allocated()`` (``peak_mb``: tensors allocated by torch: weights, optimiser
@@ -32,18 +32,19 @@ the job is built (model, data, critic, speech cache):
   reserve, so below what ``nvidia-smi`` shows); ``step_mb`` = peak minus the memory allocated before the
   first iteration.
 - CPU: the process' resident set. Once the job is built, freed heap pages are handed back to the system
-  (glibc ``malloc_trim(0)``: computing the speech cache leaves hundreds of MB of freed-but-retained
+  (glibc ``malloc_trim(0)``: computing the speech cache leaves hundreds of MiB of freed-but-retained
   arena pages that are not live memory), the kernel's high-water mark is reset (``/proc/self/clear_refs``
   = 5, Linux) and ``VmHWM`` read after the last iteration (``peak_mb``: the whole process, the Python
   interpreter and torch's libraries included, ~0.3-0.5 GB); ``step_mb`` = peak minus the resident set
   before the first iteration, i.e. what training iterations add (optimiser state, activations, autograd
   graph, critic temporaries). Without ``clear_refs`` (not Linux) it falls back to
   ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, the whole run's peak, data loading included; the
-  ``mem_method`` column says which was used. Resident-set figures are noisy (+-10 MB between runs);
+  ``mem_method`` column says which was used. Resident-set figures are noisy (+-10 MiB between runs);
   ``tracemalloc`` does not see torch's allocations and is not used.
 
 :func:`table_s8` lays the measurements out as Table S8, with the paper's numbers (one A6000, the
-``paper``-size models on VOCASET) in separate, labelled columns: they are the paper's, never ours.
+``paper``-size models on VOCASET) in separate, labelled columns: they are the paper's, never ours (its memory
+in MB as printed; ours in MiB, 4.9 % larger than MB).
 :func:`models_cost` measures the models of Table S8 in turn (notebook 06).
 """
 from __future__ import annotations
@@ -65,6 +66,12 @@ from p3d.errors import InputError, whole_number
 from p3d.registry import MODEL_LABELS
 
 log = logging.getLogger(__name__)
+
+#: Table S8's columns of our memory (:func:`table_s8`): MiB (2**20 bytes). Tables written before they were
+#: labelled so call them ``peak mem (MB)`` / ``iter mem (MB)``; the values there are MiB too.
+PEAK_MEM = "peak mem (MiB)"
+ITER_MEM = "iter mem (MiB)"
+OLD_MEM_NAMES: dict[str, str] = {"peak mem (MB)": PEAK_MEM, "iter mem (MB)": ITER_MEM}
 
 #: The measured settings, in table order.
 SETTINGS: tuple[str, ...] = ("none", "cache", "nocache")
@@ -156,7 +163,7 @@ def iteration_cost(
         Columns of a tidy table (``pandas.DataFrame(result)``), one row per setting: ``model``, ``preset``,
         ``setting``, ``setting_label``, ``loss`` (critic name or ``none``), ``speech_cache``, ``time_s``
         (mean s/iteration), ``time_s_median``, ``time_s_std``, ``time_s_min``, ``ratio`` (``time_s`` / the
-        ``none`` row's), ``peak_mb``, ``step_mb``, ``mem_method``, ``steps``, ``warmup``, ``mean_frames``
+        ``none`` row's), ``peak_mb``, ``step_mb`` (MiB), ``mem_method``, ``steps``, ``warmup``, ``mean_frames``
         (frames of the timed clips), ``n_vertices``, ``clips``, ``setup_s``, ``device``, ``threads``, ``torch``,
         ``rounds``, ``ratio_low``, ``ratio_high`` (NaN with one round). With several rounds ``time_s`` is the mean
         of the rounds' means, ``time_s_std`` the standard deviation between rounds, ``ratio`` the geometric mean
@@ -321,7 +328,7 @@ def measure(req: CostRequest) -> dict[str, Any]:
     else:
         peak = _rss_peak()
     t = np.asarray(times)
-    mb = 1024.0 ** 2
+    mb = 1024.0 ** 2  # MiB
     return {
         "model": req.model_name, "preset": req.preset, "setting": req.setting,
         "setting_label": SETTING_LABELS[req.setting], "loss": req.critic if with_loss else "none",
@@ -344,14 +351,14 @@ def table_s8(rows: Any) -> Any:
     Returns:
         A DataFrame, one row per (model, setting): ``Method`` (``FaceFormer``, ``+ Ours rep. (cached)``,
         ``+ Ours rep. (no cache)``), our columns ``time (s/iter)``, ``x without loss`` (with several rounds: the
-        geometric mean of the rounds' ratios, and ``x without loss: 95 % CI over rounds``), ``peak mem (MB)``,
-        ``iter mem (MB)`` and ``device``, and the paper's columns, prefixed ``paper A6000:``, on the rows
+        geometric mean of the rounds' ratios, and ``x without loss: 95 % CI over rounds``), ``peak mem (MiB)``,
+        ``iter mem (MiB)`` and ``device``, and the paper's columns, prefixed ``paper A6000:``, on the rows
         they correspond to: the paper's base row on ``without the loss``, its ``+ Ours rep.`` row on
         ``no cache`` (the released code embeds the speech windows at every step; the paper does not say
-        otherwise). Our memory is the CPU resident set or CUDA allocated memory (``mem_method``); the
-        paper's is GPU memory: compare ratios and differences, not absolute values. A model's settings must
-        come from one measurement each under the same device, preset, threads and steps (else
-        :class:`InputError`: the ratios would divide one run's time by another's).
+        otherwise). Our memory is the CPU resident set or CUDA allocated memory (``mem_method``), in MiB; the
+        paper's is GPU memory, in MB as the paper prints it: compare ratios and differences, not absolute values.
+        A model's settings must come from one measurement each under the same device, preset, threads and
+        steps (else :class:`InputError`: the ratios would divide one run's time by another's).
     """
     import pandas as pd
 
@@ -392,7 +399,7 @@ def table_s8(rows: Any) -> Any:
                 "model": model, "Method": method, "setting": setting,
                 "time (s/iter)": float(r["time_s"]), "x without loss": ratio,
                 **({"x without loss: 95 % CI over rounds": ci} if "rounds" in sub and (sub["rounds"] > 1).any() else {}),
-                "peak mem (MB)": float(r["peak_mb"]), "iter mem (MB)": float(r["step_mb"]),
+                PEAK_MEM: float(r["peak_mb"]), ITER_MEM: float(r["step_mb"]),
                 "device": r["device"] + (f", {int(r['threads'])} thread(s)" if "threads" in r and
                                          str(r["device"]).startswith("cpu") else ""),
                 "paper A6000: time (s/iter)": p[0] if p else float("nan"),
@@ -423,10 +430,10 @@ def cost_settings(preset: str, steps: int | None = None, warmup: int | None = No
 
 def table_s8_display(table: Any) -> Any:
     """:func:`table_s8` as notebook 06 writes it: without the ``model`` and ``setting`` keys (``Method`` names the
-    row), times to 3 decimals (s), ratios to 2, memory to whole MB."""
+    row), times to 3 decimals (s), ratios to 2, memory to whole MiB (ours) and MB (the paper's)."""
     return table.drop(columns=["model", "setting"]).round(
         {c: 3 for c in table.columns if "time" in c} | {c: 2 for c in table.columns if "x without" in c}
-        | {c: 0 for c in table.columns if "MB" in c})
+        | {c: 0 for c in table.columns if "MB)" in c or "MiB)" in c})
 
 
 def table_s8_note(table: Any, rows: Any, *, steps: int, warmup: int, rounds: int, threads: int, n_vertices: int,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from p3d import paper
+from p3d.analysis.training_cost import OLD_MEM_NAMES, PEAK_MEM
 from p3d.claims.lengths import (
     EVALUATOR_RUNS,
     critic_runs,
@@ -606,7 +607,9 @@ def _overhead(tables: Path) -> Assessment:
     1 for any: contradicted; otherwise inconclusive. Without it (one round): every ratio > 1 is reproduced, else
     inconclusive (a ratio <= 1 is timing noise, not a free loss)."""
     df = _read(tables, "table_s8_training_cost")
-    need = {"Method", "x without loss", "peak mem (MB)"}
+    # a table written before the memory columns said MiB calls them "(MB)"; their values are MiB too
+    df = df.rename(columns={old: new for old, new in OLD_MEM_NAMES.items() if new not in df.columns})
+    need = {"Method", "x without loss", PEAK_MEM}
     if not need <= set(df.columns):
         return Assessment("not measured", f"table_s8_training_cost lacks {sorted(need - set(df.columns))}",
                           ("table_s8_training_cost",))
@@ -614,7 +617,7 @@ def _overhead(tables: Path) -> Assessment:
     parts, cached, model, cached_models = [], [], None, set()
     base_mem = {}
     for r in df.to_dict("records"):
-        method, ratio, mem = str(r["Method"]), float(r["x without loss"]), r["peak mem (MB)"]
+        method, ratio, mem = str(r["Method"]), float(r["x without loss"]), r[PEAK_MEM]
         if not method.strip().startswith("+"):
             model, base_mem[method] = method, mem
             continue
@@ -623,7 +626,7 @@ def _overhead(tables: Path) -> Assessment:
         if with_ci and isinstance(r[_S8_CI], str) and r[_S8_CI].startswith("["):
             lo, hi = (float(x) for x in r[_S8_CI].strip("[]").split(","))
         ci = f" [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) else ""
-        parts.append(f"{model} {kind} {ratio:.2f}x{ci} (+{float(mem) - float(base_mem.get(model, mem)):.0f} MB peak)")
+        parts.append(f"{model} {kind} {ratio:.2f}x{ci} (+{float(mem) - float(base_mem.get(model, mem)):.0f} MiB peak)")
         if kind == "cached":
             cached.append((ratio, lo, hi))
             cached_models.add(model)
