@@ -74,7 +74,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from p3d.errors import InputError
-from p3d.io import FLOAT_PEAK_LIMIT, check_float_peak  # noqa: F401  (FLOAT_PEAK_LIMIT: re-exported)
+from p3d.io import FLOAT_PEAK_LIMIT, check_float_peak, pcm_to_float  # noqa: F401  (FLOAT_PEAK_LIMIT: re-exported)
 
 if TYPE_CHECKING:
     import torch
@@ -492,13 +492,7 @@ def _check_audio(audio: np.ndarray, sr: int) -> np.ndarray:
     if isinstance(sr, (bool, np.bool_)) or not (isinstance(sr, (int, np.integer)) and sr > 0):
         raise InputError(f"sr: expected a positive integer sample rate, got {sr!r}")
     if x.dtype.kind in "iu":  # integer PCM (e.g. scipy.io.wavfile): to [-1, 1] as torchaudio.load gives it
-        if x.dtype.itemsize > 4:  # e.g. np.array(list_of_int16_values): its range would scale the samples to ~1e-15
-            raise InputError(f"audio: {x.dtype} samples are not a PCM format, so their scale is unknown; pass the "
-                             f"integer PCM as read (int16, int32, uint8) or float samples in [-1, 1]")
-        info = np.iinfo(x.dtype)
-        if x.dtype.kind == "u":  # unsigned PCM (8-bit WAV) is offset by half its range
-            return ((x.astype(np.float64) - (info.max + 1) / 2) / ((info.max + 1) / 2)).astype(np.float32)
-        return (x.astype(np.float64) / -float(info.min)).astype(np.float32)
+        return pcm_to_float(x, "audio")
     check_float_peak(x, "audio", "divide int16 values by 32768, or pass the int16 array")
     return x.astype(np.float32, copy=False)
 

@@ -536,6 +536,27 @@ def check_float_peak(samples: np.ndarray, where: str, remedy: str) -> None:
                          f"as float? Float audio is in [-1, 1] ({remedy})")
 
 
+def pcm_to_float(samples: np.ndarray, where: str = "audio") -> np.ndarray:
+    """Integer PCM ``samples`` (any shape) as float32 on [-1, 1], torchaudio's and soundfile's scaling: signed ones
+    divided by minus the type's minimum (int16 / 32768), unsigned ones (offset binary, 8-bit WAV as
+    ``scipy.io.wavfile`` reads it) centred on half the range and divided by it ((uint8 - 128) / 128). So an array
+    read from a PCM file gives the samples :func:`load_audio` gives for that file. The one rule for every reader of
+    integer sample arrays (:func:`p3d.audio.speech_windows`, :func:`p3d.viz.compare.load_audio_like`). Float
+    samples are returned as they are; integers wider than 32 bits are no PCM format (their scale is unknown:
+    ``np.array(list_of_int16_values)`` is int64): one-line InputError naming ``where``.
+    """
+    x = np.asarray(samples)
+    if x.dtype.kind not in "iu":
+        return x
+    if x.dtype.itemsize > 4:  # e.g. np.array(list_of_int16_values): its range would scale the samples to ~1e-15
+        raise InputError(f"{where}: {x.dtype} samples are not a PCM format, so their scale is unknown; pass the "
+                         f"integer PCM as read (int16, int32, uint8) or float samples in [-1, 1]")
+    info = np.iinfo(x.dtype)
+    if x.dtype.kind == "u":  # unsigned PCM (8-bit WAV) is offset by half its range
+        return ((x.astype(np.float64) - (info.max + 1) / 2) / ((info.max + 1) / 2)).astype(np.float32)
+    return (x.astype(np.float64) / -float(info.min)).astype(np.float32)
+
+
 def load_audio(path: str | os.PathLike[str], sr: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
     """Read an audio file: (samples float32, sample_rate).
 

@@ -73,6 +73,26 @@ def test_unsigned_audio_samples_are_centred(tmp_path):
     assert C.load_audio_like((np.array([32768, 49152, 0], dtype=np.uint16), 16000))[0].tolist() == [0.0, 0.5, -1.0]
 
 
+def test_integer_audio_samples_scale_as_load_audio_reads_the_file(tmp_path):
+    """Signed PCM was divided by the type's maximum (int16 / 32767) where p3d.io.load_audio, p3d.audio and
+    soundfile / torchaudio divide by 32768: a render's audio was 1.00003x what load_audio gives for the same file."""
+    import soundfile as sf
+    from scipy.io import wavfile
+
+    from p3d.io import load_audio
+
+    rng = np.random.default_rng(0)
+    for subtype in ("PCM_16", "PCM_32", "PCM_U8"):
+        wav = tmp_path / f"{subtype}.wav"
+        sf.write(wav, (0.9 * rng.uniform(-1, 1, 1600)).astype(np.float32), 16000, subtype=subtype)
+        sr, raw = wavfile.read(wav)
+        samples, rate = C.load_audio_like((raw, sr))
+        assert rate == 16000 and np.array_equal(samples, load_audio(wav)[0]), subtype
+    assert C.load_audio_like((np.array([-32768, 16384], dtype=np.int16), 16000))[0].tolist() == [-1.0, 0.5]
+    with pytest.raises(InputError, match="not a PCM format"):  # int64 has no PCM scale (it was divided by 2**63 - 1)
+        C.load_audio_like((np.array([0, 16384]), 16000))
+
+
 def test_lip_distances_key_frames_and_errors():
     seqs = C.as_sequences({"GT": talking_face(12), "late": talking_face(12, shift=2)})
     topo = face.face_topology()

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from p3d.errors import InputError, whole_number
+from p3d.io import pcm_to_float
 from p3d.progress import show_progress
 from p3d.topology import Topology
 from p3d.viz.render import (BACKGROUND, MOUTH_CAVITY, SKIN, BlankFrameError, Camera, _backdrop,
@@ -141,8 +142,9 @@ def check_fps(fps: float) -> float:
 def load_audio_like(audio: AudioLike) -> tuple[np.ndarray, int]:
     """(samples (n,) float32 mono, sample_rate) from a file path or a ``(samples, sample_rate)`` pair.
 
-    Integer samples are PCM scaled to [-1, 1]: signed ones divided by the type's maximum, unsigned ones
-    (offset binary, e.g. 8-bit WAV as ``scipy.io.wavfile`` reads it) centred on the midpoint first."""
+    Integer samples are PCM scaled to [-1, 1] by :func:`p3d.io.pcm_to_float` (int16 / 32768; unsigned ones, e.g.
+    8-bit WAV as ``scipy.io.wavfile`` reads it, centred on the midpoint first), so the pair read from a PCM file
+    gives what :func:`p3d.io.load_audio` gives for that file."""
     if isinstance(audio, (str, os.PathLike)):
         from p3d.io import load_audio
 
@@ -155,12 +157,7 @@ def load_audio_like(audio: AudioLike) -> tuple[np.ndarray, int]:
     if samples.dtype.kind not in "fiu" or samples.size == 0 or samples.ndim not in (1, 2):
         raise InputError(f"audio samples must be a non-empty (n,) or (n, channels) numeric array, got "
                          f"shape {samples.shape}, dtype {samples.dtype}")
-    if samples.dtype.kind == "u":  # offset binary (8-bit WAV, scipy.io.wavfile's uint8): silence is the midpoint
-        mid = float(np.iinfo(samples.dtype).max // 2 + 1)
-        samples = (samples - mid) / mid
-    elif samples.dtype.kind == "i":
-        samples = samples / float(np.iinfo(samples.dtype).max)
-    samples = np.asarray(samples, dtype=np.float32)
+    samples = np.asarray(pcm_to_float(samples, "audio samples"), dtype=np.float32)
     if not np.all(np.isfinite(samples)):
         raise InputError("audio samples hold NaN or inf")
     if samples.ndim == 2:
