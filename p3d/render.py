@@ -219,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
         out = render_comparison(dict(zip(labels, seqs)), args.out, fps=args.fps, faces=faces, audio=args.audio,
                                 topology=topology, size=args.size, highlight=highlight,
                                 error_against=args.error_against, truncate=True,
-                                progress=not args.no_progress)
+                                progress=not args.no_progress,
+                                warn_audio_length=False)  # checked above, before rendering: warned once
     except BlankFrameError as exc:
         print(f"p3d render: error: {exc} (nothing written)", file=sys.stderr)
         return EXIT_RENDER_FAILED

@@ -87,6 +87,25 @@ def test_frame_counts_truncate_or_strict(files, tmp_path, caplog):
     assert not strict.exists()
 
 
+def test_an_audio_track_of_another_duration_is_warned_about_once(files, tmp_path, caplog):
+    """p3d render warned before rendering and write_mp4 again after it: two warnings for one mismatch."""
+    a, _, wav = files
+    short = tmp_path / "short.npy"
+    np.save(short, talking(7))  # 0.23 s of video, 0.33 s of audio
+    with caplog.at_level("WARNING"):
+        assert render("--seq", short, "--audio", wav, "--topology", "synth-face", "--out", tmp_path / "w.mp4") == 0
+    said = [r.getMessage() for r in caplog.records if "audio lasts" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("--audio lasts 0.333 s but the 7 frames at 30 fps"), said
+    caplog.clear()  # the library alone still warns (once), after writing
+    from p3d.viz.compare import render_comparison
+
+    with caplog.at_level("WARNING"):
+        render_comparison({"GT": talking(7)}, tmp_path / "lib.mp4", fps=FPS, audio=wav, topology="synth-face",
+                          size=SIZE, progress=False)
+    assert [r.getMessage() for r in caplog.records if "audio lasts" in r.getMessage()] == [
+        f"write_mp4 {tmp_path / 'lib.mp4'}: audio lasts 0.333 s but the 7 frames last 0.233 s"]
+
+
 def test_ffmpeg_failure_exits_1_and_writes_nothing(files, tmp_path, capsys):
     """At 1e-5 fps the mp4 muxer fails: the file without a video stream was kept and the command said "wrote"."""
     a, _, _ = files

@@ -475,14 +475,15 @@ def render_comparison(sequences: SequencesLike, out: str | os.PathLike[str], *, 
                       topology: Topology | str | None = None, labels: Sequence[str] | None = None,
                       size: int = 384, highlight: Sequence[str] | str | None = DEFAULT_HIGHLIGHT,
                       error_against: str | None = None, truncate: bool = False,
-                      progress: bool | None = None) -> Path:
+                      progress: bool | None = None, warn_audio_length: bool = True) -> Path:
     """Render aligned sequences side by side to an H.264 mp4 at ``fps``, with ``audio`` muxed in (AAC).
 
     ``audio``: a file path or ``(samples, sample_rate)``. ``truncate``: cut sequences of different
     lengths to the shortest (warning) instead of raising. Frames are rendered into a temporary
     memory-mapped array (so long clips do not fill the RAM), then encoded by
     :func:`p3d.viz.render.write_mp4`; a blank panel raises :class:`BlankFrameError` and nothing is
-    written. Returns ``out``.
+    written. ``warn_audio_length``: warn when the audio's duration differs from the video's by more than a
+    frame (False: the caller checked, as ``p3d render`` does before rendering). Returns ``out``.
     """
     from tqdm.auto import tqdm
 
@@ -508,4 +509,4 @@ def render_comparison(sequences: SequencesLike, out: str | os.PathLike[str], *, 
             for t in tqdm(range(scene.n_frames), desc="render", unit="frame", disable=not show_progress(progress)):
                 frames[t] = scene.frame(t)
             frames.flush()
-        return write_mp4(frames, out, fps, audio_path)
+        return write_mp4(frames, out, fps, audio_path, warn_audio_length=warn_audio_length)

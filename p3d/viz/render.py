@@ -251,13 +251,14 @@ def write_png_frames(frames_or_vertices: np.ndarray, out_dir: str | os.PathLike[
 
 def write_mp4(frames_or_vertices: np.ndarray, path: str | os.PathLike[str], fps: float,
               audio_path: str | os.PathLike[str] | None = None, *, faces: np.ndarray | None = None,
-              quality: float = 8.0, **render_kwargs: Any) -> Path:
+              quality: float = 8.0, warn_audio_length: bool = True, **render_kwargs: Any) -> Path:
     """Write an H.264 (yuv420p) mp4 at ``fps``, with ``audio_path`` muxed in as AAC, atomically.
 
     ``frames_or_vertices``: (T, H, W, 3) uint8 frames or (T, V, 3) vertices rendered with ``faces``
     and ``render_kwargs`` (streamed: frames are not all held in memory). Every frame is checked for
     blankness first; on any error nothing is left at ``path``. Odd frame sizes are padded by one
-    pixel (yuv420p needs even sizes). ``quality``: imageio-ffmpeg's 0-10 scale.
+    pixel (yuv420p needs even sizes). ``quality``: imageio-ffmpeg's 0-10 scale. ``warn_audio_length``: log a
+    warning when the audio's duration differs from the video's by more than a frame (False: the caller checked).
 
     The written file is checked before it takes ``path``: it must hold every frame sent (and an audio stream
     when ``audio_path`` is given), else :class:`VideoWriteError`. imageio-ffmpeg does not look at ffmpeg's exit
@@ -318,7 +319,7 @@ def write_mp4(frames_or_vertices: np.ndarray, path: str | os.PathLike[str], fps:
         finally:
             writer.close()
         _check_written(tmp, path, n, audio_path is not None)
-    if audio_path is not None:
+    if audio_path is not None and warn_audio_length:
         import soundfile as sf
 
         audio_s = sf.info(str(audio_path)).duration
