@@ -62,6 +62,39 @@ def test_render_yt_slices_open_mouth_is_dark(face_sequences):
     assert band.images["GT"].shape == (32, 2, 3)
 
 
+def test_the_band_is_centred_on_the_lip_centre(face_sequences, monkeypatch):
+    """``band`` columns centred on the lip centre: an even band's columns were col - band // 2 ..., centred on
+    col - 1/2, a whole pixel left of the lip centre where round() rounded it down (width 18: 8.5 -> 8). Frames
+    here are a ramp (pixel value 10 x column), so the y-t value is 10 x the band's mean column."""
+    import p3d.viz.render as R
+    from p3d.viz.lip_shapes import mouth_regions
+
+    topo, seqs = face_sequences
+    gt = seqs["GT"][:1]
+
+    def ramp(vertices, faces, *, size, **kwargs):
+        w, h = size
+        frame = np.repeat((10 * np.arange(w))[None, :, None], 3, axis=2) + 40 * (np.arange(h) < h // 2)[:, None, None]
+        for _ in range(len(vertices)):
+            yield frame.astype(np.uint8)
+
+    monkeypatch.setattr(R, "iter_frames", ramp)
+    centre = gt[0, list(mouth_regions(topo)["lip_pair"])].astype(np.float64).mean(axis=0)
+    for width in (16, 17, 18, 20, 21):
+        for band in (1, 2, 3, 4):
+            if band % 2 == 0 and width % 2 == 1:
+                with pytest.raises(InputError, match="cannot be centred"):
+                    Y.render_yt_slices({"GT": gt}, topo, height=32, width=width, band=band)
+                continue
+            ys = Y.render_yt_slices({"GT": gt}, topo, height=32, width=width, band=band)
+            x = Y.project_points(centre, ys.camera, ys.size)[0, 0]
+            assert x == pytest.approx((width - 1) / 2)
+            mid = ys.images["GT"][-1, 0, 0] / 10  # the band's mean column
+            # exact where the parities allow it; an odd band in an even width: the column nearest, half a pixel off
+            assert abs(mid - x) == pytest.approx(0.0 if (width - band) % 2 == 0 else 0.5), (width, band)
+            assert ys.column == round(x)
+
+
 def test_render_yt_slices_errors(face_sequences):
     topo, seqs = face_sequences
     with pytest.raises(InputError, match="sequences"):

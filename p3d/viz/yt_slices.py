@@ -64,7 +64,9 @@ class YTSlices:
     images: dict[str, np.ndarray]
     """``{name: (H, T, 3) uint8}``: column ``column`` of every rendered frame, time along axis 1."""
     column: int
-    """Pixel column of the slice (through the lip centre of the reference sequence's first frame)."""
+    """Pixel column nearest the lip centre of the reference sequence's first frame (the slice's centre with an
+    odd ``band``; an even band is centred on the lip centre, the boundary between this column and the one beside
+    it)."""
     camera: Any
     """The :class:`p3d.viz.render.Camera` shared by all sequences."""
     size: tuple[int, int]
@@ -121,7 +123,12 @@ def render_yt_slices(sequences: Mapping[str, Any], topology: Any, *, faces: Any 
         topology: a :class:`p3d.topology.Topology` with a ``lips`` region (and faces unless ``faces`` given).
         height, width: rendered frame size in pixels; only a column is kept, so a narrow frame suffices.
         pad: margin above and below the lips, in units of their vertical range.
-        band: average ``band`` adjacent columns centred on the lip centre (1: a single pixel line).
+        band: average ``band`` adjacent columns centred on the lip centre (1: a single pixel line). The camera
+            puts the lip centre in the middle of the frame, on a pixel centre when ``width`` is odd and on the
+            boundary between the two middle columns when it is even: an odd band is centred on the column
+            nearest it (exactly with an odd ``width``, half a pixel beside it with an even one, e.g. the
+            defaults), an even band on that boundary (even ``width``); an even band in an odd ``width`` cannot
+            be centred and is refused.
 
     Returns:
         :class:`YTSlices`; each image is (height, T, 3) uint8.
@@ -138,6 +145,9 @@ def render_yt_slices(sequences: Mapping[str, Any], topology: Any, *, faces: Any 
             raise InputError(f"{name}: expected a number of pixels in [16, 8192], got {val!r}")
     if not isinstance(band, (int, np.integer)) or band < 1 or band > width:
         raise InputError(f"band: expected a number of columns in [1, width={width}], got {band!r}")
+    if band % 2 == 0 and width % 2 == 1:
+        raise InputError(f"band: an even band ({band}) cannot be centred on the lip centre in an odd width "
+                         f"({width}), which puts it on a pixel centre; use an odd band or an even width")
     regions = mouth_regions(topology)
     ref = next(iter(seqs.values()))
     if int(np.max(regions["mouth"])) >= ref.shape[1]:
@@ -146,8 +156,12 @@ def render_yt_slices(sequences: Mapping[str, Any], topology: Any, *, faces: Any 
     size = (int(width), int(height))
     centre = ref[0, list(regions["lip_pair"])].astype(np.float64).mean(axis=0)
     camera = slice_camera(ref[:, regions["mouth"]], centre, size, pad=pad)
-    col = int(round(project_points(centre, camera, size)[0, 0]))
-    lo = min(max(col - band // 2, 0), size[0] - band)
+    x = float(project_points(centre, camera, size)[0, 0])  # (width - 1) / 2: the frame's middle
+    col = int(round(x))
+    # The band's centre, lo + (band - 1) / 2, is the pixel centre (odd band) or boundary (even band) nearest x.
+    # (col - band // 2 put an even band's centre at col - 1/2: a pixel left of x where round() rounds x down.)
+    lo = col - band // 2 if band % 2 else math.floor(x) + 1 - band // 2
+    lo = min(max(lo, 0), size[0] - band)
     images = {}
     for k, (name, seq) in enumerate(seqs.items()):
         # Every frame of the reference is checked for a failed render; another sequence's narrow frame may
