@@ -60,18 +60,23 @@ EXTRA_PARAMETER_SETS: dict[str, list[dict[str, object]]] = {
 #: preset's output folder (:func:`p3d.paths.output_dirs`); the files' bytes enter the fingerprint, so the
 #: claims report re-runs whenever a table it reads changed, and Config 2 (notebook 07) whenever notebook 06
 #: chose another loss weight kappa on val (where the preset chooses it: ``loss_weight_selection.csv``, read by
-#: :func:`p3d.experiments.grid.config_weight`), so that Table 4 is not left trained at the old weight; the user
+#: :func:`p3d.experiments.grid.config_weight`), so that Table 4 is not left trained at the old weight, and the
+#: metric validation (notebook 08) whenever the planned runs it scores are another kappa's
+#: (:func:`p3d.experiments.metric_validation_talkers`); the user
 #: study (notebook 09) whenever participants' answers arrive in a study's ``responses/`` (:mod:`p3d.study.analyze`).
 INPUT_FILES: dict[str, tuple[str, ...]] = {
     "07_expressiveness": ("tables/loss_weight_selection.csv",),
+    "08_metric_validation": ("tables/loss_weight_selection.csv",),
     "09_user_study": ("user_study/*/responses/*",),
     "10_claims": ("tables/*.csv",),
 }
 #: Notebooks that read whatever the preset's training runs hold (glob patterns under ``runs/<preset>/``): the
 #: matching paths' *names* enter the fingerprint. Their contents are functions of the code the fingerprint
 #: already hashes; which runs exist is not (``make figures EXTRA=1``'s per-model-kappa talkers, other parameters
-#: of notebooks 06/07, a run trained by hand). Notebook 08 scores every talker with a prediction of each
-#: synth-voca test clip (:func:`p3d.analysis.metric_validation.find_talker_predictions`).
+#: of notebooks 06/07, a run trained by hand). Notebook 08 scores the preset's planned Config-1 talkers that have
+#: predicted every synth-voca test clip (:func:`p3d.experiments.metric_validation_talkers`; a grid finished over
+#: several sittings finishes more of them) and the runs its ``extra_talkers`` names: the pattern is wider than
+#: the plan, so a run outside it re-runs the notebook to the same tables (cheaper to hash than the plan).
 INPUT_RUNS: dict[str, tuple[str, ...]] = {
     "08_metric_validation": ("talkers/*/pred_synth-voca_test*/*.npy",),
 }

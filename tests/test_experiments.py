@@ -351,6 +351,46 @@ def test_baseline_encoder_runs_are_the_runs_without_the_loss(tmp_path):
                            "SelfTalk: trained on synth-voca (Table 2, seed 0)"]
 
 
+def test_metric_validation_talkers_are_the_plans_finished_config1_runs(tmp_path, caplog):
+    """Notebook 08 scored every talker in runs/<preset>/talkers with synth-voca test predictions: a run at another
+    kappa (make figures EXTRA=1's per-model kappa), a run trained by hand, or a planned run's predictions under
+    another evaluation protocol entered its tables. Now the plan's Config-1 runs that predicted every test clip,
+    each from its planned folder, and the extra runs named."""
+    import logging
+
+    d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs"))).make()
+    pd.DataFrame({"kappa": [0.1, 1.0], "chosen": [False, True]}).to_csv(d.tables / "loss_weight_selection.csv",
+                                                                        index=False)  # notebook 06's choice at smoke
+    spec, lay, clips = ex.spec_for("smoke"), ex.layout(d, "smoke"), ["a", "b"]
+
+    def predict(folder, stems=clips):
+        folder.mkdir(parents=True)
+        for c in stems:
+            np.save(folder / f"{c}_condition_X.npy", np.zeros((2, 1, 3), np.float32))
+
+    base, ours = spec.experiment("faceformer", "none"), spec.experiment("faceformer", "ours", weight=1.0)
+    unfinished = spec.experiment("codetalker", "none")
+    for exp in (base, ours):
+        predict(lay.predictions(exp))
+    predict(lay.predictions(unfinished), ["a"])
+    predict(lay.predictions(spec.experiment("selftalk", "ours", weight=0.1)))  # another kappa's run
+    predict(lay.talkers / "by_hand" / "pred_synth-voca_test")
+    # a planned run predicted under one rotating identity per clip, not the smoke spec's every identity
+    predict(lay.predictions(spec.experiment("faceformer", "syncnet3d", weight=1.0).with_(conditions=1)))
+    predict(lay.predictions(spec.experiment("faceformer", "none", ex.CONFIG2)))  # Table 4: synth-mead
+    with caplog.at_level(logging.WARNING, logger="p3d.experiments.runs"):
+        found = ex.metric_validation_talkers("smoke", d, clips)
+    assert list(found) == sorted([base.name, ours.name])
+    assert found[ours.name] == {c: lay.predictions(ours) / f"{c}_condition_X.npy" for c in clips}
+    assert unfinished.name in caplog.text and "10 of 12 planned talkers" in caplog.text
+    found = ex.metric_validation_talkers("smoke", d, clips, extra=["by_hand", base.name])
+    assert list(found) == sorted([base.name, "by_hand", ours.name])
+    with pytest.raises(InputError, match="extra_talkers: nope"):
+        ex.metric_validation_talkers("smoke", d, clips, extra=["nope"])
+    with pytest.raises(InputError, match="list of run names"):
+        ex.metric_validation_talkers("smoke", d, clips, extra="by_hand")
+
+
 def test_preset_grid_only_where_the_weight_is_fixed_in_advance(tmp_path, monkeypatch):
     d = OutputDirs(*(tmp_path / n for n in ("f", "t", "r", "d", "runs")))
     assert ex.preset_grid("smoke", d) is None and not (tmp_path / "d").exists()

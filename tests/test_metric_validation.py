@@ -356,6 +356,24 @@ def test_find_talker_predictions(tmp_path):
     assert [p.name for p in found["ff_c1"].values()] == ["A_sentence01_condition_X.npy", "A_sentence02_condition_W.npy"]
     with pytest.raises(InputError, match="clips"):
         mv.find_talker_predictions(tmp_path, [])
+    # only the runs named
+    assert list(mv.find_talker_predictions(tmp_path, clips, runs=["partial", "no_pred", "other"])) == []
+    assert list(mv.find_talker_predictions(tmp_path, clips, runs=["ff_none"])) == ["ff_none"]
+
+
+def test_talker_predictions_read_each_run_from_its_own_folder(tmp_path):
+    """The planned runs' predictions (p3d.experiments.metric_validation_talkers): complete folders only, name order."""
+    clips = ["A_sentence01", "A_sentence02"]
+    for folder, stems in (("z/pred_c1", clips), ("a/pred", clips), ("p/pred", clips[:1])):
+        (tmp_path / folder).mkdir(parents=True)
+        for c in stems:
+            np.save(tmp_path / folder / f"{c}_condition_X.npy", np.zeros((3, 2, 3), np.float32))
+    found = mv.talker_predictions({"z": tmp_path / "z/pred_c1", "a": tmp_path / "a/pred", "p": tmp_path / "p/pred",
+                                   "m": tmp_path / "missing"}, clips)
+    assert list(found) == ["a", "z"]
+    assert found["z"]["A_sentence02"] == tmp_path / "z/pred_c1" / "A_sentence02_condition_X.npy"
+    with pytest.raises(InputError, match="clips"):
+        mv.talker_predictions({"a": tmp_path / "a/pred"}, [])
 
 
 def test_figure_talkers_draw_one_run_per_arm_baselines_first():

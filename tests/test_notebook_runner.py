@@ -567,6 +567,11 @@ def test_metric_validation_fingerprint_tracks_which_talkers_have_test_prediction
     (talkers / "ff_ours_kappa0.1" / "pred_synth-voca_test" / "c0_condition_A.npy").write_bytes(b"1")
     assert fingerprint(nb, {"preset": "cpu"}, project) != one
     assert fingerprint(other, {"preset": "cpu"}, project) == other_base
+    # the talkers it scores are the plan's at the chosen loss weight: another kappa, other runs (whether trained or not)
+    two = fingerprint(nb, {"preset": "cpu"}, project)
+    (project / "results" / "cpu" / "tables").mkdir(parents=True)
+    (project / "results" / "cpu" / "tables" / "loss_weight_selection.csv").write_text("kappa,chosen\n0.1,True\n")
+    assert fingerprint(nb, {"preset": "cpu"}, project) != two
 
 
 def test_a_notebook_removed_from_the_compendium_leaves_the_record(project, monkeypatch):

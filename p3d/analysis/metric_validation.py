@@ -623,38 +623,77 @@ def oracle_summary(oracle: VisemeOracle, corpus: Any, split: str = "test", *, ex
 
 
 def find_talker_predictions(talkers: Any, clips: Sequence[str], *, corpus: str = "synth-voca", split: str = "test",
-                            condition: str | None = None) -> dict[str, dict[str, Any]]:
+                            condition: str | None = None, runs: Iterable[str] | None = None
+                            ) -> dict[str, dict[str, Any]]:
     """Trained talkers' predictions of ``clips``, if any: ``{run name: {clip stem: path}}``.
 
     ``talkers``: ``runs/<preset>/talkers`` (:mod:`p3d.experiments` layout: ``<run>/pred_<corpus>_<split>/``, or
     ``pred_<corpus>_<split>_c<k>/`` when each clip was predicted under k training identities,
     ``<clip>_condition_<identity>.npy``; the every-identity folder is preferred). Per clip, one speaking-style
     condition: ``condition``, or the first (sorted) one found for that clip. Only runs with a prediction of
-    *every* clip are returned (a run still being predicted is skipped); runs are in name order. A missing folder
-    gives ``{}``.
+    *every* clip are returned (a run still being predicted is skipped); runs are in name order. ``runs``: only
+    these run folders (None: every folder found, whatever trained it; a preset's planned runs, each in its own
+    prediction folder, are :func:`talker_predictions` of :func:`p3d.experiments.metric_validation_talkers`). A
+    missing folder gives ``{}``.
     """
     from pathlib import Path
 
     root = Path(talkers)
     if not root.is_dir():
         return {}
-    clips = [str(c) for c in clips]
-    if not clips:
-        raise InputError("clips: expected at least one clip stem")
+    clips = _clip_stems(clips)
+    wanted = None if runs is None else {str(r) for r in runs}
     out: dict[str, dict[str, Any]] = {}
     for run in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
+        if wanted is not None and run.name not in wanted:
+            continue
         folders = [run / f"pred_{corpus}_{split}", *sorted(run.glob(f"pred_{corpus}_{split}_c*"))]
-        for pred in (f for f in folders if f.is_dir()):
-            paths = {}
-            for c in clips:
-                found = [pred / f"{c}_condition_{condition}.npy"] if condition is not None else \
-                    sorted(pred.glob(f"{c}_condition_*.npy"))
-                if found and found[0].is_file():
-                    paths[c] = found[0]
-            if len(paths) == len(clips):
+        for pred in folders:
+            paths = _clip_predictions(pred, clips, condition)
+            if paths is not None:
                 out[run.name] = paths
                 break
     return out
+
+
+def talker_predictions(folders: Mapping[str, Any], clips: Sequence[str], *, condition: str | None = None
+                       ) -> dict[str, dict[str, Any]]:
+    """The predictions of ``clips`` in named prediction folders: ``{run name: {clip stem: path}}``.
+
+    ``folders``: ``{run name: its prediction folder}`` (``<clip>_condition_<identity>.npy``, e.g.
+    :meth:`p3d.experiments.RunLayout.predictions` of each planned run). Per clip, ``condition`` or the first
+    (sorted) condition found; only folders with a prediction of *every* clip are returned (a missing folder or a
+    run still being predicted is skipped), in name order.
+    """
+    from pathlib import Path
+
+    clips = _clip_stems(clips)
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(folders):
+        paths = _clip_predictions(Path(folders[name]), clips, condition)
+        if paths is not None:
+            out[str(name)] = paths
+    return out
+
+
+def _clip_stems(clips: Sequence[str]) -> list[str]:
+    clips = [str(c) for c in clips]
+    if not clips:
+        raise InputError("clips: expected at least one clip stem")
+    return clips
+
+
+def _clip_predictions(pred: Any, clips: Sequence[str], condition: str | None) -> dict[str, Any] | None:
+    """``{clip: prediction file}`` of the folder ``pred`` when it holds one of every clip, else None."""
+    if not pred.is_dir():
+        return None
+    paths = {}
+    for c in clips:
+        found = [pred / f"{c}_condition_{condition}.npy"] if condition is not None else \
+            sorted(pred.glob(f"{c}_condition_*.npy"))
+        if found and found[0].is_file():
+            paths[c] = found[0]
+    return paths if len(paths) == len(clips) else None
 
 
 def metric_means(rows: Any) -> Any:

@@ -63,7 +63,8 @@ from p3d.experiments.records import ArmResult, RunResult, group_arms, runs_of
 from p3d.experiments.runs import (base_critic, clip_mtm, data_reference, equal_length_group, evaluator, grid_weight,
                                   kappa_selection,
                                   gt_lip_amplitudes, train_at_equal_length,
-                                  loss_critic, loss_ratio, loss_scale, plrs_hubness_weight, plrs_intensity_weight,
+                                  loss_critic, loss_ratio, loss_scale, metric_validation_talkers,
+                                  plrs_hubness_weight, plrs_intensity_weight,
                                   predict_and_evaluate, prepare_corpora, resolve_weight, run_experiment,
                                   share_earlier_stages, train_experiment, validation_battery)
 from p3d.experiments.spec import (ABLATION_CRITICS, CONFIG1, CONFIG2, CRITIC_CORPUS, CRITIC_LABELS, CRITICS, KAPPA_CANDIDATES,
@@ -100,6 +101,7 @@ __all__ = [
     "table3", "table4", "table_s7",
     "loss_effects", "config2_pairs", "critic_pairs", "paper_changes", "seed_consistency", "diagnostics_effects",
     "with_plrs_partial", "plrs_hubness_weight", "with_plrs_enrolled", "plrs_intensity_weight",
-    "validation_battery", "gt_lip_amplitudes", "timing_table", "grids_timing", "run_timing", "runs_table", "long_form",
+    "validation_battery", "gt_lip_amplitudes", "metric_validation_talkers",
+    "timing_table", "grids_timing", "run_timing", "runs_table", "long_form",
     "write_long_form", "write_tables", "EFFECT_TABLES", "merge_seed_tables", "per_seed_effects", "loss_pairs",
 ]

@@ -728,6 +728,47 @@ def gt_lip_amplitudes(preset: str, dirs: Any, corpus: str, split: str) -> dict[s
             for clip in c.select(split)}
 
 
+def metric_validation_talkers(preset: str, dirs: Any, clips: Sequence[str], *, extra: Sequence[str] = (),
+                              corpus: str = "synth-voca", split: str = "test") -> dict[str, dict[str, Path]]:
+    """The trained talkers whose predictions the metric validation (notebook 08) scores beside the GT's
+    degradations: ``{run name: {clip stem: prediction file}}``, in run-name order.
+
+    The preset's planned runs (:meth:`~p3d.experiments.spec.ExperimentSpec.planned_runs` of
+    :func:`~p3d.experiments.spec.spec_for` at the grid's loss weight, :func:`grid_weight`) that are evaluated on
+    ``corpus`` / ``split`` (``synth-voca`` / ``test``: Config 1, the runs of the paper's Tables 2 and 3) and have
+    predicted every one of ``clips`` (stems), each read from its own prediction folder
+    (:meth:`~p3d.experiments.layout.RunLayout.predictions`: the spec's evaluation protocol), plus the run folders of
+    ``runs/<preset>/talkers`` named in ``extra``
+    (:func:`p3d.analysis.metric_validation.find_talker_predictions`). Nothing else the folder holds counts (runs at
+    another weight, ``make figures EXTRA=1``'s per-model-kappa runs, a run trained by hand, a run or prediction
+    folder of an older spec), so the metric-validation tables follow from the plan. A planned run that has not
+    predicted every clip yet is left out (logged as a warning); an ``extra`` run without a prediction of every
+    clip is an :class:`InputError`. Before notebook 06 has chosen kappa (``weight_rule="kappa"``), the runs with the
+    loss are the paper's weight 1e-7's (:func:`grid_weight` None)."""
+    from p3d.analysis import metric_validation as mv
+    from p3d.experiments.spec import spec_for
+
+    lay = layout(dirs, preset)
+    spec = spec_for(preset)
+    planned = {e.name: lay.predictions(e) for e in spec.planned_runs(grid_weight(spec, dirs))
+               if e.test_corpus == corpus and e.split == split}
+    found = mv.talker_predictions(planned, clips)
+    if len(found) < len(planned):
+        missing = sorted(set(planned) - set(found))
+        log.warning("metric validation: %d of %d planned talkers have not predicted every %s %s clip: %s",
+                    len(missing), len(planned), corpus, split, ", ".join(missing))
+    if isinstance(extra, str):
+        raise InputError(f"extra_talkers: expected a list of run names, got the string {extra!r}")
+    extra = [str(name) for name in extra]
+    named = mv.find_talker_predictions(lay.talkers, clips, corpus=corpus, split=split, runs=extra)
+    absent = [name for name in extra if name not in named and name not in found]
+    if absent:
+        raise InputError(f"extra_talkers: {', '.join(absent)}: no run in {lay.talkers} with a prediction of every "
+                         f"{corpus} {split} clip")
+    out = {**named, **found}  # a planned run named again: its planned prediction folder
+    return {name: out[name] for name in sorted(out)}
+
+
 def _predicted_with(record: Path, corpus: str) -> tuple[dict[str, Any], int]:
     """The fingerprint of ``corpus`` as the predictions' record (:data:`p3d.io.PREDICTIONS_RECORD`) has it (empty
     without one), and the :data:`p3d.predict.PREDICTION_VERSION` it was written at (1 without one)."""
