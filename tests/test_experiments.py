@@ -1524,6 +1524,13 @@ def test_effect_and_level_figures(tmp_path):
     fig3 = plot_effects(effects.drop(index=1))
     mtm_points = [line.get_ydata()[0] for line in fig3.axes[1].lines if len(line.get_ydata()) == 1]
     assert set(mtm_points) == {1}
+    # a percentile bootstrap CI that excludes its point estimate: the bar spans the CI, the dot sits at the change
+    # (was a ValueError: the error bar about the point had a negative length)
+    outside = pd.DataFrame({"comparison": ["A"], "metric": ["LVE"], "change": [0.5], "change CI low": [0.6],
+                            "change CI high": [0.9], "verdict": ["better"]})
+    ax4 = plot_effects(outside).axes[0]
+    assert [seg.tolist() for c in ax4.collections for seg in c.get_segments()] == [[[0.6, 0.0], [0.9, 0.0]]]
+    assert [line.get_xdata()[0] for line in ax4.lines if line.get_marker() == "o"] == [0.5]
     # Figure objects, not pyplot state: pyplot kept every one open (a notebook drawing many: matplotlib's "More than
     # 20 figures" warning)
     assert plt.get_fignums() == open_before

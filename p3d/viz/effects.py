@@ -39,9 +39,12 @@ def plot_effects(effects: Any, title: str = "", *, better: Mapping[str, int] | N
         for _, row in effects[effects["metric"] == metric].iterrows():
             color = VERDICT_COLORS.get(row["verdict"], "tab:gray")
             lo, hi = row["change CI low"], row["change CI high"]
-            xerr = None if lo is None or hi is None or np.isnan(lo) or np.isnan(hi) else \
-                [[row["change"] - lo], [hi - row["change"]]]
-            ax.errorbar(row["change"], row_of[row["comparison"]], xerr=xerr, fmt="o", color=color, capsize=3)
+            y = row_of[row["comparison"]]
+            if not (lo is None or hi is None or np.isnan(lo) or np.isnan(hi)):
+                # the bar spans the CI itself, drawn about its own centre: a percentile bootstrap CI need not
+                # contain the point estimate, and an error bar about the point would then need a negative length
+                ax.errorbar((lo + hi) / 2, y, xerr=(hi - lo) / 2, fmt="none", color=color, capsize=3)
+            ax.plot([row["change"]], [y], "o", color=color)
         ax.axvline(0, color="k", lw=0.8)
         ax.set_yticks(range(len(comparisons)), comparisons if ax is axes[0] else [""] * len(comparisons))
         ax.set_ylim(len(comparisons) - 0.5, -0.5)  # the first comparison on top
