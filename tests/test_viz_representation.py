@@ -25,6 +25,17 @@ def test_offset_plot_draws_one_line_per_model():
         plot_offset_similarity({})
 
 
+def test_offset_plot_bands_take_their_lines_colour():
+    """A model without a CI (NaN band) before one with: the second band is in the second line's colour (was the
+    first's: fill_between draws from its own colour cycle, which the band-less curve had not advanced)."""
+    from matplotlib.colors import to_hex
+
+    no_ci = _curve().assign(ci_low=np.nan, ci_high=np.nan)
+    ax = plot_offset_similarity({"no CI": no_ci, "with CI": _curve(0.5)}).axes[0]
+    line = next(ln for ln in ax.get_lines() if ln.get_label() == "with CI")
+    assert [to_hex(c.get_facecolor()[0]) for c in ax.collections] == [to_hex(line.get_color())]
+
+
 def test_tsne_plot_markers_and_groups():
     pts = np.random.default_rng(0).normal(size=(40, 2))
     grp = np.array(["aj", "m", "", "s,z"] * 10, dtype=object)

@@ -50,9 +50,9 @@ def plot_offset_similarity(curves: Mapping[str, Any], *, title: str = "", unit: 
     fig = Figure(figsize=(6.4, 4), layout="constrained")
     ax = fig.add_subplot()
     for name, df in curves.items():
-        ax.plot(df[x_key], df["mean"], marker="o", ms=3, label=name)
-        if "ci_low" in df and np.isfinite(df["ci_low"]).any():
-            ax.fill_between(df[x_key], df["ci_low"], df["ci_high"], alpha=0.2)
+        (line,) = ax.plot(df[x_key], df["mean"], marker="o", ms=3, label=name)
+        if "ci_low" in df and np.isfinite(df["ci_low"]).any():  # the band in its line's colour
+            ax.fill_between(df[x_key], df["ci_low"], df["ci_high"], alpha=0.2, color=line.get_color())
     ax.axvline(0, color="k", lw=0.8, ls=":")
     ax.set_xlabel("offset (ms)" if unit == "ms" else "offset (frames)")
     ax.set_ylabel("cosine similarity (speech, visual window)")
