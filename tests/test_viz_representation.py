@@ -158,3 +158,32 @@ def test_intensity_figures_label_float_levels_and_refuse_strings():
         plot_fig1b(cloud, {"m": [0.0, 0.0]}, {**lv, "levels": np.array(["low", "mid", "high"])}, traj)
     with pytest.raises(InputError, match="ascending"):
         plot_fig1b(cloud, {"m": [0.0, 0.0]}, {**lv, "levels": np.array([3, 2, 1])}, traj)
+
+
+def test_validation_overview_gives_a_label_one_colour_in_every_panel(tmp_path):
+    """An arm missing from one model's panel (no curve yet) shifted the others' colours there: ``ours`` was orange in
+    the first panel and blue (the first panel's ``none``) in the second."""
+    import json
+
+    from matplotlib.colors import to_hex
+
+    from p3d.viz.training import plot_validation_overview
+
+    def run(name):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"kind": "talker", "train": {"steps": 10, "stop": "steps",
+                                                                               "eval_every": 2}}))
+        (d / "val.csv").write_text("step,val\n" + "".join(f"{s},{1 / s}\n" for s in range(2, 11, 2)))
+        (d / "metrics.csv").write_text("step,loss\n10,0.1\n")
+        return d
+
+    dirs = [run("ff_none"), run("ff_ours"), run("ff_sync"), run("ct_ours"), run("ct_sync"), run("critic")]
+    fig = plot_validation_overview(dirs, panels=["FaceFormer"] * 3 + ["CodeTalker"] * 2 + ["critics"],
+                                   labels=["none", "ours", "syncnet", "ours", "syncnet", "critic"])
+    colours = [{t.get_text(): to_hex(h.get_color()) for t, h in zip(ax.get_legend().get_texts(),
+                                                                     ax.get_legend().legend_handles)}
+               for ax in fig.axes[:3]]
+    ff, ct, critics = colours
+    assert ct == {k: ff[k] for k in ("ours", "syncnet")} and len(set(ff.values())) == 3
+    assert critics == {"critic": to_hex("C0")}  # a panel's own label: its panel's first free colour

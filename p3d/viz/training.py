@@ -99,7 +99,7 @@ def plot_validation_overview(run_dirs: Sequence[str | os.PathLike[str]], *, pane
     """Many runs' validation curves in one readable figure: one panel per distinct ``panels[i]`` (e.g. one
     model's talkers, or the critics), in each the smoothed curve of every run (the stopping rule's moving median,
     :mod:`p3d.train.convergence`), coloured by ``labels[i]``: runs sharing a label (one arm's seeds) share a colour
-    and one legend entry. Marks: a filled dot where the plateau rule stopped a run, an open square where a run hit
+    and one legend entry, in every panel that draws the label. Marks: a filled dot where the plateau rule stopped a run, an open square where a run hit
     its cap or ran a fixed length, a cross where an equal-length continuation's own rule had stopped it. A run that
     another run of ``run_dirs`` continues (:data:`p3d.train.run_folder.CONTINUED_FROM`) is drawn once, as the
     continuation, whose curve holds its own. :func:`plot_validation_curves` shows a few runs in full (raw values,
@@ -132,11 +132,23 @@ def plot_validation_overview(run_dirs: Sequence[str | os.PathLike[str]], *, pane
     axes = dict(zip(order, fig.subplots(rows, cols, squeeze=False).ravel()))
     for ax in list(fig.axes)[len(order):]:
         ax.set_visible(False)
-    colours: dict[str, dict[str, str]] = {p: {} for p in order}
+    # a label drawn in several panels (an arm in every model's panel) has one colour in all of them, in first-seen
+    # order; a label of one panel only takes the first colour its panel does not use yet
+    panels_of: dict[str, set[str]] = {}
+    for _, p, lab in shown:
+        panels_of.setdefault(lab, set()).add(p)
+    shared = [lab for lab in panels_of if len(panels_of[lab]) > 1]
+    colours: dict[str, dict[str, str]] = {p: {lab: f"C{k % 10}" for k, lab in enumerate(shared) if p in panels_of[lab]}
+                                          for p in order}
+    legend: dict[str, set[str]] = {p: set() for p in order}
     for run, (d, panel, label) in zip(runs, shown):
         ax, seen = axes[panel], colours[panel]
-        first = label not in seen
-        colour = seen.setdefault(label, f"C{len(seen) % 10}")
+        first = label not in legend[panel]
+        legend[panel].add(label)
+        if label not in seen:
+            used = set(seen.values())
+            seen[label] = next((f"C{k}" for k in range(10) if f"C{k}" not in used), f"C{len(seen) % 10}")
+        colour = seen[label]
         val = read_val(d)
         steps = np.asarray(val["step"], dtype=float)
         smooth = smoothed(np.asarray(val["val"], dtype=float), read_stop(d)["smooth"])
