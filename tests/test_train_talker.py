@@ -152,6 +152,14 @@ def test_bad_input(voca_short, smoke_critic_ckpt, tmp_path, capsys):
     assert "--batch-size" in capsys.readouterr().err
 
 
+def test_seed_outside_64_bits_is_one_line_exit_2(voca_short, tmp_path, capsys):
+    """--seed 2**64 raised torch's ValueError (a traceback) after the data were loaded: one line, exit 2, no run folder."""
+    out = tmp_path / "x"
+    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca_short), "--preset", "smoke",
+                 "--steps", "1", "--seed", str(2 ** 64), "--out", str(out), "--no-progress"]) == 2
+    assert "--seed" in capsys.readouterr().err and not out.exists()
+
+
 @pytest.mark.parametrize("model", ["codetalker", "selftalk"])
 def test_other_talkers_train_with_the_critic(model, voca_short, smoke_critic_ckpt, tmp_path):
     out = tmp_path / model

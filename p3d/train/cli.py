@@ -153,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
     kind = KINDS[args.train_kind]
     if args.workers < 1:
         raise InputError(f"--workers: expected a positive thread count, got {args.workers}")
+    if args.seed is not None and not -2 ** 63 <= args.seed < 2 ** 63:  # torch.manual_seed overflowed: a traceback
+        raise InputError(f"--seed: expected a 64-bit signed integer, got {args.seed}")
     request = _resolve(kind.request)(args) if kind.request else None
     if request is None:
         return _train(kind, args, None)
