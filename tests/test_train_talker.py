@@ -152,6 +152,17 @@ def test_bad_input(voca_short, smoke_critic_ckpt, tmp_path, capsys):
     assert "--batch-size" in capsys.readouterr().err
 
 
+def test_bf16_without_a_critic_is_refused(voca_short, tmp_path, capsys):
+    """--bf16 casts only the perceptual loss' critic pass: with --critic none it was accepted, recorded in
+    config.json ("bf16": true) and changed nothing; now one line, exit 2, before the run folder is claimed."""
+    out = tmp_path / "x"
+    assert main(["train", "talker", "--model", "faceformer", "--train", str(voca_short), "--preset", "smoke",
+                 "--steps", "1", "--bf16", "--out", str(out), "--no-progress"]) == 2
+    assert "--bf16" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(InputError, match="--bf16"):
+        build("faceformer", "smoke", voca_short, bf16=True)
+
+
 def test_seed_outside_64_bits_is_one_line_exit_2(voca_short, tmp_path, capsys):
     """--seed 2**64 raised torch's ValueError (a traceback) after the data were loaded: one line, exit 2, no run folder."""
     out = tmp_path / "x"

@@ -574,6 +574,8 @@ def build(
     if lr is not None and not (math.isfinite(lr) and lr > 0):
         raise InputError(f"--lr: expected a positive learning rate, got {lr}")
     weight = DEFAULT_WEIGHT if loss_weight is None else check_weight(loss_weight, "--loss-weight")
+    if bf16 and critic == "none":  # TalkerStep casts the critic pass only: recorded, yet nothing would change
+        raise InputError("--bf16: given with --critic none (it casts the perceptual loss' critic pass only)")
     cls = talker_class(model)
     stages = training_stages(cls)
     if stage_steps is not None:
@@ -731,6 +733,9 @@ def options_from_args(args: Any, world_size: int = 1) -> dict[str, Any]:
     if args.critic == "none" and args.loss_weight is not None:  # it would be recorded, yet weigh nothing
         raise InputError("--loss-weight: given with --critic none (no perceptual loss to weigh); name the critic "
                          "(ours, syncnet3d, no2d) and its --critic-checkpoint")
+    if args.critic == "none" and getattr(args, "bf16", False):  # recorded in config.json, yet nothing runs under it
+        raise InputError("--bf16: given with --critic none (it casts the perceptual loss' critic pass only); name "
+                         "the critic (ours, syncnet3d, no2d) or leave --bf16 out")
     return dict(critic=args.critic, critic_checkpoint=args.critic_checkpoint, loss_weight=args.loss_weight,
                 cache=not args.no_cache, seed=args.seed, steps=args.steps, stage_steps=_int_list(args.stage_steps),
                 lr=args.lr, checkpoint_every=args.checkpoint_every, wav2vec2=args.wav2vec2, recogniser=args.recogniser,
