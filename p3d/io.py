@@ -170,6 +170,11 @@ class RestrictedUnpickler(pickle.Unpickler):
     arrays use it); any other class or function raises :class:`pickle.UnpicklingError`.
     """
 
+    #: The most elements (or bytes) a pickle may ask a constructor to create from a count alone: a pickle cannot
+    #: spell out more items than it has bytes, so ``list(range(10**10))``, ``bytearray(10**10)`` or an empty
+    #: object array of 10**9 entries (memory bombs of a few dozen bytes) are refused before allocating.
+    max_items: int = 1 << 20
+
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED_GLOBALS:
             raise UnsafePickleError(f"refusing to load global {module}.{name} (not a numpy array or builtin)")
@@ -177,12 +182,45 @@ class RestrictedUnpickler(pickle.Unpickler):
             import copyreg
 
             def _reconstructor(cls: type, base: type, state: Any) -> Any:
+                cls = getattr(cls, "__wrapped__", cls)  # the pickle's numpy.ndarray, admitted as _bounded below
                 if cls is not np.ndarray:
                     raise UnsafePickleError(f"refusing to reconstruct {cls!r}")
                 return copyreg._reconstructor(cls, base, state)  # type: ignore[attr-defined]
 
             return _reconstructor
-        return super().find_class(module, name)
+        found = super().find_class(module, name)
+        if name == "_reconstruct":  # numpy's (ndarray, shape, dtype): an empty array that BUILD then fills
+            def _reconstruct(cls: type, shape: Any, dtype: Any) -> Any:
+                cls = getattr(cls, "__wrapped__", cls)
+                if cls is not np.ndarray:
+                    raise UnsafePickleError(f"refusing to reconstruct {cls!r}")
+                self._check_count(math.prod(np.atleast_1d(np.asarray(shape, dtype=np.int64)).tolist()), "array")
+                return found(cls, shape, dtype)
+
+            return _reconstruct
+        if (module, name) in {("numpy", "ndarray"), ("builtins", "bytes"), ("builtins", "bytearray"),
+                              ("builtins", "range")}:
+            # called with a count (``ndarray(shape)``, ``bytes(n)``, ``range(n)``), they allocate what the file
+            # does not hold; NEWOBJ (``cls.__new__``) needs a type, so a plain function refuses it too
+            def _bounded(*args: Any, **kwargs: Any) -> Any:
+                if found is range:
+                    self._check_count(len(range(*args)), "range")
+                elif found is np.ndarray:
+                    shape = args[0] if args else kwargs.get("shape", ())
+                    self._check_count(math.prod(np.atleast_1d(np.asarray(shape, dtype=np.int64)).tolist()),
+                                      "array")
+                elif args and isinstance(args[0], (int, np.integer)):
+                    raise UnsafePickleError(f"refusing {name}({args[0]}): a size, not data")
+                return found(*args, **kwargs)
+
+            _bounded.__wrapped__ = found  # type: ignore[attr-defined]
+            return _bounded
+        return found
+
+    def _check_count(self, count: int, what: str) -> None:
+        if not 0 <= count <= self.max_items:
+            raise UnsafePickleError(f"refusing a {what} of {count} elements created from a count "
+                                    f"(at most {self.max_items})")
 
 
 def load_pickle(path: str | os.PathLike[str]) -> Any:
@@ -196,7 +234,9 @@ def load_pickle(path: str | os.PathLike[str]) -> Any:
     if not data:
         raise InputError(f"{path}: empty file (0 bytes), not a pickle")
     try:
-        return RestrictedUnpickler(_io.BytesIO(data), encoding="latin1").load()
+        unpickler = RestrictedUnpickler(_io.BytesIO(data), encoding="latin1")
+        unpickler.max_items = max(len(data), RestrictedUnpickler.max_items)
+        return unpickler.load()
     except UnsafePickleError as exc:
         raise InputError(f"{path}: not a safe data pickle ({exc})") from None
     except Exception as exc:  # EOFError, ValueError, ... on truncated or corrupt files

@@ -81,6 +81,35 @@ def test_restricted_unpickler(tmp_path):
         io.load_pickle(tmp_path / "trunc.pkl")
 
 
+def test_restricted_unpickler_refuses_memory_bombs(tmp_path):
+    """A few dozen bytes asking an admitted constructor for a count of items the file does not hold: refused
+    before allocating (the real bombs ask for 10**10; these ask for a few million so the old code survives)."""
+    n = pickle.dumps(3_000_000, protocol=2)[2:-1]  # the opcode pushing the count
+    bombs = {
+        "list_range": b"\x80\x02cbuiltins\nlist\ncbuiltins\nrange\n" + n + b"\x85R\x85R.",
+        "bytearray": b"\x80\x02cbuiltins\nbytearray\n" + n + b"\x85R.",
+        "bytes": b"\x80\x02cbuiltins\nbytes\n" + n + b"\x85R.",
+        "object_array": b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n" + n
+        + b"\x85U\x01O\x87R.",
+        "ndarray_call": b"\x80\x02cnumpy\nndarray\n" + n + b"\x85U\x01O\x86R.",
+        "ndarray_newobj": b"\x80\x02cnumpy\nndarray\n" + n + b"\x85U\x01O\x86\x81.",
+    }
+    for name, data in bombs.items():
+        (tmp_path / f"{name}.pkl").write_bytes(data)
+        with pytest.raises(InputError, match=f"{name}.pkl: (not a safe data pickle|corrupt)"):
+            io.load_pickle(tmp_path / f"{name}.pkl")
+    # what the allow-list admits still loads, at every protocol from 2
+    data = {"a": np.arange(12.0).reshape(4, 3), "f": np.asfortranarray(np.ones((3, 2))), "s": np.float32(2),
+            "b": b"xy", "o": np.array(["x"], dtype=object), "big": np.zeros((2000, 3))}
+    for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+        (tmp_path / "ok.pkl").write_bytes(pickle.dumps(data, protocol=protocol))
+        back = io.load_pickle(tmp_path / "ok.pkl")
+        assert type(back["a"]) is np.ndarray and back["f"].flags.f_contiguous and back["b"] == b"xy"
+        np.testing.assert_array_equal(back["big"], data["big"])
+    (tmp_path / "r.pkl").write_bytes(pickle.dumps([range(5), bytearray(b"z")], protocol=4))
+    assert io.load_pickle(tmp_path / "r.pkl") == [range(5), bytearray(b"z")]
+
+
 def test_load_json_names_a_corrupt_file(tmp_path):
     (tmp_path / "ok.json").write_text('{"fps": 30}')
     assert io.load_json(tmp_path / "ok.json") == {"fps": 30}
