@@ -247,10 +247,17 @@ def load_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON object (a dict) a metadata file holds; InputError naming the file when it is not valid JSON
     (UTF-8 text) or holds another JSON value (every p3d metadata file is an object)."""
     path = Path(path)
+    with open_regular(path, "JSON file") as fh:  # missing, a folder or a named pipe: one line, never blocks
+        try:
+            raw = fh.read()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: corrupt JSON ({exc})") from None
+        content = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, an integer of over 4300 digits
+        raise InputError(f"{path}: corrupt JSON ({_short(exc)})") from None
+    except RecursionError:
+        raise InputError(f"{path}: corrupt JSON (nested too deeply)") from None
     if not isinstance(content, dict):
         raise InputError(f"{path}: expected a JSON object, got a JSON {type(content).__name__}")
     return content

@@ -124,6 +124,30 @@ def test_load_json_names_a_corrupt_file(tmp_path):
         io.load_json(tmp_path / "list.json")
 
 
+def test_load_json_refuses_adversarial_files_in_one_line(tmp_path):
+    import os
+    import signal
+
+    cases = {"deep.json": "[" * 100_000 + "]" * 100_000, "bigint.json": '{"a": ' + "1" * 5000 + "}"}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(InputError, match=rf"{name}: corrupt JSON") as info:
+            io.load_json(tmp_path / name)
+        assert "\n" not in str(info.value) and len(str(info.value)) < 300
+    with pytest.raises(InputError, match="missing.json: JSON file not found"):
+        io.load_json(tmp_path / "missing.json")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "meta.json").symlink_to(tmp_path / "fifo")
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("blocked on a FIFO")))
+    signal.alarm(5)
+    try:
+        with pytest.raises(InputError, match="meta.json: JSON file is a named pipe"):
+            io.load_json(tmp_path / "meta.json")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
 def test_load_templates(tmp_path):
     (tmp_path / "t.pkl").write_bytes(pickle.dumps({"A": np.zeros((5023, 3))}, protocol=2))
     t = io.load_templates(tmp_path / "t.pkl", 5023)
