@@ -247,7 +247,10 @@ def flame(masks: str | os.PathLike[str] | None = None, ply: str | os.PathLike[st
         if not isinstance(data, Mapping):
             raise InputError(f"{masks}: expected a dict of vertex masks, found {type(data).__name__}")
         for key, value in data.items():
-            arr = np.asarray(value).reshape(-1)
+            try:
+                arr = np.asarray(value).reshape(-1)
+            except (ValueError, TypeError):  # ragged nested lists and the like
+                raise InputError(f"{masks}: mask {key!r} is not a list of vertex indices (ragged)") from None
             regions["lips_mask" if key == "lips" else str(key)] = arr
         missing = [k for k in FLAME_UPPER_FACE_MASKS if k not in data]
         if missing:

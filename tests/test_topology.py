@@ -137,3 +137,10 @@ def test_malformed_topology_files_and_regions(tmp_path):
     v = np.zeros((3, 10, 3))
     v[:, 2, 0] = 0.5
     assert topo.eye_distance(v) == topo.eye_distance(v.reshape(3, 30)) == topo.eye_distance(v[0]) == 0.5
+
+
+def test_flame_masks_ragged_entry_is_one_input_error(tmp_path):
+    masks = {"eye_region": np.arange(10), "forehead": np.arange(10, 20), "nose": np.arange(20, 30), "x": [[1, 2], [3]]}
+    (tmp_path / "FLAME_masks.pkl").write_bytes(pickle.dumps(masks, protocol=2))
+    with pytest.raises(InputError, match="mask 'x' is not a list of vertex indices"):
+        flame(masks=tmp_path / "FLAME_masks.pkl")
