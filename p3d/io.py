@@ -526,8 +526,8 @@ def load_ply(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if path.suffix.lower() == ".ply":
         check_ply(path)
-    elif not path.exists():
-        raise InputError(f"{path}: file not found")
+    elif (reason := not_regular_reason(path)) is not None:  # before pyvista opens it: a named pipe would block it
+        raise InputError(f"{path}: mesh file {reason}")
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     import pyvista as pv
 

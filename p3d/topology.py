@@ -201,7 +201,12 @@ class Topology:
         Keys: ``n_vertices`` (int), optional ``name``, ``faces`` (F, 3), ``mtm_vertices`` (2,),
         ``eye_pair`` (2,), and ``region_<name>`` index arrays.
         """
+        from p3d.io import not_regular_reason
+
         path = Path(path)
+        reason = not_regular_reason(path)  # before np.load opens it: a named pipe would block it
+        if reason is not None:
+            raise InputError(f"{path}: topology file {reason}")
         try:
             with np.load(path, allow_pickle=False) as data:
                 d = {k: data[k] for k in data.files}
@@ -276,7 +281,12 @@ def flame(masks: str | os.PathLike[str] | None = None, ply: str | os.PathLike[st
 
 def read_index_list(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a BIWI/CodeTalker region file: integers separated by commas and/or whitespace."""
+    from p3d.io import not_regular_reason
+
     path = Path(path)
+    reason = not_regular_reason(path)  # before reading: a named pipe would block read_text
+    if reason is not None:
+        raise InputError(f"{path}: region file {reason}")
     try:
         text = path.read_text()
     except FileNotFoundError:

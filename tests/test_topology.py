@@ -144,3 +144,24 @@ def test_flame_masks_ragged_entry_is_one_input_error(tmp_path):
     (tmp_path / "FLAME_masks.pkl").write_bytes(pickle.dumps(masks, protocol=2))
     with pytest.raises(InputError, match="mask 'x' is not a list of vertex indices"):
         flame(masks=tmp_path / "FLAME_masks.pkl")
+
+
+def test_topology_region_and_mesh_readers_refuse_a_named_pipe_at_once(tmp_path):
+    """``Topology.load_npz``, ``read_index_list`` (BIWI) and ``load_ply`` of a non-PLY mesh opened a path straight
+    away: a named pipe (FIFO) in its place blocked the reader forever. Each refuses it with one line, unopened."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code = ("import sys; from pathlib import Path; from p3d.errors import InputError; "
+            "from p3d.topology import Topology, read_index_list; from p3d.io import load_ply; p = Path(sys.argv[1])\n"
+            "for f, q in ((Topology.load_npz, p.with_suffix('.npz')), (read_index_list, p.with_suffix('.txt')), "
+            "(load_ply, p.with_suffix('.obj'))):\n"
+            "    q.unlink(missing_ok=True); p.rename(q); p = q\n"
+            "    try:\n        f(q)\n    except InputError as e:\n        print(e)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True, timeout=60)
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode == 0 and len(lines) == 3, (done.stdout, done.stderr)
+    assert all("named pipe" in line for line in lines), lines
