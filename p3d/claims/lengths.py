@@ -24,6 +24,7 @@ from typing import Any
 from p3d import paper
 from p3d.claims.seeds import SEED_COMPARISONS, _effect_table_seed_changes, _run_table_seed_changes, arm_rows
 from p3d.claims.tables import _metric_key, _Missing, _read
+from p3d.train.api import EVALUATOR_DIR, EVALUATOR_STAGE1_DIR
 
 #: The table :func:`length_sensitivity` is written to (``results/tables/<stem>.csv``, notebook ``10_claims``).
 LENGTH_SENSITIVITY_STEM = "training_length_sensitivity"
@@ -117,20 +118,23 @@ def _not_converged(row: Any, own: Any | None) -> str | None:
 
 #: The PLRS evaluator's training runs in ``convergence.csv`` (its own stage 1, then itself:
 #: :attr:`p3d.experiments.layout.RunLayout.evaluator_stage1`, ``.evaluator``): every PLRS value rests on them.
-EVALUATOR_RUNS: tuple[str, ...] = ("stage1_evaluator", "evaluator")
+EVALUATOR_RUNS: tuple[str, ...] = (EVALUATOR_STAGE1_DIR, EVALUATOR_DIR)
 #: A talker run's critic pipeline in its folder name (:attr:`p3d.experiments.TalkerExperiment.name`: ``_c<seed>``
 #: after the loss weight; none for pipeline 0).
 _CRITIC_SEED = re.compile(r"_[kw][^_]+_c(\d+)(?=_|$)")
 
 
 def critic_runs(critic: str, critic_seed: int = 0, *, loss: bool = True) -> tuple[str, ...]:
-    """The training runs of ``convergence.csv`` that critic ``critic`` of critic pipeline ``critic_seed`` rests on
-    (:class:`p3d.experiments.layout.RunLayout`; pipeline c >= 1 under ``critic_seed<c>/``): with ``loss``, first the
-    loss critic fine-tuned from it (``loss_critics/<critic>``, the perceptual loss of a talker trained with it);
-    then the critic itself; for ``ours``, the stage 1 it starts from (the 2D prior, Sec. 3.1)."""
-    root = "" if critic_seed == 0 else f"critic_seed{critic_seed}/"
-    return ((f"{root}loss_critics/{critic}",) if loss else ()) + (f"{root}{critic}",) + \
-        ((f"{root}stage1",) if critic == "ours" else ())
+    """The training runs of ``convergence.csv`` that critic ``critic`` of critic pipeline ``critic_seed`` rests on,
+    named as :class:`p3d.experiments.layout.RunLayout` places them under ``runs/<preset>`` (pipeline c >= 1 under
+    ``critic_seed<c>/``): with ``loss``, first the loss critic fine-tuned from it (the perceptual loss of a talker
+    trained with it); then the critic itself; for ``ours``, the stage 1 it starts from (the 2D prior, Sec. 3.1)."""
+    from p3d.experiments.layout import RunLayout
+
+    lay = RunLayout(Path(), Path(), "")  # runs/<preset> as "": each run's name relative to it
+    paths = ([lay.loss_critic(critic, critic_seed)] if loss else []) + [lay.critic(critic, critic_seed)] + \
+        ([lay.stage1(critic_seed)] if critic == "ours" else [])
+    return tuple(p.as_posix() for p in paths)
 
 
 def _critic_reasons(rows: dict[str, Any], runs: Sequence[str], role: str) -> list[str]:
