@@ -389,3 +389,22 @@ def test_a_refused_long_setting_shows_where_it_differs(tmp_path):
               extra_config={"data": f"{root}/synth-mead"})
     assert "synth-voca -> " in str(err.value) and str(err.value).count("synth-mead") == 1
     assert len(str(err.value).splitlines()) == 1
+
+
+def test_a_run_recorded_before_a_setting_existed_resumes_with_the_value_it_implies():
+    """AudioEncoderConfig.trim_before_encoder joined config.json after runs were recorded: resuming an unfinished
+    talker run from before it (a `make figures PRESET=full` across the change) was refused as
+    'model_config.audio.trim_before_encoder: (none) -> true', although the code had trimmed (True) all along."""
+    from p3d.train.trainer import resume_plan
+
+    audio = {"kind": "mel", "dim": 64}
+    old = {"train": {"steps": 10}, "model": "codetalker", "model_config": {"audio": audio}}
+    new = {**old, "model_config": {"audio": {**audio, "trim_before_encoder": True}}, "world_size": 1}
+    record, extension = resume_plan(old, new)
+    assert extension is None and record["model_config"]["audio"]["trim_before_encoder"] is True
+    assert record["world_size"] == 1
+    assert resume_plan(old, {**new, "train": {"steps": 20}})[1]["steps_to"] == 20  # extended too
+    with pytest.raises(InputError, match=r"trim_before_encoder: true -> false"):  # another value: a change
+        resume_plan(old, {**new, "model_config": {"audio": {**audio, "trim_before_encoder": False}}})
+    with pytest.raises(InputError, match=r"world_size: 1 -> 2"):
+        resume_plan(old, {**new, "world_size": 2})

@@ -44,6 +44,9 @@ Design (nanoGPT-style: no framework, everything visible here):
     so two runs that stopped on their own plateaus can be compared at equal length; the continuation ends with
     the weights of a run of that length from the start.
 
+  * a setting added to ``config.json`` after a run was recorded compares as the value the code before it implied
+    (:data:`IMPLIED_BY_OLDER_RECORDS`), so such a run resumes; any other value is a change.
+
   The device type (cpu / cuda) counts as a setting: its kernels round differently.
 - **Byte-identical outputs.** Checkpoints hold only deterministic content (state dicts, step, the JSON
   form of the config) and are written by :func:`p3d.models.save_checkpoint`, which gives torch's zip
@@ -226,6 +229,12 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 NEUTRAL_SETTINGS: frozenset[str] = frozenset({"train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
                                               "extensions"})
 
+#: Settings ``config.json`` gained after runs had been recorded, with the value every older record implies (the code
+#: before the setting behaved so): a record without one compares as holding that value, so a run started before it
+#: existed resumes. ``world_size``: one process; ``model_config.audio.trim_before_encoder``: the odd last 50 Hz
+#: wav2vec2 feature dropped before the transformer (:class:`p3d.models.audio_encoder.AudioEncoderConfig`).
+IMPLIED_BY_OLDER_RECORDS: Mapping[str, Any] = {"world_size": 1, "model_config.audio.trim_before_encoder": True}
+
 
 def json_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """``config`` as ``config.json`` stores it (tuples as lists, paths as strings): what runs compare."""
@@ -308,8 +317,11 @@ def resume_plan(previous: Mapping[str, Any] | None, config: Mapping[str, Any], w
     if previous is None:
         return new, None
     old = json_config(previous)
-    old.setdefault("world_size", 1)  # configs before world_size was recorded: one process
     old_flat, new_flat = _flat(old), _flat(new)
+    for name, value in IMPLIED_BY_OLDER_RECORDS.items():  # a record from before the setting: the value it implies
+        if name not in old_flat and name in new_flat:
+            _set(old, name, value)
+            old_flat[name] = value
     for flat in (old_flat, new_flat):  # the device's type matters, not which GPU of the machine
         if isinstance(flat.get("device"), str):
             flat["device"] = flat["device"].split(":")[0]
