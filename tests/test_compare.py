@@ -93,6 +93,16 @@ def test_integer_audio_samples_scale_as_load_audio_reads_the_file(tmp_path):
         C.load_audio_like((np.array([0, 16384]), 16000))
 
 
+
+def test_channels_first_audio_is_refused():
+    """A (channels, n) pair (torchaudio.load's layout) was averaged over axis 1: a 1 s stereo clip became 2 samples
+    of audio in the rendered video."""
+    stereo = np.zeros((2, 16000), dtype=np.float32)
+    with pytest.raises(InputError, match="n_samples, n_channels"):
+        C.load_audio_like((stereo, 16000))
+    samples, sr = C.load_audio_like((stereo.T, 16000))
+    assert samples.shape == (16000,) and sr == 16000
+
 def test_lip_distances_key_frames_and_errors():
     seqs = C.as_sequences({"GT": talking_face(12), "late": talking_face(12, shift=2)})
     topo = face.face_topology()

@@ -142,6 +142,9 @@ def check_fps(fps: float) -> float:
 def load_audio_like(audio: AudioLike) -> tuple[np.ndarray, int]:
     """(samples (n,) float32 mono, sample_rate) from a file path or a ``(samples, sample_rate)`` pair.
 
+    Samples are (n,) or (n, channels) (the channel mean is taken); a (channels, n) array (more channels than
+    samples) is refused, as :func:`p3d.audio.first_channel` refuses it: its mean over axis 1 was n_channels samples.
+
     Integer samples are PCM scaled to [-1, 1] by :func:`p3d.io.pcm_to_float` (int16 / 32768; unsigned ones, e.g.
     8-bit WAV as ``scipy.io.wavfile`` reads it, centred on the midpoint first), so the pair read from a PCM file
     gives what :func:`p3d.io.load_audio` gives for that file."""
@@ -157,6 +160,9 @@ def load_audio_like(audio: AudioLike) -> tuple[np.ndarray, int]:
     if samples.dtype.kind not in "fiu" or samples.size == 0 or samples.ndim not in (1, 2):
         raise InputError(f"audio samples must be a non-empty (n,) or (n, channels) numeric array, got "
                          f"shape {samples.shape}, dtype {samples.dtype}")
+    if samples.ndim == 2 and samples.shape[1] > samples.shape[0]:  # (channels, n), torchaudio.load's layout
+        raise InputError(f"audio samples: expected (n_samples, n_channels), got shape {samples.shape} "
+                         f"(transpose a (channels, samples) array)")
     samples = np.asarray(pcm_to_float(samples, "audio samples"), dtype=np.float32)
     if not np.all(np.isfinite(samples)):
         raise InputError("audio samples hold NaN or inf")
