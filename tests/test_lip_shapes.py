@@ -121,6 +121,12 @@ def test_lip_shape_grid_errors(mesh):
         lip_shape_grid({"GT": gt, "bad": gt[:, :10]}, [0], faces, lips, size=32)
     with pytest.raises(InputError, match="captions"):
         lip_shape_grid({"GT": gt}, [0, 1], faces, lips, captions=["one"], size=32)
+    # a topology without triangles (FLAME: faces None) was a TypeError traceback from int(np.max(None))
+    for bad in (None, np.zeros((0, 3), dtype=np.int64), faces[:, :2]):
+        with pytest.raises(InputError, match="faces"):
+            lip_shape_grid({"GT": gt}, [0], bad, lips, size=32)
+        with pytest.raises(InputError, match="faces"):
+            intensity_comparison({"GT": gt}, {"GT": gt}, 0, 1, bad, lips)
 
 
 def test_intensity_comparison(mesh):

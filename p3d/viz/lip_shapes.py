@@ -451,8 +451,12 @@ def _sequences(sequences: Mapping[str, Any], faces: Any, frames: Sequence[int]) 
         if bad:
             raise InputError(f"sequences[{label!r}]: frames {bad} outside its {arr.shape[0]} frames")
         out[str(label)] = arr
-    if int(np.max(faces)) >= n_vertices:
-        raise InputError(f"faces: index vertex {int(np.max(faces))}, the sequences have {n_vertices} vertices")
+    f = None if faces is None else np.asarray(faces)
+    if f is None or f.ndim != 2 or f.shape[1:] != (3,) or not f.size:  # a FLAME topology has no faces (None)
+        raise InputError(f"faces: expected (F, 3) triangles, got {None if f is None else f.shape} (a FLAME topology "
+                         "has none: give the template mesh's, e.g. FLAME_sample.ply via p3d.io.load_ply)")
+    if int(np.max(f)) >= n_vertices:
+        raise InputError(f"faces: index vertex {int(np.max(f))}, the sequences have {n_vertices} vertices")
     return out
 
 
