@@ -222,6 +222,21 @@ def test_a_bad_stride_from_python_is_one_line_input_error(stride, synth, tmp_pat
     assert len(export_sequence(seq[:5], tmp_path / "ok", "obj", topo.faces, stride=np.int64(2))) == 3
 
 
+
+@pytest.mark.parametrize("bad", [0.5, np.nan, True])
+def test_faces_that_are_not_vertex_indices_are_refused(bad, synth, tmp_path):
+    """Faces were cast with np.asarray(faces, dtype=np.int64): a fractional index (1.5) was truncated to another
+    vertex and NaN became an arbitrary integer, written as triangles without a word; booleans were indices 0 and 1."""
+    topo, seq = synth
+    faces = topo.faces.astype(type(bad) if isinstance(bad, bool) else np.float64)
+    faces[0, 0] = bad
+    with pytest.raises(InputError, match="faces must hold integer vertex indices"):
+        export_sequence(seq[:1], tmp_path / "out", "obj", faces)
+    assert not (tmp_path / "out").exists()
+    # whole floats are those indices
+    (path,) = export_sequence(seq[:1], tmp_path / "ok", "obj", topo.faces.astype(np.float64))
+    np.testing.assert_array_equal(read_obj(path)[1], topo.faces)
+
 @pytest.mark.parametrize("case", ["missing input", "topology of other size", "faces mesh of other size", "stride 0"])
 def test_bad_input_is_one_line_exit_2(case, synth, tmp_path, monkeypatch, capsys):
     topo, seq = synth
