@@ -144,8 +144,10 @@ def plot_fig_s2(data: Mapping[str, Any], bins: int = 30) -> Any:
         color = f"C{i % 10}"
         for ax, col in zip(axes, ("speech_intensity", "lip_intensity_norm")):
             x = df[col].to_numpy(dtype=float)
-            ax.hist(x, bins=bins, density=True, alpha=0.45, color=color,
-                    label=f"{label} (σ = {np.std(x, ddof=1):.3g})")
+            # σ as intensity_sigma's table gives it (pandas, ddof 1, NaN skipped: np.std made one NaN clip σ = nan);
+            # the histogram of the finite values (an inf was matplotlib's "range is not finite" traceback)
+            ax.hist(x[np.isfinite(x)], bins=bins, density=True, alpha=0.45, color=color,
+                    label=f"{label} (σ = {df[col].astype(float).std():.3g})")
     axes[0].set_xlabel("speech intensity (clip RMS, full scale = 1)")
     axes[1].set_xlabel("lip intensity / eye distance (per frame)")
     for ax, title in zip(axes, ("Speech intensity", "Lip intensity (normalised by eye distance)")):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from p3d import paper
-from p3d.dataset_stats import data_slcc, intensity_sigma, table_s2_with_paper
+from p3d.dataset_stats import SIGMA_COLUMNS, data_slcc, intensity_sigma, table_s2_with_paper
 from p3d.metrics import slcc
 
 
@@ -86,6 +86,22 @@ def test_fig_s2_draws_every_dataset():
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         assert [lab.split(" ")[0] for lab in labels] == list(data)
 
+
+
+def test_fig_s2_sigma_is_the_tables_with_a_missing_value():
+    """The legend's σ was np.std over every clip: one NaN clip made it "σ = nan" where intensity_sigma's table
+    (pandas, NaN skipped) gave the spread; an inf was a ValueError traceback from the histogram's range."""
+    from p3d.dataset_stats import plot_fig_s2
+
+    data = {"A": pd.DataFrame({"speech_intensity": [0.1, 0.2, np.nan, 0.15],
+                               "lip_intensity_norm": [0.01, 0.02, 0.03, 0.5]})}
+    sigma = intensity_sigma(data)
+    fig = plot_fig_s2(data, bins=4)
+    for ax, col in zip(fig.axes, SIGMA_COLUMNS):
+        (text,) = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert text == f"A (σ = {sigma[col].iloc[0]:.3g})" and "nan" not in text
+    data["A"].loc[3, "lip_intensity_norm"] = np.inf
+    plot_fig_s2(data, bins=4)
 
 @pytest.mark.parametrize("kw", [{"max_clips": True}, {"max_clips": 0}, {"max_clips": -1}, {"max_clips": 2.5},
                                 {"max_clips": "2"}, {"max_clips": 2, "seed": -1}, {"max_clips": 2, "seed": True}])
