@@ -103,6 +103,13 @@ def test_channels_first_audio_is_refused():
     samples, sr = C.load_audio_like((stereo.T, 16000))
     assert samples.shape == (16000,) and sr == 16000
 
+
+@pytest.mark.parametrize("size", ["big", None, "64", True, 31, 4097, 64.5, float("nan")])
+def test_side_by_side_refuses_a_size_that_is_not_a_pixel_count(size):
+    """size="big" was int()'s ValueError traceback and None a TypeError (SideBySide and render_comparison)."""
+    with pytest.raises(InputError, match="size must be a panel size"):
+        C.SideBySide([talking_face(2)], face.faces(), size=size)
+
 def test_lip_distances_key_frames_and_errors():
     seqs = C.as_sequences({"GT": talking_face(12), "late": talking_face(12, shift=2)})
     topo = face.face_topology()

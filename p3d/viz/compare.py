@@ -370,9 +370,10 @@ class SideBySide:
         self.n_frames, n_vertices = first.shape[:2]
         self.topology = resolve_topology(topology, n_vertices)
         self.faces = resolve_faces(faces, self.topology, n_vertices)
-        if isinstance(size, bool) or int(size) != size or not 32 <= size <= 4096:
+        whole = whole_number(size, 32)  # int("big") was a ValueError traceback, int(None) a TypeError
+        if whole is None or whole > 4096:
             raise InputError(f"size must be a panel size in pixels, 32-4096, got {size!r}")
-        self.size = int(size)
+        self.size = whole
         self.labels = list(self.sequences)
         self.error_against = error_against
         self.errors = vertex_errors(self.sequences, error_against) if error_against is not None else {}
