@@ -251,11 +251,9 @@ class Corpus:
         path = self.root / "labels" / f"{_stem(clip)}.npz"
         if not path.exists():
             raise InputError(f"{path}: no frame labels (only synthetic corpora have them)")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                out = {k: data[k] for k in data.files}
-        except Exception as exc:  # zipfile.BadZipFile, ValueError (not an .npz / object arrays), OSError, EOFError
-            raise InputError(f"{path}: not a readable frame-label .npz ({type(exc).__name__}: {exc})") from None
+        from p3d.io import load_npz
+
+        out = load_npz(path, "frame-label .npz")
         step = self.stride if model_rate else 1
         return {k: (v[::step] if v.ndim >= 1 and len(v) and k in {"phoneme", "viseme"} else v) for k, v in out.items()}
 

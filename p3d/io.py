@@ -11,7 +11,8 @@ Formats (those of VOCASET as processed by FaceFormer / CodeTalker / SelfTalk, an
 
 Every reader validates and raises :class:`p3d.errors.InputError` naming the file and the problem.
 ``.npy`` files are read with ``allow_pickle=False`` after checking their header (a truncated file is
-named as such); ``.pkl`` files with a restricted unpickler that only admits numpy arrays, numpy
+named as such); ``.npz`` archives member by member, with a bound on what they may expand to
+(:func:`load_npz`); ``.pkl`` files with a restricted unpickler that only admits numpy arrays, numpy
 scalars/dtypes and plain builtins (no code execution). Files are opened non-blocking and checked to be
 regular files, so a named pipe in a data folder is an error (or, in folder discovery, skipped with a
 reason) rather than a reader blocked forever. Vertex dtypes: see :func:`vertex_dtype`.
@@ -27,7 +28,7 @@ import os
 import pickle
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -333,7 +334,7 @@ def as_frames(
     return a
 
 
-def _npy_header(fh: IO[bytes], path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+def _npy_header(fh: IO[bytes], path: Path | str) -> tuple[tuple[int, ...], np.dtype, int]:
     """Read and check a ``.npy`` header: (shape, dtype, bytes of array data the header promises)."""
     if fh.read(6) != b"\x93NUMPY":
         raise InputError(f"{path}: not a readable .npy array (no NumPy header; save arrays with np.save)")
@@ -385,6 +386,72 @@ def load_npy(path: str | os.PathLike[str], what: str = "file") -> np.ndarray:
         except (ValueError, OSError, EOFError) as exc:
             raise InputError(f"{path}: not a readable .npy array ({_short(exc)})") from None
     return array
+
+
+#: The most bytes the members read from one ``.npz`` may expand to, unless the file itself is larger (a member
+#: stored uncompressed by ``np.savez`` is never larger than its file). Deflated data can expand about 1000-fold,
+#: so a compressed file of a few hundred kB could otherwise allocate gigabytes (a "zip bomb"), as
+#: :attr:`RestrictedUnpickler.max_items` bounds what a pickle may create from a count alone.
+NPZ_MAX_BYTES: int = 1 << 28
+
+
+def load_npz(
+    path: str | os.PathLike[str],
+    what: str = "file",
+    keys: Collection[str] | Callable[[str], bool] | None = None,
+) -> dict[str, np.ndarray]:
+    """Read arrays of an ``.npz`` archive (``np.savez`` / ``np.savez_compressed``) safely.
+
+    Only the members ``keys`` selects are read (a collection of names or a predicate on a name; None: all
+    ``.npy`` members), each as :func:`load_npy` reads a ``.npy``: a valid header, no pickled objects
+    (``allow_pickle=False``), as many data bytes as the header promises. Before anything is decompressed, the
+    uncompressed sizes the archive's directory records for those members (zipfile never reads past them) must
+    total at most ``max(file size, NPZ_MAX_BYTES)`` bytes. The file must be a regular file (:func:`open_regular`).
+    Anything else is a one-line :class:`InputError` naming the file and its role ``what``.
+    """
+    import zipfile
+
+    path = Path(path)
+    wanted: Callable[[str], bool]
+    if keys is None:
+        wanted = lambda name: True  # noqa: E731
+    elif callable(keys):
+        wanted = keys
+    else:
+        wanted = set(keys).__contains__
+    with open_regular(path, what) as fh:
+        file_bytes = os.fstat(fh.fileno()).st_size
+        try:
+            archive = zipfile.ZipFile(fh)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise InputError(f"{path}: not a readable {what} (not an .npz archive: {_short(exc)})") from None
+        with archive:
+            members = {info.filename[:-4]: info for info in archive.infolist()
+                       if info.filename.endswith(".npy") and wanted(info.filename[:-4])}
+            total = sum(info.file_size for info in members.values())
+            limit = max(file_bytes, NPZ_MAX_BYTES)
+            if total > limit:
+                biggest = max(members.values(), key=lambda info: info.file_size)
+                raise InputError(f"{path}: {what} refused: its arrays expand to {total} bytes from a {file_bytes}-byte "
+                                 f"file ({biggest.filename!r}: {biggest.file_size}), more than the {limit} an .npz "
+                                 "may expand to (a decompression bomb?)")
+            out: dict[str, np.ndarray] = {}
+            for name, info in members.items():
+                label = f"{path}[{name!r}]"
+                try:
+                    with archive.open(info) as member:
+                        _, _, n_bytes = _npy_header(member, label)
+                        if member.tell() + n_bytes > info.file_size:
+                            raise InputError(f"{label}: truncated .npy member: its header promises {n_bytes} bytes "
+                                             f"of data, the member holds {max(info.file_size - member.tell(), 0)}")
+                        member.seek(0)
+                        out[name] = np.lib.format.read_array(member, allow_pickle=False)
+                except InputError:
+                    raise
+                except Exception as exc:  # zipfile.BadZipFile (CRC), zlib.error, ValueError, OSError, EOFError
+                    raise InputError(f"{label}: not a readable {what} member ({type(exc).__name__}: "
+                                     f"{_short(exc)})") from None
+    return out
 
 
 def load_vertices(

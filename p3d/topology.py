@@ -61,6 +61,10 @@ FLAME_UPPER_FACE_MASKS: tuple[str, ...] = ("eye_region", "forehead", "nose")
 BIWI_N_VERTICES = 23370
 
 
+#: The entries of a topology ``.npz`` besides its ``region_<name>`` arrays (see :meth:`Topology.save_npz`).
+_NPZ_KEYS = frozenset({"n_vertices", "name", "faces", "mtm_vertices", "eye_pair"})
+
+
 @dataclasses.dataclass(frozen=True)
 class Topology:
     """A mesh family. Index arrays are int64 and validated against ``n_vertices``."""
@@ -199,21 +203,16 @@ class Topology:
         """Load a topology saved by :meth:`save_npz`.
 
         Keys: ``n_vertices`` (int), optional ``name``, ``faces`` (F, 3), ``mtm_vertices`` (2,),
-        ``eye_pair`` (2,), and ``region_<name>`` index arrays.
+        ``eye_pair`` (2,), and ``region_<name>`` index arrays; other entries are not read.
         """
-        from p3d.io import not_regular_reason
+        from p3d.io import load_npz, not_regular_reason
 
         path = Path(path)
-        reason = not_regular_reason(path)  # before np.load opens it: a named pipe would block it
+        reason = not_regular_reason(path)  # before anything opens it: a named pipe would block it
         if reason is not None:
             raise InputError(f"{path}: topology file {reason}")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                d = {k: data[k] for k in data.files}
-        except FileNotFoundError:
-            raise InputError(f"{path}: topology file not found") from None
-        except Exception as exc:  # zipfile.BadZipFile, ValueError (object arrays), OSError
-            raise InputError(f"{path}: not a readable topology .npz ({exc})") from None
+        # only the entries a topology has, each size-checked before it is decompressed (p3d.io.load_npz)
+        d = load_npz(path, "topology .npz", lambda k: k in _NPZ_KEYS or k.startswith("region_"))
         if "n_vertices" not in d:
             raise InputError(f"{path}: topology .npz lacks the 'n_vertices' entry")
         if d["n_vertices"].size != 1:

@@ -185,3 +185,26 @@ def test_a_clip_listed_twice_in_clips_csv_is_refused(tmp_path):
     pd.concat([df, leak]).to_csv(root / "clips.csv", index=False)
     with pytest.raises(InputError, match=r"clip 'test00_sentence01' is listed 2 times \(splits test, train\)"):
         Corpus.open(root)
+
+
+def test_frame_labels_share_the_npz_size_limit(tmp_path, monkeypatch):
+    """Frame-label ``.npz`` files were read in full as topology files were: deflated zeros expanded without bound.
+    They go through ``p3d.io.load_npz`` too (the limit is lowered here so that the test stays small)."""
+    import p3d.io
+    from p3d.viz.lip_shapes import clip_record
+
+    root = tmp_path / "c"
+    (root / "vertices_npy").mkdir(parents=True)
+    (root / "labels").mkdir()
+    np.save(root / "vertices_npy" / "S1_sentence01.npy", np.zeros((6, 5023 * 3), np.float32))
+    np.savez_compressed(root / "labels" / "S1_sentence01.npz", phoneme=np.zeros(1 << 20, np.int16),
+                        record=np.asarray("{}"))
+    (root / "meta.json").write_text(json.dumps({"name": "t", "kind": "vocaset", "fps": 30, "topology": "flame",
+                                                "splits": {"train": ["S1"]}}))
+    pd.DataFrame([{"stem": "S1_sentence01", "identity": "S1", "split": "train"}]).to_csv(root / "clips.csv",
+                                                                                           index=False)
+    c = Corpus.open(root)
+    monkeypatch.setattr(p3d.io, "NPZ_MAX_BYTES", 1 << 16, raising=False)
+    with pytest.raises(InputError, match="S1_sentence01.npz: frame-label .npz refused.*decompression bomb"):
+        c.labels("S1_sentence01")
+    assert clip_record(c, c.select("train")[0]) == {}  # reads the record alone

@@ -165,3 +165,44 @@ def test_topology_region_and_mesh_readers_refuse_a_named_pipe_at_once(tmp_path):
     lines = done.stdout.strip().splitlines()
     assert done.returncode == 0 and len(lines) == 3, (done.stdout, done.stderr)
     assert all("named pipe" in line for line in lines), lines
+
+
+def test_npz_reads_only_the_topology_entries_and_refuses_a_decompression_bomb(tmp_path, monkeypatch):
+    """``Topology.load_npz`` decompressed every member of the archive in full: an entry a topology does not have
+    was read (and a corrupt one refused the file), and a few hundred kB of deflated zeros expanded to gigabytes.
+    Only its own entries are read now, and only if their recorded sizes total at most
+    ``max(file size, p3d.io.NPZ_MAX_BYTES)``: a one-line InputError otherwise, before decompressing."""
+    import zipfile
+
+    import p3d.io
+
+    path = tmp_path / "extra.npz"
+    Topology(name="tiny", n_vertices=12, regions={"lips": np.array([1, 2, 3])}).save_npz(path)
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("notes.npy", b"not an array at all")  # not a topology entry: never read
+    back = Topology.load_npz(path)
+    assert back.n_vertices == 12 and set(back.regions) == {"lips"}
+
+    monkeypatch.setattr(p3d.io, "NPZ_MAX_BYTES", 1 << 16, raising=False)
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, n_vertices=np.int64(12), region_lips=np.zeros(1 << 20, np.uint8))
+    assert bomb.stat().st_size < 1 << 16
+    with pytest.raises(InputError, match=r"expand to \d+ bytes from a \d+-byte file .*decompression bomb") as err:
+        Topology.load_npz(bomb)
+    assert "\n" not in str(err.value) and "region_lips" in str(err.value)
+    small = tmp_path / "stored.npz"  # an uncompressed member is never larger than its file: always read
+    np.savez(small, n_vertices=np.int64(12), region_lips=np.zeros(1 << 17, np.int8))
+    assert len(Topology.load_npz(small).regions["lips"]) == 1 << 17
+
+
+def test_npz_member_whose_header_promises_more_than_it_holds_is_refused(tmp_path):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<i8", "fortran_order": False, "shape": (10 ** 9,)})
+    path = tmp_path / "lying.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("n_vertices.npy", buf.getvalue() + b"\0" * 8)
+    with pytest.raises(InputError, match=r"\['n_vertices'\]: truncated .npy member"):
+        Topology.load_npz(path)

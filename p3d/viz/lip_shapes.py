@@ -173,13 +173,12 @@ def clip_record(corpus: Any, clip: Any) -> dict[str, Any] | None:
     path = corpus.root / "labels" / f"{clip.stem}.npz"
     if not path.exists():
         return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            record = str(data["record"]) if "record" in data.files else None
-    except Exception as exc:  # zipfile.BadZipFile, ValueError (not an .npz / object arrays), OSError, EOFError
-        raise InputError(f"{path}: not a readable frame-label .npz ({type(exc).__name__}: {exc})") from None
-    if record is None:
+    from p3d.io import load_npz
+
+    data = load_npz(path, "frame-label .npz", {"record"})
+    if "record" not in data:
         return None
+    record = str(data["record"])
     try:
         return json.loads(record)
     except json.JSONDecodeError as exc:
