@@ -259,6 +259,10 @@ def flame(masks: str | os.PathLike[str] | None = None, ply: str | os.PathLike[st
         missing = [k for k in FLAME_UPPER_FACE_MASKS if k not in data]
         if missing:
             raise InputError(f"{masks}: FLAME masks lack {missing} (needed for the upper face)")
+        empty = [k for k in FLAME_UPPER_FACE_MASKS if np.asarray(data[k]).size == 0]
+        if empty:  # an empty union would leave FDD (and upper_face_motion) nothing to average over
+            raise InputError(f"{masks}: FLAME mask(s) {empty} hold no vertex indices (FDD's upper face is the union "
+                             f"of {', '.join(FLAME_UPPER_FACE_MASKS)})")
         regions["upper_face"] = np.unique(np.concatenate([np.asarray(data[k]).reshape(-1) for k in FLAME_UPPER_FACE_MASKS]))
     faces = None
     if ply is not None:

@@ -45,6 +45,21 @@ def test_flame_masks_missing_keys(tmp_path):
         flame(masks=path)
 
 
+@pytest.mark.parametrize("empty", [("eye_region", "forehead", "nose"), ("nose",)])
+def test_flame_masks_with_an_empty_upper_face_mask_are_refused(tmp_path, empty):
+    """Empty eye_region / forehead / nose masks loaded silently: all three empty gave an empty upper_face, and FDD
+    then failed on an unnamed index list while upper_face_motion became NaN; one empty made the FDD region another
+    than the union of the three. The mask file is refused where it is read, by name, on one line."""
+    masks = {"eye_region": np.arange(0, 10), "forehead": np.arange(10, 20), "nose": np.arange(20, 30)}
+    masks.update({k: np.array([], dtype=np.int64) for k in empty})
+    path = tmp_path / "FLAME_masks.pkl"
+    path.write_bytes(pickle.dumps(masks))
+    message = r"FLAME_masks.pkl: FLAME mask\(s\) \[.*'nose'\] hold no vertex indices"
+    with pytest.raises(InputError, match=message) as err:
+        flame(masks=path)
+    assert "\n" not in str(err.value)
+
+
 def test_index_out_of_range():
     with pytest.raises(InputError, match="outside"):
         Topology("t", 10, regions={"lips": [1, 2, 10]})
