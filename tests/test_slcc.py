@@ -328,3 +328,28 @@ def test_slcc_by_level_counts_none_and_pandas_na_labels_as_missing_levels():
     for missing in (pd.NA, np.float32("nan")):
         with pytest.raises(InputError, match=r"identity: 3 row\(s\) without a speaker label"):
             slcc(speech, lip, np.where(gaps, missing, identity.astype(object)))
+
+
+def test_slcc_rows_used_marks_the_rows_r_is_taken_over_and_the_summary_counts_them():
+    """The evaluator's summary counted SLCC's rows by recomputing the z-scores through the module's private helper;
+    ``slcc_rows_used`` says which rows r rests on. Speaker "b" was evaluated on one GT clip (one speech intensity
+    under three conditions) and "c" on one row: their z-scores are undefined and their rows left out."""
+    pd = pytest.importorskip("pandas")
+    from p3d.evaluate.summary import _slcc_counts
+    from p3d.metrics.slcc import slcc_rows_used
+
+    rng = np.random.default_rng(3)
+    identity = np.array(["a"] * 6 + ["b"] * 3 + ["c"])
+    gt = np.array(["a1", "a1", "a2", "a2", "a3", "a3", "b1", "b1", "b1", "c1"])
+    speech = np.array([0.3, 0.3, 0.5, 0.5, 0.2, 0.2, 0.4, 0.4, 0.4, 0.6])
+    lip = rng.uniform(1.0, 2.0, size=10)
+    used = slcc_rows_used(speech, lip, identity)
+    assert used.tolist() == [True] * 6 + [False] * 4
+    assert slcc(speech, lip, identity) == slcc(speech[used], lip[used], identity[used])
+    notes: list[str] = []
+    df = pd.DataFrame({"identity": identity, "gt": gt, "speech_intensity": speech, "lip_intensity": lip})
+    assert _slcc_counts(df, notes) == {"n_clips": 3, "n_predictions": 6}
+    assert notes == ["4 of 10 prediction(s) left out: their speaker's z-score is undefined (one GT clip, one row or "
+                     "constant intensities)"]
+    with pytest.raises(InputError, match="speech_intensity has 10 rows but lip_intensity has 9"):
+        slcc_rows_used(speech, lip[:9], identity)

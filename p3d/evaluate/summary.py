@@ -219,13 +219,13 @@ def _slcc_counts(df: Any, reasons: list[str]) -> dict[str, int]:
     """``n_clips`` and ``n_predictions`` of the rows SLCC's r is taken over: a row whose identity-wise z-score is
     undefined (a speaker evaluated on one GT clip has one speech intensity; one row; constant values) is dropped
     from r (:func:`p3d.metrics.slcc`), so it is not counted (a note says how many were dropped)."""
-    from p3d.metrics.slcc import _prepare
+    from p3d.metrics.slcc import slcc_rows_used
 
     try:
-        zs, zl = _prepare(df["speech_intensity"].to_numpy(), df["lip_intensity"].to_numpy(), df["identity"].to_numpy())
+        used = slcc_rows_used(df["speech_intensity"].to_numpy(), df["lip_intensity"].to_numpy(),
+                              df["identity"].to_numpy())
     except InputError:  # the value is None with its reason already
         return {"n_clips": 0, "n_predictions": 0}
-    used = np.isfinite(zs) & np.isfinite(zl)
     if not used.all():
         reasons.append(f"{int((~used).sum())} of {len(used)} prediction(s) left out: their speaker's z-score is "
                        "undefined (one GT clip, one row or constant intensities)")

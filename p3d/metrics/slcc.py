@@ -19,6 +19,7 @@ Reproduces the official ``extract_rms.py``, ``extract_lip_intensity.py`` and ``e
 - :func:`slcc_by_level`: the official level-wise table (Table 4): z-normalise over ALL rows per
   identity, drop undefined rows, then Pearson r within each level, plus ``"all"``, the pooled r.
 - :func:`slcc_delta`: Delta = |SLCC(model) - SLCC(data)| of Tables 2 and 4.
+- :func:`slcc_rows_used`: which rows r is taken over (those with a defined z-score), to count them.
 
 One row per prediction: several predictions of the same clip (one per conditioning identity) share
 that clip's speech intensity. Pearson r needs at least 3 valid rows, otherwise :class:`InputError`.
@@ -177,6 +178,18 @@ def slcc(speech_intensity: np.ndarray, lip_intensity: np.ndarray,
     zs, zl = _prepare(speech_intensity, lip_intensity, identity)
     ok = np.isfinite(zs) & np.isfinite(zl)
     return _pearson(zs[ok], zl[ok], "slcc")
+
+
+def slcc_rows_used(speech_intensity: np.ndarray, lip_intensity: np.ndarray,
+                   identity: Sequence[Hashable] | np.ndarray) -> np.ndarray:
+    """(N,) bool: the rows :func:`slcc` takes its r over, for counting what an r rests on.
+
+    Same inputs and checks as :func:`slcc`. A row is False when its identity-wise z-score is undefined (Eq. (d)):
+    its identity has a single row, or speech or lip intensities equal up to rounding (:data:`CONSTANT_RTOL`);
+    the official code gets NaN for these and drops them. :func:`slcc_by_level` drops the same rows.
+    """
+    zs, zl = _prepare(speech_intensity, lip_intensity, identity)
+    return np.isfinite(zs) & np.isfinite(zl)
 
 
 def slcc_by_level(speech_intensity: np.ndarray, lip_intensity: np.ndarray,
