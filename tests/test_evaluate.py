@@ -536,6 +536,22 @@ def test_an_output_name_taken_by_the_wrong_kind_is_refused_before_anything_is_re
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
 
 
+def test_a_file_named_plots_is_refused_only_where_plots_will_be_written(demo, tmp_path, capsys):
+    """--plots draws MTM's matching plots; with MTM not among --metrics nothing is drawn, yet a file named plots in
+    the output folder was refused (exit 2). Refused only with MTM computed; the file is left alone otherwise."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "plots").write_text("mine")
+    pred, _ = _pred_subset(demo, tmp_path)
+    base = ["--pred", pred, "--gt", demo.vocaset, "--plots", "--out", out]
+    code, _, err = _eval_cli([*base, "--metrics", "lve"], capsys)
+    assert code == 0, err
+    assert (out / "plots").read_text() == "mine" and (out / "summary.json").is_file()
+    assert json.loads((out / "summary.json").read_text())["outputs"]["plots"] == 0
+    code, _, err = _eval_cli([*base, "--metrics", "lve,mtm"], capsys)
+    assert code == 2 and "plots is a file where --plots writes the MTM plots folder" in err, err
+
+
 # -- MEAD demo without FLAME masks; PLRS errors --------------------------------------------------------
 def test_fdd_summary_is_the_mean_signed_value_and_the_mean_absolute_value(demo):
     # CodeTalker's dataset FDD: the plain mean of the signed per-clip values; FaceDiffuser's ABS FDD: the mean of

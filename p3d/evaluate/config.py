@@ -160,6 +160,18 @@ def resolve_metrics(cfg: EvalConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys(cfg.metrics))
 
 
+def writes_plots(cfg: EvalConfig) -> bool:
+    """Whether ``--plots`` has plots to write: they are MTM's matching plots (Fig. S4), so MTM must be among the
+    metrics (:func:`resolve_metrics`). A selection :func:`resolve_metrics` refuses counts as writing them (it is
+    refused for its own reason once the output folder is checked)."""
+    if not cfg.plots:
+        return False
+    try:
+        return "mtm" in resolve_metrics(cfg)
+    except InputError:
+        return True
+
+
 def check_enrolled(cfg: EvalConfig, wanted: tuple[str, ...]) -> None:
     """Refuse ``--intensity-weight`` (PLRS-e, :func:`p3d.metrics.plrs_enrolled`) without its inputs: PLRS-c among
     the metrics, the GT (each speaker's enrolled lip amplitude comes from its other GT clips), the templates (the

@@ -18,8 +18,9 @@ def check_report_dir(out: Path, *, plots: bool = False, plot_names: tuple[str, .
     before it replaces anything: ``out`` must be a writable folder or creatable (:func:`check_out_dir`), and the
     names it writes must not be taken by the wrong kind of entry: a folder named ``per_clip.csv`` or
     ``summary.json``, a folder named like a plot (``plots/mtm_*.png``: every run replaces or removes those, whether
-    or not it writes plots; ``plot_names``: the plots about to be written), or, with ``plots``, a file named
-    ``plots``. Each such collision was a traceback after the earlier run's ``summary.json`` had been withdrawn."""
+    or not it writes plots; ``plot_names``: the plots about to be written), or, with ``plots`` (plots will be
+    written: ``--plots`` with MTM among the metrics), a file named ``plots``. Each such collision was a traceback
+    after the earlier run's ``summary.json`` had been withdrawn."""
     check_out_dir(out)
     out = Path(os.path.abspath(out))
     if not out.is_dir():
@@ -55,7 +56,7 @@ def write_report(report: EvalReport, out: Path, *, plots: bool = False, fps: flo
     from p3d.atomic import write_json
 
     out = Path(os.path.abspath(out))
-    check_report_dir(out, plots=plots)
+    check_report_dir(out, plots=plots and bool(report.mtm_results))  # the plots drawn: MTM's, where computed
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_stages(out)
     stage = stage_dir(out)

@@ -19,6 +19,7 @@ from p3d.evaluate.config import (
     background_reason,
     plan_background,
     plan_metrics,
+    writes_plots,
 )
 from p3d.evaluate.plan import _plan, check_corpus_source
 from p3d.evaluate.report import check_out_dir, check_report_dir
@@ -45,7 +46,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     from p3d.topology import load_topology
 
     if cfg.out is not None:
-        check_report_dir(cfg.out, plots=cfg.plots)
+        check_report_dir(cfg.out, plots=writes_plots(cfg))
     resamples = cfg.bootstrap_resamples
     # fewer than MIN_RESAMPLES gave every CI as "n/a (too few clips)" after all the work (percentile_interval's
     # min_count; SLCC's bootstrap refuses them)
