@@ -62,6 +62,22 @@ def test_intensity_and_box_plots():
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["ours", "no2d"]
 
 
+
+def test_pair_boxes_say_how_many_values_they_leave_out(caplog):
+    """A box cannot draw NaN or inf: plot_pair_boxes left such values out without a word (4 of 10 here). They are
+    still left out (the boxes are those of the finite values) and a warning counts them per model and split."""
+    df = pd.DataFrame({"split": ["train"] * 5 + ["test"] * 5,
+                       "cosine": [0.1, 0.2, np.nan, 0.4, 0.5, 0.3, np.nan, np.nan, 0.2, np.inf]})
+    with caplog.at_level("WARNING", logger="p3d.viz.representation"):
+        fig = plot_pair_boxes({"ours": df}, "cosine")
+    assert "ours train: 1 of 5; ours test: 3 of 5" in caplog.text and "NaN or inf" in caplog.text
+    assert isinstance(fig, Figure)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="p3d.viz.representation"):
+        plot_pair_boxes({"ours": df.fillna(0.0).replace(np.inf, 1.0)}, "cosine")
+    assert not caplog.records
+
+
 def test_training_curves(tmp_path):
     csv = tmp_path / "metrics.csv"
     csv.write_text("step,loss,lr,infonce\n1,2.0,0.1,1.5\n2,1.0,0.1,1.2\n")

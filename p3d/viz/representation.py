@@ -16,6 +16,7 @@ Inputs are the outputs of :mod:`p3d.analysis.representation`; every function ret
 """
 from __future__ import annotations
 
+import logging
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -25,6 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from p3d.errors import InputError
+
+log = logging.getLogger(__name__)
 
 #: Colours of the paper's Fig. 4 groups (vowels warm, consonants cool); others grey.
 GROUP_COLORS: dict[str, str] = {
@@ -160,19 +163,26 @@ def plot_pair_boxes(frames: Mapping[str, Any], value: str, *, ylabel: str = "", 
     """Figs. S6 / S7: box plots of ``value`` (``loss`` or ``cosine``) per model and split.
 
     ``frames``: {model name: DataFrame with ``split`` and ``value`` columns} (e.g.
-    :func:`p3d.analysis.representation.gt_pair_stats` of train and test, concatenated)."""
+    :func:`p3d.analysis.representation.gt_pair_stats` of train and test, concatenated). NaN and inf values
+    cannot be drawn in a box: they are left out, with a warning saying how many, per model and split."""
     if not frames:
         raise InputError("frames: nothing to plot")
     fig = Figure(figsize=(1.9 * len(frames) + 1.5, 4), layout="constrained")
     ax = fig.add_subplot()
     data, positions, colors = [], [], []
     palette = {"train": "tab:blue", "test": "tab:orange"}
+    dropped: list[str] = []
     for i, (name, df) in enumerate(frames.items()):
         for j, split in enumerate(order):
             vals = np.asarray(df.loc[df["split"] == split, value], dtype=float)
-            data.append(vals[np.isfinite(vals)])
+            finite = np.isfinite(vals)
+            if not finite.all():
+                dropped.append(f"{name} {split}: {int((~finite).sum())} of {finite.size}")
+            data.append(vals[finite])
             positions.append(i * (len(order) + 1) + j)
             colors.append(palette.get(split, "0.5"))
+    if dropped:
+        log.warning("plot_pair_boxes: %s value(s) NaN or inf, left out of the boxes (%s)", value, "; ".join(dropped))
     bp = ax.boxplot(data, positions=positions, widths=0.8, patch_artist=True, showfliers=False)
     for patch, color in zip(bp["boxes"], colors):
         patch.set_facecolor(color)
