@@ -19,6 +19,7 @@ reason) rather than a reader blocked forever. Vertex dtypes: see :func:`vertex_d
 """
 from __future__ import annotations
 
+import _compat_pickle
 import dataclasses
 import io as _io
 import json
@@ -144,18 +145,8 @@ _ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         ("builtins", "bool"),
         ("builtins", "slice"),
         ("builtins", "range"),
-        ("__builtin__", "dict"),
-        ("__builtin__", "list"),
-        ("__builtin__", "tuple"),
-        ("__builtin__", "set"),
-        ("__builtin__", "int"),
-        ("__builtin__", "float"),
-        ("__builtin__", "str"),
-        ("__builtin__", "bool"),
-        ("copy_reg", "_reconstructor"),
         ("copyreg", "_reconstructor"),
         ("builtins", "object"),
-        ("__builtin__", "object"),
     }
 )
 
@@ -177,9 +168,14 @@ class RestrictedUnpickler(pickle.Unpickler):
     max_items: int = 1 << 20
 
     def find_class(self, module: str, name: str) -> Any:
+        # Python 2's names, as protocol-2 pickles spell them (Python 2's own, and Python 3's with ``protocol=2``:
+        # ``__builtin__.bytes`` for b"", so an empty array, ``__builtin__.xrange`` for range): checked as the
+        # Python 3 names pickle's own ``fix_imports`` maps them to (the allow-list still decides)
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if (module, name) not in _ALLOWED_GLOBALS:
             raise UnsafePickleError(f"refusing to load global {module}.{name} (not a numpy array or builtin)")
-        if (module, name) in {("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor")}:
+        if (module, name) == ("copyreg", "_reconstructor"):
             import copyreg
 
             def _reconstructor(cls: type, base: type, state: Any) -> Any:

@@ -110,6 +110,24 @@ def test_restricted_unpickler_refuses_memory_bombs(tmp_path):
     assert io.load_pickle(tmp_path / "r.pkl") == [range(5), bytearray(b"z")]
 
 
+def test_restricted_unpickler_reads_python3_protocol2_pickles_of_empty_data(tmp_path):
+    """Python 3's ``pickle.dump(..., protocol=2)`` spells b"" (an empty array's data) and other builtins by their
+    Python 2 names: ``__builtin__.bytes`` was refused ("not a safe data pickle") while ``builtins.bytes`` was
+    admitted. Python 2 names now read as their Python 3 ones, with the same allow-list and count bounds."""
+    data = {"empty": np.zeros((0, 3), np.float32), "b": b"", "r": range(3), "c": 1 + 2j, "fs": frozenset({1})}
+    (tmp_path / "p2.pkl").write_bytes(pickle.dumps(data, protocol=2))
+    assert b"__builtin__\nbytes" in (tmp_path / "p2.pkl").read_bytes()
+    back = io.load_pickle(tmp_path / "p2.pkl")
+    assert back["empty"].shape == (0, 3) and back["empty"].dtype == np.float32
+    assert back["b"] == b"" and back["r"] == range(3) and back["c"] == 1 + 2j and back["fs"] == frozenset({1})
+    n = pickle.dumps(3_000_000, protocol=2)[2:-1]
+    (tmp_path / "bomb.pkl").write_bytes(b"\x80\x02c__builtin__\nbytearray\n" + n + b"\x85R.")
+    (tmp_path / "eval.pkl").write_bytes(b"\x80\x02c__builtin__\neval\nX\x03\x00\x00\x001+1\x85R.")
+    for name in ("bomb", "eval"):
+        with pytest.raises(InputError, match=f"{name}.pkl: not a safe data pickle"):
+            io.load_pickle(tmp_path / f"{name}.pkl")
+
+
 def test_load_json_names_a_corrupt_file(tmp_path):
     (tmp_path / "ok.json").write_text('{"fps": 30}')
     assert io.load_json(tmp_path / "ok.json") == {"fps": 30}
