@@ -681,3 +681,31 @@ def test_an_existing_continuation_answers_the_step_it_was_made_from(tmp_path):
         torch.save({**ckpt, "step": ckpt["step"] + 10}, last)
     assert continue_without_stop_rule(tmp_path / "plateau", tmp_path / "twin") == 140
     assert json.loads((tmp_path / "twin" / CONTINUED_FROM).read_text())["step"] == 140
+
+
+@pytest.mark.parametrize("kind, option", [("talker", "--patience"), ("talker", "--smooth"),
+                                          ("syncnet3d", "--min-rel-improvement")])
+def test_rule_options_without_validation_are_refused(kind, option, voca_short, tmp_path, capsys):
+    """--patience / --min-rel-improvement / --smooth shape only the validation curve and the plateau rule: given
+    without --stop plateau or --eval-every they were accepted, recorded in request.json and changed nothing
+    (no val.csv); now one line, exit 2, before the data are read or the run folder is claimed. With --eval-every
+    (--stop steps) they still set the recorded curve's smoothing and ``converged``; at its default value an option
+    is the same setting as the option left out (test_train_api), so it stays accepted."""
+    from p3d.cli import main
+    from p3d.train.convergence import stop_options
+
+    model = ["--model", "faceformer"] if kind == "talker" else []
+    value = "0.05" if option == "--min-rel-improvement" else "2"
+    out = tmp_path / "x"
+    assert main(["train", kind, *model, "--data", str(voca_short), "--preset", "smoke", "--steps", "1", option, value,
+                 "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert option in err and "--stop plateau" in err and not out.exists()
+
+    class Args:
+        stop, eval_every, patience, min_rel_improvement, smooth = "steps", 10, 2, None, 1
+    assert stop_options(Args)["patience"] == 2  # --stop steps --eval-every 10: the curve is recorded
+    Args.stop, Args.eval_every = "plateau", None
+    assert stop_options(Args)["smooth"] == 1
+    Args.stop, Args.patience, Args.smooth = "steps", 5, None  # the default value: the same as left out
+    assert stop_options(Args)["patience"] == 5

@@ -177,10 +177,25 @@ def stop_settings(stop: str | None = None, eval_every: int | None = None, patien
             "smooth": DEFAULT_SMOOTH if smooth is None else int(smooth)}
 
 
+#: The options that only shape the validation curve and the rule (``val_smoothed``, ``converged``): without
+#: validation (``--stop steps`` and no ``--eval-every``) they change nothing.
+RULE_OPTIONS: tuple[str, ...] = ("patience", "min_rel_improvement", "smooth")
+
+
 def stop_options(args: Any) -> dict[str, Any]:
-    """The rule's options from ``p3d train`` arguments (:func:`add_stop_arguments`), None where not given."""
-    return {name: getattr(args, name, None) for name in ("stop", "eval_every", "patience", "min_rel_improvement",
-                                                          "smooth")}
+    """The rule's options from ``p3d train`` arguments (:func:`add_stop_arguments`), None where not given.
+    ``--patience``, ``--min-rel-improvement`` or ``--smooth`` without validation (neither ``--stop plateau`` nor
+    ``--eval-every`` > 0) at a value other than its default is refused (:class:`InputError`): it would be recorded
+    in the request, yet change nothing."""
+    options = {name: getattr(args, name, None) for name in ("stop", "eval_every", *RULE_OPTIONS)}
+    defaults = {"patience": DEFAULT_PATIENCE, "min_rel_improvement": DEFAULT_MIN_REL_IMPROVEMENT,
+                "smooth": DEFAULT_SMOOTH}  # at its default an option is the same setting as the option left out
+    given = [name for name in RULE_OPTIONS if options[name] is not None and options[name] != defaults[name]]
+    if given and options["stop"] != "plateau" and not options["eval_every"]:
+        flag = "--" + given[0].replace("_", "-")
+        raise InputError(f"{flag}: a plateau-rule option given without --stop plateau (or --eval-every N): no "
+                         f"validation runs, so it would change nothing; add --stop plateau or leave {flag} out")
+    return options
 
 
 def add_stop_arguments(parser: Any) -> None:
