@@ -163,6 +163,19 @@ def test_bf16_without_a_critic_is_refused(voca_short, tmp_path, capsys):
         build("faceformer", "smoke", voca_short, bf16=True)
 
 
+def test_train_and_data_together_are_refused(voca_short, tmp_path, capsys):
+    """--train and --data are one option (the corpus folders): given both, the last one silently won (here a
+    folder that does not exist, or the other corpus). Now argparse's one line, exit 2, nothing written."""
+    out = tmp_path / "x"
+    for first, second in (("--train", "--data"), ("--data", "--train")):
+        with pytest.raises(SystemExit) as exc:
+            main(["train", "talker", "--model", "faceformer", first, str(voca_short), second, str(tmp_path / "nope"),
+                  "--preset", "smoke", "--steps", "1", "--out", str(out), "--no-progress"])
+        assert exc.value.code == 2 and "not allowed with" in capsys.readouterr().err and not out.exists()
+    assert main(["train", "talker", "--model", "faceformer", "--data", str(voca_short), "--preset", "smoke",
+                 "--steps", "1", "--out", str(out), "--no-progress"]) == 0  # --data alone: as --train
+
+
 def test_seed_outside_64_bits_is_one_line_exit_2(voca_short, tmp_path, capsys):
     """--seed 2**64 raised torch's ValueError (a traceback) after the data were loaded: one line, exit 2, no run folder."""
     out = tmp_path / "x"

@@ -769,12 +769,15 @@ def build_from_args(args: Any) -> TalkerJob:
 
 
 def add_arguments(parser: Any) -> None:
-    """``p3d train talker`` options (``--train`` doubles the common ``--data``)."""
+    """``p3d train talker`` options (``--train`` doubles the common ``--data``; the two exclude each other, as the
+    last one given would silently win)."""
+    either = parser.add_mutually_exclusive_group()
     for action in parser._actions:  # the common --data becomes optional: --train is the talkers' name for it
         if action.dest == "data":
             action.required = False
             action.help = "same as --train"
-    parser.add_argument("--train", dest="data", type=Path, default=None,
+            either._group_actions.append(action)
+    either.add_argument("--train", dest="data", type=Path, default=None,
                         help="training corpus folder(s), comma-separated (their train split; e.g. "
                              "data/cpu/synth-voca,data/cpu/synth-mead)")
     parser.add_argument("--model", choices=MODEL_NAMES, required=True, help="the baseline")
