@@ -537,3 +537,16 @@ def test_a_raw_file_edited_without_changing_its_size_is_not_kept_stale(raw, tmp_
     with pytest.raises(InputError, match=r"older p3d.*--overwrite rewrites them") as info:
         convert_raw_vocaset(root, out, progress=False)
     assert "\n" not in str(info.value)
+
+
+def test_one_subject_name_is_that_subject(raw, tmp_path):
+    """subjects="FaceTalk_..." (one name, not a list) was iterated as its characters and refused as
+    "--subjects: F, a, c, e, T, ... not in subj_seq_to_idx.pkl"; one name is now that subject alone."""
+    from p3d.datasets.vocaset import read_raw_vocaset
+
+    root, _, _ = raw
+    one = read_raw_vocaset(root, subjects=TEST)
+    assert {s.subject for s in one.sequences} == {TEST} and list(one.templates) == [TEST]
+    assert [s.stem for s in one.sequences] == [s.stem for s in read_raw_vocaset(root, subjects=[TEST]).sequences]
+    summary = convert_raw_vocaset(root, tmp_path / "out", subjects=TEST, progress=False)
+    assert summary.manifest == convert_raw_vocaset(root, tmp_path / "list", subjects=[TEST], progress=False).manifest

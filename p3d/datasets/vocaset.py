@@ -146,10 +146,11 @@ class ConversionSummary:
 # ---------------------------------------------------------------------------------------------
 # Reading and validating the raw files
 # ---------------------------------------------------------------------------------------------
-def read_raw_vocaset(raw_dir: str | os.PathLike[str], *, subjects: Iterable[str] | None = None) -> RawVocaset:
+def read_raw_vocaset(raw_dir: str | os.PathLike[str], *, subjects: str | Iterable[str] | None = None) -> RawVocaset:
     """Open and validate the raw release in ``raw_dir`` (see module docstring); writes nothing.
 
-    ``subjects``: convert only these (default: every subject of the index and of the audio pickle).
+    ``subjects``: convert only these (default: every subject of the index and of the audio pickle); one name
+    (``"FaceTalk_170725_00137_TA"``) is that subject alone.
     """
     from p3d.io import load_pickle, load_templates
 
@@ -171,7 +172,8 @@ def read_raw_vocaset(raw_dir: str | os.PathLike[str], *, subjects: Iterable[str]
     if subjects is None:
         chosen = everyone
     else:
-        chosen = list(dict.fromkeys(str(s) for s in subjects))
+        # one name is one subject (iterated, a string was its characters: "--subjects: F, a, c, e, ...")
+        chosen = list(dict.fromkeys(str(s) for s in ([subjects] if isinstance(subjects, str) else subjects)))
         unknown = [s for s in chosen if s not in everyone]
         if unknown:
             raise InputError(f"--subjects: {', '.join(unknown)} not in {root / INDEX_FILE} "
@@ -385,11 +387,12 @@ def convert_raw_vocaset(
     raw_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
-    subjects: Iterable[str] | None = None,
+    subjects: str | Iterable[str] | None = None,
     progress: bool | None = None,
     overwrite: bool = False,
 ) -> ConversionSummary:
-    """Convert the raw VOCASET release in ``raw_dir`` into ``out_dir`` (layout: module docstring).
+    """Convert the raw VOCASET release in ``raw_dir`` into ``out_dir`` (layout: module docstring); ``subjects``:
+    only these (one name: that subject; :func:`read_raw_vocaset`).
 
     All inputs are validated first; nothing is written if any is bad. Existing complete outputs are
     kept unless ``overwrite`` (see "Resuming" in the module docstring). ``progress``: a tqdm bar.
