@@ -178,7 +178,8 @@ def _write_predictions(model: Any, styles: list[str | None], jobs: list[Any], ou
     (:func:`check_prediction_folder`) before the first one; with ``overwrite`` the record is written only once
     every file is recomputed, so an interrupted overwrite is never resumed as the new model's.
 
-    Every clip is checked (template, audio file, frame count) before the first prediction. The pairs still to
+    Every clip is checked (template, audio file, frame count) before the first prediction, and ``frames="audio"``
+    (the official frame count, from the wav2vec2 audio encoder) before anything is written. The pairs still to
     write are sorted by frame count (clips of similar length share a batch: less padding) and predicted
     ``batch_size`` at a time with ``model.predict_batch`` (each as ``model.predict`` on it alone, float32
     rounding aside; the styles of one clip share its audio tensor, so its audio encoding); ``batch_size=1``
@@ -194,6 +195,13 @@ def _write_predictions(model: Any, styles: list[str | None], jobs: list[Any], ou
     from p3d.talker_data import AUDIO_RATE, check_durations
 
     batch_size = check_batch_size(batch_size)
+    if frames == "audio":  # before anything is written (was: predictions.json, then the refusal at the first clip)
+        from p3d.models.official_baselines import official_n_frames
+
+        try:
+            official_n_frames(model, AUDIO_RATE)  # the official rule counts wav2vec2's CNN features
+        except InputError as exc:
+            raise InputError(f"--frames audio: {exc}; use --frames gt") from None
 
     loaded: dict[Path, np.ndarray] = {}  # audio read to count frames, kept for its batch (read once)
 

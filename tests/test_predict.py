@@ -53,6 +53,18 @@ def test_predict_without_vertices_uses_audio_length(voca_short, run, tmp_path):
     assert len(files) == 4 and arr.shape == (18, 30, 3)  # floor(0.6 s * 30 fps)
 
 
+def test_frames_audio_without_wav2vec2_is_refused_before_anything_is_written(run, tmp_path, capsys):
+    """--frames audio (the official frame count, from wav2vec2's CNN features) on a talker without wav2vec2 was
+    refused only after OUT/predictions.json was written (a record of predictions never made); now before any output,
+    one line, exit 2."""
+    pred = tmp_path / "pred"
+    assert main(["predict", "--run", str(run), "--frames", "audio", "--out", str(pred), "--no-progress"]) == 2
+    assert "--frames audio" in capsys.readouterr().err and not pred.exists()
+    pred.mkdir()  # an existing folder is left as it was
+    assert main(["predict", "--run", str(run), "--frames", "audio", "--out", str(pred), "--no-progress"]) == 2
+    assert list(pred.iterdir()) == []
+
+
 def test_predict_resumes_and_checks(voca_short, run, tmp_path):
     out = tmp_path / "p"
     predict_split(run, out, progress=False)
