@@ -307,6 +307,7 @@ def main() -> int:
     import pandas as pd
     import torch
 
+    from p3d.atomic import atomic_open
     from p3d.tables import to_markdown
 
     dev = torch.device(args.device)
@@ -338,7 +339,8 @@ def main() -> int:
             print(to_markdown(results[name], digits=4), flush=True)
             if args.out is not None:
                 args.out.mkdir(parents=True, exist_ok=True)
-                results[name].to_csv(args.out / f"gpu_{name}.csv", index=False)
+                with atomic_open(args.out / f"gpu_{name}.csv", "w", newline="") as fh:  # never a half CSV
+                    results[name].to_csv(fh, index=False)
     print(f"\n# bench_gpu done in {time.time() - began:.0f} s", flush=True)
     return 0 if len(results) == len(sections) else 1
 

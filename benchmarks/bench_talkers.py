@@ -121,6 +121,7 @@ def main() -> int:
     import torch
 
     from p3d.analysis.training_cost import iteration_cost, table_s8
+    from p3d.atomic import atomic_open
     from p3d.tables import to_markdown
 
     load = wait_for_load(args.max_load, args.wait)
@@ -186,12 +187,14 @@ def main() -> int:
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        raw.to_csv(args.out / "talker_cost_raw.csv", index=False)
-        summary.to_csv(args.out / "talker_cost.csv", index=False)
-        table_s8(mean[mean["threads"] == mean["threads"].iloc[0]].assign(threads=mean["threads"].iloc[0])).to_csv(
-            args.out / "table_s8.csv", index=False)
+        tables = {"talker_cost_raw.csv": raw, "talker_cost.csv": summary,
+                  "table_s8.csv": table_s8(mean[mean["threads"] == mean["threads"].iloc[0]].assign(
+                      threads=mean["threads"].iloc[0]))}
         if profile is not None:
-            profile.to_csv(args.out / "loss_profile.csv", index=False)
+            tables["loss_profile.csv"] = profile
+        for name, table in tables.items():
+            with atomic_open(args.out / name, "w", newline="") as fh:  # an interrupted run never leaves a half CSV
+                table.to_csv(fh, index=False)
     return 0
 
 

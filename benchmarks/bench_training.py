@@ -361,6 +361,7 @@ def main() -> int:
     import pandas as pd
     import torch
 
+    from p3d.atomic import atomic_open
     from p3d.device import native_bf16
 
     native = native_bf16("cpu")
@@ -388,7 +389,8 @@ def main() -> int:
     load1 = os.getloadavg()
     print(f"\n# {time.time() - began:.0f} s; load average at the end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     if args.out is not None:
-        pd.concat([pd.DataFrame(rows), pd.DataFrame(critic_rows)]).to_csv(args.out, index=False)
+        with atomic_open(args.out, "w", newline="") as fh:  # an interrupted run never leaves a half CSV
+            pd.concat([pd.DataFrame(rows), pd.DataFrame(critic_rows)]).to_csv(fh, index=False)
     return 0
 
 

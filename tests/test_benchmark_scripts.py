@@ -86,6 +86,38 @@ def test_imports_resolve(script, monkeypatch):
                     f"{script.name}: {node.value.id}.{node.attr}: {modules[node.value.id].__name__} has no such name"
 
 
+def _atomic_handles(tree: ast.AST) -> dict[int, str]:
+    """``id(call) -> handle`` of every call in a ``with atomic_open(...) as handle:`` block of ``tree``."""
+    inside = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.With):
+            for item in node.items:
+                call, var = item.context_expr, item.optional_vars
+                func = getattr(call, "func", None)
+                name = getattr(func, "id", None) or getattr(func, "attr", None)
+                if name == "atomic_open" and isinstance(var, ast.Name):
+                    for stmt in node.body:
+                        inside.update({id(c): var.id for c in ast.walk(stmt) if isinstance(c, ast.Call)})
+    return inside
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_csv_outputs_are_written_atomically(script):
+    """Every CSV a script writes (``--out``) goes through :func:`p3d.atomic.atomic_open`: ``df.to_csv(path)``
+    wrote in place, so a benchmark interrupted mid-write (minutes of timing lost anyway) left a half CSV that
+    read as a complete, shorter table."""
+    tree = ast.parse(script.read_text(), str(script))
+    handles = _atomic_handles(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "to_csv":
+            target = node.args[0] if node.args else next((k.value for k in node.keywords
+                                                          if k.arg == "path_or_buf"), None)
+            if target is None:
+                continue  # to_csv() returns the text
+            assert isinstance(target, ast.Name) and handles.get(id(node)) == target.id, \
+                f"{script.name}:{node.lineno}: to_csv into {ast.unparse(target)}, not an atomic_open handle"
+
+
 def test_make_test_script_parses():
     done = subprocess.run(["bash", "-n", str(BENCH / "bench_make_test.sh")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
