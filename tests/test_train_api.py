@@ -593,3 +593,18 @@ def test_a_run_whose_templates_or_split_changed_is_refused(tmp_path):
     _move_a_clip_and_correct_a_template(data)
     with pytest.raises(InputError, match="trained on other data at the same path .*templates.pkl or clips.csv"):
         api._check_data(out, api.data_fingerprint(request))
+
+
+@pytest.mark.parametrize("preset, batch", [("paper", 256), ("cpu", None), ("smoke", None)])
+def test_evaluator_stage1_trains_at_the_papers_batch_of_256(preset, batch, lrs3, tmp_path, monkeypatch):
+    """Paper E.1: the PLRS evaluator uses batch size 256 for both stage 1 and stage 2 (stage 1 of the critics: 40);
+    the smaller presets keep stage 1's recipe batch."""
+    asked = {}
+
+    def fake_fit(kind, preset, corpus, out, **options):
+        asked.update(options, kind=kind)
+        return out / "final.pt"
+
+    monkeypatch.setattr(api, "fit", fake_fit)
+    api.train_evaluator_stage1(preset, lrs3, tmp_path)
+    assert asked["kind"] == "stage1" and asked.get("batch_size") == batch

@@ -24,7 +24,8 @@ Kinds (all trained on the corpus' ``train`` split unless ``split`` says otherwis
   another batch size (paper preset: 256, the official evaluator's; smaller presets: 3/4 of stage 2's),
   and by default the other half of the training identities (``identities="half2"``; pair it with a
   loss critic trained on ``half1`` for fully disjoint data). :func:`p3d.train.api.train_evaluator` gives it
-  its own stage 1 (``p3d train stage1 --identities half2 --seed 1``), so it shares no data, seed or weights
+  its own stage 1 (``p3d train stage1 --identities half2 --seed 1``, at the ``paper`` preset with
+  ``--batch-size 256``: E.1's batch for both of the evaluator's stages), so it shares no data, seed or weights
   with a loss critic (the critics' stage 1 trains on ``half1``).
 
 Presets (``TrainConfig`` defaults; every value can be overridden):
