@@ -311,6 +311,9 @@ def test_cli_end_to_end(lrs3, voca, tmp_path):
     (["no2d", "--data", "{lrs3}", "--out", "{stage1_run}"], "kind: stage1 -> no2d"),
     (["no2d", "--data", "{lrs3}", "--out", "{out}", "--split", "val"], "no clips in split"),
     (["no2d", "--data", "{lrs3}", "--out", "{out}", "--steps", "0"], "--steps"),
+    (["no2d", "--data", "{lrs3}", "--out", "{out}", "--steps", "1", "--batch-size", "1"], "needs at least 2"),
+    (["syncnet3d", "--data", "{lrs3}", "--out", "{out}", "--steps", "1", "--batch-size", "1"], "needs at least 2"),
+    (["stage1", "--data", "{lrs3}", "--out", "{out}", "--steps", "1", "--batch-size", "1"], "needs at least 2"),
 ])
 def test_bad_input(args, message, lrs3, voca, stage1_ckpt, critic_ckpt, tmp_path, capsys):
     stage1_run = tmp_path / "s1run"

@@ -395,6 +395,12 @@ def build(
     stopping = {name: defaults[name] for name in TrainConfig.STOP_FIELDS}
     seed, batch_size, lr, subset = (defaults[k] if given[k] is None else given[k]
                                     for k in ("seed", "batch_size", "lr", "identities"))
+    processes = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))  # torchrun: each process takes its share
+    if batch_size // processes < 2:  # InfoNCE over one window: logits (1, 1), loss 0, no gradient
+        raise InputError(f"--batch-size: {batch_size} window(s) per batch"
+                         + (f" over {processes} processes" if processes > 1 else "")
+                         + "; the InfoNCE of Eqs. 1-2 and 5 contrasts a window with the others of its batch and needs "
+                           "at least 2 per process (with 1 its loss is 0 and nothing is learnt from it)")
     corpus = open_corpus(data)
     if stopping["eval_every"] and not has_split(corpus, VAL_SPLIT):
         raise InputError(f"--stop/--eval-every: {corpus.root} has no {VAL_SPLIT!r} split to validate on "
