@@ -149,3 +149,17 @@ def test_attention_under_bf16_autocast_attends_in_float32():
     expected = attn.proj(original(q, k, v).transpose(1, 2).reshape(3, 7, 32))
     assert torch.equal(out32, expected)
     torch.testing.assert_close(out16.float(), out32, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.02, 1.0, float("nan"), -0.3, True])
+def test_a_mask_ratio_that_masks_no_token_of_a_modality_is_refused(ratio):
+    """Eq. 3 averages over the masked tokens; at 0.02 the smoke video's 20 tokens had none masked and the loss was
+    NaN (0.0: both modalities)."""
+    with pytest.raises(InputError, match="mask_ratio"):
+        Stage1Config.from_preset("smoke", mask_ratio=ratio)
+
+
+def test_the_smallest_mask_ratio_that_masks_a_video_token_trains():
+    c = Stage1Config.from_preset("smoke", mask_ratio=0.03)  # round(0.6) = 1 of 20 video tokens
+    out = Stage1Model(c)(*_batch(c, b=2), generator=torch.Generator().manual_seed(0))
+    assert out.video_mask.shape[1] == 1 and torch.isfinite(out.loss)

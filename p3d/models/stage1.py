@@ -41,7 +41,7 @@ from p3d.losses.infonce import TEMPERATURE, multilayer_info_nce
 from p3d.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
 from p3d.models.base import Checkpointable, PresetConfig
 from p3d.models.transformer import (
-    LN_EPS, Block, CrossBlock, Encoder, gather_tokens, init_weights, pooled, random_masking, sinusoid_table,
+    LN_EPS, Block, CrossBlock, Encoder, gather_tokens, init_weights, n_masked, pooled, random_masking, sinusoid_table,
 )
 
 
@@ -78,6 +78,12 @@ class Stage1Config(PresetConfig):
                              f"< depth {self.depth}")
         if self.video_size % self.video_patch or self.n_mels % self.speech_patch:
             raise InputError("video_size / n_mels must be multiples of their patch sizes")
+        # Eq. 3 averages over the masked tokens of each modality: with none masked it is 0/0 (a NaN loss)
+        ratio = self.mask_ratio
+        if not (isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and 0.0 < ratio < 1.0) \
+                or min(n_masked(self.speech_tokens, ratio), n_masked(self.video_tokens, ratio)) < 1:
+            raise InputError(f"mask_ratio: {ratio!r} must be in (0, 1) and mask at least one of the "
+                             f"{self.speech_tokens} speech and one of the {self.video_tokens} video tokens")
 
     @property
     def speech_tokens(self) -> int:
