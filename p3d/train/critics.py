@@ -32,7 +32,8 @@ Presets (``TrainConfig`` defaults; every value can be overridden):
 
 - ``paper``: AdamW beta = (0.9, 0.95), eps = 1e-8, lr 3e-4, batch 40 (stage 1) / 80 (stage 2 kinds),
   100 epochs (3D SyncNet: 20; fine-tuning: 5 epochs at lr 1e-4), steps = ceil(epochs * windows /
-  batch). Weight decay, schedule and warm-up are NOT FOUND in the paper: no decay, constant lr.
+  batch). Weight decay, schedule, warm-up and gradient clipping are NOT FOUND in the paper: no decay,
+  constant lr, and (every preset) the global gradient norm clipped at 1.0 (``TrainConfig.grad_clip``).
 - ``cpu``: the same recipes at the ``cpu`` model presets with step counts sized for 2 shared CPU
   cores (stage 1: 400 steps of 40, about 0.7 s each; each critic: 300 steps of 64, about 0.3 s
   each), a short linear warm-up, and lr 1e-3 for the critics (3e-4 learns too little in 300 steps).
