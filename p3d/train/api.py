@@ -678,12 +678,15 @@ def train_evaluator_stage1(preset: str, corpus: str | os.PathLike[str], runs: st
 
 def train_evaluator(preset: str, corpus: str | os.PathLike[str], runs: str | os.PathLike[str], *,
                     progress: bool = False, **options: Any) -> Path:
-    """The independent PLRS evaluator (``p3d train evaluator``) into ``runs/evaluator``, a pipeline that shares
+    """The independent PLRS evaluator into ``runs/evaluator``, a pipeline that shares
     nothing with the loss critics (:func:`train_critic`): its own stage 1 (:func:`train_evaluator_stage1`,
     ``runs/stage1_evaluator``) and stage 2 both on the other identity half of ``corpus``' train split
     (:data:`EVALUATOR_IDENTITIES`), with seed :data:`EVALUATOR_SEED` (no critic pipeline's) and the evaluator
     recipe's batch size. The stopping-rule options (:data:`STOP_OPTIONS`) apply to its stage 1 as well. Its
-    ``config.json`` records what it shares with the critics (``shared_with_critics``: nothing)."""
+    ``config.json`` records what it shares with the critics (``shared_with_critics``: nothing). ``p3d train
+    evaluator`` is its stage 2 alone, on the ``--stage1`` given; the command-line equivalent of this function is
+    ``p3d train stage1 --identities half2 --seed 1`` (at ``paper`` also ``--batch-size 256``), then ``p3d train
+    evaluator --stage1`` on that run's ``final.pt``."""
     _evaluator_options(options)  # stage 2's seed: the evaluator recipe's, EVALUATOR_SEED
     runs = Path(runs)
     stop = {k: v for k, v in options.items() if k in STOP_OPTIONS}

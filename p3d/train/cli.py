@@ -85,7 +85,7 @@ KINDS: dict[str, TrainKind] = {
         TrainKind("finetune", "fine-tune a critic (--init) on another corpus (paper: VOCASET train, 5 epochs, lr 1e-4)",
                   f"{_REP}:build_from_args", f"{_REP}:add_arguments", f"{_REP}:request_from_args"),
         TrainKind("evaluator", "the independent PLRS evaluator: stage 2 with another seed, batch size and "
-                               "identity half (--stage1)",
+                               "identity half (--stage1: its own, from stage1 --identities half2 --seed 1)",
                   f"{_REP}:build_from_args", f"{_REP}:add_arguments", f"{_REP}:request_from_args"),
         TrainKind("talker", "a talking-head baseline (faceformer, codetalker, selftalk), with or without the "
                             "perceptual loss of a critic (--critic, --critic-checkpoint)",
