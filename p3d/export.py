@@ -6,8 +6,8 @@ Usage::
                [--stride N] [--prefix NAME] [--overwrite]
 
 ``SEQ.npy``: (T, V*3) or (T, V, 3) absolute positions (units kept as stored; metres for FLAME).
-Frame ``t`` goes to ``DIR/[NAME_]tttttt.obj`` (``t`` the frame number in the input, so ``--stride 2``
-of 60 fps VOCASET meshes writes frames 0, 2, 4, ...).
+Frame ``t`` goes to ``DIR/[NAME_]ttttt.obj`` (``t`` the frame number in the input, zero-padded to 5 digits or
+as many as the last frame needs, so ``--stride 2`` of 60 fps VOCASET meshes writes frames 0, 2, 4, ...).
 
 Triangles come from, in this order:
 

@@ -25,9 +25,9 @@ preset, seed or generator), is refused, since its clips (faces) of the same name
 elsewhere without ``meta.json`` is matched by name with a warning, and ``summary.json`` says which
 (``config.gt_check``, ``config.audio_check``, ``config.templates_check``).
 
-Without ``--gt`` only PLRS is computed, from the predictions and their audio, as the official
-``evaluate_PLRS.py``: each prediction is paired with ``<gt_stem>.wav``; a prediction folder that is (or
-holds) a processed-VOCASET ``vertices_npy/`` with VOCASET names is ground truth read at 60 fps and
+Without ``--gt`` only PLRS (and PLRS-c, below) is computed, from the predictions and their audio, as the
+official ``evaluate_PLRS.py`` computes PLRS: each prediction is paired with ``<gt_stem>.wav``; a prediction
+folder that is (or holds) a processed-VOCASET ``vertices_npy/`` with VOCASET names is ground truth read at 60 fps and
 subsampled ``[::2]`` (unless ``--fps`` gives its rate); the length rule then compares each prediction
 with its audio's duration. PLRS reads channel 0 of the wav (:func:`p3d.audio.load_speech_audio`'s
 choice, the official one); SLCC's speech intensity the channel mean.
@@ -50,8 +50,8 @@ of :data:`DIAGNOSTIC_COLUMNS` (prediction and GT; ``--no-diagnostics`` leaves th
 the official scripts average it, the other metrics over predictions, as theirs; each metric with a 95% bootstrap
 CI that resamples GT clips, since the predictions of one clip under several conditions are not independent; ``n_clips``
 and ``n_predictions``; counts of predictions evaluated, truncated and skipped with reasons; the
-configuration and provenance) and with ``--plots`` the MTM matching plot of every clip (paper
-Fig. S4) under ``OUT/plots/``. The predictions are processed one GT clip at a time, so memory does not
+configuration and provenance) and with ``--plots`` the MTM matching plot of every prediction
+(paper Fig. S4) under ``OUT/plots/``. The predictions are processed one GT clip at a time, so memory does not
 grow with the number of clips. The outputs of one run are written together (see :func:`write_report`).
 """
 from __future__ import annotations

@@ -31,7 +31,7 @@ def register(subparsers: Any, description: str | None = None) -> None:
     its docstring)."""
     p = subparsers.add_parser(
         "eval",
-        help="evaluate predicted vertex sequences (LVE, FDD, MTM, SLCC, PLRS, PLRS-c)",
+        help="evaluate predicted vertex sequences (LVE, FDD, MTM, SLCC, PLRS, PLRS-c, PLRS-e)",
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -41,9 +41,11 @@ def register(subparsers: Any, description: str | None = None) -> None:
                         "like the official evaluate_PLRS.py, unless --fps gives its rate)")
     p.add_argument("--gt", type=Path, default=None,
                    help="folder of GT .npy sequences (or a processed-VOCASET root holding vertices_npy/); "
-                        "without it only PLRS is computed (--plrs-checkpoint and --audio), as the official script")
+                        "without it only PLRS and PLRS-c are computed (--plrs-checkpoint and --audio), as the official "
+                        "script computes PLRS")
     p.add_argument("--audio", type=Path, help="folder of .wav files named like the GT clips (or a root holding wav/)")
-    p.add_argument("--templates", type=Path, help="templates.pkl (subject -> neutral mesh), needed by FDD")
+    p.add_argument("--templates", type=Path,
+                   help="templates.pkl (subject -> neutral mesh), needed by FDD, PLRS-e and lip_amplitude_ratio")
     p.add_argument("--dataset", choices=["auto", "vocaset", "mead", "biwi", "generic"], default="auto",
                    help="file-name convention (default: auto-detect per file); biwi: F2_e37[_condition_M3], "
                         "and 25 fps predictions and GT unless --fps / --gt-fps say otherwise")
@@ -66,7 +68,8 @@ def register(subparsers: Any, description: str | None = None) -> None:
     p.add_argument("--lip-aggregate", choices=["rms", "mean"], default="rms",
                    help="lip-intensity aggregation over frames: rms (official code, default) or mean (paper Eq. c)")
     p.add_argument("--out", type=Path, default=Path("results/eval"), help="output folder (default results/eval)")
-    p.add_argument("--plots", action="store_true", help="write the DDTW matching plot of every clip (Fig. S4)")
+    p.add_argument("--plots", action="store_true",
+                   help="write the DDTW matching plot of every prediction (Fig. S4)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% CIs (over GT clips)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-diagnostics", action="store_true",
