@@ -98,8 +98,10 @@ BATCH_SIZE = 16
 #: The version of what a checkpoint predicts (the talkers' ``predict``/``predict_batch``, the frame rules), recorded
 #: in :data:`p3d.io.PREDICTIONS_RECORD`: raise it when a change makes a checkpoint's predictions differ, so that
 #: predictions written before are refused by ``p3d predict`` (``--overwrite`` recomputes them) and redone by the
-#: experiment grid instead of kept. A record without it was written at version 1.
-PREDICTION_VERSION = 1
+#: experiment grid instead of kept. A record without it was written at version 1. Version 2: wav2vec2 with two
+#: features per frame (25 fps) repeats the last complete pair, and the official SelfTalk runs wav2vec2's transformer
+#: on every 50 Hz feature (its own code; BIWI).
+PREDICTION_VERSION = 2
 
 
 def check_batch_size(batch_size: Any) -> int:

@@ -1246,12 +1246,13 @@ def test_predictions_are_redone_when_the_prediction_version_is_raised(dirs, grid
     calls = _count_predict_and_evaluate(monkeypatch)
     ex.predict_and_evaluate(exp, dirs, n_resamples=50)
     assert calls == {"evaluate": 0, "predict": 0}  # cached
-    monkeypatch.setattr(p3d.predict, "PREDICTION_VERSION", 2)
+    version = p3d.predict.PREDICTION_VERSION
+    monkeypatch.setattr(p3d.predict, "PREDICTION_VERSION", version + 1)
     ex.predict_and_evaluate(exp, dirs, n_resamples=50)
     assert calls == {"evaluate": 1, "predict": 1}
     record = json.loads((ex.layout(dirs, "smoke").predictions(exp) / "predictions.json").read_text())
-    assert record["source"]["prediction_version"] == 2
-    monkeypatch.setattr(p3d.predict, "PREDICTION_VERSION", 1)
+    assert record["source"]["prediction_version"] == version + 1
+    monkeypatch.setattr(p3d.predict, "PREDICTION_VERSION", version)
     ex.predict_and_evaluate(exp, dirs, n_resamples=50)  # back to the predictions the other tests share
 
 

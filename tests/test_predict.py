@@ -257,17 +257,22 @@ def test_predictions_of_another_prediction_version_are_refused(voca_short, run, 
     import p3d.predict
 
     pred = tmp_path / "pred"
+    version = p3d.predict.PREDICTION_VERSION
+    assert version >= 2
     predict_split(run, pred, data=[voca_short], progress=False)
     record = json.loads((pred / "predictions.json").read_text())
-    assert record["source"]["prediction_version"] == p3d.predict.PREDICTION_VERSION == 1
+    assert record["source"]["prediction_version"] == version
     del record["source"]["prediction_version"]
     (pred / "predictions.json").write_text(json.dumps(record))
-    predict_split(run, pred, data=[voca_short], progress=False)  # a record from before the version: version 1
-    monkeypatch.setattr(p3d.predict, "PREDICTION_VERSION", 2)
+    with pytest.raises(InputError, match="prediction_version differ"):  # a record from before the version: 1
+        predict_split(run, pred, data=[voca_short], progress=False)
+    monkeypatch.setattr(p3d.predict, "PREDICTION_VERSION", 1)
+    predict_split(run, pred, data=[voca_short], progress=False)  # ... kept where the code is at version 1
+    monkeypatch.setattr(p3d.predict, "PREDICTION_VERSION", version)
     with pytest.raises(InputError, match="prediction_version differ"):
         predict_split(run, pred, data=[voca_short], progress=False)
     predict_split(run, pred, data=[voca_short], progress=False, overwrite=True)
-    assert json.loads((pred / "predictions.json").read_text())["source"]["prediction_version"] == 2
+    assert json.loads((pred / "predictions.json").read_text())["source"]["prediction_version"] == version
 
 
 def test_a_regenerated_corpus_is_refused_by_predict_and_eval(voca_short, run, tmp_path, capsys):

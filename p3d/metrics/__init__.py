@@ -80,7 +80,9 @@ from p3d.stats import bootstrap_ci, slcc_bootstrap_ci
 #: Bump when a metric gives another value for the same inputs (a fix or a changed definition): the experiments'
 #: cached evaluations (:mod:`p3d.experiments.runs`) are keyed by it, as by :data:`p3d.stats.STATISTICS_VERSION` and
 #: :data:`p3d.audio.FEATURE_VERSION`, so a resumed grid evaluates again instead of serving the old numbers.
-METRICS_VERSION = 2
+#: Version 3: a clip with silent audio is scored by LVE, FDD and MTM whatever the metrics asked (it was dropped from
+#: every metric when SLCC or PLRS was), and SLCC's clip counts leave out the rows its r leaves out.
+METRICS_VERSION = 3
 
 __all__ = [
     "METRICS_VERSION",
