@@ -220,6 +220,12 @@ class Topology:
         for key in ("mtm_vertices", "eye_pair"):
             if key in d and d[key].shape != (2,):
                 raise InputError(f"{path}: {key!r} must hold two vertex indices, got shape {d[key].shape}")
+        # an empty metric region would leave LVE (lips) or FDD (upper_face) nothing to average over; refused here,
+        # by file name, as flame() refuses empty FLAME masks
+        empty = [k for k in ("lips", "upper_face") if f"region_{k}" in d and d[f"region_{k}"].size == 0]
+        if empty:
+            raise InputError(f"{path}: topology region(s) {empty} hold no vertex indices (LVE averages over the "
+                             f"lips, FDD over the upper face)")
         mtm = d.get("mtm_vertices")
         eye = d.get("eye_pair")
         return cls(

@@ -93,6 +93,20 @@ def test_npz_errors(tmp_path):
         Topology.load_npz(tmp_path / "nov.npz")
 
 
+@pytest.mark.parametrize("empty", ["upper_face", "lips"])
+def test_npz_with_an_empty_metric_region_is_refused_by_name(tmp_path, empty):
+    """A topology .npz with an empty ``region_upper_face`` loaded silently, and FDD then failed on an unnamed
+    index list ("upper_face_vertices: expected a non-empty 1-D list"); the file is refused where it is read, by
+    name, on one line (as flame() refuses empty FLAME masks)."""
+    regions = {"region_lips": np.arange(3), "region_upper_face": np.arange(5, 9)}
+    regions[f"region_{empty}"] = np.array([], dtype=np.int64)
+    path = tmp_path / "topo.npz"
+    np.savez(path, n_vertices=np.array(12), **regions)
+    with pytest.raises(InputError, match=rf"topo.npz: topology region\(s\) \['{empty}'\] hold no vertex indices") as err:
+        Topology.load_npz(path)
+    assert "\n" not in str(err.value)
+
+
 def test_biwi_region_files(tmp_path):
     (tmp_path / "lve.txt").write_text("2, 5, 7,\n 23339")
     (tmp_path / "fdd.txt").write_text("7, 8, 23368")
