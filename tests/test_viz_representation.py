@@ -203,3 +203,21 @@ def test_validation_overview_gives_a_label_one_colour_in_every_panel(tmp_path):
     ff, ct, critics = colours
     assert ct == {k: ff[k] for k in ("ours", "syncnet")} and len(set(ff.values())) == 3
     assert critics == {"critic": to_hex("C0")}  # a panel's own label: its panel's first free colour
+
+
+def test_tsne_groups_outside_the_paper_groups_are_drawn_and_named():
+    """Points of a group without a GROUP_COLORS entry (e.g. ``phoneme_groups(groups=...)``) were left out of the
+    figure without a word (3 of 6 points drawn, legend /aj/ only); they are drawn in a fallback colour, named
+    in the legend after the paper's groups."""
+    from matplotlib.colors import to_hex
+
+    pts = np.random.default_rng(0).normal(size=(6, 2))
+    grp = np.array(["aj", "aj", "u", "o", "o", ""], dtype=object)
+    fig = plot_tsne_groups({"A": {"points": pts, "group": grp, "modality": np.full(6, "speech")}})
+    ax = fig.axes[0]
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 6
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["/aj/", "/o/", "/u/"]
+    from p3d.viz.representation import FALLBACK_GROUP_COLORS
+
+    by_label = {c.get_label(): to_hex(c.get_facecolor()[0]) for c in ax.collections}
+    assert by_label["/o/"] == to_hex(FALLBACK_GROUP_COLORS[0]) and by_label["/u/"] == to_hex(FALLBACK_GROUP_COLORS[1])

@@ -34,6 +34,19 @@ GROUP_COLORS: dict[str, str] = {
     "aj": "tab:red", "æ": "tab:orange", "ɑ": "gold", "ej": "tab:pink", "i": "tab:brown",
     "s,z": "tab:blue", "tʃ": "tab:cyan", "f,v": "tab:green", "m": "tab:purple", "p": "navy",
 }
+#: Colours of groups outside :data:`GROUP_COLORS` (e.g. ``phoneme_groups(groups=...)``), by sorted name, cycled.
+FALLBACK_GROUP_COLORS: tuple[str, ...] = ("tab:olive", "teal", "black", "lime", "maroon", "slateblue", "darkkhaki",
+                                          "magenta")
+
+
+def _group_colors(*groups: Any) -> dict[Any, str]:
+    """:data:`GROUP_COLORS` followed by every other non-empty group name of the arrays/iterables ``groups``, sorted,
+    each with a :data:`FALLBACK_GROUP_COLORS` colour (so such points are drawn and named, not left out)."""
+    extra = sorted({g for gs in groups for g in np.asarray(list(gs), dtype=object).tolist()
+                    if g != "" and g not in GROUP_COLORS}, key=str)
+    colors: dict[Any, str] = dict(GROUP_COLORS)
+    colors.update({g: FALLBACK_GROUP_COLORS[i % len(FALLBACK_GROUP_COLORS)] for i, g in enumerate(extra)})
+    return colors
 
 
 def plot_offset_similarity(curves: Mapping[str, Any], *, title: str = "", unit: str = "frames") -> Figure:
@@ -66,13 +79,14 @@ def plot_offset_similarity(curves: Mapping[str, Any], *, title: str = "", unit: 
 
 
 def _scatter_groups(ax: Any, pts: np.ndarray, grp: np.ndarray, mod: np.ndarray, other: str, keep: np.ndarray, *,
-                    size: float, bg_size: float, alpha: float, labels: bool) -> None:
-    """Rows ``keep`` of (N, 2) ``pts``: speech as circles, ``other`` as squares, coloured by phoneme group;
-    rows with an empty group small and grey. ``labels``: legend entries ``/group/`` on the speech rows."""
+                    size: float, bg_size: float, alpha: float, labels: bool, colors: Mapping[str, str]) -> None:
+    """Rows ``keep`` of (N, 2) ``pts``: speech as circles, ``other`` as squares, coloured by phoneme group
+    (``colors``, :func:`_group_colors`); rows with an empty group small and grey. ``labels``: legend entries
+    ``/group/`` on the speech rows."""
     pts, grp, mod = pts[keep], grp[keep], mod[keep]
     bg = grp == ""
     ax.scatter(pts[bg, 0], pts[bg, 1], s=bg_size, c="0.85", lw=0)
-    for g, color in GROUP_COLORS.items():
+    for g, color in colors.items():
         for m, marker in (("speech", "o"), (other, "s")):
             sel = (grp == g) & (mod == m)
             if sel.any():
@@ -84,19 +98,22 @@ def plot_tsne_groups(panels: Mapping[str, Mapping[str, Any]], *, other: str = "m
                      seed: int = 0) -> Figure:
     """Fig. 4 / S1b: for each panel ``{name: {"points": (N, 2), "group": (N,) str, "modality": (N,) str}}``
     draw speech rows as circles and ``other`` rows as squares, coloured by group; rows with an empty
-    group are drawn small and grey. One legend for the figure: the groups found in any panel."""
+    group are drawn small and grey. Groups outside the paper's Fig. 4 groups (:data:`GROUP_COLORS`, e.g. from
+    ``phoneme_groups(groups=...)``) are drawn too, in :data:`FALLBACK_GROUP_COLORS`, after the paper's groups in
+    the legend. One legend for the figure: the groups found in any panel."""
     if not panels:
         raise InputError("panels: nothing to plot")
     n = len(panels)
     fig = Figure(figsize=(4.6 * n, 4.4), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
     rng = np.random.default_rng(seed)
+    colors = _group_colors(*(p["group"] for p in panels.values()))
     for ax, (name, p) in zip(axes, panels.items()):
         pts, grp, mod = np.asarray(p["points"]), np.asarray(p["group"], dtype=object), np.asarray(p["modality"])
         if not (len(pts) == len(grp) == len(mod)):
             raise InputError(f"panel {name}: points, group and modality lengths differ")
         _scatter_groups(ax, pts, grp, mod, other, rng.permutation(len(pts))[:max_points], size=12, bg_size=2,
-                        alpha=0.8, labels=True)
+                        alpha=0.8, labels=True, colors=colors)
         ax.set_title(name)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -105,7 +122,7 @@ def plot_tsne_groups(panels: Mapping[str, Mapping[str, Any]], *, other: str = "m
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             found.setdefault(label, handle)
-    labels = [f"/{g}/" for g in GROUP_COLORS if f"/{g}/" in found]
+    labels = [f"/{g}/" for g in colors if f"/{g}/" in found]
     handles = [found[label] for label in labels]
     present = set().union(*(set(np.asarray(p["modality"]).tolist()) for p in panels.values()))
     title = "\n".join(t for m, t in (("speech", "circles: speech"), (other, f"squares: {other}")) if m in present)
@@ -241,16 +258,17 @@ def plot_fig1b(cloud: Mapping[str, Any], centroids: Mapping[str, Any], levels: M
     if np.any(np.diff(lv.astype(float)) <= 0):  # panel (b)'s arrows run from the first level to the last
         raise InputError(f"levels: expected ascending levels (low -> high), got {lv.tolist()}")
 
+    colors = _group_colors(grp, list(centroids))
     fig = Figure(figsize=(15, 5.2), layout="constrained")
     ax_a, ax_b, ax_c = fig.subplots(1, 3)
     # (a) phoneme groups
     _scatter_groups(ax_a, pts, grp, mod, other, np.random.default_rng(seed).permutation(len(pts))[:max_points],
-                    size=10, bg_size=3, alpha=0.55, labels=False)
-    _centroid_labels(ax_a, centroids, size=11, alpha=1.0)
+                    size=10, bg_size=3, alpha=0.55, labels=False, colors=colors)
+    _centroid_labels(ax_a, centroids, size=11, alpha=1.0, colors=colors)
     ax_a.set_title("(a) phoneme groups (label = group centroid)\ncircles: speech, squares: " + other, fontsize=10)
 
     # (b) intensity direction
-    _centroid_labels(ax_b, centroids, size=9, alpha=0.45)
+    _centroid_labels(ax_b, centroids, size=9, alpha=0.45, colors=colors)
     for row in per_id:
         ok = np.isfinite(row).all(axis=1)
         if ok.sum() >= 2:
@@ -287,7 +305,7 @@ def plot_fig1b(cloud: Mapping[str, Any], centroids: Mapping[str, Any], levels: M
         ax.set_xlabel(axis_labels[0])
         ax.set_ylabel(axis_labels[1])
         ax.set_aspect("equal", adjustable="box")
-    handles = [Line2D([], [], marker="o", ls="", color=c, label=f"/{n}/") for n, c in GROUP_COLORS.items()
+    handles = [Line2D([], [], marker="o", ls="", color=c, label=f"/{n}/") for n, c in colors.items()
                if n in centroids]
     if handles:
         fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=9)
@@ -296,15 +314,16 @@ def plot_fig1b(cloud: Mapping[str, Any], centroids: Mapping[str, Any], levels: M
     return fig
 
 
-def _centroid_labels(ax: Any, centroids: Mapping[str, Any], *, size: float, alpha: float) -> None:
+def _centroid_labels(ax: Any, centroids: Mapping[str, Any], *, size: float, alpha: float,
+                     colors: Mapping[str, str]) -> None:
     from matplotlib import patheffects
 
     for name, c in centroids.items():
         c = np.asarray(c, dtype=float)
-        ax.scatter(*c, s=size * 9, marker="X", color=GROUP_COLORS.get(name, "0.4"), edgecolor="k", lw=0.5,
+        ax.scatter(*c, s=size * 9, marker="X", color=colors.get(name, "0.4"), edgecolor="k", lw=0.5,
                    alpha=alpha, zorder=3)
         ax.annotate(f"/{name}/", c, xytext=(4, 3), textcoords="offset points", fontsize=size, alpha=alpha,
-                    color=GROUP_COLORS.get(name, "0.3"), fontweight="bold", zorder=3,
+                    color=colors.get(name, "0.3"), fontweight="bold", zorder=3,
                     path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
 
 
