@@ -31,3 +31,15 @@ def test_missing_values_of_nullable_columns_are_a_dash():
                        "c": [pd.NaT, pd.Timestamp("2026-01-01")]})
     rows = to_markdown(df).splitlines()[2:]
     assert rows == ["| 1 | 0.5 | – |", "| – | – | 2026-01-01 00:00:00 |"]
+
+
+def test_a_bar_or_line_break_in_a_column_name_or_cell_does_not_split_the_row():
+    """A "|" in a column name was written as is: the header row of results/tables/fig5a_offset_summary.md
+    ("mean sim at |offset| >= 5") had 7 cells over a 6-column delimiter row, so GitHub drew no table. Column
+    names are escaped as cells were (``\\|``); a line break in either is a space."""
+    import re
+
+    df = pd.DataFrame({"mean sim at |offset| >= 5": [0.5], "a\nb": ["x|y\nz"]})
+    lines = to_markdown(df).splitlines()
+    assert lines[0] == "| mean sim at \\|offset\\| >= 5 | a b |" and lines[2] == "| 0.5 | x\\|y z |"
+    assert len(lines) == 3 and all(len(re.split(r"(?<!\\)\|", line)) == 4 for line in lines)
