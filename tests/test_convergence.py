@@ -709,3 +709,36 @@ def test_rule_options_without_validation_are_refused(kind, option, voca_short, t
     assert stop_options(Args)["smooth"] == 1
     Args.stop, Args.patience, Args.smooth = "steps", 5, None  # the default value: the same as left out
     assert stop_options(Args)["patience"] == 5
+
+
+def test_an_interrupted_run_is_drawn_unfinished_not_as_a_run_that_reached_its_cap(tmp_path):
+    """A run interrupted before its cap (no final.pt, last logged step 6 of 10) was drawn with a capped run's marks:
+    the overview's open square, the curves' dashed end line. It now ends in an open triangle with an "unfinished
+    (interrupted)" legend entry in its panel, and a dash-dot end line with "(unfinished)" after its name; a run
+    that reached its cap is drawn as before."""
+    import json
+
+    from p3d.viz.training import plot_validation_curves, plot_validation_overview
+
+    def run(name, last, final):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"kind": "talker", "train": {"steps": 10, "stop": "steps",
+                                                                               "eval_every": 2}}))
+        (d / "val.csv").write_text("step,val\n" + "".join(f"{s},{1 / s}\n" for s in range(2, last + 1, 2)))
+        (d / "metrics.csv").write_text(f"step,loss\n{last},0.1\n")
+        if final:
+            (d / "final.pt").write_bytes(b"")
+        return d
+
+    dirs = [run("capped", 10, True), run("cut", 6, False)]
+    ax = plot_validation_overview(dirs, panels=["A", "A"], labels=["capped", "cut"]).axes[0]
+    marks = [(v.get_marker(), v.get_markerfacecolor() == "none", float(v.get_xdata()[0])) for v in ax.lines
+             if v.get_marker() not in ("None", "")]
+    assert marks == [("s", True, 10.0), (">", True, 6.0)]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["capped", "cut", "unfinished (interrupted)"]
+    (ax,) = plot_validation_curves(dirs).axes
+    ends = [(float(v.get_xdata()[0]), v.get_linestyle()) for v in ax.lines
+            if len(v.get_xdata()) == 2 and v.get_xdata()[0] == v.get_xdata()[1]]
+    assert ends == [(10.0, "--"), (6.0, "-.")]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["capped", "cut (unfinished)"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -46,13 +47,21 @@ def plot_training_curves(metrics_csv: str | os.PathLike[str], columns: Sequence[
     return fig
 
 
+def _unfinished(run: Any) -> bool:
+    """Whether a run (:class:`p3d.train.convergence.RunConvergence`) was interrupted before it ended: no ``final.pt``,
+    its last logged step short of its cap, and (``stop="plateau"``) its rule not fired there. A run that reached
+    its cap or its rule's stop without ``final.pt`` yet (killed while writing it) has its whole curve: it ended."""
+    return not run.finished and run.steps < run.max_steps and not (run.stop == "plateau" and run.converged)
+
+
 def plot_validation_curves(run_dirs: Sequence[str | os.PathLike[str]], *, labels: Sequence[str] | None = None,
                            log_y: bool = False, title: str = "") -> Figure:
     """The validation curves of runs (``RUN_DIR/val.csv``, :mod:`p3d.train.convergence`): one panel per
     validation metric (runs of different metrics do not share an axis), per run the raw values (thin) and
     the moving median the stopping rule uses (thick), a dot at the best step and a vertical line at the
     step where training ended (solid: the plateau rule stopped it; dashed: it hit the cap or was a fixed
-    step count), and for a run continued from another's stop (the equal-length runs) a dotted line at that stop.
+    step count; dash-dot, and "(unfinished)" after its name: it was interrupted before either, no ``final.pt``),
+    and for a run continued from another's stop (the equal-length runs) a dotted line at that stop.
     Runs without validation are an error."""
     from p3d.train.convergence import read_stop, read_val, run_convergence, smoothed
 
@@ -76,11 +85,13 @@ def plot_validation_curves(run_dirs: Sequence[str | os.PathLike[str]], *, labels
         raw = np.asarray(val["val"], dtype=float)
         smooth = smoothed(raw, read_stop(run.run)["smooth"])
         ax.plot(steps, raw, lw=0.6, alpha=0.5, color=color)
-        ax.plot(steps, smooth, lw=1.6, color=color, label=name)
+        cut = _unfinished(run)
+        ax.plot(steps, smooth, lw=1.6, color=color, label=f"{name} (unfinished)" if cut else name)
         if run.best_step is not None:
             at = int(np.flatnonzero(steps == run.best_step)[0])
             ax.plot([run.best_step], [smooth[at]], "o", ms=4, color=color)
-        ax.axvline(run.steps, color=color, lw=0.8, ls="-" if run.converged and run.stop == "plateau" else "--")
+        ax.axvline(run.steps, color=color, lw=0.8,
+                   ls="-." if cut else "-" if run.converged and run.stop == "plateau" else "--")
         if run.continued_from is not None:  # an equal-length continuation: where its own rule had stopped it
             ax.axvline(run.continued_from, color=color, lw=0.8, ls=":")
     for metric, ax in axes.items():
@@ -100,7 +111,9 @@ def plot_validation_overview(run_dirs: Sequence[str | os.PathLike[str]], *, pane
     model's talkers, or the critics), in each the smoothed curve of every run (the stopping rule's moving median,
     :mod:`p3d.train.convergence`), coloured by ``labels[i]``: runs sharing a label (one arm's seeds) share a colour
     and one legend entry, in every panel that draws the label. Marks: a filled dot where the plateau rule stopped a run, an open square where a run hit
-    its cap or ran a fixed length, a cross where an equal-length continuation's own rule had stopped it. A run that
+    its cap or ran a fixed length, an open triangle (and a legend entry "unfinished (interrupted)" in its panel)
+    where a run was interrupted before either (no ``final.pt``), a cross where an equal-length continuation's own
+    rule had stopped it. A run that
     another run of ``run_dirs`` continues (:data:`p3d.train.run_folder.CONTINUED_FROM`) is drawn once, as the
     continuation, whose curve holds its own. :func:`plot_validation_curves` shows a few runs in full (raw values,
     best steps)."""
@@ -141,6 +154,7 @@ def plot_validation_overview(run_dirs: Sequence[str | os.PathLike[str]], *, pane
     colours: dict[str, dict[str, str]] = {p: {lab: f"C{k % 10}" for k, lab in enumerate(shared) if p in panels_of[lab]}
                                           for p in order}
     legend: dict[str, set[str]] = {p: set() for p in order}
+    cut_panels: set[str] = set()  # panels with an interrupted run
     for run, (d, panel, label) in zip(runs, shown):
         ax, seen = axes[panel], colours[panel]
         first = label not in legend[panel]
@@ -154,15 +168,26 @@ def plot_validation_overview(run_dirs: Sequence[str | os.PathLike[str]], *, pane
         smooth = smoothed(np.asarray(val["val"], dtype=float), read_stop(d)["smooth"])
         ax.plot(steps, smooth, lw=1.0, alpha=0.8, color=colour, label=label if first else "_nolegend_")
         ruled = run.converged and run.stop == "plateau"
-        ax.plot([steps[-1]], [smooth[-1]], "o" if ruled else "s", ms=4, color=colour,
-                mfc=colour if ruled else "none")
+        if _unfinished(run):
+            ax.plot([steps[-1]], [smooth[-1]], ">", ms=4, color=colour, mfc="none")
+            cut_panels.add(panel)
+        else:
+            ax.plot([steps[-1]], [smooth[-1]], "o" if ruled else "s", ms=4, color=colour,
+                    mfc=colour if ruled else "none")
         if run.continued_from is not None and (at := np.flatnonzero(steps == run.continued_from)).size:
             ax.plot([run.continued_from], [smooth[int(at[0])]], "x", ms=5, color=colour)
         ax.set_ylabel(run.metric or "val")
     for panel, ax in axes.items():
         ax.set_xlabel("step")
         ax.set_title(panel)
-        ax.legend(fontsize="x-small")
+        if panel in cut_panels:  # the mark explained where it is drawn (the label entries stay as they are)
+            from matplotlib.lines import Line2D
+
+            handles, names = ax.get_legend_handles_labels()
+            mark = Line2D([], [], marker=">", ms=4, color="0.3", mfc="none", ls="")
+            ax.legend([*handles, mark], [*names, "unfinished (interrupted)"], fontsize="x-small")
+        else:
+            ax.legend(fontsize="x-small")
     if title:
         fig.suptitle(title)
     return fig
