@@ -811,6 +811,24 @@ def test_mtm_explicit_on_topology_without_mtm_vertices_exit_2(tmp_path, capsys):
     assert code == 2 and "MTM cannot be computed" in err
 
 
+def test_a_file_named_plots_is_not_refused_where_the_topology_has_no_mtm_vertices(tmp_path, capsys):
+    """Default metrics on a topology without MTM lip vertices (BIWI): MTM is not computed, so --plots draws nothing,
+    yet a file named plots in --out was refused (exit 2) because the topology was read after that check. Now the
+    run goes through and leaves the file alone; asking for MTM on it is still refused."""
+    _biwi_layout(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "plots").write_text("mine")
+    base = ["--pred", tmp_path / "pred", "--gt", tmp_path / "gt", "--dataset", "biwi", "--templates",
+            tmp_path / "templates.pkl", "--topology", tmp_path / "topo.npz", "--plots", "--out", out]
+    code, _, err = _eval_cli(base, capsys)
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert (out / "plots").read_text() == "mine" and summary["outputs"]["plots"] == 0
+    code, _, err = _eval_cli([*base, "--metrics", "lve,mtm"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+
+
 def test_plrs_calibrated_metric_selection(demo, tmp_path):
     from p3d.evaluate import plan_background
 

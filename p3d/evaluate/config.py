@@ -162,12 +162,19 @@ def resolve_metrics(cfg: EvalConfig) -> tuple[str, ...]:
 
 def writes_plots(cfg: EvalConfig) -> bool:
     """Whether ``--plots`` has plots to write: they are MTM's matching plots (Fig. S4), so MTM must be among the
-    metrics (:func:`resolve_metrics`). A selection :func:`resolve_metrics` refuses counts as writing them (it is
-    refused for its own reason once the output folder is checked)."""
+    metrics computed (:func:`plan_metrics`: by default not on a topology without MTM lip vertices, e.g. BIWI's, which
+    is read here for that, a few index lists). A selection or topology that is refused counts as writing them (it
+    is refused for its own reason once the output folder is checked)."""
     if not cfg.plots:
         return False
     try:
-        return "mtm" in resolve_metrics(cfg)
+        if "mtm" not in resolve_metrics(cfg):
+            return False
+        if cfg.metrics is not None:  # asked for: computed, or refused by plan_metrics
+            return True
+        from p3d.topology import load_topology
+
+        return "mtm" in plan_metrics(cfg, load_topology(cfg.topology))[0]
     except InputError:
         return True
 
