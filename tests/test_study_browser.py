@@ -147,7 +147,15 @@ def _download(driver, button: str, suffix: str) -> Path:
     from selenium.webdriver.common.by import By
 
     driver.find_element(By.ID, button).click()
-    return _wait(lambda: next((p for p in driver.downloads.glob(f"*{suffix}")), None), what=f"the {suffix} download")
+
+    def finished():
+        # the final name can exist, empty, before Chrome has written the contents (it writes
+        # ``<name>.crdownload`` and renames it): on a loaded machine the name alone was read as an empty JSON
+        if any(driver.downloads.glob("*.crdownload")):
+            return None
+        return next((p for p in driver.downloads.glob(f"*{suffix}") if p.stat().st_size > 0), None)
+
+    return _wait(finished, what=f"the {suffix} download")
 
 
 def test_ab_survey_end_to_end(browser, data, tmp_path):
