@@ -122,6 +122,21 @@ def test_match_window_of_the_last_gt_extremum_ends_at_the_last_gt_frame():
     assert res.deltas == [] and res.mean_frames is None
 
 
+def test_match_window_of_the_second_gt_extremum_starts_at_the_first():
+    # Algorithm 1 / official code: the window of a GT extremum starts at the previous GT extremum; only the
+    # first GT extremum's window starts at frame 0. Here the GT minimum (frame 4) precedes the GT maximum
+    # (frame 8) and the prediction leads by 6 frames: the DDTW path pairs the GT maximum with the predicted
+    # maximum at frame 2, before the GT minimum, so outside the window: nothing is matched.
+    d_gt = np.array([2, 2, 2, 2, 1, 2, 2, 2, 3, 2, 2, 2, 2, 2], float)
+    d_pred = np.concatenate([d_gt[6:], np.full(6, 2.0)])
+    gt, pred = lip_vertices(d_gt), lip_vertices(d_pred)
+    res = mtm(pred=pred, gt=gt, upper=UPPER, lower=LOWER, sigma=1e-3)
+    assert res.gt_minima.tolist() == [4] and res.gt_maxima.tolist() == [8] and res.pred_maxima.tolist() == [2]
+    assert [8, 2] in res.path.tolist()
+    assert ref.mtm_clip(gt, pred, upper=UPPER, lower=LOWER, sigma=1e-3) == (None, [])
+    assert res.deltas == [] and res.mean_frames is None
+
+
 def test_no_matches_gives_none():
     flat = lip_vertices(np.ones(20))
     res = mtm(pred=flat, gt=flat, upper=UPPER, lower=LOWER)
