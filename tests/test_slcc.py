@@ -192,6 +192,34 @@ def test_slcc_bad_input():
             slcc(s, li, ["a", "a", "a", "b", missing, missing])
 
 
+def test_slcc_by_level_drops_undefined_rows_within_each_level():
+    """evaluate_SLCC.py drops the rows with an undefined z-score (dropna) before the level-wise r: a one-row identity
+    and a constant identity inside level_1 leave its r (and the others') as over the defined rows only."""
+    speech, lip, identity, level = _table(seed=6)
+    speech = np.concatenate([speech, [5.0, 1.0, 2.0, 3.0]])
+    lip = np.concatenate([lip, [9.0, 0.5, 0.5, 0.5]])
+    identity = np.concatenate([identity, ["solo", "flat", "flat", "flat"]])
+    level = np.concatenate([level, ["level_1"] * 4])
+    expected = ref.slcc_table(speech, lip, identity, level)
+    got = slcc_by_level(speech, lip, identity, level)
+    assert set(got) == set(expected)
+    for key, r in expected.items():
+        assert np.isfinite(got[key]) and got[key] == pytest.approx(r, rel=1e-12)
+
+
+def test_constant_identity_means_a_spread_at_most_the_rounding_tolerance():
+    """zscore_by_group's documented bound is inclusive: a spread of exactly CONSTANT_RTOL times the largest
+    magnitude is constant (no z-score); one ulp more is a spread."""
+    from p3d.metrics.slcc import CONSTANT_RTOL, zscore_by_group
+
+    codes = np.zeros(2, dtype=np.int64)
+    lo = 1.0 - CONSTANT_RTOL  # exact in float64: CONSTANT_RTOL is a power of two, 2**-19
+    assert 1.0 - lo == CONSTANT_RTOL * 1.0
+    assert np.isnan(zscore_by_group(np.array([1.0, lo]), codes)).all()
+    z = zscore_by_group(np.array([1.0, np.nextafter(lo, 0.0)]), codes)
+    assert z == pytest.approx([1 / np.sqrt(2), -1 / np.sqrt(2)])
+
+
 def test_slcc_by_level_undefined_level_is_nan():
     speech, lip, identity, level = _table(seed=4)
     level = level.copy()
