@@ -79,6 +79,25 @@ def test_misalignment_lowers_the_score_and_opposite_is_minus_one():
     assert plrs_from_features(fbank, verts.reshape(40, V * 3), IndexModel()) == pytest.approx(1.0)
 
 
+class ScaledIndexModel(IndexModel):
+    """IndexModel whose embeddings are not unit vectors (speech x 0.5, mesh x 3): a critic need not normalise."""
+
+    def encode_speech(self, fbank: torch.Tensor) -> torch.Tensor:
+        return 0.5 * super().encode_speech(fbank)
+
+    def encode_mesh(self, vertices: torch.Tensor) -> torch.Tensor:
+        return 3.0 * super().encode_mesh(vertices)
+
+
+def test_plrs_is_a_cosine_whatever_the_embeddings_norm():
+    # Eq. (a) averages cos(c_s, c_m): embeddings are L2-normalised before the dot product, so scaling either
+    # encoder's output changes nothing (a dot product of raw embeddings would give 1.5 and 1.5 cos 1).
+    fbank, verts = _toy(t=40, n=40)
+    assert plrs_from_features(fbank, verts, ScaledIndexModel()) == pytest.approx(1.0)
+    fbank, verts = _toy(t=40, n=40, shift=1.0)
+    assert plrs_from_features(fbank, verts, ScaledIndexModel()) == pytest.approx(math.cos(1.0), abs=1e-6)
+
+
 def test_from_audio_counts_windows_at_30_fps():
     model = IndexModel()
     audio = (np.random.default_rng(0).standard_normal(32000) * 0.1).astype(np.float32)  # 2 s at 16 kHz
