@@ -82,6 +82,18 @@ def test_bca_falls_back_to_percentile_when_undefined():
     assert np.isfinite(low) and np.isfinite(high) and low <= 1.0 <= high
 
 
+def test_bca_fallback_is_the_percentile_interval_not_another_method():
+    # The median of 9 zeros, 5 ones, 9 fives: every jackknife median is 1 (BCa's acceleration 0/0), yet the
+    # bootstrap medians spread over 0, 1 and 5, so the percentile interval (0, 5) differs from the basic one
+    # (2 * 1 - 5, 2 * 1 - 0) = (-3, 2). The fallback must be scipy's percentile interval of the same draws.
+    from scipy.stats import bootstrap
+
+    x = np.array([0.0] * 9 + [1.0] * 5 + [5.0] * 9)
+    low, high = stats.bootstrap_ci(x, np.median, n_resamples=500, seed=0)
+    ref = bootstrap((x,), np.median, method="percentile", n_resamples=500, rng=np.random.default_rng(0))
+    assert (low, high) == (ref.confidence_interval.low, ref.confidence_interval.high) == (0.0, 5.0)
+
+
 @pytest.mark.parametrize("values, kw, match", [
     ([], {}, "at least 1"),
     ([1.0, np.nan], {}, "NaN"),
@@ -124,6 +136,37 @@ def test_cluster_mean_resamples_pools_rows_and_drops_nan():
     point, boot = stats.cluster_mean_resamples(values, codes, counts)
     assert point == pytest.approx(14.0 / 3)  # the pooled row mean, not the mean of cluster means
     assert boot[0] == pytest.approx(point) and boot[1] == pytest.approx(2.0) and np.isnan(boot[2])
+
+
+def test_resample_counts_draw_every_cluster_uniformly_with_replacement():
+    # the documented draws: one default_rng(seed).integers(0, K, (R, K)) call, row r counting its K draws
+    k, r = 7, 4000
+    counts = stats.resample_counts(k, r, seed=5)
+    idx = np.random.default_rng(5).integers(0, k, size=(r, k))
+    assert np.array_equal(counts, np.stack([np.bincount(row, minlength=k) for row in idx]))
+    # with replacement, uniformly: each cluster is drawn once per resample on average (Binomial(K, 1/K) counts)
+    assert counts.mean(axis=0) == pytest.approx(np.ones(k), abs=0.06)
+    assert counts.var(axis=0) == pytest.approx(np.full(k, (k - 1) / k), abs=0.1)
+
+
+def test_weighted_cluster_resamples_are_the_weighted_mean_of_the_drawn_rows():
+    values = np.array([1.0, 3.0, np.nan, 10.0, 4.0])
+    weights = np.array([30.0, 90.0, 50.0, 10.0, 20.0])
+    codes = np.array([0, 0, 1, 2, 2])
+    counts = np.array([[1, 1, 1], [2, 0, 0], [0, 3, 0], [0, 1, 2]])
+    point, boot = stats.cluster_mean_resamples(values, codes, counts, weights)
+    ok = np.isfinite(values)
+    assert point == pytest.approx(np.average(values[ok], weights=weights[ok]))  # every scored frame once
+    for b, draw in zip(boot, counts):
+        rows = np.repeat(np.arange(values.size), draw[codes])  # each drawn cluster's rows, as often as drawn
+        rows = rows[ok[rows]]
+        if rows.size:
+            assert b == pytest.approx(np.average(values[rows], weights=weights[rows]))
+        else:
+            assert np.isnan(b)
+    unweighted = stats.cluster_bootstrap_ci(values, codes, n_resamples=300)
+    assert stats.cluster_bootstrap_ci(values, codes, n_resamples=300, weights=np.ones(5)) == pytest.approx(unweighted)
+    assert stats.cluster_bootstrap_ci(values, codes, n_resamples=300, weights=weights) != pytest.approx(unweighted)
 
 
 def test_identical_conditions_give_exactly_the_ci_of_one():
