@@ -85,6 +85,22 @@ def test_gt_against_itself_gives_zero(demo, tmp_path):
     assert sorted(report.mtm_results) == sorted(report.per_clip["pred"].str.removesuffix(".npy"))
 
 
+def test_vocaset_gt_scored_as_predictions_is_subsampled_from_its_first_frame(demo):
+    """A vertices_npy folder given as --pred (60 fps, no --fps) is read as the official scripts read GT, [::2] from
+    frame 0, the same frames as the GT side: against itself every frame-wise metric is exactly 0 (frames 1, 3, ...
+    would put half a frame of motion between the two)."""
+    gt_files = sorted((demo.vocaset / "vertices_npy").glob("*.npy"))
+    cfg = EvalConfig(pred=demo.vocaset / "vertices_npy", gt=demo.vocaset, templates=demo.vocaset / "templates.pkl",
+                     topology=str(demo.vocaset / "FLAME_masks.pkl"), metrics=("lve", "fdd", "mtm"),
+                     bootstrap_resamples=50, diagnostics=False)
+    report = evaluate(cfg, progress=False)
+    df = report.per_clip
+    assert len(df) == len(gt_files)
+    assert sorted(df["pred_frames"]) == sorted(len(np.load(f)[::2]) for f in gt_files)
+    assert (df["pred_frames"] == df["gt_frames"]).all()
+    assert df["lve"].abs().max() == 0 and df["fdd"].abs().max() == 0 and df["mtm_frames"].max() == 0
+
+
 def test_mead_levels(demo):
     cfg = EvalConfig(pred=demo.mead / "pred", gt=demo.mead, audio=demo.mead, fps=30, bootstrap_resamples=200,
                      metrics=("lve", "mtm", "slcc"))
