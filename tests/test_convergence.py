@@ -204,6 +204,24 @@ def test_the_table_gives_the_kept_weights_value_beside_the_best(tmp_path):
     assert row["val_final"] == pytest.approx(1.6)
 
 
+def test_the_tables_best_value_is_the_smoothed_one_not_the_raw_evaluation(tmp_path):
+    """val_metric / best_step / val_last are read off the moving median over whole windows (module docstring), not
+    the raw evaluations: a noisy curve whose lowest raw value is not its lowest median tells them apart."""
+    import statistics
+
+    noise = {30: -0.5, 40: 0.4, 60: 0.3}  # one deep single dip (step 30) that a median of 3 ignores
+    train(make_model(), Toy(), step_fn, _plateau_cfg(steps=80), tmp_path / "r", progress=False,
+          validate=Curve(lambda s: _ramp(s) + noise.get(s, 0.0)))
+    rows = _val_rows(tmp_path / "r")
+    steps, vals = [int(r["step"]) for r in rows], [float(r["val"]) for r in rows]
+    medians = {steps[i]: statistics.median(vals[i - 2:i + 1]) for i in range(2, len(vals))}  # whole windows of 3
+    best = min(medians, key=lambda k: (medians[k], k))
+    assert vals[steps.index(best)] != medians[best] and min(vals) < medians[best]  # the test can tell them apart
+    row = convergence_table([tmp_path / "r"]).iloc[0]
+    assert row["best_step"] == best and row["val_metric"] == pytest.approx(medians[best])
+    assert row["val_last"] == pytest.approx(medians[steps[-1]])
+
+
 def test_a_run_the_rule_stopped_stays_converged_whatever_the_rule_says_now(tmp_path):
     """converged is what the run did (it ended before its cap), not the rule applied again to its history."""
     import json
