@@ -408,3 +408,35 @@ def test_a_run_recorded_before_a_setting_existed_resumes_with_the_value_it_impli
         resume_plan(old, {**new, "model_config": {"audio": {**audio, "trim_before_encoder": False}}})
     with pytest.raises(InputError, match=r"world_size: 1 -> 2"):
         resume_plan(old, {**new, "world_size": 2})
+
+
+def test_batch_indices_are_the_documented_stream_of_per_epoch_permutations():
+    """batch_indices' rule (its docstring): step s takes positions [s*B, (s+1)*B) of the concatenation of per-epoch
+    permutations, epoch e's seeded by (seed, e). Rebuilt here from that rule, with batches that cross epochs and a
+    batch larger than the data: every batch has B items and the stream is the same one a recorded run resumes on."""
+    from p3d.train.trainer import _mix
+
+    for n, size, seed in [(10, 4, 3), (7, 3, 0), (5, 12, 9)]:
+        stream = []
+        for epoch in range(12 * 8 // n + 2):
+            stream += torch.randperm(n, generator=torch.Generator().manual_seed(_mix(seed, epoch))).tolist()
+        for step in range(8):
+            got = batch_indices(n, size, seed, step)
+            assert len(got) == size
+            assert got == stream[step * size:(step + 1) * size], (n, size, seed, step)
+
+
+def test_resume_plan_keeps_the_first_bookkeeping_and_appends_each_extension():
+    """The module docstring: bookkeeping settings may differ on resume and config.json keeps the first values; a
+    longer steps appends {steps_from, steps_to} to the extensions list (the original request stays extensions[0])."""
+    from p3d.train.trainer import resume_plan
+
+    old = {"train": {"steps": 10, "log_every": 5}, "model": "m", "world_size": 1}
+    record, extension = resume_plan(old, {**old, "train": {"steps": 10, "log_every": 2}})
+    assert extension is None and record["train"]["log_every"] == 5
+    once, first = resume_plan(old, {**old, "train": {"steps": 20, "log_every": 2}})
+    assert (first["steps_from"], first["steps_to"]) == (10, 20) and once["train"] == {"steps": 20, "log_every": 5}
+    twice, second = resume_plan(once, {**old, "train": {"steps": 30, "log_every": 1}})
+    assert (second["steps_from"], second["steps_to"]) == (20, 30) and twice["train"]["steps"] == 30
+    assert [(e["steps_from"], e["steps_to"]) for e in twice["extensions"]] == [(10, 20), (20, 30)]
+    assert twice["train"]["log_every"] == 5
