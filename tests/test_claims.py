@@ -59,6 +59,14 @@ def test_case_verdict_rules():
     assert claims.Case("x", passed=False).verdict == "inconclusive"
 
 
+def test_a_ci_with_an_end_at_zero_does_not_exclude_zero():
+    """p3d.claims: reproduced / contradicted need the 95 % CI to exclude 0; a closed interval ending at 0 contains it,
+    so the case is inconclusive in either direction."""
+    for want in (1, -1):
+        assert claims.Case("x", want * 0.5, *sorted((0.0, want * 1.0)), want=want).verdict == "inconclusive"
+        assert claims.Case("x", -want * 0.5, *sorted((0.0, -want * 1.0)), want=want).verdict == "inconclusive"
+
+
 def test_aggregation_rule():
     agg = claims.aggregate
     assert agg(["reproduced"] * 3) == "reproduced"
