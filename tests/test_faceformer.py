@@ -8,7 +8,7 @@ import torch
 from p3d.errors import InputError
 from p3d.models.faceformer import (FaceFormer, FaceFormerConfig, alibi_slopes, alignment_mask, biased_mask,
                                    periodic_encoding)
-from p3d.models.talker import TalkerBatch, talker_class
+from p3d.models.talker import ClipBatch, TalkerBatch, talker_class
 
 V = 12
 
@@ -202,3 +202,35 @@ def test_checkpoint_roundtrip(tmp_path):
     b = _batch(n_frames=5)
     assert torch.equal(again.predict(b.audio, b.template, 1, 5), model.predict(b.audio, b.template, 1, 5))
     assert isinstance(load_model(tmp_path / "ff.pt"), FaceFormer)
+
+
+@pytest.mark.parametrize("fps, period", [(30, 30), (25, 25)])
+def test_default_period_is_one_second_of_frames(fps, period):
+    """PPE and the temporal bias step once per period: 30 frames for VOCASET (30 fps), 25 for BIWI (25 fps)
+    (the official settings), when no period is given."""
+    torch.manual_seed(0)
+    model = FaceFormer(FaceFormerConfig.from_preset("smoke", n_vertices=V, n_styles=3, fps=fps))
+    assert model.config.period_frames == period
+    self_mask, _ = model.masks(2 * period + 3, 2 * period + 3, torch.device("cpu"))
+    # head 0 (slope 1/4): no bias within one period, -1/4 from exactly one period back
+    assert self_mask[0, period - 1, 0] == 0 and self_mask[0, period, 0] == -0.25
+    assert self_mask[0, 2 * period, 0] == -0.5 and self_mask[0, 2 * period, 1] == -0.25
+
+
+def test_rollout_applies_the_temporal_bias_past_one_period():
+    """As :func:`test_rollout_feeds_back_its_own_predictions`, over more than one period (3 frames here), where
+    the biased mask's ALiBi term is non-zero: the incremental rollout must take each row of the same mask."""
+    model = _model(dropout=0.0, period=3, motion_scale=1.0).eval()  # offsets O(0.1), not O(1e-4)
+    torch.nn.init.normal_(model.vertice_map_r.weight, std=0.1)
+    torch.nn.init.zeros_(model.vertice_map.bias)
+    batch = _batch(n_frames=10)
+    pred = model.predict(batch.audio, batch.template, batch.style, 10)
+    fed = dataclasses.replace(batch, vertices=pred)
+    twin = FaceFormer(dataclasses.replace(model.config, teacher_forcing=True))
+    twin.load_state_dict(model.state_dict())
+    torch.testing.assert_close(twin.eval()(fed).vertices - batch.template, pred - batch.template,
+                               rtol=1e-4, atol=1e-6)
+    # the batched training rollout (fused feedback, cached projections) over the same frames
+    with torch.no_grad():
+        fused = model(ClipBatch([batch])).vertices[0]
+    torch.testing.assert_close(fused - batch.template, pred - batch.template, rtol=1e-4, atol=1e-6)
