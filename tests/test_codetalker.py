@@ -444,3 +444,28 @@ def test_wav2vec2_audio_encoder_keeps_its_frozen_cnn_and_round_trips(tmp_path):
     assert not any(p.requires_grad for p in loaded.audio_encoder.model.feature_extractor.parameters())
     pred = model.predict(batch.audio, batch.template, 0, 6)
     assert torch.equal(pred, loaded.predict(batch.audio, batch.template, 0, 6))
+
+
+def test_losses_are_each_term_times_its_own_weight():
+    """Stage 1: loss = L1 + quant_weight * quant; stage 2: motion_weight * MSE(vertices) + reg_weight * MSE(codes)
+    (module docstring, official ``calc_vq_loss`` and stage-2 loss), with distinct weights (the presets use 1, 1, 1;
+    a small motion_weight here, so that the code term, ~1e-5 on these clips, counts), for one clip and for each
+    clip of a ClipBatch (the batched speech stage: teacher forcing)."""
+    model = make_model(quant_weight=0.3, motion_weight=2e-4, reg_weight=2.0, teacher_forcing=True).eval()
+    clips = [make_clip(10, seed=1), make_clip(7, seed=2)]
+    for stage in ("vqvae", "speech"):
+        model.set_stage(stage)
+        model.eval()
+        singles = [model(c) for c in clips]
+        batched = model(ClipBatch(clips))
+        for b, (out, c) in enumerate(zip(singles, clips)):
+            if stage == "vqvae":
+                rec = torch.mean((out.vertices - c.vertices).abs())
+                assert out.logs["loss_rec"] == pytest.approx(float(rec), rel=1e-4)
+                expected = float(rec) + 0.3 * out.logs["loss_quant"]
+            else:
+                motion = torch.mean((out.vertices - c.vertices) ** 2)
+                assert out.logs["loss_motion"] == pytest.approx(float(motion), rel=1e-4)
+                expected = 2e-4 * float(motion) + 2.0 * out.logs["loss_reg"]
+            assert float(out.loss) == pytest.approx(expected, rel=1e-5)
+            assert float(batched.clip_losses[b]) == pytest.approx(expected, rel=1e-4)
