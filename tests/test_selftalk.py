@@ -362,3 +362,48 @@ def test_paper_preset_lip_reader_reads_the_official_lip_region():
     whole = model_config("selftalk", "paper", SimpleNamespace(**{**vars(data), "corpora": [no_region]}),
                          wav2vec2="w2v")
     assert whole.lip_indices == ()
+
+
+@pytest.mark.parametrize("targets", ["labels", "asr"])
+def test_loss_is_each_term_times_its_own_weight(targets):
+    """loss = w_rec rec + w_vel vel + w_feat feat + w_ctc ctc + w_ctc_gt ctc_gt (module docstring, official
+    ``main.py``), each term with its own weight: distinct weights here (the presets tie w_rec = w_vel and
+    w_ctc = w_ctc_gt), for one clip and for each clip of a ClipBatch; rec and vel recomputed from the output."""
+    torch.manual_seed(0)
+    weights = dict(w_rec=2.0, w_vel=3.0, w_feat=0.5, w_ctc=0.07, w_ctc_gt=0.011)
+    cfg = config(targets=targets, vocab_size=7, **weights) if targets == "asr" else config(**weights)
+    model = SelfTalk(cfg, recogniser=FakeRecogniser(cfg.interp_dim, 7) if targets == "asr" else None).eval()
+    clips = [clip(12, seed=0), clip(9, seed=2)]
+
+    def expected(out, c):
+        pred, gt = out.vertices, c.vertices
+        rec = torch.mean((pred - gt) ** 2)
+        vel = torch.mean(((pred[1:] - pred[:-1]) - (gt[1:] - gt[:-1])) ** 2)
+        assert out.logs["rec"] == pytest.approx(float(rec), rel=1e-5)
+        assert out.logs["vel"] == pytest.approx(float(vel), rel=1e-5)
+        feat = out.logs["feat"] if targets == "asr" else 0.0
+        return (2.0 * float(rec) + 3.0 * float(vel) + 0.5 * feat + 0.07 * out.logs["ctc"]
+                + 0.011 * out.logs["ctc_gt"])
+
+    singles = [model(c) for c in clips]
+    for out, c in zip(singles, clips):
+        assert all(math.isfinite(out.logs[k]) for k in ("ctc", "ctc_gt"))
+        assert float(out.loss) == pytest.approx(expected(out, c), rel=1e-5)
+    batched = model(ClipBatch(clips))
+    for b, (out, c) in enumerate(zip(singles, clips)):
+        assert float(batched.clip_losses[b]) == pytest.approx(expected(out, c), rel=2e-5)
+
+
+def test_label_targets_are_read_at_the_ctc_rate():
+    """With label targets the interpreter reads ``round(T * ctc_rate / fps)`` frames (50 Hz, the rate of the
+    official recogniser's logits): 20 for 12 frames at 30 fps, 15 for 9; one clip and a ClipBatch alike."""
+    torch.manual_seed(0)
+    model = SelfTalk(config()).eval()
+    assert model.config.ctc_rate == 50.0
+    seen = []
+    single, batched = model.interpreter.forward, model.interpreter.forward_clips
+    model.interpreter.forward = lambda motion, n_out: seen.append(n_out) or single(motion, n_out)
+    model.interpreter.forward_clips = lambda motions, n_out: seen.append(list(n_out)) or batched(motions, n_out)
+    model(clip(12, seed=0))
+    model(ClipBatch([clip(12, seed=0), clip(9, seed=2)]))
+    assert seen[0] == 20 and seen[1] == 20 and seen[-2:] == [[20, 15], [20, 15]]
