@@ -118,11 +118,13 @@ def test_cached_front_end_gives_the_same_loss(data):
     torch.testing.assert_close(model(cached).loss, model(plain).loss, rtol=1e-6, atol=0)
 
 
-@pytest.mark.parametrize("temperature", [None, 0.5])
-def test_perceptual_per_clip_matches_unweighted(data, smoke_critic, temperature):
+@pytest.mark.parametrize("options", [{}, {"temperature": 0.5}, {"batch_size": 4}],
+                         ids=["defaults", "temperature 0.5", "groups of 4 windows"])
+def test_perceptual_per_clip_matches_unweighted(data, smoke_critic, options):
     """All clips' windows in one critic call: each clip's loss as the clip-by-clip one, at the loss's own
-    temperature (the default, and another)."""
-    loss = PerceptualLoss(smoke_critic) if temperature is None else PerceptualLoss(smoke_critic, temperature=temperature)
+    temperature (the default, and another), and with several contrastive groups per clip (groups of 4 windows: 14, 7
+    and 11 windows, so a clip's loss is the mean of its groups' InfoNCE)."""
+    loss = PerceptualLoss(smoke_critic, **options)
     clips = _clips(data)
     torch.manual_seed(1)
     verts = [c.vertices + 1e-3 * torch.randn_like(c.vertices) for c in clips]
@@ -282,15 +284,3 @@ def test_perceptual_per_clip_takes_the_speech_that_unweighted_takes(smoke_critic
     speech[1][3, 0] = float("nan")
     with pytest.raises(InputError, match="speech: holds NaN"):
         perceptual_per_clip(loss_fn, verts, speech)
-
-
-def test_perceptual_per_clip_averages_a_clips_contrastive_groups(data, smoke_critic):
-    """Groups of 4 windows (several per clip: 14, 7 and 11 windows): a clip's loss is the mean of its groups'
-    InfoNCE, as the clip-by-clip loss."""
-    loss = PerceptualLoss(smoke_critic, batch_size=4)
-    clips = _clips(data)
-    torch.manual_seed(1)
-    verts = [c.vertices + 1e-3 * torch.randn_like(c.vertices) for c in clips]
-    per_clip = perceptual_per_clip(loss, verts, [c.speech for c in clips])
-    expected = torch.stack([loss.unweighted(v, c.speech) for v, c in zip(verts, clips)])
-    torch.testing.assert_close(per_clip, expected, rtol=1e-5, atol=1e-6)
