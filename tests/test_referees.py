@@ -340,3 +340,36 @@ def test_weight_scans_judge_validity_as_referee_validity_does():
                                            n_resamples=200)
             assert bool(valid) == bool(rv.referee_validity(diffs)["valid"].iloc[0])
         assert not table["valid"].any()
+
+
+def test_referee_validity_boundaries_follow_the_documented_rule():
+    """The rule at its edges, on a hand-made table: ``ci_high >= 0`` fails (an interval touching 0 does not show the
+    GT better), and a degradation needs at least MIN_VALIDITY_CLIPS clips (exactly that many passes)."""
+    m = rv.MIN_VALIDITY_CLIPS
+    tab = pd.DataFrame({"variant": ["touch", "touch", "enough", "enough", "short"],
+                        "degradation": ["a", "b", "a", "b", "a"],
+                        "mean_minus_gt": [-1.0, -1.0, -1.0, -1.0, -1.0],
+                        "ci_low": [-2.0, -2.0, -2.0, -2.0, -2.0],
+                        "ci_high": [0.0, -1e-12, -0.5, -0.5, -0.5],
+                        "n_clips": [m + 5, m + 5, m, m + 1, m - 1]})
+    v = rv.referee_validity(tab).set_index("variant")
+    assert not v.loc["touch", "valid"] and v.loc["touch", "failing"] == ["a"]
+    assert bool(v.loc["enough", "valid"]) and v.loc["enough", "failing"] == []
+    assert not v.loc["short", "valid"] and v.loc["short", "failing"] == ["a"]
+
+
+def test_battery_names_build_what_their_descriptions_say():
+    """Each battery degradation's parameter (the name's grammar, p3d.analysis.degradations) is the one its
+    description documents: amp_k is k x 100 %, shift_n lags (n > 0) or leads (n < 0) by |n| frames,
+    movavg_n is an n-frame average."""
+    import re
+
+    for name, text in rv.BATTERY_DEGRADATIONS.items():
+        kind, _, arg = name.partition("_")
+        if kind == "amp":
+            assert re.search(r"\b(\d+) %", text).group(1) == f"{round(float(arg) * 100)}", name
+        elif kind == "shift":
+            n = int(arg)
+            assert f"{'lag' if n > 0 else 'lead'} the speech by {abs(n)} frames" in text, name
+        elif kind == "movavg":
+            assert f"{int(arg)}-frame" in text, name
