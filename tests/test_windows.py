@@ -158,3 +158,20 @@ def test_unreadable_label_or_lip_video_file_is_one_line_error(lrs3, tmp_path):
         (root / sub / name).write_bytes(data)
         with pytest.raises(InputError, match=f"{name}: not a readable"):
             cls(root, "test")
+
+
+def test_a_clip_with_exactly_no_window_is_skipped(lrs3, tmp_path):
+    """n = min(#speech windows, T - 4) windows per clip: a clip of exactly 4 frames has n = 0 and is skipped like a
+    shorter one (kept, it was a clip with no window counted in n_clips and n_pairs)."""
+    import shutil
+
+    root = tmp_path / "c"
+    shutil.copytree(lrs3, root)
+    corpus = Corpus.open(root)
+    clips = corpus.select("test")
+    path = corpus.vertices_path(clips[0])
+    np.save(path, np.load(path)[:4])
+    assert len(Corpus.open(root).vertices(clips[0])) == 4  # T - 4 = 0
+    ds = SpeechMeshWindows(root, "test")
+    assert ds.n_clips == len(clips) - 1 and clips[0].stem not in [c.stem for c in ds.clips]
+    assert min(ds.n_pairs) >= 1 and len(ds) == sum(ds.n_pairs)
