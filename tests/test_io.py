@@ -383,3 +383,15 @@ def test_integer_pcm_stored_as_float_is_refused_by_every_reader_of_audio(tmp_pat
     sf.write(tmp_path / "loud.wav", ok, 16000, subtype="FLOAT")
     assert np.array_equal(io.load_audio(tmp_path / "loud.wav")[0], ok)
     assert np.array_equal(load_speech_audio(tmp_path / "loud.wav")[0], ok)
+
+
+def test_float_peak_is_the_largest_magnitude_either_sign():
+    """check_float_peak's peak is max |x| (the documented rule): unscaled PCM whose excursion beyond the limit is
+    negative only (e.g. a clipped negative half-wave, positive samples all within [-1, 1]) is refused too, and
+    its message gives that magnitude."""
+    x = np.zeros(1000, dtype=np.float32)
+    x[10] = -20000.0  # int16-scale, negative
+    x[20] = 0.5
+    with pytest.raises(InputError, match=r"^clip: float samples reach 2e\+04, beyond \+-8"):
+        io.check_float_peak(x, "clip", "fix it")
+    io.check_float_peak(-x / 20000 * io.FLOAT_PEAK_LIMIT, "clip", "fix it")  # |x| at the limit: accepted
