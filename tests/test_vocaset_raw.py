@@ -550,3 +550,37 @@ def test_one_subject_name_is_that_subject(raw, tmp_path):
     assert [s.stem for s in one.sequences] == [s.stem for s in read_raw_vocaset(root, subjects=[TEST]).sequences]
     summary = convert_raw_vocaset(root, tmp_path / "out", subjects=TEST, progress=False)
     assert summary.manifest == convert_raw_vocaset(root, tmp_path / "list", subjects=[TEST], progress=False).manifest
+
+
+def test_multichannel_audio_duration_is_its_sample_count_not_its_size(raw, tmp_path, caplog):
+    """A sequence's audio duration is samples / rate, whatever its channel count (audio is (samples,) or
+    (samples, channels)): stereo audio as long as its meshes (at 60 fps) is not named as of different duration."""
+    import logging
+
+    root, audio, _ = raw
+    for subject, seqs in INDEX.items():
+        for seq, frames in seqs.items():
+            n = round(len(frames) / 60 * RATE)  # the meshes' duration at 60 fps
+            mono = audio_of(subject, seq, n)
+            audio[subject][seq] = {"audio": np.stack([mono, mono // 2], axis=1), "sample_rate": RATE}
+    dump_py2(root / "raw_audio_fixed.pkl", audio)
+    with caplog.at_level(logging.WARNING, logger="p3d.datasets.vocaset"):
+        convert_raw_vocaset(root, tmp_path / "out", progress=False)
+    named = [r.getMessage() for r in caplog.records if "different durations" in r.getMessage()]
+    assert named == []
+
+
+def test_audio_of_as_many_channels_as_libsndfile_writes_is_converted(raw, tmp_path):
+    """(samples, channels) audio with MAX_WAV_CHANNELS (1024) channels, libsndfile's most, and more samples than
+    channels is written as such (only more channels than that, or than samples, are refused)."""
+    import soundfile as sf
+
+    from p3d.datasets.vocaset import MAX_WAV_CHANNELS
+
+    root, audio, _ = raw
+    n = MAX_WAV_CHANNELS + 76
+    audio[TRAIN]["sentence01"]["audio"] = np.tile(audio_of(TRAIN, "sentence01", n)[:, None], (1, MAX_WAV_CHANNELS))
+    dump_py2(root / "raw_audio_fixed.pkl", audio)
+    convert_raw_vocaset(root, tmp_path / "out", progress=False)
+    info = sf.info(str(tmp_path / "out" / "wav" / f"{TRAIN}_sentence01.wav"))
+    assert (info.channels, info.frames) == (MAX_WAV_CHANNELS, n)
