@@ -490,3 +490,21 @@ def test_kept_predictions_of_a_corpus_whose_templates_or_split_changed_are_refus
     old = {"fingerprint": fp["fingerprint"], "meta": fp["meta"]}
     (out / "predictions.json").write_text(json.dumps({"source": {}, "corpora": {key: old}}))
     check_prediction_folder(out, ["x.npy"], {}, False, now)
+
+
+def test_frame_count_without_vertices_is_the_floor_of_duration_times_fps(tmp_path):
+    """Without GT vertices a clip gets ``floor(audio duration * fps)`` frames (at least 1), truncated, never rounded:
+    checked at lengths where rounding would give one frame more."""
+    import math
+    from types import SimpleNamespace
+
+    from p3d.predict import n_frames_of
+
+    corpus = SimpleNamespace(model_fps=30.0, vertices_path=lambda clip: tmp_path / "absent.npy")
+    rounded_up = 0
+    for n_samples in range(9600, 12801, 50):
+        expected = math.floor(n_samples / 16000 * 30)
+        assert n_frames_of(corpus, None, n_samples, 16000) == expected
+        rounded_up += round(n_samples / 16000 * 30) != expected
+    assert rounded_up > 0  # the check can fail
+    assert n_frames_of(corpus, None, 100, 16000) == 1  # under one frame's duration: still one frame
