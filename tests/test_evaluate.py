@@ -1100,3 +1100,38 @@ def test_plrs_without_audio_is_reported_not_computed(demo, tmp_path, capsys):
         assert summary["metrics"][key]["computed"] is False and "--audio" in summary["metrics"][key]["reason"]
     text = format_summary(summary)
     assert "PLRS  not computed: needs the speech audio" in text and "PLRS-c not computed" in text
+
+
+def test_gt_length_after_subsampling_counts_the_last_partial_stride():
+    """The GT is compared after ``[::stride]``: 21 frames at 60 fps give ``len(gt[::2]) == 11`` frames at 30 fps (not
+    21 // 2 == 10), so a 13-frame prediction is within the 2-frame tolerance and accepted, a 14-frame one is not."""
+    from p3d.evaluate.config import FrameRates
+    from p3d.evaluate.plan import _Pair, check_lengths
+    from p3d.io import parse_clip_name
+
+    gt_full = 21
+    subsampled = len(np.zeros(gt_full)[::2])
+    rates = FrameRates(fps=30.0, gt_fps=60.0, stride=2, gt_fps_source="--gt-fps", explicit=False)
+
+    def pair(pred_frames):
+        name = parse_clip_name("s1_sentence01_condition_s2")
+        return _Pair(Path("s1_sentence01_condition_s2.npy"), name, Path("s1_sentence01.npy"), pred_frames, gt_full)
+
+    assert check_lengths([pair(subsampled + 2)], rates, {}) == {}
+    with pytest.raises(InputError, match="differ by 3 frames"):
+        check_lengths([pair(subsampled + 3)], rates, {})
+
+
+def test_vocaset_gt_scored_as_predictions_at_a_given_fps_is_not_subsampled(demo):
+    """A vertices_npy folder given as --pred is taken as 60 fps and subsampled [::2] only without --fps; with --fps
+    its files are read at that rate, every frame (the documented rule of resolve_rates), even where the
+    rate given is 30 fps."""
+    from p3d.evaluate.plan import _Pair, resolve_rates
+
+    folder = demo.vocaset / "vertices_npy"
+    pairs = [_Pair(f, parse_name(f.stem), None) for f in sorted(folder.glob("*.npy"))]
+    common = dict(pred=folder, gt=demo.vocaset, templates=demo.vocaset / "templates.pkl",
+                  topology=str(demo.vocaset / "FLAME_masks.pkl"))
+    assert resolve_rates(EvalConfig(**common), pairs, demo.vocaset).pred_stride == 2  # the official [::2]
+    given = resolve_rates(EvalConfig(**common, fps=30, gt_fps=60), pairs, demo.vocaset)
+    assert (given.pred_stride, given.fps, given.stride) == (1, 30.0, 2)  # read at --fps 30, every frame
