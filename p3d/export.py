@@ -206,16 +206,12 @@ def export_sequence(
     # PLY files whose header counts V*3 (V) vertices of 3 coordinates that the data did not hold
     v = as_frames(vertices, what=input_name or "vertices")
     if faces is not None:
-        raw = np.asarray(faces)
+        from p3d.topology import vertex_indices
+
         # vertex indices: integers, or floats without a fraction (1.5 was truncated to 1, a silently other triangle)
-        fractional = raw.dtype.kind == "f" and not np.all(np.isfinite(raw) & (raw == np.round(raw)))
-        if raw.dtype.kind not in "iuf" or fractional:
-            raise InputError(f"faces must hold integer vertex indices, got dtype {raw.dtype}")
-        faces = raw.astype(np.int64)
+        faces = vertex_indices(faces, v.shape[1], "faces")
         if faces.ndim != 2 or faces.shape[1] != 3:
             raise InputError(f"faces must be (F, 3) triangles, got shape {faces.shape}")
-        if faces.size and (faces.min() < 0 or faces.max() >= v.shape[1]):
-            raise InputError(f"faces index vertices up to {faces.max()}, the meshes have {v.shape[1]}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")

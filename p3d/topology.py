@@ -65,6 +65,47 @@ BIWI_N_VERTICES = 23370
 _NPZ_KEYS = frozenset({"n_vertices", "name", "faces", "mtm_vertices", "eye_pair"})
 
 
+def vertex_indices(idx: object, n_vertices: int, name: str, *, ndim: int | None = None, non_empty: bool = False,
+                   whole_floats: bool = True) -> np.ndarray:
+    """``idx`` as an int64 array of vertex indices in [0, ``n_vertices``), a copy; any other input is an
+    :class:`InputError` whose message starts with ``name`` (the argument, or file and entry, that holds them).
+
+    The one check of vertex indices (topology regions, special vertices and faces; the metrics' index lists,
+    :func:`p3d.metrics._checks.as_indices`; exported faces, :func:`p3d.export.export_sequence`). Refused: a ragged
+    nested sequence; a boolean array (a per-vertex mask, whose True/False would read as vertices 1/0); another shape
+    than ``ndim`` dimensions (None: any) or, with ``non_empty``, no index; non-numeric (text, objects) or complex
+    entries; floats with a fraction, NaN or inf (a cast truncates 1.5 to vertex 1 and makes NaN an arbitrary
+    integer), and with ``whole_floats=False`` any float; an index < 0 or >= ``n_vertices``. Integer arrays and
+    (with ``whole_floats``) floats without a fraction (2.0 is vertex 2) pass.
+    """
+    try:
+        arr = np.asarray(idx)
+    except ValueError:  # numpy's "inhomogeneous shape"
+        raise InputError(f"{name}: expected vertex indices, got a ragged nested sequence "
+                         f"(rows of different lengths)") from None
+    if arr.dtype.kind == "b":
+        raise InputError(f"{name} must hold integer vertex indices, not a boolean mask (dtype bool; "
+                         f"give np.flatnonzero(mask))")
+    if (ndim is not None and arr.ndim != ndim) or (non_empty and arr.size == 0):
+        what = ("non-empty " if non_empty else "") + ("" if ndim is None else f"{ndim}-D ")
+        raise InputError(f"{name}: expected a {what}list of vertex indices, got shape {arr.shape}")
+    if arr.dtype.kind not in "iuf":
+        what = "complex" if arr.dtype.kind == "c" else "non-numeric"
+        raise InputError(f"{name} must hold integer vertex indices, got {what} entries (dtype {arr.dtype})")
+    if arr.dtype.kind == "f":
+        if not whole_floats:
+            raise InputError(f"{name} must hold integer vertex indices, got dtype {arr.dtype} (integers only)")
+        if not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+            raise InputError(f"{name} must hold integer vertex indices, got non-integer values (a fraction, NaN "
+                             f"or inf; dtype {arr.dtype})")
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())  # before the cast: a huge float or uint64 would wrap in int64
+        if lo < 0 or hi >= n_vertices:
+            raise InputError(f"{name}: vertex indices in [{lo}, {hi}] lie outside the range "
+                             f"[0, {n_vertices - 1}] of a {n_vertices}-vertex mesh")
+    return arr.astype(np.int64)
+
+
 @dataclasses.dataclass(frozen=True)
 class Topology:
     """A mesh family. Index arrays are int64 and validated against ``n_vertices``."""
@@ -83,45 +124,26 @@ class Topology:
                 or not np.isfinite(n) or int(n) != n or n <= 0:
             raise InputError(f"topology {self.name!r}: n_vertices must be a positive integer, got {n!r}")
         object.__setattr__(self, "n_vertices", int(n))
+        n = self.n_vertices
         clean: dict[str, np.ndarray] = {}
+        about = f"topology {self.name!r}: "
         for key, idx in self.regions.items():
-            arr = np.asarray(idx)
-            if arr.ndim != 1:
-                raise InputError(f"topology {self.name!r}: region {key!r} must be a 1-D list of vertex indices, "
-                                 f"got shape {arr.shape}")
-            clean[key] = self._check_indices(arr, f"region {key!r}")
+            clean[key] = vertex_indices(idx, n, f"{about}region {key!r}", ndim=1)
         object.__setattr__(self, "regions", clean)
         for label in ("mtm_upper", "mtm_lower"):
             value = getattr(self, label)
             if value is not None:
-                object.__setattr__(self, label, int(self._check_indices(np.asarray([value]), label)[0]))
+                object.__setattr__(self, label, int(vertex_indices([value], n, about + label)[0]))
         if self.eye_pair is not None:
-            pair = self._check_indices(np.asarray(self.eye_pair), "eye_pair")
+            pair = vertex_indices(self.eye_pair, n, about + "eye_pair")
             if pair.shape != (2,):
                 raise InputError(f"topology {self.name!r}: eye_pair must be two vertex indices")
             object.__setattr__(self, "eye_pair", (int(pair[0]), int(pair[1])))
         if self.faces is not None:
-            faces = self._check_indices(np.asarray(self.faces), "faces")
+            faces = vertex_indices(self.faces, n, about + "faces")
             if faces.ndim != 2 or faces.shape[1] != 3:
                 raise InputError(f"topology {self.name!r}: faces must be (F, 3), got {faces.shape}")
             object.__setattr__(self, "faces", faces)
-
-    def _check_indices(self, idx: np.ndarray, what: str) -> np.ndarray:
-        if idx.dtype == np.bool_:  # a per-vertex mask: as indices its True/False would read as vertices 1/0
-            raise InputError(f"topology {self.name!r}: {what} is a boolean mask; give vertex indices "
-                             f"(np.flatnonzero(mask))")
-        if idx.size and idx.dtype.kind not in "iuf":
-            raise InputError(f"topology {self.name!r}: {what} holds non-numeric entries (dtype {idx.dtype})")
-        if idx.size and not np.issubdtype(idx.dtype, np.integer):
-            if not np.all(np.equal(np.mod(idx, 1), 0)):
-                raise InputError(f"topology {self.name!r}: {what} holds non-integer indices")
-        idx = idx.astype(np.int64)
-        if idx.size and (idx.min() < 0 or idx.max() >= self.n_vertices):
-            raise InputError(
-                f"topology {self.name!r}: {what} has indices in [{idx.min()}, {idx.max()}], "
-                f"outside [0, {self.n_vertices - 1}]"
-            )
-        return idx
 
     # -- regions ---------------------------------------------------------------------------
     def region(self, name: str) -> np.ndarray:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from p3d.errors import InputError
+from p3d.topology import vertex_indices
 
 IndexLike = Sequence[int] | np.ndarray
 
@@ -73,19 +74,9 @@ def same_vertex_count(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) ->
 
 
 def as_indices(idx: object, n_vertices: int, name: str) -> np.ndarray:
-    """Validate a non-empty 1-D list of vertex indices in [0, n_vertices); duplicates are allowed."""
-    arr = _asarray(idx, name, "a 1-D list of vertex indices")
-    if arr.dtype.kind == "b":
-        raise InputError(f"{name}: expected vertex indices, got a boolean mask (use np.flatnonzero(mask))")
-    if arr.ndim != 1 or arr.size == 0:
-        raise InputError(f"{name}: expected a non-empty 1-D list of vertex indices, got shape {arr.shape}")
-    if arr.dtype.kind not in "iu":
-        raise InputError(f"{name}: vertex indices must be integers, got dtype {arr.dtype}")
-    lo, hi = int(arr.min()), int(arr.max())
-    if lo < 0 or hi >= n_vertices:
-        raise InputError(f"{name}: vertex indices must lie in [0, {n_vertices - 1}] for a {n_vertices}-vertex "
-                         f"mesh; found range [{lo}, {hi}]")
-    return arr.astype(np.int64, copy=False)
+    """Validate a non-empty 1-D list of integer vertex indices in [0, n_vertices) (an int64 copy); duplicates are
+    allowed. Floats are refused, even whole ones (:func:`p3d.topology.vertex_indices` does the check)."""
+    return vertex_indices(idx, n_vertices, name, ndim=1, non_empty=True, whole_floats=False)
 
 
 def as_vertex_index(i: object, n_vertices: int, name: str) -> int:

@@ -32,7 +32,7 @@ import numpy as np
 from p3d.errors import InputError, whole_number
 from p3d.io import pcm_to_float
 from p3d.progress import show_progress
-from p3d.topology import Topology
+from p3d.topology import Topology, vertex_indices
 from p3d.viz.render import (BACKGROUND, MOUTH_CAVITY, SKIN, BlankFrameError, Camera, _backdrop,
                             check_frames, frontal_camera, vertex_normals, write_mp4)
 
@@ -120,15 +120,9 @@ def resolve_faces(faces: np.ndarray | None, topology: Topology | None, n_vertice
         faces = None if topology is None else topology.faces
         if faces is None:
             raise InputError("faces: none given and the topology has none (pass faces=, or a topology with faces)")
-    f = np.asarray(faces)
+    f = vertex_indices(faces, n_vertices, "faces")
     if f.ndim != 2 or f.shape[1] != 3 or len(f) == 0:
         raise InputError(f"faces must be a non-empty (F, 3) array of vertex indices, got shape {f.shape}")
-    if not np.issubdtype(f.dtype, np.integer):
-        if f.dtype.kind != "f" or not np.all(np.isfinite(f)) or np.any(f != np.round(f)):
-            raise InputError(f"faces must hold integer vertex indices, got dtype {f.dtype}")
-    f = f.astype(np.int64)
-    if f.min() < 0 or f.max() >= n_vertices:
-        raise InputError(f"faces index vertices outside [0, {n_vertices}): min {f.min()}, max {f.max()}")
     return f
 
 
