@@ -845,6 +845,31 @@ def test_a_file_named_plots_is_not_refused_where_the_topology_has_no_mtm_vertice
     assert code == 2 and len(err.strip().splitlines()) == 1, err
 
 
+def test_the_topology_is_read_once_per_evaluation(tmp_path, capsys, monkeypatch):
+    """With --plots and the default metrics, whether any plot is drawn depends on the topology (MTM's lip
+    vertices): p3d eval read it for that in the command, again in evaluate(), and a third time for the plan. Now
+    evaluate() reads it once; a refused topology is still refused after --bootstrap, before any clip is read."""
+    import p3d.topology
+
+    cfg = _biwi_layout(tmp_path)
+    reads = []
+    real = p3d.topology.load_topology
+    monkeypatch.setattr(p3d.topology, "load_topology", lambda spec: reads.append(spec) or real(spec))
+    out = tmp_path / "out"
+    code, _, err = _eval_cli(["--pred", tmp_path / "pred", "--gt", tmp_path / "gt", "--dataset", "biwi",
+                              "--templates", tmp_path / "templates.pkl", "--topology", tmp_path / "topo.npz",
+                              "--plots", "--out", out], capsys)
+    assert code == 0, err
+    assert reads == [str(tmp_path / "topo.npz")]
+    reads.clear()
+    evaluate(dataclasses.replace(cfg, plots=True, out=tmp_path / "out2"), progress=False)
+    assert len(reads) == 1
+    with pytest.raises(InputError, match="--bootstrap"):
+        evaluate(dataclasses.replace(cfg, topology="no-such-mesh", bootstrap_resamples=1, out=out), progress=False)
+    with pytest.raises(InputError, match="unknown topology 'no-such-mesh'"):
+        evaluate(dataclasses.replace(cfg, topology="no-such-mesh", plots=True, out=out), progress=False)
+
+
 def test_plrs_calibrated_metric_selection(demo, tmp_path):
     from p3d.evaluate import plan_background
 

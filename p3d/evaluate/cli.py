@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from p3d.errors import InputError
-from p3d.evaluate.config import EvalConfig, writes_plots
-from p3d.evaluate.report import check_report_dir, write_report
+from p3d.evaluate.config import EvalConfig
+from p3d.evaluate.report import write_report
 from p3d.evaluate.scoring import evaluate
 from p3d.evaluate.summary import format_summary
 
@@ -95,8 +95,7 @@ def run(args: argparse.Namespace) -> int:
         plrs_checkpoint=args.plrs_checkpoint, bootstrap_resamples=args.bootstrap, seed=args.seed,
         diagnostics=not args.no_diagnostics, intensity_weight=args.intensity_weight, speech_cache=args.speech_cache,
     )
-    check_report_dir(args.out, plots=writes_plots(cfg))  # before any work
-    report = evaluate(cfg, progress=not args.no_progress)
+    report = evaluate(cfg, progress=not args.no_progress)  # checks --out first, before any work
     write_report(report, args.out, plots=args.plots, fps=report.summary["config"]["fps"])
     print(format_summary(report.summary))
     print(f"wrote {args.out / 'per_clip.csv'} and {args.out / 'summary.json'}")

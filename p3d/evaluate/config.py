@@ -160,23 +160,28 @@ def resolve_metrics(cfg: EvalConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys(cfg.metrics))
 
 
-def writes_plots(cfg: EvalConfig) -> bool:
-    """Whether ``--plots`` has plots to write: they are MTM's matching plots (Fig. S4), so MTM must be among the
-    metrics computed (:func:`plan_metrics`: by default not on a topology without MTM lip vertices, e.g. BIWI's, which
-    is read here for that, a few index lists). A selection or topology that is refused counts as writing them (it
-    is refused for its own reason once the output folder is checked)."""
+def plots_and_topology(cfg: EvalConfig) -> tuple[bool, Any]:
+    """Whether ``--plots`` has plots to write, and the topology read for that (None where none was needed, or it
+    was refused), so that the evaluation reads it once. The plots are MTM's matching plots (Fig. S4), so MTM must be
+    among the metrics computed (:func:`plan_metrics`: by default not on a topology without MTM lip vertices, e.g.
+    BIWI's, which is read here for that, a few index lists). A selection or topology that is refused counts as
+    writing them (it is refused for its own reason once the output folder is checked)."""
     if not cfg.plots:
-        return False
+        return False, None
     try:
         if "mtm" not in resolve_metrics(cfg):
-            return False
+            return False, None
         if cfg.metrics is not None:  # asked for: computed, or refused by plan_metrics
-            return True
+            return True, None
         from p3d.topology import load_topology
 
-        return "mtm" in plan_metrics(cfg, load_topology(cfg.topology))[0]
+        topology = load_topology(cfg.topology)
     except InputError:
-        return True
+        return True, None
+    try:
+        return "mtm" in plan_metrics(cfg, topology)[0], topology
+    except InputError:
+        return True, topology
 
 
 def check_enrolled(cfg: EvalConfig, wanted: tuple[str, ...]) -> None:

@@ -19,7 +19,7 @@ from p3d.evaluate.config import (
     background_reason,
     plan_background,
     plan_metrics,
-    writes_plots,
+    plots_and_topology,
 )
 from p3d.evaluate.plan import _plan, check_corpus_source
 from p3d.evaluate.report import check_out_dir, check_report_dir
@@ -45,8 +45,10 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
     from p3d import io, metrics
     from p3d.topology import load_topology
 
+    topology = None  # read once: here where --plots depends on it (MTM's lip vertices), else for the plan below
     if cfg.out is not None:
-        check_report_dir(cfg.out, plots=writes_plots(cfg))
+        plots, topology = plots_and_topology(cfg)
+        check_report_dir(cfg.out, plots=plots)
     resamples = cfg.bootstrap_resamples
     # fewer than MIN_RESAMPLES gave every CI as "n/a (too few clips)" after all the work (percentile_interval's
     # min_count; SLCC's bootstrap refuses them)
@@ -60,7 +62,8 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
         raise InputError(f"--speech-cache {cfg.speech_cache}: exists and is not a folder")
     if cfg.speech_cache is not None and not Path(cfg.speech_cache).exists():  # e.g. under a file: not creatable
         check_out_dir(cfg.speech_cache, f"--speech-cache {cfg.speech_cache}")
-    topology = load_topology(cfg.topology)
+    if topology is None:
+        topology = load_topology(cfg.topology)
     wanted, not_computed = plan_metrics(cfg, topology)
     cfg.gt_stride()  # a bad explicit rate pair fails before any file is read
     audio_dir = io.audio_dir(cfg.audio) if cfg.audio is not None else None
