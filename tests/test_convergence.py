@@ -760,3 +760,30 @@ def test_an_interrupted_run_is_drawn_unfinished_not_as_a_run_that_reached_its_ca
             if len(v.get_xdata()) == 2 and v.get_xdata()[0] == v.get_xdata()[1]]
     assert ends == [(10.0, "--"), (6.0, "-.")]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["capped", "cut (unfinished)"]
+
+
+def test_the_rule_defaults_have_one_source(tmp_path):
+    """The plateau rule's defaults (patience 5, min_rel_improvement 0.01, smooth 3) were written out four times:
+    TrainConfig's field defaults (literals), stop_settings, stop_options' own table and the run-folder readers. They
+    now all read RULE_DEFAULTS; the values, and what each function returns, are those of before."""
+    import argparse
+    import dataclasses
+    import json
+
+    from p3d.train.convergence import RULE_DEFAULTS, RULE_OPTIONS, add_stop_arguments, read_stop, stop_options
+
+    assert dict(RULE_DEFAULTS) == {"patience": 5, "min_rel_improvement": 0.01, "smooth": 3}
+    assert RULE_OPTIONS == ("patience", "min_rel_improvement", "smooth")
+    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    assert {name: fields[name] for name in RULE_OPTIONS} == RULE_DEFAULTS
+    settings = stop_settings("plateau")
+    assert list(settings) == ["stop", "eval_every", *RULE_OPTIONS]
+    assert {name: settings[name] for name in RULE_OPTIONS} == RULE_DEFAULTS
+    given = stop_settings("plateau", patience=4.0, min_rel_improvement=1, smooth=2)
+    assert [type(given[name]) for name in RULE_OPTIONS] == [int, float, int]
+    parser = argparse.ArgumentParser()
+    add_stop_arguments(parser)
+    defaults = parser.parse_args([f"--{name.replace('_', '-')}={value}" for name, value in RULE_DEFAULTS.items()])
+    assert stop_options(defaults) == {"stop": None, "eval_every": None, **RULE_DEFAULTS}  # defaults: not refused
+    (tmp_path / "config.json").write_text(json.dumps({"train": {"steps": 10}}))
+    assert read_stop(tmp_path) == {"stop": "steps", "eval_every": 0, **RULE_DEFAULTS, "steps": 10}

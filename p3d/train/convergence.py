@@ -64,6 +64,11 @@ STOP_RULES: tuple[str, ...] = ("steps", "plateau")
 DEFAULT_PATIENCE = 5
 DEFAULT_MIN_REL_IMPROVEMENT = 0.01
 DEFAULT_SMOOTH = 3
+#: The options that only shape the validation curve and the rule (``val_smoothed``, ``converged``), with their
+#: defaults: the one table of them that the options, the checked settings and the readers of run folders use.
+RULE_DEFAULTS: Mapping[str, int | float] = {"patience": DEFAULT_PATIENCE,
+                                           "min_rel_improvement": DEFAULT_MIN_REL_IMPROVEMENT,
+                                           "smooth": DEFAULT_SMOOTH}
 #: Held-out data of the validation metrics (fixed sizes: the value does not depend on the training batch).
 VAL_WINDOWS = 512
 VAL_BATCH = 64
@@ -170,16 +175,15 @@ def stop_settings(stop: str | None = None, eval_every: int | None = None, patien
     if min_rel_improvement is not None and not (math.isfinite(min_rel_improvement) and min_rel_improvement > 0):
         raise InputError(f"--min-rel-improvement: expected a finite fraction > 0 (0.01 = 1 %), "
                          f"got {min_rel_improvement}")
-    return {"stop": stop, "eval_every": int(eval_every),
-            "patience": DEFAULT_PATIENCE if patience is None else int(patience),
-            "min_rel_improvement": DEFAULT_MIN_REL_IMPROVEMENT if min_rel_improvement is None
-            else float(min_rel_improvement),
-            "smooth": DEFAULT_SMOOTH if smooth is None else int(smooth)}
+    rule = {"patience": patience, "min_rel_improvement": min_rel_improvement, "smooth": smooth}
+    return {"stop": stop, "eval_every": int(eval_every),  # each as its default's type: int, float, int
+            **{name: RULE_DEFAULTS[name] if value is None else type(RULE_DEFAULTS[name])(value)
+               for name, value in rule.items()}}
 
 
-#: The options that only shape the validation curve and the rule (``val_smoothed``, ``converged``): without
-#: validation (``--stop steps`` and no ``--eval-every``) they change nothing.
-RULE_OPTIONS: tuple[str, ...] = ("patience", "min_rel_improvement", "smooth")
+#: The rule's options (:data:`RULE_DEFAULTS`): without validation (``--stop steps`` and no ``--eval-every``) they
+#: change nothing.
+RULE_OPTIONS: tuple[str, ...] = tuple(RULE_DEFAULTS)
 
 
 def stop_options(args: Any) -> dict[str, Any]:
@@ -188,9 +192,8 @@ def stop_options(args: Any) -> dict[str, Any]:
     ``--eval-every`` > 0) at a value other than its default is refused (:class:`InputError`): it would be recorded
     in the request, yet change nothing."""
     options = {name: getattr(args, name, None) for name in ("stop", "eval_every", *RULE_OPTIONS)}
-    defaults = {"patience": DEFAULT_PATIENCE, "min_rel_improvement": DEFAULT_MIN_REL_IMPROVEMENT,
-                "smooth": DEFAULT_SMOOTH}  # at its default an option is the same setting as the option left out
-    given = [name for name in RULE_OPTIONS if options[name] is not None and options[name] != defaults[name]]
+    # at its default an option is the same setting as the option left out
+    given = [name for name in RULE_OPTIONS if options[name] is not None and options[name] != RULE_DEFAULTS[name]]
     if given and options["stop"] != "plateau" and not options["eval_every"]:
         flag = "--" + given[0].replace("_", "-")
         raise InputError(f"{flag}: a plateau-rule option given without --stop plateau (or --eval-every N): no "
@@ -411,9 +414,9 @@ def run_convergence(run_dir: str | os.PathLike[str], root: str | os.PathLike[str
     train = config["train"]
     stop = train.get("stop", "steps")
     cap = int(train["steps"])
-    window = int(train.get("smooth", DEFAULT_SMOOTH))
-    patience = int(train.get("patience", DEFAULT_PATIENCE))
-    min_rel = float(train.get("min_rel_improvement", DEFAULT_MIN_REL_IMPROVEMENT))
+    window = int(train.get("smooth", RULE_DEFAULTS["smooth"]))
+    patience = int(train.get("patience", RULE_DEFAULTS["patience"]))
+    min_rel = float(train.get("min_rel_improvement", RULE_DEFAULTS["min_rel_improvement"]))
     val = read_val(run_dir)
     values = [float(v) for v in val["val"]] if len(val) else []
     finished = (run_dir / "final.pt").exists()
@@ -485,6 +488,5 @@ def read_stop(run_dir: str | os.PathLike[str]) -> Mapping[str, Any]:
     config = json.loads((Path(run_dir) / "config.json").read_text())
     train = config["train"]
     return {"stop": train.get("stop", "steps"), "eval_every": int(train.get("eval_every", 0)),
-            "patience": int(train.get("patience", DEFAULT_PATIENCE)),
-            "min_rel_improvement": float(train.get("min_rel_improvement", DEFAULT_MIN_REL_IMPROVEMENT)),
-            "smooth": int(train.get("smooth", DEFAULT_SMOOTH)), "steps": int(train["steps"])}
+            **{name: type(default)(train.get(name, default)) for name, default in RULE_DEFAULTS.items()},
+            "steps": int(train["steps"])}

@@ -85,7 +85,8 @@ import torch
 
 from p3d.atomic import atomic_path
 from p3d.progress import show_progress
-from p3d.train.convergence import VAL_CSV, check_history, plateau_reached, smoothed
+from p3d.train.convergence import (DEFAULT_MIN_REL_IMPROVEMENT, DEFAULT_PATIENCE, DEFAULT_SMOOTH, VAL_CSV,
+                                   check_history, plateau_reached, smoothed)
 from p3d.train.run_folder import (CONTINUED_FROM, LOCK_FILE, latest_checkpoint, load_checkpoint, read_run_config,
                                   run_lock)
 
@@ -123,9 +124,9 @@ class TrainConfig:
     stop: str = "steps"
     #: Steps between validation evaluations (``val.csv``); 0: none (``stop="steps"`` only).
     eval_every: int = 0
-    patience: int = 5
-    min_rel_improvement: float = 0.01
-    smooth: int = 3
+    patience: int = DEFAULT_PATIENCE
+    min_rel_improvement: float = DEFAULT_MIN_REL_IMPROVEMENT
+    smooth: int = DEFAULT_SMOOTH
 
     #: The stopping fields, left out of :meth:`to_dict` for a plain fixed-step run without validation (so
     #: runs recorded before the rule existed compare equal and their checkpoints keep their bytes).
