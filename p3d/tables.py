@@ -19,18 +19,18 @@ def _cell(x: Any, digits: int) -> str:
         return "–"  # a missing value of any dtype (nullable Int64/Float64 columns give pd.NA: "<NA>", an HTML tag)
     if isinstance(x, float):
         return f"{x:.{digits}g}" if abs(x) < 1e-3 or abs(x) >= 1e5 else f"{x:.{digits}f}".rstrip("0").rstrip(".")
-    return _text(x)
+    return markdown_cell(x)
 
 
-def _text(x: Any) -> str:
+def markdown_cell(x: Any) -> str:
     """``x`` as the text of one markdown table cell: a "|" escaped, a line break a space (either would split the
-    row)."""
+    row). Every markdown table p3d writes passes its text cells and headers through this."""
     return str(x).replace("|", "\\|").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
 
 
 def to_markdown(df: Any, digits: int = 4) -> str:
     """A GitHub markdown table of a DataFrame (no index); a "|" in a column name or cell is escaped (``\\|``)."""
-    cols = [_text(c) for c in df.columns]
+    cols = [markdown_cell(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.itertuples(index=False):
         lines.append("| " + " | ".join(_cell(v, digits) for v in row) + " |")

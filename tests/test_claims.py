@@ -1068,3 +1068,34 @@ def test_the_2d_prior_retrieval_and_the_properties_rest_on_pipeline_0s_critics(t
     temporal = df.loc["prop-temporal"]
     assert temporal["verdict"] == "inconclusive" and temporal["p3d"].count("critic run stage1 stopped") == 2
     assert "critic run ours" not in temporal["p3d"]
+
+
+def _cells_per_row(md: str) -> list[int]:
+    """The cells of each markdown table row of ``md`` (split at every "|" not escaped as ``\\|``)."""
+    import re
+
+    return [len(re.split(r"(?<!\\)\|", line)) - 2 for line in md.splitlines() if line.startswith("|")]
+
+
+def test_a_bar_in_a_label_or_cell_of_the_claims_reports_does_not_split_a_row(tmp_path, capsys):
+    """The comparison's column labels (``--names``, or the folders' parent paths) and the verdict, item and status
+    cells were written as is: ``p3d claims A --against B --names 'rig|1' rig2`` gave a header of 6 cells over a
+    5-column delimiter row, so GitHub drew no table. Every text cell and label now goes through
+    :func:`p3d.tables.markdown_cell` (a line break is a space too: a "\\r" in a claim split the row)."""
+    from p3d.cli import main
+
+    a, b = tmp_path / "a|1" / "tables", tmp_path / "b" / "tables"
+    for folder in (a, b):
+        folder.mkdir(parents=True)
+        _effects(folder / "table2_loss_effects.csv", [(m, "PLRS", 0.04, 0.03, 0.05, "better") for m in claims.MODELS])
+    assert main(["claims", str(a), "--against", str(b), "--names", "rig|1", "rig2"]) == 0
+    out = capsys.readouterr().out
+    assert "| # | claim (paper) | rig\\|1 | rig2 | same |" in out
+    assert set(_cells_per_row(out)) == {5}
+    assert main(["claims", str(a), "--against", str(b)]) == 0          # default labels: the parents' paths
+    assert set(_cells_per_row(capsys.readouterr().out)) == {5}
+    df = pd.DataFrame({"claim": ["a\rb"], "verdict": ["re|produced"], "decided_by": ["x|y"]})
+    assert set(_cells_per_row(claims.report.verdict_table_markdown(df))) == {4}
+    assert set(_cells_per_row(claims.report.summary_markdown(df, preset="p|q"))) == {3}
+    df = pd.DataFrame({"item": ["Table|1"], "files": ["f|g.md"], "status": ["missing: f|g.md"], "reason": ["r\nr"]})
+    assert set(_cells_per_row(claims.inventory_markdown(df))) == {4}

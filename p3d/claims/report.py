@@ -8,10 +8,7 @@ from typing import Any
 
 from p3d.claims.verdicts import VERDICTS
 from p3d.errors import InputError
-
-
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+from p3d.tables import markdown_cell as _md_cell
 
 
 RULES_MARKDOWN = (
@@ -44,7 +41,7 @@ def verdict_table_markdown(df: Any) -> str:
     lines = ["Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS if counts.get(v, 0)) + ".", "",
              "| # | claim | verdict | decided by |", "|---|---|---|---|"]
     for i, r, d in zip(_numbers(df), df.itertuples(index=False), decided):
-        lines.append(f"| {i} | {_md_cell(r.claim)} | **{r.verdict}** | {_md_cell(d) or '–'} |")
+        lines.append(f"| {i} | {_md_cell(r.claim)} | **{_md_cell(r.verdict)}** | {_md_cell(d) or '–'} |")
     return "\n".join(lines)
 
 
@@ -125,7 +122,8 @@ def inventory(results_dir: str | Path, figures_dir: str | Path) -> Any:
 def inventory_markdown(df: Any) -> str:
     lines = ["| paper item | p3d file(s) | status | why not |", "|---|---|---|---|"]
     for r in df.itertuples(index=False):
-        lines.append(f"| {r.item} | {_md_cell(r.files)} | {r.status} | {_md_cell(r.reason) or '–'} |")
+        lines.append(f"| {_md_cell(r.item)} | {_md_cell(r.files)} | {_md_cell(r.status)} | "
+                     f"{_md_cell(r.reason) or '–'} |")
     return "\n".join(lines)
 
 
@@ -159,9 +157,9 @@ def readme_markers(name: str) -> tuple[str, str]:
 
 def summary_markdown(df: Any, preset: str = "full") -> str:
     """The one-line-per-claim table (claim and verdict at ``preset``) for the README."""
-    lines = [f"| # | claim (paper) | verdict at {preset} |", "|---|---|---|"]
+    lines = [f"| # | claim (paper) | verdict at {_md_cell(preset)} |", "|---|---|---|"]
     for i, r in zip(_numbers(df), df.itertuples(index=False)):
-        lines.append(f"| {i} | {_md_cell(r.claim)} | **{r.verdict}** |")
+        lines.append(f"| {i} | {_md_cell(r.claim)} | **{_md_cell(r.verdict)}** |")
     return "\n".join(lines)
 
 
@@ -283,11 +281,12 @@ def comparison_markdown(df: Any, names: tuple[str, str] = ("a", "b")) -> str:
                         (neither, "measured in neither"), (differ, "a different verdict")):
         if int(count.sum()):
             head += f"; {int(count.sum())} {what}"
-    lines = [head + ".", "", f"| # | claim (paper) | {a_name} | {b_name} | same |", "|---|---|---|---|---|"]
+    lines = [head + ".", "", f"| # | claim (paper) | {_md_cell(a_name)} | {_md_cell(b_name)} | same |",
+             "|---|---|---|---|---|"]
     for i, r, s, n_, ap in zip(_numbers(df), df.to_dict("records"), df["same"], neither, apart):
         same = ("verdict only: cases differ" if ap else "measured in neither" if n_ else "yes" if s else "**no**")
-        lines.append(f"| {i} | {_md_cell(r['claim'])} | {r[f'verdict {a_name}']} | {r[f'verdict {b_name}']} | "
-                     f"{same} |")
+        lines.append(f"| {i} | {_md_cell(r['claim'])} | {_md_cell(r[f'verdict {a_name}'])} | "
+                     f"{_md_cell(r[f'verdict {b_name}'])} | {same} |")
     listed = [(i, r) for i, r in zip(_numbers(df), df.to_dict("records")) if r["case differences"]]
     if listed:
         lines += ["", "Cases that differ (a case judged in one run only, matched by model or comparison, metric and "
@@ -413,7 +412,7 @@ def findings_markdown(tables_dir: str | Path) -> str:
             agree = "–" if agreement is None else f"{agreement[0]} of {agreement[1]}"
             lines.append(f"| {_md_cell(r['comparison'])} | {_md_cell(label)} | {float(r['without']):.3g} | "
                          f"{float(r['with']):.3g} | {_signed(change)} [{_signed(r['change CI low'])}, "
-                         f"{_signed(r['change CI high'])}] | {r['verdict']} | {agree} |")
+                         f"{_signed(r['change CI high'])}] | {_md_cell(r['verdict'])} | {agree} |")
         lines.append("")
         lengths = training_steps(tables, stem)
         if lengths:
