@@ -43,6 +43,7 @@ from typing import Any
 from p3d.errors import InputError, joined_lines
 from p3d.paths import SEPARATE_OUTPUTS, project_root, results_dir
 from p3d.registry import PRESETS
+from p3d.tables import markdown_cell
 
 log = logging.getLogger(__name__)
 
@@ -520,8 +521,8 @@ def timing_markdown(prov: dict[str, Any], total_s: float | None = None) -> str:
         if r.get("failed"):  # its outputs may be partial; the next run re-runs it
             state = "failed (an earlier invocation; not run now)" if r.get("skipped") else "failed"
         ran += 0.0 if r.get("skipped") else wall
-        lines.append(f"| {r.get('executed') or r.get('notebook')} | {wall / 60:.1f} min ({wall:.0f} s) | {state} | "
-                     f"{_short_commit(r.get('git_commit'))} |")
+        name = markdown_cell(r.get("executed") or r.get("notebook"))  # a parameter value may hold a "|"
+        lines.append(f"| {name} | {wall / 60:.1f} min ({wall:.0f} s) | {state} | {_short_commit(r.get('git_commit'))} |")
     lines.append(f"| executions that ran | {ran / 60:.1f} min | | |")
     if total_s is not None:
         lines.append(f"| this invocation, wall clock | {total_s / 60:.1f} min | | |")

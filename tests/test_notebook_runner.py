@@ -187,6 +187,20 @@ def test_timing_markdown_sums_only_what_ran():
     assert "| sum | ? |" in notebook_runner.timing_markdown(prov)
 
 
+def test_timing_markdown_escapes_a_bar_in_an_execution_name():
+    """An executed copy is named ``<stem>-<key>=<value>.ipynb`` (:func:`notebook_runner.executions`), and a "|" in
+    a parameter value (or a notebook name) was written as is: that row had 5 cells under a 4-column header, so
+    GitHub drew the README's timing table broken. The name goes through :func:`p3d.tables.markdown_cell`."""
+    import re
+
+    nb = Path("notebooks/03_stage2.ipynb")
+    name = notebook_runner.executions(nb, "cpu")[0][1].replace(".ipynb", "-design=rank|ab.ipynb")
+    prov = {"notebooks": [{"executed": name, "wall_s": 60.0, "git_commit": "a" * 40}]}
+    text = notebook_runner.timing_markdown(prov)
+    assert "| 03_stage2-critic=ours-design=rank\\|ab.ipynb | 1.0 min (60 s) | ran | aaaaaaa |" in text
+    assert {len(re.split(r"(?<!\\)\|", line)) - 2 for line in text.splitlines()} == {4}
+
+
 def test_read_provenance_only_of_the_preset(tmp_path):
     """The record notebook 10 shows: the file's when it is of the preset asked for; empty when missing, another
     preset's, or not JSON (a record being replaced is never half-written: p3d.atomic)."""
