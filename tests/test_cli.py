@@ -236,3 +236,39 @@ def test_usage_errors_are_one_line_and_exit_2(argv, expected, capsys):
         main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert exc.value.code == 2 and len(err) == 1 and expected in err[0] and err[0].endswith("-h')"), err
+
+
+def _options(parser):
+    """(prog, action) of every option of every command and subcommand of ``parser``."""
+    from p3d.cli import _subparsers
+
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        yield from ((p.prog, a) for a in p._actions if a.option_strings)
+        stack.extend(_subparsers(p))
+
+
+def test_a_number_stated_as_an_options_default_is_its_default():
+    """Where an option's help states a numeric default ("(default 2000)"), it is the value the option gets; and
+    `p3d eval --bootstrap` / `--seed` state theirs ("bootstrap seed" said nothing of 0, the resample count nothing
+    of 2000), which are also :class:`EvalConfig`'s (the Python API's)."""
+    import re
+
+    from p3d.evaluate.config import EvalConfig
+
+    checked = 0
+    for prog, action in _options(build_parser()):
+        stated = re.findall(r"\bdefault:? (-?\d+(?:\.\d+)?(?:e-?\d+)?)\b(?![,.]\d)", action.help or "")
+        try:
+            default = None if isinstance(action.default, bool) else float(action.default)
+        except (TypeError, ValueError):       # None (worked out later), a path, a name, a list
+            default = None
+        if stated and default is not None:
+            assert float(stated[0]) == default, (prog, action.option_strings, stated, action.default)
+            checked += 1
+    assert checked >= 15
+    ev = {a.dest: a for prog, a in _options(build_parser()) if prog == "p3d eval"}
+    for dest, value in (("bootstrap", EvalConfig.bootstrap_resamples), ("seed", EvalConfig.seed)):
+        assert ev[dest].default == value and f"(default {value})" in ev[dest].help
+    assert "PLRS-c" in ev["speech_cache"].help     # it caches PLRS-c's background, nothing else

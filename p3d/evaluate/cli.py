@@ -12,6 +12,7 @@ from p3d.evaluate.config import EvalConfig
 from p3d.evaluate.report import write_report
 from p3d.evaluate.scoring import evaluate
 from p3d.evaluate.summary import format_summary
+from p3d.stats import MIN_RESAMPLES
 
 
 def _metric_list(text: str) -> tuple[str, ...]:
@@ -70,8 +71,11 @@ def register(subparsers: Any, description: str | None = None) -> None:
     p.add_argument("--out", type=Path, default=Path("results/eval"), help="output folder (default results/eval)")
     p.add_argument("--plots", action="store_true",
                    help="write the DDTW matching plot of every prediction (Fig. S4)")
-    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% CIs (over GT clips)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--bootstrap", type=int, default=EvalConfig.bootstrap_resamples,
+                   help=f"bootstrap resamples for the 95%% CIs (over GT clips; SLCC's paired bootstrap too): at least "
+                        f"{MIN_RESAMPLES} (default {EvalConfig.bootstrap_resamples})")
+    p.add_argument("--seed", type=int, default=EvalConfig.seed,
+                   help=f"seed of those bootstrap resamples (default {EvalConfig.seed}): the same seed, the same CIs")
     p.add_argument("--no-diagnostics", action="store_true",
                    help="leave out the motion diagnostics columns of per_clip.csv (lip_jerk, lip_hf_energy, "
                         "upper_face_motion, lip_amplitude_ratio, lip_amplitude, each also for the GT)")
@@ -80,9 +84,10 @@ def register(subparsers: Any, description: str | None = None) -> None:
                         "usual one - 1|, the usual one from the speaker's other GT clips; needs PLRS-c, --gt and "
                         "--templates. MU, in [0, 1], is the evaluator's (p3d.experiments.plrs_intensity_weight)")
     p.add_argument("--speech-cache", type=Path, default=None, metavar="DIR",
-                   help="keep PLRS' speech embeddings of each GT clip in DIR (keyed by the evaluator checkpoint, the "
-                        "wav and the frame rate), so later evaluations of other predictions of the same audio reuse "
-                        "them")
+                   help="keep PLRS-c's background speech embeddings (every 5th PLRS speech window of each GT clip) "
+                        "in DIR, keyed by the evaluator checkpoint, the wav, the frame rate and the speech front-end, "
+                        "so later evaluations of other predictions of the same audio reuse them; used only when "
+                        "PLRS-c is computed")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
