@@ -272,3 +272,19 @@ def test_a_number_stated_as_an_options_default_is_its_default():
     for dest, value in (("bootstrap", EvalConfig.bootstrap_resamples), ("seed", EvalConfig.seed)):
         assert ev[dest].default == value and f"(default {value})" in ev[dest].help
     assert "PLRS-c" in ev["speech_cache"].help     # it caches PLRS-c's background, nothing else
+
+
+def test_the_readmes_eval_table_lists_every_option_of_p3d_eval():
+    """README's `p3d eval` table left out --out, --bootstrap, --seed and --speech-cache. Every option is in it
+    now but for those a user needs no row for (help, output verbosity, the progress bar)."""
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text.split("## Evaluating your own predictions: `p3d eval`", 1)[1].split("\n\n**", 1)[0]
+    rows = [line.split(" | ")[0] for line in section.splitlines() if line.startswith("| `--")]
+    listed = set(re.findall(r"`(--[a-z0-9-]+)", " ".join(rows)))
+    options = {o for prog, a in _options(build_parser()) if prog == "p3d eval" for o in a.option_strings
+               if o.startswith("--")}
+    left_out = {"--help", "--verbose", "--quiet", "--no-progress"}
+    assert options - left_out - listed == set()
+    assert listed <= options
