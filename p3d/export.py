@@ -275,7 +275,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--in", dest="input", type=Path, required=True, metavar="SEQ.npy",
                    help="vertex sequence (T, V*3) or (T, V, 3)")
     p.add_argument("--out", type=Path, required=True, help="output folder (one file per frame)")
-    p.add_argument("--topology", help="topology whose faces to use: flame, synth-face[-base|-dense], a topology .npz")
+    p.add_argument("--topology", help="topology whose triangles to use: synth-face[-base|-dense] or a topology .npz "
+                                      "saved with faces (flame has none: give --faces FLAME_sample.ply)")
     p.add_argument("--faces", "--template", dest="faces", type=Path, metavar="MESH.ply",
                    help="template mesh with the sequence's vertex count whose triangles to use "
                         "(FLAME_sample.ply for FLAME/VOCASET)")

@@ -303,3 +303,24 @@ def test_a_flat_sequence_is_exported_as_its_meshes_and_a_malformed_one_refused(s
             with pytest.raises(InputError):
                 export_sequence(bad, tmp_path / "bad", fmt)
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_topology_option_offers_only_topologies_with_triangles():
+    """`p3d export --help` offered "--topology ...: topology whose faces to use: flame, ..." though FLAME is built in
+    without triangles (p3d ships none): `--topology flame` writes point clouds with a warning. Every built-in name
+    its help offers as a source of triangles has them."""
+    import re
+
+    from p3d.cli import _subparsers, build_parser
+    from p3d.topology import _builtin_topologies, load_topology
+
+    command = next(p for p in _subparsers(build_parser()) if p.prog == "p3d export")
+    export = next(a for a in command._actions if "--topology" in a.option_strings)
+    offered = re.split(r"\(|\bsaved with faces\b", export.help)[0]
+    names = set()
+    for word in re.findall(r"[\w-]+(?:\[[^\]]+\])?", offered):
+        base, _, variants = word.partition("[")
+        names |= {base} | {base + v for v in variants.rstrip("]").split("|") if v}
+    names &= set(_builtin_topologies())
+    assert names, export.help
+    assert all(load_topology(n).faces is not None for n in names), sorted(names)
