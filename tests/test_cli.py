@@ -1,3 +1,4 @@
+import argparse
 import subprocess
 import sys
 
@@ -288,3 +289,19 @@ def test_the_readmes_eval_table_lists_every_option_of_p3d_eval():
     left_out = {"--help", "--verbose", "--quiet", "--no-progress"}
     assert options - left_out - listed == set()
     assert listed <= options
+
+
+def test_every_option_of_every_command_has_a_help_text():
+    """`p3d data synth --help` listed --corpus, --preset, --seed and --no-progress with no text, `p3d study make`
+    and `p3d study analyze` their --seed (what it seeds, and its default) and `study make` its --no-progress."""
+    bare = [(prog, a.option_strings) for prog, a in _options(build_parser())
+            if a.help != argparse.SUPPRESS and not (a.help or "").strip()]
+    assert bare == []
+    # p3d train --seed's help states the recipes' seeds (it stated none): 0, the evaluator's 1, at every preset
+    from p3d.registry import MODEL_PRESETS
+    from p3d.train import critics
+
+    seed = next(a for prog, a in _options(build_parser()) if prog == "p3d train stage1" and a.dest == "seed")
+    assert "(default: the recipe's, 0; evaluator: 1)" in seed.help
+    assert {(k, critics.recipe(k, p).seed) for k in critics.KINDS for p in MODEL_PRESETS} == {
+        (k, 1 if k == "evaluator" else 0) for k in critics.KINDS}

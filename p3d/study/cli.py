@@ -78,7 +78,9 @@ def register(subparsers: Any) -> None:
     m.add_argument("--audio", type=Path, help="folder of <gt_stem>.wav (default: GT/wav)")
     m.add_argument("--clips", type=int, default=6, help="clips drawn at random (default 6)")
     m.add_argument("--clip-names", nargs="+", help="use these GT stems instead of drawing clips")
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=int, default=0,
+                   help="seed of the clips drawn, the practice and attention-check clips, the participants' trial "
+                        "orders and the opaque ids (default 0)")
     m.add_argument("--participants", type=int, default=24, help="participant codes to prepare (default 24)")
     m.add_argument("--attention-checks", type=int, default=2, help="attention-check trials (default 2)")
     m.add_argument("--check-shift-ms", type=float, default=500.0, help="audio/lip shift of the checks (default 500)")
@@ -107,7 +109,7 @@ def register(subparsers: Any) -> None:
                         "of the videos' total size; a warning is printed above 50 MB)")
     m.add_argument("--out", type=Path, required=True, help="study folder")
     m.add_argument("--overwrite", action="store_true", help="rebuild an existing study (refused if it has responses or analysis files)")
-    m.add_argument("--no-progress", action="store_true")
+    m.add_argument("--no-progress", action="store_true", help="no progress bar")
     m.set_defaults(func=run_make)
 
     a = sub.add_parser("analyze", help="tables, tests and agreement from the participants' answer files",
@@ -122,7 +124,7 @@ def register(subparsers: Any) -> None:
     a.add_argument("--max-failed-checks", type=int, default=0,
                    help="attention checks a participant may fail or skip and still be included (default 0)")
     a.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     a.add_argument("--out", type=Path, help="output folder (default STUDY_DIR/analysis)")
     a.set_defaults(func=_run_analyze)
 

@@ -648,12 +648,16 @@ def register_cli(sub: Any) -> None:
 
     p = sub.add_parser("synth", help="generate the synthetic corpora (synth-voca, synth-mead, synth-lrs3)",
                        description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", choices=[*CORPORA, "all"], default="all")
-    p.add_argument("--preset", choices=PRESETS, default="cpu")
+    p.add_argument("--corpus", choices=[*CORPORA, "all"], default="all",
+                   help="the corpus to generate (default all: the three)")
+    p.add_argument("--preset", choices=PRESETS, default="cpu",
+                   help="corpus sizes: identities, clips and mesh (default cpu)")
     p.add_argument("--out", type=Path, default=Path("data"), help="parent folder (default data/)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of everything the corpus draws: identities, sentences, voices, ... (default 0; the same "
+                        "seed, the same bytes)")
     p.add_argument("--workers", type=int, default=2, help="speech synthesis processes (default 2)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_cli)
 
 

@@ -111,8 +111,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "finished run's: extend it")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the preset's)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
-    parser.add_argument("--seed", type=int, default=None, help="seed of initialisation, batches and masks")
-    parser.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of initialisation, batches and masks (default: the recipe's, 0; evaluator: 1)")
+    parser.add_argument("--checkpoint-every", type=int, default=None,
+                        help="steps between checkpoints (default: the preset's)")
     parser.add_argument("--workers", type=int, default=1, help="threads preparing the data (default 1)")
     parser.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK if available), cpu, cuda, cuda:N")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
