@@ -57,10 +57,12 @@ VERBOSITY_HELP = {
 
 def help_text(doc: str | None) -> str:
     """A module docstring as ``--help`` text: Sphinx roles and double backticks become plain
-    `code` (:mod:`p3d.x` -> `p3d.x`, ``--fps`` -> `--fps`)."""
+    `code` (:mod:`p3d.x` -> `p3d.x`, ``--fps`` -> `--fps`). A ``code`` cell of a docstring table (followed by
+    two or more spaces) keeps its width, so the columns after it stay under their ``====`` rules."""
     import re
 
     text = re.sub(r":(?:mod|func|class|meth|data|attr|obj):`~?([^`]+)`", r"`\1`", doc or "")
+    text = re.sub(r"``([^`]+)``(?=  )", r"`\1`  ", text)
     return text.replace("``", "`").strip()
 
 

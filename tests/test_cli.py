@@ -305,3 +305,25 @@ def test_every_option_of_every_command_has_a_help_text():
     assert "(default: the recipe's, 0; evaluator: 1)" in seed.help
     assert {(k, critics.recipe(k, p).seed) for k in critics.KINDS for p in MODEL_PRESETS} == {
         (k, 1 if k == "evaluator" else 0) for k in critics.KINDS}
+
+
+def test_the_tables_of_help_texts_keep_their_columns():
+    """`p3d data synth --help` printed its corpus table with the first column 2 characters short ("``synth-voca``"
+    became "`synth-voca`" and the rest of the row moved left of its "====" rule). In every table of every
+    --help text, each row leaves blank the gaps between the rule's columns."""
+    import re
+
+    from p3d.cli import _subparsers
+
+    checked, stack = 0, [build_parser()]
+    while stack:
+        p = stack.pop()
+        stack.extend(_subparsers(p))
+        lines = (p.description or "").splitlines()
+        rules = [i for i, line in enumerate(lines) if re.fullmatch(r"=+( +=+)+", line)]
+        for top, bottom in zip(rules[::3], rules[2::3]):   # a table: top rule, header, rule, rows, bottom rule
+            gaps = [m.start() for m in re.finditer(r"(?<==) ", lines[top])]
+            for line in lines[top + 1:bottom]:
+                assert all(len(line) <= g or line[g] == " " for g in gaps), (p.prog, line)
+            checked += 1
+    assert checked >= 2

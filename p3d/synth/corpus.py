@@ -30,13 +30,13 @@ with matching effort, not just gain (:mod:`p3d.synth.effort`): espeak volume (th
 spectral tilt and more energy at 2-4 kHz (a linear-phase filter), higher pitch and a slower rate,
 each scaled by the speaker's ``effort_sensitivity``. So the level survives loudness normalisation.
 
-==================  =======================  ==========  ========  ==========  ==========
-MEAD level          effort_db (espeak vol.)  tilt        F0        rate        amplitude
-==================  =======================  ==========  ========  ==========  ==========
+==================  =======================  ===========  ========  ==========  ==========
+MEAD level          effort_db (espeak vol.)  tilt         F0        rate        amplitude
+==================  =======================  ===========  ========  ==========  ==========
 1 (soft)            -3.0 dB (48)             -1.2 dB/oct  -1.1 st   +3 %        x 0.85
 2 (normal)          0 dB (68)                0            0         0           x 1.00
 3 (loud)            +3.0 dB (96)             +1.2 dB/oct  +1.1 st   -3 %        x 1.17
-==================  =======================  ==========  ========  ==========  ==========
+==================  =======================  ===========  ========  ==========  ==========
 
 (Tilt, F0 and rate at ``effort_sensitivity`` 1, pivot 1 kHz. A per-clip spread of 2.5 dB (sd) comes on
 top, so the levels overlap in loudness and the within-level SLCC is clearly positive. The espeak
