@@ -87,8 +87,10 @@ def register(subparsers: Any) -> None:
     m.add_argument("--lip-scales", type=_floats, default=(0.5, 1.0, 1.5), help="lip levels (default 0.5,1,1.5)")
     m.add_argument("--speech-gains-db", type=_floats, default=(-9.0, 0.0, 9.0),
                    help="speech levels in dB (default -9,0,9)")
-    m.add_argument("--question", help="lipsync | quality | correspondence | rank, or a custom question text")
-    m.add_argument("--fps", type=float, help="frame rate of predictions and videos (default: corpus model_fps or 30)")
+    m.add_argument("--question", help="lipsync | quality | correspondence | rank, or a custom question text "
+                                      "(default: lipsync for --design ab, rank for --design rank)")
+    m.add_argument("--fps", type=float,
+                   help="frame rate of predictions and videos (default: the corpus' model_fps, else its fps, else 30)")
     m.add_argument("--gt-fps", type=float, help="frame rate of the GT files (default: corpus fps or --fps)")
     m.add_argument("--topology", help="topology name or .npz (default: GT/topology.npz or the corpus' topology)")
     m.add_argument("--faces", type=Path, help="a .ply mesh whose triangles to render (e.g. FLAME_sample.ply)")
