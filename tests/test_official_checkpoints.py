@@ -88,6 +88,21 @@ def test_loaded_official_model_computes_the_official_features(tmp_path, one_torc
     assert torch.equal(model.mesh_encoder.encoder.blocks[0].attn.kv.bias[:WIDTH], torch.zeros(WIDTH))
 
 
+def test_a_checkpoint_with_model_and_module_uses_model_as_the_official_script(tmp_path, one_torch_thread):
+    """evaluate_PLRS.py reads ``ckpt['model']``, and only without it ``ckpt['module']`` (official-interop.md):
+    a file holding both (e.g. saved from a DDP wrapper beside its module) is scored with the ``model`` weights."""
+    sd_model, sd_module = official_state_dict_fixture(seed=5), official_state_dict_fixture(seed=6)
+    fbank, vertices = _inputs()
+    ref_s, ref_m = official_features(sd_model, fbank, vertices)
+    other_s, _ = official_features(sd_module, fbank, vertices)
+    assert (ref_s - other_s).abs().max() > 1e-2  # the two weight sets give different features
+    for ckpt in ({"model": sd_model, "module": sd_module}, {"module": sd_module, "model": sd_model}):
+        torch.save(ckpt, tmp_path / "both.pth")
+        s, m = _features(load_critic(tmp_path / "both.pth"), fbank, vertices)
+        np.testing.assert_allclose(s.double(), ref_s, atol=1e-6)
+        np.testing.assert_allclose(m.double(), ref_m, atol=1e-6)
+
+
 def test_official_to_p3d_to_official_gives_the_same_tensors(tmp_path):
     sd = official_state_dict_fixture(seed=3)
     back = official_checkpoint(from_official({"model": sd}))
