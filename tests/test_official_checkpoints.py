@@ -242,6 +242,20 @@ def test_convert_refuses_an_output_it_cannot_write(tmp_path, capsys):
     assert not any((tmp_path / "adir").iterdir())
 
 
+def test_convert_never_replaces_its_input(tmp_path, capsys):
+    """OUTPUT = INPUT (by another spelling too) would replace the released model_eval.pth with a p3d file: refused,
+    the input's bytes unchanged."""
+    from p3d import convert
+
+    path = tmp_path / "model_eval.pth"
+    torch.save({"model": official_state_dict_fixture(seed=5)}, path)
+    before = path.read_bytes()
+    for out in (path, tmp_path / "." / "model_eval.pth"):
+        assert _cli(convert, ["convert", "--from", "official", "--to", "p3d", str(path), str(out)]) == 2
+        assert "would overwrite the input" in capsys.readouterr().err
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model_eval.pth"]
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda sd: sd.update({"encoder.patch_embed.weight": [1.0]}), r"not tensors \['encoder.patch_embed.weight'\]"),
     (lambda sd: sd.update({"encoder.blocks.0.attn.q_bias": "x"}), r"not tensors \['encoder.blocks.0.attn.q_bias'\]"),
