@@ -170,6 +170,24 @@ def test_feature_cache(tmp_path, monkeypatch):
         cache.windows(tmp_path / "missing.wav", 30)
 
 
+def test_feature_cache_entries_of_an_older_feature_version_are_not_reused(tmp_path, monkeypatch):
+    """An entry written before the front-end changed (version 1: soxr and the channel mean) must not be read as
+    the official front-end's features: the key hashes FEATURE_VERSION (and the fbank options)."""
+    import dataclasses
+
+    import soundfile as sf
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, _noise(16000), 16000)
+    cache = A.FeatureCache(tmp_path / "cache")
+    current = cache.key(wav, 30)
+    monkeypatch.setattr(A, "FEATURE_VERSION", A.FEATURE_VERSION - 1)
+    assert cache.key(wav, 30) != current
+    monkeypatch.undo()
+    assert cache.key(wav, 30) == current
+    other = A.FeatureCache(tmp_path / "cache", dataclasses.replace(A.FbankOptions(), num_mel_bins=64))
+    assert other.key(wav, 30) != current
+
+
 # --- the official front-end: torchaudio's sinc resampler, channel 0 ------------------------------
 
 @pytest.mark.parametrize("orig", [16000, 22050, 44100, 48000])
