@@ -60,6 +60,36 @@ def test_vocaset_60fps_uses_model_rate_and_the_19_2_khz_rule(voca):
     assert b["phoneme"].item() == corpus.labels(clip, model_rate=False)["phoneme"][2 * 5]
 
 
+def test_speech_windows_of_a_stereo_44k1_wav_are_channel_0_resampled_once(voca, tmp_path):
+    """The critics train on the official front-end's windows (perceptual_loss/data_loader.py, official-interop.md):
+    channel 0 of the file, resampled once from its own rate to 19.2 kHz; not the corpus' 16 kHz channel mean
+    (``Corpus.audio``: resampled twice, channels averaged)."""
+    import shutil
+
+    import soundfile as sf
+
+    root = tmp_path / "voca"
+    shutil.copytree(voca, root)
+    clip = Corpus.open(root).select("test")[0]
+    wav = Corpus.open(root).wav_path(clip)
+    seconds = sf.info(wav).duration
+    rate = 44100
+    t = np.arange(int(seconds * rate)) / rate
+    rng = np.random.default_rng(7)
+    left = 0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 4 * t)) + 0.1 * np.sin(2 * np.pi * 9000 * t)
+    right = 0.2 * rng.standard_normal(t.size)
+    sf.write(wav, np.stack([left, right], axis=1), rate, subtype="FLOAT")
+
+    ds = SpeechMeshWindows(root, "test")
+    ci = [c.stem for c in ds.clips].index(clip.stem)
+    got = ds.batch(ds.clip_pairs(ci))["speech"].numpy()
+    expected = speech_windows(left.astype(np.float32), rate, 30)[: ds.n_pairs[ci]]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    mean16k, sr16k = Corpus.open(root).audio(clip)
+    assert sr16k == 16000
+    assert np.abs(got - speech_windows(mean16k, sr16k, 30)[: ds.n_pairs[ci]]).max() > 0.1  # the front-end matters
+
+
 def test_av_windows_pad_resize_channels(lrs3):
     corpus = Corpus.open(lrs3)
     ds = AVWindows(corpus, "train", speech_frames=64, video_size=32, video_channels=3)
