@@ -77,3 +77,24 @@ def test_plrs_equals_the_official_script(stereo_wav, tmp_path, one_torch_thread)
     ours = plrs_from_features(A.speech_windows(samples, sr, 30), vertices.numpy(), evaluator)
     assert len(starts) == clip_num // 5
     assert abs(ours - official) < 1e-5
+
+
+@pytest.mark.parametrize("n_windows, n_frames", [(20, 14), (20, 13), (20, 19), (10, 30), (9, 30), (5, 9)])
+def test_plrs_chunk_count_at_the_clip_num_boundaries(n_windows, n_frames, tmp_path, one_torch_thread):
+    """The official loop: ``clip_num = min(#windows, T - 4)``, chunks ``range(0, clip_num - 4, 5)``; here at
+    the lengths where one frame or window more or less changes the number of chunks (T - 4 = 10: two chunks)."""
+    sd = official_state_dict(seed=7)
+    torch.save({"model": sd}, tmp_path / "model_eval.pth")
+    evaluator = load_critic(tmp_path / "model_eval.pth")
+    g = torch.Generator().manual_seed(n_windows * 100 + n_frames)
+    windows = torch.randn(n_windows, 20, 128, generator=g)
+    vertices = 0.1 * torch.randn(n_frames, N_VERTICES, 3, generator=g)
+
+    clip_num = min(n_windows, n_frames - 4)
+    starts = list(range(0, clip_num - 4, 5))
+    speech, mesh = official_features(sd, windows[starts], torch.stack([vertices[s:s + 5] for s in starts]))
+    per_chunk = (speech * mesh).sum(dim=-1)
+    ours = plrs_from_features(windows.numpy(), vertices.numpy(), evaluator)
+    assert abs(ours - float(per_chunk.mean())) < 1e-5
+    if len(starts) > 1:  # the last chunk counts: the score without it differs
+        assert abs(ours - float(per_chunk[:-1].mean())) > 1e-4
