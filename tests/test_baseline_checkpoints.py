@@ -233,6 +233,32 @@ def test_faceformer_checkpoint_reproduces_the_official_predict(tmp_path, dataset
     assert_reproduces(model, audio, template, 3, expected)
 
 
+def test_style_conditions_are_the_official_training_subjects_in_their_official_order():
+    """Style index i of an official file is the i-th of the official ``--train_subjects`` (FaceFormer / CodeTalker /
+    SelfTalk main.py; paper-digest.md, anchors.md): a reordered list silently predicts a clip's
+    ``_condition_<subject>`` file with another subject's style."""
+    from p3d.models.official_baselines import BIWI_TRAIN_SUBJECTS
+
+    official_vocaset = ("FaceTalk_170728_03272_TA FaceTalk_170904_00128_TA FaceTalk_170725_00137_TA "
+                        "FaceTalk_170915_00223_TA FaceTalk_170811_03274_TA FaceTalk_170913_03279_TA "
+                        "FaceTalk_170904_03276_TA FaceTalk_170912_03278_TA")
+    assert VOCASET_TRAIN_SUBJECTS == tuple(official_vocaset.split())
+    assert BIWI_TRAIN_SUBJECTS == tuple("F2 F3 F4 M3 M4 M5".split())
+
+
+@pytest.mark.parametrize("dataset", ["vocaset", "BIWI"])
+def test_faceformer_file_without_its_ppe_table_gets_the_official_period(tmp_path, dataset):
+    """A state dict without the ``PPE.pe`` buffer: the period is the official training setting (main.py's
+    --period: 30 on VOCASET, 25 on BIWI), visible in predictions longer than one period (1.5 s)."""
+    sd = faceformer_state_dict(dataset)
+    torch.save({k: v for k, v in sd.items() if k != "PPE.pe"}, tmp_path / "no_ppe.pth")
+    model = load_official(tmp_path / "no_ppe.pth", "faceformer", dataset=dataset)
+    assert model.config.period_frames == (25 if dataset == "BIWI" else 30)
+    audio = _audio(seconds=1.5, seed=2)
+    template = torch.randn(V, 3, generator=torch.Generator().manual_seed(6))
+    assert_reproduces(model, audio, template, 1, official_faceformer_predict(sd, audio, template, 1, dataset))
+
+
 def test_official_frame_count_truncates_as_the_official_interpolation(tmp_path):
     """VOCASET: the official ``linear_interpolation`` sizes its output ``int(n50 / 50 * 30)`` (truncated, never
     rounded); BIWI ``n50 // 2``; checked at lengths where rounding would give one frame more."""
