@@ -45,6 +45,17 @@ def test_biwi_corpus_official_splits(biwi):
     assert c.templates["F2"].shape == (23370, 3)
 
 
+def test_biwi_protocol_is_the_official_one():
+    """FaceFormer / CodeTalker data_loader.py (paper-digest.md, anchors.md): train / val / Test-A are F2 F3 F4 M3 M4 M5
+    on e01-e32 / e33-e36 / e37-e40, Test-B the eight unseen subjects F1 F5 F6 F7 F8 M1 M2 M6 on e37-e40."""
+    from p3d.corpus import BIWI_SENTENCES
+
+    seen, unseen = "F2 F3 F4 M3 M4 M5".split(), "F1 F5 F6 F7 F8 M1 M2 M6".split()
+    assert {k: sorted(v) for k, v in BIWI_SPLITS.items()} == {"train": seen, "val": seen, "test": seen,
+                                                             "test_b": unseen}
+    assert BIWI_SENTENCES == {"train": (1, 32), "val": (33, 36), "test": (37, 40), "test_b": (37, 40)}
+
+
 def test_biwi_without_regions_and_vocaset_names_first(tmp_path):
     root = write_processed_biwi(tmp_path / "b", [("F3", 5, 0.4)], regions=False)
     c = Corpus.open(root)
