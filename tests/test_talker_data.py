@@ -181,3 +181,35 @@ def test_a_template_outside_the_vertices_frame_is_refused(tmp_path, spoil):
         np.save(path, np.load(path) - templates["FaceTalk_170725_00137_TA"].reshape(1, -1))
     with pytest.raises(InputError, match=r"templates.pkl\['FaceTalk_170.*not the coordinate frame of the ground truth"):
         TalkerClips([root], "train")
+
+
+def test_critic_speech_windows_are_channel_0_of_the_file_resampled_once(voca, perceptual, tmp_path):
+    """The perceptual loss' speech side is the official front-end (perceptual_loss/data_loader.py; official-interop.md):
+    channel 0 of the wav at its own rate, resampled once to 19.2 kHz; not the talker's 16 kHz channel mean (which
+    would be a second resampling of a 44.1 kHz file, and the wrong channel)."""
+    import shutil
+
+    import soundfile as sf
+
+    from p3d.audio import speech_windows
+    from p3d.corpus import Corpus
+
+    root = tmp_path / "voca"
+    shutil.copytree(voca, root)
+    corpus = Corpus.open(root)
+    clip = corpus.select("train")[0]
+    wav = corpus.wav_path(clip)
+    rate, seconds = 44100, sf.info(wav).duration
+    t = np.arange(int(seconds * rate)) / rate
+    left = 0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 4 * t)) + 0.1 * np.sin(2 * np.pi * 9000 * t)
+    right = 0.2 * np.random.default_rng(3).standard_normal(t.size)
+    sf.write(wav, np.stack([left, right], axis=1), rate, subtype="FLOAT")
+
+    ds = TalkerClips(root, perceptual=perceptual, cache_speech=False)
+    i = ds.stems.index(clip.stem)
+    item = ds.collate([i])
+    n_frames = item.vertices.shape[0]
+    expected = speech_windows(left.astype(np.float32), rate, 30, n_frames=n_frames)
+    np.testing.assert_allclose(item.speech.numpy(), expected, atol=1e-6)
+    mean16k = speech_windows(item.audio.numpy(), 16000, 30, n_frames=n_frames)
+    assert np.abs(item.speech.numpy() - mean16k).max() > 0.1  # the front-end matters
