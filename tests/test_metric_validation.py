@@ -121,6 +121,47 @@ def test_degradations_family():
     np.testing.assert_array_equal(again["jitter_0.5"], out["jitter_0.5"])
 
 
+def test_degradation_strengths_are_the_numbers_in_their_names():
+    """The strength of each graded degradation, against the rules of :func:`dg.degradations`' docstring computed
+    here: ``jitter_k`` adds noise of sd k x the vertex's RMS motion about its clip mean (over frames and axes),
+    ``smooth_s`` is a Gaussian of sigma s frames (truncated at 4 sigma, as scipy's) and ``movavg_N`` a centred N-frame
+    mean, both with the edge frames repeated, and a zero-strength jitter is the GT itself."""
+    n, a, rest = 6000, 0.004, np.array([0.02, -0.01, 0.03])
+    tpl = np.zeros((3, 3))
+    gt = np.zeros((n, 3, 3))
+    gt[:, 1] = rest  # vertex 1 rests off the template and moves +-a along y: RMS about its mean a / sqrt(3)
+    gt[:, 1, 1] += a * np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    gt[n // 2, 2, 2] = 1.0  # vertex 2: one impulse of motion, the smoothing's impulse response
+    out = dg.degradations(gt, tpl, np.random.default_rng(0),
+                          names=["jitter_0.5", "jitter_1.0", "jitter_0", "smooth_3", "movavg_5"])
+    s_v = a / np.sqrt(3.0)
+    for k in (0.5, 1.0):
+        noise = out[f"jitter_{k}"][:, 1] - gt[:, 1]
+        assert np.std(noise) == pytest.approx(k * s_v, rel=0.03)
+    np.testing.assert_array_equal(out["jitter_0"], gt)
+    j = np.arange(-12, 13)
+    kernel = np.exp(-j ** 2 / (2 * 3.0 ** 2))
+    np.testing.assert_allclose(out["smooth_3"][n // 2 - 12:n // 2 + 13, 2, 2], kernel / kernel.sum(), atol=1e-12)
+    y = gt[:, 1, 1]  # at the first frame the Gaussian reads the first frame repeated before the clip
+    edge = sum(w * y[max(int(k), 0)] for k, w in zip(j, kernel / kernel.sum()))
+    np.testing.assert_allclose(out["smooth_3"][0, 1, 1], edge, rtol=1e-12)
+    motion = gt[:, 1, 1]  # template 0: the motion is the position
+    np.testing.assert_allclose(out["movavg_5"][0, 1, 1], (3 * motion[0] + motion[1] + motion[2]) / 5)
+    np.testing.assert_allclose(out["movavg_5"][-1, 1, 1], (3 * motion[-1] + motion[-2] + motion[-3]) / 5)
+    np.testing.assert_allclose(out["movavg_5"][100, 1, 1], motion[98:103].mean())
+
+
+def test_the_graded_family_does_what_its_descriptions_say():
+    """A graded degradation's strength is the number in its name; its description (the legend of notebook 08's
+    figures) states the same number."""
+    import re
+
+    for name, text in dg.DEGRADATIONS.items():
+        kind, _, arg = name.partition("_")
+        if kind in dg.PARAMETRIC_KINDS:
+            assert float(arg) in {float(x) for x in re.findall(r"\d+(?:\.\d+)?", text)}, (name, text)
+
+
 def test_degradations_subset_and_errors():
     gt, tpl = _bumps(20), np.zeros((4, 3))
     rng = np.random.default_rng(1)

@@ -39,7 +39,8 @@ def test_battery_degradations_are_built_as_named():
     assert np.ptp(out["movavg_5"][:, 1, 1]) < np.ptp(gt[:, 1, 1])
 
 
-@pytest.mark.parametrize("bad", ["amp_x", "shift_1.5", "movavg_0", "smooth_-1", "jitter_-0.1", "blur_2", "static"])
+@pytest.mark.parametrize("bad", ["amp_x", "shift_1.5", "movavg_0", "smooth_-1", "jitter_-0.1", "blur_2", "static",
+                                 "amp_nan", "jitter_inf", "smooth_inf"])
 def test_bad_degradation_names(bad):
     gt, tpl = _motion()
     with pytest.raises(InputError, match="unknown degradation"):

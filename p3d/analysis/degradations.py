@@ -103,10 +103,11 @@ def degradations(gt: Any, template: Any, rng: np.random.Generator, *, other_moti
         ``{name: (T, V, 3) float64}`` in the order of ``names``. Every sequence has the GT's length,
         so frame labels, audio and the GT itself stay aligned with it.
 
-    Motion is ``gt - template``; amplitude scaling is ``template + a * motion`` on every vertex; the moving
-    average (``movavg_N``) is ``scipy.ndimage.uniform_filter1d`` of the motion over N frames (edges repeated);
+    Motion is ``gt - template``; amplitude scaling is ``template + a * motion`` on every vertex; the Gaussian
+    low-pass (``smooth_s``) is ``scipy.ndimage.gaussian_filter1d`` of the motion, sigma s frames, and the moving
+    average (``movavg_N``) ``scipy.ndimage.uniform_filter1d`` of the motion over N frames (both with edges repeated);
     jitter adds N(0, (k s_v)^2) per frame and axis, with s_v vertex v's RMS motion about its own mean over the
-    clip, so still vertices stay still wherever they rest (a vertex resting off the template included) and the
+    clip (over frames and axes), so still vertices stay still wherever they rest (a vertex resting off the template included) and the
     lips and jaw, which move most, get the most noise (eyelids and brows a little, as they move).
     """
     from scipy.ndimage import gaussian_filter1d, uniform_filter1d
