@@ -162,6 +162,17 @@ def test_the_graded_family_does_what_its_descriptions_say():
             assert float(arg) in {float(x) for x in re.findall(r"\d+(?:\.\d+)?", text)}, (name, text)
 
 
+def test_a_zero_sigma_smoothing_is_the_gt_not_a_crash():
+    """``smooth_0`` passes the name check (a sigma >= 0, as ``jitter_0``), but scipy's Gaussian filter divides by
+    sigma: it raised ZeroDivisionError. A smoothing of sigma 0 leaves the motion as it is (sigma 0.5 still
+    smooths)."""
+    gt, tpl = _bumps(20), np.zeros((4, 3))
+    out = dg.degradations(gt, tpl, np.random.default_rng(0), names=["smooth_0", "smooth_0.0", "smooth_0.5"])
+    np.testing.assert_array_equal(out["smooth_0"], gt)
+    np.testing.assert_array_equal(out["smooth_0.0"], gt)
+    assert np.ptp(out["smooth_0.5"][:, 1, 1]) < np.ptp(gt[:, 1, 1])
+
+
 def test_degradations_subset_and_errors():
     gt, tpl = _bumps(20), np.zeros((4, 3))
     rng = np.random.default_rng(1)

@@ -141,8 +141,8 @@ def degradations(gt: Any, template: Any, rng: np.random.Generator, *, other_moti
             out[name] = shift_sequence(g, int(arg))
         elif kind == "amp":
             out[name] = tpl[None] + arg * motion
-        elif kind == "smooth":
-            out[name] = tpl[None] + gaussian_filter1d(motion, arg, axis=0, mode="nearest")
+        elif kind == "smooth":  # sigma 0: the motion unsmoothed (scipy's filter divides by sigma)
+            out[name] = tpl[None] + (gaussian_filter1d(motion, arg, axis=0, mode="nearest") if arg > 0 else motion)
         elif kind == "movavg":
             out[name] = tpl[None] + uniform_filter1d(motion, int(arg), axis=0, mode="nearest")
         elif kind == "jitter":
