@@ -220,9 +220,15 @@ def test_a_truncated_wav_is_refused_not_read_as_a_shorter_recording(tmp_path, su
     odd[4:8] = (len(odd) - 8).to_bytes(4, "little")
     (tmp_path / "odd.wav").write_bytes(bytes(odd))
     assert io.load_audio(tmp_path / "odd.wav")[0].shape == (22050,)
+    (tmp_path / "odd_cut.wav").write_bytes(bytes(odd[: int(len(odd) * 0.95)]))  # the data chunk found behind the pad
+    with pytest.raises(InputError, match="truncated WAV file: its header promises 22050 sample frames"):
+        io.load_audio(tmp_path / "odd_cut.wav")
     riff[at + 4:at + 8] = (0xFFFFFFFF).to_bytes(4, "little")
     (tmp_path / "stream.wav").write_bytes(bytes(riff[: int(len(riff) * 0.95)]))
     assert io.load_audio(tmp_path / "stream.wav")[0].shape[0] < 22050
+    riff[at + 4:at + 8] = (0x7FFFF000).to_bytes(4, "little")  # SoX's placeholder
+    (tmp_path / "sox.wav").write_bytes(bytes(riff[: int(len(riff) * 0.95)]))
+    assert io.load_audio(tmp_path / "sox.wav")[0].shape[0] < 22050
 
 
 def test_load_audio_resamples_as_the_baselines_official_librosa_load(tmp_path):
@@ -325,6 +331,8 @@ def test_identity_in_templates_takes_the_longest_leading_words_naming_a_template
     assert io.identity_in_templates(name, {"spk": 0, "spk_01": 0}).identity == "spk"  # its own identity is known
     assert io.identity_in_templates(name, {"spk_01_clip3": 0}).identity == "spk"  # the whole stem is not a speaker
     assert io.identity_in_templates(name, {"other": 0}) == name
+    long = io.parse_clip_name("a_b_c_clip3", "generic")
+    assert io.identity_in_templates(long, {"a_b": 0, "a_b_c": 0}).identity == "a_b_c"  # the longest run naming one
 
 
 @pytest.mark.parametrize("stem", ["", ".npy", "some/dir/.npy"])
