@@ -739,7 +739,7 @@ def check_wav_length(fh: IO[bytes], path: Path) -> None:
                     block = max(1, struct.unpack_from("<H", fmt, 12)[0])  # bytes per sample frame
             elif chunk == b"data":
                 have = size - pos - 8
-                if 0 < length < _WAV_SIZE_PLACEHOLDER and length - have >= block:
+                if 0 < length < _WAV_SIZE_PLACEHOLDER and have // block < length // block:  # a frame not whole
                     raise InputError(f"{path}: truncated WAV file: its header promises {length // block} sample "
                                      f"frames ({length} bytes of audio) but the file holds {have // block} "
                                      "(incompletely written or copied?)")

@@ -231,6 +231,20 @@ def test_a_truncated_wav_is_refused_not_read_as_a_shorter_recording(tmp_path, su
     assert io.load_audio(tmp_path / "sox.wav")[0].shape[0] < 22050
 
 
+def test_a_wav_cut_by_less_than_one_sample_frame_is_refused_too(tmp_path):
+    """A stereo PCM_16 WAV (4-byte sample frames) cut by 1 to 3 bytes reads as 22049 of its 22050 frames: the
+    truncation check let it through (it refused only cuts of a whole frame or more). Every frame the header promises
+    that is not whole in the file is now refused."""
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, (22050, 2)).astype(np.float32)
+    sf.write(tmp_path / "a.wav", audio, 22050, subtype="PCM_16")
+    whole = (tmp_path / "a.wav").read_bytes()
+    for cut in (1, 3, 4):
+        (tmp_path / "cut.wav").write_bytes(whole[:-cut])
+        assert sf.info(str(tmp_path / "cut.wav")).frames == 22049  # what libsndfile would read silently
+        with pytest.raises(InputError, match="promises 22050 sample frames .* the file holds 22049"):
+            io.load_audio(tmp_path / "cut.wav")
+
+
 def test_load_audio_resamples_as_the_baselines_official_librosa_load(tmp_path):
     """``librosa.load(path, sr=16000)`` of the baselines' official code (librosa 0.8-0.9): the channel mean resampled
     with resampy's kaiser_best filter to ceil(n * 16000 / sr) samples. librosa >= 0.10 defaults to soxr, which
