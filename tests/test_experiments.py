@@ -65,9 +65,10 @@ def test_arm_names_drop_the_seeds_and_only_the_seeds():
     names = set()
     for arm in arms:
         runs = [arm.with_(seed=s) for s in (0, 3)]
-        if arm.critic != "none":
-            runs.append(arm.with_(seed=2, critic_seed=1))
+        if arm.critic != "none":  # another critic pipeline, or its critics trained longer: the same arm
+            runs += [arm.with_(seed=2, critic_seed=1), arm.with_(seed=4, critic_steps=700)]
         assert {r.arm_name for r in runs} == {ex.arm_name(r.name) for r in runs} == {arm.arm_name}
+        assert {r.arm for r in runs} == {arm.arm}
         names.add(arm.arm_name)
     assert len(names) == len(arms)
     assert ex.arm_name("codetalker_ours_voca+mead_k1_c1_seed2") == "codetalker_ours_voca+mead_k1"
@@ -114,6 +115,15 @@ def test_plan_orders_dependencies(tmp_path):
     assert next(t for t in tasks if t.key == "evaluator:smoke").deps == ("evaluator_stage1:smoke",)
     assert next(t for t in tasks if t.key == "critic:smoke:ours").deps == ("stage1:smoke",)
     assert next(t for t in tasks if t.key == "evaluator_stage1:smoke").deps == ()
+    # a loss critic waits for its base critic (else a parallel grid's worker would train the critic inside it), and
+    # the tasks come in the module doc's order of kinds wherever the dependencies allow it
+    assert next(t for t in tasks if t.key == "loss_critic:smoke:ours").deps == ("critic:smoke:ours",)
+    assert next(t for t in tasks if t.key == "loss_critic:smoke:syncnet3d").deps == ("critic:smoke:syncnet3d",)
+    assert (next(t for t in tasks if t.key == "eval:smoke:faceformer_none_voca_seed0:synth-mead_test").deps
+            == ("train:smoke:faceformer_none_voca_seed0", "data:smoke:synth-mead_test"))  # and for its data reference
+    kinds = ["stage1", "critic", "loss_critic", "data", "train", "eval"]  # the module doc's order
+    ranks = [kinds.index(t.kind.removeprefix("evaluator_").replace("evaluator", "critic")) for t in tasks]
+    assert ranks == sorted(ranks)
 
 
 def test_plan_trains_an_equal_length_group_before_its_continuations(tmp_path):
@@ -127,6 +137,10 @@ def test_plan_trains_an_equal_length_group_before_its_continuations(tmp_path):
     ff = groups[("smoke", "faceformer", 0)]
     assert [m.name for m in ff] == sorted({e.own_length.name for e in exps if e.model == "faceformer"})
     assert len(ff) == 6 and all(m.length == "own" and m.test is None for m in ff)  # none, ours, 2 ablations, 2 mead
+    eq0 = next(e for e in exps if e.model == "faceformer" and e.seed == 0)
+    for stranger in (ff[1].with_(seed=1), ff[1].with_(model="selftalk")):  # another seed's or model's run: refused
+        with pytest.raises(InputError, match="holds own-length runs of one preset, model and seed"):
+            ex.plan([eq0], d, groups={("smoke", "faceformer", 0): (*ff, stranger)})
     tasks = ex.plan(exps, d)
     pos = {t.key: i for i, t in enumerate(tasks)}
     for t in tasks:
@@ -308,6 +322,11 @@ def test_layout_places_every_file(tmp_path):
     assert lay.training_runs(experiments=[exp, exp.with_(split="val")], critic_pipelines=3) == [
         lay.stage1(2), lay.evaluator_stage1, lay.run(exp)]
     assert lay.training_runs(experiments=[exp], critic_pipelines=1) == [lay.evaluator_stage1, lay.run(exp)]
+    for run in (lay.stage1(0), lay.loss_critic("ours", 0)):  # pipeline 0 lives in runs/<preset> itself
+        run.mkdir(parents=True)
+        (run / "config.json").write_text("{}")
+    assert lay.training_runs(experiments=[exp], critic_pipelines=1) == [
+        lay.stage1(0), lay.loss_critic("ours", 0), lay.evaluator_stage1, lay.run(exp)]
 
 
 def test_loss_comparison_dirs_are_the_config1_runs_predictions(tmp_path):
@@ -629,6 +648,8 @@ def test_arms_pool_seeds_and_one_seed_is_the_run_itself():
     assert one["summary"]["plrs"] == runs[0]["summary"]["plrs"] and one["summary"]["n_seeds"] == 1
     pooled = ex.arms(runs, n_resamples=100)
     assert len(pooled) == 1 and pooled[0].seeds == (0, 1, 2)
+    shuffled = ex.arms([runs[2], runs[0], runs[1]], n_resamples=100)[0]  # an arm's runs in seed order, as documented
+    assert shuffled.seeds == (0, 1, 2) and [r["name"] for r in shuffled.runs] == ["run0", "run1", "run2"]
     s = pooled[0]["summary"]
     assert s["plrs"]["value"] == pytest.approx(np.mean([r["summary"]["plrs"]["value"] for r in runs]))
     # the seeds disagree by 0.1 each: the pooled interval is wider than one run's
@@ -923,6 +944,9 @@ def test_planned_runs_and_their_validation_curves(tmp_path):
     spec = ex.spec_for("smoke", models=("faceformer", "selftalk"))
     selection = spec.selection("faceformer", [0.1])
     results = [{"experiment": dataclasses.asdict(e)} for e in selection]
+    # the weight's val runs stop alike, each at its own stop, also in a grid of equal-length runs (a baseline continued
+    # to its group's longest stop would set its LVE against candidates that were not)
+    assert {e.length for e in ex.spec_for("smoke", equal_length=True).selection("faceformer", [0.1])} == {"own"}
     planned = spec.planned_runs(0.1, results)
     assert planned == [*selection, *spec.config1(0.1), *spec.config2(0.1)]
     assert spec.planned_runs(0.1, selection) == planned and spec.planned_runs(0.1) == planned[len(selection):]
