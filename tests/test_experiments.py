@@ -657,6 +657,8 @@ def test_arms_pool_seeds_and_one_seed_is_the_run_itself():
     assert s["slcc"]["all"]["value"] == pytest.approx(runs[0]["summary"]["slcc"]["all"]["value"])
     long = ex.long_form(pooled + runs)
     assert set(long["seed"].astype(str)) == {"all", "0", "1", "2"}
+    assert set(long.loc[long["seed"].astype(str) == "all", "n_seeds"]) == {3}
+    assert set(long.loc[long["seed"].astype(str) != "all", "n_seeds"]) == {1}
     # effects between arms pair the runs by seed; b - a = 0.05 on every seed
     b_runs = [_run(r["per_clip"].assign(plrs=r["per_clip"]["plrs"] + 0.05), data, levels, r["experiment"]["seed"],
                    critic="ours") for r in runs]
@@ -789,6 +791,10 @@ def test_select_kappa_best_plrs_within_lve_tolerance():
     # nothing within the tolerance: the smallest weight
     kappa, _ = ex.select_kappa(base, [_result("ours", 1.0, 0.3, 2e-5), _result("ours", 0.1, 0.2, 2e-5)])
     assert kappa == 0.1
+    # "at most" the tolerance above the baseline: a candidate exactly at it is accepted (1.5 / 1.0 - 1 = 0.5 exactly)
+    kappa, _ = ex.select_kappa(base, [_result("ours", 0.1, 0.2, 1.0e-5), _result("ours", 1.0, 0.3, 1.5e-5)],
+                               lve_tolerance=0.5)
+    assert kappa == 1.0
 
 
 def test_kappa_selection_per_model_from_the_val_runs(tmp_path):
@@ -970,6 +976,21 @@ def test_planned_runs_and_their_validation_curves(tmp_path):
                       (lay.talkers / "elsewhere_seed0", "critics", "talkers/elsewhere_seed0")]
 
 
+def test_the_tables_take_the_test_split_of_their_corpus_only():
+    """Tables 2/3/S7 show synth-voca's test split and Table 4 synth-mead's: a run evaluated on val (the weight's
+    selection) or on the other corpus is no row of theirs."""
+    from p3d.experiments.tables import config1_tests, config2_tests
+
+    def result(**kw):
+        return {"experiment": dataclasses.asdict(ex.TalkerExperiment("faceformer", **kw))}
+
+    voca, voca_val, voca_on_mead = result(), result(split="val"), result(test="synth-mead")
+    mead, mead_val = result(train=ex.CONFIG2), result(train=ex.CONFIG2, split="val")
+    everything = [voca, voca_val, voca_on_mead, mead, mead_val]
+    assert config1_tests(everything) == [voca]
+    assert config2_tests(everything) == [voca_on_mead, mead]
+
+
 def test_config2_settings_and_the_levelwise_slcc_bars():
     """Notebook 07's Fig. 6 and level-wise SLCC bars: each model's run per Table 4 setting, by label, and the data's
     own SLCC from the synth-voca + synth-mead baseline's data reference."""
@@ -1000,6 +1021,10 @@ def test_loss_scale_and_ratio_from_metrics(tmp_path):
     assert ex.loss_ratio(tmp_path) == pytest.approx(0.2)
     with pytest.raises(InputError, match="no training log"):
         ex.loss_scale(tmp_path / "missing")
+    # the ratio's median over the second half (steps 50-80 of 80): (0.2 + 0.3) / 2, the first half's 1.0s left out
+    pd.DataFrame({"step": [10, 20, 30, 40, 50, 60, 70, 80], "model_loss": [1.0] * 8,
+                  "percp_weighted": [1.0, 1.0, 1.0, 1.0, 0.1, 0.2, 0.3, 0.4]}).to_csv(tmp_path / "metrics.csv")
+    assert ex.loss_ratio(tmp_path) == pytest.approx(0.25)
 
 
 # -- end to end on tiny corpora ----------------------------------------------------------------------------
@@ -1891,6 +1916,12 @@ def test_loss_effects_show_lve_in_1e5_m2_and_the_others_as_they_are():
     assert (lve["change"], lve["change CI low"], lve["change CI high"]) == pytest.approx((2.0, 2.0, 2.0))
     assert (mtm["change"], mtm["change CI low"], mtm["change CI high"]) == pytest.approx((-3.0, -3.0, -3.0))
     assert mtm["without"] == pytest.approx(np.nanmean(per_clip["mtm_ms"]))
+    # LVE and MTM are lower-is-better (the paper's Table 2 arrows): a higher LVE is worse, a lower MTM better
+    assert (lve["verdict"], mtm["verdict"]) == ("worse", "better")
+    from p3d.experiments.tables import BETTER
+
+    assert {m: BETTER[m] for m in ("mtm_ms", "lve", "plrs", "slcc_delta")} == {  # MTM ↓, LVE ↓, PLRS ↑, Δ ↓
+        "mtm_ms": -1, "lve": -1, "plrs": +1, "slcc_delta": -1}
 
 
 def test_an_interrupted_stage_copy_leaves_no_truncated_stage(tmp_path, monkeypatch):

@@ -69,6 +69,10 @@ def test_merge_relabels_each_models_effects_as_the_notebooks_do(tmp_path):
     pd.DataFrame([_row(f"seed {s}: x", "LVE", 1.0) for s in (0, 0, 1)]).to_csv(bad / "per_seed.csv", index=False)
     with pytest.raises(InputError, match="appear twice .*seed 0"):
         ex.merge_seed_tables(tmp_path / "bad")
+    # each row keeps the seed its own label names, whatever the rows' order
+    pd.DataFrame([_row(f"seed {s}: x", "LVE", float(s)) for s in (12, 0, 1)]).to_csv(bad / "per_seed.csv", index=False)
+    merged = ex.merge_seed_tables(tmp_path / "bad")[1]
+    assert merged["seed"].tolist() == [12, 0, 1] and merged["change"].tolist() == [12.0, 0.0, 1.0]
 
 
 def test_script_writes_the_merged_tables_and_judges_the_claims_they_decide(tmp_path, capsys):
