@@ -107,8 +107,9 @@ def degradations(gt: Any, template: Any, rng: np.random.Generator, *, other_moti
     low-pass (``smooth_s``) is ``scipy.ndimage.gaussian_filter1d`` of the motion, sigma s frames, and the moving
     average (``movavg_N``) ``scipy.ndimage.uniform_filter1d`` of the motion over N frames (both with edges repeated);
     jitter adds N(0, (k s_v)^2) per frame and axis, with s_v vertex v's RMS motion about its own mean over the
-    clip (over frames and axes), so still vertices stay still wherever they rest (a vertex resting off the template included) and the
-    lips and jaw, which move most, get the most noise (eyelids and brows a little, as they move).
+    clip (over frames and axes), so still vertices stay still wherever they rest (a vertex resting off the
+    template included) and the lips and jaw, which move most, get the most noise (eyelids and brows a little, as
+    they move).
     """
     from scipy.ndimage import gaussian_filter1d, uniform_filter1d
 
