@@ -139,3 +139,43 @@ def test_level_probe_contract():
         level_probe(signal, levels[:10], ids)
     with pytest.raises(InputError, match="NaN"):
         level_probe(np.full((120, 5), np.nan), levels, ids)
+
+
+def test_tilt_response_follows_the_documented_table():
+    """The module table, computed by hand: at e = effort_db * sensitivity, 0.4 e dB/octave about 1 kHz plus
+    0.5 e dB on a raised-cosine bump centred on 3 kHz (half-width 1.2 kHz); below 100 Hz the 100 Hz gain."""
+    e = 6.0
+    f = np.array([500.0, 1000.0, 1800.0, 2400.0, 3000.0, 4200.0, 6000.0])
+    bump = np.array([0.0, 0.0, 0.0, 0.5 * (1 + np.cos(np.pi * 0.5)), 1.0, 0.0, 0.0])
+    tilt = 0.4 * e * np.array([-1.0, 0.0, np.log2(1.8), np.log2(2.4), np.log2(3.0), np.log2(4.2), np.log2(6.0)])
+    np.testing.assert_allclose(E.tilt_response_db(f, e), tilt + 0.5 * e * bump, atol=1e-9)
+    assert E.tilt_response_db(np.array([3000.0]), e)[0] - 0.4 * e * np.log2(3.0) == pytest.approx(3.0)  # +3 dB
+    # no boost or cut of DC: everything below 100 Hz gets the 100 Hz gain, for soft and loud speech
+    for effort in (-6.0, 6.0):
+        low = E.tilt_response_db(np.array([0.0, 20.0, 50.0, 100.0]), effort)
+        np.testing.assert_allclose(low, 0.4 * effort * np.log2(0.1))
+    # the speaker's sensitivity scales the effort: 6 dB at sensitivity 0.5 is 3 dB at sensitivity 1
+    np.testing.assert_allclose(E.tilt_response_db(f, 6.0, 0.5), E.tilt_response_db(f, 3.0), atol=1e-12)
+
+
+def _band_db(x, lo, hi):
+    spec = np.abs(np.fft.rfft(np.asarray(x, dtype=np.float64))) ** 2
+    f = np.fft.rfftfreq(len(x), 1 / SR)
+    return 10 * np.log10(spec[(f >= lo) & (f < hi)].mean())
+
+
+def test_apply_tilt_filters_soft_and_loud_and_scales_with_sensitivity():
+    """White noise through the effort filter, measured in bands (independent of the taps): soft speech
+    (negative effort) gets darker, loud speech brighter, by the table's amounts; sensitivity scales them."""
+    x = np.random.default_rng(1).normal(0, 0.05, 4 * SR)
+    ref = _band_db(x, 2800, 3200) - _band_db(x, 900, 1100)
+
+    def rise(effort_db, sensitivity=1.0):  # gain at 3 kHz re 1 kHz (dB), measured
+        y = E.apply_tilt(x, SR, effort_db, sensitivity)
+        return _band_db(y, 2800, 3200) - _band_db(y, 900, 1100) - ref
+
+    expected = 0.4 * np.log2(3.0) + 0.5  # dB per dB of effort at 3 kHz re 1 kHz (module table)
+    for effort in (-6.0, 6.0):
+        assert rise(effort) == pytest.approx(expected * effort, abs=0.5)
+    assert rise(6.0, sensitivity=0.5) == pytest.approx(expected * 3.0, abs=0.5)
+    assert rise(-6.0, sensitivity=1.25) == pytest.approx(expected * -7.5, abs=0.5)
