@@ -154,3 +154,39 @@ def test_missing_library_raises(monkeypatch):
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
     with pytest.raises(S.EspeakNotFoundError, match="espeakng-loader"):
         S.find_espeak()
+
+
+def test_frame_labels_use_frame_centres_and_half_open_phonemes():
+    """Boundaries that are not on frame edges (the test above has them all on edges, where the frame start
+    and the frame centre give the same labels). fps 4: centres 0.125, 0.375, 0.625, 0.875 s (exact in binary).
+    A phoneme [start, end) contains a centre equal to its start, not one equal to its end."""
+    ph = [("_", 0.0, 0.2), ("m", 0.2, 0.375), ("a", 0.375, 0.625)]
+    assert S.frame_labels(ph, fps=4, n_frames=4) == ["_", "a", "_", "_"]
+    ph = [("_", 0.0, 0.1), ("m", 0.1, 0.3), ("a", 0.3, 0.7)]
+    assert S.frame_labels(ph, fps=4, n_frames=4) == ["m", "a", "a", "_"]
+    # the same rule as the viseme labels (p3d.synth.visemes.frame_labels: "start <= centre", "at or past the end")
+    from p3d.synth.visemes import frame_labels as viseme_frame_labels
+
+    for ph in ([("_", 0.0, 0.2), ("m", 0.2, 0.375), ("a", 0.375, 0.625)], [("p", 0.0, 0.125), ("a", 0.125, 0.9)]):
+        assert S.frame_labels(ph, 4, 4) == viseme_frame_labels(ph, 4, 4)[0]
+
+
+def test_timings_drop_zero_length_phonemes_and_never_go_backwards():
+    """Raw events by hand (sr 100, so sample 100 = 1 s): two phonemes at the same sample (the first has zero
+    length and is dropped); an event earlier than the one before it starts where that one starts."""
+    events = [(1, 0, 1, 1, 1), (7, 100, 1, 0, "m"), (7, 300, 1, 0, "a"), (7, 300, 1, 0, "t"),
+              (7, 400, 1, 0, "i:"), (5, 500, 1, 0, 1)]
+    ph, stress, _ = S._timings(events, "x", n_native=500, sr=100)
+    assert ph == [("_", 0.0, 1.0), ("m", 1.0, 3.0), ("t", 3.0, 4.0), ("i:", 4.0, 5.0)]
+    assert len(stress) == len(ph)
+    events = [(7, 100, 1, 0, "m"), (7, 300, 1, 0, "a"), (7, 250, 1, 0, "t"), (7, 400, 1, 0, "i:")]
+    ph, _, _ = S._timings(events, "x", n_native=500, sr=100)
+    assert ph == [("_", 0.0, 1.0), ("m", 1.0, 3.0), ("t", 3.0, 4.0), ("i:", 4.0, 5.0)]
+
+
+def test_word_text_positions_are_one_based():
+    """espeak-ng's WORD events give 1-based character positions: "b a" has words at 1 and 3; the last,
+    one-letter word must still be found."""
+    events = [(1, 0, 1, 1, 1), (7, 0, 1, 0, "b"), (1, 100, 3, 1, 2), (7, 100, 3, 0, "a"), (5, 200, 3, 0, 1)]
+    _, _, words = S._timings(events, "b a", n_native=200, sr=100)
+    assert words == [("b", 0.0, 1.0), ("a", 1.0, 2.0)]
