@@ -214,3 +214,53 @@ def test_phoneme_lookups_refuse_non_text_and_a_bare_string():
         viseme_ids(5)
     assert viseme_of(np.str_("p")) == "PP"
     assert viseme_ids(np.array(["p", "a"])).tolist() == viseme_ids(["p", "a"]).tolist() == [1, 10]
+
+
+def test_frame_labels_at_exact_boundaries():
+    """fps 4: centres 0.125, 0.375, 0.625, 0.875 s (exact in binary). Frame k gets the last phoneme whose
+    start <= its centre (a centre ON a start belongs to the new phoneme); a centre at the last end is "_"."""
+    phonemes = [("_", 0.0, 0.2), ("m", 0.2, 0.375), ("a", 0.375, 0.625)]
+    labels, ids = V.frame_labels(phonemes, fps=4, n_frames=4)
+    assert labels == ["_", "a", "_", "_"]
+    assert ids.tolist() == [V.VISEME_INDEX[v] for v in ("sil", "aa", "sil", "sil")]
+
+
+def test_diphthong_moves_from_onset_to_offset_at_55_percent():
+    """A long /aI/ (2 s, so neighbours do not matter): the jaw holds the open onset (aa, jaw 0.62) early and
+    the offset (ih, jaw 0.22, spread 0.6) late, and the switch sits at 55 % of the phoneme (module docstring)."""
+    from p3d.synth.rig import SPREAD
+
+    fps = 1000
+    params = V.articulate([("aI", 0.0, 2.0)], fps, 2000)
+    t = (np.arange(2000) + 0.5) / fps
+    aa, ih = V.VISEME_TARGETS["aa"], V.VISEME_TARGETS["ih"]
+    early, late = params[(t > 0.3) & (t < 0.9)], params[(t > 1.4) & (t < 1.9)]
+    np.testing.assert_allclose(early[:, JAW], aa[JAW], atol=0.01)
+    np.testing.assert_allclose(late[:, JAW], ih[JAW], atol=0.01)
+    np.testing.assert_allclose(late[:, SPREAD], ih[SPREAD], atol=0.01)
+    half = 0.5 * (aa[JAW] + ih[JAW])
+    crossing = t[np.flatnonzero(params[:, JAW] < half)[0]]
+    assert crossing == pytest.approx(0.55 * 2.0, abs=0.05)
+
+
+def test_rounding_is_anticipated_longer_than_it_carries_over():
+    """Rounded vowels: rounding anticipated over ~100 ms, carried over less (module docstring; tau_before 60 ms,
+    tau_after 35 ms for /u:/). Symmetric pauses around a lone /u:/: 60 ms before its onset the lips are more
+    rounded than 60 ms after its end."""
+    from p3d.synth.rig import ROUND
+
+    phonemes = [("_", 0.0, 0.2), ("u:", 0.2, 0.4), ("_", 0.4, 0.6)]
+    p = V.articulate(phonemes, 1000, 600)  # frame k at (k + 0.5) ms
+    before, after = p[140, ROUND], p[459, ROUND]
+    assert before > after + 0.05, (before, after)
+    assert p[100, ROUND] > 0.3  # still rounding 100 ms ahead
+
+
+def test_h_takes_the_lip_shape_of_its_vowel():
+    """/h/ has no lip shape of its own (dominance x0.1): in "who" the lips round through the /h/ almost as
+    for the /u:/; a full-strength consonant of the same viseme (E for /h/ is an open-spread vowel shape) would not."""
+    from p3d.synth.rig import ROUND
+
+    phonemes = [("_", 0.0, 0.2), ("h", 0.2, 0.28), ("u:", 0.28, 0.5), ("_", 0.5, 0.7)]
+    p = V.articulate(phonemes, 1000, 700)
+    assert p[240, ROUND] > 0.9 * p[390, ROUND]
