@@ -187,3 +187,31 @@ def test_bad_input(rig):
         Rig.from_topology("base", asymmetry=2)
     with pytest.raises(InputError, match="unknown synthetic-face"):
         Rig.from_topology("flame")
+
+
+def test_jaw_rotates_about_the_documented_pivot(rig):
+    """The jaw is a rotation about an x axis through MediaPipe 93's height and 234's depth, plus a forward glide
+    of JAW_FORWARD m per rad (module docstring). Recover the axis from the chin's motion alone (a vertex the jaw
+    carries fully): p' - glide = c + R (p - c), so c = (I - R)^-1 (p' - glide - R p) in the (y, z) plane."""
+    from p3d.synth.rig import JAW_FORWARD, JAW_MAX_ANGLE
+
+    assert rig.jaw_weight[face.CHIN] == pytest.approx(1.0)
+    x0 = rig.template
+    for jaw in (0.4, 1.0):
+        theta = jaw * JAW_MAX_ANGLE
+        p, q = x0[face.CHIN, 1:], rig.pose(_unit(JAW, jaw))[face.CHIN, 1:]
+        r = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        centre = np.linalg.solve(np.eye(2) - r, q - np.array([0.0, JAW_FORWARD * theta]) - r @ p)
+        np.testing.assert_allclose(centre, [x0[93, 1], x0[234, 2]], atol=1e-9)
+
+
+@pytest.mark.parametrize("variant", ["base", "dense"])
+def test_closure_meets_in_depth_as_well_as_height(variant):
+    """At closure = 1 the inner lip centres 13/14 are CONTACT_GAP apart in 3-D (module docstring: the lips move
+    toward each other in height AND depth; at rest the lower lip's contact line lies ~2 mm in front)."""
+    from p3d.synth.rig import CONTACT_GAP
+
+    r = Rig.from_topology(variant)
+    assert abs(r.template[13, 2] - r.template[14, 2]) > 0.001  # the depth offset is there to close
+    closed = r.pose(_unit(CLOSURE))
+    assert np.linalg.norm(closed[13] - closed[14]) == pytest.approx(CONTACT_GAP, abs=2e-5)
