@@ -1350,3 +1350,141 @@ def test_an_empty_item_in_a_level_list_is_refused_not_dropped(tmp_path, capsys, 
         main(argv)
     assert exc.value.code == 2 and "an empty item" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_check_degradations_double_after_one_round():
+    """check_transforms cycles audio shift, freeze, lip lag; after one round of the three the shift doubles,
+    so a study's later checks are not copies of its first ones."""
+    labels = [[label for label, _ in D.check_transforms(1, i, 500.0)] for i in range(6)]
+    assert labels == [["audio_shift_500ms"], ["freeze"], ["lip_lag_500ms"],
+                      ["audio_shift_1000ms"], ["freeze"], ["lip_lag_1000ms"]]
+    assert D.check_transforms(1, 3, 500.0)[0][1].audio_shift_ms == 1000.0
+    assert D.check_transforms(1, 5, 500.0)[0][1].lag_ms == 1000.0
+    # a rank check (K = 4: three degraded videos) starting at index 1 runs into the second round
+    assert [label for label, _ in D.check_transforms(3, 1, 500.0)] == ["freeze", "lip_lag_500ms", "audio_shift_1000ms"]
+
+
+def test_rank_attention_check_passes_only_when_the_ground_truth_is_scored_highest():
+    """Paper convention (K = most preferred): a rank check is passed when the ground-truth video gets the top
+    score, failed otherwise; an A/B check when the ground truth is chosen."""
+    trial = {"kind": "rank", "correct": "gt"}
+    assert A.check_passed({"ranks": {"gt": 3, "lag": 1, "freeze": 2}}, trial)
+    assert not A.check_passed({"ranks": {"gt": 2, "lag": 3, "freeze": 1}}, trial)
+    assert not A.check_passed({"ranks": {"gt": 1, "lag": 3, "freeze": 2}}, trial)
+    ab = {"kind": "ab", "correct": "gt"}
+    assert A.check_passed({"chosen": "gt"}, ab) and not A.check_passed({"chosen": "lag"}, ab)
+
+
+def _ab_fixture(counts: dict[str, tuple[int, int]], n_people: int):
+    """A hand-made A/B manifest and answers: per model ``(answers, of which prefer B)``, spread over ``n_people``
+    participants in turn (FIXTURE answers, not data from people)."""
+    trials, rows = [], []
+    for model, (n, k) in counts.items():
+        for j in range(n):
+            tid = f"{model}-t{j}"
+            trials.append({"id": tid, "kind": "ab", "attention_check": False, "stimuli": [f"{tid}a", f"{tid}b"],
+                           "conditions": [f"{model}/base", f"{model}/ours"], "model": model,
+                           "comparison": "base vs ours"})
+            rows.append({"participant": f"P{j % n_people:02d}", "trial_id": tid, "kind": "ab",
+                         "attention_check": False, "chosen": f"{tid}b" if j < k else f"{tid}a", "confidence": None})
+    return pd.DataFrame(rows), {"trials": trials}
+
+
+def test_ab_overall_row_pools_the_models_as_table_s4():
+    """Table S4's rows by hand: 102 answers per model preferring 'ours' 88, 69 and 66 times give the printed
+    86.3 / 67.6 / 64.7 %, and the Overall row pools them: 223 / 306 = 72.9 %. With two models the Overall row
+    is there too (item 2 of the analyze docstring: an Overall row whenever a comparison has several models)."""
+    answers, manifest = _ab_fixture({"faceformer": (102, 88), "codetalker": (102, 69), "selftalk": (102, 66)}, 17)
+    table = A.ab_preferences(answers, manifest, n_resamples=50).set_index("model")
+    assert list(table.index) == ["faceformer", "codetalker", "selftalk", "Overall"]
+    assert [round(v, 1) for v in table["prefer_b_pct"]] == [86.3, 67.6, 64.7, 72.9]
+    assert table.loc["Overall", "responses"] == 306 and table.loc["Overall", "prefer_b_pct"] == pytest.approx(
+        100 * 223 / 306)
+    assert (table.loc["Overall", "condition_a"], table.loc["Overall", "condition_b"]) == ("base", "ours")
+    answers, manifest = _ab_fixture({"m1": (6, 4), "m2": (6, 1)}, 3)
+    table = A.ab_preferences(answers, manifest, n_resamples=50).set_index("model")
+    assert list(table.index) == ["m1", "m2", "Overall"]
+    assert table.loc["Overall", "prefer_b_pct"] == pytest.approx(100 * 5 / 12)
+
+
+def test_intensity_cell_means_are_over_participants():
+    """Item 3 of the analyze docstring: a cell's score is the mean over participants of each participant's
+    mean, so a participant who answered more trials does not weigh more. Hand-made K = 2 study, 2 clips:
+    P1 answers both clips, P2 only the first (FIXTURE answers)."""
+    stimuli, trials = {}, []
+    for clip in ("c1", "c2"):
+        for s in (1, 2):
+            tid = f"{clip}s{s}"
+            ids = [f"{tid}l1", f"{tid}l2"]
+            for lip, sid in enumerate(ids, start=1):
+                stimuli[sid] = {"condition": "gt", "lip_level": lip, "speech_level": s}
+            trials.append({"id": tid, "clip": clip, "kind": "rank", "attention_check": False, "stimuli": ids})
+    manifest = {"stimuli": stimuli, "trials": trials, "variants": {"lip_scales": [0.5, 1.5], "speech_gains_db": [-6, 6]}}
+    rows = []
+    for pid, clips, top in (("P1", ("c1", "c2"), 1), ("P2", ("c1",), 2)):  # P1 scores lip 1 highest, P2 lip 2
+        for clip in clips:
+            for s in (1, 2):
+                tid = f"{clip}s{s}"
+                ranks = {f"{tid}l1": 2 if top == 1 else 1, f"{tid}l2": 2 if top == 2 else 1}
+                rows.append({"participant": pid, "trial_id": tid, "kind": "rank", "attention_check": False,
+                             "ranks": ranks})
+    out = A.intensity_tables(pd.DataFrame(rows), manifest, n_resamples=50)
+    cells = out["rank_intensity"].set_index(["speech_level", "lip_level"])
+    for s in (1, 2):  # P1's mean 2 and P2's mean 1 for lip 1 (and the reverse for lip 2): 1.5 each, not 5/3
+        assert cells.loc[(s, 1), "mean_score"] == pytest.approx(1.5)
+        assert cells.loc[(s, 2), "mean_score"] == pytest.approx(1.5)
+        assert cells.loc[(s, 1), "participants"] == 2 and cells.loc[(s, 1), "responses"] == 3
+
+
+def test_condition_ranking_friedman_test_by_hand():
+    """Friedman's test over participants (item 4): 6 participants rank K = 3 conditions once each (no ties);
+    chi2 = 12 / (n K (K + 1)) sum R_j^2 - 3 n (K + 1) with R_j the rank sums, p from chi2 with K - 1 df."""
+    from scipy.stats import chi2
+
+    scores = {"P1": (1, 2, 3), "P2": (1, 3, 2), "P3": (2, 1, 3), "P4": (1, 2, 3), "P5": (1, 2, 3), "P6": (2, 1, 3)}
+    conditions = ["a", "b", "c"]
+    stimuli = {f"t{c}": {"condition": c, "lip_level": None, "speech_level": None} for c in conditions}
+    manifest = {"stimuli": stimuli, "conditions": [{"name": c} for c in conditions],
+                "trials": [{"id": "t", "clip": "c1", "kind": "rank", "attention_check": False,
+                            "stimuli": list(stimuli)}]}
+    answers = pd.DataFrame([{"participant": pid, "trial_id": "t", "kind": "rank", "attention_check": False,
+                             "ranks": dict(zip(stimuli, s))} for pid, s in scores.items()])
+    table = A.condition_ranks(answers, manifest, n_resamples=50).set_index("condition")
+    r = np.array(list(scores.values())).sum(axis=0)  # rank sums 8, 11, 17
+    n, k = len(scores), 3
+    stat = 12 / (n * k * (k + 1)) * np.sum(r ** 2) - 3 * n * (k + 1)
+    assert table["p_friedman"].iloc[0] == pytest.approx(chi2.sf(stat, k - 1))
+    np.testing.assert_allclose(table["mean_score"], r / n)
+
+
+def test_participant_rate_test_is_undefined_without_spread():
+    """Item 3: NaN with fewer than two participants or when every participant has the same rate (a t-test
+    without spread would report p = 0 for 'every participant matched every time')."""
+    assert np.isnan(A.participant_rate_test(np.array([1.0, 1.0, 1.0]), 1 / 3))
+    assert np.isnan(A.participant_rate_test(np.array([0.5]), 1 / 3))
+    # rates 1 and 2/3 vs 1/3: t = 3 with 1 df, p = 1 - 2 arctan(3) / pi
+    assert A.participant_rate_test(np.array([1.0, 2 / 3]), 1 / 3) == pytest.approx(1 - 2 * np.arctan(3) / np.pi)
+
+
+def test_page_data_keeps_each_participants_group_and_order(ab_study):
+    """The page picks the display layout by the participant's group, and the analysis reads the letters with the
+    manifest's group: the blinded data must carry every participant's manifest group and trial order."""
+    from p3d.study import survey
+
+    manifest, sha = load_manifest(ab_study)
+    data = survey.public_data(manifest, sha)
+    assert [(p["id"], p["group"], p["order"]) for p in data["participants"]] == \
+        [(p["id"], p["group"], p["order"]) for p in manifest["participants"]]
+    assert {p["group"] for p in data["participants"]} == {0, 1}
+    assert all(data["trials"][t["id"]]["layouts"] == t["layouts"] for t in manifest["trials"])
+
+
+def test_embedded_json_cannot_close_the_script_tag():
+    """Study text (title, question, consent) is embedded in <script type="application/json">: no '<', '>' or
+    '&' may appear raw, so '</script>' or '<!--' in the text cannot end the script; the JSON reads back the same."""
+    from p3d.study import survey
+
+    obj = {"consent_text": "ok </script><script>alert(1)</script> <!-- & -->", "n": [1, 2]}
+    text = survey._embed_json(obj)
+    assert not any(c in text for c in "<>&")
+    assert json.loads(text) == obj
