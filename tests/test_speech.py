@@ -190,3 +190,11 @@ def test_word_text_positions_are_one_based():
     events = [(1, 0, 1, 1, 1), (7, 0, 1, 0, "b"), (1, 100, 3, 1, 2), (7, 100, 3, 0, "a"), (5, 200, 3, 0, 1)]
     _, _, words = S._timings(events, "b a", n_native=200, sr=100)
     assert words == [("b", 0.0, 1.0), ("a", 1.0, 2.0)]
+
+
+def test_timings_clamp_events_to_the_audio():
+    """An event past the end of the audio (or before its start) is clamped to it, so the phonemes still tile
+    [0, duration]: here /a/ at sample 700 of 500 has zero length and is dropped."""
+    events = [(7, -5, 1, 0, "m"), (7, 100, 1, 0, "i:"), (7, 700, 1, 0, "a")]
+    ph, _, _ = S._timings(events, "x", n_native=500, sr=100)
+    assert ph == [("m", 0.0, 1.0), ("i:", 1.0, 5.0)]
