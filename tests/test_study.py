@@ -1434,6 +1434,9 @@ def test_intensity_cell_means_are_over_participants():
         assert cells.loc[(s, 1), "mean_score"] == pytest.approx(1.5)
         assert cells.loc[(s, 2), "mean_score"] == pytest.approx(1.5)
         assert cells.loc[(s, 1), "participants"] == 2 and cells.loc[(s, 1), "responses"] == 3
+    # each cell is labelled with its own level's gain and lip scale (level i = the i-th value given)
+    assert [cells.loc[(s, 1), "speech_gain_db"] for s in (1, 2)] == [-6, 6]
+    assert [cells.loc[(1, lip), "lip_scale"] for lip in (1, 2)] == [0.5, 1.5]
 
 
 def test_condition_ranking_friedman_test_by_hand():
@@ -1488,3 +1491,22 @@ def test_embedded_json_cannot_close_the_script_tag():
     text = survey._embed_json(obj)
     assert not any(c in text for c in "<>&")
     assert json.loads(text) == obj
+
+
+def test_share_interval_needs_two_participants():
+    """participant_share_ci: (NaN, NaN) with one participant (no spread between participants to resample)."""
+    lo, hi = A.participant_share_ci(np.array([True, False, True, True]), ["P1"] * 4, n_resamples=50)
+    assert np.isnan(lo) and np.isnan(hi)
+
+
+def test_trial_ids_do_not_reveal_the_attention_checks():
+    """Trial ids are assigned in a seeded random order (design docstring), so the checks, planned last, are not
+    simply the highest ids: over ten seeds they are the top two ids far from always (1 in 28 per seed by chance)."""
+    conditions = [D.Condition("m/base", Path("a")), D.Condition("m/ours", Path("b"))]
+    top = 0
+    for seed in range(10):
+        plan = D.plan_study("ab", conditions, [f"c{i}" for i in range(6)], attention_checks=2, participants=2,
+                            seed=seed)
+        ids = sorted(t.id for t in plan.trials)
+        top += sorted(t.id for t in plan.trials if t.attention_check) == ids[-2:]
+    assert top < 5
