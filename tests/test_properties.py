@@ -86,3 +86,54 @@ def test_verdicts_judge_clustering_on_the_ci_over_clips():
     assert not table["shows"].iloc[0]
     assert "mesh: 39.2% [30.9%, 48.0%] over 20 clips vs chance 33.0%" in table["evidence"].iloc[0]
     assert verdicts(sep.iloc[1:], {}, {})["shows"].iloc[0]
+
+
+def test_clustering_thresholds_are_the_documented_ones():
+    """The fixed thresholds of property 1 (module docstring): a margin of 0.05 over chance in both forms, and
+    p < 0.01 for the binomial form. Binomial tail probabilities from scipy.stats.binom, independently."""
+    from scipy.stats import binom
+
+    # 5000 independent rows at 34 % against 30 %: p = 6e-10, but 4 points are under the 0.05 margin
+    assert binom.sf(0.34 * 5000 - 1, 5000, 0.3) < 1e-8
+    assert not clustering_verdict(0.34, 0.30, 5000)[0]
+    # the CI over clips above chance is not enough either: 3 points over chance is under the margin
+    assert not clustering_verdict(0.36, 0.33, 3000, ci_low=0.34)[0]
+    assert clustering_verdict(0.39, 0.33, 3000, ci_low=0.34)[0]
+    # 39 of 100 rows against 30 %: P(X >= 39) = 0.034, significant at 0.05 but not at the fixed 0.01
+    p = binom.sf(38, 100, 0.3)
+    assert 0.01 < p < 0.05
+    holds, got = clustering_verdict(0.39, 0.30, 100)
+    assert not holds and got == pytest.approx(p)
+
+
+def test_temporal_peak_within_one_frame_and_far_offsets_from_five():
+    """Property 2: the peak within one frame of 0 (a peak 2 frames off is not), and the far mean over
+    |offset| >= 5, offsets 5 and -5 included."""
+    assert temporal_verdict(_curve(peak_at=1))[0]
+    assert not temporal_verdict(_curve(peak_at=2))[0]
+    contrast = {"vs_far": 0.2, "vs_far_ci_low": 0.1, "vs_far_ci_high": 0.3}  # the per-clip contrast, sure
+    assert temporal_verdict(_curve(peak_at=1).assign(**contrast))[0]
+    assert not temporal_verdict(_curve(peak_at=2).assign(**contrast))[0]
+    curve = _curve()
+    off, mean = curve["offset"].to_numpy(), curve["mean"].to_numpy()
+    holds, numbers = temporal_verdict(curve)
+    assert numbers["far"] == pytest.approx(mean[np.abs(off) >= 5].mean())  # 0.9 - 0.04 * 7.5 = 0.6
+    assert numbers["far"] == pytest.approx(0.6) and numbers["at0"] == pytest.approx(0.9)
+    # the far-fixed form: the CI at 0 must clear the far mean itself (0.6), not come near it
+    assert not temporal_verdict(_curve(ci=0.31))[0]  # ci_low 0.59
+    assert temporal_verdict(_curve(ci=0.29))[0]      # ci_low 0.61
+
+
+def test_intensity_verdict_is_one_sided_at_five_percent_with_two_identities():
+    """Property 3: a one-sided binomial test at alpha 0.05 (module docstring), over at least two identities."""
+    from scipy.stats import binom
+
+    # 4 of 8 identities ordered against chance 1/6: P(X >= 4) = 0.031, shown at 0.05
+    holds, p = intensity_verdict({"n_identities": 8, "loio_ordered_fraction": 0.5, "loio_chance": 1 / 6})
+    assert holds and p == pytest.approx(binom.sf(3, 8, 1 / 6)) and 0.01 < p < 0.05
+    # no identity ordered: far *below* chance is no evidence for the property (one-sided, p = 1)
+    holds, p = intensity_verdict({"n_identities": 8, "loio_ordered_fraction": 0.0, "loio_chance": 0.5})
+    assert not holds and p == pytest.approx(1.0)
+    # one identity is no leave-one-identity-out test, however small its chance
+    holds, p = intensity_verdict({"n_identities": 1, "loio_ordered_fraction": 1.0, "loio_chance": 0.01})
+    assert not holds and math.isnan(p)
