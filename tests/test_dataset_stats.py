@@ -136,3 +136,30 @@ def test_corpus_slcc_samples_max_clips_of_the_split(tmp_path):
     assert len(intensities(corpus, max_clips=6, seed=1)) == 6 and intensities(corpus, split="test")["stem"].tolist() \
         == [c.stem for c in corpus.select("test")]
     assert corpus_slcc(corpus, split="test", max_clips=8)["n"].tolist() == [8]
+
+
+def test_table_s2_and_intensities_of_a_corpus_with_meta(tmp_path):
+    """A corpus with meta.json counts its clips.csv rows (not every vertex file), its hours at the vertex files' rate (50 fps here, the
+    models' 25 fps only in the fps column), and each clip's intensities are: the samples' RMS (full scale 1), the
+    eye distance on the identity's template (the eye_pair vertices' distance) and the lip intensity over it."""
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.corpus import Corpus
+    from p3d.dataset_stats import intensities, table_s2
+
+    corpus = Corpus.open(write_tiny_corpus(tmp_path / "c", fps=50, model_fps=25, identities={"train": 2},
+                                           clips_per_identity=2, seconds=3.0, lip_video=False))
+    # a vertex file that clips.csv does not list is not a clip of this corpus
+    np.save(corpus.root / "vertices_npy" / "stray_sentence09.npy", np.zeros((150, 30, 3), np.float32))
+    row = table_s2({"tiny": corpus}).iloc[0]
+    assert (row["clips"], row["identities"], row["fps"]) == (4, 2, 25.0)
+    assert row["hours"] == round(4 * 3.0 / 3600, 3) == 0.003  # at 25 fps the 150 frames would be 6 s each: 0.007
+    stats = intensities(corpus)
+    assert stats["stem"].tolist() == [c.stem for c in corpus.clips]
+    a, b = corpus.topology.eye_pair
+    for clip, r in zip(corpus.clips, stats.itertuples()):
+        audio, _ = corpus.audio(clip)
+        assert r.speech_intensity == pytest.approx(np.sqrt(np.mean(np.asarray(audio, np.float64) ** 2)), rel=1e-6)
+        template = np.asarray(corpus.templates[clip.identity], np.float64)
+        assert r.eye_distance == pytest.approx(np.linalg.norm(template[a] - template[b]), rel=1e-9)
+        assert r.lip_intensity_norm == pytest.approx(r.lip_intensity / r.eye_distance, rel=1e-12)
