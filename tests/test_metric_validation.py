@@ -692,3 +692,74 @@ def test_mtm_offset_tables_refuse_repeated_clips_and_missing_columns():
             f(twice, 25)
         with pytest.raises(InputError, match="per_clip"):
             f(per.drop(columns="offset"), 25)
+
+
+def test_validate_plrs_counts_a_lower_mtm_as_better():
+    """MTM is a lag in ms, lower is better (METRIC_SIGNS -1, as LVE): sequences whose MTM rises as the oracle's
+    accuracy falls agree with the oracle (rho +1 within each clip)."""
+    oracle = np.tile([0.9, 0.7, 0.5, 0.3], 3)
+    rows = pd.DataFrame({"clip": np.repeat(["a", "b", "c"], 4), "oracle_accuracy": oracle,
+                         "mtm": 100.0 * (1 - oracle) + np.repeat([0.0, 5.0, 10.0], 4)})
+    s = mv.validate_plrs(rows, n_resamples=50).set_index(["metric", "scope"])
+    assert s.loc[("mtm", "within clip"), "rho"] == pytest.approx(1.0)
+    assert s.loc[("mtm", "pooled"), "rho"] > 0.9
+
+
+def test_majority_rate_is_the_chance_of_the_scored_frames():
+    """The chance level of viseme_accuracy: the most frequent viseme among the *scored* frames (silence left out by
+    default, as viseme_accuracy leaves it out)."""
+    oracle = mv.VisemeOracle(model=None, lips=np.arange(2), context=0, visemes=("sil", "aa", "mm"), n_vertices=2,
+                             train_accuracy=1.0, n_train_frames=0)
+    labels = [np.array([0, 0, 0, 0, 1, 2]), np.array([0, 0, 2, 2])]  # 6 silent frames; aa 1, mm 3
+    assert mv.majority_rate(oracle, labels) == pytest.approx(3 / 4)
+    assert mv.majority_rate(oracle, labels, exclude=()) == pytest.approx(6 / 10)
+
+
+def test_compare_metrics_flips_either_metric_and_pairs_clips_with_both_rhos():
+    """compare_metrics(a, b) flips *each* metric by its sign (LVE as ``a`` agrees with the oracle once flipped), and
+    within clip it averages the clips where both rhos are defined (a clip where LVE is constant has no rho for it and
+    drops out of both means, so the two stay paired)."""
+    from scipy.stats import spearmanr
+
+    rows = _rows()
+    d = mv.compare_metrics(rows, "lve", "mtm", n_resamples=50)
+    assert d["rho_a"] == pytest.approx(1.0) and d["difference"] > 0.5
+    rows.loc[rows["clip"] == "c0", "lve"] = 0.5  # no rank order within c0
+    d = mv.compare_metrics(rows, "plrs", "lve", n_resamples=50)
+    expected = np.mean([spearmanr(g["plrs"], g["oracle_accuracy"]).statistic
+                        for c, g in rows.groupby("clip") if c != "c0"])
+    assert d["rho_b"] == pytest.approx(1.0) and d["rho_a"] == pytest.approx(expected)
+
+
+def test_a_verdict_word_is_the_interval_not_the_point():
+    """A rho above 0 whose CI reaches below 0 is inconclusive, not "agrees"."""
+    assert mv._verdict_word({"rho": 0.3, "ci_low": -0.1, "ci_high": 0.6}) == "inconclusive"
+    assert mv._verdict_word({"rho": 0.3, "ci_low": 0.05, "ci_high": 0.6}) == "agrees"
+    assert mv._verdict_word({"rho": -0.3, "ci_low": -0.6, "ci_high": -0.05}) == "disagrees"
+
+
+def test_oracle_accuracy_by_split_counts_speakers_not_clips(tiny, oracle):
+    """``speakers``: the split's identities (the fixture writes 3 train and 2 test identities of 3 clips each)."""
+    acc = mv.oracle_accuracy_by_split(oracle, tiny, ("train", "test"), n_resamples=20)
+    assert acc["speakers"].tolist() == [3, 2] and acc["n_clips"].tolist() == [9, 6]
+
+
+def test_metric_rows_units_are_mm2_and_ms(tiny):
+    """metric_rows' LVE is in mm^2 (vertices in metres) and its MTM in ms: lips moved 1 mm along x in every frame give
+    LVE 1 mm^2; the GT delayed by 2 frames gives an MTM near 2 frame durations (1000 / fps ms each)."""
+    clip = tiny.select("test")[0]
+    gt = tiny.vertices(clip).astype(np.float64)
+    lips = tiny.topology.regions["lips"]
+    moved = gt.copy()
+    moved[:, lips, 0] += 0.001
+    rows = mv.metric_rows([clip], lambda c: {"moved": moved, "late": mv.shift_sequence(gt, 2)}, corpus=tiny,
+                          oracle=None).set_index("sequence")
+    assert rows.loc["moved", "lve"] == pytest.approx(1.0)
+    frame_ms = 1000.0 / tiny.model_fps
+    assert abs(rows.loc["late", "mtm"] - 2 * frame_ms) < 0.5 * frame_ms
+
+
+def test_spearman_needs_three_pairs():
+    """_spearman: NaN for fewer than 3 pairs (two points are always perfectly ranked, +-1)."""
+    assert np.isnan(mv._spearman(np.array([1.0, 2.0]), np.array([3.0, 5.0])))
+    assert mv._spearman(np.array([1.0, 2.0, 3.0]), np.array([3.0, 5.0, 4.0])) == pytest.approx(0.5)
