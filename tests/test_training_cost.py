@@ -224,3 +224,96 @@ def test_bad_input_in_the_measuring_process_is_an_input_error(voca_short):
         with pytest.raises(InputError, match="--model|--device") as err:
             iteration_cost(preset="smoke", train_dirs=voca_short, steps=1, warmup=0, threads=1, **kw)
         assert "\n" not in str(err.value)
+
+
+def test_measure_times_each_step_after_the_warm_up_and_reports_mib(voca_short, monkeypatch):
+    """One setting measured in process with a scripted clock and resident set: ``warmup`` untimed iterations then
+    ``steps`` timed ones (the trainer's steps 0, 1, ... in order), ``time_s`` their mean, ``time_s_median``,
+    ``time_s_std`` (ddof 1) and ``time_s_min`` of the same timings, and memory in MiB (2**20 bytes): ``peak_mb``
+    the high-water mark, ``step_mb`` what the iterations add to the memory held before the first one."""
+    import types
+
+    import numpy as np
+
+    import p3d.train.trainer as trainer
+    from p3d.analysis import training_cost as tc
+
+    steps_seen = []
+    real_indices = trainer.batch_indices
+
+    def indices(n, batch, seed, step):
+        steps_seen.append(step)
+        return real_indices(n, batch, seed, step)
+
+    durations = iter([1.0, 2.0, 6.0])
+    clock = {"now": 0.0, "timing": False}
+
+    def perf_counter():  # t0 and the set-up end read 0; each timed step lasts the next of `durations`
+        if clock["timing"]:
+            clock["now"] += next(durations)
+        clock["timing"] = len(steps_seen) >= 2 and not clock["timing"]
+        return clock["now"]
+
+    monkeypatch.setattr(trainer, "batch_indices", indices)
+    monkeypatch.setattr(tc, "time", types.SimpleNamespace(perf_counter=perf_counter))
+    monkeypatch.setattr(tc, "_reset_rss_peak", lambda: (200 * 2.0 ** 20, "scripted"))
+    monkeypatch.setattr(tc, "_rss_peak", lambda: 300 * 2.0 ** 20)
+    row = tc.measure(tc.CostRequest("faceformer", "smoke", (str(voca_short),), "none", steps=3, warmup=2, threads=1))
+    assert steps_seen == [0, 1, 2, 3, 4]
+    assert row["time_s"] == pytest.approx(3.0) and row["time_s_median"] == pytest.approx(2.0)
+    assert row["time_s_min"] == pytest.approx(1.0)
+    assert row["time_s_std"] == pytest.approx(np.std([1.0, 2.0, 6.0], ddof=1))
+    assert (row["peak_mb"], row["step_mb"], row["mem_method"]) == (pytest.approx(300.0), pytest.approx(100.0),
+                                                                   "scripted")
+
+
+def test_rss_peak_is_the_kernels_high_water_mark_in_bytes():
+    """VmHWM is in kB (KiB) in /proc/self/status; _rss_peak gives bytes."""
+    from pathlib import Path
+
+    from p3d.analysis.training_cost import _rss_peak
+
+    status = Path("/proc/self/status")
+    if not status.exists():
+        pytest.skip("no /proc (not Linux)")
+
+    def hwm_kib():
+        line = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM:"))
+        assert line.split()[2] == "kB"
+        return int(line.split()[1])
+
+    before = hwm_kib()
+    got = _rss_peak()
+    assert before * 1024 <= got <= hwm_kib() * 1024
+
+
+def test_rounds_combine_the_spread_and_memory_as_documented(voca_short, monkeypatch):
+    """With several rounds: ``time_s_std`` is the (ddof 1) standard deviation of the rounds' times, ``time_s_min``
+    the smallest round minimum, and ``peak_mb`` / ``step_mb`` the largest of the rounds (iteration_cost's
+    docstring)."""
+    import numpy as np
+
+    from p3d.analysis import training_cost as tc
+
+    times = iter([1.0, 1.6, 0.7])
+    step = iter([30.0, 10.0, 20.0])
+
+    def fake(req):
+        t = next(times)
+        return {"model": req.model_name, "setting": req.setting, "time_s": t, "time_s_median": t,
+                "time_s_std": 0.0, "time_s_min": t - 0.1, "ratio": float("nan"), "peak_mb": 100.0, "step_mb": next(step),
+                "setup_s": 1.0, "device": "cpu (x86_64)", "threads": 1}
+
+    monkeypatch.setattr(tc, "measure", fake)
+    res = iteration_cost("faceformer", "smoke", voca_short, steps=1, warmup=0, isolate=False, rounds=3)
+    assert res["time_s_std"] == [pytest.approx(np.std([1.0, 1.6, 0.7], ddof=1))]
+    assert res["time_s_min"] == [pytest.approx(0.6)] and res["step_mb"] == [30.0]
+
+
+def test_table_s8_refuses_settings_timed_over_different_steps():
+    """A model's settings must share the device, preset, threads *and* steps (table_s8's docstring)."""
+    rows = {"model": ["faceformer"] * 2, "setting": ["none", "cache"], "time_s": [0.2, 0.22], "peak_mb": [500.0, 520.0],
+            "step_mb": [20.0, 25.0], "device": ["cpu (x86_64)"] * 2, "preset": ["smoke"] * 2, "threads": [1, 1],
+            "steps": [20, 5]}
+    with pytest.raises(InputError, match="steps"):
+        table_s8(rows)
