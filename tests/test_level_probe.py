@@ -251,3 +251,98 @@ def test_a_reading_of_one_test_identity_has_no_verdict():
                          "n_clips": out["n"], **{k: out[k] for k in ("accuracy", "chance", "ci_low", "ci_high")}}])
     first = level_probe_reading(row).splitlines()[0]
     assert first.endswith("no interval (fewer than two test identities), no reading.") and "above chance" not in first
+
+
+def test_logmel_statistics_normalise_the_gain_and_leave_out_frames_40_db_down():
+    """The clip is scaled to unit RMS first (any gain gives the same statistics) and frames more than 40 dB below
+    the loudest are silence, left out: white noise followed by the same noise 60 dB down has the spread of the
+    noise alone (a 60 dB step is 6.9 nepers of log power: a per-bin std near 3.5 if the quiet half were kept, as
+    it is at -30 dB)."""
+    rng = np.random.default_rng(0)
+    loud = rng.normal(size=8000)  # 0.5 s at 16 kHz
+    quiet = rng.normal(size=8000)
+    down60 = lp.logmel_statistics(np.concatenate([loud, 10 ** (-60 / 20) * quiet]), 16000)
+    down30 = lp.logmel_statistics(np.concatenate([loud, 10 ** (-30 / 20) * quiet]), 16000)
+    assert down60.shape == (80,)
+    assert np.allclose(lp.logmel_statistics(3.0 * np.concatenate([loud, 1e-3 * quiet]), 16000), down60, atol=1e-9)
+    assert down60[40:].max() < 1.5 < 3.0 < down30[40:].min()
+
+
+def test_pool_frames_correlation_is_the_upper_triangle_of_the_correlation_matrix():
+    """"correlation": the D (D - 1) / 2 values above the diagonal of the Pearson correlation matrix between
+    dimensions (numpy's corrcoef), a constant dimension counting as uncorrelated."""
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(40, 4))
+    f[:, 1] += 2 * f[:, 0]
+    expected = np.corrcoef(f, rowvar=False)[np.triu_indices(4, 1)]
+    assert np.allclose(lp.pool_frames(f, "correlation"), expected)
+    f[:, 3] = 7.0
+    got = lp.pool_frames(f, "moments+correlation")
+    assert np.allclose(got[:8], np.concatenate([f.mean(0), f.std(0)]))
+    assert np.allclose(got[8:], np.r_[expected[:2], 0.0, expected[3], 0.0, 0.0])
+
+
+def test_level_probe_centres_identities_and_folds_as_documented():
+    """Identity offsets along the level's own direction: centring each identity's features (the default) finds the
+    level on held-out identities; leave-one-identity-out up to 10 identities, 5 identity folds above; chance the
+    majority level's share."""
+    from p3d.analysis.level_probe import level_probe
+
+    rng = np.random.default_rng(0)
+    levels = np.tile([1, 2, 3], 40)
+    ids = np.repeat(np.arange(6), 20)
+    x = rng.normal(size=(120, 5))
+    x[:, 0] += 3.0 * levels + 5.0 * ids
+    out = level_probe(x, levels, ids)
+    assert out["n_folds"] == 6 and out["accuracy"] > 0.8 and out["chance"] == pytest.approx(1 / 3)
+    assert level_probe(x, levels, ids, center_by_identity=False)["accuracy"] < 0.6  # the offsets hide the level
+    twelve = np.repeat(np.arange(12), 10)
+    assert level_probe(x, levels, twelve)["n_folds"] == 5
+    uneven = np.where(np.arange(120) % 4 == 0, 3, 1)  # a quarter at level 3
+    assert level_probe(x, uneven, ids)["chance"] == pytest.approx(0.75)
+
+
+def test_held_out_chance_and_per_identity_are_the_test_sets():
+    """chance: the *test* clips' majority-level share (3 of 4 test clips are level 1, while the training clips are
+    balanced); per_identity: each test identity's own share of correct clips (y's clips sit on their level, z's all
+    sit at level 2's place, so none of z's levels 1 and 3 is read right)."""
+    rng = np.random.default_rng(0)
+    train_levels = np.tile([1, 2, 3], 20)
+    train = (0.05 * rng.normal(size=(60, 3)) + train_levels[:, None], train_levels, np.repeat(["a", "b", "c"], 20))
+    test_levels = np.where(np.arange(40) % 4 == 0, 3, 1)
+    place = np.where(np.arange(40) < 20, test_levels, 2)
+    test = (0.05 * rng.normal(size=(40, 3)) + place[:, None], test_levels, np.repeat(["y", "z"], 20))
+    out = held_out_level_probe(train, test, center_by_identity=False)
+    assert out["chance"] == pytest.approx(0.75)
+    assert out["per_identity"] == {"y": 1.0, "z": 0.0} and out["accuracy"] == 0.5
+
+
+def test_level_probe_reading_concludes_from_every_talker_row_and_its_control():
+    """The conclusion needs *every* talker row above chance and every gain-only control at chance: a control off
+    chance says part of it may be loudness; one front-end of two at chance says the probe does not show it."""
+    import pandas as pd
+
+    from p3d.analysis.level_probe import INPUT_LABELS, level_probe_reading
+
+    def row(front, gain, lo, hi):
+        return {"front_end": front, "input": INPUT_LABELS[gain], "accuracy": (lo + hi) / 2, "chance": 1 / 3,
+                "ci_low": lo, "ci_high": hi, "n_clips": 504}
+
+    off = level_probe_reading(pd.DataFrame([row("A: fixed part", "equal-rms", 0.40, 0.49),
+                                            row("A: fixed part", "gain-only", 0.36, 0.45)]))
+    assert "part of what it hears may be loudness" in off and "vocal effort rather than gain" not in off
+    one_of_two = level_probe_reading(pd.DataFrame([row("A: fixed part", "equal-rms", 0.40, 0.49),
+                                                   row("B: fixed part", "equal-rms", 0.30, 0.49)]))
+    assert "does not show that the talkers' front-end hears the level" in one_of_two
+
+
+def test_gain_only_control_scales_the_normal_clips_by_the_level_volumes(mead):
+    """gain-only: every level of an identity is its level-2 clips times that level's espeak volume over level 2's
+    (meta.json spec.level_volume, one per level in level order)."""
+    volume = dict(zip(sorted({c.level for c in mead.clips}), mead.meta["spec"]["level_volume"]))
+    normal = [c for c in mead.select("test") if c.level == 2][:2]
+    items = lp._level_items(mead, normal, [1, 3], "gain-only")
+    assert [(clip.stem, level) for clip, level, _, _ in items] == [(c.stem, lv) for c in normal for lv in (1, 3)]
+    for clip, level, audio, _ in items:
+        original, _ = mead.audio(clip)
+        assert np.allclose(audio, np.asarray(original) * volume[level] / volume[2], rtol=1e-5, atol=1e-7)
