@@ -456,3 +456,59 @@ def test_intensity_functions_refuse_levels_that_are_not_numbers(levels):
         intensity_direction(x, levels, ids)
     with pytest.raises(InputError, match="levels"):
         level_means(x, levels, ids)
+
+
+def test_intensity_direction_holds_each_identity_out_of_its_own_direction():
+    """LOIO (docstring): an identity's level means are ordered along the direction fitted *without* it, strictly.
+    A moves along +e1 ten times as far as B and C move along -e1: the pooled direction is A's (+e1), so with A's own
+    rows in the fit A would count as ordered; held out, every identity is judged on the others' direction and none
+    is ordered. The identities' own directions are +e1, -e1, -e1: pairwise cosines -1, -1, +1, mean -1/3."""
+    e1 = np.eye(3)[0]
+    levels = np.tile([1, 2, 3], 3)
+    ids = np.repeat(["A", "B", "C"], 3)
+    step = np.repeat([10.0, -1.0, -1.0], 3) * (levels - 1)
+    feats = step[:, None] * e1 + np.repeat(np.eye(3)[[1, 2, 1]], 3, axis=0)  # per-identity offsets off the e1 axis
+    out = intensity_direction(feats, levels, ids)
+    assert out["n_identities"] == 3 and out["loio_chance"] == pytest.approx(1 / 6)
+    assert out["loio_ordered_fraction"] == 0.0
+    assert out["direction_cosine_mean"] == pytest.approx(-1 / 3)
+    # a tie between two levels is not "strictly increasing"
+    flat = np.repeat([[0.0], [0.0], [1.0]], 1, axis=0)[np.tile([0, 1, 2], 2)] * e1
+    assert intensity_direction(flat, np.tile([1, 2, 3], 2), np.repeat(["x", "y"], 3))["loio_ordered_fraction"] == 0.0
+    # level 0 is a level (only entries < 0 are ignored)
+    assert intensity_direction(feats, levels - 1, ids)["levels"].tolist() == [0, 1, 2]
+    # one identity: no LOIO test, its chance still 1 / 3! for three levels
+    alone = intensity_direction(feats[:3], levels[:3], ids[:3])
+    assert alone["n_identities"] == 1 and alone["loio_chance"] == pytest.approx(1 / 6)
+
+
+def test_retrieval_at_k_ranks_each_direction_on_its_own():
+    """An asymmetric hand case: b = (e1, e1, e3) for a = (e1, e2, e3), so sim[i, j] = a_i . b_j is
+    [[1, 1, 0], [0, 0, 0], [0, 0, 1]]. Speech queries (rows): a_0's pair ties with b_1 (rank 1), a_1's ties with
+    all three (rank 2), a_2's is alone on top (rank 0): R@1 1/3, R@2 2/3. Mesh queries (columns): b_0 and b_2 find
+    their pair first, b_1 (a zero column) ranks 2: R@1 2/3, R@2 2/3."""
+    a = np.eye(3)
+    b = np.eye(3)[[0, 0, 2]]
+    r = retrieval_at_k(a, b, ks=(1, 2, 3))
+    assert r["speech_to_mesh"] == pytest.approx({1: 1 / 3, 2: 2 / 3, 3: 1.0})
+    assert r["mesh_to_speech"] == pytest.approx({1: 2 / 3, 2: 2 / 3, 3: 1.0})
+
+
+def test_offset_similarity_interval_is_students_t_over_clips(corpus):
+    """The CI over clips is Student's t with n_clips - 1 degrees of freedom: mean +- t(0.975, n - 1) std / sqrt(n)."""
+    from scipy import stats
+
+    df = offset_similarity(OracleCritic(), corpus, "test", offsets=[0, 1])
+    for r in df.itertuples():
+        half = stats.t.ppf(0.975, r.n_clips - 1) * r.std / math.sqrt(r.n_clips)
+        assert (r.ci_low, r.ci_high) == pytest.approx((r.mean - half, r.mean + half))
+
+
+def test_phoneme_groups_strip_every_stress_mark_and_separability_chance_is_the_majority():
+    """Stress marks ' , % = are removed before the lookup; chance is the majority group's share of the labelled rows
+    (with clusters too), not one over the number of groups."""
+    assert phoneme_groups([0, 1, 2], [",s", "%m", "=aI"]).tolist() == ["s,z", "m", "aj"]
+    rng = np.random.default_rng(0)
+    groups = np.array(["aj", "aj", "aj", "m"] * 30, dtype=object)
+    out = phoneme_separability(rng.normal(size=(120, 3)), groups, clusters=np.repeat(np.arange(12), 10))
+    assert out["chance"] == pytest.approx(0.75)
