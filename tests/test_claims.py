@@ -1099,3 +1099,67 @@ def test_a_bar_in_a_label_or_cell_of_the_claims_reports_does_not_split_a_row(tmp
     assert set(_cells_per_row(claims.report.summary_markdown(df, preset="p|q"))) == {3}
     df = pd.DataFrame({"item": ["Table|1"], "files": ["f|g.md"], "status": ["missing: f|g.md"], "reason": ["r\nr"]})
     assert set(_cells_per_row(claims.inventory_markdown(df))) == {4}
+
+
+def _per_seed_rows(tmp_path, rows):
+    common = {"model": "faceformer", "train": "synth-voca", "test": "synth-voca", "split": "test", "loss_weight": "",
+              "n_clips": 8, "level": "", "ci_low": 0, "ci_high": 1}
+    pd.DataFrame([{**common, "run": f"r{i}", **r} for i, r in enumerate(rows)]
+                 ).to_csv(tmp_path / "config1_results.csv", index=False)
+
+
+def test_per_seed_changes_read_whole_set_rows_beside_level_rows(tmp_path):
+    """Level-wise rows (MEAD's intensity levels) beside each seed's whole-test-set row: the change per seed is the
+    whole set's (ours - none), not dropped as a repeated seed and not a level's."""
+    rows = []
+    for s, (before, after) in {0: (0.30, 0.40), 1: (0.32, 0.30)}.items():
+        for critic, v in (("none", before), ("ours", after)):
+            rows.append({"seed": s, "critic": critic, "metric": "plrs", "value": v})
+            rows += [{"seed": s, "critic": critic, "metric": "plrs", "level": lv,
+                      "value": 5.0 if critic == "ours" else 0.0} for lv in ("1", "3")]
+    _per_seed_rows(tmp_path, rows)
+    got = claims.seeds.seed_changes_by_seed(tmp_path)[("FaceFormer", "plrs")]
+    assert got == pytest.approx({"0": 0.40 - 0.30, "1": 0.30 - 0.32})
+
+
+def test_an_arm_with_two_runs_at_one_seed_gives_no_per_seed_change(tmp_path):
+    """A seed run twice in one arm (e.g. a sensitivity run at another loss weight) leaves the pairing ambiguous:
+    that comparison has no per-seed changes (seed_changes' rule), while the metric with one run per seed keeps its."""
+    rows = [{"seed": s, "critic": c, "metric": m, "value": v} for s in (0, 1) for m in ("lve", "plrs")
+            for c, v in (("none", 1.0), ("ours", 2.0))]
+    rows.append({"seed": 0, "critic": "ours", "metric": "lve", "loss_weight": "1e-05", "value": 7.0})
+    _per_seed_rows(tmp_path, rows)
+    got = claims.seeds.seed_changes_by_seed(tmp_path)
+    assert ("FaceFormer", "lve") not in got
+    assert got[("FaceFormer", "plrs")] == pytest.approx({"0": 1.0, "1": 1.0})
+
+
+def test_per_seed_magnitude_change_is_the_change_of_the_absolute_value(tmp_path):
+    """With ``magnitude`` (|FDD|, the FDD claim's measure), a seed whose signed FDD goes from -3 to +1 has |FDD|
+    going from 3 to 1: a change of -2, not |+1 - (-3)| = 4."""
+    rows = [{"seed": 0, "critic": c, "metric": "fdd", "value": v} for c, v in (("none", -3.0), ("ours", 1.0))]
+    rows += [{"seed": 1, "critic": c, "metric": "fdd", "value": v} for c, v in (("none", 2.0), ("ours", -4.0))]
+    _per_seed_rows(tmp_path, rows)
+    got = claims.seeds._run_table_seed_changes(tmp_path, "table2_loss_effects", magnitude=True)
+    assert got[("FaceFormer", "fdd_abs")] == pytest.approx({"0": 1 - 3, "1": 4 - 2})
+    assert claims.seeds._run_table_seed_changes(tmp_path, "table2_loss_effects")[("FaceFormer", "fdd")] == \
+        pytest.approx({"0": 1 - (-3), "1": -4 - 2})
+
+
+def test_an_effect_rows_seed_changes_prefer_the_per_seed_effect_table():
+    """seed_changes_of: the per-seed effect table's own changes (under the effect-table label) when it has them,
+    the run table's (under the run metric) only otherwise."""
+    per_seed = {("FaceFormer", "LVE (1e-5 m²)"): [-1.0, -2.0], ("FaceFormer", "lve"): [3.0, 4.0]}
+    assert claims.seeds.seed_changes_of(per_seed, "FaceFormer", "LVE (1e-5 m²)", "lve") == [-1.0, -2.0]
+    assert claims.seeds.seed_changes_of(per_seed, "FaceFormer", "LVE (m)", "lve") == [3.0, 4.0]
+    assert claims.seeds.seed_changes_of(per_seed, "FaceFormer", "LVE (m)", None) is None
+
+
+def test_per_seed_changes_are_over_the_seeds_both_arms_have(tmp_path):
+    """A seed trained in one arm only (a run still missing) has no paired change: left out, the others kept."""
+    rows = [{"seed": s, "critic": c, "metric": "lve", "value": v + s} for s in (0, 1) for c, v in (("none", 1.0),
+                                                                                                   ("ours", 3.0))]
+    rows += [{"seed": 2, "critic": "ours", "metric": "lve", "value": 9.0},
+             {"seed": 3, "critic": "none", "metric": "lve", "value": 9.0}]
+    _per_seed_rows(tmp_path, rows)
+    assert claims.seeds.seed_changes_by_seed(tmp_path)[("FaceFormer", "lve")] == pytest.approx({"0": 2.0, "1": 2.0})
