@@ -1163,3 +1163,27 @@ def test_per_seed_changes_are_over_the_seeds_both_arms_have(tmp_path):
              {"seed": 3, "critic": "none", "metric": "lve", "value": 9.0}]
     _per_seed_rows(tmp_path, rows)
     assert claims.seeds.seed_changes_by_seed(tmp_path)[("FaceFormer", "lve")] == pytest.approx({"0": 2.0, "1": 2.0})
+
+
+def test_effect_table_labels_name_their_paper_metric():
+    """Each effect-table metric label reads as its p3d.paper metric (the paper's effect and the direction shown
+    beside a case come from it): SLCC Δ is slcc_delta, not another lower-is-better metric."""
+    from p3d.claims.tables import _metric_key
+
+    labels = {"MTM (ms)": "mtm_ms", "LVE (1e-5 m²)": "lve", "PLRS": "plrs", "PLRS-e": "plrs", "SLCC Δ": "slcc_delta",
+              "FDD (1e-7 m)": "fdd"}
+    assert {label: _metric_key(label) for label in labels} == labels
+    with pytest.raises(KeyError):
+        _metric_key("lip jerk")
+
+
+def test_pooled_rows_are_the_all_seed_rows_or_every_row_of_a_table_without_them():
+    """_pooled: the ``seed == "all"`` rows of a table run over several seeds; a table with a seed column but one
+    seed per run (no 'all' rows) is read whole, not as empty (its claims were all 'not measured')."""
+    from p3d.claims.tables import _pooled
+
+    seeded = pd.DataFrame({"seed": ["0", "1", "all"], "value": [1.0, 2.0, 1.5]})
+    assert _pooled(seeded)["value"].tolist() == [1.5]
+    one_seed = pd.DataFrame({"seed": [0, 0], "metric": ["lve", "mtm_ms"], "value": [1.0, 2.0]})
+    assert _pooled(one_seed)["value"].tolist() == [1.0, 2.0]
+    assert _pooled(pd.DataFrame({"value": [3.0]}))["value"].tolist() == [3.0]
