@@ -210,3 +210,54 @@ def test_the_fdd_claim_lists_convergence_among_its_tables_when_it_read_it(tmp_pa
     r = claims.assess(tmp_path).set_index("key").loc["loss-fdd"]
     assert "not deciding: training not converged" in r["p3d"] and r["verdict"] == "inconclusive"
     assert r["sources"] == "config1_results, convergence"
+
+
+def test_lengths_differ_past_a_quarter():
+    """Two arms' lengths differ when the later stop is more than a quarter (UNEQUAL_FACTOR 1.25) past the earlier:
+    1000 against 1300 steps differ, in either order; 1000 against 1250 do not."""
+    note = training_steps_note({"X": {"0": (1000, 1300)}})
+    assert "1 of 1 seed pairs differ in length by more than a quarter" in note
+    assert "1 of 1 seed pairs differ" in training_steps_note({"X": {"0": (1300, 1000)}})
+    assert "No seed pair differs" in training_steps_note({"X": {"0": (1250, 1000)}})
+    assert "2 of 3 seed pairs differ" in training_steps_note({"X": {"0": (1000, 1300)}, "Y": {"0": (900, 1000),
+                                                                                             "1": (2000, 1000)}})
+
+
+def test_own_stop_of_a_run_trained_to_its_own_stop_is_its_steps(tmp_path):
+    """With ``own_stop``, a run not continued (``continued_from`` empty: it stopped on its own rule, e.g. the
+    longest arm of its seed) stopped at its ``steps``, not at 0."""
+    _write(tmp_path)
+    conv = pd.read_csv(tmp_path / "convergence.csv")
+    conv["continued_from"] = float("nan")
+    shorter = (conv["run"] == "talkers/faceformer_none_seed1")   # 500 steps, continued to its seed's 1000
+    conv.loc[shorter, ["continued_from", "steps"]] = [500, 1000]
+    conv.to_csv(tmp_path / "convergence.csv", index=False)
+    own = training_steps(tmp_path, "table2_loss_effects", own_stop=True)["FaceFormer"]
+    assert own == {str(s): (a, b) for s, (a, b, _) in _SEEDS.items()}
+    assert training_steps(tmp_path, "table2_loss_effects")["FaceFormer"]["1"] == (1000, 1000)
+
+
+def test_a_seed_with_two_runs_in_one_arm_has_no_training_steps(tmp_path):
+    """An arm with two training runs at one seed (e.g. a second loss weight) cannot be paired: that seed is left
+    out of training_steps, the other seeds kept."""
+    _write(tmp_path)
+    df = pd.read_csv(tmp_path / "config1_results.csv")
+    extra = df[(df["run"] == "faceformer_ours_seed2")].assign(run="faceformer_ours_w2_seed2", loss_weight=2.0)
+    pd.concat([df, extra]).to_csv(tmp_path / "config1_results.csv", index=False)
+    conv = pd.read_csv(tmp_path / "convergence.csv")
+    conv = pd.concat([conv, conv[conv["run"] == "talkers/faceformer_ours_seed2"].assign(
+        run="talkers/faceformer_ours_w2_seed2", steps=4000)])
+    conv.to_csv(tmp_path / "convergence.csv", index=False)
+    steps = training_steps(tmp_path, "table2_loss_effects")["FaceFormer"]
+    assert steps == {str(s): (a, b) for s, (a, b, _) in _SEEDS.items() if s != 2}
+
+
+def test_a_change_of_exactly_zero_is_not_counted_as_better(tmp_path):
+    """length_sensitivity: a seed pair of unequal lengths whose change is exactly 0 is not one whose longer arm is
+    better (documented rule); it still counts as a pair and as unequal."""
+    _write(tmp_path, per_seed_table=True)
+    ps = pd.read_csv(tmp_path / "table2_loss_effects_per_seed.csv")
+    ps.loc[(ps["seed"] == 1) & (ps["metric"] == "LVE (1e-5 m²)"), "change"] = 0.0   # was -1: better, 500→1000
+    ps.to_csv(tmp_path / "table2_loss_effects_per_seed.csv", index=False)
+    lve = length_sensitivity(tmp_path, ["table2_loss_effects"]).set_index("metric").loc["LVE (1e-5 m²)"]
+    assert (lve["pairs"], lve["unequal"], lve["longer_better"]) == (4, 3, 1)
