@@ -511,6 +511,7 @@ def test_outputs_written_as_one_unit(demo, tmp_path, monkeypatch):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["outputs"]["per_clip_sha256"] == hashlib.sha256((out / "per_clip.csv").read_bytes()).hexdigest()
     assert len(pd.read_csv(out / "per_clip.csv")) == summary["counts"]["n_predictions"] == 2
+    assert summary["outputs"]["plots"] == len(plots) == 2
     assert (out / "my_notes.txt").read_text() == "keep me"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
 
