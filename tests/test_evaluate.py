@@ -1161,3 +1161,28 @@ def test_vocaset_gt_scored_as_predictions_at_a_given_fps_is_not_subsampled(demo)
     assert resolve_rates(EvalConfig(**common), pairs, demo.vocaset).pred_stride == 2  # the official [::2]
     given = resolve_rates(EvalConfig(**common, fps=30, gt_fps=60), pairs, demo.vocaset)
     assert (given.pred_stride, given.fps, given.stride) == (1, 30.0, 2)  # read at --fps 30, every frame
+
+
+def test_plrs_e_enrols_each_speakers_other_scored_gt_clips_once():
+    """plrs_enrolled_column: a prediction's enrolled amplitude is the mean GT lip amplitude of its speaker's *other*
+    GT clips, each clip once however many predictions it has, and only clips whose audio was scored (finite PLRS-c;
+    a silent clip is not enrolled). PLRS-e = PLRS-c - mu |a / a_s - 1| (p3d.metrics.plrs_enrolled), by hand here."""
+    from p3d.evaluate.scoring import plrs_enrolled_column
+
+    per_clip = pd.DataFrame({
+        "gt": ["a1", "a1", "a2", "a2", "a3", "b1"], "identity": ["A"] * 5 + ["B"], "level": [None] * 6,
+        "plrs_calibrated": [0.5, 0.4, 0.6, 0.2, np.nan, 0.7],
+        "lip_amplitude": [1.5, 3.0, 1.0, 2.0, 5.0, 1.0],
+        "lip_amplitude_gt": [1.0, 1.0, 3.0, 3.0, 10.0, 2.0]})
+    got = plrs_enrolled_column(per_clip, 0.5)
+    want = [0.5 - 0.5 * abs(1.5 / 3.0 - 1), 0.4 - 0.5 * abs(3.0 / 3.0 - 1),     # a1: enrolled on a2 (3.0)
+            0.6 - 0.5 * abs(1.0 / 1.0 - 1), 0.2 - 0.5 * abs(2.0 / 1.0 - 1),     # a2: enrolled on a1 (1.0)
+            np.nan, np.nan]                                                     # silent a3; B has one clip
+    np.testing.assert_allclose(got, want, equal_nan=True)
+    # with levels (MEAD): enrolled on the speaker's other clips of the same level
+    levels = pd.DataFrame({"gt": ["x1", "x2", "y1", "y2"], "identity": ["A"] * 4, "level": ["1", "1", "2", "2"],
+                           "plrs_calibrated": [0.5] * 4, "lip_amplitude": [2.0] * 4,
+                           "lip_amplitude_gt": [1.0, 3.0, 10.0, 20.0]})
+    np.testing.assert_allclose(plrs_enrolled_column(levels, 0.5),
+                               [0.5 - 0.5 * abs(2 / 3 - 1), 0.5 - 0.5 * abs(2 / 1 - 1), 0.5 - 0.5 * abs(2 / 20 - 1),
+                                0.5 - 0.5 * abs(2 / 10 - 1)])
