@@ -53,6 +53,16 @@ def test_counts_are_of_the_predictions_with_a_value_and_their_gt_clips():
     assert m["lve"]["value"] == pytest.approx(7.0 / 3)
 
 
+def test_fdd_absolute_is_the_mean_magnitude_over_the_rows_of_its_value():
+    """``fdd.absolute`` (mean |FDD|) is taken over the same predictions as ``value``: those with a finite FDD (a NaN
+    row made it null while ``value`` skipped it)."""
+    df = {"gt": ["a.npy", "a.npy", "b.npy"], "frames": [30] * 3, "fdd": [1.0, -2.0, np.nan]}
+    fdd = _summary(df, ("fdd",))["metrics"]["fdd"]
+    assert fdd["value"] == pytest.approx(-0.5)
+    assert fdd["absolute"] == pytest.approx(1.5)
+    assert _summary({"gt": ["a.npy"], "frames": [30], "fdd": [np.nan]}, ("fdd",))["metrics"]["fdd"]["absolute"] is None
+
+
 def test_mtm_is_the_mean_offset_of_the_matched_predictions_in_frames_and_ms():
     """MTM: the mean over the predictions with matched extrema (NaN: none matched) of their mean offset, in frames
     and in ms at the prediction rate (--fps 25: 40 ms a frame; not the GT's 50 fps); its CI the same in both units."""

@@ -88,7 +88,9 @@ def _summarise(cfg: EvalConfig, wanted: tuple[str, ...], not_computed: dict[str,
                          "other evaluated GT clips (same level where levels exist) - 1|; p3d.metrics.plrs_enrolled",
         })
     if "fdd" in wanted:
-        out["fdd"]["absolute"] = _num(np.abs(df["fdd"].to_numpy(dtype=np.float64)).mean())
+        fdd = df["fdd"].to_numpy(dtype=np.float64)
+        fdd = fdd[np.isfinite(fdd)]  # the rows of ``value``: one NaN made the whole mean null
+        out["fdd"]["absolute"] = _num(np.abs(fdd).mean()) if fdd.size else None
     for key, reason in not_computed.items():
         out[key] = {"computed": False, "value": None, "reason": reason}
     if "mtm" in wanted:
