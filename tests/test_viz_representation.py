@@ -221,3 +221,23 @@ def test_tsne_groups_outside_the_paper_groups_are_drawn_and_named():
 
     by_label = {c.get_label(): to_hex(c.get_facecolor()[0]) for c in ax.collections}
     assert by_label["/o/"] == to_hex(FALLBACK_GROUP_COLORS[0]) and by_label["/u/"] == to_hex(FALLBACK_GROUP_COLORS[1])
+
+
+def test_tsne_groups_refuse_a_third_modality():
+    """Rows whose modality was neither "speech" nor ``other`` (e.g. "video" rows with the default other="mesh")
+    were left out of the figure without a word (3 of 6 points drawn, legend title "circles: speech"); they are
+    refused with a one-line InputError naming the modality. Fig. 1b's cloud takes the same rule."""
+    from p3d.viz.representation import plot_fig1b
+
+    pts = np.random.default_rng(0).normal(size=(6, 2))
+    grp = np.array(["aj", "aj", "m", "m", "s,z", ""], dtype=object)
+    mod = np.array(["speech", "video"] * 3)
+    with pytest.raises(InputError, match=r"^panel A: modality 'video' is neither 'speech' nor other='mesh'"):
+        plot_tsne_groups({"A": {"points": pts, "group": grp, "modality": mod}})
+    fig = plot_tsne_groups({"A": {"points": pts, "group": grp, "modality": mod}}, other="video")
+    assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 6
+    assert fig.legends[0].get_title().get_text() == "circles: speech\nsquares: video"
+    levels = {"levels": np.array([1, 2]), "overall": np.zeros((2, 2)), "per_identity": np.zeros((1, 2, 2))}
+    traj = {"offsets": np.arange(3), "cosine": np.zeros((1, 3))}
+    with pytest.raises(InputError, match=r"^cloud: modality 'video'"):
+        plot_fig1b({"points": pts, "group": grp, "modality": mod}, {"aj": np.zeros(2)}, levels, traj)

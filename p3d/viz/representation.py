@@ -79,10 +79,16 @@ def plot_offset_similarity(curves: Mapping[str, Any], *, title: str = "", unit: 
 
 
 def _scatter_groups(ax: Any, pts: np.ndarray, grp: np.ndarray, mod: np.ndarray, other: str, keep: np.ndarray, *,
-                    size: float, bg_size: float, alpha: float, labels: bool, colors: Mapping[str, str]) -> None:
+                    size: float, bg_size: float, alpha: float, labels: bool, colors: Mapping[str, str],
+                    where: str) -> None:
     """Rows ``keep`` of (N, 2) ``pts``: speech as circles, ``other`` as squares, coloured by phoneme group
     (``colors``, :func:`_group_colors`); rows with an empty group small and grey. ``labels``: legend entries
-    ``/group/`` on the speech rows."""
+    ``/group/`` on the speech rows. A modality other than ``"speech"`` and ``other`` (of any row, kept or not) is
+    refused (InputError naming ``where``): it has no marker, and its rows would be missing from the figure."""
+    unexpected = sorted({str(m) for m in np.asarray(mod).tolist()} - {"speech", other})
+    if unexpected:
+        raise InputError(f"{where}: modality {', '.join(map(repr, unexpected))} is neither 'speech' nor "
+                         f"other={other!r} (pass other= the second modality; only two are drawn)")
     pts, grp, mod = pts[keep], grp[keep], mod[keep]
     bg = grp == ""
     ax.scatter(pts[bg, 0], pts[bg, 1], s=bg_size, c="0.85", lw=0)
@@ -98,7 +104,8 @@ def plot_tsne_groups(panels: Mapping[str, Mapping[str, Any]], *, other: str = "m
                      seed: int = 0) -> Figure:
     """Fig. 4 / S1b: for each panel ``{name: {"points": (N, 2), "group": (N,) str, "modality": (N,) str}}``
     draw speech rows as circles and ``other`` rows as squares, coloured by group; rows with an empty
-    group are drawn small and grey. Groups outside the paper's Fig. 4 groups (:data:`GROUP_COLORS`, e.g. from
+    group are drawn small and grey. A third modality (e.g. ``"video"`` rows with the default ``other="mesh"``) is
+    refused with an InputError naming it, not left out of the figure. Groups outside the paper's Fig. 4 groups (:data:`GROUP_COLORS`, e.g. from
     ``phoneme_groups(groups=...)``) are drawn too, in :data:`FALLBACK_GROUP_COLORS`, after the paper's groups in
     the legend. One legend for the figure: the groups found in any panel."""
     if not panels:
@@ -113,7 +120,7 @@ def plot_tsne_groups(panels: Mapping[str, Mapping[str, Any]], *, other: str = "m
         if not (len(pts) == len(grp) == len(mod)):
             raise InputError(f"panel {name}: points, group and modality lengths differ")
         _scatter_groups(ax, pts, grp, mod, other, rng.permutation(len(pts))[:max_points], size=12, bg_size=2,
-                        alpha=0.8, labels=True, colors=colors)
+                        alpha=0.8, labels=True, colors=colors, where=f"panel {name}")
         ax.set_title(name)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -222,7 +229,8 @@ def plot_fig1b(cloud: Mapping[str, Any], centroids: Mapping[str, Any], levels: M
     projection's coordinates, e.g. :class:`p3d.analysis.representation.Projection2D`).
 
     Args:
-        cloud: ``{"points": (N, 2), "group": (N,) str ("" = no group), "modality": (N,) "speech" or other}``.
+        cloud: ``{"points": (N, 2), "group": (N,) str ("" = no group), "modality": (N,) "speech" or other}``
+            (a third modality is refused).
         centroids: {group: (2,) centroid of the group's points} (:func:`~p3d.analysis.representation.group_centroids`).
         levels: projected level means (:func:`~p3d.analysis.representation.level_means` of (N, 2) points):
             ``levels`` (L,), ``overall`` (L, 2), ``per_identity`` (I, L, 2) (NaN rows allowed).
@@ -263,7 +271,7 @@ def plot_fig1b(cloud: Mapping[str, Any], centroids: Mapping[str, Any], levels: M
     ax_a, ax_b, ax_c = fig.subplots(1, 3)
     # (a) phoneme groups
     _scatter_groups(ax_a, pts, grp, mod, other, np.random.default_rng(seed).permutation(len(pts))[:max_points],
-                    size=10, bg_size=3, alpha=0.55, labels=False, colors=colors)
+                    size=10, bg_size=3, alpha=0.55, labels=False, colors=colors, where="cloud")
     _centroid_labels(ax_a, centroids, size=11, alpha=1.0, colors=colors)
     ax_a.set_title("(a) phoneme groups (label = group centroid)\ncircles: speech, squares: " + other, fontsize=10)
 
