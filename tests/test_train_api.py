@@ -608,3 +608,25 @@ def test_evaluator_stage1_trains_at_the_papers_batch_of_256(preset, batch, lrs3,
     monkeypatch.setattr(api, "fit", fake_fit)
     api.train_evaluator_stage1(preset, lrs3, tmp_path)
     assert asked["kind"] == "stage1" and asked.get("batch_size") == batch
+
+
+def test_the_trainers_implied_values_are_the_adopted_defaults():
+    """Two rules meet a setting an older run record lacks: the trainer's config.json check implies the older code's
+    value (IMPLIED_BY_OLDER_RECORDS), data.json adopts today's default (ADOPTED_KEYS / code_settings). Where both
+    hold the setting (audio.trim_before_encoder of a talker), the default must be the implied value, or a finished
+    run would be reused that a resume of the same run refuses."""
+    from p3d.models.talker import MODELS
+    from p3d.registry import PRESETS
+    from p3d.train.trainer import IMPLIED_BY_OLDER_RECORDS
+
+    both = []
+    for kind in ("talker", "stage1", "stage2", "evaluator", "no2d", "syncnet3d"):
+        for preset in PRESETS:
+            for model in MODELS if kind == "talker" else (None,):
+                settings = api.code_settings({"kind": kind, "preset": preset, "data": "x",
+                                              "options": {"model": model} if model else {}})
+                for name, implied in IMPLIED_BY_OLDER_RECORDS.items():
+                    key = "architecture." + name.removeprefix("model_config.")
+                    if key in settings:
+                        both.append((kind, preset, model, settings[key] == implied))
+    assert both and all(same for *_, same in both), [b for b in both if not b[-1]]

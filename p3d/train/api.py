@@ -67,7 +67,14 @@ SETTINGS_KEY = "settings"
 #: The prefix of a data folder's entry in :data:`DATA_RECORD` holding the content hashes of its templates.pkl and
 #: clips.csv (``corpus_files:<folder>``, :data:`p3d.corpus.FINGERPRINT_FILES`), adopted like a checkpoint's.
 FILES_PREFIX = "corpus_files:"
-#: Entries of :data:`DATA_RECORD` that a record made before they existed adopts (instead of refusing the run).
+#: Entries of :data:`DATA_RECORD` that a record made before they existed adopts (instead of refusing the run); a
+#: ``settings`` entry the record lacks is adopted at today's value (:func:`_changed_settings`). The trainer's rule
+#: for ``config.json`` (:data:`p3d.train.trainer.IMPLIED_BY_OLDER_RECORDS`: a record from before a setting implies
+#: the value the older code had; any other value is a change) is the other layer: ``config.json`` holds the run's
+#: resolved settings and is compared on resume, ``data.json`` the code's defaults for the request, checked before
+#: any data are loaded (a finished run that is reused meets only this one). The two agree because a setting added
+#: since takes today's default only where that default keeps the older behaviour (``audio.trim_before_encoder``:
+#: True in both).
 ADOPTED_KEYS = (RECIPE_KEY, ARCHITECTURE_KEY, SETTINGS_KEY)
 
 

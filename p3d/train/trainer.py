@@ -234,6 +234,11 @@ NEUTRAL_SETTINGS: frozenset[str] = frozenset({"train.log_every", "train.checkpoi
 #: before the setting behaved so): a record without one compares as holding that value, so a run started before it
 #: existed resumes. ``world_size``: one process; ``model_config.audio.trim_before_encoder``: the odd last 50 Hz
 #: wav2vec2 feature dropped before the transformer (:class:`p3d.models.audio_encoder.AudioEncoderConfig`).
+#: The other rule for a setting a record lacks is :data:`p3d.train.api.ADOPTED_KEYS`: that layer checks the run
+#: folder's ``data.json`` (the code's defaults for the request's kind and preset, before any data are loaded, and
+#: the only check a finished run that is reused meets), this one ``config.json`` (the run's resolved settings,
+#: compared on resume). There a setting added since is adopted at today's default; a setting both hold must have
+#: that default equal to the value implied here, or a finished run would be reused that a resume refuses.
 IMPLIED_BY_OLDER_RECORDS: Mapping[str, Any] = {"world_size": 1, "model_config.audio.trim_before_encoder": True}
 
 
