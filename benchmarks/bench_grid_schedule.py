@@ -31,6 +31,7 @@ from p3d.errors import InputError  # noqa: E402
 from p3d.experiments import critical_path_s, grid_weight, plan, simulate_grid, spec_for  # noqa: E402
 from p3d.notebook_runner import SITTINGS_FILE, GridSittings  # noqa: E402
 from p3d.paths import output_dirs  # noqa: E402
+from p3d.tables import markdown_cell  # noqa: E402
 
 
 def group(key: str) -> str:
@@ -40,6 +41,22 @@ def group(key: str) -> str:
     if kind == "train" and len(rest) > 1 and "_eq_" in rest[1]:
         kind = "continue"
     return f"{kind} {rest[1].split('_')[0]}" if kind in ("train", "continue", "eval") and len(rest) > 1 else kind
+
+
+def kind_rows(seconds: dict[str, float], missing: list[str]) -> list[str]:
+    """The rows of the table of task time by kind and model (:func:`group`), longest first: tasks, count, of them
+    estimated (``missing``), hours, share of the summed ``seconds``; each name a markdown cell
+    (:func:`p3d.tables.markdown_cell`)."""
+    total = sum(seconds.values())
+    by: dict[str, list[float]] = {}
+    for key, s in seconds.items():
+        by.setdefault(group(key), []).append(s)
+    rows = []
+    for name, values in sorted(by.items(), key=lambda kv: -sum(kv[1])):
+        guessed = sum(group(k) == name for k in missing)
+        rows.append(f"| {markdown_cell(name)} | {len(values)} | {guessed} | {sum(values) / 3600:.2f} | "
+                    f"{sum(values) / total:.0%} |")
+    return rows
 
 
 def refuse(message: str) -> None:
@@ -93,12 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Task time: {total / 3600:.2f} h summed" + (" (recorded and estimated)" if missing else "")
           + f"; the longest chain of dependent tasks {chain / 60:.0f} min.\n")
     print("| tasks | count | of them estimated | hours | share |\n|---|---|---|---|---|")
-    by: dict[str, list[float]] = {}
-    for key, s in seconds.items():
-        by.setdefault(group(key), []).append(s)
-    for name, values in sorted(by.items(), key=lambda kv: -sum(kv[1])):
-        guessed = sum(group(k) == name for k in missing)
-        print(f"| {name} | {len(values)} | {guessed} | {sum(values) / 3600:.2f} | {sum(values) / total:.0%} |")
+    print("\n".join(kind_rows(seconds, missing)))
     print("\n| workers | plan order (run_grid) | longest task first | lower bound max(sum / workers, chain) |")
     print("|---|---|---|---|")
     for n in workers:

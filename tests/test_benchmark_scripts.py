@@ -121,3 +121,14 @@ def test_csv_outputs_are_written_atomically(script):
 def test_make_test_script_parses():
     done = subprocess.run(["bash", "-n", str(BENCH / "bench_make_test.sh")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_grid_schedule_table_cells_are_markdown_cells():
+    """bench_grid_schedule printed each task group as it came (a "|" in a run name split its row into more cells);
+    the group is now one markdown cell (p3d.tables.markdown_cell), ordinary names as before."""
+    spec = importlib.util.spec_from_file_location("bench_module_grid_cells", BENCH / "bench_grid_schedule.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    seconds = {"train:full:selftalk_ours_voca_seed0": 5400.0, "critic:full:ours": 1800.0, "eval:full:a|b_x": 1800.0}
+    assert module.kind_rows(seconds, ["critic:full:ours"]) == [
+        "| train selftalk | 1 | 0 | 1.50 | 60% |", "| critic | 1 | 1 | 0.50 | 20% |", "| eval a\\|b | 1 | 0 | 0.50 | 20% |"]
