@@ -1187,3 +1187,15 @@ def test_pooled_rows_are_the_all_seed_rows_or_every_row_of_a_table_without_them(
     one_seed = pd.DataFrame({"seed": [0, 0], "metric": ["lve", "mtm_ms"], "value": [1.0, 2.0]})
     assert _pooled(one_seed)["value"].tolist() == [1.0, 2.0]
     assert _pooled(pd.DataFrame({"value": [3.0]}))["value"].tolist() == [3.0]
+
+
+def test_claim_headings_stay_on_one_line(tmp_path):
+    """A claim text with a line break was written into its ``## N. <claim>`` heading as it came, so the heading
+    ended mid-claim and the rest became a paragraph; the heading collapses whitespace (the catalogue's own
+    texts have none, so claims.md is unchanged for them)."""
+    df = assess(tmp_path)
+    before = claims_markdown(df, "cpu")
+    df.loc[df.index[0], "claim"] = "Our loss lowers\nLVE  for every\r\nmodel"
+    md = claims_markdown(df, "cpu")
+    assert "\n## 1. Our loss lowers LVE for every model\n" in md
+    assert md.split("\n## 2. ")[1] == before.split("\n## 2. ")[1]
