@@ -630,3 +630,24 @@ def test_the_trainers_implied_values_are_the_adopted_defaults():
                     if key in settings:
                         both.append((kind, preset, model, settings[key] == implied))
     assert both and all(same for *_, same in both), [b for b in both if not b[-1]]
+
+
+def test_the_evaluator_without_stage1_names_the_command_of_its_own_stage1(lrs3, tmp_path, capsys):
+    """``p3d train evaluator`` without --stage1 said only "RUN_DIR/final.pt of `p3d train stage1`", not that the
+    evaluator's stage 1 is its own (identity half2, seed 1: api.train_evaluator's pipeline). The one line now gives
+    that command (at paper with the batch of paper E.1), still exit 2 and no folder left."""
+    from p3d.cli import main
+
+    out = tmp_path / "evaluator"
+    assert main(["train", "evaluator", "--preset", "smoke", "--data", str(lrs3), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.endswith(
+        f"needs its own stage-1 checkpoint: RUN_DIR/final.pt of `p3d train stage1 --preset smoke --data {lrs3} "
+        "--identities half2 --seed 1 --out RUN_DIR`")
+    assert not out.exists()
+    with pytest.raises(InputError, match=r"--identities half2 --seed 1 --batch-size 256 --out RUN_DIR`$"):
+        from p3d.train.critics import build
+
+        build("evaluator", "paper", lrs3)
+    with pytest.raises(InputError, match=r"of `p3d train stage1`\)$"):  # stage 2: the critics' stage 1, as before
+        build("stage2", "smoke", lrs3)

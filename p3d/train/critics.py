@@ -364,6 +364,13 @@ def build(
 
     rec = recipe(kind, preset)
     if kind in ("stage2", "evaluator"):
+        if stage1 is None and kind == "evaluator":  # its own stage 1: the recipe's identity half and seed
+            from p3d.registry import model_preset
+
+            batch = f" --batch-size {rec.batch_size}" if model_preset(preset) == "paper" else ""  # paper E.1
+            raise InputError(f"--stage1: `p3d train evaluator` needs its own stage-1 checkpoint: RUN_DIR/final.pt of "
+                             f"`p3d train stage1 --preset {preset} --data {data} --identities {rec.identities} "
+                             f"--seed {rec.seed}{batch} --out RUN_DIR`")
         if stage1 is None:
             raise InputError(f"--stage1: `p3d train {kind}` needs a stage-1 checkpoint "
                              f"(RUN_DIR/final.pt of `p3d train stage1`)")
