@@ -105,9 +105,10 @@ def plot_tsne_groups(panels: Mapping[str, Mapping[str, Any]], *, other: str = "m
     """Fig. 4 / S1b: for each panel ``{name: {"points": (N, 2), "group": (N,) str, "modality": (N,) str}}``
     draw speech rows as circles and ``other`` rows as squares, coloured by group; rows with an empty
     group are drawn small and grey. A third modality (e.g. ``"video"`` rows with the default ``other="mesh"``) is
-    refused with an InputError naming it, not left out of the figure. Groups outside the paper's Fig. 4 groups (:data:`GROUP_COLORS`, e.g. from
-    ``phoneme_groups(groups=...)``) are drawn too, in :data:`FALLBACK_GROUP_COLORS`, after the paper's groups in
-    the legend. One legend for the figure: the groups found in any panel."""
+    refused with an InputError naming it, not left out of the figure. Groups outside the paper's Fig. 4 groups
+    (:data:`GROUP_COLORS`, e.g. from ``phoneme_groups(groups=...)``) are drawn too, in
+    :data:`FALLBACK_GROUP_COLORS`, after the paper's groups in the legend. One legend for the figure: the groups
+    found in any panel."""
     if not panels:
         raise InputError("panels: nothing to plot")
     n = len(panels)
