@@ -86,3 +86,39 @@ def test_versions_name_every_package_that_shapes_the_numbers():
     found = versions()
     assert {"python", "p3d", "numpy", "torch", "scikit-learn", "librosa", "resampy"} <= set(found)
     assert versions(("no-such-package-p3d",)).keys() == {"python", "p3d"}
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_commit_is_dirty_for_any_tracked_change_outside_the_outputs_and_quoted_code_names(tmp_path):
+    """A tracked file outside GENERATED_PATHS (a Makefile, a test) with uncommitted changes makes the commit
+    dirty, not only the code folders; an untracked code file whose name git quotes (a space) does too."""
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    for path in ("p3d/x.py", "Makefile", "tests/test_x.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("a\n")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    head = git_commit(tmp_path)
+    assert head and not head.endswith("-dirty")
+    for path in ("Makefile", "tests/test_x.py"):
+        (tmp_path / path).write_text("b\n")
+        assert git_commit(tmp_path) == f"{head}-dirty", path
+        (tmp_path / path).write_text("a\n")
+    assert git_commit(tmp_path) == head
+    (tmp_path / "p3d" / "new module.py").write_text("b\n")
+    assert git_commit(tmp_path) == f"{head}-dirty"
+
+
+def test_record_names_version_commit_libraries_machine_and_extras():
+    from p3d import __version__
+    from p3d.provenance import machine, record, versions
+
+    rec = record(split="test", n=3)
+    assert rec["p3d_version"] == __version__
+    assert rec["versions"] == versions() and rec["versions"]["torch"]
+    assert rec["machine"] == machine() and set(rec["machine"]) == {"platform", "cpus", "cpu"}
+    assert (rec["split"], rec["n"]) == ("test", 3)
+    assert "git_commit" in rec
