@@ -140,3 +140,60 @@ def test_the_data_and_the_rename_reach_the_disk(tmp_path, monkeypatch, writer):
     assert events.index(("fsync", file_id)) < events.index(("replace", file_id))  # the data first
     assert events[-1] == ("fsync", folder_id)  # then the rename
     assert sorted(p.name for p in target.parent.iterdir()) == ["x.npy"]
+
+
+def test_check_out_dir_refuses_a_file_a_file_in_the_way_and_unwritable_folders(tmp_path, monkeypatch):
+    """``out`` must be a folder or not exist yet; its nearest existing ancestor must be a writable folder; an
+    existing ``out`` needs a writable parent too (the staging folder is its sibling)."""
+    import os
+
+    from p3d.atomic import check_out_dir
+    from p3d.errors import InputError
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InputError, match="exists and is not a folder"):
+        check_out_dir(tmp_path / "afile")
+    with pytest.raises(InputError, match="afile is a file"):
+        check_out_dir(tmp_path / "afile" / "sub" / "out")
+    check_out_dir(tmp_path / "new" / "out")
+    (tmp_path / "out").mkdir()
+    check_out_dir(tmp_path / "out")
+    real = os.access
+    locked = {tmp_path / "out"}
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) not in locked and real(p, mode))
+    with pytest.raises(InputError, match="is not writable"):
+        check_out_dir(tmp_path / "out")          # root may write anywhere: the permission is simulated
+    locked = {tmp_path}
+    with pytest.raises(InputError, match="its parent .* is not writable"):
+        check_out_dir(tmp_path / "out")
+    assert not (tmp_path / "new").exists()
+
+
+def test_dead_stages_are_removed_and_live_ones_kept(tmp_path, monkeypatch):
+    """:func:`stage_dir` is named by this process; :func:`remove_dead_stages` deletes a dead process's staging
+    folder and keeps this process's and a live one's (also one owned by another user: ``os.kill`` refused)."""
+    import os
+    import subprocess
+    import sys
+
+    from p3d.atomic import remove_dead_stages, stage_dir
+
+    out = tmp_path / "report"
+    own = stage_dir(out)
+    assert own == tmp_path / f".report.tmp-{os.getpid()}"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    others = {"dead": tmp_path / f".report.tmp-{dead.pid}", "other_user": tmp_path / ".report.tmp-424242"}
+    for stage in (own, *others.values()):
+        stage.mkdir()
+    real = os.kill
+
+    def kill(pid, sig):
+        if pid == 424242:
+            raise PermissionError(1, "Operation not permitted")
+        return real(pid, sig)
+
+    monkeypatch.setattr(os, "kill", kill)
+    remove_dead_stages(out)
+    assert own.is_dir() and others["other_user"].is_dir()
+    assert not others["dead"].exists()
