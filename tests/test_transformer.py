@@ -73,3 +73,40 @@ def test_gather_tokens():
     x = torch.arange(24.0).view(2, 4, 3)
     idx = torch.tensor([[3, 0], [1, 1]])
     torch.testing.assert_close(T.gather_tokens(x, idx), torch.stack([x[0, [3, 0]], x[1, [1, 1]]]))
+
+
+def test_attention_refuses_a_width_not_divisible_by_the_heads():
+    with pytest.raises(ValueError, match="divisible"):
+        T.Attention(dim=10, heads=3)
+
+
+def test_block_and_cross_block_are_pre_norm_residual_layers():
+    """Block: ``x + MHSA(LN x)`` then ``+ FFN(LN x)``; CrossBlock: MHSA -> MHCA(LN context) -> FFN, each pre-norm
+    with a residual (Table S1), composed here from the layers' own sub-modules."""
+    torch.manual_seed(0)
+    x, ctx = torch.randn(2, 5, 16), torch.randn(2, 3, 24)
+    block = T.Block(dim=16, heads=2)
+    h = x + block.attn(block.norm1(x))
+    torch.testing.assert_close(block(x), h + block.mlp(block.norm2(h)))
+    cross = T.CrossBlock(dim=16, heads=2, context_dim=24, cross_heads=4)
+    h = x + cross.attn(cross.norm1(x))
+    h = h + cross.cross_attn(cross.norm_cross(h), cross.norm_context(ctx))
+    torch.testing.assert_close(cross(x, ctx), h + cross.mlp(cross.norm2(h)))
+
+
+def test_cross_block_layer_normalises_its_context():
+    """The context is layer-normalised before it is attended to: a per-token shift and positive scale of the
+    context does not change the output (LN removes both, its eps aside)."""
+    torch.manual_seed(0)
+    cross = T.CrossBlock(dim=16, heads=2, context_dim=24, cross_heads=4)
+    x, ctx = torch.randn(2, 5, 16), torch.randn(2, 3, 24)
+    torch.testing.assert_close(cross(x, 3.0 * ctx + 5.0), cross(x, ctx), rtol=1e-4, atol=1e-4)
+
+
+def test_masking_always_keeps_a_token():
+    """A ratio just under 1 rounds up to every token; one is kept so that the encoder has a token to pool."""
+    for n in (2, 5, 10):
+        k = T.n_masked(n, 0.99)
+        assert k == n - 1
+        keep, mask = T.random_masking(3, n, 0.99, generator=torch.Generator().manual_seed(0))
+        assert keep.shape == (3, 1) and mask.shape == (3, n - 1)
