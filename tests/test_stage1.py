@@ -163,3 +163,122 @@ def test_the_smallest_mask_ratio_that_masks_a_video_token_trains():
     c = Stage1Config.from_preset("smoke", mask_ratio=0.03)  # round(0.6) = 1 of 20 video tokens
     out = Stage1Model(c)(*_batch(c, b=2), generator=torch.Generator().manual_seed(0))
     assert out.video_mask.shape[1] == 1 and torch.isfinite(out.loss)
+
+
+def test_infonce_layer_indices_and_patch_sizes_are_checked():
+    """``infonce_layers``: non-empty indices of the ``depth`` encoder layers (negative ones count from the end);
+    the video size and mel count must be multiples of their patch sizes."""
+    assert Stage1Config.from_preset("smoke", infonce_layers=(-2, -1)).infonce_layers == (-2, -1)  # depth 2
+    for bad in ((), (2,), (-3,)):
+        with pytest.raises(InputError, match="infonce_layers"):
+            Stage1Config.from_preset("smoke", infonce_layers=bad)
+    with pytest.raises(InputError, match="multiples"):
+        Stage1Config.from_preset("smoke", video_size=40)
+    with pytest.raises(InputError, match="multiples"):
+        Stage1Config.from_preset("smoke", n_mels=120)
+
+
+def test_a_batch_mismatch_between_speech_and_video_is_refused():
+    c = Stage1Config.from_preset("smoke")
+    fbank, video = _batch(c)
+    with pytest.raises(InputError, match="batch"):
+        Stage1Model(c)(fbank, video[:2])
+
+
+def test_video_tokens_carry_sinusoidal_positions_and_embeddings_are_unit_vectors():
+    """E_v's tokens: the Conv3D patch embedding plus the sine-cosine table over the M tokens (order t, h, w); the
+    retrieval embedding is mean-pooled and L2-normalised."""
+    from p3d.models.transformer import sinusoid_table
+
+    torch.manual_seed(0)
+    c = Stage1Config.from_preset("smoke")
+    model = Stage1Model(c)
+    enc = model.video_encoder
+    video = torch.zeros(1, c.video_channels, c.video_frames, c.video_size, c.video_size)
+    expected = enc.patch_embed.bias[None, None] + sinusoid_table(c.video_tokens, c.dim)[None]
+    torch.testing.assert_close(enc.tokenize(video), expected)
+    speech, vid = model.embed(*_batch(c))
+    torch.testing.assert_close(vid.norm(dim=-1), torch.ones(3))
+    torch.testing.assert_close(speech.norm(dim=-1), torch.ones(3))
+
+
+def test_video_patch_values_are_channel_row_column_blocks():
+    """A video token's target (C p p) is its C x p x p pixel block flattened channel, row, column."""
+    video = torch.randn(1, 2, 2, 32, 32, generator=torch.Generator().manual_seed(0))
+    patches = video_patches(video)
+    for t, h, w in ((0, 0, 1), (1, 1, 0)):
+        block = video[0, :, t, 16 * h:16 * h + 16, 16 * w:16 * w + 16]
+        assert torch.equal(patches[0, 4 * t + 2 * h + w], block.reshape(-1))
+
+
+def test_mae_loss_is_the_mean_squared_error_over_the_masked_patches_only():
+    """Eq. 3 per modality, the squared error averaged over the masked tokens' elements: with the decoders' output
+    layer zeroed the prediction is 0, so each term is the mean square of the masked patches, computed here from
+    the inputs and the returned mask indices."""
+    torch.manual_seed(0)
+    c = Stage1Config.from_preset("smoke")
+    model = Stage1Model(c)
+    with torch.no_grad():
+        for head in (model.speech_decoder.head, model.video_decoder.head):
+            head.weight.zero_()
+            head.bias.zero_()
+    fbank, video = _batch(c)
+    out = model(fbank, video, generator=torch.Generator().manual_seed(2))
+    per_frame, side = c.n_mels // c.speech_patch, c.video_size // c.video_patch
+    speech_sq, video_sq = [], []
+    for b in range(fbank.shape[0]):
+        for j in out.speech_mask[b].tolist():
+            t, f = divmod(j, per_frame)
+            speech_sq.append(fbank[b, t, c.speech_patch * f:c.speech_patch * (f + 1)] ** 2)
+        for j in out.video_mask[b].tolist():
+            t, rest = divmod(j, side * side)
+            h, w = divmod(rest, side)
+            p = c.video_patch
+            video_sq.append(video[b, :, t, p * h:p * (h + 1), p * w:p * (w + 1)].reshape(-1) ** 2)
+    assert out.loss_mae_speech.item() == pytest.approx(torch.cat(speech_sq).mean().item(), rel=1e-5)
+    assert out.loss_mae_video.item() == pytest.approx(torch.cat(video_sq).mean().item(), rel=1e-5)
+    assert out.loss_mae.item() == pytest.approx(out.loss_mae_speech.item() + out.loss_mae_video.item(), rel=1e-6)
+
+
+def test_fusion_and_decoders_read_what_the_paper_says():
+    """Sec. 4 / Table S1: both fusion branches read the previous layer's outputs; each decoder embeds the visible
+    fused tokens plus their positions, puts the mask token plus positions at the masked ones, cross-attends to
+    its modality's encoder output Z, and returns the predictions of the masked tokens (Slice[N_unmask:])."""
+    from p3d.models.transformer import sinusoid_table
+
+    torch.manual_seed(0)
+    c = Stage1Config.from_preset("smoke", fusion_depth=2)
+    model = Stage1Model(c)
+    seen = {}
+
+    def keep(name):
+        return lambda module, args, output: seen.__setitem__(name, (args, output))
+
+    model.speech_encoder.register_forward_hook(keep("speech_encoder"))
+    model.video_encoder.register_forward_hook(keep("video_encoder"))
+    model.fusion.register_forward_hook(keep("fusion"))
+    for name in ("speech", "video"):
+        decoder = getattr(model, f"{name}_decoder")
+        decoder.register_forward_hook(keep(f"{name}_decoder"))
+        decoder.self_block.register_forward_hook(keep(f"{name}_self_block"))
+        decoder.head.register_forward_hook(keep(f"{name}_head"))
+    model(*_batch(c), generator=torch.Generator().manual_seed(0))
+
+    zs, zv = seen["speech_encoder"][1][0], seen["video_encoder"][1][0]
+    f = model.fusion
+    s1, v1 = f.speech[0](zs, zv), f.video[0](zv, zs)
+    fs, fv = f.speech[1](s1, v1), f.video[1](v1, s1)
+    torch.testing.assert_close(seen["fusion"][1][0], fs)
+    torch.testing.assert_close(seen["fusion"][1][1], fv)
+    for name, fused, z, n_tokens in (("speech", fs, zs, c.speech_tokens), ("video", fv, zv, c.video_tokens)):
+        decoder = getattr(model, f"{name}_decoder")
+        (given, keep_idx, mask_idx, context), pred = seen[f"{name}_decoder"]
+        torch.testing.assert_close(given, fused)
+        assert context is z  # the modality's encoder output, not the fused tokens
+        pos = sinusoid_table(n_tokens, c.decoder_dim)
+        x = seen[f"{name}_self_block"][0][0]
+        n_keep = keep_idx.shape[1]
+        torch.testing.assert_close(x[:, :n_keep], decoder.embed(fused) + pos[keep_idx])
+        torch.testing.assert_close(x[:, n_keep:], decoder.mask_token.expand(len(x), -1, -1) + pos[mask_idx])
+        torch.testing.assert_close(pred, seen[f"{name}_head"][1][:, n_keep:])
+        assert pred.shape[1] == mask_idx.shape[1]
