@@ -471,6 +471,25 @@ def test_simulated_grid_dispatches_like_run_grid_and_is_bounded_below():
         ex.critical_path_s([x], {"x": float("nan")})
 
 
+
+def test_simulated_schedule_fills_only_the_free_workers_and_the_critical_path_takes_the_longest_dependency():
+    """simulate_grid runs at most ``workers`` tasks at a time; critical_path_s is the longest chain (a task starts
+    after the last of its dependencies ends, not after their sum)."""
+    task = lambda key, *deps: ex.Task(key, print, (), deps)  # noqa: E731
+    a, b, c, d = task("a"), task("b"), task("c"), task("d")
+    secs = {"a": 3.0, "b": 1.0, "c": 2.0, "d": 2.0}
+    # a, b start at 0; b ends at 1 and c takes its worker (1-3); a and c end at 3, then d runs 3-5
+    assert ex.simulate_grid([a, b, c, d], secs, workers=2) == 5.0
+    e = task("e", "a", "b")
+    assert ex.critical_path_s([a, b, e], {"a": 3.0, "b": 1.0, "e": 2.0}) == 5.0  # max(3, 1) + 2
+
+
+def test_group_arms_sorts_each_arm_by_seed():
+    """Each group is sorted by seed, whatever the order of the results."""
+    runs = [{"experiment": {"model": "faceformer", "critic": "none", "train": ["synth-voca"], "preset": "smoke",
+                            "seed": s, "split": "test"}, "name": f"run{s}"} for s in (2, 0, 1)]
+    assert [r["name"] for r in ex.group_arms(runs)[0]] == ["run0", "run1", "run2"]
+
 # -- statistics -------------------------------------------------------------------------------------------
 def _fake_rows(rng, n_clips=12, n_cond=3, slope=0.8, levels=False):
     rows, data = [], []
@@ -1026,6 +1045,15 @@ def test_loss_scale_and_ratio_from_metrics(tmp_path):
                   "percp_weighted": [1.0, 1.0, 1.0, 1.0, 0.1, 0.2, 0.3, 0.4]}).to_csv(tmp_path / "metrics.csv")
     assert ex.loss_ratio(tmp_path) == pytest.approx(0.25)
 
+
+
+def test_loss_scale_refuses_a_non_positive_scale_and_a_run_without_a_critic_has_no_ratio(tmp_path):
+    """``L_model`` must be positive ("no positive model_loss"); a run without ``percp_weighted`` (no critic) has
+    no loss ratio (None)."""
+    pd.DataFrame({"step": [10, 20, 30, 40], "model_loss": [1.0, 1.0, 0.0, 0.0]}).to_csv(tmp_path / "metrics.csv")
+    with pytest.raises(InputError, match="no positive model_loss"):
+        ex.loss_scale(tmp_path)
+    assert ex.loss_ratio(tmp_path) is None
 
 # -- end to end on tiny corpora ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
