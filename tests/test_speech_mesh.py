@@ -195,6 +195,9 @@ def test_mesh_input_standardisation_is_applied_and_saved(tmp_path):
         enc.set_input_normalization(mean, 0.0)
     with pytest.raises(InputError, match="12 values"):
         enc.set_input_normalization(torch.zeros(5), 1.0)
+    for bad_mean, bad_scale in ((mean.clone().fill_(float("nan")), 1.0), (mean, float("inf")), (mean, float("nan"))):
+        with pytest.raises(InputError, match="finite"):  # the docstring: mean finite, scale > 0
+            enc.set_input_normalization(bad_mean, bad_scale)
 
 
 @pytest.mark.parametrize("official", [False, True])
@@ -215,3 +218,19 @@ def test_load_critic_returns_the_module_on_map_location(tmp_path, official):
     assert tensors and {t.device.type for t in tensors} == {"meta"}
     assert critic.mesh_encoder.input_mean.device.type == "meta"
     assert {t.device.type for t in load_critic(path).parameters()} == {"cpu"}
+
+
+def test_mesh_embed_layers_index_the_encoder_layers():
+    """``embed_layers(v, [l])`` is the pooled, L2-normalised output of layer l (0-based; the last layer's equals
+    :meth:`embed`, the encoder's layers passing through its final LN)."""
+    from p3d.models.mesh_encoder import MeshEncoder
+    from p3d.models.transformer import pooled
+
+    torch.manual_seed(0)
+    enc = MeshEncoder(MeshEncoderConfig.from_preset("smoke", n_vertices=4)).eval()
+    x = torch.randn(2, 5, 12)
+    last, first = enc.embed_layers(x, [enc.config.depth - 1, 0])
+    torch.testing.assert_close(last, enc.embed(x))
+    torch.testing.assert_close(enc.embed_layers(x, [-1])[0], enc.embed(x))
+    h = enc.patch_embed((x - enc.input_mean) / enc.input_scale) + enc.pos_embed
+    torch.testing.assert_close(first, pooled(enc.encoder.norm(enc.encoder.blocks[0](h))))
