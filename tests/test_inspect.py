@@ -177,3 +177,25 @@ def test_key_frame_figure_checks_its_options(pair):
     with pytest.raises(InputError, match="n_key_frames"):
         I.key_frame_figure(pair, fps=FPS, topology="synth-face", n_key_frames=0)
     assert isinstance(I.key_frame_figure(pair, fps=FPS, topology="synth-face", n_key_frames=np.int64(2)), Figure)
+
+
+def test_waveform_and_traces_share_one_frame_axis(pair):
+    """The waveform (drawn without tick labels) sits above the lip-distance traces and is read on their frame
+    axis: the two spanned different ranges (waveform 0 .. the audio's length in frames, traces 0 .. T - 1), so a
+    key frame's line fell at different places in the two panels (frame 2 of 10 with 20 frames of audio: 125 px
+    and 188 px across)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    t = np.arange(int(SR * 20 / FPS)) / SR  # audio lasting 20 frames, for a 10-frame clip
+    sound = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR
+    fig = I.key_frame_figure(pair, fps=FPS, topology="synth-face", audio=sound, n_key_frames=2, size=48)
+    FigureCanvasAgg(fig).draw()
+    wave, traces = fig.axes[-2:]
+    assert wave.get_ylabel() == "audio" and "lip distance" in traces.get_ylabel()
+
+    def px(ax, frame):
+        return ax.transData.transform([[frame, 0.0]])[0, 0]
+
+    for frame in (0.0, 2.0, 9.0, 19.0):
+        assert px(wave, frame) == pytest.approx(px(traces, frame))
+    assert traces.get_xlim() == pytest.approx((0.0, len(t) / SR * FPS))  # all of the audio, all of the frames

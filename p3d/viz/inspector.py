@@ -182,8 +182,9 @@ def key_frame_figure(sequences: SequencesLike, *, faces: np.ndarray | None = Non
                               fontsize=9)
             image_axes.append(ax)
     row = n_rows
+    wave_ax = None
     if sound is not None:
-        ax = fig.add_subplot(grid[row, :])
+        ax = wave_ax = fig.add_subplot(grid[row, :])
         samples, sr = sound
         ax.plot(np.arange(len(samples)) / sr * fps, samples, color="0.3", lw=0.4)
         ax.set_xlim(0, max(n_frames - 1, len(samples) / sr * fps))
@@ -196,6 +197,8 @@ def key_frame_figure(sequences: SequencesLike, *, faces: np.ndarray | None = Non
     if dist is not None:
         ax = fig.add_subplot(grid[row, :])
         _plot_traces(ax, dist, fps)
+        if wave_ax is not None:  # the waveform above has no tick labels of its own: it is read on this axis
+            ax.set_xlim(wave_ax.get_xlim())
         for t in frames:
             ax.axvline(t, color="k", ls=":", lw=0.8)
     if error_against is not None and len(seqs) > 1:
