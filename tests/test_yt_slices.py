@@ -173,3 +173,66 @@ def test_plot_yt_slices_draws_a_click_in_the_mel_at_its_time(t_click):
     assert np.sum(centres * energy) / energy.sum() == pytest.approx(t_click, abs=5e-4)
     assert (x0, x1) == pytest.approx((-0.005, (energy.size - 0.5) * 0.01))
     assert fig.axes[0].images[0].get_extent()[:2] == pytest.approx([0.0, 1.0])  # mesh frame k at (k + 1/2) / fps
+
+
+def test_slice_camera_frames_the_lips_with_pad_above_and_below():
+    """The image height spans the lips' vertical range plus ``pad`` times it above and below: with pad 0.5 the
+    lips fill the middle half of the image (rows H/4 .. 3H/4, pixel edges at -0.5), centred on ``centre``."""
+    lips = np.array([[-0.02, 0.10, 0.0], [0.02, 0.10, 0.0], [0.0, 0.14, 0.0], [0.0, 0.12, 0.0]])
+    for pad, (w, h) in ((0.5, (16, 48)), (0.25, (20, 60))):
+        cam = Y.slice_camera(lips, lips[3], (w, h), pad=pad)
+        px = Y.project_points(lips, cam, (w, h))
+        top = h * pad / (1 + 2 * pad) - 0.5
+        assert px[:, 1].min() == pytest.approx(top) and px[:, 1].max() == pytest.approx(h - 1 - top)
+        assert px[3, 0] == pytest.approx((w - 1) / 2)
+
+
+def test_the_slice_camera_spans_the_lips_of_every_reference_frame(face_sequences, monkeypatch):
+    """The camera's vertical field spans the reference's lips over all its frames (the open mouth of frame 2 too),
+    not only frame 0's: with the default pad 0.5 all of them lie in the middle half of the image."""
+    import p3d.viz.render as R
+    from p3d.viz.lip_shapes import mouth_regions
+
+    def ramp(vertices, faces, *, size, **kwargs):
+        w, h = size
+        for _ in range(len(vertices)):
+            frame = np.repeat((10 * np.arange(w))[None, :, None], 3, axis=2) + 40 * (np.arange(h) < h // 2)[:, None, None]
+            yield frame.astype(np.uint8)
+
+    monkeypatch.setattr(R, "iter_frames", ramp)
+    topo, seqs = face_sequences
+    ys = Y.render_yt_slices({"GT": seqs["GT"]}, topo, height=48, width=16)
+    rows = Y.project_points(seqs["GT"][:, mouth_regions(topo)["mouth"]].reshape(-1, 3), ys.camera, ys.size)[:, 1]
+    assert rows.min() == pytest.approx(48 / 4 - 0.5, abs=0.5)
+    assert rows.max() == pytest.approx(3 * 48 / 4 - 0.5, abs=0.5)
+
+
+def test_too_few_vertices_for_the_lips_is_one_line_error(face_sequences):
+    from p3d.viz.lip_shapes import mouth_regions
+
+    topo, seqs = face_sequences
+    n = int(np.max(mouth_regions(topo)["mouth"]))  # the largest lip index: one vertex short
+    with pytest.raises(InputError, match="lips index vertex"):
+        Y.render_yt_slices({"GT": seqs["GT"][:, :n]}, topo, height=32, width=16)
+
+
+def test_phoneme_segments_refuse_an_id_past_the_inventory():
+    with pytest.raises(InputError, match="ids"):
+        Y.phoneme_segments(np.array([0, 2]), ["_", "p"], fps=10)
+
+
+def test_plot_yt_slices_time_axis_in_seconds():
+    """Every panel on one axis in seconds: the waveform's sample i at i / sr at any sample rate, the y-t image
+    over its T / fps seconds even when it outlasts the audio (the axis ends at the longer), each phoneme's name
+    at the middle of its segment."""
+    sr = 8000
+    audio = np.linspace(-0.5, 0.5, sr // 2).astype(np.float32)  # 0.5 s
+    images = {"GT": np.zeros((8, 30, 3), dtype=np.uint8)}  # 30 frames at 30 fps: 1 s
+    segs = [(0.0, 0.2, "_"), (0.2, 0.6, "a"), (0.6, 1.0, "m")]
+    fig = Y.plot_yt_slices(images, 30, audio, sr, segs)
+    (wave,) = fig.axes[1].lines
+    np.testing.assert_allclose(wave.get_xdata(), np.arange(audio.size) / sr)
+    np.testing.assert_array_equal(wave.get_ydata(), audio)
+    assert fig.axes[-1].get_xlim() == pytest.approx((0.0, 1.0))
+    assert [(t.get_position()[0], t.get_text()) for t in fig.axes[-1].texts] == [(pytest.approx(0.4), "a"),
+                                                                                 (pytest.approx(0.8), "m")]
