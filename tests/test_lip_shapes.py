@@ -212,3 +212,59 @@ def test_topology_without_mtm_vertices_and_bad_lip_pair(mesh):
     with pytest.raises(InputError, match="lip_pair"):
         lip_opening(gt, (13, -1))
     np.testing.assert_allclose(lip_opening(gt, (13, 14)), lip_opening(gt, np.array([13, 14])))
+
+
+def test_pick_frames_ties_go_to_the_earliest_run_and_words_are_read_at_the_frame_centre():
+    """Equally long runs: the earliest. A frame k is at (k + 0.5) / fps s, and a word holds [start, end): frame
+    2 at 10 fps (0.25 s) lies in the word starting at 0.25 s, not in the one ending there."""
+    lab = [0, 0, 1, 1, 1, 0, 2, 2, 2, 0]
+    words = [("early", 0.0, 0.25), ("late", 0.25, 0.5), ("last", 0.5, 1.0)]
+    (got,) = pick_frames(lab, NAMES, {"bilabial": ("p", "m")}, words=words, fps=10)
+    assert (got.run, got.frame, got.phoneme, got.word) == ((2, 5), 3, "p", "late")  # 3 at 0.35 s
+    (got,) = pick_frames([1, 1, 1, 1, 1], NAMES, {"p": ("p",)}, words=words, fps=10)
+    assert (got.frame, got.word) == (2, "late")  # 0.25 s: the start of "late", the end of "early"
+
+
+def test_pick_frames_refuses_an_id_one_past_the_inventory():
+    with pytest.raises(InputError, match="ids must be"):
+        pick_frames([0, len(NAMES)], NAMES, {"p": ("p",)})
+
+
+def test_mouth_camera_pads_the_mouth_by_its_largest_extent():
+    """``pad`` times the mouth's largest extent on every side of a square crop: a 4 cm wide mouth with pad 0.25
+    fills about the middle 1 / (1 + 2 x 0.25) of the image's width, centred (a little less: the crop's box is
+    padded in depth too, and its front face is what fills the image)."""
+    from p3d.viz.lip_shapes import mouth_camera
+    from p3d.viz.yt_slices import project_points
+
+    pts = np.array([[-0.02, 0.0, 0.0], [0.02, 0.0, 0.0], [0.0, 0.01, 0.0], [0.0, -0.01, 0.0]])
+    cam = mouth_camera(pts, 60, pad=0.25)
+    px = project_points(pts, cam, (60, 60))
+    assert np.ptp(px[:, 0]) == pytest.approx(60 / 1.5, rel=0.1) and np.ptp(px[:, 0]) == pytest.approx(2 * np.ptp(px[:, 1]))
+    assert px.mean(axis=0) == pytest.approx([29.5, 29.5])
+
+
+def test_intensity_comparison_frames_both_clips_mouths(mesh, monkeypatch):
+    """One camera for both rows, framed on the reference column's mouth at the low and at the high frame: the
+    wide-open high frame's lips are in the crop too (rendering itself is not needed to check it)."""
+    import p3d.viz.lip_shapes as L
+    from p3d.viz.yt_slices import project_points
+
+    topo, faces, template = mesh
+    regions = mouth_regions(topo)
+    cameras = []
+
+    def fake_render(label, vertices, frames, faces, camera, size, cavity):
+        cameras.append(camera)
+        return np.zeros((len(frames), size, size, 3), np.uint8)
+
+    monkeypatch.setattr(L, "_render", fake_render)
+    low, high = {"GT": _sequence(template, [0.0, 0.1])}, {"GT": _sequence(template, [0.0, 4.0])}
+    fig = intensity_comparison(low, high, 1, 1, faces, regions["mouth"], lip_pair=regions["lip_pair"], size=40)
+    assert len(cameras) == 2 and cameras[0] == cameras[1]
+    (trace,) = [ax for ax in fig.axes if ax.lines]
+    styles = [(line.get_label(), line.get_linestyle()) for line in trace.lines if line.get_label()[0] != "_"]
+    assert styles == [("low (level 1)", "--"), ("high (level 3)", "-")]  # low dashed, high solid
+    for seq in (low["GT"][1], high["GT"][1]):
+        px = project_points(seq[regions["mouth"]], cameras[0], (40, 40))
+        assert px.min() > 0 and px.max() < 39
