@@ -237,3 +237,33 @@ def test_long_double_inputs_compute_as_float64():
     cost, path = ddtw(x.astype(np.longdouble), y.astype(np.longdouble))
     cost_ref, path_ref = ddtw(x.astype(np.float64), y.astype(np.float64))
     assert cost == cost_ref and np.array_equal(path, path_ref)
+
+
+def test_plot_mtm_draws_each_extremum_and_match_on_its_own_curve():
+    """Triangles (maxima) and circles (minima) sit on their own curve; each green line joins a GT extremum to the
+    prediction's extremum MTM matched it with; the top axis is in ms (frame f at f x 1000 / fps) and the title
+    states the mean offset in frames and ms."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from p3d.viz.mtm_plot import plot_mtm
+
+    res = mtm(pred=lip_vertices(smooth_signal(60, 2)), gt=lip_vertices(smooth_signal(60, 1)), upper=UPPER, lower=LOWER)
+    assert res.n_matches > 0
+    fig = plot_mtm(res, fps=25)
+    FigureCanvasAgg(fig).draw()
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.lines}
+    gt, pred = lines["Ground truth"].get_ydata(), lines["Prediction"].get_ydata()
+    for label, idx, curve in (("GT maxima", res.gt_maxima, gt), ("GT minima", res.gt_minima, gt),
+                              ("Pred maxima", res.pred_maxima, pred), ("Pred minima", res.pred_minima, pred)):
+        if len(idx):
+            np.testing.assert_array_equal(lines[label].get_xdata(), idx)
+            np.testing.assert_array_equal(lines[label].get_ydata(), curve[idx])
+    joins = [(tuple(line.get_xdata()), tuple(line.get_ydata())) for line in ax.lines if line.get_color() == "tab:green"]
+    assert joins == [((i, j), (gt[i], pred[j])) for i, j in res.matches]
+    (top,) = [child for child in ax.child_axes if child.get_xlabel() == "Time (ms)"]
+    assert top.get_xlim() == pytest.approx(tuple(x * 40.0 for x in ax.get_xlim()))  # 40 ms per frame at 25 fps
+    assert ax.get_title() == (f"MTM: {res.mean_frames:.2f} frames ({res.mean_frames * 40.0:.1f} ms) over "
+                              f"{res.n_matches} matched extrema")
+    with pytest.raises(InputError, match="fps"):
+        plot_mtm(res, fps=float("inf"))
