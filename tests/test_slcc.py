@@ -381,3 +381,13 @@ def test_slcc_rows_used_marks_the_rows_r_is_taken_over_and_the_summary_counts_th
                      "constant intensities)"]
     with pytest.raises(InputError, match="speech_intensity has 10 rows but lip_intensity has 9"):
         slcc_rows_used(speech, lip[:9], identity)
+
+
+def test_slcc_scatter_refuses_a_table_without_rows():
+    import pandas as pd
+
+    from p3d.viz.slcc_plot import plot_slcc_scatter
+
+    empty = pd.DataFrame({"level": [], "speech_intensity": [], "lip_intensity": []})
+    with pytest.raises(InputError, match="no rows"):
+        plot_slcc_scatter(empty)
