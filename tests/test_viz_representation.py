@@ -241,3 +241,40 @@ def test_tsne_groups_refuse_a_third_modality():
     traj = {"offsets": np.arange(3), "cosine": np.zeros((1, 3))}
     with pytest.raises(InputError, match=r"^cloud: modality 'video'"):
         plot_fig1b({"points": pts, "group": grp, "modality": mod}, {"aj": np.zeros(2)}, levels, traj)
+
+
+def test_training_curves_are_drawn_against_the_logged_step(tmp_path):
+    csv = tmp_path / "metrics.csv"
+    csv.write_text("step,loss\n10,2.0\n20,1.5\n40,1.0\n")
+    (line,) = plot_training_curves(csv).axes[0].lines
+    assert list(line.get_xdata()) == [10, 20, 40] and list(line.get_ydata()) == [2.0, 1.5, 1.0]
+    csv.write_text("epoch,loss\n1,2.0\n")
+    with pytest.raises(InputError, match="none of the columns"):  # no step column: nothing to draw against
+        plot_training_curves(csv)
+
+
+def test_validation_curves_draw_the_raw_values_thin_and_the_rule_s_median_thick(tmp_path):
+    """Per run the raw validation values (thin) and the stopping rule's moving median (thick); the raw curve
+    holds val.csv's values as logged."""
+    import json
+
+    from p3d.viz.training import plot_validation_curves
+
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"kind": "talker", "train": {"steps": 10, "stop": "steps",
+                                                                           "eval_every": 2}}))
+    raw = [5.0, 1.0, 4.0, 0.5, 3.0]  # a jagged curve: its moving median differs from it
+    (d / "val.csv").write_text("step,val\n" + "".join(f"{s},{v}\n" for s, v in zip(range(2, 11, 2), raw)))
+    (d / "metrics.csv").write_text("step,loss\n10,0.1\n")
+    (ax,) = plot_validation_curves([d]).axes
+    curves = sorted((line for line in ax.lines if len(line.get_xdata()) == 5), key=lambda line: line.get_linewidth())
+    thin, thick = curves
+    assert list(thin.get_xdata()) == [2, 4, 6, 8, 10] and list(thin.get_ydata()) == raw
+    assert thick.get_linewidth() > thin.get_linewidth() and list(thick.get_ydata()) != raw
+    # the overview draws the same moving median (not the raw values) for the run
+    from p3d.viz.training import plot_validation_overview
+
+    ov = plot_validation_overview([d], panels=["A"], labels=["x"]).axes[0]
+    (curve,) = [line for line in ov.lines if len(line.get_xdata()) == 5]
+    assert list(curve.get_ydata()) == list(thick.get_ydata())
