@@ -324,3 +324,19 @@ def test_the_topology_option_offers_only_topologies_with_triangles():
     names &= set(_builtin_topologies())
     assert names, export.help
     assert all(load_topology(n).faces is not None for n in names), sorted(names)
+
+
+def test_frame_names_sort_in_frame_order_past_99999_frames(tmp_path):
+    """Zero-padded to the widest frame number, so the files list in frame order: frame 100000 of a 100001-frame
+    sequence is 100000.ply and frame 0 is 000000.ply (was 00000.ply, one digit shorter)."""
+    v = np.zeros((100_001, 1, 3), np.float32)
+    names = [p.name for p in export_sequence(v, tmp_path / "o", "ply", stride=100_000)]
+    assert names == ["000000.ply", "100000.ply"] == sorted(names)
+
+
+@pytest.mark.parametrize("shape", [(2, 4), (6,)])
+def test_faces_that_are_not_triangles_are_refused_before_writing(shape, tmp_path):
+    v = np.zeros((2, 6, 3), np.float32)
+    with pytest.raises(InputError, match=r"\(F, 3\) triangles"):
+        export_sequence(v, tmp_path / "o", "ply", np.zeros(shape, np.int64))
+    assert not (tmp_path / "o").exists()
