@@ -150,3 +150,78 @@ def test_mp4_fps_from_numpy_and_bool(tmp_path, sphere_frames):
     for fps in (True, float("nan"), 241):
         with pytest.raises(InputError, match="fps"):
             R.write_mp4(frames, tmp_path / "x.mp4", fps=fps)
+
+
+@pytest.mark.parametrize("size, margin", [((64, 32), 1.0), ((32, 64), 1.0), ((48, 48), 1.15)])
+def test_frontal_camera_fits_the_reference_with_its_margin(size, margin):
+    """``margin`` 1 touches the borders: a flat reference's bounding box spans the image's width or height
+    (pixel edges at -0.5 and W - 0.5), whichever its aspect ratio fills first, centred; a margin m shrinks it m
+    times. (Pinhole projection: :func:`p3d.viz.yt_slices.project_points`, checked against the renderer.)"""
+    from p3d.viz.yt_slices import project_points
+
+    ref = np.array([[-2.0, -0.5, 0.0], [2.0, 0.5, 0.0], [2.0, -0.5, 0.0], [-2.0, 0.5, 0.0]]) + [0.3, 1.0, -0.2]
+    cam = R.frontal_camera(ref, size, margin=margin)
+    px = project_points(ref, cam, size)
+    w, h = size
+    span_x, span_y = np.ptp(px[:, 0]), np.ptp(px[:, 1])
+    # the box fills the image along the axis it fills first: 4 x 1 units in a W x H image
+    scale = min(w / 4.0, h / 1.0) / margin  # pixels per unit
+    assert (span_x, span_y) == pytest.approx((4.0 * scale, 1.0 * scale))
+    assert px.mean(axis=0) == pytest.approx([(w - 1) / 2, (h - 1) / 2])
+
+
+def test_a_nearly_black_frame_is_blank():
+    """Blank: nearly black (mean < 8) even where its values vary and differ from the background everywhere."""
+    dark = np.zeros((1, 32, 32, 3), np.uint8)
+    dark[0, ::4, ::4] = 40  # value range 40, mean 2.5
+    with pytest.raises(R.BlankFrameError, match="black"):
+        R.check_frames(dark)
+
+
+def test_an_mp4_short_of_the_frames_sent_is_refused(tmp_path, monkeypatch):
+    """The written file must hold every frame sent: one that ffmpeg wrote short (here reported one frame short)
+    is a VideoWriteError and nothing is left at the path."""
+    frames = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    probe = R.probe_mp4
+    monkeypatch.setattr(R, "probe_mp4", lambda path: {**probe(path), "n_frames": probe(path)["n_frames"] - 1})
+    with pytest.raises(R.VideoWriteError, match=f"{len(frames) - 1} frames where {len(frames)} frames"):
+        R.write_mp4(frames, tmp_path / "short.mp4", fps=25)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_vertex_normals_face_the_viewer_and_weigh_by_area():
+    """Counter-clockwise triangles (seen from +z, the viewer's side) have normals toward +z; a vertex shared by two
+    faces takes the area-weighted mean of their normals, unit length."""
+    v = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -2.0]])
+    faces = np.array([[0, 1, 2], [0, 3, 2]])  # area 1/2 facing +z; area 1 in the y-z plane facing +x
+    n = R.vertex_normals(v, faces)
+    np.testing.assert_allclose(n[1], [0, 0, 1])
+    np.testing.assert_allclose(n[3], [1, 0, 0])
+    np.testing.assert_allclose(n[0], np.array([1.0, 0.0, 0.5]) / np.linalg.norm([1.0, 0.0, 0.5]))
+
+
+def test_faces_indexing_one_past_the_last_vertex_are_refused():
+    v, f = _sphere()
+    bad = f.copy()
+    bad[0, 0] = len(v)
+    with pytest.raises(InputError, match="outside"):
+        R.render_frames(v[None], bad, size=(32, 32))
+
+
+def test_the_mouth_backdrop_lies_behind_the_mouth():
+    """The dark quad behind the mouth: the mouth vertices' x-y box with a 10% margin, 5% of the mouth's width
+    behind its rearmost vertex (in front of it, it would hide the lips)."""
+    v = np.array([[0.0, 0.0, 0.1], [0.04, 0.01, 0.09], [0.02, -0.01, 0.08], [9.0, 9.0, 9.0]])
+    quad = R._backdrop(v, np.array([0, 1, 2]))
+    np.testing.assert_allclose(quad[:, 2], 0.08 - 0.05 * 0.04)
+    np.testing.assert_allclose(quad[:, :2], [[-0.004, -0.012], [0.044, -0.012], [0.044, 0.012], [-0.004, 0.012]])
+
+
+def test_coverage_counts_a_pixel_that_differs_from_the_background_in_one_channel():
+    """Coverage: pixels that differ from the background by more than 8 in some channel (a mesh tinted in one
+    channel only is on the image)."""
+    frame = np.tile(np.array(R.BACKGROUND, np.uint8), (1, 32, 32, 1))
+    frame[0, :16, :, 0] = np.uint8((int(R.BACKGROUND[0]) + 128) % 256)  # half the image, red channel only
+    R.check_frames(frame, min_coverage=0.4)
+    with pytest.raises(R.BlankFrameError, match="covers 50.00%"):
+        R.check_frames(frame, min_coverage=0.6)
