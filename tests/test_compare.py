@@ -185,3 +185,76 @@ def test_caption_strip_shrinks_long_text():
     strip = C.caption_strip(["GT", "a very long caption that does not fit in a small panel at all"], 80, 16)
     assert strip.shape == (16, 160, 3) and strip.dtype == np.uint8
     assert (strip[:, :80] < 128).any() and (strip[:, 80:] < 128).any()
+
+
+def test_key_frames_start_from_the_widest_and_narrowest_opening():
+    """The widest and the narrowest lip opening come first (here in mid-clip, far from the ends the spreading
+    picks), then frames far from those."""
+    dist = np.array([5, 4, 3, 2, 1, 0.5, 1, 2, 3, 4, 5, 6], dtype=float)
+    assert C.key_frames(dist, 12, 2).tolist() == [5, 11]
+    assert C.key_frames(dist, 12, 3).tolist() == [0, 5, 11]
+
+
+def test_vertex_errors_are_euclidean_distances():
+    ref = np.zeros((2, 3, 3))
+    moved = ref.copy()
+    moved[1, 2] = [3.0, 4.0, 0.0]  # 5 away in the x-y plane
+    moved[0, 0] = [1.0, 2.0, 2.0]  # 3 away
+    err = C.vertex_errors({"GT": ref, "m": moved}, "GT")
+    np.testing.assert_allclose(err["m"], [[3.0, 0.0, 0.0], [0.0, 0.0, 5.0]])
+
+
+def test_the_error_colour_scale_spans_the_largest_error_and_its_caption_says_so(monkeypatch):
+    """The error panels' colour scale runs from 0 to the largest per-vertex error of any panel and frame, and
+    the caption states that range (the panels themselves are not rendered here)."""
+
+    class NoPanel:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(C, "_Panel", NoPanel)
+    a = talking_face(3)
+    b = a.copy()
+    b[1, 7] += [0.003, 0.004, 0.0]  # the largest error: 5 mm at one vertex of frame 1
+    with C.SideBySide({"GT": a, "m": b}, face.faces(), size=32, highlight=None, error_against="GT") as scene:
+        assert scene.error_clim == pytest.approx((0.0, 0.005))
+        assert scene.captions == ["GT", "m  (error vs GT: 0-0.005)"]
+
+
+def test_truncate_keeps_each_sequence_from_its_first_frame():
+    """Cut to the shortest: the frames kept are the first ones, so frame t stays at t / fps, with the audio."""
+    a = np.random.default_rng(0).normal(size=(6, 5, 3))
+    cut = C.as_sequences({"long": a, "short": a[:4] + 1.0}, truncate=True)
+    np.testing.assert_array_equal(cut["long"], a[:4])
+    np.testing.assert_array_equal(cut["short"], a[:4] + 1.0)
+
+
+def test_the_camera_frames_every_frame_of_every_sequence(monkeypatch):
+    """One camera fitted to the bounding box of every frame of every sequence: a sequence whose last frame moves
+    away from the others' place stays in view (the panels themselves are not rendered here)."""
+    from p3d.viz.yt_slices import project_points
+
+    class NoPanel:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(C, "_Panel", NoPanel)
+    a = talking_face(3)
+    b = a.copy()
+    b[2] += [0.08, -0.05, 0.0]
+    with C.SideBySide({"GT": a, "m": b}, face.faces(), size=40, highlight=None) as scene:
+        px = project_points(np.concatenate([a.reshape(-1, 3), b.reshape(-1, 3)]), scene.camera, (40, 40))
+    assert px.min() >= -0.5 and px.max() <= 39.5
+
+
+def test_each_caption_is_drawn_over_its_own_panel():
+    strip = C.caption_strip(["GT", "model"], 60, 16)
+    ink = (strip < 128).any(axis=(0, 2))
+    assert ink[:60].any() and ink[60:].any()
+    assert not ink[:8].any() and not ink[52:68].any() and not ink[112:].any()  # centred, clear of the edges
