@@ -199,3 +199,41 @@ def test_waveform_and_traces_share_one_frame_axis(pair):
     for frame in (0.0, 2.0, 9.0, 19.0):
         assert px(wave, frame) == pytest.approx(px(traces, frame))
     assert traces.get_xlim() == pytest.approx((0.0, len(t) / SR * FPS))  # all of the audio, all of the frames
+
+
+def test_key_frame_titles_waveform_and_time_axis_are_in_their_units(pair):
+    """Key frame t is titled with t / fps seconds and the widest / narrowest lip opening of the reference named
+    over its own frame; the waveform's sample i is at frame i x fps / sr; the traces' top axis is in seconds."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from p3d.metrics.mtm import lip_distance
+
+    topo = face.face_topology()
+    n = int(SR * 10 / FPS)
+    sound = (np.linspace(-0.2, 0.2, n)).astype(np.float32), SR
+    fig = I.key_frame_figure(pair, fps=FPS, topology="synth-face", audio=sound, n_key_frames=2, size=48)
+    FigureCanvasAgg(fig).draw()
+    d = lip_distance(pair["GT"], topo.mtm_upper, topo.mtm_lower)
+    titles = [ax.get_title() for ax in fig.axes[:2]]
+    widest, narrowest = int(np.argmax(d)), int(np.argmin(d))
+    assert sorted(titles) == sorted([f"frame {widest} ({widest / FPS:.2f} s)\nwidest lip opening",
+                                     f"frame {narrowest} ({narrowest / FPS:.2f} s)\nnarrowest"])
+    wave, traces = fig.axes[-2:]
+    (line,) = wave.lines[:1]
+    np.testing.assert_allclose(line.get_xdata(), np.arange(n) * FPS / SR)
+    (top,) = [child for child in traces.child_axes if child.get_xlabel() == "time (s)"]
+    assert top.get_xlim() == pytest.approx(tuple(x / FPS for x in traces.get_xlim()))
+
+
+def test_the_widget_trace_cursor_moves_left_to_right_with_the_frame():
+    """The trace image's cursor at frame t: frame 0 at the left, later frames further right."""
+    import io
+
+    from PIL import Image
+
+    dist = {"GT": np.linspace(0.0, 1.0, 10)}
+    trace = I._TraceImage(dist, FPS, 480)
+    assert np.all(np.diff(trace.x) > 0)
+    first, last = (np.asarray(Image.open(io.BytesIO(trace.png(t)))) for t in (0, 9))
+    dark = [np.flatnonzero((img[..., :3] == 20).all(axis=-1).any(axis=0)) for img in (first, last)]
+    assert dark[0].mean() < dark[1].mean()
