@@ -651,3 +651,81 @@ def test_the_evaluator_without_stage1_names_the_command_of_its_own_stage1(lrs3, 
         build("evaluator", "paper", lrs3)
     with pytest.raises(InputError, match=r"of `p3d train stage1`\)$"):  # stage 2: the critics' stage 1, as before
         build("stage2", "smoke", lrs3)
+
+
+@pytest.mark.parametrize("kind, module, cls", [
+    ("stage1", "p3d.models.stage1", "Stage1Config"), ("stage2", "p3d.models.mesh_encoder", "MeshEncoderConfig"),
+    ("evaluator", "p3d.models.mesh_encoder", "MeshEncoderConfig"),
+    ("no2d", "p3d.models.speech_mesh", "SpeechMeshConfig"),
+    ("syncnet3d", "p3d.models.syncnet3d", "SyncNet3DConfig")])
+def test_every_critic_kinds_architecture_is_fingerprinted(kind, module, cls, monkeypatch):
+    """:func:`api.architecture_fingerprint` covers stage 1, the mesh encoder of stage 2 and of the evaluator, the dual
+    encoder of ``no2d`` and 3D SyncNet (its docstring): a width changed in that kind's preset config changes the
+    fingerprint and the recorded settings, so a run trained before is not reused as today's."""
+    import dataclasses
+    import importlib
+
+    config_class = getattr(importlib.import_module(module), cls)
+    request = {"kind": kind, "preset": "smoke", "options": {}}
+    before, settings = api.architecture_fingerprint(request), api.code_settings(request)
+    assert before is not None
+    presets = config_class.presets()
+    smoke = presets["smoke"]
+    name = next(f.name for f in dataclasses.fields(smoke)  # a width, depth or temperature
+                if type(getattr(smoke, f.name)) in (int, float) and getattr(smoke, f.name) > 0)
+    changed = dataclasses.replace(smoke, **{name: getattr(smoke, name) * 2})
+    monkeypatch.setattr(config_class, "presets", staticmethod(lambda: {**presets, "smoke": changed}))
+    assert api.architecture_fingerprint(request) != before
+    assert settings[f"architecture.{name}"] == getattr(smoke, name)
+    assert api.code_settings(request)[f"architecture.{name}"] == getattr(smoke, name) * 2
+
+
+def test_an_upstream_checkpoint_is_fingerprinted_by_its_content(tmp_path):
+    """``checkpoint:<option>`` of :data:`api.DATA_RECORD`: the SHA-256 of each option naming a checkpoint file, a p3d
+    ``.pt`` or a released ``.pth``, keyed by the option's name; a path that names no file is not."""
+    import hashlib
+
+    pt, pth = tmp_path / "final.pt", tmp_path / "model_eval.pth"
+    pt.write_bytes(b"stage one weights")
+    pth.write_bytes(b"released weights")
+    request = {"kind": "talker", "preset": "smoke",
+               "options": {"stage1": str(pt), "critic_checkpoint": str(pth), "init": str(tmp_path / "no.pt")}}
+    record = api.data_fingerprint(request)
+    assert record["checkpoint:stage1"] == hashlib.sha256(b"stage one weights").hexdigest()
+    assert record["checkpoint:critic_checkpoint"] == hashlib.sha256(b"released weights").hexdigest()
+    assert "checkpoint:init" not in record
+
+
+def test_a_talkers_left_out_steps_are_its_last_stages():
+    """:func:`api.default_steps` of a talker is its last training stage's recipe steps (CodeTalker at ``cpu``: the
+    speech stage after the VQ-VAE, whose step counts differ), and None where the recipe is in epochs (``paper``)."""
+    from p3d.train import critics, talker
+
+    stages = talker.RECIPES["cpu"]["codetalker"]
+    assert list(stages) == ["vqvae", "speech"] and stages["vqvae"].steps != stages["speech"].steps
+    request = {"kind": "talker", "preset": "cpu", "options": {"model": "codetalker"}}
+    assert api.default_steps(request) == stages["speech"].steps
+    assert api.default_steps({**request, "preset": "paper"}) is None
+    assert api.default_steps({"kind": "syncnet3d", "preset": "smoke", "options": {}}) == \
+        critics.RECIPES["smoke"]["syncnet3d"].steps
+
+
+def test_a_left_out_steps_that_follow_from_the_data_are_left_to_the_trainer(lrs3, tmp_path):
+    """:func:`api.claim_run_dir`: a request without ``steps`` against a run whose request gave them, where the
+    recipe is in epochs (``paper``: the steps follow from the data), is not taken for the finished run; the trainer
+    compares the steps once the data are loaded (it returns False, never True, for a folder holding final.pt)."""
+    from p3d.train.critics import recipe
+
+    assert recipe("syncnet3d", "paper").steps is None  # in epochs
+    out = tmp_path / "run"
+    assert api.claim_run_dir(out, api._request("syncnet3d", "paper", lrs3, {"steps": 2})) is False
+    (out / "final.pt").write_bytes(b"a finished run")
+    assert api.claim_run_dir(out, api._request("syncnet3d", "paper", lrs3, {"steps": 2})) is True  # the same request
+    assert api.claim_run_dir(out, api._request("syncnet3d", "paper", lrs3, {})) is False
+
+
+def test_critic_pipeline_k_trains_with_seed_1000_k():
+    """Pipeline 0 keeps the recipes' seed (None: its runs keep their recorded requests); pipeline k >= 1 seeds every
+    stage with 1000 k, which the evaluator's seed never is."""
+    assert api.critic_pipeline_seed(0) is None
+    assert [api.critic_pipeline_seed(k) for k in (1, 2, 7)] == [1000, 2000, 7000]
