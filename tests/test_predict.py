@@ -508,3 +508,119 @@ def test_frame_count_without_vertices_is_the_floor_of_duration_times_fps(tmp_pat
         rounded_up += round(n_samples / 16000 * 30) != expected
     assert rounded_up > 0  # the check can fail
     assert n_frames_of(corpus, None, 100, 16000) == 1  # under one frame's duration: still one frame
+
+
+def _voca_like(root, **kwargs):
+    """A tiny VOCASET-layout corpus as ``voca_short``'s (60 fps capture, 30 fps model, 30 vertices), changed by
+    ``kwargs``."""
+    from tiny_corpus import write_tiny_corpus
+
+    return write_tiny_corpus(root, **{"kind": "vocaset", "fps": 60, "model_fps": 30, "identities": {"test": 1},
+                                      "clips_per_identity": 1, "seconds": 0.6, "lip_video": False, **kwargs})
+
+
+def test_corpora_the_model_cannot_predict_are_refused_before_any_file(run, tmp_path, capsys):
+    """The module docstring's refusals of ``--data``: a corpus of another vertex count or model frame rate than the
+    run's model, and an explicit ``--data`` corpus without the split (the run's own corpora that lack it are
+    skipped instead); each one line, exit 2, before anything is written."""
+    cases = {
+        "vertices": ([_voca_like(tmp_path / "v40", n_vertices=40, prefix="v")], "40 vertices per frame, the model "
+                                                                                 "predicts 30"),
+        "fps": ([_voca_like(tmp_path / "fps25", fps=50, model_fps=25, prefix="f")], "model frame rate 25 fps, the "
+                                                                                      "run runs at 30 fps"),
+        "split": ([_voca_like(tmp_path / "t", prefix="t"), _voca_like(tmp_path / "trainonly", identities={"train": 1},
+                                                                      prefix="o")], "no clips in split 'test'"),
+    }
+    for name, (roots, message) in cases.items():
+        out = tmp_path / f"pred_{name}"
+        capsys.readouterr()
+        assert main(["predict", "--run", str(run), "--data", ",".join(map(str, roots)), "--out", str(out),
+                     "--no-progress"]) == 2, name
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (name, err)
+        assert name != "split" or str(roots[1]) in err[0]  # the corpus that lacks the split is named
+        assert not out.exists() or not any(out.iterdir()), name
+
+
+def test_a_run_folder_without_final_pt_or_styles_is_refused(run, tmp_path, capsys):
+    """``--run`` must be a finished ``p3d train talker`` run: a folder whose training has not finished (no
+    final.pt), or whose config.json records no style identities or other ones than final.pt's, is refused in one
+    line, exit 2."""
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.json").write_bytes((run / "config.json").read_bytes())
+    no_styles = tmp_path / "no_styles"
+    no_styles.mkdir()
+    (no_styles / "final.pt").write_bytes((run / "final.pt").read_bytes())
+    cfg = json.loads((run / "config.json").read_text())
+    del cfg["styles"]
+    (no_styles / "config.json").write_text(json.dumps(cfg))
+    one_style = tmp_path / "one_style"  # config.json lists fewer styles than final.pt conditions on
+    one_style.mkdir()
+    (one_style / "final.pt").write_bytes((run / "final.pt").read_bytes())
+    (one_style / "config.json").write_text(json.dumps({**cfg, "styles": ["train00"]}))
+    for folder, message in ((unfinished, "no final.pt"), (no_styles, "not a talker run"),
+                            (one_style, "final.pt has 2 styles, config.json lists 1")):
+        capsys.readouterr()
+        assert main(["predict", "--run", str(folder), "--out", str(tmp_path / "pred"), "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "pred").exists()
+
+
+@pytest.mark.parametrize("bad", [0, -2, True, 2.0, "4", None])
+def test_batch_size_is_a_positive_whole_number_of_predictions(bad):
+    """``--batch-size`` (``batch_size=`` from Python): a positive int; a bool is not a count (True is no batch of 1)."""
+    from p3d.predict import check_batch_size
+
+    assert check_batch_size(1) == 1 and check_batch_size(np.int64(3)) == 3
+    with pytest.raises(InputError, match="--batch-size: expected a positive number"):
+        check_batch_size(bad)
+
+
+@pytest.mark.parametrize("damage", ["wav", "template"])
+def test_a_clip_without_audio_or_template_is_refused_before_any_prediction(voca_short, run, tmp_path, damage):
+    """Every clip is checked before the first prediction (``_write_predictions``): a clip whose wav file is missing,
+    or whose identity has no template in templates.pkl, is refused naming it, and no prediction is written."""
+    import pickle
+    import shutil
+
+    data = tmp_path / "copy"
+    shutil.copytree(voca_short, data)
+    if damage == "wav":
+        (data / "wav" / "test00_sentence02.wav").unlink()
+        message = "audio file missing for clip test00_sentence02"
+    else:
+        templates = pickle.loads((data / "templates.pkl").read_bytes())
+        del templates["test00"]
+        (data / "templates.pkl").write_bytes(pickle.dumps(templates))
+        message = "no template for identity 'test00'"
+    with pytest.raises(InputError, match=message):
+        predict_split(run, tmp_path / "pred", data=[data], progress=False)
+    assert not list((tmp_path / "pred").glob("*.npy"))
+
+
+def test_official_styles_of_another_count_than_the_checkpoints_are_refused(voca_short, tmp_path, capsys):
+    """``--styles`` names the checkpoint's style conditions in order: 7 names for the 8 of the VOCASET FaceFormer
+    are refused in one line (count given and expected) before any prediction."""
+    from test_baseline_checkpoints import faceformer_state_dict
+
+    ckpt = tmp_path / "vocaset.pth"
+    torch.save(faceformer_state_dict(), ckpt)
+    pred = tmp_path / "pred"
+    assert main(["predict", "--checkpoint", str(ckpt), "--model", "faceformer", "--data", str(voca_short),
+                 "--styles", "A,B,C,D,E,F,G", "--out", str(pred), "--device", "cpu", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has 8 style conditions" in err[0] and "got 7" in err[0], err
+    assert not pred.exists() or not any(pred.iterdir())
+
+
+@pytest.mark.parametrize("source, option", [(["--checkpoint", "vocaset.pth", "--conditions-per-clip", "1"],
+                                             "--conditions-per-clip goes with --run"),
+                                            (["--run", "RUN", "--styles", "A,B"], "go with --checkpoint")])
+def test_options_of_the_other_source_are_refused_first(tmp_path, capsys, source, option):
+    """``--conditions-per-clip`` is for a p3d run (``--run``), ``--model/--dataset/--styles/--stage1`` for an official
+    checkpoint: given with the other source, one line, exit 2, before the checkpoint or run is read."""
+    assert main(["predict", *source, "--out", str(tmp_path / "pred"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0], err
