@@ -123,7 +123,7 @@ def test_blank_frames_fail_and_write_nothing(tmp_path, capsys):
     flat = tmp_path / "flat.npy"
     np.save(flat, np.zeros((3, 468, 3), np.float32))  # every vertex at one point: nothing to see
     out = tmp_path / "blank.mp4"
-    assert render("--seq", flat, "--topology", "synth-face", "--out", out) == EXIT_RENDER_FAILED
+    assert render("--seq", flat, "--topology", "synth-face", "--out", out) == EXIT_RENDER_FAILED == 1  # the docstring's
     err = capsys.readouterr().err
     assert "p3d render: error: panel 'flat'" in err and "nothing written" in err
     assert not out.exists() and not list(tmp_path.glob("*.mp4"))
@@ -209,3 +209,64 @@ def test_an_empty_item_in_the_frame_rates_is_refused(files, tmp_path, capsys, fp
                "--no-progress", "--out", str(out)])
     err = capsys.readouterr().err.strip()
     assert rc == EXIT_BAD_INPUT and len(err.splitlines()) == 1 and "an empty item" in err and not out.exists()
+
+
+@pytest.mark.parametrize("case", ["empty label", "same file names", "faces of another format"])
+def test_labels_and_faces_that_cannot_make_panels_are_refused(files, tmp_path, capsys, case):
+    """The panels are keyed by label: an empty ``--labels`` item, or (without ``--labels``) two ``--seq`` files of
+    the same name (their default labels), is refused; so is a ``--faces`` file that is neither ``.ply`` nor
+    ``.npy``. One line, exit 2, nothing written."""
+    a, b, _ = files
+    out = tmp_path / "bad.mp4"
+    if case == "empty label":
+        args, message = ["--seq", a, b, "--labels", "GT,", "--topology", "synth-face"], "--labels"
+    elif case == "same file names":
+        (tmp_path / "other").mkdir()
+        same = tmp_path / "other" / a.name
+        same.write_bytes(a.read_bytes())
+        args, message = ["--seq", a, same, "--topology", "synth-face"], "give --labels"
+    else:
+        faces = tmp_path / "faces.obj"
+        faces.write_text("f 1 2 3\n")
+        args, message = ["--seq", a, "--faces", faces, "--highlight", "none"], "expected a .ply or .npy file"
+    assert render(*args, "--out", out) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("p3d render: error:") and message in err[0], err
+    assert not out.exists()
+
+
+def test_mtm_named_explicitly_is_highlighted_not_refused(files, tmp_path, capsys):
+    """``--highlight`` names ``mtm`` (the MTM lip vertices) besides the topology's regions: given explicitly it is
+    rendered as with the default, though no region of the topology is called mtm."""
+    a, _, _ = files
+    out = tmp_path / "mtm.mp4"
+    assert render("--seq", a, "--topology", "synth-face", "--out", out, "--highlight", "mtm") == 0, \
+        capsys.readouterr().err
+    assert probe_mp4(out)["n_frames"] == 10
+
+
+def test_the_line_it_prints_states_the_video_written(files, tmp_path, capsys):
+    """``wrote OUT (N frames at F fps, P panels, with audio|no audio)``: N is the video's frame count (cut to the
+    shortest sequence), read back from the mp4."""
+    a, _, wav = files
+    short = tmp_path / "short.npy"
+    np.save(short, talking(7))
+    for seqs, audio, said in (((a, short), ("--audio", wav), "2 panels, with audio"), ((a,), (), "1 panels, no audio")):
+        out = tmp_path / f"{len(seqs)}.mp4"
+        capsys.readouterr()
+        assert render("--seq", *seqs, *audio, "--topology", "synth-face", "--out", out) == 0
+        n = probe_mp4(out)["n_frames"]
+        assert n == min(len(np.load(s)) for s in seqs)
+        assert capsys.readouterr().out.strip() == f"wrote {out} ({n} frames at {FPS} fps, {said})"
+
+
+@pytest.mark.parametrize("fps", ["-30", "0", "60,-30"])
+def test_a_frame_rate_that_is_not_positive_is_refused(fps):
+    """``--fps``: frame rates per second, each in (0, 240] (:func:`p3d.viz.compare.check_fps`); a negative one is
+    refused, not read as its magnitude."""
+    from p3d.errors import InputError
+    from p3d.render import parse_fps
+
+    assert parse_fps("60,30", 2) == [60.0, 30.0] and parse_fps("25", 3) == [25.0] * 3
+    with pytest.raises(InputError, match="--fps"):
+        parse_fps(fps, len(fps.split(",")))
