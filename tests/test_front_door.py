@@ -162,3 +162,23 @@ def test_readme_commands_run_without_an_activated_venv():
     bare = [line for block in blocks for line in block.splitlines()[1:]
             if line.strip() and not line.startswith(" ") and line.split()[0] in ("p3d", "torchrun", "python", "pytest")]
     assert bare == []
+
+
+def test_the_printed_render_command_gives_each_sequence_its_frame_rate(demo):
+    """``p3d data demo``'s render command puts the demo's ground truth (``vertices_npy/``) beside a prediction
+    (``pred/``), each with its own ``--fps``: checked against the frame count of each file over the duration of the
+    clip's wav, so the video neither runs at half speed nor drifts from the sound. Its eval command likewise."""
+    import soundfile as sf
+
+    from p3d.demo import demo_commands
+
+    argv = shlex.split(demo_commands(demo, "p3d")["render"])[1:]
+    seqs = argv[argv.index("--seq") + 1:argv.index("--labels")]
+    rates = [float(x) for x in argv[argv.index("--fps") + 1].split(",")]
+    assert [Path(p).parent.name for p in seqs] == ["vertices_npy", "pred"] and len(rates) == len(seqs)
+    seconds = sf.info(argv[argv.index("--audio") + 1]).duration
+    for path, rate in zip(seqs, rates):
+        assert len(np.load(path)) == round(seconds * rate), (path, rate)
+    # and the eval command: the ground truth's rate, and the MTM plots its printed line promises
+    ev = shlex.split(demo_commands(demo, "p3d")["eval"])[1:]
+    assert float(ev[ev.index("--gt-fps") + 1]) * seconds == len(np.load(seqs[0])) and "--plots" in ev
