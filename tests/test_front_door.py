@@ -182,3 +182,18 @@ def test_the_printed_render_command_gives_each_sequence_its_frame_rate(demo):
     # and the eval command: the ground truth's rate, and the MTM plots its printed line promises
     ev = shlex.split(demo_commands(demo, "p3d")["eval"])[1:]
     assert float(ev[ev.index("--gt-fps") + 1]) * seconds == len(np.load(seqs[0])) and "--plots" in ev
+
+
+def test_the_demo_written_again_with_the_same_settings_is_kept(tmp_path):
+    """``write_demo_dataset`` is idempotent (skips a complete demo of the same seed and duration): no file is written
+    again; another seed rewrites it."""
+    from p3d.demo import write_demo_dataset
+
+    paths = write_demo_dataset(tmp_path / "demo", seconds=0.1)
+    files = sorted(p for p in paths.root.rglob("*") if p.is_file())
+    stamps = {p: p.stat().st_mtime_ns for p in files}
+    assert write_demo_dataset(tmp_path / "demo", seconds=0.1) == paths
+    assert {p: p.stat().st_mtime_ns for p in files} == stamps
+    write_demo_dataset(tmp_path / "demo", seed=1, seconds=0.1)
+    gt = next(p for p in files if p.parent.name == "vertices_npy")
+    assert gt.stat().st_mtime_ns != stamps[gt]
