@@ -210,6 +210,66 @@ def test_a_claim_whose_data_load_fails_is_taken_back(lrs3, tmp_path, capsys, mon
     assert sorted(p.name for p in begun.iterdir()) == ["config.json", "data.json", "request.json"]
 
 
+def test_a_forced_claim_whose_data_load_fails_is_taken_back(lrs3, tmp_path):
+    """force=True empties the folder and claims it anew (claimed_run_dir): when the data load then fails, that claim
+    is this call's and is taken back with the folder (remove_folder: not existed or force), though a request.json was
+    there before, so the corrected command into the same folder is not refused as "a run with other settings"."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "request.json").write_text(json.dumps(api._request("syncnet3d", "smoke", lrs3, {"steps": 2})))
+    (out / "metrics.csv").write_text("step,loss\n")  # a former run's output, emptied by force
+    with pytest.raises(InputError, match="corpus folder not found"):
+        api.fit("syncnet3d", "smoke", tmp_path / "missing", out, steps=2, seed=1, force=True)
+    assert not out.exists()
+    assert api.fit("syncnet3d", "smoke", lrs3, out, steps=2, seed=1).is_file()  # the corrected command
+    assert json.loads((out / "request.json").read_text())["options"] == {"seed": 1, "steps": 2}
+
+
+@pytest.mark.parametrize("kind", ["syncnet3d", "stage1"])
+def test_options_given_at_the_full_preset_override_its_default_stopping_rule_and_cap(lrs3, tmp_path, monkeypatch,
+                                                                                      kind):
+    """``full`` trains the ``cpu`` models with its stopping rule and cap as *default* options (fit's docstring,
+    p3d.registry.training_defaults): options given explicitly are what the job is built with; the ones left out
+    take the preset's rule and cap."""
+    from p3d import registry
+
+    full = registry.preset("full")
+    built = {}
+
+    class Built(Exception):
+        pass
+
+    def build(kind, preset, data, progress=False, **options):
+        built.update(options, preset=preset)
+        raise Built
+
+    monkeypatch.setattr("p3d.train.critics.build", build)
+    with pytest.raises(Built):
+        api.fit(kind, "full", lrs3, tmp_path / "given", steps=2, stop="steps")
+    assert built["preset"] == full.models and (built["steps"], built["stop"]) == (2, "steps")
+    built.clear()
+    with pytest.raises(Built):
+        api.fit(kind, "full", lrs3, tmp_path / "left_out", seed=3)
+    cap = full.stage1_cap if kind == "stage1" and full.stage1_cap is not None else full.critic_cap
+    assert (built["steps"], built["stop"], built["seed"]) == (cap, full.stop, 3)
+
+
+def test_a_run_trained_before_requests_were_recorded_gets_one_and_none_is_overwritten(lrs3, tmp_path):
+    """record_request: a folder whose run had no request.json (trained before requests were recorded) gets the
+    request of the call that finishes it, as fit spells it (_request); an existing request.json is never
+    overwritten."""
+    out = tmp_path / "run"
+    api.fit("syncnet3d", "smoke", lrs3, out, steps=2, checkpoint_every=1)
+    (out / "request.json").unlink()
+    (out / "final.pt").unlink()  # interrupted after its last checkpoint, before requests were recorded
+    assert api.fit("syncnet3d", "smoke", lrs3, out, steps=2, checkpoint_every=1).is_file()
+    expected = api._request("syncnet3d", "smoke", lrs3, {"steps": 2, "checkpoint_every": 1})
+    assert json.loads((out / "request.json").read_text()) == expected
+    before = (out / "request.json").read_bytes()
+    api.record_request(out, api._request("syncnet3d", "smoke", lrs3, {"steps": 5, "seed": 1}))
+    assert (out / "request.json").read_bytes() == before
+
+
 def test_an_out_folder_under_a_file_is_one_line(lrs3, tmp_path, capsys):
     """Was a NotADirectoryError traceback."""
     (tmp_path / "afile").write_text("x")
