@@ -466,6 +466,32 @@ def test_an_official_codetalker_stage1_file_alone_is_refused(voca_short, tmp_pat
     assert len(list(pred.glob("*.npy"))) == 16
 
 
+def test_the_record_names_the_content_hash_of_codetalkers_stage1_file(voca_short, tmp_path, capsys):
+    """predictions.json of an official CodeTalker checkpoint with --stage1 (its VQ-VAE replaced) records the SHA-256 of
+    the stage-1 file's bytes beside the stage-2 file's, so kept predictions of another stage 1 are refused, not
+    mixed."""
+    import hashlib
+
+    from test_baseline_checkpoints import codetalker_stage1_state_dict, codetalker_stage2_state_dict
+
+    from p3d.io import PREDICTIONS_RECORD
+
+    stage1, stage2 = tmp_path / "vocaset_stage1.pth.tar", tmp_path / "vocaset_stage2.pth.tar"
+    torch.save({"state_dict": codetalker_stage1_state_dict(), "epoch": 200}, stage1)
+    torch.save({"state_dict": codetalker_stage2_state_dict(), "epoch": 100}, stage2)
+    pred = tmp_path / "pred"
+    args = ["predict", "--checkpoint", str(stage2), "--data", str(voca_short), "--out", str(pred), "--device", "cpu",
+            "--no-progress"]
+    assert main([*args, "--stage1", str(stage1)]) == 0
+    source = json.loads((pred / PREDICTIONS_RECORD).read_text())["source"]
+    assert source["stage1_sha256"] == hashlib.sha256(stage1.read_bytes()).hexdigest()
+    assert source["checkpoint_sha256"] == hashlib.sha256(stage2.read_bytes()).hexdigest()
+    torch.save({"state_dict": codetalker_stage1_state_dict(), "epoch": 201}, stage1)  # another stage-1 file
+    capsys.readouterr()
+    assert main([*args, "--stage1", str(stage1)]) == 2
+    assert "stage1_sha256" in capsys.readouterr().err
+
+
 def test_kept_predictions_of_a_corpus_whose_templates_or_split_changed_are_refused(tmp_path):
     """check_prediction_folder kept predictions made before a clip moved to another split or a template was
     corrected (each prediction starts from its speaker's template); a record from before the file fields is
