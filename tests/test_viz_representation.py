@@ -278,3 +278,33 @@ def test_validation_curves_draw_the_raw_values_thin_and_the_rule_s_median_thick(
     ov = plot_validation_overview([d], panels=["A"], labels=["x"]).axes[0]
     (curve,) = [line for line in ov.lines if len(line.get_xdata()) == 5]
     assert list(curve.get_ydata()) == list(thick.get_ydata())
+
+
+def test_validation_curves_log_y_puts_every_panel_on_a_log_axis_limited_by_the_positive_values(tmp_path):
+    """log_y: each metric's panel has a logarithmic y axis (linear without it); a validation value of 0, which a log
+    axis cannot place, stays in the curve's data and the axis limits span the positive values only."""
+    import json
+
+    from p3d.viz.training import plot_validation_curves
+
+    dirs = []
+    for name, metric, raw in [("a", "val_loss", [5.0, 0.0, 4.0, 0.5, 3.0]), ("b", "val_infonce", [2.0, 1.0, 0.25])]:
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"kind": "talker", "validation": {"metric": metric},
+                                                   "train": {"steps": 2 * len(raw), "stop": "steps",
+                                                             "eval_every": 2}}))
+        (d / "val.csv").write_text("step,val\n" + "".join(f"{2 * (i + 1)},{v}\n" for i, v in enumerate(raw)))
+        (d / "metrics.csv").write_text(f"step,loss\n{2 * len(raw)},0.1\n")
+        dirs.append((d, raw))
+    assert [ax.get_yscale() for ax in plot_validation_curves([d for d, _ in dirs]).axes] == ["linear", "linear"]
+    axes = plot_validation_curves([d for d, _ in dirs], log_y=True).axes
+    assert [ax.get_title() for ax in axes] == ["val_loss", "val_infonce"]
+    for ax, (_, raw) in zip(axes, dirs):
+        assert ax.get_yscale() == "log"
+        assert any(list(line.get_ydata()) == raw for line in ax.lines)  # the raw curve, its 0 included
+        positive = [v for v in raw if v > 0]
+        bottom, top = ax.get_ylim()
+        assert 0 < bottom <= min(positive) and top >= max(positive)
+    y0 = axes[0].transData.transform([[4.0, 0.0]])[0, 1]  # the 0 of run a: clipped below the axis, not dropped
+    assert np.isfinite(y0) and y0 < axes[0].transAxes.transform([[0.0, 0.0]])[0, 1]

@@ -62,7 +62,9 @@ def plot_validation_curves(run_dirs: Sequence[str | os.PathLike[str]], *, labels
     step where training ended (solid: the plateau rule stopped it; dashed: it hit the cap or was a fixed
     step count; dash-dot, and "(unfinished)" after its name: it was interrupted before either, no ``final.pt``),
     and for a run continued from another's stop (the equal-length runs) a dotted line at that stop.
-    Runs without validation are an error."""
+    ``log_y``: every panel's y axis logarithmic; a non-positive value (a validation loss of 0) has no place on it:
+    its point is clipped below the axis (matplotlib's ``nonpositive="clip"``) and the axis limits follow the
+    positive values. Runs without validation are an error."""
     from p3d.train.convergence import read_stop, read_val, run_convergence, smoothed
 
     runs = [run_convergence(d) for d in run_dirs]
