@@ -33,6 +33,27 @@ def test_attention_equals_the_textbook_formula():
     assert T.Attention(dim=8, heads=2)(x).shape == (2, 3, 8)  # self-attention
 
 
+@pytest.mark.parametrize("bf16", [False, True])
+def test_a_key_padding_mask_makes_padded_tokens_equal_each_sequence_alone(bf16):
+    """Attention.forward's ``attn_mask`` (True where a query may attend; a (B, 1, 1, M) key-padding mask): the real
+    tokens of padded sequences equal each sequence alone, whatever the padding holds, in float32 and on the
+    float32-attention path of a CPU bf16 autocast (_float32_attention)."""
+    torch.manual_seed(0)
+    block = T.Block(dim=16, heads=2).eval()
+    seqs = [torch.randn(t, 16) for t in (5, 2, 4)]
+    padded = torch.full((3, 5, 16), 7.0)
+    for b, s in enumerate(seqs):
+        padded[b, :len(s)] = s
+    lengths = torch.tensor([len(s) for s in seqs])
+    keys = (torch.arange(5)[None] < lengths[:, None])[:, None, None]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = block(padded, attn_mask=keys).float()
+        alone = [block(s[None]).float()[0] for s in seqs]
+    tol = {"rtol": 2e-2, "atol": 2e-2} if bf16 else {"rtol": 1e-5, "atol": 1e-5}
+    for b, s in enumerate(seqs):
+        torch.testing.assert_close(out[b, :len(s)], alone[b], **tol)
+
+
 def test_encoder_layers_and_cross_block_shapes():
     torch.manual_seed(0)
     enc = T.Encoder(dim=16, depth=3, heads=2)
