@@ -204,3 +204,200 @@ def test_wav2vec2_pairs_short_audio_repeats_the_last_complete_pair(tiny_wav2vec2
     assert out.shape == (1, n_frames, 64)
     torch.testing.assert_close(out[0, -1], out[0, -2], rtol=0, atol=0)
     torch.testing.assert_close(longer[0, n_frames - 1:], out[0, -1:].expand(4, -1), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("fields", [dict(kind="mel", dim=0), dict(kind="mel", dim=-4), dict(kind="mel", dim=8.0),
+                                    dict(kind="wav2vec2", features_per_frame=3),
+                                    dict(kind="wav2vec2", features_per_frame=0),
+                                    dict(kind="mel", dim=8, features_per_frame=2)])
+def test_config_refuses_what_no_encoder_supports(fields):
+    """A positive integer dim for mel; 1 feature per frame, or 2 with wav2vec2 only (AudioEncoderConfig)."""
+    with pytest.raises(InputError, match="audio encoder"):
+        AudioEncoderConfig(**fields)
+
+
+def test_audio_too_short_for_the_encoder_is_one_input_error(tiny_wav2vec2):
+    """The mel front-end's centred STFT reflects n_fft / 2 = 200 samples at each end, which needs more than 200
+    samples; wav2vec2's CNN gives its first feature at 400 samples (its receptive field, 25 ms). Shorter audio is
+    a one-line InputError, not torch's error from inside the encoder; the shortest allowed works."""
+    mel = build_audio_encoder(AudioEncoderConfig.from_preset("smoke"))
+    with pytest.raises(InputError, match="too short"):
+        mel(0.1 * torch.randn(1, 200), 3)
+    assert mel(0.1 * torch.randn(1, 201), 3).shape == (1, 3, 16)
+    w2v = build_audio_encoder(AudioEncoderConfig(kind="wav2vec2", wav2vec2_path=str(tiny_wav2vec2))).eval()
+    assert w2v.n_features(399) == 0 and w2v.n_features(400) == 1
+    with pytest.raises(InputError, match="too short"):
+        w2v(0.1 * torch.randn(1, 399), 3)
+    with torch.no_grad():
+        assert w2v(0.1 * torch.randn(1, 400), 3).shape == (1, 3, 32)
+
+
+@pytest.mark.parametrize("dim", [6, 5])
+def test_sinusoid_is_the_transformer_table(dim):
+    """PE(p, 2i) = sin(p / 10000^(2i / dim)), PE(p, 2i + 1) = cos(p / 10000^(2i / dim)) (Vaswani et al., 2017),
+    computed here in float64 entry by entry."""
+    from p3d.models.audio_encoder import sinusoid
+
+    table = sinusoid(40, dim)
+    expected = torch.zeros(40, dim, dtype=torch.float64)
+    for p in range(40):
+        for c in range(dim):
+            angle = p / 10000 ** ((c - c % 2) / dim)
+            expected[p, c] = math.sin(angle) if c % 2 == 0 else math.cos(angle)
+    torch.testing.assert_close(table.double(), expected, atol=2e-5, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [0.3, 1e-4])
+def test_wav2vec2_input_is_normalised_as_the_processor_does(tiny_wav2vec2, scale):
+    """The CNN sees the waveform as transformers' Wav2Vec2FeatureExtractor(do_normalize=True) leaves it (zero mean,
+    population variance, eps 1e-7): a short clip (the sample and population variances differ by 1 / S) and a
+    quiet one (where the eps matters)."""
+    import numpy as np
+    from transformers import Wav2Vec2FeatureExtractor
+
+    enc = build_audio_encoder(AudioEncoderConfig(kind="wav2vec2", wav2vec2_path=str(tiny_wav2vec2))).eval()
+    g = torch.Generator().manual_seed(1)
+    audio = scale * (torch.randn(1, 480, generator=g) + 0.5)
+    seen = []
+    enc.model.feature_extractor.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    with torch.no_grad():
+        enc(audio, 2)
+    processor = Wav2Vec2FeatureExtractor(do_normalize=True, sampling_rate=16000, return_attention_mask=False)
+    expected = processor(audio[0].double().numpy(), sampling_rate=16000, return_tensors="np").input_values
+    torch.testing.assert_close(seen[0].double(), torch.as_tensor(np.asarray(expected, dtype=np.float64)),
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_wav2vec2_trim_before_encoder_matters_only_for_an_odd_feature_count(tiny_wav2vec2):
+    """trim_before_encoder: with an odd number of 50 Hz features, the transformer sees the odd last one or not (the
+    outputs differ); with an even number there is nothing to trim (the same output). Two features per frame make
+    the width 2 * hidden_size."""
+    torch.manual_seed(0)
+    encoders = {trim: build_audio_encoder(AudioEncoderConfig(kind="wav2vec2", wav2vec2_path=str(tiny_wav2vec2),
+                                                             features_per_frame=2, trim_before_encoder=trim)).eval()
+                for trim in (True, False)}
+    encoders[False].load_state_dict(encoders[True].state_dict())
+    assert encoders[True].dim == 64 and encoders[False].dim == 64
+    odd, even = 0.1 * torch.randn(1, 6400), 0.1 * torch.randn(1, 6720)
+    assert encoders[True].n_features(odd.shape[1]) % 2 == 1 and encoders[True].n_features(even.shape[1]) % 2 == 0
+    with torch.no_grad():
+        assert (encoders[True](odd, 9) - encoders[False](odd, 9)).abs().max() > 1e-4
+        torch.testing.assert_close(encoders[True](even, 10), encoders[False](even, 10), rtol=0, atol=0)
+
+
+def test_wav2vec2_encode_clips_pads_each_clip_alone(tiny_wav2vec2):
+    """encode_clips with wav2vec2 (clip by clip): (B, max n_frames, dim), clip b's first n_frames[b] rows its own
+    encoding and zeros after; the longest clip need not come first."""
+    torch.manual_seed(0)
+    enc = build_audio_encoder(AudioEncoderConfig(kind="wav2vec2", wav2vec2_path=str(tiny_wav2vec2))).eval()
+    audios = [0.1 * torch.randn(4000), 0.1 * torch.randn(9600), 0.1 * torch.randn(6400)]
+    frames = [7, 18, 12]
+    with torch.no_grad():
+        out = encode_clips(enc, audios, frames)
+        assert out.shape == (3, 18, 32)
+        for b, (a, t) in enumerate(zip(audios, frames)):
+            torch.testing.assert_close(out[b, :t], enc(a[None], t)[0], rtol=0, atol=0)
+            assert out[b, t:].abs().max() == 0 if t < 18 else True
+
+
+def test_mel_front_end_is_the_documented_log_mel():
+    """MelEncoder.log_mel recomputed with librosa's STFT (float64): 80 mel bins of the centred 25 ms Hann STFT power
+    at a 10 ms hop (1 + S // 160 frames), log with a floor 80 dB below the clip's peak mel energy, each bin
+    normalised over time. The tolerance leaves the normalisation's small eps free; another floor moves the
+    silent cells by whole units."""
+    import librosa
+    import numpy as np
+
+    enc = build_audio_encoder(AudioEncoderConfig.from_preset("smoke"))
+    x = _speech_like(8000, 0)
+    out = enc.log_mel(x[None])[0].double().numpy()
+    assert out.shape == (80, 1 + 8000 // 160)
+    power = np.abs(librosa.stft(x.double().numpy(), n_fft=400, hop_length=160, window="hann", center=True,
+                                pad_mode="reflect")) ** 2
+    mel = librosa.filters.mel(sr=16000, n_fft=400, n_mels=80).astype(np.float64) @ power
+    log_mel = np.log(mel + 10 ** (-80 / 10) * mel.max())
+    expected = (log_mel - log_mel.mean(axis=1, keepdims=True)) / log_mel.std(axis=1, ddof=1, keepdims=True)
+    np.testing.assert_allclose(out, expected, atol=1e-2, rtol=0)
+    # per mel bin over time: zero mean, unit standard deviation
+    np.testing.assert_allclose(out.mean(axis=1), 0.0, atol=1e-4)
+    np.testing.assert_allclose(out.std(axis=1, ddof=1), 1.0, atol=1e-2)
+
+
+def test_time_mask_is_whole_spans_and_never_more_than_fit():
+    """SpecAugment time mask (wav2vec2's _compute_mask_indices): every masked run is at least one span long, and
+    no more spans than length // span are drawn (a 3-frame sequence with span 2 gets one span, 2 frames)."""
+    torch.manual_seed(0)
+    mask = time_mask_indices(20, 100, 0.05, 10)
+    for row in mask.tolist():
+        runs, n = [], 0
+        for m in row + [False]:
+            if m:
+                n += 1
+            elif n:
+                runs.append(n)
+                n = 0
+        assert runs and min(runs) >= 10
+    short = time_mask_indices(50, 3, 0.05, 2)
+    assert (short.sum(1) == 2).all()
+
+
+def test_wav2vec2_spec_augment_masks_projected_frames_only_in_training(tiny_wav2vec2):
+    """In training the transformer's input has whole spans (mask_time_length 2, at least 2 spans) replaced by the
+    checkpoint's masked_spec_embed and every other frame as in evaluation; in evaluation, or with
+    spec_augment=False, no frame is replaced."""
+    def encoder_inputs(spec_augment, train):
+        torch.manual_seed(3)
+        enc = build_audio_encoder(AudioEncoderConfig(kind="wav2vec2", wav2vec2_path=str(tiny_wav2vec2),
+                                                     spec_augment=spec_augment)).train(train)
+        seen = []
+        enc.model.encoder.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+        enc(audio, 40)
+        return seen[0][0], enc.model.masked_spec_embed.detach()
+
+    audio = 0.1 * torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
+    clean, embed = encoder_inputs(True, False)
+    masked, _ = encoder_inputs(True, True)
+    replaced = (masked == embed).all(dim=1)
+    # 40 frames: max(2, int(0.05 * 40 / 2 + u)) = 2 spans of 2 frames, overlapping or not
+    assert 2 <= replaced.sum() <= 4 and not (clean == embed).all(dim=1).any()
+    torch.testing.assert_close(masked[~replaced], clean[~replaced], rtol=0, atol=1e-6)
+    unmasked, _ = encoder_inputs(False, True)
+    torch.testing.assert_close(unmasked, clean, rtol=0, atol=1e-6)
+
+
+def test_wav2vec2_pairs_from_a_single_feature(tiny_wav2vec2):
+    """400 samples give one 50 Hz feature and no complete pair: with two features per frame every frame is that
+    feature twice (no shape error)."""
+    enc = build_audio_encoder(AudioEncoderConfig(kind="wav2vec2", wav2vec2_path=str(tiny_wav2vec2),
+                                                 features_per_frame=2)).eval()
+    assert enc.n_features(400) == 1
+    with torch.no_grad():
+        out = enc(0.1 * torch.randn(1, 400), 3)
+    assert out.shape == (1, 3, 64)
+    torch.testing.assert_close(out[0, :, :32], out[0, :, 32:], rtol=0, atol=0)
+    torch.testing.assert_close(out[0], out[0, :1].expand(3, -1), rtol=0, atol=0)
+
+
+def test_wav2vec2_folder_without_weights_is_one_input_error(tiny_wav2vec2, tmp_path):
+    """A folder with config.json but no weights (transformers raises OSError) is refused in one line."""
+    (tmp_path / "config.json").write_text((tiny_wav2vec2 / "config.json").read_text())
+    with pytest.raises(InputError, match="cannot load a wav2vec2 model"):
+        build_audio_encoder(AudioEncoderConfig(kind="wav2vec2", wav2vec2_path=str(tmp_path)))
+
+
+def test_wav2vec2_interpolates_the_cnn_features_with_aligned_end_points(tiny_wav2vec2):
+    """features_per_frame=1: the transformer runs on the CNN's L features at 50 Hz linearly interpolated to exactly
+    n_frames with aligned end points: for n_frames = 2L - 1, row 2k is feature k and row 2k + 1 the mean of
+    features k and k + 1."""
+    enc = build_audio_encoder(AudioEncoderConfig(kind="wav2vec2", wav2vec2_path=str(tiny_wav2vec2))).eval()
+    cnn, projected = [], []
+    enc.model.feature_extractor.register_forward_hook(lambda module, args, out: cnn.append(out.transpose(1, 2)))
+    enc.model.feature_projection.register_forward_pre_hook(lambda module, args: projected.append(args[0]))
+    audio = 0.1 * torch.randn(1, 8000)
+    n = enc.n_features(8000)
+    with torch.no_grad():
+        enc(audio, 2 * n - 1)
+    feats, rows = cnn[0][0], projected[0][0]
+    assert rows.shape == (2 * n - 1, feats.shape[1])
+    torch.testing.assert_close(rows[0::2], feats, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(rows[1::2], (feats[:-1] + feats[1:]) / 2, atol=1e-5, rtol=1e-5)
