@@ -234,3 +234,10 @@ def test_rollout_applies_the_temporal_bias_past_one_period():
     with torch.no_grad():
         fused = model(ClipBatch([batch])).vertices[0]
     torch.testing.assert_close(fused - batch.template, pred - batch.template, rtol=1e-4, atol=1e-6)
+
+
+def test_alibi_slopes_of_a_head_count_not_a_power_of_two_by_hand():
+    """ALiBi (Press et al.) and the official get_slopes for 6 heads: the 4-head slopes 2^-2, 2^-4, 2^-6, 2^-8, then
+    every other 8-head slope (2^-1, 2^-3, ...) up to 6 in all."""
+    assert alibi_slopes(6) == [2 ** -2, 2 ** -4, 2 ** -6, 2 ** -8, 2 ** -1, 2 ** -3]
+    assert alibi_slopes(3) == [2 ** -4, 2 ** -8, 2 ** -2]
