@@ -601,3 +601,136 @@ def test_a_notebook_removed_from_the_compendium_leaves_the_record(project, monke
     prov = notebook_runner.run_all("cpu")
     assert [r["executed"] for r in prov["notebooks"]] == ["00_a-x=1.ipynb", "00_a.ipynb", "05_new.ipynb"]
     assert "05_old" not in notebook_runner.timing_markdown(prov)
+
+
+def test_module_closure_strips_shell_lines_and_scans_unparsable_cells(project):
+    """A ``!`` shell line is dropped before parsing, as a ``%`` magic is (a multi-line import after it is still
+    read); a cell that does not parse otherwise (``files = !ls``) falls back to a line scan, which still finds the
+    names a ``from p3d import a, b`` line imports."""
+    want = {"__init__.py", "beta.py"}
+    shell = {p.name for p in module_closure(["!ls\nfrom p3d import (\n    beta,\n)"], project)}
+    assert shell == want
+    unparsable = {p.name for p in module_closure(["files = !ls\nfrom p3d import beta, gamma"], project)}
+    assert unparsable == want | {"gamma.py"}
+
+
+def test_module_closure_includes_every_parent_package(project):
+    """Importing p3d.sub.deep.mod runs p3d/sub/__init__.py and p3d/sub/deep/__init__.py: both are in the closure."""
+    deep = project / "p3d" / "sub" / "deep"
+    deep.mkdir(parents=True)
+    (project / "p3d" / "sub" / "__init__.py").write_text("")
+    (deep / "__init__.py").write_text("")
+    (deep / "mod.py").write_text("Z = 1\n")
+    files = {str(p.relative_to(project)) for p in module_closure(["from p3d.sub.deep.mod import Z"], project)}
+    assert files == {"p3d/__init__.py", "p3d/sub/__init__.py", "p3d/sub/deep/__init__.py", "p3d/sub/deep/mod.py"}
+
+
+@pytest.mark.parametrize("pin", ["pyproject.toml", "constraints.txt"])
+def test_fingerprint_tracks_the_dependency_pins(project, pin):
+    """The module docstring: the fingerprint hashes the pyproject.toml / constraints.txt pins as well."""
+    nb = project / "notebooks" / "00_a.ipynb"
+    (project / "constraints.txt").write_text("torch==2.3.0\n")
+    base = fingerprint(nb, {"preset": "cpu"}, project)
+    (project / pin).write_text((project / pin).read_text() + "numpy==2.0.0\n")
+    assert fingerprint(nb, {"preset": "cpu"}, project) != base
+
+
+def test_user_study_fingerprint_ignores_a_folder_among_the_answers(project):
+    """Only files are inputs (:func:`notebook_runner.input_files`): a folder matching ``responses/*`` is neither
+    hashed nor read (reading it was an IsADirectoryError)."""
+    nb = project / "notebooks" / "09_user_study.ipynb"
+    nb.write_text((project / "notebooks" / "00_a.ipynb").read_text())
+    responses = project / "results" / "smoke" / "user_study" / "ab" / "responses"
+    responses.mkdir(parents=True)
+    (responses / "P01.json").write_text('{"participant_id": "P01"}')
+    base = fingerprint(nb, {"preset": "smoke"}, project)
+    (responses / "old").mkdir()
+    assert fingerprint(nb, {"preset": "smoke"}, project) == base
+
+
+def test_data_hashes_cover_meta_and_clips(project):
+    """Each corpus' hash covers its meta.json and clips.csv: a change of either changes it."""
+    corpus = project / "data" / "cpu" / "synth-voca"
+    corpus.mkdir(parents=True)
+    (corpus / "meta.json").write_text("{}")
+    no_clips = notebook_runner.data_hashes("cpu", project)["synth-voca"]
+    (corpus / "clips.csv").write_text("clip\na\n")
+    first = notebook_runner.data_hashes("cpu", project)["synth-voca"]
+    (corpus / "clips.csv").write_text("clip\nb\n")
+    second = notebook_runner.data_hashes("cpu", project)["synth-voca"]
+    assert len({no_clips, first, second}) == 3
+    (corpus / "meta.json").write_text('{"seed": 1}')
+    assert notebook_runner.data_hashes("cpu", project)["synth-voca"] != second
+
+
+def test_timing_markdown_rows_for_a_skipped_grid_one_sitting_and_an_earlier_failure():
+    """A grid not run now is listed with its time but not summed into what ran; a grid of one sitting has one
+    row (no 'last sitting', no sum over sittings); a failure recorded by an earlier invocation says so."""
+    prov = {"grid": {"wall_s": 600.0, "workers": 2, "git_commit": "c" * 40, "sittings": 1, "sittings_total_s": 600.0,
+                     "skipped": True},
+            "notebooks": [{"executed": "a.ipynb", "wall_s": 60.0, "skipped": False, "git_commit": "a" * 40},
+                          {"executed": "b.ipynb", "wall_s": 30.0, "skipped": True, "git_commit": "b" * 40,
+                           "failed": "ValueError: bad"}]}
+    lines = notebook_runner.timing_markdown(prov).splitlines()
+    assert "| executions that ran | 1.0 min | | |" in lines              # 60 s: neither the grid nor b.ipynb
+    grid_rows = [line for line in lines if "grid" in line]
+    assert len(grid_rows) == 1 and "last sitting" not in grid_rows[0] and "not run now" in grid_rows[0]
+    assert "| b.ipynb | 0.5 min (30 s) | failed (an earlier invocation; not run now) | bbbbbbb |" in lines
+
+
+def test_sittings_task_seconds_leave_out_a_failed_task_time(tmp_path):
+    """Only finished tasks' seconds are summed: the time a task spent before it failed is not its cost."""
+    path = tmp_path / notebook_runner.SITTINGS_FILE
+    sitting = notebook_runner.GridSittings(path, "abc")
+    sitting.tick({"task": "train:x", "seconds": 3.0, "status": "failed: diverged"})
+    sitting.tick({"task": "train:y", "seconds": 2.0, "status": "done"})
+    assert notebook_runner.GridSittings.task_seconds(path) == {"train:y": 2.0}
+
+
+def test_an_unreadable_sittings_file_starts_the_count_afresh(tmp_path):
+    """GridSittings on a damaged file warns and counts this sitting alone (no traceback in make figures)."""
+    path = tmp_path / notebook_runner.SITTINGS_FILE
+    for text in ("{not json", "[1, 2]"):
+        path.write_text(text)
+        sitting = notebook_runner.GridSittings(path, "abc")
+        sitting.tick()
+        assert len(sitting.entries) == 1 and json.loads(path.read_text())["sittings"][0]["git_commit"] == "abc"
+
+
+def test_the_record_is_written_after_each_execution(project, monkeypatch):
+    """An interrupted make figures keeps what finished: while the second notebook runs, provenance.json already
+    records the first one's execution."""
+    nbdir = project / "notebooks"
+    (nbdir / "01_b.ipynb").write_text((nbdir / "00_a.ipynb").read_text())
+    prov_path = project / "results" / "cpu" / "provenance.json"
+    seen = []
+
+    def fake_execute(src, dst, parameters, **kw):
+        if Path(src).name == "01_b.ipynb":
+            seen.append([r["executed"] for r in json.loads(prov_path.read_text())["notebooks"]])
+        Path(dst).write_text("x")
+
+    monkeypatch.setattr("papermill.execute_notebook", fake_execute)
+    notebook_runner.run_all("cpu")
+    assert seen == [["00_a.ipynb"]]
+
+
+def test_only_numbered_notebooks_are_part_of_the_compendium(project):
+    """notebooks(): the files whose names start with a two-digit number, in order; a scratch notebook is not run."""
+    nbdir = project / "notebooks"
+    (nbdir / "scratch.ipynb").write_text((nbdir / "00_a.ipynb").read_text())
+    (nbdir / "10_z.ipynb").write_text((nbdir / "00_a.ipynb").read_text())
+    assert [nb.name for nb in notebooks(project)] == ["00_a.ipynb", "10_z.ipynb"]
+
+
+def test_a_sitting_with_nothing_left_to_train_is_still_recorded(project, monkeypatch):
+    """A grid found finished (no task ran in this sitting) still writes this sitting's entry beside the runs, so the
+    count of sittings in the file is the provenance's."""
+    class Grid:
+        tasks = [1]
+
+    monkeypatch.setattr("p3d.experiments.preset_grid", lambda preset, dirs, **kw: Grid() if preset == "full" else None)
+    monkeypatch.setattr("papermill.execute_notebook", lambda src, dst, **kw: Path(dst).write_text("x"))
+    prov = notebook_runner.run_all("full")
+    entries = json.loads((project / "runs" / "full" / notebook_runner.SITTINGS_FILE).read_text())["sittings"]
+    assert len(entries) == prov["grid"]["sittings"] == 1
