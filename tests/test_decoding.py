@@ -78,3 +78,34 @@ def test_cached_self_attention_is_the_last_query_of_the_biased_attention():
         torch.manual_seed(seed)
         draws.append(cached_self_attention(attn, x[:, -1:], keys[:-1], values[:-1], bias[:, -1:], training=True))
     assert not torch.allclose(draws[0], draws[1])
+
+
+def test_alignment_mask_two_features_per_frame_by_hand():
+    """BIWI (official enc_dec_mask with 2 features per frame): frame t sees features 2t and 2t + 1 only; fewer than
+    2 features per frame is refused."""
+    from p3d.errors import InputError
+
+    m = alignment_mask(3, 7, per_frame=2)
+    assert (~m).nonzero().tolist() == [[0, 0], [0, 1], [1, 2], [1, 3], [2, 4], [2, 5]]
+    with pytest.raises(InputError):
+        alignment_mask(3, 5, per_frame=2)
+
+
+def test_post_norm_layer_step_is_the_last_row_of_the_layer():
+    """The newest token through one post-norm decoder layer, against the earlier tokens' inputs, equals the last row
+    of the layer's forward on the whole sequence with the same masks (norm weights made distinct)."""
+    torch.manual_seed(0)
+    layer = nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, batch_first=True).eval()
+    with torch.no_grad():
+        for norm in (layer.norm1, layer.norm2, layer.norm3):
+            norm.weight.normal_()
+            norm.bias.normal_()
+    tgt, memory = torch.randn(1, 6, 8), torch.randn(1, 6, 8)
+    bias = torch.randn(2, 6, 6).tril().masked_fill(torch.ones(6, 6, dtype=torch.bool).triu(1), float("-inf"))
+    align = alignment_mask(6, 6)
+    full = layer(tgt, memory, tgt_mask=bias, memory_mask=align)
+    from p3d.models.decoding import post_norm_layer_step
+
+    with torch.no_grad():
+        step = post_norm_layer_step(layer, tgt[:, -1:], tgt, memory, bias[:, -1:], align[-1:])
+    torch.testing.assert_close(step, full[:, -1:], atol=1e-5, rtol=1e-5)
