@@ -204,18 +204,21 @@ def test_vertex_errors_are_euclidean_distances():
     np.testing.assert_allclose(err["m"], [[3.0, 0.0, 0.0], [0.0, 0.0, 5.0]])
 
 
+class _NoPanel:
+    """Stands in for a rendered panel (the scene's numbers without a render window)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+
 def test_the_error_colour_scale_spans_the_largest_error_and_its_caption_says_so(monkeypatch):
     """The error panels' colour scale runs from 0 to the largest per-vertex error of any panel and frame, and
     the caption states that range (the panels themselves are not rendered here)."""
 
-    class NoPanel:
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr(C, "_Panel", NoPanel)
+    monkeypatch.setattr(C, "_Panel", _NoPanel)
     a = talking_face(3)
     b = a.copy()
     b[1, 7] += [0.003, 0.004, 0.0]  # the largest error: 5 mm at one vertex of frame 1
@@ -237,14 +240,7 @@ def test_the_camera_frames_every_frame_of_every_sequence(monkeypatch):
     away from the others' place stays in view (the panels themselves are not rendered here)."""
     from p3d.viz.yt_slices import project_points
 
-    class NoPanel:
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr(C, "_Panel", NoPanel)
+    monkeypatch.setattr(C, "_Panel", _NoPanel)
     a = talking_face(3)
     b = a.copy()
     b[2] += [0.08, -0.05, 0.0]

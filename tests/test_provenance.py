@@ -8,17 +8,25 @@ import pytest
 from p3d.provenance import GENERATED_PATHS, git_commit
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-def test_git_commit_is_dirty_for_code_changes_not_for_generated_outputs(tmp_path):
+def _committed_repo(root, paths, ignore=None):
+    """A git repository at ``root`` with ``paths`` (each holding "a\n", and a .gitignore of ``ignore``) committed."""
     def git(*args):
-        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 
     git("init", "-q")
-    for path in ("p3d/x.py", "results/tables/t.csv", "figures/f.png", "README.md"):
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text("a\n")
+    if ignore is not None:
+        (root / ".gitignore").write_text(ignore)
+    for path in paths:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("a\n")
     git("add", "-A")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_commit_is_dirty_for_code_changes_not_for_generated_outputs(tmp_path):
+    _committed_repo(tmp_path, ("p3d/x.py", "results/tables/t.csv", "figures/f.png", "README.md"))
     head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True,
                           check=True).stdout.strip()
     assert git_commit(tmp_path) == head
@@ -54,16 +62,7 @@ def test_stamped_sha256_reads_a_file_once_until_it_is_rewritten(tmp_path, monkey
 def test_git_commit_is_dirty_for_untracked_code(tmp_path):
     """make figures runs every notebook in notebooks/ (and they import p3d/): a new notebook or module that is not
     committed was recorded as the clean commit."""
-    def git(*args):
-        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
-
-    git("init", "-q")
-    (tmp_path / ".gitignore").write_text("__pycache__/\n")
-    for path in ("p3d/x.py", "notebooks/00_a.ipynb"):
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text("a\n")
-    git("add", "-A")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    _committed_repo(tmp_path, ("p3d/x.py", "notebooks/00_a.ipynb"), ignore="__pycache__/\n")
     head = git_commit(tmp_path)
     assert head and not head.endswith("-dirty")
     for path in ("scratch.txt", "results/tables/new.csv", "figures/new.png", "p3d/__pycache__/x.pyc"):
@@ -92,15 +91,7 @@ def test_versions_name_every_package_that_shapes_the_numbers():
 def test_git_commit_is_dirty_for_any_tracked_change_outside_the_outputs_and_quoted_code_names(tmp_path):
     """A tracked file outside GENERATED_PATHS (a Makefile, a test) with uncommitted changes makes the commit
     dirty, not only the code folders; an untracked code file whose name git quotes (a space) does too."""
-    def git(*args):
-        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
-
-    git("init", "-q")
-    for path in ("p3d/x.py", "Makefile", "tests/test_x.py"):
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text("a\n")
-    git("add", "-A")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    _committed_repo(tmp_path, ("p3d/x.py", "Makefile", "tests/test_x.py"))
     head = git_commit(tmp_path)
     assert head and not head.endswith("-dirty")
     for path in ("Makefile", "tests/test_x.py"):
