@@ -102,3 +102,84 @@ def test_a_numpy_integer_thread_count_is_a_thread_count(monkeypatch):
                 set_threads(bad)
     finally:
         torch.set_num_threads(before)
+
+
+def _two_gpus(monkeypatch, available=True):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2 if available else 0)
+
+
+def test_an_explicit_device_is_checked_against_this_machine(monkeypatch):
+    """``cpu``, ``cuda`` or ``cuda:N`` (N below the GPU count) pass; another device type, CUDA on a machine without a
+    GPU and ``cuda:N`` beyond the GPU count are one-line InputErrors naming ``--device`` (a fake two-GPU machine)."""
+    from p3d.device import resolve_device
+    from p3d.errors import InputError
+
+    _two_gpus(monkeypatch)
+    assert resolve_device("cuda") == torch.device("cuda")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    for bad, why in (("cuda:2", "has 2 CUDA GPU"), ("meta", "cpu or cuda"), ("mps", "cpu or cuda")):
+        with pytest.raises(InputError, match=f"--device {bad}: .*{why}") as info:
+            resolve_device(bad)
+        assert "\n" not in str(info.value)
+    _two_gpus(monkeypatch, available=False)
+    assert resolve_device("cpu") == torch.device("cpu")
+    for bad in ("cuda", "cuda:0"):
+        with pytest.raises(InputError, match=f"--device {bad}: no CUDA GPU"):
+            resolve_device(bad)
+
+
+def test_without_the_availability_check_only_the_name_is_read(monkeypatch):
+    """``available=False``: the device a name stands for, whether or not this machine has it (an unknown name is
+    still an InputError)."""
+    from p3d.device import resolve_device
+    from p3d.errors import InputError
+
+    _two_gpus(monkeypatch, available=False)
+    for name in ("cuda", "cuda:5", "meta"):
+        assert resolve_device(name, available=False) == torch.device(name)
+    with pytest.raises(InputError, match="--device"):
+        resolve_device("no-such-device", available=False)
+
+
+def test_any_rocm_gpu_multiplies_bf16_natively(monkeypatch):
+    """ROCm GPUs count as native whatever their reported compute capability (the docstring's rule)."""
+    from types import SimpleNamespace
+
+    _two_gpus(monkeypatch)
+    monkeypatch.setattr(torch.version, "hip", "6.0")
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(major=1))
+    assert native_bf16("cuda") is True and native_bf16("cuda:1") is True
+
+
+def test_the_thread_count_limit_is_inclusive(monkeypatch):
+    """``--threads`` accepts 1 to ``max(MAX_THREADS, CPU count)`` inclusive; 0 and the limit + 1 are refused.
+    torch.set_num_threads is replaced so that no thread pool is started."""
+    import os
+
+    import p3d.device as device
+    from p3d.errors import InputError
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    limit = max(device.MAX_THREADS, os.cpu_count() or 1)
+    device.set_threads(1)
+    device.set_threads(limit)
+    assert calls == [1, limit]
+    for bad in (0, limit + 1, -1, False):
+        with pytest.raises(InputError, match="--threads"):
+            device.set_threads(bad)
+    assert calls == [1, limit]
+
+
+def test_an_ampere_gpu_0_is_native(monkeypatch):
+    """Compute capability 8.0 or later is native on any GPU index, GPU 0 included (a fake two-GPU machine: an
+    A100 as GPU 0, a V100 as GPU 1)."""
+    from types import SimpleNamespace
+
+    _two_gpus(monkeypatch)
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(major=(8, 7)[int(i)]))
+    assert native_bf16("cuda:0") is True and native_bf16("cuda") is True and native_bf16("cuda:1") is False
