@@ -205,3 +205,34 @@ def test_a_clip_with_exactly_no_window_is_skipped(lrs3, tmp_path):
     ds = SpeechMeshWindows(root, "test")
     assert ds.n_clips == len(clips) - 1 and clips[0].stem not in [c.stem for c in ds.clips]
     assert min(ds.n_pairs) >= 1 and len(ds) == sum(ds.n_pairs)
+
+
+def test_lip_video_normalisation_uses_the_documented_lip_roi_statistics():
+    """The module docstring's grayscale lip-ROI statistics (after ``/ 255``): mean 0.421, std 0.165 (Auto-AVSR's
+    mouth crops)."""
+    assert (LIP_MEAN, LIP_STD) == (0.421, 0.165)
+
+
+def test_video_channels_other_than_gray_or_rgb_are_refused(lrs3):
+    for channels in (0, 2, 4):
+        with pytest.raises(InputError, match="video_channels: expected 1 .* or 3"):
+            AVWindows(lrs3, "test", video_channels=channels)
+
+
+def test_a_window_start_at_or_beyond_the_clips_pair_count_is_out_of_range(lrs3):
+    """``batch`` takes any start below ``n_pairs[clip]``; the last one is a full window, the next an IndexError."""
+    ds = SpeechMeshWindows(lrs3, "test")
+    last = ds.n_pairs[0] - 1
+    b = ds.batch([(0, last)])
+    assert b["speech"].shape == (1, 20, 128) and b["mesh"].shape[1] == 5
+    for pair in ((0, last + 1), (0, -1), (ds.n_clips, 0)):
+        with pytest.raises(IndexError, match="out of range"):
+            ds.batch([pair])
+
+
+def test_vertex_statistics_refuse_identical_frames(lrs3):
+    """Frames that never move have scale 0 (and the standardisation would divide by it): a one-line InputError."""
+    ds = SpeechMeshWindows(lrs3, "test")
+    ds._stream = [np.ones_like(v) for v in ds._stream]
+    with pytest.raises(InputError, match="identical"):
+        ds.vertex_statistics()
