@@ -276,3 +276,15 @@ def test_labiodental_tuck_is_not_anticipated():
     k = int(1.45 * fps)  # centre 1.4525 s
     assert early[k, TUCK] == pytest.approx(base[k, TUCK], abs=0.02)
     assert early[k, JAW] != pytest.approx(base[k, JAW], abs=1e-3)  # other parameters do move earlier
+
+
+@pytest.mark.parametrize("phoneme, viseme", [
+    ("=n", "nn"), ("%m", "PP"),    # every stress mark of the docstring (' , % =) is stripped
+    ("m!", "PP"), ("s^", "SS"),    # so are the trailing modifiers ! and ^
+    ("@x", "E"), ("Vq", "E"),      # unknown symbols starting with a vowel (schwa, strut) -> E
+    ("|", "sil"), ("|||", "sil"),  # pause-like bars -> sil
+])
+def test_documented_fallbacks_of_unknown_symbols(phoneme, viseme):
+    from p3d.phonemes import viseme_of
+
+    assert viseme_of(phoneme) == viseme
