@@ -39,3 +39,11 @@ def test_every_choice_has_a_display_label():
     assert set(registry.MODEL_LABELS) == set(registry.MODELS)
     assert set(registry.CRITIC_LABELS) == set(registry.CRITICS)
     assert set(registry.TALKER_CRITIC_LABELS) == set(registry.TALKER_CRITICS) == {"none", *registry.CRITICS}
+
+
+def test_critic_labels_are_the_row_names_of_table_3():
+    """paper-digest.md, Table 3: the critic rows are named 3D SyncNet, Ours w/o 2D prior and Ours w/ 2D prior;
+    the baseline without a perceptual loss is marked ✗."""
+    assert registry.TALKER_CRITIC_LABELS["none"] == "✗"
+    assert registry.CRITIC_LABELS == {"syncnet3d": "3D SyncNet", "no2d": "Ours w/o 2D prior",
+                                      "ours": "Ours w/ 2D prior"}
