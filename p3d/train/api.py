@@ -671,13 +671,12 @@ def train_evaluator_stage1(preset: str, corpus: str | os.PathLike[str], runs: st
     (:data:`EVALUATOR_IDENTITIES`) of ``corpus``' train split, seed :data:`EVALUATOR_SEED`. ``options``: the
     stopping rule (:data:`STOP_OPTIONS`) and stage-1 settings (``steps``, ...). At the ``paper`` preset its batch
     is the evaluator recipe's 256 (paper E.1: the evaluator uses batch size 256 "for both Stage 1 and Stage 2"),
-    not stage 1's 40; the smaller presets keep stage 1's batch."""
-    from p3d.registry import model_preset
-    from p3d.train.critics import recipe
+    not stage 1's 40; the smaller presets keep stage 1's batch (:func:`p3d.train.critics.evaluator_stage1_options`)."""
+    from p3d.train.critics import evaluator_stage1_options
 
     _evaluator_options(options)
-    if model_preset(preset) == "paper":
-        options.setdefault("batch_size", recipe("evaluator", "paper").batch_size)
+    if "batch_size" in (own := evaluator_stage1_options(preset)):
+        options.setdefault("batch_size", own["batch_size"])
     return fit("stage1", preset, corpus, Path(runs) / EVALUATOR_STAGE1_DIR, identities=EVALUATOR_IDENTITIES,
                seed=EVALUATOR_SEED, progress=progress, record={"shared_with_critics": evaluator_independence(
                    preset, corpus)}, **options)

@@ -178,6 +178,19 @@ def recipe(kind: str, preset: str) -> Recipe:
     return RECIPES[preset][kind]
 
 
+def evaluator_stage1_options(preset: str) -> dict[str, Any]:
+    """The options of the PLRS evaluator's own stage 1 at ``preset``: the evaluator recipe's identity half and seed,
+    and at the ``paper`` preset its batch size too (paper E.1: batch size 256 "for both Stage 1 and Stage 2"; the
+    smaller presets keep stage 1's batch)."""
+    from p3d.registry import model_preset
+
+    rec = recipe("evaluator", model_preset(preset))
+    options: dict[str, Any] = {"identities": rec.identities, "seed": rec.seed}
+    if model_preset(preset) == "paper":
+        options["batch_size"] = rec.batch_size
+    return options
+
+
 def request_defaults(kind: str, preset: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """The values :func:`build` gives the options of ``kind`` at ``preset`` that ``options`` (a run request's,
     :func:`p3d.train.request.run_request`) leaves out, where they follow from the recipe alone (no data): ``seed``,
@@ -364,13 +377,10 @@ def build(
 
     rec = recipe(kind, preset)
     if kind in ("stage2", "evaluator"):
-        if stage1 is None and kind == "evaluator":  # its own stage 1: the recipe's identity half and seed
-            from p3d.registry import model_preset
-
-            batch = f" --batch-size {rec.batch_size}" if model_preset(preset) == "paper" else ""  # paper E.1
+        if stage1 is None and kind == "evaluator":
+            own = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in evaluator_stage1_options(preset).items())
             raise InputError(f"--stage1: `p3d train evaluator` needs its own stage-1 checkpoint: RUN_DIR/final.pt of "
-                             f"`p3d train stage1 --preset {preset} --data {data} --identities {rec.identities} "
-                             f"--seed {rec.seed}{batch} --out RUN_DIR`")
+                             f"`p3d train stage1 --preset {preset} --data {data} {own} --out RUN_DIR`")
         if stage1 is None:
             raise InputError(f"--stage1: `p3d train {kind}` needs a stage-1 checkpoint "
                              f"(RUN_DIR/final.pt of `p3d train stage1`)")
