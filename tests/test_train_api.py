@@ -270,6 +270,34 @@ def test_a_run_trained_before_requests_were_recorded_gets_one_and_none_is_overwr
     assert (out / "request.json").read_bytes() == before
 
 
+def test_a_finished_run_without_a_request_gets_one_when_reused(lrs3, tmp_path, monkeypatch):
+    """A finished folder trained before requests were recorded: the trainer accepted the request (its config.json,
+    nothing to train) and fit returned early, before record_request, so it never got its request.json and every
+    later call loaded the data again. Another request is still refused, and leaves no request.json behind."""
+    out, cli_out = tmp_path / "run", tmp_path / "cli_run"
+    api.fit("syncnet3d", "smoke", lrs3, out, steps=2)
+    assert _cli(lrs3, cli_out, "--steps", "2") == 0
+    for folder in (out, cli_out):
+        (folder / "request.json").unlink()
+    with pytest.raises(InputError, match="seed: 0 -> 5"):
+        api.fit("syncnet3d", "smoke", lrs3, out, steps=2, seed=5)
+    assert _cli(lrs3, cli_out, "--steps", "2", "--seed", "5") == 2
+    assert not (out / "request.json").exists() and not (cli_out / "request.json").exists()
+    stamp = (out / "final.pt").stat().st_mtime_ns
+    assert api.fit("syncnet3d", "smoke", lrs3, out, steps=2) == out / "final.pt"
+    assert _cli(lrs3, cli_out, "--steps", "2") == 0
+    assert (out / "final.pt").stat().st_mtime_ns == stamp
+    expected = api._request("syncnet3d", "smoke", lrs3, {"steps": 2})
+    assert json.loads((out / "request.json").read_text()) == expected
+    assert json.loads((cli_out / "request.json").read_text())["options"] == expected["options"]
+
+    def boom(*a, **k):
+        raise AssertionError("a finished run with its request.json must not be rebuilt")
+
+    monkeypatch.setattr("p3d.train.critics.build", boom)
+    assert api.fit("syncnet3d", "smoke", lrs3, out, steps=2) == out / "final.pt"
+
+
 def test_an_out_folder_under_a_file_is_one_line(lrs3, tmp_path, capsys):
     """Was a NotADirectoryError traceback."""
     (tmp_path / "afile").write_text("x")

@@ -521,7 +521,10 @@ def _take_back_claim(out: Path, remove_folder: bool) -> None:
 
 
 def record_request(out: Path, request: dict[str, Any]) -> None:
-    """Write ``request.json`` after a run that had none (a folder trained before requests were recorded)."""
+    """Write ``request.json`` after a run that had none (a folder trained before requests were recorded), once the
+    trainer accepted ``request`` for it (:func:`p3d.train.trainer.resume_plan` against its ``config.json``): after
+    training it, or after finding it finished already, so the next call with the same request is reused without
+    loading any data (:func:`claim_run_dir`). An existing ``request.json`` is never overwritten."""
     from p3d.atomic import write_json
 
     path = Path(out) / "request.json"
@@ -564,11 +567,12 @@ def fit(kind: str, preset: str, data: str | os.PathLike[str], out: str | os.Path
                        finalize=job.finalize if _is_main() else None)  # final.pt written under the folder's lock
     if not _is_main():  # the main process writes final.pt (ranks may hold other BatchNorm buffers)
         return final
+    if result["finished"]:  # also a finished folder the trainer accepted without training (no request.json yet)
+        record_request(out, request)
     if result["final"] is None:
         log.info("%s: another process finished %s meanwhile; reusing it", kind, final)
         return final
     path = result["final"]
-    record_request(out, request)
     log.info("%s: %d steps, last loss %.4f; wrote %s", kind, result["step"], result["loss"], path)
     return path
 

@@ -180,11 +180,11 @@ def _train(kind: TrainKind, args: argparse.Namespace, request: dict[str, Any] | 
         result = train(job.model, job.data, job.step_fn, job.cfg, args.out, extra_config=job.extra_config,
                        params=job.params, progress=not args.no_progress, validate=getattr(job, "validate", None),
                        finalize=job.finalize)  # final.pt written while the run folder's lock is held
+        if dist.is_main and result["finished"] and request is not None:  # also a finished folder without one
+            record_request(args.out, request)
         if dist.is_main and result["finished"] and result["final"] is None:
             log.info("%s: another process finished %s meanwhile; nothing to do", kind.name, args.out / "final.pt")
         elif dist.is_main and result["finished"]:
-            if request is not None:
-                record_request(args.out, request)
             log.info("%s: %d steps, last loss %.4f; wrote %s", kind.name, result["step"], result["loss"],
                      result["final"])
     finally:
