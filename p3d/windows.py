@@ -293,8 +293,8 @@ class AVWindows(ClipWindows):
         if video_size is not None and not _positive_int(video_size):  # 0 read as "native size", < 0 a torch error
             raise InputError(f"video_size: expected a positive whole size in pixels (or None: the crops' own), "
                              f"got {video_size!r}")
-        if video_channels not in (1, 3):
-            raise InputError(f"video_channels: expected 1 (grayscale) or 3 (RGB), got {video_channels}")
+        if whole_number(video_channels) not in (1, 3):  # True is not 1 channel, "3" not 3
+            raise InputError(f"video_channels: expected 1 (grayscale) or 3 (RGB), got {video_channels!r}")
         self.speech_frames = int(speech_frames)
         self.video_size = None if video_size is None else int(video_size)
         self.video_channels = int(video_channels)

@@ -219,6 +219,15 @@ def test_video_channels_other_than_gray_or_rgb_are_refused(lrs3):
             AVWindows(lrs3, "test", video_channels=channels)
 
 
+def test_video_channels_must_be_a_whole_number_not_a_boolean_or_text(lrs3):
+    """True (and numpy's True) passed the ``in (1, 3)`` check as 1 channel; "3" was refused as ``got 3``."""
+    for channels, shown in ((True, "True"), (np.True_, r"np.True_"), ("3", "'3'"), (None, "None"), (2.5, "2.5")):
+        with pytest.raises(InputError, match=rf"^video_channels: expected 1 \(grayscale\) or 3 \(RGB\), got {shown}$"):
+            AVWindows(lrs3, "test", video_channels=channels)
+    assert AVWindows(lrs3, "test", video_channels=np.int64(3)).video_channels == 3
+    assert AVWindows(lrs3, "test", video_channels=3.0).video_channels == 3  # a whole float, as elsewhere
+
+
 def test_a_window_start_at_or_beyond_the_clips_pair_count_is_out_of_range(lrs3):
     """``batch`` takes any start below ``n_pairs[clip]``; the last one is a full window, the next an IndexError."""
     ds = SpeechMeshWindows(lrs3, "test")
