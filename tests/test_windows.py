@@ -105,6 +105,38 @@ def test_av_windows_pad_resize_channels(lrs3):
     torch.testing.assert_close(native["speech"], plain[:, 2:18])  # centre crop
 
 
+def test_lip_video_at_a_corpus_stride_takes_every_stride_th_frame_with_the_mesh(tmp_path):
+    """A 60 fps corpus trained at 30 fps (stride 2, as VOCASET): window ``s`` of stage 1 holds lip-video frames
+    ``2 s, 2 s + 2, ..., 2 s + 8`` of the file, the same frames as the mesh window of stage 2, and both hold speech
+    window ``s`` at 30 fps. Frame ``t`` of the lip video is painted with the value ``t`` so its index can be read
+    back from the normalised batch; the mesh and speech are computed independently from the raw files. 63 frames:
+    an odd count, whose last frame is a model frame."""
+    import soundfile as sf
+
+    root = write_tiny_corpus(tmp_path / "c60", fps=60, model_fps=30, identities={"train": 2}, clips_per_identity=1,
+                             seconds=1.05)
+    assert Corpus.open(root).stride == 2
+    for path in (root / "lipvideo").glob("*.npy"):
+        video = np.load(path)
+        assert len(video) == 63
+        np.save(path, np.broadcast_to(np.arange(len(video), dtype=np.uint8)[:, None, None], video.shape).copy())
+    av, sm = AVWindows(root, "train", speech_frames=20), SpeechMeshWindows(root, "train")
+    assert av.n_pairs == sm.n_pairs and len(av) == len(sm) > 0
+    items = range(len(av))
+    video, mesh = av.collate(items), sm.collate(items)
+    assert video["clip"] == mesh["clip"] and torch.equal(video["start"], mesh["start"])
+    frames = ((video["video"][:, 0] * LIP_STD + LIP_MEAN) * 255).round().long()  # (N, 5, S, S): the frame index
+    for i in items:
+        stem, s = video["clip"][i], int(video["start"][i])
+        assert (frames[i] == torch.arange(2 * s, 2 * s + 10, 2)[:, None, None]).all(), (stem, s)
+        raw = np.load(root / "vertices_npy" / f"{stem}.npy")
+        np.testing.assert_array_equal(mesh["mesh"][i].numpy(), raw[2 * s:2 * s + 10:2])
+        samples, sr = sf.read(root / "wav" / f"{stem}.wav", dtype="float32")
+        np.testing.assert_allclose(video["speech"][i].numpy(), speech_windows(samples, sr, 30)[s], atol=1e-6)
+        np.testing.assert_array_equal(video["speech"][i].numpy(), mesh["speech"][i].numpy())
+    assert {int(s) for s in video["start"]} == set(range(av.n_pairs[0]))  # every window of a clip
+
+
 def test_feature_cache_on_disk(lrs3, tmp_path):
     cached = SpeechMeshWindows(lrs3, "test", cache_dir=tmp_path / "cache", workers=2)
     assert len(list((tmp_path / "cache").glob("*.npy"))) == cached.n_clips
