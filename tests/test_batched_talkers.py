@@ -59,9 +59,10 @@ def _model(kind, data):
         return SelfTalk(SelfTalkConfig.from_preset("smoke", label_to_token=(0, 1, 2), vocab_size=3, **common))
     if kind == "selftalk-cpu":  # the mel encoder's transformer (key padding mask)
         return SelfTalk(SelfTalkConfig.from_preset("cpu", label_to_token=(0, 1, 2), vocab_size=3, **common))
-    model = CodeTalker(CodeTalkerConfig.from_preset("smoke", **common))
+    rollout = kind == "codetalker-rollout"  # the speech stage trained through the autoregressive rollout
+    model = CodeTalker(CodeTalkerConfig.from_preset("smoke", teacher_forcing=not rollout, **common))
     model.vqvae.quantizer.codebook.weight.data.normal_(0, 0.01)  # spread codes: nearest-code ties are fragile
-    if kind == "codetalker-speech":
+    if kind in ("codetalker-speech", "codetalker-rollout"):
         model.set_stage("speech")
         torch.nn.init.normal_(model.feat_map.weight, std=0.05)  # not the zero init: gradients everywhere
     return model
@@ -74,7 +75,8 @@ def _loss_and_grads(model, step, batch):
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}, logs
 
 
-KINDS = ["faceformer", "faceformer-tf", "selftalk", "selftalk-cpu", "codetalker", "codetalker-speech"]
+KINDS = ["faceformer", "faceformer-tf", "selftalk", "selftalk-cpu", "codetalker", "codetalker-speech",
+         "codetalker-rollout"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -189,6 +191,7 @@ def _predict_model(kind, data):
     model = _model(kind, data)
     if kind.startswith("faceformer"):
         torch.nn.init.normal_(model.vertice_map_r.weight, std=0.1)
+        torch.nn.init.normal_(model.vertice_map_r.bias, std=0.1)  # fed back through the batched rollout's fused map
     elif kind.startswith("selftalk"):
         torch.nn.init.normal_(model.animator.head.weight, std=0.01)
     return model.train()  # predict_batch switches to eval mode and back
@@ -217,7 +220,8 @@ def test_predict_batch_equals_predict_one_by_one(kind, data):
     assert model.training
     scale = max(float((p - tpl).abs().max()) for p, tpl in zip(singles, templates))
     assert scale > 1e-4  # the outputs depend on the inputs: the comparison can fail
-    assert not torch.allclose(singles[0], singles[2])  # one clip, two styles
+    # one clip, two styles: the motions differ (the templates differ by their noise alone)
+    assert not torch.allclose(singles[0] - templates[0], singles[2] - templates[2], rtol=0, atol=1e-2 * scale)
     for k, (one, many) in enumerate(zip(singles, batched)):
         assert many.shape == one.shape == (frames[k], N_VERTICES, 3)
         # + rtol: a few float32 ulps of the absolute vertices (template added)
@@ -284,3 +288,19 @@ def test_perceptual_per_clip_takes_the_speech_that_unweighted_takes(smoke_critic
     speech[1][3, 0] = float("nan")
     with pytest.raises(InputError, match="speech: holds NaN"):
         perceptual_per_clip(loss_fn, verts, speech)
+
+
+def test_one_audio_at_two_frame_counts_is_encoded_at_each(data):
+    """Items share an audio encoding only when they share the audio tensor AND the frame count (the features are
+    interpolated to the frame count): one clip's audio predicted at 18 and at 11 frames gives each as alone."""
+    from p3d.models.talker import shared_audio
+
+    model = _predict_model("faceformer", data)
+    clip = _clips(data)[0]
+    audios, templates, styles, frames = [clip.audio] * 3, [clip.template] * 3, [0, 1, 0], [18, 11, 18]
+    assert shared_audio(audios, frames)[0] == [0, 1]
+    assert shared_audio(audios, frames)[1].tolist() == [0, 1, 0]
+    batched = model.predict_batch(audios, templates, styles, frames)
+    for k, pred in enumerate(batched):
+        alone = model.predict(audios[k], templates[k], styles[k], frames[k])
+        torch.testing.assert_close(pred, alone, rtol=1e-6, atol=1e-5 * float((alone - templates[k]).abs().max()))

@@ -57,9 +57,17 @@ def test_the_talkers_share_one_input_check():
         model.check_inputs(audio, torch.full((4, 3), float("inf")), 0)
     with pytest.raises(InputError, match="style"):
         model.check_inputs(audio, template, 2)
-    with pytest.raises(InputError, match="n_frames"):
-        model.check_n_frames(2.5)
-    assert model.check_n_frames(3.0) == 3
+    for bad_frames in (2.5, 0, -1):  # a positive integer frame count
+        with pytest.raises(InputError, match="n_frames"):
+            model.check_n_frames(bad_frames)
+    assert model.check_n_frames(3.0) == 3 and model.check_n_frames(1) == 1
+    from p3d.models.talker import TalkerBatch
+
+    clip = TalkerBatch(audio=audio, template=template, style=0, vertices=torch.zeros(3, 4, 3), stem="c")
+    assert model.check_clip(clip).shape == (3, 4, 3)
+    clip.vertices[1, 2, 0] = float("nan")  # training targets must be finite
+    with pytest.raises(InputError, match="c: vertices contain NaN"):
+        model.check_clip(clip)
 
 
 def test_embed_windows_equals_embed_of_the_stacked_windows():
