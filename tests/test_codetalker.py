@@ -469,3 +469,23 @@ def test_losses_are_each_term_times_its_own_weight():
                 expected = 2e-4 * float(motion) + 2.0 * out.logs["loss_reg"]
             assert float(out.loss) == pytest.approx(expected, rel=1e-5)
             assert float(batched.clip_losses[b]) == pytest.approx(expected, rel=1e-4)
+
+
+def test_speech_stage_regresses_the_codes_of_the_frozen_prior():
+    """Stage 2's code term is MSE(z_hat, e_gt), e_gt the frozen stage-1 codebook entries the VQ-VAE picks for the
+    ground-truth motion (vertices - template): with the zero-initialised feat_map (z_hat = 0) it is the mean square
+    of those entries, for one clip and in a ClipBatch (the mean over clips)."""
+    model = make_model().eval()
+    model.vqvae.quantizer.codebook.weight.data.normal_(0, 0.5)
+    clips = [make_clip(10, seed=1), make_clip(7, seed=2)]
+    expected = []
+    for c in clips:
+        with torch.no_grad():  # stage 1's codes of the clip's motion
+            _, _, indices = model.vqvae((c.vertices - c.template).reshape(1, c.n_frames, -1))
+        expected.append(float(model.vqvae.quantizer.codebook.weight[indices].pow(2).mean()))
+    model.set_stage("speech")
+    model.eval()
+    assert not model.feat_map.weight.any() and min(expected) > 0.01
+    for c, e in zip(clips, expected):
+        assert model(c).logs["loss_reg"] == pytest.approx(e, rel=1e-5)
+    assert model(ClipBatch(clips)).logs["loss_reg"] == pytest.approx(sum(expected) / 2, rel=1e-5)
