@@ -407,3 +407,49 @@ def test_label_targets_are_read_at_the_ctc_rate():
     model(clip(12, seed=0))
     model(ClipBatch([clip(12, seed=0), clip(9, seed=2)]))
     assert seen[0] == 20 and seen[1] == 20 and seen[-2:] == [[20, 15], [20, 15]]
+
+
+def test_clip_batch_gives_each_clip_its_own_lip_reading_terms():
+    """A ClipBatch with a clip without labels between two with labels, lip region set, every weight 1 (the presets'
+    1e-4 CTC weights hide a misplaced CTC term within float32 tolerance of a loss dominated by w_rec = 1000): each
+    clip's loss is its own rec + vel (+ ctc + ctc_gt where it has labels), read from the lip region only, as alone."""
+    torch.manual_seed(0)
+    weights = dict(w_rec=1.0, w_vel=1.0, w_ctc=1.0, w_ctc_gt=1.0)
+    model = SelfTalk(config(lip_indices=(1, 4, 7, 12), **weights)).eval()
+    clips = [clip(12, seed=0), clip(9, seed=2, phonemes=False), clip(7, seed=3)]
+    out = model(ClipBatch(clips))
+    singles = [model(c) for c in clips]
+    torch.testing.assert_close(out.clip_losses, torch.stack([o.loss for o in singles]), rtol=1e-5, atol=1e-6)
+    for b, (o, c) in enumerate(zip(singles, clips)):
+        pred, gt = o.vertices, c.vertices
+        rec = torch.mean((pred - gt) ** 2)
+        vel = torch.mean(((pred[1:] - pred[:-1]) - (gt[1:] - gt[:-1])) ** 2)
+        lipread = float((rec + vel).detach()) + (o.logs["ctc"] + o.logs["ctc_gt"] if c.phonemes is not None else 0.0)
+        assert float(out.clip_losses[b]) == pytest.approx(lipread, rel=1e-5), b
+    assert singles[0].logs["ctc"] > 0.1 and singles[2].logs["ctc"] > 0.1  # visible next to rec + vel
+    assert out.logs["lipread"] == pytest.approx(2 / 3)
+
+
+def test_the_interpreter_reads_vertices_minus_the_template():
+    """The lip-reading interpreter reads lip motion = vertices - template (module docstring): the prediction's
+    ctc, the ground truth's ctc_gt (one clip and a ClipBatch) and read_lips are unchanged when the vertices and
+    the template move together, and change when only the vertices move."""
+    torch.manual_seed(0)
+    model = SelfTalk(config(w_ctc=1.0, w_ctc_gt=1.0)).eval()
+    nn.init.normal_(model.animator.head.weight, std=0.05)  # a prediction that moves: ctc reads the animator's motion
+    base = clip(12, seed=0)
+    shift = 3.0 * torch.ones(3)
+    moved = dataclasses.replace(base, vertices=base.vertices + shift, template=base.template + shift)
+    stray = dataclasses.replace(base, vertices=base.vertices + shift)
+    a, b, c = model(base).logs, model(moved).logs, model(stray).logs
+    assert b["ctc"] == pytest.approx(a["ctc"], rel=1e-5) and b["ctc_gt"] == pytest.approx(a["ctc_gt"], rel=1e-5)
+    assert c["ctc_gt"] != pytest.approx(a["ctc_gt"], rel=1e-3)
+    other = clip(9, seed=2)
+    a = model(ClipBatch([base, other])).clip_losses
+    b = model(ClipBatch([moved, other])).clip_losses
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    seen = []
+    forward = model.interpreter.forward
+    model.interpreter.forward = lambda motion, n_out: seen.append(motion) or forward(motion, n_out)
+    model.read_lips(moved.vertices, moved.template)
+    torch.testing.assert_close(seen[0][0], base.vertices - base.template)
