@@ -42,6 +42,8 @@ def test_items_at_model_rate(voca):
 def test_test_split_uses_default_style(voca):
     ds = TalkerClips(voca, "test", default_style=1)
     assert ds.styles == ["train00", "train01"] and {ds[i].style for i in range(len(ds))} == {1}
+    with pytest.raises(InputError, match=r"default_style: 2 outside \[0, 2\)"):  # a training identity's index
+        TalkerClips(voca, "test", default_style=2)
 
 
 def test_two_corpora(voca, mead):
@@ -213,3 +215,74 @@ def test_critic_speech_windows_are_channel_0_of_the_file_resampled_once(voca, pe
     np.testing.assert_allclose(item.speech.numpy(), expected, atol=1e-6)
     mean16k = speech_windows(item.audio.numpy(), 16000, 30, n_frames=n_frames)
     assert np.abs(item.speech.numpy() - mean16k).max() > 0.1  # the front-end matters
+
+
+def test_each_clip_carries_its_speakers_template_and_frame_labels(voca):
+    """A clip's template is its own speaker's entry of templates.pkl, its phoneme labels the corpus' frame labels
+    of that clip at the model rate (one per vertex frame, aligned)."""
+    from p3d.corpus import Corpus
+    from p3d.io import load_pickle
+
+    templates = load_pickle(voca / "templates.pkl")
+    corpus = Corpus.open(voca)
+    ds = TalkerClips(voca)
+    identities = set()
+    for i in range(len(ds)):
+        item, identity = ds[i], ds.items[i].clip.identity
+        identities.add(identity)
+        np.testing.assert_array_equal(item.template.numpy(), np.asarray(templates[identity], np.float32).reshape(-1, 3))
+        labels = corpus.labels(item.stem)["phoneme"]
+        assert labels.shape == (item.n_frames,) and np.array_equal(item.phonemes.numpy(), labels)
+        assert len(np.unique(labels)) > 1  # the alignment can fail
+    assert len(identities) == 2 and not np.allclose(templates["train00"], templates["train01"])
+
+
+def test_corpora_at_two_frame_rates_are_refused(voca, tmp_path):
+    other = prefix_identities(write_tiny_corpus(tmp_path / "other", kind="mead", fps=25, identities={"train": 1},
+                                                clips_per_identity=1, seconds=0.5, lip_video=False, labels=False), "O")
+    with pytest.raises(InputError, match="frame rate"):
+        TalkerClips([voca, other])
+
+
+def test_cache_audio_features_none_clears_it(voca):
+    ds = TalkerClips(voca)
+    ds.cache_audio_features(lambda audio: audio[:10])
+    assert torch.equal(ds[0].audio_features, ds[0].audio[:10])
+    ds.cache_audio_features(None)
+    assert all(ds[i].audio_features is None for i in range(len(ds)))
+
+
+def test_a_six_frame_clip_has_one_contrastive_group_and_is_kept(tmp_path, perceptual):
+    """MIN_FRAMES_WITH_CRITIC: 6 frames give 2 speech-mesh windows (frames [0, 5) and [1, 6)), one contrastive group:
+    such clips train with the perceptual loss; 5 frames give one window and are skipped."""
+    root = write_tiny_corpus(tmp_path / "c", kind="mead", fps=30, identities={"train": 2}, clips_per_identity=1,
+                             seconds=0.2, lip_video=False)
+    ds = TalkerClips(root, perceptual=perceptual)
+    assert len(ds) == 2 and all(ds[i].n_frames == 6 and ds[i].speech.shape[0] == 2 for i in range(2))
+
+
+@pytest.mark.parametrize("spoil", ["one frame", "labels one frame short"])
+def test_a_one_frame_clip_or_labels_of_another_length_are_refused(tmp_path, spoil):
+    """A clip needs 2 frames at the model rate (a talker's velocity and teacher forcing), and one phoneme label per
+    frame (SelfTalk's CTC targets, read frame by frame)."""
+    root = write_tiny_corpus(tmp_path / "c", kind="mead", fps=30, identities={"train": 1}, clips_per_identity=1,
+                             seconds=0.5, lip_video=False)
+    stem = "train00_sentence01"
+    if spoil == "one frame":
+        import soundfile as sf
+
+        wav = root / "wav" / f"{stem}.wav"
+        samples, rate = sf.read(wav, dtype="float32")
+        sf.write(wav, samples[: rate // 30], rate, subtype="PCM_16")
+        path = next((root / "vertices_npy").glob(f"{stem}*"))
+        np.save(path, np.load(path)[:1])
+        labels = dict(np.load(root / "labels" / f"{stem}.npz"))
+        np.savez(root / "labels" / f"{stem}.npz", **{k: v[:1] for k, v in labels.items()})
+        match = "1 frame.s. at 30 fps; a talker needs at least 2"
+    else:
+        labels = dict(np.load(root / "labels" / f"{stem}.npz"))
+        labels["phoneme"] = labels["phoneme"][:-1]
+        np.savez(root / "labels" / f"{stem}.npz", **labels)
+        match = "phoneme labels for 15 frames"
+    with pytest.raises(InputError, match=match):
+        TalkerClips(root)
