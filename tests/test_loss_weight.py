@@ -111,3 +111,38 @@ def test_fixed_weight_note_names_the_source_of_the_scale():
     assert opt_out.startswith("vocaset_motion_rms = None (the opt-out): the paper's 1e-07 as it is")
     with pytest.raises(InputError, match="vocaset_motion_rms"):
         fixed_weight_note(-1.0)
+
+
+def test_motion_rms_subset_averages_over_every_listed_vertex():
+    # vertex 0 moves 3 mm per coordinate, vertex 1 does not, vertex 2 moves 4 mm on x only: by hand, the subset [0, 1]
+    # has mean square (3 * 9 + 0) / 6 = 4.5 mm^2 and [1, 2] has 16 / 6 mm^2
+    template = np.zeros((3, 3))
+    v = np.zeros((2, 3, 3))
+    v[:, 0] = 3.0
+    v[:, 2, 0] = 4.0
+    assert motion_rms(v, template, [0, 1]) == pytest.approx(np.sqrt(4.5))
+    assert motion_rms(v, template, np.array([1, 2])) == pytest.approx(np.sqrt(16 / 6))
+
+
+@pytest.mark.parametrize("arg", ["corpus_motion_rms", "vocaset_motion_rms", "paper_weight"])
+def test_a_boolean_is_not_a_scale_or_a_weight(arg):
+    kwargs = {"corpus_motion_rms": 1e-3, "vocaset_motion_rms": 1e-3, "paper_weight": 1e-7, arg: True}
+    with pytest.raises(InputError, match=arg):
+        carried_loss_weight(kwargs.pop("corpus_motion_rms"), **kwargs)
+
+
+def test_split_motion_rms_refuses_a_clip_without_its_identitys_template():
+    class _Corpus:  # the three things split_motion_rms reads of a p3d.corpus.Corpus
+        root = "corpus"
+        templates = {"a": np.zeros((2, 3))}
+
+        @staticmethod
+        def select(split):
+            return [type("Clip", (), {"identity": i, "stem": f"{i}_s1"})() for i in ("a", "b")]
+
+        @staticmethod
+        def vertices(clip):
+            return np.ones((4, 2, 3))
+
+    with pytest.raises(InputError, match="no template for identity 'b'"):
+        split_motion_rms(_Corpus())
