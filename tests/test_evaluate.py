@@ -1186,3 +1186,89 @@ def test_plrs_e_enrols_each_speakers_other_scored_gt_clips_once():
     np.testing.assert_allclose(plrs_enrolled_column(levels, 0.5),
                                [0.5 - 0.5 * abs(2 / 3 - 1), 0.5 - 0.5 * abs(2 / 1 - 1), 0.5 - 0.5 * abs(2 / 20 - 1),
                                 0.5 - 0.5 * abs(2 / 10 - 1)])
+
+
+@pytest.mark.parametrize("kw, match", [
+    # without --gt only PLRS and PLRS-c, and by default only with both the evaluator and the audio
+    (dict(audio="a"), "without --gt only PLRS and PLRS-c"),
+    (dict(plrs_checkpoint="c.pt"), "without --gt only PLRS and PLRS-c"),
+    (dict(audio="a", plrs_checkpoint="c.pt", metrics=("plrs", "lve", "mtm")),
+     r"--metrics lve,mtm: compared with the ground truth"),
+    (dict(audio="a", plrs_checkpoint="c.pt", metrics=("slcc",)), "--metrics slcc: compared with the ground truth"),
+    (dict(gt="g", metrics=("lve", "bleu")), "unknown metric"),
+    (dict(gt="g", audio="a", metrics=("fdd",)), "FDD needs the neutral templates"),
+    (dict(gt="g", templates="t.pkl", metrics=("slcc",)), "SLCC needs the speech audio"),
+    (dict(gt="g", audio="a", metrics=("plrs",)), "PLRS needs --plrs-checkpoint CKPT and --audio DIR"),
+    (dict(gt="g", plrs_checkpoint="c.pt", metrics=("plrs",)), "PLRS needs --plrs-checkpoint CKPT and --audio DIR"),
+])
+def test_each_documented_metric_refusal(tmp_path, kw, match):
+    """resolve_metrics refuses every selection whose inputs are missing (one line each), before any file is read."""
+    cfg = EvalConfig(pred=tmp_path, **{k: (tmp_path / v if isinstance(v, str) else v) for k, v in kw.items()})
+    with pytest.raises(InputError, match=match):
+        resolve_metrics(cfg)
+
+
+def test_explicit_metrics_are_computed_once_each(tmp_path):
+    assert resolve_metrics(EvalConfig(pred=tmp_path, gt=tmp_path, metrics=("mtm", "lve", "mtm"))) == ("mtm", "lve")
+
+
+class _Topology:
+    """The parts of a p3d.topology.Topology that plan_metrics reads."""
+
+    def __init__(self, upper_face=True, mtm=True):
+        self.name = "tiny"
+        self.regions = {"upper_face": np.arange(3)} if upper_face else {}
+        self.mtm_upper = self.mtm_lower = np.arange(2) if mtm else None
+
+
+def test_plan_metrics_refuses_an_explicit_fdd_or_mtm_the_topology_cannot_give(tmp_path):
+    from p3d.evaluate import plan_metrics
+
+    base = EvalConfig(pred=tmp_path, gt=tmp_path, templates=tmp_path / "t.pkl")
+    assert plan_metrics(base, _Topology()) == (("lve", "fdd", "mtm"), {})
+    wanted, reasons = plan_metrics(base, _Topology(upper_face=False))  # picked by default: not computed, with a reason
+    assert wanted == ("lve", "mtm") and "no upper-face region" in reasons["fdd"]
+    with pytest.raises(InputError, match="FDD cannot be computed"):
+        plan_metrics(dataclasses.replace(base, metrics=("lve", "fdd")), _Topology(upper_face=False))
+    half = _Topology()
+    half.mtm_lower = None  # one of the two lip-vertex lists missing is no MTM
+    wanted, reasons = plan_metrics(base, half)
+    assert wanted == ("lve", "fdd") and "no MTM lip vertices" in reasons["mtm"]
+    with pytest.raises(InputError, match="MTM cannot be computed"):
+        plan_metrics(dataclasses.replace(base, metrics=("mtm",)), half)
+
+
+@pytest.mark.parametrize("drop, named", [
+    ("plrs_calibrated", "PLRS-c"), ("gt", "--gt DIR"), ("templates", "--templates"), ("diagnostics", "diagnostics")])
+def test_plrs_e_names_each_missing_input(tmp_path, drop, named):
+    """--intensity-weight (PLRS-e) needs PLRS-c among the metrics, the GT, the templates and the diagnostics."""
+    from p3d.evaluate.config import check_enrolled
+
+    cfg = EvalConfig(pred=tmp_path, gt=tmp_path, templates=tmp_path / "t.pkl", intensity_weight=0.5)
+    wanted = ("lve", "plrs", "plrs_calibrated")
+    check_enrolled(cfg, wanted)  # everything given: accepted
+    if drop == "plrs_calibrated":
+        wanted = ("lve", "plrs")
+    else:
+        cfg = dataclasses.replace(cfg, **{drop: False if drop == "diagnostics" else None})
+    with pytest.raises(InputError, match=r"--intensity-weight \(PLRS-e\) needs") as err:
+        check_enrolled(cfg, wanted)
+    assert named in str(err.value) and str(err.value).count(";") == 0  # only the one missing input
+
+
+def test_length_rule_tolerance_is_ten_percent_of_the_longer_and_an_empty_clip_is_refused():
+    from p3d.evaluate import length_mismatch
+
+    assert length_mismatch(100, 90) is None  # 10 frames = 10 % of the longer (100), not of the shorter (90)
+    assert "differ by 11 frames" in length_mismatch(100, 89)
+    assert "differ" in length_mismatch(0, 5) and "differ" in length_mismatch(3, 0)
+
+
+def test_gt_rate_must_be_a_whole_multiple_of_the_prediction_rate(tmp_path):
+    cfg = EvalConfig(pred=tmp_path, fps=30)
+    assert cfg.gt_stride() == 1 and cfg.gt_stride(60) == 2 and dataclasses.replace(cfg, gt_fps=90).gt_stride() == 3
+    for gt_fps in (15, 45, 59.9):
+        with pytest.raises(InputError, match="integer multiple"):
+            cfg.gt_stride(gt_fps)
+    assert EvalConfig(pred=tmp_path, dataset="biwi").pred_fps() == 25.0
+    assert EvalConfig(pred=tmp_path).pred_fps() == 30.0
