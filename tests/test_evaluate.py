@@ -1272,3 +1272,152 @@ def test_gt_rate_must_be_a_whole_multiple_of_the_prediction_rate(tmp_path):
             cfg.gt_stride(gt_fps)
     assert EvalConfig(pred=tmp_path, dataset="biwi").pred_fps() == 25.0
     assert EvalConfig(pred=tmp_path).pred_fps() == 30.0
+
+
+def _tiny_pairing_layout(tmp_path, gt_frames=51):
+    """One GT clip at 50 fps of a 40-vertex face (lips 0-9, MTM lip vertices 0 and 5, upper face 20-39) and the
+    template, for predictions at 25 fps written by the caller (``pred/spk_01_clip0_condition_<c>.npy``)."""
+    import pickle
+
+    from p3d.topology import Topology
+
+    n = 40
+    Topology(name="tiny_pairing", n_vertices=n, regions={"lips": np.arange(10), "upper_face": np.arange(20, 40)},
+             mtm_upper=0, mtm_lower=5).save_npz(tmp_path / "topo.npz")
+    for sub in ("gt", "pred"):
+        (tmp_path / sub).mkdir()
+    template = np.zeros((n, 3), dtype=np.float32)
+    template[:, 0] = np.arange(n) * 0.01
+    t = np.arange(gt_frames) / 50.0
+    gt = np.broadcast_to(template, (gt_frames, n, 3)).copy()
+    gt[:, 0, 1] += (0.004 * np.sin(2 * np.pi * 2.5 * t)).astype(np.float32)     # the mouth opens 2.5 times a second
+    gt[:, 20:, 2] += (0.001 * np.sin(2 * np.pi * 1.0 * t))[:, None].astype(np.float32)  # the brows move
+    np.save(tmp_path / "gt" / "spk_01_clip0.npy", gt.reshape(gt_frames, -1))
+    with open(tmp_path / "templates.pkl", "wb") as fh:
+        pickle.dump({"spk_01": template}, fh)
+    cfg = EvalConfig(pred=tmp_path / "pred", gt=tmp_path / "gt", templates=tmp_path / "templates.pkl",
+                     dataset="generic", fps=25, gt_fps=50, topology=str(tmp_path / "topo.npz"),
+                     metrics=("lve", "fdd", "mtm"), bootstrap_resamples=100)
+    return cfg, gt, template
+
+
+def test_per_clip_numbers_pair_each_prediction_frame_with_every_second_gt_frame(tmp_path):
+    """A 25 fps prediction against 50 fps GT: frame t is compared with GT frame 2t (GT[::2], 26 frames for 51), the
+    longer truncated to the shorter for LVE and FDD (its first frames kept), MTM in frames at 25 fps (40 ms each).
+    Expected values by hand: the lips displaced by a_t = (t + 1) mm along x give a per-frame maximal squared lip error
+    a_t^2 (LVE, m^2); a prediction 2 frames late has MTM 2 frames = 80 ms; a still upper face against moving brows
+    has FDD > 0 (GT minus prediction)."""
+    cfg, gt, template = _tiny_pairing_layout(tmp_path)
+    paired = gt[::2]
+    assert len(paired) == 26
+    a = 1e-3 * (np.arange(25) + 1.0)
+    shifted = paired[:25].copy()
+    shifted[:, :10, 0] += a[:, None]
+    late = np.concatenate([paired[:1].repeat(2, axis=0), paired[:23]])  # frame t shows GT frame t - 2
+    still = paired[:25].copy()
+    still[:, 20:] = template[20:]
+    for cond, pred in (("shifted", shifted), ("late", late), ("still", still)):
+        np.save(tmp_path / "pred" / f"spk_01_clip0_condition_{cond}.npy", pred.reshape(25, -1))
+    report = evaluate(cfg, progress=False)
+    per = report.per_clip.set_index("condition")
+    assert (per["pred_frames"] == 25).all() and (per["gt_frames"] == 26).all() and (per["frames"] == 25).all()
+    assert per["truncated"].all()
+    assert per.loc["shifted", "lve"] == pytest.approx(float(np.mean(a ** 2)), rel=1e-4)
+    assert per.loc["still", "lve"] == pytest.approx(0.0, abs=1e-12)
+    assert per.loc["late", "mtm_frames"] == pytest.approx(2.0)
+    assert per.loc["late", "mtm_ms"] == pytest.approx(80.0)
+    assert per.loc["shifted", "mtm_frames"] == 0.0 and per.loc["shifted", "mtm_ms"] == 0.0  # the lips moved together
+    assert per.loc["still", "fdd"] > 0 and per.loc["shifted", "fdd"] == pytest.approx(0.0, abs=1e-12)
+    # MTMResult.matches are (GT frame, predicted frame): the late prediction shows each GT extremum 2 frames later
+    matches = report.mtm_results["spk_01_clip0_condition_late"].matches
+    assert matches and all(j - i == 2 for i, j in matches)
+    # --lve-variant max_l2: the per-frame maximal lip distance a_t itself (m), not its square
+    l2 = evaluate(dataclasses.replace(cfg, metrics=("lve",), lve_variant="max_l2"), progress=False).per_clip
+    assert l2.set_index("condition").loc["shifted", "lve"] == pytest.approx(float(np.mean(a)), rel=1e-4)
+
+
+def test_slcc_columns_read_the_channel_mean_and_the_chosen_lip_aggregate(tmp_path):
+    """SLCC's speech intensity is the RMS of the channel mean (p3d.io.load_audio), the lip intensity the chosen
+    aggregate (--lip-aggregate) over frames of the mean lip speed (Eq. (c)). By hand: a stereo wav whose channels are
+    x and x / 2 has speech intensity 0.75 rms(x); lips at c t^2 along x move c (2t + 1) per frame."""
+    import soundfile as sf
+
+    cfg, gt, template = _tiny_pairing_layout(tmp_path)
+    (tmp_path / "wav").mkdir()
+    x = 0.2 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)
+    sf.write(tmp_path / "wav" / "spk_01_clip0.wav", np.stack([x, x / 2], axis=1), 16000, subtype="FLOAT")
+    c = 1e-4
+    t = np.arange(25.0)
+    pred = np.broadcast_to(template, (25, 40, 3)).copy()
+    pred[:, :10, 0] += (c * t ** 2)[:, None]
+    np.save(tmp_path / "pred" / "spk_01_clip0_condition_ramp.npy", pred.reshape(25, -1))
+    steps = c * (2 * t[:-1] + 1)
+    for aggregate, want in (("mean", np.mean(steps)), ("rms", np.sqrt(np.mean(steps ** 2)))):
+        row = evaluate(dataclasses.replace(cfg, audio=tmp_path / "wav", metrics=("slcc",), lip_aggregate=aggregate,
+                                           diagnostics=False), progress=False).per_clip.iloc[0]
+        assert row["lip_intensity"] == pytest.approx(want, rel=1e-5)
+        assert row["speech_intensity"] == pytest.approx(0.75 * np.sqrt(np.mean(x ** 2)), rel=1e-5)
+
+
+def test_the_plrs_column_is_the_official_plrs_whether_or_not_plrs_c_is_computed(demo, tmp_path, one_torch_thread):
+    """PLRS and PLRS-c come from one forward pass, but per_clip.csv's ``plrs`` is the official PLRS (Eq. (a)): the
+    same numbers as an evaluation of PLRS alone, and not PLRS-c's."""
+    import torch
+
+    from p3d.models.syncnet3d import SyncNet3D, SyncNet3DConfig
+
+    torch.manual_seed(0)
+    SyncNet3D(SyncNet3DConfig.from_preset("smoke", n_vertices=5023)).save(tmp_path / "critic.pt")
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    files = sorted((demo.mead / "pred").glob("*.npy"))
+    chosen = {parse_name(f.stem).gt_stem: f for f in files}  # one prediction per GT clip
+    for f in list(chosen.values())[:4]:
+        shutil.copy(f, pred / f.name)
+    cfg = EvalConfig(pred=pred, gt=demo.mead, audio=demo.mead, plrs_checkpoint=tmp_path / "critic.pt",
+                     metrics=("plrs",), diagnostics=False, bootstrap_resamples=100)
+    alone = evaluate(cfg, progress=False).per_clip.set_index("pred")
+    both = evaluate(dataclasses.replace(cfg, metrics=("plrs", "plrs_calibrated")), progress=False).per_clip
+    both = both.set_index("pred").loc[alone.index]
+    np.testing.assert_allclose(both["plrs"], alone["plrs"], rtol=1e-6)
+    assert not np.allclose(both["plrs_calibrated"], both["plrs"], rtol=1e-3)
+
+
+def test_plrs_c_background_is_every_other_clips_speech_never_the_clips_own(demo, tmp_path, one_torch_thread):
+    """PLRS-c of a prediction: its positive-pair cosine minus the mean cosine to the speech of the *other* evaluated
+    GT clips (p3d.metrics.plrs_calibrated with p3d.metrics.background_excluding), recomputed here from channel 0 of
+    the wavs."""
+    import soundfile as sf
+    import torch
+
+    from p3d import io, metrics
+    from p3d.audio import speech_windows
+    from p3d.models.speech_mesh import load_critic
+    from p3d.models.syncnet3d import SyncNet3D, SyncNet3DConfig
+
+    torch.manual_seed(0)
+    SyncNet3D(SyncNet3DConfig.from_preset("smoke", n_vertices=5023)).save(tmp_path / "critic.pt")
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    chosen = {parse_name(f.stem).gt_stem: f for f in sorted((demo.mead / "pred").glob("*.npy"))}
+    stems = list(chosen)[:3]
+    wav = tmp_path / "wav"
+    wav.mkdir()
+    for s in stems:
+        shutil.copy(chosen[s], pred / chosen[s].name)
+        # stereo, the second channel another signal: PLRS reads channel 0, as the official evaluate_PLRS.py
+        x, rate = sf.read(io.audio_dir(demo.mead) / f"{s}.wav", dtype="float32")
+        sf.write(wav / f"{s}.wav", np.stack([x, x[::-1]], axis=1), rate, subtype="FLOAT")
+    per = evaluate(EvalConfig(pred=pred, gt=demo.mead, audio=wav, plrs_checkpoint=tmp_path / "critic.pt",
+                              metrics=("plrs_calibrated",), diagnostics=False, bootstrap_resamples=100),
+                   progress=False).per_clip.set_index("pred")
+    model = load_critic(tmp_path / "critic.pt")
+    windows = {}
+    for s in stems:
+        samples, rate = io.load_audio(wav / f"{s}.wav", mono=False)
+        windows[s] = speech_windows(np.ascontiguousarray(samples[:, 0]), rate, 30.0)
+    banks = metrics.speech_banks(windows, model)
+    for s in stems:
+        vertices = np.load(chosen[s])
+        want = metrics.plrs_calibrated(windows[s], vertices, model, metrics.background_excluding(banks, s))
+        assert per.loc[chosen[s].name, "plrs_calibrated"] == pytest.approx(want, rel=1e-5, abs=1e-6)
