@@ -1421,3 +1421,19 @@ def test_plrs_c_background_is_every_other_clips_speech_never_the_clips_own(demo,
         vertices = np.load(chosen[s])
         want = metrics.plrs_calibrated(windows[s], vertices, model, metrics.background_excluding(banks, s))
         assert per.loc[chosen[s].name, "plrs_calibrated"] == pytest.approx(want, rel=1e-5, abs=1e-6)
+
+
+def test_a_wav_silent_on_the_channel_plrs_reads_is_silent(tmp_path):
+    """PLRS reads channel 0 and SLCC the channel mean: a clip is silent (left out of the audio metrics) when either
+    signal is, so PLRS is never scored on a silent channel 0 beside a loud channel 1."""
+    import soundfile as sf
+
+    from p3d.evaluate.config import SILENT_RMS
+    from p3d.evaluate.scoring import _clip_audio
+
+    loud = 0.3 * np.sin(2 * np.pi * 200 * np.arange(8000) / 16000)
+    sf.write(tmp_path / "a.wav", np.stack([np.zeros_like(loud), loud], axis=1), 16000, subtype="FLOAT")
+    _, _, rms = _clip_audio(tmp_path / "a.wav", ("slcc", "plrs"))
+    assert rms < SILENT_RMS
+    _, _, rms = _clip_audio(tmp_path / "a.wav", ("slcc",))  # SLCC alone: the channel mean is not silent
+    assert rms == pytest.approx(np.sqrt(np.mean((loud / 2) ** 2)), rel=1e-5)
