@@ -1437,3 +1437,19 @@ def test_a_wav_silent_on_the_channel_plrs_reads_is_silent(tmp_path):
     assert rms < SILENT_RMS
     _, _, rms = _clip_audio(tmp_path / "a.wav", ("slcc",))  # SLCC alone: the channel mean is not silent
     assert rms == pytest.approx(np.sqrt(np.mean((loud / 2) ** 2)), rel=1e-5)
+
+
+def test_a_wav_below_minus_80_dbfs_is_silent_for_slcc_but_lve_is_scored(tmp_path):
+    """SILENT_RMS is -80 dBFS: a wav at -100 dBFS (RMS 1e-5) has no speech intensity (NaN in per_clip.csv), while
+    the GT metrics still score its prediction; at -60 dBFS (1e-3) it is speech."""
+    import soundfile as sf
+
+    cfg, gt, _ = _tiny_pairing_layout(tmp_path)
+    np.save(tmp_path / "pred" / "spk_01_clip0_condition_A.npy", gt[::2][:25].reshape(25, -1))
+    (tmp_path / "wav").mkdir()
+    tone = np.sqrt(2) * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)  # RMS 1
+    for rms, silent in ((1e-5, True), (1e-3, False)):
+        sf.write(tmp_path / "wav" / "spk_01_clip0.wav", rms * tone, 16000, subtype="FLOAT")
+        row = evaluate(dataclasses.replace(cfg, audio=tmp_path / "wav", metrics=("lve", "slcc"), diagnostics=False),
+                       progress=False).per_clip.iloc[0]
+        assert np.isnan(row["speech_intensity"]) == silent and row["lve"] == pytest.approx(0.0, abs=1e-12)

@@ -246,7 +246,9 @@ def evaluate(cfg: EvalConfig, *, progress: bool | None = None) -> EvalReport:
             per_clip["plrs_enrolled"] = plrs_enrolled_column(per_clip, cfg.intensity_weight)
         else:
             not_computed["plrs_enrolled"] = "PLRS-c was not computed: " + not_computed.get("plrs_calibrated", "")
-    summary = _summarise(cfg, wanted, not_computed, per_clip, pd.DataFrame(gt_rows), skipped, rates,
+    # named columns: every GT clip's wav may be silent (no rows) while a GT metric keeps the evaluation going
+    gt_df = pd.DataFrame(gt_rows, columns=["gt", "identity", "level", "speech_intensity", "lip_intensity"])
+    summary = _summarise(cfg, wanted, not_computed, per_clip, gt_df, skipped, rates,
                          background_clips=len(banks) if banks else None, checks=checks, silent=silent)
     return EvalReport(per_clip=per_clip, summary=summary, mtm_results=mtm_results)
 
