@@ -1453,3 +1453,18 @@ def test_a_wav_below_minus_80_dbfs_is_silent_for_slcc_but_lve_is_scored(tmp_path
         row = evaluate(dataclasses.replace(cfg, audio=tmp_path / "wav", metrics=("lve", "slcc"), diagnostics=False),
                        progress=False).per_clip.iloc[0]
         assert np.isnan(row["speech_intensity"]) == silent and row["lve"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_silent_clip_is_left_out_of_slccs_data_reference_too(tmp_path):
+    """SLCC compares the predictions' speech-lip correlation with the data's own (Eq. (7)); a GT clip with a silent
+    wav is in neither: the data's SLCC is the same as with that clip removed from the evaluation altogether."""
+    import soundfile as sf
+
+    cfg = dataclasses.replace(_generic_speakers_layout(tmp_path), metrics=("lve", "slcc"), diagnostics=False)
+    sf.write(tmp_path / "wav" / "spk_01_clip0.wav", np.zeros(16000 * 30 // 25, dtype=np.float32), 16000)
+    with_silent = evaluate(cfg, progress=False).summary["metrics"]["slcc"]
+    for f in [*(tmp_path / "pred").glob("spk_01_clip0_*.npy"), tmp_path / "gt" / "spk_01_clip0.npy"]:
+        f.unlink()
+    without = evaluate(cfg, progress=False).summary["metrics"]["slcc"]
+    assert with_silent["data_value"] is not None
+    assert with_silent["data_value"] == pytest.approx(without["data_value"], rel=1e-9)
