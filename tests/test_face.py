@@ -180,3 +180,54 @@ def test_bad_variant():
         face.face_mesh("huge")
     with pytest.raises(InputError, match="not a synthetic-face variant"):
         face.variant_of(5023)
+
+
+def test_documented_size_eye_regions_and_masks():
+    # Size: the eye-contour centroids are as far apart as FLAME's eyeball centres (x = +-0.031451 m)
+    v = face.template("base")
+    assert v.dtype == np.float64
+    assert face._eye_centre_distance(v) == pytest.approx(2 * 0.031451, abs=2e-5)
+    topo = face.face_topology("base")
+    np.testing.assert_array_equal(topo.region("inner_lip_centres"), [13, 14])
+    # Eye regions: every vertex within 16 mm of the eye-contour centroid, and no other.
+    for name, loop in (("right_eye_region", face.RIGHT_EYE), ("left_eye_region", face.LEFT_EYE)):
+        d = np.linalg.norm(v - v[list(loop)].mean(axis=0), axis=1)
+        assert set(topo.region(name).tolist()) == set(np.flatnonzero(d <= 0.016).tolist()), name
+    # Jaw weights: 1 more than 12 mm below the lower lip and on the middle half of the lower lip,
+    # 0 more than 12 mm above the mouth corners and on the upper lip; the jaw region is weight >= 0.5.
+    w = face.jaw_weights("base")
+    corners = v[list(face.MOUTH_CORNERS)]
+    assert (w[v[:, 1] < v[17, 1] - 0.012] == 1).all()
+    assert (w[v[:, 1] > corners[:, 1].mean() + 0.012] == 0).all()
+    mesh = face.face_mesh("base")
+    lower_only = mesh.sets["lower_lip"] & ~mesh.sets["upper_lip"]
+    upper_only = mesh.sets["upper_lip"] & ~mesh.sets["lower_lip"]
+    middle_half = np.abs(v[:, 0] - corners[:, 0].mean()) < 0.25 * abs(corners[1, 0] - corners[0, 0])
+    assert (w[lower_only & middle_half] == 1).all() and (w[upper_only] == 0).all()
+    between = (v[:, 1] >= v[17, 1] - 0.012) & (v[:, 1] <= corners[:, 1].mean() + 0.012)
+    assert ((w > 0) & (w < 1) & ~between).sum() == 0  # the harmonic band lies between the two limits
+    assert set(topo.region("jaw").tolist()) == set(np.flatnonzero(w >= 0.5).tolist())
+    # Mouth falloff: 0 exactly outside the ellipse of half-axes 48 mm x 26 mm about the mouth-corner
+    # midpoint, positive (harmonic) inside it.
+    m = face.mouth_weights("base")
+    c = corners.mean(axis=0)
+    inside = ((v[:, 0] - c[0]) / 0.048) ** 2 + ((v[:, 1] - c[1]) / 0.026) ** 2 <= 1.0
+    np.testing.assert_array_equal(m > 0, inside)
+
+
+def test_dense_uv_and_butterfly_positions():
+    dense = face.face_mesh("dense")
+    n_prev = 468 + 1348
+    p = dense.parents[n_prev:]
+    # UVs of new vertices are linearly interpolated: the midpoint of the parents' UVs
+    np.testing.assert_allclose(dense.uv[n_prev:], 0.5 * (dense.uv[p[:, 0]] + dense.uv[p[:, 1]]), atol=1e-12)
+    # butterfly, not linear subdivision: new vertices leave the flat edge midpoints on the curved face
+    mid = 0.5 * (dense.vertices[p[:, 0]] + dense.vertices[p[:, 1]])
+    assert np.median(np.linalg.norm(dense.vertices[n_prev:] - mid, axis=1)) > 1e-5
+
+
+def test_faces_is_a_fresh_copy():
+    f = face.faces("base")
+    assert f.shape == (880, 3) and f.dtype == np.int64
+    f[:] = 0
+    assert face.faces("base").max() > 0
