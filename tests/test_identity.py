@@ -117,3 +117,52 @@ def test_public_helpers_refuse_bad_counts_seeds_and_shapes():
         with pytest.raises(InputError, match="synthetic-face"):
             face.lip_gap(bad)
     assert face.lip_gap(face.template("base")).shape == ()
+
+
+def test_documented_ranges_and_population_independence():
+    # module docstring: scale +-5 %, width / height +-4 %, lip thickness +-25 %, mouth width +-8 %,
+    # amplitude 0.8-1.2, asymmetry +-0.25, anticipation 0-60 ms, slope 0.07-0.15, noise 0.13-0.19,
+    # effort sensitivity 0.75-1.25, brow amplitude 0.3-0.6, brow rate 0.2-0.5, blink interval 3-4.5 s
+    documented = {"scale": (0.95, 1.05), "width": (0.96, 1.04), "height": (0.96, 1.04),
+                  "lip_thickness": (0.75, 1.25), "mouth_width": (0.92, 1.08), "amplitude": (0.8, 1.2),
+                  "asymmetry": (-0.25, 0.25), "anticipation_s": (0.0, 0.06), "slope": (0.07, 0.15),
+                  "noise": (0.13, 0.19), "effort_sensitivity": (0.75, 1.25), "brow_amplitude": (0.3, 0.6),
+                  "brow_rate": (0.2, 0.5), "blink_interval_s": (3.0, 4.5)}
+    people = sample_identities(300, seed=2)
+    for key, (lo, hi) in documented.items():
+        values = np.array([getattr(p, key) for p in people])
+        margin = 0.05 * (hi - lo)  # 300 uniform draws reach within 5 % of both ends
+        assert lo <= values.min() < lo + margin and hi - margin < values.max() <= hi, key
+    assert identity.sample_identity(7, 3).seed == 7
+    # lip thickness scales the lips about the lip contact line: the inner corners 78 / 308 lie on it
+    thick = identity_template(Identity("t", 0, lip_thickness=1.25), "base")
+    np.testing.assert_allclose(thick[[78, 308]], face.template("base")[[78, 308]], atol=1e-12)
+    # different population seeds share no identity (not a shifted copy of each other)
+    a = {dataclasses.astuple(p)[2:] for p in sample_identities(20, seed=7)}
+    b = {dataclasses.astuple(p)[2:] for p in sample_identities(20, seed=8)}
+    assert not a & b
+
+
+def test_clip_noise_style_and_rig():
+    # slope 0: the clip factor is 1 + noise * e, e ~ N(0, 1): its spread is the identity's noise
+    ident = Identity("a", 0, amplitude=1.1, slope=0.0, noise=0.15, anticipation_s=0.04,
+                     brow_amplitude=0.55, brow_rate=0.25, blink_interval_s=4.2, asymmetry=0.2)
+    rng = np.random.default_rng(4)
+    factors = np.array([ident.clip_amplitude(0.0, rng) for _ in range(3000)]) / 1.1
+    assert np.std(factors) == pytest.approx(0.15, rel=0.08) and np.mean(factors) == pytest.approx(1.0, abs=0.01)
+    style = ident.style(0.7, 9)
+    assert style.amplitude == ident.clip_amplitude(0.7, 9) and style.anticipation_s == 0.04
+    upper = ident.upper_face_style(1.3)
+    assert (upper.brow_amplitude, upper.brow_rate, upper.blink_interval_s, upper.effort) == (0.55, 0.25, 4.2, 1.3)
+    # the rig carries the identity's template and its asymmetry (positive: stronger on the subject's left)
+    from p3d.synth.rig import PARAMS, rest_params
+
+    np.testing.assert_array_equal(identity_rig(ident, "base").template, identity_template(ident, "base"))
+    spread = rest_params(1)
+    spread[0, PARAMS.index("spread")] = 1.0
+    gains = []
+    for asym in (0.2, -0.2):
+        rig = identity_rig(dataclasses.replace(ident, asymmetry=asym), "base")
+        d = np.linalg.norm(rig.pose(spread)[0] - rig.pose(rest_params(1))[0], axis=1)
+        gains.append(d[291] / d[61])  # left / right mouth corner
+    assert gains[0] > 1.05 and gains[1] < 1 / 1.05
