@@ -69,3 +69,114 @@ def test_bad_input():
         U.UpperFaceStyle(brow_rate=1.5)
     with pytest.raises(InputError, match="fps"):
         U.upper_face_motion(PHONEMES, STRESS, 0, N, U.UpperFaceStyle(), 0)
+
+
+def _rc(x):
+    """Raised cosine 0 -> 1 over x in [0, 1] (the module docstring's ramp), written out independently."""
+    return 0.5 - 0.5 * np.cos(np.pi * np.clip(x, 0.0, 1.0))
+
+
+# two primary-stressed vowels close together (their raises overlap), then a long pause
+CLOSE = [("_", 0.0, 0.2), ("eI", 0.2, 0.35), ("t", 0.35, 0.4), ("aI", 0.4, 0.6), ("_", 0.6, 1.6)]
+CLOSE_STRESS = [0, 2, 0, 2, 0]
+
+
+@pytest.mark.parametrize("phonemes,stress", [(PHONEMES, STRESS), (CLOSE, CLOSE_STRESS)])
+def test_brow_raise_shape_follows_the_docstring(phonemes, stress):
+    # A raise starts 100 ms before the vowel, rises over 150 ms (raised cosine), holds to the vowel's end and
+    # falls over 300 ms; overlapping raises merge by their maximum; frames sampled at (k + 0.5) / fps.
+    # Heights stay below the saturation knee here, so the brow channel is the raw envelope.
+    style = U.UpperFaceStyle(brow_amplitude=0.45, brow_rate=1.0, blink_interval_s=50.0)
+    fps, n = 200, int(200 * phonemes[-1][2])
+    t = (np.arange(n) + 0.5) / fps
+    checked = 0
+    for seed in range(6):
+        events = U.brow_events(phonemes, stress, np.ones(len(phonemes)), style, np.random.default_rng(seed))
+        brow = U.upper_face_motion(phonemes, stress, fps, n, style, seed)[:, BROW]
+        expected = np.zeros(n)
+        for s, e, h in events:
+            env = np.minimum(_rc((t - (s - 0.10)) / 0.15), 1.0 - _rc((t - e) / 0.30))
+            expected = np.maximum(expected, h * env)
+        np.testing.assert_allclose(brow, expected, atol=1e-12)
+        checked += len(events) > 1
+    assert checked >= 2
+
+
+def test_blink_shape_follows_the_docstring():
+    # A blink lasts U(150, 250) ms, closes over its first 40 % (raised cosine) and opens over the rest,
+    # peak closure U(0.9, 1); the same generator draws the onsets first, then per blink length and peak.
+    style = U.UpperFaceStyle(blink_interval_s=3.5)
+    fps, n = 250, 2500
+    t = (np.arange(n) + 0.5) / fps
+    silence = [("_", 0.0, 10.0)]
+    for seed in range(4):
+        gen = np.random.default_rng(seed)
+        onsets = U.blink_times(silence, n / fps, style, gen)
+        expected = np.zeros(n)
+        for onset in onsets:
+            length = gen.uniform(0.15, 0.25)
+            peak = gen.uniform(0.9, 1.0)
+            close = 0.4 * length
+            shape = np.where(t < onset + close, _rc((t - onset) / close),
+                             1.0 - _rc((t - onset - close) / (length - close)))
+            expected = np.maximum(expected, peak * shape)
+        blink = U.upper_face_motion(silence, [0], fps, n, style, seed)[:, BLINK]
+        assert len(onsets) >= 1
+        np.testing.assert_allclose(blink, expected, atol=1e-12)
+
+
+def test_raise_heights_energy_jitter_and_stress_rules():
+    style = U.UpperFaceStyle(brow_amplitude=0.4, brow_rate=1.0, blink_interval_s=50.0, effort=1.5)
+    ratios = []
+    for seed in range(60):
+        loud = U.brow_events(PHONEMES, STRESS, np.ones(len(PHONEMES)), style, np.random.default_rng(seed))
+        soft = U.brow_events(PHONEMES, STRESS, np.zeros(len(PHONEMES)), style, np.random.default_rng(seed))
+        # height = brow_amplitude * effort * (0.6 + 0.4 * energy) * U(0.8, 1.2)
+        for (_, _, hl), (_, _, hs) in zip(loud, soft):
+            assert hs == pytest.approx(0.6 * hl)
+            ratios.append(hl / (0.4 * 1.5))
+    assert 0.8 <= min(ratios) < 0.84 and 1.16 < max(ratios) <= 1.2
+    # only primary stress raises the brows after the phrase start: a secondary-stressed vowel never does
+    secondary = list(STRESS)
+    secondary[8] = 1  # "0" of "was", inside the first phrase
+    starts = set()
+    for seed in range(30):
+        starts |= {s for s, _, _ in U.brow_events(PHONEMES, secondary, np.ones(len(PHONEMES)), style,
+                                                  np.random.default_rng(seed))}
+    assert 0.7 not in starts and 0.95 in starts
+    # the first stressed vowel of a phrase is raised with probability PHRASE_START_RAISE_P = 0.85
+    rare = U.UpperFaceStyle(brow_amplitude=0.4, brow_rate=0.0)
+    n = sum(len(U.brow_events(PHONEMES, STRESS, np.ones(len(PHONEMES)), rare, np.random.default_rng(s)))
+            for s in range(250))
+    assert 0.78 * 500 < n < 0.92 * 500
+
+
+def test_vowel_energy_is_relative_to_the_loudest_vowel():
+    ph = [("_", 0.0, 0.1), ("s", 0.1, 0.2), ("aI", 0.2, 0.3), ("E", 0.3, 0.4)]
+    sr = 1000
+    audio = np.concatenate([np.zeros(100), np.full(100, 0.9), np.full(100, 0.4), np.full(100, 0.2)])
+    energy = U.vowel_energy(ph, audio, sr)
+    np.testing.assert_allclose(energy[2:], [1.0, 0.5])  # the louder consonant does not set the scale
+    np.testing.assert_array_equal(U.vowel_energy(ph, None, sr), np.ones(4))
+
+
+def test_blink_timing_rules():
+    # blinks at least 0.5 s apart and inside the clip; no boundary blink in the leading silence
+    # (only pauses after speech are phrase boundaries); stationary phase: a 1 s clip holds a blink
+    # in roughly 1 / 3.5 of the cases, not always.
+    fast = U.UpperFaceStyle(blink_interval_s=0.6)
+    for seed in range(40):
+        times = U.blink_times(PHONEMES, 1.0, fast, np.random.default_rng(seed))
+        assert times == sorted(times) and all(0 <= x < 1.0 for x in times)
+        assert np.all(np.diff(times) >= 0.5 - 1e-12)
+    style = U.UpperFaceStyle(blink_interval_s=60.0)
+    boundary = 0
+    for seed in range(300):
+        times = U.blink_times(PHONEMES, 2.8, style, np.random.default_rng(seed))
+        assert not any(abs(x - 0.05) < 1e-9 for x in times)
+        boundary += any(abs(x - 1.25) < 1e-9 for x in times)
+    assert 0.4 * 300 < boundary < 0.6 * 300  # BOUNDARY_BLINK_P = 0.5
+    usual = U.UpperFaceStyle(blink_interval_s=3.5)
+    early = np.mean([len(U.blink_times([("_", 0.0, 1.0)], 1.0, usual, np.random.default_rng(s))) > 0
+                     for s in range(300)])
+    assert 0.15 < early < 0.45
