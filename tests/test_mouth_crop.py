@@ -115,3 +115,60 @@ def test_lip_vertices_checked_with_a_window_and_light_direction(sheet):
         M.render_mouth_crops(v, f, w, lip_vertices=lips, light_dir=(0, 0, 0))
     np.testing.assert_array_equal(M.render_mouth_crops(v, f, w, lip_vertices=lips),
                                   M.render_mouth_crops(v, f, lip_vertices=lips))
+
+
+def test_window_geometry_luma_and_orientation(sheet):
+    v, f, lips = sheet
+    seq = np.stack([v, _open(v, 0.004), _open(v, 0.012)])
+    # from_lips: centred on the lips' bounding box, side = scale x the lips' x extent
+    lo, hi = v[lips].min(axis=0), v[lips].max(axis=0)
+    w = M.CropWindow.from_lips(v, lips, scale=2.0)
+    assert (w.cx, w.cy) == pytest.approx(((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2), abs=1e-12)
+    assert 2 * w.half_size == pytest.approx(2.0 * (hi[0] - lo[0]))
+    with pytest.raises(InputError, match="half size"):
+        M.CropWindow(0.0, 0.0, 0.0)
+    # the default window is taken from the first frame; the default supersampling is 2x2
+    default = M.render_mouth_crops(seq, f, lip_vertices=lips, size=24)
+    assert default.shape == (3, 24, 24)
+    np.testing.assert_array_equal(default, M.render_mouth_crops(seq, f, M.CropWindow.from_lips(seq[0], lips),
+                                                                lip_vertices=lips, size=24, supersample=2))
+    # gray output is the Rec. 601 luma of the RGB rendering (up to rounding)
+    rgb = M.render_mouth_crops(seq, f, lip_vertices=lips, size=24, rgb=True).astype(float)
+    luma = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    assert np.abs(luma - default).max() <= 1.0
+    # orthographic frontal view, x to the right and y up: colour the sheet's quadrants and find them
+    colors = np.zeros((len(v), 3))
+    colors[:, 0] = v[:, 0] > 0  # red on the right (x > 0)
+    colors[:, 2] = v[:, 1] > 0  # blue on top (y > 0)
+    img = M.render_mouth_crops(v, f, M.CropWindow(0.0, 0.0, 0.04), vertex_colors=colors, size=16,
+                               rgb=True, ambient=1.0)[0].astype(int)
+    top, bottom, left, right = slice(0, 4), slice(12, 16), slice(0, 4), slice(12, 16)
+    for rows, cols, red, blue in ((top, left, False, True), (top, right, True, True),
+                                  (bottom, left, False, False), (bottom, right, True, False)):
+        corner = img[rows, cols]
+        for channel, on in ((0, red), (2, blue)):
+            assert (corner[..., channel].min() > 200) if on else (corner[..., channel].max() < 60)
+
+
+def test_cavity_lip_colour_and_light_direction(sheet):
+    v, f, lips = sheet
+    # pixels the face does not cover take the cavity colour
+    big = M.CropWindow(0.0, 0.0, 0.08)
+    img = M.render_mouth_crops(v, f, big, size=16, rgb=True, cavity=(0.2, 0.4, 0.6))[0]
+    np.testing.assert_array_equal(img[0, 0], [51, 102, 153])
+    # lip vertices are coloured darker and redder than skin
+    w = M.CropWindow.from_lips(v, lips)
+    plain = M.render_mouth_crops(v, f, w, rgb=True).astype(float)
+    lipped = M.render_mouth_crops(v, f, w, lip_vertices=lips, rgb=True).astype(float)
+    changed = np.any(plain != lipped, axis=-1)
+    assert changed.mean() > 0.05
+    assert (lipped[changed].sum(-1) < plain[changed].sum(-1)).all()
+    ratio = lambda x: x[..., 0] / np.maximum(x[..., 1], 1)  # noqa: E731
+    assert (ratio(lipped[changed]) > ratio(plain[changed])).mean() > 0.95
+    # light_dir is a direction: its length does not matter
+    np.testing.assert_array_equal(M.render_mouth_crops(v, f, w, lip_vertices=lips, light_dir=(0.0, 0.35, 1.0)),
+                                  M.render_mouth_crops(v, f, w, lip_vertices=lips, light_dir=(0.0, 3.5, 10.0)))
+    with pytest.raises(InputError, match="vertex_colors"):
+        M.render_mouth_crops(v, f, w, vertex_colors=np.full((len(v), 3), 1.5))
+    with pytest.raises(InputError, match="supersample"):
+        M.render_mouth_crops(v, f, w, supersample=5)
