@@ -1,6 +1,8 @@
 """Tests for p3d.synth.sentences (seeded sentence generation with phonetic coverage)."""
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from p3d.errors import InputError
@@ -84,3 +86,21 @@ def test_word_list_matches_espeak():
 
     words = T.load_wordlist()[::97]
     assert [tuple(p) for p in transcribe([w.text for w in words])] == [w.phonemes for w in words]
+
+
+def test_no_repeated_words_and_word_count_limit():
+    # _fill draws each word once per sentence (only the article "a" may recur)
+    for s in T.make_sentences(200, seed=4, min_words=10, max_words=16):
+        tokens = [t for t in s.lower().replace(",", " ").rstrip(".").split() if t not in ("a", "an")]
+        assert len(tokens) == len(set(tokens)), s
+    with pytest.raises(InputError, match="40"):
+        T.make_sentences(3, seed=0, min_words=5, max_words=41)
+
+
+def test_phoneme_coverage_counts_sentences_case_insensitively():
+    sentences = T.make_sentences(30, seed=2)
+    one = T.phoneme_coverage(sentences[:1])
+    assert set(one.values()) <= {0, 1} and sum(one.values()) > 0  # a sentence counts once per group
+    assert T.phoneme_coverage(sentences[:1] * 3) == Counter({g: 3 * n for g, n in one.items()})
+    assert T.phoneme_coverage(sentences) == T.phoneme_coverage([s.upper() for s in sentences])
+    assert T.phoneme_coverage(sentences) == T.phoneme_coverage([s.lower() for s in sentences])
