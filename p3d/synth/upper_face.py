@@ -15,7 +15,7 @@ brow, blink; (T, 2) in [0, 1]) for one clip:
   vowel with the speaker's ``brow_rate``. A raise starts 100 ms before the vowel, rises over 150 ms
   (raised cosine), holds to the vowel's end and falls over 300 ms; overlapping raises merge (maximum).
   Its height is ``brow_amplitude * effort * (0.6 + 0.4 * energy) * U(0.8, 1.2)``, with ``energy``
-  the vowel's RMS over the loudest stressed vowel of the clip (prosodic prominence, audible), and
+  the vowel's RMS over the loudest vowel of the clip, stressed or not (prosodic prominence, audible), and
   ``effort`` the clip's articulation-amplitude factor (louder clips: bigger raises, as the lips).
 - **Blinks.** Spontaneous blinks as a renewal process with intervals ``U(2/3, 4/3) * blink_interval_s``
   (2-6 s for the identity means 3-4.5 s), in stationary phase at the clip start; plus, with probability
@@ -52,7 +52,7 @@ class UpperFaceStyle:
     """How one speaker moves the upper face in one clip.
 
     Attributes:
-        brow_amplitude: brow activation of a raise on the loudest stressed vowel at effort 1 (0-1).
+        brow_amplitude: brow activation of a raise on the clip's loudest vowel at effort 1 (0-1).
         brow_rate: probability that a primary-stressed vowel (not phrase-initial) gets a raise.
         blink_interval_s: mean interval between spontaneous blinks (s).
         effort: multiplies the raise heights (the clip's articulation-amplitude factor).
