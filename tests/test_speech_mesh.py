@@ -234,3 +234,70 @@ def test_mesh_embed_layers_index_the_encoder_layers():
     torch.testing.assert_close(enc.embed_layers(x, [-1])[0], enc.embed(x))
     h = enc.patch_embed((x - enc.input_mean) / enc.input_scale) + enc.pos_embed
     torch.testing.assert_close(first, pooled(enc.encoder.norm(enc.encoder.blocks[0](h))))
+
+
+def test_a_no2d_checkpoint_loads_with_both_encoders_trainable(tmp_path):
+    """"w/o 2D prior" trains its speech encoder (Table 3): its checkpoint must not come back as a frozen-speech
+    critic, or fine-tuning it (``p3d train finetune``, "what was frozen stays frozen") would freeze a side that was
+    trained."""
+    torch.manual_seed(0)
+    model = SpeechMeshModel.no2d(SpeechMeshConfig.from_preset("smoke", n_vertices=V))
+    model.save(tmp_path / "no2d.pt")
+    assert read_checkpoint(tmp_path / "no2d.pt", "speech_mesh")["config"]["freeze_speech"] is False
+    loaded = load_critic(tmp_path / "no2d.pt").train()
+    assert loaded.variant == "no2d" and not loaded.freeze_speech and not loaded.config.freeze_speech
+    assert loaded.speech_encoder.training
+    assert all(p.requires_grad for p in loaded.speech_encoder.parameters())
+
+
+def test_a_critics_own_temperature_sets_its_logits_and_loss(tmp_path):
+    """Logits are cosine similarities / tau and the loss is the symmetric cross-entropy of those logits (Eq. 5,
+    CLIP), with the critic's own tau, here 0.2 instead of the default 0.07; the checkpoint keeps it."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    stage1 = Stage1Model(Stage1Config.from_preset("smoke"))
+    model = SpeechMeshModel.ours(stage1, MeshEncoderConfig.from_preset("smoke", n_vertices=V), temperature=0.2)
+    fbank, verts = _batch()
+    s, m = model.encode_speech(fbank), model.encode_mesh(verts)
+    cosine = F.cosine_similarity(s[:, None, :], m[None, :, :], dim=-1)  # (B, B), independent of the normalisation
+    logits_s, logits_m = model(fbank, verts)
+    torch.testing.assert_close(logits_s, cosine / 0.2)
+    torch.testing.assert_close(logits_m, cosine.T / 0.2)
+    target = torch.arange(6)
+    expected = (F.cross_entropy(cosine / 0.2, target) + F.cross_entropy(cosine.T / 0.2, target)) / 2
+    torch.testing.assert_close(model.loss(fbank, verts), expected)
+    model.save(tmp_path / "tau.pt")
+    assert load_critic(tmp_path / "tau.pt").temperature == 0.2
+
+
+def test_per_layer_loss_needs_encoders_of_equal_depth_and_load_critic_refuses_other_files(tmp_path):
+    """Eq. 5's set L pairs layer l of E_s with layer l of E_m: encoders of different depths are refused, not paired
+    by index. ``load_critic`` names a file that is neither a p3d checkpoint nor an official one as such."""
+    torch.manual_seed(0)
+    speech = SpeechEncoder(SpeechEncoderConfig.from_preset("smoke"))
+    mesh = MeshEncoder(MeshEncoderConfig.from_preset("smoke", n_vertices=V, depth=speech.config.depth + 1))
+    model = SpeechMeshModel(speech, mesh, freeze_speech=False, variant="no2d")
+    with pytest.raises(InputError, match="equal depth"):
+        model.loss(*_batch(), layers=(0, 1))
+    torch.save({"kind": "speech_mesh", "weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(InputError, match="neither a p3d model checkpoint"):
+        load_critic(tmp_path / "other.pt")
+    with pytest.raises(InputError, match="missing.pt: checkpoint not found"):
+        load_critic(tmp_path / "missing.pt")
+    # a config that does not say otherwise is the paper's model: "ours", its speech encoder frozen
+    default = SpeechMeshModel.from_config(SpeechMeshConfig.from_preset("smoke", n_vertices=V))
+    assert default.variant == "ours" and default.freeze_speech
+
+
+def test_speech_encoder_takes_the_papers_64_frames_and_indexes_its_layers():
+    """The position table holds the paper's 64-frame spectrogram (Sec. 4): 64 frames are encoded, 65 refused;
+    ``embed_layers`` indexes the encoder's layers from 0, the last one being :meth:`embed`."""
+    torch.manual_seed(0)
+    enc = SpeechEncoder(SpeechEncoderConfig.from_preset("smoke")).eval()
+    assert enc(torch.zeros(1, 64, 128)).shape == (1, 64 * 8, 32)
+    with pytest.raises(InputError, match="65 frames exceed"):
+        enc(torch.zeros(1, 65, 128))
+    fbank = torch.randn(2, 20, 128)
+    torch.testing.assert_close(enc.embed_layers(fbank, [enc.config.depth - 1])[0], enc.embed(fbank))
+    assert not torch.allclose(enc.embed_layers(fbank, [0])[0], enc.embed(fbank))
