@@ -83,3 +83,12 @@ def test_encoders_cast_other_real_dtypes_and_refuse_empty_or_non_real_input():
         model.encode_speech(torch.zeros(2, 20, 128, dtype=torch.complex64))
     with pytest.raises(InputError, match="vertices: expected real numbers, got a torch.bool"):
         model.encode_mesh(torch.zeros(2, 5, 3 * V, dtype=torch.bool))
+
+
+def test_speech_convolutions_halve_time_twice_and_frequency_five_times():
+    """The module docstring's strides: a (1, 20, 128) fbank image leaves the 6 convolutions as 20 / 4 = 5 time
+    steps by 128 / 32 = 4 frequency bins (a 64-frame window: 16 by 4)."""
+    model = _model().eval()
+    with torch.no_grad():
+        assert model.speech_convs(torch.zeros(1, 1, 20, 128)).shape[2:] == (5, 4)
+        assert model.speech_convs(torch.zeros(1, 1, 64, 128)).shape[2:] == (16, 4)
