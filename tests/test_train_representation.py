@@ -306,11 +306,13 @@ def test_cli_end_to_end(lrs3, voca, tmp_path):
     (["stage2", "--data", "{lrs3}", "--out", "{out}", "--stage1", "{critic}"], "expected 'stage1'"),
     (["syncnet3d", "--data", "{lrs3}", "--out", "{out}", "--stage1", "{stage1}"], "only stage2 and evaluator"),
     (["finetune", "--data", "{lrs3}", "--out", "{out}"], "--init"),
+    (["no2d", "--data", "{lrs3}", "--out", "{out}", "--init", "{critic}"], "only finetune starts from a checkpoint"),
     (["finetune", "--data", "{lrs3}", "--out", "{out}", "--init", "{stage1}"], "not a speech-mesh critic"),
     (["finetune", "--data", "{wide}", "--out", "{out}", "--init", "{critic}"], "expects 30 vertices"),
     (["no2d", "--data", "{lrs3}", "--out", "{stage1_run}"], "kind: stage1 -> no2d"),
     (["no2d", "--data", "{lrs3}", "--out", "{out}", "--split", "val"], "no clips in split"),
     (["no2d", "--data", "{lrs3}", "--out", "{out}", "--steps", "0"], "--steps"),
+    (["no2d", "--data", "{lrs3}", "--out", "{out}", "--steps", "1", "--lr", "0"], "--lr: expected a positive"),
     (["no2d", "--data", "{lrs3}", "--out", "{out}", "--steps", "1", "--batch-size", "1"], "needs at least 2"),
     (["syncnet3d", "--data", "{lrs3}", "--out", "{out}", "--steps", "1", "--batch-size", "1"], "needs at least 2"),
     (["stage1", "--data", "{lrs3}", "--out", "{out}", "--steps", "1", "--batch-size", "1"], "needs at least 2"),
@@ -375,3 +377,135 @@ def test_device_names():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(InputError, match="--device"):
         resolve_device("no-such-device")
+
+
+def test_paper_recipes_follow_the_paper():
+    """The ``paper`` preset's recipes are the paper's numbers: stage 1 batch 40, 100 epochs, lr 3e-4 (Sec. E.1);
+    stage 2 (and its from-scratch ablation) batch 80, "other hyper-parameters as Stage 1"; 3D SyncNet batch 80, 20
+    epochs (Sec. F); fine-tuning 5 epochs at lr 1e-4 (Sec. 4); the evaluator batch 256 (E.1), another seed and the
+    other identity half."""
+    from p3d.train.critics import recipe
+
+    expected = {"stage1": (40, 100, 3e-4), "stage2": (80, 100, 3e-4), "no2d": (80, 100, 3e-4),
+                "syncnet3d": (80, 20, 3e-4), "finetune": (80, 5, 1e-4), "evaluator": (256, 100, 3e-4)}
+    for kind, (batch, epochs, lr) in expected.items():
+        rec = recipe(kind, "paper")
+        assert (rec.batch_size, rec.epochs, rec.lr, rec.steps) == (batch, epochs, lr, None), kind
+        # steps = ceil(epochs * windows / batch)
+        assert rec.n_steps(1001) == -(-epochs * 1001 // batch), kind
+    assert recipe("evaluator", "paper").seed != recipe("stage2", "paper").seed
+    assert (recipe("evaluator", "paper").identities, recipe("stage2", "paper").identities) == ("half2", "all")
+
+
+def test_plateau_stopping_evaluates_every_five_logging_intervals_by_default():
+    """``build``: with ``stop="plateau"`` ``eval_every`` defaults to 5 x the recipe's logging interval; with the
+    default ``stop="steps"`` nothing is validated."""
+    from p3d.train.critics import recipe, request_defaults
+
+    for kind, preset in (("stage2", "paper"), ("syncnet3d", "cpu"), ("evaluator", "smoke")):
+        assert request_defaults(kind, preset, {"stop": "plateau"})["eval_every"] == 5 * recipe(kind, preset).log_every
+        assert request_defaults(kind, preset, {})["eval_every"] == 0
+
+
+def test_cached_speech_rows_are_each_windows_own_embedding_whatever_the_chunk(lrs3, stage1_ckpt):
+    """``speech_embeddings``: row i is ``encode_speech`` of window i, also when the windows span several chunks."""
+    from p3d.train.critics import speech_embeddings
+
+    job = _stage2(lrs3, stage1_ckpt)
+    windows = job.data.windows
+    idx = list(range(len(windows)))[:10]
+    with torch.no_grad():
+        direct = job.model.encode_speech(windows.collate(idx)["speech"])
+    chunked = speech_embeddings(job.model, windows, chunk=3)
+    assert chunked.shape == (len(windows), direct.shape[1])
+    torch.testing.assert_close(chunked[:10], direct, rtol=0, atol=1e-6)
+    torch.testing.assert_close(job.data.embeddings, chunked, rtol=0, atol=1e-6)
+
+
+def test_finetuning_a_no2d_critic_keeps_training_its_speech_encoder(lrs3, tmp_path):
+    """"What was frozen stays frozen" (finetune): a no2d critic's speech encoder was trained, so fine-tuning it
+    trains both encoders and caches no speech embeddings."""
+    from p3d.train.critics import EmbeddedSpeechWindows
+
+    no2d = build("no2d", "smoke", lrs3, steps=1)
+    no2d.model.save(tmp_path / "no2d.pt")
+    job = build("finetune", "smoke", lrs3, init=tmp_path / "no2d.pt", steps=1)
+    assert not isinstance(job.data, EmbeddedSpeechWindows)
+    assert {id(p) for p in job.params} == {id(p) for p in job.model.parameters()}
+    assert job.model.speech_encoder.training and job.model.mesh_encoder.training
+
+
+def test_the_mesh_encoders_input_standardisation_is_the_training_frames_mean_and_rms(lrs3, stage1_ckpt):
+    """stage2, evaluator and no2d standardise the mesh encoder's input with the training split's average frame and
+    the RMS of the centred coordinates (computed here from the corpus' clips directly)."""
+    import numpy as np
+
+    from p3d.corpus import Corpus
+
+    corpus = Corpus.open(lrs3)
+    frames = np.concatenate([corpus.vertices(c).reshape(-1, 90).astype(np.float64) for c in corpus.select("train")])
+    mean = frames.mean(0)
+    rms = float(np.sqrt(((frames - mean) ** 2).mean()))
+    for kind, kw in (("stage2", {"stage1": stage1_ckpt}), ("no2d", {}), ("evaluator", {"stage1": stage1_ckpt})):
+        enc = build(kind, "smoke", lrs3, steps=1, identities="all", **kw).model.mesh_encoder
+        np.testing.assert_allclose(enc.input_mean.numpy(), mean, rtol=1e-5, atol=1e-6, err_msg=kind)
+        assert abs(float(enc.input_scale) - rms) <= 1e-5 * rms, kind
+
+
+def test_critic_step_logs_the_speech_to_mesh_top1_accuracy(lrs3, stage1_ckpt):
+    """``batch_acc``: the share of speech windows whose most similar mesh window in the batch is their own (row i of
+    logits_per_speech), for a cached and an uncached batch."""
+    import torch.nn.functional as F
+
+    from p3d.train.critics import critic_step
+    from p3d.train.trainer import batch_indices
+
+    job = _stage2(lrs3, stage1_ckpt)
+    for step in range(40):  # a batch whose two retrieval directions differ, so the test tells them apart
+        idx = batch_indices(len(job.data), 16, 0, step)
+        cached, plain = job.data.collate(idx), job.data.windows.collate(idx)
+        with torch.no_grad():
+            s, m = job.model.encode_speech(plain["speech"]), job.model.encode_mesh(plain["mesh"])
+            cos = F.cosine_similarity(s[:, None], m[None], dim=-1)
+        hits = sum(int(cos[i].argmax()) == i for i in range(16)) / 16
+        if hits != sum(int(cos[:, j].argmax()) == j for j in range(16)) / 16:
+            break
+    else:
+        raise AssertionError("no batch with different speech->mesh and mesh->speech accuracies")
+    for batch in (cached, plain):
+        with torch.no_grad():
+            _, logs = critic_step(job.model, batch, torch.Generator())
+        assert logs["batch_acc"] == pytest.approx(hits)
+
+
+def test_only_a_frozen_speech_encoder_is_embedded_once(lrs3):
+    from p3d.train.critics import EmbeddedSpeechWindows, speech_embeddings
+
+    job = build("no2d", "smoke", lrs3, steps=1)
+    with pytest.raises(ValueError, match="trained"):
+        speech_embeddings(job.model, job.data)
+    with pytest.raises(ValueError, match="embeddings"):
+        EmbeddedSpeechWindows(job.data, torch.zeros(len(job.data) - 1, 32))
+
+
+def test_the_seed_sets_the_mesh_encoders_initialisation(lrs3, stage1_ckpt):
+    """The seed is the model initialisation's (the evaluator's seed 1: "another mesh-encoder initialisation"): the
+    same seed builds the same weights, another seed other weights."""
+    def mesh(seed, kind="stage2"):
+        return build(kind, "smoke", lrs3, stage1=stage1_ckpt, steps=1, seed=seed,
+                     max_per_clip=1).model.mesh_encoder.state_dict()["patch_embed.weight"]
+
+    first = mesh(1)
+    assert torch.equal(first, mesh(None, "evaluator"))  # the evaluator's default seed is 1
+    assert not torch.equal(first, mesh(None))  # stage 2's default seed, 0
+    assert torch.equal(mesh(0), mesh(None))
+
+
+def test_the_run_records_its_stage1_identities_and_epochs(lrs3, stage1_ckpt):
+    """``config.json`` (``Job.extra_config``): the stage-1 checkpoint used, the identity half asked for and the
+    epochs trained, steps x batch / windows."""
+    job = build("stage2", "smoke", lrs3, stage1=stage1_ckpt, steps=3, batch_size=4, identities="half1",
+                max_per_clip=2)
+    extra = job.extra_config
+    assert extra["stage1"] == str(stage1_ckpt) and extra["identities"] == "half1" and extra["init"] is None
+    assert extra["windows"] == len(job.data) and extra["epochs"] == pytest.approx(3 * 4 / len(job.data))
