@@ -208,3 +208,94 @@ def test_frame_labels_share_the_npz_size_limit(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="S1_sentence01.npz: frame-label .npz refused.*decompression bomb"):
         c.labels("S1_sentence01")
     assert clip_record(c, c.select("train")[0]) == {}  # reads the record alone
+
+
+def test_a_corpus_reads_its_clip_table_topology_labels_lip_video_and_audio_rate(tmp_path):
+    """What the module docstring promises of a ``p3d data synth`` layout: clips.csv's optional columns (level,
+    sentence, speech_rms) on each clip, the corpus' own topology.npz, frame labels at the model rate (every
+    ``stride``-th frame) or the file rate, (T, H, W) uint8 lip crops at the vertex rate, and audio at
+    ``meta["sample_rate"]``."""
+    import soundfile as sf
+    from tiny_corpus import write_tiny_corpus
+
+    root = write_tiny_corpus(tmp_path / "c", fps=50, model_fps=25, identities={"train": 4, "test": 1},
+                             clips_per_identity=3, seconds=0.4, levels=True)
+    c = Corpus.open(root)
+    table = pd.read_csv(root / "clips.csv").set_index("stem")
+    assert len(c) == len(table) == 15
+    for clip in c.clips:
+        row = table.loc[clip.stem]
+        assert (clip.level, clip.sentence) == (int(row["level"]), str(row["sentence"]))
+        samples, _ = sf.read(root / "wav" / f"{clip.stem}.wav", dtype="float32")
+        assert clip.speech_rms == pytest.approx(np.sqrt(np.mean(samples.astype(np.float64) ** 2)), rel=1e-3)
+    assert c.identities("train") == ["train00", "train01", "train02", "train03"]
+    picked = c.select("train", identities=["train02"])
+    assert len(picked) == 3 and {x.identity for x in picked} == {"train02"}
+    assert c.topology.n_vertices == 30 and c.topology.name == "tiny"           # topology.npz, not meta's name
+    assert c.name == "tiny-lrs3"
+    clip = c.select("test")[0]
+    full = c.labels(clip, model_rate=False)["phoneme"]
+    assert len(full) == c.n_frames(clip, model_rate=False) == 20
+    np.testing.assert_array_equal(c.labels(clip)["phoneme"], full[::2])       # stride 50 / 25 = 2
+    video = c.lip_video(clip)
+    assert video.dtype == np.uint8 and video.ndim == 3 and len(video) == 20   # the vertex rate, not the model rate
+    np.testing.assert_array_equal(video, np.load(root / "lipvideo" / f"{clip.stem}.npy"))
+    meta = json.loads((root / "meta.json").read_text())
+    del meta["name"]
+    (root / "meta.json").write_text(json.dumps({**meta, "sample_rate": 8000}))
+    c = Corpus.open(root)
+    assert c.name == "c"                                                       # no name: the folder's
+    samples, sr = c.audio(clip)
+    assert sr == 8000 and len(samples) == pytest.approx(0.4 * 8000, abs=2)
+
+
+def test_missing_or_unreadable_labels_and_lip_video_are_one_line_input_errors(tmp_path):
+    """A clip without labels or lip crops, or a lip-crop file that is not a plain .npy array (garbage bytes, a
+    pickled object array), is an InputError naming the file, not a traceback (nor an unpickled object)."""
+    from tiny_corpus import write_tiny_corpus
+
+    root = write_tiny_corpus(tmp_path / "c", identities={"train": 1}, clips_per_identity=2, seconds=0.3)
+    c = Corpus.open(root)
+    first, second = c.clips
+    (root / "labels" / f"{first.stem}.npz").unlink()
+    with pytest.raises(InputError, match="no frame labels"):
+        c.labels(first)
+    (root / "lipvideo" / f"{first.stem}.npy").unlink()
+    with pytest.raises(InputError, match="no lip video"):
+        c.lip_video(first)
+    path = root / "lipvideo" / f"{second.stem}.npy"
+    path.write_bytes(b"not an npy file")
+    with pytest.raises(InputError, match="not a readable .npy array"):
+        c.lip_video(second)
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(InputError, match="not a readable .npy array"):
+        c.lip_video(second)
+    import pickle
+
+    with open(root / "templates.pkl", "wb") as fh:   # templates of another mesh than the corpus' 30-vertex one
+        pickle.dump({"train00": np.zeros((31, 3), np.float32)}, fh)
+    with pytest.raises(InputError, match="has 31 vertices, expected 30"):
+        Corpus.open(root).templates
+
+
+def test_clip_table_names_that_look_like_numbers_stay_text(tmp_path):
+    """clips.csv's stem and identity are names: ``007`` stays ``'007'`` (read as a number it became 7, and the
+    clip's files and templates.pkl entry were not found)."""
+    root = tmp_path / "c"
+    (root / "vertices_npy").mkdir(parents=True)
+    (root / "meta.json").write_text(json.dumps({"name": "t", "kind": "mead", "fps": 25, "topology": "flame",
+                                                "splits": {"train": ["007"]}}))
+    (root / "clips.csv").write_text("stem,identity,split\n0001,007,train\n")
+    c = Corpus.open(root)
+    assert (c.clips[0].stem, c.clips[0].identity) == ("0001", "007")
+    assert c.model_fps == 25 and c.stride == 1                    # no model_fps: models see the files' rate
+    assert c.vertices_path(c.clips[0]).name == "0001.npy"
+
+
+def test_corpus_root_keeps_a_wav_folder_outside_a_corpus(tmp_path):
+    """Only a corpus' own vertices_npy/ or wav/ stands for the corpus: a wav/ folder of loose audio is itself."""
+    from p3d.corpus import corpus_root
+
+    (tmp_path / "loose" / "wav").mkdir(parents=True)
+    assert corpus_root(tmp_path / "loose" / "wav") == tmp_path / "loose" / "wav"
+
