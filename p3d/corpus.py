@@ -113,11 +113,18 @@ class Corpus:
         meta_path = root / "meta.json"
         if meta_path.exists():
             meta = load_json(meta_path)
+            fps = meta.get("fps")
+            if isinstance(fps, bool) or not isinstance(fps, (int, float)):
+                raise InputError(f"{meta_path}: 'fps' (the vertex files' frame rate) is "
+                                 f"{'missing' if fps is None else repr(fps)}; expected a number")
             csv_path = root / "clips.csv"
             if not csv_path.exists():
                 raise InputError(f"{csv_path}: missing (the corpus was not completely written)")
             df = pd.read_csv(csv_path, dtype={"stem": str, "identity": str, "split": str})
-            twice = df["stem"][df["stem"].duplicated()] if "stem" in df else ()
+            absent = [col for col in ("stem", "identity", "split") if col not in df]
+            if absent:
+                raise InputError(f"{csv_path}: no {', '.join(absent)} column (each row needs stem, identity, split)")
+            twice = df["stem"][df["stem"].duplicated()]
             if len(twice):  # one clip in train and test would be trained on and scored as held out
                 stem = twice.iloc[0]
                 rows = df[df["stem"] == stem]

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -299,3 +300,25 @@ def test_corpus_root_keeps_a_wav_folder_outside_a_corpus(tmp_path):
     (tmp_path / "loose" / "wav").mkdir(parents=True)
     assert corpus_root(tmp_path / "loose" / "wav") == tmp_path / "loose" / "wav"
 
+
+
+@pytest.mark.parametrize("meta, csv, message", [
+    ({"name": "t"}, "stem,identity,split\ns1,a,train\n", "meta.json: 'fps' (the vertex files' frame rate) is missing"),
+    ({"fps": "thirty"}, "stem,identity,split\ns1,a,train\n", "'fps' (the vertex files' frame rate) is 'thirty'"),
+    ({"fps": 30}, "stem,split\ns1,train\n", "clips.csv: no identity column (each row needs stem, identity, split)"),
+    ({"fps": 30}, "name\ns1\n", "clips.csv: no stem, identity, split column"),
+], ids=["no-fps", "text-fps", "no-identity", "no-columns"])
+def test_a_malformed_meta_or_clip_table_is_refused_with_one_line(tmp_path, capsys, meta, csv, message):
+    """meta.json without its frame rate, or clips.csv without a column every clip needs, was opened and failed
+    later with a KeyError / AttributeError traceback (exit 1); it is refused on opening, one line, exit 2."""
+    from p3d.cli import main
+
+    root = tmp_path / "c"
+    (root / "vertices_npy").mkdir(parents=True)
+    (root / "meta.json").write_text(json.dumps(meta))
+    (root / "clips.csv").write_text(csv)
+    with pytest.raises(InputError, match=re.escape(message)):
+        Corpus.open(root)
+    assert main(["train", "talker", "--data", str(root), "--model", "faceformer", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message.split(": ", 1)[-1] in err[0] and "Traceback" not in err[0]
