@@ -1302,3 +1302,70 @@ def test_an_effect_table_with_unreadable_numbers_is_one_clear_error(tmp_path, co
     df.to_csv(tmp_path / "table2_loss_effects.csv", index=False)
     with pytest.raises(InputError, match="table2_loss_effects.csv not in the layout"):
         assess(tmp_path)
+
+
+def test_claims_only_numbers_rows_as_the_whole_report_and_accepts_the_last_claim(tmp_path, capsys):
+    """``--only``: the claims asked for, each once, in the catalogue's order and numbered as in results/claims.md
+    (the last claim's number included)."""
+    from p3d.cli import main
+
+    _effects(tmp_path / "table2_loss_effects.csv", [(m, "PLRS", 0.04, 0.03, 0.05, "better") for m in claims.MODELS])
+    last = len(CLAIMS)
+    assert main(["claims", str(tmp_path), "--only", str(last), "3", "3"]) == 0
+    rows = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
+    assert [ln.split(" | ")[:2] for ln in rows] == [["| 3", _cell(CLAIMS[2])], [f"| {last}", _cell(CLAIMS[-1])]]
+
+
+def _cell(claim) -> str:
+    from p3d.tables import markdown_cell
+
+    return markdown_cell(claim.text)
+
+
+def test_claims_comparison_labels_default_to_the_folders_parents(tmp_path, capsys):
+    """Module docstring of p3d.claims.cli: the two folders are labelled by their parent folders' paths
+    (``results/tables`` -> ``results``), else by the paths as given (two folders side by side)."""
+    from p3d.cli import main
+
+    a, b = tmp_path / "run1" / "tables", tmp_path / "run2" / "tables"
+    for folder in (a, b):
+        folder.mkdir(parents=True)
+        _effects(folder / "table2_loss_effects.csv", [(m, "PLRS", 0.04, 0.03, 0.05, "better")
+                                                      for m in claims.MODELS])
+    assert main(["claims", str(a), "--against", str(b)]) == 0
+    out = capsys.readouterr().out
+    assert f"({a.resolve().parent} vs {b.resolve().parent})" in out
+    assert f"| # | claim (paper) | {a.resolve().parent} | {b.resolve().parent} | same |" in out
+    side = tmp_path / "run1" / "other"
+    side.mkdir()
+    _effects(side / "table2_loss_effects.csv", [(m, "PLRS", 0.04, 0.03, 0.05, "better") for m in claims.MODELS])
+    assert main(["claims", str(a), "--against", str(side)]) == 0
+    assert f"({a} vs {side})" in capsys.readouterr().out
+
+
+def test_update_readme_without_the_end_marker_changes_nothing(tmp_path):
+    """update_readme: False, the file untouched, when a marker is absent, the end marker as well as the start."""
+    readme = tmp_path / "README.md"
+    text = f"intro\n{claims.README_START}\nold, never closed\n"
+    readme.write_text(text)
+    assert not claims.update_readme(readme, "| new |") and readme.read_text() == text
+
+
+def test_a_claim_measured_in_one_run_only_is_a_difference_not_measured_in_neither(tmp_path):
+    """measured_in_neither: ``not measured`` on both sides only; a claim run a did not measure and run b did is a
+    different verdict, in the first line's count and in its row."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    _effects(a / "table2_loss_effects.csv", [(m, "PLRS", 0.04, 0.03, 0.05, "better") for m in claims.MODELS])
+    _effects(b / "table2_loss_effects.csv", [(m, "MTM (ms)", -5, -9, -1, "better") for m in claims.MODELS])
+    df = claims.compare_verdicts(a, b, names=("a", "b"))
+    by_key = df.set_index("key")
+    assert by_key.loc["loss-mtm", "verdict a"] == "not measured" != by_key.loc["loss-mtm", "verdict b"]
+    neither = claims.report.measured_in_neither(df, ("a", "b"))
+    expected = (df["verdict a"] == "not measured") & (df["verdict b"] == "not measured")
+    assert neither.tolist() == expected.tolist()
+    md = claims.comparison_markdown(df, ("a", "b"))
+    assert md.splitlines()[0].endswith(f"; {int(expected.sum())} measured in neither; 2 a different verdict.")
+    row = next(ln for ln in md.splitlines() if ln.startswith(f"| {by_key.index.get_loc('loss-mtm') + 1} |"))
+    assert row.endswith("| not measured | reproduced | **no** |")
