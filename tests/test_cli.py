@@ -229,7 +229,8 @@ def test_comma_items():
     (["data"], "required: SUBCOMMAND"),
     (["nosuch"], "invalid choice: 'nosuch'"),
     (["eval", "--pred", "x", "--metrics", "lve,,fdd"], "an empty item"),
-], ids=["missing-option", "bad-choice", "missing-subcommand", "unknown-command", "type-error"])
+    (["eval", "--pred", "x", "--metrics", ","], "empty metric list"),
+], ids=["missing-option", "bad-choice", "missing-subcommand", "unknown-command", "type-error", "no-metrics"])
 def test_usage_errors_are_one_line_and_exit_2(argv, expected, capsys):
     """argparse's usage errors printed the whole usage synopsis (13 lines for ``p3d eval``) before the error line;
     like every other bad input they are one line, exit code 2, pointing to ``-h``."""

@@ -164,6 +164,45 @@ def test_cli_end_to_end(demo, tmp_path, capsys):
     assert (out / "per_clip.csv").exists() and (out / "summary.json").exists()
 
 
+
+def test_eval_cli_defaults_are_the_ones_its_help_states():
+    """``p3d eval``'s help states its defaults (--dataset auto, --topology flame, --lve-variant max_sq, --lip-aggregate
+    rms, diagnostics on, no plots, --out results/eval); but for --out they are :class:`EvalConfig`'s (the Python API's)."""
+    from p3d.cli import build_parser
+
+    args = build_parser().parse_args(["eval", "--pred", "x"])
+    defaults = EvalConfig(pred=Path("x"))
+    assert (args.dataset, args.topology, args.lve_variant, args.lip_aggregate) == ("auto", "flame", "max_sq", "rms")
+    assert (args.dataset, args.topology, args.lve_variant, args.lip_aggregate) == (
+        defaults.dataset, defaults.topology, defaults.lve_variant, defaults.lip_aggregate)
+    assert not args.no_diagnostics and defaults.diagnostics and not args.plots and not defaults.plots
+    assert args.out == Path("results/eval")
+    assert (args.fps, args.gt_fps, args.metrics, args.intensity_weight, args.speech_cache) == (None,) * 5
+
+
+def test_eval_cli_passes_each_option_on_and_names_what_it_wrote(demo, tmp_path, capsys):
+    """Every option given reaches the evaluation (summary.json's config echoes it), --no-diagnostics leaves the
+    diagnostics columns out of per_clip.csv, --plots writes the MTM matching plots, and the last line names the two
+    files written."""
+    out = tmp_path / "o"
+    code = main(["eval", "--pred", str(_copy_preds(demo, tmp_path)), "--gt", str(demo.vocaset), "--templates",
+                 str(demo.vocaset / "templates.pkl"), "--topology", str(demo.vocaset / "FLAME_masks.pkl"),
+                 "--dataset", "vocaset", "--fps", "30", "--gt-fps", "60", "--metrics", "lve,mtm", "--lve-variant",
+                 "meshtalk", "--lip-aggregate", "mean", "--seed", "7", "--bootstrap", "150", "--no-diagnostics",
+                 "--plots", "--speech-cache", str(tmp_path / "cache"), "--out", str(out), "--no-progress"])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"wrote {out / 'per_clip.csv'} and {out / 'summary.json'}"
+    config = json.loads((out / "summary.json").read_text())["config"]
+    assert {k: config[k] for k in ("dataset", "fps", "gt_fps", "metrics", "lve_variant", "lip_aggregate", "seed",
+                                   "bootstrap_resamples", "templates", "speech_cache")} == {
+        "dataset": "vocaset", "fps": 30, "gt_fps": 60, "metrics": ["lve", "mtm"], "lve_variant": "meshtalk",
+        "lip_aggregate": "mean", "seed": 7, "bootstrap_resamples": 150,
+        "templates": str(demo.vocaset / "templates.pkl"), "speech_cache": str(tmp_path / "cache")}
+    assert "lip_jerk" not in pd.read_csv(out / "per_clip.csv").columns
+    assert len(list((out / "plots").glob("mtm_*.png"))) == 2        # --plots: one MTM matching plot per prediction
+
+
 @pytest.mark.parametrize("damage, match", [
     ("wrong_vertices", "vertices per frame"),
     ("nan", "NaN"),
