@@ -113,10 +113,15 @@ class Corpus:
         meta_path = root / "meta.json"
         if meta_path.exists():
             meta = load_json(meta_path)
-            fps = meta.get("fps")
-            if isinstance(fps, bool) or not isinstance(fps, (int, float)):
-                raise InputError(f"{meta_path}: 'fps' (the vertex files' frame rate) is "
-                                 f"{'missing' if fps is None else repr(fps)}; expected a number")
+            for key, what in (("fps", "the vertex files' frame rate"), ("model_fps", "the models' frame rate")):
+                rate = meta.get(key)
+                if key == "model_fps" and rate is None:  # optional: the models see the files' rate
+                    continue
+                if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
+                    # 0, negative or NaN (json reads NaN) would surface later as a stride of nan or a division
+                    # by zero, far from the file that holds it
+                    raise InputError(f"{meta_path}: {key!r} ({what}) is "
+                                     f"{'missing' if rate is None else repr(rate)}; expected a number > 0")
             csv_path = root / "clips.csv"
             if not csv_path.exists():
                 raise InputError(f"{csv_path}: missing (the corpus was not completely written)")

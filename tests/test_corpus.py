@@ -305,9 +305,14 @@ def test_corpus_root_keeps_a_wav_folder_outside_a_corpus(tmp_path):
 @pytest.mark.parametrize("meta, csv, message", [
     ({"name": "t"}, "stem,identity,split\ns1,a,train\n", "meta.json: 'fps' (the vertex files' frame rate) is missing"),
     ({"fps": "thirty"}, "stem,identity,split\ns1,a,train\n", "'fps' (the vertex files' frame rate) is 'thirty'"),
+    ({"fps": 0}, "stem,identity,split\ns1,a,train\n", "'fps' (the vertex files' frame rate) is 0; expected a number > 0"),
+    ({"fps": -60}, "stem,identity,split\ns1,a,train\n", "'fps' (the vertex files' frame rate) is -60"),
+    ({"fps": float("nan")}, "stem,identity,split\ns1,a,train\n", "'fps' (the vertex files' frame rate) is nan"),
+    ({"fps": 60, "model_fps": 0}, "stem,identity,split\ns1,a,train\n", "'model_fps' (the models' frame rate) is 0"),
     ({"fps": 30}, "stem,split\ns1,train\n", "clips.csv: no identity column (each row needs stem, identity, split)"),
     ({"fps": 30}, "name\ns1\n", "clips.csv: no stem, identity, split column"),
-], ids=["no-fps", "text-fps", "no-identity", "no-columns"])
+], ids=["no-fps", "text-fps", "zero-fps", "negative-fps", "nan-fps", "zero-model-fps", "no-identity",
+        "no-columns"])
 def test_a_malformed_meta_or_clip_table_is_refused_with_one_line(tmp_path, capsys, meta, csv, message):
     """meta.json without its frame rate, or clips.csv without a column every clip needs, was opened and failed
     later with a KeyError / AttributeError traceback (exit 1); it is refused on opening, one line, exit 2."""
