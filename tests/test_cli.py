@@ -328,3 +328,13 @@ def test_the_tables_of_help_texts_keep_their_columns():
                 assert all(len(line) <= g or line[g] == " " for g in gaps), (p.prog, line)
             checked += 1
     assert checked >= 2
+
+
+def test_eval_metric_names_are_read_in_any_case_as_the_help_says(capsys):
+    """``--metrics LVE,Fdd`` is ``lve,fdd`` (the names of the paper's tables are upper case), as ``--help`` states."""
+    from p3d.evaluate.cli import _metric_list
+
+    assert _metric_list("LVE,Fdd, plrs_CALIBRATED") == ("lve", "fdd", "plrs_calibrated")
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    assert "in any case" in " ".join(capsys.readouterr().out.split())
