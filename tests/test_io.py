@@ -417,3 +417,92 @@ def test_float_peak_is_the_largest_magnitude_either_sign():
     with pytest.raises(InputError, match=r"^clip: float samples reach 2e\+04, beyond \+-8"):
         io.check_float_peak(x, "clip", "fix it")
     io.check_float_peak(-x / 20000 * io.FLOAT_PEAK_LIMIT, "clip", "fix it")  # |x| at the limit: accepted
+
+
+def test_is_ignored_name_covers_each_documented_temporary_name():
+    """Data discovery skips hidden files, ``*.tmp``, ``*~`` backups and Emacs ``#name#`` autosaves (each rule of
+    the pattern), and nothing else: a clip's own name is never ignored."""
+    for name in (".a.npy", "._a.npy", ".a.npy.tmp-1234", "a.npy.tmp", "a.npy~", "#a.npy#"):
+        assert io.is_ignored_name(name), name
+    for name in ("a.npy", "a~b.npy", "a.tmp.npy", "#a.npy", "a#.npy"):
+        assert not io.is_ignored_name(name), name
+
+
+def test_restricted_unpickler_rebuilds_only_numpy_arrays(tmp_path):
+    """The two admitted rebuilders (numpy's ``_reconstruct`` and ``copyreg._reconstructor``) are refused as unsafe
+    for any class but numpy.ndarray, even an admitted one (a protocol-0 pickle of an OrderedDict subclass asks
+    ``copyreg._reconstructor(OrderedDict, dict, state)``)."""
+    cases = {
+        "copyreg": b"ccopy_reg\n_reconstructor\n(ccollections\nOrderedDict\nc__builtin__\ndict\n(dtR.",
+        "numpy": b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nccollections\nOrderedDict\nK\x00\x85U\x01b\x87R.",
+    }
+    for name, data in cases.items():
+        (tmp_path / f"{name}.pkl").write_bytes(data)
+        with pytest.raises(InputError, match=f"{name}.pkl: not a safe data pickle .*refusing to reconstruct"):
+            io.load_pickle(tmp_path / f"{name}.pkl")
+
+
+def test_npy_header_refuses_a_file_one_byte_short(tmp_path):
+    """The truncation check compares the data bytes the header promises with those the file holds: one byte short
+    is truncated (npy_header reads no data, so nothing else would notice)."""
+    np.save(tmp_path / "a.npy", np.arange(12, dtype=np.float32).reshape(4, 3))
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "a.npy").read_bytes()[:-1])
+    with pytest.raises(InputError, match=r"truncated .npy file: .* \(48 bytes of data\) but the file holds 47"):
+        io.npy_header(tmp_path / "cut.npy")
+    assert io.npy_header(tmp_path / "a.npy") == ((4, 3), np.dtype(np.float32))
+
+
+def test_load_templates_refuses_an_empty_dict_and_templates_not_v_by_3(tmp_path):
+    """An empty templates.pkl is no neutral face at all, and a template of shape (6, 2) or (2, 3, 3) holds 12 or 18
+    numbers that flatten into 4 or 6 plausible vertices: each is refused by name, not read as some other face."""
+    (tmp_path / "empty.pkl").write_bytes(pickle.dumps({}))
+    with pytest.raises(InputError, match=r"empty.pkl: expected a non-empty dict .* found dict \(empty\)"):
+        io.load_templates(tmp_path / "empty.pkl")
+    for shape in ((6, 2), (2, 3, 3)):
+        (tmp_path / "t.pkl").write_bytes(pickle.dumps({"A": np.zeros(shape)}))
+        with pytest.raises(InputError, match=rf"\['A'\]: template of shape \({shape[0]}, "):
+            io.load_templates(tmp_path / "t.pkl")
+    (tmp_path / "flat.pkl").write_bytes(pickle.dumps({"A": np.arange(6.0)}))  # (V*3,) is accepted
+    np.testing.assert_array_equal(io.load_templates(tmp_path / "flat.pkl")["A"], [[0, 1, 2], [3, 4, 5]])
+
+
+def test_check_ply_refuses_an_ascii_body_one_number_short(tmp_path):
+    """An ASCII PLY whose last face lost its last index (an interrupted write) is truncated: VTK would read the
+    missing number as 0. A complete body passes."""
+    header = ("ply\nformat ascii 1.0\nelement vertex 4\nproperty float x\nproperty float y\nproperty float z\n"
+              "element face 2\nproperty list uchar int vertex_indices\nend_header\n")
+    body = "0 0 0\n1 0 0\n0 1 0\n1 1 0\n3 0 1 2\n3 1 3 2\n"
+    (tmp_path / "ok.ply").write_text(header + body)
+    io.check_ply(tmp_path / "ok.ply")
+    (tmp_path / "cut.ply").write_text(header + body[:-3])
+    with pytest.raises(InputError, match="cut.ply: not a readable PLY mesh: truncated: its header declares 2 face"):
+        io.check_ply(tmp_path / "cut.ply")
+
+
+def _binary_ply(order: str, count_type: str) -> bytes:
+    """A 4-vertex, 2-triangle binary PLY (``order`` "<" or ">"; faces as ``list <count_type> int``)."""
+    fmt = "binary_little_endian" if order == "<" else "binary_big_endian"
+    header = (f"ply\nformat {fmt} 1.0\nelement vertex 4\nproperty float x\nproperty float y\nproperty float z\n"
+              f"element face 2\nproperty list {count_type} int vertex_indices\nend_header\n").encode()
+    verts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], dtype=order + "f4").tobytes()
+    count = np.dtype({"uchar": "u1", "int": "i4"}[count_type]).newbyteorder(order)
+    faces = b"".join(np.array([3], count).tobytes() + np.array(f, order + "i4").tobytes()
+                     for f in ([0, 1, 2], [1, 3, 2]))
+    return header + verts + faces
+
+
+@pytest.mark.parametrize("order, count_type", [("<", "uchar"), (">", "int"), ("<", "int")])
+def test_check_ply_walks_binary_bodies_and_refuses_one_byte_short(tmp_path, order, count_type):
+    """A binary body is walked by its bytes: 4-byte float vertices, then per face its list count (read in the file's
+    byte order) and that many 4-byte indices. The complete file passes; one byte short is truncated (VTK crashes on
+    such a file)."""
+    data = _binary_ply(order, count_type)
+    (tmp_path / "ok.ply").write_bytes(data)
+    io.check_ply(tmp_path / "ok.ply")
+    (tmp_path / "cut.ply").write_bytes(data[:-1])
+    with pytest.raises(InputError, match="cut.ply: not a readable PLY mesh: truncated: its header declares 2 face"):
+        io.check_ply(tmp_path / "cut.ply")
+    if order == "<" and count_type == "uchar":
+        vertices, faces = io.load_ply(tmp_path / "ok.ply")
+        assert vertices.tolist() == [[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]]
+        assert faces.tolist() == [[0, 1, 2], [1, 3, 2]]
