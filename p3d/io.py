@@ -191,7 +191,7 @@ class RestrictedUnpickler(pickle.Unpickler):
                 cls = getattr(cls, "__wrapped__", cls)
                 if cls is not np.ndarray:
                     raise UnsafePickleError(f"refusing to reconstruct {cls!r}")
-                self._check_count(math.prod(np.atleast_1d(np.asarray(shape, dtype=np.int64)).tolist()), "array")
+                self._check_array(shape, dtype)
                 return found(cls, shape, dtype)
 
             return _reconstruct
@@ -203,9 +203,8 @@ class RestrictedUnpickler(pickle.Unpickler):
                 if found is range:
                     self._check_count(len(range(*args)), "range")
                 elif found is np.ndarray:
-                    shape = args[0] if args else kwargs.get("shape", ())
-                    self._check_count(math.prod(np.atleast_1d(np.asarray(shape, dtype=np.int64)).tolist()),
-                                      "array")
+                    self._check_array(args[0] if args else kwargs.get("shape", ()),
+                                      args[1] if len(args) > 1 else kwargs.get("dtype", float))
                 elif args and isinstance(args[0], (int, np.integer)):
                     raise UnsafePickleError(f"refusing {name}({args[0]}): a size, not data")
                 return found(*args, **kwargs)
@@ -213,6 +212,16 @@ class RestrictedUnpickler(pickle.Unpickler):
             _bounded.__wrapped__ = found  # type: ignore[attr-defined]
             return _bounded
         return found
+
+    def _check_array(self, shape: Any, dtype: Any) -> None:
+        """The elements of an array created from ``shape`` and ``dtype`` alone are within :attr:`max_items`, counting
+        those of a subarray dtype: ``('O', (1000, 1000))`` makes each element of ``shape`` a million."""
+        count = math.prod(np.atleast_1d(np.asarray(shape, dtype=np.int64)).tolist())
+        try:
+            count *= math.prod(np.dtype(dtype).shape)
+        except (TypeError, ValueError):
+            pass  # not a dtype: numpy refuses it when called
+        self._check_count(count, "array")
 
     def _check_count(self, count: int, what: str) -> None:
         if not 0 <= count <= self.max_items:

@@ -506,3 +506,20 @@ def test_check_ply_walks_binary_bodies_and_refuses_one_byte_short(tmp_path, orde
         vertices, faces = io.load_ply(tmp_path / "ok.ply")
         assert vertices.tolist() == [[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]]
         assert faces.tolist() == [[0, 1, 2], [1, 3, 2]]
+
+
+def test_restricted_unpickler_counts_the_elements_of_a_subarray_dtype(tmp_path):
+    """A subarray dtype multiplies the requested shape: a 60-byte pickle asking ``_reconstruct(ndarray, (1,),
+    ('O', (3000, 1000)))`` (or ``ndarray((1,), ...)``) built an object array of 3 million entries past the count
+    bound, which counted only ``(1,)``. Its elements are now counted; arrays with subarray fields still load."""
+    dtype = b"U\x01OM\xb8\x0bM\xe8\x03\x86\x86"  # ('O', (3000, 1000))
+    bombs = {"reconstruct": b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x01\x85" + dtype
+             + b"\x87R.",
+             "ndarray_call": b"\x80\x02cnumpy\nndarray\nK\x01\x85" + dtype + b"\x86R."}
+    for name, data in bombs.items():
+        (tmp_path / f"{name}.pkl").write_bytes(data)
+        with pytest.raises(InputError, match=f"{name}.pkl: not a safe data pickle .*3000000 elements"):
+            io.load_pickle(tmp_path / f"{name}.pkl")
+    fields = np.zeros(4, dtype=[("xyz", "f4", (3,)), ("id", "i4")])
+    (tmp_path / "ok.pkl").write_bytes(pickle.dumps({"a": fields}, protocol=2))
+    assert io.load_pickle(tmp_path / "ok.pkl")["a"].dtype == fields.dtype
