@@ -304,3 +304,25 @@ def test_a_boolean_sample_rate_is_refused():
     """``True`` is an int in Python: ``speech_windows(audio, True, 30)`` read the audio as 1 Hz and resampled it."""
     with pytest.raises(InputError, match="sample rate"):
         A.speech_windows(np.zeros(16000, np.float32), True, 30)
+
+
+def test_kaiser_resampling_defaults_to_torchaudios_beta():
+    """``sinc_interp_kaiser`` without ``beta`` uses torchaudio's default 14.769656459379492, written out here (the
+    reference resampler of these tests imports :data:`p3d.audio.KAISER_BETA`, so it cannot notice a changed one)."""
+    x = _noise(800, seed=7).astype(np.float64)
+    np.testing.assert_array_equal(A.resample(x, 22050, 19200, method="sinc_interp_kaiser"),
+                                  A.resample(x, 22050, 19200, method="sinc_interp_kaiser", beta=14.769656459379492))
+    assert np.abs(A.resample(x, 22050, 19200, method="sinc_interp_kaiser", beta=8.6)
+                  - A.resample(x, 22050, 19200, method="sinc_interp_kaiser")).max() > 1e-6
+
+
+def test_fbank_options_outside_kaldis_range_are_refused():
+    """Kaldi needs more than 3 mel bins and 0 <= low_freq < high_freq <= Nyquist (a non-positive high_freq counts
+    down from Nyquist): other settings are one-line InputErrors, not filters of NaN or negative width."""
+    for opts in (A.FbankOptions(num_mel_bins=3), A.FbankOptions(low_freq=8000.0), A.FbankOptions(high_freq=9000.0),
+                 A.FbankOptions(high_freq=-8000.0), A.FbankOptions(low_freq=4000.0, high_freq=3000.0)):
+        with pytest.raises(InputError, match="fbank options"):
+            A.kaldi_mel_banks(opts)
+    banks = A.kaldi_mel_banks(A.FbankOptions(num_mel_bins=4, high_freq=-4000.0))  # 20 Hz .. 4 kHz
+    freqs = 16000 / 128 * np.arange(65)
+    assert banks.shape == (4, 65) and not banks[:, freqs >= 4000].any() and banks[:, freqs < 4000].any()
