@@ -557,9 +557,12 @@ def check_ply(path: str | os.PathLike[str]) -> None:
                         pos += 1
                     else:
                         try:
-                            pos += 1 + int(tokens[pos])
+                            n = int(tokens[pos])
                         except (IndexError, ValueError):
                             pos = len(tokens) + 1
+                        else:
+                            _check_list_count(n, name, where)
+                            pos += 1 + n
                 if pos > len(tokens):
                     raise InputError(f"{where}: truncated: its header declares {count} {name} rows, the file ends "
                                      "within them (incompletely written or copied?)")
@@ -581,12 +584,20 @@ def check_ply(path: str | os.PathLike[str]) -> None:
                         break
                     else:
                         n = struct.unpack_from(order + np.dtype(count_type).char, body, pos)[0]
+                        _check_list_count(n, name, where)
                         pos += np.dtype(count_type).itemsize + int(n) * np.dtype(item_type).itemsize
                 if pos > len(body):
                     break
         if pos > len(body):
             raise InputError(f"{where}: truncated: its header declares {count} {name} rows, the file ends within "
                              f"them ({len(body)} bytes after the header; incompletely written or copied?)")
+
+
+def _check_list_count(n: float, name: str, where: str) -> None:
+    """A PLY ``list`` property's stored count must be a whole number >= 0: a negative one would walk the body
+    backwards (and VTK's reader crashes on it), so a truncated file would pass :func:`check_ply`."""
+    if not (n >= 0 and float(n).is_integer()):
+        raise InputError(f"{where}: a {name} row's list count is {n!r}, not a count (corrupt file)")
 
 
 def load_ply(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -523,3 +523,18 @@ def test_restricted_unpickler_counts_the_elements_of_a_subarray_dtype(tmp_path):
     fields = np.zeros(4, dtype=[("xyz", "f4", (3,)), ("id", "i4")])
     (tmp_path / "ok.pkl").write_bytes(pickle.dumps({"a": fields}, protocol=2))
     assert io.load_pickle(tmp_path / "ok.pkl")["a"].dtype == fields.dtype
+
+
+def test_check_ply_refuses_a_negative_list_count(tmp_path):
+    """A face row whose stored list count is negative (a corrupt file) walked the body backwards, so a body shorter
+    than its header declares passed the check and VTK's reader then crashed the process (``Memory allocation
+    bombed``, SIGSEGV). A count must be >= 0, in ASCII and binary bodies."""
+    header = ("ply\nformat {} 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n"
+              "element face 2\nproperty list int int vertex_indices\nend_header\n")
+    (tmp_path / "a.ply").write_text(header.format("ascii") + "0 0 0\n1 0 0\n0 1 0\n-9 0 1 2\n")
+    body = np.zeros((3, 3), "<f4").tobytes() + np.array([3, 0, 1, 2, -4], "<i4").tobytes()
+    (tmp_path / "b.ply").write_bytes(header.format("binary_little_endian").encode() + body)
+    for name, count in (("a.ply", "-9"), ("b.ply", "-4")):
+        with pytest.raises(InputError, match=rf"{name}: not a readable PLY mesh: a face row's list count is {count}, "
+                                             "not a count"):
+            io.check_ply(tmp_path / name)  # before pyvista reads it (on the old code, load_ply crashed)
