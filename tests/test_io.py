@@ -538,3 +538,21 @@ def test_check_ply_refuses_a_negative_list_count(tmp_path):
         with pytest.raises(InputError, match=rf"{name}: not a readable PLY mesh: a face row's list count is {count}, "
                                              "not a count"):
             io.check_ply(tmp_path / name)  # before pyvista reads it (on the old code, load_ply crashed)
+
+
+def test_face_frame_refuses_sizes_beyond_the_placement_scale_either_way_and_far_centroids():
+    """FaceFrame compares a prediction's mean frame with the GT's: a size more than PLACEMENT_SCALE times larger
+    (mm against m) or smaller (offsets, m against mm), or a centroid further than the GT face's size, is refused;
+    a 2x size and a shift of 0.9 sizes (a poor model) are still scored."""
+    rng = np.random.default_rng(0)
+    gt = rng.normal(0, 0.1, (1, 50, 3)) + np.array([0.0, 0.0, 1.0])
+    frame = io.FaceFrame.of(np.repeat(gt, 4, axis=0))
+    centre = gt.mean(axis=1, keepdims=True)
+    assert frame.size == pytest.approx(float(np.sqrt(((gt[0] - centre[0]) ** 2).sum(axis=1).mean())))
+    for ok in (centre + 2 * (gt - centre), centre + 0.5 * (gt - centre), gt + [0.9 * frame.size, 0, 0]):
+        frame.check(ok, "pred.npy", "gt.npy")
+    for bad, scale in ((centre + 4 * (gt - centre), "4"), (centre + 0.25 * (gt - centre), "0.25"),
+                       (gt + [1.2 * frame.size, 0, 0], "1")):
+        with pytest.raises(InputError, match=rf"pred.npy: not the coordinate frame of the ground truth gt.npy: "
+                                             rf"its mean frame is {scale} times"):
+            frame.check(bad, "pred.npy", "gt.npy")
