@@ -556,3 +556,15 @@ def test_face_frame_refuses_sizes_beyond_the_placement_scale_either_way_and_far_
         with pytest.raises(InputError, match=rf"pred.npy: not the coordinate frame of the ground truth gt.npy: "
                                              rf"its mean frame is {scale} times"):
             frame.check(bad, "pred.npy", "gt.npy")
+
+
+def test_check_ply_needs_a_format_line_and_load_ply_some_vertices(tmp_path):
+    """A PLY header without its ``format`` line cannot be walked (ASCII or binary, which byte order?): refused by
+    name. A well-formed PLY of 0 vertices is no mesh: refused too."""
+    (tmp_path / "nofmt.ply").write_text("ply\nelement vertex 1\nproperty float x\nend_header\n0\n")
+    with pytest.raises(InputError, match=r"nofmt.ply: not a readable PLY mesh \(no 'format ascii\|binary"):
+        io.check_ply(tmp_path / "nofmt.ply")
+    (tmp_path / "none.ply").write_text("ply\nformat ascii 1.0\nelement vertex 0\nproperty float x\nproperty float y\n"
+                                       "property float z\nend_header\n")
+    with pytest.raises(InputError, match="none.ply: PLY holds no vertices"):
+        io.load_ply(tmp_path / "none.ply")
