@@ -568,3 +568,18 @@ def test_check_ply_needs_a_format_line_and_load_ply_some_vertices(tmp_path):
                                        "property float z\nend_header\n")
     with pytest.raises(InputError, match="none.ply: PLY holds no vertices"):
         io.load_ply(tmp_path / "none.ply")
+
+
+def test_vertices_dir_names_a_raw_vocaset_release_only_when_it_is_one(tmp_path):
+    """``vertices_dir`` takes ``vertices_npy/`` when present, else the folder itself; a raw VOCASET release (both
+    data_verts.npy and subj_seq_to_idx.pkl, no vertices_npy/) is refused with the conversion command. A folder
+    holding only one of the two raw files is a folder of clips like any other."""
+    (tmp_path / "data_verts.npy").write_bytes(b"")
+    assert io.raw_vocaset_hint(tmp_path) == "" and io.vertices_dir(tmp_path) == tmp_path
+    (tmp_path / "subj_seq_to_idx.pkl").write_bytes(b"")
+    with pytest.raises(InputError, match=r"no vertex files; .* is the raw VOCASET release .*`p3d data vocaset --raw"):
+        io.vertices_dir(tmp_path)
+    (tmp_path / "vertices_npy").mkdir()
+    (tmp_path / "wav").mkdir()
+    assert io.vertices_dir(tmp_path) == tmp_path / "vertices_npy" and io.audio_dir(tmp_path) == tmp_path / "wav"
+    assert io.audio_dir(tmp_path / "vertices_npy") == tmp_path / "vertices_npy"
