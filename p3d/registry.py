@@ -24,13 +24,14 @@ from p3d.errors import InputError
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-    """One preset: its name, a one-line description, the model/recipe preset its trainings use, and
-    the stopping rule of its trainings (``steps``: the recipe's step count; ``plateau``: the validation
-    plateau rule with ``critic_cap`` / ``talker_cap`` as the caps of the critic pipelines' and the talking
-    heads' trainings, or the recipe's steps where None; ``stage1_cap``: the stage-1 trainings' cap, where it
-    differs from ``critic_cap``). ``stage1_bf16``: the stage-1 trainings run their forward pass under bfloat16
-    autocast on a CPU that multiplies bf16 natively (:func:`p3d.device.native_bf16`; float32 elsewhere, a GPU
-    included: there the ``cpu``-size stage 1 is bound by kernel launches, and autocast's casts made its step
+    """One preset: its name, a one-line description, the model/recipe preset its trainings use, and the stopping
+    rule of its trainings (``steps``: the recipe's step count; ``plateau``: the validation plateau rule with
+    ``critic_cap`` / ``talker_cap`` as the caps of the critic pipelines' and the talking heads' trainings, or the
+    recipe's steps where None; ``stage1_cap``: the stage-1 trainings' cap, where it differs from ``critic_cap``;
+    ``talker_smooth`` / ``talker_patience``: the talkers' moving-median window and patience in evaluations, where
+    they differ from the rule's defaults). ``stage1_bf16``: the stage-1 trainings run their forward pass under
+    bfloat16 autocast on a CPU that multiplies bf16 natively (:func:`p3d.device.native_bf16`; float32 elsewhere, a
+    GPU included: there the ``cpu``-size stage 1 is bound by kernel launches, and autocast's casts made its step
     1.25x slower on an H200, benchmarks/RESULTS.md "GPU")."""
 
     name: str
@@ -40,6 +41,8 @@ class Preset:
     critic_cap: int | None = None
     talker_cap: int | None = None
     stage1_cap: int | None = None
+    talker_smooth: int | None = None
+    talker_patience: int | None = None
     stage1_bf16: bool = False
 
 
@@ -47,11 +50,16 @@ PRESET_INFO: dict[str, Preset] = {p.name: p for p in (
     Preset("smoke", "seconds-long check of the whole pipeline on tiny corpora (tests, nbval)", "smoke"),
     Preset("cpu", "CPU-sized models and corpora, fixed step counts, one seed (make figures)", "cpu"),
     # full: caps above every plateau measured (benchmarks/RESULTS.md): the critics stop by 750 steps; stage 1
-    # under bf16 at 2350 (both pipelines); the talkers by 1500, but the two SelfTalk runs that hit the old cap of
-    # 1500 at 1700 (+ loss, seed 0) and 2100 (no loss, seed 4).
+    # under bf16 at 2350 (both pipelines). The talkers' validation curves fall by a few percent per 250 steps for
+    # thousands of steps, with evaluation-to-evaluation noise of 2-9 % and temporary plateaus of 250-500 steps:
+    # the default rule (median of 3, patience 5) stopped them there with up to 22 % of improvement still to come,
+    # so the talkers' rule looks over 500 steps (median of 10 evaluations, patience 10), and their cap is above
+    # where it stopped FaceFormer's measured curve, 3800 (benchmarks/RESULTS.md, "The talkers' plateau rule
+    # against whole curves").
     Preset("full", "the cpu models trained to a validation plateau on the larger `full` corpora "
                    "(seeds per arm and critic pipelines: p3d.experiments.SPECS)", "cpu", stop="plateau",
-           critic_cap=1500, talker_cap=3000, stage1_cap=4000, stage1_bf16=True),
+           critic_cap=1500, talker_cap=5000, stage1_cap=4000, talker_smooth=10, talker_patience=10,
+           stage1_bf16=True),
     Preset("paper", "the paper's model sizes and schedules (needs a GPU and wav2vec2 weights)", "paper"),
 )}
 #: Every preset, smallest first.

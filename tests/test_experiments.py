@@ -195,8 +195,9 @@ def test_full_spec_seeds_critic_pipelines_and_plateau():
     c1 = spec.config1(1e-7)
     t2 = [e for e in c1 if e.critic in ("none", "ours")]
     assert len(t2) == 3 * 2 * 5 and len(c1) - len(t2) == 3 * 2 * 3
-    assert all(e.stop_rule == "plateau" and e.length == "equal" and e.name.endswith(f"plateau_eq_seed{e.seed}")
+    assert all(e.stop_rule == "plateau" and e.length == "equal" and e.name.endswith(f"plateau-s10p10_eq_seed{e.seed}")
                for e in c1)  # each arm to its plateau, then to its model and seed's longest stop
+    assert all(e.stop_options == {"stop": "plateau", "smooth": 10, "patience": 10} for e in c1)  # the talkers' rule
     assert all(e.batch_size == 16 and e.conditions == 1 for e in c1)
     ours = [e for e in t2 if e.critic == "ours" and e.model == "faceformer"]
     assert [e.critic_seed for e in ours] == [0, 1, 2, 0, 1] and ours[0].loss_weight == pytest.approx(1e-7)
@@ -1482,10 +1483,22 @@ def test_equal_length_runs_continue_each_arm_to_its_groups_longest_stop(dirs, ch
         ex.train_experiment(short.with_(length="equal", seed=4), dirs, group=group)
 
 
-def test_an_equal_length_run_of_other_settings_is_refused_not_reused(dirs):
-    """The stopping rule's options are not part of a run's name: an equal-length run asked for without its group (as
-    an evaluation asks) with another rule was reused as it was, though its own-length run of that rule is refused.
-    Compared with the own-length run's request, or without it with the continuation's record of the source's rule."""
+def test_runs_of_other_stopping_rules_have_other_names():
+    """The rule's options are in a run's name (``plateau-e1s1p10``), so runs under two rules never share a folder."""
+    rule = dict(preset="smoke", seed=11, stop="plateau", eval_every=1, patience=10, smooth=1)
+    a = ex.TalkerExperiment("selftalk", "none", ex.CONFIG1, steps=2, **rule)
+    assert a.name == "selftalk_none_voca_steps2_plateau-e1s1p10_seed11"
+    assert a.with_(patience=1).name != a.name and a.with_(min_rel_improvement=0.02).name.endswith("p10r0.02_seed11")
+    assert ex.TalkerExperiment("selftalk", "none", ex.CONFIG1, preset="smoke", stop="plateau").name.endswith(
+        "_plateau_seed0")  # the defaults: no options in the name
+
+
+def test_an_equal_length_run_of_other_settings_is_refused_not_reused(dirs, monkeypatch):
+    """A folder of a name without the rule's options (as written before they were in the name): an equal-length run
+    asked for without its group (as an evaluation asks) with another rule was reused as it was, though its
+    own-length run of that rule is refused. Compared with the own-length run's request, or without it with the
+    continuation's record of the source's rule."""
+    monkeypatch.setattr(ex.TalkerExperiment, "_rule_suffix", property(lambda self: ""))
     rule = dict(preset="smoke", seed=11, stop="plateau", eval_every=1, patience=10, smooth=1)  # both hit their caps
     a = ex.TalkerExperiment("selftalk", "none", ex.CONFIG1, steps=2, **rule)
     ex.train_experiment(a.with_(length="equal"), dirs, group=(a, a.with_(steps=3)))

@@ -47,7 +47,8 @@ clips' bootstrap, crossed (:func:`p3d.stats.seed_clip_interval`); effects pair t
 their predictions by file where both are defined (:func:`paired_difference`).
 
 **Stopping.** At ``full`` every training stops at a validation plateau (:mod:`p3d.train.convergence`,
-``stop="plateau"``, the step count as the cap); :func:`p3d.train.convergence.convergence_table` over
+``stop="plateau"``, the step count as the cap; the talkers with the preset's longer window and patience,
+:attr:`TalkerExperiment.stop_options`); :func:`p3d.train.convergence.convergence_table` over
 :meth:`RunLayout.training_runs` tabulates where each stopped. With ``ExperimentSpec.equal_length`` the tables
 compare runs of equal length: each arm's own-length run is continued, without the rule, to the longest stop of its
 comparison group (the runs of one model and seed, :func:`equal_length_groups`; :func:`train_at_equal_length`).

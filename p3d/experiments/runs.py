@@ -95,8 +95,9 @@ def evaluator(preset: str, data: str | os.PathLike[str], runs: str | os.PathLike
 
 def critic_options(exp: TalkerExperiment) -> dict[str, Any]:
     """The critic trainings' options of ``exp``'s pipeline: its stopping rule and ``critic_steps`` (not its talker
-    step cap). Empty at the ``smoke``/``cpu`` presets (the recipes' fixed steps)."""
-    opts = dict(exp.stop_options)
+    step cap, nor the preset's talker window and patience). Empty at the ``smoke``/``cpu`` presets (the recipes'
+    fixed steps)."""
+    opts = dict(exp.given_stop_options)
     if exp.critic_steps is not None:
         opts["steps"] = exp.critic_steps
     return opts

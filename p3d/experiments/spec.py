@@ -155,9 +155,22 @@ class TalkerExperiment:
 
     @property
     def stop_options(self) -> dict[str, Any]:
-        """The stopping-rule options to pass to the trainers (None where not set; ``stop`` resolved).
-        Empty for a fixed step count without options, so runs of the ``smoke``/``cpu`` presets keep their
-        requests."""
+        """The stopping-rule options of the talker's training (None where not set; ``stop`` resolved): the ones
+        given, and under the plateau rule the preset's talker window and patience where not given
+        (:attr:`p3d.registry.Preset.talker_smooth` / ``talker_patience``). Empty for a fixed step count without
+        options, so runs of the ``smoke``/``cpu`` presets keep their requests."""
+        opts = self.given_stop_options
+        if opts.get("stop") == "plateau":
+            preset = registry.preset(self.preset)
+            for key, value in (("smooth", preset.talker_smooth), ("patience", preset.talker_patience)):
+                if value is not None:
+                    opts.setdefault(key, value)
+        return opts
+
+    @property
+    def given_stop_options(self) -> dict[str, Any]:
+        """The stopping-rule options given to this experiment (``stop`` resolved), without the preset's talker
+        defaults: what its critic pipeline's trainings take (:func:`p3d.experiments.runs.critic_options`)."""
         opts = {k: getattr(self, k) for k in STOP_FIELDS[1:] if getattr(self, k) is not None}
         if self.stop_rule != "steps":
             opts["stop"] = self.stop_rule
@@ -197,12 +210,22 @@ class TalkerExperiment:
         if self.batch_size is not None:
             parts.append(f"b{self.batch_size}")
         if self.stop_rule != "steps":
-            parts.append(self.stop_rule)
+            parts.append(self.stop_rule + self._rule_suffix)
         if self.length == "equal":
             parts.append("eq")
         if seeds:
             parts.append(f"seed{self.seed}")
         return "_".join(parts)
+
+    @property
+    def _rule_suffix(self) -> str:
+        """The stopping rule's options that were set, in the name (``-e50s10p10r0.02``: ``eval_every``, ``smooth``,
+        ``patience``, ``min_rel_improvement``; :attr:`stop_options`), so that runs under another rule never share a
+        folder; empty when none is set (the rule's defaults)."""
+        opts = self.stop_options
+        tags = (("e", "eval_every"), ("s", "smooth"), ("p", "patience"), ("r", "min_rel_improvement"))
+        text = "".join(f"{tag}{opts[key]:g}" for tag, key in tags if key in opts)
+        return f"-{text}" if text else ""
 
     @property
     def eval_name(self) -> str:
@@ -444,20 +467,21 @@ def _value_of(value: float | Mapping[str, float], model: str) -> float:
 
 
 #: The grid of every preset. ``full``: every training to the validation plateau (caps:
-#: :attr:`p3d.registry.Preset.talker_cap` / ``critic_cap``), talkers on batches of 16 clips, each test clip predicted
-#: under one synth-voca training identity (rotating; the official protocol's all eight would multiply the
-#: autoregressive inference 8x for little information: the CIs cover clips and seeds), the weight fixed in
-#: advance: the paper's 1e-7 carried to the training corpus' motion scale from VOCASET's (:data:`VOCASET_MOTION_RMS`;
-#: W = 1.91e-7 on the ``full`` synth-voca, README "The loss weight at full"). Seeds: five talker seeds per Table-2 arm
-#: and three per arm of Tables 3 and 4, all three models, as the paper's tables (the CIs over seeds and clips,
-#: crossed: :func:`p3d.stats.seed_clip_interval`), one critic pipeline (three independent pipelines would retrain stage 1 and every critic twice more and
-#: the loss arms of seeds 1, 2 and 4: ``spec_for("full", critic_pipelines=3)``). At the measured cost on 2 cores
-#: (benchmarks/RESULTS.md: ~72-120 worker-minutes per seed of the six Table-2 arms, the two stage-1 trainings 23-38
-#: min in parallel) this is a run of roughly 10-11 hours there, not the 150 minutes once aimed at (README, "The
-#: ``full`` preset"). The tables compare arms of equal length (``equal_length``): each training stops on its own
-#: plateau, then the arms of one model and seed continue to the longest of their stops (the extra training: the gap
-#: between each arm's stop and its group's longest), because with each arm at its own stop the paired effects
-#: followed which arm trained longer (``results/tables/training_length_sensitivity.md``).
+#: :attr:`p3d.registry.Preset.talker_cap` / ``critic_cap``; the talkers' rule over 500 steps, ``talker_smooth``),
+#: talkers on batches of 16 clips, each test clip predicted under one synth-voca training identity (rotating; the
+#: official protocol's all eight would multiply the autoregressive inference 8x for little information: the CIs cover
+#: clips and seeds), the weight fixed in advance: the paper's 1e-7 carried to the training corpus' motion scale from
+#: VOCASET's (:data:`VOCASET_MOTION_RMS`; W = 1.91e-7 on the ``full`` synth-voca, README "The loss weight at full").
+#: Seeds: five talker seeds per Table-2 arm and three per arm of Tables 3 and 4, all three models, as the paper's
+#: tables (the CIs over seeds and clips, crossed: :func:`p3d.stats.seed_clip_interval`), one critic pipeline (three
+#: independent pipelines would retrain stage 1 and every critic twice more and the loss arms of seeds 1, 2 and 4:
+#: ``spec_for("full", critic_pipelines=3)``). At the measured cost on 2 cores (benchmarks/RESULTS.md: ~72-120
+#: worker-minutes per seed of the six Table-2 arms, the two stage-1 trainings 23-38 min in parallel) this is a run of
+#: roughly 10-11 hours there, not the 150 minutes once aimed at (README, "The ``full`` preset"). The tables compare
+#: arms of equal length (``equal_length``): each training stops on its own plateau, then the arms of one model and
+#: seed continue to the longest of their stops (the extra training: the gap between each arm's stop and its group's
+#: longest), because with each arm at its own stop the paired effects followed which arm trained longer
+#: (``results/tables/training_length_sensitivity.md``).
 #: ``cpu`` (the quick look, one seed, the recipes' fixed step counts, one clip per step): the same weight rule as
 #: ``full`` (fixed in advance, so no metric that judges the loss chooses its weight, and ``make figures`` trains the
 #: whole grid first in parallel workers, :func:`p3d.experiments.preset_grid`) and one rotating training identity per
