@@ -440,3 +440,57 @@ def test_resume_plan_keeps_the_first_bookkeeping_and_appends_each_extension():
     assert (second["steps_from"], second["steps_to"]) == (20, 30) and twice["train"]["steps"] == 30
     assert [(e["steps_from"], e["steps_to"]) for e in twice["extensions"]] == [(10, 20), (20, 30)]
     assert twice["train"]["log_every"] == 5
+
+
+def _optimizer_steps(monkeypatch):
+    """Record, at each optimiser step, the learning rate and the total gradient norm the optimiser is given."""
+    seen = []
+    real = torch.optim.AdamW.step
+
+    def step(self, *args, **kwargs):
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        seen.append((self.param_groups[0]["lr"], float(torch.linalg.vector_norm(torch.stack(
+            [torch.linalg.vector_norm(g) for g in grads])))))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    return seen
+
+
+def test_warmup_ramps_the_learning_rate_linearly_then_holds_it(tmp_path, monkeypatch):
+    """TrainConfig.warmup_steps: step s < warmup trains (and logs) at lr * (s + 1) / warmup, the later steps at lr; the
+    optimiser is given that value, not only metrics.csv."""
+    import csv
+
+    seen = _optimizer_steps(monkeypatch)
+    cfg = TrainConfig(steps=5, batch_size=8, lr=4e-2, warmup_steps=4, log_every=1, checkpoint_every=5, grad_clip=None)
+    train(make_model(), Toy(), step_fn, cfg, tmp_path / "r", progress=False)
+    expected = [1e-2, 2e-2, 3e-2, 4e-2, 4e-2]
+    assert [lr for lr, _ in seen] == pytest.approx(expected, rel=1e-12)
+    with open(tmp_path / "r" / "metrics.csv", newline="") as fh:
+        assert [float(r["lr"]) for r in csv.DictReader(fh)] == pytest.approx(expected, rel=1e-12)
+
+
+def test_grad_clip_bounds_the_gradient_norm_the_optimiser_sees(tmp_path, monkeypatch):
+    """TrainConfig.grad_clip: the total gradient norm is clipped to grad_clip before each optimiser step (None: not
+    clipped); the toy's gradients are far larger than the bound used here."""
+    seen = _optimizer_steps(monkeypatch)
+    cfg = TrainConfig(steps=3, batch_size=8, lr=1e-2, grad_clip=1e-3, log_every=1, checkpoint_every=3)
+    train(make_model(), Toy(), step_fn, cfg, tmp_path / "clipped", progress=False)
+    assert [norm for _, norm in seen] == pytest.approx([1e-3] * 3, rel=1e-4)
+    seen.clear()
+    train(make_model(), Toy(), step_fn, TrainConfig(**{**cfg.__dict__, "grad_clip": None}), tmp_path / "free",
+          progress=False)
+    assert min(norm for _, norm in seen) > 1e-2
+
+
+@pytest.mark.parametrize("keep, left", [(2, [5, 6]), (1, [6]), (0, [1, 2, 3, 4, 5, 6])])
+def test_checkpoints_are_pruned_to_keep_checkpoints(tmp_path, keep, left):
+    """TrainConfig.keep_checkpoints: the newest ``keep`` step checkpoints stay (0: all of them), beside last.pt, which
+    is the newest one's copy."""
+    cfg = TrainConfig(steps=6, batch_size=8, lr=1e-2, checkpoint_every=1, log_every=1, keep_checkpoints=keep)
+    train(make_model(), Toy(), step_fn, cfg, tmp_path / "r", progress=False)
+    names = sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir())
+    assert names == sorted(["last.pt", *(f"step_{s:07d}.pt" for s in left)])
+    last = tmp_path / "r" / "checkpoints" / "last.pt"
+    assert last.read_bytes() == (tmp_path / "r" / "checkpoints" / "step_0000006.pt").read_bytes()
