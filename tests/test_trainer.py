@@ -494,3 +494,19 @@ def test_checkpoints_are_pruned_to_keep_checkpoints(tmp_path, keep, left):
     assert names == sorted(["last.pt", *(f"step_{s:07d}.pt" for s in left)])
     last = tmp_path / "r" / "checkpoints" / "last.pt"
     assert last.read_bytes() == (tmp_path / "r" / "checkpoints" / "step_0000006.pt").read_bytes()
+
+
+def test_every_bookkeeping_setting_may_differ_on_resume_and_the_first_is_kept():
+    """NEUTRAL_SETTINGS (module docstring): log_every, checkpoint_every and keep_checkpoints do not change the weights,
+    so a resume may give other values (each alone and all together) and config.json keeps the first ones; a setting
+    that does change them (lr) is still refused."""
+    from p3d.train.trainer import resume_plan
+
+    first = {"log_every": 10, "checkpoint_every": 50, "keep_checkpoints": 2}
+    old = {"train": {"steps": 10, "lr": 1e-3, **first}, "model": "m", "world_size": 1}
+    for other in [{"log_every": 1}, {"checkpoint_every": 5}, {"keep_checkpoints": 0},
+                  {"log_every": 3, "checkpoint_every": 7, "keep_checkpoints": 9}]:
+        record, extension = resume_plan(old, {**old, "train": {**old["train"], **other}})
+        assert extension is None and {k: record["train"][k] for k in first} == first, other
+    with pytest.raises(InputError, match=r"lr: 0.001 -> 0.002"):
+        resume_plan(old, {**old, "train": {**old["train"], "lr": 2e-3, "keep_checkpoints": 9}})
