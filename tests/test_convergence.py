@@ -818,3 +818,48 @@ def test_the_full_talkers_rule_sees_through_the_temporary_plateaus_of_a_measured
     assert min(smoothed(curve[:13], 3)[2:]) > 1.15 * sum(curve[-5:]) / 5
     assert (full.talker_smooth, full.talker_patience) == (10, 10)
     assert _first_stop(curve, full.talker_smooth, full.talker_patience) is None
+
+
+def _run_folder(path, config, val=None, logged=None, final=False):
+    """A run folder written by hand: config.json, val.csv rows (step, val), metrics.csv steps, final.pt."""
+    import json
+
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps(config))
+    if val is not None:
+        (path / "val.csv").write_text("step,val,val_smoothed\n" + "".join(f"{s},{v},{v}\n" for s, v in val))
+    if logged is not None:
+        (path / "metrics.csv").write_text("step,loss\n" + "".join(f"{s},1.0\n" for s in logged))
+    if final:
+        (path / "final.pt").write_bytes(b"")
+    return path
+
+
+def test_the_table_reads_each_recorded_setting_of_a_run(tmp_path):
+    """convergence_table's row comes from the run's own records: its seed, its model under any of the names jobs
+    record it by, its rule settings (smooth, patience) rather than the defaults, the cap as the step count of a
+    finished run without a log, no val_final when the last evaluation is not at the final step, no rule verdict
+    for a threshold of 0 that old records hold (rather than the rule's refusal), and nullable integer steps."""
+    from p3d.train.convergence import read_stop
+
+    unlogged = _run_folder(tmp_path / "unlogged", {"train": {"steps": 40, "seed": 5}, "kind": "toy", "variant": "v1",
+                                                    "epochs": 4.0}, final=True)
+    rule = {"steps": 30, "stop": "steps", "eval_every": 10, "patience": 1, "min_rel_improvement": 0.01, "smooth": 1,
+            "seed": 2}
+    flat = _run_folder(tmp_path / "flat", {"train": rule, "kind": "toy", "model_kind": "mk"},
+                       val=[(10, 2.0), (20, 1.999)], logged=[1, 10, 20, 30], final=True)
+    zero = _run_folder(tmp_path / "zero", {"train": {**rule, "min_rel_improvement": 0.0}, "kind": "toy"},
+                       val=[(10, 2.0), (20, 1.999)], logged=[1, 10, 20])
+    table = convergence_table([unlogged, flat, zero], root=tmp_path)
+    a, b, c = (table.iloc[i] for i in range(3))
+    assert (a["run"], a["model"], a["seed"], a["steps"], a["max_steps"], a["epochs"]) == ("unlogged", "v1", 5, 40, 40,
+                                                                                         4.0)
+    assert a["finished"] and a["converged"] is None and pd_isna(a["best_step"]) and math.isnan(a["val_last"])
+    assert (b["model"], b["seed"], b["steps"], b["best_step"]) == ("mk", 2, 30, 20)
+    assert b["val_metric"] == 1.999 and b["val_last"] == 1.999  # smooth=1: the raw values, not a median of 3
+    assert b["converged"] is True  # patience=1: 2.0 -> 1.999 is below 1 %; the default patience 5 has no verdict yet
+    assert math.isnan(b["val_final"])  # final.pt holds step 30's weights; the last evaluation is step 20's
+    assert c["converged"] is None and not c["finished"]
+    assert str(table["best_step"].dtype) == "Int64" and table["converged"].dtype == object
+    assert read_stop(flat) == {**{k: rule[k] for k in ("stop", "eval_every", "patience", "min_rel_improvement",
+                                                       "smooth", "steps")}}
