@@ -510,3 +510,25 @@ def test_every_bookkeeping_setting_may_differ_on_resume_and_the_first_is_kept():
         assert extension is None and {k: record["train"][k] for k in first} == first, other
     with pytest.raises(InputError, match=r"lr: 0.001 -> 0.002"):
         resume_plan(old, {**old, "train": {**old["train"], "lr": 2e-3, "keep_checkpoints": 9}})
+
+
+def test_resume_plan_device_index_later_stages_and_extension_entries():
+    """resume_plan (module docstring): the GPU index is bookkeeping but the device type is a setting; a later stage's
+    stage_steps does not change an earlier stage; an extension records the new steps' epochs and the stage's own
+    stage_steps; a shorter steps is refused; a record and a request that both lack world_size (a record from before
+    it, compared as such) agree."""
+    from p3d.train.trainer import resume_plan
+
+    old = {"train": {"steps": 10}, "device": "cuda:0", "stages": ["prior", "main"], "stage": "prior",
+           "stage_steps": {"prior": 10, "main": 40}, "epochs": 1.0}
+    record, extension = resume_plan(old, {**old, "device": "cuda:1", "stage_steps": {"prior": 10, "main": 50}})
+    assert extension is None and record == old  # the first values kept
+    with pytest.raises(InputError, match=r"device: cuda -> cpu"):
+        resume_plan(old, {**old, "device": "cpu"})
+    record, extension = resume_plan(old, {**old, "train": {"steps": 20}, "epochs": 2.0,
+                                          "stage_steps": {"prior": 20, "main": 40}})
+    assert (extension["steps_from"], extension["steps_to"]) == (10, 20)
+    assert record["train"]["steps"] == 20 and record["epochs"] == 2.0 and record["stage_steps"] == {"prior": 20,
+                                                                                                    "main": 40}
+    with pytest.raises(InputError, match=r"steps: 10 -> 5 \(a run is extended, never shortened\)"):
+        resume_plan(old, {**old, "train": {"steps": 5}, "epochs": 0.5, "stage_steps": {"prior": 5, "main": 40}})
