@@ -863,3 +863,17 @@ def test_the_table_reads_each_recorded_setting_of_a_run(tmp_path):
     assert str(table["best_step"].dtype) == "Int64" and table["converged"].dtype == object
     assert read_stop(flat) == {**{k: rule[k] for k in ("stop", "eval_every", "patience", "min_rel_improvement",
                                                        "smooth", "steps")}}
+
+
+def test_a_run_killed_between_its_stop_evaluation_and_its_log_row_is_undecided(tmp_path):
+    """converged=True for stop="plateau" means the rule fired at the run's last logged step. A process killed after
+    writing the stop evaluation to val.csv but before its metrics.csv row (and checkpoint) has not stopped: the resume
+    redoes the steps from its checkpoint, so the table leaves it undecided (None), not converged."""
+    rule = {"steps": 200, "stop": "plateau", "eval_every": 10, "patience": 1, "min_rel_improvement": 0.01,
+            "smooth": 1}
+    run = _run_folder(tmp_path / "killed", {"train": rule, "kind": "toy"}, val=[(10, 2.0), (20, 1.0), (30, 0.999)],
+                      logged=[1, 10, 20])
+    row = convergence_table([run]).iloc[0]
+    assert row["steps"] == 20 and row["converged"] is None and not row["finished"]
+    (run / "metrics.csv").write_text("step,loss\n1,1.0\n10,1.0\n20,1.0\n30,1.0\n")  # the stop step's row written
+    assert convergence_table([run]).iloc[0]["converged"] is True
