@@ -532,3 +532,21 @@ def test_resume_plan_device_index_later_stages_and_extension_entries():
                                                                                                     "main": 40}
     with pytest.raises(InputError, match=r"steps: 10 -> 5 \(a run is extended, never shortened\)"):
         resume_plan(old, {**old, "train": {"steps": 5}, "epochs": 0.5, "stage_steps": {"prior": 5, "main": 40}})
+
+
+def test_a_plain_run_is_continued_and_extended_as_it_was_recorded(tmp_path):
+    """continue_without_stop_rule on a run recorded without the rule (stop="steps", no validation: config.json holds
+    no stopping fields) records no "stop" either, so the continuation is extended by the same plain settings rather
+    than refused as "stop: steps -> (none)"."""
+    import json
+
+    from p3d.train.trainer import continue_without_stop_rule
+
+    cfg = TrainConfig(steps=4, batch_size=8, lr=1e-2, checkpoint_every=2, log_every=1, seed=7)
+    train(make_model(), Toy(), step_fn, cfg, tmp_path / "src", progress=False)
+    (tmp_path / "src" / "final.pt").write_bytes(b"")  # what a finished job writes
+    assert continue_without_stop_rule(tmp_path / "src", tmp_path / "out") == 4
+    assert "stop" not in json.loads((tmp_path / "out" / "config.json").read_text())["train"]
+    longer = TrainConfig(**{**cfg.__dict__, "steps": 6})
+    out = train(make_model(), Toy(), step_fn, longer, tmp_path / "out", progress=False)
+    assert out["step"] == 6 and out["steps_here"] == 2
