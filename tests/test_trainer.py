@@ -550,3 +550,22 @@ def test_a_plain_run_is_continued_and_extended_as_it_was_recorded(tmp_path):
     longer = TrainConfig(**{**cfg.__dict__, "steps": 6})
     out = train(make_model(), Toy(), step_fn, longer, tmp_path / "out", progress=False)
     assert out["step"] == 6 and out["steps_here"] == 2
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_loss_stops_training_before_the_weights_change(tmp_path, bad):
+    """A NaN or infinite loss at step 2 raises FloatingPointError naming the step, before its backward pass and
+    update: the last checkpoint holds the finite weights of step 2, not NaN weights that every later step would
+    train on silently."""
+    def diverging(model, batch, gen):
+        loss, logs = step_fn(model, batch, gen)
+        step = diverging.calls
+        diverging.calls += 1
+        return (loss * bad if step == 2 else loss), logs
+
+    diverging.calls = 0
+    cfg = TrainConfig(steps=6, batch_size=8, lr=1e-2, checkpoint_every=1, log_every=1, seed=7)
+    with pytest.raises(FloatingPointError, match="at step 2"):
+        train(make_model(), Toy(), diverging, cfg, tmp_path / "run", progress=False)
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert ckpt["step"] == 2 and all(torch.isfinite(v).all() for v in ckpt["model"].values())
