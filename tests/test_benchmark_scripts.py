@@ -132,3 +132,24 @@ def test_grid_schedule_table_cells_are_markdown_cells():
     seconds = {"train:full:selftalk_ours_voca_seed0": 5400.0, "critic:full:ours": 1800.0, "eval:full:a|b_x": 1800.0}
     assert module.kind_rows(seconds, ["critic:full:ours"]) == [
         "| train selftalk | 1 | 0 | 1.50 | 60% |", "| critic | 1 | 1 | 0.50 | 20% |", "| eval a\\|b | 1 | 0 | 0.50 | 20% |"]
+
+
+def test_bench_plateau_rules_replays_each_rule_on_a_recorded_curve(tmp_path):
+    """A curve that falls 10 % per evaluation for 20 evaluations, then is flat: every rule stops after the fall (the
+    default when its median of 3 has been at the floor, from evaluation 22, for 5 more), none leaves improvement to
+    come, and the 500-step blocks are the means of their ten evaluations."""
+    spec = importlib.util.spec_from_file_location("bench_plateau_rules", BENCH / "bench_plateau_rules.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    run = tmp_path / "run"
+    run.mkdir()
+    values = [1e-6 * 0.9 ** min(i, 20) for i in range(40)]
+    lines = ["step,val"] + [f"{50 * (i + 1)},{v!r}" for i, v in enumerate(values)]
+    (run / "val.csv").write_text("\n".join(lines) + "\n")
+    text = mod.report([run])
+    block0 = sum(values[:10]) / 10
+    assert f"| run (to 2000) | {block0 * 1e7:.2f} ±" in text
+    stops = {line.split(" | ")[1]: line.split(" | ")[2:] for line in text.splitlines() if line.startswith("| run | ")}
+    assert len(stops) == 4 and all(int(stop) > 1000 for stop, _ in stops.values())
+    assert all(come.startswith("none") for _, come in stops.values())
+    assert int(stops["median 3, patience 5 (the default)"][0]) == 50 * (22 + 5)
