@@ -52,7 +52,7 @@ PRESET_INFO: dict[str, Preset] = {p.name: p for p in (
     # full: caps above every plateau measured (benchmarks/RESULTS.md): the critics stop by 750 steps; stage 1
     # under bf16 at 2350 (both pipelines). The talkers' validation curves fall by a few percent per 250 steps for
     # thousands of steps, with evaluation-to-evaluation noise of 3-6 % and temporary plateaus of 250-500 steps:
-    # the default rule (median of 3, patience 5) stopped them there with 15-21 % of improvement still to come,
+    # the default rule (median of 3, patience 5) stopped them there with 16-20 % of improvement still to come,
     # so the talkers' rule looks over 500 steps (median of 10 evaluations, patience 10), and their cap is above
     # where it stopped FaceFormer's measured curve, 3800 (benchmarks/RESULTS.md, "The talkers' plateau rule
     # against whole curves").
