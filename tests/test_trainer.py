@@ -569,3 +569,25 @@ def test_a_non_finite_loss_stops_training_before_the_weights_change(tmp_path, ba
         train(make_model(), Toy(), diverging, cfg, tmp_path / "run", progress=False)
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert ckpt["step"] == 2 and all(torch.isfinite(v).all() for v in ckpt["model"].values())
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("log_every", 0, "log_every: expected an integer >= 1, got 0"),
+    ("checkpoint_every", 0, "checkpoint_every: expected an integer >= 1, got 0"),
+    ("batch_size", 0, "batch_size: expected an integer >= 1, got 0"),
+    ("steps", -1, "steps: expected an integer >= 0, got -1"),
+    ("keep_checkpoints", -1, "keep_checkpoints: expected an integer >= 0, got -1"),
+    ("eval_every", 2.5, "eval_every: expected an integer >= 0, got 2.5"),
+    ("min_rel_improvement", float("inf"), "min_rel_improvement: expected a finite fraction, got inf"),
+])
+def test_train_refuses_bookkeeping_settings_that_would_fail_mid_run(tmp_path, field, value, message):
+    """``train`` called directly (not through ``p3d train``, whose options check these): a logging or checkpoint
+    interval of 0 raised ZeroDivisionError at the first step, after the run folder was written; now refused before,
+    with one line and nothing written."""
+    settings = {"steps": 4, "batch_size": 8, "lr": 1e-2, "checkpoint_every": 2, "log_every": 1, field: value}
+    if field == "min_rel_improvement":
+        settings.update(stop="plateau", eval_every=1)
+    with pytest.raises(InputError, match=message):
+        train(make_model(), Toy(), step_fn, TrainConfig(**settings), tmp_path / "run", progress=False,
+              validate=(lambda model, step: {"val": 1.0}) if settings.get("eval_every") else None)
+    assert not (tmp_path / "run").exists()

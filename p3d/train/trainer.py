@@ -534,6 +534,13 @@ def train(
         raise InputError(f"--out {run_dir}: exists and is not a folder")
     if cfg.stop not in ("steps", "plateau"):
         raise InputError(f"stop: expected steps or plateau, got {cfg.stop!r}")
+    for name, low in (("steps", 0), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1),
+                      ("keep_checkpoints", 0), ("eval_every", 0), ("warmup_steps", 0)):
+        value = getattr(cfg, name)  # a modulus of 0 or a negative count fails mid-run, after the folder is written
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InputError(f"{name}: expected an integer >= {low}, got {value!r}")
+    if cfg.stop == "plateau" and not math.isfinite(cfg.min_rel_improvement):
+        raise InputError(f"min_rel_improvement: expected a finite fraction, got {cfg.min_rel_improvement}")
     if cfg.stop == "plateau" and cfg.eval_every < 1:
         raise InputError("eval_every: the plateau rule needs a positive evaluation interval")
     if cfg.stop == "plateau" and not cfg.min_rel_improvement > 0:
