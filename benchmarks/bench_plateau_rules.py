@@ -7,7 +7,8 @@ whose ``val.csv`` holds the whole curve. The rules are replayed on each prefix o
 :func:`p3d.train.convergence.plateau_reached` (the trainer's decision: a stop depends only on the curve up to it).
 Prints, as markdown, the curve in 500-step blocks (mean of the block's evaluations and their relative spread) and,
 per rule, the stop step and "still to come": how far the mean of the curve's last five evaluations lies below the
-best moving median of 3 evaluations up to the stop (benchmarks/RESULTS.md, "The talkers' plateau rule against whole curves").
+best moving median of 3 evaluations up to the stop (benchmarks/RESULTS.md, "The talkers' plateau rule against whole
+curves").
 """
 from __future__ import annotations
 

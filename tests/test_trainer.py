@@ -591,3 +591,16 @@ def test_train_refuses_bookkeeping_settings_that_would_fail_mid_run(tmp_path, fi
         train(make_model(), Toy(), step_fn, TrainConfig(**settings), tmp_path / "run", progress=False,
               validate=(lambda model, step: {"val": 1.0}) if settings.get("eval_every") else None)
     assert not (tmp_path / "run").exists()
+
+
+def test_train_takes_numpy_integer_settings(tmp_path):
+    """A count computed with numpy (``np.int64``) is an integer setting like a Python int (``p3d.errors.whole_number``,
+    as the other integer options): it trained to an OverflowError in the step's seed mixing before."""
+    import numpy as np
+
+    cfg = TrainConfig(steps=np.int64(2), batch_size=np.int64(8), lr=1e-2, checkpoint_every=np.int64(2), log_every=1,
+                      seed=np.int64(7))
+    out = train(make_model(), Toy(), step_fn, cfg, tmp_path / "run", progress=False)
+    plain = train(make_model(), Toy(), step_fn, TrainConfig(steps=2, batch_size=8, lr=1e-2, checkpoint_every=2,
+                                                            log_every=1, seed=7), tmp_path / "plain", progress=False)
+    assert out["step"] == 2 and out["loss"] == plain["loss"]

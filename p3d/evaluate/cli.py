@@ -58,9 +58,9 @@ def register(subparsers: Any, description: str | None = None) -> None:
                         "vertices_npy/ root with VOCASET names; else --fps). Lengths that disagree with the rates "
                         "are refused unless both --fps and --gt-fps are given")
     p.add_argument("--metrics", type=_metric_list, default=None,
-                   help="comma-separated subset of lve,fdd,mtm,slcc,plrs,plrs_calibrated, in any case (default: all whose inputs "
-                        "are given; plrs_calibrated is PLRS-c, PLRS minus the mean cosine to the other evaluated "
-                        "clips' speech, chance 0, computed with at least 3 GT clips)")
+                   help="comma-separated subset of lve,fdd,mtm,slcc,plrs,plrs_calibrated, in any case (default: all "
+                        "whose inputs are given; plrs_calibrated is PLRS-c, PLRS minus the mean cosine to the other "
+                        "evaluated clips' speech, chance 0, computed with at least 3 GT clips)")
     p.add_argument("--topology", default="flame",
                    help="flame (default), FLAME_masks.pkl, a topology .npz, a BIWI regions folder, or a built-in name")
     p.add_argument("--plrs-checkpoint", type=Path, help="speech-mesh evaluator checkpoint for PLRS and PLRS-c")

@@ -477,11 +477,12 @@ def _value_of(value: float | Mapping[str, float], model: str) -> float:
 #: independent pipelines would retrain stage 1 and every critic twice more and the loss arms of seeds 1, 2 and 4:
 #: ``spec_for("full", critic_pipelines=3)``). At the measured cost on 2 cores (benchmarks/RESULTS.md: ~72-120
 #: worker-minutes per seed of the six Table-2 arms, the two stage-1 trainings 23-38 min in parallel) this is a run of
-#: roughly 10-11 hours there, not the 150 minutes once aimed at (README, "The ``full`` preset"). The tables compare
-#: arms of equal length (``equal_length``): each training stops on its own plateau, then the arms of one model and
-#: seed continue to the longest of their stops (the extra training: the gap between each arm's stop and its group's
-#: longest), because with each arm at its own stop the paired effects followed which arm trained longer
-#: (``results/tables/training_length_sensitivity.md``).
+#: roughly 10-11 hours there before the talkers' 500-step rule, which trains them 1.9-4.3x longer
+#: (benchmarks/RESULTS.md, "The talkers' plateau rule against whole curves"), not the 150 minutes once aimed at
+#: (README, "The ``full`` preset"). The tables compare arms of equal length (``equal_length``): each training stops on
+#: its own plateau, then the arms of one model and seed continue to the longest of their stops (the extra training:
+#: the gap between each arm's stop and its group's longest), because with each arm at its own stop the paired effects
+#: followed which arm trained longer (``results/tables/training_length_sensitivity.md``).
 #: ``cpu`` (the quick look, one seed, the recipes' fixed step counts, one clip per step): the same weight rule as
 #: ``full`` (fixed in advance, so no metric that judges the loss chooses its weight, and ``make figures`` trains the
 #: whole grid first in parallel workers, :func:`p3d.experiments.preset_grid`) and one rotating training identity per

@@ -527,18 +527,21 @@ def train(
         optimisation steps this call took (0 when the run was already finished, e.g. by another process that held
         the folder's lock meanwhile), "final": what ``finalize`` returned (None when it was not called)}``.
     """
-    from p3d.errors import InputError
+    from p3d.errors import InputError, whole_number
 
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise InputError(f"--out {run_dir}: exists and is not a folder")
     if cfg.stop not in ("steps", "plateau"):
         raise InputError(f"stop: expected steps or plateau, got {cfg.stop!r}")
+    counts = {}  # as Python ints: a modulus of 0 or a negative count would fail mid-run, after the folder is written
     for name, low in (("steps", 0), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1),
-                      ("keep_checkpoints", 0), ("eval_every", 0), ("warmup_steps", 0)):
-        value = getattr(cfg, name)  # a modulus of 0 or a negative count fails mid-run, after the folder is written
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InputError(f"{name}: expected an integer >= {low}, got {value!r}")
+                      ("keep_checkpoints", 0), ("eval_every", 0), ("warmup_steps", 0), ("seed", None)):
+        counts[name] = whole_number(getattr(cfg, name), low)
+        if counts[name] is None:
+            raise InputError(f"{name}: expected an integer{'' if low is None else f' >= {low}'}, "
+                             f"got {getattr(cfg, name)!r}")
+    cfg = dataclasses.replace(cfg, **counts)
     if cfg.stop == "plateau" and not math.isfinite(cfg.min_rel_improvement):
         raise InputError(f"min_rel_improvement: expected a finite fraction, got {cfg.min_rel_improvement}")
     if cfg.stop == "plateau" and cfg.eval_every < 1:
