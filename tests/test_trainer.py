@@ -471,6 +471,19 @@ def test_warmup_ramps_the_learning_rate_linearly_then_holds_it(tmp_path, monkeyp
         assert [float(r["lr"]) for r in csv.DictReader(fh)] == pytest.approx(expected, rel=1e-12)
 
 
+def test_checkpoints_past_step_9999999_are_pruned_by_step_not_by_name(tmp_path):
+    """Pruning keeps the newest checkpoints by step number: ``step_10000000.pt`` sorts before ``step_9999999.pt`` as
+    text, so the name order deleted the checkpoint just written and kept the older one."""
+    from p3d.train.trainer import _save_and_prune
+
+    model = make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for step in (9_999_998, 9_999_999, 10_000_000):
+        _save_and_prune(tmp_path, model, optimizer, step, {"train": {}}, keep=2)
+    names = sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*.pt"))
+    assert names == ["step_10000000.pt", "step_9999999.pt"]
+
+
 def test_grad_clip_bounds_the_gradient_norm_the_optimiser_sees(tmp_path, monkeypatch):
     """TrainConfig.grad_clip: the total gradient norm is clipped to grad_clip before each optimiser step (None: not
     clipped); the toy's gradients are far larger than the bound used here."""

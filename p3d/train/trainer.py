@@ -796,6 +796,12 @@ class _CsvLog:
             self.fh.close()
 
 
+def _checkpoint_step(path: Path) -> int:
+    """The step of ``checkpoints/step_XXXXXXX.pt`` (:func:`checkpoint_path`); -1 for a name without one."""
+    digits = path.stem.removeprefix("step_")
+    return int(digits) if digits.isdigit() else -1
+
+
 def _save_and_prune(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int,
                     config: Mapping[str, Any], keep: int) -> None:
     import shutil
@@ -804,6 +810,8 @@ def _save_and_prune(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
     save_checkpoint(path, model, optimizer, step, config)
     with atomic_path(run_dir / "checkpoints" / "last.pt") as tmp:  # synced before it replaces last.pt
         shutil.copyfile(path, tmp)
-    old = sorted((run_dir / "checkpoints").glob("step_*.pt"))[:-keep] if keep > 0 else []
+    # by step number, not by name: the 7-digit names stop sorting as numbers past step 9 999 999
+    kept = sorted((run_dir / "checkpoints").glob("step_*.pt"), key=_checkpoint_step)
+    old = kept[:-keep] if keep > 0 else []
     for p in old:
         p.unlink(missing_ok=True)
