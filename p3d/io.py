@@ -166,6 +166,9 @@ class RestrictedUnpickler(pickle.Unpickler):
     #: spell out more items than it has bytes, so ``list(range(10**10))``, ``bytearray(10**10)`` or an empty
     #: object array of 10**9 entries (memory bombs of a few dozen bytes) are refused before allocating.
     max_items: int = 1 << 20
+    #: The most bytes such an array may take: ``max_items`` float64 or object entries. A count within
+    #: :attr:`max_items` of a wide dtype (``V1073741824``: 1 GiB each) is a memory bomb too.
+    max_bytes: int = 8 << 20
 
     def find_class(self, module: str, name: str) -> Any:
         # Python 2's names, as protocol-2 pickles spell them (Python 2's own, and Python 3's with ``protocol=2``:
@@ -215,13 +218,20 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def _check_array(self, shape: Any, dtype: Any) -> None:
         """The elements of an array created from ``shape`` and ``dtype`` alone are within :attr:`max_items`, counting
-        those of a subarray dtype: ``('O', (1000, 1000))`` makes each element of ``shape`` a million."""
+        those of a subarray dtype (``('O', (1000, 1000))`` makes each element of ``shape`` a million), and its bytes
+        within :attr:`max_bytes`."""
         count = math.prod(np.atleast_1d(np.asarray(shape, dtype=np.int64)).tolist())
         try:
-            count *= math.prod(np.dtype(dtype).shape)
+            kind = np.dtype(dtype)
         except (TypeError, ValueError):
-            pass  # not a dtype: numpy refuses it when called
-        self._check_count(count, "array")
+            kind = None  # not a dtype: numpy refuses it when called
+        if kind is not None:
+            self._check_count(count * math.prod(kind.shape), "array")
+            if count * kind.itemsize > self.max_bytes:
+                raise UnsafePickleError(f"refusing an array of {count * kind.itemsize} bytes ({count} x {kind}) "
+                                        f"created from a count (at most {self.max_bytes})")
+        else:
+            self._check_count(count, "array")
 
     def _check_count(self, count: int, what: str) -> None:
         if not 0 <= count <= self.max_items:

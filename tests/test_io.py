@@ -525,6 +525,25 @@ def test_restricted_unpickler_counts_the_elements_of_a_subarray_dtype(tmp_path):
     assert io.load_pickle(tmp_path / "ok.pkl")["a"].dtype == fields.dtype
 
 
+def test_restricted_unpickler_bounds_the_bytes_of_an_array_created_from_a_count(tmp_path):
+    """The element bound alone let a few dozen bytes ask ``_reconstruct(ndarray, (2,), 'V536870912')``: two elements,
+    1 GiB of memory allocated before BUILD. The bytes are bounded too (8 MiB, the element bound's float64 entries);
+    what real pickles ask (a shape of ``(0,)``, then BUILD with the data) still loads."""
+    wide = b"cnumpy\ndtype\nX\n\x00\x00\x00V536870912K\x00K\x01\x87R"  # numpy.dtype('V536870912', 0, 1)
+    bombs = {"reconstruct": b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x02\x85" + wide
+             + b"\x87R.",
+             "ndarray_call": b"\x80\x02cnumpy\nndarray\nK\x02\x85" + wide + b"\x86R."}
+    for name, data in bombs.items():
+        (tmp_path / f"{name}.pkl").write_bytes(data)
+        with pytest.raises(InputError, match=f"{name}.pkl: not a safe data pickle .*1073741824 bytes"):
+            io.load_pickle(tmp_path / f"{name}.pkl")
+    rows = np.zeros(3, dtype="V64")
+    big = np.zeros((1000, 3000))  # 24 MB, above the bound: its data is in the file
+    (tmp_path / "ok.pkl").write_bytes(pickle.dumps({"v": rows, "big": big}, protocol=2))
+    back = io.load_pickle(tmp_path / "ok.pkl")
+    assert back["v"].dtype == rows.dtype and back["big"].shape == (1000, 3000)
+
+
 def test_check_ply_refuses_a_negative_list_count(tmp_path):
     """A face row whose stored list count is negative (a corrupt file) walked the body backwards, so a body shorter
     than its header declares passed the check and VTK's reader then crashed the process (``Memory allocation
