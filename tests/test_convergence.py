@@ -192,6 +192,20 @@ def test_stops_on_a_plateau_at_the_right_step(tmp_path):
     assert row["val_metric"] == 1.0 and math.isnan(row["val_final"])  # no final.pt yet: no weights kept
 
 
+def test_metrics_rows_are_the_first_step_every_log_interval_and_the_last_or_stop_step(tmp_path):
+    """metrics.csv has a row at step 1, at every ``log_every`` steps and at the run's last step: the fixed length
+    (25, not a multiple of 10) or the plateau stop (140, not a multiple of 30), so a curve's end is always logged."""
+    from test_trainer import _losses
+
+    cfg = TrainConfig(steps=25, batch_size=8, lr=1e-2, checkpoint_every=25, log_every=10)
+    train(make_model(), Toy(), step_fn, cfg, tmp_path / "fixed", progress=False)
+    assert [step for step, _ in _losses(tmp_path / "fixed")] == [1, 10, 20, 25]
+    out = train(make_model(), Toy(), step_fn, _plateau_cfg(log_every=30), tmp_path / "stop", progress=False,
+                validate=Curve(_ramp))
+    assert out["step"] == 140
+    assert [step for step, _ in _losses(tmp_path / "stop")] == [1, 30, 60, 90, 120, 140]
+
+
 def test_the_table_gives_the_kept_weights_value_beside_the_best(tmp_path):
     """A curve that rises after its best: the rule stops patience evaluations later, and the weights kept (final.pt,
     the stop step's) are worse than the best value; the table said they differed by at most min_rel_improvement."""
