@@ -768,3 +768,228 @@ def test_summary_tests_refuse_text_and_booleans_with_one_line_errors():
     assert stats.seed_agreement(np.float64(0.1), np.array([0.1, -0.2, 0.3])) == (2, 3)
     assert stats.seed_agreement(0.1, [None, 0.2, 0.3]) == (2, 2)  # None: an undefined change, as NaN
     assert stats.fleiss_kappa(np.array([[2, 1], [1, 2], [3, 0], [0, 3]])) == pytest.approx(1 / 3)
+
+
+# -- properties pinned by mutation testing ------------------------------------------------------------------------
+def test_percentile_interval_is_given_at_exactly_the_minimum_defined_share_and_count():
+    """The interval is refused only with *fewer* than ``min_defined`` of the resamples (or ``min_count``) finite:
+    exactly 90 % finite, or exactly 10 resamples, still give the percentile interval."""
+    v = np.arange(100.0)
+    v[:10] = np.nan  # exactly 90 % defined
+    assert stats.percentile_interval(v) == tuple(np.quantile(v[10:], [0.025, 0.975]))
+    assert stats.percentile_interval(np.arange(10.0)) == tuple(np.quantile(np.arange(10.0), [0.025, 0.975]))
+
+
+def test_mixed_type_cluster_labels_sort_by_type_name_before_text():
+    """Labels that do not sort together are ordered by type name, then text: float 2.5 < int 10 < str 'a' (by text
+    alone '10' < '2.5')."""
+    codes, k = stats.cluster_codes([10, "a", 2.5])
+    assert codes.tolist() == [1, 2, 0] and k == 3
+
+
+def test_row_weights_must_be_finite_and_non_negative_and_may_be_zero():
+    """A weight is a row's share of the pooled mean (e.g. its frame count): a negative or NaN weight is refused in one
+    line; a zero weight is allowed and leaves the row out of the mean."""
+    values, codes, counts = np.array([1.0, 3.0, 10.0]), np.array([0, 0, 1]), np.array([[1, 1], [2, 0]])
+    for bad in ([1.0, -1.0, 1.0], [1.0, np.nan, 1.0], [1.0, np.inf, 1.0]):
+        with pytest.raises(InputError, match="weights: expected 3 finite non-negative"):
+            stats.cluster_mean_resamples(values, codes, counts, np.array(bad))
+    point, boot = stats.cluster_mean_resamples(values, codes, counts, np.array([0.0, 1.0, 1.0]))
+    assert point == pytest.approx(6.5) and boot.tolist() == pytest.approx([6.5, 3.0])
+
+
+def test_cluster_bootstrap_ci_takes_the_percentiles_at_the_given_confidence():
+    """The interval at ``confidence`` is :func:`percentile_interval` at that level of the documented clip draws."""
+    rng = np.random.default_rng(8)
+    values, clips = rng.normal(size=30), np.repeat(np.arange(10), 3)
+    boot = stats.cluster_mean_resamples(values, clips, stats.resample_counts(10, 400, 2))[1]
+    for confidence in (0.5, 0.8):
+        assert stats.cluster_bootstrap_ci(values, clips, confidence=confidence, n_resamples=400, seed=2) == \
+            stats.percentile_interval(boot, confidence)
+
+
+def test_paired_cluster_difference_takes_the_percentiles_at_the_given_confidence():
+    """The paired interval at ``confidence`` is :func:`percentile_interval` at that level of the b - a resamples."""
+    rng = np.random.default_rng(9)
+    clips = np.repeat(np.arange(10), 3)
+    a = rng.normal(size=30)
+    b = a + 0.2 + 0.3 * rng.normal(size=30)
+    counts = stats.resample_counts(10, 400, 3)
+    boot = stats.cluster_mean_resamples(b, clips, counts)[1] - stats.cluster_mean_resamples(a, clips, counts)[1]
+    d = stats.paired_cluster_difference(a, clips, b, clips, confidence=0.8, n_resamples=400, seed=3)
+    assert (d.low, d.high) == stats.percentile_interval(boot, 0.8)
+
+
+def test_seed_clip_interval_clips_part_is_the_variance_of_the_seed_averaged_resamples():
+    """The clips' part is the variance of the resamples averaged over the seeds, not of one seed's: seeds whose
+    resamples move 1x, 2x and 3x the shared clip noise give a clips' variance of 2^2 var(noise). The centre is the mean of the seeds' values (not their median)."""
+    from scipy.stats import t as student_t
+
+    points = np.array([0.2, 0.6, 0.35])
+    shared = np.random.default_rng(0).normal(scale=0.1, size=400)
+    low, high = stats.seed_clip_interval(points, points[:, None] + np.array([[1.0], [2.0], [3.0]]) * shared, 20)
+    a, b = points.var(ddof=1) / 3, (2 * shared).var(ddof=1)
+    half = student_t.ppf(0.975, (a + b) ** 2 / (a ** 2 / 2 + b ** 2 / 19)) * np.sqrt(a + b)
+    assert (low, high) == pytest.approx((points.mean() - half, points.mean() + half))
+
+
+@pytest.mark.parametrize("n_seeds", [1, 2])
+def test_seed_clip_interval_refuses_too_few_defined_resamples(n_seeds):
+    """(None, None) when fewer than ``min_defined`` of the seed-averaged resamples (or ``min_count``) are defined,
+    with one seed as with several; a lower ``min_defined`` gives the interval again."""
+    points = np.array([0.2, 0.4][:n_seeds])
+    resamples = points[:, None] + np.random.default_rng(1).normal(scale=0.1, size=(1, 100))
+    resamples[:, :20] = np.nan  # 80 % defined < 90 %
+    assert stats.seed_clip_interval(points, resamples, 20) == (None, None)
+    low, high = stats.seed_clip_interval(points, resamples, 20, min_defined=0.5)
+    assert low < points.mean() < high
+    assert stats.seed_clip_interval(points, resamples[:, 20:29], 20, min_defined=0.0) == (None, None)  # 9 < 10
+    assert stats.seed_clip_interval(points, resamples[:, 20:29], 20, min_defined=0.0, min_count=9) != (None, None)
+
+
+def test_hierarchical_resamples_give_every_seed_the_same_clip_draws():
+    """The design is crossed: every seed's statistic is evaluated on the same clip draws, those of
+    :func:`resample_counts` with ``seed``; no clip (K = 0) is refused like no seed."""
+    points, resamples = stats.hierarchical_resamples(lambda s, w: 10.0 * s + (1.0 if w is None else float(w[0])),
+                                                     2, 4, n_resamples=50, seed=3)
+    first_clip = stats.resample_counts(4, 50, 3)[:, 0]
+    assert points.tolist() == [1.0, 11.0]
+    assert np.array_equal(resamples, np.stack([first_clip, first_clip + 10.0]))
+    with pytest.raises(InputError, match="at least one seed and one cluster"):
+        stats.hierarchical_interval(lambda s, w: 0.0, 2, 0)
+
+
+def test_hierarchical_intervals_are_seed_clip_intervals_of_the_shared_weighted_draws_at_the_given_confidence():
+    """hierarchical_mean_interval: each seed's weighted pooled mean on the same clip draws (resample_counts with
+    ``seed``), combined by seed_clip_interval at ``confidence``; hierarchical_interval and
+    hierarchical_paired_difference pass ``confidence`` on the same way."""
+    rng = np.random.default_rng(12)
+    values, seeds, clips = _seed_clip_rows(rng, 3, 10, 0.5)
+    weights = rng.uniform(1.0, 5.0, size=values.size)
+    counts = stats.resample_counts(10, 300, 6)
+    pairs = [stats.cluster_mean_resamples(values[seeds == s], clips[seeds == s], counts, weights[seeds == s])
+             for s in range(3)]
+    points, resamples = np.array([p for p, _ in pairs]), np.array([b for _, b in pairs])
+    ref = stats.seed_clip_interval(points, resamples, 10, 0.8)
+    point, low, high = stats.hierarchical_mean_interval(values, seeds, clips, 10, confidence=0.8, n_resamples=300,
+                                                        seed=6, weights=weights)
+    assert point == pytest.approx(points.mean()) and (low, high) == pytest.approx(ref)
+
+    def mean_of(s, w):
+        rows = seeds == s
+        drawn = np.ones(10) if w is None else w
+        return np.sum(drawn[clips[rows]] * weights[rows] * values[rows]) / np.sum(drawn[clips[rows]] * weights[rows])
+
+    assert stats.hierarchical_interval(mean_of, 3, 10, confidence=0.8, n_resamples=300, seed=6) == \
+        pytest.approx((points.mean(), *ref))
+    other = values + 0.2 + 0.3 * rng.normal(size=values.size)
+    pairs_b = [stats.cluster_mean_resamples(other[seeds == s], clips[seeds == s], counts, weights[seeds == s])
+               for s in range(3)]
+    ref_d = stats.seed_clip_interval(np.array([p for p, _ in pairs_b]) - points,
+                                     np.array([b for _, b in pairs_b]) - resamples, 10, 0.8)
+    d = stats.hierarchical_paired_difference(values, other, seeds, clips, confidence=0.8, n_resamples=300, seed=6,
+                                             weights=weights)
+    assert (d.low, d.high) == pytest.approx(ref_d) and d.n_clusters == 10
+
+
+def test_hierarchical_mean_interval_refuses_negative_clip_codes_and_unaligned_rows():
+    """A clip code below 0 (K distinct codes from -1) and clips of another length than the values are refused in one
+    line (a bincount ValueError / an IndexError before)."""
+    values, seeds, clips = _seed_clip_rows(np.random.default_rng(0), 2, 5, 0.3)
+    with pytest.raises(InputError, match="clips: expected codes 0..4"):
+        stats.hierarchical_mean_interval(values, seeds, clips - 1, 5, n_resamples=50)
+    with pytest.raises(InputError, match="differ in length"):
+        stats.hierarchical_mean_interval(values, seeds, clips[:-1], 5, n_resamples=50)
+
+
+def test_fast_pearson_is_defined_from_exactly_min_pairs_pairs():
+    """NaN only for *fewer* than ``min_pairs`` pairs: three pairs give r at the default of 3."""
+    assert stats._pearson_r(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0])) == pytest.approx(0.5)
+    assert np.isnan(stats._pearson_r(np.array([1.0, 2.0]), np.array([1.0, 3.0])))
+    # an exactly linear pair whose float r rounds to 1.0000000000000002: clipped to [-1, 1]
+    x = np.array([-0.46, 0.22, -1.01, -0.21, -0.16, 0.54, 0.21])
+    y = np.array([-0.038, 0.166, -0.203, 0.037, 0.052, 0.262, 0.163])
+    assert stats._pearson_r(x, y) == 1.0 and stats._pearson_r(x, -y) == -1.0
+
+
+def test_spearman_of_no_pairs_is_nan_without_a_warning():
+    """Fewer than two pairs is NaN whatever ``min_pairs`` says (not numpy's mean-of-empty-slice warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(stats.spearman([], [], min_pairs=0))
+
+
+def test_spearman_cluster_ci_within_averages_the_defined_clusters_and_uses_every_defined_resample():
+    """scope="within": clusters with fewer than ``min_pairs`` rows (or a constant one) have no rho and are left out
+    of the average and of ``n_clusters``; the interval uses the defined resamples however few (min_count=1)."""
+    x = np.array([1.0, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2])
+    y = np.array([1.0, 2, 3, 3, 2, 1, 1, 3, 2, 2, 1])  # rho 1, -1, 0.5; the last clip has 2 rows
+    clips = np.repeat(["a", "b", "c", "d"], [3, 3, 3, 2])
+    est = stats.spearman_cluster_ci(x, y, clips, scope="within", n_resamples=200)
+    assert est.value == pytest.approx(0.5 / 3) and est.n_clusters == 3
+    assert -1.0 <= est.low < est.value < est.high <= 1.0
+    few = stats.spearman_cluster_ci(x, y, clips, scope="within", n_resamples=5)
+    assert few.low is not None and few.high is not None
+    # pooled: min_pairs rows at least in all, in the estimate and in every resample
+    pooled = stats.spearman_cluster_ci(x, y, clips, min_pairs=13, n_resamples=50)  # 4 clips of <= 3 rows
+    assert math.isnan(pooled.value) and pooled.low is None
+
+
+def test_slcc_bootstrap_over_clips_is_the_percentile_interval_of_slcc_on_the_drawn_clips():
+    """With ``clusters`` each resample takes every row of a drawn clip as often as the clip is drawn
+    (:func:`resample_counts` over the sorted clips) and the interval is :func:`percentile_interval` of SLCC on
+    those rows at ``confidence``."""
+    rng = np.random.default_rng(4)
+    clips = np.repeat(np.arange(12), 2)
+    speech = np.repeat(rng.normal(size=12), 2)
+    lip = 0.5 * speech + rng.normal(scale=0.7, size=24)
+    ident = np.tile(["a", "b"], 12)
+    boot = [slcc(speech[rows], lip[rows], ident[rows])
+            for rows in (np.repeat(np.arange(24), w[clips]) for w in stats.resample_counts(12, 200, 1))]
+    iv = stats.slcc_bootstrap(speech, lip, ident, n_resamples=200, seed=1, clusters=clips, confidence=0.8)
+    assert (iv.low, iv.high) == pytest.approx(stats.percentile_interval(boot, 0.8), rel=1e-9)
+
+
+def test_slcc_bootstrap_over_clips_with_undefined_resamples_gives_the_reason():
+    """A clip resample on which SLCC is undefined makes the interval undefined, with the reason naming the clips
+    (not only when more than the 10 % that percentile_interval tolerates are)."""
+    rng = np.random.default_rng(0)
+    speech, lip = rng.normal(size=6), rng.normal(size=6)
+    ident = ["a"] * 3 + ["b"] * 3
+    iv = stats.slcc_bootstrap(speech, lip, ident, n_resamples=200, clusters=np.arange(6))  # 6 of 200 undefined
+    assert (iv.low, iv.high) == (None, None) and "undefined on 6 of 200" in iv.reason and "of the 6 clips" in iv.reason
+
+
+def test_binomial_test_and_wilson_ci_at_the_ends_of_their_ranges():
+    """p = 0 and p = 1 are success probabilities (in [0, 1]); a Wilson confidence of exactly 0 or 1 is not a level
+    (in (0, 1)) and is refused in one line."""
+    assert stats.binomial_test(0, 5, 0.0) == 1.0 and stats.binomial_test(3, 5, 1.0) == 0.0
+    for confidence in (0.0, 1.0):
+        with pytest.raises(InputError, match="confidence"):
+            stats.wilson_ci(3, 5, confidence)
+
+
+def test_fleiss_kappa_refuses_negative_counts_and_single_ratings_and_is_quietly_nan_when_undefined():
+    """Counts below 0, a table of one category and items with one rating each (P_i divides by n (n - 1)) are refused in one line; every
+    rating in one category (P_e = 1) is NaN without a division warning."""
+    with pytest.raises(InputError, match="non-negative integers"):
+        stats.fleiss_kappa(np.array([[-1, 4], [1, 2]]))
+    with pytest.raises(InputError, match="same number"):
+        stats.fleiss_kappa(np.array([[1, 0], [0, 1]]))
+    with pytest.raises(InputError, match="categories >= 2"):
+        stats.fleiss_kappa(np.array([[3], [3]]))  # one category: nothing to agree on
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(stats.fleiss_kappa(np.array([[3, 0], [3, 0]])))
+
+
+def test_minimum_detectable_effect_of_an_unbounded_interval_is_nan():
+    """A bound that is not finite (either one) gives NaN, not an infinite effect."""
+    assert math.isnan(stats.minimum_detectable_effect(0.0, float("inf")))
+    assert math.isnan(stats.minimum_detectable_effect(float("-inf"), 0.0))
+
+
+def test_seed_agreement_refuses_a_table_of_changes():
+    """``per_seed`` is one change per seed; a 2-D table was a TypeError from math.isfinite of a row."""
+    with pytest.raises(InputError, match="per_seed: expected one change per seed"):
+        stats.seed_agreement(0.5, [[0.1, 0.2], [0.3, -0.1]])
