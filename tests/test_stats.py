@@ -993,3 +993,74 @@ def test_seed_agreement_refuses_a_table_of_changes():
     """``per_seed`` is one change per seed; a 2-D table was a TypeError from math.isfinite of a row."""
     with pytest.raises(InputError, match="per_seed: expected one change per seed"):
         stats.seed_agreement(0.5, [[0.1, 0.2], [0.3, -0.1]])
+
+
+def test_a_seed_sequence_seeds_the_draws():
+    """A ``SeedSequence`` seed gives the draws of ``default_rng`` of that sequence (two sequences, two draws)."""
+    seen = []
+    stats.cluster_bootstrap(lambda idx: seen.append(idx.tolist()) or 0.0, 5, n_resamples=10,
+                            seed=np.random.SeedSequence(1))
+    rng = np.random.default_rng(np.random.SeedSequence(1))
+    assert seen[1:] == [rng.integers(0, 5, 5).tolist() for _ in range(10)]
+    one = stats.spearman_cluster_ci(np.arange(8.0), np.arange(8.0) % 3, np.arange(8) // 2, n_resamples=50,
+                                    seed=np.random.SeedSequence(1))
+    two = stats.spearman_cluster_ci(np.arange(8.0), np.arange(8.0) % 3, np.arange(8) // 2, n_resamples=50,
+                                    seed=np.random.SeedSequence(2))
+    assert (one.low, one.high) != (two.low, two.high)
+
+
+def test_object_columns_with_booleans_or_text_and_missing_numbers_are_refused_by_name():
+    """An object column (e.g. from a table) holding a boolean or text is refused, not read as 1 or parsed; a
+    missing real number (None) is named as such."""
+    clips = ["a", "a", "b", "b"]
+    for column in ([1.0, True, 2.0, 3.0], [1.0, "2", 2.0, 3.0]):
+        with pytest.raises(InputError, match="values: expected real numbers, got object values"):
+            stats.cluster_bootstrap_ci(np.array(column, dtype=object), clips, n_resamples=50)
+    with pytest.raises(InputError, match="p: expected a real number, got None"):
+        stats.binomial_test(3, 10, None)
+    with pytest.raises(InputError, match="confidence: expected a real number, got None"):
+        stats.wilson_ci(3, 10, None)
+
+
+def test_cluster_means_drop_infinite_rows_like_nan_ones():
+    """Non-finite rows (inf as NaN) are dropped from the pooled mean and its resamples."""
+    values, codes, counts = np.array([1.0, np.inf, 3.0, -np.inf]), np.array([0, 0, 1, 1]), np.array([[1, 1], [2, 0]])
+    point, boot = stats.cluster_mean_resamples(values, codes, counts)
+    assert point == 2.0 and boot.tolist() == [2.0, 1.0]
+
+
+def test_paired_cluster_difference_of_an_arm_with_zero_total_weight_is_undefined():
+    """An arm whose common rows all weigh 0 has no mean: None (not NaN), and so has the difference."""
+    x, clips = np.arange(4.0), ["a", "a", "b", "b"]
+    d = stats.paired_cluster_difference(x, clips, x + 1, clips, n_resamples=20, weights_a=np.zeros(4))
+    assert d.a is None and d.diff is None and d.b == pytest.approx(2.5)
+
+
+def test_slcc_row_bootstrap_takes_the_given_confidence():
+    """The paired row bootstrap of SLCC gives nested intervals: 80 % inside 95 %."""
+    rng = np.random.default_rng(2)
+    identity = np.repeat(["a", "b", "c", "d"], 25)
+    speech = rng.normal(size=100)
+    lip = 0.6 * speech + rng.normal(scale=0.8, size=100)
+    lo95, hi95 = stats.slcc_bootstrap_ci(speech, lip, identity, n_resamples=300)
+    lo80, hi80 = stats.slcc_bootstrap_ci(speech, lip, identity, n_resamples=300, confidence=0.8)
+    assert lo95 < lo80 < hi80 < hi95
+
+
+def test_shape_checks_of_the_correlation_and_seed_functions():
+    """Inputs of the wrong shape are refused in one line (a 1-D table for kendall_w was an unpacking ValueError;
+    2-D vectors for spearman, clusters of another length than x and y, and resamples for other seeds than the
+    points gave errors or numbers from misaligned rows)."""
+    with pytest.raises(InputError, match=r"kendall_w: expected \(raters, items\)"):
+        stats.kendall_w([1.0, 2.0, 3.0])
+    with pytest.raises(InputError, match="spearman: expected two vectors"):
+        stats.spearman(np.arange(6.0).reshape(3, 2), np.arange(6.0).reshape(3, 2))
+    with pytest.raises(InputError, match="one length"):
+        stats.spearman_cluster_ci(np.arange(6.0), np.arange(6.0), [0, 0, 1, 1, 2])
+    with pytest.raises(InputError, match="expected S seed values and"):
+        stats.seed_clip_interval(np.array([0.1, 0.2]), np.zeros((3, 50)), 5)
+
+
+def test_minimum_detectable_effect_with_a_missing_upper_bound_is_nan():
+    """Either bound missing (None) gives NaN, as documented."""
+    assert math.isnan(stats.minimum_detectable_effect(1.0, None))
