@@ -327,6 +327,7 @@ def cluster_bootstrap_ci(values: Sequence[float] | np.ndarray, clusters: Sequenc
     be given (see :func:`percentile_interval`).
     """
     _check_confidence(confidence)
+    n_resamples = _count(n_resamples, "n_resamples", 1)  # refused with or without finite values
     values = _floats(values, "values")
     if values.ndim != 1:
         raise InputError(f"values: expected a 1-D array of per-row values, got shape {values.shape}")

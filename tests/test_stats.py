@@ -1064,3 +1064,12 @@ def test_shape_checks_of_the_correlation_and_seed_functions():
 def test_minimum_detectable_effect_with_a_missing_upper_bound_is_nan():
     """Either bound missing (None) gives NaN, as documented."""
     assert math.isnan(stats.minimum_detectable_effect(1.0, None))
+
+
+def test_cluster_bootstrap_ci_refuses_a_bad_resample_count_without_finite_values_too():
+    """``n_resamples`` 0 was refused only when some value was finite: all-NaN values returned (None, None) first, so
+    the same bad setting passed or failed with the data."""
+    for values in ([1.0, 2.0, 3.0], [np.nan, np.nan, np.nan]):
+        with pytest.raises(InputError, match="n_resamples: expected an integer >= 1, got 0"):
+            stats.cluster_bootstrap_ci(values, ["a", "b", "c"], n_resamples=0)
+    assert stats.cluster_bootstrap_ci([np.nan] * 3, ["a", "b", "c"], n_resamples=10) == (None, None)
