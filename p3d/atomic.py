@@ -141,9 +141,22 @@ def check_out_dir(out: str | os.PathLike[str], label: str | None = None) -> None
         raise InputError(f"{label}: {probe} is a file, so the output folder cannot be created")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise InputError(f"{label}: {probe} is not writable; choose another output folder")
+    _try_creating_in(probe, label)
     if probe == out and not os.access(out.parent if out.parent != out else out, os.W_OK | os.X_OK):
         # outputs staged in a hidden sibling folder and moved in (p3d eval's write_report) need the parent
         raise InputError(f"{label}: its parent {out.parent} is not writable (needed for the staging folder)")
+
+
+def _try_creating_in(folder: Path, label: str) -> None:
+    """Create and remove an empty folder in ``folder``: ``os.access`` answers yes to root for places where nothing
+    can be created (``/proc``, ``/sys``), so only trying tells."""
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".p3d-probe-", dir=folder))
+    except OSError as exc:
+        raise InputError(f"{label}: nothing can be created in {folder} ({exc.strerror or exc}); "
+                         "choose another output folder") from None
 
 
 def check_out_file(path: str | os.PathLike[str], suffix: str | None = None, label: str | None = None) -> None:

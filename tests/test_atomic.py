@@ -169,6 +169,24 @@ def test_check_out_dir_refuses_a_file_a_file_in_the_way_and_unwritable_folders(t
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_check_out_dir_refuses_a_folder_where_nothing_can_be_created_though_access_says_writable(tmp_path,
+                                                                                                 monkeypatch):
+    """``os.access`` answers yes to root for ``/proc``, where no folder can be created: ``--out /proc/x`` passed the
+    check and the command then died in a traceback at its mkdir. The check now tries creating (and removing) an
+    empty folder; root is simulated by an ``os.access`` that always says yes. A writable folder keeps nothing."""
+    import os
+
+    from p3d.atomic import check_out_dir
+    from p3d.errors import InputError
+
+    monkeypatch.setattr(os, "access", lambda p, mode: True)
+    with pytest.raises(InputError, match="--out /proc/p3d-out: nothing can be created in /proc"):
+        check_out_dir("/proc/p3d-out")
+    check_out_dir(tmp_path / "new" / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_dead_stages_are_removed_and_live_ones_kept(tmp_path, monkeypatch):
     """:func:`stage_dir` is named by this process; :func:`remove_dead_stages` deletes a dead process's staging
     folder and keeps this process's and a live one's (also one owned by another user: ``os.kill`` refused)."""
