@@ -1110,7 +1110,11 @@ def test_grid_trains_predicts_and_evaluates(dirs, grid):
     assert frame.loc["PLRS-c", "data"] == pytest.approx(d["plrs_calibrated"]["value"])
 
 
-def test_grid_reuses_finished_runs(dirs, grid, monkeypatch):
+def test_grid_reuses_finished_runs(dirs, grid, monkeypatch, caplog):
+    """A finished grid run again trains nothing; it first logs how many tasks it planned (a long grid's first
+    task may take an hour)."""
+    import logging
+
     exps, g = grid
 
     def boom(*a, **k):
@@ -1119,7 +1123,9 @@ def test_grid_reuses_finished_runs(dirs, grid, monkeypatch):
     monkeypatch.setattr("p3d.train.talker.build", boom)
     monkeypatch.setattr("p3d.predict.predict_split", boom)
     ended = []
-    again = ex.run_grid(exps[:2], dirs, workers=1, n_resamples=50, progress=False, on_task=ended.append)
+    with caplog.at_level(logging.INFO, logger="p3d.experiments.grid"):
+        again = ex.run_grid(exps[:2], dirs, workers=1, n_resamples=50, progress=False, on_task=ended.append)
+    assert f"grid: {len(again.tasks)} tasks (finished ones are reused) in 1 worker process(es)" in caplog.text
     assert again.results[0]["summary"] == g.results[0]["summary"]
     assert ended == again.tasks.to_dict("records")  # on_task sees each task's row as it ends
     assert again.results[1]["timing"]["reused"] is True

@@ -61,6 +61,7 @@ def run_grid(experiments: Sequence[TalkerExperiment], dirs: Any, *, workers: int
     if workers < 1:
         raise InputError(f"workers: expected a positive process count, got {workers}")
     tasks = plan(experiments, dirs, n_resamples, groups=groups)
+    log.info("grid: %d tasks (finished ones are reused) in %d worker process(es)", len(tasks), workers)
     by_key = {t.key: t for t in tasks}
     values: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
