@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import pickle
 import shutil
 from pathlib import Path
@@ -1510,3 +1511,243 @@ def test_trial_ids_do_not_reveal_the_attention_checks():
         ids = sorted(t.id for t in plan.trials)
         top += sorted(t.id for t in plan.trials if t.attention_check) == ids[-2:]
     assert top < 5
+
+
+# ------------------------------------------------------------------------------------------------
+# Documented properties of the analysis, each stated once (FIXTURE manifests and answers made up here)
+# ------------------------------------------------------------------------------------------------
+def _ab_manifest() -> tuple[dict, str]:
+    """A hand-made FIXTURE A/B manifest: one trial of videos v1 (m/base) and v2 (m/ours), shown in the order
+    (v1, v2) to group 0 (P01) and (v2, v1) to group 1 (P02)."""
+    manifest = {"study_id": "fixture", "design": "ab", "rank_over": None,
+                "trials": [{"id": "q01", "kind": "ab", "stimuli": ["v1", "v2"], "layouts": [[0, 1], [1, 0]],
+                            "attention_check": False, "correct": None, "conditions": ["m/base", "m/ours"],
+                            "model": "m", "comparison": "base vs ours"}],
+                "participants": [{"id": "P01", "group": 0, "order": ["q01"]},
+                                 {"id": "P02", "group": 1, "order": ["q01"]}]}
+    return manifest, "f" * 64
+
+
+def test_answer_fields_outside_their_documented_range_are_refused(tmp_path):
+    """validate_answer_file: ``group`` and ``position`` integers >= 0, ``confidence`` an integer 1-5 (2.5 would be
+    truncated to 2), ``plays`` an object of integers, ``answer`` text (a number would be a TypeError later);
+    load_responses: the file's study id is the manifest's."""
+    manifest, sha = _ab_manifest()
+    good = fixture_response(manifest, sha, "P01", {"q01": "v2"})
+    with pytest.raises(InputError, match="group: expected an integer >= 0"):
+        A.validate_answer_file({**good, "group": -1}, Path("P01.json"))
+    for fields, field in (({"position": -1}, "position"), ({"confidence": 2.5}, "confidence"),
+                          ({"plays": {"v1": "twice"}}, "plays"), ({"answer": 5}, "answer")):
+        with pytest.raises(InputError, match=rf"answers\[0\]\.{field}: expected"):
+            A.validate_answer_file(_with_answer(good, **fields), Path("P01.json"))
+    path = tmp_path / "P01.json"
+    path.write_text(json.dumps({**good, "study_id": "another"}))
+    with pytest.raises(InputError, match="answers of study 'another', not 'fixture'"):
+        A.load_responses([path], manifest, sha)
+
+
+def test_answers_are_read_in_the_participants_own_layout():
+    """An A/B answer given only as the letter shown (no ``chosen``) names the video at that letter in the
+    participant's group's layout, and a letter and ``chosen`` that name different videos are refused; a ranking
+    must score exactly the trial's videos (one scoring another video with the scores 1..K is refused, not a
+    KeyError later)."""
+    manifest, _ = _ab_manifest()
+    trial = manifest["trials"][0]
+    assert A._resolve(Path("f.json"), {"answer": "A"}, trial, 0)["chosen"] == "v1"
+    assert A._resolve(Path("f.json"), {"answer": "A"}, trial, 1)["chosen"] == "v2"
+    with pytest.raises(InputError, match="answer A and chosen video v2 disagree"):
+        A._resolve(Path("f.json"), {"answer": "A", "chosen": "v2"}, trial, 0)
+    rank = {"id": "q02", "kind": "rank", "stimuli": ["v1", "v2", "v3"], "layouts": [[0, 1, 2]],
+            "attention_check": False}
+    with pytest.raises(InputError, match="must score exactly the trial's videos"):
+        A._resolve(Path("f.json"), {"ranks": {"v1": 1, "v2": 2, "v9": 3}}, rank, 0)
+
+
+def test_csv_answer_files_one_participant_and_recorded_consent(tmp_path):
+    """A CSV export holds one participant (a file mixing two is refused), an empty cell is an absent value (a
+    ranking's empty confidence is no confidence, not 0) and its consent column is read: ``false`` excludes the
+    participant as a JSON file without consent does."""
+    import io
+
+    manifest, sha = _condition_manifest()
+    obj = fixture_response(manifest, sha, "P01", {t["id"]: dict(zip(t["stimuli"], (3, 2, 1)))
+                                                  for t in manifest["trials"]})
+    df = pd.read_csv(io.StringIO(_as_csv(obj)), dtype=str, keep_default_na=False)
+    mixed = df.copy()
+    mixed.loc[1, "participant_id"] = "P02"
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)
+    with pytest.raises(InputError, match="column participant_id must hold one value"):
+        A.load_responses([tmp_path / "mixed.csv"], manifest, sha)
+    df.assign(consent_given="false").to_csv(tmp_path / "P01.csv", index=False)
+    people = A.participant_table(A.load_responses([tmp_path / "P01.csv"], manifest, sha), manifest)
+    assert not people["included"].iloc[0] and people["reason"].iloc[0] == "no consent recorded"
+
+
+def test_two_answer_files_differing_in_confidence_are_refused(tmp_path):
+    """_answers_key: the confidence is part of what the analysis reads (mean_confidence), so two files of one
+    participant that differ only there are two different answer files, refused like any other pair."""
+    manifest, sha = _ab_manifest()
+    x = fixture_response(manifest, sha, "P01", {"q01": "v2"})
+    (tmp_path / "x.json").write_text(json.dumps(x))
+    (tmp_path / "y.json").write_text(json.dumps(_with_answer(x, confidence=2)))
+    with pytest.raises(InputError, match="hold different answers"):
+        A.load_responses([tmp_path / "x.json", tmp_path / "y.json"], manifest, sha)
+
+
+def test_an_answer_file_without_study_answers_is_skipped(tmp_path, caplog):
+    """load_responses: a file holding only the practice answer is skipped with a warning, also beside the same
+    participant's complete file (it is not a second, different version of their answers)."""
+    manifest, sha = _ab_manifest()
+    full = fixture_response(manifest, sha, "P01", {"q01": "v2"})
+    practice = {"trial_id": "practice", "answer": "A", "practice": True}
+    (tmp_path / "a_practice.json").write_text(json.dumps({**full, "answers": [practice]}))
+    (tmp_path / "b_full.json").write_text(json.dumps(full))
+    with caplog.at_level("WARNING", logger="p3d.study.analyze"):
+        answers = A.load_responses([tmp_path], manifest, sha)
+    assert answers["chosen"].tolist() == ["v2"] and "no answer to a trial of the study; skipped" in caplog.text
+
+
+def test_participant_table_records_group_and_completeness(tmp_path):
+    """participant_table: each participant's manifest group, their number of answers and whether they answered
+    every trial of the study (P01 answers one of the two trials)."""
+    manifest, sha = _condition_manifest()
+    scores = {t["id"]: dict(zip(t["stimuli"], (3, 2, 1))) for t in manifest["trials"]}
+    (tmp_path / "P01.json").write_text(json.dumps(fixture_response(manifest, sha, "P01", {"q01": scores["q01"]})))
+    (tmp_path / "P02.json").write_text(json.dumps(fixture_response(manifest, sha, "P02", scores)))
+    people = A.participant_table(A.load_responses([tmp_path], manifest, sha), manifest).set_index("participant")
+    assert people["group"].tolist() == [0, 1] and people["answers"].tolist() == [1, 2]
+    assert people["complete"].tolist() == [False, True]
+
+
+def test_ab_mean_confidence_is_the_mean():
+    """The A/B table's mean_confidence is the mean of the answers' confidence (1, 2 and 5: 8/3, the median 2)."""
+    answers, manifest = _ab_fixture({"m": (3, 2)}, 3)
+    answers["confidence"] = [1, 2, 5]
+    row = A.ab_preferences(answers, manifest, n_resamples=50).iloc[0]
+    assert row.mean_confidence == pytest.approx(8 / 3)
+
+
+def test_no_matched_level_table_when_lip_and_speech_levels_differ_in_number():
+    """Item 3: "the top-scored lip level matches the speech level" needs one lip level per speech level; with
+    2 lip levels and 3 speech levels there is no such table (the cell means still are)."""
+    stimuli, trials, rows = {}, [], []
+    for s in (1, 2, 3):
+        ids = [f"s{s}l1", f"s{s}l2"]
+        for lip, sid in enumerate(ids, start=1):
+            stimuli[sid] = {"condition": "gt", "lip_level": lip, "speech_level": s}
+        trials.append({"id": f"s{s}", "clip": "c1", "kind": "rank", "attention_check": False, "stimuli": ids})
+        for pid in ("P1", "P2"):
+            rows.append({"participant": pid, "trial_id": f"s{s}", "kind": "rank", "attention_check": False,
+                         "ranks": {ids[0]: 1, ids[1]: 2}})
+    manifest = {"stimuli": stimuli, "trials": trials,
+                "variants": {"lip_scales": [0.5, 1.5], "speech_gains_db": [-6, 0, 6]}}
+    out = A.intensity_tables(pd.DataFrame(rows), manifest, n_resamples=50)
+    assert "rank_intensity_matched" not in out and len(out["rank_intensity"]) == 6
+
+
+def test_friedman_test_needs_three_conditions_and_two_participants():
+    """Item 4: Friedman's test over participants for K >= 3; with two conditions, or one participant, p_friedman
+    is NaN and the mean scores are still given."""
+    def table(conditions, people):
+        stimuli = {f"t{c}": {"condition": c, "lip_level": None, "speech_level": None} for c in conditions}
+        manifest = {"stimuli": stimuli, "conditions": [{"name": c} for c in conditions],
+                    "trials": [{"id": "t", "clip": "c1", "kind": "rank", "attention_check": False,
+                                "stimuli": list(stimuli)}]}
+        answers = pd.DataFrame([{"participant": p, "trial_id": "t", "kind": "rank", "attention_check": False,
+                                 "ranks": {s: k + 1 for k, s in enumerate(stimuli)}} for p in people])
+        return A.condition_ranks(answers, manifest, n_resamples=50)
+
+    two = table(["a", "b"], ["P1", "P2", "P3"])
+    assert two["p_friedman"].isna().all() and two["mean_score"].tolist() == [1.0, 2.0]
+    one = table(["a", "b", "c"], ["P1"])
+    assert one["p_friedman"].isna().all() and one["mean_score"].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_table_s3_means_per_participant_directions_and_missing_metrics(tmp_path):
+    """Item 5, by hand (FIXTURE): P01 ranks c1 (3, 2, 1) and c2 (3, 1, 2), P02 only c1 (2, 3, 1). LVE (0, 1, 2):
+    rho 1, 0.5 | 0.5 -> per participant 0.75 and 0.5, mean 0.625 (pooling the answers would give 2/3). MTM is
+    lower-is-better too, but missing for one c2 video: that answer is left out (rho 1 | 0.5 -> 0.75, one answer
+    without metric). PLRS ties every c2 video: its rho is undefined and left out (1 | 0.5 -> 0.75)."""
+    manifest, sha = _condition_manifest()
+    scores = {"P01": {"c1": (3, 2, 1), "c2": (3, 1, 2)}, "P02": {"c1": (2, 3, 1)}}
+    for pid, by_clip in scores.items():
+        picks = {t["id"]: dict(zip(t["stimuli"], by_clip[t["clip"]])) for t in manifest["trials"]
+                 if t["clip"] in by_clip}
+        (tmp_path / f"{pid}.json").write_text(json.dumps(fixture_response(manifest, sha, pid, picks)))
+    answers = A.load_responses([tmp_path], manifest, sha)
+    lve = {"gt": 0.0, "ff": 1.0, "ct": 2.0}
+    metrics = {}
+    for cond in lve:
+        rows = [{"pred": Path(s["source_file"]).name, "lve": lve[cond],
+                 "mtm_ms": math.nan if (cond, s["clip"]) == ("ct", "c2") else 10 * lve[cond],
+                 "plrs": 0.4 if s["clip"] == "c2" else 0.5 - lve[cond] / 10}
+                for s in manifest["stimuli"].values() if s["condition"] == cond]
+        pd.DataFrame(rows).to_csv(tmp_path / f"{cond}.csv", index=False)
+        metrics[cond] = tmp_path / f"{cond}.csv"
+    s3 = A.metric_correlation(answers, manifest, metrics, n_resamples=50).set_index("metric")
+    assert s3.loc["lve", "spearman_rho"] == pytest.approx(0.625) and s3.loc["lve", "answers"] == 3
+    assert s3.loc["mtm_ms", "spearman_rho"] == pytest.approx(0.75) and s3.loc["mtm_ms", "better"] == "lower"
+    assert (s3.loc["mtm_ms", "answers"], s3.loc["mtm_ms", "answers_without_metric"]) == (2, 1)
+    assert s3.loc["plrs", "spearman_rho"] == pytest.approx(0.75) and s3.loc["plrs", "answers"] == 2
+    pd.DataFrame({"file": ["x.npy"], "lve": [1.0]}).to_csv(tmp_path / "nopred.csv", index=False)
+    with pytest.raises(InputError, match="no 'pred' column"):
+        A.read_metrics({"gt": tmp_path / "nopred.csv"})
+
+
+def test_fleiss_kappa_items_are_the_trials_everyone_answered():
+    """Item 6: Fleiss' kappa is over the A/B main trials answered by every included participant: t1, which P3
+    did not answer, is left out. t0: B, B, A -> P_i = 1/3, P_e = 5/9, kappa = (1/3 - 5/9) / (4/9) = -0.5."""
+    trials = [{"id": t, "kind": "ab", "attention_check": False, "stimuli": [f"{t}a", f"{t}b"]} for t in ("t0", "t1")]
+    rows = [("P1", "t0", "t0b"), ("P2", "t0", "t0b"), ("P3", "t0", "t0a"), ("P1", "t1", "t1a"), ("P2", "t1", "t1b")]
+    answers = pd.DataFrame([{"participant": p, "trial_id": t, "kind": "ab", "attention_check": False, "chosen": c}
+                            for p, t, c in rows])
+    kappa = A.agreement(answers, {"trials": trials}).iloc[0]
+    assert kappa["items"] == 1 and kappa.raters == 3 and kappa.value == pytest.approx(-0.5)
+
+
+def test_analyze_refuses_bad_options_first(tmp_path):
+    """analyze: --max-failed-checks below 0 and --bootstrap below 1 are InputErrors, before the study is read."""
+    with pytest.raises(InputError, match="--max-failed-checks must be >= 0"):
+        A.analyze(tmp_path / "no_study", max_failed_checks=-1)
+    with pytest.raises(InputError, match="--bootstrap must be >= 1"):
+        A.analyze(tmp_path / "no_study", n_resamples=0)
+
+
+def test_answer_locations_and_one_participant_report(tmp_path, caplog):
+    """A file that is not .json or .csv is skipped with a warning; an unexpanded pattern that matches nothing says
+    so; the study folder is found only from files in its responses/ folder; the report of a single participant's
+    A/B table says there is no interval."""
+    (tmp_path / "notes.txt").write_text("not answers")
+    with caplog.at_level("WARNING", logger="p3d.study.analyze"):
+        assert A.find_response_files([tmp_path / "notes.txt"]) == []
+    assert "not a .json or .csv answer file" in caplog.text
+    with pytest.raises(InputError, match="no answer files match"):
+        A.find_response_files([tmp_path / "responses" / "*.json"])
+    (tmp_path / "manifest.json").write_text("{}")
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / "P01.json").write_text("{}")
+    with pytest.raises(InputError, match="pass --study"):
+        A.study_folder_of([tmp_path / "downloads" / "P01.json"])
+    (tmp_path / "responses").mkdir()
+    assert A.study_folder_of([tmp_path / "responses"]) == tmp_path.resolve()
+    frame = pd.DataFrame({"participant": ["P1"] * 3, "confidence": [np.nan] * 3})
+    row = A._ab_row(frame, "base vs ours", "m", "m/base", "m/ours", np.array([True, True, False]), n_resamples=50)
+    summary = {"study_id": "fixture", "design": "ab", "rank_over": None, "participants": 1, "included": 1,
+               "answers_analysed": 3, "excluded": []}
+    text = A.format_analysis(A.Analysis({}, None, None, {"ab_preferences": pd.DataFrame([row])}, summary))
+    assert "(no CI with one participant)" in text and "66.7% of 3 answers" in text
+
+
+def test_analyze_passes_its_seed_to_the_intervals_and_counts_the_answers(ab_study, ab_responses):
+    """analyze(seed=5) draws the participant bootstrap with seed 5 (the A/B interval by hand, as in
+    test_ab_analysis_reproduces_hand_statistics: 40-100 %, seed 0 gives 30-100 %); the summary counts all
+    answers (6 participants x 4 trials) and those analysed (P06 excluded: 5 x 4), and holds no NaN (summary.json
+    is strict JSON)."""
+    res = A.analyze(ab_study, n_resamples=200, seed=5)
+    row = res.tables["ab_preferences"].iloc[0]
+    counts = stats.resample_counts(5, 200, 5)
+    boot = (counts @ np.array([2, 2, 2, 1, 0])) / (counts @ np.full(5, 2))
+    assert (row.b_ci95_low_pct, row.b_ci95_high_pct) == pytest.approx(tuple(100 * np.quantile(boot, [0.025, 0.975])))
+    assert (row.b_ci95_low_pct, row.b_ci95_high_pct) == pytest.approx((40.0, 100.0))
+    assert (res.summary["seed"], res.summary["answers"], res.summary["answers_analysed"]) == (5, 24, 20)
+    assert res.summary["tables"]["agreement"][0]["min"] is None  # kappa has no min: NaN is null, strict JSON
