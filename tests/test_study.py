@@ -1751,3 +1751,21 @@ def test_analyze_passes_its_seed_to_the_intervals_and_counts_the_answers(ab_stud
     assert (row.b_ci95_low_pct, row.b_ci95_high_pct) == pytest.approx((40.0, 100.0))
     assert (res.summary["seed"], res.summary["answers"], res.summary["answers_analysed"]) == (5, 24, 20)
     assert res.summary["tables"]["agreement"][0]["min"] is None  # kappa has no min: NaN is null, strict JSON
+
+
+def test_a_metrics_csv_with_text_for_a_number_is_refused(tmp_path):
+    """A per_clip.csv whose lve column holds text ("bad") ended `study analyze --metrics` in a ValueError
+    traceback from float() while correlating Table S3; it is refused naming the file, column and row."""
+    manifest, sha = _condition_manifest()
+    for pid in ("P01", "P02"):
+        picks = {t["id"]: dict(zip(t["stimuli"], (3, 2, 1))) for t in manifest["trials"]}
+        (tmp_path / f"{pid}.json").write_text(json.dumps(fixture_response(manifest, sha, pid, picks)))
+    answers = A.load_responses([tmp_path], manifest, sha)
+    metrics = {}
+    for i, cond in enumerate(("gt", "ff", "ct")):
+        rows = [{"pred": Path(s["source_file"]).name, "lve": "bad" if (cond, s["clip"]) == ("ct", "c2") else i}
+                for s in manifest["stimuli"].values() if s["condition"] == cond]
+        pd.DataFrame(rows).to_csv(tmp_path / f"{cond}.csv", index=False)
+        metrics[cond] = tmp_path / f"{cond}.csv"
+    with pytest.raises(InputError, match=r"ct\.csv: column lve, row 3: expected a number, got 'bad'"):
+        A.metric_correlation(answers, manifest, metrics, n_resamples=20)

@@ -605,6 +605,12 @@ def read_metrics(metrics: dict[str, str | Path]) -> dict[str, Any]:
                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
         if "pred" not in df.columns:
             raise InputError(f"{path}: no 'pred' column (not a p3d eval per_clip.csv)")
+        for metric in METRIC_DIRECTIONS:  # the Table S3 columns must be numbers (an empty cell: missing)
+            if metric in df.columns:
+                text = df[metric][df[metric].notna() & pd.to_numeric(df[metric], errors="coerce").isna()]
+                if len(text):
+                    raise InputError(f"{path}: column {metric}, row {int(text.index[0]) + 2}: expected a number, "
+                                     f"got {_short(text.iloc[0])}")
         out[name] = df.set_index("pred")
     return out
 
