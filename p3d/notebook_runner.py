@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 import sys
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +247,9 @@ def read_provenance(prov_path: str | os.PathLike[str], preset: str) -> dict[str,
 
 
 
+#: Seconds between two updates of a running grid sitting's time (:meth:`GridSittings.heartbeat`).
+HEARTBEAT_S: float = 60.0
+
 #: Beside the runs a preset's grid trains (``runs/<preset>/``): each invocation's time in the grid (:class:`GridSittings`).
 SITTINGS_FILE = "grid_sittings.json"
 
@@ -254,10 +259,13 @@ class GridSittings:
     several sittings (runs resume exactly) reports the sum of their times, not only the last one's.
 
     A sitting's entry (``started`` UTC, ``seconds``, ``git_commit``, ``tasks``) is written (atomically) each time
-    a task ends (:meth:`tick`, ``run_grid``'s ``on_task``), so a sitting that is
-    killed counts up to its last finished task (work after that resumes from checkpoints; its time is not counted)
-    and keeps each finished task's seconds (a task resumed from a checkpoint shows only that sitting's part).
-    The file lives under ``runs/`` (git-ignored), so a fresh clone starts a new count."""
+    a task ends (:meth:`tick`, ``run_grid``'s ``on_task``) and, while the grid runs under :meth:`heartbeat`, every
+    :data:`HEARTBEAT_S` seconds, so a sitting that is killed counts up to its last minute, not only to its last
+    finished task (a full grid's first tasks, the stage-1 trainings, run for an hour or more: a sitting killed
+    before they end would count nothing of the work its checkpoints carry over). What the kill threw away after a
+    running task's last checkpoint (at most one checkpoint interval each) is counted although a clean run would not
+    spend it. Each finished task's seconds are kept (a task resumed from a checkpoint shows only that sitting's
+    part). The file lives under ``runs/`` (git-ignored), so a fresh clone starts a new count."""
 
     def __init__(self, path: Path, commit: str) -> None:
         import datetime
@@ -270,17 +278,38 @@ class GridSittings:
             except (json.JSONDecodeError, AttributeError):
                 log.warning("%s: unreadable, the grid's time is counted afresh", self.path)
         self._start = time.perf_counter()
+        self._lock = threading.Lock()
         self.entries.append({"started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                              "seconds": 0.0, "git_commit": commit})
 
     def tick(self, row: Any = None) -> None:
         """Update this sitting's seconds; ``row`` (``run_grid``'s row of the task that ended) is added to the
         sitting's ``tasks`` (task, seconds, status): what each training and evaluation cost in that sitting."""
-        self.entries[-1]["seconds"] = round(time.perf_counter() - self._start, 1)
-        if row is not None:
-            self.entries[-1].setdefault("tasks", []).append(
-                {"task": row.get("task"), "seconds": row.get("seconds"), "status": row.get("status")})
-        self._write()
+        with self._lock:
+            self.entries[-1]["seconds"] = round(time.perf_counter() - self._start, 1)
+            if row is not None:
+                self.entries[-1].setdefault("tasks", []).append(
+                    {"task": row.get("task"), "seconds": row.get("seconds"), "status": row.get("status")})
+            self._write()
+
+    @contextlib.contextmanager
+    def heartbeat(self, interval_s: float = HEARTBEAT_S) -> Iterator[None]:
+        """:meth:`tick` every ``interval_s`` seconds (a daemon thread) while the block runs."""
+        stop = threading.Event()
+        with self._lock:
+            self.entries[-1]["heartbeat_s"] = interval_s  # how a stopped sitting was counted (timing_markdown)
+
+        def beat() -> None:
+            while not stop.wait(interval_s):
+                self.tick()
+
+        thread = threading.Thread(target=beat, name="grid-sittings-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     @property
     def total_s(self) -> float:
@@ -349,13 +378,15 @@ def run_all(preset: str = "cpu", only: Sequence[str] = (), kernel: str = "python
         dirs = output_dirs(preset)
         sittings = GridSittings(dirs.runs / preset / SITTINGS_FILE, commit)
         start = time.perf_counter()
-        done = preset_grid(preset, dirs, workers=workers, progress=sys.stderr.isatty(), on_task=sittings.tick)
+        with sittings.heartbeat():
+            done = preset_grid(preset, dirs, workers=workers, progress=sys.stderr.isatty(), on_task=sittings.tick)
         if done is not None:
             sittings.tick()
             grid = {"grid": {"wall_s": round(time.perf_counter() - start, 2), "workers": workers,
                              "tasks": len(done.tasks), "git_commit": commit, "machine": machine(),
                              "sittings": len(sittings.entries),
                              "sittings_total_s": round(sittings.total_s, 1),
+                             "sittings_heartbeat": all("heartbeat_s" in e for e in sittings.entries),
                              "sittings_commits": list(dict.fromkeys(e["git_commit"] for e in sittings.entries))}}
             log.info("grid of preset %s: %d tasks in %.1f s (%d sitting(s), %.1f s in all)", preset, len(done.tasks),
                      grid["grid"]["wall_s"], len(sittings.entries), sittings.total_s)
@@ -513,8 +544,9 @@ def timing_markdown(prov: dict[str, Any], total_s: float | None = None) -> str:
         if n_sittings > 1:
             total = float(g["sittings_total_s"])
             commits = ", ".join(_short_commit(c) for c in g.get("sittings_commits", [])) or "?"
+            counted = "its last minute" if g.get("sittings_heartbeat") else "its last finished task"
             lines.append(f"| the grid over all its {n_sittings} sittings (resumed; a sitting that was stopped counted "
-                         f"to its last finished task) | {total / 60:.1f} min ({total:.0f} s) | sum | {commits} |")
+                         f"to {counted}) | {total / 60:.1f} min ({total:.0f} s) | sum | {commits} |")
     for r in prov["notebooks"]:
         wall = float(r.get("wall_s", 0.0))
         state = "unchanged (skipped; time of its last run)" if r.get("skipped") else "ran"

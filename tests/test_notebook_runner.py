@@ -307,7 +307,8 @@ def test_make_figures_passes_the_worker_count():
 
 def test_a_grid_finished_over_several_sittings_reports_their_sum(project, monkeypatch):
     """Each invocation's grid time is kept beside the runs (runs/<preset>/grid_sittings.json); a sitting that is
-    killed keeps the time up to its last finished task, and the provenance and timing table show the sum."""
+    killed keeps the time it recorded (here: before heartbeats, up to its last finished task), and the provenance and
+    timing table show the sum, saying how a stopped sitting was counted."""
     class Grid:
         tasks = [1, 2]
 
@@ -332,11 +333,38 @@ def test_a_grid_finished_over_several_sittings_reports_their_sum(project, monkey
     assert prov["grid"]["sittings_total_s"] == pytest.approx(100.0 + entries[1]["seconds"], abs=0.1)
     table = notebook_runner.timing_markdown(prov)
     assert "its last sitting" in table and "over all its 2 sittings" in table and "| 1.7 min (100 s) | sum |" in table
+    assert "counted to its last finished task" in table and prov["grid"]["sittings_heartbeat"] is False
     assert not (project / "runs" / "cpu").exists()          # per preset, beside that preset's runs
     notebook_runner.run_all("cpu")
     assert not (project / "runs" / "cpu" / notebook_runner.SITTINGS_FILE).exists()  # no grid, no sitting
+    path.write_text(json.dumps({"sittings": entries[1:]}))  # only sittings with heartbeats
     notebook_runner.run_all("full")
-    assert json.loads((project / "results" / "provenance.json").read_text())["grid"]["sittings"] == 3
+    prov = json.loads((project / "results" / "provenance.json").read_text())
+    assert prov["grid"]["sittings"] == 2 and prov["grid"]["sittings_heartbeat"] is True
+    assert "counted to its last minute" in notebook_runner.timing_markdown(prov)
+
+
+def test_a_running_grid_sitting_records_its_time_before_any_task_ends(tmp_path):
+    """GridSittings.heartbeat: while the grid runs, the sitting's seconds are written every interval, so a sitting
+    killed before its first task ends (a full grid's stage-1 trainings run for an hour) still counts its time; before,
+    only a finished task wrote it. The heartbeat ends with its block."""
+    import threading
+
+    path = tmp_path / notebook_runner.SITTINGS_FILE
+    sittings = notebook_runner.GridSittings(path, "abc")
+    written = threading.Event()
+    real_write = sittings._write
+
+    def write():
+        real_write()
+        written.set()
+
+    sittings._write = write
+    with sittings.heartbeat(interval_s=0.01):
+        assert written.wait(timeout=30)                    # no task has ended: the heartbeat wrote it
+        first = json.loads(path.read_text())["sittings"]
+        assert len(first) == 1 and first[0]["git_commit"] == "abc" and "tasks" not in first[0]
+    assert not any(t.name == "grid-sittings-heartbeat" for t in threading.enumerate())
 
 
 def test_sittings_task_seconds_sum_a_resumed_task_and_skip_failures(tmp_path):
