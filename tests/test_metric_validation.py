@@ -538,8 +538,8 @@ def test_validation_findings_words_and_csv_round_trip(tmp_path):
     validity = pd.DataFrame({"variant": ["official", "official", "enrolled"], "degradation": ["amp_0.5", "amp_1.5", "amp_0.5"],
                              "mean_minus_gt": [-0.02, 0.01, -0.1], "ci_low": [-0.03, 0.0, -0.12],
                              "ci_high": [-0.01, 0.02, -0.08], "n_clips": [8, 8, 8]})
-    verdicts = pd.DataFrame({"variant": ["official", "enrolled"], "valid": [False, True],
-                             "failing": [["amp_1.5", "jitter_0.25"], []], "n_degradations": [2, 1]})
+    verdicts = pd.DataFrame({"variant": ["official", "enrolled", "calibrated"], "valid": [False, True, True],
+                             "failing": [["amp_1.5", "jitter_0.25"], [], []], "n_degradations": [2, 1, 0]})
     lines = mv.validation_findings(curve=curve, slope=slope, oracle=oracle, stats=stats, rows=rows, validity=validity,
                                    verdicts=verdicts, n_resamples=100)["finding"].tolist()
     assert lines[0].startswith("MTM vs injected offset: slope 0.97 [0.95, 0.99] ms per ms over 0-10 frames; MTM at 10 "
@@ -763,3 +763,149 @@ def test_spearman_needs_three_pairs():
     """_spearman: NaN for fewer than 3 pairs (two points are always perfectly ranked, +-1)."""
     assert np.isnan(mv._spearman(np.array([1.0, 2.0]), np.array([3.0, 5.0])))
     assert mv._spearman(np.array([1.0, 2.0, 3.0]), np.array([3.0, 5.0, 4.0])) == pytest.approx(0.5)
+
+
+# -- properties stated in the docstrings (mutation testing) -------------------------------------------------------
+def test_frame_counts_refuse_booleans():
+    """An offset or a context is an integer number of frames: True is not 1 frame (shift_sequence, lip_features)."""
+    v = np.zeros((4, 3, 3))
+    with pytest.raises(InputError, match="offset"):
+        mv.shift_sequence(v, True)
+    with pytest.raises(InputError, match="context"):
+        mv.lip_features(v, np.zeros((3, 3)), np.array([0]), context=True)
+
+
+def test_mtm_offsets_nan_when_no_extremum_matched():
+    """mtm_offsets: ``mtm_frames`` is NaN (not 0, a perfect score) when no extremum matched, as on a motionless GT."""
+    still = np.zeros((60, 2, 3))
+    still[:, 1, 1] = -0.01
+    per = mv.mtm_offsets([still], [0, 2], topology=(0, 1))
+    assert per["mtm_frames"].isna().all() and per["n_matches"].tolist() == [0, 0]
+
+
+def test_offset_slope_needs_two_offsets_with_a_match_and_reports_r_and_clips():
+    """offset_slope: one offset is an InputError; an offset where no clip matched is left out, so a single defined
+    offset gives a NaN slope, not a line through one point; ``r`` is the mean curve's Pearson r and ``n_clips`` counts
+    clips (not offsets)."""
+    import warnings
+
+    per = mv.mtm_offsets([_bumps(), _bumps(100, 24)], range(4), topology=(0, 1), names=["a", "b"])
+    s = mv.offset_slope(per, 25, n_resamples=20)
+    assert s["r"] == pytest.approx(1.0) and s["n_clips"] == 2
+    with pytest.raises(InputError, match="two offsets"):
+        mv.offset_slope(per[per["offset"] == 1], 25)
+    one = per[per["offset"] <= 1].assign(mtm_frames=lambda d: np.where(d["offset"] == 1, np.nan, d["mtm_frames"]))
+    s = mv.offset_slope(one, 25, n_resamples=20)
+    assert np.isnan(s["slope"]) and np.isnan(s["ci_low"]) and np.isnan(s["ci_high"])
+    flat = per.assign(mtm_frames=1.0)  # MTM blind to the lag: slope 0, and r undefined (NaN) without a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = mv.offset_slope(flat, 25, n_resamples=20)
+    assert s["slope"] == pytest.approx(0.0, abs=1e-9) and np.isnan(s["r"])
+
+
+def test_lip_features_and_labels_refuse_out_of_range_ids():
+    """lip_features: a lip index equal to the vertex count is refused (one line, not an IndexError); viseme labels
+    must be integer ids in [0, n_visemes)."""
+    v = np.zeros((4, 3, 3))
+    with pytest.raises(InputError, match="lips"):
+        mv.lip_features(v, np.zeros((3, 3)), np.array([3]))
+    oracle = mv.VisemeOracle(model=None, lips=np.arange(2), context=0, visemes=("sil", "aa", "mm"), n_vertices=3,
+                             train_accuracy=1.0, n_train_frames=0)
+    with pytest.raises(InputError, match=r"\[0, 3\)"):
+        mv.viseme_accuracy(oracle, v, np.array([0, 1, 2, 3]), np.zeros((3, 3)))
+    with pytest.raises(InputError, match="integer"):
+        mv.viseme_accuracy(oracle, v, np.array([0.0, 1.0, 2.0, 1.0]), np.zeros((3, 3)))
+
+
+def test_viseme_accuracy_refuses_labels_shorter_than_the_sequence():
+    """viseme_accuracy: labels and vertices must be aligned either way round (labels one frame short: one line, not an
+    IndexError of the frame mask)."""
+    oracle = mv.VisemeOracle(model=None, lips=np.arange(2), context=0, visemes=("sil", "aa"), n_vertices=3,
+                             train_accuracy=1.0, n_train_frames=0)
+    with pytest.raises(InputError, match="frame labels"):
+        mv.viseme_accuracy(oracle, np.zeros((4, 3, 3)), np.array([0, 1, 1]), np.zeros((3, 3)))
+
+
+def test_rank_agreement_uses_only_rows_where_every_value_is_finite():
+    """validate_plrs counts only sequences whose oracle accuracy *and* metric are finite; compare_metrics only rows
+    where the oracle, ``a`` and ``b`` all are, and ``signs`` overrides METRIC_SIGNS (LVE taken as higher = better
+    disagrees with the oracle)."""
+    rows = _rows()
+    rows.loc[rows["sequence"] == "s0", "oracle_accuracy"] = np.nan
+    s = mv.validate_plrs(rows, metrics={"plrs": 1}, n_resamples=20)
+    assert (s["n_sequences"] == 32).all()
+    rows = _rows()
+    rows.loc[rows["sequence"] == "s1", "lve"] = np.nan
+    d = mv.compare_metrics(rows, "plrs", "lve", n_resamples=20)
+    assert d["n_sequences"] == 32 and d["rho_b"] == pytest.approx(1.0)
+    d = mv.compare_metrics(_rows(), "plrs", "lve", signs={"lve": 1}, n_resamples=20)
+    assert d["rho_b"] == pytest.approx(-1.0) and d["difference"] == pytest.approx(2.0)
+
+
+def test_metric_rows_background_is_the_other_clips_and_needs_a_model(tiny):
+    """metric_rows(calibrated=True): a clip's background bank is the speech of the *other* clips only (PLRS-c of its
+    GT as plrs_scores with background_excluding); without a PLRS model ``calibrated`` scores nothing more, and a
+    sequence longer than its GT is refused like a shorter one."""
+    from p3d.audio import speech_windows
+    from p3d.metrics.plrs import background_excluding, plrs_scores, speech_banks
+
+    clips = tiny.select("test")[:2]
+    critic = _Critic()
+    rows = mv.metric_rows(clips, lambda c: {"gt": tiny.vertices(c)}, corpus=tiny, oracle=None, plrs_model=critic,
+                          calibrated=True).set_index("clip")
+    windows = {c.stem: speech_windows(*tiny.speech_audio(c), tiny.model_fps) for c in clips}
+    banks = speech_banks(windows, critic)
+    for c in clips:
+        want = plrs_scores(windows[c.stem], tiny.vertices(c).astype(np.float64), critic,
+                           background_excluding(banks, c.stem))
+        assert rows.loc[c.stem, "plrs_calibrated"] == pytest.approx(want.calibrated, abs=1e-5)
+        assert rows.loc[c.stem, "plrs_mrr"] == pytest.approx(want.mrr, abs=1e-6)
+    plain = mv.metric_rows(clips, lambda c: {"gt": tiny.vertices(c)}, corpus=tiny, oracle=None, calibrated=True)
+    assert not {"plrs", "plrs_calibrated"} & set(plain.columns)
+    for n in (-2, 2):  # two frames short, two frames too many
+        with pytest.raises(InputError, match="the GT has"):
+            mv.metric_rows(clips[:1], lambda c: {"off": np.resize(tiny.vertices(c), (len(tiny.vertices(c)) + n,
+                                                                                     *tiny.vertices(c).shape[1:]))},
+                           corpus=tiny, oracle=None)
+
+
+def test_oracle_accuracy_by_split_counts_only_clips_with_a_scored_frame(tiny, oracle):
+    """oracle_accuracy_by_split: a clip without a scored frame (every viseme excluded) has no accuracy and is not
+    counted; with none left the accuracy and its CI are NaN."""
+    acc = mv.oracle_accuracy_by_split(oracle, tiny, ("test",), exclude=oracle.visemes, n_resamples=20).iloc[0]
+    assert acc["n_clips"] == 0 and np.isnan(acc["accuracy"]) and np.isnan(acc["ci_low"]) and np.isnan(acc["ci_high"])
+
+
+def test_find_talker_predictions_prefers_the_every_identity_folder(tmp_path):
+    """find_talker_predictions: a run with both ``pred_<corpus>_<split>/`` (every identity) and a complete
+    ``pred_<corpus>_<split>_c<k>/`` reads the every-identity folder."""
+    for folder in ("pred_synth-voca_test", "pred_synth-voca_test_c2"):
+        (tmp_path / "run" / folder).mkdir(parents=True)
+        np.save(tmp_path / "run" / folder / "A_s01_condition_X.npy", np.zeros((3, 2, 3), np.float32))
+    found = mv.find_talker_predictions(tmp_path, ["A_s01"])
+    assert found["run"]["A_s01"].parent.name == "pred_synth-voca_test"
+
+
+def test_figure_talkers_count_a_run_without_seed_as_seed_0():
+    """figure_talkers: a run name without ``_seed<N>`` counts as seed 0, so it is drawn before its arm's seed 1."""
+    assert mv.figure_talkers(["faceformer_none_voca_seed1", "faceformer_none_voca"]) == ["faceformer_none_voca"]
+
+
+def test_a_verdict_word_needs_the_interval_clear_of_zero():
+    """An interval that touches 0 (ci_low == 0) does not exclude 0: inconclusive, not "agrees"."""
+    assert mv._verdict_word({"rho": 0.3, "ci_low": 0.0, "ci_high": 0.6}) == "inconclusive"
+
+
+def test_viseme_oracle_pipeline_subsampling_and_label_checks(tiny, oracle, monkeypatch):
+    """train_viseme_oracle: PCA *before* standardising (its docstring says why), at most ``max_frames`` frames, and
+    one-line errors for frame labels of the wrong length or a single viseme among the labels."""
+    assert [type(s).__name__ for _, s in oracle.model.steps] == ["PCA", "StandardScaler", "LogisticRegression"]
+    assert mv.train_viseme_oracle(tiny, "train", n_components=4, max_frames=50).n_train_frames == 50
+    labels = tiny.labels
+    monkeypatch.setattr(tiny, "labels", lambda c: {"viseme": labels(c)["viseme"][:-1]})
+    with pytest.raises(InputError, match="frame labels"):
+        mv.train_viseme_oracle(tiny, "train")
+    monkeypatch.setattr(tiny, "labels", lambda c: {"viseme": np.zeros_like(labels(c)["viseme"])})
+    with pytest.raises(InputError, match="two visemes"):
+        mv.train_viseme_oracle(tiny, "train")
