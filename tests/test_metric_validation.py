@@ -909,3 +909,13 @@ def test_viseme_oracle_pipeline_subsampling_and_label_checks(tiny, oracle, monke
     monkeypatch.setattr(tiny, "labels", lambda c: {"viseme": np.zeros_like(labels(c)["viseme"])})
     with pytest.raises(InputError, match="two visemes"):
         mv.train_viseme_oracle(tiny, "train")
+
+
+def test_offset_curve_plot_scale_when_the_lips_lead():
+    """plot_offset_curve took ms per frame from the last offset only: a curve of leading lips (offsets -2..0, last 0)
+    drew the identity line and the ms axis at 1 ms per frame instead of 1000 / fps; any non-zero offset gives it."""
+    curve = pd.DataFrame({"offset": [-2, -1, 0], "offset_ms": [-80.0, -40.0, 0.0], "mtm_ms": [70.0, 35.0, 0.0],
+                          "ci_low": [60.0, 30.0, 0.0], "ci_high": [80.0, 40.0, 0.0]})
+    ax = mv.plot_offset_curve(curve).axes[0]
+    identity = ax.lines[1]
+    np.testing.assert_allclose(identity.get_ydata(), [-80.0, -40.0, 0.0])

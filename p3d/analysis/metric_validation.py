@@ -806,7 +806,8 @@ def plot_offset_curve(curve: Any, *, slope: Mapping[str, float] | None = None, t
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
     x, y = curve["offset"].to_numpy(), curve["mtm_ms"].to_numpy()
-    ms = float(curve["offset_ms"].iloc[-1] / curve["offset"].iloc[-1]) if curve["offset"].iloc[-1] else 1.0
+    moved = curve["offset"] != 0  # ms per frame (Fig. S5 axes) from any non-zero offset: the last is 0 when the lips lead
+    ms = float(curve["offset_ms"][moved].iloc[0] / curve["offset"][moved].iloc[0]) if moved.any() else 1.0
     ax.fill_between(x, curve["ci_low"], curve["ci_high"], color="tab:blue", alpha=0.25, label="95% CI (clips)")
     ax.plot(x, y, "o-", color="tab:blue", label="mean MTM over clips")
     ax.plot(x, x * ms, "--", color="0.5", label="MTM = offset")
