@@ -919,3 +919,12 @@ def test_offset_curve_plot_scale_when_the_lips_lead():
     ax = mv.plot_offset_curve(curve).axes[0]
     identity = ax.lines[1]
     np.testing.assert_allclose(identity.get_ydata(), [-80.0, -40.0, 0.0])
+
+
+def test_a_boolean_is_not_a_frame_rate():
+    """summarise_offsets / offset_slope took fps=True as 1 frame per second (bool is an int), a silently wrong ms
+    scale; it is an InputError like any other non-rate, as a boolean offset already was."""
+    per = mv.mtm_offsets([_bumps()], [0, 1], topology=(0, 1))
+    for f in (mv.summarise_offsets, mv.offset_slope):
+        with pytest.raises(InputError, match="fps"):
+            f(per, True)

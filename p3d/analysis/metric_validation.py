@@ -145,7 +145,8 @@ def mtm_offsets(gts: Sequence[Any], offsets: Iterable[int] = DEFAULT_OFFSETS, *,
 
 
 def _fps(fps: object) -> float:
-    if not isinstance(fps, (int, float, np.integer, np.floating)) or not np.isfinite(fps) or fps <= 0:
+    if isinstance(fps, (bool, np.bool_)) or not isinstance(fps, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(fps) or fps <= 0:
         raise InputError(f"fps: expected a positive frame rate, got {fps!r}")
     return float(fps)
 
