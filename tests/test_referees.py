@@ -374,3 +374,125 @@ def test_battery_names_build_what_their_descriptions_say():
             assert f"{'lag' if n > 0 else 'lead'} the speech by {abs(n)} frames" in text, name
         elif kind == "movavg":
             assert f"{int(arg)}-frame" in text, name
+
+
+def test_referee_differences_pairs_only_clips_defined_in_both_arms_with_the_given_bootstrap():
+    """Documented: degradations default to every other sequence in order of appearance; the difference is over the
+    clips where both arms are defined (a NaN GT drops its clip from ``n_clips``); ``confidence`` and ``seed`` go to
+    paired_cluster_difference; ``n_clips`` counts clips, not rows; a flipped zero difference is +0.0; an explicit referee on a missing column is an
+    InputError."""
+    from p3d.stats import paired_cluster_difference
+
+    rows = _rows()
+    rows = pd.concat([rows[rows["sequence"] == "static"], rows[rows["sequence"] != "static"]], ignore_index=True)
+    rows.loc[(rows["clip"] == "c0") & (rows["sequence"] == "gt"), "oracle_accuracy"] = np.nan
+    rows["zero"] = 1.0
+    tab = rv.referee_differences(rows, referees={"oracle": ("oracle_accuracy", 1), "zero": ("zero", -1)},
+                                 confidence=0.8, n_resamples=200, seed=3)
+    assert list(tab["degradation"][:3]) == ["static", "amp_0.5", "shift_5"]
+    t = tab.set_index(["variant", "degradation"])
+    assert t.loc[("oracle", "amp_0.5"), "n_clips"] == 11
+    a = rows[(rows["sequence"] == "gt") & (rows["clip"] != "c0")]
+    b = rows[(rows["sequence"] == "amp_0.5") & (rows["clip"] != "c0")]
+    d = paired_cluster_difference(a["oracle_accuracy"].to_numpy(), a["clip"].tolist(), b["oracle_accuracy"].to_numpy(),
+                                  b["clip"].tolist(), confidence=0.8, n_resamples=200, seed=3)
+    assert t.loc[("oracle", "amp_0.5"), ["mean_minus_gt", "ci_low", "ci_high"]].tolist() == pytest.approx(
+        [d.diff, d.low, d.high])
+    assert not np.signbit(t.loc[("zero", "amp_0.5"), "mean_minus_gt"])
+    with pytest.raises(InputError, match="'nope' column"):
+        rv.referee_differences(rows, referees={"x": ("nope", 1)})
+    twice = pd.concat([rows, rows[(rows["clip"] == "c1") & (rows["sequence"] == "gt")]], ignore_index=True)
+    assert (rv.referee_differences(twice, referees={"zero": ("zero", -1)}, n_resamples=50)["n_clips"] == 12).all()
+
+
+def test_battery_other_clip_is_the_next_clips_motion_on_this_template():
+    """``other_clip`` puts clip k + 1's *motion* (its vertices minus its own speaker's template) on clip k's
+    template, so two speakers with different templates do not leak a template offset."""
+    from types import SimpleNamespace
+
+    gt, tpl = _motion()
+    tpls = {"a": tpl, "b": tpl + 5.0}
+    clips = [SimpleNamespace(stem="c0", identity="a"), SimpleNamespace(stem="c1", identity="b")]
+    verts = {"c0": gt, "c1": tpls["b"] + 2 * (gt - tpl)}
+    corpus = SimpleNamespace(vertices=lambda c: verts[c.stem], templates=tpls)
+    out = rv.battery_sequences(corpus, clips)(clips[0])
+    np.testing.assert_allclose(out["other_clip"], tpl + 2 * (gt - tpl), atol=1e-9)
+
+
+def test_battery_constants_are_as_documented():
+    """The documented battery (damped 25/50/75 %, exaggerated 125/150 %, shifted +-2 and +-5 frames, a 5-frame moving
+    average, jitter, another clip, the static template), the weight grids (0 to 1 in steps of 0.05), the 10-clip
+    rule and the two comparison metrics."""
+    assert set(rv.BATTERY_DEGRADATIONS) == {"amp_0.25", "amp_0.5", "amp_0.75", "amp_1.25", "amp_1.5", "shift_-5",
+                                            "shift_-2", "shift_2", "shift_5", "movavg_5", "jitter_0.25", "other_clip",
+                                            "static_template"}
+    for grid in (rv.HUBNESS_WEIGHTS, rv.INTENSITY_WEIGHTS):
+        np.testing.assert_allclose(grid, np.linspace(0.0, 1.0, 21), atol=1e-12)
+    assert rv.MIN_VALIDITY_CLIPS == 10
+    assert rv.COMPARISON_METRICS == {"lve", "mtm"}
+
+
+def test_weight_scans_report_the_battery_as_scored_and_break_ties_as_documented():
+    """select_hubness_weight: the table is in the candidates' order, ``worst_ci_high`` is the largest ``ci_high`` of
+    referee_differences with the same confidence and seed, and the first weight wins a tie. select_intensity_weight
+    sorts the candidates (the smallest passing one) and falls back to the minimax weight when none passes. A
+    degradation that cannot be scored fails the weight but does not stop the scan."""
+    rows = _hub_rows()
+    tied = rows.assign(plrs=rows["plrs_calibrated"])  # every weight gives the same column: a tie
+    w, table = rv.select_hubness_weight(tied, weights=[0.5, 0.0, 1.0], confidence=0.8, n_resamples=150, seed=3)
+    assert list(table["hubness_weight"]) == [0.5, 0.0, 1.0] and w == 0.5 and table["chosen"].tolist()[0]
+    diffs = rv.referee_differences(rv.with_plrs_partial(tied, 0.5), referees={"partial": rv.REFEREES["partial"]},
+                                   confidence=0.8, n_resamples=150, seed=3)
+    assert table["worst_ci_high"].iloc[0] == pytest.approx(diffs["ci_high"].max())
+    assert table["worst_degradation"].iloc[0] == diffs.loc[diffs["ci_high"].idxmax(), "degradation"]
+    w, table = rv.select_intensity_weight(_intensity_rows(), weights=[1.0, 0.5, 0.0], n_resamples=150)
+    assert list(table["intensity_weight"]) == [0.0, 0.5, 1.0] and w == 0.5
+    w, table = rv.select_intensity_weight(_intensity_rows(n_clips=5), weights=[0.0, 0.5, 1.0], n_resamples=150)
+    assert not table["valid"].any() and w == table["intensity_weight"].iloc[int(table["worst_ci_high"].argmin())]
+    part = rows.copy()
+    part.loc[part["sequence"] == "shift_5", "plrs_calibrated"] = np.nan
+    _, table = rv.select_hubness_weight(part, weights=[0.5, 1.0], n_resamples=100)
+    assert not table["valid"].any() and np.isfinite(table["worst_ci_high"]).all()
+    part.loc[part["sequence"] != "gt", "plrs_calibrated"] = np.nan
+    with pytest.raises(InputError, match="no degradation could be compared"):
+        rv.select_hubness_weight(part, weights=[0.5], n_resamples=100)
+
+
+def test_with_plrs_enrolled_ignores_a_duplicated_gt_row():
+    """The enrolled amplitude is the mean over the speaker's *other clips*: a clip's GT row listed twice counts once
+    (it is neither its own reference nor double-weighted for the others)."""
+    rows = _intensity_rows()
+    dup = pd.concat([rows, rows[(rows["clip"] == "c0") & (rows["sequence"] == "gt")]], ignore_index=True)
+    np.testing.assert_allclose(rv.with_plrs_enrolled(dup, 0.5)["plrs_enrolled"][:len(rows)],
+                               rv.with_plrs_enrolled(rows, 0.5)["plrs_enrolled"])
+
+
+def test_views_and_verdicts_keep_the_tables_order_and_refuse_bad_tables():
+    """referee_validity: one row per variant in table order; NaN ``ci_high`` fails even without ``n_clips``; a table
+    without ``degradation`` is an InputError. amplitude_view keeps the table's degradation order.
+    referee_differences_by_speaker of no rows is an InputError."""
+    tab = pd.DataFrame({"variant": ["z", "z", "a"], "degradation": ["x", "y", "x"], "ci_high": [-1.0, np.nan, -1.0]})
+    v = rv.referee_validity(tab)
+    assert list(v["variant"]) == ["z", "a"] and v["failing"].tolist() == [["y"], []]
+    with pytest.raises(InputError, match="degradation"):
+        rv.referee_validity(tab.drop(columns="degradation"))
+    by = pd.DataFrame({"identity": ["S1", "S1"], "variant": ["official"] * 2, "degradation": ["amp_1.5", "amp_0.5"],
+                       "mean_minus_gt": [0.2, -0.1]})
+    assert list(rv.amplitude_view(by).columns) == ["amp_1.5", "amp_0.5"]
+    with pytest.raises(InputError, match="speaker"):
+        rv.referee_differences_by_speaker(_rows().assign(identity="a").iloc[:0])
+
+
+def test_forest_plot_follows_the_given_verdicts_labels_and_marks():
+    """The panel titles use the ``validity`` given (else computed) and ``labels``; an undefined difference is marked
+    "n/a"; unused panels are hidden; ``title`` is the suptitle; an empty table is an InputError."""
+    tab = rv.referee_differences(_rows(), n_resamples=100)
+    forced = pd.DataFrame({"variant": ["official", "oracle", "lve", "mtm"], "valid": [True, False, False, False]})
+    fig = rv.plot_referee_forest(tab, validity=forced, labels={"official": "OFF"}, title="T")
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 4 and axes[0].get_title() == "OFF\nvalid" and axes[1].get_title().endswith("NOT valid")
+    assert "n/a" in [t.get_text() for t in axes[3].texts] and fig.get_suptitle() == "T"
+    five = pd.concat([tab, tab[tab["variant"] == "oracle"].assign(variant="extra")], ignore_index=True)
+    assert sum(ax.get_visible() for ax in rv.plot_referee_forest(five).axes) == 5
+    with pytest.raises(InputError, match="no referee"):
+        rv.plot_referee_forest(tab.iloc[:0], validity=forced)
