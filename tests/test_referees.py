@@ -379,8 +379,8 @@ def test_battery_names_build_what_their_descriptions_say():
 def test_referee_differences_pairs_only_clips_defined_in_both_arms_with_the_given_bootstrap():
     """Documented: degradations default to every other sequence in order of appearance; the difference is over the
     clips where both arms are defined (a NaN GT drops its clip from ``n_clips``); ``confidence`` and ``seed`` go to
-    paired_cluster_difference; ``n_clips`` counts clips, not rows; a flipped zero difference is +0.0; an explicit referee on a missing column is an
-    InputError."""
+    paired_cluster_difference; ``n_clips`` counts clips, not rows; a flipped zero difference is +0.0; an explicit
+    referee on a missing column is an InputError."""
     from p3d.stats import paired_cluster_difference
 
     rows = _rows()
