@@ -496,3 +496,15 @@ def test_forest_plot_follows_the_given_verdicts_labels_and_marks():
     assert sum(ax.get_visible() for ax in rv.plot_referee_forest(five).axes) == 5
     with pytest.raises(InputError, match="no referee"):
         rv.plot_referee_forest(tab.iloc[:0], validity=forced)
+
+
+def test_battery_sequences_refuse_repeated_stems():
+    """Clips [c0, c0] passed the two-clip check and other_clip became the clip's own motion (the GT scored as
+    "mismatched content", a silently wrong battery); repeated stems are now an InputError."""
+    from types import SimpleNamespace
+
+    gt, tpl = _motion()
+    c0 = SimpleNamespace(stem="c0", identity="spk")
+    corpus = SimpleNamespace(vertices=lambda c: gt, templates={"spk": tpl})
+    with pytest.raises(InputError, match="repeated"):
+        rv.battery_sequences(corpus, [c0, c0])

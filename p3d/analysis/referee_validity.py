@@ -151,6 +151,8 @@ def battery_sequences(corpus: Any, clips: Sequence[Any], seed: int = 0) -> Calla
     if len(clips) < 2:
         raise InputError("clips: the battery's other_clip needs at least two clips")
     stems = [c.stem for c in clips]
+    if len(set(stems)) != len(stems):  # other_clip would be the clip's own motion
+        raise InputError(f"clips: repeated stems {sorted({s for s in stems if stems.count(s) > 1})}")
     names = ["gt", *BATTERY_DEGRADATIONS]
 
     def sequences(clip: Any) -> dict[str, np.ndarray]:
