@@ -508,3 +508,14 @@ def test_battery_sequences_refuse_repeated_stems():
     corpus = SimpleNamespace(vertices=lambda c: gt, templates={"spk": tpl})
     with pytest.raises(InputError, match="repeated"):
         rv.battery_sequences(corpus, [c0, c0])
+
+
+def test_battery_sequences_refuse_a_clip_outside_the_battery():
+    """A clip that is not among ``clips`` was a bare ValueError traceback from list.index; now one InputError line."""
+    from types import SimpleNamespace
+
+    gt, tpl = _motion()
+    clips = [SimpleNamespace(stem=f"c{k}", identity="spk") for k in range(2)]
+    corpus = SimpleNamespace(vertices=lambda c: gt, templates={"spk": tpl})
+    with pytest.raises(InputError, match="'zz'"):
+        rv.battery_sequences(corpus, clips)(SimpleNamespace(stem="zz", identity="spk"))

@@ -156,6 +156,8 @@ def battery_sequences(corpus: Any, clips: Sequence[Any], seed: int = 0) -> Calla
     names = ["gt", *BATTERY_DEGRADATIONS]
 
     def sequences(clip: Any) -> dict[str, np.ndarray]:
+        if clip.stem not in stems:
+            raise InputError(f"clip {clip.stem!r} is not one of the battery's clips")
         k = stems.index(clip.stem)
         other = clips[(k + 1) % len(clips)]
         return degradations(corpus.vertices(clip), corpus.templates[clip.identity], np.random.default_rng([seed, k]),
