@@ -807,7 +807,8 @@ def plot_offset_curve(curve: Any, *, slope: Mapping[str, float] | None = None, t
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
     x, y = curve["offset"].to_numpy(), curve["mtm_ms"].to_numpy()
-    moved = curve["offset"] != 0  # ms per frame (Fig. S5 axes) from any non-zero offset: the last is 0 when the lips lead
+    # ms per frame (Fig. S5's axes) from any non-zero offset: the last one is 0 when the lips lead
+    moved = curve["offset"] != 0
     ms = float(curve["offset_ms"][moved].iloc[0] / curve["offset"][moved].iloc[0]) if moved.any() else 1.0
     ax.fill_between(x, curve["ci_low"], curve["ci_high"], color="tab:blue", alpha=0.25, label="95% CI (clips)")
     ax.plot(x, y, "o-", color="tab:blue", label="mean MTM over clips")
