@@ -928,3 +928,22 @@ def test_a_boolean_is_not_a_frame_rate():
     for f in (mv.summarise_offsets, mv.offset_slope):
         with pytest.raises(InputError, match="fps"):
             f(per, True)
+
+
+def test_a_metric_sign_is_plus_or_minus_one_not_a_boolean_or_scale():
+    """validate_plrs, compare_metrics and referee_differences orient each metric by a sign of +1 or -1: ``True``
+    compared equal to 1 and passed in the first and last; compare_metrics checked nothing, so a sign of 0 made its
+    metric constant (rho undefined) and text ended in a numpy traceback. Each refuses them in one line; -1.0 is -1."""
+    from p3d.analysis import referee_validity as rv
+
+    rows = _rows()
+    for bad in (True, 0, 0.5, "1"):
+        with pytest.raises(InputError, match=r"sign must be \+1 or -1"):
+            mv.validate_plrs(rows, metrics={"plrs": bad}, n_resamples=50)
+        with pytest.raises(InputError, match=r"signs\['plrs'\]: sign must be \+1 or -1"):
+            mv.compare_metrics(rows, signs={"plrs": bad}, n_resamples=50)
+        with pytest.raises(InputError, match=r"referees\['x'\]: sign must be \+1 or -1"):
+            rv.referee_differences(rows.assign(sequence="gt"), referees={"x": ("plrs", bad)})
+    flipped = mv.validate_plrs(rows, metrics={"plrs": -1.0}, n_resamples=50)
+    plain = mv.validate_plrs(rows, metrics={"plrs": 1}, n_resamples=50)
+    assert flipped["rho"].to_numpy() == pytest.approx(-plain["rho"].to_numpy())

@@ -86,7 +86,8 @@ def test_referee_differences_sign_convention_and_pairing():
 def test_notebook_08_summary_views():
     """Notebook 08's tables beside the scores: the mean per sequence sorted by the oracle (NaN MTM left out), the
     battery's chance view, and the amplitude degradations per (variant, speaker)."""
-    rows = pd.DataFrame({"clip": ["a", "a", "a", "b", "b", "b"], "sequence": ["gt", "amp_0.5", "static", "gt", "amp_0.5", "static"],
+    rows = pd.DataFrame({"clip": ["a", "a", "a", "b", "b", "b"],
+                         "sequence": ["gt", "amp_0.5", "static", "gt", "amp_0.5", "static"],
                          "oracle_accuracy": [0.9, 0.5, 0.1, 0.7, 0.5, 0.3], "plrs": [0.4, 0.3, 0.0, 0.2, 0.1, 0.0],
                          "lve": [0.0, 1.0, 2.0, 0.0, 3.0, 4.0], "mtm": [0.0, 10.0, np.nan, 2.0, 20.0, np.nan],
                          "plrs_calibrated": [0.3, 0.2, 0.0, 0.1, 0.0, -0.1], "plrs_mrr": [1.0, 0.5, 0.2, 1.0, 0.3, 0.2],

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from p3d.errors import InputError
+from p3d.errors import InputError, whole_number
 from p3d.metrics._checks import as_template, as_vertices, check_finite
 from p3d.progress import show_progress
 from p3d.stats import bootstrap_ci, cluster_bootstrap, spearman, spearman_cluster_ci
@@ -399,6 +399,14 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     return spearman(x, y, min_pairs=3)
 
 
+def check_sign(sign: object, name: str) -> int:
+    """``sign`` as +1 or -1 (a metric's orientation: +1 higher is better); InputError for anything else, a boolean or
+    a fraction included (``True`` compared equal to 1 and passed; 0.5 scaled instead of orienting)."""
+    if whole_number(sign) not in (1, -1):
+        raise InputError(f"{name}: sign must be +1 or -1, got {sign!r}")
+    return int(sign)
+
+
 def validate_plrs(rows: Any, *, oracle: str = "oracle_accuracy", clip: str = "clip",
                   metrics: Mapping[str, int] | None = None, confidence: float = 0.95, n_resamples: int = 2000,
                   seed: int = 0) -> Any:
@@ -435,8 +443,7 @@ def validate_plrs(rows: Any, *, oracle: str = "oracle_accuracy", clip: str = "cl
     for metric, sign in metrics.items():
         if metric not in rows:
             raise InputError(f"rows: no {metric!r} column")
-        if sign not in (1, -1):
-            raise InputError(f"metrics[{metric!r}]: sign must be +1 or -1, got {sign!r}")
+        sign = check_sign(sign, f"metrics[{metric!r}]")
         sub = rows[[clip, oracle, metric]].astype({oracle: float, metric: float})
         sub = sub[np.isfinite(sub[oracle]) & np.isfinite(sub[metric])]
         draws = rng_seed.spawn(1)[0]  # one seed per metric: both scopes see the same clip draws
@@ -457,7 +464,7 @@ def compare_metrics(rows: Any, a: str = "plrs", b: str = "lve", *, scope: str = 
     rows where the oracle, ``a`` and ``b`` are all finite, and every resample draws the same clips for
     both. Returns ``rho_a``, ``rho_b``, ``difference``, ``ci_low``, ``ci_high``, ``n_sequences``, ``n_clips``.
     """
-    signs = {**METRIC_SIGNS, **(signs or {})}
+    signs = {m: check_sign(s, f"signs[{m!r}]") for m, s in {**METRIC_SIGNS, **(signs or {})}.items()}
     for col in (clip, oracle, a, b):
         if col not in rows:
             raise InputError(f"rows: no {col!r} column (have {list(rows.columns)})")

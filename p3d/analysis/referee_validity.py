@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from p3d.analysis.metric_validation import _nan_if_none
+from p3d.analysis.metric_validation import _nan_if_none, check_sign
 from p3d.errors import InputError
 
 #: The referee validity battery (:func:`referee_differences`): degradations that every referee of lip
@@ -114,8 +114,7 @@ def referee_differences(rows: Any, *, referees: Mapping[str, tuple[str, int]] | 
     for variant, (column, sign) in referees.items():
         if column not in rows:
             raise InputError(f"rows: no {column!r} column for referee {variant!r}")
-        if sign not in (1, -1):
-            raise InputError(f"referees[{variant!r}]: sign must be +1 or -1, got {sign!r}")
+        sign = check_sign(sign, f"referees[{variant!r}]")
         for name in degradations_order:
             sub = rows[rows[sequence] == name]
             if sub.empty:
