@@ -698,6 +698,28 @@ def test_a_property_without_a_pass_or_fail_is_not_measured(tmp_path):
     assert df.loc["prop-intensity", "verdict"] == "reproduced"
 
 
+def test_the_raw_control_makes_a_property_not_distinctive_only_when_its_test_passed(tmp_path):
+    """The no-learning control's 'shows' cell is read as ours' is: an empty cell (NaN, which bool() took for a pass)
+    or the text 'False' (a column holding other text reads back as text, and bool('False') is True) is no pass, so
+    the evidence does not call the property 'not distinctive'; the text 'True' is a pass, for ours and the control."""
+    rows = [{"critic": "ours", "property": "phoneme clustering", "shows": True, "evidence": "ours 47%"},
+            {"critic": "raw inputs (control)", "property": "phoneme clustering", "shows": None, "evidence": "raw"}]
+    pd.DataFrame(rows).to_csv(tmp_path / "representation_properties.csv", index=False)
+    row = assess(tmp_path).set_index("key").loc["prop-clusters"]
+    assert row["verdict"] == "reproduced" and "Not distinctive" not in row["p3d"]
+    rows = [{"critic": c, "property": p, "shows": s, "evidence": "e"}
+            for c, p, s in (("ours", "phoneme clustering", "True"),
+                            ("raw inputs (control)", "phoneme clustering", "False"),
+                            ("ours", "intensity direction", "True"),
+                            ("raw inputs (control)", "intensity direction", "True"),
+                            ("syncnet3d", "intensity direction", "untested"))]
+    pd.DataFrame(rows).to_csv(tmp_path / "representation_properties.csv", index=False)
+    df = assess(tmp_path).set_index("key")
+    assert df.loc["prop-clusters", "verdict"] == "reproduced"
+    assert "Not distinctive" not in df.loc["prop-clusters", "p3d"]
+    assert df.loc["prop-intensity", "verdict"] == "reproduced" and "Not distinctive" in df.loc["prop-intensity", "p3d"]
+
+
 def test_temporal_claim_is_judged_on_the_per_clip_contrast_when_the_tables_have_it(tmp_path):
     """The far-offset mean comes from the same clips: with the per-clip contrast's CI (here reaching 0) the claim is
     judged on it; a table without it (an older p3d) is judged with the far mean taken as fixed, and says so."""

@@ -405,6 +405,14 @@ def _two_d_prior(tables: Path) -> Assessment:
     return Assessment(verdict, text, tuple(sources), "; ".join(d for d in decided if d), judged)
 
 
+def _pass_fail(value: Any) -> bool | None:
+    """A ``shows`` cell of ``representation_properties`` as a pass (True) or fail (False), also when it reads back as
+    text (a column with another text cell); None for an empty cell (NaN) or anything else: no result, not a pass."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return bool(value) if type(value).__name__ in ("bool", "bool_") else None
+
+
 def _property(name: str, control_matters: bool) -> Callable[[Path], Assessment]:
     """A representation property: the table reports whether its test passed (no interval). Passed:
     reproduced; not passed: inconclusive; inconclusive either way when critic ``ours`` of pipeline 0 (notebook 04)
@@ -416,17 +424,15 @@ def _property(name: str, control_matters: bool) -> Callable[[Path], Assessment]:
         if ours.empty:
             return Assessment("not measured", f"no '{name}' row for ours", ("representation_properties",))
         o = ours.iloc[0]
-        shows = o["shows"]
-        if isinstance(shows, str) and shows.strip().lower() in ("true", "false"):
-            shows = shows.strip().lower() == "true"
-        if type(shows).__name__ not in ("bool", "bool_"):  # empty (NaN) or not a pass / fail: no result, no pass
-            return Assessment("not measured", f"the '{name}' test of ours has no pass / fail result ({shows!r})",
-                              ("representation_properties",))
+        shows = _pass_fail(o["shows"])
+        if shows is None:  # empty (NaN) or not a pass / fail: no result, no pass
+            return Assessment("not measured", f"the '{name}' test of ours has no pass / fail result "
+                              f"({o['shows']!r})", ("representation_properties",))
         critics = unconverged_critics(tables, critic_runs("ours", loss=False))
         case = Case(f"ours, {name}", passed=bool(shows), note=str(o["evidence"]), caveat=_caveat({}, "", critics))
         text = case.text() + "."
         ctrl = df[(df["critic"].str.startswith("raw")) & (df["property"] == name)]
-        if control_matters and not ctrl.empty and bool(ctrl.iloc[0]["shows"]):
+        if control_matters and not ctrl.empty and _pass_fail(ctrl.iloc[0]["shows"]) is True:
             text += (f" Not distinctive: the no-learning control (raw inputs) shows it too: "
                      f"{ctrl.iloc[0]['evidence']}.")
         return Assessment(case.verdict, text, ("representation_properties",) + (("convergence",) if critics else ()),
