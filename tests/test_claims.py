@@ -917,6 +917,19 @@ def test_two_d_prior_without_retrieval_says_what_was_not_measured(tmp_path):
     assert "not measured: held-out retrieval" in row["decided_by"]
 
 
+def test_two_d_prior_whose_critic_table_lacks_the_ablation_is_at_best_inconclusive(tmp_path):
+    """The 2D-prior claim has two parts: the representation generalises worse (held-out retrieval) and helps less as
+    a loss (Table 3, ours vs w/o 2D prior). A Table 3 holding only the 3D SyncNet comparison measures no part of the
+    second, as an absent Table 3 does not: the claim was reproduced on retrieval alone; it is inconclusive and says
+    what was not measured."""
+    _retrieval_tables(tmp_path, 0.30, 0.10)
+    _effects(tmp_path / "table3_critic_effects.csv", [(f"{m}: ours vs 3D SyncNet", "MTM (ms)", -1, -2, -0.5, "better")
+                                                      for m in claims.MODELS])
+    row = assess(tmp_path).set_index("key").loc["two-d-prior"]
+    assert row["verdict"] == "inconclusive" and "Not measured: Table 3 (as a loss)" in row["p3d"]
+    assert "not measured: Table 3 (as a loss)" in row["decided_by"]
+
+
 def test_baseline_sync_over_fewer_models_names_what_was_not_measured_not_the_reproduced_ones(tmp_path):
     pd.DataFrame([{"run": "faceformer", "model": "faceformer", "critic": "none", "train": "synth-voca",
                    "test": "synth-voca", "split": "test", "loss_weight": "", "n_clips": 8, "metric": "mtm_ms",

@@ -376,10 +376,11 @@ def _two_d_prior(tables: Path) -> Assessment:
                      "(medians, no CI: shown, not deciding)")
     except (_Missing, KeyError):
         pass
-    loss = None
     try:
         loss = _judge_effects(_critic_spec("no2d"), tables)
     except _Missing:
+        loss = None
+    if loss is None or loss.verdict == "not measured":  # the claim's "helps less" (Table 3): a part not measured
         missing.append("Table 3 (as a loss)")
     if not cases and (loss is None or loss.verdict == "not measured"):
         return Assessment("not measured", "no retrieval or critic tables", tuple(sources))
