@@ -1487,3 +1487,70 @@ def test_two_d_prior_retrieval_counts_the_hits_of_a_rate_that_is_not_exact_in_bi
     half = float(np.hypot(*[(hi - lo) / 2 for lo, hi in (_wilson_by_hand(29, 100), _wilson_by_hand(20, 100))]))
     text = assess(tmp_path).set_index("key").loc["two-d-prior", "p3d"]
     assert f"(change +0.09 [{0.09 - half:+.3g}, {0.09 + half:+.3g}]" in text
+
+
+def test_a_valid_referee_without_a_models_rows_leaves_the_claim_inconclusive(tmp_path):
+    """A lip-readability claim over three models whose deciding referee has PLRS rows for one is at best inconclusive
+    and names the rows not measured; two valid referees that agree on 'inconclusive' do not 'disagree'."""
+    _effects(tmp_path / "table2_loss_effects.csv", [("FaceFormer", "PLRS", 0.04, 0.03, 0.05, "better")])
+    row = assess(tmp_path).set_index("key").loc["loss-plrs"]
+    assert row["verdict"] == "inconclusive" and "Not measured: CodeTalker PLRS, SelfTalk PLRS" in row["p3d"]
+    _plrs_effects(tmp_path, {"PLRS": (0.01, -0.01, 0.03), "PLRS [lipreader]": (0.01, -0.02, 0.04)})
+    _validity(tmp_path, [("official", "shuffled", -0.2, -0.1), ("lipreader", "shuffled", -0.2, -0.1)])
+    row = assess(tmp_path).set_index("key").loc["loss-plrs"]
+    assert row["verdict"] == "inconclusive" and "disagree" not in row["decided_by"]
+    assert "referee official: inconclusive; referee lipreader: inconclusive" in row["decided_by"]
+
+
+def test_a_reproduced_claim_is_decided_by_every_one_of_its_cases(tmp_path):
+    """'Decided by' of a reproduced claim names every case (each had to exclude 0 in the paper's direction)."""
+    _plrs_effects(tmp_path, {"LVE (1e-5 m²)": (-1.0, -2.0, -0.5)})
+    row = assess(tmp_path).set_index("key").loc["loss-lve"]
+    assert row["verdict"] == "reproduced"
+    assert row["decided_by"] == ", ".join(f"{m} LVE (1e-5 m²)" for m in claims.MODELS)
+
+
+def test_training_cost_claim_reads_the_cached_rows_not_the_uncached_ones(tmp_path):
+    """Claim cost is judged on '+ Ours rep. (cached)' rows; a '(no cache)' row beside them, measured once without an
+    interval, neither joins them nor turns the rule into the one-round rule."""
+    rows = []
+    for model in ("FaceFormer", "CodeTalker", "SelfTalk"):
+        rows += [{"Method": model, "x without loss": 1.0, "peak mem (MiB)": 800,
+                  "x without loss: 95 % CI over rounds": "–"},
+                 {"Method": "+ Ours rep. (cached)", "x without loss": 1.5, "peak mem (MiB)": 900,
+                  "x without loss: 95 % CI over rounds": "[1.30, 1.70]"},
+                 {"Method": "+ Ours rep. (no cache)", "x without loss": 3.0, "peak mem (MiB)": 1200,
+                  "x without loss: 95 % CI over rounds": "–"}]
+    pd.DataFrame(rows).to_csv(tmp_path / "table_s8_training_cost.csv", index=False)
+    row = assess(tmp_path).set_index("key").loc["cost"]
+    assert row["verdict"] == "reproduced" and "95 % CIs over measurement rounds" in row["p3d"]
+    assert "FaceFormer no cache 3.00x (+400 MiB peak)" in row["p3d"]
+
+
+def test_slcc_delta_cases_count_the_seeds_of_the_run_tables_slcc_delta(tmp_path):
+    """A Table-2 SLCC Δ case's per-seed count comes from the run table's slcc_delta rows."""
+    rows = [{"seed": s, "critic": c, "metric": "slcc_delta", "value": v} for s in (0, 1, 2)
+            for c, v in (("none", 0.3), ("ours", 0.3 - 0.1 * (s < 2)))]
+    _per_seed_rows(tmp_path, rows)
+    _plrs_effects(tmp_path, {"SLCC Δ": (-0.05, -0.1, -0.01)})
+    text = assess(tmp_path).set_index("key").loc["loss-slcc", "p3d"]
+    assert "FaceFormer SLCC Δ:" in text and "per seed: 2 of 3 changes share its sign" in text
+
+
+def test_fdd_claim_with_one_arm_of_a_model_missing_says_that_model_was_not_measured(tmp_path):
+    """A model whose with-loss FDD row is missing (its without-loss row present) is not measured, not an error; the
+    claim over three models is then at best inconclusive."""
+    rows = _fdd_rows({(m, c): v for m in paper.MODELS for c, v in (("none", -3e-7), ("ours", 1e-7))
+                      if (m, c) != ("selftalk", "ours")})
+    pd.DataFrame(rows).to_csv(tmp_path / "config1_results.csv", index=False)
+    r = assess(tmp_path).set_index("key").loc["loss-fdd"]
+    assert r["verdict"] == "inconclusive" and "Not measured: SelfTalk" in r["p3d"]
+
+
+def test_an_effect_claim_capped_by_an_unconverged_evaluator_lists_convergence_among_its_tables(tmp_path):
+    """convergence.csv decided that the PLRS cases cannot decide (the evaluator stopped at its cap): the claim lists it
+    among its tables, also when the tables give no training steps of the talkers."""
+    _plrs_effects(tmp_path, {"PLRS": (0.04, 0.03, 0.05)})
+    _critic_convergence(tmp_path, capped=("evaluator",))
+    row = assess(tmp_path).set_index("key").loc["loss-plrs"]
+    assert row["verdict"] == "inconclusive" and "convergence" in row["sources"].split(", ")
