@@ -698,6 +698,19 @@ def test_a_property_without_a_pass_or_fail_is_not_measured(tmp_path):
     assert df.loc["prop-intensity", "verdict"] == "reproduced"
 
 
+def test_two_different_rows_for_a_property_of_ours_are_refused_not_read_in_file_order(tmp_path):
+    """A representation property with two different rows for ours (a table concatenated from two runs) was judged on
+    the first, so its verdict followed the file's order; it is refused with one clear error, as the effect tables'
+    repeated cases are. An exact repeat is one row."""
+    row = {"critic": "ours", "property": "phoneme clustering", "shows": True, "evidence": "ours 47%"}
+    pd.DataFrame([row, row]).to_csv(tmp_path / "representation_properties.csv", index=False)
+    assert assess(tmp_path).set_index("key").loc["prop-clusters", "verdict"] == "reproduced"
+    pd.DataFrame([row, {**row, "shows": False, "evidence": "ours 12%"}]).to_csv(
+        tmp_path / "representation_properties.csv", index=False)
+    with pytest.raises(InputError, match=r"representation_properties.csv, ours phoneme clustering: 2 different rows"):
+        assess(tmp_path)
+
+
 def test_the_raw_control_makes_a_property_not_distinctive_only_when_its_test_passed(tmp_path):
     """The no-learning control's 'shows' cell is read as ours' is: an empty cell (NaN, which bool() took for a pass)
     or the text 'False' (a column holding other text reads back as text, and bool('False') is True) is no pass, so

@@ -421,10 +421,10 @@ def _property(name: str, control_matters: bool) -> Callable[[Path], Assessment]:
     says the property is not distinctive (the claim is about the learned space, which still shows it)."""
     def judge(tables: Path) -> Assessment:
         df = _read(tables, "representation_properties")
-        ours = df[(df["critic"] == "ours") & (df["property"] == name)]
-        if ours.empty:
+        o = _single(df[(df["critic"] == "ours") & (df["property"] == name)],
+                    f"{Path(tables) / 'representation_properties'}.csv, ours {name}")
+        if o is None:
             return Assessment("not measured", f"no '{name}' row for ours", ("representation_properties",))
-        o = ours.iloc[0]
         shows = _pass_fail(o["shows"])
         if shows is None:  # empty (NaN) or not a pass / fail: no result, no pass
             return Assessment("not measured", f"the '{name}' test of ours has no pass / fail result "
