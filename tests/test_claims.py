@@ -1567,3 +1567,44 @@ def test_an_effect_claim_capped_by_an_unconverged_evaluator_lists_convergence_am
     _critic_convergence(tmp_path, capped=("evaluator",))
     row = assess(tmp_path).set_index("key").loc["loss-plrs"]
     assert row["verdict"] == "inconclusive" and "convergence" in row["sources"].split(", ")
+
+
+def test_interval_rules_at_their_boundaries(tmp_path):
+    """Each rule's ends as its docstring states them: the MTM slope's CI within the closed band [0.8, 1.2] is
+    reproduced and one touching the band from outside is not 'entirely outside' (inconclusive); the baseline's MTM CI
+    starting at the band's top is not entirely above it (inconclusive); a time ratio's CI with an end at 1 does not
+    exclude 1 (inconclusive either way)."""
+    def slope(lo, hi):
+        pd.DataFrame([{"slope": (lo + hi) / 2, "ci_low": lo, "ci_high": hi, "intercept_ms": 6.0, "r": 0.9,
+                       "n_clips": 48}]).to_csv(tmp_path / "fig_s5_slope.csv", index=False)
+        return assess(tmp_path).set_index("key").loc["mtm-valid", "verdict"]
+
+    assert slope(0.8, 1.2) == "reproduced"
+    assert slope(0.5, 0.8) == "inconclusive" and slope(1.2, 1.5) == "inconclusive"
+    pd.DataFrame([{"run": m, "model": m, "critic": "none", "train": "synth-voca", "test": "synth-voca",
+                   "split": "test", "loss_weight": "", "n_clips": 8, "metric": "mtm_ms", "level": "",
+                   "value": 65.0, "ci_low": 60.0, "ci_high": 70.0} for m in paper.MODELS]
+                 ).to_csv(tmp_path / "config1_results.csv", index=False)
+    assert assess(tmp_path).set_index("key").loc["baselines-sync", "verdict"] == "inconclusive"
+    for ci in ("[1.00, 1.20]", "[0.80, 1.00]"):
+        rows = []
+        for model in ("FaceFormer", "CodeTalker", "SelfTalk"):
+            rows += [{"Method": model, "x without loss": 1.0, "peak mem (MiB)": 800,
+                      "x without loss: 95 % CI over rounds": "–"},
+                     {"Method": "+ Ours rep. (cached)", "x without loss": 1.1, "peak mem (MiB)": 900,
+                      "x without loss: 95 % CI over rounds": ci}]
+        pd.DataFrame(rows).to_csv(tmp_path / "table_s8_training_cost.csv", index=False)
+        assert assess(tmp_path).set_index("key").loc["cost", "verdict"] == "inconclusive", ci
+
+
+def test_per_seed_changes_read_whole_set_rows_labelled_all(tmp_path):
+    """A run table whose whole-test-set rows say level 'all' (beside level-wise rows) gives each seed's change from
+    them, as it does from rows with an empty level."""
+    rows = []
+    for s, (before, after) in {0: (0.30, 0.40), 1: (0.32, 0.30)}.items():
+        for critic, v in (("none", before), ("ours", after)):
+            rows.append({"seed": s, "critic": critic, "metric": "plrs", "level": "all", "value": v})
+            rows.append({"seed": s, "critic": critic, "metric": "plrs", "level": "3", "value": 5.0})
+    _per_seed_rows(tmp_path, rows)
+    got = claims.seeds.seed_changes_by_seed(tmp_path)[("FaceFormer", "plrs")]
+    assert got == pytest.approx({"0": 0.40 - 0.30, "1": 0.30 - 0.32})
