@@ -655,6 +655,22 @@ def test_training_cost_claim_uses_the_interval_over_rounds_when_the_table_has_on
     assert one_round["verdict"] == "reproduced" and "No interval" in one_round["p3d"]         # the one-round rule
 
 
+def test_training_cost_claim_reads_an_interval_with_an_undefined_end_as_no_interval(tmp_path):
+    """A cached ratio whose CI cell has one undefined end ("[1.10, nan]": too few rounds for its upper end) decides
+    nothing by interval: with another model's interval below its ratio the claim is not reproduced on a half interval
+    (it was: only the finite lower end was checked); the text shows no interval for that model."""
+    rows = []
+    for model, ratio, ci in (("FaceFormer", 0.95, "[1.10, nan]"), ("CodeTalker", 1.5, "[1.30, 1.70]"),
+                             ("SelfTalk", 1.5, "[1.30, 1.70]")):
+        rows += [{"Method": model, "x without loss": 1.0, "peak mem (MiB)": 800,
+                  "x without loss: 95 % CI over rounds": "–"},
+                 {"Method": "+ Ours rep. (cached)", "x without loss": ratio, "peak mem (MiB)": 900,
+                  "x without loss: 95 % CI over rounds": ci}]
+    pd.DataFrame(rows).to_csv(tmp_path / "table_s8_training_cost.csv", index=False)
+    row = assess(tmp_path).set_index("key").loc["cost"]
+    assert row["verdict"] == "inconclusive" and "FaceFormer cached 0.95x (+100 MiB" in row["p3d"]
+
+
 def test_training_cost_claim_reads_memory_in_mib_and_older_tables_labelled_mb(tmp_path):
     """Table S8's memory is bytes / 2**20: the judge's text says MiB, from the table's ``peak mem (MiB)`` column or,
     in a table written before the column said so, from ``peak mem (MB)`` (the same MiB values)."""

@@ -632,6 +632,8 @@ def _overhead(tables: Path) -> Assessment:
         lo = hi = math.nan
         if with_ci and isinstance(r[_S8_CI], str) and r[_S8_CI].startswith("["):
             lo, hi = (float(x) for x in r[_S8_CI].strip("[]").split(","))
+            if not (math.isfinite(lo) and math.isfinite(hi)):  # a half interval ("[1.10, nan]") is no interval
+                lo = hi = math.nan
         ci = f" [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) else ""
         parts.append(f"{model} {kind} {ratio:.2f}x{ci} (+{float(mem) - float(base_mem.get(model, mem)):.0f} MiB peak)")
         if kind == "cached":
