@@ -2316,3 +2316,17 @@ def test_a_test_corpus_whose_templates_changed_is_evaluated_again_and_older_cach
     record.write_text(json.dumps(saved))
     ex.predict_and_evaluate(exp, dirs, n_resamples=50)
     assert calls == {"evaluate": 4, "predict": 2}  # reused
+
+
+def test_loss_effects_leave_out_a_metric_one_seed_of_an_arm_lacks():
+    """PLRS-c computed for seed 0 only of an arm of two seeds: no PLRS-c row (was a change over the seeds that had
+    it, or a KeyError), PLRS as usual."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(30))
+    with_c = per_clip.assign(plrs_calibrated=per_clip["plrs"] - 0.2)
+    runs = [_run(with_c, data, levels, 0), _run(per_clip, data, levels, 1)]
+    runs += [_run(r["per_clip"].assign(plrs=r["per_clip"]["plrs"] + 0.05), data, levels, s, critic="ours")
+             for s, r in enumerate(runs[:2])]
+    a_arm, b_arm = ex.arms(runs, n_resamples=20)
+    table = ex.loss_effects([("x", a_arm, b_arm)], metrics=("plrs", "plrs_calibrated"), n_resamples=20)
+    assert list(table["metric"]) == ["PLRS"]
+

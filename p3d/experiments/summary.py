@@ -243,7 +243,7 @@ def paired_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, *
 def summarise_runs(runs: Sequence[Mapping[str, Any]], *, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
     """:func:`summarise`'s table values for runs of one arm that differ only in their seeds: each value the mean
     over seeds of the run's own value, its 95% CI over seeds and clips (:func:`p3d.stats.seed_clip_interval`). One run: that run's
-    summary as it is. Adds ``n_seeds``."""
+    summary as it is. Adds ``n_seeds``. A metric that some seed's run did not compute (PLRS-c) is left out."""
     if len(runs) == 1:
         return {**runs[0]["summary"], "n_seeds": 1}
     frames = [r["per_clip"] for r in runs]
@@ -258,7 +258,7 @@ def summarise_runs(runs: Sequence[Mapping[str, Any]], *, n_resamples: int = 1000
     seeds = np.concatenate([np.full(len(df), i) for i, df in enumerate(frames)])
     codes = np.concatenate([_stems(df).map(code_of).to_numpy() for df in frames])
     for key in MEAN_METRICS:
-        if key not in frames[0]:
+        if any(key not in df for df in frames):  # each when present: in every seed's run (PLRS-c needs the evaluator)
             continue
         values = np.concatenate([df[key].to_numpy(np.float64) for df in frames])
         weights = [_frame_weights(df, key) for df in frames]
