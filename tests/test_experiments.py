@@ -2318,6 +2318,217 @@ def test_a_test_corpus_whose_templates_changed_is_evaluated_again_and_older_cach
     assert calls == {"evaluate": 4, "predict": 2}  # reused
 
 
+# -- mutation-testing gaps of p3d.experiments.summary (arms and paired changes) -----------------------------------
+def test_paired_difference_drops_predictions_undefined_in_the_second_arm_too():
+    """A prediction is paired only where the metric is defined in both arms: MTM undefined in arm b (the arm with
+    the loss) on some predictions leaves the change 0 on identical values, as holes in arm a do."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(21))
+    holes = per_clip["gt"].isin([f"c{k}.npy" for k in range(7, 12)]) & per_clip["pred"].str.endswith("id0.npy")
+    a = {"per_clip": per_clip, "data": {"per_clip": data}, "levels": levels}
+    b = {**a, "per_clip": per_clip.assign(mtm_ms=per_clip["mtm_ms"].mask(holes))}
+    d = ex.paired_difference(a, b, "mtm_ms", n_resamples=100)
+    assert d["diff"] == pytest.approx(0.0) and d["ci"] == pytest.approx([0.0, 0.0])
+    assert d["n_paired"] == 36 - 3 - 5 and d["n_unpaired"] == 2 * 3 + 5 * 2  # clip c3 undefined in both
+
+
+def test_a_seed_with_no_defined_pair_leaves_the_arms_change_undefined():
+    """Arms of two seeds whose seed 1 has MTM undefined on every prediction of one arm: no change and no CI (the
+    pooled change would otherwise rest on seed 0 alone while saying n_seeds 2); the effect table says undefined."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(22))
+    a_runs = [_run(per_clip, data, levels, s) for s in (0, 1)]
+    b_runs = [_run(per_clip.assign(mtm_ms=per_clip["mtm_ms"] - 1.0 if s == 0 else np.nan), data, levels, s,
+                   critic="ours") for s in (0, 1)]
+    a_arm, b_arm = ex.arms(a_runs + b_runs, n_resamples=20)
+    d = ex.paired_difference(a_arm, b_arm, "mtm_ms", n_resamples=50)
+    assert d["diff"] is None and d["ci"] == [None, None] and d["n_seeds"] == 2
+    row = ex.loss_effects([("x", a_arm, b_arm)], metrics=("mtm_ms",), n_resamples=50).iloc[0]
+    assert row["verdict"] == "undefined" and row["change"] is None
+
+
+def test_slcc_delta_change_interval_is_on_the_side_of_the_change():
+    """Anti-correlated lips with the loss raise SLCC Delta clearly: the paired CI of Delta(b) - Delta(a) lies above
+    0 and brackets the change, so the verdict is worse (Delta is lower-better)."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(11))
+    far = per_clip.assign(lip_intensity=-per_clip["lip_intensity"])
+    a, b = _run(per_clip, data, levels, 0), _run(far, data, levels, 0, critic="ours")
+    d = ex.paired_difference(a, b, "slcc_delta", n_resamples=40)
+    assert 0 < d["ci"][0] <= d["diff"] <= d["ci"][1]
+    row = ex.loss_effects([("x", a, b)], metrics=("slcc_delta",), n_resamples=40).iloc[0]
+    assert row["verdict"] == "worse"
+
+
+def test_an_arm_of_seeds_scored_on_different_clips_summarises_the_shared_clips():
+    """An arm's summary pools its seeds on the clips every seed was scored on (n_clips), each value the mean over
+    seeds of the seed's mean on those clips; n_predictions is one seed's (so the note's identities per clip are
+    right), not the seeds' total."""
+    from p3d.experiments.tables import ours_note
+
+    per_clip, data, levels = _fake_rows(np.random.default_rng(23))                 # LVE 1e-5 * (1 + k) on clip c<k>
+    fewer = per_clip[~per_clip["gt"].isin(["c10.npy", "c11.npy"])]
+    arm = ex.arms([_run(per_clip, data, levels, 0), _run(fewer, data, levels, 1)], n_resamples=30)[0]
+    s = arm["summary"]
+    assert (s["n_clips"], s["n_predictions"], s["n_seeds"]) == (10, 30, 2)
+    assert s["lve"]["value"] == pytest.approx(5.5e-5)                            # clips c0..c9 at both seeds
+    note = ours_note("smoke", "synth-voca", [arm])
+    assert "under 3 training identities" in note and "the mean over 2 training seeds" in note
+    assert "cluster bootstrap over test clips" in ours_note("smoke", "synth-voca", [arm.runs[0]])
+
+
+def test_an_arm_of_seeds_keeps_the_level_wise_slcc():
+    """Table 4's cells of an arm of seeds: SLCC and its Delta at each intensity level are the mean over the seeds of
+    each seed's own (identical seeds: the run's values), not undefined."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(24), n_clips=18, levels=True)
+    runs = [_run(per_clip, data, levels, s) for s in (0, 1)]
+    arm = ex.arms(runs, n_resamples=20)[0]["summary"]["slcc"]
+    assert set(arm) == {"1", "2", "3", "all"}
+    for lv in ("1", "2", "3", "all"):
+        one = runs[0]["summary"]["slcc"][lv]
+        assert arm[lv]["value"] == pytest.approx(one["value"]) and arm[lv]["delta"] == pytest.approx(one["delta"])
+        assert arm[lv]["data"] == pytest.approx(one["data"])
+
+
+def test_an_arms_weight_is_its_seeds_common_weight_and_its_ratio_their_median():
+    """W is shown for an arm only when all its seeds trained at the same W (a relative weight gives each seed its
+    own); the loss ratio of an arm is the median over its seeds."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(25))
+
+    def run(seed, weight, ratio):
+        return {**_run(per_clip, data, levels, seed, critic="ours", relative_weight=0.1), "loss_weight": weight,
+                "loss_ratio": ratio}
+
+    same = ex.arms([run(0, 2e-7, 0.01), run(1, 2e-7, 0.02), run(2, 2e-7, 0.09)], n_resamples=20)[0]
+    assert same.loss_weight == 2e-7 and same.loss_ratio == pytest.approx(0.02)
+    other = ex.arms([run(0, 2e-7, 0.01), run(1, 3e-7, None)], n_resamples=20)[0]
+    assert other.loss_weight is None and other.loss_ratio == pytest.approx(0.01)
+
+
+def test_table_cells_show_the_delta_interval_the_data_row_and_each_rows_paper_numbers():
+    """Tables 2, 4 and S7: a Delta cell shows Delta's own interval (not SLCC's); the data's row its own PLRS and SLCC
+    and no Delta; each row's 'paper:' columns the paper's numbers of that row's model and critic (Table 4: SLCC/Delta
+    per level in that order)."""
+    from p3d import paper
+
+    config1 = [_cell_result(1, "none"), _cell_result(2, "ours")]
+    levels = ("1", "2", "3", "all")
+    config2 = [_cell_result(5, "none", test="synth-mead", levels=levels),
+               _cell_result(6, "none", ex.CONFIG2, levels=levels), _cell_result(7, "ours", ex.CONFIG2, levels=levels)]
+    t2 = ex.table2(config1 + config2, models=["faceformer"])
+    assert list(t2["Δ ↓"])[1:] == ["0.01 [0.01, 0.01]", "0.02 [0.01, 0.03]"]
+    assert (t2["PLRS ↑"].iloc[0], t2["SLCC"].iloc[0], t2["Δ ↓"].iloc[0]) == ("0.500 [0.250, 0.750]",
+                                                                           "0.90 [0.45, 1.35]", "–")
+    for i, critic in ((1, "none"), (2, "ours")):
+        row = paper.TABLE3[("faceformer", critic)]
+        assert (t2["paper: MTM"].iloc[i], t2["paper: LVE"].iloc[i], t2["paper: PLRS"].iloc[i]) == (
+            f"{row.mtm_ms:.1f}", f"{row.lve:.3f}", f"{row.plrs:.3f}")
+        assert t2["paper: SLCC / Δ"].iloc[i] == f"{row.slcc:.2f} / {row.slcc_delta:.2f}"
+    t4 = ex.table4(config1 + config2, models=["faceformer"])
+    deltas = [c / 100 for c in (5, 6, 7)]                                    # _cell_result's Delta and its CI
+    assert list(t4["Δ Lv2 ↓"]) == ["–", *(f"{d:.2f} [{d * 0.5:.2f}, {d * 1.5:.2f}]" for d in deltas)]
+    assert t4["SLCC Lv2"].iloc[0] == "0.90 [0.45, 1.35]"
+    for i, key in ((1, "voca"), (2, "mead"), (3, "mead+ours")):
+        row = paper.TABLE4[("faceformer", key)]
+        assert t4["paper: SLCC/Δ Lv1, Lv2, Lv3, Avg"].iloc[i] == ", ".join(f"{s:.2f}/{d:.2f}" for s, d in row.levels)
+        assert t4["paper: MTM / LVE / PLRS"].iloc[i] == f"{row.mtm_ms:.1f} / {row.lve:.3f} / {row.plrs:.3f}"
+    s7 = ex.table_s7(config1, models=["faceformer"])
+    assert list(s7["paper: FDD (x 1e-7)"]) == [f"{paper.TABLE_S7[('faceformer', c)]:.3f}" for c in ("none", "ours")]
+
+
+def test_summary_frame_scales_lve_and_fdd_and_gives_each_delta_its_own_interval():
+    """Notebook 05's summary: LVE in 1e-5 m², FDD in 1e-7 m² (values and CIs), MTM and PLRS as they are, the data's
+    PLRS beside the model's, and each SLCC Delta row with Delta's own interval."""
+    r = _cell_result(2, levels=("1", "all"))
+    frame = ex.summary_frame(r).set_index("metric")
+    assert list(frame.index) == ["MTM (ms)", "LVE (1e-5 m²)", "FDD (1e-7 m²)", "PLRS", "SLCC level 1",
+                                 "SLCC level 1 Δ", "SLCC", "SLCC Δ"]
+    for metric in ("MTM (ms)", "LVE (1e-5 m²)", "FDD (1e-7 m²)"):
+        assert tuple(frame.loc[metric, ["value", "CI low", "CI high"]]) == pytest.approx((2.0, 1.0, 3.0))
+    assert frame.loc["PLRS", "data"] == 0.5 and frame.loc["SLCC", "data"] == 0.9
+    assert tuple(frame.loc["SLCC Δ", ["value", "CI low", "CI high"]]) == pytest.approx((0.02, 0.01, 0.03))
+
+
+def test_per_clip_frame_shows_the_rows_asked_for():
+    """per_clip_frame's ``rows``: that many first rows, in order."""
+    per_clip = pd.DataFrame({"pred": [f"p{i}.npy" for i in range(12)], "lve": np.arange(12.0)})
+    assert ex.per_clip_frame({"per_clip": per_clip}, rows=3)["lve"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_select_kappa_evidence_shows_val_lve_in_1e5_m2():
+    """The weight-selection table shows val LVE in the tables' 1e-5 m² (as Table 2) and val MTM in ms."""
+    base = _result("none", None, 0.10, 1.00e-5)
+    _, table = ex.select_kappa(base, [_result("ours", 0.1, 0.15, 1.04e-5)])
+    assert table["val LVE (1e-5 m²)"].tolist() == pytest.approx([1.0, 1.04])
+    assert table["val MTM (ms)"].tolist() == [40.0, 40.0]
+
+
+def test_write_long_form_failing_midway_keeps_the_previous_file(tmp_path, monkeypatch):
+    """config1_results.csv is replaced whole or not at all: a write that fails midway leaves the previous table (and
+    no temporary file) behind, never a truncated one that p3d.claims would read."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(5))
+    runs = [_run(per_clip, data, levels, 0)]
+    path = ex.write_long_form(tmp_path / "config1_results.csv", runs)
+    before = path.read_text()
+
+    def half_then_fail(self, fh, **kw):
+        fh.write("run,seed\n")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        ex.write_long_form(path, runs, runs)
+    assert path.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_write_tables_writes_each_tables_csv_and_markdown(tmp_path):
+    """write_tables: each named table as <name>.csv (the frame as it is) and <name>.md (title, table, note)."""
+    df = pd.DataFrame({"Method": ["FaceFormer"], "PLRS ↑": ["0.100 [0.050, 0.150]"]})
+    paths = ex.write_tables({"table2": (df, "Table 2", "a note"), "table_s7": (df, "Table S7", None)}, tmp_path)
+    assert [p.name for p in paths] == ["table2.csv", "table2.md", "table_s7.csv", "table_s7.md"]
+    assert pd.read_csv(tmp_path / "table2.csv").equals(df)
+    md = (tmp_path / "table2.md").read_text()
+    assert "Table 2" in md and "0.100 [0.050, 0.150]" in md and "a note" in md
+
+
+def test_loss_effects_at_a_level_compare_that_levels_slcc_delta():
+    """Table 4's level-wise effects: loss_effects at ``level`` gives the paired change of SLCC Delta at that
+    intensity level, as paired_difference does there, not the pooled one."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(26), n_clips=18, levels=True)
+    far = per_clip.assign(lip_intensity=np.where(per_clip["gt"].str[1:-4].astype(int) % 3 == 0,
+                                                 -per_clip["lip_intensity"], per_clip["lip_intensity"]))
+    a, b = _run(per_clip, data, levels, 0), _run(far, data, levels, 0, critic="ours")
+    row = ex.loss_effects([("x", a, b)], metrics=("slcc_delta",), level="1", n_resamples=20).iloc[0]
+    want = ex.paired_difference(a, b, "slcc_delta", level="1", n_resamples=20)
+    assert row["change"] == pytest.approx(want["diff"])
+    assert want["diff"] != pytest.approx(ex.paired_difference(a, b, "slcc_delta", n_resamples=20)["diff"])
+
+
+def test_diagnostics_gt_is_the_mean_over_gt_clips_however_many_predictions_each_has():
+    """A diagnostic's GT value is the mean over the GT clips, each once, also when the clips have different numbers
+    of predictions (conditions)."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(27))
+    jerk_gt = {g: 100.0 + 10 * k for k, g in enumerate(sorted(set(per_clip["gt"])))}
+    keep = ~(per_clip["gt"].isin(["c10.npy", "c11.npy"]) & ~per_clip["pred"].str.endswith("id0.npy"))
+    rows = per_clip[keep].assign(lip_jerk=100.0, lip_jerk_gt=lambda d: d["gt"].map(jerk_gt))
+    a = {"per_clip": rows, "data": {"per_clip": data}, "levels": levels}
+    b = {**a, "per_clip": rows.assign(lip_jerk=120.0)}
+    t = ex.diagnostics_effects([("x", a, b)], diagnostics=("lip_jerk",), n_resamples=20).iloc[0]
+    assert t["GT"] == pytest.approx(np.mean(list(jerk_gt.values())))
+    assert (t["GT gap without"], t["GT gap with"]) == pytest.approx((abs(100 - t["GT"]), abs(120 - t["GT"])))
+
+
+def test_loss_effects_columns_are_the_paired_difference_and_its_interval():
+    """An effect row's without / with / change / CI columns are paired_difference's a, b, diff and CI, low then
+    high, for a change with a non-degenerate interval."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(28))
+    a = {"per_clip": per_clip, "data": {"per_clip": data}, "levels": levels}
+    noise = np.random.default_rng(29).normal(0.05, 0.02, len(per_clip))
+    b = {**a, "per_clip": per_clip.assign(plrs=per_clip["plrs"] + noise)}
+    row = ex.loss_effects([("x", a, b)], metrics=("plrs",), n_resamples=100).iloc[0]
+    d = ex.paired_difference(a, b, "plrs", n_resamples=100)
+    assert d["ci"][0] < d["ci"][1]
+    assert (row["without"], row["with"], row["change"], row["change CI low"], row["change CI high"]) == \
+        pytest.approx((d["a"], d["b"], d["diff"], *d["ci"]))
+
+
 def test_loss_effects_leave_out_a_metric_one_seed_of_an_arm_lacks():
     """PLRS-c computed for seed 0 only of an arm of two seeds: no PLRS-c row (was a change over the seeds that had
     it, or a KeyError), PLRS as usual."""
@@ -2330,3 +2541,24 @@ def test_loss_effects_leave_out_a_metric_one_seed_of_an_arm_lacks():
     table = ex.loss_effects([("x", a_arm, b_arm)], metrics=("plrs", "plrs_calibrated"), n_resamples=20)
     assert list(table["metric"]) == ["PLRS"]
 
+
+def test_long_form_keeps_each_metrics_value_and_interval():
+    """The long form p3d.claims reads: each metric's value and CI as the summary has them (unscaled: LVE in m²),
+    SLCC and its Delta at each level."""
+    long = ex.long_form([_cell_result(2, "ours", seed=3, levels=("1", "all"))]).set_index(["metric", "level"],
+                                                                                          drop=False)
+    for metric, value in (("mtm_ms", 2.0), ("lve", 2e-5), ("fdd", 2e-7), ("plrs", 0.2)):
+        row = long[long["metric"] == metric].iloc[0]
+        assert (row["value"], row["ci_low"], row["ci_high"]) == pytest.approx((value, value / 2, value * 1.5))
+    slcc = long[(long["metric"] == "slcc") & (long["level"] == "1")].iloc[0]
+    assert (slcc["value"], slcc["ci_low"], slcc["ci_high"]) == pytest.approx((0.2, 0.1, 0.3))
+    assert len(long) == 4 + 2 * 2 and set(long["seed"]) == {3}
+
+
+def test_seed_consistency_keeps_the_pooled_interval():
+    """The pooled change's CI, low then high, as the pooled effect table has it."""
+    pooled = pd.DataFrame([{"comparison": "FaceFormer, seeds 0-1: + ours", "metric": "PLRS", "change": 0.05,
+                            "change CI low": 0.01, "change CI high": 0.09, "verdict": "better"}])
+    seed = pooled.assign(comparison="seed 0: + ours")
+    row = ex.seed_consistency(pooled, {0: seed, 1: seed}).iloc[0]
+    assert (row["change"], row["change CI low"], row["change CI high"]) == (0.05, 0.01, 0.09)
