@@ -2562,3 +2562,20 @@ def test_seed_consistency_keeps_the_pooled_interval():
     seed = pooled.assign(comparison="seed 0: + ours")
     row = ex.seed_consistency(pooled, {0: seed, 1: seed}).iloc[0]
     assert (row["change"], row["change CI low"], row["change CI high"]) == (0.05, 0.01, 0.09)
+
+
+def test_an_undefined_summary_value_is_none_and_shown_as_a_dash():
+    """MTM undefined on every prediction (no extrema matched): the summary's value is None (JSON null), not NaN, and
+    its table cell a dash, not 'nan'."""
+    per_clip, data, levels = _fake_rows(np.random.default_rng(31))
+    s = ex.summarise(per_clip.assign(mtm_ms=np.nan), data, levels, n_resamples=20)
+    assert s["mtm_ms"]["value"] is None
+    r = {**_cell_result(1), "summary": {**_cell_result(1)["summary"], "mtm_ms": s["mtm_ms"]}}
+    assert ex.table2([r], models=["faceformer"])["MTM (ms) ↓"].iloc[1] == "–"
+
+
+def test_table4_columns_follow_the_papers_level_order():
+    """Table 4's SLCC / Delta columns in the paper's order: Lv1, Lv2, Lv3, then Avg."""
+    t4 = ex.table4([_cell_result(6, "none", ex.CONFIG2, levels=("1", "2", "3", "all"))], models=["faceformer"])
+    slcc = [c for c in t4.columns if c.startswith(("SLCC ", "Δ "))]
+    assert slcc == ["SLCC Lv1", "Δ Lv1 ↓", "SLCC Lv2", "Δ Lv2 ↓", "SLCC Lv3", "Δ Lv3 ↓", "SLCC Avg", "Δ Avg ↓"]
