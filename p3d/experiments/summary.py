@@ -266,7 +266,7 @@ def summarise_runs(runs: Sequence[Mapping[str, Any]], *, n_resamples: int = 1000
             values, seeds, codes, len(stems), n_resamples=n_resamples, seed=seed,
             weights=None if any(w is None for w in weights) else np.concatenate(weights))
         out[key] = {"value": _num(point), "ci": [low, high]}
-    if "slcc" not in first:
+    if any("slcc" not in r["summary"] for r in runs):  # SLCC when every seed's run has it, as the means above
         return out
     levels = runs[0].get("levels")
     data = runs[0]["data"]["per_clip"]
