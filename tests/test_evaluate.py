@@ -1507,3 +1507,69 @@ def test_a_silent_clip_is_left_out_of_slccs_data_reference_too(tmp_path):
     without = evaluate(cfg, progress=False).summary["metrics"]["slcc"]
     assert with_silent["data_value"] is not None
     assert with_silent["data_value"] == pytest.approx(without["data_value"], rel=1e-9)
+
+
+def test_a_prediction_longer_than_its_gt_is_truncated_and_flagged_too(tmp_path):
+    """A prediction one frame longer than its subsampled GT (27 frames against GT[::2]'s 26) is truncated to the GT's
+    length for LVE and flagged ``truncated`` in per_clip.csv, as a shorter one is (not only pred < GT)."""
+    cfg, gt, template = _tiny_pairing_layout(tmp_path)
+    paired = gt[::2]
+    pred = np.concatenate([paired, paired[-1:]])
+    np.save(tmp_path / "pred" / "spk_01_clip0_condition_long.npy", pred.reshape(27, -1))
+    row = evaluate(dataclasses.replace(cfg, metrics=("lve",)), progress=False).per_clip.iloc[0]
+    assert (row["pred_frames"], row["gt_frames"], row["frames"]) == (27, 26, 26)
+    assert bool(row["truncated"])
+    assert row["lve"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_bootstrap_size_check_counts_gt_clips_not_prediction_files(demo, monkeypatch):
+    """--bootstrap's memory check multiplies the resamples by the GT clips the CIs resample (4 in the VOCASET demo),
+    not by the prediction files (9): 200 x 4 draws fit a limit of 800 and are evaluated; 201 x 4 are refused."""
+    monkeypatch.setattr("p3d.stats.MAX_DRAWS", 800)
+    report = evaluate(_voca_cfg(demo, metrics=("lve",), bootstrap_resamples=200), progress=False)
+    assert report.summary["counts"]["n_clips"] == 4 and report.summary["counts"]["n_predictions"] == 9
+    with pytest.raises(InputError, match="201 resamples of 4 clusters"):
+        evaluate(_voca_cfg(demo, metrics=("lve",), bootstrap_resamples=201), progress=False)
+
+
+def test_without_gt_a_subsampled_prediction_is_timed_against_its_audio_at_the_evaluated_rate():
+    """Without --gt, a processed-VOCASET prediction read at 60 fps and subsampled [::2] is 30 fps: its 60 frames
+    after [::2] match 2.0 s of audio at 30 fps (not 120 frames at the file's 60 fps); 4.0 s of audio is refused
+    with one InputError naming the subsampling."""
+    from p3d.evaluate.config import FrameRates
+    from p3d.evaluate.plan import _Pair, check_lengths
+
+    rates = FrameRates(fps=30.0, gt_fps=30.0, stride=1, gt_fps_source="no --gt", explicit=False, pred_stride=2,
+                       pred_fps_source="VOCASET vertices_npy (60 fps, [::2])")
+    stem = "FaceTalk_170725_00137_TA_sentence01"
+    p = _Pair(Path(f"{stem}.npy"), parse_name(stem), None, pred_frames=60)
+    assert check_lengths([p], rates, {p.name.gt_stem: 2.0}) == {}
+    with pytest.raises(InputError, match=r"60 frames after \[::2\] at 30 fps.* 120 frames"):
+        check_lengths([p], rates, {p.name.gt_stem: 4.0})
+
+
+def test_without_gt_an_explicit_fps_accepts_an_audio_duration_mismatch(tmp_path):
+    """Without --gt, --fps alone is the explicit rate (FrameRates.explicit): a prediction whose duration differs from
+    its audio's is then scored with a note, not refused; without --fps the same pair is refused."""
+    from p3d.evaluate.plan import _Pair, check_lengths, resolve_rates
+
+    stem = "spk_01_clip0"
+    p = _Pair(tmp_path / f"{stem}_condition_a.npy", parse_name(f"{stem}_condition_a", "generic"), None, pred_frames=30)
+    given = resolve_rates(EvalConfig(pred=tmp_path, dataset="generic", fps=30), [p], None)
+    assert given.explicit and given.gt_fps_source == "no --gt"
+    assert "durations" in check_lengths([p], given, {stem: 2.0})[p.pred_path.name]
+    default = resolve_rates(EvalConfig(pred=tmp_path, dataset="generic"), [p], None)
+    assert not default.explicit
+    with pytest.raises(InputError, match="pass their true rate with --fps"):
+        check_lengths([p], default, {stem: 2.0})
+
+
+def test_gt_diagnostics_are_taken_at_the_evaluated_rate_as_the_predictions(tmp_path):
+    """The GT's motion diagnostics (the ``*_gt`` columns) are computed on GT[::2] at the predictions' 25 fps, not
+    at the GT file's 50 fps: a prediction that is GT[::2] has exactly the GT's lip jerk (m/s^3, which scales with
+    fps^3) and high-frequency energy."""
+    cfg, gt, template = _tiny_pairing_layout(tmp_path)
+    np.save(tmp_path / "pred" / "spk_01_clip0_condition_same.npy", gt[::2].reshape(26, -1))
+    row = evaluate(dataclasses.replace(cfg, metrics=("lve",), diagnostics=True), progress=False).per_clip.iloc[0]
+    for key in ("lip_jerk", "lip_hf_energy", "upper_face_motion"):
+        assert np.isfinite(row[key]) and row[key] == pytest.approx(row[f"{key}_gt"], rel=1e-6), key
