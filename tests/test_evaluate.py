@@ -1573,3 +1573,12 @@ def test_gt_diagnostics_are_taken_at_the_evaluated_rate_as_the_predictions(tmp_p
     row = evaluate(dataclasses.replace(cfg, metrics=("lve",), diagnostics=True), progress=False).per_clip.iloc[0]
     for key in ("lip_jerk", "lip_hf_energy", "upper_face_motion"):
         assert np.isfinite(row[key]) and row[key] == pytest.approx(row[f"{key}_gt"], rel=1e-6), key
+
+
+def test_a_gt_under_two_frames_after_subsampling_is_refused(tmp_path):
+    """A 2-frame GT at 50 fps is one frame after [::2] at the predictions' 25 fps: refused from its header with one
+    InputError naming it, even with both rates given, never scored on a single frame."""
+    cfg, gt, template = _tiny_pairing_layout(tmp_path, gt_frames=2)
+    np.save(tmp_path / "pred" / "spk_01_clip0_condition_a.npy", gt[:1].repeat(2, axis=0).reshape(2, -1))
+    with pytest.raises(InputError, match=r"spk_01_clip0\.npy: needs at least 2 frames"):
+        evaluate(dataclasses.replace(cfg, metrics=("lve",)), progress=False)
