@@ -277,3 +277,117 @@ def test_vertex_statistics_refuse_identical_frames(lrs3):
     ds._stream = [np.ones_like(v) for v in ds._stream]
     with pytest.raises(InputError, match="identical"):
         ds.vertex_statistics()
+
+
+def test_identity_halves_are_the_even_and_odd_positions_and_need_two_identities(lrs3, tmp_path):
+    """``half1`` = sorted identities at positions 0, 2, 4, ..., ``half2`` = 1, 3, 5, ... (IDENTITY_SUBSETS); a split
+    with a single identity cannot be halved (one independently trained model would get no data)."""
+    corpus = Corpus.open(lrs3)
+    ids = corpus.identities("train")
+    assert identity_subset(corpus, "train", "half1") == [ids[0], ids[2]]
+    assert identity_subset(corpus, "train", "half2") == [ids[1], ids[3]]
+    one = Corpus.open(write_tiny_corpus(tmp_path / "one", identities={"train": 1}, clips_per_identity=1, seconds=0.5))
+    with pytest.raises(InputError, match="needs at least 2"):
+        identity_subset(one, "train", "half1")
+
+
+def test_batch_carries_the_clip_level_and_the_centre_frame_viseme(tmp_path):
+    """``level`` is the clip's intensity level (-1 only without one) and ``viseme`` the viseme label of the window's
+    centre frame ``start + 2``, read from its own array (here made different from the phoneme array)."""
+    root = write_tiny_corpus(tmp_path / "m", kind="mead", fps=30, identities={"train": 1}, clips_per_identity=3,
+                             seconds=0.6, levels=True, lip_video=False)
+    for path in (root / "labels").glob("*.npz"):
+        labels = dict(np.load(path))
+        labels["viseme"] = (np.arange(len(labels["phoneme"])) % 7 + 100).astype(labels["phoneme"].dtype)
+        np.savez(path, **labels)
+    corpus = Corpus.open(root)
+    ds = SpeechMeshWindows(corpus, "train")
+    b = ds.collate(range(len(ds)))
+    for i in range(len(ds)):
+        clip = next(c for c in ds.clips if c.stem == b["clip"][i])
+        s = int(b["start"][i])
+        labels = corpus.labels(clip)
+        assert clip.level in (1, 2, 3) and b["level"][i].item() == clip.level
+        assert b["viseme"][i].item() == labels["viseme"][s + 2] and b["phoneme"][i].item() == labels["phoneme"][s + 2]
+    assert {int(x) for x in b["level"]} == {1, 2, 3}
+
+
+def test_windows_of_a_corpus_without_labels_have_label_minus_one(tmp_path):
+    """Without ``labels/`` every window's ``phoneme`` and ``viseme`` is -1 (no label), never a real id such as 0."""
+    root = write_tiny_corpus(tmp_path / "m", kind="mead", fps=30, identities={"train": 1}, clips_per_identity=1,
+                             seconds=0.5, lip_video=False, labels=False)
+    b = SpeechMeshWindows(root, "train").collate([0, 1])
+    assert b["phoneme"].tolist() == [-1, -1] and b["viseme"].tolist() == [-1, -1]
+
+
+def test_a_negative_clip_index_is_out_of_range(lrs3):
+    """A clip index below 0 is refused like one past the end (Python's negative indexing would silently read the
+    last clip)."""
+    ds = SpeechMeshWindows(lrs3, "test")
+    with pytest.raises(IndexError, match="out of range"):
+        ds.batch([(-1, 0)])
+
+
+def test_feature_cache_at_30_fps_gives_the_plain_windows(voca, tmp_path):
+    """The on-disk fbank cache computes the clip's features at the corpus' model rate (30 fps: 640 * 30 = 19.2 kHz),
+    as without the cache."""
+    cached = SpeechMeshWindows(voca, "train", cache_dir=tmp_path / "cache")
+    plain = SpeechMeshWindows(voca, "train")
+    assert cached.n_pairs == plain.n_pairs
+    idx = list(range(len(plain)))
+    torch.testing.assert_close(cached.collate(idx)["speech"], plain.collate(idx)["speech"], atol=1e-6, rtol=0)
+
+
+def test_lip_video_is_resized_bilinear_with_antialiasing_and_rounded(lrs3):
+    """The module docstring's resize: ``F.interpolate`` bilinear with antialiasing, rounded back to uint8, once per
+    clip; checked against that computation on the raw crops (24 x 24 -> 16 x 16)."""
+    import torch.nn.functional as F
+
+    corpus = Corpus.open(lrs3)
+    clip = corpus.select("test")[0]
+    ds = AVWindows(corpus, "test", video_size=16)
+    raw = torch.from_numpy(corpus.lip_video(clip)).float()[:, None]
+    ref = F.interpolate(raw, size=(16, 16), mode="bilinear", align_corners=False, antialias=True)[:, 0]
+    ref = ref.round().clamp(0, 255)
+    got = ds.collate([0])["video"][0, 0]  # (5, 16, 16) normalised
+    pixels = got * LIP_STD + LIP_MEAN
+    torch.testing.assert_close(pixels * 255, ref[:5], atol=1e-3, rtol=0)
+
+
+def test_lip_video_of_another_dtype_or_no_frames_or_missing_is_one_line_error(lrs3, tmp_path):
+    """lipvideo/<stem>.npy must hold (T, H, W) uint8 crops with at least one frame, and exist for every clip."""
+    import shutil
+
+    corpus = Corpus.open(lrs3)
+    stem = corpus.select("test")[0].stem
+    video = np.load(lrs3 / "lipvideo" / f"{stem}.npy")
+    for name, data, match in (("float", video.astype(np.float32), "expected .T, H, W. uint8"),
+                              ("empty", video[:0], "expected .T, H, W. uint8"),
+                              ("missing", None, f"{stem}.npy: .*lip video")):
+        root = tmp_path / name
+        shutil.copytree(lrs3, root)
+        path = root / "lipvideo" / f"{stem}.npy"
+        if data is None:
+            path.unlink()
+        else:
+            np.save(path, data)
+        with pytest.raises(InputError, match=match):
+            AVWindows(root, "test")
+
+
+def test_av_windows_for_a_config_take_its_speech_frames_size_and_channels(lrs3):
+    """``AVWindows.for_config`` shapes the items by the stage-1 config's speech_frames, video_size and
+    video_channels."""
+    from types import SimpleNamespace
+
+    ds = AVWindows.for_config(SimpleNamespace(speech_frames=24, video_size=16, video_channels=3), lrs3, "test")
+    b = ds.collate([0])
+    assert b["speech"].shape == (1, 24, 128) and b["video"].shape == (1, 3, 5, 16, 16)
+
+
+def test_max_per_clip_takes_the_nearest_of_evenly_spaced_starts(lrs3):
+    """``max_per_clip`` starts at the rounded (not truncated) evenly spaced positions: 4 of 11 starts are the
+    positions 0, 3.33, 6.67, 10 -> starts 0, 3, 7, 10."""
+    ds = SpeechMeshWindows(lrs3, "test", max_per_clip=4)
+    assert ds.starts(11) == [0, 3, 7, 10]
+    assert SpeechMeshWindows(lrs3, "test", stride=2, max_per_clip=4).starts(21) == [0, 6, 14, 20]
