@@ -286,3 +286,70 @@ def test_a_one_frame_clip_or_labels_of_another_length_are_refused(tmp_path, spoi
         match = "phoneme labels for 15 frames"
     with pytest.raises(InputError, match=match):
         TalkerClips(root)
+
+
+def test_a_negative_default_style_is_refused(voca):
+    """``default_style`` indexes the training styles: -1 would silently mean the last identity's one-hot."""
+    with pytest.raises(InputError, match=r"default_style: -1 outside \[0, 2\)"):
+        TalkerClips(voca, "test", default_style=-1)
+
+
+def test_no_styles_or_no_training_identities_are_refused(voca, tmp_path):
+    """An empty style list, or corpora with no ``train`` identities to take the styles from, is a one-line error."""
+    with pytest.raises(InputError, match="at least one style"):
+        TalkerClips(voca, "test", styles=[])
+    only_test = write_tiny_corpus(tmp_path / "t", kind="mead", fps=30, identities={"test": 1}, clips_per_identity=1,
+                                  seconds=0.5, lip_video=False)
+    with pytest.raises(InputError, match="no clips in split 'train'|split 'train': no identities"):
+        TalkerClips(only_test, "test")
+
+
+def test_with_the_loss_a_split_of_only_short_clips_is_refused(tmp_path, perceptual):
+    """With a perceptual loss, a split where no clip has 2 speech-mesh windows (5 frames each here) is a one-line
+    error, not an empty dataset."""
+    root = write_tiny_corpus(tmp_path / "c", kind="mead", fps=30, identities={"train": 1}, clips_per_identity=1,
+                             seconds=0.17, lip_video=False)
+    with pytest.raises(InputError, match="no clip has 2 speech-mesh windows"):
+        TalkerClips(root, perceptual=perceptual)
+
+
+def test_workers_below_one_load_on_one_thread(voca):
+    """``workers`` <= 0 means one loading thread (as the window datasets), not a ThreadPoolExecutor ValueError."""
+    assert TalkerClips(voca, workers=0).stems == TalkerClips(voca).stems
+
+
+def test_each_training_clip_gets_its_identitys_style_and_collate_keeps_the_order(voca):
+    """A training clip's style is its identity's index in ``styles`` (not the default), and a ClipBatch keeps the
+    order of the indices given."""
+    ds = TalkerClips(voca)
+    styles = [ds[i].style for i in range(len(ds))]
+    assert styles == [ds.style_index[it.clip.identity] for it in ds.items] and set(styles) == {0, 1}
+    assert [c.stem for c in ds.collate([3, 0]).clips] == [ds[3].stem, ds[0].stem]
+
+
+def test_critic_windows_are_limited_to_the_mesh_frames(tmp_path, perceptual):
+    """N = min(#speech windows, T - 4): audio 2 frames longer than the vertices (within the duration check) gives
+    T - 4 speech windows, one per 5-frame mesh window, not one per speech window."""
+    root = write_tiny_corpus(tmp_path / "c", kind="mead", fps=30, identities={"train": 1}, clips_per_identity=1,
+                             seconds=0.6, lip_video=False, labels=False)
+    path = next((root / "vertices_npy").glob("*.npy"))
+    np.save(path, np.load(path)[:-2])
+    ds = TalkerClips(root, perceptual=perceptual, cache_speech=False)
+    t = ds[0].n_frames
+    assert t == 16 and ds[0].speech.shape == (t - 4, 20, 128)
+
+
+def test_an_identity_without_a_template_is_refused(voca, tmp_path):
+    """templates.pkl must hold every identity of the clips served: a one-line error naming it, not a KeyError."""
+    import pickle
+    import shutil
+
+    from p3d.io import load_pickle
+
+    root = tmp_path / "voca"
+    shutil.copytree(voca, root)
+    templates = load_pickle(root / "templates.pkl")
+    del templates["train01"]
+    (root / "templates.pkl").write_bytes(pickle.dumps(templates))
+    with pytest.raises(InputError, match="no template for identity 'train01'"):
+        TalkerClips(root)
