@@ -233,6 +233,8 @@ def test_a_clip_with_exactly_no_window_is_skipped(lrs3, tmp_path):
     clips = corpus.select("test")
     path = corpus.vertices_path(clips[0])
     np.save(path, np.load(path)[:4])
+    labels = root / "labels" / f"{clips[0].stem}.npz"
+    np.savez(labels, **{k: v[:4] for k, v in np.load(labels).items()})  # one label per frame
     assert len(Corpus.open(root).vertices(clips[0])) == 4  # T - 4 = 0
     ds = SpeechMeshWindows(root, "test")
     assert ds.n_clips == len(clips) - 1 and clips[0].stem not in [c.stem for c in ds.clips]
@@ -391,3 +393,21 @@ def test_max_per_clip_takes_the_nearest_of_evenly_spaced_starts(lrs3):
     ds = SpeechMeshWindows(lrs3, "test", max_per_clip=4)
     assert ds.starts(11) == [0, 3, 7, 10]
     assert SpeechMeshWindows(lrs3, "test", stride=2, max_per_clip=4).starts(21) == [0, 6, 14, 20]
+
+
+def test_frame_labels_of_another_length_than_the_clip_are_refused(lrs3, tmp_path):
+    """One phoneme / viseme label per frame (as TalkerClips requires): a label array one frame short gave the last
+    window label -1 silently, one frame long was read as if aligned; now a one-line error naming the file."""
+    import shutil
+
+    corpus = Corpus.open(lrs3)
+    stem = corpus.select("test")[0].stem
+    for name, change in (("short", lambda v: v[:-1]), ("long", lambda v: np.append(v, v[-1]))):
+        root = tmp_path / name
+        shutil.copytree(lrs3, root)
+        path = root / "labels" / f"{stem}.npz"
+        labels = dict(np.load(path))
+        labels["viseme"] = change(labels["viseme"])
+        np.savez(path, **labels)
+        with pytest.raises(InputError, match=rf"{stem}.npz: .* viseme labels for \d+ frames"):
+            SpeechMeshWindows(root, "test")
