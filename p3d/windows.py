@@ -233,7 +233,7 @@ class ClipWindows(abc.ABC):
         labels: dict[str, np.ndarray] = {}
         if (self.corpus.root / "labels" / f"{clip.stem}.npz").exists():
             labels = {k: v for k, v in self.corpus.labels(clip).items() if k in ("phoneme", "viseme")}
-            for key, value in labels.items():  # one label per frame: another length would pair windows with wrong labels
+            for key, value in labels.items():  # one label per frame: another length pairs windows with wrong labels
                 if np.shape(value) != (n_frames,):
                     raise InputError(f"{self.corpus.root / 'labels' / (clip.stem + '.npz')}: {np.shape(value)[:1]} "
                                      f"{key} labels for {n_frames} frames")

@@ -2578,12 +2578,13 @@ def test_table4_columns_follow_the_papers_level_order():
     """Table 4's SLCC / Delta columns in the paper's order: Lv1, Lv2, Lv3, then Avg."""
     t4 = ex.table4([_cell_result(6, "none", ex.CONFIG2, levels=("1", "2", "3", "all"))], models=["faceformer"])
     slcc = [c for c in t4.columns if c.startswith(("SLCC ", "Δ "))]
-    assert slcc == ["SLCC Lv1", "Δ Lv1 ↓", "SLCC Lv2", "Δ Lv2 ↓", "SLCC Lv3", "Δ Lv3 ↓", "SLCC Avg", "Δ Avg ↓"]
+    assert slcc == ["SLCC Lv1", "Δ Lv1 ↓", "SLCC Lv2", "Δ Lv2 ↓", "SLCC Lv3", "Δ Lv3 ↓",
+                    "SLCC Avg", "Δ Avg ↓"]
 
 
 def test_an_arm_has_slcc_only_when_every_seed_run_has_it():
     """Seed 0 of an arm of two seeds with the speech / lip intensities, seed 1 without (an older evaluation): no
-    SLCC for the arm (was a KeyError on seed 1's missing column, as it decided from seed 0 alone), the means as usual."""
+    SLCC for the arm (was a KeyError on seed 1's missing column: it decided from seed 0 alone), the means as usual."""
     per_clip, data, levels = _fake_rows(np.random.default_rng(31))
     runs = [_run(per_clip, data, levels, 0),
             _run(per_clip.drop(columns=["speech_intensity", "lip_intensity"]), data, levels, 1)]
