@@ -1582,3 +1582,106 @@ def test_a_gt_under_two_frames_after_subsampling_is_refused(tmp_path):
     np.save(tmp_path / "pred" / "spk_01_clip0_condition_a.npy", gt[:1].repeat(2, axis=0).reshape(2, -1))
     with pytest.raises(InputError, match=r"spk_01_clip0\.npy: needs at least 2 frames"):
         evaluate(dataclasses.replace(cfg, metrics=("lve",)), progress=False)
+
+
+def test_speech_cache_keys_differ_by_frame_rate_and_wav_and_a_non_finite_bank_is_not_trusted(tmp_path):
+    """PLRS-c's speech-bank cache keys a bank by the frame rate and the wav's bytes as well as the evaluator: banks of
+    the same wav at 25 and 30 fps (other windows) or of another wav never share a file; a stored bank holding a NaN
+    (or of another dtype or rank) is read as missing and recomputed, never used."""
+    from p3d.evaluate.scoring import _SpeechBankCache
+
+    (tmp_path / "critic.pt").write_bytes(b"weights")
+    (tmp_path / "a.wav").write_bytes(b"wav a")
+    (tmp_path / "b.wav").write_bytes(b"wav b")
+    cache = _SpeechBankCache(tmp_path / "cache", tmp_path / "critic.pt")
+    key = cache.path(tmp_path / "a.wav", 30.0)
+    assert key == cache.path(tmp_path / "a.wav", 30.0)
+    assert len({key, cache.path(tmp_path / "a.wav", 25.0), cache.path(tmp_path / "b.wav", 30.0)}) == 3
+    good = np.ones((3, 4), dtype=np.float32)
+    cache.save(key, good)
+    np.testing.assert_array_equal(cache.load(key), good)
+    for bad in (np.where(np.eye(3, 4) > 0, np.nan, 1.0).astype(np.float32), good.astype(np.float64), good[0]):
+        np.save(key, bad)
+        assert cache.load(key) is None
+
+
+def test_check_corpus_source_refuses_another_meta_only_when_every_recorded_corpus_has_one(tmp_path, caplog):
+    """Another synthetic corpus is refused only when every corpus the predictions were made from has a meta.json to
+    differ from: predictions made from a synthetic corpus and from a bare GT folder (no meta.json, e.g. real data's
+    vertices_npy/) match a third corpus by name with a warning, not refused."""
+    from tiny_corpus import write_tiny_corpus
+
+    from p3d.corpus import corpus_fingerprint
+    from p3d.evaluate.plan import check_corpus_source
+
+    def corpus(path, seed):
+        return write_tiny_corpus(path, kind="vocaset", fps=60, model_fps=30, identities={"train": 1, "test": 1},
+                                 clips_per_identity=1, seconds=0.5, lip_video=False, labels=False, seed=seed)
+
+    a, b = corpus(tmp_path / "a", 0), corpus(tmp_path / "b", 1)
+    bare = shutil.copytree(a / "vertices_npy", tmp_path / "bare")
+    np.save(bare / "extra.npy", np.zeros((2, 15), dtype=np.float32))  # not a copy of a
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    record = {str(a.resolve()): corpus_fingerprint(a), str(bare.resolve()): corpus_fingerprint(bare)}
+    assert record[str(bare.resolve())].get("meta") is None
+    (pred / "predictions.json").write_text(json.dumps({"source": {}, "corpora": record}))
+    with caplog.at_level("WARNING", logger="p3d.evaluate"):
+        assert check_corpus_source(pred, b).startswith("not checked: --gt is not the corpus")
+    assert "matched by name only" in caplog.text
+
+
+def test_computable_metrics_names_each_metric_once(tmp_path):
+    """computable_metrics returns each metric once, in the order first asked for, as the set a caller then passes
+    as ``metrics`` (a repeated name is not a second column)."""
+    from p3d.evaluate import computable_metrics
+
+    cfg = EvalConfig(pred=tmp_path, gt=tmp_path)
+    assert computable_metrics(cfg, ("lve", "mtm", "lve", "plrs")) == ("lve", "mtm")
+    cfg = EvalConfig(pred=tmp_path, gt=tmp_path, audio=tmp_path, plrs_checkpoint=tmp_path / "critic.pt")
+    assert computable_metrics(cfg, ("plrs", "lve", "plrs")) == ("plrs", "lve")
+
+
+@pytest.mark.parametrize("aggregate", ["mean", "rms"])
+def test_the_gt_scored_as_predictions_has_the_datas_slcc_for_either_lip_aggregate(demo, aggregate):
+    """SLCC's data value (Eq. (7) over the GT clips) takes the lip intensity with the same --lip-aggregate as the
+    predictions' (Eq. (c)): the GT scored as its own predictions has SLCC equal to the data's, delta 0."""
+    cfg = EvalConfig(pred=demo.mead, gt=demo.mead, audio=demo.mead, metrics=("slcc",), lip_aggregate=aggregate,
+                     diagnostics=False, bootstrap_resamples=50)
+    slcc = evaluate(cfg, progress=False).summary["metrics"]["slcc"]
+    assert slcc["value"] is not None
+    assert slcc["value"] == pytest.approx(slcc["data_value"], abs=1e-6)
+    for level in slcc.get("by_level", {}).values():
+        if level["value"] is not None:
+            assert level["value"] == pytest.approx(level["data_value"], abs=1e-6)
+
+
+def test_silent_wavs_that_leave_too_small_a_background_leave_plrs_c_out(demo, tmp_path, one_torch_thread):
+    """Three GT clips are enough for PLRS-c's background before the audio is read, but a silent wav leaves two
+    clips with speech, each with one other clip as its background (fewer than MIN_BACKGROUND_CLIPS): PLRS-c is not
+    computed (the reason in the summary) under the default metrics, and refused when asked for; PLRS still is."""
+    import torch
+
+    from p3d.models.syncnet3d import SyncNet3D, SyncNet3DConfig
+
+    assert MIN_BACKGROUND_CLIPS == 2
+    torch.manual_seed(0)
+    SyncNet3D(SyncNet3DConfig.from_preset("smoke", n_vertices=5023)).save(tmp_path / "critic.pt")
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    chosen = {parse_name(f.stem).gt_stem: f for f in sorted((demo.mead / "pred").glob("*.npy"))}
+    wav = tmp_path / "wav"
+    wav.mkdir()
+    for stem, f in list(chosen.items())[:3]:
+        shutil.copy(f, pred / f.name)
+        shutil.copy(demo.mead / "wav" / f"{stem}.wav", wav / f"{stem}.wav")
+    _silence(wav)
+    cfg = EvalConfig(pred=pred, gt=demo.mead, audio=wav, plrs_checkpoint=tmp_path / "critic.pt",
+                     diagnostics=False, bootstrap_resamples=50)
+    report = evaluate(dataclasses.replace(cfg, metrics=None), progress=False)
+    m = report.summary["metrics"]
+    assert m["plrs_calibrated"]["computed"] is False and "2 GT clip(s) with audio leave 1" in m["plrs_calibrated"][
+        "reason"]
+    assert "plrs_calibrated" not in report.per_clip and report.per_clip["plrs"].notna().sum() == 2
+    with pytest.raises(InputError, match="plrs_calibrated.*leave 1"):
+        evaluate(dataclasses.replace(cfg, metrics=("plrs", "plrs_calibrated")), progress=False)
