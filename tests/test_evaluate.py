@@ -1685,3 +1685,46 @@ def test_silent_wavs_that_leave_too_small_a_background_leave_plrs_c_out(demo, tm
     assert "plrs_calibrated" not in report.per_clip and report.per_clip["plrs"].notna().sum() == 2
     with pytest.raises(InputError, match="plrs_calibrated.*leave 1"):
         evaluate(dataclasses.replace(cfg, metrics=("plrs", "plrs_calibrated")), progress=False)
+
+
+def test_a_prediction_folder_is_processed_vocaset_gt_only_when_every_name_is_vocaset(tmp_path):
+    """Predictions read from a folder named vertices_npy are taken as processed-VOCASET GT (60 fps, subsampled
+    [::2]) only when every file has a VOCASET name (or --dataset vocaset): one generic name among them, or no files,
+    or another folder name, or --dataset biwi, and they are read at --fps unsubsampled."""
+    from p3d.evaluate.plan import _Pair, is_vocaset_gt_folder
+
+    folder = tmp_path / "vertices_npy"
+    folder.mkdir()
+
+    def pairs(*stems):
+        return [_Pair(Path(f"{s}.npy"), parse_name(s), None) for s in stems]
+
+    voca = "FaceTalk_170725_00137_TA_sentence01"
+    assert is_vocaset_gt_folder(folder, pairs(voca, "FaceTalk_170725_00137_TA_sentence02"), "auto")
+    assert not is_vocaset_gt_folder(folder, pairs(voca, "spk_01_clip0"), "auto")
+    assert not is_vocaset_gt_folder(folder, [], "auto")
+    assert is_vocaset_gt_folder(folder, pairs("spk_01_clip0"), "vocaset")
+    assert not is_vocaset_gt_folder(folder, pairs(voca), "biwi")
+    (tmp_path / "preds").mkdir()
+    assert not is_vocaset_gt_folder(tmp_path / "preds", pairs(voca), "auto")
+
+
+def test_a_gt_vertices_npy_folder_is_read_at_60_fps_only_for_vocaset_names(tmp_path):
+    """Without --gt-fps, a GT vertices_npy folder is processed VOCASET (60 fps, subsampled [::2] to 30 fps) only
+    when every prediction has a VOCASET name (or --dataset vocaset); generic names there are read at --fps,
+    unsubsampled, and --gt-fps is a float whatever number type it was given as."""
+    from p3d.evaluate.plan import _Pair, resolve_rates
+
+    gt = tmp_path / "gt" / "vertices_npy"
+    gt.mkdir(parents=True)
+
+    def rates(stem, **kw):
+        return resolve_rates(EvalConfig(pred=tmp_path / "pred", gt=gt, **kw),
+                             [_Pair(Path(f"{stem}.npy"), parse_name(stem), gt / f"{stem}.npy")], gt)
+
+    r = rates("FaceTalk_170725_00137_TA_sentence01")
+    assert (r.gt_fps, r.stride, r.gt_fps_source) == (60.0, 2, "VOCASET (60 fps)")
+    r = rates("spk_01_clip0")
+    assert (r.gt_fps, r.stride, r.gt_fps_source) == (30.0, 1, "--fps")
+    r = rates("spk_01_clip0", fps=np.int64(25), gt_fps=np.int64(50))
+    assert (r.gt_fps, r.stride) == (50.0, 2) and type(r.gt_fps) is float and type(r.fps) is float
