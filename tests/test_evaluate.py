@@ -1728,3 +1728,22 @@ def test_a_gt_vertices_npy_folder_is_read_at_60_fps_only_for_vocaset_names(tmp_p
     assert (r.gt_fps, r.stride, r.gt_fps_source) == (30.0, 1, "--fps")
     r = rates("spk_01_clip0", fps=np.int64(25), gt_fps=np.int64(50))
     assert (r.gt_fps, r.stride) == (50.0, 2) and type(r.gt_fps) is float and type(r.fps) is float
+
+
+def test_with_both_rates_given_a_pair_keeps_its_length_note_beside_an_audio_note():
+    """With --fps and --gt-fps given, mismatches are accepted and noted in per_clip.csv: a prediction whose length
+    and whose GT's audio both mismatch keeps the note that it was truncated (prediction/GT lengths), not the later
+    audio/GT one; a prediction of the same clip with a matching length gets the audio note."""
+    from p3d.evaluate.config import FrameRates
+    from p3d.evaluate.plan import _Pair, check_lengths
+
+    rates = FrameRates(fps=30.0, gt_fps=30.0, stride=1, gt_fps_source="--gt-fps", explicit=True, pred_stride=1,
+                       pred_fps_source="--fps")
+    stem = "spk_01_clip0"
+    long = _Pair(Path(f"{stem}_condition_a.npy"), parse_name(f"{stem}_condition_a"), Path(f"{stem}.npy"),
+                 pred_frames=120, gt_frames_full=60)
+    fine = _Pair(Path(f"{stem}_condition_b.npy"), parse_name(f"{stem}_condition_b"), Path(f"{stem}.npy"),
+                 pred_frames=60, gt_frames_full=60)
+    notes = check_lengths([long, fine], rates, {stem: 4.0})  # 120 frames of audio against 60 of GT
+    assert notes[long.pred_path.name].startswith("prediction/GT lengths") and "truncated" in notes[long.pred_path.name]
+    assert notes[fine.pred_path.name].startswith("audio/GT durations")
