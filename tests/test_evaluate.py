@@ -1747,3 +1747,25 @@ def test_with_both_rates_given_a_pair_keeps_its_length_note_beside_an_audio_note
     notes = check_lengths([long, fine], rates, {stem: 4.0})  # 120 frames of audio against 60 of GT
     assert notes[long.pred_path.name].startswith("prediction/GT lengths") and "truncated" in notes[long.pred_path.name]
     assert notes[fine.pred_path.name].startswith("audio/GT durations")
+
+
+def test_a_refused_length_mismatch_counts_the_others_and_hints_biwi_only_for_biwi_names():
+    """A refused length mismatch names the first pair and how many more there are ("1 more like it"); the
+    --dataset biwi hint comes only when every prediction has a BIWI name, not for one among others."""
+    from p3d.evaluate.config import FrameRates
+    from p3d.evaluate.plan import _Pair, check_lengths
+
+    rates = FrameRates(fps=30.0, gt_fps=30.0, stride=1, gt_fps_source="--fps", explicit=False, pred_stride=1,
+                       pred_fps_source="--fps")
+
+    def pair(stem):
+        return _Pair(Path(f"{stem}.npy"), parse_name(stem), Path(f"{stem}.npy"), pred_frames=120, gt_frames_full=60)
+
+    with pytest.raises(InputError, match=r"F2_e01\.npy: .*\(1 more like it\): .*--dataset biwi") as biwi:
+        check_lengths([pair("F2_e01"), pair("F2_e02")], rates, {})
+    with pytest.raises(InputError, match=r"F2_e01\.npy: ") as mixed:
+        check_lengths([pair("F2_e01"), pair("spk_01_clip0")], rates, {})
+    assert "1 more like it" in str(mixed.value) and "--dataset biwi" not in str(mixed.value)
+    with pytest.raises(InputError) as one:
+        check_lengths([pair("F2_e01")], rates, {})
+    assert "more like it" not in str(one.value) and "--dataset biwi" in str(biwi.value)
